@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# tagwatch build entry point.
+#   ./build.sh setup   install what is missing (idempotent)
+#   ./build.sh build   build dist/ (loader + optimised wasm) and target/release/tagwatch
+#   ./build.sh test    setup + build + every test (native, wasm in Chromium, end-to-end)
+#   ./build.sh demo    setup + build, start the collector (SQLite) and the demo site
+#   ./build.sh bench   criterion benchmarks (see docs/benchmarks.md)
+#   ./build.sh dist    build, then pack dist/ for deployment
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+export PATH="$HOME/.cargo/bin:$PATH"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
+}
+
+setup() {
+  if ! rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown; then
+    log "adding the wasm32 target"
+    rustup target add wasm32-unknown-unknown
+  fi
+  [ -f Cargo.lock ] || cargo generate-lockfile
+  local want; want=$(wasm_bindgen_version)
+  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$want" ]; then
+    log "installing wasm-bindgen-cli $want (a few minutes)"
+    # --locked fails on this registry mirror (one locked dependency is not served).
+    cargo install wasm-bindgen-cli --version "=$want"
+  fi
+  local pkgs=()
+  [ -x /usr/bin/chromium ] || pkgs+=(chromium)
+  [ -x /usr/bin/chromedriver ] || pkgs+=(chromium-driver)
+  command -v openssl >/dev/null || pkgs+=(openssl)
+  command -v node >/dev/null || pkgs+=(nodejs npm)
+  if [ ${#pkgs[@]} -gt 0 ]; then
+    log "installing ${pkgs[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
+  fi
+  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    log "installing npm packages from package-lock.json"
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+}
+
+gz() { gzip -9c "$1" | wc -c; }
+
+build() {
+  log "building the collector and CLI (target/release/tagwatch)"
+  cargo build --release -p tagwatch-server
+  log "building the monitor (wasm)"
+  cargo build --profile wasm --target wasm32-unknown-unknown -p tagwatch-monitor
+  local out=target/wasm-bindgen
+  rm -rf "$out" && mkdir -p "$out" dist
+  wasm-bindgen --target no-modules --no-typescript --out-dir "$out" --out-name tagwatch \
+    target/wasm32-unknown-unknown/wasm/tagwatch_monitor.wasm
+  # Debian's binaryen (108) breaks wasm-bindgen's externref table; npm's works.
+  node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers \
+    --enable-bulk-memory --enable-reference-types --enable-nontrapping-float-to-int \
+    --enable-sign-ext --enable-multivalue --enable-mutable-globals \
+    "$out/tagwatch_bg.wasm" -o dist/tagwatch_bg.wasm
+  # One classic script, one function scope: the glue's `wasm_bindgen` stays private.
+  { printf '/*! tagwatch — consent-compliance monitor */\n(function () {\n"use strict";\n'
+    cat "$out/tagwatch.js" www/loader.js
+    printf '})();\n'; } > dist/tagwatch.js
+  local w j; w=$(gz dist/tagwatch_bg.wasm); j=$(gz dist/tagwatch.js)
+  printf 'shipped sizes (bytes)    raw      gzip -9\n' >&2
+  printf '  dist/tagwatch_bg.wasm  %-8s %s\n' "$(wc -c < dist/tagwatch_bg.wasm)" "$w" >&2
+  printf '  dist/tagwatch.js       %-8s %s\n' "$(wc -c < dist/tagwatch.js)" "$j" >&2
+  printf '  total gzip             %s (budget 40960)\n' "$((w + j))" >&2
+}
+
+run_tests() {
+  log "native tests (core, collector, CLI)"
+  cargo test --workspace
+  log "lints"
+  cargo clippy --workspace --all-targets -- -D warnings
+  cargo clippy -p tagwatch-monitor --target wasm32-unknown-unknown -- -D warnings
+  log "wasm tests in headless Chromium"
+  CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=60 \
+    cargo test -p tagwatch-monitor --target wasm32-unknown-unknown
+  log "end-to-end tests (Playwright, real Chromium, collector)"
+  node --test --test-concurrency=1 tests/e2e/
+}
+
+case "${1:-}" in
+  setup) setup ;;
+  build) setup; build ;;
+  test) setup; build; run_tests ;;
+  demo) setup; build; exec bash tests/demo.sh ;;
+  bench) setup; cargo bench -p tagwatch-core ;;
+  dist) setup; build; tar -czf target/tagwatch-dist.tar.gz -C dist . && log "target/tagwatch-dist.tar.gz" ;;
+  *) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac

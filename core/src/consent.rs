@@ -1,0 +1,228 @@
+//! What the visitor consented to, and since when.
+//!
+//! Every source (the site API, GPC, later the CMP adapters) is normalised to
+//! four categories and recorded as a timeline of changes, so a decision can
+//! be made on the state *at the time* a behaviour happened, and a withdrawal
+//! (true → false) is told apart from consent never given.
+
+use serde::{Deserialize, Serialize};
+
+/// Normalised consent category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// Strictly necessary; always granted.
+    Necessary,
+    /// Preferences / functionality.
+    Functional,
+    /// Statistics / measurement.
+    Analytics,
+    /// Advertising, profiling, targeting.
+    Marketing,
+}
+
+impl Category {
+    /// All categories, in wire order.
+    pub const ALL: [Category; 4] = [Category::Necessary, Category::Functional, Category::Analytics, Category::Marketing];
+
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Necessary => "necessary",
+            Category::Functional => "functional",
+            Category::Analytics => "analytics",
+            Category::Marketing => "marketing",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Category::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Where a consent change came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// Nothing known yet: only `necessary` is granted.
+    Default,
+    /// The site's `tagwatch('consent', …)` call.
+    Api,
+}
+
+/// Per category: `Some(true)` granted, `Some(false)` refused, `None` unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Categories(pub [Option<bool>; 4]);
+
+impl Categories {
+    /// Value for one category.
+    pub fn get(&self, c: Category) -> Option<bool> {
+        self.0.get(c.index()).copied().flatten()
+    }
+
+    /// Sets one category.
+    pub fn set(&mut self, c: Category, v: Option<bool>) {
+        if let Some(slot) = self.0.get_mut(c.index()) {
+            *slot = v;
+        }
+    }
+
+    /// Only an explicit `true` grants; unknown counts as not granted.
+    pub fn granted(&self, c: Category) -> bool {
+        c == Category::Necessary || self.get(c) == Some(true)
+    }
+
+    /// Applies a partial update: categories absent (`None`) in `update` keep
+    /// their value.
+    pub fn merge(mut self, update: Categories) -> Categories {
+        for c in Category::ALL {
+            if let Some(v) = update.get(c) {
+                self.set(c, Some(v));
+            }
+        }
+        self
+    }
+}
+
+/// A consent state in force from `since` (ms after navigation start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct State {
+    /// The categories.
+    pub categories: Categories,
+    /// Who set it last.
+    pub source: Source,
+    /// When it took effect.
+    pub since: u64,
+}
+
+/// One partial update as it was received.
+#[derive(Debug, Clone, Copy)]
+struct Update {
+    at: u64,
+    source: Source,
+    categories: Categories,
+}
+
+/// The page view's consent history. Updates are kept as received (sorted by
+/// time, ties in arrival order) and states are folded from them on demand:
+/// a page has a handful of updates, and an update queued before the monitor
+/// loaded may arrive late with an earlier time.
+#[derive(Debug, Clone, Default)]
+pub struct Timeline {
+    updates: Vec<Update>,
+}
+
+impl Timeline {
+    /// Records a partial update (absent categories keep their value) taking
+    /// effect at `at`.
+    pub fn update(&mut self, categories: Categories, source: Source, at: u64) {
+        let pos = self.updates.partition_point(|u| u.at <= at);
+        self.updates.insert(pos, Update { at, source, categories });
+    }
+
+    /// States in time order, starting with the default (only `necessary`).
+    fn states(&self) -> impl Iterator<Item = State> + '_ {
+        let mut necessary = Categories::default();
+        necessary.set(Category::Necessary, Some(true));
+        let first = State { categories: necessary, source: Source::Default, since: 0 };
+        let rest = self.updates.iter().scan(first, |state, u| {
+            *state = State { categories: state.categories.merge(u.categories), source: u.source, since: u.at };
+            Some(*state)
+        });
+        core::iter::once(first).chain(rest)
+    }
+
+    /// The state in force at `at`.
+    pub fn at(&self, at: u64) -> State {
+        self.states().take_while(|s| s.since <= at).last().unwrap_or_else(|| self.initial())
+    }
+
+    fn initial(&self) -> State {
+        self.states().next().unwrap_or(State { categories: Categories::default(), source: Source::Default, since: 0 })
+    }
+
+    /// The current state.
+    pub fn current(&self) -> State {
+        self.at(u64::MAX)
+    }
+
+    /// If `c` is withdrawn at `at` — not granted now, granted at some earlier
+    /// point — the time of the withdrawal (the last granted → not granted change).
+    pub fn withdrawn_since(&self, c: Category, at: u64) -> Option<u64> {
+        let mut was_granted = false;
+        let mut withdrawn = None;
+        for s in self.states().take_while(|s| s.since <= at) {
+            let granted = s.categories.granted(c);
+            if was_granted && !granted {
+                withdrawn = Some(s.since);
+            } else if granted {
+                withdrawn = None;
+            }
+            was_granted = granted;
+        }
+        withdrawn
+    }
+}
+
+/// Builds `Categories` from `(category, value)` pairs.
+pub fn categories(pairs: &[(Category, bool)]) -> Categories {
+    let mut c = Categories::default();
+    for (cat, v) in pairs {
+        c.set(*cat, Some(*v));
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Category::*;
+    use super::*;
+
+    #[test]
+    fn default_grants_only_necessary() {
+        let t = Timeline::default();
+        let s = t.at(100);
+        assert!(s.categories.granted(Necessary));
+        assert!(!s.categories.granted(Functional));
+        assert_eq!(s.categories.get(Marketing), None);
+    }
+
+    #[test]
+    fn partial_updates_merge() {
+        let mut t = Timeline::default();
+        t.update(categories(&[(Functional, true), (Marketing, false)]), Source::Api, 10);
+        t.update(categories(&[(Marketing, true)]), Source::Api, 20);
+        let s = t.at(25);
+        assert!(s.categories.granted(Functional) && s.categories.granted(Marketing));
+        assert!(!t.at(15).categories.granted(Marketing));
+        assert!(!t.at(5).categories.granted(Functional));
+    }
+
+    #[test]
+    fn late_update_with_earlier_time_is_placed_in_order() {
+        let mut t = Timeline::default();
+        t.update(categories(&[(Marketing, true)]), Source::Api, 50);
+        t.update(categories(&[(Functional, true)]), Source::Api, 10);
+        assert!(t.at(20).categories.granted(Functional));
+        assert!(!t.at(20).categories.granted(Marketing));
+        assert!(t.at(60).categories.granted(Functional) && t.at(60).categories.granted(Marketing));
+    }
+
+    #[test]
+    fn withdrawal_is_not_refusal() {
+        let mut t = Timeline::default();
+        t.update(categories(&[(Functional, false)]), Source::Api, 5);
+        assert_eq!(t.withdrawn_since(Functional, 50), None);
+        t.update(categories(&[(Functional, true)]), Source::Api, 100);
+        t.update(categories(&[(Functional, false)]), Source::Api, 200);
+        assert_eq!(t.withdrawn_since(Functional, 150), None);
+        assert_eq!(t.withdrawn_since(Functional, 300), Some(200));
+        t.update(categories(&[(Functional, true)]), Source::Api, 400);
+        assert_eq!(t.withdrawn_since(Functional, 500), None);
+    }
+}

@@ -1,0 +1,247 @@
+//! The findings state machine of one page view.
+//!
+//! The shell feeds it observations (requests, cookie snapshots, globals, DOM
+//! markers, consent changes) with times in ms after navigation start; the
+//! engine judges each against the consent in force *at that time* and the
+//! site policy, deduplicates, and hands out what is new for the next report.
+
+use crate::catalog::{self, Purpose, Resource, Vendor};
+use crate::consent::{Categories, Category, Source, Timeline};
+use crate::policy::Policy;
+use crate::report::{self, ConsentSnapshot, Evidence, Finding, FindingType, PageView};
+use crate::{cookie, url};
+
+/// Milliseconds after navigation start, from a `DOMHighResTimeStamp`.
+/// Negative, NaN and huge values saturate instead of panicking.
+pub fn ms(t: f64) -> u64 {
+    t as u64
+}
+
+/// A vendor cookie currently present.
+#[derive(Debug, Clone)]
+struct PresentCookie {
+    name: String,
+    vendor: &'static Vendor,
+    purpose: Purpose,
+    since: u64,
+}
+
+/// A Resource Timing entry as the shell sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// `entry.name`: the full URL (the engine keeps host and path only).
+    pub url: &'a str,
+    /// `startTime` relative to the top document's navigation start.
+    pub start: f64,
+    /// `initiatorType`.
+    pub initiator: &'a str,
+    /// `top`, or the frame the entry came from.
+    pub frame: &'a str,
+}
+
+/// Per page-view engine.
+#[derive(Debug, Default)]
+pub struct Engine {
+    policy: Policy,
+    consent: Timeline,
+    gpc: bool,
+    page_path: String,
+    ignored_hosts: Vec<String>,
+    cookies: Vec<PresentCookie>,
+    findings: Vec<Finding>,
+    sent: usize,
+}
+
+impl Engine {
+    /// A new page view on `page_href` (the page's full URL; only its path is
+    /// kept, for page-scope rules).
+    pub fn new(policy: Policy, page_href: &str) -> Self {
+        Engine { policy, page_path: url::page_path(page_href), ..Engine::default() }
+    }
+
+    /// The policy in force.
+    pub fn policy_mut(&mut self) -> &mut Policy {
+        &mut self.policy
+    }
+
+    /// Requests to `host` are the monitor's own (the collector): never judged.
+    pub fn ignore_host(&mut self, host: &str) {
+        self.ignored_hosts.push(host.to_ascii_lowercase());
+    }
+
+    /// Records a consent change.
+    pub fn consent(&mut self, categories: Categories, source: Source, at: u64) {
+        self.consent.update(categories, source, at);
+    }
+
+    /// Global Privacy Control as the browser reports it.
+    pub fn set_gpc(&mut self, on: bool) {
+        self.gpc = on;
+    }
+
+    /// Judges a Resource Timing entry.
+    pub fn request(&mut self, req: Request<'_>) {
+        let Some(parts) = url::parse(req.url) else { return };
+        if self.ignored_hosts.iter().any(|h| url::host_within(&parts.host, h)) {
+            return;
+        }
+        let Some(m) = catalog::classify_request(&parts.host, &parts.path, req.initiator) else { return };
+        self.vendor_request(m.vendor, m.resource, m.purpose, &parts.host, &parts.path, req);
+    }
+
+    /// Judges a request known to be `vendor`'s loader whatever its host (a
+    /// first-party proxy found through the vendor's loader `<script id>`).
+    pub fn loader_request(&mut self, vendor: &'static Vendor, req: Request<'_>) {
+        if let Some(parts) = url::parse(req.url) {
+            self.vendor_request(vendor, Resource::Script, Purpose::Messenger, &parts.host, &parts.path, req);
+        }
+    }
+
+    fn vendor_request(
+        &mut self,
+        vendor: &'static Vendor,
+        resource: Resource,
+        purpose: Purpose,
+        host: &str,
+        path: &str,
+        req: Request<'_>,
+    ) {
+        let at = ms(req.start);
+        let evidence = || Evidence::Request {
+            host: host.into(),
+            path: url::redact_path(path),
+            initiator: req.initiator.chars().take(32).collect(),
+            frame: req.frame.chars().take(64).collect(),
+            purpose,
+        };
+        if let Some(region) = vendor.region(host) {
+            if !self.policy.region_allowed(region) {
+                self.record(FindingType::RegionNotAllowed, vendor, None, at, evidence());
+            }
+        }
+        if purpose == Purpose::Media {
+            return;
+        }
+        self.check_page_scope(vendor, at, evidence());
+        let Some(category) = self.policy.category(vendor.id, purpose) else { return };
+        if self.gpc && category == Category::Marketing {
+            self.record(FindingType::GpcIgnored, vendor, Some(category), at, evidence());
+        }
+        if self.consent.at(at).categories.granted(category) {
+            return;
+        }
+        let kind = match self.consent.withdrawn_since(category, at) {
+            Some(w) if at > w.saturating_add(self.policy.grace_ms) => FindingType::RequestAfterWithdrawal,
+            Some(_) => return,
+            None if resource == Resource::Script => FindingType::ScriptBeforeConsent,
+            None if purpose == Purpose::Tracking => FindingType::TrackingBeforeConsent,
+            None => return,
+        };
+        self.record(kind, vendor, Some(category), at, evidence());
+    }
+
+    /// Takes a `document.cookie` snapshot at `now`. New vendor cookies are
+    /// judged at first sighting; removed ones are forgotten.
+    pub fn cookies(&mut self, header: &str, now: u64) {
+        let mut present = Vec::with_capacity(self.cookies.len());
+        for name in cookie::live_names(header) {
+            let Some((vendor, purpose)) = catalog::classify_cookie(name) else { continue };
+            match self.cookies.iter().position(|c| c.name == name) {
+                Some(i) => present.push(self.cookies.swap_remove(i)),
+                None => {
+                    let seen = PresentCookie { name: name.into(), vendor, purpose, since: now };
+                    self.judge_new_cookie(&seen);
+                    present.push(seen);
+                }
+            }
+        }
+        self.cookies = present;
+        self.tick(now);
+    }
+
+    fn judge_new_cookie(&mut self, c: &PresentCookie) {
+        self.check_page_scope(c.vendor, c.since, cookie_evidence(c));
+        let Some(category) = self.policy.category(c.vendor.id, c.purpose) else { return };
+        if self.consent.at(c.since).categories.granted(category)
+            || self.consent.withdrawn_since(category, c.since).is_some()
+        {
+            return;
+        }
+        self.record(FindingType::CookieBeforeConsent, c.vendor, Some(category), c.since, cookie_evidence(c));
+    }
+
+    /// Advances time: cookies still present `grace_ms` after a withdrawal
+    /// become findings. Call after the latest cookie snapshot.
+    pub fn tick(&mut self, now: u64) {
+        let grace = self.policy.grace_ms;
+        let mut due = Vec::new();
+        for c in &self.cookies {
+            let Some(category) = self.policy.category(c.vendor.id, c.purpose) else { continue };
+            if let Some(w) = self.consent.withdrawn_since(category, now) {
+                let deadline = w.saturating_add(grace);
+                if now >= deadline {
+                    due.push((c.vendor, category, deadline.max(c.since), cookie_evidence(c)));
+                }
+            }
+        }
+        for (vendor, category, at, evidence) in due {
+            self.record(FindingType::CookieAfterWithdrawal, vendor, Some(category), at, evidence);
+        }
+    }
+
+    /// The vendor's page global (`window.Intercom`) or DOM marker
+    /// (`#intercom-frame`) is present at `now`: the tag runs.
+    pub fn presence(&mut self, vendor: &'static Vendor, evidence: Evidence, now: u64) {
+        self.check_page_scope(vendor, now, evidence.clone());
+        let Some(category) = self.policy.category(vendor.id, Purpose::Messenger) else { return };
+        let state = self.consent.at(now);
+        if !state.categories.granted(category) && self.consent.withdrawn_since(category, now).is_none() {
+            self.record(FindingType::ScriptBeforeConsent, vendor, Some(category), now, evidence);
+        }
+    }
+
+    /// Intercom identifies a user without identity verification.
+    pub fn identity_unverified(&mut self, vendor: &'static Vendor, now: u64) {
+        let evidence = Evidence::Global { name: "intercomSettings".into() };
+        self.record(FindingType::IdentityUnverified, vendor, None, now, evidence);
+    }
+
+    fn check_page_scope(&mut self, vendor: &'static Vendor, at: u64, evidence: Evidence) {
+        if !self.policy.page_allowed(vendor.id, &self.page_path)
+            && !self.findings.iter().any(|f| f.kind == FindingType::PageOutOfScope && f.vendor == vendor.id)
+        {
+            self.record(FindingType::PageOutOfScope, vendor, None, at, evidence);
+        }
+    }
+
+    fn record(&mut self, kind: FindingType, vendor: &'static Vendor, category: Option<Category>, at: u64, evidence: Evidence) {
+        if let Some(f) = self
+            .findings
+            .iter_mut()
+            .find(|f| f.kind == kind && f.vendor == vendor.id && f.evidence.key() == evidence.key())
+        {
+            f.count = f.count.saturating_add(1);
+            return;
+        }
+        let consent = ConsentSnapshot::new(self.consent.at(at), self.gpc);
+        self.findings.push(Finding { kind, vendor: vendor.id, category, at, count: 1, evidence, consent });
+    }
+
+    /// Every finding of the page view so far.
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
+
+    /// The findings not yet sent, as a report batch; `None` when there are
+    /// none. Marks them sent.
+    pub fn take_batch(&mut self, view: &PageView<'_>, now: u64) -> Option<String> {
+        let fresh = self.findings.get(self.sent..).filter(|f| !f.is_empty())?;
+        let body = report::batch(view, fresh.iter(), now);
+        self.sent = self.findings.len();
+        Some(body)
+    }
+}
+
+fn cookie_evidence(c: &PresentCookie) -> Evidence {
+    Evidence::Cookie { cookie: c.name.clone(), purpose: c.purpose }
+}

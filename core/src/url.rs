@@ -1,0 +1,213 @@
+//! URL pieces the monitor is allowed to keep: scheme, host and path.
+//!
+//! Query strings, fragments, user info and ports are dropped here, at the
+//! first touch, so nothing downstream can leak them. Parsing never panics and
+//! never allocates more than the host and path it returns.
+
+/// The parts of an `http(s)` URL that may appear in evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlParts {
+    /// Lower-case host without port; IPv6 literals keep their brackets.
+    pub host: String,
+    /// Path without query or fragment; `/` when empty.
+    pub path: String,
+}
+
+/// Splits an absolute `http:`/`https:` URL. Anything else (data:, blob:,
+/// relative, malformed) is `None`: those never carry a third party.
+pub fn parse(url: &str) -> Option<UrlParts> {
+    let rest = strip_scheme(url.trim())?;
+    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = rest.get(..auth_end)?;
+    let after = rest.get(auth_end..)?;
+    // User info ends at the last '@' of the authority.
+    let hostport = match authority.rfind('@') {
+        Some(at) => authority.get(at + 1..)?,
+        None => authority,
+    };
+    let host = if hostport.starts_with('[') {
+        hostport.get(..=hostport.find(']')?)?
+    } else {
+        hostport.split(':').next().unwrap_or("")
+    };
+    let host = host.trim_end_matches('.');
+    if host.is_empty() || !host.bytes().all(is_host_byte) {
+        return None;
+    }
+    let path_end = after.find(['?', '#']).unwrap_or(after.len());
+    let path = after.get(..path_end).unwrap_or("");
+    Some(UrlParts {
+        host: host.to_ascii_lowercase(),
+        path: if path.is_empty() { "/".into() } else { path.into() },
+    })
+}
+
+fn strip_scheme(url: &str) -> Option<&str> {
+    for scheme in ["https://", "http://"] {
+        if let Some(head) = url.get(..scheme.len()) {
+            if head.eq_ignore_ascii_case(scheme) {
+                return url.get(scheme.len()..);
+            }
+        }
+    }
+    None
+}
+
+fn is_host_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'[' | b']' | b':')
+}
+
+/// `host` is `domain` or a subdomain of it — on a dot boundary, so
+/// `evilintercom.io` is not `intercom.io`.
+pub fn host_within(host: &str, domain: &str) -> bool {
+    match host.len().checked_sub(domain.len()) {
+        Some(0) => host == domain,
+        Some(n) => host.ends_with(domain) && host.as_bytes().get(n - 1) == Some(&b'.'),
+        None => false,
+    }
+}
+
+/// Replaces path segments that look like identifiers (e-mail addresses,
+/// long numbers, UUIDs, long hex strings) with `:id`, and caps the length, so
+/// a path can be reported without carrying a person's id.
+pub fn redact_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len().min(MAX_PATH));
+    for (i, segment) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        out.push_str(if looks_like_id(segment) { ":id" } else { segment });
+        if out.len() > MAX_PATH {
+            let mut cut = MAX_PATH;
+            while !out.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            out.truncate(cut);
+            break;
+        }
+    }
+    out
+}
+
+const MAX_PATH: usize = 256;
+
+fn looks_like_id(segment: &str) -> bool {
+    let bytes = segment.as_bytes();
+    if bytes.contains(&b'@') || bytes.windows(3).any(|w| w.eq_ignore_ascii_case(b"%40")) {
+        return true;
+    }
+    let digits = segment.bytes().filter(u8::is_ascii_digit).count();
+    let hex = segment.bytes().filter(u8::is_ascii_hexdigit).count();
+    let dashes = segment.bytes().filter(|b| *b == b'-').count();
+    let len = segment.len();
+    (len >= 6 && digits == len)
+        || (len == 36 && dashes == 4 && hex == 32)
+        || (len >= 16 && hex == len)
+}
+
+/// The page URL as reported: scheme, host, port and redacted path; no user
+/// info, query or fragment.
+pub fn page_url(href: &str) -> String {
+    let trimmed = href.trim();
+    let Some(scheme_end) = trimmed.find("://") else {
+        return String::new();
+    };
+    let scheme = trimmed.get(..scheme_end).unwrap_or("").to_ascii_lowercase();
+    let rest = trimmed.get(scheme_end + 3..).unwrap_or("");
+    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = rest.get(..auth_end).unwrap_or("");
+    let hostport = authority.rsplit('@').next().unwrap_or("").to_ascii_lowercase();
+    let path = parse(trimmed).map(|p| redact_path(&p.path)).unwrap_or_else(|| "/".into());
+    [scheme.as_str(), "://", &hostport, &path].concat()
+}
+
+/// Path of a page URL (unredacted, for policy decisions that stay in the page).
+pub fn page_path(href: &str) -> String {
+    parse(href).map(|p| p.path).unwrap_or_else(|| "/".into())
+}
+
+/// Matches `path` against a glob where `*` stands for any run of characters,
+/// `/` included (robots.txt style). The whole path must match.
+pub fn glob_match(pattern: &str, path: &str) -> bool {
+    let (p, s) = (pattern.as_bytes(), path.as_bytes());
+    let (mut pi, mut si) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        match p.get(pi) {
+            Some(b'*') => {
+                star = Some((pi, si));
+                pi += 1;
+            }
+            Some(c) if Some(c) == s.get(si) => {
+                pi += 1;
+                si += 1;
+            }
+            _ => match star {
+                Some((sp, ss)) => {
+                    pi = sp + 1;
+                    si = ss + 1;
+                    star = Some((sp, ss + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p.get(pi..).is_some_and(|tail| tail.iter().all(|c| *c == b'*'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_host_and_path_only() {
+        let p = parse("https://user:pw@API-IAM.Intercom.io:443/messenger/web/ping?x=secret#frag").unwrap();
+        assert_eq!(p.host, "api-iam.intercom.io");
+        assert_eq!(p.path, "/messenger/web/ping");
+        assert_eq!(parse("http://a.b").unwrap().path, "/");
+        assert_eq!(parse("https://a.b?q=1").unwrap().path, "/");
+        assert_eq!(parse("https://[::1]:8080/x").unwrap().host, "[::1]");
+    }
+
+    #[test]
+    fn rejects_non_http() {
+        for url in ["data:text/plain,hi", "blob:https://a/1", "/relative", "", "https://", "https://bad host/"] {
+            assert_eq!(parse(url), None, "{url}");
+        }
+    }
+
+    #[test]
+    fn dot_boundary_matching() {
+        assert!(host_within("intercom.io", "intercom.io"));
+        assert!(host_within("widget.intercom.io", "intercom.io"));
+        assert!(!host_within("evilintercom.io", "intercom.io"));
+        assert!(!host_within("intercom.io.evil.com", "intercom.io"));
+        assert!(!host_within("io", "intercom.io"));
+    }
+
+    #[test]
+    fn redacts_identifier_segments() {
+        assert_eq!(redact_path("/users/jane@example.com/x"), "/users/:id/x");
+        assert_eq!(redact_path("/conversations/123456789/reply"), "/conversations/:id/reply");
+        assert_eq!(redact_path("/u/6f1c2e3d-4b5a-4978-9f1c-2e3d4b5a6978"), "/u/:id");
+        assert_eq!(redact_path("/widget/abc12345"), "/widget/abc12345");
+        assert_eq!(redact_path("/frame-modern.c6941a28.js"), "/frame-modern.c6941a28.js");
+        assert!(redact_path(&"/a".repeat(400)).len() <= 256);
+    }
+
+    #[test]
+    fn page_url_drops_query_fragment_userinfo() {
+        assert_eq!(page_url("https://u:p@Shop.Example:8443/cart/a@b.c?token=1#x"), "https://shop.example:8443/cart/:id");
+        assert_eq!(page_url("https://shop.example"), "https://shop.example/");
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("/support/*", "/support/a/b"));
+        assert!(!glob_match("/support/*", "/support"));
+        assert!(glob_match("/messenger/web/rulesets/*/match", "/messenger/web/rulesets/42/match"));
+        assert!(glob_match("*", "/"));
+        assert!(!glob_match("/a", "/ab"));
+        assert!(glob_match("/a*b*c", "/axxbyyc"));
+    }
+}

@@ -1,0 +1,166 @@
+//! tagwatch in-page monitor: the thin browser shell around `tagwatch-core`.
+//!
+//! The loader (`www/loader.js`) creates one [`Monitor`] per page view, feeds
+//! it the site's `config` and `consent` commands, and calls [`Monitor::start`].
+//! From then on the shell watches, on the page's idle time:
+//! - Resource Timing of the top document (a buffered `PerformanceObserver`)
+//!   and of every same-origin frame (Intercom's Messenger runs inside the
+//!   same-origin `#intercom-frame`, whose entries are in its own timeline);
+//! - `document.cookie`, re-read when the Cookie Store API signals a change and
+//!   on a one-second tick (a string compare when nothing changed);
+//! - the vendors' globals, DOM markers and loader `<script id>`s.
+//!
+//! Everything is judged by the core; the shell only converts browser values.
+//! No entry point panics or lets a JS exception escape: fallible browser calls
+//! go through `catch` bindings and state is borrowed with `try_borrow_mut`.
+
+mod observe;
+mod transport;
+
+use observe::Observers;
+use std::cell::RefCell;
+use std::rc::Rc;
+use tagwatch_core::consent::{Categories, Category, Source};
+use tagwatch_core::engine::{ms, Engine};
+use tagwatch_core::policy::Policy;
+use tagwatch_core::url;
+use wasm_bindgen::prelude::*;
+
+/// State shared by the monitor's callbacks.
+pub(crate) struct Shell {
+    pub(crate) engine: Engine,
+    pub(crate) site: String,
+    pub(crate) collector: String,
+    pub(crate) page_view: String,
+    pub(crate) page_url: String,
+    pub(crate) user_agent: String,
+    /// Consent commands seen so far; the first one counts from page start.
+    consent_calls: u32,
+    pub(crate) watch: observe::WatchState,
+}
+
+/// One page view's monitor.
+#[wasm_bindgen]
+pub struct Monitor {
+    shell: Rc<RefCell<Shell>>,
+    observers: Option<Observers>,
+}
+
+#[wasm_bindgen]
+impl Monitor {
+    /// A monitor reporting to `collector` for site key `site`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(site: &str, collector: &str) -> Monitor {
+        let href = observe::window().and_then(|w| w.location().href().ok()).unwrap_or_default();
+        let user_agent = observe::window().and_then(|w| w.navigator().user_agent().ok()).unwrap_or_default();
+        let mut engine = Engine::new(Policy::default(), &href);
+        if let Some(parts) = url::parse(collector) {
+            engine.ignore_host(&parts.host);
+        }
+        let shell = Shell {
+            engine,
+            site: site.into(),
+            collector: collector.into(),
+            page_view: page_view_id(),
+            page_url: url::page_url(&href),
+            user_agent,
+            consent_calls: 0,
+            watch: observe::WatchState::default(),
+        };
+        Monitor { shell: Rc::new(RefCell::new(shell)), observers: None }
+    }
+
+    /// Policy: grace period after a withdrawal, in ms.
+    pub fn grace_ms(&self, grace: f64) {
+        self.with(|s| s.engine.policy_mut().grace_ms = ms(grace));
+    }
+
+    /// Policy: a region data may go to. Calling it at least once makes the
+    /// region list exhaustive.
+    pub fn allow_region(&self, region: &str) {
+        self.with(|s| s.engine.policy_mut().allow_region(region));
+    }
+
+    /// Policy: a page path glob where `vendor` may run.
+    pub fn allow_page(&self, vendor: &str, glob: &str) {
+        self.with(|s| s.engine.policy_mut().allow_page(vendor, glob));
+    }
+
+    /// Policy: the consent category a vendor purpose needs. Returns false for
+    /// an unknown category name.
+    pub fn purpose_category(&self, vendor: &str, purpose: &str, category: &str) -> bool {
+        let Some(category) = Category::parse(category) else { return false };
+        self.with(|s| s.engine.policy_mut().set_category(vendor, purpose, category));
+        true
+    }
+
+    /// A `consent` command. Each category is 1 (granted), 0 (refused) or
+    /// anything else (not mentioned: keeps its value). `queued` marks a call
+    /// made before the monitor loaded: the first one is the state restored
+    /// at page start and counts from time 0.
+    pub fn consent(&self, necessary: i8, functional: i8, analytics: i8, marketing: i8, queued: bool) {
+        let now = observe::now();
+        self.with(|s| {
+            let at = if queued && s.consent_calls == 0 { 0 } else { now };
+            s.consent_calls = s.consent_calls.saturating_add(1);
+            let mut update = Categories::default();
+            for (c, v) in Category::ALL.into_iter().zip([necessary, functional, analytics, marketing]) {
+                match v {
+                    1 => update.set(c, Some(true)),
+                    0 => update.set(c, Some(false)),
+                    _ => {}
+                }
+            }
+            s.engine.consent(update, Source::Api, at);
+        });
+    }
+
+    /// Starts watching. Safe to call once; later calls do nothing.
+    pub fn start(&mut self) {
+        if self.observers.is_none() {
+            self.observers = Observers::attach(&self.shell);
+        }
+    }
+
+    /// Sends what is pending now (the `flush` command).
+    pub fn flush(&self) {
+        observe::sweep(&self.shell);
+        transport::send_pending(&self.shell);
+    }
+
+    /// The page view's findings so far, as a report batch (JSON), for the
+    /// extension and for debugging; sends nothing.
+    pub fn findings(&self) -> String {
+        observe::sweep(&self.shell);
+        let Ok(s) = self.shell.try_borrow() else { return "[]".into() };
+        let view = transport::view(&s);
+        tagwatch_core::report::batch(&view, s.engine.findings().iter(), observe::now())
+    }
+}
+
+impl Monitor {
+    fn with(&self, f: impl FnOnce(&mut Shell)) {
+        if let Ok(mut s) = self.shell.try_borrow_mut() {
+            f(&mut s);
+        }
+    }
+}
+
+/// 16 hex chars, random per page view.
+fn page_view_id() -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    (0..16)
+        .map(|_| {
+            let n = (js_sys::Math::random() * 16.0) as usize;
+            HEX.get(n).copied().map(char::from).unwrap_or('0')
+        })
+        .collect()
+}
+
+// dlmalloc is about 8 KB of the module; the page view's heap is small and
+// single-threaded, so a free-list allocator is enough.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+#[allow(unsafe_code)] // the crate's documented single-threaded constructor; wasm32 here has no threads
+static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
+    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };

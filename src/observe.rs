@@ -1,0 +1,286 @@
+//! Browser observation: Resource Timing (top document and same-origin
+//! frames), cookies, globals and DOM markers, fed into the core engine.
+
+use crate::{transport, Shell};
+use gloo_events::EventListener;
+use gloo_timers::callback::Interval;
+use js_sys::{Array, Object, Reflect};
+use std::cell::RefCell;
+use std::rc::Rc;
+use tagwatch_core::catalog::{self, Vendor, VENDORS};
+use tagwatch_core::engine::{ms, Request};
+use tagwatch_core::report::Evidence;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{HtmlDocument, HtmlIFrameElement, Performance, PerformanceObserver, PerformanceResourceTiming, Window};
+
+/// How often frames, cookies and globals are re-read, in ms.
+const TICK_MS: u32 = 1000;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `PerformanceObserver`, bound again for a `catch` version of `observe`,
+    /// which throws on browsers that do not know `type`.
+    #[wasm_bindgen(js_name = PerformanceObserver)]
+    type CatchingObserver;
+    #[wasm_bindgen(method, catch, js_name = observe)]
+    fn observe(this: &CatchingObserver, options: &Object) -> Result<(), JsValue>;
+}
+
+pub(crate) fn window() -> Option<Window> {
+    web_sys::window()
+}
+
+fn performance() -> Option<Performance> {
+    window()?.performance()
+}
+
+/// ms since navigation start.
+pub(crate) fn now() -> u64 {
+    performance().map(|p| ms(p.now())).unwrap_or(0)
+}
+
+/// What the shell has already looked at.
+#[derive(Default)]
+pub(crate) struct WatchState {
+    frames: Vec<Frame>,
+    last_cookie: Option<String>,
+    loaders_seen: Vec<&'static str>,
+    identity_seen: Vec<&'static str>,
+}
+
+/// A same-origin frame whose timeline is read on every tick.
+struct Frame {
+    element: HtmlIFrameElement,
+    performance: Performance,
+    label: String,
+    read: u32,
+}
+
+/// Keeps the observers alive; dropping it detaches them.
+pub(crate) struct Observers {
+    observer: Option<(PerformanceObserver, Closure<dyn FnMut(web_sys::PerformanceObserverEntryList)>)>,
+    _tick: Interval,
+    _listeners: Vec<EventListener>,
+}
+
+impl Drop for Observers {
+    fn drop(&mut self) {
+        if let Some((o, _)) = &self.observer {
+            o.disconnect();
+        }
+    }
+}
+
+impl Observers {
+    /// Starts observing; `None` when the page lacks the APIs needed.
+    pub(crate) fn attach(shell: &Rc<RefCell<Shell>>) -> Option<Observers> {
+        let w = window()?;
+        let gpc = Reflect::get(&w.navigator(), &"globalPrivacyControl".into()).ok().and_then(|v| v.as_bool());
+        if let Ok(mut s) = shell.try_borrow_mut() {
+            s.engine.set_gpc(gpc == Some(true));
+        }
+        sweep(shell);
+
+        let observer = top_observer(shell);
+        let tick = {
+            let shell = shell.clone();
+            Interval::new(TICK_MS, move || sweep(&shell))
+        };
+        let mut listeners = Vec::new();
+        let on_exit = |shell: &Rc<RefCell<Shell>>| {
+            let shell = shell.clone();
+            move |_: &web_sys::Event| {
+                sweep(&shell);
+                transport::send_pending(&shell);
+            }
+        };
+        listeners.push(EventListener::new(&w, "pagehide", on_exit(shell)));
+        if let Some(doc) = w.document() {
+            let shell = shell.clone();
+            let hidden = doc.clone();
+            listeners.push(EventListener::new(&doc, "visibilitychange", move |_| {
+                if hidden.visibility_state() == web_sys::VisibilityState::Hidden {
+                    sweep(&shell);
+                    transport::send_pending(&shell);
+                }
+            }));
+        }
+        // Cookie Store API: react to cookie writes at once; the tick is the
+        // fallback where it is missing.
+        if let Some(store) = Reflect::get(&w, &"cookieStore".into()).ok().filter(|v| v.is_object()) {
+            let shell = shell.clone();
+            let target: web_sys::EventTarget = store.unchecked_into();
+            listeners.push(EventListener::new(&target, "change", move |_| read_cookies(&shell)));
+        }
+        Some(Observers { observer, _tick: tick, _listeners: listeners })
+    }
+}
+
+/// The top document's buffered resource observer: it also delivers the
+/// entries from before the monitor started, with their real start times.
+fn top_observer(
+    shell: &Rc<RefCell<Shell>>,
+) -> Option<(PerformanceObserver, Closure<dyn FnMut(web_sys::PerformanceObserverEntryList)>)> {
+    let shell = shell.clone();
+    let callback = Closure::<dyn FnMut(web_sys::PerformanceObserverEntryList)>::new(
+        move |list: web_sys::PerformanceObserverEntryList| {
+            let Ok(mut s) = shell.try_borrow_mut() else { return };
+            for entry in list.get_entries().iter() {
+                judge_entry(&mut s, entry.unchecked_ref(), 0.0, "top");
+            }
+        },
+    );
+    let observer = PerformanceObserver::new(callback.as_ref().unchecked_ref()).ok()?;
+    let options = Object::new();
+    Reflect::set(&options, &"type".into(), &"resource".into()).ok()?;
+    Reflect::set(&options, &"buffered".into(), &JsValue::TRUE).ok()?;
+    observer.unchecked_ref::<CatchingObserver>().observe(&options).ok()?;
+    Some((observer, callback))
+}
+
+fn judge_entry(s: &mut Shell, entry: &PerformanceResourceTiming, offset: f64, frame: &str) {
+    let url = entry.name();
+    let initiator = entry.initiator_type();
+    s.engine.request(Request { url: &url, start: entry.start_time() + offset, initiator: &initiator, frame });
+}
+
+/// One pass over everything that is polled: frames, cookies, presence.
+pub(crate) fn sweep(shell: &Rc<RefCell<Shell>>) {
+    let Some(w) = window() else { return };
+    let Some(doc) = w.document() else { return };
+    let Ok(mut s) = shell.try_borrow_mut() else { return };
+    let now = now();
+    read_frames(&mut s, &doc);
+    for vendor in VENDORS {
+        presence(&mut s, &w, &doc, vendor, now);
+    }
+    drop(s);
+    read_cookies(shell);
+}
+
+fn read_frames(s: &mut Shell, doc: &web_sys::Document) {
+    let top_origin = performance().map(|p| p.time_origin()).unwrap_or(0.0);
+    let iframes = doc.get_elements_by_tag_name("iframe");
+    for i in 0..iframes.length() {
+        let Some(el) = iframes.item(i).and_then(|e| e.dyn_into::<HtmlIFrameElement>().ok()) else { continue };
+        // Cross-origin frames have no readable document: their timelines are
+        // out of a page's reach (the extension sees them).
+        if el.content_document().is_none() {
+            continue;
+        }
+        let Some(perf) = el
+            .content_window()
+            .and_then(|fw| Reflect::get(&fw, &"performance".into()).ok())
+            .filter(|p| p.is_object())
+            .map(|p| p.unchecked_into::<Performance>())
+        else {
+            continue;
+        };
+        let tracked = s.watch.frames.iter().position(|f| f.element == el);
+        match tracked {
+            // A navigated frame has a new timeline: start over.
+            Some(k) if s.watch.frames.get(k).is_some_and(|f| f.performance != perf) => {
+                if let Some(f) = s.watch.frames.get_mut(k) {
+                    f.performance = perf;
+                    f.read = 0;
+                }
+            }
+            Some(_) => {}
+            None => {
+                let id = el.id();
+                let label = if id.is_empty() { "frame".into() } else { ["#", &id.chars().take(48).collect::<String>()].concat() };
+                s.watch.frames.push(Frame { element: el, performance: perf, label, read: 0 });
+            }
+        }
+    }
+    let mut frames = std::mem::take(&mut s.watch.frames);
+    frames.retain(|f| f.element.is_connected());
+    for f in &mut frames {
+        let entries: Array = f.performance.get_entries_by_type("resource");
+        let offset = f.performance.time_origin() - top_origin;
+        let total = entries.length();
+        for j in f.read..total {
+            judge_entry(s, entries.get(j).unchecked_ref(), offset, &f.label);
+        }
+        f.read = total;
+    }
+    s.watch.frames = frames;
+}
+
+pub(crate) fn read_cookies(shell: &Rc<RefCell<Shell>>) {
+    let Some(doc) = window().and_then(|w| w.document()) else { return };
+    // Sandboxed and opaque-origin documents throw on `cookie`.
+    let Ok(header) = doc.unchecked_into::<HtmlDocument>().cookie() else { return };
+    let Ok(mut s) = shell.try_borrow_mut() else { return };
+    let now = now();
+    if s.watch.last_cookie.as_deref() == Some(header.as_str()) {
+        s.engine.tick(now);
+    } else {
+        s.engine.cookies(&header, now);
+        s.watch.last_cookie = Some(header);
+    }
+}
+
+fn presence(s: &mut Shell, w: &Window, doc: &web_sys::Document, vendor: &'static Vendor, now: u64) {
+    for path in vendor.globals {
+        if truthy_path(w, path) {
+            s.engine.presence(vendor, Evidence::Global { name: (*path).into() }, now);
+        }
+    }
+    for id in vendor.dom_ids {
+        if doc.get_element_by_id(id).is_some() {
+            s.engine.presence(vendor, Evidence::Dom { name: ["#", id].concat() }, now);
+        }
+    }
+    for id in vendor.loader_script_ids {
+        if s.watch.loaders_seen.contains(id) {
+            continue;
+        }
+        let Some(src) = doc.get_element_by_id(id).and_then(|e| e.get_attribute("src")) else { continue };
+        let Some(entry) = performance().and_then(|p| p.get_entries_by_name(&resolve(&src)).get(0).dyn_into::<PerformanceResourceTiming>().ok()) else { continue };
+        s.watch.loaders_seen.push(id);
+        // A loader on the vendor's own host is already judged by the observer.
+        let name = entry.name();
+        let on_vendor_host = tagwatch_core::url::parse(&name).is_some_and(|p| catalog::vendor_for_host(&p.host).is_some());
+        if !on_vendor_host {
+            let initiator = entry.initiator_type();
+            s.engine.loader_request(vendor, Request { url: &name, start: entry.start_time(), initiator: &initiator, frame: "top" });
+        }
+    }
+    if let Some(rule) = &vendor.identity {
+        if !s.watch.identity_seen.contains(&vendor.id) {
+            let settings = Reflect::get(w, &rule.settings.into()).ok().filter(|v| v.is_object());
+            if let Some(settings) = settings {
+                let has = |k: &&str| Reflect::get(&settings, &(*k).into()).is_ok_and(|v| v.is_truthy());
+                if rule.ids.iter().any(has) && truthy_path(w, vendor.globals.first().copied().unwrap_or("")) {
+                    s.watch.identity_seen.push(vendor.id);
+                    if !rule.proofs.iter().any(has) {
+                        s.engine.identity_unverified(vendor, now);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `a.b.c` on `window` is truthy.
+fn truthy_path(w: &Window, path: &str) -> bool {
+    let mut v: JsValue = w.clone().into();
+    for key in path.split('.') {
+        if !v.is_object() && !v.is_function() {
+            return false;
+        }
+        match Reflect::get(&v, &key.into()) {
+            Ok(next) => v = next,
+            Err(_) => return false,
+        }
+    }
+    !path.is_empty() && v.is_truthy()
+}
+
+/// Absolute URL of a script `src` as Resource Timing names it.
+fn resolve(src: &str) -> String {
+    let base = window().and_then(|w| w.location().href().ok()).unwrap_or_default();
+    web_sys::Url::new_with_base(src, &base).map(|u| u.href()).unwrap_or_else(|_| src.into())
+}

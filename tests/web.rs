@@ -1,0 +1,198 @@
+//! The monitor shell in a real headless Chromium (wasm-bindgen-test).
+//! Run: `CHROMEDRIVER=/usr/bin/chromedriver cargo test -p tagwatch-monitor --target wasm32-unknown-unknown`.
+#![cfg(target_arch = "wasm32")]
+
+use js_sys::{Array, Function, Reflect, JSON};
+use tagwatch_monitor::Monitor;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const CANARY: &str = "CANARY7x2q";
+
+fn js(code: &str) -> JsValue {
+    Function::new_no_args(code).call0(&JsValue::NULL).expect("test script runs")
+}
+
+fn findings(m: &Monitor) -> Vec<(String, String)> {
+    let parsed = JSON::parse(&m.findings()).expect("findings are JSON");
+    let mut out: Vec<(String, String)> = Array::from(&parsed)
+        .iter()
+        .map(|r| {
+            let body = Reflect::get(&r, &"body".into()).unwrap();
+            let get = |o: &JsValue, k: &str| Reflect::get(o, &k.into()).unwrap().as_string().unwrap_or_default();
+            let ev = Reflect::get(&body, &"evidence".into()).unwrap();
+            let what = [get(&ev, "cookie"), get(&ev, "name"), get(&ev, "host") + &get(&ev, "path")].concat();
+            (get(&body, "finding"), what)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn clean() {
+    js("document.cookie.split(';').forEach(function(c){var n=c.split('=')[0].trim(); if(n) document.cookie=n+'=; expires=Thu, 01 Jan 1970 00:00:00 GMT; path=/';});
+        delete window.Intercom; delete window.intercomSettings;
+        document.querySelectorAll('[data-tw-test]').forEach(function(e){e.remove();});");
+}
+
+async fn sleep(ms: i32) {
+    let p = js_sys::Promise::new(&mut |resolve, _| {
+        web_sys::window().unwrap().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms).unwrap();
+    });
+    wasm_bindgen_futures::JsFuture::from(p).await.unwrap();
+}
+
+fn new_monitor() -> Monitor {
+    Monitor::new("tw_test", "https://collector.invalid/r")
+}
+
+#[wasm_bindgen_test]
+fn cookies_before_consent_are_found_by_name_only() {
+    clean();
+    js(&format!("document.cookie = 'intercom-id-abc12345={CANARY}; path=/'; document.cookie = 'theme={CANARY}; path=/';"));
+    let mut m = new_monitor();
+    m.consent(1, 0, 0, 0, true);
+    m.start();
+    assert_eq!(findings(&m), vec![("cookie_before_consent".into(), "intercom-id-abc12345".into())]);
+    assert!(!m.findings().contains(CANARY), "a cookie value left the page");
+    clean();
+}
+
+#[wasm_bindgen_test]
+fn consent_restored_at_page_start_covers_existing_cookies() {
+    clean();
+    js("document.cookie = 'intercom-id-abc12345=x; path=/';");
+    let mut m = new_monitor();
+    m.consent(1, 1, 1, 1, true);
+    m.start();
+    assert_eq!(findings(&m), vec![]);
+    clean();
+}
+
+#[wasm_bindgen_test]
+async fn withdrawal_leaves_cookies_flagged_after_grace() {
+    clean();
+    js("document.cookie = 'intercom-session-abc12345=s; path=/';");
+    let mut m = new_monitor();
+    m.grace_ms(200.0);
+    m.consent(1, 1, 1, 1, true);
+    m.start();
+    m.consent(-1, 0, -1, 0, false);
+    assert_eq!(findings(&m), vec![], "within the grace period");
+    sleep(1300).await;
+    assert_eq!(findings(&m), vec![("cookie_after_withdrawal".into(), "intercom-session-abc12345".into())]);
+    clean();
+}
+
+#[wasm_bindgen_test]
+fn cookie_store_change_or_tick_sees_later_cookies() {
+    clean();
+    let mut m = new_monitor();
+    m.start();
+    js("document.cookie = 'intercom-device-id-abc12345=d; path=/';");
+    // findings() sweeps, as flush does; the tick would too.
+    assert_eq!(findings(&m), vec![("cookie_before_consent".into(), "intercom-device-id-abc12345".into())]);
+    clean();
+}
+
+#[wasm_bindgen_test]
+fn globals_and_markers_mean_the_messenger_runs() {
+    clean();
+    js("window.Intercom = function(){}; window.Intercom.q = [];");
+    let mut m = new_monitor();
+    m.start();
+    assert_eq!(findings(&m), vec![], "the snippet's queue stub alone is not the Messenger");
+    js("window.Intercom.booted = true;
+        var f = document.createElement('iframe'); f.id = 'intercom-frame'; f.setAttribute('data-tw-test', '');
+        document.body.appendChild(f);");
+    assert_eq!(
+        findings(&m),
+        vec![
+            ("script_before_consent".into(), "#intercom-frame".into()),
+            ("script_before_consent".into(), "Intercom.booted".into()),
+        ]
+    );
+    clean();
+}
+
+#[wasm_bindgen_test]
+async fn first_party_loader_is_found_by_its_script_id() {
+    clean();
+    js("var s = document.createElement('script'); s.id = '_intercom_npm_loader'; s.src = '/intercom-shim.js?app=x';
+        s.setAttribute('data-tw-test', ''); document.head.appendChild(s);");
+    sleep(500).await; // the 404 response still makes a Resource Timing entry
+    let mut m = new_monitor();
+    m.start();
+    let found = findings(&m);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "script_before_consent");
+    assert!(found[0].1.ends_with("/intercom-shim.js"), "{found:?}");
+    clean();
+}
+
+#[wasm_bindgen_test]
+fn identity_without_verification_is_flagged_without_the_values() {
+    clean();
+    js(&format!("window.intercomSettings = {{ app_id: 'abc12345', user_id: '{CANARY}', email: '{CANARY}@example.com' }};
+        window.Intercom = function(){{}}; window.Intercom.booted = true;"));
+    let mut m = new_monitor();
+    m.consent(1, 1, 1, 1, true);
+    m.start();
+    assert_eq!(findings(&m), vec![("identity_unverified".into(), "intercomSettings".into())]);
+    assert!(!m.findings().contains(CANARY));
+    clean();
+    js("window.intercomSettings = { app_id: 'abc12345', user_id: 'u1', user_hash: 'h' };
+        window.Intercom = function(){}; window.Intercom.booted = true;");
+    let mut verified = new_monitor();
+    verified.consent(1, 1, 1, 1, true);
+    verified.start();
+    assert_eq!(findings(&verified), vec![]);
+    clean();
+}
+
+#[wasm_bindgen_test]
+fn hostile_pages_do_not_make_it_throw() {
+    clean();
+    // A global whose getter throws, a cross-origin (opaque) frame, a frame
+    // without a document yet.
+    js("Object.defineProperty(window, 'Intercom', { configurable: true, get: function(){ throw new Error('boom'); } });
+        var f = document.createElement('iframe'); f.src = 'data:text/html,<p>x</p>'; f.setAttribute('data-tw-test', '');
+        document.body.appendChild(f);
+        var g = document.createElement('iframe'); g.setAttribute('sandbox', ''); g.setAttribute('data-tw-test', '');
+        document.body.appendChild(g);");
+    let mut m = new_monitor();
+    m.start();
+    m.flush();
+    assert_eq!(findings(&m), vec![]);
+    js("delete window.Intercom;");
+    clean();
+}
+
+#[wasm_bindgen_test]
+fn flush_sends_one_beacon_with_the_contract_envelope() {
+    clean();
+    js("window.__beacons = []; navigator.sendBeacon = function(u, b){ window.__beacons.push([u, b]); return true; };");
+    js(&format!("document.cookie = 'intercom-id-abc12345={CANARY}; path=/';"));
+    let mut m = new_monitor();
+    m.start();
+    m.flush();
+    m.flush(); // nothing new: no second request
+    let beacons: Array = js("return window.__beacons;").unchecked_into();
+    assert_eq!(beacons.length(), 1);
+    let sent = Array::from(&beacons.get(0));
+    assert_eq!(sent.get(0).as_string().unwrap(), "https://collector.invalid/r");
+    let body = sent.get(1).as_string().unwrap();
+    assert!(!body.contains(CANARY));
+    let report = Array::from(&JSON::parse(&body).unwrap()).get(0);
+    for key in ["type", "age", "url", "user_agent", "body"] {
+        assert!(Reflect::has(&report, &key.into()).unwrap(), "missing {key}");
+    }
+    assert_eq!(Reflect::get(&report, &"type".into()).unwrap().as_string().unwrap(), "tagwatch-finding");
+    let url = Reflect::get(&report, &"url".into()).unwrap().as_string().unwrap();
+    assert!(!url.contains('?') && !url.contains('#'), "{url}");
+    js("delete navigator.sendBeacon;");
+    clean();
+}
