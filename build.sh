@@ -57,14 +57,16 @@ build() {
   wasm-bindgen --target no-modules --no-typescript --out-dir "$out" --out-name tagwatch \
     target/wasm32-unknown-unknown/wasm/tagwatch_monitor.wasm
   # Debian's binaryen (108) breaks wasm-bindgen's externref table; npm's works.
-  node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers \
+  node_modules/.bin/wasm-opt -Oz --converge --strip-debug --strip-producers \
     --enable-bulk-memory --enable-reference-types --enable-nontrapping-float-to-int \
     --enable-sign-ext --enable-multivalue --enable-mutable-globals \
     "$out/tagwatch_bg.wasm" -o dist/tagwatch_bg.wasm
   # One classic script, one function scope: the glue's `wasm_bindgen` stays private.
-  { printf '/*! tagwatch — consent-compliance monitor */\n(function () {\n"use strict";\n'
+  { printf '(function () {\n"use strict";\n'
     cat "$out/tagwatch.js" www/loader.js
-    printf '})();\n'; } > dist/tagwatch.js
+    printf '})();\n'; } > "$out/bundle.js"
+  node_modules/.bin/terser "$out/bundle.js" --compress --mangle \
+    --preamble '/*! tagwatch - consent-compliance monitor */' -o dist/tagwatch.js
   local w j; w=$(gz dist/tagwatch_bg.wasm); j=$(gz dist/tagwatch.js)
   printf 'shipped sizes (bytes)    raw      gzip -9\n' >&2
   printf '  dist/tagwatch_bg.wasm  %-8s %s\n' "$(wc -c < dist/tagwatch_bg.wasm)" "$w" >&2

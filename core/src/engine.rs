@@ -191,7 +191,12 @@ impl Engine {
 
     /// The vendor's page global (`window.Intercom`) or DOM marker
     /// (`#intercom-frame`) is present at `now`: the tag runs.
+    /// Presence is a state, not an event: re-reading it on every tick does
+    /// not add to `count`.
     pub fn presence(&mut self, vendor: &'static Vendor, evidence: Evidence, now: u64) {
+        if self.findings.iter().any(|f| f.vendor == vendor.id && f.evidence == evidence) {
+            return;
+        }
         self.check_page_scope(vendor, now, evidence.clone());
         let Some(category) = self.policy.category(vendor.id, Purpose::Messenger) else { return };
         let state = self.consent.at(now);

@@ -143,6 +143,8 @@ fn presence_and_first_party_loader() {
     e.loader_request(&INTERCOM, req("https://shop.example/intercom-shim.js?v=1", 80.0, "script"));
     e.presence(&INTERCOM, Evidence::Global { name: "Intercom".into() }, 500);
     e.presence(&INTERCOM, Evidence::Dom { name: "#intercom-frame".into() }, 500);
+    e.presence(&INTERCOM, Evidence::Dom { name: "#intercom-frame".into() }, 1500);
+    assert!(e.findings().iter().all(|f| f.count == 1 && f.at < 1000), "re-reading presence is not a new event");
     assert_eq!(
         kinds(&e),
         vec![

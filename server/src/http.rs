@@ -1,0 +1,763 @@
+//! HTTP endpoints: `POST /r` (ingest, CORS), `GET /api/findings`,
+//! `GET /api/health`, `GET /healthz`. See docs/collector.md.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, Request, State};
+use axum::http::header::{
+    HeaderMap, HeaderValue, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
+    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE,
+    AUTHORIZATION, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, ORIGIN, RETRY_AFTER,
+    VARY, WWW_AUTHENTICATE,
+};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use http_body_util::BodyExt;
+use serde::{Deserialize, Serialize};
+
+use crate::ingest::Ingest;
+use crate::keys::ct_eq;
+use crate::ratelimit::{retry_after_secs, RateLimiter};
+use crate::store::{FindingRow, FindingsQuery, HealthQuery, HealthRow, Store, StoreError};
+use crate::timefmt::{iso_from_ms, now_ms, parse_instant};
+use crate::writer::{WriteError, Writer};
+
+/// Largest accepted body: the `sendBeacon` / `fetch(keepalive)` quota.
+pub const MAX_BODY: usize = 64 * 1024;
+/// How much of an oversized body we read and discard before answering 413,
+/// so the client sees the answer instead of a connection reset.
+const MAX_DISCARD: usize = 1024 * 1024;
+/// Time allowed to receive a whole body.
+const BODY_TIMEOUT: Duration = Duration::from_secs(15);
+/// Default and largest `limit` of the read API.
+const DEFAULT_LIMIT: u32 = 1000;
+const MAX_LIMIT: u32 = 10_000;
+
+const FINDING_TYPES: [&str; 9] = [
+    "script_before_consent",
+    "cookie_before_consent",
+    "tracking_before_consent",
+    "cookie_after_withdrawal",
+    "request_after_withdrawal",
+    "gpc_ignored",
+    "region_not_allowed",
+    "page_out_of_scope",
+    "identity_unverified",
+];
+
+const ACCEPTED_TYPES: [&str; 3] = ["text/plain", "application/json", "application/reports+json"];
+
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub ingest: Ingest,
+    pub writer: Writer,
+    pub limiter: RateLimiter,
+    pub admin_token: String,
+    /// Refuse requests without a web `Origin` instead of checking the
+    /// reports' page URLs.
+    pub strict_origin: bool,
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/r", axum::routing::post(post_reports).options(preflight))
+        .route("/api/findings", get(get_findings))
+        .route("/api/health", get(get_health))
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+// ---------------------------------------------------------------- answers
+
+/// A refusal with a reason a person can act on.
+#[derive(Debug)]
+struct Refusal {
+    status: StatusCode,
+    reason: String,
+    retry_after: Option<u64>,
+    close: bool,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, reason: impl Into<String>) -> Self {
+        Self {
+            status,
+            reason: reason.into(),
+            retry_after: None,
+            close: false,
+        }
+    }
+
+    fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    fn unavailable(what: impl std::fmt::Display) -> Self {
+        eprintln!("tagwatch: {what}");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the collector cannot reach its store right now; retry later",
+        )
+        .retry_after(5)
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut resp = text(self.status, self.reason);
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.close {
+            resp.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        resp
+    }
+}
+
+fn text(status: StatusCode, reason: impl Into<String>) -> Response {
+    let mut body = reason.into();
+    body.push('\n');
+    (
+        status,
+        [(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+fn json<T: Serialize>(value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(bytes) => (
+            StatusCode::OK,
+            [
+                (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+                (CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("could not encode the answer: {e}"),
+        ),
+    }
+}
+
+async fn blocking<T, F>(f: F) -> Result<T, Refusal>
+where
+    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+    T: Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(Refusal::unavailable(format!("store: {e}"))),
+        Err(e) => Err(Refusal::unavailable(format!("store task failed: {e}"))),
+    }
+}
+
+async fn not_found() -> Response {
+    text(
+        StatusCode::NOT_FOUND,
+        "not found; endpoints: POST /r, GET /api/findings, GET /api/health, GET /healthz",
+    )
+}
+
+async fn method_not_allowed() -> Response {
+    text(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this path",
+    )
+}
+
+async fn healthz() -> Response {
+    text(StatusCode::OK, "ok")
+}
+
+// ----------------------------------------------------------------- origin
+
+/// The request's `Origin` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RequestOrigin {
+    Missing,
+    /// Present but not a web origin (`null`, garbage): shown in the reason.
+    Opaque(String),
+    Web(String),
+}
+
+fn request_origin(headers: &HeaderMap) -> RequestOrigin {
+    let Some(value) = headers.get(ORIGIN) else {
+        return RequestOrigin::Missing;
+    };
+    let raw = String::from_utf8_lossy(value.as_bytes()).into_owned();
+    match crate::origin::normalize(&raw) {
+        Ok(origin) => RequestOrigin::Web(origin),
+        Err(_) => RequestOrigin::Opaque(raw.chars().take(100).collect()),
+    }
+}
+
+/// What the origin check of `POST /r` compares with each site's origins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum OriginCheck {
+    /// The `Origin` header.
+    Header(String),
+    /// No usable `Origin` (absent, or `null`): the origin of each report's
+    /// `url` instead. Browsers send `Origin: null` for a `no-cors` POST such
+    /// as `sendBeacon(text/plain)` when the page's Referrer-Policy is
+    /// `no-referrer`, or on an https page posting to an http collector.
+    PageUrl,
+}
+
+fn origin_check(origin: &RequestOrigin, strict: bool) -> Result<OriginCheck, Refusal> {
+    match origin {
+        RequestOrigin::Web(o) => Ok(OriginCheck::Header(o.clone())),
+        RequestOrigin::Opaque(raw) if raw != "null" => Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            format!("Origin {raw:?} is not a web origin (scheme://host[:port])"),
+        )),
+        _ if !strict => Ok(OriginCheck::PageUrl),
+        RequestOrigin::Missing => Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "missing Origin header, and this collector runs with --strict-origin: reports are \
+             accepted only with the Origin of a page registered for the site",
+        )),
+        RequestOrigin::Opaque(_) => Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "Origin is \"null\", and this collector runs with --strict-origin; browsers send \
+             null for sendBeacon from pages whose Referrer-Policy is no-referrer (or https pages \
+             posting to an http collector): send with fetch(…, {mode: 'cors'}) instead",
+        )),
+    }
+}
+
+/// Adds `Vary: Origin` always, and the CORS allow headers when the origin
+/// is registered for some site.
+fn add_cors(resp: &mut Response, origin: &RequestOrigin, registered: bool) {
+    let headers = resp.headers_mut();
+    headers.append(VARY, HeaderValue::from_static("Origin"));
+    if let (RequestOrigin::Web(origin), true) = (origin, registered) {
+        if let Ok(value) = HeaderValue::from_str(origin) {
+            headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, value);
+            headers.insert(
+                ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static("Retry-After"),
+            );
+        }
+    }
+}
+
+async fn origin_registered(app: &Arc<AppState>, origin: &RequestOrigin) -> bool {
+    let RequestOrigin::Web(origin) = origin else {
+        return false;
+    };
+    let store = app.store.clone();
+    let origin = origin.clone();
+    blocking(move || store.origin_registered(&origin))
+        .await
+        .unwrap_or(false)
+}
+
+async fn preflight(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let origin = request_origin(&headers);
+    let RequestOrigin::Web(_) = origin else {
+        let mut resp = text(
+            StatusCode::FORBIDDEN,
+            "a CORS preflight needs the Origin of a page registered for a site",
+        );
+        add_cors(&mut resp, &origin, false);
+        return resp;
+    };
+    let registered = origin_registered(&app, &origin).await;
+    let mut resp = if registered {
+        let mut resp = StatusCode::NO_CONTENT.into_response();
+        let h = resp.headers_mut();
+        h.insert(
+            ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("POST, OPTIONS"),
+        );
+        h.insert(
+            ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("Content-Type"),
+        );
+        h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+        resp
+    } else {
+        let RequestOrigin::Web(o) = &origin else {
+            return StatusCode::FORBIDDEN.into_response();
+        };
+        text(
+            StatusCode::FORBIDDEN,
+            format!("origin {o} is not registered for any site; add it with `tagwatch site add --origin {o}`"),
+        )
+    };
+    add_cors(&mut resp, &origin, registered);
+    resp
+}
+
+// ----------------------------------------------------------------- ingest
+
+async fn post_reports(State(app): State<Arc<AppState>>, req: Request) -> Response {
+    let received_ms = now_ms();
+    let origin = request_origin(req.headers());
+    let (mut resp, registered) = match accept(&app, req, &origin, received_ms).await {
+        Ok(()) => (StatusCode::NO_CONTENT.into_response(), Some(true)),
+        Err((refusal, registered)) => (refusal.into_response(), registered),
+    };
+    let registered = match registered {
+        Some(known) => known,
+        None => origin_registered(&app, &origin).await,
+    };
+    add_cors(&mut resp, &origin, registered);
+    resp
+}
+
+/// Accepts one request, or refuses it and says whether the origin is known
+/// to be registered (`None`: not looked up yet).
+async fn accept(
+    app: &Arc<AppState>,
+    req: Request,
+    origin: &RequestOrigin,
+    received_ms: i64,
+) -> Result<(), (Refusal, Option<bool>)> {
+    let unknown = |r: Refusal| (r, None);
+    check_content_type(req.headers()).map_err(unknown)?;
+    let check = origin_check(origin, app.strict_origin).map_err(|r| (r, Some(false)))?;
+    let body = read_body(req).await.map_err(unknown)?;
+    let parsed = app
+        .ingest
+        .parse(&body, received_ms)
+        .map_err(|e| unknown(Refusal::new(StatusCode::BAD_REQUEST, e.0)))?;
+    drop(body);
+
+    let sites: Vec<String> = parsed.sites.iter().cloned().collect();
+    let store = app.store.clone();
+    let lookups = blocking(move || {
+        sites
+            .into_iter()
+            .map(|site| store.site_origins(&site).map(|o| (site, o)))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .map_err(unknown)?;
+    for (site, origins) in &lookups {
+        let Some(origins) = origins else {
+            return Err(unknown(Refusal::new(
+                StatusCode::FORBIDDEN,
+                format!("unknown site key {site:?}; register the site with `tagwatch site add --origin ORIGIN`"),
+            )));
+        };
+        match &check {
+            OriginCheck::Header(origin) => {
+                if !origins.contains(origin) {
+                    return Err(unknown(Refusal::new(
+                        StatusCode::FORBIDDEN,
+                        format!("origin {origin} is not registered for site {site:?}"),
+                    )));
+                }
+            }
+            OriginCheck::PageUrl => {
+                let pages = parsed.page_origins.iter().filter(|(s, _)| s == site);
+                for (_, page) in pages {
+                    if !origins.contains(page) {
+                        return Err(unknown(Refusal::new(
+                            StatusCode::FORBIDDEN,
+                            format!(
+                                "no Origin header (or null), and the report page's origin {page:?} \
+                                 is not registered for site {site:?}"
+                            ),
+                        )));
+                    }
+                }
+            }
+        }
+    }
+
+    if let Err(wait) = app
+        .limiter
+        .check(parsed.sites.iter().map(String::as_str), Instant::now())
+    {
+        let secs = retry_after_secs(wait);
+        return Err((
+            Refusal::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many reports for this site; retry in {secs} s"),
+            )
+            .retry_after(secs),
+            Some(true),
+        ));
+    }
+
+    match app.writer.write(parsed.batch).await {
+        Ok(()) => Ok(()),
+        Err(WriteError::Stopped) => Err((
+            Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the collector is shutting down; retry later",
+            )
+            .retry_after(5),
+            Some(true),
+        )),
+        Err(WriteError::Store(e)) => Err((Refusal::unavailable(format!("store: {e}")), Some(true))),
+    }
+}
+
+fn check_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
+    let accepted = "send text/plain, application/json or application/reports+json";
+    let Some(value) = headers.get(CONTENT_TYPE) else {
+        return Err(Refusal::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("missing Content-Type; {accepted}"),
+        ));
+    };
+    let raw = String::from_utf8_lossy(value.as_bytes());
+    let essence = raw
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if ACCEPTED_TYPES.contains(&essence.as_str()) {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "unsupported Content-Type {:?}; {accepted}",
+                raw.chars().take(100).collect::<String>()
+            ),
+        ))
+    }
+}
+
+fn too_large() -> Refusal {
+    let mut r = Refusal::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("body larger than {MAX_BODY} bytes (64 KiB); send fewer reports per request"),
+    );
+    r.close = true;
+    r
+}
+
+/// Reads the body, refusing more than [`MAX_BODY`] bytes without ever
+/// holding more than that.
+async fn read_body(req: Request) -> Result<Vec<u8>, Refusal> {
+    let deadline = tokio::time::Instant::now() + BODY_TIMEOUT;
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let mut body = req.into_body();
+    if let Some(len) = declared {
+        if len > MAX_BODY as u64 {
+            if len <= MAX_DISCARD as u64 {
+                discard(body, MAX_DISCARD, deadline).await;
+            }
+            return Err(too_large());
+        }
+    }
+    let capacity = declared
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(4096)
+        .min(MAX_BODY);
+    let mut buf = Vec::with_capacity(capacity);
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => {
+                return Err(Refusal::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!("body not received within {} s", BODY_TIMEOUT.as_secs()),
+                ))
+            }
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                return Err(Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("could not read the body: {e}"),
+                ))
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        if let Ok(data) = frame.into_data() {
+            if buf.len().saturating_add(data.len()) > MAX_BODY {
+                discard(body, MAX_DISCARD.saturating_sub(buf.len()), deadline).await;
+                return Err(too_large());
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf)
+}
+
+/// Reads and drops up to `budget` more bytes of a refused body.
+async fn discard(mut body: Body, budget: usize, deadline: tokio::time::Instant) {
+    let mut seen = 0usize;
+    while seen <= budget {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    seen = seen.saturating_add(data.len());
+                }
+            }
+            _ => return,
+        }
+    }
+}
+
+// -------------------------------------------------------------------- api
+
+fn authorized(headers: &HeaderMap, token: &str) -> bool {
+    let Some(value) = headers.get(AUTHORIZATION) else {
+        return false;
+    };
+    let value = value.as_bytes();
+    let Some((scheme, credentials)) = value.split_first_chunk::<7>() else {
+        return false;
+    };
+    if !scheme.eq_ignore_ascii_case(b"Bearer ") {
+        return false;
+    }
+    ct_eq(credentials.trim_ascii(), token.as_bytes())
+}
+
+fn unauthorized(headers: &HeaderMap) -> Response {
+    let reason = if headers.contains_key(AUTHORIZATION) {
+        "wrong admin token"
+    } else {
+        "missing Authorization: Bearer TOKEN (the collector's TAGWATCH_ADMIN_TOKEN)"
+    };
+    let mut resp = text(StatusCode::UNAUTHORIZED, reason);
+    resp.headers_mut().insert(
+        WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"tagwatch\""),
+    );
+    resp
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ApiParams {
+    site: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    vendor: Option<String>,
+    since: Option<String>,
+    limit: Option<String>,
+}
+
+fn non_empty(v: Option<String>) -> Option<String> {
+    v.filter(|s| !s.trim().is_empty())
+}
+
+struct Common {
+    site: String,
+    since: Option<String>,
+    limit: u32,
+}
+
+/// Auth, `site`, `since` and `limit`, shared by the read endpoints; also
+/// checks the site exists.
+async fn common(
+    app: &Arc<AppState>,
+    headers: &HeaderMap,
+    params: &Result<Query<ApiParams>, QueryRejection>,
+) -> Result<Common, Response> {
+    if !authorized(headers, &app.admin_token) {
+        return Err(unauthorized(headers));
+    }
+    let params = match params {
+        Ok(Query(p)) => p,
+        Err(e) => {
+            return Err(text(
+                StatusCode::BAD_REQUEST,
+                format!("bad query string: {}", e.body_text()),
+            ))
+        }
+    };
+    let bad = |msg: String| text(StatusCode::BAD_REQUEST, msg);
+    let Some(site) = non_empty(params.site.clone()) else {
+        return Err(bad("missing `site` query parameter (the site key)".into()));
+    };
+    let since = match non_empty(params.since.clone()) {
+        None => None,
+        Some(s) => match parse_instant(&s) {
+            Some(ms) => Some(iso_from_ms(ms)),
+            None => {
+                return Err(bad(format!(
+                    "since: {s:?} is not a time; use ISO 8601 (2024-05-01T12:00:00Z) or unix milliseconds"
+                )))
+            }
+        },
+    };
+    let limit = match non_empty(params.limit.clone()) {
+        None => DEFAULT_LIMIT,
+        Some(s) => match s.trim().parse::<u32>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => {
+                return Err(bad(format!(
+                    "limit: expected a number from 1 to {MAX_LIMIT}"
+                )))
+            }
+        },
+    };
+    let store = app.store.clone();
+    let key = site.clone();
+    match blocking(move || store.site_origins(&key)).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return Err(text(
+                StatusCode::NOT_FOUND,
+                format!("unknown site key {site:?}"),
+            ))
+        }
+        Err(refusal) => return Err(refusal.into_response()),
+    }
+    Ok(Common { site, since, limit })
+}
+
+#[derive(Serialize)]
+struct FindingsAnswer {
+    findings: Vec<FindingRow>,
+}
+
+#[derive(Serialize)]
+struct HealthAnswer {
+    health: Vec<HealthRow>,
+}
+
+async fn get_findings(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    params: Result<Query<ApiParams>, QueryRejection>,
+) -> Response {
+    let c = match common(&app, &headers, &params).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let p = params.map(|Query(p)| p).unwrap_or_default();
+    let kind = non_empty(p.kind);
+    if let Some(k) = &kind {
+        if !FINDING_TYPES.contains(&k.as_str()) {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "type: {k:?} is not a finding type; one of {}",
+                    FINDING_TYPES.join(", ")
+                ),
+            );
+        }
+    }
+    let vendor = non_empty(p.vendor);
+    if let Some(v) = &vendor {
+        let ok = v.len() <= 64
+            && v.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if !ok {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "vendor: {v:?} is not a vendor id (lower-case letters, digits, '_' and '-')"
+                ),
+            );
+        }
+    }
+    let q = FindingsQuery {
+        site: c.site,
+        kind,
+        vendor,
+        since: c.since,
+        limit: c.limit,
+    };
+    let store = app.store.clone();
+    match blocking(move || store.findings(&q)).await {
+        Ok(findings) => json(&FindingsAnswer { findings }),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+async fn get_health(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    params: Result<Query<ApiParams>, QueryRejection>,
+) -> Response {
+    let c = match common(&app, &headers, &params).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let q = HealthQuery {
+        site: c.site,
+        since: c.since,
+        limit: c.limit,
+    };
+    let store = app.store.clone();
+    match blocking(move || store.health(&q)).await {
+        Ok(health) => json(&HealthAnswer { health }),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_auth() {
+        let mut h = HeaderMap::new();
+        assert!(!authorized(&h, "tok"));
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer tok"));
+        assert!(authorized(&h, "tok"));
+        h.insert(AUTHORIZATION, HeaderValue::from_static("bearer  tok "));
+        assert!(authorized(&h, "tok"));
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer tok2"));
+        assert!(!authorized(&h, "tok"));
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Basic tok"));
+        assert!(!authorized(&h, "tok"));
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Bear"));
+        assert!(!authorized(&h, "tok"));
+    }
+
+    #[test]
+    fn content_types() {
+        let mut h = HeaderMap::new();
+        assert!(check_content_type(&h).is_err());
+        for ok in [
+            "text/plain;charset=UTF-8",
+            "application/json",
+            "Application/Reports+JSON ; charset=utf-8",
+        ] {
+            h.insert(CONTENT_TYPE, HeaderValue::from_static(ok));
+            assert!(check_content_type(&h).is_ok(), "{ok}");
+        }
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        let r = check_content_type(&h).expect_err("form");
+        assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+
+    #[test]
+    fn origins_from_headers() {
+        let mut h = HeaderMap::new();
+        assert_eq!(request_origin(&h), RequestOrigin::Missing);
+        h.insert(ORIGIN, HeaderValue::from_static("null"));
+        assert_eq!(request_origin(&h), RequestOrigin::Opaque("null".into()));
+        h.insert(ORIGIN, HeaderValue::from_static("https://Shop.example:443"));
+        assert_eq!(
+            request_origin(&h),
+            RequestOrigin::Web("https://shop.example".into())
+        );
+    }
+}

@@ -1,0 +1,433 @@
+//! `POST /r` bodies: JSON → schema validation (docs/report.schema.json,
+//! embedded) → records ready to store.
+
+use std::collections::BTreeSet;
+use std::fmt::{self, Write as _};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::store::{Batch, FindingRecord, HealthRecord};
+use crate::timefmt::iso_from_ms;
+
+/// The wire contract, validated against as is.
+pub const REPORT_SCHEMA: &str = include_str!("../../docs/report.schema.json");
+
+/// Longest reason we send back; schema messages can quote large values.
+const MAX_REASON: usize = 400;
+
+/// Why a body is refused with 400.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Malformed(pub String);
+
+impl fmt::Display for Malformed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Malformed {}
+
+/// A parsed, valid request body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    pub batch: Batch,
+    /// Every site key the body reports for.
+    pub sites: BTreeSet<String>,
+    /// (site, origin of the report's `url`) pairs: what the origin check
+    /// falls back to when the request carries no usable `Origin`.
+    pub page_origins: BTreeSet<(String, String)>,
+}
+
+pub struct Ingest {
+    validator: jsonschema::Validator,
+}
+
+impl fmt::Debug for Ingest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ingest").finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(rename = "type")]
+    kind: String,
+    age: i64,
+    url: String,
+    user_agent: String,
+    body: Value,
+}
+
+#[derive(Deserialize)]
+struct FindingBody {
+    site: String,
+    page_view: String,
+    finding: String,
+    vendor: String,
+    #[serde(default)]
+    category: Option<String>,
+    #[serde(default)]
+    count: Option<i64>,
+    evidence: Value,
+    consent: Value,
+}
+
+#[derive(Deserialize)]
+struct HealthBody {
+    site: String,
+    #[serde(default)]
+    page_view: Option<String>,
+    status: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+impl Ingest {
+    /// Compiles the embedded schema.
+    pub fn new() -> Result<Self, String> {
+        let schema: Value = serde_json::from_str(REPORT_SCHEMA)
+            .map_err(|e| format!("embedded report schema is not JSON: {e}"))?;
+        let validator = jsonschema::draft202012::new(&schema)
+            .map_err(|e| format!("embedded report schema does not compile: {e}"))?;
+        Ok(Self { validator })
+    }
+
+    /// Parses and validates a body received at `received_ms`.
+    pub fn parse(&self, body: &[u8], received_ms: i64) -> Result<Parsed, Malformed> {
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| Malformed(format!("body is not JSON: {e}")))?;
+        if let Some(error) = self.validator.iter_errors(&value).next() {
+            let path = describe_pointer(error.instance_path().as_str());
+            return Err(Malformed(truncate(format!("{path}: {error}"))));
+        }
+        let reports: Vec<Envelope> = serde_json::from_value(value)
+            .map_err(|e| Malformed(truncate(format!("batch: {e}"))))?;
+        let received_at = iso_from_ms(received_ms);
+        let mut parsed = Parsed {
+            batch: Batch::default(),
+            sites: BTreeSet::new(),
+            page_origins: BTreeSet::new(),
+        };
+        for (i, report) in reports.into_iter().enumerate() {
+            let at = iso_from_ms(received_ms.saturating_sub(report.age));
+            let raw = report.body.to_string();
+            match report.kind.as_str() {
+                "tagwatch-finding" => {
+                    let body = FindingBody::deserialize(&report.body)
+                        .map_err(|e| Malformed(truncate(format!("item {i}: body: {e}"))))?;
+                    parsed.sites.insert(body.site.clone());
+                    parsed
+                        .page_origins
+                        .insert((body.site.clone(), page_origin(&report.url)));
+                    parsed.batch.findings.push(FindingRecord {
+                        site: body.site,
+                        page_view: body.page_view,
+                        page: report.url,
+                        kind: body.finding,
+                        vendor: body.vendor,
+                        category: body.category,
+                        evidence: canonical_json(&body.evidence),
+                        consent: canonical_json(&body.consent),
+                        count: body.count.unwrap_or(1).max(1),
+                        at,
+                        received_at: received_at.clone(),
+                        user_agent: report.user_agent,
+                        raw,
+                    });
+                }
+                "tagwatch-health" => {
+                    let body = HealthBody::deserialize(&report.body)
+                        .map_err(|e| Malformed(truncate(format!("item {i}: body: {e}"))))?;
+                    parsed.sites.insert(body.site.clone());
+                    parsed
+                        .page_origins
+                        .insert((body.site.clone(), page_origin(&report.url)));
+                    parsed.batch.health.push(HealthRecord {
+                        site: body.site,
+                        page_view: body.page_view,
+                        page: report.url,
+                        status: body.status,
+                        reason: body.reason,
+                        at,
+                        received_at: received_at.clone(),
+                        user_agent: report.user_agent,
+                        raw,
+                    });
+                }
+                other => {
+                    // The schema's enum already refuses this; keep the
+                    // match total without a panic path.
+                    return Err(Malformed(truncate(format!(
+                        "item {i}: type: unknown report type {other:?}"
+                    ))));
+                }
+            }
+        }
+        Ok(parsed)
+    }
+}
+
+/// The origin of a page URL (`https://Shop.example/a` → `https://shop.example`);
+/// the raw `scheme://authority` when it does not normalise, which then
+/// matches no registered origin.
+fn page_origin(url: &str) -> String {
+    let end = url
+        .find("://")
+        .map(|i| i + 3)
+        .and_then(|start| {
+            url.get(start..)
+                .map(|rest| start + rest.find('/').unwrap_or(rest.len()))
+        })
+        .unwrap_or(url.len());
+    let authority = url.get(..end).unwrap_or(url);
+    crate::origin::normalize(authority).unwrap_or_else(|_| authority.to_owned())
+}
+
+/// `/0/body/finding` → `item 0: body.finding`; `` → `batch`.
+fn describe_pointer(pointer: &str) -> String {
+    let mut segments = pointer
+        .split('/')
+        .skip(1)
+        .map(|s| s.replace("~1", "/").replace("~0", "~"));
+    let Some(first) = segments.next() else {
+        return "batch".to_owned();
+    };
+    let mut out = if first.bytes().all(|b| b.is_ascii_digit()) {
+        format!("item {first}")
+    } else {
+        first
+    };
+    let rest: Vec<String> = segments.collect();
+    if !rest.is_empty() {
+        let _ = write!(out, ": {}", rest.join("."));
+    }
+    out
+}
+
+fn truncate(mut s: String) -> String {
+    if s.len() > MAX_REASON {
+        let mut end = MAX_REASON;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push('…');
+    }
+    s
+}
+
+/// JSON text with object keys sorted at every level, so equal evidence is
+/// equal text (it is part of the dedupe key) whatever the sender's order.
+pub fn canonical_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (n, (key, val)) in entries.into_iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_canonical(val, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (n, item) in items.iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: i64 = 1_714_564_800_000;
+
+    /// The batch the monitor's core produces (core/tests/golden.rs) is valid
+    /// against the schema the collector enforces.
+    #[test]
+    fn golden_monitor_batch_is_accepted() {
+        let golden = include_bytes!("../../tests/fixtures/golden/report-batch.json");
+        let parsed = Ingest::new().unwrap().parse(golden, NOW);
+        assert!(parsed.is_ok(), "{:?}", parsed.err().map(|m| m.0));
+    }
+
+    fn finding(site: &str) -> Value {
+        json!({
+            "type": "tagwatch-finding",
+            "age": 1500,
+            "url": "https://shop.example/support",
+            "user_agent": "Mozilla/5.0",
+            "body": {
+                "schema": 1, "site": site, "page_view": "9f1c2e3d4b5a6978",
+                "finding": "script_before_consent", "vendor": "intercom",
+                "category": "functional", "at": 412, "count": 2,
+                "evidence": {"path": "/widget/abc12345", "kind": "request", "host": "widget.intercom.io"},
+                "consent": {"necessary": true, "functional": false, "analytics": false, "marketing": null, "source": "api", "since": 3, "gpc": false}
+            }
+        })
+    }
+
+    fn parse(v: &Value) -> Result<Parsed, Malformed> {
+        Ingest::new()
+            .expect("schema")
+            .parse(v.to_string().as_bytes(), NOW)
+    }
+
+    #[test]
+    fn accepts_the_documented_example() {
+        let parsed = parse(&json!([finding("tw_abc"), {
+            "type": "tagwatch-health", "age": 0, "url": "https://shop.example/",
+            "user_agent": "UA", "body": {"schema": 1, "site": "tw_abc", "status": "wasm_unavailable", "reason": "CompileError"}
+        }]))
+        .expect("valid");
+        assert_eq!(parsed.sites.iter().collect::<Vec<_>>(), ["tw_abc"]);
+        assert_eq!(
+            parsed.page_origins.iter().collect::<Vec<_>>(),
+            [&("tw_abc".to_owned(), "https://shop.example".to_owned())]
+        );
+        let f = parsed.batch.findings.first().expect("one finding");
+        assert_eq!(f.at, "2024-05-01T11:59:58.500Z");
+        assert_eq!(f.received_at, "2024-05-01T12:00:00.000Z");
+        assert_eq!(f.count, 2);
+        assert_eq!(f.kind, "script_before_consent");
+        assert_eq!(
+            f.evidence,
+            r#"{"host":"widget.intercom.io","kind":"request","path":"/widget/abc12345"}"#
+        );
+        let h = parsed.batch.health.first().expect("one health");
+        assert_eq!(h.status, "wasm_unavailable");
+        assert_eq!(h.reason.as_deref(), Some("CompileError"));
+    }
+
+    #[test]
+    fn explains_what_is_wrong() {
+        let mut bad = finding("tw_abc");
+        bad["body"]["finding"] = json!("foo");
+        let e = parse(&json!([bad])).expect_err("bad finding");
+        assert!(
+            e.0.starts_with("item 0: body.finding: \"foo\" is not one of"),
+            "{e}"
+        );
+
+        let mut bad = finding("tw_abc");
+        bad["url"] = json!("https://shop.example/?email=a@b.c");
+        let e = parse(&json!([finding("tw_abc"), bad])).expect_err("query string");
+        assert!(e.0.starts_with("item 1: url: "), "{e}");
+
+        let e = parse(&json!([])).expect_err("empty");
+        assert!(e.0.starts_with("batch: "), "{e}");
+
+        let e = parse(&json!({"a": 1})).expect_err("object");
+        assert!(e.0.starts_with("batch: "), "{e}");
+
+        let e = Ingest::new()
+            .expect("schema")
+            .parse(b"not json", NOW)
+            .expect_err("not json");
+        assert!(e.0.starts_with("body is not JSON"), "{e}");
+    }
+
+    #[test]
+    fn reasons_are_bounded() {
+        let mut bad = finding("tw_abc");
+        bad["user_agent"] = json!("x".repeat(5000));
+        let e = parse(&json!([bad])).expect_err("long ua");
+        assert!(e.0.len() <= MAX_REASON + '…'.len_utf8(), "{}", e.0.len());
+        assert!(e.0.starts_with("item 0: user_agent: "), "{e}");
+    }
+
+    /// Mutated bodies never panic the parser; they are accepted or refused.
+    #[test]
+    fn survives_mutated_bodies() {
+        let ingest = Ingest::new().expect("schema");
+        let valid = json!([finding("tw_abc")]).to_string().into_bytes();
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (mut accepted, mut refused) = (0, 0);
+        for _ in 0..3000 {
+            let mut body = valid.clone();
+            for _ in 0..(next() % 4 + 1) {
+                let len = body.len() as u64;
+                let i = usize::try_from(next() % len).unwrap_or(0);
+                match next() % 3 {
+                    0 => body[i] = (next() & 0xff) as u8,
+                    1 => {
+                        body.remove(i);
+                    }
+                    _ => {
+                        let alphabet = b"{}[]\",:0\\-e";
+                        let pick = usize::try_from(next() % alphabet.len() as u64).unwrap_or(0);
+                        body.insert(i, alphabet[pick]);
+                    }
+                }
+            }
+            match ingest.parse(&body, NOW) {
+                Ok(_) => accepted += 1,
+                Err(e) => {
+                    assert!(!e.0.is_empty());
+                    refused += 1;
+                }
+            }
+        }
+        assert!(refused > 0 && accepted + refused == 3000);
+    }
+
+    #[test]
+    fn page_origins() {
+        assert_eq!(
+            page_origin("https://Shop.Example:443/a/b"),
+            "https://shop.example"
+        );
+        assert_eq!(
+            page_origin("http://localhost:3000"),
+            "http://localhost:3000"
+        );
+        assert_eq!(page_origin("https://a b/x"), "https://a b");
+        assert_eq!(page_origin("https://"), "https://");
+    }
+
+    #[test]
+    fn pointers() {
+        assert_eq!(describe_pointer(""), "batch");
+        assert_eq!(describe_pointer("/3"), "item 3");
+        assert_eq!(
+            describe_pointer("/0/body/evidence/host"),
+            "item 0: body.evidence.host"
+        );
+        assert_eq!(describe_pointer("/0/a~1b~0c"), "item 0: a/b~c");
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_deeply() {
+        let a = json!({"b": [{"y": 1, "x": 2}], "a": "é\"", "c": null});
+        assert_eq!(
+            canonical_json(&a),
+            r#"{"a":"é\"","b":[{"x":2,"y":1}],"c":null}"#
+        );
+    }
+}

@@ -1,0 +1,271 @@
+//! `tagwatch`: the collector service and CLI. See docs/collector.md.
+
+mod http;
+mod ingest;
+mod keys;
+mod origin;
+mod ratelimit;
+mod store;
+mod timefmt;
+mod writer;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::store::DEFAULT_DB;
+
+/// Time connections get to finish after SIGTERM/SIGINT.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// Accepted batches waiting for the writer.
+const WRITE_QUEUE: usize = 1024;
+
+#[derive(Parser)]
+#[command(name = "tagwatch", version, about = "tagwatch collector and CLI")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the collector: POST /r ingest, GET /api/findings, GET /api/health.
+    Serve(ServeArgs),
+    /// Register and list sites.
+    Site {
+        #[command(subcommand)]
+        command: SiteCommand,
+    },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (printed on stderr).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    listen: String,
+    /// Store: sqlite:PATH.
+    #[arg(long, default_value = DEFAULT_DB, value_name = "URL")]
+    db: String,
+    /// Reports requests accepted per second and site (0: no limit).
+    #[arg(long, default_value_t = 50.0, value_name = "PER_SECOND")]
+    rate: f64,
+    /// Requests a site may send at once before the rate applies.
+    #[arg(long, default_value_t = 100, value_name = "REQUESTS")]
+    burst: u32,
+    /// Refuse reports without a real Origin header (absent or "null")
+    /// instead of checking the origin of each report's page URL.
+    #[arg(long)]
+    strict_origin: bool,
+}
+
+#[derive(Subcommand)]
+enum SiteCommand {
+    /// Register a site; prints its new key alone on stdout.
+    Add {
+        /// Origin the site's pages are served from (scheme://host[:port]); repeatable.
+        #[arg(long = "origin", value_name = "ORIGIN", required = true)]
+        origins: Vec<String>,
+        /// Store: sqlite:PATH.
+        #[arg(long, default_value = DEFAULT_DB, value_name = "URL")]
+        db: String,
+    },
+    /// List sites, one JSON object a line: {"site","origins","created_at"}.
+    List {
+        /// Store: sqlite:PATH.
+        #[arg(long, default_value = DEFAULT_DB, value_name = "URL")]
+        db: String,
+    },
+}
+
+/// A CLI failure: the message goes to stderr, the kind picks the exit code.
+enum Failure {
+    /// Bad input from the user: exit 2.
+    Usage(String),
+    /// Anything else: exit 1.
+    Runtime(String),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Usage(m) | Self::Runtime(m) => f.write_str(m),
+        }
+    }
+}
+
+fn store_failure(db: &str, e: store::StoreError) -> Failure {
+    match e {
+        store::StoreError::BadUrl(_) | store::StoreError::Unsupported(_) => {
+            Failure::Usage(format!("--db {db}: {e}"))
+        }
+        other => Failure::Runtime(format!("cannot open the store {db}: {other}")),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(&args),
+        Command::Site {
+            command: SiteCommand::Add { origins, db },
+        } => site_add(&origins, &db),
+        Command::Site {
+            command: SiteCommand::List { db },
+        } => site_list(&db),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("tagwatch: error: {failure}");
+            match failure {
+                Failure::Usage(_) => ExitCode::from(2),
+                Failure::Runtime(_) => ExitCode::from(1),
+            }
+        }
+    }
+}
+
+fn site_add(origins: &[String], db: &str) -> Result<(), Failure> {
+    let mut normalized = BTreeSet::new();
+    for origin in origins {
+        normalized.insert(origin::normalize(origin).map_err(|e| Failure::Usage(e.to_string()))?);
+    }
+    let normalized: Vec<String> = normalized.into_iter().collect();
+    let store = store::open(db, 0).map_err(|e| store_failure(db, e))?;
+    let created_at = timefmt::iso_from_ms(timefmt::now_ms());
+    // A collision of 144 random bits will not happen; retry anyway.
+    for _ in 0..3 {
+        let key = keys::new_site_key()
+            .map_err(|e| Failure::Runtime(format!("no randomness for a site key: {e}")))?;
+        match store.add_site(&key, &normalized, &created_at) {
+            Ok(()) => {
+                let mut out = std::io::stdout().lock();
+                return writeln!(out, "{key}")
+                    .and_then(|()| out.flush())
+                    .map_err(|e| Failure::Runtime(format!("cannot write to stdout: {e}")));
+            }
+            Err(store::StoreError::DuplicateSite) => continue,
+            Err(e) => return Err(Failure::Runtime(format!("cannot add the site: {e}"))),
+        }
+    }
+    Err(Failure::Runtime("could not find a free site key".into()))
+}
+
+fn site_list(db: &str) -> Result<(), Failure> {
+    let store = store::open(db, 0).map_err(|e| store_failure(db, e))?;
+    let sites = store
+        .list_sites()
+        .map_err(|e| Failure::Runtime(format!("cannot list sites: {e}")))?;
+    let mut out = std::io::stdout().lock();
+    for site in sites {
+        let line = serde_json::to_string(&site)
+            .map_err(|e| Failure::Runtime(format!("cannot encode a site: {e}")))?;
+        writeln!(out, "{line}")
+            .map_err(|e| Failure::Runtime(format!("cannot write to stdout: {e}")))?;
+    }
+    out.flush()
+        .map_err(|e| Failure::Runtime(format!("cannot write to stdout: {e}")))
+}
+
+fn admin_token() -> Result<String, Failure> {
+    match std::env::var("TAGWATCH_ADMIN_TOKEN") {
+        Ok(token) if !token.trim().is_empty() => Ok(token.trim().to_owned()),
+        Ok(_) | Err(std::env::VarError::NotPresent) => {
+            let token = keys::random_token(32)
+                .map_err(|e| Failure::Runtime(format!("no randomness for an admin token: {e}")))?;
+            eprintln!(
+                "tagwatch: TAGWATCH_ADMIN_TOKEN is not set; admin token for this run: {token}"
+            );
+            Ok(token)
+        }
+        Err(std::env::VarError::NotUnicode(_)) => Err(Failure::Usage(
+            "TAGWATCH_ADMIN_TOKEN is not valid UTF-8".into(),
+        )),
+    }
+}
+
+fn serve(args: &ServeArgs) -> Result<(), Failure> {
+    if !args.rate.is_finite() || args.rate < 0.0 {
+        return Err(Failure::Usage(format!(
+            "--rate {}: expected a number of requests per second, 0 for no limit",
+            args.rate
+        )));
+    }
+    if args.burst == 0 {
+        return Err(Failure::Usage("--burst: expected at least 1".into()));
+    }
+    let token = admin_token()?;
+    let store = store::open(&args.db, 2).map_err(|e| store_failure(&args.db, e))?;
+    let ingest = ingest::Ingest::new().map_err(Failure::Runtime)?;
+    let (writer, writer_thread) = writer::Writer::spawn(store.clone(), WRITE_QUEUE)
+        .map_err(|e| Failure::Runtime(format!("cannot start the writer thread: {e}")))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(format!("cannot start the async runtime: {e}")))?;
+
+    let state = Arc::new(http::AppState {
+        store,
+        ingest,
+        writer: writer.clone(),
+        limiter: ratelimit::RateLimiter::new(args.rate, args.burst),
+        admin_token: token,
+        strict_origin: args.strict_origin,
+    });
+    let served = runtime.block_on(run_server(&args.listen, state));
+    // Whatever happened, commit what was accepted before exiting.
+    runtime.block_on(writer.stop());
+    drop(writer);
+    if writer_thread.join().is_err() {
+        eprintln!("tagwatch: the writer thread panicked");
+    }
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    served?;
+    eprintln!("tagwatch: stopped");
+    Ok(())
+}
+
+async fn run_server(listen: &str, state: Arc<http::AppState>) -> Result<(), Failure> {
+    use tokio::signal::unix::{signal, SignalKind};
+
+    let mut term = signal(SignalKind::terminate())
+        .map_err(|e| Failure::Runtime(format!("cannot watch SIGTERM: {e}")))?;
+    let mut int = signal(SignalKind::interrupt())
+        .map_err(|e| Failure::Runtime(format!("cannot watch SIGINT: {e}")))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| Failure::Runtime(format!("cannot listen on {listen}: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Failure::Runtime(format!("cannot read the listening address: {e}")))?;
+    eprintln!("tagwatch: listening on http://{addr}");
+
+    let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        tokio::select! {
+            _ = term.recv() => eprintln!("tagwatch: SIGTERM, finishing accepted reports"),
+            _ = int.recv() => eprintln!("tagwatch: SIGINT, finishing accepted reports"),
+        }
+        let _ = stopping_tx.send(true);
+    };
+    let server = axum::serve(listener, http::router(state)).with_graceful_shutdown(shutdown);
+    let grace = async move {
+        // Resolves only SHUTDOWN_GRACE after a signal.
+        if stopping_rx.wait_for(|s| *s).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        result = server => result.map_err(|e| Failure::Runtime(format!("server error: {e}"))),
+        () = grace => {
+            eprintln!("tagwatch: connections still open {} s after the signal; stopping anyway", SHUTDOWN_GRACE.as_secs());
+            Ok(())
+        }
+    }
+}

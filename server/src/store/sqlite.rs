@@ -1,0 +1,451 @@
+//! Embedded SQLite store: WAL journal, `synchronous=FULL`, one write
+//! connection (used by the writer thread and the CLI) and a few read
+//! connections for the API and site look-ups.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+
+use super::{
+    Batch, FindingRow, FindingsQuery, HealthQuery, HealthRow, SiteInfo, Store, StoreError,
+};
+
+/// Version stored in `PRAGMA user_version`.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA_V1: &str = "
+CREATE TABLE sites (
+    key         TEXT PRIMARY KEY NOT NULL,
+    created_at  TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE site_origins (
+    site    TEXT NOT NULL REFERENCES sites(key) ON DELETE CASCADE,
+    origin  TEXT NOT NULL,
+    PRIMARY KEY (site, origin)
+) WITHOUT ROWID;
+CREATE INDEX site_origins_by_origin ON site_origins(origin);
+
+CREATE TABLE findings (
+    id          INTEGER PRIMARY KEY,
+    site        TEXT NOT NULL REFERENCES sites(key),
+    page_view   TEXT NOT NULL,
+    page        TEXT NOT NULL,
+    type        TEXT NOT NULL,
+    vendor      TEXT NOT NULL,
+    category    TEXT,
+    evidence    TEXT NOT NULL,
+    consent     TEXT NOT NULL,
+    count       INTEGER NOT NULL,
+    at          TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    user_agent  TEXT NOT NULL,
+    raw         TEXT NOT NULL,
+    UNIQUE (site, page_view, type, vendor, evidence)
+);
+CREATE INDEX findings_by_site_at ON findings(site, at);
+
+CREATE TABLE health (
+    id          INTEGER PRIMARY KEY,
+    site        TEXT NOT NULL REFERENCES sites(key),
+    page_view   TEXT,
+    page        TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    reason      TEXT,
+    at          TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    user_agent  TEXT NOT NULL,
+    raw         TEXT NOT NULL
+);
+CREATE INDEX health_by_site_at ON health(site, at);
+";
+
+const UPSERT_FINDING: &str = "
+INSERT INTO findings
+    (site, page_view, page, type, vendor, category, evidence, consent, count, at, received_at, user_agent, raw)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+ON CONFLICT (site, page_view, type, vendor, evidence) DO UPDATE SET
+    count = max(findings.count, excluded.count),
+    at = min(findings.at, excluded.at)";
+
+const INSERT_HEALTH: &str = "
+INSERT INTO health (site, page_view, page, status, reason, at, received_at, user_agent, raw)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct SqliteStore {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+impl SqliteStore {
+    pub fn open(path: impl AsRef<Path>, readers: usize) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let writer = Connection::open_with_flags(path, flags)?;
+        configure(&writer)?;
+        // WAL is persistent in the file; readers never block the writer.
+        let mode: String =
+            writer.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::BadUrl(format!(
+                "could not switch {} to WAL mode (got {mode}); is it on a network file system?",
+                path.display()
+            )));
+        }
+        migrate(&writer)?;
+        let mut pool = Vec::with_capacity(readers);
+        for _ in 0..readers {
+            let conn = Connection::open_with_flags(path, flags)?;
+            configure(&conn)?;
+            conn.pragma_update(None, "query_only", "ON")?;
+            pool.push(Mutex::new(conn));
+        }
+        Ok(Self {
+            writer: Mutex::new(writer),
+            readers: pool,
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+
+    /// A read connection: a free one if any, else the next in turn; the
+    /// write connection when the store was opened without readers.
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        for conn in &self.readers {
+            if let Ok(guard) = conn.try_lock() {
+                return guard;
+            }
+        }
+        let n = self.readers.len();
+        if n == 0 {
+            return lock(&self.writer);
+        }
+        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % n;
+        match self.readers.get(i) {
+            Some(conn) => lock(conn),
+            None => lock(&self.writer),
+        }
+    }
+}
+
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if version < 1 {
+        tx.execute_batch(SCHEMA_V1)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn write_batch(tx: &rusqlite::Transaction<'_>, batch: &Batch) -> Result<(), StoreError> {
+    let mut finding = tx.prepare_cached(UPSERT_FINDING)?;
+    for f in &batch.findings {
+        finding.execute(params![
+            f.site,
+            f.page_view,
+            f.page,
+            f.kind,
+            f.vendor,
+            f.category,
+            f.evidence,
+            f.consent,
+            f.count,
+            f.at,
+            f.received_at,
+            f.user_agent,
+            f.raw
+        ])?;
+    }
+    let mut health = tx.prepare_cached(INSERT_HEALTH)?;
+    for h in &batch.health {
+        health.execute(params![
+            h.site,
+            h.page_view,
+            h.page,
+            h.status,
+            h.reason,
+            h.at,
+            h.received_at,
+            h.user_agent,
+            h.raw
+        ])?;
+    }
+    Ok(())
+}
+
+fn json_or_null(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
+}
+
+impl Store for SqliteStore {
+    fn add_site(&self, key: &str, origins: &[String], created_at: &str) -> Result<(), StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let inserted = tx.execute(
+            "INSERT INTO sites (key, created_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            params![key, created_at],
+        )?;
+        if inserted == 0 {
+            return Err(StoreError::DuplicateSite);
+        }
+        for origin in origins {
+            tx.execute(
+                "INSERT INTO site_origins (site, origin) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                params![key, origin],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn list_sites(&self) -> Result<Vec<SiteInfo>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare_cached(
+            "SELECT s.key, s.created_at, o.origin FROM sites s
+             LEFT JOIN site_origins o ON o.site = s.key
+             ORDER BY s.created_at, s.key, o.origin",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut sites: Vec<SiteInfo> = Vec::new();
+        while let Some(row) = rows.next()? {
+            let key: String = row.get(0)?;
+            let created_at: String = row.get(1)?;
+            let origin: Option<String> = row.get(2)?;
+            match sites.last_mut() {
+                Some(last) if last.site == key => last.origins.extend(origin),
+                _ => sites.push(SiteInfo {
+                    site: key,
+                    origins: origin.into_iter().collect(),
+                    created_at,
+                }),
+            }
+        }
+        Ok(sites)
+    }
+
+    fn site_origins(&self, key: &str) -> Result<Option<Vec<String>>, StoreError> {
+        let conn = self.reader();
+        let exists = conn
+            .prepare_cached("SELECT 1 FROM sites WHERE key = ?1")?
+            .query_row([key], |_| Ok(()))
+            .optional()?;
+        if exists.is_none() {
+            return Ok(None);
+        }
+        let mut stmt = conn.prepare_cached("SELECT origin FROM site_origins WHERE site = ?1")?;
+        let origins = stmt
+            .query_map([key], |row| row.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(origins))
+    }
+
+    fn origin_registered(&self, origin: &str) -> Result<bool, StoreError> {
+        let conn = self.reader();
+        let found = conn
+            .prepare_cached("SELECT 1 FROM site_origins WHERE origin = ?1 LIMIT 1")?
+            .query_row([origin], |_| Ok(()))
+            .optional()?;
+        Ok(found.is_some())
+    }
+
+    fn commit(&self, batches: &[&Batch]) -> Result<(), StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for batch in batches {
+            write_batch(&tx, batch)?;
+        }
+        // With WAL + synchronous=FULL the commit fsyncs the WAL.
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn findings(&self, q: &FindingsQuery) -> Result<Vec<FindingRow>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare_cached(
+            "SELECT type, vendor, site, page, at, page_view, category, count, evidence, consent, received_at
+             FROM findings
+             WHERE site = ?1
+               AND (?2 IS NULL OR type = ?2)
+               AND (?3 IS NULL OR vendor = ?3)
+               AND (?4 IS NULL OR at >= ?4)
+             ORDER BY at, id
+             LIMIT ?5",
+        )?;
+        let rows = stmt
+            .query_map(params![q.site, q.kind, q.vendor, q.since, q.limit], |row| {
+                Ok(FindingRow {
+                    kind: row.get(0)?,
+                    vendor: row.get(1)?,
+                    site: row.get(2)?,
+                    page: row.get(3)?,
+                    at: row.get(4)?,
+                    page_view: row.get(5)?,
+                    category: row.get(6)?,
+                    count: row.get(7)?,
+                    evidence: json_or_null(&row.get::<_, String>(8)?),
+                    consent: json_or_null(&row.get::<_, String>(9)?),
+                    received_at: row.get(10)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    fn health(&self, q: &HealthQuery) -> Result<Vec<HealthRow>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare_cached(
+            "SELECT site, page, page_view, status, reason, at, received_at
+             FROM health
+             WHERE site = ?1 AND (?2 IS NULL OR at >= ?2)
+             ORDER BY at, id
+             LIMIT ?3",
+        )?;
+        let rows = stmt
+            .query_map(params![q.site, q.since, q.limit], |row| {
+                Ok(HealthRow {
+                    site: row.get(0)?,
+                    page: row.get(1)?,
+                    page_view: row.get(2)?,
+                    status: row.get(3)?,
+                    reason: row.get(4)?,
+                    at: row.get(5)?,
+                    received_at: row.get(6)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::FindingRecord;
+
+    fn temp_db(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "tagwatch-store-{}-{name}-{}",
+            std::process::id(),
+            crate::timefmt::now_ms()
+        ));
+        let _ = std::fs::create_dir_all(&dir);
+        dir.join("t.db")
+    }
+
+    fn finding(count: i64, at: &str) -> FindingRecord {
+        FindingRecord {
+            site: "tw_a".into(),
+            page_view: "0123456789abcdef".into(),
+            page: "https://shop.example/".into(),
+            kind: "cookie_before_consent".into(),
+            vendor: "intercom".into(),
+            category: Some("functional".into()),
+            evidence: r#"{"cookie":"intercom-id-x","kind":"cookie"}"#.into(),
+            consent: r#"{"analytics":false,"functional":false,"marketing":false,"necessary":true}"#
+                .into(),
+            count,
+            at: at.into(),
+            received_at: at.into(),
+            user_agent: "ua".into(),
+            raw: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn dedupes_keeping_the_largest_count_and_earliest_at() {
+        let path = temp_db("dedupe");
+        let store = SqliteStore::open(&path, 1).expect("open");
+        store
+            .add_site(
+                "tw_a",
+                &["https://shop.example".into()],
+                "2024-01-01T00:00:00.000Z",
+            )
+            .expect("site");
+        let b1 = Batch {
+            findings: vec![finding(2, "2024-05-01T12:00:01.000Z")],
+            health: vec![],
+        };
+        let b2 = Batch {
+            findings: vec![finding(5, "2024-05-01T12:00:00.500Z")],
+            health: vec![],
+        };
+        let b3 = Batch {
+            findings: vec![finding(1, "2024-05-01T12:00:03.000Z")],
+            health: vec![],
+        };
+        store.commit(&[&b1]).expect("commit");
+        store.commit(&[&b2, &b3]).expect("commit");
+        let rows = store
+            .findings(&FindingsQuery {
+                site: "tw_a".into(),
+                limit: 100,
+                ..FindingsQuery::default()
+            })
+            .expect("query");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows.first().map(|r| r.count), Some(5));
+        assert_eq!(
+            rows.first().map(|r| r.at.as_str()),
+            Some("2024-05-01T12:00:00.500Z")
+        );
+        // Reopen: the schema migration is idempotent and data is there.
+        drop(store);
+        let store = SqliteStore::open(&path, 0).expect("reopen");
+        assert_eq!(
+            store.site_origins("tw_a").expect("origins"),
+            Some(vec!["https://shop.example".to_string()])
+        );
+        assert!(store.origin_registered("https://shop.example").expect("q"));
+        assert!(!store.origin_registered("https://evil.example").expect("q"));
+        assert_eq!(store.site_origins("tw_nope").expect("origins"), None);
+        assert!(matches!(
+            store.add_site("tw_a", &[], "x"),
+            Err(StoreError::DuplicateSite)
+        ));
+        drop(store);
+        let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let path = temp_db("newer");
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.pragma_update(None, "user_version", 99)
+                .expect("pragma");
+        }
+        let opened = SqliteStore::open(&path, 0);
+        let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
+        match opened {
+            Err(StoreError::SchemaTooNew { found: 99, .. }) => {}
+            other => panic!("unexpected: {:?}", other.err()),
+        }
+    }
+}

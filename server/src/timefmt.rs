@@ -1,0 +1,133 @@
+//! Timestamps: unix milliseconds inside, fixed-width ISO 8601 UTC with
+//! millisecond precision (`2024-05-01T12:00:00.250Z`) in the store and on
+//! the wire. Fixed width makes the text sort in time order.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use time::format_description::well_known::Rfc3339;
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
+
+/// Smallest and largest instants we render: years 1970 to 9999.
+const MIN_MS: i64 = 0;
+const MAX_MS: i64 = 253_402_300_799_999;
+
+/// Milliseconds since the unix epoch, now.
+pub fn now_ms() -> i64 {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(MAX_MS),
+        Err(_) => 0,
+    }
+}
+
+/// `ms` as `YYYY-MM-DDTHH:MM:SS.mmmZ`, clamped to years 1970..=9999.
+pub fn iso_from_ms(ms: i64) -> String {
+    let ms = ms.clamp(MIN_MS, MAX_MS);
+    let nanos = i128::from(ms) * 1_000_000;
+    let dt = OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        dt.year(),
+        u8::from(dt.month()),
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second(),
+        dt.millisecond()
+    )
+}
+
+/// Parses a `since` filter: unix milliseconds (`1714564800000`), RFC 3339 /
+/// ISO 8601 date-time with offset (`2024-05-01T12:00:00Z`,
+/// `2024-05-01T14:00:00.5+02:00`), or a date (`2024-05-01`, midnight UTC).
+/// A `+` that arrived as a space (an unencoded query string) is put back.
+pub fn parse_instant(input: &str) -> Option<i64> {
+    let s = input.trim();
+    if s.is_empty() {
+        return None;
+    }
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        return s
+            .parse::<i64>()
+            .ok()
+            .filter(|ms| (MIN_MS..=MAX_MS).contains(ms));
+    }
+    let fixed = s.replace(' ', "+");
+    if let Ok(dt) = OffsetDateTime::parse(&fixed, &Rfc3339) {
+        return to_ms(dt);
+    }
+    parse_date(s).and_then(|d| to_ms(PrimitiveDateTime::new(d, Time::MIDNIGHT).assume_utc()))
+}
+
+fn to_ms(dt: OffsetDateTime) -> Option<i64> {
+    let ms = dt.unix_timestamp_nanos() / 1_000_000;
+    i64::try_from(ms)
+        .ok()
+        .filter(|ms| (MIN_MS..=MAX_MS).contains(ms))
+}
+
+fn parse_date(s: &str) -> Option<Date> {
+    let mut parts = s.split('-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    let all_digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    if !(all_digits(y) && all_digits(m) && all_digits(d)) {
+        return None;
+    }
+    let month = Month::try_from(m.parse::<u8>().ok()?).ok()?;
+    Date::from_calendar_date(y.parse().ok()?, month, d.parse().ok()?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_with_millis() {
+        assert_eq!(iso_from_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso_from_ms(1_714_564_800_250), "2024-05-01T12:00:00.250Z");
+        assert_eq!(iso_from_ms(-5), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso_from_ms(i64::MAX), "9999-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn parses_instants() {
+        assert_eq!(parse_instant("1714564800250"), Some(1_714_564_800_250));
+        assert_eq!(
+            parse_instant("2024-05-01T12:00:00Z"),
+            Some(1_714_564_800_000)
+        );
+        assert_eq!(
+            parse_instant("2024-05-01T12:00:00.250Z"),
+            Some(1_714_564_800_250)
+        );
+        assert_eq!(
+            parse_instant("2024-05-01T14:00:00+02:00"),
+            Some(1_714_564_800_000)
+        );
+        assert_eq!(
+            parse_instant("2024-05-01T14:00:00 02:00"),
+            Some(1_714_564_800_000)
+        );
+        assert_eq!(parse_instant("2024-05-01"), Some(1_714_521_600_000));
+        for bad in [
+            "",
+            "yesterday",
+            "2024-13-01",
+            "2024-05-01T12:00:00",
+            "-5",
+            "99999999999999999999",
+            "2024-5-1",
+        ] {
+            assert_eq!(parse_instant(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        for ms in [0, 1, 999, 1_000, 1_714_564_800_250, MAX_MS] {
+            assert_eq!(parse_instant(&iso_from_ms(ms)), Some(ms));
+        }
+    }
+}

@@ -1,0 +1,939 @@
+//! End-to-end tests of the `tagwatch` binary: each test starts the real
+//! collector on 127.0.0.1:0 with its own SQLite file and talks HTTP/1.1 to
+//! it over a plain TcpStream.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tagwatch");
+const TOKEN: &str = "test-admin-token";
+const ORIGIN: &str = "https://shop.example";
+
+// ------------------------------------------------------------- harness
+
+fn temp_dir(name: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "tagwatch-it-{}-{}-{}",
+        std::process::id(),
+        name,
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn db_url(db: &Path) -> String {
+    format!("sqlite:{}", db.display())
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+fn parse_iso_ms(s: &str) -> i64 {
+    let dt = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("{s:?} is not ISO 8601: {e}"));
+    i64::try_from(dt.unix_timestamp_nanos() / 1_000_000).unwrap()
+}
+
+/// `tagwatch site add`, returning the key (asserting stdout is the key alone).
+fn site_add(db: &Path, origins: &[&str]) -> String {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["site", "add", "--db", &db_url(db)]);
+    for o in origins {
+        cmd.args(["--origin", o]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "site add failed: {out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let key = stdout.strip_suffix('\n').expect("key ends with a newline");
+    assert!(
+        !key.contains('\n'),
+        "stdout has more than the key: {stdout:?}"
+    );
+    key.to_owned()
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+    db: PathBuf,
+    stderr: Arc<Mutex<Vec<String>>>,
+    /// Removed when the server is dropped.
+    owned_dir: Option<PathBuf>,
+}
+
+impl Server {
+    fn start(db: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--db", &db_url(db)])
+            .args(extra)
+            .env("TAGWATCH_ADMIN_TOKEN", TOKEN)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let keep = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = line.strip_prefix("tagwatch: listening on http://") {
+                    let _ = tx.send(addr.to_owned());
+                }
+                keep.lock().unwrap().push(line);
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("server did not start: {:?}", lines.lock().unwrap());
+            }
+        };
+        Server {
+            child,
+            addr,
+            db: db.to_owned(),
+            stderr: lines,
+            owned_dir: None,
+        }
+    }
+
+    fn post(&self, origin: Option<&str>, body: &str) -> Resp {
+        let mut headers = vec![("Content-Type", "text/plain;charset=UTF-8")];
+        if let Some(o) = origin {
+            headers.push(("Origin", o));
+        }
+        http(&self.addr, "POST", "/r", &headers, Some(body.as_bytes()))
+    }
+
+    fn get_api(&self, path: &str) -> Resp {
+        let auth = format!("Bearer {TOKEN}");
+        http(&self.addr, "GET", path, &[("Authorization", &auth)], None)
+    }
+
+    fn findings(&self, query: &str) -> Vec<Value> {
+        let resp = self.get_api(&format!("/api/findings?{query}"));
+        assert_eq!(resp.status, 200, "{}", resp.body);
+        let v: Value = serde_json::from_str(&resp.body).unwrap();
+        v["findings"].as_array().unwrap().clone()
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let ok = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(ok.success());
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if let Some(dir) = &self.owned_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn try_http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> std::io::Result<Resp> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    if let (Some(b), false) = (body, chunked) {
+        head.push_str(&format!("Content-Length: {}\r\n", b.len()));
+    }
+    head.push_str("\r\n");
+    // A server may answer (413) before reading everything: ignore write
+    // errors and read the answer anyway.
+    let _ = stream.write_all(head.as_bytes());
+    if let Some(b) = body {
+        if chunked {
+            for chunk in b.chunks(8192) {
+                let _ = stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes());
+                let _ = stream.write_all(chunk);
+                let _ = stream.write_all(b"\r\n");
+            }
+            let _ = stream.write_all(b"0\r\n\r\n");
+        } else {
+            let _ = stream.write_all(b);
+        }
+    }
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    parse_response(&raw)
+}
+
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Resp {
+    try_http(addr, method, path, headers, body).unwrap()
+}
+
+fn parse_response(raw: &[u8]) -> std::io::Result<Resp> {
+    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_owned());
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad("no end of head"))?;
+    let head = std::str::from_utf8(&raw[..split]).map_err(|_| bad("head not UTF-8"))?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().ok_or_else(|| bad("no status line"))?;
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("bad status line"))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let is_chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    if is_chunked {
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        loop {
+            let eol = rest
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .ok_or_else(|| bad("bad chunk"))?;
+            let size = usize::from_str_radix(std::str::from_utf8(&rest[..eol]).unwrap_or("x"), 16)
+                .map_err(|_| bad("bad chunk size"))?;
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[eol + 2..eol + 2 + size]);
+            rest = &rest[eol + 2 + size + 2..];
+        }
+        body = out;
+    }
+    Ok(Resp {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+// -------------------------------------------------------------- reports
+
+fn finding(site: &str, page_view: &str, kind: &str, vendor: &str, age: i64, count: i64) -> Value {
+    json!({
+        "type": "tagwatch-finding",
+        "age": age,
+        "url": "https://shop.example/support",
+        "user_agent": "Mozilla/5.0 (X11; Linux x86_64) tagwatch-test",
+        "body": {
+            "schema": 1,
+            "site": site,
+            "page_view": page_view,
+            "finding": kind,
+            "vendor": vendor,
+            "category": "functional",
+            "at": 412,
+            "count": count,
+            "evidence": {
+                "kind": "request",
+                "host": "widget.intercom.io",
+                "path": "/widget/abc12345",
+                "initiator": "script",
+                "frame": "top",
+                "purpose": "messenger"
+            },
+            "consent": {
+                "necessary": true, "functional": false, "analytics": false, "marketing": false,
+                "source": "api", "since": 3, "gpc": false
+            }
+        }
+    })
+}
+
+fn batch(items: &[Value]) -> String {
+    Value::Array(items.to_vec()).to_string()
+}
+
+const PV: &str = "9f1c2e3d4b5a6978";
+
+fn setup(name: &str, extra: &[&str]) -> (Server, String) {
+    let dir = temp_dir(name);
+    let db = dir.join("tagwatch.db");
+    let key = site_add(&db, &[ORIGIN, "http://localhost:3000"]);
+    let mut server = Server::start(&db, extra);
+    server.owned_dir = Some(dir);
+    (server, key)
+}
+
+// ---------------------------------------------------------------- tests
+
+#[test]
+fn site_add_prints_only_a_key_and_normalises_origins() {
+    let dir = temp_dir("site");
+    let db = dir.join("t.db");
+    let key = site_add(&db, &["HTTPS://Shop.Example:443/", "http://localhost:8080"]);
+    assert!(key.starts_with("tw_") && key.len() == 27, "{key}");
+    assert!(key
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
+    let other = site_add(&db, &[ORIGIN]);
+    assert_ne!(key, other);
+
+    let out = Command::new(BIN)
+        .args(["site", "list", "--db", &db_url(&db)])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let sites: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let first = sites.iter().find(|s| s["site"] == key.as_str()).unwrap();
+    assert_eq!(
+        first["origins"],
+        json!(["http://localhost:8080", "https://shop.example"])
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn site_add_rejects_malformed_origins_with_exit_code_2() {
+    let dir = temp_dir("site-bad");
+    let db = dir.join("t.db");
+    for bad in [
+        "shop.example",
+        "https://shop.example/path",
+        "ftp://x.example",
+        "https://a..b",
+    ] {
+        let out = Command::new(BIN)
+            .args(["site", "add", "--origin", bad, "--db", &db_url(&db)])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(out.stdout.is_empty());
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains("invalid origin"), "{err}");
+    }
+    for bad_db in ["postgres://localhost/x", "mysql://x", "sqlite:"] {
+        let out = Command::new(BIN)
+            .args(["site", "add", "--origin", ORIGIN, "--db", bad_db])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad_db}");
+        assert!(!out.stderr.is_empty());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn accepts_a_batch_and_serves_it_with_filters() {
+    let (server, key) = setup("accept", &[]);
+    let before = now_ms();
+    let resp = server.post(
+        Some(ORIGIN),
+        &batch(&[
+            finding(&key, PV, "script_before_consent", "intercom", 60_000, 1),
+            finding(&key, PV, "cookie_before_consent", "intercom", 5_000, 2),
+            finding(&key, PV, "tracking_before_consent", "hotjar", 0, 1),
+        ]),
+    );
+    let after = now_ms();
+    assert_eq!(resp.status, 204, "{}", resp.body);
+    assert_eq!(resp.header("access-control-allow-origin"), Some(ORIGIN));
+
+    let all = server.findings(&format!("site={key}"));
+    assert_eq!(all.len(), 3);
+    // Ordered by at: the oldest observation first.
+    let kinds: Vec<&str> = all.iter().map(|f| f["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "script_before_consent",
+            "cookie_before_consent",
+            "tracking_before_consent"
+        ]
+    );
+    let cookie = &all[1];
+    assert_eq!(cookie["vendor"], "intercom");
+    assert_eq!(cookie["site"], key.as_str());
+    assert_eq!(cookie["page"], "https://shop.example/support");
+    assert_eq!(cookie["page_view"], PV);
+    assert_eq!(cookie["category"], "functional");
+    assert_eq!(cookie["count"], 2);
+    assert_eq!(cookie["evidence"]["host"], "widget.intercom.io");
+    assert_eq!(cookie["consent"]["functional"], false);
+    // at = received − age, with millisecond precision.
+    let at = cookie["at"].as_str().unwrap();
+    assert!(at.ends_with('Z') && at.len() == 24, "{at}");
+    let at = parse_iso_ms(at);
+    assert!(
+        (before - 5_000..=after - 5_000).contains(&at),
+        "at {at} not in [{}, {}]",
+        before - 5_000,
+        after - 5_000
+    );
+    let received = parse_iso_ms(cookie["received_at"].as_str().unwrap());
+    assert_eq!(received - at, 5_000);
+
+    let by_type = server.findings(&format!("site={key}&type=cookie_before_consent"));
+    assert_eq!(by_type.len(), 1);
+    assert_eq!(by_type[0]["type"], "cookie_before_consent");
+    let by_vendor = server.findings(&format!("site={key}&vendor=hotjar"));
+    assert_eq!(by_vendor.len(), 1);
+    assert_eq!(by_vendor[0]["vendor"], "hotjar");
+    let since_ms = server.findings(&format!("site={key}&since={}", before - 30_000));
+    assert_eq!(since_ms.len(), 2);
+    let since_iso = all[1]["at"].as_str().unwrap();
+    let since = server.findings(&format!("site={key}&since={since_iso}"));
+    assert_eq!(since.len(), 2, "since is inclusive");
+    let none = server.findings(&format!("site={key}&vendor=intercom&type=gpc_ignored"));
+    assert!(none.is_empty());
+    let limited = server.findings(&format!("site={key}&limit=1"));
+    assert_eq!(limited.len(), 1);
+}
+
+#[test]
+fn a_resent_finding_updates_its_count_instead_of_adding_a_row() {
+    let (server, key) = setup("dedupe", &[]);
+    let f = |count| finding(&key, PV, "cookie_before_consent", "intercom", 100, count);
+    assert_eq!(server.post(Some(ORIGIN), &batch(&[f(1)])).status, 204);
+    assert_eq!(server.post(Some(ORIGIN), &batch(&[f(3)])).status, 204);
+    // A late duplicate of the first send does not lower it.
+    assert_eq!(server.post(Some(ORIGIN), &batch(&[f(1)])).status, 204);
+    let rows = server.findings(&format!("site={key}"));
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["count"], 3);
+    // Evidence key order does not matter for the dedupe key.
+    let mut reordered = f(4);
+    let ev = json!({"purpose": "messenger", "frame": "top", "initiator": "script",
+                    "path": "/widget/abc12345", "host": "widget.intercom.io", "kind": "request"});
+    reordered["body"]["evidence"] = ev;
+    assert_eq!(server.post(Some(ORIGIN), &batch(&[reordered])).status, 204);
+    let rows = server.findings(&format!("site={key}"));
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["count"], 4);
+    // Another page view is another row.
+    let other = finding(
+        &key,
+        "00000000000000aa",
+        "cookie_before_consent",
+        "intercom",
+        0,
+        1,
+    );
+    assert_eq!(server.post(Some(ORIGIN), &batch(&[other])).status, 204);
+    assert_eq!(server.findings(&format!("site={key}")).len(), 2);
+}
+
+#[test]
+fn malformed_bodies_get_400_with_a_reason() {
+    let (server, key) = setup("malformed", &[]);
+    let resp = server.post(Some(ORIGIN), "{not json");
+    assert_eq!(resp.status, 400);
+    assert!(resp.body.starts_with("body is not JSON"), "{}", resp.body);
+
+    let mut bad = finding(&key, PV, "cookie_before_consent", "intercom", 0, 1);
+    bad["body"]["finding"] = json!("foo");
+    let resp = server.post(Some(ORIGIN), &batch(&[bad]));
+    assert_eq!(resp.status, 400);
+    assert!(
+        resp.body
+            .starts_with("item 0: body.finding: \"foo\" is not one of"),
+        "{}",
+        resp.body
+    );
+
+    let mut query = finding(&key, PV, "cookie_before_consent", "intercom", 0, 1);
+    query["url"] = json!("https://shop.example/support?email=canary@example.com");
+    let ok = finding(&key, PV, "script_before_consent", "intercom", 0, 1);
+    let resp = server.post(Some(ORIGIN), &batch(&[ok, query]));
+    assert_eq!(resp.status, 400);
+    assert!(resp.body.starts_with("item 1: url: "), "{}", resp.body);
+    assert!(resp.body.contains("does not match"), "{}", resp.body);
+
+    let resp = server.post(Some(ORIGIN), "[]");
+    assert_eq!(resp.status, 400);
+    assert!(resp.body.starts_with("batch: "), "{}", resp.body);
+
+    let mut no_pv = finding(&key, PV, "cookie_before_consent", "intercom", 0, 1);
+    no_pv["body"].as_object_mut().unwrap().remove("page_view");
+    let resp = server.post(Some(ORIGIN), &batch(&[no_pv]));
+    assert_eq!(resp.status, 400);
+    assert!(resp.body.contains("page_view"), "{}", resp.body);
+
+    // Nothing of the refused batches was stored.
+    assert!(server.findings(&format!("site={key}")).is_empty());
+}
+
+#[test]
+fn unknown_sites_and_foreign_origins_get_403() {
+    let (server, key) = setup("forbidden", &[]);
+    let unknown = finding(
+        "tw_doesnotexist",
+        PV,
+        "cookie_before_consent",
+        "intercom",
+        0,
+        1,
+    );
+    let resp = server.post(Some(ORIGIN), &batch(&[unknown]));
+    assert_eq!(resp.status, 403);
+    assert!(resp.body.contains("unknown site key"), "{}", resp.body);
+
+    let good = finding(&key, PV, "cookie_before_consent", "intercom", 0, 1);
+    let good_body = batch(std::slice::from_ref(&good));
+    let resp = server.post(Some("https://evil.example"), &good_body);
+    assert_eq!(resp.status, 403);
+    assert!(
+        resp.body.contains("https://evil.example is not registered"),
+        "{}",
+        resp.body
+    );
+    assert_eq!(resp.header("access-control-allow-origin"), None);
+
+    let resp = server.post(Some("https://shop.example.evil.example"), &good_body);
+    assert_eq!(resp.status, 403);
+    let resp = server.post(Some("not an origin"), &good_body);
+    assert_eq!(resp.status, 403);
+    assert!(resp.body.contains("not a web origin"), "{}", resp.body);
+
+    // No Origin, or "null" (sendBeacon from a no-referrer page): the origin
+    // of the report's page URL must be registered instead.
+    let mut foreign_page = good.clone();
+    foreign_page["url"] = json!("https://evil.example/x");
+    for origin in [None, Some("null")] {
+        let resp = server.post(origin, &batch(std::slice::from_ref(&foreign_page)));
+        assert_eq!(resp.status, 403, "{origin:?}");
+        assert!(
+            resp.body
+                .contains("\"https://evil.example\" is not registered"),
+            "{}",
+            resp.body
+        );
+        let resp = server.post(origin, &batch(&[good.clone(), foreign_page.clone()]));
+        assert_eq!(resp.status, 403, "{origin:?}");
+        let resp = server.post(origin, &good_body);
+        assert_eq!(resp.status, 204, "{origin:?}: {}", resp.body);
+        assert_eq!(resp.header("access-control-allow-origin"), None);
+    }
+
+    // A mixed batch with one unknown site is refused whole.
+    let unknown = finding(
+        "tw_doesnotexist",
+        PV,
+        "cookie_before_consent",
+        "intercom",
+        0,
+        1,
+    );
+    let resp = server.post(Some(ORIGIN), &batch(&[good.clone(), unknown]));
+    assert_eq!(resp.status, 403);
+
+    // The other registered origin of the site works, normalised.
+    let resp = server.post(Some("http://LOCALHOST:3000"), &good_body);
+    assert_eq!(resp.status, 204, "{}", resp.body);
+    assert_eq!(server.findings(&format!("site={key}")).len(), 1);
+}
+
+#[test]
+fn strict_origin_refuses_reports_without_a_real_origin() {
+    let (server, key) = setup("strict", &["--strict-origin"]);
+    let body = batch(&[finding(&key, PV, "cookie_before_consent", "intercom", 0, 1)]);
+    let resp = server.post(None, &body);
+    assert_eq!(resp.status, 403);
+    assert!(resp.body.contains("missing Origin"), "{}", resp.body);
+    let resp = server.post(Some("null"), &body);
+    assert_eq!(resp.status, 403);
+    assert!(resp.body.contains("--strict-origin"), "{}", resp.body);
+    assert_eq!(server.post(Some(ORIGIN), &body).status, 204);
+}
+
+#[test]
+fn oversized_bodies_get_413() {
+    let (server, key) = setup("large", &[]);
+    let item = finding(&key, PV, "cookie_before_consent", "intercom", 0, 1).to_string();
+    let mut body = String::from("[");
+    body.push_str(&item);
+    while body.len() < 70 * 1024 {
+        body.push_str(&" ".repeat(1024));
+    }
+    body.push(']');
+    let resp = server.post(Some(ORIGIN), &body);
+    assert_eq!(resp.status, 413);
+    assert!(resp.body.contains("64 KiB"), "{}", resp.body);
+    assert_eq!(resp.header("access-control-allow-origin"), Some(ORIGIN));
+
+    // Without a Content-Length the cap applies while reading.
+    let resp = http(
+        &server.addr,
+        "POST",
+        "/r",
+        &[
+            ("Content-Type", "text/plain"),
+            ("Origin", ORIGIN),
+            ("Transfer-Encoding", "chunked"),
+        ],
+        Some(body.as_bytes()),
+    );
+    assert_eq!(resp.status, 413);
+
+    // Exactly 64 KiB is fine.
+    let mut body = String::from("[");
+    body.push_str(&item);
+    body.push(']');
+    let pad = 64 * 1024 - body.len();
+    body.insert_str(1, &" ".repeat(pad));
+    assert_eq!(body.len(), 64 * 1024);
+    let resp = server.post(Some(ORIGIN), &body);
+    assert_eq!(resp.status, 204, "{}", resp.body);
+}
+
+#[test]
+fn other_content_types_get_415() {
+    let (server, key) = setup("ctype", &[]);
+    let body = batch(&[finding(&key, PV, "cookie_before_consent", "intercom", 0, 1)]);
+    for ct in [
+        Some("application/x-www-form-urlencoded"),
+        Some("text/html"),
+        None,
+    ] {
+        let mut headers = vec![("Origin", ORIGIN)];
+        if let Some(ct) = ct {
+            headers.push(("Content-Type", ct));
+        }
+        let resp = http(&server.addr, "POST", "/r", &headers, Some(body.as_bytes()));
+        assert_eq!(resp.status, 415, "{ct:?}");
+        assert!(resp.body.contains("text/plain"), "{}", resp.body);
+    }
+    for ct in ["application/json", "application/reports+json", "text/plain"] {
+        let resp = http(
+            &server.addr,
+            "POST",
+            "/r",
+            &[("Origin", ORIGIN), ("Content-Type", ct)],
+            Some(body.as_bytes()),
+        );
+        assert_eq!(resp.status, 204, "{ct}: {}", resp.body);
+    }
+}
+
+#[test]
+fn the_read_api_needs_the_admin_token_and_a_site() {
+    let (server, key) = setup("auth", &[]);
+    let path = format!("/api/findings?site={key}");
+    let resp = http(&server.addr, "GET", &path, &[], None);
+    assert_eq!(resp.status, 401);
+    assert!(resp
+        .header("www-authenticate")
+        .unwrap()
+        .starts_with("Bearer"));
+    let resp = http(
+        &server.addr,
+        "GET",
+        &path,
+        &[("Authorization", "Bearer wrong-token")],
+        None,
+    );
+    assert_eq!(resp.status, 401);
+    assert!(resp.body.contains("wrong admin token"));
+    let resp = http(
+        &server.addr,
+        "GET",
+        &format!("/api/health?site={key}"),
+        &[],
+        None,
+    );
+    assert_eq!(resp.status, 401);
+
+    let resp = server.get_api("/api/findings");
+    assert_eq!(resp.status, 400);
+    assert!(resp.body.contains("site"), "{}", resp.body);
+    let resp = server.get_api("/api/findings?site=tw_nope");
+    assert_eq!(resp.status, 404);
+    let resp = server.get_api(&format!("/api/findings?site={key}&since=yesterday"));
+    assert_eq!(resp.status, 400);
+    assert!(resp.body.starts_with("since:"), "{}", resp.body);
+    let resp = server.get_api(&format!("/api/findings?site={key}&type=foo"));
+    assert_eq!(resp.status, 400);
+    let resp = server.get_api(&format!("/api/findings?site={key}"));
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("content-type"), Some("application/json"));
+    assert_eq!(resp.body, r#"{"findings":[]}"#);
+
+    let resp = http(&server.addr, "GET", "/healthz", &[], None);
+    assert_eq!(resp.status, 200);
+    let resp = http(&server.addr, "GET", "/nope", &[], None);
+    assert_eq!(resp.status, 404);
+}
+
+#[test]
+fn health_reports_go_to_the_health_api() {
+    let (server, key) = setup("health", &[]);
+    let report = json!({
+        "type": "tagwatch-health", "age": 250, "url": "https://shop.example/",
+        "user_agent": "UA",
+        "body": {"schema": 1, "site": key, "status": "wasm_unavailable", "reason": "CompileError"}
+    });
+    let resp = server.post(Some(ORIGIN), &batch(&[report]));
+    assert_eq!(resp.status, 204, "{}", resp.body);
+    let resp = server.get_api(&format!("/api/health?site={key}"));
+    assert_eq!(resp.status, 200);
+    let v: Value = serde_json::from_str(&resp.body).unwrap();
+    let h = &v["health"][0];
+    assert_eq!(h["site"], key.as_str());
+    assert_eq!(h["page"], "https://shop.example/");
+    assert_eq!(h["status"], "wasm_unavailable");
+    assert_eq!(h["reason"], "CompileError");
+    assert!(h["at"].as_str().unwrap().ends_with('Z'));
+    assert!(server.findings(&format!("site={key}")).is_empty());
+}
+
+#[test]
+fn flooding_a_site_gets_429_with_retry_after() {
+    let (server, key) = setup("rate", &["--rate", "0.1", "--burst", "3"]);
+    let body = batch(&[finding(&key, PV, "cookie_before_consent", "intercom", 0, 1)]);
+    let statuses: Vec<Resp> = (0..5).map(|_| server.post(Some(ORIGIN), &body)).collect();
+    let codes: Vec<u16> = statuses.iter().map(|r| r.status).collect();
+    assert_eq!(codes, [204, 204, 204, 429, 429]);
+    let refused = &statuses[3];
+    let retry: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=10).contains(&retry), "{retry}");
+    assert!(
+        refused.body.contains("too many reports"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(refused.header("access-control-allow-origin"), Some(ORIGIN));
+    assert_eq!(
+        refused.header("access-control-expose-headers"),
+        Some("Retry-After")
+    );
+    // Another site has its own bucket.
+    let other = site_add(&server.db, &[ORIGIN]);
+    let body = batch(&[finding(
+        &other,
+        PV,
+        "cookie_before_consent",
+        "intercom",
+        0,
+        1,
+    )]);
+    assert_eq!(server.post(Some(ORIGIN), &body).status, 204);
+}
+
+#[test]
+fn cors_preflight_and_headers() {
+    let (server, key) = setup("cors", &[]);
+    let resp = http(
+        &server.addr,
+        "OPTIONS",
+        "/r",
+        &[
+            ("Origin", ORIGIN),
+            ("Access-Control-Request-Method", "POST"),
+            ("Access-Control-Request-Headers", "content-type"),
+        ],
+        None,
+    );
+    assert_eq!(resp.status, 204);
+    assert_eq!(resp.header("access-control-allow-origin"), Some(ORIGIN));
+    assert!(resp
+        .header("access-control-allow-methods")
+        .unwrap()
+        .contains("POST"));
+    assert!(resp
+        .header("access-control-allow-headers")
+        .unwrap()
+        .eq_ignore_ascii_case("content-type"));
+    assert_eq!(resp.header("vary"), Some("Origin"));
+
+    let resp = http(
+        &server.addr,
+        "OPTIONS",
+        "/r",
+        &[
+            ("Origin", "https://evil.example"),
+            ("Access-Control-Request-Method", "POST"),
+        ],
+        None,
+    );
+    assert_eq!(resp.status, 403);
+    assert_eq!(resp.header("access-control-allow-origin"), None);
+
+    let body = batch(&[finding(&key, PV, "cookie_before_consent", "intercom", 0, 1)]);
+    let resp = server.post(Some(ORIGIN), &body);
+    assert_eq!(resp.status, 204);
+    assert_eq!(resp.header("access-control-allow-origin"), Some(ORIGIN));
+    assert_eq!(resp.header("vary"), Some("Origin"));
+    // Errors are readable by a registered page too.
+    let resp = server.post(Some(ORIGIN), "nope");
+    assert_eq!(resp.status, 400);
+    assert_eq!(resp.header("access-control-allow-origin"), Some(ORIGIN));
+}
+
+#[test]
+fn sigterm_drains_and_every_acknowledged_report_survives_a_restart() {
+    let (mut server, key) = setup("sigterm", &["--rate", "0"]);
+    let addr = server.addr.clone();
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..4u64)
+        .map(|w| {
+            let (addr, key, acked, sent, stop) = (
+                addr.clone(),
+                key.clone(),
+                acked.clone(),
+                sent.clone(),
+                stop.clone(),
+            );
+            std::thread::spawn(move || {
+                for i in 0..10_000u64 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let pv = format!("{:016x}", (w << 32) | i);
+                    let items: Vec<Value> = (0..5)
+                        .map(|n| {
+                            let mut f =
+                                finding(&key, &pv, "cookie_before_consent", "intercom", 0, 1);
+                            f["body"]["evidence"] =
+                                json!({"kind": "cookie", "cookie": format!("intercom-id-{n}")});
+                            f
+                        })
+                        .collect();
+                    let body = batch(&items);
+                    let resp = try_http(
+                        &addr,
+                        "POST",
+                        "/r",
+                        &[("Content-Type", "text/plain"), ("Origin", ORIGIN)],
+                        Some(body.as_bytes()),
+                    );
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    match resp {
+                        Ok(r) if r.status == 204 => acked.lock().unwrap().push(pv),
+                        Ok(r) => {
+                            assert!(r.status == 503, "unexpected answer during shutdown: {r:?}")
+                        }
+                        // Refused or reset once the server stops accepting.
+                        Err(_) => {
+                            if stop.load(Ordering::Relaxed) {
+                                break;
+                            }
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    // Let a good number of reports through, then pull the plug mid-stream.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acked.lock().unwrap().len() < 40 {
+        assert!(Instant::now() < deadline, "reports are not being accepted");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let status = server.terminate();
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert!(status.success(), "exit status {status:?}");
+    let log = server.stderr.lock().unwrap().clone();
+    assert!(log.iter().any(|l| l.contains("SIGTERM")), "{log:?}");
+    assert!(log.iter().any(|l| l == "tagwatch: stopped"), "{log:?}");
+
+    let acked = acked.lock().unwrap().clone();
+    eprintln!(
+        "sigterm test: {} requests sent, {} acknowledged",
+        sent.load(Ordering::Relaxed),
+        acked.len()
+    );
+    assert!(acked.len() >= 40);
+    let restarted = Server::start(&server.db, &[]);
+    let rows = restarted.findings(&format!("site={key}&limit=10000"));
+    let stored: std::collections::HashMap<String, usize> =
+        rows.iter().fold(Default::default(), |mut m, r| {
+            *m.entry(r["page_view"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+            m
+        });
+    for pv in &acked {
+        assert_eq!(
+            stored.get(pv),
+            Some(&5),
+            "acknowledged page view {pv} is missing after restart ({} acked, {} stored, {} sent)",
+            acked.len(),
+            stored.len(),
+            sent.load(Ordering::Relaxed)
+        );
+    }
+}

@@ -1,0 +1,39 @@
+// Size budget of what a site ships: the optimised wasm plus the loader,
+// gzip -9. Measured on the files in dist/ that `./build.sh build` made.
+import assert from 'node:assert/strict';
+import { readFileSync, existsSync } from 'node:fs';
+import { test } from 'node:test';
+import { gzipSync, constants } from 'node:zlib';
+import { DIST_JS, DIST_WASM } from './harness.mjs';
+
+const BUDGET_GZIP = 40 * 1024;
+
+const gz = (file) => gzipSync(readFileSync(file), { level: constants.Z_BEST_COMPRESSION }).length;
+
+test(`shipped wasm + loader stay within ${BUDGET_GZIP} bytes gzip`, () => {
+  for (const f of [DIST_JS, DIST_WASM]) assert.ok(existsSync(f), `${f} missing: run ./build.sh build`);
+  const wasm = gz(DIST_WASM);
+  const js = gz(DIST_JS);
+  assert.ok(wasm + js <= BUDGET_GZIP, `wasm ${wasm} + loader ${js} = ${wasm + js} bytes gzip, over the ${BUDGET_GZIP} budget`);
+});
+
+test('the shipped wasm is the optimised one (no debug or name sections)', () => {
+  const bytes = readFileSync(DIST_WASM);
+  assert.equal(bytes.subarray(0, 4).toString('latin1'), '\0asm');
+  const mod = new WebAssembly.Module(bytes);
+  const custom = ['name', '.debug_info', '.debug_str'].filter((n) => WebAssembly.Module.customSections(mod, n).length);
+  assert.deepEqual(custom, [], 'wasm-opt --strip-debug did not run on the shipped file');
+});
+
+test('the loader exposes only the tagwatch global', () => {
+  const src = readFileSync(DIST_JS, 'utf8');
+  const sandbox = { document: { currentScript: null }, location: { href: 'https://x.example/' } };
+  sandbox.window = sandbox;
+  sandbox.navigator = { userAgent: 'test' };
+  const before = new Set(Object.keys(sandbox));
+  new Function('window', 'document', 'navigator', 'location', src).call(sandbox, sandbox, sandbox.document, sandbox.navigator, sandbox.location);
+  const added = Object.keys(sandbox).filter((k) => !before.has(k));
+  assert.deepEqual(added, ['tagwatch']);
+  assert.equal(typeof sandbox.tagwatch, 'function');
+  assert.doesNotThrow(() => sandbox.tagwatch('consent', { functional: true }));
+});
