@@ -1,0 +1,34 @@
+// Scenario: a Content-Security-Policy without 'wasm-unsafe-eval' (the page
+// is otherwise fine, Intercom runs). The loader cannot instantiate the wasm:
+// it sends one tagwatch-health report (wasm_unavailable, CompileError),
+// throws nothing into the page, and goes quiet.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { assertExactFindings, runPageView, sleep, startStack } from './harness.mjs';
+
+let stack;
+before(async () => { stack = await startStack(); }, { timeout: 120_000 });
+after(async () => { await stack?.stop(); }, { timeout: 30_000 });
+
+test("CSP without 'wasm-unsafe-eval': one health report, no findings, no page errors", { timeout: 90_000 }, async () => {
+  const run = await runPageView(stack, 'csp.html', {
+    during: async ({ page }) => {
+      // the queue keeps working (and throwing nothing) after the failure
+      await page.evaluate(() => {
+        tagwatch('consent', { functional: true });
+        tagwatch('flush');
+      });
+      await sleep(300);
+    },
+  });
+  assert.equal(run.posts.length, 1, 'exactly one request: the health report');
+  assert.equal(run.reports.length, 1);
+  const [h] = run.reports;
+  assert.equal(h.type, 'tagwatch-health');
+  assert.equal(h.body.schema, 1);
+  assert.equal(h.body.site, run.site);
+  assert.equal(h.body.status, 'wasm_unavailable');
+  assert.equal(h.body.reason, 'CompileError');
+  assert.deepEqual(Object.keys(h.body).sort(), ['reason', 'schema', 'site', 'status'], 'no error message or other detail');
+  assertExactFindings(run.findings, [], 'CSP');
+});
