@@ -56,14 +56,16 @@ build() {
   rm -rf "$out" && mkdir -p "$out" dist
   wasm-bindgen --target no-modules --no-typescript --out-dir "$out" --out-name tagwatch \
     target/wasm32-unknown-unknown/wasm/tagwatch_monitor.wasm
+  # Short import names in the wasm and the glue (hashed names gzip badly).
+  node tools/minify-imports.mjs "$out/tagwatch_bg.wasm" "$out/tagwatch.js" "$out/min_bg.wasm" "$out/min.js"
   # Debian's binaryen (108) breaks wasm-bindgen's externref table; npm's works.
   node_modules/.bin/wasm-opt -Oz --converge --strip-debug --strip-producers \
     --enable-bulk-memory --enable-reference-types --enable-nontrapping-float-to-int \
     --enable-sign-ext --enable-multivalue --enable-mutable-globals \
-    "$out/tagwatch_bg.wasm" -o dist/tagwatch_bg.wasm
+    "$out/min_bg.wasm" -o dist/tagwatch_bg.wasm
   # One classic script, one function scope: the glue's `wasm_bindgen` stays private.
   { printf '(function () {\n"use strict";\n'
-    cat "$out/tagwatch.js" www/loader.js
+    cat "$out/min.js" www/loader.js
     printf '})();\n'; } > "$out/bundle.js"
   node_modules/.bin/terser "$out/bundle.js" --compress --mangle \
     --preamble '/*! tagwatch - consent-compliance monitor */' -o dist/tagwatch.js

@@ -14,6 +14,8 @@
 //! No entry point panics or lets a JS exception escape: fallible browser calls
 //! go through `catch` bindings and state is borrowed with `try_borrow_mut`.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
+
 mod observe;
 mod transport;
 
@@ -21,7 +23,7 @@ use observe::Observers;
 use std::cell::RefCell;
 use std::rc::Rc;
 use tagwatch_core::consent::{Categories, Category, Source};
-use tagwatch_core::engine::{ms, Engine};
+use tagwatch_core::engine::Engine;
 use tagwatch_core::policy::Policy;
 use tagwatch_core::url;
 use wasm_bindgen::prelude::*;
@@ -70,28 +72,10 @@ impl Monitor {
         Monitor { shell: Rc::new(RefCell::new(shell)), observers: None }
     }
 
-    /// Policy: grace period after a withdrawal, in ms.
-    pub fn grace_ms(&self, grace: f64) {
-        self.with(|s| s.engine.policy_mut().grace_ms = ms(grace));
-    }
-
-    /// Policy: a region data may go to. Calling it at least once makes the
-    /// region list exhaustive.
-    pub fn allow_region(&self, region: &str) {
-        self.with(|s| s.engine.policy_mut().allow_region(region));
-    }
-
-    /// Policy: a page path glob where `vendor` may run.
-    pub fn allow_page(&self, vendor: &str, glob: &str) {
-        self.with(|s| s.engine.policy_mut().allow_page(vendor, glob));
-    }
-
-    /// Policy: the consent category a vendor purpose needs. Returns false for
-    /// an unknown category name.
-    pub fn purpose_category(&self, vendor: &str, purpose: &str, category: &str) -> bool {
-        let Some(category) = Category::parse(category) else { return false };
-        self.with(|s| s.engine.policy_mut().set_category(vendor, purpose, category));
-        true
+    /// Policy rules in the compact text form the loader builds from the
+    /// `policy` config (see `Policy::apply_rule`), one rule a line.
+    pub fn policy(&self, rules: &str) {
+        self.with(|s| rules.lines().for_each(|line| s.engine.policy_mut().apply_rule(line)));
     }
 
     /// A `consent` command. Each category is 1 (granted), 0 (refused) or
@@ -115,6 +99,21 @@ impl Monitor {
         });
     }
 
+    /// The loader's API hook: `hook(vendor, api, verbs)` wraps `window[api]`
+    /// and reports calls with those verbs through [`Monitor::api_call`].
+    pub fn set_hook(&self, hook: js_sys::Function) {
+        self.with(|s| s.watch.hook = Some(hook));
+    }
+
+    /// A call to a vendor API the loader watches (`Intercom('update', arg)`).
+    /// Only the presence of identity fields in `arg` is read.
+    pub fn api_call(&self, vendor: &str, verb: &str, arg: JsValue) {
+        let Some(v) = tagwatch_core::catalog::vendor(vendor) else { return };
+        let Some(rule) = &v.identity else { return };
+        let source = [rule.api, "('", verb, "')"].concat();
+        self.with(|s| observe::identity(s, v, &arg, &source));
+    }
+
     /// Starts watching. Safe to call once; later calls do nothing.
     pub fn start(&mut self) {
         if self.observers.is_none() {
@@ -134,7 +133,7 @@ impl Monitor {
         observe::sweep(&self.shell);
         let Ok(s) = self.shell.try_borrow() else { return "[]".into() };
         let view = transport::view(&s);
-        tagwatch_core::report::batch(&view, s.engine.findings().iter(), observe::now())
+        tagwatch_core::report::batch(&view, s.engine.findings().iter(), Some(s.engine.inventory()), observe::now())
     }
 }
 

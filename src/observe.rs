@@ -7,7 +7,7 @@ use gloo_timers::callback::Interval;
 use js_sys::{Array, Object, Reflect};
 use std::cell::RefCell;
 use std::rc::Rc;
-use tagwatch_core::catalog::{self, Vendor, VENDORS};
+use tagwatch_core::catalog::{self, vendors, Vendor};
 use tagwatch_core::engine::{ms, Request};
 use tagwatch_core::report::Evidence;
 use wasm_bindgen::prelude::*;
@@ -47,6 +47,8 @@ pub(crate) struct WatchState {
     last_cookie: Option<String>,
     loaders_seen: Vec<&'static str>,
     identity_seen: Vec<&'static str>,
+    /// The loader's function that wraps a vendor API for identity calls.
+    pub(crate) hook: Option<js_sys::Function>,
 }
 
 /// A same-origin frame whose timeline is read on every tick.
@@ -57,9 +59,12 @@ struct Frame {
     read: u32,
 }
 
+/// A resource observer and the callback it holds (kept alive together).
+type ResourceObserver = (PerformanceObserver, Closure<dyn FnMut(web_sys::PerformanceObserverEntryList)>);
+
 /// Keeps the observers alive; dropping it detaches them.
 pub(crate) struct Observers {
-    observer: Option<(PerformanceObserver, Closure<dyn FnMut(web_sys::PerformanceObserverEntryList)>)>,
+    observer: Option<ResourceObserver>,
     _tick: Interval,
     _listeners: Vec<EventListener>,
 }
@@ -119,9 +124,7 @@ impl Observers {
 
 /// The top document's buffered resource observer: it also delivers the
 /// entries from before the monitor started, with their real start times.
-fn top_observer(
-    shell: &Rc<RefCell<Shell>>,
-) -> Option<(PerformanceObserver, Closure<dyn FnMut(web_sys::PerformanceObserverEntryList)>)> {
+fn top_observer(shell: &Rc<RefCell<Shell>>) -> Option<ResourceObserver> {
     let shell = shell.clone();
     let callback = Closure::<dyn FnMut(web_sys::PerformanceObserverEntryList)>::new(
         move |list: web_sys::PerformanceObserverEntryList| {
@@ -142,7 +145,15 @@ fn top_observer(
 fn judge_entry(s: &mut Shell, entry: &PerformanceResourceTiming, offset: f64, frame: &str) {
     let url = entry.name();
     let initiator = entry.initiator_type();
-    s.engine.request(Request { url: &url, start: entry.start_time() + offset, initiator: &initiator, frame });
+    s.engine.request(Request {
+        url: &url,
+        start: entry.start_time() + offset,
+        initiator: &initiator,
+        frame,
+        transfer: entry.transfer_size(),
+        encoded: entry.encoded_body_size(),
+        duration: entry.duration(),
+    });
 }
 
 /// One pass over everything that is polled: frames, cookies, presence.
@@ -152,11 +163,12 @@ pub(crate) fn sweep(shell: &Rc<RefCell<Shell>>) {
     let Ok(mut s) = shell.try_borrow_mut() else { return };
     let now = now();
     read_frames(&mut s, &doc);
-    for vendor in VENDORS {
+    for vendor in vendors() {
         presence(&mut s, &w, &doc, vendor, now);
     }
     drop(s);
     read_cookies(shell);
+    hook_apis(shell);
 }
 
 fn read_frames(s: &mut Shell, doc: &web_sys::Document) {
@@ -219,49 +231,119 @@ pub(crate) fn read_cookies(shell: &Rc<RefCell<Shell>>) {
     } else {
         s.engine.cookies(&header, now);
         s.watch.last_cookie = Some(header);
+        drop(s);
+        read_expiry(shell);
     }
 }
 
 fn presence(s: &mut Shell, w: &Window, doc: &web_sys::Document, vendor: &'static Vendor, now: u64) {
-    for path in vendor.globals {
+    for &path in &vendor.globals {
         if truthy_path(w, path) {
-            s.engine.presence(vendor, Evidence::Global { name: (*path).into() }, now);
+            s.engine.presence(vendor, Evidence::Global { name: path.into() }, now);
         }
     }
-    for id in vendor.dom_ids {
+    for &id in &vendor.dom_ids {
         if doc.get_element_by_id(id).is_some() {
             s.engine.presence(vendor, Evidence::Dom { name: ["#", id].concat() }, now);
         }
     }
-    for id in vendor.loader_script_ids {
-        if s.watch.loaders_seen.contains(id) {
+    for &id in &vendor.loader_script_ids {
+        if s.watch.loaders_seen.contains(&id) {
             continue;
         }
-        let Some(src) = doc.get_element_by_id(id).and_then(|e| e.get_attribute("src")) else { continue };
-        let Some(entry) = performance().and_then(|p| p.get_entries_by_name(&resolve(&src)).get(0).dyn_into::<PerformanceResourceTiming>().ok()) else { continue };
+        // The `src` property (not the attribute) is already absolute, as Resource Timing names it.
+        let src = doc.get_element_by_id(id).and_then(|e| Reflect::get(&e, &"src".into()).ok()).and_then(|v| v.as_string());
+        let Some(src) = src.filter(|s| !s.is_empty()) else { continue };
+        let Some(entry) = performance().and_then(|p| p.get_entries_by_name(&src).get(0).dyn_into::<PerformanceResourceTiming>().ok()) else { continue };
         s.watch.loaders_seen.push(id);
         // A loader on the vendor's own host is already judged by the observer.
         let name = entry.name();
         let on_vendor_host = tagwatch_core::url::parse(&name).is_some_and(|p| catalog::vendor_for_host(&p.host).is_some());
         if !on_vendor_host {
             let initiator = entry.initiator_type();
-            s.engine.loader_request(vendor, Request { url: &name, start: entry.start_time(), initiator: &initiator, frame: "top" });
+            s.engine.loader_request(vendor, Request { url: &name, start: entry.start_time(), initiator: &initiator, frame: "top", ..Request::default() });
         }
     }
     if let Some(rule) = &vendor.identity {
-        if !s.watch.identity_seen.contains(&vendor.id) {
-            let settings = Reflect::get(w, &rule.settings.into()).ok().filter(|v| v.is_object());
-            if let Some(settings) = settings {
-                let has = |k: &&str| Reflect::get(&settings, &(*k).into()).is_ok_and(|v| v.is_truthy());
-                if rule.ids.iter().any(has) && truthy_path(w, vendor.globals.first().copied().unwrap_or("")) {
-                    s.watch.identity_seen.push(vendor.id);
-                    if !rule.proofs.iter().any(has) {
-                        s.engine.identity_unverified(vendor, now);
+        if !s.watch.identity_seen.contains(&vendor.id) && truthy_path(w, vendor.globals.first().copied().unwrap_or("")) {
+            if let Some(settings) = Reflect::get(w, &rule.settings.into()).ok().filter(|v| v.is_object()) {
+                identity(s, vendor, &settings, rule.settings);
+            }
+        }
+        // Calls queued on the snippet's stub before the loader ran.
+        let queued = Reflect::get(w, &rule.api.into()).and_then(|api| Reflect::get(&api, &"q".into()));
+        if let Ok(queue) = queued.and_then(|q| q.dyn_into::<Array>()) {
+            for call in queue.iter() {
+                let verb = Reflect::get(&call, &0.into()).ok().and_then(|v| v.as_string()).unwrap_or_default();
+                if rule.verbs.contains(&verb.as_str()) {
+                    if let Ok(arg) = Reflect::get(&call, &1.into()) {
+                        identity(s, vendor, &arg, &[rule.api, "('", &verb, "')"].concat());
                     }
                 }
             }
         }
     }
+}
+
+/// Judges one settings object or call argument: an identified user without
+/// the proof of server-side verification. Only field *presence* is read.
+pub(crate) fn identity(s: &mut Shell, vendor: &'static Vendor, arg: &JsValue, source: &str) {
+    let Some(rule) = &vendor.identity else { return };
+    if !arg.is_object() || s.watch.identity_seen.contains(&vendor.id) {
+        return;
+    }
+    let has = |k: &&str| Reflect::get(arg, &(*k).into()).is_ok_and(|v| v.is_truthy());
+    if rule.ids.iter().any(has) {
+        s.watch.identity_seen.push(vendor.id);
+        if !rule.proofs.iter().any(has) {
+            s.engine.identity_unverified(vendor, source, now());
+        }
+    }
+}
+
+/// Asks the loader to watch each vendor's API function for identity calls
+/// (`Intercom('update', {...})`); the loader re-wraps it when the tag
+/// replaces its stub, and reports calls through `Monitor::api_call`.
+fn hook_apis(shell: &Rc<RefCell<Shell>>) {
+    let Some(hook) = shell.try_borrow().ok().and_then(|s| s.watch.hook.clone()) else { return };
+    for vendor in vendors() {
+        if let Some(rule) = &vendor.identity {
+            let verbs: Array = rule.verbs.iter().map(|v| JsValue::from_str(v)).collect();
+            let _ = hook.call3(&JsValue::NULL, &vendor.id.into(), &rule.api.into(), &verbs);
+        }
+    }
+}
+
+/// Reads cookie expiry through the Cookie Store API (where the browser has
+/// it) when the policy limits cookie lifetime.
+fn read_expiry(shell: &Rc<RefCell<Shell>>) {
+    let wants = shell.try_borrow().is_ok_and(|s| s.engine.policy().cookie_max_days.is_some());
+    let Some(w) = window().filter(|_| wants) else { return };
+    let Some(store) = Reflect::get(&w, &"cookieStore".into()).ok().filter(|v| v.is_object()) else { return };
+    let Ok(get_all) = Reflect::get(&store, &"getAll".into()).and_then(|f| f.dyn_into::<js_sys::Function>()) else {
+        return;
+    };
+    let Ok(promise) = get_all.call0(&store) else { return };
+    let Ok(then) = Reflect::get(&promise, &"then".into()).and_then(|f| f.dyn_into::<js_sys::Function>()) else {
+        return;
+    };
+    let shell = shell.clone();
+    let on_cookies: JsValue = Closure::once_into_js(move |list: JsValue| {
+        let Ok(mut s) = shell.try_borrow_mut() else { return };
+        let (now_epoch, at) = (js_sys::Date::now(), now());
+        for c in Array::from(&list).iter() {
+            let name = Reflect::get(&c, &"name".into()).ok().and_then(|v| v.as_string());
+            let expires = Reflect::get(&c, &"expires".into()).ok().and_then(|v| v.as_f64());
+            if let (Some(name), Some(expires)) = (name, expires) {
+                s.engine.cookie_expiry(&name, expires, now_epoch, at);
+            }
+        }
+    });
+    // One-shot callbacks: freed after they run, unlike a forgotten Closure.
+    // The rejection handler keeps a refused read out of the page's
+    // `unhandledrejection` listeners.
+    let on_refused: JsValue = Closure::once_into_js(|_: JsValue| {});
+    let _ = then.call2(&promise, &on_cookies, &on_refused);
 }
 
 /// `a.b.c` on `window` is truthy.
@@ -277,10 +359,4 @@ fn truthy_path(w: &Window, path: &str) -> bool {
         }
     }
     !path.is_empty() && v.is_truthy()
-}
-
-/// Absolute URL of a script `src` as Resource Timing names it.
-fn resolve(src: &str) -> String {
-    let base = window().and_then(|w| w.location().href().ok()).unwrap_or_default();
-    web_sys::Url::new_with_base(src, &base).map(|u| u.href()).unwrap_or_else(|_| src.into())
 }

@@ -20,6 +20,7 @@ fn findings(m: &Monitor) -> Vec<(String, String)> {
     let parsed = JSON::parse(&m.findings()).expect("findings are JSON");
     let mut out: Vec<(String, String)> = Array::from(&parsed)
         .iter()
+        .filter(|r| Reflect::get(r, &"type".into()).ok().and_then(|t| t.as_string()).as_deref() == Some("tagwatch-finding"))
         .map(|r| {
             let body = Reflect::get(&r, &"body".into()).unwrap();
             let get = |o: &JsValue, k: &str| Reflect::get(o, &k.into()).unwrap().as_string().unwrap_or_default();
@@ -77,7 +78,7 @@ async fn withdrawal_leaves_cookies_flagged_after_grace() {
     clean();
     js("document.cookie = 'intercom-session-abc12345=s; path=/';");
     let mut m = new_monitor();
-    m.grace_ms(200.0);
+    m.policy("g\t200");
     m.consent(1, 1, 1, 1, true);
     m.start();
     m.consent(-1, 0, -1, 0, false);

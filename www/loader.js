@@ -19,17 +19,61 @@ if (!(previous && previous.loaded)) (function () {
 
   function tri(v) { return v === true ? 1 : v === false ? 0 : -1; }
 
+  // Watches a vendor's API function (window.Intercom) so that identity
+  // calls (`Intercom('update', {user_id})`) reach the monitor, which reads
+  // only which fields are present. The global becomes an accessor that wraps
+  // whatever the tag assigns, at once: the loader replaces its stub and the
+  // page may call `update` right after. Where the property cannot be
+  // redefined, the function is wrapped on each of the monitor's ticks. The
+  // wrapper keeps the original's properties (queue, `booted`) and always
+  // calls through.
+  function wrap(vendor, fn, verbs) {
+    if (typeof fn !== 'function' || fn.__tagwatch) return fn;
+    var wrapped = function () {
+      try {
+        if (monitor && verbs.indexOf(arguments[0]) >= 0) monitor.api_call(vendor, String(arguments[0]), arguments[1]);
+      } catch (e) { /* never in the tag's way */ }
+      return fn.apply(this, arguments);
+    };
+    for (var k in fn) if (Object.prototype.hasOwnProperty.call(fn, k)) wrapped[k] = fn[k];
+    wrapped.__tagwatch = true;
+    return wrapped;
+  }
+  function hook(vendor, api, verbs) {
+    var desc = Object.getOwnPropertyDescriptor(window, api);
+    if (desc && desc.get && desc.get.__tagwatch) return;
+    var current = wrap(vendor, window[api], verbs);
+    if (!desc || desc.configurable) {
+      var get = function () { return current; };
+      get.__tagwatch = true;
+      try {
+        Object.defineProperty(window, api, {
+          configurable: true, enumerable: true, get: get,
+          set: function (fn) { current = wrap(vendor, fn, verbs); }
+        });
+        return;
+      } catch (e) { /* fall through to a plain assignment */ }
+    }
+    try { if (window[api] !== current) window[api] = current; } catch (e) { /* read-only: leave it */ }
+  }
+
+  // The policy reaches the wasm as compact text, one rule a line (fields
+  // split by TAB): the monitor carries no JSON decoder.
   function applyPolicy(m, p) {
     if (!p || typeof p !== 'object') return;
-    if (typeof p.grace_ms === 'number') m.grace_ms(p.grace_ms);
-    (Array.isArray(p.regions) ? p.regions : []).forEach(function (r) { m.allow_region(String(r)); });
+    var rules = [];
+    var clean = function (v) { return String(v).replace(/[\t\n]/g, ' '); };
+    if (typeof p.grace_ms === 'number') rules.push('g\t' + p.grace_ms);
+    if (typeof p.cookie_max_days === 'number') rules.push('m\t' + p.cookie_max_days);
+    (Array.isArray(p.regions) ? p.regions : []).forEach(function (r) { rules.push('r\t' + clean(r)); });
     Object.keys(p.pages || {}).forEach(function (v) {
-      (Array.isArray(p.pages[v]) ? p.pages[v] : []).forEach(function (g) { m.allow_page(v, String(g)); });
+      (Array.isArray(p.pages[v]) ? p.pages[v] : []).forEach(function (g) { rules.push('p\t' + clean(v) + '\t' + clean(g)); });
     });
     Object.keys(p.vendors || {}).forEach(function (v) {
       var purposes = p.vendors[v] || {};
-      Object.keys(purposes).forEach(function (k) { m.purpose_category(v, k, String(purposes[k])); });
+      Object.keys(purposes).forEach(function (k) { rules.push('c\t' + clean(v) + '\t' + clean(k) + '\t' + clean(purposes[k])); });
     });
+    m.policy(rules.join('\n'));
   }
 
   function run(cmd, arg, queued) {
@@ -73,6 +117,7 @@ if (!(previous && previous.loaded)) (function () {
     }
     started.then(function () {
       monitor = new wasm_bindgen.Monitor(String(config.site), String(config.collector));
+      monitor.set_hook(hook);
       applyPolicy(monitor, config.policy);
       var todo = pending; pending = [];
       todo.forEach(function (c) { if (c[0] !== 'config') run(c[0], c[1], c[2]); });

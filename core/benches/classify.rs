@@ -39,7 +39,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut e = Engine::new(Policy::default(), "https://shop.example/");
             for (i, u) in urls.iter().enumerate() {
-                e.request(Request { url: black_box(u), start: i as f64, initiator: "script", frame: "top" });
+                e.request(Request { url: black_box(u), start: i as f64, initiator: "script", frame: "top", ..Default::default() });
             }
             e.findings().len()
         })

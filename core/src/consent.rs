@@ -55,6 +55,16 @@ pub enum Source {
     Api,
 }
 
+impl Source {
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Default => "default",
+            Source::Api => "api",
+        }
+    }
+}
+
 /// Per category: `Some(true)` granted, `Some(false)` refused, `None` unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Categories(pub [Option<bool>; 4]);

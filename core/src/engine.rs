@@ -5,7 +5,8 @@
 //! engine judges each against the consent in force *at that time* and the
 //! site policy, deduplicates, and hands out what is new for the next report.
 
-use crate::catalog::{self, Purpose, Resource, Vendor};
+use crate::catalog::{self, PurposeDef, Resource, Vendor};
+use crate::inventory::{Entry, Inventory};
 use crate::consent::{Categories, Category, Source, Timeline};
 use crate::policy::Policy;
 use crate::report::{self, ConsentSnapshot, Evidence, Finding, FindingType, PageView};
@@ -22,12 +23,12 @@ pub fn ms(t: f64) -> u64 {
 struct PresentCookie {
     name: String,
     vendor: &'static Vendor,
-    purpose: Purpose,
+    purpose: &'static PurposeDef,
     since: u64,
 }
 
 /// A Resource Timing entry as the shell sees it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Request<'a> {
     /// `entry.name`: the full URL (the engine keeps host and path only).
     pub url: &'a str,
@@ -37,6 +38,18 @@ pub struct Request<'a> {
     pub initiator: &'a str,
     /// `top`, or the frame the entry came from.
     pub frame: &'a str,
+    /// `transferSize`.
+    pub transfer: f64,
+    /// `encodedBodySize`.
+    pub encoded: f64,
+    /// `duration`.
+    pub duration: f64,
+}
+
+impl Request<'_> {
+    fn entry(&self, resource: Resource) -> Entry {
+        Entry { script: resource == Resource::Script, transfer: ms(self.transfer), encoded: ms(self.encoded), duration: ms(self.duration) }
+    }
 }
 
 /// Per page-view engine.
@@ -46,7 +59,10 @@ pub struct Engine {
     consent: Timeline,
     gpc: bool,
     page_path: String,
+    page_site: String,
     ignored_hosts: Vec<String>,
+    inventory: Inventory,
+    identified: Vec<&'static str>,
     cookies: Vec<PresentCookie>,
     findings: Vec<Finding>,
     sent: usize,
@@ -56,10 +72,16 @@ impl Engine {
     /// A new page view on `page_href` (the page's full URL; only its path is
     /// kept, for page-scope rules).
     pub fn new(policy: Policy, page_href: &str) -> Self {
-        Engine { policy, page_path: url::page_path(page_href), ..Engine::default() }
+        let page_site = url::parse(page_href).map(|p| url::site_of(&p.host).to_owned()).unwrap_or_default();
+        Engine { policy, page_path: url::page_path(page_href), page_site, ..Engine::default() }
     }
 
     /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The policy in force, to adjust.
     pub fn policy_mut(&mut self) -> &mut Policy {
         &mut self.policy
     }
@@ -85,7 +107,13 @@ impl Engine {
         if self.ignored_hosts.iter().any(|h| url::host_within(&parts.host, h)) {
             return;
         }
-        let Some(m) = catalog::classify_request(&parts.host, &parts.path, req.initiator) else { return };
+        let Some(m) = catalog::classify_request(&parts.host, &parts.path, req.initiator) else {
+            if !url::host_within(&parts.host, &self.page_site) {
+                let script = if req.initiator == "script" { Resource::Script } else { Resource::Api };
+                self.inventory.unclassified(&parts.host, &req.entry(script));
+            }
+            return;
+        };
         self.vendor_request(m.vendor, m.resource, m.purpose, &parts.host, &parts.path, req);
     }
 
@@ -93,7 +121,7 @@ impl Engine {
     /// first-party proxy found through the vendor's loader `<script id>`).
     pub fn loader_request(&mut self, vendor: &'static Vendor, req: Request<'_>) {
         if let Some(parts) = url::parse(req.url) {
-            self.vendor_request(vendor, Resource::Script, Purpose::Messenger, &parts.host, &parts.path, req);
+            self.vendor_request(vendor, Resource::Script, vendor.primary(), &parts.host, &parts.path, req);
         }
     }
 
@@ -101,29 +129,29 @@ impl Engine {
         &mut self,
         vendor: &'static Vendor,
         resource: Resource,
-        purpose: Purpose,
+        purpose: &'static PurposeDef,
         host: &str,
         path: &str,
         req: Request<'_>,
     ) {
         let at = ms(req.start);
+        let region = vendor.region(host);
+        self.inventory.vendor_request(vendor.id, host, region, &req.entry(resource));
         let evidence = || Evidence::Request {
             host: host.into(),
             path: url::redact_path(path),
             initiator: req.initiator.chars().take(32).collect(),
             frame: req.frame.chars().take(64).collect(),
-            purpose,
+            purpose: purpose.name,
+            region,
         };
-        if let Some(region) = vendor.region(host) {
-            if !self.policy.region_allowed(region) {
+        if let Some(r) = region {
+            if !self.policy.region_allowed(r) {
                 self.record(FindingType::RegionNotAllowed, vendor, None, at, evidence());
             }
         }
-        if purpose == Purpose::Media {
-            return;
-        }
-        self.check_page_scope(vendor, at, evidence());
         let Some(category) = self.policy.category(vendor.id, purpose) else { return };
+        self.check_page_scope(vendor, at, evidence());
         if self.gpc && category == Category::Marketing {
             self.record(FindingType::GpcIgnored, vendor, Some(category), at, evidence());
         }
@@ -134,7 +162,7 @@ impl Engine {
             Some(w) if at > w.saturating_add(self.policy.grace_ms) => FindingType::RequestAfterWithdrawal,
             Some(_) => return,
             None if resource == Resource::Script => FindingType::ScriptBeforeConsent,
-            None if purpose == Purpose::Tracking => FindingType::TrackingBeforeConsent,
+            None if purpose.tracking => FindingType::TrackingBeforeConsent,
             None => return,
         };
         self.record(kind, vendor, Some(category), at, evidence());
@@ -160,6 +188,7 @@ impl Engine {
     }
 
     fn judge_new_cookie(&mut self, c: &PresentCookie) {
+        self.inventory.vendor_cookie(c.vendor.id, &c.name);
         self.check_page_scope(c.vendor, c.since, cookie_evidence(c));
         let Some(category) = self.policy.category(c.vendor.id, c.purpose) else { return };
         if self.consent.at(c.since).categories.granted(category)
@@ -197,18 +226,40 @@ impl Engine {
         if self.findings.iter().any(|f| f.vendor == vendor.id && f.evidence == evidence) {
             return;
         }
+        self.inventory.vendor_present(vendor.id);
         self.check_page_scope(vendor, now, evidence.clone());
-        let Some(category) = self.policy.category(vendor.id, Purpose::Messenger) else { return };
+        let Some(category) = self.policy.category(vendor.id, vendor.primary()) else { return };
         let state = self.consent.at(now);
         if !state.categories.granted(category) && self.consent.withdrawn_since(category, now).is_none() {
             self.record(FindingType::ScriptBeforeConsent, vendor, Some(category), now, evidence);
         }
     }
 
-    /// Intercom identifies a user without identity verification.
-    pub fn identity_unverified(&mut self, vendor: &'static Vendor, now: u64) {
-        let evidence = Evidence::Global { name: "intercomSettings".into() };
+    /// The tag identifies a user without identity verification; `source`
+    /// names where (`intercomSettings`, `Intercom('update')`). One finding per
+    /// vendor and page view.
+    pub fn identity_unverified(&mut self, vendor: &'static Vendor, source: &str, now: u64) {
+        if self.identified.contains(&vendor.id) {
+            return;
+        }
+        self.identified.push(vendor.id);
+        let evidence = Evidence::Global { name: source.chars().take(64).collect() };
         self.record(FindingType::IdentityUnverified, vendor, None, now, evidence);
+    }
+
+    /// A vendor cookie's expiry as the Cookie Store API reports it
+    /// (`expires` and `now` in ms since the epoch).
+    pub fn cookie_expiry(&mut self, name: &str, expires: f64, now_epoch: f64, now: u64) {
+        let Some(max) = self.policy.cookie_max_days else { return };
+        let Some((vendor, purpose)) = catalog::classify_cookie(name) else { return };
+        let days = ms((expires - now_epoch) / 86_400_000.0);
+        if days > u64::from(max) {
+            let days = u32::try_from(days).unwrap_or(u32::MAX);
+            let evidence = Evidence::Cookie { cookie: name.into(), purpose: purpose.name, days: Some(days) };
+            if !self.findings.iter().any(|f| f.kind == FindingType::CookieLifetimeExceedsPolicy && f.evidence.key() == evidence.key()) {
+                self.record(FindingType::CookieLifetimeExceedsPolicy, vendor, None, now, evidence);
+            }
+        }
     }
 
     fn check_page_scope(&mut self, vendor: &'static Vendor, at: u64, evidence: Evidence) {
@@ -237,16 +288,25 @@ impl Engine {
         &self.findings
     }
 
-    /// The findings not yet sent, as a report batch; `None` when there are
-    /// none. Marks them sent.
+    /// The page view's inventory so far.
+    pub fn inventory(&self) -> &Inventory {
+        &self.inventory
+    }
+
+    /// The findings not yet sent, and the inventory if it changed, as a
+    /// report batch; `None` when there is nothing new. Marks them sent.
     pub fn take_batch(&mut self, view: &PageView<'_>, now: u64) -> Option<String> {
-        let fresh = self.findings.get(self.sent..).filter(|f| !f.is_empty())?;
-        let body = report::batch(view, fresh.iter(), now);
+        let fresh = self.findings.get(self.sent..).unwrap_or(&[]);
+        let inventory_changed = self.inventory.take_changed();
+        if fresh.is_empty() && !inventory_changed {
+            return None;
+        }
+        let body = report::batch(view, fresh.iter(), inventory_changed.then_some(&self.inventory), now);
         self.sent = self.findings.len();
         Some(body)
     }
 }
 
 fn cookie_evidence(c: &PresentCookie) -> Evidence {
-    Evidence::Cookie { cookie: c.name.clone(), purpose: c.purpose }
+    Evidence::Cookie { cookie: c.name.clone(), purpose: c.purpose.name, days: None }
 }

@@ -10,7 +10,7 @@
 //! use tagwatch_core::{engine::{Engine, Request}, policy::Policy};
 //! let mut engine = Engine::new(Policy::default(), "https://shop.example/");
 //! engine.request(Request { url: "https://widget.intercom.io/widget/abc12345",
-//!     start: 120.0, initiator: "script", frame: "top" });
+//!     start: 120.0, initiator: "script", frame: "top", ..Default::default() });
 //! assert_eq!(engine.findings()[0].kind.as_str(), "script_before_consent");
 //! ```
 #![deny(missing_docs)]
@@ -20,6 +20,8 @@ pub mod catalog;
 pub mod consent;
 pub mod cookie;
 pub mod engine;
+pub mod inventory;
+mod json;
 pub mod policy;
 pub mod report;
 pub mod url;

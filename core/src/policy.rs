@@ -9,7 +9,7 @@
 //!   "grace_ms": 5000 }
 //! ```
 
-use crate::catalog::Purpose;
+use crate::catalog::PurposeDef;
 use crate::consent::Category;
 use crate::url::glob_match;
 use serde::Deserialize;
@@ -32,6 +32,8 @@ pub struct Policy {
     pub categories: Vec<(String, String, Category)>,
     /// Grace period after a withdrawal, in ms.
     pub grace_ms: u64,
+    /// Longest remaining lifetime a vendor cookie may have, in days.
+    pub cookie_max_days: Option<u32>,
 }
 
 /// The JSON shape of a policy (the contract's `policy` object).
@@ -42,17 +44,24 @@ struct PolicyDoc {
     pages: BTreeMap<String, Vec<String>>,
     vendors: BTreeMap<String, BTreeMap<String, Category>>,
     grace_ms: u64,
+    cookie_max_days: Option<u32>,
 }
 
 impl Default for PolicyDoc {
     fn default() -> Self {
-        PolicyDoc { regions: None, pages: BTreeMap::new(), vendors: BTreeMap::new(), grace_ms: DEFAULT_GRACE_MS }
+        PolicyDoc {
+            regions: None,
+            pages: BTreeMap::new(),
+            vendors: BTreeMap::new(),
+            grace_ms: DEFAULT_GRACE_MS,
+            cookie_max_days: None,
+        }
     }
 }
 
 impl From<PolicyDoc> for Policy {
     fn from(doc: PolicyDoc) -> Self {
-        let mut p = Policy { grace_ms: doc.grace_ms, ..Policy::default() };
+        let mut p = Policy { grace_ms: doc.grace_ms, cookie_max_days: doc.cookie_max_days, ..Policy::default() };
         for region in doc.regions.into_iter().flatten() {
             p.allow_region(&region);
         }
@@ -68,22 +77,18 @@ impl From<PolicyDoc> for Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy { regions: None, pages: Vec::new(), categories: Vec::new(), grace_ms: DEFAULT_GRACE_MS }
+        Policy { regions: None, pages: Vec::new(), categories: Vec::new(), grace_ms: DEFAULT_GRACE_MS, cookie_max_days: None }
     }
 }
 
 impl Policy {
-    /// The category a vendor's purpose needs; `None` when it needs none
-    /// (hot-linked media).
-    pub fn category(&self, vendor: &str, purpose: Purpose) -> Option<Category> {
-        let set = self.categories.iter().rev().find(|(v, p, _)| v == vendor && p == purpose.as_str());
-        if let Some((_, _, c)) = set {
-            return Some(*c);
-        }
-        match purpose {
-            Purpose::Messenger => Some(Category::Functional),
-            Purpose::Tracking => Some(Category::Marketing),
-            Purpose::Media => None,
+    /// The category a vendor's purpose needs: the site's override, else the
+    /// catalog default; `None` when it needs none (hot-linked media).
+    pub fn category(&self, vendor: &str, purpose: &PurposeDef) -> Option<Category> {
+        let set = self.categories.iter().rev().find(|(v, p, _)| v == vendor && p == purpose.name);
+        match set {
+            Some((_, _, c)) => Some(*c),
+            None => purpose.consent,
         }
     }
 
@@ -108,6 +113,28 @@ impl Policy {
         self.regions.get_or_insert_with(Vec::new).push(region.to_ascii_lowercase());
     }
 
+    /// Applies one rule of the loader's compact policy text (one rule a
+    /// line, fields split by TAB): `r region`, `p vendor glob`,
+    /// `c vendor purpose category`, `g grace_ms`, `m cookie_max_days`. The
+    /// in-page monitor takes the policy this way instead of carrying a JSON
+    /// decoder. Unknown or malformed lines are ignored.
+    pub fn apply_rule(&mut self, line: &str) {
+        let mut f = line.split('\t');
+        let (kind, a, b, c) = (f.next(), f.next(), f.next(), f.next());
+        match (kind, a, b, c) {
+            (Some("r"), Some(region), _, _) => self.allow_region(region),
+            (Some("p"), Some(vendor), Some(glob), _) => self.allow_page(vendor, glob),
+            (Some("c"), Some(vendor), Some(purpose), Some(category)) => {
+                if let Some(category) = Category::parse(category) {
+                    self.set_category(vendor, purpose, category);
+                }
+            }
+            (Some("g"), Some(ms), _, _) => self.grace_ms = ms.parse().unwrap_or(self.grace_ms),
+            (Some("m"), Some(days), _, _) => self.cookie_max_days = days.parse().ok().or(self.cookie_max_days),
+            _ => {}
+        }
+    }
+
     /// Adds a page glob where `vendor` may run.
     pub fn allow_page(&mut self, vendor: &str, glob: &str) {
         self.pages.push((vendor.into(), glob.into()));
@@ -118,27 +145,48 @@ impl Policy {
 mod tests {
     use super::*;
 
+    fn purpose(name: &str) -> &'static PurposeDef {
+        let v = crate::catalog::vendor("intercom").unwrap();
+        v.purposes.iter().find(|p| p.name == name).unwrap()
+    }
+
     #[test]
     fn defaults_follow_the_contract() {
         let p = Policy::default();
-        assert_eq!(p.category("intercom", Purpose::Messenger), Some(Category::Functional));
-        assert_eq!(p.category("intercom", Purpose::Tracking), Some(Category::Marketing));
-        assert_eq!(p.category("intercom", Purpose::Media), None);
+        assert_eq!(p.category("intercom", purpose("messenger")), Some(Category::Functional));
+        assert_eq!(p.category("intercom", purpose("tracking")), Some(Category::Marketing));
+        assert_eq!(p.category("intercom", purpose("media")), None);
         assert!(p.region_allowed("us"));
         assert!(p.page_allowed("intercom", "/anything"));
         assert_eq!(p.grace_ms, 5000);
     }
 
     #[test]
+    fn compact_rules_match_the_json_shape() {
+        let mut p = Policy::default();
+        for line in "r\teu\np\tintercom\t/support/*\nc\tintercom\tmessenger\tnecessary\nc\tx\ty\tbogus\ng\t1000\nm\t30\nzz\n".lines() {
+            p.apply_rule(line);
+        }
+        let json: Policy = serde_json::from_str(
+            r#"{"regions":["eu"],"pages":{"intercom":["/support/*"]},
+                "vendors":{"intercom":{"messenger":"necessary"}},"grace_ms":1000,"cookie_max_days":30}"#,
+        )
+        .unwrap();
+        assert_eq!(p, json);
+    }
+
+    #[test]
     fn parses_the_contract_shape() {
         let p: Policy = serde_json::from_str(
             r#"{"regions":["eu"],"pages":{"intercom":["/support/*"]},
-                "vendors":{"intercom":{"messenger":"necessary","tracking":"marketing"}},"grace_ms":1000}"#,
+                "vendors":{"intercom":{"messenger":"necessary","tracking":"marketing"}},"grace_ms":1000,
+                "cookie_max_days":30}"#,
         )
         .unwrap();
-        assert_eq!(p.category("intercom", Purpose::Messenger), Some(Category::Necessary));
+        assert_eq!(p.category("intercom", purpose("messenger")), Some(Category::Necessary));
         assert!(!p.region_allowed("us") && p.region_allowed("EU"));
         assert!(p.page_allowed("intercom", "/support/faq") && !p.page_allowed("intercom", "/pricing"));
         assert_eq!(p.grace_ms, 1000);
+        assert_eq!(p.cookie_max_days, Some(30));
     }
 }

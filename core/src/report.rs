@@ -2,8 +2,9 @@
 //! machine-checked by `docs/report.schema.json`; the golden test in
 //! `core/tests/golden.rs` keeps the three in step.
 
-use crate::catalog::Purpose;
 use crate::consent::{Category, State};
+use crate::inventory::{Inventory, Usage};
+use crate::json::Writer;
 use serde::Serialize;
 
 /// Schema version carried in every report body.
@@ -23,6 +24,7 @@ pub enum FindingType {
     RegionNotAllowed,
     PageOutOfScope,
     IdentityUnverified,
+    CookieLifetimeExceedsPolicy,
 }
 
 impl FindingType {
@@ -38,6 +40,7 @@ impl FindingType {
             FindingType::RegionNotAllowed => "region_not_allowed",
             FindingType::PageOutOfScope => "page_out_of_scope",
             FindingType::IdentityUnverified => "identity_unverified",
+            FindingType::CookieLifetimeExceedsPolicy => "cookie_lifetime_exceeds_policy",
         }
     }
 }
@@ -58,14 +61,20 @@ pub enum Evidence {
         /// `top` or the frame it came from.
         frame: String,
         /// Catalog purpose.
-        purpose: Purpose,
+        purpose: &'static str,
+        /// Region of processing of the host, where known.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        region: Option<&'static str>,
     },
     /// A cookie, by name.
     Cookie {
         /// The name.
         cookie: String,
         /// Catalog purpose.
-        purpose: Purpose,
+        purpose: &'static str,
+        /// Remaining lifetime in days, where it was read.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        days: Option<u32>,
     },
     /// A page global of the vendor.
     Global {
@@ -158,56 +167,130 @@ pub struct PageView<'a> {
     pub user_agent: &'a str,
 }
 
-#[derive(Serialize)]
-struct Envelope<'a, B> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    age: u64,
-    url: &'a str,
-    user_agent: &'a str,
-    body: B,
+/// Serialises findings, and the inventory when given, as a report batch (a
+/// JSON array of envelopes). `now` is ms after navigation start, for `age`.
+pub fn batch<'a>(
+    view: &PageView<'_>,
+    findings: impl Iterator<Item = &'a Finding>,
+    inventory: Option<&Inventory>,
+    now: u64,
+) -> String {
+    let mut w = Writer::new();
+    w.begin_array();
+    for f in findings {
+        envelope(&mut w, view, "tagwatch-finding", now.saturating_sub(f.at));
+        w.field("finding", f.kind.as_str());
+        w.field("vendor", f.vendor);
+        if let Some(c) = f.category {
+            w.field("category", c.as_str());
+        }
+        w.field_u64("at", f.at);
+        w.field_u64("count", u64::from(f.count));
+        w.key("evidence");
+        evidence(&mut w, &f.evidence);
+        w.key("consent");
+        consent(&mut w, &f.consent);
+        w.end_object();
+        w.end_object();
+    }
+    if let Some(inv) = inventory {
+        envelope(&mut w, view, "tagwatch-inventory", 0);
+        w.key("vendors");
+        w.begin_array();
+        for v in &inv.vendors {
+            w.begin_object();
+            w.field("vendor", v.vendor);
+            usage(&mut w, &v.usage);
+            w.field_strs("hosts", v.hosts.iter().map(String::as_str));
+            w.field_strs("regions", v.regions.iter().copied());
+            w.field_strs("cookies", v.cookies.iter().map(String::as_str));
+            w.end_object();
+        }
+        w.end_array();
+        w.key("unclassified");
+        w.begin_array();
+        for h in &inv.unclassified {
+            w.begin_object();
+            w.field("host", &h.host);
+            usage(&mut w, &h.usage);
+            w.end_object();
+        }
+        w.end_array();
+        w.end_object();
+        w.end_object();
+    }
+    w.end_array();
+    w.finish()
 }
 
-#[derive(Serialize)]
-struct FindingBody<'a> {
-    schema: u32,
-    site: &'a str,
-    page_view: &'a str,
-    finding: FindingType,
-    vendor: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    category: Option<Category>,
-    at: u64,
-    count: u32,
-    evidence: &'a Evidence,
-    consent: &'a ConsentSnapshot,
+/// Opens a report and its body, with the fields every body carries. The
+/// caller writes the rest of the body and closes both objects.
+fn envelope(w: &mut Writer, view: &PageView<'_>, kind: &str, age: u64) {
+    w.begin_object();
+    w.field("type", kind);
+    w.field_u64("age", age);
+    w.field("url", view.url);
+    w.field("user_agent", truncate(view.user_agent, 512));
+    w.key("body");
+    w.begin_object();
+    w.field_u64("schema", u64::from(SCHEMA));
+    w.field("site", view.site);
+    w.field("page_view", view.id);
 }
 
-/// Serialises findings as a report batch (JSON array of envelopes). `now` is
-/// ms after navigation start, for `age`.
-pub fn batch<'a>(view: &PageView<'_>, findings: impl Iterator<Item = &'a Finding>, now: u64) -> String {
-    let user_agent = truncate(view.user_agent, 512);
-    let reports: Vec<_> = findings
-        .map(|f| Envelope {
-            kind: "tagwatch-finding",
-            age: now.saturating_sub(f.at),
-            url: view.url,
-            user_agent,
-            body: FindingBody {
-                schema: SCHEMA,
-                site: view.site,
-                page_view: view.id,
-                finding: f.kind,
-                vendor: f.vendor,
-                category: f.category,
-                at: f.at,
-                count: f.count,
-                evidence: &f.evidence,
-                consent: &f.consent,
-            },
-        })
-        .collect();
-    serde_json::to_string(&reports).unwrap_or_default()
+fn evidence(w: &mut Writer, e: &Evidence) {
+    w.begin_object();
+    match e {
+        Evidence::Request { host, path, initiator, frame, purpose, region } => {
+            w.field("kind", "request");
+            w.field("host", host);
+            w.field("path", path);
+            w.field("initiator", initiator);
+            w.field("frame", frame);
+            w.field("purpose", purpose);
+            if let Some(r) = region {
+                w.field("region", r);
+            }
+        }
+        Evidence::Cookie { cookie, purpose, days } => {
+            w.field("kind", "cookie");
+            w.field("cookie", cookie);
+            w.field("purpose", purpose);
+            if let Some(d) = days {
+                w.field_u64("days", u64::from(*d));
+            }
+        }
+        Evidence::Global { name } => {
+            w.field("kind", "global");
+            w.field("name", name);
+        }
+        Evidence::Dom { name } => {
+            w.field("kind", "dom");
+            w.field("name", name);
+        }
+    }
+    w.end_object();
+}
+
+fn consent(w: &mut Writer, c: &ConsentSnapshot) {
+    w.begin_object();
+    for (k, v) in [("necessary", c.necessary), ("functional", c.functional), ("analytics", c.analytics), ("marketing", c.marketing)] {
+        w.key(k);
+        w.opt_bool(v);
+    }
+    w.field("source", c.source.as_str());
+    w.field_u64("since", c.since);
+    w.key("gpc");
+    w.opt_bool(Some(c.gpc));
+    w.end_object();
+}
+
+fn usage(w: &mut Writer, u: &Usage) {
+    w.field_u64("requests", u64::from(u.requests));
+    w.field_u64("script_requests", u64::from(u.script_requests));
+    w.field_u64("transfer_bytes", u.transfer_bytes);
+    w.field_u64("encoded_bytes", u.encoded_bytes);
+    w.field_u64("duration_ms", u.duration_ms);
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -216,4 +299,51 @@ fn truncate(s: &str, max: usize) -> &str {
         end -= 1;
     }
     s.get(..end).unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consent::Source;
+
+    /// The hand-written batch says exactly what the `Serialize` derives
+    /// (used by the CLI and collector) say.
+    #[test]
+    fn writer_agrees_with_serde() {
+        let consent = ConsentSnapshot {
+            necessary: Some(true), functional: Some(false), analytics: None, marketing: None,
+            source: Source::Api, since: 3, gpc: false,
+        };
+        let evidences = [
+            Evidence::Request { host: "a.b".into(), path: "/p\"q".into(), initiator: "script".into(), frame: "top".into(), purpose: "messenger", region: Some("us") },
+            Evidence::Request { host: "a.b".into(), path: "/".into(), initiator: "fetch".into(), frame: "#f".into(), purpose: "tracking", region: None },
+            Evidence::Cookie { cookie: "c".into(), purpose: "messenger", days: Some(270) },
+            Evidence::Cookie { cookie: "c".into(), purpose: "messenger", days: None },
+            Evidence::Global { name: "Intercom.booted".into() },
+            Evidence::Dom { name: "#intercom-frame".into() },
+        ];
+        let findings: Vec<Finding> = evidences
+            .iter()
+            .map(|e| Finding { kind: FindingType::ScriptBeforeConsent, vendor: "intercom", category: Some(Category::Functional), at: 7, count: 2, evidence: e.clone(), consent })
+            .collect();
+        let mut inventory = Inventory::default();
+        inventory.vendor_request("intercom", "a.b", Some("us"), &crate::inventory::Entry { script: true, transfer: 10, encoded: 9, duration: 5 });
+        inventory.vendor_cookie("intercom", "c");
+        inventory.unclassified("x.y", &crate::inventory::Entry::default());
+        let view = PageView { site: "tw_x", id: "0123456789abcdef", url: "https://s.example/", user_agent: "UA" };
+        let ours: serde_json::Value = serde_json::from_str(&batch(&view, findings.iter(), Some(&inventory), 10)).unwrap();
+        let reports = ours.as_array().unwrap();
+        for (r, f) in reports.iter().zip(&findings) {
+            assert_eq!(r["body"]["evidence"], serde_json::to_value(&f.evidence).unwrap());
+            assert_eq!(r["body"]["consent"], serde_json::to_value(f.consent).unwrap());
+            assert_eq!(r["body"]["finding"], serde_json::to_value(f.kind).unwrap());
+            assert_eq!(r["age"], 3);
+        }
+        let mut inv = serde_json::to_value(&inventory).unwrap();
+        let body = &reports.last().unwrap()["body"];
+        for k in ["schema", "site", "page_view"] {
+            inv[k] = body[k].clone();
+        }
+        assert_eq!(*body, inv);
+    }
 }

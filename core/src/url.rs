@@ -67,6 +67,40 @@ pub fn host_within(host: &str, domain: &str) -> bool {
     }
 }
 
+/// Two-level public suffixes under which a site's registrable domain has
+/// three labels. A short list of the common ones, not the whole Public
+/// Suffix List: it only decides what counts as the page's own site.
+const TWO_LEVEL_SUFFIXES: &[&str] = &[
+    "co.uk", "org.uk", "ac.uk", "gov.uk", "com.au", "net.au", "org.au", "co.nz", "co.jp", "ne.jp", "or.jp",
+    "com.br", "com.mx", "com.ar", "com.tr", "co.za", "co.in", "co.kr", "com.cn", "com.hk", "com.sg", "com.tw",
+    "co.il", "com.pl", "co.id", "com.my", "com.ph", "com.vn", "com.ua", "co.at", "or.at",
+];
+
+/// The registrable domain ("site") of a host, approximately: its last two
+/// labels, or three under a known two-level public suffix. IP literals and
+/// single-label hosts are their own site.
+pub fn site_of(host: &str) -> &str {
+    if host.starts_with('[') || host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return host;
+    }
+    let labels_from_end = |n: usize| -> &str {
+        let mut cut = host.len();
+        for _ in 0..n {
+            match host.get(..cut).and_then(|h| h.rfind('.')) {
+                Some(dot) => cut = dot,
+                None => return host,
+            }
+        }
+        host.get(cut + 1..).unwrap_or(host)
+    };
+    let two = labels_from_end(2);
+    if TWO_LEVEL_SUFFIXES.contains(&two) {
+        labels_from_end(3)
+    } else {
+        two
+    }
+}
+
 /// Replaces path segments that look like identifiers (e-mail addresses,
 /// long numbers, UUIDs, long hex strings) with `:id`, and caps the length, so
 /// a path can be reported without carrying a person's id.
@@ -109,7 +143,9 @@ fn looks_like_id(segment: &str) -> bool {
 /// info, query or fragment.
 pub fn page_url(href: &str) -> String {
     let trimmed = href.trim();
-    let Some(scheme_end) = trimmed.find("://") else {
+    // A byte search, not `find("://")`: the substring searcher pulls panic
+    // formatting into the wasm.
+    let Some(scheme_end) = trimmed.as_bytes().windows(3).position(|w| w == b"://") else {
         return String::new();
     };
     let scheme = trimmed.get(..scheme_end).unwrap_or("").to_ascii_lowercase();
@@ -199,6 +235,18 @@ mod tests {
     fn page_url_drops_query_fragment_userinfo() {
         assert_eq!(page_url("https://u:p@Shop.Example:8443/cart/a@b.c?token=1#x"), "https://shop.example:8443/cart/:id");
         assert_eq!(page_url("https://shop.example"), "https://shop.example/");
+    }
+
+    #[test]
+    fn sites() {
+        assert_eq!(site_of("shop.example"), "shop.example");
+        assert_eq!(site_of("cdn.assets.shop.example"), "shop.example");
+        assert_eq!(site_of("www.bbc.co.uk"), "bbc.co.uk");
+        assert_eq!(site_of("bbc.co.uk"), "bbc.co.uk");
+        assert_eq!(site_of("co.uk"), "co.uk");
+        assert_eq!(site_of("localhost"), "localhost");
+        assert_eq!(site_of("127.0.0.1"), "127.0.0.1");
+        assert_eq!(site_of("[::1]"), "[::1]");
     }
 
     #[test]

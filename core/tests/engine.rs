@@ -1,6 +1,10 @@
 //! The findings state machine, scenario by scenario, as the page feeds it.
 
-use tagwatch_core::catalog::INTERCOM;
+use tagwatch_core::catalog::{vendor, Vendor};
+
+fn intercom() -> &'static Vendor {
+    vendor("intercom").unwrap()
+}
 use tagwatch_core::consent::{categories, Category::*, Source};
 use tagwatch_core::engine::{Engine, Request};
 use tagwatch_core::policy::Policy;
@@ -13,14 +17,14 @@ const SETTINGS: &str = "https://api-iam.intercom.io/messenger/web/launcher_setti
 const COOKIES: &str = "intercom-id-abc12345=6f1c2e3d-4b5a-4978-9f1c-2e3d4b5a6978; intercom-device-id-abc12345=9a9a; theme=dark";
 
 fn req<'a>(url: &'a str, start: f64, initiator: &'a str) -> Request<'a> {
-    Request { url, start, initiator, frame: "top" }
+    Request { url, start, initiator, frame: "top", ..Default::default() }
 }
 
 fn load_intercom(e: &mut Engine, t: f64) {
     e.request(req(LOADER, t, "script"));
-    e.request(Request { url: FRAME, start: t + 50.0, initiator: "script", frame: "#intercom-frame" });
-    e.request(Request { url: SETTINGS, start: t + 100.0, initiator: "xmlhttprequest", frame: "#intercom-frame" });
-    e.request(Request { url: PING, start: t + 120.0, initiator: "xmlhttprequest", frame: "#intercom-frame" });
+    e.request(Request { url: FRAME, start: t + 50.0, initiator: "script", frame: "#intercom-frame", ..Default::default() });
+    e.request(Request { url: SETTINGS, start: t + 100.0, initiator: "xmlhttprequest", frame: "#intercom-frame", ..Default::default() });
+    e.request(Request { url: PING, start: t + 120.0, initiator: "xmlhttprequest", frame: "#intercom-frame", ..Default::default() });
     e.cookies(COOKIES, (t + 150.0) as u64);
 }
 
@@ -83,8 +87,7 @@ fn consent_arriving_after_load_is_judged_at_the_entry_time() {
 
 #[test]
 fn withdrawal_flags_leftover_cookies_after_grace_and_later_requests() {
-    let mut policy = Policy::default();
-    policy.grace_ms = 1000;
+    let policy = Policy { grace_ms: 1000, ..Policy::default() };
     let mut e = Engine::new(policy, "https://shop.example/");
     e.consent(all_granted(), Source::Api, 5);
     load_intercom(&mut e, 100.0);
@@ -107,8 +110,7 @@ fn withdrawal_flags_leftover_cookies_after_grace_and_later_requests() {
 
 #[test]
 fn cookies_removed_in_time_are_fine() {
-    let mut policy = Policy::default();
-    policy.grace_ms = 1000;
+    let policy = Policy { grace_ms: 1000, ..Policy::default() };
     let mut e = Engine::new(policy, "https://shop.example/");
     e.consent(all_granted(), Source::Api, 5);
     load_intercom(&mut e, 100.0);
@@ -140,10 +142,10 @@ fn necessary_messenger_policy_still_needs_consent_for_tracking() {
 #[test]
 fn presence_and_first_party_loader() {
     let mut e = Engine::new(Policy::default(), "https://shop.example/");
-    e.loader_request(&INTERCOM, req("https://shop.example/intercom-shim.js?v=1", 80.0, "script"));
-    e.presence(&INTERCOM, Evidence::Global { name: "Intercom".into() }, 500);
-    e.presence(&INTERCOM, Evidence::Dom { name: "#intercom-frame".into() }, 500);
-    e.presence(&INTERCOM, Evidence::Dom { name: "#intercom-frame".into() }, 1500);
+    e.loader_request(intercom(), req("https://shop.example/intercom-shim.js?v=1", 80.0, "script"));
+    e.presence(intercom(), Evidence::Global { name: "Intercom".into() }, 500);
+    e.presence(intercom(), Evidence::Dom { name: "#intercom-frame".into() }, 500);
+    e.presence(intercom(), Evidence::Dom { name: "#intercom-frame".into() }, 1500);
     assert!(e.findings().iter().all(|f| f.count == 1 && f.at < 1000), "re-reading presence is not a new event");
     assert_eq!(
         kinds(&e),

@@ -3,7 +3,11 @@
 //! docs/report.schema.json, so the Rust types, the schema and the doc cannot
 //! drift apart. Regenerate with `BLESS=1 cargo test -p tagwatch-core --test golden`.
 
-use tagwatch_core::catalog::INTERCOM;
+use tagwatch_core::catalog::{vendor, Vendor};
+
+fn intercom() -> &'static Vendor {
+    vendor("intercom").unwrap()
+}
 use tagwatch_core::consent::{categories, Category::*, Source};
 use tagwatch_core::engine::{Engine, Request};
 use tagwatch_core::policy::Policy;
@@ -13,20 +17,22 @@ use tagwatch_core::url;
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/golden/report-batch.json");
 
 fn batch() -> String {
-    let mut policy = Policy::default();
-    policy.grace_ms = 1000;
+    let mut policy = Policy { grace_ms: 1000, cookie_max_days: Some(30), ..Policy::default() };
     policy.allow_region("eu");
     policy.allow_page("intercom", "/support/*");
     let href = "https://shop.example/pricing?email=jane@example.com#top";
     let mut e = Engine::new(policy, href);
     e.set_gpc(true);
-    let req = |url, start, initiator, frame| Request { url, start, initiator, frame };
+    let req = |url, start, initiator, frame| Request { url, start, initiator, frame, transfer: 4100.0, encoded: 3800.0, duration: 42.5 };
     e.request(req("https://widget.intercom.io/widget/abc12345?x=1", 120.0, "script", "top"));
     e.request(req("https://api-iam.intercom.io/messenger/web/ping", 340.5, "xmlhttprequest", "#intercom-frame"));
+    e.request(req("https://cdn.unknown-widget.example/w.js?k=1", 150.0, "script", "top"));
+    e.request(req("https://static.shop.example/app.js", 160.0, "script", "top"));
     e.cookies("intercom-id-abc12345=6f1c2e3d; theme=dark", 400);
-    e.presence(&INTERCOM, Evidence::Global { name: "Intercom.booted".into() }, 500);
-    e.presence(&INTERCOM, Evidence::Dom { name: "#intercom-frame".into() }, 500);
-    e.identity_unverified(&INTERCOM, 500);
+    e.cookie_expiry("intercom-id-abc12345", 1.7e12 + 270.0 * 86_400_000.0, 1.7e12, 410);
+    e.presence(intercom(), Evidence::Global { name: "Intercom.booted".into() }, 500);
+    e.presence(intercom(), Evidence::Dom { name: "#intercom-frame".into() }, 500);
+    e.identity_unverified(intercom(), "intercomSettings", 500);
     e.consent(categories(&[(Functional, true), (Marketing, true)]), Source::Api, 600);
     e.consent(categories(&[(Functional, false), (Marketing, false)]), Source::Api, 2000);
     e.request(req("https://api-iam.intercom.io/messenger/web/events", 3500.0, "fetch", "#intercom-frame"));
@@ -46,6 +52,9 @@ fn report_batch_matches_golden() {
     let golden = std::fs::read_to_string(GOLDEN).expect("golden file (BLESS=1 to create)");
     assert_eq!(pretty, golden, "report format changed: update docs/report-format.md and the schema, then BLESS=1");
     let types: std::collections::BTreeSet<_> =
-        actual.as_array().unwrap().iter().map(|r| r["body"]["finding"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(types.len(), 9, "the golden batch covers every finding type: {types:?}");
+        actual.as_array().unwrap().iter().filter_map(|r| r["body"]["finding"].as_str().map(str::to_owned)).collect();
+    assert_eq!(types.len(), 10, "the golden batch covers every finding type: {types:?}");
+    let inventory = actual.as_array().unwrap().last().unwrap();
+    assert_eq!(inventory["type"], "tagwatch-inventory");
+    assert_eq!(inventory["body"]["unclassified"][0]["host"], "cdn.unknown-widget.example", "first-party hosts are not third parties");
 }

@@ -60,7 +60,7 @@ proptest! {
         e.consent(categories(&[(Category::Functional, grant), (Category::Marketing, grant)]), Source::Api, consent_at);
         for ((path, host), t) in paths.iter().zip(hosts.iter().cycle()).zip(times.iter().cycle()) {
             let u = format!("https://{CANARY}:{CANARY}@{host}{path}?user_id={CANARY}#{CANARY}");
-            e.request(Request { url: &u, start: *t, initiator: "script", frame: "top" });
+            e.request(Request { url: &u, start: *t, initiator: "script", frame: "top", ..Default::default() });
         }
         e.cookies(&format!("intercom-id-{app}={CANARY}; intercom-session-{app}={CANARY}; other={CANARY}"), 50);
         e.consent(categories(&[(Category::Functional, false)]), Source::Api, 20_000);

@@ -1,5 +1,6 @@
 //! HTTP endpoints: `POST /r` (ingest, CORS), `GET /api/findings`,
-//! `GET /api/health`, `GET /healthz`. See docs/collector.md.
+//! `GET /api/health`, `GET /api/inventory`, `GET /healthz`. See
+//! docs/collector.md.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,7 +24,10 @@ use serde::{Deserialize, Serialize};
 use crate::ingest::Ingest;
 use crate::keys::ct_eq;
 use crate::ratelimit::{retry_after_secs, RateLimiter};
-use crate::store::{FindingRow, FindingsQuery, HealthQuery, HealthRow, Store, StoreError};
+use crate::store::{
+    FindingRow, FindingsQuery, HealthQuery, HealthRow, InventoryQuery, InventoryTotals, Store,
+    StoreError, Usage,
+};
 use crate::timefmt::{iso_from_ms, now_ms, parse_instant};
 use crate::writer::{WriteError, Writer};
 
@@ -37,8 +41,11 @@ const BODY_TIMEOUT: Duration = Duration::from_secs(15);
 /// Default and largest `limit` of the read API.
 const DEFAULT_LIMIT: u32 = 1000;
 const MAX_LIMIT: u32 = 10_000;
+/// Most distinct hosts, regions or cookie names listed per vendor by
+/// `GET /api/inventory`.
+const INVENTORY_MAX_NAMES: u32 = 200;
 
-const FINDING_TYPES: [&str; 9] = [
+const FINDING_TYPES: [&str; 10] = [
     "script_before_consent",
     "cookie_before_consent",
     "tracking_before_consent",
@@ -48,6 +55,7 @@ const FINDING_TYPES: [&str; 9] = [
     "region_not_allowed",
     "page_out_of_scope",
     "identity_unverified",
+    "cookie_lifetime_exceeds_policy",
 ];
 
 const ACCEPTED_TYPES: [&str; 3] = ["text/plain", "application/json", "application/reports+json"];
@@ -68,6 +76,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/r", axum::routing::post(post_reports).options(preflight))
         .route("/api/findings", get(get_findings))
         .route("/api/health", get(get_health))
+        .route("/api/inventory", get(get_inventory))
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -172,7 +181,7 @@ where
 async fn not_found() -> Response {
     text(
         StatusCode::NOT_FOUND,
-        "not found; endpoints: POST /r, GET /api/findings, GET /api/health, GET /healthz",
+        "not found; endpoints: POST /r, GET /api/findings, GET /api/health, GET /api/inventory, GET /healthz",
     )
 }
 
@@ -704,6 +713,168 @@ async fn get_health(
     let store = app.store.clone();
     match blocking(move || store.health(&q)).await {
         Ok(health) => json(&HealthAnswer { health }),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+// --------------------------------------------------------------- inventory
+
+#[derive(Serialize)]
+struct Declared {
+    script_kb: u32,
+    requests: u32,
+    source: &'static str,
+}
+
+#[derive(Serialize)]
+struct PerPage {
+    requests: f64,
+    script_requests: f64,
+    transfer_bytes: f64,
+}
+
+/// Per page view averages against the declared weight; `true` only when
+/// the measured average is larger. Bytes are lower bounds (Resource Timing
+/// reads 0 without Timing-Allow-Origin), so `false` proves nothing.
+#[derive(Serialize)]
+struct OverDeclared {
+    script_requests: bool,
+    bytes: bool,
+}
+
+#[derive(Serialize)]
+struct VendorAnswer {
+    vendor: String,
+    name: Option<&'static str>,
+    owner: Option<&'static str>,
+    category: Option<&'static str>,
+    page_views: i64,
+    requests: i64,
+    script_requests: i64,
+    transfer_bytes: i64,
+    encoded_bytes: i64,
+    duration_ms: i64,
+    hosts: Vec<String>,
+    regions: Vec<String>,
+    cookies: Vec<String>,
+    declared: Option<Declared>,
+    per_page: PerPage,
+    over_declared: Option<OverDeclared>,
+}
+
+#[derive(Serialize)]
+struct HostAnswer {
+    host: String,
+    page_views: i64,
+    requests: i64,
+    script_requests: i64,
+    transfer_bytes: i64,
+    encoded_bytes: i64,
+    duration_ms: i64,
+}
+
+#[derive(Serialize)]
+struct InventoryAnswer {
+    page_views: i64,
+    vendors: Vec<VendorAnswer>,
+    unclassified: Vec<HostAnswer>,
+}
+
+/// `total / n`, two decimals.
+fn mean(total: i64, n: i64) -> f64 {
+    if n <= 0 {
+        return 0.0;
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let m = total as f64 / n as f64;
+    (m * 100.0).round() / 100.0
+}
+
+fn inventory_answer(totals: InventoryTotals) -> InventoryAnswer {
+    let vendors = totals
+        .vendors
+        .into_iter()
+        .map(|v| {
+            let info = tagwatch_core::catalog::vendor(&v.vendor).and_then(|c| c.info());
+            let Usage {
+                requests,
+                script_requests,
+                transfer_bytes,
+                encoded_bytes,
+                duration_ms,
+            } = v.usage;
+            let per_page = PerPage {
+                requests: mean(requests, v.page_views),
+                script_requests: mean(script_requests, v.page_views),
+                transfer_bytes: mean(transfer_bytes, v.page_views),
+            };
+            let declared = info.and_then(|i| i.weight.as_ref()).map(|w| Declared {
+                script_kb: w.script_kb,
+                requests: w.requests,
+                source: w.source,
+            });
+            let over_declared = declared.as_ref().map(|d| OverDeclared {
+                script_requests: per_page.script_requests > f64::from(d.requests),
+                bytes: per_page.transfer_bytes > f64::from(d.script_kb) * 1024.0,
+            });
+            VendorAnswer {
+                name: info.map(|i| i.name),
+                owner: info.map(|i| i.owner),
+                category: info.map(|i| i.category),
+                vendor: v.vendor,
+                page_views: v.page_views,
+                requests,
+                script_requests,
+                transfer_bytes,
+                encoded_bytes,
+                duration_ms,
+                hosts: v.hosts,
+                regions: v.regions,
+                cookies: v.cookies,
+                declared,
+                per_page,
+                over_declared,
+            }
+        })
+        .collect();
+    let unclassified = totals
+        .unclassified
+        .into_iter()
+        .map(|h| HostAnswer {
+            host: h.host,
+            page_views: h.page_views,
+            requests: h.usage.requests,
+            script_requests: h.usage.script_requests,
+            transfer_bytes: h.usage.transfer_bytes,
+            encoded_bytes: h.usage.encoded_bytes,
+            duration_ms: h.usage.duration_ms,
+        })
+        .collect();
+    InventoryAnswer {
+        page_views: totals.page_views,
+        vendors,
+        unclassified,
+    }
+}
+
+async fn get_inventory(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    params: Result<Query<ApiParams>, QueryRejection>,
+) -> Response {
+    let c = match common(&app, &headers, &params).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let q = InventoryQuery {
+        site: c.site,
+        since: c.since,
+        max_names: INVENTORY_MAX_NAMES,
+        max_hosts: c.limit,
+    };
+    let store = app.store.clone();
+    match blocking(move || store.inventory(&q)).await {
+        Ok(totals) => json(&inventory_answer(totals)),
         Err(refusal) => refusal.into_response(),
     }
 }

@@ -1,13 +1,15 @@
 //! `POST /r` bodies: JSON → schema validation (docs/report.schema.json,
 //! embedded) → records ready to store.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write as _};
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::store::{Batch, FindingRecord, HealthRecord};
+use crate::store::{
+    Batch, FindingRecord, HealthRecord, InventoryHost, InventoryRecord, InventoryVendor, Usage,
+};
 use crate::timefmt::iso_from_ms;
 
 /// The wire contract, validated against as is.
@@ -83,6 +85,127 @@ struct HealthBody {
     reason: Option<String>,
 }
 
+#[derive(Deserialize)]
+struct InventoryBody {
+    site: String,
+    page_view: String,
+    vendors: Vec<WireVendor>,
+    unclassified: Vec<WireHost>,
+}
+
+#[derive(Deserialize)]
+struct WireVendor {
+    vendor: String,
+    #[serde(deserialize_with = "count")]
+    requests: i64,
+    #[serde(default, deserialize_with = "count")]
+    script_requests: i64,
+    #[serde(default, deserialize_with = "count")]
+    transfer_bytes: i64,
+    #[serde(default, deserialize_with = "count")]
+    encoded_bytes: i64,
+    #[serde(default, deserialize_with = "count")]
+    duration_ms: i64,
+    hosts: Vec<String>,
+    #[serde(default)]
+    regions: Vec<String>,
+    #[serde(default)]
+    cookies: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct WireHost {
+    host: String,
+    #[serde(deserialize_with = "count")]
+    requests: i64,
+    #[serde(default, deserialize_with = "count")]
+    script_requests: i64,
+    #[serde(default, deserialize_with = "count")]
+    transfer_bytes: i64,
+    #[serde(default, deserialize_with = "count")]
+    encoded_bytes: i64,
+    #[serde(default, deserialize_with = "count")]
+    duration_ms: i64,
+}
+
+/// A non-negative integer as the schema allows it (`1e3` included),
+/// clamped to `0..=i64::MAX` so that no sum of it can fail later.
+fn count<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let v = Value::deserialize(d)?;
+    if let Some(n) = v.as_u64() {
+        return Ok(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+    match v.as_f64() {
+        // `as` saturates; the schema already refused negatives and fractions.
+        Some(f) if f >= 0.0 => Ok(f as i64),
+        _ => Err(serde::de::Error::custom(format!(
+            "expected a non-negative integer, got {v}"
+        ))),
+    }
+}
+
+impl WireVendor {
+    fn usage(&self) -> Usage {
+        Usage {
+            requests: self.requests,
+            script_requests: self.script_requests,
+            transfer_bytes: self.transfer_bytes,
+            encoded_bytes: self.encoded_bytes,
+            duration_ms: self.duration_ms,
+        }
+    }
+}
+
+impl WireHost {
+    fn usage(&self) -> Usage {
+        Usage {
+            requests: self.requests,
+            script_requests: self.script_requests,
+            transfer_bytes: self.transfer_bytes,
+            encoded_bytes: self.encoded_bytes,
+            duration_ms: self.duration_ms,
+        }
+    }
+}
+
+fn sorted_union(into: &mut Vec<String>, more: Vec<String>) {
+    into.extend(more);
+    into.sort_unstable();
+    into.dedup();
+}
+
+/// One entry per vendor and per host (a repeated one is summed), sorted.
+fn normalize_inventory(body: InventoryBody) -> (Vec<InventoryVendor>, Vec<InventoryHost>) {
+    let mut vendors: BTreeMap<String, InventoryVendor> = BTreeMap::new();
+    for v in body.vendors {
+        let usage = v.usage();
+        let entry = vendors
+            .entry(v.vendor.clone())
+            .or_insert_with(|| InventoryVendor {
+                vendor: v.vendor.clone(),
+                usage: Usage::default(),
+                hosts: Vec::new(),
+                regions: Vec::new(),
+                cookies: Vec::new(),
+            });
+        entry.usage.add(&usage);
+        sorted_union(&mut entry.hosts, v.hosts);
+        sorted_union(&mut entry.regions, v.regions);
+        sorted_union(&mut entry.cookies, v.cookies);
+    }
+    let mut hosts: BTreeMap<String, Usage> = BTreeMap::new();
+    for h in body.unclassified {
+        hosts.entry(h.host.clone()).or_default().add(&h.usage());
+    }
+    (
+        vendors.into_values().collect(),
+        hosts
+            .into_iter()
+            .map(|(host, usage)| InventoryHost { host, usage })
+            .collect(),
+    )
+}
+
 impl Ingest {
     /// Compiles the embedded schema.
     pub fn new() -> Result<Self, String> {
@@ -149,6 +272,28 @@ impl Ingest {
                         page: report.url,
                         status: body.status,
                         reason: body.reason,
+                        at,
+                        received_at: received_at.clone(),
+                        user_agent: report.user_agent,
+                        raw,
+                    });
+                }
+                "tagwatch-inventory" => {
+                    let body = InventoryBody::deserialize(&report.body)
+                        .map_err(|e| Malformed(truncate(format!("item {i}: body: {e}"))))?;
+                    parsed.sites.insert(body.site.clone());
+                    parsed
+                        .page_origins
+                        .insert((body.site.clone(), page_origin(&report.url)));
+                    let site = body.site.clone();
+                    let page_view = body.page_view.clone();
+                    let (vendors, unclassified) = normalize_inventory(body);
+                    parsed.batch.inventories.push(InventoryRecord {
+                        site,
+                        page_view,
+                        page: report.url,
+                        vendors,
+                        unclassified,
                         at,
                         received_at: received_at.clone(),
                         user_agent: report.user_agent,

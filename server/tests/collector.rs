@@ -937,3 +937,368 @@ fn sigterm_drains_and_every_acknowledged_report_survives_a_restart() {
         );
     }
 }
+
+// ------------------------------------------------------------ inventory
+
+/// A `tagwatch-inventory` report as the monitor sends it.
+fn inventory(site: &str, page_view: &str, age: i64, vendors: Value, unclassified: Value) -> Value {
+    json!({
+        "type": "tagwatch-inventory",
+        "age": age,
+        "url": "https://shop.example/pricing",
+        "user_agent": "Mozilla/5.0 (X11; Linux x86_64) tagwatch-test",
+        "body": {
+            "schema": 1, "site": site, "page_view": page_view,
+            "vendors": vendors, "unclassified": unclassified
+        }
+    })
+}
+
+fn intercom_usage(
+    requests: u64,
+    scripts: u64,
+    transfer: u64,
+    hosts: &[&str],
+    cookies: &[&str],
+) -> Value {
+    json!({
+        "vendor": "intercom", "requests": requests, "script_requests": scripts,
+        "transfer_bytes": transfer, "encoded_bytes": transfer / 2, "duration_ms": 100,
+        "hosts": hosts, "regions": ["us"], "cookies": cookies
+    })
+}
+
+impl Server {
+    fn inventory(&self, query: &str) -> Value {
+        let resp = self.get_api(&format!("/api/inventory?{query}"));
+        assert_eq!(resp.status, 200, "{}", resp.body);
+        assert_eq!(resp.header("content-type"), Some("application/json"));
+        serde_json::from_str(&resp.body).unwrap()
+    }
+}
+
+fn vendor_of<'a>(inv: &'a Value, id: &str) -> &'a Value {
+    inv["vendors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["vendor"] == id)
+        .unwrap_or_else(|| panic!("no vendor {id} in {inv}"))
+}
+
+#[test]
+fn inventories_are_aggregated_per_vendor_and_unclassified_host() {
+    let (server, key) = setup("inventory", &[]);
+    let empty = server.inventory(&format!("site={key}"));
+    assert_eq!(
+        empty,
+        json!({"page_views": 0, "vendors": [], "unclassified": []})
+    );
+
+    const PV2: &str = "0123456789abcdef";
+    const PV3: &str = "fedcba9876543210";
+    // Page view 1: Intercom + two unknown hosts, together with a finding.
+    let resp = server.post(
+        Some(ORIGIN),
+        &batch(&[
+            finding(&key, PV, "script_before_consent", "intercom", 100, 1),
+            inventory(
+                &key,
+                PV,
+                0,
+                json!([intercom_usage(7, 3, 40_000,
+                    &["widget.intercom.io", "js.intercomcdn.com", "api-iam.intercom.io"],
+                    &["intercom-id-abc", "intercom-device-id-abc"])]),
+                json!([
+                    {"host": "cdn.unknown-widget.example", "requests": 2, "transfer_bytes": 900, "encoded_bytes": 800, "duration_ms": 30},
+                    {"host": "pixel.other.example", "requests": 1}
+                ]),
+            ),
+        ]),
+    );
+    assert_eq!(resp.status, 204, "{}", resp.body);
+    // Page view 2: Intercom (EU API) and a vendor this collector's catalog
+    // does not know (a newer monitor), and one of the unknown hosts again.
+    // The vendor listed twice is summed.
+    let resp = server.post(
+        None,
+        &batch(&[inventory(
+            &key,
+            PV2,
+            0,
+            json!([
+                intercom_usage(4, 2, 10_000, &["widget.intercom.io", "api-iam.eu.intercom.io"], &["intercom-id-abc"]),
+                {"vendor": "acme-chat", "requests": 1, "hosts": ["chat.acme.example"]},
+                {"vendor": "acme-chat", "requests": 2, "script_requests": 1, "hosts": ["cdn.acme.example"]}
+            ]),
+            json!([{"host": "cdn.unknown-widget.example", "requests": 1, "transfer_bytes": 100}]),
+        )]),
+    );
+    assert_eq!(resp.status, 204, "{}", resp.body);
+    // Page view 3: nothing ran (still counts as a page view).
+    let resp = server.post(
+        Some(ORIGIN),
+        &batch(&[inventory(&key, PV3, 0, json!([]), json!([]))]),
+    );
+    assert_eq!(resp.status, 204, "{}", resp.body);
+
+    let inv = server.inventory(&format!("site={key}"));
+    assert_eq!(inv["page_views"], 3);
+    let ids: Vec<&str> = inv["vendors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["vendor"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["intercom", "acme-chat"], "most page views first");
+
+    let ic = vendor_of(&inv, "intercom");
+    assert_eq!(ic["name"], "Intercom");
+    assert_eq!(ic["owner"], "Intercom, Inc.");
+    assert_eq!(ic["category"], "chat");
+    assert_eq!(ic["page_views"], 2);
+    assert_eq!(ic["requests"], 11);
+    assert_eq!(ic["script_requests"], 5);
+    assert_eq!(ic["transfer_bytes"], 50_000);
+    assert_eq!(ic["encoded_bytes"], 25_000);
+    assert_eq!(ic["duration_ms"], 200);
+    assert_eq!(
+        ic["hosts"],
+        json!([
+            "api-iam.eu.intercom.io",
+            "api-iam.intercom.io",
+            "js.intercomcdn.com",
+            "widget.intercom.io"
+        ])
+    );
+    assert_eq!(ic["regions"], json!(["us"]));
+    assert_eq!(
+        ic["cookies"],
+        json!(["intercom-device-id-abc", "intercom-id-abc"])
+    );
+    assert_eq!(ic["declared"]["script_kb"], 250);
+    assert_eq!(ic["declared"]["requests"], 2);
+    assert!(ic["declared"]["source"].is_string());
+    assert_eq!(
+        ic["per_page"],
+        json!({"requests": 5.5, "script_requests": 2.5, "transfer_bytes": 25000.0})
+    );
+    assert_eq!(
+        ic["over_declared"],
+        json!({"script_requests": true, "bytes": false})
+    );
+
+    let acme = vendor_of(&inv, "acme-chat");
+    assert_eq!(acme["name"], Value::Null, "not in the catalog");
+    assert_eq!(acme["category"], Value::Null);
+    assert_eq!(acme["declared"], Value::Null);
+    assert_eq!(acme["over_declared"], Value::Null);
+    assert_eq!(acme["page_views"], 1);
+    assert_eq!(acme["requests"], 3);
+    assert_eq!(acme["script_requests"], 1);
+    assert_eq!(acme["transfer_bytes"], 0);
+    assert_eq!(
+        acme["hosts"],
+        json!(["cdn.acme.example", "chat.acme.example"])
+    );
+    assert_eq!(acme["regions"], json!([]));
+    assert_eq!(acme["cookies"], json!([]));
+
+    assert_eq!(
+        inv["unclassified"],
+        json!([
+            {"host": "cdn.unknown-widget.example", "page_views": 2, "requests": 3, "script_requests": 0,
+             "transfer_bytes": 1000, "encoded_bytes": 800, "duration_ms": 30},
+            {"host": "pixel.other.example", "page_views": 1, "requests": 1, "script_requests": 0,
+             "transfer_bytes": 0, "encoded_bytes": 0, "duration_ms": 0}
+        ])
+    );
+    // limit caps the unclassified list.
+    let one = server.inventory(&format!("site={key}&limit=1"));
+    assert_eq!(one["unclassified"].as_array().unwrap().len(), 1);
+    // since: everything was observed just now.
+    let future = server.inventory(&format!("site={key}&since={}", now_ms() + 60_000));
+    assert_eq!(
+        future,
+        json!({"page_views": 0, "vendors": [], "unclassified": []})
+    );
+    let past = server.inventory(&format!("site={key}&since={}", now_ms() - 60_000));
+    assert_eq!(past["page_views"], 3);
+    // The finding sent with the inventory is stored as usual.
+    assert_eq!(server.findings(&format!("site={key}")).len(), 1);
+}
+
+#[test]
+fn a_page_views_newer_inventory_replaces_the_stored_one() {
+    let (server, key) = setup("inventory-upsert", &[]);
+    let snapshot = |age: i64, requests: u64, cookies: &[&str], hosts: Value| {
+        inventory(
+            &key,
+            PV,
+            age,
+            json!([intercom_usage(
+                requests,
+                1,
+                0,
+                &["widget.intercom.io"],
+                cookies
+            )]),
+            hosts,
+        )
+    };
+    let send = |report: Value| {
+        let resp = server.post(Some(ORIGIN), &batch(&[report]));
+        assert_eq!(resp.status, 204, "{}", resp.body);
+    };
+    send(snapshot(
+        0,
+        1,
+        &[],
+        json!([{"host": "a.example", "requests": 1}]),
+    ));
+    send(snapshot(
+        0,
+        5,
+        &["intercom-id-abc"],
+        json!([{"host": "b.example", "requests": 2}]),
+    ));
+    let inv = server.inventory(&format!("site={key}"));
+    assert_eq!(inv["page_views"], 1, "one page view, stored once");
+    let ic = vendor_of(&inv, "intercom");
+    assert_eq!(ic["page_views"], 1);
+    assert_eq!(
+        ic["requests"], 5,
+        "the latest state, not a sum of the sends"
+    );
+    assert_eq!(ic["cookies"], json!(["intercom-id-abc"]));
+    assert_eq!(
+        inv["unclassified"],
+        json!([{"host": "b.example", "page_views": 1, "requests": 2, "script_requests": 0,
+                "transfer_bytes": 0, "encoded_bytes": 0, "duration_ms": 0}]),
+        "hosts of the replaced inventory are gone"
+    );
+
+    // A late resend of an older snapshot (observed a minute ago) loses.
+    send(snapshot(
+        60_000,
+        1,
+        &[],
+        json!([{"host": "a.example", "requests": 1}]),
+    ));
+    let inv = server.inventory(&format!("site={key}"));
+    assert_eq!(vendor_of(&inv, "intercom")["requests"], 5);
+    assert_eq!(inv["unclassified"][0]["host"], "b.example");
+
+    // Two snapshots in one request: the later item wins.
+    let resp = server.post(
+        Some(ORIGIN),
+        &batch(&[
+            snapshot(0, 8, &[], json!([])),
+            snapshot(0, 9, &[], json!([])),
+        ]),
+    );
+    assert_eq!(resp.status, 204, "{}", resp.body);
+    let inv = server.inventory(&format!("site={key}"));
+    assert_eq!(vendor_of(&inv, "intercom")["requests"], 9);
+    assert_eq!(inv["unclassified"], json!([]));
+}
+
+#[test]
+fn inventory_reports_are_validated_and_checked_like_findings() {
+    let (server, key) = setup("inventory-checks", &[]);
+    let good = inventory(&key, PV, 0, json!([]), json!([]));
+
+    // Schema: vendors is required; counts are non-negative integers.
+    let mut bad = good.clone();
+    bad["body"].as_object_mut().unwrap().remove("vendors");
+    let resp = server.post(Some(ORIGIN), &batch(&[bad]));
+    assert_eq!(resp.status, 400);
+    assert!(resp.body.starts_with("item 0: body"), "{}", resp.body);
+    let mut bad = good.clone();
+    bad["body"]["unclassified"] = json!([{"host": "x.example", "requests": -1}]);
+    let resp = server.post(Some(ORIGIN), &batch(&[bad]));
+    assert_eq!(resp.status, 400);
+    assert!(resp.body.contains("unclassified"), "{}", resp.body);
+    let mut bad = good.clone();
+    bad["body"]["unclassified"] = json!([{"host": "Bad Host", "requests": 1}]);
+    assert_eq!(server.post(Some(ORIGIN), &batch(&[bad])).status, 400);
+    // Huge numbers are clamped, never overflow a sum.
+    let huge = inventory(
+        &key,
+        PV,
+        0,
+        json!([{"vendor": "intercom", "requests": 1, "transfer_bytes": 18_000_000_000_000_000_000u64, "hosts": []}]),
+        json!([{"host": "x.example", "requests": 1, "transfer_bytes": 1e30}]),
+    );
+    let resp = server.post(Some(ORIGIN), &batch(&[huge]));
+    assert_eq!(resp.status, 204, "{}", resp.body);
+    let other = inventory(
+        &key,
+        "0123456789abcdef",
+        0,
+        json!([{"vendor": "intercom", "requests": 1, "transfer_bytes": 9_000_000_000_000_000_000u64, "hosts": []}]),
+        json!([]),
+    );
+    assert_eq!(server.post(Some(ORIGIN), &batch(&[other])).status, 204);
+    let inv = server.inventory(&format!("site={key}"));
+    assert_eq!(vendor_of(&inv, "intercom")["transfer_bytes"], i64::MAX);
+    assert_eq!(inv["unclassified"][0]["transfer_bytes"], i64::MAX);
+
+    // Site key and origin checks apply to inventories too.
+    let resp = server.post(
+        Some(ORIGIN),
+        &batch(&[inventory("tw_unknown", PV, 0, json!([]), json!([]))]),
+    );
+    assert_eq!(resp.status, 403);
+    let resp = server.post(
+        Some("https://evil.example"),
+        &batch(std::slice::from_ref(&good)),
+    );
+    assert_eq!(resp.status, 403);
+    let mut foreign = good;
+    foreign["url"] = json!("https://evil.example/pricing");
+    let resp = server.post(None, &batch(&[foreign]));
+    assert_eq!(resp.status, 403);
+}
+
+#[test]
+fn the_inventory_api_needs_the_admin_token_and_a_site() {
+    let (server, key) = setup("inventory-auth", &[]);
+    let path = format!("/api/inventory?site={key}");
+    let resp = http(&server.addr, "GET", &path, &[], None);
+    assert_eq!(resp.status, 401);
+    assert!(resp
+        .header("www-authenticate")
+        .unwrap()
+        .starts_with("Bearer"));
+    let resp = http(
+        &server.addr,
+        "GET",
+        &path,
+        &[("Authorization", "Bearer nope")],
+        None,
+    );
+    assert_eq!(resp.status, 401);
+    assert_eq!(server.get_api("/api/inventory").status, 400);
+    assert_eq!(server.get_api("/api/inventory?site=tw_nope").status, 404);
+    let resp = server.get_api(&format!("{path}&since=yesterday"));
+    assert_eq!(resp.status, 400);
+    assert!(resp.body.starts_with("since:"), "{}", resp.body);
+    assert_eq!(server.get_api(&format!("{path}&limit=0")).status, 400);
+    assert_eq!(server.get_api(&path).status, 200);
+}
+
+#[test]
+fn cookie_lifetime_findings_are_accepted_and_filterable() {
+    let (server, key) = setup("lifetime", &[]);
+    let mut f = finding(&key, PV, "cookie_lifetime_exceeds_policy", "intercom", 0, 1);
+    f["body"]["category"] = json!("functional");
+    f["body"]["evidence"] = json!({
+        "kind": "cookie", "cookie": "intercom-id-abc", "purpose": "messenger", "days": 269
+    });
+    let resp = server.post(Some(ORIGIN), &batch(&[f]));
+    assert_eq!(resp.status, 204, "{}", resp.body);
+    let rows = server.findings(&format!("site={key}&type=cookie_lifetime_exceeds_policy"));
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["evidence"]["days"], 269);
+}

@@ -83,3 +83,37 @@ export function withdrawnAndIgnored({ app, api = 'api-iam.intercom.io' }) {
     expect.request('request_after_withdrawal', api, '/messenger/web/events', FRAME),
   ];
 }
+
+// ---- issue 3: Intercom checks beyond consent ----------------------------------
+// Everything is granted in these scenarios, so only the policy under test can
+// produce findings.
+//   * region_not_allowed: one finding per distinct Intercom request (host +
+//     path) to a host the catalog maps to a region the policy does not allow;
+//     evidence.region is that region. Hosts without a known region
+//     (widget.intercom.io, js.intercomcdn.com) are never flagged.
+//   * identity_unverified: one finding per place the identity was given,
+//     evidence { kind: 'global', name: 'intercomSettings' | "Intercom('boot')"
+//     | "Intercom('update')" }; never the values.
+//   * page_out_of_scope: exactly one per vendor and page view (its evidence is
+//     whatever showed the vendor running first; the scenario does not pin it).
+//   * cookie_lifetime_exceeds_policy: one per vendor cookie whose remaining
+//     lifetime exceeds policy.cookie_max_days; evidence.days is that lifetime.
+
+/** Intercom on its US region while the policy allows only `eu`. */
+export function regionNotAllowed({ api = 'api-iam.intercom.io', events = true } = {}) {
+  const paths = ['launcher_settings', 'ping', 'metrics', ...(events ? ['events'] : [])];
+  return paths.map((p) => expect.request('region_not_allowed', api, `/messenger/web/${p}`, FRAME));
+}
+
+/** Intercom identified a user without user_hash / intercom_user_jwt, at `where`. */
+export function identityUnverified(where) {
+  return [expect.global('identity_unverified', where)];
+}
+
+/** policy.cookie_max_days: 30 — Intercom's 9-month cookies, not its 1-week session cookie. */
+export function cookieLifetimeExceeded({ app }) {
+  return [
+    expect.cookie('cookie_lifetime_exceeds_policy', `intercom-id-${app}`),
+    expect.cookie('cookie_lifetime_exceeds_policy', `intercom-device-id-${app}`),
+  ];
+}

@@ -148,6 +148,17 @@ export async function startCollector({ siteCount = 8, origin = SHOP_ORIGIN } = {
       assert.ok(Array.isArray(json.findings), `GET /api/findings must answer {"findings":[…]}, got ${text.slice(0, 200)}`);
       return json.findings;
     },
+    /** GET /api/inventory?site=… with the admin token. */
+    async inventory(site, params = {}) {
+      const q = new URLSearchParams({ site, ...params });
+      const res = await fetch(`${url}/api/inventory?${q}`, { headers: { Authorization: `Bearer ${token}` } });
+      const text = await res.text();
+      assert.equal(res.status, 200, `GET /api/inventory answered ${res.status}: ${text}`);
+      const json = JSON.parse(text);
+      assert.ok(Array.isArray(json.vendors) && Array.isArray(json.unclassified),
+        `GET /api/inventory must answer {"vendors":[…],"unclassified":[…]}, got ${text.slice(0, 200)}`);
+      return json;
+    },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
@@ -277,6 +288,11 @@ export async function openPage(browser, { gpc = false, collectorUrl = null } = {
   return { context, page, pageErrors, consoleErrors, collectorRequests };
 }
 
+/** `name` is a file under /pages/, or an absolute path on the shop ('/support/chat.html'). */
+function pagePath(name) {
+  return name.startsWith('/') ? name : `/pages/${name}`;
+}
+
 /** https://shop.example/pages/<name>?collector=…&site=…&<canary query>#<canary fragment> */
 export function pageUrl(name, { collector, site, app = APP_ID, grace = 1000, extra = {}, canary = true } = {}) {
   const q = new URLSearchParams();
@@ -289,12 +305,12 @@ export function pageUrl(name, { collector, site, app = APP_ID, grace = 1000, ext
     q.set('ref', CANARIES.query);
     q.set('email', CANARIES.email);
   }
-  return `${SHOP_ORIGIN}/pages/${name}?${q}${canary ? `#${CANARIES.fragment}` : ''}`;
+  return `${SHOP_ORIGIN}${pagePath(name)}?${q}${canary ? `#${CANARIES.fragment}` : ''}`;
 }
 
 /** The page URL the monitor must report: no query, no fragment. */
 export function reportedPageUrl(name) {
-  return `${SHOP_ORIGIN}/pages/${name}`;
+  return `${SHOP_ORIGIN}${pagePath(name)}`;
 }
 
 /** Wait until the Messenger has booted (its metrics call is in #intercom-frame's timeline). */
@@ -407,7 +423,7 @@ export function assertReportPosts(posts, { site, page, maxPosts = 1 } = {}) {
     assert.ok(Buffer.byteLength(p.body) <= 65536, 'a report body must fit in 64 KiB');
   }
   for (const r of reportsOf(posts)) {
-    assert.ok(['tagwatch-finding', 'tagwatch-health'].includes(r.type), `report type ${r.type}`);
+    assert.ok(['tagwatch-finding', 'tagwatch-health', 'tagwatch-inventory'].includes(r.type), `report type ${r.type}`);
     assert.ok(Number.isInteger(r.age) && r.age >= 0, 'age is a non-negative integer');
     assert.equal(typeof r.user_agent, 'string');
     assert.ok(!/[?#]/.test(r.url), `report url must have no query or fragment: ${r.url}`);
@@ -419,6 +435,11 @@ export function assertReportPosts(posts, { site, page, maxPosts = 1 } = {}) {
       pageViews.add(r.body.page_view);
       const ev = r.body.evidence || {};
       if (ev.path !== undefined) assert.ok(!/[?#]/.test(ev.path), `evidence path with query/fragment: ${ev.path}`);
+    }
+    if (r.type === 'tagwatch-inventory') {
+      assert.match(r.body.page_view, /^[0-9a-f]{16}$/);
+      pageViews.add(r.body.page_view);
+      assert.ok(Array.isArray(r.body.vendors) && Array.isArray(r.body.unclassified), 'inventory body has vendors and unclassified');
     }
   }
   assert.ok(pageViews.size <= 1, `one page view, one page_view id; got ${[...pageViews].join(', ')}`);
@@ -513,7 +534,13 @@ export async function waitForFrameEntries(page, patterns, { timeoutMs = 15000 } 
  *   collector received.
  * Options: gpc, extra (query params), grace (policy.grace_ms, 1000),
  *   expectReports (false: expect none), maxPosts (1),
- *   waitFrame ([/\/metrics$/]), bootIntercom (true), settleMs (500).
+ *   waitFrame ([/\/metrics$/]), bootIntercom (true), settleMs (500),
+ *   collector (the page's collector URL; default the tap's /r — another URL
+ *   must still reach the tap, e.g. https://collector.example/r with the fake's
+ *   upstream set to the tap).
+ * `name` is a file under /pages/ or an absolute shop path ('/support/x.html').
+ * The result's `reports` are the finding and health reports the collector
+ * received; `inventories` the tagwatch-inventory reports.
  */
 export async function runPageView(stack, name, {
   gpc = false,
@@ -525,13 +552,15 @@ export async function runPageView(stack, name, {
   waitFrame = [/\/messenger\/web\/metrics$/],
   bootIntercom = true,
   settleMs = 500,
+  collector: pageCollector = null,
 } = {}) {
   const site = stack.nextSite();
   const { fake, tap, collector, browser } = stack;
   const seq0 = fake.requests.length ? fake.requests[fake.requests.length - 1].seq : 0;
-  const ctx = await openPage(browser, { gpc, collectorUrl: tap.url });
+  const ingestUrl = pageCollector || tap.ingestUrl;
+  const ctx = await openPage(browser, { gpc, collectorUrl: new URL(ingestUrl).origin });
   ctx.site = site;
-  ctx.url = pageUrl(name, { collector: tap.ingestUrl, site, extra, grace });
+  ctx.url = pageUrl(name, { collector: ingestUrl, site, extra, grace });
   try {
     const resp = await ctx.page.goto(ctx.url);
     assert.equal(resp.status(), 200, `GET ${ctx.url} answered ${resp.status()}`);
@@ -555,7 +584,9 @@ export async function runPageView(stack, name, {
       posts = tap.reportPosts(site);
     }
     ctx.posts = posts;
-    ctx.reports = reportsOf(posts);
+    const all = reportsOf(posts);
+    ctx.reports = all.filter((r) => r.type !== 'tagwatch-inventory');
+    ctx.inventories = all.filter((r) => r.type === 'tagwatch-inventory');
     ctx.findings = await collector.findings(site);
 
     assert.deepEqual(ctx.pageErrors, [], 'the page must throw no errors (monitor and fake alike)');

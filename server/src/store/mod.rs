@@ -46,11 +46,70 @@ pub struct HealthRecord {
     pub raw: String,
 }
 
+/// Usage numbers of one vendor or unclassified host in one page view.
+/// Each is clamped to `0..=i64::MAX` on ingest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub requests: i64,
+    pub script_requests: i64,
+    pub transfer_bytes: i64,
+    pub encoded_bytes: i64,
+    pub duration_ms: i64,
+}
+
+impl Usage {
+    /// Adds `other` (saturating): a vendor listed twice in one inventory.
+    pub fn add(&mut self, other: &Usage) {
+        self.requests = self.requests.saturating_add(other.requests);
+        self.script_requests = self.script_requests.saturating_add(other.script_requests);
+        self.transfer_bytes = self.transfer_bytes.saturating_add(other.transfer_bytes);
+        self.encoded_bytes = self.encoded_bytes.saturating_add(other.encoded_bytes);
+        self.duration_ms = self.duration_ms.saturating_add(other.duration_ms);
+    }
+}
+
+/// One vendor of a page view's inventory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryVendor {
+    pub vendor: String,
+    pub usage: Usage,
+    /// Distinct, sorted.
+    pub hosts: Vec<String>,
+    pub regions: Vec<String>,
+    pub cookies: Vec<String>,
+}
+
+/// One third-party host the catalog does not know, in one page view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryHost {
+    pub host: String,
+    pub usage: Usage,
+}
+
+/// One `tagwatch-inventory` report: the latest state of a page view. A
+/// newer one for the same (site, page_view) replaces it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryRecord {
+    pub site: String,
+    pub page_view: String,
+    pub page: String,
+    /// Vendors, one entry per id (duplicates merged on ingest), sorted.
+    pub vendors: Vec<InventoryVendor>,
+    /// Unclassified hosts, one entry per host, sorted.
+    pub unclassified: Vec<InventoryHost>,
+    /// ISO 8601 UTC, ms precision: receive time − age.
+    pub at: String,
+    pub received_at: String,
+    pub user_agent: String,
+    pub raw: String,
+}
+
 /// The reports of one accepted request: committed together or not at all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Batch {
     pub findings: Vec<FindingRecord>,
     pub health: Vec<HealthRecord>,
+    pub inventories: Vec<InventoryRecord>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -77,6 +136,49 @@ pub struct HealthQuery {
     pub site: String,
     pub since: Option<String>,
     pub limit: u32,
+}
+
+/// Filters of `GET /api/inventory`.
+#[derive(Debug, Clone, Default)]
+pub struct InventoryQuery {
+    pub site: String,
+    /// ISO 8601; page views whose latest inventory was observed at or after.
+    pub since: Option<String>,
+    /// Most distinct hosts / regions / cookies listed per vendor.
+    pub max_names: u32,
+    /// Most unclassified hosts listed.
+    pub max_hosts: u32,
+}
+
+/// One vendor aggregated over page views (catalog facts are added by the
+/// HTTP layer).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VendorTotals {
+    pub vendor: String,
+    pub page_views: i64,
+    pub usage: Usage,
+    pub hosts: Vec<String>,
+    pub regions: Vec<String>,
+    pub cookies: Vec<String>,
+}
+
+/// One unclassified host aggregated over page views.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HostTotals {
+    pub host: String,
+    pub page_views: i64,
+    pub usage: Usage,
+}
+
+/// `GET /api/inventory` before catalog enrichment.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InventoryTotals {
+    /// Page views with an inventory in the window.
+    pub page_views: i64,
+    /// Most page views first, then most requests, then id.
+    pub vendors: Vec<VendorTotals>,
+    /// Most page views first, then most requests, then host.
+    pub unclassified: Vec<HostTotals>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -161,10 +263,14 @@ pub trait Store: Send + Sync + 'static {
     fn origin_registered(&self, origin: &str) -> Result<bool, StoreError>;
     /// Commits batches in one transaction, durably (fsync'd) before
     /// returning `Ok`. Findings are deduplicated on
-    /// (site, page_view, type, vendor, evidence).
+    /// (site, page_view, type, vendor, evidence); an inventory replaces the
+    /// stored one of its (site, page_view) unless that one is newer.
     fn commit(&self, batches: &[&Batch]) -> Result<(), StoreError>;
     fn findings(&self, q: &FindingsQuery) -> Result<Vec<FindingRow>, StoreError>;
     fn health(&self, q: &HealthQuery) -> Result<Vec<HealthRow>, StoreError>;
+    /// Latest inventories of a site's page views, aggregated per vendor and
+    /// per unclassified host.
+    fn inventory(&self, q: &InventoryQuery) -> Result<InventoryTotals, StoreError>;
 }
 
 pub const DEFAULT_DB: &str = "sqlite:tagwatch.db";

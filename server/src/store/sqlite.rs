@@ -10,11 +10,13 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use super::{
-    Batch, FindingRow, FindingsQuery, HealthQuery, HealthRow, SiteInfo, Store, StoreError,
+    Batch, FindingRow, FindingsQuery, HealthQuery, HealthRow, HostTotals, InventoryQuery,
+    InventoryRecord, InventoryTotals, SiteInfo, Store, StoreError, Usage, VendorTotals,
 };
 
-/// Version stored in `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 1;
+/// Version stored in `PRAGMA user_version`: 1 findings and health, 2 adds
+/// the inventories. Older files are migrated on open.
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE sites (
@@ -62,6 +64,77 @@ CREATE TABLE health (
 );
 CREATE INDEX health_by_site_at ON health(site, at);
 ";
+
+/// The latest inventory per page view; its vendors and unclassified hosts
+/// in child tables so that the API aggregates in SQL. `hosts`, `regions` and
+/// `cookies` are JSON arrays of strings.
+const SCHEMA_V2: &str = "
+CREATE TABLE inventories (
+    id          INTEGER PRIMARY KEY,
+    site        TEXT NOT NULL REFERENCES sites(key),
+    page_view   TEXT NOT NULL,
+    page        TEXT NOT NULL,
+    at          TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    user_agent  TEXT NOT NULL,
+    raw         TEXT NOT NULL,
+    UNIQUE (site, page_view)
+);
+CREATE INDEX inventories_by_site_at ON inventories(site, at);
+
+CREATE TABLE inventory_vendors (
+    inventory       INTEGER NOT NULL REFERENCES inventories(id) ON DELETE CASCADE,
+    vendor          TEXT NOT NULL,
+    requests        INTEGER NOT NULL,
+    script_requests INTEGER NOT NULL,
+    transfer_bytes  INTEGER NOT NULL,
+    encoded_bytes   INTEGER NOT NULL,
+    duration_ms     INTEGER NOT NULL,
+    hosts           TEXT NOT NULL,
+    regions         TEXT NOT NULL,
+    cookies         TEXT NOT NULL,
+    PRIMARY KEY (inventory, vendor)
+) WITHOUT ROWID;
+
+CREATE TABLE inventory_hosts (
+    inventory       INTEGER NOT NULL REFERENCES inventories(id) ON DELETE CASCADE,
+    host            TEXT NOT NULL,
+    requests        INTEGER NOT NULL,
+    script_requests INTEGER NOT NULL,
+    transfer_bytes  INTEGER NOT NULL,
+    encoded_bytes   INTEGER NOT NULL,
+    duration_ms     INTEGER NOT NULL,
+    PRIMARY KEY (inventory, host)
+) WITHOUT ROWID;
+";
+
+/// Replaces the page view's inventory unless the stored one was observed
+/// later (a resent or reordered older beacon never wins). Answers the row
+/// id when this one was stored.
+const UPSERT_INVENTORY: &str = "
+INSERT INTO inventories (site, page_view, page, at, received_at, user_agent, raw)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+ON CONFLICT (site, page_view) DO UPDATE SET
+    page = excluded.page,
+    at = excluded.at,
+    received_at = excluded.received_at,
+    user_agent = excluded.user_agent,
+    raw = excluded.raw
+WHERE excluded.at >= inventories.at
+RETURNING id";
+
+const INSERT_INVENTORY_VENDOR: &str = "
+INSERT INTO inventory_vendors
+    (inventory, vendor, requests, script_requests, transfer_bytes, encoded_bytes, duration_ms, hosts, regions, cookies)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
+const INSERT_INVENTORY_HOST: &str = "
+INSERT INTO inventory_hosts
+    (inventory, host, requests, script_requests, transfer_bytes, encoded_bytes, duration_ms)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+/// The page views of a site in the window (`?1` site, `?2` since or NULL).
+const WINDOW: &str = "SELECT id FROM inventories WHERE site = ?1 AND (?2 IS NULL OR at >= ?2)";
 
 const UPSERT_FINDING: &str = "
 INSERT INTO findings
@@ -157,6 +230,11 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     }
     if version < 1 {
         tx.execute_batch(SCHEMA_V1)?;
+    }
+    if version < 2 {
+        tx.execute_batch(SCHEMA_V2)?;
+    }
+    if version < SCHEMA_VERSION {
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     }
     tx.commit()?;
@@ -196,7 +274,90 @@ fn write_batch(tx: &rusqlite::Transaction<'_>, batch: &Batch) -> Result<(), Stor
             h.raw
         ])?;
     }
+    for inv in &batch.inventories {
+        write_inventory(tx, inv)?;
+    }
     Ok(())
+}
+
+fn json_strings(items: &[String]) -> String {
+    serde_json::Value::from(items.to_vec()).to_string()
+}
+
+fn write_inventory(
+    tx: &rusqlite::Transaction<'_>,
+    inv: &InventoryRecord,
+) -> Result<(), StoreError> {
+    let id: Option<i64> = tx
+        .prepare_cached(UPSERT_INVENTORY)?
+        .query_row(
+            params![
+                inv.site,
+                inv.page_view,
+                inv.page,
+                inv.at,
+                inv.received_at,
+                inv.user_agent,
+                inv.raw
+            ],
+            |row| row.get(0),
+        )
+        .optional()?;
+    // None: the stored inventory is newer; keep it.
+    let Some(id) = id else {
+        return Ok(());
+    };
+    tx.prepare_cached("DELETE FROM inventory_vendors WHERE inventory = ?1")?
+        .execute([id])?;
+    tx.prepare_cached("DELETE FROM inventory_hosts WHERE inventory = ?1")?
+        .execute([id])?;
+    let mut vendor = tx.prepare_cached(INSERT_INVENTORY_VENDOR)?;
+    for v in &inv.vendors {
+        let u = &v.usage;
+        vendor.execute(params![
+            id,
+            v.vendor,
+            u.requests,
+            u.script_requests,
+            u.transfer_bytes,
+            u.encoded_bytes,
+            u.duration_ms,
+            json_strings(&v.hosts),
+            json_strings(&v.regions),
+            json_strings(&v.cookies)
+        ])?;
+    }
+    let mut host = tx.prepare_cached(INSERT_INVENTORY_HOST)?;
+    for h in &inv.unclassified {
+        let u = &h.usage;
+        host.execute(params![
+            id,
+            h.host,
+            u.requests,
+            u.script_requests,
+            u.transfer_bytes,
+            u.encoded_bytes,
+            u.duration_ms
+        ])?;
+    }
+    Ok(())
+}
+
+/// `total()` never overflows (it is a float); back to an integer, saturating.
+fn int_total(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<i64> {
+    let v: f64 = row.get(i)?;
+    // `as` saturates and maps NaN to 0.
+    Ok(v.max(0.0) as i64)
+}
+
+fn usage_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Usage> {
+    Ok(Usage {
+        requests: int_total(row, first)?,
+        script_requests: int_total(row, first + 1)?,
+        transfer_bytes: int_total(row, first + 2)?,
+        encoded_bytes: int_total(row, first + 3)?,
+        duration_ms: int_total(row, first + 4)?,
+    })
 }
 
 fn json_or_null(text: &str) -> serde_json::Value {
@@ -341,6 +502,92 @@ impl Store for SqliteStore {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
+
+    fn inventory(&self, q: &InventoryQuery) -> Result<InventoryTotals, StoreError> {
+        let conn = self.reader();
+        // One read transaction: the four queries see the same snapshot.
+        let tx = rusqlite::Transaction::new_unchecked(&conn, TransactionBehavior::Deferred)?;
+        let page_views: i64 = tx
+            .prepare_cached(&format!("SELECT count(*) FROM ({WINDOW})"))?
+            .query_row(params![q.site, q.since], |row| row.get(0))?;
+
+        let mut vendors: Vec<VendorTotals> = tx
+            .prepare_cached(&format!(
+                "SELECT vendor, count(*), total(requests), total(script_requests),
+                        total(transfer_bytes), total(encoded_bytes), total(duration_ms)
+                 FROM inventory_vendors WHERE inventory IN ({WINDOW})
+                 GROUP BY vendor
+                 ORDER BY count(*) DESC, total(requests) DESC, vendor"
+            ))?
+            .query_map(params![q.site, q.since], |row| {
+                Ok(VendorTotals {
+                    vendor: row.get(0)?,
+                    page_views: row.get(1)?,
+                    usage: usage_at(row, 2)?,
+                    ..VendorTotals::default()
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+
+        // Distinct names per vendor: 0 hosts, 1 regions, 2 cookies.
+        let mut names = tx.prepare_cached(&format!(
+            "SELECT v.vendor, 0, j.value FROM inventory_vendors v, json_each(v.hosts) j
+               WHERE v.inventory IN ({WINDOW})
+             UNION
+             SELECT v.vendor, 1, j.value FROM inventory_vendors v, json_each(v.regions) j
+               WHERE v.inventory IN ({WINDOW})
+             UNION
+             SELECT v.vendor, 2, j.value FROM inventory_vendors v, json_each(v.cookies) j
+               WHERE v.inventory IN ({WINDOW})
+             ORDER BY 1, 2, 3"
+        ))?;
+        let mut rows = names.query(params![q.site, q.since])?;
+        let max = usize::try_from(q.max_names).unwrap_or(usize::MAX);
+        while let Some(row) = rows.next()? {
+            let vendor: String = row.get(0)?;
+            let kind: i64 = row.get(1)?;
+            let Ok(name) = row.get::<_, String>(2) else {
+                continue;
+            };
+            if let Some(v) = vendors.iter_mut().find(|v| v.vendor == vendor) {
+                let list = match kind {
+                    0 => &mut v.hosts,
+                    1 => &mut v.regions,
+                    _ => &mut v.cookies,
+                };
+                if list.len() < max {
+                    list.push(name);
+                }
+            }
+        }
+        drop(rows);
+        drop(names);
+
+        let unclassified: Vec<HostTotals> = tx
+            .prepare_cached(&format!(
+                "SELECT host, count(*), total(requests), total(script_requests),
+                        total(transfer_bytes), total(encoded_bytes), total(duration_ms)
+                 FROM inventory_hosts WHERE inventory IN ({WINDOW})
+                 GROUP BY host
+                 ORDER BY count(*) DESC, total(requests) DESC, host
+                 LIMIT ?3"
+            ))?
+            .query_map(params![q.site, q.since, q.max_hosts], |row| {
+                Ok(HostTotals {
+                    host: row.get(0)?,
+                    page_views: row.get(1)?,
+                    usage: usage_at(row, 2)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        tx.finish()?;
+        vendors.shrink_to_fit();
+        Ok(InventoryTotals {
+            page_views,
+            vendors,
+            unclassified,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -391,14 +638,17 @@ mod tests {
         let b1 = Batch {
             findings: vec![finding(2, "2024-05-01T12:00:01.000Z")],
             health: vec![],
+            inventories: vec![],
         };
         let b2 = Batch {
             findings: vec![finding(5, "2024-05-01T12:00:00.500Z")],
             health: vec![],
+            inventories: vec![],
         };
         let b3 = Batch {
             findings: vec![finding(1, "2024-05-01T12:00:03.000Z")],
             health: vec![],
+            inventories: vec![],
         };
         store.commit(&[&b1]).expect("commit");
         store.commit(&[&b2, &b3]).expect("commit");
@@ -430,6 +680,98 @@ mod tests {
             Err(StoreError::DuplicateSite)
         ));
         drop(store);
+        let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
+    }
+
+    #[test]
+    fn migrates_a_version_1_file_and_keeps_its_data() {
+        let path = temp_db("v1");
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(SCHEMA_V1).expect("v1");
+            conn.pragma_update(None, "user_version", 1).expect("pragma");
+            conn.execute(
+                "INSERT INTO sites (key, created_at) VALUES ('tw_a', '2024-01-01T00:00:00.000Z')",
+                [],
+            )
+            .expect("site");
+            let f = finding(1, "2024-05-01T12:00:00.000Z");
+            conn.execute(
+                UPSERT_FINDING,
+                params![
+                    f.site,
+                    f.page_view,
+                    f.page,
+                    f.kind,
+                    f.vendor,
+                    f.category,
+                    f.evidence,
+                    f.consent,
+                    f.count,
+                    f.at,
+                    f.received_at,
+                    f.user_agent,
+                    f.raw
+                ],
+            )
+            .expect("finding");
+        }
+        let store = SqliteStore::open(&path, 1).expect("migrate");
+        let version: i64 = lock(&store.writer)
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .expect("version");
+        assert_eq!(version, SCHEMA_VERSION);
+        let rows = store
+            .findings(&FindingsQuery {
+                site: "tw_a".into(),
+                limit: 10,
+                ..FindingsQuery::default()
+            })
+            .expect("findings");
+        assert_eq!(rows.len(), 1);
+        let inv = InventoryRecord {
+            site: "tw_a".into(),
+            page_view: "0123456789abcdef".into(),
+            page: "https://shop.example/".into(),
+            vendors: vec![super::super::InventoryVendor {
+                vendor: "intercom".into(),
+                usage: Usage {
+                    requests: 3,
+                    ..Usage::default()
+                },
+                hosts: vec!["widget.intercom.io".into()],
+                regions: vec![],
+                cookies: vec![],
+            }],
+            unclassified: vec![],
+            at: "2024-05-01T12:00:00.000Z".into(),
+            received_at: "2024-05-01T12:00:00.000Z".into(),
+            user_agent: "ua".into(),
+            raw: "{}".into(),
+        };
+        store
+            .commit(&[&Batch {
+                inventories: vec![inv],
+                ..Batch::default()
+            }])
+            .expect("commit");
+        let totals = store
+            .inventory(&InventoryQuery {
+                site: "tw_a".into(),
+                since: None,
+                max_names: 10,
+                max_hosts: 10,
+            })
+            .expect("inventory");
+        assert_eq!(totals.page_views, 1);
+        assert_eq!(totals.vendors.first().map(|v| v.usage.requests), Some(3));
+        assert_eq!(
+            totals.vendors.first().map(|v| v.hosts.clone()),
+            Some(vec!["widget.intercom.io".to_string()])
+        );
+        // Reopening a current file is a no-op.
+        drop(store);
+        SqliteStore::open(&path, 0).expect("reopen");
         let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
     }
 
