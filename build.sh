@@ -89,12 +89,30 @@ run_tests() {
   node --test --test-concurrency=1 tests/e2e/
 }
 
+bench() {
+  log "criterion: classification on the page-load corpus (native)"
+  cargo bench -p tagwatch-core --bench classify -- --noplot
+  log "classification per entry, ns: native vs wasm (wasm32-wasip1 under Node's V8)"
+  rustup target list --installed | grep -q wasm32-wasip1 || rustup target add wasm32-wasip1
+  cargo build --release -q -p tagwatch-bench
+  cargo build --release -q -p tagwatch-bench --target wasm32-wasip1
+  paste <(target/release/tagwatch-bench) \
+        <(node --no-warnings tools/run-wasi.mjs target/wasm32-wasip1/release/tagwatch-bench.wasm | awk '{print $2}') |
+    awk 'BEGIN { printf "%-22s %10s %10s\n", "case", "native", "wasm" } { printf "%-22s %10s %10s\n", $1, $2, $3 }'
+  log "shipped sizes"
+  build 2>&1 | tail -4
+  log "main-thread cost per page view, with and without the monitor (headless Chromium)"
+  node tools/bench-page.mjs
+  log "collector ingest on loopback, against GET /healthz"
+  node tools/bench-collector.mjs
+}
+
 case "${1:-}" in
   setup) setup ;;
   build) setup; build ;;
   test) setup; build; run_tests ;;
   demo) setup; build; exec bash tests/demo.sh ;;
-  bench) setup; cargo bench -p tagwatch-core ;;
+  bench) setup; bench ;;
   dist) setup; build; tar -czf target/tagwatch-dist.tar.gz -C dist . && log "target/tagwatch-dist.tar.gz" ;;
   *) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -148,7 +148,9 @@ fn main() {
         let idx = |name: &str| purpose_names.iter().position(|p| *p == name).expect("validated");
         blob += &format!("v\t{}\t{}\n", d.id, idx(&d.primary));
         for (n, p) in &d.purposes {
-            blob += &format!("u\t{n}\t{}\t{}\n", p.consent, u8::from(p.tracking));
+            // Consent as its initial: n(ecessary) f a m, or - for none.
+            let consent = if p.consent == "none" { "-" } else { p.consent.get(..1).unwrap_or("-") };
+            blob += &format!("u\t{n}\t{consent}\t{}\n", u8::from(p.tracking));
         }
         // Domains are not repeated here: they come from the sorted index line.
         for (tag, list) in [("g", &d.globals), ("o", &d.dom_ids), ("l", &d.loader_script_ids)] {
@@ -157,11 +159,14 @@ fn main() {
             }
         }
         for r in &d.paths {
-            blob += &format!("p\t{}\t{}\t{}\t{}\n", r.hosts.join(" "), r.path, r.resource, idx(&r.purpose));
+            // Resource as its initial: s(cript) a(pi) or asset as m(edia).
+            let resource = match r.resource.as_str() { "script" => "s", "api" => "a", _ => "m" };
+            blob += &format!("p\t{}\t{}\t{resource}\t{}\n", r.hosts.join(" "), r.path, idx(&r.purpose));
         }
         for c in &d.cookies {
             let days = c.lifetime_days.map(|n| n.to_string()).unwrap_or_default();
-            blob += &format!("c\t{}\t{}\t{}\t{days}\n", c.name, c.kind, idx(&c.purpose));
+            let kind = if c.kind == "prefix" { "p" } else { "e" };
+            blob += &format!("c\t{}\t{kind}\t{}\t{days}\n", c.name, idx(&c.purpose));
         }
         // Most specific host first, so `api-iam.eu.intercom.io` wins over wider entries.
         let mut regions: Vec<(&String, &String)> = d.regions.iter().collect();

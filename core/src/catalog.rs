@@ -182,7 +182,14 @@ fn parse(blob: &'static str) -> Catalog {
         let Some(v) = vendors.last_mut() else { continue };
         match tag {
             "u" => {
-                let (name, consent) = (next(), Category::parse(next()));
+                let name = next();
+                let consent = match next() {
+                    "n" => Some(Category::Necessary),
+                    "f" => Some(Category::Functional),
+                    "a" => Some(Category::Analytics),
+                    "m" => Some(Category::Marketing),
+                    _ => None,
+                };
                 v.purposes.push(PurposeDef { name, consent, tracking: next() == "1" });
             }
             "g" => v.globals = list(next()),
@@ -191,14 +198,14 @@ fn parse(blob: &'static str) -> Catalog {
             "p" => {
                 let (hosts, path) = (list(next()), next());
                 let resource = match next() {
-                    "script" => Resource::Script,
-                    "api" => Resource::Api,
+                    "s" => Resource::Script,
+                    "a" => Resource::Api,
                     _ => Resource::Asset,
                 };
                 v.paths.push(PathRule { hosts, path, resource, purpose: next().parse().unwrap_or(usize::MAX) });
             }
             "c" => {
-                let (name, prefix) = (next(), next() == "prefix");
+                let (name, prefix) = (next(), next() == "p");
                 let purpose = next().parse().unwrap_or(usize::MAX);
                 v.cookies.push(CookieRule { name, prefix, purpose, lifetime_days: next().parse().ok() });
             }

@@ -1,5 +1,8 @@
-//! `tagwatch`: the collector service and CLI. See docs/collector.md.
+//! `tagwatch`: the collector service and CLI. See docs/collector.md and docs/cli.md.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+mod cli;
 mod http;
 mod ingest;
 mod keys;
@@ -40,6 +43,16 @@ enum Command {
     Site {
         #[command(subcommand)]
         command: SiteCommand,
+    },
+    /// Classify URLs and cookie names from stdin: one JSON object a line.
+    Classify,
+    /// Audit a browser HAR export offline: findings and inventory.
+    /// Exit 0 without findings, 3 with findings, 2 on bad input.
+    Har(cli::har::HarArgs),
+    /// The vendor catalog: list, show, import the Open Cookie Database.
+    Catalog {
+        #[command(subcommand)]
+        command: cli::catalog::CatalogCommand,
     },
 }
 
@@ -117,6 +130,13 @@ fn main() -> ExitCode {
         Command::Site {
             command: SiteCommand::List { db },
         } => site_list(&db),
+        Command::Classify => cli::classify::run(),
+        Command::Har(args) => match cli::har::run(&args) {
+            Ok(true) => return ExitCode::from(3),
+            Ok(false) => Ok(()),
+            Err(e) => Err(e),
+        },
+        Command::Catalog { command } => cli::catalog::run(&command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

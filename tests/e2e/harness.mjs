@@ -89,7 +89,7 @@ export async function startFake(options = {}) {
  * Start the real collector on embedded SQLite with `siteCount` sites registered
  * for https://shop.example. Returns { url, token, sites, findings(site), stop() }.
  */
-export async function startCollector({ siteCount = 8, origin = SHOP_ORIGIN } = {}) {
+export async function startCollector({ siteCount = 8, origin = SHOP_ORIGIN, extraArgs = [] } = {}) {
   requireCollectorBuilt();
   const dir = mkdtempSync(join(tmpdir(), 'tagwatch-e2e-db-'));
   const db = `sqlite:${join(dir, 'tagwatch.db')}`;
@@ -109,7 +109,7 @@ export async function startCollector({ siteCount = 8, origin = SHOP_ORIGIN } = {
     sites.push(key);
   }
 
-  const child = spawn(TAGWATCH_BIN, ['serve', '--listen', '127.0.0.1:0', '--db', db], {
+  const child = spawn(TAGWATCH_BIN, ['serve', '--listen', '127.0.0.1:0', '--db', db, ...extraArgs], {
     env,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
