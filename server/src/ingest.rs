@@ -41,6 +41,20 @@ pub struct Parsed {
     pub page_origins: BTreeSet<(String, String)>,
 }
 
+impl Parsed {
+    /// Records that a report for `site` came from the page at `url`.
+    fn register(&mut self, site: &str, url: &str) {
+        self.sites.insert(site.to_owned());
+        self.page_origins
+            .insert((site.to_owned(), page_origin(url)));
+    }
+}
+
+/// Deserializes the `body` of batch item `i` into its report kind's shape.
+fn item_body<'a, T: Deserialize<'a>>(i: usize, body: &'a Value) -> Result<T, Malformed> {
+    T::deserialize(body).map_err(|e| Malformed(truncate(format!("item {i}: body: {e}"))))
+}
+
 pub struct Ingest {
     validator: jsonschema::Validator,
 }
@@ -237,12 +251,8 @@ impl Ingest {
             let raw = report.body.to_string();
             match report.kind.as_str() {
                 "tagwatch-finding" => {
-                    let body = FindingBody::deserialize(&report.body)
-                        .map_err(|e| Malformed(truncate(format!("item {i}: body: {e}"))))?;
-                    parsed.sites.insert(body.site.clone());
-                    parsed
-                        .page_origins
-                        .insert((body.site.clone(), page_origin(&report.url)));
+                    let body: FindingBody = item_body(i, &report.body)?;
+                    parsed.register(&body.site, &report.url);
                     parsed.batch.findings.push(FindingRecord {
                         site: body.site,
                         page_view: body.page_view,
@@ -260,12 +270,8 @@ impl Ingest {
                     });
                 }
                 "tagwatch-health" => {
-                    let body = HealthBody::deserialize(&report.body)
-                        .map_err(|e| Malformed(truncate(format!("item {i}: body: {e}"))))?;
-                    parsed.sites.insert(body.site.clone());
-                    parsed
-                        .page_origins
-                        .insert((body.site.clone(), page_origin(&report.url)));
+                    let body: HealthBody = item_body(i, &report.body)?;
+                    parsed.register(&body.site, &report.url);
                     parsed.batch.health.push(HealthRecord {
                         site: body.site,
                         page_view: body.page_view,
@@ -279,12 +285,8 @@ impl Ingest {
                     });
                 }
                 "tagwatch-inventory" => {
-                    let body = InventoryBody::deserialize(&report.body)
-                        .map_err(|e| Malformed(truncate(format!("item {i}: body: {e}"))))?;
-                    parsed.sites.insert(body.site.clone());
-                    parsed
-                        .page_origins
-                        .insert((body.site.clone(), page_origin(&report.url)));
+                    let body: InventoryBody = item_body(i, &report.body)?;
+                    parsed.register(&body.site, &report.url);
                     let site = body.site.clone();
                     let page_view = body.page_view.clone();
                     let (vendors, unclassified) = normalize_inventory(body);

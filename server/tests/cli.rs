@@ -52,6 +52,19 @@ fn run(args: &[&str], stdin: &[u8]) -> Output {
     out
 }
 
+/// `tagwatch catalog import-ocd <csv> --out <out> <extra…>`, no stdin.
+fn import_ocd(csv: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "catalog",
+        "import-ocd",
+        csv.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run(&args, b"")
+}
+
 fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }
@@ -789,16 +802,7 @@ struct CookieDoc {
 fn import_ocd_writes_catalog_files_for_new_platforms_only() {
     let dir = temp_dir("ocd");
     let csv = fixture("ocd/open-cookie-database-sample.csv");
-    let out = run(
-        &[
-            "catalog",
-            "import-ocd",
-            csv.to_str().unwrap(),
-            "--out",
-            dir.to_str().unwrap(),
-        ],
-        b"",
-    );
+    let out = import_ocd(&csv, &dir, &[]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
@@ -921,34 +925,14 @@ fn import_ocd_writes_catalog_files_for_new_platforms_only() {
         .any(|c| c.name == "C" && c.lifetime_days == Some(3650)));
 
     // A second run keeps existing files.
-    let again = run(
-        &[
-            "catalog",
-            "import-ocd",
-            csv.to_str().unwrap(),
-            "--out",
-            dir.to_str().unwrap(),
-        ],
-        b"",
-    );
+    let again = import_ocd(&csv, &dir, &[]);
     assert_eq!(code(&again), 0);
     assert!(stdout(&again).is_empty());
     assert!(stderr(&again).contains("exists (delete it to regenerate)"));
 
     // --platform narrows the import.
     let one = temp_dir("ocd-one");
-    let out = run(
-        &[
-            "catalog",
-            "import-ocd",
-            csv.to_str().unwrap(),
-            "--out",
-            one.to_str().unwrap(),
-            "--platform",
-            "matomo",
-        ],
-        b"",
-    );
+    let out = import_ocd(&csv, &one, &["--platform", "matomo"]);
     assert_eq!(code(&out), 0);
     assert_eq!(std::fs::read_dir(&one).unwrap().count(), 1);
     let _ = std::fs::remove_dir_all(&dir);
@@ -958,31 +942,13 @@ fn import_ocd_writes_catalog_files_for_new_platforms_only() {
 #[test]
 fn import_ocd_input_errors_exit_2() {
     let dir = temp_dir("ocd-errors");
-    let out = run(
-        &[
-            "catalog",
-            "import-ocd",
-            dir.join("missing.csv").to_str().unwrap(),
-            "--out",
-            dir.to_str().unwrap(),
-        ],
-        b"",
-    );
+    let out = import_ocd(&dir.join("missing.csv"), &dir, &[]);
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("cannot open"));
 
     let wrong = dir.join("wrong.csv");
     std::fs::write(&wrong, "a,b,c\n1,2,3\n").unwrap();
-    let out = run(
-        &[
-            "catalog",
-            "import-ocd",
-            wrong.to_str().unwrap(),
-            "--out",
-            dir.to_str().unwrap(),
-        ],
-        b"",
-    );
+    let out = import_ocd(&wrong, &dir, &[]);
     assert_eq!(code(&out), 2);
     assert!(
         stderr(&out).contains("not an Open Cookie Database CSV")
@@ -996,16 +962,7 @@ fn import_ocd_input_errors_exit_2() {
         format!("{header}x,Acme,Analytics,acme_id,d,\"never closed,1 year,Acme,-,0\n"),
     )
     .unwrap();
-    let out = run(
-        &[
-            "catalog",
-            "import-ocd",
-            open_quote.to_str().unwrap(),
-            "--out",
-            dir.to_str().unwrap(),
-        ],
-        b"",
-    );
+    let out = import_ocd(&open_quote, &dir, &[]);
     assert_eq!(code(&out), 2);
     assert!(
         stderr(&out).contains("line 2 never closes"),
@@ -1014,18 +971,7 @@ fn import_ocd_input_errors_exit_2() {
     );
 
     let csv = fixture("ocd/open-cookie-database-sample.csv");
-    let out = run(
-        &[
-            "catalog",
-            "import-ocd",
-            csv.to_str().unwrap(),
-            "--out",
-            dir.to_str().unwrap(),
-            "--platform",
-            "Nope",
-        ],
-        b"",
-    );
+    let out = import_ocd(&csv, &dir, &["--platform", "Nope"]);
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("no platform named Nope"));
     let _ = std::fs::remove_dir_all(&dir);

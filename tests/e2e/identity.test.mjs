@@ -25,7 +25,7 @@ const lastSeq = (fake) => (fake.requests.length ? fake.requests[fake.requests.le
 
 test('intercomSettings with user_id + email, no user_hash: one identity_unverified, values never sent', { timeout: 90_000 }, async () => {
   const seq = lastSeq(stack.fake);
-  const run = await runPageView(stack, 'identity-unverified.html', { waitFrame: WAIT });
+  const run = await runPageView(stack, 'identity.html', { extra: { identity: 'unverified' }, waitFrame: WAIT });
   assertIdentitySentToIntercom(stack.fake, seq);
   assertExactFindings(run.findings, identityUnverified('intercomSettings'), 'intercomSettings without user_hash');
   const [f] = run.findings;
@@ -35,7 +35,7 @@ test('intercomSettings with user_id + email, no user_hash: one identity_unverifi
 });
 
 test('intercomSettings with user_hash: no finding', { timeout: 90_000 }, async () => {
-  const run = await runPageView(stack, 'identity-verified.html', { waitFrame: WAIT });
+  const run = await runPageView(stack, 'identity.html', { extra: { identity: 'verified' }, waitFrame: WAIT });
   assert.equal(run.posts.length, 1);
   assertExactFindings(run.findings, [], 'user_hash');
 });
@@ -53,7 +53,7 @@ function identifyLater(delayMs) {
 
 test("no identity at load, then (a few seconds later) Intercom('update', {user_id, email}): identity_unverified at Intercom('update')", { timeout: 90_000 }, async () => {
   const seq = lastSeq(stack.fake);
-  const run = await runPageView(stack, 'identity-update.html', { waitFrame: WAIT, during: identifyLater(2500) });
+  const run = await runPageView(stack, 'identity.html', { extra: { identity: 'update' }, waitFrame: WAIT, during: identifyLater(2500) });
   assertIdentitySentToIntercom(stack.fake, seq);
   assertExactFindings(run.findings, identityUnverified("Intercom('update')"), 'update without user_hash, 2.5 s after boot');
 });
@@ -62,18 +62,18 @@ test("no identity at load, then Intercom('update', {user_id, email}) right after
   // The loader replaced the snippet's stub with the real Intercom function
   // moments ago; a page may identify the user at any time after that.
   const seq = lastSeq(stack.fake);
-  const run = await runPageView(stack, 'identity-update.html', { waitFrame: WAIT, during: identifyLater(0) });
+  const run = await runPageView(stack, 'identity.html', { extra: { identity: 'update' }, waitFrame: WAIT, during: identifyLater(0) });
   assertIdentitySentToIntercom(stack.fake, seq);
   assertExactFindings(run.findings, identityUnverified("Intercom('update')"), 'update without user_hash, right after boot');
 });
 
 test("Intercom('boot', {user_id, email}) without a proof: identity_unverified at Intercom('boot')", { timeout: 90_000 }, async () => {
-  const run = await runPageView(stack, 'identity-boot.html', { waitFrame: WAIT });
+  const run = await runPageView(stack, 'identity.html', { extra: { identity: 'boot' }, waitFrame: WAIT });
   assertExactFindings(run.findings, identityUnverified("Intercom('boot')"), 'boot without proof');
 });
 
 test("Intercom('boot', {user_id, email, intercom_user_jwt}): no finding, the JWT never sent", { timeout: 90_000 }, async () => {
-  const run = await runPageView(stack, 'identity-jwt.html', { waitFrame: WAIT });
+  const run = await runPageView(stack, 'identity.html', { extra: { identity: 'jwt' }, waitFrame: WAIT });
   assert.equal(run.posts.length, 1);
   assertExactFindings(run.findings, [], 'JWT');
   assertNoCanaries(run.posts.map((p) => p.body), ['canaryjwt7f3a91sig', 'eyJ1c2VyX2lkIjoiY2FuYXJ5In0']);
