@@ -17,6 +17,8 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
 
 pub mod catalog;
+#[cfg(feature = "consent-parsers")]
+pub mod cmp;
 pub mod consent;
 pub mod cookie;
 pub mod engine;
@@ -24,4 +26,6 @@ pub mod inventory;
 mod json;
 pub mod policy;
 pub mod report;
+#[cfg(feature = "consent-parsers")]
+pub mod tcf;
 pub mod url;

@@ -46,6 +46,8 @@ enum Command {
     },
     /// Classify URLs and cookie names from stdin: one JSON object a line.
     Classify,
+    /// Read CMP consent from Cookie header values on stdin: one JSON object a line.
+    Consent,
     /// Audit a browser HAR export offline: findings and inventory.
     /// Exit 0 without findings, 3 with findings, 2 on bad input.
     Har(cli::har::HarArgs),
@@ -54,6 +56,8 @@ enum Command {
         #[command(subcommand)]
         command: cli::catalog::CatalogCommand,
     },
+    /// Decode IAB TCF v2 TC strings from stdin: one JSON object a line.
+    Tcf,
 }
 
 #[derive(Args)]
@@ -131,12 +135,14 @@ fn main() -> ExitCode {
             command: SiteCommand::List { db },
         } => site_list(&db),
         Command::Classify => cli::classify::run(),
+        Command::Consent => cli::consent::run(),
         Command::Har(args) => match cli::har::run(&args) {
             Ok(true) => return ExitCode::from(3),
             Ok(false) => Ok(()),
             Err(e) => Err(e),
         },
         Command::Catalog { command } => cli::catalog::run(&command),
+        Command::Tcf => cli::tcf::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,8 +5,10 @@
 
 pub mod catalog;
 pub mod classify;
+pub mod consent;
 pub mod har;
 pub mod ocd;
+pub mod tcf;
 
 use std::io::{self, Write};
 

@@ -1,0 +1,119 @@
+//! CMP cookie parsers: the golden cases in tests/fixtures/cmp/cases.jsonl
+//! (realistic cookie headers per CMP, in the exact formats of
+//! shared/reference/consent.md §1.5, with the expected normalised state —
+//! the same file drives the `tagwatch consent` CLI test), and property tests
+//! that no header panics.
+
+use proptest::prelude::*;
+use serde_json::{json, Value};
+use tagwatch_core::cmp::{self, CmpConsent, PRECEDENCE};
+use tagwatch_core::consent::Category;
+
+const CASES: &str = include_str!("../../tests/fixtures/cmp/cases.jsonl");
+
+fn to_json(found: Option<CmpConsent>) -> Value {
+    let get = |c: Category| found.and_then(|f| f.categories.get(c));
+    json!({
+        "cmp": found.map(|f| f.cmp),
+        "decided": found.is_some_and(|f| f.decided),
+        "categories": {
+            "necessary": get(Category::Necessary),
+            "functional": get(Category::Functional),
+            "analytics": get(Category::Analytics),
+            "marketing": get(Category::Marketing),
+        }
+    })
+}
+
+#[test]
+fn golden_cases() {
+    let mut failures = Vec::new();
+    let mut covered = std::collections::BTreeSet::new();
+    for line in CASES.lines().filter(|l| !l.trim().is_empty()) {
+        let case: Value = serde_json::from_str(line).unwrap();
+        let header = case["header"].as_str().unwrap();
+        let got = to_json(cmp::from_cookies(header));
+        if got != case["expect"] {
+            failures.push(format!("{}:\n  expected {}\n  got      {}", case["name"], case["expect"], got));
+        }
+        if let Some(id) = case["expect"]["cmp"].as_str() {
+            covered.insert(id.to_owned());
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    for id in PRECEDENCE {
+        assert!(covered.contains(id), "no golden case for {id}");
+    }
+}
+
+#[test]
+fn every_cmp_has_accept_and_reject_cases() {
+    for id in PRECEDENCE {
+        let mut seen = (false, false);
+        for line in CASES.lines() {
+            let case: Value = serde_json::from_str(line).unwrap();
+            if case["expect"]["cmp"] != id || case["expect"]["decided"] != true {
+                continue;
+            }
+            let cats = &case["expect"]["categories"];
+            let vals = ["functional", "analytics", "marketing"].map(|k| cats[k].clone());
+            seen.0 |= vals.iter().all(|v| *v == true);
+            seen.1 |= vals.iter().all(|v| *v == false);
+        }
+        assert!(seen.0 && seen.1, "{id}: accept-all and reject-all cases wanted");
+    }
+}
+
+#[test]
+fn reading_is_order_and_whitespace_tolerant() {
+    let h = "  cookieyes-consent=consentid:x,consent:yes,action:yes,necessary:yes,functional:no,analytics:yes,performance:yes,advertisement:no ;;x";
+    let c = cmp::from_cookies(h).unwrap();
+    assert!(c.decided);
+    assert_eq!(c.categories.get(Category::Analytics), Some(true));
+    assert_eq!(c.categories.get(Category::Marketing), Some(false));
+    assert_eq!(cmp::from_cookies(""), None);
+    assert_eq!(cmp::from_cookies("OptanonConsentX=groups%3DC0002%3A1"), None);
+}
+
+fn cmp_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        ".{0,120}",
+        "[{}\\[\\]:,'\"a-z0-9%=&+/_ -]{0,200}",
+        "(groups=)?(C000[0-9]%3A[01]%2C){0,6}(&interactionCount=[0-9]{0,3})?",
+        "[A-Za-z0-9+/=_-]{0,160}",
+    ]
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_headers_never_panic(s in ".{0,400}") {
+        let _ = cmp::from_cookies(&s);
+    }
+
+    #[test]
+    fn arbitrary_cmp_values_never_panic(
+        name in prop::sample::select(vec![
+            "OptanonConsent", "OptanonAlertBoxClosed", "CookieConsent", "cookieyes-consent",
+            "didomi_token", "cmplz_marketing", "cmplz_banner-status", "notice_gdpr_prefs",
+            "cmapi_cookie_privacy", "notice_preferences", "osano_consentmanager", "klaro",
+            "cc_cookie", "cky-action", "cookieyes-analytics",
+        ]),
+        value in cmp_value(),
+    ) {
+        let header = format!("a=b; {name}={value}; c=d");
+        if let Some(found) = cmp::from_cookies(&header) {
+            prop_assert!(PRECEDENCE.contains(&found.cmp));
+            // Every detected CMP keeps strictly necessary storage on unless
+            // its cookie says otherwise explicitly.
+            prop_assert!(found.categories.get(Category::Necessary).is_some());
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_bounded(depth in 0usize..5000, open in prop::sample::select(vec!["[", "{a:", "{\"categories\":"])) {
+        let value = open.repeat(depth);
+        for name in ["cc_cookie", "klaro", "CookieConsent", "osano_consentmanager"] {
+            let _ = cmp::from_cookies(&format!("{name}={value}"));
+        }
+    }
+}

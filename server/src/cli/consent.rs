@@ -1,0 +1,246 @@
+//! `tagwatch consent`: stdin, one `Cookie:` header value a line; stdout, one
+//! JSON object a line (the contract in design.md):
+//! `{"cmp":id|null,"decided":bool,"categories":{"necessary","functional","analytics","marketing"}}`,
+//! each category `true`, `false` or `null` (unknown).
+//!
+//! The state is read by `tagwatch_core::cmp::from_cookies`, the same parsers
+//! the in-page monitor uses; CMP ids, the precedence between several CMPs
+//! and the category mapping are in docs/policy.md. A header with no known
+//! CMP cookie gives `"cmp":null,"decided":false` and every category `null`,
+//! `necessary` included: nothing is known from that header (the consent
+//! timeline grants `necessary` on its own anyway).
+//!
+//! Lines are trimmed (a leading `Cookie:` is dropped); blank lines are
+//! skipped (no output). A line longer than [`MAX_LINE`] bytes is not read:
+//! its output is the no-CMP answer plus `"error":"line longer than 65536
+//! bytes"`, so outputs stay one per input line. Streaming in constant
+//! memory; output is flushed whenever stdin has nothing buffered, so an
+//! interactive caller gets each answer before it writes the next line.
+//! Exit 0 on any input.
+
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+
+use serde::Serialize;
+use tagwatch_core::cmp;
+use tagwatch_core::consent::Category;
+
+use super::{finish_output, WriteFailure};
+use crate::Failure;
+
+/// Longest line read, in bytes (after removing the line ending). Browsers
+/// send at most a few tens of KB of cookies.
+pub const MAX_LINE: usize = 64 * 1024;
+
+const OVERLONG: &str = "line longer than 65536 bytes";
+
+/// One output line.
+#[derive(Serialize, Default)]
+struct Answer {
+    cmp: Option<&'static str>,
+    decided: bool,
+    categories: Cats,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'static str>,
+}
+
+#[derive(Serialize, Default)]
+struct Cats {
+    necessary: Option<bool>,
+    functional: Option<bool>,
+    analytics: Option<bool>,
+    marketing: Option<bool>,
+}
+
+/// Reads one (trimmed, non-empty) header value.
+fn answer(header: &str) -> Answer {
+    let header = strip_cookie_prefix(header);
+    match cmp::from_cookies(header) {
+        Some(found) => {
+            let c = found.categories;
+            Answer {
+                cmp: Some(found.cmp),
+                decided: found.decided,
+                categories: Cats {
+                    necessary: c.get(Category::Necessary),
+                    functional: c.get(Category::Functional),
+                    analytics: c.get(Category::Analytics),
+                    marketing: c.get(Category::Marketing),
+                },
+                error: None,
+            }
+        }
+        None => Answer::default(),
+    }
+}
+
+/// `Cookie: a=1` → `a=1` (case-insensitive), so pasted request headers work.
+fn strip_cookie_prefix(line: &str) -> &str {
+    match line.get(..7) {
+        Some(p) if p.eq_ignore_ascii_case("cookie:") => line.get(7..).unwrap_or("").trim_start(),
+        _ => line,
+    }
+}
+
+/// Runs the command on the process's stdin and stdout.
+pub fn run() -> Result<(), Failure> {
+    let mut input = BufReader::with_capacity(64 * 1024, io::stdin().lock());
+    let mut out = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
+    match stream(&mut input, &mut out) {
+        Ok(()) => finish_output(out.flush().map_err(WriteFailure::from)),
+        Err(StreamError::Read(e)) => Err(Failure::Runtime(format!("cannot read stdin: {e}"))),
+        Err(StreamError::Write(w)) => finish_output(Err(w)),
+    }
+}
+
+enum StreamError {
+    Read(io::Error),
+    Write(WriteFailure),
+}
+
+/// Answers every line of `input` onto `out`.
+fn stream<R: Read, W: Write>(input: &mut BufReader<R>, out: &mut W) -> Result<(), StreamError> {
+    let mut line = Vec::with_capacity(1024);
+    let mut json = Vec::with_capacity(256);
+    loop {
+        if input.buffer().is_empty() {
+            // About to block on stdin: let the caller see every answer so far.
+            out.flush().map_err(|e| StreamError::Write(e.into()))?;
+        }
+        let Some(overlong) = read_line_bounded(input, &mut line).map_err(StreamError::Read)? else {
+            return Ok(());
+        };
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim();
+        if text.is_empty() && !overlong {
+            continue;
+        }
+        let answer = if overlong {
+            Answer {
+                error: Some(OVERLONG),
+                ..Answer::default()
+            }
+        } else {
+            answer(text)
+        };
+        json.clear();
+        // Serialising options and booleans into a Vec cannot fail.
+        if serde_json::to_writer(&mut json, &answer).is_err() {
+            continue;
+        }
+        json.push(b'\n');
+        out.write_all(&json)
+            .map_err(|e| StreamError::Write(e.into()))?;
+    }
+}
+
+/// Reads one line into `buf` without its line ending, keeping at most
+/// [`MAX_LINE`] bytes. `Ok(None)` at end of input; `Ok(Some(true))` when the
+/// line was longer (the rest of it is discarded).
+fn read_line_bounded<R: BufRead>(r: &mut R, buf: &mut Vec<u8>) -> io::Result<Option<bool>> {
+    buf.clear();
+    let limit = MAX_LINE as u64 + 2; // room for "\r\n"
+    let n = r.by_ref().take(limit).read_until(b'\n', buf)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+        if buf.last() == Some(&b'\r') {
+            buf.pop();
+        }
+        return Ok(Some(buf.len() > MAX_LINE));
+    }
+    if buf.len() < limit as usize {
+        // End of input without a newline.
+        if buf.last() == Some(&b'\r') {
+            buf.pop();
+        }
+        return Ok(Some(buf.len() > MAX_LINE));
+    }
+    // Overlong: skip to the end of the line.
+    let mut skipped = Vec::new();
+    loop {
+        skipped.clear();
+        let m = r.by_ref().take(limit).read_until(b'\n', &mut skipped)?;
+        if m == 0 || skipped.last() == Some(&b'\n') {
+            break;
+        }
+    }
+    buf.clear();
+    Ok(Some(true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::noise;
+
+    fn run_on(input: &[u8]) -> String {
+        let mut reader = BufReader::with_capacity(16, input);
+        let mut out = Vec::new();
+        assert!(stream(&mut reader, &mut out).is_ok());
+        String::from_utf8(out).unwrap()
+    }
+
+    const NONE: &str = r#"{"cmp":null,"decided":false,"categories":{"necessary":null,"functional":null,"analytics":null,"marketing":null}}"#;
+
+    #[test]
+    fn one_answer_per_non_empty_line() {
+        let out = run_on(b"cookieyes-consent=consent:yes,action:yes,necessary:yes,functional:no,analytics:yes,performance:yes,advertisement:no\r\n\n   \nCookie: cmplz_marketing=deny; cmplz_banner-status=dismissed\n_ga=GA1.1.1.1");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                r#"{"cmp":"cookieyes","decided":true,"categories":{"necessary":true,"functional":false,"analytics":true,"marketing":false}}"#,
+                r#"{"cmp":"complianz","decided":true,"categories":{"necessary":true,"functional":null,"analytics":null,"marketing":false}}"#,
+                NONE,
+            ]
+        );
+    }
+
+    #[test]
+    fn overlong_lines_keep_the_count() {
+        let mut input = b"OptanonConsent=".to_vec();
+        input.extend(std::iter::repeat_n(b'a', MAX_LINE + 10));
+        input.extend_from_slice(b"\nklaro=%7B%22a%22%3Atrue%7D\n");
+        let out = run_on(&input);
+        let lines: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["cmp"], serde_json::Value::Null);
+        assert_eq!(lines[0]["error"], OVERLONG);
+        assert_eq!(lines[1]["cmp"], "klaro");
+    }
+
+    #[test]
+    fn exactly_max_line_is_read() {
+        let mut input = b"klaro=%7B%22a%22%3Atrue%7D; x=".to_vec();
+        input.resize(MAX_LINE, b'b');
+        input.extend_from_slice(b"\r\n");
+        let out = run_on(&input);
+        assert!(out.contains(r#""cmp":"klaro""#), "{out}");
+        assert!(!out.contains("error"));
+    }
+
+    #[test]
+    fn stream_never_panics_on_noise() {
+        for seed in 0..100 {
+            let bytes = noise(
+                seed,
+                (seed * 977 % 90_000) as usize,
+                b"\r\n;=%:,{}'\"OptanonConsent=groups C0002:1 cookieyes-consent didomi_token cc_cookie",
+            );
+            for cap in [1, 7, 4096] {
+                let mut reader = BufReader::with_capacity(cap, &bytes[..]);
+                let mut out = Vec::new();
+                assert!(stream(&mut reader, &mut out).is_ok());
+                for line in out.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                    let v: serde_json::Value = serde_json::from_slice(line).unwrap();
+                    assert!(v["categories"].is_object());
+                }
+            }
+        }
+    }
+}
