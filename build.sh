@@ -4,7 +4,8 @@
 #   ./build.sh build   build dist/ (loader + optimised wasm) and target/release/tagwatch
 #   ./build.sh test    setup + build + every test (native, wasm in Chromium, end-to-end)
 #   ./build.sh demo    setup + build, start the collector (SQLite) and the demo site
-#   ./build.sh bench   criterion benchmarks (see docs/benchmarks.md)
+#   ./build.sh bench   benchmarks: classification native vs wasm, page cost, collector (docs/benchmarks.md)
+#   ./build.sh fuzz    bounded cargo-fuzz runs of every parser (needs the nightly toolchain)
 #   ./build.sh dist    build, then pack dist/ for deployment
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -114,5 +115,19 @@ case "${1:-}" in
   demo) setup; build; exec bash tests/demo.sh ;;
   bench) setup; bench ;;
   dist) setup; build; tar -czf target/tagwatch-dist.tar.gz -C dist . && log "target/tagwatch-dist.tar.gz" ;;
-  *) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  fuzz)
+    # cargo-fuzz targets in fuzz/ (nightly), seeded from tests/fixtures, each for
+    # FUZZ_RUNS inputs (default 20000, at most FUZZ_SECONDS each); fails on a crash.
+    rustup toolchain list | grep -q '^nightly' || { log "cargo fuzz needs a nightly toolchain (rustup toolchain install nightly)"; exit 1; }
+    command -v cargo-fuzz >/dev/null || { log "installing cargo-fuzz 0.13.1"; cargo install cargo-fuzz --version =0.13.1; }
+    python3 fuzz/seed.py
+    cargo +nightly fuzz build
+    failed=()
+    for t in $(cargo +nightly fuzz list); do
+      log "fuzz $t: ${FUZZ_RUNS:-20000} runs"
+      cargo +nightly fuzz run "$t" -- -runs="${FUZZ_RUNS:-20000}" -max_total_time="${FUZZ_SECONDS:-120}" \
+        -timeout=10 -print_final_stats=1 || failed+=("$t")
+    done
+    [ ${#failed[@]} -eq 0 ] || { log "fuzz: crash in ${failed[*]} (inputs in fuzz/artifacts/)"; exit 1; } ;;
+  *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -20,8 +20,12 @@ pub mod catalog;
 #[cfg(feature = "consent-parsers")]
 pub mod cmp;
 pub mod consent;
+#[cfg(feature = "consent-parsers")]
+pub mod consent_mode;
 pub mod cookie;
 pub mod engine;
+#[cfg(feature = "consent-parsers")]
+pub mod gpp;
 pub mod inventory;
 mod json;
 pub mod policy;

@@ -1,0 +1,606 @@
+//! IAB Global Privacy Platform (GPP) string decoder.
+//!
+//! A GPP string is a header followed by discrete sections, joined by `~`
+//! ("Consent String Specification", IAB Tech Lab GPP v1). The header is
+//! base64url: Type 6 (always 3), Version 6 (1), then the section ids as a
+//! Fibonacci range: NumEntries 12, then per entry IsRange 1 and either one
+//! Fibonacci-coded id or a start and an end, each coded as the *offset*
+//! from the previous id (so `[2, 6]` is `0 F(2) 0 F(4)`). The sections follow
+//! in the header's order, one per `~` part.
+//!
+//! Sections decoded here:
+//! - **2 `tcfeuv2`**: an ordinary TC string, decoded by [`crate::tcf::decode`].
+//! - **7 `usnat`**: US National, versions 1 (12 sensitive data categories, 2
+//!   known-child consents) and 2 (16 and 3), plus the optional GPC
+//!   sub-section.
+//! - **8 `usca`**: California, version 1, plus the optional GPC sub-section.
+//!
+//! Every other section is listed by id and skipped. US sections are
+//! `.`-separated segments: the core segment, then optional sub-segments
+//! that start with SubsectionType 2 (`1` = GPC, followed by Gpc 1). Field
+//! names serialize as the GPP client API names them (`SaleOptOut`), so the
+//! output lines up with `__gpp('getField', 'usnat.SaleOptOut')`.
+//!
+//! Every read is checked: a malformed string gives a [`GppError`], never a
+//! panic. [`Gpp::categories`] maps the decoded sections onto the normalised
+//! categories (rules in its docs and in `docs/policy.md`).
+//!
+//! ```
+//! use tagwatch_core::consent::Category;
+//! // Header [7], then usnat v1: notices given, did not opt out, GPC set.
+//! let gpp = tagwatch_core::gpp::decode("DBABL~BVQqAAAAAa.Y").unwrap();
+//! assert_eq!(gpp.section_ids, vec![7]);
+//! assert_eq!(gpp.categories().get(Category::Marketing), Some(false));
+//! assert!(tagwatch_core::gpp::decode("DBABM").is_err());
+//! ```
+
+use core::fmt;
+
+use serde::Serialize;
+
+use crate::consent::{Categories, Category};
+use crate::tcf::{self, TcString, TcfError};
+
+/// Header type: the header is section id 3.
+pub const HEADER_ID: u16 = 3;
+/// Section id of the EU TCF v2 section.
+pub const TCF_EU_V2: u16 = 2;
+/// Section id of the US National section.
+pub const US_NAT: u16 = 7;
+/// Section id of the California section.
+pub const US_CA: u16 = 8;
+
+/// Section ids longer than this many Fibonacci bits are rejected (F(25) =
+/// 121393 > u16::MAX).
+const MAX_FIB_BITS: u8 = 24;
+
+/// Why a GPP string could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GppError {
+    /// The input is empty.
+    Empty,
+    /// A character outside `A-Z a-z 0-9 - _` in the header or a US section.
+    NotBase64Url {
+        /// Section id (3 for the header).
+        section: u16,
+        /// Byte offset of the character within the section.
+        at: usize,
+    },
+    /// The header's Type is not 3.
+    NotHeader(u8),
+    /// The header's Version is not 1.
+    UnsupportedVersion(u8),
+    /// A section ends before `field` does.
+    Truncated {
+        /// Section id (3 for the header).
+        section: u16,
+        /// The field being read.
+        field: &'static str,
+        /// Bit offset where that field starts.
+        bit: usize,
+    },
+    /// A Fibonacci-coded section id is too long, or an id overflows.
+    BadSectionId,
+    /// The header lists a different number of sections than the string has.
+    SectionCount {
+        /// Ids in the header.
+        declared: usize,
+        /// `~`-separated parts after the header.
+        found: usize,
+    },
+    /// A section's own version is not one this decoder knows.
+    UnsupportedSectionVersion {
+        /// Section id.
+        section: u16,
+        /// Its version field.
+        version: u8,
+    },
+    /// The EU TCF v2 section is not a valid TC string.
+    Tcf(TcfError),
+}
+
+impl fmt::Display for GppError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => f.write_str("empty GPP string"),
+            Self::NotBase64Url { section, at } => {
+                write!(f, "section {section}: not base64url (byte {at})")
+            }
+            Self::NotHeader(t) => write!(f, "header: type {t}, expected 3"),
+            Self::UnsupportedVersion(v) => write!(f, "header: unsupported GPP version {v}"),
+            Self::Truncated {
+                section,
+                field,
+                bit,
+            } => write!(f, "section {section}: truncated at bit {bit} ({field})"),
+            Self::BadSectionId => f.write_str("header: invalid section id"),
+            Self::SectionCount { declared, found } => {
+                write!(f, "header lists {declared} sections, string has {found}")
+            }
+            Self::UnsupportedSectionVersion { section, version } => {
+                write!(f, "section {section}: unsupported version {version}")
+            }
+            Self::Tcf(e) => write!(f, "section 2 (tcfeuv2): {e}"),
+        }
+    }
+}
+
+impl std::error::Error for GppError {}
+
+/// The US National section (id 7). Two-bit fields: 0 not applicable, 1 yes
+/// / opted out / no consent, 2 no / did not opt out / consent (per field,
+/// as in the spec); 3 is invalid and kept as read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UsNat {
+    /// Section version (1 or 2).
+    pub version: u8,
+    /// Notice of sharing with third parties.
+    pub sharing_notice: u8,
+    /// Notice of the opportunity to opt out of sale.
+    pub sale_opt_out_notice: u8,
+    /// Notice of the opportunity to opt out of sharing.
+    pub sharing_opt_out_notice: u8,
+    /// Notice of the opportunity to opt out of targeted advertising.
+    pub targeted_advertising_opt_out_notice: u8,
+    /// Notice of the opportunity to opt out of sensitive data processing.
+    pub sensitive_data_processing_opt_out_notice: u8,
+    /// Notice of the opportunity to limit use of sensitive data.
+    pub sensitive_data_limit_use_notice: u8,
+    /// 1 opted out of sale, 2 did not opt out.
+    pub sale_opt_out: u8,
+    /// 1 opted out of sharing, 2 did not opt out.
+    pub sharing_opt_out: u8,
+    /// 1 opted out of targeted advertising, 2 did not opt out.
+    pub targeted_advertising_opt_out: u8,
+    /// Per sensitive data category (12 in v1, 16 in v2): 1 no consent, 2 consent.
+    pub sensitive_data_processing: Vec<u8>,
+    /// Known child (2 in v1, 3 in v2): 1 no consent, 2 consent.
+    pub known_child_sensitive_data_consents: Vec<u8>,
+    /// Consent to unrelated / incompatible uses: 1 no consent, 2 consent.
+    pub personal_data_consents: u8,
+    /// 1 yes, 2 no.
+    pub mspa_covered_transaction: u8,
+    /// 1 yes, 2 no.
+    pub mspa_opt_out_option_mode: u8,
+    /// 1 yes, 2 no.
+    pub mspa_service_provider_mode: u8,
+    /// The GPC sub-section, when present.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpc: Option<bool>,
+}
+
+/// The California section (id 8), version 1. Values as in [`UsNat`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UsCa {
+    /// Section version (1).
+    pub version: u8,
+    /// Notice of the opportunity to opt out of sale.
+    pub sale_opt_out_notice: u8,
+    /// Notice of the opportunity to opt out of sharing.
+    pub sharing_opt_out_notice: u8,
+    /// Notice of the opportunity to limit use of sensitive data.
+    pub sensitive_data_limit_use_notice: u8,
+    /// 1 opted out of sale, 2 did not opt out.
+    pub sale_opt_out: u8,
+    /// 1 opted out of sharing, 2 did not opt out.
+    pub sharing_opt_out: u8,
+    /// 9 sensitive data categories: 1 no consent (limit use), 2 consent.
+    pub sensitive_data_processing: Vec<u8>,
+    /// 2 known child consents: 1 no consent, 2 consent.
+    pub known_child_sensitive_data_consents: Vec<u8>,
+    /// 1 no consent, 2 consent.
+    pub personal_data_consents: u8,
+    /// 1 yes, 2 no.
+    pub mspa_covered_transaction: u8,
+    /// 1 yes, 2 no.
+    pub mspa_opt_out_option_mode: u8,
+    /// 1 yes, 2 no.
+    pub mspa_service_provider_mode: u8,
+    /// The GPC sub-section, when present.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpc: Option<bool>,
+}
+
+/// One decoded section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "api")]
+#[non_exhaustive]
+pub enum Section {
+    /// Id 2.
+    #[serde(rename = "tcfeuv2")]
+    TcfEuV2(Box<TcString>),
+    /// Id 7.
+    #[serde(rename = "usnat")]
+    UsNat(UsNat),
+    /// Id 8.
+    #[serde(rename = "usca")]
+    UsCa(UsCa),
+    /// A section this decoder skips.
+    #[serde(rename = "other")]
+    Other {
+        /// Its id.
+        id: u16,
+    },
+}
+
+impl Section {
+    /// The section id.
+    pub fn id(&self) -> u16 {
+        match self {
+            Self::TcfEuV2(_) => TCF_EU_V2,
+            Self::UsNat(_) => US_NAT,
+            Self::UsCa(_) => US_CA,
+            Self::Other { id } => *id,
+        }
+    }
+}
+
+/// A decoded GPP string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Gpp {
+    /// GPP version from the header (1).
+    pub version: u8,
+    /// Section ids, in string order.
+    pub section_ids: Vec<u16>,
+    /// The sections, in the same order.
+    pub sections: Vec<Section>,
+}
+
+/// Decodes a GPP string (surrounding white space is not trimmed).
+pub fn decode(input: &str) -> Result<Gpp, GppError> {
+    if input.is_empty() {
+        return Err(GppError::Empty);
+    }
+    let mut parts = input.split('~');
+    let header = parts.next().ok_or(GppError::Empty)?;
+    let parts: Vec<&str> = parts.collect();
+    let mut b = Bits::new(header, HEADER_ID)?;
+    let kind = b.take_u8(6, "Type")?;
+    if kind != 3 {
+        return Err(GppError::NotHeader(kind));
+    }
+    let version = b.take_u8(6, "Version")?;
+    if version != 1 {
+        return Err(GppError::UnsupportedVersion(version));
+    }
+    let section_ids = b.fibonacci_range("SectionIds", parts.len())?;
+    if section_ids.len() != parts.len() {
+        return Err(GppError::SectionCount {
+            declared: section_ids.len(),
+            found: parts.len(),
+        });
+    }
+    let mut sections = Vec::with_capacity(parts.len());
+    for (id, text) in section_ids.iter().zip(parts) {
+        sections.push(decode_section(*id, text)?);
+    }
+    Ok(Gpp {
+        version,
+        section_ids,
+        sections,
+    })
+}
+
+fn decode_section(id: u16, text: &str) -> Result<Section, GppError> {
+    match id {
+        TCF_EU_V2 => Ok(Section::TcfEuV2(Box::new(
+            tcf::decode(text).map_err(GppError::Tcf)?,
+        ))),
+        US_NAT => decode_usnat(text).map(Section::UsNat),
+        US_CA => decode_usca(text).map(Section::UsCa),
+        _ => Ok(Section::Other { id }),
+    }
+}
+
+/// The GPC sub-section among the segments after the core one.
+fn gpc(rest: core::str::Split<'_, char>, section: u16) -> Result<Option<bool>, GppError> {
+    let mut gpc = None;
+    for text in rest {
+        let mut b = Bits::new(text, section)?;
+        if b.take_u8(2, "SubsectionType")? == 1 {
+            gpc = Some(b.flag("Gpc")?);
+        }
+    }
+    Ok(gpc)
+}
+
+fn decode_usnat(text: &str) -> Result<UsNat, GppError> {
+    let mut segments = text.split('.');
+    let core = segments.next().unwrap_or_default();
+    let mut b = Bits::new(core, US_NAT)?;
+    let version = b.take_u8(6, "Version")?;
+    let (sensitive, child) = match version {
+        1 => (12, 2),
+        2 => (16, 3),
+        _ => {
+            return Err(GppError::UnsupportedSectionVersion {
+                section: US_NAT,
+                version,
+            })
+        }
+    };
+    Ok(UsNat {
+        version,
+        sharing_notice: b.take_u8(2, "SharingNotice")?,
+        sale_opt_out_notice: b.take_u8(2, "SaleOptOutNotice")?,
+        sharing_opt_out_notice: b.take_u8(2, "SharingOptOutNotice")?,
+        targeted_advertising_opt_out_notice: b.take_u8(2, "TargetedAdvertisingOptOutNotice")?,
+        sensitive_data_processing_opt_out_notice: b
+            .take_u8(2, "SensitiveDataProcessingOptOutNotice")?,
+        sensitive_data_limit_use_notice: b.take_u8(2, "SensitiveDataLimitUseNotice")?,
+        sale_opt_out: b.take_u8(2, "SaleOptOut")?,
+        sharing_opt_out: b.take_u8(2, "SharingOptOut")?,
+        targeted_advertising_opt_out: b.take_u8(2, "TargetedAdvertisingOptOut")?,
+        sensitive_data_processing: b.list(sensitive, "SensitiveDataProcessing")?,
+        known_child_sensitive_data_consents: b.list(child, "KnownChildSensitiveDataConsents")?,
+        personal_data_consents: b.take_u8(2, "PersonalDataConsents")?,
+        mspa_covered_transaction: b.take_u8(2, "MspaCoveredTransaction")?,
+        mspa_opt_out_option_mode: b.take_u8(2, "MspaOptOutOptionMode")?,
+        mspa_service_provider_mode: b.take_u8(2, "MspaServiceProviderMode")?,
+        gpc: gpc(segments, US_NAT)?,
+    })
+}
+
+fn decode_usca(text: &str) -> Result<UsCa, GppError> {
+    let mut segments = text.split('.');
+    let core = segments.next().unwrap_or_default();
+    let mut b = Bits::new(core, US_CA)?;
+    let version = b.take_u8(6, "Version")?;
+    if version != 1 {
+        return Err(GppError::UnsupportedSectionVersion {
+            section: US_CA,
+            version,
+        });
+    }
+    Ok(UsCa {
+        version,
+        sale_opt_out_notice: b.take_u8(2, "SaleOptOutNotice")?,
+        sharing_opt_out_notice: b.take_u8(2, "SharingOptOutNotice")?,
+        sensitive_data_limit_use_notice: b.take_u8(2, "SensitiveDataLimitUseNotice")?,
+        sale_opt_out: b.take_u8(2, "SaleOptOut")?,
+        sharing_opt_out: b.take_u8(2, "SharingOptOut")?,
+        sensitive_data_processing: b.list(9, "SensitiveDataProcessing")?,
+        known_child_sensitive_data_consents: b.list(2, "KnownChildSensitiveDataConsents")?,
+        personal_data_consents: b.take_u8(2, "PersonalDataConsents")?,
+        mspa_covered_transaction: b.take_u8(2, "MspaCoveredTransaction")?,
+        mspa_opt_out_option_mode: b.take_u8(2, "MspaOptOutOptionMode")?,
+        mspa_service_provider_mode: b.take_u8(2, "MspaServiceProviderMode")?,
+        gpc: gpc(segments, US_CA)?,
+    })
+}
+
+/// "Every source must grant": granted only if every contribution grants,
+/// refused if any refuses, unknown if none.
+#[derive(Default)]
+struct Acc([Option<bool>; 4]);
+
+impl Acc {
+    fn add(&mut self, c: Category, v: bool) {
+        if let Some(slot) = self.0.get_mut(c as usize) {
+            *slot = Some(slot.unwrap_or(true) && v);
+        }
+    }
+
+    /// A US opt-out field: 1 opted out → refused, 2 did not → granted,
+    /// 0 (not applicable) and 3 (invalid) say nothing.
+    fn opt_out(&mut self, c: Category, v: u8) {
+        match v {
+            1 => self.add(c, false),
+            2 => self.add(c, true),
+            _ => {}
+        }
+    }
+
+    /// US known-child consents: 1 (no consent) refuses marketing; consent
+    /// grants nothing by itself (the opt-outs still apply).
+    fn child(&mut self, values: &[u8]) {
+        if values.contains(&1) {
+            self.add(Category::Marketing, false);
+        }
+    }
+}
+
+impl Gpp {
+    /// The normalised categories from every mapped section (see
+    /// [`Gpp::categories_for`]).
+    pub fn categories(&self) -> Categories {
+        self.categories_for(None)
+    }
+
+    /// The normalised categories from the mapped sections whose id is in
+    /// `applicable` (the CMP's `applicableSections`), or from all of them
+    /// when `None`. Several sections combine by the "every source must
+    /// grant" rule of `docs/policy.md`. Rules:
+    ///
+    /// - **tcfeuv2**: purpose 1 (store/access) gates functional, analytics
+    ///   and marketing; analytics also needs purposes 7–10 (measurement,
+    ///   research, product improvement), marketing purposes 2–4 (basic ads,
+    ///   ads profile, personalised ads) — the same default as the Didomi
+    ///   parser in `cmp.rs`.
+    /// - **usnat**: SaleOptOut, SharingOptOut, TargetedAdvertisingOptOut:
+    ///   1 (opted out) → marketing refused, 2 (did not opt out) → granted,
+    ///   0 → no contribution. GPC sub-section `true` → marketing refused (the
+    ///   spec: "true is an opt out of sale"). A known-child consent of 1 (no
+    ///   consent) → marketing refused. Functional and analytics are not
+    ///   opt-out-gated under the state laws: left unknown.
+    /// - **usca**: as usnat with SaleOptOut and SharingOptOut.
+    /// - `necessary` is `true` once any mapped section is present; with none
+    ///   every category is unknown.
+    pub fn categories_for(&self, applicable: Option<&[u16]>) -> Categories {
+        let mut acc = Acc::default();
+        let mut any = false;
+        for section in &self.sections {
+            if applicable.is_some_and(|a| !a.contains(&section.id())) {
+                continue;
+            }
+            match section {
+                Section::TcfEuV2(tc) => {
+                    any = true;
+                    let p = |id: u16| tc.purpose_consents.contains(id);
+                    let storage = p(1);
+                    acc.add(Category::Functional, storage);
+                    acc.add(Category::Analytics, storage && (7..=10).all(p));
+                    acc.add(Category::Marketing, storage && (2..=4).all(p));
+                }
+                Section::UsNat(s) => {
+                    any = true;
+                    acc.opt_out(Category::Marketing, s.sale_opt_out);
+                    acc.opt_out(Category::Marketing, s.sharing_opt_out);
+                    acc.opt_out(Category::Marketing, s.targeted_advertising_opt_out);
+                    acc.child(&s.known_child_sensitive_data_consents);
+                    if s.gpc == Some(true) {
+                        acc.add(Category::Marketing, false);
+                    }
+                }
+                Section::UsCa(s) => {
+                    any = true;
+                    acc.opt_out(Category::Marketing, s.sale_opt_out);
+                    acc.opt_out(Category::Marketing, s.sharing_opt_out);
+                    acc.child(&s.known_child_sensitive_data_consents);
+                    if s.gpc == Some(true) {
+                        acc.add(Category::Marketing, false);
+                    }
+                }
+                Section::Other { .. } => {}
+            }
+        }
+        if any {
+            acc.add(Category::Necessary, true);
+        }
+        Categories(acc.0)
+    }
+}
+
+/// The value of a base64url character.
+fn sextet(c: u8) -> Option<u8> {
+    match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'-' => Some(62),
+        b'_' => Some(63),
+        _ => None,
+    }
+}
+
+/// A checked big-endian bit reader over base64url text.
+struct Bits<'a> {
+    text: &'a [u8],
+    pos: usize,
+    section: u16,
+}
+
+impl<'a> Bits<'a> {
+    fn new(text: &'a str, section: u16) -> Result<Self, GppError> {
+        if let Some(at) = text.bytes().position(|c| sextet(c).is_none()) {
+            return Err(GppError::NotBase64Url { section, at });
+        }
+        Ok(Self {
+            text: text.as_bytes(),
+            pos: 0,
+            section,
+        })
+    }
+
+    fn bit(&mut self, field: &'static str) -> Result<bool, GppError> {
+        let p = self.pos;
+        let c = self
+            .text
+            .get(p / 6)
+            .and_then(|c| sextet(*c))
+            .ok_or(GppError::Truncated {
+                section: self.section,
+                field,
+                bit: p,
+            })?;
+        self.pos = p + 1;
+        Ok((c >> (5 - p % 6)) & 1 == 1)
+    }
+
+    /// Reads `n` ≤ 16 bits; on failure the position is where the field starts.
+    fn take(&mut self, n: u8, field: &'static str) -> Result<u16, GppError> {
+        let start = self.pos;
+        let mut v = 0u16;
+        for _ in 0..n.min(16) {
+            match self.bit(field) {
+                Ok(b) => v = (v << 1) | u16::from(b),
+                Err(_) => {
+                    return Err(GppError::Truncated {
+                        section: self.section,
+                        field,
+                        bit: start,
+                    })
+                }
+            }
+        }
+        Ok(v)
+    }
+
+    fn take_u8(&mut self, n: u8, field: &'static str) -> Result<u8, GppError> {
+        Ok(u8::try_from(self.take(n.min(8), field)?).unwrap_or(u8::MAX))
+    }
+
+    fn flag(&mut self, field: &'static str) -> Result<bool, GppError> {
+        self.bit(field)
+    }
+
+    /// `n` two-bit values.
+    fn list(&mut self, n: usize, field: &'static str) -> Result<Vec<u8>, GppError> {
+        (0..n).map(|_| self.take_u8(2, field)).collect()
+    }
+
+    /// A Fibonacci-coded positive integer: bits weigh 1, 2, 3, 5, 8, …; the
+    /// code ends at the first `11`.
+    fn fibonacci(&mut self, field: &'static str) -> Result<u32, GppError> {
+        let (mut a, mut b) = (1u32, 2u32);
+        let mut value = 0u32;
+        let mut prev = false;
+        for _ in 0..=MAX_FIB_BITS {
+            let bit = self.bit(field)?;
+            if bit && prev {
+                return Ok(value);
+            }
+            if bit {
+                value = value.saturating_add(a);
+            }
+            prev = bit;
+            (a, b) = (b, a.saturating_add(b));
+        }
+        Err(GppError::BadSectionId)
+    }
+
+    /// NumEntries 12, then `IsRange 1, Fib(start offset)[, Fib(end offset)]`.
+    /// Stops with [`GppError::SectionCount`] as soon as more than `max` ids
+    /// are listed, so a hostile range cannot allocate.
+    fn fibonacci_range(&mut self, field: &'static str, max: usize) -> Result<Vec<u16>, GppError> {
+        let entries = self.take(12, field)?;
+        let mut ids = Vec::new();
+        let mut last = 0u32;
+        for _ in 0..entries {
+            let is_range = self.flag(field)?;
+            let start = last.saturating_add(self.fibonacci(field)?);
+            let end = if is_range {
+                start.saturating_add(self.fibonacci(field)?)
+            } else {
+                start
+            };
+            if end > u32::from(u16::MAX) {
+                return Err(GppError::BadSectionId);
+            }
+            let count = usize::try_from(end - start).unwrap_or(usize::MAX).saturating_add(1);
+            if ids.len().saturating_add(count) > max {
+                return Err(GppError::SectionCount {
+                    declared: ids.len().saturating_add(count),
+                    found: max,
+                });
+            }
+            ids.extend((start..=end).filter_map(|id| u16::try_from(id).ok()));
+            last = end;
+        }
+        Ok(ids)
+    }
+}

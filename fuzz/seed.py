@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Seeds fuzz/corpus/<target>/ from tests/fixtures (run by `./build.sh fuzz`).
+
+Seed files are named seed-*, so re-running only refreshes them; what libFuzzer
+adds to a corpus directory stays (and is git-ignored)."""
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIX = os.path.join(ROOT, "tests", "fixtures")
+OUT = os.path.join(ROOT, "fuzz", "corpus")
+
+
+def lines(*path):
+    with open(os.path.join(FIX, *path), encoding="utf-8") as f:
+        return [l.rstrip("\n") for l in f if l.strip() and not l.startswith("#")]
+
+
+def write(target, seeds):
+    d = os.path.join(OUT, target)
+    os.makedirs(d, exist_ok=True)
+    for old in os.listdir(d):
+        if old.startswith("seed-"):
+            os.remove(os.path.join(d, old))
+    seen = set()
+    for s in seeds:
+        b = s.encode("utf-8") if isinstance(s, str) else s
+        if b in seen:
+            continue
+        seen.add(b)
+        with open(os.path.join(d, "seed-%04d" % len(seen)), "wb") as f:
+            f.write(b)
+    return len(seen)
+
+
+urls = lines("corpus", "page-load-urls.txt")
+classify = [l.split("\t")[0] for l in lines("classify", "corpus.tsv")]
+classify_urls = [c for c in classify if "://" in c]
+cookie_names = [c for c in classify if "://" not in c]
+tc_strings = lines("tcf", "strings.txt") + lines("tcf", "malformed.txt")
+cmp_headers = [json.loads(l)["header"] for l in lines("cmp", "cases.jsonl")]
+golden = json.load(open(os.path.join(FIX, "golden", "report-batch.json"), encoding="utf-8"))
+policy_doc = json.load(open(os.path.join(FIX, "har", "policy-eu-support.json"), encoding="utf-8"))
+
+# The JSON policy fixture as compact rules (`Policy::apply_rule`).
+rules = ["r\t" + r for r in policy_doc.get("regions") or []]
+rules += ["p\t%s\t%s" % (v, g) for v, gs in policy_doc.get("pages", {}).items() for g in gs]
+rules += ["c\t%s\t%s\t%s" % (v, p, c) for v, ps in policy_doc.get("vendors", {}).items() for p, c in ps.items()]
+rules += ["g\t%d" % policy_doc.get("grace_ms", 0), "m\t%d" % policy_doc.get("cookie_max_days", 0)]
+policy_text = "\n".join(rules)
+
+# Engine scripts: the golden report's page and evidence replayed, then the
+# classify corpus and the CMP cases as requests, cookies and consent.
+g_url = golden[0]["url"]
+g_lines = [g_url, "G1"] + ["P" + r for r in rules[:2]]
+for env in golden:
+    ev = env.get("body", {}).get("evidence") or {}
+    at = env.get("body", {}).get("at", 0)
+    if ev.get("kind") == "request":
+        g_lines.append("Rhttps://%s%s\t%s\t%s\t%s\t1200" % (ev["host"], ev["path"], ev["initiator"], at, ev["frame"]))
+    elif ev.get("kind") == "cookie":
+        g_lines.append("C%s=1\t%s" % (ev["cookie"], at))
+g_lines += ["B4880", "K1100\t5000", "T9000", "K1000\t9100", "R" + classify_urls[0] + "\tscript\t20000", "B30000"]
+engine = ["\n".join(g_lines)]
+for i, u in enumerate(classify_urls):
+    engine.append("https://shop.example/\nR%s\tscript\t%d\ttop\t500\nB%d" % (u, 100 + i, 200 + i))
+for i, h in enumerate(cmp_headers):
+    engine.append("https://shop.example/support/x\nC%s\t10\nR%s\tscript\t20\nM%s\t30\nC%s\t40\nT50000\nB60000"
+                  % (h, classify_urls[i % len(classify_urls)], h, h))
+engine.append("https://shop.example/\nK1111\t0\nE_ga\t1e12\t1.7e9\t10\nCintercom-id-abc=1; _ga=1\t20\nK1000\t30\nT99999\nB99999")
+
+n = {
+    "url": write("url", urls + classify_urls + [u + "\0/widget/*" for u in classify_urls[:10]] + ["https://a.example/support/x\0/support/*"]),
+    "cookie": write("cookie", cmp_headers + ["; ".join(c + "=1" for c in cookie_names)] + [c + "=v" for c in cookie_names]),
+    "tcf": write("tcf", tc_strings),
+    "cmp": write("cmp", cmp_headers),
+    "policy": write("policy", [policy_text] + rules),
+    "engine": write("engine", engine),
+}
+print("seeds: " + ", ".join("%s %d" % kv for kv in n.items()), file=sys.stderr)
