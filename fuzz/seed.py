@@ -70,6 +70,13 @@ for i, h in enumerate(cmp_headers):
                   % (h, classify_urls[i % len(classify_urls)], h, h))
 engine.append("https://shop.example/\nK1111\t0\nE_ga\t1e12\t1.7e9\t10\nCintercom-id-abc=1; _ga=1\t20\nK1000\t30\nT99999\nB99999")
 
+gpp_strings = [json.loads(l)["gpp"] for l in lines("gpp", "cases.jsonl")] + lines("gpp", "malformed.txt")
+consent_mode = [
+    "\ndefault\tad_storage=denied analytics_storage=denied ad_user_data=denied ad_personalization=denied wait_for_update=500\nupdate\tad_storage=granted analytics_storage=granted ad_user_data=granted ad_personalization=granted",
+    "US-CA\ndefault\tad_storage=denied region=US-CA\ndefault\tad_storage=granted region=US\nupdate\tanalytics_storage=granted\nG111\nG100",
+    "\nupdate\tfunctionality_storage=granted\ndefault\tfunctionality_storage=denied\n13l3l3l3l1\n11p1p1p1p5",
+]
+
 n = {
     "url": write("url", urls + classify_urls + [u + "\0/widget/*" for u in classify_urls[:10]] + ["https://a.example/support/x\0/support/*"]),
     "cookie": write("cookie", cmp_headers + ["; ".join(c + "=1" for c in cookie_names)] + [c + "=v" for c in cookie_names]),
@@ -77,5 +84,7 @@ n = {
     "cmp": write("cmp", cmp_headers),
     "policy": write("policy", [policy_text] + rules),
     "engine": write("engine", engine),
+    "gpp": write("gpp", gpp_strings),
+    "consent_mode": write("consent_mode", consent_mode),
 }
 print("seeds: " + ", ".join("%s %d" % kv for kv in n.items()), file=sys.stderr)
