@@ -12,12 +12,12 @@
 //! `BufWriter` that is flushed whenever stdin has nothing buffered, so an
 //! interactive caller gets each answer before it writes the next line.
 
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+
 
 use serde::Serialize;
 use tagwatch_core::{catalog, url};
 
-use super::{finish_output, http_equivalent, WriteFailure};
+use super::{http_equivalent, lines};
 use crate::Failure;
 
 /// Longest line classified, in bytes (after removing the line ending).
@@ -67,129 +67,39 @@ fn classify(input: &str) -> Answer<'_> {
 
 /// Runs the command on the process's stdin and stdout.
 pub fn run() -> Result<(), Failure> {
-    let mut input = BufReader::with_capacity(64 * 1024, io::stdin().lock());
-    let mut out = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
-    match stream(&mut input, &mut out) {
-        Ok(()) => finish_output(out.flush().map_err(WriteFailure::from)),
-        Err(StreamError::Read(e)) => Err(Failure::Runtime(format!("cannot read stdin: {e}"))),
-        Err(StreamError::Write(w)) => finish_output(Err(w)),
-    }
+    lines::run(MAX_LINE, respond)
 }
 
-enum StreamError {
-    Read(io::Error),
-    Write(WriteFailure),
+/// One output line for a trimmed input line.
+fn respond(text: &str, overlong: bool, json: &mut Vec<u8>) {
+    let answer = if overlong {
+        Answer {
+            input: text,
+            kind: if url::parse(&http_equivalent(text)).is_some() { "url" } else { "cookie" },
+            vendor: None,
+            purpose: None,
+            region: None,
+            error: Some(OVERLONG),
+        }
+    } else {
+        classify(text)
+    };
+    lines::write_json(json, &answer);
 }
 
-/// Classifies every line of `input` onto `out`.
-fn stream<R: Read, W: Write>(input: &mut BufReader<R>, out: &mut W) -> Result<(), StreamError> {
-    let mut line = Vec::with_capacity(256);
-    let mut json = Vec::with_capacity(256);
-    loop {
-        if input.buffer().is_empty() {
-            // About to block on stdin: let the caller see every answer so far.
-            out.flush().map_err(|e| StreamError::Write(e.into()))?;
-        }
-        let Some(overlong) =
-            read_line_bounded(input, &mut line, MAX_LINE).map_err(StreamError::Read)?
-        else {
-            return Ok(());
-        };
-        let text = String::from_utf8_lossy(&line);
-        let text = text.trim();
-        if text.is_empty() {
-            continue;
-        }
-        let answer = if overlong {
-            Answer {
-                input: text,
-                kind: if url::parse(&http_equivalent(text)).is_some() {
-                    "url"
-                } else {
-                    "cookie"
-                },
-                vendor: None,
-                purpose: None,
-                region: None,
-                error: Some(OVERLONG),
-            }
-        } else {
-            classify(text)
-        };
-        json.clear();
-        // Serialising plain strings and options into a Vec cannot fail.
-        if serde_json::to_writer(&mut json, &answer).is_err() {
-            continue;
-        }
-        json.push(b'\n');
-        out.write_all(&json)
-            .map_err(|e| StreamError::Write(e.into()))?;
-    }
-}
-
-/// Reads one line into `buf` without its `\n` / `\r\n`, keeping at most `max`
-/// bytes of it (cut back to a character boundary) and discarding the rest.
-/// `Ok(None)` at end of input; `Ok(Some(true))` when the line was longer
-/// than `max`.
-fn read_line_bounded<R: BufRead>(
-    r: &mut R,
-    buf: &mut Vec<u8>,
-    max: usize,
-) -> io::Result<Option<bool>> {
-    buf.clear();
-    let mut total = 0usize;
-    let mut any = false;
-    let mut ends_cr = false;
-    loop {
-        let avail = match r.fill_buf() {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if avail.is_empty() {
-            if !any {
-                return Ok(None);
-            }
-            break;
-        }
-        any = true;
-        let newline = avail.iter().position(|b| *b == b'\n');
-        let chunk = avail.get(..newline.unwrap_or(avail.len())).unwrap_or(&[]);
-        if let Some(last) = chunk.last() {
-            ends_cr = *last == b'\r';
-        }
-        total = total.saturating_add(chunk.len());
-        // Keep one byte more than `max` so a trailing '\r' can be told apart.
-        let room = (max + 1).saturating_sub(buf.len());
-        buf.extend_from_slice(chunk.get(..chunk.len().min(room)).unwrap_or(&[]));
-        let used = chunk.len() + usize::from(newline.is_some());
-        r.consume(used);
-        if newline.is_some() {
-            break;
-        }
-    }
-    if ends_cr {
-        total = total.saturating_sub(1);
-        if buf.len() == total + 1 {
-            buf.pop();
-        }
-    }
-    let overlong = total > max;
-    if overlong {
-        buf.truncate(max);
-        // Do not leave half a UTF-8 sequence at the cut.
-        if let Err(e) = std::str::from_utf8(buf) {
-            if e.error_len().is_none() {
-                buf.truncate(e.valid_up_to());
-            }
-        }
-    }
-    Ok(Some(overlong))
+/// The whole stream, for the tests.
+#[cfg(test)]
+fn stream<R: std::io::Read, W: std::io::Write>(
+    input: &mut std::io::BufReader<R>,
+    out: &mut W,
+) -> Result<(), lines::StreamError> {
+    lines::stream(input, out, MAX_LINE, respond)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::BufReader;
     use crate::cli::noise;
 
     fn run_on(input: &[u8]) -> String {
@@ -242,12 +152,12 @@ mod tests {
     fn bounded_reader_edges() {
         let mut buf = Vec::new();
         let mut r = BufReader::with_capacity(4, &b"abcd\r\nab\xc3\xa9cd\n"[..]);
-        assert_eq!(read_line_bounded(&mut r, &mut buf, 4).unwrap(), Some(false));
+        assert_eq!(lines::read_line_bounded(&mut r, &mut buf, 4).unwrap(), Some(false));
         assert_eq!(buf, b"abcd");
         // 6 bytes, max 3: the cut would split 'é', so it falls back to "ab".
-        assert_eq!(read_line_bounded(&mut r, &mut buf, 3).unwrap(), Some(true));
+        assert_eq!(lines::read_line_bounded(&mut r, &mut buf, 3).unwrap(), Some(true));
         assert_eq!(buf, b"ab");
-        assert_eq!(read_line_bounded(&mut r, &mut buf, 3).unwrap(), None);
+        assert_eq!(lines::read_line_bounded(&mut r, &mut buf, 3).unwrap(), None);
     }
 
     #[test]

@@ -18,13 +18,13 @@
 //! interactive caller gets each answer before it writes the next line.
 //! Exit 0 on any input.
 
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+
 
 use serde::Serialize;
 use tagwatch_core::cmp;
 use tagwatch_core::consent::Category;
 
-use super::{finish_output, WriteFailure};
+use super::lines;
 use crate::Failure;
 
 /// Longest line read, in bytes (after removing the line ending). Browsers
@@ -83,96 +83,35 @@ fn strip_cookie_prefix(line: &str) -> &str {
 
 /// Runs the command on the process's stdin and stdout.
 pub fn run() -> Result<(), Failure> {
-    let mut input = BufReader::with_capacity(64 * 1024, io::stdin().lock());
-    let mut out = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
-    match stream(&mut input, &mut out) {
-        Ok(()) => finish_output(out.flush().map_err(WriteFailure::from)),
-        Err(StreamError::Read(e)) => Err(Failure::Runtime(format!("cannot read stdin: {e}"))),
-        Err(StreamError::Write(w)) => finish_output(Err(w)),
-    }
+    lines::run(MAX_LINE, respond)
 }
 
-enum StreamError {
-    Read(io::Error),
-    Write(WriteFailure),
+/// One output line for a trimmed input line.
+fn respond(text: &str, overlong: bool, json: &mut Vec<u8>) {
+    let line = if overlong {
+        Answer {
+            error: Some(OVERLONG),
+            ..Answer::default()
+        }
+    } else {
+        answer(text)
+    };
+    lines::write_json(json, &line);
 }
 
-/// Answers every line of `input` onto `out`.
-fn stream<R: Read, W: Write>(input: &mut BufReader<R>, out: &mut W) -> Result<(), StreamError> {
-    let mut line = Vec::with_capacity(1024);
-    let mut json = Vec::with_capacity(256);
-    loop {
-        if input.buffer().is_empty() {
-            // About to block on stdin: let the caller see every answer so far.
-            out.flush().map_err(|e| StreamError::Write(e.into()))?;
-        }
-        let Some(overlong) = read_line_bounded(input, &mut line).map_err(StreamError::Read)? else {
-            return Ok(());
-        };
-        let text = String::from_utf8_lossy(&line);
-        let text = text.trim();
-        if text.is_empty() && !overlong {
-            continue;
-        }
-        let answer = if overlong {
-            Answer {
-                error: Some(OVERLONG),
-                ..Answer::default()
-            }
-        } else {
-            answer(text)
-        };
-        json.clear();
-        // Serialising options and booleans into a Vec cannot fail.
-        if serde_json::to_writer(&mut json, &answer).is_err() {
-            continue;
-        }
-        json.push(b'\n');
-        out.write_all(&json)
-            .map_err(|e| StreamError::Write(e.into()))?;
-    }
-}
-
-/// Reads one line into `buf` without its line ending, keeping at most
-/// [`MAX_LINE`] bytes. `Ok(None)` at end of input; `Ok(Some(true))` when the
-/// line was longer (the rest of it is discarded).
-fn read_line_bounded<R: BufRead>(r: &mut R, buf: &mut Vec<u8>) -> io::Result<Option<bool>> {
-    buf.clear();
-    let limit = MAX_LINE as u64 + 2; // room for "\r\n"
-    let n = r.by_ref().take(limit).read_until(b'\n', buf)?;
-    if n == 0 {
-        return Ok(None);
-    }
-    if buf.last() == Some(&b'\n') {
-        buf.pop();
-        if buf.last() == Some(&b'\r') {
-            buf.pop();
-        }
-        return Ok(Some(buf.len() > MAX_LINE));
-    }
-    if buf.len() < limit as usize {
-        // End of input without a newline.
-        if buf.last() == Some(&b'\r') {
-            buf.pop();
-        }
-        return Ok(Some(buf.len() > MAX_LINE));
-    }
-    // Overlong: skip to the end of the line.
-    let mut skipped = Vec::new();
-    loop {
-        skipped.clear();
-        let m = r.by_ref().take(limit).read_until(b'\n', &mut skipped)?;
-        if m == 0 || skipped.last() == Some(&b'\n') {
-            break;
-        }
-    }
-    buf.clear();
-    Ok(Some(true))
+/// The whole stream, for the tests.
+#[cfg(test)]
+fn stream<R: std::io::Read, W: std::io::Write>(
+    input: &mut std::io::BufReader<R>,
+    out: &mut W,
+) -> Result<(), lines::StreamError> {
+    lines::stream(input, out, MAX_LINE, respond)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::BufReader;
     use crate::cli::noise;
 
     fn run_on(input: &[u8]) -> String {

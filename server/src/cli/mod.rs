@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod classify;
 pub mod consent;
+pub(crate) mod lines;
 pub mod har;
 pub mod ocd;
 pub mod tcf;

@@ -8,12 +8,12 @@
 //! bytes"}`, the rest of the line discarded. Exit 0 whatever the lines hold.
 //! The decoder is [`tagwatch_core::tcf`], the one the monitor runs.
 
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+
 
 use serde::Serialize;
 use tagwatch_core::tcf;
 
-use super::{finish_output, WriteFailure};
+use super::lines;
 use crate::Failure;
 
 /// Longest line decoded, in bytes (a TC string with a disclosed-vendors
@@ -29,111 +29,35 @@ struct ErrorLine<'a> {
 
 /// Runs the command on the process's stdin and stdout.
 pub fn run() -> Result<(), Failure> {
-    let mut input = BufReader::with_capacity(64 * 1024, io::stdin().lock());
-    let mut out = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
-    match stream(&mut input, &mut out) {
-        Ok(()) => finish_output(out.flush().map_err(WriteFailure::from)),
-        Err(StreamError::Read(e)) => Err(Failure::Runtime(format!("cannot read stdin: {e}"))),
-        Err(StreamError::Write(w)) => finish_output(Err(w)),
+    lines::run(MAX_LINE, respond)
+}
+
+/// One output line for a trimmed input line: the decoded TC string, or
+/// `{"error":…}`.
+fn respond(text: &str, overlong: bool, json: &mut Vec<u8>) {
+    if overlong {
+        lines::write_json(json, &ErrorLine { error: OVERLONG });
+        return;
+    }
+    match tcf::decode(text) {
+        Ok(tc) => lines::write_json(json, &tc),
+        Err(e) => lines::write_json(json, &ErrorLine { error: &e.to_string() }),
     }
 }
 
-enum StreamError {
-    Read(io::Error),
-    Write(WriteFailure),
-}
-
-/// One output line (without the newline) for one trimmed, non-empty input.
-fn answer(text: &str, json: &mut Vec<u8>) {
-    let written = match tcf::decode(text) {
-        Ok(tc) => serde_json::to_writer(&mut *json, &tc),
-        Err(e) => serde_json::to_writer(
-            &mut *json,
-            &ErrorLine {
-                error: &e.to_string(),
-            },
-        ),
-    };
-    if written.is_err() {
-        // Plain numbers, booleans and ASCII strings: cannot fail; stay one
-        // line per input anyway.
-        json.clear();
-        json.extend_from_slice(br#"{"error":"cannot encode the result"}"#);
-    }
-}
-
-/// Decodes every line of `input` onto `out`.
-fn stream<R: Read, W: Write>(input: &mut BufReader<R>, out: &mut W) -> Result<(), StreamError> {
-    let mut line = Vec::with_capacity(1024);
-    let mut json = Vec::with_capacity(4096);
-    loop {
-        if input.buffer().is_empty() {
-            // About to block on stdin: let the caller see every answer so far.
-            out.flush().map_err(|e| StreamError::Write(e.into()))?;
-        }
-        let Some(overlong) =
-            read_line_bounded(input, &mut line, MAX_LINE).map_err(StreamError::Read)?
-        else {
-            return Ok(());
-        };
-        let text = String::from_utf8_lossy(&line);
-        let text = text.trim();
-        if text.is_empty() {
-            continue;
-        }
-        json.clear();
-        if overlong {
-            json.extend_from_slice(format!(r#"{{"error":"{OVERLONG}"}}"#).as_bytes());
-        } else {
-            answer(text, &mut json);
-        }
-        json.push(b'\n');
-        out.write_all(&json)
-            .map_err(|e| StreamError::Write(e.into()))?;
-    }
-}
-
-/// Reads one line into `buf` without its line ending, keeping at most `max`
-/// bytes and discarding the rest. `Ok(None)` at end of input; `Ok(Some(true))`
-/// when the line was longer than `max`.
-fn read_line_bounded<R: BufRead>(
-    r: &mut R,
-    buf: &mut Vec<u8>,
-    max: usize,
-) -> io::Result<Option<bool>> {
-    buf.clear();
-    let mut total = 0usize;
-    let mut any = false;
-    loop {
-        let avail = match r.fill_buf() {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if avail.is_empty() {
-            if !any {
-                return Ok(None);
-            }
-            break;
-        }
-        any = true;
-        let newline = avail.iter().position(|b| *b == b'\n');
-        let chunk = avail.get(..newline.unwrap_or(avail.len())).unwrap_or(&[]);
-        total = total.saturating_add(chunk.len());
-        let room = max.saturating_sub(buf.len());
-        buf.extend_from_slice(chunk.get(..chunk.len().min(room)).unwrap_or(&[]));
-        let used = chunk.len() + usize::from(newline.is_some());
-        r.consume(used);
-        if newline.is_some() {
-            break;
-        }
-    }
-    Ok(Some(total > max))
+/// The whole stream, for the tests.
+#[cfg(test)]
+fn stream<R: std::io::Read, W: std::io::Write>(
+    input: &mut std::io::BufReader<R>,
+    out: &mut W,
+) -> Result<(), lines::StreamError> {
+    lines::stream(input, out, MAX_LINE, respond)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::BufReader;
     use crate::cli::noise;
 
     fn run_on(input: &[u8]) -> String {
