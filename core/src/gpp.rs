@@ -38,6 +38,7 @@ use core::fmt;
 
 use serde::Serialize;
 
+use crate::bits::BitCursor;
 use crate::consent::{Categories, Category};
 use crate::tcf::{self, TcString, TcfError};
 
@@ -475,69 +476,27 @@ impl Gpp {
     }
 }
 
-/// The value of a base64url character.
-fn sextet(c: u8) -> Option<u8> {
-    match c {
-        b'A'..=b'Z' => Some(c - b'A'),
-        b'a'..=b'z' => Some(c - b'a' + 26),
-        b'0'..=b'9' => Some(c - b'0' + 52),
-        b'-' => Some(62),
-        b'_' => Some(63),
-        _ => None,
-    }
-}
-
 /// A checked big-endian bit reader over base64url text.
 struct Bits<'a> {
-    text: &'a [u8],
-    pos: usize,
+    cursor: BitCursor<'a>,
     section: u16,
 }
 
 impl<'a> Bits<'a> {
     fn new(text: &'a str, section: u16) -> Result<Self, GppError> {
-        if let Some(at) = text.bytes().position(|c| sextet(c).is_none()) {
-            return Err(GppError::NotBase64Url { section, at });
-        }
-        Ok(Self {
-            text: text.as_bytes(),
-            pos: 0,
-            section,
-        })
+        let cursor = BitCursor::new(text).map_err(|at| GppError::NotBase64Url { section, at })?;
+        Ok(Self { cursor, section })
     }
 
     fn bit(&mut self, field: &'static str) -> Result<bool, GppError> {
-        let p = self.pos;
-        let c = self
-            .text
-            .get(p / 6)
-            .and_then(|c| sextet(*c))
-            .ok_or(GppError::Truncated {
-                section: self.section,
-                field,
-                bit: p,
-            })?;
-        self.pos = p + 1;
-        Ok((c >> (5 - p % 6)) & 1 == 1)
+        Ok(self.take(1, field)? == 1)
     }
 
     /// Reads `n` ≤ 16 bits; on failure the position is where the field starts.
     fn take(&mut self, n: u8, field: &'static str) -> Result<u16, GppError> {
-        let start = self.pos;
-        let mut v = 0u16;
-        for _ in 0..n.min(16) {
-            match self.bit(field) {
-                Ok(b) => v = (v << 1) | u16::from(b),
-                Err(_) => {
-                    return Err(GppError::Truncated {
-                        section: self.section,
-                        field,
-                        bit: start,
-                    })
-                }
-            }
-        }
-        Ok(v)
+        let bit = self.cursor.pos;
+        let v = self.cursor.take(n.min(16)).ok_or(GppError::Truncated { section: self.section, field, bit })?;
+        Ok(u16::try_from(v).unwrap_or(u16::MAX))
     }
 
     fn take_u8(&mut self, n: u8, field: &'static str) -> Result<u8, GppError> {

@@ -40,6 +40,8 @@ use core::fmt;
 use serde::ser::{Error as _, SerializeSeq};
 use serde::{Serialize, Serializer};
 
+use crate::bits::BitCursor;
+
 /// Distinct (purpose id, restriction type) pairs: 6 + 2 bits.
 const MAX_RESTRICTION_KEYS: usize = 64 * 4;
 
@@ -516,22 +518,9 @@ fn decode_publisher_tc(b: &mut Bits<'_>) -> Result<PublisherTc, TcfError> {
     })
 }
 
-/// The value of a base64url character.
-fn sextet(c: u8) -> Option<u8> {
-    match c {
-        b'A'..=b'Z' => Some(c - b'A'),
-        b'a'..=b'z' => Some(c - b'a' + 26),
-        b'0'..=b'9' => Some(c - b'0' + 52),
-        b'-' => Some(62),
-        b'_' => Some(63),
-        _ => None,
-    }
-}
-
 /// A checked big-endian bit reader over base64url text.
 struct Bits<'a> {
-    text: &'a [u8],
-    pos: usize,
+    cursor: BitCursor<'a>,
     segment: Segment,
 }
 
@@ -542,41 +531,14 @@ impl<'a> Bits<'a> {
         if text.is_empty() {
             return Err(TcfError::Empty { index });
         }
-        if let Some(at) = text.bytes().position(|c| sextet(c).is_none()) {
-            return Err(TcfError::NotBase64Url { index, at });
-        }
-        Ok(Self {
-            text: text.as_bytes(),
-            pos: 0,
-            segment,
-        })
+        let cursor = BitCursor::new(text).map_err(|at| TcfError::NotBase64Url { index, at })?;
+        Ok(Self { cursor, segment })
     }
 
     /// Reads `n` ≤ 64 bits as an unsigned integer.
     fn take(&mut self, n: u8, field: &'static str) -> Result<u64, TcfError> {
-        let truncated = TcfError::Truncated {
-            segment: self.segment,
-            field,
-            bit: self.pos,
-        };
-        let end = self
-            .pos
-            .checked_add(usize::from(n))
-            .ok_or(truncated.clone())?;
-        if end > self.text.len().saturating_mul(6) {
-            return Err(truncated);
-        }
-        let mut value = 0u64;
-        for p in self.pos..end {
-            let c = self
-                .text
-                .get(p / 6)
-                .and_then(|c| sextet(*c))
-                .ok_or(truncated.clone())?;
-            value = (value << 1) | u64::from((c >> (5 - p % 6)) & 1);
-        }
-        self.pos = end;
-        Ok(value)
+        let bit = self.cursor.pos;
+        self.cursor.take(n).ok_or(TcfError::Truncated { segment: self.segment, field, bit })
     }
 
     fn take_u8(&mut self, n: u8, field: &'static str) -> Result<u8, TcfError> {
