@@ -87,15 +87,6 @@ fn respond(text: &str, overlong: bool, json: &mut Vec<u8>) {
     lines::write_json(json, &answer);
 }
 
-/// The whole stream, for the tests.
-#[cfg(test)]
-fn stream<R: std::io::Read, W: std::io::Write>(
-    input: &mut std::io::BufReader<R>,
-    out: &mut W,
-) -> Result<(), lines::StreamError> {
-    lines::stream(input, out, MAX_LINE, respond)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,10 +94,7 @@ mod tests {
     use crate::cli::noise;
 
     fn run_on(input: &[u8]) -> String {
-        let mut reader = BufReader::with_capacity(16, input);
-        let mut out = Vec::new();
-        assert!(stream(&mut reader, &mut out).is_ok());
-        String::from_utf8(out).unwrap()
+        String::from_utf8(lines::run_on(input, 16, MAX_LINE, respond)).unwrap()
     }
 
     #[test]
@@ -175,9 +163,7 @@ mod tests {
                 b"\r\nhttps://a.b/c?x intercom-id-",
             );
             for cap in [1, 7, 64] {
-                let mut reader = BufReader::with_capacity(cap, &bytes[..]);
-                let mut out = Vec::new();
-                assert!(stream(&mut reader, &mut out).is_ok());
+                let out = lines::run_on(&bytes, cap, MAX_LINE, respond);
                 for line in out.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
                     let v: serde_json::Value = serde_json::from_slice(line).unwrap();
                     assert!(v["input"].as_str().unwrap().len() <= MAX_LINE);

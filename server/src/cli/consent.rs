@@ -99,26 +99,13 @@ fn respond(text: &str, overlong: bool, json: &mut Vec<u8>) {
     lines::write_json(json, &line);
 }
 
-/// The whole stream, for the tests.
-#[cfg(test)]
-fn stream<R: std::io::Read, W: std::io::Write>(
-    input: &mut std::io::BufReader<R>,
-    out: &mut W,
-) -> Result<(), lines::StreamError> {
-    lines::stream(input, out, MAX_LINE, respond)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::BufReader;
     use crate::cli::noise;
 
     fn run_on(input: &[u8]) -> String {
-        let mut reader = BufReader::with_capacity(16, input);
-        let mut out = Vec::new();
-        assert!(stream(&mut reader, &mut out).is_ok());
-        String::from_utf8(out).unwrap()
+        String::from_utf8(lines::run_on(input, 16, MAX_LINE, respond)).unwrap()
     }
 
     const NONE: &str = r#"{"cmp":null,"decided":false,"categories":{"necessary":null,"functional":null,"analytics":null,"marketing":null}}"#;
@@ -172,9 +159,7 @@ mod tests {
                 b"\r\n;=%:,{}'\"OptanonConsent=groups C0002:1 cookieyes-consent didomi_token cc_cookie",
             );
             for cap in [1, 7, 4096] {
-                let mut reader = BufReader::with_capacity(cap, &bytes[..]);
-                let mut out = Vec::new();
-                assert!(stream(&mut reader, &mut out).is_ok());
+                let out = lines::run_on(&bytes, cap, MAX_LINE, respond);
                 for line in out.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
                     let v: serde_json::Value = serde_json::from_slice(line).unwrap();
                     assert!(v["categories"].is_object());

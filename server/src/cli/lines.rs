@@ -59,6 +59,21 @@ pub(crate) fn stream<R: Read, W: Write>(
     }
 }
 
+/// The output of streaming `input` through `respond`, read through a buffer
+/// of `capacity` bytes (small buffers split lines across reads).
+#[cfg(test)]
+pub(crate) fn run_on(
+    input: &[u8],
+    capacity: usize,
+    max_line: usize,
+    respond: impl FnMut(&str, bool, &mut Vec<u8>),
+) -> Vec<u8> {
+    let mut reader = BufReader::with_capacity(capacity, input);
+    let mut out = Vec::new();
+    assert!(stream(&mut reader, &mut out, max_line, respond).is_ok());
+    out
+}
+
 /// Appends `value` as JSON; plain strings, numbers and options cannot fail to
 /// encode, but the output stays one object per line whatever happens.
 pub(crate) fn write_json(json: &mut Vec<u8>, value: &impl Serialize) {

@@ -45,26 +45,13 @@ fn respond(text: &str, overlong: bool, json: &mut Vec<u8>) {
     }
 }
 
-/// The whole stream, for the tests.
-#[cfg(test)]
-fn stream<R: std::io::Read, W: std::io::Write>(
-    input: &mut std::io::BufReader<R>,
-    out: &mut W,
-) -> Result<(), lines::StreamError> {
-    lines::stream(input, out, MAX_LINE, respond)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::BufReader;
     use crate::cli::noise;
 
     fn run_on(input: &[u8]) -> String {
-        let mut reader = BufReader::with_capacity(16, input);
-        let mut out = Vec::new();
-        assert!(stream(&mut reader, &mut out).is_ok());
-        String::from_utf8(out).unwrap()
+        String::from_utf8(lines::run_on(input, 16, MAX_LINE, respond)).unwrap()
     }
 
     #[test]
@@ -100,9 +87,7 @@ mod tests {
                 (seed * 131 % 9_000) as usize,
                 b"\r\n.CPXxRfAPXxRfAAfKABENB-CgAAYgAAAAIB_Aa",
             );
-            let mut reader = BufReader::with_capacity(7, &bytes[..]);
-            let mut out = Vec::new();
-            assert!(stream(&mut reader, &mut out).is_ok());
+            let out = lines::run_on(&bytes, 7, MAX_LINE, respond);
             for line in out.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
                 let _: serde_json::Value = serde_json::from_slice(line).unwrap();
             }
