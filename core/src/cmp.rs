@@ -75,6 +75,72 @@ pub fn from_cookies(header: &str) -> Option<CmpConsent> {
     first
 }
 
+/// CMP ids whose live API the page shells read besides [`PRECEDENCE`]
+/// (Usercentrics keeps its state in localStorage, not cookies).
+const LIVE_ONLY: [&str; 1] = ["usercentrics"];
+
+/// The static id of a CMP named by a shell, `None` for an unknown one.
+pub fn cmp_id(name: &str) -> Option<&'static str> {
+    PRECEDENCE.into_iter().chain(LIVE_ONLY).find(|id| *id == name)
+}
+
+/// The normalised categories that one of a CMP's own category, group,
+/// bucket or purpose names stands for by default (`docs/policy.md`). The
+/// cookie parsers and the live-API readers both map through it, so a CMP
+/// reads the same whichever way its state reached the monitor.
+pub fn categories_of(cmp: &str, name: &str) -> &'static [Category] {
+    use Category::*;
+    match (cmp, name) {
+        ("onetrust", "C0001") | ("complianz", "functional") | ("osano", "ESSENTIAL") | ("trustarc", "1") => &[Necessary],
+        ("onetrust", "C0002") | ("complianz", "statistics") | ("osano", "ANALYTICS") => &[Analytics],
+        ("onetrust", "C0003") | ("complianz", "preferences") | ("osano", "STORAGE" | "PERSONALIZATION") => &[Functional],
+        ("onetrust", "C0004" | "C0005") | ("complianz" | "osano", "marketing" | "MARKETING") | ("trustarc", "3") => {
+            &[Marketing]
+        }
+        ("trustarc", "2") => &[Functional, Analytics],
+        ("cookiebot", "preferences") => &[Functional],
+        ("cookiebot", "statistics") => &[Analytics],
+        ("cookieyes", "advertisement") => &[Marketing],
+        ("didomi", id) => didomi_purpose(id),
+        ("onetrust" | "complianz" | "osano" | "trustarc", _) => &[],
+        // Cookiebot, CookieYes, Usercentrics, Klaro purposes and
+        // cookieconsent categories use plain names.
+        (_, name) => common_category(name),
+    }
+}
+
+/// Category names as sites and the simpler CMPs spell them.
+fn common_category(name: &str) -> &'static [Category] {
+    use Category::*;
+    match name.to_ascii_lowercase().as_str() {
+        "necessary" | "essential" | "required" | "strictly_necessary" => &[Necessary],
+        "functional" | "functionality" | "preferences" => &[Functional],
+        "analytics" | "performance" | "statistics" | "measurement" => &[Analytics],
+        "marketing" | "ads" | "advertising" | "advertisement" | "targeting" => &[Marketing],
+        _ => &[],
+    }
+}
+
+/// A CMP's live state, as a page shell read it from the CMP's API or
+/// events: `name:1` / `name:0` pairs in the CMP's own names, comma
+/// separated. Names map through [`categories_of`] by the same "every source
+/// must grant" rule as the cookies; an unknown CMP gives `None`.
+pub fn from_choices(cmp: &str, choices: &str) -> Option<Categories> {
+    let cmp = cmp_id(cmp)?;
+    let mut acc = Acc::default();
+    for (name, flag) in choices.split(',').filter_map(|c| c.rsplit_once(':')) {
+        let granted = match flag {
+            "1" => true,
+            "0" => false,
+            _ => continue,
+        };
+        for c in categories_of(cmp, name.trim()) {
+            acc.add(*c, granted);
+        }
+    }
+    Some(acc.finish())
+}
+
 /// The cookies of one header, first occurrence of a name wins (browsers send
 /// the cookie of the most specific path first).
 struct Jar<'a> {
@@ -149,14 +215,9 @@ fn onetrust(jar: &Jar<'_>) -> Option<CmpConsent> {
                             "0" => false,
                             _ => continue,
                         };
-                        let category = match id.trim() {
-                            "C0001" => Category::Necessary,
-                            "C0002" => Category::Analytics,
-                            "C0003" => Category::Functional,
-                            "C0004" | "C0005" => Category::Marketing,
-                            _ => continue,
-                        };
-                        acc.add(category, granted);
+                        for c in categories_of("onetrust", id.trim()) {
+                            acc.add(*c, granted);
+                        }
                     }
                 }
                 _ => {}
@@ -191,10 +252,7 @@ fn cookiebot(jar: &Jar<'_>) -> Option<CmpConsent> {
         match (key.as_str(), value) {
             ("stamp", Val::Str(s)) => implied |= s == "-1",
             ("method", Val::Str(s)) => implied |= s == "implied",
-            ("necessary", Val::Bool(b)) => acc.add(Category::Necessary, *b),
-            ("preferences", Val::Bool(b)) => acc.add(Category::Functional, *b),
-            ("statistics", Val::Bool(b)) => acc.add(Category::Analytics, *b),
-            ("marketing", Val::Bool(b)) => acc.add(Category::Marketing, *b),
+            (name, Val::Bool(b)) => categories_of("cookiebot", name).iter().for_each(|c| acc.add(*c, *b)),
             _ => {}
         }
     }
@@ -257,13 +315,7 @@ fn didomi_purpose(id: &str) -> &'static [Category] {
 /// `cookieyes-<category>=yes|no`.
 fn cookieyes(jar: &Jar<'_>) -> Option<CmpConsent> {
     fn category(name: &str) -> Option<Category> {
-        match name {
-            "necessary" => Some(Category::Necessary),
-            "functional" => Some(Category::Functional),
-            "analytics" | "performance" => Some(Category::Analytics),
-            "advertisement" => Some(Category::Marketing),
-            _ => None,
-        }
+        categories_of("cookieyes", name).first().copied()
     }
     fn yes_no(v: &str) -> Option<bool> {
         match v.trim() {
@@ -314,19 +366,15 @@ fn cookieyes(jar: &Jar<'_>) -> Option<CmpConsent> {
 fn complianz(jar: &Jar<'_>) -> Option<CmpConsent> {
     let mut acc = Acc::default();
     let mut any = false;
-    for (name, c) in [
-        ("cmplz_functional", Category::Necessary),
-        ("cmplz_preferences", Category::Functional),
-        ("cmplz_statistics", Category::Analytics),
-        ("cmplz_marketing", Category::Marketing),
-    ] {
-        let Some(value) = jar.get(name) else { continue };
+    for name in ["functional", "preferences", "statistics", "marketing"] {
+        let Some(value) = jar.get(&["cmplz_", name].concat()) else { continue };
         any = true;
-        match value.trim() {
-            "allow" => acc.add(c, true),
-            "deny" => acc.add(c, false),
-            _ => {}
-        }
+        let granted = match value.trim() {
+            "allow" => true,
+            "deny" => false,
+            _ => continue,
+        };
+        categories_of("complianz", name).iter().for_each(|c| acc.add(*c, granted));
     }
     let banner = jar.get("cmplz_banner-status");
     if !any && banner.is_none() {
@@ -406,22 +454,14 @@ fn osano(jar: &Jar<'_>) -> Option<CmpConsent> {
             Some("DENY") => false,
             _ => continue,
         };
-        let category = match key.as_str() {
-            "ESSENTIAL" => Category::Necessary,
-            "STORAGE" | "PERSONALIZATION" => Category::Functional,
-            "ANALYTICS" => Category::Analytics,
-            "MARKETING" => Category::Marketing,
-            "OPT_OUT" => {
-                if granted {
-                    acc.add(Category::Marketing, false);
-                }
-                any = true;
-                continue;
-            }
-            _ => continue,
-        };
         any = true;
-        acc.add(category, granted);
+        if key == "OPT_OUT" {
+            if granted {
+                acc.add(Category::Marketing, false);
+            }
+            continue;
+        }
+        categories_of("osano", key).iter().for_each(|c| acc.add(*c, granted));
     }
     Some(CmpConsent { cmp: "osano", decided: any, categories: acc.finish() })
 }
@@ -465,15 +505,10 @@ fn vanilla_cookieconsent(jar: &Jar<'_>) -> Option<CmpConsent> {
     };
     let mut granted = [false; 4];
     for item in items {
-        let category = match item.text().map(str::to_ascii_lowercase).as_deref() {
-            Some("necessary") => Category::Necessary,
-            Some("functionality" | "functional" | "preferences") => Category::Functional,
-            Some("analytics" | "performance" | "statistics" | "measurement") => Category::Analytics,
-            Some("marketing" | "ads" | "advertising" | "targeting") => Category::Marketing,
-            _ => continue,
-        };
-        if let Some(slot) = granted.get_mut(category as usize) {
-            *slot = true;
+        for c in item.text().map(common_category).unwrap_or_default() {
+            if let Some(slot) = granted.get_mut(*c as usize) {
+                *slot = true;
+            }
         }
     }
     let mut acc = Acc::default();

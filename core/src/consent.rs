@@ -45,23 +45,37 @@ impl Category {
     }
 }
 
-/// Where a consent change came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// Where a consent change came from. Serialises as its wire name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     /// Nothing known yet: only `necessary` is granted.
     Default,
     /// The site's `tagwatch('consent', …)` call.
     Api,
+    /// The IAB TCF API (`__tcfapi`).
+    Tcf,
+    /// The IAB GPP API (`__gpp`).
+    Gpp,
+    /// A CMP's own API, events or cookies; the CMP id (`onetrust`, …).
+    Cmp(&'static str),
 }
 
 impl Source {
-    /// Wire name.
+    /// Wire name: `default`, `api`, `tcf`, `gpp` or the CMP id.
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Default => "default",
             Source::Api => "api",
+            Source::Tcf => "tcf",
+            Source::Gpp => "gpp",
+            Source::Cmp(id) => id,
         }
+    }
+}
+
+impl Serialize for Source {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -177,6 +191,26 @@ impl Timeline {
         }
         withdrawn
     }
+}
+
+/// Every category granted: a source saying consent is not required here.
+pub fn all_granted() -> Categories {
+    Categories([Some(true); 4])
+}
+
+/// The default mapping of IAB TCF purpose consents (`purpose(id)`: consent
+/// given for purpose `id`): purpose 1 (store or access information on a
+/// device) gates functional, analytics and marketing; analytics also needs
+/// purposes 7–10 (measurement, research, product improvement), marketing
+/// purposes 2–4 (basic ads, ads profile, personalised ads).
+pub fn from_tcf_purposes(purpose: impl Fn(u16) -> bool) -> Categories {
+    let storage = purpose(1);
+    Categories([
+        Some(true),
+        Some(storage),
+        Some(storage && (7..=10).all(&purpose)),
+        Some(storage && (2..=4).all(&purpose)),
+    ])
 }
 
 /// Builds `Categories` from `(category, value)` pairs.

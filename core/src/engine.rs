@@ -12,6 +12,14 @@ use crate::policy::Policy;
 use crate::report::{self, ConsentSnapshot, Evidence, Finding, FindingType, PageView};
 use crate::{cookie, url};
 
+#[cfg(feature = "consent-parsers")]
+mod signals;
+
+/// How long after a claim about consent (a Consent Mode command, a Google
+/// hit's `gcs`) the CMP may take to say the same: a CMP that tells Google
+/// first and the page a moment later is not a mismatch.
+pub const CLAIM_SETTLE_MS: u64 = 500;
+
 /// Milliseconds after navigation start, from a `DOMHighResTimeStamp`.
 /// Negative, NaN and huge values saturate instead of panicking.
 pub fn ms(t: f64) -> u64 {
@@ -66,6 +74,8 @@ pub struct Engine {
     cookies: Vec<PresentCookie>,
     findings: Vec<Finding>,
     sent: usize,
+    #[cfg(feature = "consent-parsers")]
+    signals: signals::Signals,
 }
 
 impl Engine {
@@ -91,9 +101,39 @@ impl Engine {
         self.ignored_hosts.push(host.to_ascii_lowercase());
     }
 
-    /// Records a consent change.
+    /// Records a consent change. A change dated before findings not yet
+    /// sent (consent a CMP restored from storage, which counts from page
+    /// start, reported after the tag already ran) revises them.
     pub fn consent(&mut self, categories: Categories, source: Source, at: u64) {
         self.consent.update(categories, source, at);
+        self.revise();
+    }
+
+    /// Re-judges the unsent findings that consent decides, on the timeline
+    /// as it is now: a finding whose category turns out granted at its
+    /// time is withdrawn, the rest get the state they are now judged on.
+    fn revise(&mut self) {
+        let Some(unsent) = self.findings.get_mut(self.sent..) else { return };
+        let timeline = &self.consent;
+        let gpc = self.gpc;
+        let mut keep = Vec::with_capacity(unsent.len());
+        for mut f in unsent.iter().cloned() {
+            let judged_at = if f.kind == FindingType::ConsentSignalMismatch { f.at.saturating_add(CLAIM_SETTLE_MS) } else { f.at };
+            if let (true, Some(c)) = (f.kind.needs_consent(), f.category) {
+                if timeline.at(judged_at).categories.granted(c) {
+                    continue;
+                }
+                f.consent = ConsentSnapshot::new(timeline.at(judged_at), gpc);
+            }
+            keep.push(f);
+        }
+        self.findings.truncate(self.sent);
+        self.findings.extend(keep);
+    }
+
+    /// The consent state in force at `at`.
+    pub fn consent_at(&self, at: u64) -> crate::consent::State {
+        self.consent.at(at)
     }
 
     /// Global Privacy Control as the browser reports it.
@@ -114,6 +154,8 @@ impl Engine {
             }
             return;
         };
+        #[cfg(feature = "consent-parsers")]
+        self.google_hit(m.vendor, req.url, &parts, ms(req.start));
         self.vendor_request(m.vendor, m.resource, m.purpose, &parts.host, &parts.path, req);
     }
 
@@ -171,6 +213,8 @@ impl Engine {
     /// Takes a `document.cookie` snapshot at `now`. New vendor cookies are
     /// judged at first sighting; removed ones are forgotten.
     pub fn cookies(&mut self, header: &str, now: u64) {
+        #[cfg(feature = "consent-parsers")]
+        self.cmp_cookies(header, now);
         let mut present = Vec::with_capacity(self.cookies.len());
         for name in cookie::live_names(header) {
             let Some((vendor, purpose)) = catalog::classify_cookie(name) else { continue };
@@ -202,6 +246,8 @@ impl Engine {
     /// Advances time: cookies still present `grace_ms` after a withdrawal
     /// become findings. Call after the latest cookie snapshot.
     pub fn tick(&mut self, now: u64) {
+        #[cfg(feature = "consent-parsers")]
+        self.settle_claims(now);
         let grace = self.policy.grace_ms;
         let mut due = Vec::new();
         for c in &self.cookies {

@@ -441,11 +441,10 @@ impl Gpp {
             match section {
                 Section::TcfEuV2(tc) => {
                     any = true;
-                    let p = |id: u16| tc.purpose_consents.contains(id);
-                    let storage = p(1);
-                    acc.add(Category::Functional, storage);
-                    acc.add(Category::Analytics, storage && (7..=10).all(p));
-                    acc.add(Category::Marketing, storage && (2..=4).all(p));
+                    let tcf = crate::consent::from_tcf_purposes(|id| tc.purpose_consents.contains(id));
+                    for c in [Category::Functional, Category::Analytics, Category::Marketing] {
+                        acc.add(c, tcf.granted(c));
+                    }
                 }
                 Section::UsNat(s) => {
                     any = true;

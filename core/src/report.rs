@@ -25,6 +25,7 @@ pub enum FindingType {
     PageOutOfScope,
     IdentityUnverified,
     CookieLifetimeExceedsPolicy,
+    ConsentSignalMismatch,
 }
 
 impl FindingType {
@@ -41,7 +42,22 @@ impl FindingType {
             FindingType::PageOutOfScope => "page_out_of_scope",
             FindingType::IdentityUnverified => "identity_unverified",
             FindingType::CookieLifetimeExceedsPolicy => "cookie_lifetime_exceeds_policy",
+            FindingType::ConsentSignalMismatch => "consent_signal_mismatch",
         }
+    }
+
+    /// Whether the finding exists only because consent was missing at its
+    /// time (so consent learned later for that time undoes it).
+    pub fn needs_consent(self) -> bool {
+        matches!(
+            self,
+            FindingType::ScriptBeforeConsent
+                | FindingType::CookieBeforeConsent
+                | FindingType::TrackingBeforeConsent
+                | FindingType::CookieAfterWithdrawal
+                | FindingType::RequestAfterWithdrawal
+                | FindingType::ConsentSignalMismatch
+        )
     }
 }
 
@@ -86,6 +102,21 @@ pub enum Evidence {
         /// Selector, e.g. `#intercom-frame`.
         name: String,
     },
+    /// A consent claim a tag made: a Consent Mode command in `dataLayer`,
+    /// or the `gcs` parameter of a Google hit (then with its host and
+    /// redacted path; the claim's value is consent state, not user data).
+    Signal {
+        /// `gcs`, `consent_default` or `consent_update`.
+        signal: &'static str,
+        /// The consent type claimed granted: `analytics_storage`, `ad_storage`.
+        claimed: &'static str,
+        /// Host of the hit, empty for a `dataLayer` command.
+        #[serde(skip_serializing_if = "String::is_empty")]
+        host: String,
+        /// Redacted path of the hit, empty for a `dataLayer` command.
+        #[serde(skip_serializing_if = "String::is_empty")]
+        path: String,
+    },
 }
 
 impl Evidence {
@@ -96,6 +127,7 @@ impl Evidence {
             Evidence::Cookie { cookie, .. } => ("cookie", cookie),
             Evidence::Global { name } => ("global", name),
             Evidence::Dom { name } => ("dom", name),
+            Evidence::Signal { signal, claimed, .. } => (signal, claimed),
         }
     }
 }
@@ -268,6 +300,16 @@ fn evidence(w: &mut Writer, e: &Evidence) {
             w.field("kind", "dom");
             w.field("name", name);
         }
+        Evidence::Signal { signal, claimed, host, path } => {
+            w.field("kind", "signal");
+            w.field("signal", signal);
+            w.field("claimed", claimed);
+            for (k, v) in [("host", host), ("path", path)] {
+                if !v.is_empty() {
+                    w.field(k, v);
+                }
+            }
+        }
     }
     w.end_object();
 }
@@ -321,6 +363,8 @@ mod tests {
             Evidence::Cookie { cookie: "c".into(), purpose: "messenger", days: None },
             Evidence::Global { name: "Intercom.booted".into() },
             Evidence::Dom { name: "#intercom-frame".into() },
+            Evidence::Signal { signal: "gcs", claimed: "analytics_storage", host: "region1.google-analytics.com".into(), path: "/g/collect".into() },
+            Evidence::Signal { signal: "consent_update", claimed: "ad_storage", host: String::new(), path: String::new() },
         ];
         let findings: Vec<Finding> = evidences
             .iter()

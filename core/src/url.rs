@@ -58,6 +58,13 @@ fn is_host_byte(b: u8) -> bool {
 }
 
 /// `host` is `domain` or a subdomain of it — on a dot boundary, so
+/// The raw value of query parameter `name` in `url`, for consent signals
+/// read in the page (`gcs`). Query strings are never reported.
+pub fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
+    let query = url.split('#').next()?.split_once('?')?.1;
+    query.split('&').find_map(|p| p.strip_prefix(name)?.strip_prefix('='))
+}
+
 /// `evilintercom.io` is not `intercom.io`.
 pub fn host_within(host: &str, domain: &str) -> bool {
     match host.len().checked_sub(domain.len()) {

@@ -1,0 +1,162 @@
+//! Consent signals beyond the site API, read by the engine itself so the
+//! in-page monitor, the extension and native tests apply the same rules:
+//!
+//! - **Sources of truth** fed into the timeline: the CMP cookies in each
+//!   `document.cookie` snapshot, a CMP's live API state, IAB TCF and GPP.
+//!   Consent a CMP restored from storage counts from page start (time 0);
+//!   a choice counts from its event. Undecided is not consent: an
+//!   undecided CMP changes nothing, so where nothing decided, only
+//!   `necessary` is granted.
+//! - **Claims** Google's tags make (Consent Mode commands in `dataLayer`,
+//!   `gcs` on their hits) are not fed in: the CMP holds the truth. Each
+//!   claim of a granted storage type is checked against the timeline
+//!   [`CLAIM_SETTLE_MS`] later; a claim the timeline does not back is a
+//!   `consent_signal_mismatch`.
+
+use super::{Engine, CLAIM_SETTLE_MS};
+use crate::catalog::{self, Vendor};
+use crate::consent::{self, Categories, Category, Source};
+use crate::consent_mode::{self, ConsentMode};
+use crate::report::{Evidence, FindingType};
+use crate::url::{self, UrlParts};
+use crate::{cmp, gpp};
+
+/// Vendors whose hits carry `gcs`.
+const GOOGLE_TAGS: [&str; 3] = ["ga4", "google-ads", "gtm"];
+
+/// Consent Mode storage types checked, and the category each needs.
+const CLAIMS: [(&str, Category); 2] = [("ad_storage", Category::Marketing), ("analytics_storage", Category::Analytics)];
+
+#[derive(Debug, Default)]
+pub(super) struct Signals {
+    /// A cookie snapshot was read: CMP consent in the first one was
+    /// restored from storage.
+    cookies_read: bool,
+    /// The decided CMP state last read from cookies.
+    cmp_cookie: Option<(&'static str, Categories)>,
+    consent_mode: ConsentMode,
+    claims: Vec<Claim>,
+}
+
+/// A storage type claimed granted at `at`, not yet checked.
+#[derive(Debug)]
+struct Claim {
+    vendor: &'static Vendor,
+    category: Category,
+    at: u64,
+    evidence: Evidence,
+}
+
+impl Engine {
+    /// Reads the CMP cookies of a snapshot: a decided state that differs
+    /// from the last one is a consent change.
+    pub(super) fn cmp_cookies(&mut self, header: &str, now: u64) {
+        let found = cmp::from_cookies(header).filter(|c| c.decided).map(|c| (c.cmp, c.categories));
+        let at = if self.signals.cookies_read { now } else { 0 };
+        self.signals.cookies_read = true;
+        if found == self.signals.cmp_cookie {
+            return;
+        }
+        self.signals.cmp_cookie = found;
+        if let Some((id, categories)) = found {
+            self.consent(categories, Source::Cmp(id), at);
+        }
+    }
+
+    /// A CMP's live state from its API or events, as `name:1,name:0` pairs
+    /// in the CMP's own names ([`cmp::from_choices`]); `restored` when the
+    /// CMP had it from storage before the visitor did anything on this page.
+    pub fn cmp_state(&mut self, cmp: &str, choices: &str, decided: bool, restored: bool, now: u64) {
+        let (Some(id), true) = (cmp::cmp_id(cmp), decided) else { return };
+        if let Some(categories) = cmp::from_choices(id, choices) {
+            self.consent(categories, Source::Cmp(id), if restored { 0 } else { now });
+        }
+    }
+
+    /// An IAB TCF `addEventListener` callback: `gdpr_applies` as the CMP
+    /// says (`None` while it is still deciding), `event_status`, and the
+    /// purpose consents as a string of `0`/`1` for purposes 1, 2, … .
+    /// `tcloaded` is consent restored from storage (page start);
+    /// `useractioncomplete` a choice (now); `cmpuishown` undecided. Where
+    /// the GDPR does not apply, TCF gates nothing: every category granted.
+    pub fn tcf(&mut self, gdpr_applies: Option<bool>, event_status: &str, purposes: &str, now: u64) {
+        let categories = match gdpr_applies {
+            None => return,
+            Some(false) => consent::all_granted(),
+            Some(true) => {
+                let bits = purposes.as_bytes();
+                consent::from_tcf_purposes(|id| bits.get(usize::from(id).wrapping_sub(1)) == Some(&b'1'))
+            }
+        };
+        let at = match event_status {
+            "tcloaded" => 0,
+            "useractioncomplete" => now,
+            _ if gdpr_applies == Some(false) => 0,
+            _ => return,
+        };
+        self.consent(categories, Source::Tcf, at);
+    }
+
+    /// An IAB GPP event with `signalStatus` `ready`: the GPP string and the
+    /// `applicableSections` (`-1`: none applies). Mapped per `Gpp::categories_for`.
+    pub fn gpp(&mut self, gpp_string: &str, applicable: &[i32], restored: bool, now: u64) {
+        let ids: Vec<u16> = applicable.iter().filter_map(|id| u16::try_from(*id).ok()).collect();
+        if ids.is_empty() {
+            return;
+        }
+        let Ok(decoded) = gpp::decode(gpp_string) else { return };
+        let categories = decoded.categories_for(Some(&ids));
+        if categories != Categories::default() {
+            self.consent(categories, Source::Gpp, if restored { 0 } else { now });
+        }
+    }
+
+    /// A Consent Mode command from `dataLayer` (`gtag('consent', command,
+    /// {…})`), values as strings. A `default` claims its state once
+    /// `wait_for_update` has passed; an `update` at once.
+    pub fn consent_mode(&mut self, command: &str, params: &[(&str, &str)], now: u64) {
+        let signals = &mut self.signals;
+        if !signals.consent_mode.apply(command, params) {
+            return;
+        }
+        let (signal, at) = match command {
+            "default" => ("consent_default", now.saturating_add(signals.consent_mode.wait_for_update().unwrap_or(0))),
+            _ => ("consent_update", now),
+        };
+        let Some(vendor) = catalog::vendor("gtm") else { return };
+        for (claimed, category) in CLAIMS {
+            if signals.consent_mode.effective(claimed) == Some(true) {
+                let evidence = Evidence::Signal { signal, claimed, host: String::new(), path: String::new() };
+                signals.claims.push(Claim { vendor, category, at, evidence });
+            }
+        }
+    }
+
+    /// A Google hit: its `gcs` claims the storage types granted.
+    pub(super) fn google_hit(&mut self, vendor: &'static Vendor, full_url: &str, parts: &UrlParts, at: u64) {
+        if !GOOGLE_TAGS.contains(&vendor.id) {
+            return;
+        }
+        let Some((ad, analytics)) = url::query_param(full_url, "gcs").and_then(consent_mode::parse_gcs) else { return };
+        for ((claimed, category), granted) in CLAIMS.into_iter().zip([ad, analytics]) {
+            if granted {
+                let evidence =
+                    Evidence::Signal { signal: "gcs", claimed, host: parts.host.clone(), path: url::redact_path(&parts.path) };
+                self.signals.claims.push(Claim { vendor, category, at, evidence });
+            }
+        }
+    }
+
+    /// Checks the claims whose settle time has passed.
+    pub(super) fn settle_claims(&mut self, now: u64) {
+        let (due, pending) = core::mem::take(&mut self.signals.claims)
+            .into_iter()
+            .partition(|c: &Claim| c.at.saturating_add(CLAIM_SETTLE_MS) <= now);
+        self.signals.claims = pending;
+        for c in due {
+            if !self.consent.at(c.at.saturating_add(CLAIM_SETTLE_MS)).categories.granted(c.category) {
+                self.record(FindingType::ConsentSignalMismatch, c.vendor, Some(c.category), c.at, c.evidence);
+            }
+        }
+    }
+}

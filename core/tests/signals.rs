@@ -1,0 +1,182 @@
+//! Consent from the CMP world, as the engine reads it: CMP cookies, live
+//! CMP states, TCF, GPP, and the claims Google's tags make.
+
+use tagwatch_core::consent::{categories, Category::*, Source};
+use tagwatch_core::engine::{Engine, Request, CLAIM_SETTLE_MS};
+use tagwatch_core::policy::Policy;
+use tagwatch_core::report::{FindingType, FindingType::*, PageView};
+
+const LOADER: &str = "https://widget.intercom.io/widget/abc12345";
+const PING: &str = "https://api-iam.intercom.io/messenger/web/ping";
+const INTERCOM_COOKIE: &str = "intercom-id-abc12345=6f1c2e3d";
+const ONETRUST_ALL: &str = "OptanonAlertBoxClosed=2026-11-01T10:00:00.000Z; OptanonConsent=isGpcEnabled=0&interactionCount=1&groups=C0001%3A1%2CC0002%3A1%2CC0003%3A1%2CC0004%3A1";
+const ONETRUST_NONE: &str = "OptanonAlertBoxClosed=2026-11-01T10:00:00.000Z; OptanonConsent=isGpcEnabled=0&interactionCount=1&groups=C0001%3A1%2CC0002%3A0%2CC0003%3A0%2CC0004%3A0";
+
+fn engine() -> Engine {
+    Engine::new(Policy { grace_ms: 1000, ..Policy::default() }, "https://shop.example/")
+}
+
+fn req<'a>(url: &'a str, start: f64, initiator: &'static str) -> Request<'a> {
+    Request { url, start, initiator, frame: "top", ..Default::default() }
+}
+
+fn kinds(e: &Engine) -> Vec<FindingType> {
+    let mut v: Vec<_> = e.findings().iter().map(|f| f.kind).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn cmp_cookie_present_at_first_read_counts_from_page_start() {
+    let mut e = engine();
+    // The tag loaded before the monitor read its first cookie snapshot.
+    e.request(req(LOADER, 100.0, "script"));
+    assert_eq!(kinds(&e), vec![ScriptBeforeConsent]);
+    e.cookies(&format!("{ONETRUST_ALL}; {INTERCOM_COOKIE}"), 400);
+    assert_eq!(kinds(&e), vec![], "restored consent undoes the unsent finding");
+    assert_eq!(e.consent_at(150).source, Source::Cmp("onetrust"));
+}
+
+#[test]
+fn cmp_cookie_written_by_a_click_counts_from_then() {
+    let mut e = engine();
+    e.cookies("theme=dark", 50);
+    e.request(req(LOADER, 100.0, "script"));
+    e.cookies(ONETRUST_ALL, 900);
+    e.request(req(PING, 1000.0, "fetch"));
+    assert_eq!(kinds(&e), vec![ScriptBeforeConsent], "before the click is a finding, after is not");
+    assert_eq!(e.findings()[0].consent.source, Source::Default);
+}
+
+#[test]
+fn an_undecided_cmp_is_not_consent() {
+    let mut e = engine();
+    // CookieYes before any click: categories stored, `action` empty.
+    e.cookies("cookieyes-consent=consentid:x,consent:no,action:,necessary:yes,functional:yes,analytics:yes,advertisement:yes", 10);
+    e.request(req(LOADER, 100.0, "script"));
+    assert_eq!(kinds(&e), vec![ScriptBeforeConsent]);
+}
+
+#[test]
+fn a_withdrawal_in_the_cmp_cookie_starts_the_grace_period() {
+    let mut e = engine();
+    e.cookies(&format!("{ONETRUST_ALL}; {INTERCOM_COOKIE}"), 10);
+    e.request(req(LOADER, 100.0, "script"));
+    e.cookies(&format!("{ONETRUST_NONE}; {INTERCOM_COOKIE}"), 2000);
+    e.tick(2500);
+    assert_eq!(kinds(&e), vec![]);
+    e.request(req(PING, 3100.0, "fetch"));
+    e.tick(3100);
+    assert_eq!(kinds(&e), vec![CookieAfterWithdrawal, RequestAfterWithdrawal]);
+}
+
+#[test]
+fn live_cmp_state_maps_through_the_same_names_as_its_cookie() {
+    let mut e = engine();
+    e.cmp_state("onetrust", "C0001:1,C0002:0,C0003:1,C0004:0", true, true, 500);
+    e.request(req(LOADER, 100.0, "script"));
+    assert_eq!(kinds(&e), vec![], "functional granted from page start");
+    e.request(req(PING, 200.0, "fetch"));
+    assert_eq!(kinds(&e), vec![TrackingBeforeConsent], "marketing (C0004) refused");
+    let mut e = engine();
+    e.cmp_state("cookiebot", "preferences:1,statistics:1,marketing:1", false, true, 500);
+    e.cmp_state("no-such-cmp", "preferences:1", true, true, 500);
+    e.request(req(LOADER, 100.0, "script"));
+    assert_eq!(kinds(&e), vec![ScriptBeforeConsent], "undecided or unknown CMPs grant nothing");
+}
+
+#[test]
+fn tcf_event_statuses() {
+    let all = "11111111111";
+    let mut e = engine();
+    e.tcf(None, "cmpuishown", all, 50);
+    e.tcf(Some(true), "cmpuishown", "00000000000", 60);
+    e.request(req(LOADER, 100.0, "script"));
+    assert_eq!(kinds(&e), vec![ScriptBeforeConsent], "deciding and a shown UI are not consent");
+    e.tcf(Some(true), "useractioncomplete", all, 800);
+    e.request(req(PING, 900.0, "fetch"));
+    assert_eq!(kinds(&e), vec![ScriptBeforeConsent], "the click counts from its event");
+    assert_eq!(e.consent_at(900).source, Source::Tcf);
+
+    let mut e = engine();
+    e.request(req(LOADER, 100.0, "script"));
+    e.tcf(Some(true), "tcloaded", all, 800);
+    assert_eq!(kinds(&e), vec![], "tcloaded is restored consent");
+
+    let mut e = engine();
+    // Purpose 1 only: storage without ads purposes.
+    e.tcf(Some(true), "tcloaded", "1000000000", 10);
+    e.request(req(LOADER, 100.0, "script"));
+    e.request(req(PING, 200.0, "fetch"));
+    assert_eq!(kinds(&e), vec![TrackingBeforeConsent]);
+
+    let mut e = engine();
+    e.tcf(Some(false), "tcloaded", "", 10);
+    e.request(req(PING, 200.0, "fetch"));
+    assert_eq!(kinds(&e), vec![], "GDPR does not apply");
+}
+
+#[test]
+fn gpp_us_opt_out_refuses_marketing() {
+    let mut e = engine();
+    e.consent(categories(&[(Functional, true), (Analytics, true), (Marketing, true)]), Source::Api, 0);
+    // usnat v1 with the GPC sub-section set: an opt-out of sale.
+    e.gpp("DBABL~BVQqAAAAAa.Y", &[7], false, 500);
+    e.request(req(PING, 2000.0, "fetch"));
+    assert_eq!(kinds(&e), vec![RequestAfterWithdrawal], "after the grace period");
+    assert_eq!(e.consent_at(600).source, Source::Gpp);
+    let mut e = engine();
+    e.gpp("DBABL~BVQqAAAAAa.Y", &[-1], false, 500);
+    e.gpp("not a gpp string", &[7], false, 500);
+    assert_eq!(e.consent_at(600).source, Source::Default, "no applicable section, or garbage: nothing");
+}
+
+const GA_HIT: &str = "https://region1.google-analytics.com/g/collect?v=2&tid=G-XXXX&gcs=G111&cid=123.456";
+
+#[test]
+fn google_claiming_consent_the_cmp_does_not_give_is_a_mismatch() {
+    let mut e = engine();
+    e.cookies(ONETRUST_NONE, 10);
+    e.request(req(GA_HIT, 1000.0, "fetch"));
+    e.tick(1000 + CLAIM_SETTLE_MS - 1);
+    assert!(e.findings().iter().all(|f| f.kind != ConsentSignalMismatch), "waits for the CMP to settle");
+    e.tick(1000 + CLAIM_SETTLE_MS);
+    let mismatches: Vec<_> = e.findings().iter().filter(|f| f.kind == ConsentSignalMismatch).collect();
+    assert_eq!(mismatches.len(), 2, "ad_storage and analytics_storage");
+    let batch = e.take_batch(&PageView { site: "s", id: "0123456789abcdef", url: "https://shop.example/", user_agent: "t" }, 2000).unwrap();
+    assert!(batch.contains(r#""evidence":{"kind":"signal","signal":"gcs","claimed":"analytics_storage","host":"region1.google-analytics.com","path":"/g/collect"}"#), "{batch}");
+    assert!(!batch.contains("G-XXXX") && !batch.contains("123.456"), "no query value leaves");
+}
+
+#[test]
+fn a_claim_backed_by_the_cmp_is_fine() {
+    let mut e = engine();
+    e.consent_mode("default", &[("ad_storage", "denied"), ("analytics_storage", "denied")], 5);
+    // The CMP updates Google first and shows its state 200 ms later.
+    e.consent_mode("update", &[("analytics_storage", "granted"), ("ad_storage", "granted")], 900);
+    e.cmp_state("cookiebot", "preferences:1,statistics:1,marketing:1", true, false, 1100);
+    e.request(req(GA_HIT, 1200.0, "fetch"));
+    e.tick(5000);
+    assert!(e.findings().iter().all(|f| f.kind != ConsentSignalMismatch), "{:?}", e.findings());
+}
+
+#[test]
+fn consent_mode_default_granted_without_a_cmp_is_a_mismatch_after_wait_for_update() {
+    let mut e = engine();
+    e.consent_mode("default", &[("analytics_storage", "granted"), ("wait_for_update", "500")], 0);
+    e.tick(900);
+    assert!(e.findings().is_empty(), "Google waits for an update until 500 ms");
+    e.tick(1000);
+    let f = &e.findings()[0];
+    assert_eq!((f.kind, f.vendor, f.category, f.at), (ConsentSignalMismatch, "gtm", Some(Analytics), 500));
+}
+
+#[test]
+fn sent_findings_are_not_revised() {
+    let mut e = engine();
+    e.request(req(LOADER, 100.0, "script"));
+    let view = PageView { site: "s", id: "0123456789abcdef", url: "https://shop.example/", user_agent: "t" };
+    assert!(e.take_batch(&view, 200).is_some());
+    e.tcf(Some(true), "tcloaded", "11111111111", 300);
+    assert_eq!(kinds(&e), vec![ScriptBeforeConsent], "what was sent stays as sent");
+}
