@@ -27,6 +27,8 @@ use crate::store::DEFAULT_DB;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// Accepted batches waiting for the writer.
 const WRITE_QUEUE: usize = 1024;
+/// How often `serve --retain` deletes old reports (and once at start).
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
 #[derive(Parser)]
 #[command(name = "tagwatch", version, about = "tagwatch collector and CLI")]
@@ -58,6 +60,18 @@ enum Command {
     },
     /// Decode IAB TCF v2 TC strings from stdin: one JSON object a line.
     Tcf,
+    /// Delete reports observed before a time; prints rows removed per table on stderr.
+    Purge(PurgeArgs),
+}
+
+#[derive(Args)]
+struct PurgeArgs {
+    /// A date (2026-01-01, midnight UTC) or an RFC 3339 time (2026-01-01T12:00:00Z).
+    #[arg(long, value_name = "WHEN")]
+    before: String,
+    /// Store: sqlite:PATH or postgres://USER@HOST:PORT/DBNAME.
+    #[arg(long, default_value = DEFAULT_DB, value_name = "URL")]
+    db: String,
 }
 
 #[derive(Args)]
@@ -65,7 +79,7 @@ struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (printed on stderr).
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     listen: String,
-    /// Store: sqlite:PATH.
+    /// Store: sqlite:PATH or postgres://USER@HOST:PORT/DBNAME.
     #[arg(long, default_value = DEFAULT_DB, value_name = "URL")]
     db: String,
     /// Reports requests accepted per second and site (0: no limit).
@@ -78,6 +92,10 @@ struct ServeArgs {
     /// instead of checking the origin of each report's page URL.
     #[arg(long)]
     strict_origin: bool,
+    /// Delete reports observed longer ago than this (90d, 36h), at start
+    /// and then hourly.
+    #[arg(long, value_name = "AGE")]
+    retain: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -87,13 +105,13 @@ enum SiteCommand {
         /// Origin the site's pages are served from (scheme://host[:port]); repeatable.
         #[arg(long = "origin", value_name = "ORIGIN", required = true)]
         origins: Vec<String>,
-        /// Store: sqlite:PATH.
+        /// Store: sqlite:PATH or postgres://USER@HOST:PORT/DBNAME.
         #[arg(long, default_value = DEFAULT_DB, value_name = "URL")]
         db: String,
     },
     /// List sites, one JSON object a line: {"site","origins","created_at"}.
     List {
-        /// Store: sqlite:PATH.
+        /// Store: sqlite:PATH or postgres://USER@HOST:PORT/DBNAME.
         #[arg(long, default_value = DEFAULT_DB, value_name = "URL")]
         db: String,
     },
@@ -117,11 +135,40 @@ impl fmt::Display for Failure {
 
 fn store_failure(db: &str, e: store::StoreError) -> Failure {
     match e {
-        store::StoreError::BadUrl(_) | store::StoreError::Unsupported(_) => {
-            Failure::Usage(format!("--db {db}: {e}"))
+        store::StoreError::BadUrl(_) => {
+            Failure::Usage(format!("--db {}: {e}", store::redact_url(db)))
         }
-        other => Failure::Runtime(format!("cannot open the store {db}: {other}")),
+        other => Failure::Runtime(format!(
+            "cannot open the store {}: {other}",
+            store::redact_url(db)
+        )),
     }
+}
+
+/// `--retain`: a whole number of days (`90d`) or hours (`36h`), at least 1 h.
+fn parse_retention(text: &str) -> Result<Duration, String> {
+    let bad = || format!("--retain {text:?}: expected a number of days or hours, e.g. 90d or 36h");
+    let trimmed = text.trim();
+    let (number, unit_secs) = if let Some(n) = trimmed.strip_suffix('d') {
+        (n, 86_400u64)
+    } else if let Some(n) = trimmed.strip_suffix('h') {
+        (n, 3_600u64)
+    } else {
+        return Err(bad());
+    };
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    if n == 0 {
+        return Err(format!("--retain {text:?}: must be at least 1h"));
+    }
+    // Longer than the years the store can represent.
+    let secs = n
+        .checked_mul(unit_secs)
+        .filter(|s| *s <= 10_000 * 366 * 86_400)
+        .ok_or_else(|| format!("--retain {text:?}: too long"))?;
+    Ok(Duration::from_secs(secs))
 }
 
 fn main() -> ExitCode {
@@ -143,6 +190,7 @@ fn main() -> ExitCode {
         },
         Command::Catalog { command } => cli::catalog::run(&command),
         Command::Tcf => cli::tcf::run(),
+        Command::Purge(args) => purge(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -198,6 +246,24 @@ fn site_list(db: &str) -> Result<(), Failure> {
         .map_err(|e| Failure::Runtime(format!("cannot write to stdout: {e}")))
 }
 
+fn purge(args: &PurgeArgs) -> Result<(), Failure> {
+    let ms = timefmt::parse_instant(&args.before).ok_or_else(|| {
+        Failure::Usage(format!(
+            "--before {:?}: expected a date (2026-01-01, midnight UTC) or an RFC 3339 time (2026-01-01T12:00:00Z)",
+            args.before
+        ))
+    })?;
+    let before = timefmt::iso_from_ms(ms);
+    let store = store::open(&args.db, 0).map_err(|e| store_failure(&args.db, e))?;
+    let purged = store::purge_all(&*store, &before)
+        .map_err(|e| Failure::Runtime(format!("cannot delete old reports: {e}")))?;
+    eprintln!("tagwatch: purge: reports observed before {before}");
+    for (table, rows) in purged.per_table() {
+        eprintln!("tagwatch: purge: {table} {rows}");
+    }
+    Ok(())
+}
+
 fn admin_token() -> Result<String, Failure> {
     match std::env::var("TAGWATCH_ADMIN_TOKEN") {
         Ok(token) if !token.trim().is_empty() => Ok(token.trim().to_owned()),
@@ -225,6 +291,12 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
     if args.burst == 0 {
         return Err(Failure::Usage("--burst: expected at least 1".into()));
     }
+    let retain = args
+        .retain
+        .as_deref()
+        .map(parse_retention)
+        .transpose()
+        .map_err(Failure::Usage)?;
     let token = admin_token()?;
     let store = store::open(&args.db, 2).map_err(|e| store_failure(&args.db, e))?;
     let ingest = ingest::Ingest::new().map_err(Failure::Runtime)?;
@@ -234,6 +306,20 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::Runtime(format!("cannot start the async runtime: {e}")))?;
+    if let Some(keep) = retain {
+        let writer = writer.clone();
+        runtime.spawn(async move {
+            // The first tick is immediate: retention runs at start.
+            let mut every = tokio::time::interval(RETENTION_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                if writer.retain(keep).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
 
     let state = Arc::new(http::AppState {
         store,
@@ -292,6 +378,32 @@ async fn run_server(listen: &str, state: Arc<http::AppState>) -> Result<(), Fail
         () = grace => {
             eprintln!("tagwatch: connections still open {} s after the signal; stopping anyway", SHUTDOWN_GRACE.as_secs());
             Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_retention_in_days_and_hours() {
+        assert_eq!(parse_retention("90d"), Ok(Duration::from_secs(90 * 86_400)));
+        assert_eq!(parse_retention("36h"), Ok(Duration::from_secs(36 * 3_600)));
+        assert_eq!(parse_retention(" 1h "), Ok(Duration::from_secs(3_600)));
+        for bad in [
+            "",
+            "d",
+            "90",
+            "90m",
+            "-1d",
+            "1.5d",
+            "0d",
+            "0h",
+            "99999999999999999999d",
+            "5000000d",
+        ] {
+            assert!(parse_retention(bad).is_err(), "{bad}");
         }
     }
 }

@@ -2,19 +2,28 @@
 //! one thread commits whatever is queued in one transaction (group commit)
 //! and only then tells each handler, which answers 204. "Acknowledged"
 //! therefore means "fsync'd".
+//!
+//! Retention runs here too, so that its deletes never race the writes: a
+//! purge goes chunk by chunk, one short transaction each, between groups.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{Batch, Store};
+use crate::store::{Batch, Purged, Store, PURGE_CHUNK};
+use crate::timefmt;
 
 /// Most batches committed in one transaction.
 const MAX_GROUP: usize = 256;
 
 pub enum Msg {
     Write(Job),
+    /// Delete reports observed longer ago than this. Ignored while a purge
+    /// is still under way.
+    Retain(Duration),
     /// Commit everything queued before this, then stop.
     Stop,
 }
@@ -66,31 +75,97 @@ impl Writer {
         }
     }
 
+    /// Asks the writer to delete reports observed more than `keep` ago,
+    /// after what is queued. Does not wait for it.
+    pub async fn retain(&self, keep: Duration) -> Result<(), WriteError> {
+        self.tx
+            .send(Msg::Retain(keep))
+            .await
+            .map_err(|_| WriteError::Stopped)
+    }
+
     /// Asks the writer to finish what is queued and stop.
     pub async fn stop(&self) {
         let _ = self.tx.send(Msg::Stop).await;
     }
 }
 
+/// A retention purge under way.
+struct Purge {
+    /// ISO 8601: rows observed before this go.
+    before: String,
+    removed: Purged,
+}
+
+impl Purge {
+    fn start(keep: Duration) -> Self {
+        let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+        Self {
+            before: timefmt::iso_from_ms(timefmt::now_ms().saturating_sub(keep_ms)),
+            removed: Purged::default(),
+        }
+    }
+
+    /// Deletes one chunk; `true` when the purge is over.
+    fn step(&mut self, store: &dyn Store) -> bool {
+        match store.purge(&self.before, PURGE_CHUNK) {
+            Ok(purged) => {
+                self.removed.add(&purged);
+                if purged.maybe_more(PURGE_CHUNK) {
+                    return false;
+                }
+                let r = &self.removed;
+                if r.total() > 0 {
+                    eprintln!(
+                        "tagwatch: retention: removed {} findings, {} health reports, {} inventories observed before {}",
+                        r.findings, r.health, r.inventories, self.before
+                    );
+                }
+                true
+            }
+            Err(e) => {
+                eprintln!("tagwatch: retention: deleting old reports failed: {e}; trying again at the next run");
+                true
+            }
+        }
+    }
+}
+
 fn run(store: &dyn Store, mut rx: mpsc::Receiver<Msg>) {
     let mut stopping = false;
+    let mut purge: Option<Purge> = None;
     while !stopping {
-        let Some(first) = rx.blocking_recv() else {
-            break;
+        // During a purge, do not wait for writes: chunks go between groups.
+        let mut next = if purge.is_some() {
+            match rx.try_recv() {
+                Ok(msg) => Some(msg),
+                Err(TryRecvError::Empty) => None,
+                Err(TryRecvError::Disconnected) => break,
+            }
+        } else {
+            match rx.blocking_recv() {
+                Some(msg) => Some(msg),
+                None => break,
+            }
         };
         let mut group: Vec<Job> = Vec::new();
-        match first {
-            Msg::Write(job) => group.push(job),
-            Msg::Stop => stopping = true,
-        }
-        while !stopping && group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(Msg::Write(job)) => group.push(job),
-                Ok(Msg::Stop) => stopping = true,
-                Err(_) => break,
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Write(job) => group.push(job),
+                Msg::Retain(keep) => {
+                    purge.get_or_insert_with(|| Purge::start(keep));
+                }
+                Msg::Stop => stopping = true,
+            }
+            if !stopping && group.len() < MAX_GROUP {
+                next = rx.try_recv().ok();
             }
         }
         commit_group(store, group);
+        // Shutting down leaves the rest of a purge to the next start.
+        if !stopping && purge.as_mut().is_some_and(|p| p.step(store)) {
+            purge = None;
+        }
     }
     // Anything sent after Stop is refused: its handler sees `Stopped`.
     rx.close();
@@ -101,7 +176,26 @@ fn commit_group(store: &dyn Store, group: Vec<Job>) {
         return;
     }
     let batches: Vec<&Batch> = group.iter().map(|j| &j.batch).collect();
-    match store.commit(&batches) {
+    let mut result = store.commit(&batches);
+    if let Err(e) = &result {
+        if e.lost_connection() {
+            // Once more on a new connection; if the store is down, batch by
+            // batch would only wait for it once per batch.
+            eprintln!("tagwatch: lost the connection to the store ({e}); reconnecting");
+            result = store.commit(&batches);
+            if let Err(e) = &result {
+                if e.lost_connection() {
+                    eprintln!("tagwatch: the store is unreachable: {e}");
+                    let reason = e.to_string();
+                    for job in group {
+                        let _ = job.done.send(Err(reason.clone()));
+                    }
+                    return;
+                }
+            }
+        }
+    }
+    match result {
         Ok(()) => {
             for job in group {
                 let _ = job.done.send(Ok(()));

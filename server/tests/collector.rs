@@ -1,332 +1,27 @@
 //! End-to-end tests of the `tagwatch` binary: each test starts the real
 //! collector on 127.0.0.1:0 with its own SQLite file and talks HTTP/1.1 to
-//! it over a plain TcpStream.
+//! it over a plain TcpStream (harness in common/).
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tagwatch");
-const TOKEN: &str = "test-admin-token";
-const ORIGIN: &str = "https://shop.example";
-
-// ------------------------------------------------------------- harness
-
-fn temp_dir(name: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "tagwatch-it-{}-{}-{}",
-        std::process::id(),
-        name,
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn db_url(db: &Path) -> String {
-    format!("sqlite:{}", db.display())
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
-}
-
-fn parse_iso_ms(s: &str) -> i64 {
-    let dt = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|e| panic!("{s:?} is not ISO 8601: {e}"));
-    i64::try_from(dt.unix_timestamp_nanos() / 1_000_000).unwrap()
-}
-
-/// `tagwatch site add`, returning the key (asserting stdout is the key alone).
-fn site_add(db: &Path, origins: &[&str]) -> String {
-    let mut cmd = Command::new(BIN);
-    cmd.args(["site", "add", "--db", &db_url(db)]);
-    for o in origins {
-        cmd.args(["--origin", o]);
-    }
-    let out = cmd.output().unwrap();
-    assert!(out.status.success(), "site add failed: {out:?}");
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let key = stdout.strip_suffix('\n').expect("key ends with a newline");
-    assert!(
-        !key.contains('\n'),
-        "stdout has more than the key: {stdout:?}"
-    );
-    key.to_owned()
-}
-
-struct Server {
-    child: Child,
-    addr: String,
-    db: PathBuf,
-    stderr: Arc<Mutex<Vec<String>>>,
-    /// Removed when the server is dropped.
-    owned_dir: Option<PathBuf>,
-}
-
-impl Server {
-    fn start(db: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--db", &db_url(db)])
-            .args(extra)
-            .env("TAGWATCH_ADMIN_TOKEN", TOKEN)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        let keep = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = line.strip_prefix("tagwatch: listening on http://") {
-                    let _ = tx.send(addr.to_owned());
-                }
-                keep.lock().unwrap().push(line);
-            }
-        });
-        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("server did not start: {:?}", lines.lock().unwrap());
-            }
-        };
-        Server {
-            child,
-            addr,
-            db: db.to_owned(),
-            stderr: lines,
-            owned_dir: None,
-        }
-    }
-
-    fn post(&self, origin: Option<&str>, body: &str) -> Resp {
-        let mut headers = vec![("Content-Type", "text/plain;charset=UTF-8")];
-        if let Some(o) = origin {
-            headers.push(("Origin", o));
-        }
-        http(&self.addr, "POST", "/r", &headers, Some(body.as_bytes()))
-    }
-
-    fn get_api(&self, path: &str) -> Resp {
-        let auth = format!("Bearer {TOKEN}");
-        http(&self.addr, "GET", path, &[("Authorization", &auth)], None)
-    }
-
-    fn findings(&self, query: &str) -> Vec<Value> {
-        let resp = self.get_api(&format!("/api/findings?{query}"));
-        assert_eq!(resp.status, 200, "{}", resp.body);
-        let v: Value = serde_json::from_str(&resp.body).unwrap();
-        v["findings"].as_array().unwrap().clone()
-    }
-
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let ok = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(ok.success());
-        let deadline = Instant::now() + Duration::from_secs(40);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "server did not exit after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        if let Some(dir) = &self.owned_dir {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
-
-#[derive(Debug)]
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-fn try_http(
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<&[u8]>,
-) -> std::io::Result<Resp> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-    if let (Some(b), false) = (body, chunked) {
-        head.push_str(&format!("Content-Length: {}\r\n", b.len()));
-    }
-    head.push_str("\r\n");
-    // A server may answer (413) before reading everything: ignore write
-    // errors and read the answer anyway.
-    let _ = stream.write_all(head.as_bytes());
-    if let Some(b) = body {
-        if chunked {
-            for chunk in b.chunks(8192) {
-                let _ = stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes());
-                let _ = stream.write_all(chunk);
-                let _ = stream.write_all(b"\r\n");
-            }
-            let _ = stream.write_all(b"0\r\n\r\n");
-        } else {
-            let _ = stream.write_all(b);
-        }
-    }
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    parse_response(&raw)
-}
-
-fn http(
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<&[u8]>,
-) -> Resp {
-    try_http(addr, method, path, headers, body).unwrap()
-}
-
-fn parse_response(raw: &[u8]) -> std::io::Result<Resp> {
-    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_owned());
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| bad("no end of head"))?;
-    let head = std::str::from_utf8(&raw[..split]).map_err(|_| bad("head not UTF-8"))?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().ok_or_else(|| bad("no status line"))?;
-    let status: u16 = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad("bad status line"))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    let mut body = raw[split + 4..].to_vec();
-    let is_chunked = headers
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-    if is_chunked {
-        let mut out = Vec::new();
-        let mut rest = &body[..];
-        loop {
-            let eol = rest
-                .windows(2)
-                .position(|w| w == b"\r\n")
-                .ok_or_else(|| bad("bad chunk"))?;
-            let size = usize::from_str_radix(std::str::from_utf8(&rest[..eol]).unwrap_or("x"), 16)
-                .map_err(|_| bad("bad chunk size"))?;
-            if size == 0 {
-                break;
-            }
-            out.extend_from_slice(&rest[eol + 2..eol + 2 + size]);
-            rest = &rest[eol + 2 + size + 2..];
-        }
-        body = out;
-    }
-    Ok(Resp {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
-}
-
-// -------------------------------------------------------------- reports
-
-fn finding(site: &str, page_view: &str, kind: &str, vendor: &str, age: i64, count: i64) -> Value {
-    json!({
-        "type": "tagwatch-finding",
-        "age": age,
-        "url": "https://shop.example/support",
-        "user_agent": "Mozilla/5.0 (X11; Linux x86_64) tagwatch-test",
-        "body": {
-            "schema": 1,
-            "site": site,
-            "page_view": page_view,
-            "finding": kind,
-            "vendor": vendor,
-            "category": "functional",
-            "at": 412,
-            "count": count,
-            "evidence": {
-                "kind": "request",
-                "host": "widget.intercom.io",
-                "path": "/widget/abc12345",
-                "initiator": "script",
-                "frame": "top",
-                "purpose": "messenger"
-            },
-            "consent": {
-                "necessary": true, "functional": false, "analytics": false, "marketing": false,
-                "source": "api", "since": 3, "gpc": false
-            }
-        }
-    })
-}
-
-fn batch(items: &[Value]) -> String {
-    Value::Array(items.to_vec()).to_string()
-}
+use common::*;
 
 const PV: &str = "9f1c2e3d4b5a6978";
 
 fn setup(name: &str, extra: &[&str]) -> (Server, String) {
     let dir = temp_dir(name);
     let db = dir.join("tagwatch.db");
-    let key = site_add(&db, &[ORIGIN, "http://localhost:3000"]);
-    let mut server = Server::start(&db, extra);
+    let key = site_add(&db_url(&db), &[ORIGIN, "http://localhost:3000"]);
+    let mut server = Server::start(&db_url(&db), extra);
     server.owned_dir = Some(dir);
     (server, key)
 }
@@ -337,12 +32,15 @@ fn setup(name: &str, extra: &[&str]) -> (Server, String) {
 fn site_add_prints_only_a_key_and_normalises_origins() {
     let dir = temp_dir("site");
     let db = dir.join("t.db");
-    let key = site_add(&db, &["HTTPS://Shop.Example:443/", "http://localhost:8080"]);
+    let key = site_add(
+        &db_url(&db),
+        &["HTTPS://Shop.Example:443/", "http://localhost:8080"],
+    );
     assert!(key.starts_with("tw_") && key.len() == 27, "{key}");
     assert!(key
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
-    let other = site_add(&db, &[ORIGIN]);
+    let other = site_add(&db_url(&db), &[ORIGIN]);
     assert_ne!(key, other);
 
     let out = Command::new(BIN)
@@ -382,7 +80,7 @@ fn site_add_rejects_malformed_origins_with_exit_code_2() {
         let err = String::from_utf8(out.stderr).unwrap();
         assert!(err.contains("invalid origin"), "{err}");
     }
-    for bad_db in ["postgres://localhost/x", "mysql://x", "sqlite:"] {
+    for bad_db in ["postgres://u:p@[bad", "mysql://x", "sqlite:"] {
         let out = Command::new(BIN)
             .args(["site", "add", "--origin", ORIGIN, "--db", bad_db])
             .output()
@@ -939,43 +637,6 @@ fn sigterm_drains_and_every_acknowledged_report_survives_a_restart() {
 }
 
 // ------------------------------------------------------------ inventory
-
-/// A `tagwatch-inventory` report as the monitor sends it.
-fn inventory(site: &str, page_view: &str, age: i64, vendors: Value, unclassified: Value) -> Value {
-    json!({
-        "type": "tagwatch-inventory",
-        "age": age,
-        "url": "https://shop.example/pricing",
-        "user_agent": "Mozilla/5.0 (X11; Linux x86_64) tagwatch-test",
-        "body": {
-            "schema": 1, "site": site, "page_view": page_view,
-            "vendors": vendors, "unclassified": unclassified
-        }
-    })
-}
-
-fn intercom_usage(
-    requests: u64,
-    scripts: u64,
-    transfer: u64,
-    hosts: &[&str],
-    cookies: &[&str],
-) -> Value {
-    json!({
-        "vendor": "intercom", "requests": requests, "script_requests": scripts,
-        "transfer_bytes": transfer, "encoded_bytes": transfer / 2, "duration_ms": 100,
-        "hosts": hosts, "regions": ["us"], "cookies": cookies
-    })
-}
-
-impl Server {
-    fn inventory(&self, query: &str) -> Value {
-        let resp = self.get_api(&format!("/api/inventory?{query}"));
-        assert_eq!(resp.status, 200, "{}", resp.body);
-        assert_eq!(resp.header("content-type"), Some("application/json"));
-        serde_json::from_str(&resp.body).unwrap()
-    }
-}
 
 fn vendor_of<'a>(inv: &'a Value, id: &str) -> &'a Value {
     inv["vendors"]

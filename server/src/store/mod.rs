@@ -1,5 +1,6 @@
-//! Storage behind a trait, so another backend (PostgreSQL) plugs in beside
-//! the embedded SQLite one.
+//! Storage behind a trait: the embedded SQLite store and PostgreSQL (for
+//! several collectors sharing one store). Both run the same migrations and
+//! write statements (`schema`).
 //!
 //! Every method is blocking; the HTTP layer calls reads from
 //! `spawn_blocking` and writes from the single writer thread.
@@ -9,7 +10,12 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+pub mod postgres;
+pub mod schema;
 pub mod sqlite;
+
+#[cfg(test)]
+mod backend_tests;
 
 /// One finding report, ready to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,10 +214,71 @@ pub struct HealthRow {
     pub received_at: String,
 }
 
+/// Rows removed by a purge, per table. Inventory vendors and hosts go with
+/// their inventory.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub findings: u64,
+    pub health: u64,
+    pub inventories: u64,
+    pub inventory_vendors: u64,
+    pub inventory_hosts: u64,
+}
+
+impl Purged {
+    pub fn add(&mut self, other: &Purged) {
+        self.findings = self.findings.saturating_add(other.findings);
+        self.health = self.health.saturating_add(other.health);
+        self.inventories = self.inventories.saturating_add(other.inventories);
+        self.inventory_vendors = self
+            .inventory_vendors
+            .saturating_add(other.inventory_vendors);
+        self.inventory_hosts = self.inventory_hosts.saturating_add(other.inventory_hosts);
+    }
+
+    /// Table name and rows removed, in schema order.
+    pub fn per_table(&self) -> [(&'static str, u64); 5] {
+        [
+            ("findings", self.findings),
+            ("health", self.health),
+            ("inventories", self.inventories),
+            ("inventory_vendors", self.inventory_vendors),
+            ("inventory_hosts", self.inventory_hosts),
+        ]
+    }
+
+    pub fn total(&self) -> u64 {
+        self.per_table()
+            .iter()
+            .fold(0u64, |sum, (_, n)| sum.saturating_add(*n))
+    }
+
+    /// Whether a call limited to `limit` rows per table may have left some.
+    pub fn maybe_more(&self, limit: u32) -> bool {
+        let limit = u64::from(limit);
+        self.findings >= limit || self.health >= limit || self.inventories >= limit
+    }
+}
+
+/// Rows a single purge call removes at most per table: each call is one
+/// short transaction, so ingest is never held up for long.
+pub const PURGE_CHUNK: u32 = 5000;
+
+/// Removes every report observed before `before` (ISO 8601, the store's
+/// format), chunk by chunk.
+pub fn purge_all(store: &dyn Store, before: &str) -> Result<Purged, StoreError> {
+    let mut total = Purged::default();
+    loop {
+        let purged = store.purge(before, PURGE_CHUNK)?;
+        total.add(&purged);
+        if !purged.maybe_more(PURGE_CHUNK) {
+            return Ok(total);
+        }
+    }
+}
+
 #[derive(Debug)]
 pub enum StoreError {
-    /// The database URL names a backend this build does not have.
-    Unsupported(String),
     /// The database URL is malformed.
     BadUrl(String),
     /// The store was written by a newer tagwatch.
@@ -222,26 +289,75 @@ pub enum StoreError {
     /// `add_site` with a key that exists.
     DuplicateSite,
     Sqlite(rusqlite::Error),
+    Postgres(::postgres::Error),
 }
 
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Unsupported(msg) | Self::BadUrl(msg) => f.write_str(msg),
+            Self::BadUrl(msg) => f.write_str(msg),
             Self::SchemaTooNew { found, supported } => write!(
                 f,
                 "the database has schema version {found}, this tagwatch understands up to {supported}; upgrade tagwatch"
             ),
             Self::DuplicateSite => f.write_str("a site with this key already exists"),
             Self::Sqlite(e) => write!(f, "sqlite: {e}"),
+            Self::Postgres(e) => {
+                f.write_str("postgres: ")?;
+                write_pg_error(f, e)
+            }
         }
     }
+}
+
+impl StoreError {
+    /// Whether the connection to the store is gone (PostgreSQL: I/O, a
+    /// closed socket, a FATAL or PANIC message, no server) rather than one
+    /// statement failing. The next call reconnects.
+    pub fn lost_connection(&self) -> bool {
+        match self {
+            Self::Postgres(e) => match e.as_db_error() {
+                Some(db) => matches!(
+                    db.parsed_severity(),
+                    Some(::postgres::error::Severity::Fatal | ::postgres::error::Severity::Panic)
+                ),
+                None => true,
+            },
+            _ => false,
+        }
+    }
+}
+
+/// A PostgreSQL error with what caused it: the client's own message is only
+/// its kind ("error connecting to server"); the server's has a code.
+pub(crate) fn write_pg_error(f: &mut impl fmt::Write, e: &::postgres::Error) -> fmt::Result {
+    if let Some(db) = e.as_db_error() {
+        write!(
+            f,
+            "{} {}: {}",
+            db.severity(),
+            db.code().code(),
+            db.message()
+        )?;
+        if let Some(detail) = db.detail() {
+            write!(f, " ({detail})")?;
+        }
+        return Ok(());
+    }
+    write!(f, "{e}")?;
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        write!(f, ": {cause}")?;
+        source = cause.source();
+    }
+    Ok(())
 }
 
 impl std::error::Error for StoreError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Sqlite(e) => Some(e),
+            Self::Postgres(e) => Some(e),
             _ => None,
         }
     }
@@ -250,6 +366,12 @@ impl std::error::Error for StoreError {
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         Self::Sqlite(e)
+    }
+}
+
+impl From<::postgres::Error> for StoreError {
+    fn from(e: ::postgres::Error) -> Self {
+        Self::Postgres(e)
     }
 }
 
@@ -271,13 +393,18 @@ pub trait Store: Send + Sync + 'static {
     /// Latest inventories of a site's page views, aggregated per vendor and
     /// per unclassified host.
     fn inventory(&self, q: &InventoryQuery) -> Result<InventoryTotals, StoreError>;
+    /// Deletes findings, health reports and inventories observed (`at`)
+    /// before `before` (ISO 8601), oldest first, at most `limit` rows of
+    /// each in one transaction. See [`purge_all`].
+    fn purge(&self, before: &str, limit: u32) -> Result<Purged, StoreError>;
 }
 
 pub const DEFAULT_DB: &str = "sqlite:tagwatch.db";
 
 /// Opens the store a `--db` URL names: `sqlite:PATH` (also
-/// `sqlite://PATH`). `readers` is the number of read connections kept for
-/// the API (0 for one-shot CLI commands).
+/// `sqlite://PATH`) or `postgres://USER[:PASSWORD]@HOST[:PORT]/DBNAME`
+/// (also `postgresql://`). `readers` is the number of read connections kept
+/// for the API (0 for one-shot CLI commands).
 pub fn open(url: &str, readers: usize) -> Result<Arc<dyn Store>, StoreError> {
     let url = url.trim();
     if let Some(rest) = url.strip_prefix("sqlite:") {
@@ -290,11 +417,56 @@ pub fn open(url: &str, readers: usize) -> Result<Arc<dyn Store>, StoreError> {
         return Ok(Arc::new(sqlite::SqliteStore::open(path, readers)?));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(StoreError::Unsupported(
-            "PostgreSQL is not supported by this build yet; use sqlite:PATH".into(),
-        ));
+        return Ok(Arc::new(postgres::PostgresStore::open(url, readers)?));
     }
     Err(StoreError::BadUrl(format!(
-        "unknown database URL {url:?}; use sqlite:PATH, e.g. sqlite:tagwatch.db"
+        "unknown database URL {:?}; use sqlite:PATH (e.g. sqlite:tagwatch.db) or postgres://USER@HOST:PORT/DBNAME",
+        redact_url(url)
     )))
+}
+
+/// The URL with its password (if any) replaced by `***`, for messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(
+            redact_url("postgres://tw:s3cr@t@db.example:5432/tw?sslmode=disable"),
+            "postgres://tw:***@db.example:5432/tw?sslmode=disable"
+        );
+        assert_eq!(
+            redact_url("postgres://tw@db.example/tw"),
+            "postgres://tw@db.example/tw"
+        );
+        assert_eq!(redact_url("sqlite:x.db"), "sqlite:x.db");
+        assert_eq!(redact_url("sqlite:///tmp/a:b@c"), "sqlite:///tmp/a:b@c");
+    }
+
+    #[test]
+    fn purged_knows_when_a_chunk_was_full() {
+        let p = Purged {
+            health: 10,
+            ..Purged::default()
+        };
+        assert!(p.maybe_more(10));
+        assert!(!p.maybe_more(11));
+        assert_eq!(p.total(), 10);
+    }
 }

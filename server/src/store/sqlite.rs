@@ -9,144 +9,18 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
+use super::schema::{
+    self, Dialect, DELETE_INVENTORY_HOSTS, DELETE_INVENTORY_VENDORS, INSERT_HEALTH,
+    INSERT_INVENTORY_HOST, INSERT_INVENTORY_VENDOR, MIGRATIONS, SCHEMA_VERSION, UPSERT_FINDING,
+    UPSERT_INVENTORY,
+};
 use super::{
     Batch, FindingRow, FindingsQuery, HealthQuery, HealthRow, HostTotals, InventoryQuery,
-    InventoryRecord, InventoryTotals, SiteInfo, Store, StoreError, Usage, VendorTotals,
+    InventoryRecord, InventoryTotals, Purged, SiteInfo, Store, StoreError, Usage, VendorTotals,
 };
-
-/// Version stored in `PRAGMA user_version`: 1 findings and health, 2 adds
-/// the inventories. Older files are migrated on open.
-pub const SCHEMA_VERSION: i64 = 2;
-
-const SCHEMA_V1: &str = "
-CREATE TABLE sites (
-    key         TEXT PRIMARY KEY NOT NULL,
-    created_at  TEXT NOT NULL
-) WITHOUT ROWID;
-
-CREATE TABLE site_origins (
-    site    TEXT NOT NULL REFERENCES sites(key) ON DELETE CASCADE,
-    origin  TEXT NOT NULL,
-    PRIMARY KEY (site, origin)
-) WITHOUT ROWID;
-CREATE INDEX site_origins_by_origin ON site_origins(origin);
-
-CREATE TABLE findings (
-    id          INTEGER PRIMARY KEY,
-    site        TEXT NOT NULL REFERENCES sites(key),
-    page_view   TEXT NOT NULL,
-    page        TEXT NOT NULL,
-    type        TEXT NOT NULL,
-    vendor      TEXT NOT NULL,
-    category    TEXT,
-    evidence    TEXT NOT NULL,
-    consent     TEXT NOT NULL,
-    count       INTEGER NOT NULL,
-    at          TEXT NOT NULL,
-    received_at TEXT NOT NULL,
-    user_agent  TEXT NOT NULL,
-    raw         TEXT NOT NULL,
-    UNIQUE (site, page_view, type, vendor, evidence)
-);
-CREATE INDEX findings_by_site_at ON findings(site, at);
-
-CREATE TABLE health (
-    id          INTEGER PRIMARY KEY,
-    site        TEXT NOT NULL REFERENCES sites(key),
-    page_view   TEXT,
-    page        TEXT NOT NULL,
-    status      TEXT NOT NULL,
-    reason      TEXT,
-    at          TEXT NOT NULL,
-    received_at TEXT NOT NULL,
-    user_agent  TEXT NOT NULL,
-    raw         TEXT NOT NULL
-);
-CREATE INDEX health_by_site_at ON health(site, at);
-";
-
-/// The latest inventory per page view; its vendors and unclassified hosts
-/// in child tables so that the API aggregates in SQL. `hosts`, `regions` and
-/// `cookies` are JSON arrays of strings.
-const SCHEMA_V2: &str = "
-CREATE TABLE inventories (
-    id          INTEGER PRIMARY KEY,
-    site        TEXT NOT NULL REFERENCES sites(key),
-    page_view   TEXT NOT NULL,
-    page        TEXT NOT NULL,
-    at          TEXT NOT NULL,
-    received_at TEXT NOT NULL,
-    user_agent  TEXT NOT NULL,
-    raw         TEXT NOT NULL,
-    UNIQUE (site, page_view)
-);
-CREATE INDEX inventories_by_site_at ON inventories(site, at);
-
-CREATE TABLE inventory_vendors (
-    inventory       INTEGER NOT NULL REFERENCES inventories(id) ON DELETE CASCADE,
-    vendor          TEXT NOT NULL,
-    requests        INTEGER NOT NULL,
-    script_requests INTEGER NOT NULL,
-    transfer_bytes  INTEGER NOT NULL,
-    encoded_bytes   INTEGER NOT NULL,
-    duration_ms     INTEGER NOT NULL,
-    hosts           TEXT NOT NULL,
-    regions         TEXT NOT NULL,
-    cookies         TEXT NOT NULL,
-    PRIMARY KEY (inventory, vendor)
-) WITHOUT ROWID;
-
-CREATE TABLE inventory_hosts (
-    inventory       INTEGER NOT NULL REFERENCES inventories(id) ON DELETE CASCADE,
-    host            TEXT NOT NULL,
-    requests        INTEGER NOT NULL,
-    script_requests INTEGER NOT NULL,
-    transfer_bytes  INTEGER NOT NULL,
-    encoded_bytes   INTEGER NOT NULL,
-    duration_ms     INTEGER NOT NULL,
-    PRIMARY KEY (inventory, host)
-) WITHOUT ROWID;
-";
-
-/// Replaces the page view's inventory unless the stored one was observed
-/// later (a resent or reordered older beacon never wins). Answers the row
-/// id when this one was stored.
-const UPSERT_INVENTORY: &str = "
-INSERT INTO inventories (site, page_view, page, at, received_at, user_agent, raw)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-ON CONFLICT (site, page_view) DO UPDATE SET
-    page = excluded.page,
-    at = excluded.at,
-    received_at = excluded.received_at,
-    user_agent = excluded.user_agent,
-    raw = excluded.raw
-WHERE excluded.at >= inventories.at
-RETURNING id";
-
-const INSERT_INVENTORY_VENDOR: &str = "
-INSERT INTO inventory_vendors
-    (inventory, vendor, requests, script_requests, transfer_bytes, encoded_bytes, duration_ms, hosts, regions, cookies)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
-
-const INSERT_INVENTORY_HOST: &str = "
-INSERT INTO inventory_hosts
-    (inventory, host, requests, script_requests, transfer_bytes, encoded_bytes, duration_ms)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
 /// The page views of a site in the window (`?1` site, `?2` since or NULL).
 const WINDOW: &str = "SELECT id FROM inventories WHERE site = ?1 AND (?2 IS NULL OR at >= ?2)";
-
-const UPSERT_FINDING: &str = "
-INSERT INTO findings
-    (site, page_view, page, type, vendor, category, evidence, consent, count, at, received_at, user_agent, raw)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-ON CONFLICT (site, page_view, type, vendor, evidence) DO UPDATE SET
-    count = max(findings.count, excluded.count),
-    at = min(findings.at, excluded.at)";
-
-const INSERT_HEALTH: &str = "
-INSERT INTO health (site, page_view, page, status, reason, at, received_at, user_agent, raw)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -228,11 +102,8 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
             supported: SCHEMA_VERSION,
         });
     }
-    if version < 1 {
-        tx.execute_batch(SCHEMA_V1)?;
-    }
-    if version < 2 {
-        tx.execute_batch(SCHEMA_V2)?;
+    for m in MIGRATIONS.iter().filter(|m| m.version > version) {
+        tx.execute_batch(&schema::render(m.sql, Dialect::Sqlite))?;
     }
     if version < SCHEMA_VERSION {
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -307,10 +178,8 @@ fn write_inventory(
     let Some(id) = id else {
         return Ok(());
     };
-    tx.prepare_cached("DELETE FROM inventory_vendors WHERE inventory = ?1")?
-        .execute([id])?;
-    tx.prepare_cached("DELETE FROM inventory_hosts WHERE inventory = ?1")?
-        .execute([id])?;
+    tx.prepare_cached(DELETE_INVENTORY_VENDORS)?.execute([id])?;
+    tx.prepare_cached(DELETE_INVENTORY_HOSTS)?.execute([id])?;
     let mut vendor = tx.prepare_cached(INSERT_INVENTORY_VENDOR)?;
     for v in &inv.vendors {
         let u = &v.usage;
@@ -358,6 +227,10 @@ fn usage_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Usage> {
         encoded_bytes: int_total(row, first + 3)?,
         duration_ms: int_total(row, first + 4)?,
     })
+}
+
+fn count(rows: usize) -> u64 {
+    u64::try_from(rows).unwrap_or(u64::MAX)
 }
 
 fn json_or_null(text: &str) -> serde_json::Value {
@@ -444,6 +317,48 @@ impl Store for SqliteStore {
         // With WAL + synchronous=FULL the commit fsyncs the WAL.
         tx.commit()?;
         Ok(())
+    }
+
+    fn purge(&self, before: &str, limit: u32) -> Result<Purged, StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Oldest first, through the `at` indexes; at most `limit` per table
+        // so that one call never holds the write lock for long.
+        let findings = tx
+            .prepare_cached(
+                "DELETE FROM findings WHERE id IN
+                   (SELECT id FROM findings WHERE at < ?1 ORDER BY at LIMIT ?2)",
+            )?
+            .execute(params![before, limit])?;
+        let health = tx
+            .prepare_cached(
+                "DELETE FROM health WHERE id IN
+                   (SELECT id FROM health WHERE at < ?1 ORDER BY at LIMIT ?2)",
+            )?
+            .execute(params![before, limit])?;
+        let ids: Vec<i64> = tx
+            .prepare_cached("SELECT id FROM inventories WHERE at < ?1 ORDER BY at LIMIT ?2")?
+            .query_map(params![before, limit], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        // Children first and counted (the cascade would not say how many).
+        let ids = serde_json::Value::from(ids).to_string();
+        let delete = |sql: &str| tx.prepare_cached(sql)?.execute([&ids]);
+        let inventory_vendors = delete(
+            "DELETE FROM inventory_vendors WHERE inventory IN (SELECT value FROM json_each(?1))",
+        )?;
+        let inventory_hosts = delete(
+            "DELETE FROM inventory_hosts WHERE inventory IN (SELECT value FROM json_each(?1))",
+        )?;
+        let inventories =
+            delete("DELETE FROM inventories WHERE id IN (SELECT value FROM json_each(?1))")?;
+        tx.commit()?;
+        Ok(Purged {
+            findings: count(findings),
+            health: count(health),
+            inventories: count(inventories),
+            inventory_vendors: count(inventory_vendors),
+            inventory_hosts: count(inventory_hosts),
+        })
     }
 
     fn findings(&self, q: &FindingsQuery) -> Result<Vec<FindingRow>, StoreError> {
@@ -688,7 +603,9 @@ mod tests {
         let path = temp_db("v1");
         {
             let conn = Connection::open(&path).expect("open");
-            conn.execute_batch(SCHEMA_V1).expect("v1");
+            let v1 = MIGRATIONS.first().expect("v1").sql;
+            conn.execute_batch(&schema::render(v1, Dialect::Sqlite))
+                .expect("v1");
             conn.pragma_update(None, "user_version", 1).expect("pragma");
             conn.execute(
                 "INSERT INTO sites (key, created_at) VALUES ('tw_a', '2024-01-01T00:00:00.000Z')",
