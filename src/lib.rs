@@ -99,6 +99,46 @@ impl Monitor {
         });
     }
 
+    /// A CMP's live state, read by the page's consent adapters
+    /// (`www/consent.js`): `choices` are `name:1,name:0` pairs in the CMP's
+    /// own names, `restored` when the CMP had the state from storage before
+    /// anything happened on this page. The CMP's cookies are re-read at
+    /// once too: they are the re-check, and the source for CMPs whose
+    /// events carry no state (`decided` false then).
+    pub fn cmp(&self, cmp: &str, choices: &str, decided: bool, restored: bool) {
+        let now = observe::now();
+        self.with(|s| s.engine.cmp_state(cmp, choices, decided, restored, now));
+        observe::read_cookies(&self.shell);
+    }
+
+    /// An IAB TCF `addEventListener` callback: `gdpr_applies` 1, 0 or -1
+    /// (undefined), the `eventStatus`, and purpose consents 1.. as `0`/`1`.
+    pub fn tcf(&self, gdpr_applies: i8, event_status: &str, purposes: &str) {
+        let now = observe::now();
+        let applies = match gdpr_applies {
+            1 => Some(true),
+            0 => Some(false),
+            _ => None,
+        };
+        self.with(|s| s.engine.tcf(applies, event_status, purposes, now));
+    }
+
+    /// An IAB GPP event with `signalStatus` `ready`: the GPP string and the
+    /// `applicableSections`.
+    pub fn gpp(&self, gpp_string: &str, applicable: &[i32], restored: bool) {
+        let now = observe::now();
+        self.with(|s| s.engine.gpp(gpp_string, applicable, restored, now));
+    }
+
+    /// A Consent Mode command seen in `dataLayer`: `params` one
+    /// `key<TAB>value` a line (lists comma-joined); `preloaded` when it was
+    /// pushed before the monitor loaded (counts from page start).
+    pub fn consent_mode(&self, command: &str, params: &str, preloaded: bool) {
+        let now = if preloaded { 0 } else { observe::now() };
+        let pairs: Vec<(&str, &str)> = params.lines().filter_map(|l| l.split_once('\t')).collect();
+        self.with(|s| s.engine.consent_mode(command, &pairs, now));
+    }
+
     /// The loader's API hook: `hook(vendor, api, verbs)` wraps `window[api]`
     /// and reports calls with those verbs through [`Monitor::api_call`].
     pub fn set_hook(&self, hook: js_sys::Function) {

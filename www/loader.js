@@ -122,6 +122,7 @@ if (!(previous && previous.loaded)) (function () {
       var todo = pending; pending = [];
       todo.forEach(function (c) { if (c[0] !== 'config') run(c[0], c[1], c[2]); });
       monitor.start();
+      watchConsent(monitor);   // www/consent.js
       state = 'running';
     })['catch'](function (e) { health('wasm_unavailable', e && e.name); });
   }

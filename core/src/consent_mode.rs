@@ -161,11 +161,11 @@ impl ConsentMode {
         }
         for (k, v) in params {
             if *k == "wait_for_update" {
-                if let Ok(ms) = v.trim().parse::<f64>() {
-                    if ms.is_finite() && ms >= 0.0 {
-                        // Saturating float → int cast.
-                        self.wait_for_update = Some(ms as u64);
-                    }
+                // Whole milliseconds: a fraction is cut off (no float parser,
+                // which would weigh more than the rest of this module in wasm).
+                let whole = v.trim().split('.').next().unwrap_or("");
+                if let Ok(ms) = whole.parse::<u64>() {
+                    self.wait_for_update = Some(ms);
                 }
             } else if let (Some(i), Some(v)) = (index(k), value(v)) {
                 if let Some(t) = self.types.get_mut(i) {

@@ -253,6 +253,19 @@ pub struct Gpp {
 
 /// Decodes a GPP string (surrounding white space is not trimmed).
 pub fn decode(input: &str) -> Result<Gpp, GppError> {
+    decode_with::<true>(input)
+}
+
+/// Decodes a GPP string but lists a TCF EU section as
+/// [`Section::Other`]: for the page, where `__tcfapi` reports that
+/// section's state already decoded, and the TC string decoder would
+/// double the monitor's consent code.
+pub fn decode_us(input: &str) -> Result<Gpp, GppError> {
+    decode_with::<false>(input)
+}
+
+// A const parameter, so the page's build links no TC string decoder.
+fn decode_with<const TCF: bool>(input: &str) -> Result<Gpp, GppError> {
     if input.is_empty() {
         return Err(GppError::Empty);
     }
@@ -277,7 +290,11 @@ pub fn decode(input: &str) -> Result<Gpp, GppError> {
     }
     let mut sections = Vec::with_capacity(parts.len());
     for (id, text) in section_ids.iter().zip(parts) {
-        sections.push(decode_section(*id, text)?);
+        sections.push(match *id {
+            TCF_EU_V2 if !TCF => Section::Other { id: TCF_EU_V2 },
+            TCF_EU_V2 => decode_tcf(text)?,
+            id => decode_section(id, text)?,
+        });
     }
     Ok(Gpp {
         version,
@@ -286,11 +303,12 @@ pub fn decode(input: &str) -> Result<Gpp, GppError> {
     })
 }
 
+fn decode_tcf(text: &str) -> Result<Section, GppError> {
+    Ok(Section::TcfEuV2(Box::new(tcf::decode(text).map_err(GppError::Tcf)?)))
+}
+
 fn decode_section(id: u16, text: &str) -> Result<Section, GppError> {
     match id {
-        TCF_EU_V2 => Ok(Section::TcfEuV2(Box::new(
-            tcf::decode(text).map_err(GppError::Tcf)?,
-        ))),
         US_NAT => decode_usnat(text).map(Section::UsNat),
         US_CA => decode_usca(text).map(Section::UsCa),
         _ => Ok(Section::Other { id }),

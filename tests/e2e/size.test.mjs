@@ -6,7 +6,9 @@ import { test } from 'node:test';
 import { gzipSync, constants } from 'node:zlib';
 import { DIST_JS, DIST_WASM } from './harness.mjs';
 
-const BUDGET_GZIP = 40 * 1024;
+// 36 KB is the engine, catalog and loader; 29 KB the consent readers (CMP
+// cookies, GPP US sections, Consent Mode, the page adapters): docs/benchmarks.md.
+const BUDGET_GZIP = 66 * 1024;
 
 const gz = (file) => gzipSync(readFileSync(file), { level: constants.Z_BEST_COMPRESSION }).length;
 

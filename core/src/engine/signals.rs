@@ -98,13 +98,15 @@ impl Engine {
     }
 
     /// An IAB GPP event with `signalStatus` `ready`: the GPP string and the
-    /// `applicableSections` (`-1`: none applies). Mapped per `Gpp::categories_for`.
+    /// `applicableSections` (`-1`: none applies). The US sections map per
+    /// `Gpp::categories_for`; the TCF EU section is read from `__tcfapi`.
     pub fn gpp(&mut self, gpp_string: &str, applicable: &[i32], restored: bool, now: u64) {
         let ids: Vec<u16> = applicable.iter().filter_map(|id| u16::try_from(*id).ok()).collect();
         if ids.is_empty() {
             return;
         }
-        let Ok(decoded) = gpp::decode(gpp_string) else { return };
+        // TCF EU comes from `__tcfapi`, which every TCF CMP must offer.
+        let Ok(decoded) = gpp::decode_us(gpp_string) else { return };
         let categories = decoded.categories_for(Some(&ids));
         if categories != Categories::default() {
             self.consent(categories, Source::Gpp, if restored { 0 } else { now });

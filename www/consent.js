@@ -1,0 +1,251 @@
+/* Page-side consent adapters: read what the visitor consented to from the
+ * CMP on the page and hand it, in the CMP's own terms, to a sink (the wasm
+ * monitor; the extension's bridge). Mapping to categories happens in the
+ * core (`cmp::categories_of`, `consent::from_tcf_purposes`, `gpp`), so
+ * every shell reads a CMP the same way.
+ *
+ * Order of trust (docs/policy.md): IAB TCF and GPP, then the CMPs' own
+ * APIs and events; their cookies are read by the core on every cookie
+ * change, as the fallback and the re-check. Google Consent Mode commands
+ * in `dataLayer` are passed on as claims to check, not as consent.
+ *
+ * sink: cmp(id, choices, decided, restored), tcf(gdprApplies, eventStatus,
+ * purposes), gpp(gppString, applicableSections, restored),
+ * consent_mode(command, params, preloaded). `restored`: the CMP had the
+ * state from storage before anything happened on this page. Every entry
+ * point is guarded: a CMP that throws never reaches the page. */
+function watchConsent(sink) {
+  var w = window;
+  var heard = {};   // CMPs that already sent an event: later reads are not restored
+  var last = {};    // last value passed on per source, to drop repeats
+
+  function guard(fn) {
+    return function () { try { return fn.apply(this, arguments); } catch (e) { /* the CMP's problem, not the page's */ } };
+  }
+  function on(target, name, fn) { try { target.addEventListener(name, guard(fn)); } catch (e) { /* no target */ } }
+  function fn(v) { return typeof v === 'function'; }
+  function flag(v) { return v ? 1 : 0; }
+  // `{name: granted}` → `name:1,name:0`; `skip` drops values that are not booleans.
+  function pairs(obj, value) {
+    var out = [];
+    for (var k in obj || {}) {
+      var v = value ? value(obj[k]) : flag(obj[k]);
+      if (v === 0 || v === 1) out.push(k + ':' + v);
+    }
+    return out.join(',');
+  }
+  function cmp(id, choices, decided, restored) {
+    var key = choices + '|' + decided;
+    restored = restored && !heard[id];
+    if (!restored) heard[id] = 1;
+    if (last[id] === key) return;
+    last[id] = key;
+    sink.cmp(id, choices, !!decided, !!restored);
+  }
+
+  // ---- IAB TCF v2.2 and GPP 1.1: the page's API, or a locator frame ----
+  // A frame (or the page of a CMP loaded in a frame) reaches the API by
+  // postMessage to the ancestor holding `__tcfapiLocator` / `__gppLocator`.
+  function api(name) {
+    if (fn(w[name])) return w[name];
+    var frame = null;
+    for (var f = w; f && !frame; f = f === w.top ? null : f.parent) {
+      try { if (f !== w && f.frames[name + 'Locator']) frame = f; } catch (e) { /* cross-origin: keep walking */ }
+    }
+    if (!frame) return null;
+    var callbacks = {};
+    var n = 0;
+    on(w, 'message', function (e) {
+      var d = e.data;
+      if (typeof d === 'string' && d.indexOf(name + 'Return') > 0) d = JSON.parse(d);
+      var r = d && d[name + 'Return'];
+      if (r && callbacks[r.callId]) callbacks[r.callId](r.returnValue, r.success);
+    });
+    return function (command, a, b) {
+      var id = 'tagwatch' + (++n);
+      var cb = fn(a) ? a : b;   // __tcfapi(cmd, version, cb); __gpp(cmd, cb)
+      callbacks[id] = cb;
+      var msg = {};
+      msg[name + 'Call'] = { command: command, version: fn(a) ? '1.1' : a, parameter: undefined, callId: id };
+      frame.postMessage(msg, '*');
+    };
+  }
+  var attached = {};
+  function tcf() {
+    var call = api('__tcfapi');
+    if (!call) return false;
+    call('addEventListener', 2, guard(function (d, ok) {
+      if (!ok || !d) return;
+      var applies = d.gdprApplies === true ? 1 : d.gdprApplies === false ? 0 : -1;
+      var consents = d.purpose && d.purpose.consents;
+      var bits = '';
+      for (var i = 1; i <= 11; i++) bits += flag(consents && consents[i]);
+      var key = applies + d.eventStatus + bits;
+      if (last.tcf === key) return;
+      last.tcf = key;
+      sink.tcf(applies, String(d.eventStatus || ''), bits);
+    }));
+    return true;
+  }
+  function gpp() {
+    var call = api('__gpp');
+    if (!call) return false;
+    var first = true;
+    call('addEventListener', guard(function (evt, ok) {
+      var p = evt && evt.pingData;
+      if (!ok || !p || p.signalStatus !== 'ready') return;
+      var key = p.gppString + '|' + p.applicableSections;
+      if (last.gpp === key) return;
+      last.gpp = key;
+      sink.gpp(String(p.gppString || ''), new Int32Array(p.applicableSections || []), first && p.cmpDisplayStatus !== 'visible');
+      first = false;
+    }));
+    return true;
+  }
+
+  // ---- The CMPs' own APIs: each returns false while its API is missing ----
+  var readers = {
+    onetrust: function (restored) {
+      var ot = w.OneTrust;
+      var active = w.OnetrustActiveGroups;
+      if (!ot || typeof active !== 'string') return false;
+      // The site's groups, so an absent group does not read as refused.
+      var groups = [];
+      var data = fn(ot.GetDomainData) && ot.GetDomainData();
+      ((data && data.Groups) || []).forEach(function (g) { if (g && g.CustomGroupId) groups.push(g.CustomGroupId); });
+      if (!groups.length) groups = active.split(',').filter(Boolean);
+      cmp('onetrust', groups.map(function (g) { return g + ':' + flag(active.indexOf(',' + g + ',') >= 0); }).join(','),
+        fn(ot.IsAlertBoxClosed) && ot.IsAlertBoxClosed(), restored);
+      return true;
+    },
+    cookiebot: function (restored) {
+      var cb = w.Cookiebot;
+      if (!cb || !cb.consent) return false;
+      var c = cb.consent;
+      cmp('cookiebot', pairs({ preferences: c.preferences, statistics: c.statistics, marketing: c.marketing }),
+        cb.hasResponse && c.method !== 'implied', restored);
+      return true;
+    },
+    didomi: function (restored) {
+      var D = w.Didomi;
+      if (!D || !fn(D.getCurrentUserStatus)) return false;
+      var purposes = (D.getCurrentUserStatus() || {}).purposes || {};
+      cmp('didomi', pairs(purposes, function (p) { return p && typeof p.enabled === 'boolean' ? flag(p.enabled) : -1; }),
+        !(fn(D.shouldConsentBeCollected) && D.shouldConsentBeCollected()), restored);
+      return true;
+    },
+    cookieyes: function (restored) {
+      if (!fn(w.getCkyConsent)) return false;
+      var c = w.getCkyConsent() || {};
+      cmp('cookieyes', pairs(c.categories), c.isUserActionCompleted, restored);
+      return true;
+    },
+    klaro: function (restored) {
+      var m = w.klaro && fn(w.klaro.getManager) && w.klaro.getManager();
+      if (!m || !m.config) return false;
+      // Klaro records consent per service; each service names its purposes.
+      var out = [];
+      (m.config.services || m.config.apps || []).forEach(function (s) {
+        var given = flag(m.getConsent(s.name));
+        (s.purposes || []).forEach(function (p) { out.push(p + ':' + given); });
+      });
+      cmp('klaro', out.join(','), m.confirmed, restored);
+      if (!m.tagwatch) {
+        m.tagwatch = 1;
+        m.watch({ update: guard(function (_, name) { if (name === 'saveConsents') readers.klaro(false); }) });
+      }
+      return true;
+    },
+    'vanilla-cookieconsent': function (restored) {
+      var c = w.CookieConsent;
+      if (!c || !fn(c.getUserPreferences)) return false;
+      var p = c.getUserPreferences() || {};
+      var out = (p.acceptedCategories || []).map(function (x) { return x + ':1'; })
+        .concat((p.rejectedCategories || []).map(function (x) { return x + ':0'; }));
+      cmp('vanilla-cookieconsent', out.join(','), fn(c.validConsent) && c.validConsent(), restored);
+      return true;
+    },
+    osano: function (restored) {
+      var cm = w.Osano && w.Osano.cm;
+      if (!cm || !fn(cm.getConsent)) return false;
+      var c = cm.getConsent() || {};
+      // OPT_OUT ACCEPT is a "do not sell or share": marketing refused.
+      var choices = pairs(c, function (v) { return v === 'ACCEPT' ? 1 : v === 'DENY' ? 0 : -1; });
+      if (c.OPT_OUT === 'ACCEPT') choices += ',MARKETING:0';
+      cmp('osano', choices, choices.length > 0, restored);
+      if (!cm.tagwatch && fn(cm.addEventListener)) {
+        cm.tagwatch = 1;
+        cm.addEventListener('osano-cm-consent-saved', guard(function () { readers.osano(false); }));
+      }
+      return true;
+    }
+  };
+
+  // ---- Events, listened to from the start: a choice counts from its event ----
+  function read(id) { return function () { heard[id] = 1; readers[id](false); }; }
+  // Complianz and TrustArc keep their state in cookies: their events only
+  // ask the core for a re-read (decided false carries no state).
+  function recheck(id) { return function () { sink.cmp(id, '', false, false); }; }
+  on(w, 'OneTrustGroupsUpdated', read('onetrust'));
+  ['CookiebotOnAccept', 'CookiebotOnDecline', 'CookiebotOnConsentReady'].forEach(function (e) { on(w, e, read('cookiebot')); });
+  on(document, 'cookieyes_consent_update', read('cookieyes'));
+  on(w, 'cc:onConsent', read('vanilla-cookieconsent'));
+  on(w, 'cc:onChange', read('vanilla-cookieconsent'));
+  on(document, 'cmplz_status_change', recheck('complianz'));
+  on(document, 'cmplz_fire_categories', recheck('complianz'));
+  try {
+    (w.didomiOnReady = w.didomiOnReady || []).push(guard(function () { readers.didomi(true); }));
+    (w.didomiEventListeners = w.didomiEventListeners || []).push({ event: 'consent.changed', listener: guard(read('didomi')) });
+  } catch (e) { /* a frozen queue: the cookie still tells */ }
+
+  // Usercentrics: the `consent_status` event on window (name set in its
+  // admin, `ucEvent` by default) and in dataLayer; `ucCategory` per category
+  // (null: mixed, left unknown).
+  function usercentrics(d) {
+    if (!d || d.event !== 'consent_status' || !d.ucCategory) return;
+    var restored = d.action === 'onSessionRestored' || d.action === 'onInitialPageLoad';
+    cmp('usercentrics', pairs(d.ucCategory, function (v) { return v === true ? 1 : v === false ? 0 : -1; }),
+      String(d.type).toLowerCase() === 'explicit', restored);
+  }
+  on(w, 'ucEvent', function (e) { usercentrics(e.detail); });
+
+  // ---- Google Consent Mode: `gtag('consent', …)` pushes an `arguments` object ----
+  var scanned = 0;
+  function dataLayer(preloaded) {
+    var dl = w.dataLayer;
+    if (!dl || typeof dl.length !== 'number') return;
+    for (; scanned < dl.length; scanned++) {
+      var e = dl[scanned];
+      if (!e) continue;
+      if (e[0] === 'consent' && (e[1] === 'default' || e[1] === 'update') && e[2] && typeof e[2] === 'object') {
+        var params = [];
+        for (var k in e[2]) params.push(k + '\t' + String(e[2][k]).replace(/[\t\n]/g, ' '));
+        sink.consent_mode(e[1], params.join('\n'), !!preloaded);
+      } else {
+        usercentrics(e);
+      }
+    }
+    // Catch later pushes as they happen; GTM replaces `push` when it loads,
+    // so the wrapper is put back on each scan.
+    if (dl.push && !dl.push.tagwatch) {
+      var push = dl.push;
+      dl.push = function () {
+        var r = push.apply(this, arguments);
+        guard(dataLayer)(false);
+        return r;
+      };
+      dl.push.tagwatch = 1;
+    }
+  }
+
+  // ---- Attach now, and again while CMPs are still loading ----
+  function attach(first) {
+    if (!attached.tcf) attached.tcf = tcf();
+    if (!attached.gpp) attached.gpp = gpp();
+    for (var id in readers) if (!attached[id]) attached[id] = readers[id](true);
+    dataLayer(first);
+  }
+  guard(attach)(true);
+  [250, 1000, 2500, 5000, 10000].forEach(function (t) { setTimeout(guard(attach), t); });
+  setInterval(guard(dataLayer), 1000);
+}
