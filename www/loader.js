@@ -73,6 +73,13 @@ if (!(previous && previous.loaded)) (function () {
       var purposes = p.vendors[v] || {};
       Object.keys(purposes).forEach(function (k) { rules.push('c\t' + clean(v) + '\t' + clean(k) + '\t' + clean(purposes[k])); });
     });
+    // What the site's CMP names mean: `cmp: {onetrust: {C0005: 'functional'}}`.
+    Object.keys(p.cmp || {}).forEach(function (source) {
+      var names = p.cmp[source] || {};
+      Object.keys(names).forEach(function (n) {
+        rules.push('n\t' + clean(source) + '\t' + clean(n) + '\t' + clean([].concat(names[n] || []).join(',')));
+      });
+    });
     m.policy(rules.join('\n'));
   }
 

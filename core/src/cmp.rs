@@ -30,7 +30,7 @@
 //! Everything here takes untrusted input: no indexing, no unwrap, recursion
 //! bounded, work linear in the input.
 
-use crate::consent::{Categories, Category};
+use crate::consent::{Categories, Category, ConsentNames};
 use crate::cookie;
 
 /// Consent as one CMP's cookies record it.
@@ -60,7 +60,13 @@ pub const PRECEDENCE: [&str; 9] = [
 /// Reads the consent state from a `Cookie:` header value. `None` when no
 /// known CMP cookie is present.
 pub fn from_cookies(header: &str) -> Option<CmpConsent> {
-    let jar = Jar::new(header);
+    from_cookies_with(header, &ConsentNames::default())
+}
+
+/// [`from_cookies`] with the site's meaning of its CMP's names
+/// (`policy.cmp`) over the defaults.
+pub fn from_cookies_with(header: &str, names: &ConsentNames) -> Option<CmpConsent> {
+    let jar = Jar::new(header, names);
     let parsers: [fn(&Jar<'_>) -> Option<CmpConsent>; 9] =
         [onetrust, cookiebot, didomi, cookieyes, complianz, trustarc, osano, klaro, vanilla_cookieconsent];
     let mut first = None;
@@ -125,7 +131,7 @@ fn common_category(name: &str) -> &'static [Category] {
 /// events: `name:1` / `name:0` pairs in the CMP's own names, comma
 /// separated. Names map through [`categories_of`] by the same "every source
 /// must grant" rule as the cookies; an unknown CMP gives `None`.
-pub fn from_choices(cmp: &str, choices: &str) -> Option<Categories> {
+pub fn from_choices(cmp: &str, choices: &str, names: &ConsentNames) -> Option<Categories> {
     let cmp = cmp_id(cmp)?;
     let mut acc = Acc::default();
     for (name, flag) in choices.split(',').filter_map(|c| c.rsplit_once(':')) {
@@ -134,7 +140,7 @@ pub fn from_choices(cmp: &str, choices: &str) -> Option<Categories> {
             "0" => false,
             _ => continue,
         };
-        for c in categories_of(cmp, name.trim()) {
+        for c in names.get(cmp, name.trim()).unwrap_or_else(|| categories_of(cmp, name.trim())) {
             acc.add(*c, granted);
         }
     }
@@ -145,11 +151,17 @@ pub fn from_choices(cmp: &str, choices: &str) -> Option<Categories> {
 /// the cookie of the most specific path first).
 struct Jar<'a> {
     pairs: Vec<(&'a str, &'a str)>,
+    names: &'a ConsentNames,
 }
 
 impl<'a> Jar<'a> {
-    fn new(header: &'a str) -> Self {
-        Jar { pairs: cookie::pairs(header).filter(|(name, _)| !name.is_empty()).collect() }
+    fn new(header: &'a str, names: &'a ConsentNames) -> Self {
+        Jar { pairs: cookie::pairs(header).filter(|(name, _)| !name.is_empty()).collect(), names }
+    }
+
+    /// The categories `name` of `cmp` stands for: the site's, else the default.
+    fn categories(&self, cmp: &str, name: &str) -> &'a [Category] {
+        self.names.get(cmp, name).unwrap_or_else(|| categories_of(cmp, name))
     }
 
     fn get(&self, name: &str) -> Option<&'a str> {
@@ -215,7 +227,7 @@ fn onetrust(jar: &Jar<'_>) -> Option<CmpConsent> {
                             "0" => false,
                             _ => continue,
                         };
-                        for c in categories_of("onetrust", id.trim()) {
+                        for c in jar.categories("onetrust", id.trim()) {
                             acc.add(*c, granted);
                         }
                     }
@@ -252,7 +264,7 @@ fn cookiebot(jar: &Jar<'_>) -> Option<CmpConsent> {
         match (key.as_str(), value) {
             ("stamp", Val::Str(s)) => implied |= s == "-1",
             ("method", Val::Str(s)) => implied |= s == "implied",
-            (name, Val::Bool(b)) => categories_of("cookiebot", name).iter().for_each(|c| acc.add(*c, *b)),
+            (name, Val::Bool(b)) => jar.categories("cookiebot", name).iter().for_each(|c| acc.add(*c, *b)),
             _ => {}
         }
     }
@@ -281,7 +293,7 @@ fn didomi(jar: &Jar<'_>) -> Option<CmpConsent> {
         for item in items {
             let Some(id) = item.text() else { continue };
             any = true;
-            for c in didomi_purpose(id) {
+            for c in jar.categories("didomi", id) {
                 acc.add(*c, granted);
             }
         }
@@ -314,9 +326,6 @@ fn didomi_purpose(id: &str) -> &'static [Category] {
 /// Decided: `action:yes`. Legacy plugin: `cky-consent`, `cky-action`,
 /// `cookieyes-<category>=yes|no`.
 fn cookieyes(jar: &Jar<'_>) -> Option<CmpConsent> {
-    fn category(name: &str) -> Option<Category> {
-        categories_of("cookieyes", name).first().copied()
-    }
     fn yes_no(v: &str) -> Option<bool> {
         match v.trim() {
             "yes" => Some(true),
@@ -333,8 +342,8 @@ fn cookieyes(jar: &Jar<'_>) -> Option<CmpConsent> {
             let key = key.trim();
             if key == "action" {
                 decided = value.trim() == "yes";
-            } else if let (Some(c), Some(v)) = (category(key), yes_no(value)) {
-                acc.add(c, v);
+            } else if let Some(v) = yes_no(value) {
+                jar.categories("cookieyes", key).iter().for_each(|c| acc.add(*c, v));
             }
         }
         return Some(CmpConsent { cmp: "cookieyes", decided, categories: acc.finish() });
@@ -344,8 +353,8 @@ fn cookieyes(jar: &Jar<'_>) -> Option<CmpConsent> {
     let mut any = false;
     for name in ["necessary", "functional", "analytics", "performance", "advertisement"] {
         let value = jar.pairs.iter().find(|(n, _)| n.strip_prefix("cookieyes-") == Some(name)).map(|(_, v)| *v);
-        if let (Some(c), Some(v)) = (category(name), value.and_then(yes_no)) {
-            acc.add(c, v);
+        if let Some(v) = value.and_then(yes_no) {
+            jar.categories("cookieyes", name).iter().for_each(|c| acc.add(*c, v));
             any = true;
         }
     }
@@ -374,7 +383,7 @@ fn complianz(jar: &Jar<'_>) -> Option<CmpConsent> {
             "deny" => false,
             _ => continue,
         };
-        categories_of("complianz", name).iter().for_each(|c| acc.add(*c, granted));
+        jar.categories("complianz", name).iter().for_each(|c| acc.add(*c, granted));
     }
     let banner = jar.get("cmplz_banner-status");
     if !any && banner.is_none() {
@@ -461,7 +470,7 @@ fn osano(jar: &Jar<'_>) -> Option<CmpConsent> {
             }
             continue;
         }
-        categories_of("osano", key).iter().for_each(|c| acc.add(*c, granted));
+        jar.categories("osano", key).iter().for_each(|c| acc.add(*c, granted));
     }
     Some(CmpConsent { cmp: "osano", decided: any, categories: acc.finish() })
 }
@@ -505,7 +514,7 @@ fn vanilla_cookieconsent(jar: &Jar<'_>) -> Option<CmpConsent> {
     };
     let mut granted = [false; 4];
     for item in items {
-        for c in item.text().map(common_category).unwrap_or_default() {
+        for c in item.text().map(|name| jar.categories("vanilla-cookieconsent", name)).unwrap_or_default() {
             if let Some(slot) = granted.get_mut(*c as usize) {
                 *slot = true;
             }

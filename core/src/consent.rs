@@ -198,19 +198,51 @@ pub fn all_granted() -> Categories {
     Categories([Some(true); 4])
 }
 
-/// The default mapping of IAB TCF purpose consents (`purpose(id)`: consent
-/// given for purpose `id`): purpose 1 (store or access information on a
-/// device) gates functional, analytics and marketing; analytics also needs
-/// purposes 7–10 (measurement, research, product improvement), marketing
-/// purposes 2–4 (basic ads, ads profile, personalised ads).
-pub fn from_tcf_purposes(purpose: impl Fn(u16) -> bool) -> Categories {
-    let storage = purpose(1);
-    Categories([
-        Some(true),
-        Some(storage),
-        Some(storage && (7..=10).all(&purpose)),
-        Some(storage && (2..=4).all(&purpose)),
-    ])
+/// A site's own meaning for a consent source's names (`policy.cmp`): the
+/// categories a CMP group, purpose, service or category name stands for —
+/// or, for source `tcf`, a TCF purpose number — replacing the default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsentNames(Vec<(String, String, Vec<Category>)>);
+
+impl ConsentNames {
+    /// Maps `name` of `source` to `categories` (empty: to none).
+    pub fn set(&mut self, source: &str, name: &str, categories: Vec<Category>) {
+        self.0.push((source.into(), name.into(), categories));
+    }
+
+    /// The site's categories for `name` of `source`, if it set any.
+    pub fn get(&self, source: &str, name: &str) -> Option<&[Category]> {
+        self.0.iter().rev().find(|(s, n, _)| s == source && n == name).map(|(_, _, c)| c.as_slice())
+    }
+}
+
+/// The categories a TCF purpose gates by default: purpose 1 (store or
+/// access information on a device) gates functional, analytics and
+/// marketing; purposes 2–4 (basic ads, ads profile, personalised ads)
+/// marketing; 7–10 (measurement, research, product improvement) analytics.
+fn tcf_purpose(id: u16) -> &'static [Category] {
+    use Category::*;
+    match id {
+        1 => &[Functional, Analytics, Marketing],
+        2..=4 => &[Marketing],
+        7..=10 => &[Analytics],
+        _ => &[],
+    }
+}
+
+/// Categories from IAB TCF purpose consents (`purpose(id)`: consent given
+/// for purpose `id`), through the site's `tcf` names over the defaults of
+/// [`tcf_purpose`]: a category is granted when every purpose gating it is.
+pub fn from_tcf_purposes(purpose: impl Fn(u16) -> bool, names: &ConsentNames) -> Categories {
+    let mut out = Categories([Some(true), None, None, None]);
+    for id in 1..=24u16 {
+        let site = names.0.iter().rev().find(|(s, n, _)| s == "tcf" && n.parse() == Ok(id));
+        let gated = site.map_or(tcf_purpose(id), |(_, _, c)| c.as_slice());
+        for c in gated {
+            out.set(*c, Some(out.get(*c).unwrap_or(true) && purpose(id)));
+        }
+    }
+    out
 }
 
 /// Builds `Categories` from `(category, value)` pairs.

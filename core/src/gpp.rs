@@ -459,7 +459,7 @@ impl Gpp {
             match section {
                 Section::TcfEuV2(tc) => {
                     any = true;
-                    let tcf = crate::consent::from_tcf_purposes(|id| tc.purpose_consents.contains(id));
+                    let tcf = crate::consent::from_tcf_purposes(|id| tc.purpose_consents.contains(id), &Default::default());
                     for c in [Category::Functional, Category::Analytics, Category::Marketing] {
                         acc.add(c, tcf.granted(c));
                     }

@@ -6,11 +6,12 @@
 //! { "regions": ["eu"],
 //!   "pages": { "intercom": ["/support/*"] },
 //!   "vendors": { "intercom": { "messenger": "necessary", "tracking": "marketing" } },
-//!   "grace_ms": 5000 }
+//!   "grace_ms": 5000,
+//!   "cmp": { "onetrust": { "C0005": "functional" }, "tcf": { "1": ["functional"] } } }
 //! ```
 
 use crate::catalog::PurposeDef;
-use crate::consent::Category;
+use crate::consent::{Category, ConsentNames};
 use crate::url::glob_match;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -34,6 +35,17 @@ pub struct Policy {
     pub grace_ms: u64,
     /// Longest remaining lifetime a vendor cookie may have, in days.
     pub cookie_max_days: Option<u32>,
+    /// The site's meaning of its CMP's names (`cmp` key; `docs/policy.md`).
+    pub consent_names: ConsentNames,
+}
+
+/// One `cmp` entry: a category, a list of them, or `null` for none.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NameDoc {
+    One(Category),
+    Many(Vec<Category>),
+    None(()),
 }
 
 /// The JSON shape of a policy (the contract's `policy` object).
@@ -45,6 +57,7 @@ struct PolicyDoc {
     vendors: BTreeMap<String, BTreeMap<String, Category>>,
     grace_ms: u64,
     cookie_max_days: Option<u32>,
+    cmp: BTreeMap<String, BTreeMap<String, NameDoc>>,
 }
 
 impl Default for PolicyDoc {
@@ -55,6 +68,7 @@ impl Default for PolicyDoc {
             vendors: BTreeMap::new(),
             grace_ms: DEFAULT_GRACE_MS,
             cookie_max_days: None,
+            cmp: BTreeMap::new(),
         }
     }
 }
@@ -71,13 +85,30 @@ impl From<PolicyDoc> for Policy {
         for (vendor, purposes) in doc.vendors {
             p.categories.extend(purposes.into_iter().map(|(purpose, c)| (vendor.clone(), purpose, c)));
         }
+        for (source, names) in doc.cmp {
+            for (name, doc) in names {
+                let categories = match doc {
+                    NameDoc::One(c) => vec![c],
+                    NameDoc::Many(cs) => cs,
+                    NameDoc::None(()) => Vec::new(),
+                };
+                p.consent_names.set(&source, &name, categories);
+            }
+        }
         p
     }
 }
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy { regions: None, pages: Vec::new(), categories: Vec::new(), grace_ms: DEFAULT_GRACE_MS, cookie_max_days: None }
+        Policy {
+            regions: None,
+            pages: Vec::new(),
+            categories: Vec::new(),
+            grace_ms: DEFAULT_GRACE_MS,
+            cookie_max_days: None,
+            consent_names: ConsentNames::default(),
+        }
     }
 }
 
@@ -115,7 +146,8 @@ impl Policy {
 
     /// Applies one rule of the loader's compact policy text (one rule a
     /// line, fields split by TAB): `r region`, `p vendor glob`,
-    /// `c vendor purpose category`, `g grace_ms`, `m cookie_max_days`. The
+    /// `c vendor purpose category`, `g grace_ms`, `m cookie_max_days`,
+    /// `n source name categories` (comma-separated, empty for none). The
     /// in-page monitor takes the policy this way instead of carrying a JSON
     /// decoder. Unknown or malformed lines are ignored.
     pub fn apply_rule(&mut self, line: &str) {
@@ -128,6 +160,10 @@ impl Policy {
                 if let Some(category) = Category::parse(category) {
                     self.set_category(vendor, purpose, category);
                 }
+            }
+            (Some("n"), Some(source), Some(name), Some(list)) => {
+                let categories = list.split(',').filter_map(Category::parse).collect();
+                self.consent_names.set(source, name, categories);
             }
             (Some("g"), Some(ms), _, _) => self.grace_ms = ms.parse().unwrap_or(self.grace_ms),
             (Some("m"), Some(days), _, _) => self.cookie_max_days = days.parse().ok().or(self.cookie_max_days),
@@ -164,12 +200,13 @@ mod tests {
     #[test]
     fn compact_rules_match_the_json_shape() {
         let mut p = Policy::default();
-        for line in "r\teu\np\tintercom\t/support/*\nc\tintercom\tmessenger\tnecessary\nc\tx\ty\tbogus\ng\t1000\nm\t30\nzz\n".lines() {
+        for line in "r\teu\np\tintercom\t/support/*\nc\tintercom\tmessenger\tnecessary\nc\tx\ty\tbogus\ng\t1000\nm\t30\nzz\nn\tonetrust\tC0002\t\nn\tonetrust\tC0005\tfunctional\nn\ttcf\t1\tfunctional,analytics\n".lines() {
             p.apply_rule(line);
         }
         let json: Policy = serde_json::from_str(
             r#"{"regions":["eu"],"pages":{"intercom":["/support/*"]},
-                "vendors":{"intercom":{"messenger":"necessary"}},"grace_ms":1000,"cookie_max_days":30}"#,
+                "vendors":{"intercom":{"messenger":"necessary"}},"grace_ms":1000,"cookie_max_days":30,
+                "cmp":{"onetrust":{"C0002":null,"C0005":"functional"},"tcf":{"1":["functional","analytics"]}}}"#,
         )
         .unwrap();
         assert_eq!(p, json);

@@ -180,3 +180,28 @@ fn sent_findings_are_not_revised() {
     e.tcf(Some(true), "tcloaded", "11111111111", 300);
     assert_eq!(kinds(&e), vec![ScriptBeforeConsent], "what was sent stays as sent");
 }
+
+#[test]
+fn the_site_says_what_its_cmp_names_mean() {
+    let mut policy = Policy { grace_ms: 1000, ..Policy::default() };
+    // A renamed OneTrust group that holds the Messenger, and TCF purpose 1
+    // taken to gate only functional storage.
+    policy.apply_rule("n\tonetrust\tC0009\tfunctional");
+    policy.apply_rule("n\ttcf\t1\tfunctional");
+    let mut e = Engine::new(policy.clone(), "https://shop.example/");
+    e.cmp_state("onetrust", "C0001:1,C0003:1,C0009:0", true, true, 10);
+    e.request(req(LOADER, 100.0, "script"));
+    assert_eq!(kinds(&e), vec![ScriptBeforeConsent], "C0009 refused gates functional");
+
+    let mut e = Engine::new(policy.clone(), "https://shop.example/");
+    e.cookies("OptanonAlertBoxClosed=x; OptanonConsent=groups=C0001%3A1%2CC0003%3A1%2CC0009%3A0", 10);
+    e.request(req(LOADER, 100.0, "script"));
+    assert_eq!(kinds(&e), vec![ScriptBeforeConsent], "the cookie reads the same way");
+
+    let mut e = Engine::new(policy, "https://shop.example/");
+    // Purposes 1 and 7-10 without 2-4: the default needs purpose 1 for
+    // analytics too; here analytics needs only 7-10, marketing 2-4.
+    e.tcf(Some(true), "tcloaded", "10000011110", 10);
+    let c = e.consent_at(20).categories;
+    assert_eq!((c.get(Functional), c.get(Analytics), c.get(Marketing)), (Some(true), Some(true), Some(false)));
+}

@@ -51,7 +51,7 @@ impl Engine {
     /// Reads the CMP cookies of a snapshot: a decided state that differs
     /// from the last one is a consent change.
     pub(super) fn cmp_cookies(&mut self, header: &str, now: u64) {
-        let found = cmp::from_cookies(header).filter(|c| c.decided).map(|c| (c.cmp, c.categories));
+        let found = cmp::from_cookies_with(header, &self.policy.consent_names).filter(|c| c.decided).map(|c| (c.cmp, c.categories));
         let at = if self.signals.cookies_read { now } else { 0 };
         self.signals.cookies_read = true;
         if found == self.signals.cmp_cookie {
@@ -68,7 +68,7 @@ impl Engine {
     /// CMP had it from storage before the visitor did anything on this page.
     pub fn cmp_state(&mut self, cmp: &str, choices: &str, decided: bool, restored: bool, now: u64) {
         let (Some(id), true) = (cmp::cmp_id(cmp), decided) else { return };
-        if let Some(categories) = cmp::from_choices(id, choices) {
+        if let Some(categories) = cmp::from_choices(id, choices, &self.policy.consent_names) {
             self.consent(categories, Source::Cmp(id), if restored { 0 } else { now });
         }
     }
@@ -85,7 +85,7 @@ impl Engine {
             Some(false) => consent::all_granted(),
             Some(true) => {
                 let bits = purposes.as_bytes();
-                consent::from_tcf_purposes(|id| bits.get(usize::from(id).wrapping_sub(1)) == Some(&b'1'))
+                consent::from_tcf_purposes(|id| bits.get(usize::from(id).wrapping_sub(1)) == Some(&b'1'), &self.policy.consent_names)
             }
         };
         let at = match event_status {
