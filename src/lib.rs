@@ -112,15 +112,16 @@ impl Monitor {
     }
 
     /// An IAB TCF `addEventListener` callback: `gdpr_applies` 1, 0 or -1
-    /// (undefined), the `eventStatus`, and purpose consents 1.. as `0`/`1`.
-    pub fn tcf(&self, gdpr_applies: i8, event_status: &str, purposes: &str) {
+    /// (undefined), the `eventStatus`, purpose consents 1.. as `0`/`1`, and
+    /// the GVL ids with vendor consent, comma-separated.
+    pub fn tcf(&self, gdpr_applies: i8, event_status: &str, purposes: &str, vendors: &str) {
         let now = observe::now();
         let applies = match gdpr_applies {
             1 => Some(true),
             0 => Some(false),
             _ => None,
         };
-        self.with(|s| s.engine.tcf(applies, event_status, purposes, now));
+        self.with(|s| s.engine.tcf(applies, event_status, purposes, vendors, now));
     }
 
     /// An IAB GPP event with `signalStatus` `ready`: the GPP string and the

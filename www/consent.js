@@ -10,7 +10,7 @@
  * in `dataLayer` are passed on as claims to check, not as consent.
  *
  * sink: cmp(id, choices, decided, restored), tcf(gdprApplies, eventStatus,
- * purposes), gpp(gppString, applicableSections, restored),
+ * purposes, vendorIds), gpp(gppString, applicableSections, restored),
  * consent_mode(command, params, preloaded). `restored`: the CMP had the
  * state from storage before anything happened on this page. Every entry
  * point is guarded: a CMP that throws never reaches the page. */
@@ -80,10 +80,13 @@ function watchConsent(sink) {
       var consents = d.purpose && d.purpose.consents;
       var bits = '';
       for (var i = 1; i <= 11; i++) bits += flag(consents && consents[i]);
-      var key = applies + d.eventStatus + bits;
+      var vendors = [];
+      var given = (d.vendor && d.vendor.consents) || {};
+      for (var id in given) if (given[id]) vendors.push(id);
+      var key = applies + d.eventStatus + bits + vendors;
       if (last.tcf === key) return;
       last.tcf = key;
-      sink.tcf(applies, String(d.eventStatus || ''), bits);
+      sink.tcf(applies, String(d.eventStatus || ''), bits, vendors.join(','));
     }));
     return true;
   }

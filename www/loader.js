@@ -73,6 +73,7 @@ if (!(previous && previous.loaded)) (function () {
       var purposes = p.vendors[v] || {};
       Object.keys(purposes).forEach(function (k) { rules.push('c\t' + clean(v) + '\t' + clean(k) + '\t' + clean(purposes[k])); });
     });
+    Object.keys(p.tcf_vendors || {}).forEach(function (v) { rules.push('v\t' + clean(v) + '\t' + clean(p.tcf_vendors[v])); });
     // What the site's CMP names mean: `cmp: {onetrust: {C0005: 'functional'}}`.
     Object.keys(p.cmp || {}).forEach(function (source) {
       var names = p.cmp[source] || {};

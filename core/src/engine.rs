@@ -113,17 +113,15 @@ impl Engine {
     /// as it is now: a finding whose category turns out granted at its
     /// time is withdrawn, the rest get the state they are now judged on.
     fn revise(&mut self) {
-        let Some(unsent) = self.findings.get_mut(self.sent..) else { return };
-        let timeline = &self.consent;
-        let gpc = self.gpc;
+        let unsent = self.findings.get(self.sent..).unwrap_or(&[]).to_vec();
         let mut keep = Vec::with_capacity(unsent.len());
-        for mut f in unsent.iter().cloned() {
+        for mut f in unsent {
             let judged_at = if f.kind == FindingType::ConsentSignalMismatch { f.at.saturating_add(CLAIM_SETTLE_MS) } else { f.at };
             if let (true, Some(c)) = (f.kind.needs_consent(), f.category) {
-                if timeline.at(judged_at).categories.granted(c) {
+                if self.granted(f.vendor, c, judged_at) {
                     continue;
                 }
-                f.consent = ConsentSnapshot::new(timeline.at(judged_at), gpc);
+                f.consent = ConsentSnapshot::new(self.consent.at(judged_at), self.gpc);
             }
             keep.push(f);
         }
@@ -134,6 +132,18 @@ impl Engine {
     /// The consent state in force at `at`.
     pub fn consent_at(&self, at: u64) -> crate::consent::State {
         self.consent.at(at)
+    }
+
+    /// Whether `vendor` may do what needs `category` at `at`: the category
+    /// is granted, and a vendor registered with IAB TCF has its vendor
+    /// consent where TCF spoke.
+    fn granted(&self, vendor: &str, category: Category, at: u64) -> bool {
+        self.consent.at(at).categories.granted(category) && self.vendor_consented(vendor, category, at)
+    }
+
+    #[cfg(not(feature = "consent-parsers"))]
+    fn vendor_consented(&self, _vendor: &str, _category: Category, _at: u64) -> bool {
+        true
     }
 
     /// Global Privacy Control as the browser reports it.
@@ -197,7 +207,7 @@ impl Engine {
         if self.gpc && category == Category::Marketing {
             self.record(FindingType::GpcIgnored, vendor, Some(category), at, evidence());
         }
-        if self.consent.at(at).categories.granted(category) {
+        if self.granted(vendor.id, category, at) {
             return;
         }
         let kind = match self.consent.withdrawn_since(category, at) {
@@ -235,7 +245,7 @@ impl Engine {
         self.inventory.vendor_cookie(c.vendor.id, &c.name);
         self.check_page_scope(c.vendor, c.since, cookie_evidence(c));
         let Some(category) = self.policy.category(c.vendor.id, c.purpose) else { return };
-        if self.consent.at(c.since).categories.granted(category)
+        if self.granted(c.vendor.id, category, c.since)
             || self.consent.withdrawn_since(category, c.since).is_some()
         {
             return;
@@ -275,8 +285,7 @@ impl Engine {
         self.inventory.vendor_present(vendor.id);
         self.check_page_scope(vendor, now, evidence.clone());
         let Some(category) = self.policy.category(vendor.id, vendor.primary()) else { return };
-        let state = self.consent.at(now);
-        if !state.categories.granted(category) && self.consent.withdrawn_since(category, now).is_none() {
+        if !self.granted(vendor.id, category, now) && self.consent.withdrawn_since(category, now).is_none() {
             self.record(FindingType::ScriptBeforeConsent, vendor, Some(category), now, evidence);
         }
     }

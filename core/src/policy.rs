@@ -37,7 +37,14 @@ pub struct Policy {
     pub cookie_max_days: Option<u32>,
     /// The site's meaning of its CMP's names (`cmp` key; `docs/policy.md`).
     pub consent_names: ConsentNames,
+    /// `(vendor, IAB GVL id)`: vendors whose TCF vendor consent is required
+    /// besides the purposes (`tcf_vendors` key), over [`DEFAULT_TCF_VENDORS`].
+    pub tcf_vendors: Vec<(String, u16)>,
 }
+
+/// Catalog vendors registered in the IAB Global Vendor List, by GVL id
+/// (shared/reference/consent.md §1.1: Google Advertising Products is 755).
+pub const DEFAULT_TCF_VENDORS: [(&str, u16); 1] = [("google-ads", 755)];
 
 /// One `cmp` entry: a category, a list of them, or `null` for none.
 #[derive(Deserialize)]
@@ -58,6 +65,7 @@ struct PolicyDoc {
     grace_ms: u64,
     cookie_max_days: Option<u32>,
     cmp: BTreeMap<String, BTreeMap<String, NameDoc>>,
+    tcf_vendors: BTreeMap<String, u16>,
 }
 
 impl Default for PolicyDoc {
@@ -69,6 +77,7 @@ impl Default for PolicyDoc {
             grace_ms: DEFAULT_GRACE_MS,
             cookie_max_days: None,
             cmp: BTreeMap::new(),
+            tcf_vendors: BTreeMap::new(),
         }
     }
 }
@@ -95,6 +104,7 @@ impl From<PolicyDoc> for Policy {
                 p.consent_names.set(&source, &name, categories);
             }
         }
+        p.tcf_vendors.extend(doc.tcf_vendors);
         p
     }
 }
@@ -108,6 +118,7 @@ impl Default for Policy {
             grace_ms: DEFAULT_GRACE_MS,
             cookie_max_days: None,
             consent_names: ConsentNames::default(),
+            tcf_vendors: Vec::new(),
         }
     }
 }
@@ -121,6 +132,12 @@ impl Policy {
             Some((_, _, c)) => Some(*c),
             None => purpose.consent,
         }
+    }
+
+    /// The IAB GVL id of `vendor`, when its TCF vendor consent counts.
+    pub fn tcf_vendor(&self, vendor: &str) -> Option<u16> {
+        let site = self.tcf_vendors.iter().rev().find(|(v, _)| v == vendor).map(|(_, id)| *id);
+        site.or_else(|| DEFAULT_TCF_VENDORS.iter().find(|(v, _)| *v == vendor).map(|(_, id)| *id))
     }
 
     /// Whether `region` is allowed; unknown regions are never flagged.
@@ -147,7 +164,8 @@ impl Policy {
     /// Applies one rule of the loader's compact policy text (one rule a
     /// line, fields split by TAB): `r region`, `p vendor glob`,
     /// `c vendor purpose category`, `g grace_ms`, `m cookie_max_days`,
-    /// `n source name categories` (comma-separated, empty for none). The
+    /// `n source name categories` (comma-separated, empty for none),
+    /// `v vendor gvl_id`. The
     /// in-page monitor takes the policy this way instead of carrying a JSON
     /// decoder. Unknown or malformed lines are ignored.
     pub fn apply_rule(&mut self, line: &str) {
@@ -164,6 +182,11 @@ impl Policy {
             (Some("n"), Some(source), Some(name), Some(list)) => {
                 let categories = list.split(',').filter_map(Category::parse).collect();
                 self.consent_names.set(source, name, categories);
+            }
+            (Some("v"), Some(vendor), Some(id), _) => {
+                if let Ok(id) = id.parse() {
+                    self.tcf_vendors.push((vendor.into(), id));
+                }
             }
             (Some("g"), Some(ms), _, _) => self.grace_ms = ms.parse().unwrap_or(self.grace_ms),
             (Some("m"), Some(days), _, _) => self.cookie_max_days = days.parse().ok().or(self.cookie_max_days),
@@ -200,13 +223,13 @@ mod tests {
     #[test]
     fn compact_rules_match_the_json_shape() {
         let mut p = Policy::default();
-        for line in "r\teu\np\tintercom\t/support/*\nc\tintercom\tmessenger\tnecessary\nc\tx\ty\tbogus\ng\t1000\nm\t30\nzz\nn\tonetrust\tC0002\t\nn\tonetrust\tC0005\tfunctional\nn\ttcf\t1\tfunctional,analytics\n".lines() {
+        for line in "r\teu\np\tintercom\t/support/*\nc\tintercom\tmessenger\tnecessary\nc\tx\ty\tbogus\ng\t1000\nm\t30\nzz\nn\tonetrust\tC0002\t\nn\tonetrust\tC0005\tfunctional\nn\ttcf\t1\tfunctional,analytics\nv\tcriteo\t91\n".lines() {
             p.apply_rule(line);
         }
         let json: Policy = serde_json::from_str(
             r#"{"regions":["eu"],"pages":{"intercom":["/support/*"]},
                 "vendors":{"intercom":{"messenger":"necessary"}},"grace_ms":1000,"cookie_max_days":30,
-                "cmp":{"onetrust":{"C0002":null,"C0005":"functional"},"tcf":{"1":["functional","analytics"]}}}"#,
+                "cmp":{"onetrust":{"C0002":null,"C0005":"functional"},"tcf":{"1":["functional","analytics"]}},"tcf_vendors":{"criteo":91}}"#,
         )
         .unwrap();
         assert_eq!(p, json);

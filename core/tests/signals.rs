@@ -89,29 +89,29 @@ fn live_cmp_state_maps_through_the_same_names_as_its_cookie() {
 fn tcf_event_statuses() {
     let all = "11111111111";
     let mut e = engine();
-    e.tcf(None, "cmpuishown", all, 50);
-    e.tcf(Some(true), "cmpuishown", "00000000000", 60);
+    e.tcf(None, "cmpuishown", all, "", 50);
+    e.tcf(Some(true), "cmpuishown", "00000000000", "", 60);
     e.request(req(LOADER, 100.0, "script"));
     assert_eq!(kinds(&e), vec![ScriptBeforeConsent], "deciding and a shown UI are not consent");
-    e.tcf(Some(true), "useractioncomplete", all, 800);
+    e.tcf(Some(true), "useractioncomplete", all, "", 800);
     e.request(req(PING, 900.0, "fetch"));
     assert_eq!(kinds(&e), vec![ScriptBeforeConsent], "the click counts from its event");
     assert_eq!(e.consent_at(900).source, Source::Tcf);
 
     let mut e = engine();
     e.request(req(LOADER, 100.0, "script"));
-    e.tcf(Some(true), "tcloaded", all, 800);
+    e.tcf(Some(true), "tcloaded", all, "", 800);
     assert_eq!(kinds(&e), vec![], "tcloaded is restored consent");
 
     let mut e = engine();
     // Purpose 1 only: storage without ads purposes.
-    e.tcf(Some(true), "tcloaded", "1000000000", 10);
+    e.tcf(Some(true), "tcloaded", "1000000000", "", 10);
     e.request(req(LOADER, 100.0, "script"));
     e.request(req(PING, 200.0, "fetch"));
     assert_eq!(kinds(&e), vec![TrackingBeforeConsent]);
 
     let mut e = engine();
-    e.tcf(Some(false), "tcloaded", "", 10);
+    e.tcf(Some(false), "tcloaded", "", "", 10);
     e.request(req(PING, 200.0, "fetch"));
     assert_eq!(kinds(&e), vec![], "GDPR does not apply");
 }
@@ -177,7 +177,7 @@ fn sent_findings_are_not_revised() {
     e.request(req(LOADER, 100.0, "script"));
     let view = PageView { site: "s", id: "0123456789abcdef", url: "https://shop.example/", user_agent: "t" };
     assert!(e.take_batch(&view, 200).is_some());
-    e.tcf(Some(true), "tcloaded", "11111111111", 300);
+    e.tcf(Some(true), "tcloaded", "11111111111", "", 300);
     assert_eq!(kinds(&e), vec![ScriptBeforeConsent], "what was sent stays as sent");
 }
 
@@ -201,7 +201,23 @@ fn the_site_says_what_its_cmp_names_mean() {
     let mut e = Engine::new(policy, "https://shop.example/");
     // Purposes 1 and 7-10 without 2-4: the default needs purpose 1 for
     // analytics too; here analytics needs only 7-10, marketing 2-4.
-    e.tcf(Some(true), "tcloaded", "10000011110", 10);
+    e.tcf(Some(true), "tcloaded", "10000011110", "", 10);
     let c = e.consent_at(20).categories;
     assert_eq!((c.get(Functional), c.get(Analytics), c.get(Marketing)), (Some(true), Some(true), Some(false)));
+}
+
+#[test]
+fn a_tcf_registered_vendor_needs_its_vendor_consent() {
+    const ADS: &str = "https://googleads.g.doubleclick.net/pagead/viewthroughconversion/123/";
+    let all = "11111111111";
+    let mut e = engine();
+    e.tcf(Some(true), "tcloaded", all, "1,2,91", 10);
+    e.request(req(ADS, 100.0, "script"));
+    e.request(req(LOADER, 100.0, "script"));
+    assert_eq!(kinds(&e), vec![TrackingBeforeConsent], "Google (GVL 755) lacks vendor consent; Intercom is not a TCF vendor");
+    assert_eq!(e.findings()[0].vendor, "google-ads");
+    let mut e = engine();
+    e.tcf(Some(true), "tcloaded", all, "755", 10);
+    e.request(req(ADS, 100.0, "script"));
+    assert_eq!(kinds(&e), vec![]);
 }

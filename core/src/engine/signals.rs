@@ -36,6 +36,8 @@ pub(super) struct Signals {
     cmp_cookie: Option<(&'static str, Categories)>,
     consent_mode: ConsentMode,
     claims: Vec<Claim>,
+    /// TCF vendor consents (GVL ids) as of each TCF update.
+    tcf_vendors: Vec<(u64, Vec<u16>)>,
 }
 
 /// A storage type claimed granted at `at`, not yet checked.
@@ -74,12 +76,14 @@ impl Engine {
     }
 
     /// An IAB TCF `addEventListener` callback: `gdpr_applies` as the CMP
-    /// says (`None` while it is still deciding), `event_status`, and the
-    /// purpose consents as a string of `0`/`1` for purposes 1, 2, … .
+    /// says (`None` while it is still deciding), `event_status`, the
+    /// purpose consents as a string of `0`/`1` for purposes 1, 2, …, and
+    /// the GVL ids with vendor consent, comma-separated (they gate the
+    /// vendors of `Policy::tcf_vendor`).
     /// `tcloaded` is consent restored from storage (page start);
     /// `useractioncomplete` a choice (now); `cmpuishown` undecided. Where
     /// the GDPR does not apply, TCF gates nothing: every category granted.
-    pub fn tcf(&mut self, gdpr_applies: Option<bool>, event_status: &str, purposes: &str, now: u64) {
+    pub fn tcf(&mut self, gdpr_applies: Option<bool>, event_status: &str, purposes: &str, vendors: &str, now: u64) {
         let categories = match gdpr_applies {
             None => return,
             Some(false) => consent::all_granted(),
@@ -94,7 +98,21 @@ impl Engine {
             _ if gdpr_applies == Some(false) => 0,
             _ => return,
         };
+        if gdpr_applies == Some(true) {
+            let ids = vendors.split(',').filter_map(|id| id.trim().parse().ok()).collect();
+            let pos = self.signals.tcf_vendors.partition_point(|(t, _)| *t <= at);
+            self.signals.tcf_vendors.insert(pos, (at, ids));
+        }
         self.consent(categories, Source::Tcf, at);
+    }
+
+    /// A TCF-registered vendor needs its vendor consent from the last TCF
+    /// update at or before `at` (none yet: the purposes decide alone).
+    /// `necessary` never needs it.
+    pub(super) fn vendor_consented(&self, vendor: &str, category: Category, at: u64) -> bool {
+        let Some(id) = self.policy.tcf_vendor(vendor) else { return true };
+        let last = self.signals.tcf_vendors.iter().take_while(|(t, _)| *t <= at).last();
+        category == Category::Necessary || last.is_none_or(|(_, ids)| ids.contains(&id))
     }
 
     /// An IAB GPP event with `signalStatus` `ready`: the GPP string and the
