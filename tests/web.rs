@@ -89,6 +89,54 @@ async fn withdrawal_leaves_cookies_flagged_after_grace() {
 }
 
 #[wasm_bindgen_test]
+fn a_cmp_cookie_present_at_start_is_consent_restored_from_storage() {
+    clean();
+    js("document.cookie = 'intercom-id-abc12345=x; path=/';
+        document.cookie = 'cc_cookie=' + encodeURIComponent(JSON.stringify({categories:['necessary','functionality','analytics','marketing']})) + '; path=/';");
+    let mut m = new_monitor();
+    m.start();
+    assert_eq!(findings(&m), vec![]);
+    assert!(!m.findings().contains("necessary\",\"functionality"), "no cookie value in the report");
+    clean();
+}
+
+#[wasm_bindgen_test]
+async fn cmp_events_and_tcf_drive_the_timeline() {
+    clean();
+    js("document.cookie = 'intercom-session-abc12345=s; path=/';");
+    let mut m = new_monitor();
+    m.policy("g\t200");
+    // A CMP that restored "all granted", then the visitor withdraws in it.
+    m.cmp("cookiebot", "preferences:1,statistics:1,marketing:1", true, true);
+    m.start();
+    assert_eq!(findings(&m), vec![]);
+    m.cmp("cookiebot", "preferences:0,statistics:0,marketing:0", true, false);
+    sleep(1300).await;
+    assert_eq!(findings(&m), vec![("cookie_after_withdrawal".into(), "intercom-session-abc12345".into())]);
+    assert!(m.findings().contains("\"source\":\"cookiebot\""));
+    clean();
+
+    // TCF: the UI is showing (undecided), so a cookie now is before consent.
+    js("document.cookie = 'intercom-id-abc12345=x; path=/';");
+    let mut m = new_monitor();
+    m.tcf(1, "cmpuishown", "00000000000", "");
+    m.start();
+    assert_eq!(findings(&m), vec![("cookie_before_consent".into(), "intercom-id-abc12345".into())]);
+    clean();
+}
+
+#[wasm_bindgen_test]
+fn consent_mode_update_without_cmp_consent_is_a_mismatch() {
+    clean();
+    let mut m = new_monitor();
+    m.consent_mode("update", "analytics_storage\tgranted", true);
+    m.start();
+    // Claims settle 500 ms after they are made; a preloaded one counts from 0.
+    assert_eq!(findings(&m), vec![("consent_signal_mismatch".into(), String::new())]);
+    clean();
+}
+
+#[wasm_bindgen_test]
 fn cookie_store_change_or_tick_sees_later_cookies() {
     clean();
     let mut m = new_monitor();
