@@ -7,6 +7,11 @@
 //! - `C header now`: a `document.cookie` snapshot
 //! - `M header at`: CMP cookies (`cmp::from_cookies`) as a consent update
 //! - `K cats at`: a consent update; `cats` is 4 of `1`/`0`/other (unknown)
+//! - `S cmp choices decided restored now`: a live CMP state (`cmp_state`)
+//! - `F applies status purposes vendors now`: a TCF event (`tcf`)
+//! - `Q gpp applicable now`: a GPP event (`gpp`; applicable comma-separated)
+//! - `D command params now`: a Consent Mode command (`consent_mode`;
+//!   params `k=v` pairs split by `&`)
 //! - `P rule`: a compact policy rule (`Policy::apply_rule`)
 //! - `I host`: ignore a host; `G0`|`G1`: GPC; `T now`: tick
 //! - `E name expires now_epoch now`: a cookie lifetime
@@ -91,6 +96,34 @@ fuzz_target!(|data: &[u8]| {
                 }
                 clock = clock.max(u64_of(f.next()));
                 engine.consent(cats, Source::Api, clock);
+            }
+            'S' => {
+                let (cmp, choices) = (f.next().unwrap_or(""), f.next().unwrap_or(""));
+                let (decided, restored) = (f.next() == Some("1"), f.next() == Some("1"));
+                clock = clock.max(u64_of(f.next()));
+                engine.cmp_state(cmp, choices, decided, restored, clock);
+            }
+            'F' => {
+                let applies = match f.next() {
+                    Some("1") => Some(true),
+                    Some("0") => Some(false),
+                    _ => None,
+                };
+                let (status, purposes, vendors) = (f.next().unwrap_or(""), f.next().unwrap_or(""), f.next().unwrap_or(""));
+                clock = clock.max(u64_of(f.next()));
+                engine.tcf(applies, status, purposes, vendors, clock);
+            }
+            'Q' => {
+                let gpp = f.next().unwrap_or("");
+                let applicable: Vec<i32> = f.next().unwrap_or("").split(',').filter_map(|n| n.parse().ok()).collect();
+                clock = clock.max(u64_of(f.next()));
+                engine.gpp(gpp, &applicable, false, clock);
+            }
+            'D' => {
+                let command = f.next().unwrap_or("");
+                let params: Vec<(&str, &str)> = f.next().unwrap_or("").split('&').filter_map(|p| p.split_once('=')).collect();
+                clock = clock.max(u64_of(f.next()));
+                engine.consent_mode(command, &params, clock);
             }
             'P' => engine.policy_mut().apply_rule(rest),
             'I' => engine.ignore_host(rest),
