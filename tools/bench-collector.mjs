@@ -2,7 +2,7 @@
 // batch (13 reports: 12 findings + an inventory, tests/fixtures/golden) under
 // a per-request unique page view, against GET /healthz on the same server as
 // the HTTP-only baseline. Every 204 is a committed SQLite transaction.
-// Rate limiting is off (--rate 0). Run by `./build.sh bench`.
+// Rate limiting is off (--rate 0 --client-rate 0). Run by `./build.sh bench`.
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { startCollector, REPO_ROOT } from '../tests/e2e/harness.mjs';
@@ -11,7 +11,7 @@ const REQUESTS = Number(process.env.REQUESTS || 4000);
 const CONCURRENCY = Number(process.env.CONCURRENCY || 32);
 const golden = readFileSync(`${REPO_ROOT}/tests/fixtures/golden/report-batch.json`, 'utf8');
 
-const collector = await startCollector({ siteCount: 1, extraArgs: ['--rate', '0'] });
+const collector = await startCollector({ siteCount: 1, extraArgs: ['--rate', '0', '--client-rate', '0'] });
 const site = collector.sites[0];
 const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
 const url = new URL(collector.url);

@@ -1,18 +1,20 @@
-//! HTTP endpoints: `POST /r` (ingest, CORS), `GET /api/findings`,
-//! `GET /api/health`, `GET /api/inventory`, `GET /healthz`. See
+//! HTTP endpoints: `POST /r` and `POST /csp/KEY` (ingest, CORS),
+//! `GET /config/KEY`, `GET /api/findings`, `GET /api/health`,
+//! `GET /api/inventory`, `GET /metrics`, `GET /healthz`. See
 //! docs/collector.md.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, Request, State};
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::header::{
     HeaderMap, HeaderValue, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
     ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE,
-    AUTHORIZATION, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, ORIGIN, RETRY_AFTER,
-    VARY, WWW_AUTHENTICATE,
+    AUTHORIZATION, CACHE_CONTROL, CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE,
+    ORIGIN, RETRY_AFTER, USER_AGENT, VARY, WWW_AUTHENTICATE,
 };
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -21,9 +23,10 @@ use axum::Router;
 use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 
+use crate::events::{BatchCounts, Events};
 use crate::ingest::Ingest;
 use crate::keys::ct_eq;
-use crate::ratelimit::{retry_after_secs, RateLimiter};
+use crate::ratelimit::{client_key, retry_after_secs, RateLimiter};
 use crate::store::{
     FindingRow, FindingsQuery, HealthQuery, HealthRow, InventoryQuery, InventoryTotals, Store,
     StoreError, Usage,
@@ -31,8 +34,11 @@ use crate::store::{
 use crate::timefmt::{iso_from_ms, now_ms, parse_instant};
 use crate::writer::{WriteError, Writer};
 
-/// Largest accepted body: the `sendBeacon` / `fetch(keepalive)` quota.
+/// Largest accepted body: the `sendBeacon` / `fetch(keepalive)` quota. With
+/// a `Content-Encoding`, this is the compressed size.
 pub const MAX_BODY: usize = 64 * 1024;
+/// Largest body once decompressed (`Content-Encoding` gzip, deflate, br).
+pub const MAX_DECODED: usize = 512 * 1024;
 /// How much of an oversized body we read and discard before answering 413,
 /// so the client sees the answer instead of a connection reset.
 const MAX_DISCARD: usize = 1024 * 1024;
@@ -45,7 +51,7 @@ const MAX_LIMIT: u32 = 10_000;
 /// `GET /api/inventory`.
 const INVENTORY_MAX_NAMES: u32 = 200;
 
-const FINDING_TYPES: [&str; 10] = [
+const FINDING_TYPES: [&str; 11] = [
     "script_before_consent",
     "cookie_before_consent",
     "tracking_before_consent",
@@ -56,24 +62,42 @@ const FINDING_TYPES: [&str; 10] = [
     "page_out_of_scope",
     "identity_unverified",
     "cookie_lifetime_exceeds_policy",
+    crate::csp::CSP_FINDING,
 ];
 
 const ACCEPTED_TYPES: [&str; 3] = ["text/plain", "application/json", "application/reports+json"];
+const CSP_TYPES: [&str; 3] = [
+    "application/reports+json",
+    "application/csp-report",
+    "application/json",
+];
 
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub ingest: Ingest,
     pub writer: Writer,
+    /// One bucket per site.
     pub limiter: RateLimiter,
+    /// One bucket per client address (IPv6: per /64).
+    pub client_limiter: RateLimiter,
+    /// Take the client address from `X-Forwarded-For` (last entry).
+    pub behind_proxy: bool,
     pub admin_token: String,
     /// Refuse requests without a web `Origin` instead of checking the
     /// reports' page URLs.
     pub strict_origin: bool,
+    pub events: Arc<Events>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/r", axum::routing::post(post_reports).options(preflight))
+        .route(
+            "/csp/{key}",
+            axum::routing::post(post_csp).options(preflight),
+        )
+        .route("/config/{key}", get(get_config))
+        .route("/metrics", get(get_metrics))
         .route("/api/findings", get(get_findings))
         .route("/api/health", get(get_health))
         .route("/api/inventory", get(get_inventory))
@@ -90,6 +114,8 @@ pub fn router(state: Arc<AppState>) -> Router {
 struct Refusal {
     status: StatusCode,
     reason: String,
+    /// Short reason for metrics and logs (`origin`, `too_large`, …).
+    code: &'static str,
     retry_after: Option<u64>,
     close: bool,
 }
@@ -99,9 +125,15 @@ impl Refusal {
         Self {
             status,
             reason: reason.into(),
+            code: "other",
             retry_after: None,
             close: false,
         }
+    }
+
+    fn code(mut self, code: &'static str) -> Self {
+        self.code = code;
+        self
     }
 
     fn retry_after(mut self, secs: u64) -> Self {
@@ -115,6 +147,7 @@ impl Refusal {
             StatusCode::SERVICE_UNAVAILABLE,
             "the collector cannot reach its store right now; retry later",
         )
+        .code("unavailable")
         .retry_after(5)
     }
 }
@@ -181,7 +214,8 @@ where
 async fn not_found() -> Response {
     text(
         StatusCode::NOT_FOUND,
-        "not found; endpoints: POST /r, GET /api/findings, GET /api/health, GET /api/inventory, GET /healthz",
+        "not found; endpoints: POST /r, POST /csp/KEY, GET /config/KEY, GET /api/findings, GET /api/stats, \
+         GET /api/health, GET /api/inventory, GET /metrics, GET /openapi.json, GET /healthz",
     )
 }
 
@@ -194,6 +228,25 @@ async fn method_not_allowed() -> Response {
 
 async fn healthz() -> Response {
     text(StatusCode::OK, "ok")
+}
+
+/// `GET /metrics`: Prometheus text format, behind the admin token.
+async fn get_metrics(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if !authorized(&headers, &app.admin_token) {
+        return unauthorized(&headers);
+    }
+    (
+        StatusCode::OK,
+        [
+            (
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            ),
+            (CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        app.events.render(),
+    )
+        .into_response()
 }
 
 // ----------------------------------------------------------------- origin
@@ -236,19 +289,22 @@ fn origin_check(origin: &RequestOrigin, strict: bool) -> Result<OriginCheck, Ref
         RequestOrigin::Opaque(raw) if raw != "null" => Err(Refusal::new(
             StatusCode::FORBIDDEN,
             format!("Origin {raw:?} is not a web origin (scheme://host[:port])"),
-        )),
+        )
+        .code("origin")),
         _ if !strict => Ok(OriginCheck::PageUrl),
         RequestOrigin::Missing => Err(Refusal::new(
             StatusCode::FORBIDDEN,
             "missing Origin header, and this collector runs with --strict-origin: reports are \
              accepted only with the Origin of a page registered for the site",
-        )),
+        )
+        .code("origin")),
         RequestOrigin::Opaque(_) => Err(Refusal::new(
             StatusCode::FORBIDDEN,
             "Origin is \"null\", and this collector runs with --strict-origin; browsers send \
              null for sendBeacon from pages whose Referrer-Policy is no-referrer (or https pages \
              posting to an http collector): send with fetch(…, {mode: 'cors'}) instead",
-        )),
+        )
+        .code("origin")),
     }
 }
 
@@ -273,8 +329,8 @@ async fn origin_registered(app: &Arc<AppState>, origin: &RequestOrigin) -> bool 
         return false;
     };
     let store = app.store.clone();
-    let origin = origin.clone();
-    blocking(move || store.origin_registered(&origin))
+    let candidates = crate::origin::candidates(origin);
+    blocking(move || store.origin_registered(&candidates))
         .await
         .unwrap_or(false)
 }
@@ -318,19 +374,72 @@ async fn preflight(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Resp
 
 // ----------------------------------------------------------------- ingest
 
+/// Which ingest endpoint a request came to.
+#[derive(Debug, Clone, Copy)]
+enum Endpoint<'a> {
+    /// `POST /r`: the monitor's report batches.
+    Reports,
+    /// `POST /csp/KEY`: the browser's CSP violation reports for one site.
+    Csp(&'a str),
+}
+
 async fn post_reports(State(app): State<Arc<AppState>>, req: Request) -> Response {
+    ingest_request(&app, req, Endpoint::Reports).await
+}
+
+async fn post_csp(
+    State(app): State<Arc<AppState>>,
+    Path(key): Path<String>,
+    req: Request,
+) -> Response {
+    ingest_request(&app, req, Endpoint::Csp(&key)).await
+}
+
+async fn ingest_request(app: &Arc<AppState>, req: Request, endpoint: Endpoint<'_>) -> Response {
     let received_ms = now_ms();
     let origin = request_origin(req.headers());
-    let (mut resp, registered) = match accept(&app, req, &origin, received_ms).await {
+    let (mut resp, registered) = match accept(app, req, &origin, received_ms, endpoint).await {
         Ok(()) => (StatusCode::NO_CONTENT.into_response(), Some(true)),
-        Err((refusal, registered)) => (refusal.into_response(), registered),
+        Err((refusal, registered)) => {
+            app.events.refused(&endpoint_name(endpoint), refusal.code, refusal.status, &refusal.reason);
+            (refusal.into_response(), registered)
+        }
     };
     let registered = match registered {
         Some(known) => known,
-        None => origin_registered(&app, &origin).await,
+        None => origin_registered(app, &origin).await,
     };
     add_cors(&mut resp, &origin, registered);
     resp
+}
+
+fn endpoint_name(endpoint: Endpoint<'_>) -> &'static str {
+    match endpoint {
+        Endpoint::Reports => "reports",
+        Endpoint::Csp(_) => "csp",
+    }
+}
+
+/// The address the client limit counts against: the TCP peer, or with
+/// `--behind-proxy` the last `X-Forwarded-For` entry (the one the proxy
+/// in front of the collector appended).
+fn client_ip(app: &AppState, req: &Request) -> Option<IpAddr> {
+    if app.behind_proxy {
+        let forwarded = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .next_back()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|ip| ip.trim().parse::<IpAddr>().ok());
+        if forwarded.is_some() {
+            return forwarded;
+        }
+    }
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
 }
 
 /// Accepts one request, or refuses it and says whether the origin is known
@@ -340,15 +449,41 @@ async fn accept(
     req: Request,
     origin: &RequestOrigin,
     received_ms: i64,
+    endpoint: Endpoint<'_>,
 ) -> Result<(), (Refusal, Option<bool>)> {
     let unknown = |r: Refusal| (r, None);
-    check_content_type(req.headers()).map_err(unknown)?;
+    // Cheapest first: a flooding client is refused before its body is read.
+    if let Some(ip) = client_ip(app, &req) {
+        let key = client_key(ip);
+        if let Err(wait) = app.client_limiter.check([key.as_str()], Instant::now()) {
+            let secs = retry_after_secs(wait);
+            return Err(unknown(
+                Refusal::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("too many reports from this address; retry in {secs} s"),
+                )
+                .code("rate_limited_client")
+                .retry_after(secs),
+            ));
+        }
+    }
+    check_content_type(req.headers(), endpoint).map_err(unknown)?;
+    let encoding = content_encoding(req.headers()).map_err(unknown)?;
     let check = origin_check(origin, app.strict_origin).map_err(|r| (r, Some(false)))?;
+    let user_agent = req
+        .headers()
+        .get(USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
     let body = read_body(req).await.map_err(unknown)?;
-    let parsed = app
-        .ingest
-        .parse(&body, received_ms)
-        .map_err(|e| unknown(Refusal::new(StatusCode::BAD_REQUEST, e.0)))?;
+    let body = decode(body, encoding).map_err(unknown)?;
+    let parsed = match endpoint {
+        Endpoint::Reports => app.ingest.parse(&body, received_ms),
+        Endpoint::Csp(key) => {
+            crate::csp::parse(key, &body, &user_agent, received_ms).map(|(parsed, _)| parsed)
+        }
+    }
+    .map_err(|e| unknown(Refusal::new(StatusCode::BAD_REQUEST, e.0).code("malformed")))?;
     drop(body);
 
     let sites: Vec<String> = parsed.sites.iter().cloned().collect();
@@ -363,31 +498,41 @@ async fn accept(
     .map_err(unknown)?;
     for (site, origins) in &lookups {
         let Some(origins) = origins else {
-            return Err(unknown(Refusal::new(
-                StatusCode::FORBIDDEN,
-                format!("unknown site key {site:?}; register the site with `tagwatch site add --origin ORIGIN`"),
-            )));
+            return Err(unknown(
+                Refusal::new(
+                    StatusCode::FORBIDDEN,
+                    format!("unknown site key {site:?}; register the site with `tagwatch site add --origin ORIGIN`"),
+                )
+                .code("unknown_site"),
+            ));
         };
+        let allowed = |o: &str| origins.iter().any(|p| crate::origin::matches(p, o));
         match &check {
             OriginCheck::Header(origin) => {
-                if !origins.contains(origin) {
-                    return Err(unknown(Refusal::new(
-                        StatusCode::FORBIDDEN,
-                        format!("origin {origin} is not registered for site {site:?}"),
-                    )));
+                if !allowed(origin) {
+                    return Err(unknown(
+                        Refusal::new(
+                            StatusCode::FORBIDDEN,
+                            format!("origin {origin} is not registered for site {site:?}"),
+                        )
+                        .code("origin"),
+                    ));
                 }
             }
             OriginCheck::PageUrl => {
                 let pages = parsed.page_origins.iter().filter(|(s, _)| s == site);
                 for (_, page) in pages {
-                    if !origins.contains(page) {
-                        return Err(unknown(Refusal::new(
-                            StatusCode::FORBIDDEN,
-                            format!(
-                                "no Origin header (or null), and the report page's origin {page:?} \
-                                 is not registered for site {site:?}"
-                            ),
-                        )));
+                    if !allowed(page) {
+                        return Err(unknown(
+                            Refusal::new(
+                                StatusCode::FORBIDDEN,
+                                format!(
+                                    "no Origin header (or null), and the report page's origin {page:?} \
+                                     is not registered for site {site:?}"
+                                ),
+                            )
+                            .code("origin"),
+                        ));
                     }
                 }
             }
@@ -404,18 +549,29 @@ async fn accept(
                 StatusCode::TOO_MANY_REQUESTS,
                 format!("too many reports for this site; retry in {secs} s"),
             )
+            .code("rate_limited_site")
             .retry_after(secs),
             Some(true),
         ));
     }
 
-    match app.writer.write(parsed.batch).await {
-        Ok(()) => Ok(()),
+    let batch = parsed.batch;
+    if batch.findings.is_empty() && batch.health.is_empty() && batch.inventories.is_empty() {
+        // A CSP batch of other report types, or of `inline` violations only.
+        return Ok(());
+    }
+    let counts = BatchCounts::of(&batch);
+    match app.writer.write(batch).await {
+        Ok(()) => {
+            app.events.accepted(endpoint_name(endpoint), &counts);
+            Ok(())
+        }
         Err(WriteError::Stopped) => Err((
             Refusal::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the collector is shutting down; retry later",
             )
+            .code("shutting_down")
             .retry_after(5),
             Some(true),
         )),
@@ -423,13 +579,23 @@ async fn accept(
     }
 }
 
-fn check_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
-    let accepted = "send text/plain, application/json or application/reports+json";
+fn check_content_type(headers: &HeaderMap, endpoint: Endpoint<'_>) -> Result<(), Refusal> {
+    let (accepted_types, accepted): (&[&str], &str) = match endpoint {
+        Endpoint::Reports => (
+            &ACCEPTED_TYPES,
+            "send text/plain, application/json or application/reports+json",
+        ),
+        Endpoint::Csp(_) => (
+            &CSP_TYPES,
+            "send application/reports+json, application/csp-report or application/json",
+        ),
+    };
     let Some(value) = headers.get(CONTENT_TYPE) else {
         return Err(Refusal::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!("missing Content-Type; {accepted}"),
-        ));
+        )
+        .code("content_type"));
     };
     let raw = String::from_utf8_lossy(value.as_bytes());
     let essence = raw
@@ -438,7 +604,7 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    if ACCEPTED_TYPES.contains(&essence.as_str()) {
+    if accepted_types.contains(&essence.as_str()) {
         Ok(())
     } else {
         Err(Refusal::new(
@@ -447,15 +613,89 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
                 "unsupported Content-Type {:?}; {accepted}",
                 raw.chars().take(100).collect::<String>()
             ),
-        ))
+        )
+        .code("content_type"))
     }
+}
+
+/// A request body's `Content-Encoding`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Identity,
+    Gzip,
+    Deflate,
+    Brotli,
+}
+
+fn content_encoding(headers: &HeaderMap) -> Result<Encoding, Refusal> {
+    let mut values = headers.get_all(CONTENT_ENCODING).iter();
+    let Some(value) = values.next() else {
+        return Ok(Encoding::Identity);
+    };
+    let raw = String::from_utf8_lossy(value.as_bytes()).trim().to_ascii_lowercase();
+    let encoding = match raw.as_str() {
+        "" | "identity" => Some(Encoding::Identity),
+        "gzip" | "x-gzip" => Some(Encoding::Gzip),
+        "deflate" => Some(Encoding::Deflate),
+        "br" => Some(Encoding::Brotli),
+        _ => None,
+    };
+    match encoding {
+        Some(e) if values.next().is_none() => Ok(e),
+        _ => Err(Refusal::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "unsupported Content-Encoding {:?}; send the body as is, or with one of gzip, deflate or br",
+                raw.chars().take(60).collect::<String>()
+            ),
+        )
+        .code("encoding")),
+    }
+}
+
+/// The body decompressed, refusing more than [`MAX_DECODED`] bytes without
+/// ever holding more than that (a small body can inflate enormously).
+fn decode(body: Vec<u8>, encoding: Encoding) -> Result<Vec<u8>, Refusal> {
+    use std::io::Read;
+    let (reader, name): (Box<dyn Read + '_>, &str) = match encoding {
+        Encoding::Identity => return Ok(body),
+        Encoding::Gzip => (Box::new(flate2::read::MultiGzDecoder::new(&body[..])), "gzip"),
+        Encoding::Deflate => (Box::new(flate2::read::ZlibDecoder::new(&body[..])), "deflate (zlib)"),
+        Encoding::Brotli => (
+            Box::new(brotli_decompressor::Decompressor::new(&body[..], 4096)),
+            "br",
+        ),
+    };
+    let limit = u64::try_from(MAX_DECODED).unwrap_or(u64::MAX).saturating_add(1);
+    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(MAX_DECODED));
+    reader.take(limit).read_to_end(&mut out).map_err(|e| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            format!("Content-Encoding {name}, but the body does not decompress: {e}"),
+        )
+        .code("malformed")
+    })?;
+    if out.len() > MAX_DECODED {
+        let mut r = Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "body larger than {MAX_DECODED} bytes ({} KiB) once decompressed; send fewer reports per request",
+                MAX_DECODED / 1024
+            ),
+        )
+        .code("too_large");
+        r.close = true;
+        return Err(r);
+    }
+    Ok(out)
 }
 
 fn too_large() -> Refusal {
     let mut r = Refusal::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         format!("body larger than {MAX_BODY} bytes (64 KiB); send fewer reports per request"),
-    );
+    )
+    .code("too_large");
     r.close = true;
     r
 }
@@ -489,14 +729,16 @@ async fn read_body(req: Request) -> Result<Vec<u8>, Refusal> {
                 return Err(Refusal::new(
                     StatusCode::REQUEST_TIMEOUT,
                     format!("body not received within {} s", BODY_TIMEOUT.as_secs()),
-                ))
+                )
+                .code("timeout"))
             }
             Ok(None) => break,
             Ok(Some(Err(e))) => {
                 return Err(Refusal::new(
                     StatusCode::BAD_REQUEST,
                     format!("could not read the body: {e}"),
-                ))
+                )
+                .code("malformed"))
             }
             Ok(Some(Ok(frame))) => frame,
         };
@@ -524,6 +766,45 @@ async fn discard(mut body: Body, budget: usize, deadline: tokio::time::Instant) 
             _ => return,
         }
     }
+}
+
+// ----------------------------------------------------------------- config
+
+#[derive(Serialize)]
+struct ConfigAnswer {
+    sample: f64,
+    enabled: bool,
+}
+
+/// `GET /config/KEY`: the snippet's settings for a site. Public (the key is
+/// in the page anyway) and cacheable for 5 minutes.
+async fn get_config(State(app): State<Arc<AppState>>, Path(key): Path<String>) -> Response {
+    let store = app.store.clone();
+    let lookup_key = key.clone();
+    let mut resp = match blocking(move || store.site_config(&lookup_key)).await {
+        Ok(Some(config)) => {
+            let mut resp = json(&ConfigAnswer {
+                sample: config.sample,
+                enabled: config.enabled,
+            });
+            resp.headers_mut().insert(
+                CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            );
+            resp
+        }
+        Ok(None) => text(
+            StatusCode::NOT_FOUND,
+            format!(
+                "unknown site key {:?}",
+                key.chars().take(64).collect::<String>()
+            ),
+        ),
+        Err(refusal) => refusal.into_response(),
+    };
+    resp.headers_mut()
+        .insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    resp
 }
 
 // -------------------------------------------------------------------- api
@@ -902,20 +1183,20 @@ mod tests {
     #[test]
     fn content_types() {
         let mut h = HeaderMap::new();
-        assert!(check_content_type(&h).is_err());
+        assert!(check_content_type(&h, Endpoint::Reports).is_err());
         for ok in [
             "text/plain;charset=UTF-8",
             "application/json",
             "Application/Reports+JSON ; charset=utf-8",
         ] {
             h.insert(CONTENT_TYPE, HeaderValue::from_static(ok));
-            assert!(check_content_type(&h).is_ok(), "{ok}");
+            assert!(check_content_type(&h, Endpoint::Reports).is_ok(), "{ok}");
         }
         h.insert(
             CONTENT_TYPE,
             HeaderValue::from_static("application/x-www-form-urlencoded"),
         );
-        let r = check_content_type(&h).expect_err("form");
+        let r = check_content_type(&h, Endpoint::Reports).expect_err("form");
         assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }
 

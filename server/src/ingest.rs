@@ -31,7 +31,7 @@ impl fmt::Display for Malformed {
 impl std::error::Error for Malformed {}
 
 /// A parsed, valid request body.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Parsed {
     pub batch: Batch,
     /// Every site key the body reports for.
@@ -267,6 +267,7 @@ impl Ingest {
                         received_at: received_at.clone(),
                         user_agent: report.user_agent,
                         raw,
+                        additive: false,
                     });
                 }
                 "tagwatch-health" => {
@@ -318,7 +319,7 @@ impl Ingest {
 /// The origin of a page URL (`https://Shop.example/a` → `https://shop.example`);
 /// the raw `scheme://authority` when it does not normalise, which then
 /// matches no registered origin.
-fn page_origin(url: &str) -> String {
+pub(crate) fn page_origin(url: &str) -> String {
     let end = url
         .find("://")
         .map(|i| i + 3)
@@ -352,7 +353,7 @@ fn describe_pointer(pointer: &str) -> String {
     out
 }
 
-fn truncate(mut s: String) -> String {
+pub(crate) fn truncate(mut s: String) -> String {
     if s.len() > MAX_REASON {
         let mut end = MAX_REASON;
         while !s.is_char_boundary(end) {

@@ -3,6 +3,8 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod cli;
+mod csp;
+mod events;
 mod http;
 mod ingest;
 mod keys;
@@ -27,6 +29,8 @@ use crate::store::DEFAULT_DB;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// Accepted batches waiting for the writer.
 const WRITE_QUEUE: usize = 1024;
+/// Most client addresses the per-client rate limit tracks at once.
+const CLIENT_BUCKETS: usize = 65_536;
 /// How often `serve --retain` deletes old reports (and once at start).
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
@@ -96,6 +100,24 @@ struct ServeArgs {
     /// and then hourly.
     #[arg(long, value_name = "AGE")]
     retain: Option<String>,
+    /// Ingest requests accepted per second and client address (IPv6: per
+    /// /64); 0: no limit.
+    #[arg(long, default_value_t = 10.0, value_name = "PER_SECOND")]
+    client_rate: f64,
+    /// Requests a client address may send at once before --client-rate applies.
+    #[arg(long, default_value_t = 100, value_name = "REQUESTS")]
+    client_burst: u32,
+    /// The collector is behind a proxy: the client address is the last
+    /// entry of X-Forwarded-For.
+    #[arg(long)]
+    behind_proxy: bool,
+    /// stderr log: text (the documented lines) or json (one object a line,
+    /// also per request).
+    #[arg(long, default_value = "text", value_name = "FORMAT")]
+    log_format: String,
+    /// POST a JSON alert here when a finding type first appears for a site.
+    #[arg(long, value_name = "URL")]
+    webhook: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -109,8 +131,26 @@ enum SiteCommand {
         #[arg(long, default_value = DEFAULT_DB, value_name = "URL")]
         db: String,
     },
-    /// List sites, one JSON object a line: {"site","origins","created_at"}.
+    /// List sites, one JSON object a line: {"site","origins","created_at","sample","enabled"}.
     List {
+        /// Store: sqlite:PATH or postgres://USER@HOST:PORT/DBNAME.
+        #[arg(long, default_value = DEFAULT_DB, value_name = "URL")]
+        db: String,
+    },
+    /// Change what the snippet reads from GET /config/KEY: sampling, on/off.
+    Set {
+        /// The site key.
+        #[arg(value_name = "KEY")]
+        key: String,
+        /// Share of page views monitored, 0 to 1.
+        #[arg(long, value_name = "SHARE")]
+        sample: Option<String>,
+        /// Turn the snippet off for this site (it stops before loading the monitor).
+        #[arg(long, conflicts_with = "enable")]
+        disable: bool,
+        /// Turn the snippet back on.
+        #[arg(long)]
+        enable: bool,
         /// Store: sqlite:PATH or postgres://USER@HOST:PORT/DBNAME.
         #[arg(long, default_value = DEFAULT_DB, value_name = "URL")]
         db: String,
@@ -181,6 +221,16 @@ fn main() -> ExitCode {
         Command::Site {
             command: SiteCommand::List { db },
         } => site_list(&db),
+        Command::Site {
+            command:
+                SiteCommand::Set {
+                    key,
+                    sample,
+                    disable,
+                    enable,
+                    db,
+                },
+        } => site_set(&key, sample.as_deref(), disable, enable, &db),
         Command::Classify => cli::classify::run(),
         Command::Consent => cli::consent::run(),
         Command::Har(args) => match cli::har::run(&args) {
@@ -207,7 +257,9 @@ fn main() -> ExitCode {
 fn site_add(origins: &[String], db: &str) -> Result<(), Failure> {
     let mut normalized = BTreeSet::new();
     for origin in origins {
-        normalized.insert(origin::normalize(origin).map_err(|e| Failure::Usage(e.to_string()))?);
+        normalized.insert(
+            origin::normalize_pattern(origin).map_err(|e| Failure::Usage(e.to_string()))?,
+        );
     }
     let normalized: Vec<String> = normalized.into_iter().collect();
     let store = store::open(db, 0).map_err(|e| store_failure(db, e))?;
@@ -244,6 +296,59 @@ fn site_list(db: &str) -> Result<(), Failure> {
     }
     out.flush()
         .map_err(|e| Failure::Runtime(format!("cannot write to stdout: {e}")))
+}
+
+fn site_set(
+    key: &str,
+    sample: Option<&str>,
+    disable: bool,
+    enable: bool,
+    db: &str,
+) -> Result<(), Failure> {
+    let sample = sample
+        .map(|text| {
+            text.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|s| (0.0..=1.0).contains(s))
+                .ok_or_else(|| {
+                    Failure::Usage(format!(
+                        "--sample {text:?}: expected a share of page views from 0 to 1, e.g. 0.1"
+                    ))
+                })
+        })
+        .transpose()?;
+    let enabled = match (disable, enable) {
+        (true, _) => Some(false),
+        (_, true) => Some(true),
+        _ => None,
+    };
+    if sample.is_none() && enabled.is_none() {
+        return Err(Failure::Usage(
+            "nothing to change: give --sample SHARE, --disable or --enable".into(),
+        ));
+    }
+    let store = store::open(db, 0).map_err(|e| store_failure(db, e))?;
+    let change = store::SiteChange { sample, enabled };
+    let found = store
+        .set_site_config(key, &change)
+        .map_err(|e| Failure::Runtime(format!("cannot change the site: {e}")))?;
+    if !found {
+        return Err(Failure::Usage(format!(
+            "unknown site key {key:?}; see `tagwatch site list`"
+        )));
+    }
+    let config = store
+        .site_config(key)
+        .map_err(|e| Failure::Runtime(format!("cannot read the site back: {e}")))?;
+    if let Some(c) = config {
+        eprintln!(
+            "tagwatch: site {key}: sample {}, {}",
+            c.sample,
+            if c.enabled { "enabled" } else { "disabled" }
+        );
+    }
+    Ok(())
 }
 
 fn purge(args: &PurgeArgs) -> Result<(), Failure> {
@@ -291,6 +396,22 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
     if args.burst == 0 {
         return Err(Failure::Usage("--burst: expected at least 1".into()));
     }
+    if !args.client_rate.is_finite() || args.client_rate < 0.0 {
+        return Err(Failure::Usage(format!(
+            "--client-rate {}: expected a number of requests per second, 0 for no limit",
+            args.client_rate
+        )));
+    }
+    if args.client_burst == 0 {
+        return Err(Failure::Usage("--client-burst: expected at least 1".into()));
+    }
+    let log_format = events::LogFormat::parse(&args.log_format).ok_or_else(|| {
+        Failure::Usage(format!(
+            "--log-format {:?}: expected text or json",
+            args.log_format
+        ))
+    })?;
+    let events = Arc::new(events::Events::new(log_format));
     let retain = args
         .retain
         .as_deref()
@@ -300,7 +421,7 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
     let token = admin_token()?;
     let store = store::open(&args.db, 2).map_err(|e| store_failure(&args.db, e))?;
     let ingest = ingest::Ingest::new().map_err(Failure::Runtime)?;
-    let (writer, writer_thread) = writer::Writer::spawn(store.clone(), WRITE_QUEUE)
+    let (writer, writer_thread) = writer::Writer::spawn(store.clone(), WRITE_QUEUE, events.clone())
         .map_err(|e| Failure::Runtime(format!("cannot start the writer thread: {e}")))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -326,23 +447,31 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
         ingest,
         writer: writer.clone(),
         limiter: ratelimit::RateLimiter::new(args.rate, args.burst),
+        client_limiter: ratelimit::RateLimiter::new(args.client_rate, args.client_burst)
+            .with_max_keys(CLIENT_BUCKETS),
+        behind_proxy: args.behind_proxy,
         admin_token: token,
         strict_origin: args.strict_origin,
+        events: events.clone(),
     });
-    let served = runtime.block_on(run_server(&args.listen, state));
+    let served = runtime.block_on(run_server(&args.listen, state, &events));
     // Whatever happened, commit what was accepted before exiting.
     runtime.block_on(writer.stop());
     drop(writer);
     if writer_thread.join().is_err() {
-        eprintln!("tagwatch: the writer thread panicked");
+        events.log("error", "writer_panicked", "the writer thread panicked", serde_json::json!({}));
     }
     runtime.shutdown_timeout(Duration::from_secs(1));
     served?;
-    eprintln!("tagwatch: stopped");
+    events.log("info", "stopped", "stopped", serde_json::json!({}));
     Ok(())
 }
 
-async fn run_server(listen: &str, state: Arc<http::AppState>) -> Result<(), Failure> {
+async fn run_server(
+    listen: &str,
+    state: Arc<http::AppState>,
+    events: &Arc<events::Events>,
+) -> Result<(), Failure> {
     use tokio::signal::unix::{signal, SignalKind};
 
     let mut term = signal(SignalKind::terminate())
@@ -355,17 +484,30 @@ async fn run_server(listen: &str, state: Arc<http::AppState>) -> Result<(), Fail
     let addr = listener
         .local_addr()
         .map_err(|e| Failure::Runtime(format!("cannot read the listening address: {e}")))?;
-    eprintln!("tagwatch: listening on http://{addr}");
+    events.log(
+        "info",
+        "listening",
+        &format!("listening on http://{addr}"),
+        serde_json::json!({"addr": addr.to_string()}),
+    );
 
     let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+    let log = events.clone();
     let shutdown = async move {
-        tokio::select! {
-            _ = term.recv() => eprintln!("tagwatch: SIGTERM, finishing accepted reports"),
-            _ = int.recv() => eprintln!("tagwatch: SIGINT, finishing accepted reports"),
-        }
+        let signal = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        log.log(
+            "info",
+            "shutdown",
+            &format!("{signal}, finishing accepted reports"),
+            serde_json::json!({"signal": signal}),
+        );
         let _ = stopping_tx.send(true);
     };
-    let server = axum::serve(listener, http::router(state)).with_graceful_shutdown(shutdown);
+    let app = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
     let grace = async move {
         // Resolves only SHUTDOWN_GRACE after a signal.
         if stopping_rx.wait_for(|s| *s).await.is_err() {
@@ -376,7 +518,12 @@ async fn run_server(listen: &str, state: Arc<http::AppState>) -> Result<(), Fail
     tokio::select! {
         result = server => result.map_err(|e| Failure::Runtime(format!("server error: {e}"))),
         () = grace => {
-            eprintln!("tagwatch: connections still open {} s after the signal; stopping anyway", SHUTDOWN_GRACE.as_secs());
+            events.log(
+                "warn",
+                "shutdown_forced",
+                &format!("connections still open {} s after the signal; stopping anyway", SHUTDOWN_GRACE.as_secs()),
+                serde_json::json!({}),
+            );
             Ok(())
         }
     }

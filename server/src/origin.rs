@@ -1,6 +1,11 @@
 //! Web origins (`scheme://host[:port]`), normalised the way browsers
 //! serialise them in the `Origin` header: lower-case scheme and host, the
 //! scheme's default port dropped, no path.
+//!
+//! A site may also register an origin *pattern* for any subdomain:
+//! `https://*.shop.example` matches `https://a.shop.example` and
+//! `https://b.a.shop.example` (same scheme and port), not `https://shop.example`
+//! itself.
 
 use std::fmt;
 
@@ -80,6 +85,93 @@ pub fn normalize(input: &str) -> Result<String, OriginError> {
     })
 }
 
+/// Normalises an origin or an "any subdomain" pattern
+/// (`https://*.Shop.Example` → `https://*.shop.example`). The part after
+/// `*.` must have at least two labels and not be an IP address, so that a
+/// pattern never covers a whole top-level domain.
+pub fn normalize_pattern(input: &str) -> Result<String, OriginError> {
+    let s = input.trim();
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return normalize(input);
+    };
+    let Some(base) = rest.strip_prefix("*.") else {
+        return normalize(input);
+    };
+    let err = |reason| OriginError {
+        input: input.chars().take(80).collect(),
+        reason,
+    };
+    if base.contains('*') {
+        return Err(err("only one leading `*.` is allowed (https://*.shop.example)"));
+    }
+    let normal = normalize(&format!("{scheme}://{base}"))?;
+    let (scheme, hostport) = normal
+        .split_once("://")
+        .ok_or_else(|| err("missing scheme"))?;
+    let host = split_host_port(hostport).map(|(h, _)| h).unwrap_or(hostport);
+    if host.starts_with('[') || host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(err("`*.` needs a domain name, not an IP address"));
+    }
+    if !host.contains('.') {
+        return Err(err(
+            "`*.` must be followed by at least two labels (https://*.shop.example)",
+        ));
+    }
+    Ok(format!("{scheme}://*.{hostport}"))
+}
+
+/// Whether a normalised `origin` is allowed by a registered origin or
+/// pattern (both as [`normalize_pattern`] writes them).
+pub fn matches(registered: &str, origin: &str) -> bool {
+    if registered == origin {
+        return true;
+    }
+    let Some((scheme, pattern)) = registered.split_once("://*.") else {
+        return false;
+    };
+    let Some(rest) = origin
+        .strip_prefix(scheme)
+        .and_then(|r| r.strip_prefix("://"))
+    else {
+        return false;
+    };
+    // `rest` is `sub.shop.example[:port]`; the pattern `shop.example[:port]`.
+    rest.len() > pattern.len() + 1
+        && rest.ends_with(pattern)
+        && rest.as_bytes().get(rest.len() - pattern.len() - 1) == Some(&b'.')
+        && !rest.starts_with('[')
+}
+
+/// Every registered form that would allow `origin`: itself and one pattern
+/// per parent domain with at least two labels (`https://a.b.shop.example` →
+/// `https://*.b.shop.example`, `https://*.shop.example`), for an indexed
+/// look-up.
+pub fn candidates(origin: &str) -> Vec<String> {
+    let mut out = vec![origin.to_owned()];
+    let Some((scheme, hostport)) = origin.split_once("://") else {
+        return out;
+    };
+    if hostport.starts_with('[') {
+        return out;
+    }
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (h, format!(":{p}")),
+        None => (hostport, String::new()),
+    };
+    if host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return out;
+    }
+    let mut parent = host;
+    while let Some((_, rest)) = parent.split_once('.') {
+        if !rest.contains('.') {
+            break;
+        }
+        out.push(format!("{scheme}://*.{rest}{port}"));
+        parent = rest;
+    }
+    out
+}
+
 fn split_host_port(s: &str) -> Result<(&str, Option<&str>), &'static str> {
     if let Some(after_bracket) = s.strip_prefix('[') {
         let end = after_bracket.find(']').ok_or("unterminated IPv6 address")?;
@@ -141,7 +233,58 @@ fn normalize_host(host: &str) -> Result<String, &'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::normalize;
+    use super::{candidates, matches, normalize, normalize_pattern};
+
+    #[test]
+    fn subdomain_patterns() {
+        assert_eq!(
+            normalize_pattern("HTTPS://*.Shop.Example:443/").as_deref(),
+            Ok("https://*.shop.example")
+        );
+        assert_eq!(
+            normalize_pattern("http://*.shop.example:8080").as_deref(),
+            Ok("http://*.shop.example:8080")
+        );
+        assert_eq!(
+            normalize_pattern("https://shop.example").as_deref(),
+            Ok("https://shop.example")
+        );
+        for bad in [
+            "https://*.example",
+            "https://*.*.shop.example",
+            "https://*.127.0.0.1",
+            "https://*.[::1]",
+            "https://*shop.example",
+            "https://a.*.example",
+            "https://*.",
+        ] {
+            assert!(normalize_pattern(bad).is_err(), "{bad}");
+        }
+        let p = "https://*.shop.example";
+        assert!(matches(p, "https://a.shop.example"));
+        assert!(matches(p, "https://b.a.shop.example"));
+        assert!(!matches(p, "https://shop.example"));
+        assert!(!matches(p, "https://evilshop.example"));
+        assert!(!matches(p, "http://a.shop.example"));
+        assert!(!matches(p, "https://a.shop.example:8443"));
+        assert!(!matches(p, "https://a.shop.example.evil.example"));
+        assert!(matches("https://*.shop.example:8443", "https://a.shop.example:8443"));
+        assert!(matches("https://shop.example", "https://shop.example"));
+        assert_eq!(
+            candidates("https://a.b.shop.example:8443"),
+            [
+                "https://a.b.shop.example:8443",
+                "https://*.b.shop.example:8443",
+                "https://*.shop.example:8443"
+            ]
+        );
+        assert_eq!(candidates("https://shop.example"), ["https://shop.example"]);
+        assert_eq!(candidates("http://127.0.0.1:3000"), ["http://127.0.0.1:3000"]);
+        assert_eq!(candidates("http://[::1]:3000"), ["http://[::1]:3000"]);
+        for o in candidates("https://x.y.shop.example") {
+            assert!(matches(&o, "https://x.y.shop.example"), "{o}");
+        }
+    }
 
     #[test]
     fn normalises() {

@@ -1,9 +1,13 @@
-//! Per-site token buckets for `POST /r`.
+//! Token buckets for `POST /r` and `POST /csp/KEY`: one per site and one
+//! per client address.
 //!
-//! Each site has a bucket of `burst` tokens refilled at `rate` tokens per
-//! second; a request costs one token per site it carries reports for. The
-//! map only ever holds keys of registered sites (the check runs after the
-//! site lookup), so it is bounded by the number of sites.
+//! Each key has a bucket of `burst` tokens refilled at `rate` tokens per
+//! second. A request costs one token per site it carries reports for (the
+//! site map only ever holds keys of registered sites: the check runs after
+//! the site lookup) and one from its client's bucket. Client addresses are
+//! not bounded by anything, so that map has a size cap: when it is full,
+//! buckets that are back to full (idle clients) are dropped, and if none
+//! is, the map is cleared (every client starts again with a full bucket).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -13,6 +17,7 @@ use std::time::{Duration, Instant};
 pub struct RateLimiter {
     rate: f64,
     burst: f64,
+    max_keys: usize,
     buckets: Mutex<HashMap<String, Bucket>>,
 }
 
@@ -32,8 +37,39 @@ impl RateLimiter {
                 0.0
             },
             burst: f64::from(burst.max(1)),
+            max_keys: usize::MAX,
             buckets: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Caps the number of buckets kept (for unbounded keys: client addresses).
+    pub fn with_max_keys(mut self, max_keys: usize) -> Self {
+        self.max_keys = max_keys.max(1);
+        self
+    }
+
+    /// Makes room for a new key when the map is full: drops buckets that
+    /// have refilled completely, or everything if none has.
+    fn make_room(&self, buckets: &mut HashMap<String, Bucket>, now: Instant) {
+        if buckets.len() < self.max_keys {
+            return;
+        }
+        buckets.retain(|_, b| {
+            let elapsed = now.saturating_duration_since(b.last).as_secs_f64();
+            b.tokens + elapsed * self.rate < self.burst
+        });
+        if buckets.len() >= self.max_keys {
+            buckets.clear();
+        }
+    }
+
+    /// Buckets held (for tests and metrics).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.buckets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// Takes one token from each site's bucket, or none at all. On refusal
@@ -49,6 +85,9 @@ impl RateLimiter {
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
         let mut wait = 0.0f64;
         for site in sites.clone() {
+            if !buckets.contains_key(site) {
+                self.make_room(&mut buckets, now);
+            }
             let bucket = buckets.entry(site.to_owned()).or_insert(Bucket {
                 tokens: self.burst,
                 last: now,
@@ -69,6 +108,21 @@ impl RateLimiter {
             }
         }
         Ok(())
+    }
+}
+
+/// The key of a client address: IPv4 as is, IPv6 by its /64 prefix (one
+/// host usually holds a whole /64).
+pub fn client_key(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
     }
 }
 
@@ -106,6 +160,29 @@ mod tests {
         assert!(rl.check(["a", "b"], t0).is_err());
         // "b" was not charged by the refused request.
         assert!(rl.check(["b"], t0).is_ok());
+    }
+
+    #[test]
+    fn the_client_map_stays_bounded() {
+        let rl = RateLimiter::new(1.0, 2).with_max_keys(3);
+        let t0 = Instant::now();
+        for i in 0..10 {
+            assert!(rl.check([format!("c{i}").as_str()], t0).is_ok());
+            assert!(rl.len() <= 3);
+        }
+        // A busy client keeps its (empty) bucket while idle ones go.
+        let rl = RateLimiter::new(1.0, 1).with_max_keys(2);
+        assert!(rl.check(["idle"], t0).is_ok());
+        assert!(rl.check(["busy"], t0 + Duration::from_millis(900)).is_ok());
+        let later = t0 + Duration::from_millis(1000);
+        assert!(rl.check(["new"], later).is_ok());
+        assert!(rl.check(["busy"], later).is_err());
+        assert_eq!(
+            client_key("2001:db8:1:2:3:4:5:6".parse().unwrap()),
+            "2001:db8:1:2::/64"
+        );
+        assert_eq!(client_key("::ffff:10.0.0.1".parse().unwrap()), "10.0.0.1");
+        assert_eq!(client_key("10.0.0.1".parse().unwrap()), "10.0.0.1");
     }
 
     #[test]

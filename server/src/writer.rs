@@ -8,11 +8,14 @@
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
 
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::events::Events;
 use crate::store::{Batch, Purged, Store, PURGE_CHUNK};
 use crate::timefmt;
 
@@ -37,6 +40,7 @@ pub struct Job {
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Msg>,
+    events: Arc<Events>,
 }
 
 /// Why a batch was not stored.
@@ -53,26 +57,34 @@ impl Writer {
     pub fn spawn(
         store: Arc<dyn Store>,
         capacity: usize,
+        events: Arc<Events>,
     ) -> std::io::Result<(Self, JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
+        let thread_events = events.clone();
         let handle = std::thread::Builder::new()
             .name("tagwatch-writer".into())
-            .spawn(move || run(&*store, rx))?;
-        Ok((Self { tx }, handle))
+            .spawn(move || run(&*store, rx, &thread_events))?;
+        Ok((Self { tx, events }, handle))
     }
 
     /// Queues a batch and waits until it is committed.
     pub async fn write(&self, batch: Batch) -> Result<(), WriteError> {
         let (done, wait) = oneshot::channel();
-        self.tx
-            .send(Msg::Write(Job { batch, done }))
-            .await
-            .map_err(|_| WriteError::Stopped)?;
-        match wait.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(WriteError::Store(e)),
-            Err(_) => Err(WriteError::Stopped),
+        self.events.queued();
+        let result = async {
+            self.tx
+                .send(Msg::Write(Job { batch, done }))
+                .await
+                .map_err(|_| WriteError::Stopped)?;
+            match wait.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(WriteError::Store(e)),
+                Err(_) => Err(WriteError::Stopped),
+            }
         }
+        .await;
+        self.events.dequeued();
+        result
     }
 
     /// Asks the writer to delete reports observed more than `keep` ago,
@@ -107,7 +119,7 @@ impl Purge {
     }
 
     /// Deletes one chunk; `true` when the purge is over.
-    fn step(&mut self, store: &dyn Store) -> bool {
+    fn step(&mut self, store: &dyn Store, events: &Events) -> bool {
         match store.purge(&self.before, PURGE_CHUNK) {
             Ok(purged) => {
                 self.removed.add(&purged);
@@ -116,22 +128,33 @@ impl Purge {
                 }
                 let r = &self.removed;
                 if r.total() > 0 {
-                    eprintln!(
-                        "tagwatch: retention: removed {} findings, {} health reports, {} inventories observed before {}",
-                        r.findings, r.health, r.inventories, self.before
+                    events.log(
+                        "info",
+                        "retention",
+                        &format!(
+                            "retention: removed {} findings, {} health reports, {} inventories observed before {}",
+                            r.findings, r.health, r.inventories, self.before
+                        ),
+                        json!({"findings": r.findings, "health": r.health,
+                               "inventories": r.inventories, "before": self.before}),
                     );
                 }
                 true
             }
             Err(e) => {
-                eprintln!("tagwatch: retention: deleting old reports failed: {e}; trying again at the next run");
+                events.log(
+                    "error",
+                    "retention_failed",
+                    &format!("retention: deleting old reports failed: {e}; trying again at the next run"),
+                    json!({"error": e.to_string()}),
+                );
                 true
             }
         }
     }
 }
 
-fn run(store: &dyn Store, mut rx: mpsc::Receiver<Msg>) {
+fn run(store: &dyn Store, mut rx: mpsc::Receiver<Msg>, events: &Events) {
     let mut stopping = false;
     let mut purge: Option<Purge> = None;
     while !stopping {
@@ -161,9 +184,9 @@ fn run(store: &dyn Store, mut rx: mpsc::Receiver<Msg>) {
                 next = rx.try_recv().ok();
             }
         }
-        commit_group(store, group);
+        commit_group(store, group, events);
         // Shutting down leaves the rest of a purge to the next start.
-        if !stopping && purge.as_mut().is_some_and(|p| p.step(store)) {
+        if !stopping && purge.as_mut().is_some_and(|p| p.step(store, events)) {
             purge = None;
         }
     }
@@ -171,21 +194,37 @@ fn run(store: &dyn Store, mut rx: mpsc::Receiver<Msg>) {
     rx.close();
 }
 
-fn commit_group(store: &dyn Store, group: Vec<Job>) {
+fn commit_group(store: &dyn Store, group: Vec<Job>, events: &Events) {
     if group.is_empty() {
         return;
     }
     let batches: Vec<&Batch> = group.iter().map(|j| &j.batch).collect();
-    let mut result = store.commit(&batches);
+    let timed = |batches: &[&Batch]| {
+        let started = Instant::now();
+        let result = store.commit(batches);
+        events.committed(started.elapsed(), result.is_ok());
+        result
+    };
+    let mut result = timed(&batches);
     if let Err(e) = &result {
         if e.lost_connection() {
             // Once more on a new connection; if the store is down, batch by
             // batch would only wait for it once per batch.
-            eprintln!("tagwatch: lost the connection to the store ({e}); reconnecting");
-            result = store.commit(&batches);
+            events.log(
+                "warn",
+                "store_reconnect",
+                &format!("lost the connection to the store ({e}); reconnecting"),
+                json!({"error": e.to_string()}),
+            );
+            result = timed(&batches);
             if let Err(e) = &result {
                 if e.lost_connection() {
-                    eprintln!("tagwatch: the store is unreachable: {e}");
+                    events.log(
+                        "error",
+                        "store_unreachable",
+                        &format!("the store is unreachable: {e}"),
+                        json!({"error": e.to_string()}),
+                    );
                     let reason = e.to_string();
                     for job in group {
                         let _ = job.done.send(Err(reason.clone()));
@@ -204,13 +243,21 @@ fn commit_group(store: &dyn Store, group: Vec<Job>) {
         Err(group_error) => {
             // One bad batch must not sink the others: retry one by one.
             if group.len() > 1 {
-                eprintln!(
-                    "tagwatch: group commit failed ({group_error}); retrying batches one by one"
+                events.log(
+                    "warn",
+                    "group_commit_failed",
+                    &format!("group commit failed ({group_error}); retrying batches one by one"),
+                    json!({"error": group_error.to_string()}),
                 );
             }
             for job in group {
-                let result = store.commit(&[&job.batch]).map_err(|e| {
-                    eprintln!("tagwatch: storing a batch failed: {e}");
+                let result = timed(&[&job.batch]).map_err(|e| {
+                    events.log(
+                        "error",
+                        "batch_failed",
+                        &format!("storing a batch failed: {e}"),
+                        json!({"error": e.to_string()}),
+                    );
                     e.to_string()
                 });
                 let _ = job.done.send(result);

@@ -539,7 +539,7 @@ fn cors_preflight_and_headers() {
 
 #[test]
 fn sigterm_drains_and_every_acknowledged_report_survives_a_restart() {
-    let (mut server, key) = setup("sigterm", &["--rate", "0"]);
+    let (mut server, key) = setup("sigterm", &["--rate", "0", "--client-rate", "0"]);
     let addr = server.addr.clone();
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
     let sent = Arc::new(AtomicUsize::new(0));

@@ -96,7 +96,7 @@ fn drive_load(
 fn sigkill_loses_no_acknowledged_report(db: &str) {
     let started = Instant::now();
     let key = site_add(db, &[ORIGIN]);
-    let mut server = Server::start(db, &["--rate", "0"]);
+    let mut server = Server::start(db, &["--rate", "0", "--client-rate", "0"]);
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
     let sent = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -162,8 +162,8 @@ fn two_collectors_on_one_postgres_database_store_every_report_once() {
     // Both start on an empty database at the same time: one migrates, the
     // other waits for it.
     let (a, b) = std::thread::scope(|s| {
-        let a = s.spawn(|| Server::start(&db.url, &["--rate", "0"]));
-        let b = s.spawn(|| Server::start(&db.url, &["--rate", "0"]));
+        let a = s.spawn(|| Server::start(&db.url, &["--rate", "0", "--client-rate", "0"]));
+        let b = s.spawn(|| Server::start(&db.url, &["--rate", "0", "--client-rate", "0"]));
         (a.join().unwrap(), b.join().unwrap())
     });
     // Registered after both started: each collector sees it at once.

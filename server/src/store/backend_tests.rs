@@ -86,6 +86,7 @@ fn finding(pv: &str, cookie: &str, count: i64, at: &str) -> FindingRecord {
         received_at: at.into(),
         user_agent: "ua".into(),
         raw: "{}".into(),
+        additive: false,
     }
 }
 
@@ -208,8 +209,109 @@ fn every_backend_dedupes_keeping_the_largest_count_and_earliest_at() {
             Some(vec!["https://shop.example".to_string()])
         );
         assert_eq!(store.site_origins("tw_nope").expect("origins"), None);
-        assert!(store.origin_registered("https://shop.example").expect("q"));
-        assert!(!store.origin_registered("https://evil.example").expect("q"));
+        assert!(store
+            .origin_registered(&["https://shop.example".into()])
+            .expect("q"));
+        assert!(!store
+            .origin_registered(&["https://evil.example".into()])
+            .expect("q"));
+    }
+}
+
+#[test]
+fn every_backend_matches_subdomain_patterns_and_keeps_site_settings() {
+    for b in backends("patterns") {
+        let store = &*b.store;
+        store
+            .add_site(SITE, &["https://*.shop.example".into()], T0)
+            .expect("site");
+        let cands = crate::origin::candidates("https://eu.shop.example");
+        assert!(store.origin_registered(&cands).expect("q"), "{}", b.name);
+        let cands = crate::origin::candidates("https://shop.example");
+        assert!(!store.origin_registered(&cands).expect("q"), "{}", b.name);
+        assert_eq!(
+            store.site_config(SITE).expect("config"),
+            Some(SiteConfig {
+                sample: 1.0,
+                enabled: true
+            }),
+            "{}",
+            b.name
+        );
+        assert_eq!(store.site_config("tw_nope").expect("config"), None);
+        let change = SiteChange {
+            sample: Some(0.25),
+            enabled: None,
+        };
+        assert!(store.set_site_config(SITE, &change).expect("set"));
+        let change = SiteChange {
+            sample: None,
+            enabled: Some(false),
+        };
+        assert!(store.set_site_config(SITE, &change).expect("set"));
+        assert!(!store.set_site_config("tw_nope", &change).expect("set"));
+        assert_eq!(
+            store.site_config(SITE).expect("config"),
+            Some(SiteConfig {
+                sample: 0.25,
+                enabled: false
+            }),
+            "{}",
+            b.name
+        );
+        let listed = store.list_sites().expect("list");
+        assert_eq!(listed.first().map(|s| (s.sample, s.enabled)), Some((0.25, false)));
+    }
+}
+
+#[test]
+fn every_backend_adds_counts_of_additive_findings() {
+    for b in backends("additive") {
+        let store = &*b.store;
+        with_site(store, SITE);
+        let one = |count, at| {
+            let mut f = finding("csp-bucket", "x", count, at);
+            f.kind = "csp_blocked".into();
+            f.additive = true;
+            Batch {
+                findings: vec![f],
+                ..Batch::default()
+            }
+        };
+        store
+            .commit(&[&one(2, "2024-05-01T12:00:01.000Z")])
+            .expect("commit");
+        store
+            .commit(&[
+                &one(3, "2024-05-01T12:00:00.500Z"),
+                &one(1, "2024-05-01T12:00:03.000Z"),
+            ])
+            .expect("commit");
+        store
+            .commit(&[&one(i64::MAX, "2024-05-01T12:00:04.000Z")])
+            .expect("commit saturates");
+        let rows = all_findings(store);
+        assert_eq!(rows.len(), 1, "{}", b.name);
+        assert_eq!(rows.first().map(|r| r.count), Some(i64::MAX), "{}", b.name);
+        store
+            .commit(&[&one(1, "2024-05-01T12:00:01.000Z")])
+            .expect("commit");
+        assert_eq!(all_findings(store).first().map(|r| r.count), Some(i64::MAX));
+        let other = finding("csp-bucket", "x", 1, "2024-05-01T12:00:01.000Z");
+        let plain = Batch {
+            findings: vec![FindingRecord {
+                kind: "csp_blocked".into(),
+                ..other
+            }],
+            ..Batch::default()
+        };
+        store.commit(&[&plain]).expect("commit");
+        assert_eq!(
+            all_findings(store).first().map(|r| r.at.clone()),
+            Some("2024-05-01T12:00:00.500Z".to_string()),
+            "{}",
+            b.name
+        );
     }
 }
 

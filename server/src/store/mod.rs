@@ -36,6 +36,9 @@ pub struct FindingRecord {
     pub user_agent: String,
     /// The report's `body` as received, for forward compatibility.
     pub raw: String,
+    /// `count` adds to a stored row with the same key instead of the larger
+    /// one winning: reports that carry no cumulative count (CSP reports).
+    pub additive: bool,
 }
 
 /// One `tagwatch-health` report, ready to store.
@@ -118,11 +121,28 @@ pub struct Batch {
     pub inventories: Vec<InventoryRecord>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SiteInfo {
     pub site: String,
     pub origins: Vec<String>,
     pub created_at: String,
+    pub sample: f64,
+    pub enabled: bool,
+}
+
+/// What the snippet reads from `GET /config/KEY`.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct SiteConfig {
+    /// Share of page views monitored, 0..=1.
+    pub sample: f64,
+    pub enabled: bool,
+}
+
+/// A change made by `tagwatch site set`; `None` leaves a setting as it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SiteChange {
+    pub sample: Option<f64>,
+    pub enabled: Option<bool>,
 }
 
 /// Filters of `GET /api/findings` (already validated).
@@ -381,8 +401,13 @@ pub trait Store: Send + Sync + 'static {
     fn list_sites(&self) -> Result<Vec<SiteInfo>, StoreError>;
     /// The registered origins of a site, `None` if the key is unknown.
     fn site_origins(&self, key: &str) -> Result<Option<Vec<String>>, StoreError>;
-    /// Whether any site registered this origin (decides CORS headers).
-    fn origin_registered(&self, origin: &str) -> Result<bool, StoreError>;
+    /// Whether any site registered one of these origins or patterns
+    /// (`origin::candidates` of a request's origin; decides CORS headers).
+    fn origin_registered(&self, candidates: &[String]) -> Result<bool, StoreError>;
+    /// A site's snippet settings, `None` if the key is unknown.
+    fn site_config(&self, key: &str) -> Result<Option<SiteConfig>, StoreError>;
+    /// Changes a site's settings; `false` if the key is unknown.
+    fn set_site_config(&self, key: &str, change: &SiteChange) -> Result<bool, StoreError>;
     /// Commits batches in one transaction, durably (fsync'd) before
     /// returning `Ok`. Findings are deduplicated on
     /// (site, page_view, type, vendor, evidence); an inventory replaces the

@@ -27,12 +27,12 @@ use ::postgres::{Client, Config, IsolationLevel, NoTls, Row, Statement, Transact
 use super::schema::{
     self, Dialect, DELETE_INVENTORY_HOSTS, DELETE_INVENTORY_VENDORS, INSERT_HEALTH,
     INSERT_INVENTORY_HOST, INSERT_INVENTORY_VENDOR, MIGRATIONS, SCHEMA_VERSION, UPSERT_FINDING,
-    UPSERT_INVENTORY,
+    UPSERT_FINDING_ADD, UPSERT_INVENTORY,
 };
 use super::{
     Batch, FindingRecord, FindingRow, FindingsQuery, HealthQuery, HealthRow, HostTotals,
-    InventoryQuery, InventoryRecord, InventoryTotals, Purged, SiteInfo, Store, StoreError, Usage,
-    VendorTotals,
+    InventoryQuery, InventoryRecord, InventoryTotals, Purged, SiteChange, SiteConfig, SiteInfo,
+    Store, StoreError, Usage, VendorTotals,
 };
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -57,6 +57,7 @@ macro_rules! sat_sum {
 /// Statements prepared once per connection (the hot paths).
 struct Statements {
     upsert_finding: Statement,
+    upsert_finding_add: Statement,
     insert_health: Statement,
     upsert_inventory: Statement,
     delete_inventory_vendors: Statement,
@@ -85,6 +86,7 @@ impl Session {
         let pg = |sql: &str| schema::render(sql, Dialect::Postgres);
         let st = Statements {
             upsert_finding: client.prepare(&pg(UPSERT_FINDING))?,
+            upsert_finding_add: client.prepare(&pg(UPSERT_FINDING_ADD))?,
             insert_health: client.prepare(&pg(INSERT_HEALTH))?,
             upsert_inventory: client.prepare(&pg(UPSERT_INVENTORY))?,
             delete_inventory_vendors: client.prepare(&pg(DELETE_INVENTORY_VENDORS))?,
@@ -94,7 +96,7 @@ impl Session {
             site_exists: client.prepare("SELECT 1 FROM sites WHERE key = $1")?,
             site_origins: client.prepare("SELECT origin FROM site_origins WHERE site = $1")?,
             origin_registered: client
-                .prepare("SELECT 1 FROM site_origins WHERE origin = $1 LIMIT 1")?,
+                .prepare("SELECT 1 FROM site_origins WHERE origin = ANY($1) LIMIT 1")?,
             findings: client.prepare(
                 "SELECT type, vendor, site, page, at, page_view, category, count, evidence, consent, received_at
                  FROM findings
@@ -298,8 +300,13 @@ fn write_group(s: &mut Session, batches: &[&Batch], rows: &Ordered<'_>) -> Resul
     let st = &s.st;
     let mut tx = s.client.transaction()?;
     for f in &rows.findings {
+        let upsert = if f.additive {
+            &st.upsert_finding_add
+        } else {
+            &st.upsert_finding
+        };
         tx.execute(
-            &st.upsert_finding,
+            upsert,
             &[
                 &f.site,
                 &f.page_view,
@@ -443,7 +450,7 @@ impl Store for PostgresStore {
     fn list_sites(&self) -> Result<Vec<SiteInfo>, StoreError> {
         self.read(|s| {
             let rows = s.client.query(
-                "SELECT s.key, s.created_at, o.origin FROM sites s
+                "SELECT s.key, s.created_at, o.origin, s.sample, s.enabled FROM sites s
                  LEFT JOIN site_origins o ON o.site = s.key
                  ORDER BY s.created_at, s.key, o.origin",
                 &[],
@@ -459,6 +466,8 @@ impl Store for PostgresStore {
                         site: key,
                         origins: origin.into_iter().collect(),
                         created_at,
+                        sample: row.try_get(3)?,
+                        enabled: row.try_get::<_, i64>(4)? != 0,
                     }),
                 }
             }
@@ -481,11 +490,37 @@ impl Store for PostgresStore {
         })
     }
 
-    fn origin_registered(&self, origin: &str) -> Result<bool, StoreError> {
+    fn origin_registered(&self, candidates: &[String]) -> Result<bool, StoreError> {
         self.read(|s| {
             Ok(s.client
-                .query_opt(&s.st.origin_registered, &[&origin])?
+                .query_opt(&s.st.origin_registered, &[&candidates])?
                 .is_some())
+        })
+    }
+
+    fn site_config(&self, key: &str) -> Result<Option<SiteConfig>, StoreError> {
+        self.read(|s| {
+            s.client
+                .query_opt("SELECT sample, enabled FROM sites WHERE key = $1", &[&key])?
+                .map(|row| {
+                    Ok(SiteConfig {
+                        sample: row.try_get(0)?,
+                        enabled: row.try_get::<_, i64>(1)? != 0,
+                    })
+                })
+                .transpose()
+        })
+    }
+
+    fn set_site_config(&self, key: &str, change: &SiteChange) -> Result<bool, StoreError> {
+        let enabled = change.enabled.map(i64::from);
+        self.with(&self.writer, |s| {
+            let changed = s.client.execute(
+                "UPDATE sites SET sample = coalesce($2, sample), enabled = coalesce($3, enabled)
+                 WHERE key = $1",
+                &[&key, &change.sample, &enabled],
+            )?;
+            Ok(changed > 0)
         })
     }
 

@@ -26,7 +26,7 @@ pub enum Dialect {
 
 /// The schema version this build writes: the last migration's. SQLite keeps
 /// it in `PRAGMA user_version`, PostgreSQL in the `tagwatch_schema` table.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -40,6 +40,10 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 3,
         sql: V3,
+    },
+    Migration {
+        version: 4,
+        sql: V4,
     },
 ];
 
@@ -152,6 +156,14 @@ CREATE INDEX health_by_at ON health(at);
 CREATE INDEX inventories_by_at ON inventories(at);
 ";
 
+/// Per-site settings the snippet reads from `GET /config/KEY`: the share of
+/// page views monitored and an off switch (`tagwatch site set`). `enabled`
+/// is 0 or 1 (SQLite has no boolean).
+const V4: &str = "
+ALTER TABLE sites ADD COLUMN sample DOUBLE PRECISION NOT NULL DEFAULT 1;
+ALTER TABLE sites ADD COLUMN enabled BIGINT NOT NULL DEFAULT 1;
+";
+
 /// Dedupe: the same (site, page_view, type, vendor, evidence) updates the
 /// stored row: the larger count (counts are cumulative, so a resent beacon
 /// never inflates it) and the earlier `at`. Both are order-independent, so
@@ -162,6 +174,17 @@ INSERT INTO findings
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
 ON CONFLICT (site, page_view, type, vendor, evidence) DO UPDATE SET
     count = CASE WHEN excluded.count > findings.count THEN excluded.count ELSE findings.count END,
+    at = CASE WHEN excluded.at < findings.at THEN excluded.at ELSE findings.at END";
+
+/// Reports without a cumulative count (CSP violation reports, one
+/// occurrence each): the same key adds its count to the stored row.
+pub const UPSERT_FINDING_ADD: &str = "
+INSERT INTO findings
+    (site, page_view, page, type, vendor, category, evidence, consent, count, at, received_at, user_agent, raw)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+ON CONFLICT (site, page_view, type, vendor, evidence) DO UPDATE SET
+    count = CASE WHEN findings.count > 9223372036854775807 - excluded.count
+                 THEN 9223372036854775807 ELSE findings.count + excluded.count END,
     at = CASE WHEN excluded.at < findings.at THEN excluded.at ELSE findings.at END";
 
 pub const INSERT_HEALTH: &str = "
@@ -226,6 +249,7 @@ mod tests {
             .map(|m| m.sql)
             .chain([
                 UPSERT_FINDING,
+                UPSERT_FINDING_ADD,
                 INSERT_HEALTH,
                 UPSERT_INVENTORY,
                 DELETE_INVENTORY_VENDORS,

@@ -12,11 +12,12 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 use super::schema::{
     self, Dialect, DELETE_INVENTORY_HOSTS, DELETE_INVENTORY_VENDORS, INSERT_HEALTH,
     INSERT_INVENTORY_HOST, INSERT_INVENTORY_VENDOR, MIGRATIONS, SCHEMA_VERSION, UPSERT_FINDING,
-    UPSERT_INVENTORY,
+    UPSERT_FINDING_ADD, UPSERT_INVENTORY,
 };
 use super::{
     Batch, FindingRow, FindingsQuery, HealthQuery, HealthRow, HostTotals, InventoryQuery,
-    InventoryRecord, InventoryTotals, Purged, SiteInfo, Store, StoreError, Usage, VendorTotals,
+    InventoryRecord, InventoryTotals, Purged, SiteChange, SiteConfig, SiteInfo, Store, StoreError,
+    Usage, VendorTotals,
 };
 
 /// The page views of a site in the window (`?1` site, `?2` since or NULL).
@@ -113,9 +114,13 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
 }
 
 fn write_batch(tx: &rusqlite::Transaction<'_>, batch: &Batch) -> Result<(), StoreError> {
-    let mut finding = tx.prepare_cached(UPSERT_FINDING)?;
     for f in &batch.findings {
-        finding.execute(params![
+        let sql = if f.additive {
+            UPSERT_FINDING_ADD
+        } else {
+            UPSERT_FINDING
+        };
+        tx.prepare_cached(sql)?.execute(params![
             f.site,
             f.page_view,
             f.page,
@@ -261,7 +266,7 @@ impl Store for SqliteStore {
     fn list_sites(&self) -> Result<Vec<SiteInfo>, StoreError> {
         let conn = self.reader();
         let mut stmt = conn.prepare_cached(
-            "SELECT s.key, s.created_at, o.origin FROM sites s
+            "SELECT s.key, s.created_at, o.origin, s.sample, s.enabled FROM sites s
              LEFT JOIN site_origins o ON o.site = s.key
              ORDER BY s.created_at, s.key, o.origin",
         )?;
@@ -277,6 +282,8 @@ impl Store for SqliteStore {
                     site: key,
                     origins: origin.into_iter().collect(),
                     created_at,
+                    sample: row.get(3)?,
+                    enabled: row.get::<_, i64>(4)? != 0,
                 }),
             }
         }
@@ -299,13 +306,40 @@ impl Store for SqliteStore {
         Ok(Some(origins))
     }
 
-    fn origin_registered(&self, origin: &str) -> Result<bool, StoreError> {
+    fn origin_registered(&self, candidates: &[String]) -> Result<bool, StoreError> {
         let conn = self.reader();
-        let found = conn
-            .prepare_cached("SELECT 1 FROM site_origins WHERE origin = ?1 LIMIT 1")?
-            .query_row([origin], |_| Ok(()))
+        let mut stmt = conn.prepare_cached("SELECT 1 FROM site_origins WHERE origin = ?1 LIMIT 1")?;
+        for origin in candidates {
+            if stmt.query_row([origin], |_| Ok(())).optional()?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn site_config(&self, key: &str) -> Result<Option<SiteConfig>, StoreError> {
+        let conn = self.reader();
+        let config = conn
+            .prepare_cached("SELECT sample, enabled FROM sites WHERE key = ?1")?
+            .query_row([key], |row| {
+                Ok(SiteConfig {
+                    sample: row.get(0)?,
+                    enabled: row.get::<_, i64>(1)? != 0,
+                })
+            })
             .optional()?;
-        Ok(found.is_some())
+        Ok(config)
+    }
+
+    fn set_site_config(&self, key: &str, change: &SiteChange) -> Result<bool, StoreError> {
+        let conn = lock(&self.writer);
+        let enabled = change.enabled.map(i64::from);
+        let changed = conn.execute(
+            "UPDATE sites SET sample = coalesce(?2, sample), enabled = coalesce(?3, enabled)
+             WHERE key = ?1",
+            params![key, change.sample, enabled],
+        )?;
+        Ok(changed > 0)
     }
 
     fn commit(&self, batches: &[&Batch]) -> Result<(), StoreError> {
@@ -536,6 +570,7 @@ mod tests {
             received_at: at.into(),
             user_agent: "ua".into(),
             raw: "{}".into(),
+            additive: false,
         }
     }
 
@@ -587,8 +622,12 @@ mod tests {
             store.site_origins("tw_a").expect("origins"),
             Some(vec!["https://shop.example".to_string()])
         );
-        assert!(store.origin_registered("https://shop.example").expect("q"));
-        assert!(!store.origin_registered("https://evil.example").expect("q"));
+        assert!(store
+            .origin_registered(&["https://shop.example".into()])
+            .expect("q"));
+        assert!(!store
+            .origin_registered(&["https://evil.example".into()])
+            .expect("q"));
         assert_eq!(store.site_origins("tw_nope").expect("origins"), None);
         assert!(matches!(
             store.add_site("tw_a", &[], "x"),

@@ -1,0 +1,402 @@
+//! Ingest hardening end to end, against the real binary: subdomain origin
+//! patterns, compressed bodies and their caps, per-client rate limits,
+//! unknown fields kept, retried batches stored once, and the snippet's
+//! `GET /config/KEY` with `tagwatch site set`. Storage-dependent tests run
+//! on SQLite and, with `TAGWATCH_TEST_POSTGRES`, on PostgreSQL.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::Write as _;
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+use common::pg::TestDb;
+use common::*;
+
+const PV: &str = "9f1c2e3d4b5a6978";
+
+fn sqlite(name: &str) -> (String, std::path::PathBuf) {
+    let dir = temp_dir(name);
+    (db_url(&dir.join("tagwatch.db")), dir)
+}
+
+fn post_with(server: &Server, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+    http(&server.addr, "POST", path, headers, Some(body))
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn zlib(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// Brotli through Node's zlib, when Node is there (the e2e tests need it
+/// anyway); `None` skips the br part.
+fn brotli(data: &[u8]) -> Option<Vec<u8>> {
+    let dir = temp_dir("br");
+    let input = dir.join("in");
+    std::fs::write(&input, data).unwrap();
+    let out = Command::new("node")
+        .arg("-e")
+        .arg("process.stdout.write(require('zlib').brotliCompressSync(require('fs').readFileSync(process.argv[1])))")
+        .arg(&input)
+        .output()
+        .ok()?;
+    let _ = std::fs::remove_dir_all(&dir);
+    out.status.success().then_some(out.stdout)
+}
+
+#[test]
+fn subdomain_origin_patterns() {
+    let (db, dir) = sqlite("patterns");
+    let key = site_add(&db, &["https://*.Shop.Example", "https://shop.example"]);
+    let server = Server::start(&db, &[]);
+    let body = batch(&[finding(&key, PV, "cookie_before_consent", "intercom", 0, 1)]);
+    for origin in ["https://eu.shop.example", "https://a.b.shop.example", ORIGIN] {
+        let resp = server.post(Some(origin), &body);
+        assert_eq!(resp.status, 204, "{origin}: {}", resp.body);
+        assert_eq!(resp.header("access-control-allow-origin"), Some(origin));
+    }
+    for origin in [
+        "https://evilshop.example",
+        "http://eu.shop.example",
+        "https://eu.shop.example:8443",
+        "https://shop.example.evil.example",
+    ] {
+        let resp = server.post(Some(origin), &body);
+        assert_eq!(resp.status, 403, "{origin}");
+        assert_eq!(resp.header("access-control-allow-origin"), None);
+    }
+    // Without an Origin header, the report page's origin must match.
+    let mut f = finding(&key, PV, "script_before_consent", "intercom", 0, 1);
+    f["url"] = json!("https://eu.shop.example/support");
+    assert_eq!(server.post(None, &batch(&[f.clone()])).status, 204);
+    f["url"] = json!("https://eushop.example/support");
+    assert_eq!(server.post(None, &batch(&[f])).status, 403);
+    // The preflight knows the pattern too.
+    let resp = http(
+        &server.addr,
+        "OPTIONS",
+        "/r",
+        &[
+            ("Origin", "https://eu.shop.example"),
+            ("Access-Control-Request-Method", "POST"),
+        ],
+        None,
+    );
+    assert_eq!(resp.status, 204);
+    assert_eq!(
+        resp.header("access-control-allow-origin"),
+        Some("https://eu.shop.example")
+    );
+
+    let out = Command::new(BIN)
+        .args(["site", "list", "--db", &db])
+        .output()
+        .unwrap();
+    let line: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        line["origins"],
+        json!(["https://*.shop.example", "https://shop.example"])
+    );
+    for bad in ["https://*.example", "https://*.*.shop.example", "https://*.10.0.0.1"] {
+        let out = Command::new(BIN)
+            .args(["site", "add", "--origin", bad, "--db", &db])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("invalid origin"));
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn compressed_bodies_are_decoded_and_capped() {
+    let (db, dir) = sqlite("compressed");
+    let key = site_add(&db, &[ORIGIN]);
+    let server = Server::start(&db, &[]);
+    let headers = |encoding: &'static str| {
+        vec![
+            ("Content-Type", "text/plain"),
+            ("Origin", ORIGIN),
+            ("Content-Encoding", encoding),
+        ]
+    };
+    let kinds = ["cookie_before_consent", "script_before_consent", "gpc_ignored"];
+    let bodies: Vec<String> = kinds
+        .iter()
+        .map(|k| batch(&[finding(&key, PV, k, "intercom", 0, 1)]))
+        .collect();
+    let resp = post_with(&server, "/r", &headers("gzip"), &gzip(bodies[0].as_bytes()));
+    assert_eq!(resp.status, 204, "{}", resp.body);
+    let resp = post_with(&server, "/r", &headers("deflate"), &zlib(bodies[1].as_bytes()));
+    assert_eq!(resp.status, 204, "{}", resp.body);
+    let mut stored = 2;
+    match brotli(bodies[2].as_bytes()) {
+        Some(br) => {
+            let resp = post_with(&server, "/r", &headers("br"), &br);
+            assert_eq!(resp.status, 204, "{}", resp.body);
+            stored += 1;
+        }
+        None => eprintln!("skipping the br part: node is not installed"),
+    }
+    assert_eq!(server.findings(&format!("site={key}")).len(), stored);
+
+    // A small body that inflates past 512 KiB: 413, nothing stored.
+    let mut bomb = bodies[0].clone();
+    bomb.insert_str(1, &" ".repeat(600 * 1024));
+    let packed = gzip(bomb.as_bytes());
+    assert!(packed.len() < 8 * 1024, "{}", packed.len());
+    let resp = post_with(&server, "/r", &headers("gzip"), &packed);
+    assert_eq!(resp.status, 413);
+    assert!(resp.body.contains("once decompressed"), "{}", resp.body);
+    // Just under the cap is fine.
+    let mut big = bodies[1].clone();
+    big.insert_str(1, &" ".repeat(500 * 1024));
+    let resp = post_with(&server, "/r", &headers("gzip"), &gzip(big.as_bytes()));
+    assert_eq!(resp.status, 204, "{}", resp.body);
+    // More than 64 KiB compressed: 413 before decoding.
+    let mut noise = Vec::with_capacity(70 * 1024);
+    let mut x: u32 = 0x1234_5678;
+    while noise.len() < 70 * 1024 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        noise.extend_from_slice(&x.to_le_bytes());
+    }
+    let resp = post_with(&server, "/r", &headers("gzip"), &noise);
+    assert_eq!(resp.status, 413);
+    assert!(resp.body.contains("64 KiB"), "{}", resp.body);
+    // Not gzip at all: 400 with the reason.
+    let resp = post_with(&server, "/r", &headers("gzip"), bodies[0].as_bytes());
+    assert_eq!(resp.status, 400);
+    assert!(resp.body.contains("does not decompress"), "{}", resp.body);
+    // Unknown or stacked encodings: 415.
+    for enc in ["compress", "gzip, br"] {
+        let resp = post_with(&server, "/r", &headers(enc), bodies[0].as_bytes());
+        assert_eq!(resp.status, 415, "{enc}");
+        assert!(resp.body.contains("Content-Encoding"), "{}", resp.body);
+    }
+    assert_eq!(server.findings(&format!("site={key}")).len(), stored);
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn client_addresses_have_their_own_rate_limit() {
+    let (db, dir) = sqlite("client-rate");
+    let key = site_add(&db, &[ORIGIN]);
+    let other = site_add(&db, &[ORIGIN]);
+    let server = Server::start(
+        &db,
+        &["--rate", "0", "--client-rate", "0.1", "--client-burst", "2"],
+    );
+    let body = |site: &str| batch(&[finding(site, PV, "cookie_before_consent", "intercom", 0, 1)]);
+    assert_eq!(server.post(Some(ORIGIN), &body(&key)).status, 204);
+    assert_eq!(server.post(Some(ORIGIN), &body(&other)).status, 204);
+    // A third request from the same address, whatever the site: 429.
+    let resp = server.post(Some(ORIGIN), &body(&key));
+    assert_eq!(resp.status, 429);
+    assert!(resp.body.contains("from this address"), "{}", resp.body);
+    let retry: u64 = resp.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=10).contains(&retry), "{retry}");
+    assert_eq!(resp.header("access-control-allow-origin"), Some(ORIGIN));
+    // X-Forwarded-For is ignored unless --behind-proxy.
+    let resp = post_with(
+        &server,
+        "/r",
+        &[
+            ("Content-Type", "text/plain"),
+            ("Origin", ORIGIN),
+            ("X-Forwarded-For", "198.51.100.7"),
+        ],
+        body(&key).as_bytes(),
+    );
+    assert_eq!(resp.status, 429);
+    drop(server);
+
+    let server = Server::start(
+        &db,
+        &[
+            "--rate",
+            "0",
+            "--client-rate",
+            "0.1",
+            "--client-burst",
+            "1",
+            "--behind-proxy",
+        ],
+    );
+    let from = |client: &str| {
+        post_with(
+            &server,
+            "/r",
+            &[
+                ("Content-Type", "text/plain"),
+                ("Origin", ORIGIN),
+                ("X-Forwarded-For", client),
+            ],
+            body(&key).as_bytes(),
+        )
+        .status
+    };
+    // The last entry is the one the proxy appended.
+    assert_eq!(from("203.0.113.9, 198.51.100.1"), 204);
+    assert_eq!(from("198.51.100.1"), 429);
+    assert_eq!(from("198.51.100.2"), 204);
+    assert_eq!(from("2001:db8::1"), 204);
+    assert_eq!(from("2001:db8::2"), 429, "one bucket per IPv6 /64");
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Unknown fields of a report body survive in `raw`; a retried batch (the
+/// same request twice) is stored once.
+fn keeps_unknown_fields_and_dedupes_retries(db: &str) {
+    let key = site_add(db, &[ORIGIN]);
+    let server = Server::start(db, &[]);
+    let mut f = finding(&key, PV, "cookie_before_consent", "intercom", 1000, 3);
+    f["body"]["future_field"] = json!({"nested": [1, 2]});
+    f["extra_envelope"] = json!("kept or ignored");
+    f["body"]["evidence"]["new_evidence"] = json!("x");
+    let inv = inventory(
+        &key,
+        PV,
+        0,
+        json!([intercom_usage(3, 1, 100, &["widget.intercom.io"], &[])]),
+        json!([]),
+    );
+    let body = batch(&[f, inv]);
+    for _ in 0..3 {
+        let resp = server.post(Some(ORIGIN), &body);
+        assert_eq!(resp.status, 204, "{}", resp.body);
+    }
+    let rows = server.findings(&format!("site={key}"));
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["count"], 3);
+    assert_eq!(rows[0]["evidence"]["new_evidence"], "x");
+    let inv = server.inventory(&format!("site={key}"));
+    assert_eq!(inv["page_views"], 1);
+    assert_eq!(inv["vendors"][0]["requests"], 3);
+
+    let raw: Vec<String> = if let Some(path) = db.strip_prefix("sqlite:") {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        let mut stmt = conn.prepare("SELECT raw FROM findings").unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    } else {
+        let mut client = postgres::Client::connect(db, postgres::NoTls).unwrap();
+        client
+            .query("SELECT raw FROM findings", &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    assert_eq!(raw.len(), 1);
+    let raw: Value = serde_json::from_str(&raw[0]).unwrap();
+    assert_eq!(raw["future_field"], json!({"nested": [1, 2]}));
+    assert_eq!(raw["finding"], "cookie_before_consent");
+}
+
+#[test]
+fn unknown_fields_are_kept_and_retries_stored_once_sqlite() {
+    let (db, dir) = sqlite("raw");
+    keeps_unknown_fields_and_dedupes_retries(&db);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn unknown_fields_are_kept_and_retries_stored_once_postgres() {
+    if let Some(db) = TestDb::create("raw") {
+        keeps_unknown_fields_and_dedupes_retries(&db.url);
+    }
+}
+
+fn site_set(db: &str, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(["site", "set"])
+        .args(args)
+        .args(["--db", db])
+        .output()
+        .unwrap()
+}
+
+fn config(server: &Server, key: &str) -> (Resp, Value) {
+    let resp = http(&server.addr, "GET", &format!("/config/{key}"), &[], None);
+    let v = serde_json::from_str(&resp.body).unwrap_or(Value::Null);
+    (resp, v)
+}
+
+fn site_config_round_trip(db: &str) {
+    let key = site_add(db, &[ORIGIN]);
+    let server = Server::start(db, &[]);
+    let (resp, v) = config(&server, &key);
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(v, json!({"sample": 1.0, "enabled": true}));
+    assert_eq!(resp.header("cache-control"), Some("public, max-age=300"));
+    assert_eq!(resp.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(resp.header("content-type"), Some("application/json"));
+
+    let out = site_set(db, &[&key, "--sample", "0.1"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stdout.is_empty());
+    // No restart: the collector reads the store.
+    assert_eq!(config(&server, &key).1, json!({"sample": 0.1, "enabled": true}));
+    assert!(site_set(db, &[&key, "--disable"]).status.success());
+    assert_eq!(config(&server, &key).1, json!({"sample": 0.1, "enabled": false}));
+    assert!(site_set(db, &[&key, "--enable", "--sample", "1"]).status.success());
+    assert_eq!(config(&server, &key).1, json!({"sample": 1.0, "enabled": true}));
+
+    let out = Command::new(BIN)
+        .args(["site", "list", "--db", db])
+        .output()
+        .unwrap();
+    let line: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["sample"], 1.0);
+    assert_eq!(line["enabled"], true);
+
+    for (args, want) in [
+        (vec![key.as_str(), "--sample", "1.5"], "--sample"),
+        (vec![key.as_str(), "--sample", "x"], "--sample"),
+        (vec![key.as_str()], "nothing to change"),
+        (vec!["tw_nope", "--disable"], "unknown site key"),
+        (vec![key.as_str(), "--disable", "--enable"], "cannot be used with"),
+    ] {
+        let out = site_set(db, &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    let (resp, _) = config(&server, "tw_nope");
+    assert_eq!(resp.status, 404);
+    assert_eq!(resp.header("access-control-allow-origin"), Some("*"));
+    let resp = http(&server.addr, "POST", &format!("/config/{key}"), &[], Some(b"x"));
+    assert_eq!(resp.status, 405);
+}
+
+#[test]
+fn site_config_is_served_and_set_sqlite() {
+    let (db, dir) = sqlite("config");
+    site_config_round_trip(&db);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn site_config_is_served_and_set_postgres() {
+    if let Some(db) = TestDb::create("config") {
+        site_config_round_trip(&db.url);
+    }
+}
