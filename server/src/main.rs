@@ -64,6 +64,8 @@ enum Command {
     },
     /// Decode IAB TCF v2 TC strings from stdin: one JSON object a line.
     Tcf,
+    /// Decode IAB GPP strings from stdin: one JSON object a line.
+    Gpp,
     /// Delete reports observed before a time; prints rows removed per table on stderr.
     Purge(PurgeArgs),
 }
@@ -240,6 +242,7 @@ fn main() -> ExitCode {
         },
         Command::Catalog { command } => cli::catalog::run(&command),
         Command::Tcf => cli::tcf::run(),
+        Command::Gpp => cli::gpp::run(),
         Command::Purge(args) => purge(&args),
     };
     match result {

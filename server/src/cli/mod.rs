@@ -9,6 +9,7 @@ pub mod consent;
 pub(crate) mod lines;
 pub mod har;
 pub mod ocd;
+pub mod gpp;
 pub mod tcf;
 
 use std::io::{self, Write};
