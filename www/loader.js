@@ -10,7 +10,7 @@ if (!(previous && previous.loaded)) (function () {
   var config = { sample: 1, policy: {} };
   var monitor = null;
   var pending = [];   // commands received before the wasm was ready
-  var state = 'waiting';  // waiting (for config) | loading | running | off
+  var state = 'waiting';  // waiting (for config) | asking (the collector) | loading | running | off
 
   if (script) {
     config.collector = script.getAttribute('data-collector') || undefined;
@@ -111,9 +111,30 @@ if (!(previous && previous.loaded)) (function () {
     } catch (e) { /* nothing more we can do quietly */ }
   }
 
+  // Before loading anything, ask the collector for the site's settings
+  // (GET <collector origin>/config/<site>, `tagwatch site set`): off, or
+  // not drawn by its sample, stops here quietly. If the collector cannot
+  // answer, the page's own config decides (fail open).
   function boot() {
     if (state !== 'waiting' || !config.collector || !config.site) return;
-    if (!(Math.random() < (typeof config.sample === 'number' ? config.sample : 1))) { state = 'off'; return; }
+    state = 'asking';
+    var sample = config.sample;
+    function go(c) {
+      if (c && typeof c === 'object') {
+        if (c.enabled === false) { state = 'off'; return; }
+        if (typeof c.sample === 'number') sample = c.sample;
+      }
+      if (!(Math.random() < (typeof sample === 'number' ? sample : 1))) { state = 'off'; return; }
+      load();
+    }
+    try {
+      fetch(new URL('/config/' + encodeURIComponent(config.site), new URL(config.collector, location.href)).href, { credentials: 'omit' })
+        .then(function (r) { return r.ok ? r.json() : null; })['catch'](function () { return null; })
+        .then(go)['catch'](function () {});
+    } catch (e) { go(null); }
+  }
+
+  function load() {
     if (typeof WebAssembly !== 'object' || !script) { return health('wasm_unavailable', 'NoWebAssembly'); }
     state = 'loading';
     var wasmUrl = new URL('tagwatch_bg.wasm', script.src).href;

@@ -1,0 +1,105 @@
+// Scenario: the collector's per-site settings (`tagwatch site set KEY
+// --disable | --sample S`, served at GET /config/KEY). The loader asks for
+// them before loading the wasm: a disabled site, or a page view not drawn
+// by the sample, stops quietly (no wasm fetch, no report, no page error).
+// If the collector cannot answer, the page's own config decides (fail open).
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createServer, request as httpRequest } from 'node:http';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import {
+  TAGWATCH_BIN, endPageView, openPage, pageUrl, sleep, startStack, waitFor, waitForIntercomBoot,
+} from './harness.mjs';
+
+const execFileP = promisify(execFile);
+
+let stack;
+let failingProxy;
+before(async () => {
+  stack = await startStack({ siteCount: 4 });
+  // A collector front whose /config/* breaks (connection reset); the rest
+  // goes to the tap.
+  failingProxy = createServer((req, res) => {
+    if (req.url.startsWith('/config/')) { req.socket.destroy(); return; }
+    const up = new URL(req.url, stack.tap.url);
+    const preq = httpRequest(up, { method: req.method, headers: { ...req.headers, host: up.host } }, (pres) => {
+      res.writeHead(pres.statusCode || 502, pres.headers);
+      pres.pipe(res);
+    });
+    preq.on('error', () => { res.writeHead(502); res.end(); });
+    req.pipe(preq);
+  });
+  await new Promise((r) => failingProxy.listen(0, '127.0.0.1', r));
+}, { timeout: 120_000 });
+after(async () => {
+  failingProxy?.closeAllConnections();
+  await new Promise((r) => (failingProxy ? failingProxy.close(() => r()) : r()));
+  await stack?.stop();
+}, { timeout: 30_000 });
+
+async function siteSet(site, ...args) {
+  await execFileP(TAGWATCH_BIN, ['site', 'set', site, ...args, '--db', stack.collector.db], { timeout: 30_000 });
+}
+
+/** One page view of no-consent.html; what the monitor did. */
+async function visit(site, collector = stack.tap.ingestUrl) {
+  const seq0 = stack.fake.requests.length ? stack.fake.requests[stack.fake.requests.length - 1].seq : 0;
+  const ctx = await openPage(stack.browser, { collectorUrl: new URL(collector).origin });
+  try {
+    const resp = await ctx.page.goto(pageUrl('no-consent.html', { collector, site }));
+    assert.equal(resp.status(), 200);
+    await waitForIntercomBoot(ctx.page);
+    await sleep(800);
+    await endPageView(ctx.page);
+    await sleep(1500);
+    const wasmFetched = stack.fake.requests.some((r) => r.seq > seq0 && r.path === '/tagwatch/tagwatch_bg.wasm');
+    return {
+      wasmFetched,
+      configGets: stack.tap.posts.filter((p) => p.method === 'GET' && p.path === `/config/${site}`),
+      reportPosts: stack.tap.reportPosts(site),
+      pageErrors: ctx.pageErrors,
+    };
+  } finally {
+    await ctx.context.close().catch(() => {});
+  }
+}
+
+test('an enabled site: the loader reads /config/KEY, then monitors', { timeout: 90_000 }, async () => {
+  const site = stack.nextSite();
+  const run = await visit(site);
+  assert.deepEqual(run.pageErrors, []);
+  assert.equal(run.configGets.length, 1, 'one GET /config/<site> per page view');
+  assert.equal(run.configGets[0].status, 200);
+  assert.deepEqual(JSON.parse(run.configGets[0].response), { sample: 1, enabled: true });
+  assert.equal(run.configGets[0].headers.origin, 'https://shop.example', 'a CORS fetch from the page');
+  assert.ok(run.wasmFetched, 'the monitor loaded');
+  await waitFor(() => run.reportPosts.length >= 1 || stack.tap.reportPosts(site).length >= 1, { what: 'a report' });
+});
+
+test('a disabled site, and a sample of 0: quiet, no wasm, no report', { timeout: 90_000 }, async () => {
+  const off = stack.nextSite();
+  await siteSet(off, '--disable');
+  let run = await visit(off);
+  assert.deepEqual(run.pageErrors, []);
+  assert.equal(run.configGets.length, 1);
+  assert.deepEqual(JSON.parse(run.configGets[0].response), { sample: 1, enabled: false });
+  assert.equal(run.wasmFetched, false, 'a disabled site must not load the monitor');
+  assert.equal(run.reportPosts.length, 0, 'no report from a disabled site');
+
+  const unsampled = stack.nextSite();
+  await siteSet(unsampled, '--sample', '0');
+  run = await visit(unsampled);
+  assert.deepEqual(run.pageErrors, []);
+  assert.equal(run.wasmFetched, false, 'sample 0: never drawn');
+  assert.equal(run.reportPosts.length, 0);
+});
+
+test('the collector cannot answer /config: the page config decides (fail open)', { timeout: 90_000 }, async () => {
+  const site = stack.nextSite();
+  await siteSet(site, '--disable');   // would stop it, if the loader could read it
+  const run = await visit(site, `http://127.0.0.1:${failingProxy.address().port}/r`);
+  assert.deepEqual(run.pageErrors, []);
+  assert.ok(run.wasmFetched, 'fail open: the monitor loads');
+  await waitFor(() => stack.tap.reportPosts(site).some((p) => p.done && p.status === 204), { what: 'the report through the proxy' });
+});
