@@ -400,3 +400,115 @@ fn site_config_is_served_and_set_postgres() {
         site_config_round_trip(&db.url);
     }
 }
+
+fn csp_reports(db: &str) {
+    let key = site_add(db, &[ORIGIN]);
+    let server = Server::start(db, &[]);
+    let path = format!("/csp/{key}");
+    let legacy = json!({"csp-report": {
+        "document-uri": "https://shop.example/checkout?order=12345#pay",
+        "blocked-uri": "https://www.googletagmanager.com/gtag/js?id=G-SECRET",
+        "violated-directive": "script-src-elem",
+        "effective-directive": "script-src-elem",
+        "disposition": "report",
+        "original-policy": "script-src 'self'; report-uri /csp/x",
+        "script-sample": ""
+    }})
+    .to_string();
+    let csp = |origin: Option<&str>, ct: &'static str, body: &str| {
+        let mut h = vec![("Content-Type", ct)];
+        if let Some(o) = origin {
+            h.push(("Origin", o));
+        }
+        post_with(&server, &path, &h, body.as_bytes())
+    };
+    // Legacy reports come without Origin: the document's origin is checked.
+    for _ in 0..2 {
+        let resp = csp(None, "application/csp-report", &legacy);
+        assert_eq!(resp.status, 204, "{}", resp.body);
+    }
+    let rows = server.findings(&format!("site={key}&type=csp_blocked"));
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let f = &rows[0];
+    assert_eq!(f["vendor"], "gtm");
+    assert_eq!(f["count"], 2, "CSP reports add up");
+    assert_eq!(f["page"], "https://shop.example/checkout");
+    assert_eq!(f["consent"], Value::Null);
+    assert_eq!(
+        f["evidence"],
+        json!({"kind": "csp", "host": "www.googletagmanager.com", "path": "/gtag/js",
+               "directive": "script-src-elem", "disposition": "report", "purpose": "gtag_loader"})
+    );
+    assert!(!f.to_string().contains("SECRET") && !f.to_string().contains("12345"));
+
+    // Reporting API batch from a registered Origin: another report type is
+    // ignored, `inline` is skipped.
+    let batch_body = json!([
+        {"type": "csp-violation", "age": 2000, "url": "https://shop.example/x", "user_agent": "UA",
+         "body": {"documentURL": "https://shop.example/x", "blockedURL": "https://cdn.unknown.example/a.js",
+                  "effectiveDirective": "script-src-elem", "disposition": "enforce"}},
+        {"type": "csp-violation", "age": 0, "url": "https://shop.example/x", "user_agent": "UA",
+         "body": {"documentURL": "https://shop.example/x", "blockedURL": "inline",
+                  "effectiveDirective": "script-src-elem", "disposition": "enforce"}},
+        {"type": "deprecation", "age": 0, "url": "https://shop.example/x", "user_agent": "UA", "body": {"id": "x"}}
+    ])
+    .to_string();
+    let resp = csp(Some(ORIGIN), "application/reports+json", &batch_body);
+    assert_eq!(resp.status, 204, "{}", resp.body);
+    assert_eq!(resp.header("access-control-allow-origin"), Some(ORIGIN));
+    let rows = server.findings(&format!("site={key}&type=csp_blocked&vendor=unclassified"));
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["evidence"]["disposition"], "enforce");
+    // Only other report types: accepted, nothing stored.
+    let other = json!([{"type": "deprecation", "age": 0, "url": "https://shop.example/", "body": {}}]);
+    assert_eq!(csp(Some(ORIGIN), "application/reports+json", &other.to_string()).status, 204);
+    assert_eq!(server.findings(&format!("site={key}")).len(), 2);
+
+    // Refusals.
+    assert_eq!(csp(Some("https://evil.example"), "application/reports+json", &batch_body).status, 403);
+    let foreign = legacy.replace("https://shop.example/checkout", "https://evil.example/checkout");
+    assert_eq!(csp(None, "application/csp-report", &foreign).status, 403);
+    let resp = csp(Some(ORIGIN), "text/plain", &legacy);
+    assert_eq!(resp.status, 415);
+    assert!(resp.body.contains("application/csp-report"), "{}", resp.body);
+    let resp = csp(Some(ORIGIN), "application/json", "{\"nope\":1}");
+    assert_eq!(resp.status, 400);
+    assert!(resp.body.contains("csp-report"), "{}", resp.body);
+    let resp = post_with(
+        &server,
+        "/csp/tw_unknown",
+        &[("Content-Type", "application/csp-report")],
+        legacy.as_bytes(),
+    );
+    assert_eq!(resp.status, 403);
+    assert!(resp.body.contains("unknown site key"), "{}", resp.body);
+    // The Reporting API's preflight.
+    let resp = http(
+        &server.addr,
+        "OPTIONS",
+        &path,
+        &[
+            ("Origin", ORIGIN),
+            ("Access-Control-Request-Method", "POST"),
+            ("Access-Control-Request-Headers", "content-type"),
+        ],
+        None,
+    );
+    assert_eq!(resp.status, 204);
+    assert_eq!(resp.header("access-control-allow-origin"), Some(ORIGIN));
+    assert_eq!(server.findings(&format!("site={key}")).len(), 2);
+}
+
+#[test]
+fn csp_reports_become_findings_sqlite() {
+    let (db, dir) = sqlite("csp");
+    csp_reports(&db);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn csp_reports_become_findings_postgres() {
+    if let Some(db) = TestDb::create("csp") {
+        csp_reports(&db.url);
+    }
+}
