@@ -95,37 +95,56 @@ pub fn cmp_id(name: &str) -> Option<&'static str> {
 /// cookie parsers and the live-API readers both map through it, so a CMP
 /// reads the same whichever way its state reached the monitor.
 pub fn categories_of(cmp: &str, name: &str) -> &'static [Category] {
-    use Category::*;
-    match (cmp, name) {
-        ("onetrust", "C0001") | ("complianz", "functional") | ("osano", "ESSENTIAL") | ("trustarc", "1") => &[Necessary],
-        ("onetrust", "C0002") | ("complianz", "statistics") | ("osano", "ANALYTICS") => &[Analytics],
-        ("onetrust", "C0003") | ("complianz", "preferences") | ("osano", "STORAGE" | "PERSONALIZATION") => &[Functional],
-        ("onetrust", "C0004" | "C0005") | ("complianz" | "osano", "marketing" | "MARKETING") | ("trustarc", "3") => {
-            &[Marketing]
-        }
-        ("trustarc", "2") => &[Functional, Analytics],
-        ("cookiebot", "preferences") => &[Functional],
-        ("cookiebot", "statistics") => &[Analytics],
-        ("cookieyes", "advertisement") => &[Marketing],
-        ("didomi", id) => didomi_purpose(id),
-        ("onetrust" | "complianz" | "osano" | "trustarc", _) => &[],
-        // Cookiebot, CookieYes, Usercentrics, Klaro purposes and
-        // cookieconsent categories use plain names.
-        (_, name) => common_category(name),
+    let own = |(c, names, _): &&(&str, &str, &[Category])| *c == cmp && names.split('|').any(|n| n == name);
+    if let Some((_, _, categories)) = DEFAULT_NAMES.iter().find(own) {
+        return categories;
     }
+    if OWN_NAMES_ONLY.contains(&cmp) {
+        return &[];
+    }
+    // Cookiebot, CookieYes, Usercentrics, Klaro purposes and cookieconsent
+    // categories use plain names, spelled as sites like.
+    let common = |(c, names, _): &&(&str, &str, &[Category])| *c == "*" && names.split('|').any(|n| n.eq_ignore_ascii_case(name));
+    DEFAULT_NAMES.iter().find(common).map_or(&[], |(_, _, categories)| categories)
 }
 
-/// Category names as sites and the simpler CMPs spell them.
-fn common_category(name: &str) -> &'static [Category] {
+/// CMPs whose names are all in [`DEFAULT_NAMES`] under their own id.
+const OWN_NAMES_ONLY: [&str; 5] = ["onetrust", "complianz", "osano", "trustarc", "didomi"];
+
+/// The default meaning of each CMP's names (`docs/policy.md`), a table so
+/// the page's wasm carries data rather than a tree of string compares:
+/// `(cmp id, names split by '|', categories)`; cmp `*` holds the plain
+/// category names, matched whatever their case.
+const DEFAULT_NAMES: &[(&str, &str, &[Category])] = {
     use Category::*;
-    match name.to_ascii_lowercase().as_str() {
-        "necessary" | "essential" | "required" | "strictly_necessary" => &[Necessary],
-        "functional" | "functionality" | "preferences" => &[Functional],
-        "analytics" | "performance" | "statistics" | "measurement" => &[Analytics],
-        "marketing" | "ads" | "advertising" | "advertisement" | "targeting" => &[Marketing],
-        _ => &[],
-    }
-}
+    &[
+        ("onetrust", "C0001", &[Necessary]),
+        ("onetrust", "C0002", &[Analytics]),
+        ("onetrust", "C0003", &[Functional]),
+        ("onetrust", "C0004|C0005", &[Marketing]),
+        ("complianz", "functional", &[Necessary]),
+        ("complianz", "preferences", &[Functional]),
+        ("complianz", "statistics", &[Analytics]),
+        ("complianz", "marketing", &[Marketing]),
+        ("osano", "ESSENTIAL", &[Necessary]),
+        ("osano", "STORAGE|PERSONALIZATION", &[Functional]),
+        ("osano", "ANALYTICS", &[Analytics]),
+        ("osano", "MARKETING", &[Marketing]),
+        // TrustArc buckets, 1-based: required, functional (with analytics), advertising.
+        ("trustarc", "1", &[Necessary]),
+        ("trustarc", "2", &[Functional, Analytics]),
+        ("trustarc", "3", &[Marketing]),
+        // Didomi purpose ids, or the TCF purpose numbers they stand for:
+        // `cookies` (1) gates functional, analytics and marketing.
+        ("didomi", "cookies|1", &[Functional, Analytics, Marketing]),
+        ("didomi", "select_basic_ads|create_ads_profile|select_personalized_ads|2|3|4", &[Marketing]),
+        ("didomi", "measure_ad_performance|measure_content_performance|market_research|improve_products|7|8|9|10", &[Analytics]),
+        ("*", "necessary|essential|required|strictly_necessary", &[Necessary]),
+        ("*", "functional|functionality|preferences", &[Functional]),
+        ("*", "analytics|performance|statistics|measurement", &[Analytics]),
+        ("*", "marketing|ads|advertising|advertisement|targeting", &[Marketing]),
+    ]
+};
 
 /// A CMP's live state, as a page shell read it from the CMP's API or
 /// events: `name:1` / `name:0` pairs in the CMP's own names, comma
@@ -299,23 +318,6 @@ fn didomi(jar: &Jar<'_>) -> Option<CmpConsent> {
         }
     }
     Some(CmpConsent { cmp: "didomi", decided: any, categories: acc.finish() })
-}
-
-fn didomi_purpose(id: &str) -> &'static [Category] {
-    use Category::*;
-    match id {
-        "cookies" | "1" => &[Functional, Analytics, Marketing],
-        "select_basic_ads" | "create_ads_profile" | "select_personalized_ads" | "2" | "3" | "4" => &[Marketing],
-        "measure_ad_performance"
-        | "measure_content_performance"
-        | "market_research"
-        | "improve_products"
-        | "7"
-        | "8"
-        | "9"
-        | "10" => &[Analytics],
-        _ => &[],
-    }
 }
 
 // -------------------------------------------------------------- CookieYes

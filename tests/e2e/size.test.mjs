@@ -6,9 +6,10 @@ import { test } from 'node:test';
 import { gzipSync, constants } from 'node:zlib';
 import { DIST_JS, DIST_WASM } from './harness.mjs';
 
-// 36 KB is the engine, catalog and loader; 29 KB the consent readers (CMP
-// cookies, GPP US sections, Consent Mode, the page adapters): docs/benchmarks.md.
-const BUDGET_GZIP = 66 * 1024;
+// 36 KB is the engine, catalog and loader; about 31 KB the consent readers
+// (CMP cookies and names, GPP US sections, Consent Mode, TCF, the page
+// adapters in www/consent.js). Breakdown and history: docs/benchmarks.md.
+const BUDGET_GZIP = 70 * 1024;
 
 const gz = (file) => gzipSync(readFileSync(file), { level: constants.Z_BEST_COMPRESSION }).length;
 
