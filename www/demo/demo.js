@@ -1,11 +1,10 @@
-// Demo page behaviour: the consent banner drives tagwatch('consent', …),
-// "Send findings now" calls tagwatch('flush'). Nothing here talks to the
-// collector itself.
+// Demo page behaviour. The consent banner is a real CMP (orestbida
+// cookieconsent v3 from npm); tagwatch reads it on its own, the page never
+// calls tagwatch('consent'). The panel's buttons drive the CMP's API the way
+// its own banner buttons do; "Send findings now" calls tagwatch('flush').
 (function () {
   'use strict';
-  var ALL = { necessary: true, functional: true, analytics: true, marketing: true };
-  var NONE = { necessary: true, functional: false, analytics: false, marketing: false };
-  var state = Object.assign({}, DEMO.saved || NONE);
+  var CATEGORIES = ['functionality', 'analytics', 'marketing'];
 
   function $(id) { return document.getElementById(id); }
   function log(msg) {
@@ -13,37 +12,74 @@
     li.textContent = new Date().toLocaleTimeString() + ' — ' + msg;
     $('tw-log').prepend(li);
   }
+  function cmp() { return window.CookieConsent; }
   function render() {
-    $('tw-state').textContent = ['functional', 'analytics', 'marketing']
-      .map(function (k) { return k + ': ' + (state[k] ? 'yes' : 'no'); }).join(', ');
-  }
-  function decide(next, label) {
-    var change = {};
-    Object.keys(next).forEach(function (k) { if (next[k] !== state[k]) change[k] = next[k]; });
-    state = Object.assign({}, state, next);
-    try { localStorage.setItem(DEMO.storageKey, JSON.stringify(state)); } catch (e) { /* private mode */ }
-    tagwatch('consent', change);
-    log(label + ' → tagwatch(\'consent\', ' + JSON.stringify(change) + ')');
-    render();
+    var accepted = cmp() && cmp().validConsent() ? cmp().getUserPreferences().acceptedCategories : [];
+    $('tw-state').textContent = CATEGORIES
+      .map(function (k) { return (k === 'functionality' ? 'functional' : k) + ': ' + (accepted.indexOf(k) >= 0 ? 'yes' : 'no'); })
+      .join(', ');
   }
 
   $('tw-config').textContent = DEMO.collector && DEMO.site
     ? 'Reporting to ' + DEMO.collector + ' as site ' + DEMO.site + '.'
     : 'No collector configured: start the demo with ./build.sh demo (or add ?collector=…&site=…).';
 
-  $('tw-accept').addEventListener('click', function () { decide(ALL, 'Accept all'); });
-  $('tw-reject').addEventListener('click', function () { decide(NONE, 'Reject'); });
+  if (!cmp()) {
+    log('The CMP did not load (vanilla-cookieconsent from node_modules): run npm ci.');
+    return;
+  }
+  cmp().run({
+    categories: {
+      necessary: { enabled: true, readOnly: true },
+      functionality: {},
+      analytics: {},
+      marketing: {}
+    },
+    language: {
+      default: 'en',
+      translations: {
+        en: {
+          consentModal: {
+            title: 'We value your privacy',
+            description: 'We use cookies for our support chat (functionality), statistics (analytics) and personalised offers (marketing).',
+            acceptAllBtn: 'Accept all',
+            acceptNecessaryBtn: 'Reject all',
+            showPreferencesBtn: 'Choose'
+          },
+          preferencesModal: {
+            title: 'Cookie preferences',
+            acceptAllBtn: 'Accept all',
+            acceptNecessaryBtn: 'Reject all',
+            savePreferencesBtn: 'Save',
+            sections: [
+              { title: 'Strictly necessary', linkedCategory: 'necessary' },
+              { title: 'Support chat (Intercom)', linkedCategory: 'functionality' },
+              { title: 'Statistics', linkedCategory: 'analytics' },
+              { title: 'Personalised offers', linkedCategory: 'marketing' }
+            ]
+          }
+        }
+      }
+    }
+  });
+  window.addEventListener('cc:onConsent', function () { log('CMP: consent given (cc:onConsent)'); render(); });
+  window.addEventListener('cc:onChange', function () { log('CMP: consent changed (cc:onChange)'); render(); });
+
+  $('tw-accept').addEventListener('click', function () { cmp().acceptCategory('all'); log('Accept all'); render(); });
+  $('tw-reject').addEventListener('click', function () { cmp().acceptCategory([]); log('Reject all'); render(); });
   $('tw-withdraw').addEventListener('click', function () {
-    decide({ functional: false, analytics: false, marketing: false }, 'Withdraw');
-    log('Intercom keeps its cookies: tagwatch reports them once the grace period (3 s) is over.');
+    cmp().acceptCategory([]);
+    log('Withdraw: Intercom keeps its cookies, and tagwatch reports them once the grace period (3 s) is over.');
+    render();
   });
   $('tw-flush').addEventListener('click', function () {
     tagwatch('flush');
     log("tagwatch('flush') — pending findings sent to the collector");
   });
   $('tw-forget').addEventListener('click', function () {
-    try { localStorage.removeItem(DEMO.storageKey); } catch (e) { /* ignore */ }
-    log('Choice forgotten; reload to start over.');
+    cmp().reset(true);
+    log('Choice forgotten (cc_cookie removed); reload to start over.');
+    render();
   });
   Array.prototype.forEach.call(document.querySelectorAll('.buy'), function (b) {
     b.addEventListener('click', function () {
@@ -53,5 +89,5 @@
   });
 
   render();
-  log(DEMO.saved ? 'Consent restored from an earlier visit.' : 'No consent yet — Intercom is already loading.');
+  log(cmp().validConsent() ? 'Consent restored by the CMP from an earlier visit.' : 'No consent yet — Intercom is already loading.');
 })();
