@@ -22,14 +22,15 @@ use axum::routing::get;
 use axum::Router;
 use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 use crate::events::{BatchCounts, Events};
 use crate::ingest::Ingest;
 use crate::keys::ct_eq;
 use crate::ratelimit::{client_key, retry_after_secs, RateLimiter};
 use crate::store::{
-    FindingRow, FindingsQuery, HealthQuery, HealthRow, InventoryQuery, InventoryTotals, Store,
-    StoreError, Usage,
+    FindingRow, FindingsQuery, HealthQuery, HealthRow, InventoryQuery, InventoryTotals, Stats,
+    StatsQuery, Store, StoreError, Tally, Usage,
 };
 use crate::timefmt::{iso_from_ms, now_ms, parse_instant};
 use crate::writer::{WriteError, Writer};
@@ -51,19 +52,6 @@ const MAX_LIMIT: u32 = 10_000;
 /// `GET /api/inventory`.
 const INVENTORY_MAX_NAMES: u32 = 200;
 
-const FINDING_TYPES: [&str; 11] = [
-    "script_before_consent",
-    "cookie_before_consent",
-    "tracking_before_consent",
-    "cookie_after_withdrawal",
-    "request_after_withdrawal",
-    "gpc_ignored",
-    "region_not_allowed",
-    "page_out_of_scope",
-    "identity_unverified",
-    "cookie_lifetime_exceeds_policy",
-    crate::csp::CSP_FINDING,
-];
 
 const ACCEPTED_TYPES: [&str; 3] = ["text/plain", "application/json", "application/reports+json"];
 const CSP_TYPES: [&str; 3] = [
@@ -89,6 +77,23 @@ pub struct AppState {
     pub events: Arc<Events>,
 }
 
+impl AppState {
+    /// Every finding type: the monitor's (from the report schema) and the
+    /// collector's own `csp_blocked`.
+    fn finding_types(&self) -> Vec<&str> {
+        self.ingest
+            .finding_types()
+            .iter()
+            .map(String::as_str)
+            .chain([crate::csp::CSP_FINDING])
+            .collect()
+    }
+
+    fn is_finding_type(&self, kind: &str) -> bool {
+        self.finding_types().contains(&kind)
+    }
+}
+
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/r", axum::routing::post(post_reports).options(preflight))
@@ -99,6 +104,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/config/{key}", get(get_config))
         .route("/metrics", get(get_metrics))
         .route("/api/findings", get(get_findings))
+        .route("/api/stats", get(get_stats))
         .route("/api/health", get(get_health))
         .route("/api/inventory", get(get_inventory))
         .route("/healthz", get(healthz))
@@ -809,6 +815,13 @@ async fn get_config(State(app): State<Arc<AppState>>, Path(key): Path<String>) -
 
 // -------------------------------------------------------------------- api
 
+fn is_vendor_id(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 64
+        && v.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
 fn authorized(headers: &HeaderMap, token: &str) -> bool {
     let Some(value) = headers.get(AUTHORIZATION) else {
         return false;
@@ -844,7 +857,12 @@ struct ApiParams {
     kind: Option<String>,
     vendor: Option<String>,
     since: Option<String>,
+    until: Option<String>,
     limit: Option<String>,
+    page: Option<String>,
+    page_view: Option<String>,
+    category: Option<String>,
+    order: Option<String>,
 }
 
 fn non_empty(v: Option<String>) -> Option<String> {
@@ -854,7 +872,24 @@ fn non_empty(v: Option<String>) -> Option<String> {
 struct Common {
     site: String,
     since: Option<String>,
+    until: Option<String>,
     limit: u32,
+}
+
+/// A time parameter as the store's ISO 8601, or the 400 answer.
+fn time_param(name: &str, value: Option<String>) -> Result<Option<String>, Response> {
+    match non_empty(value) {
+        None => Ok(None),
+        Some(s) => match parse_instant(&s) {
+            Some(ms) => Ok(Some(iso_from_ms(ms))),
+            None => Err(text(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "{name}: {s:?} is not a time; use ISO 8601 (2024-05-01T12:00:00Z) or unix milliseconds"
+                ),
+            )),
+        },
+    }
 }
 
 /// Auth, `site`, `since` and `limit`, shared by the read endpoints; also
@@ -880,17 +915,8 @@ async fn common(
     let Some(site) = non_empty(params.site.clone()) else {
         return Err(bad("missing `site` query parameter (the site key)".into()));
     };
-    let since = match non_empty(params.since.clone()) {
-        None => None,
-        Some(s) => match parse_instant(&s) {
-            Some(ms) => Some(iso_from_ms(ms)),
-            None => {
-                return Err(bad(format!(
-                    "since: {s:?} is not a time; use ISO 8601 (2024-05-01T12:00:00Z) or unix milliseconds"
-                )))
-            }
-        },
-    };
+    let since = time_param("since", params.since.clone())?;
+    let until = time_param("until", params.until.clone())?;
     let limit = match non_empty(params.limit.clone()) {
         None => DEFAULT_LIMIT,
         Some(s) => match s.trim().parse::<u32>() {
@@ -914,7 +940,12 @@ async fn common(
         }
         Err(refusal) => return Err(refusal.into_response()),
     }
-    Ok(Common { site, since, limit })
+    Ok(Common {
+        site,
+        since,
+        until,
+        limit,
+    })
 }
 
 #[derive(Serialize)]
@@ -937,42 +968,161 @@ async fn get_findings(
         Err(resp) => return resp,
     };
     let p = params.map(|Query(p)| p).unwrap_or_default();
-    let kind = non_empty(p.kind);
-    if let Some(k) = &kind {
-        if !FINDING_TYPES.contains(&k.as_str()) {
-            return text(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "type: {k:?} is not a finding type; one of {}",
-                    FINDING_TYPES.join(", ")
-                ),
-            );
+    let bad = |msg: String| text(StatusCode::BAD_REQUEST, msg);
+    let list = |v: Option<String>| -> Vec<String> {
+        non_empty(v)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let kinds = list(p.kind);
+    if let Some(k) = kinds.iter().find(|k| !app.is_finding_type(k)) {
+        return bad(format!(
+            "type: {k:?} is not a finding type; one of {}",
+            app.finding_types().join(", ")
+        ));
+    }
+    let vendors = list(p.vendor);
+    if let Some(v) = vendors.iter().find(|v| !is_vendor_id(v)) {
+        return bad(format!(
+            "vendor: {v:?} is not a vendor id (lower-case letters, digits, '_' and '-')"
+        ));
+    }
+    let category = non_empty(p.category);
+    if let Some(c) = &category {
+        if !["necessary", "functional", "analytics", "marketing"].contains(&c.as_str()) {
+            return bad(format!(
+                "category: {c:?} is not one of necessary, functional, analytics, marketing"
+            ));
         }
     }
-    let vendor = non_empty(p.vendor);
-    if let Some(v) = &vendor {
-        let ok = v.len() <= 64
-            && v.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-        if !ok {
-            return text(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "vendor: {v:?} is not a vendor id (lower-case letters, digits, '_' and '-')"
-                ),
-            );
+    let page_view = non_empty(p.page_view);
+    if let Some(pv) = &page_view {
+        if pv.len() != 16 || !pv.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return bad(format!("page_view: {pv:?} is not 16 hex characters"));
         }
     }
+    let newest_first = match non_empty(p.order).as_deref() {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(other) => return bad(format!("order: {other:?}; use asc (oldest first) or desc")),
+    };
     let q = FindingsQuery {
         site: c.site,
-        kind,
-        vendor,
+        kinds,
+        vendors,
         since: c.since,
+        until: c.until,
+        page: non_empty(p.page),
+        page_view,
+        category,
+        newest_first,
         limit: c.limit,
     };
     let store = app.store.clone();
     match blocking(move || store.findings(&q)).await {
         Ok(findings) => json(&FindingsAnswer { findings }),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// Most pages listed by `GET /api/stats`.
+const STATS_MAX_PAGES: u32 = 100;
+
+const CATEGORIES: [&str; 4] = ["necessary", "functional", "analytics", "marketing"];
+
+fn tallies(name: &str, rows: &[Tally]) -> Value {
+    Value::Array(
+        rows.iter()
+            .map(|t| json!({name: t.key, "findings": t.findings, "occurrences": t.occurrences}))
+            .collect(),
+    )
+}
+
+/// The `GET /api/stats` answer.
+pub(crate) fn stats_answer(site: &str, since: Option<&str>, until: Option<&str>, s: &Stats) -> Value {
+    let mut by_source: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+    let mut by_granted: std::collections::BTreeMap<Vec<&str>, i64> = std::collections::BTreeMap::new();
+    let mut by_category = [[0i64; 3]; 4];
+    for c in &s.consent {
+        let source = c.source.clone().unwrap_or_else(|| "unknown".to_owned());
+        *by_source.entry(source).or_default() += c.findings;
+        let granted: Vec<&str> = CATEGORIES
+            .iter()
+            .zip(c.categories)
+            .filter(|(_, g)| *g == Some(true))
+            .map(|(name, _)| *name)
+            .collect();
+        *by_granted.entry(granted).or_default() += c.findings;
+        for (slot, state) in by_category.iter_mut().zip(c.categories) {
+            let i = match state {
+                Some(true) => 0,
+                Some(false) => 1,
+                None => 2,
+            };
+            if let Some(n) = slot.get_mut(i) {
+                *n += c.findings;
+            }
+        }
+    }
+    let mut sources: Vec<(String, i64)> = by_source.into_iter().collect();
+    sources.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let mut granted: Vec<(Vec<&str>, i64)> = by_granted.into_iter().collect();
+    granted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let categories: serde_json::Map<String, Value> = CATEGORIES
+        .iter()
+        .zip(by_category)
+        .map(|(name, [g, d, u])| {
+            ((*name).to_owned(), json!({"granted": g, "denied": d, "unknown": u}))
+        })
+        .collect();
+    json!({
+        "site": site,
+        "since": since,
+        "until": until,
+        "findings": s.total.findings,
+        "occurrences": s.total.occurrences,
+        "page_views": s.page_views,
+        "by_type": tallies("type", &s.by_type),
+        "by_vendor": tallies("vendor", &s.by_vendor),
+        "by_page": tallies("page", &s.by_page),
+        "by_day": tallies("day", &s.by_day),
+        "consent": {
+            "by_source": sources.iter().map(|(k, n)| json!({"source": k, "findings": n})).collect::<Vec<_>>(),
+            "by_category": categories,
+            "by_granted": granted.iter().map(|(k, n)| json!({"granted": k, "findings": n})).collect::<Vec<_>>(),
+        },
+    })
+}
+
+async fn get_stats(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    params: Result<Query<ApiParams>, QueryRejection>,
+) -> Response {
+    let c = match common(&app, &headers, &params).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let q = StatsQuery {
+        site: c.site.clone(),
+        since: c.since.clone(),
+        until: c.until.clone(),
+        max_pages: STATS_MAX_PAGES,
+    };
+    let store = app.store.clone();
+    match blocking(move || store.stats(&q)).await {
+        Ok(stats) => json(&stats_answer(
+            &c.site,
+            c.since.as_deref(),
+            c.until.as_deref(),
+            &stats,
+        )),
         Err(refusal) => refusal.into_response(),
     }
 }
@@ -1001,16 +1151,43 @@ async fn get_health(
 // --------------------------------------------------------------- inventory
 
 #[derive(Serialize)]
-struct Declared {
+pub(crate) struct Declared {
     script_kb: u32,
     requests: u32,
     source: &'static str,
 }
 
 #[derive(Serialize)]
-struct PerPage {
+pub(crate) struct PerPage {
     requests: f64,
     script_requests: f64,
+    transfer_bytes: f64,
+    encoded_bytes: f64,
+    duration_ms: f64,
+}
+
+/// A cookie name seen, with what the catalog says of it.
+#[derive(Serialize)]
+pub(crate) struct CookieDetail {
+    pub name: String,
+    /// Catalog purpose (`messenger`, `tracking`, …); `null` when no rule matches.
+    pub purpose: Option<&'static str>,
+    /// Consent category that purpose needs by default; `null` for none or unknown.
+    pub category: Option<&'static str>,
+    /// Documented lifetime; `null` for session or unknown.
+    pub lifetime_days: Option<u32>,
+}
+
+/// A host data went to, with its region of processing.
+#[derive(Serialize)]
+pub(crate) struct Destination {
+    pub host: String,
+    pub region: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct HostPerPage {
+    requests: f64,
     transfer_bytes: f64,
 }
 
@@ -1018,47 +1195,51 @@ struct PerPage {
 /// the measured average is larger. Bytes are lower bounds (Resource Timing
 /// reads 0 without Timing-Allow-Origin), so `false` proves nothing.
 #[derive(Serialize)]
-struct OverDeclared {
+pub(crate) struct OverDeclared {
     script_requests: bool,
     bytes: bool,
 }
 
 #[derive(Serialize)]
-struct VendorAnswer {
-    vendor: String,
-    name: Option<&'static str>,
-    owner: Option<&'static str>,
-    category: Option<&'static str>,
-    page_views: i64,
-    requests: i64,
-    script_requests: i64,
-    transfer_bytes: i64,
-    encoded_bytes: i64,
-    duration_ms: i64,
-    hosts: Vec<String>,
-    regions: Vec<String>,
-    cookies: Vec<String>,
-    declared: Option<Declared>,
-    per_page: PerPage,
-    over_declared: Option<OverDeclared>,
+pub(crate) struct VendorAnswer {
+    pub vendor: String,
+    pub name: Option<&'static str>,
+    pub owner: Option<&'static str>,
+    pub category: Option<&'static str>,
+    pub page_views: i64,
+    pub requests: i64,
+    pub script_requests: i64,
+    pub transfer_bytes: i64,
+    pub encoded_bytes: i64,
+    pub duration_ms: i64,
+    pub hosts: Vec<String>,
+    pub regions: Vec<String>,
+    pub cookies: Vec<String>,
+    pub cookie_details: Vec<CookieDetail>,
+    pub destinations: Vec<Destination>,
+    pub pages: Vec<String>,
+    pub declared: Option<Declared>,
+    pub per_page: PerPage,
+    pub over_declared: Option<OverDeclared>,
 }
 
 #[derive(Serialize)]
-struct HostAnswer {
-    host: String,
-    page_views: i64,
-    requests: i64,
-    script_requests: i64,
-    transfer_bytes: i64,
-    encoded_bytes: i64,
-    duration_ms: i64,
+pub(crate) struct HostAnswer {
+    pub host: String,
+    pub page_views: i64,
+    pub requests: i64,
+    pub script_requests: i64,
+    pub transfer_bytes: i64,
+    pub encoded_bytes: i64,
+    pub duration_ms: i64,
+    pub per_page: HostPerPage,
 }
 
 #[derive(Serialize)]
-struct InventoryAnswer {
-    page_views: i64,
-    vendors: Vec<VendorAnswer>,
-    unclassified: Vec<HostAnswer>,
+pub(crate) struct InventoryAnswer {
+    pub page_views: i64,
+    pub vendors: Vec<VendorAnswer>,
+    pub unclassified: Vec<HostAnswer>,
 }
 
 /// `total / n`, two decimals.
@@ -1071,12 +1252,34 @@ fn mean(total: i64, n: i64) -> f64 {
     (m * 100.0).round() / 100.0
 }
 
-fn inventory_answer(totals: InventoryTotals) -> InventoryAnswer {
+pub(crate) fn inventory_answer(totals: InventoryTotals) -> InventoryAnswer {
     let vendors = totals
         .vendors
         .into_iter()
         .map(|v| {
-            let info = tagwatch_core::catalog::vendor(&v.vendor).and_then(|c| c.info());
+            let known = tagwatch_core::catalog::vendor(&v.vendor);
+            let info = known.and_then(|c| c.info());
+            let cookie_details = v
+                .cookies
+                .iter()
+                .map(|name| {
+                    let rule = known.and_then(|k| k.cookie(name));
+                    CookieDetail {
+                        name: name.clone(),
+                        purpose: rule.map(|(_, p)| p.name),
+                        category: rule.and_then(|(_, p)| p.consent).map(|c| c.as_str()),
+                        lifetime_days: rule.and_then(|(r, _)| r.lifetime_days),
+                    }
+                })
+                .collect();
+            let destinations = v
+                .hosts
+                .iter()
+                .map(|host| Destination {
+                    host: host.clone(),
+                    region: known.and_then(|k| k.region(host)),
+                })
+                .collect();
             let Usage {
                 requests,
                 script_requests,
@@ -1088,6 +1291,8 @@ fn inventory_answer(totals: InventoryTotals) -> InventoryAnswer {
                 requests: mean(requests, v.page_views),
                 script_requests: mean(script_requests, v.page_views),
                 transfer_bytes: mean(transfer_bytes, v.page_views),
+                encoded_bytes: mean(encoded_bytes, v.page_views),
+                duration_ms: mean(duration_ms, v.page_views),
             };
             let declared = info.and_then(|i| i.weight.as_ref()).map(|w| Declared {
                 script_kb: w.script_kb,
@@ -1112,6 +1317,9 @@ fn inventory_answer(totals: InventoryTotals) -> InventoryAnswer {
                 hosts: v.hosts,
                 regions: v.regions,
                 cookies: v.cookies,
+                cookie_details,
+                destinations,
+                pages: v.pages,
                 declared,
                 per_page,
                 over_declared,
@@ -1122,6 +1330,10 @@ fn inventory_answer(totals: InventoryTotals) -> InventoryAnswer {
         .unclassified
         .into_iter()
         .map(|h| HostAnswer {
+            per_page: HostPerPage {
+                requests: mean(h.usage.requests, h.page_views),
+                transfer_bytes: mean(h.usage.transfer_bytes, h.page_views),
+            },
             host: h.host,
             page_views: h.page_views,
             requests: h.usage.requests,

@@ -57,6 +57,8 @@ fn item_body<'a, T: Deserialize<'a>>(i: usize, body: &'a Value) -> Result<T, Mal
 
 pub struct Ingest {
     validator: jsonschema::Validator,
+    /// `$defs.findingBody.properties.finding.enum` of the schema.
+    finding_types: Vec<String>,
 }
 
 impl fmt::Debug for Ingest {
@@ -227,7 +229,27 @@ impl Ingest {
             .map_err(|e| format!("embedded report schema is not JSON: {e}"))?;
         let validator = jsonschema::draft202012::new(&schema)
             .map_err(|e| format!("embedded report schema does not compile: {e}"))?;
-        Ok(Self { validator })
+        let finding_types = schema
+            .pointer("/$defs/findingBody/properties/finding/enum")
+            .and_then(Value::as_array)
+            .map(|types| {
+                types
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .filter(|types| !types.is_empty())
+            .ok_or("embedded report schema has no finding type enum")?;
+        Ok(Self {
+            validator,
+            finding_types,
+        })
+    }
+
+    /// The finding types the monitor may send, from the schema.
+    pub fn finding_types(&self) -> &[String] {
+        &self.finding_types
     }
 
     /// Parses and validates a body received at `received_ms`.

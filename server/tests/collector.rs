@@ -742,8 +742,27 @@ fn inventories_are_aggregated_per_vendor_and_unclassified_host() {
     assert!(ic["declared"]["source"].is_string());
     assert_eq!(
         ic["per_page"],
-        json!({"requests": 5.5, "script_requests": 2.5, "transfer_bytes": 25000.0})
+        json!({"requests": 5.5, "script_requests": 2.5, "transfer_bytes": 25000.0,
+               "encoded_bytes": 12500.0, "duration_ms": 100.0})
     );
+    // What the catalog says of each cookie and host; where the vendor ran.
+    assert_eq!(
+        ic["cookie_details"],
+        json!([
+            {"name": "intercom-device-id-abc", "purpose": "messenger", "category": "functional", "lifetime_days": 270},
+            {"name": "intercom-id-abc", "purpose": "messenger", "category": "functional", "lifetime_days": 270}
+        ])
+    );
+    assert_eq!(
+        ic["destinations"],
+        json!([
+            {"host": "api-iam.eu.intercom.io", "region": "eu"},
+            {"host": "api-iam.intercom.io", "region": "us"},
+            {"host": "js.intercomcdn.com", "region": null},
+            {"host": "widget.intercom.io", "region": null}
+        ])
+    );
+    assert_eq!(ic["pages"], json!(["https://shop.example/pricing"]));
     assert_eq!(
         ic["over_declared"],
         json!({"script_requests": true, "bytes": false})
@@ -769,9 +788,11 @@ fn inventories_are_aggregated_per_vendor_and_unclassified_host() {
         inv["unclassified"],
         json!([
             {"host": "cdn.unknown-widget.example", "page_views": 2, "requests": 3, "script_requests": 0,
-             "transfer_bytes": 1000, "encoded_bytes": 800, "duration_ms": 30},
+             "transfer_bytes": 1000, "encoded_bytes": 800, "duration_ms": 30,
+             "per_page": {"requests": 1.5, "transfer_bytes": 500.0}},
             {"host": "pixel.other.example", "page_views": 1, "requests": 1, "script_requests": 0,
-             "transfer_bytes": 0, "encoded_bytes": 0, "duration_ms": 0}
+             "transfer_bytes": 0, "encoded_bytes": 0, "duration_ms": 0,
+             "per_page": {"requests": 1.0, "transfer_bytes": 0.0}}
         ])
     );
     // limit caps the unclassified list.
@@ -835,7 +856,8 @@ fn a_page_views_newer_inventory_replaces_the_stored_one() {
     assert_eq!(
         inv["unclassified"],
         json!([{"host": "b.example", "page_views": 1, "requests": 2, "script_requests": 0,
-                "transfer_bytes": 0, "encoded_bytes": 0, "duration_ms": 0}]),
+                "transfer_bytes": 0, "encoded_bytes": 0, "duration_ms": 0,
+                "per_page": {"requests": 2.0, "transfer_bytes": 0.0}}]),
         "hosts of the replaced inventory are gone"
     );
 

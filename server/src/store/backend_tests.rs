@@ -444,7 +444,24 @@ fn backends_agree_on_everything_the_api_reads() {
         let store = &*b.store;
         with_site(store, SITE);
         with_site(store, "tw_b");
-        let batches = mixed_batches();
+        let mut batches = mixed_batches();
+        batches.push(Batch {
+            findings: vec![
+                FindingRecord {
+                    kind: "gpc_ignored".into(),
+                    consent: r#"{"analytics":true,"functional":null,"gpc":true,"marketing":false,"necessary":true,"since":5,"source":"cmp"}"#.into(),
+                    ..finding("pv3", "intercom-id-x", 1, "2024-05-02T13:00:00.000Z")
+                },
+                FindingRecord {
+                    kind: "csp_blocked".into(),
+                    consent: "null".into(),
+                    additive: true,
+                    category: None,
+                    ..finding("cspbucket0000000", "x", 4, "2024-05-02T14:00:00.000Z")
+                },
+            ],
+            ..Batch::default()
+        });
         let refs: Vec<&Batch> = batches.iter().collect();
         store.commit(&refs).expect("commit");
         let mut sites = store.list_sites().expect("sites");
@@ -455,12 +472,34 @@ fn backends_agree_on_everything_the_api_reads() {
         let since = store
             .findings(&FindingsQuery {
                 site: SITE.into(),
-                kind: Some("cookie_before_consent".into()),
-                vendor: Some("intercom".into()),
+                kinds: vec!["cookie_before_consent".into()],
+                vendors: vec!["intercom".into()],
                 since: Some("2024-05-02T00:00:00.000Z".into()),
                 limit: 1,
+                ..FindingsQuery::default()
             })
             .expect("findings");
+        let stats = |since: Option<&str>, until: Option<&str>| {
+            store
+                .stats(&StatsQuery {
+                    site: SITE.into(),
+                    since: since.map(str::to_owned),
+                    until: until.map(str::to_owned),
+                    max_pages: 10,
+                })
+                .expect("stats")
+        };
+        let filtered = store
+            .findings(&FindingsQuery {
+                site: SITE.into(),
+                kinds: vec!["cookie_before_consent".into(), "gpc_ignored".into()],
+                until: Some("2024-05-03T00:00:00.000Z".into()),
+                newest_first: true,
+                category: Some("functional".into()),
+                limit: 100,
+                ..FindingsQuery::default()
+            })
+            .expect("filtered");
         seen.push((
             b.name,
             (
@@ -470,15 +509,37 @@ fn backends_agree_on_everything_the_api_reads() {
                 windowed,
                 since,
                 sites,
+                (
+                    stats(None, None),
+                    stats(Some("2024-05-02T00:00:00.000Z"), None),
+                    stats(None, Some("2024-05-02T00:00:00.000Z")),
+                    filtered,
+                ),
             ),
         ));
     }
     let Some((_, reference)) = seen.first() else {
         panic!("no backend");
     };
-    let (findings, health, t, windowed, since, _) = reference;
+    let (findings, health, t, windowed, since, _, (stats, stats_since, stats_until, filtered)) =
+        reference;
     // Sanity of the reference (SQLite) itself.
-    assert_eq!(findings.len(), 4);
+    assert_eq!(findings.len(), 6);
+    assert_eq!(stats.total.findings, 6);
+    assert_eq!(stats.consent.len(), 2, "{:?}", stats.consent);
+    assert_eq!(
+        stats.total.findings,
+        stats_since.total.findings + stats_until.total.findings
+    );
+    assert_eq!(
+        stats.by_type.iter().map(|t| t.findings).sum::<i64>(),
+        stats.total.findings
+    );
+    assert!(stats.page_views >= t.page_views);
+    assert!(!stats.consent.is_empty());
+    assert!(filtered
+        .windows(2)
+        .all(|w| w.first().map(|a| &a.at) >= w.get(1).map(|b| &b.at)));
     assert_eq!(health.len(), 2);
     assert_eq!(t.page_views, 3);
     assert_eq!(windowed.page_views, 2);

@@ -149,11 +149,71 @@ pub struct SiteChange {
 #[derive(Debug, Clone, Default)]
 pub struct FindingsQuery {
     pub site: String,
-    pub kind: Option<String>,
-    pub vendor: Option<String>,
+    /// Any of these types; empty: all.
+    pub kinds: Vec<String>,
+    /// Any of these vendors; empty: all.
+    pub vendors: Vec<String>,
     /// ISO 8601 (the store's format); rows with `at >= since`.
     pub since: Option<String>,
+    /// Rows with `at < until`.
+    pub until: Option<String>,
+    /// Exact page URL.
+    pub page: Option<String>,
+    pub page_view: Option<String>,
+    pub category: Option<String>,
+    /// Newest first instead of oldest first.
+    pub newest_first: bool,
     pub limit: u32,
+}
+
+/// `GET /api/stats`: a site's findings over a window.
+#[derive(Debug, Clone, Default)]
+pub struct StatsQuery {
+    pub site: String,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    /// Most pages listed in `by_page`.
+    pub max_pages: u32,
+}
+
+/// Finding rows and the sum of their `count`s, for one group.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    /// The group: a type, vendor, page or UTC day.
+    #[serde(skip)]
+    pub key: String,
+    /// Finding rows (one per page view and behaviour).
+    pub findings: i64,
+    /// Sum of their counts (times the behaviour was seen).
+    pub occurrences: i64,
+}
+
+/// One consent state findings were judged on, and how many were.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsentTally {
+    /// `consent.source`, `None` when absent.
+    pub source: Option<String>,
+    /// necessary, functional, analytics, marketing: `Some(true)` granted,
+    /// `Some(false)` denied, `None` unknown.
+    pub categories: [Option<bool>; 4],
+    pub findings: i64,
+}
+
+/// What `GET /api/stats` aggregates, before shaping.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub total: Tally,
+    /// Most findings first, then key.
+    pub by_type: Vec<Tally>,
+    pub by_vendor: Vec<Tally>,
+    /// At most `max_pages`.
+    pub by_page: Vec<Tally>,
+    /// Oldest day first.
+    pub by_day: Vec<Tally>,
+    /// Distinct page views with an inventory or a monitor finding.
+    pub page_views: i64,
+    /// Monitor findings (not `csp_blocked`) per consent state.
+    pub consent: Vec<ConsentTally>,
 }
 
 /// Filters of `GET /api/health`.
@@ -186,6 +246,8 @@ pub struct VendorTotals {
     pub hosts: Vec<String>,
     pub regions: Vec<String>,
     pub cookies: Vec<String>,
+    /// Pages (report URLs) the vendor was seen on.
+    pub pages: Vec<String>,
 }
 
 /// One unclassified host aggregated over page views.
@@ -414,6 +476,8 @@ pub trait Store: Send + Sync + 'static {
     /// stored one of its (site, page_view) unless that one is newer.
     fn commit(&self, batches: &[&Batch]) -> Result<(), StoreError>;
     fn findings(&self, q: &FindingsQuery) -> Result<Vec<FindingRow>, StoreError>;
+    /// Finding counts over a window, by type, vendor, page, day and consent.
+    fn stats(&self, q: &StatsQuery) -> Result<Stats, StoreError>;
     fn health(&self, q: &HealthQuery) -> Result<Vec<HealthRow>, StoreError>;
     /// Latest inventories of a site's page views, aggregated per vendor and
     /// per unclassified host.
@@ -425,6 +489,22 @@ pub trait Store: Send + Sync + 'static {
 }
 
 pub const DEFAULT_DB: &str = "sqlite:tagwatch.db";
+
+/// Consent tallies in a stable order: most findings first, then source and
+/// state.
+pub(crate) fn sort_consent(c: &mut [ConsentTally]) {
+    c.sort_by(|a, b| {
+        b.findings
+            .cmp(&a.findings)
+            .then_with(|| a.source.cmp(&b.source))
+            .then_with(|| a.categories.cmp(&b.categories))
+    });
+}
+
+/// JSON text of a string list (SQLite's `json_each` parameter).
+pub(crate) fn json_list(items: &[String]) -> Option<String> {
+    (!items.is_empty()).then(|| serde_json::Value::from(items.to_vec()).to_string())
+}
 
 /// Opens the store a `--db` URL names: `sqlite:PATH` (also
 /// `sqlite://PATH`) or `postgres://USER[:PASSWORD]@HOST[:PORT]/DBNAME`

@@ -32,7 +32,7 @@ use super::schema::{
 use super::{
     Batch, FindingRecord, FindingRow, FindingsQuery, HealthQuery, HealthRow, HostTotals,
     InventoryQuery, InventoryRecord, InventoryTotals, Purged, SiteChange, SiteConfig, SiteInfo,
-    Store, StoreError, Usage, VendorTotals,
+    Stats, StatsQuery, Store, StoreError, Tally, ConsentTally, Usage, VendorTotals,
 };
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -68,8 +68,30 @@ struct Statements {
     site_origins: Statement,
     origin_registered: Statement,
     findings: Statement,
+    findings_newest: Statement,
     health: Statement,
 }
+
+fn findings_sql(order: &str) -> String {
+    format!(
+        "SELECT type, vendor, site, page, at, page_view, category, count, evidence, consent, received_at
+         FROM findings
+         WHERE site = $1
+           AND ($2::text[] IS NULL OR type = ANY($2))
+           AND ($3::text[] IS NULL OR vendor = ANY($3))
+           AND ($4::text IS NULL OR at >= $4)
+           AND ($5::text IS NULL OR at < $5)
+           AND ($6::text IS NULL OR page = $6)
+           AND ($7::text IS NULL OR page_view = $7)
+           AND ($8::text IS NULL OR category = $8)
+         ORDER BY {order}
+         LIMIT $9"
+    )
+}
+
+/// A site's findings in a window (`$1` site, `$2` since, `$3` until, or NULL).
+const STATS_WINDOW: &str =
+    "site = $1 AND ($2::text IS NULL OR at >= $2) AND ($3::text IS NULL OR at < $3)";
 
 struct Session {
     client: Client,
@@ -97,16 +119,8 @@ impl Session {
             site_origins: client.prepare("SELECT origin FROM site_origins WHERE site = $1")?,
             origin_registered: client
                 .prepare("SELECT 1 FROM site_origins WHERE origin = ANY($1) LIMIT 1")?,
-            findings: client.prepare(
-                "SELECT type, vendor, site, page, at, page_view, category, count, evidence, consent, received_at
-                 FROM findings
-                 WHERE site = $1
-                   AND ($2::text IS NULL OR type = $2)
-                   AND ($3::text IS NULL OR vendor = $3)
-                   AND ($4::text IS NULL OR at >= $4)
-                 ORDER BY at, id
-                 LIMIT $5",
-            )?,
+            findings: client.prepare(&findings_sql("at, id"))?,
+            findings_newest: client.prepare(&findings_sql("at DESC, id DESC"))?,
             health: client.prepare(
                 "SELECT site, page, page_view, status, reason, at, received_at
                  FROM health
@@ -539,11 +553,28 @@ impl Store for PostgresStore {
 
     fn findings(&self, q: &FindingsQuery) -> Result<Vec<FindingRow>, StoreError> {
         let limit = i64::from(q.limit);
+        let list = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+        let (kinds, vendors) = (list(&q.kinds), list(&q.vendors));
         self.read(|s| {
+            let stmt = if q.newest_first {
+                &s.st.findings_newest
+            } else {
+                &s.st.findings
+            };
             s.client
                 .query(
-                    &s.st.findings,
-                    &[&q.site, &q.kind, &q.vendor, &q.since, &limit],
+                    stmt,
+                    &[
+                        &q.site,
+                        &kinds,
+                        &vendors,
+                        &q.since,
+                        &q.until,
+                        &q.page,
+                        &q.page_view,
+                        &q.category,
+                        &limit,
+                    ],
                 )?
                 .iter()
                 .map(|row| {
@@ -564,6 +595,102 @@ impl Store for PostgresStore {
                     })
                 })
                 .collect()
+        })
+    }
+
+    fn stats(&self, q: &StatsQuery) -> Result<Stats, StoreError> {
+        self.read(|s| {
+            let mut tx = s
+                .client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()?;
+            let p: [&(dyn ::postgres::types::ToSql + Sync); 3] = [&q.site, &q.since, &q.until];
+            let tally = |row: &Row| -> Result<Tally, StoreError> {
+                Ok(Tally {
+                    key: row.try_get(0)?,
+                    findings: row.try_get(1)?,
+                    occurrences: row.try_get(2)?,
+                })
+            };
+            let tallies = |tx: &mut Transaction<'_>, group: &str, limit: &str| {
+                tx.query(
+                    &format!(
+                        "SELECT {group}, count(*), {} FROM findings WHERE {STATS_WINDOW}
+                         GROUP BY 1 ORDER BY 2 DESC, 1 {limit}",
+                        sat_sum!("count")
+                    ),
+                    &p,
+                )?
+                .iter()
+                .map(tally)
+                .collect::<Result<Vec<_>, StoreError>>()
+            };
+            let by_type = tallies(&mut tx, "type", "")?;
+            let by_vendor = tallies(&mut tx, "vendor", "")?;
+            let by_page = tallies(&mut tx, "page", &format!("LIMIT {}", q.max_pages))?;
+            let mut by_day = tallies(&mut tx, "substr(at, 1, 10)", "")?;
+            by_day.sort_by(|a, b| a.key.cmp(&b.key));
+            let total = tx.query_one(
+                &format!(
+                    "SELECT '', count(*), coalesce({}, 0) FROM findings WHERE {STATS_WINDOW}",
+                    sat_sum!("count")
+                ),
+                &p,
+            )?;
+            let total = tally(&total)?;
+            let page_views: i64 = tx
+                .query_one(
+                    "SELECT count(*) FROM (
+                       SELECT page_view FROM inventories
+                         WHERE site = $1 AND ($2::text IS NULL OR at >= $2) AND ($3::text IS NULL OR at < $3)
+                       UNION
+                       SELECT page_view FROM findings
+                         WHERE site = $1 AND ($2::text IS NULL OR at >= $2) AND ($3::text IS NULL OR at < $3)
+                           AND type <> 'csp_blocked') pv",
+                    &p,
+                )?
+                .try_get(0)?;
+            let mut consent = tx
+                .query(
+                    &format!(
+                        "SELECT c->>'source', c->>'necessary', c->>'functional', c->>'analytics', c->>'marketing', count(*)
+                         FROM (SELECT consent::jsonb AS c FROM findings
+                               WHERE {STATS_WINDOW} AND type <> 'csp_blocked') f
+                         WHERE jsonb_typeof(c) = 'object'
+                         GROUP BY 1, 2, 3, 4, 5"
+                    ),
+                    &p,
+                )?
+                .iter()
+                .map(|row| {
+                    let flag = |i: usize| -> Result<Option<bool>, StoreError> {
+                        let v: Option<String> = row.try_get(i)?;
+                        Ok(match v.as_deref() {
+                            Some("true") => Some(true),
+                            Some("false") => Some(false),
+                            _ => None,
+                        })
+                    };
+                    Ok(ConsentTally {
+                        source: row.try_get(0)?,
+                        categories: [flag(1)?, flag(2)?, flag(3)?, flag(4)?],
+                        findings: row.try_get(5)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            tx.commit()?;
+            super::sort_consent(&mut consent);
+            Ok(Stats {
+                total,
+                by_type,
+                by_vendor,
+                by_page,
+                by_day,
+                page_views,
+                consent,
+            })
         })
     }
 
@@ -630,7 +757,7 @@ impl Store for PostgresStore {
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
 
-            // Distinct names per vendor: 0 hosts, 1 regions, 2 cookies;
+            // Distinct names per vendor: 0 hosts, 1 regions, 2 cookies, 3 pages;
             // byte order, as SQLite sorts.
             let names = tx.query(
                 &format!(
@@ -646,6 +773,10 @@ impl Store for PostgresStore {
                        SELECT v.vendor, 2, j.name FROM inventory_vendors v,
                               jsonb_array_elements_text(v.cookies::jsonb) AS j(name)
                          WHERE v.inventory IN ({WINDOW})
+                       UNION
+                       SELECT v.vendor, 3, i.page FROM inventory_vendors v
+                              JOIN inventories i ON i.id = v.inventory
+                         WHERE v.inventory IN ({WINDOW})
                      ) n
                      ORDER BY vendor, kind, name COLLATE \"C\""
                 ),
@@ -660,7 +791,8 @@ impl Store for PostgresStore {
                     let list = match kind {
                         0 => &mut v.hosts,
                         1 => &mut v.regions,
-                        _ => &mut v.cookies,
+                        2 => &mut v.cookies,
+                        _ => &mut v.pages,
                     };
                     if list.len() < max {
                         list.push(name);

@@ -16,12 +16,16 @@ use super::schema::{
 };
 use super::{
     Batch, FindingRow, FindingsQuery, HealthQuery, HealthRow, HostTotals, InventoryQuery,
-    InventoryRecord, InventoryTotals, Purged, SiteChange, SiteConfig, SiteInfo, Store, StoreError,
-    Usage, VendorTotals,
+    InventoryRecord, InventoryTotals, Purged, SiteChange, SiteConfig, SiteInfo, Stats, StatsQuery,
+    Store, StoreError, Tally, ConsentTally, Usage, VendorTotals, json_list,
 };
 
 /// The page views of a site in the window (`?1` site, `?2` since or NULL).
 const WINDOW: &str = "SELECT id FROM inventories WHERE site = ?1 AND (?2 IS NULL OR at >= ?2)";
+
+/// A site's findings in a window (`?1` site, `?2` since, `?3` until, or NULL).
+const STATS_WINDOW: &str =
+    "site = ?1 AND (?2 IS NULL OR at >= ?2) AND (?3 IS NULL OR at < ?3)";
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -397,34 +401,139 @@ impl Store for SqliteStore {
 
     fn findings(&self, q: &FindingsQuery) -> Result<Vec<FindingRow>, StoreError> {
         let conn = self.reader();
-        let mut stmt = conn.prepare_cached(
+        let order = if q.newest_first {
+            "at DESC, id DESC"
+        } else {
+            "at, id"
+        };
+        let mut stmt = conn.prepare_cached(&format!(
             "SELECT type, vendor, site, page, at, page_view, category, count, evidence, consent, received_at
              FROM findings
              WHERE site = ?1
-               AND (?2 IS NULL OR type = ?2)
-               AND (?3 IS NULL OR vendor = ?3)
+               AND (?2 IS NULL OR type IN (SELECT value FROM json_each(?2)))
+               AND (?3 IS NULL OR vendor IN (SELECT value FROM json_each(?3)))
                AND (?4 IS NULL OR at >= ?4)
-             ORDER BY at, id
-             LIMIT ?5",
-        )?;
+               AND (?5 IS NULL OR at < ?5)
+               AND (?6 IS NULL OR page = ?6)
+               AND (?7 IS NULL OR page_view = ?7)
+               AND (?8 IS NULL OR category = ?8)
+             ORDER BY {order}
+             LIMIT ?9"
+        ))?;
         let rows = stmt
-            .query_map(params![q.site, q.kind, q.vendor, q.since, q.limit], |row| {
-                Ok(FindingRow {
-                    kind: row.get(0)?,
-                    vendor: row.get(1)?,
-                    site: row.get(2)?,
-                    page: row.get(3)?,
-                    at: row.get(4)?,
-                    page_view: row.get(5)?,
-                    category: row.get(6)?,
-                    count: row.get(7)?,
-                    evidence: json_or_null(&row.get::<_, String>(8)?),
-                    consent: json_or_null(&row.get::<_, String>(9)?),
-                    received_at: row.get(10)?,
+            .query_map(
+                params![
+                    q.site,
+                    json_list(&q.kinds),
+                    json_list(&q.vendors),
+                    q.since,
+                    q.until,
+                    q.page,
+                    q.page_view,
+                    q.category,
+                    q.limit
+                ],
+                |row| {
+                    Ok(FindingRow {
+                        kind: row.get(0)?,
+                        vendor: row.get(1)?,
+                        site: row.get(2)?,
+                        page: row.get(3)?,
+                        at: row.get(4)?,
+                        page_view: row.get(5)?,
+                        category: row.get(6)?,
+                        count: row.get(7)?,
+                        evidence: json_or_null(&row.get::<_, String>(8)?),
+                        consent: json_or_null(&row.get::<_, String>(9)?),
+                        received_at: row.get(10)?,
+                    })
+                },
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    fn stats(&self, q: &StatsQuery) -> Result<Stats, StoreError> {
+        let conn = self.reader();
+        let tx = rusqlite::Transaction::new_unchecked(&conn, TransactionBehavior::Deferred)?;
+        let p = params![q.site, q.since, q.until];
+        let tallies = |group: &str, limit: &str| -> Result<Vec<Tally>, StoreError> {
+            let rows = tx
+                .prepare_cached(&format!(
+                    "SELECT {group}, count(*), total(count) FROM findings WHERE {STATS_WINDOW}
+                     GROUP BY 1 ORDER BY 2 DESC, 1 {limit}"
+                ))?
+                .query_map(p, |row| {
+                    Ok(Tally {
+                        key: row.get(0)?,
+                        findings: row.get(1)?,
+                        occurrences: int_total(row, 2)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        };
+        let total = tx
+            .prepare_cached(&format!(
+                "SELECT count(*), total(count) FROM findings WHERE {STATS_WINDOW}"
+            ))?
+            .query_row(p, |row| {
+                Ok(Tally {
+                    key: String::new(),
+                    findings: row.get(0)?,
+                    occurrences: int_total(row, 1)?,
+                })
+            })?;
+        let by_type = tallies("type", "")?;
+        let by_vendor = tallies("vendor", "")?;
+        let by_page = tallies("page", &format!("LIMIT {}", q.max_pages))?;
+        let mut by_day = tallies("substr(at, 1, 10)", "")?;
+        by_day.sort_by(|a, b| a.key.cmp(&b.key));
+        let page_views: i64 = tx
+            .prepare_cached(
+                "SELECT count(*) FROM (
+                   SELECT page_view FROM inventories
+                     WHERE site = ?1 AND (?2 IS NULL OR at >= ?2) AND (?3 IS NULL OR at < ?3)
+                   UNION
+                   SELECT page_view FROM findings
+                     WHERE site = ?1 AND (?2 IS NULL OR at >= ?2) AND (?3 IS NULL OR at < ?3)
+                       AND type <> 'csp_blocked')",
+            )?
+            .query_row(p, |row| row.get(0))?;
+        let mut consent = tx
+            .prepare_cached(&format!(
+                "SELECT json_extract(consent, '$.source'), json_extract(consent, '$.necessary'),
+                        json_extract(consent, '$.functional'), json_extract(consent, '$.analytics'),
+                        json_extract(consent, '$.marketing'), count(*)
+                 FROM findings WHERE {STATS_WINDOW} AND type <> 'csp_blocked' AND json_valid(consent)
+                   AND json_type(consent) = 'object'
+                 GROUP BY 1, 2, 3, 4, 5"
+            ))?
+            .query_map(p, |row| {
+                let flag = |i: usize| -> rusqlite::Result<Option<bool>> {
+                    Ok(match row.get_ref(i)? {
+                        rusqlite::types::ValueRef::Integer(n) => Some(n != 0),
+                        _ => None,
+                    })
+                };
+                Ok(ConsentTally {
+                    source: row.get::<_, Option<String>>(0).ok().flatten(),
+                    categories: [flag(1)?, flag(2)?, flag(3)?, flag(4)?],
+                    findings: row.get(5)?,
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+        tx.finish()?;
+        super::sort_consent(&mut consent);
+        Ok(Stats {
+            total,
+            by_type,
+            by_vendor,
+            by_page,
+            by_day,
+            page_views,
+            consent,
+        })
     }
 
     fn health(&self, q: &HealthQuery) -> Result<Vec<HealthRow>, StoreError> {
@@ -488,6 +597,9 @@ impl Store for SqliteStore {
              UNION
              SELECT v.vendor, 2, j.value FROM inventory_vendors v, json_each(v.cookies) j
                WHERE v.inventory IN ({WINDOW})
+             UNION
+             SELECT v.vendor, 3, i.page FROM inventory_vendors v JOIN inventories i ON i.id = v.inventory
+               WHERE v.inventory IN ({WINDOW})
              ORDER BY 1, 2, 3"
         ))?;
         let mut rows = names.query(params![q.site, q.since])?;
@@ -502,7 +614,8 @@ impl Store for SqliteStore {
                 let list = match kind {
                     0 => &mut v.hosts,
                     1 => &mut v.regions,
-                    _ => &mut v.cookies,
+                    2 => &mut v.cookies,
+                    _ => &mut v.pages,
                 };
                 if list.len() < max {
                     list.push(name);
