@@ -1235,6 +1235,26 @@ pub(crate) struct HostAnswer {
     pub per_page: HostPerPage,
 }
 
+impl VendorAnswer {
+    pub fn per_page_requests(&self) -> f64 {
+        self.per_page.requests
+    }
+
+    pub fn per_page_transfer_bytes(&self) -> f64 {
+        self.per_page.transfer_bytes
+    }
+}
+
+impl HostAnswer {
+    pub fn per_page_requests(&self) -> f64 {
+        self.per_page.requests
+    }
+
+    pub fn per_page_transfer_bytes(&self) -> f64 {
+        self.per_page.transfer_bytes
+    }
+}
+
 #[derive(Serialize)]
 pub(crate) struct InventoryAnswer {
     pub page_views: i64,

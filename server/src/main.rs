@@ -5,6 +5,7 @@
 mod cli;
 mod csp;
 mod events;
+mod export;
 mod http;
 mod ingest;
 mod keys;
@@ -68,6 +69,32 @@ enum Command {
     Gpp,
     /// Delete reports observed before a time; prints rows removed per table on stderr.
     Purge(PurgeArgs),
+    /// Write a site's inventory and findings: JSON, CSV, or a Record of
+    /// Processing Activities draft (Markdown).
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// The site key.
+    #[arg(long, value_name = "KEY")]
+    site: String,
+    /// json (inventory, stats, findings), csv (the inventory; with
+    /// --findings the findings) or ropa (Markdown, one section per vendor).
+    #[arg(long, value_name = "FORMAT")]
+    format: String,
+    /// With --format csv: one row per finding instead of the inventory.
+    #[arg(long)]
+    findings: bool,
+    /// Only what was observed at or after this time (a date or RFC 3339 time).
+    #[arg(long, value_name = "WHEN")]
+    since: Option<String>,
+    /// Only findings observed before this time.
+    #[arg(long, value_name = "WHEN")]
+    until: Option<String>,
+    /// Store: sqlite:PATH or postgres://USER@HOST:PORT/DBNAME.
+    #[arg(long, default_value = DEFAULT_DB, value_name = "URL")]
+    db: String,
 }
 
 #[derive(Args)]
@@ -244,6 +271,7 @@ fn main() -> ExitCode {
         Command::Tcf => cli::tcf::run(),
         Command::Gpp => cli::gpp::run(),
         Command::Purge(args) => purge(&args),
+        Command::Export(args) => export_cmd(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -352,6 +380,49 @@ fn site_set(
         );
     }
     Ok(())
+}
+
+fn export_cmd(args: &ExportArgs) -> Result<(), Failure> {
+    let format = export::Format::parse(&args.format).ok_or_else(|| {
+        Failure::Usage(format!(
+            "--format {:?}: expected json, csv or ropa",
+            args.format
+        ))
+    })?;
+    if args.findings && format != export::Format::Csv {
+        return Err(Failure::Usage(
+            "--findings goes with --format csv (json and ropa have the findings anyway)".into(),
+        ));
+    }
+    let when = |flag: &str, v: &Option<String>| -> Result<Option<String>, Failure> {
+        v.as_deref()
+            .map(|text| {
+                timefmt::parse_instant(text)
+                    .map(timefmt::iso_from_ms)
+                    .ok_or_else(|| {
+                        Failure::Usage(format!(
+                            "{flag} {text:?}: expected a date (2026-01-01) or an RFC 3339 time (2026-01-01T12:00:00Z)"
+                        ))
+                    })
+            })
+            .transpose()
+    };
+    let request = export::Request {
+        site: args.site.clone(),
+        since: when("--since", &args.since)?,
+        until: when("--until", &args.until)?,
+        format,
+        findings_csv: args.findings,
+    };
+    let store = store::open(&args.db, 0).map_err(|e| store_failure(&args.db, e))?;
+    match export::export(&*store, &request) {
+        Ok(Some(text)) => cli::print(&text),
+        Ok(None) => Err(Failure::Usage(format!(
+            "unknown site key {:?}; see `tagwatch site list`",
+            args.site
+        ))),
+        Err(e) => Err(Failure::Runtime(format!("cannot read the store: {e}"))),
+    }
 }
 
 fn purge(args: &PurgeArgs) -> Result<(), Failure> {
