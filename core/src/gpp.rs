@@ -51,6 +51,37 @@ pub const US_NAT: u16 = 7;
 /// Section id of the California section.
 pub const US_CA: u16 = 8;
 
+/// The state sections decoded from a field table, by section id: Virginia,
+/// Colorado, Utah, Connecticut (version 1 each). `(id, api prefix, whether
+/// a GPC sub-section may follow, core fields after Version)`; a field is
+/// `(name, count)`, 2 bits per value, `count` > 1 a list. Layouts from the
+/// section specifications of the GPP repository (shared/reference/consent.md
+/// §1.2), checked field by field against `@iabgpp/cmpapi` by
+/// tests/e2e/gpp-reference.test.mjs.
+const US_STATES: [(u16, &str, bool, &[(&str, u8)]); 4] = [
+    (9, "usva", false, &[
+        ("SharingNotice", 1), ("SaleOptOutNotice", 1), ("TargetedAdvertisingOptOutNotice", 1), ("SaleOptOut", 1),
+        ("TargetedAdvertisingOptOut", 1), ("SensitiveDataProcessing", 8), ("KnownChildSensitiveDataConsents", 1),
+        ("MspaCoveredTransaction", 1), ("MspaOptOutOptionMode", 1), ("MspaServiceProviderMode", 1),
+    ]),
+    (10, "usco", true, &[
+        ("SharingNotice", 1), ("SaleOptOutNotice", 1), ("TargetedAdvertisingOptOutNotice", 1), ("SaleOptOut", 1),
+        ("TargetedAdvertisingOptOut", 1), ("SensitiveDataProcessing", 7), ("KnownChildSensitiveDataConsents", 1),
+        ("MspaCoveredTransaction", 1), ("MspaOptOutOptionMode", 1), ("MspaServiceProviderMode", 1),
+    ]),
+    (11, "usut", false, &[
+        ("SharingNotice", 1), ("SaleOptOutNotice", 1), ("TargetedAdvertisingOptOutNotice", 1),
+        ("SensitiveDataProcessingOptOutNotice", 1), ("SaleOptOut", 1), ("TargetedAdvertisingOptOut", 1),
+        ("SensitiveDataProcessing", 8), ("KnownChildSensitiveDataConsents", 1), ("MspaCoveredTransaction", 1),
+        ("MspaOptOutOptionMode", 1), ("MspaServiceProviderMode", 1),
+    ]),
+    (12, "usct", true, &[
+        ("SharingNotice", 1), ("SaleOptOutNotice", 1), ("TargetedAdvertisingOptOutNotice", 1), ("SaleOptOut", 1),
+        ("TargetedAdvertisingOptOut", 1), ("SensitiveDataProcessing", 8), ("KnownChildSensitiveDataConsents", 3),
+        ("MspaCoveredTransaction", 1), ("MspaOptOutOptionMode", 1), ("MspaServiceProviderMode", 1),
+    ]),
+];
+
 /// Section ids longer than this many Fibonacci bits are rejected (F(25) =
 /// 121393 > u16::MAX).
 const MAX_FIB_BITS: u8 = 24;
@@ -225,6 +256,9 @@ pub enum Section {
         /// Its id.
         id: u16,
     },
+    /// Ids 9–12: a state section decoded from its field table.
+    #[serde(untagged)]
+    UsState(UsState),
 }
 
 impl Section {
@@ -234,6 +268,7 @@ impl Section {
             Self::TcfEuV2(_) => TCF_EU_V2,
             Self::UsNat(_) => US_NAT,
             Self::UsCa(_) => US_CA,
+            Self::UsState(s) => s.id,
             Self::Other { id } => *id,
         }
     }
@@ -307,7 +342,73 @@ fn decode_tcf(text: &str) -> Result<Section, GppError> {
     Ok(Section::TcfEuV2(Box::new(tcf::decode(text).map_err(GppError::Tcf)?)))
 }
 
+/// A US state section: its fields by name, in string order, and the GPC
+/// sub-section where the state has one. Serialises flat, with `api`, like
+/// the other sections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsState {
+    /// Section id.
+    pub id: u16,
+    /// API prefix (`usva`).
+    pub api: &'static str,
+    /// Section version (1).
+    pub version: u8,
+    /// `(name, values)`: one value, or a list.
+    pub fields: Vec<(&'static str, Vec<u8>)>,
+    /// The GPC sub-section's flag, when present.
+    pub gpc: Option<bool>,
+}
+
+impl UsState {
+    /// The first value of field `name` (0 when absent).
+    pub fn field(&self, name: &str) -> &[u8] {
+        self.fields.iter().find(|(n, _)| *n == name).map_or(&[], |(_, v)| v.as_slice())
+    }
+}
+
+impl Serialize for UsState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("api", self.api)?;
+        m.serialize_entry("Version", &self.version)?;
+        for (name, values) in &self.fields {
+            match values.as_slice() {
+                [one] if US_STATES.iter().any(|(id, _, _, f)| *id == self.id && f.contains(&(*name, 1))) => {
+                    m.serialize_entry(name, one)?
+                }
+                list => m.serialize_entry(name, list)?,
+            }
+        }
+        if let Some(g) = self.gpc {
+            m.serialize_entry("Gpc", &g)?;
+        }
+        m.end()
+    }
+}
+
+fn decode_state(id: u16, text: &str) -> Option<Result<UsState, GppError>> {
+    let (_, api, has_gpc, layout) = US_STATES.iter().find(|(i, ..)| *i == id)?;
+    Some((|| {
+        let mut segments = text.split('.');
+        let mut b = Bits::new(segments.next().unwrap_or_default(), id)?;
+        let version = b.take_u8(6, "Version")?;
+        if version != 1 {
+            return Err(GppError::UnsupportedSectionVersion { section: id, version });
+        }
+        let mut fields = Vec::with_capacity(layout.len());
+        for (name, count) in layout.iter() {
+            fields.push((*name, b.list(usize::from(*count), name)?));
+        }
+        let gpc = if *has_gpc { gpc(segments, id)? } else { None };
+        Ok(UsState { id, api, version, fields, gpc })
+    })())
+}
+
 fn decode_section(id: u16, text: &str) -> Result<Section, GppError> {
+    if let Some(state) = decode_state(id, text) {
+        return state.map(Section::UsState);
+    }
     match id {
         US_NAT => decode_usnat(text).map(Section::UsNat),
         US_CA => decode_usca(text).map(Section::UsCa),
@@ -479,6 +580,15 @@ impl Gpp {
                     acc.opt_out(Category::Marketing, s.sale_opt_out);
                     acc.opt_out(Category::Marketing, s.sharing_opt_out);
                     acc.child(&s.known_child_sensitive_data_consents);
+                    if s.gpc == Some(true) {
+                        acc.add(Category::Marketing, false);
+                    }
+                }
+                Section::UsState(s) => {
+                    any = true;
+                    acc.opt_out(Category::Marketing, s.field("SaleOptOut").first().copied().unwrap_or(0));
+                    acc.opt_out(Category::Marketing, s.field("TargetedAdvertisingOptOut").first().copied().unwrap_or(0));
+                    acc.child(s.field("KnownChildSensitiveDataConsents"));
                     if s.gpc == Some(true) {
                         acc.add(Category::Marketing, false);
                     }

@@ -201,8 +201,8 @@ proptest! {
         let entries: Vec<(u64, Option<u64>)> = ids.iter().map(|i| (*i, None)).collect();
         let parts: Vec<String> = ids.iter().map(|_| "x".to_string()).collect();
         let s = std::iter::once(header(&entries)).chain(parts).collect::<Vec<_>>().join("~");
-        // ids 2, 7, 8 are decoded as sections; "x" is not a valid one.
-        let skip = ids.iter().any(|i| [2, 7, 8].contains(i));
+        // ids 2 and 7-12 are decoded as sections; "x" is not a valid one.
+        let skip = ids.iter().any(|i| [2, 7, 8, 9, 10, 11, 12].contains(i));
         match gpp::decode(&s) {
             Ok(g) => {
                 prop_assert!(!skip);
@@ -241,4 +241,28 @@ proptest! {
         let granted = !refused && optouts.contains(&2);
         prop_assert_eq!(marketing, if refused { Some(false) } else if granted { Some(true) } else { None });
     }
+}
+
+/// State sections 9-12, strings encoded by the IAB reference library
+/// `@iabgpp/cmpapi` 3.2.0 (`GppModel.setFieldValue` then `encode`).
+#[test]
+fn us_state_sections() {
+    use tagwatch_core::consent::Category::Marketing;
+    let cases = [
+        ("DBABJg~BAQAAEA.QA", vec![10], Some(false)), // usco SaleOptOut 1, GPC segment with Gpc false
+        ("DBABRg~BAoAABA", vec![9], Some(true)),      // usva did not opt out of sale or targeted ads
+        ("DBABVg~BAgAABEA.QA", vec![12], Some(false)), // usct a known child without consent
+        ("DBABFg~BAJAAAQA", vec![11], Some(false)),   // usut TargetedAdvertisingOptOut 1
+    ];
+    for (s, ids, marketing) in cases {
+        let g = gpp::decode(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(g.section_ids, ids, "{s}");
+        assert_eq!(g.categories().get(Marketing), marketing, "{s}");
+        let json = serde_json::to_value(&g).unwrap();
+        assert!(json["sections"][0]["api"].as_str().unwrap().starts_with("us"), "{json}");
+    }
+    let usut = serde_json::to_value(gpp::decode("DBABFg~BAJAAAQA").unwrap()).unwrap();
+    assert_eq!(usut["sections"][0]["KnownChildSensitiveDataConsents"], 0, "a single value, as the reference has it");
+    assert_eq!(usut["sections"][0]["SensitiveDataProcessing"], serde_json::json!([0, 0, 0, 0, 0, 0, 0, 0]));
+    assert!(gpp::decode("DBABFg~CAJAAAQA").is_err(), "version 2 of usut is not known");
 }

@@ -2,7 +2,7 @@
 // one the monitor runs) against the IAB reference library @iabgpp/cmpapi, on
 // the corpus tests/fixtures/gpp/cases.jsonl plus strings encoded by the
 // reference itself from seeded random field values (US national, California,
-// TCF EU, several sections at once). Section ids and every decoded field of
+// Virginia, Colorado, Utah, Connecticut, TCF EU, several sections at once). Section ids and every decoded field of
 // usnat, usca and tcfeuv2 must agree.
 //
 // Needs the release binary: cargo build --release -p tagwatch-server
@@ -47,6 +47,31 @@ const US_FIELDS = {
       'PersonalDataConsents', 'MspaCoveredTransaction', 'MspaOptOutOptionMode', 'MspaServiceProviderMode'],
     lists: { SensitiveDataProcessing: 9, KnownChildSensitiveDataConsents: 2 },
   },
+  usva: {
+    two: ['SharingNotice', 'SaleOptOutNotice', 'TargetedAdvertisingOptOutNotice', 'SaleOptOut',
+      'TargetedAdvertisingOptOut', 'KnownChildSensitiveDataConsents', 'MspaCoveredTransaction',
+      'MspaOptOutOptionMode', 'MspaServiceProviderMode'],
+    lists: { SensitiveDataProcessing: 8 },
+    noGpc: true,
+  },
+  usco: {
+    two: ['SharingNotice', 'SaleOptOutNotice', 'TargetedAdvertisingOptOutNotice', 'SaleOptOut',
+      'TargetedAdvertisingOptOut', 'KnownChildSensitiveDataConsents', 'MspaCoveredTransaction',
+      'MspaOptOutOptionMode', 'MspaServiceProviderMode'],
+    lists: { SensitiveDataProcessing: 7 },
+  },
+  usut: {
+    two: ['SharingNotice', 'SaleOptOutNotice', 'TargetedAdvertisingOptOutNotice', 'SensitiveDataProcessingOptOutNotice',
+      'SaleOptOut', 'TargetedAdvertisingOptOut', 'KnownChildSensitiveDataConsents', 'MspaCoveredTransaction',
+      'MspaOptOutOptionMode', 'MspaServiceProviderMode'],
+    lists: { SensitiveDataProcessing: 8 },
+    noGpc: true,
+  },
+  usct: {
+    two: ['SharingNotice', 'SaleOptOutNotice', 'TargetedAdvertisingOptOutNotice', 'SaleOptOut',
+      'TargetedAdvertisingOptOut', 'MspaCoveredTransaction', 'MspaOptOutOptionMode', 'MspaServiceProviderMode'],
+    lists: { SensitiveDataProcessing: 8, KnownChildSensitiveDataConsents: 3 },
+  },
 };
 
 function generated(count) {
@@ -54,8 +79,8 @@ function generated(count) {
   for (let seed = 1; out.length < count; seed++) {
     const r = rng(seed * 2654435761);
     const m = new GppModel();
-    const pick = r(4); // 0 usnat, 1 usca, 2 both, 3 tcfeuv2 + usnat
-    const apis = [['usnat'], ['usca'], ['usnat', 'usca'], ['tcfeuv2', 'usnat']][pick];
+    const apis = [['usnat'], ['usca'], ['usnat', 'usca'], ['tcfeuv2', 'usnat'], ['usva'], ['usco'], ['usut'], ['usct'],
+      ['usnat', 'usva', 'usco', 'usut', 'usct']][r(9)];
     for (const api of apis) {
       if (api === 'tcfeuv2') {
         m.setFieldValue(api, 'CmpId', 1 + r(4000));
@@ -68,7 +93,7 @@ function generated(count) {
       // Some fields refuse 0 (MSPA covered transaction is 1 or 2): fall back to 1.
       for (const name of f.two) { const v = r(3); try { m.setFieldValue(api, name, v); } catch { m.setFieldValue(api, name, 1); } }
       for (const [name, n] of Object.entries(f.lists)) m.setFieldValue(api, name, Array.from({ length: n }, () => r(3)));
-      if (r(2)) { m.setFieldValue(api, 'GpcSegmentIncluded', true); m.setFieldValue(api, 'Gpc', r(2) === 1); }
+      if (!f.noGpc && r(2)) { m.setFieldValue(api, 'GpcSegmentIncluded', true); m.setFieldValue(api, 'Gpc', r(2) === 1); }
     }
     out.push(m.encode());
   }
@@ -98,7 +123,7 @@ function compareSection(api, ours, ref, label) {
 }
 
 test('tagwatch gpp agrees with @iabgpp/cmpapi on the corpus and on reference-encoded strings', () => {
-  const strings = [...corpus, ...generated(60)];
+  const strings = [...corpus, ...generated(90)];
   const ours = tagwatchGpp(strings);
   let compared = 0;
   strings.forEach((s, i) => {
@@ -112,7 +137,7 @@ test('tagwatch gpp agrees with @iabgpp/cmpapi on the corpus and on reference-enc
       compared++;
     }
   });
-  assert.ok(compared >= 80, `only ${compared} sections compared`);
+  assert.ok(compared >= 120, `only ${compared} sections compared`);
 });
 
 test('strings the reference rejects are errors in ours too, never a crash', () => {
