@@ -12,7 +12,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use crate::store::Batch;
+use crate::store::{Batch, FirstSeen};
 use crate::timefmt::{iso_from_ms, now_ms};
 
 /// Upper bounds (seconds) of the write latency histogram buckets.
@@ -98,6 +98,66 @@ pub struct Events {
     counters: Mutex<Counters>,
     /// Batches handed to the writer and not yet answered.
     queued: AtomicU64,
+    /// Alerts for `--webhook`, to its sender thread.
+    webhook: Option<std::sync::mpsc::SyncSender<Value>>,
+}
+
+/// Alerts waiting for the webhook thread; more are dropped (and logged):
+/// the findings themselves are stored either way.
+const WEBHOOK_QUEUE: usize = 1024;
+/// Tries per alert, and the waits between them.
+const WEBHOOK_BACKOFF: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(5)];
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The body of a `--webhook` alert.
+pub fn alert_body(f: &FirstSeen) -> Value {
+    json!({
+        "event": "finding_type_first_seen",
+        "site": f.site,
+        "type": f.kind,
+        "vendor": f.vendor,
+        "page": f.page,
+        "at": f.at,
+        "text": format!(
+            "tagwatch: first {} finding for site {} ({} on {})",
+            f.kind, f.site, f.vendor, f.page
+        ),
+    })
+}
+
+/// POSTs one alert, retrying on network errors and 5xx/429.
+fn send_alert(agent: &ureq::Agent, url: &str, alert: &Value, log: &Events) {
+    let body = alert.to_string();
+    let mut last = String::new();
+    for attempt in 0..=WEBHOOK_BACKOFF.len() {
+        if attempt > 0 {
+            if let Some(wait) = WEBHOOK_BACKOFF.get(attempt - 1) {
+                std::thread::sleep(*wait);
+            }
+        }
+        match agent
+            .post(url)
+            .header("Content-Type", "application/json")
+            .header("User-Agent", "tagwatch-webhook")
+            .send(body.as_str())
+        {
+            Ok(resp) if resp.status().is_success() => return,
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                last = format!("answered {status}");
+                if !(status == 429 || status >= 500) {
+                    break;
+                }
+            }
+            Err(e) => last = e.to_string(),
+        }
+    }
+    log.log(
+        "warn",
+        "webhook_failed",
+        &format!("webhook: alert not delivered ({last})"),
+        json!({"error": last, "alert": alert}),
+    );
 }
 
 /// Escapes a Prometheus label value.
@@ -113,6 +173,52 @@ impl Events {
             format,
             counters: Mutex::new(Counters::default()),
             queued: AtomicU64::new(0),
+            webhook: None,
+        }
+    }
+
+    /// Starts the thread that POSTs alerts to `url`; it logs through a
+    /// second `Events` of the same format (it only logs).
+    pub fn with_webhook(mut self, url: String) -> std::io::Result<Self> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Value>(WEBHOOK_QUEUE);
+        let log = Events::new(self.format);
+        std::thread::Builder::new()
+            .name("tagwatch-webhook".into())
+            .spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .timeout_global(Some(WEBHOOK_TIMEOUT))
+                    .http_status_as_error(false)
+                    .build()
+                    .into();
+                for alert in rx {
+                    send_alert(&agent, &url, &alert, &log);
+                }
+            })?;
+        self.webhook = Some(tx);
+        Ok(self)
+    }
+
+    /// Finding types a site had for the first time: logged, and alerted
+    /// with `--webhook`.
+    pub fn first_seen(&self, list: &[FirstSeen]) {
+        for f in list {
+            let body = alert_body(f);
+            self.log(
+                "info",
+                "finding_type_first_seen",
+                &format!("first {} finding for site {}", f.kind, f.site),
+                json!({"site": f.site, "type": f.kind, "vendor": f.vendor, "page": f.page}),
+            );
+            if let Some(tx) = &self.webhook {
+                if tx.try_send(body).is_err() {
+                    self.log(
+                        "warn",
+                        "webhook_dropped",
+                        "webhook queue full or stopped; alert dropped",
+                        json!({"site": f.site, "type": f.kind}),
+                    );
+                }
+            }
         }
     }
 

@@ -485,7 +485,20 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
             args.log_format
         ))
     })?;
-    let events = Arc::new(events::Events::new(log_format));
+    let mut events = events::Events::new(log_format);
+    if let Some(url) = &args.webhook {
+        let ok = (url.starts_with("https://") || url.starts_with("http://"))
+            && url.len() > "https://".len();
+        if !ok {
+            return Err(Failure::Usage(format!(
+                "--webhook {url:?}: expected an http(s) URL"
+            )));
+        }
+        events = events
+            .with_webhook(url.clone())
+            .map_err(|e| Failure::Runtime(format!("cannot start the webhook thread: {e}")))?;
+    }
+    let events = Arc::new(events);
     let retain = args
         .retain
         .as_deref()

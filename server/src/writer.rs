@@ -235,10 +235,11 @@ fn commit_group(store: &dyn Store, group: Vec<Job>, events: &Events) {
         }
     }
     match result {
-        Ok(()) => {
+        Ok(first_seen) => {
             for job in group {
                 let _ = job.done.send(Ok(()));
             }
+            events.first_seen(&first_seen);
         }
         Err(group_error) => {
             // One bad batch must not sink the others: retry one by one.
@@ -260,7 +261,15 @@ fn commit_group(store: &dyn Store, group: Vec<Job>, events: &Events) {
                     );
                     e.to_string()
                 });
-                let _ = job.done.send(result);
+                match result {
+                    Ok(first_seen) => {
+                        let _ = job.done.send(Ok(()));
+                        events.first_seen(&first_seen);
+                    }
+                    Err(e) => {
+                        let _ = job.done.send(Err(e));
+                    }
+                }
             }
         }
     }

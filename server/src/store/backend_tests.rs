@@ -813,3 +813,44 @@ fn postgres_store_reconnects_after_the_server_drops_its_connections() {
     }
     assert_eq!(all_findings(&*store).len(), 1);
 }
+
+#[test]
+fn every_backend_reports_a_sites_new_finding_types_once() {
+    for b in backends("first_seen") {
+        let store = &*b.store;
+        with_site(store, SITE);
+        with_site(store, "tw_b");
+        let mut gpc = finding("pv1", "x", 1, "2024-05-01T12:00:01.000Z");
+        gpc.kind = "gpc_ignored".into();
+        let batch = Batch {
+            findings: vec![
+                finding("pv1", "a", 1, "2024-05-01T12:00:00.000Z"),
+                finding("pv1", "b", 1, "2024-05-01T12:00:00.500Z"),
+                gpc.clone(),
+            ],
+            ..Batch::default()
+        };
+        let mut first = store.commit(&[&batch, &batch]).expect("commit");
+        first.sort_by(|a, b| a.kind.cmp(&b.kind));
+        let kinds: Vec<&str> = first.iter().map(|f| f.kind.as_str()).collect();
+        assert_eq!(kinds, ["cookie_before_consent", "gpc_ignored"], "{}", b.name);
+        assert_eq!(first.first().map(|f| f.at.as_str()), Some("2024-05-01T12:00:00.000Z"));
+        // Known types: nothing new, whatever the page view.
+        let again = Batch {
+            findings: vec![finding("pv9", "c", 1, "2024-05-03T00:00:00.000Z")],
+            ..Batch::default()
+        };
+        assert!(store.commit(&[&again]).expect("commit").is_empty(), "{}", b.name);
+        // Another site has its own.
+        let other = Batch {
+            findings: vec![FindingRecord {
+                site: "tw_b".into(),
+                ..gpc
+            }],
+            ..Batch::default()
+        };
+        let first = store.commit(&[&other]).expect("commit");
+        assert_eq!(first.len(), 1, "{}", b.name);
+        assert_eq!(first.first().map(|f| f.site.as_str()), Some("tw_b"));
+    }
+}

@@ -113,6 +113,29 @@ pub struct InventoryRecord {
     pub raw: String,
 }
 
+/// A finding type a site had never had before a commit: what `--webhook`
+/// alerts on. The finding is the first of that type in the commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstSeen {
+    pub site: String,
+    pub kind: String,
+    pub vendor: String,
+    pub page: String,
+    pub at: String,
+}
+
+impl FirstSeen {
+    pub(crate) fn of(f: &FindingRecord) -> Self {
+        Self {
+            site: f.site.clone(),
+            kind: f.kind.clone(),
+            vendor: f.vendor.clone(),
+            page: f.page.clone(),
+            at: f.at.clone(),
+        }
+    }
+}
+
 /// The reports of one accepted request: committed together or not at all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Batch {
@@ -474,7 +497,9 @@ pub trait Store: Send + Sync + 'static {
     /// returning `Ok`. Findings are deduplicated on
     /// (site, page_view, type, vendor, evidence); an inventory replaces the
     /// stored one of its (site, page_view) unless that one is newer.
-    fn commit(&self, batches: &[&Batch]) -> Result<(), StoreError>;
+    /// Returns the finding types that no site had before, once each (across
+    /// collectors sharing a store, too: whichever commits first reports it).
+    fn commit(&self, batches: &[&Batch]) -> Result<Vec<FirstSeen>, StoreError>;
     fn findings(&self, q: &FindingsQuery) -> Result<Vec<FindingRow>, StoreError>;
     /// Finding counts over a window, by type, vendor, page, day and consent.
     fn stats(&self, q: &StatsQuery) -> Result<Stats, StoreError>;

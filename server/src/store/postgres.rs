@@ -26,11 +26,11 @@ use ::postgres::{Client, Config, IsolationLevel, NoTls, Row, Statement, Transact
 
 use super::schema::{
     self, Dialect, DELETE_INVENTORY_HOSTS, DELETE_INVENTORY_VENDORS, INSERT_HEALTH,
-    INSERT_INVENTORY_HOST, INSERT_INVENTORY_VENDOR, MIGRATIONS, SCHEMA_VERSION, UPSERT_FINDING,
-    UPSERT_FINDING_ADD, UPSERT_INVENTORY,
+    INSERT_INVENTORY_HOST, INSERT_INVENTORY_VENDOR, MIGRATIONS, RECORD_FINDING_TYPE,
+    SCHEMA_VERSION, UPSERT_FINDING, UPSERT_FINDING_ADD, UPSERT_INVENTORY,
 };
 use super::{
-    Batch, FindingRecord, FindingRow, FindingsQuery, HealthQuery, HealthRow, HostTotals,
+    Batch, FindingRecord, FindingRow, FirstSeen, FindingsQuery, HealthQuery, HealthRow, HostTotals,
     InventoryQuery, InventoryRecord, InventoryTotals, Purged, SiteChange, SiteConfig, SiteInfo,
     Stats, StatsQuery, Store, StoreError, Tally, ConsentTally, Usage, VendorTotals,
 };
@@ -58,6 +58,7 @@ macro_rules! sat_sum {
 struct Statements {
     upsert_finding: Statement,
     upsert_finding_add: Statement,
+    record_finding_type: Statement,
     insert_health: Statement,
     upsert_inventory: Statement,
     delete_inventory_vendors: Statement,
@@ -109,6 +110,7 @@ impl Session {
         let st = Statements {
             upsert_finding: client.prepare(&pg(UPSERT_FINDING))?,
             upsert_finding_add: client.prepare(&pg(UPSERT_FINDING_ADD))?,
+            record_finding_type: client.prepare(&pg(RECORD_FINDING_TYPE))?,
             insert_health: client.prepare(&pg(INSERT_HEALTH))?,
             upsert_inventory: client.prepare(&pg(UPSERT_INVENTORY))?,
             delete_inventory_vendors: client.prepare(&pg(DELETE_INVENTORY_VENDORS))?,
@@ -310,9 +312,26 @@ impl<'a> Ordered<'a> {
     }
 }
 
-fn write_group(s: &mut Session, batches: &[&Batch], rows: &Ordered<'_>) -> Result<(), StoreError> {
+fn write_group(
+    s: &mut Session,
+    batches: &[&Batch],
+    rows: &Ordered<'_>,
+) -> Result<Vec<FirstSeen>, StoreError> {
     let st = &s.st;
     let mut tx = s.client.transaction()?;
+    // Site types in key order too (no deadlock between collectors); the
+    // first finding of a type in arrival order stands for it.
+    let mut first: std::collections::BTreeMap<(&str, &str), &FindingRecord> =
+        std::collections::BTreeMap::new();
+    for f in batches.iter().flat_map(|b| b.findings.iter()) {
+        first.entry((&f.site, &f.kind)).or_insert(f);
+    }
+    let mut first_seen = Vec::new();
+    for ((site, kind), f) in &first {
+        if tx.execute(&st.record_finding_type, &[site, kind, &f.at])? > 0 {
+            first_seen.push(FirstSeen::of(f));
+        }
+    }
     for f in &rows.findings {
         let upsert = if f.additive {
             &st.upsert_finding_add
@@ -358,7 +377,7 @@ fn write_group(s: &mut Session, batches: &[&Batch], rows: &Ordered<'_>) -> Resul
         write_inventory(&mut tx, st, inv)?;
     }
     tx.commit()?;
-    Ok(())
+    Ok(first_seen)
 }
 
 fn json_strings(items: &[String]) -> String {
@@ -538,7 +557,7 @@ impl Store for PostgresStore {
         })
     }
 
-    fn commit(&self, batches: &[&Batch]) -> Result<(), StoreError> {
+    fn commit(&self, batches: &[&Batch]) -> Result<Vec<FirstSeen>, StoreError> {
         let rows = Ordered::new(batches);
         self.with(&self.writer, |s| {
             let mut attempt = 1;

@@ -26,7 +26,7 @@ pub enum Dialect {
 
 /// The schema version this build writes: the last migration's. SQLite keeps
 /// it in `PRAGMA user_version`, PostgreSQL in the `tagwatch_schema` table.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -44,6 +44,10 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 4,
         sql: V4,
+    },
+    Migration {
+        version: 5,
+        sql: V5,
     },
 ];
 
@@ -164,6 +168,27 @@ ALTER TABLE sites ADD COLUMN sample DOUBLE PRECISION NOT NULL DEFAULT 1;
 ALTER TABLE sites ADD COLUMN enabled BIGINT NOT NULL DEFAULT 1;
 ";
 
+/// The finding types each site has had, with when first seen: a type's
+/// first row here is what `--webhook` alerts on. Filled from the findings
+/// already stored, so an upgrade does not alert on old types. Retention
+/// leaves it alone (a type seen once stays known).
+const V5: &str = "
+CREATE TABLE site_finding_types (
+    site     {text} NOT NULL REFERENCES sites(key) ON DELETE CASCADE,
+    type     {text} NOT NULL,
+    first_at {text} NOT NULL,
+    PRIMARY KEY (site, type)
+) {without_rowid};
+INSERT INTO site_finding_types (site, type, first_at)
+    SELECT site, type, min(at) FROM findings GROUP BY site, type;
+";
+
+/// Records that a site has a finding type; changes a row only the first
+/// time (the caller learns from the row count whether it was new).
+pub const RECORD_FINDING_TYPE: &str = "
+INSERT INTO site_finding_types (site, type, first_at) VALUES (?1, ?2, ?3)
+ON CONFLICT (site, type) DO NOTHING";
+
 /// Dedupe: the same (site, page_view, type, vendor, evidence) updates the
 /// stored row: the larger count (counts are cumulative, so a resent beacon
 /// never inflates it) and the earlier `at`. Both are order-independent, so
@@ -250,6 +275,7 @@ mod tests {
             .chain([
                 UPSERT_FINDING,
                 UPSERT_FINDING_ADD,
+                RECORD_FINDING_TYPE,
                 INSERT_HEALTH,
                 UPSERT_INVENTORY,
                 DELETE_INVENTORY_VENDORS,

@@ -11,11 +11,11 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 
 use super::schema::{
     self, Dialect, DELETE_INVENTORY_HOSTS, DELETE_INVENTORY_VENDORS, INSERT_HEALTH,
-    INSERT_INVENTORY_HOST, INSERT_INVENTORY_VENDOR, MIGRATIONS, SCHEMA_VERSION, UPSERT_FINDING,
-    UPSERT_FINDING_ADD, UPSERT_INVENTORY,
+    INSERT_INVENTORY_HOST, INSERT_INVENTORY_VENDOR, MIGRATIONS, RECORD_FINDING_TYPE,
+    SCHEMA_VERSION, UPSERT_FINDING, UPSERT_FINDING_ADD, UPSERT_INVENTORY,
 };
 use super::{
-    Batch, FindingRow, FindingsQuery, HealthQuery, HealthRow, HostTotals, InventoryQuery,
+    Batch, FindingRow, FirstSeen, FindingsQuery, HealthQuery, HealthRow, HostTotals, InventoryQuery,
     InventoryRecord, InventoryTotals, Purged, SiteChange, SiteConfig, SiteInfo, Stats, StatsQuery,
     Store, StoreError, Tally, ConsentTally, Usage, VendorTotals, json_list,
 };
@@ -117,7 +117,11 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn write_batch(tx: &rusqlite::Transaction<'_>, batch: &Batch) -> Result<(), StoreError> {
+fn write_batch(
+    tx: &rusqlite::Transaction<'_>,
+    batch: &Batch,
+    first_seen: &mut Vec<FirstSeen>,
+) -> Result<(), StoreError> {
     for f in &batch.findings {
         let sql = if f.additive {
             UPSERT_FINDING_ADD
@@ -139,6 +143,12 @@ fn write_batch(tx: &rusqlite::Transaction<'_>, batch: &Batch) -> Result<(), Stor
             f.user_agent,
             f.raw
         ])?;
+    }
+    let mut record = tx.prepare_cached(RECORD_FINDING_TYPE)?;
+    for f in &batch.findings {
+        if record.execute(params![f.site, f.kind, f.at])? > 0 {
+            first_seen.push(FirstSeen::of(f));
+        }
     }
     let mut health = tx.prepare_cached(INSERT_HEALTH)?;
     for h in &batch.health {
@@ -346,15 +356,16 @@ impl Store for SqliteStore {
         Ok(changed > 0)
     }
 
-    fn commit(&self, batches: &[&Batch]) -> Result<(), StoreError> {
+    fn commit(&self, batches: &[&Batch]) -> Result<Vec<FirstSeen>, StoreError> {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut first_seen = Vec::new();
         for batch in batches {
-            write_batch(&tx, batch)?;
+            write_batch(&tx, batch, &mut first_seen)?;
         }
         // With WAL + synchronous=FULL the commit fsyncs the WAL.
         tx.commit()?;
-        Ok(())
+        Ok(first_seen)
     }
 
     fn purge(&self, before: &str, limit: u32) -> Result<Purged, StoreError> {
@@ -838,6 +849,14 @@ mod tests {
             totals.vendors.first().map(|v| v.hosts.clone()),
             Some(vec!["widget.intercom.io".to_string()])
         );
+        // Version 5 learnt the finding types already stored: no alert.
+        let known = store
+            .commit(&[&Batch {
+                findings: vec![finding(1, "2024-05-02T12:00:00.000Z")],
+                ..Batch::default()
+            }])
+            .expect("commit");
+        assert!(known.is_empty(), "{known:?}");
         // Reopening a current file is a no-op.
         drop(store);
         SqliteStore::open(&path, 0).expect("reopen");
