@@ -168,6 +168,28 @@ impl Monitor {
         transport::send_pending(&self.shell);
     }
 
+    /// Extension: a request the page cannot see (a cross-origin frame's, a
+    /// WebSocket's) from `chrome.webRequest`, shaped as a Resource Timing
+    /// entry (`name`, `initiatorType`, `startTime`, sizes); `frame` is the
+    /// label its evidence carries.
+    pub fn request(&self, entry: JsValue, frame: &str) {
+        self.with(|s| observe::judge_entry(s, entry.unchecked_ref(), 0.0, frame));
+    }
+
+    /// The consent in force now, for the extension's popup: `1`, `0` or
+    /// `-` for necessary, functional, analytics and marketing, then the
+    /// source (`1001tcf`).
+    pub fn consent_now(&self) -> String {
+        let Ok(s) = self.shell.try_borrow() else { return String::new() };
+        let state = s.engine.consent_at(observe::now());
+        let c = |c| match state.categories.get(c) {
+            Some(true) => "1",
+            Some(false) => "0",
+            None => "-",
+        };
+        [c(Category::Necessary), c(Category::Functional), c(Category::Analytics), c(Category::Marketing), state.source.as_str()].concat()
+    }
+
     /// The page view's findings so far, as a report batch (JSON), for the
     /// extension and for debugging; sends nothing.
     pub fn findings(&self) -> String {

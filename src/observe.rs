@@ -142,7 +142,7 @@ fn top_observer(shell: &Rc<RefCell<Shell>>) -> Option<ResourceObserver> {
     Some((observer, callback))
 }
 
-fn judge_entry(s: &mut Shell, entry: &PerformanceResourceTiming, offset: f64, frame: &str) {
+pub(crate) fn judge_entry(s: &mut Shell, entry: &PerformanceResourceTiming, offset: f64, frame: &str) {
     let url = entry.name();
     let initiator = entry.initiator_type();
     s.engine.request(Request {

@@ -15,7 +15,8 @@ pub(crate) fn view(s: &Shell) -> PageView<'_> {
 /// Sends the findings not yet sent, if any.
 pub(crate) fn send_pending(shell: &Rc<RefCell<Shell>>) {
     let Ok(mut s) = shell.try_borrow_mut() else { return };
-    let Some(w) = window() else { return };
+    // No collector (the extension without one): nothing leaves the browser.
+    let Some(w) = window().filter(|_| !s.collector.is_empty()) else { return };
     let at = now();
     let Shell { engine, site, page_view, page_url, user_agent, collector, .. } = &mut *s;
     let view = PageView { site, id: page_view, url: page_url, user_agent };

@@ -1,0 +1,172 @@
+/* tagwatch extension, page world (content script, world MAIN, document_start).
+ *
+ * tools/pack-extension.mjs wraps this file, www/consent.js and the catalog
+ * facts it needs (CATALOG: per vendor its page globals and identity rule) in
+ * one function scope, so the page gets no new global from it. What the page
+ * can see are the hooks the snippet also sets: the consent adapters'
+ * listeners and queues (www/consent.js) and the wrapper around a vendor API
+ * that identifies users (`window.Intercom`).
+ *
+ * Everything observed goes to the extension's isolated world (content.js),
+ * where the wasm monitor runs, as CustomEvents on `document` whose name
+ * carries a random nonce. The nonce is handed over before any page script
+ * runs: this script dispatches it in a cancelable `tagwatch-extension-hello`
+ * event, which the isolated world takes (and cancels, which is how this side
+ * knows it arrived); if the isolated world was not listening yet, its
+ * `tagwatch-extension-ready` event asks for it once more. Payloads are JSON
+ * strings of names and flags only: cookie values, identity values and query
+ * strings never cross.
+ *
+ * Nothing here may throw into the page: every entry point is guarded, and the
+ * natives used later are taken before page scripts can replace them. */
+var HELLO = 'tagwatch-extension-hello';
+var READY = 'tagwatch-extension-ready';
+var w = window;
+var doc = document;
+var Custom = w.CustomEvent;
+var dispatch = w.EventTarget.prototype.dispatchEvent;
+var listen = w.EventTarget.prototype.addEventListener;
+var unlisten = w.EventTarget.prototype.removeEventListener;
+var stringify = w.JSON.stringify;
+var slice = w.Array.prototype.slice;
+var isView = w.ArrayBuffer.isView;
+var every = w.setInterval;
+var defineProperty = w.Object.defineProperty;
+var describe = w.Object.getOwnPropertyDescriptor;
+var hasOwn = w.Object.prototype.hasOwnProperty;
+var wrappers = new w.WeakSet();   // our API wrappers, marked without a property the page could see
+var nonce = '';
+var channel = '';
+
+function guard(fn) {
+  return function () { try { return fn.apply(this, arguments); } catch (e) { /* never the page's problem */ } };
+}
+
+var backlog = [];   // messages from before the isolated world took the nonce
+function send(kind, args) {
+  var out = [kind];
+  for (var i = 0; i < args.length; i++) out.push(isView(args[i]) ? slice.call(args[i]) : args[i]);
+  var detail = stringify(out);
+  if (channel) dispatch.call(doc, new Custom(channel, { detail: detail }));
+  else if (backlog.length < 200) backlog.push(detail);
+}
+function connect() {
+  channel = 'tagwatch-' + nonce;
+  backlog.splice(0).forEach(function (detail) { dispatch.call(doc, new Custom(channel, { detail: detail })); });
+}
+
+// ---- the nonce ----
+var bytes = new w.Uint8Array(16);
+w.crypto.getRandomValues(bytes);
+for (var b = 0; b < bytes.length; b++) nonce += (bytes[b] + 256).toString(16).slice(1);
+function hello() {
+  // Cancelled by the isolated world when it took the nonce.
+  return !dispatch.call(doc, new Custom(HELLO, { detail: nonce, cancelable: true }));
+}
+var onReady = guard(function () {
+  unlisten.call(doc, READY, onReady, true);
+  if (hello()) connect();
+});
+if (hello()) connect();
+else listen.call(doc, READY, onReady, true);
+
+// ---- consent: the snippet's adapters, with a sink that forwards ----
+var sink = {};
+['cmp', 'tcf', 'gpp', 'consent_mode'].forEach(function (name) {
+  sink[name] = guard(function () { send(name, arguments); });
+});
+
+// ---- vendor globals and identity: presence only ----
+function valueAt(path) {
+  var v = w;
+  var keys = path.split('.');
+  for (var i = 0; i < keys.length; i++) {
+    if (v === null || (typeof v !== 'object' && typeof v !== 'function')) return undefined;
+    v = v[keys[i]];
+  }
+  return v;
+}
+// Which of the identity rule's fields `arg` has (never their values).
+function fields(rule, arg) {
+  if (!arg || typeof arg !== 'object') return null;
+  var out = {};
+  rule.ids.concat(rule.proofs).forEach(function (k) {
+    try { out[k] = !!arg[k]; } catch (e) { out[k] = false; }
+  });
+  return out;
+}
+// Forwards identity calls (`Intercom('update', {...})`), like the snippet's
+// loader: an accessor on the global wraps whatever the tag assigns, at once.
+function wrap(vendor, rule, fn) {
+  if (typeof fn !== 'function' || wrappers.has(fn)) return fn;
+  var wrapped = function () {
+    try {
+      if (rule.verbs.indexOf(arguments[0]) >= 0) send('call', [vendor, String(arguments[0]), fields(rule, arguments[1])]);
+    } catch (e) { /* never in the tag's way */ }
+    return fn.apply(this, arguments);
+  };
+  for (var k in fn) if (hasOwn.call(fn, k)) wrapped[k] = fn[k];
+  wrappers.add(wrapped);
+  return wrapped;
+}
+var hooked = {};
+function hook(vendor, rule) {
+  var api = rule.api;
+  var desc = describe(w, api);
+  if (hooked[api] && desc && desc.get === hooked[api]) return;
+  // The site's own tagwatch snippet watches it already: wrapping its wrapper
+  // in turn would make the two re-wrap each other on every tick.
+  if (desc && desc.get && desc.get.__tagwatch) return;
+  if (typeof w[api] !== 'function' || wrappers.has(w[api])) return;
+  var current = wrap(vendor, rule, w[api]);
+  if (!desc || desc.configurable) {
+    var get = function () { return current; };
+    try {
+      defineProperty(w, api, {
+        configurable: true, enumerable: true, get: get,
+        set: function (fn) { current = wrap(vendor, rule, fn); }
+      });
+      hooked[api] = get;
+      return;
+    } catch (e) { /* fall through to a plain assignment */ }
+  }
+  try { w[api] = current; } catch (e) { /* read-only: leave it */ }
+}
+
+var seen = {};   // last value sent per key, to send changes only
+function changed(key, value) {
+  var s = stringify(value);
+  if (seen[key] === s) return false;
+  seen[key] = s;
+  return true;
+}
+function sweep() {
+  CATALOG.forEach(function (v) {
+    v.globals.forEach(function (path) {
+      var on = false;
+      try { on = !!valueAt(path); } catch (e) { /* a throwing getter is not presence */ }
+      if (changed('g ' + path, on)) send('global', [path, on]);
+    });
+    var rule = v.identity;
+    if (!rule) return;
+    var settings = null;
+    try { settings = fields(rule, w[rule.settings]); } catch (e) { /* unreadable */ }
+    if (changed('s ' + v.id, settings)) send('settings', [v.id, rule.settings, settings]);
+    var queued = [];
+    try {
+      var q = w[rule.api] && w[rule.api].q;
+      for (var i = 0; q && i < q.length && i < 100; i++) {
+        if (q[i] && rule.verbs.indexOf(q[i][0]) >= 0) queued.push([q[i][0], fields(rule, q[i][1])]);
+      }
+    } catch (e) { /* unreadable queue */ }
+    if (changed('q ' + v.id, queued)) send('queue', [rule.api, queued]);
+    hook(v.id, rule);
+  });
+}
+
+guard(function () { watchConsent(sink); })();   // www/consent.js
+var tick = guard(sweep);
+tick();
+listen.call(doc, 'DOMContentLoaded', tick);
+listen.call(w, 'load', tick);
+every(tick, 1000);
