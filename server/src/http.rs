@@ -103,6 +103,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/config/{key}", get(get_config))
         .route("/metrics", get(get_metrics))
+        .route("/openapi.json", get(get_openapi))
         .route("/api/findings", get(get_findings))
         .route("/api/stats", get(get_stats))
         .route("/api/health", get(get_health))
@@ -234,6 +235,21 @@ async fn method_not_allowed() -> Response {
 
 async fn healthz() -> Response {
     text(StatusCode::OK, "ok")
+}
+
+/// The HTTP API, OpenAPI 3.1 (docs/openapi.json, embedded).
+const OPENAPI: &str = include_str!("../../docs/openapi.json");
+
+async fn get_openapi() -> Response {
+    (
+        StatusCode::OK,
+        [
+            (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (CACHE_CONTROL, HeaderValue::from_static("public, max-age=300")),
+        ],
+        OPENAPI,
+    )
+        .into_response()
 }
 
 /// `GET /metrics`: Prometheus text format, behind the admin token.
