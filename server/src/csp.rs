@@ -66,8 +66,8 @@ pub fn parse(
     header_user_agent: &str,
     received_ms: i64,
 ) -> Result<(Parsed, Skipped), Malformed> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| Malformed(format!("body is not JSON: {e}")))?;
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| Malformed(format!("body is not JSON: {e}")))?;
     let mut skipped = Skipped::default();
     let mut violations = Vec::new();
     match &value {
@@ -80,7 +80,9 @@ pub fn parse(
                     return Err(Malformed(format!("item {i}: not an object")));
                 };
                 let kind = report.get("type").and_then(Value::as_str).ok_or_else(|| {
-                    Malformed(format!("item {i}: type: missing (a Reporting API report has one)"))
+                    Malformed(format!(
+                        "item {i}: type: missing (a Reporting API report has one)"
+                    ))
                 })?;
                 if kind != "csp-violation" {
                     skipped.other_types += 1;
@@ -89,13 +91,14 @@ pub fn parse(
                 let body = report
                     .get("body")
                     .and_then(Value::as_object)
-                    .ok_or_else(|| Malformed(format!("item {i}: body: missing or not an object")))?;
+                    .ok_or_else(|| {
+                        Malformed(format!("item {i}: body: missing or not an object"))
+                    })?;
                 let age = match report.get("age") {
                     None => 0,
-                    Some(v) => v
-                        .as_i64()
-                        .filter(|a| *a >= 0)
-                        .ok_or_else(|| Malformed(format!("item {i}: age: {v} is not a non-negative integer")))?,
+                    Some(v) => v.as_i64().filter(|a| *a >= 0).ok_or_else(|| {
+                        Malformed(format!("item {i}: age: {v} is not a non-negative integer"))
+                    })?,
                 };
                 let user_agent = report
                     .get("user_agent")
@@ -104,24 +107,37 @@ pub fn parse(
                 violations.push(read(
                     &format!("item {i}: body"),
                     body,
-                    ["documentURL", "blockedURL", "effectiveDirective", "disposition"],
+                    [
+                        "documentURL",
+                        "blockedURL",
+                        "effectiveDirective",
+                        "disposition",
+                    ],
                     age,
                     user_agent,
                 )?);
             }
         }
         Value::Object(map) => {
-            let body = map.get("csp-report").and_then(Value::as_object).ok_or_else(|| {
-                Malformed(
-                    "expected a Reporting API array (application/reports+json) or \
+            let body = map
+                .get("csp-report")
+                .and_then(Value::as_object)
+                .ok_or_else(|| {
+                    Malformed(
+                        "expected a Reporting API array (application/reports+json) or \
                      {\"csp-report\": {…}} (application/csp-report)"
-                        .into(),
-                )
-            })?;
+                            .into(),
+                    )
+                })?;
             let mut v = read(
                 "csp-report",
                 body,
-                ["document-uri", "blocked-uri", "effective-directive", "disposition"],
+                [
+                    "document-uri",
+                    "blocked-uri",
+                    "effective-directive",
+                    "disposition",
+                ],
                 0,
                 header_user_agent,
             )?;
@@ -425,7 +441,10 @@ mod tests {
             (json!({"a": 1}), "expected a Reporting API array"),
             (json!([]), "batch"),
             (json!([1]), "item 0: not an object"),
-            (json!([{"type": "csp-violation", "body": {}}]), "item 0: body.documentURL: missing"),
+            (
+                json!([{"type": "csp-violation", "body": {}}]),
+                "item 0: body.documentURL: missing",
+            ),
             (
                 json!([{"type": "csp-violation", "age": -1, "body": {"documentURL": "https://a.example/"}}]),
                 "item 0: age",
@@ -434,7 +453,10 @@ mod tests {
                 json!({"csp-report": {"document-uri": "about:blank", "blocked-uri": "https://x.example/"}}),
                 "document URL",
             ),
-            (json!({"csp-report": {"document-uri": 5}}), "csp-report.document-uri: 5 is not a string"),
+            (
+                json!({"csp-report": {"document-uri": 5}}),
+                "csp-report.document-uri: 5 is not a string",
+            ),
         ] {
             let e = one(&body).expect_err(&body.to_string());
             assert!(e.0.contains(want), "{body}: {e}");
@@ -446,8 +468,17 @@ mod tests {
     #[test]
     fn buckets_are_per_day_and_page() {
         let a = bucket("2024-05-01T10:00:00.000Z", "https://shop.example/");
-        assert_eq!(a, bucket("2024-05-01T23:00:00.000Z", "https://shop.example/"));
-        assert_ne!(a, bucket("2024-05-02T00:00:00.000Z", "https://shop.example/"));
-        assert_ne!(a, bucket("2024-05-01T10:00:00.000Z", "https://shop.example/x"));
+        assert_eq!(
+            a,
+            bucket("2024-05-01T23:00:00.000Z", "https://shop.example/")
+        );
+        assert_ne!(
+            a,
+            bucket("2024-05-02T00:00:00.000Z", "https://shop.example/")
+        );
+        assert_ne!(
+            a,
+            bucket("2024-05-01T10:00:00.000Z", "https://shop.example/x")
+        );
     }
 }

@@ -288,7 +288,13 @@ impl Events {
         );
     }
 
-    pub fn refused(&self, endpoint: &'static str, reason: &'static str, status: StatusCode, text: &str) {
+    pub fn refused(
+        &self,
+        endpoint: &'static str,
+        reason: &'static str,
+        status: StatusCode,
+        text: &str,
+    ) {
         *self
             .counters()
             .refused
@@ -343,7 +349,10 @@ impl Events {
         );
         for endpoint in ["reports", "csp"] {
             let n = c.accepted_requests.get(endpoint).copied().unwrap_or(0);
-            let _ = writeln!(out, "tagwatch_requests_accepted_total{{endpoint=\"{endpoint}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "tagwatch_requests_accepted_total{{endpoint=\"{endpoint}\"}} {n}"
+            );
         }
         let _ = writeln!(
             out,
@@ -373,7 +382,11 @@ impl Events {
              # TYPE tagwatch_findings_total counter"
         );
         for (kind, n) in &c.findings {
-            let _ = writeln!(out, "tagwatch_findings_total{{type=\"{}\"}} {n}", label(kind));
+            let _ = writeln!(
+                out,
+                "tagwatch_findings_total{{type=\"{}\"}} {n}",
+                label(kind)
+            );
         }
         let _ = writeln!(
             out,

@@ -150,7 +150,10 @@ fn findings_per_vendor(stats: &Value) -> BTreeMap<String, i64> {
 }
 
 fn max_cookie_days(v: &VendorAnswer) -> Option<u32> {
-    v.cookie_details.iter().filter_map(|c| c.lifetime_days).max()
+    v.cookie_details
+        .iter()
+        .filter_map(|c| c.lifetime_days)
+        .max()
 }
 
 fn inventory_csv(d: &Data) -> String {
@@ -159,10 +162,25 @@ fn inventory_csv(d: &Data) -> String {
     row(
         &mut out,
         &[
-            "kind", "id", "name", "owner", "category", "page_views", "requests",
-            "script_requests", "transfer_bytes", "encoded_bytes", "duration_ms",
-            "requests_per_page_view", "transfer_bytes_per_page_view", "hosts", "regions",
-            "cookies", "max_cookie_days", "pages", "findings",
+            "kind",
+            "id",
+            "name",
+            "owner",
+            "category",
+            "page_views",
+            "requests",
+            "script_requests",
+            "transfer_bytes",
+            "encoded_bytes",
+            "duration_ms",
+            "requests_per_page_view",
+            "transfer_bytes_per_page_view",
+            "hosts",
+            "regions",
+            "cookies",
+            "max_cookie_days",
+            "pages",
+            "findings",
         ]
         .map(str::to_owned),
     );
@@ -186,7 +204,9 @@ fn inventory_csv(d: &Data) -> String {
                 v.hosts.join(" "),
                 v.regions.join(" "),
                 v.cookies.join(" "),
-                max_cookie_days(v).map(|d| d.to_string()).unwrap_or_default(),
+                max_cookie_days(v)
+                    .map(|d| d.to_string())
+                    .unwrap_or_default(),
                 v.pages.join(" "),
                 per_vendor.get(&v.vendor).copied().unwrap_or(0).to_string(),
             ],
@@ -226,13 +246,32 @@ fn findings_csv(findings: &[FindingRow]) -> String {
     row(
         &mut out,
         &[
-            "type", "vendor", "category", "page", "page_view", "at", "received_at", "count",
-            "evidence_kind", "host", "path", "cookie", "name", "evidence", "consent",
+            "type",
+            "vendor",
+            "category",
+            "page",
+            "page_view",
+            "at",
+            "received_at",
+            "count",
+            "evidence_kind",
+            "host",
+            "path",
+            "cookie",
+            "name",
+            "evidence",
+            "consent",
         ]
         .map(str::to_owned),
     );
     for f in findings {
-        let ev = |k: &str| f.evidence.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+        let ev = |k: &str| {
+            f.evidence
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned()
+        };
         row(
             &mut out,
             &[
@@ -268,7 +307,11 @@ fn md(s: &str) -> String {
 }
 
 fn code_list(items: &[String], max: usize) -> String {
-    let mut shown: Vec<String> = items.iter().take(max).map(|i| format!("`{}`", md(i))).collect();
+    let mut shown: Vec<String> = items
+        .iter()
+        .take(max)
+        .map(|i| format!("`{}`", md(i)))
+        .collect();
     if items.len() > max {
         shown.push(format!("and {} more", items.len() - max));
     }
@@ -380,7 +423,11 @@ fn write_section(out: &mut String, s: &Section<'_>) {
     let _ = writeln!(out, "## {} (`{}`)\n", md(name), md(s.id));
     let _ = writeln!(out, "| | |\n|---|---|");
     let owner = info.map_or("_to fill (not in the catalog)_", |i| i.owner);
-    let _ = writeln!(out, "| Recipient (processor or third party) | {} |", md(owner));
+    let _ = writeln!(
+        out,
+        "| Recipient (processor or third party) | {} |",
+        md(owner)
+    );
     if let Some(i) = info {
         let _ = writeln!(out, "| Kind of tag | {} |", md(i.category));
     }
@@ -521,9 +568,12 @@ fn write_section(out: &mut String, s: &Section<'_>) {
                 .collect()
         })
         .unwrap_or_default();
-    let longest = s
-        .inventory
-        .and_then(|v| v.cookie_details.iter().filter_map(|c| c.lifetime_days).max());
+    let longest = s.inventory.and_then(|v| {
+        v.cookie_details
+            .iter()
+            .filter_map(|c| c.lifetime_days)
+            .max()
+    });
     let retention = match longest {
         Some(d) => format!(
             "cookies up to {d} days ({}); data held by the recipient: _to fill_",
@@ -564,7 +614,15 @@ fn write_section(out: &mut String, s: &Section<'_>) {
     );
     if let Some(i) = info {
         if !i.sources.is_empty() {
-            let _ = writeln!(out, "| Catalog sources | {} |", i.sources.iter().map(|s| md(s)).collect::<Vec<_>>().join(" "));
+            let _ = writeln!(
+                out,
+                "| Catalog sources | {} |",
+                i.sources
+                    .iter()
+                    .map(|s| md(s))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
         }
     }
     out.push('\n');

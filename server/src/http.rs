@@ -52,7 +52,6 @@ const MAX_LIMIT: u32 = 10_000;
 /// `GET /api/inventory`.
 const INVENTORY_MAX_NAMES: u32 = 200;
 
-
 const ACCEPTED_TYPES: [&str; 3] = ["text/plain", "application/json", "application/reports+json"];
 const CSP_TYPES: [&str; 3] = [
     "application/reports+json",
@@ -245,7 +244,10 @@ async fn get_openapi() -> Response {
         StatusCode::OK,
         [
             (CONTENT_TYPE, HeaderValue::from_static("application/json")),
-            (CACHE_CONTROL, HeaderValue::from_static("public, max-age=300")),
+            (
+                CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            ),
         ],
         OPENAPI,
     )
@@ -423,7 +425,12 @@ async fn ingest_request(app: &Arc<AppState>, req: Request, endpoint: Endpoint<'_
     let (mut resp, registered) = match accept(app, req, &origin, received_ms, endpoint).await {
         Ok(()) => (StatusCode::NO_CONTENT.into_response(), Some(true)),
         Err((refusal, registered)) => {
-            app.events.refused(&endpoint_name(endpoint), refusal.code, refusal.status, &refusal.reason);
+            app.events.refused(
+                endpoint_name(endpoint),
+                refusal.code,
+                refusal.status,
+                &refusal.reason,
+            );
             (refusal.into_response(), registered)
         }
     };
@@ -654,7 +661,9 @@ fn content_encoding(headers: &HeaderMap) -> Result<Encoding, Refusal> {
     let Some(value) = values.next() else {
         return Ok(Encoding::Identity);
     };
-    let raw = String::from_utf8_lossy(value.as_bytes()).trim().to_ascii_lowercase();
+    let raw = String::from_utf8_lossy(value.as_bytes())
+        .trim()
+        .to_ascii_lowercase();
     let encoding = match raw.as_str() {
         "" | "identity" => Some(Encoding::Identity),
         "gzip" | "x-gzip" => Some(Encoding::Gzip),
@@ -681,14 +690,22 @@ fn decode(body: Vec<u8>, encoding: Encoding) -> Result<Vec<u8>, Refusal> {
     use std::io::Read;
     let (reader, name): (Box<dyn Read + '_>, &str) = match encoding {
         Encoding::Identity => return Ok(body),
-        Encoding::Gzip => (Box::new(flate2::read::MultiGzDecoder::new(&body[..])), "gzip"),
-        Encoding::Deflate => (Box::new(flate2::read::ZlibDecoder::new(&body[..])), "deflate (zlib)"),
+        Encoding::Gzip => (
+            Box::new(flate2::read::MultiGzDecoder::new(&body[..])),
+            "gzip",
+        ),
+        Encoding::Deflate => (
+            Box::new(flate2::read::ZlibDecoder::new(&body[..])),
+            "deflate (zlib)",
+        ),
         Encoding::Brotli => (
             Box::new(brotli_decompressor::Decompressor::new(&body[..], 4096)),
             "br",
         ),
     };
-    let limit = u64::try_from(MAX_DECODED).unwrap_or(u64::MAX).saturating_add(1);
+    let limit = u64::try_from(MAX_DECODED)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
     let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(MAX_DECODED));
     reader.take(limit).read_to_end(&mut out).map_err(|e| {
         Refusal::new(
@@ -892,17 +909,14 @@ struct Common {
     limit: u32,
 }
 
-/// A time parameter as the store's ISO 8601, or the 400 answer.
-fn time_param(name: &str, value: Option<String>) -> Result<Option<String>, Response> {
+/// A time parameter as the store's ISO 8601, or why it is not one.
+fn time_param(name: &str, value: Option<String>) -> Result<Option<String>, String> {
     match non_empty(value) {
         None => Ok(None),
         Some(s) => match parse_instant(&s) {
             Some(ms) => Ok(Some(iso_from_ms(ms))),
-            None => Err(text(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "{name}: {s:?} is not a time; use ISO 8601 (2024-05-01T12:00:00Z) or unix milliseconds"
-                ),
+            None => Err(format!(
+                "{name}: {s:?} is not a time; use ISO 8601 (2024-05-01T12:00:00Z) or unix milliseconds"
             )),
         },
     }
@@ -931,8 +945,8 @@ async fn common(
     let Some(site) = non_empty(params.site.clone()) else {
         return Err(bad("missing `site` query parameter (the site key)".into()));
     };
-    let since = time_param("since", params.since.clone())?;
-    let until = time_param("until", params.until.clone())?;
+    let since = time_param("since", params.since.clone()).map_err(bad)?;
+    let until = time_param("until", params.until.clone()).map_err(bad)?;
     let limit = match non_empty(params.limit.clone()) {
         None => DEFAULT_LIMIT,
         Some(s) => match s.trim().parse::<u32>() {
@@ -1061,9 +1075,15 @@ fn tallies(name: &str, rows: &[Tally]) -> Value {
 }
 
 /// The `GET /api/stats` answer.
-pub(crate) fn stats_answer(site: &str, since: Option<&str>, until: Option<&str>, s: &Stats) -> Value {
+pub(crate) fn stats_answer(
+    site: &str,
+    since: Option<&str>,
+    until: Option<&str>,
+    s: &Stats,
+) -> Value {
     let mut by_source: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
-    let mut by_granted: std::collections::BTreeMap<Vec<&str>, i64> = std::collections::BTreeMap::new();
+    let mut by_granted: std::collections::BTreeMap<Vec<&str>, i64> =
+        std::collections::BTreeMap::new();
     let mut by_category = [[0i64; 3]; 4];
     for c in &s.consent {
         let source = c.source.clone().unwrap_or_else(|| "unknown".to_owned());
@@ -1094,7 +1114,10 @@ pub(crate) fn stats_answer(site: &str, since: Option<&str>, until: Option<&str>,
         .iter()
         .zip(by_category)
         .map(|(name, [g, d, u])| {
-            ((*name).to_owned(), json!({"granted": g, "denied": d, "unknown": u}))
+            (
+                (*name).to_owned(),
+                json!({"granted": g, "denied": d, "unknown": u}),
+            )
         })
         .collect();
     json!({

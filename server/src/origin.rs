@@ -102,13 +102,17 @@ pub fn normalize_pattern(input: &str) -> Result<String, OriginError> {
         reason,
     };
     if base.contains('*') {
-        return Err(err("only one leading `*.` is allowed (https://*.shop.example)"));
+        return Err(err(
+            "only one leading `*.` is allowed (https://*.shop.example)",
+        ));
     }
     let normal = normalize(&format!("{scheme}://{base}"))?;
     let (scheme, hostport) = normal
         .split_once("://")
         .ok_or_else(|| err("missing scheme"))?;
-    let host = split_host_port(hostport).map(|(h, _)| h).unwrap_or(hostport);
+    let host = split_host_port(hostport)
+        .map(|(h, _)| h)
+        .unwrap_or(hostport);
     if host.starts_with('[') || host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return Err(err("`*.` needs a domain name, not an IP address"));
     }
@@ -268,7 +272,10 @@ mod tests {
         assert!(!matches(p, "http://a.shop.example"));
         assert!(!matches(p, "https://a.shop.example:8443"));
         assert!(!matches(p, "https://a.shop.example.evil.example"));
-        assert!(matches("https://*.shop.example:8443", "https://a.shop.example:8443"));
+        assert!(matches(
+            "https://*.shop.example:8443",
+            "https://a.shop.example:8443"
+        ));
         assert!(matches("https://shop.example", "https://shop.example"));
         assert_eq!(
             candidates("https://a.b.shop.example:8443"),
@@ -279,7 +286,10 @@ mod tests {
             ]
         );
         assert_eq!(candidates("https://shop.example"), ["https://shop.example"]);
-        assert_eq!(candidates("http://127.0.0.1:3000"), ["http://127.0.0.1:3000"]);
+        assert_eq!(
+            candidates("http://127.0.0.1:3000"),
+            ["http://127.0.0.1:3000"]
+        );
         assert_eq!(candidates("http://[::1]:3000"), ["http://[::1]:3000"]);
         for o in candidates("https://x.y.shop.example") {
             assert!(matches(&o, "https://x.y.shop.example"), "{o}");

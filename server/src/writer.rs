@@ -145,7 +145,9 @@ impl Purge {
                 events.log(
                     "error",
                     "retention_failed",
-                    &format!("retention: deleting old reports failed: {e}; trying again at the next run"),
+                    &format!(
+                        "retention: deleting old reports failed: {e}; trying again at the next run"
+                    ),
                     json!({"error": e.to_string()}),
                 );
                 true
@@ -236,10 +238,11 @@ fn commit_group(store: &dyn Store, group: Vec<Job>, events: &Events) {
     }
     match result {
         Ok(first_seen) => {
+            // Logged (and queued for the webhook) before anyone hears back.
+            events.first_seen(&first_seen);
             for job in group {
                 let _ = job.done.send(Ok(()));
             }
-            events.first_seen(&first_seen);
         }
         Err(group_error) => {
             // One bad batch must not sink the others: retry one by one.
@@ -263,8 +266,8 @@ fn commit_group(store: &dyn Store, group: Vec<Job>, events: &Events) {
                 });
                 match result {
                     Ok(first_seen) => {
-                        let _ = job.done.send(Ok(()));
                         events.first_seen(&first_seen);
+                        let _ = job.done.send(Ok(()));
                     }
                     Err(e) => {
                         let _ = job.done.send(Err(e));

@@ -20,7 +20,15 @@ const SITE: &str = "tw_golden000000000000000";
 fn rows() -> Vec<String> {
     let consent_none = r#"{"analytics":false,"functional":false,"gpc":false,"marketing":false,"necessary":true,"since":0,"source":"default"}"#;
     let consent_api = r#"{"analytics":false,"functional":true,"gpc":false,"marketing":false,"necessary":true,"since":120,"source":"api"}"#;
-    let finding = |pv: &str, page: &str, kind: &str, vendor: &str, category: &str, evidence: &str, consent: &str, count: i64, at: &str| {
+    let finding = |pv: &str,
+                   page: &str,
+                   kind: &str,
+                   vendor: &str,
+                   category: &str,
+                   evidence: &str,
+                   consent: &str,
+                   count: i64,
+                   at: &str| {
         let category = if category.is_empty() {
             "NULL".to_owned()
         } else {
@@ -100,7 +108,9 @@ fn fill(db: &str) {
     } else {
         let mut client = postgres::Client::connect(db, postgres::NoTls).unwrap();
         for s in &sql {
-            client.execute(s.as_str(), &[]).unwrap_or_else(|e| panic!("{e}: {s}"));
+            client
+                .execute(s.as_str(), &[])
+                .unwrap_or_else(|e| panic!("{e}: {s}"));
         }
     }
 }
@@ -124,14 +134,28 @@ const CASES: [(&str, &[&str]); 5] = [
     ("export.csv", &["--format", "csv"]),
     ("export-findings.csv", &["--format", "csv", "--findings"]),
     ("export-ropa.md", &["--format", "ropa"]),
-    ("export-since.json", &["--format", "json", "--since", "2024-05-02", "--until", "2024-05-02T09:00:02Z"]),
+    (
+        "export-since.json",
+        &[
+            "--format",
+            "json",
+            "--since",
+            "2024-05-02",
+            "--until",
+            "2024-05-02T09:00:02Z",
+        ],
+    ),
 ];
 
 fn check_against_golden(db: &str, backend: &str) {
     let update = std::env::var("TAGWATCH_UPDATE_GOLDEN").is_ok_and(|v| v == "1");
     for (file, args) in CASES {
         let out = export(db, args);
-        assert!(out.status.success(), "{backend} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{backend} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = String::from_utf8(out.stdout).unwrap();
         let path = golden(file);
         if update && backend == "sqlite" {
@@ -140,7 +164,10 @@ fn check_against_golden(db: &str, backend: &str) {
             continue;
         }
         let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!("{}: {e}; run with TAGWATCH_UPDATE_GOLDEN=1 to create it", path.display())
+            panic!(
+                "{}: {e}; run with TAGWATCH_UPDATE_GOLDEN=1 to create it",
+                path.display()
+            )
         });
         if text != want {
             let first = text
@@ -174,10 +201,15 @@ fn export_matches_the_golden_files_sqlite() {
         let out = export(&db, &args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(out.stdout.is_empty());
-        assert!(String::from_utf8_lossy(&out.stderr).contains(want), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(want),
+            "{args:?}"
+        );
     }
     let out = Command::new(BIN)
-        .args(["export", "--site", "tw_nope", "--format", "json", "--db", &db])
+        .args([
+            "export", "--site", "tw_nope", "--format", "json", "--db", &db,
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

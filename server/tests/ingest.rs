@@ -61,7 +61,11 @@ fn subdomain_origin_patterns() {
     let key = site_add(&db, &["https://*.Shop.Example", "https://shop.example"]);
     let server = Server::start(&db, &[]);
     let body = batch(&[finding(&key, PV, "cookie_before_consent", "intercom", 0, 1)]);
-    for origin in ["https://eu.shop.example", "https://a.b.shop.example", ORIGIN] {
+    for origin in [
+        "https://eu.shop.example",
+        "https://a.b.shop.example",
+        ORIGIN,
+    ] {
         let resp = server.post(Some(origin), &body);
         assert_eq!(resp.status, 204, "{origin}: {}", resp.body);
         assert_eq!(resp.header("access-control-allow-origin"), Some(origin));
@@ -108,7 +112,11 @@ fn subdomain_origin_patterns() {
         line["origins"],
         json!(["https://*.shop.example", "https://shop.example"])
     );
-    for bad in ["https://*.example", "https://*.*.shop.example", "https://*.10.0.0.1"] {
+    for bad in [
+        "https://*.example",
+        "https://*.*.shop.example",
+        "https://*.10.0.0.1",
+    ] {
         let out = Command::new(BIN)
             .args(["site", "add", "--origin", bad, "--db", &db])
             .output()
@@ -132,14 +140,23 @@ fn compressed_bodies_are_decoded_and_capped() {
             ("Content-Encoding", encoding),
         ]
     };
-    let kinds = ["cookie_before_consent", "script_before_consent", "gpc_ignored"];
+    let kinds = [
+        "cookie_before_consent",
+        "script_before_consent",
+        "gpc_ignored",
+    ];
     let bodies: Vec<String> = kinds
         .iter()
         .map(|k| batch(&[finding(&key, PV, k, "intercom", 0, 1)]))
         .collect();
     let resp = post_with(&server, "/r", &headers("gzip"), &gzip(bodies[0].as_bytes()));
     assert_eq!(resp.status, 204, "{}", resp.body);
-    let resp = post_with(&server, "/r", &headers("deflate"), &zlib(bodies[1].as_bytes()));
+    let resp = post_with(
+        &server,
+        "/r",
+        &headers("deflate"),
+        &zlib(bodies[1].as_bytes()),
+    );
     assert_eq!(resp.status, 204, "{}", resp.body);
     let mut stored = 2;
     match brotli(bodies[2].as_bytes()) {
@@ -354,11 +371,22 @@ fn site_config_round_trip(db: &str) {
     assert!(out.status.success(), "{out:?}");
     assert!(out.stdout.is_empty());
     // No restart: the collector reads the store.
-    assert_eq!(config(&server, &key).1, json!({"sample": 0.1, "enabled": true}));
+    assert_eq!(
+        config(&server, &key).1,
+        json!({"sample": 0.1, "enabled": true})
+    );
     assert!(site_set(db, &[&key, "--disable"]).status.success());
-    assert_eq!(config(&server, &key).1, json!({"sample": 0.1, "enabled": false}));
-    assert!(site_set(db, &[&key, "--enable", "--sample", "1"]).status.success());
-    assert_eq!(config(&server, &key).1, json!({"sample": 1.0, "enabled": true}));
+    assert_eq!(
+        config(&server, &key).1,
+        json!({"sample": 0.1, "enabled": false})
+    );
+    assert!(site_set(db, &[&key, "--enable", "--sample", "1"])
+        .status
+        .success());
+    assert_eq!(
+        config(&server, &key).1,
+        json!({"sample": 1.0, "enabled": true})
+    );
 
     let out = Command::new(BIN)
         .args(["site", "list", "--db", db])
@@ -373,7 +401,10 @@ fn site_config_round_trip(db: &str) {
         (vec![key.as_str(), "--sample", "x"], "--sample"),
         (vec![key.as_str()], "nothing to change"),
         (vec!["tw_nope", "--disable"], "unknown site key"),
-        (vec![key.as_str(), "--disable", "--enable"], "cannot be used with"),
+        (
+            vec![key.as_str(), "--disable", "--enable"],
+            "cannot be used with",
+        ),
     ] {
         let out = site_set(db, &args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -383,7 +414,13 @@ fn site_config_round_trip(db: &str) {
     let (resp, _) = config(&server, "tw_nope");
     assert_eq!(resp.status, 404);
     assert_eq!(resp.header("access-control-allow-origin"), Some("*"));
-    let resp = http(&server.addr, "POST", &format!("/config/{key}"), &[], Some(b"x"));
+    let resp = http(
+        &server.addr,
+        "POST",
+        &format!("/config/{key}"),
+        &[],
+        Some(b"x"),
+    );
     assert_eq!(resp.status, 405);
 }
 
@@ -460,17 +497,36 @@ fn csp_reports(db: &str) {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["evidence"]["disposition"], "enforce");
     // Only other report types: accepted, nothing stored.
-    let other = json!([{"type": "deprecation", "age": 0, "url": "https://shop.example/", "body": {}}]);
-    assert_eq!(csp(Some(ORIGIN), "application/reports+json", &other.to_string()).status, 204);
+    let other =
+        json!([{"type": "deprecation", "age": 0, "url": "https://shop.example/", "body": {}}]);
+    assert_eq!(
+        csp(Some(ORIGIN), "application/reports+json", &other.to_string()).status,
+        204
+    );
     assert_eq!(server.findings(&format!("site={key}")).len(), 2);
 
     // Refusals.
-    assert_eq!(csp(Some("https://evil.example"), "application/reports+json", &batch_body).status, 403);
-    let foreign = legacy.replace("https://shop.example/checkout", "https://evil.example/checkout");
+    assert_eq!(
+        csp(
+            Some("https://evil.example"),
+            "application/reports+json",
+            &batch_body
+        )
+        .status,
+        403
+    );
+    let foreign = legacy.replace(
+        "https://shop.example/checkout",
+        "https://evil.example/checkout",
+    );
     assert_eq!(csp(None, "application/csp-report", &foreign).status, 403);
     let resp = csp(Some(ORIGIN), "text/plain", &legacy);
     assert_eq!(resp.status, 415);
-    assert!(resp.body.contains("application/csp-report"), "{}", resp.body);
+    assert!(
+        resp.body.contains("application/csp-report"),
+        "{}",
+        resp.body
+    );
     let resp = csp(Some(ORIGIN), "application/json", "{\"nope\":1}");
     assert_eq!(resp.status, 400);
     assert!(resp.body.contains("csp-report"), "{}", resp.body);

@@ -47,7 +47,10 @@ fn every_documented_operation_answers_as_documented() {
     let doc: Value = serde_json::from_str(DOC).unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
     let ops = operations(&doc);
-    let ids: BTreeSet<&str> = ops.iter().map(|(_, _, op, _)| op["operationId"].as_str().unwrap()).collect();
+    let ids: BTreeSet<&str> = ops
+        .iter()
+        .map(|(_, _, op, _)| op["operationId"].as_str().unwrap())
+        .collect();
     assert_eq!(ids.len(), ops.len(), "operationIds are unique");
 
     let dir = temp_dir("openapi");
@@ -70,7 +73,10 @@ fn every_documented_operation_answers_as_documented() {
         let mut query: Vec<String> = Vec::new();
         for p in params {
             if p["in"] == "query" && p["required"] == true {
-                assert_eq!(p["name"], "site", "{path}: a required query parameter the test does not know");
+                assert_eq!(
+                    p["name"], "site",
+                    "{path}: a required query parameter the test does not know"
+                );
                 query.push(format!("site={key}"));
             }
         }
@@ -102,7 +108,13 @@ fn every_documented_operation_answers_as_documented() {
             headers.push(("Access-Control-Request-Method", "POST".to_owned()));
         }
         let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let resp = http(&server.addr, &method.to_uppercase(), &target, &h, body.as_deref());
+        let resp = http(
+            &server.addr,
+            &method.to_uppercase(),
+            &target,
+            &h,
+            body.as_deref(),
+        );
         let documented = &op["responses"][resp.status.to_string()];
         assert!(
             documented.is_object(),
@@ -110,20 +122,39 @@ fn every_documented_operation_answers_as_documented() {
             resp.status,
             resp.body
         );
-        assert!(resp.status < 300, "{method} {target}: {} {}", resp.status, resp.body);
+        assert!(
+            resp.status < 300,
+            "{method} {target}: {} {}",
+            resp.status,
+            resp.body
+        );
         if let Some(schema) = documented["content"]["application/json"]["schema"].as_object() {
             let v: Value = serde_json::from_str(&resp.body).unwrap();
             let validator = validator(&doc, &Value::Object(schema.clone()));
             if let Some(e) = validator.iter_errors(&v).next() {
-                panic!("{method} {target}: the answer does not match its schema: {e} at {}\n{v}", e.instance_path());
+                panic!(
+                    "{method} {target}: the answer does not match its schema: {e} at {}\n{v}",
+                    e.instance_path()
+                );
             }
             if path == "/api/findings" {
-                let types: BTreeSet<&str> = v["findings"].as_array().unwrap().iter().map(|f| f["type"].as_str().unwrap()).collect();
-                assert_eq!(types, BTreeSet::from(["csp_blocked", "script_before_consent"]), "the examples were stored");
+                let types: BTreeSet<&str> = v["findings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| f["type"].as_str().unwrap())
+                    .collect();
+                assert_eq!(
+                    types,
+                    BTreeSet::from(["csp_blocked", "script_before_consent"]),
+                    "the examples were stored"
+                );
             }
         }
         for (name, header) in documented["headers"].as_object().into_iter().flatten() {
-            let value = resp.header(name).unwrap_or_else(|| panic!("{method} {target}: no {name} header"));
+            let value = resp
+                .header(name)
+                .unwrap_or_else(|| panic!("{method} {target}: no {name} header"));
             if let Some(c) = header["schema"]["const"].as_str() {
                 assert_eq!(value, c, "{method} {target}: {name}");
             }
@@ -132,15 +163,34 @@ fn every_documented_operation_answers_as_documented() {
         if secured {
             let resp = http(&server.addr, &method.to_uppercase(), &target, &[], None);
             assert_eq!(resp.status, 401);
-            assert!(op["responses"]["401"].is_object(), "{method} {path}: 401 undocumented");
+            assert!(
+                op["responses"]["401"].is_object(),
+                "{method} {path}: 401 undocumented"
+            );
         }
         // Errors the document lists are answered as documented too.
         if path.contains("{key}") && method == "get" {
-            let resp = http(&server.addr, "GET", &path.replace("{key}", "tw_unknown"), &[], None);
-            assert!(op["responses"][resp.status.to_string()].is_object(), "{path} unknown key: {}", resp.status);
+            let resp = http(
+                &server.addr,
+                "GET",
+                &path.replace("{key}", "tw_unknown"),
+                &[],
+                None,
+            );
+            assert!(
+                op["responses"][resp.status.to_string()].is_object(),
+                "{path} unknown key: {}",
+                resp.status
+            );
         }
         if op["responses"]["400"].is_object() && method == "get" {
-            let resp = http(&server.addr, "GET", &url_path, &[("Authorization", &auth)], None);
+            let resp = http(
+                &server.addr,
+                "GET",
+                &url_path,
+                &[("Authorization", &auth)],
+                None,
+            );
             assert_eq!(resp.status, 400, "{path} without site");
         }
         checked += 1;

@@ -44,16 +44,40 @@ fn metrics_count_accepted_and_refused_reports() {
     assert_eq!(resp.status, 401);
     let resp = server.get_api("/metrics");
     assert_eq!(resp.status, 200);
-    assert!(resp.header("content-type").unwrap().starts_with("text/plain; version=0.0.4"));
+    assert!(resp
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
     let m = &resp.body;
     for (name, want) in [
-        ("tagwatch_requests_accepted_total{endpoint=\"reports\"}", 1.0),
-        ("tagwatch_reports_accepted_total{endpoint=\"reports\",kind=\"finding\"}", 2.0),
-        ("tagwatch_reports_accepted_total{endpoint=\"reports\",kind=\"inventory\"}", 1.0),
-        ("tagwatch_requests_refused_total{endpoint=\"reports\",reason=\"malformed\"}", 1.0),
-        ("tagwatch_requests_refused_total{endpoint=\"reports\",reason=\"origin\"}", 1.0),
-        ("tagwatch_findings_total{type=\"cookie_before_consent\"}", 1.0),
-        ("tagwatch_findings_total{type=\"script_before_consent\"}", 1.0),
+        (
+            "tagwatch_requests_accepted_total{endpoint=\"reports\"}",
+            1.0,
+        ),
+        (
+            "tagwatch_reports_accepted_total{endpoint=\"reports\",kind=\"finding\"}",
+            2.0,
+        ),
+        (
+            "tagwatch_reports_accepted_total{endpoint=\"reports\",kind=\"inventory\"}",
+            1.0,
+        ),
+        (
+            "tagwatch_requests_refused_total{endpoint=\"reports\",reason=\"malformed\"}",
+            1.0,
+        ),
+        (
+            "tagwatch_requests_refused_total{endpoint=\"reports\",reason=\"origin\"}",
+            1.0,
+        ),
+        (
+            "tagwatch_findings_total{type=\"cookie_before_consent\"}",
+            1.0,
+        ),
+        (
+            "tagwatch_findings_total{type=\"script_before_consent\"}",
+            1.0,
+        ),
         ("tagwatch_writer_queue_depth", 0.0),
         ("tagwatch_write_duration_seconds_count", 1.0),
         ("tagwatch_write_duration_seconds_bucket{le=\"+Inf\"}", 1.0),
@@ -71,10 +95,19 @@ fn metrics_count_accepted_and_refused_reports() {
 }
 
 /// `tagwatch serve --log-format json`: the address, and every stderr line
-/// as it comes.
+/// as it comes. The caller stops and waits for the child.
+#[allow(clippy::zombie_processes)]
 fn start_json(db: &str, extra: &[&str]) -> (std::process::Child, String, mpsc::Receiver<String>) {
     let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--db", db, "--log-format", "json"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            db,
+            "--log-format",
+            "json",
+        ])
         .args(extra)
         .env("TAGWATCH_ADMIN_TOKEN", TOKEN)
         .stdin(Stdio::null())
@@ -135,6 +168,7 @@ fn json_logs_are_one_object_a_line() {
         .status
     };
     assert_eq!(post(ORIGIN), 204);
+    // The writer logs the new type before the handler hears back.
     let events = drain(&rx, "accepted");
     let first = events
         .iter()
@@ -152,11 +186,20 @@ fn json_logs_are_one_object_a_line() {
     let refused = refused.last().unwrap();
     assert_eq!(refused["reason"], "origin");
     assert_eq!(refused["status"], 403);
-    assert!(refused["message"].as_str().unwrap().contains("evil.example"));
+    assert!(refused["message"]
+        .as_str()
+        .unwrap()
+        .contains("evil.example"));
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     let tail = drain(&rx, "stopped");
-    assert!(tail.iter().any(|e| e["event"] == "shutdown" && e["signal"] == "SIGTERM"));
+    assert!(tail
+        .iter()
+        .any(|e| e["event"] == "shutdown" && e["signal"] == "SIGTERM"));
     assert!(child.wait().unwrap().success());
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -200,12 +243,19 @@ fn hook() -> Hook {
                 *r += 1;
                 *r
             };
-            let status = if n == 1 { "503 Service Unavailable" } else { "204 No Content" };
+            let status = if n == 1 {
+                "503 Service Unavailable"
+            } else {
+                "204 No Content"
+            };
             if n > 1 {
-                b.lock().unwrap().push(serde_json::from_slice(&body).unwrap());
+                b.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap());
             }
             let _ = stream.write_all(
-                format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes(),
+                format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
             );
         }
     });
@@ -225,7 +275,11 @@ fn wait_for_alerts(hook: &Hook, n: usize) -> Vec<Value> {
             std::thread::sleep(Duration::from_millis(500));
             return hook.bodies.lock().unwrap().clone();
         }
-        assert!(Instant::now() < deadline, "{} of {n} alerts: {got:?}", got.len());
+        assert!(
+            Instant::now() < deadline,
+            "{} of {n} alerts: {got:?}",
+            got.len()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -253,7 +307,11 @@ fn webhook_alerts(db: &str, collectors: usize) {
     let alerts = wait_for_alerts(&hook, 2);
     let mut kinds: Vec<&str> = alerts.iter().map(|a| a["type"].as_str().unwrap()).collect();
     kinds.sort_unstable();
-    assert_eq!(kinds, ["cookie_before_consent", "gpc_ignored"], "{alerts:?}");
+    assert_eq!(
+        kinds,
+        ["cookie_before_consent", "gpc_ignored"],
+        "{alerts:?}"
+    );
     let a = &alerts[0];
     assert_eq!(a["event"], "finding_type_first_seen");
     assert_eq!(a["site"], key.as_str());
@@ -264,7 +322,14 @@ fn webhook_alerts(db: &str, collectors: usize) {
     drop(servers);
     // A restart remembers what the site already had.
     let server = Server::start(db, &["--webhook", &hook.url]);
-    let body = batch(&[finding(&key, "00000000000000ee", "gpc_ignored", "intercom", 0, 1)]);
+    let body = batch(&[finding(
+        &key,
+        "00000000000000ee",
+        "gpc_ignored",
+        "intercom",
+        0,
+        1,
+    )]);
     assert_eq!(server.post(Some(ORIGIN), &body).status, 204);
     std::thread::sleep(Duration::from_millis(800));
     assert_eq!(hook.bodies.lock().unwrap().len(), 2);
@@ -288,7 +353,13 @@ fn webhook_alerts_once_across_collectors_postgres() {
 fn a_bad_webhook_url_is_a_usage_error() {
     let dir = temp_dir("webhook-bad");
     let out = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--db", &db_url(&dir.join("t.db"))])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            &db_url(&dir.join("t.db")),
+        ])
         .args(["--webhook", "ftp://x.example/"])
         .env("TAGWATCH_ADMIN_TOKEN", TOKEN)
         .output()

@@ -33,12 +33,58 @@ fn load(server: &Server, key: &str) {
     let support = "https://shop.example/support";
     let pricing = "https://shop.example/pricing";
     let items = vec![
-        f(key, PV1, "script_before_consent", "intercom", support, 2 * DAY, consent("default", json!(null), false)),
-        f(key, PV1, "cookie_before_consent", "intercom", support, 2 * DAY, consent("default", json!(null), false)),
-        f(key, PV2, "tracking_before_consent", "intercom", pricing, 1000, consent("api", json!(true), false)),
-        f(key, PV2, "gpc_ignored", "hotjar", pricing, 500, consent("api", json!(true), false)),
-        f(key, PV3, "cookie_before_consent", "ga4", pricing, 100, consent("tcf", json!(false), true)),
-        inventory(key, PV1, 2 * DAY, json!([intercom_usage(4, 2, 1000, &["widget.intercom.io"], &[])]), json!([])),
+        f(
+            key,
+            PV1,
+            "script_before_consent",
+            "intercom",
+            support,
+            2 * DAY,
+            consent("default", json!(null), false),
+        ),
+        f(
+            key,
+            PV1,
+            "cookie_before_consent",
+            "intercom",
+            support,
+            2 * DAY,
+            consent("default", json!(null), false),
+        ),
+        f(
+            key,
+            PV2,
+            "tracking_before_consent",
+            "intercom",
+            pricing,
+            1000,
+            consent("api", json!(true), false),
+        ),
+        f(
+            key,
+            PV2,
+            "gpc_ignored",
+            "hotjar",
+            pricing,
+            500,
+            consent("api", json!(true), false),
+        ),
+        f(
+            key,
+            PV3,
+            "cookie_before_consent",
+            "ga4",
+            pricing,
+            100,
+            consent("tcf", json!(false), true),
+        ),
+        inventory(
+            key,
+            PV1,
+            2 * DAY,
+            json!([intercom_usage(4, 2, 1000, &["widget.intercom.io"], &[])]),
+            json!([]),
+        ),
     ];
     let resp = server.post(Some(ORIGIN), &batch(&items));
     assert_eq!(resp.status, 204, "{}", resp.body);
@@ -93,7 +139,11 @@ fn queries(db: &str) {
     ] {
         let resp = server.get_api(&format!("/api/findings?site={key}&{bad}"));
         assert_eq!(resp.status, 400, "{bad}");
-        assert!(resp.body.contains(bad.split('=').next().unwrap()), "{bad}: {}", resp.body);
+        assert!(
+            resp.body.contains(bad.split('=').next().unwrap()),
+            "{bad}: {}",
+            resp.body
+        );
     }
 
     // Stats.
@@ -102,7 +152,10 @@ fn queries(db: &str) {
     let s: Value = serde_json::from_str(&resp.body).unwrap();
     assert_eq!(s["site"], key.as_str());
     assert_eq!(s["findings"], 6);
-    assert_eq!(s["occurrences"], 11, "five findings counted 2, one CSP report");
+    assert_eq!(
+        s["occurrences"], 11,
+        "five findings counted 2, one CSP report"
+    );
     assert_eq!(s["page_views"], 3);
     assert_eq!(
         s["by_type"],
@@ -170,7 +223,13 @@ fn queries(db: &str) {
     assert_eq!(windowed["until"], Value::Null);
     assert_eq!(server.get_api("/api/stats").status, 400);
     assert_eq!(server.get_api("/api/stats?site=tw_nope").status, 404);
-    let resp = http(&server.addr, "GET", &format!("/api/stats?site={key}"), &[], None);
+    let resp = http(
+        &server.addr,
+        "GET",
+        &format!("/api/stats?site={key}"),
+        &[],
+        None,
+    );
     assert_eq!(resp.status, 401);
 }
 

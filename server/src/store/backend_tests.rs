@@ -260,7 +260,10 @@ fn every_backend_matches_subdomain_patterns_and_keeps_site_settings() {
             b.name
         );
         let listed = store.list_sites().expect("list");
-        assert_eq!(listed.first().map(|s| (s.sample, s.enabled)), Some((0.25, false)));
+        assert_eq!(
+            listed.first().map(|s| (s.sample, s.enabled)),
+            Some((0.25, false))
+        );
     }
 }
 
@@ -833,14 +836,26 @@ fn every_backend_reports_a_sites_new_finding_types_once() {
         let mut first = store.commit(&[&batch, &batch]).expect("commit");
         first.sort_by(|a, b| a.kind.cmp(&b.kind));
         let kinds: Vec<&str> = first.iter().map(|f| f.kind.as_str()).collect();
-        assert_eq!(kinds, ["cookie_before_consent", "gpc_ignored"], "{}", b.name);
-        assert_eq!(first.first().map(|f| f.at.as_str()), Some("2024-05-01T12:00:00.000Z"));
+        assert_eq!(
+            kinds,
+            ["cookie_before_consent", "gpc_ignored"],
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            first.first().map(|f| f.at.as_str()),
+            Some("2024-05-01T12:00:00.000Z")
+        );
         // Known types: nothing new, whatever the page view.
         let again = Batch {
             findings: vec![finding("pv9", "c", 1, "2024-05-03T00:00:00.000Z")],
             ..Batch::default()
         };
-        assert!(store.commit(&[&again]).expect("commit").is_empty(), "{}", b.name);
+        assert!(
+            store.commit(&[&again]).expect("commit").is_empty(),
+            "{}",
+            b.name
+        );
         // Another site has its own.
         let other = Batch {
             findings: vec![FindingRecord {

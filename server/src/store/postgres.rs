@@ -30,9 +30,9 @@ use super::schema::{
     SCHEMA_VERSION, UPSERT_FINDING, UPSERT_FINDING_ADD, UPSERT_INVENTORY,
 };
 use super::{
-    Batch, FindingRecord, FindingRow, FirstSeen, FindingsQuery, HealthQuery, HealthRow, HostTotals,
-    InventoryQuery, InventoryRecord, InventoryTotals, Purged, SiteChange, SiteConfig, SiteInfo,
-    Stats, StatsQuery, Store, StoreError, Tally, ConsentTally, Usage, VendorTotals,
+    Batch, ConsentTally, FindingRecord, FindingRow, FindingsQuery, FirstSeen, HealthQuery,
+    HealthRow, HostTotals, InventoryQuery, InventoryRecord, InventoryTotals, Purged, SiteChange,
+    SiteConfig, SiteInfo, Stats, StatsQuery, Store, StoreError, Tally, Usage, VendorTotals,
 };
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -15,17 +15,16 @@ use super::schema::{
     SCHEMA_VERSION, UPSERT_FINDING, UPSERT_FINDING_ADD, UPSERT_INVENTORY,
 };
 use super::{
-    Batch, FindingRow, FirstSeen, FindingsQuery, HealthQuery, HealthRow, HostTotals, InventoryQuery,
-    InventoryRecord, InventoryTotals, Purged, SiteChange, SiteConfig, SiteInfo, Stats, StatsQuery,
-    Store, StoreError, Tally, ConsentTally, Usage, VendorTotals, json_list,
+    json_list, Batch, ConsentTally, FindingRow, FindingsQuery, FirstSeen, HealthQuery, HealthRow,
+    HostTotals, InventoryQuery, InventoryRecord, InventoryTotals, Purged, SiteChange, SiteConfig,
+    SiteInfo, Stats, StatsQuery, Store, StoreError, Tally, Usage, VendorTotals,
 };
 
 /// The page views of a site in the window (`?1` site, `?2` since or NULL).
 const WINDOW: &str = "SELECT id FROM inventories WHERE site = ?1 AND (?2 IS NULL OR at >= ?2)";
 
 /// A site's findings in a window (`?1` site, `?2` since, `?3` until, or NULL).
-const STATS_WINDOW: &str =
-    "site = ?1 AND (?2 IS NULL OR at >= ?2) AND (?3 IS NULL OR at < ?3)";
+const STATS_WINDOW: &str = "site = ?1 AND (?2 IS NULL OR at >= ?2) AND (?3 IS NULL OR at < ?3)";
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -322,7 +321,8 @@ impl Store for SqliteStore {
 
     fn origin_registered(&self, candidates: &[String]) -> Result<bool, StoreError> {
         let conn = self.reader();
-        let mut stmt = conn.prepare_cached("SELECT 1 FROM site_origins WHERE origin = ?1 LIMIT 1")?;
+        let mut stmt =
+            conn.prepare_cached("SELECT 1 FROM site_origins WHERE origin = ?1 LIMIT 1")?;
         for origin in candidates {
             if stmt.query_row([origin], |_| Ok(())).optional()?.is_some() {
                 return Ok(true);
