@@ -2,11 +2,11 @@
 # tagwatch build entry point.
 #   ./build.sh setup   install what is missing (idempotent)
 #   ./build.sh build   build dist/ (loader + optimised wasm) and target/release/tagwatch
-#   ./build.sh test    setup + build + every test (native, wasm in Chromium, end-to-end)
+#   ./build.sh test    setup + build + extension + every test (native, wasm in Chromium, end-to-end)
 #   ./build.sh demo    setup + build, start the collector (SQLite) and the demo site
 #   ./build.sh bench   benchmarks: classification native vs wasm, page cost, collector (docs/benchmarks.md)
 #   ./build.sh fuzz    bounded cargo-fuzz runs of every parser (needs the nightly toolchain)
-#   ./build.sh dist    build, then pack dist/ for deployment
+#   ./build.sh dist    build, pack dist/ for deployment, and the extension (dist/extension/, dist/tagwatch-extension.zip)
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -78,6 +78,12 @@ build() {
   printf '  total gzip             %s (budget 71680)\n' "$((w + j))" >&2
 }
 
+# The Chromium extension from what build() made: dist/extension/ and dist/tagwatch-extension.zip.
+extension() {
+  log "packing the browser extension (tools/pack-extension.mjs)"
+  node tools/pack-extension.mjs
+}
+
 run_tests() {
   log "PostgreSQL for the collector's storage tests (target/pg)"
   TAGWATCH_TEST_POSTGRES=$(tools/postgres.sh)
@@ -115,10 +121,14 @@ bench() {
 case "${1:-}" in
   setup) setup ;;
   build) setup; build ;;
-  test) setup; build; run_tests ;;
+  test) setup; build; extension; run_tests ;;
   demo) setup; build; exec bash tests/demo.sh ;;
   bench) setup; bench ;;
-  dist) setup; build; tar -czf target/tagwatch-dist.tar.gz -C dist . && log "target/tagwatch-dist.tar.gz" ;;
+  dist)
+    setup; build
+    tar -czf target/tagwatch-dist.tar.gz -C dist --exclude=./extension --exclude=./tagwatch-extension.zip . &&
+      log "target/tagwatch-dist.tar.gz"
+    extension ;;
   fuzz)
     # cargo-fuzz targets in fuzz/ (nightly), seeded from tests/fixtures, each for
     # FUZZ_RUNS inputs (default 20000, at most FUZZ_SECONDS each); fails on a crash.
