@@ -24,6 +24,7 @@
 var HELLO = 'tagwatch-extension-hello';
 var READY = 'tagwatch-extension-ready';
 var KINDS = { cmp: 1, tcf: 1, gpp: 1, consent_mode: 1 };
+var MIRRORED = { global: 1, settings: 1, queue: 1 };
 var INITIATORS = {
   script: 'script', xmlhttprequest: 'xmlhttprequest', image: 'img', imageset: 'img', stylesheet: 'link',
   sub_frame: 'iframe', websocket: 'websocket', ping: 'beacon', font: 'css', media: 'video', object: 'object',
@@ -81,6 +82,10 @@ function onPage(e) {
   if (!Array.isArray(m)) return;
   var kind = m[0];
   var args = m.slice(1);
+  // A changed global, settings object or queue is read by the monitor's
+  // sweep; sweep now rather than on its next tick (a stub's queue lives
+  // only until the vendor's loader replaces it). `findings()` sweeps.
+  if (monitor && MIRRORED[kind]) setTimeout(guard(function () { monitor.findings(); }), 0);
   if (kind === 'global' && typeof args[0] === 'string' && vendorOf(args[0])) {
     mirror(args[0], !!args[1]);
     if (args[1]) globals[args[0]] = vendorOf(args[0]);
@@ -122,6 +127,7 @@ store.getAll = function () {
 Object.defineProperty(window, 'cookieStore', { configurable: true, value: store });
 
 function refreshJar() {
+  if (document.hidden && monitor) return Promise.resolve();   // a background tab: on its return
   return chrome.runtime.sendMessage({ t: 'jar' }).then(function (list) {
     if (!Array.isArray(list)) return;
     jar = list;
@@ -203,6 +209,7 @@ function policyRules(p) {
 
 // ---- start ----
 function tick() {
+  if (document.hidden) return;   // counted again when the tab is back
   var n = 0;
   JSON.parse(monitor.findings()).forEach(function (r) { if (r.type === 'tagwatch-finding') n++; });
   if (n !== count) {
@@ -234,6 +241,7 @@ function start(glue) {
     refreshJar();
     setInterval(guard(tick), 1000);
     setInterval(refreshJar, 2000);
+    document.addEventListener('visibilitychange', function () { guard(tick)(); refreshJar(); });
     guard(tick)();
   });
 }

@@ -137,7 +137,8 @@ function renderVendors(inventory, audit) {
     if (v.regions.length) name.appendChild(el('span', ' · ' + v.regions.join(', '), 'muted'));
     return [
       name, chips(how), { text: v.requests + (v.script_requests ? ' (' + v.script_requests + ' scripts)' : ''), cls: 'num' },
-      { node: chips([{ text: kb(v.transfer_bytes), warn: heavy }]), cls: 'num' }, { text: v.duration_ms + ' ms', cls: 'num' },
+      heavy ? { node: chips([{ text: kb(v.transfer_bytes) + ' > declared', warn: true }]), cls: 'num' } : { text: kb(v.transfer_bytes), cls: 'num' },
+      { text: v.duration_ms + ' ms', cls: 'num' },
       { text: declared, cls: 'num' },
     ];
   }), 'No catalog vendor seen yet.');

@@ -232,6 +232,62 @@ test('beyond the page: a sandboxed cross-origin frame, a WebSocket and an HttpOn
   }
 });
 
+test("consent from the page's CMP: the page-world adapters hand OneTrust's restored choice to the monitor", { timeout: 90_000 }, async () => {
+  const page = await context.newPage();
+  try {
+    await page.goto(pageUrl('ext-consent.html'));
+    await waitForIntercomBoot(page);
+    await waitForFrameEntries(page, [/\/messenger\/web\/metrics$/]);
+    const tabId = await tabIdOf(page);
+    // functional (C0003) granted: the Messenger may load; marketing refused: its tracking may not.
+    const expected = [
+      expect.request('tracking_before_consent', 'api-iam.intercom.io', '/messenger/web/ping', '#intercom-frame'),
+      expect.request('tracking_before_consent', 'api-iam.intercom.io', '/messenger/web/metrics', '#intercom-frame'),
+    ];
+    const audit = await waitForAudit(tabId, sameKeys(expected), 'tracking findings only');
+    assertExactFindings(audit.found, expected, 'OneTrust: functional only');
+    assert.equal(audit.consent, '1100onetrust');
+    for (const f of audit.found) {
+      assert.deepEqual([f.consent.source, f.consent.since, f.consent.functional, f.consent.marketing], ['onetrust', 0, true, false],
+        'restored from storage: in force from page start');
+    }
+    const popup = await openPopup(tabId);
+    try {
+      assert.match(await popup.textContent('#consent'), /necessary: granted.*functional: granted.*analytics: refused.*marketing: refused.*source: onetrust/);
+    } finally {
+      await popup.close();
+    }
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    await page.close();
+  }
+});
+
+test('identity: which fields intercomSettings and Intercom(\'update\') carry crosses from the page world, never their values', { timeout: 90_000 }, async () => {
+  const identity = (a) => a.found.filter((f) => f.finding === 'identity_unverified');
+  for (const [mode, where] of [['unverified', 'intercomSettings'], ['update', "Intercom('update')"], ['verified', null]]) {
+    const page = await context.newPage();
+    try {
+      await page.goto(pageUrl('identity.html', { extra: { identity: mode } }));
+      await waitForIntercomBoot(page);
+      if (mode === 'update') await page.evaluate(() => window.twIdentifyLater());
+      const tabId = await tabIdOf(page);
+      if (where) {
+        const audit = await waitForAudit(tabId, (a) => identity(a).length > 0, `identity_unverified at ${where}`);
+        assertExactFindings(identity(audit), [expect.global('identity_unverified', where)], mode);
+        assertNoCanaries([audit.findings], []);
+      } else {
+        await waitForAudit(tabId, (a) => a.found.length >= 9, 'the page view\'s other findings');
+        await sleep(1500);
+        assert.deepEqual(identity(await auditOf(tabId)), [], 'user_hash present: verified');
+      }
+    } finally {
+      await page.close();
+    }
+  }
+  assert.deepEqual(pageErrors, []);
+});
+
 test("strict CSP (csp.html): the page refuses wasm, the extension runs the same monitor compiled to JavaScript", { timeout: 90_000 }, async () => {
   const page = await context.newPage();
   try {
