@@ -101,21 +101,22 @@ impl Monitor {
 
     /// A CMP's live state, read by the page's consent adapters
     /// (`www/consent.js`): `choices` are `name:1,name:0` pairs in the CMP's
-    /// own names, `restored` when the CMP had the state from storage before
-    /// anything happened on this page. The CMP's cookies are re-read at
-    /// once too: they are the re-check, and the source for CMPs whose
-    /// events carry no state (`decided` false then).
-    pub fn cmp(&self, cmp: &str, choices: &str, decided: bool, restored: bool) {
-        let now = observe::now();
-        self.with(|s| s.engine.cmp_state(cmp, choices, decided, restored, now));
+    /// own names; `at` when it took effect ([`when`]: 0 when the CMP had
+    /// the state from storage before anything happened on this page). The
+    /// CMP's cookies are re-read at once too: they are the re-check, and
+    /// the source for CMPs whose events carry no state (`decided` false then).
+    pub fn cmp(&self, cmp: &str, choices: &str, decided: bool, at: f64) {
+        let at = when(at);
+        self.with(|s| s.engine.cmp_state(cmp, choices, decided, false, at));
         observe::read_cookies(&self.shell);
     }
 
     /// An IAB TCF `addEventListener` callback: `gdpr_applies` 1, 0 or -1
     /// (undefined), the `eventStatus`, purpose consents 1.. as `0`/`1`, and
-    /// the GVL ids with vendor consent, comma-separated.
-    pub fn tcf(&self, gdpr_applies: i8, event_status: &str, purposes: &str, vendors: &str) {
-        let now = observe::now();
+    /// the GVL ids with vendor consent, comma-separated; `at` as for
+    /// [`Monitor::cmp`] (the time of a `useractioncomplete`).
+    pub fn tcf(&self, gdpr_applies: i8, event_status: &str, purposes: &str, vendors: &str, at: f64) {
+        let now = when(at);
         let applies = match gdpr_applies {
             1 => Some(true),
             0 => Some(false),
@@ -125,10 +126,10 @@ impl Monitor {
     }
 
     /// An IAB GPP event with `signalStatus` `ready`: the GPP string and the
-    /// `applicableSections`.
-    pub fn gpp(&self, gpp_string: &str, applicable: &[i32], restored: bool) {
-        let now = observe::now();
-        self.with(|s| s.engine.gpp(gpp_string, applicable, restored, now));
+    /// `applicableSections`; `at` as for [`Monitor::cmp`].
+    pub fn gpp(&self, gpp_string: &str, applicable: &[i32], at: f64) {
+        let at = when(at);
+        self.with(|s| s.engine.gpp(gpp_string, applicable, false, at));
     }
 
     /// A Consent Mode command seen in `dataLayer`: `params` one
@@ -205,6 +206,20 @@ impl Monitor {
         if let Ok(mut s) = self.shell.try_borrow_mut() {
             f(&mut s);
         }
+    }
+}
+
+/// When a CMP state the page adapters report took effect, in ms after
+/// navigation start: `at` when they know it (0: restored from storage; the
+/// visitor's click or key press the choice came from, whose task may
+/// already have loaded a tag before the CMP told the adapters), never
+/// later than now; negative: now.
+fn when(at: f64) -> u64 {
+    let now = observe::now();
+    if at < 0.0 {
+        now
+    } else {
+        now.min(tagwatch_core::engine::ms(at))
     }
 }
 

@@ -107,10 +107,10 @@ async fn cmp_events_and_tcf_drive_the_timeline() {
     let mut m = new_monitor();
     m.policy("g\t200");
     // A CMP that restored "all granted", then the visitor withdraws in it.
-    m.cmp("cookiebot", "preferences:1,statistics:1,marketing:1", true, true);
+    m.cmp("cookiebot", "preferences:1,statistics:1,marketing:1", true, 0.0);
     m.start();
     assert_eq!(findings(&m), vec![]);
-    m.cmp("cookiebot", "preferences:0,statistics:0,marketing:0", true, false);
+    m.cmp("cookiebot", "preferences:0,statistics:0,marketing:0", true, -1.0);
     sleep(1300).await;
     assert_eq!(findings(&m), vec![("cookie_after_withdrawal".into(), "intercom-session-abc12345".into())]);
     assert!(m.findings().contains("\"source\":\"cookiebot\""));
@@ -119,7 +119,7 @@ async fn cmp_events_and_tcf_drive_the_timeline() {
     // TCF: the UI is showing (undecided), so a cookie now is before consent.
     js("document.cookie = 'intercom-id-abc12345=x; path=/';");
     let mut m = new_monitor();
-    m.tcf(1, "cmpuishown", "00000000000", "");
+    m.tcf(1, "cmpuishown", "00000000000", "", -1.0);
     m.start();
     assert_eq!(findings(&m), vec![("cookie_before_consent".into(), "intercom-id-abc12345".into())]);
     clean();

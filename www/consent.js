@@ -9,15 +9,26 @@
  * change, as the fallback and the re-check. Google Consent Mode commands
  * in `dataLayer` are passed on as claims to check, not as consent.
  *
- * sink: cmp(id, choices, decided, restored), tcf(gdprApplies, eventStatus,
- * purposes, vendorIds), gpp(gppString, applicableSections, restored),
- * consent_mode(command, params, preloaded). `restored`: the CMP had the
- * state from storage before anything happened on this page. Every entry
- * point is guarded: a CMP that throws never reaches the page. */
+ * sink: cmp(id, choices, decided, at), tcf(gdprApplies, eventStatus,
+ * purposes, vendorIds, at), gpp(gppString, applicableSections, at),
+ * consent_mode(command, params, preloaded). `at` is when the state took
+ * effect: 0 when the CMP had it from storage before anything happened on
+ * this page, the time of the visitor's click or key press when the choice
+ * came in that event's task (the page's own handler for the same choice
+ * may already have loaded a tag in it), else -1 (now). Every entry point
+ * is guarded: a CMP that throws never reaches the page. */
 function watchConsent(sink) {
   var w = window;
   var heard = {};   // CMPs that already sent an event: later reads are not restored
   var last = {};    // last value passed on per source, to drop repeats
+  var gesture = -1; // the trusted click / key press being handled (its task), else -1
+
+  function mark(e) {
+    if (!e.isTrusted) return;
+    gesture = e.timeStamp;
+    setTimeout(function () { gesture = -1; }, 0);
+  }
+  try { w.addEventListener('click', mark, true); w.addEventListener('keydown', mark, true); } catch (e) { /* no events */ }
 
   function guard(fn) {
     return function () { try { return fn.apply(this, arguments); } catch (e) { /* the CMP's problem, not the page's */ } };
@@ -40,7 +51,7 @@ function watchConsent(sink) {
     if (!restored) heard[id] = 1;
     if (last[id] === key) return;
     last[id] = key;
-    sink.cmp(id, choices, !!decided, !!restored);
+    sink.cmp(id, choices, !!decided, restored ? 0 : gesture);
   }
 
   // ---- IAB TCF v2.2 and GPP 1.1: the page's API, or a locator frame ----
@@ -86,7 +97,7 @@ function watchConsent(sink) {
       var key = applies + d.eventStatus + bits + vendors;
       if (last.tcf === key) return;
       last.tcf = key;
-      sink.tcf(applies, String(d.eventStatus || ''), bits, vendors.join(','));
+      sink.tcf(applies, String(d.eventStatus || ''), bits, vendors.join(','), gesture);
     }));
     return true;
   }
@@ -100,7 +111,8 @@ function watchConsent(sink) {
       var key = p.gppString + '|' + p.applicableSections;
       if (last.gpp === key) return;
       last.gpp = key;
-      sink.gpp(String(p.gppString || ''), new Int32Array(p.applicableSections || []), first && p.cmpDisplayStatus !== 'visible');
+      sink.gpp(String(p.gppString || ''), new Int32Array(p.applicableSections || []),
+        first && p.cmpDisplayStatus !== 'visible' ? 0 : gesture);
       first = false;
     }));
     return true;
@@ -188,7 +200,7 @@ function watchConsent(sink) {
   function read(id) { return function () { heard[id] = 1; readers[id](false); }; }
   // Complianz and TrustArc keep their state in cookies: their events only
   // ask the core for a re-read (decided false carries no state).
-  function recheck(id) { return function () { sink.cmp(id, '', false, false); }; }
+  function recheck(id) { return function () { sink.cmp(id, '', false, -1); }; }
   on(w, 'OneTrustGroupsUpdated', read('onetrust'));
   ['CookiebotOnAccept', 'CookiebotOnDecline', 'CookiebotOnConsentReady'].forEach(function (e) { on(w, e, read('cookiebot')); });
   on(document, 'cookieyes_consent_update', read('cookieyes'));

@@ -150,12 +150,18 @@ impl Timeline {
     }
 
     /// States in time order, starting with the default (only `necessary`).
+    /// An update that changes no category (a CMP's cookie re-read after its
+    /// event said the same) is not a change: the state keeps its source and
+    /// its `since`, the time of the change.
     fn states(&self) -> impl Iterator<Item = State> + '_ {
         let mut necessary = Categories::default();
         necessary.set(Category::Necessary, Some(true));
         let first = State { categories: necessary, source: Source::Default, since: 0 };
         let rest = self.updates.iter().scan(first, |state, u| {
-            *state = State { categories: state.categories.merge(u.categories), source: u.source, since: u.at };
+            let categories = state.categories.merge(u.categories);
+            if categories != state.categories {
+                *state = State { categories, source: u.source, since: u.at };
+            }
             Some(*state)
         });
         core::iter::once(first).chain(rest)
@@ -300,5 +306,18 @@ mod tests {
         assert_eq!(t.withdrawn_since(Functional, 300), Some(200));
         t.update(categories(&[(Functional, true)]), Source::Api, 400);
         assert_eq!(t.withdrawn_since(Functional, 500), None);
+    }
+
+    #[test]
+    fn an_update_that_changes_nothing_is_not_a_change() {
+        // A CMP's event, then its cookie re-read a few ms later saying the same.
+        let mut t = Timeline::default();
+        let refused = categories(&[(Functional, false), (Marketing, false)]);
+        t.update(categories(&[(Functional, true), (Marketing, true)]), Source::Cmp("onetrust"), 0);
+        t.update(refused, Source::Cmp("onetrust"), 100);
+        t.update(refused, Source::Api, 105);
+        let s = t.at(2000);
+        assert_eq!((s.since, s.source), (100, Source::Cmp("onetrust")));
+        assert_eq!(t.withdrawn_since(Functional, 2000), Some(100));
     }
 }

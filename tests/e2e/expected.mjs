@@ -26,7 +26,7 @@
 //   * With GPC on and everything granted, every marketing-purpose request
 //     (ping, metrics, events) is gpc_ignored; nothing else.
 //   * identity_unverified is not expected: the pages set user_hash.
-import { expect } from './harness.mjs';
+import { expect, findingKey } from './harness.mjs';
 
 const FRAME = '#intercom-frame';
 const pathOf = (src) => new URL(src).pathname;
@@ -116,4 +116,37 @@ export function cookieLifetimeExceeded({ app }) {
     expect.cookie('cookie_lifetime_exceeds_policy', `intercom-id-${app}`),
     expect.cookie('cookie_lifetime_exceeds_policy', `intercom-device-id-${app}`),
   ];
+}
+
+// ---- issue 4: consent read from the page's CMP ---------------------------------
+// The CMP scenarios (cmp-npm.test.mjs, cmp-fixtures.test.mjs) reuse
+// loadedWithoutConsent and withdrawnAndIgnored: the monitor must reach the
+// same findings from the CMP's own API, events and cookies as from
+// tagwatch('consent'). Their consent.source is the CMP's id.
+//   * The US page (IAB GPP, usnat) runs Intercom under `messenger:
+//     'necessary'`: an opt-out of sale / sharing / targeted advertising
+//     refuses `marketing` only, so only the tracking endpoints count.
+//   * consent_signal_mismatch: one per (vendor, signal, claimed type); the
+//     evidence is { kind: 'signal', signal: 'gcs' | 'consent_update' |
+//     'consent_default', claimed, host, path } (host and path of the hit,
+//     none for a dataLayer command).
+
+/** usnat opted out (marketing refused), Messenger necessary: Intercom's tracking. */
+export function trackingWithoutConsent({ api = 'api-iam.intercom.io' } = {}) {
+  return ['ping', 'metrics', 'events'].map((p) => expect.request('tracking_before_consent', api, `/messenger/web/${p}`, FRAME));
+}
+
+/** usnat: not opted out, then opted out; Intercom left running, update + trackEvent after the grace period. */
+export function trackingWithdrawnAndIgnored({ api = 'api-iam.intercom.io' } = {}) {
+  return ['ping', 'events'].map((p) => expect.request('request_after_withdrawal', api, `/messenger/web/${p}`, FRAME));
+}
+
+/** A Google tag's claim (Consent Mode) that the CMP does not back. */
+export function signalMismatch({ vendor, signal, claimed, host = '', path = '' }) {
+  return findingKey({ type: 'consent_signal_mismatch', vendor, evidence: { kind: 'signal', signal, claimed, host, path } });
+}
+
+/** A GA4 hit (`/g/collect` on `host`) while analytics is not granted. */
+export function ga4TrackingWithoutConsent({ host = 'region1.google-analytics.com' } = {}) {
+  return findingKey({ type: 'tracking_before_consent', vendor: 'ga4', evidence: { kind: 'request', host, path: '/g/collect', frame: 'top' } });
 }

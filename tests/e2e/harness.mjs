@@ -361,6 +361,7 @@ export function findingKey(f) {
   const parts = [type, f.vendor, ev.kind];
   if (ev.kind === 'request') parts.push(`${ev.host}${ev.path}`, `frame=${ev.frame ?? '?'}`);
   else if (ev.kind === 'cookie') parts.push(ev.cookie);
+  else if (ev.kind === 'signal') parts.push(`${ev.signal}:${ev.claimed}`, `${ev.host ?? ''}${ev.path ?? ''}`);
   else parts.push(ev.name);
   return parts.join(' | ');
 }
@@ -533,6 +534,8 @@ export async function waitForFrameEntries(page, patterns, { timeoutMs = 15000 } 
  *   errors, the wire contract on every POST, no canary in anything the
  *   collector received.
  * Options: gpc, extra (query params), grace (policy.grace_ms, 1000),
+ *   before(ctx) (runs in the fresh browser context before the page opens:
+ *   an earlier visit that stored a consent choice, say),
  *   expectReports (false: expect none), maxPosts (1),
  *   waitFrame ([/\/metrics$/]), bootIntercom (true), settleMs (500),
  *   collector (the page's collector URL; default the tap's /r — another URL
@@ -547,6 +550,7 @@ export async function runPageView(stack, name, {
   extra = {},
   grace = 1000,
   during = null,
+  before = null,
   expectReports = true,
   maxPosts = 1,
   waitFrame = [/\/messenger\/web\/metrics$/],
@@ -562,6 +566,7 @@ export async function runPageView(stack, name, {
   ctx.site = site;
   ctx.url = pageUrl(name, { collector: ingestUrl, site, extra, grace });
   try {
+    if (before) await before(ctx);
     const resp = await ctx.page.goto(ctx.url);
     assert.equal(resp.status(), 200, `GET ${ctx.url} answered ${resp.status()}`);
     await waitFor(
