@@ -307,23 +307,40 @@ test("strict CSP (csp.html): the page refuses wasm, the extension runs the same 
   }
 });
 
-test('a configured collector gets the page view like the snippet sends it', { timeout: 90_000 }, async () => {
+test('a collector set on the options page gets the page view: Send to collector, then nothing twice', { timeout: 90_000 }, async () => {
   assert.ok(existsSync(TAGWATCH_BIN), `the collector is not built: ${TAGWATCH_BIN} (./build.sh build)`);
   const collector = await startCollector({ siteCount: 1 });
   const [site] = collector.sites;
-  await setOptions({ collector: collector.ingestUrl, site });
   const page = await context.newPage();
   try {
+    const options = await context.newPage();
+    await options.goto(`chrome-extension://${extensionId}/options.html`);
+    await options.fill('#collector', collector.ingestUrl);
+    await options.fill('#site', site);
+    await options.click('button[type=submit]');
+    await options.waitForSelector('#saved:has-text("Reports go to")');
+    await options.close();
+    assert.deepEqual(await inWorker(() => chrome.storage.local.get(['collector', 'site'])), { collector: collector.ingestUrl, site });
+
     await page.goto(pageUrl('no-consent.html'));
     await waitForIntercomBoot(page);
     await waitForFrameEntries(page, [/\/messenger\/web\/metrics$/, /\/messenger\/web\/events$/]);
     const tabId = await tabIdOf(page);
     const expected = loadedWithoutConsent({ fake, app: APP_ID });
-    await waitForAudit(tabId, sameKeys(expected), 'the findings');
+    const audit = await waitForAudit(tabId, sameKeys(expected), 'the findings');
+    assert.equal(audit.reports[0].body.site, site, 'reports carry the configured site key');
     const values = (await context.cookies(SHOP_ORIGIN)).map((c) => c.value);
-    await page.goto('about:blank');   // pagehide: the monitor's beacon, from the page's origin
+
+    const popup = await openPopup(tabId);
+    try {
+      await popup.click('#send');   // the monitor's flush: a text/plain POST from the page's origin
+      await popup.waitForSelector('#status:has-text("Sent what was new")');
+    } finally {
+      await popup.close();
+    }
     await waitFor(async () => (await collector.findings(site)).length >= expected.length, { what: 'findings at the collector' });
-    await sleep(500);
+    await page.goto('about:blank');   // pagehide: only what is new (the inventory), no finding twice
+    await sleep(1000);
     const stored = await collector.findings(site);
     assertExactFindings(stored, expected, 'collector');
     for (const f of stored) assert.equal(f.page, `${SHOP_ORIGIN}/pages/no-consent.html`);
