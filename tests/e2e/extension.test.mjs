@@ -4,7 +4,8 @@
 // the fake Intercom behind the host-resolver rules.
 //
 // Environment: TAGWATCH_EXTENSION (default dist/extension),
-// TAGWATCH_SCREENSHOT=0 to leave docs/extension-popup.png alone.
+// TAGWATCH_SCREENSHOT=1 to refresh docs/extension-popup.png (otherwise the
+// popup's screenshot goes to target/extension-popup.png).
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,7 +19,7 @@ import {
 } from './harness.mjs';
 
 const EXTENSION = process.env.TAGWATCH_EXTENSION || join(REPO_ROOT, 'dist/extension');
-const SCREENSHOT = join(REPO_ROOT, 'docs/extension-popup.png');
+const SCREENSHOT = join(REPO_ROOT, process.env.TAGWATCH_SCREENSHOT === '1' ? 'docs' : 'target', 'extension-popup.png');
 const GA_VALUE = 'GA1.1.424242424.1700000000';   // the HttpOnly _ga value ext-frames.html's response sets
 const FRAMES = '/pages/ext-frames.html';
 
@@ -172,7 +173,7 @@ test('no consent: the same findings as the snippet, the badge counts them, the p
       assert.match(await popup.textContent('#consent'), /necessary: granted.*functional: unknown.*source: default/);
       const html = await popup.content();
       assertNoCanaries([html], values);
-      if (process.env.TAGWATCH_SCREENSHOT !== '0') await popup.screenshot({ path: SCREENSHOT, fullPage: true });
+      await popup.screenshot({ path: SCREENSHOT, fullPage: true });
 
       // Export: the report batch, as a file.
       const [download] = await Promise.all([popup.waitForEvent('download'), popup.click('#export')]);
