@@ -58,7 +58,11 @@ pub const US_CA: u16 = 8;
 /// section specifications of the GPP repository (shared/reference/consent.md
 /// §1.2), checked field by field against `@iabgpp/cmpapi` by
 /// tests/e2e/gpp-reference.test.mjs.
-const US_STATES: [(u16, &str, bool, &[(&str, u8)]); 4] = [
+/// One state section's layout: `(id, api prefix, has a GPC sub-section,
+/// fields)`.
+type StateLayout = (u16, &'static str, bool, &'static [(&'static str, u8)]);
+
+const US_STATES: [StateLayout; 4] = [
     (9, "usva", false, &[
         ("SharingNotice", 1), ("SaleOptOutNotice", 1), ("TargetedAdvertisingOptOutNotice", 1), ("SaleOptOut", 1),
         ("TargetedAdvertisingOptOut", 1), ("SensitiveDataProcessing", 8), ("KnownChildSensitiveDataConsents", 1),
