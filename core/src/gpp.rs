@@ -51,6 +51,10 @@ pub const US_NAT: u16 = 7;
 /// Section id of the California section.
 pub const US_CA: u16 = 8;
 
+/// One state section's layout: `(id, api prefix, has a GPC sub-section,
+/// fields)`.
+type StateLayout = (u16, &'static str, bool, &'static [(&'static str, u8)]);
+
 /// The state sections decoded from a field table, by section id: Virginia,
 /// Colorado, Utah, Connecticut (version 1 each). `(id, api prefix, whether
 /// a GPC sub-section may follow, core fields after Version)`; a field is
@@ -58,10 +62,6 @@ pub const US_CA: u16 = 8;
 /// section specifications of the GPP repository (shared/reference/consent.md
 /// §1.2), checked field by field against `@iabgpp/cmpapi` by
 /// tests/e2e/gpp-reference.test.mjs.
-/// One state section's layout: `(id, api prefix, has a GPC sub-section,
-/// fields)`.
-type StateLayout = (u16, &'static str, bool, &'static [(&'static str, u8)]);
-
 const US_STATES: [StateLayout; 4] = [
     (9, "usva", false, &[
         ("SharingNotice", 1), ("SaleOptOutNotice", 1), ("TargetedAdvertisingOptOutNotice", 1), ("SaleOptOut", 1),
