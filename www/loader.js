@@ -39,7 +39,29 @@ if (!(previous && previous.loaded)) (function () {
     wrapped.__tagwatch = true;
     return wrapped;
   }
+  // Calls queued on tag stubs (`Intercom('boot', …)` before Intercom's
+  // loader ran) when this script ran: the tag drains its queue when it
+  // loads, maybe before the monitor starts (it waits for the collector's
+  // settings), so they are kept here and handed over once. Only data
+  // properties are read (no getter runs).
+  var early = {};
+  try {
+    Object.keys(window).forEach(function (k) {
+      var d = Object.getOwnPropertyDescriptor(window, k);
+      var f = d && d.value;
+      if (typeof f === 'function' && Array.isArray(f.q) && f.q.length) early[k] = f.q.slice();
+    });
+  } catch (e) { /* nothing kept */ }
+
   function hook(vendor, api, verbs) {
+    var calls = early[api];
+    delete early[api];
+    // Later: the monitor calls this from inside start().
+    if (calls) setTimeout(function () {
+      calls.forEach(function (c) {
+        try { if (c && verbs.indexOf(c[0]) >= 0) monitor.api_call(vendor, String(c[0]), c[1]); } catch (e) { /* next */ }
+      });
+    }, 0);
     var desc = Object.getOwnPropertyDescriptor(window, api);
     if (desc && desc.get && desc.get.__tagwatch) return;
     var current = wrap(vendor, window[api], verbs);
@@ -114,7 +136,8 @@ if (!(previous && previous.loaded)) (function () {
   // Before loading anything, ask the collector for the site's settings
   // (GET <collector origin>/config/<site>, `tagwatch site set`): off, or
   // not drawn by its sample, stops here quietly. If the collector cannot
-  // answer, the page's own config decides (fail open).
+  // answer, the page's own config decides (fail open). Nothing else is
+  // downloaded before the answer: a page view left out costs one small GET.
   function boot() {
     if (state !== 'waiting' || !config.collector || !config.site) return;
     state = 'asking';

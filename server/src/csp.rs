@@ -56,6 +56,8 @@ pub struct Skipped {
     pub other_types: usize,
     /// Violations of non-`http(s)` resources (`inline`, `eval`, `data`, …).
     pub not_http: usize,
+    /// Violations in documents without an `http(s)` URL (`about:srcdoc`).
+    pub no_document: usize,
 }
 
 /// Parses a CSP report body sent to `/csp/<site>` at `received_ms`.
@@ -169,10 +171,11 @@ pub fn parse(
     for v in violations {
         let page = url::page_url(v.document);
         if url::parse(v.document).is_none() || page.is_empty() {
-            return Err(Malformed(truncate(format!(
-                "document URL {:?} is not an http(s) URL",
-                v.document.chars().take(100).collect::<String>()
-            ))));
+            // `about:blank`, `about:srcdoc`, extension pages: no page to
+            // file it under nor an origin to check. The other reports of
+            // the batch still count.
+            skipped.no_document += 1;
+            continue;
         }
         parsed
             .page_origins
@@ -378,7 +381,8 @@ mod tests {
             skipped,
             Skipped {
                 other_types: 1,
-                not_http: 1
+                not_http: 1,
+                no_document: 0
             }
         );
         assert_eq!(parsed.sites.len(), 1);
@@ -450,10 +454,6 @@ mod tests {
                 "item 0: age",
             ),
             (
-                json!({"csp-report": {"document-uri": "about:blank", "blocked-uri": "https://x.example/"}}),
-                "document URL",
-            ),
-            (
                 json!({"csp-report": {"document-uri": 5}}),
                 "csp-report.document-uri: 5 is not a string",
             ),
@@ -461,6 +461,13 @@ mod tests {
             let e = one(&body).expect_err(&body.to_string());
             assert!(e.0.contains(want), "{body}: {e}");
         }
+        // A document without an http(s) URL is skipped, not refused.
+        let (parsed, skipped) = one(&json!({"csp-report": {
+            "document-uri": "about:srcdoc", "blocked-uri": "https://x.example/"
+        }}))
+        .unwrap();
+        assert!(parsed.batch.findings.is_empty() && parsed.page_origins.is_empty());
+        assert_eq!(skipped.no_document, 1);
         let e = parse("tw_a", b"nope", "", NOW).expect_err("not json");
         assert!(e.0.starts_with("body is not JSON"));
     }

@@ -9,32 +9,47 @@ import { createServer, request as httpRequest } from 'node:http';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import {
-  TAGWATCH_BIN, endPageView, openPage, pageUrl, sleep, startStack, waitFor, waitForIntercomBoot,
+  TAGWATCH_BIN, endPageView, openPage, pageUrl, pollFindings, sleep, startStack, waitFor, waitForIntercomBoot,
 } from './harness.mjs';
 
 const execFileP = promisify(execFile);
 
 let stack;
 let failingProxy;
-before(async () => {
-  stack = await startStack({ siteCount: 4 });
-  // A collector front whose /config/* breaks (connection reset); the rest
-  // goes to the tap.
-  failingProxy = createServer((req, res) => {
-    if (req.url.startsWith('/config/')) { req.socket.destroy(); return; }
-    const up = new URL(req.url, stack.tap.url);
-    const preq = httpRequest(up, { method: req.method, headers: { ...req.headers, host: up.host } }, (pres) => {
-      res.writeHead(pres.statusCode || 502, pres.headers);
-      pres.pipe(res);
-    });
-    preq.on('error', () => { res.writeHead(502); res.end(); });
-    req.pipe(preq);
+let slowProxy;
+
+/** A collector front that forwards to the tap, doing `onConfig` with /config/* requests. */
+async function front(onConfig) {
+  const server = createServer((req, res) => {
+    const forward = () => {
+      const up = new URL(req.url, stack.tap.url);
+      const preq = httpRequest(up, { method: req.method, headers: { ...req.headers, host: up.host } }, (pres) => {
+        res.writeHead(pres.statusCode || 502, pres.headers);
+        pres.pipe(res);
+      });
+      preq.on('error', () => { res.writeHead(502); res.end(); });
+      req.pipe(preq);
+    };
+    if (req.url.startsWith('/config/')) onConfig(req, forward);
+    else forward();
   });
-  await new Promise((r) => failingProxy.listen(0, '127.0.0.1', r));
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return server;
+}
+
+before(async () => {
+  stack = await startStack({ siteCount: 5 });
+  // /config/* breaks (connection reset).
+  failingProxy = await front((req) => req.socket.destroy());
+  // /config/* answers after 1.5 s, as a far-away collector might: the tags
+  // have loaded (and drained their stubs' queues) before the monitor starts.
+  slowProxy = await front((req, forward) => setTimeout(forward, 1500));
 }, { timeout: 120_000 });
 after(async () => {
-  failingProxy?.closeAllConnections();
-  await new Promise((r) => (failingProxy ? failingProxy.close(() => r()) : r()));
+  for (const p of [failingProxy, slowProxy]) {
+    p?.closeAllConnections();
+    await new Promise((r) => (p ? p.close(() => r()) : r()));
+  }
   await stack?.stop();
 }, { timeout: 30_000 });
 
@@ -102,4 +117,26 @@ test('the collector cannot answer /config: the page config decides (fail open)',
   assert.deepEqual(run.pageErrors, []);
   assert.ok(run.wasmFetched, 'fail open: the monitor loads');
   await waitFor(() => stack.tap.reportPosts(site).some((p) => p.done && p.status === 204), { what: 'the report through the proxy' });
+});
+
+test("a slow /config answer: Intercom('boot') queued before Intercom loaded still counts", { timeout: 90_000 }, async () => {
+  // The loader keeps the calls queued on tag stubs when it ran and hands
+  // them to the monitor, which here starts well after Intercom's loader
+  // drained its queue.
+  const site = stack.nextSite();
+  const collector = `http://127.0.0.1:${slowProxy.address().port}/r`;
+  const seq0 = stack.fake.requests.length ? stack.fake.requests[stack.fake.requests.length - 1].seq : 0;
+  const ctx = await openPage(stack.browser, { collectorUrl: new URL(collector).origin });
+  try {
+    await ctx.page.goto(pageUrl('identity.html', { collector, site, extra: { identity: 'boot' } }));
+    await waitForIntercomBoot(ctx.page);
+    await waitFor(() => stack.fake.requests.some((r) => r.seq > seq0 && r.path === '/tagwatch/tagwatch_bg.wasm' && r.status !== null), { what: 'the wasm fetch' });
+    await sleep(1000);
+    await endPageView(ctx.page);
+    const findings = await pollFindings(stack.collector, site, (f) => f.length >= 1);
+    assert.deepEqual(findings.map((f) => [f.type, f.evidence.name]), [['identity_unverified', "Intercom('boot')"]]);
+    assert.deepEqual(ctx.pageErrors, []);
+  } finally {
+    await ctx.context.close().catch(() => {});
+  }
 });
