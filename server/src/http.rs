@@ -91,6 +91,19 @@ impl AppState {
     fn is_finding_type(&self, kind: &str) -> bool {
         self.finding_types().contains(&kind)
     }
+
+    /// The answer to a refusal, logging what went wrong inside first.
+    fn answer(&self, refusal: Refusal) -> Response {
+        if let Some(detail) = &refusal.detail {
+            self.events.log(
+                "error",
+                "store_error",
+                detail,
+                json!({"status": refusal.status.as_u16()}),
+            );
+        }
+        refusal.into_response()
+    }
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -122,6 +135,8 @@ struct Refusal {
     reason: String,
     /// Short reason for metrics and logs (`origin`, `too_large`, …).
     code: &'static str,
+    /// What went wrong inside, for the log (not the client): a store error.
+    detail: Option<String>,
     retry_after: Option<u64>,
     close: bool,
 }
@@ -132,6 +147,7 @@ impl Refusal {
             status,
             reason: reason.into(),
             code: "other",
+            detail: None,
             retry_after: None,
             close: false,
         }
@@ -148,13 +164,14 @@ impl Refusal {
     }
 
     fn unavailable(what: impl std::fmt::Display) -> Self {
-        eprintln!("tagwatch: {what}");
-        Self::new(
+        let mut refusal = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "the collector cannot reach its store right now; retry later",
         )
         .code("unavailable")
-        .retry_after(5)
+        .retry_after(5);
+        refusal.detail = Some(what.to_string());
+        refusal
     }
 }
 
@@ -354,9 +371,14 @@ async fn origin_registered(app: &Arc<AppState>, origin: &RequestOrigin) -> bool 
     };
     let store = app.store.clone();
     let candidates = crate::origin::candidates(origin);
-    blocking(move || store.origin_registered(&candidates))
-        .await
-        .unwrap_or(false)
+    match blocking(move || store.origin_registered(&candidates)).await {
+        Ok(registered) => registered,
+        Err(refusal) => {
+            // Logged; without the store, no CORS headers.
+            let _ = app.answer(refusal);
+            false
+        }
+    }
 }
 
 async fn preflight(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
@@ -431,7 +453,7 @@ async fn ingest_request(app: &Arc<AppState>, req: Request, endpoint: Endpoint<'_
                 refusal.status,
                 &refusal.reason,
             );
-            (refusal.into_response(), registered)
+            (app.answer(refusal), registered)
         }
     };
     let registered = match registered {
@@ -839,7 +861,7 @@ async fn get_config(State(app): State<Arc<AppState>>, Path(key): Path<String>) -
                 key.chars().take(64).collect::<String>()
             ),
         ),
-        Err(refusal) => refusal.into_response(),
+        Err(refusal) => app.answer(refusal),
     };
     resp.headers_mut()
         .insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
@@ -968,7 +990,7 @@ async fn common(
                 format!("unknown site key {site:?}"),
             ))
         }
-        Err(refusal) => return Err(refusal.into_response()),
+        Err(refusal) => return Err(app.answer(refusal)),
     }
     Ok(Common {
         site,
@@ -1057,7 +1079,7 @@ async fn get_findings(
     let store = app.store.clone();
     match blocking(move || store.findings(&q)).await {
         Ok(findings) => json(&FindingsAnswer { findings }),
-        Err(refusal) => refusal.into_response(),
+        Err(refusal) => app.answer(refusal),
     }
 }
 
@@ -1162,7 +1184,7 @@ async fn get_stats(
             c.until.as_deref(),
             &stats,
         )),
-        Err(refusal) => refusal.into_response(),
+        Err(refusal) => app.answer(refusal),
     }
 }
 
@@ -1183,7 +1205,7 @@ async fn get_health(
     let store = app.store.clone();
     match blocking(move || store.health(&q)).await {
         Ok(health) => json(&HealthAnswer { health }),
-        Err(refusal) => refusal.into_response(),
+        Err(refusal) => app.answer(refusal),
     }
 }
 
@@ -1427,7 +1449,7 @@ async fn get_inventory(
     let store = app.store.clone();
     match blocking(move || store.inventory(&q)).await {
         Ok(totals) => json(&inventory_answer(totals)),
-        Err(refusal) => refusal.into_response(),
+        Err(refusal) => app.answer(refusal),
     }
 }
 
