@@ -4,7 +4,7 @@
 #   ./build.sh build   build dist/ (loader + optimised wasm) and target/release/tagwatch
 #   ./build.sh test    setup + build + extension + every test (native, wasm in Chromium, end-to-end)
 #   ./build.sh demo    setup + build, start the collector (SQLite) and the demo site
-#   ./build.sh bench   benchmarks: classification native vs wasm, page cost, collector (docs/benchmarks.md)
+#   ./build.sh bench   benchmarks: classification native vs wasm, page cost, collector ingest and load (docs/benchmarks.md)
 #   ./build.sh fuzz    bounded cargo-fuzz runs of every parser (needs the nightly toolchain)
 #   ./build.sh dist    build, pack dist/ for deployment, and the extension (dist/extension/, dist/tagwatch-extension.zip)
 set -euo pipefail
@@ -116,6 +116,17 @@ bench() {
   node tools/bench-page.mjs
   log "collector ingest on loopback, against GET /healthz"
   node tools/bench-collector.mjs
+  local pkgs=()
+  command -v wrk >/dev/null || pkgs+=(wrk)
+  command -v nginx >/dev/null || pkgs+=(nginx)
+  command -v sqlite3 >/dev/null || pkgs+=(sqlite3)
+  if [ ${#pkgs[@]} -gt 0 ]; then
+    log "installing ${pkgs[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
+  fi
+  log "collector under load (wrk), against nginx answering 204 on the same machine"
+  tools/bench-load.sh
 }
 
 case "${1:-}" in

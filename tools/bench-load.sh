@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Load test of the collector's POST /r with wrk (tools/wrk-report.lua), and in
+# the same run of nginx answering 204 to POST /r on the same machine: the
+# HTTP ceiling of this machine for the same requests. Run by `./build.sh bench`
+# (which installs wrk, nginx and sqlite3 if missing); needs target/release/tagwatch.
+#
+#   tools/bench-load.sh                 # 2 threads, 32 connections, 10 s per target
+#   THREADS=4 CONNECTIONS=64 DURATION=30s tools/bench-load.sh
+#
+# Every request carries the golden batch (tests/fixtures/golden/report-batch.json,
+# compacted, as the monitor sends it) under a new page view, so each 204 is new
+# rows committed. After the run the collector is stopped (SIGTERM: it finishes
+# accepted batches) and the rows in its SQLite db are counted: every batch
+# answered 204 must be stored whole. A few more may be stored than counted:
+# batches in flight when wrk stopped, committed after wrk stopped listening.
+# Everything (db, logs, nginx config) is in target/bench-load/, fresh per run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+THREADS=${THREADS:-2}
+CONNECTIONS=${CONNECTIONS:-32}
+DURATION=${DURATION:-10s}
+BIN=${TAGWATCH_BIN:-$ROOT/target/release/tagwatch}
+ORIGIN=https://shop.example
+OUT=$ROOT/target/bench-load
+
+die() { echo "bench-load: $*" >&2; exit 1; }
+for c in wrk nginx sqlite3 node curl; do
+  command -v "$c" >/dev/null || die "$c is missing (./build.sh bench installs wrk, nginx and sqlite3)"
+done
+[ -x "$BIN" ] || die "$BIN is missing: cargo build --release -p tagwatch-server"
+
+rm -rf "$OUT"
+mkdir -p "$OUT/nginx-tmp"
+
+COLLECTOR_PID='' NGINX_PID=''
+cleanup() {
+  [ -z "$COLLECTOR_PID" ] || kill "$COLLECTOR_PID" 2>/dev/null || true
+  [ -z "$NGINX_PID" ] || kill "$NGINX_PID" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# The batch as the monitor sends it (one line); counts of its reports.
+read -r REPORTS FINDINGS INVENTORIES BYTES < <(node -e '
+  const fs = require("fs");
+  const batch = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+  const body = JSON.stringify(batch);
+  fs.writeFileSync(process.argv[2], body);
+  const n = (t) => batch.filter((r) => r.type === t).length;
+  console.log(batch.length, n("tagwatch-finding"), n("tagwatch-inventory"), Buffer.byteLength(body));
+' tests/fixtures/golden/report-batch.json "$OUT/batch.json")
+[ $((FINDINGS + INVENTORIES)) -eq "$REPORTS" ] || die "the golden batch has reports other than findings and inventories"
+
+# run_wrk NAME URL: prints wrk's report, leaves its wrk-report line in $OUT/NAME.wrk.
+run_wrk() {
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s tools/wrk-report.lua "$2" \
+    -- "$OUT/batch.json" "$KEY" "$ORIGIN" > "$OUT/$1.wrk"
+  sed 's/^/  /' "$OUT/$1.wrk"
+  grep -q '^wrk-report: ' "$OUT/$1.wrk" || die "no wrk-report line from wrk ($1)"
+}
+# field NAME KEY: a value from the wrk-report line.
+field() { sed -n "s/^wrk-report: .*\b$2=\([0-9.]*\).*/\1/p" "$OUT/$1.wrk"; }
+
+CPU=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
+echo "machine: $(nproc) CPUs ($CPU), load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# --- the collector -----------------------------------------------------------
+DB="sqlite:$OUT/tagwatch.db"
+KEY=$("$BIN" site add --origin "$ORIGIN" --db "$DB")
+TOKEN="bench-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+TAGWATCH_ADMIN_TOKEN=$TOKEN "$BIN" serve --listen 127.0.0.1:0 --db "$DB" \
+  --rate 0 --client-rate 0 2> "$OUT/collector.log" &
+COLLECTOR_PID=$!
+COLLECTOR_URL=''
+for _ in $(seq 200); do
+  COLLECTOR_URL=$(sed -n 's/^tagwatch: listening on \(http:[^ ]*\)$/\1/p' "$OUT/collector.log")
+  [ -n "$COLLECTOR_URL" ] && break
+  kill -0 "$COLLECTOR_PID" 2>/dev/null || die "the collector exited: $(cat "$OUT/collector.log")"
+  sleep 0.1
+done
+[ -n "$COLLECTOR_URL" ] || die "the collector did not start: $(cat "$OUT/collector.log")"
+
+echo "collector $COLLECTOR_URL, POST /r ($REPORTS reports, $BYTES bytes a batch):"
+run_wrk collector "$COLLECTOR_URL"
+
+kill -TERM "$COLLECTOR_PID"
+wait "$COLLECTOR_PID" || die "the collector exited with $? on SIGTERM: $(cat "$OUT/collector.log")"
+COLLECTOR_PID=''
+grep -q '^tagwatch: stopped$' "$OUT/collector.log" || die "the collector did not report a clean stop"
+
+q() { sqlite3 "$OUT/tagwatch.db" "$1"; }
+STORED_FINDINGS=$(q "SELECT count(*) FROM findings WHERE site = '$KEY'")
+STORED_VIEWS=$(q "SELECT count(DISTINCT page_view) FROM findings WHERE site = '$KEY'")
+STORED_INVENTORIES=$(q "SELECT count(*) FROM inventories WHERE site = '$KEY'")
+
+# --- nginx answering 204 -----------------------------------------------------
+PORT=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')
+cat > "$OUT/nginx.conf" <<EOF
+# Written by tools/bench-load.sh: POST /r answered 204, nothing else.
+daemon off;
+worker_processes auto;
+pid $OUT/nginx.pid;
+error_log $OUT/nginx-error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_max_body_size 64k;
+  client_body_temp_path $OUT/nginx-tmp/body;
+  proxy_temp_path $OUT/nginx-tmp/proxy;
+  fastcgi_temp_path $OUT/nginx-tmp/fastcgi;
+  uwsgi_temp_path $OUT/nginx-tmp/uwsgi;
+  scgi_temp_path $OUT/nginx-tmp/scgi;
+  server {
+    listen 127.0.0.1:$PORT;
+    location = /r {
+      if (\$request_method != POST) { return 405; }
+      return 204;
+    }
+  }
+}
+EOF
+nginx -c "$OUT/nginx.conf" -p "$OUT" -e "$OUT/nginx-error.log" &
+NGINX_PID=$!
+for _ in $(seq 100); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST --data x "http://127.0.0.1:$PORT/r" || true)" = 204 ] && break
+  kill -0 "$NGINX_PID" 2>/dev/null || die "nginx exited: $(cat "$OUT/nginx-error.log")"
+  sleep 0.1
+done
+
+echo "nginx $(nginx -v 2>&1 | sed 's|.*/||') http://127.0.0.1:$PORT, POST /r answered 204:"
+run_wrk nginx "http://127.0.0.1:$PORT"
+
+kill -TERM "$NGINX_PID"
+wait "$NGINX_PID" || true
+NGINX_PID=''
+
+# --- results -----------------------------------------------------------------
+awk -v reports="$REPORTS" -v threads="$THREADS" -v conns="$CONNECTIONS" -v dur="$DURATION" \
+    -v c_ok="$(field collector status_204)" -v c_other="$(field collector other)" -v c_err="$(field collector errors)" \
+    -v c_us="$(field collector duration_us)" -v c_p50="$(field collector p50_us)" -v c_p99="$(field collector p99_us)" \
+    -v n_ok="$(field nginx status_204)" -v n_other="$(field nginx other)" -v n_err="$(field nginx errors)" \
+    -v n_us="$(field nginx duration_us)" -v n_p50="$(field nginx p50_us)" -v n_p99="$(field nginx p99_us)" '
+BEGIN {
+  c_rps = c_ok / (c_us / 1e6); n_rps = n_ok / (n_us / 1e6)
+  printf "\nwrk, %s threads, %s connections, %s per target; %d reports a batch\n", threads, conns, dur, reports
+  printf "%-22s %9s %11s %8s %8s %12s\n", "target", "204/s", "reports/s", "p50 ms", "p99 ms", "other/errors"
+  printf "%-22s %9.0f %11.0f %8.2f %8.2f %12s\n", "collector POST /r", c_rps, c_rps * reports, c_p50 / 1000, c_p99 / 1000, c_other "/" c_err
+  printf "%-22s %9.0f %11.0f %8.2f %8.2f %12s\n", "nginx 204 POST /r", n_rps, n_rps * reports, n_p50 / 1000, n_p99 / 1000, n_other "/" n_err
+  printf "%-22s %9.3f %11.3f %8.1f %8.1f\n", "collector / nginx", c_rps / n_rps, c_rps / n_rps, c_p50 / n_p50, c_p99 / n_p99
+}'
+
+OK=$(field collector status_204)
+SURPLUS=$((STORED_VIEWS - OK))
+echo "stored: $STORED_VIEWS page views ($STORED_FINDINGS findings, $STORED_INVENTORIES inventories)" \
+  "for $OK batches answered 204 ($((OK * FINDINGS)) findings, $OK inventories)"
+if [ "$STORED_VIEWS" -lt "$OK" ] || [ "$STORED_FINDINGS" -ne $((STORED_VIEWS * FINDINGS)) ] ||
+   [ "$STORED_INVENTORIES" -ne $((STORED_VIEWS * INVENTORIES)) ]; then
+  die "LOST WRITES: not every batch answered 204 is stored whole (db: $OUT/tagwatch.db)"
+fi
+if [ "$SURPLUS" -gt "$CONNECTIONS" ]; then
+  die "$SURPLUS more page views stored than 204s counted, more than the $CONNECTIONS connections could have in flight"
+fi
+echo "every accepted report is stored ($SURPLUS more batches stored than 204s counted: in flight when wrk stopped)"
