@@ -1,7 +1,7 @@
 //! HTTP endpoints: `POST /r` and `POST /csp/KEY` (ingest, CORS),
 //! `GET /config/KEY`, `GET /api/findings`, `GET /api/health`,
-//! `GET /api/inventory`, `GET /metrics`, `GET /healthz`. See
-//! docs/collector.md.
+//! `GET /api/inventory`, `GET /api/sites`, `GET /metrics`, `GET /healthz`,
+//! `GET /dashboard/` (crate::dashboard). See docs/collector.md.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -30,7 +30,7 @@ use crate::keys::ct_eq;
 use crate::ratelimit::{client_key, retry_after_secs, RateLimiter};
 use crate::store::{
     FindingRow, FindingsQuery, HealthQuery, HealthRow, InventoryQuery, InventoryTotals, Stats,
-    StatsQuery, Store, StoreError, Tally, Usage,
+    SiteInfo, StatsQuery, Store, StoreError, Tally, Usage,
 };
 use crate::timefmt::{iso_from_ms, now_ms, parse_instant};
 use crate::writer::{WriteError, Writer};
@@ -120,6 +120,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/stats", get(get_stats))
         .route("/api/health", get(get_health))
         .route("/api/inventory", get(get_inventory))
+        .route("/api/sites", get(get_sites))
+        .route("/dashboard", get(crate::dashboard::redirect))
+        .route("/dashboard/", get(crate::dashboard::index))
+        .route("/dashboard/index.html", get(crate::dashboard::index))
+        .route("/dashboard/dashboard.js", get(crate::dashboard::script))
+        .route("/dashboard/dashboard.css", get(crate::dashboard::style))
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -238,7 +244,8 @@ async fn not_found() -> Response {
     text(
         StatusCode::NOT_FOUND,
         "not found; endpoints: POST /r, POST /csp/KEY, GET /config/KEY, GET /api/findings, GET /api/stats, \
-         GET /api/health, GET /api/inventory, GET /metrics, GET /openapi.json, GET /healthz",
+         GET /api/health, GET /api/inventory, GET /api/sites, GET /metrics, GET /openapi.json, \
+         GET /healthz, GET /dashboard/",
     )
 }
 
@@ -1003,6 +1010,24 @@ async fn common(
 #[derive(Serialize)]
 struct FindingsAnswer {
     findings: Vec<FindingRow>,
+}
+
+#[derive(Serialize)]
+struct SitesAnswer {
+    sites: Vec<SiteInfo>,
+}
+
+/// `GET /api/sites`: every registered site, for the dashboard's site
+/// selector (as `tagwatch site list`).
+async fn get_sites(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if !authorized(&headers, &app.admin_token) {
+        return unauthorized(&headers);
+    }
+    let store = app.store.clone();
+    match blocking(move || store.list_sites()).await {
+        Ok(sites) => json(&SitesAnswer { sites }),
+        Err(refusal) => app.answer(refusal),
+    }
 }
 
 #[derive(Serialize)]

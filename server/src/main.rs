@@ -4,6 +4,7 @@
 
 mod cli;
 mod csp;
+mod dashboard;
 mod events;
 mod export;
 mod http;
