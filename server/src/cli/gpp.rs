@@ -19,9 +19,9 @@ use crate::Failure;
 pub const MAX_LINE: usize = 65_536;
 
 #[derive(Serialize)]
-struct Decoded<'a> {
+struct Decoded {
     #[serde(flatten)]
-    gpp: &'a gpp::Gpp,
+    gpp: gpp::Gpp,
     categories: CategoriesJson,
 }
 
@@ -44,11 +44,6 @@ impl From<Categories> for CategoriesJson {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorLine<'a> {
-    error: &'a str,
-}
-
 /// Runs the command on the process's stdin and stdout.
 pub fn run() -> Result<(), Failure> {
     lines::run(MAX_LINE, respond)
@@ -56,13 +51,9 @@ pub fn run() -> Result<(), Failure> {
 
 fn respond(text: &str, overlong: bool, json: &mut Vec<u8>) {
     if overlong {
-        lines::write_json(json, &ErrorLine { error: "line longer than 65536 bytes" });
-        return;
+        return lines::write_error(json, "line longer than 65536 bytes");
     }
-    match gpp::decode(text) {
-        Ok(g) => lines::write_json(json, &Decoded { gpp: &g, categories: g.categories().into() }),
-        Err(e) => lines::write_json(json, &ErrorLine { error: &e.to_string() }),
-    }
+    lines::write_result(json, gpp::decode(text).map(|g| Decoded { categories: g.categories().into(), gpp: g }));
 }
 
 #[cfg(test)]

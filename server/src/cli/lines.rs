@@ -83,6 +83,25 @@ pub(crate) fn write_json(json: &mut Vec<u8>, value: &impl Serialize) {
     }
 }
 
+#[derive(Serialize)]
+struct ErrorLine<'a> {
+    error: &'a str,
+}
+
+/// Appends `{"error": message}`.
+pub(crate) fn write_error(json: &mut Vec<u8>, message: &str) {
+    write_json(json, &ErrorLine { error: message });
+}
+
+/// Appends a decoder's answer for one line: the decoded value, or
+/// `{"error": …}` with the decoder's message.
+pub(crate) fn write_result<T: Serialize, E: std::fmt::Display>(json: &mut Vec<u8>, result: Result<T, E>) {
+    match result {
+        Ok(value) => write_json(json, &value),
+        Err(e) => write_error(json, &e.to_string()),
+    }
+}
+
 /// Reads one line into `buf` without its `\n` / `\r\n`, keeping at most `max`
 /// bytes of it (cut back to a character boundary) and discarding the rest.
 /// `Ok(None)` at end of input; `Ok(Some(true))` when the line was longer

@@ -8,9 +8,6 @@
 //! bytes"}`, the rest of the line discarded. Exit 0 whatever the lines hold.
 //! The decoder is [`tagwatch_core::tcf`], the one the monitor runs.
 
-
-
-use serde::Serialize;
 use tagwatch_core::tcf;
 
 use super::lines;
@@ -22,11 +19,6 @@ pub const MAX_LINE: usize = 65_536;
 
 const OVERLONG: &str = "line longer than 65536 bytes";
 
-#[derive(Serialize)]
-struct ErrorLine<'a> {
-    error: &'a str,
-}
-
 /// Runs the command on the process's stdin and stdout.
 pub fn run() -> Result<(), Failure> {
     lines::run(MAX_LINE, respond)
@@ -36,13 +28,9 @@ pub fn run() -> Result<(), Failure> {
 /// `{"error":…}`.
 fn respond(text: &str, overlong: bool, json: &mut Vec<u8>) {
     if overlong {
-        lines::write_json(json, &ErrorLine { error: OVERLONG });
-        return;
+        return lines::write_error(json, OVERLONG);
     }
-    match tcf::decode(text) {
-        Ok(tc) => lines::write_json(json, &tc),
-        Err(e) => lines::write_json(json, &ErrorLine { error: &e.to_string() }),
-    }
+    lines::write_result(json, tcf::decode(text));
 }
 
 #[cfg(test)]
