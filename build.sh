@@ -67,7 +67,7 @@ build() {
     "$out/min_bg.wasm" -o dist/tagwatch_bg.wasm
   # One classic script, one function scope: the glue's `wasm_bindgen` stays private.
   { printf '(function () {\n"use strict";\n'
-    cat "$out/min.js" www/consent.js www/loader.js
+    cat "$out/min.js" www/consent.js www/policy.js www/loader.js
     printf '})();\n'; } > "$out/bundle.js"
   node_modules/.bin/terser "$out/bundle.js" --compress --mangle \
     --preamble '/*! tagwatch - consent-compliance monitor */' -o dist/tagwatch.js

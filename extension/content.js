@@ -189,23 +189,8 @@ chrome.runtime.onMessage.addListener(function (msg, sender, reply) {
   } catch (e) { /* keep listening */ }
 });
 
-// ---- the site's policy, as the snippet's `config.policy` (loader.js) ----
-function policyRules(p) {
-  var rules = [];
-  if (!p || typeof p !== 'object') return '';
-  var clean = function (v) { return String(v).replace(/[\t\n]/g, ' '); };
-  if (typeof p.grace_ms === 'number') rules.push('g\t' + p.grace_ms);
-  if (typeof p.cookie_max_days === 'number') rules.push('m\t' + p.cookie_max_days);
-  (Array.isArray(p.regions) ? p.regions : []).forEach(function (r) { rules.push('r\t' + clean(r)); });
-  Object.keys(p.pages || {}).forEach(function (v) {
-    (Array.isArray(p.pages[v]) ? p.pages[v] : []).forEach(function (g) { rules.push('p\t' + clean(v) + '\t' + clean(g)); });
-  });
-  Object.keys(p.vendors || {}).forEach(function (v) {
-    var purposes = p.vendors[v] || {};
-    Object.keys(purposes).forEach(function (k) { rules.push('c\t' + clean(v) + '\t' + clean(k) + '\t' + clean(purposes[k])); });
-  });
-  return rules.join('\n');
-}
+// The site's policy becomes the monitor's rules through policyRules()
+// (www/policy.js, bundled in by tools/pack-extension.mjs).
 
 // ---- start ----
 function tick() {

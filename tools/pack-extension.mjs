@@ -74,6 +74,7 @@ writeFileSync(join(OUT, 'content.js'), scope([
   `/* the monitor (dist/tagwatch_bg.wasm, ${wasm.length} bytes) */`,
   `var WASM = '${wasm.toString('base64')}';`,
   `var CATALOG = ${JSON.stringify(contentCatalog)};`,
+  read(join(ROOT, 'www/policy.js')),
   read(join(SRC, 'content.js')),
 ]));
 // The page world's script runs in the page's realm: whatever happens, nothing may reach the page.
