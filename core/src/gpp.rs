@@ -10,10 +10,9 @@
 //!
 //! Sections decoded here:
 //! - **2 `tcfeuv2`**: an ordinary TC string, decoded by [`crate::tcf::decode`].
-//! - **7 `usnat`**: US National, versions 1 (12 sensitive data categories, 2
-//!   known-child consents) and 2 (16 and 3), plus the optional GPC
-//!   sub-section.
-//! - **8 `usca`**: California, version 1, plus the optional GPC sub-section.
+//! - **7–12, the US sections** (`usnat` versions 1 and 2, `usca`, `usva`,
+//!   `usco`, `usut`, `usct`), read from one field table ([`US_SECTIONS`])
+//!   with the optional GPC sub-section where the section has one.
 //!
 //! Every other section is listed by id and skipped. US sections are
 //! `.`-separated segments: the core segment, then optional sub-segments
@@ -51,35 +50,54 @@ pub const US_NAT: u16 = 7;
 /// Section id of the California section.
 pub const US_CA: u16 = 8;
 
-/// One state section's layout: `(id, api prefix, has a GPC sub-section,
-/// fields)`.
-type StateLayout = (u16, &'static str, bool, &'static [(&'static str, u8)]);
+/// One US section's layout: `(id, version, api prefix, has a GPC
+/// sub-section, fields after Version)`; a field is `(name, count)`, 2 bits
+/// per value, `count` > 1 a list.
+pub type UsLayout = (u16, u8, &'static str, bool, &'static [(&'static str, u8)]);
 
-/// The state sections decoded from a field table, by section id: Virginia,
-/// Colorado, Utah, Connecticut (version 1 each). `(id, api prefix, whether
-/// a GPC sub-section may follow, core fields after Version)`; a field is
-/// `(name, count)`, 2 bits per value, `count` > 1 a list. Layouts from the
-/// section specifications of the GPP repository (shared/reference/consent.md
-/// §1.2), checked field by field against `@iabgpp/cmpapi` by
-/// tests/e2e/gpp-reference.test.mjs.
-const US_STATES: [StateLayout; 4] = [
-    (9, "usva", false, &[
+/// The US sections, decoded from one field table: national (id 7, versions
+/// 1 and 2), California (8), Virginia (9), Colorado (10), Utah (11),
+/// Connecticut (12). Layouts from the section specifications of the GPP
+/// repository (shared/reference/consent.md §1.2), checked field by field
+/// against `@iabgpp/cmpapi` by tests/e2e/gpp-reference.test.mjs.
+pub const US_SECTIONS: [UsLayout; 7] = [
+    (US_NAT, 1, "usnat", true, &[
+        ("SharingNotice", 1), ("SaleOptOutNotice", 1), ("SharingOptOutNotice", 1), ("TargetedAdvertisingOptOutNotice", 1),
+        ("SensitiveDataProcessingOptOutNotice", 1), ("SensitiveDataLimitUseNotice", 1), ("SaleOptOut", 1),
+        ("SharingOptOut", 1), ("TargetedAdvertisingOptOut", 1), ("SensitiveDataProcessing", 12),
+        ("KnownChildSensitiveDataConsents", 2), ("PersonalDataConsents", 1), ("MspaCoveredTransaction", 1),
+        ("MspaOptOutOptionMode", 1), ("MspaServiceProviderMode", 1),
+    ]),
+    (US_NAT, 2, "usnat", true, &[
+        ("SharingNotice", 1), ("SaleOptOutNotice", 1), ("SharingOptOutNotice", 1), ("TargetedAdvertisingOptOutNotice", 1),
+        ("SensitiveDataProcessingOptOutNotice", 1), ("SensitiveDataLimitUseNotice", 1), ("SaleOptOut", 1),
+        ("SharingOptOut", 1), ("TargetedAdvertisingOptOut", 1), ("SensitiveDataProcessing", 16),
+        ("KnownChildSensitiveDataConsents", 3), ("PersonalDataConsents", 1), ("MspaCoveredTransaction", 1),
+        ("MspaOptOutOptionMode", 1), ("MspaServiceProviderMode", 1),
+    ]),
+    (US_CA, 1, "usca", true, &[
+        ("SaleOptOutNotice", 1), ("SharingOptOutNotice", 1), ("SensitiveDataLimitUseNotice", 1), ("SaleOptOut", 1),
+        ("SharingOptOut", 1), ("SensitiveDataProcessing", 9), ("KnownChildSensitiveDataConsents", 2),
+        ("PersonalDataConsents", 1), ("MspaCoveredTransaction", 1), ("MspaOptOutOptionMode", 1),
+        ("MspaServiceProviderMode", 1),
+    ]),
+    (9, 1, "usva", false, &[
         ("SharingNotice", 1), ("SaleOptOutNotice", 1), ("TargetedAdvertisingOptOutNotice", 1), ("SaleOptOut", 1),
         ("TargetedAdvertisingOptOut", 1), ("SensitiveDataProcessing", 8), ("KnownChildSensitiveDataConsents", 1),
         ("MspaCoveredTransaction", 1), ("MspaOptOutOptionMode", 1), ("MspaServiceProviderMode", 1),
     ]),
-    (10, "usco", true, &[
+    (10, 1, "usco", true, &[
         ("SharingNotice", 1), ("SaleOptOutNotice", 1), ("TargetedAdvertisingOptOutNotice", 1), ("SaleOptOut", 1),
         ("TargetedAdvertisingOptOut", 1), ("SensitiveDataProcessing", 7), ("KnownChildSensitiveDataConsents", 1),
         ("MspaCoveredTransaction", 1), ("MspaOptOutOptionMode", 1), ("MspaServiceProviderMode", 1),
     ]),
-    (11, "usut", false, &[
+    (11, 1, "usut", false, &[
         ("SharingNotice", 1), ("SaleOptOutNotice", 1), ("TargetedAdvertisingOptOutNotice", 1),
         ("SensitiveDataProcessingOptOutNotice", 1), ("SaleOptOut", 1), ("TargetedAdvertisingOptOut", 1),
         ("SensitiveDataProcessing", 8), ("KnownChildSensitiveDataConsents", 1), ("MspaCoveredTransaction", 1),
         ("MspaOptOutOptionMode", 1), ("MspaServiceProviderMode", 1),
     ]),
-    (12, "usct", true, &[
+    (12, 1, "usct", true, &[
         ("SharingNotice", 1), ("SaleOptOutNotice", 1), ("TargetedAdvertisingOptOutNotice", 1), ("SaleOptOut", 1),
         ("TargetedAdvertisingOptOut", 1), ("SensitiveDataProcessing", 8), ("KnownChildSensitiveDataConsents", 3),
         ("MspaCoveredTransaction", 1), ("MspaOptOutOptionMode", 1), ("MspaServiceProviderMode", 1),
@@ -164,82 +182,6 @@ impl fmt::Display for GppError {
 
 impl std::error::Error for GppError {}
 
-/// The US National section (id 7). Two-bit fields: 0 not applicable, 1 yes
-/// / opted out / no consent, 2 no / did not opt out / consent (per field,
-/// as in the spec); 3 is invalid and kept as read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct UsNat {
-    /// Section version (1 or 2).
-    pub version: u8,
-    /// Notice of sharing with third parties.
-    pub sharing_notice: u8,
-    /// Notice of the opportunity to opt out of sale.
-    pub sale_opt_out_notice: u8,
-    /// Notice of the opportunity to opt out of sharing.
-    pub sharing_opt_out_notice: u8,
-    /// Notice of the opportunity to opt out of targeted advertising.
-    pub targeted_advertising_opt_out_notice: u8,
-    /// Notice of the opportunity to opt out of sensitive data processing.
-    pub sensitive_data_processing_opt_out_notice: u8,
-    /// Notice of the opportunity to limit use of sensitive data.
-    pub sensitive_data_limit_use_notice: u8,
-    /// 1 opted out of sale, 2 did not opt out.
-    pub sale_opt_out: u8,
-    /// 1 opted out of sharing, 2 did not opt out.
-    pub sharing_opt_out: u8,
-    /// 1 opted out of targeted advertising, 2 did not opt out.
-    pub targeted_advertising_opt_out: u8,
-    /// Per sensitive data category (12 in v1, 16 in v2): 1 no consent, 2 consent.
-    pub sensitive_data_processing: Vec<u8>,
-    /// Known child (2 in v1, 3 in v2): 1 no consent, 2 consent.
-    pub known_child_sensitive_data_consents: Vec<u8>,
-    /// Consent to unrelated / incompatible uses: 1 no consent, 2 consent.
-    pub personal_data_consents: u8,
-    /// 1 yes, 2 no.
-    pub mspa_covered_transaction: u8,
-    /// 1 yes, 2 no.
-    pub mspa_opt_out_option_mode: u8,
-    /// 1 yes, 2 no.
-    pub mspa_service_provider_mode: u8,
-    /// The GPC sub-section, when present.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub gpc: Option<bool>,
-}
-
-/// The California section (id 8), version 1. Values as in [`UsNat`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct UsCa {
-    /// Section version (1).
-    pub version: u8,
-    /// Notice of the opportunity to opt out of sale.
-    pub sale_opt_out_notice: u8,
-    /// Notice of the opportunity to opt out of sharing.
-    pub sharing_opt_out_notice: u8,
-    /// Notice of the opportunity to limit use of sensitive data.
-    pub sensitive_data_limit_use_notice: u8,
-    /// 1 opted out of sale, 2 did not opt out.
-    pub sale_opt_out: u8,
-    /// 1 opted out of sharing, 2 did not opt out.
-    pub sharing_opt_out: u8,
-    /// 9 sensitive data categories: 1 no consent (limit use), 2 consent.
-    pub sensitive_data_processing: Vec<u8>,
-    /// 2 known child consents: 1 no consent, 2 consent.
-    pub known_child_sensitive_data_consents: Vec<u8>,
-    /// 1 no consent, 2 consent.
-    pub personal_data_consents: u8,
-    /// 1 yes, 2 no.
-    pub mspa_covered_transaction: u8,
-    /// 1 yes, 2 no.
-    pub mspa_opt_out_option_mode: u8,
-    /// 1 yes, 2 no.
-    pub mspa_service_provider_mode: u8,
-    /// The GPC sub-section, when present.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub gpc: Option<bool>,
-}
-
 /// One decoded section.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "api")]
@@ -248,21 +190,16 @@ pub enum Section {
     /// Id 2.
     #[serde(rename = "tcfeuv2")]
     TcfEuV2(Box<TcString>),
-    /// Id 7.
-    #[serde(rename = "usnat")]
-    UsNat(UsNat),
-    /// Id 8.
-    #[serde(rename = "usca")]
-    UsCa(UsCa),
     /// A section this decoder skips.
     #[serde(rename = "other")]
     Other {
         /// Its id.
         id: u16,
     },
-    /// Ids 9–12: a state section decoded from its field table.
+    /// Ids 7–12: a US section decoded from its field table
+    /// ([`US_SECTIONS`]); it names its own `api`.
     #[serde(untagged)]
-    UsState(UsState),
+    Us(UsSection),
 }
 
 impl Section {
@@ -270,9 +207,7 @@ impl Section {
     pub fn id(&self) -> u16 {
         match self {
             Self::TcfEuV2(_) => TCF_EU_V2,
-            Self::UsNat(_) => US_NAT,
-            Self::UsCa(_) => US_CA,
-            Self::UsState(s) => s.id,
+            Self::Us(s) => s.id,
             Self::Other { id } => *id,
         }
     }
@@ -346,41 +281,46 @@ fn decode_tcf(text: &str) -> Result<Section, GppError> {
     Ok(Section::TcfEuV2(Box::new(tcf::decode(text).map_err(GppError::Tcf)?)))
 }
 
-/// A US state section: its fields by name, in string order, and the GPC
-/// sub-section where the state has one. Serialises flat, with `api`, like
-/// the other sections.
+/// A US section: its fields by name, in string order, and the GPC
+/// sub-section where the section has one. Serialises flat, with `api` and
+/// the GPP client API's field names (`SaleOptOut`), like the other sections.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UsState {
+pub struct UsSection {
     /// Section id.
     pub id: u16,
-    /// API prefix (`usva`).
+    /// API prefix (`usnat`, `usca`, `usva`, …).
     pub api: &'static str,
-    /// Section version (1).
+    /// Section version.
     pub version: u8,
-    /// `(name, values)`: one value, or a list.
+    /// `(name, values)`, one value per 2-bit field, several for a list.
     pub fields: Vec<(&'static str, Vec<u8>)>,
     /// The GPC sub-section's flag, when present.
     pub gpc: Option<bool>,
+    /// The field table the section was read with (which fields are lists).
+    layout: &'static [(&'static str, u8)],
 }
 
-impl UsState {
-    /// The first value of field `name` (0 when absent).
+impl UsSection {
+    /// The values of field `name` (empty when the section has no such field).
     pub fn field(&self, name: &str) -> &[u8] {
         self.fields.iter().find(|(n, _)| *n == name).map_or(&[], |(_, v)| v.as_slice())
     }
+
+    /// A single-valued field (0, "not applicable", when absent).
+    pub fn value(&self, name: &str) -> u8 {
+        self.field(name).first().copied().unwrap_or(0)
+    }
 }
 
-impl Serialize for UsState {
+impl Serialize for UsSection {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("api", self.api)?;
         m.serialize_entry("Version", &self.version)?;
-        for (name, values) in &self.fields {
+        for ((name, values), (_, count)) in self.fields.iter().zip(self.layout) {
             match values.as_slice() {
-                [one] if US_STATES.iter().any(|(id, _, _, f)| *id == self.id && f.contains(&(*name, 1))) => {
-                    m.serialize_entry(name, one)?
-                }
+                [one] if *count == 1 => m.serialize_entry(name, one)?,
                 list => m.serialize_entry(name, list)?,
             }
         }
@@ -391,33 +331,26 @@ impl Serialize for UsState {
     }
 }
 
-fn decode_state(id: u16, text: &str) -> Option<Result<UsState, GppError>> {
-    let (_, api, has_gpc, layout) = US_STATES.iter().find(|(i, ..)| *i == id)?;
-    Some((|| {
+/// Decodes a US section; `None` when `id` is not one.
+fn decode_us_section(id: u16, text: &str) -> Option<Result<UsSection, GppError>> {
+    US_SECTIONS.iter().any(|(i, ..)| *i == id).then(|| {
         let mut segments = text.split('.');
         let mut b = Bits::new(segments.next().unwrap_or_default(), id)?;
         let version = b.take_u8(6, "Version")?;
-        if version != 1 {
+        let Some((_, _, api, has_gpc, layout)) = US_SECTIONS.iter().find(|(i, v, ..)| *i == id && *v == version) else {
             return Err(GppError::UnsupportedSectionVersion { section: id, version });
-        }
+        };
         let mut fields = Vec::with_capacity(layout.len());
         for (name, count) in layout.iter() {
             fields.push((*name, b.list(usize::from(*count), name)?));
         }
         let gpc = if *has_gpc { gpc(segments, id)? } else { None };
-        Ok(UsState { id, api, version, fields, gpc })
-    })())
+        Ok(UsSection { id, api, version, fields, gpc, layout })
+    })
 }
 
 fn decode_section(id: u16, text: &str) -> Result<Section, GppError> {
-    if let Some(state) = decode_state(id, text) {
-        return state.map(Section::UsState);
-    }
-    match id {
-        US_NAT => decode_usnat(text).map(Section::UsNat),
-        US_CA => decode_usca(text).map(Section::UsCa),
-        _ => Ok(Section::Other { id }),
-    }
+    decode_us_section(id, text).map_or(Ok(Section::Other { id }), |us| us.map(Section::Us))
 }
 
 /// The GPC sub-section among the segments after the core one.
@@ -430,71 +363,6 @@ fn gpc(rest: core::str::Split<'_, char>, section: u16) -> Result<Option<bool>, G
         }
     }
     Ok(gpc)
-}
-
-fn decode_usnat(text: &str) -> Result<UsNat, GppError> {
-    let mut segments = text.split('.');
-    let core = segments.next().unwrap_or_default();
-    let mut b = Bits::new(core, US_NAT)?;
-    let version = b.take_u8(6, "Version")?;
-    let (sensitive, child) = match version {
-        1 => (12, 2),
-        2 => (16, 3),
-        _ => {
-            return Err(GppError::UnsupportedSectionVersion {
-                section: US_NAT,
-                version,
-            })
-        }
-    };
-    Ok(UsNat {
-        version,
-        sharing_notice: b.take_u8(2, "SharingNotice")?,
-        sale_opt_out_notice: b.take_u8(2, "SaleOptOutNotice")?,
-        sharing_opt_out_notice: b.take_u8(2, "SharingOptOutNotice")?,
-        targeted_advertising_opt_out_notice: b.take_u8(2, "TargetedAdvertisingOptOutNotice")?,
-        sensitive_data_processing_opt_out_notice: b
-            .take_u8(2, "SensitiveDataProcessingOptOutNotice")?,
-        sensitive_data_limit_use_notice: b.take_u8(2, "SensitiveDataLimitUseNotice")?,
-        sale_opt_out: b.take_u8(2, "SaleOptOut")?,
-        sharing_opt_out: b.take_u8(2, "SharingOptOut")?,
-        targeted_advertising_opt_out: b.take_u8(2, "TargetedAdvertisingOptOut")?,
-        sensitive_data_processing: b.list(sensitive, "SensitiveDataProcessing")?,
-        known_child_sensitive_data_consents: b.list(child, "KnownChildSensitiveDataConsents")?,
-        personal_data_consents: b.take_u8(2, "PersonalDataConsents")?,
-        mspa_covered_transaction: b.take_u8(2, "MspaCoveredTransaction")?,
-        mspa_opt_out_option_mode: b.take_u8(2, "MspaOptOutOptionMode")?,
-        mspa_service_provider_mode: b.take_u8(2, "MspaServiceProviderMode")?,
-        gpc: gpc(segments, US_NAT)?,
-    })
-}
-
-fn decode_usca(text: &str) -> Result<UsCa, GppError> {
-    let mut segments = text.split('.');
-    let core = segments.next().unwrap_or_default();
-    let mut b = Bits::new(core, US_CA)?;
-    let version = b.take_u8(6, "Version")?;
-    if version != 1 {
-        return Err(GppError::UnsupportedSectionVersion {
-            section: US_CA,
-            version,
-        });
-    }
-    Ok(UsCa {
-        version,
-        sale_opt_out_notice: b.take_u8(2, "SaleOptOutNotice")?,
-        sharing_opt_out_notice: b.take_u8(2, "SharingOptOutNotice")?,
-        sensitive_data_limit_use_notice: b.take_u8(2, "SensitiveDataLimitUseNotice")?,
-        sale_opt_out: b.take_u8(2, "SaleOptOut")?,
-        sharing_opt_out: b.take_u8(2, "SharingOptOut")?,
-        sensitive_data_processing: b.list(9, "SensitiveDataProcessing")?,
-        known_child_sensitive_data_consents: b.list(2, "KnownChildSensitiveDataConsents")?,
-        personal_data_consents: b.take_u8(2, "PersonalDataConsents")?,
-        mspa_covered_transaction: b.take_u8(2, "MspaCoveredTransaction")?,
-        mspa_opt_out_option_mode: b.take_u8(2, "MspaOptOutOptionMode")?,
-        mspa_service_provider_mode: b.take_u8(2, "MspaServiceProviderMode")?,
-        gpc: gpc(segments, US_CA)?,
-    })
 }
 
 /// "Every source must grant": granted only if every contribution grants,
@@ -569,29 +437,13 @@ impl Gpp {
                         acc.add(c, tcf.granted(c));
                     }
                 }
-                Section::UsNat(s) => {
+                Section::Us(s) => {
+                    // Each section has the opt-outs its law has: sale,
+                    // sharing and/or targeted advertising.
                     any = true;
-                    acc.opt_out(Category::Marketing, s.sale_opt_out);
-                    acc.opt_out(Category::Marketing, s.sharing_opt_out);
-                    acc.opt_out(Category::Marketing, s.targeted_advertising_opt_out);
-                    acc.child(&s.known_child_sensitive_data_consents);
-                    if s.gpc == Some(true) {
-                        acc.add(Category::Marketing, false);
+                    for opt_out in ["SaleOptOut", "SharingOptOut", "TargetedAdvertisingOptOut"] {
+                        acc.opt_out(Category::Marketing, s.value(opt_out));
                     }
-                }
-                Section::UsCa(s) => {
-                    any = true;
-                    acc.opt_out(Category::Marketing, s.sale_opt_out);
-                    acc.opt_out(Category::Marketing, s.sharing_opt_out);
-                    acc.child(&s.known_child_sensitive_data_consents);
-                    if s.gpc == Some(true) {
-                        acc.add(Category::Marketing, false);
-                    }
-                }
-                Section::UsState(s) => {
-                    any = true;
-                    acc.opt_out(Category::Marketing, s.field("SaleOptOut").first().copied().unwrap_or(0));
-                    acc.opt_out(Category::Marketing, s.field("TargetedAdvertisingOptOut").first().copied().unwrap_or(0));
                     acc.child(s.field("KnownChildSensitiveDataConsents"));
                     if s.gpc == Some(true) {
                         acc.add(Category::Marketing, false);

@@ -52,23 +52,24 @@ fn malformed_strings() {
 fn usnat_fields() {
     // iabgpp-es UsNat.test.ts: encode() of these values is "BVVVkkkklWA.YA".
     let g = gpp::decode("DBABL~BVVVkkkklWA.YA").unwrap();
-    let Section::UsNat(s) = &g.sections[0] else { panic!("not usnat") };
-    assert_eq!((s.version, s.sharing_notice, s.sale_opt_out, s.targeted_advertising_opt_out), (1, 1, 1, 1));
-    assert_eq!(s.sensitive_data_processing, [2, 1, 0, 2, 1, 0, 2, 1, 0, 2, 1, 0]);
-    assert_eq!(s.known_child_sensitive_data_consents, [2, 1]);
+    let Section::Us(s) = &g.sections[0] else { panic!("not usnat") };
+    assert_eq!(s.api, "usnat");
+    assert_eq!((s.version, s.value("SharingNotice"), s.value("SaleOptOut"), s.value("TargetedAdvertisingOptOut")), (1, 1, 1, 1));
+    assert_eq!(s.field("SensitiveDataProcessing"), [2, 1, 0, 2, 1, 0, 2, 1, 0, 2, 1, 0]);
+    assert_eq!(s.field("KnownChildSensitiveDataConsents"), [2, 1]);
     assert_eq!(
-        (s.personal_data_consents, s.mspa_covered_transaction, s.mspa_opt_out_option_mode, s.mspa_service_provider_mode),
+        (s.value("PersonalDataConsents"), s.value("MspaCoveredTransaction"), s.value("MspaOptOutOptionMode"), s.value("MspaServiceProviderMode")),
         (1, 1, 1, 2)
     );
     assert_eq!(s.gpc, Some(true));
     // Without the sub-section, GPC is absent (not false).
-    let Section::UsNat(s) = &gpp::decode("DBABL~BVQqAAAAAa").unwrap().sections[0] else { panic!() };
-    assert_eq!((s.sale_opt_out, s.sharing_opt_out, s.gpc), (2, 2, None));
+    let Section::Us(s) = &gpp::decode("DBABL~BVQqAAAAAa").unwrap().sections[0] else { panic!() };
+    assert_eq!((s.value("SaleOptOut"), s.value("SharingOptOut"), s.gpc), (2, 2, None));
     // v2: 16 sensitive categories, 3 child consents.
-    let Section::UsNat(s) = &gpp::decode("DBABL~CVVVkkkkkpFY.YA").unwrap().sections[0] else { panic!() };
-    assert_eq!(s.sensitive_data_processing.len(), 16);
-    assert_eq!(s.known_child_sensitive_data_consents, [2, 1, 0]);
-    assert_eq!(s.mspa_service_provider_mode, 2);
+    let Section::Us(s) = &gpp::decode("DBABL~CVVVkkkkkpFY.YA").unwrap().sections[0] else { panic!() };
+    assert_eq!(s.field("SensitiveDataProcessing").len(), 16);
+    assert_eq!(s.field("KnownChildSensitiveDataConsents"), [2, 1, 0]);
+    assert_eq!(s.value("MspaServiceProviderMode"), 2);
 }
 
 #[test]
@@ -231,10 +232,10 @@ proptest! {
             section = format!("{section}.{}", Bits::default().int(1, 2).int(u64::from(g), 1).b64());
         }
         let g = gpp::decode(&format!("DBABL~{section}")).unwrap();
-        let Section::UsNat(s) = &g.sections[0] else { panic!() };
-        prop_assert_eq!(u64::from(s.sale_opt_out), optouts[0]);
-        prop_assert_eq!(u64::from(s.targeted_advertising_opt_out), optouts[2]);
-        prop_assert_eq!(s.sensitive_data_processing.iter().map(|v| u64::from(*v)).collect::<Vec<_>>(), sdp);
+        let Section::Us(s) = &g.sections[0] else { panic!() };
+        prop_assert_eq!(u64::from(s.value("SaleOptOut")), optouts[0]);
+        prop_assert_eq!(u64::from(s.value("TargetedAdvertisingOptOut")), optouts[2]);
+        prop_assert_eq!(s.field("SensitiveDataProcessing").iter().map(|v| u64::from(*v)).collect::<Vec<_>>(), sdp);
         prop_assert_eq!(s.gpc, gpc);
         let marketing = g.categories().get(Category::Marketing);
         let refused = optouts.contains(&1) || child.contains(&1) || gpc == Some(true);
