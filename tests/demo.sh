@@ -46,6 +46,7 @@ tagwatch demo is running (Ctrl-C stops it).
                 chromium --user-data-dir=\$(mktemp -d) --ignore-certificate-errors \\
                   --host-resolver-rules="$(node -e "import('./tests/fixtures/fake-intercom/hosts.mjs').then(m=>console.log(m.hostResolverRules($shop_port)))")" \\
                   https://shop.example/demo/ )
+  Dashboard     http://127.0.0.1:$collector_port/dashboard/   (paste the admin token below)
   Findings      $findings
                 curl -s -H "Authorization: Bearer $TAGWATCH_ADMIN_TOKEN" '$findings'
   Admin token   $TAGWATCH_ADMIN_TOKEN
