@@ -37,6 +37,30 @@ impl LogFormat {
     }
 }
 
+/// Why the collector refused or closed a connection itself (the
+/// `reason` of `tagwatch_connections_closed_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Dropped {
+    /// Refused on accept: `--max-connections` were open.
+    Cap,
+    /// No whole request head within `--header-timeout`.
+    HeaderTimeout,
+    /// Kept alive without a request for `--idle-timeout`.
+    IdleTimeout,
+}
+
+impl Dropped {
+    pub const ALL: [Dropped; 3] = [Self::Cap, Self::HeaderTimeout, Self::IdleTimeout];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cap => "connection_cap",
+            Self::HeaderTimeout => "header_timeout",
+            Self::IdleTimeout => "idle_timeout",
+        }
+    }
+}
+
 /// What one accepted request carried.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BatchCounts {
@@ -89,6 +113,10 @@ struct Counters {
     findings: BTreeMap<String, u64>,
     write_latency: Histogram,
     write_failures: u64,
+    /// Connections refused or closed by the collector, by reason.
+    connections_dropped: BTreeMap<Dropped, u64>,
+    /// Connections accepted and served.
+    connections_accepted: u64,
 }
 
 /// Shared by the HTTP handlers and the writer thread.
@@ -98,6 +126,9 @@ pub struct Events {
     counters: Mutex<Counters>,
     /// Batches handed to the writer and not yet answered.
     queued: AtomicU64,
+    /// Connections open now, and the cap on them.
+    connections_open: AtomicU64,
+    connections_max: AtomicU64,
     /// Alerts for `--webhook`, to its sender thread.
     webhook: Option<std::sync::mpsc::SyncSender<Value>>,
 }
@@ -173,6 +204,8 @@ impl Events {
             format,
             counters: Mutex::new(Counters::default()),
             queued: AtomicU64::new(0),
+            connections_open: AtomicU64::new(0),
+            connections_max: AtomicU64::new(0),
             webhook: None,
         }
     }
@@ -327,6 +360,29 @@ impl Events {
         }
     }
 
+    /// The cap on open connections, for `tagwatch_connections_max`.
+    pub fn set_max_connections(&self, max: usize) {
+        let max = u64::try_from(max).unwrap_or(u64::MAX);
+        self.connections_max.store(max, Ordering::Relaxed);
+    }
+
+    pub fn connection_opened(&self) {
+        self.counters().connections_accepted += 1;
+        self.connections_open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn connection_closed(&self) {
+        let _ = self
+            .connections_open
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
+
+    /// A connection refused or closed by the collector (counted only: one
+    /// log line per connection would let a flood fill the log).
+    pub fn connection_dropped(&self, why: Dropped) {
+        *self.counters().connections_dropped.entry(why).or_default() += 1;
+    }
+
     pub fn queued(&self) {
         self.queued.fetch_add(1, Ordering::Relaxed);
     }
@@ -404,6 +460,31 @@ impl Events {
         );
         let _ = writeln!(
             out,
+            "# HELP tagwatch_connections_accepted_total Connections accepted and served.\n\
+             # TYPE tagwatch_connections_accepted_total counter\n\
+             tagwatch_connections_accepted_total {}\n\
+             # HELP tagwatch_connections_open Connections open now.\n\
+             # TYPE tagwatch_connections_open gauge\n\
+             tagwatch_connections_open {}\n\
+             # HELP tagwatch_connections_max The cap on open connections (--max-connections, or the descriptor limit minus a reserve).\n\
+             # TYPE tagwatch_connections_max gauge\n\
+             tagwatch_connections_max {}\n\
+             # HELP tagwatch_connections_closed_total Connections the collector refused or closed itself, by reason (connection_cap, header_timeout, idle_timeout).\n\
+             # TYPE tagwatch_connections_closed_total counter",
+            c.connections_accepted,
+            self.connections_open.load(Ordering::Relaxed),
+            self.connections_max.load(Ordering::Relaxed),
+        );
+        for why in Dropped::ALL {
+            let n = c.connections_dropped.get(&why).copied().unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "tagwatch_connections_closed_total{{reason=\"{}\"}} {n}",
+                why.as_str()
+            );
+        }
+        let _ = writeln!(
+            out,
             "# HELP tagwatch_write_duration_seconds Time of one group commit (one transaction, fsync included).\n\
              # TYPE tagwatch_write_duration_seconds histogram"
         );
@@ -444,6 +525,13 @@ mod tests {
         e.queued();
         e.queued();
         e.dequeued();
+        e.set_max_connections(192);
+        e.connection_opened();
+        e.connection_opened();
+        e.connection_closed();
+        e.connection_dropped(Dropped::Cap);
+        e.connection_dropped(Dropped::Cap);
+        e.connection_dropped(Dropped::HeaderTimeout);
         let text = e.render();
         for line in [
             "tagwatch_requests_accepted_total{endpoint=\"reports\"} 1",
@@ -453,6 +541,12 @@ mod tests {
             "tagwatch_requests_refused_total{endpoint=\"csp\",reason=\"origin\"} 1",
             "tagwatch_findings_total{type=\"cookie_before_consent\"} 2",
             "tagwatch_writer_queue_depth 1",
+            "tagwatch_connections_accepted_total 2",
+            "tagwatch_connections_open 1",
+            "tagwatch_connections_max 192",
+            "tagwatch_connections_closed_total{reason=\"connection_cap\"} 2",
+            "tagwatch_connections_closed_total{reason=\"header_timeout\"} 1",
+            "tagwatch_connections_closed_total{reason=\"idle_timeout\"} 0",
             "tagwatch_write_failures_total 1",
             "tagwatch_write_duration_seconds_bucket{le=\"0.0025\"} 0",
             "tagwatch_write_duration_seconds_bucket{le=\"0.005\"} 1",

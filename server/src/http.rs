@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 use crate::events::{BatchCounts, Events};
 use crate::ingest::Ingest;
 use crate::keys::ct_eq;
-use crate::ratelimit::{client_key, retry_after_secs, RateLimiter};
+use crate::ratelimit::{client_key, retry_after_secs, RateLimiter, SiteLimiter};
 use crate::store::{
     FindingRow, FindingsQuery, HealthQuery, HealthRow, InventoryQuery, InventoryTotals, Stats,
     SiteInfo, StatsQuery, Store, StoreError, Tally, Usage,
@@ -43,8 +43,6 @@ pub const MAX_DECODED: usize = 512 * 1024;
 /// How much of an oversized body we read and discard before answering 413,
 /// so the client sees the answer instead of a connection reset.
 const MAX_DISCARD: usize = 1024 * 1024;
-/// Time allowed to receive a whole body.
-const BODY_TIMEOUT: Duration = Duration::from_secs(15);
 /// Default and largest `limit` of the read API.
 const DEFAULT_LIMIT: u32 = 1000;
 const MAX_LIMIT: u32 = 10_000;
@@ -63,8 +61,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub ingest: Ingest,
     pub writer: Writer,
-    /// One bucket per site.
-    pub limiter: RateLimiter,
+    /// One bucket per site, shared fairly among its clients.
+    pub limiter: SiteLimiter,
     /// One bucket per client address (IPv6: per /64).
     pub client_limiter: RateLimiter,
     /// Take the client address from `X-Forwarded-For` (last entry).
@@ -73,6 +71,8 @@ pub struct AppState {
     /// Refuse requests without a web `Origin` instead of checking the
     /// reports' page URLs.
     pub strict_origin: bool,
+    /// Time allowed to receive a whole body (`--body-timeout`).
+    pub body_timeout: Duration,
     pub events: Arc<Events>,
 }
 
@@ -510,10 +510,12 @@ async fn accept(
     endpoint: Endpoint<'_>,
 ) -> Result<(), (Refusal, Option<bool>)> {
     let unknown = |r: Refusal| (r, None);
+    // The site limit shares a site's budget among client addresses; one
+    // whose address is unknown (not TCP) counts as a single client.
+    let client = client_ip(app, &req).map(client_key).unwrap_or_default();
     // Cheapest first: a flooding client is refused before its body is read.
-    if let Some(ip) = client_ip(app, &req) {
-        let key = client_key(ip);
-        if let Err(wait) = app.client_limiter.check([key.as_str()], Instant::now()) {
+    if !client.is_empty() {
+        if let Err(wait) = app.client_limiter.check([client.as_str()], Instant::now()) {
             let secs = retry_after_secs(wait);
             return Err(unknown(
                 Refusal::new(
@@ -533,7 +535,7 @@ async fn accept(
         .get(USER_AGENT)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .unwrap_or_default();
-    let body = read_body(req).await.map_err(unknown)?;
+    let body = read_body(req, app.body_timeout).await.map_err(unknown)?;
     let body = decode(body, encoding).map_err(unknown)?;
     let parsed = match endpoint {
         Endpoint::Reports => app.ingest.parse(&body, received_ms),
@@ -597,20 +599,29 @@ async fn accept(
         }
     }
 
-    if let Err(wait) = app
-        .limiter
-        .check(parsed.sites.iter().map(String::as_str), Instant::now())
-    {
-        let secs = retry_after_secs(wait);
-        return Err((
+    if let Err(refused) = app.limiter.check(
+        parsed.sites.iter().map(String::as_str),
+        &client,
+        Instant::now(),
+    ) {
+        let secs = retry_after_secs(refused.wait);
+        let refusal = if refused.over_pace {
+            Refusal::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "too many reports for this site, and this address sends more than a \
+                     visitor would; retry in {secs} s"
+                ),
+            )
+            .code("rate_limited_site_share")
+        } else {
             Refusal::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 format!("too many reports for this site; retry in {secs} s"),
             )
             .code("rate_limited_site")
-            .retry_after(secs),
-            Some(true),
-        ));
+        };
+        return Err((refusal.retry_after(secs), Some(true)));
     }
 
     let batch = parsed.batch;
@@ -768,10 +779,11 @@ fn too_large() -> Refusal {
     r
 }
 
-/// Reads the body, refusing more than [`MAX_BODY`] bytes without ever
+/// Reads the body within `timeout` (from the first call: a trickling body
+/// does not extend it), refusing more than [`MAX_BODY`] bytes without ever
 /// holding more than that.
-async fn read_body(req: Request) -> Result<Vec<u8>, Refusal> {
-    let deadline = tokio::time::Instant::now() + BODY_TIMEOUT;
+async fn read_body(req: Request, timeout: Duration) -> Result<Vec<u8>, Refusal> {
+    let deadline = tokio::time::Instant::now() + timeout;
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
@@ -794,11 +806,14 @@ async fn read_body(req: Request) -> Result<Vec<u8>, Refusal> {
     loop {
         let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
             Err(_) => {
-                return Err(Refusal::new(
+                // The rest of the body may never come: close the connection.
+                let mut r = Refusal::new(
                     StatusCode::REQUEST_TIMEOUT,
-                    format!("body not received within {} s", BODY_TIMEOUT.as_secs()),
+                    format!("body not received within {} s", timeout.as_secs()),
                 )
-                .code("timeout"))
+                .code("timeout");
+                r.close = true;
+                return Err(r);
             }
             Ok(None) => break,
             Ok(Some(Err(e))) => {

@@ -3,6 +3,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod cli;
+mod connections;
 mod csp;
 mod dashboard;
 mod events;
@@ -31,8 +32,15 @@ use crate::store::DEFAULT_DB;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// Accepted batches waiting for the writer.
 const WRITE_QUEUE: usize = 1024;
-/// Most client addresses the per-client rate limit tracks at once.
+/// Most client addresses the per-client rate limit tracks at once, and most
+/// (site, client address) pairs the site limit tracks the pace of.
 const CLIENT_BUCKETS: usize = 65_536;
+/// Longest `--header-timeout`, `--idle-timeout` and `--body-timeout` (an
+/// hour: longer is a typo, and would hold connections for nothing).
+const MAX_TIMEOUT_SECS: u64 = 3600;
+/// Largest `--max-connections`: Linux's default ceiling on descriptors per
+/// process (`fs.nr_open`); no process can hold more connections.
+const MAX_CONNECTIONS_FLAG: usize = 1 << 20;
 /// How often `serve --retain` deletes old reports (and once at start).
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
@@ -137,10 +145,35 @@ struct ServeArgs {
     /// Requests a client address may send at once before --client-rate applies.
     #[arg(long, default_value_t = 100, value_name = "REQUESTS")]
     client_burst: u32,
+    /// Requests per second a client address may send one site and still
+    /// count as a visitor: beyond it, its requests are refused first when
+    /// the site's --rate runs short (0: no such distinction).
+    #[arg(long, default_value_t = 0.1, value_name = "PER_SECOND")]
+    visitor_rate: f64,
+    /// Requests a client address may send one site at once before
+    /// --visitor-rate applies.
+    #[arg(long, default_value_t = 20, value_name = "REQUESTS")]
+    visitor_burst: u32,
     /// The collector is behind a proxy: the client address is the last
     /// entry of X-Forwarded-For.
     #[arg(long)]
     behind_proxy: bool,
+    /// Seconds a client has to send a whole request head, counted from
+    /// connecting (or from the previous answer on a kept-alive connection).
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    header_timeout: u64,
+    /// Seconds a kept-alive connection may wait for its next request.
+    #[arg(long, default_value_t = 5, value_name = "SECONDS")]
+    idle_timeout: u64,
+    /// Seconds a client has to send a whole report body (POST /r, POST
+    /// /csp/KEY); 408 after.
+    #[arg(long, default_value_t = 15, value_name = "SECONDS")]
+    body_timeout: u64,
+    /// Most connections open at once; more are closed as soon as they are
+    /// accepted. Default: the descriptor limit (ulimit -n) minus 64, at
+    /// most 8192.
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
     /// stderr log: text (the documented lines) or json (one object a line,
     /// also per request).
     #[arg(long, default_value = "text", value_name = "FORMAT")]
@@ -480,6 +513,17 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
     if args.client_burst == 0 {
         return Err(Failure::Usage("--client-burst: expected at least 1".into()));
     }
+    if !args.visitor_rate.is_finite() || args.visitor_rate < 0.0 {
+        return Err(Failure::Usage(format!(
+            "--visitor-rate {}: expected a number of requests per second, 0 to treat every client alike",
+            args.visitor_rate
+        )));
+    }
+    if args.visitor_burst == 0 {
+        return Err(Failure::Usage(
+            "--visitor-burst: expected at least 1".into(),
+        ));
+    }
     let log_format = events::LogFormat::parse(&args.log_format).ok_or_else(|| {
         Failure::Usage(format!(
             "--log-format {:?}: expected text or json",
@@ -500,6 +544,7 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
             .map_err(|e| Failure::Runtime(format!("cannot start the webhook thread: {e}")))?;
     }
     let events = Arc::new(events);
+    let limits = connection_limits(args, &events)?;
     let retain = args
         .retain
         .as_deref()
@@ -534,15 +579,22 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
         store,
         ingest,
         writer: writer.clone(),
-        limiter: ratelimit::RateLimiter::new(args.rate, args.burst),
+        limiter: ratelimit::SiteLimiter::new(
+            args.rate,
+            args.burst,
+            args.visitor_rate,
+            args.visitor_burst,
+        )
+        .with_max_clients(CLIENT_BUCKETS),
         client_limiter: ratelimit::RateLimiter::new(args.client_rate, args.client_burst)
             .with_max_keys(CLIENT_BUCKETS),
         behind_proxy: args.behind_proxy,
         admin_token: token,
         strict_origin: args.strict_origin,
+        body_timeout: Duration::from_secs(args.body_timeout),
         events: events.clone(),
     });
-    let served = runtime.block_on(run_server(&args.listen, state, &events));
+    let served = runtime.block_on(run_server(&args.listen, state, limits, &events));
     // Whatever happened, commit what was accepted before exiting.
     runtime.block_on(writer.stop());
     drop(writer);
@@ -555,9 +607,61 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The timeouts and the connection cap of `serve`, checked.
+fn connection_limits(
+    args: &ServeArgs,
+    events: &events::Events,
+) -> Result<connections::Limits, Failure> {
+    for (flag, secs) in [
+        ("--header-timeout", args.header_timeout),
+        ("--idle-timeout", args.idle_timeout),
+        ("--body-timeout", args.body_timeout),
+    ] {
+        if !(1..=MAX_TIMEOUT_SECS).contains(&secs) {
+            return Err(Failure::Usage(format!(
+                "{flag} {secs}: expected a number of seconds from 1 to {MAX_TIMEOUT_SECS}"
+            )));
+        }
+    }
+    let fd_limit = connections::descriptor_limit();
+    let max_connections = match args.max_connections {
+        Some(n) if n == 0 || n > MAX_CONNECTIONS_FLAG => {
+            return Err(Failure::Usage(format!(
+                "--max-connections {n}: expected 1 to {MAX_CONNECTIONS_FLAG}"
+            )))
+        }
+        Some(n) => {
+            let room = fd_limit.map(|l| l.saturating_sub(connections::FD_RESERVE));
+            if let (Some(limit), Some(room)) = (fd_limit, room) {
+                if u64::try_from(n).map_or(true, |n| n > room) {
+                    events.log(
+                        "warn",
+                        "max_connections_high",
+                        &format!(
+                            "warning: --max-connections {n} is more than the descriptor limit \
+                             ({limit}) leaves once {} are kept for the store and logs; connections \
+                             beyond that wait in the listen queue",
+                            connections::FD_RESERVE
+                        ),
+                        serde_json::json!({"max_connections": n, "descriptor_limit": limit}),
+                    );
+                }
+            }
+            n
+        }
+        None => connections::default_max_connections(fd_limit).map_err(Failure::Runtime)?,
+    };
+    Ok(connections::Limits {
+        header_timeout: Duration::from_secs(args.header_timeout),
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        max_connections,
+    })
+}
+
 async fn run_server(
     listen: &str,
     state: Arc<http::AppState>,
+    limits: connections::Limits,
     events: &Arc<events::Events>,
 ) -> Result<(), Failure> {
     use tokio::signal::unix::{signal, SignalKind};
@@ -576,7 +680,12 @@ async fn run_server(
         "info",
         "listening",
         &format!("listening on http://{addr}"),
-        serde_json::json!({"addr": addr.to_string()}),
+        serde_json::json!({
+            "addr": addr.to_string(),
+            "max_connections": limits.max_connections,
+            "header_timeout_s": limits.header_timeout.as_secs(),
+            "idle_timeout_s": limits.idle_timeout.as_secs(),
+        }),
     );
 
     let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
@@ -594,8 +703,14 @@ async fn run_server(
         );
         let _ = stopping_tx.send(true);
     };
-    let app = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
+    tokio::spawn(shutdown);
+    let server = connections::serve(
+        listener,
+        http::router(state),
+        limits,
+        events.clone(),
+        stopping_rx.clone(),
+    );
     let grace = async move {
         // Resolves only SHUTDOWN_GRACE after a signal.
         if stopping_rx.wait_for(|s| *s).await.is_err() {
@@ -604,7 +719,7 @@ async fn run_server(
         tokio::time::sleep(SHUTDOWN_GRACE).await;
     };
     tokio::select! {
-        result = server => result.map_err(|e| Failure::Runtime(format!("server error: {e}"))),
+        () = server => Ok(()),
         () = grace => {
             events.log(
                 "warn",

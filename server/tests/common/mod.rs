@@ -86,7 +86,19 @@ pub struct Server {
 impl Server {
     /// `tagwatch serve --db URL`, once it says it listens.
     pub fn start(db: &str, extra: &[&str]) -> Server {
-        let mut child = Command::new(BIN)
+        Self::start_in(Command::new(BIN), db, extra)
+    }
+
+    /// The same with at most `fds` open descriptors (`ulimit -n`).
+    pub fn start_with_fd_limit(db: &str, extra: &[&str], fds: u32) -> Server {
+        let mut sh = Command::new("sh");
+        sh.args(["-c", &format!("ulimit -n {fds} && exec \"$0\" \"$@\""), BIN]);
+        Self::start_in(sh, db, extra)
+    }
+
+    /// `cmd serve …`: `cmd` runs the binary with the arguments it is given.
+    fn start_in(mut cmd: Command, db: &str, extra: &[&str]) -> Server {
+        let mut child = cmd
             .args(["serve", "--listen", "127.0.0.1:0", "--db", db])
             .args(extra)
             .env("TAGWATCH_ADMIN_TOKEN", TOKEN)
