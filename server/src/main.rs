@@ -12,6 +12,7 @@ mod ingest;
 mod keys;
 mod origin;
 mod ratelimit;
+mod scrub;
 mod store;
 mod timefmt;
 mod writer;
