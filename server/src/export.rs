@@ -114,7 +114,9 @@ fn to_json(r: &Request, d: &Data) -> String {
 /// Characters that make a spreadsheet read a cell as a formula (or as a
 /// DDE command) when they start it; the full-width forms too, which some
 /// locales read the same way.
-const FORMULA_START: [char; 8] = ['=', '+', '-', '@', '\u{ff1d}', '\u{ff0b}', '\u{ff0d}', '\u{ff20}'];
+const FORMULA_START: [char; 8] = [
+    '=', '+', '-', '@', '\u{ff1d}', '\u{ff0b}', '\u{ff0d}', '\u{ff20}',
+];
 
 /// Characters a spreadsheet may split fields at when the file is opened
 /// with another separator or with "trim spaces" (Excel's and LibreOffice's
@@ -734,7 +736,10 @@ mod tests {
         assert_eq!(code("`x"), "`` `x ``");
         assert_eq!(code("a|b\nc"), "`a\\|b c`");
         assert_eq!(code(""), "` `");
-        assert_eq!(md("<img src=x onerror=alert(1)>"), "\\<img src=x onerror=alert\\(1\\)\\>");
+        assert_eq!(
+            md("<img src=x onerror=alert(1)>"),
+            "\\<img src=x onerror=alert\\(1\\)\\>"
+        );
         assert_eq!(md("[a](javascript:x)"), "\\[a\\]\\(javascript:x\\)");
     }
 }
