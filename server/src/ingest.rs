@@ -87,13 +87,20 @@ pub(crate) fn refuse_nul(value: &Value) -> Result<(), Malformed> {
     }
 }
 
-/// `["0", "body", "reason"]` → `item 0: body.reason`, as [`describe_pointer`].
+/// `["0", "body", "reason"]` → `item 0: body.reason` (as
+/// [`describe_pointer`]); a path that does not start at a batch item, as in
+/// a legacy CSP report, is dotted: `csp-report.blocked-uri`.
 fn describe_path(path: &[String]) -> String {
-    let pointer: String = path
-        .iter()
-        .map(|p| format!("/{}", p.replace('~', "~0").replace('/', "~1")))
-        .collect();
-    describe_pointer(&pointer)
+    match path.first() {
+        Some(first) if !first.bytes().all(|b| b.is_ascii_digit()) => path.join("."),
+        _ => {
+            let pointer: String = path
+                .iter()
+                .map(|p| format!("/{}", p.replace('~', "~0").replace('/', "~1")))
+                .collect();
+            describe_pointer(&pointer)
+        }
+    }
 }
 
 /// Deserializes the `body` of batch item `i` into its report kind's shape.
