@@ -23,9 +23,10 @@ fn running_as_root() -> bool {
 }
 
 /// `tagwatch ARGS`, as an unprivileged user when `unprivileged` and the
-/// tests run as root. Stdin closed; a server that starts is killed by the
-/// timeout of its `--listen` not being reached: see [`refused`].
+/// tests run as root. A `serve` that says it listens (it trusted the store)
+/// is killed at once, so that the test fails instead of waiting.
 fn run(args: &[&str], unprivileged: bool) -> Output {
+    use std::io::{BufRead, BufReader};
     let mut cmd = if unprivileged && running_as_root() {
         let mut c = Command::new("setpriv");
         c.args([
@@ -38,11 +39,28 @@ fn run(args: &[&str], unprivileged: bool) -> Output {
     } else {
         Command::new(BIN)
     };
-    cmd.args(args)
+    let mut child = cmd
+        .args(args)
         .env("TAGWATCH_ADMIN_TOKEN", TOKEN)
         .stdin(Stdio::null())
-        .output()
-        .unwrap()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = Vec::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let listening = line.contains("listening");
+        stderr.extend_from_slice(line.as_bytes());
+        stderr.push(b'\n');
+        if listening {
+            let _ = child.kill();
+            break;
+        }
+    }
+    let mut out = child.wait_with_output().unwrap();
+    out.stderr = stderr;
+    out
 }
 
 /// Every command that opens `db` exits non-zero, says `want`, and `serve`
