@@ -31,6 +31,7 @@ pub mod gpp;
 pub mod inventory;
 mod json;
 pub mod policy;
+pub mod redact;
 pub mod report;
 #[cfg(feature = "consent-parsers")]
 pub mod tcf;

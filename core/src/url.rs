@@ -132,7 +132,9 @@ pub fn redact_path(path: &str) -> String {
 
 const MAX_PATH: usize = 256;
 
-fn looks_like_id(segment: &str) -> bool {
+/// Whether one path segment (or word) is an identifier: an e-mail address
+/// (`@` or `%40`), a run of 6+ digits, a UUID, or 16+ hex characters.
+pub(crate) fn looks_like_id(segment: &str) -> bool {
     let bytes = segment.as_bytes();
     if bytes.contains(&b'@') || bytes.windows(3).any(|w| w.eq_ignore_ascii_case(b"%40")) {
         return true;

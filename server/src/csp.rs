@@ -9,9 +9,11 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 use tagwatch_core::catalog;
+use tagwatch_core::redact::redact_text;
 use tagwatch_core::url;
 
-use crate::ingest::{canonical_json, page_origin, truncate, Malformed, Parsed};
+use crate::ingest::{canonical_json, refuse_nul, truncate, Malformed, Parsed};
+use crate::scrub;
 use crate::store::FindingRecord;
 use crate::timefmt::iso_from_ms;
 
@@ -70,6 +72,7 @@ pub fn parse(
 ) -> Result<(Parsed, Skipped), Malformed> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| Malformed(format!("body is not JSON: {e}")))?;
+    refuse_nul(&value)?;
     let mut skipped = Skipped::default();
     let mut violations = Vec::new();
     match &value {
@@ -169,17 +172,17 @@ pub fn parse(
     // Identical violations of one request become one row with their count.
     let mut merged: BTreeMap<(String, String, String), FindingRecord> = BTreeMap::new();
     for v in violations {
-        let page = url::page_url(v.document);
-        if url::parse(v.document).is_none() || page.is_empty() {
+        let (Some(page), Some(origin)) = (
+            scrub::page(v.document),
+            crate::origin::page_origin(v.document),
+        ) else {
             // `about:blank`, `about:srcdoc`, extension pages: no page to
             // file it under nor an origin to check. The other reports of
             // the batch still count.
             skipped.no_document += 1;
             continue;
-        }
-        parsed
-            .page_origins
-            .insert((site.to_owned(), page_origin(&page)));
+        };
+        parsed.page_origins.insert((site.to_owned(), origin));
         let Some(blocked) = url::parse(v.blocked) else {
             skipped.not_http += 1;
             continue;
@@ -217,6 +220,7 @@ pub fn parse(
             }
             None => {
                 let user_agent: String = v.user_agent.chars().take(MAX_USER_AGENT).collect();
+                let user_agent = redact_text(&user_agent);
                 merged.insert(
                     key,
                     FindingRecord {
@@ -312,36 +316,16 @@ fn bucket(at: &str, page: &str) -> String {
     format!("{hash:016x}")
 }
 
-/// The report body as stored: URL fields without query or fragment (and
-/// identifier-like path segments redacted), content samples dropped, any
-/// other field kept.
+/// The report body as stored: content samples dropped, URL fields as page
+/// URLs, every other string scrubbed (`scrub::csp_body`).
 fn stripped_raw(body: &Map<String, Value>) -> String {
-    let mut out = Map::new();
-    for (k, v) in body {
-        if DROPPED_FIELDS.contains(&k.as_str()) {
-            continue;
-        }
-        let v = match v {
-            Value::String(s) if URL_FIELDS.contains(&k.as_str()) => Value::String(strip_url(s)),
-            other => other.clone(),
-        };
-        out.insert(k.clone(), v);
-    }
+    let mut out: Map<String, Value> = body
+        .iter()
+        .filter(|(k, _)| !DROPPED_FIELDS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    scrub::csp_body(&mut out, &URL_FIELDS);
     canonical_json(&Value::Object(out))
-}
-
-/// An http(s) URL as scheme, host and redacted path; anything else (`inline`,
-/// `data`) cut at its first `:`, `?` or `#`.
-fn strip_url(s: &str) -> String {
-    if url::parse(s).is_some() {
-        return url::page_url(s);
-    }
-    s.split([':', '?', '#'])
-        .next()
-        .unwrap_or("")
-        .chars()
-        .take(40)
-        .collect()
 }
 
 #[cfg(test)]

@@ -111,19 +111,40 @@ fn to_json(r: &Request, d: &Data) -> String {
 
 // ------------------------------------------------------------------- CSV
 
-/// One CSV field (RFC 4180), with spreadsheet formula triggers defused: a
-/// field starting with `=`, `+`, `-`, `@`, TAB or CR gets a leading `'`
-/// (report data is untrusted).
+/// Characters that make a spreadsheet read a cell as a formula (or as a
+/// DDE command) when they start it; the full-width forms too, which some
+/// locales read the same way.
+const FORMULA_START: [char; 8] = [
+    '=', '+', '-', '@', '\u{ff1d}', '\u{ff0b}', '\u{ff0d}', '\u{ff20}',
+];
+
+/// Characters a spreadsheet may split fields at when the file is opened
+/// with another separator or with "trim spaces" (Excel's and LibreOffice's
+/// import dialogs offer `;`, tab, space, `|`, `:` and any character), and
+/// the quotes that may open a new field there.
+const MAY_SPLIT: [char; 7] = [',', ';', ' ', '|', ':', '"', '\''];
+
+/// One CSV field (RFC 4180) with spreadsheet formulas defused, since report
+/// data is untrusted: control characters (tab, CR, LF…) become spaces, and
+/// a formula character at the start of the field *or after any character a
+/// spreadsheet may split fields at* gets a `'` before it (`x;=cmd|…` →
+/// `x;'=cmd|…`), so no piece of the field can start a formula whatever
+/// separator the file is opened with.
 fn field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
+    let mut out = String::with_capacity(s.len() + 2);
+    let mut split_here = true;
+    for c in s.chars() {
+        let c = if c.is_control() { ' ' } else { c };
+        if split_here && FORMULA_START.contains(&c) {
+            out.push('\'');
+        }
+        split_here = MAY_SPLIT.contains(&c);
+        out.push(c);
+    }
+    if out.contains([',', '"']) {
+        format!("\"{}\"", out.replace('"', "\"\""))
     } else {
-        s.to_owned()
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
+        out
     }
 }
 
@@ -301,17 +322,58 @@ fn findings_csv(findings: &[FindingRow]) -> String {
 /// Regions inside the EU/EEA (no third-country transfer).
 const EEA_REGIONS: [&str; 2] = ["eu", "eea"];
 
-/// Markdown text on one line of a table cell.
+/// Text from a report or the store as inert Markdown on one line of a
+/// table cell: control characters become spaces and every character that
+/// can start inline Markdown or HTML (emphasis, code, links, images,
+/// autolinks, raw HTML, entities, strikethrough, table pipes) is
+/// backslash-escaped, which CommonMark allows for any ASCII punctuation.
 fn md(s: &str) -> String {
-    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '<' | '>' | '!' | '|'
+            | '~' | '&' | '#' | '$' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text as a Markdown code span inside a table cell: nothing in it is read
+/// as Markdown or HTML. The fence is one backtick longer than the longest
+/// run of backticks in the text, a space pads text that starts or ends with
+/// a backtick, and `|` is escaped (GFM splits table cells before it reads
+/// code spans).
+fn code(s: &str) -> String {
+    let text: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .replace('|', "\\|");
+    let mut longest = 0;
+    let mut run = 0;
+    for c in text.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    if text.is_empty() {
+        return "` `".to_owned();
+    }
+    let pad = if text.starts_with('`') || text.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{text}{pad}{fence}")
 }
 
 fn code_list(items: &[String], max: usize) -> String {
-    let mut shown: Vec<String> = items
-        .iter()
-        .take(max)
-        .map(|i| format!("`{}`", md(i)))
-        .collect();
+    let mut shown: Vec<String> = items.iter().take(max).map(|i| code(i)).collect();
     if items.len() > max {
         shown.push(format!("and {} more", items.len() - max));
     }
@@ -361,7 +423,7 @@ fn ropa(r: &Request, d: &Data) -> String {
     let mut out = String::new();
     let page_views = d.stats["page_views"].as_i64().unwrap_or(0);
     let _ = writeln!(out, "# Record of Processing Activities — draft\n");
-    let _ = writeln!(out, "Site `{}`.", md(&r.site));
+    let _ = writeln!(out, "Site {}.", code(&r.site));
     let window = match (&r.since, &r.until) {
         (None, None) => "everything stored".to_owned(),
         (Some(s), None) => format!("observed from {s}"),
@@ -402,14 +464,14 @@ fn ropa(r: &Request, d: &Data) -> String {
             };
             let _ = writeln!(
                 out,
-                "| `{}` | {} | {} | {by} |",
-                md(&h.host),
+                "| {} | {} | {} | {by} |",
+                code(&h.host),
                 h.page_views,
                 h.requests
             );
         }
         for host in csp_unknown {
-            let _ = writeln!(out, "| `{}` | – | – | CSP report |", md(host));
+            let _ = writeln!(out, "| {} | – | – | CSP report |", code(host));
         }
         out.push('\n');
     }
@@ -420,7 +482,7 @@ fn write_section(out: &mut String, s: &Section<'_>) {
     let known = tagwatch_core::catalog::vendor(s.id);
     let info = known.and_then(|v| v.info());
     let name = info.map_or(s.id, |i| i.name);
-    let _ = writeln!(out, "## {} (`{}`)\n", md(name), md(s.id));
+    let _ = writeln!(out, "## {} ({})\n", md(name), code(s.id));
     let _ = writeln!(out, "| | |\n|---|---|");
     let owner = info.map_or("_to fill (not in the catalog)_", |i| i.owner);
     let _ = writeln!(
@@ -461,7 +523,7 @@ fn write_section(out: &mut String, s: &Section<'_>) {
     let purpose_text: Vec<String> = purposes
         .iter()
         .map(|(p, c)| match c {
-            Some(c) => format!("{} (needs {c})", md(p)),
+            Some(c) => format!("{} (needs {})", md(p), md(c)),
             None => format!("{} (needs no consent)", md(p)),
         })
         .collect();
@@ -518,8 +580,8 @@ fn write_section(out: &mut String, s: &Section<'_>) {
         .iter()
         .take(12)
         .map(|(h, r)| match r {
-            Some(r) => format!("`{}` ({r})", md(h)),
-            None => format!("`{}` (region not documented)", md(h)),
+            Some(r) => format!("{} ({})", code(h), md(r)),
+            None => format!("{} (region not documented)", code(h)),
         })
         .collect();
     let more = hosts.len().saturating_sub(12);
@@ -550,7 +612,7 @@ fn write_section(out: &mut String, s: &Section<'_>) {
     } else {
         format!(
             "yes: {} — mechanism _to fill_ (adequacy decision, standard contractual clauses, certification such as the EU-US Data Privacy Framework)",
-            third.join(", ")
+            md(&third.join(", "))
         )
     };
     let _ = writeln!(out, "| Transfer outside the EU/EEA | {transfer} |");
@@ -562,8 +624,8 @@ fn write_section(out: &mut String, s: &Section<'_>) {
             v.cookie_details
                 .iter()
                 .map(|c| match c.lifetime_days {
-                    Some(d) => format!("`{}` {d} days", md(&c.name)),
-                    None => format!("`{}` session or unknown", md(&c.name)),
+                    Some(d) => format!("{} {d} days", code(&c.name)),
+                    None => format!("{} session or unknown", code(&c.name)),
                 })
                 .collect()
         })
@@ -602,7 +664,10 @@ fn write_section(out: &mut String, s: &Section<'_>) {
     for f in &s.findings {
         *counts.entry(f.kind.as_str()).or_default() += 1;
     }
-    let findings: Vec<String> = counts.iter().map(|(k, n)| format!("{k} × {n}")).collect();
+    let findings: Vec<String> = counts
+        .iter()
+        .map(|(k, n)| format!("{} × {n}", code(k)))
+        .collect();
     let _ = writeln!(
         out,
         "| Compliance findings | {} |",
@@ -617,9 +682,11 @@ fn write_section(out: &mut String, s: &Section<'_>) {
             let _ = writeln!(
                 out,
                 "| Catalog sources | {} |",
+                // Links from the compiled-in catalog, not from a report:
+                // kept clickable, only made safe for a table cell.
                 i.sources
                     .iter()
-                    .map(|s| md(s))
+                    .map(|s| s.replace('|', "%7C").replace(char::is_control, " "))
                     .collect::<Vec<_>>()
                     .join(" ")
             );
@@ -639,7 +706,40 @@ mod tests {
         assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
         assert_eq!(field("-1,2"), "\"'-1,2\"");
-        assert_eq!(field("line\nbreak"), "\"line\nbreak\"");
+        assert_eq!(field("line\nbreak"), "line break");
         assert_eq!(md("a|b\nc"), "a\\|b c");
+    }
+
+    /// Formula characters after anything a spreadsheet may split at.
+    #[test]
+    fn csv_formulas_after_a_separator_are_defused() {
+        for (input, want) in [
+            ("x;=cmd|' /C calc'!A0", "x;'=cmd|' /C calc'!A0"),
+            ("a,=1+1", "\"a,'=1+1\""),
+            ("a\t=1+1", "a '=1+1"),
+            ("a\r\n@SUM(1)", "a  '@SUM(1)"),
+            ("a|+1", "a|'+1"),
+            ("a: -1", "a: '-1"),
+            ("\u{ff1d}1+1", "'\u{ff1d}1+1"),
+            ("\"=1\"", "\"\"\"'=1\"\"\""),
+            ("intercom-id-abc", "intercom-id-abc"),
+            ("_ga _gid", "_ga _gid"),
+        ] {
+            assert_eq!(field(input), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn markdown_code_spans_hold_anything() {
+        assert_eq!(code("_ga"), "`_ga`");
+        assert_eq!(code("a`b"), "``a`b``");
+        assert_eq!(code("`x"), "`` `x ``");
+        assert_eq!(code("a|b\nc"), "`a\\|b c`");
+        assert_eq!(code(""), "` `");
+        assert_eq!(
+            md("<img src=x onerror=alert(1)>"),
+            "\\<img src=x onerror=alert\\(1\\)\\>"
+        );
+        assert_eq!(md("[a](javascript:x)"), "\\[a\\]\\(javascript:x\\)");
     }
 }

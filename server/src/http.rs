@@ -551,7 +551,13 @@ async fn accept(
     let lookups = blocking(move || {
         sites
             .into_iter()
-            .map(|site| store.site_origins(&site).map(|o| (site, o)))
+            .map(|site| {
+                if crate::keys::is_site_key(&site) {
+                    store.site_origins(&site).map(|o| (site, o))
+                } else {
+                    Ok((site, None))
+                }
+            })
             .collect::<Result<Vec<_>, _>>()
     })
     .await
@@ -864,7 +870,14 @@ struct ConfigAnswer {
 async fn get_config(State(app): State<Arc<AppState>>, Path(key): Path<String>) -> Response {
     let store = app.store.clone();
     let lookup_key = key.clone();
-    let mut resp = match blocking(move || store.site_config(&lookup_key)).await {
+    let lookup = async move {
+        if crate::keys::is_site_key(&lookup_key) {
+            blocking(move || store.site_config(&lookup_key)).await
+        } else {
+            Ok(None)
+        }
+    };
+    let mut resp = match lookup.await {
         Ok(Some(config)) => {
             let mut resp = json(&ConfigAnswer {
                 sample: config.sample,
@@ -1004,7 +1017,14 @@ async fn common(
     };
     let store = app.store.clone();
     let key = site.clone();
-    match blocking(move || store.site_origins(&key)).await {
+    let lookup = async move {
+        if crate::keys::is_site_key(&key) {
+            blocking(move || store.site_origins(&key)).await
+        } else {
+            Ok(None)
+        }
+    };
+    match lookup.await {
         Ok(Some(_)) => {}
         Ok(None) => {
             return Err(text(
@@ -1104,13 +1124,17 @@ async fn get_findings(
         Some("desc") => true,
         Some(other) => return bad(format!("order: {other:?}; use asc (oldest first) or desc")),
     };
+    let page = non_empty(p.page);
+    if page.as_deref().is_some_and(|p| p.contains('\0')) {
+        return bad("page: contains a NUL character (U+0000); no stored page has one".into());
+    }
     let q = FindingsQuery {
         site: c.site,
         kinds,
         vendors,
         since: c.since,
         until: c.until,
-        page: non_empty(p.page),
+        page,
         page_view,
         category,
         newest_first,

@@ -6,7 +6,9 @@ use std::fmt::{self, Write as _};
 
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
+use tagwatch_core::redact::redact_text;
 
+use crate::scrub;
 use crate::store::{
     Batch, FindingRecord, HealthRecord, InventoryHost, InventoryRecord, InventoryVendor, Usage,
 };
@@ -42,11 +44,62 @@ pub struct Parsed {
 }
 
 impl Parsed {
-    /// Records that a report for `site` came from the page at `url`.
-    fn register(&mut self, site: &str, url: &str) {
+    /// Records that a report for `site` came from the page at `url` (as
+    /// sent: the origin is the one a browser gives that URL).
+    fn register(&mut self, site: &str, origin: String) {
         self.sites.insert(site.to_owned());
-        self.page_origins
-            .insert((site.to_owned(), page_origin(url)));
+        self.page_origins.insert((site.to_owned(), origin));
+    }
+}
+
+/// Refuses a body with a NUL character (U+0000) in any string or property
+/// name: PostgreSQL cannot store one in text, and no report field needs
+/// it, so both stores refuse it the same way. `item` names the report.
+pub(crate) fn refuse_nul(value: &Value) -> Result<(), Malformed> {
+    fn walk(value: &Value, path: &mut Vec<String>) -> Option<(String, bool)> {
+        match value {
+            Value::String(s) if s.contains('\0') => Some((describe_path(path), false)),
+            Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| {
+                path.push(i.to_string());
+                let found = walk(v, path);
+                path.pop();
+                found
+            }),
+            Value::Object(map) => map.iter().find_map(|(k, v)| {
+                path.push(k.replace('\0', "\\0"));
+                let found = if k.contains('\0') {
+                    Some((describe_path(path), true))
+                } else {
+                    walk(v, path)
+                };
+                path.pop();
+                found
+            }),
+            _ => None,
+        }
+    }
+    match walk(value, &mut Vec::new()) {
+        None => Ok(()),
+        Some((place, key)) => Err(Malformed(truncate(format!(
+            "{place}: {} contains a NUL character (U+0000), which the collector does not store",
+            if key { "the property name" } else { "the text" }
+        )))),
+    }
+}
+
+/// `["0", "body", "reason"]` → `item 0: body.reason` (as
+/// [`describe_pointer`]); a path that does not start at a batch item, as in
+/// a legacy CSP report, is dotted: `csp-report.blocked-uri`.
+fn describe_path(path: &[String]) -> String {
+    match path.first() {
+        Some(first) if !first.bytes().all(|b| b.is_ascii_digit()) => path.join("."),
+        _ => {
+            let pointer: String = path
+                .iter()
+                .map(|p| format!("/{}", p.replace('~', "~0").replace('/', "~1")))
+                .collect();
+            describe_pointer(&pointer)
+        }
     }
 }
 
@@ -256,6 +309,7 @@ impl Ingest {
     pub fn parse(&self, body: &[u8], received_ms: i64) -> Result<Parsed, Malformed> {
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| Malformed(format!("body is not JSON: {e}")))?;
+        refuse_nul(&value)?;
         if let Some(error) = self.validator.iter_errors(&value).next() {
             let path = describe_pointer(error.instance_path().as_str());
             return Err(Malformed(truncate(format!("{path}: {error}"))));
@@ -268,17 +322,28 @@ impl Ingest {
             sites: BTreeSet::new(),
             page_origins: BTreeSet::new(),
         };
-        for (i, report) in reports.into_iter().enumerate() {
+        for (i, mut report) in reports.into_iter().enumerate() {
             let at = iso_from_ms(received_ms.saturating_sub(report.age));
+            let (Some(page), Some(origin)) = (
+                scrub::page(&report.url),
+                crate::origin::page_origin(&report.url),
+            ) else {
+                return Err(Malformed(truncate(format!(
+                    "item {i}: url: {:?} is not an http(s) URL with a host",
+                    report.url
+                ))));
+            };
+            scrub::report_body(&report.kind, &mut report.body);
+            let user_agent = redact_text(&report.user_agent);
             let raw = report.body.to_string();
             match report.kind.as_str() {
                 "tagwatch-finding" => {
                     let body: FindingBody = item_body(i, &report.body)?;
-                    parsed.register(&body.site, &report.url);
+                    parsed.register(&body.site, origin);
                     parsed.batch.findings.push(FindingRecord {
                         site: body.site,
                         page_view: body.page_view,
-                        page: report.url,
+                        page,
                         kind: body.finding,
                         vendor: body.vendor,
                         category: body.category,
@@ -287,41 +352,41 @@ impl Ingest {
                         count: body.count.unwrap_or(1).max(1),
                         at,
                         received_at: received_at.clone(),
-                        user_agent: report.user_agent,
+                        user_agent,
                         raw,
                         additive: false,
                     });
                 }
                 "tagwatch-health" => {
                     let body: HealthBody = item_body(i, &report.body)?;
-                    parsed.register(&body.site, &report.url);
+                    parsed.register(&body.site, origin);
                     parsed.batch.health.push(HealthRecord {
                         site: body.site,
                         page_view: body.page_view,
-                        page: report.url,
+                        page,
                         status: body.status,
                         reason: body.reason,
                         at,
                         received_at: received_at.clone(),
-                        user_agent: report.user_agent,
+                        user_agent,
                         raw,
                     });
                 }
                 "tagwatch-inventory" => {
                     let body: InventoryBody = item_body(i, &report.body)?;
-                    parsed.register(&body.site, &report.url);
+                    parsed.register(&body.site, origin);
                     let site = body.site.clone();
                     let page_view = body.page_view.clone();
                     let (vendors, unclassified) = normalize_inventory(body);
                     parsed.batch.inventories.push(InventoryRecord {
                         site,
                         page_view,
-                        page: report.url,
+                        page,
                         vendors,
                         unclassified,
                         at,
                         received_at: received_at.clone(),
-                        user_agent: report.user_agent,
+                        user_agent,
                         raw,
                     });
                 }
@@ -336,22 +401,6 @@ impl Ingest {
         }
         Ok(parsed)
     }
-}
-
-/// The origin of a page URL (`https://Shop.example/a` → `https://shop.example`);
-/// the raw `scheme://authority` when it does not normalise, which then
-/// matches no registered origin.
-pub(crate) fn page_origin(url: &str) -> String {
-    let end = url
-        .find("://")
-        .map(|i| i + 3)
-        .and_then(|start| {
-            url.get(start..)
-                .map(|rest| start + rest.find('/').unwrap_or(rest.len()))
-        })
-        .unwrap_or(url.len());
-    let authority = url.get(..end).unwrap_or(url);
-    crate::origin::normalize(authority).unwrap_or_else(|_| authority.to_owned())
 }
 
 /// `/0/body/finding` → `item 0: body.finding`; `` → `batch`.
@@ -565,20 +614,6 @@ mod tests {
             }
         }
         assert!(refused > 0 && accepted + refused == 3000);
-    }
-
-    #[test]
-    fn page_origins() {
-        assert_eq!(
-            page_origin("https://Shop.Example:443/a/b"),
-            "https://shop.example"
-        );
-        assert_eq!(
-            page_origin("http://localhost:3000"),
-            "http://localhost:3000"
-        );
-        assert_eq!(page_origin("https://a b/x"), "https://a b");
-        assert_eq!(page_origin("https://"), "https://");
     }
 
     #[test]

@@ -19,6 +19,16 @@ pub fn new_site_key() -> Result<String, getrandom::Error> {
     Ok(format!("tw_{}", random_token(24)?))
 }
 
+/// Whether `s` has the shape of a site key (the report schema's
+/// `^[A-Za-z0-9_-]{1,64}$`). Anything else is an unknown key without
+/// asking the store (PostgreSQL refuses some text, such as a NUL, that
+/// SQLite would look up and not find).
+pub fn is_site_key(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// Compares two secrets in time that depends only on their lengths.
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = a.len() ^ b.len();
@@ -38,6 +48,7 @@ mod tests {
     fn site_keys_match_the_schema_pattern() {
         for _ in 0..100 {
             let key = new_site_key().expect("random");
+            assert!(is_site_key(&key), "{key}");
             assert_eq!(key.len(), 27);
             assert!(key.starts_with("tw_"));
             assert!(key

@@ -13,6 +13,7 @@ mod ingest;
 mod keys;
 mod origin;
 mod ratelimit;
+mod scrub;
 mod store;
 mod timefmt;
 mod writer;
@@ -49,6 +50,11 @@ const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Open the store without SQLite's integrity check (PRAGMA quick_check),
+    /// which reads the whole file: for very large stores only. The other
+    /// checks (a SQLite file, writable, known schema) still run.
+    #[arg(long, global = true)]
+    skip_integrity_check: bool,
 }
 
 #[derive(Subcommand)]
@@ -276,14 +282,17 @@ fn parse_retention(text: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let checks = store::Checks {
+        integrity: !cli.skip_integrity_check,
+    };
     let result = match cli.command {
-        Command::Serve(args) => serve(&args),
+        Command::Serve(args) => serve(&args, checks),
         Command::Site {
             command: SiteCommand::Add { origins, db },
-        } => site_add(&origins, &db),
+        } => site_add(&origins, &db, checks),
         Command::Site {
             command: SiteCommand::List { db },
-        } => site_list(&db),
+        } => site_list(&db, checks),
         Command::Site {
             command:
                 SiteCommand::Set {
@@ -293,7 +302,7 @@ fn main() -> ExitCode {
                     enable,
                     db,
                 },
-        } => site_set(&key, sample.as_deref(), disable, enable, &db),
+        } => site_set(&key, sample.as_deref(), disable, enable, &db, checks),
         Command::Classify => cli::classify::run(),
         Command::Consent => cli::consent::run(),
         Command::Har(args) => match cli::har::run(&args) {
@@ -304,8 +313,8 @@ fn main() -> ExitCode {
         Command::Catalog { command } => cli::catalog::run(&command),
         Command::Tcf => cli::tcf::run(),
         Command::Gpp => cli::gpp::run(),
-        Command::Purge(args) => purge(&args),
-        Command::Export(args) => export_cmd(&args),
+        Command::Purge(args) => purge(&args, checks),
+        Command::Export(args) => export_cmd(&args, checks),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -319,7 +328,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn site_add(origins: &[String], db: &str) -> Result<(), Failure> {
+fn site_add(origins: &[String], db: &str, checks: store::Checks) -> Result<(), Failure> {
     let mut normalized = BTreeSet::new();
     for origin in origins {
         normalized.insert(
@@ -327,7 +336,7 @@ fn site_add(origins: &[String], db: &str) -> Result<(), Failure> {
         );
     }
     let normalized: Vec<String> = normalized.into_iter().collect();
-    let store = store::open(db, 0).map_err(|e| store_failure(db, e))?;
+    let store = store::open(db, 0, checks).map_err(|e| store_failure(db, e))?;
     let created_at = timefmt::iso_from_ms(timefmt::now_ms());
     // A collision of 144 random bits will not happen; retry anyway.
     for _ in 0..3 {
@@ -347,8 +356,8 @@ fn site_add(origins: &[String], db: &str) -> Result<(), Failure> {
     Err(Failure::Runtime("could not find a free site key".into()))
 }
 
-fn site_list(db: &str) -> Result<(), Failure> {
-    let store = store::open(db, 0).map_err(|e| store_failure(db, e))?;
+fn site_list(db: &str, checks: store::Checks) -> Result<(), Failure> {
+    let store = store::open(db, 0, checks).map_err(|e| store_failure(db, e))?;
     let sites = store
         .list_sites()
         .map_err(|e| Failure::Runtime(format!("cannot list sites: {e}")))?;
@@ -369,6 +378,7 @@ fn site_set(
     disable: bool,
     enable: bool,
     db: &str,
+    checks: store::Checks,
 ) -> Result<(), Failure> {
     let sample = sample
         .map(|text| {
@@ -393,7 +403,7 @@ fn site_set(
             "nothing to change: give --sample SHARE, --disable or --enable".into(),
         ));
     }
-    let store = store::open(db, 0).map_err(|e| store_failure(db, e))?;
+    let store = store::open(db, 0, checks).map_err(|e| store_failure(db, e))?;
     let change = store::SiteChange { sample, enabled };
     let found = store
         .set_site_config(key, &change)
@@ -416,7 +426,7 @@ fn site_set(
     Ok(())
 }
 
-fn export_cmd(args: &ExportArgs) -> Result<(), Failure> {
+fn export_cmd(args: &ExportArgs, checks: store::Checks) -> Result<(), Failure> {
     let format = export::Format::parse(&args.format).ok_or_else(|| {
         Failure::Usage(format!(
             "--format {:?}: expected json, csv or ropa",
@@ -448,7 +458,7 @@ fn export_cmd(args: &ExportArgs) -> Result<(), Failure> {
         format,
         findings_csv: args.findings,
     };
-    let store = store::open(&args.db, 0).map_err(|e| store_failure(&args.db, e))?;
+    let store = store::open(&args.db, 0, checks).map_err(|e| store_failure(&args.db, e))?;
     match export::export(&*store, &request) {
         Ok(Some(text)) => cli::print(&text),
         Ok(None) => Err(Failure::Usage(format!(
@@ -459,7 +469,7 @@ fn export_cmd(args: &ExportArgs) -> Result<(), Failure> {
     }
 }
 
-fn purge(args: &PurgeArgs) -> Result<(), Failure> {
+fn purge(args: &PurgeArgs, checks: store::Checks) -> Result<(), Failure> {
     let ms = timefmt::parse_instant(&args.before).ok_or_else(|| {
         Failure::Usage(format!(
             "--before {:?}: expected a date (2026-01-01, midnight UTC) or an RFC 3339 time (2026-01-01T12:00:00Z)",
@@ -467,7 +477,7 @@ fn purge(args: &PurgeArgs) -> Result<(), Failure> {
         ))
     })?;
     let before = timefmt::iso_from_ms(ms);
-    let store = store::open(&args.db, 0).map_err(|e| store_failure(&args.db, e))?;
+    let store = store::open(&args.db, 0, checks).map_err(|e| store_failure(&args.db, e))?;
     let purged = store::purge_all(&*store, &before)
         .map_err(|e| Failure::Runtime(format!("cannot delete old reports: {e}")))?;
     eprintln!("tagwatch: purge: reports observed before {before}");
@@ -494,7 +504,7 @@ fn admin_token() -> Result<String, Failure> {
     }
 }
 
-fn serve(args: &ServeArgs) -> Result<(), Failure> {
+fn serve(args: &ServeArgs, checks: store::Checks) -> Result<(), Failure> {
     if !args.rate.is_finite() || args.rate < 0.0 {
         return Err(Failure::Usage(format!(
             "--rate {}: expected a number of requests per second, 0 for no limit",
@@ -552,7 +562,7 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
         .transpose()
         .map_err(Failure::Usage)?;
     let token = admin_token()?;
-    let store = store::open(&args.db, 2).map_err(|e| store_failure(&args.db, e))?;
+    let store = store::open(&args.db, 2, checks).map_err(|e| store_failure(&args.db, e))?;
     let ingest = ingest::Ingest::new().map_err(Failure::Runtime)?;
     let (writer, writer_thread) = writer::Writer::spawn(store.clone(), WRITE_QUEUE, events.clone())
         .map_err(|e| Failure::Runtime(format!("cannot start the writer thread: {e}")))?;

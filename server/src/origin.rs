@@ -5,7 +5,15 @@
 //! A site may also register an origin *pattern* for any subdomain:
 //! `https://*.shop.example` matches `https://a.shop.example` and
 //! `https://b.a.shop.example` (same scheme and port), not `https://shop.example`
-//! itself.
+//! itself. A pattern never covers a public suffix (`https://*.co.uk`,
+//! `https://*.github.io`): the Public Suffix List is compiled in (`psl`).
+//!
+//! A report without an `Origin` header is checked against the origin of
+//! its page URL, read the way a browser reads it ([`page_origin`], the
+//! WHATWG URL parser of the `url` crate): a backslash is a path separator,
+//! hosts are IDNA-normalised and lower-cased, percent-encoded host bytes
+//! decoded, the default port dropped and `user:pass@` ignored. So the
+//! origin checked is the origin the page really had.
 
 use std::fmt;
 
@@ -121,7 +129,35 @@ pub fn normalize_pattern(input: &str) -> Result<String, OriginError> {
             "`*.` must be followed by at least two labels (https://*.shop.example)",
         ));
     }
+    if is_public_suffix(host) {
+        return Err(err(
+            "`*.` would cover every site under a public suffix (https://*.co.uk, \
+             https://*.github.io); register the site's own domain (https://*.shop.example.co.uk)",
+        ));
+    }
     Ok(format!("{scheme}://*.{hostport}"))
+}
+
+/// Whether `host` (lower-case ASCII) is on the Public Suffix List, ICANN or
+/// private section (`co.uk`, `github.io`): names under it belong to
+/// different owners.
+fn is_public_suffix(host: &str) -> bool {
+    psl::suffix(host.as_bytes()).is_some_and(|s| s.is_known() && s.as_bytes() == host.as_bytes())
+}
+
+/// A page URL read as a browser reads it (the WHATWG URL Standard):
+/// `None` unless it is an `http(s)` URL with a host.
+pub fn parse_page(input: &str) -> Option<url::Url> {
+    let url = url::Url::parse(input).ok()?;
+    (matches!(url.scheme(), "http" | "https") && url.host().is_some()).then_some(url)
+}
+
+/// The origin of a page URL as the browser serialises it in `Origin`
+/// (`https://Shop.Example:443/a` → `https://shop.example`,
+/// `https://evil.example\.shop.example` → `https://evil.example`), or
+/// `None` when it is not an `http(s)` URL with a host.
+pub fn page_origin(input: &str) -> Option<String> {
+    parse_page(input).map(|url| url.origin().ascii_serialization())
 }
 
 /// Whether a normalised `origin` is allowed by a registered origin or
@@ -237,7 +273,50 @@ fn normalize_host(host: &str) -> Result<String, &'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::{candidates, matches, normalize, normalize_pattern};
+    use super::{candidates, matches, normalize, normalize_pattern, page_origin};
+
+    /// Spoofing attempts read as a browser reads them: the origin checked is
+    /// the one the page really had.
+    #[test]
+    fn page_origins_as_a_browser_reads_them() {
+        let cases: [(&str, Option<&str>); 14] = [
+            ("https://Shop.Example:443/a/b", Some("https://shop.example")),
+            ("HTTPS://SHOP.EXAMPLE/", Some("https://shop.example")),
+            ("http://localhost:3000", Some("http://localhost:3000")),
+            (
+                "https://shop.example\\@evil.example/",
+                Some("https://shop.example"),
+            ),
+            (
+                "https://evil.example\\.shop.example",
+                Some("https://evil.example"),
+            ),
+            (
+                "https://evil.example\\@shop.example/",
+                Some("https://evil.example"),
+            ),
+            (
+                "https://user:pw@shop.example/",
+                Some("https://shop.example"),
+            ),
+            ("https://shop\u{3002}example/", Some("https://shop.example")),
+            ("https://shop\u{ff0e}example/", Some("https://shop.example")),
+            ("https://shop%2Eexample/", Some("https://shop.example")),
+            ("https://shop.example./", Some("https://shop.example.")),
+            (
+                "https://b\u{fc}cher.example/",
+                Some("https://xn--bcher-kva.example"),
+            ),
+            ("https://a b/x", None),
+            ("https://", None),
+        ];
+        for (url, want) in cases {
+            assert_eq!(page_origin(url).as_deref(), want, "{url}");
+        }
+        // A wildcard registration is not fooled by a backslash.
+        let evil = page_origin("https://evil.example\\.shop.example").unwrap();
+        assert!(!matches("https://*.shop.example", &evil));
+    }
 
     #[test]
     fn subdomain_patterns() {
@@ -261,8 +340,23 @@ mod tests {
             "https://*shop.example",
             "https://a.*.example",
             "https://*.",
+            "https://*.co.uk",
+            "https://*.CO.UK.",
+            "https://*.github.io",
+            "https://*.com",
+            "https://*.uk",
+            "https://*.s3.amazonaws.com",
+            "https://*.192.168.0.1",
+            "https://*.[2001:db8::1]",
         ] {
             assert!(normalize_pattern(bad).is_err(), "{bad}");
+        }
+        for ok in [
+            "https://*.shop.example.co.uk",
+            "https://*.example.co.uk",
+            "https://*.jane.github.io",
+        ] {
+            assert!(normalize_pattern(ok).is_ok(), "{ok}");
         }
         let p = "https://*.shop.example";
         assert!(matches(p, "https://a.shop.example"));

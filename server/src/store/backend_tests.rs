@@ -48,13 +48,13 @@ fn backends(test: &str) -> Vec<Backend> {
     let (url, place) = sqlite_place(test);
     let mut all = vec![Backend {
         name: "sqlite",
-        store: open(&url, 1).expect("open sqlite"),
+        store: open(&url, 1, Checks::default()).expect("open sqlite"),
         _place: place,
     }];
     if let Some(db) = pg::TestDb::create(test) {
         all.push(Backend {
             name: "postgres",
-            store: open(&db.url, 1).expect("open postgres"),
+            store: open(&db.url, 1, Checks::default()).expect("open postgres"),
             _place: Place::Pg(db),
         });
     }
@@ -625,7 +625,7 @@ fn postgres_migrates_once_when_collectors_start_together() {
     let opened: Vec<_> = (0..4)
         .map(|_| {
             let url = url.clone();
-            std::thread::spawn(move || open(&url, 0).map(|_| ()))
+            std::thread::spawn(move || open(&url, 0, Checks::default()).map(|_| ()))
         })
         .collect();
     for t in opened {
@@ -690,7 +690,7 @@ fn postgres_migrates_a_version_2_database_and_keeps_its_data() {
             ],
         )
         .expect("finding");
-    let store = open(&db.url, 1).expect("migrate");
+    let store = open(&db.url, 1, Checks::default()).expect("migrate");
     assert_eq!(all_findings(&*store).len(), 1);
     let indexes: i64 = client
         .query_one(
@@ -718,7 +718,7 @@ fn postgres_refuses_a_newer_schema() {
              INSERT INTO tagwatch_schema VALUES (99, 'later');",
         )
         .expect("schema table");
-    match open(&db.url, 0) {
+    match open(&db.url, 0, Checks::default()) {
         Err(StoreError::SchemaTooNew { found: 99, .. }) => {}
         other => panic!("unexpected: {:?}", other.err()),
     }
@@ -729,7 +729,9 @@ fn postgres_writers_sharing_a_database_agree_and_never_deadlock() {
     let Some(db) = pg::TestDb::create("writers") else {
         return;
     };
-    let stores: Vec<Arc<dyn Store>> = (0..3).map(|_| open(&db.url, 0).expect("open")).collect();
+    let stores: Vec<Arc<dyn Store>> = (0..3)
+        .map(|_| open(&db.url, 0, Checks::default()).expect("open"))
+        .collect();
     if let Some(first) = stores.first() {
         with_site(&**first, SITE);
     }
@@ -789,7 +791,7 @@ fn postgres_store_reconnects_after_the_server_drops_its_connections() {
     let Some(db) = pg::TestDb::create("reconnect") else {
         return;
     };
-    let store = open(&db.url, 1).expect("open");
+    let store = open(&db.url, 1, Checks::default()).expect("open");
     with_site(&*store, SITE);
     assert!(all_findings(&*store).is_empty());
     // What a PostgreSQL restart or failover does to every session.

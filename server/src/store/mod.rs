@@ -393,6 +393,9 @@ pub enum StoreError {
     },
     /// `add_site` with a key that exists.
     DuplicateSite,
+    /// The store cannot be trusted (corrupt, read-only, not a tagwatch
+    /// store…): what is wrong and what to do.
+    Untrusted(String),
     Sqlite(rusqlite::Error),
     Postgres(::postgres::Error),
 }
@@ -406,6 +409,7 @@ impl fmt::Display for StoreError {
                 "the database has schema version {found}, this tagwatch understands up to {supported}; upgrade tagwatch"
             ),
             Self::DuplicateSite => f.write_str("a site with this key already exists"),
+            Self::Untrusted(why) => f.write_str(why),
             Self::Sqlite(e) => write!(f, "sqlite: {e}"),
             Self::Postgres(e) => {
                 f.write_str("postgres: ")?;
@@ -531,11 +535,15 @@ pub(crate) fn json_list(items: &[String]) -> Option<String> {
     (!items.is_empty()).then(|| serde_json::Value::from(items.to_vec()).to_string())
 }
 
+pub use sqlite::Checks;
+
 /// Opens the store a `--db` URL names: `sqlite:PATH` (also
 /// `sqlite://PATH`) or `postgres://USER[:PASSWORD]@HOST[:PORT]/DBNAME`
 /// (also `postgresql://`). `readers` is the number of read connections kept
-/// for the API (0 for one-shot CLI commands).
-pub fn open(url: &str, readers: usize) -> Result<Arc<dyn Store>, StoreError> {
+/// for the API (0 for one-shot CLI commands). A store that cannot be
+/// trusted (`StoreError::Untrusted`, `SchemaTooNew`) is refused here,
+/// before anything is served from it.
+pub fn open(url: &str, readers: usize, checks: Checks) -> Result<Arc<dyn Store>, StoreError> {
     let url = url.trim();
     if let Some(rest) = url.strip_prefix("sqlite:") {
         let path = rest.strip_prefix("//").unwrap_or(rest);
@@ -544,7 +552,9 @@ pub fn open(url: &str, readers: usize) -> Result<Arc<dyn Store>, StoreError> {
                 "the sqlite URL has no path; use sqlite:PATH, e.g. sqlite:tagwatch.db".into(),
             ));
         }
-        return Ok(Arc::new(sqlite::SqliteStore::open(path, readers)?));
+        return Ok(Arc::new(sqlite::SqliteStore::open_with(
+            path, readers, checks,
+        )?));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(Arc::new(postgres::PostgresStore::open(url, readers)?));

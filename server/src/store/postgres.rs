@@ -165,6 +165,7 @@ impl PostgresStore {
             config.application_name("tagwatch");
         }
         let mut client = config.connect(NoTls)?;
+        refuse_read_only(&mut client)?;
         migrate(&mut client)?;
         let writer = Session::new(client)?;
         let readers = (0..readers)
@@ -234,6 +235,34 @@ impl PostgresStore {
             Err((e, false)) => Err(e),
         }
     }
+}
+
+/// Refuses a server or database that only accepts reads (a hot standby,
+/// or `default_transaction_read_only` on for the database or user): the
+/// collector would start and then answer 503 to every report.
+fn refuse_read_only(client: &mut Client) -> Result<(), StoreError> {
+    let row = client.query_one(
+        "SELECT current_setting('transaction_read_only'), pg_is_in_recovery()",
+        &[],
+    )?;
+    let read_only: String = row.try_get(0)?;
+    let standby: bool = row.try_get(1)?;
+    if standby {
+        return Err(StoreError::Untrusted(
+            "the PostgreSQL server is a hot standby (in recovery) and only accepts reads; \
+             point --db at the primary"
+                .into(),
+        ));
+    }
+    if read_only == "on" {
+        return Err(StoreError::Untrusted(
+            "the PostgreSQL session is read-only (default_transaction_read_only is on for this \
+             database or user); tagwatch must write reports: turn it off (ALTER DATABASE … SET \
+             default_transaction_read_only = off) or use another database"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 fn migrate(client: &mut Client) -> Result<(), StoreError> {

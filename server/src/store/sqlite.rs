@@ -45,27 +45,172 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The first bytes of every SQLite database file.
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// Why a SQLite file cannot be used, said so that the operator can act.
+fn untrusted(path: &Path, why: &str) -> StoreError {
+    StoreError::Untrusted(format!("{}: {why}", path.display()))
+}
+
+const READ_ONLY: &str = "cannot write here: tagwatch writes the database file and creates \
+     FILE-wal and FILE-shm beside it, so the file and its directory must be writable by this \
+     user (check their permissions and that the file system is not mounted read-only)";
+
+/// A SQLite error met while opening, told in terms of what to do.
+fn opening(path: &Path, e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
+    match e.sqlite_error_code() {
+        Some(ErrorCode::ReadOnly) => untrusted(path, READ_ONLY),
+        Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => untrusted(
+            path,
+            &format!(
+                "cannot open it ({e}); {READ_ONLY}; for a new store, its directory must exist"
+            ),
+        ),
+        Some(ErrorCode::NotADatabase) => untrusted(
+            path,
+            "not a SQLite database; is --db naming the right file? (a new store is created at a \
+             path that does not exist yet)",
+        ),
+        Some(ErrorCode::DatabaseCorrupt) => untrusted(path, &corrupt(&e.to_string())),
+        _ => StoreError::Sqlite(e),
+    }
+}
+
+fn corrupt(detail: &str) -> String {
+    format!(
+        "the database is corrupt ({detail}); restore it from a backup, or recover what is \
+         readable with `sqlite3 FILE .recover`; tagwatch does not write to a corrupt store"
+    )
+}
+
+/// Refuses a file that is not a SQLite database before SQLite touches it:
+/// an empty file (SQLite would silently make it an empty store) or one
+/// without the SQLite header. A path that does not exist is a new store.
+fn check_file(path: &Path) -> Result<(), StoreError> {
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        // Let SQLite report it (permissions, a directory…).
+        Err(_) => return Ok(()),
+    };
+    let mut header = [0u8; 16];
+    let mut read = 0;
+    while read < header.len() {
+        match std::io::Read::read(&mut file, header.get_mut(read..).unwrap_or(&mut [])) {
+            Ok(0) => break,
+            Ok(n) => read += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(untrusted(path, &format!("cannot read it: {e}"))),
+        }
+    }
+    if read == 0 {
+        return Err(untrusted(
+            path,
+            "the file is empty, not a tagwatch store; to start a new store, remove the file (or \
+             give a path that does not exist): tagwatch creates it",
+        ));
+    }
+    if read < header.len() || &header != SQLITE_HEADER {
+        return Err(untrusted(
+            path,
+            "not a SQLite database; is --db naming the right file? (a new store is created at a \
+             path that does not exist yet)",
+        ));
+    }
+    Ok(())
+}
+
+/// `PRAGMA quick_check`: every page and index entry readable and well
+/// formed (not a full index-content comparison: it runs in O(size)).
+fn quick_check(path: &Path, conn: &Connection) -> Result<(), StoreError> {
+    let mut stmt = conn
+        .prepare("PRAGMA quick_check(5)")
+        .map_err(|e| opening(path, e))?;
+    let problems = stmt
+        .query_map([], |row| row.get::<_, String>(0))
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| opening(path, e))?;
+    if problems.iter().all(|p| p == "ok") {
+        return Ok(());
+    }
+    Err(untrusted(
+        path,
+        &format!(
+            "{} (start with --skip-integrity-check to skip this check)",
+            corrupt(&format!("PRAGMA quick_check: {}", problems.join("; ")))
+        ),
+    ))
+}
+
+/// What opening a store checks before it is used.
+#[derive(Debug, Clone, Copy)]
+pub struct Checks {
+    /// `PRAGMA quick_check` (SQLite): reads the whole file, so a very large
+    /// store may skip it (`--skip-integrity-check`).
+    pub integrity: bool,
+}
+
+impl Default for Checks {
+    fn default() -> Self {
+        Self { integrity: true }
+    }
+}
+
 impl SqliteStore {
+    #[cfg(test)]
     pub fn open(path: impl AsRef<Path>, readers: usize) -> Result<Self, StoreError> {
+        Self::open_with(path, readers, Checks::default())
+    }
+
+    /// Opens (or creates) the store at `path` and makes sure it can be
+    /// trusted before anything is served from it: a SQLite file, a tagwatch
+    /// store of a schema this build knows, writable (file and directory),
+    /// and — unless `checks.integrity` is off — not corrupt.
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        readers: usize,
+        checks: Checks,
+    ) -> Result<Self, StoreError> {
         let path = path.as_ref();
+        check_file(path)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let writer = Connection::open_with_flags(path, flags)?;
-        configure(&writer)?;
+        let writer = Connection::open_with_flags(path, flags).map_err(|e| opening(path, e))?;
+        configure(&writer).map_err(|e| match e {
+            StoreError::Sqlite(e) => opening(path, e),
+            other => other,
+        })?;
+        // SQLite opens a write-protected file read-only without a word.
+        if writer
+            .is_readonly(rusqlite::MAIN_DB)
+            .map_err(|e| opening(path, e))?
+        {
+            return Err(untrusted(path, READ_ONLY));
+        }
         // WAL is persistent in the file; readers never block the writer.
-        let mode: String =
-            writer.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+        let mode: String = writer
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(|e| opening(path, e))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::BadUrl(format!(
                 "could not switch {} to WAL mode (got {mode}); is it on a network file system?",
                 path.display()
             )));
         }
-        migrate(&writer)?;
+        if checks.integrity {
+            quick_check(path, &writer)?;
+        }
+        migrate(&writer).map_err(|e| match e {
+            StoreError::Sqlite(e) => opening(path, e),
+            StoreError::Untrusted(why) => untrusted(path, &why),
+            other => other,
+        })?;
         let mut pool = Vec::with_capacity(readers);
         for _ in 0..readers {
-            let conn = Connection::open_with_flags(path, flags)?;
+            let conn = Connection::open_with_flags(path, flags).map_err(|e| opening(path, e))?;
             configure(&conn)?;
             conn.pragma_update(None, "query_only", "ON")?;
             pool.push(Mutex::new(conn));
@@ -106,12 +251,26 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
             supported: SCHEMA_VERSION,
         });
     }
+    if version == 0 {
+        let tables: i64 = tx.query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
+            [],
+            |row| row.get(0),
+        )?;
+        if tables > 0 {
+            return Err(StoreError::Untrusted(
+                "a SQLite database with tables but no tagwatch schema version: not a tagwatch \
+                 store; give --db a new path (tagwatch creates the store)"
+                    .into(),
+            ));
+        }
+    }
     for m in MIGRATIONS.iter().filter(|m| m.version > version) {
         tx.execute_batch(&schema::render(m.sql, Dialect::Sqlite))?;
     }
-    if version < SCHEMA_VERSION {
-        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-    }
+    // Written on every open, even when unchanged: proves that a commit
+    // reaches the file and its WAL before the collector says it listens.
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     Ok(())
 }

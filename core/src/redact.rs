@@ -1,0 +1,186 @@
+//! Text that is not a URL, scrubbed of personal identifiers before it is
+//! kept: free text (a cookie name, a user agent, a field a newer or forged
+//! client added) and error names.
+//!
+//! URLs and paths have their own functions ([`crate::url::page_url`],
+//! [`crate::url::redact_path`]); this module applies the same identifier
+//! test ([`crate::url`]'s: e-mail addresses, runs of 6+ digits, UUIDs,
+//! 16+ hex characters) to the words of a text, and replaces each one found
+//! with [`PLACEHOLDER`]. The collector runs every stored string of a report
+//! through one of these (defence in depth), so a report from an old or
+//! forged client cannot store an e-mail or a user id either.
+
+use crate::url::looks_like_id;
+
+/// What an identifier is replaced with (as in redacted paths).
+pub const PLACEHOLDER: &str = ":id";
+
+/// Longest error name kept: the names the platform throws
+/// (`CompileError`, `SecurityError`) are far shorter.
+const MAX_ERROR_NAME: usize = 64;
+
+/// Characters that belong to a word: letters and digits of any script, and
+/// the punctuation found inside e-mail addresses, UUIDs and tokens. Anything
+/// else (space, `/`, `;`, `(`, `=`, quotes…) separates words.
+fn in_word(c: char) -> bool {
+    c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '+' | '%' | '@')
+}
+
+/// `text` with every identifier-like word replaced by [`PLACEHOLDER`]:
+///
+/// - a word with an `@` (or `%40`) between a local part and a dotted
+///   domain is an e-mail address, replaced whole;
+/// - otherwise each piece of the word between `.`, `_`, `+` and `%` is
+///   tested (a piece with an `@` is an identifier, as in paths), then each
+///   part of it between `-` (so a UUID is caught whole and `user-12345678`
+///   loses only its number).
+///
+/// Anything that is not an identifier is kept as it is, separators
+/// included: `_hjSessionUser_3456789` → `_hjSessionUser_:id`.
+pub fn redact_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(in_word) {
+        let (gap, tail) = rest.split_at(start);
+        out.push_str(gap);
+        let end = tail.find(|c: char| !in_word(c)).unwrap_or(tail.len());
+        let (word, after) = tail.split_at(end);
+        redact_word(word, &mut out);
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+fn redact_word(word: &str, out: &mut String) {
+    if is_email(word) {
+        out.push_str(PLACEHOLDER);
+        return;
+    }
+    let mut rest = word;
+    loop {
+        let end = rest.find(['.', '_', '+', '%']).unwrap_or(rest.len());
+        let (piece, tail) = rest.split_at(end);
+        if looks_like_id(piece) {
+            out.push_str(PLACEHOLDER);
+        } else {
+            for (j, part) in piece.split('-').enumerate() {
+                if j > 0 {
+                    out.push('-');
+                }
+                out.push_str(if looks_like_id(part) {
+                    PLACEHOLDER
+                } else {
+                    part
+                });
+            }
+        }
+        let mut tail = tail.chars();
+        match tail.next() {
+            Some(separator) => out.push(separator),
+            None => return,
+        }
+        rest = tail.as_str();
+    }
+}
+
+/// `local@domain.tld`, with `%40` read as `@`.
+fn is_email(word: &str) -> bool {
+    let lower = word.to_ascii_lowercase();
+    let at = lower
+        .find('@')
+        .map(|i| (i, 1))
+        .or_else(|| lower.find("%40").map(|i| (i, 3)));
+    let Some((i, len)) = at else {
+        return false;
+    };
+    let (local, domain) = (
+        lower.get(..i).unwrap_or(""),
+        lower.get(i + len..).unwrap_or(""),
+    );
+    !local.is_empty() && domain.trim_matches('.').contains('.')
+}
+
+/// An error's name as a report may carry it (`CompileError`): a JavaScript
+/// identifier of at most 64 characters that does not look like an
+/// identifier of a person. Anything else (a message, an e-mail, a number)
+/// is `None`: not kept.
+pub fn error_name(name: &str) -> Option<&str> {
+    let mut chars = name.chars();
+    let first = chars.next()?;
+    let valid = name.len() <= MAX_ERROR_NAME
+        && (first.is_ascii_alphabetic() || first == '_' || first == '$')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+    (valid && !looks_like_id(name)).then_some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_that_are_identifiers_go() {
+        let cases = [
+            ("jane.doe@example.com", ":id"),
+            ("mail: Jane.Doe+tag@Example.co.uk.", "mail: :id"),
+            ("jane.doe%40example.com", ":id"),
+            ("6f1c2e3d-4b5a-4978-9f1c-2e3d4b5a6978", ":id"),
+            ("id=6f1c2e3d-4b5a-4978-9f1c-2e3d4b5a6978;x", "id=:id;x"),
+            ("user 12345678", "user :id"),
+            ("user-12345678", "user-:id"),
+            ("_hjSessionUser_3456789", "_hjSessionUser_:id"),
+            ("tok deadbeefdeadbeef0123", "tok :id"),
+            ("AMCV_0123456789ABCDEF0123@AdobeOrg", "AMCV_:id"),
+            ("a@b", ":id"),
+            ("hi @handle", "hi :id"),
+            ("a.12345678.b", "a.:id.b"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(redact_text(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn everything_else_stays() {
+        for keep in [
+            "",
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.109 Safari/537.36",
+            "intercom-session-abcd1234",
+            "_ga_ABC123DEF4",
+            "CompileError",
+            "x;=cmd|' /C calc'!A0",
+            "größe 12345",
+            "script-src-elem 'self'",
+        ] {
+            assert_eq!(redact_text(keep), keep);
+        }
+    }
+
+    #[test]
+    fn never_panics_and_is_idempotent() {
+        for s in [
+            "%", "%4", "@", "@.", "a@.", "é@é.é", "--", "..", "\u{0}", "%40%40.x",
+        ] {
+            let once = redact_text(s);
+            assert_eq!(redact_text(&once), once, "{s}");
+        }
+    }
+
+    #[test]
+    fn error_names() {
+        assert_eq!(error_name("CompileError"), Some("CompileError"));
+        assert_eq!(error_name("NoWebAssembly"), Some("NoWebAssembly"));
+        for bad in [
+            "",
+            "jane.doe@example.com",
+            "12345678",
+            "6f1c2e3d-4b5a-4978-9f1c-2e3d4b5a6978",
+            "deadbeefdeadbeef",
+            "Type Error",
+            "Error: wasm at /account/jane",
+            &"E".repeat(65),
+        ] {
+            assert_eq!(error_name(bad), None, "{bad}");
+        }
+    }
+}
