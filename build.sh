@@ -65,10 +65,12 @@ build() {
     --enable-bulk-memory --enable-reference-types --enable-nontrapping-float-to-int \
     --enable-sign-ext --enable-multivalue --enable-mutable-globals \
     "$out/min_bg.wasm" -o dist/tagwatch_bg.wasm
-  # One classic script, one function scope: the glue's `wasm_bindgen` stays private.
-  { printf '(function () {\n"use strict";\n'
-    cat "$out/min.js" www/consent.js www/policy.js www/loader.js
-    printf '})();\n'; } > "$out/bundle.js"
+  # One classic script, one function scope: the glue's `wasm_bindgen` stays
+  # private; one `try`: whatever the page broke before it ran (URL,
+  # TextDecoder…), nothing reaches the page (www/loader.js).
+  { printf '(function () {\n"use strict";\ntry {\n'
+    cat "$out/min.js" www/host.js www/url.js www/consent.js www/policy.js www/loader.js
+    printf '} catch (e) { /* never the page'"'"'s problem */ }\n})();\n'; } > "$out/bundle.js"
   node_modules/.bin/terser "$out/bundle.js" --compress --mangle \
     --preamble '/*! tagwatch - consent-compliance monitor */' -o dist/tagwatch.js
   local w j; w=$(gz dist/tagwatch_bg.wasm); j=$(gz dist/tagwatch.js)

@@ -2,6 +2,8 @@
 //!
 //! The loader (`www/loader.js`) creates one [`Monitor`] per page view, feeds
 //! it the site's `config` and `consent` commands, and calls [`Monitor::start`].
+//! Reports leave through the host's `send(url, body)` function, given to the
+//! constructor: the shell itself never calls `fetch` or `sendBeacon`.
 //! From then on the shell watches, on the page's idle time:
 //! - Resource Timing of the top document (a buffered `PerformanceObserver`)
 //!   and of every same-origin frame (Intercom's Messenger runs inside the
@@ -36,6 +38,8 @@ pub(crate) struct Shell {
     pub(crate) page_view: String,
     pub(crate) page_url: String,
     pub(crate) user_agent: String,
+    /// The host's `send(url, body)`: how report batches leave the page.
+    pub(crate) send: js_sys::Function,
     /// Consent commands seen so far; the first one counts from page start.
     consent_calls: u32,
     pub(crate) watch: observe::WatchState,
@@ -50,9 +54,10 @@ pub struct Monitor {
 
 #[wasm_bindgen]
 impl Monitor {
-    /// A monitor reporting to `collector` for site key `site`.
+    /// A monitor reporting to `collector` for site key `site`; report
+    /// batches are handed to `send(url, body)` (the host's transport).
     #[wasm_bindgen(constructor)]
-    pub fn new(site: &str, collector: &str) -> Monitor {
+    pub fn new(site: &str, collector: &str, send: js_sys::Function) -> Monitor {
         let href = observe::window().and_then(|w| w.location().href().ok()).unwrap_or_default();
         let user_agent = observe::window().and_then(|w| w.navigator().user_agent().ok()).unwrap_or_default();
         let mut engine = Engine::new(Policy::default(), &href);
@@ -66,6 +71,7 @@ impl Monitor {
             page_view: page_view_id(),
             page_url: url::page_url(&href),
             user_agent,
+            send,
             consent_calls: 0,
             watch: observe::WatchState::default(),
         };

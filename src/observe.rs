@@ -222,8 +222,32 @@ fn read_frames(s: &mut Shell, doc: &web_sys::Document) {
 
 pub(crate) fn read_cookies(shell: &Rc<RefCell<Shell>>) {
     let Some(doc) = window().and_then(|w| w.document()) else { return };
-    // Sandboxed and opaque-origin documents throw on `cookie`.
-    let Ok(header) = doc.unchecked_into::<HtmlDocument>().cookie() else { return };
+    match doc.unchecked_into::<HtmlDocument>().cookie() {
+        Ok(header) => cookies_seen(shell, header),
+        // Sandboxed and opaque-origin documents throw on `cookie`, and so does
+        // a page that broke it (the page's scripts are the audited ones): the
+        // Cookie Store API has the same cookies, where the page has one.
+        Err(_) => cookie_store_all(shell, cookie_store_seen),
+    }
+}
+
+/// `cookieStore.getAll()`'s list as the `Cookie` header it stands for.
+fn cookie_store_seen(shell: &Rc<RefCell<Shell>>, list: Array) {
+    let mut header = String::new();
+    for c in list.iter() {
+        let get = |k: &str| Reflect::get(&c, &k.into()).ok().and_then(|v| v.as_string()).unwrap_or_default();
+        if !header.is_empty() {
+            header.push_str("; ");
+        }
+        header.push_str(&get("name"));
+        header.push('=');
+        header.push_str(&get("value"));
+    }
+    cookies_seen(shell, header);
+}
+
+/// The page's cookies now, as a `Cookie` header (`name=value; …`).
+fn cookies_seen(shell: &Rc<RefCell<Shell>>, header: String) {
     let Ok(mut s) = shell.try_borrow_mut() else { return };
     let now = now();
     if s.watch.last_cookie.as_deref() == Some(header.as_str()) {
@@ -318,7 +342,28 @@ fn hook_apis(shell: &Rc<RefCell<Shell>>) {
 /// it) when the policy limits cookie lifetime.
 fn read_expiry(shell: &Rc<RefCell<Shell>>) {
     let wants = shell.try_borrow().is_ok_and(|s| s.engine.policy().cookie_max_days.is_some());
-    let Some(w) = window().filter(|_| wants) else { return };
+    if !wants {
+        return;
+    }
+    cookie_store_all(shell, expiry_seen);
+}
+
+fn expiry_seen(shell: &Rc<RefCell<Shell>>, list: Array) {
+    let Ok(mut s) = shell.try_borrow_mut() else { return };
+    let (now_epoch, at) = (js_sys::Date::now(), now());
+    for c in list.iter() {
+        let name = Reflect::get(&c, &"name".into()).ok().and_then(|v| v.as_string());
+        let expires = Reflect::get(&c, &"expires".into()).ok().and_then(|v| v.as_f64());
+        if let (Some(name), Some(expires)) = (name, expires) {
+            s.engine.cookie_expiry(&name, expires, now_epoch, at);
+        }
+    }
+}
+
+/// `cookieStore.getAll()`, its list handed to `then` when it resolves;
+/// nothing where the page has no Cookie Store API or it refuses.
+fn cookie_store_all(shell: &Rc<RefCell<Shell>>, then_do: fn(&Rc<RefCell<Shell>>, Array)) {
+    let Some(w) = window() else { return };
     let Some(store) = Reflect::get(&w, &"cookieStore".into()).ok().filter(|v| v.is_object()) else { return };
     let Ok(get_all) = Reflect::get(&store, &"getAll".into()).and_then(|f| f.dyn_into::<js_sys::Function>()) else {
         return;
@@ -328,17 +373,7 @@ fn read_expiry(shell: &Rc<RefCell<Shell>>) {
         return;
     };
     let shell = shell.clone();
-    let on_cookies: JsValue = Closure::once_into_js(move |list: JsValue| {
-        let Ok(mut s) = shell.try_borrow_mut() else { return };
-        let (now_epoch, at) = (js_sys::Date::now(), now());
-        for c in Array::from(&list).iter() {
-            let name = Reflect::get(&c, &"name".into()).ok().and_then(|v| v.as_string());
-            let expires = Reflect::get(&c, &"expires".into()).ok().and_then(|v| v.as_f64());
-            if let (Some(name), Some(expires)) = (name, expires) {
-                s.engine.cookie_expiry(&name, expires, now_epoch, at);
-            }
-        }
-    });
+    let on_cookies: JsValue = Closure::once_into_js(move |list: JsValue| then_do(&shell, Array::from(&list)));
     // One-shot callbacks: freed after they run, unlike a forgotten Closure.
     // The rejection handler keeps a refused read out of the page's
     // `unhandledrejection` listeners.

@@ -46,8 +46,10 @@ async fn sleep(ms: i32) {
     wasm_bindgen_futures::JsFuture::from(p).await.unwrap();
 }
 
+/// The host's `send(url, body)`: records into `window.__sent`.
 fn new_monitor() -> Monitor {
-    Monitor::new("tw_test", "https://collector.invalid/r")
+    let send = Function::new_with_args("u, b", "(window.__sent = window.__sent || []).push([u, b]); return true;");
+    Monitor::new("tw_test", "https://collector.invalid/r", send)
 }
 
 #[wasm_bindgen_test]
@@ -221,17 +223,22 @@ fn hostile_pages_do_not_make_it_throw() {
 }
 
 #[wasm_bindgen_test]
-fn flush_sends_one_beacon_with_the_contract_envelope() {
+fn flush_sends_one_batch_through_the_host_send_with_the_contract_envelope() {
     clean();
-    js("window.__beacons = []; navigator.sendBeacon = function(u, b){ window.__beacons.push([u, b]); return true; };");
+    // The shell sends through the host's function only: a page's broken
+    // sendBeacon and fetch are not its business.
+    js("window.__sent = []; window.__pageSend = [navigator.sendBeacon, window.fetch];
+        navigator.sendBeacon = function(){ throw new Error('page broke sendBeacon'); };
+        window.fetch = function(){ throw new Error('page broke fetch'); };");
     js(&format!("document.cookie = 'intercom-id-abc12345={CANARY}; path=/';"));
     let mut m = new_monitor();
     m.start();
     m.flush();
     m.flush(); // nothing new: no second request
-    let beacons: Array = js("return window.__beacons;").unchecked_into();
-    assert_eq!(beacons.length(), 1);
-    let sent = Array::from(&beacons.get(0));
+    js("delete navigator.sendBeacon; window.fetch = window.__pageSend[1];");
+    let sent: Array = js("return window.__sent;").unchecked_into();
+    assert_eq!(sent.length(), 1);
+    let sent = Array::from(&sent.get(0));
     assert_eq!(sent.get(0).as_string().unwrap(), "https://collector.invalid/r");
     let body = sent.get(1).as_string().unwrap();
     assert!(!body.contains(CANARY));
@@ -242,6 +249,41 @@ fn flush_sends_one_beacon_with_the_contract_envelope() {
     assert_eq!(Reflect::get(&report, &"type".into()).unwrap().as_string().unwrap(), "tagwatch-finding");
     let url = Reflect::get(&report, &"url".into()).unwrap().as_string().unwrap();
     assert!(!url.contains('?') && !url.contains('#'), "{url}");
-    js("delete navigator.sendBeacon;");
+    clean();
+}
+
+#[wasm_bindgen_test]
+fn a_throwing_host_send_loses_the_batch_and_nothing_else() {
+    clean();
+    js(&format!("document.cookie = 'intercom-id-abc12345={CANARY}; path=/';"));
+    let send = Function::new_with_args("u, b", "throw new Error('host refused');");
+    let mut m = Monitor::new("tw_test", "https://collector.invalid/r", send);
+    m.start();
+    m.flush();
+    assert_eq!(findings(&m), vec![("cookie_before_consent".into(), "intercom-id-abc12345".into())]);
+    clean();
+}
+
+#[wasm_bindgen_test]
+async fn a_page_that_breaks_document_cookie_is_read_through_the_cookie_store() {
+    clean();
+    js("document.cookie = 'intercom-id-abc12345=x; path=/';
+        window.__cookie = Object.getOwnPropertyDescriptor(Document.prototype, 'cookie');
+        Object.defineProperty(Document.prototype, 'cookie', {
+          configurable: true, enumerable: true, set: window.__cookie.set,
+          get: function () { throw new Error('this page broke document.cookie'); } });");
+    let mut m = new_monitor();
+    m.start();
+    // cookieStore.getAll() answers asynchronously: wait for it, boundedly.
+    let mut found = findings(&m);
+    for _ in 0..100 {
+        if !found.is_empty() {
+            break;
+        }
+        sleep(20).await;
+        found = findings(&m);
+    }
+    js("Object.defineProperty(Document.prototype, 'cookie', window.__cookie);");
+    assert_eq!(found, vec![("cookie_before_consent".into(), "intercom-id-abc12345".into())]);
     clean();
 }
