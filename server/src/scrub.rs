@@ -8,6 +8,9 @@
 //!   `tagwatch_core::url::page_url`: no user info, query or fragment, and
 //!   identifier-like path segments as `:id`.
 //! - Paths (`evidence.path`): `tagwatch_core::url::redact_path`.
+//! - Cookie names (`evidence.cookie`, an inventory's `cookies`): as sent
+//!   when the catalog knows the name (the monitor reports no other), else
+//!   as free text (`tagwatch_core::redact::redact_cookie_name`).
 //! - Health `reason`: kept only when it is an error name
 //!   (`tagwatch_core::redact::error_name`), else dropped.
 //! - Fields the schema pins to a pattern or an enum (site key, page view,
@@ -19,7 +22,7 @@
 //! typed columns do not.
 
 use serde_json::{Map, Value};
-use tagwatch_core::redact::{error_name, redact_text};
+use tagwatch_core::redact::{error_name, redact_cookie_name, redact_text};
 use tagwatch_core::url::{page_url, redact_path};
 
 /// A page URL as stored, or `None` when it is not an `http(s)` URL with a
@@ -43,6 +46,10 @@ enum Rule {
     Path,
     /// A health reason: an error name or nothing.
     ErrorName,
+    /// A cookie name (or a list of them): kept when the catalog knows it,
+    /// as the monitor reports it, else free text
+    /// (`tagwatch_core::redact::redact_cookie_name`).
+    Name,
     /// Free text, or anything nested: every string scrubbed.
     Text,
     /// An array of inventory entries with their own rules.
@@ -66,6 +73,7 @@ fn evidence(key: &str) -> Rule {
     match key {
         "kind" | "host" | "days" | "signal" => Rule::Keep,
         "path" => Rule::Path,
+        "cookie" => Rule::Name,
         _ => Rule::Text,
     }
 }
@@ -104,6 +112,7 @@ fn usage(key: &str) -> bool {
 fn inventory_vendor(key: &str) -> Rule {
     match key {
         "vendor" | "hosts" => Rule::Keep,
+        "cookies" => Rule::Name,
         k if usage(k) => Rule::Keep,
         _ => Rule::Text,
     }
@@ -156,6 +165,12 @@ fn apply(rule: Rule, value: &mut Value) {
     match (rule, value) {
         (Rule::Keep, _) => {}
         (Rule::Path, Value::String(s)) => *s = redact_path(s),
+        (Rule::Name, Value::String(s)) => *s = redact_cookie_name(s).into_owned(),
+        (Rule::Name, Value::Array(items)) => {
+            for item in items {
+                apply(Rule::Name, item);
+            }
+        }
         (Rule::ErrorName, v) => {
             let name = v.as_str().and_then(error_name).map(str::to_owned);
             *v = name.map_or(Value::Null, Value::String);
