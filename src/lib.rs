@@ -165,7 +165,7 @@ impl Monitor {
 
     /// Sends what is pending now (the `flush` command).
     pub fn flush(&self) {
-        observe::sweep(&self.shell);
+        observe::settle(&self.shell);
         transport::send_pending(&self.shell);
     }
 
@@ -174,7 +174,7 @@ impl Monitor {
     /// entry (`name`, `initiatorType`, `startTime`, sizes); `frame` is the
     /// label its evidence carries.
     pub fn request(&self, entry: JsValue, frame: &str) {
-        self.with(|s| observe::judge_entry(s, entry.unchecked_ref(), 0.0, frame));
+        self.with(|s| observe::judge_entry(&mut s.engine, &entry, 0.0, frame));
     }
 
     /// The consent in force now, for the extension's popup: `1`, `0` or
@@ -194,7 +194,7 @@ impl Monitor {
     /// The page view's findings so far, as a report batch (JSON), for the
     /// extension and for debugging; sends nothing.
     pub fn findings(&self) -> String {
-        observe::sweep(&self.shell);
+        observe::settle(&self.shell);
         let Ok(s) = self.shell.try_borrow() else { return "[]".into() };
         let view = transport::view(&s);
         tagwatch_core::report::batch(&view, s.engine.findings().iter(), Some(s.engine.inventory()), observe::now())
