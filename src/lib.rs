@@ -3,12 +3,38 @@
 //! The loader (`www/loader.js`) creates one [`Monitor`] per page view, feeds
 //! it the site's `config` and `consent` commands, and calls [`Monitor::start`].
 //! From then on the shell watches, on the page's idle time:
-//! - Resource Timing of the top document (a buffered `PerformanceObserver`)
-//!   and of every same-origin frame (Intercom's Messenger runs inside the
-//!   same-origin `#intercom-frame`, whose entries are in its own timeline);
+//! - Resource Timing of the top document and of every same-origin frame
+//!   (Intercom's Messenger runs inside the same-origin `#intercom-frame`,
+//!   whose entries are in its own timeline), see "Frames" below;
 //! - `document.cookie`, re-read when the Cookie Store API signals a change and
 //!   on a one-second tick (a string compare when nothing changed);
 //! - the vendors' globals, DOM markers and loader `<script id>`s.
+//!
+//! # Frames
+//!
+//! A timeline is observed, never read by index: `getEntriesByType` lists
+//! entries by start time, so a request that finishes after a later one was
+//! read lands before any read position, and a frame's buffer keeps only 250
+//! entries. Each same-origin frame document gets its own buffered
+//! `PerformanceObserver`, made from that frame's window (an observer watches
+//! the timeline of the realm it was made in):
+//! - found when the frame's document loads (a capturing `load` listener on
+//!   the document; a replaced document is a new timeline, observed anew),
+//!   by the tick only when the document's frame count changed, and by every
+//!   final read;
+//! - what an observer has not delivered yet is taken (`takeRecords`) when a
+//!   report is built (pagehide, hidden, [`Monitor::flush`],
+//!   [`Monitor::findings`]) and before the observer is dropped: its frame
+//!   removed (seen by the next scan) or its document replaced. An observer
+//!   keeps its undelivered entries after its document is gone, when its
+//!   callback will never run (a frame that removes itself in the task its
+//!   last request's entry is delivered in).
+//!
+//! Every entry is judged once: an observer delivers each entry once, to its
+//! callback or to `takeRecords`. Cross-origin and sandboxed (opaque) frames
+//! are out of a page's reach; frames inside frames and in shadow roots are
+//! not looked for. Calls into a frame's realm go through `catch` bindings or
+//! `Reflect` (its scripts are the ones being audited).
 //!
 //! Everything is judged by the core; the shell only converts browser values.
 //! No entry point panics or lets a JS exception escape: fallible browser calls

@@ -1,17 +1,6 @@
 //! Browser observation: Resource Timing (top document and same-origin
 //! frames), cookies, globals and DOM markers, fed into the core engine.
-//!
-//! Timelines are observed, not polled: one buffered resource observer on the
-//! top document and one on each same-origin frame's current document, made
-//! from that document's own window (an observer watches the timeline of the
-//! realm it was made in). Frames are found as their documents load (a
-//! capturing `load` listener on the document), by the tick when the
-//! document's frame count changed, and by every final read. Each entry
-//! reaches the engine once: from the observer's callback, or from
-//! `takeRecords` when a report is about to be built ([`settle`]) or a frame's
-//! document goes away (its `pagehide`, which also fires when the frame is
-//! removed). Everything read from a frame's realm goes through `catch`
-//! bindings or `Reflect`: the frame's scripts are the ones being audited.
+//! How timelines and frames are observed: the crate docs, "Frames".
 
 use crate::{transport, Shell};
 use gloo_events::{EventListener, EventListenerOptions, EventListenerPhase};
@@ -24,7 +13,7 @@ use tagwatch_core::engine::{ms, Engine, Request};
 use tagwatch_core::report::Evidence;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{EventTarget, HtmlDocument, HtmlIFrameElement, Performance, PerformanceResourceTiming, Window};
+use web_sys::{HtmlDocument, HtmlIFrameElement, Performance, PerformanceResourceTiming, Window};
 
 /// How often cookies and globals are re-read (and frames looked for, when
 /// the document's frame count changed), in ms.
@@ -149,7 +138,9 @@ impl Timeline {
     }
 
     /// Judges the entries the observer holds and has not delivered yet, at
-    /// once: before a report is built, or before the document goes away.
+    /// once: before a report is built, and before the observer is dropped
+    /// (its frame removed, or its document replaced). An observer keeps them
+    /// after its document is gone, when its callback will never run.
     fn drain(&self, engine: &mut Engine) {
         if let Ok(list) = self.observer.take_records() {
             judge_all(engine, &list, self.offset, &self.label);
@@ -167,30 +158,6 @@ impl Drop for Timeline {
 struct Frame {
     element: JsValue,
     timeline: Timeline,
-    _hidden: Option<HideListener>,
-}
-
-/// A `pagehide` listener on a frame's window, removed quietly on drop: by
-/// then the window may be gone or cross-origin (where gloo's listener would
-/// throw into the page).
-struct HideListener {
-    target: EventTarget,
-    callback: Closure<dyn FnMut()>,
-}
-
-impl HideListener {
-    fn new(window: &JsValue, on_hide: impl FnMut() + 'static) -> Option<HideListener> {
-        let target: EventTarget = window.clone().unchecked_into();
-        let callback = Closure::<dyn FnMut()>::new(on_hide);
-        target.add_event_listener_with_callback("pagehide", callback.as_ref().unchecked_ref()).ok()?;
-        Some(HideListener { target, callback })
-    }
-}
-
-impl Drop for HideListener {
-    fn drop(&mut self) {
-        let _ = self.target.remove_event_listener_with_callback("pagehide", self.callback.as_ref().unchecked_ref());
-    }
 }
 
 /// Keeps the tick and the listeners alive; dropping it detaches them.
@@ -368,11 +335,7 @@ fn track(weak: &Weak<RefCell<Shell>>, s: &mut Shell, element: &JsValue) {
     let id = Reflect::get(element, &"id".into()).ok().and_then(|v| v.as_string()).unwrap_or_default();
     let label = if id.is_empty() { "frame".into() } else { ["#", &id.chars().take(48).collect::<String>()].concat() };
     let Some(timeline) = Timeline::observe(weak, &window, offset, label) else { return };
-    let hidden = {
-        let (weak, element) = (weak.clone(), element.clone());
-        HideListener::new(&window, move || drain_frame(&weak, &element))
-    };
-    let frame = Frame { element: element.clone(), timeline, _hidden: hidden };
+    let frame = Frame { element: element.clone(), timeline };
     let Shell { engine, watch, .. } = s;
     match watch.frames.iter_mut().find(|f| f.element == *element) {
         Some(old) => {
@@ -380,17 +343,6 @@ fn track(weak: &Weak<RefCell<Shell>>, s: &mut Shell, element: &JsValue) {
             *old = frame;
         }
         None => watch.frames.push(frame),
-    }
-}
-
-/// A frame's document is going away (the frame navigated or removed): what
-/// its observer has not delivered yet is judged now.
-fn drain_frame(weak: &Weak<RefCell<Shell>>, element: &JsValue) {
-    let Some(shell) = weak.upgrade() else { return };
-    let Ok(mut s) = shell.try_borrow_mut() else { return };
-    let Shell { engine, watch, .. } = &mut *s;
-    if let Some(f) = watch.frames.iter().find(|f| f.element == *element) {
-        f.timeline.drain(engine);
     }
 }
 

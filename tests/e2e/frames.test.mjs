@@ -3,8 +3,8 @@
 // Resource Timing read by polling loses an entry — a bundle that finishes
 // after a later one was read, a frame past its 250-entry buffer, a frame
 // removed or navigated right after its request. The monitor observes every
-// frame document's own timeline (docs/report-format.md, "Frames"); each entry
-// is judged exactly once.
+// frame document's own timeline (src/lib.rs, "Frames"; docs/report-format.md,
+// `evidence.frame`); each entry is judged exactly once.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { loadedWithoutConsent } from './expected.mjs';
@@ -82,7 +82,9 @@ test('a frame removed right after its request: the request is judged', { timeout
       await monitorRunning(page);
       await page.evaluate(() => window.twAddFrame());
       await page.evaluate(() => window.tagwatch('findings'));   // the frame is known and read
-      // The frame removes itself in the task its ping's entry is delivered in.
+      // The frame removes itself in the task its ping's entry is delivered
+      // in, from an observer older than the monitor's: the monitor's
+      // observer callback never runs, the entry stays in its records.
       await page.evaluate(() => document.getElementById('helpdesk').contentWindow.twCall('ping', 'remove'));
       await page.waitForFunction(() => window.twSeen.includes('ping') && !document.getElementById('helpdesk'), null, { timeout: 15000, polling: 50 });
     },
