@@ -15,9 +15,9 @@
 //! A timeline is observed, never read by index: `getEntriesByType` lists
 //! entries by start time, so a request that finishes after a later one was
 //! read lands before any read position, and a frame's buffer keeps only 250
-//! entries. Each same-origin frame document gets its own buffered
-//! `PerformanceObserver`, made from that frame's window (an observer watches
-//! the timeline of the realm it was made in):
+//! entries. The top document has a buffered `PerformanceObserver`, and each
+//! same-origin frame document its own, made from that frame's window (an
+//! observer watches the timeline of the realm it was made in):
 //! - found when the frame's document loads (a capturing `load` listener on
 //!   the document; a replaced document is a new timeline, observed anew),
 //!   by the tick only when the document's frame count changed, and by every
@@ -33,8 +33,10 @@
 //! Every entry is judged once: an observer delivers each entry once, to its
 //! callback or to `takeRecords`. Cross-origin and sandboxed (opaque) frames
 //! are out of a page's reach; frames inside frames and in shadow roots are
-//! not looked for. Calls into a frame's realm go through `catch` bindings or
-//! `Reflect` (its scripts are the ones being audited).
+//! not looked for, nor is a frame whose scripts broke its
+//! `PerformanceObserver`. Calls into a frame's realm go through `catch`
+//! bindings or `Reflect` (its scripts are the ones being audited), and so do
+//! reads of the lists and entries observers deliver.
 //!
 //! Everything is judged by the core; the shell only converts browser values.
 //! No entry point panics or lets a JS exception escape: fallible browser calls

@@ -330,6 +330,8 @@ fn track(weak: &Weak<RefCell<Shell>>, s: &mut Shell, element: &JsValue) {
     if observed.get(key) == performance {
         return;
     }
+    // Marked before the attempt: a document whose observer cannot be made
+    // (its scripts broke `PerformanceObserver`) is not tried again.
     observed.set(key, &performance);
     let offset = number_at(&performance, "timeOrigin").map_or(0.0, |t| t - top_origin);
     let id = Reflect::get(element, &"id".into()).ok().and_then(|v| v.as_string()).unwrap_or_default();
