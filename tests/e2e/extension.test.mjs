@@ -191,6 +191,34 @@ test('no consent: the same findings as the snippet, the badge counts them, the p
   }
 });
 
+test('a frame bundle that finishes after a later one was already read: the extension judges both, once', { timeout: 90_000 }, async () => {
+  // As in frames.test.mjs: frame-modern is held until the monitor has judged
+  // vendor-modern (started after it, finished before it).
+  const gate = fake.hold('js.intercomcdn.com', new URL(fake.frameSrc).pathname);
+  const vendorPath = new URL(fake.vendorSrc).pathname;
+  const page = await context.newPage();
+  try {
+    await page.goto(pageUrl('no-consent.html'));
+    await gate.arrived;
+    const tabId = await tabIdOf(page);
+    await waitForAudit(tabId, (a) => a.running && a.found.some((f) => f.evidence.path === vendorPath), 'vendor-modern judged');
+    gate.release();
+    await waitForIntercomBoot(page);
+    await waitForFrameEntries(page, [/\/messenger\/web\/metrics$/, /\/messenger\/web\/events$/]);
+    const expected = loadedWithoutConsent({ fake, app: APP_ID });
+    const audit = await waitForAudit(tabId, sameKeys(expected), 'the snippet\'s findings');
+    assertExactFindings(audit.found, expected, 'extension, bundles finishing out of order');
+    for (const src of [fake.frameSrc, fake.vendorSrc]) {
+      const f = audit.found.find((x) => x.evidence.path === new URL(src).pathname);
+      assert.equal(f.count, 1, `${f.evidence.path} judged ${f.count} times`);
+    }
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    gate.release();
+    await page.close();
+  }
+});
+
 test('beyond the page: a sandboxed cross-origin frame, a WebSocket and an HttpOnly cookie', { timeout: 90_000 }, async () => {
   await setOptions({ policy: { cookie_max_days: 395 } });
   const page = await context.newPage();
