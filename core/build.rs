@@ -103,6 +103,34 @@ fn consent_expr(c: &str) -> Option<&'static str> {
     })
 }
 
+/// The vendors' records under construction: `code` the bytes, `text` the
+/// strings they give the lengths of.
+#[derive(Default)]
+struct Records {
+    text: String,
+    code: Vec<u8>,
+}
+
+impl Records {
+    fn byte(&mut self, b: u8) {
+        self.code.push(b);
+    }
+
+    fn count(&mut self, n: usize) {
+        self.byte(u8::try_from(n).expect("a catalog list under 256 items"));
+    }
+
+    fn str(&mut self, s: &str) {
+        self.byte(u8::try_from(s.len()).unwrap_or_else(|_| panic!("catalog string over 255 bytes: {s}")));
+        self.text.push_str(s);
+    }
+
+    fn list(&mut self, items: &[String]) {
+        self.count(items.len());
+        items.iter().for_each(|s| self.str(s));
+    }
+}
+
 fn strs(v: &[String]) -> String {
     let items: Vec<String> = v.iter().map(|s| format!("{s:?}")).collect();
     format!("&[{}]", items.join(", "))
@@ -138,55 +166,94 @@ fn main() {
         }
     }
 
-    // The matching data as one compact text blob, parsed once at first use
-    // (`catalog::vendors`). Static structs of slices cost ~4x more wasm
-    // after gzip: pointers compress badly, text well. Format: one record a
-    // line, fields split by TAB, lists by space (see `catalog.rs`).
-    let mut blob = String::new();
+    // The matching data as static tables that need no parsing: each
+    // vendor's record is a run of bytes in `CODE` (counts, string lengths,
+    // small codes) whose strings follow one another in `TEXT`, read in
+    // order by `catalog::Cursor`. Lengths and codes gzip far better in the
+    // page's wasm than `&str`s (8 bytes of address and length each) or
+    // offsets would: docs/benchmarks.md ("issue 11: core"). The layout is
+    // written here and read in `catalog.rs` only.
+    let mut rec = Records::default();
+    let mut purposes: Vec<(&String, &PurposeDoc)> = Vec::new();
+    let mut table = String::new();
     for d in &docs {
-        let purpose_names: Vec<&String> = d.purposes.keys().collect();
-        let idx = |name: &str| purpose_names.iter().position(|p| *p == name).expect("validated");
-        blob += &format!("v\t{}\t{}\n", d.id, idx(&d.primary));
+        let names: Vec<&String> = d.purposes.keys().collect();
+        let idx = |name: &str| u8::try_from(names.iter().position(|p| *p == name).expect("validated")).expect("under 64 purposes");
+        writeln!(table, "    Vendor {{ id: {:?}, text: {}, code: {} }},", d.id, rec.text.len(), rec.code.len()).unwrap();
+        // primary, then purposes: count, each an index into PURPOSES
+        rec.byte(idx(&d.primary));
+        rec.count(d.purposes.len());
         for (n, p) in &d.purposes {
-            // Consent as its initial: n(ecessary) f a m, or - for none.
-            let consent = if p.consent == "none" { "-" } else { p.consent.get(..1).unwrap_or("-") };
-            blob += &format!("u\t{n}\t{consent}\t{}\n", u8::from(p.tracking));
+            let at = purposes.iter().position(|(m, q)| *m == n && q.consent == p.consent && q.tracking == p.tracking);
+            let at = at.unwrap_or_else(|| {
+                purposes.push((n, p));
+                purposes.len() - 1
+            });
+            rec.count(at);
         }
-        // Domains are not repeated here: they come from the sorted index line.
-        for (tag, list) in [("g", &d.globals), ("o", &d.dom_ids), ("l", &d.loader_script_ids)] {
-            if !list.is_empty() {
-                blob += &format!("{tag}\t{}\n", list.join(" "));
-            }
-        }
+        // paths: count, each hosts (a list), path, resource << 6 | purpose
+        rec.count(d.paths.len());
         for r in &d.paths {
-            // Resource as its initial: s(cript) a(pi) or asset as m(edia).
-            let resource = match r.resource.as_str() { "script" => "s", "api" => "a", _ => "m" };
-            blob += &format!("p\t{}\t{}\t{resource}\t{}\n", r.hosts.join(" "), r.path, idx(&r.purpose));
+            rec.list(&r.hosts);
+            rec.str(&r.path);
+            let resource = match r.resource.as_str() { "script" => 0, "api" => 1, _ => 2 };
+            rec.byte(resource << 6 | idx(&r.purpose));
         }
-        for c in &d.cookies {
-            let days = c.lifetime_days.map(|n| n.to_string()).unwrap_or_default();
-            let kind = if c.kind == "prefix" { "p" } else { "e" };
-            blob += &format!("c\t{}\t{kind}\t{}\t{days}\n", c.name, idx(&c.purpose));
-        }
-        // Most specific host first, so `api-iam.eu.intercom.io` wins over wider entries.
+        // regions, most specific host first (`api-iam.eu.intercom.io`
+        // before wider entries): count, each host, region
         let mut regions: Vec<(&String, &String)> = d.regions.iter().collect();
         regions.sort_by_key(|(h, _)| std::cmp::Reverse(h.len()));
+        rec.count(regions.len());
         for (h, r) in regions {
-            blob += &format!("r\t{h}\t{r}\n");
+            rec.str(h);
+            rec.str(r);
         }
-        if let Some(i) = &d.identity {
-            blob += &format!("i\t{}\t{}\t{}\t{}\t{}\n", i.settings, i.api, i.verbs.join(" "), i.ids.join(" "), i.proofs.join(" "));
+        // cookies: count, each name, prefix << 7 | purpose, lifetime in days
+        // (u16 little-endian, 0xffff for none)
+        rec.count(d.cookies.len());
+        for c in &d.cookies {
+            rec.str(&c.name);
+            rec.byte(u8::from(c.kind == "prefix") << 7 | idx(&c.purpose));
+            let days = c.lifetime_days.map_or(u16::MAX, |n| u16::try_from(n).ok().filter(|n| *n < u16::MAX).expect("lifetime under 65535 days"));
+            rec.code.extend(days.to_le_bytes());
+        }
+        rec.list(&d.globals);
+        rec.list(&d.dom_ids);
+        rec.list(&d.loader_script_ids);
+        // identity: 0, or 1 then settings, api, verbs, ids, proofs
+        match &d.identity {
+            None => rec.byte(0),
+            Some(i) => {
+                rec.byte(1);
+                rec.str(&i.settings);
+                rec.str(&i.api);
+                rec.list(&i.verbs);
+                rec.list(&i.ids);
+                rec.list(&i.proofs);
+            }
         }
     }
-    // Every domain with its vendor's index, sorted, so the page need not sort.
-    blob += "x";
-    for (dom, i) in &domains {
-        blob += &format!("\t{dom} {i}");
-    }
-    blob += "\n";
+    assert!(rec.text.len() < usize::from(u16::MAX) && rec.code.len() < usize::from(u16::MAX), "catalog over 64 KB: widen `Vendor`'s offsets");
+    assert!(docs.len() <= 256, "over 256 vendors: widen the domain index");
     let mut out = String::new();
-    writeln!(out, "/// The catalog's matching data (generated from `catalog/*.toml`).\npub(crate) static BLOB: &str = {blob:?};\n").unwrap();
-
+    writeln!(out, "/// The vendors' strings, one after another (generated from `catalog/*.toml`).\npub(crate) static TEXT: &str = {:?};\n", rec.text).unwrap();
+    let code: String = rec.code.iter().map(|b| std::ascii::escape_default(*b).to_string()).collect();
+    writeln!(out, "/// The vendors' records (see `core/build.rs`).\npub(crate) static CODE: &[u8] = b\"{code}\";\n").unwrap();
+    writeln!(out, "/// Every distinct purpose definition.\npub(crate) static PURPOSES: [PurposeDef; {}] = [", purposes.len()).unwrap();
+    for (n, p) in &purposes {
+        writeln!(out, "    PurposeDef {{ name: {n:?}, consent: {}, tracking: {} }},", consent_expr(&p.consent).expect("validated"), p.tracking).unwrap();
+    }
+    writeln!(out, "];\n\n/// The vendors, Intercom first.\npub(crate) static TABLE: [Vendor; {}] = [\n{table}];\n", docs.len()).unwrap();
+    // Every domain with its vendor's index, sorted, so the page need not
+    // sort: each domain followed by one byte, 0x80 | the vendor's index
+    // (domains are ASCII, so the byte also ends the domain).
+    assert!(docs.len() <= 128, "over 128 vendors: widen the domain index's vendor byte");
+    let mut index = String::new();
+    for (d, v) in &domains {
+        index.push_str(d);
+        write!(index, "\\x{:02x}", 0x80 | v).unwrap();
+    }
+    writeln!(out, "/// Every vendor domain, sorted, each followed by 0x80 | its vendor's index in `TABLE`.\npub(crate) static DOMAINS: &[u8] = b\"{index}\";\n").unwrap();
     // Descriptive facts, used by the CLI and the extension only: the monitor
     // never references this table, so it is not in the shipped wasm.
     writeln!(out, "/// Descriptive facts per vendor, in `VENDORS` order.\npub static VENDOR_INFO: &[VendorInfo] = &[").unwrap();
@@ -214,6 +281,7 @@ fn validate(f: &Path, d: &VendorDoc) {
     assert!(!d.id.is_empty() && d.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'), "{}", at("id must be [a-z0-9_-]+"));
     assert!(CATEGORIES.contains(&d.category.as_str()), "{}", at(&format!("unknown category {:?}", d.category)));
     assert!(d.purposes.contains_key(&d.primary), "{}", at(&format!("primary purpose {:?} is not declared", d.primary)));
+    assert!(d.purposes.len() <= 64, "{}", at("over 64 purposes"));
     for (n, p) in &d.purposes {
         assert!(consent_expr(&p.consent).is_some(), "{}", at(&format!("purposes.{n}.consent {:?} unknown", p.consent)));
     }

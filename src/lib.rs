@@ -185,7 +185,7 @@ impl Monitor {
     /// Only the presence of identity fields in `arg` is read.
     pub fn api_call(&self, vendor: &str, verb: &str, arg: JsValue) {
         let Some(v) = tagwatch_core::catalog::vendor(vendor) else { return };
-        let Some(rule) = &v.identity else { return };
+        let Some(rule) = v.identity() else { return };
         let source = [rule.api, "('", verb, "')"].concat();
         self.with(|s| observe::identity(s, v, &arg, &source));
     }

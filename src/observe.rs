@@ -389,17 +389,17 @@ fn cookies_seen(shell: &Rc<RefCell<Shell>>, header: String) {
 }
 
 fn presence(s: &mut Shell, w: &Window, doc: &web_sys::Document, vendor: &'static Vendor, now: u64) {
-    for &path in &vendor.globals {
+    for path in vendor.globals().iter() {
         if truthy_path(w, path) {
             s.engine.presence(vendor, Evidence::Global { name: path.into() }, now);
         }
     }
-    for &id in &vendor.dom_ids {
+    for id in vendor.dom_ids().iter() {
         if doc.get_element_by_id(id).is_some() {
             s.engine.presence(vendor, Evidence::Dom { name: ["#", id].concat() }, now);
         }
     }
-    for &id in &vendor.loader_script_ids {
+    for id in vendor.loader_script_ids().iter() {
         if s.watch.loaders_seen.contains(&id) {
             continue;
         }
@@ -416,8 +416,8 @@ fn presence(s: &mut Shell, w: &Window, doc: &web_sys::Document, vendor: &'static
             s.engine.loader_request(vendor, Request { url: &name, start: entry.start_time(), initiator: &initiator, frame: "top", ..Request::default() });
         }
     }
-    if let Some(rule) = &vendor.identity {
-        if !s.watch.identity_seen.contains(&vendor.id) && truthy_path(w, vendor.globals.first().copied().unwrap_or("")) {
+    if let Some(rule) = vendor.identity() {
+        if !s.watch.identity_seen.contains(&vendor.id) && truthy_path(w, vendor.globals().first().unwrap_or("")) {
             if let Some(settings) = Reflect::get(w, &rule.settings.into()).ok().filter(|v| v.is_object()) {
                 identity(s, vendor, &settings, rule.settings);
             }
@@ -427,7 +427,7 @@ fn presence(s: &mut Shell, w: &Window, doc: &web_sys::Document, vendor: &'static
         if let Ok(queue) = queued.and_then(|q| q.dyn_into::<Array>()) {
             for call in queue.iter() {
                 let verb = Reflect::get(&call, &0.into()).ok().and_then(|v| v.as_string()).unwrap_or_default();
-                if rule.verbs.contains(&verb.as_str()) {
+                if rule.verbs.contains(&verb) {
                     if let Ok(arg) = Reflect::get(&call, &1.into()) {
                         identity(s, vendor, &arg, &[rule.api, "('", &verb, "')"].concat());
                     }
@@ -440,11 +440,11 @@ fn presence(s: &mut Shell, w: &Window, doc: &web_sys::Document, vendor: &'static
 /// Judges one settings object or call argument: an identified user without
 /// the proof of server-side verification. Only field *presence* is read.
 pub(crate) fn identity(s: &mut Shell, vendor: &'static Vendor, arg: &JsValue, source: &str) {
-    let Some(rule) = &vendor.identity else { return };
+    let Some(rule) = vendor.identity() else { return };
     if !arg.is_object() || s.watch.identity_seen.contains(&vendor.id) {
         return;
     }
-    let has = |k: &&str| Reflect::get(arg, &(*k).into()).is_ok_and(|v| v.is_truthy());
+    let has = |k: &str| Reflect::get(arg, &k.into()).is_ok_and(|v| v.is_truthy());
     if rule.ids.iter().any(has) {
         s.watch.identity_seen.push(vendor.id);
         if !rule.proofs.iter().any(has) {
@@ -459,8 +459,8 @@ pub(crate) fn identity(s: &mut Shell, vendor: &'static Vendor, arg: &JsValue, so
 fn hook_apis(shell: &Rc<RefCell<Shell>>) {
     let Some(hook) = shell.try_borrow().ok().and_then(|s| s.watch.hook.clone()) else { return };
     for vendor in vendors() {
-        if let Some(rule) = &vendor.identity {
-            let verbs: Array = rule.verbs.iter().map(|v| JsValue::from_str(v)).collect();
+        if let Some(rule) = vendor.identity() {
+            let verbs: Array = rule.verbs.iter().map(JsValue::from_str).collect();
             let _ = hook.call3(&JsValue::NULL, &vendor.id.into(), &rule.api.into(), &verbs);
         }
     }

@@ -15,7 +15,7 @@ const CORPUS: &str = include_str!("../../tests/fixtures/corpus/page-load-urls.tx
 
 /// The baseline: any vendor domain anywhere in the URL.
 fn naive(url: &str) -> Option<&'static str> {
-    vendors().iter().find(|v| v.domains.iter().any(|d| url.contains(d))).map(|v| v.id)
+    vendors().iter().find(|v| v.domains().any(|d| url.contains(d))).map(|v| v.id)
 }
 
 fn time(name: &str, entries: usize, mut f: impl FnMut() -> usize) {

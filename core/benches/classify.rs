@@ -17,7 +17,7 @@ fn corpus() -> Vec<String> {
 /// The baseline: any vendor domain anywhere in the URL (also wrong: it
 /// matches query strings and lookalike hosts).
 fn naive(url: &str) -> Option<&'static str> {
-    VENDORS.iter().find(|v| v.domains.iter().any(|d| url.contains(d))).map(|v| v.id)
+    VENDORS.iter().find(|v| v.domains().any(|d| url.contains(d))).map(|v| v.id)
 }
 
 fn bench(c: &mut Criterion) {

@@ -1,13 +1,17 @@
 //! Vendor signatures: which hosts, paths, cookies, globals and DOM markers
 //! belong to which tag, and what each piece is for.
 //!
-//! The data lives in `catalog/*.toml` and is compiled into static tables by
-//! `core/build.rs` (schema: `catalog/README.md`). Matching is host-first: the
-//! host is looked up once in a sorted domain index, suffix by suffix on dot
+//! The data lives in `catalog/*.toml` and is compiled by `core/build.rs`
+//! (schema: `catalog/README.md`) into static tables that need no parsing and
+//! no allocation: a vendor's rules are read in place, in order, each time
+//! they are asked for ([`Vendor::paths`], [`Vendor::cookies`], …), which
+//! costs a few additions per rule. Matching is host-first: the host is
+//! looked up once in a sorted domain index, suffix by suffix on dot
 //! boundaries (longest first), and only that vendor's path rules are tried.
 
 use crate::consent::Category;
 use crate::url::{glob_match, host_within};
+use alloc::vec::Vec;
 
 /// What a piece of a tag is for, and the consent category it needs by
 /// default (a site's policy may override it).
@@ -33,26 +37,26 @@ pub enum Resource {
 }
 
 /// One path rule of a vendor: tried in order, first match wins.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct PathRule {
     /// Hosts the rule applies to (dot-boundary); empty for any vendor host.
-    pub hosts: Vec<&'static str>,
+    pub hosts: Strs,
     /// Path glob (`*` matches any run of characters).
     pub path: &'static str,
     /// Resource kind.
     pub resource: Resource,
-    /// Index into the vendor's `purposes`.
+    /// Index into the vendor's purposes ([`Vendor::purposes`]).
     pub purpose: usize,
 }
 
 /// A cookie signature.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct CookieRule {
     /// Exact name, or prefix when `prefix` is set.
     pub name: &'static str,
     /// Match names starting with `name` (and longer than it).
     pub prefix: bool,
-    /// Index into the vendor's `purposes`.
+    /// Index into the vendor's purposes ([`Vendor::purposes`]).
     pub purpose: usize,
     /// Documented lifetime.
     pub lifetime_days: Option<u32>,
@@ -70,45 +74,29 @@ impl CookieRule {
 
 /// Where a tag's settings identify a user, and which fields prove the
 /// identity was verified server-side.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct IdentityRule {
     /// Page global holding the settings object.
     pub settings: &'static str,
     /// Page global API function.
     pub api: &'static str,
     /// API verbs whose second argument carries settings.
-    pub verbs: Vec<&'static str>,
+    pub verbs: Strs,
     /// Fields that identify a user.
-    pub ids: Vec<&'static str>,
+    pub ids: Strs,
     /// Fields that carry the server-side proof.
-    pub proofs: Vec<&'static str>,
+    pub proofs: Strs,
 }
 
-/// A tag the monitor knows: what it needs to recognise and judge it.
-#[derive(Debug, Default)]
+/// A tag the monitor knows: what it needs to recognise and judge it. Its
+/// rules are read from the static tables by its methods.
+#[derive(Debug)]
 pub struct Vendor {
     /// Stable id used on the wire.
     pub id: &'static str,
-    /// Index into `purposes` of what script loads, globals and markers stand for.
-    pub primary: usize,
-    /// Registrable domains (and subdomains) the vendor serves from.
-    pub domains: Vec<&'static str>,
-    /// Dotted page globals; truthy means the tag runs.
-    pub globals: Vec<&'static str>,
-    /// Element ids whose presence means the tag runs.
-    pub dom_ids: Vec<&'static str>,
-    /// `<script id>`s that load the tag from any URL (first-party proxies).
-    pub loader_script_ids: Vec<&'static str>,
-    /// Purposes and their default categories.
-    pub purposes: Vec<PurposeDef>,
-    /// Path rules, first match wins.
-    pub paths: Vec<PathRule>,
-    /// Cookie signatures.
-    pub cookies: Vec<CookieRule>,
-    /// Host → region of processing, most specific first.
-    pub regions: Vec<(&'static str, &'static str)>,
-    /// Identity verification, where the tag has it.
-    pub identity: Option<IdentityRule>,
+    /// Where its record starts in `TEXT` and `CODE`.
+    text: u16,
+    code: u16,
 }
 
 impl PartialEq for Vendor {
@@ -144,101 +132,120 @@ pub struct VendorInfo {
     pub sources: &'static [&'static str],
     /// Declared weight.
     pub weight: Option<Weight>,
-    /// Source per cookie rule, in `Vendor::cookies` order.
+    /// Source per cookie rule, in [`Vendor::cookies`] order.
     pub cookie_sources: &'static [&'static str],
 }
 
 include!(concat!(env!("OUT_DIR"), "/catalog.rs"));
 
-/// The parsed catalog: vendors in catalog order (Intercom first) and every
-/// vendor domain, sorted, with its vendor's index.
-struct Catalog {
-    vendors: Vec<Vendor>,
-    domains: Vec<(&'static str, usize)>,
+/// Reads a vendor's record: bytes from `CODE`, and the strings whose
+/// lengths they give from `TEXT`, one after another. The layout is
+/// `core/build.rs`'s (`main`, "The matching data"); reading past the end
+/// gives zeros and empty strings, never a panic.
+#[derive(Clone, Copy)]
+struct Cursor {
+    text: usize,
+    code: usize,
 }
 
-static CATALOG: std::sync::LazyLock<Catalog> = std::sync::LazyLock::new(|| parse(BLOB));
+impl Cursor {
+    fn byte(&mut self) -> u8 {
+        let b = CODE.get(self.code).copied().unwrap_or(0);
+        self.code += 1;
+        b
+    }
 
-/// Parses the blob `core/build.rs` wrote (already validated there). A line
-/// that does not parse is skipped rather than trusted or panicked on.
-fn parse(blob: &'static str) -> Catalog {
-    let mut vendors: Vec<Vendor> = Vec::new();
-    let mut domains: Vec<(&'static str, usize)> = Vec::new();
-    let list = |s: &'static str| s.split(' ').filter(|x| !x.is_empty()).collect::<Vec<_>>();
-    for line in blob.lines() {
-        let mut f = line.split('\t');
-        let tag = f.next().unwrap_or("");
-        let mut next = || f.next().unwrap_or("");
-        if tag == "x" {
-            // The sorted domain index: `x<TAB>domain vendor<TAB>domain vendor…`.
-            domains = f.filter_map(|e| e.split_once(' ')).filter_map(|(d, i)| Some((d, i.parse().ok()?))).collect();
-            continue;
+    fn count(&mut self) -> usize {
+        usize::from(self.byte())
+    }
+
+    fn str(&mut self) -> &'static str {
+        let len = self.count();
+        let s = TEXT.get(self.text..self.text + len).unwrap_or("");
+        self.text += len;
+        s
+    }
+
+    fn list(&mut self) -> Strs {
+        let n = self.byte();
+        let list = Strs { text: self.text, code: self.code, n };
+        for _ in 0..n {
+            self.str();
         }
-        if tag == "v" {
-            let id = next();
-            vendors.push(Vendor { id, primary: next().parse().unwrap_or(0), ..Vendor::default() });
-            continue;
-        }
-        let Some(v) = vendors.last_mut() else { continue };
-        match tag {
-            "u" => {
-                let name = next();
-                let consent = match next() {
-                    "n" => Some(Category::Necessary),
-                    "f" => Some(Category::Functional),
-                    "a" => Some(Category::Analytics),
-                    "m" => Some(Category::Marketing),
-                    _ => None,
-                };
-                v.purposes.push(PurposeDef { name, consent, tracking: next() == "1" });
-            }
-            "g" => v.globals = list(next()),
-            "o" => v.dom_ids = list(next()),
-            "l" => v.loader_script_ids = list(next()),
-            "p" => {
-                let (hosts, path) = (list(next()), next());
-                let resource = match next() {
-                    "s" => Resource::Script,
-                    "a" => Resource::Api,
-                    _ => Resource::Asset,
-                };
-                v.paths.push(PathRule { hosts, path, resource, purpose: next().parse().unwrap_or(usize::MAX) });
-            }
-            "c" => {
-                let (name, prefix) = (next(), next() == "p");
-                let purpose = next().parse().unwrap_or(usize::MAX);
-                v.cookies.push(CookieRule { name, prefix, purpose, lifetime_days: next().parse().ok() });
-            }
-            "r" => {
-                let host = next();
-                v.regions.push((host, next()));
-            }
-            "i" => {
-                let (settings, api) = (next(), next());
-                let (verbs, ids, proofs) = (list(next()), list(next()), list(next()));
-                v.identity = Some(IdentityRule { settings, api, verbs, ids, proofs });
-            }
-            _ => {}
+        list
+    }
+
+    /// `n` items read by `item`.
+    fn items<T>(mut self, item: fn(&mut Cursor) -> T) -> impl Iterator<Item = T> {
+        let n = self.byte();
+        (0..n).map(move |_| item(&mut self))
+    }
+
+    /// Past `n` items read by `item`.
+    fn skip<T>(&mut self, item: fn(&mut Cursor) -> T) {
+        for _ in 0..self.byte() {
+            item(self);
         }
     }
-    for (domain, i) in &domains {
-        if let Some(v) = vendors.get_mut(*i) {
-            v.domains.push(domain);
-        }
+}
+
+/// A list of catalog strings (hosts, globals, verbs…), read in place.
+#[derive(Clone, Copy, Default)]
+pub struct Strs {
+    text: usize,
+    code: usize,
+    n: u8,
+}
+
+impl Strs {
+    /// The items, in catalog order.
+    pub fn iter(self) -> impl Iterator<Item = &'static str> + Clone {
+        let mut c = Cursor { text: self.text, code: self.code };
+        (0..self.n).map(move |_| c.str())
     }
-    Catalog { vendors, domains }
+
+    /// How many items.
+    pub fn len(self) -> usize {
+        usize::from(self.n)
+    }
+
+    /// No items.
+    pub fn is_empty(self) -> bool {
+        self.n == 0
+    }
+
+    /// The first item.
+    pub fn first(self) -> Option<&'static str> {
+        self.iter().next()
+    }
+
+    /// Whether `item` is one of the items.
+    pub fn contains(self, item: &str) -> bool {
+        self.iter().any(|s| s == item)
+    }
+
+    /// The items as a vector.
+    pub fn to_vec(self) -> Vec<&'static str> {
+        self.iter().collect()
+    }
+}
+
+impl core::fmt::Debug for Strs {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }
 
 /// Every vendor, Intercom first.
 pub fn vendors() -> &'static [Vendor] {
-    &CATALOG.vendors
+    &TABLE
 }
 
 /// `VENDORS.iter()`, `VENDORS.len()`: every vendor, as a slice.
 #[derive(Debug)]
 pub struct AllVendors;
 
-impl std::ops::Deref for AllVendors {
+impl core::ops::Deref for AllVendors {
     type Target = [Vendor];
     fn deref(&self) -> &[Vendor] {
         vendors()
@@ -262,19 +269,130 @@ pub struct RequestMatch {
 /// Stands in for an index a build-time-validated catalog never produces.
 static UNKNOWN_PURPOSE: PurposeDef = PurposeDef { name: "unknown", consent: None, tracking: false };
 
+/// The sections of a vendor's record, in record order.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Section {
+    Purposes,
+    Paths,
+    Regions,
+    Cookies,
+    Globals,
+    DomIds,
+    Loaders,
+    Identity,
+}
+
+fn path_rule(c: &mut Cursor) -> PathRule {
+    let hosts = c.list();
+    let path = c.str();
+    let code = c.byte();
+    let resource = match code >> 6 {
+        0 => Resource::Script,
+        1 => Resource::Api,
+        _ => Resource::Asset,
+    };
+    PathRule { hosts, path, resource, purpose: usize::from(code & 63) }
+}
+
+fn region(c: &mut Cursor) -> (&'static str, &'static str) {
+    (c.str(), c.str())
+}
+
+fn cookie_rule(c: &mut Cursor) -> CookieRule {
+    let name = c.str();
+    let code = c.byte();
+    let days = u16::from_le_bytes([c.byte(), c.byte()]);
+    CookieRule { name, prefix: code >> 7 == 1, purpose: usize::from(code & 127), lifetime_days: (days != u16::MAX).then_some(u32::from(days)) }
+}
+
 impl Vendor {
-    /// The purpose script loads, globals and markers stand for.
-    pub fn primary(&'static self) -> &'static PurposeDef {
-        self.purpose(self.primary)
+    /// A cursor at the start of `section` of this vendor's record.
+    fn at(&self, section: Section) -> Cursor {
+        let mut c = Cursor { text: usize::from(self.text), code: usize::from(self.code) };
+        c.byte(); // the primary purpose
+        let steps: [fn(&mut Cursor); 7] = [
+            |c| c.skip(Cursor::byte),
+            |c| c.skip(path_rule),
+            |c| c.skip(region),
+            |c| c.skip(cookie_rule),
+            |c| {
+                c.list();
+            },
+            |c| {
+                c.list();
+            },
+            |c| {
+                c.list();
+            },
+        ];
+        for (i, step) in steps.iter().enumerate() {
+            if i >= section as usize {
+                break;
+            }
+            step(&mut c);
+        }
+        c
     }
 
-    fn purpose(&'static self, i: usize) -> &'static PurposeDef {
-        self.purposes.get(i).unwrap_or(&UNKNOWN_PURPOSE)
+    /// The purpose script loads, globals and markers stand for.
+    pub fn primary(&'static self) -> &'static PurposeDef {
+        let mut c = Cursor { text: 0, code: usize::from(self.code) };
+        self.purpose(c.count())
+    }
+
+    /// Purposes and their default categories; rules name them by index.
+    pub fn purposes(&self) -> impl Iterator<Item = &'static PurposeDef> {
+        self.at(Section::Purposes).items(Cursor::count).map(|i| PURPOSES.get(i).unwrap_or(&UNKNOWN_PURPOSE))
+    }
+
+    fn purpose(&self, i: usize) -> &'static PurposeDef {
+        self.purposes().nth(i).unwrap_or(&UNKNOWN_PURPOSE)
+    }
+
+    /// Registrable domains (and subdomains) the vendor serves from, sorted.
+    pub fn domains(&self) -> impl Iterator<Item = &'static str> + Clone + '_ {
+        domain_index().filter(move |(_, v)| vendors().get(*v) == Some(self)).map(|(d, _)| d)
+    }
+
+    /// Path rules, first match wins.
+    pub fn paths(&self) -> impl Iterator<Item = PathRule> {
+        self.at(Section::Paths).items(path_rule)
+    }
+
+    /// Host → region of processing, most specific host first.
+    pub fn regions(&self) -> impl Iterator<Item = (&'static str, &'static str)> {
+        self.at(Section::Regions).items(region)
+    }
+
+    /// Cookie signatures.
+    pub fn cookies(&self) -> impl Iterator<Item = CookieRule> {
+        self.at(Section::Cookies).items(cookie_rule)
+    }
+
+    /// Dotted page globals; truthy means the tag runs.
+    pub fn globals(&self) -> Strs {
+        self.at(Section::Globals).list()
+    }
+
+    /// Element ids whose presence means the tag runs.
+    pub fn dom_ids(&self) -> Strs {
+        self.at(Section::DomIds).list()
+    }
+
+    /// `<script id>`s that load the tag from any URL (first-party proxies).
+    pub fn loader_script_ids(&self) -> Strs {
+        self.at(Section::Loaders).list()
+    }
+
+    /// Identity verification, where the tag has it.
+    pub fn identity(&self) -> Option<IdentityRule> {
+        let mut c = self.at(Section::Identity);
+        (c.byte() == 1).then(|| IdentityRule { settings: c.str(), api: c.str(), verbs: c.list(), ids: c.list(), proofs: c.list() })
     }
 
     /// Region of processing for one of this vendor's hosts, if known.
     pub fn region(&self, host: &str) -> Option<&'static str> {
-        self.regions.iter().find(|(h, _)| host_within(host, h)).map(|(_, r)| *r)
+        self.regions().find(|(h, _)| host_within(host, h)).map(|(_, r)| r)
     }
 
     /// Descriptive facts.
@@ -283,9 +401,20 @@ impl Vendor {
     }
 
     /// The rule and purpose of a cookie name, if it is this vendor's.
-    pub fn cookie(&'static self, name: &str) -> Option<(&'static CookieRule, &'static PurposeDef)> {
-        self.cookies.iter().find(|c| c.matches(name)).map(|c| (c, self.purpose(c.purpose)))
+    pub fn cookie(&'static self, name: &str) -> Option<(CookieRule, &'static PurposeDef)> {
+        self.cookies().find(|c| c.matches(name)).map(|c| (c, self.purpose(c.purpose)))
     }
+}
+
+/// Marks the end of a domain in `DOMAINS`, its low bits the vendor's index.
+const VENDOR_MARK: u8 = 0x80;
+
+/// The sorted domain index: each domain and its vendor's index.
+fn domain_index() -> impl Iterator<Item = (&'static str, usize)> + Clone {
+    DOMAINS.split_inclusive(|b| *b >= VENDOR_MARK).filter_map(|entry| {
+        let (mark, domain) = entry.split_last()?;
+        Some((core::str::from_utf8(domain).ok()?, usize::from(mark & !VENDOR_MARK)))
+    })
 }
 
 /// Finds a vendor by id.
@@ -294,13 +423,27 @@ pub fn vendor(id: &str) -> Option<&'static Vendor> {
 }
 
 /// The vendor serving `host`: the longest catalog domain that `host` equals
-/// or is a subdomain of. Binary search per dot-boundary suffix.
+/// or is a subdomain of. Binary search per dot-boundary suffix, over the
+/// bytes of the sorted index: each probe backs up to the start of the
+/// domain it lands in.
 pub fn vendor_for_host(host: &str) -> Option<&'static Vendor> {
-    let catalog = &*CATALOG;
     let mut suffix = host;
     loop {
-        if let Ok(i) = catalog.domains.binary_search_by(|(d, _)| (*d).cmp(suffix)) {
-            return catalog.domains.get(i).and_then(|(_, v)| catalog.vendors.get(*v));
+        // `lo` is always the start of a domain, `hi` one past a mark.
+        let (mut lo, mut hi) = (0, DOMAINS.len());
+        while lo < hi {
+            let mut start = lo + (hi - lo) / 2;
+            while start > lo && DOMAINS.get(start - 1).is_some_and(|b| *b < VENDOR_MARK) {
+                start -= 1;
+            }
+            let rest = DOMAINS.get(start..)?;
+            let len = rest.iter().position(|b| *b >= VENDOR_MARK)?;
+            let (domain, mark) = (rest.get(..len)?, rest.get(len)?);
+            match domain.cmp(suffix.as_bytes()) {
+                core::cmp::Ordering::Less => lo = start + len + 1,
+                core::cmp::Ordering::Greater => hi = start,
+                core::cmp::Ordering::Equal => return vendors().get(usize::from(mark & !VENDOR_MARK)),
+            }
         }
         let dot = suffix.find('.')?;
         suffix = suffix.get(dot + 1..)?;
@@ -312,8 +455,7 @@ pub fn vendor_for_host(host: &str) -> Option<&'static Vendor> {
 pub fn classify_request(host: &str, path: &str, initiator: &str) -> Option<RequestMatch> {
     let vendor = vendor_for_host(host)?;
     let hit = vendor
-        .paths
-        .iter()
+        .paths()
         .find(|r| (r.hosts.is_empty() || r.hosts.iter().any(|h| host_within(host, h))) && glob_match(r.path, path));
     let (resource, purpose) = match hit {
         Some(r) => (r.resource, vendor.purpose(r.purpose)),
@@ -377,6 +519,7 @@ mod tests {
         assert_eq!(id("intercom-id-"), None);
         assert_eq!(id("my-intercom-id-x"), None);
         assert_eq!(intercom().cookie("intercom-session-x").map(|c| c.0.lifetime_days), Some(Some(7)));
+        assert_eq!(intercom().cookie("intercom-visitor-semaphore-x").map(|c| c.0.lifetime_days), Some(None));
     }
 
     #[test]
@@ -389,19 +532,76 @@ mod tests {
 
     #[test]
     fn domain_index_is_sorted_and_resolves_every_domain() {
-        assert!(CATALOG.domains.windows(2).all(|w| w[0].0 < w[1].0));
+        let index: Vec<_> = domain_index().collect();
+        assert_eq!(index.len(), DOMAINS.iter().filter(|b| **b >= VENDOR_MARK).count());
+        assert!(index.windows(2).all(|w| w[0].0 < w[1].0));
         for v in vendors() {
-            for d in &v.domains {
+            assert!(v.domains().next().is_some(), "{}", v.id);
+            for d in v.domains() {
                 assert_eq!(vendor_for_host(d).map(|x| x.id), Some(v.id), "{d}");
                 assert_eq!(vendor_for_host(&["www.", d].concat()).map(|x| x.id), Some(v.id), "www.{d}");
             }
         }
+        assert_eq!(vendor_for_host("intercom"), None);
+        assert_eq!(vendor_for_host(""), None);
         assert_eq!(vendors().len(), VENDOR_INFO.len());
         assert_eq!(vendors()[0].id, "intercom");
+    }
+
+    /// Every vendor's record reads back exactly what its catalog file
+    /// says, every section from the one before it.
+    #[test]
+    fn records_read_back_the_catalog_files() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../catalog");
         for v in vendors() {
-            assert!(v.primary < v.purposes.len(), "{}", v.id);
-            assert!(v.paths.iter().all(|p| p.purpose < v.purposes.len()), "{}", v.id);
-            assert!(v.cookies.iter().all(|c| c.purpose < v.purposes.len()), "{}", v.id);
+            let doc: toml::Table = std::fs::read_to_string(format!("{dir}/{}.toml", v.id)).unwrap().parse().unwrap();
+            let strs = |key: &str| doc.get(key).and_then(|l| l.as_array()).map(|l| l.iter().map(|s| s.as_str().unwrap()).collect::<Vec<_>>()).unwrap_or_default();
+            let table = |key: &str| doc.get(key).and_then(|t| t.as_table()).cloned().unwrap_or_default();
+            let mut domains = strs("domains");
+            domains.sort_unstable();
+            assert_eq!(v.domains().collect::<Vec<_>>(), domains, "{}", v.id);
+            assert_eq!(v.globals().to_vec(), strs("globals"), "{}", v.id);
+            assert_eq!(v.dom_ids().to_vec(), strs("dom_ids"), "{}", v.id);
+            assert_eq!(v.loader_script_ids().to_vec(), strs("loader_script_ids"), "{}", v.id);
+            let purposes = table("purposes");
+            let names: Vec<&str> = v.purposes().map(|p| p.name).collect();
+            assert_eq!(names, purposes.keys().map(String::as_str).collect::<Vec<_>>(), "{}", v.id);
+            for p in v.purposes() {
+                let doc = &purposes[p.name];
+                assert_eq!(p.consent.map_or("none", Category::as_str), doc["consent"].as_str().unwrap(), "{}", v.id);
+                assert_eq!(p.tracking, doc.get("tracking").and_then(|t| t.as_bool()).unwrap_or(false), "{}", v.id);
+            }
+            assert_eq!(v.primary().name, doc["primary"].as_str().unwrap(), "{}", v.id);
+            let name = |i: usize| names.get(i).copied().unwrap_or("(out of range)");
+            let paths = doc.get("paths").and_then(|p| p.as_array()).cloned().unwrap_or_default();
+            assert_eq!(v.paths().count(), paths.len(), "{}", v.id);
+            for (r, doc) in v.paths().zip(&paths) {
+                let hosts: Vec<&str> = doc.get("hosts").and_then(|h| h.as_array()).map(|h| h.iter().map(|s| s.as_str().unwrap()).collect()).unwrap_or_default();
+                assert_eq!((r.hosts.to_vec(), r.path, name(r.purpose)), (hosts, doc["path"].as_str().unwrap(), doc["purpose"].as_str().unwrap()), "{}", v.id);
+                let resource = match r.resource {
+                    Resource::Script => "script",
+                    Resource::Api => "api",
+                    Resource::Asset => "asset",
+                };
+                assert_eq!(resource, doc["resource"].as_str().unwrap(), "{}", v.id);
+            }
+            let cookies = doc.get("cookies").and_then(|c| c.as_array()).cloned().unwrap_or_default();
+            assert_eq!(v.cookies().count(), cookies.len(), "{}", v.id);
+            for (c, doc) in v.cookies().zip(&cookies) {
+                let days = doc.get("lifetime_days").and_then(|d| d.as_integer()).map(|d| u32::try_from(d).unwrap());
+                assert_eq!((c.name, c.prefix, name(c.purpose), c.lifetime_days), (doc["name"].as_str().unwrap(), doc["match"].as_str() == Some("prefix"), doc["purpose"].as_str().unwrap(), days), "{}", v.id);
+            }
+            let mut regions: Vec<(&str, &str)> = v.regions().collect();
+            assert!(regions.windows(2).all(|w| w[0].0.len() >= w[1].0.len()), "most specific first: {}", v.id);
+            regions.sort_unstable();
+            let want = table("regions");
+            assert_eq!(regions, want.iter().map(|(h, r)| (h.as_str(), r.as_str().unwrap())).collect::<Vec<_>>(), "{}", v.id);
+            let identity = v.identity().map(|i| (i.settings, i.api, i.verbs.to_vec(), i.ids.to_vec(), i.proofs.to_vec()));
+            let want = doc.get("identity").and_then(|i| i.as_table()).map(|i| {
+                let l = |k: &str| i[k].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect::<Vec<_>>();
+                (i["settings"].as_str().unwrap(), i["api"].as_str().unwrap(), l("verbs"), l("ids"), l("proofs"))
+            });
+            assert_eq!(identity, want, "{}", v.id);
         }
     }
 }

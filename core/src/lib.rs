@@ -16,6 +16,8 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
 
+extern crate alloc;
+
 #[cfg(feature = "consent-parsers")]
 mod bits;
 pub mod catalog;

@@ -206,7 +206,7 @@ mod tests {
 
     fn purpose(name: &str) -> &'static PurposeDef {
         let v = crate::catalog::vendor("intercom").unwrap();
-        v.purposes.iter().find(|p| p.name == name).unwrap()
+        v.purposes().find(|p| p.name == name).unwrap()
     }
 
     #[test]

@@ -498,7 +498,7 @@ fn write_section(out: &mut String, s: &Section<'_>) {
     let mut purposes: BTreeMap<String, Option<&'static str>> = BTreeMap::new();
     let category_of = |purpose: &str| {
         known
-            .and_then(|v| v.purposes.iter().find(|p| p.name == purpose))
+            .and_then(|v| v.purposes().find(|p| p.name == purpose))
             .and_then(|p| p.consent)
             .map(|c| c.as_str())
     };

@@ -195,7 +195,7 @@ pub extern "C" fn consent_mode(command: usize, params: usize, at: f64) {
 pub extern "C" fn api_call(vendor: usize, verb: usize) {
     let [vendor, verb] = strs([vendor, verb]);
     let Some(v) = catalog::vendor(vendor) else { return };
-    let Some(rule) = &v.identity else { return };
+    let Some(rule) = v.identity() else { return };
     let source = [rule.api, "('", verb, "')"].concat();
     if let Some(s) = state() {
         if !s.identity_seen.contains(&v.id) {
@@ -223,17 +223,17 @@ pub extern "C" fn sweep(cookies: usize) {
     let now = clock();
     let probe = |kind: u32, text: &str| unsafe { has(kind, text.as_ptr(), text.len()) } == 1;
     for vendor in vendors() {
-        for &path in vendor.globals.iter() {
+        for path in vendor.globals().iter() {
             if probe(0, path) {
                 s.engine.presence(vendor, Evidence::Global { name: path.into() }, now);
             }
         }
-        for &id in vendor.dom_ids.iter() {
+        for id in vendor.dom_ids().iter() {
             if probe(1, id) {
                 s.engine.presence(vendor, Evidence::Dom { name: ["#", id].concat() }, now);
             }
         }
-        for &id in vendor.loader_script_ids.iter() {
+        for id in vendor.loader_script_ids().iter() {
             if s.loaders_seen.contains(&id) || !probe(2, id) {
                 continue;
             }
@@ -244,7 +244,7 @@ pub extern "C" fn sweep(cookies: usize) {
                 s.engine.loader_request(vendor, Request { url: src, start: 10.0, initiator: "script", frame: "top", ..Request::default() });
             }
         }
-        if let Some(rule) = &vendor.identity {
+        if let Some(rule) = vendor.identity() {
             if probe(0, rule.settings) && probe(0, rule.api) && rule.verbs.iter().all(|v| !v.is_empty()) {
                 let _ = rule.ids.len() + rule.proofs.len();
             }

@@ -72,8 +72,8 @@ fn list(json: bool) -> String {
         id: v.id,
         name: name(v),
         category: category(v),
-        domains: v.domains.len(),
-        cookies: v.cookies.len(),
+        domains: v.domains().count(),
+        cookies: v.cookies().count(),
     });
     if json {
         let mut out = String::new();
@@ -112,7 +112,7 @@ fn resource_name(r: Resource) -> &'static str {
 }
 
 fn purpose_name(v: &'static Vendor, i: usize) -> &'static str {
-    v.purposes.get(i).map_or("unknown", |p| p.name)
+    v.purposes().nth(i).map_or("unknown", |p| p.name)
 }
 
 // JSON mirrors the catalog TOML schema (catalog/README.md) field for field.
@@ -185,10 +185,10 @@ fn show(v: &'static Vendor) -> Show {
         owner: info.map_or("", |i| i.owner),
         category: category(v),
         primary: v.primary().name,
-        domains: v.domains.to_vec(),
-        globals: v.globals.to_vec(),
-        dom_ids: v.dom_ids.to_vec(),
-        loader_script_ids: v.loader_script_ids.to_vec(),
+        domains: v.domains().collect(),
+        globals: v.globals().to_vec(),
+        dom_ids: v.dom_ids().to_vec(),
+        loader_script_ids: v.loader_script_ids().to_vec(),
         sources: info.map_or_else(Vec::new, |i| i.sources.to_vec()),
         weight: info.and_then(|i| i.weight.as_ref()).map(|w| ShowWeight {
             script_kb: w.script_kb,
@@ -196,8 +196,7 @@ fn show(v: &'static Vendor) -> Show {
             source: w.source,
         }),
         purposes: v
-            .purposes
-            .iter()
+            .purposes()
             .map(|p| {
                 (
                     p.name,
@@ -209,8 +208,7 @@ fn show(v: &'static Vendor) -> Show {
             })
             .collect(),
         paths: v
-            .paths
-            .iter()
+            .paths()
             .map(|r| ShowPath {
                 hosts: r.hosts.to_vec(),
                 path: r.path,
@@ -219,8 +217,7 @@ fn show(v: &'static Vendor) -> Show {
             })
             .collect(),
         cookies: v
-            .cookies
-            .iter()
+            .cookies()
             .enumerate()
             .map(|(i, c)| ShowCookie {
                 name: c.name,
@@ -233,8 +230,8 @@ fn show(v: &'static Vendor) -> Show {
                     .unwrap_or(""),
             })
             .collect(),
-        regions: v.regions.iter().copied().collect(),
-        identity: v.identity.as_ref().map(|i| ShowIdentity {
+        regions: v.regions().collect(),
+        identity: v.identity().map(|i| ShowIdentity {
             settings: i.settings,
             api: i.api,
             verbs: i.verbs.to_vec(),
@@ -274,8 +271,7 @@ fn show_text(v: &'static Vendor) -> String {
     line(String::new());
     line("purposes (default consent category):".into());
     let rows: Vec<Vec<String>> = v
-        .purposes
-        .iter()
+        .purposes()
         .map(|p| {
             let mut note = String::new();
             if p.tracking {
@@ -357,13 +353,12 @@ fn show_text(v: &'static Vendor) -> String {
                 .into(),
         );
     }
-    if !v.regions.is_empty() {
+    if v.regions().next().is_some() {
         line(String::new());
         line("regions of processing (most specific host first):".into());
         let rows: Vec<Vec<String>> = v
-            .regions
-            .iter()
-            .map(|(h, r)| vec![format!("  {h}"), (*r).into()])
+            .regions()
+            .map(|(h, r)| vec![format!("  {h}"), r.into()])
             .collect();
         line(table(&["  HOST", "REGION"], &rows).trim_end().into());
     }
