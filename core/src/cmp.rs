@@ -30,6 +30,7 @@
 //! Everything here takes untrusted input: no indexing, no unwrap, recursion
 //! bounded, work linear in the input.
 
+use alloc::{string::String, vec::Vec, borrow::ToOwned};
 use crate::consent::{Categories, Category, ConsentNames};
 use crate::cookie;
 
@@ -229,8 +230,11 @@ fn onetrust(jar: &Jar<'_>) -> Option<CmpConsent> {
     let mut acc = Acc::default();
     if let Some(raw) = consent {
         // Normally each parameter value is encoded; a doubly encoded cookie
-        // has its `&` encoded too.
-        let raw = if raw.contains('&') || !raw.contains("%26") { raw.to_owned() } else { percent_decode(raw) };
+        // has its `&` encoded too. A byte search, not `contains("%26")`:
+        // the substring searcher weighs ~2.5 KB of wasm and pulls in panic
+        // formatting.
+        let double = !raw.contains('&') && raw.as_bytes().windows(3).any(|w| w == b"%26");
+        let raw = if double { percent_decode(raw) } else { raw.to_owned() };
         for param in raw.split('&') {
             let (key, value) = param.split_once('=').unwrap_or((param, ""));
             let value = percent_decode(value);
@@ -378,7 +382,9 @@ fn complianz(jar: &Jar<'_>) -> Option<CmpConsent> {
     let mut acc = Acc::default();
     let mut any = false;
     for name in ["functional", "preferences", "statistics", "marketing"] {
-        let Some(value) = jar.get(&["cmplz_", name].concat()) else { continue };
+        let mut key = String::from("cmplz_");
+        key.push_str(name);
+        let Some(value) = jar.get(&key) else { continue };
         any = true;
         let granted = match value.trim() {
             "allow" => true,
@@ -758,7 +764,7 @@ impl Scanner<'_> {
                     let code = self
                         .s
                         .get(self.i..self.i + 4)
-                        .and_then(|h| std::str::from_utf8(h).ok())
+                        .and_then(|h| core::str::from_utf8(h).ok())
                         .and_then(|h| u32::from_str_radix(h, 16).ok());
                     let c = code.and_then(char::from_u32).unwrap_or(char::REPLACEMENT_CHARACTER);
                     if code.is_some() {

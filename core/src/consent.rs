@@ -5,6 +5,7 @@
 //! be made on the state *at the time* a behaviour happened, and a withdrawal
 //! (true → false) is told apart from consent never given.
 
+use alloc::{string::String, vec::Vec};
 use serde::{Deserialize, Serialize};
 
 /// Normalised consent category.

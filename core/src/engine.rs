@@ -5,6 +5,7 @@
 //! engine judges each against the consent in force *at that time* and the
 //! site policy, deduplicates, and hands out what is new for the next report.
 
+use alloc::{string::String, vec::Vec, borrow::ToOwned};
 use crate::catalog::{self, PurposeDef, Resource, Vendor};
 use crate::inventory::{Entry, Inventory};
 use crate::consent::{Categories, Category, Source, Timeline};

@@ -33,6 +33,7 @@
 //! assert!(tagwatch_core::gpp::decode("DBABM").is_err());
 //! ```
 
+use alloc::{boxed::Box, vec::Vec};
 use core::fmt;
 
 use serde::Serialize;
@@ -180,7 +181,7 @@ impl fmt::Display for GppError {
     }
 }
 
-impl std::error::Error for GppError {}
+impl core::error::Error for GppError {}
 
 /// One decoded section.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -2,6 +2,7 @@
 //! bytes, hosts, regions, cookies) and the third-party hosts the catalog does
 //! not know, so a site learns about tags it did not know it ran.
 
+use alloc::{string::String, vec::Vec, borrow::ToOwned};
 use serde::Serialize;
 
 /// Most unclassified hosts kept per page view (bounds memory and payload).
@@ -151,6 +152,6 @@ impl Inventory {
 
     /// Whether anything changed since the last `take_changed`.
     pub fn take_changed(&mut self) -> bool {
-        std::mem::take(&mut self.changed)
+        core::mem::take(&mut self.changed)
     }
 }

@@ -5,6 +5,8 @@
 //! objects of strings, integers and booleans. `report`'s tests check that
 //! this writer and the types' `Serialize` derives produce the same JSON.
 
+use alloc::{string::String, vec::Vec};
+
 /// Appends JSON to a `String`. Members are separated automatically: a value
 /// right after `key` takes none, any other value (an array element or the
 /// next key) is preceded by a comma unless it is the first in its container.
@@ -25,7 +27,7 @@ impl Writer {
     }
 
     fn member(&mut self) {
-        if std::mem::take(&mut self.after_key) {
+        if core::mem::take(&mut self.after_key) {
             return;
         }
         if let Some(nonempty) = self.nonempty.last_mut() {

@@ -13,9 +13,13 @@
 //!     start: 120.0, initiator: "script", frame: "top", ..Default::default() });
 //! assert_eq!(engine.findings()[0].kind.as_str(), "script_before_consent");
 //! ```
+#![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
 
+// No std (the unit tests aside): the page's wasm gets no std panic
+// machinery from the core, and nothing here needs an OS
+// (`core::error::Error` is in core).
 extern crate alloc;
 
 #[cfg(feature = "consent-parsers")]

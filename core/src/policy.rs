@@ -10,11 +10,12 @@
 //!   "cmp": { "onetrust": { "C0005": "functional" }, "tcf": { "1": ["functional"] } } }
 //! ```
 
+use alloc::{string::String, vec::Vec, vec};
 use crate::catalog::PurposeDef;
 use crate::consent::{Category, ConsentNames};
 use crate::url::glob_match;
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use alloc::collections::BTreeMap;
 
 /// Default time after a withdrawal before leftover cookies and requests count.
 pub const DEFAULT_GRACE_MS: u64 = 5000;

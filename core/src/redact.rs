@@ -10,6 +10,7 @@
 //! through one of these (defence in depth), so a report from an old or
 //! forged client cannot store an e-mail or a user id either.
 
+use alloc::{string::String, borrow::Cow};
 use crate::url::looks_like_id;
 
 /// What an identifier is replaced with (as in redacted paths).
@@ -56,11 +57,11 @@ pub fn redact_text(text: &str) -> String {
 /// as it is (`intercom-id-k9x2m4qa`, `_hjSessionUser_3456789`: app and site
 /// ids the reader needs), and the monitor reports no other; any other name
 /// (a forged report's) is free text ([`redact_text`]).
-pub fn redact_cookie_name(name: &str) -> std::borrow::Cow<'_, str> {
+pub fn redact_cookie_name(name: &str) -> Cow<'_, str> {
     if crate::catalog::classify_cookie(name).is_some() {
-        std::borrow::Cow::Borrowed(name)
+        Cow::Borrowed(name)
     } else {
-        std::borrow::Cow::Owned(redact_text(name))
+        Cow::Owned(redact_text(name))
     }
 }
 

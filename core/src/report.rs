@@ -2,6 +2,7 @@
 //! machine-checked by `docs/report.schema.json`; the golden test in
 //! `core/tests/golden.rs` keeps the three in step.
 
+use alloc::string::String;
 use crate::consent::{Category, State};
 use crate::inventory::{Inventory, Usage};
 use crate::json::Writer;

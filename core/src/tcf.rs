@@ -35,6 +35,7 @@
 //! assert!(tagwatch_core::tcf::decode("BOEFEAyOEFEAyAHABDENAI4AAAB9vABAASA").is_err());
 //! ```
 
+use alloc::vec::Vec;
 use core::fmt;
 
 use serde::ser::{Error as _, SerializeSeq};
@@ -158,7 +159,7 @@ impl fmt::Display for TcfError {
     }
 }
 
-impl std::error::Error for TcfError {}
+impl core::error::Error for TcfError {}
 
 /// A set of ids (purposes, special features, vendors: 1..=65535) as a
 /// bitset. Serializes as the sorted list of ids.

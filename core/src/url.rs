@@ -4,6 +4,8 @@
 //! first touch, so nothing downstream can leak them. Parsing never panics and
 //! never allocates more than the host and path it returns.
 
+use alloc::string::String;
+
 /// The parts of an `http(s)` URL that may appear in evidence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UrlParts {
@@ -210,7 +212,13 @@ pub fn page_url(href: &str) -> String {
     let authority = rest.get(..auth_end).unwrap_or("");
     let hostport = authority.rsplit('@').next().unwrap_or("").to_ascii_lowercase();
     let path = parse(trimmed).map(|p| redact_path(&p.path)).unwrap_or_else(|| "/".into());
-    [scheme.as_str(), "://", &hostport, &path].concat()
+    // Pushed, not `[…].concat()`: concat's overflow `expect` pulls `&str`
+    // formatting into the wasm.
+    let mut url = scheme;
+    for part in ["://", &hostport, &path] {
+        url.push_str(part);
+    }
+    url
 }
 
 /// Path of a page URL (unredacted, for policy decisions that stay in the page).

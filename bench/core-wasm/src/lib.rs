@@ -95,6 +95,14 @@ fn strs<const N: usize>(lens: [usize; N]) -> [&'static str; N] {
     })
 }
 
+/// `parts.concat()` without its overflow `expect`, which pulls `&str`
+/// formatting (`Formatter::pad`) into the wasm.
+fn join(parts: &[&str]) -> String {
+    let mut out = String::new();
+    parts.iter().for_each(|p| out.push_str(p));
+    out
+}
+
 fn answer(s: String) -> usize {
     let len = s.len();
     unsafe { OUT = s };
@@ -196,7 +204,7 @@ pub extern "C" fn api_call(vendor: usize, verb: usize) {
     let [vendor, verb] = strs([vendor, verb]);
     let Some(v) = catalog::vendor(vendor) else { return };
     let Some(rule) = v.identity() else { return };
-    let source = [rule.api, "('", verb, "')"].concat();
+    let source = join(&[rule.api, "('", verb, "')"]);
     if let Some(s) = state() {
         if !s.identity_seen.contains(&v.id) {
             s.identity_seen.push(v.id);
@@ -230,7 +238,7 @@ pub extern "C" fn sweep(cookies: usize) {
         }
         for id in vendor.dom_ids().iter() {
             if probe(1, id) {
-                s.engine.presence(vendor, Evidence::Dom { name: ["#", id].concat() }, now);
+                s.engine.presence(vendor, Evidence::Dom { name: join(&["#", id]) }, now);
             }
         }
         for id in vendor.loader_script_ids().iter() {
@@ -288,7 +296,7 @@ pub extern "C" fn consent_now() -> usize {
         Some(false) => "0",
         None => "-",
     };
-    answer([c(Category::Necessary), c(Category::Functional), c(Category::Analytics), c(Category::Marketing), state.source.as_str()].concat())
+    answer(join(&[c(Category::Necessary), c(Category::Functional), c(Category::Analytics), c(Category::Marketing), state.source.as_str()]))
 }
 
 /// The catalog's first use: one host looked up (the first entry a page

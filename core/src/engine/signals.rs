@@ -13,6 +13,7 @@
 //!   [`CLAIM_SETTLE_MS`] later; a claim the timeline does not back is a
 //!   `consent_signal_mismatch`.
 
+use alloc::{string::String, vec::Vec};
 use super::{Engine, CLAIM_SETTLE_MS};
 use crate::catalog::{self, Vendor};
 use crate::consent::{self, Categories, Category, Source};
