@@ -1,11 +1,14 @@
 // Runs the core-alone wasm (bench/core-wasm) under Node.
-//   node run.mjs scenario FILE.wasm   one page view through every entry point; prints the batches
+//   node run.mjs scenario FILE.wasm [CMP.wasm GPP.wasm]
+//       one page view through every entry point; prints the batches. A
+//       module built without `parsers` gets the CMP cookie and GPP answers
+//       from the on-demand pieces (pieces/), as the page will.
 //   node run.mjs first-use FILE.wasm  ms of the catalog's first use, then of a second lookup
 // Each first-use run should be a fresh process: V8 shares compiled code
 // between modules of the same bytes within one process.
 import { readFileSync } from 'node:fs';
 
-const [mode, file] = process.argv.slice(2);
+const [mode, file, cmpPiece, gppPiece] = process.argv.slice(2);
 const bytes = readFileSync(file);
 let clock = 0;
 let exports;
@@ -32,6 +35,36 @@ function put(...strings) {
   });
 }
 const out = (len) => text(exports.output(), len);
+
+/** A piece: a plain module without imports (pieces/NAME/src/lib.rs). */
+function piece(path) {
+  const { exports } = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(path)), {});
+  const write = (s) => {
+    const bytes = new TextEncoder().encode(s);
+    const at = exports.input(bytes.length); // may grow the memory: take its buffer after
+    new Uint8Array(exports.memory.buffer, at, bytes.length).set(bytes);
+    return bytes.length;
+  };
+  return { exports, write };
+}
+let cmpReader, gppReader;
+/** The CMP cookie piece's answer for `header` (0 when the module reads cookies itself). */
+function cmpBits(header) {
+  if (exports.parsers()) return 0;
+  if (!cmpReader) {
+    cmpReader = piece(cmpPiece);
+    cmpReader.exports.names(cmpReader.write(out(exports.consent_names())));
+  }
+  return cmpReader.exports.read(cmpReader.write(header)) >>> 0;
+}
+/** The GPP piece's answer (0 when the module decodes GPP itself). */
+function gppBits(gpp, ids) {
+  if (exports.parsers()) return 0;
+  gppReader ??= piece(gppPiece);
+  const sections = ids.reduce((m, id) => (id >= 0 && id < 32 ? m | (1 << id) : m), 0);
+  return gppReader.exports.categories(gppReader.write(gpp), sections) >>> 0;
+}
+const sweep = (header) => exports.sweep(...put(header), cmpBits(header));
 
 if (mode === 'first-use') {
   const [host1] = put('widget.intercom.io');
@@ -60,26 +93,43 @@ if (mode === 'first-use') {
   for (const [url, initiator, frame, start] of entries) {
     exports.request(...put(url, initiator, frame), start, 4100, 3800, 42.5);
   }
+  // What is in force after each step that a piece answers for: the
+  // consent now (`1`/`0`/`-` per category, then the source).
+  const now = (step) => console.log(step, out(exports.consent_now()));
   clock = 450;
   exports.consent_mode(...put('default', 'ad_storage\tdenied\nanalytics_storage\tgranted\nwait_for_update\t500'), 300);
-  exports.sweep(...put('intercom-id-abc12345=6f1c2e3d; theme=dark; _ga=GA1.1.1.1; OptanonConsent=groups%3DC0001%253A1%252CC0002%253A0%26interactionCount%3D0'));
+  // OneTrust restored from storage (counts from 0): analytics and marketing granted.
+  sweep('intercom-id-abc12345=6f1c2e3d; theme=dark; _ga=GA1.1.1.1; OptanonAlertBoxClosed=2024-01-01; OptanonConsent=isGpcEnabled=0&groups=C0001%3A1%2CC0002%3A1%2CC0004%3A1');
+  now('onetrust cookie');
   exports.cookie_expiry(...put('intercom-id-abc12345'), 1.7e12 + 270 * 86_400_000, 1.7e12);
   exports.api_call(...put('intercom', 'update'));
   clock = 600;
   exports.tcf(1, ...put('useractioncomplete', '1111111111', '755,91'), 600);
-  exports.gpp(...put('DBABL~BVQqAAAAAa.Y', '7'), 610);
-  exports.cmp(...put('cookiebot', 'necessary:1,preferences:1,statistics:0,marketing:0', 'CookieConsent=%7Bstamp%3A%27x%27%2Cnecessary%3Atrue%2Cpreferences%3Atrue%2Cstatistics%3Afalse%2Cmarketing%3Afalse%2Cmethod%3A%27explicit%27%7D; didomi_token=eyJwdXJwb3NlcyI6eyJlbmFibGVkIjpbImNvb2tpZXMiXX19'), 1, 620);
+  exports.request(...put('https://connect.facebook.net/en_US/fbevents.js', 'script', 'top'), 605, 0, 0, 1);
+  // usnat, GPC set: marketing refused.
+  clock = 610;
+  exports.gpp(...put('DBABL~BVQqAAAAAa.Y', '7'), 610, gppBits('DBABL~BVQqAAAAAa.Y', [7]));
+  now('gpp');
+  exports.request(...put('https://www.facebook.com/tr?id=1&ev=PageView', 'img', 'top'), 615, 0, 0, 1);
+  // Cookiebot's live state, then its cookie (and Didomi's) re-read.
+  clock = 620;
+  const jar = 'CookieConsent=%7Bstamp%3A%27x%27%2Cnecessary%3Atrue%2Cpreferences%3Atrue%2Cstatistics%3Afalse%2Cmarketing%3Atrue%2Cmethod%3A%27explicit%27%7D; didomi_token=eyJwdXJwb3NlcyI6eyJlbmFibGVkIjpbImNvb2tpZXMiXX19';
+  exports.cmp(...put('cookiebot', 'necessary:1,preferences:1,statistics:0,marketing:1', jar), 1, 620, cmpBits(jar));
+  now('cookiebot');
   exports.consent(-1, 1, 1, 1, 700);
   clock = 1500;
-  console.log(out(exports.consent_now()));
+  now('api');
   console.log(out(exports.take_batch()));
   exports.consent(-1, 0, 0, 0, 2000);
   clock = 3600;
   exports.request(...put('https://api-iam.intercom.io/messenger/web/events', 'fetch', '#intercom-frame'), 3500, 0, 0, 1);
-  exports.sweep(...put('intercom-id-abc12345=6f1c2e3d; _ga=GA1.1.1.1'));
+  // OneTrust again, with the site's meaning of C0005 (functional, not
+  // marketing): functional granted, analytics refused.
+  sweep('intercom-id-abc12345=6f1c2e3d; _ga=GA1.1.1.1; OptanonAlertBoxClosed=2024-01-01; OptanonConsent=isGpcEnabled=0&groups=C0001%3A1%2CC0002%3A0%2CC0005%3A1');
+  now('onetrust cookie, site names');
   clock = 9000;
-  exports.sweep(...put('intercom-id-abc12345=6f1c2e3d'));
-  console.log(out(exports.consent_now()));
+  sweep('intercom-id-abc12345=6f1c2e3d');
+  now('end');
   console.log(out(exports.take_batch()));
   console.log(out(exports.findings()));
 } else {

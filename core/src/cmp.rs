@@ -1,38 +1,24 @@
-//! Consent read from the cookies that consent-management platforms (CMPs)
-//! leave behind: the fallback when a CMP's live API has not loaded yet, the
-//! re-check after a withdrawal, and the offline `tagwatch consent` command.
+//! Consent-management platforms (CMPs): their ids, what their own
+//! category, group, purpose and service names mean ([`categories_of`]), and
+//! the state a page shell read from a CMP's live API ([`from_choices`]).
 //!
-//! [`from_cookies`] takes a `Cookie:` header value (or `document.cookie`),
-//! finds the CMP whose cookie is there and normalises its state to the four
-//! categories. The exact formats and the default mapping of each CMP's
-//! categories are documented in `docs/policy.md` ("CMP cookies"); the rules
-//! shared by every parser:
+//! Reading a CMP's state from the cookies it leaves behind (the fallback
+//! when its live API has not loaded, the re-check after a withdrawal, the
+//! offline `tagwatch consent` command) is [`from_cookies`], in
+//! [`cookies`] (feature `cmp-cookies`): the page ships it as an on-demand
+//! piece (`pieces/cmp-cookies`), fetched only when [`in_cookies`] says a
+//! CMP cookie is there, and hands its answer to
+//! `Engine::cmp_cookie_consent` in the compact form of [`CmpConsent::to_bits`].
 //!
-//! - **Several sources for one category** (OneTrust C0004 and C0005 both
-//!   feed `marketing`): granted only when every source present grants it,
-//!   refused when any refuses, unknown when none is present.
-//! - **`necessary`** is the CMP's explicit flag when its format has one,
-//!   else `true`: every CMP here keeps strictly necessary storage always on.
-//! - **`decided`** says the visitor made a choice. Categories are what the
-//!   CMP's cookie says is in force even when undecided (an opt-out banner
-//!   stores "all granted" before any click); the consent timeline decides
-//!   what undecided means where the GDPR applies.
-//! - **Several CMPs** (a migration leaves old cookies behind): the first
-//!   *decided* one in [`PRECEDENCE`] order, else the first detected one.
-//! - A cookie that is present but cannot be decoded still identifies the
-//!   CMP: `decided` false, categories unknown except `necessary`.
-//!
-//! Not cookie-visible, so not read here: Usercentrics (its browser SDK keeps
-//! consent in localStorage `uc_settings`; Cookiebot, also a Usercentrics
-//! product, is read), and a bare TCF `euconsent-v2` string (the TC string
-//! decoder reads that).
-//!
-//! Everything here takes untrusted input: no indexing, no unwrap, recursion
-//! bounded, work linear in the input.
+//! Everything here takes untrusted input: no indexing, no unwrap, work
+//! linear in the input.
 
-use alloc::{string::String, vec::Vec, borrow::ToOwned};
 use crate::consent::{Categories, Category, ConsentNames};
-use crate::cookie;
+
+#[cfg(feature = "cmp-cookies")]
+pub mod cookies;
+#[cfg(feature = "cmp-cookies")]
+pub use cookies::{from_cookies, from_cookies_with};
 
 /// Consent as one CMP's cookies record it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,28 +44,56 @@ pub const PRECEDENCE: [&str; 9] = [
     "vanilla-cookieconsent",
 ];
 
-/// Reads the consent state from a `Cookie:` header value. `None` when no
-/// known CMP cookie is present.
-pub fn from_cookies(header: &str) -> Option<CmpConsent> {
-    from_cookies_with(header, &ConsentNames::default())
+
+impl CmpConsent {
+    /// The compact form a page's cookie reader (an on-demand wasm piece)
+    /// hands to the monitor: bits 0–7 the categories
+    /// ([`Categories::to_bits`]), bit 8 `decided`, bits 16–23 the CMP's
+    /// place in [`PRECEDENCE`] plus one. Never 0, which stands for "no CMP".
+    pub fn to_bits(self) -> u32 {
+        let place = PRECEDENCE.iter().position(|id| *id == self.cmp).map_or(0, |i| i + 1);
+        (place as u32) << 16 | u32::from(self.decided) << 8 | u32::from(self.categories.to_bits())
+    }
+
+    /// The consent [`CmpConsent::to_bits`] packed; `None` for 0 or an
+    /// unknown CMP.
+    pub fn from_bits(bits: u32) -> Option<CmpConsent> {
+        let place = usize::try_from(bits >> 16 & 0xff).ok()?.checked_sub(1)?;
+        let cmp = PRECEDENCE.get(place)?;
+        Some(CmpConsent { cmp, decided: bits >> 8 & 1 == 1, categories: Categories::from_bits((bits & 0xff) as u8) })
+    }
 }
 
-/// [`from_cookies`] with the site's meaning of its CMP's names
-/// (`policy.cmp`) over the defaults.
-pub fn from_cookies_with(header: &str, names: &ConsentNames) -> Option<CmpConsent> {
-    let jar = Jar::new(header, names);
-    let parsers: [fn(&Jar<'_>) -> Option<CmpConsent>; 9] =
-        [onetrust, cookiebot, didomi, cookieyes, complianz, trustarc, osano, klaro, vanilla_cookieconsent];
-    let mut first = None;
-    for parse in parsers {
-        if let Some(found) = parse(&jar) {
-            if found.decided {
-                return Some(found);
-            }
-            first = first.or(Some(found));
-        }
-    }
-    first
+/// The cookies [`from_cookies`] reads (some by prefix, `*`), in
+/// [`PRECEDENCE`] order of their CMP.
+pub const COOKIES: [&str; 14] = [
+    "OptanonConsent",
+    "OptanonAlertBoxClosed",
+    "CookieConsent",
+    "didomi_token",
+    "cookieyes-*",
+    "cky-action",
+    "cky-consent",
+    "cmplz_*",
+    "notice_gdpr_prefs",
+    "cmapi_cookie_privacy",
+    "notice_preferences",
+    "osano_consentmanager",
+    "klaro",
+    "cc_cookie",
+];
+
+/// Whether `header` (a `Cookie:` value or `document.cookie`) has a cookie
+/// [`from_cookies`] reads: where it has none, [`from_cookies`] finds no
+/// CMP, so a page need not fetch the cookie reader.
+pub fn in_cookies(header: &str) -> bool {
+    crate::cookie::pairs(header).any(|(name, _)| {
+        !name.is_empty()
+            && COOKIES.iter().any(|known| match known.strip_suffix('*') {
+                Some(prefix) => name.starts_with(prefix),
+                None => name == *known,
+            })
+    })
 }
 
 /// CMP ids whose live API the page shells read besides [`PRECEDENCE`]
@@ -167,41 +181,19 @@ pub fn from_choices(cmp: &str, choices: &str, names: &ConsentNames) -> Option<Ca
     Some(acc.finish())
 }
 
-/// The cookies of one header, first occurrence of a name wins (browsers send
-/// the cookie of the most specific path first).
-struct Jar<'a> {
-    pairs: Vec<(&'a str, &'a str)>,
-    names: &'a ConsentNames,
-}
-
-impl<'a> Jar<'a> {
-    fn new(header: &'a str, names: &'a ConsentNames) -> Self {
-        Jar { pairs: cookie::pairs(header).filter(|(name, _)| !name.is_empty()).collect(), names }
-    }
-
-    /// The categories `name` of `cmp` stands for: the site's, else the default.
-    fn categories(&self, cmp: &str, name: &str) -> &'a [Category] {
-        self.names.get(cmp, name).unwrap_or_else(|| categories_of(cmp, name))
-    }
-
-    fn get(&self, name: &str) -> Option<&'a str> {
-        self.pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
-    }
-}
-
 /// Accumulates values per category with the "every source must grant" rule.
 #[derive(Default)]
-struct Acc([Option<bool>; 4]);
+pub(crate) struct Acc([Option<bool>; 4]);
 
 impl Acc {
-    fn add(&mut self, c: Category, v: bool) {
+    pub(crate) fn add(&mut self, c: Category, v: bool) {
         if let Some(slot) = self.0.get_mut(c as usize) {
             *slot = Some(slot.unwrap_or(true) && v);
         }
     }
 
     /// Unknown `necessary` becomes `true` (see the module docs).
-    fn finish(self) -> Categories {
+    pub(crate) fn finish(self) -> Categories {
         let mut c = Categories(self.0);
         if c.get(Category::Necessary).is_none() {
             c.set(Category::Necessary, Some(true));
@@ -210,612 +202,3 @@ impl Acc {
     }
 }
 
-fn undecodable(cmp: &'static str) -> CmpConsent {
-    CmpConsent { cmp, decided: false, categories: Acc::default().finish() }
-}
-
-// ---------------------------------------------------------------- OneTrust
-
-/// `OptanonConsent`: URL-encoded query string whose `groups` is
-/// `C0001:1,C0002:0,…`; `OptanonAlertBoxClosed`: ISO time once the banner
-/// was closed. Decided: `OptanonAlertBoxClosed` non-empty, or
-/// `interactionCount` > 0.
-fn onetrust(jar: &Jar<'_>) -> Option<CmpConsent> {
-    let consent = jar.get("OptanonConsent");
-    let closed = jar.get("OptanonAlertBoxClosed");
-    if consent.is_none() && closed.is_none() {
-        return None;
-    }
-    let mut decided = closed.is_some_and(|v| !v.is_empty());
-    let mut acc = Acc::default();
-    if let Some(raw) = consent {
-        // Normally each parameter value is encoded; a doubly encoded cookie
-        // has its `&` encoded too. A byte search, not `contains("%26")`:
-        // the substring searcher weighs ~2.5 KB of wasm and pulls in panic
-        // formatting.
-        let double = !raw.contains('&') && raw.as_bytes().windows(3).any(|w| w == b"%26");
-        let raw = if double { percent_decode(raw) } else { raw.to_owned() };
-        for param in raw.split('&') {
-            let (key, value) = param.split_once('=').unwrap_or((param, ""));
-            let value = percent_decode(value);
-            match key {
-                "interactionCount" => {
-                    decided |= value.trim().parse::<u64>().is_ok_and(|n| n > 0);
-                }
-                "groups" => {
-                    for group in value.split(',') {
-                        let Some((id, flag)) = group.split_once(':') else { continue };
-                        let granted = match flag.trim() {
-                            "1" => true,
-                            "0" => false,
-                            _ => continue,
-                        };
-                        for c in jar.categories("onetrust", id.trim()) {
-                            acc.add(*c, granted);
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    Some(CmpConsent { cmp: "onetrust", decided, categories: acc.finish() })
-}
-
-// --------------------------------------------------------------- Cookiebot
-
-/// `CookieConsent`: URL-encoded JS object literal
-/// `{stamp:'…',necessary:true,preferences:false,statistics:false,marketing:false,method:'explicit',…}`.
-/// `-1` alone, or `stamp:'-1'` / `method:'implied'`: the CMP found no
-/// consent needed and lets everything run; the visitor chose nothing, so
-/// `decided` is false. Otherwise decided.
-fn cookiebot(jar: &Jar<'_>) -> Option<CmpConsent> {
-    let raw = jar.get("CookieConsent")?;
-    let text = percent_decode(raw);
-    let text = text.trim();
-    if text == "-1" {
-        let mut acc = Acc::default();
-        for c in Category::ALL {
-            acc.add(c, true);
-        }
-        return Some(CmpConsent { cmp: "cookiebot", decided: false, categories: acc.finish() });
-    }
-    let Some(Val::Obj(members)) = parse_value(text) else { return Some(undecodable("cookiebot")) };
-    let mut acc = Acc::default();
-    let mut implied = false;
-    for (key, value) in &members {
-        match (key.as_str(), value) {
-            ("stamp", Val::Str(s)) => implied |= s == "-1",
-            ("method", Val::Str(s)) => implied |= s == "implied",
-            (name, Val::Bool(b)) => jar.categories("cookiebot", name).iter().for_each(|c| acc.add(*c, *b)),
-            _ => {}
-        }
-    }
-    Some(CmpConsent { cmp: "cookiebot", decided: !implied, categories: acc.finish() })
-}
-
-// ----------------------------------------------------------------- Didomi
-
-/// `didomi_token`: base64 JSON with `purposes.enabled` / `purposes.disabled`
-/// (Didomi's purpose ids, or TCF purpose numbers). Default mapping: purpose 1
-/// `cookies` gates functional, analytics and marketing (nothing may be
-/// stored without it); analytics also needs the measurement purposes 7-10,
-/// marketing the advertising purposes 2-4, each by the "every source" rule.
-/// Decided: the token lists at least one purpose.
-fn didomi(jar: &Jar<'_>) -> Option<CmpConsent> {
-    let raw = jar.get("didomi_token")?;
-    let Some(json) = base64_decode(&percent_decode(raw)).map(|b| String::from_utf8_lossy(&b).into_owned()) else {
-        return Some(undecodable("didomi"));
-    };
-    let Some(root) = parse_value(&json) else { return Some(undecodable("didomi")) };
-    let purposes = root.member("purposes");
-    let mut acc = Acc::default();
-    let mut any = false;
-    for (list, granted) in [("enabled", true), ("disabled", false)] {
-        let Some(Val::Arr(items)) = purposes.and_then(|p| p.member(list)) else { continue };
-        for item in items {
-            let Some(id) = item.text() else { continue };
-            any = true;
-            for c in jar.categories("didomi", id) {
-                acc.add(*c, granted);
-            }
-        }
-    }
-    Some(CmpConsent { cmp: "didomi", decided: any, categories: acc.finish() })
-}
-
-// -------------------------------------------------------------- CookieYes
-
-/// `cookieyes-consent`: `consentid:…,consent:yes,action:yes,necessary:yes,
-/// functional:no,analytics:no,performance:no,advertisement:no,other:no`.
-/// performance → analytics, advertisement → marketing, `other` unmapped.
-/// Decided: `action:yes`. Legacy plugin: `cky-consent`, `cky-action`,
-/// `cookieyes-<category>=yes|no`.
-fn cookieyes(jar: &Jar<'_>) -> Option<CmpConsent> {
-    fn yes_no(v: &str) -> Option<bool> {
-        match v.trim() {
-            "yes" => Some(true),
-            "no" => Some(false),
-            _ => None,
-        }
-    }
-    let mut acc = Acc::default();
-    if let Some(raw) = jar.get("cookieyes-consent") {
-        let text = percent_decode(raw);
-        let mut decided = false;
-        for item in text.split(',') {
-            let Some((key, value)) = item.split_once(':') else { continue };
-            let key = key.trim();
-            if key == "action" {
-                decided = value.trim() == "yes";
-            } else if let Some(v) = yes_no(value) {
-                jar.categories("cookieyes", key).iter().for_each(|c| acc.add(*c, v));
-            }
-        }
-        return Some(CmpConsent { cmp: "cookieyes", decided, categories: acc.finish() });
-    }
-    let action = jar.get("cky-action");
-    let legacy_consent = jar.get("cky-consent");
-    let mut any = false;
-    for name in ["necessary", "functional", "analytics", "performance", "advertisement"] {
-        let value = jar.pairs.iter().find(|(n, _)| n.strip_prefix("cookieyes-") == Some(name)).map(|(_, v)| *v);
-        if let Some(v) = value.and_then(yes_no) {
-            jar.categories("cookieyes", name).iter().for_each(|c| acc.add(*c, v));
-            any = true;
-        }
-    }
-    if action.is_none() && legacy_consent.is_none() && !any {
-        return None;
-    }
-    let decided = action.is_some_and(|a| a.trim() == "yes");
-    Some(CmpConsent { cmp: "cookieyes", decided, categories: acc.finish() })
-}
-
-// -------------------------------------------------------------- Complianz
-
-/// `cmplz_<category>=allow|deny` (default prefix). Complianz's own
-/// `functional` is its always-on category → necessary; preferences →
-/// functional, statistics → analytics, marketing → marketing. Decided:
-/// `cmplz_banner-status=dismissed`, or without that cookie any category
-/// cookie present.
-fn complianz(jar: &Jar<'_>) -> Option<CmpConsent> {
-    let mut acc = Acc::default();
-    let mut any = false;
-    for name in ["functional", "preferences", "statistics", "marketing"] {
-        let mut key = String::from("cmplz_");
-        key.push_str(name);
-        let Some(value) = jar.get(&key) else { continue };
-        any = true;
-        let granted = match value.trim() {
-            "allow" => true,
-            "deny" => false,
-            _ => continue,
-        };
-        jar.categories("complianz", name).iter().for_each(|c| acc.add(*c, granted));
-    }
-    let banner = jar.get("cmplz_banner-status");
-    if !any && banner.is_none() {
-        return None;
-    }
-    let decided = match banner {
-        Some(status) => status.trim() == "dismissed",
-        None => any,
-    };
-    Some(CmpConsent { cmp: "complianz", decided, categories: acc.finish() })
-}
-
-// --------------------------------------------------------------- TrustArc
-
-/// TrustArc default buckets: required, functional (which includes
-/// analytics), advertising. `notice_gdpr_prefs=0,1,2:` lists accepted
-/// 0-based buckets before `:`; `cmapi_cookie_privacy=permit 1,2,3` lists
-/// 1-based ones; legacy `notice_preferences=N:` accepts buckets 0..=N.
-/// First of these present wins; any of them means decided.
-fn trustarc(jar: &Jar<'_>) -> Option<CmpConsent> {
-    let mut accepted = [false; 3];
-    let mut mark = |i: usize| {
-        if let Some(slot) = accepted.get_mut(i) {
-            *slot = true;
-        }
-    };
-    if let Some(raw) = jar.get("notice_gdpr_prefs") {
-        let text = percent_decode(raw);
-        let list = text.split(':').next().unwrap_or("");
-        list.split(',').filter_map(|n| n.trim().parse::<usize>().ok()).for_each(&mut mark);
-    } else if let Some(raw) = jar.get("cmapi_cookie_privacy") {
-        let text = percent_decode(raw);
-        let list = text.trim().trim_matches('"').strip_prefix("permit").unwrap_or("");
-        list.split([',', ' '])
-            .filter_map(|n| n.trim().parse::<usize>().ok())
-            .filter_map(|n| n.checked_sub(1))
-            .for_each(&mut mark);
-    } else if let Some(raw) = jar.get("notice_preferences") {
-        let text = percent_decode(raw);
-        let Some(level) = text.split(':').next().and_then(|n| n.trim().parse::<usize>().ok()) else {
-            return Some(undecodable("trustarc"));
-        };
-        for i in 0..=level.min(2) {
-            mark(i);
-        }
-    } else {
-        return None;
-    }
-    // Bucket 1 (required) cannot be refused in TrustArc.
-    let [_, functional, advertising] = accepted;
-    let mut acc = Acc::default();
-    acc.add(Category::Necessary, true);
-    acc.add(Category::Functional, functional);
-    acc.add(Category::Analytics, functional);
-    acc.add(Category::Marketing, advertising);
-    Some(CmpConsent { cmp: "trustarc", decided: true, categories: acc.finish() })
-}
-
-// ------------------------------------------------------------------ Osano
-
-/// `osano_consentmanager`: base64 (or plain, URL-encoded) JSON
-/// `{"ESSENTIAL":"ACCEPT","STORAGE":"ACCEPT","MARKETING":"DENY",
-/// "PERSONALIZATION":"DENY","ANALYTICS":"ACCEPT","OPT_OUT":"DENY"}`.
-/// STORAGE and PERSONALIZATION → functional; `OPT_OUT:ACCEPT` (do not
-/// sell/share) refuses marketing. Decided: at least one category decoded.
-fn osano(jar: &Jar<'_>) -> Option<CmpConsent> {
-    let raw = jar.get("osano_consentmanager")?;
-    let text = percent_decode(raw);
-    let root =
-        base64_decode(&text).and_then(|b| parse_value(&String::from_utf8_lossy(&b))).or_else(|| parse_value(&text));
-    let Some(Val::Obj(members)) = root else { return Some(undecodable("osano")) };
-    let mut acc = Acc::default();
-    let mut any = false;
-    for (key, value) in &members {
-        let granted = match value.text() {
-            Some("ACCEPT") => true,
-            Some("DENY") => false,
-            _ => continue,
-        };
-        any = true;
-        if key == "OPT_OUT" {
-            if granted {
-                acc.add(Category::Marketing, false);
-            }
-            continue;
-        }
-        jar.categories("osano", key).iter().for_each(|c| acc.add(*c, granted));
-    }
-    Some(CmpConsent { cmp: "osano", decided: any, categories: acc.finish() })
-}
-
-// ------------------------------------------------------------------ Klaro
-
-/// `klaro`: URL-encoded JSON `{"<service>":true|false,…}`, per service, not
-/// per category; which service serves which purpose is in the site's Klaro
-/// config. Without it: every service granted → all granted; every service
-/// refused → functional, analytics, marketing refused; mixed → unknown.
-/// Decided: at least one service recorded.
-fn klaro(jar: &Jar<'_>) -> Option<CmpConsent> {
-    let raw = jar.get("klaro")?;
-    let Some(Val::Obj(members)) = parse_value(&percent_decode(raw)) else { return Some(undecodable("klaro")) };
-    let flags: Vec<bool> =
-        members.iter().filter_map(|(_, v)| if let Val::Bool(b) = v { Some(*b) } else { None }).collect();
-    let mut acc = Acc::default();
-    let all = |want: bool| !flags.is_empty() && flags.iter().all(|b| *b == want);
-    if all(true) || all(false) {
-        let granted = all(true);
-        for c in [Category::Functional, Category::Analytics, Category::Marketing] {
-            acc.add(c, granted);
-        }
-    }
-    Some(CmpConsent { cmp: "klaro", decided: !flags.is_empty(), categories: acc.finish() })
-}
-
-// ------------------------------------------------- orestbida cookieconsent
-
-/// `cc_cookie` (orestbida/cookieconsent, npm `vanilla-cookieconsent`):
-/// JSON, URL-encoded in v3, with the accepted category names in
-/// `categories` (v3) or `level` (v2). The site names its categories; common
-/// names are mapped (see docs/policy.md), a known category absent from the
-/// list is refused. The cookie is written on the visitor's choice: decided.
-fn vanilla_cookieconsent(jar: &Jar<'_>) -> Option<CmpConsent> {
-    let raw = jar.get("cc_cookie")?;
-    let root = parse_value(&percent_decode(raw)).or_else(|| parse_value(raw));
-    let Some(root) = root else { return Some(undecodable("vanilla-cookieconsent")) };
-    let Some(Val::Arr(items)) = root.member("categories").or_else(|| root.member("level")) else {
-        return Some(undecodable("vanilla-cookieconsent"));
-    };
-    let mut granted = [false; 4];
-    for item in items {
-        for c in item.text().map(|name| jar.categories("vanilla-cookieconsent", name)).unwrap_or_default() {
-            if let Some(slot) = granted.get_mut(*c as usize) {
-                *slot = true;
-            }
-        }
-    }
-    let mut acc = Acc::default();
-    for (c, g) in Category::ALL.into_iter().zip(granted) {
-        acc.add(c, g);
-    }
-    // `necessary` is read-only in cookieconsent: always accepted.
-    let mut categories = acc.finish();
-    categories.set(Category::Necessary, Some(true));
-    Some(CmpConsent { cmp: "vanilla-cookieconsent", decided: true, categories })
-}
-
-// ------------------------------------------------------------- decoders
-
-/// Percent-decodes `s` (`+` stays as is); malformed escapes are kept
-/// literally, invalid UTF-8 is replaced.
-fn percent_decode(s: &str) -> String {
-    if !s.contains('%') {
-        return s.to_owned();
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%' {
-            let hi = bytes.get(i + 1).and_then(|h| hex(*h));
-            let lo = bytes.get(i + 2).and_then(|l| hex(*l));
-            if let (Some(hi), Some(lo)) = (hi, lo) {
-                out.push(hi << 4 | lo);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
-}
-
-/// Decodes standard or URL-safe base64, padding optional, ASCII whitespace
-/// ignored. `None` on any other character or an impossible length.
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() / 4 * 3 + 2);
-    let mut acc: u32 = 0;
-    let mut bits = 0u32;
-    let mut count = 0usize;
-    let mut padded = false;
-    for b in s.bytes() {
-        let v = match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            b'=' => {
-                padded = true;
-                continue;
-            }
-            b' ' | b'\t' | b'\r' | b'\n' => continue,
-            _ => return None,
-        };
-        if padded {
-            return None;
-        }
-        count += 1;
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(((acc >> bits) & 0xff) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    if count % 4 == 1 {
-        return None;
-    }
-    Some(out)
-}
-
-/// A value of the tolerant JSON / JS-object-literal scanner.
-#[derive(Debug, PartialEq)]
-enum Val {
-    Bool(bool),
-    Null,
-    /// A quoted string.
-    Str(String),
-    /// A number or a bare identifier, as written.
-    Atom(String),
-    Arr(Vec<Val>),
-    Obj(Vec<(String, Val)>),
-}
-
-impl Val {
-    fn member(&self, key: &str) -> Option<&Val> {
-        match self {
-            Val::Obj(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v),
-            _ => None,
-        }
-    }
-
-    fn text(&self) -> Option<&str> {
-        match self {
-            Val::Str(s) | Val::Atom(s) => Some(s),
-            _ => None,
-        }
-    }
-}
-
-/// Most nested containers the scanner follows.
-const MAX_DEPTH: usize = 16;
-
-/// Parses JSON, or a JS object literal (single-quoted strings, bare keys),
-/// leniently: trailing text is ignored. `None` when no value can be read.
-fn parse_value(s: &str) -> Option<Val> {
-    let mut p = Scanner { s: s.as_bytes(), i: 0 };
-    p.value(0)
-}
-
-struct Scanner<'a> {
-    s: &'a [u8],
-    i: usize,
-}
-
-impl Scanner<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.s.get(self.i).copied()
-    }
-
-    fn skip_ws(&mut self) {
-        while self.peek().is_some_and(|b| b.is_ascii_whitespace()) {
-            self.i += 1;
-        }
-    }
-
-    fn eat(&mut self, b: u8) -> bool {
-        self.skip_ws();
-        if self.peek() == Some(b) {
-            self.i += 1;
-            true
-        } else {
-            false
-        }
-    }
-
-    fn value(&mut self, depth: usize) -> Option<Val> {
-        self.skip_ws();
-        match self.peek()? {
-            b'{' if depth < MAX_DEPTH => {
-                self.i += 1;
-                let mut members = Vec::new();
-                loop {
-                    if self.eat(b'}') {
-                        return Some(Val::Obj(members));
-                    }
-                    self.skip_ws();
-                    let key = match self.peek()? {
-                        q @ (b'"' | b'\'') => self.string(q)?,
-                        _ => self.atom()?,
-                    };
-                    if !self.eat(b':') {
-                        return None;
-                    }
-                    let value = self.value(depth + 1)?;
-                    members.push((key, value));
-                    if !self.eat(b',') {
-                        return self.eat(b'}').then_some(Val::Obj(members));
-                    }
-                }
-            }
-            b'[' if depth < MAX_DEPTH => {
-                self.i += 1;
-                let mut items = Vec::new();
-                loop {
-                    if self.eat(b']') {
-                        return Some(Val::Arr(items));
-                    }
-                    items.push(self.value(depth + 1)?);
-                    if !self.eat(b',') {
-                        return self.eat(b']').then_some(Val::Arr(items));
-                    }
-                }
-            }
-            q @ (b'"' | b'\'') => self.string(q).map(Val::Str),
-            _ => {
-                let atom = self.atom()?;
-                Some(match atom.as_str() {
-                    "true" => Val::Bool(true),
-                    "false" => Val::Bool(false),
-                    "null" => Val::Null,
-                    _ => Val::Atom(atom),
-                })
-            }
-        }
-    }
-
-    /// A bare word or number: `[A-Za-z0-9_$.+-]+`.
-    fn atom(&mut self) -> Option<String> {
-        let start = self.i;
-        while self.peek().is_some_and(|b| b.is_ascii_alphanumeric() || b"_$.+-".contains(&b)) {
-            self.i += 1;
-        }
-        let word = self.s.get(start..self.i)?;
-        if word.is_empty() {
-            return None;
-        }
-        Some(String::from_utf8_lossy(word).into_owned())
-    }
-
-    /// A string quoted by `q`, the scanner on the opening quote.
-    fn string(&mut self, q: u8) -> Option<String> {
-        self.i += 1;
-        let mut out = Vec::new();
-        loop {
-            let b = self.peek()?;
-            self.i += 1;
-            if b == q {
-                return Some(String::from_utf8_lossy(&out).into_owned());
-            }
-            if b != b'\\' {
-                out.push(b);
-                continue;
-            }
-            let e = self.peek()?;
-            self.i += 1;
-            match e {
-                b'n' => out.push(b'\n'),
-                b't' => out.push(b'\t'),
-                b'r' => out.push(b'\r'),
-                b'b' => out.push(8),
-                b'f' => out.push(12),
-                b'u' => {
-                    let code = self
-                        .s
-                        .get(self.i..self.i + 4)
-                        .and_then(|h| core::str::from_utf8(h).ok())
-                        .and_then(|h| u32::from_str_radix(h, 16).ok());
-                    let c = code.and_then(char::from_u32).unwrap_or(char::REPLACEMENT_CHARACTER);
-                    if code.is_some() {
-                        self.i += 4;
-                    }
-                    let mut buf = [0u8; 4];
-                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                }
-                other => out.push(other),
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_variants() {
-        assert_eq!(base64_decode("aGk=").unwrap(), b"hi");
-        assert_eq!(base64_decode("aGk").unwrap(), b"hi");
-        assert_eq!(base64_decode("-_8").unwrap(), [0xfb, 0xff]);
-        assert_eq!(base64_decode("a"), None);
-        assert_eq!(base64_decode("a=b"), None);
-        assert_eq!(base64_decode("a*"), None);
-    }
-
-    #[test]
-    fn percent_decoding_is_tolerant() {
-        assert_eq!(percent_decode("a%3Ab%2C%zz%4"), "a:b,%zz%4");
-        assert_eq!(percent_decode("%C3%A9%FF"), "é\u{fffd}");
-    }
-
-    #[test]
-    fn scanner_reads_js_literals_and_json() {
-        let v = parse_value("{stamp:'a\\'b',necessary:true,ver:1,x:[1,\"y\",null]}").unwrap();
-        assert_eq!(v.member("stamp"), Some(&Val::Str("a'b".into())));
-        assert_eq!(v.member("necessary"), Some(&Val::Bool(true)));
-        assert_eq!(v.member("ver"), Some(&Val::Atom("1".into())));
-        assert_eq!(parse_value("{\"a\":\"\\u00e9\"}").unwrap().member("a"), Some(&Val::Str("é".into())));
-        assert_eq!(parse_value("{a:"), None);
-        let deep = "[".repeat(10_000);
-        assert_eq!(parse_value(&deep), None);
-    }
-
-    #[test]
-    fn precedence_prefers_a_decided_cmp() {
-        let h = "cookieyes-consent=consent:no,action:,necessary:yes; OptanonConsent=groups=C0002%3A1";
-        assert_eq!(from_cookies(h).unwrap().cmp, "onetrust");
-        let h = "cookieyes-consent=consent:yes,action:yes,analytics:yes; OptanonConsent=groups=C0002%3A1";
-        assert_eq!(from_cookies(h).unwrap().cmp, "cookieyes");
-    }
-}

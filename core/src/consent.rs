@@ -102,6 +102,27 @@ impl Categories {
         c == Category::Necessary || self.get(c) == Some(true)
     }
 
+    /// A compact form for crossing between wasm modules (the page's
+    /// on-demand pieces hand their answers to the monitor as numbers): two
+    /// bits per category in [`Category::ALL`] order, lowest first; 0
+    /// unknown, 1 refused, 2 granted.
+    pub fn to_bits(self) -> u8 {
+        self.0.iter().rev().fold(0, |bits, v| bits << 2 | v.map_or(0, |g| 1 + u8::from(g)))
+    }
+
+    /// Categories from [`Categories::to_bits`]; a pair of 3 reads as unknown.
+    pub fn from_bits(bits: u8) -> Categories {
+        let mut c = Categories::default();
+        for (i, slot) in c.0.iter_mut().enumerate() {
+            *slot = match bits >> (2 * i) & 3 {
+                1 => Some(false),
+                2 => Some(true),
+                _ => None,
+            };
+        }
+        c
+    }
+
     /// Applies a partial update: categories absent (`None`) in `update` keep
     /// their value.
     pub fn merge(mut self, update: Categories) -> Categories {
@@ -221,6 +242,39 @@ impl ConsentNames {
     pub fn get(&self, source: &str, name: &str) -> Option<&[Category]> {
         self.0.iter().rev().find(|(s, n, _)| s == source && n == name).map(|(_, _, c)| c.as_slice())
     }
+
+    /// As text, one name a line: `source<TAB>name<TAB>categories`, the
+    /// categories' wire names comma-separated (none: empty). How the page
+    /// hands them to its CMP cookie reader (`pieces/cmp-cookies`).
+    pub fn to_text(&self) -> String {
+        let mut text = String::new();
+        for (source, name, categories) in &self.0 {
+            for part in [source.as_str(), "\t", name, "\t"] {
+                text.push_str(part);
+            }
+            for (i, c) in categories.iter().enumerate() {
+                if i > 0 {
+                    text.push(',');
+                }
+                text.push_str(c.as_str());
+            }
+            text.push('\n');
+        }
+        text
+    }
+
+    /// Names from [`ConsentNames::to_text`]; a line without two TABs is
+    /// skipped, an unknown category name ignored.
+    pub fn from_text(text: &str) -> ConsentNames {
+        let mut names = ConsentNames::default();
+        for line in text.split('\n') {
+            let mut f = line.split('\t');
+            if let (Some(source), Some(name), Some(list)) = (f.next(), f.next(), f.next()) {
+                names.set(source, name, list.split(',').filter_map(Category::parse).collect());
+            }
+        }
+        names
+    }
 }
 
 /// The categories a TCF purpose gates by default: purpose 1 (store or
@@ -265,6 +319,38 @@ pub fn categories(pairs: &[(Category, bool)]) -> Categories {
 mod tests {
     use super::Category::*;
     use super::*;
+
+    #[test]
+    fn categories_bits_round_trip() {
+        let values = [None, Some(false), Some(true)];
+        for a in values {
+            for b in values {
+                for c in values {
+                    for d in values {
+                        let cats = Categories([a, b, c, d]);
+                        assert_eq!(Categories::from_bits(cats.to_bits()), cats);
+                    }
+                }
+            }
+        }
+        assert_eq!(Categories::default().to_bits(), 0);
+        assert_eq!(Categories::from_bits(0xff), Categories::default(), "3 is no value");
+        assert_eq!(categories(&[(Necessary, true), (Marketing, false)]).to_bits(), 0b01_00_00_10);
+    }
+
+    #[test]
+    fn consent_names_text_round_trip() {
+        let mut names = ConsentNames::default();
+        names.set("onetrust", "C0005", vec![Functional]);
+        names.set("onetrust", "C0002", vec![]);
+        names.set("tcf", "1", vec![Functional, Analytics]);
+        let text = names.to_text();
+        assert_eq!(text, "onetrust\tC0005\tfunctional\nonetrust\tC0002\t\ntcf\t1\tfunctional,analytics\n");
+        assert_eq!(ConsentNames::from_text(&text), names);
+        let odd = ConsentNames::from_text("x\ny\tz\n\ta\tbogus,marketing");
+        assert_eq!(odd.get("", "a"), Some(&[Marketing][..]));
+        assert_eq!(odd.get("y", "z"), None);
+    }
 
     #[test]
     fn default_grants_only_necessary() {

@@ -13,7 +13,6 @@ use crate::policy::Policy;
 use crate::report::{self, ConsentSnapshot, Evidence, Finding, FindingType, PageView};
 use crate::{cookie, url};
 
-#[cfg(feature = "consent-parsers")]
 mod signals;
 
 /// How long after a claim about consent (a Consent Mode command, a Google
@@ -75,7 +74,6 @@ pub struct Engine {
     cookies: Vec<PresentCookie>,
     findings: Vec<Finding>,
     sent: usize,
-    #[cfg(feature = "consent-parsers")]
     signals: signals::Signals,
 }
 
@@ -142,11 +140,6 @@ impl Engine {
         self.consent.at(at).categories.granted(category) && self.vendor_consented(vendor, category, at)
     }
 
-    #[cfg(not(feature = "consent-parsers"))]
-    fn vendor_consented(&self, _vendor: &str, _category: Category, _at: u64) -> bool {
-        true
-    }
-
     /// Global Privacy Control as the browser reports it.
     pub fn set_gpc(&mut self, on: bool) {
         self.gpc = on;
@@ -165,7 +158,6 @@ impl Engine {
             }
             return;
         };
-        #[cfg(feature = "consent-parsers")]
         self.google_hit(m.vendor, req.url, &parts, ms(req.start));
         self.vendor_request(m.vendor, m.resource, m.purpose, &parts.host, &parts.path, req);
     }
@@ -222,10 +214,13 @@ impl Engine {
     }
 
     /// Takes a `document.cookie` snapshot at `now`. New vendor cookies are
-    /// judged at first sighting; removed ones are forgotten.
+    /// judged at first sighting; removed ones are forgotten. With feature
+    /// `cmp-cookies` the CMP cookies of the snapshot are read too; without
+    /// it (the page's monitor), a cookie reader outside the engine reports
+    /// them through [`Engine::cmp_cookie_consent`].
     pub fn cookies(&mut self, header: &str, now: u64) {
-        #[cfg(feature = "consent-parsers")]
-        self.cmp_cookies(header, now);
+        #[cfg(feature = "cmp-cookies")]
+        self.cmp_cookie_consent(crate::cmp::from_cookies_with(header, &self.policy.consent_names), now);
         let mut present = Vec::with_capacity(self.cookies.len());
         for name in cookie::live_names(header) {
             let Some((vendor, purpose)) = catalog::classify_cookie(name) else { continue };
@@ -257,7 +252,6 @@ impl Engine {
     /// Advances time: cookies still present `grace_ms` after a withdrawal
     /// become findings. Call after the latest cookie snapshot.
     pub fn tick(&mut self, now: u64) {
-        #[cfg(feature = "consent-parsers")]
         self.settle_claims(now);
         let grace = self.policy.grace_ms;
         let mut due = Vec::new();

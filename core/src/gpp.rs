@@ -278,6 +278,21 @@ fn decode_with<const TCF: bool>(input: &str) -> Result<Gpp, GppError> {
     })
 }
 
+/// The categories a GPP event's US sections give (see
+/// [`Gpp::categories_for`]): the GPP string and the CMP's
+/// `applicableSections` (`-1` and other ids out of range: none). Nothing
+/// known (`Categories::default()`) when no section applies or the string
+/// does not decode. The TCF EU section is not read: `__tcfapi`, which every
+/// TCF CMP must offer, reports it already decoded. What the page's GPP
+/// piece (`pieces/gpp-us`) computes, and `Engine::gpp`.
+pub fn us_categories(gpp_string: &str, applicable: &[i32]) -> Categories {
+    let ids: Vec<u16> = applicable.iter().filter_map(|id| u16::try_from(*id).ok()).collect();
+    if ids.is_empty() {
+        return Categories::default();
+    }
+    decode_us(gpp_string).map(|gpp| gpp.categories_for(Some(&ids))).unwrap_or_default()
+}
+
 fn decode_tcf(text: &str) -> Result<Section, GppError> {
     Ok(Section::TcfEuV2(Box::new(tcf::decode(text).map_err(GppError::Tcf)?)))
 }

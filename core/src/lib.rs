@@ -22,23 +22,21 @@
 // (`core::error::Error` is in core).
 extern crate alloc;
 
-#[cfg(feature = "consent-parsers")]
+#[cfg(any(feature = "gpp", feature = "tcf"))]
 mod bits;
 pub mod catalog;
-#[cfg(feature = "consent-parsers")]
 pub mod cmp;
 pub mod consent;
-#[cfg(feature = "consent-parsers")]
 pub mod consent_mode;
 pub mod cookie;
 pub mod engine;
-#[cfg(feature = "consent-parsers")]
+#[cfg(feature = "gpp")]
 pub mod gpp;
 pub mod inventory;
 mod json;
 pub mod policy;
 pub mod redact;
 pub mod report;
-#[cfg(feature = "consent-parsers")]
+#[cfg(feature = "tcf")]
 pub mod tcf;
 pub mod url;

@@ -75,6 +75,28 @@ fn reading_is_order_and_whitespace_tolerant() {
     assert_eq!(cmp::from_cookies("OptanonConsentX=groups%3DC0002%3A1"), None);
 }
 
+/// What the page's cookie reader piece hands the monitor (`to_bits`) reads
+/// back as the same consent, for every golden case; and a page fetches that
+/// piece only when `in_cookies` says so, which it does for every case that
+/// finds a CMP.
+#[test]
+fn compact_form_and_cookie_check_agree_with_the_readers() {
+    for line in CASES.lines().filter(|l| !l.trim().is_empty()) {
+        let case: Value = serde_json::from_str(line).unwrap();
+        let header = case["header"].as_str().unwrap();
+        let found = cmp::from_cookies(header);
+        if let Some(c) = found {
+            assert_ne!(c.to_bits(), 0);
+            assert_eq!(CmpConsent::from_bits(c.to_bits()), Some(c), "{}", case["name"]);
+            assert!(cmp::in_cookies(header), "{}: a CMP found in a header in_cookies rejects", case["name"]);
+        }
+    }
+    assert_eq!(CmpConsent::from_bits(0), None);
+    assert_eq!(CmpConsent::from_bits(10 << 16), None, "no 10th CMP");
+    assert!(!cmp::in_cookies("a=1; OptanonConsentX=1; xcmplz_a=1"));
+    assert!(cmp::in_cookies("a=1; cmplz_marketing=allow"));
+}
+
 fn cmp_value() -> impl Strategy<Value = String> {
     prop_oneof![
         ".{0,120}",
@@ -106,6 +128,27 @@ proptest! {
             // Every detected CMP keeps strictly necessary storage on unless
             // its cookie says otherwise explicitly.
             prop_assert!(found.categories.get(Category::Necessary).is_some());
+        }
+    }
+
+    /// Where `in_cookies` sees no CMP cookie, no reader finds a CMP: the
+    /// page may skip fetching the reader. Names near the known ones (case,
+    /// suffixes, prefixes) included.
+    #[test]
+    fn no_cmp_cookie_no_cmp(
+        names in prop::collection::vec(prop_oneof![
+            "[A-Za-z_-]{1,12}",
+            prop::sample::select(cmp::COOKIES.to_vec()).prop_flat_map(|n| {
+                let n = n.trim_end_matches('*').to_owned();
+                prop_oneof![Just(n.clone()), Just(n.to_uppercase()), Just(format!("x{n}")), Just(format!("{n}x")), Just(n[..n.len() - 1].to_owned())]
+            }),
+        ], 0..6),
+        value in cmp_value(),
+    ) {
+        let header: Vec<String> = names.iter().map(|n| format!("{n}={value}")).collect();
+        let header = header.join("; ");
+        if !cmp::in_cookies(&header) {
+            prop_assert_eq!(cmp::from_cookies(&header), None, "{}", header);
         }
     }
 

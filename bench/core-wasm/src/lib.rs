@@ -10,6 +10,12 @@
 //! shell is: what the core pulls in of `core::fmt` then shows. Natively it
 //! is an ordinary std library (the workspace's tests and lints build it).
 //!
+//! Without feature `parsers` it is the page's main module: the CMP cookie
+//! readers and the GPP decoder are on-demand pieces (`pieces/`), whose
+//! answers the caller passes in (`cmp`, `sweep`, `gpp`); `run.mjs` does it
+//! with the real pieces, and checks that the answers match the module with
+//! `parsers`.
+//!
 //! ABI: strings are written by the caller into the buffer at [`input`],
 //! one after another; each export takes their byte lengths. Exports that
 //! answer text write it to the buffer at [`output`] and return its length.
@@ -23,6 +29,7 @@ extern crate alloc;
 use alloc::string::String;
 use alloc::vec::Vec;
 use tagwatch_core::catalog::{self, vendors};
+use tagwatch_core::cmp::CmpConsent;
 use tagwatch_core::consent::{Categories, Category, Source};
 use tagwatch_core::engine::{Engine, Request};
 use tagwatch_core::policy::Policy;
@@ -155,13 +162,34 @@ pub extern "C" fn consent(necessary: i32, functional: i32, analytics: i32, marke
     s.engine.consent(update, Source::Api, tagwatch_core::engine::ms(at));
 }
 
+/// Whether the CMP cookie readers and the GPP decoder are in this module.
+#[no_mangle]
+pub extern "C" fn parsers() -> u32 {
+    u32::from(cfg!(feature = "parsers"))
+}
+
+/// The policy's CMP names as the cookie reader piece takes them.
+#[no_mangle]
+pub extern "C" fn consent_names() -> usize {
+    state().map_or(0, |s| answer(s.engine.policy().consent_names.to_text()))
+}
+
+/// A `document.cookie` snapshot; `cmp` the cookie reader piece's answer
+/// for it (ignored with `parsers`: the engine reads it).
+fn snapshot(s: &mut State, header: &str, cmp: u32, now: u64) {
+    if !cfg!(feature = "parsers") {
+        s.engine.cmp_cookie_consent(CmpConsent::from_bits(cmp), now);
+    }
+    s.engine.cookies(header, now);
+}
+
 /// `Monitor::cmp`: a CMP's live state, then its cookies re-read.
 #[no_mangle]
-pub extern "C" fn cmp(cmp: usize, choices: usize, decided: u32, at: f64, cookies: usize) {
+pub extern "C" fn cmp(cmp: usize, choices: usize, decided: u32, at: f64, cookies: usize, cmp_bits: u32) {
     let [cmp, choices, header] = strs([cmp, choices, cookies]);
     let Some(s) = state() else { return };
     s.engine.cmp_state(cmp, choices, decided == 1, false, tagwatch_core::engine::ms(at));
-    s.engine.cookies(header, clock());
+    snapshot(s, header, cmp_bits, clock());
 }
 
 /// `Monitor::tcf`.
@@ -178,13 +206,23 @@ pub extern "C" fn tcf(applies: i32, status: usize, purposes: usize, vendors: usi
     }
 }
 
-/// `Monitor::gpp`: `applicable` one section id a line.
+/// `Monitor::gpp`: `applicable` one section id a line; `categories` the
+/// GPP piece's answer (ignored with `parsers`: the engine decodes).
 #[no_mangle]
-pub extern "C" fn gpp(gpp: usize, applicable: usize, at: f64) {
+pub extern "C" fn gpp(gpp: usize, applicable: usize, at: f64, categories: u32) {
     let [gpp, applicable] = strs([gpp, applicable]);
-    let ids: Vec<i32> = applicable.lines().filter_map(|l| l.parse().ok()).collect();
-    if let Some(s) = state() {
-        s.engine.gpp(gpp, &ids, false, tagwatch_core::engine::ms(at));
+    let Some(s) = state() else { return };
+    let at = tagwatch_core::engine::ms(at);
+    #[cfg(feature = "parsers")]
+    {
+        let _ = categories;
+        let ids: Vec<i32> = applicable.lines().filter_map(|l| l.parse().ok()).collect();
+        s.engine.gpp(gpp, &ids, false, at);
+    }
+    #[cfg(not(feature = "parsers"))]
+    {
+        let _ = (gpp, applicable);
+        s.engine.gpp_categories(Categories::from_bits(categories as u8), false, at);
     }
 }
 
@@ -223,9 +261,10 @@ pub extern "C" fn request(url: usize, initiator: usize, frame: usize, start: f64
 }
 
 /// The tick: every vendor's globals, markers, loaders and identity
-/// settings probed (through the host), then the cookies.
+/// settings probed (through the host), then the cookies (`cmp` as for
+/// [`cmp`]).
 #[no_mangle]
-pub extern "C" fn sweep(cookies: usize) {
+pub extern "C" fn sweep(cookies: usize, cmp: u32) {
     let [header] = strs([cookies]);
     let Some(s) = state() else { return };
     let now = clock();
@@ -258,7 +297,7 @@ pub extern "C" fn sweep(cookies: usize) {
             }
         }
     }
-    s.engine.cookies(header, now);
+    snapshot(s, header, cmp, now);
 }
 
 /// `cookieStore` expiry of one cookie.

@@ -19,8 +19,8 @@ use crate::catalog::{self, Vendor};
 use crate::consent::{self, Categories, Category, Source};
 use crate::consent_mode::{self, ConsentMode};
 use crate::report::{Evidence, FindingType};
+use crate::cmp::{self, CmpConsent};
 use crate::url::{self, UrlParts};
-use crate::{cmp, gpp};
 
 /// Vendors whose hits carry `gcs`.
 const GOOGLE_TAGS: [&str; 3] = ["ga4", "google-ads", "gtm"];
@@ -51,10 +51,14 @@ struct Claim {
 }
 
 impl Engine {
-    /// Reads the CMP cookies of a snapshot: a decided state that differs
+    /// The CMP state read from a `document.cookie` snapshot taken at `now`
+    /// (`cmp::from_cookies_with` with the policy's consent names, in the
+    /// engine or in the page's cookie reader piece; `None`: no CMP cookie).
+    /// Call it for every snapshot in order: the first one's consent was
+    /// restored from storage (time 0), and a decided state that differs
     /// from the last one is a consent change.
-    pub(super) fn cmp_cookies(&mut self, header: &str, now: u64) {
-        let found = cmp::from_cookies_with(header, &self.policy.consent_names).filter(|c| c.decided).map(|c| (c.cmp, c.categories));
+    pub fn cmp_cookie_consent(&mut self, found: Option<CmpConsent>, now: u64) {
+        let found = found.filter(|c| c.decided).map(|c| (c.cmp, c.categories));
         let at = if self.signals.cookies_read { now } else { 0 };
         self.signals.cookies_read = true;
         if found == self.signals.cmp_cookie {
@@ -117,16 +121,18 @@ impl Engine {
     }
 
     /// An IAB GPP event with `signalStatus` `ready`: the GPP string and the
-    /// `applicableSections` (`-1`: none applies). The US sections map per
-    /// `Gpp::categories_for`; the TCF EU section is read from `__tcfapi`.
+    /// `applicableSections` (`-1`: none applies), read by
+    /// [`crate::gpp::us_categories`]. Feature `gpp`; the page's monitor
+    /// decodes GPP in an on-demand piece and calls [`Engine::gpp_categories`].
+    #[cfg(feature = "gpp")]
     pub fn gpp(&mut self, gpp_string: &str, applicable: &[i32], restored: bool, now: u64) {
-        let ids: Vec<u16> = applicable.iter().filter_map(|id| u16::try_from(*id).ok()).collect();
-        if ids.is_empty() {
-            return;
-        }
-        // TCF EU comes from `__tcfapi`, which every TCF CMP must offer.
-        let Ok(decoded) = gpp::decode_us(gpp_string) else { return };
-        let categories = decoded.categories_for(Some(&ids));
+        self.gpp_categories(crate::gpp::us_categories(gpp_string, applicable), restored, now);
+    }
+
+    /// The categories of a GPP event ([`crate::gpp::us_categories`]):
+    /// nothing known changes nothing; `restored` when the CMP had the
+    /// state from storage before the visitor did anything on this page.
+    pub fn gpp_categories(&mut self, categories: Categories, restored: bool, now: u64) {
         if categories != Categories::default() {
             self.consent(categories, Source::Gpp, if restored { 0 } else { now });
         }
