@@ -65,19 +65,31 @@ build() {
     --enable-bulk-memory --enable-reference-types --enable-nontrapping-float-to-int \
     --enable-sign-ext --enable-multivalue --enable-mutable-globals \
     "$out/min_bg.wasm" -o dist/tagwatch_bg.wasm
-  # One classic script, one function scope: the glue's `wasm_bindgen` stays
-  # private; one `try`: whatever the page broke before it ran (URL,
-  # TextDecoder…), nothing reaches the page (www/loader.js).
-  { printf '(function () {\n"use strict";\ntry {\n'
-    cat "$out/min.js" www/host.js www/url.js www/consent.js www/policy.js www/loader.js
-    printf '} catch (e) { /* never the page'"'"'s problem */ }\n})();\n'; } > "$out/bundle.js"
-  node_modules/.bin/terser "$out/bundle.js" --compress --mangle \
-    --preamble '/*! tagwatch - consent-compliance monitor */' -o dist/tagwatch.js
-  local w j; w=$(gz dist/tagwatch_bg.wasm); j=$(gz dist/tagwatch.js)
-  printf 'shipped sizes (bytes)    raw      gzip -9\n' >&2
-  printf '  dist/tagwatch_bg.wasm  %-8s %s\n' "$(wc -c < dist/tagwatch_bg.wasm)" "$w" >&2
-  printf '  dist/tagwatch.js       %-8s %s\n' "$(wc -c < dist/tagwatch.js)" "$j" >&2
-  printf '  total gzip             %s (budget 71680)\n' "$((w + j))" >&2
+  # The loader (dist/tagwatch.js) and the brain (dist/tagwatch_bg.js).
+  node tools/bundle.mjs --glue "$out/min.js" --out dist
+  sizes
+}
+
+# Shipped sizes, gzip -9 and brotli (what every page view downloads: the
+# loader, the brain and the wasm). Budgets: tests/e2e/size.test.mjs.
+sizes() {
+  node --input-type=module -e '
+    import { readFileSync } from "node:fs";
+    import { gzipSync, brotliCompressSync, constants as z } from "node:zlib";
+    const files = ["dist/tagwatch.js", "dist/tagwatch_bg.js", "dist/tagwatch_bg.wasm"];
+    const row = (n, raw, g, b) => console.error(`  ${n.padEnd(24)} ${String(raw).padStart(8)} ${String(g).padStart(8)} ${String(b).padStart(8)}`);
+    console.error("shipped sizes (bytes)          raw  gzip -9   brotli");
+    let g = 0, b = 0;
+    for (const f of files) {
+      const d = readFileSync(f);
+      const fg = gzipSync(d, { level: 9 }).length;
+      const fb = brotliCompressSync(d, { params: { [z.BROTLI_PARAM_QUALITY]: 11 } }).length;
+      g += fg; b += fb;
+      row(f, d.length, fg, fb);
+    }
+    row("every page view", "", g, b);
+    console.error("  budgets (gzip): loader 3072, every page view 30720 (tests/e2e/size.test.mjs)");
+  '
 }
 
 # The Chromium extension from what build() made: dist/extension/ and dist/tagwatch-extension.zip.
