@@ -83,8 +83,8 @@ function onPage(e) {
     call('call', [String(args[0]), String(args[1]), args[2] || {}, +args[3] || 0]);
   } else if (KINDS[kind]) {
     // Typed as the monitor takes them (JSON carried them as plain arrays).
-    if (kind === 'cmp') args[2] = new Uint8Array(args[2] || []);
-    if (kind === 'tcf') { args[2] = new Uint16Array(args[2] || []); args[3] = new Uint16Array(args[3] || []); }
+    if (kind === 'cmp') args[2] = new Int32Array(args[2] || []);
+    if (kind === 'tcf') { args[2] = new Int32Array(args[2] || []); args[3] = new Int32Array(args[3] || []); }
     if (kind === 'gpp') args[1] = new Int32Array(args[1] || []);
     if (page) page.cookies(now());
     call(kind, args);

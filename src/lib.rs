@@ -194,10 +194,10 @@ impl Monitor {
 
     /// A CMP's live state read by the page's consent adapters: its own
     /// names (`C0002`, `statistics`, `OPT_OUT`) and for each 1 (granted) or
-    /// 0 (refused), whether the visitor decided, and when it took effect:
+    /// 0 (refused) (every id list crosses as an `Int32Array`), whether the visitor decided, and when it took effect:
     /// -1 for the state found at the start ([`prestart`] dates it), else
     /// the time of the event or of the click it came in.
-    pub fn cmp(&self, cmp: &str, names: Vec<String>, granted: &[u8], decided: bool, at: f64) {
+    pub fn cmp(&self, cmp: &str, names: Vec<String>, granted: &[i32], decided: bool, at: f64) {
         let choices: Vec<(&str, bool)> = names.iter().map(String::as_str).zip(granted.iter().map(|g| *g == 1)).collect();
         self.with(|s| {
             let (restored, at) = s.dated(cmp, at);
@@ -210,15 +210,17 @@ impl Monitor {
     /// (undefined), the `eventStatus`, the ids of the purposes with
     /// consent and the GVL ids of the vendors with consent; `at` as for
     /// [`Monitor::cmp`].
-    pub fn tcf(&self, gdpr_applies: i8, event_status: &str, purposes: &[u16], vendors: &[u16], at: f64) {
+    pub fn tcf(&self, gdpr_applies: i8, event_status: &str, purposes: &[i32], vendors: &[i32], at: f64) {
         let applies = match gdpr_applies {
             1 => Some(true),
             0 => Some(false),
             _ => None,
         };
+        let ids = |list: &[i32]| -> Vec<u16> { list.iter().filter_map(|id| u16::try_from(*id).ok()).collect() };
+        let (purposes, vendors) = (ids(purposes), ids(vendors));
         self.with(|s| {
             let (_, at) = s.dated("tcf", at);
-            s.engine.tcf(applies, event_status, purposes, vendors, at);
+            s.engine.tcf(applies, event_status, &purposes, &vendors, at);
             s.sweep.activity = true;
         });
     }

@@ -49,7 +49,35 @@ const options = (module) => ({ module, compress: { passes: 2 }, mangle: true, fo
 
 const loaderSrc = '(function () {\n"use strict";\ntry {\n' + read('www/host.js') +
   loader.replace(PLACEHOLDER, JSON.stringify(apis)) + "} catch (e) { /* never the page's problem */ }\n})();\n";
-const brainSrc = [read(args.glue), read('www/url.js'), read('www/consent.js'), read('www/observe.js'), read('www/brain.js')].join('\n');
+const brainSrc = [brainGlue(read(args.glue)), read('www/url.js'), read('www/consent.js'), read('www/observe.js'), read('www/brain.js')].join('\n');
+
+/**
+ * wasm-bindgen's no-modules glue as the brain needs it: the brain gets a
+ * compiled module from the loader, so the glue's own ways to find, fetch
+ * and compile one (`document.currentScript`, URLs, `Response`s, streaming)
+ * are replaced by `wasm_bindgen(module, sync)`: the imports, instantiation
+ * (at once when `sync`) and the glue's own finishing step, unchanged.
+ */
+function brainGlue(glue) {
+  const cut = (text, from, to, what) => {
+    const a = text.indexOf(from);
+    const b = text.indexOf(to, a);
+    if (a < 0 || b < 0) throw new Error(`bundle: wasm-bindgen glue layout not recognised (${what})`);
+    return [text.slice(0, a), text.slice(b + to.length)];
+  };
+  let [head, tail] = cut(glue, '    let script_src;\n', '\n    }\n', 'script_src');
+  glue = head + tail;
+  [head, tail] = cut(glue, '    async function __wbg_load(', '    return Object.assign(__wbg_init, { initSync }, exports);', 'init');
+  if (!head.includes('function __wbg_get_imports()') || !head.includes('function __wbg_finalize_init(')) {
+    throw new Error('bundle: wasm-bindgen glue layout not recognised (imports, finalize)');
+  }
+  return head + `    function __wbg_start(module, sync) {
+        const imports = __wbg_get_imports();
+        if (sync) return __wbg_finalize_init(new WebAssembly.Instance(module, imports), module);
+        return WebAssembly.instantiate(module, imports).then((instance) => __wbg_finalize_init(instance, module));
+    }
+    return Object.assign(__wbg_start, exports);` + tail;
+}
 
 const out = [['tagwatch.js', loaderSrc, false], ['tagwatch_bg.js', brainSrc, true]];
 for (const [name, src, module] of out) {

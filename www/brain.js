@@ -63,13 +63,14 @@ function run(h) {
   if (!(h.module instanceof wasm.Module)) return health('wasm_unavailable', name(h.module));
   // Only a failed instantiation is `wasm_unavailable`: what fails after it
   // stays in the page view (every call is guarded).
+  // wasm_bindgen(module, sync): the glue as tools/bundle.mjs trims it.
   if (h.sync) {
-    try { wasm_bindgen.initSync({ module: h.module }); } catch (e) { return health('wasm_unavailable', name(e)); }
+    try { wasm_bindgen(h.module, true); } catch (e) { return health('wasm_unavailable', name(e)); }
     go();
     page.settle();
     m.flush(now());
   } else {
-    wasm_bindgen({ module_or_path: h.module }).then(go, function (e) { health('wasm_unavailable', name(e)); });
+    wasm_bindgen(h.module).then(go, function (e) { health('wasm_unavailable', name(e)); });
   }
 
   var host = windowHost(net.send);   // www/observe.js

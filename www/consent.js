@@ -58,7 +58,7 @@ function watchConsent(sink, gesture) {
     if (!restored) heard[id] = 1;
     if (last[id] === key) return;
     last[id] = key;
-    sink.cmp(id, choices[0], new Uint8Array(choices[1]), !!decided, when(restored));
+    sink.cmp(id, choices[0], new Int32Array(choices[1]), !!decided, when(restored));
   }
 
   // ---- IAB TCF v2.2 and GPP 1.1: the page's API, or a locator frame ----
@@ -101,13 +101,13 @@ function watchConsent(sink, gesture) {
       for (var i = 1; i <= 11; i++) if (consents[i]) purposes.push(i);
       var vendors = [];
       var given = (d.vendor && d.vendor.consents) || {};
-      for (var id in given) if (given[id] && +id > 0 && +id < 65536) vendors.push(+id);
+      for (var id in given) if (given[id]) vendors.push(+id);
       var key = applies + d.eventStatus + purposes + '|' + vendors;
       var at = when(first);
       first = false;
       if (last.tcf === key) return;
       last.tcf = key;
-      sink.tcf(applies, String(d.eventStatus || ''), new Uint16Array(purposes), new Uint16Array(vendors), at);
+      sink.tcf(applies, String(d.eventStatus || ''), new Int32Array(purposes), new Int32Array(vendors), at);
     }));
     return true;
   }
@@ -208,7 +208,7 @@ function watchConsent(sink, gesture) {
   function read(id) { return function () { heard[id] = 1; readers[id](false); }; }
   // Complianz and TrustArc keep their state in cookies: their events only
   // ask for a re-read of the cookies (decided false carries no state).
-  function recheck(id) { return function () { sink.cmp(id, [], new Uint8Array(0), false, clock.now()); }; }
+  function recheck(id) { return function () { sink.cmp(id, [], new Int32Array(0), false, clock.now()); }; }
   on(w, 'OneTrustGroupsUpdated', read('onetrust'));
   ['CookiebotOnAccept', 'CookiebotOnDecline', 'CookiebotOnConsentReady'].forEach(function (e) { on(w, e, read('cookiebot')); });
   on(document, 'cookieyes_consent_update', read('cookieyes'));
