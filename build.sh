@@ -4,7 +4,7 @@
 #   ./build.sh build   build dist/ (loader + optimised wasm) and target/release/tagwatch
 #   ./build.sh test    setup + build + extension + every test (native, wasm in Chromium, end-to-end)
 #   ./build.sh demo    setup + build, start the collector (SQLite) and the demo site
-#   ./build.sh bench   benchmarks: classification native vs wasm, page cost, collector ingest and load (docs/benchmarks.md)
+#   ./build.sh bench   benchmarks: classification native vs wasm, shipped sizes, page cost, collector ingest and load (docs/benchmarks.md)
 #   ./build.sh fuzz    bounded cargo-fuzz runs of every parser (needs the nightly toolchain)
 #   ./build.sh dist    build, pack dist/ for deployment, and the extension (dist/extension/, dist/tagwatch-extension.zip)
 set -euo pipefail
@@ -124,9 +124,14 @@ bench() {
   paste <(target/release/tagwatch-bench) \
         <(node --no-warnings tools/run-wasi.mjs target/wasm32-wasip1/release/tagwatch-bench.wasm | awk '{print $2}') |
     awk 'BEGIN { printf "%-22s %10s %10s\n", "case", "native", "wasm" } { printf "%-22s %10s %10s\n", $1, $2, $3 }'
-  log "shipped sizes"
-  build 2>&1 | tail -4
-  log "main-thread cost per page view, with and without the monitor (headless Chromium)"
+  log "building dist/ (log: target/bench-build.log)"
+  # In the background so that `set -e` still stops it at the first error
+  # (it would not in an `||` list); its output only when it fails.
+  build >target/bench-build.log 2>&1 &
+  wait $! || { tail -n 40 target/bench-build.log >&2; log "the build failed (target/bench-build.log)"; exit 1; }
+  log "shipped sizes: raw, gzip -9, brotli; every page view and on-demand pieces (tools/sizes.mjs)"
+  node tools/sizes.mjs
+  log "main-thread cost per page view, with and without the monitor (headless Chromium, tools/bench-page.mjs)"
   node tools/bench-page.mjs
   log "collector ingest on loopback, against GET /healthz"
   node tools/bench-collector.mjs
