@@ -67,29 +67,8 @@ build() {
     "$out/min_bg.wasm" -o dist/tagwatch_bg.wasm
   # The loader (dist/tagwatch.js) and the brain (dist/tagwatch_bg.js).
   node tools/bundle.mjs --glue "$out/min.js" --out dist
-  sizes
-}
-
-# Shipped sizes, gzip -9 and brotli (what every page view downloads: the
-# loader, the brain and the wasm). Budgets: tests/e2e/size.test.mjs.
-sizes() {
-  node --input-type=module -e '
-    import { readFileSync } from "node:fs";
-    import { gzipSync, brotliCompressSync, constants as z } from "node:zlib";
-    const files = ["dist/tagwatch.js", "dist/tagwatch_bg.js", "dist/tagwatch_bg.wasm"];
-    const row = (n, raw, g, b) => console.error(`  ${n.padEnd(24)} ${String(raw).padStart(8)} ${String(g).padStart(8)} ${String(b).padStart(8)}`);
-    console.error("shipped sizes (bytes)          raw  gzip -9   brotli");
-    let g = 0, b = 0;
-    for (const f of files) {
-      const d = readFileSync(f);
-      const fg = gzipSync(d, { level: 9 }).length;
-      const fb = brotliCompressSync(d, { params: { [z.BROTLI_PARAM_QUALITY]: 11 } }).length;
-      g += fg; b += fb;
-      row(f, d.length, fg, fb);
-    }
-    row("every page view", "", g, b);
-    console.error("  budgets (gzip): loader 3072, every page view 30720 (tests/e2e/size.test.mjs)");
-  '
+  # Raw, gzip -9 and brotli; budgets in tests/e2e/size.test.mjs.
+  node tools/sizes.mjs >&2
 }
 
 # The Chromium extension from what build() made: dist/extension/ and dist/tagwatch-extension.zip.

@@ -13,22 +13,26 @@
  *     observer's undelivered entries are taken before a report and before
  *     it is dropped (frame removed, document replaced): every entry judged
  *     once. Cross-origin and sandboxed frames are out of a page's reach.
- *   - cookies: `document.cookie` (or the Cookie Store's list where the page
- *     broke it) when the caller hears a Cookie Store `change` (`cookies`),
- *     before each consent signal
- *     (what a tag set before the visitor chose is judged before the
- *     choice), before each report, and on the sweeps where the browser has
- *     no Cookie Store; `o.cookies(header)` may add what only the host sees
- *     (HttpOnly cookies). Expiry dates when the policy limits lifetimes.
+ *   - cookies: `document.cookie` (or the Cookie Store's list, `o.store`,
+ *     where the page broke it) when the caller hears a Cookie Store
+ *     `change` (it calls `cookies`), before each consent signal (what a tag
+ *     set before the visitor chose is judged before the choice), before
+ *     each report, and on the sweeps where the caller has no change events
+ *     (`o.events` false); `o.cookies(header)` may add what only the host
+ *     sees (HttpOnly cookies). Expiry dates when the policy limits
+ *     lifetimes.
  *   - sweeps: `m.tick()` when the monitor asks (it backs off while nothing
  *     changes), with `o.poll()` (the consent adapters' late attach).
  *   - the page view's end (pagehide, hidden): everything read, one batch
  *     sent.
  * Returns { judge(list, offset, label), settle(), cookies(at), start() }:
  * what was kept from before is replayed through `judge` and `cookies`
- * first, then `start()` starts the sweeps. Calls into
- * a frame's realm and reads of what its observers deliver are guarded: its
- * scripts are the audited ones. */
+ * first, then `start()` subscribes to the entries and starts the sweeps.
+ * Calls into a frame's realm and reads of what its observers deliver are
+ * guarded: its scripts are the audited ones. No MutationObserver: a frame
+ * announces itself with its `load` (a new document too, which a
+ * MutationObserver would not see), and the vendors' loader scripts are
+ * found by id on the sweeps, which come soon after any new entry. */
 
 // Entries judged from one delivery at most: a browser hands over far fewer
 // (a full buffer is 250); the bound holds against a forged list.

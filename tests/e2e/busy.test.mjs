@@ -125,10 +125,8 @@ test('busy page: 300 resources from 30 hosts, every one in the inventory; findin
 // Fails on the monitor before issue 11's loader (it observes the timeline
 // only once the wasm has started: entries past the page's full buffer are
 // gone by then, Intercom's loader script among them). The loader's own
-// buffered observer is the fix; remove `todo` when it lands.
-const BRAIN_LATE_TODO = 'issue 11: the loader must keep the entries the brain did not see';
-
-test('busy page, the monitor\'s later pieces held until the page\'s resources are done: still none lost', { timeout: 120_000, todo: BRAIN_LATE_TODO }, async () => {
+// buffered observer, which keeps every entry until the brain runs, is the fix.
+test('busy page, the monitor\'s later pieces held until the page\'s resources are done: still none lost', { timeout: 120_000 }, async () => {
   const wall = stack.fake.holdMatching((r) => r.host === SHOP_HOST && r.path.startsWith('/tagwatch/') && r.path !== LOADER_PATH);
   let waited = null;
   try {
