@@ -9,7 +9,9 @@
  *
  * Everything observed goes to the extension's isolated world (content.js),
  * where the wasm monitor runs, as CustomEvents on `document` whose name
- * carries a random nonce. The nonce is handed over before any page script
+ * carries a random nonce; the isolated world asks for a new look at the
+ * globals (`<name>-sweep`) when its monitor sweeps, so this world keeps no
+ * timer of its own. The nonce is handed over before any page script
  * runs: this script dispatches it in a cancelable `tagwatch-extension-hello`
  * event, which the isolated world takes (and cancels, which is how this side
  * knows it arrived); if the isolated world was not listening yet, its
@@ -30,7 +32,7 @@ var unlisten = w.EventTarget.prototype.removeEventListener;
 var stringify = w.JSON.stringify;
 var slice = w.Array.prototype.slice;
 var isView = w.ArrayBuffer.isView;
-var every = w.setInterval;
+var later = w.setTimeout;
 var defineProperty = w.Object.defineProperty;
 var describe = w.Object.getOwnPropertyDescriptor;
 var hasOwn = w.Object.prototype.hasOwnProperty;
@@ -52,6 +54,9 @@ function send(kind, args) {
 }
 function connect() {
   channel = 'tagwatch-' + nonce;
+  // The isolated world's monitor sweeps: look again first (the answers
+  // arrive during its dispatch).
+  listen.call(doc, channel + '-sweep', function () { tick(); }, true);
   backlog.splice(0).forEach(function (detail) { dispatch.call(doc, new Custom(channel, { detail: detail })); });
 }
 
@@ -75,6 +80,18 @@ var sink = {};
 ['cmp', 'tcf', 'gpp', 'consent_mode'].forEach(function (name) {
   sink[name] = guard(function () { send(name, arguments); });
 });
+// The trusted click or key press being handled (its task), else -1: a
+// choice made in it counts from the gesture (www/consent.js).
+var gesture = -1;
+function mark(e) {
+  if (!e.isTrusted) return;
+  gesture = e.timeStamp;
+  later(function () { gesture = -1; }, 0);
+}
+listen.call(w, 'click', mark, true);
+listen.call(w, 'keydown', mark, true);
+var clock = w.performance;
+var now = w.Performance.prototype.now;
 
 // ---- vendor globals and identity: presence only ----
 function valueAt(path) {
@@ -101,7 +118,7 @@ function wrap(vendor, rule, fn) {
   if (typeof fn !== 'function' || wrappers.has(fn)) return fn;
   var wrapped = function () {
     try {
-      if (rule.verbs.indexOf(arguments[0]) >= 0) send('call', [vendor, String(arguments[0]), fields(rule, arguments[1])]);
+      if (rule.verbs.indexOf(arguments[0]) >= 0) send('call', [vendor, String(arguments[0]), fields(rule, arguments[1]), now.call(clock)]);
     } catch (e) { /* never in the tag's way */ }
     return fn.apply(this, arguments);
   };
@@ -114,9 +131,27 @@ function hook(vendor, rule) {
   var api = rule.api;
   var desc = describe(w, api);
   if (hooked[api] && desc && desc.get === hooked[api]) return;
-  // The site's own tagwatch snippet watches it already: wrapping its wrapper
-  // in turn would make the two re-wrap each other on every tick.
-  if (desc && desc.get && desc.get.__tagwatch) return;
+  // The site's own tagwatch snippet watches it (its loader's accessor, from
+  // before the tag loaded): ours goes around its accessor, so that both see
+  // the calls, and carries its mark, so that the snippet leaves it there.
+  if (desc && desc.get && desc.get.__tagwatch) {
+    if (!desc.configurable) return;
+    var outer = desc.get;
+    var inner = desc.set;
+    var last = null;
+    var wrapped = null;
+    var around = function () {
+      var fn = outer.call(w);
+      if (fn !== last) { last = fn; wrapped = wrap(vendor, rule, fn); }
+      return wrapped;
+    };
+    around.__tagwatch = true;
+    try {
+      defineProperty(w, api, { configurable: true, enumerable: true, get: around, set: function (fn) { inner.call(w, fn); } });
+      hooked[api] = around;
+    } catch (e) { /* left to the snippet */ }
+    return;
+  }
   if (typeof w[api] !== 'function' || wrappers.has(w[api])) return;
   var current = wrap(vendor, rule, w[api]);
   if (!desc || desc.configurable) {
@@ -151,22 +186,15 @@ function sweep() {
     if (!rule) return;
     var settings = null;
     try { settings = fields(rule, w[rule.settings]); } catch (e) { /* unreadable */ }
-    if (changed('s ' + v.id, settings)) send('settings', [v.id, rule.settings, settings]);
-    var queued = [];
-    try {
-      var q = w[rule.api] && w[rule.api].q;
-      for (var i = 0; q && i < q.length && i < 100; i++) {
-        if (q[i] && rule.verbs.indexOf(q[i][0]) >= 0) queued.push([q[i][0], fields(rule, q[i][1])]);
-      }
-    } catch (e) { /* unreadable queue */ }
-    if (changed('q ' + v.id, queued)) send('queue', [rule.api, queued]);
+    if (changed('s ' + v.id, settings)) send('settings', [rule.settings, settings]);
     hook(v.id, rule);
   });
+  poll();
 }
 
-guard(function () { watchConsent(sink); })();   // www/consent.js
+var poll = function () {};
+poll = watchConsent(sink, function () { return gesture; }) || poll;   // www/consent.js
 var tick = guard(sweep);
 tick();
 listen.call(doc, 'DOMContentLoaded', tick);
 listen.call(w, 'load', tick);
-every(tick, 1000);

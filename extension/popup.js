@@ -91,14 +91,15 @@ function renderConsent(state) {
     box.appendChild(el('span', 'not known yet', 'muted'));
     return;
   }
-  CATEGORIES.forEach(function (c, i) {
-    var v = state.charAt(i);
-    var label = v === '1' ? 'granted' : v === '0' ? 'refused' : 'unknown';
+  // `state`: the consent in force, as a finding's `consent` object.
+  CATEGORIES.forEach(function (c) {
+    var v = state[c];
+    var label = v === true ? 'granted' : v === false ? 'refused' : 'unknown';
     var span = el('span', c + ': ' + label, 'cat ' + label);
     span.dataset.category = c;
     box.appendChild(span);
   });
-  var source = state.slice(4);
+  var source = String(state.source);
   var s = el('span', 'source: ' + source + (SOURCES[source] ? ' — ' + SOURCES[source] : ' (the CMP\'s own API, events or cookies)'), 'source');
   s.id = 'consent-source';
   box.appendChild(s);

@@ -43,17 +43,14 @@ cmp_headers = [json.loads(l)["header"] for l in lines("cmp", "cases.jsonl")]
 golden = json.load(open(os.path.join(FIX, "golden", "report-batch.json"), encoding="utf-8"))
 policy_doc = json.load(open(os.path.join(FIX, "har", "policy-eu-support.json"), encoding="utf-8"))
 
-# The JSON policy fixture as compact rules (`Policy::apply_rule`).
-rules = ["r\t" + r for r in policy_doc.get("regions") or []]
-rules += ["p\t%s\t%s" % (v, g) for v, gs in policy_doc.get("pages", {}).items() for g in gs]
-rules += ["c\t%s\t%s\t%s" % (v, p, c) for v, ps in policy_doc.get("vendors", {}).items() for p, c in ps.items()]
-rules += ["g\t%d" % policy_doc.get("grace_ms", 0), "m\t%d" % policy_doc.get("cookie_max_days", 0)]
-policy_text = "\n".join(rules)
+# The JSON policy fixture (`Policy::from_json`), whole and one key at a time.
+policy_text = json.dumps(policy_doc)
+policies = [policy_text] + [json.dumps({k: v}) for k, v in policy_doc.items()]
 
 # Engine scripts: the golden report's page and evidence replayed, then the
 # classify corpus and the CMP cases as requests, cookies and consent.
 g_url = golden[0]["url"]
-g_lines = [g_url, "G1"] + ["P" + r for r in rules[:2]]
+g_lines = [g_url, "G1", "P" + policy_text]
 for env in golden:
     ev = env.get("body", {}).get("evidence") or {}
     at = env.get("body", {}).get("at", 0)
@@ -82,7 +79,7 @@ n = {
     "cookie": write("cookie", cmp_headers + ["; ".join(c + "=1" for c in cookie_names)] + [c + "=v" for c in cookie_names]),
     "tcf": write("tcf", tc_strings),
     "cmp": write("cmp", cmp_headers),
-    "policy": write("policy", [policy_text] + rules),
+    "policy": write("policy", policies),
     "engine": write("engine", engine),
     "gpp": write("gpp", gpp_strings),
     "consent_mode": write("consent_mode", consent_mode),

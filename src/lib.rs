@@ -1,125 +1,183 @@
-//! tagwatch in-page monitor: the thin browser shell around `tagwatch-core`.
+//! tagwatch in-page monitor: the thin shell between a host and
+//! `tagwatch-core`.
 //!
-//! The loader (`www/loader.js`) creates one [`Monitor`] per page view, feeds
-//! it the site's `config` and `consent` commands, and calls [`Monitor::start`].
-//! Reports leave through the host's `send(url, body)` function, given to the
-//! constructor: the shell itself never calls `fetch` or `sendBeacon`.
-//! From then on the shell watches, on the page's idle time:
-//! - Resource Timing of the top document and of every same-origin frame
-//!   (Intercom's Messenger runs inside the same-origin `#intercom-frame`,
-//!   whose entries are in its own timeline), see "Frames" below;
-//! - `document.cookie`, re-read when the Cookie Store API signals a change and
-//!   on a one-second tick (a string compare when nothing changed);
-//! - the vendors' globals, DOM markers and loader `<script id>`s.
+//! The brain (`www/brain.js` in the snippet, `extension/content.js` in the
+//! extension) creates one [`Monitor`] per page view with its host (the
+//! browser behind one small interface, see [`host`]), replays what the
+//! loader kept from before (entries, cookie snapshots, calls, gestures,
+//! commands: each with its real time), calls [`Monitor::start`], and from
+//! then on pushes what it observes as it happens. Everything is judged by
+//! the core; the shell converts values, dates what happened before it
+//! started ([`prestart`]), reads what is a state on sweeps that back off
+//! ([`sweep`]) and sends report batches through the host.
 //!
-//! # Frames
+//! The boundary is typed: every method takes numbers, strings, string
+//! lists and typed arrays in the terms of their source (a CMP's own names,
+//! TCF purpose ids), and the meanings are decided in the core; the policy
+//! is the JSON of the contract (`docs/policy.md`); what goes out is the
+//! report JSON (`docs/report-format.md`). Times are ms after navigation
+//! start, from the host's clock; `-1` marks "from before the monitor
+//! started, time unknown" (a call queued before the loader ran, a state
+//! read at start).
 //!
-//! A timeline is observed, never read by index: `getEntriesByType` lists
-//! entries by start time, so a request that finishes after a later one was
-//! read lands before any read position, and a frame's buffer keeps only 250
-//! entries. The top document has a buffered `PerformanceObserver`, and each
-//! same-origin frame document its own, made from that frame's window (an
-//! observer watches the timeline of the realm it was made in):
-//! - found when the frame's document loads (a capturing `load` listener on
-//!   the document; a replaced document is a new timeline, observed anew),
-//!   by the tick only when the document's frame count changed, and by every
-//!   final read;
-//! - what an observer has not delivered yet is taken (`takeRecords`) when a
-//!   report is built (pagehide, hidden, [`Monitor::flush`],
-//!   [`Monitor::findings`]) and before the observer is dropped: its frame
-//!   removed (seen by the next scan) or its document replaced. An observer
-//!   keeps its undelivered entries after its document is gone, when its
-//!   callback will never run (a frame that removes itself in the task its
-//!   last request's entry is delivered in).
-//!
-//! Every entry is judged once: an observer delivers each entry once, to its
-//! callback or to `takeRecords`. Cross-origin and sandboxed (opaque) frames
-//! are out of a page's reach; frames inside frames and in shadow roots are
-//! not looked for, nor is a frame whose scripts broke its
-//! `PerformanceObserver`. Calls into a frame's realm go through `catch`
-//! bindings or `Reflect` (its scripts are the ones being audited), and so do
-//! reads of the lists and entries observers deliver.
-//!
-//! Everything is judged by the core; the shell only converts browser values.
-//! No entry point panics or lets a JS exception escape: fallible browser calls
-//! go through `catch` bindings and state is borrowed with `try_borrow_mut`.
+//! No entry point panics or lets a JS exception escape: host calls go
+//! through `catch` bindings, reads of page objects through `Reflect`, and
+//! state is borrowed with `try_borrow_mut` (a page getter the host runs may
+//! call back in). The shell is `no_std`: a panic (none is reachable) traps.
 
+#![no_std]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
 
-mod observe;
-mod transport;
+extern crate alloc;
 
-use observe::Observers;
-use std::cell::RefCell;
-use std::rc::Rc;
+mod host;
+mod prestart;
+mod sweep;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use host::Host;
+use prestart::Prestart;
+use sweep::Sweep;
 use tagwatch_core::consent::{Categories, Category, Source};
-use tagwatch_core::engine::Engine;
+use tagwatch_core::engine::{ms, Engine, Request};
 use tagwatch_core::policy::Policy;
-use tagwatch_core::url;
+use tagwatch_core::report::{self, ConsentSnapshot, PageView};
+use tagwatch_core::{catalog, url};
 use wasm_bindgen::prelude::*;
 
-/// State shared by the monitor's callbacks.
-pub(crate) struct Shell {
-    pub(crate) engine: Engine,
-    pub(crate) site: String,
-    pub(crate) collector: String,
-    pub(crate) page_view: String,
-    pub(crate) page_url: String,
-    pub(crate) user_agent: String,
-    /// The host's `send(url, body)`: how report batches leave the page.
-    pub(crate) send: js_sys::Function,
-    /// Consent commands seen so far; the first one counts from page start.
+/// "From before the monitor started, time unknown" (crate docs).
+const BEFORE: f64 = -1.0;
+
+/// One page view's state.
+struct Shell {
+    engine: Engine,
+    host: Host,
+    site: String,
+    collector: String,
+    page_view: String,
+    page_url: String,
+    user_agent: String,
+    gpc: bool,
+    /// When the loader started: calls queued before it count from here.
+    loader: u64,
+    /// Consent commands seen so far; the first queued one counts from page start.
     consent_calls: u32,
-    pub(crate) watch: observe::WatchState,
+    /// The evidence, kept until the start, that dates what the start finds.
+    prestart: Prestart,
+    started: bool,
+    sweep: Sweep,
+    /// The names of the last cookie snapshot, `name=value; …` as given.
+    last_cookie: Option<String>,
 }
 
 /// One page view's monitor.
 #[wasm_bindgen]
 pub struct Monitor {
-    shell: Rc<RefCell<Shell>>,
-    observers: Option<Observers>,
+    shell: RefCell<Shell>,
 }
 
 #[wasm_bindgen]
 impl Monitor {
-    /// A monitor reporting to `collector` for site key `site`; report
-    /// batches are handed to `send(url, body)` (the host's transport).
+    /// A monitor of the page at `href` reporting to `collector` for site
+    /// key `site` (an empty collector: nothing leaves the browser) through
+    /// `host`; `loader` is when the loader started.
     #[wasm_bindgen(constructor)]
-    pub fn new(site: &str, collector: &str, send: js_sys::Function) -> Monitor {
-        let href = observe::window().and_then(|w| w.location().href().ok()).unwrap_or_default();
-        let user_agent = observe::window().and_then(|w| w.navigator().user_agent().ok()).unwrap_or_default();
-        let mut engine = Engine::new(Policy::default(), &href);
+    pub fn new(host: Host, site: &str, collector: &str, href: &str, user_agent: &str, loader: f64) -> Monitor {
+        let mut engine = Engine::new(Policy::default(), href);
         if let Some(parts) = url::parse(collector) {
             engine.ignore_host(&parts.host);
         }
         let shell = Shell {
             engine,
+            host,
             site: site.into(),
             collector: collector.into(),
             page_view: page_view_id(),
-            page_url: url::page_url(&href),
-            user_agent,
-            send,
+            page_url: url::page_url(href),
+            user_agent: user_agent.chars().take(512).collect(),
+            gpc: false,
+            loader: ms(loader),
             consent_calls: 0,
-            watch: observe::WatchState::default(),
+            prestart: Prestart::default(),
+            started: false,
+            sweep: Sweep::default(),
+            last_cookie: None,
         };
-        Monitor { shell: Rc::new(RefCell::new(shell)), observers: None }
+        Monitor { shell: RefCell::new(shell) }
     }
 
-    /// Policy rules in the compact text form the loader builds from the
-    /// `policy` config (see `Policy::apply_rule`), one rule a line.
-    pub fn policy(&self, rules: &str) {
-        self.with(|s| rules.lines().for_each(|line| s.engine.policy_mut().apply_rule(line)));
+    /// The site's policy, the JSON of the contract's `config.policy`
+    /// (`docs/policy.md`); replaces the one in force.
+    pub fn policy(&self, json: &str) {
+        self.with(|s| *s.engine.policy_mut() = Policy::from_json(json));
     }
 
-    /// A `consent` command. Each category is 1 (granted), 0 (refused) or
-    /// anything else (not mentioned: keeps its value). `queued` marks a call
-    /// made before the monitor loaded: the first one is the state restored
-    /// at page start and counts from time 0.
-    pub fn consent(&self, necessary: i8, functional: i8, analytics: i8, marketing: i8, queued: bool) {
-        let now = observe::now();
+    /// Global Privacy Control as the browser reports it.
+    pub fn gpc(&self, on: bool) {
         self.with(|s| {
-            let at = if queued && s.consent_calls == 0 { 0 } else { now };
+            s.gpc = on;
+            s.engine.set_gpc(on);
+        });
+    }
+
+    /// A Resource Timing entry (or the extension's look-alike of a request
+    /// the page cannot see): its URL, `initiatorType`, `startTime` on the
+    /// top document's clock, sizes and duration; `frame` is the label its
+    /// evidence carries (`top`, `#id`, `cross-origin:host`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn entry(&self, url: &str, initiator: &str, start: f64, transfer: f64, encoded: f64, duration: f64, frame: &str) {
+        self.with(|s| {
+            s.engine.request(Request { url, start, initiator, frame, transfer, encoded, duration });
+            s.sweep.activity = true;
+        });
+    }
+
+    /// The page's cookies at `at`, as a `Cookie` header (`name=value; …`).
+    /// Values are read only where the core needs them (the CMPs' consent
+    /// cookies) and never leave the page.
+    pub fn cookies(&self, header: &str, at: f64) {
+        self.with(|s| {
+            let at = ms(at);
+            if s.last_cookie.as_deref() == Some(header) {
+                s.engine.tick(at);
+                return;
+            }
+            if !s.started {
+                s.prestart.cookies(header, at);
+            }
+            s.engine.cookies(header, at);
+            s.last_cookie = Some(header.into());
+            s.sweep.activity = true;
+        });
+    }
+
+    /// Whether the policy limits cookie lifetimes: the host then reports
+    /// expiry dates ([`Monitor::expiry`]) where it can read them.
+    pub fn wants_expiry(&self) -> bool {
+        self.shell.try_borrow().is_ok_and(|s| s.engine.policy().cookie_max_days.is_some())
+    }
+
+    /// A cookie's expiry, `expires` and `now_epoch` in ms since the epoch.
+    pub fn expiry(&self, name: &str, expires: f64, now_epoch: f64, at: f64) {
+        self.with(|s| s.engine.cookie_expiry(name, expires, now_epoch, ms(at)));
+    }
+
+    /// A `consent` command: each category 1 (granted), 0 (refused) or
+    /// anything else (not mentioned: keeps its value). `at` -1: queued
+    /// before the loader ran; the first such call is the state the page
+    /// restored and counts from page start, the others from the loader's
+    /// start.
+    pub fn consent(&self, necessary: i8, functional: i8, analytics: i8, marketing: i8, at: f64) {
+        self.with(|s| {
+            let at = if at > BEFORE {
+                ms(at)
+            } else if s.consent_calls == 0 {
+                0
+            } else {
+                s.loader
+            };
             s.consent_calls = s.consent_calls.saturating_add(1);
             let mut update = Categories::default();
             for (c, v) in Category::ALL.into_iter().zip([necessary, functional, analytics, marketing]) {
@@ -130,108 +188,137 @@ impl Monitor {
                 }
             }
             s.engine.consent(update, Source::Api, at);
+            s.sweep.activity = true;
         });
     }
 
-    /// A CMP's live state, read by the page's consent adapters
-    /// (`www/consent.js`): `choices` are `name:1,name:0` pairs in the CMP's
-    /// own names; `at` when it took effect ([`when`]: 0 when the CMP had
-    /// the state from storage before anything happened on this page). The
-    /// CMP's cookies are re-read at once too: they are the re-check, and
-    /// the source for CMPs whose events carry no state (`decided` false then).
-    pub fn cmp(&self, cmp: &str, choices: &str, decided: bool, at: f64) {
-        let at = when(at);
-        self.with(|s| s.engine.cmp_state(cmp, choices, decided, false, at));
-        observe::read_cookies(&self.shell);
+    /// A CMP's live state read by the page's consent adapters: its own
+    /// names (`C0002`, `statistics`, `OPT_OUT`) and for each 1 (granted) or
+    /// 0 (refused) (every id list crosses as an `Int32Array`), whether the visitor decided, and when it took effect:
+    /// -1 for the state found at the start ([`prestart`] dates it), else
+    /// the time of the event or of the click it came in.
+    pub fn cmp(&self, cmp: &str, names: Vec<String>, granted: &[i32], decided: bool, at: f64) {
+        let choices: Vec<(&str, bool)> = names.iter().map(String::as_str).zip(granted.iter().map(|g| *g == 1)).collect();
+        self.with(|s| {
+            let (restored, at) = s.dated(cmp, at);
+            s.engine.cmp_state(cmp, &choices, decided, restored, at);
+            s.sweep.activity = true;
+        });
     }
 
     /// An IAB TCF `addEventListener` callback: `gdpr_applies` 1, 0 or -1
-    /// (undefined), the `eventStatus`, purpose consents 1.. as `0`/`1`, and
-    /// the GVL ids with vendor consent, comma-separated; `at` as for
-    /// [`Monitor::cmp`] (the time of a `useractioncomplete`).
-    pub fn tcf(&self, gdpr_applies: i8, event_status: &str, purposes: &str, vendors: &str, at: f64) {
-        let now = when(at);
+    /// (undefined), the `eventStatus`, the ids of the purposes with
+    /// consent and the GVL ids of the vendors with consent; `at` as for
+    /// [`Monitor::cmp`].
+    pub fn tcf(&self, gdpr_applies: i8, event_status: &str, purposes: &[i32], vendors: &[i32], at: f64) {
         let applies = match gdpr_applies {
             1 => Some(true),
             0 => Some(false),
             _ => None,
         };
-        self.with(|s| s.engine.tcf(applies, event_status, purposes, vendors, now));
+        let ids = |list: &[i32]| -> Vec<u16> { list.iter().filter_map(|id| u16::try_from(*id).ok()).collect() };
+        let (purposes, vendors) = (ids(purposes), ids(vendors));
+        self.with(|s| {
+            let (_, at) = s.dated("tcf", at);
+            s.engine.tcf(applies, event_status, &purposes, &vendors, at);
+            s.sweep.activity = true;
+        });
     }
 
     /// An IAB GPP event with `signalStatus` `ready`: the GPP string and the
     /// `applicableSections`; `at` as for [`Monitor::cmp`].
-    pub fn gpp(&self, gpp_string: &str, applicable: &[i32], at: f64) {
-        let at = when(at);
-        self.with(|s| s.engine.gpp(gpp_string, applicable, false, at));
+    pub fn gpp(&self, gpp: &str, sections: &[i32], at: f64) {
+        self.with(|s| {
+            let (restored, at) = s.dated("gpp", at);
+            s.engine.gpp(gpp, sections, restored, at);
+            s.sweep.activity = true;
+        });
     }
 
-    /// A Consent Mode command seen in `dataLayer`: `params` one
-    /// `key<TAB>value` a line (lists comma-joined); `preloaded` when it was
-    /// pushed before the monitor loaded (counts from page start).
-    pub fn consent_mode(&self, command: &str, params: &str, preloaded: bool) {
-        let now = if preloaded { 0 } else { observe::now() };
-        let pairs: Vec<(&str, &str)> = params.lines().filter_map(|l| l.split_once('\t')).collect();
-        self.with(|s| s.engine.consent_mode(command, &pairs, now));
+    /// A Consent Mode command seen in `dataLayer` (`gtag('consent',
+    /// command, {key: value})`), values as strings; `at` -1 when it was
+    /// there before the monitor started (counts from page start).
+    pub fn consent_mode(&self, command: &str, keys: Vec<String>, values: Vec<String>, at: f64) {
+        let params: Vec<(&str, &str)> = keys.iter().map(String::as_str).zip(values.iter().map(String::as_str)).collect();
+        self.with(|s| {
+            s.engine.consent_mode(command, &params, if at > BEFORE { ms(at) } else { 0 });
+            s.sweep.activity = true;
+        });
     }
 
-    /// The loader's API hook: `hook(vendor, api, verbs)` wraps `window[api]`
-    /// and reports calls with those verbs through [`Monitor::api_call`].
-    pub fn set_hook(&self, hook: js_sys::Function) {
-        self.with(|s| s.watch.hook = Some(hook));
-    }
-
-    /// A call to a vendor API the loader watches (`Intercom('update', arg)`).
-    /// Only the presence of identity fields in `arg` is read.
-    pub fn api_call(&self, vendor: &str, verb: &str, arg: JsValue) {
-        let Some(v) = tagwatch_core::catalog::vendor(vendor) else { return };
+    /// A call to a vendor API the host watches (`Intercom('update', arg)`)
+    /// at `at`. Only the presence of the identity fields in `arg` is read.
+    pub fn call(&self, vendor: &str, verb: &str, arg: &JsValue, at: f64) {
+        let Some(v) = catalog::vendor(vendor) else { return };
         let Some(rule) = v.identity() else { return };
-        let source = [rule.api, "('", verb, "')"].concat();
-        self.with(|s| observe::identity(s, v, &arg, &source));
-    }
-
-    /// Starts watching. Safe to call once; later calls do nothing.
-    pub fn start(&mut self) {
-        if self.observers.is_none() {
-            self.observers = Observers::attach(&self.shell);
+        if !rule.verbs.contains(&verb) {
+            return;
         }
+        let source = [rule.api, "('", verb, "')"].concat();
+        self.with(|s| {
+            let Shell { engine, sweep, .. } = s;
+            sweep.identity(engine, v, arg, &source, ms(at));
+        });
     }
 
-    /// Sends what is pending now (the `flush` command).
-    pub fn flush(&self) {
-        observe::settle(&self.shell);
-        transport::send_pending(&self.shell);
+    /// A trusted click or key press before the start, at `at`.
+    pub fn gesture(&self, at: f64) {
+        self.with(|s| {
+            if !s.started {
+                s.prestart.gesture(ms(at));
+            }
+        });
     }
 
-    /// Extension: a request the page cannot see (a cross-origin frame's, a
-    /// WebSocket's) from `chrome.webRequest`, shaped as a Resource Timing
-    /// entry (`name`, `initiatorType`, `startTime`, sizes); `frame` is the
-    /// label its evidence carries.
-    pub fn request(&self, entry: JsValue, frame: &str) {
-        self.with(|s| observe::judge_entry(&mut s.engine, &entry, 0.0, frame));
+    /// What happened before is replayed: from now on, a state read at the
+    /// start ([`Monitor::cmp`] with `at` -1) is dated from what was kept.
+    /// Takes a first sweep.
+    pub fn start(&self, now: f64) -> u32 {
+        self.with(|s| s.started = true);
+        self.tick(now)
     }
 
-    /// The consent in force now, for the extension's popup: `1`, `0` or
-    /// `-` for necessary, functional, analytics and marketing, then the
-    /// source (`1001tcf`).
-    pub fn consent_now(&self) -> String {
-        let Ok(s) = self.shell.try_borrow() else { return String::new() };
-        let state = s.engine.consent_at(observe::now());
-        let c = |c| match state.categories.get(c) {
-            Some(true) => "1",
-            Some(false) => "0",
-            None => "-",
-        };
-        [c(Category::Necessary), c(Category::Functional), c(Category::Analytics), c(Category::Marketing), state.source.as_str()].concat()
+    /// A sweep (see [`sweep`]) and the engine's clock advanced; returns the
+    /// delay until the next, in ms.
+    pub fn tick(&self, now: f64) -> u32 {
+        let Ok(mut s) = self.shell.try_borrow_mut() else { return sweep::SWEEP_MIN_MS };
+        let now = ms(now);
+        let Shell { engine, host, sweep, .. } = &mut *s;
+        let delay = sweep.run(engine, host, now);
+        engine.tick(now);
+        delay
     }
 
-    /// The page view's findings so far, as a report batch (JSON), for the
-    /// extension and for debugging; sends nothing.
-    pub fn findings(&self) -> String {
-        observe::settle(&self.shell);
+    /// Sends what is pending (the `flush` command, the page view's end):
+    /// one report batch through the host, if anything is new.
+    pub fn flush(&self, now: f64) {
+        self.tick(now);
+        self.with(|s| {
+            // No collector (the extension without one): nothing leaves the browser.
+            if s.collector.is_empty() {
+                return;
+            }
+            let Shell { engine, site, page_view, page_url, user_agent, collector, host, .. } = s;
+            let view = PageView { site, id: page_view, url: page_url, user_agent };
+            if let Some(body) = engine.take_batch(&view, ms(now)) {
+                host.post(collector, &body);
+            }
+        });
+    }
+
+    /// The page view's findings and inventory so far, as a report batch
+    /// (JSON), for the extension and for debugging; sends nothing.
+    pub fn findings(&self, now: f64) -> String {
+        self.tick(now);
         let Ok(s) = self.shell.try_borrow() else { return "[]".into() };
-        let view = transport::view(&s);
-        tagwatch_core::report::batch(&view, s.engine.findings().iter(), Some(s.engine.inventory()), observe::now())
+        let view = PageView { site: &s.site, id: &s.page_view, url: &s.page_url, user_agent: &s.user_agent };
+        report::batch(&view, s.engine.findings().iter(), Some(s.engine.inventory()), ms(now))
+    }
+
+    /// The consent in force at `now`, as a finding's `consent` object (JSON).
+    pub fn consent_now(&self, now: f64) -> String {
+        let Ok(s) = self.shell.try_borrow() else { return String::new() };
+        report::consent_json(&ConsentSnapshot::new(s.engine.consent_at(ms(now)), s.gpc))
     }
 }
 
@@ -243,17 +330,15 @@ impl Monitor {
     }
 }
 
-/// When a CMP state the page adapters report took effect, in ms after
-/// navigation start: `at` when they know it (0: restored from storage; the
-/// visitor's click or key press the choice came from, whose task may
-/// already have loaded a tag before the CMP told the adapters), never
-/// later than now; negative: now.
-fn when(at: f64) -> u64 {
-    let now = observe::now();
-    if at < 0.0 {
-        now
-    } else {
-        now.min(tagwatch_core::engine::ms(at))
+impl Shell {
+    /// `(restored, time)` of a consent state: a state found at the start
+    /// (`at` -1) is dated by the prestart evidence; else its own time.
+    fn dated(&self, source: &str, at: f64) -> (bool, u64) {
+        if at > BEFORE {
+            return (false, ms(at));
+        }
+        let t = self.prestart.dated(source);
+        (t == 0, t)
     }
 }
 
@@ -275,3 +360,13 @@ fn page_view_id() -> String {
 #[allow(unsafe_code)] // the crate's documented single-threaded constructor; wasm32 here has no threads
 static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
     unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
+
+// A panic (none is reachable: no unwrap, no indexing, checked arithmetic)
+// traps instead of pulling in std's formatting and unwinding. Only where
+// nothing else links std (the shipped build; tests and the core with its
+// `std` feature bring std's handler).
+#[cfg(all(target_arch = "wasm32", feature = "trap"))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    core::arch::wasm32::unreachable()
+}

@@ -1,34 +1,39 @@
 /* Page-side consent adapters: read what the visitor consented to from the
  * CMP on the page and hand it, in the CMP's own terms, to a sink (the wasm
- * monitor; the extension's bridge). Mapping to categories happens in the
- * core (`cmp::categories_of`, `consent::from_tcf_purposes`, `gpp`), so
- * every shell reads a CMP the same way.
+ * monitor; the extension's bridge). What the terms mean (which category a
+ * name stands for, what TCF purposes grant, Osano's opt-out) is decided in
+ * the core only (`cmp::from_choices`, `consent::from_tcf_purposes`, `gpp`),
+ * so every shell reads a CMP the same way.
  *
  * Order of trust (docs/policy.md): IAB TCF and GPP, then the CMPs' own
  * APIs and events; their cookies are read by the core on every cookie
  * change, as the fallback and the re-check. Google Consent Mode commands
  * in `dataLayer` are passed on as claims to check, not as consent.
  *
- * sink: cmp(id, choices, decided, at), tcf(gdprApplies, eventStatus,
- * purposes, vendorIds, at), gpp(gppString, applicableSections, at),
- * consent_mode(command, params, preloaded). `at` is when the state took
- * effect: 0 when the CMP had it from storage before anything happened on
- * this page, the time of the visitor's click or key press when the choice
- * came in that event's task (the page's own handler for the same choice
- * may already have loaded a tag in it), else -1 (now). Every entry point
+ * sink (typed, as `Monitor`'s methods in src/lib.rs):
+ *   cmp(id, names, granted, decided, at)   names: the CMP's own, granted: 1/0 each
+ *   tcf(gdprApplies, eventStatus, purposeIds, vendorIds, at)
+ *   gpp(gppString, applicableSections, at)
+ *   consent_mode(command, keys, values, at)
+ * Returns `poll()`: the host calls it on its sweeps (a CMP whose API loads
+ * later is attached then). `at` is when the state took effect: -1 for a state found when the
+ * adapters start (restored from storage, or chosen before the monitor
+ * started: the core dates it from what the loader kept), the time of the
+ * visitor's click or key press when the choice came in that event's task
+ * (the page's own handler for the same choice may already have loaded a
+ * tag in it: `gesture()` gives it, else -1), else now. Every entry point
  * is guarded: a CMP that throws never reaches the page. */
-function watchConsent(sink) {
+function watchConsent(sink, gesture) {
   var w = window;
   var heard = {};   // CMPs that already sent an event: later reads are not restored
   var last = {};    // last value passed on per source, to drop repeats
-  var gesture = -1; // the trusted click / key press being handled (its task), else -1
+  var clock = w.performance;
 
-  function mark(e) {
-    if (!e.isTrusted) return;
-    gesture = e.timeStamp;
-    setTimeout(function () { gesture = -1; }, 0);
+  // When a state read now took effect: restored (-1), the gesture being handled, or now.
+  function when(restored) {
+    var g = restored ? -1 : gesture();
+    return restored || g >= 0 ? g : clock.now();
   }
-  try { w.addEventListener('click', mark, true); w.addEventListener('keydown', mark, true); } catch (e) { /* no events */ }
 
   function guard(fn) {
     return function () { try { return fn.apply(this, arguments); } catch (e) { /* the CMP's problem, not the page's */ } };
@@ -36,22 +41,24 @@ function watchConsent(sink) {
   function on(target, name, fn) { try { target.addEventListener(name, guard(fn)); } catch (e) { /* no target */ } }
   function fn(v) { return typeof v === 'function'; }
   function flag(v) { return v ? 1 : 0; }
-  // `{name: granted}` → `name:1,name:0`; `skip` drops values that are not booleans.
+  // `{name: granted}` → [[names], [1/0 each]]; `value` maps a value to 1, 0
+  // or anything else (dropped).
   function pairs(obj, value) {
-    var out = [];
+    var names = [];
+    var granted = [];
     for (var k in obj || {}) {
       var v = value ? value(obj[k]) : flag(obj[k]);
-      if (v === 0 || v === 1) out.push(k + ':' + v);
+      if (v === 0 || v === 1) { names.push(k); granted.push(v); }
     }
-    return out.join(',');
+    return [names, granted];
   }
   function cmp(id, choices, decided, restored) {
-    var key = choices + '|' + decided;
+    var key = choices.join('|') + '|' + decided;
     restored = restored && !heard[id];
     if (!restored) heard[id] = 1;
     if (last[id] === key) return;
     last[id] = key;
-    sink.cmp(id, choices, !!decided, restored ? 0 : gesture);
+    sink.cmp(id, choices[0], new Int32Array(choices[1]), !!decided, when(restored));
   }
 
   // ---- IAB TCF v2.2 and GPP 1.1: the page's API, or a locator frame ----
@@ -85,19 +92,22 @@ function watchConsent(sink) {
   function tcf() {
     var call = api('__tcfapi');
     if (!call) return false;
+    var first = true;
     call('addEventListener', 2, guard(function (d, ok) {
       if (!ok || !d) return;
       var applies = d.gdprApplies === true ? 1 : d.gdprApplies === false ? 0 : -1;
-      var consents = d.purpose && d.purpose.consents;
-      var bits = '';
-      for (var i = 1; i <= 11; i++) bits += flag(consents && consents[i]);
+      var consents = (d.purpose && d.purpose.consents) || {};
+      var purposes = [];
+      for (var i = 1; i <= 11; i++) if (consents[i]) purposes.push(i);
       var vendors = [];
       var given = (d.vendor && d.vendor.consents) || {};
-      for (var id in given) if (given[id]) vendors.push(id);
-      var key = applies + d.eventStatus + bits + vendors;
+      for (var id in given) if (given[id]) vendors.push(+id);
+      var key = applies + d.eventStatus + purposes + '|' + vendors;
+      var at = when(first);
+      first = false;
       if (last.tcf === key) return;
       last.tcf = key;
-      sink.tcf(applies, String(d.eventStatus || ''), bits, vendors.join(','), gesture);
+      sink.tcf(applies, String(d.eventStatus || ''), new Int32Array(purposes), new Int32Array(vendors), at);
     }));
     return true;
   }
@@ -112,7 +122,7 @@ function watchConsent(sink) {
       if (last.gpp === key) return;
       last.gpp = key;
       sink.gpp(String(p.gppString || ''), new Int32Array(p.applicableSections || []),
-        first && p.cmpDisplayStatus !== 'visible' ? 0 : gesture);
+        when(first && p.cmpDisplayStatus !== 'visible'));
       first = false;
     }));
     return true;
@@ -129,7 +139,7 @@ function watchConsent(sink) {
       var data = fn(ot.GetDomainData) && ot.GetDomainData();
       ((data && data.Groups) || []).forEach(function (g) { if (g && g.CustomGroupId) groups.push(g.CustomGroupId); });
       if (!groups.length) groups = active.split(',').filter(Boolean);
-      cmp('onetrust', groups.map(function (g) { return g + ':' + flag(active.indexOf(',' + g + ',') >= 0); }).join(','),
+      cmp('onetrust', [groups, groups.map(function (g) { return flag(active.indexOf(',' + g + ',') >= 0); })],
         fn(ot.IsAlertBoxClosed) && ot.IsAlertBoxClosed(), restored);
       return true;
     },
@@ -159,12 +169,12 @@ function watchConsent(sink) {
       var m = w.klaro && fn(w.klaro.getManager) && w.klaro.getManager();
       if (!m || !m.config) return false;
       // Klaro records consent per service; each service names its purposes.
-      var out = [];
+      var out = [[], []];
       (m.config.services || m.config.apps || []).forEach(function (s) {
         var given = flag(m.getConsent(s.name));
-        (s.purposes || []).forEach(function (p) { out.push(p + ':' + given); });
+        (s.purposes || []).forEach(function (p) { out[0].push(p); out[1].push(given); });
       });
-      cmp('klaro', out.join(','), m.confirmed, restored);
+      cmp('klaro', out, m.confirmed, restored);
       if (!m.tagwatch) {
         m.tagwatch = 1;
         m.watch({ update: guard(function (_, name) { if (name === 'saveConsents') readers.klaro(false); }) });
@@ -175,19 +185,17 @@ function watchConsent(sink) {
       var c = w.CookieConsent;
       if (!c || !fn(c.getUserPreferences)) return false;
       var p = c.getUserPreferences() || {};
-      var out = (p.acceptedCategories || []).map(function (x) { return x + ':1'; })
-        .concat((p.rejectedCategories || []).map(function (x) { return x + ':0'; }));
-      cmp('vanilla-cookieconsent', out.join(','), fn(c.validConsent) && c.validConsent(), restored);
+      var yes = p.acceptedCategories || [];
+      var no = p.rejectedCategories || [];
+      cmp('vanilla-cookieconsent', [yes.concat(no), yes.map(function () { return 1; }).concat(no.map(function () { return 0; }))],
+        fn(c.validConsent) && c.validConsent(), restored);
       return true;
     },
     osano: function (restored) {
       var cm = w.Osano && w.Osano.cm;
       if (!cm || !fn(cm.getConsent)) return false;
-      var c = cm.getConsent() || {};
-      // OPT_OUT ACCEPT is a "do not sell or share": marketing refused.
-      var choices = pairs(c, function (v) { return v === 'ACCEPT' ? 1 : v === 'DENY' ? 0 : -1; });
-      if (c.OPT_OUT === 'ACCEPT') choices += ',MARKETING:0';
-      cmp('osano', choices, choices.length > 0, restored);
+      var choices = pairs(cm.getConsent(), function (v) { return v === 'ACCEPT' ? 1 : v === 'DENY' ? 0 : -1; });
+      cmp('osano', choices, choices[0].length > 0, restored);
       if (!cm.tagwatch && fn(cm.addEventListener)) {
         cm.tagwatch = 1;
         cm.addEventListener('osano-cm-consent-saved', guard(function () { readers.osano(false); }));
@@ -199,8 +207,8 @@ function watchConsent(sink) {
   // ---- Events, listened to from the start: a choice counts from its event ----
   function read(id) { return function () { heard[id] = 1; readers[id](false); }; }
   // Complianz and TrustArc keep their state in cookies: their events only
-  // ask the core for a re-read (decided false carries no state).
-  function recheck(id) { return function () { sink.cmp(id, '', false, -1); }; }
+  // ask for a re-read of the cookies (decided false carries no state).
+  function recheck(id) { return function () { sink.cmp(id, [], new Int32Array(0), false, clock.now()); }; }
   on(w, 'OneTrustGroupsUpdated', read('onetrust'));
   ['CookiebotOnAccept', 'CookiebotOnDecline', 'CookiebotOnConsentReady'].forEach(function (e) { on(w, e, read('cookiebot')); });
   on(document, 'cookieyes_consent_update', read('cookieyes'));
@@ -233,27 +241,37 @@ function watchConsent(sink) {
       var e = dl[scanned];
       if (!e) continue;
       if (e[0] === 'consent' && (e[1] === 'default' || e[1] === 'update') && e[2] && typeof e[2] === 'object') {
-        var params = [];
-        for (var k in e[2]) params.push(k + '\t' + String(e[2][k]).replace(/[\t\n]/g, ' '));
-        sink.consent_mode(e[1], params.join('\n'), !!preloaded);
+        var keys = [];
+        var values = [];
+        for (var k in e[2]) { keys.push(k); values.push(String(e[2][k])); }
+        sink.consent_mode(e[1], keys, values, preloaded ? -1 : clock.now());
       } else {
         usercentrics(e);
       }
     }
-    // Catch later pushes as they happen; GTM replaces `push` when it loads,
-    // so the wrapper is put back on each scan.
+    // Catch later pushes as they happen. GTM replaces `push` when it loads:
+    // `push` becomes an accessor that keeps wrapping whatever is assigned;
+    // where it cannot be (a frozen array), the wrapper is put back on each
+    // poll.
     if (dl.push && !dl.push.tagwatch) {
-      var push = dl.push;
-      dl.push = function () {
-        var r = push.apply(this, arguments);
+      var inner = dl.push;
+      var wrapper = function () {
+        var r = inner.apply(this, arguments);
         guard(dataLayer)(false);
         return r;
       };
-      dl.push.tagwatch = 1;
+      wrapper.tagwatch = 1;
+      try {
+        Object.defineProperty(dl, 'push', {
+          configurable: true, enumerable: false,
+          get: function () { return wrapper; },
+          set: function (f) { inner = f; }
+        });
+      } catch (e) { dl.push = wrapper; }
     }
   }
 
-  // ---- Attach now, and again while CMPs are still loading ----
+  // ---- Attach now, and on each poll while CMPs are still loading ----
   function attach(first) {
     if (!attached.tcf) attached.tcf = tcf();
     if (!attached.gpp) attached.gpp = gpp();
@@ -261,6 +279,6 @@ function watchConsent(sink) {
     dataLayer(first);
   }
   guard(attach)(true);
-  [250, 1000, 2500, 5000, 10000].forEach(function (t) { setTimeout(guard(attach), t); });
-  setInterval(guard(dataLayer), 1000);
+  // The host calls it on its sweeps, which back off while nothing changes.
+  return guard(attach);
 }

@@ -5,6 +5,8 @@
  *   get(url, init, text) → Promise of the body (a string when `text`, else
  *     an ArrayBuffer), null when it cannot be had: fetch(url, init), else
  *     XMLHttpRequest;
+ *   fetch(url, init) → fetch's own Promise of a Response (the wasm, compiled
+ *     while it streams in); throws where fetch does;
  *   send(url, body) → a text/plain POST (report batches, the wasm shell's
  *     `send`): fetch(keepalive), else sendBeacon, else XMLHttpRequest (the
  *     last does not outlive the page).
@@ -43,6 +45,9 @@ function host(w, tampered) {
   }
 
   return {
+    fetch: function (url, init) {
+      try { return fetch(url, init); } catch (e) { tampered('fetch'); throw e; }
+    },
     get: function (url, init, text) {
       return new P(function (resolve) {
         function viaXhr(fetchFailed) {

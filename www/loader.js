@@ -1,220 +1,280 @@
-/* tagwatch loader. build.sh wraps this file, www/host.js, www/url.js,
- * www/consent.js, www/policy.js and wasm-bindgen's no-modules glue in one
- * strict function scope inside one `try`, so the page gets exactly one
- * global: `tagwatch(cmd, arg)`. It never throws into the page, whatever the
- * page did to its globals: the page's objects (`window.tagwatch`, its
- * queue, every call's argument) are read one property at a time, a read
- * that throws counts as missing, and every command runs on its own.
+/* tagwatch loader: the only file a page embeds (dist/tagwatch.js), the
+ * only monitor code on the page's critical path. tools/bundle.mjs wraps it
+ * with www/host.js in one strict function scope inside one `try`, so the
+ * page gets exactly one global, `tagwatch(cmd, arg)`, and nothing it did to
+ * its built-ins makes this script throw into it.
  *
- * What the monitor needs from the browser is taken when this script runs,
- * before the page's later scripts (the ones it audits) can replace it:
- * fetch, sendBeacon and XMLHttpRequest (www/host.js: config, module and
- * reports; each falls back to the next) and WebAssembly. A way that failed
- * where the browser's own would not have is named in one `tampered` health
- * report. When the wasm cannot run (no WebAssembly, a CSP without
- * 'wasm-unsafe-eval') it sends one `wasm_unavailable` health report and goes
- * quiet. Health reports carry the page URL redacted as findings do
- * (www/url.js). */
+ * What it does when it runs, and nothing more:
+ *   - takes the browser's own network and WebAssembly functions before the
+ *     page's later scripts (the audited ones) can replace them (www/host.js);
+ *   - installs the command queue: `config`, `consent`, `flush`, `findings`;
+ *     every call's argument is read at once, one property at a time (a read
+ *     that throws counts as missing), and timed;
+ *   - keeps, with their times, what the monitor must judge from its real
+ *     time but could miss by starting later: every Resource Timing entry of
+ *     the page (a buffered `PerformanceObserver`: nothing lost past the
+ *     250-entry buffer, whose size it leaves alone), `document.cookie` as it
+ *     is now and each Cookie Store `change` after, the calls to the vendor
+ *     APIs the catalog watches for identities (`Intercom('update', …)`: the
+ *     global becomes an accessor that wraps what the tag assigns), and the
+ *     times of the visitor's trusted clicks and key presses (a consent
+ *     choice made before the monitor started keeps its real time).
+ * It never waits on the network before the page's `load`. After `load`, in
+ * idle time (at once when this script runs after `load`; at most
+ * LOAD_WAIT_MS after navigation when `load` never comes), it asks for the
+ * brain (dist/tagwatch_bg.js: the wasm glue, consent adapters and the page
+ * host), the wasm (compiled while it downloads) and the collector's
+ * `/config/KEY`, all at once, and hands everything kept to the brain. A page
+ * view that ends first is judged at once when the brain is there, else
+ * counted in one `unmonitored` health report that carries no page data. */
 
-// The glue instantiates the module through `WebAssembly.*`: in this
-// bundle's scope the name is the browser's namespace as it is when the
-// loader starts (set below).
-var WebAssembly;
+// Calls read from the queue the page filled before this script ran: a real
+// one holds a few; a hostile `length` must not hold the page.
+var MAX_QUEUED = 1000;
+// What is kept for the brain before it runs (entry lists, cookie changes,
+// API calls, gestures, commands): a busy page makes a few hundred.
+var MAX_EARLY = 5000;
+// The latest the brain starts after navigation when `load` never fires (a
+// hanging image or a stuck request holds it), in ms.
+var LOAD_WAIT_MS = 10000;
+// The longest an idle callback may wait after `load`, in ms.
+var IDLE_WAIT_MS = 2000;
+// The vendor APIs watched for identity calls: [vendor, global, verbs],
+// from the catalog's `[identity]` rules (filled in by tools/bundle.mjs).
+var APIS = /* APIS */[];
+
 var script = pick(document, 'currentScript');
 var previous = pick(window, 'tagwatch');
 
-// The most calls read from the queue the page filled before this script
-// ran: a real one holds a few; a hostile `length` must not hold the page.
-var MAX_QUEUED = 1000;
-
 if (!pick(previous, 'loaded')) (function () {
-  var config = { collector: attr('data-collector'), site: attr('data-site'), sample: 1, rules: '' };
-  var monitor = null;
-  var pending = [];   // commands received before the wasm was ready: [cmd, read argument, queued]
-  var state = 'waiting';  // waiting (for config) | asking (the collector) | loading | running | off
-  var parse = pick(JSON, 'parse');
-  var stringify = pick(JSON, 'stringify');
-  var told = false;   // the tampered report went out
-  var net = host(window, tampered);
-  var W = pick(window, 'WebAssembly');
-  if (W) {
-    var instantiate = pick(W, 'instantiate');
-    var compile = pick(W, 'compile');
-    var Instance = pick(W, 'Instance');
-    WebAssembly = {
-      Instance: Instance,
-      // The browser's own never throws (it rejects): one that does was
-      // replaced before the loader ran; compile, then instantiate.
-      instantiate: function (bytes, imports) {
-        try { return instantiate(bytes, imports); } catch (e) {
-          tampered('WebAssembly.instantiate');
-          return compile(bytes).then(function (m) { return new Instance(m, imports); });
-        }
-      }
-    };
-  }
+  var W = window;
+  var D = document;
+  var apply = pick(pick(W, 'Reflect'), 'apply');
+  var perf = pick(W, 'performance');
+  var clock = pick(perf, 'now');
+  var later = pick(W, 'setTimeout');
+  var parse = pick(pick(W, 'JSON'), 'parse');
+  var define = pick(pick(W, 'Object'), 'defineProperty');
+  var describe = pick(pick(W, 'Object'), 'getOwnPropertyDescriptor');
+  var config = { collector: attr('data-collector'), site: attr('data-site'), sample: 1, policy: '' };
+  var early = [];   // [kind, time, data] kept until the brain runs
+  var brain = null; // the brain's receiver once it runs: brain(kind, time, data)
+  var state = 0;    // 0 waiting for config, 1 waiting for load, 2 loading, 3 running, 4 off
+  var told = '';    // the first network API found broken (www/host.js)
+  var onTamper = null;  // the brain's `tampered` report, once it runs
+  var net = host(W, function (api) {
+    if (told) return;
+    told = api;
+    if (onTamper) onTamper(api);
+  });
+  var gesture = -1; // the trusted click / key press being handled, else -1
+  var drawn = false;
+  var ready = {};   // what load() has: brain, module, config (answered)
+  var WA = pick(W, 'WebAssembly');
+  var wasm = {
+    compile: pick(WA, 'compile'), stream: pick(WA, 'compileStreaming'),
+    instantiate: pick(WA, 'instantiate'), Instance: pick(WA, 'Instance'), Module: pick(WA, 'Module')
+  };
 
-  function tampered(api) {
-    if (!told) { told = true; health('tampered', api); }
-  }
-
+  function now() { try { return apply(clock, perf, []); } catch (e) { return 0; } }
+  var t0 = now();
   function attr(name) { try { return script.getAttribute(name) || undefined; } catch (e) { /* no script */ } }
   function str(v) { try { return v === undefined ? v : String(v); } catch (e) { /* a throwing toString */ } }
   function tri(v) { return v === true ? 1 : v === false ? 0 : -1; }
+  function on(target, type, fn, capture) { try { target.addEventListener(type, fn, capture); } catch (e) { /* no such target */ } }
+  function keep(kind, t, data) {
+    if (brain) {
+      try { return brain(kind, t, data); } catch (e) { /* that call only */ }
+    } else if (early.length < MAX_EARLY) early.push([kind, t, data]);
+  }
 
-  // A call's argument as plain values, each property read on its own: a
-  // getter or Proxy that throws reads as missing. `consent` gives the four
-  // categories (1, 0 or -1), `config` its keys (the policy as the rules
-  // text of www/policy.js: a policy that throws is ignored whole).
+  // A JSON string, escaped by hand: the page may have replaced JSON.stringify.
+  function quote(v) {
+    return '"' + String(v).replace(/[\\"\u0000-\u001f\u2028\u2029]/g, function (c) {
+      return '\\u' + ('000' + c.charCodeAt(0).toString(16)).slice(-4);
+    }) + '"';
+  }
+  // The site's `policy` as JSON text (the core parses it: docs/policy.md),
+  // written here from the page's object as it is when `config` is called:
+  // own enumerable data only, at most 8 levels and 1000 items a level; a
+  // read that throws drops the whole policy (the caller catches).
+  function json(v, depth) {
+    if (typeof v === 'string') return quote(v);
+    if (typeof v === 'number') return isFinite(v) ? String(v) : 'null';
+    if (typeof v === 'boolean') return String(v);
+    if (!v || typeof v !== 'object' || depth > 8) return 'null';
+    var out = [];
+    var list = Array.isArray(v);
+    var keys = list ? v : Object.keys(v);
+    for (var i = 0; i < keys.length && i < 1000; i++) {
+      out[i] = (list ? '' : quote(keys[i]) + ':') + json(v[list ? i : keys[i]], depth + 1);
+    }
+    return list ? '[' + out + ']' : '{' + out + '}';
+  }
+
+  // A call's argument as plain values: `consent` the four categories (1, 0
+  // or -1), `config` its keys.
   function read(cmd, arg) {
     if (!arg || typeof arg !== 'object') return null;
     if (cmd === 'consent') {
       return [tri(pick(arg, 'necessary')), tri(pick(arg, 'functional')), tri(pick(arg, 'analytics')), tri(pick(arg, 'marketing'))];
     }
     if (cmd !== 'config') return null;
-    var rules = '';
-    try { rules = policyRules(pick(arg, 'policy')); } catch (e) { /* ignored */ }
-    return { collector: str(pick(arg, 'collector')), site: str(pick(arg, 'site')), sample: pick(arg, 'sample'), rules: rules };
+    var policy = '';
+    try { policy = json(pick(arg, 'policy'), 0); } catch (e) { /* ignored whole */ }
+    return { collector: str(pick(arg, 'collector')), site: str(pick(arg, 'site')), sample: pick(arg, 'sample'), policy: policy === 'null' ? '' : policy };
   }
 
-  // Watches a vendor's API function (window.Intercom) so that identity
-  // calls (`Intercom('update', {user_id})`) reach the monitor, which reads
-  // only which fields are present. The global becomes an accessor that wraps
-  // whatever the tag assigns, at once: the loader replaces its stub and the
-  // page may call `update` right after. Where the property cannot be
-  // redefined, the function is wrapped on each of the monitor's ticks. The
-  // wrapper keeps the original's properties (queue, `booted`) and always
-  // calls through.
+  // ---- what must run first ----
+  var observer = { takeRecords: function () { return []; } };
+  try {
+    var o = new W.PerformanceObserver(function (list) {
+      try { keep('e', 0, list.getEntries()); } catch (e) { /* a page that broke entry lists */ }
+    });
+    o.observe({ type: 'resource', buffered: true });
+    observer = o;
+  } catch (e) { /* no Resource Timing */ }
+  var cookie;
+  try { cookie = D.cookie; } catch (e) { /* the brain asks the Cookie Store */ }
+  on(pick(W, 'cookieStore'), 'change', function (e) { keep('c', e.timeStamp, [e.changed, e.deleted]); });
+  function mark(e) {
+    if (!e.isTrusted) return;
+    gesture = e.timeStamp;
+    keep('g', gesture);
+    later(function () { gesture = -1; }, 0);
+  }
+  on(W, 'click', mark, true);
+  on(W, 'keydown', mark, true);
+
+  // Wraps a vendor's API function so that calls with `verbs` are kept (the
+  // brain reads only which identity fields their argument has). The wrapper
+  // keeps the original's properties (queue, `booted`), always calls through
+  // and never throws for itself.
   function wrap(vendor, fn, verbs) {
     if (typeof fn !== 'function' || fn.__tagwatch) return fn;
     var wrapped = function () {
-      try {
-        if (monitor && verbs.indexOf(arguments[0]) >= 0) monitor.api_call(vendor, String(arguments[0]), arguments[1]);
-      } catch (e) { /* never in the tag's way */ }
-      return fn.apply(this, arguments);
+      try { if (verbs.indexOf(arguments[0]) >= 0) keep('a', now(), [vendor, String(arguments[0]), arguments[1]]); } catch (e) { /* never in the tag's way */ }
+      return apply(fn, this, arguments);
     };
     for (var k in fn) if (Object.prototype.hasOwnProperty.call(fn, k)) wrapped[k] = fn[k];
     wrapped.__tagwatch = true;
     return wrapped;
   }
-  // Calls queued on tag stubs (`Intercom('boot', …)` before Intercom's
-  // loader ran) when this script ran: the tag drains its queue when it
-  // loads, maybe before the monitor starts (it waits for the collector's
-  // settings), so they are kept here and handed over once. Only data
-  // properties are read (no getter runs).
-  var early = {};
-  try {
-    Object.keys(window).forEach(function (k) {
-      var d = Object.getOwnPropertyDescriptor(window, k);
-      var f = d && d.value;
-      if (typeof f === 'function' && Array.isArray(f.q) && f.q.length) early[k] = f.q.slice();
-    });
-  } catch (e) { /* nothing kept */ }
-
+  // The global becomes an accessor that wraps whatever the tag assigns, at
+  // once (its loader replaces the stub, and the page may call `update`
+  // right after); where it cannot be redefined, the function is wrapped in
+  // place, again on each of the brain's sweeps (it calls `hook` again).
   function hook(vendor, api, verbs) {
-    var calls = early[api];
-    delete early[api];
-    // Later: the monitor calls this from inside start().
-    if (calls) setTimeout(function () {
-      calls.forEach(function (c) {
-        try { if (c && verbs.indexOf(c[0]) >= 0) monitor.api_call(vendor, String(c[0]), c[1]); } catch (e) { /* next */ }
-      });
-    }, 0);
-    var desc = Object.getOwnPropertyDescriptor(window, api);
-    if (desc && desc.get && desc.get.__tagwatch) return;
-    var current = wrap(vendor, window[api], verbs);
-    if (!desc || desc.configurable) {
-      var get = function () { return current; };
-      get.__tagwatch = true;
-      try {
-        Object.defineProperty(window, api, {
-          configurable: true, enumerable: true, get: get,
-          set: function (fn) { current = wrap(vendor, fn, verbs); }
-        });
-        return;
-      } catch (e) { /* fall through to a plain assignment */ }
-    }
-    try { if (window[api] !== current) window[api] = current; } catch (e) { /* read-only: leave it */ }
-  }
-
-  function run(cmd, a, queued) {
-    if (cmd === 'consent' && a) {
-      monitor.consent(a[0], a[1], a[2], a[3], queued);
-    } else if (cmd === 'flush') {
-      monitor.flush();
-    } else if (cmd === 'config' && a && a.rules) {
-      monitor.policy(a.rules);
-    } else if (cmd === 'findings') {
-      return parse(monitor.findings());
-    }
-  }
-
-  // One report without the wasm. Built by hand: the page may have replaced
-  // `toJSON` on the prototypes (JSON.stringify only quotes strings here).
-  function health(status, reason) {
-    if (status !== 'tampered') state = 'off';
     try {
-      var q = function (v) { return stringify(String(v)); };
-      net.send(config.collector, '[{"type":"tagwatch-health","age":0,"url":' + q(pageUrl(location.href)) +
-        ',"user_agent":' + q(String(pick(navigator, 'userAgent')).slice(0, 512)) +
-        ',"body":{"schema":1,"site":' + q(config.site) + ',"status":"' + status + '","reason":' + q(String(reason || '').slice(0, 200)) + '}}]');
+      var desc = describe(W, api);
+      if (desc && desc.get && desc.get.__tagwatch) return;
+      var current = wrap(vendor, W[api], verbs);
+      if (!desc || desc.configurable) {
+        var get = function () { return current; };
+        get.__tagwatch = true;
+        try {
+          define(W, api, { configurable: true, enumerable: true, get: get, set: function (fn) { current = wrap(vendor, fn, verbs); } });
+          return;
+        } catch (e) { /* a plain assignment then */ }
+      }
+      if (W[api] !== current) W[api] = current;
+    } catch (e) { /* read-only: left alone */ }
+  }
+  for (var n = 0; n < APIS.length; n++) {
+    // Calls the page queued on the tag's stub before this script ran
+    // (`Intercom('boot', …)`): the tag drains its queue when it loads. Only
+    // a data property is read (no getter runs).
+    try {
+      var calls = describe(W, APIS[n][1]).value.q;
+      for (var c = 0; c < calls.length && c < 100; c++) {
+        if (APIS[n][2].indexOf(calls[c][0]) >= 0) keep('a', now(), [APIS[n][0], String(calls[c][0]), calls[c][1]]);
+      }
+    } catch (e) { /* no stub, or nothing queued */ }
+    hook(APIS[n][0], APIS[n][1], APIS[n][2]);
+  }
+
+  // ---- the brain ----
+  // One report without the brain: no page data (the page URL is the
+  // origin's), so no redaction needed here.
+  function health(status, reason) {
+    try {
+      net.send(config.collector, '[{"type":"tagwatch-health","age":0,"url":' + quote(pick(location, 'origin') + '/') +
+        ',"user_agent":' + quote(String(pick(pick(W, 'navigator'), 'userAgent')).slice(0, 512)) +
+        ',"body":{"schema":1,"site":' + quote(config.site) + ',"status":"' + status + '","reason":' + quote(String(reason || '').slice(0, 200)) + '}}]');
     } catch (e) { /* nothing more we can do quietly */ }
   }
 
-  // Before loading anything, ask the collector for the site's settings
-  // (GET <collector origin>/config/<site>, `tagwatch site set`): off, or
-  // not drawn by its sample, stops here quietly. If the collector cannot
-  // answer, the page's own config decides (fail open). Nothing else is
-  // downloaded before the answer: a page view left out costs one small GET.
-  function boot() {
-    if (state !== 'waiting' || !config.collector || !config.site) return;
-    state = 'asking';
+  // Waits for the page (a collector and a site are known by now).
+  function schedule() {
+    if (state || !config.collector || !config.site) return;
+    state = 1;
     var sample = config.sample;
-    function go(c) {
-      if (c && typeof c === 'object') {
-        if (c.enabled === false) { state = 'off'; return; }
-        if (typeof c.sample === 'number') sample = c.sample;
-      }
-      if (!(Math.random() < (typeof sample === 'number' ? sample : 1))) { state = 'off'; return; }
-      load();
-    }
-    try {
-      net.get(new URL('/config/' + encodeURIComponent(config.site), new URL(config.collector, location.href)).href,
-        { credentials: 'omit', referrerPolicy: 'no-referrer' }, true)
-        .then(function (text) {
-          var c = null;
-          try { c = parse(text); } catch (e) { /* not JSON: as no answer */ }
-          go(c);
-        })['catch'](function () {});
-    } catch (e) { go(null); }
+    drawn = Math.random() < (typeof sample === 'number' ? sample : 1);
+    if (D.readyState === 'complete') return later(load, 0);
+    on(W, 'load', function () {
+      var idle = pick(W, 'requestIdleCallback');
+      try { idle(load, { timeout: IDLE_WAIT_MS }); } catch (e) { later(load, 0); }
+    });
+    later(load, LOAD_WAIT_MS - now());
+    on(W, 'pagehide', function () {
+      if (state < 3 && drawn && !begin(true)) health('unmonitored', '');
+    });
   }
 
-  function start() {
-    monitor = new wasm_bindgen.Monitor(config.site, config.collector, net.send);
-    monitor.set_hook(hook);
-    if (config.rules) monitor.policy(config.rules);
-    state = 'running';
-    var todo = pending;
-    pending = [];
-    for (var i = 0; i < todo.length; i++) {
-      try { if (todo[i][0] !== 'config') run(todo[i][0], todo[i][1], todo[i][2]); } catch (e) { /* that call only */ }
-    }
-    monitor.start();
-    watchConsent(monitor);   // www/consent.js
-  }
-
+  // Asks for the brain, the wasm and the site's settings at once.
   function load() {
-    if (!WebAssembly || !script) return health('wasm_unavailable', 'NoWebAssembly');
-    state = 'loading';
+    if (state !== 1) return;
+    if (!drawn) { state = 4; return; }
+    state = 2;
     try {
-      net.get(new URL('tagwatch_bg.wasm', script.src).href, { referrerPolicy: 'no-referrer' })
-        .then(function (bytes) {
-          if (!bytes) return health('wasm_unavailable', 'NetworkError');
-          // Only a failed instantiation is `wasm_unavailable`; what fails
-          // after it stays in the page view (`start` guards each call).
-          return wasm_bindgen({ module_or_path: bytes }).then(start, function (e) { health('wasm_unavailable', pick(e, 'name')); });
-        })['catch'](function () {});
-    } catch (e) { health('wasm_unavailable', pick(e, 'name')); }
+      var base = script.src;
+      var wasmUrl = new URL('tagwatch_bg.wasm', base).href;
+      import(new URL('tagwatch_bg.js', base).href).then(function (m) { ready.brain = m; begin(); }, function () {
+        state = 4;
+        health('wasm_unavailable', 'BrainUnavailable');
+      });
+      // Compiled while it downloads; where streaming cannot be had (a
+      // broken `compileStreaming`, a server that does not say
+      // application/wasm) from the bytes.
+      var bytes = function () {
+        return net.get(wasmUrl, { referrerPolicy: 'no-referrer' }).then(function (b) {
+          if (!b) throw { name: 'NetworkError' };
+          return apply(wasm.compile, WA, [b]);
+        });
+      };
+      var module;
+      try {
+        module = apply(wasm.stream, WA, [net.fetch(wasmUrl, { referrerPolicy: 'no-referrer' })]).then(null, function (e) {
+          return pick(e, 'name') === 'CompileError' ? Promise.reject(e) : bytes();
+        });
+      } catch (e) { module = bytes(); }
+      module.then(function (m) { ready.module = m; begin(); }, function (e) { ready.module = e || {}; begin(); });
+      net.get(new URL('/config/' + encodeURIComponent(config.site), new URL(config.collector, location.href)).href,
+        { credentials: 'omit', referrerPolicy: 'no-referrer' }, true).then(function (text) {
+        var c = null;
+        try { c = parse(text); } catch (e) { /* not JSON: as no answer */ }
+        // Off, or not drawn by the collector's sample: quiet.
+        if (c && (c.enabled === false || (typeof c.sample === 'number' && !(Math.random() < c.sample)))) state = 4;
+        ready.config = 1;
+        begin();
+      });
+    } catch (e) { state = 4; health('wasm_unavailable', pick(e, 'name')); }
+  }
+
+  // Hands everything over once the brain, the module and the settings are
+  // there; `now` (the page view ends) only when the brain can start at once.
+  function begin(sync) {
+    if (state !== 2 || !ready.brain || !ready.module || !(ready.config || sync)) return false;
+    state = 3;
+    ready.brain.start({
+      config: config, net: net, wasm: wasm, module: ready.module, early: early, cookie: cookie, sync: !!sync,
+      t0: t0, observer: observer, quote: quote, parse: parse,
+      tampered: function (fn) { onTamper = fn; if (told) fn(told); },
+      gesture: function () { return gesture; },
+      hook: function () { for (var i = 0; i < APIS.length; i++) hook(APIS[i][0], APIS[i][1], APIS[i][2]); },
+      receive: function (fn) { brain = fn; early = []; }
+    });
+    return true;
   }
 
   function tagwatch(cmd, arg, queued) {
@@ -223,9 +283,10 @@ if (!pick(previous, 'loaded')) (function () {
       if (cmd === 'config' && a) {
         for (var k in config) if (a[k] !== undefined && a[k] !== '') config[k] = a[k];
       }
-      if (state === 'running') return run(cmd, a, false);
-      if (state !== 'off' && cmd !== 'findings') pending[pending.length] = [cmd, a, !!queued];
-      boot();
+      if (brain) return brain('k', now(), [cmd, a]);
+      // -1: before this script ran (the first `consent` is the state the page restored).
+      if (state < 4 && cmd !== 'findings') keep('k', queued ? -1 : now(), [cmd, a]);
+      schedule();
     } catch (e) { /* a guest never breaks its host */ }
   }
 
@@ -243,7 +304,7 @@ if (!pick(previous, 'loaded')) (function () {
   // page kept a reference to the stub, its `push` hands them over.
   api.q = { push: function (c) { tagwatch(pick(c, 0), pick(c, 1), false); } };
   try { previous.q = api.q; previous.loaded = true; } catch (e) { /* a frozen stub: calls through it are lost */ }
-  try { window.tagwatch = api; } catch (e) { /* read-only: the stub's queue above */ }
+  try { W.tagwatch = api; } catch (e) { /* read-only: the stub's queue above */ }
   for (i = 0; i < queued.length; i++) tagwatch(queued[i][0], queued[i][1], true);
-  boot();
+  schedule();
 })();

@@ -79,7 +79,7 @@ if (mode === 'first-use') {
   console.log(firstMs.toFixed(3), secondMs.toFixed(3), tInstance.toFixed(3));
 } else if (mode === 'scenario') {
   exports.monitor(...put('https://shop.example/pricing?email=jane@example.com#top', 'https://collect.tagwatch.example/r', 'Mozilla/5.0 (bench)'));
-  exports.policy(...put('r\teu\np\tintercom\t/support/*\nc\tintercom\tmessenger\tfunctional\ng\t1000\nm\t30\nn\tonetrust\tC0005\tfunctional\nv\tcriteo\t91'));
+  exports.policy(...put(JSON.stringify({ regions: ['eu'], pages: { intercom: ['/support/*'] }, vendors: { intercom: { messenger: 'functional' } }, grace_ms: 1000, cookie_max_days: 30, cmp: { onetrust: { C0005: 'functional' } }, tcf_vendors: { criteo: 91 } })));
   const entries = [
     ['https://widget.intercom.io/widget/abc12345?x=1', 'script', 'top', 120],
     ['https://js.intercomcdn.com/frame-modern.c6941a28.js', 'script', '#intercom-frame', 200],

@@ -44,7 +44,6 @@ pub const PRECEDENCE: [&str; 9] = [
     "vanilla-cookieconsent",
 ];
 
-
 impl CmpConsent {
     /// The compact form a page's cookie reader (an on-demand wasm piece)
     /// hands to the monitor: bits 0–7 the categories
@@ -64,36 +63,40 @@ impl CmpConsent {
     }
 }
 
-/// The cookies [`from_cookies`] reads (some by prefix, `*`), in
-/// [`PRECEDENCE`] order of their CMP.
-pub const COOKIES: [&str; 14] = [
-    "OptanonConsent",
-    "OptanonAlertBoxClosed",
-    "CookieConsent",
-    "didomi_token",
-    "cookieyes-*",
-    "cky-action",
-    "cky-consent",
-    "cmplz_*",
-    "notice_gdpr_prefs",
-    "cmapi_cookie_privacy",
-    "notice_preferences",
-    "osano_consentmanager",
-    "klaro",
-    "cc_cookie",
+/// The cookies in which each CMP keeps a visitor's choice (what
+/// [`from_cookies`] reads), and `tcf` for the TC string many TCF CMPs keep
+/// in `euconsent-v2`: `(name, cmp)`, a name ending in `*` a prefix.
+pub const CONSENT_COOKIES: [(&str, &str); 15] = [
+    ("OptanonConsent", "onetrust"),
+    ("OptanonAlertBoxClosed", "onetrust"),
+    ("CookieConsent", "cookiebot"),
+    ("didomi_token", "didomi"),
+    ("cookieyes-*", "cookieyes"),
+    ("cky-action", "cookieyes"),
+    ("cky-consent", "cookieyes"),
+    ("cmplz_*", "complianz"),
+    ("notice_gdpr_prefs", "trustarc"),
+    ("cmapi_cookie_privacy", "trustarc"),
+    ("notice_preferences", "trustarc"),
+    ("osano_consentmanager", "osano"),
+    ("klaro", "klaro"),
+    ("cc_cookie", "vanilla-cookieconsent"),
+    ("euconsent-v2", "tcf"),
 ];
+
+/// The CMP (or `tcf`) that keeps its visitor's choice in the cookie `name`.
+pub fn consent_cookie(name: &str) -> Option<&'static str> {
+    CONSENT_COOKIES
+        .iter()
+        .find(|(n, _)| n.strip_suffix('*').map_or(*n == name, |prefix| name.starts_with(prefix)))
+        .map(|(_, cmp)| *cmp)
+}
 
 /// Whether `header` (a `Cookie:` value or `document.cookie`) has a cookie
 /// [`from_cookies`] reads: where it has none, [`from_cookies`] finds no
 /// CMP, so a page need not fetch the cookie reader.
 pub fn in_cookies(header: &str) -> bool {
-    crate::cookie::pairs(header).any(|(name, _)| {
-        !name.is_empty()
-            && COOKIES.iter().any(|known| match known.strip_suffix('*') {
-                Some(prefix) => name.starts_with(prefix),
-                None => name == *known,
-            })
-    })
+    crate::cookie::pairs(header).any(|(name, _)| consent_cookie(name).is_some_and(|cmp| cmp != "tcf"))
 }
 
 /// CMP ids whose live API the page shells read besides [`PRECEDENCE`]
@@ -162,19 +165,22 @@ const DEFAULT_NAMES: &[(&str, &str, &[Category])] = {
 };
 
 /// A CMP's live state, as a page shell read it from the CMP's API or
-/// events: `name:1` / `name:0` pairs in the CMP's own names, comma
-/// separated. Names map through [`categories_of`] by the same "every source
-/// must grant" rule as the cookies; an unknown CMP gives `None`.
-pub fn from_choices(cmp: &str, choices: &str, names: &ConsentNames) -> Option<Categories> {
+/// events: each of its own names with granted or refused. Names map through
+/// [`categories_of`] by the same "every source must grant" rule as the
+/// cookies, and carry the same meanings (Osano's `OPT_OUT` granted is a "do
+/// not sell or share": marketing refused); an unknown CMP gives `None`.
+pub fn from_choices(cmp: &str, choices: &[(&str, bool)], names: &ConsentNames) -> Option<Categories> {
     let cmp = cmp_id(cmp)?;
     let mut acc = Acc::default();
-    for (name, flag) in choices.split(',').filter_map(|c| c.rsplit_once(':')) {
-        let granted = match flag {
-            "1" => true,
-            "0" => false,
-            _ => continue,
-        };
-        for c in names.get(cmp, name.trim()).unwrap_or_else(|| categories_of(cmp, name.trim())) {
+    for &(name, granted) in choices {
+        let name = name.trim();
+        if cmp == "osano" && name == "OPT_OUT" {
+            if granted {
+                acc.add(Category::Marketing, false);
+            }
+            continue;
+        }
+        for c in names.get(cmp, name).unwrap_or_else(|| categories_of(cmp, name)) {
             acc.add(*c, granted);
         }
     }
@@ -202,3 +208,19 @@ impl Acc {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consent_cookies_name_their_cmp() {
+        assert_eq!(consent_cookie("OptanonConsent"), Some("onetrust"));
+        assert_eq!(consent_cookie("cmplz_marketing"), Some("complianz"));
+        assert_eq!(consent_cookie("cookieyes-analytics"), Some("cookieyes"));
+        assert_eq!(consent_cookie("cmplz"), None);
+        assert_eq!(consent_cookie("euconsent-v2"), Some("tcf"));
+        assert_eq!(consent_cookie("intercom-id-abc"), None);
+        assert!(!in_cookies("euconsent-v2=CP; a=1"), "the TC string is not a cookie reader's");
+    }
+}

@@ -13,6 +13,7 @@
 use alloc::{string::String, vec::Vec, vec};
 use crate::catalog::PurposeDef;
 use crate::consent::{Category, ConsentNames};
+use crate::json::{parse_value, Val};
 use crate::url::glob_match;
 use serde::Deserialize;
 use alloc::collections::BTreeMap;
@@ -162,43 +163,79 @@ impl Policy {
         self.regions.get_or_insert_with(Vec::new).push(region.to_ascii_lowercase());
     }
 
-    /// Applies one rule of the loader's compact policy text (one rule a
-    /// line, fields split by TAB): `r region`, `p vendor glob`,
-    /// `c vendor purpose category`, `g grace_ms`, `m cookie_max_days`,
-    /// `n source name categories` (comma-separated, empty for none),
-    /// `v vendor gvl_id`. The
-    /// in-page monitor takes the policy this way instead of carrying a JSON
-    /// decoder. Unknown or malformed lines are ignored.
-    pub fn apply_rule(&mut self, line: &str) {
-        let mut f = line.split('\t');
-        let (kind, a, b, c) = (f.next(), f.next(), f.next(), f.next());
-        match (kind, a, b, c) {
-            (Some("r"), Some(region), _, _) => self.allow_region(region),
-            (Some("p"), Some(vendor), Some(glob), _) => self.allow_page(vendor, glob),
-            (Some("c"), Some(vendor), Some(purpose), Some(category)) => {
-                if let Some(category) = Category::parse(category) {
-                    self.set_category(vendor, purpose, category);
-                }
-            }
-            (Some("n"), Some(source), Some(name), Some(list)) => {
-                let categories = list.split(',').filter_map(Category::parse).collect();
-                self.consent_names.set(source, name, categories);
-            }
-            (Some("v"), Some(vendor), Some(id), _) => {
-                if let Ok(id) = id.parse() {
-                    self.tcf_vendors.push((vendor.into(), id));
-                }
-            }
-            (Some("g"), Some(ms), _, _) => self.grace_ms = ms.parse().unwrap_or(self.grace_ms),
-            (Some("m"), Some(days), _, _) => self.cookie_max_days = days.parse().ok().or(self.cookie_max_days),
-            _ => {}
+    /// Reads a policy from its JSON text (the contract's `config.policy`,
+    /// `docs/policy.md`), as the in-page monitor receives it from the
+    /// loader. The same shape as the `Deserialize` impl, read tolerantly:
+    /// an entry of the wrong shape is skipped, the rest still applies (a
+    /// site's typo must not switch its whole policy off).
+    pub fn from_json(text: &str) -> Policy {
+        let mut p = Policy::default();
+        let Some(root) = parse_value(text) else { return p };
+        let number = |key: &str| root.member(key).and_then(Val::text).and_then(|t| t.parse().ok());
+        if let Some(ms) = number("grace_ms") {
+            p.grace_ms = ms;
         }
+        p.cookie_max_days = number("cookie_max_days").and_then(|d| u32::try_from(d).ok());
+        for region in items(root.member("regions")) {
+            if let Some(r) = region.text() {
+                p.allow_region(r);
+            }
+        }
+        for (vendor, globs) in members(root.member("pages")) {
+            for glob in items(Some(globs)).filter_map(Val::text) {
+                p.allow_page(vendor, glob);
+            }
+        }
+        for (vendor, purposes) in members(root.member("vendors")) {
+            for (purpose, category) in members(Some(purposes)) {
+                if let Some(c) = category.text().and_then(Category::parse) {
+                    p.set_category(vendor, purpose, c);
+                }
+            }
+        }
+        for (source, names) in members(root.member("cmp")) {
+            for (name, value) in members(Some(names)) {
+                let categories = match value {
+                    Val::Null => Vec::new(),
+                    Val::Arr(list) => list.iter().filter_map(Val::text).filter_map(Category::parse).collect(),
+                    one => match one.text().and_then(Category::parse) {
+                        Some(c) => vec![c],
+                        None => continue,
+                    },
+                };
+                p.consent_names.set(source, name, categories);
+            }
+        }
+        for (vendor, id) in members(root.member("tcf_vendors")) {
+            if let Some(id) = id.text().and_then(|t| t.parse().ok()) {
+                p.tcf_vendors.push((vendor.into(), id));
+            }
+        }
+        p
     }
 
     /// Adds a page glob where `vendor` may run.
     pub fn allow_page(&mut self, vendor: &str, glob: &str) {
         self.pages.push((vendor.into(), glob.into()));
     }
+}
+
+/// The items of a JSON array (none when it is not one).
+fn items(v: Option<&Val>) -> impl Iterator<Item = &Val> {
+    let list = match v {
+        Some(Val::Arr(list)) => list.as_slice(),
+        _ => &[],
+    };
+    list.iter()
+}
+
+/// The members of a JSON object (none when it is not one).
+fn members(v: Option<&Val>) -> impl Iterator<Item = (&str, &Val)> {
+    let list = match v {
+        Some(Val::Obj(list)) => list.as_slice(),
+        _ => &[],
+    };
+    list.iter().map(|(k, v)| (k.as_str(), v))
 }
 
 #[cfg(test)]
@@ -222,18 +259,17 @@ mod tests {
     }
 
     #[test]
-    fn compact_rules_match_the_json_shape() {
-        let mut p = Policy::default();
-        for line in "r\teu\np\tintercom\t/support/*\nc\tintercom\tmessenger\tnecessary\nc\tx\ty\tbogus\ng\t1000\nm\t30\nzz\nn\tonetrust\tC0002\t\nn\tonetrust\tC0005\tfunctional\nn\ttcf\t1\tfunctional,analytics\nv\tcriteo\t91\n".lines() {
-            p.apply_rule(line);
-        }
-        let json: Policy = serde_json::from_str(
-            r#"{"regions":["eu"],"pages":{"intercom":["/support/*"]},
-                "vendors":{"intercom":{"messenger":"necessary"}},"grace_ms":1000,"cookie_max_days":30,
-                "cmp":{"onetrust":{"C0002":null,"C0005":"functional"},"tcf":{"1":["functional","analytics"]}},"tcf_vendors":{"criteo":91}}"#,
-        )
-        .unwrap();
-        assert_eq!(p, json);
+    fn the_monitor_reads_the_json_shape_as_the_collector_does() {
+        let text = r#"{"regions":["eu"],"pages":{"intercom":["/support/*"]},
+            "vendors":{"intercom":{"messenger":"necessary"},"x":{"y":"bogus"}},"grace_ms":1000,"cookie_max_days":30,
+            "cmp":{"onetrust":{"C0002":null,"C0005":"functional"},"tcf":{"1":["functional","analytics"]}},"tcf_vendors":{"criteo":91}}"#;
+        let serde: Policy = serde_json::from_str(&text.replace(r#","x":{"y":"bogus"}"#, "")).unwrap();
+        assert_eq!(Policy::from_json(text), serde);
+        assert_eq!(Policy::from_json("{}"), Policy::default());
+        assert_eq!(Policy::from_json("not json"), Policy::default());
+        // A wrong shape is skipped key by key.
+        let p = Policy::from_json(r#"{"regions":"eu","grace_ms":"soon","pages":{"intercom":"/x"},"cookie_max_days":30}"#);
+        assert_eq!((p.regions, p.grace_ms, p.pages.len(), p.cookie_max_days), (None, DEFAULT_GRACE_MS, 0, Some(30)));
     }
 
     #[test]

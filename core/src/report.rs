@@ -315,6 +315,14 @@ fn evidence(w: &mut Writer, e: &Evidence) {
     w.end_object();
 }
 
+/// A consent state as JSON, in the shape of a finding's `consent` object
+/// (`docs/report-format.md`): what the extension's popup shows.
+pub fn consent_json(c: &ConsentSnapshot) -> String {
+    let mut w = Writer::new();
+    consent(&mut w, c);
+    w.finish()
+}
+
 fn consent(w: &mut Writer, c: &ConsentSnapshot) {
     w.begin_object();
     for (k, v) in [("necessary", c.necessary), ("functional", c.functional), ("analytics", c.analytics), ("marketing", c.marketing)] {

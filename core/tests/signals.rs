@@ -73,45 +73,64 @@ fn a_withdrawal_in_the_cmp_cookie_starts_the_grace_period() {
 #[test]
 fn live_cmp_state_maps_through_the_same_names_as_its_cookie() {
     let mut e = engine();
-    e.cmp_state("onetrust", "C0001:1,C0002:0,C0003:1,C0004:0", true, true, 500);
+    e.cmp_state("onetrust", &[("C0001", true), ("C0002", false), ("C0003", true), ("C0004", false)], true, true, 500);
     e.request(req(LOADER, 100.0, "script"));
     assert_eq!(kinds(&e), vec![], "functional granted from page start");
     e.request(req(PING, 200.0, "fetch"));
     assert_eq!(kinds(&e), vec![TrackingBeforeConsent], "marketing (C0004) refused");
     let mut e = engine();
-    e.cmp_state("cookiebot", "preferences:1,statistics:1,marketing:1", false, true, 500);
-    e.cmp_state("no-such-cmp", "preferences:1", true, true, 500);
+    e.cmp_state("cookiebot", &[("preferences", true), ("statistics", true), ("marketing", true)], false, true, 500);
+    e.cmp_state("no-such-cmp", &[("preferences", true)], true, true, 500);
     e.request(req(LOADER, 100.0, "script"));
     assert_eq!(kinds(&e), vec![ScriptBeforeConsent], "undecided or unknown CMPs grant nothing");
 }
 
 #[test]
-fn tcf_event_statuses() {
-    let all = "11111111111";
+fn osanos_opt_out_refuses_marketing_whichever_way_its_state_arrives() {
+    // The live API's `getConsent()` and the `osano_consentmanager` cookie
+    // carry the same map; "do not sell or share" (OPT_OUT ACCEPT) refuses
+    // marketing even where MARKETING itself is accepted.
+    let live = [("ESSENTIAL", true), ("STORAGE", true), ("MARKETING", true), ("ANALYTICS", true), ("OPT_OUT", true)];
     let mut e = engine();
-    e.tcf(None, "cmpuishown", all, "", 50);
-    e.tcf(Some(true), "cmpuishown", "00000000000", "", 60);
+    e.cmp_state("osano", &live, true, true, 10);
+    let c = e.consent_at(20).categories;
+    assert_eq!((c.get(Functional), c.get(Analytics), c.get(Marketing)), (Some(true), Some(true), Some(false)));
+    let mut e = engine();
+    // {"ESSENTIAL":"ACCEPT","STORAGE":"ACCEPT","MARKETING":"ACCEPT","ANALYTICS":"ACCEPT","OPT_OUT":"ACCEPT"}
+    e.cookies("osano_consentmanager=eyJFU1NFTlRJQUwiOiJBQ0NFUFQiLCJTVE9SQUdFIjoiQUNDRVBUIiwiTUFSS0VUSU5HIjoiQUNDRVBUIiwiQU5BTFlUSUNTIjoiQUNDRVBUIiwiT1BUX09VVCI6IkFDQ0VQVCJ9", 10);
+    assert_eq!(e.consent_at(20).categories, c, "the cookie reads the same");
+    let mut e = engine();
+    e.cmp_state("osano", &[("MARKETING", true), ("OPT_OUT", false)], true, true, 10);
+    assert_eq!(e.consent_at(20).categories.get(Marketing), Some(true), "OPT_OUT refused changes nothing");
+}
+
+#[test]
+fn tcf_event_statuses() {
+    let all = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+    let mut e = engine();
+    e.tcf(None, "cmpuishown", all, &[], 50);
+    e.tcf(Some(true), "cmpuishown", &[], &[], 60);
     e.request(req(LOADER, 100.0, "script"));
     assert_eq!(kinds(&e), vec![ScriptBeforeConsent], "deciding and a shown UI are not consent");
-    e.tcf(Some(true), "useractioncomplete", all, "", 800);
+    e.tcf(Some(true), "useractioncomplete", all, &[], 800);
     e.request(req(PING, 900.0, "fetch"));
     assert_eq!(kinds(&e), vec![ScriptBeforeConsent], "the click counts from its event");
     assert_eq!(e.consent_at(900).source, Source::Tcf);
 
     let mut e = engine();
     e.request(req(LOADER, 100.0, "script"));
-    e.tcf(Some(true), "tcloaded", all, "", 800);
+    e.tcf(Some(true), "tcloaded", all, &[], 800);
     assert_eq!(kinds(&e), vec![], "tcloaded is restored consent");
 
     let mut e = engine();
     // Purpose 1 only: storage without ads purposes.
-    e.tcf(Some(true), "tcloaded", "1000000000", "", 10);
+    e.tcf(Some(true), "tcloaded", &[1], &[], 10);
     e.request(req(LOADER, 100.0, "script"));
     e.request(req(PING, 200.0, "fetch"));
     assert_eq!(kinds(&e), vec![TrackingBeforeConsent]);
 
     let mut e = engine();
-    e.tcf(Some(false), "tcloaded", "", "", 10);
+    e.tcf(Some(false), "tcloaded", &[], &[], 10);
     e.request(req(PING, 200.0, "fetch"));
     assert_eq!(kinds(&e), vec![], "GDPR does not apply");
 }
@@ -154,7 +173,7 @@ fn a_claim_backed_by_the_cmp_is_fine() {
     e.consent_mode("default", &[("ad_storage", "denied"), ("analytics_storage", "denied")], 5);
     // The CMP updates Google first and shows its state 200 ms later.
     e.consent_mode("update", &[("analytics_storage", "granted"), ("ad_storage", "granted")], 900);
-    e.cmp_state("cookiebot", "preferences:1,statistics:1,marketing:1", true, false, 1100);
+    e.cmp_state("cookiebot", &[("preferences", true), ("statistics", true), ("marketing", true)], true, false, 1100);
     e.request(req(GA_HIT, 1200.0, "fetch"));
     e.tick(5000);
     assert!(e.findings().iter().all(|f| f.kind != ConsentSignalMismatch), "{:?}", e.findings());
@@ -177,19 +196,17 @@ fn sent_findings_are_not_revised() {
     e.request(req(LOADER, 100.0, "script"));
     let view = PageView { site: "s", id: "0123456789abcdef", url: "https://shop.example/", user_agent: "t" };
     assert!(e.take_batch(&view, 200).is_some());
-    e.tcf(Some(true), "tcloaded", "11111111111", "", 300);
+    e.tcf(Some(true), "tcloaded", &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], &[], 300);
     assert_eq!(kinds(&e), vec![ScriptBeforeConsent], "what was sent stays as sent");
 }
 
 #[test]
 fn the_site_says_what_its_cmp_names_mean() {
-    let mut policy = Policy { grace_ms: 1000, ..Policy::default() };
     // A renamed OneTrust group that holds the Messenger, and TCF purpose 1
     // taken to gate only functional storage.
-    policy.apply_rule("n\tonetrust\tC0009\tfunctional");
-    policy.apply_rule("n\ttcf\t1\tfunctional");
+    let policy = Policy::from_json(r#"{"grace_ms":1000,"cmp":{"onetrust":{"C0009":"functional"},"tcf":{"1":"functional"}}}"#);
     let mut e = Engine::new(policy.clone(), "https://shop.example/");
-    e.cmp_state("onetrust", "C0001:1,C0003:1,C0009:0", true, true, 10);
+    e.cmp_state("onetrust", &[("C0001", true), ("C0003", true), ("C0009", false)], true, true, 10);
     e.request(req(LOADER, 100.0, "script"));
     assert_eq!(kinds(&e), vec![ScriptBeforeConsent], "C0009 refused gates functional");
 
@@ -201,7 +218,7 @@ fn the_site_says_what_its_cmp_names_mean() {
     let mut e = Engine::new(policy, "https://shop.example/");
     // Purposes 1 and 7-10 without 2-4: the default needs purpose 1 for
     // analytics too; here analytics needs only 7-10, marketing 2-4.
-    e.tcf(Some(true), "tcloaded", "10000011110", "", 10);
+    e.tcf(Some(true), "tcloaded", &[1, 7, 8, 9, 10], &[], 10);
     let c = e.consent_at(20).categories;
     assert_eq!((c.get(Functional), c.get(Analytics), c.get(Marketing)), (Some(true), Some(true), Some(false)));
 }
@@ -209,15 +226,15 @@ fn the_site_says_what_its_cmp_names_mean() {
 #[test]
 fn a_tcf_registered_vendor_needs_its_vendor_consent() {
     const ADS: &str = "https://googleads.g.doubleclick.net/pagead/viewthroughconversion/123/";
-    let all = "11111111111";
+    let all = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
     let mut e = engine();
-    e.tcf(Some(true), "tcloaded", all, "1,2,91", 10);
+    e.tcf(Some(true), "tcloaded", all, &[1, 2, 91], 10);
     e.request(req(ADS, 100.0, "script"));
     e.request(req(LOADER, 100.0, "script"));
     assert_eq!(kinds(&e), vec![TrackingBeforeConsent], "Google (GVL 755) lacks vendor consent; Intercom is not a TCF vendor");
     assert_eq!(e.findings()[0].vendor, "google-ads");
     let mut e = engine();
-    e.tcf(Some(true), "tcloaded", all, "755", 10);
+    e.tcf(Some(true), "tcloaded", all, &[755], 10);
     e.request(req(ADS, 100.0, "script"));
     assert_eq!(kinds(&e), vec![]);
 }

@@ -7,12 +7,14 @@
 //! - `C header now`: a `document.cookie` snapshot
 //! - `M header at`: CMP cookies (`cmp::from_cookies`) as a consent update
 //! - `K cats at`: a consent update; `cats` is 4 of `1`/`0`/other (unknown)
-//! - `S cmp choices decided restored now`: a live CMP state (`cmp_state`)
-//! - `F applies status purposes vendors now`: a TCF event (`tcf`)
+//! - `S cmp choices decided restored now`: a live CMP state (`cmp_state`;
+//!   choices `name:1`/`name:0` split by `,`)
+//! - `F applies status purposes vendors now`: a TCF event (`tcf`; purpose
+//!   and vendor ids comma-separated)
 //! - `Q gpp applicable now`: a GPP event (`gpp`; applicable comma-separated)
 //! - `D command params now`: a Consent Mode command (`consent_mode`;
 //!   params `k=v` pairs split by `&`)
-//! - `P rule`: a compact policy rule (`Policy::apply_rule`)
+//! - `P json`: a policy (`Policy::from_json`)
 //! - `I host`: ignore a host; `G0`|`G1`: GPC; `T now`: tick
 //! - `E name expires now_epoch now`: a cookie lifetime
 //! - `B now`: take a batch (it must be a JSON array)
@@ -101,7 +103,9 @@ fuzz_target!(|data: &[u8]| {
                 let (cmp, choices) = (f.next().unwrap_or(""), f.next().unwrap_or(""));
                 let (decided, restored) = (f.next() == Some("1"), f.next() == Some("1"));
                 clock = clock.max(u64_of(f.next()));
-                engine.cmp_state(cmp, choices, decided, restored, clock);
+                let choices: Vec<(&str, bool)> =
+                    choices.split(',').filter_map(|c| c.rsplit_once(':')).map(|(n, v)| (n, v == "1")).collect();
+                engine.cmp_state(cmp, &choices, decided, restored, clock);
             }
             'F' => {
                 let applies = match f.next() {
@@ -111,7 +115,8 @@ fuzz_target!(|data: &[u8]| {
                 };
                 let (status, purposes, vendors) = (f.next().unwrap_or(""), f.next().unwrap_or(""), f.next().unwrap_or(""));
                 clock = clock.max(u64_of(f.next()));
-                engine.tcf(applies, status, purposes, vendors, clock);
+                let ids = |s: &str| -> Vec<u16> { s.split(',').filter_map(|n| n.trim().parse().ok()).collect() };
+                engine.tcf(applies, status, &ids(purposes), &ids(vendors), clock);
             }
             'Q' => {
                 let gpp = f.next().unwrap_or("");
@@ -125,7 +130,7 @@ fuzz_target!(|data: &[u8]| {
                 clock = clock.max(u64_of(f.next()));
                 engine.consent_mode(command, &params, clock);
             }
-            'P' => engine.policy_mut().apply_rule(rest),
+            'P' => *engine.policy_mut() = Policy::from_json(rest),
             'I' => engine.ignore_host(rest),
             'G' => engine.set_gpc(rest == "1"),
             'T' => {

@@ -455,6 +455,25 @@ fn health_reports_go_to_the_health_api() {
 }
 
 #[test]
+fn an_unmonitored_page_view_is_a_health_report() {
+    // The loader's own report when the page view ended before the monitor
+    // started: the origin only, no page view id, no reason.
+    let (server, key) = setup("unmonitored", &[]);
+    let report = json!({
+        "type": "tagwatch-health", "age": 0, "url": "https://shop.example/",
+        "user_agent": "UA",
+        "body": {"schema": 1, "site": key, "status": "unmonitored", "reason": ""}
+    });
+    let resp = server.post(Some(ORIGIN), &batch(&[report]));
+    assert_eq!(resp.status, 204, "{}", resp.body);
+    let resp = server.get_api(&format!("/api/health?site={key}"));
+    let v: Value = serde_json::from_str(&resp.body).unwrap();
+    assert_eq!(v["health"][0]["status"], "unmonitored");
+    assert_eq!(v["health"][0]["page"], "https://shop.example/");
+    assert!(server.findings(&format!("site={key}")).is_empty());
+}
+
+#[test]
 fn flooding_a_site_gets_429_with_retry_after() {
     let (server, key) = setup("rate", &["--rate", "0.1", "--burst", "3"]);
     let body = batch(&[finding(&key, PV, "cookie_before_consent", "intercom", 0, 1)]);

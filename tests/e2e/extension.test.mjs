@@ -141,7 +141,9 @@ test('no consent: the same findings as the snippet, the badge counts them, the p
       assert.equal(f.consent.source, 'default', 'nothing decided on the page');
       assert.equal(f.consent.functional, null);
     }
-    assert.equal(audit.consent, '1---default', 'consent in force: necessary only, nothing decided');
+    const { necessary, functional, analytics, marketing, source } = audit.consent;
+    assert.deepEqual({ necessary, functional, analytics, marketing, source },
+      { necessary: true, functional: null, analytics: null, marketing: null, source: 'default' }, 'consent in force: necessary only, nothing decided');
     assert.deepEqual(audit.globals, [['intercom', 'Intercom.booted']]);
     assert.deepEqual(audit.dom, [['intercom', '#intercom-frame']]);
     const intercom = audit.inventory.vendors.find((v) => v.vendor === 'intercom');
@@ -275,7 +277,9 @@ test("consent from the page's CMP: the page-world adapters hand OneTrust's resto
     ];
     const audit = await waitForAudit(tabId, sameKeys(expected), 'tracking findings only');
     assertExactFindings(audit.found, expected, 'OneTrust: functional only');
-    assert.equal(audit.consent, '1100onetrust');
+    const { necessary, functional, analytics, marketing, source } = audit.consent;
+    assert.deepEqual({ necessary, functional, analytics, marketing, source },
+      { necessary: true, functional: true, analytics: false, marketing: false, source: 'onetrust' });
     for (const f of audit.found) {
       assert.deepEqual([f.consent.source, f.consent.since, f.consent.functional, f.consent.marketing], ['onetrust', 0, true, false],
         'restored from storage: in force from page start');

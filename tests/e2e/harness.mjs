@@ -26,6 +26,7 @@ const DEBUG = process.env.TAGWATCH_E2E_DEBUG === '1';
 export const CHROMIUM = process.env.TAGWATCH_CHROMIUM || '/usr/bin/chromium';
 export const TAGWATCH_BIN = process.env.TAGWATCH_BIN || join(REPO_ROOT, 'target/release/tagwatch');
 export const DIST_JS = join(REPO_ROOT, 'dist/tagwatch.js');
+export const DIST_BRAIN = join(REPO_ROOT, 'dist/tagwatch_bg.js');
 export const DIST_WASM = join(REPO_ROOT, 'dist/tagwatch_bg.wasm');
 export const APP_ID = 'k9x2m4qa';
 
@@ -58,10 +59,10 @@ export async function waitFor(fn, { timeoutMs = 10000, intervalMs = 50, what = '
 
 /** Fails (never skips) when the shipped monitor has not been built. */
 export function requireMonitorBuilt() {
-  const missing = [DIST_JS, DIST_WASM].filter((f) => !existsSync(f));
+  const missing = [DIST_JS, DIST_BRAIN, DIST_WASM].filter((f) => !existsSync(f));
   assert.equal(
     missing.length, 0,
-    `the monitor is not built: missing ${missing.join(', ')}. Run ./build.sh build (it makes dist/tagwatch.js and dist/tagwatch_bg.wasm) before the e2e tests.`,
+    `the monitor is not built: missing ${missing.join(', ')}. Run ./build.sh build (it makes dist/tagwatch.js, dist/tagwatch_bg.js and dist/tagwatch_bg.wasm) before the e2e tests.`,
   );
 }
 

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { loadedWithoutConsent } from './expected.mjs';
 import {
-  APP_ID, CANARIES, SHOP_ORIGIN, assertExactFindings, assertNoCanaries, expect, openPage, pollFindings, runPageView,
+  APP_ID, CANARIES, SHOP_ORIGIN, assertExactFindings, assertNoCanaries, expect, findingKey, openPage, pollFindings, runPageView,
   startStack, waitFor,
 } from './harness.mjs';
 
@@ -155,6 +155,8 @@ test('window.tagwatch a getter and setter that throw: the script tag\'s data- at
 test('queued calls whose arguments throw (getter, Proxy, a throwing queue entry) and live ones: each alone, start-up unharmed', { timeout: 90_000 }, async () => {
   const run = await hostile('queued-args-throw', {
     during: async ({ page }) => {
+      // Once the monitor runs (it starts after the page's load).
+      await page.waitForFunction(() => Array.isArray(window.tagwatch('findings')), null, { timeout: 15000, polling: 50 });
       const answer = await page.evaluate(() => {
         const trap = () => { throw new Error('hostile proxy'); };
         const proxy = new Proxy({}, { get: trap, has: trap, ownKeys: trap, getOwnPropertyDescriptor: trap });
@@ -174,6 +176,20 @@ test('queued calls whose arguments throw (getter, Proxy, a throwing queue entry)
 test('built-ins overridden before the loader (JSON, toJSON, Object.defineProperty, Array methods, call/apply, Promise then)', { timeout: 90_000 }, async () => {
   const run = await hostile('builtins-overridden');
   assertExactFindings(run.findings, everything(), 'built-ins overridden');
+  assert.deepEqual(run.health, []);
+});
+
+test('entry lists broken before the loader: no error reaches the page, cookies and markers still judged', { timeout: 90_000 }, async () => {
+  // PerformanceObserverEntryList.prototype.getEntries throws: every
+  // observer callback (the loader's, the frames') gets nothing from its
+  // list, and must not throw into the page for it. What an observer still
+  // holds when a report is built (takeRecords) may be judged, so the
+  // request findings are not pinned: each must be one of the no-consent set.
+  const run = await hostile('entry-lists-broken');
+  const keys = new Set(everything());
+  for (const f of run.findings) assert.ok(keys.has(findingKey(f)), `unexpected finding ${findingKey(f)}`);
+  const markers = everything().filter((k) => /\| (cookie|global|dom) \|/.test(k));
+  for (const k of markers) assert.ok(run.findings.some((f) => findingKey(f) === k), `missing ${k}`);
   assert.deepEqual(run.health, []);
 });
 

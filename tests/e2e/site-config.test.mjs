@@ -1,8 +1,10 @@
 // Scenario: the collector's per-site settings (`tagwatch site set KEY
-// --disable | --sample S`, served at GET /config/KEY). The loader asks for
-// them before loading the wasm: a disabled site, or a page view not drawn
-// by the sample, stops quietly (no wasm fetch, no report, no page error).
-// If the collector cannot answer, the page's own config decides (fail open).
+// --disable | --sample S`, served at GET /config/KEY). After the page's
+// load the loader asks for them while it fetches the brain and the wasm (in
+// parallel: the answer is cacheable): a disabled site, or a page view not
+// drawn by the sample, never starts the monitor (no report, no page error);
+// a page whose own sample is 0 fetches nothing. If the collector cannot
+// answer, the page's own config decides (fail open).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createServer, request as httpRequest } from 'node:http';
@@ -65,11 +67,17 @@ async function visit(site, collector = stack.tap.ingestUrl) {
     const resp = await ctx.page.goto(pageUrl('no-consent.html', { collector, site }));
     assert.equal(resp.status(), 200);
     await waitForIntercomBoot(ctx.page);
+    // Until the collector answered /config (the monitor runs, or the
+    // loader decided not to start it).
+    await waitFor(() => stack.tap.posts.some((p) => p.method === 'GET' && p.path === `/config/${site}` && p.done)
+      || collector !== stack.tap.ingestUrl, { what: 'the /config answer' });
     await sleep(800);
+    const running = await ctx.page.evaluate(() => Array.isArray(window.tagwatch('findings')));
     await endPageView(ctx.page);
     await sleep(1500);
     const wasmFetched = stack.fake.requests.some((r) => r.seq > seq0 && r.path === '/tagwatch/tagwatch_bg.wasm');
     return {
+      running,
       wasmFetched,
       configGets: stack.tap.posts.filter((p) => p.method === 'GET' && p.path === `/config/${site}`),
       reportPosts: stack.tap.reportPosts(site),
@@ -89,24 +97,25 @@ test('an enabled site: the loader reads /config/KEY, then monitors', { timeout: 
   assert.deepEqual(JSON.parse(run.configGets[0].response), { sample: 1, enabled: true });
   assert.equal(run.configGets[0].headers.origin, 'https://shop.example', 'a CORS fetch from the page');
   assert.ok(run.wasmFetched, 'the monitor loaded');
+  assert.ok(run.running, 'the monitor runs');
   await waitFor(() => run.reportPosts.length >= 1 || stack.tap.reportPosts(site).length >= 1, { what: 'a report' });
 });
 
-test('a disabled site, and a sample of 0: quiet, no wasm, no report', { timeout: 90_000 }, async () => {
+test('a disabled site, and a sample of 0: quiet, the monitor never starts, no report', { timeout: 90_000 }, async () => {
   const off = stack.nextSite();
   await siteSet(off, '--disable');
   let run = await visit(off);
   assert.deepEqual(run.pageErrors, []);
   assert.equal(run.configGets.length, 1);
   assert.deepEqual(JSON.parse(run.configGets[0].response), { sample: 1, enabled: false });
-  assert.equal(run.wasmFetched, false, 'a disabled site must not load the monitor');
+  assert.equal(run.running, false, 'a disabled site must not start the monitor');
   assert.equal(run.reportPosts.length, 0, 'no report from a disabled site');
 
   const unsampled = stack.nextSite();
   await siteSet(unsampled, '--sample', '0');
   run = await visit(unsampled);
   assert.deepEqual(run.pageErrors, []);
-  assert.equal(run.wasmFetched, false, 'sample 0: never drawn');
+  assert.equal(run.running, false, 'sample 0: never drawn');
   assert.equal(run.reportPosts.length, 0);
 });
 
@@ -131,7 +140,8 @@ test("a slow /config answer: Intercom('boot') queued before Intercom loaded stil
     await ctx.page.goto(pageUrl('identity.html', { collector, site, extra: { identity: 'boot' } }));
     await waitForIntercomBoot(ctx.page);
     await waitFor(() => stack.fake.requests.some((r) => r.seq > seq0 && r.path === '/tagwatch/tagwatch_bg.wasm' && r.status !== null), { what: 'the wasm fetch' });
-    await sleep(1000);
+    // The monitor starts once /config answered.
+    await ctx.page.waitForFunction(() => Array.isArray(window.tagwatch('findings')), null, { timeout: 15000, polling: 50 });
     await endPageView(ctx.page);
     const findings = await pollFindings(stack.collector, site, (f) => f.length >= 1);
     assert.deepEqual(findings.map((f) => [f.type, f.evidence.name]), [['identity_unverified', "Intercom('boot')"]]);

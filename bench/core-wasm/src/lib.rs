@@ -138,12 +138,12 @@ pub extern "C" fn monitor(href: usize, collector: usize, ua: usize) {
     unsafe { STATE = Some(state) };
 }
 
-/// `Monitor::policy`: compact rules, one a line.
+/// `Monitor::policy`: the policy's JSON text.
 #[no_mangle]
-pub extern "C" fn policy(rules: usize) {
-    let [rules] = strs([rules]);
+pub extern "C" fn policy(json: usize) {
+    let [json] = strs([json]);
     if let Some(s) = state() {
-        rules.lines().for_each(|line| s.engine.policy_mut().apply_rule(line));
+        *s.engine.policy_mut() = Policy::from_json(json);
     }
 }
 
@@ -188,7 +188,8 @@ fn snapshot(s: &mut State, header: &str, cmp: u32, now: u64) {
 pub extern "C" fn cmp(cmp: usize, choices: usize, decided: u32, at: f64, cookies: usize, cmp_bits: u32) {
     let [cmp, choices, header] = strs([cmp, choices, cookies]);
     let Some(s) = state() else { return };
-    s.engine.cmp_state(cmp, choices, decided == 1, false, tagwatch_core::engine::ms(at));
+    let choices: Vec<(&str, bool)> = choices.split(',').filter_map(|c| c.rsplit_once(':')).map(|(n, f)| (n, f == "1")).collect();
+    s.engine.cmp_state(cmp, &choices, decided == 1, false, tagwatch_core::engine::ms(at));
     snapshot(s, header, cmp_bits, clock());
 }
 
@@ -201,8 +202,10 @@ pub extern "C" fn tcf(applies: i32, status: usize, purposes: usize, vendors: usi
         0 => Some(false),
         _ => None,
     };
+    let purposes: Vec<u16> = (1..).zip(purposes.bytes()).filter(|(_, b)| *b == b'1').map(|(id, _)| id).collect();
+    let vendors: Vec<u16> = vendors.split(',').filter_map(|id| id.trim().parse().ok()).collect();
     if let Some(s) = state() {
-        s.engine.tcf(applies, status, purposes, vendors, tagwatch_core::engine::ms(at));
+        s.engine.tcf(applies, status, &purposes, &vendors, tagwatch_core::engine::ms(at));
     }
 }
 

@@ -30,11 +30,12 @@
 //!
 //! Everything here takes untrusted input: no indexing, no unwrap, recursion
 //! bounded, work linear in the input. A cookie it reads is named in
-//! [`super::COOKIES`] (a test holds them in step).
+//! [`super::CONSENT_COOKIES`] (a test holds them in step).
 
 use super::{categories_of, Acc, CmpConsent};
 use crate::consent::{Category, ConsentNames};
 use crate::cookie;
+use crate::json::{parse_value, Val};
 use alloc::{borrow::ToOwned, string::String, vec::Vec};
 
 /// Reads the consent state from a `Cookie:` header value. `None` when no
@@ -482,176 +483,6 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// A value of the tolerant JSON / JS-object-literal scanner.
-#[derive(Debug, PartialEq)]
-enum Val {
-    Bool(bool),
-    Null,
-    /// A quoted string.
-    Str(String),
-    /// A number or a bare identifier, as written.
-    Atom(String),
-    Arr(Vec<Val>),
-    Obj(Vec<(String, Val)>),
-}
-
-impl Val {
-    fn member(&self, key: &str) -> Option<&Val> {
-        match self {
-            Val::Obj(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v),
-            _ => None,
-        }
-    }
-
-    fn text(&self) -> Option<&str> {
-        match self {
-            Val::Str(s) | Val::Atom(s) => Some(s),
-            _ => None,
-        }
-    }
-}
-
-/// Most nested containers the scanner follows.
-const MAX_DEPTH: usize = 16;
-
-/// Parses JSON, or a JS object literal (single-quoted strings, bare keys),
-/// leniently: trailing text is ignored. `None` when no value can be read.
-fn parse_value(s: &str) -> Option<Val> {
-    let mut p = Scanner { s: s.as_bytes(), i: 0 };
-    p.value(0)
-}
-
-struct Scanner<'a> {
-    s: &'a [u8],
-    i: usize,
-}
-
-impl Scanner<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.s.get(self.i).copied()
-    }
-
-    fn skip_ws(&mut self) {
-        while self.peek().is_some_and(|b| b.is_ascii_whitespace()) {
-            self.i += 1;
-        }
-    }
-
-    fn eat(&mut self, b: u8) -> bool {
-        self.skip_ws();
-        if self.peek() == Some(b) {
-            self.i += 1;
-            true
-        } else {
-            false
-        }
-    }
-
-    fn value(&mut self, depth: usize) -> Option<Val> {
-        self.skip_ws();
-        match self.peek()? {
-            b'{' if depth < MAX_DEPTH => {
-                self.i += 1;
-                let mut members = Vec::new();
-                loop {
-                    if self.eat(b'}') {
-                        return Some(Val::Obj(members));
-                    }
-                    self.skip_ws();
-                    let key = match self.peek()? {
-                        q @ (b'"' | b'\'') => self.string(q)?,
-                        _ => self.atom()?,
-                    };
-                    if !self.eat(b':') {
-                        return None;
-                    }
-                    let value = self.value(depth + 1)?;
-                    members.push((key, value));
-                    if !self.eat(b',') {
-                        return self.eat(b'}').then_some(Val::Obj(members));
-                    }
-                }
-            }
-            b'[' if depth < MAX_DEPTH => {
-                self.i += 1;
-                let mut items = Vec::new();
-                loop {
-                    if self.eat(b']') {
-                        return Some(Val::Arr(items));
-                    }
-                    items.push(self.value(depth + 1)?);
-                    if !self.eat(b',') {
-                        return self.eat(b']').then_some(Val::Arr(items));
-                    }
-                }
-            }
-            q @ (b'"' | b'\'') => self.string(q).map(Val::Str),
-            _ => {
-                let atom = self.atom()?;
-                Some(match atom.as_str() {
-                    "true" => Val::Bool(true),
-                    "false" => Val::Bool(false),
-                    "null" => Val::Null,
-                    _ => Val::Atom(atom),
-                })
-            }
-        }
-    }
-
-    /// A bare word or number: `[A-Za-z0-9_$.+-]+`.
-    fn atom(&mut self) -> Option<String> {
-        let start = self.i;
-        while self.peek().is_some_and(|b| b.is_ascii_alphanumeric() || b"_$.+-".contains(&b)) {
-            self.i += 1;
-        }
-        let word = self.s.get(start..self.i)?;
-        if word.is_empty() {
-            return None;
-        }
-        Some(String::from_utf8_lossy(word).into_owned())
-    }
-
-    /// A string quoted by `q`, the scanner on the opening quote.
-    fn string(&mut self, q: u8) -> Option<String> {
-        self.i += 1;
-        let mut out = Vec::new();
-        loop {
-            let b = self.peek()?;
-            self.i += 1;
-            if b == q {
-                return Some(String::from_utf8_lossy(&out).into_owned());
-            }
-            if b != b'\\' {
-                out.push(b);
-                continue;
-            }
-            let e = self.peek()?;
-            self.i += 1;
-            match e {
-                b'n' => out.push(b'\n'),
-                b't' => out.push(b'\t'),
-                b'r' => out.push(b'\r'),
-                b'b' => out.push(8),
-                b'f' => out.push(12),
-                b'u' => {
-                    let code = self
-                        .s
-                        .get(self.i..self.i + 4)
-                        .and_then(|h| core::str::from_utf8(h).ok())
-                        .and_then(|h| u32::from_str_radix(h, 16).ok());
-                    let c = code.and_then(char::from_u32).unwrap_or(char::REPLACEMENT_CHARACTER);
-                    if code.is_some() {
-                        self.i += 4;
-                    }
-                    let mut buf = [0u8; 4];
-                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                }
-                other => out.push(other),
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -670,18 +501,6 @@ mod tests {
     fn percent_decoding_is_tolerant() {
         assert_eq!(percent_decode("a%3Ab%2C%zz%4"), "a:b,%zz%4");
         assert_eq!(percent_decode("%C3%A9%FF"), "é\u{fffd}");
-    }
-
-    #[test]
-    fn scanner_reads_js_literals_and_json() {
-        let v = parse_value("{stamp:'a\\'b',necessary:true,ver:1,x:[1,\"y\",null]}").unwrap();
-        assert_eq!(v.member("stamp"), Some(&Val::Str("a'b".into())));
-        assert_eq!(v.member("necessary"), Some(&Val::Bool(true)));
-        assert_eq!(v.member("ver"), Some(&Val::Atom("1".into())));
-        assert_eq!(parse_value("{\"a\":\"\\u00e9\"}").unwrap().member("a"), Some(&Val::Str("é".into())));
-        assert_eq!(parse_value("{a:"), None);
-        let deep = "[".repeat(10_000);
-        assert_eq!(parse_value(&deep), None);
     }
 
     #[test]

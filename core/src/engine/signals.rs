@@ -70,10 +70,10 @@ impl Engine {
         }
     }
 
-    /// A CMP's live state from its API or events, as `name:1,name:0` pairs
-    /// in the CMP's own names ([`cmp::from_choices`]); `restored` when the
-    /// CMP had it from storage before the visitor did anything on this page.
-    pub fn cmp_state(&mut self, cmp: &str, choices: &str, decided: bool, restored: bool, now: u64) {
+    /// A CMP's live state from its API or events: each of its own names
+    /// granted or refused ([`cmp::from_choices`]); `restored` when the CMP
+    /// had it from storage before the visitor did anything on this page.
+    pub fn cmp_state(&mut self, cmp: &str, choices: &[(&str, bool)], decided: bool, restored: bool, now: u64) {
         let (Some(id), true) = (cmp::cmp_id(cmp), decided) else { return };
         if let Some(categories) = cmp::from_choices(id, choices, &self.policy.consent_names) {
             self.consent(categories, Source::Cmp(id), if restored { 0 } else { now });
@@ -81,21 +81,17 @@ impl Engine {
     }
 
     /// An IAB TCF `addEventListener` callback: `gdpr_applies` as the CMP
-    /// says (`None` while it is still deciding), `event_status`, the
-    /// purpose consents as a string of `0`/`1` for purposes 1, 2, …, and
-    /// the GVL ids with vendor consent, comma-separated (they gate the
-    /// vendors of `Policy::tcf_vendor`).
+    /// says (`None` while it is still deciding), `event_status`, the ids of
+    /// the purposes with consent, and the GVL ids of the vendors with
+    /// consent (they gate the vendors of `Policy::tcf_vendor`).
     /// `tcloaded` is consent restored from storage (page start);
     /// `useractioncomplete` a choice (now); `cmpuishown` undecided. Where
     /// the GDPR does not apply, TCF gates nothing: every category granted.
-    pub fn tcf(&mut self, gdpr_applies: Option<bool>, event_status: &str, purposes: &str, vendors: &str, now: u64) {
+    pub fn tcf(&mut self, gdpr_applies: Option<bool>, event_status: &str, purposes: &[u16], vendors: &[u16], now: u64) {
         let categories = match gdpr_applies {
             None => return,
             Some(false) => consent::all_granted(),
-            Some(true) => {
-                let bits = purposes.as_bytes();
-                consent::from_tcf_purposes(|id| bits.get(usize::from(id).wrapping_sub(1)) == Some(&b'1'), &self.policy.consent_names)
-            }
+            Some(true) => consent::from_tcf_purposes(|id| purposes.contains(&id), &self.policy.consent_names),
         };
         let at = match event_status {
             "tcloaded" => 0,
@@ -104,7 +100,7 @@ impl Engine {
             _ => return,
         };
         if gdpr_applies == Some(true) {
-            let ids = vendors.split(',').filter_map(|id| id.trim().parse().ok()).collect();
+            let ids = vendors.to_vec();
             let pos = self.signals.tcf_vendors.partition_point(|(t, _)| *t <= at);
             self.signals.tcf_vendors.insert(pos, (at, ids));
         }

@@ -1,0 +1,84 @@
+//! The host interface: how the shell reads the browser and sends reports.
+//!
+//! A host is a JavaScript object given to [`crate::Monitor::new`]. What it
+//! observes it pushes into the monitor's methods (Resource Timing entries,
+//! cookie snapshots with their times, consent signals, API calls); what is
+//! a state rather than an event the shell reads through it on its sweeps,
+//! and reports leave through it:
+//!
+//! | method | answers |
+//! |---|---|
+//! | `send(url, body)` | sends a report batch (a `text/plain` POST) |
+//! | `truthy(path)` | whether the page global `a.b.c` is truthy now |
+//! | `element(id)` | whether the document has an element with that id |
+//! | `script(id)` | the Resource Timing entry of the `src` of `<script id>`, or `undefined` |
+//! | `value(name)` | the page global `name` (an identity settings object), or `undefined` |
+//!
+//! The snippet's host (`www/brain.js`) answers on the page's `window`; the
+//! extension's (`extension/content.js`) from what its page-world script
+//! reported over its channel. Every method may throw or answer nonsense (a
+//! page getter runs behind `truthy`); the shell takes an exception as "no".
+
+use alloc::string::String;
+use js_sys::Reflect;
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen]
+extern "C" {
+    /// The host object.
+    pub type Host;
+    #[wasm_bindgen(method, catch)]
+    fn send(this: &Host, url: &str, body: &str) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn truthy(this: &Host, path: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn element(this: &Host, id: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn script(this: &Host, id: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn value(this: &Host, name: &str) -> Result<JsValue, JsValue>;
+}
+
+impl Host {
+    /// Sends a report batch; a host that throws loses it (better than a page error).
+    pub(crate) fn post(&self, url: &str, body: &str) {
+        let _ = self.send(url, body);
+    }
+
+    pub(crate) fn has_global(&self, path: &str) -> bool {
+        self.truthy(path).is_ok_and(|v| v.is_truthy())
+    }
+
+    pub(crate) fn has_element(&self, id: &str) -> bool {
+        self.element(id).is_ok_and(|v| v.is_truthy())
+    }
+
+    /// `(url, start, initiator)` of the entry of `<script id>`'s `src`.
+    pub(crate) fn script_entry(&self, id: &str) -> Option<(String, f64, String)> {
+        let entry = self.script(id).ok().filter(JsValue::is_object)?;
+        let url = text_at(&entry, "name").filter(|u| !u.is_empty())?;
+        let start = number_at(&entry, "startTime").unwrap_or(0.0);
+        Some((url, start, text_at(&entry, "initiatorType").unwrap_or_default()))
+    }
+
+    /// The page global `name` when it is an object.
+    pub(crate) fn object(&self, name: &str) -> Option<JsValue> {
+        self.value(name).ok().filter(JsValue::is_object)
+    }
+}
+
+/// `o[key]` as a string; `None` when absent, not a string, or when reading
+/// it threw (a getter, a Proxy).
+pub(crate) fn text_at(o: &JsValue, key: &str) -> Option<String> {
+    Reflect::get(o, &JsValue::from_str(key)).ok().and_then(|v| v.as_string())
+}
+
+/// `o[key]` as a number, same care.
+pub(crate) fn number_at(o: &JsValue, key: &str) -> Option<f64> {
+    Reflect::get(o, &JsValue::from_str(key)).ok().and_then(|v| v.as_f64())
+}
+
+/// Whether `o[key]` is truthy; a read that throws is false.
+pub(crate) fn truthy_at(o: &JsValue, key: &str) -> bool {
+    Reflect::get(o, &JsValue::from_str(key)).is_ok_and(|v| v.is_truthy())
+}

@@ -1,0 +1,103 @@
+//! What is a state rather than an event: the vendors' page globals, DOM
+//! markers, first-party loader scripts and identity settings, read through
+//! the host on sweeps. A sweep comes SWEEP_MIN_MS after anything new (an
+//! entry of a vendor, a cookie change, a consent signal, a marker found)
+//! and backs off to SWEEP_MAX_MS while nothing changes. A marker once found
+//! is a state the engine holds and is not looked for again; a vendor's
+//! identity is judged once.
+
+use crate::host::{truthy_at, Host};
+use alloc::vec::Vec;
+use tagwatch_core::catalog::{self, vendors, Vendor};
+use tagwatch_core::engine::{Engine, Request};
+use tagwatch_core::report::Evidence;
+use wasm_bindgen::JsValue;
+
+/// Delay of the first sweep after something new, in ms: a tag's globals
+/// and markers appear soon after its script's entry.
+pub(crate) const SWEEP_MIN_MS: u32 = 1000;
+/// Longest delay between sweeps, in ms: what a quiet page costs (a sweep
+/// is a few dozen property reads).
+pub(crate) const SWEEP_MAX_MS: u32 = 30_000;
+
+/// What the sweeps found and when the next one is due.
+pub(crate) struct Sweep {
+    /// Globals, DOM ids and loader script ids found (their catalog strings).
+    found: Vec<&'static str>,
+    /// Vendors whose identity was judged.
+    identified: Vec<&'static str>,
+    /// The delay the last sweep asked for.
+    delay: u32,
+    /// Something new since the last sweep.
+    pub(crate) activity: bool,
+}
+
+impl Default for Sweep {
+    fn default() -> Self {
+        Sweep { found: Vec::new(), identified: Vec::new(), delay: SWEEP_MIN_MS, activity: true }
+    }
+}
+
+impl Sweep {
+    /// One pass over what is not found yet; returns the delay until the next.
+    pub(crate) fn run(&mut self, engine: &mut Engine, host: &Host, now: u64) -> u32 {
+        let found = self.found.len();
+        for vendor in vendors() {
+            self.vendor(engine, host, vendor, now);
+        }
+        let new = core::mem::take(&mut self.activity) || self.found.len() != found;
+        self.delay = if new { SWEEP_MIN_MS } else { self.delay.saturating_mul(2).min(SWEEP_MAX_MS) };
+        self.delay
+    }
+
+    fn vendor(&mut self, engine: &mut Engine, host: &Host, vendor: &'static Vendor, now: u64) {
+        for path in vendor.globals().iter() {
+            if !self.found.contains(&path) && host.has_global(path) {
+                self.found.push(path);
+                engine.presence(vendor, Evidence::Global { name: path.into() }, now);
+            }
+        }
+        for id in vendor.dom_ids().iter() {
+            if !self.found.contains(&id) && host.has_element(id) {
+                self.found.push(id);
+                engine.presence(vendor, Evidence::Dom { name: ["#", id].concat() }, now);
+            }
+        }
+        for id in vendor.loader_script_ids().iter() {
+            if self.found.contains(&id) {
+                continue;
+            }
+            let Some((url, start, initiator)) = host.script_entry(id) else { continue };
+            self.found.push(id);
+            // A loader on the vendor's own host is already judged as an entry.
+            let on_vendor_host = tagwatch_core::url::parse(&url).is_some_and(|p| catalog::vendor_for_host(&p.host).is_some());
+            if !on_vendor_host {
+                engine.loader_request(vendor, Request { url: &url, start, initiator: &initiator, frame: "top", ..Request::default() });
+            }
+        }
+        if let Some(rule) = vendor.identity() {
+            let running = vendor.globals().first().is_some_and(|g| self.found.contains(&g));
+            if running && !self.identified.contains(&vendor.id) {
+                if let Some(settings) = host.object(rule.settings) {
+                    self.identity(engine, vendor, &settings, rule.settings, now);
+                }
+            }
+        }
+    }
+
+    /// Judges one settings object or API call argument: an identified user
+    /// without the proof of server-side verification. Only field presence
+    /// is read, never a value.
+    pub(crate) fn identity(&mut self, engine: &mut Engine, vendor: &'static Vendor, arg: &JsValue, source: &str, at: u64) {
+        let Some(rule) = vendor.identity() else { return };
+        if !arg.is_object() || self.identified.contains(&vendor.id) {
+            return;
+        }
+        if rule.ids.iter().any(|k| truthy_at(arg, k)) {
+            self.identified.push(vendor.id);
+            if !rule.proofs.iter().any(|k| truthy_at(arg, k)) {
+                engine.identity_unverified(vendor, source, at);
+            }
+        }
+    }
+}

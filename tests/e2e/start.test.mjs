@@ -1,0 +1,135 @@
+// When the monitor starts, and what it still judges from its real time.
+// The loader is the only monitor code before the page's `load`; the brain
+// (script + wasm) comes after it, in idle time (www/loader.js). Each
+// scenario forces one way the start can differ from that, without timing:
+//   - the snippet added after `load` (a tag manager): the brain starts at
+//     once, and what happened before the loader ran is judged at its time;
+//   - a `load` that never comes (an image whose response the fake holds):
+//     the brain starts after the loader's bounded wait and reports;
+//   - the visitor leaves before that: one `unmonitored` health report,
+//     carrying no page data;
+//   - a consent choice made in the CMP's banner before the brain started
+//     (the wasm held by the fake until after the click): it counts from the
+//     click, not from page start as a restored choice would.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { loadedWithoutConsent } from './expected.mjs';
+import {
+  APP_ID, SHOP_ORIGIN, assertExactFindings, assertNoCanaries, assertReportPosts, cookieValues, endPageView, openPage,
+  pageUrl, reportedPageUrl, reportsOf, runPageView, startStack, waitForFrameEntries, waitForIntercomBoot, waitForReports,
+} from './harness.mjs';
+
+let stack;
+before(async () => { stack = await startStack(); }, { timeout: 120_000 });
+after(async () => { await stack?.stop(); }, { timeout: 30_000 });
+
+const running = (page) => page.evaluate(() => Array.isArray(window.tagwatch('findings')));
+/** Waits until the monitor runs: `tagwatch('findings')` answers once it does. */
+async function monitorRunning(page, timeout = 30_000) {
+  await page.waitForFunction(() => Array.isArray(window.tagwatch('findings')), null, { timeout, polling: 100 });
+}
+
+test('the snippet added after load: the brain starts at once; what came before counts from its time', { timeout: 90_000 }, async () => {
+  let injectedAt = 0;
+  const run = await runPageView(stack, 'late-snippet.html', {
+    waitFrame: [/\/messenger\/web\/metrics$/, /\/messenger\/web\/events$/],
+    during: async ({ page }) => {
+      await monitorRunning(page);
+      assert.equal(await page.evaluate(() => window.twSnippetAdded), true, 'the snippet was added after load');
+      // When the page added the loader: its own request's start.
+      injectedAt = await page.evaluate(() => performance.getEntriesByName(location.origin + '/tagwatch/tagwatch.js')[0].startTime);
+    },
+  });
+  assertExactFindings(run.findings, loadedWithoutConsent({ fake: stack.fake, app: APP_ID }), 'snippet added late');
+  // Intercom's loader (requested on `load`, before the tag manager's turn)
+  // is dated at its real start, before the loader was added.
+  const widget = run.reports.find((r) => r.body.evidence && r.body.evidence.path === `/widget/${APP_ID}`);
+  assert.ok(widget && widget.body.at < injectedAt, `the widget at ${widget?.body.at}, its real start, before the loader was added at ${injectedAt}`);
+});
+
+/**
+ * One page view of `name` (under /pages/) whose `hold` path the fake keeps
+ * unanswered until the page view ends; `during(page, gate)` runs once the
+ * held request was sent. Ends the page view; returns the report POSTs, the
+ * reports, and the stored findings, after the checks every scenario shares
+ * (accepted, no page error, no canary).
+ */
+async function pageView(name, { hold, extra = {}, during }) {
+  const { fake, tap, collector, browser } = stack;
+  const site = stack.nextSite();
+  const gate = fake.hold('shop.example', hold);
+  const ctx = await openPage(browser, { collectorUrl: new URL(tap.ingestUrl).origin });
+  try {
+    await ctx.page.goto(pageUrl(name, { collector: tap.ingestUrl, site, extra }), { waitUntil: 'domcontentloaded' });
+    await gate.arrived;
+    await during(ctx.page, gate);
+    const values = await cookieValues(ctx.context);
+    await endPageView(ctx.page);
+    const posts = await waitForReports(tap, site);
+    for (const p of posts) assert.equal(p.status, 204, `the collector refused a report (${p.status}): ${p.response}`);
+    assert.deepEqual(ctx.pageErrors, []);
+    assertNoCanaries([...posts.map((p) => p.body + '\n' + p.path), ...ctx.collectorRequests.map((r) => r.body + '\n' + r.url)], values);
+    return { posts, reports: reportsOf(posts), findings: await collector.findings(site), site };
+  } finally {
+    gate.release();
+    await ctx.context.close().catch(() => {});
+  }
+}
+
+/** load-never.html: its `load` held back by an image the fake never answers. */
+function hangingPageView(during) {
+  return pageView('load-never.html', {
+    hold: '/pages/hanging.svg',
+    during: async (page) => {
+      await waitForIntercomBoot(page);
+      await waitForFrameEntries(page, [/\/messenger\/web\/metrics$/]);
+      assert.notEqual(await page.evaluate(() => document.readyState), 'complete', 'the page has not loaded');
+      await during(page);
+    },
+  });
+}
+
+test('a page whose load never fires: the monitor starts after a bounded wait and reports', { timeout: 90_000 }, async () => {
+  const run = await hangingPageView(async (page) => {
+    await monitorRunning(page);
+    assert.notEqual(await page.evaluate(() => document.readyState), 'complete', 'started without load');
+  });
+  assertReportPosts(run.posts, { site: run.site, page: reportedPageUrl('load-never.html') });
+  assertExactFindings(run.findings, loadedWithoutConsent({ fake: stack.fake, app: APP_ID }), 'load never fired');
+});
+
+test('a page view that ends before the monitor started: one unmonitored health report, no page data', { timeout: 90_000 }, async () => {
+  const run = await hangingPageView(async (page) => {
+    assert.equal(await running(page), false, 'the monitor has not started yet');
+  });
+  assert.deepEqual(run.findings, []);
+  assert.equal(run.posts.length, 1, 'one request: the health report');
+  assert.deepEqual(run.reports.map((r) => [r.type, r.url, r.body.status, r.body.site, r.body.page_view]),
+    [['tagwatch-health', `${SHOP_ORIGIN}/`, 'unmonitored', run.site, undefined]]);
+});
+
+test('a consent choice made before the monitor started counts from the click, not from page start', { timeout: 90_000 }, async () => {
+  // The returning-visitor layout (`?lazy=1`: Intercom on load, the CMP once
+  // Intercom booted) for a new visitor, who accepts in the banner while the
+  // fake holds the wasm: the monitor starts after the click, and finds
+  // OneTrust's cookie and state already there, as a restored choice would be.
+  const run = await pageView('cmp/onetrust.html', {
+    hold: '/tagwatch/tagwatch_bg.wasm',
+    extra: { lazy: '1' },
+    during: async (page, gate) => {
+      await waitForIntercomBoot(page);
+      await waitForFrameEntries(page, [/\/messenger\/web\/metrics$/, /\/messenger\/web\/events$/]);
+      await page.waitForFunction(() => window.TW_CMP.ready, null, { timeout: 15000, polling: 50 });
+      assert.equal(await running(page), false, 'the monitor has not started yet');
+      await page.click('#onetrust-accept-btn-handler');
+      await page.waitForFunction(() => window.OneTrust.IsAlertBoxClosed(), null, { timeout: 15000, polling: 50 });
+      gate.release();
+      await monitorRunning(page);
+    },
+  });
+  // What Intercom did before the click, judged on the state before it;
+  // its globals and frame, first seen after the start, are consented.
+  const before = loadedWithoutConsent({ fake: stack.fake, app: APP_ID }).filter((k) => !/\| (global|dom) \|/.test(k));
+  assertExactFindings(run.findings, before, 'accepted before the monitor started');
+  for (const f of run.findings) assert.equal(f.consent.functional, null, `judged on the state before the click: ${JSON.stringify(f)}`);
+});

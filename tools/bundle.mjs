@@ -1,0 +1,87 @@
+// Makes the snippet's two scripts from www/ and wasm-bindgen's glue:
+//
+//   dist/tagwatch.js     the loader: www/host.js + www/loader.js in one
+//                        strict function scope inside one `try` (one
+//                        global: `tagwatch`), the catalog's watched vendor
+//                        APIs filled in. The only file on the page's
+//                        critical path.
+//   dist/tagwatch_bg.js  the brain, an ES module the loader imports after
+//                        `load`: the glue + www/url.js + www/consent.js +
+//                        www/observe.js + www/brain.js, exporting `start`.
+//
+// Both minified with terser. The vendor APIs come from the compiled catalog
+// through the CLI (`tagwatch catalog show ID --json`), so the loader and
+// the engine never disagree.
+//
+//   node tools/bundle.mjs [--glue target/wasm-bindgen/min.js] [--cli target/release/tagwatch] [--out dist]
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { minify } from 'terser';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const args = { glue: 'target/wasm-bindgen/min.js', cli: 'target/release/tagwatch', out: 'dist' };
+for (let i = 2; i < process.argv.length; i += 2) {
+  const k = process.argv[i].replace(/^--/, '');
+  if (!(k in args) || process.argv[i + 1] === undefined) {
+    console.error('usage: node tools/bundle.mjs [--glue F] [--cli F] [--out DIR]');
+    process.exit(2);
+  }
+  args[k] = process.argv[i + 1];
+}
+const at = (p) => resolve(ROOT, p);
+const read = (p) => readFileSync(at(p), 'utf8');
+
+// [vendor, global, verbs] for each catalog vendor whose identity calls are watched.
+const cli = (...a) => execFileSync(at(args.cli), ['catalog', ...a], { encoding: 'utf8' });
+const apis = cli('list', '--json').trim().split('\n')
+  .map((line) => JSON.parse(cli('show', JSON.parse(line).id, '--json')))
+  .filter((v) => v.identity && v.identity.verbs.length)
+  .map((v) => [v.id, v.identity.api, v.identity.verbs]);
+
+const loader = read('www/loader.js');
+const PLACEHOLDER = '/* APIS */[]';
+if (!loader.includes(PLACEHOLDER)) throw new Error(`bundle: www/loader.js has no ${PLACEHOLDER}`);
+
+const PREAMBLE = '/*! tagwatch - consent-compliance monitor */';
+const options = (module) => ({ module, compress: { passes: 2 }, mangle: true, format: { preamble: PREAMBLE } });
+
+const loaderSrc = '(function () {\n"use strict";\ntry {\n' + read('www/host.js') +
+  loader.replace(PLACEHOLDER, JSON.stringify(apis)) + "} catch (e) { /* never the page's problem */ }\n})();\n";
+const brainSrc = [brainGlue(read(args.glue)), read('www/url.js'), read('www/consent.js'), read('www/observe.js'), read('www/brain.js')].join('\n');
+
+/**
+ * wasm-bindgen's no-modules glue as the brain needs it: the brain gets a
+ * compiled module from the loader, so the glue's own ways to find, fetch
+ * and compile one (`document.currentScript`, URLs, `Response`s, streaming)
+ * are replaced by `wasm_bindgen(module, sync)`: the imports, instantiation
+ * (at once when `sync`) and the glue's own finishing step, unchanged.
+ */
+function brainGlue(glue) {
+  const cut = (text, from, to, what) => {
+    const a = text.indexOf(from);
+    const b = text.indexOf(to, a);
+    if (a < 0 || b < 0) throw new Error(`bundle: wasm-bindgen glue layout not recognised (${what})`);
+    return [text.slice(0, a), text.slice(b + to.length)];
+  };
+  let [head, tail] = cut(glue, '    let script_src;\n', '\n    }\n', 'script_src');
+  glue = head + tail;
+  [head, tail] = cut(glue, '    async function __wbg_load(', '    return Object.assign(__wbg_init, { initSync }, exports);', 'init');
+  if (!head.includes('function __wbg_get_imports()') || !head.includes('function __wbg_finalize_init(')) {
+    throw new Error('bundle: wasm-bindgen glue layout not recognised (imports, finalize)');
+  }
+  return head + `    function __wbg_start(module, sync) {
+        const imports = __wbg_get_imports();
+        if (sync) return __wbg_finalize_init(new WebAssembly.Instance(module, imports), module);
+        return WebAssembly.instantiate(module, imports).then((instance) => __wbg_finalize_init(instance, module));
+    }
+    return Object.assign(__wbg_start, exports);` + tail;
+}
+
+const out = [['tagwatch.js', loaderSrc, false], ['tagwatch_bg.js', brainSrc, true]];
+for (const [name, src, module] of out) {
+  const { code } = await minify(src, options(module));
+  writeFileSync(join(at(args.out), name), code);
+}
+console.error(`bundle: ${args.out}/tagwatch.js (loader), ${args.out}/tagwatch_bg.js (brain); watched APIs ${JSON.stringify(apis)}`);

@@ -1,0 +1,164 @@
+/* tagwatch brain (dist/tagwatch_bg.js): the ES module the loader imports
+ * after the page's `load`. tools/bundle.mjs makes it from wasm-bindgen's
+ * glue, www/url.js, www/consent.js, www/observe.js and this file, in one
+ * module scope that exports `start` only (nothing reaches the page's
+ * globals).
+ *
+ * `start(h)` gets what the loader has: the compiled wasm module (or why it
+ * failed), the page's config, the network and WebAssembly functions taken
+ * before the page's scripts ran, and everything kept before (entries,
+ * cookies, API calls, gestures, commands, with their times). It
+ * instantiates the monitor, replays what was kept, then takes the loader's
+ * events live, observes the page (www/observe.js) and reads its CMPs
+ * (www/consent.js). It implements the snippet's host (src/host.rs) on
+ * `window`. Health reports carry the page URL redacted as findings do
+ * (www/url.js). */
+
+// The glue instantiates through `WebAssembly.*`: in this module the name is
+// the browser's functions as the loader took them (set in `start`).
+var WebAssembly;
+
+export function start(h) {
+  try { run(h); } catch (e) { /* a guest never breaks its host */ }
+}
+
+function run(h) {
+  var W = window;
+  var D = document;
+  var config = h.config;
+  var net = h.net;
+  var wasm = h.wasm;
+  var perf = W.performance;
+  var told = {};
+  var m;
+  var page;
+
+  function now() { return perf.now(); }
+  function name(e) { try { return String(e.name); } catch (x) { return 'Error'; } }
+
+  // One report without the monitor, once per status.
+  function health(status, reason) {
+    if (told[status]) return;
+    told[status] = 1;
+    var q = h.quote;
+    net.send(config.collector, '[{"type":"tagwatch-health","age":0,"url":' + q(pageUrl(location.href)) +
+      ',"user_agent":' + q(String(navigator.userAgent).slice(0, 512)) +
+      ',"body":{"schema":1,"site":' + q(config.site) + ',"status":"' + status + '","reason":' + q(String(reason).slice(0, 200)) + '}}]');
+  }
+  h.tampered(function (api) { health('tampered', api); });
+
+  WebAssembly = {
+    Module: wasm.Module,
+    Instance: wasm.Instance,
+    // The browser's own never throws (it rejects): one that does was
+    // replaced before the loader ran; instantiate apart.
+    instantiate: function (module, imports) {
+      try { return wasm.instantiate(module, imports); } catch (e) {
+        health('tampered', 'WebAssembly.instantiate');
+        return Promise.resolve(new wasm.Instance(module, imports));
+      }
+    }
+  };
+  if (!wasm.Module) return health('wasm_unavailable', 'NoWebAssembly');
+  if (!(h.module instanceof wasm.Module)) return health('wasm_unavailable', name(h.module));
+  // Only a failed instantiation is `wasm_unavailable`: what fails after it
+  // stays in the page view (every call is guarded).
+  // wasm_bindgen(module, sync): the glue as tools/bundle.mjs trims it.
+  if (h.sync) {
+    try { wasm_bindgen(h.module, true); } catch (e) { return health('wasm_unavailable', name(e)); }
+    go();
+    page.settle();
+    m.flush(now());
+  } else {
+    wasm_bindgen(h.module).then(go, function (e) { health('wasm_unavailable', name(e)); });
+  }
+
+  var host = windowHost(net.send);   // www/observe.js
+
+  function go() {
+    m = new wasm_bindgen.Monitor(host, String(config.site), String(config.collector), String(location.href),
+      String(navigator.userAgent), h.t0);
+    if (config.policy) m.policy(config.policy);
+    m.gpc(navigator.globalPrivacyControl === true);
+    var poll = function () {};
+    var judge;
+    page = observe(m, {
+      store: W.cookieStore,
+      events: !!W.cookieStore,
+      cookies: function (header) { return header; },
+      entries: function (fn) { judge = fn; },
+      drain: function () { judge(h.observer.takeRecords(), 0, 'top'); },
+      poll: function () { h.hook(); poll(); }
+    });
+    // What was kept, in order: cookies as they were when the loader ran,
+    // then each change; entries; calls; gestures; commands.
+    var jar = null;
+    if (typeof h.cookie === 'string') {
+      jar = h.cookie;
+      m.cookies(jar, h.t0);
+    }
+    var flush = false;
+    h.early.forEach(function (r) {
+      try {
+        if (r[0] === 'c' && jar !== null) m.cookies(jar = changed(jar, r[2][0], r[2][1]), r[1]);
+        else if (r[0] === 'k' && r[2][0] === 'flush') flush = true;
+        else if (r[0] === 'g') m.gesture(r[1]);
+        else if (r[0] !== 'c') receive(r[0], r[1], r[2]);
+      } catch (e) { /* that one only */ }
+    });
+    h.receive(function (kind, t, data) {
+      if (kind === 'c') page.cookies(t);
+      else if (kind !== 'g') return receive(kind, t, data);
+    });
+    page.cookies(now());
+    page.start();
+    // The consent adapters; each signal after a fresh read of the cookies.
+    var sink = {};
+    ['cmp', 'tcf', 'gpp', 'consent_mode'].forEach(function (k) {
+      sink[k] = function () { page.cookies(now()); m[k].apply(m, arguments); };
+    });
+    poll = watchConsent(sink, h.gesture);
+    if (flush) receive('k', 0, ['flush']);
+  }
+
+  // An event kept or forwarded by the loader.
+  function receive(kind, t, d) {
+    if (kind === 'e') page.judge(d, 0, 'top');
+    else if (kind === 'a') m.call(d[0], d[1], d[2], t);
+    else if (kind === 'k') {
+      var a = d[1];
+      if (d[0] === 'consent' && a) {
+        if (t >= 0) page.cookies(t);
+        m.consent(a[0], a[1], a[2], a[3], t);
+      } else if (d[0] === 'config' && a && a.policy) {
+        m.policy(a.policy);
+      } else if (d[0] === 'flush') {
+        page.settle();
+        m.flush(now());
+      } else if (d[0] === 'findings') {
+        page.settle();
+        return h.parse(m.findings(now()));
+      }
+    }
+  }
+}
+
+// A `Cookie` header after a Cookie Store change: `set` cookies replaced or
+// added, `deleted` ones removed.
+function changed(header, set, deleted) {
+  var jar = Object.create(null);
+  var order = [];
+  header.split('; ').forEach(function (pair) {
+    var at = pair.indexOf('=');
+    var k = at < 0 ? '' : pair.slice(0, at);
+    if (!(k in jar)) order.push(k);
+    jar[k] = at < 0 ? pair : pair.slice(at + 1);
+  });
+  [].concat(set || [], deleted || []).forEach(function (c, i) {
+    var k = String(c.name);
+    if (!(k in jar)) order.push(k);
+    jar[k] = i < (set || []).length ? String(c.value) : null;
+  });
+  return order.filter(function (k) { return jar[k] !== null && (k || jar[k]); })
+    .map(function (k) { return k ? k + '=' + jar[k] : jar[k]; }).join('; ');
+}

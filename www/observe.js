@@ -1,0 +1,188 @@
+/* What the page shows the monitor, pushed into it as it happens: the part
+ * of the host (src/host.rs) that the snippet's brain (www/brain.js) and the
+ * extension's isolated world (extension/content.js) share. `observe(m, o)`
+ * wires, for the monitor `m`:
+ *   - Resource Timing: `o.entries(fn)` hands the top document's entries
+ *     to `fn` as they come (the loader's buffered observer, or the
+ *     extension's own), `o.drain()` what its observer holds undelivered;
+ *     every same-origin frame document gets its own buffered observer,
+ *     made from that frame's window (an observer watches the timeline of
+ *     its realm), found when the frame's `load` reaches the document (a
+ *     capturing listener: a new frame, or its document replaced) and by a
+ *     scan when the number of frames changed or a report is built. An
+ *     observer's undelivered entries are taken before a report and before
+ *     it is dropped (frame removed, document replaced): every entry judged
+ *     once. Cross-origin and sandboxed frames are out of a page's reach.
+ *   - cookies: `document.cookie` (or the Cookie Store's list, `o.store`,
+ *     where the page broke it) when the caller hears a Cookie Store
+ *     `change` (it calls `cookies`), before each consent signal (what a tag
+ *     set before the visitor chose is judged before the choice), before
+ *     each report, and on the sweeps where the caller has no change events
+ *     (`o.events` false); `o.cookies(header)` may add what only the host
+ *     sees (HttpOnly cookies). Expiry dates when the policy limits
+ *     lifetimes.
+ *   - sweeps: `m.tick()` when the monitor asks (it backs off while nothing
+ *     changes), with `o.poll()` (the consent adapters' late attach).
+ *   - the page view's end (pagehide, hidden): everything read, one batch
+ *     sent.
+ * Returns { judge(list, offset, label), settle(), cookies(at), start() }:
+ * what was kept from before is replayed through `judge` and `cookies`
+ * first, then `start()` subscribes to the entries and starts the sweeps.
+ * Calls into a frame's realm and reads of what its observers deliver are
+ * guarded: its scripts are the audited ones. No MutationObserver: a frame
+ * announces itself with its `load` (a new document too, which a
+ * MutationObserver would not see), and the vendors' loader scripts are
+ * found by id on the sweeps, which come soon after any new entry. */
+
+// Entries judged from one delivery at most: a browser hands over far fewer
+// (a full buffer is 250); the bound holds against a forged list.
+var MAX_BATCH = 4096;
+
+function observe(m, o) {
+  var W = window;
+  var D = document;
+  var perf = W.performance;
+  var origin = perf.timeOrigin;
+  var store = o.store;
+  var frames = [];   // {el, perf, obs, off, label}
+  var iframes = D.getElementsByTagName('iframe');
+  var scanned = 0;
+  var timer = 0;
+  var later = W.setTimeout;
+
+  function now() { return perf.now(); }
+  function guard(fn) { return function () { try { return fn.apply(this, arguments); } catch (e) { /* keep observing */ } }; }
+
+  function judge(list, off, label) {
+    var n = Math.min(+list.length || 0, MAX_BATCH);
+    for (var i = 0; i < n; i++) {
+      try {
+        var e = list[i];
+        var name = e.name;
+        if (typeof name !== 'string') continue;
+        m.entry(name, String(e.initiatorType), +e.startTime + off, +e.transferSize || 0, +e.encodedBodySize || 0, +e.duration || 0, label);
+      } catch (x) { /* a forged entry: skipped */ }
+    }
+  }
+
+  function drain(f) { try { judge(f.obs.takeRecords(), f.off, f.label); } catch (e) { /* a broken observer */ } }
+  function drop(f) { drain(f); try { f.obs.disconnect(); } catch (e) { /* gone */ } }
+
+  // Observes the current document of a same-origin frame, unless it is
+  // already: a new frame, or its document replaced (the old one drained).
+  function track(el) {
+    try {
+      if (!el.contentDocument) return;
+      var w = el.contentWindow;
+      var p = w.performance;
+      for (var i = 0; i < frames.length; i++) {
+        if (frames[i].el !== el) continue;
+        if (frames[i].perf === p) return;
+        drop(frames.splice(i, 1)[0]);
+        break;
+      }
+      var id = el.id;
+      var f = { el: el, perf: p, off: p.timeOrigin - origin, label: id ? '#' + String(id).slice(0, 48) : 'frame' };
+      // Kept before the attempt: a document whose observer cannot be made
+      // (its scripts broke PerformanceObserver) is not tried again.
+      frames.push(f);
+      f.obs = new w.PerformanceObserver(function (list) {
+        try { judge(list.getEntries(), f.off, f.label); } catch (e) { /* a forged list */ }
+      });
+      f.obs.observe({ type: 'resource', buffered: true });
+    } catch (e) { /* cross-origin, opaque or broken */ }
+  }
+
+  function scan() {
+    scanned = iframes.length;
+    for (var i = 0; i < scanned; i++) track(iframes[i]);
+    frames = frames.filter(function (f) {
+      if (f.el.isConnected) return true;
+      drop(f);
+      return false;
+    });
+  }
+
+  function expiry(list, at) {
+    var epoch = Date.now();
+    for (var i = 0; i < list.length; i++) {
+      if (typeof list[i].expires === 'number') m.expiry(String(list[i].name), list[i].expires, epoch, at);
+    }
+  }
+  function all(then) {
+    try { store.getAll().then(guard(then), function () { /* refused */ }); } catch (e) { /* no Cookie Store */ }
+  }
+  // The cookies now: document.cookie, else (a page that broke it, an
+  // opaque origin) the Cookie Store's list.
+  function cookies(at) {
+    var header;
+    try { header = D.cookie; } catch (e) {
+      return all(function (list) {
+        m.cookies(o.cookies(list.map(function (c) { return c.name + '=' + c.value; }).join('; ')), at);
+      });
+    }
+    m.cookies(o.cookies(header), at);
+    if (m.wants_expiry()) all(function (list) { expiry(list, at); });
+  }
+
+  function settle() {
+    o.drain();
+    scan();
+    for (var i = 0; i < frames.length; i++) drain(frames[i]);
+    cookies(now());
+  }
+
+  function tick() {
+    if (!o.events) cookies(now());
+    if (iframes.length !== scanned) scan();
+    o.poll();
+    var delay = m.tick(now());
+    clearTimeout(timer);
+    timer = later(guard(tick), delay);
+  }
+
+  function exit() {
+    settle();
+    m.flush(now());
+  }
+
+  try {
+    D.addEventListener('load', guard(function (e) { if (e.target.tagName === 'IFRAME') track(e.target); }), { capture: true, passive: true });
+    W.addEventListener('pagehide', guard(exit));
+    D.addEventListener('visibilitychange', guard(function () { if (D.visibilityState === 'hidden') exit(); }));
+  } catch (e) { /* no events */ }
+  return {
+    judge: judge, settle: settle, cookies: cookies,
+    start: function () {
+      o.entries(guard(judge));
+      scan();
+      timer = later(guard(tick), m.start(now()));
+    }
+  };
+}
+
+/* The snippet's host (src/host.rs) on the page's `window`; `send` is the
+ * loader's (www/host.js). */
+function windowHost(send) {
+  var W = window;
+  var D = document;
+  return {
+    send: send,
+    truthy: function (path) {
+      var v = W;
+      var keys = path.split('.');
+      for (var i = 0; i < keys.length; i++) {
+        if (!v || (typeof v !== 'object' && typeof v !== 'function')) return false;
+        v = v[keys[i]];
+      }
+      return !!v;
+    },
+    element: function (id) { return !!D.getElementById(id); },
+    script: function (id) {
+      var e = D.getElementById(id);
+      var src = e && e.src;
+      return src ? W.performance.getEntriesByName(src)[0] : undefined;
+    },
+    value: function (key) { return W[key]; }
+  };
+}
