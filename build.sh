@@ -53,7 +53,7 @@ build() {
   log "building the collector and CLI (target/release/tagwatch)"
   cargo build --release -p tagwatch-server
   log "building the monitor (wasm)"
-  cargo build --profile wasm --target wasm32-unknown-unknown -p tagwatch-monitor
+  cargo build --profile wasm --target wasm32-unknown-unknown -p tagwatch-monitor --features trap
   local out=target/wasm-bindgen
   rm -rf "$out" && mkdir -p "$out" dist
   wasm-bindgen --target no-modules --no-typescript --out-dir "$out" --out-name tagwatch \
