@@ -49,24 +49,33 @@ setup() {
 
 gz() { gzip -9c "$1" | wc -c; }
 
-build() {
-  log "building the collector and CLI (target/release/tagwatch)"
-  cargo build --release -p tagwatch-server
-  log "building the monitor (wasm)"
-  cargo build --profile wasm --target wasm32-unknown-unknown -p tagwatch-monitor --features trap
-  local out=target/wasm-bindgen
-  rm -rf "$out" && mkdir -p "$out" dist
+# The monitor's wasm with FEATURES: wasm-bindgen's glue in OUT (min.js,
+# min_bg.wasm: short import names) and the optimised module at WASM.
+monitor_wasm() {
+  local features=$1 out=$2 wasm=$3
+  cargo build --profile wasm --target wasm32-unknown-unknown -p tagwatch-monitor --features "$features"
+  rm -rf "$out" && mkdir -p "$out" "$(dirname "$wasm")"
   wasm-bindgen --target no-modules --no-typescript --out-dir "$out" --out-name tagwatch \
     target/wasm32-unknown-unknown/wasm/tagwatch_monitor.wasm
+  cp target/wasm32-unknown-unknown/wasm/tagwatch_monitor.wasm "$out/raw.wasm"
   # Short import names in the wasm and the glue (hashed names gzip badly).
   node tools/minify-imports.mjs "$out/tagwatch_bg.wasm" "$out/tagwatch.js" "$out/min_bg.wasm" "$out/min.js"
   # Debian's binaryen (108) breaks wasm-bindgen's externref table; npm's works.
   node_modules/.bin/wasm-opt -Oz --converge --strip-debug --strip-producers \
     --enable-bulk-memory --enable-reference-types --enable-nontrapping-float-to-int \
     --enable-sign-ext --enable-multivalue --enable-mutable-globals \
-    "$out/min_bg.wasm" -o dist/tagwatch_bg.wasm
+    "$out/min_bg.wasm" -o "$wasm"
+}
+
+build() {
+  log "building the collector and CLI (target/release/tagwatch)"
+  cargo build --release -p tagwatch-server
+  log "building the monitor (wasm)"
+  monitor_wasm trap target/wasm-bindgen dist/tagwatch_bg.wasm
+  # The on-demand pieces (src/pieces.rs), fetched only by pages that need them.
+  pieces/build.sh dist/ondemand >/dev/null
   # The loader (dist/tagwatch.js) and the brain (dist/tagwatch_bg.js).
-  node tools/bundle.mjs --glue "$out/min.js" --out dist
+  node tools/bundle.mjs --glue target/wasm-bindgen/min.js --out dist
   # Raw, gzip -9 and brotli; budgets in tests/e2e/size.test.mjs.
   node tools/sizes.mjs >&2
 }
@@ -74,7 +83,12 @@ build() {
 # The Chromium extension from what build() made: dist/extension/ and dist/tagwatch-extension.zip.
 extension() {
   log "packing the browser extension (tools/pack-extension.mjs)"
-  node tools/pack-extension.mjs
+  # The extension's monitor has the consent decoders inside (feature
+  # `parsers`, no on-demand pieces): it is installed once, not downloaded
+  # on every page view.
+  monitor_wasm trap,parsers target/wasm-bindgen-extension target/extension-wasm/tagwatch_bg.wasm
+  node tools/pack-extension.mjs --wasm target/extension-wasm/tagwatch_bg.wasm \
+    --glue target/wasm-bindgen-extension/min.js --raw target/wasm-bindgen-extension/raw.wasm
 }
 
 run_tests() {
@@ -86,9 +100,10 @@ run_tests() {
   log "lints"
   cargo clippy --workspace --all-targets -- -D warnings
   cargo clippy -p tagwatch-monitor --target wasm32-unknown-unknown -- -D warnings
+  cargo clippy -p tagwatch-monitor --target wasm32-unknown-unknown --features parsers -- -D warnings
   log "wasm tests in headless Chromium"
   CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=60 \
-    cargo test -p tagwatch-monitor --target wasm32-unknown-unknown
+    cargo test -p tagwatch-monitor --target wasm32-unknown-unknown --features parsers
   log "end-to-end tests (Playwright, real Chromium, collector)"
   node --test --test-concurrency=1 tests/e2e/
 }

@@ -31,6 +31,8 @@
 extern crate alloc;
 
 mod host;
+#[cfg(not(feature = "parsers"))]
+mod pieces;
 mod prestart;
 mod sweep;
 
@@ -70,6 +72,8 @@ struct Shell {
     sweep: Sweep,
     /// The names of the last cookie snapshot, `name=value; …` as given.
     last_cookie: Option<String>,
+    #[cfg(not(feature = "parsers"))]
+    pieces: pieces::Pieces,
 }
 
 /// One page view's monitor.
@@ -104,6 +108,8 @@ impl Monitor {
             started: false,
             sweep: Sweep::default(),
             last_cookie: None,
+            #[cfg(not(feature = "parsers"))]
+            pieces: pieces::Pieces::default(),
         };
         Monitor { shell: RefCell::new(shell) }
     }
@@ -111,7 +117,11 @@ impl Monitor {
     /// The site's policy, the JSON of the contract's `config.policy`
     /// (`docs/policy.md`); replaces the one in force.
     pub fn policy(&self, json: &str) {
-        self.with(|s| *s.engine.policy_mut() = Policy::from_json(json));
+        self.with(|s| {
+            *s.engine.policy_mut() = Policy::from_json(json);
+            #[cfg(not(feature = "parsers"))]
+            s.pieces.policy(&s.engine);
+        });
     }
 
     /// Global Privacy Control as the browser reports it.
@@ -147,6 +157,8 @@ impl Monitor {
             if !s.started {
                 s.prestart.cookies(header, at);
             }
+            #[cfg(not(feature = "parsers"))]
+            s.pieces.cookies(&mut s.engine, header, at);
             s.engine.cookies(header, at);
             s.last_cookie = Some(header.into());
             s.sweep.activity = true;
@@ -230,7 +242,10 @@ impl Monitor {
     pub fn gpp(&self, gpp: &str, sections: &[i32], at: f64) {
         self.with(|s| {
             let (restored, at) = s.dated("gpp", at);
+            #[cfg(feature = "parsers")]
             s.engine.gpp(gpp, sections, restored, at);
+            #[cfg(not(feature = "parsers"))]
+            s.pieces.gpp(&mut s.engine, gpp, sections, restored, at);
             s.sweep.activity = true;
         });
     }
@@ -258,6 +273,30 @@ impl Monitor {
         self.with(|s| {
             let Shell { engine, sweep, .. } = s;
             sweep.identity(engine, v, arg, &source, ms(at));
+        });
+    }
+
+    /// The on-demand pieces this page view needs and has not asked for
+    /// yet, as bits ([`pieces`]: 1 the CMP cookie reader, 2 the GPP US
+    /// decoder); each is asked for once. The brain asks after each call
+    /// that may need one and fetches what it is told. Always 0 in the
+    /// extension's build (feature `parsers`: no pieces).
+    pub fn wanted(&self) -> u32 {
+        #[cfg(not(feature = "parsers"))]
+        if let Ok(mut s) = self.shell.try_borrow_mut() {
+            return s.pieces.take_wanted();
+        }
+        0
+    }
+
+    /// Hands over an on-demand piece (`kind` one bit of [`Monitor::wanted`]):
+    /// what waited for it is judged now.
+    #[cfg(not(feature = "parsers"))]
+    pub fn piece(&self, kind: u32, piece: pieces::Piece) {
+        self.with(|s| {
+            let Shell { engine, pieces, .. } = s;
+            pieces.attach(engine, kind, piece);
+            s.sweep.activity = true;
         });
     }
 

@@ -12,7 +12,9 @@
  * events live, observes the page (www/observe.js) and reads its CMPs
  * (www/consent.js). It implements the snippet's host (src/host.rs) on
  * `window`. Health reports carry the page URL redacted as findings do
- * (www/url.js). */
+ * (www/url.js). The on-demand pieces the monitor asks for (src/pieces.rs:
+ * the CMP cookie reader, the GPP US decoder) are fetched from `ondemand/`
+ * beside the wasm, instantiated and handed to it. */
 
 // The glue instantiates through `WebAssembly.*`: in this module the name is
 // the browser's functions as the loader took them (set in `start`).
@@ -107,18 +109,43 @@ function run(h) {
       } catch (e) { /* that one only */ }
     });
     h.receive(function (kind, t, data) {
-      if (kind === 'c') page.cookies(t);
+      if (kind === 'c') { page.cookies(t); need(); }
       else if (kind !== 'g') return receive(kind, t, data);
     });
     page.cookies(now());
+    need();
     page.start();
     // The consent adapters; each signal after a fresh read of the cookies.
     var sink = {};
     ['cmp', 'tcf', 'gpp', 'consent_mode'].forEach(function (k) {
-      sink[k] = function () { page.cookies(now()); m[k].apply(m, arguments); };
+      sink[k] = function () { page.cookies(now()); m[k].apply(m, arguments); need(); };
     });
-    poll = watchConsent(sink, h.gesture);
+    var watch = watchConsent(sink, h.gesture);
+    poll = function () { watch(); need(); };
     if (flush) receive('k', 0, ['flush']);
+  }
+
+  // The pieces the monitor asks for, each fetched once (a piece that does
+  // not come leaves its consent unread, as before the monitor had it).
+  function need() {
+    var wanted = m.wanted();
+    if (wanted & 1) piece(1, 'cmp-cookies');
+    if (wanted & 2) piece(2, 'gpp-us');
+  }
+  function piece(kind, file) {
+    net.get(new URL('ondemand/' + file + '.wasm', h.src).href, { referrerPolicy: 'no-referrer' }).then(function (b) {
+      return b && WebAssembly.instantiate(b, {});
+    }).then(function (r) {
+      if (!r) return;
+      var x = r.instance.exports;
+      // The piece's ABI (pieces/*/src/lib.rs): text written at `input(len)`.
+      m.piece(kind, { call: function (f, s, n) {
+        var b = new TextEncoder().encode(s);
+        var p = x.input(b.length);
+        new Uint8Array(x.memory.buffer, p, b.length).set(b);
+        return x[f](b.length, n) >>> 0;
+      } });
+    }).then(null, function () { /* unread, as without the piece */ });
   }
 
   // An event kept or forwarded by the loader.

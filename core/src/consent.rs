@@ -277,6 +277,14 @@ impl ConsentNames {
     }
 }
 
+/// The ids of the IAB GPP US sections (`usnat`, `usca`, `usva`, `usco`,
+/// `usut`, `usct`): the only sections whose consent the monitor takes from
+/// a GPP string (the TCF EU section comes from `__tcfapi`). A page whose
+/// CMP reports none of them applicable needs no GPP decoder (the page's
+/// monitor fetches its GPP piece only then); `gpp`'s tests hold this in
+/// step with its section table.
+pub const GPP_US_SECTION_IDS: core::ops::RangeInclusive<u16> = 7..=12;
+
 /// The categories a TCF purpose gates by default: purpose 1 (store or
 /// access information on a device) gates functional, analytics and
 /// marketing; purposes 2–4 (basic ads, ads profile, personalised ads)

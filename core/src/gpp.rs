@@ -562,3 +562,15 @@ impl<'a> Bits<'a> {
         Ok(ids)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn us_sections_are_the_ones_the_page_fetches_the_decoder_for() {
+        for (id, ..) in US_SECTIONS {
+            assert!(crate::consent::GPP_US_SECTION_IDS.contains(&id), "section {id}");
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! On-demand pieces: the consent decoders only some pages need, kept out of
+//! the module every page view downloads and fetched by the brain when the
+//! shell asks for one ([`crate::Monitor::wanted`]):
+//!
+//! | piece | when | what it answers |
+//! |---|---|---|
+//! | [`CMP_COOKIES`] (`ondemand/cmp-cookies.wasm`, `pieces/cmp-cookies`) | a cookie snapshot has a CMP's consent cookie (`cmp::in_cookies`) | the CMP state those cookies record |
+//! | [`GPP_US`] (`ondemand/gpp-us.wasm`, `pieces/gpp-us`) | a GPP event with a US section applicable | that section's categories |
+//!
+//! What arrives before its piece is kept, in order, and judged when the
+//! piece is handed over ([`crate::Monitor::piece`]): every cookie snapshot
+//! from the first with a CMP cookie on, every GPP event with a US section.
+//! Consent that arrives dated earlier revises the findings not sent yet
+//! (`Engine::consent`), so nothing is lost while the piece downloads.
+//!
+//! A piece is a plain wasm module (its crate's top comment has the ABI);
+//! the brain hands it over wrapped as a [`Piece`]: `call(export, text, n)`
+//! writes `text` into the piece's memory and returns `export(len, n)`. A
+//! piece that throws or answers nonsense reads as "nothing known".
+//!
+//! The extension's monitor is built with feature `parsers` (the decoders in
+//! the module, no pieces): an extension is installed once, not downloaded
+//! on every page view.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use tagwatch_core::cmp::{self, CmpConsent};
+use tagwatch_core::consent::{Categories, GPP_US_SECTION_IDS};
+use tagwatch_core::engine::Engine;
+use wasm_bindgen::prelude::*;
+
+/// The CMP cookie reader piece.
+pub(crate) const CMP_COOKIES: u32 = 1;
+/// The GPP US sections piece.
+pub(crate) const GPP_US: u32 = 2;
+
+/// Cookie snapshots or GPP events kept while a piece downloads: a page
+/// view has a few; past this the latest replaces the one before it (the
+/// state in force now is the one that matters most).
+const MAX_KEPT: usize = 64;
+
+#[wasm_bindgen]
+extern "C" {
+    /// An instantiated piece, as the brain wraps it.
+    pub type Piece;
+    #[wasm_bindgen(method, catch)]
+    fn call(this: &Piece, export: &str, text: &str, n: u32) -> Result<u32, JsValue>;
+}
+
+/// The pieces a page view has, wants and waits for.
+#[derive(Default)]
+pub(crate) struct Pieces {
+    cmp: Option<Piece>,
+    gpp: Option<Piece>,
+    /// Pieces wanted and not yet asked for.
+    wanted: u32,
+    asked: u32,
+    /// Cookie snapshots `(header, at)` waiting for the cookie reader.
+    cookies: Vec<(String, u64)>,
+    /// GPP events `(gpp string, applicable sections as bits, restored, at)`.
+    gpp_events: Vec<(String, u32, bool, u64)>,
+}
+
+impl Pieces {
+    /// Pieces wanted since the last call; each is asked for once.
+    pub(crate) fn take_wanted(&mut self) -> u32 {
+        let new = self.wanted & !self.asked;
+        self.asked |= new;
+        new
+    }
+
+    /// A cookie snapshot at `at`, before the engine judges its cookies:
+    /// the CMP state it records, now or once the reader is there.
+    pub(crate) fn cookies(&mut self, engine: &mut Engine, header: &str, at: u64) {
+        if let Some(reader) = &self.cmp {
+            engine.cmp_cookie_consent(read_cookies(reader, header), at);
+        } else if self.cookies.is_empty() && !cmp::in_cookies(header) {
+            engine.cmp_cookie_consent(None, at);
+        } else {
+            self.wanted |= CMP_COOKIES;
+            keep(&mut self.cookies, (header.into(), at));
+        }
+    }
+
+    /// A GPP event: its US sections' categories, now or once the decoder
+    /// is there; nothing when no US section applies.
+    pub(crate) fn gpp(
+        &mut self,
+        engine: &mut Engine,
+        gpp: &str,
+        applicable: &[i32],
+        restored: bool,
+        at: u64,
+    ) {
+        let sections = applicable
+            .iter()
+            .filter_map(|id| u16::try_from(*id).ok())
+            .filter(|id| GPP_US_SECTION_IDS.contains(id))
+            .fold(0u32, |bits, id| bits | 1 << id);
+        if sections == 0 {
+            return;
+        }
+        match &self.gpp {
+            Some(decoder) => engine.gpp_categories(read_gpp(decoder, gpp, sections), restored, at),
+            None => {
+                self.wanted |= GPP_US;
+                keep(&mut self.gpp_events, (gpp.into(), sections, restored, at));
+            }
+        }
+    }
+
+    /// The site's CMP names changed: the cookie reader reads with the new ones.
+    pub(crate) fn policy(&self, engine: &Engine) {
+        if let Some(reader) = &self.cmp {
+            let _ = reader.call("names", &engine.policy().consent_names.to_text(), 0);
+        }
+    }
+
+    /// A piece arrives: what waited for it is judged, in order.
+    pub(crate) fn attach(&mut self, engine: &mut Engine, kind: u32, piece: Piece) {
+        match kind {
+            CMP_COOKIES if self.cmp.is_none() => {
+                let _ = piece.call("names", &engine.policy().consent_names.to_text(), 0);
+                for (header, at) in core::mem::take(&mut self.cookies) {
+                    engine.cmp_cookie_consent(read_cookies(&piece, &header), at);
+                }
+                self.cmp = Some(piece);
+            }
+            GPP_US if self.gpp.is_none() => {
+                for (gpp, sections, restored, at) in core::mem::take(&mut self.gpp_events) {
+                    engine.gpp_categories(read_gpp(&piece, &gpp, sections), restored, at);
+                }
+                self.gpp = Some(piece);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn read_cookies(reader: &Piece, header: &str) -> Option<CmpConsent> {
+    CmpConsent::from_bits(reader.call("read", header, 0).unwrap_or(0))
+}
+
+fn read_gpp(decoder: &Piece, gpp: &str, sections: u32) -> Categories {
+    let bits = decoder.call("categories", gpp, sections).unwrap_or(0);
+    Categories::from_bits(u8::try_from(bits).unwrap_or(0))
+}
+
+/// Keeps `item`, bounded by [`MAX_KEPT`].
+fn keep<T>(list: &mut Vec<T>, item: T) {
+    if list.len() >= MAX_KEPT {
+        list.pop();
+    }
+    list.push(item);
+}
