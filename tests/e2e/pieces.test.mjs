@@ -1,0 +1,65 @@
+// The monitor's on-demand pieces (src/pieces.rs): the consent decoders only
+// some pages need are fetched by those pages only, and used for real.
+//   - CMP cookie reader (dist/ondemand/cmp-cookies.wasm): a returning
+//     visitor's OneTrust cookies on a page view where OneTrust's script
+//     never loads (tests/fixtures/pages/cmp-cookie-only.html); only the
+//     cookies tell the consent, and the findings are decided on it.
+//   - GPP US decoder (dist/ondemand/gpp-us.wasm): the @iabgpp/cmpapi page
+//     (usnat), opt-out refused in the banner (as in cmp-npm.test.mjs).
+//   - A page with neither fetches neither.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { refuseFlow } from './cmp-flows.mjs';
+import { loadedWithoutConsent, trackingWithoutConsent } from './expected.mjs';
+import { APP_ID, assertExactFindings, runPageView, startStack } from './harness.mjs';
+
+let stack;
+before(async () => { stack = await startStack({ siteCount: 8 }); }, { timeout: 120_000 });
+after(async () => { await stack?.stop(); }, { timeout: 30_000 });
+
+/** The on-demand pieces the fake server served since `seq0`. */
+function piecesServed(seq0) {
+  return stack.fake.requests
+    .filter((r) => r.seq > seq0 && r.path.startsWith('/tagwatch/ondemand/'))
+    .map((r) => [r.path.slice('/tagwatch/ondemand/'.length), r.status]);
+}
+const lastSeq = () => stack.fake.requests.at(-1)?.seq ?? 0;
+
+test('CMP cookies only, choice refused: the cookie reader is fetched, findings decided on OneTrust', { timeout: 90_000 }, async () => {
+  const seq0 = lastSeq();
+  const run = await runPageView(stack, 'cmp-cookie-only.html', { waitFrame: [/\/messenger\/web\/metrics$/, /\/messenger\/web\/events$/] });
+  assert.deepEqual(piecesServed(seq0), [['cmp-cookies.wasm', 200]]);
+  assertExactFindings(run.findings, loadedWithoutConsent({ fake: stack.fake, app: APP_ID }), 'OneTrust cookie: refused');
+  for (const f of run.reports) {
+    assert.equal(f.body.consent.source, 'onetrust', `decided on the cookie's state: ${JSON.stringify(f.body)}`);
+    assert.equal(f.body.consent.functional, false);
+  }
+});
+
+test('CMP cookies only, choice granted: restored from page start, no findings', { timeout: 90_000 }, async () => {
+  const seq0 = lastSeq();
+  const run = await runPageView(stack, 'cmp-cookie-only.html', { extra: { choice: 'granted' } });
+  assert.deepEqual(piecesServed(seq0), [['cmp-cookies.wasm', 200]]);
+  assertExactFindings(run.findings, [], 'OneTrust cookie: granted before Intercom ran');
+  const vendors = run.inventories.flatMap((r) => r.body.vendors.map((v) => v.vendor));
+  assert.ok(vendors.includes('intercom'), 'the monitor saw Intercom run');
+});
+
+test('GPP usnat opt-out: the GPP US decoder is fetched, findings decided on GPP', { timeout: 90_000 }, async () => {
+  const seq0 = lastSeq();
+  await refuseFlow(stack, {
+    id: 'gpp',
+    page: 'cmp/gpp.html',
+    refuse: (page) => page.click('#gpp-opt-out'),
+    refused: () => trackingWithoutConsent(),
+    refusedCategories: ['marketing'],
+  });
+  assert.deepEqual(piecesServed(seq0), [['gpp-us.wasm', 200]]);
+});
+
+test('no CMP cookie, no GPP: no piece is fetched', { timeout: 90_000 }, async () => {
+  const seq0 = lastSeq();
+  const run = await runPageView(stack, 'no-consent.html', { waitFrame: [/\/messenger\/web\/metrics$/, /\/messenger\/web\/events$/] });
+  assertExactFindings(run.findings, loadedWithoutConsent({ fake: stack.fake, app: APP_ID }), 'no consent');
+  assert.deepEqual(piecesServed(seq0), []);
+});
