@@ -50,7 +50,7 @@ impl Prestart {
         let mut now = Vec::new();
         for (name, value) in cookie::pairs(header) {
             if let Some(cmp) = consent_cookie(name) {
-                now.push((cmp, [name, "=", value].concat()));
+                now.push((cmp, crate::cat(&[name, "=", value])));
             }
         }
         if !core::mem::replace(&mut self.first_read, true) {

@@ -60,7 +60,7 @@ impl Sweep {
         for id in vendor.dom_ids().iter() {
             if !self.found.contains(&id) && host.has_element(id) {
                 self.found.push(id);
-                engine.presence(vendor, Evidence::Dom { name: ["#", id].concat() }, now);
+                engine.presence(vendor, Evidence::Dom { name: crate::cat(&["#", id]) }, now);
             }
         }
         for id in vendor.loader_script_ids().iter() {
