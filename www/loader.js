@@ -85,6 +85,16 @@ if (!pick(previous, 'loaded')) (function () {
   // redefined, the function is wrapped on each of the monitor's ticks. The
   // wrapper keeps the original's properties (queue, `booted`) and always
   // calls through.
+  //
+  // The global may be an accessor already: a consent manager may gate the
+  // tag with one, the tagwatch extension's page world hooks it too. Ours
+  // goes on top of it and keeps it working (an assignment reaches its
+  // setter; ours wraps what its getter returns, the same wrapper for the
+  // same function): replacing it would leave every function the tag assigns
+  // afterwards to us alone. Whether ours is still in place is asked of the
+  // global itself (reading it runs our getter), on every tick: a page that
+  // redefines the global is hooked again, and two hooks that chain never
+  // re-wrap each other.
   function wrap(vendor, fn, verbs) {
     if (typeof fn !== 'function' || fn.__tagwatch) return fn;
     var wrapped = function () {
@@ -111,6 +121,7 @@ if (!pick(previous, 'loaded')) (function () {
     });
   } catch (e) { /* nothing kept */ }
 
+  var hooks = {};   // api -> our accessor's state, while installed
   function hook(vendor, api, verbs) {
     var calls = early[api];
     delete early[api];
@@ -120,21 +131,44 @@ if (!pick(previous, 'loaded')) (function () {
         try { if (c && verbs.indexOf(c[0]) >= 0) monitor.api_call(vendor, String(c[0]), c[1]); } catch (e) { /* next */ }
       });
     }, 0);
+    var mine = hooks[api];
+    if (mine) {
+      mine.read = false;
+      try { void window[api]; } catch (e) { return; }   // a getter above ours throws: leave it
+      if (mine.read) return;
+    }
     var desc = Object.getOwnPropertyDescriptor(window, api);
-    if (desc && desc.get && desc.get.__tagwatch) return;
-    var current = wrap(vendor, window[api], verbs);
+    var below = desc && (desc.get || desc.set) ? desc : null;
     if (!desc || desc.configurable) {
-      var get = function () { return current; };
-      get.__tagwatch = true;
+      var state = { read: false };
+      var current = below ? undefined : wrap(vendor, desc && desc.value, verbs);
+      var last, lastWrapped;   // what the accessor below returned, and our wrapper of it
+      var get = function () {
+        state.read = true;
+        if (!below) return current;
+        var v = below.get ? below.get.call(this) : undefined;
+        if (v !== last) { last = v; lastWrapped = wrap(vendor, v, verbs); }
+        return lastWrapped;
+      };
+      get.__tagwatch = true;   // extension builds that stand aside for this hook instead of chaining look for it
       try {
         Object.defineProperty(window, api, {
-          configurable: true, enumerable: true, get: get,
-          set: function (fn) { current = wrap(vendor, fn, verbs); }
+          configurable: true, enumerable: desc ? desc.enumerable : true, get: get,
+          // A getter-only accessor keeps refusing assignments.
+          set: below && !below.set ? undefined : function (fn) {
+            if (below) below.set.call(this, fn);
+            else current = wrap(vendor, fn, verbs);
+          }
         });
+        hooks[api] = state;
         return;
       } catch (e) { /* fall through to a plain assignment */ }
     }
-    try { if (window[api] !== current) window[api] = current; } catch (e) { /* read-only: leave it */ }
+    try {
+      var fn = window[api];
+      var wrapped = wrap(vendor, fn, verbs);
+      if (wrapped !== fn) window[api] = wrapped;
+    } catch (e) { /* read-only: leave it */ }
   }
 
   function run(cmd, a, queued) {
