@@ -113,7 +113,9 @@ function fields(rule, arg) {
   return out;
 }
 // Forwards identity calls (`Intercom('update', {...})`), like the snippet's
-// loader: an accessor on the global wraps whatever the tag assigns, at once.
+// loader: an accessor on the global, installed at document_start before the
+// tag exists (no sweep needed to find it), wraps whatever the tag assigns,
+// at once; the sweeps only put it back where the page replaced it.
 function wrap(vendor, rule, fn) {
   if (typeof fn !== 'function' || wrappers.has(fn)) return fn;
   var wrapped = function () {
@@ -127,7 +129,8 @@ function wrap(vendor, rule, fn) {
   return wrapped;
 }
 // An accessor already on the global (the site's own tagwatch snippet hooks
-// it as its loader runs; a consent manager may hold the tag with one)
+// it as its loader runs, on top of ours or below it when the extension
+// was installed later; a consent manager may hold the tag with one)
 // is chained to, never replaced nor stood aside for, and whether ours is
 // still in place is asked of the global itself: the snippet's hook follows
 // the same rules (www/loader.js says why), so each sees every call
@@ -139,7 +142,7 @@ function hook(vendor, rule) {
   var fn;
   if (mine) mine.read = false;
   try { fn = w[api]; } catch (e) { return; }   // a getter that throws: nothing to wrap
-  if ((mine && mine.read) || typeof fn !== 'function') return;
+  if (mine && mine.read) return;
   var desc = describe(w, api);
   var below = desc && (desc.get || desc.set) ? desc : null;
   if (!desc || desc.configurable) {

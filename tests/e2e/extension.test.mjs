@@ -351,7 +351,7 @@ test("identity with the site's own snippet, which hooks Intercom after the exten
   const page = await context.newPage();
   try {
     await page.goto(pageUrl('identity.html', { ...SITE_SNIPPET, extra: { identity: 'update' } }));
-    // Loaded: the extension's sweep at DOMContentLoaded hooked the stub; the snippet's monitor waits for its wasm.
+    // Loaded: the extension hooked Intercom at document_start, the stub went through it; the snippet's monitor waits for its wasm.
     await wasm.arrived;
     assert.equal(await page.evaluate(() => typeof Object.getOwnPropertyDescriptor(window, 'Intercom').get), 'function',
       'the extension hooked the stub');
@@ -370,21 +370,21 @@ test("identity with the site's own snippet, which hooks Intercom after the exten
   }
 });
 
-test("identity with the site's own snippet, which hooks Intercom before the tag exists: both see Intercom('update')", { timeout: 90_000 }, async () => {
+test("identity with the site's own snippet and the extension, both hooked before the tag exists: the stub and the loader assigned through both, both see Intercom('update')", { timeout: 90_000 }, async () => {
   const widget = fake.hold('widget.intercom.io', `/widget/${APP_ID}`);
   const page = await context.newPage();
   try {
     await page.goto(pageUrl('identity.html', { ...SITE_SNIPPET, extra: { identity: 'later' } }));
-    await siteSnippetRunning(page);   // its accessor is on window.Intercom, with nothing behind it yet
-    await page.evaluate(() => { window.twSnippetHook = Object.getOwnPropertyDescriptor(window, 'Intercom').get; });
-    await page.evaluate(() => window.twInstallLater());   // the stub, assigned through the snippet's hook
-    // The extension hooks a vendor API on the sweep after it appears (its
-    // sweeps: document_start, DOMContentLoaded, load, every second): on top
-    // of the snippet's hook, before Intercom's loader replaces the stub.
-    await page.waitForFunction(() => Object.getOwnPropertyDescriptor(window, 'Intercom').get !== window.twSnippetHook, null,
-      { polling: 50, timeout: 15_000 }).catch(() => assert.fail("the extension never hooked Intercom on top of the site's snippet"));
+    await siteSnippetRunning(page);
+    // The extension's accessor went on at document_start, the snippet's loader
+    // chained on top of it: nothing behind either yet.
+    assert.deepEqual(await page.evaluate(() => {
+      const d = Object.getOwnPropertyDescriptor(window, 'Intercom');
+      return [typeof d.get, d.get.__tagwatch === true, typeof window.Intercom];
+    }), ['function', true, 'undefined'], "the snippet's accessor on top, no Intercom yet");
+    await page.evaluate(() => window.twInstallLater());   // the stub, assigned through both hooks
     await widget.arrived;
-    widget.release();
+    widget.release();                                      // Intercom's loader replaces it, through both hooks
     await waitForIntercomBoot(page);
     await page.evaluate(() => window.twIdentifyLater());
     await assertBothSawUpdate(page);
