@@ -20,6 +20,13 @@
 //! started, time unknown" (a call queued before the loader ran, a state
 //! read at start).
 //!
+//! This is the one encoding, written once (here and in each method's
+//! docs), that every shell uses. `serde-wasm-bindgen` was measured for it:
+//! taking the four consent signals as one serde-typed value added 21,228
+//! bytes gzip to the optimised wasm (57,020 -> 78,248) and 261 to the glue,
+//! two thirds of the 30 KB that every page view may download in all; plain
+//! typed parameters cost only wasm-bindgen's own conversions.
+//!
 //! No entry point panics or lets a JS exception escape: host calls go
 //! through `catch` bindings, reads of page objects through `Reflect`, and
 //! state is borrowed with `try_borrow_mut` (a page getter the host runs may
