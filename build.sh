@@ -55,15 +55,17 @@ build() {
   log "building the monitor (wasm)"
   cargo build --profile wasm --target wasm32-unknown-unknown -p tagwatch-monitor
   local out=target/wasm-bindgen
-  rm -rf "$out" && mkdir -p "$out" dist
+  rm -rf "$out" && mkdir -p "$out" dist target/symbols
   wasm-bindgen --target no-modules --no-typescript --out-dir "$out" --out-name tagwatch \
     target/wasm32-unknown-unknown/wasm/tagwatch_monitor.wasm
   # Short import names in the wasm and the glue (hashed names gzip badly).
   node tools/minify-imports.mjs "$out/tagwatch_bg.wasm" "$out/tagwatch.js" "$out/min_bg.wasm" "$out/min.js"
   # Debian's binaryen (108) breaks wasm-bindgen's externref table; npm's works.
+  # The symbol map names wasm functions for tools/cpu-profile.mjs.
   node_modules/.bin/wasm-opt -Oz --converge --strip-debug --strip-producers \
     --enable-bulk-memory --enable-reference-types --enable-nontrapping-float-to-int \
     --enable-sign-ext --enable-multivalue --enable-mutable-globals \
+    --symbolmap=target/symbols/tagwatch_bg.wasm.symbols \
     "$out/min_bg.wasm" -o dist/tagwatch_bg.wasm
   # The loader (dist/tagwatch.js) and the brain (dist/tagwatch_bg.js).
   node tools/bundle.mjs --glue "$out/min.js" --out dist
