@@ -50,9 +50,12 @@ setup() {
 gz() { gzip -9c "$1" | wc -c; }
 
 # The monitor's wasm with FEATURES: wasm-bindgen's glue in OUT (min.js,
-# min_bg.wasm: short import names) and the optimised module at WASM.
+# min_bg.wasm: short import names) and the optimised module at WASM, its
+# symbol map (names of the wasm functions, for tools/cpu-profile.mjs) in
+# target/symbols/ under the module's file name.
 monitor_wasm() {
   local features=$1 out=$2 wasm=$3
+  mkdir -p target/symbols
   cargo build --profile wasm --target wasm32-unknown-unknown -p tagwatch-monitor --features "$features"
   rm -rf "$out" && mkdir -p "$out" "$(dirname "$wasm")"
   wasm-bindgen --target no-modules --no-typescript --out-dir "$out" --out-name tagwatch \
@@ -64,6 +67,7 @@ monitor_wasm() {
   node_modules/.bin/wasm-opt -Oz --converge --strip-debug --strip-producers \
     --enable-bulk-memory --enable-reference-types --enable-nontrapping-float-to-int \
     --enable-sign-ext --enable-multivalue --enable-mutable-globals \
+    --symbolmap="target/symbols/$(basename "$wasm").symbols" \
     "$out/min_bg.wasm" -o "$wasm"
 }
 
@@ -86,8 +90,8 @@ extension() {
   # The extension's monitor has the consent decoders inside (feature
   # `parsers`, no on-demand pieces): it is installed once, not downloaded
   # on every page view.
-  monitor_wasm trap,parsers target/wasm-bindgen-extension target/extension-wasm/tagwatch_bg.wasm
-  node tools/pack-extension.mjs --wasm target/extension-wasm/tagwatch_bg.wasm \
+  monitor_wasm trap,parsers target/wasm-bindgen-extension target/extension-wasm/extension_bg.wasm
+  node tools/pack-extension.mjs --wasm target/extension-wasm/extension_bg.wasm \
     --glue target/wasm-bindgen-extension/min.js --raw target/wasm-bindgen-extension/raw.wasm
 }
 

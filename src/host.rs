@@ -58,7 +58,11 @@ impl Host {
         let entry = self.script(id).ok().filter(JsValue::is_object)?;
         let url = text_at(&entry, "name").filter(|u| !u.is_empty())?;
         let start = number_at(&entry, "startTime").unwrap_or(0.0);
-        Some((url, start, text_at(&entry, "initiatorType").unwrap_or_default()))
+        Some((
+            url,
+            start,
+            text_at(&entry, "initiatorType").unwrap_or_default(),
+        ))
     }
 
     /// The page global `name` when it is an object.
@@ -70,12 +74,16 @@ impl Host {
 /// `o[key]` as a string; `None` when absent, not a string, or when reading
 /// it threw (a getter, a Proxy).
 pub(crate) fn text_at(o: &JsValue, key: &str) -> Option<String> {
-    Reflect::get(o, &JsValue::from_str(key)).ok().and_then(|v| v.as_string())
+    Reflect::get(o, &JsValue::from_str(key))
+        .ok()
+        .and_then(|v| v.as_string())
 }
 
 /// `o[key]` as a number, same care.
 pub(crate) fn number_at(o: &JsValue, key: &str) -> Option<f64> {
-    Reflect::get(o, &JsValue::from_str(key)).ok().and_then(|v| v.as_f64())
+    Reflect::get(o, &JsValue::from_str(key))
+        .ok()
+        .and_then(|v| v.as_f64())
 }
 
 /// Whether `o[key]` is truthy; a read that throws is false.

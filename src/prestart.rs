@@ -66,9 +66,22 @@ impl Prestart {
 
     /// When the state `cmp` had at the start took effect (module docs).
     pub(crate) fn dated(&self, cmp: &str) -> u64 {
-        let Some(&first) = self.gestures.first() else { return 0 };
-        if let Some(&(change, _)) = self.changes.iter().rev().find(|(t, c)| *c == cmp && *t >= first) {
-            return self.gestures.iter().rev().find(|g| **g <= change).copied().unwrap_or(first);
+        let Some(&first) = self.gestures.first() else {
+            return 0;
+        };
+        if let Some(&(change, _)) = self
+            .changes
+            .iter()
+            .rev()
+            .find(|(t, c)| *c == cmp && *t >= first)
+        {
+            return self
+                .gestures
+                .iter()
+                .rev()
+                .find(|g| **g <= change)
+                .copied()
+                .unwrap_or(first);
         }
         if self.restored.contains(&cmp) {
             return 0;
@@ -88,12 +101,24 @@ mod tests {
         assert_eq!(p.dated("onetrust"), 0, "no gesture: restored");
         p.gesture(1200);
         p.cookies("OptanonConsent=groups=C0003%3A1; theme=light", 1300);
-        assert_eq!(p.dated("onetrust"), 0, "an unrelated click; the consent cookie was there");
+        assert_eq!(
+            p.dated("onetrust"),
+            0,
+            "an unrelated click; the consent cookie was there"
+        );
         p.gesture(2000);
         p.cookies("OptanonConsent=groups=C0003%3A0; theme=light", 2001);
         p.gesture(3000);
-        assert_eq!(p.dated("onetrust"), 2000, "the click in whose task the cookie changed");
-        assert_eq!(p.dated("usercentrics"), 1200, "kept outside cookies: the first gesture");
+        assert_eq!(
+            p.dated("onetrust"),
+            2000,
+            "the click in whose task the cookie changed"
+        );
+        assert_eq!(
+            p.dated("usercentrics"),
+            1200,
+            "kept outside cookies: the first gesture"
+        );
     }
 
     #[test]

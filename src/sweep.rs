@@ -34,7 +34,12 @@ pub(crate) struct Sweep {
 
 impl Default for Sweep {
     fn default() -> Self {
-        Sweep { found: Vec::new(), identified: Vec::new(), delay: SWEEP_MIN_MS, activity: true }
+        Sweep {
+            found: Vec::new(),
+            identified: Vec::new(),
+            delay: SWEEP_MIN_MS,
+            activity: true,
+        }
     }
 }
 
@@ -46,7 +51,11 @@ impl Sweep {
             self.vendor(engine, host, vendor, now);
         }
         let new = core::mem::take(&mut self.activity) || self.found.len() != found;
-        self.delay = if new { SWEEP_MIN_MS } else { self.delay.saturating_mul(2).min(SWEEP_MAX_MS) };
+        self.delay = if new {
+            SWEEP_MIN_MS
+        } else {
+            self.delay.saturating_mul(2).min(SWEEP_MAX_MS)
+        };
         self.delay
     }
 
@@ -60,23 +69,44 @@ impl Sweep {
         for id in vendor.dom_ids().iter() {
             if !self.found.contains(&id) && host.has_element(id) {
                 self.found.push(id);
-                engine.presence(vendor, Evidence::Dom { name: crate::cat(&["#", id]) }, now);
+                engine.presence(
+                    vendor,
+                    Evidence::Dom {
+                        name: crate::cat(&["#", id]),
+                    },
+                    now,
+                );
             }
         }
         for id in vendor.loader_script_ids().iter() {
             if self.found.contains(&id) {
                 continue;
             }
-            let Some((url, start, initiator)) = host.script_entry(id) else { continue };
+            let Some((url, start, initiator)) = host.script_entry(id) else {
+                continue;
+            };
             self.found.push(id);
             // A loader on the vendor's own host is already judged as an entry.
-            let on_vendor_host = tagwatch_core::url::parse(&url).is_some_and(|p| catalog::vendor_for_host(&p.host).is_some());
+            let on_vendor_host = tagwatch_core::url::parse(&url)
+                .is_some_and(|p| catalog::vendor_for_host(&p.host).is_some());
             if !on_vendor_host {
-                engine.loader_request(vendor, Request { url: &url, start, initiator: &initiator, frame: "top", ..Request::default() });
+                engine.loader_request(
+                    vendor,
+                    Request {
+                        url: &url,
+                        start,
+                        initiator: &initiator,
+                        frame: "top",
+                        ..Request::default()
+                    },
+                );
             }
         }
         if let Some(rule) = vendor.identity() {
-            let running = vendor.globals().first().is_some_and(|g| self.found.contains(&g));
+            let running = vendor
+                .globals()
+                .first()
+                .is_some_and(|g| self.found.contains(&g));
             if running && !self.identified.contains(&vendor.id) {
                 if let Some(settings) = host.object(rule.settings) {
                     self.identity(engine, vendor, &settings, rule.settings, now);
@@ -88,8 +118,17 @@ impl Sweep {
     /// Judges one settings object or API call argument: an identified user
     /// without the proof of server-side verification. Only field presence
     /// is read, never a value.
-    pub(crate) fn identity(&mut self, engine: &mut Engine, vendor: &'static Vendor, arg: &JsValue, source: &str, at: u64) {
-        let Some(rule) = vendor.identity() else { return };
+    pub(crate) fn identity(
+        &mut self,
+        engine: &mut Engine,
+        vendor: &'static Vendor,
+        arg: &JsValue,
+        source: &str,
+        at: u64,
+    ) {
+        let Some(rule) = vendor.identity() else {
+            return;
+        };
         if !arg.is_object() || self.identified.contains(&vendor.id) {
             return;
         }

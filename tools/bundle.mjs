@@ -15,7 +15,7 @@
 //
 //   node tools/bundle.mjs [--glue target/wasm-bindgen/min.js] [--cli target/release/tagwatch] [--out dist]
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { minify } from 'terser';
@@ -79,9 +79,15 @@ function brainGlue(glue) {
     return Object.assign(__wbg_start, exports);` + tail;
 }
 
+// Name maps for the profiler (tools/cpu-profile.mjs) go to target/symbols/,
+// never beside the shipped files (no `sourceMappingURL` in them either).
+const SYMBOLS = join(ROOT, 'target/symbols');
+mkdirSync(SYMBOLS, { recursive: true });
 const out = [['tagwatch.js', loaderSrc, false], ['tagwatch_bg.js', brainSrc, true]];
 for (const [name, src, module] of out) {
-  const { code } = await minify(src, options(module));
+  const { code, map } = await minify({ [name.replace(/\.js$/, '.src.js')]: src },
+    { ...options(module), sourceMap: { includeSources: true, filename: name } });
   writeFileSync(join(at(args.out), name), code);
+  writeFileSync(join(SYMBOLS, `${name}.map`), map);
 }
 console.error(`bundle: ${args.out}/tagwatch.js (loader), ${args.out}/tagwatch_bg.js (brain); watched APIs ${JSON.stringify(apis)}`);

@@ -162,22 +162,55 @@ if (!pick(previous, 'loaded')) (function () {
   }
   // The global becomes an accessor that wraps whatever the tag assigns, at
   // once (its loader replaces the stub, and the page may call `update`
-  // right after); where it cannot be redefined, the function is wrapped in
-  // place, again on each of the brain's sweeps (it calls `hook` again).
+  // right after). An accessor already there (a consent manager may hold
+  // the tag with one; the tagwatch extension's page world hooks the global
+  // too) is chained to, never replaced: an assignment still reaches its
+  // setter, and what its getter returns is wrapped (one wrapper per
+  // function). Replacing it would leave every function the tag assigns
+  // afterwards to us alone. Whether ours is still in place is asked of the
+  // global itself (reading it runs our getter) each time the brain's sweeps
+  // call `hook` again: a page that redefined the global is hooked again,
+  // and two hooks that chain never re-wrap each other. Where the global
+  // cannot be redefined, the function is wrapped in place.
+  var hooks = {};   // api -> our accessor's state, while installed
   function hook(vendor, api, verbs) {
     try {
+      var mine = hooks[api];
+      if (mine) {
+        mine.read = 0;
+        void W[api];   // a getter above ours that throws: left alone
+        if (mine.read) return;
+      }
       var desc = describe(W, api);
-      if (desc && desc.get && desc.get.__tagwatch) return;
-      var current = wrap(vendor, W[api], verbs);
+      var below = desc && (desc.get || desc.set) ? desc : null;
       if (!desc || desc.configurable) {
-        var get = function () { return current; };
-        get.__tagwatch = true;
+        var state = {};
+        var current = below ? 0 : wrap(vendor, desc && desc.value, verbs);
+        var last, lastWrapped;   // what the accessor below returned, and our wrapper of it
+        var get = function () {
+          state.read = 1;
+          if (!below) return current;
+          var v = below.get ? apply(below.get, this, []) : undefined;
+          if (v !== last) { last = v; lastWrapped = wrap(vendor, v, verbs); }
+          return lastWrapped;
+        };
+        get.__tagwatch = true;   // older extension builds stand aside for it
         try {
-          define(W, api, { configurable: true, enumerable: true, get: get, set: function (fn) { current = wrap(vendor, fn, verbs); } });
+          define(W, api, {
+            configurable: true, enumerable: desc ? desc.enumerable : true, get: get,
+            // A getter-only accessor keeps refusing assignments.
+            set: below && !below.set ? undefined : function (fn) {
+              if (below) apply(below.set, this, [fn]);
+              else current = wrap(vendor, fn, verbs);
+            }
+          });
+          hooks[api] = state;
           return;
         } catch (e) { /* a plain assignment then */ }
       }
-      if (W[api] !== current) W[api] = current;
+      var fn = W[api];
+      var wrapped = wrap(vendor, fn, verbs);
+      if (wrapped !== fn) W[api] = wrapped;
     } catch (e) { /* read-only: left alone */ }
   }
   for (var n = 0; n < APIS.length; n++) {

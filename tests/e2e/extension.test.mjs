@@ -321,6 +321,80 @@ test('identity: which fields intercomSettings and Intercom(\'update\') carry cro
   assert.deepEqual(pageErrors, []);
 });
 
+// The site runs its own tagwatch snippet too (reports to the fake's collector
+// host, which answers 502: only its in-page monitor matters here). Both hook
+// `window.Intercom`; whichever hooks first, each must see the identity call
+// the page makes after Intercom's loader replaced its stub. Holds order the
+// three (the extension's hook, the snippet's, the loader's replacement).
+const SITE_SNIPPET = { collector: 'https://collector.example/r', site: 'tw_extension_coexist' };
+const SHOP_HOST = new URL(SHOP_ORIGIN).host;
+const identityFindings = (found) => found.filter((f) => f.finding === 'identity_unverified');
+/** The page's own snippet runs: `findings` answers only then, and each call sweeps, which hooks the vendor APIs. */
+const siteSnippetRunning = (page) => page.waitForFunction(() => Array.isArray(window.tagwatch('findings')), null, { polling: 50, timeout: 15_000 });
+const siteSnippetFindings = async (page) => (await page.evaluate(() => window.tagwatch('findings')))
+  .filter((r) => r.type === 'tagwatch-finding').map((r) => r.body);
+
+/** After the identity call: the extension and the site's snippet both have it, at Intercom('update'). */
+async function assertBothSawUpdate(page) {
+  const where = [expect.global('identity_unverified', "Intercom('update')")];
+  const tabId = await tabIdOf(page);
+  const audit = await waitForAudit(tabId, (a) => identityFindings(a.found).length > 0, 'the extension\'s identity_unverified');
+  assertExactFindings(identityFindings(audit.found), where, 'the extension');
+  assertNoCanaries([audit.findings], []);
+  await waitFor(async () => identityFindings(await siteSnippetFindings(page)).length > 0, { what: 'the site snippet\'s identity_unverified' });
+  assertExactFindings(identityFindings(await siteSnippetFindings(page)), where, 'the site\'s snippet');
+}
+
+test("identity with the site's own snippet, which hooks Intercom after the extension did: both see Intercom('update')", { timeout: 90_000 }, async () => {
+  const wasm = fake.hold(SHOP_HOST, '/tagwatch/tagwatch_bg.wasm');
+  const widget = fake.hold('widget.intercom.io', `/widget/${APP_ID}`);
+  const page = await context.newPage();
+  try {
+    await page.goto(pageUrl('identity.html', { ...SITE_SNIPPET, extra: { identity: 'update' } }));
+    // Loaded: the extension hooked Intercom at document_start, the stub went through it; the snippet's monitor waits for its wasm.
+    await wasm.arrived;
+    assert.equal(await page.evaluate(() => typeof Object.getOwnPropertyDescriptor(window, 'Intercom').get), 'function',
+      'the extension hooked the stub');
+    wasm.release();
+    await siteSnippetRunning(page);   // its hook is on top of the extension's now
+    await widget.arrived;
+    widget.release();                 // Intercom's loader replaces its stub: through both hooks
+    await waitForIntercomBoot(page);
+    await page.evaluate(() => window.twIdentifyLater());
+    await assertBothSawUpdate(page);
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    wasm.release();
+    widget.release();
+    await page.close();
+  }
+});
+
+test("identity with the site's own snippet and the extension, both hooked before the tag exists: the stub and the loader assigned through both, both see Intercom('update')", { timeout: 90_000 }, async () => {
+  const widget = fake.hold('widget.intercom.io', `/widget/${APP_ID}`);
+  const page = await context.newPage();
+  try {
+    await page.goto(pageUrl('identity.html', { ...SITE_SNIPPET, extra: { identity: 'later' } }));
+    await siteSnippetRunning(page);
+    // The extension's accessor went on at document_start, the snippet's loader
+    // chained on top of it: nothing behind either yet.
+    assert.deepEqual(await page.evaluate(() => {
+      const d = Object.getOwnPropertyDescriptor(window, 'Intercom');
+      return [typeof d.get, d.get.__tagwatch === true, typeof window.Intercom];
+    }), ['function', true, 'undefined'], "the snippet's accessor on top, no Intercom yet");
+    await page.evaluate(() => window.twInstallLater());   // the stub, assigned through both hooks
+    await widget.arrived;
+    widget.release();                                      // Intercom's loader replaces it, through both hooks
+    await waitForIntercomBoot(page);
+    await page.evaluate(() => window.twIdentifyLater());
+    await assertBothSawUpdate(page);
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    widget.release();
+    await page.close();
+  }
+});
+
 test("strict CSP (csp.html): the page refuses wasm, the extension runs the same monitor compiled to JavaScript", { timeout: 90_000 }, async () => {
   const page = await context.newPage();
   try {
