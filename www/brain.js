@@ -133,7 +133,7 @@ function run(h) {
     if (wanted & 2) piece(2, 'gpp-us');
   }
   function piece(kind, file) {
-    net.get(new URL('ondemand/' + file + '.wasm', h.src).href, { referrerPolicy: 'no-referrer' }).then(function (b) {
+    net.get(new URL('ondemand/' + file + '.wasm', import.meta.url).href, { referrerPolicy: 'no-referrer' }).then(function (b) {
       return b && WebAssembly.instantiate(b, {});
     }).then(function (r) {
       if (!r) return;

@@ -300,7 +300,7 @@ if (!pick(previous, 'loaded')) (function () {
     if (state !== 2 || !ready.brain || !ready.module || !(ready.config || sync)) return false;
     state = 3;
     ready.brain.start({
-      config: config, net: net, wasm: wasm, module: ready.module, src: script.src, early: early, cookie: cookie, sync: !!sync,
+      config: config, net: net, wasm: wasm, module: ready.module, early: early, cookie: cookie, sync: !!sync,
       t0: t0, observer: observer, quote: quote, parse: parse,
       tampered: function (fn) { onTamper = fn; if (told) fn(told); },
       gesture: function () { return gesture; },
