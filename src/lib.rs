@@ -39,6 +39,10 @@
 )]
 
 extern crate alloc;
+// Without `trap` (tests, lints) std's panic handler; the shipped build
+// (`trap`) links no std at all.
+#[cfg(not(feature = "trap"))]
+extern crate std;
 
 mod host;
 #[cfg(not(feature = "parsers"))]
@@ -329,7 +333,7 @@ impl Monitor {
             return;
         };
         let Some(rule) = v.identity() else { return };
-        if !rule.verbs.contains(&verb) {
+        if !rule.verbs.contains(verb) {
             return;
         }
         let source = cat(&[rule.api, "('", verb, "')"]);
@@ -509,9 +513,8 @@ static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> 
     unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
 
 // A panic (none is reachable: no unwrap, no indexing, checked arithmetic)
-// traps instead of pulling in std's formatting and unwinding. Only where
-// nothing else links std (the shipped build; tests and the core with its
-// `std` feature bring std's handler).
+// traps instead of pulling in std's formatting and unwinding: the shipped
+// build (`trap`); tests and lints link std and its handler.
 #[cfg(all(target_arch = "wasm32", feature = "trap"))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
