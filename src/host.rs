@@ -20,8 +20,21 @@
 //! page getter runs behind `truthy`); the shell takes an exception as "no".
 
 use alloc::string::String;
-use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
+
+// The two JavaScript built-ins the shell calls, bound here rather than
+// through js-sys: js-sys exports a futures executor entry point
+// (`__wbg_jspi_task_poll`) that keeps its executor and closures in every
+// module linking it (~1.5 KB gzip).
+#[wasm_bindgen]
+extern "C" {
+    /// `Reflect.get(target, key)`; throws on a non-object target or a throwing getter.
+    #[wasm_bindgen(js_namespace = Reflect, js_name = get, catch)]
+    fn reflect_get(target: &JsValue, key: &JsValue) -> Result<JsValue, JsValue>;
+    /// `Math.random()`.
+    #[wasm_bindgen(js_namespace = Math, js_name = random)]
+    pub(crate) fn random() -> f64;
+}
 
 #[wasm_bindgen]
 extern "C" {
@@ -74,19 +87,19 @@ impl Host {
 /// `o[key]` as a string; `None` when absent, not a string, or when reading
 /// it threw (a getter, a Proxy).
 pub(crate) fn text_at(o: &JsValue, key: &str) -> Option<String> {
-    Reflect::get(o, &JsValue::from_str(key))
+    reflect_get(o, &JsValue::from_str(key))
         .ok()
         .and_then(|v| v.as_string())
 }
 
 /// `o[key]` as a number, same care.
 pub(crate) fn number_at(o: &JsValue, key: &str) -> Option<f64> {
-    Reflect::get(o, &JsValue::from_str(key))
+    reflect_get(o, &JsValue::from_str(key))
         .ok()
         .and_then(|v| v.as_f64())
 }
 
 /// Whether `o[key]` is truthy; a read that throws is false.
 pub(crate) fn truthy_at(o: &JsValue, key: &str) -> bool {
-    Reflect::get(o, &JsValue::from_str(key)).is_ok_and(|v| v.is_truthy())
+    reflect_get(o, &JsValue::from_str(key)).is_ok_and(|v| v.is_truthy())
 }

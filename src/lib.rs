@@ -498,7 +498,7 @@ fn page_view_id() -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     (0..16)
         .map(|_| {
-            let n = (js_sys::Math::random() * 16.0) as usize;
+            let n = (host::random() * 16.0) as usize;
             HEX.get(n).copied().map(char::from).unwrap_or('0')
         })
         .collect()
