@@ -276,7 +276,8 @@ impl Scanner<'_> {
         if word.is_empty() {
             return None;
         }
-        Some(String::from_utf8_lossy(word).into_owned())
+        // ASCII only: always UTF-8.
+        core::str::from_utf8(word).ok().map(String::from)
     }
 
     /// A string quoted by `q`, the scanner on the opening quote.
@@ -287,7 +288,11 @@ impl Scanner<'_> {
             let b = self.peek()?;
             self.i += 1;
             if b == q {
-                return Some(String::from_utf8_lossy(&out).into_owned());
+                // UTF-8 by construction: the input is, a quote or a
+                // backslash is never inside a multi-byte character, and
+                // `\u` escapes are encoded. (Not `from_utf8_lossy`, whose
+                // repair code would ship for nothing.)
+                return String::from_utf8(out).ok();
             }
             if b != b'\\' {
                 out.push(b);
@@ -361,6 +366,20 @@ mod tests {
         assert_eq!(parse_value("{a:"), None);
         let deep = "[".repeat(10_000);
         assert_eq!(parse_value(&deep), None);
+    }
+
+    /// Strings come out whole whatever characters they hold, escaped or not
+    /// (the scanner builds them bytewise and takes them as UTF-8 as is).
+    #[test]
+    fn scanner_keeps_every_character() {
+        for c in ['a', 'é', '€', '😀', '\u{7f}', '\u{80}', '\u{7ff}', '\u{800}', '\u{ffff}', '\u{10000}', '\u{10ffff}'] {
+            for text in [format!("'{c}x{c}'"), format!("\"\\{c}{c}\""), format!("{{k:\"{c}\"}}")] {
+                let v = parse_value(&text).unwrap_or_else(|| panic!("{text:?}"));
+                let got = v.text().or_else(|| v.member("k").and_then(Val::text)).unwrap();
+                assert!(got.chars().all(|g| g == c || g == 'x'), "{text:?} -> {got:?}");
+                assert_eq!(got.chars().filter(|g| *g == c).count(), if text.starts_with('{') { 1 } else { 2 }, "{text:?}");
+            }
+        }
     }
 
 }
