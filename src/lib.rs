@@ -403,9 +403,17 @@ impl Monitor {
     }
 
     /// Sends what is pending (the `flush` command, the page view's end):
-    /// one report batch through the host, if anything is new.
-    pub fn flush(&self, now: f64) {
+    /// one report batch through the host, if anything is new. Returns
+    /// false when the batch is held instead: an on-demand piece this page
+    /// view needs has not arrived, and findings judged without the consent
+    /// it reads could accuse tags the visitor allowed (the brain then
+    /// reports the page view `unmonitored`).
+    pub fn flush(&self, now: f64) -> bool {
         self.tick(now);
+        #[cfg(not(feature = "parsers"))]
+        if self.shell.try_borrow().is_ok_and(|s| s.pieces.waiting()) {
+            return false;
+        }
         self.with(|s| {
             // No collector (the extension without one): nothing leaves the browser.
             if s.collector.is_empty() {
@@ -431,6 +439,7 @@ impl Monitor {
                 host.post(collector, &body);
             }
         });
+        true
     }
 
     /// The page view's findings and inventory so far, as a report batch

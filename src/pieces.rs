@@ -109,6 +109,11 @@ impl Pieces {
         }
     }
 
+    /// Whether something waits for a piece that has not arrived.
+    pub(crate) fn waiting(&self) -> bool {
+        !self.cookies.is_empty() || !self.gpp_events.is_empty()
+    }
+
     /// The site's CMP names changed: the cookie reader reads with the new ones.
     pub(crate) fn policy(&self, engine: &Engine) {
         if let Some(reader) = &self.cmp {

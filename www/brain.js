@@ -70,7 +70,7 @@ function run(h) {
     try { wasm_bindgen(h.module, true); } catch (e) { return health('wasm_unavailable', name(e)); }
     go();
     page.settle();
-    m.flush(now());
+    if (m.flush(now()) === false) held();
   } else {
     wasm_bindgen(h.module).then(go, function (e) { health('wasm_unavailable', name(e)); });
   }
@@ -90,7 +90,8 @@ function run(h) {
       cookies: function (header) { return header; },
       entries: function (fn) { judge = fn; },
       drain: function () { judge(h.observer.takeRecords(), 0, 'top'); },
-      poll: function () { h.hook(); poll(); }
+      poll: function () { h.hook(); poll(); },
+      held: held
     });
     // What was kept, in order: cookies as they were when the loader ran,
     // then each change; entries; calls; gestures; commands.
@@ -124,6 +125,10 @@ function run(h) {
     poll = function () { watch(); need(); };
     if (flush) receive('k', 0, ['flush']);
   }
+
+  // The page view ends while a piece it needs is still on its way: its
+  // findings are held (judged without that consent they could be false).
+  function held() { health('unmonitored', 'ondemand'); }
 
   // The pieces the monitor asks for, each fetched once (a piece that does
   // not come leaves its consent unread, as before the monitor had it).

@@ -24,7 +24,7 @@
  *   - sweeps: `m.tick()` when the monitor asks (it backs off while nothing
  *     changes), with `o.poll()` (the consent adapters' late attach).
  *   - the page view's end (pagehide, hidden): everything read, one batch
- *     sent.
+ *     sent; `o.held()` (optional) when the monitor held it back.
  * Returns { judge(list, offset, label), settle(), cookies(at), start() }:
  * what was kept from before is replayed through `judge` and `cookies`
  * first, then `start()` subscribes to the entries and starts the sweeps.
@@ -143,7 +143,8 @@ function observe(m, o) {
 
   function exit() {
     settle();
-    m.flush(now());
+    // false: held for an on-demand piece not there yet (src/pieces.rs).
+    if (m.flush(now()) === false && o.held) o.held();
   }
 
   try {

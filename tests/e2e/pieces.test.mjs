@@ -7,6 +7,9 @@
 //   - GPP US decoder (dist/ondemand/gpp-us.wasm): the @iabgpp/cmpapi page
 //     (usnat), opt-out refused in the banner (as in cmp-npm.test.mjs).
 //   - A page with neither fetches neither.
+//   - A page view that ends while its piece is still on its way is held:
+//     no finding judged without that consent, an `unmonitored` health
+//     report instead (reason `ondemand`).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { refuseFlow } from './cmp-flows.mjs';
@@ -62,4 +65,15 @@ test('no CMP cookie, no GPP: no piece is fetched', { timeout: 90_000 }, async ()
   const run = await runPageView(stack, 'no-consent.html', { waitFrame: [/\/messenger\/web\/metrics$/, /\/messenger\/web\/events$/] });
   assertExactFindings(run.findings, loadedWithoutConsent({ fake: stack.fake, app: APP_ID }), 'no consent');
   assert.deepEqual(piecesServed(seq0), []);
+});
+
+test('the page view ends before the cookie reader arrives: findings held, reported unmonitored', { timeout: 90_000 }, async () => {
+  const run = await runPageView(stack, 'cmp-cookie-only.html', {
+    // The piece never comes (a request that hangs).
+    before: (ctx) => ctx.page.route('**/tagwatch/ondemand/**', () => {}),
+    waitFrame: [/\/messenger\/web\/metrics$/],
+  });
+  assert.deepEqual(run.findings, [], 'nothing judged without the consent the cookie reader would read');
+  const health = run.posts.flatMap((p) => JSON.parse(p.body)).filter((r) => r.type === 'tagwatch-health');
+  assert.deepEqual(health.map((r) => [r.body.status, r.body.reason]), [['unmonitored', 'ondemand']]);
 });
