@@ -1,8 +1,9 @@
 //! `cmp::from_cookies` on an arbitrary `Cookie:` header (every CMP's cookie
 //! format: OneTrust, Cookiebot, Didomi, CookieYes, Complianz, TrustArc, Osano,
 //! Klaro, orestbida cookieconsent), and the same bytes as a live CMP state
-//! (`cmp::from_choices`) for every CMP id, with site overrides read from the
-//! first line as compact policy rules.
+//! (`cmp::from_choices`, the comma-separated names granted or refused by
+//! their parity) for every CMP id, with site overrides read from the first
+//! line as a policy's JSON (`Policy::from_json`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -14,14 +15,14 @@ fuzz_target!(|data: &[u8]| {
     if let Some(c) = cmp::from_cookies(&header) {
         assert!(cmp::PRECEDENCE.contains(&c.cmp), "unknown cmp id {:?}", c.cmp);
     }
-    let (rules, choices) = header.split_once('\n').unwrap_or(("", &header));
-    let mut policy = Policy::default();
-    rules.split('|').for_each(|r| policy.apply_rule(r));
+    let (json, choices) = header.split_once('\n').unwrap_or(("", &header));
+    let policy = Policy::from_json(json);
     if let Some(c) = cmp::from_cookies_with(choices, &policy.consent_names) {
         assert!(cmp::PRECEDENCE.contains(&c.cmp), "unknown cmp id {:?}", c.cmp);
     }
+    let pairs: Vec<(&str, bool)> = choices.split(',').map(|name| (name, name.len() % 2 == 0)).collect();
     for id in cmp::PRECEDENCE.into_iter().chain(["usercentrics", "nope"]) {
-        let got = cmp::from_choices(id, choices, &policy.consent_names);
+        let got = cmp::from_choices(id, &pairs, &policy.consent_names);
         assert_eq!(got.is_some(), cmp::cmp_id(id).is_some());
     }
 });
