@@ -89,17 +89,25 @@ function run(h) {
       events: !!W.cookieStore,
       cookies: function (header) { return header; },
       entries: function (fn) { judge = fn; },
-      drain: function () { judge(h.observer.takeRecords(), 0, 'top'); },
+      drain: function () {
+        try { judge(h.observer.takeRecords(), 0, 'top'); } catch (e) { /* no observer */ }
+      },
       poll: function () { h.hook(); poll(); },
       held: held
     });
-    // What was kept, in order: cookies as they were when the loader ran,
-    // then each change; entries; calls; gestures; commands.
+    // What was kept, in order: cookies as they were when the loader ran
+    // (the Cookie Store's list, else `document.cookie`), then each change;
+    // entries; calls; gestures; commands.
     var jar = null;
-    if (typeof h.cookie === 'string') {
-      jar = h.cookie;
-      m.cookies(jar, h.t0);
-    }
+    try {
+      var c = h.cookie;
+      if (typeof c === 'string') jar = c;
+      else if (c) {
+        jar = '';
+        for (var i = 0; i < c.length; i++) jar += (i ? '; ' : '') + c[i].name + '=' + c[i].value;
+      }
+    } catch (e) { /* unknown: the first read below is the first snapshot */ }
+    if (jar !== null) m.cookies(jar, h.t0);
     var flush = false;
     h.early.forEach(function (r) {
       try {

@@ -13,8 +13,9 @@
  *   - keeps, with their times, what the monitor must judge from its real
  *     time but could miss by starting later: every Resource Timing entry of
  *     the page (a buffered `PerformanceObserver`: nothing lost past the
- *     250-entry buffer, whose size it leaves alone), `document.cookie` as it
- *     is now and each Cookie Store `change` after, the calls to the vendor
+ *     250-entry buffer, whose size it leaves alone), the cookies as they
+ *     are now (the Cookie Store's list where there is one: reading
+ *     `document.cookie` can hold the page) and each `change` after, the calls to the vendor
  *     APIs the catalog watches for identities (`Intercom('update', …)`: the
  *     global becomes an accessor that wraps what the tag assigns), and the
  *     times of the visitor's trusted clicks and key presses (a consent
@@ -126,17 +127,27 @@ if (!pick(previous, 'loaded')) (function () {
   }
 
   // ---- what must run first ----
-  var observer = { takeRecords: function () { return []; } };
+  var observer;   // none where the browser has no Resource Timing (the brain checks)
   try {
-    var o = new W.PerformanceObserver(function (list) {
+    observer = new W.PerformanceObserver(function (list) {
       try { keep('e', 0, list.getEntries()); } catch (e) { /* a page that broke entry lists */ }
     });
-    o.observe({ type: 'resource', buffered: true });
-    observer = o;
+    observer.observe({ type: 'resource', buffered: true });
   } catch (e) { /* no Resource Timing */ }
-  var cookie;
-  try { cookie = D.cookie; } catch (e) { /* the brain asks the Cookie Store */ }
-  on(pick(W, 'cookieStore'), 'change', function (e) { keep('c', e.timeStamp, [e.changed, e.deleted]); });
+  // The cookies as they are now, then each change with its time. Where
+  // there is a Cookie Store, from its list, whose answer comes without
+  // holding the page: reading `document.cookie` is a synchronous round trip
+  // to the browser's cookie store, measured at 50-200 ms while a busy page
+  // loads. A change heard before the answer is replayed after it, to the
+  // same effect.
+  var store = pick(W, 'cookieStore');
+  // (Where the store refuses, an opaque origin, `document.cookie` throws
+  // too: the brain's first read is then the first snapshot.)
+  var cookie;   // the Cookie Store's list or `document.cookie`, once known (the brain reads either)
+  try { store.getAll().then(function (list) { cookie = list; }); } catch (e) {
+    try { cookie = D.cookie; } catch (x) { /* as refused */ }
+  }
+  on(store, 'change', function (e) { keep('c', e.timeStamp, [e.changed, e.deleted]); });
   function mark(e) {
     if (!e.isTrusted) return;
     gesture = e.timeStamp;
@@ -187,17 +198,16 @@ if (!pick(previous, 'loaded')) (function () {
         var state = {};
         var current = below ? 0 : wrap(vendor, desc && desc.value, verbs);
         var last, lastWrapped;   // what the accessor below returned, and our wrapper of it
-        var get = function () {
-          state.read = 1;
-          if (!below) return current;
-          var v = below.get ? apply(below.get, this, []) : undefined;
-          if (v !== last) { last = v; lastWrapped = wrap(vendor, v, verbs); }
-          return lastWrapped;
-        };
-        get.__tagwatch = true;   // older extension builds stand aside for it
         try {
           define(W, api, {
-            configurable: true, enumerable: desc ? desc.enumerable : true, get: get,
+            configurable: true, enumerable: desc ? desc.enumerable : true,
+            get: function () {
+              state.read = 1;
+              if (!below) return current;
+              var v = below.get ? apply(below.get, this, []) : undefined;
+              if (v !== last) { last = v; lastWrapped = wrap(vendor, v, verbs); }
+              return lastWrapped;
+            },
             // A getter-only accessor keeps refusing assignments.
             set: below && !below.set ? undefined : function (fn) {
               if (below) apply(below.set, this, [fn]);
