@@ -121,7 +121,7 @@ impl Monitor {
             collector: collector.into(),
             page_view: page_view_id(),
             page_url: url::page_url(href),
-            user_agent: user_agent.chars().take(512).collect(),
+            user_agent: tagwatch_core::prefix(user_agent, 512).into(),
             gpc: false,
             loader: ms(loader),
             consent_calls: 0,

@@ -185,8 +185,8 @@ impl Engine {
         let evidence = || Evidence::Request {
             host: host.into(),
             path: url::redact_path(path),
-            initiator: req.initiator.chars().take(32).collect(),
-            frame: req.frame.chars().take(64).collect(),
+            initiator: crate::prefix(req.initiator, 32).into(),
+            frame: crate::prefix(req.frame, 64).into(),
             purpose: purpose.name,
             region,
         };
@@ -293,7 +293,7 @@ impl Engine {
             return;
         }
         self.identified.push(vendor.id);
-        let evidence = Evidence::Global { name: source.chars().take(64).collect() };
+        let evidence = Evidence::Global { name: crate::prefix(source, 64).into() };
         self.record(FindingType::IdentityUnverified, vendor, None, now, evidence);
     }
 

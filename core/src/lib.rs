@@ -40,3 +40,27 @@ pub mod report;
 #[cfg(feature = "tcf")]
 pub mod tcf;
 pub mod url;
+
+/// The first `n` characters of `s` (all of it when shorter): bounded
+/// evidence and page fields, cut on a character boundary. Not
+/// `s.chars().take(n).collect()`, whose char-by-char re-encoding is code the
+/// page's wasm would carry for nothing.
+pub fn prefix(s: &str, n: usize) -> &str {
+    s.char_indices().nth(n).and_then(|(i, _)| s.get(..i)).unwrap_or(s)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn prefix_counts_characters() {
+        use super::prefix;
+        assert_eq!(prefix("héllo", 2), "hé");
+        assert_eq!(prefix("€😀x", 2), "€😀");
+        assert_eq!(prefix("ab", 5), "ab");
+        assert_eq!(prefix("ab", 2), "ab");
+        assert_eq!(prefix("abc", 0), "");
+        assert_eq!(prefix("", 3), "");
+        let long = "é".repeat(600);
+        assert_eq!(prefix(&long, 512), long.chars().take(512).collect::<alloc::string::String>());
+    }
+}
