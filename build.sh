@@ -51,7 +51,7 @@ gz() { gzip -9c "$1" | wc -c; }
 
 build() {
   log "building the collector and CLI (target/release/tagwatch)"
-  cargo build --release -p tagwatch-server
+  cargo build --release -p tagwatch
   log "building the monitor (wasm)"
   cargo build --profile wasm --target wasm32-unknown-unknown -p tagwatch-monitor
   local out=target/wasm-bindgen

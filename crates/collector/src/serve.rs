@@ -1,0 +1,251 @@
+//! `tagwatch serve`: the store, the writer thread, the async runtime and the
+//! connection loop put together, and the orderly stop (SIGTERM/SIGINT:
+//! finish the requests in flight, commit what was accepted).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tagwatch_store::{self as store, Checks, StoreError};
+
+use crate::connections;
+use crate::events::{Events, LogFormat};
+use crate::http;
+use crate::ingest::Ingest;
+use crate::ratelimit::{RateLimiter, SiteLimiter};
+use crate::writer::Writer;
+
+/// Time connections get to finish after SIGTERM/SIGINT.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// Accepted batches waiting for the writer.
+const WRITE_QUEUE: usize = 1024;
+/// Most client addresses the per-client rate limit tracks at once, and most
+/// (site, client address) pairs the site limit tracks the pace of.
+const CLIENT_BUCKETS: usize = 65_536;
+/// How often `serve --retain` deletes old reports (and once at start).
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+/// Everything `serve` needs, already checked by the caller (the `tagwatch`
+/// binary turns flags into this; docs/collector.md#tagwatch-serve).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on (`127.0.0.1:0` picks a port).
+    pub listen: String,
+    /// The store's URL (`sqlite:PATH`, `postgres://…`).
+    pub db: String,
+    pub checks: Checks,
+    /// Requests per second and site (0: no limit), and the burst.
+    pub rate: f64,
+    pub burst: u32,
+    /// Requests per second and client address (0: no limit), and the burst.
+    pub client_rate: f64,
+    pub client_burst: u32,
+    /// The pace of a visitor per site and address, and its burst.
+    pub visitor_rate: f64,
+    pub visitor_burst: u32,
+    /// The client address is the last `X-Forwarded-For` entry.
+    pub behind_proxy: bool,
+    pub strict_origin: bool,
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub body_timeout: Duration,
+    /// `None`: from the descriptor limit.
+    pub max_connections: Option<usize>,
+    pub log_format: LogFormat,
+    pub webhook: Option<String>,
+    /// Delete reports observed longer ago than this, at start and hourly.
+    pub retain: Option<Duration>,
+    /// The bearer token of the read API.
+    pub admin_token: String,
+}
+
+/// Why `serve` stopped before it could serve.
+#[derive(Debug)]
+pub enum ServeError {
+    /// The store named by `Config::db` cannot be opened or trusted.
+    Store(StoreError),
+    /// Anything else (listening, threads, descriptors).
+    Failed(String),
+}
+
+impl From<String> for ServeError {
+    fn from(e: String) -> Self {
+        Self::Failed(e)
+    }
+}
+
+/// Runs the collector until SIGTERM or SIGINT, then commits what was
+/// accepted and returns.
+pub fn serve(config: Config) -> Result<(), ServeError> {
+    let mut events = Events::new(config.log_format);
+    if let Some(url) = &config.webhook {
+        events = events
+            .with_webhook(url.clone())
+            .map_err(|e| format!("cannot start the webhook thread: {e}"))?;
+    }
+    let events = Arc::new(events);
+    let limits = connection_limits(&config, &events)?;
+    let store = store::open(&config.db, 2, config.checks).map_err(ServeError::Store)?;
+    let ingest = Ingest::new()?;
+    let (writer, writer_thread) = Writer::spawn(store.clone(), WRITE_QUEUE, events.clone())
+        .map_err(|e| format!("cannot start the writer thread: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    if let Some(keep) = config.retain {
+        let writer = writer.clone();
+        runtime.spawn(async move {
+            // The first tick is immediate: retention runs at start.
+            let mut every = tokio::time::interval(RETENTION_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                if writer.retain(keep).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
+    let state = Arc::new(http::AppState {
+        store,
+        ingest,
+        writer: writer.clone(),
+        limiter: SiteLimiter::new(
+            config.rate,
+            config.burst,
+            config.visitor_rate,
+            config.visitor_burst,
+        )
+        .with_max_clients(CLIENT_BUCKETS),
+        client_limiter: RateLimiter::new(config.client_rate, config.client_burst)
+            .with_max_keys(CLIENT_BUCKETS),
+        behind_proxy: config.behind_proxy,
+        admin_token: config.admin_token.clone(),
+        strict_origin: config.strict_origin,
+        body_timeout: config.body_timeout,
+        events: events.clone(),
+    });
+    let served = runtime.block_on(run_server(&config.listen, state, limits, &events));
+    // Whatever happened, commit what was accepted before exiting.
+    runtime.block_on(writer.stop());
+    drop(writer);
+    if writer_thread.join().is_err() {
+        events.log(
+            "error",
+            "writer_panicked",
+            "the writer thread panicked",
+            serde_json::json!({}),
+        );
+    }
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    served?;
+    events.log("info", "stopped", "stopped", serde_json::json!({}));
+    Ok(())
+}
+
+/// The timeouts and the connection cap: the default cap from the
+/// descriptor limit, and a warning when the cap given is above it.
+fn connection_limits(config: &Config, events: &Events) -> Result<connections::Limits, String> {
+    let fd_limit = connections::descriptor_limit();
+    let max_connections = match config.max_connections {
+        Some(n) => {
+            let room = fd_limit.map(|l| l.saturating_sub(connections::FD_RESERVE));
+            if let (Some(limit), Some(room)) = (fd_limit, room) {
+                if u64::try_from(n).map_or(true, |n| n > room) {
+                    events.log(
+                        "warn",
+                        "max_connections_high",
+                        &format!(
+                            "warning: --max-connections {n} is more than the descriptor limit \
+                             ({limit}) leaves once {} are kept for the store and logs; connections \
+                             beyond that wait in the listen queue",
+                            connections::FD_RESERVE
+                        ),
+                        serde_json::json!({"max_connections": n, "descriptor_limit": limit}),
+                    );
+                }
+            }
+            n
+        }
+        None => connections::default_max_connections(fd_limit)?,
+    };
+    Ok(connections::Limits {
+        header_timeout: config.header_timeout,
+        idle_timeout: config.idle_timeout,
+        max_connections,
+    })
+}
+
+async fn run_server(
+    listen: &str,
+    state: Arc<http::AppState>,
+    limits: connections::Limits,
+    events: &Arc<Events>,
+) -> Result<(), String> {
+    use tokio::signal::unix::{signal, SignalKind};
+
+    let mut term = signal(SignalKind::terminate()).map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("cannot watch SIGINT: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let addr: SocketAddr = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    events.log(
+        "info",
+        "listening",
+        &format!("listening on http://{addr}"),
+        serde_json::json!({
+            "addr": addr.to_string(),
+            "max_connections": limits.max_connections,
+            "header_timeout_s": limits.header_timeout.as_secs(),
+            "idle_timeout_s": limits.idle_timeout.as_secs(),
+        }),
+    );
+
+    let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+    let log = events.clone();
+    let shutdown = async move {
+        let signal = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        log.log(
+            "info",
+            "shutdown",
+            &format!("{signal}, finishing accepted reports"),
+            serde_json::json!({"signal": signal}),
+        );
+        let _ = stopping_tx.send(true);
+    };
+    tokio::spawn(shutdown);
+    let server = connections::serve(
+        listener,
+        http::router(state),
+        limits,
+        events.clone(),
+        stopping_rx.clone(),
+    );
+    let grace = async move {
+        // Resolves only SHUTDOWN_GRACE after a signal.
+        if stopping_rx.wait_for(|s| *s).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        () = server => Ok(()),
+        () = grace => {
+            events.log(
+                "warn",
+                "shutdown_forced",
+                &format!("connections still open {} s after the signal; stopping anyway", SHUTDOWN_GRACE.as_secs()),
+                serde_json::json!({}),
+            );
+            Ok(())
+        }
+    }
+}
