@@ -348,13 +348,20 @@ fn retain_deletes_old_reports_at_start(db: &str) {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_only_new_left(&server, &key);
-    let log = server.stderr.lock().unwrap().clone();
-    assert!(
+    // The writer logs the run after its last chunk is committed.
+    let logged = |log: &[String]| {
         log.iter().any(|l| l.starts_with(
             "tagwatch: retention: removed 1 findings, 1 health reports, 1 inventories observed before "
-        )),
-        "{log:?}"
-    );
+        ))
+    };
+    while !logged(&server.stderr.lock().unwrap()) {
+        assert!(
+            Instant::now() < deadline,
+            "{:?}",
+            server.stderr.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]

@@ -1,18 +1,22 @@
-//! Storage behind a trait: the embedded SQLite store and PostgreSQL (for
-//! several collectors sharing one store). Both run the same migrations and
-//! write statements (`schema`).
+//! The store: sites, findings, health reports and inventories, in the
+//! embedded SQLite database or in PostgreSQL (several collectors sharing
+//! one store). One implementation (`db.rs`) over a small connection trait
+//! (`conn.rs`) that each database implements; the SQL is written once,
+//! with the few dialect differences as tokens (`schema.rs`).
 //!
-//! Every method is blocking; the HTTP layer calls reads from
-//! `spawn_blocking` and writes from the single writer thread.
+//! Every method is blocking; the collector calls reads from
+//! `spawn_blocking` and writes from its single writer thread.
 
 use std::fmt;
 use std::sync::Arc;
 
 use serde::Serialize;
 
-pub mod postgres;
+mod conn;
+mod db;
+mod postgres;
 pub mod schema;
-pub mod sqlite;
+mod sqlite;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod timefmt;
@@ -423,6 +427,21 @@ impl fmt::Display for StoreError {
 }
 
 impl StoreError {
+    /// Whether the database rolled the transaction back for a deadlock or a
+    /// serialization failure: trying again may well succeed.
+    pub fn retryable(&self) -> bool {
+        match self {
+            Self::Postgres(e) => matches!(
+                e.code(),
+                Some(
+                    &::postgres::error::SqlState::T_R_DEADLOCK_DETECTED
+                        | &::postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
+                )
+            ),
+            _ => false,
+        }
+    }
+
     /// Whether the connection to the store is gone (PostgreSQL: I/O, a
     /// closed socket, a FATAL or PANIC message, no server) rather than one
     /// statement failing. The next call reconnects.
@@ -522,22 +541,6 @@ pub trait Store: Send + Sync + 'static {
 
 pub const DEFAULT_DB: &str = "sqlite:tagwatch.db";
 
-/// Consent tallies in a stable order: most findings first, then source and
-/// state.
-pub fn sort_consent(c: &mut [ConsentTally]) {
-    c.sort_by(|a, b| {
-        b.findings
-            .cmp(&a.findings)
-            .then_with(|| a.source.cmp(&b.source))
-            .then_with(|| a.categories.cmp(&b.categories))
-    });
-}
-
-/// JSON text of a string list (SQLite's `json_each` parameter).
-pub fn json_list(items: &[String]) -> Option<String> {
-    (!items.is_empty()).then(|| serde_json::Value::from(items.to_vec()).to_string())
-}
-
 pub use sqlite::Checks;
 
 /// Opens the store a `--db` URL names: `sqlite:PATH` (also
@@ -555,12 +558,14 @@ pub fn open(url: &str, readers: usize, checks: Checks) -> Result<Arc<dyn Store>,
                 "the sqlite URL has no path; use sqlite:PATH, e.g. sqlite:tagwatch.db".into(),
             ));
         }
-        return Ok(Arc::new(sqlite::SqliteStore::open_with(
-            path, readers, checks,
+        return Ok(Arc::new(sqlite::open(
+            std::path::Path::new(path),
+            readers,
+            checks,
         )?));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(Arc::new(postgres::PostgresStore::open(url, readers)?));
+        return Ok(Arc::new(postgres::open(url, readers)?));
     }
     Err(StoreError::BadUrl(format!(
         "unknown database URL {:?}; use sqlite:PATH (e.g. sqlite:tagwatch.db) or postgres://USER@HOST:PORT/DBNAME",

@@ -1,42 +1,25 @@
-//! Embedded SQLite store: WAL journal, `synchronous=FULL`, one write
-//! connection (used by the writer thread and the CLI) and a few read
-//! connections for the API and site look-ups.
+//! The SQLite connection of the store: WAL journal, `synchronous=FULL`,
+//! one write connection (the writer thread, the CLI) and a few read-only
+//! ones for the API and site look-ups; and the checks that make sure a
+//! file can be trusted before anything is served from it.
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+use rusqlite::{Connection, OpenFlags};
 
-use super::schema::{
-    self, Dialect, DELETE_INVENTORY_HOSTS, DELETE_INVENTORY_VENDORS, INSERT_HEALTH,
-    INSERT_INVENTORY_HOST, INSERT_INVENTORY_VENDOR, MIGRATIONS, RECORD_FINDING_TYPE,
-    SCHEMA_VERSION, UPSERT_FINDING, UPSERT_FINDING_ADD, UPSERT_INVENTORY,
-};
-use super::{
-    json_list, Batch, ConsentTally, FindingRow, FindingsQuery, FirstSeen, HealthQuery, HealthRow,
-    HostTotals, InventoryQuery, InventoryRecord, InventoryTotals, Purged, SiteChange, SiteConfig,
-    SiteInfo, Stats, StatsQuery, Store, StoreError, Tally, Usage, VendorTotals,
-};
+use crate::conn::{Conn, Param, Row, Tx};
+use crate::db::{self, Db, Role};
+use crate::schema::{render, Dialect};
+use crate::StoreError;
 
-/// The page views of a site in the window (`?1` site, `?2` since or NULL).
-const WINDOW: &str = "SELECT id FROM inventories WHERE site = ?1 AND (?2 IS NULL OR at >= ?2)";
-
-/// A site's findings in a window (`?1` site, `?2` since, `?3` until, or NULL).
-const STATS_WINDOW: &str = "site = ?1 AND (?2 IS NULL OR at >= ?2) AND (?3 IS NULL OR at < ?3)";
+/// Prepared statements kept per connection: every statement of the store
+/// in each row count it is used with, with room to spare.
+const STATEMENT_CACHE: usize = 128;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-
-pub struct SqliteStore {
-    writer: Mutex<Connection>,
-    readers: Vec<Mutex<Connection>>,
-    next_reader: AtomicUsize,
-}
-
-fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -158,674 +141,204 @@ impl Default for Checks {
     }
 }
 
-impl SqliteStore {
-    #[cfg(test)]
-    pub fn open(path: impl AsRef<Path>, readers: usize) -> Result<Self, StoreError> {
-        Self::open_with(path, readers, Checks::default())
-    }
+/// One SQLite connection and the rendered text of its statements.
+pub(crate) struct SqliteConn {
+    conn: Connection,
+    texts: HashMap<(&'static str, usize), String>,
+}
 
-    /// Opens (or creates) the store at `path` and makes sure it can be
-    /// trusted before anything is served from it: a SQLite file, a tagwatch
-    /// store of a schema this build knows, writable (file and directory),
-    /// and — unless `checks.integrity` is off — not corrupt.
-    pub fn open_with(
-        path: impl AsRef<Path>,
-        readers: usize,
-        checks: Checks,
-    ) -> Result<Self, StoreError> {
-        let path = path.as_ref();
-        check_file(path)?;
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let writer = Connection::open_with_flags(path, flags).map_err(|e| opening(path, e))?;
-        configure(&writer).map_err(|e| match e {
-            StoreError::Sqlite(e) => opening(path, e),
-            other => other,
-        })?;
-        // SQLite opens a write-protected file read-only without a word.
-        if writer
-            .is_readonly(rusqlite::MAIN_DB)
-            .map_err(|e| opening(path, e))?
-        {
-            return Err(untrusted(path, READ_ONLY));
+impl SqliteConn {
+    fn new(conn: Connection) -> Self {
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Self {
+            conn,
+            texts: HashMap::new(),
         }
-        // WAL is persistent in the file; readers never block the writer.
-        let mode: String = writer
-            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-            .map_err(|e| opening(path, e))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::BadUrl(format!(
-                "could not switch {} to WAL mode (got {mode}); is it on a network file system?",
-                path.display()
-            )));
-        }
-        if checks.integrity {
-            quick_check(path, &writer)?;
-        }
-        migrate(&writer).map_err(|e| match e {
-            StoreError::Sqlite(e) => opening(path, e),
-            StoreError::Untrusted(why) => untrusted(path, &why),
-            other => other,
-        })?;
-        let mut pool = Vec::with_capacity(readers);
-        for _ in 0..readers {
-            let conn = Connection::open_with_flags(path, flags).map_err(|e| opening(path, e))?;
-            configure(&conn)?;
-            conn.pragma_update(None, "query_only", "ON")?;
-            pool.push(Mutex::new(conn));
-        }
-        Ok(Self {
-            writer: Mutex::new(writer),
-            readers: pool,
-            next_reader: AtomicUsize::new(0),
+    }
+}
+
+impl rusqlite::ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match *self {
+            Param::Null => ToSqlOutput::Owned(Value::Null),
+            Param::Int(n) => ToSqlOutput::Owned(Value::Integer(n)),
+            Param::Real(f) => ToSqlOutput::Owned(Value::Real(f)),
+            Param::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
         })
     }
+}
 
-    /// A read connection: a free one if any, else the next in turn; the
-    /// write connection when the store was opened without readers.
-    fn reader(&self) -> MutexGuard<'_, Connection> {
-        for conn in &self.readers {
-            if let Ok(guard) = conn.try_lock() {
-                return guard;
-            }
-        }
-        let n = self.readers.len();
-        if n == 0 {
-            return lock(&self.writer);
-        }
-        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % n;
-        match self.readers.get(i) {
-            Some(conn) => lock(conn),
-            None => lock(&self.writer),
+struct SqliteRow<'a, 'b>(&'a rusqlite::Row<'b>);
+
+impl Row for SqliteRow<'_, '_> {
+    fn int(&self, i: usize) -> Result<i64, StoreError> {
+        match self.0.get_ref(i)? {
+            ValueRef::Integer(n) => Ok(n),
+            // `as` saturates (and maps NaN to 0): totals are floats.
+            ValueRef::Real(f) => Ok(f as i64),
+            _ => Ok(self.0.get(i)?),
         }
     }
-}
 
-fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-    let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    if version > SCHEMA_VERSION {
-        return Err(StoreError::SchemaTooNew {
-            found: version,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    if version == 0 {
-        let tables: i64 = tx.query_row(
-            "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
-            [],
-            |row| row.get(0),
-        )?;
-        if tables > 0 {
-            return Err(StoreError::Untrusted(
-                "a SQLite database with tables but no tagwatch schema version: not a tagwatch \
-                 store; give --db a new path (tagwatch creates the store)"
-                    .into(),
-            ));
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        match self.0.get_ref(i)? {
+            ValueRef::Null => Ok(None),
+            _ => self.int(i).map(Some),
         }
     }
-    for m in MIGRATIONS.iter().filter(|m| m.version > version) {
-        tx.execute_batch(&schema::render(m.sql, Dialect::Sqlite))?;
+
+    fn real(&self, i: usize) -> Result<f64, StoreError> {
+        Ok(self.0.get(i)?)
     }
-    // Written on every open, even when unchanged: proves that a commit
-    // reaches the file and its WAL before the collector says it listens.
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-    tx.commit()?;
-    Ok(())
+
+    fn text(&self, i: usize) -> Result<String, StoreError> {
+        Ok(self.0.get(i)?)
+    }
+
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        Ok(self.0.get(i)?)
+    }
 }
 
-fn write_batch(
-    tx: &rusqlite::Transaction<'_>,
-    batch: &Batch,
-    first_seen: &mut Vec<FirstSeen>,
-) -> Result<(), StoreError> {
-    for f in &batch.findings {
-        let sql = if f.additive {
-            UPSERT_FINDING_ADD
-        } else {
-            UPSERT_FINDING
-        };
-        tx.prepare_cached(sql)?.execute(params![
-            f.site,
-            f.page_view,
-            f.page,
-            f.kind,
-            f.vendor,
-            f.category,
-            f.evidence,
-            f.consent,
-            f.count,
-            f.at,
-            f.received_at,
-            f.user_agent,
-            f.raw
-        ])?;
-    }
-    let mut record = tx.prepare_cached(RECORD_FINDING_TYPE)?;
-    for f in &batch.findings {
-        if record.execute(params![f.site, f.kind, f.at])? > 0 {
-            first_seen.push(FirstSeen::of(f));
+impl Conn for SqliteConn {
+    const DIALECT: Dialect = Dialect::Sqlite;
+
+    fn query_rows(
+        &mut self,
+        sql: &'static str,
+        rows: usize,
+        params: &[Param<'_>],
+        each: &mut dyn FnMut(&dyn Row) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let text = self
+            .texts
+            .entry((sql, rows))
+            .or_insert_with(|| render(sql, Dialect::Sqlite, rows));
+        let mut stmt = self.conn.prepare_cached(text)?;
+        let mut found = stmt.query(rusqlite::params_from_iter(params))?;
+        while let Some(row) = found.next()? {
+            each(&SqliteRow(row))?;
         }
-    }
-    let mut health = tx.prepare_cached(INSERT_HEALTH)?;
-    for h in &batch.health {
-        health.execute(params![
-            h.site,
-            h.page_view,
-            h.page,
-            h.status,
-            h.reason,
-            h.at,
-            h.received_at,
-            h.user_agent,
-            h.raw
-        ])?;
-    }
-    for inv in &batch.inventories {
-        write_inventory(tx, inv)?;
-    }
-    Ok(())
-}
-
-fn json_strings(items: &[String]) -> String {
-    serde_json::Value::from(items.to_vec()).to_string()
-}
-
-fn write_inventory(
-    tx: &rusqlite::Transaction<'_>,
-    inv: &InventoryRecord,
-) -> Result<(), StoreError> {
-    let id: Option<i64> = tx
-        .prepare_cached(UPSERT_INVENTORY)?
-        .query_row(
-            params![
-                inv.site,
-                inv.page_view,
-                inv.page,
-                inv.at,
-                inv.received_at,
-                inv.user_agent,
-                inv.raw
-            ],
-            |row| row.get(0),
-        )
-        .optional()?;
-    // None: the stored inventory is newer; keep it.
-    let Some(id) = id else {
-        return Ok(());
-    };
-    tx.prepare_cached(DELETE_INVENTORY_VENDORS)?.execute([id])?;
-    tx.prepare_cached(DELETE_INVENTORY_HOSTS)?.execute([id])?;
-    let mut vendor = tx.prepare_cached(INSERT_INVENTORY_VENDOR)?;
-    for v in &inv.vendors {
-        let u = &v.usage;
-        vendor.execute(params![
-            id,
-            v.vendor,
-            u.requests,
-            u.script_requests,
-            u.transfer_bytes,
-            u.encoded_bytes,
-            u.duration_ms,
-            json_strings(&v.hosts),
-            json_strings(&v.regions),
-            json_strings(&v.cookies)
-        ])?;
-    }
-    let mut host = tx.prepare_cached(INSERT_INVENTORY_HOST)?;
-    for h in &inv.unclassified {
-        let u = &h.usage;
-        host.execute(params![
-            id,
-            h.host,
-            u.requests,
-            u.script_requests,
-            u.transfer_bytes,
-            u.encoded_bytes,
-            u.duration_ms
-        ])?;
-    }
-    Ok(())
-}
-
-/// `total()` never overflows (it is a float); back to an integer, saturating.
-fn int_total(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<i64> {
-    let v: f64 = row.get(i)?;
-    // `as` saturates and maps NaN to 0.
-    Ok(v.max(0.0) as i64)
-}
-
-fn usage_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Usage> {
-    Ok(Usage {
-        requests: int_total(row, first)?,
-        script_requests: int_total(row, first + 1)?,
-        transfer_bytes: int_total(row, first + 2)?,
-        encoded_bytes: int_total(row, first + 3)?,
-        duration_ms: int_total(row, first + 4)?,
-    })
-}
-
-fn count(rows: usize) -> u64 {
-    u64::try_from(rows).unwrap_or(u64::MAX)
-}
-
-fn json_or_null(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
-}
-
-impl Store for SqliteStore {
-    fn add_site(&self, key: &str, origins: &[String], created_at: &str) -> Result<(), StoreError> {
-        let mut conn = lock(&self.writer);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let inserted = tx.execute(
-            "INSERT INTO sites (key, created_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-            params![key, created_at],
-        )?;
-        if inserted == 0 {
-            return Err(StoreError::DuplicateSite);
-        }
-        for origin in origins {
-            tx.execute(
-                "INSERT INTO site_origins (site, origin) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-                params![key, origin],
-            )?;
-        }
-        tx.commit()?;
         Ok(())
     }
 
-    fn list_sites(&self) -> Result<Vec<SiteInfo>, StoreError> {
-        let conn = self.reader();
-        let mut stmt = conn.prepare_cached(
-            "SELECT s.key, s.created_at, o.origin, s.sample, s.enabled FROM sites s
-             LEFT JOIN site_origins o ON o.site = s.key
-             ORDER BY s.created_at, s.key, o.origin",
-        )?;
-        let mut rows = stmt.query([])?;
-        let mut sites: Vec<SiteInfo> = Vec::new();
-        while let Some(row) = rows.next()? {
-            let key: String = row.get(0)?;
-            let created_at: String = row.get(1)?;
-            let origin: Option<String> = row.get(2)?;
-            match sites.last_mut() {
-                Some(last) if last.site == key => last.origins.extend(origin),
-                _ => sites.push(SiteInfo {
-                    site: key,
-                    origins: origin.into_iter().collect(),
-                    created_at,
-                    sample: row.get(3)?,
-                    enabled: row.get::<_, i64>(4)? != 0,
-                }),
-            }
-        }
-        Ok(sites)
+    fn execute(&mut self, sql: &'static str, params: &[Param<'_>]) -> Result<u64, StoreError> {
+        let text = self
+            .texts
+            .entry((sql, 1))
+            .or_insert_with(|| render(sql, Dialect::Sqlite, 1));
+        let changed = self
+            .conn
+            .prepare_cached(text)?
+            .execute(rusqlite::params_from_iter(params))?;
+        Ok(u64::try_from(changed).unwrap_or(u64::MAX))
     }
 
-    fn site_origins(&self, key: &str) -> Result<Option<Vec<String>>, StoreError> {
-        let conn = self.reader();
-        let exists = conn
-            .prepare_cached("SELECT 1 FROM sites WHERE key = ?1")?
-            .query_row([key], |_| Ok(()))
-            .optional()?;
-        if exists.is_none() {
-            return Ok(None);
-        }
-        let mut stmt = conn.prepare_cached("SELECT origin FROM site_origins WHERE site = ?1")?;
-        let origins = stmt
-            .query_map([key], |row| row.get::<_, String>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Some(origins))
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        Ok(self.conn.execute_batch(sql)?)
     }
 
-    fn origin_registered(&self, candidates: &[String]) -> Result<bool, StoreError> {
-        let conn = self.reader();
-        let mut stmt =
-            conn.prepare_cached("SELECT 1 FROM site_origins WHERE origin = ?1 LIMIT 1")?;
-        for origin in candidates {
-            if stmt.query_row([origin], |_| Ok(())).optional()?.is_some() {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
-    fn site_config(&self, key: &str) -> Result<Option<SiteConfig>, StoreError> {
-        let conn = self.reader();
-        let config = conn
-            .prepare_cached("SELECT sample, enabled FROM sites WHERE key = ?1")?
-            .query_row([key], |row| {
-                Ok(SiteConfig {
-                    sample: row.get(0)?,
-                    enabled: row.get::<_, i64>(1)? != 0,
-                })
-            })
-            .optional()?;
-        Ok(config)
-    }
-
-    fn set_site_config(&self, key: &str, change: &SiteChange) -> Result<bool, StoreError> {
-        let conn = lock(&self.writer);
-        let enabled = change.enabled.map(i64::from);
-        let changed = conn.execute(
-            "UPDATE sites SET sample = coalesce(?2, sample), enabled = coalesce(?3, enabled)
-             WHERE key = ?1",
-            params![key, change.sample, enabled],
-        )?;
-        Ok(changed > 0)
-    }
-
-    fn commit(&self, batches: &[&Batch]) -> Result<Vec<FirstSeen>, StoreError> {
-        let mut conn = lock(&self.writer);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut first_seen = Vec::new();
-        for batch in batches {
-            write_batch(&tx, batch, &mut first_seen)?;
-        }
-        // With WAL + synchronous=FULL the commit fsyncs the WAL.
-        tx.commit()?;
-        Ok(first_seen)
-    }
-
-    fn purge(&self, before: &str, limit: u32) -> Result<Purged, StoreError> {
-        let mut conn = lock(&self.writer);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        // Oldest first, through the `at` indexes; at most `limit` per table
-        // so that one call never holds the write lock for long.
-        let findings = tx
-            .prepare_cached(
-                "DELETE FROM findings WHERE id IN
-                   (SELECT id FROM findings WHERE at < ?1 ORDER BY at LIMIT ?2)",
-            )?
-            .execute(params![before, limit])?;
-        let health = tx
-            .prepare_cached(
-                "DELETE FROM health WHERE id IN
-                   (SELECT id FROM health WHERE at < ?1 ORDER BY at LIMIT ?2)",
-            )?
-            .execute(params![before, limit])?;
-        let ids: Vec<i64> = tx
-            .prepare_cached("SELECT id FROM inventories WHERE at < ?1 ORDER BY at LIMIT ?2")?
-            .query_map(params![before, limit], |row| row.get(0))?
-            .collect::<Result<_, _>>()?;
-        // Children first and counted (the cascade would not say how many).
-        let ids = serde_json::Value::from(ids).to_string();
-        let delete = |sql: &str| tx.prepare_cached(sql)?.execute([&ids]);
-        let inventory_vendors = delete(
-            "DELETE FROM inventory_vendors WHERE inventory IN (SELECT value FROM json_each(?1))",
-        )?;
-        let inventory_hosts = delete(
-            "DELETE FROM inventory_hosts WHERE inventory IN (SELECT value FROM json_each(?1))",
-        )?;
-        let inventories =
-            delete("DELETE FROM inventories WHERE id IN (SELECT value FROM json_each(?1))")?;
-        tx.commit()?;
-        Ok(Purged {
-            findings: count(findings),
-            health: count(health),
-            inventories: count(inventories),
-            inventory_vendors: count(inventory_vendors),
-            inventory_hosts: count(inventory_hosts),
+    fn begin(&mut self, tx: Tx) -> Result<(), StoreError> {
+        self.batch(match tx {
+            Tx::Write => "BEGIN IMMEDIATE",
+            Tx::Read => "BEGIN DEFERRED",
         })
     }
 
-    fn findings(&self, q: &FindingsQuery) -> Result<Vec<FindingRow>, StoreError> {
-        let conn = self.reader();
-        let order = if q.newest_first {
-            "at DESC, id DESC"
-        } else {
-            "at, id"
-        };
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT type, vendor, site, page, at, page_view, category, count, evidence, consent, received_at
-             FROM findings
-             WHERE site = ?1
-               AND (?2 IS NULL OR type IN (SELECT value FROM json_each(?2)))
-               AND (?3 IS NULL OR vendor IN (SELECT value FROM json_each(?3)))
-               AND (?4 IS NULL OR at >= ?4)
-               AND (?5 IS NULL OR at < ?5)
-               AND (?6 IS NULL OR page = ?6)
-               AND (?7 IS NULL OR page_view = ?7)
-               AND (?8 IS NULL OR category = ?8)
-             ORDER BY {order}
-             LIMIT ?9"
-        ))?;
-        let rows = stmt
-            .query_map(
-                params![
-                    q.site,
-                    json_list(&q.kinds),
-                    json_list(&q.vendors),
-                    q.since,
-                    q.until,
-                    q.page,
-                    q.page_view,
-                    q.category,
-                    q.limit
-                ],
-                |row| {
-                    Ok(FindingRow {
-                        kind: row.get(0)?,
-                        vendor: row.get(1)?,
-                        site: row.get(2)?,
-                        page: row.get(3)?,
-                        at: row.get(4)?,
-                        page_view: row.get(5)?,
-                        category: row.get(6)?,
-                        count: row.get(7)?,
-                        evidence: json_or_null(&row.get::<_, String>(8)?),
-                        consent: json_or_null(&row.get::<_, String>(9)?),
-                        received_at: row.get(10)?,
-                    })
-                },
-            )?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
-    }
-
-    fn stats(&self, q: &StatsQuery) -> Result<Stats, StoreError> {
-        let conn = self.reader();
-        let tx = rusqlite::Transaction::new_unchecked(&conn, TransactionBehavior::Deferred)?;
-        let p = params![q.site, q.since, q.until];
-        let tallies = |group: &str, limit: &str| -> Result<Vec<Tally>, StoreError> {
-            let rows = tx
-                .prepare_cached(&format!(
-                    "SELECT {group}, count(*), total(count) FROM findings WHERE {STATS_WINDOW}
-                     GROUP BY 1 ORDER BY 2 DESC, 1 {limit}"
-                ))?
-                .query_map(p, |row| {
-                    Ok(Tally {
-                        key: row.get(0)?,
-                        findings: row.get(1)?,
-                        occurrences: int_total(row, 2)?,
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        };
-        let total = tx
-            .prepare_cached(&format!(
-                "SELECT count(*), total(count) FROM findings WHERE {STATS_WINDOW}"
-            ))?
-            .query_row(p, |row| {
-                Ok(Tally {
-                    key: String::new(),
-                    findings: row.get(0)?,
-                    occurrences: int_total(row, 1)?,
-                })
-            })?;
-        let by_type = tallies("type", "")?;
-        let by_vendor = tallies("vendor", "")?;
-        let by_page = tallies("page", &format!("LIMIT {}", q.max_pages))?;
-        let mut by_day = tallies("substr(at, 1, 10)", "")?;
-        by_day.sort_by(|a, b| a.key.cmp(&b.key));
-        let page_views: i64 = tx
-            .prepare_cached(
-                "SELECT count(*) FROM (
-                   SELECT page_view FROM inventories
-                     WHERE site = ?1 AND (?2 IS NULL OR at >= ?2) AND (?3 IS NULL OR at < ?3)
-                   UNION
-                   SELECT page_view FROM findings
-                     WHERE site = ?1 AND (?2 IS NULL OR at >= ?2) AND (?3 IS NULL OR at < ?3)
-                       AND type <> 'csp_blocked')",
-            )?
-            .query_row(p, |row| row.get(0))?;
-        let mut consent = tx
-            .prepare_cached(&format!(
-                "SELECT json_extract(consent, '$.source'), json_extract(consent, '$.necessary'),
-                        json_extract(consent, '$.functional'), json_extract(consent, '$.analytics'),
-                        json_extract(consent, '$.marketing'), count(*)
-                 FROM findings WHERE {STATS_WINDOW} AND type <> 'csp_blocked' AND json_valid(consent)
-                   AND json_type(consent) = 'object'
-                 GROUP BY 1, 2, 3, 4, 5"
-            ))?
-            .query_map(p, |row| {
-                let flag = |i: usize| -> rusqlite::Result<Option<bool>> {
-                    Ok(match row.get_ref(i)? {
-                        rusqlite::types::ValueRef::Integer(n) => Some(n != 0),
-                        _ => None,
-                    })
-                };
-                Ok(ConsentTally {
-                    source: row.get::<_, Option<String>>(0).ok().flatten(),
-                    categories: [flag(1)?, flag(2)?, flag(3)?, flag(4)?],
-                    findings: row.get(5)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        tx.finish()?;
-        super::sort_consent(&mut consent);
-        Ok(Stats {
-            total,
-            by_type,
-            by_vendor,
-            by_page,
-            by_day,
-            page_views,
-            consent,
-        })
-    }
-
-    fn health(&self, q: &HealthQuery) -> Result<Vec<HealthRow>, StoreError> {
-        let conn = self.reader();
-        let mut stmt = conn.prepare_cached(
-            "SELECT site, page, page_view, status, reason, at, received_at
-             FROM health
-             WHERE site = ?1 AND (?2 IS NULL OR at >= ?2)
-             ORDER BY at, id
-             LIMIT ?3",
-        )?;
-        let rows = stmt
-            .query_map(params![q.site, q.since, q.limit], |row| {
-                Ok(HealthRow {
-                    site: row.get(0)?,
-                    page: row.get(1)?,
-                    page_view: row.get(2)?,
-                    status: row.get(3)?,
-                    reason: row.get(4)?,
-                    at: row.get(5)?,
-                    received_at: row.get(6)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
-    }
-
-    fn inventory(&self, q: &InventoryQuery) -> Result<InventoryTotals, StoreError> {
-        let conn = self.reader();
-        // One read transaction: the four queries see the same snapshot.
-        let tx = rusqlite::Transaction::new_unchecked(&conn, TransactionBehavior::Deferred)?;
-        let page_views: i64 = tx
-            .prepare_cached(&format!("SELECT count(*) FROM ({WINDOW})"))?
-            .query_row(params![q.site, q.since], |row| row.get(0))?;
-
-        let mut vendors: Vec<VendorTotals> = tx
-            .prepare_cached(&format!(
-                "SELECT vendor, count(*), total(requests), total(script_requests),
-                        total(transfer_bytes), total(encoded_bytes), total(duration_ms)
-                 FROM inventory_vendors WHERE inventory IN ({WINDOW})
-                 GROUP BY vendor
-                 ORDER BY count(*) DESC, total(requests) DESC, vendor"
-            ))?
-            .query_map(params![q.site, q.since], |row| {
-                Ok(VendorTotals {
-                    vendor: row.get(0)?,
-                    page_views: row.get(1)?,
-                    usage: usage_at(row, 2)?,
-                    ..VendorTotals::default()
-                })
-            })?
-            .collect::<Result<_, _>>()?;
-
-        // Distinct names per vendor: 0 hosts, 1 regions, 2 cookies.
-        let mut names = tx.prepare_cached(&format!(
-            "SELECT v.vendor, 0, j.value FROM inventory_vendors v, json_each(v.hosts) j
-               WHERE v.inventory IN ({WINDOW})
-             UNION
-             SELECT v.vendor, 1, j.value FROM inventory_vendors v, json_each(v.regions) j
-               WHERE v.inventory IN ({WINDOW})
-             UNION
-             SELECT v.vendor, 2, j.value FROM inventory_vendors v, json_each(v.cookies) j
-               WHERE v.inventory IN ({WINDOW})
-             UNION
-             SELECT v.vendor, 3, i.page FROM inventory_vendors v JOIN inventories i ON i.id = v.inventory
-               WHERE v.inventory IN ({WINDOW})
-             ORDER BY 1, 2, 3"
-        ))?;
-        let mut rows = names.query(params![q.site, q.since])?;
-        let max = usize::try_from(q.max_names).unwrap_or(usize::MAX);
-        while let Some(row) = rows.next()? {
-            let vendor: String = row.get(0)?;
-            let kind: i64 = row.get(1)?;
-            let Ok(name) = row.get::<_, String>(2) else {
-                continue;
-            };
-            if let Some(v) = vendors.iter_mut().find(|v| v.vendor == vendor) {
-                let list = match kind {
-                    0 => &mut v.hosts,
-                    1 => &mut v.regions,
-                    2 => &mut v.cookies,
-                    _ => &mut v.pages,
-                };
-                if list.len() < max {
-                    list.push(name);
-                }
+    fn schema_version(&mut self) -> Result<i64, StoreError> {
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))?;
+        if version == 0 {
+            let tables: i64 = self.conn.query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
+                [],
+                |row| row.get(0),
+            )?;
+            if tables > 0 {
+                return Err(StoreError::Untrusted(
+                    "a SQLite database with tables but no tagwatch schema version: not a \
+                     tagwatch store; give --db a new path (tagwatch creates the store)"
+                        .into(),
+                ));
             }
         }
-        drop(rows);
-        drop(names);
-
-        let unclassified: Vec<HostTotals> = tx
-            .prepare_cached(&format!(
-                "SELECT host, count(*), total(requests), total(script_requests),
-                        total(transfer_bytes), total(encoded_bytes), total(duration_ms)
-                 FROM inventory_hosts WHERE inventory IN ({WINDOW})
-                 GROUP BY host
-                 ORDER BY count(*) DESC, total(requests) DESC, host
-                 LIMIT ?3"
-            ))?
-            .query_map(params![q.site, q.since, q.max_hosts], |row| {
-                Ok(HostTotals {
-                    host: row.get(0)?,
-                    page_views: row.get(1)?,
-                    usage: usage_at(row, 2)?,
-                })
-            })?
-            .collect::<Result<_, _>>()?;
-        tx.finish()?;
-        vendors.shrink_to_fit();
-        Ok(InventoryTotals {
-            page_views,
-            vendors,
-            unclassified,
-        })
+        // Written on every open, even when unchanged: proves that a commit
+        // reaches the file and its WAL before the collector says it listens.
+        self.set_schema_version(version)?;
+        Ok(version)
     }
+
+    fn set_schema_version(&mut self, version: i64) -> Result<(), StoreError> {
+        Ok(self.conn.pragma_update(None, "user_version", version)?)
+    }
+}
+
+/// Opens one connection to `path`: the writer, or a read-only reader.
+fn connect(path: &Path, role: Role) -> Result<SqliteConn, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| opening(path, e))?;
+    configure(&conn).map_err(|e| match e {
+        StoreError::Sqlite(e) => opening(path, e),
+        other => other,
+    })?;
+    if role == Role::Reader {
+        conn.pragma_update(None, "query_only", "ON")?;
+    }
+    Ok(SqliteConn::new(conn))
+}
+
+/// Opens (or creates) the store at `path` and makes sure it can be trusted
+/// before anything is served from it: a SQLite file, a tagwatch store of a
+/// schema this build knows, writable (file and directory), and — unless
+/// `checks.integrity` is off — not corrupt.
+pub(crate) fn open(
+    path: &Path,
+    readers: usize,
+    checks: Checks,
+) -> Result<Db<SqliteConn>, StoreError> {
+    check_file(path)?;
+    let mut writer = connect(path, Role::Writer)?;
+    // SQLite opens a write-protected file read-only without a word.
+    if writer
+        .conn
+        .is_readonly(rusqlite::MAIN_DB)
+        .map_err(|e| opening(path, e))?
+    {
+        return Err(untrusted(path, READ_ONLY));
+    }
+    // WAL is persistent in the file; readers never block the writer.
+    let mode: String = writer
+        .conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(|e| opening(path, e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::BadUrl(format!(
+            "could not switch {} to WAL mode (got {mode}); is it on a network file system?",
+            path.display()
+        )));
+    }
+    if checks.integrity {
+        quick_check(path, &writer.conn)?;
+    }
+    db::migrate(&mut writer).map_err(|e| match e {
+        StoreError::Sqlite(e) => opening(path, e),
+        StoreError::Untrusted(why) => untrusted(path, &why),
+        other => other,
+    })?;
+    let path = path.to_owned();
+    Db::new(writer, readers, Box::new(move |role| connect(&path, role)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::FindingRecord;
+    use crate::schema::{MIGRATIONS, SCHEMA_VERSION};
+    use crate::{
+        Batch, FindingRecord, FindingsQuery, InventoryQuery, InventoryRecord, Store, Usage,
+    };
 
     fn temp_db(name: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!(
@@ -857,67 +370,11 @@ mod tests {
         }
     }
 
-    #[test]
-    fn dedupes_keeping_the_largest_count_and_earliest_at() {
-        let path = temp_db("dedupe");
-        let store = SqliteStore::open(&path, 1).expect("open");
-        store
-            .add_site(
-                "tw_a",
-                &["https://shop.example".into()],
-                "2024-01-01T00:00:00.000Z",
-            )
-            .expect("site");
-        let b1 = Batch {
-            findings: vec![finding(2, "2024-05-01T12:00:01.000Z")],
-            health: vec![],
-            inventories: vec![],
-        };
-        let b2 = Batch {
-            findings: vec![finding(5, "2024-05-01T12:00:00.500Z")],
-            health: vec![],
-            inventories: vec![],
-        };
-        let b3 = Batch {
-            findings: vec![finding(1, "2024-05-01T12:00:03.000Z")],
-            health: vec![],
-            inventories: vec![],
-        };
-        store.commit(&[&b1]).expect("commit");
-        store.commit(&[&b2, &b3]).expect("commit");
-        let rows = store
-            .findings(&FindingsQuery {
-                site: "tw_a".into(),
-                limit: 100,
-                ..FindingsQuery::default()
-            })
-            .expect("query");
-        assert_eq!(rows.len(), 1);
-        assert_eq!(rows.first().map(|r| r.count), Some(5));
-        assert_eq!(
-            rows.first().map(|r| r.at.as_str()),
-            Some("2024-05-01T12:00:00.500Z")
-        );
-        // Reopen: the schema migration is idempotent and data is there.
-        drop(store);
-        let store = SqliteStore::open(&path, 0).expect("reopen");
-        assert_eq!(
-            store.site_origins("tw_a").expect("origins"),
-            Some(vec!["https://shop.example".to_string()])
-        );
-        assert!(store
-            .origin_registered(&["https://shop.example".into()])
-            .expect("q"));
-        assert!(!store
-            .origin_registered(&["https://evil.example".into()])
-            .expect("q"));
-        assert_eq!(store.site_origins("tw_nope").expect("origins"), None);
-        assert!(matches!(
-            store.add_site("tw_a", &[], "x"),
-            Err(StoreError::DuplicateSite)
-        ));
-        drop(store);
-        let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
+    fn user_version(path: &Path) -> i64 {
+        Connection::open(path)
+            .expect("open")
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .expect("version")
     }
 
     #[test]
@@ -926,7 +383,7 @@ mod tests {
         {
             let conn = Connection::open(&path).expect("open");
             let v1 = MIGRATIONS.first().expect("v1").sql;
-            conn.execute_batch(&schema::render(v1, Dialect::Sqlite))
+            conn.execute_batch(&render(v1, Dialect::Sqlite, 1))
                 .expect("v1");
             conn.pragma_update(None, "user_version", 1).expect("pragma");
             conn.execute(
@@ -936,8 +393,10 @@ mod tests {
             .expect("site");
             let f = finding(1, "2024-05-01T12:00:00.000Z");
             conn.execute(
-                UPSERT_FINDING,
-                params![
+                "INSERT INTO findings (site, page_view, page, type, vendor, category, evidence,
+                     consent, count, at, received_at, user_agent, raw)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                rusqlite::params![
                     f.site,
                     f.page_view,
                     f.page,
@@ -955,11 +414,8 @@ mod tests {
             )
             .expect("finding");
         }
-        let store = SqliteStore::open(&path, 1).expect("migrate");
-        let version: i64 = lock(&store.writer)
-            .pragma_query_value(None, "user_version", |row| row.get(0))
-            .expect("version");
-        assert_eq!(version, SCHEMA_VERSION);
+        let store = open(&path, 1, Checks::default()).expect("migrate");
+        assert_eq!(user_version(&path), SCHEMA_VERSION);
         let rows = store
             .findings(&FindingsQuery {
                 site: "tw_a".into(),
@@ -1018,7 +474,7 @@ mod tests {
         assert!(known.is_empty(), "{known:?}");
         // Reopening a current file is a no-op.
         drop(store);
-        SqliteStore::open(&path, 0).expect("reopen");
+        open(&path, 0, Checks::default()).expect("reopen");
         let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
     }
 
@@ -1030,7 +486,7 @@ mod tests {
             conn.pragma_update(None, "user_version", 99)
                 .expect("pragma");
         }
-        let opened = SqliteStore::open(&path, 0);
+        let opened = open(&path, 0, Checks::default());
         let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
         match opened {
             Err(StoreError::SchemaTooNew { found: 99, .. }) => {}
