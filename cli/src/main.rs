@@ -375,9 +375,8 @@ fn main() -> ExitCode {
 fn site_add(origins: &[String], db: &str, checks: store::Checks) -> Result<(), Failure> {
     let mut normalized = BTreeSet::new();
     for origin in origins {
-        normalized.insert(
-            origin::normalize_pattern(origin).map_err(|e| Failure::Usage(e.to_string()))?,
-        );
+        normalized
+            .insert(origin::normalize_pattern(origin).map_err(|e| Failure::Usage(e.to_string()))?);
     }
     let normalized: Vec<String> = normalized.into_iter().collect();
     let store = store::open(db, 0, checks).map_err(|e| store_failure(db, e))?;

@@ -369,7 +369,10 @@ fn har_without_consent_finds_exactly_these() {
     assert_eq!(intercom["declared"]["script_kb"], 250);
     assert_eq!(intercom["name"], "Intercom");
     // 3 scripts against 2 declared requests per page; 329 KB against 250 KB.
-    assert_eq!(intercom["over_declared"], serde_json::json!({"script_requests": true, "bytes": true}));
+    assert_eq!(
+        intercom["over_declared"],
+        serde_json::json!({"script_requests": true, "bytes": true})
+    );
     let cookies: Vec<&str> = intercom["cookies"]
         .as_array()
         .unwrap()

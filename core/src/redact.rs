@@ -10,6 +10,8 @@
 //! through one of these (defence in depth), so a report from an old or
 //! forged client cannot store an e-mail or a user id either.
 
+use std::borrow::Cow;
+
 use crate::url::looks_like_id;
 
 /// What an identifier is replaced with (as in redacted paths).
@@ -36,8 +38,12 @@ fn in_word(c: char) -> bool {
 ///   loses only its number).
 ///
 /// Anything that is not an identifier is kept as it is, separators
-/// included: `_hjSessionUser_3456789` → `_hjSessionUser_:id`.
-pub fn redact_text(text: &str) -> String {
+/// included: `_hjSessionUser_3456789` → `_hjSessionUser_:id`. A text with
+/// nothing to replace (the usual case) is returned as it is, unallocated.
+pub fn redact_text(text: &str) -> Cow<'_, str> {
+    if !words(text).any(word_has_id) {
+        return Cow::Borrowed(text);
+    }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find(in_word) {
@@ -49,7 +55,20 @@ pub fn redact_text(text: &str) -> String {
         rest = after;
     }
     out.push_str(rest);
-    out
+    Cow::Owned(out)
+}
+
+/// The words of a text (see [`in_word`]).
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !in_word(c)).filter(|w| !w.is_empty())
+}
+
+/// Whether [`redact_word`] would change `word`.
+fn word_has_id(word: &str) -> bool {
+    is_email(word)
+        || word
+            .split(['.', '_', '+', '%'])
+            .any(|piece| looks_like_id(piece) || piece.split('-').any(looks_like_id))
 }
 
 fn redact_word(word: &str, out: &mut String) {
@@ -86,6 +105,10 @@ fn redact_word(word: &str, out: &mut String) {
 
 /// `local@domain.tld`, with `%40` read as `@`.
 fn is_email(word: &str) -> bool {
+    let bytes = word.as_bytes();
+    if !bytes.contains(&b'@') && !bytes.windows(3).any(|w| w.eq_ignore_ascii_case(b"%40")) {
+        return false;
+    }
     let lower = word.to_ascii_lowercase();
     let at = lower
         .find('@')

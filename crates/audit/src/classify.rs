@@ -12,8 +12,6 @@
 //! `BufWriter` that is flushed whenever stdin has nothing buffered, so an
 //! interactive caller gets each answer before it writes the next line.
 
-
-
 use serde::Serialize;
 use tagwatch_core::{catalog, url};
 
@@ -75,7 +73,11 @@ fn respond(text: &str, overlong: bool, json: &mut Vec<u8>) {
     let answer = if overlong {
         Answer {
             input: text,
-            kind: if url::parse(&http_equivalent(text)).is_some() { "url" } else { "cookie" },
+            kind: if url::parse(&http_equivalent(text)).is_some() {
+                "url"
+            } else {
+                "cookie"
+            },
             vendor: None,
             purpose: None,
             region: None,
@@ -90,8 +92,8 @@ fn respond(text: &str, overlong: bool, json: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::BufReader;
     use crate::noise;
+    use std::io::BufReader;
 
     fn run_on(input: &[u8]) -> String {
         String::from_utf8(lines::run_on(input, 16, MAX_LINE, respond)).unwrap()
@@ -140,10 +142,16 @@ mod tests {
     fn bounded_reader_edges() {
         let mut buf = Vec::new();
         let mut r = BufReader::with_capacity(4, &b"abcd\r\nab\xc3\xa9cd\n"[..]);
-        assert_eq!(lines::read_line_bounded(&mut r, &mut buf, 4).unwrap(), Some(false));
+        assert_eq!(
+            lines::read_line_bounded(&mut r, &mut buf, 4).unwrap(),
+            Some(false)
+        );
         assert_eq!(buf, b"abcd");
         // 6 bytes, max 3: the cut would split 'é', so it falls back to "ab".
-        assert_eq!(lines::read_line_bounded(&mut r, &mut buf, 3).unwrap(), Some(true));
+        assert_eq!(
+            lines::read_line_bounded(&mut r, &mut buf, 3).unwrap(),
+            Some(true)
+        );
         assert_eq!(buf, b"ab");
         assert_eq!(lines::read_line_bounded(&mut r, &mut buf, 3).unwrap(), None);
     }

@@ -18,8 +18,6 @@
 //! interactive caller gets each answer before it writes the next line.
 //! Exit 0 on any input.
 
-
-
 use serde::Serialize;
 use tagwatch_core::cmp;
 use tagwatch_core::consent::Category;

@@ -53,7 +53,13 @@ fn respond(text: &str, overlong: bool, json: &mut Vec<u8>) {
     if overlong {
         return lines::write_error(json, "line longer than 65536 bytes");
     }
-    lines::write_result(json, gpp::decode(text).map(|g| Decoded { categories: g.categories().into(), gpp: g }));
+    lines::write_result(
+        json,
+        gpp::decode(text).map(|g| Decoded {
+            categories: g.categories().into(),
+            gpp: g,
+        }),
+    );
 }
 
 #[cfg(test)]
@@ -63,20 +69,37 @@ mod tests {
 
     #[test]
     fn decodes_and_reports_errors() {
-        let out = String::from_utf8(lines::run_on(b"DBABL~BVQqAAAAAa.Y\n\nDBABM\n", 16, MAX_LINE, respond)).unwrap();
-        let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let out = String::from_utf8(lines::run_on(
+            b"DBABL~BVQqAAAAAa.Y\n\nDBABM\n",
+            16,
+            MAX_LINE,
+            respond,
+        ))
+        .unwrap();
+        let lines: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["sectionIds"], serde_json::json!([7]));
         assert_eq!(lines[0]["sections"][0]["api"], "usnat");
         assert_eq!(lines[0]["sections"][0]["Gpc"], true);
         assert_eq!(lines[0]["categories"]["marketing"], false);
-        assert!(lines[1]["error"].as_str().unwrap().contains("header"), "{}", lines[1]);
+        assert!(
+            lines[1]["error"].as_str().unwrap().contains("header"),
+            "{}",
+            lines[1]
+        );
     }
 
     #[test]
     fn stream_never_panics_on_noise() {
         for seed in 0..100 {
-            let bytes = noise(seed, (seed * 131 % 9_000) as usize, b"\r\n~.DBABLMAQCYgZa-_");
+            let bytes = noise(
+                seed,
+                (seed * 131 % 9_000) as usize,
+                b"\r\n~.DBABLMAQCYgZa-_",
+            );
             let out = lines::run_on(&bytes, 7, MAX_LINE, respond);
             for line in out.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
                 let _: serde_json::Value = serde_json::from_slice(line).unwrap();

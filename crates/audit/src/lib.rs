@@ -9,10 +9,10 @@
 pub mod catalog;
 pub mod classify;
 pub mod consent;
-pub(crate) mod lines;
-pub mod har;
-pub mod ocd;
 pub mod gpp;
+pub mod har;
+pub(crate) mod lines;
+pub mod ocd;
 pub mod tcf;
 
 use std::fmt;

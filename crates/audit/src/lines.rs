@@ -20,7 +20,10 @@ pub(crate) enum StreamError {
 /// Runs `answer` over the process's stdin and stdout. `answer(text,
 /// overlong, json)` appends one JSON object (no newline) for a trimmed,
 /// non-blank line; `overlong` says the line was cut at `max_line` bytes.
-pub(crate) fn run(max_line: usize, answer: impl FnMut(&str, bool, &mut Vec<u8>)) -> Result<(), Failure> {
+pub(crate) fn run(
+    max_line: usize,
+    answer: impl FnMut(&str, bool, &mut Vec<u8>),
+) -> Result<(), Failure> {
     let mut input = BufReader::with_capacity(64 * 1024, io::stdin().lock());
     let mut out = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
     match stream(&mut input, &mut out, max_line, answer) {
@@ -44,7 +47,9 @@ pub(crate) fn stream<R: Read, W: Write>(
             // About to block on stdin: let the caller see every answer so far.
             out.flush().map_err(|e| StreamError::Write(e.into()))?;
         }
-        let Some(overlong) = read_line_bounded(input, &mut line, max_line).map_err(StreamError::Read)? else {
+        let Some(overlong) =
+            read_line_bounded(input, &mut line, max_line).map_err(StreamError::Read)?
+        else {
             return Ok(());
         };
         let text = String::from_utf8_lossy(&line);
@@ -55,7 +60,8 @@ pub(crate) fn stream<R: Read, W: Write>(
         json.clear();
         answer(text, overlong, &mut json);
         json.push(b'\n');
-        out.write_all(&json).map_err(|e| StreamError::Write(e.into()))?;
+        out.write_all(&json)
+            .map_err(|e| StreamError::Write(e.into()))?;
     }
 }
 
@@ -95,7 +101,10 @@ pub(crate) fn write_error(json: &mut Vec<u8>, message: &str) {
 
 /// Appends a decoder's answer for one line: the decoded value, or
 /// `{"error": …}` with the decoder's message.
-pub(crate) fn write_result<T: Serialize, E: std::fmt::Display>(json: &mut Vec<u8>, result: Result<T, E>) {
+pub(crate) fn write_result<T: Serialize, E: std::fmt::Display>(
+    json: &mut Vec<u8>,
+    result: Result<T, E>,
+) {
     match result {
         Ok(value) => write_json(json, &value),
         Err(e) => write_error(json, &e.to_string()),
@@ -106,7 +115,11 @@ pub(crate) fn write_result<T: Serialize, E: std::fmt::Display>(json: &mut Vec<u8
 /// bytes of it (cut back to a character boundary) and discarding the rest.
 /// `Ok(None)` at end of input; `Ok(Some(true))` when the line was longer
 /// than `max`.
-pub(crate) fn read_line_bounded<R: BufRead>(r: &mut R, buf: &mut Vec<u8>, max: usize) -> io::Result<Option<bool>> {
+pub(crate) fn read_line_bounded<R: BufRead>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<Option<bool>> {
     buf.clear();
     let mut total = 0usize;
     let mut any = false;

@@ -10,15 +10,13 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 use tagwatch_core::catalog;
 use tagwatch_core::redact::redact_text;
+use tagwatch_core::report::read::{refuse_nul, Canonical};
 use tagwatch_core::url;
-
-use crate::ingest::{canonical_json, refuse_nul, truncate, Malformed, Parsed};
-use crate::scrub;
-use tagwatch_store::FindingRecord;
 use tagwatch_store::timefmt::iso_from_ms;
+use tagwatch_store::{FindingKind, FindingRecord};
 
-/// The finding type CSP reports are stored as.
-pub const CSP_FINDING: &str = "csp_blocked";
+use crate::ingest::{truncate, Malformed, Parsed};
+use crate::scrub;
 /// `vendor` of a blocked host the catalog does not know.
 pub const UNCLASSIFIED: &str = "unclassified";
 /// Longest `user_agent` kept, as for the monitor's reports.
@@ -72,7 +70,7 @@ pub fn parse(
 ) -> Result<(Parsed, Skipped), Malformed> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| Malformed(format!("body is not JSON: {e}")))?;
-    refuse_nul(&value)?;
+    refuse_nul(&value).map_err(|v| Malformed(truncate(v.to_string())))?;
     let mut skipped = Skipped::default();
     let mut violations = Vec::new();
     match &value {
@@ -191,9 +189,7 @@ pub fn parse(
         let directive = clean_token(v.directive);
         let hit = catalog::classify_request(&blocked.host, &path, initiator_of(&directive));
         let vendor = hit.map_or(UNCLASSIFIED, |m| m.vendor.id);
-        let category = hit
-            .and_then(|m| m.purpose.consent)
-            .map(|c| c.as_str().to_owned());
+        let category = hit.and_then(|m| m.purpose.consent);
         let mut evidence = Map::new();
         evidence.insert("kind".into(), "csp".into());
         evidence.insert("host".into(), blocked.host.clone().into());
@@ -206,7 +202,7 @@ pub fn parse(
                 evidence.insert("region".into(), region.into());
             }
         }
-        let evidence = canonical_json(&Value::Object(evidence));
+        let evidence = Value::Object(evidence).to_json();
         let at_ms = received_ms.saturating_sub(v.age.min(MAX_AGE_MS));
         let at = iso_from_ms(at_ms);
         let page_view = bucket(&at, &page);
@@ -220,14 +216,14 @@ pub fn parse(
             }
             None => {
                 let user_agent: String = v.user_agent.chars().take(MAX_USER_AGENT).collect();
-                let user_agent = redact_text(&user_agent);
+                let user_agent = redact_text(&user_agent).into_owned();
                 merged.insert(
                     key,
                     FindingRecord {
                         site: site.to_owned(),
                         page_view,
                         page,
-                        kind: CSP_FINDING.to_owned(),
+                        kind: FindingKind::CspBlocked,
                         vendor: vendor.to_owned(),
                         category,
                         evidence,
@@ -237,7 +233,6 @@ pub fn parse(
                         received_at: received_at.clone(),
                         user_agent,
                         raw: stripped_raw(v.body),
-                        additive: true,
                     },
                 );
             }
@@ -325,7 +320,7 @@ fn stripped_raw(body: &Map<String, Value>) -> String {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     scrub::csp_body(&mut out, &URL_FIELDS);
-    canonical_json(&Value::Object(out))
+    Value::Object(out).to_json()
 }
 
 #[cfg(test)]
@@ -378,11 +373,10 @@ mod tests {
         assert_eq!(rows.len(), 2);
         let gtm = rows.iter().find(|f| f.vendor == "gtm").unwrap();
         assert_eq!(gtm.count, 2);
-        assert_eq!(gtm.kind, "csp_blocked");
-        assert!(gtm.additive);
+        assert_eq!(gtm.kind, FindingKind::CspBlocked);
         assert_eq!(gtm.page, "https://shop.example/cart");
         assert_eq!(gtm.at, iso_from_ms(NOW - 500));
-        assert_eq!(gtm.category.as_deref(), Some("analytics"));
+        assert_eq!(gtm.category.map(|c| c.as_str()), Some("analytics"));
         let ev: Value = serde_json::from_str(&gtm.evidence).unwrap();
         assert_eq!(ev["host"], "www.googletagmanager.com");
         assert_eq!(ev["path"], "/gtag/js");
@@ -420,7 +414,7 @@ mod tests {
         assert_eq!(ev["directive"], "connect-src");
         assert_eq!(ev["purpose"], "tracking");
         assert_eq!(ev["region"], "us");
-        assert_eq!(f.category.as_deref(), Some("marketing"));
+        assert_eq!(f.category.map(|c| c.as_str()), Some("marketing"));
     }
 
     #[test]

@@ -87,7 +87,10 @@ mod tests {
         }
         assert!(!INDEX.contains("style="), "no style attributes");
         assert!(!INDEX.contains("<style"), "no style elements");
-        assert!(!INDEX.contains("http://") && !INDEX.contains("https://"), "no remote assets");
+        assert!(
+            !INDEX.contains("http://") && !INDEX.contains("https://"),
+            "no remote assets"
+        );
         // Data goes through textContent, never HTML.
         assert!(!SCRIPT.contains("innerHTML") && !SCRIPT.contains("outerHTML"));
         assert!(!SCRIPT.contains("insertAdjacentHTML") && !SCRIPT.contains("document.write"));

@@ -12,8 +12,8 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use tagwatch_store::{Batch, FirstSeen};
 use tagwatch_store::timefmt::{iso_from_ms, now_ms};
+use tagwatch_store::{Batch, FirstSeen};
 
 /// Upper bounds (seconds) of the write latency histogram buckets.
 pub const LATENCY_BUCKETS: [f64; 12] = [
@@ -74,7 +74,7 @@ impl BatchCounts {
     pub fn of(batch: &Batch) -> Self {
         let mut c = Self::default();
         for f in &batch.findings {
-            *c.findings.entry(f.kind.clone()).or_default() += 1;
+            *c.findings.entry(f.kind.as_str().to_owned()).or_default() += 1;
         }
         c.health = u64::try_from(batch.health.len()).unwrap_or(u64::MAX);
         c.inventories = u64::try_from(batch.inventories.len()).unwrap_or(u64::MAX);
@@ -145,13 +145,13 @@ pub fn alert_body(f: &FirstSeen) -> Value {
     json!({
         "event": "finding_type_first_seen",
         "site": f.site,
-        "type": f.kind,
+        "type": f.kind.as_str(),
         "vendor": f.vendor,
         "page": f.page,
         "at": f.at,
         "text": format!(
             "tagwatch: first {} finding for site {} ({} on {})",
-            f.kind, f.site, f.vendor, f.page
+            f.kind.as_str(), f.site, f.vendor, f.page
         ),
     })
 }
@@ -239,8 +239,8 @@ impl Events {
             self.log(
                 "info",
                 "finding_type_first_seen",
-                &format!("first {} finding for site {}", f.kind, f.site),
-                json!({"site": f.site, "type": f.kind, "vendor": f.vendor, "page": f.page}),
+                &format!("first {} finding for site {}", f.kind.as_str(), f.site),
+                json!({"site": f.site, "type": f.kind.as_str(), "vendor": f.vendor, "page": f.page}),
             );
             if let Some(tx) = &self.webhook {
                 if tx.try_send(body).is_err() {
@@ -248,7 +248,7 @@ impl Events {
                         "warn",
                         "webhook_dropped",
                         "webhook queue full or stopped; alert dropped",
-                        json!({"site": f.site, "type": f.kind}),
+                        json!({"site": f.site, "type": f.kind.as_str()}),
                     );
                 }
             }

@@ -25,15 +25,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::events::{BatchCounts, Events};
-use crate::ingest::Ingest;
 use crate::keys::ct_eq;
 use crate::ratelimit::{client_key, retry_after_secs, RateLimiter, SiteLimiter};
-use tagwatch_store::{
-    FindingRow, FindingsQuery, HealthQuery, HealthRow, InventoryQuery, InventoryTotals, Stats,
-    SiteInfo, StatsQuery, Store, StoreError, Tally, Usage,
-};
-use tagwatch_store::timefmt::{iso_from_ms, now_ms, parse_instant};
 use crate::writer::{WriteError, Writer};
+use tagwatch_store::timefmt::{iso_from_ms, now_ms, parse_instant};
+use tagwatch_store::{
+    FindingKind, FindingRow, FindingsQuery, HealthQuery, HealthRow, InventoryQuery,
+    InventoryTotals, SiteInfo, Stats, StatsQuery, Store, StoreError, Tally, Usage,
+};
 
 /// Largest accepted body: the `sendBeacon` / `fetch(keepalive)` quota. With
 /// a `Content-Encoding`, this is the compressed size.
@@ -59,7 +58,6 @@ const CSP_TYPES: [&str; 3] = [
 
 pub struct AppState {
     pub store: Arc<dyn Store>,
-    pub ingest: Ingest,
     pub writer: Writer,
     /// One bucket per site, shared fairly among its clients.
     pub limiter: SiteLimiter,
@@ -77,21 +75,6 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Every finding type: the monitor's (from the report schema) and the
-    /// collector's own `csp_blocked`.
-    fn finding_types(&self) -> Vec<&str> {
-        self.ingest
-            .finding_types()
-            .iter()
-            .map(String::as_str)
-            .chain([crate::csp::CSP_FINDING])
-            .collect()
-    }
-
-    fn is_finding_type(&self, kind: &str) -> bool {
-        self.finding_types().contains(&kind)
-    }
-
     /// The answer to a refusal, logging what went wrong inside first.
     fn answer(&self, refusal: Refusal) -> Response {
         if let Some(detail) = &refusal.detail {
@@ -538,7 +521,7 @@ async fn accept(
     let body = read_body(req, app.body_timeout).await.map_err(unknown)?;
     let body = decode(body, encoding).map_err(unknown)?;
     let parsed = match endpoint {
-        Endpoint::Reports => app.ingest.parse(&body, received_ms),
+        Endpoint::Reports => crate::ingest::parse(&body, received_ms),
         Endpoint::Csp(key) => {
             crate::csp::parse(key, &body, &user_agent, received_ms).map(|(parsed, _)| parsed)
         }
@@ -1093,10 +1076,11 @@ async fn get_findings(
             .unwrap_or_default()
     };
     let kinds = list(p.kind);
-    if let Some(k) = kinds.iter().find(|k| !app.is_finding_type(k)) {
+    if let Some(k) = kinds.iter().find(|k| FindingKind::parse(k).is_none()) {
+        let all: Vec<&str> = FindingKind::all().map(FindingKind::as_str).collect();
         return bad(format!(
             "type: {k:?} is not a finding type; one of {}",
-            app.finding_types().join(", ")
+            all.join(", ")
         ));
     }
     let vendors = list(p.vendor);

@@ -11,7 +11,6 @@ use tagwatch_store::{self as store, Checks, StoreError};
 use crate::connections;
 use crate::events::{Events, LogFormat};
 use crate::http;
-use crate::ingest::Ingest;
 use crate::ratelimit::{RateLimiter, SiteLimiter};
 use crate::writer::Writer;
 
@@ -86,7 +85,6 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
     let events = Arc::new(events);
     let limits = connection_limits(&config, &events)?;
     let store = store::open(&config.db, 2, config.checks).map_err(ServeError::Store)?;
-    let ingest = Ingest::new()?;
     let (writer, writer_thread) = Writer::spawn(store.clone(), WRITE_QUEUE, events.clone())
         .map_err(|e| format!("cannot start the writer thread: {e}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -110,7 +108,6 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
 
     let state = Arc::new(http::AppState {
         store,
-        ingest,
         writer: writer.clone(),
         limiter: SiteLimiter::new(
             config.rate,
@@ -186,8 +183,10 @@ async fn run_server(
 ) -> Result<(), String> {
     use tokio::signal::unix::{signal, SignalKind};
 
-    let mut term = signal(SignalKind::terminate()).map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("cannot watch SIGINT: {e}"))?;
+    let mut term =
+        signal(SignalKind::terminate()).map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
+    let mut int =
+        signal(SignalKind::interrupt()).map_err(|e| format!("cannot watch SIGINT: {e}"))?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;

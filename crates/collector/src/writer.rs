@@ -16,8 +16,8 @@ use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::events::Events;
-use tagwatch_store::{Batch, Purged, Store, PURGE_CHUNK};
 use tagwatch_store::timefmt;
+use tagwatch_store::{Batch, Purged, Store, PURGE_CHUNK};
 
 /// Most batches committed in one transaction.
 const MAX_GROUP: usize = 256;

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use super::schema::{self, Dialect, MIGRATIONS, SCHEMA_VERSION};
 use super::*;
+use tagwatch_core::consent::Category;
+use tagwatch_core::report::{FindingType, HealthStatus};
 
 use crate::testing as pg;
 
@@ -73,9 +75,9 @@ fn finding(pv: &str, cookie: &str, count: i64, at: &str) -> FindingRecord {
         site: SITE.into(),
         page_view: pv.into(),
         page: "https://shop.example/".into(),
-        kind: "cookie_before_consent".into(),
+        kind: FindingKind::Monitor(FindingType::CookieBeforeConsent),
         vendor: "intercom".into(),
-        category: Some("functional".into()),
+        category: Some(Category::Functional),
         evidence: format!(r#"{{"cookie":"{cookie}","kind":"cookie"}}"#),
         consent: r#"{"analytics":false,"functional":false,"marketing":false,"necessary":true}"#
             .into(),
@@ -84,7 +86,6 @@ fn finding(pv: &str, cookie: &str, count: i64, at: &str) -> FindingRecord {
         received_at: at.into(),
         user_agent: "ua".into(),
         raw: "{}".into(),
-        additive: false,
     }
 }
 
@@ -93,7 +94,7 @@ fn health(pv: Option<&str>, at: &str) -> HealthRecord {
         site: SITE.into(),
         page_view: pv.map(str::to_owned),
         page: "https://shop.example/".into(),
-        status: "wasm_unavailable".into(),
+        status: HealthStatus::WasmUnavailable,
         reason: None,
         at: at.into(),
         received_at: at.into(),
@@ -276,8 +277,7 @@ fn every_backend_adds_counts_of_additive_findings() {
         with_site(store, SITE);
         let one = |count, at| {
             let mut f = finding("csp-bucket", "x", count, at);
-            f.kind = "csp_blocked".into();
-            f.additive = true;
+            f.kind = FindingKind::CspBlocked;
             Batch {
                 findings: vec![f],
                 ..Batch::default()
@@ -302,10 +302,11 @@ fn every_backend_adds_counts_of_additive_findings() {
             .commit(&[&one(1, "2024-05-01T12:00:01.000Z")])
             .expect("commit");
         assert_eq!(all_findings(store).first().map(|r| r.count), Some(i64::MAX));
+        // A later report with an earlier `at` moves `at` back.
         let other = finding("csp-bucket", "x", 1, "2024-05-01T12:00:01.000Z");
         let plain = Batch {
             findings: vec![FindingRecord {
-                kind: "csp_blocked".into(),
+                kind: FindingKind::CspBlocked,
                 ..other
             }],
             ..Batch::default()
@@ -453,21 +454,20 @@ fn backends_agree_on_everything_the_api_reads() {
         batches.push(Batch {
             findings: vec![
                 FindingRecord {
-                    kind: "gpc_ignored".into(),
+                    kind: FindingKind::Monitor(FindingType::GpcIgnored),
                     consent: r#"{"analytics":true,"functional":null,"gpc":true,"marketing":false,"necessary":true,"since":5,"source":"cmp"}"#.into(),
                     ..finding("pv3", "intercom-id-x", 1, "2024-05-02T13:00:00.000Z")
                 },
                 // Flags that are not booleans (never sent so, but stored
                 // rows are read as they are) count as unknown on both.
                 FindingRecord {
-                    kind: "gpc_ignored".into(),
+                    kind: FindingKind::Monitor(FindingType::GpcIgnored),
                     consent: r#"{"analytics":false,"functional":"true","marketing":null,"necessary":1,"source":"api"}"#.into(),
                     ..finding("pv3", "intercom-session-x", 1, "2024-05-02T13:00:00.000Z")
                 },
                 FindingRecord {
-                    kind: "csp_blocked".into(),
+                    kind: FindingKind::CspBlocked,
                     consent: "null".into(),
-                    additive: true,
                     category: None,
                     ..finding("cspbucket0000000", "x", 4, "2024-05-02T14:00:00.000Z")
                 },
@@ -696,9 +696,9 @@ fn postgres_migrates_a_version_2_database_and_keeps_its_data() {
                 &f.site,
                 &f.page_view,
                 &f.page,
-                &f.kind,
+                &f.kind.as_str(),
                 &f.vendor,
-                &f.category,
+                &f.category.map(|c| c.as_str()),
                 &f.evidence,
                 &f.consent,
                 &f.count,
@@ -845,7 +845,7 @@ fn every_backend_reports_a_sites_new_finding_types_once() {
         with_site(store, SITE);
         with_site(store, "tw_b");
         let mut gpc = finding("pv1", "x", 1, "2024-05-01T12:00:01.000Z");
-        gpc.kind = "gpc_ignored".into();
+        gpc.kind = FindingKind::Monitor(FindingType::GpcIgnored);
         let batch = Batch {
             findings: vec![
                 gpc.clone(),

@@ -175,7 +175,7 @@ struct Group<'a> {
     inventories: Vec<&'a InventoryRecord>,
 }
 
-type FindingKey<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str, bool);
+type FindingKey<'a> = (&'a str, &'a str, &'static str, &'a str, &'a str);
 
 impl<'a> Group<'a> {
     fn new(batches: &[&'a Batch]) -> Self {
@@ -188,12 +188,11 @@ impl<'a> Group<'a> {
                 f.kind.as_str(),
                 f.vendor.as_str(),
                 f.evidence.as_str(),
-                f.additive,
             );
             findings
                 .entry(key)
                 .and_modify(|m| {
-                    m.count = if f.additive {
+                    m.count = if f.kind.additive() {
                         m.count.saturating_add(f.count)
                     } else {
                         m.count.max(f.count)
@@ -349,14 +348,14 @@ fn json_strings(items: &[String]) -> String {
 fn write_group<C: Conn>(c: &mut C, group: &Group<'_>) -> Result<Vec<FirstSeen>, StoreError> {
     // Site types first, in key order too (no deadlock between collectors).
     let mut types: Vec<&FindingRecord> = group.types.clone();
-    types.sort_by(|a, b| (&a.site, &a.kind).cmp(&(&b.site, &b.kind)));
+    types.sort_by(|a, b| (&a.site, a.kind.as_str()).cmp(&(&b.site, b.kind.as_str())));
     let mut new_types: Vec<(String, String)> = Vec::new();
     write_rows(
         c,
         RECORD_FINDING_TYPES,
         &types,
         3,
-        |f, p| p.extend([Param::from(&f.site), (&f.kind).into(), (&f.at).into()]),
+        |f, p| p.extend([Param::from(&f.site), f.kind.as_str().into(), (&f.at).into()]),
         &mut |row| {
             new_types.push((row.text(0)?, row.text(1)?));
             Ok(())
@@ -366,7 +365,11 @@ fn write_group<C: Conn>(c: &mut C, group: &Group<'_>) -> Result<Vec<FirstSeen>, 
     let first_seen = group
         .types
         .iter()
-        .filter(|f| new_types.iter().any(|(s, k)| *s == f.site && *k == f.kind))
+        .filter(|f| {
+            new_types
+                .iter()
+                .any(|(s, k)| *s == f.site && k == f.kind.as_str())
+        })
         .map(|f| FirstSeen::of(f))
         .collect();
 
@@ -374,7 +377,7 @@ fn write_group<C: Conn>(c: &mut C, group: &Group<'_>) -> Result<Vec<FirstSeen>, 
         let rows: Vec<&Merged<'_>> = group
             .findings
             .iter()
-            .filter(|m| m.first.additive == additive)
+            .filter(|m| m.first.kind.additive() == additive)
             .collect();
         let sql = if additive {
             UPSERT_FINDINGS_ADD
@@ -392,9 +395,9 @@ fn write_group<C: Conn>(c: &mut C, group: &Group<'_>) -> Result<Vec<FirstSeen>, 
                     Param::from(&f.site),
                     (&f.page_view).into(),
                     (&f.page).into(),
-                    (&f.kind).into(),
+                    f.kind.as_str().into(),
                     (&f.vendor).into(),
-                    (&f.category).into(),
+                    f.category.map(|c| c.as_str()).into(),
                     (&f.evidence).into(),
                     (&f.consent).into(),
                     Param::Int(m.count),
@@ -418,7 +421,7 @@ fn write_group<C: Conn>(c: &mut C, group: &Group<'_>) -> Result<Vec<FirstSeen>, 
                 Param::from(&h.site),
                 (&h.page_view).into(),
                 (&h.page).into(),
-                (&h.status).into(),
+                h.status.as_str().into(),
                 (&h.reason).into(),
                 (&h.at).into(),
                 (&h.received_at).into(),

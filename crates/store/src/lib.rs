@@ -11,6 +11,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde::Serialize;
+use tagwatch_core::consent::Category;
+use tagwatch_core::report::{FindingType, HealthStatus};
 
 mod conn;
 mod db;
@@ -24,15 +26,57 @@ pub mod timefmt;
 #[cfg(test)]
 mod backend_tests;
 
+/// A finding's type as stored: one the monitor reports, or the collector's
+/// own `csp_blocked` (the browser's CSP violation reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FindingKind {
+    Monitor(FindingType),
+    CspBlocked,
+}
+
+impl FindingKind {
+    /// The type name of the browser's CSP violations.
+    pub const CSP_BLOCKED: &'static str = "csp_blocked";
+
+    /// Every type, the monitor's first.
+    pub fn all() -> impl Iterator<Item = FindingKind> {
+        FindingType::ALL
+            .iter()
+            .map(|t| FindingKind::Monitor(*t))
+            .chain([FindingKind::CspBlocked])
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::Monitor(t) => t.as_str(),
+            FindingKind::CspBlocked => Self::CSP_BLOCKED,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            Self::CSP_BLOCKED => Some(FindingKind::CspBlocked),
+            _ => FindingType::parse(s).map(FindingKind::Monitor),
+        }
+    }
+
+    /// Whether a report's `count` adds to a stored row with the same key
+    /// instead of the larger one winning: reports that carry no cumulative
+    /// count (CSP reports, one occurrence each).
+    pub fn additive(self) -> bool {
+        self == FindingKind::CspBlocked
+    }
+}
+
 /// One finding report, ready to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FindingRecord {
     pub site: String,
     pub page_view: String,
     pub page: String,
-    pub kind: String,
+    pub kind: FindingKind,
     pub vendor: String,
-    pub category: Option<String>,
+    pub category: Option<Category>,
     /// Canonical JSON (sorted keys): part of the dedupe key.
     pub evidence: String,
     pub consent: String,
@@ -41,11 +85,9 @@ pub struct FindingRecord {
     pub at: String,
     pub received_at: String,
     pub user_agent: String,
-    /// The report's `body` as received, for forward compatibility.
+    /// The report's `body` as received (redacted), for forward
+    /// compatibility.
     pub raw: String,
-    /// `count` adds to a stored row with the same key instead of the larger
-    /// one winning: reports that carry no cumulative count (CSP reports).
-    pub additive: bool,
 }
 
 /// One `tagwatch-health` report, ready to store.
@@ -54,7 +96,7 @@ pub struct HealthRecord {
     pub site: String,
     pub page_view: Option<String>,
     pub page: String,
-    pub status: String,
+    pub status: HealthStatus,
     pub reason: Option<String>,
     pub at: String,
     pub received_at: String,
@@ -125,7 +167,7 @@ pub struct InventoryRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FirstSeen {
     pub site: String,
-    pub kind: String,
+    pub kind: FindingKind,
     pub vendor: String,
     pub page: String,
     pub at: String,
@@ -135,7 +177,7 @@ impl FirstSeen {
     pub fn of(f: &FindingRecord) -> Self {
         Self {
             site: f.site.clone(),
-            kind: f.kind.clone(),
+            kind: f.kind,
             vendor: f.vendor.clone(),
             page: f.page.clone(),
             at: f.at.clone(),

@@ -355,9 +355,11 @@ mod tests {
             site: "tw_a".into(),
             page_view: "0123456789abcdef".into(),
             page: "https://shop.example/".into(),
-            kind: "cookie_before_consent".into(),
+            kind: crate::FindingKind::Monitor(
+                tagwatch_core::report::FindingType::CookieBeforeConsent,
+            ),
             vendor: "intercom".into(),
-            category: Some("functional".into()),
+            category: Some(tagwatch_core::consent::Category::Functional),
             evidence: r#"{"cookie":"intercom-id-x","kind":"cookie"}"#.into(),
             consent: r#"{"analytics":false,"functional":false,"marketing":false,"necessary":true}"#
                 .into(),
@@ -366,7 +368,6 @@ mod tests {
             received_at: at.into(),
             user_agent: "ua".into(),
             raw: "{}".into(),
-            additive: false,
         }
     }
 
@@ -400,9 +401,9 @@ mod tests {
                     f.site,
                     f.page_view,
                     f.page,
-                    f.kind,
+                    f.kind.as_str(),
                     f.vendor,
-                    f.category,
+                    f.category.map(|c| c.as_str()),
                     f.evidence,
                     f.consent,
                     f.count,
