@@ -1,7 +1,8 @@
 // CPU per batch of the collector as a stable figure: instructions counted by
 // valgrind's callgrind for the whole `tagwatch serve` process (every thread:
 // HTTP, ingest, the writer, SQLite), while a client sends the golden batch
-// (tests/fixtures/golden/report-batch.json) N times under new page views,
+// as the monitor sends it (tests/fixtures/golden/report-batch.sent.json) N
+// times under new page views,
 // one request at a time on one keep-alive connection (so every batch is its
 // own group commit and the count does not depend on timing). The collector
 // runs twice, with FEW and MANY batches; the difference divided by
@@ -24,7 +25,7 @@ const FEW = Number(process.env.FEW || 50);
 const MANY = Number(process.env.MANY || 250);
 const OUT = `${ROOT}/target/bench-callgrind`;
 const ORIGIN = 'https://shop.example';
-const golden = JSON.stringify(JSON.parse(readFileSync(`${ROOT}/tests/fixtures/golden/report-batch.json`, 'utf8')));
+const golden = readFileSync(`${ROOT}/tests/fixtures/golden/report-batch.sent.json`, 'utf8');
 
 function send(agent, port, body) {
   return new Promise((ok, fail) => {

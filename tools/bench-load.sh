@@ -9,8 +9,8 @@
 #   PG=$(tools/postgres.sh) tools/bench-load.sh   # the collector on PostgreSQL
 #                                       # (a fresh database on that server, dropped after)
 #
-# Every request carries the golden batch (tests/fixtures/golden/report-batch.json,
-# compacted, as the monitor sends it) under a new page view, so each 204 is new
+# Every request carries the golden batch byte for byte as the monitor sends it
+# (tests/fixtures/golden/report-batch.sent.json) under a new page view, so each 204 is new
 # rows committed. After the run the collector is stopped (SIGTERM: it finishes
 # accepted batches) and the rows in its SQLite db are counted: every batch
 # answered 204 must be stored whole. A few more may be stored than counted:
@@ -50,14 +50,14 @@ cleanup() {
 trap cleanup EXIT
 
 # The batch as the monitor sends it (one line); counts of its reports.
+cp tests/fixtures/golden/report-batch.sent.json "$OUT/batch.json"
 read -r REPORTS FINDINGS INVENTORIES BYTES < <(node -e '
   const fs = require("fs");
-  const batch = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
-  const body = JSON.stringify(batch);
-  fs.writeFileSync(process.argv[2], body);
+  const body = fs.readFileSync(process.argv[1], "utf8");
+  const batch = JSON.parse(body);
   const n = (t) => batch.filter((r) => r.type === t).length;
   console.log(batch.length, n("tagwatch-finding"), n("tagwatch-inventory"), Buffer.byteLength(body));
-' tests/fixtures/golden/report-batch.json "$OUT/batch.json")
+' "$OUT/batch.json")
 [ $((FINDINGS + INVENTORIES)) -eq "$REPORTS" ] || die "the golden batch has reports other than findings and inventories"
 
 # run_wrk NAME URL: prints wrk's report, leaves its wrk-report line in $OUT/NAME.wrk.
@@ -98,8 +98,13 @@ for _ in $(seq 200); do
 done
 [ -n "$COLLECTOR_URL" ] || die "the collector did not start: $(cat "$OUT/collector.log")"
 
+# CPU time (user + system, clock ticks) the collector used so far.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$COLLECTOR_PID/stat"; }
+
 echo "collector $COLLECTOR_URL ($BACKEND), POST /r ($REPORTS reports, $BYTES bytes a batch):"
+CPU_BEFORE=$(cpu_ticks)
 run_wrk collector "$COLLECTOR_URL"
+CPU_USED=$(( $(cpu_ticks) - CPU_BEFORE ))
 
 kill -TERM "$COLLECTOR_PID"
 wait "$COLLECTOR_PID" || die "the collector exited with $? on SIGTERM: $(cat "$OUT/collector.log")"
@@ -167,6 +172,10 @@ BEGIN {
 }'
 
 OK=$(field collector status_204)
+awk -v ticks="$CPU_USED" -v hz="$(getconf CLK_TCK)" -v ok="$OK" -v us="$(field collector duration_us)" 'BEGIN {
+  cpu = ticks / hz
+  printf "collector CPU: %.2f s in %.2f s of load (%.2f cores), %.3f ms a batch\n", cpu, us / 1e6, cpu / (us / 1e6), ok ? cpu * 1000 / ok : 0
+}'
 SURPLUS=$((STORED_VIEWS - OK))
 echo "stored: $STORED_VIEWS page views ($STORED_FINDINGS findings, $STORED_INVENTORIES inventories)" \
   "for $OK batches answered 204 ($((OK * FINDINGS)) findings, $OK inventories)"

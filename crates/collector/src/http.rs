@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 use crate::events::{BatchCounts, Events};
 use crate::keys::ct_eq;
 use crate::ratelimit::{client_key, retry_after_secs, RateLimiter, SiteLimiter};
+use crate::sites::SiteOrigins;
 use crate::writer::{WriteError, Writer};
 use tagwatch_store::timefmt::{iso_from_ms, now_ms, parse_instant};
 use tagwatch_store::{
@@ -58,6 +59,8 @@ const CSP_TYPES: [&str; 3] = [
 
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// The origins of the sites reports came for (looked up once each).
+    pub sites: Arc<SiteOrigins>,
     pub writer: Writer,
     /// One bucket per site, shared fairly among its clients.
     pub limiter: SiteLimiter,
@@ -529,22 +532,28 @@ async fn accept(
     .map_err(|e| unknown(Refusal::new(StatusCode::BAD_REQUEST, e.0).code("malformed")))?;
     drop(body);
 
-    let sites: Vec<String> = parsed.sites.iter().cloned().collect();
-    let store = app.store.clone();
-    let lookups = blocking(move || {
-        sites
-            .into_iter()
-            .map(|site| {
-                if crate::keys::is_site_key(&site) {
-                    store.site_origins(&site).map(|o| (site, o))
-                } else {
-                    Ok((site, None))
-                }
-            })
-            .collect::<Result<Vec<_>, _>>()
-    })
-    .await
-    .map_err(unknown)?;
+    let mut lookups: Vec<(String, Option<Arc<[String]>>)> = Vec::with_capacity(parsed.sites.len());
+    let mut missing: Vec<String> = Vec::new();
+    for site in &parsed.sites {
+        match app.sites.get(site) {
+            Some(origins) => lookups.push((site.clone(), Some(origins))),
+            None => missing.push(site.clone()),
+        }
+    }
+    if !missing.is_empty() {
+        let (store, sites) = (app.store.clone(), app.sites.clone());
+        let found = blocking(move || {
+            missing
+                .into_iter()
+                .map(|site| sites.fetch(&*store, &site).map(|o| (site, o)))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .map_err(unknown)?;
+        lookups.extend(found);
+        // In key order, as the sites are checked.
+        lookups.sort_by(|a, b| a.0.cmp(&b.0));
+    }
     for (site, origins) in &lookups {
         let Some(origins) = origins else {
             return Err(unknown(

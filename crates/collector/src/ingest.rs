@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use tagwatch_core::redact::redact_text;
 use tagwatch_core::report::read::{
     self, Body, Canonical, FindingBody, HealthBody, InventoryBody, Scrub, UsageIn,
 };
@@ -143,6 +144,10 @@ struct Common {
 }
 
 fn finding(b: &FindingBody<'_>, c: Common) -> FindingRecord {
+    let evidence = b.evidence.to_json();
+    let consent = b.consent.to_json();
+    let mut raw = String::with_capacity(evidence.len() + consent.len() + 256);
+    b.write_json_with(&mut raw, &[("evidence", &evidence), ("consent", &consent)]);
     FindingRecord {
         site: b.site.as_str().to_owned(),
         page_view: b.page_view.as_str().to_owned(),
@@ -150,13 +155,13 @@ fn finding(b: &FindingBody<'_>, c: Common) -> FindingRecord {
         kind: FindingKind::Monitor(b.finding),
         vendor: b.vendor.as_str().to_owned(),
         category: b.category,
-        evidence: b.evidence.to_json(),
-        consent: b.consent.to_json(),
+        evidence,
+        consent,
         count: b.count.map_or(1, |n| stored(n.0)),
         at: c.at,
         received_at: c.received_at,
         user_agent: c.user_agent,
-        raw: b.to_json(),
+        raw,
     }
 }
 
@@ -193,28 +198,51 @@ fn inventory(b: &InventoryBody<'_>, c: Common) -> InventoryRecord {
     }
 }
 
+/// The last value read and what became of it: the reports of one batch
+/// share their page URL and user agent, read once.
+struct Last<T> {
+    input: String,
+    output: T,
+}
+
+fn cached<T: Clone>(last: &mut Option<Last<T>>, input: &str, make: impl FnOnce(&str) -> T) -> T {
+    match last {
+        Some(l) if l.input == input => l.output.clone(),
+        _ => {
+            let output = make(input);
+            *last = Some(Last {
+                input: input.to_owned(),
+                output: output.clone(),
+            });
+            output
+        }
+    }
+}
+
 /// Parses a body received at `received_ms` into what is stored of it.
 pub fn parse(body: &[u8], received_ms: i64) -> Result<Parsed, Malformed> {
     let mut batch = read::read(body).map_err(|e| Malformed(truncate(e.to_string())))?;
     let received_at = iso_from_ms(received_ms);
     let mut parsed = Parsed::default();
+    let (mut pages, mut agents) = (None, None);
     for (i, report) in batch.0.iter_mut().enumerate() {
-        let (Some(page), Some(origin)) = (
-            scrub::page(&report.url),
-            crate::origin::page_origin(&report.url),
-        ) else {
+        let read_page = |url: &str| Some((scrub::page(url)?, crate::origin::page_origin(url)?));
+        let Some((page, origin)) = cached(&mut pages, &report.url, read_page) else {
             return Err(Malformed(truncate(format!(
                 "item {i}: url: {:?} is not an http(s) URL with a host",
                 report.url.as_str()
             ))));
         };
-        report.scrub();
+        report.body.scrub();
+        let user_agent = cached(&mut agents, &report.user_agent, |ua| {
+            redact_text(ua).into_owned()
+        });
         parsed.register(report.body.site(), origin);
         let common = Common {
             page,
             at: iso_from_ms(received_ms.saturating_sub(stored(report.age.0))),
             received_at: received_at.clone(),
-            user_agent: report.user_agent.as_str().to_owned(),
+            user_agent,
         };
         match &report.body {
             Body::Finding(b) => parsed.batch.findings.push(finding(b, common)),

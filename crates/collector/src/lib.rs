@@ -23,6 +23,7 @@ pub mod origin;
 mod ratelimit;
 mod scrub;
 mod serve;
+mod sites;
 mod writer;
 
 pub use serve::{serve, Config, ServeError};

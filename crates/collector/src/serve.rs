@@ -108,6 +108,7 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
 
     let state = Arc::new(http::AppState {
         store,
+        sites: Arc::default(),
         writer: writer.clone(),
         limiter: SiteLimiter::new(
             config.rate,

@@ -121,6 +121,14 @@ pub(crate) trait Conn: Send + 'static {
 
     fn begin(&mut self, tx: Tx) -> Result<(), StoreError>;
 
+    fn commit(&mut self) -> Result<(), StoreError> {
+        self.batch("COMMIT")
+    }
+
+    fn rollback(&mut self) -> Result<(), StoreError> {
+        self.batch("ROLLBACK")
+    }
+
     /// Whether the connection is gone (PostgreSQL: closed socket); the
     /// pool then opens a new one.
     fn is_broken(&self) -> bool {
@@ -178,12 +186,12 @@ pub(crate) fn transaction<C: Conn, T>(
     c.begin(tx)?;
     match f(c) {
         Ok(v) => {
-            c.batch("COMMIT")?;
+            c.commit()?;
             Ok(v)
         }
         Err(e) => {
             // The connection may be gone; the error that matters is `e`.
-            let _ = c.batch("ROLLBACK");
+            let _ = c.rollback();
             Err(e)
         }
     }

@@ -10,7 +10,7 @@
 //! collectors sharing a PostgreSQL database lock rows in the same order
 //! and never deadlock — with a few multi-row statements per table.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -25,9 +25,11 @@ use crate::{
 
 /// Most rows written by one multi-row statement. Larger groups take
 /// several; smaller ones the largest power of two that fits, then the next
-/// (so each table needs at most 7 prepared statements). 64 rows of the
-/// widest table are 832 parameters, well under both databases' limits.
-const MAX_ROWS: usize = 64;
+/// (so each table needs at most 9 prepared statements). 256 rows of the
+/// widest table are 3,328 parameters, under both databases' limits
+/// (SQLite 32,766; PostgreSQL 65,535); a group of 32 batches of 14
+/// findings is two statements (each one round trip to PostgreSQL).
+const MAX_ROWS: usize = 256;
 /// Tries of a commit that PostgreSQL rolled back for a deadlock or a
 /// serialization failure.
 const COMMIT_ATTEMPTS: u32 = 3;
@@ -48,7 +50,15 @@ pub(crate) struct Db<C: Conn> {
     writer: Slot<C>,
     readers: Vec<Slot<C>>,
     next_reader: AtomicUsize,
+    /// (site, finding type) pairs known to be in `site_finding_types`
+    /// (committed; the table only grows), so that a group commit writes
+    /// only the pairs that may be new. Another collector's pairs are
+    /// learnt when ours are found there already.
+    known_types: Mutex<KnownTypes>,
 }
+
+/// Site key → the finding types it is known to have.
+type KnownTypes = HashMap<String, HashSet<&'static str>>;
 
 fn lock<C>(slot: &Slot<C>) -> MutexGuard<'_, Option<C>> {
     slot.lock().unwrap_or_else(PoisonError::into_inner)
@@ -66,6 +76,7 @@ impl<C: Conn> Db<C> {
             writer: Mutex::new(Some(writer)),
             readers,
             next_reader: AtomicUsize::new(0),
+            known_types: Mutex::new(HashMap::new()),
         })
     }
 
@@ -313,7 +324,11 @@ ON CONFLICT (site, page_view) DO UPDATE SET
 WHERE excluded.at >= inventories.at
 RETURNING id, site, page_view";
 
-/// `?1`: a JSON array of inventory ids.
+/// The children of the inventories replaced (their ids).
+const DELETE_VENDORS_OF: &str = "DELETE FROM inventory_vendors WHERE inventory IN ({list})";
+const DELETE_HOSTS_OF: &str = "DELETE FROM inventory_hosts WHERE inventory IN ({list})";
+
+/// `?1`: a JSON array of inventory ids (purges).
 const DELETE_INVENTORY_VENDORS: &str = "DELETE FROM inventory_vendors
 WHERE inventory IN (SELECT CAST(value AS BIGINT) FROM {each:?1:i})";
 const DELETE_INVENTORY_HOSTS: &str = "DELETE FROM inventory_hosts
@@ -345,9 +360,23 @@ fn json_strings(items: &[String]) -> String {
     serde_json::Value::from(items.to_vec()).to_string()
 }
 
-fn write_group<C: Conn>(c: &mut C, group: &Group<'_>) -> Result<Vec<FirstSeen>, StoreError> {
-    // Site types first, in key order too (no deadlock between collectors).
-    let mut types: Vec<&FindingRecord> = group.types.clone();
+fn write_group<C: Conn>(
+    c: &mut C,
+    group: &Group<'_>,
+    known: &KnownTypes,
+) -> Result<Vec<FirstSeen>, StoreError> {
+    // Site types first, in key order too (no deadlock between collectors);
+    // only those not known to be there.
+    let mut types: Vec<&FindingRecord> = group
+        .types
+        .iter()
+        .copied()
+        .filter(|f| {
+            !known
+                .get(f.site.as_str())
+                .is_some_and(|types| types.contains(f.kind.as_str()))
+        })
+        .collect();
     types.sort_by(|a, b| (&a.site, a.kind.as_str()).cmp(&(&b.site, b.kind.as_str())));
     let mut new_types: Vec<(String, String)> = Vec::new();
     write_rows(
@@ -469,10 +498,18 @@ fn write_inventories<C: Conn>(
     if stored.is_empty() {
         return Ok(());
     }
-    let ids: Vec<i64> = stored.values().copied().collect();
-    let ids = serde_json::Value::from(ids).to_string();
-    c.execute(DELETE_INVENTORY_VENDORS, &[Param::Text(&ids)])?;
-    c.execute(DELETE_INVENTORY_HOSTS, &[Param::Text(&ids)])?;
+    let mut ids: Vec<i64> = stored.values().copied().collect();
+    ids.sort_unstable();
+    for sql in [DELETE_VENDORS_OF, DELETE_HOSTS_OF] {
+        write_rows(
+            c,
+            sql,
+            &ids,
+            1,
+            |id, p| p.push(Param::Int(*id)),
+            &mut |_| Ok(()),
+        )?;
+    }
     let stored_id = |inv: &InventoryRecord| {
         stored
             .get(&(inv.site.clone(), inv.page_view.clone()))
@@ -806,15 +843,30 @@ impl<C: Conn> Store for Db<C> {
 
     fn commit(&self, batches: &[&Batch]) -> Result<Vec<FirstSeen>, StoreError> {
         let group = Group::new(batches);
-        self.write(|c| {
+        let mut known = self
+            .known_types
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let first_seen = self.write(|c| {
             let mut attempt = 1;
             loop {
-                match transaction(c, Tx::Write, |c| write_group(c, &group)) {
+                match transaction(c, Tx::Write, |c| write_group(c, &group, &known)) {
                     Err(e) if attempt < COMMIT_ATTEMPTS && e.retryable() => attempt += 1,
                     other => return other,
                 }
             }
-        })
+        })?;
+        for f in &group.types {
+            match known.get_mut(f.site.as_str()) {
+                Some(types) => {
+                    types.insert(f.kind.as_str());
+                }
+                None => {
+                    known.insert(f.site.clone(), HashSet::from([f.kind.as_str()]));
+                }
+            }
+        }
+        Ok(first_seen)
     }
 
     fn findings(&self, q: &FindingsQuery) -> Result<Vec<FindingRow>, StoreError> {
@@ -1050,6 +1102,6 @@ mod tests {
             sizes.push(n);
             left -= n;
         }
-        assert_eq!(sizes, [64, 64, 64, 8, 2, 1]);
+        assert_eq!(sizes, [128, 64, 8, 2, 1]);
     }
 }

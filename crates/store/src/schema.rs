@@ -12,6 +12,7 @@
 //! | `{text}`              | `TEXT`                              | `TEXT COLLATE "C"` (byte order, as in SQLite) |
 //! | `{without_rowid}`     | `WITHOUT ROWID`                     | nothing                                     |
 //! | `{values:N}`          | `(?1,…,?N),(?N+1,…)`: one tuple of N parameters per row written | same |
+//! | `{list}`              | `?1,?2,…`: one parameter per row (an `IN` list) | same |
 //! | `{sum:X}`             | `CAST(total(X) AS INTEGER)`         | `LEAST(sum(X), i64::MAX)::bigint` (both saturate) |
 //! | `{each:X:A}`          | `json_each(X) AS A`                 | `jsonb_array_elements_text(CAST(X AS TEXT)::jsonb) AS A(value)` (rows `A.value` of a JSON array of strings) |
 //! | `{json:X}`            | `X`                                 | `CAST(X AS TEXT)::jsonb`                    |
@@ -226,6 +227,7 @@ pub fn render(sql: &str, dialect: Dialect, rows: usize) -> String {
             ("without_rowid", false) => "WITHOUT ROWID".to_owned(),
             ("without_rowid", true) | ("skip_locked" | "bytes", false) => String::new(),
             ("values", _) => values(x.parse().unwrap_or(1), rows, pg),
+            ("list", _) => values(1, rows, pg).replace(['(', ')'], ""),
             ("sum", false) => format!("CAST(total({x}) AS INTEGER)"),
             ("sum", true) => format!("LEAST(sum({x}), 9223372036854775807)::bigint"),
             ("each", false) => format!("json_each({}) AS {y}", param(x, pg)),
@@ -308,6 +310,10 @@ mod tests {
         assert_eq!(
             render(sql, Dialect::Postgres, 1),
             "INSERT INTO t (a, b) VALUES ($1,$2) RETURNING $3"
+        );
+        assert_eq!(
+            render("x IN ({list})", Dialect::Postgres, 3),
+            "x IN ($1,$2,$3)"
         );
         assert_eq!(
             render("SELECT value FROM {each:?2:l}", Dialect::Postgres, 1),

@@ -25,6 +25,14 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // One plan per statement whatever values are bound: the bundled
+    // SQLite has STAT4, which otherwise compiles a statement again each
+    // time a parameter the plan might depend on changes (every site
+    // look-up of every report batch, measured).
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     Ok(())
 }
 
@@ -238,11 +246,24 @@ impl Conn for SqliteConn {
         Ok(self.conn.execute_batch(sql)?)
     }
 
+    // Prepared once, not parsed on every group commit.
     fn begin(&mut self, tx: Tx) -> Result<(), StoreError> {
-        self.batch(match tx {
-            Tx::Write => "BEGIN IMMEDIATE",
-            Tx::Read => "BEGIN DEFERRED",
-        })
+        self.execute(
+            match tx {
+                Tx::Write => "BEGIN IMMEDIATE",
+                Tx::Read => "BEGIN DEFERRED",
+            },
+            &[],
+        )
+        .map(drop)
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        self.execute("COMMIT", &[]).map(drop)
+    }
+
+    fn rollback(&mut self) -> Result<(), StoreError> {
+        self.execute("ROLLBACK", &[]).map(drop)
     }
 
     fn schema_version(&mut self) -> Result<i64, StoreError> {

@@ -20,20 +20,50 @@ pub fn now_ms() -> i64 {
 }
 
 /// `ms` as `YYYY-MM-DDTHH:MM:SS.mmmZ`, clamped to years 1970..=9999.
+/// Written by hand (days to civil date, then digits): the collector writes
+/// one for every report it stores.
 pub fn iso_from_ms(ms: i64) -> String {
     let ms = ms.clamp(MIN_MS, MAX_MS);
-    let nanos = i128::from(ms) * 1_000_000;
-    let dt = OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        dt.year(),
-        u8::from(dt.month()),
-        dt.day(),
-        dt.hour(),
-        dt.minute(),
-        dt.second(),
-        dt.millisecond()
-    )
+    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let (year, month, day) = civil_from_days(days);
+    let fields = [
+        (year, 4),
+        (month, 2),
+        (day, 2),
+        (rem / 3_600_000, 2),
+        (rem / 60_000 % 60, 2),
+        (rem / 1000 % 60, 2),
+        (rem % 1000, 3),
+    ];
+    let mut out = String::with_capacity(24);
+    for ((value, width), after) in fields.into_iter().zip(["-", "-", "T", ":", ":", ".", "Z"]) {
+        let mut digits = [b'0'; 4];
+        let mut v = value;
+        for slot in digits.iter_mut().take(width).rev() {
+            // `v % 10` is a digit: 0..=9.
+            *slot = b'0' + u8::try_from(v % 10).unwrap_or(0);
+            v /= 10;
+        }
+        for d in digits.iter().take(width) {
+            out.push(char::from(*d));
+        }
+        out.push_str(after);
+    }
+    out
+}
+
+/// Year, month, day of a day count since 1970-01-01 (proleptic Gregorian;
+/// H. Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
 /// Parses a `since` filter: unix milliseconds (`1714564800000`), RFC 3339 /
@@ -121,6 +151,36 @@ mod tests {
             "2024-5-1",
         ] {
             assert_eq!(parse_instant(bad), None, "{bad}");
+        }
+    }
+
+    /// The hand-written formatter says what the `time` crate says.
+    #[test]
+    fn formats_as_the_time_crate_does() {
+        let by_time = |ms: i64| {
+            let dt = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+            format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+                dt.year(),
+                u8::from(dt.month()),
+                dt.day(),
+                dt.hour(),
+                dt.minute(),
+                dt.second(),
+                dt.millisecond()
+            )
+        };
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let ms = i64::try_from(x % (MAX_MS as u64 + 1)).unwrap_or(0);
+            assert_eq!(iso_from_ms(ms), by_time(ms), "{ms}");
+        }
+        for ms in [0, 951_782_400_000, 4_107_542_399_999, MAX_MS] {
+            assert_eq!(iso_from_ms(ms), by_time(ms), "{ms}");
         }
     }
 
