@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tagwatch_audit::{self as audit, Failure};
-use tagwatch_collector::{events, export, keys, origin};
+use tagwatch_collector::{export, keys, logging, origin};
 use tagwatch_store::{self as store, timefmt, DEFAULT_DB};
 
 /// Longest `--header-timeout`, `--idle-timeout` and `--body-timeout` (an
@@ -577,7 +577,7 @@ fn serve(args: &ServeArgs, checks: store::Checks) -> Result<(), Failure> {
             "--visitor-burst: expected at least 1".into(),
         ));
     }
-    let log_format = events::LogFormat::parse(&args.log_format).ok_or_else(|| {
+    let log_format = logging::LogFormat::parse(&args.log_format).ok_or_else(|| {
         Failure::Usage(format!(
             "--log-format {:?}: expected text or json",
             args.log_format
@@ -617,6 +617,7 @@ fn serve(args: &ServeArgs, checks: store::Checks) -> Result<(), Failure> {
         .transpose()
         .map_err(Failure::Usage)?;
     let admin_token = admin_token()?;
+    logging::init(log_format);
     tagwatch_collector::serve(tagwatch_collector::Config {
         listen: args.listen.clone(),
         db: args.db.clone(),
@@ -633,7 +634,6 @@ fn serve(args: &ServeArgs, checks: store::Checks) -> Result<(), Failure> {
         idle_timeout: Duration::from_secs(args.idle_timeout),
         body_timeout: Duration::from_secs(args.body_timeout),
         max_connections: args.max_connections,
-        log_format,
         webhook: args.webhook.clone(),
         retain,
         admin_token,

@@ -959,6 +959,9 @@ pub trait Canonical {
 
 /// Appends `s` as a JSON string, escaped as `serde_json` does (`\b`,
 /// `\t`, `\n`, `\f`, `\r`, `\"`, `\\`, other controls as `\u00xx`).
+/// By hand because it appends to the `String` being built: `serde_json`
+/// writes to `io::Write` only, and its bytes would need checking as UTF-8
+/// again (every stored string goes through here; tested against it).
 pub fn push_json_str(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(s.len() + 2);

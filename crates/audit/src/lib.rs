@@ -15,25 +15,18 @@ pub(crate) mod lines;
 pub mod ocd;
 pub mod tcf;
 
-use std::fmt;
 use std::io::{self, Write};
 
 /// A command's failure: the message goes to stderr, the kind picks the
 /// exit code.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum Failure {
     /// Bad input from the user: exit 2.
+    #[error("{0}")]
     Usage(String),
     /// Anything else: exit 1.
+    #[error("{0}")]
     Runtime(String),
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Usage(m) | Self::Runtime(m) => f.write_str(m),
-        }
-    }
 }
 
 /// Most bytes read from a small side file (`--policy`).

@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 
 use tagwatch_core::catalog::{self, VENDORS};
@@ -43,107 +43,103 @@ pub struct ImportArgs {
 // ------------------------------------------------------------------ CSV
 
 /// A malformed CSV.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 enum CsvError {
-    Io(io::Error),
+    #[error("{0}")]
+    Io(#[from] io::Error),
     /// A quoted field still open at the end of the input.
-    Unterminated {
-        line: u64,
-    },
-    /// A record over `MAX_RECORD` bytes.
-    TooLong {
-        line: u64,
-    },
+    #[error("quoted field opened on line {line} never closes")]
+    Unterminated { line: u64 },
+    /// A record over `MAX_RECORD` bytes (or `MAX_FIELDS` fields).
+    #[error("record on line {line} is longer than {MAX_RECORD} bytes")]
+    TooLong { line: u64 },
 }
 
-/// RFC 4180 records from a reader: fields separated by `,`, optionally
-/// quoted with `"` (a doubled `""` inside quotes is one quote; quoted fields
-/// may span lines), records ending in `\n` or `\r\n`. Lenient like the
-/// spreadsheets that write the OCD: a quote inside an unquoted field is kept
-/// as text. Memory is bounded by `MAX_RECORD`.
+/// Most fields of a record (the OCD has 10 columns).
+const MAX_FIELDS: usize = 1024;
+
+/// RFC 4180 records from a reader, parsed by `csv_core`: fields separated
+/// by `,`, optionally quoted with `"` (a doubled `""` inside quotes is one
+/// quote; quoted fields may span lines), records ending in `\n` or
+/// `\r\n`. Lenient like the spreadsheets that write the OCD: a quote inside
+/// an unquoted field is kept as text. Memory is bounded: one record of at
+/// most `MAX_RECORD` bytes and `MAX_FIELDS` fields, in buffers made once.
 struct CsvReader<R> {
     reader: R,
-    line: Vec<u8>,
-    line_no: u64,
+    csv: csv_core::Reader,
+    out: Vec<u8>,
+    ends: Vec<usize>,
 }
 
 impl<R: BufRead> CsvReader<R> {
     fn new(reader: R) -> Self {
         CsvReader {
             reader,
-            line: Vec::new(),
-            line_no: 0,
+            csv: csv_core::ReaderBuilder::new()
+                .terminator(csv_core::Terminator::Any(b'\n'))
+                .build(),
+            out: vec![0; MAX_RECORD],
+            ends: vec![0; MAX_FIELDS],
         }
     }
 
     /// The next record, `None` at end of input.
     fn record(&mut self) -> Result<Option<Vec<String>>, CsvError> {
-        let start_line = self.line_no + 1;
-        let mut fields = Vec::new();
-        let mut field = Vec::new();
-        let mut in_quotes = false;
-        let mut at_field_start = true;
-        let mut size = 0usize;
+        use csv_core::ReadRecordResult as R;
+        let line = self.csv.line();
+        let (mut outlen, mut endlen, mut started) = (0, 0, false);
         loop {
-            self.line.clear();
-            let limit = (MAX_RECORD - size.min(MAX_RECORD)) as u64 + 1;
-            let n = (&mut self.reader)
-                .take(limit)
-                .read_until(b'\n', &mut self.line)
-                .map_err(CsvError::Io)?;
-            if n == 0 {
-                if in_quotes {
-                    return Err(CsvError::Unterminated { line: start_line });
-                }
-                if size == 0 {
-                    return Ok(None);
-                }
-                fields.push(String::from_utf8_lossy(&field).into_owned());
-                return Ok(Some(fields));
+            let buf = self.reader.fill_buf()?;
+            let at_end = buf.is_empty();
+            if at_end && !started {
+                return Ok(None);
             }
-            size += n;
-            if size > MAX_RECORD {
-                return Err(CsvError::TooLong { line: start_line });
+            // At the end of input, a line break ends the last record — or
+            // is swallowed by a quoted field that never closed.
+            let input: &[u8] = if at_end { b"\n" } else { buf };
+            let (result, read, wrote, ended) = self.csv.read_record(
+                input,
+                self.out.get_mut(outlen..).unwrap_or(&mut []),
+                self.ends.get_mut(endlen..).unwrap_or(&mut []),
+            );
+            if !at_end {
+                self.reader.consume(read);
             }
-            self.line_no += 1;
-            let mut bytes = self.line.iter().copied().peekable();
-            while let Some(b) = bytes.next() {
-                if in_quotes {
-                    if b == b'"' {
-                        if bytes.peek() == Some(&b'"') {
-                            field.push(b'"');
-                            bytes.next();
-                        } else {
-                            in_quotes = false;
-                        }
-                    } else {
-                        field.push(b);
-                    }
-                    continue;
-                }
-                match b {
-                    b',' => {
-                        fields.push(String::from_utf8_lossy(&field).into_owned());
-                        field.clear();
-                        at_field_start = true;
-                        continue;
-                    }
-                    b'"' if at_field_start => in_quotes = true,
-                    b'\r' if matches!(bytes.peek(), None | Some(b'\n')) => {}
-                    b'\n' => {
-                        fields.push(String::from_utf8_lossy(&field).into_owned());
-                        return Ok(Some(fields));
-                    }
-                    _ => field.push(b),
-                }
-                at_field_start = false;
-            }
-            if !in_quotes && self.line.last() != Some(&b'\n') {
-                // Last record without a line ending.
-                fields.push(String::from_utf8_lossy(&field).into_owned());
-                return Ok(Some(fields));
+            started |= read > 0;
+            outlen += wrote;
+            endlen += ended;
+            match result {
+                R::InputEmpty if at_end => return Err(CsvError::Unterminated { line }),
+                R::InputEmpty => {}
+                R::OutputFull | R::OutputEndsFull => return Err(CsvError::TooLong { line }),
+                R::Record => return Ok(Some(self.fields(outlen, endlen))),
+                R::End => return Ok(None),
             }
         }
+    }
+
+    /// The fields of the record just read; the `\r` of a `\r\n` ending
+    /// dropped.
+    fn fields(&self, outlen: usize, endlen: usize) -> Vec<String> {
+        let data = self.out.get(..outlen).unwrap_or(&[]);
+        let mut start = 0;
+        let mut fields: Vec<String> = self
+            .ends
+            .get(..endlen)
+            .unwrap_or(&[])
+            .iter()
+            .map(|&end| {
+                let field = data.get(start..end).unwrap_or(&[]);
+                start = end;
+                String::from_utf8_lossy(field).into_owned()
+            })
+            .collect();
+        if let Some(last) = fields.last_mut() {
+            if last.ends_with('\r') {
+                last.pop();
+            }
+        }
+        fields
     }
 }
 
@@ -508,12 +504,7 @@ fn read_platforms<R: BufRead>(reader: R, file: &str) -> Result<Vec<(String, Vec<
     let mut csv = CsvReader::new(reader);
     let csv_err = |e: CsvError| match e {
         CsvError::Io(e) => Failure::Usage(format!("cannot read {file}: {e}")),
-        CsvError::Unterminated { line } => {
-            bad(format!("quoted field opened on line {line} never closes"))
-        }
-        CsvError::TooLong { line } => bad(format!(
-            "record on line {line} is longer than {MAX_RECORD} bytes"
-        )),
+        other => bad(other.to_string()),
     };
     let header = csv
         .record()

@@ -158,11 +158,10 @@ pub async fn serve(
             Err(e) if is_per_connection(&e) => continue,
             Err(e) => {
                 if should_log() {
-                    events.log(
-                        "warn",
-                        "accept_failed",
-                        &format!("cannot accept connections: {e}; retrying"),
-                        serde_json::json!({"error": e.to_string()}),
+                    tracing::warn!(
+                        event = "accept_failed",
+                        error = e.to_string().as_str(),
+                        "cannot accept connections: {e}; retrying"
                     );
                 }
                 tokio::time::sleep(ACCEPT_BACKOFF).await;
@@ -175,13 +174,10 @@ pub async fn serve(
             drop(stream);
             events.connection_dropped(Dropped::Cap);
             if should_log() {
-                events.log(
-                    "warn",
-                    "connection_cap",
-                    &format!(
-                        "{permits} connections open: refusing new ones (see tagwatch_connections_closed_total)"
-                    ),
-                    serde_json::json!({"max_connections": permits}),
+                tracing::warn!(
+                    event = "connection_cap",
+                    max_connections = permits,
+                    "{permits} connections open: refusing new ones (see tagwatch_connections_closed_total)"
                 );
             }
             continue;

@@ -1,41 +1,32 @@
-//! What the collector tells operators: Prometheus metrics (`GET /metrics`)
-//! and log lines on stderr, plain text (the default, the lines scripts rely
-//! on) or one JSON object a line (`--log-format json`). See
-//! docs/collector.md#operations.
+//! What the collector tells operators: metrics (`GET /metrics`, the
+//! Prometheus text format 0.0.4, kept and written by `prometheus-client`),
+//! the per-request log events (`tracing`, printed by [`crate::logging`])
+//! and the `--webhook` alerts. See docs/collector.md#operations.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::fmt;
+use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 use serde_json::{json, Value};
 
-use tagwatch_store::timefmt::{iso_from_ms, now_ms};
-use tagwatch_store::{Batch, FirstSeen};
+use tagwatch_store::{Batch, FindingKind, FirstSeen};
+
+use crate::logging::REQUEST;
 
 /// Upper bounds (seconds) of the write latency histogram buckets.
 pub const LATENCY_BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LogFormat {
-    #[default]
-    Text,
-    Json,
-}
-
-impl LogFormat {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "text" => Some(Self::Text),
-            "json" => Some(Self::Json),
-            _ => None,
-        }
-    }
-}
+/// The ingest endpoints, as the `endpoint` label says them.
+const ENDPOINTS: [&str; 2] = ["reports", "csp"];
 
 /// Why the collector refused or closed a connection itself (the
 /// `reason` of `tagwatch_connections_closed_total`).
@@ -64,71 +55,147 @@ impl Dropped {
 /// What one accepted request carried.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BatchCounts {
-    pub findings: BTreeMap<String, u64>,
+    /// Findings per type, in type order.
+    pub findings: Vec<(FindingKind, u64)>,
     pub health: u64,
     pub inventories: u64,
-    pub sites: Vec<String>,
 }
 
 impl BatchCounts {
     pub fn of(batch: &Batch) -> Self {
-        let mut c = Self::default();
+        let mut findings: Vec<(FindingKind, u64)> = Vec::new();
         for f in &batch.findings {
-            *c.findings.entry(f.kind.as_str().to_owned()).or_default() += 1;
+            match findings.iter_mut().find(|(k, _)| *k == f.kind) {
+                Some((_, n)) => *n += 1,
+                None => findings.push((f.kind, 1)),
+            }
         }
-        c.health = u64::try_from(batch.health.len()).unwrap_or(u64::MAX);
-        c.inventories = u64::try_from(batch.inventories.len()).unwrap_or(u64::MAX);
-        let mut sites: Vec<String> = batch
-            .findings
-            .iter()
-            .map(|f| f.site.clone())
-            .chain(batch.health.iter().map(|h| h.site.clone()))
-            .chain(batch.inventories.iter().map(|i| i.site.clone()))
-            .collect();
-        sites.sort_unstable();
-        sites.dedup();
-        c.sites = sites;
-        c
+        findings.sort_unstable();
+        Self {
+            findings,
+            health: u64::try_from(batch.health.len()).unwrap_or(u64::MAX),
+            inventories: u64::try_from(batch.inventories.len()).unwrap_or(u64::MAX),
+        }
     }
 }
 
-/// A histogram with fixed buckets.
-#[derive(Debug, Default)]
-struct Histogram {
-    /// Counts per bucket of [`LATENCY_BUCKETS`] (not cumulative), then +Inf.
-    buckets: [u64; LATENCY_BUCKETS.len() + 1],
-    sum: f64,
-    count: u64,
+/// A label set of one label.
+type One = [(&'static str, &'static str); 1];
+/// A label set of two labels.
+type Two = [(&'static str, &'static str); 2];
+
+/// The collector's metrics (the names and help docs/collector.md lists).
+struct Metrics {
+    registry: Registry,
+    requests_accepted: Family<One, Counter>,
+    reports_accepted: Family<Two, Counter>,
+    requests_refused: Family<Two, Counter>,
+    findings: Family<One, Counter>,
+    queue_depth: Gauge,
+    write_duration: Histogram,
+    write_failures: Counter,
+    connections_accepted: Counter,
+    connections_open: Gauge,
+    connections_max: Gauge<i64, AtomicI64>,
+    connections_closed: Family<One, Counter>,
 }
 
-#[derive(Debug, Default)]
-struct Counters {
-    /// (endpoint) → requests accepted.
-    accepted_requests: BTreeMap<&'static str, u64>,
-    /// (endpoint, kind) → reports accepted.
-    accepted_reports: BTreeMap<(&'static str, &'static str), u64>,
-    /// (endpoint, reason) → requests refused.
-    refused: BTreeMap<(&'static str, &'static str), u64>,
-    /// finding type → findings accepted.
-    findings: BTreeMap<String, u64>,
-    write_latency: Histogram,
-    write_failures: u64,
-    /// Connections refused or closed by the collector, by reason.
-    connections_dropped: BTreeMap<Dropped, u64>,
-    /// Connections accepted and served.
-    connections_accepted: u64,
+impl Metrics {
+    fn new() -> Self {
+        let mut registry = Registry::default();
+        let m = Self {
+            requests_accepted: Family::default(),
+            reports_accepted: Family::default(),
+            requests_refused: Family::default(),
+            findings: Family::default(),
+            queue_depth: Gauge::default(),
+            write_duration: Histogram::new(LATENCY_BUCKETS),
+            write_failures: Counter::default(),
+            connections_accepted: Counter::default(),
+            connections_open: Gauge::default(),
+            connections_max: Gauge::default(),
+            connections_closed: Family::default(),
+            registry: Registry::default(),
+        };
+        // Listed even before anything happens, as they always were.
+        for endpoint in ENDPOINTS {
+            drop(m.requests_accepted.get_or_create(&[("endpoint", endpoint)]));
+        }
+        for why in Dropped::ALL {
+            drop(
+                m.connections_closed
+                    .get_or_create(&[("reason", why.as_str())]),
+            );
+        }
+        registry.register(
+            "tagwatch_requests_accepted",
+            "Ingest requests accepted (answered 204), by endpoint",
+            m.requests_accepted.clone(),
+        );
+        registry.register(
+            "tagwatch_reports_accepted",
+            "Reports accepted, by endpoint and kind (finding, health, inventory)",
+            m.reports_accepted.clone(),
+        );
+        registry.register(
+            "tagwatch_requests_refused",
+            "Ingest requests refused, by endpoint and reason",
+            m.requests_refused.clone(),
+        );
+        registry.register(
+            "tagwatch_findings",
+            "Findings accepted, by type (a resent finding counts again)",
+            m.findings.clone(),
+        );
+        registry.register(
+            "tagwatch_writer_queue_depth",
+            "Accepted batches waiting for the writer or its commit",
+            m.queue_depth.clone(),
+        );
+        registry.register(
+            "tagwatch_write_failures",
+            "Group commits the store refused",
+            m.write_failures.clone(),
+        );
+        registry.register(
+            "tagwatch_connections_accepted",
+            "Connections accepted and served",
+            m.connections_accepted.clone(),
+        );
+        registry.register(
+            "tagwatch_connections_open",
+            "Connections open now",
+            m.connections_open.clone(),
+        );
+        registry.register(
+            "tagwatch_connections_max",
+            "The cap on open connections (--max-connections, or the descriptor limit minus a reserve)",
+            m.connections_max.clone(),
+        );
+        registry.register(
+            "tagwatch_connections_closed",
+            "Connections the collector refused or closed itself, by reason (connection_cap, header_timeout, idle_timeout)",
+            m.connections_closed.clone(),
+        );
+        registry.register(
+            "tagwatch_write_duration_seconds",
+            "Time of one group commit (one transaction, fsync included)",
+            m.write_duration.clone(),
+        );
+        Self { registry, ..m }
+    }
 }
 
-/// Shared by the HTTP handlers and the writer thread.
+impl fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+/// Shared by the HTTP handlers, the connections and the writer thread.
 #[derive(Debug)]
 pub struct Events {
-    format: LogFormat,
-    counters: Mutex<Counters>,
-    /// Batches handed to the writer and not yet answered.
-    queued: AtomicU64,
-    /// Connections open now, and the cap on them.
-    connections_open: AtomicU64,
-    connections_max: AtomicU64,
+    metrics: Metrics,
     /// Alerts for `--webhook`, to its sender thread.
     webhook: Option<std::sync::mpsc::SyncSender<Value>>,
 }
@@ -157,7 +224,7 @@ pub fn alert_body(f: &FirstSeen) -> Value {
 }
 
 /// POSTs one alert, retrying on network errors and 5xx/429.
-fn send_alert(agent: &ureq::Agent, url: &str, alert: &Value, log: &Events) {
+fn send_alert(agent: &ureq::Agent, url: &str, alert: &Value) {
     let body = alert.to_string();
     let mut last = String::new();
     for attempt in 0..=WEBHOOK_BACKOFF.len() {
@@ -183,38 +250,31 @@ fn send_alert(agent: &ureq::Agent, url: &str, alert: &Value, log: &Events) {
             Err(e) => last = e.to_string(),
         }
     }
-    log.log(
-        "warn",
-        "webhook_failed",
-        &format!("webhook: alert not delivered ({last})"),
-        json!({"error": last, "alert": alert}),
+    tracing::warn!(
+        event = "webhook_failed",
+        error = last.as_str(),
+        fields = %json!({"alert": alert}),
+        "webhook: alert not delivered ({last})"
     );
 }
 
-/// Escapes a Prometheus label value.
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+impl Default for Events {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Events {
-    pub fn new(format: LogFormat) -> Self {
+    pub fn new() -> Self {
         Self {
-            format,
-            counters: Mutex::new(Counters::default()),
-            queued: AtomicU64::new(0),
-            connections_open: AtomicU64::new(0),
-            connections_max: AtomicU64::new(0),
+            metrics: Metrics::new(),
             webhook: None,
         }
     }
 
-    /// Starts the thread that POSTs alerts to `url`; it logs through a
-    /// second `Events` of the same format (it only logs).
+    /// Starts the thread that POSTs alerts to `url`.
     pub fn with_webhook(mut self, url: String) -> std::io::Result<Self> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Value>(WEBHOOK_QUEUE);
-        let log = Events::new(self.format);
         std::thread::Builder::new()
             .name("tagwatch-webhook".into())
             .spawn(move || {
@@ -224,7 +284,7 @@ impl Events {
                     .build()
                     .into();
                 for alert in rx {
-                    send_alert(&agent, &url, &alert, &log);
+                    send_alert(&agent, &url, &alert);
                 }
             })?;
         self.webhook = Some(tx);
@@ -235,89 +295,66 @@ impl Events {
     /// with `--webhook`.
     pub fn first_seen(&self, list: &[FirstSeen]) {
         for f in list {
-            let body = alert_body(f);
-            self.log(
-                "info",
-                "finding_type_first_seen",
-                &format!("first {} finding for site {}", f.kind.as_str(), f.site),
-                json!({"site": f.site, "type": f.kind.as_str(), "vendor": f.vendor, "page": f.page}),
+            tracing::info!(
+                event = "finding_type_first_seen",
+                site = f.site.as_str(),
+                r#type = f.kind.as_str(),
+                vendor = f.vendor.as_str(),
+                page = f.page.as_str(),
+                "first {} finding for site {}",
+                f.kind.as_str(),
+                f.site
             );
             if let Some(tx) = &self.webhook {
-                if tx.try_send(body).is_err() {
-                    self.log(
-                        "warn",
-                        "webhook_dropped",
-                        "webhook queue full or stopped; alert dropped",
-                        json!({"site": f.site, "type": f.kind.as_str()}),
+                if tx.try_send(alert_body(f)).is_err() {
+                    tracing::warn!(
+                        event = "webhook_dropped",
+                        site = f.site.as_str(),
+                        r#type = f.kind.as_str(),
+                        "webhook queue full or stopped; alert dropped"
                     );
                 }
             }
         }
     }
 
-    fn counters(&self) -> std::sync::MutexGuard<'_, Counters> {
-        self.counters.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// A log line: `message` as the text line (`tagwatch: message`), or
-    /// `{"time","level","event","message",…fields}` as JSON.
-    pub fn log(&self, level: &str, event: &str, message: &str, fields: Value) {
-        match self.format {
-            LogFormat::Text => eprintln!("tagwatch: {message}"),
-            LogFormat::Json => {
-                let mut line = json!({
-                    "time": iso_from_ms(now_ms()),
-                    "level": level,
-                    "event": event,
-                    "message": message,
-                });
-                if let (Some(obj), Value::Object(more)) = (line.as_object_mut(), fields) {
-                    for (k, v) in more {
-                        obj.insert(k, v);
-                    }
-                }
-                eprintln!("{line}");
+    pub fn accepted(&self, endpoint: &'static str, sites: &[String], counts: &BatchCounts) {
+        let m = &self.metrics;
+        m.requests_accepted
+            .get_or_create(&[("endpoint", endpoint)])
+            .inc();
+        let total: u64 = counts.findings.iter().map(|(_, n)| n).sum();
+        for (kind, n) in [
+            ("finding", total),
+            ("health", counts.health),
+            ("inventory", counts.inventories),
+        ] {
+            if n > 0 {
+                m.reports_accepted
+                    .get_or_create(&[("endpoint", endpoint), ("kind", kind)])
+                    .inc_by(n);
             }
         }
-    }
-
-    /// A log line only in JSON format (per-request events would flood the
-    /// text log, whose lines scripts read).
-    fn log_json_only(&self, level: &str, event: &str, message: &str, fields: Value) {
-        if self.format == LogFormat::Json {
-            self.log(level, event, message, fields);
+        for (kind, n) in &counts.findings {
+            m.findings
+                .get_or_create(&[("type", kind.as_str())])
+                .inc_by(*n);
         }
-    }
-
-    pub fn accepted(&self, endpoint: &'static str, counts: &BatchCounts) {
-        {
-            let mut c = self.counters();
-            *c.accepted_requests.entry(endpoint).or_default() += 1;
-            let total: u64 = counts.findings.values().sum();
-            for (kind, n) in [
-                ("finding", total),
-                ("health", counts.health),
-                ("inventory", counts.inventories),
-            ] {
-                if n > 0 {
-                    *c.accepted_reports.entry((endpoint, kind)).or_default() += n;
-                }
-            }
-            for (kind, n) in &counts.findings {
-                *c.findings.entry(kind.clone()).or_default() += n;
-            }
-        }
-        self.log_json_only(
-            "info",
-            "accepted",
-            "accepted a batch",
-            json!({
+        tracing::info!(
+            target: REQUEST,
+            event = "accepted",
+            fields = %json!({
                 "endpoint": endpoint,
-                "sites": counts.sites,
-                "findings": counts.findings,
+                "sites": sites,
+                "findings": counts
+                    .findings
+                    .iter()
+                    .map(|(k, n)| (k.as_str().to_owned(), serde_json::Value::from(*n)))
+                    .collect::<serde_json::Map<_, _>>(),
                 "health": counts.health,
                 "inventories": counts.inventories,
             }),
+            "accepted a batch"
         );
     }
 
@@ -328,182 +365,66 @@ impl Events {
         status: StatusCode,
         text: &str,
     ) {
-        *self
-            .counters()
-            .refused
-            .entry((endpoint, reason))
-            .or_default() += 1;
-        self.log_json_only(
-            "warn",
-            "refused",
-            text,
-            json!({"endpoint": endpoint, "reason": reason, "status": status.as_u16()}),
+        self.metrics
+            .requests_refused
+            .get_or_create(&[("endpoint", endpoint), ("reason", reason)])
+            .inc();
+        tracing::warn!(
+            target: REQUEST,
+            event = "refused",
+            endpoint,
+            reason,
+            status = status.as_u16(),
+            "{text}"
         );
     }
 
     /// The writer committed (or failed) a group after `took`.
     pub fn committed(&self, took: Duration, ok: bool) {
-        let secs = took.as_secs_f64();
-        let mut c = self.counters();
-        let h = &mut c.write_latency;
-        let i = LATENCY_BUCKETS
-            .iter()
-            .position(|b| secs <= *b)
-            .unwrap_or(LATENCY_BUCKETS.len());
-        if let Some(slot) = h.buckets.get_mut(i) {
-            *slot += 1;
-        }
-        h.sum += secs;
-        h.count += 1;
+        self.metrics.write_duration.observe(took.as_secs_f64());
         if !ok {
-            c.write_failures += 1;
+            self.metrics.write_failures.inc();
         }
     }
 
     /// The cap on open connections, for `tagwatch_connections_max`.
     pub fn set_max_connections(&self, max: usize) {
-        let max = u64::try_from(max).unwrap_or(u64::MAX);
-        self.connections_max.store(max, Ordering::Relaxed);
+        self.metrics
+            .connections_max
+            .set(i64::try_from(max).unwrap_or(i64::MAX));
     }
 
     pub fn connection_opened(&self) {
-        self.counters().connections_accepted += 1;
-        self.connections_open.fetch_add(1, Ordering::Relaxed);
+        self.metrics.connections_accepted.inc();
+        self.metrics.connections_open.inc();
     }
 
     pub fn connection_closed(&self) {
-        let _ = self
-            .connections_open
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        self.metrics.connections_open.dec();
     }
 
     /// A connection refused or closed by the collector (counted only: one
     /// log line per connection would let a flood fill the log).
     pub fn connection_dropped(&self, why: Dropped) {
-        *self.counters().connections_dropped.entry(why).or_default() += 1;
+        self.metrics
+            .connections_closed
+            .get_or_create(&[("reason", why.as_str())])
+            .inc();
     }
 
     pub fn queued(&self) {
-        self.queued.fetch_add(1, Ordering::Relaxed);
+        self.metrics.queue_depth.inc();
     }
 
     pub fn dequeued(&self) {
-        // Never below zero, whatever the interleaving.
-        let _ = self
-            .queued
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        self.metrics.queue_depth.dec();
     }
 
     /// The Prometheus text exposition format (version 0.0.4).
     pub fn render(&self) -> String {
-        let c = self.counters();
         let mut out = String::with_capacity(4096);
-        let _ = writeln!(
-            out,
-            "# HELP tagwatch_requests_accepted_total Ingest requests accepted (answered 204), by endpoint.\n\
-             # TYPE tagwatch_requests_accepted_total counter"
-        );
-        for endpoint in ["reports", "csp"] {
-            let n = c.accepted_requests.get(endpoint).copied().unwrap_or(0);
-            let _ = writeln!(
-                out,
-                "tagwatch_requests_accepted_total{{endpoint=\"{endpoint}\"}} {n}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP tagwatch_reports_accepted_total Reports accepted, by endpoint and kind (finding, health, inventory).\n\
-             # TYPE tagwatch_reports_accepted_total counter"
-        );
-        for ((endpoint, kind), n) in &c.accepted_reports {
-            let _ = writeln!(
-                out,
-                "tagwatch_reports_accepted_total{{endpoint=\"{endpoint}\",kind=\"{kind}\"}} {n}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP tagwatch_requests_refused_total Ingest requests refused, by endpoint and reason.\n\
-             # TYPE tagwatch_requests_refused_total counter"
-        );
-        for ((endpoint, reason), n) in &c.refused {
-            let _ = writeln!(
-                out,
-                "tagwatch_requests_refused_total{{endpoint=\"{endpoint}\",reason=\"{reason}\"}} {n}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP tagwatch_findings_total Findings accepted, by type (a resent finding counts again).\n\
-             # TYPE tagwatch_findings_total counter"
-        );
-        for (kind, n) in &c.findings {
-            let _ = writeln!(
-                out,
-                "tagwatch_findings_total{{type=\"{}\"}} {n}",
-                label(kind)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP tagwatch_writer_queue_depth Accepted batches waiting for the writer or its commit.\n\
-             # TYPE tagwatch_writer_queue_depth gauge\n\
-             tagwatch_writer_queue_depth {}",
-            self.queued.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP tagwatch_write_failures_total Group commits the store refused.\n\
-             # TYPE tagwatch_write_failures_total counter\n\
-             tagwatch_write_failures_total {}",
-            c.write_failures
-        );
-        let _ = writeln!(
-            out,
-            "# HELP tagwatch_connections_accepted_total Connections accepted and served.\n\
-             # TYPE tagwatch_connections_accepted_total counter\n\
-             tagwatch_connections_accepted_total {}\n\
-             # HELP tagwatch_connections_open Connections open now.\n\
-             # TYPE tagwatch_connections_open gauge\n\
-             tagwatch_connections_open {}\n\
-             # HELP tagwatch_connections_max The cap on open connections (--max-connections, or the descriptor limit minus a reserve).\n\
-             # TYPE tagwatch_connections_max gauge\n\
-             tagwatch_connections_max {}\n\
-             # HELP tagwatch_connections_closed_total Connections the collector refused or closed itself, by reason (connection_cap, header_timeout, idle_timeout).\n\
-             # TYPE tagwatch_connections_closed_total counter",
-            c.connections_accepted,
-            self.connections_open.load(Ordering::Relaxed),
-            self.connections_max.load(Ordering::Relaxed),
-        );
-        for why in Dropped::ALL {
-            let n = c.connections_dropped.get(&why).copied().unwrap_or(0);
-            let _ = writeln!(
-                out,
-                "tagwatch_connections_closed_total{{reason=\"{}\"}} {n}",
-                why.as_str()
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP tagwatch_write_duration_seconds Time of one group commit (one transaction, fsync included).\n\
-             # TYPE tagwatch_write_duration_seconds histogram"
-        );
-        let h = &c.write_latency;
-        let mut cumulative = 0u64;
-        for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
-            cumulative += h.buckets.get(i).copied().unwrap_or(0);
-            let _ = writeln!(
-                out,
-                "tagwatch_write_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "tagwatch_write_duration_seconds_bucket{{le=\"+Inf\"}} {}\n\
-             tagwatch_write_duration_seconds_sum {}\n\
-             tagwatch_write_duration_seconds_count {}",
-            h.count, h.sum, h.count
-        );
+        // Writing to a String cannot fail.
+        let _ = prometheus_text::encode(&mut out, &self.metrics.registry);
         out
     }
 }
@@ -511,14 +432,17 @@ impl Events {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tagwatch_core::report::FindingType;
 
     #[test]
     fn renders_counters_and_a_cumulative_histogram() {
-        let e = Events::new(LogFormat::Text);
-        let mut counts = BatchCounts::default();
-        counts.findings.insert("cookie_before_consent".into(), 2);
-        counts.inventories = 1;
-        e.accepted("reports", &counts);
+        let e = Events::new();
+        let counts = BatchCounts {
+            findings: vec![(FindingKind::Monitor(FindingType::CookieBeforeConsent), 2)],
+            inventories: 1,
+            ..BatchCounts::default()
+        };
+        e.accepted("reports", &["tw_a".into()], &counts);
         e.refused("csp", "origin", StatusCode::FORBIDDEN, "x");
         e.committed(Duration::from_millis(3), true);
         e.committed(Duration::from_secs(10), false);
@@ -556,6 +480,5 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
         }
-        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 }

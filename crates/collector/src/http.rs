@@ -4,10 +4,10 @@
 //! `GET /dashboard/` (crate::dashboard). See docs/collector.md.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::header::{
@@ -20,7 +20,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -81,11 +81,10 @@ impl AppState {
     /// The answer to a refusal, logging what went wrong inside first.
     fn answer(&self, refusal: Refusal) -> Response {
         if let Some(detail) = &refusal.detail {
-            self.events.log(
-                "error",
-                "store_error",
-                detail,
-                json!({"status": refusal.status.as_u16()}),
+            tracing::error!(
+                event = "store_error",
+                status = refusal.status.as_u16(),
+                "{detail}"
             );
         }
         refusal.into_response()
@@ -630,7 +629,9 @@ async fn accept(
     let counts = BatchCounts::of(&batch);
     match app.writer.write(batch).await {
         Ok(()) => {
-            app.events.accepted(endpoint_name(endpoint), &counts);
+            let sites: Vec<String> = parsed.sites.into_iter().collect();
+            app.events
+                .accepted(endpoint_name(endpoint), &sites, &counts);
             Ok(())
         }
         Err(WriteError::Stopped) => Err((
@@ -642,7 +643,7 @@ async fn accept(
             .retry_after(5),
             Some(true),
         )),
-        Err(WriteError::Store(e)) => Err((Refusal::unavailable(format!("store: {e}")), Some(true))),
+        Err(e @ WriteError::Store(_)) => Err((Refusal::unavailable(e), Some(true))),
     }
 }
 
@@ -779,7 +780,7 @@ fn too_large() -> Refusal {
 
 /// Reads the body within `timeout` (from the first call: a trickling body
 /// does not extend it), refusing more than [`MAX_BODY`] bytes without ever
-/// holding more than that.
+/// holding more than that (`http_body_util::Limited`).
 async fn read_body(req: Request, timeout: Duration) -> Result<Vec<u8>, Refusal> {
     let deadline = tokio::time::Instant::now() + timeout;
     let declared = req
@@ -787,11 +788,22 @@ async fn read_body(req: Request, timeout: Duration) -> Result<Vec<u8>, Refusal> 
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    let mut body = req.into_body();
+    // Bytes received, the refused ones too: what `discard` counts.
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counted = {
+        let seen = seen.clone();
+        req.into_body().map_frame(move |frame| {
+            if let Some(data) = frame.data_ref() {
+                seen.fetch_add(data.len(), Ordering::Relaxed);
+            }
+            frame
+        })
+    };
+    let mut body = Limited::new(counted, MAX_BODY);
     if let Some(len) = declared {
         if len > MAX_BODY as u64 {
             if len <= MAX_DISCARD as u64 {
-                discard(body, MAX_DISCARD, deadline).await;
+                discard(&mut body, &seen, deadline).await;
             }
             return Err(too_large());
         }
@@ -814,6 +826,10 @@ async fn read_body(req: Request, timeout: Duration) -> Result<Vec<u8>, Refusal> 
                 return Err(r);
             }
             Ok(None) => break,
+            Ok(Some(Err(e))) if e.is::<LengthLimitError>() => {
+                discard(&mut body, &seen, deadline).await;
+                return Err(too_large());
+            }
             Ok(Some(Err(e))) => {
                 return Err(Refusal::new(
                     StatusCode::BAD_REQUEST,
@@ -824,26 +840,23 @@ async fn read_body(req: Request, timeout: Duration) -> Result<Vec<u8>, Refusal> 
             Ok(Some(Ok(frame))) => frame,
         };
         if let Ok(data) = frame.into_data() {
-            if buf.len().saturating_add(data.len()) > MAX_BODY {
-                discard(body, MAX_DISCARD.saturating_sub(buf.len()), deadline).await;
-                return Err(too_large());
-            }
             buf.extend_from_slice(&data);
         }
     }
     Ok(buf)
 }
 
-/// Reads and drops up to `budget` more bytes of a refused body.
-async fn discard(mut body: Body, budget: usize, deadline: tokio::time::Instant) {
-    let mut seen = 0usize;
-    while seen <= budget {
+/// Reads and drops what is left of a refused body, up to [`MAX_DISCARD`]
+/// bytes received in all, so the client sees the answer instead of a
+/// reset.
+async fn discard<B>(body: &mut B, seen: &AtomicUsize, deadline: tokio::time::Instant)
+where
+    B: http_body::Body + Unpin,
+{
+    while seen.load(Ordering::Relaxed) <= MAX_DISCARD {
         match tokio::time::timeout_at(deadline, body.frame()).await {
-            Ok(Some(Ok(frame))) => {
-                if let Ok(data) = frame.into_data() {
-                    seen = seen.saturating_add(data.len());
-                }
-            }
+            // More refused data (each frame over the limit is an error).
+            Ok(Some(_)) => {}
             _ => return,
         }
     }

@@ -5,7 +5,6 @@
 //! into records ready to store.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 use tagwatch_core::redact::redact_text;
 use tagwatch_core::report::read::{
@@ -22,17 +21,10 @@ use crate::scrub;
 /// Longest reason we send back; schema messages can quote large values.
 const MAX_REASON: usize = 400;
 
-/// Why a body is refused with 400.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a body is refused with 400: the reason the client is told.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct Malformed(pub String);
-
-impl fmt::Display for Malformed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Malformed {}
 
 /// A parsed, valid request body.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

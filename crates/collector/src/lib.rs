@@ -19,6 +19,7 @@ pub mod export;
 mod http;
 mod ingest;
 pub mod keys;
+pub mod logging;
 pub mod origin;
 mod ratelimit;
 mod scrub;

@@ -15,27 +15,16 @@
 //! decoded, the default port dropped and `user:pass@` ignored. So the
 //! origin checked is the origin the page really had.
 
-use std::fmt;
-
 /// Why a string is not an origin. The message is meant for the person who
 /// typed it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid origin {input:?}: {reason} (expected scheme://host[:port], e.g. https://shop.example)"
+)]
 pub struct OriginError {
     input: String,
     reason: &'static str,
 }
-
-impl fmt::Display for OriginError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid origin {:?}: {} (expected scheme://host[:port], e.g. https://shop.example)",
-            self.input, self.reason
-        )
-    }
-}
-
-impl std::error::Error for OriginError {}
 
 const MAX_INPUT: usize = 300;
 

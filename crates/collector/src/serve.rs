@@ -9,7 +9,7 @@ use std::time::Duration;
 use tagwatch_store::{self as store, Checks, StoreError};
 
 use crate::connections;
-use crate::events::{Events, LogFormat};
+use crate::events::Events;
 use crate::http;
 use crate::ratelimit::{RateLimiter, SiteLimiter};
 use crate::writer::Writer;
@@ -50,7 +50,6 @@ pub struct Config {
     pub body_timeout: Duration,
     /// `None`: from the descriptor limit.
     pub max_connections: Option<usize>,
-    pub log_format: LogFormat,
     pub webhook: Option<String>,
     /// Delete reports observed longer ago than this, at start and hourly.
     pub retain: Option<Duration>,
@@ -59,11 +58,13 @@ pub struct Config {
 }
 
 /// Why `serve` stopped before it could serve.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The store named by `Config::db` cannot be opened or trusted.
-    Store(StoreError),
+    #[error("cannot open the store: {0}")]
+    Store(#[source] StoreError),
     /// Anything else (listening, threads, descriptors).
+    #[error("{0}")]
     Failed(String),
 }
 
@@ -76,14 +77,14 @@ impl From<String> for ServeError {
 /// Runs the collector until SIGTERM or SIGINT, then commits what was
 /// accepted and returns.
 pub fn serve(config: Config) -> Result<(), ServeError> {
-    let mut events = Events::new(config.log_format);
+    let mut events = Events::new();
     if let Some(url) = &config.webhook {
         events = events
             .with_webhook(url.clone())
             .map_err(|e| format!("cannot start the webhook thread: {e}"))?;
     }
     let events = Arc::new(events);
-    let limits = connection_limits(&config, &events)?;
+    let limits = connection_limits(&config)?;
     let store = store::open(&config.db, 2, config.checks).map_err(ServeError::Store)?;
     let (writer, writer_thread) = Writer::spawn(store.clone(), WRITE_QUEUE, events.clone())
         .map_err(|e| format!("cannot start the writer thread: {e}"))?;
@@ -130,38 +131,31 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
     runtime.block_on(writer.stop());
     drop(writer);
     if writer_thread.join().is_err() {
-        events.log(
-            "error",
-            "writer_panicked",
-            "the writer thread panicked",
-            serde_json::json!({}),
-        );
+        tracing::error!(event = "writer_panicked", "the writer thread panicked");
     }
     runtime.shutdown_timeout(Duration::from_secs(1));
     served?;
-    events.log("info", "stopped", "stopped", serde_json::json!({}));
+    tracing::info!(event = "stopped", "stopped");
     Ok(())
 }
 
 /// The timeouts and the connection cap: the default cap from the
 /// descriptor limit, and a warning when the cap given is above it.
-fn connection_limits(config: &Config, events: &Events) -> Result<connections::Limits, String> {
+fn connection_limits(config: &Config) -> Result<connections::Limits, String> {
     let fd_limit = connections::descriptor_limit();
     let max_connections = match config.max_connections {
         Some(n) => {
             let room = fd_limit.map(|l| l.saturating_sub(connections::FD_RESERVE));
             if let (Some(limit), Some(room)) = (fd_limit, room) {
                 if u64::try_from(n).map_or(true, |n| n > room) {
-                    events.log(
-                        "warn",
-                        "max_connections_high",
-                        &format!(
-                            "warning: --max-connections {n} is more than the descriptor limit \
-                             ({limit}) leaves once {} are kept for the store and logs; connections \
-                             beyond that wait in the listen queue",
-                            connections::FD_RESERVE
-                        ),
-                        serde_json::json!({"max_connections": n, "descriptor_limit": limit}),
+                    tracing::warn!(
+                        event = "max_connections_high",
+                        max_connections = n,
+                        descriptor_limit = limit,
+                        "warning: --max-connections {n} is more than the descriptor limit \
+                         ({limit}) leaves once {} are kept for the store and logs; connections \
+                         beyond that wait in the listen queue",
+                        connections::FD_RESERVE
                     );
                 }
             }
@@ -194,30 +188,25 @@ async fn run_server(
     let addr: SocketAddr = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
-    events.log(
-        "info",
-        "listening",
-        &format!("listening on http://{addr}"),
-        serde_json::json!({
-            "addr": addr.to_string(),
-            "max_connections": limits.max_connections,
-            "header_timeout_s": limits.header_timeout.as_secs(),
-            "idle_timeout_s": limits.idle_timeout.as_secs(),
-        }),
+    tracing::info!(
+        event = "listening",
+        addr = addr.to_string().as_str(),
+        max_connections = limits.max_connections,
+        header_timeout_s = limits.header_timeout.as_secs(),
+        idle_timeout_s = limits.idle_timeout.as_secs(),
+        "listening on http://{addr}"
     );
 
     let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
-    let log = events.clone();
     let shutdown = async move {
         let signal = tokio::select! {
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
         };
-        log.log(
-            "info",
-            "shutdown",
-            &format!("{signal}, finishing accepted reports"),
-            serde_json::json!({"signal": signal}),
+        tracing::info!(
+            event = "shutdown",
+            signal,
+            "{signal}, finishing accepted reports"
         );
         let _ = stopping_tx.send(true);
     };
@@ -239,11 +228,10 @@ async fn run_server(
     tokio::select! {
         () = server => Ok(()),
         () = grace => {
-            events.log(
-                "warn",
-                "shutdown_forced",
-                &format!("connections still open {} s after the signal; stopping anyway", SHUTDOWN_GRACE.as_secs()),
-                serde_json::json!({}),
+            tracing::warn!(
+                event = "shutdown_forced",
+                "connections still open {} s after the signal; stopping anyway",
+                SHUTDOWN_GRACE.as_secs()
             );
             Ok(())
         }

@@ -10,14 +10,12 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::events::Events;
 use tagwatch_store::timefmt;
-use tagwatch_store::{Batch, Purged, Store, PURGE_CHUNK};
+use tagwatch_store::{Batch, Purged, Store, StoreError, PURGE_CHUNK};
 
 /// Most batches committed in one transaction.
 const MAX_GROUP: usize = 256;
@@ -33,7 +31,8 @@ pub enum Msg {
 
 pub struct Job {
     pub batch: Batch,
-    pub done: oneshot::Sender<Result<(), String>>,
+    /// Why the store refused the batch, shared by the batches of a group.
+    pub done: oneshot::Sender<Result<(), Arc<StoreError>>>,
 }
 
 /// Handle the HTTP layer keeps.
@@ -44,12 +43,14 @@ pub struct Writer {
 }
 
 /// Why a batch was not stored.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     /// The writer has stopped (shutting down).
+    #[error("the writer has stopped")]
     Stopped,
     /// The store refused the transaction.
-    Store(String),
+    #[error("store: {0}")]
+    Store(#[source] Arc<StoreError>),
 }
 
 impl Writer {
@@ -119,7 +120,7 @@ impl Purge {
     }
 
     /// Deletes one chunk; `true` when the purge is over.
-    fn step(&mut self, store: &dyn Store, events: &Events) -> bool {
+    fn step(&mut self, store: &dyn Store) -> bool {
         match store.purge(&self.before, PURGE_CHUNK) {
             Ok(purged) => {
                 self.removed.add(&purged);
@@ -128,27 +129,26 @@ impl Purge {
                 }
                 let r = &self.removed;
                 if r.total() > 0 {
-                    events.log(
-                        "info",
-                        "retention",
-                        &format!(
-                            "retention: removed {} findings, {} health reports, {} inventories observed before {}",
-                            r.findings, r.health, r.inventories, self.before
-                        ),
-                        json!({"findings": r.findings, "health": r.health,
-                               "inventories": r.inventories, "before": self.before}),
+                    tracing::info!(
+                        event = "retention",
+                        findings = r.findings,
+                        health = r.health,
+                        inventories = r.inventories,
+                        before = self.before.as_str(),
+                        "retention: removed {} findings, {} health reports, {} inventories observed before {}",
+                        r.findings,
+                        r.health,
+                        r.inventories,
+                        self.before
                     );
                 }
                 true
             }
             Err(e) => {
-                events.log(
-                    "error",
-                    "retention_failed",
-                    &format!(
-                        "retention: deleting old reports failed: {e}; trying again at the next run"
-                    ),
-                    json!({"error": e.to_string()}),
+                tracing::error!(
+                    event = "retention_failed",
+                    error = e.to_string().as_str(),
+                    "retention: deleting old reports failed: {e}; trying again at the next run"
                 );
                 true
             }
@@ -188,7 +188,7 @@ fn run(store: &dyn Store, mut rx: mpsc::Receiver<Msg>, events: &Events) {
         }
         commit_group(store, group, events);
         // Shutting down leaves the rest of a purge to the next start.
-        if !stopping && purge.as_mut().is_some_and(|p| p.step(store, events)) {
+        if !stopping && purge.as_mut().is_some_and(|p| p.step(store)) {
             purge = None;
         }
     }
@@ -212,30 +212,29 @@ fn commit_group(store: &dyn Store, group: Vec<Job>, events: &Events) {
         if e.lost_connection() {
             // Once more on a new connection; if the store is down, batch by
             // batch would only wait for it once per batch.
-            events.log(
-                "warn",
-                "store_reconnect",
-                &format!("lost the connection to the store ({e}); reconnecting"),
-                json!({"error": e.to_string()}),
+            tracing::warn!(
+                event = "store_reconnect",
+                error = e.to_string().as_str(),
+                "lost the connection to the store ({e}); reconnecting"
             );
             result = timed(&batches);
-            if let Err(e) = &result {
-                if e.lost_connection() {
-                    events.log(
-                        "error",
-                        "store_unreachable",
-                        &format!("the store is unreachable: {e}"),
-                        json!({"error": e.to_string()}),
-                    );
-                    let reason = e.to_string();
-                    for job in group {
-                        let _ = job.done.send(Err(reason.clone()));
-                    }
-                    return;
-                }
-            }
         }
     }
+    let result = match result {
+        Err(e) if e.lost_connection() => {
+            tracing::error!(
+                event = "store_unreachable",
+                error = e.to_string().as_str(),
+                "the store is unreachable: {e}"
+            );
+            let e = Arc::new(e);
+            for job in group {
+                let _ = job.done.send(Err(e.clone()));
+            }
+            return;
+        }
+        other => other,
+    };
     match result {
         Ok(first_seen) => {
             // Logged (and queued for the webhook) before anyone hears back.
@@ -247,22 +246,20 @@ fn commit_group(store: &dyn Store, group: Vec<Job>, events: &Events) {
         Err(group_error) => {
             // One bad batch must not sink the others: retry one by one.
             if group.len() > 1 {
-                events.log(
-                    "warn",
-                    "group_commit_failed",
-                    &format!("group commit failed ({group_error}); retrying batches one by one"),
-                    json!({"error": group_error.to_string()}),
+                tracing::warn!(
+                    event = "group_commit_failed",
+                    error = group_error.to_string().as_str(),
+                    "group commit failed ({group_error}); retrying batches one by one"
                 );
             }
             for job in group {
                 let result = timed(&[&job.batch]).map_err(|e| {
-                    events.log(
-                        "error",
-                        "batch_failed",
-                        &format!("storing a batch failed: {e}"),
-                        json!({"error": e.to_string()}),
+                    tracing::error!(
+                        event = "batch_failed",
+                        error = e.to_string().as_str(),
+                        "storing a batch failed: {e}"
                     );
-                    e.to_string()
+                    Arc::new(e)
                 });
                 match result {
                     Ok(first_seen) => {

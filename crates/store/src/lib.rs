@@ -431,40 +431,35 @@ pub fn purge_all(store: &dyn Store, before: &str) -> Result<Purged, StoreError> 
     }
 }
 
-#[derive(Debug)]
+/// Why the store could not do what was asked; the database's own error is
+/// kept as the source.
+#[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database URL is malformed.
+    #[error("{0}")]
     BadUrl(String),
     /// The store was written by a newer tagwatch.
-    SchemaTooNew {
-        found: i64,
-        supported: i64,
-    },
+    #[error("the database has schema version {found}, this tagwatch understands up to {supported}; upgrade tagwatch")]
+    SchemaTooNew { found: i64, supported: i64 },
     /// `add_site` with a key that exists.
+    #[error("a site with this key already exists")]
     DuplicateSite,
     /// The store cannot be trusted (corrupt, read-only, not a tagwatch
     /// store…): what is wrong and what to do.
+    #[error("{0}")]
     Untrusted(String),
-    Sqlite(rusqlite::Error),
-    Postgres(::postgres::Error),
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("postgres: {}", PgMessage(.0))]
+    Postgres(#[from] ::postgres::Error),
 }
 
-impl fmt::Display for StoreError {
+/// A PostgreSQL error said with what caused it (see [`write_pg_error`]).
+struct PgMessage<'a>(&'a ::postgres::Error);
+
+impl fmt::Display for PgMessage<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::BadUrl(msg) => f.write_str(msg),
-            Self::SchemaTooNew { found, supported } => write!(
-                f,
-                "the database has schema version {found}, this tagwatch understands up to {supported}; upgrade tagwatch"
-            ),
-            Self::DuplicateSite => f.write_str("a site with this key already exists"),
-            Self::Untrusted(why) => f.write_str(why),
-            Self::Sqlite(e) => write!(f, "sqlite: {e}"),
-            Self::Postgres(e) => {
-                f.write_str("postgres: ")?;
-                write_pg_error(f, e)
-            }
-        }
+        write_pg_error(f, self.0)
     }
 }
 
@@ -524,28 +519,6 @@ pub fn write_pg_error(f: &mut impl fmt::Write, e: &::postgres::Error) -> fmt::Re
         source = cause.source();
     }
     Ok(())
-}
-
-impl std::error::Error for StoreError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Sqlite(e) => Some(e),
-            Self::Postgres(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        Self::Sqlite(e)
-    }
-}
-
-impl From<::postgres::Error> for StoreError {
-    fn from(e: ::postgres::Error) -> Self {
-        Self::Postgres(e)
-    }
 }
 
 pub trait Store: Send + Sync + 'static {
