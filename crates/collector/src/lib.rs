@@ -27,4 +27,4 @@ mod serve;
 mod sites;
 mod writer;
 
-pub use serve::{serve, Config, ServeError};
+pub use serve::{serve, Collector, Config, ServeError};

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tagwatch_store::{self as store, Checks, StoreError};
@@ -74,27 +75,71 @@ impl From<String> for ServeError {
     }
 }
 
-/// Runs the collector until SIGTERM or SIGINT, then commits what was
-/// accepted and returns.
-pub fn serve(config: Config) -> Result<(), ServeError> {
-    let mut events = Events::new();
-    if let Some(url) = &config.webhook {
-        events = events
-            .with_webhook(url.clone())
-            .map_err(|e| format!("cannot start the webhook thread: {e}"))?;
+/// A collector whose store and writer are running: its routes answer
+/// requests, in the process (`router`) or on a socket ([`serve`]).
+pub struct Collector {
+    state: Arc<http::AppState>,
+    writer: Writer,
+    writer_thread: Option<JoinHandle<()>>,
+}
+
+impl Collector {
+    /// Opens the store (checking it can be trusted) and starts the writer
+    /// thread (and the webhook's). Nothing listens yet.
+    pub fn start(config: &Config) -> Result<Self, ServeError> {
+        let mut events = Events::new();
+        if let Some(url) = &config.webhook {
+            events = events
+                .with_webhook(url.clone())
+                .map_err(|e| format!("cannot start the webhook thread: {e}"))?;
+        }
+        let events = Arc::new(events);
+        let store = store::open(&config.db, 2, config.checks).map_err(ServeError::Store)?;
+        let (writer, writer_thread) = Writer::spawn(store.clone(), WRITE_QUEUE, events.clone())
+            .map_err(|e| format!("cannot start the writer thread: {e}"))?;
+        let state = Arc::new(http::AppState {
+            store,
+            sites: Arc::default(),
+            writer: writer.clone(),
+            limiter: SiteLimiter::new(
+                config.rate,
+                config.burst,
+                config.visitor_rate,
+                config.visitor_burst,
+            )
+            .with_max_clients(CLIENT_BUCKETS),
+            client_limiter: RateLimiter::new(config.client_rate, config.client_burst)
+                .with_max_keys(CLIENT_BUCKETS),
+            behind_proxy: config.behind_proxy,
+            admin_token: config.admin_token.clone(),
+            strict_origin: config.strict_origin,
+            body_timeout: config.body_timeout,
+            events,
+        });
+        Ok(Self {
+            state,
+            writer,
+            writer_thread: Some(writer_thread),
+        })
     }
-    let events = Arc::new(events);
-    let limits = connection_limits(&config)?;
-    let store = store::open(&config.db, 2, config.checks).map_err(ServeError::Store)?;
-    let (writer, writer_thread) = Writer::spawn(store.clone(), WRITE_QUEUE, events.clone())
-        .map_err(|e| format!("cannot start the writer thread: {e}"))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    if let Some(keep) = config.retain {
-        let writer = writer.clone();
-        runtime.spawn(async move {
+
+    /// The routes (docs/collector.md#endpoints). A request's client address
+    /// is its `ConnectInfo<SocketAddr>` extension, as the connection loop
+    /// sets it.
+    pub fn router(&self) -> axum::Router {
+        http::router(self.state.clone())
+    }
+
+    /// The store it writes to.
+    pub fn store(&self) -> &Arc<dyn store::Store> {
+        &self.state.store
+    }
+
+    /// Asks the writer to delete reports observed more than `keep` ago,
+    /// now and every hour (in the runtime it is called from).
+    fn retain(&self, keep: Duration) {
+        let writer = self.writer.clone();
+        tokio::spawn(async move {
             // The first tick is immediate: retention runs at start.
             let mut every = tokio::time::interval(RETENTION_EVERY);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -107,32 +152,37 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         });
     }
 
-    let state = Arc::new(http::AppState {
-        store,
-        sites: Arc::default(),
-        writer: writer.clone(),
-        limiter: SiteLimiter::new(
-            config.rate,
-            config.burst,
-            config.visitor_rate,
-            config.visitor_burst,
-        )
-        .with_max_clients(CLIENT_BUCKETS),
-        client_limiter: RateLimiter::new(config.client_rate, config.client_burst)
-            .with_max_keys(CLIENT_BUCKETS),
-        behind_proxy: config.behind_proxy,
-        admin_token: config.admin_token.clone(),
-        strict_origin: config.strict_origin,
-        body_timeout: config.body_timeout,
-        events: events.clone(),
-    });
-    let served = runtime.block_on(run_server(&config.listen, state, limits, &events));
-    // Whatever happened, commit what was accepted before exiting.
-    runtime.block_on(writer.stop());
-    drop(writer);
-    if writer_thread.join().is_err() {
-        tracing::error!(event = "writer_panicked", "the writer thread panicked");
+    /// Commits what was accepted and stops the writer.
+    pub async fn stop(mut self) {
+        self.writer.stop().await;
+        if let Some(thread) = self.writer_thread.take() {
+            // The writer has been told to stop; it ends after its commit.
+            let joined = tokio::task::spawn_blocking(move || thread.join()).await;
+            if !matches!(joined, Ok(Ok(()))) {
+                tracing::error!(event = "writer_panicked", "the writer thread panicked");
+            }
+        }
     }
+}
+
+/// Runs the collector until SIGTERM or SIGINT, then commits what was
+/// accepted and returns.
+pub fn serve(config: Config) -> Result<(), ServeError> {
+    let limits = connection_limits(&config)?;
+    let collector = Collector::start(&config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let served = runtime.block_on(async {
+        if let Some(keep) = config.retain {
+            collector.retain(keep);
+        }
+        let served = run_server(&config.listen, collector.state.clone(), limits).await;
+        // Whatever happened, commit what was accepted before exiting.
+        collector.stop().await;
+        served
+    });
     runtime.shutdown_timeout(Duration::from_secs(1));
     served?;
     tracing::info!(event = "stopped", "stopped");
@@ -174,8 +224,8 @@ async fn run_server(
     listen: &str,
     state: Arc<http::AppState>,
     limits: connections::Limits,
-    events: &Arc<Events>,
 ) -> Result<(), String> {
+    let events = state.events.clone();
     use tokio::signal::unix::{signal, SignalKind};
 
     let mut term =

@@ -24,7 +24,7 @@ fn sqlite(name: &str) -> (String, std::path::PathBuf) {
 }
 
 fn post_with(server: &Server, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
-    http(&server.addr, "POST", path, headers, Some(body))
+    server.http("POST", path, headers, Some(body))
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {
@@ -87,9 +87,7 @@ fn subdomain_origin_patterns() {
     f["url"] = json!("https://eushop.example/support");
     assert_eq!(server.post(None, &batch(&[f])).status, 403);
     // The preflight knows the pattern too.
-    let resp = http(
-        &server.addr,
-        "OPTIONS",
+    let resp = server.http("OPTIONS",
         "/r",
         &[
             ("Origin", "https://eu.shop.example"),
@@ -103,27 +101,6 @@ fn subdomain_origin_patterns() {
         Some("https://eu.shop.example")
     );
 
-    let out = Command::new(BIN)
-        .args(["site", "list", "--db", &db])
-        .output()
-        .unwrap();
-    let line: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        line["origins"],
-        json!(["https://*.shop.example", "https://shop.example"])
-    );
-    for bad in [
-        "https://*.example",
-        "https://*.*.shop.example",
-        "https://*.10.0.0.1",
-    ] {
-        let out = Command::new(BIN)
-            .args(["site", "add", "--origin", bad, "--db", &db])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{bad}");
-        assert!(String::from_utf8_lossy(&out.stderr).contains("invalid origin"));
-    }
     drop(server);
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -342,102 +319,6 @@ fn unknown_fields_are_kept_and_retries_stored_once_postgres() {
     }
 }
 
-fn site_set(db: &str, args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .args(["site", "set"])
-        .args(args)
-        .args(["--db", db])
-        .output()
-        .unwrap()
-}
-
-fn config(server: &Server, key: &str) -> (Resp, Value) {
-    let resp = http(&server.addr, "GET", &format!("/config/{key}"), &[], None);
-    let v = serde_json::from_str(&resp.body).unwrap_or(Value::Null);
-    (resp, v)
-}
-
-fn site_config_round_trip(db: &str) {
-    let key = site_add(db, &[ORIGIN]);
-    let server = Server::start(db, &[]);
-    let (resp, v) = config(&server, &key);
-    assert_eq!(resp.status, 200, "{}", resp.body);
-    assert_eq!(v, json!({"sample": 1.0, "enabled": true}));
-    assert_eq!(resp.header("cache-control"), Some("public, max-age=300"));
-    assert_eq!(resp.header("access-control-allow-origin"), Some("*"));
-    assert_eq!(resp.header("content-type"), Some("application/json"));
-
-    let out = site_set(db, &[&key, "--sample", "0.1"]);
-    assert!(out.status.success(), "{out:?}");
-    assert!(out.stdout.is_empty());
-    // No restart: the collector reads the store.
-    assert_eq!(
-        config(&server, &key).1,
-        json!({"sample": 0.1, "enabled": true})
-    );
-    assert!(site_set(db, &[&key, "--disable"]).status.success());
-    assert_eq!(
-        config(&server, &key).1,
-        json!({"sample": 0.1, "enabled": false})
-    );
-    assert!(site_set(db, &[&key, "--enable", "--sample", "1"])
-        .status
-        .success());
-    assert_eq!(
-        config(&server, &key).1,
-        json!({"sample": 1.0, "enabled": true})
-    );
-
-    let out = Command::new(BIN)
-        .args(["site", "list", "--db", db])
-        .output()
-        .unwrap();
-    let line: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(line["sample"], 1.0);
-    assert_eq!(line["enabled"], true);
-
-    for (args, want) in [
-        (vec![key.as_str(), "--sample", "1.5"], "--sample"),
-        (vec![key.as_str(), "--sample", "x"], "--sample"),
-        (vec![key.as_str()], "nothing to change"),
-        (vec!["tw_nope", "--disable"], "unknown site key"),
-        (
-            vec![key.as_str(), "--disable", "--enable"],
-            "cannot be used with",
-        ),
-    ] {
-        let out = site_set(db, &args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(want), "{args:?}: {err}");
-    }
-    let (resp, _) = config(&server, "tw_nope");
-    assert_eq!(resp.status, 404);
-    assert_eq!(resp.header("access-control-allow-origin"), Some("*"));
-    let resp = http(
-        &server.addr,
-        "POST",
-        &format!("/config/{key}"),
-        &[],
-        Some(b"x"),
-    );
-    assert_eq!(resp.status, 405);
-}
-
-#[test]
-fn site_config_is_served_and_set_sqlite() {
-    let (db, dir) = sqlite("config");
-    site_config_round_trip(&db);
-    let _ = std::fs::remove_dir_all(dir);
-}
-
-#[test]
-fn site_config_is_served_and_set_postgres() {
-    if let Some(db) = TestDb::create("config") {
-        site_config_round_trip(&db.url);
-    }
-}
-
 fn csp_reports(db: &str) {
     let key = site_add(db, &[ORIGIN]);
     let server = Server::start(db, &[]);
@@ -539,9 +420,7 @@ fn csp_reports(db: &str) {
     assert_eq!(resp.status, 403);
     assert!(resp.body.contains("unknown site key"), "{}", resp.body);
     // The Reporting API's preflight.
-    let resp = http(
-        &server.addr,
-        "OPTIONS",
+    let resp = server.http("OPTIONS",
         &path,
         &[
             ("Origin", ORIGIN),

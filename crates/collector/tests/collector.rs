@@ -1,15 +1,11 @@
-//! End-to-end tests of the `tagwatch` binary: each test starts the real
-//! collector on 127.0.0.1:0 with its own SQLite file and talks HTTP/1.1 to
-//! it over a plain TcpStream (harness in common/).
+//! The collector's HTTP behaviour, in the process: each test starts a
+//! collector over its own SQLite file and calls its routes (harness in
+//! common/). Process-level behaviour (SIGTERM) is in cli/tests/serve.rs.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -28,68 +24,7 @@ fn setup(name: &str, extra: &[&str]) -> (Server, String) {
 
 // ---------------------------------------------------------------- tests
 
-#[test]
-fn site_add_prints_only_a_key_and_normalises_origins() {
-    let dir = temp_dir("site");
-    let db = dir.join("t.db");
-    let key = site_add(
-        &db_url(&db),
-        &["HTTPS://Shop.Example:443/", "http://localhost:8080"],
-    );
-    assert!(key.starts_with("tw_") && key.len() == 27, "{key}");
-    assert!(key
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
-    let other = site_add(&db_url(&db), &[ORIGIN]);
-    assert_ne!(key, other);
 
-    let out = Command::new(BIN)
-        .args(["site", "list", "--db", &db_url(&db)])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let sites: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let first = sites.iter().find(|s| s["site"] == key.as_str()).unwrap();
-    assert_eq!(
-        first["origins"],
-        json!(["http://localhost:8080", "https://shop.example"])
-    );
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-#[test]
-fn site_add_rejects_malformed_origins_with_exit_code_2() {
-    let dir = temp_dir("site-bad");
-    let db = dir.join("t.db");
-    for bad in [
-        "shop.example",
-        "https://shop.example/path",
-        "ftp://x.example",
-        "https://a..b",
-    ] {
-        let out = Command::new(BIN)
-            .args(["site", "add", "--origin", bad, "--db", &db_url(&db)])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{bad}");
-        assert!(out.stdout.is_empty());
-        let err = String::from_utf8(out.stderr).unwrap();
-        assert!(err.contains("invalid origin"), "{err}");
-    }
-    for bad_db in ["postgres://u:p@[bad", "mysql://x", "sqlite:"] {
-        let out = Command::new(BIN)
-            .args(["site", "add", "--origin", ORIGIN, "--db", bad_db])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{bad_db}");
-        assert!(!out.stderr.is_empty());
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-}
 
 #[test]
 fn accepts_a_batch_and_serves_it_with_filters() {
@@ -330,9 +265,7 @@ fn oversized_bodies_get_413() {
     assert_eq!(resp.header("access-control-allow-origin"), Some(ORIGIN));
 
     // Without a Content-Length the cap applies while reading.
-    let resp = http(
-        &server.addr,
-        "POST",
+    let resp = server.http("POST",
         "/r",
         &[
             ("Content-Type", "text/plain"),
@@ -367,14 +300,12 @@ fn other_content_types_get_415() {
         if let Some(ct) = ct {
             headers.push(("Content-Type", ct));
         }
-        let resp = http(&server.addr, "POST", "/r", &headers, Some(body.as_bytes()));
+        let resp = server.http("POST", "/r", &headers, Some(body.as_bytes()));
         assert_eq!(resp.status, 415, "{ct:?}");
         assert!(resp.body.contains("text/plain"), "{}", resp.body);
     }
     for ct in ["application/json", "application/reports+json", "text/plain"] {
-        let resp = http(
-            &server.addr,
-            "POST",
+        let resp = server.http("POST",
             "/r",
             &[("Origin", ORIGIN), ("Content-Type", ct)],
             Some(body.as_bytes()),
@@ -387,24 +318,20 @@ fn other_content_types_get_415() {
 fn the_read_api_needs_the_admin_token_and_a_site() {
     let (server, key) = setup("auth", &[]);
     let path = format!("/api/findings?site={key}");
-    let resp = http(&server.addr, "GET", &path, &[], None);
+    let resp = server.http("GET", &path, &[], None);
     assert_eq!(resp.status, 401);
     assert!(resp
         .header("www-authenticate")
         .unwrap()
         .starts_with("Bearer"));
-    let resp = http(
-        &server.addr,
-        "GET",
+    let resp = server.http("GET",
         &path,
         &[("Authorization", "Bearer wrong-token")],
         None,
     );
     assert_eq!(resp.status, 401);
     assert!(resp.body.contains("wrong admin token"));
-    let resp = http(
-        &server.addr,
-        "GET",
+    let resp = server.http("GET",
         &format!("/api/health?site={key}"),
         &[],
         None,
@@ -426,9 +353,9 @@ fn the_read_api_needs_the_admin_token_and_a_site() {
     assert_eq!(resp.header("content-type"), Some("application/json"));
     assert_eq!(resp.body, r#"{"findings":[]}"#);
 
-    let resp = http(&server.addr, "GET", "/healthz", &[], None);
+    let resp = server.http("GET", "/healthz", &[], None);
     assert_eq!(resp.status, 200);
-    let resp = http(&server.addr, "GET", "/nope", &[], None);
+    let resp = server.http("GET", "/nope", &[], None);
     assert_eq!(resp.status, 404);
 }
 
@@ -490,9 +417,7 @@ fn flooding_a_site_gets_429_with_retry_after() {
 #[test]
 fn cors_preflight_and_headers() {
     let (server, key) = setup("cors", &[]);
-    let resp = http(
-        &server.addr,
-        "OPTIONS",
+    let resp = server.http("OPTIONS",
         "/r",
         &[
             ("Origin", ORIGIN),
@@ -513,9 +438,7 @@ fn cors_preflight_and_headers() {
         .eq_ignore_ascii_case("content-type"));
     assert_eq!(resp.header("vary"), Some("Origin"));
 
-    let resp = http(
-        &server.addr,
-        "OPTIONS",
+    let resp = server.http("OPTIONS",
         "/r",
         &[
             ("Origin", "https://evil.example"),
@@ -537,104 +460,6 @@ fn cors_preflight_and_headers() {
     assert_eq!(resp.header("access-control-allow-origin"), Some(ORIGIN));
 }
 
-#[test]
-fn sigterm_drains_and_every_acknowledged_report_survives_a_restart() {
-    let (mut server, key) = setup("sigterm", &["--rate", "0", "--client-rate", "0"]);
-    let addr = server.addr.clone();
-    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
-    let sent = Arc::new(AtomicUsize::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let workers: Vec<_> = (0..4u64)
-        .map(|w| {
-            let (addr, key, acked, sent, stop) = (
-                addr.clone(),
-                key.clone(),
-                acked.clone(),
-                sent.clone(),
-                stop.clone(),
-            );
-            std::thread::spawn(move || {
-                for i in 0..10_000u64 {
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let pv = format!("{:016x}", (w << 32) | i);
-                    let items: Vec<Value> = (0..5)
-                        .map(|n| {
-                            let mut f =
-                                finding(&key, &pv, "cookie_before_consent", "intercom", 0, 1);
-                            f["body"]["evidence"] =
-                                json!({"kind": "cookie", "cookie": format!("intercom-id-{n}")});
-                            f
-                        })
-                        .collect();
-                    let body = batch(&items);
-                    let resp = try_http(
-                        &addr,
-                        "POST",
-                        "/r",
-                        &[("Content-Type", "text/plain"), ("Origin", ORIGIN)],
-                        Some(body.as_bytes()),
-                    );
-                    sent.fetch_add(1, Ordering::Relaxed);
-                    match resp {
-                        Ok(r) if r.status == 204 => acked.lock().unwrap().push(pv),
-                        Ok(r) => {
-                            assert!(r.status == 503, "unexpected answer during shutdown: {r:?}")
-                        }
-                        // Refused or reset once the server stops accepting.
-                        Err(_) => {
-                            if stop.load(Ordering::Relaxed) {
-                                break;
-                            }
-                        }
-                    }
-                }
-            })
-        })
-        .collect();
-    // Let a good number of reports through, then pull the plug mid-stream.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while acked.lock().unwrap().len() < 40 {
-        assert!(Instant::now() < deadline, "reports are not being accepted");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let status = server.terminate();
-    stop.store(true, Ordering::Relaxed);
-    for w in workers {
-        w.join().unwrap();
-    }
-    assert!(status.success(), "exit status {status:?}");
-    let log = server.stderr.lock().unwrap().clone();
-    assert!(log.iter().any(|l| l.contains("SIGTERM")), "{log:?}");
-    assert!(log.iter().any(|l| l == "tagwatch: stopped"), "{log:?}");
-
-    let acked = acked.lock().unwrap().clone();
-    eprintln!(
-        "sigterm test: {} requests sent, {} acknowledged",
-        sent.load(Ordering::Relaxed),
-        acked.len()
-    );
-    assert!(acked.len() >= 40);
-    let restarted = Server::start(&server.db, &[]);
-    let rows = restarted.findings(&format!("site={key}&limit=10000"));
-    let stored: std::collections::HashMap<String, usize> =
-        rows.iter().fold(Default::default(), |mut m, r| {
-            *m.entry(r["page_view"].as_str().unwrap().to_owned())
-                .or_default() += 1;
-            m
-        });
-    for pv in &acked {
-        assert_eq!(
-            stored.get(pv),
-            Some(&5),
-            "acknowledged page view {pv} is missing after restart ({} acked, {} stored, {} sent)",
-            acked.len(),
-            stored.len(),
-            sent.load(Ordering::Relaxed)
-        );
-    }
-}
 
 // ------------------------------------------------------------ inventory
 
@@ -948,15 +773,13 @@ fn inventory_reports_are_validated_and_checked_like_findings() {
 fn the_inventory_api_needs_the_admin_token_and_a_site() {
     let (server, key) = setup("inventory-auth", &[]);
     let path = format!("/api/inventory?site={key}");
-    let resp = http(&server.addr, "GET", &path, &[], None);
+    let resp = server.http("GET", &path, &[], None);
     assert_eq!(resp.status, 401);
     assert!(resp
         .header("www-authenticate")
         .unwrap()
         .starts_with("Bearer"));
-    let resp = http(
-        &server.addr,
-        "GET",
+    let resp = server.http("GET",
         &path,
         &[("Authorization", "Bearer nope")],
         None,

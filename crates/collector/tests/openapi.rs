@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use common::*;
 
-const DOC: &str = include_str!("../../docs/openapi.json");
+const DOC: &str = include_str!("../../../docs/openapi.json");
 
 /// A validator for `#/components/schemas/NAME`-style references inside the
 /// document.
@@ -60,7 +60,7 @@ fn every_documented_operation_answers_as_documented() {
     let auth = format!("Bearer {TOKEN}");
 
     // The served document is the file.
-    let served = http(&server.addr, "GET", "/openapi.json", &[], None);
+    let served = server.http("GET", "/openapi.json", &[], None);
     assert_eq!(served.status, 200);
     assert_eq!(serde_json::from_str::<Value>(&served.body).unwrap(), doc);
 
@@ -108,9 +108,7 @@ fn every_documented_operation_answers_as_documented() {
             headers.push(("Access-Control-Request-Method", "POST".to_owned()));
         }
         let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let resp = http(
-            &server.addr,
-            &method.to_uppercase(),
+        let resp = server.http(&method.to_uppercase(),
             &target,
             &h,
             body.as_deref(),
@@ -161,7 +159,7 @@ fn every_documented_operation_answers_as_documented() {
         }
         // Without the token: the documented 401.
         if secured {
-            let resp = http(&server.addr, &method.to_uppercase(), &target, &[], None);
+            let resp = server.http(&method.to_uppercase(), &target, &[], None);
             assert_eq!(resp.status, 401);
             assert!(
                 op["responses"]["401"].is_object(),
@@ -170,9 +168,7 @@ fn every_documented_operation_answers_as_documented() {
         }
         // Errors the document lists are answered as documented too.
         if path.contains("{key}") && method == "get" {
-            let resp = http(
-                &server.addr,
-                "GET",
+            let resp = server.http("GET",
                 &path.replace("{key}", "tw_unknown"),
                 &[],
                 None,
@@ -184,9 +180,7 @@ fn every_documented_operation_answers_as_documented() {
             );
         }
         if op["responses"]["400"].is_object() && method == "get" {
-            let resp = http(
-                &server.addr,
-                "GET",
+            let resp = server.http("GET",
                 &url_path,
                 &[("Authorization", &auth)],
                 None,
