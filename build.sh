@@ -4,7 +4,7 @@
 #   ./build.sh build   build dist/ (loader + optimised wasm) and target/release/tagwatch
 #   ./build.sh test    setup + build + extension + every test (native, wasm in Chromium, end-to-end)
 #   ./build.sh demo    setup + build, start the collector (SQLite) and the demo site
-#   ./build.sh bench   benchmarks: classification native vs wasm, page cost, collector ingest and load (docs/benchmarks.md)
+#   ./build.sh bench   benchmarks: classification native vs wasm, shipped sizes, page cost, collector ingest and load (docs/benchmarks.md)
 #   ./build.sh fuzz    bounded cargo-fuzz runs of every parser (needs the nightly toolchain)
 #   ./build.sh dist    build, pack dist/ for deployment, and the extension (dist/extension/, dist/tagwatch-extension.zip)
 set -euo pipefail
@@ -65,10 +65,12 @@ build() {
     --enable-bulk-memory --enable-reference-types --enable-nontrapping-float-to-int \
     --enable-sign-ext --enable-multivalue --enable-mutable-globals \
     "$out/min_bg.wasm" -o dist/tagwatch_bg.wasm
-  # One classic script, one function scope: the glue's `wasm_bindgen` stays private.
-  { printf '(function () {\n"use strict";\n'
-    cat "$out/min.js" www/consent.js www/policy.js www/loader.js
-    printf '})();\n'; } > "$out/bundle.js"
+  # One classic script, one function scope: the glue's `wasm_bindgen` stays
+  # private; one `try`: whatever the page broke before it ran (URL,
+  # TextDecoder…), nothing reaches the page (www/loader.js).
+  { printf '(function () {\n"use strict";\ntry {\n'
+    cat "$out/min.js" www/host.js www/url.js www/consent.js www/policy.js www/loader.js
+    printf '} catch (e) { /* never the page'"'"'s problem */ }\n})();\n'; } > "$out/bundle.js"
   node_modules/.bin/terser "$out/bundle.js" --compress --mangle \
     --preamble '/*! tagwatch - consent-compliance monitor */' -o dist/tagwatch.js
   local w j; w=$(gz dist/tagwatch_bg.wasm); j=$(gz dist/tagwatch.js)
@@ -110,9 +112,14 @@ bench() {
   paste <(target/release/tagwatch-bench) \
         <(node --no-warnings tools/run-wasi.mjs target/wasm32-wasip1/release/tagwatch-bench.wasm | awk '{print $2}') |
     awk 'BEGIN { printf "%-22s %10s %10s\n", "case", "native", "wasm" } { printf "%-22s %10s %10s\n", $1, $2, $3 }'
-  log "shipped sizes"
-  build 2>&1 | tail -4
-  log "main-thread cost per page view, with and without the monitor (headless Chromium)"
+  log "building dist/ (log: target/bench-build.log)"
+  # In the background so that `set -e` still stops it at the first error
+  # (it would not in an `||` list); its output only when it fails.
+  build >target/bench-build.log 2>&1 &
+  wait $! || { tail -n 40 target/bench-build.log >&2; log "the build failed (target/bench-build.log)"; exit 1; }
+  log "shipped sizes: raw, gzip -9, brotli; every page view and on-demand pieces (tools/sizes.mjs)"
+  node tools/sizes.mjs
+  log "main-thread cost per page view, with and without the monitor (headless Chromium, tools/bench-page.mjs)"
   node tools/bench-page.mjs
   log "collector ingest on loopback, against GET /healthz"
   node tools/bench-collector.mjs

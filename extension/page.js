@@ -109,28 +109,48 @@ function wrap(vendor, rule, fn) {
   wrappers.add(wrapped);
   return wrapped;
 }
-var hooked = {};
+// An accessor already on the global (the site's own tagwatch snippet hooks
+// it when its monitor starts; a consent manager may hold the tag with one)
+// is chained to, never replaced nor stood aside for, and whether ours is
+// still in place is asked of the global itself: the snippet's hook follows
+// the same rules (www/loader.js says why), so each sees every call
+// whichever hooked first.
+var hooked = {};   // api -> our accessor's state, while installed
 function hook(vendor, rule) {
   var api = rule.api;
+  var mine = hooked[api];
+  var fn;
+  if (mine) mine.read = false;
+  try { fn = w[api]; } catch (e) { return; }   // a getter that throws: nothing to wrap
+  if ((mine && mine.read) || typeof fn !== 'function') return;
   var desc = describe(w, api);
-  if (hooked[api] && desc && desc.get === hooked[api]) return;
-  // The site's own tagwatch snippet watches it already: wrapping its wrapper
-  // in turn would make the two re-wrap each other on every tick.
-  if (desc && desc.get && desc.get.__tagwatch) return;
-  if (typeof w[api] !== 'function' || wrappers.has(w[api])) return;
-  var current = wrap(vendor, rule, w[api]);
+  var below = desc && (desc.get || desc.set) ? desc : null;
   if (!desc || desc.configurable) {
-    var get = function () { return current; };
+    var state = { read: false };
+    var current = below ? undefined : wrap(vendor, rule, fn);
+    var last, lastWrapped;   // what the accessor below returned, and our wrapper of it
     try {
       defineProperty(w, api, {
-        configurable: true, enumerable: true, get: get,
-        set: function (fn) { current = wrap(vendor, rule, fn); }
+        configurable: true, enumerable: desc ? desc.enumerable : true,
+        get: function () {
+          state.read = true;
+          if (!below) return current;
+          var v = below.get ? below.get.call(this) : undefined;
+          if (v !== last) { last = v; lastWrapped = wrap(vendor, rule, v); }
+          return lastWrapped;
+        },
+        // A getter-only accessor keeps refusing assignments.
+        set: below && !below.set ? undefined : function (v) {
+          if (below) below.set.call(this, v);
+          else current = wrap(vendor, rule, v);
+        }
       });
-      hooked[api] = get;
+      hooked[api] = state;
       return;
     } catch (e) { /* fall through to a plain assignment */ }
   }
-  try { w[api] = current; } catch (e) { /* read-only: leave it */ }
+  var wrapped = wrap(vendor, rule, fn);
+  try { if (wrapped !== fn) w[api] = wrapped; } catch (e) { /* read-only: leave it */ }
 }
 
 var seen = {};   // last value sent per key, to send changes only

@@ -2,13 +2,43 @@
 //!
 //! The loader (`www/loader.js`) creates one [`Monitor`] per page view, feeds
 //! it the site's `config` and `consent` commands, and calls [`Monitor::start`].
+//! Reports leave through the host's `send(url, body)` function, given to the
+//! constructor: the shell itself never calls `fetch` or `sendBeacon`.
 //! From then on the shell watches, on the page's idle time:
-//! - Resource Timing of the top document (a buffered `PerformanceObserver`)
-//!   and of every same-origin frame (Intercom's Messenger runs inside the
-//!   same-origin `#intercom-frame`, whose entries are in its own timeline);
+//! - Resource Timing of the top document and of every same-origin frame
+//!   (Intercom's Messenger runs inside the same-origin `#intercom-frame`,
+//!   whose entries are in its own timeline), see "Frames" below;
 //! - `document.cookie`, re-read when the Cookie Store API signals a change and
 //!   on a one-second tick (a string compare when nothing changed);
 //! - the vendors' globals, DOM markers and loader `<script id>`s.
+//!
+//! # Frames
+//!
+//! A timeline is observed, never read by index: `getEntriesByType` lists
+//! entries by start time, so a request that finishes after a later one was
+//! read lands before any read position, and a frame's buffer keeps only 250
+//! entries. The top document has a buffered `PerformanceObserver`, and each
+//! same-origin frame document its own, made from that frame's window (an
+//! observer watches the timeline of the realm it was made in):
+//! - found when the frame's document loads (a capturing `load` listener on
+//!   the document; a replaced document is a new timeline, observed anew),
+//!   by the tick only when the document's frame count changed, and by every
+//!   final read;
+//! - what an observer has not delivered yet is taken (`takeRecords`) when a
+//!   report is built (pagehide, hidden, [`Monitor::flush`],
+//!   [`Monitor::findings`]) and before the observer is dropped: its frame
+//!   removed (seen by the next scan) or its document replaced. An observer
+//!   keeps its undelivered entries after its document is gone, when its
+//!   callback will never run (a frame that removes itself in the task its
+//!   last request's entry is delivered in).
+//!
+//! Every entry is judged once: an observer delivers each entry once, to its
+//! callback or to `takeRecords`. Cross-origin and sandboxed (opaque) frames
+//! are out of a page's reach; frames inside frames and in shadow roots are
+//! not looked for, nor is a frame whose scripts broke its
+//! `PerformanceObserver`. Calls into a frame's realm go through `catch`
+//! bindings or `Reflect` (its scripts are the ones being audited), and so do
+//! reads of the lists and entries observers deliver.
 //!
 //! Everything is judged by the core; the shell only converts browser values.
 //! No entry point panics or lets a JS exception escape: fallible browser calls
@@ -36,6 +66,8 @@ pub(crate) struct Shell {
     pub(crate) page_view: String,
     pub(crate) page_url: String,
     pub(crate) user_agent: String,
+    /// The host's `send(url, body)`: how report batches leave the page.
+    pub(crate) send: js_sys::Function,
     /// Consent commands seen so far; the first one counts from page start.
     consent_calls: u32,
     pub(crate) watch: observe::WatchState,
@@ -50,9 +82,10 @@ pub struct Monitor {
 
 #[wasm_bindgen]
 impl Monitor {
-    /// A monitor reporting to `collector` for site key `site`.
+    /// A monitor reporting to `collector` for site key `site`; report
+    /// batches are handed to `send(url, body)` (the host's transport).
     #[wasm_bindgen(constructor)]
-    pub fn new(site: &str, collector: &str) -> Monitor {
+    pub fn new(site: &str, collector: &str, send: js_sys::Function) -> Monitor {
         let href = observe::window().and_then(|w| w.location().href().ok()).unwrap_or_default();
         let user_agent = observe::window().and_then(|w| w.navigator().user_agent().ok()).unwrap_or_default();
         let mut engine = Engine::new(Policy::default(), &href);
@@ -66,6 +99,7 @@ impl Monitor {
             page_view: page_view_id(),
             page_url: url::page_url(&href),
             user_agent,
+            send,
             consent_calls: 0,
             watch: observe::WatchState::default(),
         };
@@ -165,7 +199,7 @@ impl Monitor {
 
     /// Sends what is pending now (the `flush` command).
     pub fn flush(&self) {
-        observe::sweep(&self.shell);
+        observe::settle(&self.shell);
         transport::send_pending(&self.shell);
     }
 
@@ -174,7 +208,7 @@ impl Monitor {
     /// entry (`name`, `initiatorType`, `startTime`, sizes); `frame` is the
     /// label its evidence carries.
     pub fn request(&self, entry: JsValue, frame: &str) {
-        self.with(|s| observe::judge_entry(s, entry.unchecked_ref(), 0.0, frame));
+        self.with(|s| observe::judge_entry(&mut s.engine, &entry, 0.0, frame));
     }
 
     /// The consent in force now, for the extension's popup: `1`, `0` or
@@ -194,7 +228,7 @@ impl Monitor {
     /// The page view's findings so far, as a report batch (JSON), for the
     /// extension and for debugging; sends nothing.
     pub fn findings(&self) -> String {
-        observe::sweep(&self.shell);
+        observe::settle(&self.shell);
         let Ok(s) = self.shell.try_borrow() else { return "[]".into() };
         let view = transport::view(&s);
         tagwatch_core::report::batch(&view, s.engine.findings().iter(), Some(s.engine.inventory()), observe::now())

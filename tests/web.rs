@@ -46,8 +46,10 @@ async fn sleep(ms: i32) {
     wasm_bindgen_futures::JsFuture::from(p).await.unwrap();
 }
 
+/// The host's `send(url, body)`: records into `window.__sent`.
 fn new_monitor() -> Monitor {
-    Monitor::new("tw_test", "https://collector.invalid/r")
+    let send = Function::new_with_args("u, b", "(window.__sent = window.__sent || []).push([u, b]); return true;");
+    Monitor::new("tw_test", "https://collector.invalid/r", send)
 }
 
 #[wasm_bindgen_test]
@@ -221,17 +223,99 @@ fn hostile_pages_do_not_make_it_throw() {
 }
 
 #[wasm_bindgen_test]
-fn flush_sends_one_beacon_with_the_contract_envelope() {
+async fn broken_timeline_apis_in_frames_or_the_page_do_not_make_it_throw() {
     clean();
-    js("window.__beacons = []; navigator.sendBeacon = function(u, b){ window.__beacons.push([u, b]); return true; };");
+    // Same-origin frames whose scripts broke what the monitor calls in their
+    // realm: a throwing PerformanceObserver, throwing observe / takeRecords /
+    // disconnect, a forged endless record list, a throwing `performance` or
+    // `timeOrigin`, one that removes its frame while it is read; a sandboxed
+    // same-origin frame without scripts. And a page that broke the entry
+    // lists and entries the observers hand over. Nothing may reach the
+    // page's error handlers.
+    js("window.__errors = [];
+        window.__onerror = function(e){ window.__errors.push(String(e && (e.message || e.reason))); };
+        window.addEventListener('error', window.__onerror);
+        window.addEventListener('unhandledrejection', window.__onerror);
+        function frame(id, setup, attrs) {
+          var f = document.createElement('iframe'); f.id = id; f.setAttribute('data-tw-test', '');
+          for (var k in attrs || {}) f.setAttribute(k, attrs[k]);
+          document.body.appendChild(f);
+          if (setup) setup(f.contentWindow);
+          return f.contentWindow;
+        }
+        function no() { throw new Error('no'); }
+        frame('no-observer', function(w){ w.PerformanceObserver = no; });
+        frame('no-observe', function(w){ w.PerformanceObserver.prototype.observe = no; });
+        frame('forged', function(w){ w.PerformanceObserver.prototype.takeRecords = function(){ return { length: 1e12 }; }; });
+        frame('no-performance', function(w){ Object.defineProperty(w, 'performance', { get: no }); });
+        frame('no-origin', function(w){ Object.defineProperty(w.Performance.prototype, 'timeOrigin', { get: no }); });
+        frame('removes-itself', function(w){
+          var real = w.performance;
+          Object.defineProperty(w, 'performance', { get: function(){ if (w.frameElement) w.frameElement.remove(); return real; } });
+        });
+        frame('sandboxed', null, { sandbox: 'allow-same-origin' });
+        window.__broken = frame('broken', function(w){
+          w.PerformanceObserver.prototype.takeRecords = no;
+          w.PerformanceObserver.prototype.disconnect = no;
+        });");
+    let mut m = new_monitor();
+    m.start();
+    // A request in the page and one in the broken frame, delivered to every
+    // observer of both timelines (the page's own sees them through a method
+    // left intact), then one more task: once while the page has broken the
+    // lists observers deliver, once while it has broken the entries.
+    js("window.__deliver = function(){
+          function seen(w, url) {
+            return new Promise(function(resolve){
+              new w.PerformanceObserver(function(list){
+                if (list.getEntriesByType('resource').length) setTimeout(resolve, 0);
+              }).observe({ type: 'resource' });
+              w.fetch(url)['catch'](function(){});
+            });
+          }
+          return Promise.all([seen(window, '/tw-page-entry?x=' + Math.random()), seen(window.__broken, '/tw-frame-entry?x=' + Math.random())]);
+        };");
+    let deliver = || async {
+        let delivered = js("return window.__deliver();");
+        wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(delivered)).await.unwrap();
+    };
+    js("window.__getEntries = PerformanceObserverEntryList.prototype.getEntries;
+        PerformanceObserverEntryList.prototype.getEntries = function(){ throw new Error('no'); };");
+    deliver().await;
+    m.flush();
+    js("PerformanceObserverEntryList.prototype.getEntries = window.__getEntries;
+        window.__name = Object.getOwnPropertyDescriptor(PerformanceEntry.prototype, 'name');
+        Object.defineProperty(PerformanceEntry.prototype, 'name', { configurable: true, get: function(){ throw new Error('no'); } });");
+    deliver().await;
+    m.flush();
+    js("Object.defineProperty(PerformanceEntry.prototype, 'name', window.__name);");
+    assert_eq!(findings(&m), vec![]);
+    js("document.querySelectorAll('[data-tw-test]').forEach(function(f){ f.remove(); });");
+    m.flush();
+    drop(m);
+    let errors = js("return window.__errors.join('; ');").as_string();
+    assert_eq!(errors.as_deref(), Some(""), "errors reached the page");
+    js("window.removeEventListener('error', window.__onerror); window.removeEventListener('unhandledrejection', window.__onerror);");
+    clean();
+}
+
+#[wasm_bindgen_test]
+fn flush_sends_one_batch_through_the_host_send_with_the_contract_envelope() {
+    clean();
+    // The shell sends through the host's function only: a page's broken
+    // sendBeacon and fetch are not its business.
+    js("window.__sent = []; window.__pageSend = [navigator.sendBeacon, window.fetch];
+        navigator.sendBeacon = function(){ throw new Error('page broke sendBeacon'); };
+        window.fetch = function(){ throw new Error('page broke fetch'); };");
     js(&format!("document.cookie = 'intercom-id-abc12345={CANARY}; path=/';"));
     let mut m = new_monitor();
     m.start();
     m.flush();
     m.flush(); // nothing new: no second request
-    let beacons: Array = js("return window.__beacons;").unchecked_into();
-    assert_eq!(beacons.length(), 1);
-    let sent = Array::from(&beacons.get(0));
+    js("delete navigator.sendBeacon; window.fetch = window.__pageSend[1];");
+    let sent: Array = js("return window.__sent;").unchecked_into();
+    assert_eq!(sent.length(), 1);
+    let sent = Array::from(&sent.get(0));
     assert_eq!(sent.get(0).as_string().unwrap(), "https://collector.invalid/r");
     let body = sent.get(1).as_string().unwrap();
     assert!(!body.contains(CANARY));
@@ -242,6 +326,41 @@ fn flush_sends_one_beacon_with_the_contract_envelope() {
     assert_eq!(Reflect::get(&report, &"type".into()).unwrap().as_string().unwrap(), "tagwatch-finding");
     let url = Reflect::get(&report, &"url".into()).unwrap().as_string().unwrap();
     assert!(!url.contains('?') && !url.contains('#'), "{url}");
-    js("delete navigator.sendBeacon;");
+    clean();
+}
+
+#[wasm_bindgen_test]
+fn a_throwing_host_send_loses_the_batch_and_nothing_else() {
+    clean();
+    js(&format!("document.cookie = 'intercom-id-abc12345={CANARY}; path=/';"));
+    let send = Function::new_with_args("u, b", "throw new Error('host refused');");
+    let mut m = Monitor::new("tw_test", "https://collector.invalid/r", send);
+    m.start();
+    m.flush();
+    assert_eq!(findings(&m), vec![("cookie_before_consent".into(), "intercom-id-abc12345".into())]);
+    clean();
+}
+
+#[wasm_bindgen_test]
+async fn a_page_that_breaks_document_cookie_is_read_through_the_cookie_store() {
+    clean();
+    js("document.cookie = 'intercom-id-abc12345=x; path=/';
+        window.__cookie = Object.getOwnPropertyDescriptor(Document.prototype, 'cookie');
+        Object.defineProperty(Document.prototype, 'cookie', {
+          configurable: true, enumerable: true, set: window.__cookie.set,
+          get: function () { throw new Error('this page broke document.cookie'); } });");
+    let mut m = new_monitor();
+    m.start();
+    // cookieStore.getAll() answers asynchronously: wait for it, boundedly.
+    let mut found = findings(&m);
+    for _ in 0..100 {
+        if !found.is_empty() {
+            break;
+        }
+        sleep(20).await;
+        found = findings(&m);
+    }
+    js("Object.defineProperty(Document.prototype, 'cookie', window.__cookie);");
+    assert_eq!(found, vec![("cookie_before_consent".into(), "intercom-id-abc12345".into())]);
     clean();
 }

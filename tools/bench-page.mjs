@@ -1,57 +1,298 @@
-// Main-thread cost of the monitor on a page: the same page (Intercom loading
-// before consent, the monitor's busiest case) in headless Chromium, with the
-// monitor and without it (the fake server answers 404 for /tagwatch/), N page
-// views each. Reads Chromium's own counters (DevTools Performance.getMetrics:
-// ScriptDuration, TaskDuration) once Intercom has booted (page load: includes
-// the monitor's start-up) and again 5 s later (steady state: five monitor
-// ticks), and prints medians side by side. Run by `./build.sh bench`.
-import { startFake, startCollector, launchBrowser, pageUrl, waitForIntercomBoot, sleep } from '../tests/e2e/harness.mjs';
+// Main-thread cost of the monitor in a page view, measured in headless
+// Chromium on the test pages, with the monitor and without it in the same
+// run (a second fake server answers 404 for /tagwatch/; page views of the
+// two variants alternate, so that the machine's load drifts over both),
+// RUNS page views of each. Per page:
+//
+//   * the monitor's own main-thread time in the first WINDOW_MS of a page
+//     view (from navigation start), from V8's sampling profiler (DevTools
+//     Profiler, SAMPLING_US interval, started before navigation): samples
+//     in the monitor's scripts (everything served under /tagwatch/) and
+//     wasm, plus the browser functions they called (tools/cpu-profile.mjs);
+//     and where it goes: per file, top functions, top entry points;
+//   * the page's total main-thread task and script time at WINDOW_MS
+//     (DevTools Performance.getMetrics TaskDuration, ScriptDuration), with
+//     vs without, and whether the difference is within run-to-run noise (a
+//     bootstrap 90% interval of the difference of medians that contains 0);
+//   * long tasks (>= 50 ms, the page's own `longtask` PerformanceObserver,
+//     added before any page script) in the window, and how many of them
+//     contain samples of the monitor (and its time inside them);
+//   * on the quiet page, the steady state: the monitor's time and the
+//     page's task and script time per 5 s from STEADY_FROM_MS to STEADY_TO_MS.
+//
+// Pages (PAGES, comma-separated): no-consent (Intercom before consent, the
+// scenario page), busy-images (120 third-party images from 12 hosts, 25
+// cookies, Intercom before consent), busy (300 resources from 30 hosts,
+// 25 cookies, Intercom before consent), quiet (nothing happens after load).
+//
+//   node tools/bench-page.mjs          (also run by ./build.sh bench)
+//   RUNS=15 PAGES=busy,quiet node tools/bench-page.mjs
+//   BENCH_JSON=target/bench-page.json  also writes every page view's numbers
+//   PROFILES=target/profiles   also keeps every page view's CPU profile
+//                              (<page>-<with|without>-<n>.cpuprofile: open it in DevTools)
+//
+// The profiler costs both variants alike (more samples, more overhead);
+// medians and same-run differences, not absolute numbers, are the result.
+// Method and results: docs/benchmarks.md.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import {
+  REPO_ROOT, SHOP_ORIGIN, launchBrowser, pageUrl, requireChromium, requireCollectorBuilt, requireMonitorBuilt, sleep,
+  startCollector, startFake,
+} from '../tests/e2e/harness.mjs';
+import { attribute, classifier, names, prepare, timeIn } from './cpu-profile.mjs';
 
-const RUNS = Number(process.env.RUNS || 9);
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const env = (k, d) => (process.env[k] !== undefined && process.env[k] !== '' ? process.env[k] : d);
+const RUNS = Number(env('RUNS', 9));
+const PAGES = env('PAGES', 'no-consent,busy-images,busy,quiet').split(',').map((s) => s.trim()).filter(Boolean);
+const SAMPLING_US = Number(env('SAMPLING_US', 100));
+const WINDOW_MS = Number(env('WINDOW_MS', 8000));
+const STEADY_FROM_MS = Number(env('STEADY_FROM_MS', 10000));
+const STEADY_TO_MS = Number(env('STEADY_TO_MS', 30000));
+const TOP = Number(env('TOP', 12));
+const JSON_OUT = env('BENCH_JSON', '');
+const PROFILES = env('PROFILES', '');
+// The long-task line (the Long Tasks API's threshold).
+const LONG_TASK_MS = 50;
+// Pages whose steady state is measured after the page-view window.
+const STEADY_PAGES = new Set(['quiet']);
+// The monitor's files: everything the shop serves under this prefix.
+const MONITOR_PREFIX = `${SHOP_ORIGIN}/tagwatch/`;
+const SYMBOLS_DIR = join(REPO_ROOT, 'target/symbols');
+// Bootstrap resamples for the noise interval (fixed seed: the same data give the same verdict).
+const BOOTSTRAP = 2000;
 
-async function measure(serveMonitor) {
-  const fake = await startFake({ serveMonitor });
-  const collector = await startCollector({ siteCount: 1 });
-  fake.setCollectorUpstream(collector.url);
-  const browser = await launchBrowser(fake);
-  const load = { script: [], task: [] }, steady = { script: [], task: [] };
+const isMonitor = (url) => url.startsWith(MONITOR_PREFIX) || url.startsWith('wasm://');
+
+// The page's long tasks, recorded before any page script runs; the
+// property is not enumerable so that nothing scanning `window` sees it.
+function longTaskRecorder() {
+  if (window !== window.top) return;
+  const tasks = [];
+  Object.defineProperty(window, '__twBenchLongTasks', { value: tasks });
   try {
-    for (let i = 0; i < RUNS; i++) {
-      const context = await browser.newContext({ ignoreHTTPSErrors: true });
-      const page = await context.newPage();
-      const cdp = await context.newCDPSession(page);
-      await cdp.send('Performance.enable');
-      const read = async () => {
-        const { metrics } = await cdp.send('Performance.getMetrics');
-        const get = (n) => metrics.find((m) => m.name === n).value * 1000;
-        return { script: get('ScriptDuration'), task: get('TaskDuration') };
-      };
-      await page.goto(pageUrl('no-consent.html', { collector: `${collector.url}/r`, site: collector.sites[0] }));
-      await waitForIntercomBoot(page);
-      await sleep(500);
-      const a = await read();
-      await sleep(5000);
-      const b = await read();
-      load.script.push(a.script); load.task.push(a.task);
-      steady.script.push(b.script - a.script); steady.task.push(b.task - a.task);
-      await context.close();
-    }
-  } finally {
-    await browser.close();
-    await collector.stop();
-    await fake.close();
-  }
-  const m = (o) => ({ script: median(o.script), task: median(o.task) });
-  return { load: m(load), steady: m(steady) };
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) tasks.push([e.startTime, e.duration]);
+    }).observe({ type: 'longtask', buffered: true });
+  } catch { /* no Long Tasks API: none recorded */ }
 }
 
-const without = await measure(false);
-const withMonitor = await measure(true);
-const row = (name, a, b) => console.log(`${name.padEnd(34)} ${a.toFixed(1).padStart(9)} ${b.toFixed(1).padStart(9)} ${(b - a).toFixed(1).padStart(8)} ${(b / a).toFixed(2).padStart(6)}`);
-console.log(`page views per variant: ${RUNS}; medians, ms of main-thread time`);
-console.log(`${'metric'.padEnd(34)} ${'without'.padStart(9)} ${'with'.padStart(9)} ${'monitor'.padStart(8)} ${'ratio'.padStart(6)}`);
-row('page load: script', without.load.script, withMonitor.load.script);
-row('page load: all tasks', without.load.task, withMonitor.load.task);
-row('next 5 s: script', without.steady.script, withMonitor.steady.script);
-row('next 5 s: all tasks', without.steady.task, withMonitor.steady.task);
+async function metrics(cdp) {
+  const { metrics: m } = await cdp.send('Performance.getMetrics');
+  return Object.fromEntries(m.map((x) => [x.name, x.value]));
+}
+
+/** Sleeps until the browser's monotonic clock reads `tickS` (seconds). */
+async function sleepUntil(cdp, tickS) {
+  const now = (await metrics(cdp)).Timestamp;
+  if (tickS > now) await sleep((tickS - now) * 1000);
+}
+
+/** One page view; returns its measures. */
+async function pageView({ browser, fake, collector, page: name, monitor, nameOf, n }) {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1200, height: 800 } });
+  try {
+    await context.addInitScript(longTaskRecorder);
+    const page = await context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Performance.enable', { timeDomain: 'timeTicks' });
+    await cdp.send('Profiler.enable');
+    await cdp.send('Profiler.setSamplingInterval', { interval: SAMPLING_US });
+    const seq0 = fake.requests.length ? fake.requests[fake.requests.length - 1].seq : 0;
+    const before = (await metrics(cdp)).Timestamp;
+    await cdp.send('Profiler.start');
+    await page.goto(pageUrl(`${name}.html`, { collector: collector.ingestUrl, site: collector.sites[0] }), { waitUntil: 'commit' });
+    let nav = (await metrics(cdp)).NavigationStart;
+    for (let i = 0; i < 50 && !(nav >= before); i++) {
+      await sleep(20);
+      nav = (await metrics(cdp)).NavigationStart;
+    }
+    if (!(nav >= before)) throw new Error(`${name}: no navigation start after the navigation`);
+    const steady = STEADY_PAGES.has(name);
+    await sleepUntil(cdp, nav + WINDOW_MS / 1000);
+    const atWindow = await metrics(cdp);
+    let steadyFrom = null, steadyTo = null;
+    if (steady) {
+      await sleepUntil(cdp, nav + STEADY_FROM_MS / 1000);
+      steadyFrom = await metrics(cdp);
+      await sleepUntil(cdp, nav + STEADY_TO_MS / 1000);
+      steadyTo = await metrics(cdp);
+    }
+    const { profile } = await cdp.send('Profiler.stop');
+    const longTasks = await page.evaluate(() => window.__twBenchLongTasks || []).catch(() => []);
+    if (PROFILES) writeFileSync(join(PROFILES, `${name}-${monitor ? 'with' : 'without'}-${n}.cpuprofile`), JSON.stringify(profile));
+
+    const navUs = nav * 1e6;
+    const p = prepare(profile);
+    const classify = classifier(p, isMonitor, nameOf);
+    const win = attribute(p, classify, nameOf, navUs, navUs + WINDOW_MS * 1000);
+    const inWindow = longTasks.filter(([s]) => s < WINDOW_MS);
+    const ltMonitor = timeIn(p, classify, inWindow.map(([s, d]) => [navUs + s * 1000, navUs + (s + d) * 1000]));
+    const out = {
+      page: name,
+      monitor,
+      monitorLoaded: fake.requests.some((r) => r.seq > seq0 && r.path.startsWith('/tagwatch/') && r.path.endsWith('.wasm') && r.status === 200),
+      errors,
+      // the window actually measured (the metrics are read when the sleep ends)
+      windowMs: (atWindow.Timestamp - nav) * 1000,
+      profiledFromMs: (profile.startTime - navUs) / 1000,
+      monitorMs: win.own + win.called,
+      monitorOwnMs: win.own,
+      monitorCalledMs: win.called,
+      files: Object.fromEntries(win.files),
+      fns: Object.fromEntries(win.fns),
+      entries: Object.fromEntries(win.entries),
+      taskMs: atWindow.TaskDuration * 1000,
+      scriptMs: atWindow.ScriptDuration * 1000,
+      longTasks: inWindow.map(([s, d], i) => ({ startMs: s, durationMs: d, monitorMs: ltMonitor[i] })),
+    };
+    if (steady) {
+      const per5s = 5000 / (STEADY_TO_MS - STEADY_FROM_MS);
+      const st = attribute(p, classify, nameOf, navUs + STEADY_FROM_MS * 1000, navUs + STEADY_TO_MS * 1000);
+      out.steady = {
+        monitorMsPer5s: (st.own + st.called) * per5s,
+        monitorOwnMsPer5s: st.own * per5s,
+        taskMsPer5s: (steadyTo.TaskDuration - steadyFrom.TaskDuration) * 1000 * per5s,
+        scriptMsPer5s: (steadyTo.ScriptDuration - steadyFrom.ScriptDuration) * 1000 * per5s,
+        fns: Object.fromEntries([...st.fns].map(([k, v]) => [k, v * per5s])),
+        longTasks: longTasks.filter(([s]) => s >= STEADY_FROM_MS && s < STEADY_TO_MS).length,
+      };
+    }
+    return out;
+  } finally {
+    await context.close().catch(() => {});
+  }
+}
+
+// ---- statistics ---------------------------------------------------------------
+
+const sorted = (xs) => [...xs].sort((a, b) => a - b);
+function median(xs) {
+  const s = sorted(xs);
+  const n = s.length;
+  return n ? (n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2) : NaN;
+}
+function lcg(seed) {
+  let x = seed >>> 0;
+  return () => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+}
+/** 90% bootstrap interval of median(b) - median(a). */
+function diffInterval(a, b) {
+  const rnd = lcg(0x7a9);
+  const pick = (xs) => Array.from(xs, () => xs[Math.floor(rnd() * xs.length)]);
+  const d = sorted(Array.from({ length: BOOTSTRAP }, () => median(pick(b)) - median(pick(a))));
+  return [d[Math.floor(BOOTSTRAP * 0.05)], d[Math.floor(BOOTSTRAP * 0.95)]];
+}
+
+// ---- report ---------------------------------------------------------------------
+
+const f1 = (v) => (Number.isFinite(v) ? v.toFixed(1) : '—');
+const cell = (xs) => `${f1(median(xs))} [${f1(Math.min(...xs))}–${f1(Math.max(...xs))}]`;
+const sgn = (v) => (v >= 0 ? `+${f1(v)}` : f1(v));
+
+function table(rows, widths) {
+  for (const r of rows) console.log(r.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  '));
+}
+
+function compareRow(label, a, b) {
+  const [lo, hi] = diffInterval(a, b);
+  const verdict = lo > 0 ? 'larger with' : hi < 0 ? 'smaller with' : 'within noise';
+  return [label, cell(a), cell(b), sgn(median(b) - median(a)), `[${sgn(lo)}, ${sgn(hi)}]`, verdict];
+}
+
+/** Mean per page view of the `key` maps of `runs`, top `n`. */
+function top(runs, key, n) {
+  const sum = new Map();
+  for (const r of runs) for (const [k, v] of Object.entries(key(r) || {})) sum.set(k, (sum.get(k) || 0) + v);
+  return [...sum].map(([k, v]) => [k, v / runs.length]).sort((x, y) => y[1] - x[1]).slice(0, n);
+}
+
+function report(name, runs) {
+  const without = runs.filter((r) => !r.monitor);
+  const withM = runs.filter((r) => r.monitor);
+  const col = (rs, k) => rs.map((r) => r[k]);
+  console.log(`\n## ${name}.html — ${withM.length} page views with the monitor, ${without.length} without; first ${WINDOW_MS / 1000} s of each; median [min–max], ms`);
+  const notLoaded = withM.filter((r) => !r.monitorLoaded).length;
+  if (notLoaded) console.log(`!! the monitor's wasm was not fetched in ${notLoaded} of ${withM.length} page views with it`);
+  const errs = runs.reduce((n, r) => n + r.errors.length, 0);
+  if (errs) console.log(`!! ${errs} page errors: ${[...new Set(runs.flatMap((r) => r.errors))].slice(0, 3).join(' | ')}`);
+  const lt = (rs) => rs.map((r) => r.longTasks.length);
+  const ltMon = (rs) => rs.map((r) => r.longTasks.filter((t) => t.monitorMs > 0).length);
+  const ltMonMs = (rs) => rs.map((r) => r.longTasks.reduce((s, t) => s + t.monitorMs, 0));
+  const longest = (rs) => rs.map((r) => Math.max(0, ...r.longTasks.map((t) => t.durationMs)));
+  table([
+    ['metric', 'without', 'with', 'difference', '90% interval', 'verdict'],
+    ['monitor\'s main-thread time (own + calls)', cell(col(without, 'monitorMs')), cell(col(withM, 'monitorMs')), '', '', ''],
+    ['  own frames (its JS and wasm)', cell(col(without, 'monitorOwnMs')), cell(col(withM, 'monitorOwnMs')), '', '', ''],
+    ['  browser functions it called', cell(col(without, 'monitorCalledMs')), cell(col(withM, 'monitorCalledMs')), '', '', ''],
+    compareRow('page: all main-thread tasks', col(without, 'taskMs'), col(withM, 'taskMs')),
+    compareRow('page: script', col(without, 'scriptMs'), col(withM, 'scriptMs')),
+    compareRow(`long tasks >= ${LONG_TASK_MS} ms (count)`, lt(without), lt(withM)),
+    ['  longest long task', cell(longest(without)), cell(longest(withM)), '', '', ''],
+    ['  long tasks with monitor samples (count)', cell(ltMon(without)), cell(ltMon(withM)), '', '', ''],
+    ['  monitor time inside long tasks', cell(ltMonMs(without)), cell(ltMonMs(withM)), '', '', ''],
+  ], [42, 20, 20, 10, 18, 12]);
+  console.log(`  (window measured: ${f1(median(col(runs, 'windowMs')))} ms median; profile from ${f1(median(col(runs, 'profiledFromMs')))} ms after navigation start)`);
+
+  console.log(`\n  where the monitor's ${f1(median(col(withM, 'monitorMs')))} ms go (mean per page view with it):`);
+  table([['  by file', 'ms'], ...top(withM, (r) => r.files, 10).map(([k, v]) => [`    ${k}`, f1(v)])], [70, 8]);
+  table([['  top functions (self time)', 'ms'], ...top(withM, (r) => r.fns, TOP).map(([k, v]) => [`    ${k}`, f1(v)])], [122, 8]);
+  table([['  top entry points (outermost monitor frame)', 'ms'], ...top(withM, (r) => r.entries, TOP).map(([k, v]) => [`    ${k}`, f1(v)])], [122, 8]);
+
+  if (withM.some((r) => r.steady)) {
+    const s = (rs, k) => rs.map((r) => r.steady[k]);
+    console.log(`\n  steady state, ${STEADY_FROM_MS / 1000}–${STEADY_TO_MS / 1000} s after navigation, per 5 s:`);
+    table([
+      ['metric', 'without', 'with', 'difference', '90% interval', 'verdict'],
+      ['monitor\'s main-thread time (own + calls)', cell(s(without, 'monitorMsPer5s')), cell(s(withM, 'monitorMsPer5s')), '', '', ''],
+      ['  own frames', cell(s(without, 'monitorOwnMsPer5s')), cell(s(withM, 'monitorOwnMsPer5s')), '', '', ''],
+      compareRow('page: all main-thread tasks', s(without, 'taskMsPer5s'), s(withM, 'taskMsPer5s')),
+      compareRow('page: script', s(without, 'scriptMsPer5s'), s(withM, 'scriptMsPer5s')),
+      ['long tasks (count)', cell(s(without, 'longTasks')), cell(s(withM, 'longTasks')), '', '', ''],
+    ], [42, 20, 20, 10, 18, 12]);
+    table([['  top functions, steady state (per 5 s)', 'ms'], ...top(withM, (r) => r.steady.fns, 8).map(([k, v]) => [`    ${k}`, v.toFixed(2)])], [122, 8]);
+  }
+}
+
+// ---- main -------------------------------------------------------------------------
+
+requireMonitorBuilt();
+requireCollectorBuilt();
+requireChromium();
+if (PROFILES) mkdirSync(PROFILES, { recursive: true });
+const started = new Date();
+const load0 = loadavg();
+const fakes = { with: await startFake({ serveMonitor: true }), without: await startFake({ serveMonitor: false }) };
+const collector = await startCollector({ siteCount: 1, extraArgs: ['--rate', '0', '--client-rate', '0'] });
+const browsers = { with: await launchBrowser(fakes.with), without: await launchBrowser(fakes.without) };
+const { name: nameOf, notes } = names(SYMBOLS_DIR, MONITOR_PREFIX);
+const all = [];
+try {
+  console.log(`page cost: ${RUNS} page views per page and variant, alternating; profiler every ${SAMPLING_US} µs; ` +
+    `Chromium ${browsers.with.version()}; ${cpus().length} CPUs; load average ${load0.map((v) => v.toFixed(2)).join(' ')}; ${started.toISOString()}`);
+  for (const page of PAGES) {
+    const runs = [];
+    for (let i = 0; i < RUNS; i++) {
+      for (const variant of i % 2 ? ['with', 'without'] : ['without', 'with']) {
+        const r = await pageView({ browser: browsers[variant], fake: fakes[variant], collector, page, monitor: variant === 'with', nameOf, n: i + 1 });
+        runs.push(r);
+        process.stderr.write(`${page} ${variant} #${i + 1}: monitor ${f1(r.monitorMs)} ms, tasks ${f1(r.taskMs)} ms, long tasks ${r.longTasks.length}\n`);
+      }
+    }
+    all.push(...runs);
+    report(page, runs);
+  }
+  console.log(`\nnames: ${[...new Set(notes)].join('; ')}`);
+  console.log(`load average at the end: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+  if (JSON_OUT) {
+    writeFileSync(JSON_OUT, JSON.stringify({ started, load: [load0, loadavg()], runs: RUNS, samplingUs: SAMPLING_US, windowMs: WINDOW_MS, results: all }, null, 1));
+    console.log(`every page view: ${JSON_OUT}`);
+  }
+} finally {
+  for (const b of Object.values(browsers)) await b.close().catch(() => {});
+  await collector.stop();
+  for (const f of Object.values(fakes)) await f.close();
+}

@@ -7,7 +7,8 @@
 //       [--raw target/wasm32-unknown-unknown/wasm/tagwatch_monitor.wasm] [--cli target/release/tagwatch] [--out dist]
 //
 // Built files:
-//   content.js  isolated world: (glue + wasm as base64 + catalog + extension/content.js) in one scope
+//   content.js  isolated world: (glue + wasm as base64 + catalog + www/policy.js + www/host.js
+//               + extension/content.js) in one scope
 //   fallback.js the same monitor compiled to JavaScript (wasm2js), injected only into pages whose
 //               own CSP refuses wasm: a content script's WebAssembly obeys the page's CSP in Chromium
 //   page.js     page world: (catalog + www/consent.js + extension/page.js) in one scope: no global leaks
@@ -75,6 +76,7 @@ writeFileSync(join(OUT, 'content.js'), scope([
   `var WASM = '${wasm.toString('base64')}';`,
   `var CATALOG = ${JSON.stringify(contentCatalog)};`,
   read(join(ROOT, 'www/policy.js')),
+  read(join(ROOT, 'www/host.js')),
   read(join(SRC, 'content.js')),
 ]));
 // The page world's script runs in the page's realm: whatever happens, nothing may reach the page.

@@ -1,23 +1,81 @@
-/* tagwatch loader. build.sh wraps this file and wasm-bindgen's no-modules
- * glue in one function scope, so the page gets exactly one global:
- * `tagwatch(cmd, arg)`. It never throws into the page: every entry point is
- * guarded, and when the wasm cannot run (no WebAssembly, CSP without
- * 'wasm-unsafe-eval') it sends one health report and goes quiet. */
-var script = document.currentScript;
-var previous = window.tagwatch;
-if (!(previous && previous.loaded)) (function () {
-  var queue = (previous && previous.q) || [];
-  var config = { sample: 1, policy: {} };
-  var monitor = null;
-  var pending = [];   // commands received before the wasm was ready
-  var state = 'waiting';  // waiting (for config) | asking (the collector) | loading | running | off
+/* tagwatch loader. build.sh wraps this file, www/host.js, www/url.js,
+ * www/consent.js, www/policy.js and wasm-bindgen's no-modules glue in one
+ * strict function scope inside one `try`, so the page gets exactly one
+ * global: `tagwatch(cmd, arg)`. It never throws into the page, whatever the
+ * page did to its globals: the page's objects (`window.tagwatch`, its
+ * queue, every call's argument) are read one property at a time, a read
+ * that throws counts as missing, and every command runs on its own.
+ *
+ * What the monitor needs from the browser is taken when this script runs,
+ * before the page's later scripts (the ones it audits) can replace it:
+ * fetch, sendBeacon and XMLHttpRequest (www/host.js: config, module and
+ * reports; each falls back to the next) and WebAssembly. A way that failed
+ * where the browser's own would not have is named in one `tampered` health
+ * report. When the wasm cannot run (no WebAssembly, a CSP without
+ * 'wasm-unsafe-eval') it sends one `wasm_unavailable` health report and goes
+ * quiet. Health reports carry the page URL redacted as findings do
+ * (www/url.js). */
 
-  if (script) {
-    config.collector = script.getAttribute('data-collector') || undefined;
-    config.site = script.getAttribute('data-site') || undefined;
+// The glue instantiates the module through `WebAssembly.*`: in this
+// bundle's scope the name is the browser's namespace as it is when the
+// loader starts (set below).
+var WebAssembly;
+var script = pick(document, 'currentScript');
+var previous = pick(window, 'tagwatch');
+
+// The most calls read from the queue the page filled before this script
+// ran: a real one holds a few; a hostile `length` must not hold the page.
+var MAX_QUEUED = 1000;
+
+if (!pick(previous, 'loaded')) (function () {
+  var config = { collector: attr('data-collector'), site: attr('data-site'), sample: 1, rules: '' };
+  var monitor = null;
+  var pending = [];   // commands received before the wasm was ready: [cmd, read argument, queued]
+  var state = 'waiting';  // waiting (for config) | asking (the collector) | loading | running | off
+  var parse = pick(JSON, 'parse');
+  var stringify = pick(JSON, 'stringify');
+  var told = false;   // the tampered report went out
+  var net = host(window, tampered);
+  var W = pick(window, 'WebAssembly');
+  if (W) {
+    var instantiate = pick(W, 'instantiate');
+    var compile = pick(W, 'compile');
+    var Instance = pick(W, 'Instance');
+    WebAssembly = {
+      Instance: Instance,
+      // The browser's own never throws (it rejects): one that does was
+      // replaced before the loader ran; compile, then instantiate.
+      instantiate: function (bytes, imports) {
+        try { return instantiate(bytes, imports); } catch (e) {
+          tampered('WebAssembly.instantiate');
+          return compile(bytes).then(function (m) { return new Instance(m, imports); });
+        }
+      }
+    };
   }
 
+  function tampered(api) {
+    if (!told) { told = true; health('tampered', api); }
+  }
+
+  function attr(name) { try { return script.getAttribute(name) || undefined; } catch (e) { /* no script */ } }
+  function str(v) { try { return v === undefined ? v : String(v); } catch (e) { /* a throwing toString */ } }
   function tri(v) { return v === true ? 1 : v === false ? 0 : -1; }
+
+  // A call's argument as plain values, each property read on its own: a
+  // getter or Proxy that throws reads as missing. `consent` gives the four
+  // categories (1, 0 or -1), `config` its keys (the policy as the rules
+  // text of www/policy.js: a policy that throws is ignored whole).
+  function read(cmd, arg) {
+    if (!arg || typeof arg !== 'object') return null;
+    if (cmd === 'consent') {
+      return [tri(pick(arg, 'necessary')), tri(pick(arg, 'functional')), tri(pick(arg, 'analytics')), tri(pick(arg, 'marketing'))];
+    }
+    if (cmd !== 'config') return null;
+    var rules = '';
+    try { rules = policyRules(pick(arg, 'policy')); } catch (e) { /* ignored */ }
+    return { collector: str(pick(arg, 'collector')), site: str(pick(arg, 'site')), sample: pick(arg, 'sample'), rules: rules };
+  }
 
   // Watches a vendor's API function (window.Intercom) so that identity
   // calls (`Intercom('update', {user_id})`) reach the monitor, which reads
@@ -27,6 +85,16 @@ if (!(previous && previous.loaded)) (function () {
   // redefined, the function is wrapped on each of the monitor's ticks. The
   // wrapper keeps the original's properties (queue, `booted`) and always
   // calls through.
+  //
+  // The global may be an accessor already: a consent manager may gate the
+  // tag with one, the tagwatch extension's page world hooks it too. Ours
+  // goes on top of it and keeps it working (an assignment reaches its
+  // setter; ours wraps what its getter returns, the same wrapper for the
+  // same function): replacing it would leave every function the tag assigns
+  // afterwards to us alone. Whether ours is still in place is asked of the
+  // global itself (reading it runs our getter), on every tick: a page that
+  // redefines the global is hooked again, and two hooks that chain never
+  // re-wrap each other.
   function wrap(vendor, fn, verbs) {
     if (typeof fn !== 'function' || fn.__tagwatch) return fn;
     var wrapped = function () {
@@ -53,6 +121,7 @@ if (!(previous && previous.loaded)) (function () {
     });
   } catch (e) { /* nothing kept */ }
 
+  var hooks = {};   // api -> our accessor's state, while installed
   function hook(vendor, api, verbs) {
     var calls = early[api];
     delete early[api];
@@ -62,51 +131,67 @@ if (!(previous && previous.loaded)) (function () {
         try { if (c && verbs.indexOf(c[0]) >= 0) monitor.api_call(vendor, String(c[0]), c[1]); } catch (e) { /* next */ }
       });
     }, 0);
+    var mine = hooks[api];
+    if (mine) {
+      mine.read = false;
+      try { void window[api]; } catch (e) { return; }   // a getter above ours throws: leave it
+      if (mine.read) return;
+    }
     var desc = Object.getOwnPropertyDescriptor(window, api);
-    if (desc && desc.get && desc.get.__tagwatch) return;
-    var current = wrap(vendor, window[api], verbs);
+    var below = desc && (desc.get || desc.set) ? desc : null;
     if (!desc || desc.configurable) {
-      var get = function () { return current; };
-      get.__tagwatch = true;
+      var state = { read: false };
+      var current = below ? undefined : wrap(vendor, desc && desc.value, verbs);
+      var last, lastWrapped;   // what the accessor below returned, and our wrapper of it
+      var get = function () {
+        state.read = true;
+        if (!below) return current;
+        var v = below.get ? below.get.call(this) : undefined;
+        if (v !== last) { last = v; lastWrapped = wrap(vendor, v, verbs); }
+        return lastWrapped;
+      };
+      get.__tagwatch = true;   // extension builds that stand aside for this hook instead of chaining look for it
       try {
         Object.defineProperty(window, api, {
-          configurable: true, enumerable: true, get: get,
-          set: function (fn) { current = wrap(vendor, fn, verbs); }
+          configurable: true, enumerable: desc ? desc.enumerable : true, get: get,
+          // A getter-only accessor keeps refusing assignments.
+          set: below && !below.set ? undefined : function (fn) {
+            if (below) below.set.call(this, fn);
+            else current = wrap(vendor, fn, verbs);
+          }
         });
+        hooks[api] = state;
         return;
       } catch (e) { /* fall through to a plain assignment */ }
     }
-    try { if (window[api] !== current) window[api] = current; } catch (e) { /* read-only: leave it */ }
+    try {
+      var fn = window[api];
+      var wrapped = wrap(vendor, fn, verbs);
+      if (wrapped !== fn) window[api] = wrapped;
+    } catch (e) { /* read-only: leave it */ }
   }
 
-  function applyPolicy(m, p) {
-    if (p && typeof p === 'object') m.policy(policyRules(p));   // www/policy.js
-  }
-
-  function run(cmd, arg, queued) {
-    if (cmd === 'consent' && arg && typeof arg === 'object') {
-      monitor.consent(tri(arg.necessary), tri(arg.functional), tri(arg.analytics), tri(arg.marketing), !!queued);
+  function run(cmd, a, queued) {
+    if (cmd === 'consent' && a) {
+      monitor.consent(a[0], a[1], a[2], a[3], queued);
     } else if (cmd === 'flush') {
       monitor.flush();
-    } else if (cmd === 'config' && arg) {
-      applyPolicy(monitor, arg.policy);
+    } else if (cmd === 'config' && a && a.rules) {
+      monitor.policy(a.rules);
     } else if (cmd === 'findings') {
-      return JSON.parse(monitor.findings());
+      return parse(monitor.findings());
     }
   }
 
+  // One report without the wasm. Built by hand: the page may have replaced
+  // `toJSON` on the prototypes (JSON.stringify only quotes strings here).
   function health(status, reason) {
-    state = 'off';
+    if (status !== 'tampered') state = 'off';
     try {
-      var body = JSON.stringify([{
-        type: 'tagwatch-health', age: 0,
-        url: location.href.split(/[?#]/)[0],
-        user_agent: navigator.userAgent.slice(0, 512),
-        body: { schema: 1, site: config.site, status: status, reason: String(reason || '').slice(0, 200) }
-      }]);
-      if (!(navigator.sendBeacon && navigator.sendBeacon(config.collector, body))) {
-        fetch(config.collector, { method: 'POST', body: body, keepalive: true, mode: 'no-cors' })['catch'](function () {});
-      }
+      var q = function (v) { return stringify(String(v)); };
+      net.send(config.collector, '[{"type":"tagwatch-health","age":0,"url":' + q(pageUrl(location.href)) +
+        ',"user_agent":' + q(String(pick(navigator, 'userAgent')).slice(0, 512)) +
+        ',"body":{"schema":1,"site":' + q(config.site) + ',"status":"' + status + '","reason":' + q(String(reason || '').slice(0, 200)) + '}}]');
     } catch (e) { /* nothing more we can do quietly */ }
   }
 
@@ -128,47 +213,71 @@ if (!(previous && previous.loaded)) (function () {
       load();
     }
     try {
-      fetch(new URL('/config/' + encodeURIComponent(config.site), new URL(config.collector, location.href)).href, { credentials: 'omit' })
-        .then(function (r) { return r.ok ? r.json() : null; })['catch'](function () { return null; })
-        .then(go)['catch'](function () {});
+      net.get(new URL('/config/' + encodeURIComponent(config.site), new URL(config.collector, location.href)).href,
+        { credentials: 'omit', referrerPolicy: 'no-referrer' }, true)
+        .then(function (text) {
+          var c = null;
+          try { c = parse(text); } catch (e) { /* not JSON: as no answer */ }
+          go(c);
+        })['catch'](function () {});
     } catch (e) { go(null); }
   }
 
-  function load() {
-    if (typeof WebAssembly !== 'object' || !script) { return health('wasm_unavailable', 'NoWebAssembly'); }
-    state = 'loading';
-    var wasmUrl = new URL('tagwatch_bg.wasm', script.src).href;
-    var started;
-    try {
-      started = wasm_bindgen({ module_or_path: wasmUrl });
-    } catch (e) {
-      return health('wasm_unavailable', e && e.name);
+  function start() {
+    monitor = new wasm_bindgen.Monitor(config.site, config.collector, net.send);
+    monitor.set_hook(hook);
+    if (config.rules) monitor.policy(config.rules);
+    state = 'running';
+    var todo = pending;
+    pending = [];
+    for (var i = 0; i < todo.length; i++) {
+      try { if (todo[i][0] !== 'config') run(todo[i][0], todo[i][1], todo[i][2]); } catch (e) { /* that call only */ }
     }
-    started.then(function () {
-      monitor = new wasm_bindgen.Monitor(String(config.site), String(config.collector));
-      monitor.set_hook(hook);
-      applyPolicy(monitor, config.policy);
-      var todo = pending; pending = [];
-      todo.forEach(function (c) { if (c[0] !== 'config') run(c[0], c[1], c[2]); });
-      monitor.start();
-      watchConsent(monitor);   // www/consent.js
-      state = 'running';
-    })['catch'](function (e) { health('wasm_unavailable', e && e.name); });
+    monitor.start();
+    watchConsent(monitor);   // www/consent.js
+  }
+
+  function load() {
+    if (!WebAssembly || !script) return health('wasm_unavailable', 'NoWebAssembly');
+    state = 'loading';
+    try {
+      net.get(new URL('tagwatch_bg.wasm', script.src).href, { referrerPolicy: 'no-referrer' })
+        .then(function (bytes) {
+          if (!bytes) return health('wasm_unavailable', 'NetworkError');
+          // Only a failed instantiation is `wasm_unavailable`; what fails
+          // after it stays in the page view (`start` guards each call).
+          return wasm_bindgen({ module_or_path: bytes }).then(start, function (e) { health('wasm_unavailable', pick(e, 'name')); });
+        })['catch'](function () {});
+    } catch (e) { health('wasm_unavailable', pick(e, 'name')); }
   }
 
   function tagwatch(cmd, arg, queued) {
     try {
-      if (cmd === 'config' && arg && typeof arg === 'object') {
-        for (var k in arg) if (Object.prototype.hasOwnProperty.call(arg, k)) config[k] = arg[k];
+      var a = read(cmd, arg);
+      if (cmd === 'config' && a) {
+        for (var k in config) if (a[k] !== undefined && a[k] !== '') config[k] = a[k];
       }
-      if (state === 'running') return run(cmd, arg, false);
-      if (state !== 'off' && cmd !== 'findings') pending.push([cmd, arg, !!queued]);
+      if (state === 'running') return run(cmd, a, false);
+      if (state !== 'off' && cmd !== 'findings') pending[pending.length] = [cmd, a, !!queued];
       boot();
     } catch (e) { /* a guest never breaks its host */ }
   }
-  tagwatch.loaded = true;
-  window.tagwatch = function (cmd, arg) { return tagwatch(cmd, arg, false); };
-  window.tagwatch.loaded = true;
-  for (var i = 0; i < queue.length; i++) tagwatch(queue[i][0], queue[i][1], true);
+
+  // The queue the page's stub filled, read before anything else changes it.
+  var queue = pick(previous, 'q');
+  var queued = [];
+  for (var i = 0; i < pick(queue, 'length') && i < MAX_QUEUED; i++) {
+    var call = pick(queue, i);
+    queued[i] = [pick(call, 0), pick(call, 1)];
+  }
+  var api = function (cmd, arg) { return tagwatch(cmd, arg, false); };
+  api.loaded = true;
+  // Calls through the page's stub arrive on its queue: where the global
+  // could not be replaced (read-only, a setter that throws) and where the
+  // page kept a reference to the stub, its `push` hands them over.
+  api.q = { push: function (c) { tagwatch(pick(c, 0), pick(c, 1), false); } };
+  try { previous.q = api.q; previous.loaded = true; } catch (e) { /* a frozen stub: calls through it are lost */ }
+  try { window.tagwatch = api; } catch (e) { /* read-only: the stub's queue above */ }
+  for (i = 0; i < queued.length; i++) tagwatch(queued[i][0], queued[i][1], true);
   boot();
 })();

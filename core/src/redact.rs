@@ -5,14 +5,14 @@
 //! URLs and paths have their own functions ([`crate::url::page_url`],
 //! [`crate::url::redact_path`]); this module applies the same identifier
 //! test ([`crate::url`]'s: e-mail addresses, runs of 6+ digits, UUIDs,
-//! 16+ hex characters) to the words of a text, and replaces each one found
+//! 16+ hex characters, tokens and JWTs) to the words of a text, and replaces each one found
 //! with [`PLACEHOLDER`]. The collector runs every stored string of a report
 //! through one of these (defence in depth), so a report from an old or
 //! forged client cannot store an e-mail or a user id either.
 
 use std::borrow::Cow;
 
-use crate::url::looks_like_id;
+use crate::url::{looks_like_id, TOKEN_MIN};
 
 /// What an identifier is replaced with (as in redacted paths).
 pub const PLACEHOLDER: &str = ":id";
@@ -59,23 +59,24 @@ pub fn redact_text(text: &str) -> Cow<'_, str> {
 }
 
 /// Whether `text` can hold an identifier at all: every kind of one has an
-/// `@` (or `%40`) or a run of 6 or more hex digits (a run of digits, a
-/// UUID's parts, a hex token). One pass over the bytes, for the many texts
-/// (user agents, cookie names) that hold none.
+/// `@` (or `%40`), a run of 6 or more hex digits (a run of digits, a
+/// UUID's parts, a hex token) or a run of [`TOKEN_MIN`] ASCII letters,
+/// digits and `-` (a token: [`crate::url`]'s rule; a word's pieces are cut
+/// at `.`, `_`, `+` and `%`, so a token piece is such a run). One pass over
+/// the bytes, for the many texts (user agents, cookie names) that hold none.
 fn may_hold_id(text: &str) -> bool {
     let bytes = text.as_bytes();
-    let mut run = 0;
+    let (mut hex, mut token) = (0, 0);
     for (i, b) in bytes.iter().enumerate() {
         match b {
             b'@' => return true,
             b'%' if bytes.get(i + 1..i + 3).is_some_and(|w| w == b"40") => return true,
-            b if b.is_ascii_hexdigit() => {
-                run += 1;
-                if run >= 6 {
-                    return true;
-                }
-            }
-            _ => run = 0,
+            _ => {}
+        }
+        hex = if b.is_ascii_hexdigit() { hex + 1 } else { 0 };
+        token = if b.is_ascii_alphanumeric() || *b == b'-' { token + 1 } else { 0 };
+        if hex >= 6 || token >= TOKEN_MIN {
+            return true;
         }
     }
     false
@@ -92,6 +93,18 @@ fn word_has_id(word: &str) -> bool {
         || word
             .split(['.', '_', '+', '%'])
             .any(|piece| looks_like_id(piece) || piece.split('-').any(looks_like_id))
+}
+
+/// A cookie name as it may be kept. A name the catalog knows is evidence
+/// as it is (`intercom-id-k9x2m4qa`, `_hjSessionUser_3456789`: app and site
+/// ids the reader needs), and the monitor reports no other; any other name
+/// (a forged report's) is free text ([`redact_text`]).
+pub fn redact_cookie_name(name: &str) -> Cow<'_, str> {
+    if crate::catalog::classify_cookie(name).is_some() {
+        Cow::Borrowed(name)
+    } else {
+        redact_text(name)
+    }
 }
 
 fn redact_word(word: &str, out: &mut String) {
@@ -180,6 +193,9 @@ mod tests {
             ("a@b", ":id"),
             ("hi @handle", "hi :id"),
             ("a.12345678.b", "a.:id.b"),
+            // Tokens: no hex run, no `@` (the shortcut must not skip them).
+            ("reset zQxRwPzQ7kTmNqYvLs2B done", "reset :id done"),
+            ("Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2ln", "Bearer :id.:id.c2ln"),
         ];
         for (input, want) in cases {
             assert_eq!(redact_text(input), want, "{input}");
@@ -187,25 +203,22 @@ mod tests {
     }
 
     #[test]
-    fn everything_else_stays() {
-        for keep in [
-            "",
-            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.109 Safari/537.36",
-            "intercom-session-abcd1234",
-            "_ga_ABC123DEF4",
-            "CompileError",
-            "x;=cmd|' /C calc'!A0",
-            "größe 12345",
-            "script-src-elem 'self'",
-        ] {
-            assert_eq!(redact_text(keep), keep);
+    fn cookie_names_the_catalog_knows_are_kept_others_are_text() {
+        let cases = [
+            ("intercom-id-k9x2m4qa", "intercom-id-k9x2m4qa"),
+            ("intercom-session-k9x2m4qa", "intercom-session-k9x2m4qa"),
+            ("uid_12345678", "uid_:id"),
+            ("pref_jane.doe@example.com", ":id"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(redact_cookie_name(input), want, "{input}");
         }
     }
 
     /// The shortcut never skips a text the full rule would change.
     #[test]
-    fn texts_without_a_hex_run_or_at_hold_no_identifier() {
-        let alphabet = ['a', 'F', 'g', '0', '9', '@', '%', '4', '-', '.', '_', ' ', 'é', 'x'];
+    fn texts_the_shortcut_skips_hold_no_identifier() {
+        let alphabet = ['a', 'F', 'g', '0', '9', '@', '%', '4', '-', '.', '_', ' ', 'é', 'x', 'Q', 'z', '7'];
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         for n in 0..50_000 {
             x ^= x << 13;

@@ -118,6 +118,9 @@ wire_enum! {
         WasmUnavailable = "wasm_unavailable",
         /// A browser API the monitor needs is absent.
         ApiMissing = "api_missing",
+        /// An API the monitor needs was broken by the page; the monitor
+        /// works around it and keeps running.
+        Tampered = "tampered",
         /// The monitor runs.
         Ok = "ok",
     }

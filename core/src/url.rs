@@ -109,8 +109,13 @@ pub fn site_of(host: &str) -> &str {
 }
 
 /// Replaces path segments that look like identifiers (e-mail addresses,
-/// long numbers, UUIDs, long hex strings) with `:id`, and caps the length, so
-/// a path can be reported without carrying a person's id.
+/// long numbers, UUIDs, long hex strings, tokens) with `:id`, and caps the
+/// length, so a path can be reported without carrying a person's id.
+///
+/// This is the page's privacy contract for every URL that leaves it: the
+/// loader's JavaScript twin (`www/url.js`) must give the same output, and
+/// both are held to `tests/fixtures/url/page-url.json` (`core/tests/url.rs`,
+/// `tests/e2e/url.test.mjs`).
 pub fn redact_path(path: &str) -> String {
     let mut out = String::with_capacity(path.len().min(MAX_PATH));
     for (i, segment) in path.split('/').enumerate() {
@@ -132,8 +137,23 @@ pub fn redact_path(path: &str) -> String {
 
 const MAX_PATH: usize = 256;
 
+/// Shortest segment taken for a token (a session id, a reset or magic-link
+/// token, an API key): random base64url strings of 20 characters or more.
+/// Shorter ones are too often app ids and hashes the evidence needs.
+pub(crate) const TOKEN_MIN: usize = 20;
+
+/// A token switches between lower case, upper case and digits at least
+/// once every `TOKEN_SWITCH_EVERY` characters (upper to lower, a capitalised
+/// word, does not count): random base64url does about every 2.3 characters,
+/// base36 every 2.5; words, slugs (`black-friday-2024-deals`) and CamelCase
+/// names (`InternationalBusinessMachines`) far less often. Measured on
+/// random strings: about 1 in 100 base64url and 1 in 25 base36 tokens of
+/// 20 characters stay below it (base32 tokens, 1 in 8: fewer switches).
+const TOKEN_SWITCH_EVERY: usize = 6;
+
 /// Whether one path segment (or word) is an identifier: an e-mail address
-/// (`@` or `%40`), a run of 6+ digits, a UUID, or 16+ hex characters.
+/// (`@` or `%40`), a run of 6+ digits, a UUID, 16+ hex characters, or a
+/// token (see [`TOKEN_MIN`]).
 pub(crate) fn looks_like_id(segment: &str) -> bool {
     let bytes = segment.as_bytes();
     // One pass (the collector runs this on every word it stores).
@@ -152,7 +172,36 @@ pub(crate) fn looks_like_id(segment: &str) -> bool {
         }
     }
     let len = bytes.len();
-    (len >= 6 && digits == len) || (len == 36 && dashes == 4 && hex == 32) || (len >= 16 && hex == len)
+    (len >= 6 && digits == len)
+        || (len == 36 && dashes == 4 && hex == 32)
+        || (len >= 16 && hex == len)
+        || looks_like_token(bytes)
+}
+
+/// At least [`TOKEN_MIN`] base64url characters (`A-Z a-z 0-9 - _`) that
+/// switch character class often (see [`TOKEN_SWITCH_EVERY`]; `-` and `_`
+/// end a run without counting), or a JWT: `eyJ` (base64 of `{"`) and
+/// base64url parts joined by dots.
+fn looks_like_token(bytes: &[u8]) -> bool {
+    let base64url = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_');
+    if bytes.len() < TOKEN_MIN {
+        return false;
+    }
+    if bytes.starts_with(b"eyJ") {
+        return bytes.iter().all(|b| base64url(b) || *b == b'.');
+    }
+    let class = |b: u8| match b {
+        b'a'..=b'z' => 1,
+        b'A'..=b'Z' => 2,
+        b'0'..=b'9' => 3,
+        _ => 0,
+    };
+    let switch = |a: u8, b: u8| {
+        let (a, b) = (class(a), class(b));
+        a != 0 && b != 0 && a != b && (a, b) != (2, 1)
+    };
+    let switches = bytes.windows(2).filter(|w| matches!(w, [a, b] if switch(*a, *b))).count();
+    bytes.iter().all(base64url) && switches * TOKEN_SWITCH_EVERY >= bytes.len()
 }
 
 /// The page URL as reported: scheme, host, port and redacted path; no user
@@ -221,9 +270,12 @@ mod tests {
             let hex = segment.bytes().filter(u8::is_ascii_hexdigit).count();
             let dashes = segment.bytes().filter(|b| *b == b'-').count();
             let len = segment.len();
-            (len >= 6 && digits == len) || (len == 36 && dashes == 4 && hex == 32) || (len >= 16 && hex == len)
+            (len >= 6 && digits == len)
+                || (len == 36 && dashes == 4 && hex == 32)
+                || (len >= 16 && hex == len)
+                || super::looks_like_token(bytes)
         }
-        let alphabet = ['0', '9', 'a', 'F', 'g', '@', '%', '4', '-', 'é'];
+        let alphabet = ['0', '9', 'a', 'F', 'g', '@', '%', '4', '-', 'é', 'Q', 'z'];
         let mut x: u64 = 0x2545_f491_4f6c_dd1d;
         for n in 0..20_000 {
             x ^= x << 13;

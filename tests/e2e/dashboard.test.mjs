@@ -19,6 +19,9 @@ import { APP_ID, REPO_ROOT, SHOP_ORIGIN, openPage, reportedPageUrl, runPageView,
 const SHOT_DIR = join(REPO_ROOT, process.env.TAGWATCH_SCREENSHOT === '1' ? 'docs' : 'target');
 const XSS = '<img src=x onerror=window.__twXss=1>';
 const XSS_PAGE = `${SHOP_ORIGIN}/pages/<script>window.__twXss=2</script>`;
+// The collector stores a page URL as a browser reads it (WHATWG URL: `<`
+// percent-encoded); the evidence path keeps the raw HTML, still inert.
+const XSS_PAGE_STORED = new URL(XSS_PAGE).href;
 
 let stack;
 let run; // the no-consent page view
@@ -212,12 +215,12 @@ test('HTML in a crafted report renders as text', { timeout: 60_000 }, async () =
     await pickSite(page, xssSite);
     assert.equal(await page.locator('#findings tbody tr').count(), 1);
     assert.equal(await cellText(page, '#findings td.evidence'), `evil.example/${XSS}`);
-    assert.equal(await cellText(page, '#findings td.url'), XSS_PAGE);
-    assert.equal(await page.locator('#by-page tbody tr button').first().textContent(), XSS_PAGE);
+    assert.equal(await cellText(page, '#findings td.url'), XSS_PAGE_STORED);
+    assert.equal(await page.locator('#by-page tbody tr button').first().textContent(), XSS_PAGE_STORED);
     await page.click('#findings tbody tr button');
     await page.waitForSelector('#finding', { state: 'visible' });
     assert.equal(await cellText(page, '#finding-evidence tr[data-key="path"] td'), `/${XSS}`);
-    assert.equal(await cellText(page, '#finding-what tr[data-key="page"] td'), XSS_PAGE);
+    assert.equal(await cellText(page, '#finding-what tr[data-key="page"] td'), XSS_PAGE_STORED);
     assert.equal(await cellText(page, '#finding-consent tr[data-key="gpc"] td'), 'on (Global Privacy Control)');
     assert.equal(await page.locator('img').count(), 0, 'no element from the data');
     assert.equal(await page.locator('script').count(), 1, 'only dashboard.js');

@@ -191,6 +191,34 @@ test('no consent: the same findings as the snippet, the badge counts them, the p
   }
 });
 
+test('a frame bundle that finishes after a later one was already read: the extension judges both, once', { timeout: 90_000 }, async () => {
+  // As in frames.test.mjs: frame-modern is held until the monitor has judged
+  // vendor-modern (started after it, finished before it).
+  const gate = fake.hold('js.intercomcdn.com', new URL(fake.frameSrc).pathname);
+  const vendorPath = new URL(fake.vendorSrc).pathname;
+  const page = await context.newPage();
+  try {
+    await page.goto(pageUrl('no-consent.html'));
+    await gate.arrived;
+    const tabId = await tabIdOf(page);
+    await waitForAudit(tabId, (a) => a.running && a.found.some((f) => f.evidence.path === vendorPath), 'vendor-modern judged');
+    gate.release();
+    await waitForIntercomBoot(page);
+    await waitForFrameEntries(page, [/\/messenger\/web\/metrics$/, /\/messenger\/web\/events$/]);
+    const expected = loadedWithoutConsent({ fake, app: APP_ID });
+    const audit = await waitForAudit(tabId, sameKeys(expected), 'the snippet\'s findings');
+    assertExactFindings(audit.found, expected, 'extension, bundles finishing out of order');
+    for (const src of [fake.frameSrc, fake.vendorSrc]) {
+      const f = audit.found.find((x) => x.evidence.path === new URL(src).pathname);
+      assert.equal(f.count, 1, `${f.evidence.path} judged ${f.count} times`);
+    }
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    gate.release();
+    await page.close();
+  }
+});
+
 test('beyond the page: a sandboxed cross-origin frame, a WebSocket and an HttpOnly cookie', { timeout: 90_000 }, async () => {
   await setOptions({ policy: { cookie_max_days: 395 } });
   const page = await context.newPage();
@@ -287,6 +315,80 @@ test('identity: which fields intercomSettings and Intercom(\'update\') carry cro
     }
   }
   assert.deepEqual(pageErrors, []);
+});
+
+// The site runs its own tagwatch snippet too (reports to the fake's collector
+// host, which answers 502: only its in-page monitor matters here). Both hook
+// `window.Intercom`; whichever hooks first, each must see the identity call
+// the page makes after Intercom's loader replaced its stub. Holds order the
+// three (the extension's hook, the snippet's, the loader's replacement).
+const SITE_SNIPPET = { collector: 'https://collector.example/r', site: 'tw_extension_coexist' };
+const SHOP_HOST = new URL(SHOP_ORIGIN).host;
+const identityFindings = (found) => found.filter((f) => f.finding === 'identity_unverified');
+/** The page's own snippet runs: `findings` answers only then, and each call sweeps, which hooks the vendor APIs. */
+const siteSnippetRunning = (page) => page.waitForFunction(() => Array.isArray(window.tagwatch('findings')), null, { polling: 50, timeout: 15_000 });
+const siteSnippetFindings = async (page) => (await page.evaluate(() => window.tagwatch('findings')))
+  .filter((r) => r.type === 'tagwatch-finding').map((r) => r.body);
+
+/** After the identity call: the extension and the site's snippet both have it, at Intercom('update'). */
+async function assertBothSawUpdate(page) {
+  const where = [expect.global('identity_unverified', "Intercom('update')")];
+  const tabId = await tabIdOf(page);
+  const audit = await waitForAudit(tabId, (a) => identityFindings(a.found).length > 0, 'the extension\'s identity_unverified');
+  assertExactFindings(identityFindings(audit.found), where, 'the extension');
+  assertNoCanaries([audit.findings], []);
+  await waitFor(async () => identityFindings(await siteSnippetFindings(page)).length > 0, { what: 'the site snippet\'s identity_unverified' });
+  assertExactFindings(identityFindings(await siteSnippetFindings(page)), where, 'the site\'s snippet');
+}
+
+test("identity with the site's own snippet, which hooks Intercom after the extension did: both see Intercom('update')", { timeout: 90_000 }, async () => {
+  const wasm = fake.hold(SHOP_HOST, '/tagwatch/tagwatch_bg.wasm');
+  const widget = fake.hold('widget.intercom.io', `/widget/${APP_ID}`);
+  const page = await context.newPage();
+  try {
+    await page.goto(pageUrl('identity.html', { ...SITE_SNIPPET, extra: { identity: 'update' } }));
+    // Loaded: the extension's sweep at DOMContentLoaded hooked the stub; the snippet's monitor waits for its wasm.
+    await wasm.arrived;
+    assert.equal(await page.evaluate(() => typeof Object.getOwnPropertyDescriptor(window, 'Intercom').get), 'function',
+      'the extension hooked the stub');
+    wasm.release();
+    await siteSnippetRunning(page);   // its hook is on top of the extension's now
+    await widget.arrived;
+    widget.release();                 // Intercom's loader replaces its stub: through both hooks
+    await waitForIntercomBoot(page);
+    await page.evaluate(() => window.twIdentifyLater());
+    await assertBothSawUpdate(page);
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    wasm.release();
+    widget.release();
+    await page.close();
+  }
+});
+
+test("identity with the site's own snippet, which hooks Intercom before the tag exists: both see Intercom('update')", { timeout: 90_000 }, async () => {
+  const widget = fake.hold('widget.intercom.io', `/widget/${APP_ID}`);
+  const page = await context.newPage();
+  try {
+    await page.goto(pageUrl('identity.html', { ...SITE_SNIPPET, extra: { identity: 'later' } }));
+    await siteSnippetRunning(page);   // its accessor is on window.Intercom, with nothing behind it yet
+    await page.evaluate(() => { window.twSnippetHook = Object.getOwnPropertyDescriptor(window, 'Intercom').get; });
+    await page.evaluate(() => window.twInstallLater());   // the stub, assigned through the snippet's hook
+    // The extension hooks a vendor API on the sweep after it appears (its
+    // sweeps: document_start, DOMContentLoaded, load, every second): on top
+    // of the snippet's hook, before Intercom's loader replaces the stub.
+    await page.waitForFunction(() => Object.getOwnPropertyDescriptor(window, 'Intercom').get !== window.twSnippetHook, null,
+      { polling: 50, timeout: 15_000 }).catch(() => assert.fail("the extension never hooked Intercom on top of the site's snippet"));
+    await widget.arrived;
+    widget.release();
+    await waitForIntercomBoot(page);
+    await page.evaluate(() => window.twIdentifyLater());
+    await assertBothSawUpdate(page);
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    widget.release();
+    await page.close();
+  }
 });
 
 test("strict CSP (csp.html): the page refuses wasm, the extension runs the same monitor compiled to JavaScript", { timeout: 90_000 }, async () => {

@@ -540,7 +540,8 @@ export async function waitForFrameEntries(page, patterns, { timeoutMs = 15000 } 
  *   waitFrame ([/\/metrics$/]), bootIntercom (true), settleMs (500),
  *   collector (the page's collector URL; default the tap's /r — another URL
  *   must still reach the tap, e.g. https://collector.example/r with the fake's
- *   upstream set to the tap).
+ *   upstream set to the tap), page (the page URL reports must carry; default
+ *   `reportedPageUrl(name)`), minPosts (report POSTs to wait for, 1).
  * `name` is a file under /pages/ or an absolute shop path ('/support/x.html').
  * The result's `reports` are the finding and health reports the collector
  * received; `inventories` the tagwatch-inventory reports.
@@ -557,6 +558,8 @@ export async function runPageView(stack, name, {
   bootIntercom = true,
   settleMs = 500,
   collector: pageCollector = null,
+  page: reportedPage = reportedPageUrl(name),
+  minPosts = 1,
 } = {}) {
   const site = stack.nextSite();
   const { fake, tap, collector, browser } = stack;
@@ -583,7 +586,7 @@ export async function runPageView(stack, name, {
     await endPageView(ctx.page);
     let posts;
     if (expectReports) {
-      posts = await waitForReports(tap, site);
+      posts = await waitForReports(tap, site, { minPosts });
     } else {
       await sleep(2000);
       posts = tap.reportPosts(site);
@@ -597,9 +600,9 @@ export async function runPageView(stack, name, {
     assert.deepEqual(ctx.pageErrors, [], 'the page must throw no errors (monitor and fake alike)');
     for (const f of ctx.findings) {
       if (f.site !== undefined) assert.equal(f.site, site, 'stored finding site');
-      if (f.page !== undefined) assert.equal(f.page, reportedPageUrl(name), 'stored finding page: no query, no fragment');
+      if (f.page !== undefined) assert.equal(f.page, reportedPage, 'stored finding page: no query, no fragment');
     }
-    if (expectReports) assertReportPosts(posts, { site, page: reportedPageUrl(name), maxPosts });
+    if (expectReports) assertReportPosts(posts, { site, page: reportedPage, maxPosts });
     for (const p of posts) assert.equal(p.status, 204, `collector answered ${p.status}: ${p.response}`);
     assertNoCanaries(
       [...posts.map((p) => p.body + '\n' + p.path), ...ctx.collectorRequests.map((r) => r.body + '\n' + r.url)],

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { identityUnverified } from './expected.mjs';
-import { CANARIES, assertExactFindings, assertNoCanaries, runPageView, sleep, startStack } from './harness.mjs';
+import { APP_ID, CANARIES, assertExactFindings, assertNoCanaries, runPageView, sleep, startStack } from './harness.mjs';
 
 const WAIT = [/\/messenger\/web\/metrics$/, /\/messenger\/web\/events$/];
 
@@ -65,6 +65,29 @@ test("no identity at load, then Intercom('update', {user_id, email}) right after
   const run = await runPageView(stack, 'identity.html', { extra: { identity: 'update' }, waitFrame: WAIT, during: identifyLater(0) });
   assertIdentitySentToIntercom(stack.fake, seq);
   assertExactFindings(run.findings, identityUnverified("Intercom('update')"), 'update without user_hash, right after boot');
+});
+
+test("the page's own accessor on window.Intercom: the monitor hooks on top of it, its setter still sees every assignment", { timeout: 90_000 }, async () => {
+  // A consent manager may hold a tag behind an accessor on its global. The
+  // monitor hooks Intercom once it runs: here after the stub was assigned and
+  // before Intercom's loader replaces it (held until then), so the loader's
+  // assignment reaches the page's setter only through the monitor's hook.
+  let gate;
+  const run = await runPageView(stack, 'identity.html', {
+    extra: { identity: 'gated' }, waitFrame: WAIT,
+    before: ({ page }) => {
+      gate = stack.fake.hold('widget.intercom.io', `/widget/${APP_ID}`);
+      gate.hooked = gate.arrived
+        .then(() => page.waitForFunction(() => Array.isArray(window.tagwatch('findings')), null, { polling: 50 }))
+        .finally(() => gate.release());
+    },
+    during: async (ctx) => {
+      await gate.hooked;
+      assert.deepEqual(await ctx.page.evaluate(() => window.twGateLog), ['stub', 'loader'], "the page's setter saw the stub and the loader");
+      await identifyLater(0)(ctx);
+    },
+  });
+  assertExactFindings(run.findings, identityUnverified("Intercom('update')"), "update through the page's accessor");
 });
 
 test("Intercom('boot', {user_id, email}) without a proof: identity_unverified at Intercom('boot')", { timeout: 90_000 }, async () => {

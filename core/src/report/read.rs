@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 
 use super::{EvidenceKind, FindingType, HealthStatus, ReportType, SignalKind};
 use crate::consent::{Category, Source};
-use crate::redact::{error_name, redact_text};
+use crate::redact::{error_name, redact_cookie_name, redact_text};
 use crate::url::redact_path;
 
 /// Reports per batch (`maxItems`).
@@ -221,6 +221,9 @@ pub enum Keep {
     Text,
     /// A path: identifier-like segments become `:id`.
     Path,
+    /// A cookie name: as sent when the catalog knows it (app and site ids
+    /// are evidence; the monitor reports no other), else free text.
+    CookieName,
     /// A health reason: an error name, or nothing.
     ErrorName,
 }
@@ -338,11 +341,12 @@ impl<R: StrRule> Scrub for Str<'_, R> {
         match R::KEEP {
             Keep::AsSent | Keep::ErrorName => {}
             Keep::Text => {
-                let redacted = match redact_text(&self.value) {
-                    Cow::Owned(s) => Some(s),
-                    Cow::Borrowed(_) => None,
-                };
-                if let Some(s) = redacted {
+                if let Cow::Owned(s) = redact_text(&self.value) {
+                    self.value = Cow::Owned(s);
+                }
+            }
+            Keep::CookieName => {
+                if let Cow::Owned(s) = redact_cookie_name(&self.value) {
                     self.value = Cow::Owned(s);
                 }
             }
@@ -373,6 +377,16 @@ impl<const N: usize> StrRule for Text<N> {
     const MAX: Option<usize> = Some(N);
     const PATTERN: Option<&'static str> = None;
     const KEEP: Keep = Keep::Text;
+}
+
+/// A cookie name (`evidence.cookie`, an inventory's `cookies`): at most 256
+/// characters, kept as [`Keep::CookieName`] says.
+pub struct CookieNameRule;
+
+impl StrRule for CookieNameRule {
+    const MAX: Option<usize> = Some(256);
+    const PATTERN: Option<&'static str> = None;
+    const KEEP: Keep = Keep::CookieName;
 }
 
 macro_rules! pinned {
@@ -1366,7 +1380,7 @@ wire_object! {
         path: UrlPath<'a> = opt,
         initiator: Str<'a, Text<32>> = opt,
         frame: Str<'a, Text<64>> = opt,
-        cookie: Str<'a, Text<256>> = opt,
+        cookie: Str<'a, CookieNameRule> = opt,
         name: Str<'a, Text<128>> = opt,
         purpose: Str<'a, Text<32>> = opt,
         days: Count = opt,
@@ -1442,7 +1456,7 @@ wire_object! {
         encoded_bytes: Count = opt,
         duration_ms: Count = opt,
         regions: List<Str<'a, Text<16>>, MAX_REGIONS> = opt,
-        cookies: List<Str<'a, Text<256>>, MAX_NAMES> = opt,
+        cookies: List<Str<'a, CookieNameRule>, MAX_NAMES> = opt,
     }
 }
 

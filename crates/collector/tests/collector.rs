@@ -6,7 +6,6 @@
 
 mod common;
 
-
 use serde_json::{json, Value};
 
 use common::*;
@@ -23,8 +22,6 @@ fn setup(name: &str, extra: &[&str]) -> (Server, String) {
 }
 
 // ---------------------------------------------------------------- tests
-
-
 
 #[test]
 fn accepts_a_batch_and_serves_it_with_filters() {
@@ -265,7 +262,8 @@ fn oversized_bodies_get_413() {
     assert_eq!(resp.header("access-control-allow-origin"), Some(ORIGIN));
 
     // Without a Content-Length the cap applies while reading.
-    let resp = server.http("POST",
+    let resp = server.http(
+        "POST",
         "/r",
         &[
             ("Content-Type", "text/plain"),
@@ -305,7 +303,8 @@ fn other_content_types_get_415() {
         assert!(resp.body.contains("text/plain"), "{}", resp.body);
     }
     for ct in ["application/json", "application/reports+json", "text/plain"] {
-        let resp = server.http("POST",
+        let resp = server.http(
+            "POST",
             "/r",
             &[("Origin", ORIGIN), ("Content-Type", ct)],
             Some(body.as_bytes()),
@@ -324,18 +323,15 @@ fn the_read_api_needs_the_admin_token_and_a_site() {
         .header("www-authenticate")
         .unwrap()
         .starts_with("Bearer"));
-    let resp = server.http("GET",
+    let resp = server.http(
+        "GET",
         &path,
         &[("Authorization", "Bearer wrong-token")],
         None,
     );
     assert_eq!(resp.status, 401);
     assert!(resp.body.contains("wrong admin token"));
-    let resp = server.http("GET",
-        &format!("/api/health?site={key}"),
-        &[],
-        None,
-    );
+    let resp = server.http("GET", &format!("/api/health?site={key}"), &[], None);
     assert_eq!(resp.status, 401);
 
     let resp = server.get_api("/api/findings");
@@ -417,7 +413,8 @@ fn flooding_a_site_gets_429_with_retry_after() {
 #[test]
 fn cors_preflight_and_headers() {
     let (server, key) = setup("cors", &[]);
-    let resp = server.http("OPTIONS",
+    let resp = server.http(
+        "OPTIONS",
         "/r",
         &[
             ("Origin", ORIGIN),
@@ -438,7 +435,8 @@ fn cors_preflight_and_headers() {
         .eq_ignore_ascii_case("content-type"));
     assert_eq!(resp.header("vary"), Some("Origin"));
 
-    let resp = server.http("OPTIONS",
+    let resp = server.http(
+        "OPTIONS",
         "/r",
         &[
             ("Origin", "https://evil.example"),
@@ -459,7 +457,6 @@ fn cors_preflight_and_headers() {
     assert_eq!(resp.status, 400);
     assert_eq!(resp.header("access-control-allow-origin"), Some(ORIGIN));
 }
-
 
 // ------------------------------------------------------------ inventory
 
@@ -779,11 +776,7 @@ fn the_inventory_api_needs_the_admin_token_and_a_site() {
         .header("www-authenticate")
         .unwrap()
         .starts_with("Bearer"));
-    let resp = server.http("GET",
-        &path,
-        &[("Authorization", "Bearer nope")],
-        None,
-    );
+    let resp = server.http("GET", &path, &[("Authorization", "Bearer nope")], None);
     assert_eq!(resp.status, 401);
     assert_eq!(server.get_api("/api/inventory").status, 400);
     assert_eq!(server.get_api("/api/inventory?site=tw_nope").status, 404);

@@ -1,4 +1,4 @@
-//! Ingest hardening end to end, against the real binary: subdomain origin
+//! Ingest hardening, the routes called in the process: subdomain origin
 //! patterns, compressed bodies and their caps, per-client rate limits,
 //! unknown fields kept, retried batches stored once, and the snippet's
 //! `GET /config/KEY` with `tagwatch site set`. Storage-dependent tests run
@@ -87,7 +87,8 @@ fn subdomain_origin_patterns() {
     f["url"] = json!("https://eushop.example/support");
     assert_eq!(server.post(None, &batch(&[f])).status, 403);
     // The preflight knows the pattern too.
-    let resp = server.http("OPTIONS",
+    let resp = server.http(
+        "OPTIONS",
         "/r",
         &[
             ("Origin", "https://eu.shop.example"),
@@ -305,6 +306,64 @@ fn keeps_unknown_fields_and_dedupes_retries(db: &str) {
     assert_eq!(raw["finding"], "cookie_before_consent");
 }
 
+/// A cookie name the catalog knows is stored as the monitor sends it (its
+/// app or site id is evidence); any other name is scrubbed as free text.
+#[test]
+fn cookie_names_the_catalog_knows_are_kept_others_scrubbed() {
+    let (db, dir) = sqlite("cookie-names");
+    let key = site_add(&db, &[ORIGIN]);
+    let server = Server::start(&db, &[]);
+    let names = [
+        ("_hjSessionUser_3456789", "_hjSessionUser_3456789"),
+        ("intercom-id-k9x2m4qa", "intercom-id-k9x2m4qa"),
+        ("uid_12345678", "uid_:id"),
+        ("pref_jane.doe@example.com", ":id"),
+    ];
+    let mut items = Vec::new();
+    for (i, (name, _)) in names.iter().enumerate() {
+        let mut f = finding(
+            &key,
+            &format!("{PV:.15}{i}"),
+            "cookie_before_consent",
+            "intercom",
+            1000,
+            1,
+        );
+        f["body"]["evidence"] = json!({"kind": "cookie", "cookie": name, "purpose": "x"});
+        items.push(f);
+    }
+    let sent: Vec<&str> = names.iter().map(|(n, _)| *n).collect();
+    items.push(inventory(
+        &key,
+        PV,
+        0,
+        json!([intercom_usage(1, 1, 100, &["widget.intercom.io"], &sent)]),
+        json!([]),
+    ));
+    let resp = server.post(Some(ORIGIN), &batch(&items));
+    assert_eq!(resp.status, 204, "{}", resp.body);
+    let mut stored: Vec<String> = server
+        .findings(&format!("site={key}"))
+        .iter()
+        .map(|f| f["evidence"]["cookie"].as_str().unwrap().to_owned())
+        .collect();
+    stored.sort();
+    let mut want: Vec<String> = names.iter().map(|(_, w)| (*w).to_owned()).collect();
+    want.sort();
+    assert_eq!(stored, want);
+    let inv = server.inventory(&format!("site={key}"));
+    let mut cookies: Vec<String> = inv["vendors"][0]["cookies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    cookies.sort();
+    assert_eq!(cookies, want, "{inv}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn unknown_fields_are_kept_and_retries_stored_once_sqlite() {
     let (db, dir) = sqlite("raw");
@@ -420,7 +479,8 @@ fn csp_reports(db: &str) {
     assert_eq!(resp.status, 403);
     assert!(resp.body.contains("unknown site key"), "{}", resp.body);
     // The Reporting API's preflight.
-    let resp = server.http("OPTIONS",
+    let resp = server.http(
+        "OPTIONS",
         &path,
         &[
             ("Origin", ORIGIN),

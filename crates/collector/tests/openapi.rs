@@ -108,11 +108,7 @@ fn every_documented_operation_answers_as_documented() {
             headers.push(("Access-Control-Request-Method", "POST".to_owned()));
         }
         let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let resp = server.http(&method.to_uppercase(),
-            &target,
-            &h,
-            body.as_deref(),
-        );
+        let resp = server.http(&method.to_uppercase(), &target, &h, body.as_deref());
         let documented = &op["responses"][resp.status.to_string()];
         assert!(
             documented.is_object(),
@@ -168,11 +164,7 @@ fn every_documented_operation_answers_as_documented() {
         }
         // Errors the document lists are answered as documented too.
         if path.contains("{key}") && method == "get" {
-            let resp = server.http("GET",
-                &path.replace("{key}", "tw_unknown"),
-                &[],
-                None,
-            );
+            let resp = server.http("GET", &path.replace("{key}", "tw_unknown"), &[], None);
             assert!(
                 op["responses"][resp.status.to_string()].is_object(),
                 "{path} unknown key: {}",
@@ -180,11 +172,7 @@ fn every_documented_operation_answers_as_documented() {
             );
         }
         if op["responses"]["400"].is_object() && method == "get" {
-            let resp = server.http("GET",
-                &url_path,
-                &[("Authorization", &auth)],
-                None,
-            );
+            let resp = server.http("GET", &url_path, &[("Authorization", &auth)], None);
             assert_eq!(resp.status, 400, "{path} without site");
         }
         checked += 1;

@@ -91,7 +91,8 @@ fn load(server: &Server, key: &str) {
     let report = json!({"csp-report": {"document-uri": pricing, "blocked-uri": "https://static.hotjar.com/c/x.js",
                                        "effective-directive": "script-src-elem", "disposition": "report"}})
     .to_string();
-    let resp = server.http("POST",
+    let resp = server.http(
+        "POST",
         &format!("/csp/{key}"),
         &[("Content-Type", "application/csp-report")],
         Some(report.as_bytes()),
@@ -221,11 +222,7 @@ fn queries(db: &str) {
     assert_eq!(windowed["until"], Value::Null);
     assert_eq!(server.get_api("/api/stats").status, 400);
     assert_eq!(server.get_api("/api/stats?site=tw_nope").status, 404);
-    let resp = server.http("GET",
-        &format!("/api/stats?site={key}"),
-        &[],
-        None,
-    );
+    let resp = server.http("GET", &format!("/api/stats?site={key}"), &[], None);
     assert_eq!(resp.status, 401);
 }
 

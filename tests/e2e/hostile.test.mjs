@@ -1,0 +1,249 @@
+// Hostile pages (issue 10): the monitor runs on pages whose scripts it
+// audits, and some of them break, wrap or fight what it leans on. Each
+// scenario is the no-consent page (tests/fixtures/pages/hostile.html) served
+// under /account/<e-mail>/, with its Referer policy at `unsafe-url`, plus
+// what tests/fixtures/pages/hostile.js breaks. For each:
+//   - no page error (any frame);
+//   - the exact findings wherever the page still allows them, and the exact
+//     health reports (`tampered` names the API, nothing else);
+//   - no canary — the e-mail in the path included — in anything the
+//     collector received (bodies, paths, headers: the Referer) or stored
+//     (GET /api/findings, GET /api/health).
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { loadedWithoutConsent } from './expected.mjs';
+import {
+  APP_ID, CANARIES, SHOP_ORIGIN, assertExactFindings, assertNoCanaries, expect, openPage, pollFindings, runPageView,
+  startStack, waitFor,
+} from './harness.mjs';
+
+const EMAIL = CANARIES.pathEmail;
+// Its local part alone, raw and encoded, is a canary too.
+const EMAIL_PARTS = [EMAIL.split('@')[0], encodeURIComponent(EMAIL.split('@')[0])];
+const FRAME_ENTRIES = [/\/messenger\/web\/metrics$/, /\/messenger\/web\/events$/];
+
+let stack;
+before(async () => { stack = await startStack({ siteCount: 20 }); }, { timeout: 120_000 });
+after(async () => { await stack?.stop(); }, { timeout: 30_000 });
+
+async function getJson(path) {
+  const res = await fetch(`${stack.collector.url}${path}`, { headers: { Authorization: `Bearer ${stack.collector.token}` } });
+  const text = await res.text();
+  assert.equal(res.status, 200, `GET ${path} answered ${res.status}: ${text}`);
+  return text;
+}
+
+/**
+ * One page view of `file` under /account/<e-mail>/ with `attack`; the
+ * checks every scenario shares beyond runPageView's. Returns the run with
+ * `health` (the health reports received, as [status, reason]) and `stored`
+ * (GET /api/health rows).
+ */
+async function hostile(attack, { file = 'hostile.html', referrer = 'unsafe-url', ...options } = {}) {
+  const run = await runPageView(stack, `/account/${EMAIL}/${file}`, {
+    extra: { attack, referrer },
+    page: `${SHOP_ORIGIN}/account/:id/${file}`,
+    waitFrame: FRAME_ENTRIES,
+    ...options,
+  });
+  const site = run.site;
+  // Everything the collector got for this page view (the config GET too), headers included.
+  const received = stack.tap.posts.filter((p) => p.path.includes(site) || p.body.includes(site));
+  assert.ok(received.length >= 1, 'the collector heard nothing from the page');
+  const stored = await getJson(`/api/health?site=${encodeURIComponent(site)}`);
+  assertNoCanaries([
+    ...received.map((p) => `${p.method} ${p.path}\n${JSON.stringify(p.headers)}\n${p.body}`),
+    ...run.collectorRequests.map((r) => `${r.url}\n${JSON.stringify(r.headers)}\n${r.body}`),
+    JSON.stringify(run.findings),
+    stored,
+  ], [...run.cookieValues, ...EMAIL_PARTS]);
+  run.health = run.reports.filter((r) => r.type === 'tagwatch-health').map((r) => [r.body.status, r.body.reason]);
+  run.stored = JSON.parse(stored).health;
+  for (const h of run.stored) assert.equal(h.page, `${SHOP_ORIGIN}/account/:id/${file}`, 'stored health page');
+  return run;
+}
+
+const everything = () => loadedWithoutConsent({ fake: stack.fake, app: APP_ID });
+
+// Where fetch is broken, XMLHttpRequest and sendBeacon carry the monitor's
+// requests, and they follow the page's Referrer-Policy: these pages keep the
+// default one (a cross-origin collector gets the origin only), not `unsafe-url`.
+test('fetch replaced by a throwing function before the loader: config, module and reports go around it; one `tampered` report', { timeout: 90_000 }, async () => {
+  const run = await hostile('fetch-throws', { referrer: '', minPosts: 2, maxPosts: 2 });
+  assertExactFindings(run.findings, everything(), 'fetch throws');
+  assert.deepEqual(run.health, [['tampered', 'fetch']]);
+  assert.deepEqual(run.stored.map((h) => [h.status, h.reason]), [['tampered', 'fetch']]);
+});
+
+test('fetch rejecting and sendBeacon throwing before the loader: XMLHttpRequest carries all; one `tampered` report', { timeout: 90_000 }, async () => {
+  const expected = everything();
+  const run = await hostile('network-rejects', {
+    referrer: '',
+    minPosts: 2,
+    maxPosts: 3,
+    // XMLHttpRequest, the last way, does not outlive the page: flush first.
+    during: async ({ page, site }) => {
+      await page.evaluate(() => tagwatch('flush'));
+      await pollFindings(stack.collector, site, (f) => f.length >= expected.length);
+    },
+  });
+  assertExactFindings(run.findings, expected, 'network rejects');
+  assert.deepEqual(run.health, [['tampered', 'fetch']]);
+});
+
+test('fetch, sendBeacon, XMLHttpRequest and WebAssembly broken right after the loader ran: the monitor runs on what it took', { timeout: 90_000 }, async () => {
+  const run = await hostile('network-after');
+  assertExactFindings(run.findings, everything(), 'network broken after');
+  assert.deepEqual(run.health, []);
+});
+
+test('XMLHttpRequest and WebAssembly streaming broken before the loader: no need of them', { timeout: 90_000 }, async () => {
+  const run = await hostile('xhr-streaming-before');
+  assertExactFindings(run.findings, everything(), 'xhr and streaming broken before');
+  assert.deepEqual(run.health, []);
+});
+
+test('WebAssembly.instantiate throwing before the loader: compiled and instantiated apart; one `tampered` report', { timeout: 90_000 }, async () => {
+  const run = await hostile('wasm-instantiate-throws', { minPosts: 2, maxPosts: 2 });
+  assertExactFindings(run.findings, everything(), 'instantiate throws');
+  assert.deepEqual(run.health, [['tampered', 'WebAssembly.instantiate']]);
+});
+
+test('document.cookie throws when the monitor reads it: the Cookie Store API has the cookies', { timeout: 90_000 }, async () => {
+  const run = await hostile('cookie-throws');
+  assertExactFindings(run.findings, everything(), 'cookie throws');
+  assert.deepEqual(run.health, []);
+});
+
+test('document.cookie throws for the monitor and cookieStore.getAll throws: every finding but the cookies', { timeout: 90_000 }, async () => {
+  const run = await hostile('cookie-throws,cookie-store-throws');
+  const cookieFindings = new Set(['id', 'device-id', 'session'].map((k) => expect.cookie('cookie_before_consent', `intercom-${k}-${APP_ID}`)));
+  assertExactFindings(run.findings, everything().filter((k) => !cookieFindings.has(k)), 'cookies hidden');
+  assert.deepEqual(run.health, []);
+});
+
+test('180 cookies of 4 KB: exact findings, no value reported', { timeout: 90_000 }, async () => {
+  const run = await hostile('many-cookies');
+  assert.ok(run.cookieValues.filter((v) => v.length > 4000).length >= 170, 'the big cookies were planted');
+  assertExactFindings(run.findings, everything(), '180 cookies');
+  assert.deepEqual(run.health, []);
+});
+
+test('read-only window.tagwatch: the queue is read, live calls through the stub arrive', { timeout: 90_000 }, async () => {
+  const run = await hostile('tagwatch-readonly', {
+    maxPosts: 3,
+    during: async ({ page, site }) => {
+      assert.equal(await page.evaluate(() => tagwatch.loaded === true && typeof tagwatch.q.push), 'function');
+      // A live call made through the page's stub (the global stays the stub).
+      await page.evaluate(() => tagwatch('flush'));
+      await waitFor(() => stack.tap.reportPosts(site).some((p) => p.done), { what: 'the flush through the stub' });
+    },
+  });
+  assertExactFindings(run.findings, everything(), 'read-only tagwatch');
+  assert.deepEqual(run.health, []);
+});
+
+test('window.tagwatch a getter and setter that throw: the script tag\'s data- attributes still start the monitor', { timeout: 90_000 }, async () => {
+  const run = await hostile('tagwatch-getter-throws');
+  // The queued consent is out of reach: nothing was consented to.
+  const consent = new Set(run.reports.filter((r) => r.type === 'tagwatch-finding').map((r) => JSON.stringify([r.body.consent.functional, r.body.consent.marketing])));
+  assert.deepEqual([...consent], ['[null,null]']);
+  assertExactFindings(run.findings, everything(), 'tagwatch getter throws');
+  assert.deepEqual(run.health, []);
+});
+
+test('queued calls whose arguments throw (getter, Proxy, a throwing queue entry) and live ones: each alone, start-up unharmed', { timeout: 90_000 }, async () => {
+  const run = await hostile('queued-args-throw', {
+    during: async ({ page }) => {
+      const answer = await page.evaluate(() => {
+        const trap = () => { throw new Error('hostile proxy'); };
+        const proxy = new Proxy({}, { get: trap, has: trap, ownKeys: trap, getOwnPropertyDescriptor: trap });
+        tagwatch('consent', proxy);
+        tagwatch('consent', { get functional() { throw new Error('hostile getter'); } });
+        tagwatch('config', proxy);
+        tagwatch(proxy, proxy);
+        return Array.isArray(tagwatch('findings'));
+      });
+      assert.equal(answer, true, 'the monitor runs and answers');
+    },
+  });
+  assertExactFindings(run.findings, everything(), 'queued arguments throw');
+  assert.deepEqual(run.health, [], 'no wasm_unavailable: the wasm ran');
+});
+
+test('built-ins overridden before the loader (JSON, toJSON, Object.defineProperty, Array methods, call/apply, Promise then)', { timeout: 90_000 }, async () => {
+  const run = await hostile('builtins-overridden');
+  assertExactFindings(run.findings, everything(), 'built-ins overridden');
+  assert.deepEqual(run.health, []);
+});
+
+test('built-ins frozen before the loader', { timeout: 90_000 }, async () => {
+  const run = await hostile('builtins-frozen');
+  assertExactFindings(run.findings, everything(), 'built-ins frozen');
+  assert.deepEqual(run.health, []);
+});
+
+test("CSP without 'wasm-unsafe-eval' on a path with an e-mail: one health report, its URL redacted", { timeout: 90_000 }, async () => {
+  const run = await hostile('', { file: 'hostile-csp.html' });
+  assert.equal(run.posts.length, 1, 'exactly one request: the health report');
+  assert.deepEqual(run.health, [['wasm_unavailable', 'CompileError']]);
+  assert.deepEqual(Object.keys(run.reports[0].body).sort(), ['reason', 'schema', 'site', 'status'], 'no detail beyond the status');
+  assert.deepEqual(run.stored.map((h) => [h.status, h.reason]), [['wasm_unavailable', 'CompileError']]);
+  assertExactFindings(run.findings, [], 'CSP');
+});
+
+test("CSP without 'wasm-unsafe-eval' and a toJSON on the prototypes (as Prototype.js did): the health report still holds", { timeout: 90_000 }, async () => {
+  const run = await hostile('tojson', { file: 'hostile-csp.html' });
+  assert.deepEqual(run.health, [['wasm_unavailable', 'CompileError']]);
+  assert.deepEqual(run.stored.map((h) => [h.status, h.reason]), [['wasm_unavailable', 'CompileError']]);
+});
+
+test('whatever the page made of window.tagwatch, loading the monitor throws nothing', { timeout: 90_000 }, async () => {
+  // Each variant in its own frame (its own window), then the shipped loader.
+  const VARIANTS = {
+    'read-only, not configurable': `Object.defineProperty(window, 'tagwatch', { value: stub, writable: false, configurable: false });`,
+    'a getter that throws': `Object.defineProperty(window, 'tagwatch', { get: boom, configurable: true });`,
+    'a getter, and a setter that throws': `Object.defineProperty(window, 'tagwatch', { get: () => stub, set: boom, configurable: true });`,
+    'a Proxy that throws on every trap': `window.tagwatch = new Proxy(stub, { get: boom, has: boom, set: boom, defineProperty: boom, getOwnPropertyDescriptor: boom });`,
+    'a queue with a huge length and throwing entries': `stub.q = new Proxy([], { get: (t, k) => k === 'length' ? 1e9 : boom() }); window.tagwatch = stub;`,
+    'a frozen stub': `Object.freeze(stub); window.tagwatch = stub;`,
+    '`loaded` a getter that throws': `Object.defineProperty(stub, 'loaded', { get: boom }); window.tagwatch = stub;`,
+    'not a function': `window.tagwatch = 'tagwatch';`,
+  };
+  await withBlankPage(async ({ page, pageErrors }) => {
+    for (const [name, setup] of Object.entries(VARIANTS)) {
+      const errors = await page.evaluate(async (code) => {
+        const f = document.createElement('iframe');
+        document.body.appendChild(f);
+        const w = f.contentWindow;
+        const errs = [];
+        w.addEventListener('error', (e) => errs.push(String(e.message)));
+        w.addEventListener('unhandledrejection', (e) => errs.push(`unhandled rejection ${e.reason}`));
+        w.eval(`var boom = function () { throw new Error('hostile'); };
+          var stub = function () { (stub.q = stub.q || []).push(arguments); };
+          stub('config', { site: 'tw_nothing' }); stub('consent', { necessary: true });
+          ${code}`);
+        await new Promise((resolve) => {
+          const s = w.document.createElement('script');
+          s.src = '/tagwatch/tagwatch.js';
+          s.onload = s.onerror = resolve;
+          w.document.head.appendChild(s);
+        });
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        return errs;
+      }, setup);
+      assert.deepEqual(errors, [], `${name}: the loader threw into the page`);
+    }
+    assert.deepEqual(pageErrors, [], 'no page error in any frame');
+  });
+});
+
+async function withBlankPage(fn) {
+  const ctx = await openPage(stack.browser);
+  try {
+    await ctx.page.goto(`${SHOP_ORIGIN}/pages/blank.html`);
+    await fn(ctx);
+  } finally {
+    await ctx.context.close().catch(() => {});
+  }
+}
