@@ -558,8 +558,6 @@ fn exports_of_forged_reports_are_inert() {
     });
 }
 
-
-
 #[test]
 fn site_add_refuses_wildcards_on_public_suffixes() {
     let dir = temp_dir("psl");

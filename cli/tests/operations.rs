@@ -20,12 +20,6 @@ use common::*;
 
 const PV: &str = "9f1c2e3d4b5a6978";
 
-fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-}
-
-
 /// `tagwatch serve --log-format json`: the address, and every stderr line
 /// as it comes. The caller stops and waits for the child.
 #[allow(clippy::zombie_processes)]

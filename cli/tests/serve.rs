@@ -14,8 +14,6 @@ use serde_json::{json, Value};
 
 use common::*;
 
-const PV: &str = "9f1c2e3d4b5a6978";
-
 fn setup(name: &str, extra: &[&str]) -> (Server, String) {
     let dir = temp_dir(name);
     let db = dir.join("tagwatch.db");

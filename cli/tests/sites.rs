@@ -181,7 +181,9 @@ fn site_config_round_trip(db: &str) {
     let (resp, _) = config(&server, "tw_nope");
     assert_eq!(resp.status, 404);
     assert_eq!(resp.header("access-control-allow-origin"), Some("*"));
-    let resp = http(&server.addr, "POST",
+    let resp = http(
+        &server.addr,
+        "POST",
         &format!("/config/{key}"),
         &[],
         Some(b"x"),
@@ -202,4 +204,3 @@ fn site_config_is_served_and_set_postgres() {
         site_config_round_trip(&db.url);
     }
 }
-

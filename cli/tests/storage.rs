@@ -340,7 +340,12 @@ fn retain_deletes_old_reports_at_start(db: &str) {
     let mut server = Server::start(db, &[]);
     post_old_and_new(&server, &key);
     assert_eq!(server.findings(&format!("site={key}")).len(), 2);
-    assert!(server.terminate().success());
+    let status = server.terminate();
+    assert!(
+        status.success(),
+        "{status:?}: {:?}",
+        server.stderr.lock().unwrap()
+    );
     let server = Server::start(db, &["--retain", "1h"]);
     let deadline = Instant::now() + Duration::from_secs(30);
     while server.findings(&format!("site={key}")).len() > 1 {

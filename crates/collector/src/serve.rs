@@ -155,12 +155,19 @@ impl Collector {
     /// Commits what was accepted and stops the writer.
     pub async fn stop(mut self) {
         self.writer.stop().await;
-        if let Some(thread) = self.writer_thread.take() {
-            // The writer has been told to stop; it ends after its commit.
-            let joined = tokio::task::spawn_blocking(move || thread.join()).await;
-            if !matches!(joined, Ok(Ok(()))) {
-                tracing::error!(event = "writer_panicked", "the writer thread panicked");
-            }
+        let thread = self.writer_thread.take();
+        // The writer has been told to stop; it ends after its commit. The
+        // collector is dropped off the runtime too: closing the store's
+        // PostgreSQL connections blocks (the synchronous client runs a
+        // runtime of its own, which cannot start inside this one).
+        let joined = tokio::task::spawn_blocking(move || {
+            let joined = thread.map(JoinHandle::join);
+            drop(self);
+            joined
+        })
+        .await;
+        if !matches!(joined, Ok(None | Some(Ok(())))) {
+            tracing::error!(event = "writer_panicked", "the writer thread panicked");
         }
     }
 }
