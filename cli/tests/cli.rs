@@ -2,7 +2,12 @@
 //! the labelled corpus, `har` against a Chrome-shaped HAR fixture, `catalog
 //! list|show|import-ocd`, and their error paths and exit codes.
 
-#![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods
+)] // A test fails by panicking; it reads fixtures of its own.
 
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -2,7 +2,12 @@
 //! tests/fixtures/cmp/cases.jsonl streamed through one process, answers
 //! matched line for line with the exact wire shape of the contract.
 
-#![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods
+)] // A test fails by panicking; it reads fixtures of its own.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};

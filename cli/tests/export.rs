@@ -3,7 +3,12 @@
 //! `TAGWATCH_TEST_POSTGRES` is set: both must give the same bytes.
 //! `TAGWATCH_UPDATE_GOLDEN=1` rewrites the files from SQLite.
 
-#![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods
+)] // A test fails by panicking; it reads fixtures of its own.
 
 mod common;
 

@@ -8,7 +8,12 @@
 //! - wildcards on public suffixes are refused (the origin a browser gives
 //!   an origin-less report's page URL: crates/collector/tests/origins.rs).
 
-#![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods
+)] // A test fails by panicking; it reads fixtures of its own.
 
 mod common;
 

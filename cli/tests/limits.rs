@@ -8,7 +8,12 @@
 //! No timing is asserted: each test waits for a condition, bounded by
 //! [`SLACK`] (far more than any timeout involved) so a failure ends.
 
-#![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods
+)] // A test fails by panicking; it reads fixtures of its own.
 
 mod common;
 

@@ -3,7 +3,12 @@
 //! `TAGWATCH_TEST_POSTGRES`, on PostgreSQL shared by two collectors).
 //! `GET /metrics`: crates/collector/tests/metrics.rs.
 
-#![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods
+)] // A test fails by panicking; it reads fixtures of its own.
 
 mod common;
 

@@ -2,7 +2,12 @@
 //! commits everything acknowledged (the in-process HTTP tests are in
 //! crates/collector/tests).
 
-#![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods
+)] // A test fails by panicking; it reads fixtures of its own.
 
 mod common;
 

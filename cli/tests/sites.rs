@@ -2,7 +2,12 @@
 //! normalises origins and patterns, its usage errors, and that a running
 //! collector serves a change at once.
 
-#![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods
+)] // A test fails by panicking; it reads fixtures of its own.
 
 mod common;
 

@@ -4,7 +4,12 @@
 //! need `TAGWATCH_TEST_POSTGRES` (see common/pg.rs); without it they skip,
 //! unless `CI` or `TAGWATCH_REQUIRE_POSTGRES=1` makes them fail instead.
 
-#![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods
+)] // A test fails by panicking; it reads fixtures of its own.
 
 mod common;
 

@@ -1,7 +1,12 @@
 //! `tagwatch tcf` as a process: the corpus decodes, the malformed list gives
 //! one `{"error":…}` a line, exit 0, blank lines skipped.
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods
+)] // A test fails by panicking; it reads fixtures of its own.
 
 use std::io::Write;
 use std::path::Path;

@@ -3,7 +3,12 @@
 //! never says it listens. Every command that opens a store refuses it the
 //! same way.
 
-#![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods
+)] // A test fails by panicking; it reads fixtures of its own.
 
 mod common;
 

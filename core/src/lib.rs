@@ -14,7 +14,6 @@
 //! assert_eq!(engine.findings()[0].kind.as_str(), "script_before_consent");
 //! ```
 #![deny(missing_docs)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
 
 #[cfg(feature = "consent-parsers")]
 mod bits;

@@ -3,6 +3,13 @@
 //! docs/report.schema.json, so the Rust types, the schema and the doc cannot
 //! drift apart. Regenerate with `BLESS=1 cargo test -p tagwatch-core --test golden`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods
+)] // A test fails by panicking; it reads fixtures of its own.
+
 use tagwatch_core::catalog::{vendor, Vendor};
 
 fn intercom() -> &'static Vendor {

@@ -421,7 +421,11 @@ fn ropa(r: &Request, d: &Data) -> String {
     }
 
     let mut out = String::new();
-    let page_views = d.stats["page_views"].as_i64().unwrap_or(0);
+    let page_views = d
+        .stats
+        .get("page_views")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
     let _ = writeln!(out, "# Record of Processing Activities — draft\n");
     let _ = writeln!(out, "Site {}.", code(&r.site));
     let window = match (&r.since, &r.until) {
@@ -434,7 +438,7 @@ fn ropa(r: &Request, d: &Data) -> String {
         out,
         "Drawn by `tagwatch export` from what the monitor and the browsers' CSP reports saw \
          ({window}; {page_views} page views, {} findings).\n",
-        d.stats["findings"].as_i64().unwrap_or(0)
+        d.stats.get("findings").and_then(Value::as_i64).unwrap_or(0)
     );
     let _ = writeln!(
         out,

@@ -746,6 +746,7 @@ fn decode(body: Vec<u8>, encoding: Encoding) -> Result<Vec<u8>, Refusal> {
         .unwrap_or(u64::MAX)
         .saturating_add(1);
     let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(MAX_DECODED));
+    #[allow(clippy::disallowed_methods)] // Bounded: MAX_DECODED + 1 bytes.
     reader.take(limit).read_to_end(&mut out).map_err(|e| {
         Refusal::new(
             StatusCode::BAD_REQUEST,

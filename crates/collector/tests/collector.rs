@@ -2,7 +2,12 @@
 //! collector over its own SQLite file and calls its routes (harness in
 //! common/). Process-level behaviour (SIGTERM) is in cli/tests/serve.rs.
 
-#![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods
+)] // A test fails by panicking; it reads fixtures of its own.
 
 mod common;
 

@@ -4,7 +4,12 @@
 //! `GET /config/KEY` with `tagwatch site set`. Storage-dependent tests run
 //! on SQLite and, with `TAGWATCH_TEST_POSTGRES`, on PostgreSQL.
 
-#![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods
+)] // A test fails by panicking; it reads fixtures of its own.
 
 mod common;
 

@@ -1,7 +1,12 @@
 //! `GET /metrics`: behind the admin token, the Prometheus text format, and
 //! counts of what was accepted and refused.
 
-#![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods
+)] // A test fails by panicking; it reads fixtures of its own.
 
 mod common;
 

@@ -3,7 +3,12 @@
 //! the document lists for it, and every JSON answer validates against the
 //! documented schema (OpenAPI 3.1 schemas are JSON Schema 2020-12).
 
-#![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods
+)] // A test fails by panicking; it reads fixtures of its own.
 
 mod common;
 

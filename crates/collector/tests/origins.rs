@@ -2,7 +2,12 @@
 //! page URL (WHATWG URL parsing: backslashes, IDNA, percent-encoded hosts,
 //! trailing dots, user info), and stored under that page.
 
-#![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods
+)] // A test fails by panicking; it reads fixtures of its own.
 
 mod common;
 

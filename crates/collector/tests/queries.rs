@@ -2,7 +2,12 @@
 //! filters, `GET /api/stats`, and what `GET /api/inventory` adds from the
 //! catalog (cookie purposes and lifetimes, destinations and regions, pages).
 
-#![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods
+)] // A test fails by panicking; it reads fixtures of its own.
 
 mod common;
 
