@@ -98,9 +98,14 @@ fn word_has_id(word: &str) -> bool {
 /// A cookie name as it may be kept. A name the catalog knows is evidence
 /// as it is (`intercom-id-k9x2m4qa`, `_hjSessionUser_3456789`: app and site
 /// ids the reader needs), and the monitor reports no other; any other name
-/// (a forged report's) is free text ([`redact_text`]).
+/// (a forged report's) is free text ([`redact_text`]), and so is a known
+/// prefix followed by an e-mail address (`intercom-id-jane@example.com`: no
+/// app id has an `@`).
 pub fn redact_cookie_name(name: &str) -> Cow<'_, str> {
-    if crate::catalog::classify_cookie(name).is_some() {
+    let has_at = |s: &str| {
+        s.contains('@') || s.as_bytes().windows(3).any(|w| w.eq_ignore_ascii_case(b"%40"))
+    };
+    if !has_at(name) && crate::catalog::classify_cookie(name).is_some() {
         Cow::Borrowed(name)
     } else {
         redact_text(name)
@@ -209,6 +214,8 @@ mod tests {
             ("intercom-session-k9x2m4qa", "intercom-session-k9x2m4qa"),
             ("uid_12345678", "uid_:id"),
             ("pref_jane.doe@example.com", ":id"),
+            ("intercom-id-jane.doe@example.com", ":id"),
+            ("intercom-id-jane.doe%40example.com", ":id"),
         ];
         for (input, want) in cases {
             assert_eq!(redact_cookie_name(input), want, "{input}");

@@ -499,7 +499,12 @@ impl<'de> Visitor<'de> for Pages<'_> {
 /// Reads a HAR file in one streaming pass.
 fn read_har(path: &str) -> Result<Collected, Failure> {
     let file = File::open(path).map_err(|e| Failure::Usage(format!("cannot open {path}: {e}")))?;
-    let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(256 * 1024, file));
+    read_har_from(BufReader::with_capacity(256 * 1024, file), path)
+}
+
+/// Reads a HAR document from `input` (called `path` in messages).
+fn read_har_from(input: impl std::io::Read, path: &str) -> Result<Collected, Failure> {
+    let mut de = serde_json::Deserializer::from_reader(input);
     let mut collected = Collected::default();
     let parsed = Root(&mut collected)
         .deserialize(&mut de)
@@ -966,14 +971,33 @@ pub fn run(args: &HarArgs) -> Result<bool, Failure> {
         }
     }
     let collected = read_har(&args.file)?;
+    let (text, findings) = audit_collected(collected, policy, args, consent);
+    print(&text)?;
+    Ok(findings)
+}
+
+/// The audit of the HAR document `har` as `tagwatch har` with `args` prints
+/// it (`args.file` names it; `args.policy` is not read), and whether it has
+/// findings. The fuzz target (`fuzz/`) calls this.
+pub fn audit_bytes(har: &[u8], args: &HarArgs) -> Result<(String, bool), Failure> {
+    let consent = parse_consent(&args.consent)?;
+    let collected = read_har_from(har, &args.file)?;
+    Ok(audit_collected(collected, Policy::default(), args, consent))
+}
+
+fn audit_collected(
+    collected: Collected,
+    policy: Policy,
+    args: &HarArgs,
+    consent: Option<Categories>,
+) -> (String, bool) {
     let audit = audit(collected, policy, consent, args.page.as_deref());
     let text = if args.json {
         report_json(&audit)
     } else {
         report_text(&audit, &args.file, args.consent.trim())
     };
-    print(&text)?;
-    Ok(!audit.engine.findings().is_empty())
+    (text, !audit.engine.findings().is_empty())
 }
 
 #[cfg(test)]

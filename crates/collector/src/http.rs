@@ -521,15 +521,8 @@ async fn accept(
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .unwrap_or_default();
     let body = read_body(req, app.body_timeout).await.map_err(unknown)?;
-    let body = decode(body, encoding).map_err(unknown)?;
-    let parsed = match endpoint {
-        Endpoint::Reports => crate::ingest::parse(&body, received_ms),
-        Endpoint::Csp(key) => {
-            crate::csp::parse(key, &body, &user_agent, received_ms).map(|(parsed, _)| parsed)
-        }
-    }
-    .map_err(|e| unknown(Refusal::new(StatusCode::BAD_REQUEST, e.0).code("malformed")))?;
-    drop(body);
+    let parsed = decode_and_parse(endpoint, encoding, body, &user_agent, received_ms)
+        .map_err(unknown)?;
 
     let mut lookups: Vec<(String, Option<Arc<[String]>>)> = Vec::with_capacity(parsed.sites.len());
     let mut missing: Vec<String> = Vec::new();
@@ -721,6 +714,47 @@ fn content_encoding(headers: &HeaderMap) -> Result<Encoding, Refusal> {
         )
         .code("encoding")),
     }
+}
+
+/// A body read from the wire: decompressed, then parsed, validated and
+/// redacted by its endpoint's reader.
+fn decode_and_parse(
+    endpoint: Endpoint<'_>,
+    encoding: Encoding,
+    body: Vec<u8>,
+    user_agent: &str,
+    received_ms: i64,
+) -> Result<crate::ingest::Parsed, Refusal> {
+    let body = decode(body, encoding)?;
+    match endpoint {
+        Endpoint::Reports => crate::ingest::parse(&body, received_ms),
+        Endpoint::Csp(key) => {
+            crate::csp::parse(key, &body, user_agent, received_ms).map(|(parsed, _)| parsed)
+        }
+    }
+    .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e.0).code("malformed"))
+}
+
+/// What `POST /r` (`csp_site` `None`) or `POST /csp/KEY` does with a body
+/// before anything that needs the store: the `Content-Encoding` of
+/// `headers` checked and undone (never more than [`MAX_DECODED`] bytes),
+/// the body read with its endpoint's reader, validated and redacted. `Err`
+/// is the status and the reason the client would be answered with. The
+/// route runs the same steps; the fuzz targets (`fuzz/`) call this.
+pub fn read_request_body(
+    csp_site: Option<&str>,
+    headers: &HeaderMap,
+    body: Vec<u8>,
+    received_ms: i64,
+) -> Result<crate::ingest::Parsed, (StatusCode, String)> {
+    let endpoint = csp_site.map_or(Endpoint::Reports, Endpoint::Csp);
+    let user_agent = headers
+        .get(USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    content_encoding(headers)
+        .and_then(|encoding| decode_and_parse(endpoint, encoding, body, &user_agent, received_ms))
+        .map_err(|r| (r.status, r.reason))
 }
 
 /// The body decompressed, refusing more than [`MAX_DECODED`] bytes without

@@ -25,4 +25,6 @@ mod serve;
 mod sites;
 mod writer;
 
+pub use http::read_request_body;
+pub use ingest::{Malformed, Parsed};
 pub use serve::{serve, Collector, Config, ServeError};
