@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tagwatch_audit::{self as audit, Failure};
-use tagwatch_collector::{export, keys, logging, origin};
+use tagwatch_collector::{defaults, export, keys, logging, origin};
 use tagwatch_store::{self as store, timefmt, DEFAULT_DB};
 
 /// Longest `--header-timeout`, `--idle-timeout` and `--body-timeout` (an
@@ -101,16 +101,16 @@ struct PurgeArgs {
 #[derive(Args)]
 struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (printed on stderr).
-    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    #[arg(long, default_value = defaults::LISTEN, value_name = "ADDR")]
     listen: String,
     /// Store: sqlite:PATH or postgres://USER@HOST:PORT/DBNAME.
     #[arg(long, default_value = DEFAULT_DB, value_name = "URL")]
     db: String,
     /// Reports requests accepted per second and site (0: no limit).
-    #[arg(long, default_value_t = 50.0, value_name = "PER_SECOND")]
+    #[arg(long, default_value_t = defaults::RATE, value_name = "PER_SECOND")]
     rate: f64,
     /// Requests a site may send at once before the rate applies.
-    #[arg(long, default_value_t = 100, value_name = "REQUESTS")]
+    #[arg(long, default_value_t = defaults::BURST, value_name = "REQUESTS")]
     burst: u32,
     /// Refuse reports without a real Origin header (absent or "null")
     /// instead of checking the origin of each report's page URL.
@@ -122,19 +122,19 @@ struct ServeArgs {
     retain: Option<String>,
     /// Ingest requests accepted per second and client address (IPv6: per
     /// /64); 0: no limit.
-    #[arg(long, default_value_t = 10.0, value_name = "PER_SECOND")]
+    #[arg(long, default_value_t = defaults::CLIENT_RATE, value_name = "PER_SECOND")]
     client_rate: f64,
     /// Requests a client address may send at once before --client-rate applies.
-    #[arg(long, default_value_t = 100, value_name = "REQUESTS")]
+    #[arg(long, default_value_t = defaults::CLIENT_BURST, value_name = "REQUESTS")]
     client_burst: u32,
     /// Requests per second a client address may send one site and still
     /// count as a visitor: beyond it, its requests are refused first when
     /// the site's --rate runs short (0: no such distinction).
-    #[arg(long, default_value_t = 0.1, value_name = "PER_SECOND")]
+    #[arg(long, default_value_t = defaults::VISITOR_RATE, value_name = "PER_SECOND")]
     visitor_rate: f64,
     /// Requests a client address may send one site at once before
     /// --visitor-rate applies.
-    #[arg(long, default_value_t = 20, value_name = "REQUESTS")]
+    #[arg(long, default_value_t = defaults::VISITOR_BURST, value_name = "REQUESTS")]
     visitor_burst: u32,
     /// The collector is behind a proxy: the client address is the last
     /// entry of X-Forwarded-For.
@@ -142,14 +142,14 @@ struct ServeArgs {
     behind_proxy: bool,
     /// Seconds a client has to send a whole request head, counted from
     /// connecting (or from the previous answer on a kept-alive connection).
-    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    #[arg(long, default_value_t = defaults::HEADER_TIMEOUT, value_name = "SECONDS")]
     header_timeout: u64,
     /// Seconds a kept-alive connection may wait for its next request.
-    #[arg(long, default_value_t = 5, value_name = "SECONDS")]
+    #[arg(long, default_value_t = defaults::IDLE_TIMEOUT, value_name = "SECONDS")]
     idle_timeout: u64,
     /// Seconds a client has to send a whole report body (POST /r, POST
     /// /csp/KEY); 408 after.
-    #[arg(long, default_value_t = 15, value_name = "SECONDS")]
+    #[arg(long, default_value_t = defaults::BODY_TIMEOUT, value_name = "SECONDS")]
     body_timeout: u64,
     /// Most connections open at once; more are closed as soon as they are
     /// accepted. Default: the descriptor limit (ulimit -n) minus 64, at

@@ -521,8 +521,8 @@ async fn accept(
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .unwrap_or_default();
     let body = read_body(req, app.body_timeout).await.map_err(unknown)?;
-    let parsed = decode_and_parse(endpoint, encoding, body, &user_agent, received_ms)
-        .map_err(unknown)?;
+    let parsed =
+        decode_and_parse(endpoint, encoding, body, &user_agent, received_ms).map_err(unknown)?;
 
     let mut lookups: Vec<(String, Option<Arc<[String]>>)> = Vec::with_capacity(parsed.sites.len());
     let mut missing: Vec<String> = Vec::new();

@@ -27,4 +27,4 @@ mod writer;
 
 pub use http::read_request_body;
 pub use ingest::{Malformed, Parsed};
-pub use serve::{serve, Collector, Config, ServeError};
+pub use serve::{defaults, serve, Collector, Config, ServeError};

@@ -58,6 +58,58 @@ pub struct Config {
     pub admin_token: String,
 }
 
+/// The defaults of `tagwatch serve`'s flags (docs/collector.md#tagwatch-serve),
+/// written once: the binary's flags and [`Config::new`] take them from here.
+pub mod defaults {
+    /// `--listen`.
+    pub const LISTEN: &str = "127.0.0.1:8080";
+    /// `--rate`, requests per second and site.
+    pub const RATE: f64 = 50.0;
+    /// `--burst`.
+    pub const BURST: u32 = 100;
+    /// `--client-rate`, requests per second and client address.
+    pub const CLIENT_RATE: f64 = 10.0;
+    /// `--client-burst`.
+    pub const CLIENT_BURST: u32 = 100;
+    /// `--visitor-rate`, requests per second a visitor sends one site.
+    pub const VISITOR_RATE: f64 = 0.1;
+    /// `--visitor-burst`.
+    pub const VISITOR_BURST: u32 = 20;
+    /// `--header-timeout`, seconds.
+    pub const HEADER_TIMEOUT: u64 = 10;
+    /// `--idle-timeout`, seconds.
+    pub const IDLE_TIMEOUT: u64 = 5;
+    /// `--body-timeout`, seconds.
+    pub const BODY_TIMEOUT: u64 = 15;
+}
+
+impl Config {
+    /// The configuration of `tagwatch serve --db DB` with every other flag
+    /// at its default, and the read API's bearer token.
+    pub fn new(db: impl Into<String>, admin_token: impl Into<String>) -> Self {
+        Self {
+            listen: defaults::LISTEN.into(),
+            db: db.into(),
+            checks: Checks::default(),
+            rate: defaults::RATE,
+            burst: defaults::BURST,
+            client_rate: defaults::CLIENT_RATE,
+            client_burst: defaults::CLIENT_BURST,
+            visitor_rate: defaults::VISITOR_RATE,
+            visitor_burst: defaults::VISITOR_BURST,
+            behind_proxy: false,
+            strict_origin: false,
+            header_timeout: Duration::from_secs(defaults::HEADER_TIMEOUT),
+            idle_timeout: Duration::from_secs(defaults::IDLE_TIMEOUT),
+            body_timeout: Duration::from_secs(defaults::BODY_TIMEOUT),
+            max_connections: None,
+            webhook: None,
+            retain: None,
+            admin_token: admin_token.into(),
+        }
+    }
+}
+
 /// Why `serve` stopped before it could serve.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {

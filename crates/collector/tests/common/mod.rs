@@ -91,26 +91,8 @@ pub struct Server {
 /// The configuration `tagwatch serve` makes of these flags (the ones the
 /// tests use), with the binary's defaults.
 fn config(db: &str, flags: &[&str]) -> Config {
-    let mut c = Config {
-        listen: "127.0.0.1:0".into(),
-        db: db.into(),
-        checks: Checks::default(),
-        rate: 50.0,
-        burst: 100,
-        client_rate: 10.0,
-        client_burst: 100,
-        visitor_rate: 0.1,
-        visitor_burst: 20,
-        behind_proxy: false,
-        strict_origin: false,
-        header_timeout: Duration::from_secs(10),
-        idle_timeout: Duration::from_secs(5),
-        body_timeout: Duration::from_secs(15),
-        max_connections: None,
-        webhook: None,
-        retain: None,
-        admin_token: TOKEN.into(),
-    };
+    let mut c = Config::new(db, TOKEN);
+    c.listen = "127.0.0.1:0".into();
     let mut flags = flags.iter();
     while let Some(flag) = flags.next() {
         let mut value = || *flags.next().unwrap();
