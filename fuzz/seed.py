@@ -74,7 +74,50 @@ consent_mode = [
     "\nupdate\tfunctionality_storage=granted\ndefault\tfunctionality_storage=denied\n13l3l3l3l1\n11p1p1p1p5",
 ]
 
+# The collector's targets: a selector byte (encoding in the low 3 bits,
+# bit 3: compress the rest with it first), then the body. Every encoding,
+# compressed and as is; the golden batch as the monitor sends it, and
+# forged ones with an e-mail canary in every free field.
+sent = open(os.path.join(FIX, "golden", "report-batch.sent.json"), "rb").read().strip()
+EMAIL = "jane.doe@example.com"
+forged = json.loads(sent)
+for env in forged:
+    env["url"] = "https://shop.example/account/%s/x" % EMAIL
+    env["user_agent"] = "UA " + EMAIL
+    body = env.get("body", {})
+    body["note"] = EMAIL
+    ev = body.get("evidence")
+    if isinstance(ev, dict):
+        ev["purpose"] = EMAIL
+        if ev.get("kind") == "cookie":
+            ev["cookie"] = "intercom-id-" + EMAIL
+    for v in body.get("vendors") or []:
+        v["cookies"] = ["intercom-id-" + EMAIL, EMAIL]
+forged = json.dumps(forged, separators=(",", ":")).encode()
+batches = [sent, forged, json.dumps(json.loads(sent)[:1]).encode(), b"[]", b"{}"]
+ingest = [bytes([sel]) + b for b in batches for sel in range(16)]
+legacy = json.dumps({"csp-report": {
+    "document-uri": "https://shop.example/checkout/%s?order=12345#pay" % EMAIL,
+    "blocked-uri": "https://www.googletagmanager.com/gtag/js?id=G-SECRET",
+    "violated-directive": "script-src-elem", "effective-directive": "script-src-elem",
+    "disposition": "report", "original-policy": "script-src 'self'; report-uri /csp/x",
+    "script-sample": EMAIL}}).encode()
+reporting = json.dumps([
+    {"type": "csp-violation", "age": 2000, "url": "https://shop.example/x", "user_agent": "UA",
+     "body": {"documentURL": "https://shop.example/x/" + EMAIL, "blockedURL": "https://cdn.unknown.example/a.js",
+              "effectiveDirective": "script-src-elem", "disposition": "enforce", "sample": EMAIL}},
+    {"type": "csp-violation", "age": 0, "url": "https://shop.example/x", "user_agent": "UA",
+     "body": {"documentURL": "https://shop.example/x", "blockedURL": "inline",
+              "effectiveDirective": "script-src-elem", "disposition": "enforce"}},
+    {"type": "deprecation", "age": 0, "url": "https://shop.example/x", "user_agent": "UA", "body": {"id": "x"}},
+]).encode()
+csp = [bytes([sel]) + b for b in [legacy, reporting] for sel in range(16)]
+har = [open(os.path.join(FIX, "har", f), "rb").read() for f in sorted(os.listdir(os.path.join(FIX, "har"))) if f.endswith(".har")]
+
 n = {
+    "ingest": write("ingest", ingest),
+    "csp": write("csp", csp),
+    "har": write("har", har),
     "url": write("url", urls + classify_urls + [u + "\0/widget/*" for u in classify_urls[:10]] + ["https://a.example/support/x\0/support/*"]),
     "cookie": write("cookie", cmp_headers + ["; ".join(c + "=1" for c in cookie_names)] + [c + "=v" for c in cookie_names]),
     "tcf": write("tcf", tc_strings),

@@ -1,5 +1,5 @@
 // Collector ingest throughput on loopback: POST /r with the golden report
-// batch (13 reports: 12 findings + an inventory, tests/fixtures/golden) under
+// batch as the monitor sends it (tests/fixtures/golden/report-batch.sent.json) under
 // a per-request unique page view, against GET /healthz on the same server as
 // the HTTP-only baseline. Every 204 is a committed SQLite transaction.
 // Rate limiting is off (--rate 0 --client-rate 0). Run by `./build.sh bench`.
@@ -9,7 +9,7 @@ import { startCollector, REPO_ROOT } from '../tests/e2e/harness.mjs';
 
 const REQUESTS = Number(process.env.REQUESTS || 4000);
 const CONCURRENCY = Number(process.env.CONCURRENCY || 32);
-const golden = readFileSync(`${REPO_ROOT}/tests/fixtures/golden/report-batch.json`, 'utf8');
+const golden = readFileSync(`${REPO_ROOT}/tests/fixtures/golden/report-batch.sent.json`, 'utf8');
 
 const collector = await startCollector({ siteCount: 1, extraArgs: ['--rate', '0', '--client-rate', '0'] });
 const site = collector.sites[0];

@@ -6,13 +6,17 @@
 #
 #   tools/bench-load.sh                 # 2 threads, 32 connections, 10 s per target
 #   THREADS=4 CONNECTIONS=64 DURATION=30s tools/bench-load.sh
+#   PG=$(tools/postgres.sh) tools/bench-load.sh   # the collector on PostgreSQL
+#                                       # (a fresh database on that server, dropped after)
 #
-# Every request carries the golden batch (tests/fixtures/golden/report-batch.json,
-# compacted, as the monitor sends it) under a new page view, so each 204 is new
+# Every request carries the golden batch byte for byte as the monitor sends it
+# (tests/fixtures/golden/report-batch.sent.json) under a new page view, so each 204 is new
 # rows committed. After the run the collector is stopped (SIGTERM: it finishes
 # accepted batches) and the rows in its SQLite db are counted: every batch
 # answered 204 must be stored whole. A few more may be stored than counted:
 # batches in flight when wrk stopped, committed after wrk stopped listening.
+# With PG set, the collector stores into a new database on that PostgreSQL
+# server instead, and the rows are counted with psql.
 # Everything (db, logs, nginx config) is in target/bench-load/, fresh per run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,30 +29,35 @@ ORIGIN=https://shop.example
 OUT=$ROOT/target/bench-load
 
 die() { echo "bench-load: $*" >&2; exit 1; }
-for c in wrk nginx sqlite3 node curl; do
+PG=${PG:-}
+BACKEND=SQLite; [ -z "$PG" ] || BACKEND=PostgreSQL
+TOOLS="wrk nginx node curl"
+if [ -n "$PG" ]; then TOOLS="$TOOLS psql"; else TOOLS="$TOOLS sqlite3"; fi
+for c in $TOOLS; do
   command -v "$c" >/dev/null || die "$c is missing (./build.sh bench installs wrk, nginx and sqlite3)"
 done
-[ -x "$BIN" ] || die "$BIN is missing: cargo build --release -p tagwatch-server"
+[ -x "$BIN" ] || die "$BIN is missing: cargo build --release -p tagwatch"
 
 rm -rf "$OUT"
 mkdir -p "$OUT/nginx-tmp"
 
-COLLECTOR_PID='' NGINX_PID=''
+COLLECTOR_PID='' NGINX_PID='' PG_DB=''
 cleanup() {
   [ -z "$COLLECTOR_PID" ] || kill "$COLLECTOR_PID" 2>/dev/null || true
   [ -z "$NGINX_PID" ] || kill "$NGINX_PID" 2>/dev/null || true
+  [ -z "$PG_DB" ] || psql -q "$PG" -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
 # The batch as the monitor sends it (one line); counts of its reports.
+cp tests/fixtures/golden/report-batch.sent.json "$OUT/batch.json"
 read -r REPORTS FINDINGS INVENTORIES BYTES < <(node -e '
   const fs = require("fs");
-  const batch = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
-  const body = JSON.stringify(batch);
-  fs.writeFileSync(process.argv[2], body);
+  const body = fs.readFileSync(process.argv[1], "utf8");
+  const batch = JSON.parse(body);
   const n = (t) => batch.filter((r) => r.type === t).length;
   console.log(batch.length, n("tagwatch-finding"), n("tagwatch-inventory"), Buffer.byteLength(body));
-' tests/fixtures/golden/report-batch.json "$OUT/batch.json")
+' "$OUT/batch.json")
 [ $((FINDINGS + INVENTORIES)) -eq "$REPORTS" ] || die "the golden batch has reports other than findings and inventories"
 
 # run_wrk NAME URL: prints wrk's report, leaves its wrk-report line in $OUT/NAME.wrk.
@@ -65,7 +74,16 @@ CPU=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
 echo "machine: $(nproc) CPUs ($CPU), load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- the collector -----------------------------------------------------------
-DB="sqlite:$OUT/tagwatch.db"
+if [ -n "$PG" ]; then
+  PG_DB="tw_bench_load_$$"
+  psql -q "$PG" -c "CREATE DATABASE $PG_DB" >/dev/null
+  # The server's URL naming the new database instead.
+  DB=$(printf '%s' "$PG" | sed -E "s#^([a-z]+://[^/]*)/[^?]*#\1/$PG_DB#")
+  q() { psql -qtA "$DB" -c "$1"; }
+else
+  DB="sqlite:$OUT/tagwatch.db"
+  q() { sqlite3 "$OUT/tagwatch.db" "$1"; }
+fi
 KEY=$("$BIN" site add --origin "$ORIGIN" --db "$DB")
 TOKEN="bench-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
 TAGWATCH_ADMIN_TOKEN=$TOKEN "$BIN" serve --listen 127.0.0.1:0 --db "$DB" \
@@ -80,15 +98,19 @@ for _ in $(seq 200); do
 done
 [ -n "$COLLECTOR_URL" ] || die "the collector did not start: $(cat "$OUT/collector.log")"
 
-echo "collector $COLLECTOR_URL, POST /r ($REPORTS reports, $BYTES bytes a batch):"
+# CPU time (user + system, clock ticks) the collector used so far.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$COLLECTOR_PID/stat"; }
+
+echo "collector $COLLECTOR_URL ($BACKEND), POST /r ($REPORTS reports, $BYTES bytes a batch):"
+CPU_BEFORE=$(cpu_ticks)
 run_wrk collector "$COLLECTOR_URL"
+CPU_USED=$(( $(cpu_ticks) - CPU_BEFORE ))
 
 kill -TERM "$COLLECTOR_PID"
 wait "$COLLECTOR_PID" || die "the collector exited with $? on SIGTERM: $(cat "$OUT/collector.log")"
 COLLECTOR_PID=''
 grep -q '^tagwatch: stopped$' "$OUT/collector.log" || die "the collector did not report a clean stop"
 
-q() { sqlite3 "$OUT/tagwatch.db" "$1"; }
 STORED_FINDINGS=$(q "SELECT count(*) FROM findings WHERE site = '$KEY'")
 STORED_VIEWS=$(q "SELECT count(DISTINCT page_view) FROM findings WHERE site = '$KEY'")
 STORED_INVENTORIES=$(q "SELECT count(*) FROM inventories WHERE site = '$KEY'")
@@ -150,6 +172,10 @@ BEGIN {
 }'
 
 OK=$(field collector status_204)
+awk -v ticks="$CPU_USED" -v hz="$(getconf CLK_TCK)" -v ok="$OK" -v us="$(field collector duration_us)" 'BEGIN {
+  cpu = ticks / hz
+  printf "collector CPU: %.2f s in %.2f s of load (%.2f cores), %.3f ms a batch\n", cpu, us / 1e6, cpu / (us / 1e6), ok ? cpu * 1000 / ok : 0
+}'
 SURPLUS=$((STORED_VIEWS - OK))
 echo "stored: $STORED_VIEWS page views ($STORED_FINDINGS findings, $STORED_INVENTORIES inventories)" \
   "for $OK batches answered 204 ($((OK * FINDINGS)) findings, $OK inventories)"

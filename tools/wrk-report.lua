@@ -5,8 +5,8 @@
 --   wrk -t2 -c32 -d10s --latency -s tools/wrk-report.lua http://HOST:PORT \
 --       -- BATCH_FILE SITE_KEY ORIGIN
 --
--- BATCH_FILE: a JSON report batch (tools/bench-load.sh writes the golden batch
--- of tests/fixtures/golden/report-batch.json compacted) whose page views are
+-- BATCH_FILE: a JSON report batch (tools/bench-load.sh copies the golden batch
+-- as the monitor sends it, tests/fixtures/golden/report-batch.sent.json) whose page views are
 -- all "0123456789abcdef" and whose site key is "tw_golden0000000000000000";
 -- both are replaced here. The page view is 16 hex digits: 6 of a run nonce,
 -- 2 of the wrk thread, 8 of a per-thread counter.

@@ -72,6 +72,18 @@ impl Source {
             Source::Cmp(id) => id,
         }
     }
+
+    /// Parses a wire name: `default`, `api`, `tcf`, `gpp` or a known CMP id.
+    #[cfg(feature = "consent-parsers")]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "default" => Some(Source::Default),
+            "api" => Some(Source::Api),
+            "tcf" => Some(Source::Tcf),
+            "gpp" => Some(Source::Gpp),
+            _ => crate::cmp::cmp_id(s).map(Source::Cmp),
+        }
+    }
 }
 
 impl Serialize for Source {

@@ -15,12 +15,15 @@
 //! ```
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
 
 // No std (the unit tests aside): the page's wasm gets no std panic
 // machinery from the core, and nothing here needs an OS
 // (`core::error::Error` is in core).
 extern crate alloc;
+// The collector's typed reader (feature `read`) is not on the page: it may
+// use std.
+#[cfg(feature = "read")]
+extern crate std;
 
 #[cfg(any(feature = "gpp", feature = "tcf"))]
 mod bits;

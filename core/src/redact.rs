@@ -5,13 +5,14 @@
 //! URLs and paths have their own functions ([`crate::url::page_url`],
 //! [`crate::url::redact_path`]); this module applies the same identifier
 //! test ([`crate::url`]'s: e-mail addresses, runs of 6+ digits, UUIDs,
-//! 16+ hex characters) to the words of a text, and replaces each one found
+//! 16+ hex characters, tokens and JWTs) to the words of a text, and replaces each one found
 //! with [`PLACEHOLDER`]. The collector runs every stored string of a report
 //! through one of these (defence in depth), so a report from an old or
 //! forged client cannot store an e-mail or a user id either.
 
-use alloc::{string::String, borrow::Cow};
-use crate::url::looks_like_id;
+use alloc::{borrow::Cow, string::String};
+
+use crate::url::{looks_like_id, TOKEN_MIN};
 
 /// What an identifier is replaced with (as in redacted paths).
 pub const PLACEHOLDER: &str = ":id";
@@ -37,8 +38,12 @@ fn in_word(c: char) -> bool {
 ///   loses only its number).
 ///
 /// Anything that is not an identifier is kept as it is, separators
-/// included: `_hjSessionUser_3456789` → `_hjSessionUser_:id`.
-pub fn redact_text(text: &str) -> String {
+/// included: `_hjSessionUser_3456789` → `_hjSessionUser_:id`. A text with
+/// nothing to replace (the usual case) is returned as it is, unallocated.
+pub fn redact_text(text: &str) -> Cow<'_, str> {
+    if !may_hold_id(text) || !words(text).any(word_has_id) {
+        return Cow::Borrowed(text);
+    }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find(in_word) {
@@ -50,18 +55,60 @@ pub fn redact_text(text: &str) -> String {
         rest = after;
     }
     out.push_str(rest);
-    out
+    Cow::Owned(out)
+}
+
+/// Whether `text` can hold an identifier at all: every kind of one has an
+/// `@` (or `%40`), a run of 6 or more hex digits (a run of digits, a
+/// UUID's parts, a hex token) or a run of [`TOKEN_MIN`] ASCII letters,
+/// digits and `-` (a token: [`crate::url`]'s rule; a word's pieces are cut
+/// at `.`, `_`, `+` and `%`, so a token piece is such a run). One pass over
+/// the bytes, for the many texts (user agents, cookie names) that hold none.
+fn may_hold_id(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let (mut hex, mut token) = (0, 0);
+    for (i, b) in bytes.iter().enumerate() {
+        match b {
+            b'@' => return true,
+            b'%' if bytes.get(i + 1..i + 3).is_some_and(|w| w == b"40") => return true,
+            _ => {}
+        }
+        hex = if b.is_ascii_hexdigit() { hex + 1 } else { 0 };
+        token = if b.is_ascii_alphanumeric() || *b == b'-' { token + 1 } else { 0 };
+        if hex >= 6 || token >= TOKEN_MIN {
+            return true;
+        }
+    }
+    false
+}
+
+/// The words of a text (see [`in_word`]).
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !in_word(c)).filter(|w| !w.is_empty())
+}
+
+/// Whether [`redact_word`] would change `word`.
+fn word_has_id(word: &str) -> bool {
+    is_email(word)
+        || word
+            .split(['.', '_', '+', '%'])
+            .any(|piece| looks_like_id(piece) || piece.split('-').any(looks_like_id))
 }
 
 /// A cookie name as it may be kept. A name the catalog knows is evidence
 /// as it is (`intercom-id-k9x2m4qa`, `_hjSessionUser_3456789`: app and site
 /// ids the reader needs), and the monitor reports no other; any other name
-/// (a forged report's) is free text ([`redact_text`]).
+/// (a forged report's) is free text ([`redact_text`]), and so is a known
+/// prefix followed by an e-mail address (`intercom-id-jane@example.com`: no
+/// app id has an `@`).
 pub fn redact_cookie_name(name: &str) -> Cow<'_, str> {
-    if crate::catalog::classify_cookie(name).is_some() {
+    let has_at = |s: &str| {
+        s.contains('@') || s.as_bytes().windows(3).any(|w| w.eq_ignore_ascii_case(b"%40"))
+    };
+    if !has_at(name) && crate::catalog::classify_cookie(name).is_some() {
         Cow::Borrowed(name)
     } else {
-        Cow::Owned(redact_text(name))
+        redact_text(name)
     }
 }
 
@@ -99,6 +146,10 @@ fn redact_word(word: &str, out: &mut String) {
 
 /// `local@domain.tld`, with `%40` read as `@`.
 fn is_email(word: &str) -> bool {
+    let bytes = word.as_bytes();
+    if !bytes.contains(&b'@') && !bytes.windows(3).any(|w| w.eq_ignore_ascii_case(b"%40")) {
+        return false;
+    }
     let lower = word.to_ascii_lowercase();
     let at = lower
         .find('@')
@@ -147,6 +198,9 @@ mod tests {
             ("a@b", ":id"),
             ("hi @handle", "hi :id"),
             ("a.12345678.b", "a.:id.b"),
+            // Tokens: no hex run, no `@` (the shortcut must not skip them).
+            ("reset zQxRwPzQ7kTmNqYvLs2B done", "reset :id done"),
+            ("Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2ln", "Bearer :id.:id.c2ln"),
         ];
         for (input, want) in cases {
             assert_eq!(redact_text(input), want, "{input}");
@@ -160,9 +214,30 @@ mod tests {
             ("intercom-session-k9x2m4qa", "intercom-session-k9x2m4qa"),
             ("uid_12345678", "uid_:id"),
             ("pref_jane.doe@example.com", ":id"),
+            ("intercom-id-jane.doe@example.com", ":id"),
+            ("intercom-id-jane.doe%40example.com", ":id"),
         ];
         for (input, want) in cases {
             assert_eq!(redact_cookie_name(input), want, "{input}");
+        }
+    }
+
+    /// The shortcut never skips a text the full rule would change.
+    #[test]
+    fn texts_the_shortcut_skips_hold_no_identifier() {
+        let alphabet = ['a', 'F', 'g', '0', '9', '@', '%', '4', '-', '.', '_', ' ', 'é', 'x', 'Q', 'z', '7'];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for n in 0..50_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = n % 48;
+            let s: String = (0..len)
+                .map(|k| alphabet[((x >> (k % 58)) as usize + k * 7) % alphabet.len()])
+                .collect();
+            if !may_hold_id(&s) {
+                assert!(!words(&s).any(word_has_id), "{s}");
+            }
         }
     }
 

@@ -8,45 +8,126 @@ use crate::inventory::{Inventory, Usage};
 use crate::json::Writer;
 use serde::Serialize;
 
+#[cfg(feature = "read")]
+pub mod read;
+
 /// Schema version carried in every report body.
 pub const SCHEMA: u32 = 1;
 
-/// Finding types (wire names in `as_str`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-#[allow(missing_docs)]
-pub enum FindingType {
-    ScriptBeforeConsent,
-    CookieBeforeConsent,
-    TrackingBeforeConsent,
-    CookieAfterWithdrawal,
-    RequestAfterWithdrawal,
-    GpcIgnored,
-    RegionNotAllowed,
-    PageOutOfScope,
-    IdentityUnverified,
-    CookieLifetimeExceedsPolicy,
-    ConsentSignalMismatch,
+/// An enum of wire names, written once: the type, its `ALL` values in the
+/// schema's order, `as_str`, `parse` and `Serialize` as the wire name.
+macro_rules! wire_enum {
+    ($(#[$m:meta])* pub enum $name:ident { $($(#[$vm:meta])* $variant:ident = $wire:literal,)* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum $name {
+            $($(#[$vm])* $variant,)*
+        }
+
+        impl $name {
+            /// Every value, in the schema's order.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+
+            /// Every wire name, in the schema's order.
+            pub const NAMES: &'static [&'static str] = &[$($wire,)*];
+
+            /// Wire name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $wire,)*
+                }
+            }
+
+            /// Parses a wire name.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $($wire => Some($name::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+
+wire_enum! {
+    /// Finding types (`body.finding`).
+    pub enum FindingType {
+        #[allow(missing_docs)] ScriptBeforeConsent = "script_before_consent",
+        #[allow(missing_docs)] CookieBeforeConsent = "cookie_before_consent",
+        #[allow(missing_docs)] TrackingBeforeConsent = "tracking_before_consent",
+        #[allow(missing_docs)] CookieAfterWithdrawal = "cookie_after_withdrawal",
+        #[allow(missing_docs)] RequestAfterWithdrawal = "request_after_withdrawal",
+        #[allow(missing_docs)] GpcIgnored = "gpc_ignored",
+        #[allow(missing_docs)] RegionNotAllowed = "region_not_allowed",
+        #[allow(missing_docs)] PageOutOfScope = "page_out_of_scope",
+        #[allow(missing_docs)] IdentityUnverified = "identity_unverified",
+        #[allow(missing_docs)] CookieLifetimeExceedsPolicy = "cookie_lifetime_exceeds_policy",
+        #[allow(missing_docs)] ConsentSignalMismatch = "consent_signal_mismatch",
+    }
+}
+
+wire_enum! {
+    /// Report types (the envelope's `type`).
+    pub enum ReportType {
+        /// A finding: `tagwatch-finding`.
+        Finding = "tagwatch-finding",
+        /// A monitor health report: `tagwatch-health`.
+        Health = "tagwatch-health",
+        /// A page view's inventory: `tagwatch-inventory`.
+        Inventory = "tagwatch-inventory",
+    }
+}
+
+wire_enum! {
+    /// What kind of observation a finding's evidence is (`evidence.kind`).
+    pub enum EvidenceKind {
+        /// A Resource Timing entry.
+        Request = "request",
+        /// A cookie, by name.
+        Cookie = "cookie",
+        /// A page global of the vendor.
+        Global = "global",
+        /// A DOM marker of the vendor.
+        Dom = "dom",
+        /// A consent claim a tag made.
+        Signal = "signal",
+    }
+}
+
+wire_enum! {
+    /// Where a consent claim was made (`evidence.signal`).
+    pub enum SignalKind {
+        /// The `gcs` parameter of a Google hit.
+        Gcs = "gcs",
+        /// A Consent Mode `default` command in `dataLayer`.
+        ConsentDefault = "consent_default",
+        /// A Consent Mode `update` command in `dataLayer`.
+        ConsentUpdate = "consent_update",
+    }
+}
+
+wire_enum! {
+    /// The state a health report tells (`body.status`).
+    pub enum HealthStatus {
+        /// No WebAssembly, or instantiation refused.
+        WasmUnavailable = "wasm_unavailable",
+        /// A browser API the monitor needs is absent.
+        ApiMissing = "api_missing",
+        /// An API the monitor needs was broken by the page; the monitor
+        /// works around it and keeps running.
+        Tampered = "tampered",
+        /// The monitor runs.
+        Ok = "ok",
+    }
 }
 
 impl FindingType {
-    /// Wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FindingType::ScriptBeforeConsent => "script_before_consent",
-            FindingType::CookieBeforeConsent => "cookie_before_consent",
-            FindingType::TrackingBeforeConsent => "tracking_before_consent",
-            FindingType::CookieAfterWithdrawal => "cookie_after_withdrawal",
-            FindingType::RequestAfterWithdrawal => "request_after_withdrawal",
-            FindingType::GpcIgnored => "gpc_ignored",
-            FindingType::RegionNotAllowed => "region_not_allowed",
-            FindingType::PageOutOfScope => "page_out_of_scope",
-            FindingType::IdentityUnverified => "identity_unverified",
-            FindingType::CookieLifetimeExceedsPolicy => "cookie_lifetime_exceeds_policy",
-            FindingType::ConsentSignalMismatch => "consent_signal_mismatch",
-        }
-    }
-
     /// Whether the finding exists only because consent was missing at its
     /// time (so consent learned later for that time undoes it).
     pub fn needs_consent(self) -> bool {
@@ -107,8 +188,8 @@ pub enum Evidence {
     /// or the `gcs` parameter of a Google hit (then with its host and
     /// redacted path; the claim's value is consent state, not user data).
     Signal {
-        /// `gcs`, `consent_default` or `consent_update`.
-        signal: &'static str,
+        /// Where the claim was made.
+        signal: SignalKind,
         /// The consent type claimed granted: `analytics_storage`, `ad_storage`.
         claimed: &'static str,
         /// Host of the hit, empty for a `dataLayer` command.
@@ -128,7 +209,7 @@ impl Evidence {
             Evidence::Cookie { cookie, .. } => ("cookie", cookie),
             Evidence::Global { name } => ("global", name),
             Evidence::Dom { name } => ("dom", name),
-            Evidence::Signal { signal, claimed, .. } => (signal, claimed),
+            Evidence::Signal { signal, claimed, .. } => (signal.as_str(), claimed),
         }
     }
 }
@@ -303,7 +384,7 @@ fn evidence(w: &mut Writer, e: &Evidence) {
         }
         Evidence::Signal { signal, claimed, host, path } => {
             w.field("kind", "signal");
-            w.field("signal", signal);
+            w.field("signal", signal.as_str());
             w.field("claimed", claimed);
             for (k, v) in [("host", host), ("path", path)] {
                 if !v.is_empty() {
@@ -372,8 +453,8 @@ mod tests {
             Evidence::Cookie { cookie: "c".into(), purpose: "messenger", days: None },
             Evidence::Global { name: "Intercom.booted".into() },
             Evidence::Dom { name: "#intercom-frame".into() },
-            Evidence::Signal { signal: "gcs", claimed: "analytics_storage", host: "region1.google-analytics.com".into(), path: "/g/collect".into() },
-            Evidence::Signal { signal: "consent_update", claimed: "ad_storage", host: String::new(), path: String::new() },
+            Evidence::Signal { signal: SignalKind::Gcs, claimed: "analytics_storage", host: "region1.google-analytics.com".into(), path: "/g/collect".into() },
+            Evidence::Signal { signal: SignalKind::ConsentUpdate, claimed: "ad_storage", host: String::new(), path: String::new() },
         ];
         let findings: Vec<Finding> = evidences
             .iter()

@@ -1,5 +1,12 @@
 //! The findings state machine, scenario by scenario, as the page feeds it.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods
+)] // A test fails by panicking; it reads fixtures of its own.
+
 use tagwatch_core::catalog::{vendor, Vendor};
 
 fn intercom() -> &'static Vendor {

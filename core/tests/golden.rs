@@ -3,6 +3,13 @@
 //! docs/report.schema.json, so the Rust types, the schema and the doc cannot
 //! drift apart. Regenerate with `BLESS=1 cargo test -p tagwatch-core --test golden`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods
+)] // A test fails by panicking; it reads fixtures of its own.
+
 use tagwatch_core::catalog::{vendor, Vendor};
 
 fn intercom() -> &'static Vendor {
@@ -15,6 +22,9 @@ use tagwatch_core::report::{Evidence, PageView};
 use tagwatch_core::url;
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/golden/report-batch.json");
+/// The same batch byte for byte as the monitor sends it (compact, its own
+/// key order): what the collector benchmarks and fuzz seeds post.
+const SENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/golden/report-batch.sent.json");
 
 fn batch() -> String {
     let mut policy = Policy { grace_ms: 1000, cookie_max_days: Some(30), ..Policy::default() };
@@ -44,7 +54,12 @@ fn batch() -> String {
 
 #[test]
 fn report_batch_matches_golden() {
-    let actual: serde_json::Value = serde_json::from_str(&batch()).unwrap();
+    let sent = batch();
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(SENT, &sent).unwrap();
+    }
+    assert_eq!(sent, std::fs::read_to_string(SENT).expect("sent file (BLESS=1 to create)"), "report format changed: BLESS=1");
+    let actual: serde_json::Value = serde_json::from_str(&sent).unwrap();
     let pretty = serde_json::to_string_pretty(&actual).unwrap() + "\n";
     if std::env::var_os("BLESS").is_some() {
         std::fs::write(GOLDEN, &pretty).unwrap();

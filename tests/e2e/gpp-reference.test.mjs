@@ -5,7 +5,7 @@
 // Virginia, Colorado, Utah, Connecticut, TCF EU, several sections at once). Section ids and every decoded field of
 // usnat, usca and tcfeuv2 must agree.
 //
-// Needs the release binary: cargo build --release -p tagwatch-server
+// Needs the release binary: cargo build --release -p tagwatch
 // (or TAGWATCH_BIN=path).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,7 +19,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = process.env.TAGWATCH_BIN || join(ROOT, 'target/release/tagwatch');
 
 function tagwatchGpp(input) {
-  assert.ok(existsSync(BIN), `${BIN} is missing: build it with \`cargo build --release -p tagwatch-server\``);
+  assert.ok(existsSync(BIN), `${BIN} is missing: build it with \`cargo build --release -p tagwatch\``);
   const run = spawnSync(BIN, ['gpp'], { input: input.join('\n') + '\n', encoding: 'utf8', maxBuffer: 64 << 20 });
   assert.equal(run.error, undefined, `cannot run ${BIN}: ${run.error}`);
   assert.equal(run.status, 0, `tagwatch gpp exited ${run.status}: ${run.stderr}`);

@@ -70,7 +70,7 @@ export function requireMonitorBuilt() {
 export function requireCollectorBuilt() {
   assert.ok(
     existsSync(TAGWATCH_BIN) && statSync(TAGWATCH_BIN).isFile(),
-    `the collector is not built: missing ${TAGWATCH_BIN}. Run ./build.sh build (cargo build --release -p tagwatch-server) first.`,
+    `the collector is not built: missing ${TAGWATCH_BIN}. Run ./build.sh build (cargo build --release -p tagwatch) first.`,
   );
 }
 

@@ -5,7 +5,7 @@
 // Every field must agree for every string. The malformed list
 // tests/fixtures/tcf/malformed.txt must give one {"error":…} a line, exit 0.
 //
-// Needs the release binary: cargo build --release -p tagwatch-server
+// Needs the release binary: cargo build --release -p tagwatch
 // (or TAGWATCH_BIN=path).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,7 +26,7 @@ function lines(file) {
 function tagwatchTcf(input) {
   assert.ok(
     existsSync(BIN),
-    `${BIN} is missing: build it with \`cargo build --release -p tagwatch-server\` (or set TAGWATCH_BIN)`,
+    `${BIN} is missing: build it with \`cargo build --release -p tagwatch\` (or set TAGWATCH_BIN)`,
   );
   const run = spawnSync(BIN, ['tcf'], { input: input.join('\n') + '\n', encoding: 'utf8', maxBuffer: 64 << 20 });
   assert.equal(run.error, undefined, `cannot run ${BIN}: ${run.error}`);

@@ -18,7 +18,7 @@ use super::{Engine, CLAIM_SETTLE_MS};
 use crate::catalog::{self, Vendor};
 use crate::consent::{self, Categories, Category, Source};
 use crate::consent_mode::{self, ConsentMode};
-use crate::report::{Evidence, FindingType};
+use crate::report::{Evidence, FindingType, SignalKind};
 use crate::cmp::{self, CmpConsent};
 use crate::url::{self, UrlParts};
 
@@ -143,8 +143,8 @@ impl Engine {
             return;
         }
         let (signal, at) = match command {
-            "default" => ("consent_default", now.saturating_add(signals.consent_mode.wait_for_update().unwrap_or(0))),
-            _ => ("consent_update", now),
+            "default" => (SignalKind::ConsentDefault, now.saturating_add(signals.consent_mode.wait_for_update().unwrap_or(0))),
+            _ => (SignalKind::ConsentUpdate, now),
         };
         let Some(vendor) = catalog::vendor("gtm") else { return };
         for (claimed, category) in CLAIMS {
@@ -164,7 +164,7 @@ impl Engine {
         for ((claimed, category), granted) in CLAIMS.into_iter().zip([ad, analytics]) {
             if granted {
                 let evidence =
-                    Evidence::Signal { signal: "gcs", claimed, host: parts.host.clone(), path: url::redact_path(&parts.path) };
+                    Evidence::Signal { signal: SignalKind::Gcs, claimed, host: parts.host.clone(), path: url::redact_path(&parts.path) };
                 self.signals.claims.push(Claim { vendor, category, at, evidence });
             }
         }

@@ -1,0 +1,422 @@
+//! `POST /r` bodies: read with the report types of the core
+//! (`tagwatch_core::report::read`: typed, borrowing from the body; a body
+//! they refuse is explained in the schema's own words), each field redacted
+//! by its type's rule, page URLs read as a browser reads them, and turned
+//! into records ready to store.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use tagwatch_core::redact::redact_text;
+use tagwatch_core::report::read::{
+    self, Body, Canonical, FindingBody, HealthBody, InventoryBody, Scrub, UsageIn,
+};
+use tagwatch_store::timefmt::iso_from_ms;
+use tagwatch_store::{
+    Batch, FindingKind, FindingRecord, HealthRecord, InventoryHost, InventoryRecord,
+    InventoryVendor, Usage,
+};
+
+use crate::scrub;
+
+/// Longest reason we send back; schema messages can quote large values.
+const MAX_REASON: usize = 400;
+
+/// Why a body is refused with 400: the reason the client is told.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Malformed(pub String);
+
+/// A parsed, valid request body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Parsed {
+    pub batch: Batch,
+    /// Every site key the body reports for.
+    pub sites: BTreeSet<String>,
+    /// (site, origin of the report's `url`) pairs: what the origin check
+    /// falls back to when the request carries no usable `Origin`.
+    pub page_origins: BTreeSet<(String, String)>,
+}
+
+impl Parsed {
+    /// Records that a report for `site` came from the page at `url` (as
+    /// sent: the origin is the one a browser gives that URL).
+    fn register(&mut self, site: &str, origin: String) {
+        if !self.sites.contains(site) {
+            self.sites.insert(site.to_owned());
+        }
+        if !self
+            .page_origins
+            .iter()
+            .any(|(s, o)| s == site && *o == origin)
+        {
+            self.page_origins.insert((site.to_owned(), origin));
+        }
+    }
+}
+
+/// A count of the wire as the store keeps it: at most `i64::MAX`.
+fn stored(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn usage(u: UsageIn) -> Usage {
+    Usage {
+        requests: stored(u.requests.0),
+        script_requests: stored(u.script_requests.0),
+        transfer_bytes: stored(u.transfer_bytes.0),
+        encoded_bytes: stored(u.encoded_bytes.0),
+        duration_ms: stored(u.duration_ms.0),
+    }
+}
+
+fn sorted_union(into: &mut Vec<String>, more: impl IntoIterator<Item = String>) {
+    into.extend(more);
+    into.sort_unstable();
+    into.dedup();
+}
+
+/// One entry per vendor and per host (a repeated one is summed), sorted.
+fn normalize_inventory(body: &InventoryBody<'_>) -> (Vec<InventoryVendor>, Vec<InventoryHost>) {
+    let mut vendors: BTreeMap<&str, InventoryVendor> = BTreeMap::new();
+    for v in &body.vendors.0 {
+        let entry = vendors
+            .entry(v.vendor.as_str())
+            .or_insert_with(|| InventoryVendor {
+                vendor: v.vendor.as_str().to_owned(),
+                usage: Usage::default(),
+                hosts: Vec::new(),
+                regions: Vec::new(),
+                cookies: Vec::new(),
+            });
+        entry.usage.add(&usage(v.usage()));
+        sorted_union(
+            &mut entry.hosts,
+            v.hosts.0.iter().map(|h| h.as_str().to_owned()),
+        );
+        sorted_union(
+            &mut entry.regions,
+            v.regions
+                .iter()
+                .flat_map(|l| l.0.iter())
+                .map(|s| s.as_str().to_owned()),
+        );
+        sorted_union(
+            &mut entry.cookies,
+            v.cookies
+                .iter()
+                .flat_map(|l| l.0.iter())
+                .map(|s| s.as_str().to_owned()),
+        );
+    }
+    let mut hosts: BTreeMap<&str, Usage> = BTreeMap::new();
+    for h in &body.unclassified.0 {
+        hosts
+            .entry(h.host.as_str())
+            .or_default()
+            .add(&usage(h.usage()));
+    }
+    (
+        vendors.into_values().collect(),
+        hosts
+            .into_iter()
+            .map(|(host, usage)| InventoryHost {
+                host: host.to_owned(),
+                usage,
+            })
+            .collect(),
+    )
+}
+
+/// What every record of one report shares.
+struct Common {
+    page: String,
+    at: String,
+    received_at: String,
+    user_agent: String,
+}
+
+fn finding(b: &FindingBody<'_>, c: Common) -> FindingRecord {
+    let evidence = b.evidence.to_json();
+    let consent = b.consent.to_json();
+    let mut raw = String::with_capacity(evidence.len() + consent.len() + 256);
+    b.write_json_with(&mut raw, &[("evidence", &evidence), ("consent", &consent)]);
+    FindingRecord {
+        site: b.site.as_str().to_owned(),
+        page_view: b.page_view.as_str().to_owned(),
+        page: c.page,
+        kind: FindingKind::Monitor(b.finding),
+        vendor: b.vendor.as_str().to_owned(),
+        category: b.category,
+        evidence,
+        consent,
+        count: b.count.map_or(1, |n| stored(n.0)),
+        at: c.at,
+        received_at: c.received_at,
+        user_agent: c.user_agent,
+        raw,
+    }
+}
+
+fn health(b: &HealthBody<'_>, c: Common) -> HealthRecord {
+    HealthRecord {
+        site: b.site.as_str().to_owned(),
+        page_view: b.page_view.as_ref().map(|p| p.as_str().to_owned()),
+        page: c.page,
+        status: b.status,
+        reason: b
+            .reason
+            .as_ref()
+            .and_then(|r| r.as_str())
+            .map(str::to_owned),
+        at: c.at,
+        received_at: c.received_at,
+        user_agent: c.user_agent,
+        raw: b.to_json(),
+    }
+}
+
+fn inventory(b: &InventoryBody<'_>, c: Common) -> InventoryRecord {
+    let (vendors, unclassified) = normalize_inventory(b);
+    InventoryRecord {
+        site: b.site.as_str().to_owned(),
+        page_view: b.page_view.as_str().to_owned(),
+        page: c.page,
+        vendors,
+        unclassified,
+        at: c.at,
+        received_at: c.received_at,
+        user_agent: c.user_agent,
+        raw: b.to_json(),
+    }
+}
+
+/// The last value read and what became of it: the reports of one batch
+/// share their page URL and user agent, read once.
+struct Last<T> {
+    input: String,
+    output: T,
+}
+
+fn cached<T: Clone>(last: &mut Option<Last<T>>, input: &str, make: impl FnOnce(&str) -> T) -> T {
+    match last {
+        Some(l) if l.input == input => l.output.clone(),
+        _ => {
+            let output = make(input);
+            *last = Some(Last {
+                input: input.to_owned(),
+                output: output.clone(),
+            });
+            output
+        }
+    }
+}
+
+/// Parses a body received at `received_ms` into what is stored of it.
+pub fn parse(body: &[u8], received_ms: i64) -> Result<Parsed, Malformed> {
+    let mut batch = read::read(body).map_err(|e| Malformed(truncate(e.to_string())))?;
+    let received_at = iso_from_ms(received_ms);
+    let mut parsed = Parsed::default();
+    let (mut pages, mut agents) = (None, None);
+    for (i, report) in batch.0.iter_mut().enumerate() {
+        let read_page = |url: &str| Some((scrub::page(url)?, crate::origin::page_origin(url)?));
+        let Some((page, origin)) = cached(&mut pages, &report.url, read_page) else {
+            return Err(Malformed(truncate(format!(
+                "item {i}: url: {:?} is not an http(s) URL with a host",
+                report.url.as_str()
+            ))));
+        };
+        report.body.scrub();
+        let user_agent = cached(&mut agents, &report.user_agent, |ua| {
+            redact_text(ua).into_owned()
+        });
+        parsed.register(report.body.site(), origin);
+        let common = Common {
+            page,
+            at: iso_from_ms(received_ms.saturating_sub(stored(report.age.0))),
+            received_at: received_at.clone(),
+            user_agent,
+        };
+        match &report.body {
+            Body::Finding(b) => parsed.batch.findings.push(finding(b, common)),
+            Body::Health(b) => parsed.batch.health.push(health(b, common)),
+            Body::Inventory(b) => parsed.batch.inventories.push(inventory(b, common)),
+        }
+    }
+    Ok(parsed)
+}
+
+pub(crate) fn truncate(mut s: String) -> String {
+    if s.len() > MAX_REASON {
+        let mut end = MAX_REASON;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push('…');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    const NOW: i64 = 1_714_564_800_000;
+
+    /// The batch the monitor's core produces (core/tests/golden.rs) is
+    /// accepted.
+    #[test]
+    fn golden_monitor_batch_is_accepted() {
+        let golden = include_bytes!("../../../tests/fixtures/golden/report-batch.json");
+        let parsed = parse(golden, NOW);
+        assert!(parsed.is_ok(), "{:?}", parsed.err().map(|m| m.0));
+    }
+
+    fn finding_report(site: &str) -> Value {
+        json!({
+            "type": "tagwatch-finding",
+            "age": 1500,
+            "url": "https://shop.example/support",
+            "user_agent": "Mozilla/5.0",
+            "body": {
+                "schema": 1, "site": site, "page_view": "9f1c2e3d4b5a6978",
+                "finding": "script_before_consent", "vendor": "intercom",
+                "category": "functional", "at": 412, "count": 2,
+                "evidence": {"path": "/widget/abc12345", "kind": "request", "host": "widget.intercom.io"},
+                "consent": {"necessary": true, "functional": false, "analytics": false, "marketing": null, "source": "api", "since": 3, "gpc": false}
+            }
+        })
+    }
+
+    fn parse_value(v: &Value) -> Result<Parsed, Malformed> {
+        parse(v.to_string().as_bytes(), NOW)
+    }
+
+    #[test]
+    fn accepts_the_documented_example() {
+        let parsed = parse_value(&json!([finding_report("tw_abc"), {
+            "type": "tagwatch-health", "age": 0, "url": "https://shop.example/",
+            "user_agent": "UA", "body": {"schema": 1, "site": "tw_abc", "status": "wasm_unavailable", "reason": "CompileError"}
+        }]))
+        .expect("valid");
+        assert_eq!(parsed.sites.iter().collect::<Vec<_>>(), ["tw_abc"]);
+        assert_eq!(
+            parsed.page_origins.iter().collect::<Vec<_>>(),
+            [&("tw_abc".to_owned(), "https://shop.example".to_owned())]
+        );
+        let f = parsed.batch.findings.first().expect("one finding");
+        assert_eq!(f.at, "2024-05-01T11:59:58.500Z");
+        assert_eq!(f.received_at, "2024-05-01T12:00:00.000Z");
+        assert_eq!(f.count, 2);
+        assert_eq!(f.kind.as_str(), "script_before_consent");
+        assert_eq!(
+            f.evidence,
+            r#"{"host":"widget.intercom.io","kind":"request","path":"/widget/abc12345"}"#
+        );
+        let h = parsed.batch.health.first().expect("one health");
+        assert_eq!(h.status.as_str(), "wasm_unavailable");
+        assert_eq!(h.reason.as_deref(), Some("CompileError"));
+    }
+
+    #[test]
+    fn explains_what_is_wrong() {
+        let mut bad = finding_report("tw_abc");
+        bad["body"]["finding"] = json!("foo");
+        let e = parse_value(&json!([bad])).expect_err("bad finding");
+        assert!(
+            e.0.starts_with("item 0: body.finding: \"foo\" is not one of"),
+            "{e}"
+        );
+
+        let mut bad = finding_report("tw_abc");
+        bad["url"] = json!("https://shop.example/?email=a@b.c");
+        let e = parse_value(&json!([finding_report("tw_abc"), bad])).expect_err("query string");
+        assert!(e.0.starts_with("item 1: url: "), "{e}");
+
+        let e = parse_value(&json!([])).expect_err("empty");
+        assert!(e.0.starts_with("batch: "), "{e}");
+
+        let e = parse_value(&json!({"a": 1})).expect_err("object");
+        assert!(e.0.starts_with("batch: "), "{e}");
+
+        let e = parse(b"not json", NOW).expect_err("not json");
+        assert!(e.0.starts_with("body is not JSON"), "{e}");
+    }
+
+    #[test]
+    fn reasons_are_bounded() {
+        let mut bad = finding_report("tw_abc");
+        bad["user_agent"] = json!("x".repeat(5000));
+        let e = parse_value(&json!([bad])).expect_err("long ua");
+        assert!(e.0.len() <= MAX_REASON + '…'.len_utf8(), "{}", e.0.len());
+        assert!(e.0.starts_with("item 0: user_agent: "), "{e}");
+    }
+
+    /// Mutated bodies never panic the parser; they are accepted or refused.
+    #[test]
+    fn survives_mutated_bodies() {
+        let valid = json!([finding_report("tw_abc")]).to_string().into_bytes();
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (mut accepted, mut refused) = (0, 0);
+        for _ in 0..3000 {
+            let mut body = valid.clone();
+            for _ in 0..(next() % 4 + 1) {
+                let len = body.len() as u64;
+                let i = usize::try_from(next() % len).unwrap_or(0);
+                match next() % 3 {
+                    0 => body[i] = (next() & 0xff) as u8,
+                    1 => {
+                        body.remove(i);
+                    }
+                    _ => {
+                        let alphabet = b"{}[]\",:0\\-e";
+                        let pick = usize::try_from(next() % alphabet.len() as u64).unwrap_or(0);
+                        body.insert(i, alphabet[pick]);
+                    }
+                }
+            }
+            match parse(&body, NOW) {
+                Ok(_) => accepted += 1,
+                Err(e) => {
+                    assert!(!e.0.is_empty());
+                    refused += 1;
+                }
+            }
+        }
+        assert!(refused > 0 && accepted + refused == 3000);
+    }
+
+    #[test]
+    fn stored_text_is_redacted_and_keeps_unknown_fields() {
+        let mut r = finding_report("tw_abc");
+        r["body"]["evidence"]["cookie"] = json!("uid_12345678");
+        r["body"]["evidence"]["path"] = json!("/u/jane@example.com/x");
+        r["body"]["newer"] = json!({"jane@example.com": ["6f1c2e3d-4b5a-4978-9f1c-2e3d4b5a6978"]});
+        r["user_agent"] = json!("UA jane@example.com");
+        let parsed = parse_value(&json!([r])).expect("valid");
+        let f = parsed.batch.findings.first().expect("one");
+        assert_eq!(
+            f.evidence,
+            r#"{"cookie":"uid_:id","host":"widget.intercom.io","kind":"request","path":"/u/:id/x"}"#
+        );
+        assert_eq!(f.user_agent, "UA :id");
+        assert!(f.raw.contains(r#""newer":{":id":[":id"]}"#), "{}", f.raw);
+        assert!(!f.raw.contains("jane"), "{}", f.raw);
+        // A health reason that is not an error name is not kept.
+        let health = json!([{
+            "type": "tagwatch-health", "age": 0, "url": "https://shop.example/", "user_agent": "UA",
+            "body": {"schema": 1, "site": "tw_abc", "status": "ok", "reason": "a@b.example"}
+        }]);
+        let parsed = parse_value(&health).expect("valid");
+        let h = parsed.batch.health.first().expect("one");
+        assert_eq!(h.reason, None);
+        assert!(h.raw.contains(r#""reason":null"#), "{}", h.raw);
+    }
+}

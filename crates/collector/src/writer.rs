@@ -1,0 +1,276 @@
+//! The single writer: handlers send accepted batches over a bounded channel;
+//! one thread commits whatever is queued in one transaction (group commit)
+//! and only then tells each handler, which answers 204. "Acknowledged"
+//! therefore means "fsync'd".
+//!
+//! Retention runs here too, so that its deletes never race the writes: a
+//! purge goes chunk by chunk, one short transaction each, between groups.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::error::TryRecvError;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::events::Events;
+use tagwatch_store::timefmt;
+use tagwatch_store::{Batch, Purged, Store, StoreError, PURGE_CHUNK};
+
+/// Most batches committed in one transaction.
+const MAX_GROUP: usize = 256;
+
+pub enum Msg {
+    Write(Job),
+    /// Delete reports observed longer ago than this. Ignored while a purge
+    /// is still under way.
+    Retain(Duration),
+    /// Commit everything queued before this, then stop.
+    Stop,
+}
+
+pub struct Job {
+    pub batch: Batch,
+    /// Why the store refused the batch, shared by the batches of a group.
+    pub done: oneshot::Sender<Result<(), Arc<StoreError>>>,
+}
+
+/// Handle the HTTP layer keeps.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Msg>,
+    events: Arc<Events>,
+}
+
+/// Why a batch was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The writer has stopped (shutting down).
+    #[error("the writer has stopped")]
+    Stopped,
+    /// The store refused the transaction.
+    #[error("store: {0}")]
+    Store(#[source] Arc<StoreError>),
+}
+
+impl Writer {
+    /// Starts the writer thread with a queue of `capacity` batches.
+    pub fn spawn(
+        store: Arc<dyn Store>,
+        capacity: usize,
+        events: Arc<Events>,
+    ) -> std::io::Result<(Self, JoinHandle<()>)> {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let thread_events = events.clone();
+        let handle = std::thread::Builder::new()
+            .name("tagwatch-writer".into())
+            .spawn(move || run(&*store, rx, &thread_events))?;
+        Ok((Self { tx, events }, handle))
+    }
+
+    /// Queues a batch and waits until it is committed.
+    pub async fn write(&self, batch: Batch) -> Result<(), WriteError> {
+        let (done, wait) = oneshot::channel();
+        self.events.queued();
+        let result = async {
+            self.tx
+                .send(Msg::Write(Job { batch, done }))
+                .await
+                .map_err(|_| WriteError::Stopped)?;
+            match wait.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(WriteError::Store(e)),
+                Err(_) => Err(WriteError::Stopped),
+            }
+        }
+        .await;
+        self.events.dequeued();
+        result
+    }
+
+    /// Asks the writer to delete reports observed more than `keep` ago,
+    /// after what is queued. Does not wait for it.
+    pub async fn retain(&self, keep: Duration) -> Result<(), WriteError> {
+        self.tx
+            .send(Msg::Retain(keep))
+            .await
+            .map_err(|_| WriteError::Stopped)
+    }
+
+    /// Asks the writer to finish what is queued and stop.
+    pub async fn stop(&self) {
+        let _ = self.tx.send(Msg::Stop).await;
+    }
+}
+
+/// A retention purge under way.
+struct Purge {
+    /// ISO 8601: rows observed before this go.
+    before: String,
+    removed: Purged,
+}
+
+impl Purge {
+    fn start(keep: Duration) -> Self {
+        let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+        Self {
+            before: timefmt::iso_from_ms(timefmt::now_ms().saturating_sub(keep_ms)),
+            removed: Purged::default(),
+        }
+    }
+
+    /// Deletes one chunk; `true` when the purge is over.
+    fn step(&mut self, store: &dyn Store) -> bool {
+        match store.purge(&self.before, PURGE_CHUNK) {
+            Ok(purged) => {
+                self.removed.add(&purged);
+                if purged.maybe_more(PURGE_CHUNK) {
+                    return false;
+                }
+                let r = &self.removed;
+                if r.total() > 0 {
+                    tracing::info!(
+                        event = "retention",
+                        findings = r.findings,
+                        health = r.health,
+                        inventories = r.inventories,
+                        before = self.before.as_str(),
+                        "retention: removed {} findings, {} health reports, {} inventories observed before {}",
+                        r.findings,
+                        r.health,
+                        r.inventories,
+                        self.before
+                    );
+                }
+                true
+            }
+            Err(e) => {
+                tracing::error!(
+                    event = "retention_failed",
+                    error = e.to_string().as_str(),
+                    "retention: deleting old reports failed: {e}; trying again at the next run"
+                );
+                true
+            }
+        }
+    }
+}
+
+fn run(store: &dyn Store, mut rx: mpsc::Receiver<Msg>, events: &Events) {
+    let mut stopping = false;
+    let mut purge: Option<Purge> = None;
+    while !stopping {
+        // During a purge, do not wait for writes: chunks go between groups.
+        let mut next = if purge.is_some() {
+            match rx.try_recv() {
+                Ok(msg) => Some(msg),
+                Err(TryRecvError::Empty) => None,
+                Err(TryRecvError::Disconnected) => break,
+            }
+        } else {
+            match rx.blocking_recv() {
+                Some(msg) => Some(msg),
+                None => break,
+            }
+        };
+        let mut group: Vec<Job> = Vec::new();
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Write(job) => group.push(job),
+                Msg::Retain(keep) => {
+                    purge.get_or_insert_with(|| Purge::start(keep));
+                }
+                Msg::Stop => stopping = true,
+            }
+            if !stopping && group.len() < MAX_GROUP {
+                next = rx.try_recv().ok();
+            }
+        }
+        commit_group(store, group, events);
+        // Shutting down leaves the rest of a purge to the next start.
+        if !stopping && purge.as_mut().is_some_and(|p| p.step(store)) {
+            purge = None;
+        }
+    }
+    // Anything sent after Stop is refused: its handler sees `Stopped`.
+    rx.close();
+}
+
+fn commit_group(store: &dyn Store, group: Vec<Job>, events: &Events) {
+    if group.is_empty() {
+        return;
+    }
+    let batches: Vec<&Batch> = group.iter().map(|j| &j.batch).collect();
+    let timed = |batches: &[&Batch]| {
+        let started = Instant::now();
+        let result = store.commit(batches);
+        events.committed(started.elapsed(), result.is_ok());
+        result
+    };
+    let mut result = timed(&batches);
+    if let Err(e) = &result {
+        if e.lost_connection() {
+            // Once more on a new connection; if the store is down, batch by
+            // batch would only wait for it once per batch.
+            tracing::warn!(
+                event = "store_reconnect",
+                error = e.to_string().as_str(),
+                "lost the connection to the store ({e}); reconnecting"
+            );
+            result = timed(&batches);
+        }
+    }
+    let result = match result {
+        Err(e) if e.lost_connection() => {
+            tracing::error!(
+                event = "store_unreachable",
+                error = e.to_string().as_str(),
+                "the store is unreachable: {e}"
+            );
+            let e = Arc::new(e);
+            for job in group {
+                let _ = job.done.send(Err(e.clone()));
+            }
+            return;
+        }
+        other => other,
+    };
+    match result {
+        Ok(first_seen) => {
+            // Logged (and queued for the webhook) before anyone hears back.
+            events.first_seen(&first_seen);
+            for job in group {
+                let _ = job.done.send(Ok(()));
+            }
+        }
+        Err(group_error) => {
+            // One bad batch must not sink the others: retry one by one.
+            if group.len() > 1 {
+                tracing::warn!(
+                    event = "group_commit_failed",
+                    error = group_error.to_string().as_str(),
+                    "group commit failed ({group_error}); retrying batches one by one"
+                );
+            }
+            for job in group {
+                let result = timed(&[&job.batch]).map_err(|e| {
+                    tracing::error!(
+                        event = "batch_failed",
+                        error = e.to_string().as_str(),
+                        "storing a batch failed: {e}"
+                    );
+                    Arc::new(e)
+                });
+                match result {
+                    Ok(first_seen) => {
+                        events.first_seen(&first_seen);
+                        let _ = job.done.send(Ok(()));
+                    }
+                    Err(e) => {
+                        let _ = job.done.send(Err(e));
+                    }
+                }
+            }
+        }
+    }
+}

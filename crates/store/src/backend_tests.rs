@@ -1,0 +1,893 @@
+//! The same behaviour from every backend: each test runs on SQLite and, when
+//! a test server is there (`TAGWATCH_TEST_POSTGRES`), on PostgreSQL.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::schema::{self, Dialect, MIGRATIONS, SCHEMA_VERSION};
+use super::*;
+use tagwatch_core::consent::Category;
+use tagwatch_core::report::{FindingType, HealthStatus};
+
+use crate::testing as pg;
+
+struct Backend {
+    name: &'static str,
+    store: Arc<dyn Store>,
+    _place: Place,
+}
+
+/// Where a backend's data lives; removed when the test ends.
+enum Place {
+    Dir(PathBuf),
+    /// Dropped (with its database) when the test ends.
+    Pg(#[allow(dead_code)] pg::TestDb),
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        if let Place::Dir(dir) = self {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn sqlite_place(test: &str) -> (String, Place) {
+    let dir = std::env::temp_dir().join(format!(
+        "tagwatch-backend-{}-{test}-{}",
+        std::process::id(),
+        crate::timefmt::now_ms()
+    ));
+    let _ = std::fs::create_dir_all(&dir);
+    let url = format!("sqlite:{}", dir.join("t.db").display());
+    (url, Place::Dir(dir))
+}
+
+/// SQLite, and PostgreSQL when there is a test server.
+fn backends(test: &str) -> Vec<Backend> {
+    let (url, place) = sqlite_place(test);
+    let mut all = vec![Backend {
+        name: "sqlite",
+        store: open(&url, 1, Checks::default()).expect("open sqlite"),
+        _place: place,
+    }];
+    if let Some(db) = pg::TestDb::create(test) {
+        all.push(Backend {
+            name: "postgres",
+            store: open(&db.url, 1, Checks::default()).expect("open postgres"),
+            _place: Place::Pg(db),
+        });
+    }
+    all
+}
+
+const SITE: &str = "tw_a";
+const T0: &str = "2024-05-01T12:00:00.000Z";
+
+fn with_site(store: &dyn Store, key: &str) {
+    store
+        .add_site(key, &["https://shop.example".into()], T0)
+        .expect("site");
+}
+
+fn finding(pv: &str, cookie: &str, count: i64, at: &str) -> FindingRecord {
+    FindingRecord {
+        site: SITE.into(),
+        page_view: pv.into(),
+        page: "https://shop.example/".into(),
+        kind: FindingKind::Monitor(FindingType::CookieBeforeConsent),
+        vendor: "intercom".into(),
+        category: Some(Category::Functional),
+        evidence: format!(r#"{{"cookie":"{cookie}","kind":"cookie"}}"#),
+        consent: r#"{"analytics":false,"functional":false,"marketing":false,"necessary":true}"#
+            .into(),
+        count,
+        at: at.into(),
+        received_at: at.into(),
+        user_agent: "ua".into(),
+        raw: "{}".into(),
+    }
+}
+
+fn health(pv: Option<&str>, at: &str) -> HealthRecord {
+    HealthRecord {
+        site: SITE.into(),
+        page_view: pv.map(str::to_owned),
+        page: "https://shop.example/".into(),
+        status: HealthStatus::WasmUnavailable,
+        reason: None,
+        at: at.into(),
+        received_at: at.into(),
+        user_agent: "ua".into(),
+        raw: "{}".into(),
+    }
+}
+
+fn usage(requests: i64, bytes: i64) -> Usage {
+    Usage {
+        requests,
+        script_requests: requests / 2,
+        transfer_bytes: bytes,
+        encoded_bytes: bytes / 2,
+        duration_ms: 7,
+    }
+}
+
+fn vendor(id: &str, requests: i64, hosts: &[&str], cookies: &[&str]) -> InventoryVendor {
+    InventoryVendor {
+        vendor: id.into(),
+        usage: usage(requests, 1000),
+        hosts: hosts.iter().map(|s| s.to_string()).collect(),
+        regions: vec!["us".into()],
+        cookies: cookies.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn inventory(pv: &str, at: &str, vendors: Vec<InventoryVendor>) -> InventoryRecord {
+    InventoryRecord {
+        site: SITE.into(),
+        page_view: pv.into(),
+        page: "https://shop.example/".into(),
+        vendors,
+        unclassified: vec![InventoryHost {
+            host: "cdn.unknown.example".into(),
+            usage: usage(1, 10),
+        }],
+        at: at.into(),
+        received_at: at.into(),
+        user_agent: "ua".into(),
+        raw: "{}".into(),
+    }
+}
+
+fn all_findings(store: &dyn Store) -> Vec<FindingRow> {
+    store
+        .findings(&FindingsQuery {
+            site: SITE.into(),
+            limit: 10_000,
+            ..FindingsQuery::default()
+        })
+        .expect("findings")
+}
+
+fn all_health(store: &dyn Store) -> Vec<HealthRow> {
+    store
+        .health(&HealthQuery {
+            site: SITE.into(),
+            since: None,
+            limit: 10_000,
+        })
+        .expect("health")
+}
+
+fn totals(store: &dyn Store, since: Option<&str>) -> InventoryTotals {
+    store
+        .inventory(&InventoryQuery {
+            site: SITE.into(),
+            since: since.map(str::to_owned),
+            max_names: 3,
+            max_hosts: 10,
+        })
+        .expect("inventory")
+}
+
+#[test]
+fn every_backend_dedupes_keeping_the_largest_count_and_earliest_at() {
+    for b in backends("dedupe") {
+        let store = &*b.store;
+        with_site(store, SITE);
+        let one = |count, at| Batch {
+            findings: vec![finding("pv1", "intercom-id", count, at)],
+            ..Batch::default()
+        };
+        store
+            .commit(&[&one(2, "2024-05-01T12:00:01.000Z")])
+            .expect("commit");
+        // In one group and across groups alike.
+        store
+            .commit(&[
+                &one(5, "2024-05-01T12:00:00.500Z"),
+                &one(1, "2024-05-01T12:00:03.000Z"),
+            ])
+            .expect("commit");
+        let rows = all_findings(store);
+        assert_eq!(rows.len(), 1, "{}", b.name);
+        assert_eq!(rows.first().map(|r| r.count), Some(5), "{}", b.name);
+        assert_eq!(
+            rows.first().map(|r| r.at.as_str()),
+            Some("2024-05-01T12:00:00.500Z"),
+            "{}",
+            b.name
+        );
+        assert!(matches!(
+            store.add_site(SITE, &[], T0),
+            Err(StoreError::DuplicateSite)
+        ));
+        assert_eq!(
+            store.site_origins(SITE).expect("origins"),
+            Some(vec!["https://shop.example".to_string()])
+        );
+        assert_eq!(store.site_origins("tw_nope").expect("origins"), None);
+        assert!(store
+            .origin_registered(&["https://shop.example".into()])
+            .expect("q"));
+        assert!(!store
+            .origin_registered(&["https://evil.example".into()])
+            .expect("q"));
+    }
+}
+
+#[test]
+fn every_backend_matches_subdomain_patterns_and_keeps_site_settings() {
+    for b in backends("patterns") {
+        let store = &*b.store;
+        store
+            .add_site(SITE, &["https://*.shop.example".into()], T0)
+            .expect("site");
+        // What the collector looks up for these origins (its `origin::candidates`).
+        let cands = vec![
+            "https://eu.shop.example".to_owned(),
+            "https://*.shop.example".to_owned(),
+        ];
+        assert!(store.origin_registered(&cands).expect("q"), "{}", b.name);
+        let cands = vec!["https://shop.example".to_owned()];
+        assert!(!store.origin_registered(&cands).expect("q"), "{}", b.name);
+        assert_eq!(
+            store.site_config(SITE).expect("config"),
+            Some(SiteConfig {
+                sample: 1.0,
+                enabled: true
+            }),
+            "{}",
+            b.name
+        );
+        assert_eq!(store.site_config("tw_nope").expect("config"), None);
+        let change = SiteChange {
+            sample: Some(0.25),
+            enabled: None,
+        };
+        assert!(store.set_site_config(SITE, &change).expect("set"));
+        let change = SiteChange {
+            sample: None,
+            enabled: Some(false),
+        };
+        assert!(store.set_site_config(SITE, &change).expect("set"));
+        assert!(!store.set_site_config("tw_nope", &change).expect("set"));
+        assert_eq!(
+            store.site_config(SITE).expect("config"),
+            Some(SiteConfig {
+                sample: 0.25,
+                enabled: false
+            }),
+            "{}",
+            b.name
+        );
+        let listed = store.list_sites().expect("list");
+        assert_eq!(
+            listed.first().map(|s| (s.sample, s.enabled)),
+            Some((0.25, false))
+        );
+    }
+}
+
+#[test]
+fn every_backend_adds_counts_of_additive_findings() {
+    for b in backends("additive") {
+        let store = &*b.store;
+        with_site(store, SITE);
+        let one = |count, at| {
+            let mut f = finding("csp-bucket", "x", count, at);
+            f.kind = FindingKind::CspBlocked;
+            Batch {
+                findings: vec![f],
+                ..Batch::default()
+            }
+        };
+        store
+            .commit(&[&one(2, "2024-05-01T12:00:01.000Z")])
+            .expect("commit");
+        store
+            .commit(&[
+                &one(3, "2024-05-01T12:00:00.500Z"),
+                &one(1, "2024-05-01T12:00:03.000Z"),
+            ])
+            .expect("commit");
+        store
+            .commit(&[&one(i64::MAX, "2024-05-01T12:00:04.000Z")])
+            .expect("commit saturates");
+        let rows = all_findings(store);
+        assert_eq!(rows.len(), 1, "{}", b.name);
+        assert_eq!(rows.first().map(|r| r.count), Some(i64::MAX), "{}", b.name);
+        store
+            .commit(&[&one(1, "2024-05-01T12:00:01.000Z")])
+            .expect("commit");
+        assert_eq!(all_findings(store).first().map(|r| r.count), Some(i64::MAX));
+        // A later report with an earlier `at` moves `at` back.
+        let other = finding("csp-bucket", "x", 1, "2024-05-01T12:00:01.000Z");
+        let plain = Batch {
+            findings: vec![FindingRecord {
+                kind: FindingKind::CspBlocked,
+                ..other
+            }],
+            ..Batch::default()
+        };
+        store.commit(&[&plain]).expect("commit");
+        assert_eq!(
+            all_findings(store).first().map(|r| r.at.clone()),
+            Some("2024-05-01T12:00:00.500Z".to_string()),
+            "{}",
+            b.name
+        );
+    }
+}
+
+#[test]
+fn every_backend_keeps_the_latest_inventory_of_a_page_view() {
+    for b in backends("inventory") {
+        let store = &*b.store;
+        with_site(store, SITE);
+        let at1 = "2024-05-01T12:00:01.000Z";
+        let at2 = "2024-05-01T12:00:02.000Z";
+        let put = |inv: InventoryRecord| {
+            store
+                .commit(&[&Batch {
+                    inventories: vec![inv],
+                    ..Batch::default()
+                }])
+                .expect("commit");
+        };
+        put(inventory(
+            "pv1",
+            at1,
+            vec![vendor("intercom", 3, &["a"], &[])],
+        ));
+        put(inventory("pv1", at2, vec![vendor("ga4", 4, &["b"], &[])]));
+        // An older snapshot arriving late is ignored.
+        put(inventory(
+            "pv1",
+            at1,
+            vec![vendor("hotjar", 9, &["c"], &[])],
+        ));
+        let t = totals(store, None);
+        assert_eq!(t.page_views, 1, "{}", b.name);
+        let ids: Vec<&str> = t.vendors.iter().map(|v| v.vendor.as_str()).collect();
+        assert_eq!(ids, ["ga4"], "{}", b.name);
+        // Equal `at` within one group: the later one wins.
+        store
+            .commit(&[
+                &Batch {
+                    inventories: vec![inventory("pv1", at2, vec![vendor("x", 1, &[], &[])])],
+                    ..Batch::default()
+                },
+                &Batch {
+                    inventories: vec![inventory("pv1", at2, vec![vendor("y", 1, &[], &[])])],
+                    ..Batch::default()
+                },
+            ])
+            .expect("commit");
+        let t = totals(store, None);
+        let ids: Vec<&str> = t.vendors.iter().map(|v| v.vendor.as_str()).collect();
+        assert_eq!(ids, ["y"], "{}", b.name);
+    }
+}
+
+/// A mixed load: three page views, names that sort differently by byte
+/// and by locale, sums that saturate.
+fn mixed_batches() -> Vec<Batch> {
+    let big = Usage {
+        requests: 2,
+        script_requests: 1,
+        transfer_bytes: i64::MAX,
+        // Both saturate; below that SQLite's float totals are exact only up
+        // to 2^53, PostgreSQL's numeric sums always.
+        encoded_bytes: i64::MAX,
+        duration_ms: 1,
+    };
+    let mut with_big = vendor(
+        "intercom",
+        5,
+        &["widget.intercom.io", "Api.example"],
+        &["_ga"],
+    );
+    with_big.usage = big;
+    vec![
+        Batch {
+            findings: vec![
+                finding("pv1", "intercom-id-x", 1, "2024-05-01T12:00:00.100Z"),
+                finding("pv1", "intercom-session-x", 2, "2024-05-01T12:00:00.100Z"),
+                finding("pv2", "intercom-id-x", 3, "2024-05-02T12:00:00.000Z"),
+            ],
+            health: vec![
+                health(None, "2024-05-01T12:00:00.000Z"),
+                health(Some("pv1"), "2024-05-01T12:00:00.000Z"),
+            ],
+            inventories: vec![inventory(
+                "pv1",
+                "2024-05-01T12:00:00.000Z",
+                vec![
+                    with_big.clone(),
+                    vendor(
+                        "ga4",
+                        2,
+                        &["region1.google-analytics.com"],
+                        &["_ga", "_ga_X"],
+                    ),
+                ],
+            )],
+        },
+        Batch {
+            findings: vec![finding("pv3", "a-b", 1, "2024-05-03T00:00:00.000Z")],
+            health: vec![],
+            inventories: vec![
+                inventory(
+                    "pv2",
+                    "2024-05-02T00:00:00.000Z",
+                    vec![
+                        with_big,
+                        vendor(
+                            "hotjar",
+                            9,
+                            &["a_b.example", "a-b.example", "ab.example", "Zz.example"],
+                            &[],
+                        ),
+                    ],
+                ),
+                inventory(
+                    "pv3",
+                    "2024-05-03T00:00:00.000Z",
+                    vec![vendor("ga4", 1, &[], &["_gid"])],
+                ),
+            ],
+        },
+    ]
+}
+
+#[test]
+fn backends_agree_on_everything_the_api_reads() {
+    let all = backends("agree");
+    let mut seen = Vec::new();
+    for b in &all {
+        let store = &*b.store;
+        with_site(store, SITE);
+        with_site(store, "tw_b");
+        let mut batches = mixed_batches();
+        batches.push(Batch {
+            findings: vec![
+                FindingRecord {
+                    kind: FindingKind::Monitor(FindingType::GpcIgnored),
+                    consent: r#"{"analytics":true,"functional":null,"gpc":true,"marketing":false,"necessary":true,"since":5,"source":"cmp"}"#.into(),
+                    ..finding("pv3", "intercom-id-x", 1, "2024-05-02T13:00:00.000Z")
+                },
+                // Flags that are not booleans (never sent so, but stored
+                // rows are read as they are) count as unknown on both.
+                FindingRecord {
+                    kind: FindingKind::Monitor(FindingType::GpcIgnored),
+                    consent: r#"{"analytics":false,"functional":"true","marketing":null,"necessary":1,"source":"api"}"#.into(),
+                    ..finding("pv3", "intercom-session-x", 1, "2024-05-02T13:00:00.000Z")
+                },
+                FindingRecord {
+                    kind: FindingKind::CspBlocked,
+                    consent: "null".into(),
+                    category: None,
+                    ..finding("cspbucket0000000", "x", 4, "2024-05-02T14:00:00.000Z")
+                },
+            ],
+            ..Batch::default()
+        });
+        let refs: Vec<&Batch> = batches.iter().collect();
+        store.commit(&refs).expect("commit");
+        let mut sites = store.list_sites().expect("sites");
+        for s in &mut sites {
+            s.created_at.clear();
+        }
+        let windowed = totals(store, Some("2024-05-02T00:00:00.000Z"));
+        let since = store
+            .findings(&FindingsQuery {
+                site: SITE.into(),
+                kinds: vec!["cookie_before_consent".into()],
+                vendors: vec!["intercom".into()],
+                since: Some("2024-05-02T00:00:00.000Z".into()),
+                limit: 1,
+                ..FindingsQuery::default()
+            })
+            .expect("findings");
+        let stats = |since: Option<&str>, until: Option<&str>| {
+            store
+                .stats(&StatsQuery {
+                    site: SITE.into(),
+                    since: since.map(str::to_owned),
+                    until: until.map(str::to_owned),
+                    max_pages: 10,
+                })
+                .expect("stats")
+        };
+        let filtered = store
+            .findings(&FindingsQuery {
+                site: SITE.into(),
+                kinds: vec!["cookie_before_consent".into(), "gpc_ignored".into()],
+                until: Some("2024-05-03T00:00:00.000Z".into()),
+                newest_first: true,
+                category: Some("functional".into()),
+                limit: 100,
+                ..FindingsQuery::default()
+            })
+            .expect("filtered");
+        seen.push((
+            b.name,
+            (
+                all_findings(store),
+                all_health(store),
+                totals(store, None),
+                windowed,
+                since,
+                sites,
+                (
+                    stats(None, None),
+                    stats(Some("2024-05-02T00:00:00.000Z"), None),
+                    stats(None, Some("2024-05-02T00:00:00.000Z")),
+                    filtered,
+                ),
+            ),
+        ));
+    }
+    let Some((_, reference)) = seen.first() else {
+        panic!("no backend");
+    };
+    let (findings, health, t, windowed, since, _, (stats, stats_since, stats_until, filtered)) =
+        reference;
+    // Sanity of the reference (SQLite) itself.
+    assert_eq!(findings.len(), 7);
+    assert_eq!(stats.total.findings, 7);
+    assert_eq!(stats.consent.len(), 3, "{:?}", stats.consent);
+    assert!(
+        stats
+            .consent
+            .iter()
+            .any(|c| c.categories == [None, None, Some(false), None]),
+        "{:?}",
+        stats.consent
+    );
+    assert_eq!(
+        stats.total.findings,
+        stats_since.total.findings + stats_until.total.findings
+    );
+    assert_eq!(
+        stats.by_type.iter().map(|t| t.findings).sum::<i64>(),
+        stats.total.findings
+    );
+    assert!(stats.page_views >= t.page_views);
+    assert!(!stats.consent.is_empty());
+    assert!(filtered
+        .windows(2)
+        .all(|w| w.first().map(|a| &a.at) >= w.get(1).map(|b| &b.at)));
+    assert_eq!(health.len(), 2);
+    assert_eq!(t.page_views, 3);
+    assert_eq!(windowed.page_views, 2);
+    assert_eq!(since.len(), 1);
+    let intercom = t
+        .vendors
+        .iter()
+        .find(|v| v.vendor == "intercom")
+        .expect("intercom");
+    assert_eq!(intercom.usage.transfer_bytes, i64::MAX);
+    for (name, got) in seen.iter().skip(1) {
+        assert_eq!(got, reference, "{name} differs from sqlite");
+    }
+}
+
+#[test]
+fn every_backend_purges_old_reports_in_chunks_counting_rows_per_table() {
+    for b in backends("purge") {
+        let store = &*b.store;
+        with_site(store, SITE);
+        let batches = mixed_batches();
+        let refs: Vec<&Batch> = batches.iter().collect();
+        store.commit(&refs).expect("commit");
+        // Everything observed before May 2nd: pv1's two findings, both health
+        // reports, pv1's inventory with its 2 vendors and 1 host.
+        let before = "2024-05-02T00:00:00.000Z";
+        let first = store.purge(before, 1).expect("purge");
+        assert!(first.maybe_more(1), "{}: {first:?}", b.name);
+        let mut total = first;
+        loop {
+            let p = store.purge(before, 1).expect("purge");
+            total.add(&p);
+            if !p.maybe_more(1) {
+                break;
+            }
+        }
+        assert_eq!(
+            total,
+            Purged {
+                findings: 2,
+                health: 2,
+                inventories: 1,
+                inventory_vendors: 2,
+                inventory_hosts: 1,
+            },
+            "{}",
+            b.name
+        );
+        let left: Vec<String> = all_findings(store)
+            .into_iter()
+            .map(|f| f.page_view)
+            .collect();
+        assert_eq!(left, ["pv2", "pv3"], "{}", b.name);
+        assert!(all_health(store).is_empty(), "{}", b.name);
+        assert_eq!(totals(store, None).page_views, 2, "{}", b.name);
+        // Nothing left to do: a second run removes nothing.
+        assert_eq!(
+            purge_all(store, before).expect("purge").total(),
+            0,
+            "{}",
+            b.name
+        );
+        // And a page view purged can come back.
+        store
+            .commit(&[&Batch {
+                inventories: vec![inventory("pv1", "2024-05-05T00:00:00.000Z", vec![])],
+                ..Batch::default()
+            }])
+            .expect("commit");
+        assert_eq!(totals(store, None).page_views, 3, "{}", b.name);
+    }
+}
+
+#[test]
+fn postgres_migrates_once_when_collectors_start_together() {
+    let Some(db) = pg::TestDb::create("migrate_together") else {
+        return;
+    };
+    let url = db.url.clone();
+    let opened: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || open(&url, 0, Checks::default()).map(|_| ()))
+        })
+        .collect();
+    for t in opened {
+        t.join().expect("thread").expect("open");
+    }
+    let mut client = db.client();
+    let versions: Vec<i64> = client
+        .query("SELECT version FROM tagwatch_schema ORDER BY version", &[])
+        .expect("versions")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
+}
+
+#[test]
+fn postgres_migrates_a_version_2_database_and_keeps_its_data() {
+    let Some(db) = pg::TestDb::create("migrate_v2") else {
+        return;
+    };
+    let mut client = db.client();
+    client
+        .batch_execute(
+            "CREATE TABLE tagwatch_schema (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
+        )
+        .expect("schema table");
+    for m in MIGRATIONS.iter().filter(|m| m.version <= 2) {
+        client
+            .batch_execute(&schema::render(m.sql, Dialect::Postgres, 1))
+            .expect("old migration");
+        client
+            .execute(
+                "INSERT INTO tagwatch_schema VALUES ($1, 'then')",
+                &[&m.version],
+            )
+            .expect("version");
+    }
+    client
+        .batch_execute(&format!(
+            "INSERT INTO sites VALUES ('{SITE}', '{T0}');
+             INSERT INTO site_origins VALUES ('{SITE}', 'https://shop.example');"
+        ))
+        .expect("site");
+    let f = finding("pv1", "intercom-id", 1, T0);
+    client
+        .execute(
+            "INSERT INTO findings (site, page_view, page, type, vendor, category, evidence,
+                 consent, count, at, received_at, user_agent, raw)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            &[
+                &f.site,
+                &f.page_view,
+                &f.page,
+                &f.kind.as_str(),
+                &f.vendor,
+                &f.category.map(|c| c.as_str()),
+                &f.evidence,
+                &f.consent,
+                &f.count,
+                &f.at,
+                &f.received_at,
+                &f.user_agent,
+                &f.raw,
+            ],
+        )
+        .expect("finding");
+    let store = open(&db.url, 1, Checks::default()).expect("migrate");
+    assert_eq!(all_findings(&*store).len(), 1);
+    let indexes: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_indexes WHERE indexname IN ('findings_by_at', 'health_by_at', 'inventories_by_at')",
+            &[],
+        )
+        .expect("indexes")
+        .get(0);
+    assert_eq!(indexes, 3);
+    let version: i64 = client
+        .query_one("SELECT max(version) FROM tagwatch_schema", &[])
+        .expect("version")
+        .get(0);
+    assert_eq!(version, SCHEMA_VERSION);
+}
+
+#[test]
+fn postgres_refuses_a_newer_schema() {
+    let Some(db) = pg::TestDb::create("newer") else {
+        return;
+    };
+    db.client()
+        .batch_execute(
+            "CREATE TABLE tagwatch_schema (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL);
+             INSERT INTO tagwatch_schema VALUES (99, 'later');",
+        )
+        .expect("schema table");
+    match open(&db.url, 0, Checks::default()) {
+        Err(StoreError::SchemaTooNew { found: 99, .. }) => {}
+        other => panic!("unexpected: {:?}", other.err()),
+    }
+}
+
+#[test]
+fn postgres_writers_sharing_a_database_agree_and_never_deadlock() {
+    let Some(db) = pg::TestDb::create("writers") else {
+        return;
+    };
+    let stores: Vec<Arc<dyn Store>> = (0..3)
+        .map(|_| open(&db.url, 0, Checks::default()).expect("open"))
+        .collect();
+    if let Some(first) = stores.first() {
+        with_site(&**first, SITE);
+    }
+    // Every writer commits groups touching the same 40 findings and 10
+    // inventories, each in its own order: without a common lock order this
+    // deadlocks.
+    let threads: Vec<_> = stores
+        .iter()
+        .enumerate()
+        .map(|(w, store)| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for round in 0..20i64 {
+                    let mut keys: Vec<usize> = (0..40).collect();
+                    if (w + round as usize) % 2 == 1 {
+                        keys.reverse();
+                    }
+                    let batches: Vec<Batch> = keys
+                        .chunks(8)
+                        .map(|chunk| Batch {
+                            findings: chunk
+                                .iter()
+                                .map(|k| {
+                                    finding(
+                                        &format!("pv{}", k % 10),
+                                        &format!("c{k}"),
+                                        round + 1,
+                                        T0,
+                                    )
+                                })
+                                .collect(),
+                            inventories: chunk
+                                .iter()
+                                .map(|k| inventory(&format!("pv{}", k % 10), T0, vec![]))
+                                .collect(),
+                            ..Batch::default()
+                        })
+                        .collect();
+                    let refs: Vec<&Batch> = batches.iter().collect();
+                    store.commit(&refs).expect("commit");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("writer");
+    }
+    let store = stores.first().expect("store");
+    let rows = all_findings(&**store);
+    assert_eq!(rows.len(), 40);
+    assert!(rows.iter().all(|r| r.count == 20));
+    assert_eq!(totals(&**store, None).page_views, 10);
+}
+
+#[test]
+fn postgres_store_reconnects_after_the_server_drops_its_connections() {
+    let Some(db) = pg::TestDb::create("reconnect") else {
+        return;
+    };
+    let store = open(&db.url, 1, Checks::default()).expect("open");
+    with_site(&*store, SITE);
+    assert!(all_findings(&*store).is_empty());
+    // What a PostgreSQL restart or failover does to every session.
+    let dropped: i64 = db
+        .client()
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid))::bigint FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .expect("terminate")
+        .get(0);
+    assert!(dropped >= 2, "{dropped}");
+    // Reads notice and retry on a new connection.
+    assert!(all_findings(&*store).is_empty());
+    // A write on the dead connection fails (as the writer thread then
+    // retries batch by batch); the next one reconnects.
+    let batch = Batch {
+        findings: vec![finding("pv1", "intercom-id", 1, T0)],
+        ..Batch::default()
+    };
+    if store.commit(&[&batch]).is_err() {
+        store.commit(&[&batch]).expect("commit after reconnecting");
+    }
+    assert_eq!(all_findings(&*store).len(), 1);
+}
+
+#[test]
+fn every_backend_reports_a_sites_new_finding_types_once() {
+    for b in backends("first_seen") {
+        let store = &*b.store;
+        with_site(store, SITE);
+        with_site(store, "tw_b");
+        let mut gpc = finding("pv1", "x", 1, "2024-05-01T12:00:01.000Z");
+        gpc.kind = FindingKind::Monitor(FindingType::GpcIgnored);
+        let batch = Batch {
+            findings: vec![
+                gpc.clone(),
+                finding("pv1", "a", 1, "2024-05-01T12:00:00.000Z"),
+                finding("pv1", "b", 1, "2024-05-01T12:00:00.500Z"),
+            ],
+            ..Batch::default()
+        };
+        // In the order the findings arrived (not in key order), on every
+        // backend; each the first finding of its type.
+        let first = store.commit(&[&batch, &batch]).expect("commit");
+        let kinds: Vec<&str> = first.iter().map(|f| f.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            ["gpc_ignored", "cookie_before_consent"],
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            first.get(1).map(|f| f.at.as_str()),
+            Some("2024-05-01T12:00:00.000Z")
+        );
+        // Known types: nothing new, whatever the page view.
+        let again = Batch {
+            findings: vec![finding("pv9", "c", 1, "2024-05-03T00:00:00.000Z")],
+            ..Batch::default()
+        };
+        assert!(
+            store.commit(&[&again]).expect("commit").is_empty(),
+            "{}",
+            b.name
+        );
+        // Another site has its own.
+        let other = Batch {
+            findings: vec![FindingRecord {
+                site: "tw_b".into(),
+                ..gpc
+            }],
+            ..Batch::default()
+        };
+        let first = store.commit(&[&other]).expect("commit");
+        assert_eq!(first.len(), 1, "{}", b.name);
+        assert_eq!(first.first().map(|f| f.site.as_str()), Some("tw_b"));
+    }
+}

@@ -1,0 +1,1107 @@
+//! The store, written once over any [`Conn`]: connections (one writer, a
+//! few readers, reopened when they break), every write and every query.
+//! SQLite and PostgreSQL differ only in what `sqlite.rs` and `postgres.rs`
+//! implement of [`Conn`], and in the dialect tokens of the SQL below
+//! (`schema::render`).
+//!
+//! Writes: a group commit is one transaction. Its findings are merged by
+//! dedupe key and its inventories by page view first (in Rust, with the
+//! same rules the upserts apply), then written in key order — so that
+//! collectors sharing a PostgreSQL database lock rows in the same order
+//! and never deadlock — with a few multi-row statements per table.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use crate::conn::{first, rows, transaction, Conn, Param, Row, Tx};
+use crate::schema::{render, MIGRATIONS, SCHEMA_VERSION};
+use crate::{
+    Batch, ConsentTally, FindingRecord, FindingRow, FindingsQuery, FirstSeen, HealthQuery,
+    HealthRecord, HealthRow, HostTotals, InventoryQuery, InventoryRecord, InventoryTotals, Purged,
+    SiteChange, SiteConfig, SiteInfo, Stats, StatsQuery, Store, StoreError, Tally, Usage,
+    VendorTotals,
+};
+
+/// Most rows written by one multi-row statement. Larger groups take
+/// several; smaller ones the largest power of two that fits, then the next
+/// (so each table needs at most 9 prepared statements). 256 rows of the
+/// widest table are 3,328 parameters, under both databases' limits
+/// (SQLite 32,766; PostgreSQL 65,535); a group of 32 batches of 14
+/// findings is two statements (each one round trip to PostgreSQL).
+const MAX_ROWS: usize = 256;
+/// Tries of a commit that PostgreSQL rolled back for a deadlock or a
+/// serialization failure.
+const COMMIT_ATTEMPTS: u32 = 3;
+
+/// What a connection is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Writer,
+    Reader,
+}
+
+type Connect<C> = Box<dyn Fn(Role) -> Result<C, StoreError> + Send + Sync>;
+type Slot<C> = Mutex<Option<C>>;
+
+/// The store over connections of one kind.
+pub(crate) struct Db<C: Conn> {
+    connect: Connect<C>,
+    writer: Slot<C>,
+    readers: Vec<Slot<C>>,
+    next_reader: AtomicUsize,
+    /// (site, finding type) pairs known to be in `site_finding_types`
+    /// (committed; the table only grows), so that a group commit writes
+    /// only the pairs that may be new. Another collector's pairs are
+    /// learnt when ours are found there already.
+    known_types: Mutex<KnownTypes>,
+}
+
+/// Site key → the finding types it is known to have.
+type KnownTypes = HashMap<String, HashSet<&'static str>>;
+
+fn lock<C>(slot: &Slot<C>) -> MutexGuard<'_, Option<C>> {
+    slot.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<C: Conn> Db<C> {
+    /// A store over `writer` (already checked and migrated) and `readers`
+    /// more connections; `connect` opens a new one when one breaks.
+    pub(crate) fn new(writer: C, readers: usize, connect: Connect<C>) -> Result<Self, StoreError> {
+        let readers = (0..readers)
+            .map(|_| connect(Role::Reader).map(|c| Mutex::new(Some(c))))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            connect,
+            writer: Mutex::new(Some(writer)),
+            readers,
+            next_reader: AtomicUsize::new(0),
+            known_types: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Runs `f` on the slot's connection, opening one first if there is
+    /// none or it broke; a connection that broke during `f` is dropped and
+    /// the next call opens a new one (PostgreSQL restarted, a proxy cut
+    /// the connection). The error tells whether the connection broke.
+    fn attempt<T>(
+        &self,
+        slot: &Slot<C>,
+        role: Role,
+        f: impl FnOnce(&mut C) -> Result<T, StoreError>,
+    ) -> Result<T, (StoreError, bool)> {
+        let mut guard = lock(slot);
+        let conn = match guard.take() {
+            Some(c) if !c.is_broken() => guard.insert(c),
+            _ => guard.insert((self.connect)(role).map_err(|e| (e, true))?),
+        };
+        let result = f(conn);
+        // The end of a connection can show as a FATAL message before the
+        // client sees the socket close.
+        let broken = conn.is_broken()
+            || result
+                .as_ref()
+                .err()
+                .is_some_and(StoreError::lost_connection);
+        if broken {
+            *guard = None;
+        }
+        result.map_err(|e| (e, broken))
+    }
+
+    /// Runs a write on the write connection.
+    fn write<T>(&self, f: impl FnOnce(&mut C) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.attempt(&self.writer, Role::Writer, f)
+            .map_err(|(e, _)| e)
+    }
+
+    /// Runs a read on a read connection: a free one if any, else the next
+    /// in turn; the write connection when the store has no readers. A read
+    /// that met a dead connection (it only shows when used) runs once more
+    /// on a new one: reads are safe to repeat.
+    fn read<T>(&self, f: impl Fn(&mut C) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let n = self.readers.len();
+        let (slot, role) = match self.readers.iter().find(|slot| slot.try_lock().is_ok()) {
+            Some(free) => (free, Role::Reader),
+            None if n == 0 => (&self.writer, Role::Writer),
+            None => (
+                self.readers
+                    .get(self.next_reader.fetch_add(1, Ordering::Relaxed) % n)
+                    .unwrap_or(&self.writer),
+                Role::Reader,
+            ),
+        };
+        match self.attempt(slot, role, &f) {
+            Ok(v) => Ok(v),
+            Err((_, true)) => self.attempt(slot, role, &f).map_err(|(e, _)| e),
+            Err((e, false)) => Err(e),
+        }
+    }
+}
+
+// ------------------------------------------------------------ migrations
+
+/// Brings the schema up to [`SCHEMA_VERSION`] in one transaction (other
+/// processes migrating at the same time wait for it), refusing a newer
+/// one.
+pub(crate) fn migrate<C: Conn>(c: &mut C) -> Result<(), StoreError> {
+    transaction(c, Tx::Write, |c| {
+        let version = c.schema_version()?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        for m in MIGRATIONS.iter().filter(|m| m.version > version) {
+            c.batch(&render(m.sql, C::DIALECT, 1))?;
+            c.set_schema_version(m.version)?;
+        }
+        Ok(())
+    })
+}
+
+// ---------------------------------------------------------------- writes
+
+/// A group's findings with one row per dedupe key: the first arrival's
+/// fields, the largest count (or the sum, for additive findings) and the
+/// earliest `at`, as the upserts would leave them.
+struct Merged<'a> {
+    first: &'a FindingRecord,
+    count: i64,
+    at: &'a str,
+}
+
+/// The rows of a group commit, merged and in the order they are written.
+struct Group<'a> {
+    /// By dedupe key.
+    findings: Vec<Merged<'a>>,
+    /// The first finding of each (site, type) in arrival order: what may
+    /// be a type the site never had.
+    types: Vec<&'a FindingRecord>,
+    /// In arrival order (no key).
+    health: Vec<&'a HealthRecord>,
+    /// One per (site, page view), by key: the one observed last (on equal
+    /// `at`, the one that arrived last), as the upsert would leave it.
+    inventories: Vec<&'a InventoryRecord>,
+}
+
+type FindingKey<'a> = (&'a str, &'a str, &'static str, &'a str, &'a str);
+
+impl<'a> Group<'a> {
+    fn new(batches: &[&'a Batch]) -> Self {
+        let mut findings: BTreeMap<FindingKey<'a>, Merged<'a>> = BTreeMap::new();
+        let mut types: Vec<&FindingRecord> = Vec::new();
+        for f in batches.iter().flat_map(|b| b.findings.iter()) {
+            let key = (
+                f.site.as_str(),
+                f.page_view.as_str(),
+                f.kind.as_str(),
+                f.vendor.as_str(),
+                f.evidence.as_str(),
+            );
+            findings
+                .entry(key)
+                .and_modify(|m| {
+                    m.count = if f.kind.additive() {
+                        m.count.saturating_add(f.count)
+                    } else {
+                        m.count.max(f.count)
+                    };
+                    if f.at.as_str() < m.at {
+                        m.at = &f.at;
+                    }
+                })
+                .or_insert(Merged {
+                    first: f,
+                    count: f.count,
+                    at: &f.at,
+                });
+            if !types.iter().any(|t| t.site == f.site && t.kind == f.kind) {
+                types.push(f);
+            }
+        }
+        let mut inventories: BTreeMap<(&str, &str), &InventoryRecord> = BTreeMap::new();
+        for inv in batches.iter().flat_map(|b| b.inventories.iter()) {
+            inventories
+                .entry((&inv.site, &inv.page_view))
+                .and_modify(|kept| {
+                    if inv.at >= kept.at {
+                        *kept = inv;
+                    }
+                })
+                .or_insert(inv);
+        }
+        Self {
+            findings: findings.into_values().collect(),
+            types,
+            health: batches.iter().flat_map(|b| b.health.iter()).collect(),
+            inventories: inventories.into_values().collect(),
+        }
+    }
+}
+
+/// Runs `sql` (a multi-row statement of `columns` parameters a row) over
+/// `items`, as few statements as [`MAX_ROWS`] allows; `each` is called for
+/// every row it returns.
+fn write_rows<'i, C: Conn, T>(
+    c: &mut C,
+    sql: &'static str,
+    items: &'i [T],
+    columns: usize,
+    params: impl Fn(&'i T, &mut Vec<Param<'i>>),
+    each: &mut dyn FnMut(&dyn Row) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let mut rest = items;
+    let mut values = Vec::with_capacity(columns * MAX_ROWS.min(items.len()));
+    while !rest.is_empty() {
+        let n = chunk_len(rest.len());
+        let (chunk, tail) = rest.split_at(n);
+        values.clear();
+        for item in chunk {
+            params(item, &mut values);
+        }
+        c.query_rows(sql, n, &values, each)?;
+        rest = tail;
+    }
+    Ok(())
+}
+
+/// Rows in the next statement: [`MAX_ROWS`], or the largest power of two
+/// not above what is left.
+fn chunk_len(left: usize) -> usize {
+    if left >= MAX_ROWS {
+        MAX_ROWS
+    } else {
+        1 << left.ilog2()
+    }
+}
+
+const RECORD_FINDING_TYPES: &str = "
+INSERT INTO site_finding_types (site, type, first_at) VALUES {values:3}
+ON CONFLICT (site, type) DO NOTHING
+RETURNING site, type";
+
+/// Dedupe: the same (site, page_view, type, vendor, evidence) updates the
+/// stored row: the larger count (counts are cumulative, so a resent beacon
+/// never inflates it) and the earlier `at`. Both are order-independent, so
+/// concurrent writers agree whatever order their rows land in.
+const UPSERT_FINDINGS: &str = "
+INSERT INTO findings
+    (site, page_view, page, type, vendor, category, evidence, consent, count, at, received_at, user_agent, raw)
+VALUES {values:13}
+ON CONFLICT (site, page_view, type, vendor, evidence) DO UPDATE SET
+    count = CASE WHEN excluded.count > findings.count THEN excluded.count ELSE findings.count END,
+    at = CASE WHEN excluded.at < findings.at THEN excluded.at ELSE findings.at END";
+
+/// Reports without a cumulative count (CSP violation reports, one
+/// occurrence each): the same key adds its count to the stored row.
+const UPSERT_FINDINGS_ADD: &str = "
+INSERT INTO findings
+    (site, page_view, page, type, vendor, category, evidence, consent, count, at, received_at, user_agent, raw)
+VALUES {values:13}
+ON CONFLICT (site, page_view, type, vendor, evidence) DO UPDATE SET
+    count = CASE WHEN findings.count > 9223372036854775807 - excluded.count
+                 THEN 9223372036854775807 ELSE findings.count + excluded.count END,
+    at = CASE WHEN excluded.at < findings.at THEN excluded.at ELSE findings.at END";
+
+const INSERT_HEALTH: &str = "
+INSERT INTO health (site, page_view, page, status, reason, at, received_at, user_agent, raw)
+VALUES {values:9}";
+
+/// Replaces a page view's inventory unless the stored one was observed
+/// later (a resent or reordered older beacon never wins). Answers the rows
+/// stored; their children are then replaced.
+const UPSERT_INVENTORIES: &str = "
+INSERT INTO inventories (site, page_view, page, at, received_at, user_agent, raw)
+VALUES {values:7}
+ON CONFLICT (site, page_view) DO UPDATE SET
+    page = excluded.page,
+    at = excluded.at,
+    received_at = excluded.received_at,
+    user_agent = excluded.user_agent,
+    raw = excluded.raw
+WHERE excluded.at >= inventories.at
+RETURNING id, site, page_view";
+
+/// The children of the inventories replaced (their ids).
+const DELETE_VENDORS_OF: &str = "DELETE FROM inventory_vendors WHERE inventory IN ({list})";
+const DELETE_HOSTS_OF: &str = "DELETE FROM inventory_hosts WHERE inventory IN ({list})";
+
+/// `?1`: a JSON array of inventory ids (purges).
+const DELETE_INVENTORY_VENDORS: &str = "DELETE FROM inventory_vendors
+WHERE inventory IN (SELECT CAST(value AS BIGINT) FROM {each:?1:i})";
+const DELETE_INVENTORY_HOSTS: &str = "DELETE FROM inventory_hosts
+WHERE inventory IN (SELECT CAST(value AS BIGINT) FROM {each:?1:i})";
+
+const INSERT_INVENTORY_VENDORS: &str = "
+INSERT INTO inventory_vendors
+    (inventory, vendor, requests, script_requests, transfer_bytes, encoded_bytes, duration_ms, hosts, regions, cookies)
+VALUES {values:10}";
+
+const INSERT_INVENTORY_HOSTS: &str = "
+INSERT INTO inventory_hosts
+    (inventory, host, requests, script_requests, transfer_bytes, encoded_bytes, duration_ms)
+VALUES {values:7}";
+
+fn usage_params<'a>(u: &Usage, p: &mut Vec<Param<'a>>) {
+    p.extend([
+        Param::Int(u.requests),
+        Param::Int(u.script_requests),
+        Param::Int(u.transfer_bytes),
+        Param::Int(u.encoded_bytes),
+        Param::Int(u.duration_ms),
+    ]);
+}
+
+/// JSON text of a string list, as `inventory_vendors` keeps hosts, regions
+/// and cookies.
+fn json_strings(items: &[String]) -> String {
+    serde_json::Value::from(items.to_vec()).to_string()
+}
+
+fn write_group<C: Conn>(
+    c: &mut C,
+    group: &Group<'_>,
+    known: &KnownTypes,
+) -> Result<Vec<FirstSeen>, StoreError> {
+    // Site types first, in key order too (no deadlock between collectors);
+    // only those not known to be there.
+    let mut types: Vec<&FindingRecord> = group
+        .types
+        .iter()
+        .copied()
+        .filter(|f| {
+            !known
+                .get(f.site.as_str())
+                .is_some_and(|types| types.contains(f.kind.as_str()))
+        })
+        .collect();
+    types.sort_by(|a, b| (&a.site, a.kind.as_str()).cmp(&(&b.site, b.kind.as_str())));
+    let mut new_types: Vec<(String, String)> = Vec::new();
+    write_rows(
+        c,
+        RECORD_FINDING_TYPES,
+        &types,
+        3,
+        |f, p| p.extend([Param::from(&f.site), f.kind.as_str().into(), (&f.at).into()]),
+        &mut |row| {
+            new_types.push((row.text(0)?, row.text(1)?));
+            Ok(())
+        },
+    )?;
+    // Reported in arrival order.
+    let first_seen = group
+        .types
+        .iter()
+        .filter(|f| {
+            new_types
+                .iter()
+                .any(|(s, k)| *s == f.site && k == f.kind.as_str())
+        })
+        .map(|f| FirstSeen::of(f))
+        .collect();
+
+    for additive in [false, true] {
+        let rows: Vec<&Merged<'_>> = group
+            .findings
+            .iter()
+            .filter(|m| m.first.kind.additive() == additive)
+            .collect();
+        let sql = if additive {
+            UPSERT_FINDINGS_ADD
+        } else {
+            UPSERT_FINDINGS
+        };
+        write_rows(
+            c,
+            sql,
+            &rows,
+            13,
+            |m, p| {
+                let f = m.first;
+                p.extend([
+                    Param::from(&f.site),
+                    (&f.page_view).into(),
+                    (&f.page).into(),
+                    f.kind.as_str().into(),
+                    (&f.vendor).into(),
+                    f.category.map(|c| c.as_str()).into(),
+                    (&f.evidence).into(),
+                    (&f.consent).into(),
+                    Param::Int(m.count),
+                    Param::Text(m.at),
+                    (&f.received_at).into(),
+                    (&f.user_agent).into(),
+                    (&f.raw).into(),
+                ]);
+            },
+            &mut |_| Ok(()),
+        )?;
+    }
+
+    write_rows(
+        c,
+        INSERT_HEALTH,
+        &group.health,
+        9,
+        |h, p| {
+            p.extend([
+                Param::from(&h.site),
+                (&h.page_view).into(),
+                (&h.page).into(),
+                h.status.as_str().into(),
+                (&h.reason).into(),
+                (&h.at).into(),
+                (&h.received_at).into(),
+                (&h.user_agent).into(),
+                (&h.raw).into(),
+            ]);
+        },
+        &mut |_| Ok(()),
+    )?;
+
+    write_inventories(c, &group.inventories)?;
+    Ok(first_seen)
+}
+
+fn write_inventories<C: Conn>(
+    c: &mut C,
+    inventories: &[&InventoryRecord],
+) -> Result<(), StoreError> {
+    if inventories.is_empty() {
+        return Ok(());
+    }
+    // (site, page view) → id of the rows stored (not kept back by a newer one).
+    let mut stored: HashMap<(String, String), i64> = HashMap::new();
+    write_rows(
+        c,
+        UPSERT_INVENTORIES,
+        inventories,
+        7,
+        |inv, p| {
+            p.extend([
+                Param::from(&inv.site),
+                (&inv.page_view).into(),
+                (&inv.page).into(),
+                (&inv.at).into(),
+                (&inv.received_at).into(),
+                (&inv.user_agent).into(),
+                (&inv.raw).into(),
+            ]);
+        },
+        &mut |row| {
+            stored.insert((row.text(1)?, row.text(2)?), row.int(0)?);
+            Ok(())
+        },
+    )?;
+    if stored.is_empty() {
+        return Ok(());
+    }
+    let mut ids: Vec<i64> = stored.values().copied().collect();
+    ids.sort_unstable();
+    for sql in [DELETE_VENDORS_OF, DELETE_HOSTS_OF] {
+        write_rows(
+            c,
+            sql,
+            &ids,
+            1,
+            |id, p| p.push(Param::Int(*id)),
+            &mut |_| Ok(()),
+        )?;
+    }
+    let stored_id = |inv: &InventoryRecord| {
+        stored
+            .get(&(inv.site.clone(), inv.page_view.clone()))
+            .copied()
+    };
+    let mut vendors = Vec::new();
+    let mut hosts = Vec::new();
+    for inv in inventories {
+        if let Some(id) = stored_id(inv) {
+            vendors.extend(inv.vendors.iter().map(|v| {
+                (
+                    id,
+                    v,
+                    [
+                        json_strings(&v.hosts),
+                        json_strings(&v.regions),
+                        json_strings(&v.cookies),
+                    ],
+                )
+            }));
+            hosts.extend(inv.unclassified.iter().map(|h| (id, h)));
+        }
+    }
+    write_rows(
+        c,
+        INSERT_INVENTORY_VENDORS,
+        &vendors,
+        10,
+        |(id, v, [h, r, k]), p| {
+            p.extend([Param::Int(*id), (&v.vendor).into()]);
+            usage_params(&v.usage, p);
+            p.extend([Param::from(h), r.into(), k.into()]);
+        },
+        &mut |_| Ok(()),
+    )?;
+    write_rows(
+        c,
+        INSERT_INVENTORY_HOSTS,
+        &hosts,
+        7,
+        |(id, h), p| {
+            p.extend([Param::Int(*id), (&h.host).into()]);
+            usage_params(&h.usage, p);
+        },
+        &mut |_| Ok(()),
+    )
+}
+
+// --------------------------------------------------------------- queries
+
+/// A site's findings in a window: `?1` site, `?2` since, `?3` until (or
+/// NULL). A macro so that it joins the statements' text at compile time.
+macro_rules! findings_window {
+    () => {
+        "site = ?1 AND (CAST(?2 AS TEXT) IS NULL OR at >= ?2) AND (CAST(?3 AS TEXT) IS NULL OR at < ?3)"
+    };
+}
+
+/// The page views of a site with an inventory in the window: `?1` site,
+/// `?2` since (or NULL).
+macro_rules! inventory_window {
+    () => {
+        "SELECT id FROM inventories WHERE site = ?1 AND (CAST(?2 AS TEXT) IS NULL OR at >= ?2)"
+    };
+}
+
+macro_rules! findings_query {
+    ($order:literal) => {
+        concat!(
+            "SELECT type, vendor, site, page, at, page_view, category, count, evidence, consent, received_at
+             FROM findings
+             WHERE site = ?1
+               AND (CAST(?2 AS TEXT) IS NULL OR type IN (SELECT value{bytes} FROM {each:?2:k}))
+               AND (CAST(?3 AS TEXT) IS NULL OR vendor IN (SELECT value{bytes} FROM {each:?3:v}))
+               AND (CAST(?4 AS TEXT) IS NULL OR at >= ?4)
+               AND (CAST(?5 AS TEXT) IS NULL OR at < ?5)
+               AND (CAST(?6 AS TEXT) IS NULL OR page = ?6)
+               AND (CAST(?7 AS TEXT) IS NULL OR page_view = ?7)
+               AND (CAST(?8 AS TEXT) IS NULL OR category = ?8)
+             ORDER BY ",
+            $order,
+            " LIMIT ?9"
+        )
+    };
+}
+
+const FINDINGS_OLDEST: &str = findings_query!("at, id");
+const FINDINGS_NEWEST: &str = findings_query!("at DESC, id DESC");
+
+macro_rules! tallies {
+    ($group:literal, $limit:literal) => {
+        concat!(
+            "SELECT ",
+            $group,
+            ", count(*), {sum:count} FROM findings WHERE ",
+            findings_window!(),
+            " GROUP BY 1 ORDER BY 2 DESC, 1",
+            $limit
+        )
+    };
+}
+
+const TALLY_TYPES: &str = tallies!("type", "");
+const TALLY_VENDORS: &str = tallies!("vendor", "");
+/// `?4`: most pages.
+const TALLY_PAGES: &str = tallies!("page", " LIMIT ?4");
+const TALLY_DAYS: &str = tallies!("substr(at, 1, 10)", "");
+const TALLY_TOTAL: &str = concat!(
+    "SELECT count(*), coalesce({sum:count}, 0) FROM findings WHERE ",
+    findings_window!()
+);
+/// Distinct page views with an inventory or a monitor finding.
+const PAGE_VIEWS: &str = "SELECT count(*) FROM (
+   SELECT page_view FROM inventories
+     WHERE site = ?1 AND (CAST(?2 AS TEXT) IS NULL OR at >= ?2) AND (CAST(?3 AS TEXT) IS NULL OR at < ?3)
+   UNION
+   SELECT page_view FROM findings
+     WHERE site = ?1 AND (CAST(?2 AS TEXT) IS NULL OR at >= ?2) AND (CAST(?3 AS TEXT) IS NULL OR at < ?3)
+       AND type <> 'csp_blocked') pv";
+/// Monitor findings (not `csp_blocked`) per consent state: source and the
+/// four categories as 1, 0 or NULL.
+const CONSENT_STATES: &str = concat!(
+    "SELECT {json_text:c:source}, {json_flag:c:necessary}, {json_flag:c:functional},
+            {json_flag:c:analytics}, {json_flag:c:marketing}, count(*)
+     FROM (SELECT {json:consent} AS c FROM findings
+           WHERE ",
+    findings_window!(),
+    " AND type <> 'csp_blocked') f
+     WHERE {json_object:c}
+     GROUP BY 1, 2, 3, 4, 5"
+);
+
+const INVENTORY_PAGE_VIEWS: &str = concat!("SELECT count(*) FROM (", inventory_window!(), ") w");
+const INVENTORY_VENDORS: &str = concat!(
+    "SELECT vendor, count(*), {sum:requests}, {sum:script_requests}, {sum:transfer_bytes},
+            {sum:encoded_bytes}, {sum:duration_ms}
+     FROM inventory_vendors WHERE inventory IN (",
+    inventory_window!(),
+    ")
+     GROUP BY vendor
+     ORDER BY count(*) DESC, {sum:requests} DESC, vendor"
+);
+/// Distinct names per vendor: kind 0 hosts, 1 regions, 2 cookies, 3 pages;
+/// in byte order.
+const INVENTORY_NAMES: &str = concat!(
+    "SELECT vendor, kind, name FROM (
+       SELECT v.vendor AS vendor, 0 AS kind, j.value{bytes} AS name
+         FROM inventory_vendors v, {each:v.hosts:j} WHERE v.inventory IN (",
+    inventory_window!(),
+    ")
+       UNION
+       SELECT v.vendor, 1, j.value{bytes} FROM inventory_vendors v, {each:v.regions:j}
+         WHERE v.inventory IN (",
+    inventory_window!(),
+    ")
+       UNION
+       SELECT v.vendor, 2, j.value{bytes} FROM inventory_vendors v, {each:v.cookies:j}
+         WHERE v.inventory IN (",
+    inventory_window!(),
+    ")
+       UNION
+       SELECT v.vendor, 3, i.page FROM inventory_vendors v JOIN inventories i ON i.id = v.inventory
+         WHERE v.inventory IN (",
+    inventory_window!(),
+    ")
+     ) n
+     ORDER BY vendor, kind, name"
+);
+/// `?3`: most hosts.
+const INVENTORY_HOSTS: &str = concat!(
+    "SELECT host, count(*), {sum:requests}, {sum:script_requests}, {sum:transfer_bytes},
+            {sum:encoded_bytes}, {sum:duration_ms}
+     FROM inventory_hosts WHERE inventory IN (",
+    inventory_window!(),
+    ")
+     GROUP BY host
+     ORDER BY count(*) DESC, {sum:requests} DESC, host
+     LIMIT ?3"
+);
+
+fn usage_at(row: &dyn Row, first: usize) -> Result<Usage, StoreError> {
+    Ok(Usage {
+        requests: row.int(first)?,
+        script_requests: row.int(first + 1)?,
+        transfer_bytes: row.int(first + 2)?,
+        encoded_bytes: row.int(first + 3)?,
+        duration_ms: row.int(first + 4)?,
+    })
+}
+
+fn json_or_null(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
+}
+
+/// JSON text of a string list for an `{each}` parameter; NULL when empty.
+fn json_list(items: &[String]) -> Option<String> {
+    (!items.is_empty()).then(|| serde_json::Value::from(items.to_vec()).to_string())
+}
+
+fn tally(row: &dyn Row) -> Result<Tally, StoreError> {
+    Ok(Tally {
+        key: row.text(0)?,
+        findings: row.int(1)?,
+        occurrences: row.int(2)?,
+    })
+}
+
+/// Consent tallies in a stable order: most findings first, then source and
+/// state.
+fn sort_consent(c: &mut [ConsentTally]) {
+    c.sort_by(|a, b| {
+        b.findings
+            .cmp(&a.findings)
+            .then_with(|| a.source.cmp(&b.source))
+            .then_with(|| a.categories.cmp(&b.categories))
+    });
+}
+
+impl<C: Conn> Store for Db<C> {
+    fn add_site(&self, key: &str, origins: &[String], created_at: &str) -> Result<(), StoreError> {
+        self.write(|c| {
+            transaction(c, Tx::Write, |c| {
+                let inserted = c.execute(
+                    "INSERT INTO sites (key, created_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                    &[key.into(), created_at.into()],
+                )?;
+                if inserted == 0 {
+                    return Err(StoreError::DuplicateSite);
+                }
+                for origin in origins {
+                    c.execute(
+                        "INSERT INTO site_origins (site, origin) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                        &[key.into(), origin.into()],
+                    )?;
+                }
+                Ok(())
+            })
+        })
+    }
+
+    fn list_sites(&self) -> Result<Vec<SiteInfo>, StoreError> {
+        self.read(|c| {
+            let mut sites: Vec<SiteInfo> = Vec::new();
+            c.query(
+                "SELECT s.key, s.created_at, o.origin, s.sample, s.enabled FROM sites s
+                 LEFT JOIN site_origins o ON o.site = s.key
+                 ORDER BY s.created_at, s.key, o.origin",
+                &[],
+                &mut |row| {
+                    let key = row.text(0)?;
+                    let origin = row.opt_text(2)?;
+                    match sites.last_mut() {
+                        Some(last) if last.site == key => last.origins.extend(origin),
+                        _ => sites.push(SiteInfo {
+                            site: key,
+                            origins: origin.into_iter().collect(),
+                            created_at: row.text(1)?,
+                            sample: row.real(3)?,
+                            enabled: row.int(4)? != 0,
+                        }),
+                    }
+                    Ok(())
+                },
+            )?;
+            Ok(sites)
+        })
+    }
+
+    fn site_origins(&self, key: &str) -> Result<Option<Vec<String>>, StoreError> {
+        self.read(|c| {
+            // One row per origin; one row with NULL for a site without any.
+            let mut found = false;
+            let mut origins = Vec::new();
+            c.query(
+                "SELECT o.origin FROM sites s LEFT JOIN site_origins o ON o.site = s.key
+                 WHERE s.key = ?1 ORDER BY o.origin",
+                &[key.into()],
+                &mut |row| {
+                    found = true;
+                    origins.extend(row.opt_text(0)?);
+                    Ok(())
+                },
+            )?;
+            Ok(found.then_some(origins))
+        })
+    }
+
+    fn origin_registered(&self, candidates: &[String]) -> Result<bool, StoreError> {
+        let Some(list) = json_list(candidates) else {
+            return Ok(false);
+        };
+        self.read(|c| {
+            Ok(first(
+                c,
+                "SELECT 1 FROM site_origins
+                 WHERE origin IN (SELECT value{bytes} FROM {each:?1:c}) LIMIT 1",
+                &[Param::Text(&list)],
+                |_| Ok(()),
+            )?
+            .is_some())
+        })
+    }
+
+    fn site_config(&self, key: &str) -> Result<Option<SiteConfig>, StoreError> {
+        self.read(|c| {
+            first(
+                c,
+                "SELECT sample, enabled FROM sites WHERE key = ?1",
+                &[key.into()],
+                |row| {
+                    Ok(SiteConfig {
+                        sample: row.real(0)?,
+                        enabled: row.int(1)? != 0,
+                    })
+                },
+            )
+        })
+    }
+
+    fn set_site_config(&self, key: &str, change: &SiteChange) -> Result<bool, StoreError> {
+        let enabled = change.enabled.map(i64::from);
+        self.write(|c| {
+            let changed = c.execute(
+                "UPDATE sites SET sample = coalesce(?2, sample), enabled = coalesce(?3, enabled)
+                 WHERE key = ?1",
+                &[key.into(), change.sample.into(), enabled.into()],
+            )?;
+            Ok(changed > 0)
+        })
+    }
+
+    fn commit(&self, batches: &[&Batch]) -> Result<Vec<FirstSeen>, StoreError> {
+        let group = Group::new(batches);
+        let mut known = self
+            .known_types
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let first_seen = self.write(|c| {
+            let mut attempt = 1;
+            loop {
+                match transaction(c, Tx::Write, |c| write_group(c, &group, &known)) {
+                    Err(e) if attempt < COMMIT_ATTEMPTS && e.retryable() => attempt += 1,
+                    other => return other,
+                }
+            }
+        })?;
+        for f in &group.types {
+            match known.get_mut(f.site.as_str()) {
+                Some(types) => {
+                    types.insert(f.kind.as_str());
+                }
+                None => {
+                    known.insert(f.site.clone(), HashSet::from([f.kind.as_str()]));
+                }
+            }
+        }
+        Ok(first_seen)
+    }
+
+    fn findings(&self, q: &FindingsQuery) -> Result<Vec<FindingRow>, StoreError> {
+        let (kinds, vendors) = (json_list(&q.kinds), json_list(&q.vendors));
+        let sql = if q.newest_first {
+            FINDINGS_NEWEST
+        } else {
+            FINDINGS_OLDEST
+        };
+        self.read(|c| {
+            rows(
+                c,
+                sql,
+                &[
+                    (&q.site).into(),
+                    (&kinds).into(),
+                    (&vendors).into(),
+                    (&q.since).into(),
+                    (&q.until).into(),
+                    (&q.page).into(),
+                    (&q.page_view).into(),
+                    (&q.category).into(),
+                    q.limit.into(),
+                ],
+                |row| {
+                    Ok(FindingRow {
+                        kind: row.text(0)?,
+                        vendor: row.text(1)?,
+                        site: row.text(2)?,
+                        page: row.text(3)?,
+                        at: row.text(4)?,
+                        page_view: row.text(5)?,
+                        category: row.opt_text(6)?,
+                        count: row.int(7)?,
+                        evidence: json_or_null(&row.text(8)?),
+                        consent: json_or_null(&row.text(9)?),
+                        received_at: row.text(10)?,
+                    })
+                },
+            )
+        })
+    }
+
+    fn stats(&self, q: &StatsQuery) -> Result<Stats, StoreError> {
+        self.read(|c| {
+            // One snapshot for every query.
+            transaction(c, Tx::Read, |c| {
+                let p: [Param<'_>; 3] = [(&q.site).into(), (&q.since).into(), (&q.until).into()];
+                let total = first(c, TALLY_TOTAL, &p, |row| {
+                    Ok(Tally {
+                        key: String::new(),
+                        findings: row.int(0)?,
+                        occurrences: row.int(1)?,
+                    })
+                })?
+                .unwrap_or_default();
+                let by_type = rows(c, TALLY_TYPES, &p, tally)?;
+                let by_vendor = rows(c, TALLY_VENDORS, &p, tally)?;
+                let by_page = rows(
+                    c,
+                    TALLY_PAGES,
+                    &[p[0], p[1], p[2], q.max_pages.into()],
+                    tally,
+                )?;
+                let mut by_day = rows(c, TALLY_DAYS, &p, tally)?;
+                by_day.sort_by(|a, b| a.key.cmp(&b.key));
+                let page_views = first(c, PAGE_VIEWS, &p, |row| row.int(0))?.unwrap_or(0);
+                let flag = |row: &dyn Row, i| -> Result<Option<bool>, StoreError> {
+                    Ok(row.opt_int(i)?.map(|n| n != 0))
+                };
+                let mut consent = rows(c, CONSENT_STATES, &p, |row| {
+                    Ok(ConsentTally {
+                        // A source that is not text (the schema says it is) counts as none.
+                        source: row.opt_text(0).ok().flatten(),
+                        categories: [flag(row, 1)?, flag(row, 2)?, flag(row, 3)?, flag(row, 4)?],
+                        findings: row.int(5)?,
+                    })
+                })?;
+                sort_consent(&mut consent);
+                Ok(Stats {
+                    total,
+                    by_type,
+                    by_vendor,
+                    by_page,
+                    by_day,
+                    page_views,
+                    consent,
+                })
+            })
+        })
+    }
+
+    fn health(&self, q: &HealthQuery) -> Result<Vec<HealthRow>, StoreError> {
+        self.read(|c| {
+            rows(
+                c,
+                "SELECT site, page, page_view, status, reason, at, received_at
+                 FROM health
+                 WHERE site = ?1 AND (CAST(?2 AS TEXT) IS NULL OR at >= ?2)
+                 ORDER BY at, id
+                 LIMIT ?3",
+                &[(&q.site).into(), (&q.since).into(), q.limit.into()],
+                |row| {
+                    Ok(HealthRow {
+                        site: row.text(0)?,
+                        page: row.text(1)?,
+                        page_view: row.opt_text(2)?,
+                        status: row.text(3)?,
+                        reason: row.opt_text(4)?,
+                        at: row.text(5)?,
+                        received_at: row.text(6)?,
+                    })
+                },
+            )
+        })
+    }
+
+    fn inventory(&self, q: &InventoryQuery) -> Result<InventoryTotals, StoreError> {
+        self.read(|c| {
+            // One snapshot for the four queries.
+            transaction(c, Tx::Read, |c| {
+                let p: [Param<'_>; 2] = [(&q.site).into(), (&q.since).into()];
+                let page_views = first(c, INVENTORY_PAGE_VIEWS, &p, |row| row.int(0))?.unwrap_or(0);
+                let mut vendors = rows(c, INVENTORY_VENDORS, &p, |row| {
+                    Ok(VendorTotals {
+                        vendor: row.text(0)?,
+                        page_views: row.int(1)?,
+                        usage: usage_at(row, 2)?,
+                        ..VendorTotals::default()
+                    })
+                })?;
+                let max = usize::try_from(q.max_names).unwrap_or(usize::MAX);
+                c.query(INVENTORY_NAMES, &p, &mut |row| {
+                    let vendor = row.text(0)?;
+                    let kind = row.int(1)?;
+                    // A JSON value that is not text (never written so) is skipped.
+                    let Ok(name) = row.text(2) else {
+                        return Ok(());
+                    };
+                    if let Some(v) = vendors.iter_mut().find(|v| v.vendor == vendor) {
+                        let list = match kind {
+                            0 => &mut v.hosts,
+                            1 => &mut v.regions,
+                            2 => &mut v.cookies,
+                            _ => &mut v.pages,
+                        };
+                        if list.len() < max {
+                            list.push(name);
+                        }
+                    }
+                    Ok(())
+                })?;
+                let unclassified = rows(
+                    c,
+                    INVENTORY_HOSTS,
+                    &[p[0], p[1], q.max_hosts.into()],
+                    |row| {
+                        Ok(HostTotals {
+                            host: row.text(0)?,
+                            page_views: row.int(1)?,
+                            usage: usage_at(row, 2)?,
+                        })
+                    },
+                )?;
+                vendors.shrink_to_fit();
+                Ok(InventoryTotals {
+                    page_views,
+                    vendors,
+                    unclassified,
+                })
+            })
+        })
+    }
+
+    fn purge(&self, before: &str, limit: u32) -> Result<Purged, StoreError> {
+        self.write(|c| {
+            transaction(c, Tx::Write, |c| {
+                let p = [before.into(), limit.into()];
+                // Oldest first, through the `at` indexes; at most `limit`
+                // per table so that one call never holds the write lock for
+                // long. PostgreSQL: rows a writer holds are skipped (left
+                // for the next run), so a purge never waits for ingest.
+                let findings = c.execute(
+                    "DELETE FROM findings WHERE id IN
+                       (SELECT id FROM findings WHERE at < ?1 ORDER BY at LIMIT ?2 {skip_locked})",
+                    &p,
+                )?;
+                let health = c.execute(
+                    "DELETE FROM health WHERE id IN
+                       (SELECT id FROM health WHERE at < ?1 ORDER BY at LIMIT ?2 {skip_locked})",
+                    &p,
+                )?;
+                // Inventories locked first: no writer replaces their
+                // children while they go. Children deleted first and
+                // counted (the cascade would not say how many).
+                let ids = rows(
+                    c,
+                    "SELECT id FROM inventories WHERE at < ?1 ORDER BY at LIMIT ?2 {skip_locked}",
+                    &p,
+                    |row| row.int(0),
+                )?;
+                let ids = serde_json::Value::from(ids).to_string();
+                let ids = [Param::Text(&ids)];
+                let inventory_vendors = c.execute(DELETE_INVENTORY_VENDORS, &ids)?;
+                let inventory_hosts = c.execute(DELETE_INVENTORY_HOSTS, &ids)?;
+                let inventories = c.execute(
+                    "DELETE FROM inventories
+                     WHERE id IN (SELECT CAST(value AS BIGINT) FROM {each:?1:i})",
+                    &ids,
+                )?;
+                Ok(Purged {
+                    findings,
+                    health,
+                    inventories,
+                    inventory_vendors,
+                    inventory_hosts,
+                })
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_powers_of_two_up_to_the_maximum() {
+        let mut left = 203;
+        let mut sizes = Vec::new();
+        while left > 0 {
+            let n = chunk_len(left);
+            sizes.push(n);
+            left -= n;
+        }
+        assert_eq!(sizes, [128, 64, 8, 2, 1]);
+    }
+}

@@ -1,0 +1,635 @@
+//! The store: sites, findings, health reports and inventories, in the
+//! embedded SQLite database or in PostgreSQL (several collectors sharing
+//! one store). One implementation (`db.rs`) over a small connection trait
+//! (`conn.rs`) that each database implements; the SQL is written once,
+//! with the few dialect differences as tokens (`schema.rs`).
+//!
+//! Every method is blocking; the collector calls reads from
+//! `spawn_blocking` and writes from its single writer thread.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+use tagwatch_core::consent::Category;
+use tagwatch_core::report::{FindingType, HealthStatus};
+
+mod conn;
+mod db;
+mod postgres;
+pub mod schema;
+mod sqlite;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub mod timefmt;
+
+#[cfg(test)]
+mod backend_tests;
+
+/// A finding's type as stored: one the monitor reports, or the collector's
+/// own `csp_blocked` (the browser's CSP violation reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FindingKind {
+    Monitor(FindingType),
+    CspBlocked,
+}
+
+impl FindingKind {
+    /// The type name of the browser's CSP violations.
+    pub const CSP_BLOCKED: &'static str = "csp_blocked";
+
+    /// Every type, the monitor's first.
+    pub fn all() -> impl Iterator<Item = FindingKind> {
+        FindingType::ALL
+            .iter()
+            .map(|t| FindingKind::Monitor(*t))
+            .chain([FindingKind::CspBlocked])
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::Monitor(t) => t.as_str(),
+            FindingKind::CspBlocked => Self::CSP_BLOCKED,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            Self::CSP_BLOCKED => Some(FindingKind::CspBlocked),
+            _ => FindingType::parse(s).map(FindingKind::Monitor),
+        }
+    }
+
+    /// Whether a report's `count` adds to a stored row with the same key
+    /// instead of the larger one winning: reports that carry no cumulative
+    /// count (CSP reports, one occurrence each).
+    pub fn additive(self) -> bool {
+        self == FindingKind::CspBlocked
+    }
+}
+
+/// One finding report, ready to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindingRecord {
+    pub site: String,
+    pub page_view: String,
+    pub page: String,
+    pub kind: FindingKind,
+    pub vendor: String,
+    pub category: Option<Category>,
+    /// Canonical JSON (sorted keys): part of the dedupe key.
+    pub evidence: String,
+    pub consent: String,
+    pub count: i64,
+    /// ISO 8601 UTC, ms precision: receive time − age.
+    pub at: String,
+    pub received_at: String,
+    pub user_agent: String,
+    /// The report's `body` as received (redacted), for forward
+    /// compatibility.
+    pub raw: String,
+}
+
+/// One `tagwatch-health` report, ready to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthRecord {
+    pub site: String,
+    pub page_view: Option<String>,
+    pub page: String,
+    pub status: HealthStatus,
+    pub reason: Option<String>,
+    pub at: String,
+    pub received_at: String,
+    pub user_agent: String,
+    pub raw: String,
+}
+
+/// Usage numbers of one vendor or unclassified host in one page view.
+/// Each is clamped to `0..=i64::MAX` on ingest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub requests: i64,
+    pub script_requests: i64,
+    pub transfer_bytes: i64,
+    pub encoded_bytes: i64,
+    pub duration_ms: i64,
+}
+
+impl Usage {
+    /// Adds `other` (saturating): a vendor listed twice in one inventory.
+    pub fn add(&mut self, other: &Usage) {
+        self.requests = self.requests.saturating_add(other.requests);
+        self.script_requests = self.script_requests.saturating_add(other.script_requests);
+        self.transfer_bytes = self.transfer_bytes.saturating_add(other.transfer_bytes);
+        self.encoded_bytes = self.encoded_bytes.saturating_add(other.encoded_bytes);
+        self.duration_ms = self.duration_ms.saturating_add(other.duration_ms);
+    }
+}
+
+/// One vendor of a page view's inventory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryVendor {
+    pub vendor: String,
+    pub usage: Usage,
+    /// Distinct, sorted.
+    pub hosts: Vec<String>,
+    pub regions: Vec<String>,
+    pub cookies: Vec<String>,
+}
+
+/// One third-party host the catalog does not know, in one page view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryHost {
+    pub host: String,
+    pub usage: Usage,
+}
+
+/// One `tagwatch-inventory` report: the latest state of a page view. A
+/// newer one for the same (site, page_view) replaces it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryRecord {
+    pub site: String,
+    pub page_view: String,
+    pub page: String,
+    /// Vendors, one entry per id (duplicates merged on ingest), sorted.
+    pub vendors: Vec<InventoryVendor>,
+    /// Unclassified hosts, one entry per host, sorted.
+    pub unclassified: Vec<InventoryHost>,
+    /// ISO 8601 UTC, ms precision: receive time − age.
+    pub at: String,
+    pub received_at: String,
+    pub user_agent: String,
+    pub raw: String,
+}
+
+/// A finding type a site had never had before a commit: what `--webhook`
+/// alerts on. The finding is the first of that type in the commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstSeen {
+    pub site: String,
+    pub kind: FindingKind,
+    pub vendor: String,
+    pub page: String,
+    pub at: String,
+}
+
+impl FirstSeen {
+    pub fn of(f: &FindingRecord) -> Self {
+        Self {
+            site: f.site.clone(),
+            kind: f.kind,
+            vendor: f.vendor.clone(),
+            page: f.page.clone(),
+            at: f.at.clone(),
+        }
+    }
+}
+
+/// The reports of one accepted request: committed together or not at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Batch {
+    pub findings: Vec<FindingRecord>,
+    pub health: Vec<HealthRecord>,
+    pub inventories: Vec<InventoryRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SiteInfo {
+    pub site: String,
+    pub origins: Vec<String>,
+    pub created_at: String,
+    pub sample: f64,
+    pub enabled: bool,
+}
+
+/// What the snippet reads from `GET /config/KEY`.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct SiteConfig {
+    /// Share of page views monitored, 0..=1.
+    pub sample: f64,
+    pub enabled: bool,
+}
+
+/// A change made by `tagwatch site set`; `None` leaves a setting as it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SiteChange {
+    pub sample: Option<f64>,
+    pub enabled: Option<bool>,
+}
+
+/// Filters of `GET /api/findings` (already validated).
+#[derive(Debug, Clone, Default)]
+pub struct FindingsQuery {
+    pub site: String,
+    /// Any of these types; empty: all.
+    pub kinds: Vec<String>,
+    /// Any of these vendors; empty: all.
+    pub vendors: Vec<String>,
+    /// ISO 8601 (the store's format); rows with `at >= since`.
+    pub since: Option<String>,
+    /// Rows with `at < until`.
+    pub until: Option<String>,
+    /// Exact page URL.
+    pub page: Option<String>,
+    pub page_view: Option<String>,
+    pub category: Option<String>,
+    /// Newest first instead of oldest first.
+    pub newest_first: bool,
+    pub limit: u32,
+}
+
+/// `GET /api/stats`: a site's findings over a window.
+#[derive(Debug, Clone, Default)]
+pub struct StatsQuery {
+    pub site: String,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    /// Most pages listed in `by_page`.
+    pub max_pages: u32,
+}
+
+/// Finding rows and the sum of their `count`s, for one group.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    /// The group: a type, vendor, page or UTC day.
+    #[serde(skip)]
+    pub key: String,
+    /// Finding rows (one per page view and behaviour).
+    pub findings: i64,
+    /// Sum of their counts (times the behaviour was seen).
+    pub occurrences: i64,
+}
+
+/// One consent state findings were judged on, and how many were.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsentTally {
+    /// `consent.source`, `None` when absent.
+    pub source: Option<String>,
+    /// necessary, functional, analytics, marketing: `Some(true)` granted,
+    /// `Some(false)` denied, `None` unknown.
+    pub categories: [Option<bool>; 4],
+    pub findings: i64,
+}
+
+/// What `GET /api/stats` aggregates, before shaping.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub total: Tally,
+    /// Most findings first, then key.
+    pub by_type: Vec<Tally>,
+    pub by_vendor: Vec<Tally>,
+    /// At most `max_pages`.
+    pub by_page: Vec<Tally>,
+    /// Oldest day first.
+    pub by_day: Vec<Tally>,
+    /// Distinct page views with an inventory or a monitor finding.
+    pub page_views: i64,
+    /// Monitor findings (not `csp_blocked`) per consent state.
+    pub consent: Vec<ConsentTally>,
+}
+
+/// Filters of `GET /api/health`.
+#[derive(Debug, Clone, Default)]
+pub struct HealthQuery {
+    pub site: String,
+    pub since: Option<String>,
+    pub limit: u32,
+}
+
+/// Filters of `GET /api/inventory`.
+#[derive(Debug, Clone, Default)]
+pub struct InventoryQuery {
+    pub site: String,
+    /// ISO 8601; page views whose latest inventory was observed at or after.
+    pub since: Option<String>,
+    /// Most distinct hosts / regions / cookies listed per vendor.
+    pub max_names: u32,
+    /// Most unclassified hosts listed.
+    pub max_hosts: u32,
+}
+
+/// One vendor aggregated over page views (catalog facts are added by the
+/// HTTP layer).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VendorTotals {
+    pub vendor: String,
+    pub page_views: i64,
+    pub usage: Usage,
+    pub hosts: Vec<String>,
+    pub regions: Vec<String>,
+    pub cookies: Vec<String>,
+    /// Pages (report URLs) the vendor was seen on.
+    pub pages: Vec<String>,
+}
+
+/// One unclassified host aggregated over page views.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HostTotals {
+    pub host: String,
+    pub page_views: i64,
+    pub usage: Usage,
+}
+
+/// `GET /api/inventory` before catalog enrichment.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InventoryTotals {
+    /// Page views with an inventory in the window.
+    pub page_views: i64,
+    /// Most page views first, then most requests, then id.
+    pub vendors: Vec<VendorTotals>,
+    /// Most page views first, then most requests, then host.
+    pub unclassified: Vec<HostTotals>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FindingRow {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub vendor: String,
+    pub site: String,
+    pub page: String,
+    pub at: String,
+    pub page_view: String,
+    pub category: Option<String>,
+    pub count: i64,
+    pub evidence: serde_json::Value,
+    pub consent: serde_json::Value,
+    pub received_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct HealthRow {
+    pub site: String,
+    pub page: String,
+    pub page_view: Option<String>,
+    pub status: String,
+    pub reason: Option<String>,
+    pub at: String,
+    pub received_at: String,
+}
+
+/// Rows removed by a purge, per table. Inventory vendors and hosts go with
+/// their inventory.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub findings: u64,
+    pub health: u64,
+    pub inventories: u64,
+    pub inventory_vendors: u64,
+    pub inventory_hosts: u64,
+}
+
+impl Purged {
+    pub fn add(&mut self, other: &Purged) {
+        self.findings = self.findings.saturating_add(other.findings);
+        self.health = self.health.saturating_add(other.health);
+        self.inventories = self.inventories.saturating_add(other.inventories);
+        self.inventory_vendors = self
+            .inventory_vendors
+            .saturating_add(other.inventory_vendors);
+        self.inventory_hosts = self.inventory_hosts.saturating_add(other.inventory_hosts);
+    }
+
+    /// Table name and rows removed, in schema order.
+    pub fn per_table(&self) -> [(&'static str, u64); 5] {
+        [
+            ("findings", self.findings),
+            ("health", self.health),
+            ("inventories", self.inventories),
+            ("inventory_vendors", self.inventory_vendors),
+            ("inventory_hosts", self.inventory_hosts),
+        ]
+    }
+
+    pub fn total(&self) -> u64 {
+        self.per_table()
+            .iter()
+            .fold(0u64, |sum, (_, n)| sum.saturating_add(*n))
+    }
+
+    /// Whether a call limited to `limit` rows per table may have left some.
+    pub fn maybe_more(&self, limit: u32) -> bool {
+        let limit = u64::from(limit);
+        self.findings >= limit || self.health >= limit || self.inventories >= limit
+    }
+}
+
+/// Rows a single purge call removes at most per table: each call is one
+/// short transaction, so ingest is never held up for long.
+pub const PURGE_CHUNK: u32 = 5000;
+
+/// Removes every report observed before `before` (ISO 8601, the store's
+/// format), chunk by chunk.
+pub fn purge_all(store: &dyn Store, before: &str) -> Result<Purged, StoreError> {
+    let mut total = Purged::default();
+    loop {
+        let purged = store.purge(before, PURGE_CHUNK)?;
+        total.add(&purged);
+        if !purged.maybe_more(PURGE_CHUNK) {
+            return Ok(total);
+        }
+    }
+}
+
+/// Why the store could not do what was asked; the database's own error is
+/// kept as the source.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database URL is malformed.
+    #[error("{0}")]
+    BadUrl(String),
+    /// The store was written by a newer tagwatch.
+    #[error("the database has schema version {found}, this tagwatch understands up to {supported}; upgrade tagwatch")]
+    SchemaTooNew { found: i64, supported: i64 },
+    /// `add_site` with a key that exists.
+    #[error("a site with this key already exists")]
+    DuplicateSite,
+    /// The store cannot be trusted (corrupt, read-only, not a tagwatch
+    /// store…): what is wrong and what to do.
+    #[error("{0}")]
+    Untrusted(String),
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("postgres: {}", PgMessage(.0))]
+    Postgres(#[from] ::postgres::Error),
+}
+
+/// A PostgreSQL error said with what caused it (see [`write_pg_error`]).
+struct PgMessage<'a>(&'a ::postgres::Error);
+
+impl fmt::Display for PgMessage<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_pg_error(f, self.0)
+    }
+}
+
+impl StoreError {
+    /// Whether the database rolled the transaction back for a deadlock or a
+    /// serialization failure: trying again may well succeed.
+    pub fn retryable(&self) -> bool {
+        match self {
+            Self::Postgres(e) => matches!(
+                e.code(),
+                Some(
+                    &::postgres::error::SqlState::T_R_DEADLOCK_DETECTED
+                        | &::postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
+                )
+            ),
+            _ => false,
+        }
+    }
+
+    /// Whether the connection to the store is gone (PostgreSQL: I/O, a
+    /// closed socket, a FATAL or PANIC message, no server) rather than one
+    /// statement failing. The next call reconnects.
+    pub fn lost_connection(&self) -> bool {
+        match self {
+            Self::Postgres(e) => match e.as_db_error() {
+                Some(db) => matches!(
+                    db.parsed_severity(),
+                    Some(::postgres::error::Severity::Fatal | ::postgres::error::Severity::Panic)
+                ),
+                None => true,
+            },
+            _ => false,
+        }
+    }
+}
+
+/// A PostgreSQL error with what caused it: the client's own message is only
+/// its kind ("error connecting to server"); the server's has a code.
+pub fn write_pg_error(f: &mut impl fmt::Write, e: &::postgres::Error) -> fmt::Result {
+    if let Some(db) = e.as_db_error() {
+        write!(
+            f,
+            "{} {}: {}",
+            db.severity(),
+            db.code().code(),
+            db.message()
+        )?;
+        if let Some(detail) = db.detail() {
+            write!(f, " ({detail})")?;
+        }
+        return Ok(());
+    }
+    write!(f, "{e}")?;
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        write!(f, ": {cause}")?;
+        source = cause.source();
+    }
+    Ok(())
+}
+
+pub trait Store: Send + Sync + 'static {
+    /// Registers a site with its (already normalised) origins.
+    fn add_site(&self, key: &str, origins: &[String], created_at: &str) -> Result<(), StoreError>;
+    fn list_sites(&self) -> Result<Vec<SiteInfo>, StoreError>;
+    /// The registered origins of a site, `None` if the key is unknown.
+    fn site_origins(&self, key: &str) -> Result<Option<Vec<String>>, StoreError>;
+    /// Whether any site registered one of these origins or patterns
+    /// (`origin::candidates` of a request's origin; decides CORS headers).
+    fn origin_registered(&self, candidates: &[String]) -> Result<bool, StoreError>;
+    /// A site's snippet settings, `None` if the key is unknown.
+    fn site_config(&self, key: &str) -> Result<Option<SiteConfig>, StoreError>;
+    /// Changes a site's settings; `false` if the key is unknown.
+    fn set_site_config(&self, key: &str, change: &SiteChange) -> Result<bool, StoreError>;
+    /// Commits batches in one transaction, durably (fsync'd) before
+    /// returning `Ok`. Findings are deduplicated on
+    /// (site, page_view, type, vendor, evidence); an inventory replaces the
+    /// stored one of its (site, page_view) unless that one is newer.
+    /// Returns the finding types that no site had before, once each (across
+    /// collectors sharing a store, too: whichever commits first reports it).
+    fn commit(&self, batches: &[&Batch]) -> Result<Vec<FirstSeen>, StoreError>;
+    fn findings(&self, q: &FindingsQuery) -> Result<Vec<FindingRow>, StoreError>;
+    /// Finding counts over a window, by type, vendor, page, day and consent.
+    fn stats(&self, q: &StatsQuery) -> Result<Stats, StoreError>;
+    fn health(&self, q: &HealthQuery) -> Result<Vec<HealthRow>, StoreError>;
+    /// Latest inventories of a site's page views, aggregated per vendor and
+    /// per unclassified host.
+    fn inventory(&self, q: &InventoryQuery) -> Result<InventoryTotals, StoreError>;
+    /// Deletes findings, health reports and inventories observed (`at`)
+    /// before `before` (ISO 8601), oldest first, at most `limit` rows of
+    /// each in one transaction. See [`purge_all`].
+    fn purge(&self, before: &str, limit: u32) -> Result<Purged, StoreError>;
+}
+
+pub const DEFAULT_DB: &str = "sqlite:tagwatch.db";
+
+pub use sqlite::Checks;
+
+/// Opens the store a `--db` URL names: `sqlite:PATH` (also
+/// `sqlite://PATH`) or `postgres://USER[:PASSWORD]@HOST[:PORT]/DBNAME`
+/// (also `postgresql://`). `readers` is the number of read connections kept
+/// for the API (0 for one-shot CLI commands). A store that cannot be
+/// trusted (`StoreError::Untrusted`, `SchemaTooNew`) is refused here,
+/// before anything is served from it.
+pub fn open(url: &str, readers: usize, checks: Checks) -> Result<Arc<dyn Store>, StoreError> {
+    let url = url.trim();
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let path = rest.strip_prefix("//").unwrap_or(rest);
+        if path.is_empty() {
+            return Err(StoreError::BadUrl(
+                "the sqlite URL has no path; use sqlite:PATH, e.g. sqlite:tagwatch.db".into(),
+            ));
+        }
+        return Ok(Arc::new(sqlite::open(
+            std::path::Path::new(path),
+            readers,
+            checks,
+        )?));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(postgres::open(url, readers)?));
+    }
+    Err(StoreError::BadUrl(format!(
+        "unknown database URL {:?}; use sqlite:PATH (e.g. sqlite:tagwatch.db) or postgres://USER@HOST:PORT/DBNAME",
+        redact_url(url)
+    )))
+}
+
+/// The URL with its password (if any) replaced by `***`, for messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(
+            redact_url("postgres://tw:s3cr@t@db.example:5432/tw?sslmode=disable"),
+            "postgres://tw:***@db.example:5432/tw?sslmode=disable"
+        );
+        assert_eq!(
+            redact_url("postgres://tw@db.example/tw"),
+            "postgres://tw@db.example/tw"
+        );
+        assert_eq!(redact_url("sqlite:x.db"), "sqlite:x.db");
+        assert_eq!(redact_url("sqlite:///tmp/a:b@c"), "sqlite:///tmp/a:b@c");
+    }
+
+    #[test]
+    fn purged_knows_when_a_chunk_was_full() {
+        let p = Purged {
+            health: 10,
+            ..Purged::default()
+        };
+        assert!(p.maybe_more(10));
+        assert!(!p.maybe_more(11));
+        assert_eq!(p.total(), 10);
+    }
+}

@@ -1,0 +1,518 @@
+//! The SQLite connection of the store: WAL journal, `synchronous=FULL`,
+//! one write connection (the writer thread, the CLI) and a few read-only
+//! ones for the API and site look-ups; and the checks that make sure a
+//! file can be trusted before anything is served from it.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+use rusqlite::{Connection, OpenFlags};
+
+use crate::conn::{Conn, Param, Row, Tx};
+use crate::db::{self, Db, Role};
+use crate::schema::{render, Dialect};
+use crate::StoreError;
+
+/// Prepared statements kept per connection: every statement of the store
+/// in each row count it is used with, with room to spare.
+const STATEMENT_CACHE: usize = 128;
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // One plan per statement whatever values are bound: the bundled
+    // SQLite has STAT4, which otherwise compiles a statement again each
+    // time a parameter the plan might depend on changes (every site
+    // look-up of every report batch, measured).
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
+    Ok(())
+}
+
+/// The first bytes of every SQLite database file.
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// Why a SQLite file cannot be used, said so that the operator can act.
+fn untrusted(path: &Path, why: &str) -> StoreError {
+    StoreError::Untrusted(format!("{}: {why}", path.display()))
+}
+
+const READ_ONLY: &str = "cannot write here: tagwatch writes the database file and creates \
+     FILE-wal and FILE-shm beside it, so the file and its directory must be writable by this \
+     user (check their permissions and that the file system is not mounted read-only)";
+
+/// A SQLite error met while opening, told in terms of what to do.
+fn opening(path: &Path, e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
+    match e.sqlite_error_code() {
+        Some(ErrorCode::ReadOnly) => untrusted(path, READ_ONLY),
+        Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => untrusted(
+            path,
+            &format!(
+                "cannot open it ({e}); {READ_ONLY}; for a new store, its directory must exist"
+            ),
+        ),
+        Some(ErrorCode::NotADatabase) => untrusted(
+            path,
+            "not a SQLite database; is --db naming the right file? (a new store is created at a \
+             path that does not exist yet)",
+        ),
+        Some(ErrorCode::DatabaseCorrupt) => untrusted(path, &corrupt(&e.to_string())),
+        _ => StoreError::Sqlite(e),
+    }
+}
+
+fn corrupt(detail: &str) -> String {
+    format!(
+        "the database is corrupt ({detail}); restore it from a backup, or recover what is \
+         readable with `sqlite3 FILE .recover`; tagwatch does not write to a corrupt store"
+    )
+}
+
+/// Refuses a file that is not a SQLite database before SQLite touches it:
+/// an empty file (SQLite would silently make it an empty store) or one
+/// without the SQLite header. A path that does not exist is a new store.
+fn check_file(path: &Path) -> Result<(), StoreError> {
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        // Let SQLite report it (permissions, a directory…).
+        Err(_) => return Ok(()),
+    };
+    let mut header = [0u8; 16];
+    let mut read = 0;
+    while read < header.len() {
+        match std::io::Read::read(&mut file, header.get_mut(read..).unwrap_or(&mut [])) {
+            Ok(0) => break,
+            Ok(n) => read += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(untrusted(path, &format!("cannot read it: {e}"))),
+        }
+    }
+    if read == 0 {
+        return Err(untrusted(
+            path,
+            "the file is empty, not a tagwatch store; to start a new store, remove the file (or \
+             give a path that does not exist): tagwatch creates it",
+        ));
+    }
+    if read < header.len() || &header != SQLITE_HEADER {
+        return Err(untrusted(
+            path,
+            "not a SQLite database; is --db naming the right file? (a new store is created at a \
+             path that does not exist yet)",
+        ));
+    }
+    Ok(())
+}
+
+/// `PRAGMA quick_check`: every page and index entry readable and well
+/// formed (not a full index-content comparison: it runs in O(size)).
+fn quick_check(path: &Path, conn: &Connection) -> Result<(), StoreError> {
+    let mut stmt = conn
+        .prepare("PRAGMA quick_check(5)")
+        .map_err(|e| opening(path, e))?;
+    let problems = stmt
+        .query_map([], |row| row.get::<_, String>(0))
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| opening(path, e))?;
+    if problems.iter().all(|p| p == "ok") {
+        return Ok(());
+    }
+    Err(untrusted(
+        path,
+        &format!(
+            "{} (start with --skip-integrity-check to skip this check)",
+            corrupt(&format!("PRAGMA quick_check: {}", problems.join("; ")))
+        ),
+    ))
+}
+
+/// What opening a store checks before it is used.
+#[derive(Debug, Clone, Copy)]
+pub struct Checks {
+    /// `PRAGMA quick_check` (SQLite): reads the whole file, so a very large
+    /// store may skip it (`--skip-integrity-check`).
+    pub integrity: bool,
+}
+
+impl Default for Checks {
+    fn default() -> Self {
+        Self { integrity: true }
+    }
+}
+
+/// One SQLite connection and the rendered text of its statements.
+pub(crate) struct SqliteConn {
+    conn: Connection,
+    texts: HashMap<(&'static str, usize), String>,
+}
+
+impl SqliteConn {
+    fn new(conn: Connection) -> Self {
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Self {
+            conn,
+            texts: HashMap::new(),
+        }
+    }
+}
+
+impl rusqlite::ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match *self {
+            Param::Null => ToSqlOutput::Owned(Value::Null),
+            Param::Int(n) => ToSqlOutput::Owned(Value::Integer(n)),
+            Param::Real(f) => ToSqlOutput::Owned(Value::Real(f)),
+            Param::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+        })
+    }
+}
+
+struct SqliteRow<'a, 'b>(&'a rusqlite::Row<'b>);
+
+impl Row for SqliteRow<'_, '_> {
+    fn int(&self, i: usize) -> Result<i64, StoreError> {
+        match self.0.get_ref(i)? {
+            ValueRef::Integer(n) => Ok(n),
+            // `as` saturates (and maps NaN to 0): totals are floats.
+            ValueRef::Real(f) => Ok(f as i64),
+            _ => Ok(self.0.get(i)?),
+        }
+    }
+
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        match self.0.get_ref(i)? {
+            ValueRef::Null => Ok(None),
+            _ => self.int(i).map(Some),
+        }
+    }
+
+    fn real(&self, i: usize) -> Result<f64, StoreError> {
+        Ok(self.0.get(i)?)
+    }
+
+    fn text(&self, i: usize) -> Result<String, StoreError> {
+        Ok(self.0.get(i)?)
+    }
+
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        Ok(self.0.get(i)?)
+    }
+}
+
+impl Conn for SqliteConn {
+    const DIALECT: Dialect = Dialect::Sqlite;
+
+    fn query_rows(
+        &mut self,
+        sql: &'static str,
+        rows: usize,
+        params: &[Param<'_>],
+        each: &mut dyn FnMut(&dyn Row) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let text = self
+            .texts
+            .entry((sql, rows))
+            .or_insert_with(|| render(sql, Dialect::Sqlite, rows));
+        let mut stmt = self.conn.prepare_cached(text)?;
+        let mut found = stmt.query(rusqlite::params_from_iter(params))?;
+        while let Some(row) = found.next()? {
+            each(&SqliteRow(row))?;
+        }
+        Ok(())
+    }
+
+    fn execute(&mut self, sql: &'static str, params: &[Param<'_>]) -> Result<u64, StoreError> {
+        let text = self
+            .texts
+            .entry((sql, 1))
+            .or_insert_with(|| render(sql, Dialect::Sqlite, 1));
+        let changed = self
+            .conn
+            .prepare_cached(text)?
+            .execute(rusqlite::params_from_iter(params))?;
+        Ok(u64::try_from(changed).unwrap_or(u64::MAX))
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        Ok(self.conn.execute_batch(sql)?)
+    }
+
+    // Prepared once, not parsed on every group commit.
+    fn begin(&mut self, tx: Tx) -> Result<(), StoreError> {
+        self.execute(
+            match tx {
+                Tx::Write => "BEGIN IMMEDIATE",
+                Tx::Read => "BEGIN DEFERRED",
+            },
+            &[],
+        )
+        .map(drop)
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        self.execute("COMMIT", &[]).map(drop)
+    }
+
+    fn rollback(&mut self) -> Result<(), StoreError> {
+        self.execute("ROLLBACK", &[]).map(drop)
+    }
+
+    fn schema_version(&mut self) -> Result<i64, StoreError> {
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))?;
+        if version == 0 {
+            let tables: i64 = self.conn.query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
+                [],
+                |row| row.get(0),
+            )?;
+            if tables > 0 {
+                return Err(StoreError::Untrusted(
+                    "a SQLite database with tables but no tagwatch schema version: not a \
+                     tagwatch store; give --db a new path (tagwatch creates the store)"
+                        .into(),
+                ));
+            }
+        }
+        // Written on every open, even when unchanged: proves that a commit
+        // reaches the file and its WAL before the collector says it listens.
+        self.set_schema_version(version)?;
+        Ok(version)
+    }
+
+    fn set_schema_version(&mut self, version: i64) -> Result<(), StoreError> {
+        Ok(self.conn.pragma_update(None, "user_version", version)?)
+    }
+}
+
+/// Opens one connection to `path`: the writer, or a read-only reader.
+fn connect(path: &Path, role: Role) -> Result<SqliteConn, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| opening(path, e))?;
+    configure(&conn).map_err(|e| match e {
+        StoreError::Sqlite(e) => opening(path, e),
+        other => other,
+    })?;
+    if role == Role::Reader {
+        conn.pragma_update(None, "query_only", "ON")?;
+    }
+    Ok(SqliteConn::new(conn))
+}
+
+/// Opens (or creates) the store at `path` and makes sure it can be trusted
+/// before anything is served from it: a SQLite file, a tagwatch store of a
+/// schema this build knows, writable (file and directory), and — unless
+/// `checks.integrity` is off — not corrupt.
+pub(crate) fn open(
+    path: &Path,
+    readers: usize,
+    checks: Checks,
+) -> Result<Db<SqliteConn>, StoreError> {
+    check_file(path)?;
+    let mut writer = connect(path, Role::Writer)?;
+    // SQLite opens a write-protected file read-only without a word.
+    if writer
+        .conn
+        .is_readonly(rusqlite::MAIN_DB)
+        .map_err(|e| opening(path, e))?
+    {
+        return Err(untrusted(path, READ_ONLY));
+    }
+    // WAL is persistent in the file; readers never block the writer.
+    let mode: String = writer
+        .conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(|e| opening(path, e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::BadUrl(format!(
+            "could not switch {} to WAL mode (got {mode}); is it on a network file system?",
+            path.display()
+        )));
+    }
+    if checks.integrity {
+        quick_check(path, &writer.conn)?;
+    }
+    db::migrate(&mut writer).map_err(|e| match e {
+        StoreError::Sqlite(e) => opening(path, e),
+        StoreError::Untrusted(why) => untrusted(path, &why),
+        other => other,
+    })?;
+    let path = path.to_owned();
+    Db::new(writer, readers, Box::new(move |role| connect(&path, role)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{MIGRATIONS, SCHEMA_VERSION};
+    use crate::{
+        Batch, FindingRecord, FindingsQuery, InventoryQuery, InventoryRecord, Store, Usage,
+    };
+
+    fn temp_db(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "tagwatch-store-{}-{name}-{}",
+            std::process::id(),
+            crate::timefmt::now_ms()
+        ));
+        let _ = std::fs::create_dir_all(&dir);
+        dir.join("t.db")
+    }
+
+    fn finding(count: i64, at: &str) -> FindingRecord {
+        FindingRecord {
+            site: "tw_a".into(),
+            page_view: "0123456789abcdef".into(),
+            page: "https://shop.example/".into(),
+            kind: crate::FindingKind::Monitor(
+                tagwatch_core::report::FindingType::CookieBeforeConsent,
+            ),
+            vendor: "intercom".into(),
+            category: Some(tagwatch_core::consent::Category::Functional),
+            evidence: r#"{"cookie":"intercom-id-x","kind":"cookie"}"#.into(),
+            consent: r#"{"analytics":false,"functional":false,"marketing":false,"necessary":true}"#
+                .into(),
+            count,
+            at: at.into(),
+            received_at: at.into(),
+            user_agent: "ua".into(),
+            raw: "{}".into(),
+        }
+    }
+
+    fn user_version(path: &Path) -> i64 {
+        Connection::open(path)
+            .expect("open")
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .expect("version")
+    }
+
+    #[test]
+    fn migrates_a_version_1_file_and_keeps_its_data() {
+        let path = temp_db("v1");
+        {
+            let conn = Connection::open(&path).expect("open");
+            let v1 = MIGRATIONS.first().expect("v1").sql;
+            conn.execute_batch(&render(v1, Dialect::Sqlite, 1))
+                .expect("v1");
+            conn.pragma_update(None, "user_version", 1).expect("pragma");
+            conn.execute(
+                "INSERT INTO sites (key, created_at) VALUES ('tw_a', '2024-01-01T00:00:00.000Z')",
+                [],
+            )
+            .expect("site");
+            let f = finding(1, "2024-05-01T12:00:00.000Z");
+            conn.execute(
+                "INSERT INTO findings (site, page_view, page, type, vendor, category, evidence,
+                     consent, count, at, received_at, user_agent, raw)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                rusqlite::params![
+                    f.site,
+                    f.page_view,
+                    f.page,
+                    f.kind.as_str(),
+                    f.vendor,
+                    f.category.map(|c| c.as_str()),
+                    f.evidence,
+                    f.consent,
+                    f.count,
+                    f.at,
+                    f.received_at,
+                    f.user_agent,
+                    f.raw
+                ],
+            )
+            .expect("finding");
+        }
+        let store = open(&path, 1, Checks::default()).expect("migrate");
+        assert_eq!(user_version(&path), SCHEMA_VERSION);
+        let rows = store
+            .findings(&FindingsQuery {
+                site: "tw_a".into(),
+                limit: 10,
+                ..FindingsQuery::default()
+            })
+            .expect("findings");
+        assert_eq!(rows.len(), 1);
+        let inv = InventoryRecord {
+            site: "tw_a".into(),
+            page_view: "0123456789abcdef".into(),
+            page: "https://shop.example/".into(),
+            vendors: vec![crate::InventoryVendor {
+                vendor: "intercom".into(),
+                usage: Usage {
+                    requests: 3,
+                    ..Usage::default()
+                },
+                hosts: vec!["widget.intercom.io".into()],
+                regions: vec![],
+                cookies: vec![],
+            }],
+            unclassified: vec![],
+            at: "2024-05-01T12:00:00.000Z".into(),
+            received_at: "2024-05-01T12:00:00.000Z".into(),
+            user_agent: "ua".into(),
+            raw: "{}".into(),
+        };
+        store
+            .commit(&[&Batch {
+                inventories: vec![inv],
+                ..Batch::default()
+            }])
+            .expect("commit");
+        let totals = store
+            .inventory(&InventoryQuery {
+                site: "tw_a".into(),
+                since: None,
+                max_names: 10,
+                max_hosts: 10,
+            })
+            .expect("inventory");
+        assert_eq!(totals.page_views, 1);
+        assert_eq!(totals.vendors.first().map(|v| v.usage.requests), Some(3));
+        assert_eq!(
+            totals.vendors.first().map(|v| v.hosts.clone()),
+            Some(vec!["widget.intercom.io".to_string()])
+        );
+        // Version 5 learnt the finding types already stored: no alert.
+        let known = store
+            .commit(&[&Batch {
+                findings: vec![finding(1, "2024-05-02T12:00:00.000Z")],
+                ..Batch::default()
+            }])
+            .expect("commit");
+        assert!(known.is_empty(), "{known:?}");
+        // Reopening a current file is a no-op.
+        drop(store);
+        open(&path, 0, Checks::default()).expect("reopen");
+        let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let path = temp_db("newer");
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.pragma_update(None, "user_version", 99)
+                .expect("pragma");
+        }
+        let opened = open(&path, 0, Checks::default());
+        let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
+        match opened {
+            Err(StoreError::SchemaTooNew { found: 99, .. }) => {}
+            other => panic!("unexpected: {:?}", other.err()),
+        }
+    }
+}
