@@ -122,6 +122,10 @@ wire_enum! {
         /// An API the monitor needs was broken by the page; the monitor
         /// works around it and keeps running.
         Tampered = "tampered",
+        /// The page view ended before the monitor started (or while an
+        /// on-demand piece it needed was still on its way): nothing of it
+        /// was judged.
+        Unmonitored = "unmonitored",
         /// The monitor runs.
         Ok = "ok",
     }
