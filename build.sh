@@ -102,9 +102,8 @@ run_tests() {
   log "native tests (core, collector, CLI)"
   cargo test --workspace
   log "lints"
-  # rustfmt: the crates that are formatted (the collector's, the store's,
-  # the audit's and the CLI); core, the monitor and bench are not yet.
-  cargo fmt --check -p tagwatch-store -p tagwatch-collector -p tagwatch-audit -p tagwatch
+  # rustfmt: every crate of the workspace (fuzz/ is its own workspace).
+  cargo fmt --all --check
   cargo clippy --workspace --all-targets -- -D warnings
   cargo clippy -p tagwatch-monitor --target wasm32-unknown-unknown -- -D warnings
   cargo clippy -p tagwatch-monitor --target wasm32-unknown-unknown --features parsers -- -D warnings

@@ -4,7 +4,12 @@
 
 // A build script reports a bad catalog by failing the build: panicking is its
 // error path, and what it reads is the repository's own catalog.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::disallowed_methods)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods
+)]
 
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -89,8 +94,17 @@ struct IdentityDoc {
 }
 
 const CATEGORIES: &[&str] = &[
-    "chat", "support", "analytics", "advertising", "tag_manager", "session_replay", "ab_testing",
-    "monitoring", "cdp", "marketing_automation", "consent",
+    "chat",
+    "support",
+    "analytics",
+    "advertising",
+    "tag_manager",
+    "session_replay",
+    "ab_testing",
+    "monitoring",
+    "cdp",
+    "marketing_automation",
+    "consent",
 ];
 
 fn consent_expr(c: &str) -> Option<&'static str> {
@@ -122,7 +136,9 @@ impl Records {
     }
 
     fn str(&mut self, s: &str) {
-        self.byte(u8::try_from(s.len()).unwrap_or_else(|_| panic!("catalog string over 255 bytes: {s}")));
+        self.byte(
+            u8::try_from(s.len()).unwrap_or_else(|_| panic!("catalog string over 255 bytes: {s}")),
+        );
         self.text.push_str(s);
     }
 
@@ -150,7 +166,8 @@ fn main() {
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
         let text = std::fs::read_to_string(f).expect("readable catalog file");
-        let doc: VendorDoc = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let doc: VendorDoc =
+            toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         validate(f, &doc);
         docs.push(doc);
     }
@@ -179,13 +196,25 @@ fn main() {
     let mut table = String::new();
     for d in &docs {
         let names: Vec<&String> = d.purposes.keys().collect();
-        let idx = |name: &str| u8::try_from(names.iter().position(|p| *p == name).expect("validated")).expect("under 64 purposes");
-        writeln!(table, "    Vendor {{ id: {:?}, text: {}, code: {} }},", d.id, rec.text.len(), rec.code.len()).unwrap();
+        let idx = |name: &str| {
+            u8::try_from(names.iter().position(|p| *p == name).expect("validated"))
+                .expect("under 64 purposes")
+        };
+        writeln!(
+            table,
+            "    Vendor {{ id: {:?}, text: {}, code: {} }},",
+            d.id,
+            rec.text.len(),
+            rec.code.len()
+        )
+        .unwrap();
         // primary, then purposes: count, each an index into PURPOSES
         rec.byte(idx(&d.primary));
         rec.count(d.purposes.len());
         for (n, p) in &d.purposes {
-            let at = purposes.iter().position(|(m, q)| *m == n && q.consent == p.consent && q.tracking == p.tracking);
+            let at = purposes
+                .iter()
+                .position(|(m, q)| *m == n && q.consent == p.consent && q.tracking == p.tracking);
             let at = at.unwrap_or_else(|| {
                 purposes.push((n, p));
                 purposes.len() - 1
@@ -197,7 +226,11 @@ fn main() {
         for r in &d.paths {
             rec.list(&r.hosts);
             rec.str(&r.path);
-            let resource = match r.resource.as_str() { "script" => 0, "api" => 1, _ => 2 };
+            let resource = match r.resource.as_str() {
+                "script" => 0,
+                "api" => 1,
+                _ => 2,
+            };
             rec.byte(resource << 6 | idx(&r.purpose));
         }
         // regions, most specific host first (`api-iam.eu.intercom.io`
@@ -215,7 +248,12 @@ fn main() {
         for c in &d.cookies {
             rec.str(&c.name);
             rec.byte(u8::from(c.kind == "prefix") << 7 | idx(&c.purpose));
-            let days = c.lifetime_days.map_or(u16::MAX, |n| u16::try_from(n).ok().filter(|n| *n < u16::MAX).expect("lifetime under 65535 days"));
+            let days = c.lifetime_days.map_or(u16::MAX, |n| {
+                u16::try_from(n)
+                    .ok()
+                    .filter(|n| *n < u16::MAX)
+                    .expect("lifetime under 65535 days")
+            });
             rec.code.extend(days.to_le_bytes());
         }
         rec.list(&d.globals);
@@ -234,21 +272,45 @@ fn main() {
             }
         }
     }
-    assert!(rec.text.len() < usize::from(u16::MAX) && rec.code.len() < usize::from(u16::MAX), "catalog over 64 KB: widen `Vendor`'s offsets");
-    assert!(docs.len() <= 256, "over 256 vendors: widen the domain index");
+    assert!(
+        rec.text.len() < usize::from(u16::MAX) && rec.code.len() < usize::from(u16::MAX),
+        "catalog over 64 KB: widen `Vendor`'s offsets"
+    );
+    assert!(
+        docs.len() <= 256,
+        "over 256 vendors: widen the domain index"
+    );
     let mut out = String::new();
     writeln!(out, "/// The vendors' strings, one after another (generated from `catalog/*.toml`).\npub(crate) static TEXT: &str = {:?};\n", rec.text).unwrap();
-    let code: String = rec.code.iter().map(|b| std::ascii::escape_default(*b).to_string()).collect();
+    let code: String = rec
+        .code
+        .iter()
+        .map(|b| std::ascii::escape_default(*b).to_string())
+        .collect();
     writeln!(out, "/// The vendors' records (see `core/build.rs`).\npub(crate) static CODE: &[u8] = b\"{code}\";\n").unwrap();
-    writeln!(out, "/// Every distinct purpose definition.\npub(crate) static PURPOSES: [PurposeDef; {}] = [", purposes.len()).unwrap();
+    writeln!(
+        out,
+        "/// Every distinct purpose definition.\npub(crate) static PURPOSES: [PurposeDef; {}] = [",
+        purposes.len()
+    )
+    .unwrap();
     for (n, p) in &purposes {
-        writeln!(out, "    PurposeDef {{ name: {n:?}, consent: {}, tracking: {} }},", consent_expr(&p.consent).expect("validated"), p.tracking).unwrap();
+        writeln!(
+            out,
+            "    PurposeDef {{ name: {n:?}, consent: {}, tracking: {} }},",
+            consent_expr(&p.consent).expect("validated"),
+            p.tracking
+        )
+        .unwrap();
     }
     writeln!(out, "];\n\n/// The vendors, Intercom first.\npub(crate) static TABLE: [Vendor; {}] = [\n{table}];\n", docs.len()).unwrap();
     // Every domain with its vendor's index, sorted, so the page need not
     // sort: each domain followed by one byte, 0x80 | the vendor's index
     // (domains are ASCII, so the byte also ends the domain).
-    assert!(docs.len() <= 128, "over 128 vendors: widen the domain index's vendor byte");
+    assert!(
+        docs.len() <= 128,
+        "over 128 vendors: widen the domain index's vendor byte"
+    );
     let mut index = String::new();
     for (d, v) in &domains {
         index.push_str(d);
@@ -260,10 +322,17 @@ fn main() {
     writeln!(out, "/// Descriptive facts per vendor, in `VENDORS` order.\npub static VENDOR_INFO: &[VendorInfo] = &[").unwrap();
     for d in &docs {
         let weight = match &d.weight {
-            Some(w) => format!("Some(Weight {{ script_kb: {}, requests: {}, source: {:?} }})", w.script_kb, w.requests, w.source),
+            Some(w) => format!(
+                "Some(Weight {{ script_kb: {}, requests: {}, source: {:?} }})",
+                w.script_kb, w.requests, w.source
+            ),
             None => "None".into(),
         };
-        let cookie_sources: Vec<String> = d.cookies.iter().map(|c| format!("{:?}", c.source)).collect();
+        let cookie_sources: Vec<String> = d
+            .cookies
+            .iter()
+            .map(|c| format!("{:?}", c.source))
+            .collect();
         writeln!(
             out,
             "    VendorInfo {{ name: {:?}, owner: {:?}, category: {:?}, sources: {}, weight: {weight}, cookie_sources: &[{}] }},",
@@ -279,24 +348,81 @@ fn main() {
 
 fn validate(f: &Path, d: &VendorDoc) {
     let at = |what: &str| format!("{}: {what}", f.display());
-    assert!(!d.id.is_empty() && d.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'), "{}", at("id must be [a-z0-9_-]+"));
-    assert!(CATEGORIES.contains(&d.category.as_str()), "{}", at(&format!("unknown category {:?}", d.category)));
-    assert!(d.purposes.contains_key(&d.primary), "{}", at(&format!("primary purpose {:?} is not declared", d.primary)));
+    assert!(
+        !d.id.is_empty()
+            && d.id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'),
+        "{}",
+        at("id must be [a-z0-9_-]+")
+    );
+    assert!(
+        CATEGORIES.contains(&d.category.as_str()),
+        "{}",
+        at(&format!("unknown category {:?}", d.category))
+    );
+    assert!(
+        d.purposes.contains_key(&d.primary),
+        "{}",
+        at(&format!("primary purpose {:?} is not declared", d.primary))
+    );
     assert!(d.purposes.len() <= 64, "{}", at("over 64 purposes"));
     for (n, p) in &d.purposes {
-        assert!(consent_expr(&p.consent).is_some(), "{}", at(&format!("purposes.{n}.consent {:?} unknown", p.consent)));
+        assert!(
+            consent_expr(&p.consent).is_some(),
+            "{}",
+            at(&format!("purposes.{n}.consent {:?} unknown", p.consent))
+        );
     }
     for r in &d.paths {
-        assert!(d.purposes.contains_key(&r.purpose), "{}", at(&format!("path {:?}: purpose {:?} not declared", r.path, r.purpose)));
-        assert!(["script", "api", "asset"].contains(&r.resource.as_str()), "{}", at(&format!("path {:?}: resource {:?}", r.path, r.resource)));
-        assert!(r.path.starts_with('/') || r.path.starts_with('*'), "{}", at(&format!("path {:?} must start with / or *", r.path)));
+        assert!(
+            d.purposes.contains_key(&r.purpose),
+            "{}",
+            at(&format!(
+                "path {:?}: purpose {:?} not declared",
+                r.path, r.purpose
+            ))
+        );
+        assert!(
+            ["script", "api", "asset"].contains(&r.resource.as_str()),
+            "{}",
+            at(&format!("path {:?}: resource {:?}", r.path, r.resource))
+        );
+        assert!(
+            r.path.starts_with('/') || r.path.starts_with('*'),
+            "{}",
+            at(&format!("path {:?} must start with / or *", r.path))
+        );
     }
     for c in &d.cookies {
-        assert!(d.purposes.contains_key(&c.purpose), "{}", at(&format!("cookie {:?}: purpose {:?} not declared", c.name, c.purpose)));
-        assert!(["exact", "prefix"].contains(&c.kind.as_str()), "{}", at(&format!("cookie {:?}: match {:?}", c.name, c.kind)));
+        assert!(
+            d.purposes.contains_key(&c.purpose),
+            "{}",
+            at(&format!(
+                "cookie {:?}: purpose {:?} not declared",
+                c.name, c.purpose
+            ))
+        );
+        assert!(
+            ["exact", "prefix"].contains(&c.kind.as_str()),
+            "{}",
+            at(&format!("cookie {:?}: match {:?}", c.name, c.kind))
+        );
     }
-    for dom in d.domains.iter().chain(d.regions.keys()).chain(d.paths.iter().flat_map(|p| p.hosts.iter())) {
-        let ok = dom.contains('.') && dom.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
-        assert!(ok, "{}", at(&format!("host {dom:?} must be a lower-case host name")));
+    for dom in d
+        .domains
+        .iter()
+        .chain(d.regions.keys())
+        .chain(d.paths.iter().flat_map(|p| p.hosts.iter()))
+    {
+        let ok = dom.contains('.')
+            && dom
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+        assert!(
+            ok,
+            "{}",
+            at(&format!("host {dom:?} must be a lower-case host name"))
+        );
     }
 }

@@ -41,5 +41,7 @@ pub extern "C" fn input(len: usize) -> *mut u8 {
 pub fn text(len: usize) -> &'static str {
     // As in `input`.
     let buf = unsafe { &*core::ptr::addr_of!(INPUT) };
-    buf.get(..len).and_then(|b| core::str::from_utf8(b).ok()).unwrap_or("")
+    buf.get(..len)
+        .and_then(|b| core::str::from_utf8(b).ok())
+        .unwrap_or("")
 }

@@ -15,7 +15,10 @@ const CORPUS: &str = include_str!("../../tests/fixtures/corpus/page-load-urls.tx
 
 /// The baseline: any vendor domain anywhere in the URL.
 fn naive(url: &str) -> Option<&'static str> {
-    vendors().iter().find(|v| v.domains().any(|d| url.contains(d))).map(|v| v.id)
+    vendors()
+        .iter()
+        .find(|v| v.domains().any(|d| url.contains(d)))
+        .map(|v| v.id)
 }
 
 fn time(name: &str, entries: usize, mut f: impl FnMut() -> usize) {
@@ -47,7 +50,9 @@ fn main() {
     let urls: Vec<&str> = CORPUS.lines().collect();
     let n = urls.len();
     let _ = catalog::vendor("intercom"); // parse the catalog once, outside the timings
-    time("baseline_substring", n, || urls.iter().filter_map(|u| naive(black_box(u))).count());
+    time("baseline_substring", n, || {
+        urls.iter().filter_map(|u| naive(black_box(u))).count()
+    });
     time("parse_and_classify", n, || {
         urls.iter()
             .filter_map(|u| url::parse(black_box(u)))
@@ -57,7 +62,13 @@ fn main() {
     time("engine_request", n, || {
         let mut e = Engine::new(Policy::default(), "https://shop.example/");
         for (i, u) in urls.iter().enumerate() {
-            e.request(Request { url: black_box(u), start: i as f64, initiator: "script", frame: "top", ..Default::default() });
+            e.request(Request {
+                url: black_box(u),
+                start: i as f64,
+                initiator: "script",
+                frame: "top",
+                ..Default::default()
+            });
         }
         e.findings().len()
     });

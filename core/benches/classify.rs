@@ -11,13 +11,19 @@ use tagwatch_core::policy::Policy;
 use tagwatch_core::url;
 
 fn corpus() -> Vec<String> {
-    include_str!("../../tests/fixtures/corpus/page-load-urls.txt").lines().map(str::to_owned).collect()
+    include_str!("../../tests/fixtures/corpus/page-load-urls.txt")
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The baseline: any vendor domain anywhere in the URL (also wrong: it
 /// matches query strings and lookalike hosts).
 fn naive(url: &str) -> Option<&'static str> {
-    VENDORS.iter().find(|v| v.domains().any(|d| url.contains(d))).map(|v| v.id)
+    VENDORS
+        .iter()
+        .find(|v| v.domains().any(|d| url.contains(d)))
+        .map(|v| v.id)
 }
 
 fn bench(c: &mut Criterion) {
@@ -39,7 +45,13 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut e = Engine::new(Policy::default(), "https://shop.example/");
             for (i, u) in urls.iter().enumerate() {
-                e.request(Request { url: black_box(u), start: i as f64, initiator: "script", frame: "top", ..Default::default() });
+                e.request(Request {
+                    url: black_box(u),
+                    start: i as f64,
+                    initiator: "script",
+                    frame: "top",
+                    ..Default::default()
+                });
             }
             e.findings().len()
         })

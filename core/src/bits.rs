@@ -29,7 +29,10 @@ impl<'a> BitCursor<'a> {
     pub(crate) fn new(text: &'a str) -> Result<Self, usize> {
         match text.bytes().position(|c| sextet(c).is_none()) {
             Some(at) => Err(at),
-            None => Ok(BitCursor { text: text.as_bytes(), pos: 0 }),
+            None => Ok(BitCursor {
+                text: text.as_bytes(),
+                pos: 0,
+            }),
         }
     }
 

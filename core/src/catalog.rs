@@ -168,7 +168,11 @@ impl Cursor {
 
     fn list(&mut self) -> Strs {
         let n = self.byte();
-        let list = Strs { text: self.text, code: self.code, n };
+        let list = Strs {
+            text: self.text,
+            code: self.code,
+            n,
+        };
         for _ in 0..n {
             self.str();
         }
@@ -200,7 +204,10 @@ pub struct Strs {
 impl Strs {
     /// The items, in catalog order.
     pub fn iter(self) -> impl Iterator<Item = &'static str> + Clone {
-        let mut c = Cursor { text: self.text, code: self.code };
+        let mut c = Cursor {
+            text: self.text,
+            code: self.code,
+        };
         (0..self.n).map(move |_| c.str())
     }
 
@@ -267,7 +274,11 @@ pub struct RequestMatch {
 }
 
 /// Stands in for an index a build-time-validated catalog never produces.
-static UNKNOWN_PURPOSE: PurposeDef = PurposeDef { name: "unknown", consent: None, tracking: false };
+static UNKNOWN_PURPOSE: PurposeDef = PurposeDef {
+    name: "unknown",
+    consent: None,
+    tracking: false,
+};
 
 /// The sections of a vendor's record, in record order.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -291,7 +302,12 @@ fn path_rule(c: &mut Cursor) -> PathRule {
         1 => Resource::Api,
         _ => Resource::Asset,
     };
-    PathRule { hosts, path, resource, purpose: usize::from(code & 63) }
+    PathRule {
+        hosts,
+        path,
+        resource,
+        purpose: usize::from(code & 63),
+    }
 }
 
 fn region(c: &mut Cursor) -> (&'static str, &'static str) {
@@ -302,13 +318,21 @@ fn cookie_rule(c: &mut Cursor) -> CookieRule {
     let name = c.str();
     let code = c.byte();
     let days = u16::from_le_bytes([c.byte(), c.byte()]);
-    CookieRule { name, prefix: code >> 7 == 1, purpose: usize::from(code & 127), lifetime_days: (days != u16::MAX).then_some(u32::from(days)) }
+    CookieRule {
+        name,
+        prefix: code >> 7 == 1,
+        purpose: usize::from(code & 127),
+        lifetime_days: (days != u16::MAX).then_some(u32::from(days)),
+    }
 }
 
 impl Vendor {
     /// A cursor at the start of `section` of this vendor's record.
     fn at(&self, section: Section) -> Cursor {
-        let mut c = Cursor { text: usize::from(self.text), code: usize::from(self.code) };
+        let mut c = Cursor {
+            text: usize::from(self.text),
+            code: usize::from(self.code),
+        };
         c.byte(); // the primary purpose
         let steps: [fn(&mut Cursor); 7] = [
             |c| c.skip(Cursor::byte),
@@ -336,13 +360,18 @@ impl Vendor {
 
     /// The purpose script loads, globals and markers stand for.
     pub fn primary(&'static self) -> &'static PurposeDef {
-        let mut c = Cursor { text: 0, code: usize::from(self.code) };
+        let mut c = Cursor {
+            text: 0,
+            code: usize::from(self.code),
+        };
         self.purpose(c.count())
     }
 
     /// Purposes and their default categories; rules name them by index.
     pub fn purposes(&self) -> impl Iterator<Item = &'static PurposeDef> {
-        self.at(Section::Purposes).items(Cursor::count).map(|i| PURPOSES.get(i).unwrap_or(&UNKNOWN_PURPOSE))
+        self.at(Section::Purposes)
+            .items(Cursor::count)
+            .map(|i| PURPOSES.get(i).unwrap_or(&UNKNOWN_PURPOSE))
     }
 
     fn purpose(&self, i: usize) -> &'static PurposeDef {
@@ -351,7 +380,9 @@ impl Vendor {
 
     /// Registrable domains (and subdomains) the vendor serves from, sorted.
     pub fn domains(&self) -> impl Iterator<Item = &'static str> + Clone + '_ {
-        domain_index().filter(move |(_, v)| vendors().get(*v) == Some(self)).map(|(d, _)| d)
+        domain_index()
+            .filter(move |(_, v)| vendors().get(*v) == Some(self))
+            .map(|(d, _)| d)
     }
 
     /// Path rules, first match wins.
@@ -387,22 +418,35 @@ impl Vendor {
     /// Identity verification, where the tag has it.
     pub fn identity(&self) -> Option<IdentityRule> {
         let mut c = self.at(Section::Identity);
-        (c.byte() == 1).then(|| IdentityRule { settings: c.str(), api: c.str(), verbs: c.list(), ids: c.list(), proofs: c.list() })
+        (c.byte() == 1).then(|| IdentityRule {
+            settings: c.str(),
+            api: c.str(),
+            verbs: c.list(),
+            ids: c.list(),
+            proofs: c.list(),
+        })
     }
 
     /// Region of processing for one of this vendor's hosts, if known.
     pub fn region(&self, host: &str) -> Option<&'static str> {
-        self.regions().find(|(h, _)| host_within(host, h)).map(|(_, r)| r)
+        self.regions()
+            .find(|(h, _)| host_within(host, h))
+            .map(|(_, r)| r)
     }
 
     /// Descriptive facts.
     pub fn info(&self) -> Option<&'static VendorInfo> {
-        vendors().iter().position(|v| v.id == self.id).and_then(|i| VENDOR_INFO.get(i))
+        vendors()
+            .iter()
+            .position(|v| v.id == self.id)
+            .and_then(|i| VENDOR_INFO.get(i))
     }
 
     /// The rule and purpose of a cookie name, if it is this vendor's.
     pub fn cookie(&'static self, name: &str) -> Option<(CookieRule, &'static PurposeDef)> {
-        self.cookies().find(|c| c.matches(name)).map(|c| (c, self.purpose(c.purpose)))
+        self.cookies()
+            .find(|c| c.matches(name))
+            .map(|c| (c, self.purpose(c.purpose)))
     }
 }
 
@@ -411,10 +455,15 @@ const VENDOR_MARK: u8 = 0x80;
 
 /// The sorted domain index: each domain and its vendor's index.
 fn domain_index() -> impl Iterator<Item = (&'static str, usize)> + Clone {
-    DOMAINS.split_inclusive(|b| *b >= VENDOR_MARK).filter_map(|entry| {
-        let (mark, domain) = entry.split_last()?;
-        Some((core::str::from_utf8(domain).ok()?, usize::from(mark & !VENDOR_MARK)))
-    })
+    DOMAINS
+        .split_inclusive(|b| *b >= VENDOR_MARK)
+        .filter_map(|entry| {
+            let (mark, domain) = entry.split_last()?;
+            Some((
+                core::str::from_utf8(domain).ok()?,
+                usize::from(mark & !VENDOR_MARK),
+            ))
+        })
 }
 
 /// Finds a vendor by id.
@@ -442,7 +491,9 @@ pub fn vendor_for_host(host: &str) -> Option<&'static Vendor> {
             match domain.cmp(suffix.as_bytes()) {
                 core::cmp::Ordering::Less => lo = start + len + 1,
                 core::cmp::Ordering::Greater => hi = start,
-                core::cmp::Ordering::Equal => return vendors().get(usize::from(mark & !VENDOR_MARK)),
+                core::cmp::Ordering::Equal => {
+                    return vendors().get(usize::from(mark & !VENDOR_MARK))
+                }
             }
         }
         let dot = suffix.find('.')?;
@@ -454,20 +505,27 @@ pub fn vendor_for_host(host: &str) -> Option<&'static Vendor> {
 /// `initiatorType`) decides the kind of requests no path rule covers.
 pub fn classify_request(host: &str, path: &str, initiator: &str) -> Option<RequestMatch> {
     let vendor = vendor_for_host(host)?;
-    let hit = vendor
-        .paths()
-        .find(|r| (r.hosts.is_empty() || r.hosts.iter().any(|h| host_within(host, h))) && glob_match(r.path, path));
+    let hit = vendor.paths().find(|r| {
+        (r.hosts.is_empty() || r.hosts.iter().any(|h| host_within(host, h)))
+            && glob_match(r.path, path)
+    });
     let (resource, purpose) = match hit {
         Some(r) => (r.resource, vendor.purpose(r.purpose)),
         None if initiator == "script" => (Resource::Script, vendor.primary()),
         None => (Resource::Api, vendor.primary()),
     };
-    Some(RequestMatch { vendor, resource, purpose })
+    Some(RequestMatch {
+        vendor,
+        resource,
+        purpose,
+    })
 }
 
 /// The vendor and purpose of a cookie name.
 pub fn classify_cookie(name: &str) -> Option<(&'static Vendor, &'static PurposeDef)> {
-    vendors().iter().find_map(|v| v.cookie(name).map(|(_, p)| (v, p)))
+    vendors()
+        .iter()
+        .find_map(|v| v.cookie(name).map(|(_, p)| (v, p)))
 }
 
 #[cfg(test)]
@@ -480,20 +538,57 @@ mod tests {
 
     fn class(url: &str, initiator: &str) -> Option<(&'static str, Resource, &'static str)> {
         let p = crate::url::parse(url)?;
-        classify_request(&p.host, &p.path, initiator).map(|m| (m.vendor.id, m.resource, m.purpose.name))
+        classify_request(&p.host, &p.path, initiator)
+            .map(|m| (m.vendor.id, m.resource, m.purpose.name))
     }
 
     #[test]
     fn intercom_request_shapes() {
         use Resource::*;
-        assert_eq!(class("https://widget.intercom.io/widget/abc12345", "script"), Some(("intercom", Script, "messenger")));
-        assert_eq!(class("https://js.intercomcdn.com/frame-modern.c6941a28.js", "script"), Some(("intercom", Script, "messenger")));
-        assert_eq!(class("https://api-iam.intercom.io/messenger/web/ping", "fetch"), Some(("intercom", Api, "tracking")));
-        assert_eq!(class("https://api-iam.eu.intercom.io/messenger/web/launcher_settings", "xmlhttprequest"), Some(("intercom", Api, "messenger")));
-        assert_eq!(class("https://api-iam.intercom.io/messenger/web/rulesets/43795852/match", "fetch"), Some(("intercom", Api, "tracking")));
-        assert_eq!(class("https://downloads.intercomcdn.com/i/o/1/2/x.png", "img"), Some(("intercom", Asset, "media")));
-        assert_eq!(class("https://js.intercomcdn.com/audio/notification.mp3", "other"), Some(("intercom", Asset, "media")));
-        assert_eq!(class("https://xy-12ab.intercom-attachments-7.com/i/o/1/x.pdf", "other"), Some(("intercom", Asset, "media")));
+        assert_eq!(
+            class("https://widget.intercom.io/widget/abc12345", "script"),
+            Some(("intercom", Script, "messenger"))
+        );
+        assert_eq!(
+            class(
+                "https://js.intercomcdn.com/frame-modern.c6941a28.js",
+                "script"
+            ),
+            Some(("intercom", Script, "messenger"))
+        );
+        assert_eq!(
+            class("https://api-iam.intercom.io/messenger/web/ping", "fetch"),
+            Some(("intercom", Api, "tracking"))
+        );
+        assert_eq!(
+            class(
+                "https://api-iam.eu.intercom.io/messenger/web/launcher_settings",
+                "xmlhttprequest"
+            ),
+            Some(("intercom", Api, "messenger"))
+        );
+        assert_eq!(
+            class(
+                "https://api-iam.intercom.io/messenger/web/rulesets/43795852/match",
+                "fetch"
+            ),
+            Some(("intercom", Api, "tracking"))
+        );
+        assert_eq!(
+            class("https://downloads.intercomcdn.com/i/o/1/2/x.png", "img"),
+            Some(("intercom", Asset, "media"))
+        );
+        assert_eq!(
+            class("https://js.intercomcdn.com/audio/notification.mp3", "other"),
+            Some(("intercom", Asset, "media"))
+        );
+        assert_eq!(
+            class(
+                "https://xy-12ab.intercom-attachments-7.com/i/o/1/x.pdf",
+                "other"
+            ),
+            Some(("intercom", Asset, "media"))
+        );
     }
 
     #[test]
@@ -518,8 +613,18 @@ mod tests {
         assert_eq!(id("intercom-id"), Some("intercom"));
         assert_eq!(id("intercom-id-"), None);
         assert_eq!(id("my-intercom-id-x"), None);
-        assert_eq!(intercom().cookie("intercom-session-x").map(|c| c.0.lifetime_days), Some(Some(7)));
-        assert_eq!(intercom().cookie("intercom-visitor-semaphore-x").map(|c| c.0.lifetime_days), Some(None));
+        assert_eq!(
+            intercom()
+                .cookie("intercom-session-x")
+                .map(|c| c.0.lifetime_days),
+            Some(Some(7))
+        );
+        assert_eq!(
+            intercom()
+                .cookie("intercom-visitor-semaphore-x")
+                .map(|c| c.0.lifetime_days),
+            Some(None)
+        );
     }
 
     #[test]
@@ -533,13 +638,20 @@ mod tests {
     #[test]
     fn domain_index_is_sorted_and_resolves_every_domain() {
         let index: Vec<_> = domain_index().collect();
-        assert_eq!(index.len(), DOMAINS.iter().filter(|b| **b >= VENDOR_MARK).count());
+        assert_eq!(
+            index.len(),
+            DOMAINS.iter().filter(|b| **b >= VENDOR_MARK).count()
+        );
         assert!(index.windows(2).all(|w| w[0].0 < w[1].0));
         for v in vendors() {
             assert!(v.domains().next().is_some(), "{}", v.id);
             for d in v.domains() {
                 assert_eq!(vendor_for_host(d).map(|x| x.id), Some(v.id), "{d}");
-                assert_eq!(vendor_for_host(&["www.", d].concat()).map(|x| x.id), Some(v.id), "www.{d}");
+                assert_eq!(
+                    vendor_for_host(&["www.", d].concat()).map(|x| x.id),
+                    Some(v.id),
+                    "www.{d}"
+                );
             }
         }
         assert_eq!(vendor_for_host("intercom"), None);
@@ -555,30 +667,87 @@ mod tests {
     fn records_read_back_the_catalog_files() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../catalog");
         for v in vendors() {
-            let doc: toml::Table = std::fs::read_to_string(format!("{dir}/{}.toml", v.id)).unwrap().parse().unwrap();
-            let strs = |key: &str| doc.get(key).and_then(|l| l.as_array()).map(|l| l.iter().map(|s| s.as_str().unwrap()).collect::<Vec<_>>()).unwrap_or_default();
-            let table = |key: &str| doc.get(key).and_then(|t| t.as_table()).cloned().unwrap_or_default();
+            let doc: toml::Table = std::fs::read_to_string(format!("{dir}/{}.toml", v.id))
+                .unwrap()
+                .parse()
+                .unwrap();
+            let strs = |key: &str| {
+                doc.get(key)
+                    .and_then(|l| l.as_array())
+                    .map(|l| l.iter().map(|s| s.as_str().unwrap()).collect::<Vec<_>>())
+                    .unwrap_or_default()
+            };
+            let table = |key: &str| {
+                doc.get(key)
+                    .and_then(|t| t.as_table())
+                    .cloned()
+                    .unwrap_or_default()
+            };
             let mut domains = strs("domains");
             domains.sort_unstable();
             assert_eq!(v.domains().collect::<Vec<_>>(), domains, "{}", v.id);
             assert_eq!(v.globals().to_vec(), strs("globals"), "{}", v.id);
             assert_eq!(v.dom_ids().to_vec(), strs("dom_ids"), "{}", v.id);
-            assert_eq!(v.loader_script_ids().to_vec(), strs("loader_script_ids"), "{}", v.id);
+            assert_eq!(
+                v.loader_script_ids().to_vec(),
+                strs("loader_script_ids"),
+                "{}",
+                v.id
+            );
             let purposes = table("purposes");
             let names: Vec<&str> = v.purposes().map(|p| p.name).collect();
-            assert_eq!(names, purposes.keys().map(String::as_str).collect::<Vec<_>>(), "{}", v.id);
+            assert_eq!(
+                names,
+                purposes.keys().map(String::as_str).collect::<Vec<_>>(),
+                "{}",
+                v.id
+            );
             for p in v.purposes() {
                 let doc = &purposes[p.name];
-                assert_eq!(p.consent.map_or("none", Category::as_str), doc["consent"].as_str().unwrap(), "{}", v.id);
-                assert_eq!(p.tracking, doc.get("tracking").and_then(|t| t.as_bool()).unwrap_or(false), "{}", v.id);
+                assert_eq!(
+                    p.consent.map_or("none", Category::as_str),
+                    doc["consent"].as_str().unwrap(),
+                    "{}",
+                    v.id
+                );
+                assert_eq!(
+                    p.tracking,
+                    doc.get("tracking")
+                        .and_then(|t| t.as_bool())
+                        .unwrap_or(false),
+                    "{}",
+                    v.id
+                );
             }
-            assert_eq!(v.primary().name, doc["primary"].as_str().unwrap(), "{}", v.id);
+            assert_eq!(
+                v.primary().name,
+                doc["primary"].as_str().unwrap(),
+                "{}",
+                v.id
+            );
             let name = |i: usize| names.get(i).copied().unwrap_or("(out of range)");
-            let paths = doc.get("paths").and_then(|p| p.as_array()).cloned().unwrap_or_default();
+            let paths = doc
+                .get("paths")
+                .and_then(|p| p.as_array())
+                .cloned()
+                .unwrap_or_default();
             assert_eq!(v.paths().count(), paths.len(), "{}", v.id);
             for (r, doc) in v.paths().zip(&paths) {
-                let hosts: Vec<&str> = doc.get("hosts").and_then(|h| h.as_array()).map(|h| h.iter().map(|s| s.as_str().unwrap()).collect()).unwrap_or_default();
-                assert_eq!((r.hosts.to_vec(), r.path, name(r.purpose)), (hosts, doc["path"].as_str().unwrap(), doc["purpose"].as_str().unwrap()), "{}", v.id);
+                let hosts: Vec<&str> = doc
+                    .get("hosts")
+                    .and_then(|h| h.as_array())
+                    .map(|h| h.iter().map(|s| s.as_str().unwrap()).collect())
+                    .unwrap_or_default();
+                assert_eq!(
+                    (r.hosts.to_vec(), r.path, name(r.purpose)),
+                    (
+                        hosts,
+                        doc["path"].as_str().unwrap(),
+                        doc["purpose"].as_str().unwrap()
+                    ),
+                    "{}",
+                    v.id
+                );
                 let resource = match r.resource {
                     Resource::Script => "script",
                     Resource::Api => "api",
@@ -586,21 +755,69 @@ mod tests {
                 };
                 assert_eq!(resource, doc["resource"].as_str().unwrap(), "{}", v.id);
             }
-            let cookies = doc.get("cookies").and_then(|c| c.as_array()).cloned().unwrap_or_default();
+            let cookies = doc
+                .get("cookies")
+                .and_then(|c| c.as_array())
+                .cloned()
+                .unwrap_or_default();
             assert_eq!(v.cookies().count(), cookies.len(), "{}", v.id);
             for (c, doc) in v.cookies().zip(&cookies) {
-                let days = doc.get("lifetime_days").and_then(|d| d.as_integer()).map(|d| u32::try_from(d).unwrap());
-                assert_eq!((c.name, c.prefix, name(c.purpose), c.lifetime_days), (doc["name"].as_str().unwrap(), doc["match"].as_str() == Some("prefix"), doc["purpose"].as_str().unwrap(), days), "{}", v.id);
+                let days = doc
+                    .get("lifetime_days")
+                    .and_then(|d| d.as_integer())
+                    .map(|d| u32::try_from(d).unwrap());
+                assert_eq!(
+                    (c.name, c.prefix, name(c.purpose), c.lifetime_days),
+                    (
+                        doc["name"].as_str().unwrap(),
+                        doc["match"].as_str() == Some("prefix"),
+                        doc["purpose"].as_str().unwrap(),
+                        days
+                    ),
+                    "{}",
+                    v.id
+                );
             }
             let mut regions: Vec<(&str, &str)> = v.regions().collect();
-            assert!(regions.windows(2).all(|w| w[0].0.len() >= w[1].0.len()), "most specific first: {}", v.id);
+            assert!(
+                regions.windows(2).all(|w| w[0].0.len() >= w[1].0.len()),
+                "most specific first: {}",
+                v.id
+            );
             regions.sort_unstable();
             let want = table("regions");
-            assert_eq!(regions, want.iter().map(|(h, r)| (h.as_str(), r.as_str().unwrap())).collect::<Vec<_>>(), "{}", v.id);
-            let identity = v.identity().map(|i| (i.settings, i.api, i.verbs.to_vec(), i.ids.to_vec(), i.proofs.to_vec()));
+            assert_eq!(
+                regions,
+                want.iter()
+                    .map(|(h, r)| (h.as_str(), r.as_str().unwrap()))
+                    .collect::<Vec<_>>(),
+                "{}",
+                v.id
+            );
+            let identity = v.identity().map(|i| {
+                (
+                    i.settings,
+                    i.api,
+                    i.verbs.to_vec(),
+                    i.ids.to_vec(),
+                    i.proofs.to_vec(),
+                )
+            });
             let want = doc.get("identity").and_then(|i| i.as_table()).map(|i| {
-                let l = |k: &str| i[k].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect::<Vec<_>>();
-                (i["settings"].as_str().unwrap(), i["api"].as_str().unwrap(), l("verbs"), l("ids"), l("proofs"))
+                let l = |k: &str| {
+                    i[k].as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|s| s.as_str().unwrap())
+                        .collect::<Vec<_>>()
+                };
+                (
+                    i["settings"].as_str().unwrap(),
+                    i["api"].as_str().unwrap(),
+                    l("verbs"),
+                    l("ids"),
+                    l("proofs"),
+                )
             });
             assert_eq!(identity, want, "{}", v.id);
         }

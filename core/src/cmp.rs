@@ -50,7 +50,10 @@ impl CmpConsent {
     /// ([`Categories::to_bits`]), bit 8 `decided`, bits 16–23 the CMP's
     /// place in [`PRECEDENCE`] plus one. Never 0, which stands for "no CMP".
     pub fn to_bits(self) -> u32 {
-        let place = PRECEDENCE.iter().position(|id| *id == self.cmp).map_or(0, |i| i + 1);
+        let place = PRECEDENCE
+            .iter()
+            .position(|id| *id == self.cmp)
+            .map_or(0, |i| i + 1);
         (place as u32) << 16 | u32::from(self.decided) << 8 | u32::from(self.categories.to_bits())
     }
 
@@ -59,7 +62,11 @@ impl CmpConsent {
     pub fn from_bits(bits: u32) -> Option<CmpConsent> {
         let place = usize::try_from(bits >> 16 & 0xff).ok()?.checked_sub(1)?;
         let cmp = PRECEDENCE.get(place)?;
-        Some(CmpConsent { cmp, decided: bits >> 8 & 1 == 1, categories: Categories::from_bits((bits & 0xff) as u8) })
+        Some(CmpConsent {
+            cmp,
+            decided: bits >> 8 & 1 == 1,
+            categories: Categories::from_bits((bits & 0xff) as u8),
+        })
     }
 }
 
@@ -88,7 +95,10 @@ pub const CONSENT_COOKIES: [(&str, &str); 15] = [
 pub fn consent_cookie(name: &str) -> Option<&'static str> {
     CONSENT_COOKIES
         .iter()
-        .find(|(n, _)| n.strip_suffix('*').map_or(*n == name, |prefix| name.starts_with(prefix)))
+        .find(|(n, _)| {
+            n.strip_suffix('*')
+                .map_or(*n == name, |prefix| name.starts_with(prefix))
+        })
         .map(|(_, cmp)| *cmp)
 }
 
@@ -96,7 +106,8 @@ pub fn consent_cookie(name: &str) -> Option<&'static str> {
 /// [`from_cookies`] reads: where it has none, [`from_cookies`] finds no
 /// CMP, so a page need not fetch the cookie reader.
 pub fn in_cookies(header: &str) -> bool {
-    crate::cookie::pairs(header).any(|(name, _)| consent_cookie(name).is_some_and(|cmp| cmp != "tcf"))
+    crate::cookie::pairs(header)
+        .any(|(name, _)| consent_cookie(name).is_some_and(|cmp| cmp != "tcf"))
 }
 
 /// CMP ids whose live API the page shells read besides [`PRECEDENCE`]
@@ -105,7 +116,10 @@ const LIVE_ONLY: [&str; 1] = ["usercentrics"];
 
 /// The static id of a CMP named by a shell, `None` for an unknown one.
 pub fn cmp_id(name: &str) -> Option<&'static str> {
-    PRECEDENCE.into_iter().chain(LIVE_ONLY).find(|id| *id == name)
+    PRECEDENCE
+        .into_iter()
+        .chain(LIVE_ONLY)
+        .find(|id| *id == name)
 }
 
 /// The normalised categories that one of a CMP's own category, group,
@@ -113,7 +127,9 @@ pub fn cmp_id(name: &str) -> Option<&'static str> {
 /// cookie parsers and the live-API readers both map through it, so a CMP
 /// reads the same whichever way its state reached the monitor.
 pub fn categories_of(cmp: &str, name: &str) -> &'static [Category] {
-    let own = |(c, names, _): &&(&str, &str, &[Category])| *c == cmp && names.split('|').any(|n| n == name);
+    let own = |(c, names, _): &&(&str, &str, &[Category])| {
+        *c == cmp && names.split('|').any(|n| n == name)
+    };
     if let Some((_, _, categories)) = DEFAULT_NAMES.iter().find(own) {
         return categories;
     }
@@ -122,8 +138,13 @@ pub fn categories_of(cmp: &str, name: &str) -> &'static [Category] {
     }
     // Cookiebot, CookieYes, Usercentrics, Klaro purposes and cookieconsent
     // categories use plain names, spelled as sites like.
-    let common = |(c, names, _): &&(&str, &str, &[Category])| *c == "*" && names.split('|').any(|n| n.eq_ignore_ascii_case(name));
-    DEFAULT_NAMES.iter().find(common).map_or(&[], |(_, _, categories)| categories)
+    let common = |(c, names, _): &&(&str, &str, &[Category])| {
+        *c == "*" && names.split('|').any(|n| n.eq_ignore_ascii_case(name))
+    };
+    DEFAULT_NAMES
+        .iter()
+        .find(common)
+        .map_or(&[], |(_, _, categories)| categories)
 }
 
 /// CMPs whose names are all in [`DEFAULT_NAMES`] under their own id.
@@ -169,7 +190,11 @@ const DEFAULT_NAMES: &[(&str, &str, &[Category])] = {
 /// [`categories_of`] by the same "every source must grant" rule as the
 /// cookies, and carry the same meanings (Osano's `OPT_OUT` granted is a "do
 /// not sell or share": marketing refused); an unknown CMP gives `None`.
-pub fn from_choices(cmp: &str, choices: &[(&str, bool)], names: &ConsentNames) -> Option<Categories> {
+pub fn from_choices(
+    cmp: &str,
+    choices: &[(&str, bool)],
+    names: &ConsentNames,
+) -> Option<Categories> {
     let cmp = cmp_id(cmp)?;
     let mut acc = Acc::default();
     for &(name, granted) in choices {
@@ -180,7 +205,10 @@ pub fn from_choices(cmp: &str, choices: &[(&str, bool)], names: &ConsentNames) -
             }
             continue;
         }
-        for c in names.get(cmp, name).unwrap_or_else(|| categories_of(cmp, name)) {
+        for c in names
+            .get(cmp, name)
+            .unwrap_or_else(|| categories_of(cmp, name))
+        {
             acc.add(*c, granted);
         }
     }
@@ -208,7 +236,6 @@ impl Acc {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,6 +248,9 @@ mod tests {
         assert_eq!(consent_cookie("cmplz"), None);
         assert_eq!(consent_cookie("euconsent-v2"), Some("tcf"));
         assert_eq!(consent_cookie("intercom-id-abc"), None);
-        assert!(!in_cookies("euconsent-v2=CP; a=1"), "the TC string is not a cookie reader's");
+        assert!(
+            !in_cookies("euconsent-v2=CP; a=1"),
+            "the TC string is not a cookie reader's"
+        );
     }
 }

@@ -24,7 +24,12 @@ pub enum Category {
 
 impl Category {
     /// All categories, in wire order.
-    pub const ALL: [Category; 4] = [Category::Necessary, Category::Functional, Category::Analytics, Category::Marketing];
+    pub const ALL: [Category; 4] = [
+        Category::Necessary,
+        Category::Functional,
+        Category::Analytics,
+        Category::Marketing,
+    ];
 
     /// Wire name.
     pub fn as_str(self) -> &'static str {
@@ -119,7 +124,10 @@ impl Categories {
     /// bits per category in [`Category::ALL`] order, lowest first; 0
     /// unknown, 1 refused, 2 granted.
     pub fn to_bits(self) -> u8 {
-        self.0.iter().rev().fold(0, |bits, v| bits << 2 | v.map_or(0, |g| 1 + u8::from(g)))
+        self.0
+            .iter()
+            .rev()
+            .fold(0, |bits, v| bits << 2 | v.map_or(0, |g| 1 + u8::from(g)))
     }
 
     /// Categories from [`Categories::to_bits`]; a pair of 3 reads as unknown.
@@ -180,7 +188,14 @@ impl Timeline {
     /// effect at `at`.
     pub fn update(&mut self, categories: Categories, source: Source, at: u64) {
         let pos = self.updates.partition_point(|u| u.at <= at);
-        self.updates.insert(pos, Update { at, source, categories });
+        self.updates.insert(
+            pos,
+            Update {
+                at,
+                source,
+                categories,
+            },
+        );
     }
 
     /// States in time order, starting with the default (only `necessary`).
@@ -190,11 +205,19 @@ impl Timeline {
     fn states(&self) -> impl Iterator<Item = State> + '_ {
         let mut necessary = Categories::default();
         necessary.set(Category::Necessary, Some(true));
-        let first = State { categories: necessary, source: Source::Default, since: 0 };
+        let first = State {
+            categories: necessary,
+            source: Source::Default,
+            since: 0,
+        };
         let rest = self.updates.iter().scan(first, |state, u| {
             let categories = state.categories.merge(u.categories);
             if categories != state.categories {
-                *state = State { categories, source: u.source, since: u.at };
+                *state = State {
+                    categories,
+                    source: u.source,
+                    since: u.at,
+                };
             }
             Some(*state)
         });
@@ -203,11 +226,18 @@ impl Timeline {
 
     /// The state in force at `at`.
     pub fn at(&self, at: u64) -> State {
-        self.states().take_while(|s| s.since <= at).last().unwrap_or_else(|| self.initial())
+        self.states()
+            .take_while(|s| s.since <= at)
+            .last()
+            .unwrap_or_else(|| self.initial())
     }
 
     fn initial(&self) -> State {
-        self.states().next().unwrap_or(State { categories: Categories::default(), source: Source::Default, since: 0 })
+        self.states().next().unwrap_or(State {
+            categories: Categories::default(),
+            source: Source::Default,
+            since: 0,
+        })
     }
 
     /// The current state.
@@ -252,7 +282,11 @@ impl ConsentNames {
 
     /// The site's categories for `name` of `source`, if it set any.
     pub fn get(&self, source: &str, name: &str) -> Option<&[Category]> {
-        self.0.iter().rev().find(|(s, n, _)| s == source && n == name).map(|(_, _, c)| c.as_slice())
+        self.0
+            .iter()
+            .rev()
+            .find(|(s, n, _)| s == source && n == name)
+            .map(|(_, _, c)| c.as_slice())
     }
 
     /// As text, one name a line: `source<TAB>name<TAB>categories`, the
@@ -282,7 +316,11 @@ impl ConsentNames {
         for line in text.split('\n') {
             let mut f = line.split('\t');
             if let (Some(source), Some(name), Some(list)) = (f.next(), f.next(), f.next()) {
-                names.set(source, name, list.split(',').filter_map(Category::parse).collect());
+                names.set(
+                    source,
+                    name,
+                    list.split(',').filter_map(Category::parse).collect(),
+                );
             }
         }
         names
@@ -317,7 +355,11 @@ fn tcf_purpose(id: u16) -> &'static [Category] {
 pub fn from_tcf_purposes(purpose: impl Fn(u16) -> bool, names: &ConsentNames) -> Categories {
     let mut out = Categories([Some(true), None, None, None]);
     for id in 1..=24u16 {
-        let site = names.0.iter().rev().find(|(s, n, _)| s == "tcf" && n.parse() == Ok(id));
+        let site = names
+            .0
+            .iter()
+            .rev()
+            .find(|(s, n, _)| s == "tcf" && n.parse() == Ok(id));
         let gated = site.map_or(tcf_purpose(id), |(_, _, c)| c.as_slice());
         for c in gated {
             out.set(*c, Some(out.get(*c).unwrap_or(true) && purpose(id)));
@@ -354,8 +396,15 @@ mod tests {
             }
         }
         assert_eq!(Categories::default().to_bits(), 0);
-        assert_eq!(Categories::from_bits(0xff), Categories::default(), "3 is no value");
-        assert_eq!(categories(&[(Necessary, true), (Marketing, false)]).to_bits(), 0b01_00_00_10);
+        assert_eq!(
+            Categories::from_bits(0xff),
+            Categories::default(),
+            "3 is no value"
+        );
+        assert_eq!(
+            categories(&[(Necessary, true), (Marketing, false)]).to_bits(),
+            0b01_00_00_10
+        );
     }
 
     #[test]
@@ -365,7 +414,10 @@ mod tests {
         names.set("onetrust", "C0002", vec![]);
         names.set("tcf", "1", vec![Functional, Analytics]);
         let text = names.to_text();
-        assert_eq!(text, "onetrust\tC0005\tfunctional\nonetrust\tC0002\t\ntcf\t1\tfunctional,analytics\n");
+        assert_eq!(
+            text,
+            "onetrust\tC0005\tfunctional\nonetrust\tC0002\t\ntcf\t1\tfunctional,analytics\n"
+        );
         assert_eq!(ConsentNames::from_text(&text), names);
         let odd = ConsentNames::from_text("x\ny\tz\n\ta\tbogus,marketing");
         assert_eq!(odd.get("", "a"), Some(&[Marketing][..]));
@@ -384,7 +436,11 @@ mod tests {
     #[test]
     fn partial_updates_merge() {
         let mut t = Timeline::default();
-        t.update(categories(&[(Functional, true), (Marketing, false)]), Source::Api, 10);
+        t.update(
+            categories(&[(Functional, true), (Marketing, false)]),
+            Source::Api,
+            10,
+        );
         t.update(categories(&[(Marketing, true)]), Source::Api, 20);
         let s = t.at(25);
         assert!(s.categories.granted(Functional) && s.categories.granted(Marketing));
@@ -420,7 +476,11 @@ mod tests {
         // A CMP's event, then its cookie re-read a few ms later saying the same.
         let mut t = Timeline::default();
         let refused = categories(&[(Functional, false), (Marketing, false)]);
-        t.update(categories(&[(Functional, true), (Marketing, true)]), Source::Cmp("onetrust"), 0);
+        t.update(
+            categories(&[(Functional, true), (Marketing, true)]),
+            Source::Cmp("onetrust"),
+            0,
+        );
         t.update(refused, Source::Cmp("onetrust"), 100);
         t.update(refused, Source::Api, 105);
         let s = t.at(2000);

@@ -115,7 +115,9 @@ impl ConsentMode {
         if regions.is_empty() {
             return 1;
         }
-        let Some(visitor) = self.region.as_deref() else { return 0 };
+        let Some(visitor) = self.region.as_deref() else {
+            return 0;
+        };
         let country = visitor.split('-').next().unwrap_or(visitor);
         let mut best = 0;
         for r in regions {
@@ -208,7 +210,10 @@ impl ConsentMode {
             return c;
         }
         c.set(Category::Necessary, Some(true));
-        c.set(Category::Functional, self.effective("functionality_storage"));
+        c.set(
+            Category::Functional,
+            self.effective("functionality_storage"),
+        );
         c.set(Category::Analytics, self.effective("analytics_storage"));
         let ads = ["ad_storage", "ad_user_data", "ad_personalization"].map(|t| self.effective(t));
         let marketing = if ads.contains(&Some(false)) {

@@ -21,7 +21,9 @@ pub fn pairs(header: &str) -> impl Iterator<Item = (&str, &str)> {
 /// Intercom leaves `intercom-session-<id>=` behind after `shutdown`, which is
 /// a cleared session, not a live one.
 pub fn live_names(header: &str) -> impl Iterator<Item = &str> {
-    pairs(header).filter(|(name, value)| !name.is_empty() && !value.is_empty()).map(|(name, _)| name)
+    pairs(header)
+        .filter(|(name, value)| !name.is_empty() && !value.is_empty())
+        .map(|(name, _)| name)
 }
 
 #[cfg(test)]
@@ -31,7 +33,17 @@ mod tests {
     #[test]
     fn parses_pairs() {
         let v: Vec<_> = pairs("a=1; b = two ;c=; flag;=x;; d=e=f").collect();
-        assert_eq!(v, vec![("a", "1"), ("b", "two"), ("c", ""), ("", "flag"), ("", "x"), ("d", "e=f")]);
+        assert_eq!(
+            v,
+            vec![
+                ("a", "1"),
+                ("b", "two"),
+                ("c", ""),
+                ("", "flag"),
+                ("", "x"),
+                ("d", "e=f")
+            ]
+        );
     }
 
     #[test]

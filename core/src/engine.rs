@@ -5,13 +5,13 @@
 //! engine judges each against the consent in force *at that time* and the
 //! site policy, deduplicates, and hands out what is new for the next report.
 
-use alloc::{string::String, vec::Vec, borrow::ToOwned};
 use crate::catalog::{self, PurposeDef, Resource, Vendor};
-use crate::inventory::{Entry, Inventory};
 use crate::consent::{Categories, Category, Source, Timeline};
+use crate::inventory::{Entry, Inventory};
 use crate::policy::Policy;
 use crate::report::{self, ConsentSnapshot, Evidence, Finding, FindingType, PageView};
 use crate::{cookie, url};
+use alloc::{borrow::ToOwned, string::String, vec::Vec};
 
 mod signals;
 
@@ -56,7 +56,12 @@ pub struct Request<'a> {
 
 impl Request<'_> {
     fn entry(&self, resource: Resource) -> Entry {
-        Entry { script: resource == Resource::Script, transfer: ms(self.transfer), encoded: ms(self.encoded), duration: ms(self.duration) }
+        Entry {
+            script: resource == Resource::Script,
+            transfer: ms(self.transfer),
+            encoded: ms(self.encoded),
+            duration: ms(self.duration),
+        }
     }
 }
 
@@ -81,8 +86,15 @@ impl Engine {
     /// A new page view on `page_href` (the page's full URL; only its path is
     /// kept, for page-scope rules).
     pub fn new(policy: Policy, page_href: &str) -> Self {
-        let page_site = url::parse(page_href).map(|p| url::site_of(&p.host).to_owned()).unwrap_or_default();
-        Engine { policy, page_path: url::page_path(page_href), page_site, ..Engine::default() }
+        let page_site = url::parse(page_href)
+            .map(|p| url::site_of(&p.host).to_owned())
+            .unwrap_or_default();
+        Engine {
+            policy,
+            page_path: url::page_path(page_href),
+            page_site,
+            ..Engine::default()
+        }
     }
 
     /// The policy in force.
@@ -115,7 +127,11 @@ impl Engine {
         let unsent = self.findings.get(self.sent..).unwrap_or(&[]).to_vec();
         let mut keep = Vec::with_capacity(unsent.len());
         for mut f in unsent {
-            let judged_at = if f.kind == FindingType::ConsentSignalMismatch { f.at.saturating_add(CLAIM_SETTLE_MS) } else { f.at };
+            let judged_at = if f.kind == FindingType::ConsentSignalMismatch {
+                f.at.saturating_add(CLAIM_SETTLE_MS)
+            } else {
+                f.at
+            };
             if let (true, Some(c)) = (f.kind.needs_consent(), f.category) {
                 if self.granted(f.vendor, c, judged_at) {
                     continue;
@@ -137,7 +153,8 @@ impl Engine {
     /// is granted, and a vendor registered with IAB TCF has its vendor
     /// consent where TCF spoke.
     fn granted(&self, vendor: &str, category: Category, at: u64) -> bool {
-        self.consent.at(at).categories.granted(category) && self.vendor_consented(vendor, category, at)
+        self.consent.at(at).categories.granted(category)
+            && self.vendor_consented(vendor, category, at)
     }
 
     /// Global Privacy Control as the browser reports it.
@@ -147,26 +164,50 @@ impl Engine {
 
     /// Judges a Resource Timing entry.
     pub fn request(&mut self, req: Request<'_>) {
-        let Some(parts) = url::parse(req.url) else { return };
-        if self.ignored_hosts.iter().any(|h| url::host_within(&parts.host, h)) {
+        let Some(parts) = url::parse(req.url) else {
+            return;
+        };
+        if self
+            .ignored_hosts
+            .iter()
+            .any(|h| url::host_within(&parts.host, h))
+        {
             return;
         }
         let Some(m) = catalog::classify_request(&parts.host, &parts.path, req.initiator) else {
             if !url::host_within(&parts.host, &self.page_site) {
-                let script = if req.initiator == "script" { Resource::Script } else { Resource::Api };
+                let script = if req.initiator == "script" {
+                    Resource::Script
+                } else {
+                    Resource::Api
+                };
                 self.inventory.unclassified(&parts.host, &req.entry(script));
             }
             return;
         };
         self.google_hit(m.vendor, req.url, &parts, ms(req.start));
-        self.vendor_request(m.vendor, m.resource, m.purpose, &parts.host, &parts.path, req);
+        self.vendor_request(
+            m.vendor,
+            m.resource,
+            m.purpose,
+            &parts.host,
+            &parts.path,
+            req,
+        );
     }
 
     /// Judges a request known to be `vendor`'s loader whatever its host (a
     /// first-party proxy found through the vendor's loader `<script id>`).
     pub fn loader_request(&mut self, vendor: &'static Vendor, req: Request<'_>) {
         if let Some(parts) = url::parse(req.url) {
-            self.vendor_request(vendor, Resource::Script, vendor.primary(), &parts.host, &parts.path, req);
+            self.vendor_request(
+                vendor,
+                Resource::Script,
+                vendor.primary(),
+                &parts.host,
+                &parts.path,
+                req,
+            );
         }
     }
 
@@ -181,7 +222,8 @@ impl Engine {
     ) {
         let at = ms(req.start);
         let region = vendor.region(host);
-        self.inventory.vendor_request(vendor.id, host, region, &req.entry(resource));
+        self.inventory
+            .vendor_request(vendor.id, host, region, &req.entry(resource));
         let evidence = || Evidence::Request {
             host: host.into(),
             path: url::redact_path(path),
@@ -195,16 +237,26 @@ impl Engine {
                 self.record(FindingType::RegionNotAllowed, vendor, None, at, evidence());
             }
         }
-        let Some(category) = self.policy.category(vendor.id, purpose) else { return };
+        let Some(category) = self.policy.category(vendor.id, purpose) else {
+            return;
+        };
         self.check_page_scope(vendor, at, evidence());
         if self.gpc && category == Category::Marketing {
-            self.record(FindingType::GpcIgnored, vendor, Some(category), at, evidence());
+            self.record(
+                FindingType::GpcIgnored,
+                vendor,
+                Some(category),
+                at,
+                evidence(),
+            );
         }
         if self.granted(vendor.id, category, at) {
             return;
         }
         let kind = match self.consent.withdrawn_since(category, at) {
-            Some(w) if at > w.saturating_add(self.policy.grace_ms) => FindingType::RequestAfterWithdrawal,
+            Some(w) if at > w.saturating_add(self.policy.grace_ms) => {
+                FindingType::RequestAfterWithdrawal
+            }
             Some(_) => return,
             None if resource == Resource::Script => FindingType::ScriptBeforeConsent,
             None if purpose.tracking => FindingType::TrackingBeforeConsent,
@@ -220,14 +272,24 @@ impl Engine {
     /// them through [`Engine::cmp_cookie_consent`].
     pub fn cookies(&mut self, header: &str, now: u64) {
         #[cfg(feature = "cmp-cookies")]
-        self.cmp_cookie_consent(crate::cmp::from_cookies_with(header, &self.policy.consent_names), now);
+        self.cmp_cookie_consent(
+            crate::cmp::from_cookies_with(header, &self.policy.consent_names),
+            now,
+        );
         let mut present = Vec::with_capacity(self.cookies.len());
         for name in cookie::live_names(header) {
-            let Some((vendor, purpose)) = catalog::classify_cookie(name) else { continue };
+            let Some((vendor, purpose)) = catalog::classify_cookie(name) else {
+                continue;
+            };
             match self.cookies.iter().position(|c| c.name == name) {
                 Some(i) => present.push(self.cookies.swap_remove(i)),
                 None => {
-                    let seen = PresentCookie { name: name.into(), vendor, purpose, since: now };
+                    let seen = PresentCookie {
+                        name: name.into(),
+                        vendor,
+                        purpose,
+                        since: now,
+                    };
                     self.judge_new_cookie(&seen);
                     present.push(seen);
                 }
@@ -240,13 +302,21 @@ impl Engine {
     fn judge_new_cookie(&mut self, c: &PresentCookie) {
         self.inventory.vendor_cookie(c.vendor.id, &c.name);
         self.check_page_scope(c.vendor, c.since, cookie_evidence(c));
-        let Some(category) = self.policy.category(c.vendor.id, c.purpose) else { return };
+        let Some(category) = self.policy.category(c.vendor.id, c.purpose) else {
+            return;
+        };
         if self.granted(c.vendor.id, category, c.since)
             || self.consent.withdrawn_since(category, c.since).is_some()
         {
             return;
         }
-        self.record(FindingType::CookieBeforeConsent, c.vendor, Some(category), c.since, cookie_evidence(c));
+        self.record(
+            FindingType::CookieBeforeConsent,
+            c.vendor,
+            Some(category),
+            c.since,
+            cookie_evidence(c),
+        );
     }
 
     /// Advances time: cookies still present `grace_ms` after a withdrawal
@@ -256,16 +326,29 @@ impl Engine {
         let grace = self.policy.grace_ms;
         let mut due = Vec::new();
         for c in &self.cookies {
-            let Some(category) = self.policy.category(c.vendor.id, c.purpose) else { continue };
+            let Some(category) = self.policy.category(c.vendor.id, c.purpose) else {
+                continue;
+            };
             if let Some(w) = self.consent.withdrawn_since(category, now) {
                 let deadline = w.saturating_add(grace);
                 if now >= deadline {
-                    due.push((c.vendor, category, deadline.max(c.since), cookie_evidence(c)));
+                    due.push((
+                        c.vendor,
+                        category,
+                        deadline.max(c.since),
+                        cookie_evidence(c),
+                    ));
                 }
             }
         }
         for (vendor, category, at, evidence) in due {
-            self.record(FindingType::CookieAfterWithdrawal, vendor, Some(category), at, evidence);
+            self.record(
+                FindingType::CookieAfterWithdrawal,
+                vendor,
+                Some(category),
+                at,
+                evidence,
+            );
         }
     }
 
@@ -274,14 +357,28 @@ impl Engine {
     /// Presence is a state, not an event: re-reading it on every tick does
     /// not add to `count`.
     pub fn presence(&mut self, vendor: &'static Vendor, evidence: Evidence, now: u64) {
-        if self.findings.iter().any(|f| f.vendor == vendor.id && f.evidence == evidence) {
+        if self
+            .findings
+            .iter()
+            .any(|f| f.vendor == vendor.id && f.evidence == evidence)
+        {
             return;
         }
         self.inventory.vendor_present(vendor.id);
         self.check_page_scope(vendor, now, evidence.clone());
-        let Some(category) = self.policy.category(vendor.id, vendor.primary()) else { return };
-        if !self.granted(vendor.id, category, now) && self.consent.withdrawn_since(category, now).is_none() {
-            self.record(FindingType::ScriptBeforeConsent, vendor, Some(category), now, evidence);
+        let Some(category) = self.policy.category(vendor.id, vendor.primary()) else {
+            return;
+        };
+        if !self.granted(vendor.id, category, now)
+            && self.consent.withdrawn_since(category, now).is_none()
+        {
+            self.record(
+                FindingType::ScriptBeforeConsent,
+                vendor,
+                Some(category),
+                now,
+                evidence,
+            );
         }
     }
 
@@ -293,34 +390,63 @@ impl Engine {
             return;
         }
         self.identified.push(vendor.id);
-        let evidence = Evidence::Global { name: crate::prefix(source, 64).into() };
+        let evidence = Evidence::Global {
+            name: crate::prefix(source, 64).into(),
+        };
         self.record(FindingType::IdentityUnverified, vendor, None, now, evidence);
     }
 
     /// A vendor cookie's expiry as the Cookie Store API reports it
     /// (`expires` and `now` in ms since the epoch).
     pub fn cookie_expiry(&mut self, name: &str, expires: f64, now_epoch: f64, now: u64) {
-        let Some(max) = self.policy.cookie_max_days else { return };
-        let Some((vendor, purpose)) = catalog::classify_cookie(name) else { return };
+        let Some(max) = self.policy.cookie_max_days else {
+            return;
+        };
+        let Some((vendor, purpose)) = catalog::classify_cookie(name) else {
+            return;
+        };
         let days = ms((expires - now_epoch) / 86_400_000.0);
         if days > u64::from(max) {
             let days = u32::try_from(days).unwrap_or(u32::MAX);
-            let evidence = Evidence::Cookie { cookie: name.into(), purpose: purpose.name, days: Some(days) };
-            if !self.findings.iter().any(|f| f.kind == FindingType::CookieLifetimeExceedsPolicy && f.evidence.key() == evidence.key()) {
-                self.record(FindingType::CookieLifetimeExceedsPolicy, vendor, None, now, evidence);
+            let evidence = Evidence::Cookie {
+                cookie: name.into(),
+                purpose: purpose.name,
+                days: Some(days),
+            };
+            if !self.findings.iter().any(|f| {
+                f.kind == FindingType::CookieLifetimeExceedsPolicy
+                    && f.evidence.key() == evidence.key()
+            }) {
+                self.record(
+                    FindingType::CookieLifetimeExceedsPolicy,
+                    vendor,
+                    None,
+                    now,
+                    evidence,
+                );
             }
         }
     }
 
     fn check_page_scope(&mut self, vendor: &'static Vendor, at: u64, evidence: Evidence) {
         if !self.policy.page_allowed(vendor.id, &self.page_path)
-            && !self.findings.iter().any(|f| f.kind == FindingType::PageOutOfScope && f.vendor == vendor.id)
+            && !self
+                .findings
+                .iter()
+                .any(|f| f.kind == FindingType::PageOutOfScope && f.vendor == vendor.id)
         {
             self.record(FindingType::PageOutOfScope, vendor, None, at, evidence);
         }
     }
 
-    fn record(&mut self, kind: FindingType, vendor: &'static Vendor, category: Option<Category>, at: u64, evidence: Evidence) {
+    fn record(
+        &mut self,
+        kind: FindingType,
+        vendor: &'static Vendor,
+        category: Option<Category>,
+        at: u64,
+        evidence: Evidence,
+    ) {
         if let Some(f) = self
             .findings
             .iter_mut()
@@ -330,7 +456,15 @@ impl Engine {
             return;
         }
         let consent = ConsentSnapshot::new(self.consent.at(at), self.gpc);
-        self.findings.push(Finding { kind, vendor: vendor.id, category, at, count: 1, evidence, consent });
+        self.findings.push(Finding {
+            kind,
+            vendor: vendor.id,
+            category,
+            at,
+            count: 1,
+            evidence,
+            consent,
+        });
     }
 
     /// Every finding of the page view so far.
@@ -351,12 +485,21 @@ impl Engine {
         if fresh.is_empty() && !inventory_changed {
             return None;
         }
-        let body = report::batch(view, fresh.iter(), inventory_changed.then_some(&self.inventory), now);
+        let body = report::batch(
+            view,
+            fresh.iter(),
+            inventory_changed.then_some(&self.inventory),
+            now,
+        );
         self.sent = self.findings.len();
         Some(body)
     }
 }
 
 fn cookie_evidence(c: &PresentCookie) -> Evidence {
-    Evidence::Cookie { cookie: c.name.clone(), purpose: c.purpose.name, days: None }
+    Evidence::Cookie {
+        cookie: c.name.clone(),
+        purpose: c.purpose.name,
+        days: None,
+    }
 }

@@ -62,47 +62,144 @@ pub type UsLayout = (u16, u8, &'static str, bool, &'static [(&'static str, u8)])
 /// repository (shared/reference/consent.md §1.2), checked field by field
 /// against `@iabgpp/cmpapi` by tests/e2e/gpp-reference.test.mjs.
 pub const US_SECTIONS: [UsLayout; 7] = [
-    (US_NAT, 1, "usnat", true, &[
-        ("SharingNotice", 1), ("SaleOptOutNotice", 1), ("SharingOptOutNotice", 1), ("TargetedAdvertisingOptOutNotice", 1),
-        ("SensitiveDataProcessingOptOutNotice", 1), ("SensitiveDataLimitUseNotice", 1), ("SaleOptOut", 1),
-        ("SharingOptOut", 1), ("TargetedAdvertisingOptOut", 1), ("SensitiveDataProcessing", 12),
-        ("KnownChildSensitiveDataConsents", 2), ("PersonalDataConsents", 1), ("MspaCoveredTransaction", 1),
-        ("MspaOptOutOptionMode", 1), ("MspaServiceProviderMode", 1),
-    ]),
-    (US_NAT, 2, "usnat", true, &[
-        ("SharingNotice", 1), ("SaleOptOutNotice", 1), ("SharingOptOutNotice", 1), ("TargetedAdvertisingOptOutNotice", 1),
-        ("SensitiveDataProcessingOptOutNotice", 1), ("SensitiveDataLimitUseNotice", 1), ("SaleOptOut", 1),
-        ("SharingOptOut", 1), ("TargetedAdvertisingOptOut", 1), ("SensitiveDataProcessing", 16),
-        ("KnownChildSensitiveDataConsents", 3), ("PersonalDataConsents", 1), ("MspaCoveredTransaction", 1),
-        ("MspaOptOutOptionMode", 1), ("MspaServiceProviderMode", 1),
-    ]),
-    (US_CA, 1, "usca", true, &[
-        ("SaleOptOutNotice", 1), ("SharingOptOutNotice", 1), ("SensitiveDataLimitUseNotice", 1), ("SaleOptOut", 1),
-        ("SharingOptOut", 1), ("SensitiveDataProcessing", 9), ("KnownChildSensitiveDataConsents", 2),
-        ("PersonalDataConsents", 1), ("MspaCoveredTransaction", 1), ("MspaOptOutOptionMode", 1),
-        ("MspaServiceProviderMode", 1),
-    ]),
-    (9, 1, "usva", false, &[
-        ("SharingNotice", 1), ("SaleOptOutNotice", 1), ("TargetedAdvertisingOptOutNotice", 1), ("SaleOptOut", 1),
-        ("TargetedAdvertisingOptOut", 1), ("SensitiveDataProcessing", 8), ("KnownChildSensitiveDataConsents", 1),
-        ("MspaCoveredTransaction", 1), ("MspaOptOutOptionMode", 1), ("MspaServiceProviderMode", 1),
-    ]),
-    (10, 1, "usco", true, &[
-        ("SharingNotice", 1), ("SaleOptOutNotice", 1), ("TargetedAdvertisingOptOutNotice", 1), ("SaleOptOut", 1),
-        ("TargetedAdvertisingOptOut", 1), ("SensitiveDataProcessing", 7), ("KnownChildSensitiveDataConsents", 1),
-        ("MspaCoveredTransaction", 1), ("MspaOptOutOptionMode", 1), ("MspaServiceProviderMode", 1),
-    ]),
-    (11, 1, "usut", false, &[
-        ("SharingNotice", 1), ("SaleOptOutNotice", 1), ("TargetedAdvertisingOptOutNotice", 1),
-        ("SensitiveDataProcessingOptOutNotice", 1), ("SaleOptOut", 1), ("TargetedAdvertisingOptOut", 1),
-        ("SensitiveDataProcessing", 8), ("KnownChildSensitiveDataConsents", 1), ("MspaCoveredTransaction", 1),
-        ("MspaOptOutOptionMode", 1), ("MspaServiceProviderMode", 1),
-    ]),
-    (12, 1, "usct", true, &[
-        ("SharingNotice", 1), ("SaleOptOutNotice", 1), ("TargetedAdvertisingOptOutNotice", 1), ("SaleOptOut", 1),
-        ("TargetedAdvertisingOptOut", 1), ("SensitiveDataProcessing", 8), ("KnownChildSensitiveDataConsents", 3),
-        ("MspaCoveredTransaction", 1), ("MspaOptOutOptionMode", 1), ("MspaServiceProviderMode", 1),
-    ]),
+    (
+        US_NAT,
+        1,
+        "usnat",
+        true,
+        &[
+            ("SharingNotice", 1),
+            ("SaleOptOutNotice", 1),
+            ("SharingOptOutNotice", 1),
+            ("TargetedAdvertisingOptOutNotice", 1),
+            ("SensitiveDataProcessingOptOutNotice", 1),
+            ("SensitiveDataLimitUseNotice", 1),
+            ("SaleOptOut", 1),
+            ("SharingOptOut", 1),
+            ("TargetedAdvertisingOptOut", 1),
+            ("SensitiveDataProcessing", 12),
+            ("KnownChildSensitiveDataConsents", 2),
+            ("PersonalDataConsents", 1),
+            ("MspaCoveredTransaction", 1),
+            ("MspaOptOutOptionMode", 1),
+            ("MspaServiceProviderMode", 1),
+        ],
+    ),
+    (
+        US_NAT,
+        2,
+        "usnat",
+        true,
+        &[
+            ("SharingNotice", 1),
+            ("SaleOptOutNotice", 1),
+            ("SharingOptOutNotice", 1),
+            ("TargetedAdvertisingOptOutNotice", 1),
+            ("SensitiveDataProcessingOptOutNotice", 1),
+            ("SensitiveDataLimitUseNotice", 1),
+            ("SaleOptOut", 1),
+            ("SharingOptOut", 1),
+            ("TargetedAdvertisingOptOut", 1),
+            ("SensitiveDataProcessing", 16),
+            ("KnownChildSensitiveDataConsents", 3),
+            ("PersonalDataConsents", 1),
+            ("MspaCoveredTransaction", 1),
+            ("MspaOptOutOptionMode", 1),
+            ("MspaServiceProviderMode", 1),
+        ],
+    ),
+    (
+        US_CA,
+        1,
+        "usca",
+        true,
+        &[
+            ("SaleOptOutNotice", 1),
+            ("SharingOptOutNotice", 1),
+            ("SensitiveDataLimitUseNotice", 1),
+            ("SaleOptOut", 1),
+            ("SharingOptOut", 1),
+            ("SensitiveDataProcessing", 9),
+            ("KnownChildSensitiveDataConsents", 2),
+            ("PersonalDataConsents", 1),
+            ("MspaCoveredTransaction", 1),
+            ("MspaOptOutOptionMode", 1),
+            ("MspaServiceProviderMode", 1),
+        ],
+    ),
+    (
+        9,
+        1,
+        "usva",
+        false,
+        &[
+            ("SharingNotice", 1),
+            ("SaleOptOutNotice", 1),
+            ("TargetedAdvertisingOptOutNotice", 1),
+            ("SaleOptOut", 1),
+            ("TargetedAdvertisingOptOut", 1),
+            ("SensitiveDataProcessing", 8),
+            ("KnownChildSensitiveDataConsents", 1),
+            ("MspaCoveredTransaction", 1),
+            ("MspaOptOutOptionMode", 1),
+            ("MspaServiceProviderMode", 1),
+        ],
+    ),
+    (
+        10,
+        1,
+        "usco",
+        true,
+        &[
+            ("SharingNotice", 1),
+            ("SaleOptOutNotice", 1),
+            ("TargetedAdvertisingOptOutNotice", 1),
+            ("SaleOptOut", 1),
+            ("TargetedAdvertisingOptOut", 1),
+            ("SensitiveDataProcessing", 7),
+            ("KnownChildSensitiveDataConsents", 1),
+            ("MspaCoveredTransaction", 1),
+            ("MspaOptOutOptionMode", 1),
+            ("MspaServiceProviderMode", 1),
+        ],
+    ),
+    (
+        11,
+        1,
+        "usut",
+        false,
+        &[
+            ("SharingNotice", 1),
+            ("SaleOptOutNotice", 1),
+            ("TargetedAdvertisingOptOutNotice", 1),
+            ("SensitiveDataProcessingOptOutNotice", 1),
+            ("SaleOptOut", 1),
+            ("TargetedAdvertisingOptOut", 1),
+            ("SensitiveDataProcessing", 8),
+            ("KnownChildSensitiveDataConsents", 1),
+            ("MspaCoveredTransaction", 1),
+            ("MspaOptOutOptionMode", 1),
+            ("MspaServiceProviderMode", 1),
+        ],
+    ),
+    (
+        12,
+        1,
+        "usct",
+        true,
+        &[
+            ("SharingNotice", 1),
+            ("SaleOptOutNotice", 1),
+            ("TargetedAdvertisingOptOutNotice", 1),
+            ("SaleOptOut", 1),
+            ("TargetedAdvertisingOptOut", 1),
+            ("SensitiveDataProcessing", 8),
+            ("KnownChildSensitiveDataConsents", 3),
+            ("MspaCoveredTransaction", 1),
+            ("MspaOptOutOptionMode", 1),
+            ("MspaServiceProviderMode", 1),
+        ],
+    ),
 ];
 
 /// Section ids longer than this many Fibonacci bits are rejected (F(25) =
@@ -286,15 +383,22 @@ fn decode_with<const TCF: bool>(input: &str) -> Result<Gpp, GppError> {
 /// TCF CMP must offer, reports it already decoded. What the page's GPP
 /// piece (`pieces/gpp-us`) computes, and `Engine::gpp`.
 pub fn us_categories(gpp_string: &str, applicable: &[i32]) -> Categories {
-    let ids: Vec<u16> = applicable.iter().filter_map(|id| u16::try_from(*id).ok()).collect();
+    let ids: Vec<u16> = applicable
+        .iter()
+        .filter_map(|id| u16::try_from(*id).ok())
+        .collect();
     if ids.is_empty() {
         return Categories::default();
     }
-    decode_us(gpp_string).map(|gpp| gpp.categories_for(Some(&ids))).unwrap_or_default()
+    decode_us(gpp_string)
+        .map(|gpp| gpp.categories_for(Some(&ids)))
+        .unwrap_or_default()
 }
 
 fn decode_tcf(text: &str) -> Result<Section, GppError> {
-    Ok(Section::TcfEuV2(Box::new(tcf::decode(text).map_err(GppError::Tcf)?)))
+    Ok(Section::TcfEuV2(Box::new(
+        tcf::decode(text).map_err(GppError::Tcf)?,
+    )))
 }
 
 /// A US section: its fields by name, in string order, and the GPC
@@ -319,7 +423,10 @@ pub struct UsSection {
 impl UsSection {
     /// The values of field `name` (empty when the section has no such field).
     pub fn field(&self, name: &str) -> &[u8] {
-        self.fields.iter().find(|(n, _)| *n == name).map_or(&[], |(_, v)| v.as_slice())
+        self.fields
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(&[], |(_, v)| v.as_slice())
     }
 
     /// A single-valued field (0, "not applicable", when absent).
@@ -353,15 +460,28 @@ fn decode_us_section(id: u16, text: &str) -> Option<Result<UsSection, GppError>>
         let mut segments = text.split('.');
         let mut b = Bits::new(segments.next().unwrap_or_default(), id)?;
         let version = b.take_u8(6, "Version")?;
-        let Some((_, _, api, has_gpc, layout)) = US_SECTIONS.iter().find(|(i, v, ..)| *i == id && *v == version) else {
-            return Err(GppError::UnsupportedSectionVersion { section: id, version });
+        let Some((_, _, api, has_gpc, layout)) = US_SECTIONS
+            .iter()
+            .find(|(i, v, ..)| *i == id && *v == version)
+        else {
+            return Err(GppError::UnsupportedSectionVersion {
+                section: id,
+                version,
+            });
         };
         let mut fields = Vec::with_capacity(layout.len());
         for (name, count) in layout.iter() {
             fields.push((*name, b.list(usize::from(*count), name)?));
         }
         let gpc = if *has_gpc { gpc(segments, id)? } else { None };
-        Ok(UsSection { id, api, version, fields, gpc, layout })
+        Ok(UsSection {
+            id,
+            api,
+            version,
+            fields,
+            gpc,
+            layout,
+        })
     })
 }
 
@@ -448,8 +568,15 @@ impl Gpp {
             match section {
                 Section::TcfEuV2(tc) => {
                     any = true;
-                    let tcf = crate::consent::from_tcf_purposes(|id| tc.purpose_consents.contains(id), &Default::default());
-                    for c in [Category::Functional, Category::Analytics, Category::Marketing] {
+                    let tcf = crate::consent::from_tcf_purposes(
+                        |id| tc.purpose_consents.contains(id),
+                        &Default::default(),
+                    );
+                    for c in [
+                        Category::Functional,
+                        Category::Analytics,
+                        Category::Marketing,
+                    ] {
                         acc.add(c, tcf.granted(c));
                     }
                 }
@@ -494,7 +621,11 @@ impl<'a> Bits<'a> {
     /// Reads `n` ≤ 16 bits; on failure the position is where the field starts.
     fn take(&mut self, n: u8, field: &'static str) -> Result<u16, GppError> {
         let bit = self.cursor.pos;
-        let v = self.cursor.take(n.min(16)).ok_or(GppError::Truncated { section: self.section, field, bit })?;
+        let v = self.cursor.take(n.min(16)).ok_or(GppError::Truncated {
+            section: self.section,
+            field,
+            bit,
+        })?;
         Ok(u16::try_from(v).unwrap_or(u16::MAX))
     }
 
@@ -549,7 +680,9 @@ impl<'a> Bits<'a> {
             if end > u32::from(u16::MAX) {
                 return Err(GppError::BadSectionId);
             }
-            let count = usize::try_from(end - start).unwrap_or(usize::MAX).saturating_add(1);
+            let count = usize::try_from(end - start)
+                .unwrap_or(usize::MAX)
+                .saturating_add(1);
             if ids.len().saturating_add(count) > max {
                 return Err(GppError::SectionCount {
                     declared: ids.len().saturating_add(count),
@@ -570,7 +703,10 @@ mod tests {
     #[test]
     fn us_sections_are_the_ones_the_page_fetches_the_decoder_for() {
         for (id, ..) in US_SECTIONS {
-            assert!(crate::consent::GPP_US_SECTION_IDS.contains(&id), "section {id}");
+            assert!(
+                crate::consent::GPP_US_SECTION_IDS.contains(&id),
+                "section {id}"
+            );
         }
     }
 }

@@ -2,7 +2,7 @@
 //! bytes, hosts, regions, cookies) and the third-party hosts the catalog does
 //! not know, so a site learns about tags it did not know it ran.
 
-use alloc::{string::String, vec::Vec, borrow::ToOwned};
+use alloc::{borrow::ToOwned, string::String, vec::Vec};
 use serde::Serialize;
 
 /// Most unclassified hosts kept per page view (bounds memory and payload).
@@ -100,7 +100,13 @@ impl Inventory {
         let i = match self.vendors.iter().position(|v| v.vendor == id) {
             Some(i) => i,
             None => {
-                self.vendors.push(VendorUsage { vendor: id, usage: Usage::default(), hosts: Vec::new(), regions: Vec::new(), cookies: Vec::new() });
+                self.vendors.push(VendorUsage {
+                    vendor: id,
+                    usage: Usage::default(),
+                    hosts: Vec::new(),
+                    regions: Vec::new(),
+                    cookies: Vec::new(),
+                });
                 self.vendors.len() - 1
             }
         };
@@ -108,7 +114,13 @@ impl Inventory {
     }
 
     /// A vendor request.
-    pub fn vendor_request(&mut self, id: &'static str, host: &str, region: Option<&'static str>, e: &Entry) {
+    pub fn vendor_request(
+        &mut self,
+        id: &'static str,
+        host: &str,
+        region: Option<&'static str>,
+        e: &Entry,
+    ) {
         let Some(v) = self.vendor(id) else { return };
         v.usage.add(e);
         if !v.hosts.iter().any(|h| h == host) {
@@ -139,7 +151,10 @@ impl Inventory {
         let i = match self.unclassified.iter().position(|h| h.host == host) {
             Some(i) => i,
             None if self.unclassified.len() < MAX_UNCLASSIFIED => {
-                self.unclassified.push(HostUsage { host: host.to_owned(), usage: Usage::default() });
+                self.unclassified.push(HostUsage {
+                    host: host.to_owned(),
+                    usage: Usage::default(),
+                });
                 self.unclassified.len() - 1
             }
             None => return,

@@ -22,7 +22,11 @@ pub(crate) struct Writer {
 
 impl Writer {
     pub(crate) fn new() -> Self {
-        Writer { out: String::with_capacity(2048), nonempty: Vec::new(), after_key: false }
+        Writer {
+            out: String::with_capacity(2048),
+            nonempty: Vec::new(),
+            after_key: false,
+        }
     }
 
     pub(crate) fn finish(self) -> String {
@@ -140,7 +144,8 @@ impl Writer {
                     let b = u32::from(c) as usize;
                     self.out.push_str("\\u00");
                     for nibble in [b >> 4, b & 15] {
-                        self.out.push(char::from(HEX.get(nibble).copied().unwrap_or(b'0')));
+                        self.out
+                            .push(char::from(HEX.get(nibble).copied().unwrap_or(b'0')));
                     }
                 }
                 c => self.out.push(c),
@@ -185,7 +190,10 @@ const MAX_DEPTH: usize = 16;
 /// Parses JSON, or a JS object literal (single-quoted strings, bare keys),
 /// leniently: trailing text is ignored. `None` when no value can be read.
 pub(crate) fn parse_value(s: &str) -> Option<Val> {
-    let mut p = Scanner { s: s.as_bytes(), i: 0 };
+    let mut p = Scanner {
+        s: s.as_bytes(),
+        i: 0,
+    };
     p.value(0)
 }
 
@@ -269,7 +277,10 @@ impl Scanner<'_> {
     /// A bare word or number: `[A-Za-z0-9_$.+-]+`.
     fn atom(&mut self) -> Option<String> {
         let start = self.i;
-        while self.peek().is_some_and(|b| b.is_ascii_alphanumeric() || b"_$.+-".contains(&b)) {
+        while self
+            .peek()
+            .is_some_and(|b| b.is_ascii_alphanumeric() || b"_$.+-".contains(&b))
+        {
             self.i += 1;
         }
         let word = self.s.get(start..self.i)?;
@@ -312,7 +323,9 @@ impl Scanner<'_> {
                         .get(self.i..self.i + 4)
                         .and_then(|h| core::str::from_utf8(h).ok())
                         .and_then(|h| u32::from_str_radix(h, 16).ok());
-                    let c = code.and_then(char::from_u32).unwrap_or(char::REPLACEMENT_CHARACTER);
+                    let c = code
+                        .and_then(char::from_u32)
+                        .unwrap_or(char::REPLACEMENT_CHARACTER);
                     if code.is_some() {
                         self.i += 4;
                     }
@@ -362,7 +375,10 @@ mod tests {
         assert_eq!(v.member("stamp"), Some(&Val::Str("a'b".into())));
         assert_eq!(v.member("necessary"), Some(&Val::Bool(true)));
         assert_eq!(v.member("ver"), Some(&Val::Atom("1".into())));
-        assert_eq!(parse_value("{\"a\":\"\\u00e9\"}").unwrap().member("a"), Some(&Val::Str("é".into())));
+        assert_eq!(
+            parse_value("{\"a\":\"\\u00e9\"}").unwrap().member("a"),
+            Some(&Val::Str("é".into()))
+        );
         assert_eq!(parse_value("{a:"), None);
         let deep = "[".repeat(10_000);
         assert_eq!(parse_value(&deep), None);
@@ -372,14 +388,39 @@ mod tests {
     /// (the scanner builds them bytewise and takes them as UTF-8 as is).
     #[test]
     fn scanner_keeps_every_character() {
-        for c in ['a', 'é', '€', '😀', '\u{7f}', '\u{80}', '\u{7ff}', '\u{800}', '\u{ffff}', '\u{10000}', '\u{10ffff}'] {
-            for text in [format!("'{c}x{c}'"), format!("\"\\{c}{c}\""), format!("{{k:\"{c}\"}}")] {
+        for c in [
+            'a',
+            'é',
+            '€',
+            '😀',
+            '\u{7f}',
+            '\u{80}',
+            '\u{7ff}',
+            '\u{800}',
+            '\u{ffff}',
+            '\u{10000}',
+            '\u{10ffff}',
+        ] {
+            for text in [
+                format!("'{c}x{c}'"),
+                format!("\"\\{c}{c}\""),
+                format!("{{k:\"{c}\"}}"),
+            ] {
                 let v = parse_value(&text).unwrap_or_else(|| panic!("{text:?}"));
-                let got = v.text().or_else(|| v.member("k").and_then(Val::text)).unwrap();
-                assert!(got.chars().all(|g| g == c || g == 'x'), "{text:?} -> {got:?}");
-                assert_eq!(got.chars().filter(|g| *g == c).count(), if text.starts_with('{') { 1 } else { 2 }, "{text:?}");
+                let got = v
+                    .text()
+                    .or_else(|| v.member("k").and_then(Val::text))
+                    .unwrap();
+                assert!(
+                    got.chars().all(|g| g == c || g == 'x'),
+                    "{text:?} -> {got:?}"
+                );
+                assert_eq!(
+                    got.chars().filter(|g| *g == c).count(),
+                    if text.starts_with('{') { 1 } else { 2 },
+                    "{text:?}"
+                );
             }
         }
     }
-
 }

@@ -49,7 +49,10 @@ pub mod url;
 /// `s.chars().take(n).collect()`, whose char-by-char re-encoding is code the
 /// page's wasm would carry for nothing.
 pub fn prefix(s: &str, n: usize) -> &str {
-    s.char_indices().nth(n).and_then(|(i, _)| s.get(..i)).unwrap_or(s)
+    s.char_indices()
+        .nth(n)
+        .and_then(|(i, _)| s.get(..i))
+        .unwrap_or(s)
 }
 
 #[cfg(test)]
@@ -64,6 +67,9 @@ mod tests {
         assert_eq!(prefix("abc", 0), "");
         assert_eq!(prefix("", 3), "");
         let long = "é".repeat(600);
-        assert_eq!(prefix(&long, 512), long.chars().take(512).collect::<alloc::string::String>());
+        assert_eq!(
+            prefix(&long, 512),
+            long.chars().take(512).collect::<alloc::string::String>()
+        );
     }
 }

@@ -10,13 +10,13 @@
 //!   "cmp": { "onetrust": { "C0005": "functional" }, "tcf": { "1": ["functional"] } } }
 //! ```
 
-use alloc::{string::String, vec::Vec, vec};
 use crate::catalog::PurposeDef;
 use crate::consent::{Category, ConsentNames};
 use crate::json::{parse_value, Val};
 use crate::url::glob_match;
-use serde::Deserialize;
 use alloc::collections::BTreeMap;
+use alloc::{string::String, vec, vec::Vec};
+use serde::Deserialize;
 
 /// Default time after a withdrawal before leftover cookies and requests count.
 pub const DEFAULT_GRACE_MS: u64 = 5000;
@@ -86,15 +86,24 @@ impl Default for PolicyDoc {
 
 impl From<PolicyDoc> for Policy {
     fn from(doc: PolicyDoc) -> Self {
-        let mut p = Policy { grace_ms: doc.grace_ms, cookie_max_days: doc.cookie_max_days, ..Policy::default() };
+        let mut p = Policy {
+            grace_ms: doc.grace_ms,
+            cookie_max_days: doc.cookie_max_days,
+            ..Policy::default()
+        };
         for region in doc.regions.into_iter().flatten() {
             p.allow_region(&region);
         }
         for (vendor, globs) in doc.pages {
-            p.pages.extend(globs.into_iter().map(|g| (vendor.clone(), g)));
+            p.pages
+                .extend(globs.into_iter().map(|g| (vendor.clone(), g)));
         }
         for (vendor, purposes) in doc.vendors {
-            p.categories.extend(purposes.into_iter().map(|(purpose, c)| (vendor.clone(), purpose, c)));
+            p.categories.extend(
+                purposes
+                    .into_iter()
+                    .map(|(purpose, c)| (vendor.clone(), purpose, c)),
+            );
         }
         for (source, names) in doc.cmp {
             for (name, doc) in names {
@@ -129,7 +138,11 @@ impl Policy {
     /// The category a vendor's purpose needs: the site's override, else the
     /// catalog default; `None` when it needs none (hot-linked media).
     pub fn category(&self, vendor: &str, purpose: &PurposeDef) -> Option<Category> {
-        let set = self.categories.iter().rev().find(|(v, p, _)| v == vendor && p == purpose.name);
+        let set = self
+            .categories
+            .iter()
+            .rev()
+            .find(|(v, p, _)| v == vendor && p == purpose.name);
         match set {
             Some((_, _, c)) => Some(*c),
             None => purpose.consent,
@@ -138,13 +151,25 @@ impl Policy {
 
     /// The IAB GVL id of `vendor`, when its TCF vendor consent counts.
     pub fn tcf_vendor(&self, vendor: &str) -> Option<u16> {
-        let site = self.tcf_vendors.iter().rev().find(|(v, _)| v == vendor).map(|(_, id)| *id);
-        site.or_else(|| DEFAULT_TCF_VENDORS.iter().find(|(v, _)| *v == vendor).map(|(_, id)| *id))
+        let site = self
+            .tcf_vendors
+            .iter()
+            .rev()
+            .find(|(v, _)| v == vendor)
+            .map(|(_, id)| *id);
+        site.or_else(|| {
+            DEFAULT_TCF_VENDORS
+                .iter()
+                .find(|(v, _)| *v == vendor)
+                .map(|(_, id)| *id)
+        })
     }
 
     /// Whether `region` is allowed; unknown regions are never flagged.
     pub fn region_allowed(&self, region: &str) -> bool {
-        self.regions.as_ref().is_none_or(|allowed| allowed.iter().any(|r| r.eq_ignore_ascii_case(region)))
+        self.regions
+            .as_ref()
+            .is_none_or(|allowed| allowed.iter().any(|r| r.eq_ignore_ascii_case(region)))
     }
 
     /// Whether `vendor` may run on `path`.
@@ -155,12 +180,15 @@ impl Policy {
 
     /// Sets the category of one vendor purpose.
     pub fn set_category(&mut self, vendor: &str, purpose: &str, category: Category) {
-        self.categories.push((vendor.into(), purpose.into(), category));
+        self.categories
+            .push((vendor.into(), purpose.into(), category));
     }
 
     /// Adds an allowed region.
     pub fn allow_region(&mut self, region: &str) {
-        self.regions.get_or_insert_with(Vec::new).push(region.to_ascii_lowercase());
+        self.regions
+            .get_or_insert_with(Vec::new)
+            .push(region.to_ascii_lowercase());
     }
 
     /// Reads a policy from its JSON text (the contract's `config.policy`,
@@ -170,8 +198,14 @@ impl Policy {
     /// site's typo must not switch its whole policy off).
     pub fn from_json(text: &str) -> Policy {
         let mut p = Policy::default();
-        let Some(root) = parse_value(text) else { return p };
-        let number = |key: &str| root.member(key).and_then(Val::text).and_then(|t| t.parse().ok());
+        let Some(root) = parse_value(text) else {
+            return p;
+        };
+        let number = |key: &str| {
+            root.member(key)
+                .and_then(Val::text)
+                .and_then(|t| t.parse().ok())
+        };
         if let Some(ms) = number("grace_ms") {
             p.grace_ms = ms;
         }
@@ -197,7 +231,11 @@ impl Policy {
             for (name, value) in members(Some(names)) {
                 let categories = match value {
                     Val::Null => Vec::new(),
-                    Val::Arr(list) => list.iter().filter_map(Val::text).filter_map(Category::parse).collect(),
+                    Val::Arr(list) => list
+                        .iter()
+                        .filter_map(Val::text)
+                        .filter_map(Category::parse)
+                        .collect(),
                     one => match one.text().and_then(Category::parse) {
                         Some(c) => vec![c],
                         None => continue,
@@ -250,8 +288,14 @@ mod tests {
     #[test]
     fn defaults_follow_the_contract() {
         let p = Policy::default();
-        assert_eq!(p.category("intercom", purpose("messenger")), Some(Category::Functional));
-        assert_eq!(p.category("intercom", purpose("tracking")), Some(Category::Marketing));
+        assert_eq!(
+            p.category("intercom", purpose("messenger")),
+            Some(Category::Functional)
+        );
+        assert_eq!(
+            p.category("intercom", purpose("tracking")),
+            Some(Category::Marketing)
+        );
         assert_eq!(p.category("intercom", purpose("media")), None);
         assert!(p.region_allowed("us"));
         assert!(p.page_allowed("intercom", "/anything"));
@@ -263,13 +307,19 @@ mod tests {
         let text = r#"{"regions":["eu"],"pages":{"intercom":["/support/*"]},
             "vendors":{"intercom":{"messenger":"necessary"},"x":{"y":"bogus"}},"grace_ms":1000,"cookie_max_days":30,
             "cmp":{"onetrust":{"C0002":null,"C0005":"functional"},"tcf":{"1":["functional","analytics"]}},"tcf_vendors":{"criteo":91}}"#;
-        let serde: Policy = serde_json::from_str(&text.replace(r#","x":{"y":"bogus"}"#, "")).unwrap();
+        let serde: Policy =
+            serde_json::from_str(&text.replace(r#","x":{"y":"bogus"}"#, "")).unwrap();
         assert_eq!(Policy::from_json(text), serde);
         assert_eq!(Policy::from_json("{}"), Policy::default());
         assert_eq!(Policy::from_json("not json"), Policy::default());
         // A wrong shape is skipped key by key.
-        let p = Policy::from_json(r#"{"regions":"eu","grace_ms":"soon","pages":{"intercom":"/x"},"cookie_max_days":30}"#);
-        assert_eq!((p.regions, p.grace_ms, p.pages.len(), p.cookie_max_days), (None, DEFAULT_GRACE_MS, 0, Some(30)));
+        let p = Policy::from_json(
+            r#"{"regions":"eu","grace_ms":"soon","pages":{"intercom":"/x"},"cookie_max_days":30}"#,
+        );
+        assert_eq!(
+            (p.regions, p.grace_ms, p.pages.len(), p.cookie_max_days),
+            (None, DEFAULT_GRACE_MS, 0, Some(30))
+        );
     }
 
     #[test]
@@ -280,9 +330,14 @@ mod tests {
                 "cookie_max_days":30}"#,
         )
         .unwrap();
-        assert_eq!(p.category("intercom", purpose("messenger")), Some(Category::Necessary));
+        assert_eq!(
+            p.category("intercom", purpose("messenger")),
+            Some(Category::Necessary)
+        );
         assert!(!p.region_allowed("us") && p.region_allowed("EU"));
-        assert!(p.page_allowed("intercom", "/support/faq") && !p.page_allowed("intercom", "/pricing"));
+        assert!(
+            p.page_allowed("intercom", "/support/faq") && !p.page_allowed("intercom", "/pricing")
+        );
         assert_eq!(p.grace_ms, 1000);
         assert_eq!(p.cookie_max_days, Some(30));
     }

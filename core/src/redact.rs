@@ -74,7 +74,11 @@ fn may_hold_id(text: &str) -> bool {
             _ => {}
         }
         hex = if b.is_ascii_hexdigit() { hex + 1 } else { 0 };
-        token = if b.is_ascii_alphanumeric() || *b == b'-' { token + 1 } else { 0 };
+        token = if b.is_ascii_alphanumeric() || *b == b'-' {
+            token + 1
+        } else {
+            0
+        };
         if hex >= 6 || token >= TOKEN_MIN {
             return true;
         }
@@ -103,7 +107,10 @@ fn word_has_id(word: &str) -> bool {
 /// app id has an `@`).
 pub fn redact_cookie_name(name: &str) -> Cow<'_, str> {
     let has_at = |s: &str| {
-        s.contains('@') || s.as_bytes().windows(3).any(|w| w.eq_ignore_ascii_case(b"%40"))
+        s.contains('@')
+            || s.as_bytes()
+                .windows(3)
+                .any(|w| w.eq_ignore_ascii_case(b"%40"))
     };
     if !has_at(name) && crate::catalog::classify_cookie(name).is_some() {
         Cow::Borrowed(name)
@@ -200,7 +207,10 @@ mod tests {
             ("a.12345678.b", "a.:id.b"),
             // Tokens: no hex run, no `@` (the shortcut must not skip them).
             ("reset zQxRwPzQ7kTmNqYvLs2B done", "reset :id done"),
-            ("Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2ln", "Bearer :id.:id.c2ln"),
+            (
+                "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2ln",
+                "Bearer :id.:id.c2ln",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(redact_text(input), want, "{input}");
@@ -225,7 +235,9 @@ mod tests {
     /// The shortcut never skips a text the full rule would change.
     #[test]
     fn texts_the_shortcut_skips_hold_no_identifier() {
-        let alphabet = ['a', 'F', 'g', '0', '9', '@', '%', '4', '-', '.', '_', ' ', 'é', 'x', 'Q', 'z', '7'];
+        let alphabet = [
+            'a', 'F', 'g', '0', '9', '@', '%', '4', '-', '.', '_', ' ', 'é', 'x', 'Q', 'z', '7',
+        ];
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         for n in 0..50_000 {
             x ^= x << 13;

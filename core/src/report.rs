@@ -2,10 +2,10 @@
 //! machine-checked by `docs/report.schema.json`; the golden test in
 //! `core/tests/golden.rs` keeps the three in step.
 
-use alloc::string::String;
 use crate::consent::{Category, State};
 use crate::inventory::{Inventory, Usage};
 use crate::json::Writer;
+use alloc::string::String;
 use serde::Serialize;
 
 #[cfg(feature = "read")]
@@ -213,7 +213,9 @@ impl Evidence {
             Evidence::Cookie { cookie, .. } => ("cookie", cookie),
             Evidence::Global { name } => ("global", name),
             Evidence::Dom { name } => ("dom", name),
-            Evidence::Signal { signal, claimed, .. } => (signal.as_str(), claimed),
+            Evidence::Signal {
+                signal, claimed, ..
+            } => (signal.as_str(), claimed),
         }
     }
 }
@@ -359,7 +361,14 @@ fn envelope(w: &mut Writer, view: &PageView<'_>, kind: &str, age: u64) {
 fn evidence(w: &mut Writer, e: &Evidence) {
     w.begin_object();
     match e {
-        Evidence::Request { host, path, initiator, frame, purpose, region } => {
+        Evidence::Request {
+            host,
+            path,
+            initiator,
+            frame,
+            purpose,
+            region,
+        } => {
             w.field("kind", "request");
             w.field("host", host);
             w.field("path", path);
@@ -370,7 +379,11 @@ fn evidence(w: &mut Writer, e: &Evidence) {
                 w.field("region", r);
             }
         }
-        Evidence::Cookie { cookie, purpose, days } => {
+        Evidence::Cookie {
+            cookie,
+            purpose,
+            days,
+        } => {
             w.field("kind", "cookie");
             w.field("cookie", cookie);
             w.field("purpose", purpose);
@@ -386,7 +399,12 @@ fn evidence(w: &mut Writer, e: &Evidence) {
             w.field("kind", "dom");
             w.field("name", name);
         }
-        Evidence::Signal { signal, claimed, host, path } => {
+        Evidence::Signal {
+            signal,
+            claimed,
+            host,
+            path,
+        } => {
             w.field("kind", "signal");
             w.field("signal", signal.as_str());
             w.field("claimed", claimed);
@@ -410,7 +428,12 @@ pub fn consent_json(c: &ConsentSnapshot) -> String {
 
 fn consent(w: &mut Writer, c: &ConsentSnapshot) {
     w.begin_object();
-    for (k, v) in [("necessary", c.necessary), ("functional", c.functional), ("analytics", c.analytics), ("marketing", c.marketing)] {
+    for (k, v) in [
+        ("necessary", c.necessary),
+        ("functional", c.functional),
+        ("analytics", c.analytics),
+        ("marketing", c.marketing),
+    ] {
         w.key(k);
         w.opt_bool(v);
     }
@@ -447,33 +470,104 @@ mod tests {
     #[test]
     fn writer_agrees_with_serde() {
         let consent = ConsentSnapshot {
-            necessary: Some(true), functional: Some(false), analytics: None, marketing: None,
-            source: Source::Api, since: 3, gpc: false,
+            necessary: Some(true),
+            functional: Some(false),
+            analytics: None,
+            marketing: None,
+            source: Source::Api,
+            since: 3,
+            gpc: false,
         };
         let evidences = [
-            Evidence::Request { host: "a.b".into(), path: "/p\"q".into(), initiator: "script".into(), frame: "top".into(), purpose: "messenger", region: Some("us") },
-            Evidence::Request { host: "a.b".into(), path: "/".into(), initiator: "fetch".into(), frame: "#f".into(), purpose: "tracking", region: None },
-            Evidence::Cookie { cookie: "c".into(), purpose: "messenger", days: Some(270) },
-            Evidence::Cookie { cookie: "c".into(), purpose: "messenger", days: None },
-            Evidence::Global { name: "Intercom.booted".into() },
-            Evidence::Dom { name: "#intercom-frame".into() },
-            Evidence::Signal { signal: SignalKind::Gcs, claimed: "analytics_storage", host: "region1.google-analytics.com".into(), path: "/g/collect".into() },
-            Evidence::Signal { signal: SignalKind::ConsentUpdate, claimed: "ad_storage", host: String::new(), path: String::new() },
+            Evidence::Request {
+                host: "a.b".into(),
+                path: "/p\"q".into(),
+                initiator: "script".into(),
+                frame: "top".into(),
+                purpose: "messenger",
+                region: Some("us"),
+            },
+            Evidence::Request {
+                host: "a.b".into(),
+                path: "/".into(),
+                initiator: "fetch".into(),
+                frame: "#f".into(),
+                purpose: "tracking",
+                region: None,
+            },
+            Evidence::Cookie {
+                cookie: "c".into(),
+                purpose: "messenger",
+                days: Some(270),
+            },
+            Evidence::Cookie {
+                cookie: "c".into(),
+                purpose: "messenger",
+                days: None,
+            },
+            Evidence::Global {
+                name: "Intercom.booted".into(),
+            },
+            Evidence::Dom {
+                name: "#intercom-frame".into(),
+            },
+            Evidence::Signal {
+                signal: SignalKind::Gcs,
+                claimed: "analytics_storage",
+                host: "region1.google-analytics.com".into(),
+                path: "/g/collect".into(),
+            },
+            Evidence::Signal {
+                signal: SignalKind::ConsentUpdate,
+                claimed: "ad_storage",
+                host: String::new(),
+                path: String::new(),
+            },
         ];
         let findings: Vec<Finding> = evidences
             .iter()
-            .map(|e| Finding { kind: FindingType::ScriptBeforeConsent, vendor: "intercom", category: Some(Category::Functional), at: 7, count: 2, evidence: e.clone(), consent })
+            .map(|e| Finding {
+                kind: FindingType::ScriptBeforeConsent,
+                vendor: "intercom",
+                category: Some(Category::Functional),
+                at: 7,
+                count: 2,
+                evidence: e.clone(),
+                consent,
+            })
             .collect();
         let mut inventory = Inventory::default();
-        inventory.vendor_request("intercom", "a.b", Some("us"), &crate::inventory::Entry { script: true, transfer: 10, encoded: 9, duration: 5 });
+        inventory.vendor_request(
+            "intercom",
+            "a.b",
+            Some("us"),
+            &crate::inventory::Entry {
+                script: true,
+                transfer: 10,
+                encoded: 9,
+                duration: 5,
+            },
+        );
         inventory.vendor_cookie("intercom", "c");
         inventory.unclassified("x.y", &crate::inventory::Entry::default());
-        let view = PageView { site: "tw_x", id: "0123456789abcdef", url: "https://s.example/", user_agent: "UA" };
-        let ours: serde_json::Value = serde_json::from_str(&batch(&view, findings.iter(), Some(&inventory), 10)).unwrap();
+        let view = PageView {
+            site: "tw_x",
+            id: "0123456789abcdef",
+            url: "https://s.example/",
+            user_agent: "UA",
+        };
+        let ours: serde_json::Value =
+            serde_json::from_str(&batch(&view, findings.iter(), Some(&inventory), 10)).unwrap();
         let reports = ours.as_array().unwrap();
         for (r, f) in reports.iter().zip(&findings) {
-            assert_eq!(r["body"]["evidence"], serde_json::to_value(&f.evidence).unwrap());
-            assert_eq!(r["body"]["consent"], serde_json::to_value(f.consent).unwrap());
+            assert_eq!(
+                r["body"]["evidence"],
+                serde_json::to_value(&f.evidence).unwrap()
+            );
+            assert_eq!(
+                r["body"]["consent"],
+                serde_json::to_value(f.consent).unwrap()
+            );
             assert_eq!(r["body"]["finding"], serde_json::to_value(f.kind).unwrap());
             assert_eq!(r["age"], 3);
         }

@@ -539,7 +539,11 @@ impl<'a> Bits<'a> {
     /// Reads `n` ≤ 64 bits as an unsigned integer.
     fn take(&mut self, n: u8, field: &'static str) -> Result<u64, TcfError> {
         let bit = self.cursor.pos;
-        self.cursor.take(n).ok_or(TcfError::Truncated { segment: self.segment, field, bit })
+        self.cursor.take(n).ok_or(TcfError::Truncated {
+            segment: self.segment,
+            field,
+            bit,
+        })
     }
 
     fn take_u8(&mut self, n: u8, field: &'static str) -> Result<u8, TcfError> {

@@ -40,7 +40,11 @@ pub fn parse(url: &str) -> Option<UrlParts> {
     let path = after.get(..path_end).unwrap_or("");
     Some(UrlParts {
         host: host.to_ascii_lowercase(),
-        path: if path.is_empty() { "/".into() } else { path.into() },
+        path: if path.is_empty() {
+            "/".into()
+        } else {
+            path.into()
+        },
     })
 }
 
@@ -64,7 +68,9 @@ fn is_host_byte(b: u8) -> bool {
 /// read in the page (`gcs`). Query strings are never reported.
 pub fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
     let query = url.split('#').next()?.split_once('?')?.1;
-    query.split('&').find_map(|p| p.strip_prefix(name)?.strip_prefix('='))
+    query
+        .split('&')
+        .find_map(|p| p.strip_prefix(name)?.strip_prefix('='))
 }
 
 /// `evilintercom.io` is not `intercom.io`.
@@ -80,9 +86,10 @@ pub fn host_within(host: &str, domain: &str) -> bool {
 /// three labels. A short list of the common ones, not the whole Public
 /// Suffix List: it only decides what counts as the page's own site.
 const TWO_LEVEL_SUFFIXES: &[&str] = &[
-    "co.uk", "org.uk", "ac.uk", "gov.uk", "com.au", "net.au", "org.au", "co.nz", "co.jp", "ne.jp", "or.jp",
-    "com.br", "com.mx", "com.ar", "com.tr", "co.za", "co.in", "co.kr", "com.cn", "com.hk", "com.sg", "com.tw",
-    "co.il", "com.pl", "co.id", "com.my", "com.ph", "com.vn", "com.ua", "co.at", "or.at",
+    "co.uk", "org.uk", "ac.uk", "gov.uk", "com.au", "net.au", "org.au", "co.nz", "co.jp", "ne.jp",
+    "or.jp", "com.br", "com.mx", "com.ar", "com.tr", "co.za", "co.in", "co.kr", "com.cn", "com.hk",
+    "com.sg", "com.tw", "co.il", "com.pl", "co.id", "com.my", "com.ph", "com.vn", "com.ua",
+    "co.at", "or.at",
 ];
 
 /// The registrable domain ("site") of a host, approximately: its last two
@@ -124,7 +131,11 @@ pub fn redact_path(path: &str) -> String {
         if i > 0 {
             out.push('/');
         }
-        out.push_str(if looks_like_id(segment) { ":id" } else { segment });
+        out.push_str(if looks_like_id(segment) {
+            ":id"
+        } else {
+            segment
+        });
         if out.len() > MAX_PATH {
             let mut cut = MAX_PATH;
             while !out.is_char_boundary(cut) {
@@ -202,7 +213,10 @@ fn looks_like_token(bytes: &[u8]) -> bool {
         let (a, b) = (class(a), class(b));
         a != 0 && b != 0 && a != b && (a, b) != (2, 1)
     };
-    let switches = bytes.windows(2).filter(|w| matches!(w, [a, b] if switch(*a, *b))).count();
+    let switches = bytes
+        .windows(2)
+        .filter(|w| matches!(w, [a, b] if switch(*a, *b)))
+        .count();
     bytes.iter().all(base64url) && switches * TOKEN_SWITCH_EVERY >= bytes.len()
 }
 
@@ -219,8 +233,14 @@ pub fn page_url(href: &str) -> String {
     let rest = trimmed.get(scheme_end + 3..).unwrap_or("");
     let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let authority = rest.get(..auth_end).unwrap_or("");
-    let hostport = authority.rsplit('@').next().unwrap_or("").to_ascii_lowercase();
-    let path = parse(trimmed).map(|p| redact_path(&p.path)).unwrap_or_else(|| "/".into());
+    let hostport = authority
+        .rsplit('@')
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let path = parse(trimmed)
+        .map(|p| redact_path(&p.path))
+        .unwrap_or_else(|| "/".into());
     // Pushed, not `[…].concat()`: concat's overflow `expect` pulls `&str`
     // formatting into the wasm.
     let mut url = scheme;
@@ -261,7 +281,8 @@ pub fn glob_match(pattern: &str, path: &str) -> bool {
             },
         }
     }
-    p.get(pi..).is_some_and(|tail| tail.iter().all(|c| *c == b'*'))
+    p.get(pi..)
+        .is_some_and(|tail| tail.iter().all(|c| *c == b'*'))
 }
 
 #[cfg(test)]
@@ -290,10 +311,19 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let len = (n % 40) as usize;
-            let s: String = (0..len).map(|k| alphabet[((x >> (k % 60)) as usize + k) % alphabet.len()]).collect();
+            let s: String = (0..len)
+                .map(|k| alphabet[((x >> (k % 60)) as usize + k) % alphabet.len()])
+                .collect();
             assert_eq!(looks_like_id(&s), reference(&s), "{s}");
         }
-        for s in ["6f1c2e3d-4b5a-4978-9f1c-2e3d4b5a6978", "123456", "12345", "deadbeefdeadbeef", "a%40b", "%4"] {
+        for s in [
+            "6f1c2e3d-4b5a-4978-9f1c-2e3d4b5a6978",
+            "123456",
+            "12345",
+            "deadbeefdeadbeef",
+            "a%40b",
+            "%4",
+        ] {
             assert_eq!(looks_like_id(s), reference(s), "{s}");
         }
     }
@@ -302,7 +332,8 @@ mod tests {
 
     #[test]
     fn keeps_host_and_path_only() {
-        let p = parse("https://user:pw@API-IAM.Intercom.io:443/messenger/web/ping?x=secret#frag").unwrap();
+        let p = parse("https://user:pw@API-IAM.Intercom.io:443/messenger/web/ping?x=secret#frag")
+            .unwrap();
         assert_eq!(p.host, "api-iam.intercom.io");
         assert_eq!(p.path, "/messenger/web/ping");
         assert_eq!(parse("http://a.b").unwrap().path, "/");
@@ -312,7 +343,14 @@ mod tests {
 
     #[test]
     fn rejects_non_http() {
-        for url in ["data:text/plain,hi", "blob:https://a/1", "/relative", "", "https://", "https://bad host/"] {
+        for url in [
+            "data:text/plain,hi",
+            "blob:https://a/1",
+            "/relative",
+            "",
+            "https://",
+            "https://bad host/",
+        ] {
             assert_eq!(parse(url), None, "{url}");
         }
     }
@@ -329,16 +367,28 @@ mod tests {
     #[test]
     fn redacts_identifier_segments() {
         assert_eq!(redact_path("/users/jane@example.com/x"), "/users/:id/x");
-        assert_eq!(redact_path("/conversations/123456789/reply"), "/conversations/:id/reply");
-        assert_eq!(redact_path("/u/6f1c2e3d-4b5a-4978-9f1c-2e3d4b5a6978"), "/u/:id");
+        assert_eq!(
+            redact_path("/conversations/123456789/reply"),
+            "/conversations/:id/reply"
+        );
+        assert_eq!(
+            redact_path("/u/6f1c2e3d-4b5a-4978-9f1c-2e3d4b5a6978"),
+            "/u/:id"
+        );
         assert_eq!(redact_path("/widget/abc12345"), "/widget/abc12345");
-        assert_eq!(redact_path("/frame-modern.c6941a28.js"), "/frame-modern.c6941a28.js");
+        assert_eq!(
+            redact_path("/frame-modern.c6941a28.js"),
+            "/frame-modern.c6941a28.js"
+        );
         assert!(redact_path(&"/a".repeat(400)).len() <= 256);
     }
 
     #[test]
     fn page_url_drops_query_fragment_userinfo() {
-        assert_eq!(page_url("https://u:p@Shop.Example:8443/cart/a@b.c?token=1#x"), "https://shop.example:8443/cart/:id");
+        assert_eq!(
+            page_url("https://u:p@Shop.Example:8443/cart/a@b.c?token=1#x"),
+            "https://shop.example:8443/cart/:id"
+        );
         assert_eq!(page_url("https://shop.example"), "https://shop.example/");
     }
 
@@ -358,7 +408,10 @@ mod tests {
     fn globs() {
         assert!(glob_match("/support/*", "/support/a/b"));
         assert!(!glob_match("/support/*", "/support"));
-        assert!(glob_match("/messenger/web/rulesets/*/match", "/messenger/web/rulesets/42/match"));
+        assert!(glob_match(
+            "/messenger/web/rulesets/*/match",
+            "/messenger/web/rulesets/42/match"
+        ));
         assert!(glob_match("*", "/"));
         assert!(!glob_match("/a", "/ab"));
         assert!(glob_match("/a*b*c", "/axxbyyc"));

@@ -34,7 +34,10 @@ fn golden_cases() {
         let header = case["header"].as_str().unwrap();
         let got = to_json(cmp::from_cookies(header));
         if got != case["expect"] {
-            failures.push(format!("{}:\n  expected {}\n  got      {}", case["name"], case["expect"], got));
+            failures.push(format!(
+                "{}:\n  expected {}\n  got      {}",
+                case["name"], case["expect"], got
+            ));
         }
         if let Some(id) = case["expect"]["cmp"].as_str() {
             covered.insert(id.to_owned());
@@ -60,7 +63,10 @@ fn every_cmp_has_accept_and_reject_cases() {
             seen.0 |= vals.iter().all(|v| *v == true);
             seen.1 |= vals.iter().all(|v| *v == false);
         }
-        assert!(seen.0 && seen.1, "{id}: accept-all and reject-all cases wanted");
+        assert!(
+            seen.0 && seen.1,
+            "{id}: accept-all and reject-all cases wanted"
+        );
     }
 }
 
@@ -72,7 +78,10 @@ fn reading_is_order_and_whitespace_tolerant() {
     assert_eq!(c.categories.get(Category::Analytics), Some(true));
     assert_eq!(c.categories.get(Category::Marketing), Some(false));
     assert_eq!(cmp::from_cookies(""), None);
-    assert_eq!(cmp::from_cookies("OptanonConsentX=groups%3DC0002%3A1"), None);
+    assert_eq!(
+        cmp::from_cookies("OptanonConsentX=groups%3DC0002%3A1"),
+        None
+    );
 }
 
 /// What the page's cookie reader piece hands the monitor (`to_bits`) reads
@@ -87,8 +96,17 @@ fn compact_form_and_cookie_check_agree_with_the_readers() {
         let found = cmp::from_cookies(header);
         if let Some(c) = found {
             assert_ne!(c.to_bits(), 0);
-            assert_eq!(CmpConsent::from_bits(c.to_bits()), Some(c), "{}", case["name"]);
-            assert!(cmp::in_cookies(header), "{}: a CMP found in a header in_cookies rejects", case["name"]);
+            assert_eq!(
+                CmpConsent::from_bits(c.to_bits()),
+                Some(c),
+                "{}",
+                case["name"]
+            );
+            assert!(
+                cmp::in_cookies(header),
+                "{}: a CMP found in a header in_cookies rejects",
+                case["name"]
+            );
         }
     }
     assert_eq!(CmpConsent::from_bits(0), None);

@@ -37,7 +37,10 @@ fn denied_default_then_accept_all() {
     let mut cm = ConsentMode::new(Some("FR"));
     assert!(cm.apply("default", ALL_DENIED));
     assert_eq!(cm.wait_for_update(), Some(500));
-    assert_eq!(cats(&cm), [Some(true), Some(false), Some(false), Some(false)]);
+    assert_eq!(
+        cats(&cm),
+        [Some(true), Some(false), Some(false), Some(false)]
+    );
     cm.apply(
         "update",
         &[
@@ -50,7 +53,10 @@ fn denied_default_then_accept_all() {
     );
     assert_eq!(cats(&cm), [Some(true); 4]);
     let t = cm.get("ad_storage").unwrap();
-    assert_eq!((t.default, t.update, t.effective()), (Some(false), Some(true), Some(true)));
+    assert_eq!(
+        (t.default, t.update, t.effective()),
+        (Some(false), Some(true), Some(true))
+    );
 }
 
 #[test]
@@ -58,11 +64,20 @@ fn marketing_needs_all_three_ad_types() {
     let mut cm = ConsentMode::new(None);
     cm.apply("default", ALL_DENIED);
     // A Consent Mode v1 CMP only updates ad_storage.
-    cm.apply("update", &[("ad_storage", "granted"), ("analytics_storage", "granted")]);
-    assert_eq!(cats(&cm), [Some(true), Some(false), Some(true), Some(false)]);
+    cm.apply(
+        "update",
+        &[("ad_storage", "granted"), ("analytics_storage", "granted")],
+    );
+    assert_eq!(
+        cats(&cm),
+        [Some(true), Some(false), Some(true), Some(false)]
+    );
     // Without any default, one ad type granted is not enough to grant.
     let mut cm = ConsentMode::new(None);
-    cm.apply("update", &[("ad_storage", "granted"), ("ad_user_data", "granted")]);
+    cm.apply(
+        "update",
+        &[("ad_storage", "granted"), ("ad_user_data", "granted")],
+    );
     assert_eq!(cm.categories().get(Category::Marketing), None);
     cm.apply("update", &[("ad_personalization", "granted")]);
     assert_eq!(cm.categories().get(Category::Marketing), Some(true));
@@ -83,15 +98,28 @@ fn default_after_update_does_not_override() {
 fn regional_defaults() {
     // Deny in the EEA, grant elsewhere (Google's documented example shape).
     let cmds: &[(&str, &[(&str, &str)])] = &[
-        ("default", &[("analytics_storage", "denied"), ("ad_storage", "denied"), ("region", "ES,FR,DE,US-CA")]),
-        ("default", &[("analytics_storage", "granted"), ("ad_storage", "granted")]),
+        (
+            "default",
+            &[
+                ("analytics_storage", "denied"),
+                ("ad_storage", "denied"),
+                ("region", "ES,FR,DE,US-CA"),
+            ],
+        ),
+        (
+            "default",
+            &[("analytics_storage", "granted"), ("ad_storage", "granted")],
+        ),
     ];
     let fold = |region: Option<&str>| {
         let mut cm = ConsentMode::new(region);
         for (c, p) in cmds {
             cm.apply(c, p);
         }
-        (cm.effective("analytics_storage"), cm.effective("ad_storage"))
+        (
+            cm.effective("analytics_storage"),
+            cm.effective("ad_storage"),
+        )
     };
     // The region-specific default wins although the general one came later.
     assert_eq!(fold(Some("es")), (Some(false), Some(false)));
@@ -104,7 +132,14 @@ fn regional_defaults() {
     // A subdivision beats its country; repeated `region` entries count.
     let mut cm = ConsentMode::new(Some("US-CA"));
     cm.apply("default", &[("ad_storage", "denied"), ("region", "US-CA")]);
-    cm.apply("default", &[("ad_storage", "granted"), ("region", "GB"), ("region", "US")]);
+    cm.apply(
+        "default",
+        &[
+            ("ad_storage", "granted"),
+            ("region", "GB"),
+            ("region", "US"),
+        ],
+    );
     assert_eq!(cm.effective("ad_storage"), Some(false));
     // Same specificity: the later default wins.
     cm.apply("default", &[("ad_storage", "granted"), ("region", "us-ca")]);
@@ -118,7 +153,14 @@ fn regional_defaults() {
 #[test]
 fn junk_values_are_ignored() {
     let mut cm = ConsentMode::new(None);
-    cm.apply("default", &[("analytics_storage", "yes"), ("bogus", "granted"), ("wait_for_update", "-5")]);
+    cm.apply(
+        "default",
+        &[
+            ("analytics_storage", "yes"),
+            ("bogus", "granted"),
+            ("wait_for_update", "-5"),
+        ],
+    );
     assert_eq!(cm.effective("analytics_storage"), None);
     assert_eq!(cm.wait_for_update(), None);
     cm.apply("update", &[("analytics_storage", "GRANTED")]);
@@ -146,17 +188,35 @@ fn gcs_values() {
 fn gcd_values() {
     // All four denied by default, no update.
     let g = parse_gcd("11p1p1p1p5").unwrap();
-    assert_eq!(g.ad_storage, GcdSignal { default: Some(false), update: None });
+    assert_eq!(
+        g.ad_storage,
+        GcdSignal {
+            default: Some(false),
+            update: None
+        }
+    );
     assert_eq!(g.ad_personalization.effective(), Some(false));
     // Denied by default, granted by update; trailing DMA flags ignored.
     let g = parse_gcd("13r3r3r2r5l1").unwrap();
     assert_eq!(g.analytics_storage.effective(), Some(true));
-    assert_eq!(g.ad_user_data, GcdSignal { default: Some(false), update: Some(true) });
+    assert_eq!(
+        g.ad_user_data,
+        GcdSignal {
+            default: Some(false),
+            update: Some(true)
+        }
+    );
     // Mixed: ad_storage granted both, analytics denied by update only,
     // ad_user_data not set, ad_personalization granted by default / denied by update.
     let g = parse_gcd("11v1m1l1u5").unwrap();
     assert_eq!(g.ad_storage.effective(), Some(true));
-    assert_eq!(g.analytics_storage, GcdSignal { default: None, update: Some(false) });
+    assert_eq!(
+        g.analytics_storage,
+        GcdSignal {
+            default: None,
+            update: Some(false)
+        }
+    );
     assert_eq!(g.ad_user_data.effective(), None);
     assert_eq!(g.ad_personalization.effective(), Some(false));
     for bad in ["", "115", "11p1p1p", "11z1p1p1p5"] {

@@ -24,14 +24,38 @@ const SETTINGS: &str = "https://api-iam.intercom.io/messenger/web/launcher_setti
 const COOKIES: &str = "intercom-id-abc12345=6f1c2e3d-4b5a-4978-9f1c-2e3d4b5a6978; intercom-device-id-abc12345=9a9a; theme=dark";
 
 fn req<'a>(url: &'a str, start: f64, initiator: &'a str) -> Request<'a> {
-    Request { url, start, initiator, frame: "top", ..Default::default() }
+    Request {
+        url,
+        start,
+        initiator,
+        frame: "top",
+        ..Default::default()
+    }
 }
 
 fn load_intercom(e: &mut Engine, t: f64) {
     e.request(req(LOADER, t, "script"));
-    e.request(Request { url: FRAME, start: t + 50.0, initiator: "script", frame: "#intercom-frame", ..Default::default() });
-    e.request(Request { url: SETTINGS, start: t + 100.0, initiator: "xmlhttprequest", frame: "#intercom-frame", ..Default::default() });
-    e.request(Request { url: PING, start: t + 120.0, initiator: "xmlhttprequest", frame: "#intercom-frame", ..Default::default() });
+    e.request(Request {
+        url: FRAME,
+        start: t + 50.0,
+        initiator: "script",
+        frame: "#intercom-frame",
+        ..Default::default()
+    });
+    e.request(Request {
+        url: SETTINGS,
+        start: t + 100.0,
+        initiator: "xmlhttprequest",
+        frame: "#intercom-frame",
+        ..Default::default()
+    });
+    e.request(Request {
+        url: PING,
+        start: t + 120.0,
+        initiator: "xmlhttprequest",
+        frame: "#intercom-frame",
+        ..Default::default()
+    });
     e.cookies(COOKIES, (t + 150.0) as u64);
 }
 
@@ -59,11 +83,23 @@ fn no_consent_flags_scripts_cookies_and_tracking() {
     assert_eq!(
         kinds(&e),
         vec![
-            (ScriptBeforeConsent, "js.intercomcdn.com/frame-modern.c6941a28.js".into()),
-            (ScriptBeforeConsent, "widget.intercom.io/widget/abc12345".into()),
-            (CookieBeforeConsent, "cookieintercom-device-id-abc12345".into()),
+            (
+                ScriptBeforeConsent,
+                "js.intercomcdn.com/frame-modern.c6941a28.js".into()
+            ),
+            (
+                ScriptBeforeConsent,
+                "widget.intercom.io/widget/abc12345".into()
+            ),
+            (
+                CookieBeforeConsent,
+                "cookieintercom-device-id-abc12345".into()
+            ),
             (CookieBeforeConsent, "cookieintercom-id-abc12345".into()),
-            (TrackingBeforeConsent, "api-iam.intercom.io/messenger/web/ping".into()),
+            (
+                TrackingBeforeConsent,
+                "api-iam.intercom.io/messenger/web/ping".into()
+            ),
         ]
     );
     let f = &e.findings()[0];
@@ -89,16 +125,29 @@ fn consent_arriving_after_load_is_judged_at_the_entry_time() {
     e.request(req(LOADER, 100.0, "script"));
     e.consent(all_granted(), Source::Api, 300);
     e.request(req(PING, 400.0, "fetch"));
-    assert_eq!(kinds(&e), vec![(ScriptBeforeConsent, "widget.intercom.io/widget/abc12345".into())]);
+    assert_eq!(
+        kinds(&e),
+        vec![(
+            ScriptBeforeConsent,
+            "widget.intercom.io/widget/abc12345".into()
+        )]
+    );
 }
 
 #[test]
 fn withdrawal_flags_leftover_cookies_after_grace_and_later_requests() {
-    let policy = Policy { grace_ms: 1000, ..Policy::default() };
+    let policy = Policy {
+        grace_ms: 1000,
+        ..Policy::default()
+    };
     let mut e = Engine::new(policy, "https://shop.example/");
     e.consent(all_granted(), Source::Api, 5);
     load_intercom(&mut e, 100.0);
-    e.consent(categories(&[(Functional, false), (Marketing, false)]), Source::Api, 2000);
+    e.consent(
+        categories(&[(Functional, false), (Marketing, false)]),
+        Source::Api,
+        2000,
+    );
     e.cookies(COOKIES, 2500);
     e.request(req(PING, 2600.0, "fetch")); // within grace: in-flight leftovers are tolerated
     assert!(e.findings().is_empty(), "{:?}", e.findings());
@@ -107,17 +156,30 @@ fn withdrawal_flags_leftover_cookies_after_grace_and_later_requests() {
     assert_eq!(
         kinds(&e),
         vec![
-            (CookieAfterWithdrawal, "cookieintercom-device-id-abc12345".into()),
+            (
+                CookieAfterWithdrawal,
+                "cookieintercom-device-id-abc12345".into()
+            ),
             (CookieAfterWithdrawal, "cookieintercom-id-abc12345".into()),
-            (RequestAfterWithdrawal, "api-iam.intercom.io/messenger/web/ping".into()),
+            (
+                RequestAfterWithdrawal,
+                "api-iam.intercom.io/messenger/web/ping".into()
+            ),
         ]
     );
-    assert!(e.findings().iter().filter(|f| f.kind == CookieAfterWithdrawal).all(|f| f.at == 3000));
+    assert!(e
+        .findings()
+        .iter()
+        .filter(|f| f.kind == CookieAfterWithdrawal)
+        .all(|f| f.at == 3000));
 }
 
 #[test]
 fn cookies_removed_in_time_are_fine() {
-    let policy = Policy { grace_ms: 1000, ..Policy::default() };
+    let policy = Policy {
+        grace_ms: 1000,
+        ..Policy::default()
+    };
     let mut e = Engine::new(policy, "https://shop.example/");
     e.consent(all_granted(), Source::Api, 5);
     load_intercom(&mut e, 100.0);
@@ -133,7 +195,10 @@ fn gpc_flags_marketing_activity_even_with_consent() {
     e.set_gpc(true);
     e.consent(all_granted(), Source::Api, 5);
     load_intercom(&mut e, 100.0);
-    assert_eq!(kinds(&e), vec![(GpcIgnored, "api-iam.intercom.io/messenger/web/ping".into())]);
+    assert_eq!(
+        kinds(&e),
+        vec![(GpcIgnored, "api-iam.intercom.io/messenger/web/ping".into())]
+    );
     assert!(e.findings()[0].consent.gpc);
 }
 
@@ -143,17 +208,47 @@ fn necessary_messenger_policy_still_needs_consent_for_tracking() {
     policy.set_category("intercom", "messenger", Necessary);
     let mut e = Engine::new(policy, "https://shop.example/");
     load_intercom(&mut e, 100.0);
-    assert_eq!(kinds(&e), vec![(TrackingBeforeConsent, "api-iam.intercom.io/messenger/web/ping".into())]);
+    assert_eq!(
+        kinds(&e),
+        vec![(
+            TrackingBeforeConsent,
+            "api-iam.intercom.io/messenger/web/ping".into()
+        )]
+    );
 }
 
 #[test]
 fn presence_and_first_party_loader() {
     let mut e = Engine::new(Policy::default(), "https://shop.example/");
-    e.loader_request(intercom(), req("https://shop.example/intercom-shim.js?v=1", 80.0, "script"));
-    e.presence(intercom(), Evidence::Global { name: "Intercom".into() }, 500);
-    e.presence(intercom(), Evidence::Dom { name: "#intercom-frame".into() }, 500);
-    e.presence(intercom(), Evidence::Dom { name: "#intercom-frame".into() }, 1500);
-    assert!(e.findings().iter().all(|f| f.count == 1 && f.at < 1000), "re-reading presence is not a new event");
+    e.loader_request(
+        intercom(),
+        req("https://shop.example/intercom-shim.js?v=1", 80.0, "script"),
+    );
+    e.presence(
+        intercom(),
+        Evidence::Global {
+            name: "Intercom".into(),
+        },
+        500,
+    );
+    e.presence(
+        intercom(),
+        Evidence::Dom {
+            name: "#intercom-frame".into(),
+        },
+        500,
+    );
+    e.presence(
+        intercom(),
+        Evidence::Dom {
+            name: "#intercom-frame".into(),
+        },
+        1500,
+    );
+    assert!(
+        e.findings().iter().all(|f| f.count == 1 && f.at < 1000),
+        "re-reading presence is not a new event"
+    );
     assert_eq!(
         kinds(&e),
         vec![
@@ -171,18 +266,37 @@ fn region_and_page_scope() {
     policy.allow_page("intercom", "/support/*");
     let mut e = Engine::new(policy, "https://shop.example/pricing?x=1");
     e.consent(all_granted(), Source::Api, 5);
-    e.request(req("https://api-iam.eu.intercom.io/messenger/web/launcher_settings", 90.0, "fetch"));
+    e.request(req(
+        "https://api-iam.eu.intercom.io/messenger/web/launcher_settings",
+        90.0,
+        "fetch",
+    ));
     e.request(req(SETTINGS, 100.0, "fetch"));
     e.request(req(PING, 110.0, "fetch"));
     assert_eq!(
         kinds(&e),
         vec![
-            (RegionNotAllowed, "api-iam.intercom.io/messenger/web/launcher_settings".into()),
-            (RegionNotAllowed, "api-iam.intercom.io/messenger/web/ping".into()),
-            (PageOutOfScope, "api-iam.eu.intercom.io/messenger/web/launcher_settings".into()),
+            (
+                RegionNotAllowed,
+                "api-iam.intercom.io/messenger/web/launcher_settings".into()
+            ),
+            (
+                RegionNotAllowed,
+                "api-iam.intercom.io/messenger/web/ping".into()
+            ),
+            (
+                PageOutOfScope,
+                "api-iam.eu.intercom.io/messenger/web/launcher_settings".into()
+            ),
         ]
     );
-    let mut inside = Engine::new(Policy { pages: vec![("intercom".into(), "/support/*".into())], ..Policy::default() }, "https://shop.example/support/faq");
+    let mut inside = Engine::new(
+        Policy {
+            pages: vec![("intercom".into(), "/support/*".into())],
+            ..Policy::default()
+        },
+        "https://shop.example/support/faq",
+    );
     inside.consent(all_granted(), Source::Api, 5);
     inside.request(req(SETTINGS, 100.0, "fetch"));
     assert!(inside.findings().is_empty());
@@ -195,13 +309,20 @@ fn duplicates_count_and_are_sent_once() {
     e.request(req(&format!("{PING}?s=2"), 200.0, "fetch"));
     assert_eq!(e.findings().len(), 1);
     assert_eq!(e.findings()[0].count, 2);
-    let view = PageView { site: "tw_x", id: "0123456789abcdef", url: "https://shop.example/", user_agent: "UA" };
+    let view = PageView {
+        site: "tw_x",
+        id: "0123456789abcdef",
+        url: "https://shop.example/",
+        user_agent: "UA",
+    };
     let first = e.take_batch(&view, 1000).expect("a batch");
     assert!(first.contains("\"count\":2") && first.contains("\"age\":900"));
     assert_eq!(e.take_batch(&view, 2000), None);
     e.request(req(LOADER, 1500.0, "script"));
     let second = e.take_batch(&view, 2000).expect("the new finding only");
-    assert!(second.contains("script_before_consent") && !second.contains("tracking_before_consent"));
+    assert!(
+        second.contains("script_before_consent") && !second.contains("tracking_before_consent")
+    );
 }
 
 #[test]

@@ -21,34 +21,107 @@ use tagwatch_core::policy::Policy;
 use tagwatch_core::report::{Evidence, PageView};
 use tagwatch_core::url;
 
-const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/golden/report-batch.json");
+const GOLDEN: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/fixtures/golden/report-batch.json"
+);
 /// The same batch byte for byte as the monitor sends it (compact, its own
 /// key order): what the collector benchmarks and fuzz seeds post.
-const SENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/golden/report-batch.sent.json");
+const SENT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/fixtures/golden/report-batch.sent.json"
+);
 
 fn batch() -> String {
-    let mut policy = Policy { grace_ms: 1000, cookie_max_days: Some(30), ..Policy::default() };
+    let mut policy = Policy {
+        grace_ms: 1000,
+        cookie_max_days: Some(30),
+        ..Policy::default()
+    };
     policy.allow_region("eu");
     policy.allow_page("intercom", "/support/*");
     let href = "https://shop.example/pricing?email=jane@example.com#top";
     let mut e = Engine::new(policy, href);
     e.set_gpc(true);
-    let req = |url, start, initiator, frame| Request { url, start, initiator, frame, transfer: 4100.0, encoded: 3800.0, duration: 42.5 };
-    e.request(req("https://widget.intercom.io/widget/abc12345?x=1", 120.0, "script", "top"));
-    e.request(req("https://api-iam.intercom.io/messenger/web/ping", 340.5, "xmlhttprequest", "#intercom-frame"));
-    e.request(req("https://cdn.unknown-widget.example/w.js?k=1", 150.0, "script", "top"));
-    e.request(req("https://static.shop.example/app.js", 160.0, "script", "top"));
+    let req = |url, start, initiator, frame| Request {
+        url,
+        start,
+        initiator,
+        frame,
+        transfer: 4100.0,
+        encoded: 3800.0,
+        duration: 42.5,
+    };
+    e.request(req(
+        "https://widget.intercom.io/widget/abc12345?x=1",
+        120.0,
+        "script",
+        "top",
+    ));
+    e.request(req(
+        "https://api-iam.intercom.io/messenger/web/ping",
+        340.5,
+        "xmlhttprequest",
+        "#intercom-frame",
+    ));
+    e.request(req(
+        "https://cdn.unknown-widget.example/w.js?k=1",
+        150.0,
+        "script",
+        "top",
+    ));
+    e.request(req(
+        "https://static.shop.example/app.js",
+        160.0,
+        "script",
+        "top",
+    ));
     e.cookies("intercom-id-abc12345=6f1c2e3d; theme=dark", 400);
-    e.cookie_expiry("intercom-id-abc12345", 1.7e12 + 270.0 * 86_400_000.0, 1.7e12, 410);
-    e.presence(intercom(), Evidence::Global { name: "Intercom.booted".into() }, 500);
-    e.presence(intercom(), Evidence::Dom { name: "#intercom-frame".into() }, 500);
+    e.cookie_expiry(
+        "intercom-id-abc12345",
+        1.7e12 + 270.0 * 86_400_000.0,
+        1.7e12,
+        410,
+    );
+    e.presence(
+        intercom(),
+        Evidence::Global {
+            name: "Intercom.booted".into(),
+        },
+        500,
+    );
+    e.presence(
+        intercom(),
+        Evidence::Dom {
+            name: "#intercom-frame".into(),
+        },
+        500,
+    );
     e.identity_unverified(intercom(), "intercomSettings", 500);
-    e.consent(categories(&[(Functional, true), (Marketing, true)]), Source::Api, 600);
-    e.consent(categories(&[(Functional, false), (Marketing, false)]), Source::Api, 2000);
-    e.request(req("https://api-iam.intercom.io/messenger/web/events", 3500.0, "fetch", "#intercom-frame"));
+    e.consent(
+        categories(&[(Functional, true), (Marketing, true)]),
+        Source::Api,
+        600,
+    );
+    e.consent(
+        categories(&[(Functional, false), (Marketing, false)]),
+        Source::Api,
+        2000,
+    );
+    e.request(req(
+        "https://api-iam.intercom.io/messenger/web/events",
+        3500.0,
+        "fetch",
+        "#intercom-frame",
+    ));
     e.cookies("intercom-id-abc12345=6f1c2e3d", 3600);
     let page = url::page_url(href);
-    let view = PageView { site: "tw_golden0000000000000000", id: "0123456789abcdef", url: &page, user_agent: "Mozilla/5.0 (golden)" };
+    let view = PageView {
+        site: "tw_golden0000000000000000",
+        id: "0123456789abcdef",
+        url: &page,
+        user_agent: "Mozilla/5.0 (golden)",
+    };
     e.take_batch(&view, 5000).expect("findings")
 }
 
@@ -58,18 +131,36 @@ fn report_batch_matches_golden() {
     if std::env::var_os("BLESS").is_some() {
         std::fs::write(SENT, &sent).unwrap();
     }
-    assert_eq!(sent, std::fs::read_to_string(SENT).expect("sent file (BLESS=1 to create)"), "report format changed: BLESS=1");
+    assert_eq!(
+        sent,
+        std::fs::read_to_string(SENT).expect("sent file (BLESS=1 to create)"),
+        "report format changed: BLESS=1"
+    );
     let actual: serde_json::Value = serde_json::from_str(&sent).unwrap();
     let pretty = serde_json::to_string_pretty(&actual).unwrap() + "\n";
     if std::env::var_os("BLESS").is_some() {
         std::fs::write(GOLDEN, &pretty).unwrap();
     }
     let golden = std::fs::read_to_string(GOLDEN).expect("golden file (BLESS=1 to create)");
-    assert_eq!(pretty, golden, "report format changed: update docs/report-format.md and the schema, then BLESS=1");
-    let types: std::collections::BTreeSet<_> =
-        actual.as_array().unwrap().iter().filter_map(|r| r["body"]["finding"].as_str().map(str::to_owned)).collect();
-    assert_eq!(types.len(), 10, "the golden batch covers every finding type: {types:?}");
+    assert_eq!(
+        pretty, golden,
+        "report format changed: update docs/report-format.md and the schema, then BLESS=1"
+    );
+    let types: std::collections::BTreeSet<_> = actual
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["body"]["finding"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        types.len(),
+        10,
+        "the golden batch covers every finding type: {types:?}"
+    );
     let inventory = actual.as_array().unwrap().last().unwrap();
     assert_eq!(inventory["type"], "tagwatch-inventory");
-    assert_eq!(inventory["body"]["unclassified"][0]["host"], "cdn.unknown-widget.example", "first-party hosts are not third parties");
+    assert_eq!(
+        inventory["body"]["unclassified"][0]["host"], "cdn.unknown-widget.example",
+        "first-party hosts are not third parties"
+    );
 }

@@ -32,8 +32,17 @@ fn golden_cases() {
         let g = gpp::decode(s).unwrap_or_else(|e| panic!("{s}: {e}"));
         let ids: Vec<u64> = g.section_ids.iter().map(|i| u64::from(*i)).collect();
         assert_eq!(json!(ids), case["ids"], "{s}");
-        assert_eq!(g.sections.iter().map(Section::id).collect::<Vec<_>>(), g.section_ids, "{s}");
-        assert_eq!(cats(g.categories()), case["categories"], "{s} ({})", case["source"]);
+        assert_eq!(
+            g.sections.iter().map(Section::id).collect::<Vec<_>>(),
+            g.section_ids,
+            "{s}"
+        );
+        assert_eq!(
+            cats(g.categories()),
+            case["categories"],
+            "{s} ({})",
+            case["source"]
+        );
         n += 1;
     }
     assert!(n >= 20);
@@ -52,21 +61,46 @@ fn malformed_strings() {
 fn usnat_fields() {
     // iabgpp-es UsNat.test.ts: encode() of these values is "BVVVkkkklWA.YA".
     let g = gpp::decode("DBABL~BVVVkkkklWA.YA").unwrap();
-    let Section::Us(s) = &g.sections[0] else { panic!("not usnat") };
+    let Section::Us(s) = &g.sections[0] else {
+        panic!("not usnat")
+    };
     assert_eq!(s.api, "usnat");
-    assert_eq!((s.version, s.value("SharingNotice"), s.value("SaleOptOut"), s.value("TargetedAdvertisingOptOut")), (1, 1, 1, 1));
-    assert_eq!(s.field("SensitiveDataProcessing"), [2, 1, 0, 2, 1, 0, 2, 1, 0, 2, 1, 0]);
+    assert_eq!(
+        (
+            s.version,
+            s.value("SharingNotice"),
+            s.value("SaleOptOut"),
+            s.value("TargetedAdvertisingOptOut")
+        ),
+        (1, 1, 1, 1)
+    );
+    assert_eq!(
+        s.field("SensitiveDataProcessing"),
+        [2, 1, 0, 2, 1, 0, 2, 1, 0, 2, 1, 0]
+    );
     assert_eq!(s.field("KnownChildSensitiveDataConsents"), [2, 1]);
     assert_eq!(
-        (s.value("PersonalDataConsents"), s.value("MspaCoveredTransaction"), s.value("MspaOptOutOptionMode"), s.value("MspaServiceProviderMode")),
+        (
+            s.value("PersonalDataConsents"),
+            s.value("MspaCoveredTransaction"),
+            s.value("MspaOptOutOptionMode"),
+            s.value("MspaServiceProviderMode")
+        ),
         (1, 1, 1, 2)
     );
     assert_eq!(s.gpc, Some(true));
     // Without the sub-section, GPC is absent (not false).
-    let Section::Us(s) = &gpp::decode("DBABL~BVQqAAAAAa").unwrap().sections[0] else { panic!() };
-    assert_eq!((s.value("SaleOptOut"), s.value("SharingOptOut"), s.gpc), (2, 2, None));
+    let Section::Us(s) = &gpp::decode("DBABL~BVQqAAAAAa").unwrap().sections[0] else {
+        panic!()
+    };
+    assert_eq!(
+        (s.value("SaleOptOut"), s.value("SharingOptOut"), s.gpc),
+        (2, 2, None)
+    );
     // v2: 16 sensitive categories, 3 child consents.
-    let Section::Us(s) = &gpp::decode("DBABL~CVVVkkkkkpFY.YA").unwrap().sections[0] else { panic!() };
+    let Section::Us(s) = &gpp::decode("DBABL~CVVVkkkkkpFY.YA").unwrap().sections[0] else {
+        panic!()
+    };
     assert_eq!(s.field("SensitiveDataProcessing").len(), 16);
     assert_eq!(s.field("KnownChildSensitiveDataConsents"), [2, 1, 0]);
     assert_eq!(s.value("MspaServiceProviderMode"), 2);
@@ -80,7 +114,10 @@ fn usca_fields_and_json() {
     let s = &v["sections"][0];
     assert_eq!(s["api"], "usca");
     assert_eq!(s["SaleOptOut"], 1);
-    assert_eq!(s["SensitiveDataProcessing"], json!([2, 1, 0, 2, 1, 0, 2, 1, 0]));
+    assert_eq!(
+        s["SensitiveDataProcessing"],
+        json!([2, 1, 0, 2, 1, 0, 2, 1, 0])
+    );
     assert_eq!(s["Gpc"], true);
     let v = serde_json::to_value(gpp::decode("DBABTA~1YNN").unwrap()).unwrap();
     assert_eq!(v["sections"][0], json!({"api": "other", "id": 6}));
@@ -89,7 +126,9 @@ fn usca_fields_and_json() {
 #[test]
 fn tcf_section_is_the_tcf_decoder() {
     let g = gpp::decode("DBABMA~CPSG_8APSG_8ANwAAAENAwCAAAAAAAAAAAAAAAAAAAAA.QAAA.IAAA").unwrap();
-    let Section::TcfEuV2(tc) = &g.sections[0] else { panic!() };
+    let Section::TcfEuV2(tc) = &g.sections[0] else {
+        panic!()
+    };
     assert_eq!((tc.cmp_id, tc.vendor_list_version), (880, 48));
     assert_eq!(tc.consent_language.as_str(), "EN");
     assert!(tc.vendors_allowed.is_some() && tc.vendors_disclosed.is_some());
@@ -97,10 +136,19 @@ fn tcf_section_is_the_tcf_decoder() {
 
 #[test]
 fn applicable_sections_restrict_the_mapping() {
-    let g = gpp::decode("DBADMNg~CP_jZtQP_jZtQACAAAEN__FgAP_gAAAAAAYgf_wAQf_gAAAA~BVQqAAAAAa~BVWSSSVY.YA").unwrap();
+    let g = gpp::decode(
+        "DBADMNg~CP_jZtQP_jZtQACAAAEN__FgAP_gAAAAAAYgf_wAQf_gAAAA~BVQqAAAAAa~BVWSSSVY.YA",
+    )
+    .unwrap();
     assert_eq!(g.categories().get(Category::Marketing), Some(false));
-    assert_eq!(g.categories_for(Some(&[2])).get(Category::Marketing), Some(true));
-    assert_eq!(g.categories_for(Some(&[8])).get(Category::Marketing), Some(false));
+    assert_eq!(
+        g.categories_for(Some(&[2])).get(Category::Marketing),
+        Some(true)
+    );
+    assert_eq!(
+        g.categories_for(Some(&[8])).get(Category::Marketing),
+        Some(false)
+    );
     assert_eq!(g.categories_for(Some(&[8])).get(Category::Analytics), None);
     assert_eq!(g.categories_for(Some(&[])), Categories::default());
 }
@@ -140,14 +188,19 @@ impl Bits {
         }
         bits.as_bytes()
             .chunks(6)
-            .map(|c| B64[usize::from_str_radix(std::str::from_utf8(c).unwrap(), 2).unwrap()] as char)
+            .map(|c| {
+                B64[usize::from_str_radix(std::str::from_utf8(c).unwrap(), 2).unwrap()] as char
+            })
             .collect()
     }
 }
 
 /// Header with `entries` of (start, Some(end)) ranges or singles.
 fn header(entries: &[(u64, Option<u64>)]) -> String {
-    let mut b = Bits::default().int(3, 6).int(1, 6).int(entries.len() as u64, 12);
+    let mut b = Bits::default()
+        .int(3, 6)
+        .int(1, 6)
+        .int(entries.len() as u64, 12);
     let mut last = 0;
     for (start, end) in entries {
         b = b.int(u64::from(end.is_some()), 1).fib(start - last);
@@ -167,14 +220,20 @@ fn spec_header_examples() {
     assert_eq!(header(&[(5, Some(6))]), "DBABjw");
     let g = gpp::decode("DBABjw~x~y").unwrap();
     assert_eq!(g.section_ids, [5, 6]);
-    assert_eq!(g.sections, [Section::Other { id: 5 }, Section::Other { id: 6 }]);
+    assert_eq!(
+        g.sections,
+        [Section::Other { id: 5 }, Section::Other { id: 6 }]
+    );
 }
 
 #[test]
 fn hostile_range_does_not_allocate() {
     // One range 1..=65535 with a single section part.
     let h = header(&[(1, Some(65534))]);
-    assert!(matches!(gpp::decode(&format!("{h}~x")), Err(GppError::SectionCount { .. })));
+    assert!(matches!(
+        gpp::decode(&format!("{h}~x")),
+        Err(GppError::SectionCount { .. })
+    ));
 }
 
 proptest! {
@@ -251,19 +310,34 @@ fn us_state_sections() {
     use tagwatch_core::consent::Category::Marketing;
     let cases = [
         ("DBABJg~BAQAAEA.QA", vec![10], Some(false)), // usco SaleOptOut 1, GPC segment with Gpc false
-        ("DBABRg~BAoAABA", vec![9], Some(true)),      // usva did not opt out of sale or targeted ads
+        ("DBABRg~BAoAABA", vec![9], Some(true)), // usva did not opt out of sale or targeted ads
         ("DBABVg~BAgAABEA.QA", vec![12], Some(false)), // usct a known child without consent
-        ("DBABFg~BAJAAAQA", vec![11], Some(false)),   // usut TargetedAdvertisingOptOut 1
+        ("DBABFg~BAJAAAQA", vec![11], Some(false)), // usut TargetedAdvertisingOptOut 1
     ];
     for (s, ids, marketing) in cases {
         let g = gpp::decode(s).unwrap_or_else(|e| panic!("{s}: {e}"));
         assert_eq!(g.section_ids, ids, "{s}");
         assert_eq!(g.categories().get(Marketing), marketing, "{s}");
         let json = serde_json::to_value(&g).unwrap();
-        assert!(json["sections"][0]["api"].as_str().unwrap().starts_with("us"), "{json}");
+        assert!(
+            json["sections"][0]["api"]
+                .as_str()
+                .unwrap()
+                .starts_with("us"),
+            "{json}"
+        );
     }
     let usut = serde_json::to_value(gpp::decode("DBABFg~BAJAAAQA").unwrap()).unwrap();
-    assert_eq!(usut["sections"][0]["KnownChildSensitiveDataConsents"], 0, "a single value, as the reference has it");
-    assert_eq!(usut["sections"][0]["SensitiveDataProcessing"], serde_json::json!([0, 0, 0, 0, 0, 0, 0, 0]));
-    assert!(gpp::decode("DBABFg~CAJAAAQA").is_err(), "version 2 of usut is not known");
+    assert_eq!(
+        usut["sections"][0]["KnownChildSensitiveDataConsents"], 0,
+        "a single value, as the reference has it"
+    );
+    assert_eq!(
+        usut["sections"][0]["SensitiveDataProcessing"],
+        serde_json::json!([0, 0, 0, 0, 0, 0, 0, 0])
+    );
+    assert!(
+        gpp::decode("DBABFg~CAJAAAQA").is_err(),
+        "version 2 of usut is not known"
+    );
 }

@@ -13,11 +13,23 @@ const ONETRUST_ALL: &str = "OptanonAlertBoxClosed=2026-11-01T10:00:00.000Z; Opta
 const ONETRUST_NONE: &str = "OptanonAlertBoxClosed=2026-11-01T10:00:00.000Z; OptanonConsent=isGpcEnabled=0&interactionCount=1&groups=C0001%3A1%2CC0002%3A0%2CC0003%3A0%2CC0004%3A0";
 
 fn engine() -> Engine {
-    Engine::new(Policy { grace_ms: 1000, ..Policy::default() }, "https://shop.example/")
+    Engine::new(
+        Policy {
+            grace_ms: 1000,
+            ..Policy::default()
+        },
+        "https://shop.example/",
+    )
 }
 
 fn req<'a>(url: &'a str, start: f64, initiator: &'static str) -> Request<'a> {
-    Request { url, start, initiator, frame: "top", ..Default::default() }
+    Request {
+        url,
+        start,
+        initiator,
+        frame: "top",
+        ..Default::default()
+    }
 }
 
 fn kinds(e: &Engine) -> Vec<FindingType> {
@@ -33,7 +45,11 @@ fn cmp_cookie_present_at_first_read_counts_from_page_start() {
     e.request(req(LOADER, 100.0, "script"));
     assert_eq!(kinds(&e), vec![ScriptBeforeConsent]);
     e.cookies(&format!("{ONETRUST_ALL}; {INTERCOM_COOKIE}"), 400);
-    assert_eq!(kinds(&e), vec![], "restored consent undoes the unsent finding");
+    assert_eq!(
+        kinds(&e),
+        vec![],
+        "restored consent undoes the unsent finding"
+    );
     assert_eq!(e.consent_at(150).source, Source::Cmp("onetrust"));
 }
 
@@ -44,7 +60,11 @@ fn cmp_cookie_written_by_a_click_counts_from_then() {
     e.request(req(LOADER, 100.0, "script"));
     e.cookies(ONETRUST_ALL, 900);
     e.request(req(PING, 1000.0, "fetch"));
-    assert_eq!(kinds(&e), vec![ScriptBeforeConsent], "before the click is a finding, after is not");
+    assert_eq!(
+        kinds(&e),
+        vec![ScriptBeforeConsent],
+        "before the click is a finding, after is not"
+    );
     assert_eq!(e.findings()[0].consent.source, Source::Default);
 }
 
@@ -67,22 +87,54 @@ fn a_withdrawal_in_the_cmp_cookie_starts_the_grace_period() {
     assert_eq!(kinds(&e), vec![]);
     e.request(req(PING, 3100.0, "fetch"));
     e.tick(3100);
-    assert_eq!(kinds(&e), vec![CookieAfterWithdrawal, RequestAfterWithdrawal]);
+    assert_eq!(
+        kinds(&e),
+        vec![CookieAfterWithdrawal, RequestAfterWithdrawal]
+    );
 }
 
 #[test]
 fn live_cmp_state_maps_through_the_same_names_as_its_cookie() {
     let mut e = engine();
-    e.cmp_state("onetrust", &[("C0001", true), ("C0002", false), ("C0003", true), ("C0004", false)], true, true, 500);
+    e.cmp_state(
+        "onetrust",
+        &[
+            ("C0001", true),
+            ("C0002", false),
+            ("C0003", true),
+            ("C0004", false),
+        ],
+        true,
+        true,
+        500,
+    );
     e.request(req(LOADER, 100.0, "script"));
     assert_eq!(kinds(&e), vec![], "functional granted from page start");
     e.request(req(PING, 200.0, "fetch"));
-    assert_eq!(kinds(&e), vec![TrackingBeforeConsent], "marketing (C0004) refused");
+    assert_eq!(
+        kinds(&e),
+        vec![TrackingBeforeConsent],
+        "marketing (C0004) refused"
+    );
     let mut e = engine();
-    e.cmp_state("cookiebot", &[("preferences", true), ("statistics", true), ("marketing", true)], false, true, 500);
+    e.cmp_state(
+        "cookiebot",
+        &[
+            ("preferences", true),
+            ("statistics", true),
+            ("marketing", true),
+        ],
+        false,
+        true,
+        500,
+    );
     e.cmp_state("no-such-cmp", &[("preferences", true)], true, true, 500);
     e.request(req(LOADER, 100.0, "script"));
-    assert_eq!(kinds(&e), vec![ScriptBeforeConsent], "undecided or unknown CMPs grant nothing");
+    assert_eq!(
+        kinds(&e),
+        vec![ScriptBeforeConsent],
+        "undecided or unknown CMPs grant nothing"
+    );
 }
 
 #[test]
@@ -90,18 +142,37 @@ fn osanos_opt_out_refuses_marketing_whichever_way_its_state_arrives() {
     // The live API's `getConsent()` and the `osano_consentmanager` cookie
     // carry the same map; "do not sell or share" (OPT_OUT ACCEPT) refuses
     // marketing even where MARKETING itself is accepted.
-    let live = [("ESSENTIAL", true), ("STORAGE", true), ("MARKETING", true), ("ANALYTICS", true), ("OPT_OUT", true)];
+    let live = [
+        ("ESSENTIAL", true),
+        ("STORAGE", true),
+        ("MARKETING", true),
+        ("ANALYTICS", true),
+        ("OPT_OUT", true),
+    ];
     let mut e = engine();
     e.cmp_state("osano", &live, true, true, 10);
     let c = e.consent_at(20).categories;
-    assert_eq!((c.get(Functional), c.get(Analytics), c.get(Marketing)), (Some(true), Some(true), Some(false)));
+    assert_eq!(
+        (c.get(Functional), c.get(Analytics), c.get(Marketing)),
+        (Some(true), Some(true), Some(false))
+    );
     let mut e = engine();
     // {"ESSENTIAL":"ACCEPT","STORAGE":"ACCEPT","MARKETING":"ACCEPT","ANALYTICS":"ACCEPT","OPT_OUT":"ACCEPT"}
     e.cookies("osano_consentmanager=eyJFU1NFTlRJQUwiOiJBQ0NFUFQiLCJTVE9SQUdFIjoiQUNDRVBUIiwiTUFSS0VUSU5HIjoiQUNDRVBUIiwiQU5BTFlUSUNTIjoiQUNDRVBUIiwiT1BUX09VVCI6IkFDQ0VQVCJ9", 10);
     assert_eq!(e.consent_at(20).categories, c, "the cookie reads the same");
     let mut e = engine();
-    e.cmp_state("osano", &[("MARKETING", true), ("OPT_OUT", false)], true, true, 10);
-    assert_eq!(e.consent_at(20).categories.get(Marketing), Some(true), "OPT_OUT refused changes nothing");
+    e.cmp_state(
+        "osano",
+        &[("MARKETING", true), ("OPT_OUT", false)],
+        true,
+        true,
+        10,
+    );
+    assert_eq!(
+        e.consent_at(20).categories.get(Marketing),
+        Some(true),
+        "OPT_OUT refused changes nothing"
+    );
 }
 
 #[test]
@@ -111,10 +182,18 @@ fn tcf_event_statuses() {
     e.tcf(None, "cmpuishown", all, &[], 50);
     e.tcf(Some(true), "cmpuishown", &[], &[], 60);
     e.request(req(LOADER, 100.0, "script"));
-    assert_eq!(kinds(&e), vec![ScriptBeforeConsent], "deciding and a shown UI are not consent");
+    assert_eq!(
+        kinds(&e),
+        vec![ScriptBeforeConsent],
+        "deciding and a shown UI are not consent"
+    );
     e.tcf(Some(true), "useractioncomplete", all, &[], 800);
     e.request(req(PING, 900.0, "fetch"));
-    assert_eq!(kinds(&e), vec![ScriptBeforeConsent], "the click counts from its event");
+    assert_eq!(
+        kinds(&e),
+        vec![ScriptBeforeConsent],
+        "the click counts from its event"
+    );
     assert_eq!(e.consent_at(900).source, Source::Tcf);
 
     let mut e = engine();
@@ -138,19 +217,32 @@ fn tcf_event_statuses() {
 #[test]
 fn gpp_us_opt_out_refuses_marketing() {
     let mut e = engine();
-    e.consent(categories(&[(Functional, true), (Analytics, true), (Marketing, true)]), Source::Api, 0);
+    e.consent(
+        categories(&[(Functional, true), (Analytics, true), (Marketing, true)]),
+        Source::Api,
+        0,
+    );
     // usnat v1 with the GPC sub-section set: an opt-out of sale.
     e.gpp("DBABL~BVQqAAAAAa.Y", &[7], false, 500);
     e.request(req(PING, 2000.0, "fetch"));
-    assert_eq!(kinds(&e), vec![RequestAfterWithdrawal], "after the grace period");
+    assert_eq!(
+        kinds(&e),
+        vec![RequestAfterWithdrawal],
+        "after the grace period"
+    );
     assert_eq!(e.consent_at(600).source, Source::Gpp);
     let mut e = engine();
     e.gpp("DBABL~BVQqAAAAAa.Y", &[-1], false, 500);
     e.gpp("not a gpp string", &[7], false, 500);
-    assert_eq!(e.consent_at(600).source, Source::Default, "no applicable section, or garbage: nothing");
+    assert_eq!(
+        e.consent_at(600).source,
+        Source::Default,
+        "no applicable section, or garbage: nothing"
+    );
 }
 
-const GA_HIT: &str = "https://region1.google-analytics.com/g/collect?v=2&tid=G-XXXX&gcs=G111&cid=123.456";
+const GA_HIT: &str =
+    "https://region1.google-analytics.com/g/collect?v=2&tid=G-XXXX&gcs=G111&cid=123.456";
 
 #[test]
 fn google_claiming_consent_the_cmp_does_not_give_is_a_mismatch() {
@@ -158,69 +250,158 @@ fn google_claiming_consent_the_cmp_does_not_give_is_a_mismatch() {
     e.cookies(ONETRUST_NONE, 10);
     e.request(req(GA_HIT, 1000.0, "fetch"));
     e.tick(1000 + CLAIM_SETTLE_MS - 1);
-    assert!(e.findings().iter().all(|f| f.kind != ConsentSignalMismatch), "waits for the CMP to settle");
+    assert!(
+        e.findings().iter().all(|f| f.kind != ConsentSignalMismatch),
+        "waits for the CMP to settle"
+    );
     e.tick(1000 + CLAIM_SETTLE_MS);
-    let mismatches: Vec<_> = e.findings().iter().filter(|f| f.kind == ConsentSignalMismatch).collect();
+    let mismatches: Vec<_> = e
+        .findings()
+        .iter()
+        .filter(|f| f.kind == ConsentSignalMismatch)
+        .collect();
     assert_eq!(mismatches.len(), 2, "ad_storage and analytics_storage");
-    let batch = e.take_batch(&PageView { site: "s", id: "0123456789abcdef", url: "https://shop.example/", user_agent: "t" }, 2000).unwrap();
+    let batch = e
+        .take_batch(
+            &PageView {
+                site: "s",
+                id: "0123456789abcdef",
+                url: "https://shop.example/",
+                user_agent: "t",
+            },
+            2000,
+        )
+        .unwrap();
     assert!(batch.contains(r#""evidence":{"kind":"signal","signal":"gcs","claimed":"analytics_storage","host":"region1.google-analytics.com","path":"/g/collect"}"#), "{batch}");
-    assert!(!batch.contains("G-XXXX") && !batch.contains("123.456"), "no query value leaves");
+    assert!(
+        !batch.contains("G-XXXX") && !batch.contains("123.456"),
+        "no query value leaves"
+    );
 }
 
 #[test]
 fn a_claim_backed_by_the_cmp_is_fine() {
     let mut e = engine();
-    e.consent_mode("default", &[("ad_storage", "denied"), ("analytics_storage", "denied")], 5);
+    e.consent_mode(
+        "default",
+        &[("ad_storage", "denied"), ("analytics_storage", "denied")],
+        5,
+    );
     // The CMP updates Google first and shows its state 200 ms later.
-    e.consent_mode("update", &[("analytics_storage", "granted"), ("ad_storage", "granted")], 900);
-    e.cmp_state("cookiebot", &[("preferences", true), ("statistics", true), ("marketing", true)], true, false, 1100);
+    e.consent_mode(
+        "update",
+        &[("analytics_storage", "granted"), ("ad_storage", "granted")],
+        900,
+    );
+    e.cmp_state(
+        "cookiebot",
+        &[
+            ("preferences", true),
+            ("statistics", true),
+            ("marketing", true),
+        ],
+        true,
+        false,
+        1100,
+    );
     e.request(req(GA_HIT, 1200.0, "fetch"));
     e.tick(5000);
-    assert!(e.findings().iter().all(|f| f.kind != ConsentSignalMismatch), "{:?}", e.findings());
+    assert!(
+        e.findings().iter().all(|f| f.kind != ConsentSignalMismatch),
+        "{:?}",
+        e.findings()
+    );
 }
 
 #[test]
 fn consent_mode_default_granted_without_a_cmp_is_a_mismatch_after_wait_for_update() {
     let mut e = engine();
-    e.consent_mode("default", &[("analytics_storage", "granted"), ("wait_for_update", "500")], 0);
+    e.consent_mode(
+        "default",
+        &[("analytics_storage", "granted"), ("wait_for_update", "500")],
+        0,
+    );
     e.tick(900);
-    assert!(e.findings().is_empty(), "Google waits for an update until 500 ms");
+    assert!(
+        e.findings().is_empty(),
+        "Google waits for an update until 500 ms"
+    );
     e.tick(1000);
     let f = &e.findings()[0];
-    assert_eq!((f.kind, f.vendor, f.category, f.at), (ConsentSignalMismatch, "gtm", Some(Analytics), 500));
+    assert_eq!(
+        (f.kind, f.vendor, f.category, f.at),
+        (ConsentSignalMismatch, "gtm", Some(Analytics), 500)
+    );
 }
 
 #[test]
 fn sent_findings_are_not_revised() {
     let mut e = engine();
     e.request(req(LOADER, 100.0, "script"));
-    let view = PageView { site: "s", id: "0123456789abcdef", url: "https://shop.example/", user_agent: "t" };
+    let view = PageView {
+        site: "s",
+        id: "0123456789abcdef",
+        url: "https://shop.example/",
+        user_agent: "t",
+    };
     assert!(e.take_batch(&view, 200).is_some());
-    e.tcf(Some(true), "tcloaded", &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], &[], 300);
-    assert_eq!(kinds(&e), vec![ScriptBeforeConsent], "what was sent stays as sent");
+    e.tcf(
+        Some(true),
+        "tcloaded",
+        &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+        &[],
+        300,
+    );
+    assert_eq!(
+        kinds(&e),
+        vec![ScriptBeforeConsent],
+        "what was sent stays as sent"
+    );
 }
 
 #[test]
 fn the_site_says_what_its_cmp_names_mean() {
     // A renamed OneTrust group that holds the Messenger, and TCF purpose 1
     // taken to gate only functional storage.
-    let policy = Policy::from_json(r#"{"grace_ms":1000,"cmp":{"onetrust":{"C0009":"functional"},"tcf":{"1":"functional"}}}"#);
+    let policy = Policy::from_json(
+        r#"{"grace_ms":1000,"cmp":{"onetrust":{"C0009":"functional"},"tcf":{"1":"functional"}}}"#,
+    );
     let mut e = Engine::new(policy.clone(), "https://shop.example/");
-    e.cmp_state("onetrust", &[("C0001", true), ("C0003", true), ("C0009", false)], true, true, 10);
+    e.cmp_state(
+        "onetrust",
+        &[("C0001", true), ("C0003", true), ("C0009", false)],
+        true,
+        true,
+        10,
+    );
     e.request(req(LOADER, 100.0, "script"));
-    assert_eq!(kinds(&e), vec![ScriptBeforeConsent], "C0009 refused gates functional");
+    assert_eq!(
+        kinds(&e),
+        vec![ScriptBeforeConsent],
+        "C0009 refused gates functional"
+    );
 
     let mut e = Engine::new(policy.clone(), "https://shop.example/");
-    e.cookies("OptanonAlertBoxClosed=x; OptanonConsent=groups=C0001%3A1%2CC0003%3A1%2CC0009%3A0", 10);
+    e.cookies(
+        "OptanonAlertBoxClosed=x; OptanonConsent=groups=C0001%3A1%2CC0003%3A1%2CC0009%3A0",
+        10,
+    );
     e.request(req(LOADER, 100.0, "script"));
-    assert_eq!(kinds(&e), vec![ScriptBeforeConsent], "the cookie reads the same way");
+    assert_eq!(
+        kinds(&e),
+        vec![ScriptBeforeConsent],
+        "the cookie reads the same way"
+    );
 
     let mut e = Engine::new(policy, "https://shop.example/");
     // Purposes 1 and 7-10 without 2-4: the default needs purpose 1 for
     // analytics too; here analytics needs only 7-10, marketing 2-4.
     e.tcf(Some(true), "tcloaded", &[1, 7, 8, 9, 10], &[], 10);
     let c = e.consent_at(20).categories;
-    assert_eq!((c.get(Functional), c.get(Analytics), c.get(Marketing)), (Some(true), Some(true), Some(false)));
+    assert_eq!(
+        (c.get(Functional), c.get(Analytics), c.get(Marketing)),
+        (Some(true), Some(true), Some(false))
+    );
 }
 
 #[test]
@@ -231,7 +412,11 @@ fn a_tcf_registered_vendor_needs_its_vendor_consent() {
     e.tcf(Some(true), "tcloaded", all, &[1, 2, 91], 10);
     e.request(req(ADS, 100.0, "script"));
     e.request(req(LOADER, 100.0, "script"));
-    assert_eq!(kinds(&e), vec![TrackingBeforeConsent], "Google (GVL 755) lacks vendor consent; Intercom is not a TCF vendor");
+    assert_eq!(
+        kinds(&e),
+        vec![TrackingBeforeConsent],
+        "Google (GVL 755) lacks vendor consent; Intercom is not a TCF vendor"
+    );
     assert_eq!(e.findings()[0].vendor, "google-ads");
     let mut e = engine();
     e.tcf(Some(true), "tcloaded", all, &[755], 10);

@@ -10,15 +10,21 @@ const VECTORS: &str = include_str!("../../tests/fixtures/url/page-url.json");
 
 #[test]
 fn page_url_matches_the_shared_vectors() {
-    let doc: Value = serde_json::from_str(VECTORS).expect("tests/fixtures/url/page-url.json is JSON");
+    let doc: Value =
+        serde_json::from_str(VECTORS).expect("tests/fixtures/url/page-url.json is JSON");
     let cases = doc["cases"].as_array().expect("a `cases` array");
     assert!(cases.len() >= 40, "the vector file lost its cases");
     let mut wrong = Vec::new();
     for case in cases {
-        let (input, want) = (case["in"].as_str().expect("in"), case["out"].as_str().expect("out"));
+        let (input, want) = (
+            case["in"].as_str().expect("in"),
+            case["out"].as_str().expect("out"),
+        );
         let got = url::page_url(input);
         if got != want {
-            wrong.push(format!("  page_url({input:?})\n    got  {got:?}\n    want {want:?}"));
+            wrong.push(format!(
+                "  page_url({input:?})\n    got  {got:?}\n    want {want:?}"
+            ));
         }
     }
     assert!(

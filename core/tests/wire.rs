@@ -37,11 +37,18 @@ fn validator() -> jsonschema::Validator {
 /// `/0/body/finding` → `item 0: body.finding`; `` → `batch` (the place the
 /// collector names).
 fn describe_pointer(pointer: &str) -> String {
-    let mut segments = pointer.split('/').skip(1).map(|s| s.replace("~1", "/").replace("~0", "~"));
+    let mut segments = pointer
+        .split('/')
+        .skip(1)
+        .map(|s| s.replace("~1", "/").replace("~0", "~"));
     let Some(first) = segments.next() else {
         return "batch".to_owned();
     };
-    let mut out = if first.bytes().all(|b| b.is_ascii_digit()) { format!("item {first}") } else { first };
+    let mut out = if first.bytes().all(|b| b.is_ascii_digit()) {
+        format!("item {first}")
+    } else {
+        first
+    };
     let rest: Vec<String> = segments.collect();
     if !rest.is_empty() {
         out.push_str(": ");
@@ -52,7 +59,9 @@ fn describe_pointer(pointer: &str) -> String {
 
 /// Every reason the schema's validator gives, first first.
 fn schema_reasons(v: &jsonschema::Validator, batch: &Value) -> Vec<String> {
-    v.iter_errors(batch).map(|e| format!("{}: {e}", describe_pointer(e.instance_path().as_str()))).collect()
+    v.iter_errors(batch)
+        .map(|e| format!("{}: {e}", describe_pointer(e.instance_path().as_str())))
+        .collect()
 }
 
 fn has_nul(v: &Value) -> bool {
@@ -66,12 +75,22 @@ fn has_nul(v: &Value) -> bool {
 
 /// How the reader and the validator see one batch (written as `text`).
 /// `defects`: how many defects were put in (1: the reasons must be equal).
-fn check_agreement(v: &jsonschema::Validator, batch: &Value, text: &str, defects: usize) -> Result<(), TestCaseError> {
+fn check_agreement(
+    v: &jsonschema::Validator,
+    batch: &Value,
+    text: &str,
+    defects: usize,
+) -> Result<(), TestCaseError> {
     let reasons = schema_reasons(v, batch);
     let nul = has_nul(batch);
     let fast = read::parse(text.as_bytes());
     let typed = read::read(text.as_bytes());
-    prop_assert_eq!(fast.is_some(), typed.is_ok(), "fast and explained paths disagree on {}", text);
+    prop_assert_eq!(
+        fast.is_some(),
+        typed.is_ok(),
+        "fast and explained paths disagree on {}",
+        text
+    );
     match (&typed, reasons.is_empty() && !nul) {
         (Ok(parsed), true) => {
             // Nothing lost: each body writes back to the JSON it came from.
@@ -89,15 +108,34 @@ fn check_agreement(v: &jsonschema::Validator, batch: &Value, text: &str, defects
         (Err(refused), false) => {
             let reason = refused.to_string();
             if nul {
-                prop_assert!(reason.contains("contains a NUL character (U+0000)"), "{}", reason);
+                prop_assert!(
+                    reason.contains("contains a NUL character (U+0000)"),
+                    "{}",
+                    reason
+                );
             } else if defects == 1 {
                 prop_assert_eq!(&reason, &reasons[0], "{}", text);
             } else {
-                prop_assert!(reasons.contains(&reason), "{} not among {:?}", reason, reasons);
+                prop_assert!(
+                    reasons.contains(&reason),
+                    "{} not among {:?}",
+                    reason,
+                    reasons
+                );
             }
         }
-        (Ok(_), false) => prop_assert!(false, "the reader accepts what the schema refuses ({:?}): {}", reasons, text),
-        (Err(e), true) => prop_assert!(false, "the reader refuses what the schema accepts ({}): {}", e, text),
+        (Ok(_), false) => prop_assert!(
+            false,
+            "the reader accepts what the schema refuses ({:?}): {}",
+            reasons,
+            text
+        ),
+        (Err(e), true) => prop_assert!(
+            false,
+            "the reader refuses what the schema accepts ({}): {}",
+            e,
+            text
+        ),
     }
     Ok(())
 }
@@ -112,7 +150,9 @@ fn canonical(v: &Value) -> String {
                 _ => v.clone(),
             },
             Value::Array(a) => Value::Array(a.iter().map(norm).collect()),
-            Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), norm(v))).collect()),
+            Value::Object(m) => {
+                Value::Object(m.iter().map(|(k, v)| (k.clone(), norm(v))).collect())
+            }
             _ => v.clone(),
         }
     }
@@ -138,14 +178,36 @@ fn the_golden_batch_is_valid_and_written_back_whole() {
 fn enums_are_the_schemas() {
     let schema: Value = serde_json::from_str(SCHEMA).unwrap();
     let names = |ptr: &str| -> Vec<String> {
-        schema.pointer(ptr).unwrap().as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_owned()).collect()
+        schema
+            .pointer(ptr)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap().to_owned())
+            .collect()
     };
     let ours = |n: &[&str]| -> Vec<String> { n.iter().map(|s| (*s).to_owned()).collect() };
-    assert_eq!(names("/$defs/findingBody/properties/finding/enum"), ours(FindingType::NAMES));
-    assert_eq!(names("/$defs/evidence/properties/kind/enum"), ours(EvidenceKind::NAMES));
-    assert_eq!(names("/$defs/evidence/properties/signal/enum"), ours(SignalKind::NAMES));
-    assert_eq!(names("/$defs/healthBody/properties/status/enum"), ours(HealthStatus::NAMES));
-    assert_eq!(names("/$defs/report/properties/type/enum"), ours(tagwatch_core::report::ReportType::NAMES));
+    assert_eq!(
+        names("/$defs/findingBody/properties/finding/enum"),
+        ours(FindingType::NAMES)
+    );
+    assert_eq!(
+        names("/$defs/evidence/properties/kind/enum"),
+        ours(EvidenceKind::NAMES)
+    );
+    assert_eq!(
+        names("/$defs/evidence/properties/signal/enum"),
+        ours(SignalKind::NAMES)
+    );
+    assert_eq!(
+        names("/$defs/healthBody/properties/status/enum"),
+        ours(HealthStatus::NAMES)
+    );
+    assert_eq!(
+        names("/$defs/report/properties/type/enum"),
+        ours(tagwatch_core::report::ReportType::NAMES)
+    );
 }
 
 #[test]
@@ -169,9 +231,15 @@ fn documented_refusals_read_as_documented() {
     assert_eq!(reason(&foo), schema_reasons(&v, &foo)[0]);
     let mut query = finding(json!("gpc_ignored"));
     query[0]["url"] = json!("https://shop.example/?q=1");
-    assert_eq!(reason(&query), "item 0: url: \"https://shop.example/?q=1\" does not match \"^https?://[^?#]*$\"");
+    assert_eq!(
+        reason(&query),
+        "item 0: url: \"https://shop.example/?q=1\" does not match \"^https?://[^?#]*$\""
+    );
     assert_eq!(reason(&json!([])), "batch: [] has less than 1 item");
-    assert_eq!(reason(&json!({"a": 1})), "batch: {\"a\":1} is not of type \"array\"");
+    assert_eq!(
+        reason(&json!({"a": 1})),
+        "batch: {\"a\":1} is not of type \"array\""
+    );
     let mut nul = finding(json!("gpc_ignored"));
     nul[0]["body"]["evidence"]["cookie"] = json!("a\u{0}b");
     assert_eq!(
@@ -216,7 +284,9 @@ fn tristate() -> BoxedStrategy<Value> {
 }
 
 fn pick(names: &'static [&'static str]) -> BoxedStrategy<Value> {
-    proptest::sample::select(names).prop_map(|n| json!(n)).boxed()
+    proptest::sample::select(names)
+        .prop_map(|n| json!(n))
+        .boxed()
 }
 
 /// Unknown properties: names the schema does not define, any JSON.
@@ -231,15 +301,21 @@ fn extras() -> BoxedStrategy<Map<String, Value>> {
     let value = leaf.prop_recursive(2, 8, 3, |inner| {
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
-            proptest::collection::btree_map("[a-z]{1,5}", inner, 0..3).prop_map(|m| Value::Object(m.into_iter().collect())),
+            proptest::collection::btree_map("[a-z]{1,5}", inner, 0..3)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     });
-    proptest::collection::btree_map("zz_[a-z0-9]{1,6}", value, 0..2).prop_map(|m| m.into_iter().collect()).boxed()
+    proptest::collection::btree_map("zz_[a-z0-9]{1,6}", value, 0..2)
+        .prop_map(|m| m.into_iter().collect())
+        .boxed()
 }
 
 /// An object from required fields, optional ones (each present or not) and
 /// unknown ones.
-fn object(required: Vec<(&'static str, BoxedStrategy<Value>)>, optional: Vec<(&'static str, BoxedStrategy<Value>)>) -> BoxedStrategy<Value> {
+fn object(
+    required: Vec<(&'static str, BoxedStrategy<Value>)>,
+    optional: Vec<(&'static str, BoxedStrategy<Value>)>,
+) -> BoxedStrategy<Value> {
     let req = required
         .into_iter()
         .map(|(k, s)| s.prop_map(move |v| (k, v)))
@@ -268,8 +344,16 @@ fn evidence() -> BoxedStrategy<Value> {
     object(
         vec![("kind", pick(EvidenceKind::NAMES))],
         vec![
-            ("host", pattern("[a-z0-9.:\\[\\]-]{0,30}").prop_map(Value::String).boxed()),
-            ("path", pattern("/[^?#\u{0}]{0,30}").prop_map(Value::String).boxed()),
+            (
+                "host",
+                pattern("[a-z0-9.:\\[\\]-]{0,30}")
+                    .prop_map(Value::String)
+                    .boxed(),
+            ),
+            (
+                "path",
+                pattern("/[^?#\u{0}]{0,30}").prop_map(Value::String).boxed(),
+            ),
             ("initiator", text(32).prop_map(Value::String).boxed()),
             ("frame", text(64).prop_map(Value::String).boxed()),
             ("cookie", text(256).prop_map(Value::String).boxed()),
@@ -285,9 +369,21 @@ fn evidence() -> BoxedStrategy<Value> {
 
 fn consent() -> BoxedStrategy<Value> {
     object(
-        vec![("necessary", tristate()), ("functional", tristate()), ("analytics", tristate()), ("marketing", tristate())],
         vec![
-            ("source", prop_oneof![pick(&["default", "api", "tcf", "onetrust"]), text(32).prop_map(Value::String).boxed()].boxed()),
+            ("necessary", tristate()),
+            ("functional", tristate()),
+            ("analytics", tristate()),
+            ("marketing", tristate()),
+        ],
+        vec![
+            (
+                "source",
+                prop_oneof![
+                    pick(&["default", "api", "tcf", "onetrust"]),
+                    text(32).prop_map(Value::String).boxed()
+                ]
+                .boxed(),
+            ),
             ("since", int(0, u64::MAX)),
             ("gpc", any::<bool>().prop_map(Value::Bool).boxed()),
         ],
@@ -295,7 +391,9 @@ fn consent() -> BoxedStrategy<Value> {
 }
 
 fn site() -> BoxedStrategy<Value> {
-    pattern("[A-Za-z0-9_-]{1,64}").prop_map(Value::String).boxed()
+    pattern("[A-Za-z0-9_-]{1,64}")
+        .prop_map(Value::String)
+        .boxed()
 }
 
 fn page_view() -> BoxedStrategy<Value> {
@@ -309,7 +407,10 @@ fn vendor_id() -> BoxedStrategy<Value> {
 fn finding_body() -> BoxedStrategy<Value> {
     object(
         vec![
-            ("schema", prop_oneof![Just(json!(1)), Just(json!(1.0))].boxed()),
+            (
+                "schema",
+                prop_oneof![Just(json!(1)), Just(json!(1.0))].boxed(),
+            ),
             ("site", site()),
             ("page_view", page_view()),
             ("finding", pick(FindingType::NAMES)),
@@ -320,15 +421,25 @@ fn finding_body() -> BoxedStrategy<Value> {
         ],
         vec![
             ("count", int(1, u64::MAX)),
-            ("category", pick(&["necessary", "functional", "analytics", "marketing"])),
+            (
+                "category",
+                pick(&["necessary", "functional", "analytics", "marketing"]),
+            ),
         ],
     )
 }
 
 fn health_body() -> BoxedStrategy<Value> {
     object(
-        vec![("schema", Just(json!(1)).boxed()), ("site", site()), ("status", pick(HealthStatus::NAMES))],
-        vec![("page_view", page_view()), ("reason", text(200).prop_map(Value::String).boxed())],
+        vec![
+            ("schema", Just(json!(1)).boxed()),
+            ("site", site()),
+            ("status", pick(HealthStatus::NAMES)),
+        ],
+        vec![
+            ("page_view", page_view()),
+            ("reason", text(200).prop_map(Value::String).boxed()),
+        ],
     )
 }
 
@@ -342,7 +453,9 @@ fn usage() -> Vec<(&'static str, BoxedStrategy<Value>)> {
 }
 
 fn names(max: usize, item: BoxedStrategy<String>) -> BoxedStrategy<Value> {
-    proptest::collection::vec(item, 0..max.min(3)).prop_map(|v| json!(v)).boxed()
+    proptest::collection::vec(item, 0..max.min(3))
+        .prop_map(|v| json!(v))
+        .boxed()
 }
 
 fn inventory_body() -> BoxedStrategy<Value> {
@@ -358,7 +471,13 @@ fn inventory_body() -> BoxedStrategy<Value> {
         vendor_opt,
     );
     let host = object(
-        vec![("requests", int(0, u64::MAX)), ("host", pattern("[a-z0-9.-]{0,20}").prop_map(Value::String).boxed())],
+        vec![
+            ("requests", int(0, u64::MAX)),
+            (
+                "host",
+                pattern("[a-z0-9.-]{0,20}").prop_map(Value::String).boxed(),
+            ),
+        ],
         usage(),
     );
     object(
@@ -366,8 +485,18 @@ fn inventory_body() -> BoxedStrategy<Value> {
             ("schema", Just(json!(1)).boxed()),
             ("site", site()),
             ("page_view", page_view()),
-            ("vendors", proptest::collection::vec(vendor, 0..3).prop_map(Value::Array).boxed()),
-            ("unclassified", proptest::collection::vec(host, 0..3).prop_map(Value::Array).boxed()),
+            (
+                "vendors",
+                proptest::collection::vec(vendor, 0..3)
+                    .prop_map(Value::Array)
+                    .boxed(),
+            ),
+            (
+                "unclassified",
+                proptest::collection::vec(host, 0..3)
+                    .prop_map(Value::Array)
+                    .boxed(),
+            ),
         ],
         vec![],
     )
@@ -387,7 +516,8 @@ fn report() -> BoxedStrategy<Value> {
         proptest::option::of("[^\u{0}]{0,8}"),
     )
         .prop_map(|((kind, body), age, url, ua, extra)| {
-            let mut r = json!({"type": kind, "age": age, "url": url, "user_agent": ua, "body": body});
+            let mut r =
+                json!({"type": kind, "age": age, "url": url, "user_agent": ua, "body": body});
             if let Some(x) = extra {
                 r["zz_envelope"] = json!(x);
             }
@@ -397,7 +527,9 @@ fn report() -> BoxedStrategy<Value> {
 }
 
 fn batch() -> BoxedStrategy<Value> {
-    proptest::collection::vec(report(), 1..4).prop_map(Value::Array).boxed()
+    proptest::collection::vec(report(), 1..4)
+        .prop_map(Value::Array)
+        .boxed()
 }
 
 /// The batch as the monitor writes it: each report's `type` first.
@@ -429,8 +561,17 @@ fn monitor_order(batch: &Value) -> String {
 fn places(v: &Value, at: String, out: &mut Vec<String>) {
     out.push(at.clone());
     match v {
-        Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| places(x, format!("{at}/{i}"), out)),
-        Value::Object(m) => m.iter().for_each(|(k, x)| places(x, format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")), out)),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .for_each(|(i, x)| places(x, format!("{at}/{i}"), out)),
+        Value::Object(m) => m.iter().for_each(|(k, x)| {
+            places(
+                x,
+                format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                out,
+            )
+        }),
         _ => {}
     }
 }
@@ -447,13 +588,29 @@ enum Defect {
     NulKey,
 }
 
-const REPLACEMENTS: [&str; 12] =
-    ["\"x\"", "5", "-1", "1.5", "0", "true", "null", "[]", "{}", "\"tagwatch-health\"", "604800001", "\"https://a/\""];
+const REPLACEMENTS: [&str; 12] = [
+    "\"x\"",
+    "5",
+    "-1",
+    "1.5",
+    "0",
+    "true",
+    "null",
+    "[]",
+    "{}",
+    "\"tagwatch-health\"",
+    "604800001",
+    "\"https://a/\"",
+];
 
 fn apply(batch: &mut Value, place: &str, defect: Defect) {
-    let Some(target) = batch.pointer_mut(place) else { return };
+    let Some(target) = batch.pointer_mut(place) else {
+        return;
+    };
     match defect {
-        Defect::Replace(i) => *target = serde_json::from_str(REPLACEMENTS[i % REPLACEMENTS.len()]).unwrap(),
+        Defect::Replace(i) => {
+            *target = serde_json::from_str(REPLACEMENTS[i % REPLACEMENTS.len()]).unwrap()
+        }
         Defect::Longer => {
             if let Value::String(s) = target {
                 s.push_str(&"y".repeat(2100));
@@ -516,8 +673,15 @@ fn defect() -> impl Strategy<Value = Defect> {
 
 /// `cases` generated batches (more with `WIRE_CASES=N`), from a random seed.
 fn runner(cases: u32) -> TestRunner {
-    let cases = std::env::var("WIRE_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(cases);
-    TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() })
+    let cases = std::env::var("WIRE_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(cases);
+    TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    })
 }
 
 #[test]
@@ -525,7 +689,11 @@ fn generated_batches_are_read_as_the_schema_reads_them() {
     let v = validator();
     runner(300)
         .run(&(batch(), any::<bool>()), |(b, monitor)| {
-            let text = if monitor { monitor_order(&b) } else { b.to_string() };
+            let text = if monitor {
+                monitor_order(&b)
+            } else {
+                b.to_string()
+            };
             check_agreement(&v, &b, &text, 0)
         })
         .unwrap();
@@ -535,14 +703,26 @@ fn generated_batches_are_read_as_the_schema_reads_them() {
 fn one_defect_is_refused_with_the_schemas_reason() {
     let v = validator();
     runner(600)
-        .run(&(batch(), any::<prop::sample::Index>(), defect(), any::<bool>()), |(mut b, at, d, monitor)| {
-            let mut all = Vec::new();
-            places(&b, String::new(), &mut all);
-            let place = at.get(&all).clone();
-            apply(&mut b, &place, d);
-            let text = if monitor { monitor_order_or_plain(&b) } else { b.to_string() };
-            check_agreement(&v, &b, &text, 1)
-        })
+        .run(
+            &(
+                batch(),
+                any::<prop::sample::Index>(),
+                defect(),
+                any::<bool>(),
+            ),
+            |(mut b, at, d, monitor)| {
+                let mut all = Vec::new();
+                places(&b, String::new(), &mut all);
+                let place = at.get(&all).clone();
+                apply(&mut b, &place, d);
+                let text = if monitor {
+                    monitor_order_or_plain(&b)
+                } else {
+                    b.to_string()
+                };
+                check_agreement(&v, &b, &text, 1)
+            },
+        )
         .unwrap();
 }
 
@@ -551,7 +731,13 @@ fn two_defects_are_refused_with_one_of_the_schemas_reasons() {
     let v = validator();
     runner(300)
         .run(
-            &(batch(), any::<prop::sample::Index>(), defect(), any::<prop::sample::Index>(), defect()),
+            &(
+                batch(),
+                any::<prop::sample::Index>(),
+                defect(),
+                any::<prop::sample::Index>(),
+                defect(),
+            ),
             |(mut b, a1, d1, a2, d2)| {
                 for (at, d) in [(a1, d1), (a2, d2)] {
                     let mut all = Vec::new();
@@ -576,7 +762,9 @@ fn monitor_order_or_plain(b: &Value) -> String {
 
 #[test]
 fn strings_are_written_as_serde_json_writes_them() {
-    let chars = (0u32..0x80).filter_map(char::from_u32).chain(['é', '\u{2028}', '😀']);
+    let chars = (0u32..0x80)
+        .filter_map(char::from_u32)
+        .chain(['é', '\u{2028}', '😀']);
     for c in chars {
         let s = format!("a{c}b");
         let mut ours = String::new();
@@ -585,5 +773,8 @@ fn strings_are_written_as_serde_json_writes_them() {
     }
     // serde_json's maps are sorted (no `preserve_order` in this build): the
     // stored text of unknown fields relies on it.
-    assert_eq!(json!({"b": 1, "a": {"d": 2, "c": 3}}).to_string(), r#"{"a":{"c":3,"d":2},"b":1}"#);
+    assert_eq!(
+        json!({"b": 1, "a": {"d": 2, "c": 3}}).to_string(),
+        r#"{"a":{"c":3,"d":2},"b":1}"#
+    );
 }

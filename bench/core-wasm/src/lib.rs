@@ -134,7 +134,13 @@ pub extern "C" fn monitor(href: usize, collector: usize, ua: usize) {
     if let Some(parts) = url::parse(collector) {
         engine.ignore_host(&parts.host);
     }
-    let state = State { engine, page_url: url::page_url(href), user_agent: ua.into(), loaders_seen: Vec::new(), identity_seen: Vec::new() };
+    let state = State {
+        engine,
+        page_url: url::page_url(href),
+        user_agent: ua.into(),
+        loaders_seen: Vec::new(),
+        identity_seen: Vec::new(),
+    };
     unsafe { STATE = Some(state) };
 }
 
@@ -149,17 +155,27 @@ pub extern "C" fn policy(json: usize) {
 
 /// `Monitor::consent`: 1 granted, 0 refused, else unchanged.
 #[no_mangle]
-pub extern "C" fn consent(necessary: i32, functional: i32, analytics: i32, marketing: i32, at: f64) {
+pub extern "C" fn consent(
+    necessary: i32,
+    functional: i32,
+    analytics: i32,
+    marketing: i32,
+    at: f64,
+) {
     let Some(s) = state() else { return };
     let mut update = Categories::default();
-    for (c, v) in Category::ALL.into_iter().zip([necessary, functional, analytics, marketing]) {
+    for (c, v) in Category::ALL
+        .into_iter()
+        .zip([necessary, functional, analytics, marketing])
+    {
         match v {
             1 => update.set(c, Some(true)),
             0 => update.set(c, Some(false)),
             _ => {}
         }
     }
-    s.engine.consent(update, Source::Api, tagwatch_core::engine::ms(at));
+    s.engine
+        .consent(update, Source::Api, tagwatch_core::engine::ms(at));
 }
 
 /// Whether the CMP cookie readers and the GPP decoder are in this module.
@@ -185,11 +201,28 @@ fn snapshot(s: &mut State, header: &str, cmp: u32, now: u64) {
 
 /// `Monitor::cmp`: a CMP's live state, then its cookies re-read.
 #[no_mangle]
-pub extern "C" fn cmp(cmp: usize, choices: usize, decided: u32, at: f64, cookies: usize, cmp_bits: u32) {
+pub extern "C" fn cmp(
+    cmp: usize,
+    choices: usize,
+    decided: u32,
+    at: f64,
+    cookies: usize,
+    cmp_bits: u32,
+) {
     let [cmp, choices, header] = strs([cmp, choices, cookies]);
     let Some(s) = state() else { return };
-    let choices: Vec<(&str, bool)> = choices.split(',').filter_map(|c| c.rsplit_once(':')).map(|(n, f)| (n, f == "1")).collect();
-    s.engine.cmp_state(cmp, &choices, decided == 1, false, tagwatch_core::engine::ms(at));
+    let choices: Vec<(&str, bool)> = choices
+        .split(',')
+        .filter_map(|c| c.rsplit_once(':'))
+        .map(|(n, f)| (n, f == "1"))
+        .collect();
+    s.engine.cmp_state(
+        cmp,
+        &choices,
+        decided == 1,
+        false,
+        tagwatch_core::engine::ms(at),
+    );
     snapshot(s, header, cmp_bits, clock());
 }
 
@@ -202,10 +235,23 @@ pub extern "C" fn tcf(applies: i32, status: usize, purposes: usize, vendors: usi
         0 => Some(false),
         _ => None,
     };
-    let purposes: Vec<u16> = (1..).zip(purposes.bytes()).filter(|(_, b)| *b == b'1').map(|(id, _)| id).collect();
-    let vendors: Vec<u16> = vendors.split(',').filter_map(|id| id.trim().parse().ok()).collect();
+    let purposes: Vec<u16> = (1..)
+        .zip(purposes.bytes())
+        .filter(|(_, b)| *b == b'1')
+        .map(|(id, _)| id)
+        .collect();
+    let vendors: Vec<u16> = vendors
+        .split(',')
+        .filter_map(|id| id.trim().parse().ok())
+        .collect();
     if let Some(s) = state() {
-        s.engine.tcf(applies, status, &purposes, &vendors, tagwatch_core::engine::ms(at));
+        s.engine.tcf(
+            applies,
+            status,
+            &purposes,
+            &vendors,
+            tagwatch_core::engine::ms(at),
+        );
     }
 }
 
@@ -225,7 +271,8 @@ pub extern "C" fn gpp(gpp: usize, applicable: usize, at: f64, categories: u32) {
     #[cfg(not(feature = "parsers"))]
     {
         let _ = (gpp, applicable);
-        s.engine.gpp_categories(Categories::from_bits(categories as u8), false, at);
+        s.engine
+            .gpp_categories(Categories::from_bits(categories as u8), false, at);
     }
 }
 
@@ -235,7 +282,8 @@ pub extern "C" fn consent_mode(command: usize, params: usize, at: f64) {
     let [command, params] = strs([command, params]);
     let pairs: Vec<(&str, &str)> = params.lines().filter_map(|l| l.split_once('\t')).collect();
     if let Some(s) = state() {
-        s.engine.consent_mode(command, &pairs, tagwatch_core::engine::ms(at));
+        s.engine
+            .consent_mode(command, &pairs, tagwatch_core::engine::ms(at));
     }
 }
 
@@ -243,7 +291,9 @@ pub extern "C" fn consent_mode(command: usize, params: usize, at: f64) {
 #[no_mangle]
 pub extern "C" fn api_call(vendor: usize, verb: usize) {
     let [vendor, verb] = strs([vendor, verb]);
-    let Some(v) = catalog::vendor(vendor) else { return };
+    let Some(v) = catalog::vendor(vendor) else {
+        return;
+    };
     let Some(rule) = v.identity() else { return };
     let source = join(&[rule.api, "('", verb, "')"]);
     if let Some(s) = state() {
@@ -256,10 +306,26 @@ pub extern "C" fn api_call(vendor: usize, verb: usize) {
 
 /// A Resource Timing entry (the observer's callback, `judge_entry`).
 #[no_mangle]
-pub extern "C" fn request(url: usize, initiator: usize, frame: usize, start: f64, transfer: f64, encoded: f64, duration: f64) {
+pub extern "C" fn request(
+    url: usize,
+    initiator: usize,
+    frame: usize,
+    start: f64,
+    transfer: f64,
+    encoded: f64,
+    duration: f64,
+) {
     let [url, initiator, frame] = strs([url, initiator, frame]);
     if let Some(s) = state() {
-        s.engine.request(Request { url, start, initiator, frame, transfer, encoded, duration });
+        s.engine.request(Request {
+            url,
+            start,
+            initiator,
+            frame,
+            transfer,
+            encoded,
+            duration,
+        });
     }
 }
 
@@ -275,12 +341,19 @@ pub extern "C" fn sweep(cookies: usize, cmp: u32) {
     for vendor in vendors() {
         for path in vendor.globals().iter() {
             if probe(0, path) {
-                s.engine.presence(vendor, Evidence::Global { name: path.into() }, now);
+                s.engine
+                    .presence(vendor, Evidence::Global { name: path.into() }, now);
             }
         }
         for id in vendor.dom_ids().iter() {
             if probe(1, id) {
-                s.engine.presence(vendor, Evidence::Dom { name: join(&["#", id]) }, now);
+                s.engine.presence(
+                    vendor,
+                    Evidence::Dom {
+                        name: join(&["#", id]),
+                    },
+                    now,
+                );
             }
         }
         for id in vendor.loader_script_ids().iter() {
@@ -289,13 +362,26 @@ pub extern "C" fn sweep(cookies: usize, cmp: u32) {
             }
             s.loaders_seen.push(id);
             let src = "https://shop.example/proxy/loader.js";
-            let on_vendor_host = url::parse(src).is_some_and(|p| catalog::vendor_for_host(&p.host).is_some());
+            let on_vendor_host =
+                url::parse(src).is_some_and(|p| catalog::vendor_for_host(&p.host).is_some());
             if !on_vendor_host {
-                s.engine.loader_request(vendor, Request { url: src, start: 10.0, initiator: "script", frame: "top", ..Request::default() });
+                s.engine.loader_request(
+                    vendor,
+                    Request {
+                        url: src,
+                        start: 10.0,
+                        initiator: "script",
+                        frame: "top",
+                        ..Request::default()
+                    },
+                );
             }
         }
         if let Some(rule) = vendor.identity() {
-            if probe(0, rule.settings) && probe(0, rule.api) && rule.verbs.iter().all(|v| !v.is_empty()) {
+            if probe(0, rule.settings)
+                && probe(0, rule.api)
+                && rule.verbs.iter().all(|v| !v.is_empty())
+            {
                 let _ = rule.ids.len() + rule.proofs.len();
             }
         }
@@ -316,7 +402,12 @@ pub extern "C" fn cookie_expiry(name: usize, expires: f64, now_epoch: f64) {
 #[no_mangle]
 pub extern "C" fn take_batch() -> usize {
     let Some(s) = state() else { return 0 };
-    let view = PageView { site: "tw_site", id: "0123456789abcdef", url: &s.page_url, user_agent: &s.user_agent };
+    let view = PageView {
+        site: "tw_site",
+        id: "0123456789abcdef",
+        url: &s.page_url,
+        user_agent: &s.user_agent,
+    };
     answer(s.engine.take_batch(&view, clock()).unwrap_or_default())
 }
 
@@ -324,8 +415,18 @@ pub extern "C" fn take_batch() -> usize {
 #[no_mangle]
 pub extern "C" fn findings() -> usize {
     let Some(s) = state() else { return 0 };
-    let view = PageView { site: "tw_site", id: "0123456789abcdef", url: &s.page_url, user_agent: &s.user_agent };
-    answer(report::batch(&view, s.engine.findings().iter(), Some(s.engine.inventory()), clock()))
+    let view = PageView {
+        site: "tw_site",
+        id: "0123456789abcdef",
+        url: &s.page_url,
+        user_agent: &s.user_agent,
+    };
+    answer(report::batch(
+        &view,
+        s.engine.findings().iter(),
+        Some(s.engine.inventory()),
+        clock(),
+    ))
 }
 
 /// `Monitor::consent_now`: `1`/`0`/`-` per category, then the source.
@@ -338,7 +439,13 @@ pub extern "C" fn consent_now() -> usize {
         Some(false) => "0",
         None => "-",
     };
-    answer(join(&[c(Category::Necessary), c(Category::Functional), c(Category::Analytics), c(Category::Marketing), state.source.as_str()]))
+    answer(join(&[
+        c(Category::Necessary),
+        c(Category::Functional),
+        c(Category::Analytics),
+        c(Category::Marketing),
+        state.source.as_str(),
+    ]))
 }
 
 /// The catalog's first use: one host looked up (the first entry a page
@@ -346,5 +453,7 @@ pub extern "C" fn consent_now() -> usize {
 #[no_mangle]
 pub extern "C" fn first_lookup(host: usize) -> usize {
     let [host] = strs([host]);
-    catalog::vendor_for_host(host).and_then(|v| vendors().iter().position(|x| x.id == v.id)).map_or(0, |i| i + 1)
+    catalog::vendor_for_host(host)
+        .and_then(|v| vendors().iter().position(|x| x.id == v.id))
+        .map_or(0, |i| i + 1)
 }

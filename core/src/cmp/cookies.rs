@@ -48,8 +48,17 @@ pub fn from_cookies(header: &str) -> Option<CmpConsent> {
 /// (`policy.cmp`) over the defaults.
 pub fn from_cookies_with(header: &str, names: &ConsentNames) -> Option<CmpConsent> {
     let jar = Jar::new(header, names);
-    let parsers: [fn(&Jar<'_>) -> Option<CmpConsent>; 9] =
-        [onetrust, cookiebot, didomi, cookieyes, complianz, trustarc, osano, klaro, vanilla_cookieconsent];
+    let parsers: [fn(&Jar<'_>) -> Option<CmpConsent>; 9] = [
+        onetrust,
+        cookiebot,
+        didomi,
+        cookieyes,
+        complianz,
+        trustarc,
+        osano,
+        klaro,
+        vanilla_cookieconsent,
+    ];
     let mut first = None;
     for parse in parsers {
         if let Some(found) = parse(&jar) {
@@ -71,12 +80,19 @@ struct Jar<'a> {
 
 impl<'a> Jar<'a> {
     fn new(header: &'a str, names: &'a ConsentNames) -> Self {
-        Jar { pairs: cookie::pairs(header).filter(|(name, _)| !name.is_empty()).collect(), names }
+        Jar {
+            pairs: cookie::pairs(header)
+                .filter(|(name, _)| !name.is_empty())
+                .collect(),
+            names,
+        }
     }
 
     /// The categories `name` of `cmp` stands for: the site's, else the default.
     fn categories(&self, cmp: &str, name: &str) -> &'a [Category] {
-        self.names.get(cmp, name).unwrap_or_else(|| categories_of(cmp, name))
+        self.names
+            .get(cmp, name)
+            .unwrap_or_else(|| categories_of(cmp, name))
     }
 
     fn get(&self, name: &str) -> Option<&'a str> {
@@ -85,7 +101,11 @@ impl<'a> Jar<'a> {
 }
 
 fn undecodable(cmp: &'static str) -> CmpConsent {
-    CmpConsent { cmp, decided: false, categories: Acc::default().finish() }
+    CmpConsent {
+        cmp,
+        decided: false,
+        categories: Acc::default().finish(),
+    }
 }
 
 // ---------------------------------------------------------------- OneTrust
@@ -108,7 +128,11 @@ fn onetrust(jar: &Jar<'_>) -> Option<CmpConsent> {
         // the substring searcher weighs ~2.5 KB of wasm and pulls in panic
         // formatting.
         let double = !raw.contains('&') && raw.as_bytes().windows(3).any(|w| w == b"%26");
-        let raw = if double { percent_decode(raw) } else { raw.to_owned() };
+        let raw = if double {
+            percent_decode(raw)
+        } else {
+            raw.to_owned()
+        };
         for param in raw.split('&') {
             let (key, value) = param.split_once('=').unwrap_or((param, ""));
             let value = percent_decode(value);
@@ -118,7 +142,9 @@ fn onetrust(jar: &Jar<'_>) -> Option<CmpConsent> {
                 }
                 "groups" => {
                     for group in value.split(',') {
-                        let Some((id, flag)) = group.split_once(':') else { continue };
+                        let Some((id, flag)) = group.split_once(':') else {
+                            continue;
+                        };
                         let granted = match flag.trim() {
                             "1" => true,
                             "0" => false,
@@ -133,7 +159,11 @@ fn onetrust(jar: &Jar<'_>) -> Option<CmpConsent> {
             }
         }
     }
-    Some(CmpConsent { cmp: "onetrust", decided, categories: acc.finish() })
+    Some(CmpConsent {
+        cmp: "onetrust",
+        decided,
+        categories: acc.finish(),
+    })
 }
 
 // --------------------------------------------------------------- Cookiebot
@@ -152,20 +182,33 @@ fn cookiebot(jar: &Jar<'_>) -> Option<CmpConsent> {
         for c in Category::ALL {
             acc.add(c, true);
         }
-        return Some(CmpConsent { cmp: "cookiebot", decided: false, categories: acc.finish() });
+        return Some(CmpConsent {
+            cmp: "cookiebot",
+            decided: false,
+            categories: acc.finish(),
+        });
     }
-    let Some(Val::Obj(members)) = parse_value(text) else { return Some(undecodable("cookiebot")) };
+    let Some(Val::Obj(members)) = parse_value(text) else {
+        return Some(undecodable("cookiebot"));
+    };
     let mut acc = Acc::default();
     let mut implied = false;
     for (key, value) in &members {
         match (key.as_str(), value) {
             ("stamp", Val::Str(s)) => implied |= s == "-1",
             ("method", Val::Str(s)) => implied |= s == "implied",
-            (name, Val::Bool(b)) => jar.categories("cookiebot", name).iter().for_each(|c| acc.add(*c, *b)),
+            (name, Val::Bool(b)) => jar
+                .categories("cookiebot", name)
+                .iter()
+                .for_each(|c| acc.add(*c, *b)),
             _ => {}
         }
     }
-    Some(CmpConsent { cmp: "cookiebot", decided: !implied, categories: acc.finish() })
+    Some(CmpConsent {
+        cmp: "cookiebot",
+        decided: !implied,
+        categories: acc.finish(),
+    })
 }
 
 // ----------------------------------------------------------------- Didomi
@@ -178,15 +221,21 @@ fn cookiebot(jar: &Jar<'_>) -> Option<CmpConsent> {
 /// Decided: the token lists at least one purpose.
 fn didomi(jar: &Jar<'_>) -> Option<CmpConsent> {
     let raw = jar.get("didomi_token")?;
-    let Some(json) = base64_decode(&percent_decode(raw)).map(|b| String::from_utf8_lossy(&b).into_owned()) else {
+    let Some(json) =
+        base64_decode(&percent_decode(raw)).map(|b| String::from_utf8_lossy(&b).into_owned())
+    else {
         return Some(undecodable("didomi"));
     };
-    let Some(root) = parse_value(&json) else { return Some(undecodable("didomi")) };
+    let Some(root) = parse_value(&json) else {
+        return Some(undecodable("didomi"));
+    };
     let purposes = root.member("purposes");
     let mut acc = Acc::default();
     let mut any = false;
     for (list, granted) in [("enabled", true), ("disabled", false)] {
-        let Some(Val::Arr(items)) = purposes.and_then(|p| p.member(list)) else { continue };
+        let Some(Val::Arr(items)) = purposes.and_then(|p| p.member(list)) else {
+            continue;
+        };
         for item in items {
             let Some(id) = item.text() else { continue };
             any = true;
@@ -195,7 +244,11 @@ fn didomi(jar: &Jar<'_>) -> Option<CmpConsent> {
             }
         }
     }
-    Some(CmpConsent { cmp: "didomi", decided: any, categories: acc.finish() })
+    Some(CmpConsent {
+        cmp: "didomi",
+        decided: any,
+        categories: acc.finish(),
+    })
 }
 
 // -------------------------------------------------------------- CookieYes
@@ -218,23 +271,43 @@ fn cookieyes(jar: &Jar<'_>) -> Option<CmpConsent> {
         let text = percent_decode(raw);
         let mut decided = false;
         for item in text.split(',') {
-            let Some((key, value)) = item.split_once(':') else { continue };
+            let Some((key, value)) = item.split_once(':') else {
+                continue;
+            };
             let key = key.trim();
             if key == "action" {
                 decided = value.trim() == "yes";
             } else if let Some(v) = yes_no(value) {
-                jar.categories("cookieyes", key).iter().for_each(|c| acc.add(*c, v));
+                jar.categories("cookieyes", key)
+                    .iter()
+                    .for_each(|c| acc.add(*c, v));
             }
         }
-        return Some(CmpConsent { cmp: "cookieyes", decided, categories: acc.finish() });
+        return Some(CmpConsent {
+            cmp: "cookieyes",
+            decided,
+            categories: acc.finish(),
+        });
     }
     let action = jar.get("cky-action");
     let legacy_consent = jar.get("cky-consent");
     let mut any = false;
-    for name in ["necessary", "functional", "analytics", "performance", "advertisement"] {
-        let value = jar.pairs.iter().find(|(n, _)| n.strip_prefix("cookieyes-") == Some(name)).map(|(_, v)| *v);
+    for name in [
+        "necessary",
+        "functional",
+        "analytics",
+        "performance",
+        "advertisement",
+    ] {
+        let value = jar
+            .pairs
+            .iter()
+            .find(|(n, _)| n.strip_prefix("cookieyes-") == Some(name))
+            .map(|(_, v)| *v);
         if let Some(v) = value.and_then(yes_no) {
-            jar.categories("cookieyes", name).iter().for_each(|c| acc.add(*c, v));
+            jar.categories("cookieyes", name)
+                .iter()
+                .for_each(|c| acc.add(*c, v));
             any = true;
         }
     }
@@ -242,7 +315,11 @@ fn cookieyes(jar: &Jar<'_>) -> Option<CmpConsent> {
         return None;
     }
     let decided = action.is_some_and(|a| a.trim() == "yes");
-    Some(CmpConsent { cmp: "cookieyes", decided, categories: acc.finish() })
+    Some(CmpConsent {
+        cmp: "cookieyes",
+        decided,
+        categories: acc.finish(),
+    })
 }
 
 // -------------------------------------------------------------- Complianz
@@ -265,7 +342,9 @@ fn complianz(jar: &Jar<'_>) -> Option<CmpConsent> {
             "deny" => false,
             _ => continue,
         };
-        jar.categories("complianz", name).iter().for_each(|c| acc.add(*c, granted));
+        jar.categories("complianz", name)
+            .iter()
+            .for_each(|c| acc.add(*c, granted));
     }
     let banner = jar.get("cmplz_banner-status");
     if !any && banner.is_none() {
@@ -275,7 +354,11 @@ fn complianz(jar: &Jar<'_>) -> Option<CmpConsent> {
         Some(status) => status.trim() == "dismissed",
         None => any,
     };
-    Some(CmpConsent { cmp: "complianz", decided, categories: acc.finish() })
+    Some(CmpConsent {
+        cmp: "complianz",
+        decided,
+        categories: acc.finish(),
+    })
 }
 
 // --------------------------------------------------------------- TrustArc
@@ -295,17 +378,27 @@ fn trustarc(jar: &Jar<'_>) -> Option<CmpConsent> {
     if let Some(raw) = jar.get("notice_gdpr_prefs") {
         let text = percent_decode(raw);
         let list = text.split(':').next().unwrap_or("");
-        list.split(',').filter_map(|n| n.trim().parse::<usize>().ok()).for_each(&mut mark);
+        list.split(',')
+            .filter_map(|n| n.trim().parse::<usize>().ok())
+            .for_each(&mut mark);
     } else if let Some(raw) = jar.get("cmapi_cookie_privacy") {
         let text = percent_decode(raw);
-        let list = text.trim().trim_matches('"').strip_prefix("permit").unwrap_or("");
+        let list = text
+            .trim()
+            .trim_matches('"')
+            .strip_prefix("permit")
+            .unwrap_or("");
         list.split([',', ' '])
             .filter_map(|n| n.trim().parse::<usize>().ok())
             .filter_map(|n| n.checked_sub(1))
             .for_each(&mut mark);
     } else if let Some(raw) = jar.get("notice_preferences") {
         let text = percent_decode(raw);
-        let Some(level) = text.split(':').next().and_then(|n| n.trim().parse::<usize>().ok()) else {
+        let Some(level) = text
+            .split(':')
+            .next()
+            .and_then(|n| n.trim().parse::<usize>().ok())
+        else {
             return Some(undecodable("trustarc"));
         };
         for i in 0..=level.min(2) {
@@ -321,7 +414,11 @@ fn trustarc(jar: &Jar<'_>) -> Option<CmpConsent> {
     acc.add(Category::Functional, functional);
     acc.add(Category::Analytics, functional);
     acc.add(Category::Marketing, advertising);
-    Some(CmpConsent { cmp: "trustarc", decided: true, categories: acc.finish() })
+    Some(CmpConsent {
+        cmp: "trustarc",
+        decided: true,
+        categories: acc.finish(),
+    })
 }
 
 // ------------------------------------------------------------------ Osano
@@ -334,9 +431,12 @@ fn trustarc(jar: &Jar<'_>) -> Option<CmpConsent> {
 fn osano(jar: &Jar<'_>) -> Option<CmpConsent> {
     let raw = jar.get("osano_consentmanager")?;
     let text = percent_decode(raw);
-    let root =
-        base64_decode(&text).and_then(|b| parse_value(&String::from_utf8_lossy(&b))).or_else(|| parse_value(&text));
-    let Some(Val::Obj(members)) = root else { return Some(undecodable("osano")) };
+    let root = base64_decode(&text)
+        .and_then(|b| parse_value(&String::from_utf8_lossy(&b)))
+        .or_else(|| parse_value(&text));
+    let Some(Val::Obj(members)) = root else {
+        return Some(undecodable("osano"));
+    };
     let mut acc = Acc::default();
     let mut any = false;
     for (key, value) in &members {
@@ -352,9 +452,15 @@ fn osano(jar: &Jar<'_>) -> Option<CmpConsent> {
             }
             continue;
         }
-        jar.categories("osano", key).iter().for_each(|c| acc.add(*c, granted));
+        jar.categories("osano", key)
+            .iter()
+            .for_each(|c| acc.add(*c, granted));
     }
-    Some(CmpConsent { cmp: "osano", decided: any, categories: acc.finish() })
+    Some(CmpConsent {
+        cmp: "osano",
+        decided: any,
+        categories: acc.finish(),
+    })
 }
 
 // ------------------------------------------------------------------ Klaro
@@ -366,18 +472,30 @@ fn osano(jar: &Jar<'_>) -> Option<CmpConsent> {
 /// Decided: at least one service recorded.
 fn klaro(jar: &Jar<'_>) -> Option<CmpConsent> {
     let raw = jar.get("klaro")?;
-    let Some(Val::Obj(members)) = parse_value(&percent_decode(raw)) else { return Some(undecodable("klaro")) };
-    let flags: Vec<bool> =
-        members.iter().filter_map(|(_, v)| if let Val::Bool(b) = v { Some(*b) } else { None }).collect();
+    let Some(Val::Obj(members)) = parse_value(&percent_decode(raw)) else {
+        return Some(undecodable("klaro"));
+    };
+    let flags: Vec<bool> = members
+        .iter()
+        .filter_map(|(_, v)| if let Val::Bool(b) = v { Some(*b) } else { None })
+        .collect();
     let mut acc = Acc::default();
     let all = |want: bool| !flags.is_empty() && flags.iter().all(|b| *b == want);
     if all(true) || all(false) {
         let granted = all(true);
-        for c in [Category::Functional, Category::Analytics, Category::Marketing] {
+        for c in [
+            Category::Functional,
+            Category::Analytics,
+            Category::Marketing,
+        ] {
             acc.add(c, granted);
         }
     }
-    Some(CmpConsent { cmp: "klaro", decided: !flags.is_empty(), categories: acc.finish() })
+    Some(CmpConsent {
+        cmp: "klaro",
+        decided: !flags.is_empty(),
+        categories: acc.finish(),
+    })
 }
 
 // ------------------------------------------------- orestbida cookieconsent
@@ -390,13 +508,19 @@ fn klaro(jar: &Jar<'_>) -> Option<CmpConsent> {
 fn vanilla_cookieconsent(jar: &Jar<'_>) -> Option<CmpConsent> {
     let raw = jar.get("cc_cookie")?;
     let root = parse_value(&percent_decode(raw)).or_else(|| parse_value(raw));
-    let Some(root) = root else { return Some(undecodable("vanilla-cookieconsent")) };
+    let Some(root) = root else {
+        return Some(undecodable("vanilla-cookieconsent"));
+    };
     let Some(Val::Arr(items)) = root.member("categories").or_else(|| root.member("level")) else {
         return Some(undecodable("vanilla-cookieconsent"));
     };
     let mut granted = [false; 4];
     for item in items {
-        for c in item.text().map(|name| jar.categories("vanilla-cookieconsent", name)).unwrap_or_default() {
+        for c in item
+            .text()
+            .map(|name| jar.categories("vanilla-cookieconsent", name))
+            .unwrap_or_default()
+        {
             if let Some(slot) = granted.get_mut(*c as usize) {
                 *slot = true;
             }
@@ -409,7 +533,11 @@ fn vanilla_cookieconsent(jar: &Jar<'_>) -> Option<CmpConsent> {
     // `necessary` is read-only in cookieconsent: always accepted.
     let mut categories = acc.finish();
     categories.set(Category::Necessary, Some(true));
-    Some(CmpConsent { cmp: "vanilla-cookieconsent", decided: true, categories })
+    Some(CmpConsent {
+        cmp: "vanilla-cookieconsent",
+        decided: true,
+        categories,
+    })
 }
 
 // ------------------------------------------------------------- decoders
@@ -505,7 +633,8 @@ mod tests {
 
     #[test]
     fn precedence_prefers_a_decided_cmp() {
-        let h = "cookieyes-consent=consent:no,action:,necessary:yes; OptanonConsent=groups=C0002%3A1";
+        let h =
+            "cookieyes-consent=consent:no,action:,necessary:yes; OptanonConsent=groups=C0002%3A1";
         assert_eq!(from_cookies(h).unwrap().cmp, "onetrust");
         let h = "cookieyes-consent=consent:yes,action:yes,analytics:yes; OptanonConsent=groups=C0002%3A1";
         assert_eq!(from_cookies(h).unwrap().cmp, "cookieyes");

@@ -13,20 +13,23 @@
 //!   [`CLAIM_SETTLE_MS`] later; a claim the timeline does not back is a
 //!   `consent_signal_mismatch`.
 
-use alloc::{string::String, vec::Vec};
 use super::{Engine, CLAIM_SETTLE_MS};
 use crate::catalog::{self, Vendor};
+use crate::cmp::{self, CmpConsent};
 use crate::consent::{self, Categories, Category, Source};
 use crate::consent_mode::{self, ConsentMode};
 use crate::report::{Evidence, FindingType, SignalKind};
-use crate::cmp::{self, CmpConsent};
 use crate::url::{self, UrlParts};
+use alloc::{string::String, vec::Vec};
 
 /// Vendors whose hits carry `gcs`.
 const GOOGLE_TAGS: [&str; 3] = ["ga4", "google-ads", "gtm"];
 
 /// Consent Mode storage types checked, and the category each needs.
-const CLAIMS: [(&str, Category); 2] = [("ad_storage", Category::Marketing), ("analytics_storage", Category::Analytics)];
+const CLAIMS: [(&str, Category); 2] = [
+    ("ad_storage", Category::Marketing),
+    ("analytics_storage", Category::Analytics),
+];
 
 #[derive(Debug, Default)]
 pub(super) struct Signals {
@@ -73,8 +76,17 @@ impl Engine {
     /// A CMP's live state from its API or events: each of its own names
     /// granted or refused ([`cmp::from_choices`]); `restored` when the CMP
     /// had it from storage before the visitor did anything on this page.
-    pub fn cmp_state(&mut self, cmp: &str, choices: &[(&str, bool)], decided: bool, restored: bool, now: u64) {
-        let (Some(id), true) = (cmp::cmp_id(cmp), decided) else { return };
+    pub fn cmp_state(
+        &mut self,
+        cmp: &str,
+        choices: &[(&str, bool)],
+        decided: bool,
+        restored: bool,
+        now: u64,
+    ) {
+        let (Some(id), true) = (cmp::cmp_id(cmp), decided) else {
+            return;
+        };
         if let Some(categories) = cmp::from_choices(id, choices, &self.policy.consent_names) {
             self.consent(categories, Source::Cmp(id), if restored { 0 } else { now });
         }
@@ -87,11 +99,20 @@ impl Engine {
     /// `tcloaded` is consent restored from storage (page start);
     /// `useractioncomplete` a choice (now); `cmpuishown` undecided. Where
     /// the GDPR does not apply, TCF gates nothing: every category granted.
-    pub fn tcf(&mut self, gdpr_applies: Option<bool>, event_status: &str, purposes: &[u16], vendors: &[u16], now: u64) {
+    pub fn tcf(
+        &mut self,
+        gdpr_applies: Option<bool>,
+        event_status: &str,
+        purposes: &[u16],
+        vendors: &[u16],
+        now: u64,
+    ) {
         let categories = match gdpr_applies {
             None => return,
             Some(false) => consent::all_granted(),
-            Some(true) => consent::from_tcf_purposes(|id| purposes.contains(&id), &self.policy.consent_names),
+            Some(true) => {
+                consent::from_tcf_purposes(|id| purposes.contains(&id), &self.policy.consent_names)
+            }
         };
         let at = match event_status {
             "tcloaded" => 0,
@@ -111,8 +132,15 @@ impl Engine {
     /// update at or before `at` (none yet: the purposes decide alone).
     /// `necessary` never needs it.
     pub(super) fn vendor_consented(&self, vendor: &str, category: Category, at: u64) -> bool {
-        let Some(id) = self.policy.tcf_vendor(vendor) else { return true };
-        let last = self.signals.tcf_vendors.iter().take_while(|(t, _)| *t <= at).last();
+        let Some(id) = self.policy.tcf_vendor(vendor) else {
+            return true;
+        };
+        let last = self
+            .signals
+            .tcf_vendors
+            .iter()
+            .take_while(|(t, _)| *t <= at)
+            .last();
         category == Category::Necessary || last.is_none_or(|(_, ids)| ids.contains(&id))
     }
 
@@ -122,7 +150,11 @@ impl Engine {
     /// decodes GPP in an on-demand piece and calls [`Engine::gpp_categories`].
     #[cfg(feature = "gpp")]
     pub fn gpp(&mut self, gpp_string: &str, applicable: &[i32], restored: bool, now: u64) {
-        self.gpp_categories(crate::gpp::us_categories(gpp_string, applicable), restored, now);
+        self.gpp_categories(
+            crate::gpp::us_categories(gpp_string, applicable),
+            restored,
+            now,
+        );
     }
 
     /// The categories of a GPP event ([`crate::gpp::us_categories`]):
@@ -143,29 +175,63 @@ impl Engine {
             return;
         }
         let (signal, at) = match command {
-            "default" => (SignalKind::ConsentDefault, now.saturating_add(signals.consent_mode.wait_for_update().unwrap_or(0))),
+            "default" => (
+                SignalKind::ConsentDefault,
+                now.saturating_add(signals.consent_mode.wait_for_update().unwrap_or(0)),
+            ),
             _ => (SignalKind::ConsentUpdate, now),
         };
-        let Some(vendor) = catalog::vendor("gtm") else { return };
+        let Some(vendor) = catalog::vendor("gtm") else {
+            return;
+        };
         for (claimed, category) in CLAIMS {
             if signals.consent_mode.effective(claimed) == Some(true) {
-                let evidence = Evidence::Signal { signal, claimed, host: String::new(), path: String::new() };
-                signals.claims.push(Claim { vendor, category, at, evidence });
+                let evidence = Evidence::Signal {
+                    signal,
+                    claimed,
+                    host: String::new(),
+                    path: String::new(),
+                };
+                signals.claims.push(Claim {
+                    vendor,
+                    category,
+                    at,
+                    evidence,
+                });
             }
         }
     }
 
     /// A Google hit: its `gcs` claims the storage types granted.
-    pub(super) fn google_hit(&mut self, vendor: &'static Vendor, full_url: &str, parts: &UrlParts, at: u64) {
+    pub(super) fn google_hit(
+        &mut self,
+        vendor: &'static Vendor,
+        full_url: &str,
+        parts: &UrlParts,
+        at: u64,
+    ) {
         if !GOOGLE_TAGS.contains(&vendor.id) {
             return;
         }
-        let Some((ad, analytics)) = url::query_param(full_url, "gcs").and_then(consent_mode::parse_gcs) else { return };
+        let Some((ad, analytics)) =
+            url::query_param(full_url, "gcs").and_then(consent_mode::parse_gcs)
+        else {
+            return;
+        };
         for ((claimed, category), granted) in CLAIMS.into_iter().zip([ad, analytics]) {
             if granted {
-                let evidence =
-                    Evidence::Signal { signal: SignalKind::Gcs, claimed, host: parts.host.clone(), path: url::redact_path(&parts.path) };
-                self.signals.claims.push(Claim { vendor, category, at, evidence });
+                let evidence = Evidence::Signal {
+                    signal: SignalKind::Gcs,
+                    claimed,
+                    host: parts.host.clone(),
+                    path: url::redact_path(&parts.path),
+                };
+                self.signals.claims.push(Claim {
+                    vendor,
+                    category,
+                    at,
+                    evidence,
+                });
             }
         }
     }
@@ -177,8 +243,19 @@ impl Engine {
             .partition(|c: &Claim| c.at.saturating_add(CLAIM_SETTLE_MS) <= now);
         self.signals.claims = pending;
         for c in due {
-            if !self.consent.at(c.at.saturating_add(CLAIM_SETTLE_MS)).categories.granted(c.category) {
-                self.record(FindingType::ConsentSignalMismatch, c.vendor, Some(c.category), c.at, c.evidence);
+            if !self
+                .consent
+                .at(c.at.saturating_add(CLAIM_SETTLE_MS))
+                .categories
+                .granted(c.category)
+            {
+                self.record(
+                    FindingType::ConsentSignalMismatch,
+                    c.vendor,
+                    Some(c.category),
+                    c.at,
+                    c.evidence,
+                );
             }
         }
     }

@@ -21,13 +21,13 @@
 //! [`Violation`] the collector answers with 400.
 
 // The core is no_std; this reader (the collector's) uses std's prelude.
+use std::borrow::Cow;
+use std::fmt::{self, Write as _};
+use std::marker::PhantomData;
 #[allow(unused_imports)]
 use std::prelude::rust_2021::*;
 #[allow(unused_imports)]
 use std::{format, vec};
-use std::borrow::Cow;
-use std::fmt::{self, Write as _};
-use std::marker::PhantomData;
 
 use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
@@ -154,7 +154,9 @@ impl Kind {
                 let quoted: Vec<String> = options.iter().map(|o| format!("\"{o}\"")).collect();
                 let list = if quoted.len() <= ENUM_SHOWN {
                     match quoted.split_last() {
-                        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+                        Some((last, rest)) if !rest.is_empty() => {
+                            format!("{} or {last}", rest.join(", "))
+                        }
                         _ => quoted.join(""),
                     }
                 } else {
@@ -627,15 +629,21 @@ impl<'de> Visitor<'de> for SchemaVisitor {
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<SchemaVersion, E> {
-        SchemaVersion::is_one(Num::U(v)).then_some(SchemaVersion).ok_or_else(invalid)
+        SchemaVersion::is_one(Num::U(v))
+            .then_some(SchemaVersion)
+            .ok_or_else(invalid)
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<SchemaVersion, E> {
-        SchemaVersion::is_one(Num::I(v)).then_some(SchemaVersion).ok_or_else(invalid)
+        SchemaVersion::is_one(Num::I(v))
+            .then_some(SchemaVersion)
+            .ok_or_else(invalid)
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<SchemaVersion, E> {
-        SchemaVersion::is_one(Num::F(v)).then_some(SchemaVersion).ok_or_else(invalid)
+        SchemaVersion::is_one(Num::F(v))
+            .then_some(SchemaVersion)
+            .ok_or_else(invalid)
     }
 }
 
@@ -729,7 +737,9 @@ macro_rules! wire_enum_read {
                         f.write_str("a wire name")
                     }
                     fn visit_str<E: de::Error>(self, s: &str) -> Result<$name, E> {
-                        $name::parse(s).ok_or_else(|| E::invalid_value(de::Unexpected::Str(s), &Expecting("a wire name")))
+                        $name::parse(s).ok_or_else(|| {
+                            E::invalid_value(de::Unexpected::Str(s), &Expecting("a wire name"))
+                        })
                     }
                 }
                 d.deserialize_str(V)
@@ -950,7 +960,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
 }
 
 /// Reads an unknown property's value into `extra`, refusing NUL.
-fn keep_unknown<'de, A: MapAccess<'de>>(map: &mut A, key: Cow<'_, str>, extra: &mut Extra) -> Result<(), A::Error> {
+fn keep_unknown<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    key: Cow<'_, str>,
+    extra: &mut Extra,
+) -> Result<(), A::Error> {
     let value: Value = map.next_value()?;
     if key.contains('\0') || has_nul(&value) {
         return Err(invalid());
@@ -1019,7 +1033,9 @@ pub fn push_json_str(out: &mut String, s: &str) {
             _ => {
                 out.push_str("\\u00");
                 for nibble in [b >> 4, b & 15] {
-                    out.push(char::from(HEX.get(usize::from(nibble)).copied().unwrap_or(b'0')));
+                    out.push(char::from(
+                        HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'),
+                    ));
                 }
             }
         }
@@ -1115,7 +1131,14 @@ macro_rules! canonical_enum {
     )*};
 }
 
-canonical_enum!(FindingType, ReportType, EvidenceKind, SignalKind, HealthStatus, Category);
+canonical_enum!(
+    FindingType,
+    ReportType,
+    EvidenceKind,
+    SignalKind,
+    HealthStatus,
+    Category
+);
 
 impl<T: Canonical, const MAX: usize> Canonical for List<T, MAX> {
     fn write_json(&self, out: &mut String) {
@@ -1358,7 +1381,11 @@ type FieldExplainer<'x> = &'x dyn Fn(&str, &Value, &mut Path) -> Option<Violatio
 /// The checks of an object schema, part after part (an `allOf`): type
 /// `object`, then each part's `required` in order, then its properties in
 /// name order.
-fn explain_object(v: &Value, path: &mut Path, parts: &[(&[&str], FieldExplainer<'_>)]) -> Option<Violation> {
+fn explain_object(
+    v: &Value,
+    path: &mut Path,
+    parts: &[(&[&str], FieldExplainer<'_>)],
+) -> Option<Violation> {
     let Value::Object(map) = v else {
         return Some(path.violation(Kind::Type("object").message(v)));
     };
@@ -1479,7 +1506,13 @@ wire_object! {
 
 /// The `$defs.usage` properties, checked before the entry's own (the
 /// schema's `allOf` order).
-const USAGE: [&str; 5] = ["duration_ms", "encoded_bytes", "requests", "script_requests", "transfer_bytes"];
+const USAGE: [&str; 5] = [
+    "duration_ms",
+    "encoded_bytes",
+    "requests",
+    "script_requests",
+    "transfer_bytes",
+];
 
 fn usage_part(key: &str) -> bool {
     USAGE.contains(&key)
@@ -1498,9 +1531,25 @@ impl InventoryVendor<'_> {
     }
 
     fn explain_entry(v: &Value, path: &mut Path) -> Option<Violation> {
-        let usage = |k: &str, v: &Value, p: &mut Path| if usage_part(k) { Self::explain_field(k, v, p) } else { None };
-        let own = |k: &str, v: &Value, p: &mut Path| if usage_part(k) { None } else { Self::explain_field(k, v, p) };
-        explain_object(v, path, &[(&["requests"], &usage), (&["vendor", "hosts"], &own)])
+        let usage = |k: &str, v: &Value, p: &mut Path| {
+            if usage_part(k) {
+                Self::explain_field(k, v, p)
+            } else {
+                None
+            }
+        };
+        let own = |k: &str, v: &Value, p: &mut Path| {
+            if usage_part(k) {
+                None
+            } else {
+                Self::explain_field(k, v, p)
+            }
+        };
+        explain_object(
+            v,
+            path,
+            &[(&["requests"], &usage), (&["vendor", "hosts"], &own)],
+        )
     }
 }
 
@@ -1517,8 +1566,20 @@ impl InventoryHost<'_> {
     }
 
     fn explain_entry(v: &Value, path: &mut Path) -> Option<Violation> {
-        let usage = |k: &str, v: &Value, p: &mut Path| if usage_part(k) { Self::explain_field(k, v, p) } else { None };
-        let own = |k: &str, v: &Value, p: &mut Path| if usage_part(k) { None } else { Self::explain_field(k, v, p) };
+        let usage = |k: &str, v: &Value, p: &mut Path| {
+            if usage_part(k) {
+                Self::explain_field(k, v, p)
+            } else {
+                None
+            }
+        };
+        let own = |k: &str, v: &Value, p: &mut Path| {
+            if usage_part(k) {
+                None
+            } else {
+                Self::explain_field(k, v, p)
+            }
+        };
         explain_object(v, path, &[(&["requests"], &usage), (&["host"], &own)])
     }
 }
@@ -1847,7 +1908,10 @@ fn explain_report(v: &Value, path: &mut Path) -> Option<Violation> {
     if let Some(found) = explain_object(v, path, &[(&REQUIRED, &field)]) {
         return Some(found);
     }
-    let kind = v.get("type").and_then(Value::as_str).and_then(ReportType::parse)?;
+    let kind = v
+        .get("type")
+        .and_then(Value::as_str)
+        .and_then(ReportType::parse)?;
     let body = v.get("body")?;
     path.with(Seg::Key("body".to_owned()), |p| match kind {
         ReportType::Finding => FindingBody::explain(body, p),
@@ -1862,7 +1926,10 @@ pub fn refuse_nul(value: &Value) -> Result<(), Violation> {
     fn walk(value: &Value, path: &mut Path) -> Option<(String, bool)> {
         match value {
             Value::String(s) if s.contains('\0') => Some((path.describe(), false)),
-            Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| path.with(Seg::Index(i), |p| walk(v, p))),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, v)| path.with(Seg::Index(i), |p| walk(v, p))),
             Value::Object(map) => map.iter().find_map(|(k, v)| {
                 path.with(Seg::Key(k.replace('\0', "\\0")), |p| {
                     if k.contains('\0') {

@@ -39,9 +39,9 @@ extern crate alloc;
 #[path = "../../wasm.rs"]
 mod wasm;
 
-pub use wasm::input;
 use tagwatch_core::cmp;
 use tagwatch_core::consent::ConsentNames;
+pub use wasm::input;
 
 /// The site's names, set by `names`.
 static mut NAMES: Option<ConsentNames> = None;
@@ -51,9 +51,7 @@ static mut NAMES: Option<ConsentNames> = None;
 pub extern "C" fn names(len: usize) {
     let names = ConsentNames::from_text(wasm::text(len));
     // One module instance, one thread, never re-entrant (see `wasm.rs`).
-    unsafe {
-        *core::ptr::addr_of_mut!(NAMES) = Some(names)
-    };
+    unsafe { *core::ptr::addr_of_mut!(NAMES) = Some(names) };
 }
 
 /// Export `read(len) -> u32`: the CMP consent in the cookie header in the
@@ -63,7 +61,8 @@ pub extern "C" fn read(len: usize) -> u32 {
     // As in `names`.
     let names = unsafe { (*core::ptr::addr_of!(NAMES)).as_ref() };
     let default = ConsentNames::default();
-    cmp::from_cookies_with(wasm::text(len), names.unwrap_or(&default)).map_or(0, cmp::CmpConsent::to_bits)
+    cmp::from_cookies_with(wasm::text(len), names.unwrap_or(&default))
+        .map_or(0, cmp::CmpConsent::to_bits)
 }
 
 #[cfg(test)]

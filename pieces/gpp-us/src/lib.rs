@@ -54,9 +54,7 @@ mod tests {
     fn call(gpp: &str, sections: u32) -> Categories {
         let ptr = input(gpp.len());
         // The caller's side of the ABI: write the bytes where `input` said.
-        unsafe {
-            core::ptr::copy_nonoverlapping(gpp.as_ptr(), ptr, gpp.len())
-        };
+        unsafe { core::ptr::copy_nonoverlapping(gpp.as_ptr(), ptr, gpp.len()) };
         let bits = categories(gpp.len(), sections);
         Categories::from_bits(u8::try_from(bits).unwrap())
     }
@@ -67,8 +65,16 @@ mod tests {
         let s = "DBABL~BVQqAAAAAa.Y";
         assert_eq!(call(s, 1 << 7), gpp::us_categories(s, &[7]));
         assert_eq!(call(s, 1 << 7).get(Category::Marketing), Some(false));
-        assert_eq!(call(s, 1 << 8), Categories::default(), "usnat does not apply");
+        assert_eq!(
+            call(s, 1 << 8),
+            Categories::default(),
+            "usnat does not apply"
+        );
         assert_eq!(call(s, 0), Categories::default());
-        assert_eq!(call("DBABM", 1 << 7), Categories::default(), "does not decode");
+        assert_eq!(
+            call("DBABM", 1 << 7),
+            Categories::default(),
+            "does not decode"
+        );
     }
 }
