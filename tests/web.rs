@@ -16,24 +16,46 @@ const CANARY: &str = "CANARY7x2q";
 const OBSERVE_JS: &str = include_str!("../www/observe.js");
 
 fn js(code: &str) -> JsValue {
-    Function::new_no_args(code).call0(&JsValue::NULL).expect("test script runs")
+    Function::new_no_args(code)
+        .call0(&JsValue::NULL)
+        .expect("test script runs")
 }
 
 /// `www/observe.js` in the page: `window.observe`, `window.windowHost`.
 fn load_observe() {
-    js(&[OBSERVE_JS, "\nwindow.observe = observe; window.windowHost = windowHost;"].concat());
+    js(&[
+        OBSERVE_JS,
+        "\nwindow.observe = observe; window.windowHost = windowHost;",
+    ]
+    .concat());
 }
 
 fn findings_of(json: &str) -> Vec<(String, String)> {
     let parsed = JSON::parse(json).expect("findings are JSON");
     let mut out: Vec<(String, String)> = Array::from(&parsed)
         .iter()
-        .filter(|r| Reflect::get(r, &"type".into()).ok().and_then(|t| t.as_string()).as_deref() == Some("tagwatch-finding"))
+        .filter(|r| {
+            Reflect::get(r, &"type".into())
+                .ok()
+                .and_then(|t| t.as_string())
+                .as_deref()
+                == Some("tagwatch-finding")
+        })
         .map(|r| {
             let body = Reflect::get(&r, &"body".into()).unwrap();
-            let get = |o: &JsValue, k: &str| Reflect::get(o, &k.into()).unwrap().as_string().unwrap_or_default();
+            let get = |o: &JsValue, k: &str| {
+                Reflect::get(o, &k.into())
+                    .unwrap()
+                    .as_string()
+                    .unwrap_or_default()
+            };
             let ev = Reflect::get(&body, &"evidence".into()).unwrap();
-            let what = [get(&ev, "cookie"), get(&ev, "name"), get(&ev, "host") + &get(&ev, "path")].concat();
+            let what = [
+                get(&ev, "cookie"),
+                get(&ev, "name"),
+                get(&ev, "host") + &get(&ev, "path"),
+            ]
+            .concat();
             (get(&body, "finding"), what)
         })
         .collect();
@@ -57,7 +79,10 @@ fn clean() {
 
 async fn sleep(ms: i32) {
     let p = js_sys::Promise::new(&mut |resolve, _| {
-        web_sys::window().unwrap().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms).unwrap();
+        web_sys::window()
+            .unwrap()
+            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
+            .unwrap();
     });
     wasm_bindgen_futures::JsFuture::from(p).await.unwrap();
 }
@@ -70,7 +95,14 @@ fn window_host() -> JsValue {
 }
 
 fn monitor_with(host: JsValue) -> Monitor {
-    Monitor::new(host.unchecked_into(), "tw_test", "https://collector.invalid/r", "https://shop.example/pricing?q=1#f", "test agent", 0.0)
+    Monitor::new(
+        host.unchecked_into(),
+        "tw_test",
+        "https://collector.invalid/r",
+        "https://shop.example/pricing?q=1#f",
+        "test agent",
+        0.0,
+    )
 }
 
 fn new_monitor() -> Monitor {
@@ -81,9 +113,18 @@ fn new_monitor() -> Monitor {
 fn cookies_before_consent_are_found_by_name_only() {
     let m = new_monitor();
     m.consent(1, 0, 0, 0, -1.0);
-    m.cookies(&format!("intercom-id-abc12345={CANARY}; theme={CANARY}"), 40.0);
-    assert_eq!(findings(&m, 50.0), vec![pair("cookie_before_consent", "intercom-id-abc12345")]);
-    assert!(!m.findings(50.0).contains(CANARY), "a cookie value left the page");
+    m.cookies(
+        &format!("intercom-id-abc12345={CANARY}; theme={CANARY}"),
+        40.0,
+    );
+    assert_eq!(
+        findings(&m, 50.0),
+        vec![pair("cookie_before_consent", "intercom-id-abc12345")]
+    );
+    assert!(
+        !m.findings(50.0).contains(CANARY),
+        "a cookie value left the page"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -92,11 +133,22 @@ fn the_first_queued_consent_counts_from_page_start_the_others_from_the_loader() 
     m.consent(1, 1, 1, 1, -1.0);
     m.cookies("intercom-id-abc12345=x", 5.0);
     assert_eq!(findings(&m, 10.0), vec![], "restored at page start");
-    let m = Monitor::new(window_host().unchecked_into(), "tw_test", "https://collector.invalid/r", "https://shop.example/", "t", 300.0);
+    let m = Monitor::new(
+        window_host().unchecked_into(),
+        "tw_test",
+        "https://collector.invalid/r",
+        "https://shop.example/",
+        "t",
+        300.0,
+    );
     m.consent(1, 0, 0, 0, -1.0);
     m.consent(1, 1, 1, 1, -1.0);
     m.cookies("intercom-id-abc12345=x", 100.0);
-    assert_eq!(findings(&m, 400.0), vec![pair("cookie_before_consent", "intercom-id-abc12345")], "granted from 300");
+    assert_eq!(
+        findings(&m, 400.0),
+        vec![pair("cookie_before_consent", "intercom-id-abc12345")],
+        "granted from 300"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -107,7 +159,10 @@ fn withdrawal_leaves_cookies_flagged_after_grace() {
     m.cookies("intercom-session-abc12345=s", 10.0);
     m.consent(-1, 0, -1, 0, 1000.0);
     assert_eq!(findings(&m, 1100.0), vec![], "within the grace period");
-    assert_eq!(findings(&m, 1300.0), vec![pair("cookie_after_withdrawal", "intercom-session-abc12345")]);
+    assert_eq!(
+        findings(&m, 1300.0),
+        vec![pair("cookie_after_withdrawal", "intercom-session-abc12345")]
+    );
 }
 
 #[wasm_bindgen_test]
@@ -118,7 +173,10 @@ fn a_cmp_cookie_present_at_start_is_consent_restored_from_storage() {
         .unwrap();
     m.cookies(&format!("intercom-id-abc12345=x; {cc}"), 10.0);
     assert_eq!(findings(&m, 20.0), vec![]);
-    assert!(!m.findings(20.0).contains("necessary\",\"functionality"), "no cookie value in the report");
+    assert!(
+        !m.findings(20.0).contains("necessary\",\"functionality"),
+        "no cookie value in the report"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -127,33 +185,73 @@ fn cmp_and_tcf_signals_are_typed_and_drive_the_timeline() {
     m.policy(r#"{"grace_ms":200}"#);
     let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     // A CMP that restored "all granted", then the visitor withdraws in it.
-    m.cmp("cookiebot", names(&["preferences", "statistics", "marketing"]), &[1, 1, 1], true, -1.0);
+    m.cmp(
+        "cookiebot",
+        names(&["preferences", "statistics", "marketing"]),
+        &[1, 1, 1],
+        true,
+        -1.0,
+    );
     m.start(5.0);
     m.cookies("intercom-session-abc12345=s", 10.0);
     assert_eq!(findings(&m, 20.0), vec![]);
-    m.cmp("cookiebot", names(&["preferences", "statistics", "marketing"]), &[0, 0, 0], true, 500.0);
-    assert_eq!(findings(&m, 800.0), vec![pair("cookie_after_withdrawal", "intercom-session-abc12345")]);
+    m.cmp(
+        "cookiebot",
+        names(&["preferences", "statistics", "marketing"]),
+        &[0, 0, 0],
+        true,
+        500.0,
+    );
+    assert_eq!(
+        findings(&m, 800.0),
+        vec![pair("cookie_after_withdrawal", "intercom-session-abc12345")]
+    );
     assert!(m.findings(800.0).contains("\"source\":\"cookiebot\""));
-    assert!(m.consent_now(800.0).contains("\"functional\":false"), "{}", m.consent_now(800.0));
+    assert!(
+        m.consent_now(800.0).contains("\"functional\":false"),
+        "{}",
+        m.consent_now(800.0)
+    );
 
     // TCF: the UI is showing (undecided), so a cookie now is before consent;
     // then purposes 1-11 and the vendors, by id.
     let m = new_monitor();
     m.tcf(1, "cmpuishown", &[], &[], -1.0);
     m.cookies("intercom-id-abc12345=x", 10.0);
-    assert_eq!(findings(&m, 20.0), vec![pair("cookie_before_consent", "intercom-id-abc12345")]);
+    assert_eq!(
+        findings(&m, 20.0),
+        vec![pair("cookie_before_consent", "intercom-id-abc12345")]
+    );
     let m = new_monitor();
-    m.tcf(1, "tcloaded", &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], &[755], 900.0);
+    m.tcf(
+        1,
+        "tcloaded",
+        &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+        &[755],
+        900.0,
+    );
     m.cookies("intercom-id-abc12345=x", 10.0);
-    assert_eq!(findings(&m, 20.0), vec![], "tcloaded counts from page start");
+    assert_eq!(
+        findings(&m, 20.0),
+        vec![],
+        "tcloaded counts from page start"
+    );
 }
 
 #[wasm_bindgen_test]
 fn osano_opt_out_is_read_in_the_core() {
     let m = new_monitor();
-    let names = ["ESSENTIAL", "STORAGE", "MARKETING", "ANALYTICS", "OPT_OUT"].iter().map(|s| s.to_string()).collect();
+    let names = ["ESSENTIAL", "STORAGE", "MARKETING", "ANALYTICS", "OPT_OUT"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     m.cmp("osano", names, &[1, 1, 1, 1, 1], true, -1.0);
-    assert!(m.consent_now(10.0).contains("\"marketing\":false,\"source\":\"osano\""), "{}", m.consent_now(10.0));
+    assert!(
+        m.consent_now(10.0)
+            .contains("\"marketing\":false,\"source\":\"osano\""),
+        "{}",
+        m.consent_now(10.0)
+    );
 }
 
 #[wasm_bindgen_test]
@@ -162,28 +260,64 @@ fn a_choice_made_before_the_monitor_started_keeps_its_time() {
     // trusted click at 2000 ms and the OneTrust cookie it wrote at 2001 ms.
     let m = new_monitor();
     m.cookies("theme=dark", 5.0);
-    m.entry("https://widget.intercom.io/widget/abc12345", "script", 1500.0, 100.0, 100.0, 20.0, "top");
+    m.entry(
+        "https://widget.intercom.io/widget/abc12345",
+        "script",
+        1500.0,
+        100.0,
+        100.0,
+        20.0,
+        "top",
+    );
     m.gesture(2000.0);
     m.cookies("theme=dark; OptanonAlertBoxClosed=x; OptanonConsent=groups=C0001%3A1%2CC0002%3A1%2CC0003%3A1%2CC0004%3A1", 2001.0);
-    m.entry("https://api-iam.intercom.io/messenger/web/ping", "fetch", 2500.0, 100.0, 100.0, 20.0, "top");
+    m.entry(
+        "https://api-iam.intercom.io/messenger/web/ping",
+        "fetch",
+        2500.0,
+        100.0,
+        100.0,
+        20.0,
+        "top",
+    );
     m.start(3000.0);
     // The adapters find OneTrust's state when they start.
-    let names = ["C0001", "C0002", "C0003", "C0004"].iter().map(|s| s.to_string()).collect();
+    let names = ["C0001", "C0002", "C0003", "C0004"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     m.cmp("onetrust", names, &[1, 1, 1, 1], true, -1.0);
     assert_eq!(
         findings(&m, 3100.0),
-        vec![pair("script_before_consent", "widget.intercom.io/widget/abc12345")],
+        vec![pair(
+            "script_before_consent",
+            "widget.intercom.io/widget/abc12345"
+        )],
         "the loader before the click is before consent; the ping after it is not"
     );
     let consent = m.consent_now(3100.0);
-    assert!(consent.contains("\"since\":2000"), "dated at the click: {consent}");
+    assert!(
+        consent.contains("\"since\":2000"),
+        "dated at the click: {consent}"
+    );
 }
 
 #[wasm_bindgen_test]
 fn a_state_restored_from_storage_counts_from_page_start() {
     let m = new_monitor();
-    m.cookies("OptanonAlertBoxClosed=x; OptanonConsent=groups=C0001%3A1%2CC0003%3A1", 5.0);
-    m.entry("https://widget.intercom.io/widget/abc12345", "script", 1500.0, 100.0, 100.0, 20.0, "top");
+    m.cookies(
+        "OptanonAlertBoxClosed=x; OptanonConsent=groups=C0001%3A1%2CC0003%3A1",
+        5.0,
+    );
+    m.entry(
+        "https://widget.intercom.io/widget/abc12345",
+        "script",
+        1500.0,
+        100.0,
+        100.0,
+        20.0,
+        "top",
+    );
     m.gesture(2000.0); // an unrelated click: the consent cookie was already there
     m.start(3000.0);
     let names = ["C0001", "C0003"].iter().map(|s| s.to_string()).collect();
@@ -194,9 +328,17 @@ fn a_state_restored_from_storage_counts_from_page_start() {
 #[wasm_bindgen_test]
 fn consent_mode_update_without_cmp_consent_is_a_mismatch() {
     let m = new_monitor();
-    m.consent_mode("update", vec!["analytics_storage".into()], vec!["granted".into()], -1.0);
+    m.consent_mode(
+        "update",
+        vec!["analytics_storage".into()],
+        vec!["granted".into()],
+        -1.0,
+    );
     // Claims settle 500 ms after they are made; one from before counts from 0.
-    assert_eq!(findings(&m, 600.0), vec![pair("consent_signal_mismatch", "")]);
+    assert_eq!(
+        findings(&m, 600.0),
+        vec![pair("consent_signal_mismatch", "")]
+    );
 }
 
 #[wasm_bindgen_test]
@@ -216,13 +358,20 @@ fn globals_and_markers_mean_the_messenger_runs() {
     js("window.Intercom = function(){}; window.Intercom.q = [];");
     let m = new_monitor();
     m.start(0.0);
-    assert_eq!(findings(&m, 10.0), vec![], "the snippet's queue stub alone is not the Messenger");
+    assert_eq!(
+        findings(&m, 10.0),
+        vec![],
+        "the snippet's queue stub alone is not the Messenger"
+    );
     js("window.Intercom.booted = true;
         var f = document.createElement('iframe'); f.id = 'intercom-frame'; f.setAttribute('data-tw-test', '');
         document.body.appendChild(f);");
     assert_eq!(
         findings(&m, 20.0),
-        vec![pair("script_before_consent", "#intercom-frame"), pair("script_before_consent", "Intercom.booted")]
+        vec![
+            pair("script_before_consent", "#intercom-frame"),
+            pair("script_before_consent", "Intercom.booted")
+        ]
     );
     clean();
 }
@@ -252,11 +401,16 @@ fn identity_without_verification_is_flagged_without_the_values() {
     let m = new_monitor();
     m.consent(1, 1, 1, 1, -1.0);
     m.start(0.0);
-    assert_eq!(findings(&m, 10.0), vec![pair("identity_unverified", "intercomSettings")]);
+    assert_eq!(
+        findings(&m, 10.0),
+        vec![pair("identity_unverified", "intercomSettings")]
+    );
     assert!(!m.findings(10.0).contains(CANARY));
     clean();
-    js("window.intercomSettings = { app_id: 'abc12345', user_id: 'u1', user_hash: 'h' };
-        window.Intercom = function(){}; window.Intercom.booted = true;");
+    js(
+        "window.intercomSettings = { app_id: 'abc12345', user_id: 'u1', user_hash: 'h' };
+        window.Intercom = function(){}; window.Intercom.booted = true;",
+    );
     let verified = new_monitor();
     verified.consent(1, 1, 1, 1, -1.0);
     verified.start(0.0);
@@ -265,11 +419,16 @@ fn identity_without_verification_is_flagged_without_the_values() {
     // A call the loader kept: only the fields' presence is read.
     let called = new_monitor();
     called.consent(1, 1, 1, 1, -1.0);
-    let arg = js(&format!("return {{ user_id: '{CANARY}', email: 'x@example.com' }};"));
+    let arg = js(&format!(
+        "return {{ user_id: '{CANARY}', email: 'x@example.com' }};"
+    ));
     called.call("intercom", "trackEvent", &arg, 100.0);
     assert_eq!(findings(&called, 200.0), vec![], "not an identity verb");
     called.call("intercom", "update", &arg, 300.0);
-    assert_eq!(findings(&called, 400.0), vec![pair("identity_unverified", "Intercom('update')")]);
+    assert_eq!(
+        findings(&called, 400.0),
+        vec![pair("identity_unverified", "Intercom('update')")]
+    );
     assert!(!called.findings(400.0).contains(CANARY));
 }
 
@@ -284,7 +443,11 @@ fn a_host_that_throws_or_lies_does_not_make_it_throw() {
     m.cookies("intercom-id-abc12345=x", 10.0);
     m.start(20.0);
     m.flush(30.0);
-    assert_eq!(findings(&m, 40.0), vec![pair("cookie_before_consent", "intercom-id-abc12345")], "the batch is lost, nothing else");
+    assert_eq!(
+        findings(&m, 40.0),
+        vec![pair("cookie_before_consent", "intercom-id-abc12345")],
+        "the batch is lost, nothing else"
+    );
     let m = monitor_with(js("return {};"));
     m.start(0.0);
     m.flush(10.0);
@@ -293,13 +456,34 @@ fn a_host_that_throws_or_lies_does_not_make_it_throw() {
 #[wasm_bindgen_test]
 fn hostile_policies_are_ignored_key_by_key() {
     let m = new_monitor();
-    for text in ["", "null", "[", "{\"regions\":", "{\"grace_ms\":-5,\"regions\":[1,{}]}", &"[".repeat(10_000)] {
+    for text in [
+        "",
+        "null",
+        "[",
+        "{\"regions\":",
+        "{\"grace_ms\":-5,\"regions\":[1,{}]}",
+        &"[".repeat(10_000),
+    ] {
         m.policy(text);
     }
     m.policy(r#"{"regions":["eu"],"grace_ms":"x"}"#);
-    m.entry("https://api-iam.intercom.io/messenger/web/ping", "fetch", 100.0, 0.0, 0.0, 0.0, "top");
+    m.entry(
+        "https://api-iam.intercom.io/messenger/web/ping",
+        "fetch",
+        100.0,
+        0.0,
+        0.0,
+        0.0,
+        "top",
+    );
     let found = findings(&m, 200.0);
-    assert!(found.contains(&pair("region_not_allowed", "api-iam.intercom.io/messenger/web/ping")), "{found:?}");
+    assert!(
+        found.contains(&pair(
+            "region_not_allowed",
+            "api-iam.intercom.io/messenger/web/ping"
+        )),
+        "{found:?}"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -317,15 +501,27 @@ fn flush_sends_one_batch_through_the_host_send_with_the_contract_envelope() {
     let sent: Array = js("return window.__sent;").unchecked_into();
     assert_eq!(sent.length(), 1);
     let sent = Array::from(&sent.get(0));
-    assert_eq!(sent.get(0).as_string().unwrap(), "https://collector.invalid/r");
+    assert_eq!(
+        sent.get(0).as_string().unwrap(),
+        "https://collector.invalid/r"
+    );
     let body = sent.get(1).as_string().unwrap();
     assert!(!body.contains(CANARY));
     let report = Array::from(&JSON::parse(&body).unwrap()).get(0);
     for key in ["type", "age", "url", "user_agent", "body"] {
         assert!(Reflect::has(&report, &key.into()).unwrap(), "missing {key}");
     }
-    assert_eq!(Reflect::get(&report, &"type".into()).unwrap().as_string().unwrap(), "tagwatch-finding");
-    let url = Reflect::get(&report, &"url".into()).unwrap().as_string().unwrap();
+    assert_eq!(
+        Reflect::get(&report, &"type".into())
+            .unwrap()
+            .as_string()
+            .unwrap(),
+        "tagwatch-finding"
+    );
+    let url = Reflect::get(&report, &"url".into())
+        .unwrap()
+        .as_string()
+        .unwrap();
     assert_eq!(url, "https://shop.example/pricing", "no query, no fragment");
 }
 
@@ -342,7 +538,9 @@ fn observe(m: &JsValue) -> JsValue {
                  poll: function () {} };");
     let observe: Function = js("return window.observe;").unchecked_into();
     let page = observe.call2(&JsValue::NULL, m, &o).expect("observe runs");
-    let start: Function = Reflect::get(&page, &"start".into()).unwrap().unchecked_into();
+    let start: Function = Reflect::get(&page, &"start".into())
+        .unwrap()
+        .unchecked_into();
     start.call0(&page).expect("start runs");
     page
 }
@@ -350,11 +548,14 @@ fn observe(m: &JsValue) -> JsValue {
 /// `m[method](...args)` on a monitor handed to JavaScript.
 fn call(m: &JsValue, method: &str, args: &[JsValue]) -> JsValue {
     let f: Function = Reflect::get(m, &method.into()).unwrap().unchecked_into();
-    f.apply(m, &args.iter().collect::<Array>()).expect("monitor call")
+    f.apply(m, &args.iter().collect::<Array>())
+        .expect("monitor call")
 }
 
 fn settle(page: &JsValue) {
-    let f: Function = Reflect::get(page, &"settle".into()).unwrap().unchecked_into();
+    let f: Function = Reflect::get(page, &"settle".into())
+        .unwrap()
+        .unchecked_into();
     f.call0(page).expect("settle runs");
 }
 
@@ -379,7 +580,10 @@ async fn a_page_that_breaks_document_cookie_is_read_through_the_cookie_store() {
         sleep(20).await;
     }
     js("Object.defineProperty(Document.prototype, 'cookie', window.__cookie);");
-    assert_eq!(found, vec![pair("cookie_before_consent", "intercom-id-abc12345")]);
+    assert_eq!(
+        found,
+        vec![pair("cookie_before_consent", "intercom-id-abc12345")]
+    );
     clean();
 }
 
@@ -438,10 +642,14 @@ async fn broken_timeline_apis_in_frames_or_the_page_do_not_make_it_throw() {
         };");
     let deliver = || async {
         let delivered = js("return window.__deliver();");
-        wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(delivered)).await.unwrap();
+        wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(delivered))
+            .await
+            .unwrap();
     };
-    js("window.__getEntries = PerformanceObserverEntryList.prototype.getEntries;
-        PerformanceObserverEntryList.prototype.getEntries = function(){ throw new Error('no'); };");
+    js(
+        "window.__getEntries = PerformanceObserverEntryList.prototype.getEntries;
+        PerformanceObserverEntryList.prototype.getEntries = function(){ throw new Error('no'); };",
+    );
     deliver().await;
     settle(&page);
     call(&m, "flush", &[100.0.into()]);
@@ -452,7 +660,10 @@ async fn broken_timeline_apis_in_frames_or_the_page_do_not_make_it_throw() {
     settle(&page);
     call(&m, "flush", &[200.0.into()]);
     js("Object.defineProperty(PerformanceEntry.prototype, 'name', window.__name);");
-    assert_eq!(findings_of(&call(&m, "findings", &[300.0.into()]).as_string().unwrap()), vec![]);
+    assert_eq!(
+        findings_of(&call(&m, "findings", &[300.0.into()]).as_string().unwrap()),
+        vec![]
+    );
     js("document.querySelectorAll('[data-tw-test]').forEach(function(f){ f.remove(); });");
     settle(&page);
     call(&m, "flush", &[400.0.into()]);
