@@ -185,8 +185,10 @@ describe('fake Intercom, Basic JavaScript snippet (no monitor)', () => {
     assert.equal(ping.form.source, 'apiUpdate');
     assert.ok(later.some((r) => r.path === '/messenger/web/events' && r.form.event_list.includes('clicked-buy')));
     await ctx.page.evaluate(() => Intercom('shutdown'));
+    // The page's cookie write reaches the browser's cookie store after the
+    // call returns: wait for it rather than read once.
+    await waitFor(async () => !(await ctx.context.cookies()).some((c) => c.name === `intercom-session-${APP_ID}`), { what: 'session cookie gone' });
     const names = (await ctx.context.cookies()).map((c) => c.name);
-    assert.ok(!names.includes(`intercom-session-${APP_ID}`), 'session cookie gone');
     assert.ok(names.includes(`intercom-id-${APP_ID}`) && names.includes(`intercom-device-id-${APP_ID}`), 'id and device-id stay');
     assert.equal(await ctx.page.evaluate(() => document.querySelector('.intercom-launcher')), null, 'launcher removed');
     // after shutdown the Messenger is quiet

@@ -8,6 +8,8 @@
 //     the brain starts after the loader's bounded wait and reports;
 //   - the visitor leaves before that: one `unmonitored` health report,
 //     carrying no page data;
+//   - the loader's first cookie snapshot comes from the Cookie Store's
+//     list, never from a synchronous `document.cookie` read;
 //   - a consent choice made in the CMP's banner before the brain started
 //     (the wasm held by the fake until after the click): it counts from the
 //     click, not from page start as a restored choice would.
@@ -88,6 +90,37 @@ function hangingPageView(during) {
     },
   });
 }
+
+test('the loader holds the page on no cookie read: document.cookie is not read by it where a Cookie Store answers', { timeout: 90_000 }, async () => {
+  // Reading `document.cookie` is a synchronous round trip to the browser's
+  // cookie store, which a busy page's loading can hold for tens of ms; the
+  // loader (on the page's critical path) takes its first snapshot from the
+  // Cookie Store's list instead. Every read of the getter is logged with
+  // whether its stack has the loader's script; the monitor must still judge
+  // the cookies from that snapshot.
+  const run = await runPageView(stack, 'no-consent.html', {
+    before: ({ page }) => page.addInitScript(() => {
+      const desc = Object.getOwnPropertyDescriptor(Document.prototype, 'cookie');
+      window.twCookieReads = [];
+      Object.defineProperty(Document.prototype, 'cookie', {
+        configurable: true, enumerable: desc.enumerable, set: desc.set,
+        get() {
+          // The loader's own: its script on the stack, the brain's not (the
+          // brain, after load, reads it when the loader hands it a change).
+          const stack = String(new Error().stack);
+          window.twCookieReads.push(/\/tagwatch\/tagwatch\.js:/.test(stack) && !/\/tagwatch_bg\.js:/.test(stack) ? 'loader' : 'other');
+          return desc.get.call(this);
+        },
+      });
+    }),
+    during: async ({ page }) => {
+      await monitorRunning(page);
+      assert.equal(await page.evaluate(() => typeof window.cookieStore), 'object', 'Chromium has a Cookie Store');
+      assert.deepEqual(await page.evaluate(() => window.twCookieReads.filter((r) => r === 'loader')), [], 'the loader never read document.cookie');
+    },
+  });
+  assertExactFindings(run.findings, loadedWithoutConsent({ fake: stack.fake, app: APP_ID }), 'cookies from the Cookie Store snapshot');
+});
 
 test('a page whose load never fires: the monitor starts after a bounded wait and reports', { timeout: 90_000 }, async () => {
   const run = await hangingPageView(async (page) => {
