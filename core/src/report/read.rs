@@ -1518,71 +1518,45 @@ fn usage_part(key: &str) -> bool {
     USAGE.contains(&key)
 }
 
-impl InventoryVendor<'_> {
-    /// Its usage numbers (absent ones 0).
-    pub fn usage(&self) -> UsageIn {
-        UsageIn {
-            requests: self.requests,
-            script_requests: self.script_requests.unwrap_or(Int(0)),
-            transfer_bytes: self.transfer_bytes.unwrap_or(Int(0)),
-            encoded_bytes: self.encoded_bytes.unwrap_or(Int(0)),
-            duration_ms: self.duration_ms.unwrap_or(Int(0)),
+/// A vendor's and a host's inventory entries: their usage numbers (absent
+/// ones 0), and the schema's checks of an entry split in two, the usage
+/// fields and the entry's own (`OWN`).
+macro_rules! usage_entry {
+    ($ty:ident, $own:expr) => {
+        impl $ty<'_> {
+            /// Its usage numbers (absent ones 0).
+            pub fn usage(&self) -> UsageIn {
+                UsageIn {
+                    requests: self.requests,
+                    script_requests: self.script_requests.unwrap_or(Int(0)),
+                    transfer_bytes: self.transfer_bytes.unwrap_or(Int(0)),
+                    encoded_bytes: self.encoded_bytes.unwrap_or(Int(0)),
+                    duration_ms: self.duration_ms.unwrap_or(Int(0)),
+                }
+            }
+
+            fn explain_entry(v: &Value, path: &mut Path) -> Option<Violation> {
+                let usage = |k: &str, v: &Value, p: &mut Path| {
+                    if usage_part(k) {
+                        Self::explain_field(k, v, p)
+                    } else {
+                        None
+                    }
+                };
+                let own = |k: &str, v: &Value, p: &mut Path| {
+                    if usage_part(k) {
+                        None
+                    } else {
+                        Self::explain_field(k, v, p)
+                    }
+                };
+                explain_object(v, path, &[(&["requests"], &usage), ($own, &own)])
+            }
         }
-    }
-
-    fn explain_entry(v: &Value, path: &mut Path) -> Option<Violation> {
-        let usage = |k: &str, v: &Value, p: &mut Path| {
-            if usage_part(k) {
-                Self::explain_field(k, v, p)
-            } else {
-                None
-            }
-        };
-        let own = |k: &str, v: &Value, p: &mut Path| {
-            if usage_part(k) {
-                None
-            } else {
-                Self::explain_field(k, v, p)
-            }
-        };
-        explain_object(
-            v,
-            path,
-            &[(&["requests"], &usage), (&["vendor", "hosts"], &own)],
-        )
-    }
+    };
 }
-
-impl InventoryHost<'_> {
-    /// Its usage numbers (absent ones 0).
-    pub fn usage(&self) -> UsageIn {
-        UsageIn {
-            requests: self.requests,
-            script_requests: self.script_requests.unwrap_or(Int(0)),
-            transfer_bytes: self.transfer_bytes.unwrap_or(Int(0)),
-            encoded_bytes: self.encoded_bytes.unwrap_or(Int(0)),
-            duration_ms: self.duration_ms.unwrap_or(Int(0)),
-        }
-    }
-
-    fn explain_entry(v: &Value, path: &mut Path) -> Option<Violation> {
-        let usage = |k: &str, v: &Value, p: &mut Path| {
-            if usage_part(k) {
-                Self::explain_field(k, v, p)
-            } else {
-                None
-            }
-        };
-        let own = |k: &str, v: &Value, p: &mut Path| {
-            if usage_part(k) {
-                None
-            } else {
-                Self::explain_field(k, v, p)
-            }
-        };
-        explain_object(v, path, &[(&["requests"], &usage), (&["host"], &own)])
-    }
-}
+usage_entry!(InventoryVendor, &["vendor", "hosts"]);
+usage_entry!(InventoryHost, &["host"]);
 
 /// An inventory entry list, explained entry by entry in `allOf` order.
 #[derive(Debug, Clone)]
