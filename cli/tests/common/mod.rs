@@ -21,23 +21,8 @@ mod reports;
 pub use reports::*;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tagwatch");
-pub const TOKEN: &str = "test-admin-token";
-pub const ORIGIN: &str = "https://shop.example";
 
 // ------------------------------------------------------------- harness
-
-pub fn temp_dir(name: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "tagwatch-it-{}-{}-{}",
-        std::process::id(),
-        name,
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// `tagwatch site add --db URL`, returning the key (asserting stdout is the
 /// key alone).

@@ -363,11 +363,7 @@ fn the_read_api_needs_the_admin_token_and_a_site() {
 #[test]
 fn health_reports_go_to_the_health_api() {
     let (server, key) = setup("health", &[]);
-    let report = json!({
-        "type": "tagwatch-health", "age": 250, "url": "https://shop.example/",
-        "user_agent": "UA",
-        "body": {"schema": 1, "site": key, "status": "wasm_unavailable", "reason": "CompileError"}
-    });
+    let report = health_report(&key, 250);
     let resp = server.post(Some(ORIGIN), &batch(&[report]));
     assert_eq!(resp.status, 204, "{}", resp.body);
     let resp = server.get_api(&format!("/api/health?site={key}"));
@@ -387,11 +383,9 @@ fn an_unmonitored_page_view_is_a_health_report() {
     // The loader's own report when the page view ended before the monitor
     // started: the origin only, no page view id, no reason.
     let (server, key) = setup("unmonitored", &[]);
-    let report = json!({
-        "type": "tagwatch-health", "age": 0, "url": "https://shop.example/",
-        "user_agent": "UA",
-        "body": {"schema": 1, "site": key, "status": "unmonitored", "reason": ""}
-    });
+    let mut report = health_report(&key, 0);
+    report["body"]["status"] = json!("unmonitored");
+    report["body"]["reason"] = json!("");
     let resp = server.post(Some(ORIGIN), &batch(&[report]));
     assert_eq!(resp.status, 204, "{}", resp.body);
     let resp = server.get_api(&format!("/api/health?site={key}"));

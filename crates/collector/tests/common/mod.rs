@@ -25,23 +25,7 @@ pub use tagwatch_store::testing as pg;
 mod reports;
 pub use reports::*;
 
-pub const TOKEN: &str = "test-admin-token";
-pub const ORIGIN: &str = "https://shop.example";
-
 // ------------------------------------------------------------- harness
-
-pub fn temp_dir(name: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "tagwatch-inproc-{}-{}-{}",
-        std::process::id(),
-        name,
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Registers a site in the store at `db` (as `tagwatch site add` does:
 /// origins normalised), returning its key.
