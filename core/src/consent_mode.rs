@@ -248,6 +248,101 @@ impl Serialize for ConsentMode {
     }
 }
 
+/// What one folded command leaves for the engine's claims check
+/// (`Engine::consent_mode_fold`): whether it was a `default`, the storage
+/// types the engine checks as they are in force after it, and the
+/// `wait_for_update` of the applicable defaults. The page's monitor gets it
+/// from the on-demand piece that folds the commands (`pieces/consent-mode`,
+/// in the form of [`Fold::to_bits`]); everywhere else from
+/// [`ConsentMode::fold`] in the engine. One form, so both judge alike.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fold {
+    /// The command was a `default` (else an `update`).
+    pub default: bool,
+    /// `ad_storage` in force is granted.
+    pub ad_storage: bool,
+    /// `analytics_storage` in force is granted.
+    pub analytics_storage: bool,
+    /// `wait_for_update` of the applicable defaults, ms, at most [`MAX_WAIT_MS`].
+    pub wait_ms: u32,
+}
+
+/// The longest `wait_for_update` a [`Fold`] carries (28 bits of ms, about
+/// 74 hours): a page view never lasts that long, so a longer wait is the
+/// same as this one (the claim is never checked before the page view ends).
+pub const MAX_WAIT_MS: u32 = (1 << 28) - 1;
+
+impl Fold {
+    /// Bit 0 set (a recognised command), bit 1 `default`, bit 2
+    /// `ad_storage`, bit 3 `analytics_storage`, bits 4–31 `wait_ms`.
+    pub fn to_bits(self) -> u32 {
+        1 | u32::from(self.default) << 1
+            | u32::from(self.ad_storage) << 2
+            | u32::from(self.analytics_storage) << 3
+            | self.wait_ms.min(MAX_WAIT_MS) << 4
+    }
+
+    /// The fold of [`Fold::to_bits`]; `None` for 0 (no recognised command).
+    pub fn from_bits(bits: u32) -> Option<Fold> {
+        (bits & 1 == 1).then_some(Fold {
+            default: bits & 2 != 0,
+            ad_storage: bits & 4 != 0,
+            analytics_storage: bits & 8 != 0,
+            wait_ms: bits >> 4,
+        })
+    }
+}
+
+impl ConsentMode {
+    /// Folds one command ([`ConsentMode::apply`]) and says what it leaves
+    /// for the claims check; `None` for a command that is not recognised.
+    pub fn fold(&mut self, command: &str, params: &[(&str, &str)]) -> Option<Fold> {
+        if !self.apply(command, params) {
+            return None;
+        }
+        let wait = self.wait_for_update().unwrap_or(0);
+        Some(Fold {
+            default: command == "default",
+            ad_storage: self.effective("ad_storage") == Some(true),
+            analytics_storage: self.effective("analytics_storage") == Some(true),
+            wait_ms: u32::try_from(wait).unwrap_or(MAX_WAIT_MS).min(MAX_WAIT_MS),
+        })
+    }
+}
+
+/// One command as text, as the page's monitor hands it to the piece that
+/// folds the commands (`pieces/consent-mode`): the command, then one line
+/// per parameter, `key<TAB>value`, lines ending in `\n`. A tab or line
+/// break inside a key or value (page data: a page could try to forge a
+/// parameter with one) becomes a space, which changes nothing the fold
+/// reads: keys are matched exactly, values as `granted`/`denied`, region
+/// entries and `wait_for_update` trimmed. Read back by [`command_from_text`].
+pub fn command_to_text(command: &str, params: &[(&str, &str)]) -> String {
+    fn put(out: &mut String, s: &str) {
+        out.extend(
+            s.chars()
+                .map(|c| if c == '\t' || c == '\n' { ' ' } else { c }),
+        );
+    }
+    let mut out = String::new();
+    put(&mut out, command);
+    for (k, v) in params {
+        out.push('\n');
+        put(&mut out, k);
+        out.push('\t');
+        put(&mut out, v);
+    }
+    out
+}
+
+/// The command and parameters of [`command_to_text`]'s text; a line
+/// without a tab is skipped.
+pub fn command_from_text(text: &str) -> (&str, Vec<(&str, &str)>) {
+    let mut lines = text.split('\n');
+    let command = lines.next().unwrap_or("");
+    (command, lines.filter_map(|l| l.split_once('\t')).collect())
+}
+
 /// `gcs=G1xy` on a Google hit: `(ad_storage, analytics_storage)`, `1` =
 /// granted. `None` for anything else (a missing `gcs` means Consent Mode was
 /// not active when the hit fired).
