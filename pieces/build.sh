@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 out=${1:-target/pieces}
 mkdir -p "$out"
 brotli_size() { node -e 'process.stdout.write(String(require("zlib").brotliCompressSync(require("fs").readFileSync(process.argv[1])).length))' "$1"; }
-for piece in cmp-cookies gpp-us consent-mode; do
+for piece in cmp-cookies gpp-us; do
   cargo build -q --profile wasm --target wasm32-unknown-unknown -p "tagwatch-piece-$piece"
   node_modules/.bin/wasm-opt -Oz --converge --strip-debug --strip-producers \
     --enable-bulk-memory --enable-reference-types --enable-nontrapping-float-to-int \

@@ -320,11 +320,8 @@ impl Monitor {
             .zip(values.iter().map(String::as_str))
             .collect();
         self.with(|s| {
-            let at = if at > BEFORE { ms(at) } else { 0 };
-            #[cfg(feature = "parsers")]
-            s.engine.consent_mode(command, &params, at);
-            #[cfg(not(feature = "parsers"))]
-            s.pieces.consent_mode(&mut s.engine, command, &params, at);
+            s.engine
+                .consent_mode(command, &params, if at > BEFORE { ms(at) } else { 0 });
             s.sweep.activity = true;
         });
     }
@@ -348,7 +345,7 @@ impl Monitor {
 
     /// The on-demand pieces this page view needs and has not asked for
     /// yet, as bits ([`pieces`]: 1 the CMP cookie reader, 2 the GPP US
-    /// decoder, 4 the Consent Mode folder); each is asked for once. The brain asks after each call
+    /// decoder); each is asked for once. The brain asks after each call
     /// that may need one and fetches what it is told. Always 0 in the
     /// extension's build (feature `parsers`: no pieces).
     pub fn wanted(&self) -> u32 {

@@ -6,16 +6,12 @@
 //! |---|---|---|
 //! | [`CMP_COOKIES`] (`ondemand/cmp-cookies.wasm`, `pieces/cmp-cookies`) | a cookie snapshot has a CMP's consent cookie (`cmp::in_cookies`) | the CMP state those cookies record |
 //! | [`GPP_US`] (`ondemand/gpp-us.wasm`, `pieces/gpp-us`) | a GPP event with a US section applicable | that section's categories |
-//! | [`CONSENT_MODE`] (`ondemand/consent-mode.wasm`, `pieces/consent-mode`) | a Consent Mode command in `dataLayer` | the state Google's tags claim after it |
 //!
 //! What arrives before its piece is kept, in order, and judged when the
 //! piece is handed over ([`crate::Monitor::piece`]): every cookie snapshot
-//! from the first with a CMP cookie on, every GPP event with a US section,
-//! every Consent Mode command.
+//! from the first with a CMP cookie on, every GPP event with a US section.
 //! Consent that arrives dated earlier revises the findings not sent yet
-//! (`Engine::consent`), and a Consent Mode claim is checked against the
-//! consent in force at its own time, so nothing is lost while the piece
-//! downloads.
+//! (`Engine::consent`), so nothing is lost while the piece downloads.
 //!
 //! A piece is a plain wasm module (its crate's top comment has the ABI);
 //! the brain hands it over wrapped as a [`Piece`]: `call(export, text, n)`
@@ -30,7 +26,6 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use tagwatch_core::cmp::{self, CmpConsent};
 use tagwatch_core::consent::{Categories, GPP_US_SECTION_IDS};
-use tagwatch_core::consent_mode::{self, Fold};
 use tagwatch_core::engine::Engine;
 use wasm_bindgen::prelude::*;
 
@@ -38,10 +33,8 @@ use wasm_bindgen::prelude::*;
 pub(crate) const CMP_COOKIES: u32 = 1;
 /// The GPP US sections piece.
 pub(crate) const GPP_US: u32 = 2;
-/// The Consent Mode piece.
-pub(crate) const CONSENT_MODE: u32 = 4;
 
-/// Cookie snapshots, GPP events or Consent Mode commands kept while a piece downloads: a page
+/// Cookie snapshots or GPP events kept while a piece downloads: a page
 /// view has a few; past this the latest replaces the one before it (the
 /// state in force now is the one that matters most).
 const MAX_KEPT: usize = 64;
@@ -59,7 +52,6 @@ extern "C" {
 pub(crate) struct Pieces {
     cmp: Option<Piece>,
     gpp: Option<Piece>,
-    consent_mode: Option<Piece>,
     /// Pieces wanted and not yet asked for.
     wanted: u32,
     asked: u32,
@@ -67,8 +59,6 @@ pub(crate) struct Pieces {
     cookies: Vec<(String, u64)>,
     /// GPP events `(gpp string, applicable sections as bits, restored, at)`.
     gpp_events: Vec<(String, u32, bool, u64)>,
-    /// Consent Mode commands `(command as text, at)`.
-    commands: Vec<(String, u64)>,
 }
 
 impl Pieces {
@@ -119,28 +109,9 @@ impl Pieces {
         }
     }
 
-    /// A Consent Mode command: folded by its piece, now or once it is
-    /// there, and its claims checked by the engine.
-    pub(crate) fn consent_mode(
-        &mut self,
-        engine: &mut Engine,
-        command: &str,
-        params: &[(&str, &str)],
-        at: u64,
-    ) {
-        let text = consent_mode::command_to_text(command, params);
-        match &self.consent_mode {
-            Some(folder) => engine.consent_mode_fold(read_fold(folder, &text), at),
-            None => {
-                self.wanted |= CONSENT_MODE;
-                keep(&mut self.commands, (text, at));
-            }
-        }
-    }
-
     /// Whether something waits for a piece that has not arrived.
     pub(crate) fn waiting(&self) -> bool {
-        !self.cookies.is_empty() || !self.gpp_events.is_empty() || !self.commands.is_empty()
+        !self.cookies.is_empty() || !self.gpp_events.is_empty()
     }
 
     /// The site's CMP names changed: the cookie reader reads with the new ones.
@@ -166,12 +137,6 @@ impl Pieces {
                 }
                 self.gpp = Some(piece);
             }
-            CONSENT_MODE if self.consent_mode.is_none() => {
-                for (text, at) in core::mem::take(&mut self.commands) {
-                    engine.consent_mode_fold(read_fold(&piece, &text), at);
-                }
-                self.consent_mode = Some(piece);
-            }
             _ => {}
         }
     }
@@ -184,10 +149,6 @@ fn read_cookies(reader: &Piece, header: &str) -> Option<CmpConsent> {
 fn read_gpp(decoder: &Piece, gpp: &str, sections: u32) -> Categories {
     let bits = decoder.call("categories", gpp, sections).unwrap_or(0);
     Categories::from_bits(u8::try_from(bits).unwrap_or(0))
-}
-
-fn read_fold(folder: &Piece, command: &str) -> Option<Fold> {
-    Fold::from_bits(folder.call("fold", command, 0).unwrap_or(0))
 }
 
 /// Keeps `item`, bounded by [`MAX_KEPT`].

@@ -13,7 +13,7 @@
  * (www/consent.js). It implements the snippet's host (src/host.rs) on
  * `window`. Health reports carry the page URL redacted as findings do
  * (www/url.js). The on-demand pieces the monitor asks for (src/pieces.rs:
- * the CMP cookie reader, the GPP US decoder, the Consent Mode folder) are fetched from `ondemand/`
+ * the CMP cookie reader, the GPP US decoder) are fetched from `ondemand/`
  * beside the wasm, instantiated and handed to it. */
 
 // The glue instantiates through `WebAssembly.*`: in this module the name is
@@ -144,7 +144,6 @@ function run(h) {
     var wanted = m.wanted();
     if (wanted & 1) piece(1, 'cmp-cookies');
     if (wanted & 2) piece(2, 'gpp-us');
-    if (wanted & 4) piece(4, 'consent-mode');
   }
   function piece(kind, file) {
     net.get(new URL('ondemand/' + file + '.wasm', import.meta.url).href, { referrerPolicy: 'no-referrer' }).then(function (b) {

@@ -17,7 +17,7 @@ use super::{Engine, CLAIM_SETTLE_MS};
 use crate::catalog::{self, Vendor};
 use crate::cmp::{self, CmpConsent};
 use crate::consent::{self, Categories, Category, Source};
-use crate::consent_mode::{self, ConsentMode, Fold};
+use crate::consent_mode::{self, ConsentMode};
 use crate::report::{Evidence, FindingType, SignalKind};
 use crate::url::{self, UrlParts};
 use alloc::{string::String, vec::Vec};
@@ -167,42 +167,32 @@ impl Engine {
     }
 
     /// A Consent Mode command from `dataLayer` (`gtag('consent', command,
-    /// {…})`), values as strings, folded here ([`ConsentMode::fold`]) and
-    /// checked as [`Engine::consent_mode_fold`] says.
+    /// {…})`), values as strings. A `default` claims its state once
+    /// `wait_for_update` has passed; an `update` at once.
     pub fn consent_mode(&mut self, command: &str, params: &[(&str, &str)], now: u64) {
-        let fold = self.signals.consent_mode.fold(command, params);
-        self.consent_mode_fold(fold, now);
-    }
-
-    /// A Consent Mode command as folded elsewhere (the page's on-demand
-    /// piece, `pieces/consent-mode`; `None`: not recognised). A `default`
-    /// claims its state once `wait_for_update` has passed; an `update` at
-    /// once.
-    pub fn consent_mode_fold(&mut self, fold: Option<Fold>, now: u64) {
-        let Some(fold) = fold else {
+        let signals = &mut self.signals;
+        if !signals.consent_mode.apply(command, params) {
             return;
-        };
-        let (signal, at) = if fold.default {
-            (
+        }
+        let (signal, at) = match command {
+            "default" => (
                 SignalKind::ConsentDefault,
-                now.saturating_add(u64::from(fold.wait_ms)),
-            )
-        } else {
-            (SignalKind::ConsentUpdate, now)
+                now.saturating_add(signals.consent_mode.wait_for_update().unwrap_or(0)),
+            ),
+            _ => (SignalKind::ConsentUpdate, now),
         };
         let Some(vendor) = catalog::vendor("gtm") else {
             return;
         };
-        let granted = [fold.ad_storage, fold.analytics_storage];
-        for ((claimed, category), granted) in CLAIMS.into_iter().zip(granted) {
-            if granted {
+        for (claimed, category) in CLAIMS {
+            if signals.consent_mode.effective(claimed) == Some(true) {
                 let evidence = Evidence::Signal {
                     signal,
                     claimed,
                     host: String::new(),
                     path: String::new(),
                 };
-                self.signals.claims.push(Claim {
+                signals.claims.push(Claim {
                     vendor,
                     category,
                     at,
