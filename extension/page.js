@@ -1,6 +1,6 @@
 /* tagwatch extension, page world (content script, world MAIN, document_start).
  *
- * tools/pack-extension.mjs wraps this file, www/consent.js and the catalog
+ * tools/pack-extension.mjs wraps this file, www/cmp-api.js, www/consent.js and the catalog
  * facts it needs (CATALOG: per vendor its page globals and identity rule) in
  * one function scope, so the page gets no new global from it. What the page
  * can see are the hooks the snippet also sets: the consent adapters'
@@ -198,7 +198,8 @@ function sweep() {
 }
 
 var poll = function () {};
-poll = watchConsent(sink, function () { return gesture; }) || poll;   // www/consent.js
+// The CMPs' API adapters are inline here (www/cmp-api.js), not fetched.
+poll = watchConsent(sink, function () { return gesture; }, function (ok) { ok(cmpReaders); }) || poll;   // www/consent.js
 var tick = guard(sweep);
 tick();
 listen.call(doc, 'DOMContentLoaded', tick);

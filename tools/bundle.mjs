@@ -8,6 +8,9 @@
 //   dist/tagwatch_bg.js  the brain, an ES module the loader imports after
 //                        `load`: the glue + www/url.js + www/consent.js +
 //                        www/observe.js + www/brain.js, exporting `start`.
+//   dist/ondemand/cmp-api.js  on demand: www/cmp-api.js (the adapters of
+//                        the CMPs' own APIs), exporting `cmpReaders`; the
+//                        brain imports it when one of those CMPs shows.
 //
 // Both minified with terser. The vendor APIs come from the compiled catalog
 // through the CLI (`tagwatch catalog show ID --json`), so the loader and
@@ -83,11 +86,16 @@ function brainGlue(glue) {
 // never beside the shipped files (no `sourceMappingURL` in them either).
 const SYMBOLS = join(ROOT, 'target/symbols');
 mkdirSync(SYMBOLS, { recursive: true });
-const out = [['tagwatch.js', loaderSrc, false], ['tagwatch_bg.js', brainSrc, true]];
+// On demand (dist/ondemand/, fetched only by pages that need it): the
+// adapters of the CMPs' own APIs, imported by the brain when one shows.
+const cmpApiSrc = read('www/cmp-api.js') + '\nexport { cmpReaders };\n';
+mkdirSync(join(at(args.out), 'ondemand'), { recursive: true });
+const out = [['tagwatch.js', loaderSrc, false], ['tagwatch_bg.js', brainSrc, true], ['ondemand/cmp-api.js', cmpApiSrc, true]];
 for (const [name, src, module] of out) {
-  const { code, map } = await minify({ [name.replace(/\.js$/, '.src.js')]: src },
-    { ...options(module), sourceMap: { includeSources: true, filename: name } });
+  const base = name.replace(/^.*\//, '');
+  const { code, map } = await minify({ [base.replace(/\.js$/, '.src.js')]: src },
+    { ...options(module), sourceMap: { includeSources: true, filename: base } });
   writeFileSync(join(at(args.out), name), code);
-  writeFileSync(join(SYMBOLS, `${name}.map`), map);
+  writeFileSync(join(SYMBOLS, `${base}.map`), map);
 }
 console.error(`bundle: ${args.out}/tagwatch.js (loader), ${args.out}/tagwatch_bg.js (brain); watched APIs ${JSON.stringify(apis)}`);

@@ -11,7 +11,7 @@
 //               + extension/content.js) in one scope
 //   fallback.js the same monitor compiled to JavaScript (wasm2js), injected only into pages whose
 //               own CSP refuses wasm: a content script's WebAssembly obeys the page's CSP in Chromium
-//   page.js     page world: (catalog + www/consent.js + extension/page.js) in one scope: no global leaks
+//   page.js     page world: (catalog + www/cmp-api.js + www/consent.js + extension/page.js) in one scope: no global leaks
 //   catalog.js  what the popup shows about vendors (names, weights, cookie rules)
 //   icons/      drawn here (PNG), so the repository holds no binaries
 // The catalog comes from `tagwatch catalog list/show --json` (the compiled
@@ -83,6 +83,7 @@ writeFileSync(join(OUT, 'content.js'), scope([
 writeFileSync(join(OUT, 'page.js'), scope([
   'try {',
   `var CATALOG = ${JSON.stringify(pageCatalog)};`,
+  read(join(ROOT, 'www/cmp-api.js')),
   read(join(ROOT, 'www/consent.js')),
   read(join(SRC, 'page.js')),
   '} catch (e) { /* never the page\'s problem */ }',

@@ -129,7 +129,14 @@ function run(h) {
     ['cmp', 'tcf', 'gpp', 'consent_mode'].forEach(function (k) {
       sink[k] = function () { page.cookies(now()); m[k].apply(m, arguments); need(); };
     });
-    var watch = watchConsent(sink, h.gesture);
+    // The CMPs' API adapters (www/cmp-api.js) come on demand, beside the wasm.
+    var watch = watchConsent(sink, h.gesture, function (ok, fail) {
+      import(new URL('ondemand/cmp-api.js', import.meta.url).href).then(function (x) { ok(x.cmpReaders); }, fail);
+    });
+    // While they are on their way the page view's findings are held, as
+    // for a wasm piece (judged without the CMP's state they could be false).
+    var send = m.flush;
+    m.flush = function (t) { return watch.waiting() ? false : send.call(m, t); };
     poll = function () { watch(); need(); };
     if (flush) receive('k', 0, ['flush']);
   }

@@ -15,15 +15,19 @@
  *   tcf(gdprApplies, eventStatus, purposeIds, vendorIds, at)
  *   gpp(gppString, applicableSections, at)
  *   consent_mode(command, keys, values, at)
+ * `adapters(ok, fail)` fetches the adapters of the CMPs' own APIs
+ * (www/cmp-api.js) and calls `ok(cmpReaders)`, or `fail()`: asked for only
+ * on pages where one of those CMPs shows.
  * Returns `poll()`: the host calls it on its sweeps (a CMP whose API loads
- * later is attached then). `at` is when the state took effect: -1 for a state found when the
+ * later is attached then); `poll.waiting()` is true while the adapters are
+ * on their way. `at` is when the state took effect: -1 for a state found when the
  * adapters start (restored from storage, or chosen before the monitor
  * started: the core dates it from what the loader kept), the time of the
  * visitor's click or key press when the choice came in that event's task
  * (the page's own handler for the same choice may already have loaded a
  * tag in it: `gesture()` gives it, else -1), else now. Every entry point
  * is guarded: a CMP that throws never reaches the page. */
-function watchConsent(sink, gesture) {
+function watchConsent(sink, gesture, adapters) {
   var w = window;
   var heard = {};   // CMPs that already sent an event: later reads are not restored
   var last = {};    // last value passed on per source, to drop repeats
@@ -52,13 +56,14 @@ function watchConsent(sink, gesture) {
     }
     return [names, granted];
   }
-  function cmp(id, choices, decided, restored) {
+  // `at`: when the state took effect, if known (else `when`).
+  function cmp(id, choices, decided, restored, at) {
     var key = choices.join('|') + '|' + decided;
     restored = restored && !heard[id];
     if (!restored) heard[id] = 1;
     if (last[id] === key) return;
     last[id] = key;
-    sink.cmp(id, choices[0], new Int32Array(choices[1]), !!decided, when(restored));
+    sink.cmp(id, choices[0], new Int32Array(choices[1]), !!decided, at === undefined ? when(restored) : at);
   }
 
   // ---- IAB TCF v2.2 and GPP 1.1: the page's API, or a locator frame ----
@@ -128,84 +133,37 @@ function watchConsent(sink, gesture) {
     return true;
   }
 
-  // ---- The CMPs' own APIs: each returns false while its API is missing ----
-  var readers = {
-    onetrust: function (restored) {
-      var ot = w.OneTrust;
-      var active = w.OnetrustActiveGroups;
-      if (!ot || typeof active !== 'string') return false;
-      // The site's groups, so an absent group does not read as refused.
-      var groups = [];
-      var data = fn(ot.GetDomainData) && ot.GetDomainData();
-      ((data && data.Groups) || []).forEach(function (g) { if (g && g.CustomGroupId) groups.push(g.CustomGroupId); });
-      if (!groups.length) groups = active.split(',').filter(Boolean);
-      cmp('onetrust', [groups, groups.map(function (g) { return flag(active.indexOf(',' + g + ',') >= 0); })],
-        fn(ot.IsAlertBoxClosed) && ot.IsAlertBoxClosed(), restored);
-      return true;
-    },
-    cookiebot: function (restored) {
-      var cb = w.Cookiebot;
-      if (!cb || !cb.consent) return false;
-      var c = cb.consent;
-      cmp('cookiebot', pairs({ preferences: c.preferences, statistics: c.statistics, marketing: c.marketing }),
-        cb.hasResponse && c.method !== 'implied', restored);
-      return true;
-    },
-    didomi: function (restored) {
-      var D = w.Didomi;
-      if (!D || !fn(D.getCurrentUserStatus)) return false;
-      var purposes = (D.getCurrentUserStatus() || {}).purposes || {};
-      cmp('didomi', pairs(purposes, function (p) { return p && typeof p.enabled === 'boolean' ? flag(p.enabled) : -1; }),
-        !(fn(D.shouldConsentBeCollected) && D.shouldConsentBeCollected()), restored);
-      return true;
-    },
-    cookieyes: function (restored) {
-      if (!fn(w.getCkyConsent)) return false;
-      var c = w.getCkyConsent() || {};
-      cmp('cookieyes', pairs(c.categories), c.isUserActionCompleted, restored);
-      return true;
-    },
-    klaro: function (restored) {
-      var m = w.klaro && fn(w.klaro.getManager) && w.klaro.getManager();
-      if (!m || !m.config) return false;
-      // Klaro records consent per service; each service names its purposes.
-      var out = [[], []];
-      (m.config.services || m.config.apps || []).forEach(function (s) {
-        var given = flag(m.getConsent(s.name));
-        (s.purposes || []).forEach(function (p) { out[0].push(p); out[1].push(given); });
-      });
-      cmp('klaro', out, m.confirmed, restored);
-      if (!m.tagwatch) {
-        m.tagwatch = 1;
-        m.watch({ update: guard(function (_, name) { if (name === 'saveConsents') readers.klaro(false); }) });
-      }
-      return true;
-    },
-    'vanilla-cookieconsent': function (restored) {
-      var c = w.CookieConsent;
-      if (!c || !fn(c.getUserPreferences)) return false;
-      var p = c.getUserPreferences() || {};
-      var yes = p.acceptedCategories || [];
-      var no = p.rejectedCategories || [];
-      cmp('vanilla-cookieconsent', [yes.concat(no), yes.map(function () { return 1; }).concat(no.map(function () { return 0; }))],
-        fn(c.validConsent) && c.validConsent(), restored);
-      return true;
-    },
-    osano: function (restored) {
-      var cm = w.Osano && w.Osano.cm;
-      if (!cm || !fn(cm.getConsent)) return false;
-      var choices = pairs(cm.getConsent(), function (v) { return v === 'ACCEPT' ? 1 : v === 'DENY' ? 0 : -1; });
-      cmp('osano', choices, choices[0].length > 0, restored);
-      if (!cm.tagwatch && fn(cm.addEventListener)) {
-        cm.tagwatch = 1;
-        cm.addEventListener('osano-cm-consent-saved', guard(function () { readers.osano(false); }));
-      }
-      return true;
-    }
-  };
+  // ---- The CMPs' own APIs: their adapters (www/cmp-api.js) come on demand ----
+  // Asked for once one of those CMPs shows (its global, or one of its
+  // events); an event heard before they are there is read when they come,
+  // dated from the event. `adapters(ok, fail)` hands over `cmpReaders`.
+  var GLOBALS = ['OneTrust', 'Cookiebot', 'Didomi', 'getCkyConsent', 'klaro', 'CookieConsent', 'Osano'];
+  var readers = null;
+  var asked = 0;
+  var failed = 0;
+  var pending = {};   // id -> when the event that asked for a read took effect
+  function need() {
+    if (asked) return;
+    asked = 1;
+    adapters(guard(function (make) {
+      readers = make({ w: w, cmp: cmp, pairs: pairs, flag: flag, fn: fn, guard: guard });
+      for (var id in pending) guard(readers[id])(false, pending[id]);
+      pending = {};
+      attachReaders();
+    }), function () { failed = 1; });
+  }
+  function attachReaders() {
+    for (var id in readers) if (!attached[id]) attached[id] = readers[id](true);
+  }
+  // A read of one CMP asked by its event (`restored` false) or callback.
+  function reread(id, restored) {
+    if (readers) return readers[id](restored);
+    if (!restored) pending[id] = when(false);
+    need();
+  }
 
   // ---- Events, listened to from the start: a choice counts from its event ----
-  function read(id) { return function () { heard[id] = 1; readers[id](false); }; }
+  function read(id) { return function () { heard[id] = 1; reread(id, false); }; }
   // Complianz and TrustArc keep their state in cookies: their events only
   // ask for a re-read of the cookies (decided false carries no state).
   function recheck(id) { return function () { sink.cmp(id, [], new Int32Array(0), false, clock.now()); }; }
@@ -217,7 +175,7 @@ function watchConsent(sink, gesture) {
   on(document, 'cmplz_status_change', recheck('complianz'));
   on(document, 'cmplz_fire_categories', recheck('complianz'));
   try {
-    (w.didomiOnReady = w.didomiOnReady || []).push(guard(function () { readers.didomi(true); }));
+    (w.didomiOnReady = w.didomiOnReady || []).push(guard(function () { reread('didomi', true); }));
     (w.didomiEventListeners = w.didomiEventListeners || []).push({ event: 'consent.changed', listener: guard(read('didomi')) });
   } catch (e) { /* a frozen queue: the cookie still tells */ }
 
@@ -275,10 +233,16 @@ function watchConsent(sink, gesture) {
   function attach(first) {
     if (!attached.tcf) attached.tcf = tcf();
     if (!attached.gpp) attached.gpp = gpp();
-    for (var id in readers) if (!attached[id]) attached[id] = readers[id](true);
+    for (var i = 0; i < GLOBALS.length && !asked; i++) {
+      try { if (w[GLOBALS[i]]) need(); } catch (e) { /* a throwing global: not this one */ }
+    }
+    attachReaders();
     dataLayer(first);
   }
   guard(attach)(true);
-  // The host calls it on its sweeps, which back off while nothing changes.
-  return guard(attach);
+  // The host calls it on its sweeps, which back off while nothing changes;
+  // `waiting()` while the CMP adapters are asked for and not there.
+  var poll = guard(attach);
+  poll.waiting = function () { return !!(asked && !readers && !failed); };
+  return poll;
 }

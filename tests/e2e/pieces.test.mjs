@@ -6,7 +6,10 @@
 //     cookies tell the consent, and the findings are decided on it.
 //   - GPP US decoder (dist/ondemand/gpp-us.wasm): the @iabgpp/cmpapi page
 //     (usnat), opt-out refused in the banner (as in cmp-npm.test.mjs).
-//   - A page with neither fetches neither.
+//   - The adapters of the CMPs' own APIs (dist/ondemand/cmp-api.js, from
+//     www/cmp-api.js): Cookiebot's page, choice refused in its banner; the
+//     findings are decided on the state its API gives.
+//   - A page with none of these fetches none.
 //   - A page view that ends while its piece is still on its way is held:
 //     no finding judged without that consent, an `unmonitored` health
 //     report instead (reason `ondemand`).
@@ -14,7 +17,9 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { refuseFlow } from './cmp-flows.mjs';
 import { loadedWithoutConsent, trackingWithoutConsent } from './expected.mjs';
-import { APP_ID, assertExactFindings, runPageView, startStack } from './harness.mjs';
+import {
+  APP_ID, assertExactFindings, runPageView, startStack, waitForFrameEntries, waitForIntercomBoot,
+} from './harness.mjs';
 
 let stack;
 before(async () => { stack = await startStack({ siteCount: 8 }); }, { timeout: 120_000 });
@@ -60,11 +65,39 @@ test('GPP usnat opt-out: the GPP US decoder is fetched, findings decided on GPP'
   assert.deepEqual(piecesServed(seq0), [['gpp-us.wasm', 200]]);
 });
 
-test('no CMP cookie, no GPP: no piece is fetched', { timeout: 90_000 }, async () => {
+test('a CMP with a live API: its adapters are fetched, findings decided on its state', { timeout: 90_000 }, async () => {
+  const seq0 = lastSeq();
+  await refuseFlow(stack, {
+    id: 'cookiebot',
+    page: 'cmp/cookiebot.html',
+    refuse: (page) => page.click('#CybotCookiebotDialogBodyButtonDecline'),
+  });
+  const served = piecesServed(seq0);
+  assert.ok(served.some(([f, status]) => f === 'cmp-api.js' && status === 200), `cmp-api.js fetched: ${JSON.stringify(served)}`);
+});
+
+test('no CMP cookie, no GPP, no CMP API: no piece is fetched', { timeout: 90_000 }, async () => {
   const seq0 = lastSeq();
   const run = await runPageView(stack, 'no-consent.html', { waitFrame: [/\/messenger\/web\/metrics$/, /\/messenger\/web\/events$/] });
   assertExactFindings(run.findings, loadedWithoutConsent({ fake: stack.fake, app: APP_ID }), 'no consent');
   assert.deepEqual(piecesServed(seq0), []);
+});
+
+test('the page view ends before the CMP adapters arrive: findings held, reported unmonitored', { timeout: 90_000 }, async () => {
+  const run = await runPageView(stack, 'cmp/cookiebot.html', {
+    // The adapters never come (a request that hangs); the cookie reader does.
+    before: (ctx) => ctx.page.route('**/tagwatch/ondemand/cmp-api.js', () => {}),
+    bootIntercom: false,
+    during: async ({ page }) => {
+      await page.waitForFunction(() => Array.isArray(window.tagwatch('findings')) && window.TW_CMP.ready, null, { timeout: 15000, polling: 50 });
+      await page.click('#CybotCookiebotDialogBodyButtonDecline');
+      await waitForIntercomBoot(page);
+      await waitForFrameEntries(page, [/\/messenger\/web\/metrics$/]);
+    },
+  });
+  assert.deepEqual(run.findings, [], 'nothing judged without the state the CMP adapters would read');
+  const health = run.posts.flatMap((p) => JSON.parse(p.body)).filter((r) => r.type === 'tagwatch-health');
+  assert.deepEqual(health.map((r) => [r.body.status, r.body.reason]), [['unmonitored', 'ondemand']]);
 });
 
 test('the page view ends before the cookie reader arrives: findings held, reported unmonitored', { timeout: 90_000 }, async () => {

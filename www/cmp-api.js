@@ -1,0 +1,98 @@
+/* The page adapters of the CMPs' own APIs (OneTrust, Cookiebot, Didomi,
+ * CookieYes, Klaro, vanilla-cookieconsent, Osano): how to read each one's
+ * live state, in its own terms. Only pages with one of these CMPs need
+ * them: the snippet serves them on demand (dist/ondemand/cmp-api.js, an ES
+ * module the brain imports when www/consent.js sees one of their globals
+ * or events; tools/bundle.mjs); the extension has them inline
+ * (tools/pack-extension.mjs).
+ *
+ * `cmpReaders(x)` gets www/consent.js's helpers — `x.w` the window,
+ * `x.cmp(id, choices, decided, restored, at)`, `x.pairs`, `x.flag`, `x.fn`,
+ * `x.guard` — and returns `{id: read(restored, at)}`: each reads its CMP
+ * now, passes the state on through `x.cmp` and returns false while the
+ * CMP's API is missing. `at` (optional) is when the state took effect, for
+ * a read asked by an event before the adapters were there. What the names
+ * mean is decided in the core only (`cmp::from_choices`). */
+function cmpReaders(x) {
+  var w = x.w;
+  var fn = x.fn;
+  var flag = x.flag;
+  var pairs = x.pairs;
+  var cmp = x.cmp;
+  var guard = x.guard;
+  var readers = {
+    onetrust: function (restored, at) {
+      var ot = w.OneTrust;
+      var active = w.OnetrustActiveGroups;
+      if (!ot || typeof active !== 'string') return false;
+      // The site's groups, so an absent group does not read as refused.
+      var groups = [];
+      var data = fn(ot.GetDomainData) && ot.GetDomainData();
+      ((data && data.Groups) || []).forEach(function (g) { if (g && g.CustomGroupId) groups.push(g.CustomGroupId); });
+      if (!groups.length) groups = active.split(',').filter(Boolean);
+      cmp('onetrust', [groups, groups.map(function (g) { return flag(active.indexOf(',' + g + ',') >= 0); })],
+        fn(ot.IsAlertBoxClosed) && ot.IsAlertBoxClosed(), restored, at);
+      return true;
+    },
+    cookiebot: function (restored, at) {
+      var cb = w.Cookiebot;
+      if (!cb || !cb.consent) return false;
+      var c = cb.consent;
+      cmp('cookiebot', pairs({ preferences: c.preferences, statistics: c.statistics, marketing: c.marketing }),
+        cb.hasResponse && c.method !== 'implied', restored, at);
+      return true;
+    },
+    didomi: function (restored, at) {
+      var D = w.Didomi;
+      if (!D || !fn(D.getCurrentUserStatus)) return false;
+      var purposes = (D.getCurrentUserStatus() || {}).purposes || {};
+      cmp('didomi', pairs(purposes, function (p) { return p && typeof p.enabled === 'boolean' ? flag(p.enabled) : -1; }),
+        !(fn(D.shouldConsentBeCollected) && D.shouldConsentBeCollected()), restored, at);
+      return true;
+    },
+    cookieyes: function (restored, at) {
+      if (!fn(w.getCkyConsent)) return false;
+      var c = w.getCkyConsent() || {};
+      cmp('cookieyes', pairs(c.categories), c.isUserActionCompleted, restored, at);
+      return true;
+    },
+    klaro: function (restored, at) {
+      var m = w.klaro && fn(w.klaro.getManager) && w.klaro.getManager();
+      if (!m || !m.config) return false;
+      // Klaro records consent per service; each service names its purposes.
+      var out = [[], []];
+      (m.config.services || m.config.apps || []).forEach(function (s) {
+        var given = flag(m.getConsent(s.name));
+        (s.purposes || []).forEach(function (p) { out[0].push(p); out[1].push(given); });
+      });
+      cmp('klaro', out, m.confirmed, restored, at);
+      if (!m.tagwatch) {
+        m.tagwatch = 1;
+        m.watch({ update: guard(function (_, name) { if (name === 'saveConsents') readers.klaro(false); }) });
+      }
+      return true;
+    },
+    'vanilla-cookieconsent': function (restored, at) {
+      var c = w.CookieConsent;
+      if (!c || !fn(c.getUserPreferences)) return false;
+      var p = c.getUserPreferences() || {};
+      var yes = p.acceptedCategories || [];
+      var no = p.rejectedCategories || [];
+      cmp('vanilla-cookieconsent', [yes.concat(no), yes.map(function () { return 1; }).concat(no.map(function () { return 0; }))],
+        fn(c.validConsent) && c.validConsent(), restored, at);
+      return true;
+    },
+    osano: function (restored, at) {
+      var cm = w.Osano && w.Osano.cm;
+      if (!cm || !fn(cm.getConsent)) return false;
+      var choices = pairs(cm.getConsent(), function (v) { return v === 'ACCEPT' ? 1 : v === 'DENY' ? 0 : -1; });
+      cmp('osano', choices, choices[0].length > 0, restored, at);
+      if (!cm.tagwatch && fn(cm.addEventListener)) {
+        cm.tagwatch = 1;
+        cm.addEventListener('osano-cm-consent-saved', guard(function () { readers.osano(false); }));
+      }
+      return true;
+    }
+  };
+  return readers;
+}
