@@ -8,7 +8,8 @@
 //     (usnat), opt-out refused in the banner (as in cmp-npm.test.mjs).
 //   - The adapters of the CMPs' own APIs (dist/ondemand/cmp-api.js, from
 //     www/cmp-api.js): Cookiebot's page, choice refused in its banner; the
-//     findings are decided on the state its API gives.
+//     findings are decided on the state its API gives; OneTrust refused
+//     while they are still on their way: read when they come.
 //   - A page with none of these fetches none.
 //   - A page view that ends while its piece is still on its way is held:
 //     no finding judged without that consent, an `unmonitored` health
@@ -22,7 +23,7 @@ import {
 } from './harness.mjs';
 
 let stack;
-before(async () => { stack = await startStack({ siteCount: 8 }); }, { timeout: 120_000 });
+before(async () => { stack = await startStack({ siteCount: 10 }); }, { timeout: 120_000 });
 after(async () => { await stack?.stop(); }, { timeout: 30_000 });
 
 /** The on-demand pieces the fake server served since `seq0`. */
@@ -74,6 +75,38 @@ test('a CMP with a live API: its adapters are fetched, findings decided on its s
   });
   const served = piecesServed(seq0);
   assert.ok(served.some(([f, status]) => f === 'cmp-api.js' && status === 200), `cmp-api.js fetched: ${JSON.stringify(served)}`);
+});
+
+test('a choice made while the CMP adapters are on their way: read when they come', { timeout: 90_000 }, async () => {
+  let release;
+  const gate = new Promise((resolve) => { release = resolve; });
+  const run = await runPageView(stack, 'cmp/onetrust.html', {
+    // The adapters' request waits until the visitor has refused.
+    before: (ctx) => ctx.page.route('**/tagwatch/ondemand/cmp-api.js', async (route) => { await gate; await route.continue(); }),
+    bootIntercom: false,
+    during: async ({ page }) => {
+      await page.waitForFunction(() => Array.isArray(window.tagwatch('findings')) && window.TW_CMP.ready, null, { timeout: 15000, polling: 50 });
+      await page.click('#onetrust-reject-all-handler');
+      await waitForIntercomBoot(page);
+      await waitForFrameEntries(page, [/\/messenger\/web\/metrics$/, /\/messenger\/web\/events$/]);
+      // Count the adapters' reads of OneTrust, then let them come.
+      await page.evaluate(() => {
+        const ot = window.OneTrust;
+        const read = ot.GetDomainData;
+        window.twReads = 0;
+        ot.GetDomainData = function () { window.twReads++; return read.apply(this, arguments); };
+      });
+      release();
+      await page.waitForFunction(() => window.twReads > 0, null, { timeout: 15000, polling: 50 });
+    },
+  });
+  assertExactFindings(run.findings, loadedWithoutConsent({ fake: stack.fake, app: APP_ID }), 'OneTrust: refused before its adapters came');
+  for (const f of run.findings) {
+    assert.equal(f.consent.source, 'onetrust', `decided on OneTrust's state: ${JSON.stringify(f)}`);
+    assert.equal(f.consent.functional, false);
+  }
+  const health = run.posts.flatMap((p) => JSON.parse(p.body)).filter((r) => r.type === 'tagwatch-health');
+  assert.deepEqual(health, [], 'not held once the adapters came');
 });
 
 test('no CMP cookie, no GPP, no CMP API: no piece is fetched', { timeout: 90_000 }, async () => {
