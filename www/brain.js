@@ -133,8 +133,8 @@ function run(h) {
     var watch = watchConsent(sink, h.gesture, function (ok, fail) {
       import(new URL('ondemand/cmp-api.js', import.meta.url).href).then(function (x) { ok(x.cmpReaders); }, fail);
     });
-    // While they are on their way the page view's findings are held, as
-    // for a wasm piece (judged without the CMP's state they could be false).
+    // While a CMP's event waits for them the page view's findings are held,
+    // as for a wasm piece (judged without that choice they could be false).
     var send = m.flush;
     m.flush = function (t) { return watch.waiting() ? false : send.call(m, t); };
     poll = function () { watch(); need(); };

@@ -19,8 +19,8 @@
  * (www/cmp-api.js) and calls `ok(cmpReaders)`, or `fail()`: asked for only
  * on pages where one of those CMPs shows.
  * Returns `poll()`: the host calls it on its sweeps (a CMP whose API loads
- * later is attached then); `poll.waiting()` is true while the adapters are
- * on their way. `at` is when the state took effect: -1 for a state found when the
+ * later is attached then); `poll.waiting()` is true while a CMP event
+ * waits for the adapters. `at` is when the state took effect: -1 for a state found when the
  * adapters start (restored from storage, or chosen before the monitor
  * started: the core dates it from what the loader kept), the time of the
  * visitor's click or key press when the choice came in that event's task
@@ -142,15 +142,18 @@ function watchConsent(sink, gesture, adapters) {
   var asked = 0;
   var failed = 0;
   var pending = {};   // id -> when the event that asked for a read took effect
+  var unread = 0;     // an event is waiting for the adapters
   function need() {
     if (asked) return;
     asked = 1;
-    adapters(guard(function (make) {
-      readers = make({ w: w, cmp: cmp, pairs: pairs, flag: flag, fn: fn, guard: guard });
-      for (var id in pending) guard(readers[id])(false, pending[id]);
-      pending = {};
-      attachReaders();
-    }), function () { failed = 1; });
+    try {
+      adapters(function (make) {
+        try { readers = make({ w: w, cmp: cmp, pairs: pairs, flag: flag, fn: fn, guard: guard }); } catch (e) { failed = 1; return; }
+        for (var id in pending) guard(readers[id])(false, pending[id]);
+        pending = {};
+        guard(attachReaders)();
+      }, function () { failed = 1; });
+    } catch (e) { failed = 1; }   // never a page view held for adapters that cannot come
   }
   function attachReaders() {
     for (var id in readers) if (!attached[id]) attached[id] = readers[id](true);
@@ -158,7 +161,7 @@ function watchConsent(sink, gesture, adapters) {
   // A read of one CMP asked by its event (`restored` false) or callback.
   function reread(id, restored) {
     if (readers) return readers[id](restored);
-    if (!restored) pending[id] = when(false);
+    if (!restored) { pending[id] = when(false); unread = 1; }
     need();
   }
 
@@ -240,9 +243,11 @@ function watchConsent(sink, gesture, adapters) {
     dataLayer(first);
   }
   guard(attach)(true);
-  // The host calls it on its sweeps, which back off while nothing changes;
-  // `waiting()` while the CMP adapters are asked for and not there.
+  // The host calls it on its sweeps, which back off while nothing changes.
+  // `waiting()`: a CMP event (a choice) waits for the adapters. A state
+  // merely restored is not waited for: a decided visitor's CMP cookie holds
+  // it, and the monitor waits for that cookie's reader itself.
   var poll = guard(attach);
-  poll.waiting = function () { return !!(asked && !readers && !failed); };
+  poll.waiting = function () { return !!(unread && !readers && !failed); };
   return poll;
 }
