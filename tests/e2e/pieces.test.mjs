@@ -9,7 +9,8 @@
 //   - The adapters of the CMPs' own APIs (dist/ondemand/cmp-api.js, from
 //     www/cmp-api.js): Cookiebot's page, choice refused in its banner; the
 //     findings are decided on the state its API gives; OneTrust refused
-//     while they are still on their way: read when they come.
+//     while they are still on their way: read when they come; Didomi left
+//     alone while they never come: judged, not held (nothing waits).
 //   - A page with none of these fetches none.
 //   - A page view that ends while its piece is still on its way is held:
 //     no finding judged without that consent, an `unmonitored` health
@@ -23,7 +24,7 @@ import {
 } from './harness.mjs';
 
 let stack;
-before(async () => { stack = await startStack({ siteCount: 10 }); }, { timeout: 120_000 });
+before(async () => { stack = await startStack({ siteCount: 12 }); }, { timeout: 120_000 });
 after(async () => { await stack?.stop(); }, { timeout: 30_000 });
 
 /** The on-demand pieces the fake server served since `seq0`. */
@@ -131,6 +132,24 @@ test('the page view ends before the CMP adapters arrive: findings held, reported
   assert.deepEqual(run.findings, [], 'nothing judged without the state the CMP adapters would read');
   const health = run.posts.flatMap((p) => JSON.parse(p.body)).filter((r) => r.type === 'tagwatch-health');
   assert.deepEqual(health.map((r) => [r.body.status, r.body.reason]), [['unmonitored', 'ondemand']]);
+});
+
+test('the CMP adapters still on their way, no choice heard: the page view is judged, not held', { timeout: 90_000 }, async () => {
+  // A new visitor who leaves Didomi's banner alone (`?lazy=1`: Intercom on
+  // load, the CMP after it): nothing waits for the adapters, which never
+  // come. (OneTrust would not do: it sends its groups event at start,
+  // which may be a choice, and is waited for.)
+  const run = await runPageView(stack, 'cmp/didomi.html', {
+    extra: { lazy: '1' },
+    before: (ctx) => ctx.page.route('**/tagwatch/ondemand/cmp-api.js', () => {}),
+    waitFrame: [/\/messenger\/web\/metrics$/, /\/messenger\/web\/events$/],
+    during: async ({ page }) => {
+      await page.waitForFunction(() => Array.isArray(window.tagwatch('findings')) && window.TW_CMP.ready, null, { timeout: 15000, polling: 50 });
+    },
+  });
+  const health = run.posts.flatMap((p) => JSON.parse(p.body)).filter((r) => r.type === 'tagwatch-health');
+  assert.deepEqual(health, [], 'not held');
+  assertExactFindings(run.findings, loadedWithoutConsent({ fake: stack.fake, app: APP_ID }), 'no choice: judged without one');
 });
 
 test('the page view ends before the cookie reader arrives: findings held, reported unmonitored', { timeout: 90_000 }, async () => {
