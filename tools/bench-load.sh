@@ -100,12 +100,19 @@ done
 
 # CPU time (user + system, clock ticks) the collector used so far.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$COLLECTOR_PID/stat"; }
+# Bytes the collector handed to write system calls so far (SQLite's WAL and
+# checkpoints, the answers): a figure the machine's load does not move.
+written() { awk '$1 == "wchar:" { print $2 }' "/proc/$COLLECTOR_PID/io"; }
 
 echo "collector $COLLECTOR_URL ($BACKEND), POST /r ($REPORTS reports, $BYTES bytes a batch):"
-CPU_BEFORE=$(cpu_ticks)
+CPU_BEFORE=$(cpu_ticks) WRITTEN_BEFORE=$(written)
 run_wrk collector "$COLLECTOR_URL"
-CPU_USED=$(( $(cpu_ticks) - CPU_BEFORE ))
+CPU_USED=$(( $(cpu_ticks) - CPU_BEFORE )) WRITTEN=$(( $(written) - WRITTEN_BEFORE ))
 
+# Group commits so far (each one transaction): batches a commit is how much
+# the writer's per-commit cost is shared.
+COMMITS=$(curl -s -H "Authorization: Bearer $TOKEN" "$COLLECTOR_URL/metrics" |
+  sed -n 's/^tagwatch_write_duration_seconds_count \([0-9]*\).*/\1/p')
 kill -TERM "$COLLECTOR_PID"
 wait "$COLLECTOR_PID" || die "the collector exited with $? on SIGTERM: $(cat "$OUT/collector.log")"
 COLLECTOR_PID=''
@@ -172,9 +179,11 @@ BEGIN {
 }'
 
 OK=$(field collector status_204)
-awk -v ticks="$CPU_USED" -v hz="$(getconf CLK_TCK)" -v ok="$OK" -v us="$(field collector duration_us)" 'BEGIN {
+awk -v ticks="$CPU_USED" -v hz="$(getconf CLK_TCK)" -v ok="$OK" -v us="$(field collector duration_us)" -v written="$WRITTEN" -v commits="${COMMITS:-0}" 'BEGIN {
   cpu = ticks / hz
   printf "collector CPU: %.2f s in %.2f s of load (%.2f cores), %.3f ms a batch\n", cpu, us / 1e6, cpu / (us / 1e6), ok ? cpu * 1000 / ok : 0
+  printf "collector writes: %.1f MB, %.1f KB a batch\n", written / 1e6, ok ? written / 1000 / ok : 0
+  if (commits) printf "group commits: %d, %.1f batches a commit\n", commits, ok / commits
 }'
 SURPLUS=$((STORED_VIEWS - OK))
 echo "stored: $STORED_VIEWS page views ($STORED_FINDINGS findings, $STORED_INVENTORIES inventories)" \

@@ -39,9 +39,17 @@ fn rows() -> Vec<String> {
         } else {
             format!("'{category}'")
         };
+        // The columns the store fills in from the evidence and consent.
+        let field = |json: &str, name: &str| {
+            serde_json::from_str::<serde_json::Value>(json)
+                .ok()
+                .and_then(|v| v.get(name)?.as_str().map(|s| format!("'{s}'")))
+                .unwrap_or_else(|| "NULL".to_owned())
+        };
+        let (evidence_kind, source) = (field(evidence, "kind"), field(consent, "source"));
         format!(
-            "INSERT INTO findings (site, page_view, page, type, vendor, category, evidence, consent, count, at, received_at, user_agent, raw)
-             VALUES ('{SITE}', '{pv}', 'https://shop.example{page}', '{kind}', '{vendor}', {category}, '{evidence}', '{consent}', {count}, '{at}', '{at}', 'UA', '{{}}')"
+            "INSERT INTO findings (site, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source, consent, count, at, received_at, user_agent, raw)
+             VALUES ('{SITE}', '{pv}', 'https://shop.example{page}', '{kind}', '{vendor}', {category}, {evidence_kind}, '{evidence}', {source}, '{consent}', {count}, '{at}', '{at}', 'UA', '{{}}')"
         )
     };
     let inventory = |pv: &str, page: &str, at: &str| {

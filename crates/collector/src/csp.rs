@@ -13,7 +13,7 @@ use tagwatch_core::redact::redact_text;
 use tagwatch_core::report::read::{refuse_nul, Canonical};
 use tagwatch_core::url;
 use tagwatch_store::timefmt::iso_from_ms;
-use tagwatch_store::{FindingKind, FindingRecord};
+use tagwatch_store::{FindingKind, FindingRecord, StoredEvidenceKind};
 
 use crate::ingest::{truncate, Malformed, Parsed};
 use crate::scrub;
@@ -227,7 +227,9 @@ pub fn parse(
                         vendor: vendor.to_owned(),
                         category,
                         evidence,
+                        evidence_kind: StoredEvidenceKind::Csp,
                         consent: "null".to_owned(),
+                        consent_source: None,
                         count: 1,
                         at,
                         received_at: received_at.clone(),

@@ -7,13 +7,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use tagwatch_core::redact::redact_text;
+use tagwatch_core::report;
 use tagwatch_core::report::read::{
-    self, Body, Canonical, FindingBody, HealthBody, InventoryBody, Scrub, UsageIn,
+    self, Body, Canonical, ConsentSource, FindingBody, HealthBody, InventoryBody, Scrub, UsageIn,
 };
 use tagwatch_store::timefmt::iso_from_ms;
 use tagwatch_store::{
     Batch, FindingKind, FindingRecord, HealthRecord, InventoryHost, InventoryRecord,
-    InventoryVendor, Usage,
+    InventoryVendor, StoredConsentSource, StoredEvidenceKind, Usage,
 };
 
 use crate::scrub;
@@ -135,11 +136,25 @@ struct Common {
     user_agent: String,
 }
 
+/// The stored `raw` of a finding: the body's properties that have no
+/// column of their own — `schema`, `at` and any the schema does not define
+/// (redacted) — as a JSON object with sorted keys. Every other property is
+/// in a column (`evidence` and `consent` as JSON, with their own unknown
+/// properties), so a finding's text is stored once, not twice.
+fn finding_raw(b: &FindingBody<'_>) -> String {
+    if b.extra.0.is_empty() {
+        return format!(r#"{{"at":{},"schema":{}}}"#, b.at.0, report::SCHEMA);
+    }
+    let mut rest = b.extra.0.clone();
+    rest.insert("at".into(), b.at.0.into());
+    rest.insert("schema".into(), report::SCHEMA.into());
+    serde_json::Value::Object(rest).to_string()
+}
+
 fn finding(b: &FindingBody<'_>, c: Common) -> FindingRecord {
     let evidence = b.evidence.to_json();
     let consent = b.consent.to_json();
-    let mut raw = String::with_capacity(evidence.len() + consent.len() + 256);
-    b.write_json_with(&mut raw, &[("evidence", &evidence), ("consent", &consent)]);
+    let raw = finding_raw(b);
     FindingRecord {
         site: b.site.as_str().to_owned(),
         page_view: b.page_view.as_str().to_owned(),
@@ -148,7 +163,12 @@ fn finding(b: &FindingBody<'_>, c: Common) -> FindingRecord {
         vendor: b.vendor.as_str().to_owned(),
         category: b.category,
         evidence,
+        evidence_kind: StoredEvidenceKind::Monitor(b.evidence.kind),
         consent,
+        consent_source: b.consent.source.as_ref().map(|s| match s {
+            ConsentSource::Known(known) => StoredConsentSource::Known(*known),
+            ConsentSource::Other(other) => StoredConsentSource::Other(other.as_str().to_owned()),
+        }),
         count: b.count.map_or(1, |n| stored(n.0)),
         at: c.at,
         received_at: c.received_at,
@@ -407,7 +427,7 @@ mod tests {
             r#"{"cookie":"uid_:id","host":"widget.intercom.io","kind":"request","path":"/u/:id/x"}"#
         );
         assert_eq!(f.user_agent, "UA :id");
-        assert!(f.raw.contains(r#""newer":{":id":[":id"]}"#), "{}", f.raw);
+        assert_eq!(f.raw, r#"{"at":412,"newer":{":id":[":id"]},"schema":1}"#);
         assert!(!f.raw.contains("jane"), "{}", f.raw);
         // A health reason that is not an error name is not kept.
         let health = json!([{

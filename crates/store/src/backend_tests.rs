@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use super::schema::{self, Dialect, MIGRATIONS, SCHEMA_VERSION};
 use super::*;
-use tagwatch_core::consent::Category;
-use tagwatch_core::report::{FindingType, HealthStatus};
+use tagwatch_core::consent::{Category, Source};
+use tagwatch_core::report::{EvidenceKind, FindingType, HealthStatus};
 
 use crate::testing as pg;
 
@@ -79,8 +79,10 @@ fn finding(pv: &str, cookie: &str, count: i64, at: &str) -> FindingRecord {
         vendor: "intercom".into(),
         category: Some(Category::Functional),
         evidence: format!(r#"{{"cookie":"{cookie}","kind":"cookie"}}"#),
+        evidence_kind: StoredEvidenceKind::Monitor(EvidenceKind::Cookie),
         consent: r#"{"analytics":false,"functional":false,"marketing":false,"necessary":true}"#
             .into(),
+        consent_source: None,
         count,
         at: at.into(),
         received_at: at.into(),
@@ -456,6 +458,7 @@ fn backends_agree_on_everything_the_api_reads() {
                 FindingRecord {
                     kind: FindingKind::Monitor(FindingType::GpcIgnored),
                     consent: r#"{"analytics":true,"functional":null,"gpc":true,"marketing":false,"necessary":true,"since":5,"source":"cmp"}"#.into(),
+                    consent_source: Some(StoredConsentSource::Other("cmp".into())),
                     ..finding("pv3", "intercom-id-x", 1, "2024-05-02T13:00:00.000Z")
                 },
                 // Flags that are not booleans (never sent so, but stored
@@ -463,6 +466,7 @@ fn backends_agree_on_everything_the_api_reads() {
                 FindingRecord {
                     kind: FindingKind::Monitor(FindingType::GpcIgnored),
                     consent: r#"{"analytics":false,"functional":"true","marketing":null,"necessary":1,"source":"api"}"#.into(),
+                    consent_source: Some(StoredConsentSource::Known(Source::Api)),
                     ..finding("pv3", "intercom-session-x", 1, "2024-05-02T13:00:00.000Z")
                 },
                 FindingRecord {
@@ -711,9 +715,24 @@ fn postgres_migrates_a_version_2_database_and_keeps_its_data() {
         .expect("finding");
     let store = open(&db.url, 1, Checks::default()).expect("migrate");
     assert_eq!(all_findings(&*store).len(), 1);
+    // Version 6 keyed the old row as a write keys it: the same report
+    // again updates it instead of adding one.
+    store
+        .commit(&[&Batch {
+            findings: vec![finding("pv1", "intercom-id", 4, T0)],
+            ..Batch::default()
+        }])
+        .expect("commit");
+    let counts: Vec<i64> = all_findings(&*store).iter().map(|r| r.count).collect();
+    assert_eq!(counts, [4]);
+    let kind: Option<String> = client
+        .query_one("SELECT evidence_kind FROM findings", &[])
+        .expect("kind")
+        .get(0);
+    assert_eq!(kind.as_deref(), Some("cookie"));
     let indexes: i64 = client
         .query_one(
-            "SELECT count(*) FROM pg_indexes WHERE indexname IN ('findings_by_at', 'health_by_at', 'inventories_by_at')",
+            "SELECT count(*) FROM pg_indexes WHERE indexname IN ('findings_by_site_at', 'health_by_at', 'inventories_by_at')",
             &[],
         )
         .expect("indexes")

@@ -18,6 +18,7 @@ pub(crate) enum Param<'a> {
     Int(i64),
     Real(f64),
     Text(&'a str),
+    Blob(&'a [u8]),
 }
 
 impl<'a> From<&'a str> for Param<'a> {

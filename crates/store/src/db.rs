@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::conn::{first, rows, transaction, Conn, Param, Row, Tx};
-use crate::schema::{render, MIGRATIONS, SCHEMA_VERSION};
+use crate::schema::{render, Backfill, MIGRATIONS, SCHEMA_VERSION};
 use crate::{
     Batch, ConsentTally, FindingRecord, FindingRow, FindingsQuery, FirstSeen, HealthQuery,
     HealthRecord, HealthRow, HostTotals, InventoryQuery, InventoryRecord, InventoryTotals, Purged,
@@ -26,7 +26,7 @@ use crate::{
 /// Most rows written by one multi-row statement. Larger groups take
 /// several; smaller ones the largest power of two that fits, then the next
 /// (so each table needs at most 9 prepared statements). 256 rows of the
-/// widest table are 3,328 parameters, under both databases' limits
+/// widest table (findings, 16 columns) are 4,096 parameters, under both databases' limits
 /// (SQLite 32,766; PostgreSQL 65,535); a group of 32 batches of 14
 /// findings is two statements (each one round trip to PostgreSQL).
 const MAX_ROWS: usize = 256;
@@ -155,10 +155,91 @@ pub(crate) fn migrate<C: Conn>(c: &mut C) -> Result<(), StoreError> {
         }
         for m in MIGRATIONS.iter().filter(|m| m.version > version) {
             c.batch(&render(m.sql, C::DIALECT, 1))?;
+            match m.backfill {
+                Some(Backfill::FindingColumns) => backfill_finding_columns(c)?,
+                None => {}
+            }
+            if !m.then.is_empty() {
+                c.batch(&render(m.then, C::DIALECT, 1))?;
+            }
             c.set_schema_version(m.version)?;
         }
         Ok(())
     })
+}
+
+/// Rows a backfill reads and updates at a time (bounded memory whatever
+/// the size of the store).
+const BACKFILL_ROWS: u32 = 1000;
+
+/// Version 6: each stored finding's dedupe key, evidence kind and consent
+/// source, computed as a write computes them. An evidence or consent that
+/// is not the JSON object it always was written as gets no kind or
+/// source (NULL), and still a key.
+fn backfill_finding_columns<C: Conn>(c: &mut C) -> Result<(), StoreError> {
+    let mut after = 0i64;
+    loop {
+        let found = rows(
+            c,
+            "SELECT id, type, vendor, evidence, consent FROM findings WHERE id > ?1 ORDER BY id LIMIT ?2",
+            &[after.into(), BACKFILL_ROWS.into()],
+            |row| {
+                Ok((
+                    row.int(0)?,
+                    row.text(1)?,
+                    row.text(2)?,
+                    row.text(3)?,
+                    row.text(4)?,
+                ))
+            },
+        )?;
+        let Some(last) = found.last() else {
+            return Ok(());
+        };
+        after = last.0;
+        for (id, kind, vendor, evidence, consent) in &found {
+            let key = dedupe_key(kind, vendor, evidence);
+            let field = |json: &str, name: &str| -> Option<String> {
+                let v: serde_json::Value = serde_json::from_str(json).ok()?;
+                v.get(name)?.as_str().map(str::to_owned)
+            };
+            c.execute(
+                "UPDATE findings SET dedupe = ?2, evidence_kind = ?3, consent_source = ?4 WHERE id = ?1",
+                &[
+                    Param::Int(*id),
+                    Param::Blob(&key),
+                    field(evidence, "kind").as_deref().into(),
+                    field(consent, "source").as_deref().into(),
+                ],
+            )?;
+        }
+    }
+}
+
+/// Bytes of a finding's dedupe key: 128 bits of SHA-256, so that no two
+/// different (type, vendor, evidence) meet by chance (or by design: the
+/// evidence is the client's text) within a page view.
+pub const DEDUPE_KEY_BYTES: usize = 16;
+
+/// A finding's dedupe key within its (site, page view): a digest of its
+/// type, vendor and canonical evidence, each length-prefixed so that no
+/// two different triples have the same input. Stored in `findings.dedupe`;
+/// the unique index is (site, page_view, dedupe).
+pub fn dedupe_key(kind: &str, vendor: &str, evidence: &str) -> [u8; DEDUPE_KEY_BYTES] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [kind, vendor, evidence] {
+        h.update(u64::try_from(part.len()).unwrap_or(u64::MAX).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    let digest = h.finalize();
+    let mut key = [0u8; DEDUPE_KEY_BYTES];
+    key.copy_from_slice(
+        digest
+            .get(..DEDUPE_KEY_BYTES)
+            .unwrap_or(&[0; DEDUPE_KEY_BYTES]),
+    );
+    key
 }
 
 // ---------------------------------------------------------------- writes
@@ -168,6 +249,7 @@ pub(crate) fn migrate<C: Conn>(c: &mut C) -> Result<(), StoreError> {
 /// earliest `at`, as the upserts would leave them.
 struct Merged<'a> {
     first: &'a FindingRecord,
+    key: [u8; DEDUPE_KEY_BYTES],
     count: i64,
     at: &'a str,
 }
@@ -186,20 +268,16 @@ struct Group<'a> {
     inventories: Vec<&'a InventoryRecord>,
 }
 
-type FindingKey<'a> = (&'a str, &'a str, &'static str, &'a str, &'a str);
+/// The unique index's order: (site, page_view, dedupe).
+type FindingKey<'a> = (&'a str, &'a str, [u8; DEDUPE_KEY_BYTES]);
 
 impl<'a> Group<'a> {
     fn new(batches: &[&'a Batch]) -> Self {
         let mut findings: BTreeMap<FindingKey<'a>, Merged<'a>> = BTreeMap::new();
         let mut types: Vec<&FindingRecord> = Vec::new();
         for f in batches.iter().flat_map(|b| b.findings.iter()) {
-            let key = (
-                f.site.as_str(),
-                f.page_view.as_str(),
-                f.kind.as_str(),
-                f.vendor.as_str(),
-                f.evidence.as_str(),
-            );
+            let dedupe = dedupe_key(f.kind.as_str(), &f.vendor, &f.evidence);
+            let key = (f.site.as_str(), f.page_view.as_str(), dedupe);
             findings
                 .entry(key)
                 .and_modify(|m| {
@@ -214,6 +292,7 @@ impl<'a> Group<'a> {
                 })
                 .or_insert(Merged {
                     first: f,
+                    key: dedupe,
                     count: f.count,
                     at: &f.at,
                 });
@@ -288,9 +367,10 @@ RETURNING site, type";
 /// concurrent writers agree whatever order their rows land in.
 const UPSERT_FINDINGS: &str = "
 INSERT INTO findings
-    (site, page_view, page, type, vendor, category, evidence, consent, count, at, received_at, user_agent, raw)
-VALUES {values:13}
-ON CONFLICT (site, page_view, type, vendor, evidence) DO UPDATE SET
+    (site, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source, consent,
+     count, at, received_at, user_agent, raw, dedupe)
+VALUES {values:16}
+ON CONFLICT (site, page_view, dedupe) DO UPDATE SET
     count = CASE WHEN excluded.count > findings.count THEN excluded.count ELSE findings.count END,
     at = CASE WHEN excluded.at < findings.at THEN excluded.at ELSE findings.at END";
 
@@ -298,9 +378,10 @@ ON CONFLICT (site, page_view, type, vendor, evidence) DO UPDATE SET
 /// occurrence each): the same key adds its count to the stored row.
 const UPSERT_FINDINGS_ADD: &str = "
 INSERT INTO findings
-    (site, page_view, page, type, vendor, category, evidence, consent, count, at, received_at, user_agent, raw)
-VALUES {values:13}
-ON CONFLICT (site, page_view, type, vendor, evidence) DO UPDATE SET
+    (site, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source, consent,
+     count, at, received_at, user_agent, raw, dedupe)
+VALUES {values:16}
+ON CONFLICT (site, page_view, dedupe) DO UPDATE SET
     count = CASE WHEN findings.count > 9223372036854775807 - excluded.count
                  THEN 9223372036854775807 ELSE findings.count + excluded.count END,
     at = CASE WHEN excluded.at < findings.at THEN excluded.at ELSE findings.at END";
@@ -417,7 +498,7 @@ fn write_group<C: Conn>(
             c,
             sql,
             &rows,
-            13,
+            16,
             |m, p| {
                 let f = m.first;
                 p.extend([
@@ -427,13 +508,16 @@ fn write_group<C: Conn>(
                     f.kind.as_str().into(),
                     (&f.vendor).into(),
                     f.category.map(|c| c.as_str()).into(),
+                    f.evidence_kind.as_str().into(),
                     (&f.evidence).into(),
+                    f.consent_source.as_ref().map(|s| s.as_str()).into(),
                     (&f.consent).into(),
                     Param::Int(m.count),
                     Param::Text(m.at),
                     (&f.received_at).into(),
                     (&f.user_agent).into(),
                     (&f.raw).into(),
+                    Param::Blob(&m.key),
                 ]);
             },
             &mut |_| Ok(()),
@@ -632,9 +716,9 @@ const PAGE_VIEWS: &str = "SELECT count(*) FROM (
 /// Monitor findings (not `csp_blocked`) per consent state: source and the
 /// four categories as 1, 0 or NULL.
 const CONSENT_STATES: &str = concat!(
-    "SELECT {json_text:c:source}, {json_flag:c:necessary}, {json_flag:c:functional},
+    "SELECT source, {json_flag:c:necessary}, {json_flag:c:functional},
             {json_flag:c:analytics}, {json_flag:c:marketing}, count(*)
-     FROM (SELECT {json:consent} AS c FROM findings
+     FROM (SELECT consent_source AS source, {json:consent} AS c FROM findings
            WHERE ",
     findings_window!(),
     " AND type <> 'csp_blocked') f
@@ -1049,9 +1133,14 @@ impl<C: Conn> Store for Db<C> {
                 // per table so that one call never holds the write lock for
                 // long. PostgreSQL: rows a writer holds are skipped (left
                 // for the next run), so a purge never waits for ingest.
+                // Findings through their (site, at) index, site by site:
+                // they have no index on `at` alone (one more index every
+                // write would update, at a place in it that the report's
+                // age decides, for retention only).
                 let findings = c.execute(
                     "DELETE FROM findings WHERE id IN
-                       (SELECT id FROM findings WHERE at < ?1 ORDER BY at LIMIT ?2 {skip_locked})",
+                       (SELECT id FROM findings
+                        WHERE site IN (SELECT key FROM sites) AND at < ?1 LIMIT ?2 {skip_locked})",
                     &p,
                 )?;
                 let health = c.execute(
@@ -1092,6 +1181,25 @@ impl<C: Conn> Store for Db<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dedupe_keys_tell_every_part_apart() {
+        let k = dedupe_key("cookie_before_consent", "intercom", r#"{"kind":"cookie"}"#);
+        assert_eq!(
+            k,
+            dedupe_key("cookie_before_consent", "intercom", r#"{"kind":"cookie"}"#)
+        );
+        for other in [
+            dedupe_key("gpc_ignored", "intercom", r#"{"kind":"cookie"}"#),
+            dedupe_key("cookie_before_consent", "hotjar", r#"{"kind":"cookie"}"#),
+            dedupe_key("cookie_before_consent", "intercom", r#"{"kind":"dom"}"#),
+            // The same bytes split differently between the parts.
+            dedupe_key("cookie_before_consen", "tintercom", r#"{"kind":"cookie"}"#),
+            dedupe_key("cookie_before_consent", "intercom{", r#""kind":"cookie"}"#),
+        ] {
+            assert_ne!(k, other);
+        }
+    }
 
     #[test]
     fn chunks_are_powers_of_two_up_to_the_maximum() {

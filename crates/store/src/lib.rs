@@ -11,8 +11,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde::Serialize;
-use tagwatch_core::consent::Category;
-use tagwatch_core::report::{FindingType, HealthStatus};
+use tagwatch_core::consent::{Category, Source};
+use tagwatch_core::report::{EvidenceKind, FindingType, HealthStatus};
 
 mod conn;
 mod db;
@@ -68,6 +68,51 @@ impl FindingKind {
     }
 }
 
+/// A finding's evidence kind as stored (`evidence.kind`): one the monitor
+/// reports, or `csp` (a browser's CSP violation report).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StoredEvidenceKind {
+    Monitor(EvidenceKind),
+    Csp,
+}
+
+impl StoredEvidenceKind {
+    /// The kind name of the browser's CSP violations.
+    pub const CSP: &'static str = "csp";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoredEvidenceKind::Monitor(k) => k.as_str(),
+            StoredEvidenceKind::Csp => Self::CSP,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            Self::CSP => Some(StoredEvidenceKind::Csp),
+            _ => EvidenceKind::parse(s).map(StoredEvidenceKind::Monitor),
+        }
+    }
+}
+
+/// `consent.source` as stored: a source the monitor names (`default`,
+/// `api`, `tcf`, `gpp`, a known CMP id), or other text a newer monitor
+/// sent (at most 32 characters, redacted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredConsentSource {
+    Known(Source),
+    Other(String),
+}
+
+impl StoredConsentSource {
+    pub fn as_str(&self) -> &str {
+        match self {
+            StoredConsentSource::Known(s) => s.as_str(),
+            StoredConsentSource::Other(s) => s,
+        }
+    }
+}
+
 /// One finding report, ready to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FindingRecord {
@@ -79,7 +124,12 @@ pub struct FindingRecord {
     pub category: Option<Category>,
     /// Canonical JSON (sorted keys): part of the dedupe key.
     pub evidence: String,
+    /// `evidence.kind`, stored in a column of its own.
+    pub evidence_kind: StoredEvidenceKind,
     pub consent: String,
+    /// `consent.source`, stored in a column of its own; `None` when absent
+    /// (CSP reports have no consent).
+    pub consent_source: Option<StoredConsentSource>,
     pub count: i64,
     /// ISO 8601 UTC, ms precision: receive time − age.
     pub at: String,

@@ -80,6 +80,7 @@ impl ToSql for Param<'_> {
                 _ => f.to_sql(ty, out),
             },
             Param::Text(s) => s.to_sql(ty, out),
+            Param::Blob(b) => b.to_sql(ty, out),
         }
     }
 

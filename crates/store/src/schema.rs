@@ -21,6 +21,7 @@
 //! | `{json_flag:X:K}`     | `1`, `0` or NULL: the boolean `K` of object `X` | same                            |
 //! | `{skip_locked}`       | nothing (one writer)                | `FOR UPDATE SKIP LOCKED`                    |
 //! | `{bytes}`             | nothing (byte order already)        | ` COLLATE "C"` (after an expression)        |
+//! | `{blob}`              | `BLOB`                              | `BYTEA`                                     |
 //!
 //! Parameters are written `?N`; PostgreSQL gets `$N`.
 
@@ -28,6 +29,18 @@
 pub struct Migration {
     pub version: i64,
     pub sql: &'static str,
+    /// Rows to fill in with what SQL alone cannot compute in both dialects
+    /// (run after `sql`), then more SQL (`then`) that needs them.
+    pub backfill: Option<Backfill>,
+    pub then: &'static str,
+}
+
+/// A migration step written in Rust (`db::migrate` runs it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backfill {
+    /// Every finding's dedupe key, evidence kind and consent source, from
+    /// its type, vendor, evidence and consent (version 6).
+    FindingColumns,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,28 +51,44 @@ pub enum Dialect {
 
 /// The schema version this build writes: the last migration's. SQLite keeps
 /// it in `PRAGMA user_version`, PostgreSQL in the `tagwatch_schema` table.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         sql: V1,
+        backfill: None,
+        then: "",
     },
     Migration {
         version: 2,
         sql: V2,
+        backfill: None,
+        then: "",
     },
     Migration {
         version: 3,
         sql: V3,
+        backfill: None,
+        then: "",
     },
     Migration {
         version: 4,
         sql: V4,
+        backfill: None,
+        then: "",
     },
     Migration {
         version: 5,
         sql: V5,
+        backfill: None,
+        then: "",
+    },
+    Migration {
+        version: 6,
+        sql: V6,
+        backfill: Some(Backfill::FindingColumns),
+        then: V6_INDEXES,
     },
 ];
 
@@ -196,6 +225,55 @@ INSERT INTO site_finding_types (site, type, first_at)
     SELECT site, type, min(at) FROM findings GROUP BY site, type;
 ";
 
+/// Findings keyed by a digest instead of their evidence text, with their
+/// evidence kind and consent source in columns of their own. The unique
+/// key was (site, page_view, type, vendor, evidence): every index entry
+/// held the evidence JSON (≈ 150 bytes) and each group commit rewrote
+/// that many more index bytes. `dedupe` is the first 16 bytes of SHA-256
+/// over (type, vendor, evidence) (`db::dedupe_key`), so the key is the
+/// same set of reports as before. The table is rebuilt (SQLite cannot drop
+/// a table's UNIQUE constraint), rows copied in `id` order; the new
+/// columns are filled in by `Backfill::FindingColumns`, then indexed.
+/// `findings_by_at` (version 3) is not made again: retention finds old
+/// findings through `findings_by_site_at`, and each index costs every
+/// write (a report's `at` is its receive time less its age, so these
+/// entries land across the index's last seconds, not at its end).
+/// `evidence_kind` is the wire name of `evidence.kind` (or `csp`),
+/// `consent_source` that of `consent.source` (NULL when absent); every
+/// write sets `dedupe` and `evidence_kind`.
+const V6: &str = "
+CREATE TABLE findings_v6 (
+    id             {id},
+    site           {text} NOT NULL REFERENCES sites(key),
+    page_view      {text} NOT NULL,
+    page           {text} NOT NULL,
+    type           {text} NOT NULL,
+    vendor         {text} NOT NULL,
+    category       {text},
+    evidence_kind  {text},
+    evidence       {text} NOT NULL,
+    consent_source {text},
+    consent        {text} NOT NULL,
+    count          BIGINT NOT NULL,
+    at             {text} NOT NULL,
+    received_at    {text} NOT NULL,
+    user_agent     {text} NOT NULL,
+    raw            {text} NOT NULL,
+    dedupe         {blob}
+);
+INSERT INTO findings_v6
+    (site, page_view, page, type, vendor, category, evidence, consent, count, at, received_at, user_agent, raw)
+    SELECT site, page_view, page, type, vendor, category, evidence, consent, count, at, received_at, user_agent, raw
+    FROM findings ORDER BY id;
+DROP TABLE findings;
+ALTER TABLE findings_v6 RENAME TO findings;
+";
+
+const V6_INDEXES: &str = "
+CREATE UNIQUE INDEX findings_by_key ON findings(site, page_view, dedupe);
+CREATE INDEX findings_by_site_at ON findings(site, at);
+";
+
 /// `sql` in `dialect`: tokens filled in (see the module comment), `?N`
 /// parameters as `$N` for PostgreSQL, `{values:N}` repeated for `rows`
 /// rows. The statements contain no other `?` and no other braces.
@@ -250,6 +328,8 @@ pub fn render(sql: &str, dialect: Dialect, rows: usize) -> String {
             ),
             ("skip_locked", true) => "FOR UPDATE SKIP LOCKED".to_owned(),
             ("bytes", true) => " COLLATE \"C\"".to_owned(),
+            ("blob", false) => "BLOB".to_owned(),
+            ("blob", true) => "BYTEA".to_owned(),
             _ => format!("{{{token}}}"),
         };
         out.push_str(&piece);
@@ -292,8 +372,10 @@ mod tests {
     fn every_token_is_rendered_in_both_dialects() {
         for m in MIGRATIONS {
             for dialect in [Dialect::Sqlite, Dialect::Postgres] {
-                let out = render(m.sql, dialect, 1);
-                assert!(!out.contains('{'), "{dialect:?}: {out}");
+                for sql in [m.sql, m.then] {
+                    let out = render(sql, dialect, 1);
+                    assert!(!out.contains('{'), "{dialect:?}: {out}");
+                }
             }
         }
     }

@@ -1,13 +1,16 @@
 //! The SQLite connection of the store: WAL journal, `synchronous=FULL`,
-//! one write connection (the writer thread, the CLI) and a few read-only
-//! ones for the API and site look-ups; and the checks that make sure a
-//! file can be trusted before anything is served from it.
+//! one write connection (the writer thread, the CLI), a checkpointer
+//! thread with a connection of its own, and a few read-only ones for the
+//! API and site look-ups; and the checks that make sure a file can be
+//! trusted before anything is served from it.
 
 use std::collections::HashMap;
+use std::ffi::c_int;
 use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+use rusqlite::wal::CheckpointMode;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::conn::{Conn, Param, Row, Tx};
@@ -20,6 +23,16 @@ use crate::StoreError;
 const STATEMENT_CACHE: usize = 128;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// WAL pages after a commit that wake the checkpointer: SQLite's own
+/// automatic checkpoint threshold (≈ 4 MB of 4 KB pages).
+const CHECKPOINT_PAGES: c_int = 1000;
+/// WAL pages after a commit at which the writer checkpoints itself, as
+/// SQLite would without the checkpointer: a checkpointer that cannot keep
+/// up (no CPU for it) must not let the WAL grow without end. A PASSIVE
+/// checkpoint run right after a commit copies the whole WAL, so the next
+/// transaction starts it over from its beginning.
+const WRITER_CHECKPOINT_PAGES: c_int = 8 * CHECKPOINT_PAGES;
 
 fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -172,6 +185,7 @@ impl rusqlite::ToSql for Param<'_> {
             Param::Int(n) => ToSqlOutput::Owned(Value::Integer(n)),
             Param::Real(f) => ToSqlOutput::Owned(Value::Real(f)),
             Param::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Param::Blob(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
         })
     }
 }
@@ -295,8 +309,8 @@ impl Conn for SqliteConn {
     }
 }
 
-/// Opens one connection to `path`: the writer, or a read-only reader.
-fn connect(path: &Path, role: Role) -> Result<SqliteConn, StoreError> {
+/// Opens one SQLite connection to `path`, configured.
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -305,10 +319,66 @@ fn connect(path: &Path, role: Role) -> Result<SqliteConn, StoreError> {
         StoreError::Sqlite(e) => opening(path, e),
         other => other,
     })?;
-    if role == Role::Reader {
-        conn.pragma_update(None, "query_only", "ON")?;
+    Ok(conn)
+}
+
+/// Opens one connection to `path`: the writer (with its checkpointer), or
+/// a read-only reader.
+fn connect(path: &Path, role: Role) -> Result<SqliteConn, StoreError> {
+    let mut conn = open_connection(path)?;
+    match role {
+        Role::Reader => conn.pragma_update(None, "query_only", "ON")?,
+        Role::Writer => checkpoint_elsewhere(&mut conn, path)?,
     }
     Ok(SqliteConn::new(conn))
+}
+
+/// Moves the WAL checkpoints off the writer: SQLite's automatic checkpoint
+/// runs inside the commit that crosses its threshold, so that commit (and
+/// every batch waiting for it) waits for the database file to be written
+/// and fsync'd. Instead, the commit only wakes a thread that checkpoints
+/// on a connection of its own (PASSIVE: it never blocks the writer or the
+/// readers) while the writer goes on. The thread ends when the writer's
+/// connection is closed (its hook, holding the channel, is dropped).
+fn checkpoint_elsewhere(writer: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    // One wake-up pending at most: more commits while it runs ask for the
+    // same thing.
+    let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
+    let path = path.to_owned();
+    std::thread::Builder::new()
+        .name("tagwatch-checkpoint".into())
+        .spawn(move || {
+            // Opened at the first wake-up: by then the file is in WAL mode
+            // (a connection opened before would not know).
+            let mut conn: Option<Connection> = None;
+            while woken.recv().is_ok() {
+                if conn.is_none() {
+                    conn = open_connection(&path).ok();
+                }
+                // Failing (busy: the writer checkpointing itself): the next
+                // wake-up tries again; the writer's own checkpoint is the
+                // backstop. A read first, so that the connection sees the
+                // WAL.
+                if let Some(c) = &conn {
+                    let _ = c
+                        .query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
+                        .and_then(|()| c.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE));
+                }
+            }
+        })
+        .map_err(|e| StoreError::Untrusted(format!("cannot start the checkpoint thread: {e}")))?;
+    // Replaces SQLite's automatic checkpoint (itself a WAL hook).
+    writer.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages: c_int| {
+        if pages >= WRITER_CHECKPOINT_PAGES {
+            // The commit has happened whatever this returns: an error here
+            // would only make it look failed.
+            let _ = wal.checkpoint_v2(CheckpointMode::PASSIVE);
+        } else if pages >= CHECKPOINT_PAGES {
+            let _ = wake.try_send(());
+        }
+        Ok(())
+    }))?;
+    Ok(())
 }
 
 /// Opens (or creates) the store at `path` and makes sure it can be trusted
@@ -382,8 +452,12 @@ mod tests {
             vendor: "intercom".into(),
             category: Some(tagwatch_core::consent::Category::Functional),
             evidence: r#"{"cookie":"intercom-id-x","kind":"cookie"}"#.into(),
+            evidence_kind: crate::StoredEvidenceKind::Monitor(
+                tagwatch_core::report::EvidenceKind::Cookie,
+            ),
             consent: r#"{"analytics":false,"functional":false,"marketing":false,"necessary":true}"#
                 .into(),
+            consent_source: None,
             count,
             at: at.into(),
             received_at: at.into(),
@@ -413,7 +487,10 @@ mod tests {
                 [],
             )
             .expect("site");
-            let f = finding(1, "2024-05-01T12:00:00.000Z");
+            let f = FindingRecord {
+                consent: r#"{"analytics":false,"functional":false,"marketing":false,"necessary":true,"source":"tcf"}"#.into(),
+                ..finding(1, "2024-05-01T12:00:00.000Z")
+            };
             conn.execute(
                 "INSERT INTO findings (site, page_view, page, type, vendor, category, evidence,
                      consent, count, at, received_at, user_agent, raw)
@@ -446,6 +523,43 @@ mod tests {
             })
             .expect("findings");
         assert_eq!(rows.len(), 1);
+        // Version 6 keyed the old row as a write keys it: the same report
+        // again updates it instead of adding one; its consent source is in
+        // its own column.
+        store
+            .commit(&[&Batch {
+                findings: vec![finding(3, "2024-05-01T12:00:00.000Z")],
+                ..Batch::default()
+            }])
+            .expect("commit");
+        let rows = store
+            .findings(&FindingsQuery {
+                site: "tw_a".into(),
+                limit: 10,
+                ..FindingsQuery::default()
+            })
+            .expect("findings");
+        assert_eq!(rows.iter().map(|r| r.count).collect::<Vec<_>>(), [3]);
+        let stats = store
+            .stats(&crate::StatsQuery {
+                site: "tw_a".into(),
+                max_pages: 10,
+                ..crate::StatsQuery::default()
+            })
+            .expect("stats");
+        assert_eq!(
+            stats.consent.first().and_then(|c| c.source.as_deref()),
+            Some("tcf")
+        );
+        let kinds: Vec<(String, Option<String>)> = Connection::open(&path)
+            .expect("open")
+            .prepare("SELECT evidence_kind, consent_source FROM findings")
+            .expect("prepare")
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(kinds, [("cookie".to_owned(), Some("tcf".to_owned()))]);
         let inv = InventoryRecord {
             site: "tw_a".into(),
             page_view: "0123456789abcdef".into(),
@@ -497,6 +611,52 @@ mod tests {
         // Reopening a current file is a no-op.
         drop(store);
         open(&path, 0, Checks::default()).expect("reopen");
+        let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
+    }
+
+    /// Checkpoints still happen with SQLite's automatic one replaced by
+    /// the checkpoint thread: once the WAL passes the threshold, its pages
+    /// reach the database file.
+    #[test]
+    fn the_wal_is_checkpointed_into_the_database_file() {
+        let path = temp_db("checkpoint");
+        let store = open(&path, 0, Checks::default()).expect("open");
+        store
+            .add_site("tw_a", &[], "2024-05-01T12:00:00.000Z")
+            .expect("site");
+        let wal = path.with_extension("db-wal");
+        let big = "x".repeat(64 * 1024);
+        let mut n = 0;
+        // Past the threshold: 1,000 pages of 4 KB in the WAL.
+        while std::fs::metadata(&wal).map_or(0, |m| m.len()) < 5 * 1024 * 1024 {
+            n += 1;
+            let f = FindingRecord {
+                raw: big.clone(),
+                ..finding(1, "2024-05-01T12:00:00.000Z")
+            };
+            let f = FindingRecord {
+                page_view: format!("{n:016x}"),
+                ..f
+            };
+            store
+                .commit(&[&Batch {
+                    findings: vec![f],
+                    ..Batch::default()
+                }])
+                .expect("commit");
+            assert!(n < 1000, "the WAL does not grow");
+        }
+        // The checkpoint runs on its own thread: wait for its result (a
+        // bound only so that a broken build fails instead of hanging).
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::fs::metadata(&path).map_or(0, |m| m.len()) < 4 * 1024 * 1024 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the WAL never reached the database file"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(store);
         let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
     }
 
