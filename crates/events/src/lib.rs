@@ -151,7 +151,6 @@ impl Store for Split {
     fn purge(&self, before: &str, _limit: u32) -> Result<Purged, StoreError> {
         let day = before.get(..10).unwrap_or(before);
         let mut purged = Purged::default();
-        let old = |col: &str| format!("day < {}", quote(col));
         let partitions: Vec<(&str, Vec<String>)> = schema::TABLES
             .iter()
             .map(|t| Ok((*t, self.old_partitions(t, day)?)))
@@ -159,29 +158,29 @@ impl Store for Split {
         if partitions.iter().all(|(_, p)| p.is_empty()) {
             return Ok(purged);
         }
+        // Counted as the SQL store counts what it deletes: finding keys
+        // first observed before the day, page views whose latest inventory
+        // is (a superseded snapshot in an old partition is no inventory).
+        let cutoff = quote(day);
         purged.findings = self.count(&format!(
-            "SELECT count() FROM (SELECT 1 FROM findings WHERE {} \
-             GROUP BY site, page_view, type, vendor, evidence)",
-            old(day)
+            "SELECT count() FROM (SELECT min(day) AS d FROM findings \
+             GROUP BY site, page_view, type, vendor, evidence) WHERE d < {cutoff}"
         ))?;
         purged.health = self.count(&format!(
-            "SELECT count() FROM (SELECT 1 FROM health WHERE {} GROUP BY site, at, token, seq)",
-            old(day)
+            "SELECT count() FROM (SELECT 1 FROM health WHERE day < {cutoff} \
+             GROUP BY site, at, token, seq)"
         ))?;
-        purged.inventories = self.count(&format!(
-            "SELECT count() FROM (SELECT 1 FROM inventories WHERE {} GROUP BY site, page_view)",
-            old(day)
-        ))?;
-        purged.inventory_vendors = self.count(&format!(
-            "SELECT sum(n) FROM (SELECT argMax(length(v_vendor), (at, received_at)) AS n \
-             FROM inventories WHERE {} GROUP BY site, page_view)",
-            old(day)
-        ))?;
-        purged.inventory_hosts = self.count(&format!(
-            "SELECT sum(n) FROM (SELECT argMax(length(h_host), (at, received_at)) AS n \
-             FROM inventories WHERE {} GROUP BY site, page_view)",
-            old(day)
-        ))?;
+        let latest = |n: &str| {
+            format!(
+                "SELECT {n} FROM (SELECT argMax(day, (at, received_at)) AS d, \
+                 argMax(length(v_vendor), (at, received_at)) AS v, \
+                 argMax(length(h_host), (at, received_at)) AS h \
+                 FROM inventories GROUP BY site, page_view) WHERE d < {cutoff}"
+            )
+        };
+        purged.inventories = self.count(&latest("count()"))?;
+        purged.inventory_vendors = self.count(&latest("sum(v)"))?;
+        purged.inventory_hosts = self.count(&latest("sum(h)"))?;
         for (table, ids) in partitions {
             let physical = match &self.events.target().cluster {
                 Some(_) => schema::local(table),
