@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use common::pg::TestDb;
-use tagwatch_events::testing::TestEvents;
 use common::*;
+use tagwatch_events::testing::TestEvents;
 
 /// A fresh SQLite database: its URL and the directory to remove.
 fn sqlite_db(name: &str) -> (String, std::path::PathBuf) {

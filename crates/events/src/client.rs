@@ -116,11 +116,9 @@ impl Client {
             .timeout_global(Some(STATEMENT_TIMEOUT))
             .http_status_as_error(false)
             .build();
-        // Integers as JSON numbers (our Int64 fit); a Distributed insert
-        // returns once every shard wrote its rows (not queued on disk):
-        // acknowledged means written on the shard.
+        // Integers as JSON numbers (our Int64 fit).
         let query = format!(
-            "?database={}&output_format_json_quote_64bit_integers=0&insert_distributed_sync=1",
+            "?database={}&output_format_json_quote_64bit_integers=0",
             target.database
         );
         Self {
@@ -177,9 +175,7 @@ impl Client {
             message.push('…');
         }
         Err(StoreError::Events {
-            // A Distributed insert that cannot reach a shard is refused
-            // like an unreachable server: nothing was acknowledged.
-            unreachable: status.as_u16() >= 500 && shard_unreachable(&message),
+            unreachable: false,
             message: format!("HTTP {}: {message}", status.as_u16()),
         })
     }
@@ -212,16 +208,6 @@ impl Client {
             _ => Err(bad("no data".into())),
         }
     }
-}
-
-/// Whether a server error says a shard (or the server behind it) could
-/// not be reached, rather than the statement being wrong.
-fn shard_unreachable(message: &str) -> bool {
-    // Codes: 210 NETWORK_ERROR, 209 SOCKET_TIMEOUT, 279 ALL_CONNECTION_TRIES_FAILED,
-    // 519 (newer servers) ALL_REPLICAS_ARE_STALE.
-    ["Code: 210,", "Code: 209,", "Code: 279,", "Code: 519,"]
-        .iter()
-        .any(|code| message.contains(code))
 }
 
 /// `s` as a ClickHouse string literal. ClickHouse reads backslash escapes
@@ -262,10 +248,12 @@ pub fn quote_array(items: &[String]) -> String {
 
 /// A text cell (`JSONCompact`).
 pub fn text(v: &Value) -> Result<String, StoreError> {
-    v.as_str().map(str::to_owned).ok_or_else(|| StoreError::Events {
-        message: format!("expected text, got {v}"),
-        unreachable: false,
-    })
+    v.as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| StoreError::Events {
+            message: format!("expected text, got {v}"),
+            unreachable: false,
+        })
 }
 
 /// A nullable text cell.

@@ -23,12 +23,12 @@ use tagwatch_store::{
 mod client;
 mod read;
 pub mod schema;
-mod write;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod write;
 
-pub use client::{quote, Target};
 use client::{int, text, Client};
+pub use client::{quote, Target};
 
 /// The control plane in SQL, the reports in ClickHouse.
 pub struct Split {
@@ -47,13 +47,19 @@ pub fn open(url: &str, control: Arc<dyn Store>) -> Result<Arc<dyn Store>, StoreE
 }
 
 impl Split {
-    /// Rows of `table` in the partitions before `day` (an ISO date), and
-    /// those partitions' ids.
-    fn old_partitions(&self, table: &str, day: &str) -> Result<Vec<String>, StoreError> {
-        let physical = match &self.events.target().cluster {
+    /// The table holding this server's rows of `table`: itself, or on a
+    /// cluster its local table (the `Distributed` one holds none).
+    fn physical(&self, table: &str) -> String {
+        match &self.events.target().cluster {
             Some(_) => schema::local(table),
             None => table.to_owned(),
-        };
+        }
+    }
+
+    /// The ids of `table`'s partitions before `day` (an ISO date) on this
+    /// server.
+    fn old_partitions(&self, table: &str, day: &str) -> Result<Vec<String>, StoreError> {
+        let physical = self.physical(table);
         self.events
             .rows(&format!(
                 "SELECT DISTINCT partition_id FROM system.parts
@@ -161,13 +167,15 @@ impl Store for Split {
         // Counted as the SQL store counts what it deletes: finding keys
         // first observed before the day, page views whose latest inventory
         // is (a superseded snapshot in an old partition is no inventory).
+        // On a cluster, what this server holds: each server drops its own.
         let cutoff = quote(day);
+        let [findings, health, inventories] = schema::TABLES.map(|t| self.physical(t));
         purged.findings = self.count(&format!(
-            "SELECT count() FROM (SELECT min(day) AS d FROM findings \
+            "SELECT count() FROM (SELECT min(day) AS d FROM {findings} \
              GROUP BY site, page_view, type, vendor, evidence) WHERE d < {cutoff}"
         ))?;
         purged.health = self.count(&format!(
-            "SELECT count() FROM (SELECT 1 FROM health WHERE day < {cutoff} \
+            "SELECT count() FROM (SELECT 1 FROM {health} WHERE day < {cutoff} \
              GROUP BY site, at, token, seq)"
         ))?;
         let latest = |n: &str| {
@@ -175,17 +183,14 @@ impl Store for Split {
                 "SELECT {n} FROM (SELECT argMax(day, (at, received_at)) AS d, \
                  argMax(length(v_vendor), (at, received_at)) AS v, \
                  argMax(length(h_host), (at, received_at)) AS h \
-                 FROM inventories GROUP BY site, page_view) WHERE d < {cutoff}"
+                 FROM {inventories} GROUP BY site, page_view) WHERE d < {cutoff}"
             )
         };
         purged.inventories = self.count(&latest("count()"))?;
         purged.inventory_vendors = self.count(&latest("sum(v)"))?;
         purged.inventory_hosts = self.count(&latest("sum(h)"))?;
         for (table, ids) in partitions {
-            let physical = match &self.events.target().cluster {
-                Some(_) => schema::local(table),
-                None => table.to_owned(),
-            };
+            let physical = self.physical(table);
             for id in ids {
                 self.events.run(&format!(
                     "ALTER TABLE {physical} DROP PARTITION ID {}",

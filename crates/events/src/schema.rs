@@ -154,9 +154,7 @@ pub fn render(sql: &str, server: Server, database: &str, cluster: Option<&str>) 
         // `{table:NAME}` and `{engine:KEY}` (one of each per statement).
         let name = between(statement, "{table:", "}").unwrap_or("");
         let key = between(statement, "{engine:", "}").unwrap_or("");
-        let engine = format!(
-            "ENGINE = ReplacingMergeTree() PARTITION BY day ORDER BY ({key})"
-        );
+        let engine = format!("ENGINE = ReplacingMergeTree() PARTITION BY day ORDER BY ({key})");
         let body = statement
             .replace("{dict}", dict)
             .replace(&format!("{{engine:{key}}}"), &engine);
@@ -233,7 +231,10 @@ mod tests {
         let new = Server::from_version("23.8.2.7");
         assert!(!old.low_cardinality && new.low_cardinality);
         let sql = render(V1, old, "tw", None).join("\n");
-        assert!(!sql.contains("LowCardinality") && !sql.contains('{'), "{sql}");
+        assert!(
+            !sql.contains("LowCardinality") && !sql.contains('{'),
+            "{sql}"
+        );
         assert!(sql.contains("CREATE TABLE IF NOT EXISTS findings ("));
         let sql = render(V1, new, "tw", None).join("\n");
         assert!(sql.contains("type        LowCardinality(String)"), "{sql}");

@@ -68,9 +68,20 @@ impl TestEvents {
             N.fetch_add(1, Ordering::Relaxed)
         )
         .to_lowercase();
-        let url = with_database(url, &name);
+        Some(Self::named(url, &name))
+    }
+
+    /// Database `name` on the server of `url` (the same database on each
+    /// server of a cluster).
+    pub fn named(url: &str, name: &str) -> TestEvents {
+        let url = with_database(url, name);
         let client = Client::new(Target::parse(&url).unwrap());
-        Some(TestEvents { url, client })
+        TestEvents { url, client }
+    }
+
+    /// The database's name.
+    pub fn database(&self) -> &str {
+        &self.client.target().database
     }
 
     /// Runs a statement in the test's database; the answer's body.

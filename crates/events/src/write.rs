@@ -24,9 +24,13 @@ const LAST_DAY: &str = "2105-12-31";
 fn day(at: &str) -> String {
     let date = at.get(..10).unwrap_or("");
     let well_formed = date.len() == 10
-        && date
-            .char_indices()
-            .all(|(i, c)| if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() });
+        && date.char_indices().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                c == '-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
     let date = if !well_formed || date < "1970-01-01" {
         "1970-01-01"
     } else if date > LAST_DAY {
@@ -43,7 +47,14 @@ fn day(at: &str) -> String {
 fn token(batch: &Batch) -> u64 {
     let mut h = DefaultHasher::new();
     for f in &batch.findings {
-        (&f.site, &f.page_view, f.kind.as_str(), &f.vendor, &f.evidence).hash(&mut h);
+        (
+            &f.site,
+            &f.page_view,
+            f.kind.as_str(),
+            &f.vendor,
+            &f.evidence,
+        )
+            .hash(&mut h);
         (f.count, &f.at, &f.received_at, &f.user_agent, &f.raw).hash(&mut h);
     }
     for r in &batch.health {
@@ -51,7 +62,14 @@ fn token(batch: &Batch) -> u64 {
         (&r.at, &r.received_at, &r.user_agent, &r.raw).hash(&mut h);
     }
     for inv in &batch.inventories {
-        (&inv.site, &inv.page_view, &inv.at, &inv.received_at, &inv.raw).hash(&mut h);
+        (
+            &inv.site,
+            &inv.page_view,
+            &inv.at,
+            &inv.received_at,
+            &inv.raw,
+        )
+            .hash(&mut h);
     }
     h.finish()
 }

@@ -19,8 +19,8 @@ use tagwatch_core::report::{FindingType, HealthStatus};
 use tagwatch_events::testing::TestEvents;
 use tagwatch_store::{
     Batch, Checks, FindingKind, FindingRecord, FindingsQuery, HealthQuery, HealthRecord,
-    InventoryHost, InventoryQuery, InventoryRecord, InventoryVendor, StatsQuery, Store,
-    StoreError, Usage,
+    InventoryHost, InventoryQuery, InventoryRecord, InventoryVendor, StatsQuery, Store, StoreError,
+    Usage,
 };
 
 const A: &str = "tw_aaaaaaaaaaaaaaaaaaaaaaaa";
@@ -54,7 +54,11 @@ fn sqlite(dir: &std::path::Path, name: &str) -> Arc<dyn Store> {
     let store = tagwatch_store::open(&url, 1, Checks::default()).unwrap();
     for key in [A, B] {
         store
-            .add_site(key, &["https://shop.example".into()], "2026-01-01T00:00:00.000Z")
+            .add_site(
+                key,
+                &["https://shop.example".into()],
+                "2026-01-01T00:00:00.000Z",
+            )
             .unwrap();
     }
     store
@@ -148,7 +152,14 @@ fn usage(n: i64) -> Usage {
     }
 }
 
-fn inventory(site: &str, pv: &str, page: &str, at: &str, received: &str, n: i64) -> InventoryRecord {
+fn inventory(
+    site: &str,
+    pv: &str,
+    page: &str,
+    at: &str,
+    received: &str,
+    n: i64,
+) -> InventoryRecord {
     InventoryRecord {
         site: site.into(),
         page_view: pv.into(),
@@ -209,9 +220,36 @@ fn groups() -> Vec<Vec<Batch>> {
     let r3 = at(4, 5000);
     let mut b1 = Batch {
         findings: vec![
-            finding(A, "pv1", monitor(ScriptBeforeConsent), "ga4", p1, 1, &at(1, 10), &r1),
-            finding(A, "pv1", monitor(CookieBeforeConsent), "ga4", p1, 2, &at(1, 10), &r1),
-            finding(A, "pv1", monitor(GpcIgnored), "hotjar", p2, 1, &at(2, 20), &r1),
+            finding(
+                A,
+                "pv1",
+                monitor(ScriptBeforeConsent),
+                "ga4",
+                p1,
+                1,
+                &at(1, 10),
+                &r1,
+            ),
+            finding(
+                A,
+                "pv1",
+                monitor(CookieBeforeConsent),
+                "ga4",
+                p1,
+                2,
+                &at(1, 10),
+                &r1,
+            ),
+            finding(
+                A,
+                "pv1",
+                monitor(GpcIgnored),
+                "hotjar",
+                p2,
+                1,
+                &at(2, 20),
+                &r1,
+            ),
             finding(A, "pv1", csp, "hotjar", p1, 1, &at(2, 30), &r1),
             finding(A, "pv1", csp, "hotjar", p1, 1, &at(2, 31), &r1),
             finding(B, "pv9", monitor(GpcIgnored), "ga4", p1, 4, &at(2, 40), &r1),
@@ -223,21 +261,57 @@ fn groups() -> Vec<Vec<Batch>> {
     b1.findings[2].consent = r#"{"source":"gpp","marketing":true}"#.into();
     b1.findings[5].consent = "null".into();
     let b2 = Batch {
-        findings: vec![finding(A, "pv2", monitor(ScriptBeforeConsent), "ttd", p2, 1, &at(2, 70), &r2)],
+        findings: vec![finding(
+            A,
+            "pv2",
+            monitor(ScriptBeforeConsent),
+            "ttd",
+            p2,
+            1,
+            &at(2, 70),
+            &r2,
+        )],
         health: vec![health(A, Some("pv2"), Some("why"), &at(2, 80))],
         inventories: vec![
             inventory(A, "pv2", p2, &at(2, 90), &r2, 5),
             inventory(B, "pv9", p1, &at(2, 95), &r2, 7),
         ],
     };
-    let mut resent = finding(A, "pv1", monitor(ScriptBeforeConsent), "ga4", p2, 5, &at(1, 5), &r3);
+    let mut resent = finding(
+        A,
+        "pv1",
+        monitor(ScriptBeforeConsent),
+        "ga4",
+        p2,
+        5,
+        &at(1, 5),
+        &r3,
+    );
     resent.user_agent = "other".into();
     let b3 = Batch {
         findings: vec![
             resent,
-            finding(A, "pv1", monitor(CookieBeforeConsent), "ga4", p1, 1, &at(3, 10), &r3),
+            finding(
+                A,
+                "pv1",
+                monitor(CookieBeforeConsent),
+                "ga4",
+                p1,
+                1,
+                &at(3, 10),
+                &r3,
+            ),
             finding(A, "pv1", csp, "hotjar", p1, 3, &at(3, 30), &r3),
-            finding(A, "pv3", monitor(RegionNotAllowed), "ttd", p1, 1, &at(3, 100), &r3),
+            finding(
+                A,
+                "pv3",
+                monitor(RegionNotAllowed),
+                "ttd",
+                p1,
+                1,
+                &at(3, 100),
+                &r3,
+            ),
         ],
         health: vec![],
         inventories: vec![
@@ -285,7 +359,11 @@ fn same_answers(p: &Pair) {
             ..base.clone()
         });
         for q in &queries {
-            assert_eq!(p.sql.findings(q).unwrap(), p.ch.findings(q).unwrap(), "{q:?}");
+            assert_eq!(
+                p.sql.findings(q).unwrap(),
+                p.ch.findings(q).unwrap(),
+                "{q:?}"
+            );
         }
         for (since, until, max_pages) in [
             (None, None, 100),
@@ -341,7 +419,15 @@ fn every_read_answers_as_sqlite_does() {
     let stats = p.ch.stats(&q).unwrap();
     assert_eq!(stats.total.findings, 6);
     assert_eq!(stats.page_views, 3);
-    assert_eq!(stats.by_type.iter().find(|t| t.key == "csp_blocked").unwrap().occurrences, 5);
+    assert_eq!(
+        stats
+            .by_type
+            .iter()
+            .find(|t| t.key == "csp_blocked")
+            .unwrap()
+            .occurrences,
+        5
+    );
 }
 
 #[test]
@@ -360,7 +446,13 @@ fn a_batch_inserted_twice_counts_once() {
     same_answers(&p);
     // The rows are there twice until ClickHouse merges them; the reads
     // count them once (and so does a merge).
-    assert!(p.events.value("SELECT count() FROM findings").parse::<u64>().unwrap() > 11);
+    assert!(
+        p.events
+            .value("SELECT count() FROM findings")
+            .parse::<u64>()
+            .unwrap()
+            > 11
+    );
     p.events.run("OPTIMIZE TABLE findings FINAL");
     p.events.run("OPTIMIZE TABLE health FINAL");
     same_answers(&p);
@@ -368,7 +460,9 @@ fn a_batch_inserted_twice_counts_once() {
 
 #[test]
 fn hostile_strings_come_back_byte_for_byte() {
-    let Some(p) = Pair::new("hostile") else { return };
+    let Some(p) = Pair::new("hostile") else {
+        return;
+    };
     let mut batch = Batch::default();
     for (i, s) in HOSTILE.iter().enumerate() {
         let ms = u32::try_from(i).unwrap() * 1000;
@@ -420,12 +514,17 @@ fn hostile_strings_come_back_byte_for_byte() {
         };
         assert!(p.ch.findings(&q).unwrap().is_empty());
     }
-    assert_eq!(p.events.value("SELECT count() FROM findings"), HOSTILE.len().to_string());
+    assert_eq!(
+        p.events.value("SELECT count() FROM findings"),
+        HOSTILE.len().to_string()
+    );
 }
 
 #[test]
 fn retention_drops_whole_days() {
-    let Some(p) = Pair::new("retention") else { return };
+    let Some(p) = Pair::new("retention") else {
+        return;
+    };
     let mut groups = groups();
     // The one finding resent on a later day: set aside (below).
     let cross_day = groups[1][0].findings.remove(1);
@@ -498,8 +597,10 @@ fn an_unreachable_server_is_a_lost_connection_and_a_bad_url_a_usage_error() {
     let port = listener.local_addr().unwrap().port();
     drop(listener);
     let control = sqlite(&dir, "c.db");
-    let Err(e) = tagwatch_events::open(&format!("clickhouse://127.0.0.1:{port}/tw"), control.clone())
-    else {
+    let Err(e) = tagwatch_events::open(
+        &format!("clickhouse://127.0.0.1:{port}/tw"),
+        control.clone(),
+    ) else {
         panic!("opened a server that is not there")
     };
     assert!(e.lost_connection(), "{e}");
