@@ -69,6 +69,24 @@ fn page_views(server: &Server, key: &str) -> HashSet<String> {
         .collect()
 }
 
+/// Waits until `server` reads exactly `expected` page views of `key`: a
+/// report acknowledged through one server reaches another shard when the
+/// `Distributed` table has forwarded it (asynchronously).
+fn wait_for(server: &Server, key: &str, expected: &HashSet<String>) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let r = server.get_api(&format!("/api/findings?site={key}&limit=10000"));
+        if r.status == 200 && page_views(server, key) == *expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the acknowledged reports did not all arrive: {r:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn two_shards_two_collectors_nothing_acknowledged_is_lost() {
     if server_url().is_none() {
@@ -124,8 +142,8 @@ fn two_shards_two_collectors_nothing_acknowledged_is_lost() {
     }
     // Either collector reads both shards through the Distributed table.
     for c in [&c1, &c2] {
-        assert_eq!(page_views(c, &s0), acked[0]);
-        assert_eq!(page_views(c, &s1), acked[1]);
+        wait_for(c, &s0, &acked[0]);
+        wait_for(c, &s1, &acked[1]);
     }
 
     // Shard 2 stops.
@@ -148,21 +166,10 @@ fn two_shards_two_collectors_nothing_acknowledged_is_lost() {
 
     // Shard 2 is back: everything acknowledged arrives, once.
     script(&["start", "2"]);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let r = c1.get_api(&format!("/api/findings?site={s1}&limit=10000"));
-        if r.status == 200 && page_views(&c1, &s1) == acked[1] {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "shard 2 did not receive the queued reports: {r:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for(&c1, &s1, &acked[1]);
     for c in [&c1, &c2] {
-        assert_eq!(page_views(c, &s0), acked[0]);
-        assert_eq!(page_views(c, &s1), acked[1]);
+        wait_for(c, &s0, &acked[0]);
+        wait_for(c, &s1, &acked[1]);
         let rows = c.findings(&format!("site={s1}&limit=10000"));
         assert_eq!(rows.len(), acked[1].len(), "each report once");
     }

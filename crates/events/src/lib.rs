@@ -5,12 +5,13 @@
 //! and settings calls go to SQL, and whose reports — every write, read
 //! and purge — go to ClickHouse over its HTTP interface. The collector's
 //! writer calls it like any store: one `commit` per group commit, which
-//! here is one INSERT per table (`write.rs`), then the finding types the
+//! here is one INSERT per table (`write.rs`, sent at once), then the finding types the
 //! webhook alerts on recorded in SQL. `commit` returns once ClickHouse
 //! answered every INSERT with success: the server accepted the rows and
-//! wrote them to its parts (on a cluster: to the shards' parts, the
-//! `Distributed` insert being synchronous). That is what "acknowledged"
-//! means with ClickHouse (docs/collector.md#clickhouse).
+//! wrote them to its parts (on a cluster: to its own shard's parts, and the
+//! other shards' rows to the `Distributed` table's queue on its disk, which
+//! ClickHouse forwards). That is what "acknowledged" means with ClickHouse
+//! (docs/collector.md#clickhouse---events).
 
 use std::sync::Arc;
 
@@ -115,9 +116,26 @@ impl Store for Split {
     /// and may be sent again: rows already inserted are replaced by the
     /// same rows (their token), never added twice.
     fn commit(&self, batches: &[&Batch]) -> Result<Vec<FirstSeen>, StoreError> {
-        for statement in write::inserts(batches) {
-            self.events.run(&statement)?;
-        }
+        // The tables' INSERTs at once (each is a round trip and a new
+        // part on the server): a group waits for the slowest, not the sum.
+        let statements = write::inserts(batches);
+        std::thread::scope(|scope| {
+            let running: Vec<_> = statements
+                .iter()
+                .map(|sql| scope.spawn(|| self.events.run(sql)))
+                .collect();
+            running
+                .into_iter()
+                .map(|r| {
+                    r.join().unwrap_or_else(|_| {
+                        Err(StoreError::Events {
+                            message: "an insert thread panicked".into(),
+                            unreachable: false,
+                        })
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })?;
         let findings: Vec<&FindingRecord> =
             batches.iter().flat_map(|b| b.findings.iter()).collect();
         if findings.is_empty() {
