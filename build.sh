@@ -150,6 +150,10 @@ bench() {
   fi
   log "collector under load (wrk), against nginx answering 204 on the same machine"
   tools/bench-load.sh
+  log "the same with the reports in ClickHouse (--events)"
+  CH=$(tools/clickhouse.sh) tools/bench-load.sh
+  log "the dashboard's queries on SQLite, PostgreSQL and ClickHouse, same data (tools/bench-scale.sh)"
+  tools/bench-scale.sh
 }
 
 case "${1:-}" in

@@ -57,15 +57,15 @@ impl Split {
         }
     }
 
-    /// The ids of `table`'s partitions before `day` (an ISO date) on this
-    /// server.
+    /// The ids of `table`'s partitions on this server that end before
+    /// `day` (an ISO date): the weeks before the one `day` is in.
     fn old_partitions(&self, table: &str, day: &str) -> Result<Vec<String>, StoreError> {
         let physical = self.physical(table);
         self.events
             .rows(&format!(
                 "SELECT DISTINCT partition_id FROM system.parts
                  WHERE database = currentDatabase() AND table = {} AND active
-                   AND partition < {}",
+                   AND toDate(partition) < toMonday(toDate({}))",
                 quote(&physical),
                 quote(day)
             ))?
@@ -167,8 +167,9 @@ impl Store for Split {
         read::inventory(&self.events, q)
     }
 
-    /// Drops the day partitions wholly before `before` (ISO 8601): rows of
-    /// the day `before` falls in stay until that whole day is old enough.
+    /// Drops the week partitions wholly before `before` (ISO 8601): rows
+    /// of the week (Monday to Sunday, UTC) `before` falls in stay until
+    /// that whole week is old enough.
     /// Counts what goes first (findings by dedupe key, inventories by page
     /// view). `limit` does not apply: dropping a partition is one cheap
     /// metadata change, however many rows it holds.
@@ -186,22 +187,27 @@ impl Store for Split {
         // first observed before the day, page views whose latest inventory
         // is (a superseded snapshot in an old partition is no inventory).
         // On a cluster, what this server holds: each server drops its own.
+        // Whether a day (the column `d`) is in a dropped partition.
         let cutoff = quote(day);
+        let gone = |d: &str| format!("toMonday({d}) < toMonday(toDate({cutoff}))");
         let [findings, health, inventories] = schema::TABLES.map(|t| self.physical(t));
         purged.findings = self.count(&format!(
             "SELECT count() FROM (SELECT min(day) AS d FROM {findings} \
-             GROUP BY site, page_view, type, vendor, evidence) WHERE d < {cutoff}"
+             GROUP BY site, page_view, type, vendor, evidence) WHERE {}",
+            gone("d")
         ))?;
         purged.health = self.count(&format!(
-            "SELECT count() FROM (SELECT 1 FROM {health} WHERE day < {cutoff} \
-             GROUP BY site, at, token, seq)"
+            "SELECT count() FROM (SELECT 1 FROM {health} WHERE {} \
+             GROUP BY site, at, token, seq)",
+            gone("day")
         ))?;
         let latest = |n: &str| {
             format!(
                 "SELECT {n} FROM (SELECT argMax(day, (at, received_at)) AS d, \
                  argMax(length(v_vendor), (at, received_at)) AS v, \
                  argMax(length(h_host), (at, received_at)) AS h \
-                 FROM {inventories} GROUP BY site, page_view) WHERE d < {cutoff}"
+                 FROM {inventories} GROUP BY site, page_view) WHERE {}",
+                gone("d")
             )
         };
         purged.inventories = self.count(&latest("count()"))?;

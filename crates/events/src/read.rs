@@ -5,7 +5,7 @@
 //!
 //! Merging at read time (`GROUP BY` the dedupe key, `argMax` for the
 //! latest inventory) instead of `FINAL`: a finding's rows may sit in two
-//! day partitions (a resent beacon observed later), which `FINAL` would not
+//! week partitions (a resent beacon observed later), which `FINAL` would not
 //! merge, and one site's rows are few enough to group per query.
 
 use serde_json::Value;

@@ -1,7 +1,7 @@
 //! The events store against a real ClickHouse (`TAGWATCH_TEST_CLICKHOUSE`,
 //! started by tools/clickhouse.sh): the same batches committed to SQLite
 //! alone and to SQLite + ClickHouse give the same answers to every read of
-//! the API; a batch inserted twice counts once; retention drops whole days;
+//! the API; a batch inserted twice counts once; retention drops whole weeks;
 //! hostile strings come back byte for byte.
 
 #![allow(
@@ -521,7 +521,7 @@ fn hostile_strings_come_back_byte_for_byte() {
 }
 
 #[test]
-fn retention_drops_whole_days() {
+fn retention_drops_whole_weeks() {
     let Some(p) = Pair::new("retention") else {
         return;
     };
@@ -533,7 +533,8 @@ fn retention_drops_whole_days() {
         let batches: Vec<&Batch> = group.iter().collect();
         p.commit(&batches);
     }
-    // Midnight: what SQL deletes row by row, ClickHouse drops as days.
+    // Monday midnight: what SQL deletes row by row, ClickHouse drops as
+    // the week partitions before it (2026-03-01 is a Sunday).
     let before = "2026-03-02T00:00:00.000Z";
     let a = tagwatch_store::purge_all(&*p.sql, before).unwrap();
     let b = tagwatch_store::purge_all(&*p.ch, before).unwrap();
@@ -547,8 +548,8 @@ fn retention_drops_whole_days() {
         ),
         "0"
     );
-    // Within a day, the day stays until it is wholly older.
-    let b = tagwatch_store::purge_all(&*p.ch, "2026-03-02T23:00:00.000Z").unwrap();
+    // Within a week, the week stays until it is wholly older.
+    let b = tagwatch_store::purge_all(&*p.ch, "2026-03-04T23:00:00.000Z").unwrap();
     assert_eq!(b.total(), 0);
     assert!(!p
         .ch
