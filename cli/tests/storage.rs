@@ -464,3 +464,57 @@ fn unusable_postgres_urls_say_why() {
     assert!(stderr.contains("refused"), "{stderr}");
     assert!(!stderr.contains("s3cret"), "{stderr}");
 }
+
+#[test]
+fn unusable_events_urls_say_why() {
+    let (db, dir) = sqlite_db("events_urls");
+    // Malformed: a usage error (2), password never echoed.
+    for bad in [
+        "clickhouse://tw:s3cret@127.0.0.1:8123/",
+        "http://tw:s3cret@127.0.0.1:8123/tw",
+        "clickhouse://tw:s3cret@127.0.0.1:8123/tw?x=1",
+    ] {
+        let out = Command::new(BIN)
+            .args([
+                "purge",
+                "--before",
+                "2026-01-01",
+                "--db",
+                &db,
+                "--events",
+                bad,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            stderr.contains("--events \"clickhouse://tw:***@")
+                || stderr.contains("--events \"http://tw:***@"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("s3cret"), "{stderr}");
+    }
+    // Nobody listening: a runtime failure (1) with the reason, before
+    // `serve` listens.
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            &db,
+            "--events",
+            "clickhouse://tw:s3cret@127.0.0.1:1/tagwatch",
+        ])
+        .env("TAGWATCH_ADMIN_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("cannot open the events store"), "{stderr}");
+    assert!(stderr.contains("cannot reach the server"), "{stderr}");
+    assert!(!stderr.contains("listening"), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}
