@@ -121,7 +121,7 @@ fill_sqlite() {
 fill_postgres() {
   key() { echo "'tw_bench' || lpad(($1)::text, 19, '0')"; }
   at() { echo "to_char(timestamp '2026-03-01' + make_interval(days => (($1) % $DAYS)::int, secs => ((($1) * 7919) % 86400)::int), 'YYYY-MM-DD\"T\"HH24:MI:SS.000\"Z\"')"; }
-  series() { echo "(SELECT n FROM generate_series(0, $1 - 1) AS n) s"; }
+  series() { echo "(SELECT n FROM generate_series(0::bigint, $1 - 1) AS n) s"; }
   { echo "SET synchronous_commit = off; BEGIN;"; sql_fill; echo "COMMIT; ANALYZE;"; } |
     psql -q -v ON_ERROR_STOP=1 "$PG_URL" >/dev/null
 }
