@@ -35,6 +35,7 @@ setup() {
   [ -x /usr/bin/chromedriver ] || pkgs+=(chromium-driver)
   command -v openssl >/dev/null || pkgs+=(openssl)
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || pkgs+=(postgresql)
+  [ -x /usr/sbin/clickhouse-server ] || pkgs+=(clickhouse-server)
   command -v node >/dev/null || pkgs+=(nodejs npm)
   if [ ${#pkgs[@]} -gt 0 ]; then
     log "installing ${pkgs[*]}"
@@ -99,6 +100,9 @@ run_tests() {
   log "PostgreSQL for the collector's storage tests (target/pg)"
   TAGWATCH_TEST_POSTGRES=$(tools/postgres.sh)
   export TAGWATCH_TEST_POSTGRES TAGWATCH_REQUIRE_POSTGRES=1
+  log "ClickHouse for the events-store tests (target/clickhouse)"
+  TAGWATCH_TEST_CLICKHOUSE=$(tools/clickhouse.sh)
+  export TAGWATCH_TEST_CLICKHOUSE TAGWATCH_REQUIRE_CLICKHOUSE=1
   log "native tests (core, collector, CLI)"
   cargo test --workspace
   log "lints"
@@ -146,6 +150,10 @@ bench() {
   fi
   log "collector under load (wrk), against nginx answering 204 on the same machine"
   tools/bench-load.sh
+  log "the same with the reports in ClickHouse (--events)"
+  CH=$(tools/clickhouse.sh) tools/bench-load.sh
+  log "the dashboard's queries on SQLite, PostgreSQL and ClickHouse, same data (tools/bench-scale.sh)"
+  tools/bench-scale.sh
 }
 
 case "${1:-}" in

@@ -8,6 +8,8 @@
 #   THREADS=4 CONNECTIONS=64 DURATION=30s tools/bench-load.sh
 #   PG=$(tools/postgres.sh) tools/bench-load.sh   # the collector on PostgreSQL
 #                                       # (a fresh database on that server, dropped after)
+#   CH=$(tools/clickhouse.sh) tools/bench-load.sh # the reports in ClickHouse (--events;
+#                                       # a fresh database there, dropped after; sites in SQLite)
 #
 # Every request carries the golden batch byte for byte as the monitor sends it
 # (tests/fixtures/golden/report-batch.sent.json) under a new page view, so each 204 is new
@@ -30,7 +32,9 @@ OUT=$ROOT/target/bench-load
 
 die() { echo "bench-load: $*" >&2; exit 1; }
 PG=${PG:-}
+CH=${CH:-}
 BACKEND=SQLite; [ -z "$PG" ] || BACKEND=PostgreSQL
+[ -z "$CH" ] || BACKEND="$BACKEND + ClickHouse (--events)"
 TOOLS="wrk nginx node curl"
 if [ -n "$PG" ]; then TOOLS="$TOOLS psql"; else TOOLS="$TOOLS sqlite3"; fi
 for c in $TOOLS; do
@@ -41,8 +45,11 @@ done
 rm -rf "$OUT"
 mkdir -p "$OUT/nginx-tmp"
 
-COLLECTOR_PID='' NGINX_PID='' PG_DB=''
+COLLECTOR_PID='' NGINX_PID='' PG_DB='' CH_DB=''
+# ClickHouse's HTTP interface of $CH (clickhouse://HOST:PORT/DB).
+ch_http() { printf 'http://%s/' "$(printf '%s' "$CH" | sed -E 's#^clickhouse://([^/]*)/.*#\1#')"; }
 cleanup() {
+  [ -z "$CH_DB" ] || curl -fsS "$(ch_http)" --data-binary "DROP DATABASE IF EXISTS $CH_DB" >/dev/null 2>&1 || true
   [ -z "$COLLECTOR_PID" ] || kill "$COLLECTOR_PID" 2>/dev/null || true
   [ -z "$NGINX_PID" ] || kill "$NGINX_PID" 2>/dev/null || true
   [ -z "$PG_DB" ] || psql -q "$PG" -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true
@@ -84,9 +91,15 @@ else
   DB="sqlite:$OUT/tagwatch.db"
   q() { sqlite3 "$OUT/tagwatch.db" "$1"; }
 fi
+EVENTS=()
+if [ -n "$CH" ]; then
+  CH_DB="tw_bench_load_$$"
+  EVENTS=(--events "$(printf '%s' "$CH" | sed -E "s#^(clickhouse://[^/]*)/[^?]*#\1/$CH_DB#")")
+  q() { curl -fsS "$(ch_http)?database=$CH_DB" --data-binary "$1"; }
+fi
 KEY=$("$BIN" site add --origin "$ORIGIN" --db "$DB")
 TOKEN="bench-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
-TAGWATCH_ADMIN_TOKEN=$TOKEN "$BIN" serve --listen 127.0.0.1:0 --db "$DB" \
+TAGWATCH_ADMIN_TOKEN=$TOKEN "$BIN" serve --listen 127.0.0.1:0 --db "$DB" "${EVENTS[@]}" \
   --rate 0 --client-rate 0 2> "$OUT/collector.log" &
 COLLECTOR_PID=$!
 COLLECTOR_URL=''
@@ -118,9 +131,15 @@ wait "$COLLECTOR_PID" || die "the collector exited with $? on SIGTERM: $(cat "$O
 COLLECTOR_PID=''
 grep -q '^tagwatch: stopped$' "$OUT/collector.log" || die "the collector did not report a clean stop"
 
-STORED_FINDINGS=$(q "SELECT count(*) FROM findings WHERE site = '$KEY'")
+if [ -n "$CH" ]; then
+  # As the API counts them: findings by dedupe key, inventories by page view.
+  STORED_FINDINGS=$(q "SELECT count() FROM (SELECT 1 FROM findings WHERE site = '$KEY' GROUP BY page_view, type, vendor, evidence)")
+  STORED_INVENTORIES=$(q "SELECT uniqExact(page_view) FROM inventories WHERE site = '$KEY'")
+else
+  STORED_FINDINGS=$(q "SELECT count(*) FROM findings WHERE site = '$KEY'")
+  STORED_INVENTORIES=$(q "SELECT count(*) FROM inventories WHERE site = '$KEY'")
+fi
 STORED_VIEWS=$(q "SELECT count(DISTINCT page_view) FROM findings WHERE site = '$KEY'")
-STORED_INVENTORIES=$(q "SELECT count(*) FROM inventories WHERE site = '$KEY'")
 
 # --- nginx answering 204 -----------------------------------------------------
 PORT=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')

@@ -86,6 +86,10 @@ struct ExportArgs {
     /// Store: sqlite:PATH or postgres://USER@HOST:PORT/DBNAME.
     #[arg(long, default_value = DEFAULT_DB, value_name = "URL")]
     db: String,
+    /// Reports in ClickHouse: clickhouse://HOST:PORT/DATABASE (the
+    /// control plane stays in --db).
+    #[arg(long, value_name = "URL")]
+    events: Option<String>,
 }
 
 #[derive(Args)]
@@ -96,6 +100,10 @@ struct PurgeArgs {
     /// Store: sqlite:PATH or postgres://USER@HOST:PORT/DBNAME.
     #[arg(long, default_value = DEFAULT_DB, value_name = "URL")]
     db: String,
+    /// Reports in ClickHouse: clickhouse://HOST:PORT/DATABASE (the
+    /// control plane stays in --db).
+    #[arg(long, value_name = "URL")]
+    events: Option<String>,
 }
 
 #[derive(Args)]
@@ -106,6 +114,10 @@ struct ServeArgs {
     /// Store: sqlite:PATH or postgres://USER@HOST:PORT/DBNAME.
     #[arg(long, default_value = DEFAULT_DB, value_name = "URL")]
     db: String,
+    /// Reports in ClickHouse: clickhouse://HOST:PORT/DATABASE (the
+    /// control plane stays in --db).
+    #[arg(long, value_name = "URL")]
+    events: Option<String>,
     /// Reports requests accepted per second and site (0: no limit).
     #[arg(long, default_value_t = defaults::RATE, value_name = "PER_SECOND")]
     rate: f64,
@@ -292,6 +304,31 @@ fn store_failure(db: &str, e: store::StoreError) -> Failure {
         other => Failure::Runtime(format!(
             "cannot open the store {}: {other}",
             store::redact_url(db)
+        )),
+    }
+}
+
+/// The store of `--db`, with its reports in the events store of
+/// `--events` when given.
+fn open_store(
+    db: &str,
+    events: Option<&str>,
+    checks: store::Checks,
+) -> Result<std::sync::Arc<dyn store::Store>, Failure> {
+    let control = store::open(db, 0, checks).map_err(|e| store_failure(db, e))?;
+    match events {
+        None => Ok(control),
+        Some(url) => tagwatch_events::open(url, control).map_err(|e| events_failure(url, e)),
+    }
+}
+
+/// `--events` could not be opened: a usage error for a malformed URL.
+fn events_failure(url: &str, e: store::StoreError) -> Failure {
+    match e {
+        store::StoreError::BadUrl(why) => Failure::Usage(why),
+        other => Failure::Runtime(format!(
+            "cannot open the events store {}: {other}",
+            store::redact_url(url)
         )),
     }
 }
@@ -499,7 +536,7 @@ fn export_cmd(args: &ExportArgs, checks: store::Checks) -> Result<(), Failure> {
         format,
         findings_csv: args.findings,
     };
-    let store = store::open(&args.db, 0, checks).map_err(|e| store_failure(&args.db, e))?;
+    let store = open_store(&args.db, args.events.as_deref(), checks)?;
     match export::export(&*store, &request) {
         Ok(Some(text)) => audit::print(&text),
         Ok(None) => Err(Failure::Usage(format!(
@@ -518,7 +555,7 @@ fn purge(args: &PurgeArgs, checks: store::Checks) -> Result<(), Failure> {
         ))
     })?;
     let before = timefmt::iso_from_ms(ms);
-    let store = store::open(&args.db, 0, checks).map_err(|e| store_failure(&args.db, e))?;
+    let store = open_store(&args.db, args.events.as_deref(), checks)?;
     let purged = store::purge_all(&*store, &before)
         .map_err(|e| Failure::Runtime(format!("cannot delete old reports: {e}")))?;
     eprintln!("tagwatch: purge: reports observed before {before}");
@@ -619,6 +656,7 @@ fn serve(args: &ServeArgs, checks: store::Checks) -> Result<(), Failure> {
     tagwatch_collector::serve(tagwatch_collector::Config {
         listen: args.listen.clone(),
         db: args.db.clone(),
+        events: args.events.clone(),
         checks,
         rate: args.rate,
         burst: args.burst,
@@ -638,6 +676,9 @@ fn serve(args: &ServeArgs, checks: store::Checks) -> Result<(), Failure> {
     })
     .map_err(|e| match e {
         tagwatch_collector::ServeError::Store(e) => store_failure(&args.db, e),
+        tagwatch_collector::ServeError::Events(e) => {
+            events_failure(args.events.as_deref().unwrap_or(""), e)
+        }
         tagwatch_collector::ServeError::Failed(why) => Failure::Runtime(why),
     })
 }

@@ -1,5 +1,5 @@
-//! Storage end to end, on SQLite and PostgreSQL: acknowledged reports
-//! survive a SIGKILL, two collectors share one PostgreSQL database, retention
+//! Storage end to end, on SQLite and PostgreSQL (and ClickHouse as the
+//! events store, `--events`): acknowledged reports survive a SIGKILL, two collectors share one PostgreSQL database, retention
 //! and `tagwatch purge`, `--db postgres://…` for the CLI. The PostgreSQL tests
 //! need `TAGWATCH_TEST_POSTGRES` (see common/pg.rs); without it they skip,
 //! unless `CI` or `TAGWATCH_REQUIRE_POSTGRES=1` makes them fail instead.
@@ -24,6 +24,7 @@ use serde_json::{json, Value};
 
 use common::pg::TestDb;
 use common::*;
+use tagwatch_events::testing::TestEvents;
 
 /// A fresh SQLite database: its URL and the directory to remove.
 fn sqlite_db(name: &str) -> (String, std::path::PathBuf) {
@@ -98,10 +99,12 @@ fn drive_load(
 
 /// Loads a collector, SIGKILLs it mid-stream, restarts it on the same
 /// database and checks that every acknowledged report is there, once.
-fn sigkill_loses_no_acknowledged_report(db: &str) {
+/// `events`: `--events URL` (ClickHouse), or nothing.
+fn sigkill_loses_no_acknowledged_report(db: &str, events: &[&str]) {
     let started = Instant::now();
     let key = site_add(db, &[ORIGIN]);
-    let mut server = Server::start(db, &["--rate", "0", "--client-rate", "0"]);
+    let flags = [&["--rate", "0", "--client-rate", "0"], events].concat();
+    let mut server = Server::start(db, &flags);
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
     let sent = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -119,7 +122,7 @@ fn sigkill_loses_no_acknowledged_report(db: &str) {
         w.join().unwrap();
     }
     let acked = acked.lock().unwrap().clone();
-    let restarted = Server::start(db, &[]);
+    let restarted = Server::start(db, events);
     let stored = stored_per_page_view(&restarted, &key);
     for pv in &acked {
         let rows = stored.get(pv).map_or(0, Vec::len);
@@ -147,7 +150,17 @@ fn sigkill_loses_no_acknowledged_report(db: &str) {
 #[test]
 fn sigkill_mid_load_loses_no_acknowledged_report_sqlite() {
     let (db, dir) = sqlite_db("sigkill");
-    sigkill_loses_no_acknowledged_report(&db);
+    sigkill_loses_no_acknowledged_report(&db, &[]);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn sigkill_mid_load_loses_no_acknowledged_report_clickhouse() {
+    let Some(events) = TestEvents::create("sigkill") else {
+        return;
+    };
+    let (db, dir) = sqlite_db("sigkill_ch");
+    sigkill_loses_no_acknowledged_report(&db, &["--events", &events.url]);
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -156,7 +169,7 @@ fn sigkill_mid_load_loses_no_acknowledged_report_postgres() {
     let Some(db) = TestDb::create("sigkill") else {
         return;
     };
-    sigkill_loses_no_acknowledged_report(&db.url);
+    sigkill_loses_no_acknowledged_report(&db.url, &[]);
 }
 
 #[test]
@@ -450,4 +463,58 @@ fn unusable_postgres_urls_say_why() {
     assert!(stderr.contains("cannot open the store"), "{stderr}");
     assert!(stderr.contains("refused"), "{stderr}");
     assert!(!stderr.contains("s3cret"), "{stderr}");
+}
+
+#[test]
+fn unusable_events_urls_say_why() {
+    let (db, dir) = sqlite_db("events_urls");
+    // Malformed: a usage error (2), password never echoed.
+    for bad in [
+        "clickhouse://tw:s3cret@127.0.0.1:8123/",
+        "http://tw:s3cret@127.0.0.1:8123/tw",
+        "clickhouse://tw:s3cret@127.0.0.1:8123/tw?x=1",
+    ] {
+        let out = Command::new(BIN)
+            .args([
+                "purge",
+                "--before",
+                "2026-01-01",
+                "--db",
+                &db,
+                "--events",
+                bad,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            stderr.contains("--events \"clickhouse://tw:***@")
+                || stderr.contains("--events \"http://tw:***@"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("s3cret"), "{stderr}");
+    }
+    // Nobody listening: a runtime failure (1) with the reason, before
+    // `serve` listens.
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            &db,
+            "--events",
+            "clickhouse://tw:s3cret@127.0.0.1:1/tagwatch",
+        ])
+        .env("TAGWATCH_ADMIN_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("cannot open the events store"), "{stderr}");
+    assert!(stderr.contains("cannot reach the server"), "{stderr}");
+    assert!(!stderr.contains("listening"), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
 }

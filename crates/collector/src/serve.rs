@@ -33,6 +33,9 @@ pub struct Config {
     pub listen: String,
     /// The store's URL (`sqlite:PATH`, `postgres://…`).
     pub db: String,
+    /// `--events`: the reports in ClickHouse (`clickhouse://HOST:PORT/DB`),
+    /// the control plane staying in `db`. `None`: everything in `db`.
+    pub events: Option<String>,
     pub checks: Checks,
     /// Requests per second and site (0: no limit), and the burst.
     pub rate: f64,
@@ -90,6 +93,7 @@ impl Config {
         Self {
             listen: defaults::LISTEN.into(),
             db: db.into(),
+            events: None,
             checks: Checks::default(),
             rate: defaults::RATE,
             burst: defaults::BURST,
@@ -116,6 +120,9 @@ pub enum ServeError {
     /// The store named by `Config::db` cannot be opened or trusted.
     #[error("cannot open the store: {0}")]
     Store(#[source] StoreError),
+    /// The events store named by `Config::events` cannot be opened.
+    #[error("cannot open the events store: {0}")]
+    Events(#[source] StoreError),
     /// Anything else (listening, threads, descriptors).
     #[error("{0}")]
     Failed(String),
@@ -146,7 +153,10 @@ impl Collector {
                 .map_err(|e| format!("cannot start the webhook thread: {e}"))?;
         }
         let events = Arc::new(events);
-        let store = store::open(&config.db, 2, config.checks).map_err(ServeError::Store)?;
+        let mut store = store::open(&config.db, 2, config.checks).map_err(ServeError::Store)?;
+        if let Some(url) = &config.events {
+            store = tagwatch_events::open(url, store).map_err(ServeError::Events)?;
+        }
         let (writer, writer_thread) = Writer::spawn(store.clone(), WRITE_QUEUE, events.clone())
             .map_err(|e| format!("cannot start the writer thread: {e}"))?;
         let state = Arc::new(http::AppState {

@@ -1,6 +1,7 @@
 //! The collector's HTTP behaviour, in the process: each test starts a
 //! collector over its own SQLite file and calls its routes (harness in
-//! common/). Process-level behaviour (SIGTERM) is in cli/tests/serve.rs.
+//! common/). The tests of what is stored and read run a second time with
+//! the reports in ClickHouse (`--events`, `_clickhouse`): same answers. Process-level behaviour (SIGTERM) is in cli/tests/serve.rs.
 
 #![allow(
     clippy::unwrap_used,
@@ -30,7 +31,18 @@ fn setup(name: &str, extra: &[&str]) -> (Server, String) {
 
 #[test]
 fn accepts_a_batch_and_serves_it_with_filters() {
-    let (server, key) = setup("accept", &[]);
+    accepts_a_batch_and_serves_it_with_filters_on(&[]);
+}
+
+#[test]
+fn accepts_a_batch_and_serves_it_with_filters_clickhouse() {
+    if let Some(events) = ch::TestEvents::create("accept") {
+        accepts_a_batch_and_serves_it_with_filters_on(&["--events", &events.url]);
+    }
+}
+
+fn accepts_a_batch_and_serves_it_with_filters_on(events: &[&str]) {
+    let (server, key) = setup("accept", events);
     let before = now_ms();
     let resp = server.post(
         Some(ORIGIN),
@@ -97,7 +109,18 @@ fn accepts_a_batch_and_serves_it_with_filters() {
 
 #[test]
 fn a_resent_finding_updates_its_count_instead_of_adding_a_row() {
-    let (server, key) = setup("dedupe", &[]);
+    a_resent_finding_updates_its_count_instead_of_adding_a_row_on(&[]);
+}
+
+#[test]
+fn a_resent_finding_updates_its_count_instead_of_adding_a_row_clickhouse() {
+    if let Some(events) = ch::TestEvents::create("dedupe") {
+        a_resent_finding_updates_its_count_instead_of_adding_a_row_on(&["--events", &events.url]);
+    }
+}
+
+fn a_resent_finding_updates_its_count_instead_of_adding_a_row_on(events: &[&str]) {
+    let (server, key) = setup("dedupe", events);
     let f = |count| finding(&key, PV, "cookie_before_consent", "intercom", 100, count);
     assert_eq!(server.post(Some(ORIGIN), &batch(&[f(1)])).status, 204);
     assert_eq!(server.post(Some(ORIGIN), &batch(&[f(3)])).status, 204);
@@ -362,7 +385,18 @@ fn the_read_api_needs_the_admin_token_and_a_site() {
 
 #[test]
 fn health_reports_go_to_the_health_api() {
-    let (server, key) = setup("health", &[]);
+    health_reports_go_to_the_health_api_on(&[]);
+}
+
+#[test]
+fn health_reports_go_to_the_health_api_clickhouse() {
+    if let Some(events) = ch::TestEvents::create("health") {
+        health_reports_go_to_the_health_api_on(&["--events", &events.url]);
+    }
+}
+
+fn health_reports_go_to_the_health_api_on(events: &[&str]) {
+    let (server, key) = setup("health", events);
     let report = health_report(&key, 250);
     let resp = server.post(Some(ORIGIN), &batch(&[report]));
     assert_eq!(resp.status, 204, "{}", resp.body);
@@ -489,7 +523,18 @@ fn vendor_of<'a>(inv: &'a Value, id: &str) -> &'a Value {
 
 #[test]
 fn inventories_are_aggregated_per_vendor_and_unclassified_host() {
-    let (server, key) = setup("inventory", &[]);
+    inventories_are_aggregated_per_vendor_and_unclassified_host_on(&[]);
+}
+
+#[test]
+fn inventories_are_aggregated_per_vendor_and_unclassified_host_clickhouse() {
+    if let Some(events) = ch::TestEvents::create("inventory") {
+        inventories_are_aggregated_per_vendor_and_unclassified_host_on(&["--events", &events.url]);
+    }
+}
+
+fn inventories_are_aggregated_per_vendor_and_unclassified_host_on(events: &[&str]) {
+    let (server, key) = setup("inventory", events);
     let empty = server.inventory(&format!("site={key}"));
     assert_eq!(
         empty,
@@ -652,7 +697,18 @@ fn inventories_are_aggregated_per_vendor_and_unclassified_host() {
 
 #[test]
 fn a_page_views_newer_inventory_replaces_the_stored_one() {
-    let (server, key) = setup("inventory-upsert", &[]);
+    a_page_views_newer_inventory_replaces_the_stored_one_on(&[]);
+}
+
+#[test]
+fn a_page_views_newer_inventory_replaces_the_stored_one_clickhouse() {
+    if let Some(events) = ch::TestEvents::create("inventory-upsert") {
+        a_page_views_newer_inventory_replaces_the_stored_one_on(&["--events", &events.url]);
+    }
+}
+
+fn a_page_views_newer_inventory_replaces_the_stored_one_on(events: &[&str]) {
+    let (server, key) = setup("inventory-upsert", events);
     let snapshot = |age: i64, requests: u64, cookies: &[&str], hosts: Value| {
         inventory(
             &key,
@@ -807,7 +863,18 @@ fn the_inventory_api_needs_the_admin_token_and_a_site() {
 
 #[test]
 fn cookie_lifetime_findings_are_accepted_and_filterable() {
-    let (server, key) = setup("lifetime", &[]);
+    cookie_lifetime_findings_are_accepted_and_filterable_on(&[]);
+}
+
+#[test]
+fn cookie_lifetime_findings_are_accepted_and_filterable_clickhouse() {
+    if let Some(events) = ch::TestEvents::create("lifetime") {
+        cookie_lifetime_findings_are_accepted_and_filterable_on(&["--events", &events.url]);
+    }
+}
+
+fn cookie_lifetime_findings_are_accepted_and_filterable_on(events: &[&str]) {
+    let (server, key) = setup("lifetime", events);
     let mut f = finding(&key, PV, "cookie_lifetime_exceeds_policy", "intercom", 0, 1);
     f["body"]["category"] = json!("functional");
     f["body"]["evidence"] = json!({

@@ -385,9 +385,9 @@ fn unknown_fields_are_kept_and_retries_stored_once_postgres() {
     }
 }
 
-fn csp_reports(db: &str) {
+fn csp_reports(db: &str, flags: &[&str]) {
     let key = site_add(db, &[ORIGIN]);
-    let server = Server::start(db, &[]);
+    let server = Server::start(db, flags);
     let path = format!("/csp/{key}");
     let legacy = json!({"csp-report": {
         "document-uri": "https://shop.example/checkout?order=12345#pay",
@@ -504,13 +504,22 @@ fn csp_reports(db: &str) {
 #[test]
 fn csp_reports_become_findings_sqlite() {
     let (db, dir) = sqlite("csp");
-    csp_reports(&db);
+    csp_reports(&db, &[]);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn csp_reports_become_findings_clickhouse() {
+    if let Some(events) = ch::TestEvents::create("csp") {
+        let (db, dir) = sqlite("csp_ch");
+        csp_reports(&db, &["--events", &events.url]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 #[test]
 fn csp_reports_become_findings_postgres() {
     if let Some(db) = TestDb::create("csp") {
-        csp_reports(&db.url);
+        csp_reports(&db.url, &[]);
     }
 }

@@ -1,4 +1,4 @@
-//! The read API end to end on SQLite and PostgreSQL: `GET /api/findings`
+//! The read API end to end on SQLite, PostgreSQL and ClickHouse (`--events`): `GET /api/findings`
 //! filters, `GET /api/stats`, and what `GET /api/inventory` adds from the
 //! catalog (cookie purposes and lifetimes, destinations and regions, pages).
 
@@ -109,9 +109,9 @@ fn types(rows: &[Value]) -> Vec<&str> {
     rows.iter().map(|r| r["type"].as_str().unwrap()).collect()
 }
 
-fn queries(db: &str) {
+fn queries(db: &str, flags: &[&str]) {
     let key = site_add(db, &[ORIGIN]);
-    let server = Server::start(db, &[]);
+    let server = Server::start(db, flags);
     load(&server, &key);
     let q = |params: &str| server.findings(&format!("site={key}&{params}"));
 
@@ -234,13 +234,22 @@ fn queries(db: &str) {
 #[test]
 fn findings_filters_and_stats_sqlite() {
     let dir = temp_dir("queries");
-    queries(&db_url(&dir.join("t.db")));
+    queries(&db_url(&dir.join("t.db")), &[]);
     let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn findings_filters_and_stats_postgres() {
     if let Some(db) = TestDb::create("queries") {
-        queries(&db.url);
+        queries(&db.url, &[]);
+    }
+}
+
+#[test]
+fn findings_filters_and_stats_clickhouse() {
+    if let Some(events) = ch::TestEvents::create("queries") {
+        let dir = temp_dir("queries_ch");
+        queries(&db_url(&dir.join("t.db")), &["--events", &events.url]);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

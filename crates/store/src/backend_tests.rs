@@ -910,3 +910,41 @@ fn every_backend_reports_a_sites_new_finding_types_once() {
         assert_eq!(first.first().map(|f| f.site.as_str()), Some("tw_b"));
     }
 }
+
+#[test]
+fn finding_types_are_recorded_without_their_findings() {
+    for b in backends("record_types") {
+        let store = &*b.store;
+        with_site(store, SITE);
+        let mut gpc = finding("pv1", "x", 1, "2024-05-01T12:00:01.000Z");
+        gpc.kind = FindingKind::Monitor(FindingType::GpcIgnored);
+        let cookie = finding("pv1", "a", 1, "2024-05-01T12:00:00.000Z");
+        // What `--events` does: the findings go elsewhere, the types here,
+        // the same first-seen answer as a commit, once.
+        let first = store
+            .record_finding_types(&[&gpc, &cookie, &gpc])
+            .expect("record");
+        let kinds: Vec<&str> = first.iter().map(|f| f.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            ["gpc_ignored", "cookie_before_consent"],
+            "{}",
+            b.name
+        );
+        assert!(all_findings(store).is_empty(), "{}", b.name);
+        assert!(store
+            .record_finding_types(&[&cookie])
+            .expect("again")
+            .is_empty());
+        // A commit after it knows them too.
+        let batch = Batch {
+            findings: vec![gpc.clone()],
+            ..Batch::default()
+        };
+        assert!(
+            store.commit(&[&batch]).expect("commit").is_empty(),
+            "{}",
+            b.name
+        );
+    }
+}

@@ -274,7 +274,6 @@ type FindingKey<'a> = (&'a str, &'a str, [u8; DEDUPE_KEY_BYTES]);
 impl<'a> Group<'a> {
     fn new(batches: &[&'a Batch]) -> Self {
         let mut findings: BTreeMap<FindingKey<'a>, Merged<'a>> = BTreeMap::new();
-        let mut types: Vec<&FindingRecord> = Vec::new();
         for f in batches.iter().flat_map(|b| b.findings.iter()) {
             let dedupe = dedupe_key(f.kind.as_str(), &f.vendor, &f.evidence);
             let key = (f.site.as_str(), f.page_view.as_str(), dedupe);
@@ -296,9 +295,6 @@ impl<'a> Group<'a> {
                     count: f.count,
                     at: &f.at,
                 });
-            if !types.iter().any(|t| t.site == f.site && t.kind == f.kind) {
-                types.push(f);
-            }
         }
         let mut inventories: BTreeMap<(&str, &str), &InventoryRecord> = BTreeMap::new();
         for inv in batches.iter().flat_map(|b| b.inventories.iter()) {
@@ -313,9 +309,36 @@ impl<'a> Group<'a> {
         }
         Self {
             findings: findings.into_values().collect(),
-            types,
+            types: first_of_each_type(batches.iter().flat_map(|b| b.findings.iter())),
             health: batches.iter().flat_map(|b| b.health.iter()).collect(),
             inventories: inventories.into_values().collect(),
+        }
+    }
+}
+
+/// The first finding of each (site, type), in arrival order.
+fn first_of_each_type<'a>(
+    findings: impl Iterator<Item = &'a FindingRecord>,
+) -> Vec<&'a FindingRecord> {
+    let mut types: Vec<&FindingRecord> = Vec::new();
+    for f in findings {
+        if !types.iter().any(|t| t.site == f.site && t.kind == f.kind) {
+            types.push(f);
+        }
+    }
+    types
+}
+
+/// Remembers that the sites of `types` have those types (committed).
+fn learn_types(known: &mut KnownTypes, types: &[&FindingRecord]) {
+    for f in types {
+        match known.get_mut(f.site.as_str()) {
+            Some(kinds) => {
+                kinds.insert(f.kind.as_str());
+            }
+            None => {
+                known.insert(f.site.clone(), HashSet::from([f.kind.as_str()]));
+            }
         }
     }
 }
@@ -441,15 +464,17 @@ fn json_strings(items: &[String]) -> String {
     serde_json::Value::from(items.to_vec()).to_string()
 }
 
-fn write_group<C: Conn>(
+/// Records the (site, type) pairs of `group_types` (the first finding of
+/// each) not known to be there; answers those no site had before, in
+/// arrival order.
+fn record_types<C: Conn>(
     c: &mut C,
-    group: &Group<'_>,
+    group_types: &[&FindingRecord],
     known: &KnownTypes,
 ) -> Result<Vec<FirstSeen>, StoreError> {
     // Site types first, in key order too (no deadlock between collectors);
     // only those not known to be there.
-    let mut types: Vec<&FindingRecord> = group
-        .types
+    let mut types: Vec<&FindingRecord> = group_types
         .iter()
         .copied()
         .filter(|f| {
@@ -472,8 +497,7 @@ fn write_group<C: Conn>(
         },
     )?;
     // Reported in arrival order.
-    let first_seen = group
-        .types
+    let first_seen = group_types
         .iter()
         .filter(|f| {
             new_types
@@ -482,6 +506,15 @@ fn write_group<C: Conn>(
         })
         .map(|f| FirstSeen::of(f))
         .collect();
+    Ok(first_seen)
+}
+
+fn write_group<C: Conn>(
+    c: &mut C,
+    group: &Group<'_>,
+    known: &KnownTypes,
+) -> Result<Vec<FirstSeen>, StoreError> {
+    let first_seen = record_types(c, &group.types, known)?;
 
     for additive in [false, true] {
         let rows: Vec<&Merged<'_>> = group
@@ -940,16 +973,29 @@ impl<C: Conn> Store for Db<C> {
                 }
             }
         })?;
-        for f in &group.types {
-            match known.get_mut(f.site.as_str()) {
-                Some(types) => {
-                    types.insert(f.kind.as_str());
-                }
-                None => {
-                    known.insert(f.site.clone(), HashSet::from([f.kind.as_str()]));
+        learn_types(&mut known, &group.types);
+        Ok(first_seen)
+    }
+
+    fn record_finding_types(
+        &self,
+        findings: &[&FindingRecord],
+    ) -> Result<Vec<FirstSeen>, StoreError> {
+        let types = first_of_each_type(findings.iter().copied());
+        let mut known = self
+            .known_types
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let first_seen = self.write(|c| {
+            let mut attempt = 1;
+            loop {
+                match transaction(c, Tx::Write, |c| record_types(c, &types, &known)) {
+                    Err(e) if attempt < COMMIT_ATTEMPTS && e.retryable() => attempt += 1,
+                    other => return other,
                 }
             }
-        }
+        })?;
+        learn_types(&mut known, &types);
         Ok(first_seen)
     }
 

@@ -502,6 +502,11 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("postgres: {}", PgMessage(.0))]
     Postgres(#[from] ::postgres::Error),
+    /// The events store (`--events`, ClickHouse): what went wrong, and
+    /// whether the server could not be reached at all (then the next call
+    /// tries again, like a lost connection).
+    #[error("clickhouse: {message}")]
+    Events { message: String, unreachable: bool },
 }
 
 /// A PostgreSQL error said with what caused it (see [`write_pg_error`]).
@@ -541,6 +546,7 @@ impl StoreError {
                 ),
                 None => true,
             },
+            Self::Events { unreachable, .. } => *unreachable,
             _ => false,
         }
     }
@@ -591,6 +597,15 @@ pub trait Store: Send + Sync + 'static {
     /// Returns the finding types that no site had before, once each (across
     /// collectors sharing a store, too: whichever commits first reports it).
     fn commit(&self, batches: &[&Batch]) -> Result<Vec<FirstSeen>, StoreError>;
+    /// Records the finding types of `findings` (site, type, first `at`)
+    /// as `commit` does, durably, without storing the findings: for a
+    /// collector whose reports go to a separate events store (`--events`)
+    /// while this store keeps the control plane. Returns the types no site
+    /// had before, as `commit` does.
+    fn record_finding_types(
+        &self,
+        findings: &[&FindingRecord],
+    ) -> Result<Vec<FirstSeen>, StoreError>;
     fn findings(&self, q: &FindingsQuery) -> Result<Vec<FindingRow>, StoreError>;
     /// Finding counts over a window, by type, vendor, page, day and consent.
     fn stats(&self, q: &StatsQuery) -> Result<Stats, StoreError>;

@@ -20,6 +20,7 @@ use tagwatch_collector::{Collector, Config};
 use tagwatch_store::Checks;
 use tower::ServiceExt;
 
+pub use tagwatch_events::testing as ch;
 pub use tagwatch_store::testing as pg;
 
 mod reports;
@@ -72,6 +73,7 @@ fn config(db: &str, flags: &[&str]) -> Config {
             "--client-burst" => c.client_burst = value().parse().unwrap(),
             "--visitor-rate" => c.visitor_rate = value().parse().unwrap(),
             "--visitor-burst" => c.visitor_burst = value().parse().unwrap(),
+            "--events" => c.events = Some(value().to_owned()),
             "--body-timeout" => c.body_timeout = Duration::from_secs(value().parse().unwrap()),
             other => panic!("the in-process harness does not know {other}"),
         }

@@ -1,0 +1,398 @@
+//! The read API's queries over the events tables, answering exactly what
+//! the SQL store answers for the same reports (`tagwatch_store::Store`'s
+//! contract): rows of one finding key merged at read time, the latest
+//! inventory per page view, sums that saturate.
+//!
+//! Merging at read time (`GROUP BY` the dedupe key, `argMax` for the
+//! latest inventory) instead of `FINAL`: a finding's rows may sit in two
+//! week partitions (a resent beacon observed later), which `FINAL` would not
+//! merge, and one site's rows are few enough to group per query.
+
+use serde_json::Value;
+use tagwatch_store::{
+    ConsentTally, FindingRow, FindingsQuery, HealthQuery, HealthRow, HostTotals, InventoryQuery,
+    InventoryTotals, Stats, StatsQuery, StoreError, Tally, Usage, VendorTotals,
+};
+
+use crate::client::{int, opt_text, quote, saturated, text, texts, Client};
+
+/// One row per finding key of a site, as the SQL upsert leaves it: the
+/// first arrival's fields, the largest count (for additive types the sum
+/// over distinct inserts), the earliest `at`. Columns: site, page_view,
+/// type, vendor, evidence, f_page, f_category, f_consent, f_count, f_at,
+/// f_received_at.
+fn findings_of(site: &str) -> String {
+    format!(
+        "SELECT site, page_view, type, vendor, evidence,
+                argMin(page, received_at) AS f_page,
+                argMin(category, received_at) AS f_category,
+                argMin(consent, received_at) AS f_consent,
+                if(type = 'csp_blocked',
+                   arraySum(arrayMap(x -> tupleElement(x, 2), groupUniqArray((token, count)))),
+                   max(count)) AS f_count,
+                min(at) AS f_at,
+                min(received_at) AS f_received_at
+         FROM findings WHERE site = {}
+         GROUP BY site, page_view, type, vendor, evidence",
+        quote(site)
+    )
+}
+
+/// The latest inventory of each page view of a site (latest `at`, then
+/// latest arrival). Columns: page_view, i_page, i_at, and the arrays as
+/// `i_` + their name.
+fn inventories_of(site: &str) -> String {
+    let latest = |col: &str| format!("argMax({col}, (at, received_at)) AS i_{col}");
+    let columns: Vec<String> = [
+        "page",
+        "at",
+        "v_vendor",
+        "v_requests",
+        "v_script_requests",
+        "v_transfer_bytes",
+        "v_encoded_bytes",
+        "v_duration_ms",
+        "v_hosts",
+        "v_regions",
+        "v_cookies",
+        "h_host",
+        "h_requests",
+        "h_script_requests",
+        "h_transfer_bytes",
+        "h_encoded_bytes",
+        "h_duration_ms",
+    ]
+    .iter()
+    .map(|c| latest(c))
+    .collect();
+    format!(
+        "SELECT page_view, {} FROM inventories WHERE site = {} GROUP BY page_view",
+        columns.join(", "),
+        quote(site)
+    )
+}
+
+/// `AND col >= since AND col < until` for the bounds given.
+fn window(col: &str, since: &Option<String>, until: &Option<String>) -> String {
+    let mut out = String::new();
+    if let Some(since) = since {
+        out.push_str(&format!(" AND {col} >= {}", quote(since)));
+    }
+    if let Some(until) = until {
+        out.push_str(&format!(" AND {col} < {}", quote(until)));
+    }
+    out
+}
+
+/// `AND col IN (…)` when `values` is not empty.
+fn any_of(col: &str, values: &[String]) -> String {
+    if values.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = values.iter().map(|v| quote(v)).collect();
+    format!(" AND {col} IN ({})", list.join(", "))
+}
+
+fn cell(row: &[Value], i: usize) -> &Value {
+    row.get(i).unwrap_or(&Value::Null)
+}
+
+fn json_or_null(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
+pub fn findings(c: &Client, q: &FindingsQuery) -> Result<Vec<FindingRow>, StoreError> {
+    let mut filter = window("f_at", &q.since, &q.until);
+    filter.push_str(&any_of("type", &q.kinds));
+    filter.push_str(&any_of("vendor", &q.vendors));
+    if let Some(page) = &q.page {
+        filter.push_str(&format!(" AND f_page = {}", quote(page)));
+    }
+    if let Some(pv) = &q.page_view {
+        filter.push_str(&format!(" AND page_view = {}", quote(pv)));
+    }
+    if let Some(category) = &q.category {
+        filter.push_str(&format!(" AND f_category = {}", quote(category)));
+    }
+    // The SQL store's order: `at`, then insertion (a group writes in key
+    // order): received_at, then the key.
+    let dir = if q.newest_first { " DESC" } else { "" };
+    let sql = format!(
+        "SELECT type, vendor, site, f_page, f_at, page_view, f_category, f_count, evidence,
+                f_consent, f_received_at
+         FROM ({}) WHERE 1{filter}
+         ORDER BY f_at{dir}, f_received_at{dir}, site{dir}, page_view{dir}, type{dir},
+                  vendor{dir}, evidence{dir}
+         LIMIT {}",
+        findings_of(&q.site),
+        q.limit
+    );
+    c.rows(&sql)?
+        .iter()
+        .map(|row| {
+            let category = text(cell(row, 6))?;
+            Ok(FindingRow {
+                kind: text(cell(row, 0))?,
+                vendor: text(cell(row, 1))?,
+                site: text(cell(row, 2))?,
+                page: text(cell(row, 3))?,
+                at: text(cell(row, 4))?,
+                page_view: text(cell(row, 5))?,
+                category: (!category.is_empty()).then_some(category),
+                count: int(cell(row, 7))?,
+                evidence: json_or_null(&text(cell(row, 8))?),
+                consent: json_or_null(&text(cell(row, 9))?),
+                received_at: text(cell(row, 10))?,
+            })
+        })
+        .collect()
+}
+
+/// Most findings first, then key (byte order), as the SQL `ORDER BY 2
+/// DESC, 1`.
+fn sort_tallies(t: &mut [Tally]) {
+    t.sort_by(|a, b| b.findings.cmp(&a.findings).then_with(|| a.key.cmp(&b.key)));
+}
+
+pub fn stats(c: &Client, q: &StatsQuery) -> Result<Stats, StoreError> {
+    let window_f = window("f_at", &q.since, &q.until);
+    let findings = findings_of(&q.site);
+    // Every tally in one query: the group (0 type, 1 vendor, 2 page, 3 day,
+    // 4 total), its key, rows and the count sum (with its float twin).
+    let tallies = c.rows(&format!(
+        "SELECT g, k, count(), sum(f_count), sum(toFloat64(f_count))
+         FROM ({findings})
+         ARRAY JOIN [0, 1, 2, 3, 4] AS g,
+                    [toString(type), toString(vendor), f_page, substring(f_at, 1, 10), ''] AS k
+         WHERE 1{window_f}
+         GROUP BY g, k"
+    ))?;
+    let mut groups: [Vec<Tally>; 5] = Default::default();
+    for row in &tallies {
+        let g = usize::try_from(int(cell(row, 0))?).unwrap_or(usize::MAX);
+        if let Some(list) = groups.get_mut(g) {
+            list.push(Tally {
+                key: text(cell(row, 1))?,
+                findings: int(cell(row, 2))?,
+                occurrences: saturated(cell(row, 3), cell(row, 4))?,
+            });
+        }
+    }
+    let [mut by_type, mut by_vendor, mut by_page, mut by_day, total] = groups;
+    for list in [&mut by_type, &mut by_vendor, &mut by_page] {
+        sort_tallies(list);
+    }
+    by_page.truncate(usize::try_from(q.max_pages).unwrap_or(usize::MAX));
+    by_day.sort_by(|a, b| a.key.cmp(&b.key));
+    let total = total.into_iter().next().unwrap_or_default();
+    let total = Tally {
+        key: String::new(),
+        ..total
+    };
+
+    let window_i = window("i_at", &q.since, &q.until);
+    let page_views = c
+        .rows(&format!(
+            "SELECT uniqExact(pv) FROM (
+               SELECT page_view AS pv FROM ({}) WHERE 1{window_i}
+               UNION ALL
+               SELECT page_view AS pv FROM ({findings}) WHERE type != 'csp_blocked'{window_f})",
+            inventories_of(&q.site)
+        ))?
+        .first()
+        .map(|row| int(cell(row, 0)))
+        .transpose()?
+        .unwrap_or(0);
+
+    // Consent states: counted per stored text, read as JSON here (the
+    // texts are few; ClickHouse 18 has no JSON functions to group by).
+    let mut consent: Vec<ConsentTally> = Vec::new();
+    for row in c.rows(&format!(
+        "SELECT f_consent, count() FROM ({findings})
+         WHERE type != 'csp_blocked'{window_f} GROUP BY f_consent"
+    ))? {
+        let Value::Object(state) = json_or_null(&text(cell(&row, 0))?) else {
+            continue;
+        };
+        let flag = |k: &str| state.get(k).and_then(Value::as_bool);
+        let source = state
+            .get("source")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let categories = [
+            flag("necessary"),
+            flag("functional"),
+            flag("analytics"),
+            flag("marketing"),
+        ];
+        let n = int(cell(&row, 1))?;
+        match consent
+            .iter_mut()
+            .find(|t| t.source == source && t.categories == categories)
+        {
+            Some(t) => t.findings = t.findings.saturating_add(n),
+            None => consent.push(ConsentTally {
+                source,
+                categories,
+                findings: n,
+            }),
+        }
+    }
+    consent.sort_by(|a, b| {
+        b.findings
+            .cmp(&a.findings)
+            .then_with(|| a.source.cmp(&b.source))
+            .then_with(|| a.categories.cmp(&b.categories))
+    });
+    Ok(Stats {
+        total,
+        by_type,
+        by_vendor,
+        by_page,
+        by_day,
+        page_views,
+        consent,
+    })
+}
+
+pub fn health(c: &Client, q: &HealthQuery) -> Result<Vec<HealthRow>, StoreError> {
+    // FINAL: a retried insert's rows (same token and seq) count once.
+    let sql = format!(
+        "SELECT site, page, page_view, status, reason, at, received_at
+         FROM health FINAL WHERE site = {}{}
+         ORDER BY at, received_at, token, seq
+         LIMIT {}",
+        quote(&q.site),
+        window("at", &q.since, &None),
+        q.limit
+    );
+    c.rows(&sql)?
+        .iter()
+        .map(|row| {
+            Ok(HealthRow {
+                site: text(cell(row, 0))?,
+                page: text(cell(row, 1))?,
+                page_view: opt_text(cell(row, 2))?,
+                status: text(cell(row, 3))?,
+                reason: opt_text(cell(row, 4))?,
+                at: text(cell(row, 5))?,
+                received_at: text(cell(row, 6))?,
+            })
+        })
+        .collect()
+}
+
+/// `sum(x), sum(toFloat64(x))` for each usage number of a prefix.
+fn usage_sums(prefix: &str) -> String {
+    [
+        "requests",
+        "script_requests",
+        "transfer_bytes",
+        "encoded_bytes",
+        "duration_ms",
+    ]
+    .iter()
+    .map(|n| format!("sum({prefix}{n}), sum(toFloat64({prefix}{n}))"))
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
+fn usage_at(row: &[Value], first: usize) -> Result<Usage, StoreError> {
+    let n = |i: usize| saturated(cell(row, first + 2 * i), cell(row, first + 2 * i + 1));
+    Ok(Usage {
+        requests: n(0)?,
+        script_requests: n(1)?,
+        transfer_bytes: n(2)?,
+        encoded_bytes: n(3)?,
+        duration_ms: n(4)?,
+    })
+}
+
+/// Distinct names in byte order, at most `max`.
+fn names(v: &Value, max: usize) -> Result<Vec<String>, StoreError> {
+    let mut list = texts(v)?;
+    list.sort_unstable();
+    list.dedup();
+    list.truncate(max);
+    Ok(list)
+}
+
+pub fn inventory(c: &Client, q: &InventoryQuery) -> Result<InventoryTotals, StoreError> {
+    let latest = format!(
+        "SELECT * FROM ({}) WHERE 1{}",
+        inventories_of(&q.site),
+        window("i_at", &q.since, &None)
+    );
+    let page_views = c
+        .rows(&format!("SELECT count() FROM ({latest})"))?
+        .first()
+        .map(|row| int(cell(row, 0)))
+        .transpose()?
+        .unwrap_or(0);
+    let max = usize::try_from(q.max_names).unwrap_or(usize::MAX);
+    let mut vendors = c
+        .rows(&format!(
+            "SELECT vendor, count(), {},
+                    groupUniqArrayArray(hosts), groupUniqArrayArray(regions),
+                    groupUniqArrayArray(cookies), groupUniqArray(i_page)
+             FROM ({latest})
+             ARRAY JOIN i_v_vendor AS vendor, i_v_requests AS requests,
+                        i_v_script_requests AS script_requests,
+                        i_v_transfer_bytes AS transfer_bytes, i_v_encoded_bytes AS encoded_bytes,
+                        i_v_duration_ms AS duration_ms, i_v_hosts AS hosts,
+                        i_v_regions AS regions, i_v_cookies AS cookies
+             GROUP BY vendor",
+            usage_sums("")
+        ))?
+        .iter()
+        .map(|row| {
+            Ok(VendorTotals {
+                vendor: text(cell(row, 0))?,
+                page_views: int(cell(row, 1))?,
+                usage: usage_at(row, 2)?,
+                hosts: names(cell(row, 12), max)?,
+                regions: names(cell(row, 13), max)?,
+                cookies: names(cell(row, 14), max)?,
+                pages: names(cell(row, 15), max)?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    vendors.sort_by(|a, b| {
+        b.page_views
+            .cmp(&a.page_views)
+            .then_with(|| b.usage.requests.cmp(&a.usage.requests))
+            .then_with(|| a.vendor.cmp(&b.vendor))
+    });
+    let mut unclassified = c
+        .rows(&format!(
+            "SELECT host, count(), {}
+             FROM ({latest})
+             ARRAY JOIN i_h_host AS host, i_h_requests AS requests,
+                        i_h_script_requests AS script_requests,
+                        i_h_transfer_bytes AS transfer_bytes, i_h_encoded_bytes AS encoded_bytes,
+                        i_h_duration_ms AS duration_ms
+             GROUP BY host",
+            usage_sums("")
+        ))?
+        .iter()
+        .map(|row| {
+            Ok(HostTotals {
+                host: text(cell(row, 0))?,
+                page_views: int(cell(row, 1))?,
+                usage: usage_at(row, 2)?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    unclassified.sort_by(|a, b| {
+        b.page_views
+            .cmp(&a.page_views)
+            .then_with(|| b.usage.requests.cmp(&a.usage.requests))
+            .then_with(|| a.host.cmp(&b.host))
+    });
+    unclassified.truncate(usize::try_from(q.max_hosts).unwrap_or(usize::MAX));
+    Ok(InventoryTotals {
+        page_views,
+        vendors,
+        unclassified,
+    })
+}

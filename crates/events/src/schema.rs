@@ -1,0 +1,270 @@
+//! The events tables in ClickHouse and their versions.
+//!
+//! One list of migrations, applied in order and recorded in
+//! `tagwatch_events_schema` (as the SQL store records its own). Each
+//! statement is idempotent (`IF NOT EXISTS`), so collectors starting
+//! together may both run it. The text is written once with a few tokens
+//! the server's version decides ([`render`]):
+//!
+//! | token      | ClickHouse 18.x                  | 19.x and later (LowCardinality is on by default) |
+//! |------------|----------------------------------|--------------------------------------------------|
+//! | `{dict}`   | `String`                         | `LowCardinality(String)`                         |
+//! | `{table}`  | the table (`findings`)           | same; with `?cluster=`: `findings_local` on each server, and a `Distributed` `findings` over the cluster |
+//!
+//! Every table is a `ReplacingMergeTree` partitioned by week (the Monday
+//! of its `day` column, from `at`): retention drops whole partitions, which
+//! every version can do. A week, not a day: a site's dashboard query reads
+//! at least one granule per partition, so 30 day partitions cost several
+//! times the reads of 5 week ones (measured), for retention a week coarser.
+//! `TTL` (19.6 and later) is not used, because the
+//! retention age is a flag of `serve`, not a property of the tables, and a
+//! dropped partition is cheaper than a TTL merge. Rows carry `token`: one
+//! number per inserted batch, so that an insert sent twice (a retry after
+//! a lost answer) replaces its own rows instead of adding to them.
+
+use tagwatch_store::StoreError;
+
+use crate::client::Client;
+
+pub struct Migration {
+    pub version: u32,
+    /// Statements separated by `;\n` (one request each).
+    pub sql: &'static str,
+}
+
+/// The events schema version this build writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    sql: V1,
+}];
+
+#[allow(clippy::indexing_slicing)] // Compile-time only.
+const _: () = {
+    assert!(!MIGRATIONS.is_empty());
+    assert!(MIGRATIONS[MIGRATIONS.len() - 1].version == SCHEMA_VERSION);
+};
+
+/// The three report tables. Findings keep the SQL store's dedupe key
+/// (site, page_view, type, vendor, evidence) as their sorting key, plus the
+/// insert's token; the reads merge rows of one key as the SQL upsert does
+/// (`read.rs`). An inventory keeps one row per insert; the reads take the
+/// latest per page view. A vendor's hosts, regions and cookies are arrays
+/// beside it (no child tables: no joins).
+const V1: &str = "
+CREATE TABLE IF NOT EXISTS {table:findings} (
+    site        String,
+    page_view   String,
+    page        String,
+    type        {dict},
+    vendor      {dict},
+    category    {dict},
+    evidence    String,
+    consent     String,
+    count       Int64,
+    at          String,
+    received_at String,
+    user_agent  String,
+    raw         String,
+    token       UInt64,
+    day         Date
+) {engine:site, page_view|site, page_view, type, vendor, evidence, token};
+
+CREATE TABLE IF NOT EXISTS {table:health} (
+    site        String,
+    page_view   Nullable(String),
+    page        String,
+    status      {dict},
+    reason      Nullable(String),
+    at          String,
+    received_at String,
+    user_agent  String,
+    raw         String,
+    token       UInt64,
+    seq         UInt32,
+    day         Date
+) {engine:site|site, at, token, seq};
+
+CREATE TABLE IF NOT EXISTS {table:inventories} (
+    site        String,
+    page_view   String,
+    page        String,
+    at          String,
+    received_at String,
+    user_agent  String,
+    raw         String,
+    v_vendor    Array(String),
+    v_requests  Array(Int64),
+    v_script_requests Array(Int64),
+    v_transfer_bytes  Array(Int64),
+    v_encoded_bytes   Array(Int64),
+    v_duration_ms     Array(Int64),
+    v_hosts     Array(Array(String)),
+    v_regions   Array(Array(String)),
+    v_cookies   Array(Array(String)),
+    h_host      Array(String),
+    h_requests  Array(Int64),
+    h_script_requests Array(Int64),
+    h_transfer_bytes  Array(Int64),
+    h_encoded_bytes   Array(Int64),
+    h_duration_ms     Array(Int64),
+    token       UInt64,
+    day         Date
+) {engine:site, page_view|site, page_view, at, received_at, token}
+";
+
+/// Rows per mark of the sparse primary index. A site's rows of one week
+/// are a few granules: with ClickHouse's default (8192), one site's stats
+/// over 30 days read 490,000 rows of 10 million for its 10,000; with 1024,
+/// 19,000 (docs/benchmarks.md#clickhouse-events-store). The index stays
+/// small because it holds only the key's prefix (site, page view).
+const INDEX_GRANULARITY: u32 = 1024;
+
+/// The report tables, in the order purges report them.
+pub const TABLES: [&str; 3] = ["findings", "health", "inventories"];
+
+/// What the server can do, from its version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Server {
+    pub major: u32,
+    /// `LowCardinality(String)` without an experimental setting (19.x on).
+    pub low_cardinality: bool,
+}
+
+impl Server {
+    /// From `SELECT version()`: `18.16.1`, `23.8.2.7`.
+    pub fn from_version(version: &str) -> Self {
+        let major = version
+            .split('.')
+            .next()
+            .and_then(|m| m.trim().parse().ok())
+            .unwrap_or(0);
+        Self {
+            major,
+            low_cardinality: major >= 19,
+        }
+    }
+}
+
+/// The local table of `table` on each server when the events are sharded.
+pub fn local(table: &str) -> String {
+    format!("{table}_local")
+}
+
+/// The statements of `sql` for this server and `cluster` (if sharded).
+pub fn render(sql: &str, server: Server, database: &str, cluster: Option<&str>) -> Vec<String> {
+    let dict = if server.low_cardinality {
+        "LowCardinality(String)"
+    } else {
+        "String"
+    };
+    let mut out = Vec::new();
+    for statement in sql.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
+        // `{table:NAME}` and `{engine:PRIMARY KEY|SORTING KEY}` (one of
+        // each per statement).
+        let name = between(statement, "{table:", "}").unwrap_or("");
+        let keys = between(statement, "{engine:", "}").unwrap_or("");
+        let (primary, order) = keys.split_once('|').unwrap_or((keys, keys));
+        let engine = format!(
+            "ENGINE = ReplacingMergeTree() PARTITION BY toMonday(day) \
+             PRIMARY KEY ({primary}) ORDER BY ({order}) \
+             SETTINGS index_granularity = {INDEX_GRANULARITY}"
+        );
+        let body = statement
+            .replace("{dict}", dict)
+            .replace(&format!("{{engine:{keys}}}"), &engine);
+        match cluster {
+            None => out.push(body.replace(&format!("{{table:{name}}}"), name)),
+            Some(cluster) => {
+                let local_name = local(name);
+                out.push(body.replace(&format!("{{table:{name}}}"), &local_name));
+                // Rows go to the shard of their site: a site's reports and
+                // its dedupe keys stay on one shard.
+                out.push(format!(
+                    "CREATE TABLE IF NOT EXISTS {name} AS {local_name} \
+                     ENGINE = Distributed({cluster}, {database}, {local_name}, sipHash64(site))"
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<&'a str> {
+    let start = s.find(open)? + open.len();
+    let rest = s.get(start..)?;
+    rest.get(..rest.find(close)?)
+}
+
+/// Brings the events tables up to [`SCHEMA_VERSION`], refusing a newer
+/// schema. Answers what the server can do.
+pub fn migrate(client: &Client) -> Result<Server, StoreError> {
+    client.create_database()?;
+    let version = client.rows("SELECT version()")?;
+    let version = version
+        .first()
+        .and_then(|row| row.first())
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    let server = Server::from_version(version);
+    client.run(
+        "CREATE TABLE IF NOT EXISTS tagwatch_events_schema (version UInt32, applied_at DateTime) \
+         ENGINE = MergeTree() ORDER BY version",
+    )?;
+    let found = client
+        .rows("SELECT max(version) FROM tagwatch_events_schema")?
+        .first()
+        .and_then(|row| row.first())
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(0);
+    if found > i64::from(SCHEMA_VERSION) {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            supported: i64::from(SCHEMA_VERSION),
+        });
+    }
+    let target = client.target();
+    for m in MIGRATIONS.iter().filter(|m| i64::from(m.version) > found) {
+        for statement in render(m.sql, server, &target.database, target.cluster.as_deref()) {
+            client.run(&statement)?;
+        }
+        client.run(&format!(
+            "INSERT INTO tagwatch_events_schema (version, applied_at) VALUES ({}, now())",
+            m.version
+        ))?;
+    }
+    Ok(server)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn low_cardinality_only_where_the_server_has_it() {
+        let old = Server::from_version("18.16.1");
+        let new = Server::from_version("23.8.2.7");
+        assert!(!old.low_cardinality && new.low_cardinality);
+        let sql = render(V1, old, "tw", None).join("\n");
+        assert!(
+            !sql.contains("LowCardinality") && !sql.contains('{'),
+            "{sql}"
+        );
+        assert!(sql.contains("CREATE TABLE IF NOT EXISTS findings ("));
+        let sql = render(V1, new, "tw", None).join("\n");
+        assert!(sql.contains("type        LowCardinality(String)"), "{sql}");
+    }
+
+    #[test]
+    fn a_cluster_gets_local_and_distributed_tables() {
+        let sql = render(V1, Server::from_version("18.16.1"), "tw", Some("c"));
+        assert_eq!(sql.len(), 6);
+        assert!(sql[0].starts_with("CREATE TABLE IF NOT EXISTS findings_local ("));
+        assert_eq!(
+            sql[1],
+            "CREATE TABLE IF NOT EXISTS findings AS findings_local \
+             ENGINE = Distributed(c, tw, findings_local, sipHash64(site))"
+        );
+    }
+}

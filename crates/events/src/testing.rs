@@ -1,0 +1,107 @@
+//! ClickHouse for the tests: the server `TAGWATCH_TEST_CLICKHOUSE` names
+//! (`./build.sh test` starts one with tools/clickhouse.sh), one fresh
+//! database per test, dropped afterwards.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::client::{Client, Target};
+
+/// The server's URL (`clickhouse://HOST:PORT/DB`); `None` (the test skips
+/// its ClickHouse part) when it is not set, unless `CI` or
+/// `TAGWATCH_REQUIRE_CLICKHOUSE=1` says it must run.
+pub fn server_url() -> Option<String> {
+    if let Ok(url) = std::env::var("TAGWATCH_TEST_CLICKHOUSE") {
+        if !url.trim().is_empty() {
+            return Some(url.trim().to_owned());
+        }
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    let required = std::env::var("TAGWATCH_REQUIRE_CLICKHOUSE").is_ok_and(|v| v == "1");
+    if ci || required {
+        panic!(
+            "TAGWATCH_TEST_CLICKHOUSE is not set, and the ClickHouse tests are required here \
+             (CI or TAGWATCH_REQUIRE_CLICKHOUSE=1). Run them via `./build.sh test`, or start a \
+             throwaway server with `export TAGWATCH_TEST_CLICKHOUSE=$(tools/clickhouse.sh)`."
+        );
+    }
+    eprintln!(
+        "skipping the ClickHouse part: TAGWATCH_TEST_CLICKHOUSE is not set \
+         (run via ./build.sh test, or export TAGWATCH_TEST_CLICKHOUSE=$(tools/clickhouse.sh))"
+    );
+    None
+}
+
+/// `url` (a `clickhouse://` URL) naming database `name` instead.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let rest = base.strip_prefix("clickhouse://").unwrap_or(base);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    format!("clickhouse://{authority}/{name}{query}")
+}
+
+/// A database of its own (created by the collector on first use), dropped
+/// with this value.
+pub struct TestEvents {
+    pub url: String,
+    client: Client,
+}
+
+impl TestEvents {
+    /// A new database name on the test server, or `None` when there is no
+    /// server (see [`server_url`]).
+    pub fn create(test: &str) -> Option<TestEvents> {
+        Self::on(&server_url()?, test)
+    }
+
+    /// A new database name on the server of `url`.
+    pub fn on(url: &str, test: &str) -> Option<TestEvents> {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "tw_{}_{}_{}",
+            test.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        )
+        .to_lowercase();
+        Some(Self::named(url, &name))
+    }
+
+    /// Database `name` on the server of `url` (the same database on each
+    /// server of a cluster).
+    pub fn named(url: &str, name: &str) -> TestEvents {
+        let url = with_database(url, name);
+        let client = Client::new(Target::parse(&url).unwrap());
+        TestEvents { url, client }
+    }
+
+    /// The database's name.
+    pub fn database(&self) -> &str {
+        &self.client.target().database
+    }
+
+    /// Runs a statement in the test's database; the answer's body.
+    pub fn run(&self, sql: &str) -> String {
+        self.client
+            .run(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// The first cell of a query, as text (`TSV`).
+    pub fn value(&self, sql: &str) -> String {
+        self.run(&format!("{sql} FORMAT TSV")).trim_end().to_owned()
+    }
+}
+
+impl Drop for TestEvents {
+    fn drop(&mut self) {
+        let _ = self.client.run(&format!(
+            "DROP DATABASE IF EXISTS {}",
+            self.client.target().database
+        ));
+    }
+}

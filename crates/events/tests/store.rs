@@ -1,0 +1,615 @@
+//! The events store against a real ClickHouse (`TAGWATCH_TEST_CLICKHOUSE`,
+//! started by tools/clickhouse.sh): the same batches committed to SQLite
+//! alone and to SQLite + ClickHouse give the same answers to every read of
+//! the API; a batch inserted twice counts once; retention drops whole weeks;
+//! hostile strings come back byte for byte.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::disallowed_methods
+)] // A test fails by panicking.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tagwatch_core::consent::Category;
+use tagwatch_core::report::{FindingType, HealthStatus};
+use tagwatch_events::testing::TestEvents;
+use tagwatch_store::{
+    Batch, Checks, FindingKind, FindingRecord, FindingsQuery, HealthQuery, HealthRecord,
+    InventoryHost, InventoryQuery, InventoryRecord, InventoryVendor, StatsQuery, Store, StoreError,
+    Usage,
+};
+
+const A: &str = "tw_aaaaaaaaaaaaaaaaaaaaaaaa";
+const B: &str = "tw_bbbbbbbbbbbbbbbbbbbbbbbb";
+
+/// Strings a page or an attacker may send, each stored and read back.
+const HOSTILE: &[&str] = &[
+    "it's",
+    "back\\slash",
+    "end\\",
+    "\\'",
+    "nul\0byte",
+    "tab\there",
+    "new\nline\r\n",
+    "'); DROP TABLE findings; --",
+    "\\N",
+    "é 😀 \u{202e}",
+    "{\"json\": [1, 2]}",
+];
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tagwatch-events-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A SQLite store with sites A and B.
+fn sqlite(dir: &std::path::Path, name: &str) -> Arc<dyn Store> {
+    let url = format!("sqlite:{}", dir.join(name).display());
+    let store = tagwatch_store::open(&url, 1, Checks::default()).unwrap();
+    for key in [A, B] {
+        store
+            .add_site(
+                key,
+                &["https://shop.example".into()],
+                "2026-01-01T00:00:00.000Z",
+            )
+            .unwrap();
+    }
+    store
+}
+
+/// The two stores compared: SQLite alone, and SQLite + ClickHouse.
+struct Pair {
+    sql: Arc<dyn Store>,
+    ch: Arc<dyn Store>,
+    events: TestEvents,
+    dir: PathBuf,
+}
+
+impl Pair {
+    fn new(name: &str) -> Option<Pair> {
+        let events = TestEvents::create(name)?;
+        let dir = temp_dir(name);
+        let sql = sqlite(&dir, "sql.db");
+        let ch = tagwatch_events::open(&events.url, sqlite(&dir, "control.db")).unwrap();
+        Some(Pair {
+            sql,
+            ch,
+            events,
+            dir,
+        })
+    }
+
+    fn commit(&self, batches: &[&Batch]) {
+        let a = self.sql.commit(batches).unwrap();
+        let b = self.ch.commit(batches).unwrap();
+        assert_eq!(a, b, "first-seen types");
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn at(day: u32, ms: u32) -> String {
+    format!(
+        "2026-03-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finding(
+    site: &str,
+    pv: &str,
+    kind: FindingKind,
+    vendor: &str,
+    page: &str,
+    count: i64,
+    at: &str,
+    received: &str,
+) -> FindingRecord {
+    FindingRecord {
+        site: site.into(),
+        page_view: pv.into(),
+        page: page.into(),
+        kind,
+        vendor: vendor.into(),
+        category: Some(Category::Marketing),
+        evidence: format!("{{\"url\":\"https://{vendor}.example/x.js\"}}"),
+        consent: r#"{"analytics":false,"functional":true,"marketing":false,"necessary":true,"source":"tcf"}"#
+            .into(),
+        count,
+        at: at.into(),
+        received_at: received.into(),
+        user_agent: "UA".into(),
+        raw: "{}".into(),
+    }
+}
+
+fn monitor(t: FindingType) -> FindingKind {
+    FindingKind::Monitor(t)
+}
+
+fn usage(n: i64) -> Usage {
+    Usage {
+        requests: n,
+        script_requests: n / 2,
+        transfer_bytes: n * 100,
+        encoded_bytes: n * 50,
+        duration_ms: n * 3,
+    }
+}
+
+fn inventory(
+    site: &str,
+    pv: &str,
+    page: &str,
+    at: &str,
+    received: &str,
+    n: i64,
+) -> InventoryRecord {
+    InventoryRecord {
+        site: site.into(),
+        page_view: pv.into(),
+        page: page.into(),
+        vendors: vec![
+            InventoryVendor {
+                vendor: "ga4".into(),
+                usage: usage(n),
+                hosts: vec!["www.google-analytics.com".into()],
+                regions: vec!["US".into()],
+                cookies: vec!["_ga".into(), format!("_ga_{n}")],
+            },
+            InventoryVendor {
+                vendor: "hotjar".into(),
+                usage: Usage {
+                    requests: i64::MAX,
+                    ..usage(1)
+                },
+                hosts: vec!["static.hotjar.com".into()],
+                regions: vec![],
+                cookies: vec![],
+            },
+        ],
+        unclassified: vec![InventoryHost {
+            host: format!("cdn{}.example", n % 2),
+            usage: usage(n),
+        }],
+        at: at.into(),
+        received_at: received.into(),
+        user_agent: "UA".into(),
+        raw: "{}".into(),
+    }
+}
+
+fn health(site: &str, pv: Option<&str>, reason: Option<&str>, at: &str) -> HealthRecord {
+    HealthRecord {
+        site: site.into(),
+        page_view: pv.map(str::to_owned),
+        page: "https://shop.example/".into(),
+        status: HealthStatus::ApiMissing,
+        reason: reason.map(str::to_owned),
+        at: at.into(),
+        received_at: at.into(),
+        user_agent: "UA".into(),
+        raw: "{}".into(),
+    }
+}
+
+/// Reports over three days and two sites: resends (a larger count, an
+/// earlier `at`, another page), CSP reports that add up, inventories
+/// replaced by newer ones and not by older ones, health reports.
+fn groups() -> Vec<Vec<Batch>> {
+    use FindingType::*;
+    let csp = FindingKind::CspBlocked;
+    let (p1, p2) = ("https://shop.example/", "https://shop.example/cart");
+    let r1 = at(3, 1000);
+    let r2 = at(3, 2000);
+    let r3 = at(4, 5000);
+    let mut b1 = Batch {
+        findings: vec![
+            finding(
+                A,
+                "pv1",
+                monitor(ScriptBeforeConsent),
+                "ga4",
+                p1,
+                1,
+                &at(1, 10),
+                &r1,
+            ),
+            finding(
+                A,
+                "pv1",
+                monitor(CookieBeforeConsent),
+                "ga4",
+                p1,
+                2,
+                &at(1, 10),
+                &r1,
+            ),
+            finding(
+                A,
+                "pv1",
+                monitor(GpcIgnored),
+                "hotjar",
+                p2,
+                1,
+                &at(2, 20),
+                &r1,
+            ),
+            finding(A, "pv1", csp, "hotjar", p1, 1, &at(2, 30), &r1),
+            finding(A, "pv1", csp, "hotjar", p1, 1, &at(2, 31), &r1),
+            finding(B, "pv9", monitor(GpcIgnored), "ga4", p1, 4, &at(2, 40), &r1),
+        ],
+        health: vec![health(A, None, None, &at(1, 50))],
+        inventories: vec![inventory(A, "pv1", p1, &at(1, 60), &r1, 3)],
+    };
+    b1.findings[1].category = None;
+    b1.findings[2].consent = r#"{"source":"gpp","marketing":true}"#.into();
+    b1.findings[5].consent = "null".into();
+    let b2 = Batch {
+        findings: vec![finding(
+            A,
+            "pv2",
+            monitor(ScriptBeforeConsent),
+            "ttd",
+            p2,
+            1,
+            &at(2, 70),
+            &r2,
+        )],
+        health: vec![health(A, Some("pv2"), Some("why"), &at(2, 80))],
+        inventories: vec![
+            inventory(A, "pv2", p2, &at(2, 90), &r2, 5),
+            inventory(B, "pv9", p1, &at(2, 95), &r2, 7),
+        ],
+    };
+    let mut resent = finding(
+        A,
+        "pv1",
+        monitor(ScriptBeforeConsent),
+        "ga4",
+        p2,
+        5,
+        &at(1, 5),
+        &r3,
+    );
+    resent.user_agent = "other".into();
+    let b3 = Batch {
+        findings: vec![
+            resent,
+            finding(
+                A,
+                "pv1",
+                monitor(CookieBeforeConsent),
+                "ga4",
+                p1,
+                1,
+                &at(3, 10),
+                &r3,
+            ),
+            finding(A, "pv1", csp, "hotjar", p1, 3, &at(3, 30), &r3),
+            finding(
+                A,
+                "pv3",
+                monitor(RegionNotAllowed),
+                "ttd",
+                p1,
+                1,
+                &at(3, 100),
+                &r3,
+            ),
+        ],
+        health: vec![],
+        inventories: vec![
+            inventory(A, "pv1", p2, &at(3, 60), &r3, 11),
+            inventory(A, "pv2", p1, &at(1, 1), &r3, 13),
+        ],
+    };
+    vec![vec![b1, b2], vec![b3]]
+}
+
+/// Every read of the API, on both stores, must agree.
+fn same_answers(p: &Pair) {
+    for site in [A, B] {
+        let mut queries = vec![FindingsQuery {
+            site: site.into(),
+            limit: 1000,
+            ..FindingsQuery::default()
+        }];
+        let base = queries[0].clone();
+        queries.push(FindingsQuery {
+            newest_first: true,
+            ..base.clone()
+        });
+        queries.push(FindingsQuery {
+            limit: 2,
+            ..base.clone()
+        });
+        queries.push(FindingsQuery {
+            kinds: vec!["csp_blocked".into(), "gpc_ignored".into()],
+            vendors: vec!["hotjar".into()],
+            ..base.clone()
+        });
+        queries.push(FindingsQuery {
+            since: Some(at(2, 0)),
+            until: Some(at(3, 0)),
+            ..base.clone()
+        });
+        queries.push(FindingsQuery {
+            page: Some("https://shop.example/cart".into()),
+            page_view: Some("pv1".into()),
+            ..base.clone()
+        });
+        queries.push(FindingsQuery {
+            category: Some("marketing".into()),
+            ..base.clone()
+        });
+        for q in &queries {
+            assert_eq!(
+                p.sql.findings(q).unwrap(),
+                p.ch.findings(q).unwrap(),
+                "{q:?}"
+            );
+        }
+        for (since, until, max_pages) in [
+            (None, None, 100),
+            (Some(at(2, 0)), None, 100),
+            (Some(at(1, 0)), Some(at(3, 0)), 1),
+        ] {
+            let q = StatsQuery {
+                site: site.into(),
+                since,
+                until,
+                max_pages,
+            };
+            assert_eq!(p.sql.stats(&q).unwrap(), p.ch.stats(&q).unwrap(), "{q:?}");
+        }
+        for since in [None, Some(at(2, 0))] {
+            let q = HealthQuery {
+                site: site.into(),
+                since: since.clone(),
+                limit: 1000,
+            };
+            assert_eq!(p.sql.health(&q).unwrap(), p.ch.health(&q).unwrap(), "{q:?}");
+            for (max_names, max_hosts) in [(100, 100), (1, 1)] {
+                let q = InventoryQuery {
+                    site: site.into(),
+                    since: since.clone(),
+                    max_names,
+                    max_hosts,
+                };
+                assert_eq!(
+                    p.sql.inventory(&q).unwrap(),
+                    p.ch.inventory(&q).unwrap(),
+                    "{q:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_read_answers_as_sqlite_does() {
+    let Some(p) = Pair::new("same") else { return };
+    for group in groups() {
+        let batches: Vec<&Batch> = group.iter().collect();
+        p.commit(&batches);
+    }
+    same_answers(&p);
+    // Something was read: the comparison is not between two empty stores.
+    let q = StatsQuery {
+        site: A.into(),
+        max_pages: 10,
+        ..StatsQuery::default()
+    };
+    let stats = p.ch.stats(&q).unwrap();
+    assert_eq!(stats.total.findings, 6);
+    assert_eq!(stats.page_views, 3);
+    assert_eq!(
+        stats
+            .by_type
+            .iter()
+            .find(|t| t.key == "csp_blocked")
+            .unwrap()
+            .occurrences,
+        5
+    );
+}
+
+#[test]
+fn a_batch_inserted_twice_counts_once() {
+    let Some(p) = Pair::new("retry") else { return };
+    for group in groups() {
+        let batches: Vec<&Batch> = group.iter().collect();
+        p.commit(&batches);
+        // The writer retries a failed group batch by batch, and an insert
+        // whose answer was lost is sent again: the same rows again.
+        for b in &batches {
+            p.ch.commit(&[b]).unwrap();
+        }
+        p.ch.commit(&batches).unwrap();
+    }
+    same_answers(&p);
+    // The rows are there twice until ClickHouse merges them; the reads
+    // count them once (and so does a merge).
+    assert!(
+        p.events
+            .value("SELECT count() FROM findings")
+            .parse::<u64>()
+            .unwrap()
+            > 11
+    );
+    p.events.run("OPTIMIZE TABLE findings FINAL");
+    p.events.run("OPTIMIZE TABLE health FINAL");
+    same_answers(&p);
+}
+
+#[test]
+fn hostile_strings_come_back_byte_for_byte() {
+    let Some(p) = Pair::new("hostile") else {
+        return;
+    };
+    let mut batch = Batch::default();
+    for (i, s) in HOSTILE.iter().enumerate() {
+        let ms = u32::try_from(i).unwrap() * 1000;
+        let mut f = finding(
+            A,
+            s,
+            monitor(FindingType::GpcIgnored),
+            s,
+            s,
+            1,
+            &at(1, ms),
+            &at(1, ms),
+        );
+        f.evidence = format!("{{\"x\":{}}}", serde_json::Value::from(*s));
+        f.user_agent = (*s).into();
+        f.raw = (*s).into();
+        batch.findings.push(f);
+        let mut inv = inventory(A, s, s, &at(1, ms), &at(1, ms), 1);
+        inv.vendors[0].vendor = (*s).into();
+        inv.vendors[0].cookies = vec![(*s).into()];
+        inv.unclassified[0].host = (*s).into();
+        batch.inventories.push(inv);
+        batch.health.push(health(A, Some(s), Some(s), &at(1, ms)));
+    }
+    p.commit(&[&batch]);
+    same_answers(&p);
+    // Each one filtered on, as the API passes it.
+    for s in HOSTILE {
+        let q = FindingsQuery {
+            site: A.into(),
+            vendors: vec![(*s).into()],
+            page: Some((*s).into()),
+            page_view: Some((*s).into()),
+            limit: 10,
+            ..FindingsQuery::default()
+        };
+        let rows = p.ch.findings(&q).unwrap();
+        assert_eq!(rows.len(), 1, "{s:?}");
+        assert_eq!(rows[0].vendor, *s);
+        assert_eq!(rows[0].page, *s);
+        assert_eq!(rows, p.sql.findings(&q).unwrap());
+    }
+    // A hostile site key finds nothing and breaks nothing.
+    for s in HOSTILE {
+        let q = FindingsQuery {
+            site: (*s).into(),
+            limit: 10,
+            ..FindingsQuery::default()
+        };
+        assert!(p.ch.findings(&q).unwrap().is_empty());
+    }
+    assert_eq!(
+        p.events.value("SELECT count() FROM findings"),
+        HOSTILE.len().to_string()
+    );
+}
+
+#[test]
+fn retention_drops_whole_weeks() {
+    let Some(p) = Pair::new("retention") else {
+        return;
+    };
+    let mut groups = groups();
+    // The one finding resent on a later day: set aside (below).
+    let cross_day = groups[1][0].findings.remove(1);
+    assert_eq!(cross_day.kind, monitor(FindingType::CookieBeforeConsent));
+    for group in &groups {
+        let batches: Vec<&Batch> = group.iter().collect();
+        p.commit(&batches);
+    }
+    // Monday midnight: what SQL deletes row by row, ClickHouse drops as
+    // the week partitions before it (2026-03-01 is a Sunday).
+    let before = "2026-03-02T00:00:00.000Z";
+    let a = tagwatch_store::purge_all(&*p.sql, before).unwrap();
+    let b = tagwatch_store::purge_all(&*p.ch, before).unwrap();
+    assert_eq!(a, b);
+    assert!(b.findings > 0 && b.health > 0, "{b:?}");
+    same_answers(&p);
+    assert_eq!(
+        p.events.value(
+            "SELECT count() FROM system.parts WHERE database = currentDatabase() \
+             AND active AND partition < '2026-03-02'"
+        ),
+        "0"
+    );
+    // Within a week, the week stays until it is wholly older.
+    let b = tagwatch_store::purge_all(&*p.ch, "2026-03-04T23:00:00.000Z").unwrap();
+    assert_eq!(b.total(), 0);
+    assert!(!p
+        .ch
+        .findings(&FindingsQuery {
+            site: A.into(),
+            limit: 10,
+            until: Some(at(3, 0)),
+            ..FindingsQuery::default()
+        })
+        .unwrap()
+        .is_empty());
+
+    // The documented difference (docs/collector.md#clickhouse): a finding
+    // first observed before the limit and resent on a later day. SQL keeps
+    // one row (the earliest `at`) and deletes it; ClickHouse drops the old
+    // day's row and keeps the later one, with its own `at`.
+    let mut early = cross_day.clone();
+    early.at = at(1, 7);
+    p.commit(&[&Batch {
+        findings: vec![early],
+        ..Batch::default()
+    }]);
+    p.commit(&[&Batch {
+        findings: vec![cross_day.clone()],
+        ..Batch::default()
+    }]);
+    tagwatch_store::purge_all(&*p.sql, before).unwrap();
+    tagwatch_store::purge_all(&*p.ch, before).unwrap();
+    let q = FindingsQuery {
+        site: A.into(),
+        kinds: vec!["cookie_before_consent".into()],
+        limit: 10,
+        ..FindingsQuery::default()
+    };
+    assert!(p.sql.findings(&q).unwrap().is_empty());
+    let kept = p.ch.findings(&q).unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].at, cross_day.at);
+}
+
+#[test]
+fn an_unreachable_server_is_a_lost_connection_and_a_bad_url_a_usage_error() {
+    let dir = temp_dir("unreachable");
+    // A port nothing listens on: connection refused.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let control = sqlite(&dir, "c.db");
+    let Err(e) = tagwatch_events::open(
+        &format!("clickhouse://127.0.0.1:{port}/tw"),
+        control.clone(),
+    ) else {
+        panic!("opened a server that is not there")
+    };
+    assert!(e.lost_connection(), "{e}");
+    for bad in ["clickhouse://h/", "http://h:1/x", "clickhouse://h/a-b"] {
+        assert!(matches!(
+            tagwatch_events::open(bad, control.clone()),
+            Err(StoreError::BadUrl(_))
+        ));
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
