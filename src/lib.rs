@@ -155,32 +155,37 @@ impl Monitor {
         });
     }
 
-    /// A Resource Timing entry (or the extension's look-alike of a request
-    /// the page cannot see): its URL, `initiatorType`, `startTime` on the
-    /// top document's clock, sizes and duration; `frame` is the label its
-    /// evidence carries (`top`, `#id`, `cross-origin:host`).
-    #[allow(clippy::too_many_arguments)]
-    pub fn entry(
-        &self,
-        url: &str,
-        initiator: &str,
-        start: f64,
-        transfer: f64,
-        encoded: f64,
-        duration: f64,
-        frame: &str,
-    ) {
+    /// Resource Timing entries (or the extension's look-alikes of requests
+    /// the page cannot see), one observer delivery in one call: their URLs
+    /// and `initiatorType`s one per line (a serialized URL holds no line
+    /// break; the host drops an entry whose fields do), and four numbers
+    /// each: `startTime` on the top document's clock, transfer and encoded
+    /// body sizes, duration. `frame` is the label their evidence carries
+    /// (`top`, `#id`, `cross-origin:host`). One crossing per delivery, not
+    /// per entry (each string passed costs a copy and an allocation call);
+    /// entries past the shortest of the three lists are ignored.
+    pub fn entries(&self, urls: &str, initiators: &str, numbers: &[f64], frame: &str) {
+        if numbers.is_empty() {
+            return;
+        }
         self.with(|s| {
-            s.engine.request(Request {
-                url,
-                start,
-                initiator,
-                frame,
-                transfer,
-                encoded,
-                duration,
-            });
-            s.sweep.activity = true;
+            for ((url, initiator), n) in urls
+                .split('\n')
+                .zip(initiators.split('\n'))
+                .zip(numbers.chunks_exact(4))
+            {
+                if let [start, transfer, encoded, duration] = *n {
+                    s.request(Request {
+                        url,
+                        start,
+                        initiator,
+                        frame,
+                        transfer,
+                        encoded,
+                        duration,
+                    });
+                }
+            }
         });
     }
 
@@ -481,6 +486,11 @@ impl Monitor {
 }
 
 impl Shell {
+    fn request(&mut self, r: Request<'_>) {
+        self.engine.request(r);
+        self.sweep.activity = true;
+    }
+
     /// `(restored, time)` of a consent state: a state found at the start
     /// (`at` -1) is dated by the prestart evidence; else its own time.
     fn dated(&self, source: &str, at: f64) -> (bool, u64) {
