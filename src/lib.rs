@@ -84,8 +84,12 @@ struct Shell {
     prestart: Prestart,
     started: bool,
     sweep: Sweep,
-    /// The names of the last cookie snapshot, `name=value; …` as given.
+    /// The last cookie snapshot, `name=value; …` as given.
     last_cookie: Option<String>,
+    /// Cookie names seen, and whether the catalog knows them
+    /// ([`Shell::vendor_cookies`]).
+    #[cfg(not(feature = "parsers"))]
+    cookie_names: Vec<(String, bool)>,
     #[cfg(not(feature = "parsers"))]
     pieces: pieces::Pieces,
 }
@@ -129,6 +133,8 @@ impl Monitor {
             started: false,
             sweep: Sweep::default(),
             last_cookie: None,
+            #[cfg(not(feature = "parsers"))]
+            cookie_names: Vec::new(),
             #[cfg(not(feature = "parsers"))]
             pieces: pieces::Pieces::default(),
         };
@@ -204,8 +210,13 @@ impl Monitor {
             }
             #[cfg(not(feature = "parsers"))]
             s.pieces.cookies(&mut s.engine, header, at);
-            s.engine.cookies(header, at);
             s.last_cookie = Some(header.into());
+            // Without the consent parsers the engine reads only the vendor
+            // cookies of a snapshot: it gets just those (the page's other
+            // cookies are not classified again on every change).
+            #[cfg(not(feature = "parsers"))]
+            let header = &s.vendor_cookies(header);
+            s.engine.cookies(header, at);
             s.sweep.activity = true;
         });
     }
@@ -485,7 +496,43 @@ impl Monitor {
     }
 }
 
+/// Cookie names whose classification is kept: a page has a few dozen; past
+/// this, a new name is classified on each snapshot again (only slower).
+#[cfg(not(feature = "parsers"))]
+const MAX_COOKIE_NAMES: usize = 512;
+
 impl Shell {
+    /// The pairs of `header` that the engine judges (live, a name the
+    /// catalog knows), as a header: each name classified once per page view.
+    #[cfg(not(feature = "parsers"))]
+    fn vendor_cookies(&mut self, header: &str) -> String {
+        let mut out = String::new();
+        for (name, value) in tagwatch_core::cookie::pairs(header) {
+            if name.is_empty() || value.is_empty() {
+                continue;
+            }
+            let known = match self.cookie_names.iter().find(|(n, _)| n == name) {
+                Some(&(_, known)) => known,
+                None => {
+                    let known = catalog::classify_cookie(name).is_some();
+                    if self.cookie_names.len() < MAX_COOKIE_NAMES {
+                        self.cookie_names.push((name.into(), known));
+                    }
+                    known
+                }
+            };
+            if known {
+                if !out.is_empty() {
+                    out.push_str("; ");
+                }
+                out.push_str(name);
+                out.push('=');
+                out.push_str(value);
+            }
+        }
+        out
+    }
+
     fn request(&mut self, r: Request<'_>) {
         self.engine.request(r);
         self.sweep.activity = true;
