@@ -78,6 +78,7 @@ function run(h) {
   // changes still go to the evidence that dates what they find
   // (src/prestart.rs). A page view that ends, and a `flush` or `findings`
   // command, finish the start at once (`rest`) before anything is read.
+  // (No step waits for the network: each reads what is there.)
   var steps = [];
   var step = 0;
   function run1() {
@@ -99,8 +100,18 @@ function run(h) {
 
   function go() {
     steps = [replay, consent, begin];
-    if (h.sync) rest();
-    else idle();
+    if (h.sync) return rest();
+    // The page view ends (or is hidden) before the last step: the rest at
+    // once, then what the page view's end does (www/observe.js), whose own
+    // listener is not there yet when the end comes before the first step.
+    var end = function () {
+      if (step < steps.length) try { rest(); page.exit(); } catch (e) { /* as far as it got */ }
+    };
+    try {
+      W.addEventListener('pagehide', end);
+      D.addEventListener('visibilitychange', function () { if (D.visibilityState === 'hidden') end(); });
+    } catch (e) { /* no events */ }
+    idle();
   }
 
   var poll = function () {};
@@ -111,8 +122,6 @@ function run(h) {
     if (config.policy) m.policy(config.policy);
     m.gpc(navigator.globalPrivacyControl === true);
     var judge;
-    try { W.addEventListener('pagehide', rest); } catch (e) { /* no events */ }
-    try { D.addEventListener('visibilitychange', rest); } catch (e) { /* no events */ }
     page = observe(m, {
       store: W.cookieStore,
       events: !!W.cookieStore,

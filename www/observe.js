@@ -25,9 +25,11 @@
  *     changes), with `o.poll()` (the consent adapters' late attach).
  *   - the page view's end (pagehide, hidden): everything read, one batch
  *     sent; `o.held()` (optional) when the monitor held it back.
- * Returns { judge(list, offset, label), settle(), cookies(at), start() }:
+ * Returns { judge(list, offset, label), settle(), cookies(at), exit(), start() }:
  * what was kept from before is replayed through `judge` and `cookies`
- * first, then `start()` subscribes to the entries and starts the sweeps.
+ * first, then `start()` subscribes to the entries and starts the sweeps;
+ * `exit()` is what the page view's end does (for a caller whose own end
+ * listener comes first).
  * Calls into a frame's realm and reads of what its observers deliver are
  * guarded: its scripts are the audited ones. No MutationObserver: a frame
  * announces itself with its `load` (a new document too, which a
@@ -171,7 +173,7 @@ function observe(m, o) {
     D.addEventListener('visibilitychange', guard(function () { if (D.visibilityState === 'hidden') exit(); }));
   } catch (e) { /* no events */ }
   return {
-    judge: judge, settle: settle, cookies: cookies,
+    judge: judge, settle: settle, cookies: cookies, exit: exit,
     start: function () {
       o.entries(guard(judge));
       scan();
