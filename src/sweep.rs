@@ -57,11 +57,13 @@ impl Sweep {
                 vendor.loader_script_ids(),
             ];
             for (list, asked) in lists.into_iter().zip(asked.iter_mut()) {
-                asked.extend(
-                    list.iter()
-                        .filter(|k| !self.found.contains(k))
-                        .map(|k| (vendor, k)),
-                );
+                for k in list.iter() {
+                    // Asked once, for the first vendor that lists it (as
+                    // when each was asked in turn and found by the first).
+                    if !self.found.contains(&k) && !asked.iter().any(|(_, a)| *a == k) {
+                        asked.push((vendor, k));
+                    }
+                }
             }
         }
         let [globals, ids, scripts] = &asked;

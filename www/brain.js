@@ -8,9 +8,10 @@
  * failed), the page's config, the network and WebAssembly functions taken
  * before the page's scripts ran, and everything kept before (entries,
  * cookies, API calls, gestures, commands, with their times). It
- * instantiates the monitor, replays what was kept, then takes the loader's
- * events live, observes the page (www/observe.js) and reads its CMPs
- * (www/consent.js). It implements the snippet's host (src/host.rs) on
+ * instantiates the monitor and starts it in short steps, each in an idle
+ * callback: replays what was kept and takes the loader's events live
+ * (observing the page: www/observe.js), attaches the consent adapters
+ * (www/consent.js), then takes the first sweep. It implements the snippet's host (src/host.rs) on
  * `window`. Health reports carry the page URL redacted as findings do
  * (www/url.js). The on-demand pieces the monitor asks for (src/pieces.rs:
  * the CMP cookie reader, the GPP US decoder) are fetched from `ondemand/`
