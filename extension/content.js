@@ -122,7 +122,9 @@ function onRequests(list) {
     var crossOrigin = r.frameId !== 0 && r.initiator !== origin;
     if (!ws && !crossOrigin) return; // Resource Timing has it
     var frame = crossOrigin ? 'cross-origin:' + hostOf(r.initiator) : r.frameId === 0 ? 'top' : 'frame';
-    call('entry', [String(r.url).replace(/^ws/i, 'http'), INITIATORS[r.type] || 'other', r.ts - timeOrigin, 0, 0, 0, frame]);
+    var url = String(r.url).replace(/^ws/i, 'http');
+    if (url.indexOf('\n') >= 0) return;   // never in a serialized URL (Monitor.entries: one per line)
+    call('entries', [url, INITIATORS[r.type] || 'other', new Float64Array([r.ts - timeOrigin, 0, 0, 0]), frame]);
   });
 }
 

@@ -9,8 +9,7 @@
 //! | method | answers |
 //! |---|---|
 //! | `send(url, body)` | sends a report batch (a `text/plain` POST) |
-//! | `truthy(path)` | whether the page global `a.b.c` is truthy now |
-//! | `element(id)` | whether the document has an element with that id |
+//! | `present(globals, ids, scripts)` | which of these are there now, in one call: page globals `a.b.c` that are truthy, elements with that id, `<script id>`s whose `src` has a Resource Timing entry; each list one item per line; answers a string of `1` (there) or `0`, one per item, the globals' first, then the ids', then the scripts' |
 //! | `script(id)` | the Resource Timing entry of the `src` of `<script id>`, or `undefined` |
 //! | `value(name)` | the page global `name` (an identity settings object), or `undefined` |
 //!
@@ -42,10 +41,13 @@ extern "C" {
     pub type Host;
     #[wasm_bindgen(method, catch)]
     fn send(this: &Host, url: &str, body: &str) -> Result<(), JsValue>;
-    #[wasm_bindgen(method, catch)]
-    fn truthy(this: &Host, path: &str) -> Result<JsValue, JsValue>;
-    #[wasm_bindgen(method, catch)]
-    fn element(this: &Host, id: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = present)]
+    fn present_flags(
+        this: &Host,
+        globals: &str,
+        ids: &str,
+        scripts: &str,
+    ) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(method, catch)]
     fn script(this: &Host, id: &str) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(method, catch)]
@@ -58,12 +60,12 @@ impl Host {
         let _ = self.send(url, body);
     }
 
-    pub(crate) fn has_global(&self, path: &str) -> bool {
-        self.truthy(path).is_ok_and(|v| v.is_truthy())
-    }
-
-    pub(crate) fn has_element(&self, id: &str) -> bool {
-        self.element(id).is_ok_and(|v| v.is_truthy())
+    /// `present(…)`'s flags; a host that throws or answers no string: none there.
+    pub(crate) fn present(&self, globals: &str, ids: &str, scripts: &str) -> String {
+        self.present_flags(globals, ids, scripts)
+            .ok()
+            .and_then(|v| v.as_string())
+            .unwrap_or_default()
     }
 
     /// `(url, start, initiator)` of the entry of `<script id>`'s `src`.

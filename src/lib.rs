@@ -85,8 +85,12 @@ struct Shell {
     prestart: Prestart,
     started: bool,
     sweep: Sweep,
-    /// The names of the last cookie snapshot, `name=value; …` as given.
+    /// The last cookie snapshot, `name=value; …` as given.
     last_cookie: Option<String>,
+    /// Cookie names seen, and whether the catalog knows them
+    /// ([`Shell::vendor_cookies`]).
+    #[cfg(not(feature = "parsers"))]
+    cookie_names: Vec<(String, bool)>,
     #[cfg(not(feature = "parsers"))]
     pieces: pieces::Pieces,
 }
@@ -134,6 +138,8 @@ impl Monitor {
             sweep: Sweep::default(),
             last_cookie: None,
             #[cfg(not(feature = "parsers"))]
+            cookie_names: Vec::new(),
+            #[cfg(not(feature = "parsers"))]
             pieces: pieces::Pieces::default(),
         };
         Monitor {
@@ -159,32 +165,37 @@ impl Monitor {
         });
     }
 
-    /// A Resource Timing entry (or the extension's look-alike of a request
-    /// the page cannot see): its URL, `initiatorType`, `startTime` on the
-    /// top document's clock, sizes and duration; `frame` is the label its
-    /// evidence carries (`top`, `#id`, `cross-origin:host`).
-    #[allow(clippy::too_many_arguments)]
-    pub fn entry(
-        &self,
-        url: &str,
-        initiator: &str,
-        start: f64,
-        transfer: f64,
-        encoded: f64,
-        duration: f64,
-        frame: &str,
-    ) {
+    /// Resource Timing entries (or the extension's look-alikes of requests
+    /// the page cannot see), one observer delivery in one call: their URLs
+    /// and `initiatorType`s one per line (a serialized URL holds no line
+    /// break; the host drops an entry whose fields do), and four numbers
+    /// each: `startTime` on the top document's clock, transfer and encoded
+    /// body sizes, duration. `frame` is the label their evidence carries
+    /// (`top`, `#id`, `cross-origin:host`). One crossing per delivery, not
+    /// per entry (each string passed costs a copy and an allocation call);
+    /// entries past the shortest of the three lists are ignored.
+    pub fn entries(&self, urls: &str, initiators: &str, numbers: &[f64], frame: &str) {
+        if numbers.is_empty() {
+            return;
+        }
         self.with(|s| {
-            s.engine.request(Request {
-                url,
-                start,
-                initiator,
-                frame,
-                transfer,
-                encoded,
-                duration,
-            });
-            s.sweep.activity = true;
+            for ((url, initiator), n) in urls
+                .split('\n')
+                .zip(initiators.split('\n'))
+                .zip(numbers.chunks_exact(4))
+            {
+                if let [start, transfer, encoded, duration] = *n {
+                    s.request(Request {
+                        url,
+                        start,
+                        initiator,
+                        frame,
+                        transfer,
+                        encoded,
+                        duration,
+                    });
+                }
+            }
         });
     }
 
@@ -203,8 +214,13 @@ impl Monitor {
             }
             #[cfg(not(feature = "parsers"))]
             s.pieces.cookies(&mut s.engine, header, at);
-            s.engine.cookies(header, at);
             s.last_cookie = Some(header.into());
+            // Without the consent parsers the engine reads only the vendor
+            // cookies of a snapshot: it gets just those (the page's other
+            // cookies are not classified again on every change).
+            #[cfg(not(feature = "parsers"))]
+            let header = &s.vendor_cookies(header);
+            s.engine.cookies(header, at);
             s.sweep.activity = true;
         });
     }
@@ -484,7 +500,48 @@ impl Monitor {
     }
 }
 
+/// Cookie names whose classification is kept: a page has a few dozen; past
+/// this, a new name is classified on each snapshot again (only slower).
+#[cfg(not(feature = "parsers"))]
+const MAX_COOKIE_NAMES: usize = 512;
+
 impl Shell {
+    /// The pairs of `header` that the engine judges (live, a name the
+    /// catalog knows), as a header: each name classified once per page view.
+    #[cfg(not(feature = "parsers"))]
+    fn vendor_cookies(&mut self, header: &str) -> String {
+        let mut out = String::new();
+        for (name, value) in tagwatch_core::cookie::pairs(header) {
+            if name.is_empty() || value.is_empty() {
+                continue;
+            }
+            let known = match self.cookie_names.iter().find(|(n, _)| n == name) {
+                Some(&(_, known)) => known,
+                None => {
+                    let known = catalog::classify_cookie(name).is_some();
+                    if self.cookie_names.len() < MAX_COOKIE_NAMES {
+                        self.cookie_names.push((name.into(), known));
+                    }
+                    known
+                }
+            };
+            if known {
+                if !out.is_empty() {
+                    out.push_str("; ");
+                }
+                out.push_str(name);
+                out.push('=');
+                out.push_str(value);
+            }
+        }
+        out
+    }
+
+    fn request(&mut self, r: Request<'_>) {
+        self.engine.request(r);
+        self.sweep.activity = true;
+    }
+
     /// `(restored, time)` of a consent state: a state found at the start
     /// (`at` -1) is dated by the prestart evidence; else its own time.
     fn dated(&self, source: &str, at: f64) -> (bool, u64) {

@@ -7,6 +7,7 @@
 //! identity is judged once.
 
 use crate::host::{truthy_at, Host};
+use alloc::string::String;
 use alloc::vec::Vec;
 use tagwatch_core::catalog::{self, vendors, Vendor};
 use tagwatch_core::engine::{Engine, Request};
@@ -47,27 +48,49 @@ impl Sweep {
     /// One pass over what is not found yet; returns the delay until the next.
     pub(crate) fn run(&mut self, engine: &mut Engine, host: &Host, now: u64) -> u32 {
         let found = self.found.len();
+        // Everything not found yet, asked of the host in one call.
+        let mut asked: [Vec<(&'static Vendor, &'static str)>; 3] = Default::default();
         for vendor in vendors() {
-            self.vendor(engine, host, vendor, now);
+            let lists = [
+                vendor.globals(),
+                vendor.dom_ids(),
+                vendor.loader_script_ids(),
+            ];
+            for (list, asked) in lists.into_iter().zip(asked.iter_mut()) {
+                for k in list.iter() {
+                    // Asked once, for the first vendor that lists it (as
+                    // when each was asked in turn and found by the first).
+                    if !self.found.contains(&k) && !asked.iter().any(|(_, a)| *a == k) {
+                        asked.push((vendor, k));
+                    }
+                }
+            }
         }
-        let new = core::mem::take(&mut self.activity) || self.found.len() != found;
-        self.delay = if new {
-            SWEEP_MIN_MS
+        let [globals, ids, scripts] = &asked;
+        let answer = if asked.iter().all(Vec::is_empty) {
+            String::new()
         } else {
-            self.delay.saturating_mul(2).min(SWEEP_MAX_MS)
+            let lines = |l: &Vec<(&'static Vendor, &'static str)>| {
+                let mut out = String::new();
+                for (i, (_, k)) in l.iter().enumerate() {
+                    if i > 0 {
+                        out.push('\n');
+                    }
+                    out.push_str(k);
+                }
+                out
+            };
+            host.present(&lines(globals), &lines(ids), &lines(scripts))
         };
-        self.delay
-    }
-
-    fn vendor(&mut self, engine: &mut Engine, host: &Host, vendor: &'static Vendor, now: u64) {
-        for path in vendor.globals().iter() {
-            if !self.found.contains(&path) && host.has_global(path) {
+        let mut flags = answer.bytes().map(|b| b == b'1');
+        for &(vendor, path) in globals {
+            if flags.next() == Some(true) {
                 self.found.push(path);
                 engine.presence(vendor, Evidence::Global { name: path.into() }, now);
             }
         }
-        for id in vendor.dom_ids().iter() {
-            if !self.found.contains(&id) && host.has_element(id) {
+        for &(vendor, id) in ids {
+            if flags.next() == Some(true) {
                 self.found.push(id);
                 engine.presence(
                     vendor,
@@ -78,30 +101,54 @@ impl Sweep {
                 );
             }
         }
-        for id in vendor.loader_script_ids().iter() {
-            if self.found.contains(&id) {
-                continue;
-            }
-            let Some((url, start, initiator)) = host.script_entry(id) else {
-                continue;
-            };
-            self.found.push(id);
-            // A loader on the vendor's own host is already judged as an entry.
-            let on_vendor_host = tagwatch_core::url::parse(&url)
-                .is_some_and(|p| catalog::vendor_for_host(&p.host).is_some());
-            if !on_vendor_host {
-                engine.loader_request(
-                    vendor,
-                    Request {
-                        url: &url,
-                        start,
-                        initiator: &initiator,
-                        frame: "top",
-                        ..Request::default()
-                    },
-                );
+        for &(vendor, id) in scripts {
+            if flags.next() == Some(true) {
+                self.loader(engine, host, vendor, id);
             }
         }
+        for vendor in vendors() {
+            self.settings(engine, host, vendor, now);
+        }
+        let new = core::mem::take(&mut self.activity) || self.found.len() != found;
+        self.delay = if new {
+            SWEEP_MIN_MS
+        } else {
+            self.delay.saturating_mul(2).min(SWEEP_MAX_MS)
+        };
+        self.delay
+    }
+
+    /// A vendor's loader script `<script id>` with an entry for its `src`.
+    fn loader(
+        &mut self,
+        engine: &mut Engine,
+        host: &Host,
+        vendor: &'static Vendor,
+        id: &'static str,
+    ) {
+        let Some((url, start, initiator)) = host.script_entry(id) else {
+            return;
+        };
+        self.found.push(id);
+        // A loader on the vendor's own host is already judged as an entry.
+        let on_vendor_host = tagwatch_core::url::parse(&url)
+            .is_some_and(|p| catalog::vendor_for_host(&p.host).is_some());
+        if !on_vendor_host {
+            engine.loader_request(
+                vendor,
+                Request {
+                    url: &url,
+                    start,
+                    initiator: &initiator,
+                    frame: "top",
+                    ..Request::default()
+                },
+            );
+        }
+    }
+
+    /// A running vendor's identity settings, judged once.
+    fn settings(&mut self, engine: &mut Engine, host: &Host, vendor: &'static Vendor, now: u64) {
         if let Some(rule) = vendor.identity() {
             let running = vendor
                 .globals()

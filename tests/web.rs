@@ -30,6 +30,21 @@ fn load_observe() {
     .concat());
 }
 
+/// One entry through the batch call, as the host's observer hands them over.
+#[allow(clippy::too_many_arguments)]
+fn entry(
+    m: &Monitor,
+    url: &str,
+    initiator: &str,
+    start: f64,
+    transfer: f64,
+    encoded: f64,
+    duration: f64,
+    frame: &str,
+) {
+    m.entries(url, initiator, &[start, transfer, encoded, duration], frame);
+}
+
 fn findings_of(json: &str) -> Vec<(String, String)> {
     let parsed = JSON::parse(json).expect("findings are JSON");
     let mut out: Vec<(String, String)> = Array::from(&parsed)
@@ -260,7 +275,8 @@ fn a_choice_made_before_the_monitor_started_keeps_its_time() {
     // trusted click at 2000 ms and the OneTrust cookie it wrote at 2001 ms.
     let m = new_monitor();
     m.cookies("theme=dark", 5.0);
-    m.entry(
+    entry(
+        &m,
         "https://widget.intercom.io/widget/abc12345",
         "script",
         1500.0,
@@ -271,7 +287,8 @@ fn a_choice_made_before_the_monitor_started_keeps_its_time() {
     );
     m.gesture(2000.0);
     m.cookies("theme=dark; OptanonAlertBoxClosed=x; OptanonConsent=groups=C0001%3A1%2CC0002%3A1%2CC0003%3A1%2CC0004%3A1", 2001.0);
-    m.entry(
+    entry(
+        &m,
         "https://api-iam.intercom.io/messenger/web/ping",
         "fetch",
         2500.0,
@@ -309,7 +326,8 @@ fn a_state_restored_from_storage_counts_from_page_start() {
         "OptanonAlertBoxClosed=x; OptanonConsent=groups=C0001%3A1%2CC0003%3A1",
         5.0,
     );
-    m.entry(
+    entry(
+        &m,
         "https://widget.intercom.io/widget/abc12345",
         "script",
         1500.0,
@@ -436,7 +454,7 @@ fn identity_without_verification_is_flagged_without_the_values() {
 fn a_host_that_throws_or_lies_does_not_make_it_throw() {
     clean();
     let host = js("var no = function () { throw new Error('no'); };
-        return { send: no, truthy: no, element: function () { return null; },
+        return { send: no, present: no, truthy: no, element: function () { return null; },
                  script: function () { return { get name() { throw new Error('no'); } }; },
                  value: function () { return new Proxy({}, { get: no }); } };");
     let m = monitor_with(host);
@@ -451,6 +469,39 @@ fn a_host_that_throws_or_lies_does_not_make_it_throw() {
     let m = monitor_with(js("return {};"));
     m.start(0.0);
     m.flush(10.0);
+    // An answer that is not a string of flags: nothing found.
+    let m = monitor_with(js(
+        "return { send: function () {}, present: function () { return 111; } };",
+    ));
+    m.start(0.0);
+    assert_eq!(findings(&m, 10.0), vec![]);
+}
+
+#[wasm_bindgen_test]
+fn entries_in_one_call_stop_at_the_shortest_list() {
+    let m = new_monitor();
+    // Two URLs, one initiator type, numbers for two: only the first is judged.
+    m.entries(
+        "https://widget.intercom.io/widget/abc12345\nhttps://api-iam.intercom.io/messenger/web/ping",
+        "script",
+        &[100.0, 0.0, 0.0, 0.0, 200.0, 0.0, 0.0, 0.0],
+        "top",
+    );
+    // Numbers for one entry short of four: none.
+    m.entries(
+        "https://js.intercomcdn.com/frame.js",
+        "script",
+        &[300.0, 0.0],
+        "top",
+    );
+    m.entries("", "", &[], "top");
+    assert_eq!(
+        findings(&m, 400.0),
+        vec![pair(
+            "script_before_consent",
+            "widget.intercom.io/widget/abc12345"
+        )]
+    );
 }
 
 #[wasm_bindgen_test]
@@ -467,7 +518,8 @@ fn hostile_policies_are_ignored_key_by_key() {
         m.policy(text);
     }
     m.policy(r#"{"regions":["eu"],"grace_ms":"x"}"#);
-    m.entry(
+    entry(
+        &m,
         "https://api-iam.intercom.io/messenger/web/ping",
         "fetch",
         100.0,

@@ -30,6 +30,10 @@
 //   BENCH_JSON=target/bench-page.json  also writes every page view's numbers
 //   PROFILES=target/profiles   also keeps every page view's CPU profile
 //                              (<page>-<with|without>-<n>.cpuprofile: open it in DevTools)
+//   BASELINE_DIST=dir          the "without" variant serves the monitor built in
+//                              dir (another build's dist/) instead of none: two
+//                              builds compared in the same run, under the same
+//                              load ("without" is then the baseline's cost)
 //
 // The profiler costs both variants alike (more samples, more overhead);
 // medians and same-run differences, not absolute numbers, are the result.
@@ -53,6 +57,7 @@ const STEADY_TO_MS = Number(env('STEADY_TO_MS', 30000));
 const TOP = Number(env('TOP', 12));
 const JSON_OUT = env('BENCH_JSON', '');
 const PROFILES = env('PROFILES', '');
+const BASELINE_DIST = env('BASELINE_DIST', '');
 // The long-task line (the Long Tasks API's threshold).
 const LONG_TASK_MS = 50;
 // Pages whose steady state is measured after the page-view window.
@@ -265,7 +270,10 @@ requireChromium();
 if (PROFILES) mkdirSync(PROFILES, { recursive: true });
 const started = new Date();
 const load0 = loadavg();
-const fakes = { with: await startFake({ serveMonitor: true }), without: await startFake({ serveMonitor: false }) };
+const fakes = {
+  with: await startFake({ serveMonitor: true }),
+  without: await startFake(BASELINE_DIST ? { serveMonitor: true, distDir: BASELINE_DIST } : { serveMonitor: false }),
+};
 const collector = await startCollector({ siteCount: 1, extraArgs: ['--rate', '0', '--client-rate', '0'] });
 const browsers = { with: await launchBrowser(fakes.with), without: await launchBrowser(fakes.without) };
 const { name: nameOf, notes } = names(SYMBOLS_DIR, MONITOR_PREFIX);
@@ -273,6 +281,7 @@ const all = [];
 try {
   console.log(`page cost: ${RUNS} page views per page and variant, alternating; profiler every ${SAMPLING_US} µs; ` +
     `Chromium ${browsers.with.version()}; ${cpus().length} CPUs; load average ${load0.map((v) => v.toFixed(2)).join(' ')}; ${started.toISOString()}`);
+  if (BASELINE_DIST) console.log(`"without" is the monitor built in ${BASELINE_DIST} (BASELINE_DIST), not the page alone`);
   for (const page of PAGES) {
     const runs = [];
     for (let i = 0; i < RUNS; i++) {

@@ -8,13 +8,20 @@
  * failed), the page's config, the network and WebAssembly functions taken
  * before the page's scripts ran, and everything kept before (entries,
  * cookies, API calls, gestures, commands, with their times). It
- * instantiates the monitor, replays what was kept, then takes the loader's
- * events live, observes the page (www/observe.js) and reads its CMPs
- * (www/consent.js). It implements the snippet's host (src/host.rs) on
+ * instantiates the monitor and starts it in short steps, each in an idle
+ * callback: replays what was kept and takes the loader's events live
+ * (observing the page: www/observe.js), attaches the consent adapters
+ * (www/consent.js), then takes the first sweep. It implements the snippet's host (src/host.rs) on
  * `window`. Health reports carry the page URL redacted as findings do
  * (www/url.js). The on-demand pieces the monitor asks for (src/pieces.rs:
  * the CMP cookie reader, the GPP US decoder) are fetched from `ondemand/`
  * beside the wasm, instantiated and handed to it. */
+
+// The start's steps run in idle callbacks; one more runs in the same
+// callback only while this much idle time is left, in ms.
+var STEP_MS = 4;
+// The longest a step waits for idle time, in ms.
+var STEP_WAIT_MS = 1000;
 
 // The glue instantiates through `WebAssembly.*`: in this module the name is
 // the browser's functions as the loader took them (set in `start`).
@@ -63,26 +70,58 @@ function run(h) {
   };
   if (!wasm.Module) return health('wasm_unavailable', 'NoWebAssembly');
   if (!(h.module instanceof wasm.Module)) return health('wasm_unavailable', name(h.module));
-  // Only a failed instantiation is `wasm_unavailable`: what fails after it
-  // stays in the page view (every call is guarded).
-  // wasm_bindgen(module, sync): the glue as tools/bundle.mjs trims it.
-  if (h.sync) {
-    try { wasm_bindgen(h.module, true); } catch (e) { return health('wasm_unavailable', name(e)); }
-    go();
-    page.settle();
-    if (m.flush(now()) === false) held();
-  } else {
-    wasm_bindgen(h.module).then(go, function (e) { health('wasm_unavailable', name(e)); });
-  }
-
   var host = windowHost(net.send);   // www/observe.js
 
+  // The start in steps, each in an idle callback (a busy page's start in
+  // one task was a long task): the monitor and the replay of what the
+  // loader kept, the consent adapters, then the first sweep. The adapters
+  // attach before the start (`m.start`), while the gestures and cookie
+  // changes still go to the evidence that dates what they find
+  // (src/prestart.rs). A page view that ends, and a `flush` or `findings`
+  // command, finish the start at once (`rest`) before anything is read.
+  // (No step waits for the network: each reads what is there.)
+  var steps = [];
+  var step = 0;
+  function run1() {
+    try { steps[step++](); } catch (e) { /* that step only */ }
+  }
+  function next(deadline) {
+    do run1();
+    while (step < steps.length && deadline.timeRemaining() >= STEP_MS);
+    if (step < steps.length) idle();
+  }
+  function rest() {
+    while (step < steps.length) run1();
+  }
+  function idle() {
+    try { W.requestIdleCallback(next, { timeout: STEP_WAIT_MS }); } catch (e) {
+      W.setTimeout(function () { next({ timeRemaining: function () { return 0; } }); }, 0);
+    }
+  }
+
   function go() {
+    steps = [replay, consent, begin];
+    if (h.sync) return rest();
+    // The page view ends (or is hidden) before the last step: the rest at
+    // once, then what the page view's end does (www/observe.js), whose own
+    // listener is not there yet when the end comes before the first step.
+    var end = function () {
+      if (step < steps.length) try { rest(); page.exit(); } catch (e) { /* as far as it got */ }
+    };
+    try {
+      W.addEventListener('pagehide', end);
+      D.addEventListener('visibilitychange', function () { if (D.visibilityState === 'hidden') end(); });
+    } catch (e) { /* no events */ }
+    idle();
+  }
+
+  var poll = function () {};
+  var flush = false;
+  function replay() {
     m = new wasm_bindgen.Monitor(host, String(config.site), String(config.collector), String(location.href),
       String(navigator.userAgent), h.t0);
     if (config.policy) m.policy(config.policy);
     m.gpc(navigator.globalPrivacyControl === true);
-    var poll = function () {};
     var judge;
     page = observe(m, {
       store: W.cookieStore,
@@ -108,23 +147,52 @@ function run(h) {
       }
     } catch (e) { /* unknown: the first read below is the first snapshot */ }
     if (jar !== null) m.cookies(jar, h.t0);
-    var flush = false;
-    h.early.forEach(function (r) {
+    // Cookie changes in the same ms are one snapshot (the monitor's clock
+    // is in ms: the same result) unless one deletes or rewrites a cookie
+    // another set: each snapshot is judged whole.
+    var pending = -1;
+    var names;
+    function snapshot() {
+      if (pending >= 0) m.cookies(jar, pending);
+      pending = -1;
+      names = Object.create(null);
+    }
+    snapshot();
+    var early = h.early;
+    for (var n = 0; n < early.length; n++) {
       try {
-        if (r[0] === 'c' && jar !== null) m.cookies(jar = changed(jar, r[2][0], r[2][1]), r[1]);
-        else if (r[0] === 'k' && r[2][0] === 'flush') flush = true;
+        var r = early[n];
+        if (r[0] === 'c' && jar !== null) {
+          var set = r[2][0] || [];
+          var joins = pending === Math.floor(r[1]) && !(r[2][1] || []).length;
+          for (var k = 0; k < set.length && joins; k++) joins = !names[set[k].name];
+          if (!joins) snapshot();
+          for (k = 0; k < set.length; k++) names[set[k].name] = 1;
+          jar = changed(jar, r[2][0], r[2][1]);
+          pending = Math.floor(r[1]);
+          continue;
+        }
+        snapshot();
+        if (r[0] === 'k' && r[2][0] === 'flush') flush = true;
         else if (r[0] === 'g') m.gesture(r[1]);
         else if (r[0] !== 'c') receive(r[0], r[1], r[2]);
       } catch (e) { /* that one only */ }
-    });
+    }
+    snapshot();
     h.receive(function (kind, t, data) {
       if (kind === 'c') { page.cookies(t); need(); }
-      else if (kind !== 'g') return receive(kind, t, data);
+      else if (kind === 'g') m.gesture(t);   // before the start only (src/prestart.rs)
+      else return receive(kind, t, data);
     });
-    page.cookies(now());
+    // The loader's snapshot and its changes are the cookies now; read them
+    // again only where there was none (or for the expiry dates the policy
+    // asks for).
+    if (jar === null || m.wants_expiry()) page.cookies(now());
     need();
-    page.start();
-    // The consent adapters; each signal after a fresh read of the cookies.
+  }
+
+  // The consent adapters; each signal after a fresh read of the cookies.
+  function consent() {
     var sink = {};
     ['cmp', 'tcf', 'gpp', 'consent_mode'].forEach(function (k) {
       sink[k] = function () { page.cookies(now()); m[k].apply(m, arguments); need(); };
@@ -138,6 +206,10 @@ function run(h) {
     var send = m.flush;
     m.flush = function (t) { return watch.waiting() ? false : send.call(m, t); };
     poll = function () { watch(); need(); };
+  }
+
+  function begin() {
+    page.start();
     if (flush) receive('k', 0, ['flush']);
   }
 
@@ -180,13 +252,27 @@ function run(h) {
       } else if (d[0] === 'config' && a && a.policy) {
         m.policy(a.policy);
       } else if (d[0] === 'flush') {
+        rest();
         page.settle();
         m.flush(now());
       } else if (d[0] === 'findings') {
+        rest();
         page.settle();
         return h.parse(m.findings(now()));
       }
     }
+  }
+
+  // Only a failed instantiation is `wasm_unavailable`: what fails after it
+  // stays in the page view (every call is guarded).
+  // wasm_bindgen(module, sync): the glue as tools/bundle.mjs trims it.
+  if (h.sync) {
+    try { wasm_bindgen(h.module, true); } catch (e) { return health('wasm_unavailable', name(e)); }
+    go();
+    page.settle();
+    if (m.flush(now()) === false) held();
+  } else {
+    wasm_bindgen(h.module).then(go, function (e) { health('wasm_unavailable', name(e)); });
   }
 }
 

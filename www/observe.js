@@ -25,9 +25,11 @@
  *     changes), with `o.poll()` (the consent adapters' late attach).
  *   - the page view's end (pagehide, hidden): everything read, one batch
  *     sent; `o.held()` (optional) when the monitor held it back.
- * Returns { judge(list, offset, label), settle(), cookies(at), start() }:
+ * Returns { judge(list, offset, label), settle(), cookies(at), exit(), start() }:
  * what was kept from before is replayed through `judge` and `cookies`
- * first, then `start()` subscribes to the entries and starts the sweeps.
+ * first, then `start()` subscribes to the entries and starts the sweeps;
+ * `exit()` is what the page view's end does (for a caller whose own end
+ * listener comes first).
  * Calls into a frame's realm and reads of what its observers deliver are
  * guarded: its scripts are the audited ones. No MutationObserver: a frame
  * announces itself with its `load` (a new document too, which a
@@ -53,16 +55,34 @@ function observe(m, o) {
   function now() { return perf.now(); }
   function guard(fn) { return function () { try { return fn.apply(this, arguments); } catch (e) { /* keep observing */ } }; }
 
+  // One call into the monitor per delivery (`m.entries`: URLs and
+  // initiator types one per line, four numbers each; the numbers past the
+  // last entry kept are ignored).
   function judge(list, off, label) {
     var n = Math.min(+list.length || 0, MAX_BATCH);
+    var names = '';
+    var types = '';
+    var nums = new Float64Array(4 * n);
+    var k = 0;
     for (var i = 0; i < n; i++) {
       try {
         var e = list[i];
         var name = e.name;
-        if (typeof name !== 'string') continue;
-        m.entry(name, String(e.initiatorType), +e.startTime + off, +e.transferSize || 0, +e.encodedBodySize || 0, +e.duration || 0, label);
+        var type = String(e.initiatorType);
+        if (typeof name !== 'string' || (name + type).indexOf('\n') >= 0) continue;
+        var start = +e.startTime + off;
+        var transfer = +e.transferSize || 0;
+        var encoded = +e.encodedBodySize || 0;
+        var duration = +e.duration || 0;
+        names += (k ? '\n' : '') + name;
+        types += (k ? '\n' : '') + type;
+        nums[4 * k] = start;
+        nums[4 * k + 1] = transfer;
+        nums[4 * k + 2] = encoded;
+        nums[4 * k++ + 3] = duration;
       } catch (x) { /* a forged entry: skipped */ }
     }
+    if (k) m.entries(names, types, nums, label);
   }
 
   function drain(f) { try { judge(f.obs.takeRecords(), f.off, f.label); } catch (e) { /* a broken observer */ } }
@@ -153,7 +173,7 @@ function observe(m, o) {
     D.addEventListener('visibilitychange', guard(function () { if (D.visibilityState === 'hidden') exit(); }));
   } catch (e) { /* no events */ }
   return {
-    judge: judge, settle: settle, cookies: cookies,
+    judge: judge, settle: settle, cookies: cookies, exit: exit,
     start: function () {
       o.entries(guard(judge));
       scan();
@@ -184,6 +204,26 @@ function windowHost(send) {
       var src = e && e.src;
       return src ? W.performance.getEntriesByName(src)[0] : undefined;
     },
-    value: function (key) { return W[key]; }
+    value: function (key) { return W[key]; },
+    // The shell's sweep in one call (src/host.rs): `1`/`0` per item. Each
+    // read is guarded (a getter that throws: not there); `truthy` is asked
+    // of the host itself, which the extension answers its own way.
+    present: function (globals, ids, scripts) {
+      var self = this;
+      var out = '';
+      function each(list, fn) {
+        if (!list) return;
+        var items = list.split('\n');
+        for (var i = 0; i < items.length; i++) {
+          var v = false;
+          try { v = fn(items[i]); } catch (e) { /* not there */ }
+          out += v ? '1' : '0';
+        }
+      }
+      each(globals, function (p) { return self.truthy(p); });
+      each(ids, function (id) { return self.element(id); });
+      each(scripts, function (id) { return self.script(id); });
+      return out;
+    }
   };
 }

@@ -12,7 +12,11 @@
 //     list, never from a synchronous `document.cookie` read;
 //   - a consent choice made in the CMP's banner before the brain started
 //     (the wasm held by the fake until after the click): it counts from the
-//     click, not from page start as a restored choice would.
+//     click, not from page start as a restored choice would;
+//   - the visitor leaves while the brain's start is still in its steps
+//     (each waits for an idle callback: the page's `requestIdleCallback`
+//     holds them here): the rest runs at once and the page view is
+//     reported whole, once.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { loadedWithoutConsent } from './expected.mjs';
@@ -166,3 +170,40 @@ test('a consent choice made before the monitor started counts from the click, no
   assertExactFindings(run.findings, before, 'accepted before the monitor started');
   for (const f of run.findings) assert.equal(f.consent.functional, null, `judged on the state before the click: ${JSON.stringify(f)}`);
 });
+
+/**
+ * Holds every idle callback after the first (the loader's, after `load`):
+ * the brain's start steps wait in `window.twIdle` until the test runs them.
+ * Only the monitor asks for idle callbacks on these pages.
+ */
+function holdIdleSteps({ page }) {
+  return page.addInitScript(() => {
+    const real = window.requestIdleCallback;
+    const held = [];
+    let n = 0;
+    Object.defineProperty(window, 'twIdle', { value: held });
+    window.requestIdleCallback = function (fn, options) {
+      if (n++ === 0) return real.call(window, fn, options);
+      held.push(fn);
+      return 0;
+    };
+  });
+}
+
+for (const [ran, what] of [[0, 'before its first step'], [1, 'after its first step (the replay)']]) {
+  test(`a page view that ends while the brain's start waits ${what}: the rest at once, the page view reported whole`, { timeout: 90_000 }, async () => {
+    const run = await runPageView(stack, 'no-consent.html', {
+      before: holdIdleSteps,
+      during: async ({ page }) => {
+        for (let i = 0; i < ran; i++) {
+          await page.waitForFunction((k) => window.twIdle.length > k, i, { timeout: 15000, polling: 50 });
+          await page.evaluate((k) => window.twIdle[k]({ didTimeout: true, timeRemaining: () => 0 }), i);
+        }
+        await page.waitForFunction((k) => window.twIdle.length > k, ran, { timeout: 15000, polling: 50 });
+        // `findings` would finish the start: asked only where it cannot reach the brain yet.
+        if (!ran) assert.equal(await running(page), false, 'the monitor has not replayed yet');
+      },
+    });
+    assertExactFindings(run.findings, loadedWithoutConsent({ fake: stack.fake, app: APP_ID }), `ended ${what}`);
+  });
+}
