@@ -19,14 +19,15 @@ use crate::client::{int, opt_text, quote, saturated, text, texts, Client};
 /// One row per finding key of a site, as the SQL upsert leaves it: the
 /// first arrival's fields, the largest count (for additive types the sum
 /// over distinct inserts), the earliest `at`. Columns: site, page_view,
-/// type, vendor, evidence, f_page, f_category, f_consent, f_count, f_at,
-/// f_received_at.
+/// type, vendor, evidence, f_page, f_category, f_consent, f_consent_source,
+/// f_count, f_at, f_received_at.
 fn findings_of(site: &str) -> String {
     format!(
         "SELECT site, page_view, type, vendor, evidence,
                 argMin(page, received_at) AS f_page,
                 argMin(category, received_at) AS f_category,
                 argMin(consent, received_at) AS f_consent,
+                argMin(consent_source, received_at) AS f_consent_source,
                 if(type = 'csp_blocked',
                    arraySum(arrayMap(x -> tupleElement(x, 2), groupUniqArray((token, count)))),
                    max(count)) AS f_count,
@@ -208,24 +209,22 @@ pub fn stats(c: &Client, q: &StatsQuery) -> Result<Stats, StoreError> {
     // texts are few; ClickHouse 18 has no JSON functions to group by).
     let mut consent: Vec<ConsentTally> = Vec::new();
     for row in c.rows(&format!(
-        "SELECT f_consent, count() FROM ({findings})
-         WHERE type != 'csp_blocked'{window_f} GROUP BY f_consent"
+        "SELECT f_consent, f_consent_source, count() FROM ({findings})
+         WHERE type != 'csp_blocked'{window_f} GROUP BY f_consent, f_consent_source"
     ))? {
         let Value::Object(state) = json_or_null(&text(cell(&row, 0))?) else {
             continue;
         };
         let flag = |k: &str| state.get(k).and_then(Value::as_bool);
-        let source = state
-            .get("source")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        // The source from its typed column, as the SQL store reads it.
+        let source = opt_text(cell(&row, 1))?;
         let categories = [
             flag("necessary"),
             flag("functional"),
             flag("analytics"),
             flag("marketing"),
         ];
-        let n = int(cell(&row, 1))?;
+        let n = int(cell(&row, 2))?;
         match consent
             .iter_mut()
             .find(|t| t.source == source && t.categories == categories)

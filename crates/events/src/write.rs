@@ -137,7 +137,11 @@ pub fn inserts(batches: &[&Batch]) -> Vec<String> {
                     quote(f.kind.as_str()),
                     quote(&f.vendor),
                     quote(f.category.map_or("", |c| c.as_str())),
+                    quote(f.evidence_kind.as_str()),
                     quote(&f.evidence),
+                    f.consent_source
+                        .as_ref()
+                        .map_or("NULL".to_owned(), |s| quote(s.as_str())),
                     quote(&f.consent),
                     count.to_string(),
                     quote(at),
@@ -233,7 +237,7 @@ pub fn inserts(batches: &[&Batch]) -> Vec<String> {
     for (rows, head) in [
         (
             findings,
-            "INSERT INTO findings (site, page_view, page, type, vendor, category, evidence, consent, \
+            "INSERT INTO findings (site, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source, consent, \
              count, at, received_at, user_agent, raw, token, day) VALUES ",
         ),
         (

@@ -14,13 +14,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tagwatch_core::consent::Category;
-use tagwatch_core::report::{FindingType, HealthStatus};
+use tagwatch_core::consent::{Category, Source};
+use tagwatch_core::report::{EvidenceKind, FindingType, HealthStatus};
 use tagwatch_events::testing::TestEvents;
 use tagwatch_store::{
     Batch, Checks, FindingKind, FindingRecord, FindingsQuery, HealthQuery, HealthRecord,
     InventoryHost, InventoryQuery, InventoryRecord, InventoryVendor, StatsQuery, Store, StoreError,
-    Usage,
+    StoredConsentSource, StoredEvidenceKind, Usage,
 };
 
 const A: &str = "tw_aaaaaaaaaaaaaaaaaaaaaaaa";
@@ -127,7 +127,9 @@ fn finding(
         kind,
         vendor: vendor.into(),
         category: Some(Category::Marketing),
-        evidence: format!("{{\"url\":\"https://{vendor}.example/x.js\"}}"),
+        evidence: format!("{{\"kind\":\"request\",\"url\":\"https://{vendor}.example/x.js\"}}"),
+        evidence_kind: StoredEvidenceKind::Monitor(EvidenceKind::Request),
+        consent_source: Some(StoredConsentSource::Known(Source::Tcf)),
         consent: r#"{"analytics":false,"functional":true,"marketing":false,"necessary":true,"source":"tcf"}"#
             .into(),
         count,
