@@ -9,7 +9,9 @@
  *     while it streams in); throws where fetch does;
  *   send(url, body) → a text/plain POST (report batches, the wasm shell's
  *     `send`): fetch(keepalive), else sendBeacon, else XMLHttpRequest (the
- *     last does not outlive the page).
+ *     last does not outlive the page). Returns fetch's Promise of the
+ *     Response when fetch took it (undefined after a fallback), so that the
+ *     brain can send a refused batch once more (www/brain.js `retrying`).
  * send's fetch carries no Referer and no cookies; it is a CORS request (a
  * simple one: no preflight), so its Origin is the page's whatever the
  * Referrer-Policy (a no-cors POST's would be `null` under `no-referrer`).
@@ -68,7 +70,7 @@ function host(w, tampered) {
         xhr('POST', url, body, '', function () {});
       }
       try {
-        fetch(url, { method: 'POST', body: body, keepalive: true, credentials: 'omit', referrerPolicy: 'no-referrer' })
+        return fetch(url, { method: 'POST', body: body, keepalive: true, credentials: 'omit', referrerPolicy: 'no-referrer' })
           .then(null, fallback);
       } catch (e) { tampered('fetch'); fallback(); }
     }

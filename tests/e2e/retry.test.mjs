@@ -1,0 +1,159 @@
+// Scenario: the collector refuses a report batch (503 with `Retry-After`:
+// its events store is unavailable, docs/scale.md; or 429: over its
+// limits). A refused batch was not stored: the monitor sends it once more
+// within the page's lifetime — after `Retry-After` while the page stays,
+// at once when the visitor leaves before that — and never more than once.
+//
+// Batches leave when the page is hidden or left, and when the page calls
+// `tagwatch('flush')` (docs/report-format.md#transport): the tests flush
+// once the monitor holds Intercom's finding, so that the page stays.
+//
+// A front in the path refuses POST /r as the collector does (503,
+// `Retry-After`, the CORS headers a registered origin gets) for the batches
+// a test chooses, and passes everything else on to the real collector.
+import assert from 'node:assert/strict';
+import { createServer, request as httpRequest } from 'node:http';
+import { after, before, test } from 'node:test';
+import {
+  endPageView, openPage, pageUrl, pollFindings, startStack, waitFor, waitForIntercomBoot,
+} from './harness.mjs';
+
+let stack;
+let front;
+// How the front answers the next POST /r: a Retry-After in seconds to
+// refuse it, null to pass it on. Set per test.
+let refuse = () => null;
+const seen = [];   // every POST /r body the front got, and what it did
+
+before(async () => {
+  stack = await startStack({ siteCount: 4 });
+  front = createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const wait = req.method === 'POST' && req.url.startsWith('/r') ? refuse(body.toString()) : null;
+      if (req.method === 'POST' && req.url.startsWith('/r')) seen.push({ body: body.toString(), refused: wait !== null });
+      if (wait !== null) {
+        res.writeHead(503, {
+          'Retry-After': String(wait),
+          'Access-Control-Allow-Origin': req.headers.origin || '*',
+          'Access-Control-Expose-Headers': 'Retry-After',
+          Vary: 'Origin',
+          'Content-Type': 'application/json',
+        });
+        res.end('{"error":"unavailable","message":"the events store is unavailable"}');
+        return;
+      }
+      const up = new URL(req.url, stack.tap.url);
+      const preq = httpRequest(up, { method: req.method, headers: { ...req.headers, host: up.host } }, (pres) => {
+        res.writeHead(pres.statusCode || 502, pres.headers);
+        pres.pipe(res);
+      });
+      preq.on('error', () => { res.writeHead(502); res.end(); });
+      preq.end(body);
+    });
+  });
+  await new Promise((r) => front.listen(0, '127.0.0.1', r));
+}, { timeout: 120_000 });
+
+after(async () => {
+  front?.closeAllConnections();
+  await new Promise((r) => (front ? front.close(() => r()) : r()));
+  await stack?.stop();
+}, { timeout: 30_000 });
+
+const collector = () => `http://127.0.0.1:${front.address().port}/r`;
+const forSite = (site) => seen.filter((s) => s.body.includes(`"site":"${site}"`));
+
+/** Refuses the first batch of `site` that carries a finding, with `wait`. */
+function refuseFirstFinding(site, wait) {
+  let done = false;
+  refuse = (body) => {
+    if (done || !body.includes(`"site":"${site}"`) || !body.includes('"type":"tagwatch-finding"')) return null;
+    done = true;
+    return wait;
+  };
+}
+
+/** Once the monitor holds Intercom's finding, the page sends it. */
+async function flushFinding(page) {
+  await page.waitForFunction(() => {
+    const f = window.tagwatch('findings');
+    return Array.isArray(f) && f.some((x) => x.type === 'loaded_before_consent' && x.vendor === 'intercom');
+  }, null, { timeout: 30_000, polling: 100 });
+  await page.evaluate(() => window.tagwatch('flush'));
+}
+
+function assertOnceMore(site) {
+  const posts = forSite(site);
+  const refused = posts.filter((p) => p.refused);
+  assert.equal(refused.length, 1, 'one batch refused');
+  const again = posts.filter((p) => !p.refused && p.body === refused[0].body);
+  assert.equal(again.length, 1, 'the refused batch is sent once more, exactly once');
+}
+
+test('a refused batch is sent again after Retry-After, while the page stays', { timeout: 90_000 }, async () => {
+  const site = stack.nextSite();
+  refuseFirstFinding(site, 1);
+  const ctx = await openPage(stack.browser, { collectorUrl: new URL(collector()).origin });
+  try {
+    await ctx.page.goto(pageUrl('no-consent.html', { collector: collector(), site }));
+    await waitForIntercomBoot(ctx.page);
+    await flushFinding(ctx.page);
+    // The page stays open: the retry comes from the page's own timer.
+    await waitFor(() => forSite(site).some((p) => p.refused)
+      && forSite(site).some((p) => !p.refused && p.body === forSite(site).find((q) => q.refused).body),
+    { timeoutMs: 30_000, what: 'the refused batch sent again' });
+    const findings = await pollFindings(stack.collector, site, (f) => f.some((x) => x.type === 'loaded_before_consent'));
+    assert.ok(findings.some((x) => x.vendor === 'intercom'), 'the refused finding is stored after the retry');
+    assert.deepEqual(ctx.pageErrors, []);
+  } finally {
+    await ctx.context.close().catch(() => {});
+  }
+  assertOnceMore(site);
+});
+
+test('a refused batch whose Retry-After outlasts the page view is sent as the visitor leaves', { timeout: 90_000 }, async () => {
+  const site = stack.nextSite();
+  refuseFirstFinding(site, 3600);   // far beyond the page view (and the cap)
+  const ctx = await openPage(stack.browser, { collectorUrl: new URL(collector()).origin });
+  try {
+    await ctx.page.goto(pageUrl('no-consent.html', { collector: collector(), site }));
+    await waitForIntercomBoot(ctx.page);
+    await flushFinding(ctx.page);
+    await waitFor(() => forSite(site).some((p) => p.refused), { timeoutMs: 30_000, what: 'a refused batch' });
+    await endPageView(ctx.page);
+    await waitFor(() => forSite(site).some((p) => !p.refused && p.body === forSite(site).find((q) => q.refused).body),
+      { timeoutMs: 30_000, what: 'the refused batch sent at pagehide' });
+    await pollFindings(stack.collector, site, (f) => f.some((x) => x.type === 'loaded_before_consent' && x.vendor === 'intercom'));
+    assert.deepEqual(ctx.pageErrors, []);
+  } finally {
+    await ctx.context.close().catch(() => {});
+  }
+  assertOnceMore(site);
+});
+
+test('a collector that keeps refusing gets each batch twice at most', { timeout: 90_000 }, async () => {
+  const site = stack.nextSite();
+  refuse = (body) => (body.includes(`"site":"${site}"`) ? 1 : null);
+  const ctx = await openPage(stack.browser, { collectorUrl: new URL(collector()).origin });
+  try {
+    await ctx.page.goto(pageUrl('no-consent.html', { collector: collector(), site }));
+    await waitForIntercomBoot(ctx.page);
+    await flushFinding(ctx.page);
+    await waitFor(() => {
+      const posts = forSite(site);
+      return posts.length >= 2 && posts.some((p, i) => posts.findIndex((q) => q.body === p.body) !== i);
+    }, { timeoutMs: 30_000, what: 'a batch sent twice' });
+    await endPageView(ctx.page);
+    assert.deepEqual(ctx.pageErrors, []);
+  } finally {
+    await ctx.context.close().catch(() => {});
+  }
+  // Give a (wrong) third send the time of one more Retry-After.
+  await new Promise((r) => setTimeout(r, 2500));
+  const counts = new Map();
+  for (const p of forSite(site)) counts.set(p.body, (counts.get(p.body) || 0) + 1);
+  for (const [body, n] of counts) assert.ok(n <= 2, `a batch sent ${n} times: ${body.slice(0, 120)}`);
+});
