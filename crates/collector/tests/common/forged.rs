@@ -9,8 +9,11 @@ use serde_json::{json, Value};
 
 use super::{batch, Resp, Server, ORIGIN};
 
-/// The page view of every forged report (no canary in it).
+/// The page view of the forged reports with canaries (no canary in it).
 const PV: &str = "9f1c2e3d4b5a6978";
+/// The page view of the payload reports: a page view of its own, so that
+/// both inventories are kept when both batches are in one store.
+const PAYLOAD_PV: &str = "0a1b2c3d4e5f6a7b";
 pub const EMAIL: &str = "jane.doe@example.com";
 pub const UUID: &str = "6f1c2e3d-4b5a-4978-9f1c-2e3d4b5a6978";
 pub const NUMBER: &str = "12345678";
@@ -189,7 +192,7 @@ pub fn payload_batch(key: &str) -> Vec<Value> {
     let mut items = vec![json!({
         "type": "tagwatch-inventory", "age": 0, "url": "https://shop.example/x;=1+1/-2",
         "user_agent": "UA",
-        "body": {"schema": 1, "site": key, "page_view": PV,
+        "body": {"schema": 1, "site": key, "page_view": PAYLOAD_PV,
                  "vendors": [{"vendor": "intercom", "requests": 1, "hosts": ["widget.intercom.io"],
                               "cookies": PAYLOADS, "regions": ["<b>x</b>"]},
                              {"vendor": "zz-unknown", "requests": 1, "hosts": ["cdn.zz.example"],
@@ -201,7 +204,7 @@ pub fn payload_batch(key: &str) -> Vec<Value> {
         items.push(json!({
             "type": "tagwatch-finding", "age": 0, "url": "https://shop.example/=1+1",
             "user_agent": "UA",
-            "body": {"schema": 1, "site": key, "page_view": PV, "finding": "cookie_before_consent",
+            "body": {"schema": 1, "site": key, "page_view": PAYLOAD_PV, "finding": "cookie_before_consent",
                      "vendor": if i % 2 == 0 { "intercom" } else { "zz-unknown" }, "at": i,
                      "evidence": {"kind": "cookie", "cookie": p, "purpose": purpose, "name": p},
                      "consent": consent}
