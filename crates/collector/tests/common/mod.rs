@@ -23,7 +23,9 @@ use tower::ServiceExt;
 pub use tagwatch_events::testing as ch;
 pub use tagwatch_store::testing as pg;
 
+mod forged;
 mod reports;
+pub use forged::*;
 pub use reports::*;
 
 // ------------------------------------------------------------- harness
