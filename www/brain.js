@@ -23,15 +23,6 @@ var STEP_MS = 4;
 // The longest a step waits for idle time, in ms.
 var STEP_WAIT_MS = 1000;
 
-// A batch the collector refused (503: its store is unavailable; 429: over
-// its limits) was not stored: it is sent once more after the answer's
-// `Retry-After` (at most RETRY_MAX_S seconds; RETRY_DEFAULT_S when the
-// answer has none), or at once when the page is left before that. Once
-// only: a collector still refusing then is down for longer than a page
-// view (it counts its refusals).
-var RETRY_MAX_S = 30;
-var RETRY_DEFAULT_S = 2;
-
 // The glue instantiates through `WebAssembly.*`: in this module the name is
 // the browser's functions as the loader took them (set in `start`).
 var WebAssembly;
@@ -79,27 +70,8 @@ function run(h) {
   };
   if (!wasm.Module) return health('wasm_unavailable', 'NoWebAssembly');
   if (!(h.module instanceof wasm.Module)) return health('wasm_unavailable', name(h.module));
-  var host = windowHost(retrying(net.send));   // www/observe.js
+  var host = windowHost(net.send);   // www/observe.js
 
-  function retrying(send) {
-    return function (url, body) {
-      var sent = send(url, body);
-      if (sent) sent.then(function (r) {
-        try {
-          if (!r || (r.status !== 503 && r.status !== 429)) return;
-          var s = parseInt(r.headers.get('Retry-After'), 10);
-          var done = 0;
-          var again = function () {
-            if (done++) return;
-            try { W.removeEventListener('pagehide', again); } catch (e) { /* sent all the same */ }
-            send(url, body);
-          };
-          W.addEventListener('pagehide', again);
-          W.setTimeout(again, 1000 * Math.min(s >= 0 ? s : RETRY_DEFAULT_S, RETRY_MAX_S));
-        } catch (e) { /* the batch is lost, as before */ }
-      }, function () { /* a failed send fell back already */ });
-    };
-  }
 
   // The start in steps, each in an idle callback (a busy page's start in
   // one task was a long task): the monitor and the replay of what the

@@ -182,13 +182,39 @@ function observe(m, o) {
   };
 }
 
+// A batch the collector refused (503: its store is unavailable; 429: over
+// its limits) was not stored: it is sent once more after the answer's
+// `Retry-After` (at most RETRY_MAX_S seconds; RETRY_DEFAULT_S when the
+// answer has none), or at once when the page is left before that. Once
+// only: a collector still refusing then is down for longer than a page
+// view (it counts its refusals).
+var RETRY_MAX_S = 30;
+var RETRY_DEFAULT_S = 2;
+
 /* The snippet's host (src/host.rs) on the page's `window`; `send` is the
- * loader's (www/host.js). */
+ * loader's (www/host.js), here sending a refused batch once more
+ * (RETRY_MAX_S). The extension's host is this one too. */
 function windowHost(send) {
   var W = window;
   var D = document;
   return {
-    send: send,
+    send: function (url, body) {
+      var sent = send(url, body);
+      if (sent) sent.then(function (r) {
+        try {
+          if (!r || (r.status !== 503 && r.status !== 429)) return;
+          var s = parseInt(r.headers.get('Retry-After'), 10);
+          var done = 0;
+          var again = function () {
+            if (done++) return;
+            try { W.removeEventListener('pagehide', again); } catch (e) { /* sent all the same */ }
+            send(url, body);
+          };
+          W.addEventListener('pagehide', again);
+          W.setTimeout(again, 1000 * Math.min(s >= 0 ? s : RETRY_DEFAULT_S, RETRY_MAX_S));
+        } catch (e) { /* the batch is lost, as before */ }
+      }, function () { /* a failed send fell back already */ });
+    },
     truthy: function (path) {
       var v = W;
       var keys = path.split('.');

@@ -6,7 +6,7 @@
 //
 // Batches leave when the page is hidden or left, and when the page calls
 // `tagwatch('flush')` (docs/report-format.md#transport): the tests flush
-// once the monitor holds Intercom's finding, so that the page stays.
+// once the monitor holds Intercom's script finding, so that the page stays.
 //
 // A front in the path refuses POST /r as the collector does (503,
 // `Retry-After`, the CORS headers a registered origin gets) for the batches
@@ -76,11 +76,11 @@ function refuseFirstFinding(site, wait) {
   };
 }
 
-/** Once the monitor holds Intercom's finding, the page sends it. */
+/** Once the monitor holds Intercom's script finding, the page sends it. */
 async function flushFinding(page) {
   await page.waitForFunction(() => {
     const f = window.tagwatch('findings');
-    return Array.isArray(f) && f.some((x) => x.type === 'loaded_before_consent' && x.vendor === 'intercom');
+    return Array.isArray(f) && f.some((x) => x.body.finding === 'script_before_consent' && x.body.vendor === 'intercom');
   }, null, { timeout: 30_000, polling: 100 });
   await page.evaluate(() => window.tagwatch('flush'));
 }
@@ -105,8 +105,7 @@ test('a refused batch is sent again after Retry-After, while the page stays', { 
     await waitFor(() => forSite(site).some((p) => p.refused)
       && forSite(site).some((p) => !p.refused && p.body === forSite(site).find((q) => q.refused).body),
     { timeoutMs: 30_000, what: 'the refused batch sent again' });
-    const findings = await pollFindings(stack.collector, site, (f) => f.some((x) => x.type === 'loaded_before_consent'));
-    assert.ok(findings.some((x) => x.vendor === 'intercom'), 'the refused finding is stored after the retry');
+    await pollFindings(stack.collector, site, (f) => f.some((x) => x.type === 'script_before_consent' && x.vendor === 'intercom'));
     assert.deepEqual(ctx.pageErrors, []);
   } finally {
     await ctx.context.close().catch(() => {});
@@ -126,7 +125,7 @@ test('a refused batch whose Retry-After outlasts the page view is sent as the vi
     await endPageView(ctx.page);
     await waitFor(() => forSite(site).some((p) => !p.refused && p.body === forSite(site).find((q) => q.refused).body),
       { timeoutMs: 30_000, what: 'the refused batch sent at pagehide' });
-    await pollFindings(stack.collector, site, (f) => f.some((x) => x.type === 'loaded_before_consent' && x.vendor === 'intercom'));
+    await pollFindings(stack.collector, site, (f) => f.some((x) => x.type === 'script_before_consent' && x.vendor === 'intercom'));
     assert.deepEqual(ctx.pageErrors, []);
   } finally {
     await ctx.context.close().catch(() => {});
