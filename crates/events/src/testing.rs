@@ -12,25 +12,7 @@ use crate::client::{Client, Target};
 /// its ClickHouse part) when it is not set, unless `CI` or
 /// `TAGWATCH_REQUIRE_CLICKHOUSE=1` says it must run.
 pub fn server_url() -> Option<String> {
-    if let Ok(url) = std::env::var("TAGWATCH_TEST_CLICKHOUSE") {
-        if !url.trim().is_empty() {
-            return Some(url.trim().to_owned());
-        }
-    }
-    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-    let required = std::env::var("TAGWATCH_REQUIRE_CLICKHOUSE").is_ok_and(|v| v == "1");
-    if ci || required {
-        panic!(
-            "TAGWATCH_TEST_CLICKHOUSE is not set, and the ClickHouse tests are required here \
-             (CI or TAGWATCH_REQUIRE_CLICKHOUSE=1). Run them via `./build.sh test`, or start a \
-             throwaway server with `export TAGWATCH_TEST_CLICKHOUSE=$(tools/clickhouse.sh)`."
-        );
-    }
-    eprintln!(
-        "skipping the ClickHouse part: TAGWATCH_TEST_CLICKHOUSE is not set \
-         (run via ./build.sh test, or export TAGWATCH_TEST_CLICKHOUSE=$(tools/clickhouse.sh))"
-    );
-    None
+    tagwatch_store::testing::test_server("CLICKHOUSE", "ClickHouse", "tools/clickhouse.sh")
 }
 
 /// `url` (a `clickhouse://` URL) naming database `name` instead.

@@ -115,6 +115,20 @@ impl<C: Conn> Db<C> {
             .map_err(|(e, _)| e)
     }
 
+    /// Runs `f` in a write transaction on the write connection, again (up
+    /// to `COMMIT_ATTEMPTS` in all) when it failed in a way a retry can fix.
+    fn write_tx<T>(&self, f: impl Fn(&mut C) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.write(|c| {
+            let mut attempt = 1;
+            loop {
+                match transaction(c, Tx::Write, &f) {
+                    Err(e) if attempt < COMMIT_ATTEMPTS && e.retryable() => attempt += 1,
+                    other => return other,
+                }
+            }
+        })
+    }
+
     /// Runs a read on a read connection: a free one if any, else the next
     /// in turn; the write connection when the store has no readers. A read
     /// that met a dead connection (it only shows when used) runs once more
@@ -964,15 +978,7 @@ impl<C: Conn> Store for Db<C> {
             .known_types
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let first_seen = self.write(|c| {
-            let mut attempt = 1;
-            loop {
-                match transaction(c, Tx::Write, |c| write_group(c, &group, &known)) {
-                    Err(e) if attempt < COMMIT_ATTEMPTS && e.retryable() => attempt += 1,
-                    other => return other,
-                }
-            }
-        })?;
+        let first_seen = self.write_tx(|c| write_group(c, &group, &known))?;
         learn_types(&mut known, &group.types);
         Ok(first_seen)
     }
@@ -986,15 +992,7 @@ impl<C: Conn> Store for Db<C> {
             .known_types
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let first_seen = self.write(|c| {
-            let mut attempt = 1;
-            loop {
-                match transaction(c, Tx::Write, |c| record_types(c, &types, &known)) {
-                    Err(e) if attempt < COMMIT_ATTEMPTS && e.retryable() => attempt += 1,
-                    other => return other,
-                }
-            }
-        })?;
+        let first_seen = self.write_tx(|c| record_types(c, &types, &known))?;
         learn_types(&mut known, &types);
         Ok(first_seen)
     }

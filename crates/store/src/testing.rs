@@ -9,23 +9,30 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// The server's URL; `None` (the test skips its PostgreSQL part) when it is
 /// not set, unless `CI` or `TAGWATCH_REQUIRE_POSTGRES=1` says it must run.
 pub fn server_url() -> Option<String> {
-    if let Ok(url) = std::env::var("TAGWATCH_TEST_POSTGRES") {
+    test_server("POSTGRES", "PostgreSQL", "tools/postgres.sh")
+}
+
+/// The URL of a throwaway test server in `TAGWATCH_TEST_<VAR>` (started by
+/// `./build.sh test` with `script`); `None` (the test skips that part) when
+/// it is not set, unless `CI` or `TAGWATCH_REQUIRE_<VAR>=1` says it must run.
+pub fn test_server(var: &str, name: &str, script: &str) -> Option<String> {
+    if let Ok(url) = std::env::var(format!("TAGWATCH_TEST_{var}")) {
         if !url.trim().is_empty() {
             return Some(url.trim().to_owned());
         }
     }
     let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-    let required = std::env::var("TAGWATCH_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+    let required = std::env::var(format!("TAGWATCH_REQUIRE_{var}")).is_ok_and(|v| v == "1");
     if ci || required {
         panic!(
-            "TAGWATCH_TEST_POSTGRES is not set, and the PostgreSQL tests are required here \
-             (CI or TAGWATCH_REQUIRE_POSTGRES=1). Run them via `./build.sh test`, or start a \
-             throwaway server with `export TAGWATCH_TEST_POSTGRES=$(tools/postgres.sh)`."
+            "TAGWATCH_TEST_{var} is not set, and the {name} tests are required here \
+             (CI or TAGWATCH_REQUIRE_{var}=1). Run them via `./build.sh test`, or start a \
+             throwaway server with `export TAGWATCH_TEST_{var}=$({script})`."
         );
     }
     eprintln!(
-        "skipping the PostgreSQL part: TAGWATCH_TEST_POSTGRES is not set \
-         (run via ./build.sh test, or export TAGWATCH_TEST_POSTGRES=$(tools/postgres.sh))"
+        "skipping the {name} part: TAGWATCH_TEST_{var} is not set \
+         (run via ./build.sh test, or export TAGWATCH_TEST_{var}=$({script}))"
     );
     None
 }
