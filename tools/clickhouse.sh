@@ -11,7 +11,9 @@
 #   tools/clickhouse.sh stop N     stop shard N of the cluster (1 or 2)
 #   tools/clickhouse.sh start N    start shard N again (same port and data)
 # Idempotent: a server that already runs is kept and its URL printed.
-# Ports: from $TAGWATCH_CH_PORT or 58123 on, the next free ones.
+# Ports: from $TAGWATCH_CH_PORT or 18123 on, the next free ones (below
+# Linux's ephemeral range, 32768-60999 by default: a port in it can be
+# taken by any outgoing connection between the check and the server's bind).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD/target
@@ -109,7 +111,10 @@ start() {
   if running "$dir"; then
     return
   fi
-  port_taken "$http" && { log "port $http is taken; remove $dir to pick new ports"; exit 1; }
+  local p
+  for p in $(cat "$dir/ports"); do
+    port_taken "$p" && { log "port $p (of $dir/ports) is taken; stop what holds it, or remove $dir to pick new ports"; exit 1; }
+  done
   log "starting ClickHouse on 127.0.0.1:$http ($dir)"
   rm -f "$dir/pid"
   "$SERVER" --config-file="$dir/config.xml" --daemon --pid-file="$dir/pid" >/dev/null 2>&1 || {
@@ -147,7 +152,7 @@ install() {
 
 # Ports for a new server directory: HTTP, native TCP, interserver.
 claim_ports() {
-  local dir=$1 base=${TAGWATCH_CH_PORT:-58123} http tcp inter
+  local dir=$1 base=${TAGWATCH_CH_PORT:-18123} http tcp inter
   mkdir -p "$dir"
   http=$(free_port "$base")
   echo "$http" >"$dir/ports"
