@@ -237,12 +237,7 @@ pub fn stats(c: &Client, q: &StatsQuery) -> Result<Stats, StoreError> {
             }),
         }
     }
-    consent.sort_by(|a, b| {
-        b.findings
-            .cmp(&a.findings)
-            .then_with(|| a.source.cmp(&b.source))
-            .then_with(|| a.categories.cmp(&b.categories))
-    });
+    ConsentTally::sort(&mut consent);
     Ok(Stats {
         total,
         by_type,

@@ -848,17 +848,6 @@ fn tally(row: &dyn Row) -> Result<Tally, StoreError> {
     })
 }
 
-/// Consent tallies in a stable order: most findings first, then source and
-/// state.
-fn sort_consent(c: &mut [ConsentTally]) {
-    c.sort_by(|a, b| {
-        b.findings
-            .cmp(&a.findings)
-            .then_with(|| a.source.cmp(&b.source))
-            .then_with(|| a.categories.cmp(&b.categories))
-    });
-}
-
 impl<C: Conn> Store for Db<C> {
     fn add_site(&self, key: &str, origins: &[String], created_at: &str) -> Result<(), StoreError> {
         self.write(|c| {
@@ -1073,7 +1062,7 @@ impl<C: Conn> Store for Db<C> {
                         findings: row.int(5)?,
                     })
                 })?;
-                sort_consent(&mut consent);
+                ConsentTally::sort(&mut consent);
                 Ok(Stats {
                     total,
                     by_type,

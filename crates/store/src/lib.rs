@@ -321,6 +321,19 @@ pub struct ConsentTally {
     pub findings: i64,
 }
 
+impl ConsentTally {
+    /// The order every store answers in: most findings first, then source,
+    /// then categories.
+    pub fn sort(tallies: &mut [ConsentTally]) {
+        tallies.sort_by(|a, b| {
+            b.findings
+                .cmp(&a.findings)
+                .then_with(|| a.source.cmp(&b.source))
+                .then_with(|| a.categories.cmp(&b.categories))
+        });
+    }
+}
+
 /// What `GET /api/stats` aggregates, before shaping.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
