@@ -732,7 +732,7 @@ fn postgres_migrates_a_version_2_database_and_keeps_its_data() {
     assert_eq!(kind.as_deref(), Some("cookie"));
     let indexes: i64 = client
         .query_one(
-            "SELECT count(*) FROM pg_indexes WHERE indexname IN ('findings_by_site_at', 'health_by_at', 'inventories_by_at')",
+            "SELECT count(*) FROM pg_indexes WHERE indexname IN ('findings_by_site_hour', 'health_by_site_hour', 'inventories_by_site_hour')",
             &[],
         )
         .expect("indexes")

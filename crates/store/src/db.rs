@@ -691,11 +691,22 @@ fn write_inventories<C: Conn>(
 
 // --------------------------------------------------------------- queries
 
-/// A site's findings in a window: `?1` site, `?2` since, `?3` until (or
-/// NULL). A macro so that it joins the statements' text at compile time.
-macro_rules! findings_window {
+/// A site's rows (findings, inventories) in a window: `?1` site, `?2`
+/// since, `?3` until (or NULL); the hours first, for the (site, hour)
+/// indexes. A macro so that it joins the statements' text at compile time.
+macro_rules! window {
     () => {
-        "site = ?1 AND (CAST(?2 AS TEXT) IS NULL OR at >= ?2) AND (CAST(?3 AS TEXT) IS NULL OR at < ?3)"
+        "site = ?1
+         AND (CAST(?2 AS TEXT) IS NULL OR ({hour:at} >= {hour:?2} AND at >= ?2))
+         AND (CAST(?3 AS TEXT) IS NULL OR ({hour:at} <= {hour:?3} AND at < ?3))"
+    };
+}
+
+/// Rows of any site observed before `?1` (retention), through the
+/// table's (site, hour) index.
+macro_rules! old_rows {
+    () => {
+        "site IN (SELECT key FROM sites) AND {hour:at} <= {hour:?1} AND at < ?1"
     };
 }
 
@@ -703,7 +714,8 @@ macro_rules! findings_window {
 /// `?2` since (or NULL).
 macro_rules! inventory_window {
     () => {
-        "SELECT id FROM inventories WHERE site = ?1 AND (CAST(?2 AS TEXT) IS NULL OR at >= ?2)"
+        "SELECT id FROM inventories
+         WHERE site = ?1 AND (CAST(?2 AS TEXT) IS NULL OR ({hour:at} >= {hour:?2} AND at >= ?2))"
     };
 }
 
@@ -715,8 +727,8 @@ macro_rules! findings_query {
              WHERE site = ?1
                AND (CAST(?2 AS TEXT) IS NULL OR type IN (SELECT value{bytes} FROM {each:?2:k}))
                AND (CAST(?3 AS TEXT) IS NULL OR vendor IN (SELECT value{bytes} FROM {each:?3:v}))
-               AND (CAST(?4 AS TEXT) IS NULL OR at >= ?4)
-               AND (CAST(?5 AS TEXT) IS NULL OR at < ?5)
+               AND (CAST(?4 AS TEXT) IS NULL OR ({hour:at} >= {hour:?4} AND at >= ?4))
+               AND (CAST(?5 AS TEXT) IS NULL OR ({hour:at} <= {hour:?5} AND at < ?5))
                AND (CAST(?6 AS TEXT) IS NULL OR page = ?6)
                AND (CAST(?7 AS TEXT) IS NULL OR page_view = ?7)
                AND (CAST(?8 AS TEXT) IS NULL OR category = ?8)
@@ -727,8 +739,11 @@ macro_rules! findings_query {
     };
 }
 
-const FINDINGS_OLDEST: &str = findings_query!("at, id");
-const FINDINGS_NEWEST: &str = findings_query!("at DESC, id DESC");
+// By hour first: the order of `findings_by_site_hour`, so that a limit
+// reads the hours it needs and sorts only within them (the same order as
+// by `at`: the hour is a prefix of it).
+const FINDINGS_OLDEST: &str = findings_query!("{hour:at}, at, id");
+const FINDINGS_NEWEST: &str = findings_query!("{hour:at} DESC, at DESC, id DESC");
 
 macro_rules! tallies {
     ($group:literal, $limit:literal) => {
@@ -736,7 +751,7 @@ macro_rules! tallies {
             "SELECT ",
             $group,
             ", count(*), {sum:count} FROM findings WHERE ",
-            findings_window!(),
+            window!(),
             " GROUP BY 1 ORDER BY 2 DESC, 1",
             $limit
         )
@@ -750,16 +765,19 @@ const TALLY_PAGES: &str = tallies!("page", " LIMIT ?4");
 const TALLY_DAYS: &str = tallies!("substr(at, 1, 10)", "");
 const TALLY_TOTAL: &str = concat!(
     "SELECT count(*), coalesce({sum:count}, 0) FROM findings WHERE ",
-    findings_window!()
+    window!()
 );
 /// Distinct page views with an inventory or a monitor finding.
-const PAGE_VIEWS: &str = "SELECT count(*) FROM (
-   SELECT page_view FROM inventories
-     WHERE site = ?1 AND (CAST(?2 AS TEXT) IS NULL OR at >= ?2) AND (CAST(?3 AS TEXT) IS NULL OR at < ?3)
+const PAGE_VIEWS: &str = concat!(
+    "SELECT count(*) FROM (
+   SELECT page_view FROM inventories WHERE ",
+    window!(),
+    "
    UNION
-   SELECT page_view FROM findings
-     WHERE site = ?1 AND (CAST(?2 AS TEXT) IS NULL OR at >= ?2) AND (CAST(?3 AS TEXT) IS NULL OR at < ?3)
-       AND type <> 'csp_blocked') pv";
+   SELECT page_view FROM findings WHERE ",
+    window!(),
+    " AND type <> 'csp_blocked') pv"
+);
 /// Monitor findings (not `csp_blocked`) per consent state: source and the
 /// four categories as 1, 0 or NULL.
 const CONSENT_STATES: &str = concat!(
@@ -767,7 +785,7 @@ const CONSENT_STATES: &str = concat!(
             {json_flag:c:analytics}, {json_flag:c:marketing}, count(*)
      FROM (SELECT consent_source AS source, {json:consent} AS c FROM findings
            WHERE ",
-    findings_window!(),
+    window!(),
     " AND type <> 'csp_blocked') f
      WHERE {json_object:c}
      GROUP BY 1, 2, 3, 4, 5"
@@ -819,6 +837,30 @@ const INVENTORY_HOSTS: &str = concat!(
      GROUP BY host
      ORDER BY count(*) DESC, {sum:requests} DESC, host
      LIMIT ?3"
+);
+
+/// A site's health reports since `?2` (or NULL), oldest first; `?3`: most rows.
+const HEALTH: &str = "SELECT site, page, page_view, status, reason, at, received_at
+     FROM health
+     WHERE site = ?1 AND (CAST(?2 AS TEXT) IS NULL OR ({hour:at} >= {hour:?2} AND at >= ?2))
+     ORDER BY {hour:at}, at, id
+     LIMIT ?3";
+
+/// Retention: at most `?2` rows observed before `?1`, per table.
+const PURGE_FINDINGS: &str = concat!(
+    "DELETE FROM findings WHERE id IN (SELECT id FROM findings WHERE ",
+    old_rows!(),
+    " LIMIT ?2 {skip_locked})"
+);
+const PURGE_HEALTH: &str = concat!(
+    "DELETE FROM health WHERE id IN (SELECT id FROM health WHERE ",
+    old_rows!(),
+    " LIMIT ?2 {skip_locked})"
+);
+const OLD_INVENTORIES: &str = concat!(
+    "SELECT id FROM inventories WHERE ",
+    old_rows!(),
+    " LIMIT ?2 {skip_locked}"
 );
 
 fn usage_at(row: &dyn Row, first: usize) -> Result<Usage, StoreError> {
@@ -1080,11 +1122,7 @@ impl<C: Conn> Store for Db<C> {
         self.read(|c| {
             rows(
                 c,
-                "SELECT site, page, page_view, status, reason, at, received_at
-                 FROM health
-                 WHERE site = ?1 AND (CAST(?2 AS TEXT) IS NULL OR at >= ?2)
-                 ORDER BY at, id
-                 LIMIT ?3",
+                HEALTH,
                 &[(&q.site).into(), (&q.since).into(), q.limit.into()],
                 |row| {
                     Ok(HealthRow {
@@ -1162,34 +1200,19 @@ impl<C: Conn> Store for Db<C> {
         self.write(|c| {
             transaction(c, Tx::Write, |c| {
                 let p = [before.into(), limit.into()];
-                // Oldest first, through the `at` indexes; at most `limit`
-                // per table so that one call never holds the write lock for
-                // long. PostgreSQL: rows a writer holds are skipped (left
-                // for the next run), so a purge never waits for ingest.
-                // Findings through their (site, at) index, site by site:
-                // they have no index on `at` alone (one more index every
-                // write would update, at a place in it that the report's
-                // age decides, for retention only).
-                let findings = c.execute(
-                    "DELETE FROM findings WHERE id IN
-                       (SELECT id FROM findings
-                        WHERE site IN (SELECT key FROM sites) AND at < ?1 LIMIT ?2 {skip_locked})",
-                    &p,
-                )?;
-                let health = c.execute(
-                    "DELETE FROM health WHERE id IN
-                       (SELECT id FROM health WHERE at < ?1 ORDER BY at LIMIT ?2 {skip_locked})",
-                    &p,
-                )?;
+                // Site by site through the (site, hour) indexes (schema
+                // version 7: no index on `at` alone, which every write
+                // would update at a place the report's age decides, for
+                // retention only); at most `limit` per table so that one
+                // call never holds the write lock for long. PostgreSQL:
+                // rows a writer holds are skipped (left for the next run),
+                // so a purge never waits for ingest.
+                let findings = c.execute(PURGE_FINDINGS, &p)?;
+                let health = c.execute(PURGE_HEALTH, &p)?;
                 // Inventories locked first: no writer replaces their
                 // children while they go. Children deleted first and
                 // counted (the cascade would not say how many).
-                let ids = rows(
-                    c,
-                    "SELECT id FROM inventories WHERE at < ?1 ORDER BY at LIMIT ?2 {skip_locked}",
-                    &p,
-                    |row| row.int(0),
-                )?;
+                let ids = rows(c, OLD_INVENTORIES, &p, |row| row.int(0))?;
                 let ids = serde_json::Value::from(ids).to_string();
                 let ids = [Param::Text(&ids)];
                 let inventory_vendors = c.execute(DELETE_INVENTORY_VENDORS, &ids)?;
@@ -1231,6 +1254,83 @@ mod tests {
             dedupe_key("cookie_before_consent", "intercom{", r#""kind":"cookie"}"#),
         ] {
             assert_ne!(k, other);
+        }
+    }
+
+    /// Every read and retention statement finds its rows through an index
+    /// (no statement reads a whole table of reports), and a limited read
+    /// in time order sorts only within the hours the index gives it.
+    #[test]
+    fn every_query_of_reports_goes_through_an_index() {
+        let conn = rusqlite::Connection::open_in_memory().expect("open");
+        for m in MIGRATIONS {
+            for sql in [m.sql, m.then] {
+                conn.execute_batch(&render(sql, crate::schema::Dialect::Sqlite, 1))
+                    .expect("migration");
+            }
+        }
+        let plan = |sql: &str| -> Vec<String> {
+            let sql = render(sql, crate::schema::Dialect::Sqlite, 1);
+            let mut st = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .expect("explain");
+            // The plan does not depend on the values (prepared once, run
+            // with any): NULL for each parameter.
+            let nulls = vec![rusqlite::types::Null; st.parameter_count()];
+            let lines = st
+                .query_map(rusqlite::params_from_iter(nulls), |row| {
+                    row.get::<_, String>(3)
+                })
+                .expect("plan")
+                .collect::<Result<Vec<_>, _>>()
+                .expect("plan rows");
+            lines
+        };
+        let time_ordered = [FINDINGS_OLDEST, FINDINGS_NEWEST, HEALTH];
+        let queries = [
+            TALLY_TYPES,
+            TALLY_VENDORS,
+            TALLY_PAGES,
+            TALLY_DAYS,
+            TALLY_TOTAL,
+            PAGE_VIEWS,
+            CONSENT_STATES,
+            INVENTORY_PAGE_VIEWS,
+            INVENTORY_VENDORS,
+            INVENTORY_NAMES,
+            INVENTORY_HOSTS,
+            PURGE_FINDINGS,
+            PURGE_HEALTH,
+            OLD_INVENTORIES,
+        ];
+        for sql in time_ordered.iter().chain(&queries) {
+            let plan = plan(sql);
+            for table in ["findings", "health", "inventories", "inventory_vendors"] {
+                assert!(
+                    !plan.iter().any(|l| l == &format!("SCAN {table}")
+                        || l.starts_with(&format!("SCAN {table} "))),
+                    "{sql}\n{plan:#?}"
+                );
+            }
+        }
+        for sql in time_ordered {
+            let plan = plan(sql);
+            assert!(
+                plan.iter().any(|l| l.contains("_by_site_hour")),
+                "{sql}\n{plan:#?}"
+            );
+            assert!(
+                !plan.iter().any(|l| l == "USE TEMP B-TREE FOR ORDER BY"),
+                "{sql}\n{plan:#?}"
+            );
+        }
+        for sql in [PURGE_FINDINGS, PURGE_HEALTH, OLD_INVENTORIES] {
+            let plan = plan(sql);
+            assert!(
+                plan.iter()
+                    .any(|l| l.contains("_by_site_hour (site=? AND <expr><?)")),
+                "{sql}\n{plan:#?}"
+            );
         }
     }
 

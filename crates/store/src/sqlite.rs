@@ -473,6 +473,140 @@ mod tests {
             .expect("version")
     }
 
+    /// Version 7 replaces the `at` indexes by (site, hour) ones: rows
+    /// written under version 6 are found through them by windows, newest
+    /// first and by retention.
+    #[test]
+    fn migrates_a_version_6_file_to_hour_indexes_and_keeps_its_data() {
+        let path = temp_db("v6");
+        let ats = [
+            "2024-05-01T10:59:59.999Z",
+            "2024-05-01T11:00:00.000Z",
+            "2024-05-01T11:30:00.000Z",
+            "2024-05-01T12:00:00.000Z",
+        ];
+        {
+            let conn = Connection::open(&path).expect("open");
+            for m in MIGRATIONS.iter().filter(|m| m.version <= 6) {
+                conn.execute_batch(&render(m.sql, Dialect::Sqlite, 1))
+                    .expect("old migration");
+                conn.execute_batch(&render(m.then, Dialect::Sqlite, 1))
+                    .expect("old migration");
+            }
+            conn.pragma_update(None, "user_version", 6).expect("pragma");
+            conn.execute(
+                "INSERT INTO sites (key, created_at) VALUES ('tw_a', '2024-01-01T00:00:00.000Z')",
+                [],
+            )
+            .expect("site");
+            for (i, at) in ats.iter().enumerate() {
+                let f = finding(1, at);
+                conn.execute(
+                    "INSERT INTO findings (site, page_view, page, type, vendor, category,
+                         evidence_kind, evidence, consent, count, at, received_at, user_agent,
+                         raw, dedupe)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                    rusqlite::params![
+                        f.site,
+                        format!("pv{i}"),
+                        f.page,
+                        f.kind.as_str(),
+                        f.vendor,
+                        f.category.map(|c| c.as_str()),
+                        f.evidence_kind.as_str(),
+                        f.evidence,
+                        f.consent,
+                        f.count,
+                        f.at,
+                        f.received_at,
+                        f.user_agent,
+                        f.raw,
+                        db::dedupe_key(f.kind.as_str(), &f.vendor, &f.evidence).to_vec()
+                    ],
+                )
+                .expect("finding");
+                conn.execute(
+                    "INSERT INTO health (site, page_view, page, status, reason, at, received_at,
+                         user_agent, raw)
+                     VALUES ('tw_a', NULL, 'https://shop.example/', 'ok', NULL, ?1, ?1, 'ua', '{}')",
+                    [at],
+                )
+                .expect("health");
+            }
+        }
+        let store = open(&path, 1, Checks::default()).expect("migrate");
+        assert_eq!(user_version(&path), SCHEMA_VERSION);
+        let indexes: Vec<String> = Connection::open(&path)
+            .expect("open")
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE '%_by_%' ORDER BY name")
+            .expect("prepare")
+            .query_map([], |row| row.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(
+            indexes,
+            [
+                "findings_by_key",
+                "findings_by_site_hour",
+                "health_by_site_hour",
+                "inventories_by_site_hour",
+                "site_origins_by_origin"
+            ]
+        );
+        let window = |since: Option<&str>, until: Option<&str>, newest_first: bool| {
+            store
+                .findings(&FindingsQuery {
+                    site: "tw_a".into(),
+                    since: since.map(Into::into),
+                    until: until.map(Into::into),
+                    newest_first,
+                    limit: 10,
+                    ..FindingsQuery::default()
+                })
+                .expect("findings")
+                .into_iter()
+                .map(|r| r.at)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(window(None, None, false), ats);
+        assert_eq!(
+            window(None, None, true),
+            ats.iter().rev().copied().collect::<Vec<_>>()
+        );
+        // Window edges inside an hour and on one.
+        assert_eq!(
+            window(
+                Some("2024-05-01T10:59:59.999Z"),
+                Some("2024-05-01T11:30:00.000Z"),
+                false
+            ),
+            &ats[..2]
+        );
+        assert_eq!(
+            window(
+                Some("2024-05-01T11:00:00.001Z"),
+                Some("2024-05-01T12"),
+                true
+            ),
+            [ats[2]]
+        );
+        let purged = store.purge("2024-05-01T11:30:00.000Z", 100).expect("purge");
+        assert_eq!((purged.findings, purged.health), (2, 2));
+        assert_eq!(window(None, None, false), &ats[2..]);
+        let health = store
+            .health(&crate::HealthQuery {
+                site: "tw_a".into(),
+                limit: 10,
+                ..crate::HealthQuery::default()
+            })
+            .expect("health");
+        assert_eq!(
+            health.iter().map(|h| h.at.as_str()).collect::<Vec<_>>(),
+            &ats[2..]
+        );
+    }
+
     #[test]
     fn migrates_a_version_1_file_and_keeps_its_data() {
         let path = temp_db("v1");
