@@ -14,6 +14,12 @@ use tagwatch_audit::{self as audit, Failure};
 use tagwatch_collector::{defaults, export, keys, logging, origin};
 use tagwatch_store::{self as store, timefmt, DEFAULT_DB};
 
+/// mimalloc instead of the system allocator: every request allocates its
+/// body, parsed reports and stored rows, and the writer thread frees what the
+/// HTTP threads allocated; measured in docs/benchmarks.md (issue 12).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Longest `--header-timeout`, `--idle-timeout` and `--body-timeout` (an
 /// hour: longer is a typo, and would hold connections for nothing).
 const MAX_TIMEOUT_SECS: u64 = 3600;
