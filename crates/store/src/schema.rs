@@ -439,6 +439,10 @@ mod tests {
             "SELECT value FROM jsonb_array_elements_text(CAST($2 AS TEXT)::jsonb) AS l(value)"
         );
         assert_eq!(
+            render("{hour:at} >= {hour:?2}", Dialect::Postgres, 1),
+            "substr(at, 1, 13) >= substr(CAST($2 AS TEXT), 1, 13)"
+        );
+        assert_eq!(
             render("{sum:count} {skip_locked}{bytes}", Dialect::Sqlite, 1),
             "CAST(total(count) AS INTEGER) "
         );
