@@ -25,8 +25,14 @@ pub use cookies::{from_cookies, from_cookies_with};
 pub struct CmpConsent {
     /// CMP id, one of [`PRECEDENCE`].
     pub cmp: &'static str,
-    /// The visitor made a choice (see the module docs for each CMP's rule).
+    /// The visitor made a choice (see the module docs for each CMP's rule),
+    /// or the CMP applied consent without one (`implied`).
     pub decided: bool,
+    /// Decided by the CMP without a choice, where it judged the visitor's
+    /// region allows that: the state rests on
+    /// [`Basis::Implied`](crate::consent::Basis::Implied), and counts only
+    /// under `policy.implied: 'accept'`.
+    pub implied: bool,
     /// The normalised categories (`None`: unknown).
     pub categories: Categories,
 }
@@ -47,14 +53,18 @@ pub const PRECEDENCE: [&str; 9] = [
 impl CmpConsent {
     /// The compact form a page's cookie reader (an on-demand wasm piece)
     /// hands to the monitor: bits 0–7 the categories
-    /// ([`Categories::to_bits`]), bit 8 `decided`, bits 16–23 the CMP's
-    /// place in [`PRECEDENCE`] plus one. Never 0, which stands for "no CMP".
+    /// ([`Categories::to_bits`]), bit 8 `decided`, bit 9 `implied`, bits
+    /// 16–23 the CMP's place in [`PRECEDENCE`] plus one. Never 0, which
+    /// stands for "no CMP".
     pub fn to_bits(self) -> u32 {
         let place = PRECEDENCE
             .iter()
             .position(|id| *id == self.cmp)
             .map_or(0, |i| i + 1);
-        (place as u32) << 16 | u32::from(self.decided) << 8 | u32::from(self.categories.to_bits())
+        (place as u32) << 16
+            | u32::from(self.implied) << 9
+            | u32::from(self.decided) << 8
+            | u32::from(self.categories.to_bits())
     }
 
     /// The consent [`CmpConsent::to_bits`] packed; `None` for 0 or an
@@ -65,6 +75,7 @@ impl CmpConsent {
         Some(CmpConsent {
             cmp,
             decided: bits >> 8 & 1 == 1,
+            implied: bits >> 9 & 1 == 1,
             categories: Categories::from_bits((bits & 0xff) as u8),
         })
     }
@@ -141,11 +152,69 @@ pub fn categories_of(cmp: &str, name: &str) -> &'static [Category] {
     let common = |(c, names, _): &&(&str, &str, &[Category])| {
         *c == "*" && names.split('|').any(|n| n.eq_ignore_ascii_case(name))
     };
-    DEFAULT_NAMES
-        .iter()
-        .find(common)
-        .map_or(&[], |(_, _, categories)| categories)
+    if let Some((_, _, categories)) = DEFAULT_NAMES.iter().find(common) {
+        return categories;
+    }
+    if SERVICE_CMPS.contains(&cmp) {
+        return service(name).map_or(&[], |(_, categories)| categories);
+    }
+    &[]
 }
+
+/// CMPs that record choices per service (a tag, a vendor) besides or
+/// instead of per category: their service names are looked up in
+/// [`SERVICES`].
+const SERVICE_CMPS: [&str; 3] = ["klaro", "vanilla-cookieconsent", "usercentrics"];
+
+/// The catalog vendor a CMP service name stands for, and the categories
+/// its consent gates: case, spaces, `_` and `-` ignored (`Google
+/// Analytics`, `google-analytics` and `google_analytics` are one name).
+pub fn service(name: &str) -> Option<(&'static str, &'static [Category])> {
+    let key = |s: &str| {
+        s.bytes()
+            .filter(|b| !matches!(b, b' ' | b'_' | b'-' | b'.'))
+            .map(|b| b.to_ascii_lowercase())
+            .collect::<alloc::vec::Vec<u8>>()
+    };
+    let wanted = key(name);
+    SERVICES
+        .iter()
+        .find(|(names, ..)| names.split('|').any(|n| key(n) == wanted))
+        .map(|(_, vendor, categories)| (*vendor, *categories))
+}
+
+/// Service names the CMPs' own templates and sites' configurations use
+/// (Klaro's `services[].name`, cookieconsent's `services` keys,
+/// Usercentrics' service names; `docs/policy.md`): `(names split by '|',
+/// catalog vendor id, the categories its consent gates)`. The categories
+/// are the vendor's primary purpose's in the catalog (a test holds them in
+/// step); services the catalog has no vendor for name one of their own
+/// (`youtube`, `matomo`) with the category of what they do.
+pub const SERVICES: &[(&str, &str, &[Category])] = {
+    use Category::*;
+    &[
+        ("google-analytics|googleanalytics|ga|ga4|google-analytics-4|universal-analytics", "ga4", &[Analytics]),
+        ("google-ads|googleads|google-ads-conversion-tracking|google-ads-remarketing|adwords|doubleclick|google-marketing-products", "google-ads", &[Marketing]),
+        ("facebook-pixel|meta-pixel|facebook|fb-pixel", "meta-pixel", &[Marketing]),
+        ("hotjar", "hotjar", &[Analytics]),
+        ("microsoft-clarity|clarity", "microsoft-clarity", &[Analytics]),
+        ("microsoft-advertising|bing-ads|microsoft-uet|bing", "microsoft-uet", &[Marketing]),
+        ("linkedin-insight-tag|linkedin-insight|linkedin", "linkedin-insight", &[Marketing]),
+        ("tiktok-pixel|tiktok", "tiktok-pixel", &[Marketing]),
+        ("pinterest-tag|pinterest", "pinterest-tag", &[Marketing]),
+        ("twitter-pixel|x-pixel|twitter", "x-pixel", &[Marketing]),
+        ("snap-pixel|snapchat", "snap-pixel", &[Marketing]),
+        ("reddit-pixel|reddit", "reddit-pixel", &[Marketing]),
+        ("criteo", "criteo", &[Marketing]),
+        ("hubspot", "hubspot", &[Marketing]),
+        ("intercom", "intercom", &[Functional]),
+        ("mixpanel", "mixpanel", &[Analytics]),
+        ("amplitude", "amplitude", &[Analytics]),
+        ("yandex-metrica|yandex-metrika|yandex", "yandex-metrica", &[Analytics]),
+        ("youtube|youtube-video", "youtube", &[Marketing]),
+        ("matomo|piwik", "matomo", &[Analytics]),
+    ]
+};
 
 /// CMPs whose names are all in [`DEFAULT_NAMES`] under their own id.
 const OWN_NAMES_ONLY: [&str; 5] = ["onetrust", "complianz", "osano", "trustarc", "didomi"];
@@ -161,6 +230,13 @@ const DEFAULT_NAMES: &[(&str, &str, &[Category])] = {
         ("onetrust", "C0002", &[Analytics]),
         ("onetrust", "C0003", &[Functional]),
         ("onetrust", "C0004|C0005", &[Marketing]),
+        // OneTrust's older numeric group ids, still on many sites: 1
+        // strictly necessary, 2 performance, 3 functional, 4 targeting, 8
+        // social media.
+        ("onetrust", "1", &[Necessary]),
+        ("onetrust", "2", &[Analytics]),
+        ("onetrust", "3", &[Functional]),
+        ("onetrust", "4|8", &[Marketing]),
         ("complianz", "functional", &[Necessary]),
         ("complianz", "preferences", &[Functional]),
         ("complianz", "statistics", &[Analytics]),
@@ -239,6 +315,24 @@ impl Acc {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn services_gate_their_catalog_vendors_categories() {
+        for (names, vendor, categories) in SERVICES {
+            if let Some(v) = crate::catalog::vendor(vendor) {
+                let primary = v.primary().consent;
+                assert_eq!(categories.to_vec(), primary.into_iter().collect::<alloc::vec::Vec<_>>(), "{vendor}");
+            }
+            for name in names.split('|') {
+                assert_eq!(service(name).map(|(v, _)| v), Some(*vendor), "{name} is listed once");
+            }
+        }
+        assert_eq!(service("Google Analytics"), Some(("ga4", &[Category::Analytics][..])));
+        assert_eq!(categories_of("klaro", "google_analytics"), &[Category::Analytics]);
+        assert_eq!(categories_of("usercentrics", "YouTube Video"), &[Category::Marketing]);
+        assert_eq!(categories_of("onetrust", "google-analytics"), &[] as &[Category], "not a service CMP");
+        assert_eq!(categories_of("klaro", "my-own-widget"), &[] as &[Category]);
+    }
 
     #[test]
     fn consent_cookies_name_their_cmp() {

@@ -103,6 +103,7 @@ impl<'a> Jar<'a> {
 fn undecodable(cmp: &'static str) -> CmpConsent {
     CmpConsent {
         cmp,
+        implied: false,
         decided: false,
         categories: Acc::default().finish(),
     }
@@ -161,6 +162,7 @@ fn onetrust(jar: &Jar<'_>) -> Option<CmpConsent> {
     }
     Some(CmpConsent {
         cmp: "onetrust",
+        implied: false,
         decided,
         categories: acc.finish(),
     })
@@ -170,9 +172,11 @@ fn onetrust(jar: &Jar<'_>) -> Option<CmpConsent> {
 
 /// `CookieConsent`: URL-encoded JS object literal
 /// `{stamp:'…',necessary:true,preferences:false,statistics:false,marketing:false,method:'explicit',…}`.
-/// `-1` alone, or `stamp:'-1'` / `method:'implied'`: the CMP found no
-/// consent needed and lets everything run; the visitor chose nothing, so
-/// `decided` is false. Otherwise decided.
+/// `-1` alone, or `stamp:'-1'`: the CMP found no consent needed and lets
+/// everything run; the visitor chose nothing, so `decided` is false.
+/// `method:'implied'` (Cookiebot's "implied consent", where the site lets
+/// it apply consent without a click): decided, [`CmpConsent::implied`],
+/// with the categories it records. Otherwise decided.
 fn cookiebot(jar: &Jar<'_>) -> Option<CmpConsent> {
     let raw = jar.get("CookieConsent")?;
     let text = percent_decode(raw);
@@ -184,6 +188,7 @@ fn cookiebot(jar: &Jar<'_>) -> Option<CmpConsent> {
         }
         return Some(CmpConsent {
             cmp: "cookiebot",
+            implied: false,
             decided: false,
             categories: acc.finish(),
         });
@@ -192,10 +197,10 @@ fn cookiebot(jar: &Jar<'_>) -> Option<CmpConsent> {
         return Some(undecodable("cookiebot"));
     };
     let mut acc = Acc::default();
-    let mut implied = false;
+    let (mut no_consent_needed, mut implied) = (false, false);
     for (key, value) in &members {
         match (key.as_str(), value) {
-            ("stamp", Val::Str(s)) => implied |= s == "-1",
+            ("stamp", Val::Str(s)) => no_consent_needed |= s == "-1",
             ("method", Val::Str(s)) => implied |= s == "implied",
             (name, Val::Bool(b)) => jar
                 .categories("cookiebot", name)
@@ -206,19 +211,28 @@ fn cookiebot(jar: &Jar<'_>) -> Option<CmpConsent> {
     }
     Some(CmpConsent {
         cmp: "cookiebot",
-        decided: !implied,
+        implied: implied && !no_consent_needed,
+        decided: !no_consent_needed,
         categories: acc.finish(),
     })
 }
 
 // ----------------------------------------------------------------- Didomi
 
-/// `didomi_token`: base64 JSON with `purposes.enabled` / `purposes.disabled`
-/// (Didomi's purpose ids, or TCF purpose numbers). Default mapping: purpose 1
-/// `cookies` gates functional, analytics and marketing (nothing may be
-/// stored without it); analytics also needs the measurement purposes 7-10,
-/// marketing the advertising purposes 2-4, each by the "every source" rule.
-/// Decided: the token lists at least one purpose.
+/// `didomi_token`: base64 JSON. Purposes as Didomi's ids (its standard ids
+/// for the IAB purposes, `cookies`, `select_basic_ads`, …, or TCF purpose
+/// numbers) and the site's custom purposes, in any of the token's forms:
+/// `purposes.enabled` / `purposes.disabled` (version 2 tokens),
+/// `purposes.consent.enabled` / `.disabled` (the consent-string form the
+/// Web SDK's user status uses), legitimate-interest lists
+/// (`purposes_li`, `purposes.legitimate_interest`) ignored: they are not
+/// consent. Default mapping: purpose 1 `cookies` gates functional,
+/// analytics and marketing (nothing may be stored without it); analytics
+/// also needs the measurement purposes 7-10, marketing the advertising
+/// purposes 2-4, each by the "every source" rule; custom purposes through
+/// `policy.cmp.didomi`. Decided: the token lists at least one purpose or
+/// vendor (a notice with no purposes of its own still records the
+/// visitor's vendor choice).
 fn didomi(jar: &Jar<'_>) -> Option<CmpConsent> {
     let raw = jar.get("didomi_token")?;
     let Some(json) =
@@ -229,23 +243,35 @@ fn didomi(jar: &Jar<'_>) -> Option<CmpConsent> {
     let Some(root) = parse_value(&json) else {
         return Some(undecodable("didomi"));
     };
-    let purposes = root.member("purposes");
+    // `enabled` / `disabled` lists of `key`, plain or under `consent`.
+    let lists = |key: &str| {
+        let top = root.member(key);
+        let consent = top.and_then(|p| p.member("consent"));
+        [("enabled", true), ("disabled", false)]
+            .into_iter()
+            .flat_map(move |(list, granted)| {
+                [top, consent]
+                    .into_iter()
+                    .filter_map(move |v| match v.and_then(|v| v.member(list)) {
+                        Some(Val::Arr(items)) => Some((items, granted)),
+                        _ => None,
+                    })
+            })
+    };
     let mut acc = Acc::default();
     let mut any = false;
-    for (list, granted) in [("enabled", true), ("disabled", false)] {
-        let Some(Val::Arr(items)) = purposes.and_then(|p| p.member(list)) else {
-            continue;
-        };
-        for item in items {
-            let Some(id) = item.text() else { continue };
+    for (items, granted) in lists("purposes") {
+        for id in items.iter().filter_map(Val::text) {
             any = true;
             for c in jar.categories("didomi", id) {
                 acc.add(*c, granted);
             }
         }
     }
+    any |= lists("vendors").any(|(items, _)| !items.is_empty());
     Some(CmpConsent {
         cmp: "didomi",
+        implied: false,
         decided: any,
         categories: acc.finish(),
     })
@@ -256,7 +282,10 @@ fn didomi(jar: &Jar<'_>) -> Option<CmpConsent> {
 /// `cookieyes-consent`: `consentid:…,consent:yes,action:yes,necessary:yes,
 /// functional:no,analytics:no,performance:no,advertisement:no,other:no`.
 /// performance → analytics, advertisement → marketing, `other` unmapped.
-/// Decided: `action:yes`. Legacy plugin: `cky-consent`, `cky-action`,
+/// Decided: `action:yes`. `consent:yes` with `action:no` is consent the
+/// banner applied without a click (CookieYes' opt-out / implied-consent
+/// banners set it on load where the site allows): decided,
+/// [`CmpConsent::implied`]. Legacy plugin: `cky-consent`, `cky-action`,
 /// `cookieyes-<category>=yes|no`.
 fn cookieyes(jar: &Jar<'_>) -> Option<CmpConsent> {
     fn yes_no(v: &str) -> Option<bool> {
@@ -269,23 +298,27 @@ fn cookieyes(jar: &Jar<'_>) -> Option<CmpConsent> {
     let mut acc = Acc::default();
     if let Some(raw) = jar.get("cookieyes-consent") {
         let text = percent_decode(raw);
-        let mut decided = false;
+        let (mut action, mut consent) = (None, None);
         for item in text.split(',') {
             let Some((key, value)) = item.split_once(':') else {
                 continue;
             };
             let key = key.trim();
             if key == "action" {
-                decided = value.trim() == "yes";
+                action = Some(value.trim() == "yes");
+            } else if key == "consent" {
+                consent = yes_no(value);
             } else if let Some(v) = yes_no(value) {
                 jar.categories("cookieyes", key)
                     .iter()
                     .for_each(|c| acc.add(*c, v));
             }
         }
+        let implied = action == Some(false) && consent == Some(true);
         return Some(CmpConsent {
             cmp: "cookieyes",
-            decided,
+            implied,
+            decided: action == Some(true) || implied,
             categories: acc.finish(),
         });
     }
@@ -317,6 +350,7 @@ fn cookieyes(jar: &Jar<'_>) -> Option<CmpConsent> {
     let decided = action.is_some_and(|a| a.trim() == "yes");
     Some(CmpConsent {
         cmp: "cookieyes",
+        implied: false,
         decided,
         categories: acc.finish(),
     })
@@ -356,6 +390,7 @@ fn complianz(jar: &Jar<'_>) -> Option<CmpConsent> {
     };
     Some(CmpConsent {
         cmp: "complianz",
+        implied: false,
         decided,
         categories: acc.finish(),
     })
@@ -416,6 +451,7 @@ fn trustarc(jar: &Jar<'_>) -> Option<CmpConsent> {
     acc.add(Category::Marketing, advertising);
     Some(CmpConsent {
         cmp: "trustarc",
+        implied: false,
         decided: true,
         categories: acc.finish(),
     })
@@ -458,6 +494,7 @@ fn osano(jar: &Jar<'_>) -> Option<CmpConsent> {
     }
     Some(CmpConsent {
         cmp: "osano",
+        implied: false,
         decided: any,
         categories: acc.finish(),
     })
@@ -466,35 +503,47 @@ fn osano(jar: &Jar<'_>) -> Option<CmpConsent> {
 // ------------------------------------------------------------------ Klaro
 
 /// `klaro`: URL-encoded JSON `{"<service>":true|false,…}`, per service, not
-/// per category; which service serves which purpose is in the site's Klaro
-/// config. Without it: every service granted → all granted; every service
-/// refused → functional, analytics, marketing refused; mixed → unknown.
+/// per category. A service the site names in `policy.cmp.klaro`, or one of
+/// the known services ([`super::SERVICES`]: `google-analytics` → the GA4
+/// vendor → analytics), gives its categories by the "every source" rule;
+/// categories no known service gates follow the rest: every service
+/// granted → granted, every service refused → refused, mixed → unknown.
 /// Decided: at least one service recorded.
 fn klaro(jar: &Jar<'_>) -> Option<CmpConsent> {
     let raw = jar.get("klaro")?;
     let Some(Val::Obj(members)) = parse_value(&percent_decode(raw)) else {
         return Some(undecodable("klaro"));
     };
-    let flags: Vec<bool> = members
-        .iter()
-        .filter_map(|(_, v)| if let Val::Bool(b) = v { Some(*b) } else { None })
-        .collect();
     let mut acc = Acc::default();
-    let all = |want: bool| !flags.is_empty() && flags.iter().all(|b| *b == want);
-    if all(true) || all(false) {
-        let granted = all(true);
+    let (mut granted, mut refused) = (0usize, 0usize);
+    for (name, value) in &members {
+        let Val::Bool(b) = value else { continue };
+        if *b {
+            granted += 1;
+        } else {
+            refused += 1;
+        }
+        for c in jar.categories("klaro", name) {
+            acc.add(*c, *b);
+        }
+    }
+    let mut categories = acc.finish();
+    if granted == 0 || refused == 0 {
         for c in [
             Category::Functional,
             Category::Analytics,
             Category::Marketing,
         ] {
-            acc.add(c, granted);
+            if categories.get(c).is_none() && granted + refused > 0 {
+                categories.set(c, Some(refused == 0));
+            }
         }
     }
     Some(CmpConsent {
         cmp: "klaro",
-        decided: !flags.is_empty(),
-        categories: acc.finish(),
+        implied: false,
+        decided: granted + refused > 0,
+        categories,
     })
 }
 
@@ -535,6 +584,7 @@ fn vanilla_cookieconsent(jar: &Jar<'_>) -> Option<CmpConsent> {
     categories.set(Category::Necessary, Some(true));
     Some(CmpConsent {
         cmp: "vanilla-cookieconsent",
+        implied: false,
         decided: true,
         categories,
     })
