@@ -13,7 +13,7 @@
 //! Everything here takes untrusted input: no indexing, no unwrap, work
 //! linear in the input.
 
-use crate::consent::{Categories, Category, ConsentNames};
+use crate::consent::{Basis, Categories, Category, ConsentNames};
 
 #[cfg(feature = "cmp-cookies")]
 pub mod cookies;
@@ -51,6 +51,15 @@ pub const PRECEDENCE: [&str; 9] = [
 ];
 
 impl CmpConsent {
+    /// On what the state rests: none (undecided), a choice, or implied.
+    pub fn basis(self) -> Basis {
+        match (self.decided, self.implied) {
+            (false, _) => Basis::None,
+            (true, false) => Basis::Explicit,
+            (true, true) => Basis::Implied,
+        }
+    }
+
     /// The compact form a page's cookie reader (an on-demand wasm piece)
     /// hands to the monitor: bits 0–7 the categories
     /// ([`Categories::to_bits`]), bit 8 `decided`, bit 9 `implied`, bits
@@ -321,16 +330,37 @@ mod tests {
         for (names, vendor, categories) in SERVICES {
             if let Some(v) = crate::catalog::vendor(vendor) {
                 let primary = v.primary().consent;
-                assert_eq!(categories.to_vec(), primary.into_iter().collect::<alloc::vec::Vec<_>>(), "{vendor}");
+                assert_eq!(
+                    categories.to_vec(),
+                    primary.into_iter().collect::<alloc::vec::Vec<_>>(),
+                    "{vendor}"
+                );
             }
             for name in names.split('|') {
-                assert_eq!(service(name).map(|(v, _)| v), Some(*vendor), "{name} is listed once");
+                assert_eq!(
+                    service(name).map(|(v, _)| v),
+                    Some(*vendor),
+                    "{name} is listed once"
+                );
             }
         }
-        assert_eq!(service("Google Analytics"), Some(("ga4", &[Category::Analytics][..])));
-        assert_eq!(categories_of("klaro", "google_analytics"), &[Category::Analytics]);
-        assert_eq!(categories_of("usercentrics", "YouTube Video"), &[Category::Marketing]);
-        assert_eq!(categories_of("onetrust", "google-analytics"), &[] as &[Category], "not a service CMP");
+        assert_eq!(
+            service("Google Analytics"),
+            Some(("ga4", &[Category::Analytics][..]))
+        );
+        assert_eq!(
+            categories_of("klaro", "google_analytics"),
+            &[Category::Analytics]
+        );
+        assert_eq!(
+            categories_of("usercentrics", "YouTube Video"),
+            &[Category::Marketing]
+        );
+        assert_eq!(
+            categories_of("onetrust", "google-analytics"),
+            &[] as &[Category],
+            "not a service CMP"
+        );
         assert_eq!(categories_of("klaro", "my-own-widget"), &[] as &[Category]);
     }
 

@@ -537,11 +537,7 @@ fn usnat_fields(
     bits: usize,
     layout: &'static [(&'static str, u8)],
 ) -> Result<Vec<(&'static str, Vec<u8>)>, GppError> {
-    let read = if USNAT_V1_BITS.contains(&bits) {
-        1
-    } else {
-        2
-    };
+    let read = if USNAT_V1_BITS.contains(&bits) { 1 } else { 2 };
     let Some((.., read_layout)) = US_SECTIONS
         .iter()
         .find(|(i, v, ..)| *i == US_NAT && *v == read)

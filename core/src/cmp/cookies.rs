@@ -250,12 +250,12 @@ fn didomi(jar: &Jar<'_>) -> Option<CmpConsent> {
         [("enabled", true), ("disabled", false)]
             .into_iter()
             .flat_map(move |(list, granted)| {
-                [top, consent]
-                    .into_iter()
-                    .filter_map(move |v| match v.and_then(|v| v.member(list)) {
+                [top, consent].into_iter().filter_map(move |v| {
+                    match v.and_then(|v| v.member(list)) {
                         Some(Val::Arr(items)) => Some((items, granted)),
                         _ => None,
-                    })
+                    }
+                })
             })
     };
     let mut acc = Acc::default();

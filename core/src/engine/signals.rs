@@ -80,7 +80,13 @@ impl Engine {
 
     /// A decided CMP state into the timeline; an implied one as the
     /// policy counts it (module docs).
-    fn cmp_consent(&mut self, mut categories: Categories, id: &'static str, implied: bool, at: u64) {
+    fn cmp_consent(
+        &mut self,
+        mut categories: Categories,
+        id: &'static str,
+        implied: bool,
+        at: u64,
+    ) {
         let basis = if implied {
             Basis::Implied
         } else {
@@ -93,7 +99,8 @@ impl Engine {
                 }
             }
         }
-        self.consent.update_with(categories, Source::Cmp(id), basis, at);
+        self.consent
+            .update_with(categories, Source::Cmp(id), basis, at);
         self.revise();
     }
 
@@ -109,7 +116,11 @@ impl Engine {
         restored: bool,
         now: u64,
     ) {
-        let basis = if decided { Basis::Explicit } else { Basis::None };
+        let basis = if decided {
+            Basis::Explicit
+        } else {
+            Basis::None
+        };
         self.cmp_state_with(cmp, choices, basis, restored, now);
     }
 
