@@ -60,13 +60,11 @@ function cmpReaders(x) {
     klaro: function (restored, at) {
       var m = w.klaro && fn(w.klaro.getManager) && w.klaro.getManager();
       if (!m || !m.config) return false;
-      // Klaro records consent per service; each service names its
-      // purposes, or without them its name is looked up among the known
-      // services (as the cookie reader does).
+      // Klaro records consent per service; each service names its purposes.
       var out = [[], []];
       (m.config.services || m.config.apps || []).forEach(function (s) {
         var given = flag(m.getConsent(s.name));
-        (s.purposes && s.purposes.length ? s.purposes : [s.name]).forEach(function (p) { out[0].push(p); out[1].push(given); });
+        (s.purposes || []).forEach(function (p) { out[0].push(p); out[1].push(given); });
       });
       cmp('klaro', out, m.confirmed, restored, at);
       if (!m.tagwatch) {
@@ -81,10 +79,6 @@ function cmpReaders(x) {
       var p = c.getUserPreferences() || {};
       var yes = p.acceptedCategories || [];
       var no = p.rejectedCategories || [];
-      // Per-service choices (v3): the services' names, mapped in the core.
-      var services = function (by) { var out = []; for (var k in by || {}) out = out.concat(by[k] || []); return out; };
-      yes = yes.concat(services(p.acceptedServices));
-      no = no.concat(services(p.rejectedServices));
       cmp('vanilla-cookieconsent', [yes.concat(no), yes.map(function () { return 1; }).concat(no.map(function () { return 0; }))],
         fn(c.validConsent) && c.validConsent(), restored, at);
       return true;

@@ -185,16 +185,12 @@ function watchConsent(sink, gesture, adapters) {
 
   // Usercentrics: the `consent_status` event on window (name set in its
   // admin, `ucEvent` by default) and in dataLayer; `ucCategory` per category
-  // (null: mixed, left unknown), and each service by its name
-  // (`'Google Analytics': true`), which the core maps to catalog vendors.
-  // `type` `implicit`: consent the CMP applied without a choice.
+  // (null: mixed, left unknown). `type` `implicit`: consent the CMP
+  // applied without a choice.
   function usercentrics(d) {
     if (!d || d.event !== 'consent_status' || !d.ucCategory) return;
     var restored = d.action === 'onSessionRestored' || d.action === 'onInitialPageLoad';
     var choices = pairs(d.ucCategory, function (v) { return v === true ? 1 : v === false ? 0 : -1; });
-    for (var k in d) {
-      if (k !== 'ucCategory' && typeof d[k] === 'boolean') { choices[0].push(k); choices[1].push(flag(d[k])); }
-    }
     var type = String(d.type).toLowerCase();
     cmp('usercentrics', choices, type === 'explicit' ? 1 : type === 'implicit' ? 2 : 0, restored);
   }

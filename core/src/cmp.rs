@@ -161,69 +161,11 @@ pub fn categories_of(cmp: &str, name: &str) -> &'static [Category] {
     let common = |(c, names, _): &&(&str, &str, &[Category])| {
         *c == "*" && names.split('|').any(|n| n.eq_ignore_ascii_case(name))
     };
-    if let Some((_, _, categories)) = DEFAULT_NAMES.iter().find(common) {
-        return categories;
-    }
-    if SERVICE_CMPS.contains(&cmp) {
-        return service(name).map_or(&[], |(_, categories)| categories);
-    }
-    &[]
-}
-
-/// CMPs that record choices per service (a tag, a vendor) besides or
-/// instead of per category: their service names are looked up in
-/// [`SERVICES`].
-const SERVICE_CMPS: [&str; 3] = ["klaro", "vanilla-cookieconsent", "usercentrics"];
-
-/// The catalog vendor a CMP service name stands for, and the categories
-/// its consent gates: case, spaces, `_` and `-` ignored (`Google
-/// Analytics`, `google-analytics` and `google_analytics` are one name).
-pub fn service(name: &str) -> Option<(&'static str, &'static [Category])> {
-    let key = |s: &str| {
-        s.bytes()
-            .filter(|b| !matches!(b, b' ' | b'_' | b'-' | b'.'))
-            .map(|b| b.to_ascii_lowercase())
-            .collect::<alloc::vec::Vec<u8>>()
-    };
-    let wanted = key(name);
-    SERVICES
+    DEFAULT_NAMES
         .iter()
-        .find(|(names, ..)| names.split('|').any(|n| key(n) == wanted))
-        .map(|(_, vendor, categories)| (*vendor, *categories))
+        .find(common)
+        .map_or(&[], |(_, _, categories)| categories)
 }
-
-/// Service names the CMPs' own templates and sites' configurations use
-/// (Klaro's `services[].name`, cookieconsent's `services` keys,
-/// Usercentrics' service names; `docs/policy.md`): `(names split by '|',
-/// catalog vendor id, the categories its consent gates)`. The categories
-/// are the vendor's primary purpose's in the catalog (a test holds them in
-/// step); services the catalog has no vendor for name one of their own
-/// (`youtube`, `matomo`) with the category of what they do.
-pub const SERVICES: &[(&str, &str, &[Category])] = {
-    use Category::*;
-    &[
-        ("google-analytics|googleanalytics|ga|ga4|google-analytics-4|universal-analytics", "ga4", &[Analytics]),
-        ("google-ads|googleads|google-ads-conversion-tracking|google-ads-remarketing|adwords|doubleclick|google-marketing-products", "google-ads", &[Marketing]),
-        ("facebook-pixel|meta-pixel|facebook|fb-pixel", "meta-pixel", &[Marketing]),
-        ("hotjar", "hotjar", &[Analytics]),
-        ("microsoft-clarity|clarity", "microsoft-clarity", &[Analytics]),
-        ("microsoft-advertising|bing-ads|microsoft-uet|bing", "microsoft-uet", &[Marketing]),
-        ("linkedin-insight-tag|linkedin-insight|linkedin", "linkedin-insight", &[Marketing]),
-        ("tiktok-pixel|tiktok", "tiktok-pixel", &[Marketing]),
-        ("pinterest-tag|pinterest", "pinterest-tag", &[Marketing]),
-        ("twitter-pixel|x-pixel|twitter", "x-pixel", &[Marketing]),
-        ("snap-pixel|snapchat", "snap-pixel", &[Marketing]),
-        ("reddit-pixel|reddit", "reddit-pixel", &[Marketing]),
-        ("criteo", "criteo", &[Marketing]),
-        ("hubspot", "hubspot", &[Marketing]),
-        ("intercom", "intercom", &[Functional]),
-        ("mixpanel", "mixpanel", &[Analytics]),
-        ("amplitude", "amplitude", &[Analytics]),
-        ("yandex-metrica|yandex-metrika|yandex", "yandex-metrica", &[Analytics]),
-        ("youtube|youtube-video", "youtube", &[Marketing]),
-        ("matomo|piwik", "matomo", &[Analytics]),
-    ]
-};
 
 /// CMPs whose names are all in [`DEFAULT_NAMES`] under their own id.
 const OWN_NAMES_ONLY: [&str; 5] = ["onetrust", "complianz", "osano", "trustarc", "didomi"];
@@ -324,45 +266,6 @@ impl Acc {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn services_gate_their_catalog_vendors_categories() {
-        for (names, vendor, categories) in SERVICES {
-            if let Some(v) = crate::catalog::vendor(vendor) {
-                let primary = v.primary().consent;
-                assert_eq!(
-                    categories.to_vec(),
-                    primary.into_iter().collect::<alloc::vec::Vec<_>>(),
-                    "{vendor}"
-                );
-            }
-            for name in names.split('|') {
-                assert_eq!(
-                    service(name).map(|(v, _)| v),
-                    Some(*vendor),
-                    "{name} is listed once"
-                );
-            }
-        }
-        assert_eq!(
-            service("Google Analytics"),
-            Some(("ga4", &[Category::Analytics][..]))
-        );
-        assert_eq!(
-            categories_of("klaro", "google_analytics"),
-            &[Category::Analytics]
-        );
-        assert_eq!(
-            categories_of("usercentrics", "YouTube Video"),
-            &[Category::Marketing]
-        );
-        assert_eq!(
-            categories_of("onetrust", "google-analytics"),
-            &[] as &[Category],
-            "not a service CMP"
-        );
-        assert_eq!(categories_of("klaro", "my-own-widget"), &[] as &[Category]);
-    }
 
     #[test]
     fn consent_cookies_name_their_cmp() {

@@ -23,6 +23,12 @@
 //! - A cookie that is present but cannot be decoded still identifies the
 //!   CMP: `decided` false, categories unknown except `necessary`.
 //!
+//! CMPs that record choices per service (Klaro's cookie has nothing else)
+//! have their service names mapped to the catalog's vendors here
+//! ([`SERVICES`]), in the cookie reader only: the page's monitor, which
+//! reads the live APIs (whose services come with the site's own
+//! categories), does not carry the table.
+//!
 //! Not cookie-visible, so not read here: Usercentrics (its browser SDK keeps
 //! consent in localStorage `uc_settings`; Cookiebot, also a Usercentrics
 //! product, is read), and a bare TCF `euconsent-v2` string (the TC string
@@ -88,11 +94,17 @@ impl<'a> Jar<'a> {
         }
     }
 
-    /// The categories `name` of `cmp` stands for: the site's, else the default.
+    /// The categories `name` of `cmp` stands for: the site's, else the
+    /// default, else, for a CMP that records choices per service, the
+    /// known service's ([`SERVICES`]).
     fn categories(&self, cmp: &str, name: &str) -> &'a [Category] {
-        self.names
-            .get(cmp, name)
-            .unwrap_or_else(|| categories_of(cmp, name))
+        if let Some(site) = self.names.get(cmp, name) {
+            return site;
+        }
+        match categories_of(cmp, name) {
+            [] if SERVICE_CMPS.contains(&cmp) => service(name).map_or(&[], |(_, c)| c),
+            found => found,
+        }
     }
 
     fn get(&self, name: &str) -> Option<&'a str> {
@@ -108,6 +120,62 @@ fn undecodable(cmp: &'static str) -> CmpConsent {
         categories: Acc::default().finish(),
     }
 }
+
+/// CMPs that record choices per service (a tag, a vendor) besides or
+/// instead of per category: their service names are looked up in
+/// [`SERVICES`].
+const SERVICE_CMPS: [&str; 3] = ["klaro", "vanilla-cookieconsent", "usercentrics"];
+
+/// The catalog vendor a CMP service name stands for, and the categories
+/// its consent gates: case, spaces, `_` and `-` ignored (`Google
+/// Analytics`, `google-analytics` and `google_analytics` are one name).
+pub fn service(name: &str) -> Option<(&'static str, &'static [Category])> {
+    let key = |s: &str| {
+        s.bytes()
+            .filter(|b| !matches!(b, b' ' | b'_' | b'-' | b'.'))
+            .map(|b| b.to_ascii_lowercase())
+            .collect::<alloc::vec::Vec<u8>>()
+    };
+    let wanted = key(name);
+    SERVICES
+        .iter()
+        .find(|(names, ..)| names.split('|').any(|n| key(n) == wanted))
+        .map(|(_, vendor, categories)| (*vendor, *categories))
+}
+
+/// Service names the CMPs' own templates and sites' configurations use
+/// (Klaro's `services[].name`, cookieconsent's `services` keys,
+/// Usercentrics' service names; `docs/policy.md`), for the cookies that record
+/// nothing else (Klaro's): `(names split by '|',
+/// catalog vendor id, the categories its consent gates)`. The categories
+/// are the vendor's primary purpose's in the catalog (a test holds them in
+/// step); services the catalog has no vendor for name one of their own
+/// (`youtube`, `matomo`) with the category of what they do.
+pub const SERVICES: &[(&str, &str, &[Category])] = {
+    use Category::*;
+    &[
+        ("google-analytics|googleanalytics|ga|ga4|google-analytics-4|universal-analytics", "ga4", &[Analytics]),
+        ("google-ads|googleads|google-ads-conversion-tracking|google-ads-remarketing|adwords|doubleclick|google-marketing-products", "google-ads", &[Marketing]),
+        ("facebook-pixel|meta-pixel|facebook|fb-pixel", "meta-pixel", &[Marketing]),
+        ("hotjar", "hotjar", &[Analytics]),
+        ("microsoft-clarity|clarity", "microsoft-clarity", &[Analytics]),
+        ("microsoft-advertising|bing-ads|microsoft-uet|bing", "microsoft-uet", &[Marketing]),
+        ("linkedin-insight-tag|linkedin-insight|linkedin", "linkedin-insight", &[Marketing]),
+        ("tiktok-pixel|tiktok", "tiktok-pixel", &[Marketing]),
+        ("pinterest-tag|pinterest", "pinterest-tag", &[Marketing]),
+        ("twitter-pixel|x-pixel|twitter", "x-pixel", &[Marketing]),
+        ("snap-pixel|snapchat", "snap-pixel", &[Marketing]),
+        ("reddit-pixel|reddit", "reddit-pixel", &[Marketing]),
+        ("criteo", "criteo", &[Marketing]),
+        ("hubspot", "hubspot", &[Marketing]),
+        ("intercom", "intercom", &[Functional]),
+        ("mixpanel", "mixpanel", &[Analytics]),
+        ("amplitude", "amplitude", &[Analytics]),
+        ("yandex-metrica|yandex-metrika|yandex", "yandex-metrica", &[Analytics]),
+        ("youtube|youtube-video", "youtube", &[Marketing]),
+        ("matomo|piwik", "matomo", &[Analytics]),
+    ]
+};
 
 // ---------------------------------------------------------------- OneTrust
 
@@ -664,6 +732,52 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn services_gate_their_catalog_vendors_categories() {
+        for (names, vendor, categories) in SERVICES {
+            if let Some(v) = crate::catalog::vendor(vendor) {
+                let primary = v.primary().consent;
+                assert_eq!(
+                    categories.to_vec(),
+                    primary.into_iter().collect::<alloc::vec::Vec<_>>(),
+                    "{vendor}"
+                );
+            }
+            for name in names.split('|') {
+                assert_eq!(
+                    service(name).map(|(v, _)| v),
+                    Some(*vendor),
+                    "{name} is listed once"
+                );
+            }
+        }
+        assert_eq!(
+            service("Google Analytics"),
+            Some(("ga4", &[Category::Analytics][..]))
+        );
+        let names = ConsentNames::default();
+        let jar = Jar::new("", &names);
+        assert_eq!(
+            jar.categories("klaro", "google_analytics"),
+            &[Category::Analytics]
+        );
+        assert_eq!(
+            jar.categories("klaro", "YouTube Video"),
+            &[Category::Marketing]
+        );
+        assert_eq!(
+            jar.categories("onetrust", "google-analytics"),
+            &[] as &[Category],
+            "not a service CMP"
+        );
+        assert_eq!(jar.categories("klaro", "my-own-widget"), &[] as &[Category]);
+        assert_eq!(
+            categories_of("klaro", "google-analytics"),
+            &[] as &[Category],
+            "live names: not the table"
+        );
+    }
 
     #[test]
     fn base64_variants() {
