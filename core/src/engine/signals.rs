@@ -99,9 +99,7 @@ impl Engine {
                 }
             }
         }
-        self.consent
-            .update_with(categories, Source::Cmp(id), basis, at);
-        self.revise();
+        self.consent_with(categories, Source::Cmp(id), basis, at);
     }
 
     /// A CMP's live state from its API or events: each of its own names
