@@ -187,9 +187,9 @@ test('the right token: site selector, chart, tables, inventory, drill-down', { t
     assert.equal(await kv('finding-consent', 'source'), widget.consent.source);
     assert.equal(await kv('finding-consent', 'since'), `${widget.consent.since} ms after navigation start`);
     assert.equal(await kv('finding-consent', 'gpc'), 'off');
-    // Nothing was decided on the page: the state rests on nothing.
-    assert.equal(widget.consent.basis, 'none');
-    assert.equal(await kv('finding-consent', 'basis'), 'none (nothing decided yet)');
+    // The page's own tagwatch('consent') refusal: a decision.
+    assert.equal(widget.consent.basis, 'explicit');
+    assert.equal(await kv('finding-consent', 'basis'), 'explicit (a decision the source reports)');
     mkdirSync(SHOT_DIR, { recursive: true });
     await page.locator('#finding').screenshot({ path: join(SHOT_DIR, 'dashboard-finding.png') });
 
