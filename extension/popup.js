@@ -7,6 +7,10 @@
 'use strict';
 
 var CATEGORIES = ['necessary', 'functional', 'analytics', 'marketing'];
+var BASIS = {
+  none: 'nothing decided yet', explicit: 'a decision the source reports',
+  implied: 'applied by the CMP without a click; counts only with policy.implied "accept"'
+};
 var SOURCES = {
   default: 'nothing decided yet (only necessary)', api: "the site's tagwatch('consent') call",
   tcf: 'IAB TCF (__tcfapi)', gpp: 'IAB GPP (__gpp)',
@@ -103,6 +107,12 @@ function renderConsent(state) {
   var s = el('span', 'source: ' + source + (SOURCES[source] ? ' — ' + SOURCES[source] : ' (the CMP\'s own API, events or cookies)'), 'source');
   s.id = 'consent-source';
   box.appendChild(s);
+  // `basis` (absent from monitors before it): implied consent is marked.
+  if (state.basis) {
+    var b = el('span', 'basis: ' + state.basis + (BASIS[state.basis] ? ' — ' + BASIS[state.basis] : ''), 'source');
+    b.id = 'consent-basis';
+    box.appendChild(b);
+  }
 }
 
 function renderFindings(reports) {

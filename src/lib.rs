@@ -57,7 +57,7 @@ use core::mem::ManuallyDrop;
 use host::Host;
 use prestart::Prestart;
 use sweep::Sweep;
-use tagwatch_core::consent::{Categories, Category, Source};
+use tagwatch_core::consent::{Basis, Categories, Category, Source};
 use tagwatch_core::engine::{ms, Engine, Request};
 use tagwatch_core::policy::Policy;
 use tagwatch_core::report::{self, ConsentSnapshot, PageView};
@@ -271,10 +271,12 @@ impl Monitor {
 
     /// A CMP's live state read by the page's consent adapters: its own
     /// names (`C0002`, `statistics`, `OPT_OUT`) and for each 1 (granted) or
-    /// 0 (refused) (every id list crosses as an `Int32Array`), whether the visitor decided, and when it took effect:
+    /// 0 (refused) (every id list crosses as an `Int32Array`), whether the
+    /// visitor decided (`decided`: 0 no, 1 yes, 2 the CMP applied consent
+    /// without a choice, implied), and when it took effect:
     /// -1 for the state found at the start ([`prestart`] dates it), else
     /// the time of the event or of the click it came in.
-    pub fn cmp(&self, cmp: &str, names: Vec<String>, granted: &[i32], decided: bool, at: f64) {
+    pub fn cmp(&self, cmp: &str, names: Vec<String>, granted: &[i32], decided: u32, at: f64) {
         let choices: Vec<(&str, bool)> = names
             .iter()
             .map(String::as_str)
@@ -282,7 +284,12 @@ impl Monitor {
             .collect();
         self.with(|s| {
             let (restored, at) = s.dated(cmp, at);
-            s.engine.cmp_state(cmp, &choices, decided, restored, at);
+            let basis = match decided {
+                0 => Basis::None,
+                2 => Basis::Implied,
+                _ => Basis::Explicit,
+            };
+            s.engine.cmp_state_with(cmp, &choices, basis, restored, at);
             s.sweep.activity = true;
         });
     }

@@ -38,8 +38,9 @@ function cmpReaders(x) {
       var cb = w.Cookiebot;
       if (!cb || !cb.consent) return false;
       var c = cb.consent;
+      // decided 2: implied consent (Cookiebot applied it without a click).
       cmp('cookiebot', pairs({ preferences: c.preferences, statistics: c.statistics, marketing: c.marketing }),
-        cb.hasResponse && c.method !== 'implied', restored, at);
+        !cb.hasResponse ? 0 : c.method === 'implied' ? 2 : 1, restored, at);
       return true;
     },
     didomi: function (restored, at) {

@@ -63,7 +63,8 @@ function watchConsent(sink, gesture, adapters) {
     if (!restored) heard[id] = 1;
     if (last[id] === key) return;
     last[id] = key;
-    sink.cmp(id, choices[0], new Int32Array(choices[1]), !!decided, at === undefined ? when(restored) : at);
+    // decided: 2 (implied: the CMP applied consent without a choice) stays 2.
+    sink.cmp(id, choices[0], new Int32Array(choices[1]), decided === 2 ? 2 : decided ? 1 : 0, at === undefined ? when(restored) : at);
   }
 
   // ---- IAB TCF v2.2 and GPP 1.1: the page's API, or a locator frame ----
@@ -169,7 +170,7 @@ function watchConsent(sink, gesture, adapters) {
   function read(id) { return function () { heard[id] = 1; reread(id, false); }; }
   // Complianz and TrustArc keep their state in cookies: their events only
   // ask for a re-read of the cookies (decided false carries no state).
-  function recheck(id) { return function () { sink.cmp(id, [], new Int32Array(0), false, clock.now()); }; }
+  function recheck(id) { return function () { sink.cmp(id, [], new Int32Array(0), 0, clock.now()); }; }
   on(w, 'OneTrustGroupsUpdated', read('onetrust'));
   ['CookiebotOnAccept', 'CookiebotOnDecline', 'CookiebotOnConsentReady'].forEach(function (e) { on(w, e, read('cookiebot')); });
   on(document, 'cookieyes_consent_update', read('cookieyes'));
@@ -184,12 +185,14 @@ function watchConsent(sink, gesture, adapters) {
 
   // Usercentrics: the `consent_status` event on window (name set in its
   // admin, `ucEvent` by default) and in dataLayer; `ucCategory` per category
-  // (null: mixed, left unknown).
+  // (null: mixed, left unknown). `type` `implicit`: consent the CMP
+  // applied without a choice.
   function usercentrics(d) {
     if (!d || d.event !== 'consent_status' || !d.ucCategory) return;
     var restored = d.action === 'onSessionRestored' || d.action === 'onInitialPageLoad';
-    cmp('usercentrics', pairs(d.ucCategory, function (v) { return v === true ? 1 : v === false ? 0 : -1; }),
-      String(d.type).toLowerCase() === 'explicit', restored);
+    var choices = pairs(d.ucCategory, function (v) { return v === true ? 1 : v === false ? 0 : -1; });
+    var type = String(d.type).toLowerCase();
+    cmp('usercentrics', choices, type === 'explicit' ? 1 : type === 'implicit' ? 2 : 0, restored);
   }
   on(w, 'ucEvent', function (e) { usercentrics(e.detail); });
 

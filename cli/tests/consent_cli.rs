@@ -64,8 +64,14 @@ fn golden_cases_through_the_binary() {
         let e = &case["expect"];
         let c = &e["categories"];
         let expected = format!(
-            r#"{{"cmp":{},"decided":{},"categories":{{"necessary":{},"functional":{},"analytics":{},"marketing":{}}}}}"#,
-            e["cmp"], e["decided"], c["necessary"], c["functional"], c["analytics"], c["marketing"]
+            r#"{{"cmp":{},"decided":{},"basis":{},"categories":{{"necessary":{},"functional":{},"analytics":{},"marketing":{}}}}}"#,
+            e["cmp"],
+            e["decided"],
+            e["basis"],
+            c["necessary"],
+            c["functional"],
+            c["analytics"],
+            c["marketing"]
         );
         assert_eq!(*line, expected, "{}", case["name"]);
     }

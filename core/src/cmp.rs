@@ -13,7 +13,7 @@
 //! Everything here takes untrusted input: no indexing, no unwrap, work
 //! linear in the input.
 
-use crate::consent::{Categories, Category, ConsentNames};
+use crate::consent::{Basis, Categories, Category, ConsentNames};
 
 #[cfg(feature = "cmp-cookies")]
 pub mod cookies;
@@ -25,8 +25,14 @@ pub use cookies::{from_cookies, from_cookies_with};
 pub struct CmpConsent {
     /// CMP id, one of [`PRECEDENCE`].
     pub cmp: &'static str,
-    /// The visitor made a choice (see the module docs for each CMP's rule).
+    /// The visitor made a choice (see the module docs for each CMP's rule),
+    /// or the CMP applied consent without one (`implied`).
     pub decided: bool,
+    /// Decided by the CMP without a choice, where it judged the visitor's
+    /// region allows that: the state rests on
+    /// [`Basis::Implied`](crate::consent::Basis::Implied), and counts only
+    /// under `policy.implied: 'accept'`.
+    pub implied: bool,
     /// The normalised categories (`None`: unknown).
     pub categories: Categories,
 }
@@ -45,16 +51,29 @@ pub const PRECEDENCE: [&str; 9] = [
 ];
 
 impl CmpConsent {
+    /// On what the state rests: none (undecided), a choice, or implied.
+    pub fn basis(self) -> Basis {
+        match (self.decided, self.implied) {
+            (false, _) => Basis::None,
+            (true, false) => Basis::Explicit,
+            (true, true) => Basis::Implied,
+        }
+    }
+
     /// The compact form a page's cookie reader (an on-demand wasm piece)
     /// hands to the monitor: bits 0–7 the categories
-    /// ([`Categories::to_bits`]), bit 8 `decided`, bits 16–23 the CMP's
-    /// place in [`PRECEDENCE`] plus one. Never 0, which stands for "no CMP".
+    /// ([`Categories::to_bits`]), bit 8 `decided`, bit 9 `implied`, bits
+    /// 16–23 the CMP's place in [`PRECEDENCE`] plus one. Never 0, which
+    /// stands for "no CMP".
     pub fn to_bits(self) -> u32 {
         let place = PRECEDENCE
             .iter()
             .position(|id| *id == self.cmp)
             .map_or(0, |i| i + 1);
-        (place as u32) << 16 | u32::from(self.decided) << 8 | u32::from(self.categories.to_bits())
+        (place as u32) << 16
+            | u32::from(self.implied) << 9
+            | u32::from(self.decided) << 8
+            | u32::from(self.categories.to_bits())
     }
 
     /// The consent [`CmpConsent::to_bits`] packed; `None` for 0 or an
@@ -65,6 +84,7 @@ impl CmpConsent {
         Some(CmpConsent {
             cmp,
             decided: bits >> 8 & 1 == 1,
+            implied: bits >> 9 & 1 == 1,
             categories: Categories::from_bits((bits & 0xff) as u8),
         })
     }
@@ -161,6 +181,13 @@ const DEFAULT_NAMES: &[(&str, &str, &[Category])] = {
         ("onetrust", "C0002", &[Analytics]),
         ("onetrust", "C0003", &[Functional]),
         ("onetrust", "C0004|C0005", &[Marketing]),
+        // OneTrust's older numeric group ids, still on many sites: 1
+        // strictly necessary, 2 performance, 3 functional, 4 targeting, 8
+        // social media.
+        ("onetrust", "1", &[Necessary]),
+        ("onetrust", "2", &[Analytics]),
+        ("onetrust", "3", &[Functional]),
+        ("onetrust", "4|8", &[Marketing]),
         ("complianz", "functional", &[Necessary]),
         ("complianz", "preferences", &[Functional]),
         ("complianz", "statistics", &[Analytics]),

@@ -5,6 +5,7 @@
 //! be made on the state *at the time* a behaviour happened, and a withdrawal
 //! (true → false) is told apart from consent never given.
 
+pub use crate::report::ConsentBasis as Basis;
 use alloc::{string::String, vec::Vec};
 use serde::{Deserialize, Serialize};
 
@@ -162,6 +163,8 @@ pub struct State {
     pub categories: Categories,
     /// Who set it last.
     pub source: Source,
+    /// On what it rests.
+    pub basis: Basis,
     /// When it took effect.
     pub since: u64,
 }
@@ -171,6 +174,7 @@ pub struct State {
 struct Update {
     at: u64,
     source: Source,
+    basis: Basis,
     categories: Categories,
 }
 
@@ -185,14 +189,20 @@ pub struct Timeline {
 
 impl Timeline {
     /// Records a partial update (absent categories keep their value) taking
-    /// effect at `at`.
+    /// effect at `at`, a decision ([`Basis::Explicit`]).
     pub fn update(&mut self, categories: Categories, source: Source, at: u64) {
+        self.update_with(categories, source, Basis::Explicit, at);
+    }
+
+    /// [`Timeline::update`] resting on `basis`.
+    pub fn update_with(&mut self, categories: Categories, source: Source, basis: Basis, at: u64) {
         let pos = self.updates.partition_point(|u| u.at <= at);
         self.updates.insert(
             pos,
             Update {
                 at,
                 source,
+                basis,
                 categories,
             },
         );
@@ -208,6 +218,7 @@ impl Timeline {
         let first = State {
             categories: necessary,
             source: Source::Default,
+            basis: Basis::None,
             since: 0,
         };
         let rest = self.updates.iter().scan(first, |state, u| {
@@ -216,6 +227,7 @@ impl Timeline {
                 *state = State {
                     categories,
                     source: u.source,
+                    basis: u.basis,
                     since: u.at,
                 };
             }
@@ -236,6 +248,7 @@ impl Timeline {
         self.states().next().unwrap_or(State {
             categories: Categories::default(),
             source: Source::Default,
+            basis: Basis::None,
             since: 0,
         })
     }

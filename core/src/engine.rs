@@ -6,7 +6,7 @@
 //! site policy, deduplicates, and hands out what is new for the next report.
 
 use crate::catalog::{self, PurposeDef, Resource, Vendor};
-use crate::consent::{Categories, Category, Source, Timeline};
+use crate::consent::{Basis, Categories, Category, Source, Timeline};
 use crate::inventory::{Entry, Inventory};
 use crate::policy::Policy;
 use crate::report::{self, ConsentSnapshot, Evidence, Finding, FindingType, PageView};
@@ -116,7 +116,12 @@ impl Engine {
     /// sent (consent a CMP restored from storage, which counts from page
     /// start, reported after the tag already ran) revises them.
     pub fn consent(&mut self, categories: Categories, source: Source, at: u64) {
-        self.consent.update(categories, source, at);
+        self.consent_with(categories, source, Basis::Explicit, at);
+    }
+
+    /// [`Engine::consent`] resting on `basis`.
+    pub fn consent_with(&mut self, categories: Categories, source: Source, basis: Basis, at: u64) {
+        self.consent.update_with(categories, source, basis, at);
         self.revise();
     }
 

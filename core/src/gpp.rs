@@ -15,10 +15,26 @@
 //!   with the optional GPC sub-section where the section has one.
 //!
 //! Every other section is listed by id and skipped. US sections are
-//! `.`-separated segments: the core segment, then optional sub-segments
-//! that start with SubsectionType 2 (`1` = GPC, followed by Gpc 1). Field
-//! names serialize as the GPP client API names them (`SaleOptOut`), so the
-//! output lines up with `__gpp('getField', 'usnat.SaleOptOut')`.
+//! `.`-separated segments: the core segment, then, in the sections that
+//! have one, the GPC sub-section: GpcSegmentType 2 (`1` = GPC), Gpc 1.
+//! Field names serialize as the GPP client API names them (`SaleOptOut`,
+//! `GpcSegmentType`), so the output lines up with `__gpp('getField',
+//! 'usnat.SaleOptOut')`.
+//!
+//! Where the specification leaves room, the string is read as the IAB
+//! reference library `@iabgpp/cmpapi` (3.x) reads it, since that is what
+//! CMPs test their strings against and what the vendors downstream decode:
+//! - the second `.` segment is the GPC sub-section whatever its
+//!   GpcSegmentType says, and later segments are not read;
+//! - a US National core segment is read by its length in bits, not its
+//!   Version: 60 or 66 bits (version 1's layout, optionally padded) keep
+//!   version 1's field positions; any other length is read with version
+//!   2's positions (16 sensitive-data and 3 known-child values), then, for
+//!   Version 1, cut back to 12 and 2. So a version 1 segment a CMP padded
+//!   beyond 66 bits (OneTrust writes such strings) has its
+//!   PersonalDataConsents and MSPA fields taken from version 2's place.
+//!   `tests/e2e/gpp-reference.test.mjs` holds both readings to the
+//!   reference.
 //!
 //! Every read is checked: a malformed string gives a [`GppError`], never a
 //! panic. [`Gpp::categories`] maps the decoded sections onto the normalised
@@ -416,6 +432,10 @@ pub struct UsSection {
     pub fields: Vec<(&'static str, Vec<u8>)>,
     /// The GPC sub-section's flag, when present.
     pub gpc: Option<bool>,
+    /// The GPC sub-section's GpcSegmentType (1 = GPC), when present.
+    pub gpc_segment_type: Option<u8>,
+    /// The section has a GPC sub-section in its specification.
+    pub has_gpc: bool,
     /// The field table the section was read with (which fields are lists).
     layout: &'static [(&'static str, u8)],
 }
@@ -447,8 +467,12 @@ impl Serialize for UsSection {
                 list => m.serialize_entry(name, list)?,
             }
         }
-        if let Some(g) = self.gpc {
-            m.serialize_entry("Gpc", &g)?;
+        // As the reference reports them: without the sub-section its
+        // defaults (type 1, GPC off) and GpcSegmentIncluded false.
+        if self.has_gpc {
+            m.serialize_entry("GpcSegmentType", &self.gpc_segment_type.unwrap_or(1))?;
+            m.serialize_entry("GpcSegmentIncluded", &self.gpc.is_some())?;
+            m.serialize_entry("Gpc", &self.gpc.unwrap_or(false))?;
         }
         m.end()
     }
@@ -458,7 +482,8 @@ impl Serialize for UsSection {
 fn decode_us_section(id: u16, text: &str) -> Option<Result<UsSection, GppError>> {
     US_SECTIONS.iter().any(|(i, ..)| *i == id).then(|| {
         let mut segments = text.split('.');
-        let mut b = Bits::new(segments.next().unwrap_or_default(), id)?;
+        let core = segments.next().unwrap_or_default();
+        let mut b = Bits::new(core, id)?;
         let version = b.take_u8(6, "Version")?;
         let Some((_, _, api, has_gpc, layout)) = US_SECTIONS
             .iter()
@@ -469,36 +494,67 @@ fn decode_us_section(id: u16, text: &str) -> Option<Result<UsSection, GppError>>
                 version,
             });
         };
-        let mut fields = Vec::with_capacity(layout.len());
-        for (name, count) in layout.iter() {
-            fields.push((*name, b.list(usize::from(*count), name)?));
-        }
-        let gpc = if *has_gpc { gpc(segments, id)? } else { None };
+        let fields = if id == US_NAT {
+            usnat_fields(&mut b, core.len().saturating_mul(6), layout)?
+        } else {
+            let mut fields = Vec::with_capacity(layout.len());
+            for (name, count) in layout.iter() {
+                fields.push((*name, b.list(usize::from(*count), name)?));
+            }
+            fields
+        };
+        let gpc = match (has_gpc, segments.next()) {
+            (true, Some(text)) => {
+                let mut b = Bits::new(text, id)?;
+                let kind = b.take_u8(2, "GpcSegmentType")?;
+                Some((kind, b.flag("Gpc")?))
+            }
+            _ => None,
+        };
         Ok(UsSection {
             id,
             api,
             version,
             fields,
-            gpc,
+            gpc: gpc.map(|(_, on)| on),
+            gpc_segment_type: gpc.map(|(kind, _)| kind),
+            has_gpc: *has_gpc,
             layout,
         })
     })
 }
 
-fn decode_section(id: u16, text: &str) -> Result<Section, GppError> {
-    decode_us_section(id, text).map_or(Ok(Section::Other { id }), |us| us.map(Section::Us))
+/// Core segment lengths, in bits, that `@iabgpp/cmpapi` reads with US
+/// National version 1's field positions (version 1's 60 bits, or 66 when
+/// padded to a whole byte); every other length it reads with version 2's.
+const USNAT_V1_BITS: [usize; 2] = [60, 66];
+
+/// The fields of a US National core segment of `bits` bits, after Version,
+/// as the reference reads them (module docs): `layout` is the table of
+/// the segment's own Version, which gives the lists' lengths reported.
+fn usnat_fields(
+    b: &mut Bits<'_>,
+    bits: usize,
+    layout: &'static [(&'static str, u8)],
+) -> Result<Vec<(&'static str, Vec<u8>)>, GppError> {
+    let read = if USNAT_V1_BITS.contains(&bits) { 1 } else { 2 };
+    let Some((.., read_layout)) = US_SECTIONS
+        .iter()
+        .find(|(i, v, ..)| *i == US_NAT && *v == read)
+    else {
+        return Ok(Vec::new());
+    };
+    let mut fields = Vec::with_capacity(layout.len());
+    for ((name, count), (_, want)) in read_layout.iter().zip(layout.iter()) {
+        let mut values = b.list(usize::from(*count), name)?;
+        values.resize(usize::from(*want), 0);
+        fields.push((*name, values));
+    }
+    Ok(fields)
 }
 
-/// The GPC sub-section among the segments after the core one.
-fn gpc(rest: core::str::Split<'_, char>, section: u16) -> Result<Option<bool>, GppError> {
-    let mut gpc = None;
-    for text in rest {
-        let mut b = Bits::new(text, section)?;
-        if b.take_u8(2, "SubsectionType")? == 1 {
-            gpc = Some(b.flag("Gpc")?);
-        }
-    }
-    Ok(gpc)
+fn decode_section(id: u16, text: &str) -> Result<Section, GppError> {
+    decode_us_section(id, text).map_or(Ok(Section::Other { id }), |us| us.map(Section::Us))
 }
 
 /// "Every source must grant": granted only if every contribution grants,

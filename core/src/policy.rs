@@ -7,6 +7,7 @@
 //!   "pages": { "intercom": ["/support/*"] },
 //!   "vendors": { "intercom": { "messenger": "necessary", "tracking": "marketing" } },
 //!   "grace_ms": 5000,
+//!   "implied": "reject",
 //!   "cmp": { "onetrust": { "C0005": "functional" }, "tcf": { "1": ["functional"] } } }
 //! ```
 
@@ -42,6 +43,10 @@ pub struct Policy {
     /// `(vendor, IAB GVL id)`: vendors whose TCF vendor consent is required
     /// besides the purposes (`tcf_vendors` key), over [`DEFAULT_TCF_VENDORS`].
     pub tcf_vendors: Vec<(String, u16)>,
+    /// Consent a CMP applied without a choice counts as the CMP says
+    /// (`"implied": "accept"`); by default (`"reject"`) it grants nothing,
+    /// since the page cannot know whether the visitor's region allows it.
+    pub accept_implied: bool,
 }
 
 /// Catalog vendors registered in the IAB Global Vendor List, by GVL id
@@ -68,6 +73,7 @@ struct PolicyDoc {
     cookie_max_days: Option<u32>,
     cmp: BTreeMap<String, BTreeMap<String, NameDoc>>,
     tcf_vendors: BTreeMap<String, u16>,
+    implied: Option<String>,
 }
 
 impl Default for PolicyDoc {
@@ -80,6 +86,7 @@ impl Default for PolicyDoc {
             cookie_max_days: None,
             cmp: BTreeMap::new(),
             tcf_vendors: BTreeMap::new(),
+            implied: None,
         }
     }
 }
@@ -89,6 +96,7 @@ impl From<PolicyDoc> for Policy {
         let mut p = Policy {
             grace_ms: doc.grace_ms,
             cookie_max_days: doc.cookie_max_days,
+            accept_implied: doc.implied.as_deref().is_some_and(accepts_implied),
             ..Policy::default()
         };
         for region in doc.regions.into_iter().flatten() {
@@ -130,6 +138,7 @@ impl Default for Policy {
             cookie_max_days: None,
             consent_names: ConsentNames::default(),
             tcf_vendors: Vec::new(),
+            accept_implied: false,
         }
     }
 }
@@ -210,6 +219,10 @@ impl Policy {
             p.grace_ms = ms;
         }
         p.cookie_max_days = number("cookie_max_days").and_then(|d| u32::try_from(d).ok());
+        p.accept_implied = root
+            .member("implied")
+            .and_then(Val::text)
+            .is_some_and(accepts_implied);
         for region in items(root.member("regions")) {
             if let Some(r) = region.text() {
                 p.allow_region(r);
@@ -256,6 +269,12 @@ impl Policy {
     pub fn allow_page(&mut self, vendor: &str, glob: &str) {
         self.pages.push((vendor.into(), glob.into()));
     }
+}
+
+/// The `implied` key: only `"accept"` counts implied consent; anything
+/// else is the default, `"reject"`.
+fn accepts_implied(value: &str) -> bool {
+    value == "accept"
 }
 
 /// The items of a JSON array (none when it is not one).
@@ -306,10 +325,14 @@ mod tests {
     fn the_monitor_reads_the_json_shape_as_the_collector_does() {
         let text = r#"{"regions":["eu"],"pages":{"intercom":["/support/*"]},
             "vendors":{"intercom":{"messenger":"necessary"},"x":{"y":"bogus"}},"grace_ms":1000,"cookie_max_days":30,
-            "cmp":{"onetrust":{"C0002":null,"C0005":"functional"},"tcf":{"1":["functional","analytics"]}},"tcf_vendors":{"criteo":91}}"#;
+            "cmp":{"onetrust":{"C0002":null,"C0005":"functional"},"tcf":{"1":["functional","analytics"]}},"tcf_vendors":{"criteo":91},
+            "implied":"accept"}"#;
         let serde: Policy =
             serde_json::from_str(&text.replace(r#","x":{"y":"bogus"}"#, "")).unwrap();
         assert_eq!(Policy::from_json(text), serde);
+        assert!(serde.accept_implied);
+        assert!(!Policy::from_json(r#"{"implied":"reject"}"#).accept_implied);
+        assert!(!Policy::from_json(r#"{"implied":true}"#).accept_implied);
         assert_eq!(Policy::from_json("{}"), Policy::default());
         assert_eq!(Policy::from_json("not json"), Policy::default());
         // A wrong shape is skipped key by key.

@@ -113,6 +113,25 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// On what a consent state rests (`consent.basis`): how a reviewer tells
+    /// a visitor's choice from consent a CMP applied without one.
+    pub enum ConsentBasis {
+        /// Nothing decided yet: the default state (only `necessary`).
+        None = "none",
+        /// A decision a source reports: the visitor's choice in a CMP, the
+        /// site's own call, TCF, GPP.
+        Explicit = "explicit",
+        /// Consent a CMP applied without a click where it judged the
+        /// visitor's region allows it (Cookiebot `method:'implied'`,
+        /// CookieYes `consent:yes` with `action:no`, Usercentrics
+        /// `type:'implicit'`); counted as the CMP says only with
+        /// `policy.implied: 'accept'`, else every category it grants is
+        /// refused.
+        Implied = "implied",
+    }
+}
+
+wire_enum! {
     /// The state a health report tells (`body.status`).
     pub enum HealthStatus {
         /// No WebAssembly, or instantiation refused.
@@ -235,6 +254,8 @@ pub struct ConsentSnapshot {
     pub source: crate::consent::Source,
     /// Since when (ms after navigation start).
     pub since: u64,
+    /// On what the state rests.
+    pub basis: ConsentBasis,
     /// Global Privacy Control.
     pub gpc: bool,
 }
@@ -250,6 +271,7 @@ impl ConsentSnapshot {
             marketing: c.get(Category::Marketing),
             source: state.source,
             since: state.since,
+            basis: state.basis,
             gpc,
         }
     }
@@ -439,6 +461,7 @@ fn consent(w: &mut Writer, c: &ConsentSnapshot) {
     }
     w.field("source", c.source.as_str());
     w.field_u64("since", c.since);
+    w.field("basis", c.basis.as_str());
     w.key("gpc");
     w.opt_bool(Some(c.gpc));
     w.end_object();
@@ -476,6 +499,7 @@ mod tests {
             marketing: None,
             source: Source::Api,
             since: 3,
+            basis: ConsentBasis::Implied,
             gpc: false,
         };
         let evidences = [

@@ -16,6 +16,7 @@ fn to_json(found: Option<CmpConsent>) -> Value {
     json!({
         "cmp": found.map(|f| f.cmp),
         "decided": found.is_some_and(|f| f.decided),
+        "basis": found.map_or("none", |f| f.basis().as_str()),
         "categories": {
             "necessary": get(Category::Necessary),
             "functional": get(Category::Functional),
@@ -177,4 +178,28 @@ proptest! {
             let _ = cmp::from_cookies(&format!("{name}={value}"));
         }
     }
+}
+
+#[test]
+fn didomi_custom_purposes_and_klaro_services_through_the_policy() {
+    // {"purposes":{"consent":{"enabled":["cookies","analytics-HpBJrrK7"],"disabled":["ads-Xy12"]}},"version":2}
+    let token = "eyJwdXJwb3NlcyI6eyJjb25zZW50Ijp7ImVuYWJsZWQiOlsiY29va2llcyIsImFuYWx5dGljcy1IcEJKcnJLNyJdLCJkaXNhYmxlZCI6WyJhZHMtWHkxMiJdfX0sInZlcnNpb24iOjJ9";
+    let header = format!("didomi_token={token}");
+    let read = |names: &tagwatch_core::consent::ConsentNames| {
+        cmp::from_cookies_with(&header, names).unwrap().categories
+    };
+    let default = read(&Default::default());
+    assert_eq!(
+        default.get(Category::Analytics),
+        Some(true),
+        "cookies alone"
+    );
+    let mut names = tagwatch_core::consent::ConsentNames::default();
+    names.set("didomi", "analytics-HpBJrrK7", vec![Category::Analytics]);
+    names.set("didomi", "ads-Xy12", vec![Category::Marketing]);
+    let site = read(&names);
+    assert_eq!(
+        (site.get(Category::Analytics), site.get(Category::Marketing)),
+        (Some(true), Some(false))
+    );
 }

@@ -341,3 +341,51 @@ fn us_state_sections() {
         "version 2 of usut is not known"
     );
 }
+
+/// Read as `@iabgpp/cmpapi` 3.2.0 reads them (values from its
+/// `GppModel.toObject`): a US National version 1 core segment padded beyond
+/// its 66 bits is read at version 2's field positions; the second segment
+/// is the GPC sub-section whatever its GpcSegmentType, which is reported.
+#[test]
+fn us_national_read_as_the_reference_reads_it() {
+    let usnat = |s: &str| {
+        let Section::Us(s) = gpp::decode(s).unwrap().sections.remove(0) else {
+            panic!("{s}")
+        };
+        s
+    };
+    let mspa = |s: &gpp::UsSection| {
+        [
+            "PersonalDataConsents",
+            "MspaCoveredTransaction",
+            "MspaOptOutOptionMode",
+            "MspaServiceProviderMode",
+        ]
+        .map(|f| s.value(f))
+    };
+    // As the reference encodes version 1 (66 bits).
+    let plain = usnat("DBABLA~BAAqAAAACmA");
+    assert_eq!(plain.field("KnownChildSensitiveDataConsents"), [0, 0]);
+    assert_eq!(mspa(&plain), [2, 2, 1, 2]);
+    // The same, padded by a CMP to 78 bits.
+    let padded = usnat("DBABLA~BAAqAAAACmAgA");
+    assert_eq!(padded.field("SensitiveDataProcessing").len(), 12);
+    assert_eq!(padded.field("KnownChildSensitiveDataConsents"), [1, 2]);
+    assert_eq!(mspa(&padded), [0, 0, 2, 0]);
+    // A GPC sub-section of type 2 still carries GPC.
+    let g = gpp::decode("DBABLA~BAAqAAAACmA.o").unwrap();
+    let v = serde_json::to_value(&g).unwrap();
+    let s = &v["sections"][0];
+    assert_eq!(
+        (&s["GpcSegmentType"], &s["GpcSegmentIncluded"], &s["Gpc"]),
+        (&json!(2), &json!(true), &json!(true))
+    );
+    assert_eq!(g.categories().get(Category::Marketing), Some(false));
+    // Without the sub-section: the reference's defaults.
+    let v = serde_json::to_value(gpp::decode("DBABLA~BAAqAAAACmA").unwrap()).unwrap();
+    let s = &v["sections"][0];
+    assert_eq!(
+        (&s["GpcSegmentType"], &s["GpcSegmentIncluded"], &s["Gpc"]),
+        (&json!(1), &json!(false), &json!(false))
+    );
+}

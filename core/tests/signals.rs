@@ -423,3 +423,87 @@ fn a_tcf_registered_vendor_needs_its_vendor_consent() {
     e.request(req(ADS, 100.0, "script"));
     assert_eq!(kinds(&e), vec![]);
 }
+
+/// CookieYes consent applied on load without a click (`consent:yes`,
+/// `action:no`).
+const COOKIEYES_IMPLIED: &str = "cookieyes-consent=consentid:x,consent:yes,action:no,necessary:yes,functional:yes,analytics:yes,performance:yes,advertisement:yes";
+
+#[test]
+fn implied_consent_counts_only_where_the_policy_accepts_it() {
+    use tagwatch_core::consent::Basis;
+    // Default (`implied: reject`): the CMP's grants are refusals, and the
+    // finding says what it was judged on.
+    let mut e = engine();
+    e.cookies(COOKIEYES_IMPLIED, 10);
+    e.request(req(LOADER, 100.0, "script"));
+    assert_eq!(kinds(&e), vec![ScriptBeforeConsent]);
+    let c = &e.findings()[0].consent;
+    assert_eq!(
+        (c.source, c.basis, c.functional),
+        (Source::Cmp("cookieyes"), Basis::Implied, Some(false))
+    );
+    let view = PageView {
+        site: "s",
+        id: "0123456789abcdef",
+        url: "https://shop.example/",
+        user_agent: "ua",
+    };
+    let batch = e.take_batch(&view, 200).unwrap();
+    assert!(
+        batch.contains(r#""source":"cookieyes","since":0,"basis":"implied""#),
+        "{batch}"
+    );
+
+    // `implied: accept`: as the CMP says.
+    let mut e = Engine::new(
+        Policy::from_json(r#"{"implied":"accept"}"#),
+        "https://shop.example/",
+    );
+    e.cookies(COOKIEYES_IMPLIED, 10);
+    e.request(req(LOADER, 100.0, "script"));
+    assert_eq!(kinds(&e), vec![]);
+    assert_eq!(e.consent_at(100).basis, Basis::Implied);
+
+    // The live API says the same: Cookiebot's `method: 'implied'`.
+    let mut e = engine();
+    e.cmp_state_with(
+        "cookiebot",
+        &[
+            ("preferences", true),
+            ("statistics", true),
+            ("marketing", true),
+        ],
+        Basis::Implied,
+        true,
+        10,
+    );
+    e.request(req(LOADER, 100.0, "script"));
+    assert_eq!(kinds(&e), vec![ScriptBeforeConsent]);
+    assert_eq!(e.findings()[0].consent.basis, Basis::Implied);
+    // A visitor's choice afterwards is explicit.
+    e.cookies(ONETRUST_ALL, 500);
+    assert_eq!(e.consent_at(600).basis, Basis::Explicit);
+    assert_eq!(engine().consent_at(0).basis, Basis::None);
+}
+
+#[test]
+fn known_services_in_a_klaro_cookie_gate_their_vendors_categories() {
+    // intercom's messenger needs functional; the site's `chat` service is
+    // not a known one, so the site maps it.
+    let klaro = "klaro=%7B%22intercom%22%3Atrue%2C%22google-analytics%22%3Afalse%7D";
+    let mut e = engine();
+    e.cookies(klaro, 10);
+    e.request(req(LOADER, 100.0, "script"));
+    assert_eq!(kinds(&e), vec![]);
+    assert_eq!(e.consent_at(100).categories.get(Analytics), Some(false));
+    let mut e = Engine::new(
+        Policy::from_json(r#"{"cmp":{"klaro":{"chat":"functional"}}}"#),
+        "https://shop.example/",
+    );
+    e.cookies(
+        "klaro=%7B%22chat%22%3Afalse%2C%22google-analytics%22%3Atrue%7D",
+        10,
+    );
+    e.request(req(LOADER, 100.0, "script"));
+    assert_eq!(kinds(&e), vec![ScriptBeforeConsent]);
+}

@@ -5,9 +5,11 @@
 // accept then withdraw in the CMP's own UI or API, returning visitor (flows
 // in cmp-flows.mjs). No tagwatch('consent') call on these pages: the monitor
 // reads the CMP.
+import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { acceptFlow, refuseFlow, returningFlow, withdrawFlow } from './cmp-flows.mjs';
-import { startStack } from './harness.mjs';
+import { loadedWithoutConsent } from './expected.mjs';
+import { APP_ID, assertExactFindings, runPageView, startStack } from './harness.mjs';
 
 const CMPS = [
   {
@@ -45,7 +47,7 @@ const CMPS = [
 ];
 
 let stack;
-before(async () => { stack = await startStack({ siteCount: 16 }); }, { timeout: 120_000 });
+before(async () => { stack = await startStack({ siteCount: 18 }); }, { timeout: 120_000 });
 after(async () => { await stack?.stop(); }, { timeout: 30_000 });
 
 for (const cmp of CMPS) {
@@ -54,3 +56,19 @@ for (const cmp of CMPS) {
   test(`${cmp.id}: accepted, then withdrawn in the CMP, Intercom left running → withdrawal findings`, { timeout: 90_000 }, () => withdrawFlow(stack, cmp));
   test(`${cmp.id}: returning visitor, stored choice restored after Intercom loaded → no findings`, { timeout: 90_000 }, () => returningFlow(stack, cmp));
 }
+
+// Cookiebot's implied consent (`method: 'implied'`, applied without a click
+// where the site enables it): its cookie and its live API both say so; the
+// findings are judged with what it grants refused (policy.implied defaults
+// to reject) and carry basis `implied`.
+test('cookiebot: consent implied by Cookiebot on a returning visit → findings judged as refused, basis implied', { timeout: 90_000 }, async () => {
+  const literal = "{stamp:'bXlTdGFtcA==',necessary:true,preferences:true,statistics:true,marketing:true,method:'implied',ver:1,utc:1764000000000,region:'gb'}";
+  const value = literal.replace(/'/g, '%27').replace(/,/g, '%2C');
+  const run = await runPageView(stack, 'cmp/cookiebot.html', {
+    before: ({ context }) => context.addCookies([{ name: 'CookieConsent', value, domain: 'shop.example', path: '/' }]),
+  });
+  assertExactFindings(run.findings, loadedWithoutConsent({ fake: stack.fake, app: APP_ID }), 'cookiebot implied, policy.implied reject');
+  for (const f of run.findings) {
+    assert.deepEqual([f.consent.source, f.consent.basis, f.consent.functional], ['cookiebot', 'implied', false], JSON.stringify(f));
+  }
+});

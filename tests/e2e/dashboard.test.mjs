@@ -187,6 +187,9 @@ test('the right token: site selector, chart, tables, inventory, drill-down', { t
     assert.equal(await kv('finding-consent', 'source'), widget.consent.source);
     assert.equal(await kv('finding-consent', 'since'), `${widget.consent.since} ms after navigation start`);
     assert.equal(await kv('finding-consent', 'gpc'), 'off');
+    // The page's own tagwatch('consent') refusal: a decision.
+    assert.equal(widget.consent.basis, 'explicit');
+    assert.equal(await kv('finding-consent', 'basis'), 'explicit (a decision the source reports)');
     mkdirSync(SHOT_DIR, { recursive: true });
     await page.locator('#finding').screenshot({ path: join(SHOT_DIR, 'dashboard-finding.png') });
 
@@ -222,6 +225,8 @@ test('HTML in a crafted report renders as text', { timeout: 60_000 }, async () =
     assert.equal(await cellText(page, '#finding-evidence tr[data-key="path"] td'), `/${XSS}`);
     assert.equal(await cellText(page, '#finding-what tr[data-key="page"] td'), XSS_PAGE_STORED);
     assert.equal(await cellText(page, '#finding-consent tr[data-key="gpc"] td'), 'on (Global Privacy Control)');
+    // A report from a monitor before `consent.basis` is still valid and says so.
+    assert.equal(await cellText(page, '#finding-consent tr[data-key="basis"] td'), 'not reported (a monitor before consent.basis)');
     assert.equal(await page.locator('img').count(), 0, 'no element from the data');
     assert.equal(await page.locator('script').count(), 1, 'only dashboard.js');
     await assertClean(ctx);

@@ -172,7 +172,7 @@ test('no consent: the same findings as the snippet, the badge counts them, the p
       assert.match(await vendorRow.textContent(), /250 KB, 2 req/, 'declared weight from the catalog');
       const cookieRow = popup.locator('#cookies tr', { hasText: `intercom-id-${APP_ID}` });
       assert.match(await cookieRow.textContent(), /Intercom.*messenger → functional.*(269|270) days \(declared 270\)/);
-      assert.match(await popup.textContent('#consent'), /necessary: granted.*functional: unknown.*source: default/);
+      assert.match(await popup.textContent('#consent'), /necessary: granted.*functional: unknown.*source: default.*basis: none/);
       const html = await popup.content();
       assertNoCanaries([html], values);
       await popup.screenshot({ path: SCREENSHOT, fullPage: true });
@@ -286,7 +286,7 @@ test("consent from the page's CMP: the page-world adapters hand OneTrust's resto
     }
     const popup = await openPopup(tabId);
     try {
-      assert.match(await popup.textContent('#consent'), /necessary: granted.*functional: granted.*analytics: refused.*marketing: refused.*source: onetrust/);
+      assert.match(await popup.textContent('#consent'), /necessary: granted.*functional: granted.*analytics: refused.*marketing: refused.*source: onetrust.*basis: explicit/);
     } finally {
       await popup.close();
     }

@@ -55,6 +55,24 @@ test('CMP cookies only, choice granted: restored from page start, no findings', 
   assert.ok(vendors.includes('intercom'), 'the monitor saw Intercom run');
 });
 
+test('CMP cookies only, consent implied by CookieYes: findings say so, judged as refused by default', { timeout: 90_000 }, async () => {
+  const seq0 = lastSeq();
+  const run = await runPageView(stack, 'cmp-cookie-only.html', { extra: { choice: 'implied' }, waitFrame: [/\/messenger\/web\/metrics$/, /\/messenger\/web\/events$/] });
+  assert.deepEqual(piecesServed(seq0), [['cmp-cookies.wasm', 200]]);
+  assertExactFindings(run.findings, loadedWithoutConsent({ fake: stack.fake, app: APP_ID }), 'CookieYes implied, policy.implied reject');
+  for (const f of run.reports) {
+    const c = f.body.consent;
+    assert.deepEqual([c.source, c.basis, c.functional, c.marketing], ['cookieyes', 'implied', false, false], JSON.stringify(f.body));
+  }
+  // Stored and served as the monitor sent it.
+  for (const f of run.findings) assert.equal(f.consent.basis, 'implied', JSON.stringify(f));
+});
+
+test('CMP cookies only, consent implied, policy.implied accept: as CookieYes says, no findings', { timeout: 90_000 }, async () => {
+  const run = await runPageView(stack, 'cmp-cookie-only.html', { extra: { choice: 'implied', implied: 'accept' } });
+  assertExactFindings(run.findings, [], 'CookieYes implied, policy.implied accept');
+});
+
 test('GPP usnat opt-out: the GPP US decoder is fetched, findings decided on GPP', { timeout: 90_000 }, async () => {
   const seq0 = lastSeq();
   await refuseFlow(stack, {

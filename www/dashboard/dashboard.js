@@ -375,6 +375,13 @@
     return ['unknown', 'unknown'];
   }
 
+  /** `consent.basis` in words (docs/report-format.md). */
+  const BASIS = {
+    none: 'none (nothing decided yet)',
+    explicit: 'explicit (a decision the source reports)',
+    implied: 'implied (applied by the CMP without a choice; counted only with policy.implied "accept")',
+  };
+
   function showFinding(i) {
     const f = state.findings[i];
     if (!f) return;
@@ -392,9 +399,10 @@
       });
       rows.push(['source', c.source ?? 'unknown']);
       rows.push(['since', typeof c.since === 'number' ? `${c.since} ms after navigation start` : c.since]);
+      rows.push(['basis', BASIS[c.basis] ?? (c.basis === undefined ? 'not reported (a monitor before consent.basis)' : c.basis)]);
       rows.push(['gpc', c.gpc === true ? 'on (Global Privacy Control)' : c.gpc === false ? 'off' : 'unknown']);
       for (const k of Object.keys(c).sort()) {
-        if (!CATEGORIES.includes(k) && !['source', 'since', 'gpc'].includes(k)) rows.push([k, c[k]]);
+        if (!CATEGORIES.includes(k) && !['source', 'since', 'basis', 'gpc'].includes(k)) rows.push([k, c[k]]);
       }
       kvRows('finding-consent', rows);
     } else {

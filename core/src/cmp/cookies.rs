@@ -23,6 +23,12 @@
 //! - A cookie that is present but cannot be decoded still identifies the
 //!   CMP: `decided` false, categories unknown except `necessary`.
 //!
+//! CMPs that record choices per service (Klaro's cookie has nothing else)
+//! have their service names mapped to the catalog's vendors here
+//! ([`SERVICES`]), in the cookie reader only: the page's monitor, which
+//! reads the live APIs (whose services come with the site's own
+//! categories), does not carry the table.
+//!
 //! Not cookie-visible, so not read here: Usercentrics (its browser SDK keeps
 //! consent in localStorage `uc_settings`; Cookiebot, also a Usercentrics
 //! product, is read), and a bare TCF `euconsent-v2` string (the TC string
@@ -88,11 +94,17 @@ impl<'a> Jar<'a> {
         }
     }
 
-    /// The categories `name` of `cmp` stands for: the site's, else the default.
+    /// The categories `name` of `cmp` stands for: the site's, else the
+    /// default, else, for a CMP that records choices per service, the
+    /// known service's ([`SERVICES`]).
     fn categories(&self, cmp: &str, name: &str) -> &'a [Category] {
-        self.names
-            .get(cmp, name)
-            .unwrap_or_else(|| categories_of(cmp, name))
+        if let Some(site) = self.names.get(cmp, name) {
+            return site;
+        }
+        match categories_of(cmp, name) {
+            [] if SERVICE_CMPS.contains(&cmp) => service(name).map_or(&[], |(_, c)| c),
+            found => found,
+        }
     }
 
     fn get(&self, name: &str) -> Option<&'a str> {
@@ -103,10 +115,67 @@ impl<'a> Jar<'a> {
 fn undecodable(cmp: &'static str) -> CmpConsent {
     CmpConsent {
         cmp,
+        implied: false,
         decided: false,
         categories: Acc::default().finish(),
     }
 }
+
+/// CMPs that record choices per service (a tag, a vendor) besides or
+/// instead of per category: their service names are looked up in
+/// [`SERVICES`].
+const SERVICE_CMPS: [&str; 3] = ["klaro", "vanilla-cookieconsent", "usercentrics"];
+
+/// The catalog vendor a CMP service name stands for, and the categories
+/// its consent gates: case, spaces, `_` and `-` ignored (`Google
+/// Analytics`, `google-analytics` and `google_analytics` are one name).
+pub fn service(name: &str) -> Option<(&'static str, &'static [Category])> {
+    let key = |s: &str| {
+        s.bytes()
+            .filter(|b| !matches!(b, b' ' | b'_' | b'-' | b'.'))
+            .map(|b| b.to_ascii_lowercase())
+            .collect::<alloc::vec::Vec<u8>>()
+    };
+    let wanted = key(name);
+    SERVICES
+        .iter()
+        .find(|(names, ..)| names.split('|').any(|n| key(n) == wanted))
+        .map(|(_, vendor, categories)| (*vendor, *categories))
+}
+
+/// Service names the CMPs' own templates and sites' configurations use
+/// (Klaro's `services[].name`, cookieconsent's `services` keys,
+/// Usercentrics' service names; `docs/policy.md`), for the cookies that record
+/// nothing else (Klaro's): `(names split by '|',
+/// catalog vendor id, the categories its consent gates)`. The categories
+/// are the vendor's primary purpose's in the catalog (a test holds them in
+/// step); services the catalog has no vendor for name one of their own
+/// (`youtube`, `matomo`) with the category of what they do.
+pub const SERVICES: &[(&str, &str, &[Category])] = {
+    use Category::*;
+    &[
+        ("google-analytics|googleanalytics|ga|ga4|google-analytics-4|universal-analytics", "ga4", &[Analytics]),
+        ("google-ads|googleads|google-ads-conversion-tracking|google-ads-remarketing|adwords|doubleclick|google-marketing-products", "google-ads", &[Marketing]),
+        ("facebook-pixel|meta-pixel|facebook|fb-pixel", "meta-pixel", &[Marketing]),
+        ("hotjar", "hotjar", &[Analytics]),
+        ("microsoft-clarity|clarity", "microsoft-clarity", &[Analytics]),
+        ("microsoft-advertising|bing-ads|microsoft-uet|bing", "microsoft-uet", &[Marketing]),
+        ("linkedin-insight-tag|linkedin-insight|linkedin", "linkedin-insight", &[Marketing]),
+        ("tiktok-pixel|tiktok", "tiktok-pixel", &[Marketing]),
+        ("pinterest-tag|pinterest", "pinterest-tag", &[Marketing]),
+        ("twitter-pixel|x-pixel|twitter", "x-pixel", &[Marketing]),
+        ("snap-pixel|snapchat", "snap-pixel", &[Marketing]),
+        ("reddit-pixel|reddit", "reddit-pixel", &[Marketing]),
+        ("criteo", "criteo", &[Marketing]),
+        ("hubspot", "hubspot", &[Marketing]),
+        ("intercom", "intercom", &[Functional]),
+        ("mixpanel", "mixpanel", &[Analytics]),
+        ("amplitude", "amplitude", &[Analytics]),
+        ("yandex-metrica|yandex-metrika|yandex", "yandex-metrica", &[Analytics]),
+        ("youtube|youtube-video", "youtube", &[Marketing]),
+        ("matomo|piwik", "matomo", &[Analytics]),
+    ]
+};
 
 // ---------------------------------------------------------------- OneTrust
 
@@ -161,6 +230,7 @@ fn onetrust(jar: &Jar<'_>) -> Option<CmpConsent> {
     }
     Some(CmpConsent {
         cmp: "onetrust",
+        implied: false,
         decided,
         categories: acc.finish(),
     })
@@ -170,9 +240,11 @@ fn onetrust(jar: &Jar<'_>) -> Option<CmpConsent> {
 
 /// `CookieConsent`: URL-encoded JS object literal
 /// `{stamp:'…',necessary:true,preferences:false,statistics:false,marketing:false,method:'explicit',…}`.
-/// `-1` alone, or `stamp:'-1'` / `method:'implied'`: the CMP found no
-/// consent needed and lets everything run; the visitor chose nothing, so
-/// `decided` is false. Otherwise decided.
+/// `-1` alone, or `stamp:'-1'`: the CMP found no consent needed and lets
+/// everything run; the visitor chose nothing, so `decided` is false.
+/// `method:'implied'` (Cookiebot's "implied consent", where the site lets
+/// it apply consent without a click): decided, [`CmpConsent::implied`],
+/// with the categories it records. Otherwise decided.
 fn cookiebot(jar: &Jar<'_>) -> Option<CmpConsent> {
     let raw = jar.get("CookieConsent")?;
     let text = percent_decode(raw);
@@ -184,6 +256,7 @@ fn cookiebot(jar: &Jar<'_>) -> Option<CmpConsent> {
         }
         return Some(CmpConsent {
             cmp: "cookiebot",
+            implied: false,
             decided: false,
             categories: acc.finish(),
         });
@@ -192,10 +265,10 @@ fn cookiebot(jar: &Jar<'_>) -> Option<CmpConsent> {
         return Some(undecodable("cookiebot"));
     };
     let mut acc = Acc::default();
-    let mut implied = false;
+    let (mut no_consent_needed, mut implied) = (false, false);
     for (key, value) in &members {
         match (key.as_str(), value) {
-            ("stamp", Val::Str(s)) => implied |= s == "-1",
+            ("stamp", Val::Str(s)) => no_consent_needed |= s == "-1",
             ("method", Val::Str(s)) => implied |= s == "implied",
             (name, Val::Bool(b)) => jar
                 .categories("cookiebot", name)
@@ -206,19 +279,28 @@ fn cookiebot(jar: &Jar<'_>) -> Option<CmpConsent> {
     }
     Some(CmpConsent {
         cmp: "cookiebot",
-        decided: !implied,
+        implied: implied && !no_consent_needed,
+        decided: !no_consent_needed,
         categories: acc.finish(),
     })
 }
 
 // ----------------------------------------------------------------- Didomi
 
-/// `didomi_token`: base64 JSON with `purposes.enabled` / `purposes.disabled`
-/// (Didomi's purpose ids, or TCF purpose numbers). Default mapping: purpose 1
-/// `cookies` gates functional, analytics and marketing (nothing may be
-/// stored without it); analytics also needs the measurement purposes 7-10,
-/// marketing the advertising purposes 2-4, each by the "every source" rule.
-/// Decided: the token lists at least one purpose.
+/// `didomi_token`: base64 JSON. Purposes as Didomi's ids (its standard ids
+/// for the IAB purposes, `cookies`, `select_basic_ads`, …, or TCF purpose
+/// numbers) and the site's custom purposes, in any of the token's forms:
+/// `purposes.enabled` / `purposes.disabled` (version 2 tokens),
+/// `purposes.consent.enabled` / `.disabled` (the consent-string form the
+/// Web SDK's user status uses), legitimate-interest lists
+/// (`purposes_li`, `purposes.legitimate_interest`) ignored: they are not
+/// consent. Default mapping: purpose 1 `cookies` gates functional,
+/// analytics and marketing (nothing may be stored without it); analytics
+/// also needs the measurement purposes 7-10, marketing the advertising
+/// purposes 2-4, each by the "every source" rule; custom purposes through
+/// `policy.cmp.didomi`. Decided: the token lists at least one purpose or
+/// vendor (a notice with no purposes of its own still records the
+/// visitor's vendor choice).
 fn didomi(jar: &Jar<'_>) -> Option<CmpConsent> {
     let raw = jar.get("didomi_token")?;
     let Some(json) =
@@ -229,23 +311,35 @@ fn didomi(jar: &Jar<'_>) -> Option<CmpConsent> {
     let Some(root) = parse_value(&json) else {
         return Some(undecodable("didomi"));
     };
-    let purposes = root.member("purposes");
+    // `enabled` / `disabled` lists of `key`, plain or under `consent`.
+    let lists = |key: &str| {
+        let top = root.member(key);
+        let consent = top.and_then(|p| p.member("consent"));
+        [("enabled", true), ("disabled", false)]
+            .into_iter()
+            .flat_map(move |(list, granted)| {
+                [top, consent].into_iter().filter_map(move |v| {
+                    match v.and_then(|v| v.member(list)) {
+                        Some(Val::Arr(items)) => Some((items, granted)),
+                        _ => None,
+                    }
+                })
+            })
+    };
     let mut acc = Acc::default();
     let mut any = false;
-    for (list, granted) in [("enabled", true), ("disabled", false)] {
-        let Some(Val::Arr(items)) = purposes.and_then(|p| p.member(list)) else {
-            continue;
-        };
-        for item in items {
-            let Some(id) = item.text() else { continue };
+    for (items, granted) in lists("purposes") {
+        for id in items.iter().filter_map(Val::text) {
             any = true;
             for c in jar.categories("didomi", id) {
                 acc.add(*c, granted);
             }
         }
     }
+    any |= lists("vendors").any(|(items, _)| !items.is_empty());
     Some(CmpConsent {
         cmp: "didomi",
+        implied: false,
         decided: any,
         categories: acc.finish(),
     })
@@ -256,7 +350,10 @@ fn didomi(jar: &Jar<'_>) -> Option<CmpConsent> {
 /// `cookieyes-consent`: `consentid:…,consent:yes,action:yes,necessary:yes,
 /// functional:no,analytics:no,performance:no,advertisement:no,other:no`.
 /// performance → analytics, advertisement → marketing, `other` unmapped.
-/// Decided: `action:yes`. Legacy plugin: `cky-consent`, `cky-action`,
+/// Decided: `action:yes`. `consent:yes` with `action:no` is consent the
+/// banner applied without a click (CookieYes' opt-out / implied-consent
+/// banners set it on load where the site allows): decided,
+/// [`CmpConsent::implied`]. Legacy plugin: `cky-consent`, `cky-action`,
 /// `cookieyes-<category>=yes|no`.
 fn cookieyes(jar: &Jar<'_>) -> Option<CmpConsent> {
     fn yes_no(v: &str) -> Option<bool> {
@@ -269,23 +366,27 @@ fn cookieyes(jar: &Jar<'_>) -> Option<CmpConsent> {
     let mut acc = Acc::default();
     if let Some(raw) = jar.get("cookieyes-consent") {
         let text = percent_decode(raw);
-        let mut decided = false;
+        let (mut action, mut consent) = (None, None);
         for item in text.split(',') {
             let Some((key, value)) = item.split_once(':') else {
                 continue;
             };
             let key = key.trim();
             if key == "action" {
-                decided = value.trim() == "yes";
+                action = Some(value.trim() == "yes");
+            } else if key == "consent" {
+                consent = yes_no(value);
             } else if let Some(v) = yes_no(value) {
                 jar.categories("cookieyes", key)
                     .iter()
                     .for_each(|c| acc.add(*c, v));
             }
         }
+        let implied = action == Some(false) && consent == Some(true);
         return Some(CmpConsent {
             cmp: "cookieyes",
-            decided,
+            implied,
+            decided: action == Some(true) || implied,
             categories: acc.finish(),
         });
     }
@@ -317,6 +418,7 @@ fn cookieyes(jar: &Jar<'_>) -> Option<CmpConsent> {
     let decided = action.is_some_and(|a| a.trim() == "yes");
     Some(CmpConsent {
         cmp: "cookieyes",
+        implied: false,
         decided,
         categories: acc.finish(),
     })
@@ -356,6 +458,7 @@ fn complianz(jar: &Jar<'_>) -> Option<CmpConsent> {
     };
     Some(CmpConsent {
         cmp: "complianz",
+        implied: false,
         decided,
         categories: acc.finish(),
     })
@@ -416,6 +519,7 @@ fn trustarc(jar: &Jar<'_>) -> Option<CmpConsent> {
     acc.add(Category::Marketing, advertising);
     Some(CmpConsent {
         cmp: "trustarc",
+        implied: false,
         decided: true,
         categories: acc.finish(),
     })
@@ -458,6 +562,7 @@ fn osano(jar: &Jar<'_>) -> Option<CmpConsent> {
     }
     Some(CmpConsent {
         cmp: "osano",
+        implied: false,
         decided: any,
         categories: acc.finish(),
     })
@@ -466,35 +571,47 @@ fn osano(jar: &Jar<'_>) -> Option<CmpConsent> {
 // ------------------------------------------------------------------ Klaro
 
 /// `klaro`: URL-encoded JSON `{"<service>":true|false,…}`, per service, not
-/// per category; which service serves which purpose is in the site's Klaro
-/// config. Without it: every service granted → all granted; every service
-/// refused → functional, analytics, marketing refused; mixed → unknown.
+/// per category. A service the site names in `policy.cmp.klaro`, or one of
+/// the known services ([`super::SERVICES`]: `google-analytics` → the GA4
+/// vendor → analytics), gives its categories by the "every source" rule;
+/// categories no known service gates follow the rest: every service
+/// granted → granted, every service refused → refused, mixed → unknown.
 /// Decided: at least one service recorded.
 fn klaro(jar: &Jar<'_>) -> Option<CmpConsent> {
     let raw = jar.get("klaro")?;
     let Some(Val::Obj(members)) = parse_value(&percent_decode(raw)) else {
         return Some(undecodable("klaro"));
     };
-    let flags: Vec<bool> = members
-        .iter()
-        .filter_map(|(_, v)| if let Val::Bool(b) = v { Some(*b) } else { None })
-        .collect();
     let mut acc = Acc::default();
-    let all = |want: bool| !flags.is_empty() && flags.iter().all(|b| *b == want);
-    if all(true) || all(false) {
-        let granted = all(true);
+    let (mut granted, mut refused) = (0usize, 0usize);
+    for (name, value) in &members {
+        let Val::Bool(b) = value else { continue };
+        if *b {
+            granted += 1;
+        } else {
+            refused += 1;
+        }
+        for c in jar.categories("klaro", name) {
+            acc.add(*c, *b);
+        }
+    }
+    let mut categories = acc.finish();
+    if granted == 0 || refused == 0 {
         for c in [
             Category::Functional,
             Category::Analytics,
             Category::Marketing,
         ] {
-            acc.add(c, granted);
+            if categories.get(c).is_none() && granted + refused > 0 {
+                categories.set(c, Some(refused == 0));
+            }
         }
     }
     Some(CmpConsent {
         cmp: "klaro",
-        decided: !flags.is_empty(),
-        categories: acc.finish(),
+        implied: false,
+        decided: granted + refused > 0,
+        categories,
     })
 }
 
@@ -535,6 +652,7 @@ fn vanilla_cookieconsent(jar: &Jar<'_>) -> Option<CmpConsent> {
     categories.set(Category::Necessary, Some(true));
     Some(CmpConsent {
         cmp: "vanilla-cookieconsent",
+        implied: false,
         decided: true,
         categories,
     })
@@ -614,6 +732,52 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn services_gate_their_catalog_vendors_categories() {
+        for (names, vendor, categories) in SERVICES {
+            if let Some(v) = crate::catalog::vendor(vendor) {
+                let primary = v.primary().consent;
+                assert_eq!(
+                    categories.to_vec(),
+                    primary.into_iter().collect::<alloc::vec::Vec<_>>(),
+                    "{vendor}"
+                );
+            }
+            for name in names.split('|') {
+                assert_eq!(
+                    service(name).map(|(v, _)| v),
+                    Some(*vendor),
+                    "{name} is listed once"
+                );
+            }
+        }
+        assert_eq!(
+            service("Google Analytics"),
+            Some(("ga4", &[Category::Analytics][..]))
+        );
+        let names = ConsentNames::default();
+        let jar = Jar::new("", &names);
+        assert_eq!(
+            jar.categories("klaro", "google_analytics"),
+            &[Category::Analytics]
+        );
+        assert_eq!(
+            jar.categories("klaro", "YouTube Video"),
+            &[Category::Marketing]
+        );
+        assert_eq!(
+            jar.categories("onetrust", "google-analytics"),
+            &[] as &[Category],
+            "not a service CMP"
+        );
+        assert_eq!(jar.categories("klaro", "my-own-widget"), &[] as &[Category]);
+        assert_eq!(
+            categories_of("klaro", "google-analytics"),
+            &[] as &[Category],
+            "live names: not the table"
+        );
+    }
 
     #[test]
     fn base64_variants() {

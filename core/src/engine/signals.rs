@@ -6,7 +6,10 @@
 //!   Consent a CMP restored from storage counts from page start (time 0);
 //!   a choice counts from its event. Undecided is not consent: an
 //!   undecided CMP changes nothing, so where nothing decided, only
-//!   `necessary` is granted.
+//!   `necessary` is granted. Consent a CMP applied without a choice
+//!   (implied) is a decided state resting on [`Basis::Implied`]: as the CMP
+//!   says under `policy.implied: 'accept'`, else with every category it
+//!   grants refused.
 //! - **Claims** Google's tags make (Consent Mode commands in `dataLayer`,
 //!   `gcs` on their hits) are not fed in: the CMP holds the truth. Each
 //!   claim of a granted storage type is checked against the timeline
@@ -16,7 +19,7 @@
 use super::{Engine, CLAIM_SETTLE_MS};
 use crate::catalog::{self, Vendor};
 use crate::cmp::{self, CmpConsent};
-use crate::consent::{self, Categories, Category, Source};
+use crate::consent::{self, Basis, Categories, Category, Source};
 use crate::consent_mode::{self, ConsentMode};
 use crate::report::{Evidence, FindingType, SignalKind};
 use crate::url::{self, UrlParts};
@@ -37,7 +40,7 @@ pub(super) struct Signals {
     /// restored from storage.
     cookies_read: bool,
     /// The decided CMP state last read from cookies.
-    cmp_cookie: Option<(&'static str, Categories)>,
+    cmp_cookie: Option<(&'static str, Categories, bool)>,
     consent_mode: ConsentMode,
     claims: Vec<Claim>,
     /// TCF vendor consents (GVL ids) as of each TCF update.
@@ -61,21 +64,48 @@ impl Engine {
     /// restored from storage (time 0), and a decided state that differs
     /// from the last one is a consent change.
     pub fn cmp_cookie_consent(&mut self, found: Option<CmpConsent>, now: u64) {
-        let found = found.filter(|c| c.decided).map(|c| (c.cmp, c.categories));
+        let found = found
+            .filter(|c| c.decided)
+            .map(|c| (c.cmp, c.categories, c.implied));
         let at = if self.signals.cookies_read { now } else { 0 };
         self.signals.cookies_read = true;
         if found == self.signals.cmp_cookie {
             return;
         }
         self.signals.cmp_cookie = found;
-        if let Some((id, categories)) = found {
-            self.consent(categories, Source::Cmp(id), at);
+        if let Some((id, categories, implied)) = found {
+            self.cmp_consent(categories, id, implied, at);
         }
+    }
+
+    /// A decided CMP state into the timeline; an implied one as the
+    /// policy counts it (module docs).
+    fn cmp_consent(
+        &mut self,
+        mut categories: Categories,
+        id: &'static str,
+        implied: bool,
+        at: u64,
+    ) {
+        let basis = if implied {
+            Basis::Implied
+        } else {
+            Basis::Explicit
+        };
+        if implied && !self.policy.accept_implied {
+            for c in Category::ALL {
+                if c != Category::Necessary && categories.get(c) == Some(true) {
+                    categories.set(c, Some(false));
+                }
+            }
+        }
+        self.consent_with(categories, Source::Cmp(id), basis, at);
     }
 
     /// A CMP's live state from its API or events: each of its own names
     /// granted or refused ([`cmp::from_choices`]); `restored` when the CMP
-    /// had it from storage before the visitor did anything on this page.
+    /// had it from storage before the visitor did anything on this page;
+    /// an undecided state changes nothing.
     pub fn cmp_state(
         &mut self,
         cmp: &str,
@@ -84,11 +114,34 @@ impl Engine {
         restored: bool,
         now: u64,
     ) {
-        let (Some(id), true) = (cmp::cmp_id(cmp), decided) else {
+        let basis = if decided {
+            Basis::Explicit
+        } else {
+            Basis::None
+        };
+        self.cmp_state_with(cmp, choices, basis, restored, now);
+    }
+
+    /// [`Engine::cmp_state`] with the state's basis: [`Basis::None`] when
+    /// undecided (nothing changes), [`Basis::Implied`] when the CMP applied
+    /// it without a choice.
+    pub fn cmp_state_with(
+        &mut self,
+        cmp: &str,
+        choices: &[(&str, bool)],
+        basis: Basis,
+        restored: bool,
+        now: u64,
+    ) {
+        let Some(id) = cmp::cmp_id(cmp) else {
             return;
         };
+        if basis == Basis::None {
+            return;
+        }
         if let Some(categories) = cmp::from_choices(id, choices, &self.policy.consent_names) {
-            self.consent(categories, Source::Cmp(id), if restored { 0 } else { now });
+            let at = if restored { 0 } else { now };
+            self.cmp_consent(categories, id, basis == Basis::Implied, at);
         }
     }
 

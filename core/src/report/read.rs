@@ -32,7 +32,7 @@ use std::{format, vec};
 use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::{EvidenceKind, FindingType, HealthStatus, ReportType, SignalKind};
+use super::{ConsentBasis, EvidenceKind, FindingType, HealthStatus, ReportType, SignalKind};
 use crate::consent::{Category, Source};
 use crate::redact::{error_name, redact_cookie_name, redact_text};
 use crate::url::redact_path;
@@ -766,6 +766,7 @@ wire_enum_read!(ReportType, ReportType::NAMES);
 wire_enum_read!(EvidenceKind, EvidenceKind::NAMES);
 wire_enum_read!(SignalKind, SignalKind::NAMES);
 wire_enum_read!(HealthStatus, HealthStatus::NAMES);
+wire_enum_read!(ConsentBasis, ConsentBasis::NAMES);
 
 impl Scrub for Category {
     fn scrub(&mut self) {}
@@ -1137,6 +1138,7 @@ canonical_enum!(
     EvidenceKind,
     SignalKind,
     HealthStatus,
+    ConsentBasis,
     Category
 );
 
@@ -1431,6 +1433,7 @@ wire_object! {
         marketing: Tristate = req,
         source: ConsentSource<'a> = opt,
         since: Count = opt,
+        basis: ConsentBasis = opt,
         gpc: bool = opt,
     }
 }

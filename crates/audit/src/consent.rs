@@ -1,7 +1,9 @@
 //! `tagwatch consent`: stdin, one `Cookie:` header value a line; stdout, one
 //! JSON object a line (the contract in design.md):
-//! `{"cmp":id|null,"decided":bool,"categories":{"necessary","functional","analytics","marketing"}}`,
-//! each category `true`, `false` or `null` (unknown).
+//! `{"cmp":id|null,"decided":bool,"basis":"none"|"explicit"|"implied","categories":{"necessary","functional","analytics","marketing"}}`,
+//! each category `true`, `false` or `null` (unknown). `basis` tells a
+//! visitor's choice (`explicit`) from consent the CMP applied without one
+//! (`implied`, decided too; docs/policy.md); `none` when undecided.
 //!
 //! The state is read by `tagwatch_core::cmp::from_cookies`, the same parsers
 //! the in-page monitor uses; CMP ids, the precedence between several CMPs
@@ -20,7 +22,7 @@
 
 use serde::Serialize;
 use tagwatch_core::cmp;
-use tagwatch_core::consent::Category;
+use tagwatch_core::consent::{Basis, Category};
 
 use super::lines;
 use crate::Failure;
@@ -32,13 +34,27 @@ pub const MAX_LINE: usize = 64 * 1024;
 const OVERLONG: &str = "line longer than 65536 bytes";
 
 /// One output line.
-#[derive(Serialize, Default)]
+#[derive(Serialize)]
 struct Answer {
     cmp: Option<&'static str>,
     decided: bool,
+    basis: &'static str,
     categories: Cats,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'static str>,
+}
+
+impl Default for Answer {
+    /// No CMP: nothing known, nothing decided.
+    fn default() -> Self {
+        Answer {
+            cmp: None,
+            decided: false,
+            basis: Basis::None.as_str(),
+            categories: Cats::default(),
+            error: None,
+        }
+    }
 }
 
 #[derive(Serialize, Default)]
@@ -58,6 +74,7 @@ fn answer(header: &str) -> Answer {
             Answer {
                 cmp: Some(found.cmp),
                 decided: found.decided,
+                basis: found.basis().as_str(),
                 categories: Cats {
                     necessary: c.get(Category::Necessary),
                     functional: c.get(Category::Functional),
@@ -106,7 +123,7 @@ mod tests {
         String::from_utf8(lines::run_on(input, 16, MAX_LINE, respond)).unwrap()
     }
 
-    const NONE: &str = r#"{"cmp":null,"decided":false,"categories":{"necessary":null,"functional":null,"analytics":null,"marketing":null}}"#;
+    const NONE: &str = r#"{"cmp":null,"decided":false,"basis":"none","categories":{"necessary":null,"functional":null,"analytics":null,"marketing":null}}"#;
 
     #[test]
     fn one_answer_per_non_empty_line() {
@@ -115,8 +132,8 @@ mod tests {
         assert_eq!(
             lines,
             [
-                r#"{"cmp":"cookieyes","decided":true,"categories":{"necessary":true,"functional":false,"analytics":true,"marketing":false}}"#,
-                r#"{"cmp":"complianz","decided":true,"categories":{"necessary":true,"functional":null,"analytics":null,"marketing":false}}"#,
+                r#"{"cmp":"cookieyes","decided":true,"basis":"explicit","categories":{"necessary":true,"functional":false,"analytics":true,"marketing":false}}"#,
+                r#"{"cmp":"complianz","decided":true,"basis":"explicit","categories":{"necessary":true,"functional":null,"analytics":null,"marketing":false}}"#,
                 NONE,
             ]
         );

@@ -21,7 +21,8 @@
 //!   `tagwatch_core::cmp::from_cookies_with` finds, in the form of
 //!   `CmpConsent::to_bits` (bits 0–7 the categories, 2 bits each in
 //!   `necessary, functional, analytics, marketing` order: 0 unknown,
-//!   1 refused, 2 granted; bit 8 decided; bits 16–23 the CMP's place in
+//!   1 refused, 2 granted; bit 8 decided; bit 9 implied (decided by the
+//!   CMP without a choice); bits 16–23 the CMP's place in
 //!   `cmp::PRECEDENCE` plus one), or 0 when no CMP cookie is there. Read
 //!   as a JS number: `>>> 0` keeps it unsigned.
 //!
