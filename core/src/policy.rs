@@ -12,7 +12,7 @@
 
 use crate::catalog::PurposeDef;
 use crate::consent::{Category, ConsentNames};
-use crate::json::{parse_value, Val};
+use crate::json::{self, Leaf};
 use crate::url::glob_match;
 use alloc::collections::BTreeMap;
 use alloc::{string::String, vec, vec::Vec};
@@ -195,85 +195,74 @@ impl Policy {
     /// `docs/policy.md`), as the in-page monitor receives it from the
     /// loader. The same shape as the `Deserialize` impl, read tolerantly:
     /// an entry of the wrong shape is skipped, the rest still applies (a
-    /// site's typo must not switch its whole policy off).
+    /// site's typo must not switch its whole policy off); text that is not
+    /// JSON leaves the default policy. Read path by path as the document is
+    /// walked (`json::walk`), so the page carries no JSON tree for it; a
+    /// key given twice applies twice (a scalar's last value wins).
     pub fn from_json(text: &str) -> Policy {
         let mut p = Policy::default();
-        let Some(root) = parse_value(text) else {
-            return p;
-        };
-        let number = |key: &str| {
-            root.member(key)
-                .and_then(Val::text)
-                .and_then(|t| t.parse().ok())
-        };
-        if let Some(ms) = number("grace_ms") {
-            p.grace_ms = ms;
-        }
-        p.cookie_max_days = number("cookie_max_days").and_then(|d| u32::try_from(d).ok());
-        for region in items(root.member("regions")) {
-            if let Some(r) = region.text() {
-                p.allow_region(r);
-            }
-        }
-        for (vendor, globs) in members(root.member("pages")) {
-            for glob in items(Some(globs)).filter_map(Val::text) {
-                p.allow_page(vendor, glob);
-            }
-        }
-        for (vendor, purposes) in members(root.member("vendors")) {
-            for (purpose, category) in members(Some(purposes)) {
-                if let Some(c) = category.text().and_then(Category::parse) {
-                    p.set_category(vendor, purpose, c);
-                }
-            }
-        }
-        for (source, names) in members(root.member("cmp")) {
-            for (name, value) in members(Some(names)) {
-                let categories = match value {
-                    Val::Null => Vec::new(),
-                    Val::Arr(list) => list
-                        .iter()
-                        .filter_map(Val::text)
-                        .filter_map(Category::parse)
-                        .collect(),
-                    one => match one.text().and_then(Category::parse) {
-                        Some(c) => vec![c],
-                        None => continue,
-                    },
-                };
-                p.consent_names.set(source, name, categories);
-            }
-        }
-        for (vendor, id) in members(root.member("tcf_vendors")) {
-            if let Some(id) = id.text().and_then(|t| t.parse().ok()) {
-                p.tcf_vendors.push((vendor.into(), id));
-            }
+        // Only a document that reads whole applies, not half of one.
+        if json::walk(text, &mut |_, _| {}) {
+            json::walk(text, &mut |path, leaf| p.read(path, leaf));
         }
         p
+    }
+
+    /// One value of the policy's JSON at `path` (object keys; `None` for
+    /// an array's item). A new policy key is one arm here.
+    fn read(&mut self, path: &[Option<String>], leaf: Leaf<'_>) {
+        let category = |leaf| match leaf {
+            Leaf::Text(t) => Category::parse(t),
+            _ => None,
+        };
+        match (path, leaf) {
+            ([Some(k)], Leaf::Text(t)) if k == "grace_ms" => {
+                if let Ok(ms) = t.parse() {
+                    self.grace_ms = ms;
+                }
+            }
+            ([Some(k)], leaf) if k == "cookie_max_days" => {
+                self.cookie_max_days = match leaf {
+                    Leaf::Text(t) => t.parse().ok(),
+                    _ => None,
+                };
+            }
+            ([Some(k), None], Leaf::Text(region)) if k == "regions" => self.allow_region(region),
+            ([Some(k), Some(vendor), None], Leaf::Text(glob)) if k == "pages" => {
+                self.allow_page(vendor, glob)
+            }
+            ([Some(k), Some(vendor), Some(purpose)], leaf) if k == "vendors" => {
+                if let Some(c) = category(leaf) {
+                    self.set_category(vendor, purpose, c);
+                }
+            }
+            ([Some(k), Some(source), Some(name)], leaf) if k == "cmp" => {
+                let categories = match (leaf, category(leaf)) {
+                    (Leaf::Null | Leaf::Array, _) => Vec::new(),
+                    (_, Some(c)) => vec![c],
+                    (_, None) => return,
+                };
+                self.consent_names.set(source, name, categories);
+            }
+            ([Some(k), Some(_), Some(_), None], leaf) if k == "cmp" => {
+                if let Some(c) = category(leaf) {
+                    // The list's own entry, set by its `Leaf::Array` just before.
+                    self.consent_names.add_to_last(c);
+                }
+            }
+            ([Some(k), Some(vendor)], Leaf::Text(id)) if k == "tcf_vendors" => {
+                if let Ok(id) = id.parse() {
+                    self.tcf_vendors.push((vendor.clone(), id));
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Adds a page glob where `vendor` may run.
     pub fn allow_page(&mut self, vendor: &str, glob: &str) {
         self.pages.push((vendor.into(), glob.into()));
     }
-}
-
-/// The items of a JSON array (none when it is not one).
-fn items(v: Option<&Val>) -> impl Iterator<Item = &Val> {
-    let list = match v {
-        Some(Val::Arr(list)) => list.as_slice(),
-        _ => &[],
-    };
-    list.iter()
-}
-
-/// The members of a JSON object (none when it is not one).
-fn members(v: Option<&Val>) -> impl Iterator<Item = (&str, &Val)> {
-    let list = match v {
-        Some(Val::Obj(list)) => list.as_slice(),
-        _ => &[],
-    };
-    list.iter().map(|(k, v)| (k.as_str(), v))
 }
 
 #[cfg(test)]
@@ -320,6 +309,58 @@ mod tests {
             (p.regions, p.grace_ms, p.pages.len(), p.cookie_max_days),
             (None, DEFAULT_GRACE_MS, 0, Some(30))
         );
+    }
+
+    /// The policy is read path by path as the JSON is walked: lists of
+    /// categories, `null`, JS-literal quoting, a broken or hostile document.
+    #[test]
+    fn the_walked_reading_keeps_the_tree_reading() {
+        let p = Policy::from_json(
+            r#"{cmp:{'tcf':{"1":["functional",7,"nope",["analytics"],"analytics"],"2":[],"3":null,"4":true}},
+                "regions":["EU",["us"],{"x":"au"}],"vendors":{"intercom":{"messenger":"necessary","media":7}},
+                "pages":{"intercom":["/a/*",1,null]},"tcf_vendors":{"criteo":91,"x":"91x","y":70000},
+                "cookie_max_days":"30","grace_ms":7}"#,
+        );
+        let names = |n: &str| p.consent_names.get("tcf", n).map(<[Category]>::to_vec);
+        assert_eq!(
+            names("1"),
+            Some(vec![Category::Functional, Category::Analytics])
+        );
+        assert_eq!(
+            (names("2"), names("3"), names("4")),
+            (Some(vec![]), Some(vec![]), None)
+        );
+        assert_eq!(p.regions, Some(vec!["eu".into()]));
+        assert_eq!(
+            p.categories,
+            vec![("intercom".into(), "messenger".into(), Category::Necessary)]
+        );
+        assert_eq!(
+            p.pages,
+            vec![
+                ("intercom".into(), "/a/*".into()),
+                ("intercom".into(), "1".into())
+            ]
+        );
+        assert_eq!(p.tcf_vendors, vec![("criteo".into(), 91)]);
+        assert_eq!((p.cookie_max_days, p.grace_ms), (Some(30), 7));
+        // Not one whole value: the default policy, not the part before the break.
+        for broken in [
+            r#"{"grace_ms":1,"regions":["eu"]"#,
+            r#"{"grace_ms":1,"regions":["eu",}"#,
+            r#"{"grace_ms":1 "regions":["eu"]}"#,
+        ] {
+            assert_eq!(Policy::from_json(broken), Policy::default(), "{broken}");
+        }
+        // Deep nesting is refused, not followed (no unbounded recursion).
+        let deep = format!("{{\"grace_ms\":1,\"x\":{}}}", "[".repeat(100_000));
+        assert_eq!(Policy::from_json(&deep), Policy::default());
+        let nested = format!(
+            "{{\"grace_ms\":1,\"x\":{}1{}}}",
+            "[".repeat(15),
+            "]".repeat(15)
+        );
+        assert_eq!(Policy::from_json(&nested).grace_ms, 1);
     }
 
     #[test]
