@@ -29,7 +29,7 @@ while (pos < bytes.length) {
   const end = pos + size;
   if (id === 2) {
     for (let n = leb(); n > 0; n--) {
-      pos += leb(); pos += leb();      // module, field
+      for (let k = 0; k < 2; k++) { const len = leb(); pos += len; }   // module, field names
       const kind = bytes[pos++];
       if (kind === 0) { leb(); imports++; }
       else if (kind === 1) { pos++; const f = leb(); leb(); if (f & 1) leb(); }

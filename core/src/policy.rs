@@ -208,6 +208,38 @@ impl Policy {
         p
     }
 
+    /// Reads a policy from its line form: what the page's loader writes
+    /// from the site's `policy` object (`www/loader.js`, `lines`), so that
+    /// the page needs no JSON scanner. One line per value of the document,
+    /// in document order: the keys that lead to it, each followed by a TAB
+    /// (an array's item: an empty key), then the value — `"` and its text
+    /// (strings and numbers), `b` a boolean, `n` `null`, `[` the beginning
+    /// of an array. The writer turns a TAB or line break inside a key or a
+    /// text into a space. It is the document [`Policy::from_json`] reads,
+    /// flattened: the same [`Policy::read`] takes each line, so a policy
+    /// key is added once for both.
+    pub fn from_lines(text: &str) -> Policy {
+        let mut p = Policy::default();
+        let mut path = Vec::new();
+        for line in text.split('\n') {
+            let mut fields = line.split('\t');
+            let Some(value) = fields.next_back() else {
+                continue;
+            };
+            path.clear();
+            path.extend(fields.map(|k| (!k.is_empty()).then(|| String::from(k))));
+            let leaf = match value.split_at_checked(1) {
+                Some(("\"", text)) => Leaf::Text(text),
+                Some(("b", "")) => Leaf::Bool,
+                Some(("n", "")) => Leaf::Null,
+                Some(("[", "")) => Leaf::Array,
+                _ => continue,
+            };
+            p.read(&path, leaf);
+        }
+        p
+    }
+
     /// One value of the policy's JSON at `path` (object keys; `None` for
     /// an array's item). A new policy key is one arm here.
     fn read(&mut self, path: &[Option<String>], leaf: Leaf<'_>) {
@@ -361,6 +393,64 @@ mod tests {
             "]".repeat(15)
         );
         assert_eq!(Policy::from_json(&nested).grace_ms, 1);
+    }
+
+    /// The golden pair: the loader's line form of a policy
+    /// (`tests/fixtures/policy/policy.lines`, written by `www/loader.js`
+    /// from `policy.json`; tests/e2e/policy-lines.test.mjs holds the loader
+    /// to it) reads as the JSON does, here and through serde.
+    #[test]
+    fn the_line_form_reads_as_the_json() {
+        let json = include_str!("../../tests/fixtures/policy/policy.json");
+        let lines = include_str!("../../tests/fixtures/policy/policy.lines");
+        let p = Policy::from_lines(lines);
+        assert_eq!(p, Policy::from_json(json));
+        assert_eq!(p, serde_json::from_str::<Policy>(json).unwrap());
+        // Every key of the policy is in the fixture.
+        let d = Policy::default();
+        assert!(p.regions != d.regions && p.pages != d.pages && p.categories != d.categories);
+        assert!(p.grace_ms != d.grace_ms && p.cookie_max_days != d.cookie_max_days);
+        assert!(p.consent_names != d.consent_names && p.tcf_vendors != d.tcf_vendors);
+        assert_eq!(
+            p.consent_names.get("onetrust", "C0004"),
+            Some(&[Category::Marketing, Category::Analytics][..])
+        );
+        assert_eq!(p.consent_names.get("onetrust", "C0002"), Some(&[][..]));
+    }
+
+    /// Whatever the lines hold, the reader takes what fits and skips the rest.
+    #[test]
+    fn the_line_form_takes_any_text() {
+        for text in [
+            "",
+            "\n",
+            "\t",
+            "\t\t\t",
+            "\"",
+            "b",
+            "[",
+            "grace_ms",
+            "grace_ms\t",
+            "grace_ms\tx",
+            "grace_ms\t\"-1",
+            "grace_ms\t\"99999999999999999999999",
+            "regions\t\"eu",
+            "cmp\ttcf\t1\t\t\"functional",
+            "\u{0}\t\u{ffff}\t\"\u{10ffff}",
+            "é\t\"é",
+        ] {
+            assert_eq!(Policy::from_lines(text), Policy::default(), "{text:?}");
+        }
+        let p = Policy::from_lines("grace_ms\t\"7\r\ngrace_ms\tn\nregions\t\t\"EU\nregions\t\tb\n");
+        assert_eq!(
+            (p.grace_ms, p.regions),
+            (DEFAULT_GRACE_MS, Some(vec!["eu".into()]))
+        );
+        let many = "regions\t\t\"eu\n".repeat(10_000);
+        assert_eq!(
+            Policy::from_lines(&many).regions.map(|r| r.len()),
+            Some(10_000)
+        );
     }
 
     #[test]
