@@ -243,19 +243,21 @@ impl Policy {
     /// One value of the policy's JSON at `path` (object keys; `None` for
     /// an array's item). A new policy key is one arm here.
     fn read(&mut self, path: &[Option<String>], leaf: Leaf<'_>) {
+        // One integer parser for every number (each width is its own code).
+        let number = |t: &str| t.parse::<u64>().ok();
         let category = |leaf| match leaf {
             Leaf::Text(t) => Category::parse(t),
             _ => None,
         };
         match (path, leaf) {
             ([Some(k)], Leaf::Text(t)) if k == "grace_ms" => {
-                if let Ok(ms) = t.parse() {
+                if let Some(ms) = number(t) {
                     self.grace_ms = ms;
                 }
             }
             ([Some(k)], leaf) if k == "cookie_max_days" => {
                 self.cookie_max_days = match leaf {
-                    Leaf::Text(t) => t.parse().ok(),
+                    Leaf::Text(t) => number(t).and_then(|d| d.try_into().ok()),
                     _ => None,
                 };
             }
@@ -283,7 +285,7 @@ impl Policy {
                 }
             }
             ([Some(k), Some(vendor)], Leaf::Text(id)) if k == "tcf_vendors" => {
-                if let Ok(id) = id.parse() {
+                if let Some(id) = number(id).and_then(|id| id.try_into().ok()) {
                     self.tcf_vendors.push((vendor.clone(), id));
                 }
             }
