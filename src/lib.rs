@@ -147,11 +147,22 @@ impl Monitor {
         }
     }
 
-    /// The site's policy, the JSON of the contract's `config.policy`
-    /// (`docs/policy.md`); replaces the one in force.
-    pub fn policy(&self, json: &str) {
+    /// The site's policy (the contract's `config.policy`,
+    /// `docs/policy.md`), replacing the one in force: the line form the
+    /// loader writes from the page's object (`Policy::from_lines`, no JSON
+    /// scanner in the page); in the extension's build (feature `parsers`)
+    /// also the JSON its options page stores.
+    pub fn policy(&self, text: &str) {
+        #[cfg(feature = "parsers")]
+        let policy = if text.trim_start().starts_with('{') {
+            Policy::from_json(text)
+        } else {
+            Policy::from_lines(text)
+        };
+        #[cfg(not(feature = "parsers"))]
+        let policy = Policy::from_lines(text);
         self.with(|s| {
-            *s.engine.policy_mut() = Policy::from_json(json);
+            *s.engine.policy_mut() = policy;
             #[cfg(not(feature = "parsers"))]
             s.pieces.policy(&s.engine);
         });

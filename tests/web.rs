@@ -514,6 +514,10 @@ fn hostile_policies_are_ignored_key_by_key() {
         "{\"regions\":",
         "{\"grace_ms\":-5,\"regions\":[1,{}]}",
         &"[".repeat(10_000),
+        "\t\t\t",
+        "regions\t",
+        "grace_ms\t\"-5\nregions\t\t[\n\u{0}\t\u{ffff}",
+        &"regions\t".repeat(10_000),
     ] {
         m.policy(text);
     }
@@ -536,6 +540,28 @@ fn hostile_policies_are_ignored_key_by_key() {
         )),
         "{found:?}"
     );
+}
+
+/// The policy as the loader writes it for the page's monitor (the line
+/// form, `Policy::from_lines`; tests/fixtures/policy/).
+#[wasm_bindgen_test]
+fn the_loaders_line_form_is_the_policy() {
+    let m = new_monitor();
+    m.policy("regions\t[\nregions\t\t\"eu\ngrace_ms\t\"x\n");
+    entry(
+        &m,
+        "https://api-iam.intercom.io/messenger/web/ping",
+        "fetch",
+        100.0,
+        0.0,
+        0.0,
+        0.0,
+        "top",
+    );
+    assert!(findings(&m, 200.0).contains(&pair(
+        "region_not_allowed",
+        "api-iam.intercom.io/messenger/web/ping"
+    )));
 }
 
 #[wasm_bindgen_test]

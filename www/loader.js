@@ -95,23 +95,28 @@ if (!pick(previous, 'loaded')) (function () {
       return '\\u' + ('000' + c.charCodeAt(0).toString(16)).slice(-4);
     }) + '"';
   }
-  // The site's `policy` as JSON text (the core parses it: docs/policy.md),
-  // written here from the page's object as it is when `config` is called:
-  // own enumerable data only, at most 8 levels and 1000 items a level; a
-  // read that throws drops the whole policy (the caller catches).
-  function json(v, depth) {
-    if (typeof v === 'string') return quote(v);
-    if (typeof v === 'number') return isFinite(v) ? String(v) : 'null';
-    if (typeof v === 'boolean') return String(v);
-    if (!v || typeof v !== 'object' || depth > 8) return 'null';
-    var out = [];
+  // The site's `policy` as lines, one per value (`Policy::from_lines`
+  // reads them: no JSON scanner in the page): the keys leading to it, each
+  // and a TAB (an array's item: an empty key), then `"` and the text, `b`,
+  // `n` (null) or `[` (an array begins); none for no policy. Written from the page's object as
+  // it is when `config` is called: own enumerable data only, at most 8
+  // levels and 1000 items a level; a TAB or line break in a key or a text
+  // becomes a space; a read that throws drops the whole policy (the caller
+  // catches).
+  function lines(v, path, depth) {
+    var t = typeof v;
+    if (t === 'string' || t === 'number') return path + '"' + flat(v) + '\n';
+    if (t === 'boolean') return path + 'b\n';
+    if (!v || t !== 'object' || depth > 8) return path && path + 'n\n';
     var list = Array.isArray(v);
     var keys = list ? v : Object.keys(v);
+    var out = list ? path + '[\n' : '';
     for (var i = 0; i < keys.length && i < 1000; i++) {
-      out[i] = (list ? '' : quote(keys[i]) + ':') + json(v[list ? i : keys[i]], depth + 1);
+      out += lines(v[list ? i : keys[i]], path + (list ? '' : flat(keys[i])) + '\t', depth + 1);
     }
-    return list ? '[' + out + ']' : '{' + out + '}';
+    return out;
   }
+  function flat(v) { return String(v).replace(/[\t\n\r]/g, ' '); }
 
   // A call's argument as plain values: `consent` the four categories (1, 0
   // or -1), `config` its keys.
@@ -122,8 +127,8 @@ if (!pick(previous, 'loaded')) (function () {
     }
     if (cmd !== 'config') return null;
     var policy = '';
-    try { policy = json(pick(arg, 'policy'), 0); } catch (e) { /* ignored whole */ }
-    return { collector: str(pick(arg, 'collector')), site: str(pick(arg, 'site')), sample: pick(arg, 'sample'), policy: policy === 'null' ? '' : policy };
+    try { policy = lines(pick(arg, 'policy'), '', 0); } catch (e) { /* ignored whole */ }
+    return { collector: str(pick(arg, 'collector')), site: str(pick(arg, 'site')), sample: pick(arg, 'sample'), policy: policy };
   }
 
   // ---- what must run first ----

@@ -293,6 +293,14 @@ impl ConsentNames {
         self.0.push((source.into(), name.into(), categories));
     }
 
+    /// Adds `category` to the name set last (a policy's list of
+    /// categories, read item by item).
+    pub fn add_to_last(&mut self, category: Category) {
+        if let Some((_, _, categories)) = self.0.last_mut() {
+            categories.push(category);
+        }
+    }
+
     /// The site's categories for `name` of `source`, if it set any.
     pub fn get(&self, source: &str, name: &str) -> Option<&[Category]> {
         self.0

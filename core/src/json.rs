@@ -1,6 +1,7 @@
 //! Minimal JSON for the in-page monitor: a writer for report batches and a
-//! tolerant reader (JSON, or a JS object literal) for the site's policy and
-//! the CMP cookies that hold JSON.
+//! tolerant reader (JSON, or a JS object literal): walked path by path for
+//! the site's policy (no tree in the page), as a tree for the CMP cookies
+//! that hold JSON (the on-demand cookie reader).
 //!
 //! The monitor ships in every page view, and serde_json with its number
 //! tables costs several KB of wasm, while a report is a few flat objects of
@@ -156,6 +157,7 @@ impl Writer {
 }
 
 /// A value of the tolerant JSON / JS-object-literal scanner.
+#[cfg(any(feature = "cmp-cookies", test))]
 #[derive(Debug, PartialEq)]
 pub(crate) enum Val {
     Bool(bool),
@@ -168,6 +170,7 @@ pub(crate) enum Val {
     Obj(Vec<(String, Val)>),
 }
 
+#[cfg(any(feature = "cmp-cookies", test))]
 impl Val {
     pub(crate) fn member(&self, key: &str) -> Option<&Val> {
         match self {
@@ -189,12 +192,38 @@ const MAX_DEPTH: usize = 16;
 
 /// Parses JSON, or a JS object literal (single-quoted strings, bare keys),
 /// leniently: trailing text is ignored. `None` when no value can be read.
+#[cfg(any(feature = "cmp-cookies", test))]
 pub(crate) fn parse_value(s: &str) -> Option<Val> {
     let mut p = Scanner {
         s: s.as_bytes(),
         i: 0,
     };
     p.value(0)
+}
+
+/// What [`walk`] meets at a path: a scalar as written (a string's text, a
+/// number or a bare word), `true` / `false`, `null`, or an array about to
+/// be walked.
+#[derive(Clone, Copy)]
+pub(crate) enum Leaf<'a> {
+    Text(&'a str),
+    Bool,
+    Null,
+    Array,
+}
+
+/// Walks a document as [`parse_value`] reads it, without building the
+/// tree: `visit` gets the path (object keys; `None` for an array's item)
+/// of each scalar and each array, in document order. `false`, after some
+/// calls, when the text is not one value. A reader that takes a few paths
+/// of a small document (the site's policy) needs no `Val` tree, its
+/// lookups or its drop code in the page.
+pub(crate) fn walk(s: &str, visit: &mut dyn FnMut(&[Option<String>], Leaf<'_>)) -> bool {
+    let mut p = Scanner {
+        s: s.as_bytes(),
+        i: 0,
+    };
+    p.walk(&mut Vec::new(), visit).is_some()
 }
 
 struct Scanner<'a> {
@@ -223,6 +252,7 @@ impl Scanner<'_> {
         }
     }
 
+    #[cfg(any(feature = "cmp-cookies", test))]
     fn value(&mut self, depth: usize) -> Option<Val> {
         self.skip_ws();
         match self.peek()? {
@@ -270,6 +300,77 @@ impl Scanner<'_> {
                     "null" => Val::Null,
                     _ => Val::Atom(atom),
                 })
+            }
+        }
+    }
+
+    fn walk(
+        &mut self,
+        path: &mut Vec<Option<String>>,
+        visit: &mut dyn FnMut(&[Option<String>], Leaf<'_>),
+    ) -> Option<()> {
+        self.skip_ws();
+        let open = self.peek()?;
+        if matches!(open, b'{' | b'[') {
+            if path.len() >= MAX_DEPTH {
+                return None;
+            }
+            self.i += 1;
+        }
+        match open {
+            b'{' => loop {
+                if self.eat(b'}') {
+                    return Some(());
+                }
+                self.skip_ws();
+                let key = match self.peek()? {
+                    q @ (b'"' | b'\'') => self.string(q)?,
+                    _ => self.atom()?,
+                };
+                if !self.eat(b':') {
+                    return None;
+                }
+                path.push(Some(key));
+                self.walk(path, visit)?;
+                path.pop();
+                if !self.eat(b',') {
+                    return self.eat(b'}').then_some(());
+                }
+            },
+            b'[' => {
+                visit(path, Leaf::Array);
+                path.push(None);
+                loop {
+                    if self.eat(b']') {
+                        break;
+                    }
+                    self.walk(path, visit)?;
+                    if !self.eat(b',') {
+                        if !self.eat(b']') {
+                            return None;
+                        }
+                        break;
+                    }
+                }
+                path.pop();
+                Some(())
+            }
+            q @ (b'"' | b'\'') => {
+                let text = self.string(q)?;
+                visit(path, Leaf::Text(&text));
+                Some(())
+            }
+            _ => {
+                let atom = self.atom()?;
+                visit(
+                    path,
+                    match atom.as_str() {
+                        "true" | "false" => Leaf::Bool,
+                        "null" => Leaf::Null,
+                        _ => Leaf::Text(&atom),
+                    },
+                );
+                Some(())
             }
         }
     }

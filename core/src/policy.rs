@@ -13,7 +13,7 @@
 
 use crate::catalog::PurposeDef;
 use crate::consent::{Category, ConsentNames};
-use crate::json::{parse_value, Val};
+use crate::json::{self, Leaf};
 use crate::url::glob_match;
 use alloc::collections::BTreeMap;
 use alloc::{string::String, vec, vec::Vec};
@@ -204,65 +204,105 @@ impl Policy {
     /// `docs/policy.md`), as the in-page monitor receives it from the
     /// loader. The same shape as the `Deserialize` impl, read tolerantly:
     /// an entry of the wrong shape is skipped, the rest still applies (a
-    /// site's typo must not switch its whole policy off).
+    /// site's typo must not switch its whole policy off); text that is not
+    /// JSON leaves the default policy. Read path by path as the document is
+    /// walked (`json::walk`), so the page carries no JSON tree for it; a
+    /// key given twice applies twice (a scalar's last value wins).
     pub fn from_json(text: &str) -> Policy {
         let mut p = Policy::default();
-        let Some(root) = parse_value(text) else {
-            return p;
-        };
-        let number = |key: &str| {
-            root.member(key)
-                .and_then(Val::text)
-                .and_then(|t| t.parse().ok())
-        };
-        if let Some(ms) = number("grace_ms") {
-            p.grace_ms = ms;
-        }
-        p.cookie_max_days = number("cookie_max_days").and_then(|d| u32::try_from(d).ok());
-        p.accept_implied = root
-            .member("implied")
-            .and_then(Val::text)
-            .is_some_and(accepts_implied);
-        for region in items(root.member("regions")) {
-            if let Some(r) = region.text() {
-                p.allow_region(r);
-            }
-        }
-        for (vendor, globs) in members(root.member("pages")) {
-            for glob in items(Some(globs)).filter_map(Val::text) {
-                p.allow_page(vendor, glob);
-            }
-        }
-        for (vendor, purposes) in members(root.member("vendors")) {
-            for (purpose, category) in members(Some(purposes)) {
-                if let Some(c) = category.text().and_then(Category::parse) {
-                    p.set_category(vendor, purpose, c);
-                }
-            }
-        }
-        for (source, names) in members(root.member("cmp")) {
-            for (name, value) in members(Some(names)) {
-                let categories = match value {
-                    Val::Null => Vec::new(),
-                    Val::Arr(list) => list
-                        .iter()
-                        .filter_map(Val::text)
-                        .filter_map(Category::parse)
-                        .collect(),
-                    one => match one.text().and_then(Category::parse) {
-                        Some(c) => vec![c],
-                        None => continue,
-                    },
-                };
-                p.consent_names.set(source, name, categories);
-            }
-        }
-        for (vendor, id) in members(root.member("tcf_vendors")) {
-            if let Some(id) = id.text().and_then(|t| t.parse().ok()) {
-                p.tcf_vendors.push((vendor.into(), id));
-            }
+        // Only a document that reads whole applies, not half of one.
+        if json::walk(text, &mut |_, _| {}) {
+            json::walk(text, &mut |path, leaf| p.read(path, leaf));
         }
         p
+    }
+
+    /// Reads a policy from its line form: what the page's loader writes
+    /// from the site's `policy` object (`www/loader.js`, `lines`), so that
+    /// the page needs no JSON scanner. One line per value of the document,
+    /// in document order: the keys that lead to it, each followed by a TAB
+    /// (an array's item: an empty key), then the value — `"` and its text
+    /// (strings and numbers), `b` a boolean, `n` `null`, `[` the beginning
+    /// of an array. The writer turns a TAB or line break inside a key or a
+    /// text into a space. It is the document [`Policy::from_json`] reads,
+    /// flattened: the same [`Policy::read`] takes each line, so a policy
+    /// key is added once for both.
+    pub fn from_lines(text: &str) -> Policy {
+        let mut p = Policy::default();
+        let mut path = Vec::new();
+        for line in text.split('\n') {
+            let mut fields = line.split('\t');
+            let Some(value) = fields.next_back() else {
+                continue;
+            };
+            path.clear();
+            path.extend(fields.map(|k| (!k.is_empty()).then(|| String::from(k))));
+            let leaf = match value.split_at_checked(1) {
+                Some(("\"", text)) => Leaf::Text(text),
+                Some(("b", "")) => Leaf::Bool,
+                Some(("n", "")) => Leaf::Null,
+                Some(("[", "")) => Leaf::Array,
+                _ => continue,
+            };
+            p.read(&path, leaf);
+        }
+        p
+    }
+
+    /// One value of the policy's JSON at `path` (object keys; `None` for
+    /// an array's item). A new policy key is one arm here.
+    fn read(&mut self, path: &[Option<String>], leaf: Leaf<'_>) {
+        // One integer parser for every number (each width is its own code).
+        let number = |t: &str| t.parse::<u64>().ok();
+        let category = |leaf| match leaf {
+            Leaf::Text(t) => Category::parse(t),
+            _ => None,
+        };
+        match (path, leaf) {
+            ([Some(k)], Leaf::Text(t)) if k == "grace_ms" => {
+                if let Some(ms) = number(t) {
+                    self.grace_ms = ms;
+                }
+            }
+            ([Some(k)], leaf) if k == "cookie_max_days" => {
+                self.cookie_max_days = match leaf {
+                    Leaf::Text(t) => number(t).and_then(|d| d.try_into().ok()),
+                    _ => None,
+                };
+            }
+            ([Some(k)], leaf) if k == "implied" => {
+                self.accept_implied = matches!(leaf, Leaf::Text(t) if accepts_implied(t));
+            }
+            ([Some(k), None], Leaf::Text(region)) if k == "regions" => self.allow_region(region),
+            ([Some(k), Some(vendor), None], Leaf::Text(glob)) if k == "pages" => {
+                self.allow_page(vendor, glob)
+            }
+            ([Some(k), Some(vendor), Some(purpose)], leaf) if k == "vendors" => {
+                if let Some(c) = category(leaf) {
+                    self.set_category(vendor, purpose, c);
+                }
+            }
+            ([Some(k), Some(source), Some(name)], leaf) if k == "cmp" => {
+                let categories = match (leaf, category(leaf)) {
+                    (Leaf::Null | Leaf::Array, _) => Vec::new(),
+                    (_, Some(c)) => vec![c],
+                    (_, None) => return,
+                };
+                self.consent_names.set(source, name, categories);
+            }
+            ([Some(k), Some(_), Some(_), None], leaf) if k == "cmp" => {
+                if let Some(c) = category(leaf) {
+                    // The list's own entry, set by its `Leaf::Array` just before.
+                    self.consent_names.add_to_last(c);
+                }
+            }
+            ([Some(k), Some(vendor)], Leaf::Text(id)) if k == "tcf_vendors" => {
+                if let Some(id) = number(id).and_then(|id| id.try_into().ok()) {
+                    self.tcf_vendors.push((vendor.clone(), id));
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Adds a page glob where `vendor` may run.
@@ -275,24 +315,6 @@ impl Policy {
 /// else is the default, `"reject"`.
 fn accepts_implied(value: &str) -> bool {
     value == "accept"
-}
-
-/// The items of a JSON array (none when it is not one).
-fn items(v: Option<&Val>) -> impl Iterator<Item = &Val> {
-    let list = match v {
-        Some(Val::Arr(list)) => list.as_slice(),
-        _ => &[],
-    };
-    list.iter()
-}
-
-/// The members of a JSON object (none when it is not one).
-fn members(v: Option<&Val>) -> impl Iterator<Item = (&str, &Val)> {
-    let list = match v {
-        Some(Val::Obj(list)) => list.as_slice(),
-        _ => &[],
-    };
-    list.iter().map(|(k, v)| (k.as_str(), v))
 }
 
 #[cfg(test)]
@@ -342,6 +364,117 @@ mod tests {
         assert_eq!(
             (p.regions, p.grace_ms, p.pages.len(), p.cookie_max_days),
             (None, DEFAULT_GRACE_MS, 0, Some(30))
+        );
+    }
+
+    /// The policy is read path by path as the JSON is walked: lists of
+    /// categories, `null`, JS-literal quoting, a broken or hostile document.
+    #[test]
+    fn the_walked_reading_keeps_the_tree_reading() {
+        let p = Policy::from_json(
+            r#"{cmp:{'tcf':{"1":["functional",7,"nope",["analytics"],"analytics"],"2":[],"3":null,"4":true}},
+                "regions":["EU",["us"],{"x":"au"}],"vendors":{"intercom":{"messenger":"necessary","media":7}},
+                "pages":{"intercom":["/a/*",1,null]},"tcf_vendors":{"criteo":91,"x":"91x","y":70000},
+                "cookie_max_days":"30","grace_ms":7}"#,
+        );
+        let names = |n: &str| p.consent_names.get("tcf", n).map(<[Category]>::to_vec);
+        assert_eq!(
+            names("1"),
+            Some(vec![Category::Functional, Category::Analytics])
+        );
+        assert_eq!(
+            (names("2"), names("3"), names("4")),
+            (Some(vec![]), Some(vec![]), None)
+        );
+        assert_eq!(p.regions, Some(vec!["eu".into()]));
+        assert_eq!(
+            p.categories,
+            vec![("intercom".into(), "messenger".into(), Category::Necessary)]
+        );
+        assert_eq!(
+            p.pages,
+            vec![
+                ("intercom".into(), "/a/*".into()),
+                ("intercom".into(), "1".into())
+            ]
+        );
+        assert_eq!(p.tcf_vendors, vec![("criteo".into(), 91)]);
+        assert_eq!((p.cookie_max_days, p.grace_ms), (Some(30), 7));
+        // Not one whole value: the default policy, not the part before the break.
+        for broken in [
+            r#"{"grace_ms":1,"regions":["eu"]"#,
+            r#"{"grace_ms":1,"regions":["eu",}"#,
+            r#"{"grace_ms":1 "regions":["eu"]}"#,
+        ] {
+            assert_eq!(Policy::from_json(broken), Policy::default(), "{broken}");
+        }
+        // Deep nesting is refused, not followed (no unbounded recursion).
+        let deep = format!("{{\"grace_ms\":1,\"x\":{}}}", "[".repeat(100_000));
+        assert_eq!(Policy::from_json(&deep), Policy::default());
+        let nested = format!(
+            "{{\"grace_ms\":1,\"x\":{}1{}}}",
+            "[".repeat(15),
+            "]".repeat(15)
+        );
+        assert_eq!(Policy::from_json(&nested).grace_ms, 1);
+    }
+
+    /// The golden pair: the loader's line form of a policy
+    /// (`tests/fixtures/policy/policy.lines`, written by `www/loader.js`
+    /// from `policy.json`; tests/e2e/policy-lines.test.mjs holds the loader
+    /// to it) reads as the JSON does, here and through serde.
+    #[test]
+    fn the_line_form_reads_as_the_json() {
+        let json = include_str!("../../tests/fixtures/policy/policy.json");
+        let lines = include_str!("../../tests/fixtures/policy/policy.lines");
+        let p = Policy::from_lines(lines);
+        assert_eq!(p, Policy::from_json(json));
+        assert_eq!(p, serde_json::from_str::<Policy>(json).unwrap());
+        // Every key of the policy is in the fixture.
+        let d = Policy::default();
+        assert!(p.regions != d.regions && p.pages != d.pages && p.categories != d.categories);
+        assert!(p.grace_ms != d.grace_ms && p.cookie_max_days != d.cookie_max_days);
+        assert!(p.consent_names != d.consent_names && p.tcf_vendors != d.tcf_vendors);
+        assert!(p.accept_implied != d.accept_implied);
+        assert_eq!(
+            p.consent_names.get("onetrust", "C0004"),
+            Some(&[Category::Marketing, Category::Analytics][..])
+        );
+        assert_eq!(p.consent_names.get("onetrust", "C0002"), Some(&[][..]));
+    }
+
+    /// Whatever the lines hold, the reader takes what fits and skips the rest.
+    #[test]
+    fn the_line_form_takes_any_text() {
+        for text in [
+            "",
+            "\n",
+            "\t",
+            "\t\t\t",
+            "\"",
+            "b",
+            "[",
+            "grace_ms",
+            "grace_ms\t",
+            "grace_ms\tx",
+            "grace_ms\t\"-1",
+            "grace_ms\t\"99999999999999999999999",
+            "regions\t\"eu",
+            "cmp\ttcf\t1\t\t\"functional",
+            "\u{0}\t\u{ffff}\t\"\u{10ffff}",
+            "é\t\"é",
+        ] {
+            assert_eq!(Policy::from_lines(text), Policy::default(), "{text:?}");
+        }
+        let p = Policy::from_lines("grace_ms\t\"7\r\ngrace_ms\tn\nregions\t\t\"EU\nregions\t\tb\n");
+        assert_eq!(
+            (p.grace_ms, p.regions),
+            (DEFAULT_GRACE_MS, Some(vec!["eu".into()]))
+        );
+        let many = "regions\t\t\"eu\n".repeat(10_000);
+        assert_eq!(
+            Policy::from_lines(&many).regions.map(|r| r.len()),
+            Some(10_000)
         );
     }
 

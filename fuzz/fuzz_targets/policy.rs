@@ -1,6 +1,7 @@
-//! `Policy::from_json` on arbitrary text (the policy JSON the in-page
-//! monitor receives from the page), then the queries that read what it
-//! stored.
+//! `Policy::from_json` and `Policy::from_lines` on arbitrary text (the
+//! policy JSON the extension and the collector read, the line form the
+//! in-page monitor receives from the loader), then the queries that read
+//! what they stored.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -8,7 +9,12 @@ use tagwatch_core::{catalog, policy::Policy};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let policy = Policy::from_json(&text);
+    for policy in [Policy::from_json(&text), Policy::from_lines(&text)] {
+        check(&policy, &text);
+    }
+});
+
+fn check(policy: &Policy, text: &str) {
     for word in text.split(['"', ',', ':']).take(8) {
         let _ = policy.region_allowed(word);
         let _ = policy.page_allowed(word, word);
@@ -17,4 +23,4 @@ fuzz_target!(|data: &[u8]| {
         let _ = policy.category(vendor.id, vendor.primary());
         let _ = policy.page_allowed(vendor.id, "/");
     }
-});
+}
