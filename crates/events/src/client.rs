@@ -66,10 +66,15 @@ impl Target {
         if host.is_empty() || host.contains(['/', ' ', '\\']) {
             return Err(bad("no host"));
         }
+        let decode = |s: &str| {
+            percent_decode(s).ok_or_else(|| {
+                bad("the user or password is not percent-encoded UTF-8 (e.g. @ as %40, / as %2F)")
+            })
+        };
         let (user, password) = match userinfo {
             Some(u) => match u.split_once(':') {
-                Some((u, p)) => (Some(u.to_owned()), Some(p.to_owned())),
-                None => (Some(u.to_owned()), None),
+                Some((u, p)) => (Some(decode(u)?), Some(decode(p)?)),
+                None => (Some(decode(u)?), None),
             },
             None => (None, None),
         };
@@ -93,6 +98,25 @@ impl Target {
             cluster,
         })
     }
+}
+
+/// `s` with its `%XX` escapes decoded (a URL's user and password, where
+/// `@ : / ? #` must be escaped); `None` for a bad escape or non-UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hex = [bytes.next()?, bytes.next()?];
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            out.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+        } else {
+            out.push(b);
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// A ClickHouse server: statements over HTTP, keep-alive.
@@ -318,6 +342,9 @@ mod tests {
         assert_eq!(t.user.as_deref(), Some("u"));
         assert_eq!(t.password.as_deref(), Some("p"));
         assert_eq!(t.cluster.as_deref(), Some("c1"));
+        let t = Target::parse("clickhouse://us%65r:p%40ss%3Aw%2Frd%3F%23%25@h:1/tw").unwrap();
+        assert_eq!(t.user.as_deref(), Some("user"));
+        assert_eq!(t.password.as_deref(), Some("p@ss:w/rd?#%"));
         assert_eq!(
             Target::parse("clickhouse://h/tw").unwrap().base,
             "http://h:8123/"
@@ -329,6 +356,10 @@ mod tests {
             "clickhouse://h:1/tw;DROP",
             "clickhouse://h:1/tw?x=1",
             "clickhouse:///tw",
+            "clickhouse://u:%zz@h:1/tw",
+            "clickhouse://u:%4@h:1/tw",
+            "clickhouse://u:%+f@h:1/tw",
+            "clickhouse://u:%ff@h:1/tw",
         ] {
             assert!(
                 matches!(Target::parse(bad), Err(StoreError::BadUrl(_))),

@@ -15,13 +15,14 @@ use tagwatch_store::{
 };
 
 use crate::client::{int, opt_text, quote, saturated, text, texts, Client};
+use crate::schema::SiteTables;
 
 /// One row per finding key of a site, as the SQL upsert leaves it: the
 /// first arrival's fields, the largest count (for additive types the sum
 /// over distinct inserts), the earliest `at`. Columns: site, page_view,
 /// type, vendor, evidence, f_page, f_category, f_consent, f_consent_source,
 /// f_count, f_at, f_received_at.
-fn findings_of(site: &str) -> String {
+fn findings_of(c: &Client, site: &str) -> String {
     format!(
         "SELECT site, page_view, type, vendor, evidence,
                 argMin(page, received_at) AS f_page,
@@ -33,8 +34,9 @@ fn findings_of(site: &str) -> String {
                    max(count)) AS f_count,
                 min(at) AS f_at,
                 min(received_at) AS f_received_at
-         FROM findings WHERE site = {}
+         FROM {} WHERE site = {}
          GROUP BY site, page_view, type, vendor, evidence",
+        tables(c, site).of("findings"),
         quote(site)
     )
 }
@@ -42,7 +44,7 @@ fn findings_of(site: &str) -> String {
 /// The latest inventory of each page view of a site (latest `at`, then
 /// latest arrival). Columns: page_view, i_page, i_at, and the arrays as
 /// `i_` + their name.
-fn inventories_of(site: &str) -> String {
+fn inventories_of(c: &Client, site: &str) -> String {
     let latest = |col: &str| format!("argMax({col}, (at, received_at)) AS i_{col}");
     let columns: Vec<String> = [
         "page",
@@ -67,10 +69,18 @@ fn inventories_of(site: &str) -> String {
     .map(|c| latest(c))
     .collect();
     format!(
-        "SELECT page_view, {} FROM inventories WHERE site = {} GROUP BY page_view",
+        "SELECT page_view, {} FROM {} WHERE site = {} GROUP BY page_view",
         columns.join(", "),
+        tables(c, site).of("inventories"),
         quote(site)
     )
+}
+
+fn tables<'a>(c: &'a Client, site: &'a str) -> SiteTables<'a> {
+    SiteTables {
+        target: c.target(),
+        site,
+    }
 }
 
 /// `AND col >= since AND col < until` for the bounds given.
@@ -125,7 +135,7 @@ pub fn findings(c: &Client, q: &FindingsQuery) -> Result<Vec<FindingRow>, StoreE
          ORDER BY f_at{dir}, f_received_at{dir}, site{dir}, page_view{dir}, type{dir},
                   vendor{dir}, evidence{dir}
          LIMIT {}",
-        findings_of(&q.site),
+        findings_of(c, &q.site),
         q.limit
     );
     c.rows(&sql)?
@@ -157,7 +167,7 @@ fn sort_tallies(t: &mut [Tally]) {
 
 pub fn stats(c: &Client, q: &StatsQuery) -> Result<Stats, StoreError> {
     let window_f = window("f_at", &q.since, &q.until);
-    let findings = findings_of(&q.site);
+    let findings = findings_of(c, &q.site);
     // Every tally in one query: the group (0 type, 1 vendor, 2 page, 3 day,
     // 4 total), its key, rows and the count sum (with its float twin).
     let tallies = c.rows(&format!(
@@ -198,7 +208,7 @@ pub fn stats(c: &Client, q: &StatsQuery) -> Result<Stats, StoreError> {
                SELECT page_view AS pv FROM ({}) WHERE 1{window_i}
                UNION ALL
                SELECT page_view AS pv FROM ({findings}) WHERE type != 'csp_blocked'{window_f})",
-            inventories_of(&q.site)
+            inventories_of(c, &q.site)
         ))?
         .first()
         .map(|row| int(cell(row, 0)))
@@ -253,9 +263,10 @@ pub fn health(c: &Client, q: &HealthQuery) -> Result<Vec<HealthRow>, StoreError>
     // FINAL: a retried insert's rows (same token and seq) count once.
     let sql = format!(
         "SELECT site, page, page_view, status, reason, at, received_at
-         FROM health FINAL WHERE site = {}{}
+         FROM {} FINAL WHERE site = {}{}
          ORDER BY at, received_at, token, seq
          LIMIT {}",
+        tables(c, &q.site).of("health"),
         quote(&q.site),
         window("at", &q.since, &None),
         q.limit
@@ -314,7 +325,7 @@ fn names(v: &Value, max: usize) -> Result<Vec<String>, StoreError> {
 pub fn inventory(c: &Client, q: &InventoryQuery) -> Result<InventoryTotals, StoreError> {
     let latest = format!(
         "SELECT * FROM ({}) WHERE 1{}",
-        inventories_of(&q.site),
+        inventories_of(c, &q.site),
         window("i_at", &q.since, &None)
     );
     let page_views = c
