@@ -213,6 +213,13 @@ impl Client {
         .map(drop)
     }
 
+    /// The rows of each query, the queries sent at once (one connection
+    /// and one thread each): an API call waits for its slowest query, not
+    /// for the sum of them. The first error, if any.
+    pub fn rows_at_once(&self, sqls: &[String]) -> Result<Vec<Vec<Vec<Value>>>, StoreError> {
+        at_once(sqls, |sql| self.rows(sql))
+    }
+
     /// The rows of a query, each a list of JSON values (`JSONCompact`).
     pub fn rows(&self, sql: &str) -> Result<Vec<Vec<Value>>, StoreError> {
         let body = self.run(&format!("{sql}\nFORMAT JSONCompact"))?;
@@ -232,6 +239,30 @@ impl Client {
             _ => Err(bad("no data".into())),
         }
     }
+}
+
+/// `f` of each item, all at once (a scoped thread each), in order.
+pub fn at_once<T: Sync, R: Send>(
+    items: &[T],
+    f: impl Fn(&T) -> Result<R, StoreError> + Sync,
+) -> Result<Vec<R>, StoreError> {
+    if let [one] = items {
+        return Ok(vec![f(one)?]);
+    }
+    std::thread::scope(|scope| {
+        let running: Vec<_> = items.iter().map(|item| scope.spawn(|| f(item))).collect();
+        running
+            .into_iter()
+            .map(|r| {
+                r.join().unwrap_or_else(|_| {
+                    Err(StoreError::Events {
+                        message: "a ClickHouse request thread panicked".into(),
+                        unreachable: false,
+                    })
+                })
+            })
+            .collect()
+    })
 }
 
 /// `s` as a ClickHouse string literal. ClickHouse reads backslash escapes

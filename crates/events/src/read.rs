@@ -159,6 +159,14 @@ pub fn findings(c: &Client, q: &FindingsQuery) -> Result<Vec<FindingRow>, StoreE
         .collect()
 }
 
+/// `rows_at_once` answers as many answers as queries: never.
+fn three() -> StoreError {
+    StoreError::Events {
+        message: "expected three answers".into(),
+        unreachable: false,
+    }
+}
+
 /// Most findings first, then key (byte order), as the SQL `ORDER BY 2
 /// DESC, 1`.
 fn sort_tallies(t: &mut [Tally]) {
@@ -168,16 +176,35 @@ fn sort_tallies(t: &mut [Tally]) {
 pub fn stats(c: &Client, q: &StatsQuery) -> Result<Stats, StoreError> {
     let window_f = window("f_at", &q.since, &q.until);
     let findings = findings_of(c, &q.site);
-    // Every tally in one query: the group (0 type, 1 vendor, 2 page, 3 day,
-    // 4 total), its key, rows and the count sum (with its float twin).
-    let tallies = c.rows(&format!(
-        "SELECT g, k, count(), sum(f_count), sum(toFloat64(f_count))
-         FROM ({findings})
-         ARRAY JOIN [0, 1, 2, 3, 4] AS g,
-                    [toString(type), toString(vendor), f_page, substring(f_at, 1, 10), ''] AS k
-         WHERE 1{window_f}
-         GROUP BY g, k"
-    ))?;
+    let window_i = window("i_at", &q.since, &q.until);
+    // Three queries, sent at once. Every tally in one: the group (0 type,
+    // 1 vendor, 2 page, 3 day, 4 total), its key, rows and the count sum
+    // (with its float twin). The page views. The consent states, counted
+    // per stored text and read as JSON here (the texts are few; ClickHouse
+    // 18 has no JSON functions to group by).
+    let answers = c.rows_at_once(&[
+        format!(
+            "SELECT g, k, count(), sum(f_count), sum(toFloat64(f_count))
+             FROM ({findings})
+             ARRAY JOIN [0, 1, 2, 3, 4] AS g,
+                        [toString(type), toString(vendor), f_page, substring(f_at, 1, 10), ''] AS k
+             WHERE 1{window_f}
+             GROUP BY g, k"
+        ),
+        format!(
+            "SELECT uniqExact(pv) FROM (
+               SELECT page_view AS pv FROM ({}) WHERE 1{window_i}
+               UNION ALL
+               SELECT page_view AS pv FROM ({findings}) WHERE type != 'csp_blocked'{window_f})",
+            inventories_of(c, &q.site)
+        ),
+        format!(
+            "SELECT f_consent, f_consent_source, count() FROM ({findings})
+             WHERE type != 'csp_blocked'{window_f} GROUP BY f_consent, f_consent_source"
+        ),
+    ])?;
+    let [tallies, page_views, consent_rows]: [Vec<Vec<Value>>; 3] =
+        answers.try_into().map_err(|_| three())?;
     let mut groups: [Vec<Tally>; 5] = Default::default();
     for row in &tallies {
         let g = usize::try_from(int(cell(row, 0))?).unwrap_or(usize::MAX);
@@ -201,27 +228,14 @@ pub fn stats(c: &Client, q: &StatsQuery) -> Result<Stats, StoreError> {
         ..total
     };
 
-    let window_i = window("i_at", &q.since, &q.until);
-    let page_views = c
-        .rows(&format!(
-            "SELECT uniqExact(pv) FROM (
-               SELECT page_view AS pv FROM ({}) WHERE 1{window_i}
-               UNION ALL
-               SELECT page_view AS pv FROM ({findings}) WHERE type != 'csp_blocked'{window_f})",
-            inventories_of(c, &q.site)
-        ))?
+    let page_views = page_views
         .first()
         .map(|row| int(cell(row, 0)))
         .transpose()?
         .unwrap_or(0);
 
-    // Consent states: counted per stored text, read as JSON here (the
-    // texts are few; ClickHouse 18 has no JSON functions to group by).
     let mut consent: Vec<ConsentTally> = Vec::new();
-    for row in c.rows(&format!(
-        "SELECT f_consent, f_consent_source, count() FROM ({findings})
-         WHERE type != 'csp_blocked'{window_f} GROUP BY f_consent, f_consent_source"
-    ))? {
+    for row in consent_rows {
         let Value::Object(state) = json_or_null(&text(cell(&row, 0))?) else {
             continue;
         };
@@ -328,15 +342,11 @@ pub fn inventory(c: &Client, q: &InventoryQuery) -> Result<InventoryTotals, Stor
         inventories_of(c, &q.site),
         window("i_at", &q.since, &None)
     );
-    let page_views = c
-        .rows(&format!("SELECT count() FROM ({latest})"))?
-        .first()
-        .map(|row| int(cell(row, 0)))
-        .transpose()?
-        .unwrap_or(0);
-    let max = usize::try_from(q.max_names).unwrap_or(usize::MAX);
-    let mut vendors = c
-        .rows(&format!(
+    // The page views, the vendors and the unclassified hosts: three
+    // queries, sent at once.
+    let answers = c.rows_at_once(&[
+        format!("SELECT count() FROM ({latest})"),
+        format!(
             "SELECT vendor, count(), {},
                     groupUniqArrayArray(hosts), groupUniqArrayArray(regions),
                     groupUniqArrayArray(cookies), groupUniqArray(i_page)
@@ -348,7 +358,27 @@ pub fn inventory(c: &Client, q: &InventoryQuery) -> Result<InventoryTotals, Stor
                         i_v_regions AS regions, i_v_cookies AS cookies
              GROUP BY vendor",
             usage_sums("")
-        ))?
+        ),
+        format!(
+            "SELECT host, count(), {}
+             FROM ({latest})
+             ARRAY JOIN i_h_host AS host, i_h_requests AS requests,
+                        i_h_script_requests AS script_requests,
+                        i_h_transfer_bytes AS transfer_bytes, i_h_encoded_bytes AS encoded_bytes,
+                        i_h_duration_ms AS duration_ms
+             GROUP BY host",
+            usage_sums("")
+        ),
+    ])?;
+    let [page_views, vendors, hosts]: [Vec<Vec<Value>>; 3] =
+        answers.try_into().map_err(|_| three())?;
+    let page_views = page_views
+        .first()
+        .map(|row| int(cell(row, 0)))
+        .transpose()?
+        .unwrap_or(0);
+    let max = usize::try_from(q.max_names).unwrap_or(usize::MAX);
+    let mut vendors = vendors
         .iter()
         .map(|row| {
             Ok(VendorTotals {
@@ -368,17 +398,7 @@ pub fn inventory(c: &Client, q: &InventoryQuery) -> Result<InventoryTotals, Stor
             .then_with(|| b.usage.requests.cmp(&a.usage.requests))
             .then_with(|| a.vendor.cmp(&b.vendor))
     });
-    let mut unclassified = c
-        .rows(&format!(
-            "SELECT host, count(), {}
-             FROM ({latest})
-             ARRAY JOIN i_h_host AS host, i_h_requests AS requests,
-                        i_h_script_requests AS script_requests,
-                        i_h_transfer_bytes AS transfer_bytes, i_h_encoded_bytes AS encoded_bytes,
-                        i_h_duration_ms AS duration_ms
-             GROUP BY host",
-            usage_sums("")
-        ))?
+    let mut unclassified = hosts
         .iter()
         .map(|row| {
             Ok(HostTotals {
