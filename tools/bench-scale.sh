@@ -7,6 +7,7 @@
 #   FINDINGS=1000000 INVENTORIES=100000 tools/bench-scale.sh   # a tenth
 #   RUNS=51 tools/bench-scale.sh                  # more timed requests per query
 #   STORES=clickhouse KEEP=1 tools/bench-scale.sh # some stores; keep their data
+#   OUT=target/bench-scale-ch tools/bench-scale.sh # another work directory (two runs at once)
 #
 # The data, shaped like page views: SITES sites (1,000), DAYS days (30, from
 # 2026-03-01); one inventory per page view (3 vendors, 1 unclassified host),
@@ -31,7 +32,7 @@ SITES=${SITES:-1000}
 DAYS=${DAYS:-30}
 RUNS=${RUNS:-21}
 BIN=${TAGWATCH_BIN:-$ROOT/target/release/tagwatch}
-OUT=$ROOT/target/bench-scale
+OUT=${OUT:-$ROOT/target/bench-scale}
 DB_NAME=tw_bench_scale_$$
 
 die() { echo "bench-scale: $*" >&2; exit 1; }

@@ -323,6 +323,14 @@ mod tests {
         assert!(sql.contains("CREATE TABLE IF NOT EXISTS findings ("));
         let sql = render(V1, new, "tw", None).join("\n");
         assert!(sql.contains("type        LowCardinality(String)"), "{sql}");
+        // Every text column of few values, and no other, on each version.
+        for version in ["19.1.6", "23.8.2.7"] {
+            let server = Server::from_version(version);
+            let sql = render(V1, server, "tw", Some("c")).join("\n");
+            assert_eq!(sql.matches("LowCardinality(String)").count(), 5, "{sql}");
+            assert!(sql.contains("CREATE TABLE IF NOT EXISTS findings_local ("));
+        }
+        assert!(!Server::from_version("").low_cardinality);
     }
 
     #[test]
