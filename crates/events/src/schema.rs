@@ -163,8 +163,8 @@ const SHARDING_KEY: &str = "sipHash64(site)";
 /// Where one site's reports are read from: the table itself, or on a
 /// cluster only the shard that holds the site (`shardByHash`). A site on a
 /// healthy shard is answered while another shard is down, and a site on a
-/// down shard is refused (the query fails), never answered from the other
-/// shards' nothing. (18.16 has no `optimize_skip_unused_shards`: through
+/// down shard is refused (the query fails), never answered with the other
+/// shards' (empty) part of it. (18.16 has no `optimize_skip_unused_shards`: through
 /// the `Distributed` table every read needs every shard.)
 pub struct SiteTables<'a> {
     pub target: &'a Target,
@@ -210,7 +210,7 @@ pub fn check_cluster(client: &Client) -> Result<(), StoreError> {
     match cells.as_slice() {
         [0, ..] | [] => refuse(format!(
             "the server knows no cluster {cluster:?}: add it to its remote_servers \
-             (docs/scale.md#clickhouse-cluster)"
+             (docs/scale.md#sharding)"
         )),
         [_, 1] => Ok(()),
         _ => refuse(format!(

@@ -652,3 +652,17 @@ fn a_user_with_a_password_is_who_the_store_talks_as() {
     assert!(!message.contains("not-the-password"), "{message}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_cluster_the_server_does_not_know_is_refused_at_start() {
+    let Some(events) = TestEvents::create("nocluster") else {
+        return;
+    };
+    let dir = temp_dir("nocluster");
+    let url = format!("{}?cluster=no_such_cluster", events.url);
+    let Err(e) = tagwatch_events::open(&url, sqlite(&dir, "c.db")) else {
+        panic!("opened an unknown cluster")
+    };
+    assert!(e.to_string().contains("knows no cluster"), "{e}");
+    let _ = std::fs::remove_dir_all(dir);
+}
