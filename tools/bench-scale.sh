@@ -6,6 +6,8 @@
 #   tools/bench-scale.sh                          # 10,000,000 findings, 1,000,000 inventories
 #   FINDINGS=1000000 INVENTORIES=100000 tools/bench-scale.sh   # a tenth
 #   RUNS=51 tools/bench-scale.sh                  # more timed requests per query
+#   STORES=clickhouse KEEP=1 tools/bench-scale.sh # some stores; keep their data
+#   OUT=target/bench-scale-ch tools/bench-scale.sh # another work directory (two runs at once)
 #
 # The data, shaped like page views: SITES sites (1,000), DAYS days (30, from
 # 2026-03-01); one inventory per page view (3 vendors, 1 unclassified host),
@@ -17,9 +19,10 @@
 #   stats      GET /api/stats?site=…&since=…&until=…   (30 days: totals, types, vendors, top pages, days, consent)
 #   findings   GET /api/findings?site=…&vendor=ga4&type=gpc_ignored&limit=1000
 #   inventory  GET /api/inventory?site=…
-# and the script prints p50 and p99 (the slowest but one for fewer than 100
-# runs) per store and query. Everything is in target/bench-scale/ and the
-# PostgreSQL and ClickHouse databases are dropped at the end.
+# and the script prints p50 and p99 (the slowest for fewer than 100 runs) per
+# store and query. One store at a time (fill, time, delete: at the full size
+# SQLite and PostgreSQL take several GB each); everything is in
+# target/bench-scale/, and the databases are dropped at the end unless KEEP=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -29,7 +32,7 @@ SITES=${SITES:-1000}
 DAYS=${DAYS:-30}
 RUNS=${RUNS:-21}
 BIN=${TAGWATCH_BIN:-$ROOT/target/release/tagwatch}
-OUT=$ROOT/target/bench-scale
+OUT=${OUT:-$ROOT/target/bench-scale}
 DB_NAME=tw_bench_scale_$$
 
 die() { echo "bench-scale: $*" >&2; exit 1; }
@@ -49,12 +52,16 @@ ch() { curl -fsS "${CH_HTTP}?database=$DB_NAME" --data-binary "$1"; }
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [ -n "${KEEP:-}" ] && { echo "kept: $SQLITE, $PG_URL, $CH_URL" >&2; return; }
   psql -q "$PG" -c "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" >/dev/null 2>&1 || true
   curl -fsS "$CH_HTTP" --data-binary "DROP DATABASE IF EXISTS $DB_NAME" >/dev/null 2>&1 || true
+  rm -f "$OUT"/tagwatch.db*
 }
 trap cleanup EXIT
 rm -rf "$OUT" && mkdir -p "$OUT"
 SQLITE="sqlite:$OUT/tagwatch.db"
+CONTROL="sqlite:$OUT/control.db"
+STORES=${STORES:-sqlite postgres clickhouse}
 
 echo "machine: $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "data: $FINDINGS findings, $INVENTORIES inventories, $SITES sites, $DAYS days"
@@ -63,7 +70,7 @@ echo "data: $FINDINGS findings, $INVENTORIES inventories, $SITES sites, $DAYS da
 psql -q "$PG" -c "CREATE DATABASE $DB_NAME" >/dev/null
 "$BIN" site list --db "$SQLITE" >/dev/null
 "$BIN" site list --db "$PG_URL" >/dev/null
-"$BIN" purge --before 1970-01-02 --db "$SQLITE" --events "$CH_URL" 2>/dev/null
+"$BIN" purge --before 1970-01-02 --db "$CONTROL" --events "$CH_URL" 2>/dev/null
 
 # --- the same rows, generated in each dialect ------------------------------------
 # Finding n: page view n / PER_VIEW, whose site is (page view % SITES) and day
@@ -74,10 +81,15 @@ psql -q "$PG" -c "CREATE DATABASE $DB_NAME" >/dev/null
 # sql_fill: the INSERTs for SQLite and PostgreSQL; `key X`, `at X` and
 # `series N` print the dialect's expressions (defined by fill_sqlite and
 # fill_postgres).
-sql_fill() {
+sql_sites() {
   cat <<SQL
 INSERT INTO sites (key, created_at) SELECT $(key n), '2026-01-01T00:00:00.000Z' FROM $(series "$SITES");
 INSERT INTO site_origins (site, origin) SELECT key, 'https://shop.example' FROM sites;
+SQL
+}
+sql_fill() {
+  cat <<SQL
+$(sql_sites)
 INSERT INTO findings (site, page_view, page, type, vendor, category, evidence, consent, count, at, received_at, user_agent, raw)
 SELECT $(key "(n / $PER_VIEW) % $SITES"), 'pv' || (n / $PER_VIEW), 'https://shop.example/p' || (n % 50),
        CASE n % 4 WHEN 0 THEN 'script_before_consent' WHEN 1 THEN 'cookie_before_consent'
@@ -111,11 +123,13 @@ timed() {
   echo "filled $what in $(($(date +%s) - start)) s"
 }
 
+# SQLite: one transaction, no journal and no fsync (a failed fill is
+# thrown away), a 256 MB page cache.
 fill_sqlite() {
   key() { echo "'tw_bench' || printf('%019d', $1)"; }
   at() { echo "strftime('%Y-%m-%dT%H:%M:%S.000Z', '2026-03-01', '+' || (($1) % $DAYS) || ' days', '+' || ((($1) * 7919) % 86400) || ' seconds')"; }
   series() { echo "(SELECT value - 1 AS n FROM generate_series(1, $1)) s"; }
-  { echo "PRAGMA synchronous=OFF; BEGIN;"; sql_fill; echo "COMMIT; ANALYZE;"; } | sqlite3 "$OUT/tagwatch.db"
+  { echo "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-262144; PRAGMA temp_store=MEMORY; BEGIN;"; sql_fill; echo "COMMIT; ANALYZE;"; } | sqlite3 "$OUT/tagwatch.db"
 }
 
 fill_postgres() {
@@ -126,9 +140,15 @@ fill_postgres() {
     psql -q -v ON_ERROR_STOP=1 "$PG_URL" >/dev/null
 }
 
-# ClickHouse: the events tables as tagwatch writes them (one row per
+# ClickHouse: the sites in a SQLite file of their own (the control plane),
+# the events tables as tagwatch writes them (one row per
 # finding; an inventory's vendors and hosts as arrays).
 fill_clickhouse() {
+  (
+    key() { echo "'tw_bench' || printf('%019d', $1)"; }
+    series() { echo "(SELECT value - 1 AS n FROM generate_series(1, $1)) s"; }
+    sql_sites | sqlite3 "$OUT/control.db"
+  )
   local key="concat('tw_bench', substring(toString(toUInt64(10000000000000000000) + ((X) % $SITES)), 2))"
   local at="concat(toString(toDate('2026-03-01') + ((X) % $DAYS)), 'T', substring(toString(toDateTime('2026-03-01 00:00:00', 'UTC') + (((X) * 7919) % 86400)), 12), '.000Z')"
   local pv="intDiv(n, $PER_VIEW)"
@@ -155,18 +175,6 @@ fill_clickhouse() {
       FROM (SELECT number AS n FROM numbers($INVENTORIES))"
 }
 
-log "filling SQLite, PostgreSQL and ClickHouse"
-timed SQLite fill_sqlite
-timed PostgreSQL fill_postgres
-timed ClickHouse fill_clickhouse
-for q in "SELECT count(*) FROM findings" "SELECT count(*) FROM inventories"; do
-  a=$(sqlite3 "$OUT/tagwatch.db" "$q")
-  b=$(psql -qtA "$PG_URL" -c "$q")
-  c=$(ch "$q")
-  [ "$a" = "$b" ] && [ "$b" = "$c" ] || die "$q: SQLite $a, PostgreSQL $b, ClickHouse $c"
-done
-echo "stored in each: $FINDINGS findings, $INVENTORIES inventories; SQLite file $(du -h "$OUT/tagwatch.db" | cut -f1)"
-
 # --- one collector per store --------------------------------------------------------
 TOKEN="bench-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
 start_collector() {
@@ -181,6 +189,10 @@ start_collector() {
   done
   die "the $name collector did not start: $(cat "$OUT/$name.log")"
 }
+stop_collectors() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; done
+  PIDS=()
+}
 
 # time_query URL PATH (@SITE@ replaced): RUNS requests, sites in turn; p50 and p99 in ms.
 time_query() {
@@ -194,18 +206,54 @@ time_query() {
     printf "%9.1f %9.1f", t[int((NR + 1) / 2)], t[p99] }'
 }
 
-# The collectors start now: their PIDs are kept in this shell for cleanup.
-start_collector sqlite --db "$SQLITE" >"$OUT/sqlite.url"
-start_collector postgres --db "$PG_URL" >"$OUT/postgres.url"
-start_collector clickhouse --db "$SQLITE" --events "$CH_URL" >"$OUT/clickhouse.url"
+count() {
+  case $1 in
+    sqlite) sqlite3 "$OUT/tagwatch.db" "$2" ;;
+    postgres) psql -qtA "$PG_URL" -c "$2" ;;
+    clickhouse) ch "$2" ;;
+  esac
+}
+
+# One store at a time: fill, check, time, then delete its data (at 10
+# million findings SQLite and PostgreSQL take several GB each).
+RESULTS=$OUT/results.txt
+: >"$RESULTS"
+for store in $STORES; do
+  log "$store: filling"
+  case $store in
+    sqlite) timed SQLite fill_sqlite; echo "SQLite file: $(du -h "$OUT/tagwatch.db" | cut -f1)" ;;
+    postgres) timed PostgreSQL fill_postgres; echo "PostgreSQL database: $(psql -qtA "$PG_URL" -c "SELECT pg_size_pretty(pg_database_size(current_database()))")" ;;
+    clickhouse) timed ClickHouse fill_clickhouse; echo "ClickHouse database: $(ch "SELECT formatReadableSize(sum(bytes_on_disk)) FROM system.parts WHERE active AND database = currentDatabase()")" ;;
+    *) die "unknown store $store (STORES: sqlite postgres clickhouse)" ;;
+  esac
+  for q in "SELECT count(*) FROM findings:$FINDINGS" "SELECT count(*) FROM inventories:$INVENTORIES"; do
+    n=$(count "$store" "${q%:*}")
+    [ "$n" = "${q##*:}" ] || die "$store: ${q%:*} is $n, not ${q##*:}"
+  done
+  # (Not in a $(…): the collector would hold its pipe open.)
+  case $store in
+    sqlite) start_collector sqlite --db "$SQLITE" >"$OUT/url" ;;
+    postgres) start_collector postgres --db "$PG_URL" >"$OUT/url" ;;
+    clickhouse) start_collector clickhouse --db "$CONTROL" --events "$CH_URL" >"$OUT/url" ;;
+  esac
+  base=$(cat "$OUT/url")
+  log "$store: timing"
+  {
+    printf '%-12s %-10s %s\n' "$store" stats "$(time_query "$base" '/api/stats?site=@SITE@&since=2026-03-01&until=2026-04-01')"
+    printf '%-12s %-10s %s\n' "$store" findings "$(time_query "$base" '/api/findings?site=@SITE@&vendor=ga4&type=gpc_ignored&limit=1000')"
+    printf '%-12s %-10s %s\n' "$store" inventory "$(time_query "$base" '/api/inventory?site=@SITE@')"
+  } >>"$RESULTS"
+  stop_collectors
+  if [ -z "${KEEP:-}" ]; then
+    case $store in
+      sqlite) rm -f "$OUT"/tagwatch.db* ;;
+      postgres) psql -q "$PG" -c "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" >/dev/null ;;
+    esac
+  fi
+done
 
 echo
 echo "$RUNS requests per query and store, sites in turn; ms (p99 of fewer than 100 runs: the slowest)"
 printf '%-12s %-10s %9s %9s\n' store query p50 p99
-for store in sqlite postgres clickhouse; do
-  base=$(cat "$OUT/$store.url")
-  printf '%-12s %-10s %s\n' "$store" stats "$(time_query "$base" '/api/stats?site=@SITE@&since=2026-03-01&until=2026-04-01')"
-  printf '%-12s %-10s %s\n' "$store" findings "$(time_query "$base" '/api/findings?site=@SITE@&vendor=ga4&type=gpc_ignored&limit=1000')"
-  printf '%-12s %-10s %s\n' "$store" inventory "$(time_query "$base" '/api/inventory?site=@SITE@')"
-done
+cat "$RESULTS"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -18,6 +18,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD/target
 DB=tagwatch_test
+# A user with a password (crates/events/src/testing.rs: AUTH_USER, AUTH_PASSWORD).
+AUTH_USER=tagwatch_auth
+AUTH_PASSWORD='p@ss:w/rd?#%'
 SERVER=/usr/sbin/clickhouse-server
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -51,7 +54,7 @@ answers() { curl -fsS --max-time 2 "http://127.0.0.1:$1/?query=SELECT%201" >/dev
 
 url() { printf 'clickhouse://127.0.0.1:%s/%s\n' "$(http_port "$1")" "$DB"; }
 
-# config.xml and users.xml for a server in $1 (ports in $1/ports);
+# config.xml for a server in $1 (ports in $1/ports);
 # $2: the cluster's remote_servers block (empty: none).
 write_config() {
   local dir=$1 remote=$2 http tcp inter
@@ -80,7 +83,14 @@ write_config() {
 $remote
 </yandex>
 EOF
-  cat >"$dir/users.xml" <<'EOF'
+}
+
+# users.xml for a server in $1: `default` without a password, and
+# $AUTH_USER with $AUTH_PASSWORD (the tests of the client's credentials).
+# Written at every start: ClickHouse rereads it, so a running server
+# learns a user added here.
+write_users() {
+  cat >"$1/users.xml" <<EOF
 <yandex>
   <profiles><default></default></profiles>
   <users>
@@ -90,6 +100,12 @@ EOF
       <profile>default</profile>
       <quota>default</quota>
     </default>
+    <$AUTH_USER>
+      <password>$AUTH_PASSWORD</password>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>default</profile>
+      <quota>default</quota>
+    </$AUTH_USER>
   </users>
   <quotas>
     <default>
@@ -108,6 +124,7 @@ EOF
 start() {
   local dir=$1 http
   http=$(http_port "$dir")
+  write_users "$dir"
   if running "$dir"; then
     return
   fi

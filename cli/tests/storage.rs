@@ -147,21 +147,20 @@ fn sigkill_loses_no_acknowledged_report(db: &str, events: &[&str]) {
     );
 }
 
+/// SQLite alone, then SQLite for the sites and ClickHouse for the reports
+/// (`--events`, when a test server is set): one driver, both stores.
 #[test]
-fn sigkill_mid_load_loses_no_acknowledged_report_sqlite() {
-    let (db, dir) = sqlite_db("sigkill");
-    sigkill_loses_no_acknowledged_report(&db, &[]);
-    let _ = std::fs::remove_dir_all(dir);
-}
-
-#[test]
-fn sigkill_mid_load_loses_no_acknowledged_report_clickhouse() {
-    let Some(events) = TestEvents::create("sigkill") else {
-        return;
-    };
-    let (db, dir) = sqlite_db("sigkill_ch");
-    sigkill_loses_no_acknowledged_report(&db, &["--events", &events.url]);
-    let _ = std::fs::remove_dir_all(dir);
+fn sigkill_mid_load_loses_no_acknowledged_report_sqlite_and_clickhouse() {
+    let events = TestEvents::create("sigkill");
+    let mut stores = vec![("sigkill", vec![])];
+    if let Some(events) = &events {
+        stores.push(("sigkill_ch", vec!["--events", events.url.as_str()]));
+    }
+    for (name, flags) in stores {
+        let (db, dir) = sqlite_db(name);
+        sigkill_loses_no_acknowledged_report(&db, &flags);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 #[test]

@@ -66,10 +66,15 @@ impl Target {
         if host.is_empty() || host.contains(['/', ' ', '\\']) {
             return Err(bad("no host"));
         }
+        let decode = |s: &str| {
+            percent_decode(s).ok_or_else(|| {
+                bad("the user or password is not percent-encoded UTF-8 (e.g. @ as %40, / as %2F)")
+            })
+        };
         let (user, password) = match userinfo {
             Some(u) => match u.split_once(':') {
-                Some((u, p)) => (Some(u.to_owned()), Some(p.to_owned())),
-                None => (Some(u.to_owned()), None),
+                Some((u, p)) => (Some(decode(u)?), Some(decode(p)?)),
+                None => (Some(decode(u)?), None),
             },
             None => (None, None),
         };
@@ -93,6 +98,25 @@ impl Target {
             cluster,
         })
     }
+}
+
+/// `s` with its `%XX` escapes decoded (a URL's user and password, where
+/// `@ : / ? #` must be escaped); `None` for a bad escape or non-UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hex = [bytes.next()?, bytes.next()?];
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            out.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+        } else {
+            out.push(b);
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// A ClickHouse server: statements over HTTP, keep-alive.
@@ -189,6 +213,13 @@ impl Client {
         .map(drop)
     }
 
+    /// The rows of each query, the queries sent at once (one connection
+    /// and one thread each): an API call waits for its slowest query, not
+    /// for the sum of them. The first error, if any.
+    pub fn rows_at_once(&self, sqls: &[String]) -> Result<Vec<Vec<Vec<Value>>>, StoreError> {
+        at_once(sqls, |sql| self.rows(sql))
+    }
+
     /// The rows of a query, each a list of JSON values (`JSONCompact`).
     pub fn rows(&self, sql: &str) -> Result<Vec<Vec<Value>>, StoreError> {
         let body = self.run(&format!("{sql}\nFORMAT JSONCompact"))?;
@@ -208,6 +239,30 @@ impl Client {
             _ => Err(bad("no data".into())),
         }
     }
+}
+
+/// `f` of each item, all at once (a scoped thread each), in order.
+pub fn at_once<T: Sync, R: Send>(
+    items: &[T],
+    f: impl Fn(&T) -> Result<R, StoreError> + Sync,
+) -> Result<Vec<R>, StoreError> {
+    if let [one] = items {
+        return Ok(vec![f(one)?]);
+    }
+    std::thread::scope(|scope| {
+        let running: Vec<_> = items.iter().map(|item| scope.spawn(|| f(item))).collect();
+        running
+            .into_iter()
+            .map(|r| {
+                r.join().unwrap_or_else(|_| {
+                    Err(StoreError::Events {
+                        message: "a ClickHouse request thread panicked".into(),
+                        unreachable: false,
+                    })
+                })
+            })
+            .collect()
+    })
 }
 
 /// `s` as a ClickHouse string literal. ClickHouse reads backslash escapes
@@ -318,6 +373,9 @@ mod tests {
         assert_eq!(t.user.as_deref(), Some("u"));
         assert_eq!(t.password.as_deref(), Some("p"));
         assert_eq!(t.cluster.as_deref(), Some("c1"));
+        let t = Target::parse("clickhouse://us%65r:p%40ss%3Aw%2Frd%3F%23%25@h:1/tw").unwrap();
+        assert_eq!(t.user.as_deref(), Some("user"));
+        assert_eq!(t.password.as_deref(), Some("p@ss:w/rd?#%"));
         assert_eq!(
             Target::parse("clickhouse://h/tw").unwrap().base,
             "http://h:8123/"
@@ -329,6 +387,10 @@ mod tests {
             "clickhouse://h:1/tw;DROP",
             "clickhouse://h:1/tw?x=1",
             "clickhouse:///tw",
+            "clickhouse://u:%zz@h:1/tw",
+            "clickhouse://u:%4@h:1/tw",
+            "clickhouse://u:%+f@h:1/tw",
+            "clickhouse://u:%ff@h:1/tw",
         ] {
             assert!(
                 matches!(Target::parse(bad), Err(StoreError::BadUrl(_))),

@@ -119,23 +119,7 @@ impl Store for Split {
         // The tables' INSERTs at once (each is a round trip and a new
         // part on the server): a group waits for the slowest, not the sum.
         let statements = write::inserts(batches);
-        std::thread::scope(|scope| {
-            let running: Vec<_> = statements
-                .iter()
-                .map(|sql| scope.spawn(|| self.events.run(sql)))
-                .collect();
-            running
-                .into_iter()
-                .map(|r| {
-                    r.join().unwrap_or_else(|_| {
-                        Err(StoreError::Events {
-                            message: "an insert thread panicked".into(),
-                            unreachable: false,
-                        })
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()
-        })?;
+        client::at_once(&statements, |sql| self.events.run(sql))?;
         let findings: Vec<&FindingRecord> =
             batches.iter().flat_map(|b| b.findings.iter()).collect();
         if findings.is_empty() {

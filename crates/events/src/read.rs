@@ -15,13 +15,14 @@ use tagwatch_store::{
 };
 
 use crate::client::{int, opt_text, quote, saturated, text, texts, Client};
+use crate::schema::SiteTables;
 
 /// One row per finding key of a site, as the SQL upsert leaves it: the
 /// first arrival's fields, the largest count (for additive types the sum
 /// over distinct inserts), the earliest `at`. Columns: site, page_view,
 /// type, vendor, evidence, f_page, f_category, f_consent, f_consent_source,
 /// f_count, f_at, f_received_at.
-fn findings_of(site: &str) -> String {
+fn findings_of(c: &Client, site: &str) -> String {
     format!(
         "SELECT site, page_view, type, vendor, evidence,
                 argMin(page, received_at) AS f_page,
@@ -33,8 +34,9 @@ fn findings_of(site: &str) -> String {
                    max(count)) AS f_count,
                 min(at) AS f_at,
                 min(received_at) AS f_received_at
-         FROM findings WHERE site = {}
+         FROM {} WHERE site = {}
          GROUP BY site, page_view, type, vendor, evidence",
+        tables(c, site).of("findings"),
         quote(site)
     )
 }
@@ -42,7 +44,7 @@ fn findings_of(site: &str) -> String {
 /// The latest inventory of each page view of a site (latest `at`, then
 /// latest arrival). Columns: page_view, i_page, i_at, and the arrays as
 /// `i_` + their name.
-fn inventories_of(site: &str) -> String {
+fn inventories_of(c: &Client, site: &str) -> String {
     let latest = |col: &str| format!("argMax({col}, (at, received_at)) AS i_{col}");
     let columns: Vec<String> = [
         "page",
@@ -67,10 +69,18 @@ fn inventories_of(site: &str) -> String {
     .map(|c| latest(c))
     .collect();
     format!(
-        "SELECT page_view, {} FROM inventories WHERE site = {} GROUP BY page_view",
+        "SELECT page_view, {} FROM {} WHERE site = {} GROUP BY page_view",
         columns.join(", "),
+        tables(c, site).of("inventories"),
         quote(site)
     )
+}
+
+fn tables<'a>(c: &'a Client, site: &'a str) -> SiteTables<'a> {
+    SiteTables {
+        target: c.target(),
+        site,
+    }
 }
 
 /// `AND col >= since AND col < until` for the bounds given.
@@ -125,7 +135,7 @@ pub fn findings(c: &Client, q: &FindingsQuery) -> Result<Vec<FindingRow>, StoreE
          ORDER BY f_at{dir}, f_received_at{dir}, site{dir}, page_view{dir}, type{dir},
                   vendor{dir}, evidence{dir}
          LIMIT {}",
-        findings_of(&q.site),
+        findings_of(c, &q.site),
         q.limit
     );
     c.rows(&sql)?
@@ -149,6 +159,14 @@ pub fn findings(c: &Client, q: &FindingsQuery) -> Result<Vec<FindingRow>, StoreE
         .collect()
 }
 
+/// `rows_at_once` answers as many answers as queries: never.
+fn three() -> StoreError {
+    StoreError::Events {
+        message: "expected three answers".into(),
+        unreachable: false,
+    }
+}
+
 /// Most findings first, then key (byte order), as the SQL `ORDER BY 2
 /// DESC, 1`.
 fn sort_tallies(t: &mut [Tally]) {
@@ -157,17 +175,36 @@ fn sort_tallies(t: &mut [Tally]) {
 
 pub fn stats(c: &Client, q: &StatsQuery) -> Result<Stats, StoreError> {
     let window_f = window("f_at", &q.since, &q.until);
-    let findings = findings_of(&q.site);
-    // Every tally in one query: the group (0 type, 1 vendor, 2 page, 3 day,
-    // 4 total), its key, rows and the count sum (with its float twin).
-    let tallies = c.rows(&format!(
-        "SELECT g, k, count(), sum(f_count), sum(toFloat64(f_count))
-         FROM ({findings})
-         ARRAY JOIN [0, 1, 2, 3, 4] AS g,
-                    [toString(type), toString(vendor), f_page, substring(f_at, 1, 10), ''] AS k
-         WHERE 1{window_f}
-         GROUP BY g, k"
-    ))?;
+    let findings = findings_of(c, &q.site);
+    let window_i = window("i_at", &q.since, &q.until);
+    // Three queries, sent at once. Every tally in one: the group (0 type,
+    // 1 vendor, 2 page, 3 day, 4 total), its key, rows and the count sum
+    // (with its float twin). The page views. The consent states, counted
+    // per stored text and read as JSON here (the texts are few; ClickHouse
+    // 18 has no JSON functions to group by).
+    let answers = c.rows_at_once(&[
+        format!(
+            "SELECT g, k, count(), sum(f_count), sum(toFloat64(f_count))
+             FROM ({findings})
+             ARRAY JOIN [0, 1, 2, 3, 4] AS g,
+                        [toString(type), toString(vendor), f_page, substring(f_at, 1, 10), ''] AS k
+             WHERE 1{window_f}
+             GROUP BY g, k"
+        ),
+        format!(
+            "SELECT uniqExact(pv) FROM (
+               SELECT page_view AS pv FROM ({}) WHERE 1{window_i}
+               UNION ALL
+               SELECT page_view AS pv FROM ({findings}) WHERE type != 'csp_blocked'{window_f})",
+            inventories_of(c, &q.site)
+        ),
+        format!(
+            "SELECT f_consent, f_consent_source, count() FROM ({findings})
+             WHERE type != 'csp_blocked'{window_f} GROUP BY f_consent, f_consent_source"
+        ),
+    ])?;
+    let [tallies, page_views, consent_rows]: [Vec<Vec<Value>>; 3] =
+        answers.try_into().map_err(|_| three())?;
     let mut groups: [Vec<Tally>; 5] = Default::default();
     for row in &tallies {
         let g = usize::try_from(int(cell(row, 0))?).unwrap_or(usize::MAX);
@@ -191,27 +228,14 @@ pub fn stats(c: &Client, q: &StatsQuery) -> Result<Stats, StoreError> {
         ..total
     };
 
-    let window_i = window("i_at", &q.since, &q.until);
-    let page_views = c
-        .rows(&format!(
-            "SELECT uniqExact(pv) FROM (
-               SELECT page_view AS pv FROM ({}) WHERE 1{window_i}
-               UNION ALL
-               SELECT page_view AS pv FROM ({findings}) WHERE type != 'csp_blocked'{window_f})",
-            inventories_of(&q.site)
-        ))?
+    let page_views = page_views
         .first()
         .map(|row| int(cell(row, 0)))
         .transpose()?
         .unwrap_or(0);
 
-    // Consent states: counted per stored text, read as JSON here (the
-    // texts are few; ClickHouse 18 has no JSON functions to group by).
     let mut consent: Vec<ConsentTally> = Vec::new();
-    for row in c.rows(&format!(
-        "SELECT f_consent, f_consent_source, count() FROM ({findings})
-         WHERE type != 'csp_blocked'{window_f} GROUP BY f_consent, f_consent_source"
-    ))? {
+    for row in consent_rows {
         let Value::Object(state) = json_or_null(&text(cell(&row, 0))?) else {
             continue;
         };
@@ -253,9 +277,10 @@ pub fn health(c: &Client, q: &HealthQuery) -> Result<Vec<HealthRow>, StoreError>
     // FINAL: a retried insert's rows (same token and seq) count once.
     let sql = format!(
         "SELECT site, page, page_view, status, reason, at, received_at
-         FROM health FINAL WHERE site = {}{}
+         FROM {} FINAL WHERE site = {}{}
          ORDER BY at, received_at, token, seq
          LIMIT {}",
+        tables(c, &q.site).of("health"),
         quote(&q.site),
         window("at", &q.since, &None),
         q.limit
@@ -314,18 +339,14 @@ fn names(v: &Value, max: usize) -> Result<Vec<String>, StoreError> {
 pub fn inventory(c: &Client, q: &InventoryQuery) -> Result<InventoryTotals, StoreError> {
     let latest = format!(
         "SELECT * FROM ({}) WHERE 1{}",
-        inventories_of(&q.site),
+        inventories_of(c, &q.site),
         window("i_at", &q.since, &None)
     );
-    let page_views = c
-        .rows(&format!("SELECT count() FROM ({latest})"))?
-        .first()
-        .map(|row| int(cell(row, 0)))
-        .transpose()?
-        .unwrap_or(0);
-    let max = usize::try_from(q.max_names).unwrap_or(usize::MAX);
-    let mut vendors = c
-        .rows(&format!(
+    // The page views, the vendors and the unclassified hosts: three
+    // queries, sent at once.
+    let answers = c.rows_at_once(&[
+        format!("SELECT count() FROM ({latest})"),
+        format!(
             "SELECT vendor, count(), {},
                     groupUniqArrayArray(hosts), groupUniqArrayArray(regions),
                     groupUniqArrayArray(cookies), groupUniqArray(i_page)
@@ -337,7 +358,27 @@ pub fn inventory(c: &Client, q: &InventoryQuery) -> Result<InventoryTotals, Stor
                         i_v_regions AS regions, i_v_cookies AS cookies
              GROUP BY vendor",
             usage_sums("")
-        ))?
+        ),
+        format!(
+            "SELECT host, count(), {}
+             FROM ({latest})
+             ARRAY JOIN i_h_host AS host, i_h_requests AS requests,
+                        i_h_script_requests AS script_requests,
+                        i_h_transfer_bytes AS transfer_bytes, i_h_encoded_bytes AS encoded_bytes,
+                        i_h_duration_ms AS duration_ms
+             GROUP BY host",
+            usage_sums("")
+        ),
+    ])?;
+    let [page_views, vendors, hosts]: [Vec<Vec<Value>>; 3] =
+        answers.try_into().map_err(|_| three())?;
+    let page_views = page_views
+        .first()
+        .map(|row| int(cell(row, 0)))
+        .transpose()?
+        .unwrap_or(0);
+    let max = usize::try_from(q.max_names).unwrap_or(usize::MAX);
+    let mut vendors = vendors
         .iter()
         .map(|row| {
             Ok(VendorTotals {
@@ -357,17 +398,7 @@ pub fn inventory(c: &Client, q: &InventoryQuery) -> Result<InventoryTotals, Stor
             .then_with(|| b.usage.requests.cmp(&a.usage.requests))
             .then_with(|| a.vendor.cmp(&b.vendor))
     });
-    let mut unclassified = c
-        .rows(&format!(
-            "SELECT host, count(), {}
-             FROM ({latest})
-             ARRAY JOIN i_h_host AS host, i_h_requests AS requests,
-                        i_h_script_requests AS script_requests,
-                        i_h_transfer_bytes AS transfer_bytes, i_h_encoded_bytes AS encoded_bytes,
-                        i_h_duration_ms AS duration_ms
-             GROUP BY host",
-            usage_sums("")
-        ))?
+    let mut unclassified = hosts
         .iter()
         .map(|row| {
             Ok(HostTotals {

@@ -24,7 +24,7 @@
 
 use tagwatch_store::StoreError;
 
-use crate::client::Client;
+use crate::client::{quote, Client, Target};
 
 pub struct Migration {
     pub version: u32,
@@ -154,6 +154,72 @@ pub fn local(table: &str) -> String {
     format!("{table}_local")
 }
 
+/// The `Distributed` tables' sharding key: a site's rows, and so its
+/// dedupe keys, live on one shard, the `sipHash64(site) % shards`-th (with
+/// equal weights, which [`check_cluster`] requires). `shardByHash` reads
+/// that same shard, so [`SiteTables`] and the inserts agree by construction.
+const SHARDING_KEY: &str = "sipHash64(site)";
+
+/// Where one site's reports are read from: the table itself, or on a
+/// cluster only the shard that holds the site (`shardByHash`). A site on a
+/// healthy shard is answered while another shard is down, and a site on a
+/// down shard is refused (the query fails), never answered with the other
+/// shards' (empty) part of it. (18.16 has no `optimize_skip_unused_shards`: through
+/// the `Distributed` table every read needs every shard.)
+pub struct SiteTables<'a> {
+    pub target: &'a Target,
+    pub site: &'a str,
+}
+
+impl SiteTables<'_> {
+    /// The table expression for `table` (`findings`, `health`, `inventories`).
+    pub fn of(&self, table: &str) -> String {
+        match &self.target.cluster {
+            None => table.to_owned(),
+            Some(cluster) => format!(
+                "shardByHash({cluster}, {}, {}, {})",
+                quote(self.site),
+                self.target.database,
+                local(table)
+            ),
+        }
+    }
+}
+
+/// Refuses a cluster reads could not route: unknown to the server, or with
+/// shards of unequal weight (the `Distributed` table then spreads sites by
+/// weight, while `shardByHash` reads `sipHash64(site) % shards`).
+pub fn check_cluster(client: &Client) -> Result<(), StoreError> {
+    let Some(cluster) = &client.target().cluster else {
+        return Ok(());
+    };
+    let row = client.rows(&format!(
+        "SELECT count(), uniqExact(shard_weight) FROM system.clusters WHERE cluster = {}",
+        quote(cluster)
+    ))?;
+    let cells: Vec<i64> = row
+        .first()
+        .map(|r| r.iter().map(|v| v.as_i64().unwrap_or(0)).collect())
+        .unwrap_or_default();
+    let refuse = |why: String| {
+        Err(StoreError::Events {
+            message: why,
+            unreachable: false,
+        })
+    };
+    match cells.as_slice() {
+        [0, ..] | [] => refuse(format!(
+            "the server knows no cluster {cluster:?}: add it to its remote_servers \
+             (docs/scale.md#sharding)"
+        )),
+        [_, 1] => Ok(()),
+        _ => refuse(format!(
+            "the shards of cluster {cluster:?} have unequal weights: tagwatch reads a site \
+             from shard sipHash64(site) % shards, so give every shard the same weight"
+        )),
+    }
+}
+
 /// The statements of `sql` for this server and `cluster` (if sharded).
 pub fn render(sql: &str, server: Server, database: &str, cluster: Option<&str>) -> Vec<String> {
     let dict = if server.low_cardinality {
@@ -185,7 +251,7 @@ pub fn render(sql: &str, server: Server, database: &str, cluster: Option<&str>) 
                 // its dedupe keys stay on one shard.
                 out.push(format!(
                     "CREATE TABLE IF NOT EXISTS {name} AS {local_name} \
-                     ENGINE = Distributed({cluster}, {database}, {local_name}, sipHash64(site))"
+                     ENGINE = Distributed({cluster}, {database}, {local_name}, {SHARDING_KEY})"
                 ));
             }
         }
@@ -226,6 +292,7 @@ pub fn migrate(client: &Client) -> Result<Server, StoreError> {
             supported: i64::from(SCHEMA_VERSION),
         });
     }
+    check_cluster(client)?;
     let target = client.target();
     for m in MIGRATIONS.iter().filter(|m| i64::from(m.version) > found) {
         for statement in render(m.sql, server, &target.database, target.cluster.as_deref()) {
@@ -256,6 +323,14 @@ mod tests {
         assert!(sql.contains("CREATE TABLE IF NOT EXISTS findings ("));
         let sql = render(V1, new, "tw", None).join("\n");
         assert!(sql.contains("type        LowCardinality(String)"), "{sql}");
+        // Every text column of few values, and no other, on each version.
+        for version in ["19.1.6", "23.8.2.7"] {
+            let server = Server::from_version(version);
+            let sql = render(V1, server, "tw", Some("c")).join("\n");
+            assert_eq!(sql.matches("LowCardinality(String)").count(), 5, "{sql}");
+            assert!(sql.contains("CREATE TABLE IF NOT EXISTS findings_local ("));
+        }
+        assert!(!Server::from_version("").low_cardinality);
     }
 
     #[test]

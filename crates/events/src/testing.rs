@@ -15,6 +15,29 @@ pub fn server_url() -> Option<String> {
     tagwatch_store::testing::test_server("CLICKHOUSE", "ClickHouse", "tools/clickhouse.sh")
 }
 
+/// The user with a password that tools/clickhouse.sh configures on its
+/// servers, and its password (every character a URL must escape).
+pub const AUTH_USER: &str = "tagwatch_auth";
+pub const AUTH_PASSWORD: &str = "p@ss:w/rd?#%";
+
+/// `url` as `user` with `password`, both percent-encoded.
+pub fn with_credentials(url: &str, user: &str, password: &str) -> String {
+    let encode = |s: &str| -> String {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    };
+    let rest = url.strip_prefix("clickhouse://").unwrap_or(url);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    format!("clickhouse://{}:{}@{rest}", encode(user), encode(password))
+}
+
 /// `url` (a `clickhouse://` URL) naming database `name` instead.
 pub fn with_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {

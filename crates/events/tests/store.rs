@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use tagwatch_core::consent::{Category, Source};
 use tagwatch_core::report::{EvidenceKind, FindingType, HealthStatus};
-use tagwatch_events::testing::TestEvents;
+use tagwatch_events::testing::{with_credentials, TestEvents, AUTH_PASSWORD, AUTH_USER};
 use tagwatch_store::{
     Batch, Checks, FindingKind, FindingRecord, FindingsQuery, HealthQuery, HealthRecord,
     InventoryHost, InventoryQuery, InventoryRecord, InventoryVendor, StatsQuery, Store, StoreError,
@@ -455,8 +455,9 @@ fn a_batch_inserted_twice_counts_once() {
             .unwrap()
             > 11
     );
-    p.events.run("OPTIMIZE TABLE findings FINAL");
-    p.events.run("OPTIMIZE TABLE health FINAL");
+    for table in tagwatch_events::schema::TABLES {
+        p.events.run(&format!("OPTIMIZE TABLE {table} FINAL"));
+    }
     same_answers(&p);
 }
 
@@ -613,5 +614,55 @@ fn an_unreachable_server_is_a_lost_connection_and_a_bad_url_a_usage_error() {
             Err(StoreError::BadUrl(_))
         ));
     }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_user_with_a_password_is_who_the_store_talks_as() {
+    let Some(events) = TestEvents::create("auth") else {
+        return;
+    };
+    let dir = temp_dir("auth");
+    let url = with_credentials(&events.url, AUTH_USER, AUTH_PASSWORD);
+    let store = tagwatch_events::open(&url, sqlite(&dir, "c.db")).unwrap();
+    let batches = groups();
+    store
+        .commit(&batches[0].iter().collect::<Vec<_>>())
+        .unwrap();
+    let q = FindingsQuery {
+        site: A.into(),
+        limit: 10,
+        ..FindingsQuery::default()
+    };
+    assert!(!store.findings(&q).unwrap().is_empty());
+    // The server saw that user (its headers), not the default one.
+    let me = TestEvents::named(&url, events.database());
+    assert_eq!(
+        me.value("SELECT user FROM system.processes WHERE query LIKE '%who-am-i%'"),
+        AUTH_USER
+    );
+    // A wrong password is refused, and the error does not repeat it.
+    let wrong = with_credentials(&events.url, AUTH_USER, "not-the-password");
+    let Err(e) = tagwatch_events::open(&wrong, sqlite(&dir, "d.db")) else {
+        panic!("a wrong password was accepted")
+    };
+    let message = e.to_string();
+    assert!(!e.lost_connection(), "{message}");
+    assert!(message.contains("password"), "{message}");
+    assert!(!message.contains("not-the-password"), "{message}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_cluster_the_server_does_not_know_is_refused_at_start() {
+    let Some(events) = TestEvents::create("nocluster") else {
+        return;
+    };
+    let dir = temp_dir("nocluster");
+    let url = format!("{}?cluster=no_such_cluster", events.url);
+    let Err(e) = tagwatch_events::open(&url, sqlite(&dir, "c.db")) else {
+        panic!("opened an unknown cluster")
+    };
+    assert!(e.to_string().contains("knows no cluster"), "{e}");
     let _ = std::fs::remove_dir_all(dir);
 }
