@@ -300,7 +300,7 @@ impl Monitor {
                 2 => Basis::Implied,
                 _ => Basis::Explicit,
             };
-            s.engine.cmp_state_with(cmp, &choices, basis, restored, at);
+            s.engine.cmp_state(cmp, &choices, basis, restored, at);
             s.sweep.activity = true;
         });
     }

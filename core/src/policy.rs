@@ -211,10 +211,11 @@ impl Policy {
     pub fn from_json(text: &str) -> Policy {
         let mut p = Policy::default();
         // Only a document that reads whole applies, not half of one.
-        if json::walk(text, &mut |_, _| {}) {
-            json::walk(text, &mut |path, leaf| p.read(path, leaf));
+        if json::walk(text, &mut |path, leaf| p.read(path, leaf)) {
+            p
+        } else {
+            Policy::default()
         }
-        p
     }
 
     /// Reads a policy from its line form: what the page's loader writes

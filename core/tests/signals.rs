@@ -1,7 +1,7 @@
 //! Consent from the CMP world, as the engine reads it: CMP cookies, live
 //! CMP states, TCF, GPP, and the claims Google's tags make.
 
-use tagwatch_core::consent::{categories, Category::*, Source};
+use tagwatch_core::consent::{categories, Basis, Category::*, Source};
 use tagwatch_core::engine::{Engine, Request, CLAIM_SETTLE_MS};
 use tagwatch_core::policy::Policy;
 use tagwatch_core::report::{FindingType, FindingType::*, PageView};
@@ -104,7 +104,7 @@ fn live_cmp_state_maps_through_the_same_names_as_its_cookie() {
             ("C0003", true),
             ("C0004", false),
         ],
-        true,
+        Basis::Explicit,
         true,
         500,
     );
@@ -124,11 +124,17 @@ fn live_cmp_state_maps_through_the_same_names_as_its_cookie() {
             ("statistics", true),
             ("marketing", true),
         ],
-        false,
+        Basis::None,
         true,
         500,
     );
-    e.cmp_state("no-such-cmp", &[("preferences", true)], true, true, 500);
+    e.cmp_state(
+        "no-such-cmp",
+        &[("preferences", true)],
+        Basis::Explicit,
+        true,
+        500,
+    );
     e.request(req(LOADER, 100.0, "script"));
     assert_eq!(
         kinds(&e),
@@ -150,7 +156,7 @@ fn osanos_opt_out_refuses_marketing_whichever_way_its_state_arrives() {
         ("OPT_OUT", true),
     ];
     let mut e = engine();
-    e.cmp_state("osano", &live, true, true, 10);
+    e.cmp_state("osano", &live, Basis::Explicit, true, 10);
     let c = e.consent_at(20).categories;
     assert_eq!(
         (c.get(Functional), c.get(Analytics), c.get(Marketing)),
@@ -164,7 +170,7 @@ fn osanos_opt_out_refuses_marketing_whichever_way_its_state_arrives() {
     e.cmp_state(
         "osano",
         &[("MARKETING", true), ("OPT_OUT", false)],
-        true,
+        Basis::Explicit,
         true,
         10,
     );
@@ -300,7 +306,7 @@ fn a_claim_backed_by_the_cmp_is_fine() {
             ("statistics", true),
             ("marketing", true),
         ],
-        true,
+        Basis::Explicit,
         false,
         1100,
     );
@@ -370,7 +376,7 @@ fn the_site_says_what_its_cmp_names_mean() {
     e.cmp_state(
         "onetrust",
         &[("C0001", true), ("C0003", true), ("C0009", false)],
-        true,
+        Basis::Explicit,
         true,
         10,
     );
@@ -430,7 +436,6 @@ const COOKIEYES_IMPLIED: &str = "cookieyes-consent=consentid:x,consent:yes,actio
 
 #[test]
 fn implied_consent_counts_only_where_the_policy_accepts_it() {
-    use tagwatch_core::consent::Basis;
     // Default (`implied: reject`): the CMP's grants are refusals, and the
     // finding says what it was judged on.
     let mut e = engine();
@@ -466,7 +471,7 @@ fn implied_consent_counts_only_where_the_policy_accepts_it() {
 
     // The live API says the same: Cookiebot's `method: 'implied'`.
     let mut e = engine();
-    e.cmp_state_with(
+    e.cmp_state(
         "cookiebot",
         &[
             ("preferences", true),

@@ -7,8 +7,8 @@
 //! - `C header now`: a `document.cookie` snapshot
 //! - `M header at`: CMP cookies (`cmp::from_cookies`) as a consent update
 //! - `K cats at`: a consent update; `cats` is 4 of `1`/`0`/other (unknown)
-//! - `S cmp choices decided restored now`: a live CMP state (`cmp_state`;
-//!   choices `name:1`/`name:0` split by `,`)
+//! - `S cmp choices basis restored now`: a live CMP state (`cmp_state`;
+//!   choices `name:1`/`name:0` split by `,`; basis `1` a choice, `2` implied, other undecided)
 //! - `F applies status purposes vendors now`: a TCF event (`tcf`; purpose
 //!   and vendor ids comma-separated)
 //! - `Q gpp applicable now`: a GPP event (`gpp`; applicable comma-separated)
@@ -23,7 +23,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tagwatch_core::consent::{Categories, Source};
+use tagwatch_core::consent::{Basis, Categories, Source};
 use tagwatch_core::engine::{Engine, Request};
 use tagwatch_core::policy::Policy;
 use tagwatch_core::report::PageView;
@@ -101,11 +101,16 @@ fuzz_target!(|data: &[u8]| {
             }
             'S' => {
                 let (cmp, choices) = (f.next().unwrap_or(""), f.next().unwrap_or(""));
-                let (decided, restored) = (f.next() == Some("1"), f.next() == Some("1"));
+                let basis = match f.next() {
+                    Some("1") => Basis::Explicit,
+                    Some("2") => Basis::Implied,
+                    _ => Basis::None,
+                };
+                let restored = f.next() == Some("1");
                 clock = clock.max(u64_of(f.next()));
                 let choices: Vec<(&str, bool)> =
                     choices.split(',').filter_map(|c| c.rsplit_once(':')).map(|(n, v)| (n, v == "1")).collect();
-                engine.cmp_state(cmp, &choices, decided, restored, clock);
+                engine.cmp_state(cmp, &choices, basis, restored, clock);
             }
             'F' => {
                 let applies = match f.next() {

@@ -30,7 +30,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use tagwatch_core::catalog::{self, vendors};
 use tagwatch_core::cmp::CmpConsent;
-use tagwatch_core::consent::{Categories, Category, Source};
+use tagwatch_core::consent::{Basis, Categories, Category, Source};
 use tagwatch_core::engine::{Engine, Request};
 use tagwatch_core::policy::Policy;
 use tagwatch_core::report::{self, Evidence, PageView};
@@ -219,7 +219,11 @@ pub extern "C" fn cmp(
     s.engine.cmp_state(
         cmp,
         &choices,
-        decided == 1,
+        if decided == 1 {
+            Basis::Explicit
+        } else {
+            Basis::None
+        },
         false,
         tagwatch_core::engine::ms(at),
     );

@@ -40,7 +40,7 @@ pub(super) struct Signals {
     /// restored from storage.
     cookies_read: bool,
     /// The decided CMP state last read from cookies.
-    cmp_cookie: Option<(&'static str, Categories, bool)>,
+    cmp_cookie: Option<(&'static str, Categories, Basis)>,
     consent_mode: ConsentMode,
     claims: Vec<Claim>,
     /// TCF vendor consents (GVL ids) as of each TCF update.
@@ -66,33 +66,22 @@ impl Engine {
     pub fn cmp_cookie_consent(&mut self, found: Option<CmpConsent>, now: u64) {
         let found = found
             .filter(|c| c.decided)
-            .map(|c| (c.cmp, c.categories, c.implied));
+            .map(|c| (c.cmp, c.categories, c.basis()));
         let at = if self.signals.cookies_read { now } else { 0 };
         self.signals.cookies_read = true;
         if found == self.signals.cmp_cookie {
             return;
         }
         self.signals.cmp_cookie = found;
-        if let Some((id, categories, implied)) = found {
-            self.cmp_consent(categories, id, implied, at);
+        if let Some((id, categories, basis)) = found {
+            self.cmp_consent(categories, id, basis, at);
         }
     }
 
     /// A decided CMP state into the timeline; an implied one as the
     /// policy counts it (module docs).
-    fn cmp_consent(
-        &mut self,
-        mut categories: Categories,
-        id: &'static str,
-        implied: bool,
-        at: u64,
-    ) {
-        let basis = if implied {
-            Basis::Implied
-        } else {
-            Basis::Explicit
-        };
-        if implied && !self.policy.accept_implied {
+    fn cmp_consent(&mut self, mut categories: Categories, id: &'static str, basis: Basis, at: u64) {
+        if basis == Basis::Implied && !self.policy.accept_implied {
             for c in Category::ALL {
                 if c != Category::Necessary && categories.get(c) == Some(true) {
                     categories.set(c, Some(false));
@@ -103,29 +92,12 @@ impl Engine {
     }
 
     /// A CMP's live state from its API or events: each of its own names
-    /// granted or refused ([`cmp::from_choices`]); `restored` when the CMP
-    /// had it from storage before the visitor did anything on this page;
-    /// an undecided state changes nothing.
+    /// granted or refused ([`cmp::from_choices`]); on what it rests
+    /// (`basis`): [`Basis::None`] when undecided, which changes nothing,
+    /// [`Basis::Implied`] when the CMP applied it without a choice;
+    /// `restored` when the CMP had it from storage before the visitor did
+    /// anything on this page.
     pub fn cmp_state(
-        &mut self,
-        cmp: &str,
-        choices: &[(&str, bool)],
-        decided: bool,
-        restored: bool,
-        now: u64,
-    ) {
-        let basis = if decided {
-            Basis::Explicit
-        } else {
-            Basis::None
-        };
-        self.cmp_state_with(cmp, choices, basis, restored, now);
-    }
-
-    /// [`Engine::cmp_state`] with the state's basis: [`Basis::None`] when
-    /// undecided (nothing changes), [`Basis::Implied`] when the CMP applied
-    /// it without a choice.
-    pub fn cmp_state_with(
         &mut self,
         cmp: &str,
         choices: &[(&str, bool)],
@@ -141,7 +113,7 @@ impl Engine {
         }
         if let Some(categories) = cmp::from_choices(id, choices, &self.policy.consent_names) {
             let at = if restored { 0 } else { now };
-            self.cmp_consent(categories, id, basis == Basis::Implied, at);
+            self.cmp_consent(categories, id, basis, at);
         }
     }
 
