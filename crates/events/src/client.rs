@@ -102,6 +102,9 @@ impl Target {
 
 /// `s` with its `%XX` escapes decoded (a URL's user and password, where
 /// `@ : / ? #` must be escaped); `None` for a bad escape or non-UTF-8.
+/// Not the `percent-encoding` crate: it passes a bad escape (`%zz`, `%4`)
+/// through as text, and a mistyped password should be refused at start
+/// with a message, not sent to the server as something else.
 fn percent_decode(s: &str) -> Option<String> {
     let mut out = Vec::with_capacity(s.len());
     let mut bytes = s.bytes();
