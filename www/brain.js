@@ -27,6 +27,31 @@ var STEP_WAIT_MS = 1000;
 // the browser's functions as the loader took them (set in `start`).
 var WebAssembly;
 
+// The site's `policy` as lines, one per value (`Policy::from_lines`
+// reads them: no JSON scanner in the page): the keys leading to it, each
+// and a TAB (an array's item: an empty key), then `"` and the text, `b`,
+// `n` (null) or `[` (an array begins); none for no policy. Written here,
+// when the brain starts, from the value the page gave `config` (the loader
+// keeps it as it is: the line writer is no work on the page's critical
+// path): own enumerable data only, at most 8 levels and 1000 items a
+// level; a TAB or line break in a key or a text becomes a space; a read
+// that throws drops the whole policy (`policyLines`).
+function lines(v, path, depth) {
+  var t = typeof v;
+  if (t === 'string' || t === 'number') return path + '"' + flat(v) + '\n';
+  if (t === 'boolean') return path + 'b\n';
+  if (!v || t !== 'object' || depth > 8) return path && path + 'n\n';
+  var list = Array.isArray(v);
+  var keys = list ? v : Object.keys(v);
+  var out = list ? path + '[\n' : '';
+  for (var i = 0; i < keys.length && i < 1000; i++) {
+    out += lines(v[list ? i : keys[i]], path + (list ? '' : flat(keys[i])) + '\t', depth + 1);
+  }
+  return out;
+}
+function flat(v) { return String(v).replace(/[\t\n\r]/g, ' '); }
+function policyLines(v) { try { return lines(v, '', 0); } catch (e) { return ''; } }
+
 export function start(h) {
   try { run(h); } catch (e) { /* a guest never breaks its host */ }
 }
@@ -121,7 +146,8 @@ function run(h) {
   function replay() {
     m = new wasm_bindgen.Monitor(host, String(config.site), String(config.collector), String(location.href),
       String(navigator.userAgent), h.t0);
-    if (config.policy) m.policy(config.policy);
+    var policy = policyLines(config.policy);
+    if (policy) m.policy(policy);
     m.gpc(navigator.globalPrivacyControl === true);
     var judge;
     page = observe(m, {
@@ -250,8 +276,9 @@ function run(h) {
       if (d[0] === 'consent' && a) {
         if (t >= 0) page.cookies(t);
         m.consent(a[0], a[1], a[2], a[3], t);
-      } else if (d[0] === 'config' && a && a.policy) {
-        m.policy(a.policy);
+      } else if (d[0] === 'config' && a) {
+        var policy = policyLines(a.policy);
+        if (policy) m.policy(policy);
       } else if (d[0] === 'flush') {
         rest();
         page.settle();

@@ -57,7 +57,7 @@ if (!pick(previous, 'loaded')) (function () {
   var parse = pick(pick(W, 'JSON'), 'parse');
   var define = pick(pick(W, 'Object'), 'defineProperty');
   var describe = pick(pick(W, 'Object'), 'getOwnPropertyDescriptor');
-  var config = { collector: attr('data-collector'), site: attr('data-site'), sample: 1, policy: '' };
+  var config = { collector: attr('data-collector'), site: attr('data-site'), sample: 1, policy: null };
   var early = [];   // [kind, time, data] kept until the brain runs
   var brain = null; // the brain's receiver once it runs: brain(kind, time, data)
   var state = 0;    // 0 waiting for config, 1 waiting for load, 2 loading, 3 running, 4 off
@@ -95,29 +95,6 @@ if (!pick(previous, 'loaded')) (function () {
       return '\\u' + ('000' + c.charCodeAt(0).toString(16)).slice(-4);
     }) + '"';
   }
-  // The site's `policy` as lines, one per value (`Policy::from_lines`
-  // reads them: no JSON scanner in the page): the keys leading to it, each
-  // and a TAB (an array's item: an empty key), then `"` and the text, `b`,
-  // `n` (null) or `[` (an array begins); none for no policy. Written from the page's object as
-  // it is when `config` is called: own enumerable data only, at most 8
-  // levels and 1000 items a level; a TAB or line break in a key or a text
-  // becomes a space; a read that throws drops the whole policy (the caller
-  // catches).
-  function lines(v, path, depth) {
-    var t = typeof v;
-    if (t === 'string' || t === 'number') return path + '"' + flat(v) + '\n';
-    if (t === 'boolean') return path + 'b\n';
-    if (!v || t !== 'object' || depth > 8) return path && path + 'n\n';
-    var list = Array.isArray(v);
-    var keys = list ? v : Object.keys(v);
-    var out = list ? path + '[\n' : '';
-    for (var i = 0; i < keys.length && i < 1000; i++) {
-      out += lines(v[list ? i : keys[i]], path + (list ? '' : flat(keys[i])) + '\t', depth + 1);
-    }
-    return out;
-  }
-  function flat(v) { return String(v).replace(/[\t\n\r]/g, ' '); }
-
   // A call's argument as plain values: `consent` the four categories (1, 0
   // or -1), `config` its keys.
   function read(cmd, arg) {
@@ -126,9 +103,9 @@ if (!pick(previous, 'loaded')) (function () {
       return [tri(pick(arg, 'necessary')), tri(pick(arg, 'functional')), tri(pick(arg, 'analytics')), tri(pick(arg, 'marketing'))];
     }
     if (cmd !== 'config') return null;
-    var policy = '';
-    try { policy = lines(pick(arg, 'policy'), '', 0); } catch (e) { /* ignored whole */ }
-    return { collector: str(pick(arg, 'collector')), site: str(pick(arg, 'site')), sample: pick(arg, 'sample'), policy: policy };
+    // The policy as the page's value: the brain writes it as lines when it
+    // starts (www/brain.js `policyLines`), not on the page's critical path.
+    return { collector: str(pick(arg, 'collector')), site: str(pick(arg, 'site')), sample: pick(arg, 'sample'), policy: pick(arg, 'policy') };
   }
 
   // ---- what must run first ----

@@ -1,7 +1,7 @@
-// The policy's line form (core `Policy::from_lines`): the loader writes it
-// from the page's `policy` object (www/loader.js, `lines`), so the page's
+// The policy's line form (core `Policy::from_lines`): the brain writes it
+// from the page's `policy` object (www/brain.js, `lines`), so the page's
 // wasm reads the policy without a JSON scanner. The golden pair
-// tests/fixtures/policy/policy.{json,lines} holds the loader here and the
+// tests/fixtures/policy/policy.{json,lines} holds the brain's writer here and the
 // core in core/src/policy.rs (the lines read as the JSON does). No browser
 // needed; the end-to-end tests with a policy (region, page-scope,
 // cookie-lifetime, gpp-reference, …) run it in the page.
@@ -11,13 +11,13 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { REPO_ROOT } from '../fixtures/fake-intercom/server.mjs';
 
-const source = readFileSync(join(REPO_ROOT, 'www/loader.js'), 'utf8');
-const found = /\n {2}function lines\(v, path, depth\) \{[\s\S]*?\n {2}\}\n {2}function flat\(v\) \{[^\n]*\}\n/.exec(source);
-assert.ok(found, 'www/loader.js has no `lines` / `flat` pair any more: update this test with it');
+const source = readFileSync(join(REPO_ROOT, 'www/brain.js'), 'utf8');
+const found = /\nfunction lines\(v, path, depth\) \{[\s\S]*?\n\}\nfunction flat\(v\) \{[^\n]*\}\n/.exec(source);
+assert.ok(found, 'www/brain.js has no `lines` / `flat` pair any more: update this test with it');
 const lines = new Function(`${found[0]}\nreturn lines;`)();
 const fixture = (name) => readFileSync(join(REPO_ROOT, 'tests/fixtures/policy', name), 'utf8');
 
-test('the loader writes the golden lines from the golden policy', () => {
+test('the brain writes the golden lines from the golden policy', () => {
   assert.equal(lines(JSON.parse(fixture('policy.json')), '', 0), fixture('policy.lines'));
 });
 
@@ -31,6 +31,6 @@ test('no policy writes nothing; a hostile object is bounded', () => {
   assert.ok(text.split('\n').every((l) => l.split('\t').length <= 11), 'at most 10 levels of keys');
   // Only the writer's own separators: no TAB or line break from a key or a text.
   assert.equal(lines({ 'k\t\n': 'v\r\n\t' }, '', 0), 'k  \t"v   \n');
-  // A getter that throws drops the whole policy (the loader's caller catches).
+  // A getter that throws drops the whole policy (`policyLines` catches).
   assert.throws(() => lines({ get grace_ms() { throw new Error('no'); } }, '', 0));
 });
