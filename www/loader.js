@@ -9,7 +9,8 @@
  *     page's later scripts (the audited ones) can replace them (www/host.js);
  *   - installs the command queue: `config`, `consent`, `flush`, `findings`;
  *     every call's argument is read at once, one property at a time (a read
- *     that throws counts as missing), and timed;
+ *     that throws counts as missing), and timed (a `policy` is kept as the
+ *     page's value: the brain writes it as lines when it starts);
  *   - keeps, with their times, what the monitor must judge from its real
  *     time but could miss by starting later: every Resource Timing entry of
  *     the page (a buffered `PerformanceObserver`: nothing lost past the

@@ -163,6 +163,7 @@ test('queued calls whose arguments throw (getter, Proxy, a throwing queue entry)
         tagwatch('consent', proxy);
         tagwatch('consent', { get functional() { throw new Error('hostile getter'); } });
         tagwatch('config', proxy);
+        tagwatch('config', { policy: proxy });
         tagwatch(proxy, proxy);
         return Array.isArray(tagwatch('findings'));
       });
