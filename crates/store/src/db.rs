@@ -452,8 +452,8 @@ WHERE excluded.at >= inventories.at
 RETURNING id, site, page_view, {fresh}";
 
 /// The children of the inventories replaced (their ids).
-const DELETE_VENDORS_OF: &str = "DELETE FROM inventory_vendors WHERE inventory IN ({rows:i})";
-const DELETE_HOSTS_OF: &str = "DELETE FROM inventory_hosts WHERE inventory IN ({rows:i})";
+const DELETE_VENDORS_OF: &str = "DELETE FROM inventory_vendors WHERE inventory IN ({list:i})";
+const DELETE_HOSTS_OF: &str = "DELETE FROM inventory_hosts WHERE inventory IN ({list:i})";
 
 /// `?1`: a JSON array of inventory ids (purges).
 const DELETE_INVENTORY_VENDORS: &str = "DELETE FROM inventory_vendors

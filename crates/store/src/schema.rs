@@ -12,6 +12,7 @@
 //! | `{text}`              | `TEXT`                              | `TEXT COLLATE "C"` (byte order, as in SQLite) |
 //! | `{without_rowid}`     | `WITHOUT ROWID`                     | nothing                                     |
 //! | `{rows:C…}`           | `VALUES (?1,…,?N),(?N+1,…)`: one tuple of N parameters per row written, N the letters of `C…` | `SELECT * FROM unnest($1::T[],…,$N::T[])`: each column one array parameter, of the type its letter names (`t` TEXT, `i` BIGINT, `b` BYTEA), whatever the rows |
+//! | `{list:C}`            | `?1,?2,…`: one parameter per row (an `IN` list; SQLite's VM runs it without the temporary table `IN (VALUES …)` costs) | `SELECT * FROM unnest($1::T[])`, as `{rows:C}` |
 //! | `{values:N}`          | `(?1,…,?N),(?N+1,…)`: one tuple of N parameters per row written | same |
 //! | `{fresh}`             | `0`: not known (a rowid may be reused after a delete) | `CASE WHEN xmax = 0 THEN 1 ELSE 0 END` in an upsert's `RETURNING`: 1 when the row was inserted, 0 when updated |
 //! | `{sum:X}`             | `CAST(total(X) AS INTEGER)`         | `LEAST(sum(X), i64::MAX)::bigint` (both saturate) |
@@ -342,6 +343,8 @@ pub fn render(sql: &str, dialect: Dialect, rows: usize) -> String {
             ("values", _) => values(x.parse().unwrap_or(1), rows, pg),
             ("rows", false) => format!("VALUES {}", values(x.len(), rows, false)),
             ("rows", true) => unnest(x),
+            ("list", false) => values(1, rows, false).replace(['(', ')'], ""),
+            ("list", true) => unnest(x),
             ("fresh", false) => "0".to_owned(),
             ("fresh", true) => "CASE WHEN xmax = 0 THEN 1 ELSE 0 END".to_owned(),
             ("sum", false) => format!("CAST(total({x}) AS INTEGER)"),
@@ -391,12 +394,14 @@ fn param(x: &str, pg: bool) -> String {
 /// per column: one statement (one round trip) whatever the rows, instead
 /// of a tuple of parameters per row.
 pub(crate) fn binds_columns(sql: &str, dialect: Dialect) -> bool {
-    dialect == Dialect::Postgres && sql.contains("{rows:")
+    dialect == Dialect::Postgres && (sql.contains("{rows:") || sql.contains("{list:"))
 }
 
-/// Parameters a row of `sql`'s `{rows:C…}` takes (the letters; 0 without one).
+/// Parameters a row of `sql`'s `{rows:C…}` or `{list:C}` takes (the
+/// letters; 0 without one).
 pub(crate) fn row_columns(sql: &str) -> usize {
     sql.split_once("{rows:")
+        .or_else(|| sql.split_once("{list:"))
         .and_then(|(_, rest)| rest.split_once('}'))
         .map_or(0, |(letters, _)| letters.len())
 }
@@ -476,6 +481,15 @@ mod tests {
             "INSERT INTO t (a, n, k) SELECT * FROM unnest($1::text[],$2::bigint[],$3::bytea[]) \
              RETURNING id, CASE WHEN xmax = 0 THEN 1 ELSE 0 END"
         );
+        let sql = "x IN ({list:i})";
+        assert_eq!(render(sql, Dialect::Sqlite, 3), "x IN (?1,?2,?3)");
+        assert_eq!(
+            render(sql, Dialect::Postgres, 3),
+            "x IN (SELECT * FROM unnest($1::bigint[]))"
+        );
+        assert_eq!(row_columns(sql), 1);
+        assert!(binds_columns(sql, Dialect::Postgres));
+        let sql = "INSERT INTO t (a, n, k) {rows:tib} RETURNING id, {fresh}";
         assert!(binds_columns(sql, Dialect::Postgres));
         assert_eq!(row_columns(sql), 3);
         assert!(!binds_columns(sql, Dialect::Sqlite));
