@@ -310,7 +310,7 @@ CREATE INDEX inventories_by_site_hour ON inventories(site, ({hour:at}));
 
 /// `sql` in `dialect`: tokens filled in (see the module comment), `?N`
 /// parameters as `$N` for PostgreSQL, `{values:N}` and SQLite's `{rows:C…}`
-/// repeated for `rows` rows. The statements contain no other `?` and no
+/// and `{list:C}` repeated for `rows` rows. The statements contain no other `?` and no
 /// other braces.
 pub fn render(sql: &str, dialect: Dialect, rows: usize) -> String {
     let pg = dialect == Dialect::Postgres;
