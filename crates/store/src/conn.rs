@@ -92,10 +92,11 @@ pub(crate) enum Tx {
 pub(crate) trait Conn: Send + 'static {
     const DIALECT: Dialect;
 
-    /// Runs a statement (canonical text, see the module comment), its
-    /// `{values:N}` repeated for `rows` rows, and calls `each` for every
-    /// row it returns. The text is rendered and prepared once per
-    /// connection and row count.
+    /// Runs a statement (canonical text, see the module comment) of `rows`
+    /// rows (`params` row after row), and calls `each` for every row it
+    /// returns. The text is rendered and prepared once per connection and
+    /// row count; PostgreSQL binds the rows of `{rows:C…}` and `{list:C}`
+    /// as one array per column, prepared once for any rows.
     fn query_rows(
         &mut self,
         sql: &'static str,

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::conn::{first, rows, transaction, Conn, Param, Row, Tx};
-use crate::schema::{render, Backfill, MIGRATIONS, SCHEMA_VERSION};
+use crate::schema::{binds_columns, render, row_columns, Backfill, MIGRATIONS, SCHEMA_VERSION};
 use crate::{
     Batch, ConsentTally, FindingRecord, FindingRow, FindingsQuery, FirstSeen, HealthQuery,
     HealthRecord, HealthRow, HostTotals, InventoryQuery, InventoryRecord, InventoryTotals, Purged,
@@ -357,26 +357,34 @@ fn learn_types(known: &mut KnownTypes, types: &[&FindingRecord]) {
     }
 }
 
-/// Runs `sql` (a multi-row statement of `columns` parameters a row) over
-/// `items`, as few statements as [`MAX_ROWS`] allows; `each` is called for
-/// every row it returns.
+/// Runs `sql` (a multi-row statement, `{rows:C…}`) over `items`: one
+/// statement where the connection binds columns as arrays (PostgreSQL: one
+/// round trip whatever the rows), else as few as [`MAX_ROWS`] allows.
+/// `params` adds an item's row (one parameter per column letter); `each`
+/// is called for every row the statement returns.
 fn write_rows<'i, C: Conn, T>(
     c: &mut C,
     sql: &'static str,
     items: &'i [T],
-    columns: usize,
     params: impl Fn(&'i T, &mut Vec<Param<'i>>),
     each: &mut dyn FnMut(&dyn Row) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
+    let columns = row_columns(sql);
+    let at_once = binds_columns(sql, C::DIALECT);
     let mut rest = items;
-    let mut values = Vec::with_capacity(columns * MAX_ROWS.min(items.len()));
+    let mut values = Vec::with_capacity(columns * rest.len().min(MAX_ROWS));
     while !rest.is_empty() {
-        let n = chunk_len(rest.len());
+        let n = if at_once {
+            rest.len()
+        } else {
+            chunk_len(rest.len())
+        };
         let (chunk, tail) = rest.split_at(n);
         values.clear();
         for item in chunk {
             params(item, &mut values);
         }
+        debug_assert_eq!(values.len(), n * columns, "{sql}");
         c.query_rows(sql, n, &values, each)?;
         rest = tail;
     }
@@ -394,7 +402,7 @@ fn chunk_len(left: usize) -> usize {
 }
 
 const RECORD_FINDING_TYPES: &str = "
-INSERT INTO site_finding_types (site, type, first_at) VALUES {values:3}
+INSERT INTO site_finding_types (site, type, first_at) {rows:ttt}
 ON CONFLICT (site, type) DO NOTHING
 RETURNING site, type";
 
@@ -406,7 +414,7 @@ const UPSERT_FINDINGS: &str = "
 INSERT INTO findings
     (site, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source, consent,
      count, at, received_at, user_agent, raw, dedupe)
-VALUES {values:16}
+{rows:ttttttttttittttb}
 ON CONFLICT (site, page_view, dedupe) DO UPDATE SET
     count = CASE WHEN excluded.count > findings.count THEN excluded.count ELSE findings.count END,
     at = CASE WHEN excluded.at < findings.at THEN excluded.at ELSE findings.at END";
@@ -417,7 +425,7 @@ const UPSERT_FINDINGS_ADD: &str = "
 INSERT INTO findings
     (site, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source, consent,
      count, at, received_at, user_agent, raw, dedupe)
-VALUES {values:16}
+{rows:ttttttttttittttb}
 ON CONFLICT (site, page_view, dedupe) DO UPDATE SET
     count = CASE WHEN findings.count > 9223372036854775807 - excluded.count
                  THEN 9223372036854775807 ELSE findings.count + excluded.count END,
@@ -425,14 +433,15 @@ ON CONFLICT (site, page_view, dedupe) DO UPDATE SET
 
 const INSERT_HEALTH: &str = "
 INSERT INTO health (site, page_view, page, status, reason, at, received_at, user_agent, raw)
-VALUES {values:9}";
+{rows:ttttttttt}";
 
 /// Replaces a page view's inventory unless the stored one was observed
 /// later (a resent or reordered older beacon never wins). Answers the rows
-/// stored; their children are then replaced.
+/// stored, and whether each was inserted (1) rather than replaced (0, or
+/// not known); the children of those replaced are then replaced.
 const UPSERT_INVENTORIES: &str = "
 INSERT INTO inventories (site, page_view, page, at, received_at, user_agent, raw)
-VALUES {values:7}
+{rows:ttttttt}
 ON CONFLICT (site, page_view) DO UPDATE SET
     page = excluded.page,
     at = excluded.at,
@@ -440,11 +449,11 @@ ON CONFLICT (site, page_view) DO UPDATE SET
     user_agent = excluded.user_agent,
     raw = excluded.raw
 WHERE excluded.at >= inventories.at
-RETURNING id, site, page_view";
+RETURNING id, site, page_view, {fresh}";
 
 /// The children of the inventories replaced (their ids).
-const DELETE_VENDORS_OF: &str = "DELETE FROM inventory_vendors WHERE inventory IN ({list})";
-const DELETE_HOSTS_OF: &str = "DELETE FROM inventory_hosts WHERE inventory IN ({list})";
+const DELETE_VENDORS_OF: &str = "DELETE FROM inventory_vendors WHERE inventory IN ({list:i})";
+const DELETE_HOSTS_OF: &str = "DELETE FROM inventory_hosts WHERE inventory IN ({list:i})";
 
 /// `?1`: a JSON array of inventory ids (purges).
 const DELETE_INVENTORY_VENDORS: &str = "DELETE FROM inventory_vendors
@@ -455,12 +464,12 @@ WHERE inventory IN (SELECT CAST(value AS BIGINT) FROM {each:?1:i})";
 const INSERT_INVENTORY_VENDORS: &str = "
 INSERT INTO inventory_vendors
     (inventory, vendor, requests, script_requests, transfer_bytes, encoded_bytes, duration_ms, hosts, regions, cookies)
-VALUES {values:10}";
+{rows:itiiiiittt}";
 
 const INSERT_INVENTORY_HOSTS: &str = "
 INSERT INTO inventory_hosts
     (inventory, host, requests, script_requests, transfer_bytes, encoded_bytes, duration_ms)
-VALUES {values:7}";
+{rows:itiiiii}";
 
 fn usage_params<'a>(u: &Usage, p: &mut Vec<Param<'a>>) {
     p.extend([
@@ -503,7 +512,6 @@ fn record_types<C: Conn>(
         c,
         RECORD_FINDING_TYPES,
         &types,
-        3,
         |f, p| p.extend([Param::from(&f.site), f.kind.as_str().into(), (&f.at).into()]),
         &mut |row| {
             new_types.push((row.text(0)?, row.text(1)?));
@@ -545,7 +553,6 @@ fn write_group<C: Conn>(
             c,
             sql,
             &rows,
-            16,
             |m, p| {
                 let f = m.first;
                 p.extend([
@@ -575,7 +582,6 @@ fn write_group<C: Conn>(
         c,
         INSERT_HEALTH,
         &group.health,
-        9,
         |h, p| {
             p.extend([
                 Param::from(&h.site),
@@ -605,11 +611,14 @@ fn write_inventories<C: Conn>(
     }
     // (site, page view) → id of the rows stored (not kept back by a newer one).
     let mut stored: HashMap<(String, String), i64> = HashMap::new();
+    // Ids of rows that replaced an older inventory (or may have: SQLite
+    // cannot tell), whose children go first. A row just inserted has none:
+    // PostgreSQL's ids are never reused (two round trips fewer a commit).
+    let mut replaced: Vec<i64> = Vec::new();
     write_rows(
         c,
         UPSERT_INVENTORIES,
         inventories,
-        7,
         |inv, p| {
             p.extend([
                 Param::from(&inv.site),
@@ -622,21 +631,23 @@ fn write_inventories<C: Conn>(
             ]);
         },
         &mut |row| {
-            stored.insert((row.text(1)?, row.text(2)?), row.int(0)?);
+            let id = row.int(0)?;
+            stored.insert((row.text(1)?, row.text(2)?), id);
+            if row.int(3)? == 0 {
+                replaced.push(id);
+            }
             Ok(())
         },
     )?;
     if stored.is_empty() {
         return Ok(());
     }
-    let mut ids: Vec<i64> = stored.values().copied().collect();
-    ids.sort_unstable();
+    replaced.sort_unstable();
     for sql in [DELETE_VENDORS_OF, DELETE_HOSTS_OF] {
         write_rows(
             c,
             sql,
-            &ids,
-            1,
+            &replaced,
             |id, p| p.push(Param::Int(*id)),
             &mut |_| Ok(()),
         )?;
@@ -668,7 +679,6 @@ fn write_inventories<C: Conn>(
         c,
         INSERT_INVENTORY_VENDORS,
         &vendors,
-        10,
         |(id, v, [h, r, k]), p| {
             p.extend([Param::Int(*id), (&v.vendor).into()]);
             usage_params(&v.usage, p);
@@ -680,7 +690,6 @@ fn write_inventories<C: Conn>(
         c,
         INSERT_INVENTORY_HOSTS,
         &hosts,
-        7,
         |(id, h), p| {
             p.extend([Param::Int(*id), (&h.host).into()]);
             usage_params(&h.usage, p);
@@ -691,22 +700,42 @@ fn write_inventories<C: Conn>(
 
 // --------------------------------------------------------------- queries
 
-/// A site's rows (findings, inventories) in a window: `?1` site, `?2`
-/// since, `?3` until (or NULL); the hours first, for the (site, hour)
-/// indexes. A macro so that it joins the statements' text at compile time.
-macro_rules! window {
-    () => {
-        "site = ?1
-         AND (CAST(?2 AS TEXT) IS NULL OR ({hour:at} >= {hour:?2} AND at >= ?2))
-         AND (CAST(?3 AS TEXT) IS NULL OR ({hour:at} <= {hour:?3} AND at < ?3))"
+/// Rows observed at or after parameter `$p`, or any when it is NULL: the
+/// hour first, for the (site, hour) indexes. The time conditions are
+/// macros so that they join the statements' text at compile time.
+macro_rules! since {
+    ($p:literal) => {
+        concat!(
+            "(CAST(",
+            $p,
+            " AS TEXT) IS NULL OR ({hour:at} >= {hour:",
+            $p,
+            "} AND at >= ",
+            $p,
+            "))"
+        )
     };
 }
 
-/// Rows of any site observed before `?1` (retention), through the
-/// table's (site, hour) index.
-macro_rules! old_rows {
+/// Rows observed before parameter `$p` (never NULL): the hour first.
+macro_rules! before {
+    ($p:literal) => {
+        concat!("({hour:at} <= {hour:", $p, "} AND at < ", $p, ")")
+    };
+}
+
+/// Rows observed before parameter `$p`, or any when it is NULL.
+macro_rules! until {
+    ($p:literal) => {
+        concat!("(CAST(", $p, " AS TEXT) IS NULL OR ", before!($p), ")")
+    };
+}
+
+/// A site's rows (findings, inventories) in a window: `?1` site, `?2`
+/// since, `?3` until (or NULL).
+macro_rules! window {
     () => {
-        "site IN (SELECT key FROM sites) AND {hour:at} <= {hour:?1} AND at < ?1"
+        concat!("site = ?1 AND ", since!("?2"), " AND ", until!("?3"))
     };
 }
 
@@ -714,8 +743,38 @@ macro_rules! old_rows {
 /// `?2` since (or NULL).
 macro_rules! inventory_window {
     () => {
-        "SELECT id FROM inventories
-         WHERE site = ?1 AND (CAST(?2 AS TEXT) IS NULL OR ({hour:at} >= {hour:?2} AND at >= ?2))"
+        concat!(
+            "SELECT id FROM inventories WHERE site = ?1 AND ",
+            since!("?2")
+        )
+    };
+}
+
+/// Retention: the ids of at most `?2` rows of `$table` (any site)
+/// observed before `?1`, through the table's (site, hour) index; rows a
+/// writer holds are skipped (PostgreSQL).
+macro_rules! old_ids {
+    ($table:literal) => {
+        concat!(
+            "SELECT id FROM ",
+            $table,
+            " WHERE site IN (SELECT key FROM sites) AND ",
+            before!("?1"),
+            " LIMIT ?2 {skip_locked}"
+        )
+    };
+}
+
+/// Retention: deletes those rows of `$table`.
+macro_rules! purge {
+    ($table:literal) => {
+        concat!(
+            "DELETE FROM ",
+            $table,
+            " WHERE id IN (",
+            old_ids!($table),
+            ")"
+        )
     };
 }
 
@@ -727,8 +786,11 @@ macro_rules! findings_query {
              WHERE site = ?1
                AND (CAST(?2 AS TEXT) IS NULL OR type IN (SELECT value{bytes} FROM {each:?2:k}))
                AND (CAST(?3 AS TEXT) IS NULL OR vendor IN (SELECT value{bytes} FROM {each:?3:v}))
-               AND (CAST(?4 AS TEXT) IS NULL OR ({hour:at} >= {hour:?4} AND at >= ?4))
-               AND (CAST(?5 AS TEXT) IS NULL OR ({hour:at} <= {hour:?5} AND at < ?5))
+               AND ",
+            since!("?4"),
+            " AND ",
+            until!("?5"),
+            "
                AND (CAST(?6 AS TEXT) IS NULL OR page = ?6)
                AND (CAST(?7 AS TEXT) IS NULL OR page_view = ?7)
                AND (CAST(?8 AS TEXT) IS NULL OR category = ?8)
@@ -840,28 +902,16 @@ const INVENTORY_HOSTS: &str = concat!(
 );
 
 /// A site's health reports since `?2` (or NULL), oldest first; `?3`: most rows.
-const HEALTH: &str = "SELECT site, page, page_view, status, reason, at, received_at
-     FROM health
-     WHERE site = ?1 AND (CAST(?2 AS TEXT) IS NULL OR ({hour:at} >= {hour:?2} AND at >= ?2))
-     ORDER BY {hour:at}, at, id
-     LIMIT ?3";
+const HEALTH: &str = concat!(
+    "SELECT site, page, page_view, status, reason, at, received_at FROM health WHERE site = ?1 AND ",
+    since!("?2"),
+    " ORDER BY {hour:at}, at, id LIMIT ?3"
+);
 
 /// Retention: at most `?2` rows observed before `?1`, per table.
-const PURGE_FINDINGS: &str = concat!(
-    "DELETE FROM findings WHERE id IN (SELECT id FROM findings WHERE ",
-    old_rows!(),
-    " LIMIT ?2 {skip_locked})"
-);
-const PURGE_HEALTH: &str = concat!(
-    "DELETE FROM health WHERE id IN (SELECT id FROM health WHERE ",
-    old_rows!(),
-    " LIMIT ?2 {skip_locked})"
-);
-const OLD_INVENTORIES: &str = concat!(
-    "SELECT id FROM inventories WHERE ",
-    old_rows!(),
-    " LIMIT ?2 {skip_locked}"
-);
+const PURGE_FINDINGS: &str = purge!("findings");
+const PURGE_HEALTH: &str = purge!("health");
+const OLD_INVENTORIES: &str = old_ids!("inventories");
 
 fn usage_at(row: &dyn Row, first: usize) -> Result<Usage, StoreError> {
     Ok(Usage {
@@ -1302,10 +1352,18 @@ mod tests {
             PURGE_FINDINGS,
             PURGE_HEALTH,
             OLD_INVENTORIES,
+            DELETE_VENDORS_OF,
+            DELETE_HOSTS_OF,
         ];
         for sql in time_ordered.iter().chain(&queries) {
             let plan = plan(sql);
-            for table in ["findings", "health", "inventories", "inventory_vendors"] {
+            for table in [
+                "findings",
+                "health",
+                "inventories",
+                "inventory_vendors",
+                "inventory_hosts",
+            ] {
                 assert!(
                     !plan.iter().any(|l| l == &format!("SCAN {table}")
                         || l.starts_with(&format!("SCAN {table} "))),

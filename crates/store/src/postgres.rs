@@ -23,7 +23,7 @@ use bytes::BytesMut;
 
 use crate::conn::{Conn, Param, Row, Tx};
 use crate::db::{self, Db, Role};
-use crate::schema::{render, Dialect};
+use crate::schema::{binds_columns, render, Dialect};
 use crate::timefmt::{iso_from_ms, now_ms};
 use crate::StoreError;
 
@@ -47,8 +47,14 @@ impl PgConn {
         })
     }
 
-    /// `sql` for `rows` rows, prepared on this session once.
+    /// `sql` for `rows` rows, prepared on this session once (once for any
+    /// rows when its rows are bound as arrays).
     fn prepared(&mut self, sql: &'static str, rows: usize) -> Result<Statement, StoreError> {
+        let rows = if binds_columns(sql, Dialect::Postgres) {
+            0
+        } else {
+            rows
+        };
         if let Some(st) = self.statements.get(&(sql, rows)) {
             return Ok(st.clone());
         }
@@ -133,6 +139,19 @@ fn refs<'a>(params: &'a [Param<'_>]) -> Vec<&'a (dyn ToSql + Sync)> {
     params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
 }
 
+/// Row-major parameters (`columns` a row) as one array per column, for a
+/// statement whose rows are `unnest` of its array parameters.
+fn columns_of<'a>(params: &[Param<'a>], columns: usize) -> Vec<Vec<Param<'a>>> {
+    let rows = params.len().checked_div(columns).unwrap_or(0);
+    let mut out: Vec<Vec<Param<'a>>> = (0..columns).map(|_| Vec::with_capacity(rows)).collect();
+    for row in params.chunks_exact(columns.max(1)) {
+        for (column, p) in out.iter_mut().zip(row) {
+            column.push(*p);
+        }
+    }
+    out
+}
+
 impl Conn for PgConn {
     const DIALECT: Dialect = Dialect::Postgres;
 
@@ -144,7 +163,15 @@ impl Conn for PgConn {
         each: &mut dyn FnMut(&dyn Row) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let st = self.prepared(sql, rows)?;
-        for row in self.client.query(&st, &refs(params))? {
+        let found = if binds_columns(sql, Dialect::Postgres) {
+            let columns = columns_of(params, st.params().len());
+            let arrays: Vec<&(dyn ToSql + Sync)> =
+                columns.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
+            self.client.query(&st, &arrays)?
+        } else {
+            self.client.query(&st, &refs(params))?
+        };
+        for row in found {
             each(&PgRow(&row))?;
         }
         Ok(())
