@@ -206,6 +206,7 @@ fn cmp_and_tcf_signals_are_typed_and_drive_the_timeline() {
         &[1, 1, 1],
         1,
         -1.0,
+        0,
     );
     m.start(5.0);
     m.cookies("intercom-session-abc12345=s", 10.0);
@@ -216,6 +217,7 @@ fn cmp_and_tcf_signals_are_typed_and_drive_the_timeline() {
         &[0, 0, 0],
         1,
         500.0,
+        0,
     );
     assert_eq!(
         findings(&m, 800.0),
@@ -260,7 +262,7 @@ fn osano_opt_out_is_read_in_the_core() {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    m.cmp("osano", names, &[1, 1, 1, 1, 1], 1, -1.0);
+    m.cmp("osano", names, &[1, 1, 1, 1, 1], 1, -1.0, 0);
     assert!(
         m.consent_now(10.0)
             .contains("\"marketing\":false,\"source\":\"osano\""),
@@ -303,7 +305,7 @@ fn a_choice_made_before_the_monitor_started_keeps_its_time() {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    m.cmp("onetrust", names, &[1, 1, 1, 1], 1, -1.0);
+    m.cmp("onetrust", names, &[1, 1, 1, 1], 1, -1.0, 0);
     assert_eq!(
         findings(&m, 3100.0),
         vec![pair(
@@ -339,7 +341,7 @@ fn a_state_restored_from_storage_counts_from_page_start() {
     m.gesture(2000.0); // an unrelated click: the consent cookie was already there
     m.start(3000.0);
     let names = ["C0001", "C0003"].iter().map(|s| s.to_string()).collect();
-    m.cmp("onetrust", names, &[1, 1], 1, -1.0);
+    m.cmp("onetrust", names, &[1, 1], 1, -1.0, 0);
     assert_eq!(findings(&m, 3100.0), vec![]);
 }
 
