@@ -30,8 +30,8 @@ fn to_json(found: Option<CmpConsent>) -> Value {
             "marketing": get(Category::Marketing),
         }
     });
-    if !vendors.is_empty() {
-        out["vendors"] = Value::Object(vendors);
+    if let (false, Some(o)) = (vendors.is_empty(), out.as_object_mut()) {
+        o.insert("vendors".into(), Value::Object(vendors));
     }
     out
 }
