@@ -752,3 +752,40 @@ async fn broken_timeline_apis_in_frames_or_the_page_do_not_make_it_throw() {
     js("window.removeEventListener('error', window.__onerror); window.removeEventListener('unhandledrejection', window.__onerror);");
     clean();
 }
+
+#[wasm_bindgen_test]
+fn a_cmps_per_service_choice_is_its_vendors_through_the_monitor() {
+    // cookieconsent: analytics granted, its service `ga` accepted and
+    // `hotjar` refused (the last 2 names are services): Hotjar's script is
+    // a finding, GA4's hit is not.
+    let m = new_monitor();
+    let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    m.cmp(
+        "vanilla-cookieconsent",
+        names(&["necessary", "analytics", "ga", "hotjar"]),
+        &[1, 1, 1, 0],
+        1,
+        -1.0,
+        2,
+    );
+    m.start(5.0);
+    let hotjar = "https://static.hotjar.com/c/hotjar-3000001.js?sv=6";
+    entry(&m, hotjar, "script", 100.0, 100.0, 100.0, 20.0, "top");
+    let ga = "https://region1.google-analytics.com/g/collect?v=2";
+    entry(&m, ga, "fetch", 110.0, 100.0, 100.0, 20.0, "top");
+    assert_eq!(
+        findings(&m, 200.0),
+        vec![pair(
+            "script_before_consent",
+            "static.hotjar.com/c/hotjar-3000001.js"
+        )]
+    );
+    // A services count beyond the names (a page can call the sink) is all
+    // services: no category, nothing panics.
+    let m = new_monitor();
+    m.cmp("klaro", names(&["hotjar"]), &[1], 1, -1.0, u32::MAX);
+    m.cmp("klaro", vec![], &[], 1, -1.0, 7);
+    m.start(5.0);
+    entry(&m, hotjar, "script", 100.0, 100.0, 100.0, 20.0, "top");
+    assert_eq!(findings(&m, 200.0), vec![]);
+}
