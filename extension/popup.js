@@ -123,8 +123,12 @@ function renderFindings(reports) {
   count.textContent = String(findings.length);
   count.className = 'count' + (findings.length ? ' bad' : '');
   fill($('findings'), ['finding', 'vendor', 'needs', 'evidence', 'at', '×'], findings.map(function (f) {
+    // `consent.vendor`: the CMP's own choice about this vendor (a
+    // per-service choice), which decided over the category.
+    var own = f.consent && typeof f.consent.vendor === 'boolean'
+      ? ' (' + (f.consent.vendor ? 'granted' : 'refused') + ' for this vendor)' : '';
     return [
-      { text: f.finding, cls: 'finding' }, nameOf(f.vendor), f.category || '—',
+      { text: f.finding, cls: 'finding' }, nameOf(f.vendor), (f.category || '—') + own,
       { text: evidenceText(f.evidence), cls: 'ev' }, { text: f.at + ' ms', cls: 'num' }, { text: f.count, cls: 'num' },
     ];
   }), 'No findings on this page view.');

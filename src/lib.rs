@@ -282,17 +282,31 @@ impl Monitor {
 
     /// A CMP's live state read by the page's consent adapters: its own
     /// names (`C0002`, `statistics`, `OPT_OUT`) and for each 1 (granted) or
-    /// 0 (refused) (every id list crosses as an `Int32Array`), whether the
+    /// 0 (refused) (every id list crosses as an `Int32Array`), the last
+    /// `services` of them service names (a CMP's per-service choices,
+    /// `Google Analytics`, `hotjar`), whether the
     /// visitor decided (`decided`: 0 no, 1 yes, 2 the CMP applied consent
     /// without a choice, implied), and when it took effect:
     /// -1 for the state found at the start ([`prestart`] dates it), else
     /// the time of the event or of the click it came in.
-    pub fn cmp(&self, cmp: &str, names: Vec<String>, granted: &[i32], decided: u32, at: f64) {
+    pub fn cmp(
+        &self,
+        cmp: &str,
+        names: Vec<String>,
+        granted: &[i32],
+        decided: u32,
+        at: f64,
+        services: u32,
+    ) {
         let choices: Vec<(&str, bool)> = names
             .iter()
             .map(String::as_str)
             .zip(granted.iter().map(|g| *g == 1))
             .collect();
+        let split = choices
+            .len()
+            .saturating_sub(usize::try_from(services).unwrap_or(usize::MAX));
+        let (choices, services) = choices.split_at_checked(split).unwrap_or((&choices, &[]));
         self.with(|s| {
             let (restored, at) = s.dated(cmp, at);
             let basis = match decided {
@@ -300,7 +314,8 @@ impl Monitor {
                 2 => Basis::Implied,
                 _ => Basis::Explicit,
             };
-            s.engine.cmp_state(cmp, &choices, basis, restored, at);
+            s.engine
+                .cmp_state(cmp, choices, services, basis, restored, at);
             s.sweep.activity = true;
         });
     }

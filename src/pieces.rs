@@ -4,7 +4,7 @@
 //!
 //! | piece | when | what it answers |
 //! |---|---|---|
-//! | [`CMP_COOKIES`] (`ondemand/cmp-cookies.wasm`, `pieces/cmp-cookies`) | a cookie snapshot has a CMP's consent cookie (`cmp::in_cookies`) | the CMP state those cookies record |
+//! | [`CMP_COOKIES`] (`ondemand/cmp-cookies.wasm`, `pieces/cmp-cookies`) | a cookie snapshot has a CMP's consent cookie (`cmp::in_cookies`) | the CMP state those cookies record, its choices about single vendors too |
 //! | [`GPP_US`] (`ondemand/gpp-us.wasm`, `pieces/gpp-us`) | a GPP event with a US section applicable | that section's categories |
 //!
 //! What arrives before its piece is kept, in order, and judged when the
@@ -25,7 +25,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 use tagwatch_core::cmp::{self, CmpConsent};
-use tagwatch_core::consent::{Categories, GPP_US_SECTION_IDS};
+use tagwatch_core::consent::{Categories, Vendors, GPP_US_SECTION_IDS};
 use tagwatch_core::engine::Engine;
 use wasm_bindgen::prelude::*;
 
@@ -143,7 +143,13 @@ impl Pieces {
 }
 
 fn read_cookies(reader: &Piece, header: &str) -> Option<CmpConsent> {
-    CmpConsent::from_bits(reader.call("read", header, 0).unwrap_or(0))
+    let mut found = CmpConsent::from_bits(reader.call("read", header, 0).unwrap_or(0))?;
+    let vendors = |which| reader.call("vendors", "", which).unwrap_or(0);
+    found.vendors = Vendors {
+        granted: vendors(0),
+        refused: vendors(1),
+    };
+    Some(found)
 }
 
 fn read_gpp(decoder: &Piece, gpp: &str, sections: u32) -> Categories {

@@ -206,6 +206,7 @@ fn cmp_and_tcf_signals_are_typed_and_drive_the_timeline() {
         &[1, 1, 1],
         1,
         -1.0,
+        0,
     );
     m.start(5.0);
     m.cookies("intercom-session-abc12345=s", 10.0);
@@ -216,6 +217,7 @@ fn cmp_and_tcf_signals_are_typed_and_drive_the_timeline() {
         &[0, 0, 0],
         1,
         500.0,
+        0,
     );
     assert_eq!(
         findings(&m, 800.0),
@@ -260,7 +262,7 @@ fn osano_opt_out_is_read_in_the_core() {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    m.cmp("osano", names, &[1, 1, 1, 1, 1], 1, -1.0);
+    m.cmp("osano", names, &[1, 1, 1, 1, 1], 1, -1.0, 0);
     assert!(
         m.consent_now(10.0)
             .contains("\"marketing\":false,\"source\":\"osano\""),
@@ -303,7 +305,7 @@ fn a_choice_made_before_the_monitor_started_keeps_its_time() {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    m.cmp("onetrust", names, &[1, 1, 1, 1], 1, -1.0);
+    m.cmp("onetrust", names, &[1, 1, 1, 1], 1, -1.0, 0);
     assert_eq!(
         findings(&m, 3100.0),
         vec![pair(
@@ -339,7 +341,7 @@ fn a_state_restored_from_storage_counts_from_page_start() {
     m.gesture(2000.0); // an unrelated click: the consent cookie was already there
     m.start(3000.0);
     let names = ["C0001", "C0003"].iter().map(|s| s.to_string()).collect();
-    m.cmp("onetrust", names, &[1, 1], 1, -1.0);
+    m.cmp("onetrust", names, &[1, 1], 1, -1.0, 0);
     assert_eq!(findings(&m, 3100.0), vec![]);
 }
 
@@ -749,4 +751,41 @@ async fn broken_timeline_apis_in_frames_or_the_page_do_not_make_it_throw() {
     assert_eq!(errors.as_deref(), Some(""), "errors reached the page");
     js("window.removeEventListener('error', window.__onerror); window.removeEventListener('unhandledrejection', window.__onerror);");
     clean();
+}
+
+#[wasm_bindgen_test]
+fn a_cmps_per_service_choice_is_its_vendors_through_the_monitor() {
+    // cookieconsent: analytics granted, its service `ga` accepted and
+    // `hotjar` refused (the last 2 names are services): Hotjar's script is
+    // a finding, GA4's hit is not.
+    let m = new_monitor();
+    let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    m.cmp(
+        "vanilla-cookieconsent",
+        names(&["necessary", "analytics", "ga", "hotjar"]),
+        &[1, 1, 1, 0],
+        1,
+        -1.0,
+        2,
+    );
+    m.start(5.0);
+    let hotjar = "https://static.hotjar.com/c/hotjar-3000001.js?sv=6";
+    entry(&m, hotjar, "script", 100.0, 100.0, 100.0, 20.0, "top");
+    let ga = "https://region1.google-analytics.com/g/collect?v=2";
+    entry(&m, ga, "fetch", 110.0, 100.0, 100.0, 20.0, "top");
+    assert_eq!(
+        findings(&m, 200.0),
+        vec![pair(
+            "script_before_consent",
+            "static.hotjar.com/c/hotjar-3000001.js"
+        )]
+    );
+    // A services count beyond the names (a page can call the sink) is all
+    // services: no category, nothing panics.
+    let m = new_monitor();
+    m.cmp("klaro", names(&["hotjar"]), &[1], 1, -1.0, u32::MAX);
+    m.cmp("klaro", vec![], &[], 1, -1.0, 7);
+    m.start(5.0);
+    entry(&m, hotjar, "script", 100.0, 100.0, 100.0, 20.0, "top");
+    assert_eq!(findings(&m, 200.0), vec![]);
 }

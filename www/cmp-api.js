@@ -7,7 +7,9 @@
  * (tools/pack-extension.mjs).
  *
  * `cmpReaders(x)` gets www/consent.js's helpers — `x.w` the window,
- * `x.cmp(id, choices, decided, restored, at)`, `x.pairs`, `x.flag`, `x.fn`,
+ * `x.cmp(id, choices, decided, restored, at)` (choices: [names, 1/0 each]
+ * of the CMP's categories, then the same of its services where it records
+ * choices per service), `x.pairs`, `x.flag`, `x.fn`,
  * `x.guard` — and returns `{id: read(restored, at)}`: each reads its CMP
  * now, passes the state on through `x.cmp` and returns false while the
  * CMP's API is missing. `at` (optional) is when the state took effect, for
@@ -61,10 +63,12 @@ function cmpReaders(x) {
       var m = w.klaro && fn(w.klaro.getManager) && w.klaro.getManager();
       if (!m || !m.config) return false;
       // Klaro records consent per service; each service names its purposes.
-      var out = [[], []];
+      var out = [[], [], [[], []]];
       (m.config.services || m.config.apps || []).forEach(function (s) {
         var given = flag(m.getConsent(s.name));
         (s.purposes || []).forEach(function (p) { out[0].push(p); out[1].push(given); });
+        out[2][0].push(String(s.name));
+        out[2][1].push(given);
       });
       cmp('klaro', out, m.confirmed, restored, at);
       if (!m.tagwatch) {
@@ -79,7 +83,14 @@ function cmpReaders(x) {
       var p = c.getUserPreferences() || {};
       var yes = p.acceptedCategories || [];
       var no = p.rejectedCategories || [];
-      cmp('vanilla-cookieconsent', [yes.concat(no), yes.map(function () { return 1; }).concat(no.map(function () { return 0; }))],
+      // v3 services, per category: {category: [service names]}.
+      var services = [[], []];
+      [[p.acceptedServices, 1], [p.rejectedServices, 0]].forEach(function (list) {
+        for (var cat in list[0] || {}) {
+          (list[0][cat] || []).forEach(function (name) { services[0].push(String(name)); services[1].push(list[1]); });
+        }
+      });
+      cmp('vanilla-cookieconsent', [yes.concat(no), yes.map(function () { return 1; }).concat(no.map(function () { return 0; })), services],
         fn(c.validConsent) && c.validConsent(), restored, at);
       return true;
     },

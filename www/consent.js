@@ -11,7 +11,8 @@
  * in `dataLayer` are passed on as claims to check, not as consent.
  *
  * sink (typed, as `Monitor`'s methods in src/lib.rs):
- *   cmp(id, names, granted, decided, at)   names: the CMP's own, granted: 1/0 each
+ *   cmp(id, names, granted, decided, at, services)   names: the CMP's own, granted: 1/0 each;
+ *     the last `services` names are service names (a CMP's per-service choices)
  *   tcf(gdprApplies, eventStatus, purposeIds, vendorIds, at)
  *   gpp(gppString, applicableSections, at)
  *   consent_mode(command, keys, values, at)
@@ -56,15 +57,19 @@ function watchConsent(sink, gesture, adapters) {
     }
     return [names, granted];
   }
+  // `choices`: [names, granted] of the CMP's categories, and its
+  // per-service choices as a third [names, granted] where it has them.
   // `at`: when the state took effect, if known (else `when`).
   function cmp(id, choices, decided, restored, at) {
+    var svc = choices[2] || [[], []];
     var key = choices.join('|') + '|' + decided;
     restored = restored && !heard[id];
     if (!restored) heard[id] = 1;
     if (last[id] === key) return;
     last[id] = key;
     // decided: 2 (implied: the CMP applied consent without a choice) stays 2.
-    sink.cmp(id, choices[0], new Int32Array(choices[1]), decided === 2 ? 2 : decided ? 1 : 0, at === undefined ? when(restored) : at);
+    sink.cmp(id, choices[0].concat(svc[0]), new Int32Array(choices[1].concat(svc[1])), decided === 2 ? 2 : decided ? 1 : 0,
+      at === undefined ? when(restored) : at, svc[0].length);
   }
 
   // ---- IAB TCF v2.2 and GPP 1.1: the page's API, or a locator frame ----
@@ -170,7 +175,7 @@ function watchConsent(sink, gesture, adapters) {
   function read(id) { return function () { heard[id] = 1; reread(id, false); }; }
   // Complianz and TrustArc keep their state in cookies: their events only
   // ask for a re-read of the cookies (decided false carries no state).
-  function recheck(id) { return function () { sink.cmp(id, [], new Int32Array(0), 0, clock.now()); }; }
+  function recheck(id) { return function () { sink.cmp(id, [], new Int32Array(0), 0, clock.now(), 0); }; }
   on(w, 'OneTrustGroupsUpdated', read('onetrust'));
   ['CookiebotOnAccept', 'CookiebotOnDecline', 'CookiebotOnConsentReady'].forEach(function (e) { on(w, e, read('cookiebot')); });
   on(document, 'cookieyes_consent_update', read('cookieyes'));
@@ -185,12 +190,19 @@ function watchConsent(sink, gesture, adapters) {
 
   // Usercentrics: the `consent_status` event on window (name set in its
   // admin, `ucEvent` by default) and in dataLayer; `ucCategory` per category
-  // (null: mixed, left unknown). `type` `implicit`: consent the CMP
-  // applied without a choice.
+  // (null: mixed, left unknown), each service by its name as a boolean key
+  // beside them (`'Google Analytics': true`). `type` `implicit`: consent
+  // the CMP applied without a choice.
+  var UC_KEYS = { event: 1, type: 1, action: 1, ucCategory: 1 };
   function usercentrics(d) {
     if (!d || d.event !== 'consent_status' || !d.ucCategory) return;
     var restored = d.action === 'onSessionRestored' || d.action === 'onInitialPageLoad';
     var choices = pairs(d.ucCategory, function (v) { return v === true ? 1 : v === false ? 0 : -1; });
+    var services = [[], []];
+    for (var k in d) {
+      if (!UC_KEYS[k] && typeof d[k] === 'boolean') { services[0].push(k); services[1].push(flag(d[k])); }
+    }
+    choices.push(services);
     var type = String(d.type).toLowerCase();
     cmp('usercentrics', choices, type === 'explicit' ? 1 : type === 'implicit' ? 2 : 0, restored);
   }

@@ -13,7 +13,7 @@
 //! Everything here takes untrusted input: no indexing, no unwrap, work
 //! linear in the input.
 
-use crate::consent::{Basis, Categories, Category, ConsentNames};
+use crate::consent::{Basis, Categories, Category, ConsentNames, Vendors};
 
 #[cfg(feature = "cmp-cookies")]
 pub mod cookies;
@@ -35,6 +35,9 @@ pub struct CmpConsent {
     pub implied: bool,
     /// The normalised categories (`None`: unknown).
     pub categories: Categories,
+    /// Choices the CMP recorded about single vendors (per service), which
+    /// decide for those vendors over their categories.
+    pub vendors: Vendors,
 }
 
 /// CMP ids in the order used when a header carries several CMPs' cookies.
@@ -76,8 +79,9 @@ impl CmpConsent {
             | u32::from(self.categories.to_bits())
     }
 
-    /// The consent [`CmpConsent::to_bits`] packed; `None` for 0 or an
-    /// unknown CMP.
+    /// The consent [`CmpConsent::to_bits`] packed, without its
+    /// [`CmpConsent::vendors`] (they cross as [`Vendors::to_bits`]); `None`
+    /// for 0 or an unknown CMP.
     pub fn from_bits(bits: u32) -> Option<CmpConsent> {
         let place = usize::try_from(bits >> 16 & 0xff).ok()?.checked_sub(1)?;
         let cmp = PRECEDENCE.get(place)?;
@@ -86,6 +90,7 @@ impl CmpConsent {
             decided: bits >> 8 & 1 == 1,
             implied: bits >> 9 & 1 == 1,
             categories: Categories::from_bits((bits & 0xff) as u8),
+            vendors: Vendors::default(),
         })
     }
 }
@@ -212,16 +217,77 @@ const DEFAULT_NAMES: &[(&str, &str, &[Category])] = {
     ]
 };
 
+/// Service names the CMPs' own templates and sites' configurations use
+/// (Klaro's `services[].name`, cookieconsent's `services` keys,
+/// Usercentrics' service names; `docs/policy.md`): `(names split by '|',
+/// catalog vendor id, the categories its consent gates)`. A service's slot
+/// (its place here) is its bit in [`Vendors`]. Names are written as keys
+/// (lower case, no spaces, `-`, `_` or `.`; see [`service`]). The
+/// categories are the vendor's primary purpose's in the catalog (a test
+/// holds them in step); services the catalog has no vendor for name one of
+/// their own (`youtube`, `matomo`) with the category of what they do.
+pub const SERVICES: [(&str, &str, &[Category]); 20] = {
+    use Category::*;
+    [
+        ("googleanalytics|ga|ga4|googleanalytics4|universalanalytics", "ga4", &[Analytics]),
+        ("googleads|googleadsconversiontracking|googleadsremarketing|adwords|doubleclick|googlemarketingproducts", "google-ads", &[Marketing]),
+        ("facebookpixel|metapixel|facebook|fbpixel", "meta-pixel", &[Marketing]),
+        ("hotjar", "hotjar", &[Analytics]),
+        ("microsoftclarity|clarity", "microsoft-clarity", &[Analytics]),
+        ("microsoftadvertising|bingads|microsoftuet|bing", "microsoft-uet", &[Marketing]),
+        ("linkedininsighttag|linkedininsight|linkedin", "linkedin-insight", &[Marketing]),
+        ("tiktokpixel|tiktok", "tiktok-pixel", &[Marketing]),
+        ("pinteresttag|pinterest", "pinterest-tag", &[Marketing]),
+        ("twitterpixel|xpixel|twitter", "x-pixel", &[Marketing]),
+        ("snappixel|snapchat", "snap-pixel", &[Marketing]),
+        ("redditpixel|reddit", "reddit-pixel", &[Marketing]),
+        ("criteo", "criteo", &[Marketing]),
+        ("hubspot", "hubspot", &[Marketing]),
+        ("intercom", "intercom", &[Functional]),
+        ("mixpanel", "mixpanel", &[Analytics]),
+        ("amplitude", "amplitude", &[Analytics]),
+        ("yandexmetrica|yandexmetrika|yandex", "yandex-metrica", &[Analytics]),
+        ("youtube|youtubevideo", "youtube", &[Marketing]),
+        ("matomo|piwik", "matomo", &[Analytics]),
+    ]
+};
+
+/// The slot in [`SERVICES`] of a CMP service name: case, spaces, `_`, `-`
+/// and `.` ignored (`Google Analytics`, `google-analytics` and
+/// `google_analytics` are one name).
+pub fn service(name: &str) -> Option<usize> {
+    let key = || {
+        name.bytes()
+            .filter(|b| !matches!(b, b' ' | b'_' | b'-' | b'.'))
+            .map(|b| b.to_ascii_lowercase())
+    };
+    SERVICES
+        .iter()
+        .position(|(names, ..)| names.split('|').any(|n| key().eq(n.bytes())))
+}
+
+/// The slot in [`SERVICES`] of a catalog vendor: where a CMP's per-service
+/// choice about it is kept in [`Vendors`].
+pub fn vendor_slot(vendor: &str) -> Option<usize> {
+    SERVICES.iter().position(|(_, v, _)| *v == vendor)
+}
+
 /// A CMP's live state, as a page shell read it from the CMP's API or
-/// events: each of its own names with granted or refused. Names map through
-/// [`categories_of`] by the same "every source must grant" rule as the
-/// cookies, and carry the same meanings (Osano's `OPT_OUT` granted is a "do
-/// not sell or share": marketing refused); an unknown CMP gives `None`.
+/// events: each of its own category names with granted or refused, and,
+/// for a CMP that records choices per service, each service name with its
+/// choice. Category names map through [`categories_of`] by the same "every
+/// source must grant" rule as the cookies, and carry the same meanings
+/// (Osano's `OPT_OUT` granted is a "do not sell or share": marketing
+/// refused). A service name the site gave categories in `policy.cmp` counts
+/// as one of those; else a known one ([`service`]) becomes its vendor's own
+/// choice ([`Vendors`]), which decides for that vendor over its category;
+/// else it is ignored. An unknown CMP gives `None`.
 pub fn from_choices(
     cmp: &str,
     choices: &[(&str, bool)],
+    services: &[(&str, bool)],
     names: &ConsentNames,
-) -> Option<Categories> {
+) -> Option<(Categories, Vendors)> {
     let cmp = cmp_id(cmp)?;
     let mut acc = Acc::default();
     for &(name, granted) in choices {
@@ -239,7 +305,16 @@ pub fn from_choices(
             acc.add(*c, granted);
         }
     }
-    Some(acc.finish())
+    let mut vendors = Vendors::default();
+    for &(name, granted) in services {
+        let name = name.trim();
+        if let Some(site) = names.get(cmp, name) {
+            site.iter().for_each(|c| acc.add(*c, granted));
+        } else if let Some(slot) = service(name) {
+            vendors.add(slot, granted);
+        }
+    }
+    Some((acc.finish(), vendors))
 }
 
 /// Accumulates values per category with the "every source must grant" rule.

@@ -156,17 +156,113 @@ impl Categories {
     }
 }
 
+/// Choices a CMP recorded about single vendors (Klaro's, cookieconsent's
+/// and Usercentrics' per-service choices): bit `i` of `granted` or
+/// `refused` is the vendor in slot `i` of [`crate::cmp::SERVICES`]. A
+/// vendor with a choice here is judged by it, every other vendor by its
+/// category ([`State::allows`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Vendors {
+    /// Vendors granted.
+    pub granted: u32,
+    /// Vendors refused.
+    pub refused: u32,
+}
+
+impl Vendors {
+    /// The choice about the vendor in `slot`, if one was made.
+    pub fn get(self, slot: usize) -> Option<bool> {
+        let bit = 1u32.checked_shl(u32::try_from(slot).ok()?)?;
+        if self.refused & bit != 0 {
+            Some(false)
+        } else if self.granted & bit != 0 {
+            Some(true)
+        } else {
+            None
+        }
+    }
+
+    /// Adds a choice about the vendor in `slot` by the "every source must
+    /// grant" rule (two services of one vendor: refused if either is).
+    pub fn add(&mut self, slot: usize, granted: bool) {
+        let bit = u32::try_from(slot)
+            .ok()
+            .and_then(|s| 1u32.checked_shl(s))
+            .unwrap_or(0);
+        if granted {
+            self.granted |= bit;
+        } else {
+            self.refused |= bit;
+        }
+    }
+
+    /// Whether no choice is recorded.
+    pub fn is_empty(self) -> bool {
+        self.granted | self.refused == 0
+    }
+
+    /// Applies an update: a vendor it has a choice about takes that choice,
+    /// the others keep theirs.
+    pub fn merge(self, update: Vendors) -> Vendors {
+        let decided = update.granted | update.refused;
+        Vendors {
+            granted: self.granted & !decided | update.granted & !update.refused,
+            refused: self.refused & !decided | update.refused,
+        }
+    }
+
+    /// Every grant turned into a refusal (implied consent a policy does
+    /// not count).
+    pub fn refuse_granted(self) -> Vendors {
+        Vendors {
+            granted: 0,
+            refused: self.refused | self.granted,
+        }
+    }
+
+    /// The vendors with a choice, by catalog id, in [`crate::cmp::SERVICES`]
+    /// order.
+    pub fn iter(self) -> impl Iterator<Item = (&'static str, bool)> {
+        crate::cmp::SERVICES
+            .iter()
+            .enumerate()
+            .filter_map(move |(slot, (_, vendor, _))| self.get(slot).map(|v| (*vendor, v)))
+    }
+}
+
 /// A consent state in force from `since` (ms after navigation start).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct State {
     /// The categories.
     pub categories: Categories,
+    /// Choices about single vendors, over their categories.
+    pub vendors: Vendors,
     /// Who set it last.
     pub source: Source,
     /// On what it rests.
     pub basis: Basis,
     /// When it took effect.
     pub since: u64,
+}
+
+impl State {
+    /// Whether `vendor` may do what needs `c`: its own choice where the
+    /// state has one ([`Vendors`]), else its category's. `necessary` is
+    /// always granted.
+    pub fn allows(&self, vendor: &str, c: Category) -> bool {
+        if c == Category::Necessary {
+            return true;
+        }
+        match crate::cmp::vendor_slot(vendor).and_then(|slot| self.vendors.get(slot)) {
+            Some(choice) => choice,
+            None => self.categories.granted(c),
+        }
+    }
+
+    /// The choice about `vendor` alone, if the state has one.
+    pub fn vendor(&self, vendor: &str) -> Option<bool> {
+        crate::cmp::vendor_slot(vendor).and_then(|slot| self.vendors.get(slot))
+    }
 }
 
 /// One partial update as it was received.
@@ -176,6 +272,7 @@ struct Update {
     source: Source,
     basis: Basis,
     categories: Categories,
+    vendors: Vendors,
 }
 
 /// The page view's consent history. Updates are kept as received (sorted by
@@ -191,11 +288,20 @@ impl Timeline {
     /// Records a partial update (absent categories keep their value) taking
     /// effect at `at`, a decision ([`Basis::Explicit`]).
     pub fn update(&mut self, categories: Categories, source: Source, at: u64) {
-        self.update_with(categories, source, Basis::Explicit, at);
+        self.update_with(categories, Vendors::default(), source, Basis::Explicit, at);
     }
 
-    /// [`Timeline::update`] resting on `basis`.
-    pub fn update_with(&mut self, categories: Categories, source: Source, basis: Basis, at: u64) {
+    /// [`Timeline::update`] resting on `basis`, with choices about single
+    /// vendors (`vendors`: a vendor it names takes that choice, the others
+    /// keep theirs).
+    pub fn update_with(
+        &mut self,
+        categories: Categories,
+        vendors: Vendors,
+        source: Source,
+        basis: Basis,
+        at: u64,
+    ) {
         let pos = self.updates.partition_point(|u| u.at <= at);
         self.updates.insert(
             pos,
@@ -204,6 +310,7 @@ impl Timeline {
                 source,
                 basis,
                 categories,
+                vendors,
             },
         );
     }
@@ -217,15 +324,18 @@ impl Timeline {
         necessary.set(Category::Necessary, Some(true));
         let first = State {
             categories: necessary,
+            vendors: Vendors::default(),
             source: Source::Default,
             basis: Basis::None,
             since: 0,
         };
         let rest = self.updates.iter().scan(first, |state, u| {
             let categories = state.categories.merge(u.categories);
-            if categories != state.categories {
+            let vendors = state.vendors.merge(u.vendors);
+            if categories != state.categories || vendors != state.vendors {
                 *state = State {
                     categories,
+                    vendors,
                     source: u.source,
                     basis: u.basis,
                     since: u.at,
@@ -247,6 +357,7 @@ impl Timeline {
     fn initial(&self) -> State {
         self.states().next().unwrap_or(State {
             categories: Categories::default(),
+            vendors: Vendors::default(),
             source: Source::Default,
             basis: Basis::None,
             since: 0,
@@ -258,13 +369,14 @@ impl Timeline {
         self.at(u64::MAX)
     }
 
-    /// If `c` is withdrawn at `at` — not granted now, granted at some earlier
-    /// point — the time of the withdrawal (the last granted → not granted change).
-    pub fn withdrawn_since(&self, c: Category, at: u64) -> Option<u64> {
+    /// If `vendor`'s `c` is withdrawn at `at` — not allowed now
+    /// ([`State::allows`]), allowed at some earlier point — the time of the
+    /// withdrawal (the last allowed → not allowed change).
+    pub fn withdrawn_since(&self, vendor: &str, c: Category, at: u64) -> Option<u64> {
         let mut was_granted = false;
         let mut withdrawn = None;
         for s in self.states().take_while(|s| s.since <= at) {
-            let granted = s.categories.granted(c);
+            let granted = s.allows(vendor, c);
             if was_granted && !granted {
                 withdrawn = Some(s.since);
             } else if granted {
@@ -483,13 +595,13 @@ mod tests {
     fn withdrawal_is_not_refusal() {
         let mut t = Timeline::default();
         t.update(categories(&[(Functional, false)]), Source::Api, 5);
-        assert_eq!(t.withdrawn_since(Functional, 50), None);
+        assert_eq!(t.withdrawn_since("intercom", Functional, 50), None);
         t.update(categories(&[(Functional, true)]), Source::Api, 100);
         t.update(categories(&[(Functional, false)]), Source::Api, 200);
-        assert_eq!(t.withdrawn_since(Functional, 150), None);
-        assert_eq!(t.withdrawn_since(Functional, 300), Some(200));
+        assert_eq!(t.withdrawn_since("intercom", Functional, 150), None);
+        assert_eq!(t.withdrawn_since("intercom", Functional, 300), Some(200));
         t.update(categories(&[(Functional, true)]), Source::Api, 400);
-        assert_eq!(t.withdrawn_since(Functional, 500), None);
+        assert_eq!(t.withdrawn_since("intercom", Functional, 500), None);
     }
 
     #[test]
@@ -506,6 +618,6 @@ mod tests {
         t.update(refused, Source::Api, 105);
         let s = t.at(2000);
         assert_eq!((s.since, s.source), (100, Source::Cmp("onetrust")));
-        assert_eq!(t.withdrawn_since(Functional, 2000), Some(100));
+        assert_eq!(t.withdrawn_since("intercom", Functional, 2000), Some(100));
     }
 }

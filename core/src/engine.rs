@@ -6,7 +6,7 @@
 //! site policy, deduplicates, and hands out what is new for the next report.
 
 use crate::catalog::{self, PurposeDef, Resource, Vendor};
-use crate::consent::{Basis, Categories, Category, Source, Timeline};
+use crate::consent::{Basis, Categories, Category, Source, Timeline, Vendors};
 use crate::inventory::{Entry, Inventory};
 use crate::policy::Policy;
 use crate::report::{self, ConsentSnapshot, Evidence, Finding, FindingType, PageView};
@@ -116,12 +116,22 @@ impl Engine {
     /// sent (consent a CMP restored from storage, which counts from page
     /// start, reported after the tag already ran) revises them.
     pub fn consent(&mut self, categories: Categories, source: Source, at: u64) {
-        self.consent_with(categories, source, Basis::Explicit, at);
+        self.consent_with(categories, Vendors::default(), source, Basis::Explicit, at);
     }
 
-    /// [`Engine::consent`] resting on `basis`.
-    pub fn consent_with(&mut self, categories: Categories, source: Source, basis: Basis, at: u64) {
-        self.consent.update_with(categories, source, basis, at);
+    /// [`Engine::consent`] resting on `basis`, with choices about single
+    /// vendors (a CMP's per-service choices), which decide for those
+    /// vendors over their categories.
+    pub fn consent_with(
+        &mut self,
+        categories: Categories,
+        vendors: Vendors,
+        source: Source,
+        basis: Basis,
+        at: u64,
+    ) {
+        self.consent
+            .update_with(categories, vendors, source, basis, at);
         self.revise();
     }
 
@@ -141,7 +151,8 @@ impl Engine {
                 if self.granted(f.vendor, c, judged_at) {
                     continue;
                 }
-                f.consent = ConsentSnapshot::new(self.consent.at(judged_at), self.gpc);
+                f.consent = ConsentSnapshot::new(self.consent.at(judged_at), self.gpc)
+                    .for_vendor(&self.consent.at(judged_at), f.vendor);
             }
             keep.push(f);
         }
@@ -154,12 +165,12 @@ impl Engine {
         self.consent.at(at)
     }
 
-    /// Whether `vendor` may do what needs `category` at `at`: the category
-    /// is granted, and a vendor registered with IAB TCF has its vendor
-    /// consent where TCF spoke.
+    /// Whether `vendor` may do what needs `category` at `at`: its own
+    /// choice where a CMP recorded one, else its category, is granted
+    /// ([`crate::consent::State::allows`]), and a vendor registered with
+    /// IAB TCF has its vendor consent where TCF spoke.
     fn granted(&self, vendor: &str, category: Category, at: u64) -> bool {
-        self.consent.at(at).categories.granted(category)
-            && self.vendor_consented(vendor, category, at)
+        self.consent.at(at).allows(vendor, category) && self.vendor_consented(vendor, category, at)
     }
 
     /// Global Privacy Control as the browser reports it.
@@ -258,7 +269,7 @@ impl Engine {
         if self.granted(vendor.id, category, at) {
             return;
         }
-        let kind = match self.consent.withdrawn_since(category, at) {
+        let kind = match self.consent.withdrawn_since(vendor.id, category, at) {
             Some(w) if at > w.saturating_add(self.policy.grace_ms) => {
                 FindingType::RequestAfterWithdrawal
             }
@@ -311,7 +322,10 @@ impl Engine {
             return;
         };
         if self.granted(c.vendor.id, category, c.since)
-            || self.consent.withdrawn_since(category, c.since).is_some()
+            || self
+                .consent
+                .withdrawn_since(c.vendor.id, category, c.since)
+                .is_some()
         {
             return;
         }
@@ -334,7 +348,7 @@ impl Engine {
             let Some(category) = self.policy.category(c.vendor.id, c.purpose) else {
                 continue;
             };
-            if let Some(w) = self.consent.withdrawn_since(category, now) {
+            if let Some(w) = self.consent.withdrawn_since(c.vendor.id, category, now) {
                 let deadline = w.saturating_add(grace);
                 if now >= deadline {
                     due.push((
@@ -375,7 +389,10 @@ impl Engine {
             return;
         };
         if !self.granted(vendor.id, category, now)
-            && self.consent.withdrawn_since(category, now).is_none()
+            && self
+                .consent
+                .withdrawn_since(vendor.id, category, now)
+                .is_none()
         {
             self.record(
                 FindingType::ScriptBeforeConsent,
@@ -460,7 +477,8 @@ impl Engine {
             f.count = f.count.saturating_add(1);
             return;
         }
-        let consent = ConsentSnapshot::new(self.consent.at(at), self.gpc);
+        let state = self.consent.at(at);
+        let consent = ConsentSnapshot::new(state, self.gpc).for_vendor(&state, vendor.id);
         self.findings.push(Finding {
             kind,
             vendor: vendor.id,

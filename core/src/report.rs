@@ -256,6 +256,11 @@ pub struct ConsentSnapshot {
     pub since: u64,
     /// On what the state rests.
     pub basis: ConsentBasis,
+    /// The CMP's own choice about the finding's vendor (a per-service
+    /// choice), which decided over its category; `None` (not written)
+    /// where the CMP made none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<bool>,
     /// Global Privacy Control.
     pub gpc: bool,
 }
@@ -272,8 +277,15 @@ impl ConsentSnapshot {
             source: state.source,
             since: state.since,
             basis: state.basis,
+            vendor: None,
             gpc,
         }
+    }
+
+    /// With the state's choice about `vendor` alone, if it has one.
+    pub fn for_vendor(mut self, state: &State, vendor: &str) -> Self {
+        self.vendor = state.vendor(vendor);
+        self
     }
 }
 
@@ -462,6 +474,10 @@ fn consent(w: &mut Writer, c: &ConsentSnapshot) {
     w.field("source", c.source.as_str());
     w.field_u64("since", c.since);
     w.field("basis", c.basis.as_str());
+    if let Some(v) = c.vendor {
+        w.key("vendor");
+        w.opt_bool(Some(v));
+    }
     w.key("gpc");
     w.opt_bool(Some(c.gpc));
     w.end_object();
@@ -500,6 +516,7 @@ mod tests {
             source: Source::Api,
             since: 3,
             basis: ConsentBasis::Implied,
+            vendor: Some(false),
             gpc: false,
         };
         let evidences = [

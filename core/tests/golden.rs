@@ -15,7 +15,7 @@ use tagwatch_core::catalog::{vendor, Vendor};
 fn intercom() -> &'static Vendor {
     vendor("intercom").unwrap()
 }
-use tagwatch_core::consent::{categories, Category::*, Source};
+use tagwatch_core::consent::{categories, Basis, Category::*, Source};
 use tagwatch_core::engine::{Engine, Request};
 use tagwatch_core::policy::Policy;
 use tagwatch_core::report::{Evidence, PageView};
@@ -115,6 +115,29 @@ fn batch() -> String {
         "#intercom-frame",
     ));
     e.cookies("intercom-id-abc12345=6f1c2e3d", 3600);
+    // A per-service CMP: Google Analytics accepted, Hotjar refused (analytics
+    // itself unknown): Hotjar's script is its vendor's finding
+    // (`consent.vendor` false), GA4's hit is not one.
+    e.cmp_state(
+        "usercentrics",
+        &[],
+        &[("Google Analytics", true), ("Hotjar", false)],
+        Basis::Explicit,
+        false,
+        4000,
+    );
+    e.request(req(
+        "https://static.hotjar.com/c/hotjar-3000001.js?sv=6",
+        4100.0,
+        "script",
+        "top",
+    ));
+    e.request(req(
+        "https://region1.google-analytics.com/g/collect?v=2",
+        4200.0,
+        "img",
+        "top",
+    ));
     let page = url::page_url(href);
     let view = PageView {
         site: "tw_golden0000000000000000",

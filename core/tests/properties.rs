@@ -74,3 +74,67 @@ proptest! {
         }
     }
 }
+
+/// Service names: the table's own, spelled as sites do, and noise.
+fn service_name() -> impl Strategy<Value = String> {
+    let known: Vec<String> = tagwatch_core::cmp::SERVICES
+        .iter()
+        .flat_map(|(names, vendor, _)| names.split('|').chain([*vendor]))
+        .map(str::to_owned)
+        .collect();
+    prop_oneof![
+        prop::sample::select(known),
+        prop::sample::select(vec![
+            "Google Analytics".to_owned(),
+            "YouTube Video".to_owned(),
+            "google_ads".to_owned(),
+            " hotjar ".to_owned(),
+        ]),
+        ".{0,24}",
+    ]
+}
+
+proptest! {
+    /// A per-service choice decides for its own vendor only: every catalog
+    /// vendor the choices do not name is judged by its category, exactly as
+    /// without them; the named ones by their choice (the last refusal
+    /// wins over a grant of the same vendor). Unknown names never panic and
+    /// change nothing.
+    #[test]
+    fn per_vendor_choices_never_reach_another_vendor(
+        cats in prop::collection::vec(prop::option::of(any::<bool>()), 4),
+        services in prop::collection::vec((service_name(), any::<bool>()), 0..8),
+        cmp in prop::sample::select(vec!["klaro", "usercentrics", "vanilla-cookieconsent", "onetrust", "nope"]),
+    ) {
+        let names = ["necessary", "functional", "analytics", "marketing"];
+        let choices: Vec<(&str, bool)> = names
+            .iter()
+            .zip(&cats)
+            .filter_map(|(n, v)| v.map(|v| (*n, v)))
+            .collect();
+        let services: Vec<(&str, bool)> = services.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+        let with = |services: &[(&str, bool)]| {
+            let mut e = Engine::new(Policy::default(), "https://shop.example/");
+            e.cmp_state(cmp, &choices, services, tagwatch_core::consent::Basis::Explicit, true, 0);
+            e.consent_at(10)
+        };
+        let (plain, state) = (with(&[]), with(&services));
+        prop_assert_eq!(plain.categories, state.categories, "services change no category");
+        for vendor in tagwatch_core::catalog::vendors().iter().map(|v| v.id) {
+            let named: Vec<bool> = services
+                .iter()
+                .filter(|(n, _)| tagwatch_core::cmp::service(n).map(|s| tagwatch_core::cmp::SERVICES[s].1) == Some(vendor))
+                .map(|(_, v)| *v)
+                .collect();
+            for c in [Category::Functional, Category::Analytics, Category::Marketing] {
+                let expected = if named.is_empty() || tagwatch_core::cmp::cmp_id(cmp).is_none() {
+                    plain.allows(vendor, c)
+                } else {
+                    named.iter().all(|v| *v)
+                };
+                prop_assert_eq!(state.allows(vendor, c), expected, "{} {:?}", vendor, c);
+                prop_assert!(state.allows(vendor, Category::Necessary));
+            }
+        }
+    }
+}

@@ -104,6 +104,7 @@ fn live_cmp_state_maps_through_the_same_names_as_its_cookie() {
             ("C0003", true),
             ("C0004", false),
         ],
+        &[],
         Basis::Explicit,
         true,
         500,
@@ -124,6 +125,7 @@ fn live_cmp_state_maps_through_the_same_names_as_its_cookie() {
             ("statistics", true),
             ("marketing", true),
         ],
+        &[],
         Basis::None,
         true,
         500,
@@ -131,6 +133,7 @@ fn live_cmp_state_maps_through_the_same_names_as_its_cookie() {
     e.cmp_state(
         "no-such-cmp",
         &[("preferences", true)],
+        &[],
         Basis::Explicit,
         true,
         500,
@@ -156,7 +159,7 @@ fn osanos_opt_out_refuses_marketing_whichever_way_its_state_arrives() {
         ("OPT_OUT", true),
     ];
     let mut e = engine();
-    e.cmp_state("osano", &live, Basis::Explicit, true, 10);
+    e.cmp_state("osano", &live, &[], Basis::Explicit, true, 10);
     let c = e.consent_at(20).categories;
     assert_eq!(
         (c.get(Functional), c.get(Analytics), c.get(Marketing)),
@@ -170,6 +173,7 @@ fn osanos_opt_out_refuses_marketing_whichever_way_its_state_arrives() {
     e.cmp_state(
         "osano",
         &[("MARKETING", true), ("OPT_OUT", false)],
+        &[],
         Basis::Explicit,
         true,
         10,
@@ -306,6 +310,7 @@ fn a_claim_backed_by_the_cmp_is_fine() {
             ("statistics", true),
             ("marketing", true),
         ],
+        &[],
         Basis::Explicit,
         false,
         1100,
@@ -376,6 +381,7 @@ fn the_site_says_what_its_cmp_names_mean() {
     e.cmp_state(
         "onetrust",
         &[("C0001", true), ("C0003", true), ("C0009", false)],
+        &[],
         Basis::Explicit,
         true,
         10,
@@ -478,6 +484,7 @@ fn implied_consent_counts_only_where_the_policy_accepts_it() {
             ("statistics", true),
             ("marketing", true),
         ],
+        &[],
         Basis::Implied,
         true,
         10,
@@ -511,4 +518,127 @@ fn known_services_in_a_klaro_cookie_gate_their_vendors_categories() {
     );
     e.request(req(LOADER, 100.0, "script"));
     assert_eq!(kinds(&e), vec![ScriptBeforeConsent]);
+}
+
+const HOTJAR: &str = "https://static.hotjar.com/c/hotjar-3000001.js?sv=6";
+const GA4_HIT: &str = "https://region1.google-analytics.com/g/collect?v=2";
+const MIXPANEL: &str = "https://cdn.mxpnl.com/libs/mixpanel-2-latest.min.js";
+
+fn vendors_of(e: &Engine) -> Vec<(&'static str, Option<bool>)> {
+    let mut v: Vec<_> = e
+        .findings()
+        .iter()
+        .map(|f| (f.vendor, f.consent.vendor))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_per_service_choice_is_that_vendors_consent() {
+    // Analytics granted as a category (cookieconsent's `analytics`), Hotjar
+    // refused as a service in it, Google Analytics accepted: Hotjar's script
+    // is a finding, GA4's hit and Mixpanel (no choice of its own, its
+    // category granted) are not.
+    let mut e = engine();
+    e.cmp_state(
+        "vanilla-cookieconsent",
+        &[("necessary", true), ("analytics", true)],
+        &[("ga", true), ("hotjar", false)],
+        Basis::Explicit,
+        false,
+        100,
+    );
+    e.request(req(HOTJAR, 200.0, "script"));
+    e.request(req(GA4_HIT, 210.0, "img"));
+    e.request(req(MIXPANEL, 220.0, "script"));
+    assert_eq!(vendors_of(&e), vec![("hotjar", Some(false))]);
+    assert_eq!(kinds(&e), vec![ScriptBeforeConsent]);
+
+    // The other way round: analytics refused as a category (Usercentrics'
+    // `ucCategory`), Google Analytics accepted as a service: GA4 runs,
+    // Hotjar and Mixpanel (no choices of their own) are refused.
+    let mut e = engine();
+    e.cmp_state(
+        "usercentrics",
+        &[("essential", true), ("analytics", false)],
+        &[("Google Analytics", true), ("Some Site Widget", false)],
+        Basis::Explicit,
+        false,
+        100,
+    );
+    e.request(req(HOTJAR, 200.0, "script"));
+    e.request(req(GA4_HIT, 210.0, "img"));
+    e.request(req(MIXPANEL, 220.0, "script"));
+    assert_eq!(
+        vendors_of(&e),
+        vec![("hotjar", None), ("mixpanel", None)],
+        "an unknown service name is ignored"
+    );
+}
+
+#[test]
+fn a_per_service_withdrawal_is_that_vendors() {
+    // Hotjar accepted, runs; later refused alone: its later request is a
+    // withdrawal finding, GA4's (still accepted) is not.
+    let mut e = engine();
+    let services = |hotjar| [("google-analytics", true), ("hotjar", hotjar)];
+    e.cmp_state("klaro", &[], &services(true), Basis::Explicit, false, 100);
+    e.request(req(HOTJAR, 200.0, "script"));
+    e.cmp_state("klaro", &[], &services(false), Basis::Explicit, false, 1000);
+    e.request(req(GA4_HIT, 2500.0, "img"));
+    e.request(req(
+        "https://in.hotjar.com/api/v2/client/sites/3000001/visit-data?n=1",
+        2600.0,
+        "fetch",
+    ));
+    assert_eq!(kinds(&e), vec![RequestAfterWithdrawal]);
+    assert_eq!(vendors_of(&e), vec![("hotjar", Some(false))]);
+}
+
+#[test]
+fn per_service_choices_in_the_klaro_cookie_and_the_site_names() {
+    // The cookie: Google Analytics accepted, Hotjar refused.
+    let mut e = engine();
+    e.cookies(
+        "klaro=%7B%22google-analytics%22%3Atrue%2C%22hotjar%22%3Afalse%7D",
+        10,
+    );
+    e.request(req(HOTJAR, 200.0, "script"));
+    e.request(req(GA4_HIT, 210.0, "img"));
+    assert_eq!(vendors_of(&e), vec![("hotjar", Some(false))]);
+    // A site's own service name through `policy.cmp`: its categories by the
+    // "every source" rule, no vendor of its own.
+    let mut e = engine();
+    e.policy_mut().consent_names =
+        Policy::from_json(r#"{"cmp":{"klaro":{"site-stats":"analytics"}}}"#).consent_names;
+    e.cmp_state(
+        "klaro",
+        &[],
+        &[("site-stats", false), ("hotjar", true)],
+        Basis::Explicit,
+        false,
+        100,
+    );
+    e.request(req(HOTJAR, 200.0, "script"));
+    e.request(req(GA4_HIT, 210.0, "img"));
+    assert_eq!(vendors_of(&e), vec![("ga4", None)]);
+}
+
+#[test]
+fn implied_per_service_consent_counts_only_under_the_policy() {
+    for (accept, expected) in [(false, vec![("ga4", Some(false))]), (true, vec![])] {
+        let mut e = engine();
+        e.policy_mut().accept_implied = accept;
+        e.cmp_state(
+            "usercentrics",
+            &[],
+            &[("Google Analytics", true)],
+            Basis::Implied,
+            true,
+            0,
+        );
+        e.request(req(GA4_HIT, 210.0, "img"));
+        assert_eq!(vendors_of(&e), expected, "accept implied: {accept}");
+    }
 }

@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let pairs: Vec<(&str, bool)> = choices.split(',').map(|name| (name, name.len() % 2 == 0)).collect();
     for id in cmp::PRECEDENCE.into_iter().chain(["usercentrics", "nope"]) {
-        let got = cmp::from_choices(id, &pairs, &policy.consent_names);
+        let got = cmp::from_choices(id, &pairs, &pairs, &policy.consent_names);
         assert_eq!(got.is_some(), cmp::cmp_id(id).is_some());
     }
 });

@@ -7,7 +7,8 @@
 //! - `C header now`: a `document.cookie` snapshot
 //! - `M header at`: CMP cookies (`cmp::from_cookies`) as a consent update
 //! - `K cats at`: a consent update; `cats` is 4 of `1`/`0`/other (unknown)
-//! - `S cmp choices basis restored now`: a live CMP state (`cmp_state`;
+//! - `S cmp choices basis restored now`: a live CMP state (`cmp_state`, the
+//!   choices as category and as service names;
 //!   choices `name:1`/`name:0` split by `,`; basis `1` a choice, `2` implied, other undecided)
 //! - `F applies status purposes vendors now`: a TCF event (`tcf`; purpose
 //!   and vendor ids comma-separated)
@@ -110,7 +111,7 @@ fuzz_target!(|data: &[u8]| {
                 clock = clock.max(u64_of(f.next()));
                 let choices: Vec<(&str, bool)> =
                     choices.split(',').filter_map(|c| c.rsplit_once(':')).map(|(n, v)| (n, v == "1")).collect();
-                engine.cmp_state(cmp, &choices, basis, restored, clock);
+                engine.cmp_state(cmp, &choices, &choices, basis, restored, clock);
             }
             'F' => {
                 let applies = match f.next() {

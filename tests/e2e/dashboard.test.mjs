@@ -46,7 +46,7 @@ before(async () => {
         schema: 1, site: xssSite, page_view: '0123456789abcdef', finding: 'script_before_consent',
         vendor: 'intercom', category: 'functional', at: 5, count: 1,
         evidence: { kind: 'request', host: 'evil.example', path: `/${XSS}`, initiator: 'script', frame: 'top' },
-        consent: { necessary: true, functional: false, analytics: false, marketing: false, source: 'api', since: 1, gpc: true },
+        consent: { necessary: true, functional: false, analytics: false, marketing: false, source: 'api', since: 1, vendor: false, gpc: true },
       },
     }]),
   });
@@ -227,6 +227,9 @@ test('HTML in a crafted report renders as text', { timeout: 60_000 }, async () =
     assert.equal(await cellText(page, '#finding-consent tr[data-key="gpc"] td'), 'on (Global Privacy Control)');
     // A report from a monitor before `consent.basis` is still valid and says so.
     assert.equal(await cellText(page, '#finding-consent tr[data-key="basis"] td'), 'not reported (a monitor before consent.basis)');
+    // A per-service CMP's own choice about the vendor (`consent.vendor`).
+    assert.equal(await cellText(page, '#finding-consent tr[data-key="intercom itself"] td'),
+      "denied (the CMP's choice about this vendor's service, over its category)");
     assert.equal(await page.locator('img').count(), 0, 'no element from the data');
     assert.equal(await page.locator('script').count(), 1, 'only dashboard.js');
     await assertClean(ctx);

@@ -400,9 +400,15 @@
       rows.push(['source', c.source ?? 'unknown']);
       rows.push(['since', typeof c.since === 'number' ? `${c.since} ms after navigation start` : c.since]);
       rows.push(['basis', BASIS[c.basis] ?? (c.basis === undefined ? 'not reported (a monitor before consent.basis)' : c.basis)]);
+      // `vendor`: the CMP's own choice about this vendor (a per-service
+      // choice), which decided over its category; absent where none.
+      if (typeof c.vendor === 'boolean') {
+        const [word, cls] = consentWord(c.vendor);
+        rows.push([`${f.vendor} itself`, `${word} (the CMP's choice about this vendor's service, over its category)`, cls]);
+      }
       rows.push(['gpc', c.gpc === true ? 'on (Global Privacy Control)' : c.gpc === false ? 'off' : 'unknown']);
       for (const k of Object.keys(c).sort()) {
-        if (!CATEGORIES.includes(k) && !['source', 'since', 'basis', 'gpc'].includes(k)) rows.push([k, c[k]]);
+        if (!CATEGORIES.includes(k) && !['source', 'since', 'basis', 'gpc', 'vendor'].includes(k)) rows.push([k, c[k]]);
       }
       kvRows('finding-consent', rows);
     } else {

@@ -219,6 +219,7 @@ pub extern "C" fn cmp(
     s.engine.cmp_state(
         cmp,
         &choices,
+        &[],
         if decided == 1 {
             Basis::Explicit
         } else {

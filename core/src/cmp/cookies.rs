@@ -24,10 +24,10 @@
 //!   CMP: `decided` false, categories unknown except `necessary`.
 //!
 //! CMPs that record choices per service (Klaro's cookie has nothing else)
-//! have their service names mapped to the catalog's vendors here
-//! ([`SERVICES`]), in the cookie reader only: the page's monitor, which
-//! reads the live APIs (whose services come with the site's own
-//! categories), does not carry the table.
+//! have their service names mapped to the catalog's vendors through
+//! [`SERVICES`](super::SERVICES), the table the live-API reading
+//! ([`super::from_choices`]) uses too: a known service's choice becomes
+//! that vendor's own ([`CmpConsent::vendors`]).
 //!
 //! Not cookie-visible, so not read here: Usercentrics (its browser SDK keeps
 //! consent in localStorage `uc_settings`; Cookiebot, also a Usercentrics
@@ -38,8 +38,8 @@
 //! bounded, work linear in the input. A cookie it reads is named in
 //! [`super::CONSENT_COOKIES`] (a test holds them in step).
 
-use super::{categories_of, Acc, CmpConsent};
-use crate::consent::{Category, ConsentNames};
+use super::{categories_of, service, Acc, CmpConsent, SERVICES};
+use crate::consent::{Category, ConsentNames, Vendors};
 use crate::cookie;
 use crate::json::{parse_value, Val};
 use alloc::{borrow::ToOwned, string::String, vec::Vec};
@@ -102,9 +102,22 @@ impl<'a> Jar<'a> {
             return site;
         }
         match categories_of(cmp, name) {
-            [] if SERVICE_CMPS.contains(&cmp) => service(name).map_or(&[], |(_, c)| c),
+            [] if SERVICE_CMPS.contains(&cmp) => self
+                .service(cmp, name)
+                .and_then(|slot| SERVICES.get(slot))
+                .map_or(&[], |(_, _, c)| c),
             found => found,
         }
+    }
+
+    /// The [`SERVICES`] slot of a service name the site did not give
+    /// categories of its own (`policy.cmp`), for a CMP that records
+    /// choices per service.
+    fn service(&self, cmp: &str, name: &str) -> Option<usize> {
+        if self.names.get(cmp, name).is_some() || !SERVICE_CMPS.contains(&cmp) {
+            return None;
+        }
+        service(name)
     }
 
     fn get(&self, name: &str) -> Option<&'a str> {
@@ -118,64 +131,14 @@ fn undecodable(cmp: &'static str) -> CmpConsent {
         implied: false,
         decided: false,
         categories: Acc::default().finish(),
+        vendors: Vendors::default(),
     }
 }
 
 /// CMPs that record choices per service (a tag, a vendor) besides or
 /// instead of per category: their service names are looked up in
-/// [`SERVICES`].
+/// [`SERVICES`](super::SERVICES).
 const SERVICE_CMPS: [&str; 3] = ["klaro", "vanilla-cookieconsent", "usercentrics"];
-
-/// The catalog vendor a CMP service name stands for, and the categories
-/// its consent gates: case, spaces, `_` and `-` ignored (`Google
-/// Analytics`, `google-analytics` and `google_analytics` are one name).
-pub fn service(name: &str) -> Option<(&'static str, &'static [Category])> {
-    let key = |s: &str| {
-        s.bytes()
-            .filter(|b| !matches!(b, b' ' | b'_' | b'-' | b'.'))
-            .map(|b| b.to_ascii_lowercase())
-            .collect::<alloc::vec::Vec<u8>>()
-    };
-    let wanted = key(name);
-    SERVICES
-        .iter()
-        .find(|(names, ..)| names.split('|').any(|n| key(n) == wanted))
-        .map(|(_, vendor, categories)| (*vendor, *categories))
-}
-
-/// Service names the CMPs' own templates and sites' configurations use
-/// (Klaro's `services[].name`, cookieconsent's `services` keys,
-/// Usercentrics' service names; `docs/policy.md`), for the cookies that record
-/// nothing else (Klaro's): `(names split by '|',
-/// catalog vendor id, the categories its consent gates)`. The categories
-/// are the vendor's primary purpose's in the catalog (a test holds them in
-/// step); services the catalog has no vendor for name one of their own
-/// (`youtube`, `matomo`) with the category of what they do.
-pub const SERVICES: &[(&str, &str, &[Category])] = {
-    use Category::*;
-    &[
-        ("google-analytics|googleanalytics|ga|ga4|google-analytics-4|universal-analytics", "ga4", &[Analytics]),
-        ("google-ads|googleads|google-ads-conversion-tracking|google-ads-remarketing|adwords|doubleclick|google-marketing-products", "google-ads", &[Marketing]),
-        ("facebook-pixel|meta-pixel|facebook|fb-pixel", "meta-pixel", &[Marketing]),
-        ("hotjar", "hotjar", &[Analytics]),
-        ("microsoft-clarity|clarity", "microsoft-clarity", &[Analytics]),
-        ("microsoft-advertising|bing-ads|microsoft-uet|bing", "microsoft-uet", &[Marketing]),
-        ("linkedin-insight-tag|linkedin-insight|linkedin", "linkedin-insight", &[Marketing]),
-        ("tiktok-pixel|tiktok", "tiktok-pixel", &[Marketing]),
-        ("pinterest-tag|pinterest", "pinterest-tag", &[Marketing]),
-        ("twitter-pixel|x-pixel|twitter", "x-pixel", &[Marketing]),
-        ("snap-pixel|snapchat", "snap-pixel", &[Marketing]),
-        ("reddit-pixel|reddit", "reddit-pixel", &[Marketing]),
-        ("criteo", "criteo", &[Marketing]),
-        ("hubspot", "hubspot", &[Marketing]),
-        ("intercom", "intercom", &[Functional]),
-        ("mixpanel", "mixpanel", &[Analytics]),
-        ("amplitude", "amplitude", &[Analytics]),
-        ("yandex-metrica|yandex-metrika|yandex", "yandex-metrica", &[Analytics]),
-        ("youtube|youtube-video", "youtube", &[Marketing]),
-        ("matomo|piwik", "matomo", &[Analytics]),
-    ]
-};
 
 // ---------------------------------------------------------------- OneTrust
 
@@ -233,6 +196,7 @@ fn onetrust(jar: &Jar<'_>) -> Option<CmpConsent> {
         implied: false,
         decided,
         categories: acc.finish(),
+        vendors: Vendors::default(),
     })
 }
 
@@ -259,6 +223,7 @@ fn cookiebot(jar: &Jar<'_>) -> Option<CmpConsent> {
             implied: false,
             decided: false,
             categories: acc.finish(),
+            vendors: Vendors::default(),
         });
     }
     let Some(Val::Obj(members)) = parse_value(text) else {
@@ -282,6 +247,7 @@ fn cookiebot(jar: &Jar<'_>) -> Option<CmpConsent> {
         implied: implied && !no_consent_needed,
         decided: !no_consent_needed,
         categories: acc.finish(),
+        vendors: Vendors::default(),
     })
 }
 
@@ -342,6 +308,7 @@ fn didomi(jar: &Jar<'_>) -> Option<CmpConsent> {
         implied: false,
         decided: any,
         categories: acc.finish(),
+        vendors: Vendors::default(),
     })
 }
 
@@ -388,6 +355,7 @@ fn cookieyes(jar: &Jar<'_>) -> Option<CmpConsent> {
             implied,
             decided: action == Some(true) || implied,
             categories: acc.finish(),
+            vendors: Vendors::default(),
         });
     }
     let action = jar.get("cky-action");
@@ -421,6 +389,7 @@ fn cookieyes(jar: &Jar<'_>) -> Option<CmpConsent> {
         implied: false,
         decided,
         categories: acc.finish(),
+        vendors: Vendors::default(),
     })
 }
 
@@ -461,6 +430,7 @@ fn complianz(jar: &Jar<'_>) -> Option<CmpConsent> {
         implied: false,
         decided,
         categories: acc.finish(),
+        vendors: Vendors::default(),
     })
 }
 
@@ -522,6 +492,7 @@ fn trustarc(jar: &Jar<'_>) -> Option<CmpConsent> {
         implied: false,
         decided: true,
         categories: acc.finish(),
+        vendors: Vendors::default(),
     })
 }
 
@@ -565,6 +536,7 @@ fn osano(jar: &Jar<'_>) -> Option<CmpConsent> {
         implied: false,
         decided: any,
         categories: acc.finish(),
+        vendors: Vendors::default(),
     })
 }
 
@@ -574,6 +546,10 @@ fn osano(jar: &Jar<'_>) -> Option<CmpConsent> {
 /// per category. A service the site names in `policy.cmp.klaro`, or one of
 /// the known services ([`super::SERVICES`]: `google-analytics` → the GA4
 /// vendor → analytics), gives its categories by the "every source" rule;
+/// a known service's choice is also its vendor's own
+/// ([`CmpConsent::vendors`]: refusing `hotjar` and accepting
+/// `google-analytics` lets GA4 run, not Hotjar, and leaves other analytics
+/// vendors refused);
 /// categories no known service gates follow the rest: every service
 /// granted → granted, every service refused → refused, mixed → unknown.
 /// Decided: at least one service recorded.
@@ -583,6 +559,7 @@ fn klaro(jar: &Jar<'_>) -> Option<CmpConsent> {
         return Some(undecodable("klaro"));
     };
     let mut acc = Acc::default();
+    let mut vendors = Vendors::default();
     let (mut granted, mut refused) = (0usize, 0usize);
     for (name, value) in &members {
         let Val::Bool(b) = value else { continue };
@@ -590,6 +567,9 @@ fn klaro(jar: &Jar<'_>) -> Option<CmpConsent> {
             granted += 1;
         } else {
             refused += 1;
+        }
+        if let Some(slot) = jar.service("klaro", name) {
+            vendors.add(slot, *b);
         }
         for c in jar.categories("klaro", name) {
             acc.add(*c, *b);
@@ -612,6 +592,7 @@ fn klaro(jar: &Jar<'_>) -> Option<CmpConsent> {
         implied: false,
         decided: granted + refused > 0,
         categories,
+        vendors,
     })
 }
 
@@ -655,6 +636,7 @@ fn vanilla_cookieconsent(jar: &Jar<'_>) -> Option<CmpConsent> {
         implied: false,
         decided: true,
         categories,
+        vendors: Vendors::default(),
     })
 }
 
@@ -735,7 +717,7 @@ mod tests {
 
     #[test]
     fn services_gate_their_catalog_vendors_categories() {
-        for (names, vendor, categories) in SERVICES {
+        for (slot, (names, vendor, categories)) in SERVICES.iter().enumerate() {
             if let Some(v) = crate::catalog::vendor(vendor) {
                 let primary = v.primary().consent;
                 assert_eq!(
@@ -744,18 +726,19 @@ mod tests {
                     "{vendor}"
                 );
             }
+            assert_eq!(super::super::vendor_slot(vendor), Some(slot));
+            assert_eq!(service(vendor), Some(slot), "its id names it");
             for name in names.split('|') {
-                assert_eq!(
-                    service(name).map(|(v, _)| v),
-                    Some(*vendor),
-                    "{name} is listed once"
+                assert!(
+                    name.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+                    "{name} is written as a key"
                 );
+                assert_eq!(service(name), Some(slot), "{name} is listed once");
             }
         }
-        assert_eq!(
-            service("Google Analytics"),
-            Some(("ga4", &[Category::Analytics][..]))
-        );
+        assert_eq!(service("Google Analytics"), Some(0));
+        assert_eq!(service("google_analytics"), Some(0));
         let names = ConsentNames::default();
         let jar = Jar::new("", &names);
         assert_eq!(
@@ -775,7 +758,7 @@ mod tests {
         assert_eq!(
             categories_of("klaro", "google-analytics"),
             &[] as &[Category],
-            "live names: not the table"
+            "a service, not a category name"
         );
     }
 

@@ -19,7 +19,7 @@
 use super::{Engine, CLAIM_SETTLE_MS};
 use crate::catalog::{self, Vendor};
 use crate::cmp::{self, CmpConsent};
-use crate::consent::{self, Basis, Categories, Category, Source};
+use crate::consent::{self, Basis, Categories, Category, Source, Vendors};
 use crate::consent_mode::{self, ConsentMode};
 use crate::report::{Evidence, FindingType, SignalKind};
 use crate::url::{self, UrlParts};
@@ -40,7 +40,7 @@ pub(super) struct Signals {
     /// restored from storage.
     cookies_read: bool,
     /// The decided CMP state last read from cookies.
-    cmp_cookie: Option<(&'static str, Categories, Basis)>,
+    cmp_cookie: Option<(&'static str, Categories, Vendors, Basis)>,
     consent_mode: ConsentMode,
     claims: Vec<Claim>,
     /// TCF vendor consents (GVL ids) as of each TCF update.
@@ -66,33 +66,42 @@ impl Engine {
     pub fn cmp_cookie_consent(&mut self, found: Option<CmpConsent>, now: u64) {
         let found = found
             .filter(|c| c.decided)
-            .map(|c| (c.cmp, c.categories, c.basis()));
+            .map(|c| (c.cmp, c.categories, c.vendors, c.basis()));
         let at = if self.signals.cookies_read { now } else { 0 };
         self.signals.cookies_read = true;
         if found == self.signals.cmp_cookie {
             return;
         }
         self.signals.cmp_cookie = found;
-        if let Some((id, categories, basis)) = found {
-            self.cmp_consent(categories, id, basis, at);
+        if let Some((id, categories, vendors, basis)) = found {
+            self.cmp_consent(categories, vendors, id, basis, at);
         }
     }
 
     /// A decided CMP state into the timeline; an implied one as the
     /// policy counts it (module docs).
-    fn cmp_consent(&mut self, mut categories: Categories, id: &'static str, basis: Basis, at: u64) {
+    fn cmp_consent(
+        &mut self,
+        mut categories: Categories,
+        mut vendors: Vendors,
+        id: &'static str,
+        basis: Basis,
+        at: u64,
+    ) {
         if basis == Basis::Implied && !self.policy.accept_implied {
             for c in Category::ALL {
                 if c != Category::Necessary && categories.get(c) == Some(true) {
                     categories.set(c, Some(false));
                 }
             }
+            vendors = vendors.refuse_granted();
         }
-        self.consent_with(categories, Source::Cmp(id), basis, at);
+        self.consent_with(categories, vendors, Source::Cmp(id), basis, at);
     }
 
-    /// A CMP's live state from its API or events: each of its own names
-    /// granted or refused ([`cmp::from_choices`]); on what it rests
+    /// A CMP's live state from its API or events: each of its own category
+    /// names and, for a CMP that records choices per service, each service
+    /// name granted or refused ([`cmp::from_choices`]); on what it rests
     /// (`basis`): [`Basis::None`] when undecided, which changes nothing,
     /// [`Basis::Implied`] when the CMP applied it without a choice;
     /// `restored` when the CMP had it from storage before the visitor did
@@ -101,6 +110,7 @@ impl Engine {
         &mut self,
         cmp: &str,
         choices: &[(&str, bool)],
+        services: &[(&str, bool)],
         basis: Basis,
         restored: bool,
         now: u64,
@@ -111,9 +121,10 @@ impl Engine {
         if basis == Basis::None {
             return;
         }
-        if let Some(categories) = cmp::from_choices(id, choices, &self.policy.consent_names) {
+        let names = &self.policy.consent_names;
+        if let Some((categories, vendors)) = cmp::from_choices(id, choices, services, names) {
             let at = if restored { 0 } else { now };
-            self.cmp_consent(categories, id, basis, at);
+            self.cmp_consent(categories, vendors, id, basis, at);
         }
     }
 

@@ -1434,6 +1434,7 @@ wire_object! {
         source: ConsentSource<'a> = opt,
         since: Count = opt,
         basis: ConsentBasis = opt,
+        vendor: bool = opt,
         gpc: bool = opt,
     }
 }

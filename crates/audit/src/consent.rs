@@ -4,6 +4,10 @@
 //! each category `true`, `false` or `null` (unknown). `basis` tells a
 //! visitor's choice (`explicit`) from consent the CMP applied without one
 //! (`implied`, decided too; docs/policy.md); `none` when undecided.
+//! `"vendors":{"ga4":true,"hotjar":false}` (absent when none) are the
+//! CMP's choices about single vendors (a per-service CMP's services mapped
+//! to catalog vendors, docs/policy.md), which decide for those vendors
+//! over their categories.
 //!
 //! The state is read by `tagwatch_core::cmp::from_cookies`, the same parsers
 //! the in-page monitor uses; CMP ids, the precedence between several CMPs
@@ -21,6 +25,7 @@
 //! Exit 0 on any input.
 
 use serde::Serialize;
+use std::collections::BTreeMap;
 use tagwatch_core::cmp;
 use tagwatch_core::consent::{Basis, Category};
 
@@ -40,6 +45,8 @@ struct Answer {
     decided: bool,
     basis: &'static str,
     categories: Cats,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    vendors: BTreeMap<&'static str, bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'static str>,
 }
@@ -52,6 +59,7 @@ impl Default for Answer {
             decided: false,
             basis: Basis::None.as_str(),
             categories: Cats::default(),
+            vendors: BTreeMap::new(),
             error: None,
         }
     }
@@ -81,6 +89,7 @@ fn answer(header: &str) -> Answer {
                     analytics: c.get(Category::Analytics),
                     marketing: c.get(Category::Marketing),
                 },
+                vendors: found.vendors.iter().collect(),
                 error: None,
             }
         }
@@ -136,6 +145,17 @@ mod tests {
                 r#"{"cmp":"complianz","decided":true,"basis":"explicit","categories":{"necessary":true,"functional":null,"analytics":null,"marketing":false}}"#,
                 NONE,
             ]
+        );
+    }
+
+    #[test]
+    fn per_service_choices_are_their_vendors() {
+        // Klaro: Google Analytics accepted, Hotjar refused, a site's own
+        // service refused.
+        let out = run_on(b"klaro=%7B%22google-analytics%22%3Atrue%2C%22hotjar%22%3Afalse%2C%22my-widget%22%3Afalse%7D\n");
+        assert_eq!(
+            out.trim_end(),
+            r#"{"cmp":"klaro","decided":true,"basis":"explicit","categories":{"necessary":true,"functional":null,"analytics":false,"marketing":null},"vendors":{"ga4":true,"hotjar":false}}"#
         );
     }
 

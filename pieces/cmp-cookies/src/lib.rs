@@ -25,6 +25,11 @@
 //!   CMP without a choice); bits 16–23 the CMP's place in
 //!   `cmp::PRECEDENCE` plus one), or 0 when no CMP cookie is there. Read
 //!   as a JS number: `>>> 0` keeps it unsigned.
+//! - `vendors(len, which) -> u32`: the choices about single vendors the
+//!   last `read` found (`CmpConsent::vendors`, a CMP's per-service
+//!   choices: Klaro's): `which` 0 the vendors granted, else those refused,
+//!   bit `i` the vendor in slot `i` of `tagwatch_core::cmp::SERVICES`;
+//!   `len` (no input read) is there because every call passes it first.
 //!
 //! The main module takes the answer as is (`CmpConsent::from_bits`, then
 //! `Engine::cmp_cookie_consent` with the time the snapshot was read), for
@@ -41,11 +46,17 @@ extern crate alloc;
 mod wasm;
 
 use tagwatch_core::cmp;
-use tagwatch_core::consent::ConsentNames;
+use tagwatch_core::consent::{ConsentNames, Vendors};
 pub use wasm::input;
 
 /// The site's names, set by `names`.
 static mut NAMES: Option<ConsentNames> = None;
+
+/// The vendor choices the last `read` found.
+static mut VENDORS: Vendors = Vendors {
+    granted: 0,
+    refused: 0,
+};
 
 /// Export `names(len)`: the site's CMP names from the input.
 #[no_mangle]
@@ -62,8 +73,23 @@ pub extern "C" fn read(len: usize) -> u32 {
     // As in `names`.
     let names = unsafe { (*core::ptr::addr_of!(NAMES)).as_ref() };
     let default = ConsentNames::default();
-    cmp::from_cookies_with(wasm::text(len), names.unwrap_or(&default))
-        .map_or(0, cmp::CmpConsent::to_bits)
+    let found = cmp::from_cookies_with(wasm::text(len), names.unwrap_or(&default));
+    // As in `names`.
+    unsafe { *core::ptr::addr_of_mut!(VENDORS) = found.map(|c| c.vendors).unwrap_or_default() };
+    found.map_or(0, cmp::CmpConsent::to_bits)
+}
+
+/// Export `vendors(len, which) -> u32`: of the last `read`, the vendors
+/// granted (`which` 0) or refused (else); `len` unused.
+#[no_mangle]
+pub extern "C" fn vendors(_len: usize, which: u32) -> u32 {
+    // As in `names`.
+    let v = unsafe { *core::ptr::addr_of!(VENDORS) };
+    if which == 0 {
+        v.granted
+    } else {
+        v.refused
+    }
 }
 
 #[cfg(test)]
@@ -90,5 +116,12 @@ mod tests {
         assert_eq!(found.categories.get(Category::Functional), Some(true));
         assert_eq!(read(put("a=1; b=2")), 0);
         assert_eq!(read(put("")), 0);
+        assert_eq!((vendors(0, 0), vendors(0, 1)), (0, 0));
+        // Klaro's per-service choices: GA4 (slot 0) granted, Hotjar (slot 3) refused.
+        let found = read(put(
+            "klaro=%7B%22google-analytics%22%3Atrue%2C%22hotjar%22%3Afalse%7D",
+        ));
+        assert_eq!(CmpConsent::from_bits(found).unwrap().cmp, "klaro");
+        assert_eq!((vendors(0, 0), vendors(0, 1)), (1, 1 << 3));
     }
 }
