@@ -122,6 +122,7 @@ function run(h) {
     m = new wasm_bindgen.Monitor(host, String(config.site), String(config.collector), String(location.href),
       String(navigator.userAgent), h.t0);
     if (config.policy) m.policy(config.policy);
+    if (config.release) m.release(config.release);
     m.gpc(navigator.globalPrivacyControl === true);
     var judge;
     page = observe(m, {
@@ -250,8 +251,9 @@ function run(h) {
       if (d[0] === 'consent' && a) {
         if (t >= 0) page.cookies(t);
         m.consent(a[0], a[1], a[2], a[3], t);
-      } else if (d[0] === 'config' && a && a.policy) {
-        m.policy(a.policy);
+      } else if (d[0] === 'config' && a) {
+        if (a.policy) m.policy(a.policy);
+        if (a.release) m.release(a.release);
       } else if (d[0] === 'flush') {
         rest();
         page.settle();

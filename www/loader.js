@@ -57,7 +57,7 @@ if (!pick(previous, 'loaded')) (function () {
   var parse = pick(pick(W, 'JSON'), 'parse');
   var define = pick(pick(W, 'Object'), 'defineProperty');
   var describe = pick(pick(W, 'Object'), 'getOwnPropertyDescriptor');
-  var config = { collector: attr('data-collector'), site: attr('data-site'), sample: 1, policy: '' };
+  var config = { collector: attr('data-collector'), site: attr('data-site'), release: attr('data-release'), sample: 1, policy: '' };
   var early = [];   // [kind, time, data] kept until the brain runs
   var brain = null; // the brain's receiver once it runs: brain(kind, time, data)
   var state = 0;    // 0 waiting for config, 1 waiting for load, 2 loading, 3 running, 4 off
@@ -128,7 +128,7 @@ if (!pick(previous, 'loaded')) (function () {
     if (cmd !== 'config') return null;
     var policy = '';
     try { policy = lines(pick(arg, 'policy'), '', 0); } catch (e) { /* ignored whole */ }
-    return { collector: str(pick(arg, 'collector')), site: str(pick(arg, 'site')), sample: pick(arg, 'sample'), policy: policy };
+    return { collector: str(pick(arg, 'collector')), site: str(pick(arg, 'site')), release: str(pick(arg, 'release')), sample: pick(arg, 'sample'), policy: policy };
   }
 
   // ---- what must run first ----

@@ -17,8 +17,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use crate::conn::{first, rows, transaction, Conn, Param, Row, Tx};
 use crate::schema::{render, Backfill, MIGRATIONS, SCHEMA_VERSION};
 use crate::{
-    Batch, ConsentTally, FindingRecord, FindingRow, FindingsQuery, FirstSeen, HealthQuery,
-    HealthRecord, HealthRow, HostTotals, InventoryQuery, InventoryRecord, InventoryTotals, Purged,
+    release_items, Batch, ConsentTally, FindingRecord, FindingRow, FindingsQuery, FirstSeen,
+    HealthQuery, HealthRecord, HealthRow, HostTotals, InventoryQuery, InventoryRecord,
+    InventoryTotals, Named, Purged, ReleaseInfo, ReleaseItemKind, ReleaseNews, ReleaseProfile,
     SiteChange, SiteConfig, SiteInfo, Stats, StatsQuery, Store, StoreError, Tally, Usage,
     VendorTotals,
 };
@@ -55,10 +56,23 @@ pub(crate) struct Db<C: Conn> {
     /// only the pairs that may be new. Another collector's pairs are
     /// learnt when ours are found there already.
     known_types: Mutex<KnownTypes>,
+    /// (site, release, kind, item) rows known to be in
+    /// `site_release_items` (committed; the table only grows): a group's
+    /// reports of a release it has seen write nothing more.
+    known_release_items: Mutex<HashSet<ReleaseItemKey>>,
 }
 
 /// Site key → the finding types it is known to have.
 type KnownTypes = HashMap<String, HashSet<&'static str>>;
+
+/// A row of `site_release_items`: site, release, kind, item.
+type ReleaseItemKey = (String, String, ReleaseItemKind, String);
+
+/// Most release items remembered as written: a site's releases times its
+/// vendors and types, tens of thousands for a busy site's year. Past it
+/// the memory starts again empty (the table still says what is there;
+/// only a few rows are written again, as no-ops).
+const MAX_KNOWN_RELEASE_ITEMS: usize = 100_000;
 
 fn lock<C>(slot: &Slot<C>) -> MutexGuard<'_, Option<C>> {
     slot.lock().unwrap_or_else(PoisonError::into_inner)
@@ -77,6 +91,7 @@ impl<C: Conn> Db<C> {
             readers,
             next_reader: AtomicUsize::new(0),
             known_types: Mutex::new(HashMap::new()),
+            known_release_items: Mutex::new(HashSet::new()),
         })
     }
 
@@ -405,8 +420,8 @@ RETURNING site, type";
 const UPSERT_FINDINGS: &str = "
 INSERT INTO findings
     (site, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source, consent,
-     count, at, received_at, user_agent, raw, dedupe)
-VALUES {values:16}
+     count, at, received_at, user_agent, raw, dedupe, release)
+VALUES {values:17}
 ON CONFLICT (site, page_view, dedupe) DO UPDATE SET
     count = CASE WHEN excluded.count > findings.count THEN excluded.count ELSE findings.count END,
     at = CASE WHEN excluded.at < findings.at THEN excluded.at ELSE findings.at END";
@@ -416,29 +431,30 @@ ON CONFLICT (site, page_view, dedupe) DO UPDATE SET
 const UPSERT_FINDINGS_ADD: &str = "
 INSERT INTO findings
     (site, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source, consent,
-     count, at, received_at, user_agent, raw, dedupe)
-VALUES {values:16}
+     count, at, received_at, user_agent, raw, dedupe, release)
+VALUES {values:17}
 ON CONFLICT (site, page_view, dedupe) DO UPDATE SET
     count = CASE WHEN findings.count > 9223372036854775807 - excluded.count
                  THEN 9223372036854775807 ELSE findings.count + excluded.count END,
     at = CASE WHEN excluded.at < findings.at THEN excluded.at ELSE findings.at END";
 
 const INSERT_HEALTH: &str = "
-INSERT INTO health (site, page_view, page, status, reason, at, received_at, user_agent, raw)
-VALUES {values:9}";
+INSERT INTO health (site, page_view, page, status, reason, at, received_at, user_agent, raw, release)
+VALUES {values:10}";
 
 /// Replaces a page view's inventory unless the stored one was observed
 /// later (a resent or reordered older beacon never wins). Answers the rows
 /// stored; their children are then replaced.
 const UPSERT_INVENTORIES: &str = "
-INSERT INTO inventories (site, page_view, page, at, received_at, user_agent, raw)
-VALUES {values:7}
+INSERT INTO inventories (site, page_view, page, at, received_at, user_agent, raw, release)
+VALUES {values:8}
 ON CONFLICT (site, page_view) DO UPDATE SET
     page = excluded.page,
     at = excluded.at,
     received_at = excluded.received_at,
     user_agent = excluded.user_agent,
-    raw = excluded.raw
+    raw = excluded.raw,
+    release = excluded.release
 WHERE excluded.at >= inventories.at
 RETURNING id, site, page_view";
 
@@ -545,7 +561,7 @@ fn write_group<C: Conn>(
             c,
             sql,
             &rows,
-            16,
+            17,
             |m, p| {
                 let f = m.first;
                 p.extend([
@@ -565,6 +581,7 @@ fn write_group<C: Conn>(
                     (&f.user_agent).into(),
                     (&f.raw).into(),
                     Param::Blob(&m.key),
+                    (&f.release).into(),
                 ]);
             },
             &mut |_| Ok(()),
@@ -575,7 +592,7 @@ fn write_group<C: Conn>(
         c,
         INSERT_HEALTH,
         &group.health,
-        9,
+        10,
         |h, p| {
             p.extend([
                 Param::from(&h.site),
@@ -587,6 +604,7 @@ fn write_group<C: Conn>(
                 (&h.received_at).into(),
                 (&h.user_agent).into(),
                 (&h.raw).into(),
+                (&h.release).into(),
             ]);
         },
         &mut |_| Ok(()),
@@ -609,7 +627,7 @@ fn write_inventories<C: Conn>(
         c,
         UPSERT_INVENTORIES,
         inventories,
-        7,
+        8,
         |inv, p| {
             p.extend([
                 Param::from(&inv.site),
@@ -619,6 +637,7 @@ fn write_inventories<C: Conn>(
                 (&inv.received_at).into(),
                 (&inv.user_agent).into(),
                 (&inv.raw).into(),
+                (&inv.release).into(),
             ]);
         },
         &mut |row| {
@@ -689,16 +708,131 @@ fn write_inventories<C: Conn>(
     )
 }
 
+const RECORD_RELEASES: &str = "
+INSERT INTO site_releases (site, release, first_at) VALUES {values:3}
+ON CONFLICT (site, release) DO NOTHING";
+
+const RECORD_RELEASE_ITEMS: &str = "
+INSERT INTO site_release_items (site, release, kind, item, first_at) VALUES {values:5}
+ON CONFLICT (site, release, kind, item) DO NOTHING
+RETURNING site, release, kind, item, first_at";
+
+/// The previous release of `?2` for site `?1`: the one whose first report
+/// came most recently before `?2`'s (on the same time, the one before it
+/// in byte order).
+const PREVIOUS_RELEASE: &str = "
+SELECT p.release FROM site_releases p, site_releases r
+WHERE r.site = ?1 AND r.release = ?2 AND p.site = ?1 AND p.release <> ?2
+  AND (p.first_at < r.first_at OR (p.first_at = r.first_at AND p.release{bytes} < r.release{bytes}))
+ORDER BY p.first_at DESC, p.release{bytes} DESC
+LIMIT 1";
+
+const HAS_RELEASE_ITEM: &str = "
+SELECT count(*) FROM site_release_items
+WHERE site = ?1 AND release = ?2 AND kind = ?3 AND item = ?4";
+
+const RELEASES: &str = "
+SELECT release, first_at FROM site_releases WHERE site = ?1 ORDER BY first_at, release{bytes}";
+
+/// Records the releases and release items of `batches` not known to be
+/// there; answers the new items the previous release lacked.
+fn record_release_items<C: Conn>(
+    c: &mut C,
+    releases: &[((&str, &str), &str)],
+    items: &[((&str, &str, ReleaseItemKind, &str), &str)],
+) -> Result<(Vec<ReleaseNews>, Vec<ReleaseItemKey>), StoreError> {
+    write_rows(
+        c,
+        RECORD_RELEASES,
+        releases,
+        3,
+        |((site, release), at), p| p.extend([Param::from(*site), (*release).into(), (*at).into()]),
+        &mut |_| Ok(()),
+    )?;
+    let mut new_items: Vec<(ReleaseItemKey, String)> = Vec::new();
+    write_rows(
+        c,
+        RECORD_RELEASE_ITEMS,
+        items,
+        5,
+        |((site, release, kind, item), at), p| {
+            p.extend([
+                Param::from(*site),
+                (*release).into(),
+                kind.as_str().into(),
+                (*item).into(),
+                (*at).into(),
+            ]);
+        },
+        &mut |row| {
+            let kind = match row.text(2)?.as_str() {
+                "finding_type" => ReleaseItemKind::FindingType,
+                _ => ReleaseItemKind::Vendor,
+            };
+            new_items.push((
+                (row.text(0)?, row.text(1)?, kind, row.text(3)?),
+                row.text(4)?,
+            ));
+            Ok(())
+        },
+    )?;
+    new_items.sort();
+    let mut news = Vec::new();
+    let mut previous: HashMap<(String, String), Option<String>> = HashMap::new();
+    for ((site, release, kind, item), at) in &new_items {
+        let key = (site.clone(), release.clone());
+        let prev = match previous.get(&key) {
+            Some(p) => p.clone(),
+            None => {
+                let p = first(c, PREVIOUS_RELEASE, &[site.into(), release.into()], |row| {
+                    row.text(0)
+                })?;
+                previous.insert(key, p.clone());
+                p
+            }
+        };
+        let Some(prev) = prev else { continue };
+        let had = first(
+            c,
+            HAS_RELEASE_ITEM,
+            &[
+                site.into(),
+                (&prev).into(),
+                kind.as_str().into(),
+                item.into(),
+            ],
+            |row| row.int(0),
+        )?
+        .unwrap_or(0);
+        if had == 0 {
+            news.push(ReleaseNews {
+                site: site.clone(),
+                release: release.clone(),
+                previous: prev,
+                kind: *kind,
+                item: item.clone(),
+                at: at.clone(),
+            });
+        }
+    }
+    let written = items
+        .iter()
+        .map(|((s, r, k, i), _)| ((*s).to_owned(), (*r).to_owned(), *k, (*i).to_owned()))
+        .collect();
+    Ok((news, written))
+}
+
 // --------------------------------------------------------------- queries
 
 /// A site's rows (findings, inventories) in a window: `?1` site, `?2`
-/// since, `?3` until (or NULL); the hours first, for the (site, hour)
+/// since, `?3` until, `?4` release (each or NULL); the hours first, for the (site, hour)
 /// indexes. A macro so that it joins the statements' text at compile time.
 macro_rules! window {
     () => {
         "site = ?1
          AND (CAST(?2 AS TEXT) IS NULL OR ({hour:at} >= {hour:?2} AND at >= ?2))
-         AND (CAST(?3 AS TEXT) IS NULL OR ({hour:at} <= {hour:?3} AND at < ?3))"
+         AND (CAST(?3 AS TEXT) IS NULL OR ({hour:at} <= {hour:?3} AND at < ?3))
+         AND (CAST(?4 AS TEXT) IS NULL OR release = ?4)"
     };
 }
 
@@ -711,18 +845,20 @@ macro_rules! old_rows {
 }
 
 /// The page views of a site with an inventory in the window: `?1` site,
-/// `?2` since (or NULL).
+/// `?2` since, `?3` release (each or NULL).
 macro_rules! inventory_window {
     () => {
         "SELECT id FROM inventories
-         WHERE site = ?1 AND (CAST(?2 AS TEXT) IS NULL OR ({hour:at} >= {hour:?2} AND at >= ?2))"
+         WHERE site = ?1 AND (CAST(?2 AS TEXT) IS NULL OR ({hour:at} >= {hour:?2} AND at >= ?2))
+           AND (CAST(?3 AS TEXT) IS NULL OR release = ?3)"
     };
 }
 
 macro_rules! findings_query {
     ($order:literal) => {
         concat!(
-            "SELECT type, vendor, site, page, at, page_view, category, count, evidence, consent, received_at
+            "SELECT type, vendor, site, page, at, page_view, category, count, evidence, consent, received_at,
+                    release
              FROM findings
              WHERE site = ?1
                AND (CAST(?2 AS TEXT) IS NULL OR type IN (SELECT value{bytes} FROM {each:?2:k}))
@@ -732,6 +868,7 @@ macro_rules! findings_query {
                AND (CAST(?6 AS TEXT) IS NULL OR page = ?6)
                AND (CAST(?7 AS TEXT) IS NULL OR page_view = ?7)
                AND (CAST(?8 AS TEXT) IS NULL OR category = ?8)
+               AND (CAST(?10 AS TEXT) IS NULL OR release = ?10)
              ORDER BY ",
             $order,
             " LIMIT ?9"
@@ -760,8 +897,8 @@ macro_rules! tallies {
 
 const TALLY_TYPES: &str = tallies!("type", "");
 const TALLY_VENDORS: &str = tallies!("vendor", "");
-/// `?4`: most pages.
-const TALLY_PAGES: &str = tallies!("page", " LIMIT ?4");
+/// `?5`: most pages.
+const TALLY_PAGES: &str = tallies!("page", " LIMIT ?5");
 const TALLY_DAYS: &str = tallies!("substr(at, 1, 10)", "");
 const TALLY_TOTAL: &str = concat!(
     "SELECT count(*), coalesce({sum:count}, 0) FROM findings WHERE ",
@@ -827,7 +964,7 @@ const INVENTORY_NAMES: &str = concat!(
      ) n
      ORDER BY vendor, kind, name"
 );
-/// `?3`: most hosts.
+/// `?4`: most hosts.
 const INVENTORY_HOSTS: &str = concat!(
     "SELECT host, count(*), {sum:requests}, {sum:script_requests}, {sum:transfer_bytes},
             {sum:encoded_bytes}, {sum:duration_ms}
@@ -836,8 +973,79 @@ const INVENTORY_HOSTS: &str = concat!(
     ")
      GROUP BY host
      ORDER BY count(*) DESC, {sum:requests} DESC, host
-     LIMIT ?3"
+     LIMIT ?4"
 );
+
+/// A release's page views: `?1` site, `?2` release.
+const PROFILE_PAGE_VIEWS: &str = "
+SELECT count(*) FROM (
+  SELECT page_view FROM inventories WHERE site = ?1 AND release = ?2
+  UNION
+  SELECT page_view FROM findings WHERE site = ?1 AND release = ?2 AND type <> 'csp_blocked') pv";
+
+/// A release's inventories: `?1` site, `?2` release.
+macro_rules! release_inventories {
+    () => {
+        "SELECT id FROM inventories WHERE site = ?1 AND release = ?2"
+    };
+}
+
+/// Vendors and the page views with each (inventories and findings).
+const PROFILE_VENDORS: &str = concat!(
+    "SELECT vendor, count(*) FROM (
+       SELECT i.page_view AS pv, v.vendor AS vendor
+         FROM inventory_vendors v JOIN inventories i ON i.id = v.inventory
+         WHERE v.inventory IN (",
+    release_inventories!(),
+    ")
+       UNION
+       SELECT page_view, vendor FROM findings WHERE site = ?1 AND release = ?2 AND type <> 'csp_blocked'
+     ) x
+     GROUP BY vendor ORDER BY 2 DESC, 1"
+);
+
+/// Hosts (vendors' and unclassified) and the page views with each; `?3`:
+/// most hosts.
+const PROFILE_HOSTS: &str = concat!(
+    "SELECT host, count(*) FROM (
+       SELECT v.inventory AS pv, j.value{bytes} AS host FROM inventory_vendors v, {each:v.hosts:j}
+         WHERE v.inventory IN (",
+    release_inventories!(),
+    ")
+       UNION
+       SELECT h.inventory, h.host FROM inventory_hosts h WHERE h.inventory IN (",
+    release_inventories!(),
+    ")
+     ) x
+     GROUP BY host ORDER BY 2 DESC, 1 LIMIT ?3"
+);
+
+/// Vendors' cookie names and the page views with each; `?3`: most names.
+const PROFILE_COOKIES: &str = concat!(
+    "SELECT cookie, count(*) FROM (
+       SELECT v.inventory AS pv, j.value{bytes} AS cookie FROM inventory_vendors v, {each:v.cookies:j}
+         WHERE v.inventory IN (",
+    release_inventories!(),
+    ")
+     ) x
+     GROUP BY cookie ORDER BY 2 DESC, 1 LIMIT ?3"
+);
+
+/// The longest lifetime (days) of each cookie in the release's findings'
+/// evidence; `?3`: most names.
+const PROFILE_COOKIE_DAYS: &str = "
+SELECT cookie, max(days) FROM (
+  SELECT {json_text:e:cookie} AS cookie, CAST({json_text:e:days} AS BIGINT) AS days
+  FROM (SELECT {json:evidence} AS e FROM findings
+        WHERE site = ?1 AND release = ?2 AND evidence_kind = 'cookie') f
+  WHERE {json_object:e}) d
+WHERE cookie IS NOT NULL AND days IS NOT NULL
+GROUP BY cookie ORDER BY 1 LIMIT ?3";
+
+/// Finding types and their rows.
+const PROFILE_TYPES: &str = "
+SELECT type, count(*) FROM findings WHERE site = ?1 AND release = ?2
+GROUP BY type ORDER BY 2 DESC, 1";
 
 /// A site's health reports since `?2` (or NULL), oldest first; `?3`: most rows.
 const HEALTH: &str = "SELECT site, page, page_view, status, reason, at, received_at
@@ -880,6 +1088,13 @@ fn json_or_null(text: &str) -> serde_json::Value {
 /// JSON text of a string list for an `{each}` parameter; NULL when empty.
 fn json_list(items: &[String]) -> Option<String> {
     (!items.is_empty()).then(|| serde_json::Value::from(items.to_vec()).to_string())
+}
+
+fn named(row: &dyn Row) -> Result<Named, StoreError> {
+    Ok(Named {
+        name: row.text(0)?,
+        count: row.int(1)?,
+    })
 }
 
 fn tally(row: &dyn Row) -> Result<Tally, StoreError> {
@@ -1028,6 +1243,59 @@ impl<C: Conn> Store for Db<C> {
         Ok(first_seen)
     }
 
+    fn record_releases(&self, batches: &[&Batch]) -> Result<Vec<ReleaseNews>, StoreError> {
+        let (releases, mut items) = release_items(batches);
+        let mut known = self
+            .known_release_items
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        items.retain(|((s, r, k, i), _)| {
+            !known.contains(&((*s).to_owned(), (*r).to_owned(), *k, (*i).to_owned()))
+        });
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (news, written) = self.write_tx(|c| record_release_items(c, &releases, &items))?;
+        if known.len() + written.len() > MAX_KNOWN_RELEASE_ITEMS {
+            known.clear();
+        }
+        known.extend(written);
+        Ok(news)
+    }
+
+    fn releases(&self, site: &str) -> Result<Vec<ReleaseInfo>, StoreError> {
+        self.read(|c| {
+            rows(c, RELEASES, &[site.into()], |row| {
+                Ok(ReleaseInfo {
+                    release: row.text(0)?,
+                    first_at: row.text(1)?,
+                })
+            })
+        })
+    }
+
+    fn release_profile(
+        &self,
+        site: &str,
+        release: &str,
+        max_names: u32,
+    ) -> Result<ReleaseProfile, StoreError> {
+        self.read(|c| {
+            transaction(c, Tx::Read, |c| {
+                let p: [Param<'_>; 2] = [site.into(), release.into()];
+                let limited: [Param<'_>; 3] = [p[0], p[1], max_names.into()];
+                Ok(ReleaseProfile {
+                    page_views: first(c, PROFILE_PAGE_VIEWS, &p, |row| row.int(0))?.unwrap_or(0),
+                    vendors: rows(c, PROFILE_VENDORS, &p, named)?,
+                    hosts: rows(c, PROFILE_HOSTS, &limited, named)?,
+                    cookies: rows(c, PROFILE_COOKIES, &limited, named)?,
+                    cookie_days: rows(c, PROFILE_COOKIE_DAYS, &limited, named)?,
+                    types: rows(c, PROFILE_TYPES, &p, named)?,
+                })
+            })
+        })
+    }
+
     fn findings(&self, q: &FindingsQuery) -> Result<Vec<FindingRow>, StoreError> {
         let (kinds, vendors) = (json_list(&q.kinds), json_list(&q.vendors));
         let sql = if q.newest_first {
@@ -1049,6 +1317,7 @@ impl<C: Conn> Store for Db<C> {
                     (&q.page_view).into(),
                     (&q.category).into(),
                     q.limit.into(),
+                    (&q.release).into(),
                 ],
                 |row| {
                     Ok(FindingRow {
@@ -1063,6 +1332,7 @@ impl<C: Conn> Store for Db<C> {
                         evidence: json_or_null(&row.text(8)?),
                         consent: json_or_null(&row.text(9)?),
                         received_at: row.text(10)?,
+                        release: row.opt_text(11)?,
                     })
                 },
             )
@@ -1073,7 +1343,12 @@ impl<C: Conn> Store for Db<C> {
         self.read(|c| {
             // One snapshot for every query.
             transaction(c, Tx::Read, |c| {
-                let p: [Param<'_>; 3] = [(&q.site).into(), (&q.since).into(), (&q.until).into()];
+                let p: [Param<'_>; 4] = [
+                    (&q.site).into(),
+                    (&q.since).into(),
+                    (&q.until).into(),
+                    (&q.release).into(),
+                ];
                 let total = first(c, TALLY_TOTAL, &p, |row| {
                     Ok(Tally {
                         key: String::new(),
@@ -1087,7 +1362,7 @@ impl<C: Conn> Store for Db<C> {
                 let by_page = rows(
                     c,
                     TALLY_PAGES,
-                    &[p[0], p[1], p[2], q.max_pages.into()],
+                    &[p[0], p[1], p[2], p[3], q.max_pages.into()],
                     tally,
                 )?;
                 let mut by_day = rows(c, TALLY_DAYS, &p, tally)?;
@@ -1143,7 +1418,7 @@ impl<C: Conn> Store for Db<C> {
         self.read(|c| {
             // One snapshot for the four queries.
             transaction(c, Tx::Read, |c| {
-                let p: [Param<'_>; 2] = [(&q.site).into(), (&q.since).into()];
+                let p: [Param<'_>; 3] = [(&q.site).into(), (&q.since).into(), (&q.release).into()];
                 let page_views = first(c, INVENTORY_PAGE_VIEWS, &p, |row| row.int(0))?.unwrap_or(0);
                 let mut vendors = rows(c, INVENTORY_VENDORS, &p, |row| {
                     Ok(VendorTotals {
@@ -1177,7 +1452,7 @@ impl<C: Conn> Store for Db<C> {
                 let unclassified = rows(
                     c,
                     INVENTORY_HOSTS,
-                    &[p[0], p[1], q.max_hosts.into()],
+                    &[p[0], p[1], p[2], q.max_hosts.into()],
                     |row| {
                         Ok(HostTotals {
                             host: row.text(0)?,
@@ -1302,6 +1577,12 @@ mod tests {
             PURGE_FINDINGS,
             PURGE_HEALTH,
             OLD_INVENTORIES,
+            PROFILE_PAGE_VIEWS,
+            PROFILE_VENDORS,
+            PROFILE_HOSTS,
+            PROFILE_COOKIES,
+            PROFILE_COOKIE_DAYS,
+            PROFILE_TYPES,
         ];
         for sql in time_ordered.iter().chain(&queries) {
             let plan = plan(sql);

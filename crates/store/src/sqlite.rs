@@ -443,6 +443,7 @@ mod tests {
 
     fn finding(count: i64, at: &str) -> FindingRecord {
         FindingRecord {
+            release: None,
             site: "tw_a".into(),
             page_view: "0123456789abcdef".into(),
             page: "https://shop.example/".into(),
@@ -549,8 +550,10 @@ mod tests {
             [
                 "findings_by_key",
                 "findings_by_site_hour",
+                "findings_by_site_release",
                 "health_by_site_hour",
                 "inventories_by_site_hour",
+                "inventories_by_site_release",
                 "site_origins_by_origin"
             ]
         );
@@ -695,6 +698,7 @@ mod tests {
             .expect("rows");
         assert_eq!(kinds, [("cookie".to_owned(), Some("tcf".to_owned()))]);
         let inv = InventoryRecord {
+            release: None,
             site: "tw_a".into(),
             page_view: "0123456789abcdef".into(),
             page: "https://shop.example/".into(),
@@ -722,6 +726,7 @@ mod tests {
             .expect("commit");
         let totals = store
             .inventory(&InventoryQuery {
+                release: None,
                 site: "tw_a".into(),
                 since: None,
                 max_names: 10,
