@@ -1241,9 +1241,11 @@ async fn get_diff(
     for (name, value) in [("from", p.from), ("to", p.to)] {
         match crate::release::param(name, value) {
             Ok(Some(r)) => ends.push(r),
-            Ok(None) => return bad(format!(
+            Ok(None) => {
+                return bad(format!(
                 "missing `{name}` query parameter (a release of the site, as its reports name it)"
-            )),
+            ))
+            }
             Err(msg) => return bad(msg),
         }
     }

@@ -23,9 +23,12 @@ pub const MAX_DIFF_NAMES: u32 = 10_000;
 const SHOWN: usize = 40;
 
 /// A release parameter (`release`, `from`, `to`): the text as reports carry
-/// it (compared exactly; empty: none), or why no report can carry it.
+/// it (compared exactly, white space too; empty: none), or why no report
+/// can carry it. Not trimmed as other parameters are: U+0085 is white
+/// space to `trim` and a control character here, and a filter must never
+/// quietly become no filter.
 pub fn param(name: &str, value: Option<String>) -> Result<Option<String>, String> {
-    let Some(r) = value.filter(|v| !v.trim().is_empty()) else {
+    let Some(r) = value.filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
     let shown = tagwatch_core::prefix(&r, SHOWN);
@@ -166,7 +169,11 @@ mod tests {
     #[test]
     fn params_refuse_what_no_report_carries() {
         assert_eq!(param("release", None), Ok(None));
-        assert_eq!(param("release", Some(" ".into())), Ok(None));
+        assert_eq!(param("release", Some(String::new())), Ok(None));
+        assert_eq!(param("release", Some(" ".into())), Ok(Some(" ".into())));
+        // White space to `trim`, a control character to the schema: refused,
+        // not read as no filter.
+        assert!(param("release", Some("\u{85}".into())).is_err());
         let sqlish = "1' OR '1'='1; DROP TABLE findings; --";
         assert_eq!(
             param("release", Some(sqlish.into())),
