@@ -19,9 +19,9 @@ use crate::schema::{render, Backfill, MIGRATIONS, SCHEMA_VERSION};
 use crate::{
     release_items, Batch, ConsentTally, FindingRecord, FindingRow, FindingsQuery, FirstSeen,
     HealthQuery, HealthRecord, HealthRow, HostTotals, InventoryQuery, InventoryRecord,
-    InventoryTotals, Named, Purged, ReleaseInfo, ReleaseItemKind, ReleaseNews, ReleaseProfile,
-    SiteChange, SiteConfig, SiteInfo, Stats, StatsQuery, Store, StoreError, Tally, Usage,
-    VendorTotals,
+    InventoryTotals, Named, Purged, ReleaseInfo, ReleaseItem, ReleaseItemKind, ReleaseNews,
+    ReleaseProfile, ReleaseRows, SiteChange, SiteConfig, SiteInfo, SiteRelease, Stats, StatsQuery,
+    Store, StoreError, Tally, Usage, VendorTotals,
 };
 
 /// Most rows written by one multi-row statement. Larger groups take
@@ -738,8 +738,8 @@ SELECT release, first_at FROM site_releases WHERE site = ?1 ORDER BY first_at, r
 /// there; answers the new items the previous release lacked.
 fn record_release_items<C: Conn>(
     c: &mut C,
-    releases: &[((&str, &str), &str)],
-    items: &[((&str, &str, ReleaseItemKind, &str), &str)],
+    releases: &[(SiteRelease<'_>, &str)],
+    items: &[(ReleaseItem<'_>, &str)],
 ) -> Result<(Vec<ReleaseNews>, Vec<ReleaseItemKey>), StoreError> {
     write_rows(
         c,
@@ -1244,7 +1244,10 @@ impl<C: Conn> Store for Db<C> {
     }
 
     fn record_releases(&self, batches: &[&Batch]) -> Result<Vec<ReleaseNews>, StoreError> {
-        let (releases, mut items) = release_items(batches);
+        let ReleaseRows {
+            releases,
+            mut items,
+        } = release_items(batches);
         let mut known = self
             .known_release_items
             .lock()

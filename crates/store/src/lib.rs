@@ -283,20 +283,26 @@ pub struct ReleaseNews {
     pub at: String,
 }
 
-/// The (site, release, kind, item) of every finding type and vendor in
-/// `batches` that name a release, with the earliest `at` of each; and the
-/// (site, release) pairs with theirs. Sorted by key (the order rows are
-/// written in: no deadlock between collectors).
-#[allow(clippy::type_complexity)]
-pub fn release_items<'a>(
-    batches: &[&'a Batch],
-) -> (
-    Vec<((&'a str, &'a str), &'a str)>,
-    Vec<((&'a str, &'a str, ReleaseItemKind, &'a str), &'a str)>,
-) {
+/// A site and one of its releases.
+pub type SiteRelease<'a> = (&'a str, &'a str);
+/// A site, a release, and a finding type or vendor it had.
+pub type ReleaseItem<'a> = (&'a str, &'a str, ReleaseItemKind, &'a str);
+
+/// What the release tables get of some batches, each with the earliest
+/// `at` of a report that had it, sorted by key (the order rows are written
+/// in: no deadlock between collectors).
+#[derive(Debug, Default)]
+pub struct ReleaseRows<'a> {
+    pub releases: Vec<(SiteRelease<'a>, &'a str)>,
+    pub items: Vec<(ReleaseItem<'a>, &'a str)>,
+}
+
+/// The (site, release) pairs of `batches` that name a release, and the
+/// finding types and vendors each had.
+pub fn release_items<'a>(batches: &[&'a Batch]) -> ReleaseRows<'a> {
     use std::collections::BTreeMap;
-    let mut releases: BTreeMap<(&str, &str), &str> = BTreeMap::new();
-    let mut items: BTreeMap<(&str, &str, ReleaseItemKind, &str), &str> = BTreeMap::new();
+    let mut releases: BTreeMap<SiteRelease<'a>, &str> = BTreeMap::new();
+    let mut items: BTreeMap<ReleaseItem<'a>, &str> = BTreeMap::new();
     let mut add = |site: &'a str, release: &'a str, kind, item: &'a str, at: &'a str| {
         let r = releases.entry((site, release)).or_insert(at);
         if at < *r {
@@ -328,7 +334,10 @@ pub fn release_items<'a>(
             }
         }
     }
-    (releases.into_iter().collect(), items.into_iter().collect())
+    ReleaseRows {
+        releases: releases.into_iter().collect(),
+        items: items.into_iter().collect(),
+    }
 }
 
 /// A name and how many page views (or finding rows) had it.
