@@ -132,6 +132,29 @@ test('releases: the diff and the webhook name what release 2 added; the release 
     `${R2}|${R1}|vendor|ga4`,
   ], 'the second visit of release 2 was committed (visit() read its findings back) and alerted nothing more');
 
+  // The dashboard's release view: the latest two releases compared.
+  const dash = await openPage(stack.browser);
+  try {
+    const { page } = dash;
+    await page.goto(`${stack.collector.url}/dashboard/`);
+    await page.fill('#token', stack.collector.token);
+    await page.click('#auth button[type=submit]');
+    await page.waitForFunction((s) => document.getElementById('status').textContent.startsWith(`Site ${s}:`), site);
+    assert.equal(await page.inputValue('#diff-from'), R1);
+    assert.equal(await page.inputValue('#diff-to'), R2);
+    await page.click('#diff-form button[type=submit]');
+    await page.waitForSelector('#diff tr[data-change="vendor appeared"][data-name="ga4"]');
+    assert.equal(await page.locator('#diff tr[data-change="finding type appeared"][data-name="consent_signal_mismatch"]').count(), 1);
+    // The release filter: only release 1's findings, each showing it.
+    await page.selectOption('#release', R1);
+    await page.waitForFunction((r) => document.getElementById('status').textContent.includes(`release ${r}:`), R1);
+    const shown = await page.locator('#findings td.release').allTextContents();
+    assert.ok(shown.length > 0 && shown.every((t) => t === R1), JSON.stringify(shown));
+    assert.deepEqual(dash.pageErrors, []);
+  } finally {
+    await dash.context.close();
+  }
+
   // On the wire: every report of each page view names its release exactly;
   // without `release`, a body has only what it had before releases; no
   // canary (query, fragment) anywhere.

@@ -235,7 +235,11 @@
 
   function releaseOptions(select, releases, first) {
     clear(select);
-    if (first) select.appendChild(el('option', { value: '' }, first));
+    if (first) {
+      const all = el('option', {}, first);
+      all.value = '';
+      select.appendChild(all);
+    }
     for (const r of releases) {
       const option = el('option', {}, r.release);
       option.value = r.release;
