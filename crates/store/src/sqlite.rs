@@ -785,13 +785,18 @@ mod tests {
                 .expect("commit");
             assert!(n < 1000, "the WAL does not grow");
         }
-        // The checkpoint runs on its own thread: wait for its result (a
-        // bound only so that a broken build fails instead of hanging).
+        // The checkpoint runs on its own thread: wait for its result, the
+        // rows' texts in the database file (not a fixed size: how many rows
+        // fill the WAL depends on the schema's indexes; a bound only so
+        // that a broken build fails instead of hanging).
+        let written = u64::try_from(n * big.len()).expect("size");
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while std::fs::metadata(&path).map_or(0, |m| m.len()) < 4 * 1024 * 1024 {
+        while std::fs::metadata(&path).map_or(0, |m| m.len()) < written {
             assert!(
                 std::time::Instant::now() < deadline,
-                "the WAL never reached the database file"
+                "the WAL never reached the database file: db {} wal {} n {n}",
+                std::fs::metadata(&path).map_or(0, |m| m.len()),
+                std::fs::metadata(&wal).map_or(0, |m| m.len())
             );
             std::thread::sleep(Duration::from_millis(5));
         }
