@@ -76,6 +76,8 @@ struct Shell {
     page_view: String,
     page_url: String,
     user_agent: String,
+    /// The site's release (`report::release`), `""` for none.
+    release: String,
     gpc: bool,
     /// When the loader started: calls queued before it count from here.
     loader: u64,
@@ -130,6 +132,7 @@ impl Monitor {
             page_view: page_view_id(),
             page_url: url::page_url(href),
             user_agent: tagwatch_core::prefix(user_agent, 512).into(),
+            release: String::new(),
             gpc: false,
             loader: ms(loader),
             consent_calls: 0,
@@ -166,6 +169,13 @@ impl Monitor {
             #[cfg(not(feature = "parsers"))]
             s.pieces.policy(&s.engine);
         });
+    }
+
+    /// The site's release (the embed config's `release`), carried by every
+    /// report sent from now on: cleaned as `report::release` says (a text
+    /// it refuses: none).
+    pub fn release(&self, text: &str) {
+        self.with(|s| s.release = report::release(text).into());
     }
 
     /// Global Privacy Control as the browser reports it.
@@ -478,6 +488,7 @@ impl Monitor {
                 page_view,
                 page_url,
                 user_agent,
+                release,
                 collector,
                 host,
                 ..
@@ -487,6 +498,7 @@ impl Monitor {
                 id: page_view,
                 url: page_url,
                 user_agent,
+                release,
             };
             if let Some(body) = engine.take_batch(&view, ms(now)) {
                 host.post(collector, &body);
@@ -507,6 +519,7 @@ impl Monitor {
             id: &s.page_view,
             url: &s.page_url,
             user_agent: &s.user_agent,
+            release: &s.release,
         };
         report::batch(
             &view,

@@ -148,6 +148,7 @@ function run(h) {
       String(navigator.userAgent), h.t0);
     var policy = policyLines(config.policy);
     if (policy) m.policy(policy);
+    if (config.release) m.release(config.release);
     m.gpc(navigator.globalPrivacyControl === true);
     var judge;
     page = observe(m, {
@@ -279,6 +280,7 @@ function run(h) {
       } else if (d[0] === 'config' && a) {
         var policy = policyLines(a.policy);
         if (policy) m.policy(policy);
+        if (a.release) m.release(a.release);
       } else if (d[0] === 'flush') {
         rest();
         page.settle();

@@ -58,7 +58,7 @@ if (!pick(previous, 'loaded')) (function () {
   var parse = pick(pick(W, 'JSON'), 'parse');
   var define = pick(pick(W, 'Object'), 'defineProperty');
   var describe = pick(pick(W, 'Object'), 'getOwnPropertyDescriptor');
-  var config = { collector: attr('data-collector'), site: attr('data-site'), sample: 1, policy: null };
+  var config = { collector: attr('data-collector'), site: attr('data-site'), release: attr('data-release'), sample: 1, policy: null };
   var early = [];   // [kind, time, data] kept until the brain runs
   var brain = null; // the brain's receiver once it runs: brain(kind, time, data)
   var state = 0;    // 0 waiting for config, 1 waiting for load, 2 loading, 3 running, 4 off
@@ -106,7 +106,7 @@ if (!pick(previous, 'loaded')) (function () {
     if (cmd !== 'config') return null;
     // The policy as the page's value: the brain writes it as lines when it
     // starts (www/brain.js `policyLines`), not on the page's critical path.
-    return { collector: str(pick(arg, 'collector')), site: str(pick(arg, 'site')), sample: pick(arg, 'sample'), policy: pick(arg, 'policy') };
+    return { collector: str(pick(arg, 'collector')), site: str(pick(arg, 'site')), release: str(pick(arg, 'release')), sample: pick(arg, 'sample'), policy: pick(arg, 'policy') };
   }
 
   // ---- what must run first ----
@@ -243,7 +243,7 @@ if (!pick(previous, 'loaded')) (function () {
     });
     later(load, LOAD_WAIT_MS - now());
     on(W, 'pagehide', function () {
-      if (state < 3 && drawn && !begin(true)) health('unmonitored', '');
+      if (state < 3 && drawn && !begin(true)) health('unmonitored');
     });
   }
 
@@ -307,7 +307,7 @@ if (!pick(previous, 'loaded')) (function () {
     try {
       var a = read(cmd, arg);
       if (cmd === 'config' && a) {
-        for (var k in config) if (a[k] !== undefined && a[k] !== '') config[k] = a[k];
+        for (var k in a) if (a[k] !== undefined && a[k] !== '') config[k] = a[k];
       }
       if (brain) return brain('k', now(), [cmd, a]);
       // -1: before this script ran (the first `consent` is the state the page restored).
@@ -323,12 +323,12 @@ if (!pick(previous, 'loaded')) (function () {
     var call = pick(queue, i);
     queued[i] = [pick(call, 0), pick(call, 1)];
   }
-  var api = function (cmd, arg) { return tagwatch(cmd, arg, false); };
+  var api = function (cmd, arg) { return tagwatch(cmd, arg); };
   api.loaded = true;
   // Calls through the page's stub arrive on its queue: where the global
   // could not be replaced (read-only, a setter that throws) and where the
   // page kept a reference to the stub, its `push` hands them over.
-  api.q = { push: function (c) { tagwatch(pick(c, 0), pick(c, 1), false); } };
+  api.q = { push: function (c) { tagwatch(pick(c, 0), pick(c, 1)); } };
   try { previous.q = api.q; previous.loaded = true; } catch (e) { /* a frozen stub: calls through it are lost */ }
   try { W.tagwatch = api; } catch (e) { /* read-only: the stub's queue above */ }
   for (i = 0; i < queued.length; i++) tagwatch(queued[i][0], queued[i][1], true);

@@ -89,6 +89,9 @@ struct ExportArgs {
     /// Only findings observed before this time.
     #[arg(long, value_name = "WHEN")]
     until: Option<String>,
+    /// Only the reports of this release (the embed config's `release`).
+    #[arg(long, value_name = "RELEASE")]
+    release: Option<String>,
     /// Store: sqlite:PATH or postgres://USER@HOST:PORT/DBNAME.
     #[arg(long, default_value = DEFAULT_DB, value_name = "URL")]
     db: String,
@@ -539,6 +542,8 @@ fn export_cmd(args: &ExportArgs, checks: store::Checks) -> Result<(), Failure> {
         site: args.site.clone(),
         since: when("--since", &args.since)?,
         until: when("--until", &args.until)?,
+        release: tagwatch_collector::release::param("--release", args.release.clone())
+            .map_err(Failure::Usage)?,
         format,
         findings_csv: args.findings,
     };

@@ -280,6 +280,143 @@ fn webhook_alerts_once_across_collectors_postgres() {
     }
 }
 
+/// The release alerts among a hook's bodies (the finding-type alerts are
+/// `webhook_alerts`'), sorted by release, kind and item.
+fn release_alerts(hook: &Hook) -> Vec<Value> {
+    let mut got: Vec<Value> = hook
+        .bodies
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|a| a["event"] == "release_introduced")
+        .cloned()
+        .collect();
+    got.sort_by_key(|a| {
+        (
+            a["release"].to_string(),
+            a["kind"].to_string(),
+            a["item"].to_string(),
+        )
+    });
+    got
+}
+
+/// A release that brings a vendor and a finding type its previous release
+/// did not have: one alert each, whichever collector hears it and however
+/// often, and none again after a restart.
+fn release_webhook_alerts(db: &str, collectors: usize) {
+    let key = site_add(db, &[ORIGIN]);
+    let hook = hook();
+    let servers: Vec<Server> = (0..collectors)
+        .map(|_| Server::start(db, &["--webhook", &hook.url]))
+        .collect();
+    let send = |i: usize, release: &str, kind: &str, vendor: &str, pv: &str| {
+        let mut f = finding(&key, pv, kind, vendor, 0, 1);
+        f["body"]["release"] = json!(release);
+        let resp = servers[i % servers.len()].post(Some(ORIGIN), &batch(&[f]));
+        assert_eq!(resp.status, 204, "{}", resp.body);
+    };
+    send(
+        0,
+        "v1",
+        "cookie_before_consent",
+        "intercom",
+        "00000000000000a1",
+    );
+    // The second release from every collector at once, twice.
+    std::thread::scope(|s| {
+        for i in 0..collectors.max(2) * 2 {
+            let send = &send;
+            s.spawn(move || {
+                send(
+                    i,
+                    "v2",
+                    "script_before_consent",
+                    "facebook",
+                    &format!("{i:016x}"),
+                );
+            });
+        }
+    });
+    // The first-seen alerts of both types, and the release's two.
+    let all = wait_for_alerts(&hook, 4);
+    let alerts = release_alerts(&hook);
+    assert_eq!(alerts.len(), 2, "{all:?}");
+    assert_eq!(
+        alerts[0],
+        json!({
+            "event": "release_introduced", "site": key, "release": "v2", "previous": "v1",
+            "kind": "finding_type", "item": "script_before_consent",
+            "at": alerts[0]["at"],
+            "text": format!(
+                "tagwatch: release \"v2\" of site {key} introduced finding type script_before_consent (not in the previous release \"v1\")"
+            ),
+        })
+    );
+    assert_eq!(
+        (&alerts[1]["kind"], &alerts[1]["item"]),
+        (&json!("vendor"), &json!("facebook"))
+    );
+    // No page, no report data: names only.
+    assert!(alerts.iter().all(|a| a.get("page").is_none()));
+    drop(servers);
+    let server = Server::start(db, &["--webhook", &hook.url]);
+    let mut again = finding(
+        &key,
+        "00000000000000ee",
+        "script_before_consent",
+        "facebook",
+        0,
+        1,
+    );
+    again["body"]["release"] = json!("v2");
+    assert_eq!(server.post(Some(ORIGIN), &batch(&[again])).status, 204);
+    // A third release that brings something new is still heard after it.
+    let mut third = finding(&key, "00000000000000ef", "gpc_ignored", "facebook", 0, 1);
+    third["body"]["release"] = json!("v3");
+    assert_eq!(server.post(Some(ORIGIN), &batch(&[third])).status, 204);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while release_alerts(&hook).len() < 3 {
+        assert!(Instant::now() < deadline, "{:?}", release_alerts(&hook));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let alerts = release_alerts(&hook);
+    let items: Vec<(&str, &str, &str)> = alerts
+        .iter()
+        .map(|a| {
+            (
+                a["release"].as_str().unwrap(),
+                a["kind"].as_str().unwrap(),
+                a["item"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    // v3's gpc_ignored is new against v2 (facebook is not); v2's alerts
+    // were not sent again.
+    assert_eq!(
+        items,
+        [
+            ("v2", "finding_type", "script_before_consent"),
+            ("v2", "vendor", "facebook"),
+            ("v3", "finding_type", "gpc_ignored"),
+        ]
+    );
+}
+
+#[test]
+fn release_webhook_alerts_once_sqlite() {
+    let dir = temp_dir("release-webhook");
+    release_webhook_alerts(&db_url(&dir.join("t.db")), 1);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn release_webhook_alerts_once_across_collectors_postgres() {
+    if let Some(db) = TestDb::create("release_webhook") {
+        release_webhook_alerts(&db.url, 2);
+    }
+}
+
 #[test]
 fn a_bad_webhook_url_is_a_usage_error() {
     let dir = temp_dir("webhook-bad");

@@ -14,6 +14,26 @@ pub mod read;
 /// Schema version carried in every report body.
 pub const SCHEMA: u32 = 1;
 
+/// Longest `release` a report carries, in characters (the schema's
+/// `maxLength`): a build id, a 40-character commit hash, a tag-manager
+/// container version or a version with its build metadata fits with room
+/// to spare; the cap keeps a site's mistake (a changelog pasted in) off
+/// every report of every page view.
+pub const MAX_RELEASE: usize = 128;
+
+/// The site's `release` (embed config) as reports carry it: without
+/// surrounding white space, cut at [`MAX_RELEASE`] characters; none (`""`)
+/// when it holds a control character (U+0000–U+001F, U+007F–U+009F: what
+/// the schema refuses), which no build id has and which would not read
+/// back as the text the site meant.
+pub fn release(s: &str) -> &str {
+    let s = crate::prefix(s.trim(), MAX_RELEASE).trim_end();
+    if s.chars().any(char::is_control) {
+        return "";
+    }
+    s
+}
+
 /// An enum of wire names, written once: the type, its `ALL` values in the
 /// schema's order, `as_str`, `parse` and `Serialize` as the wire name.
 macro_rules! wire_enum {
@@ -319,6 +339,9 @@ pub struct PageView<'a> {
     pub url: &'a str,
     /// `navigator.userAgent`.
     pub user_agent: &'a str,
+    /// The site's release, already cleaned ([`release`]); `""`: none, and
+    /// the reports carry no `release`.
+    pub release: &'a str,
 }
 
 /// Serialises findings, and the inventory when given, as a report batch (a
@@ -390,6 +413,9 @@ fn envelope(w: &mut Writer, view: &PageView<'_>, kind: &str, age: u64) {
     w.field_u64("schema", u64::from(SCHEMA));
     w.field("site", view.site);
     w.field("page_view", view.id);
+    if !view.release.is_empty() {
+        w.field("release", view.release);
+    }
 }
 
 fn evidence(w: &mut Writer, e: &Evidence) {
@@ -504,6 +530,38 @@ mod tests {
     use super::*;
     use crate::consent::Source;
 
+    /// The site's release as reports carry it: trimmed, capped, never a
+    /// control character; and written (escaped) only when there is one.
+    #[test]
+    fn release_is_cleaned_and_written_only_when_there_is_one() {
+        assert_eq!(release("  v1.2.3 \t"), "v1.2.3");
+        assert_eq!(release(""), "");
+        assert_eq!(release("a\nb"), "");
+        assert_eq!(release("a\u{85}b"), "");
+        assert_eq!(release(&"x".repeat(1_000_000)), "x".repeat(MAX_RELEASE));
+        let wide = "😀".repeat(MAX_RELEASE + 1);
+        assert_eq!(release(&wide).chars().count(), MAX_RELEASE);
+        // Cut inside trailing white space: none of it kept.
+        let padded = format!("{}{}", "y".repeat(MAX_RELEASE - 2), "    z");
+        assert_eq!(release(&padded), "y".repeat(MAX_RELEASE - 2));
+        let sqlish = "1' OR '1'='1\"; --";
+        assert_eq!(release(sqlish), sqlish);
+        let view = |release| PageView {
+            site: "tw_x",
+            id: "0123456789abcdef",
+            url: "https://s.example/",
+            user_agent: "UA",
+            release,
+        };
+        let mut inv = Inventory::default();
+        inv.unclassified("x.y", &crate::inventory::Entry::default());
+        let none = batch(&view(""), [].iter(), Some(&inv), 0);
+        assert!(!none.contains("release"), "{none}");
+        let with: serde_json::Value =
+            serde_json::from_str(&batch(&view(sqlish), [].iter(), Some(&inv), 0)).unwrap();
+        assert_eq!(with[0]["body"]["release"], sqlish);
+    }
+
     /// The hand-written batch says exactly what the `Serialize` derives
     /// (used by the CLI and collector) say.
     #[test]
@@ -596,6 +654,7 @@ mod tests {
             id: "0123456789abcdef",
             url: "https://s.example/",
             user_agent: "UA",
+            release: "",
         };
         let ours: serde_json::Value =
             serde_json::from_str(&batch(&view, findings.iter(), Some(&inventory), 10)).unwrap();

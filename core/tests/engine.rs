@@ -314,6 +314,7 @@ fn duplicates_count_and_are_sent_once() {
         id: "0123456789abcdef",
         url: "https://shop.example/",
         user_agent: "UA",
+        release: "",
     };
     let first = e.take_batch(&view, 1000).expect("a batch");
     assert!(first.contains("\"count\":2") && first.contains("\"age\":900"));

@@ -144,6 +144,7 @@ fn batch() -> String {
         id: "0123456789abcdef",
         url: &page,
         user_agent: "Mozilla/5.0 (golden)",
+        release: "shop-2026.12.1+build.7",
     };
     e.take_batch(&view, 5000).expect("findings")
 }

@@ -66,7 +66,7 @@ proptest! {
         e.consent(categories(&[(Category::Functional, false)]), Source::Api, 20_000);
         e.tick(1_000_000);
         let page = url::page_url(&format!("https://shop.example/p?email={CANARY}#{CANARY}"));
-        let view = PageView { site: "tw_x", id: "0123456789abcdef", url: &page, user_agent: "UA" };
+        let view = PageView { site: "tw_x", id: "0123456789abcdef", url: &page, user_agent: "UA", release: "" };
         if let Some(batch) = e.take_batch(&view, 2_000_000) {
             prop_assert!(!batch.contains(CANARY), "{}", batch);
             let parsed: serde_json::Value = serde_json::from_str(&batch).unwrap();

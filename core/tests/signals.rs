@@ -278,6 +278,7 @@ fn google_claiming_consent_the_cmp_does_not_give_is_a_mismatch() {
                 id: "0123456789abcdef",
                 url: "https://shop.example/",
                 user_agent: "t",
+                release: "",
             },
             2000,
         )
@@ -354,6 +355,7 @@ fn sent_findings_are_not_revised() {
         id: "0123456789abcdef",
         url: "https://shop.example/",
         user_agent: "t",
+        release: "",
     };
     assert!(e.take_batch(&view, 200).is_some());
     e.tcf(
@@ -458,6 +460,7 @@ fn implied_consent_counts_only_where_the_policy_accepts_it() {
         id: "0123456789abcdef",
         url: "https://shop.example/",
         user_agent: "ua",
+        release: "",
     };
     let batch = e.take_batch(&view, 200).unwrap();
     assert!(

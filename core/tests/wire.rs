@@ -425,8 +425,21 @@ fn finding_body() -> BoxedStrategy<Value> {
                 "category",
                 pick(&["necessary", "functional", "analytics", "marketing"]),
             ),
+            ("release", release()),
         ],
     )
+}
+
+/// A site's release: any text without control characters, up to the cap.
+fn release() -> BoxedStrategy<Value> {
+    prop_oneof![
+        4 => "[^\u{0}-\u{1f}\u{7f}-\u{9f}]{1,12}".boxed(),
+        1 => Just("r".repeat(128)).boxed(),
+        1 => Just("é".repeat(128)).boxed(),
+        1 => Just("1.2.3' OR 1=1 --\"\\".to_owned()).boxed(),
+    ]
+    .prop_map(Value::String)
+    .boxed()
 }
 
 fn health_body() -> BoxedStrategy<Value> {
@@ -439,6 +452,7 @@ fn health_body() -> BoxedStrategy<Value> {
         vec![
             ("page_view", page_view()),
             ("reason", text(200).prop_map(Value::String).boxed()),
+            ("release", release()),
         ],
     )
 }
@@ -498,7 +512,7 @@ fn inventory_body() -> BoxedStrategy<Value> {
                     .boxed(),
             ),
         ],
-        vec![],
+        vec![("release", release())],
     )
 }
 
@@ -584,6 +598,7 @@ enum Defect {
     Query,
     Upper,
     Nul,
+    Control,
     Drop,
     NulKey,
 }
@@ -634,6 +649,11 @@ fn apply(batch: &mut Value, place: &str, defect: Defect) {
                 s.push('\0');
             }
         }
+        Defect::Control => {
+            if let Value::String(s) = target {
+                s.push('\u{85}');
+            }
+        }
         Defect::NulKey => {
             if let Value::Object(m) = target {
                 m.insert("a\0b".into(), json!(1));
@@ -666,6 +686,7 @@ fn defect() -> impl Strategy<Value = Defect> {
         1 => Just(Defect::Query),
         1 => Just(Defect::Upper),
         1 => Just(Defect::Nul),
+        1 => Just(Defect::Control),
         2 => Just(Defect::Drop),
         1 => Just(Defect::NulKey),
     ]

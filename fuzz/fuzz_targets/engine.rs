@@ -51,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
     let mut lines = text.lines();
     let href = lines.next().unwrap_or("");
     let page = url::page_url(href);
-    let view = PageView { site: "site_fuzz", id: "0123456789abcdef", url: &page, user_agent: "fuzz" };
+    let view = PageView { site: "site_fuzz", id: "0123456789abcdef", url: &page, user_agent: "fuzz", release: "" };
     let mut engine = Engine::new(Policy::default(), href);
     let mut clock = 0u64;
 

@@ -480,17 +480,18 @@ export async function withPage(browser, options, fn) {
 // ---- the whole stack, per test file ---------------------------------------------------
 
 /**
- * Fake Intercom + collector (with `siteCount` sites) + tap + Chromium. Fails
- * with a clear message when dist/ or the collector binary is missing.
+ * Fake Intercom + collector (with `siteCount` sites, `tagwatch serve` given
+ * `collectorArgs` too) + tap + Chromium. Fails with a clear message when
+ * dist/ or the collector binary is missing.
  */
-export async function startStack({ siteCount = 8 } = {}) {
+export async function startStack({ siteCount = 8, collectorArgs = [] } = {}) {
   requireMonitorBuilt();
   requireCollectorBuilt();
   requireChromium();
   const stack = { fake: null, collector: null, tap: null, browser: null };
   try {
     stack.fake = await startFake();
-    stack.collector = await startCollector({ siteCount });
+    stack.collector = await startCollector({ siteCount, extraArgs: collectorArgs });
     stack.fake.setCollectorUpstream(stack.collector.url);
     stack.tap = await startTap(stack.collector.url);
     stack.browser = await launchBrowser(stack.fake);

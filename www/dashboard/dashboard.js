@@ -27,6 +27,7 @@
     token: null,
     site: null,
     filter: null, // {param: 'vendor' | 'type' | 'page', value}
+    release: '', // '' all releases, else only that release's reports
     generation: 0, // ignores answers for a site no longer selected
     findings: [],
   };
@@ -189,16 +190,33 @@
   async function loadSite(site) {
     state.site = site;
     state.filter = null;
+    state.release = '';
     sessionStorage.setItem(SITE_KEY, site);
     const generation = ++state.generation;
     clearError();
     status('Loading…');
+    let releases;
+    try {
+      releases = await api('releases', { site });
+    } catch (e) {
+      if (generation === state.generation) failed(e);
+      return;
+    }
+    if (generation !== state.generation) return;
+    renderReleases(releases.releases || []);
+    await loadData(generation);
+  }
+
+  /** Stats, findings and inventory of the site, of the chosen release if any. */
+  async function loadData(generation) {
+    const site = state.site;
+    const scope = state.release ? { site, release: state.release } : { site };
     let stats, findings, inventory;
     try {
       [stats, findings, inventory] = await Promise.all([
-        api('stats', { site }),
-        api('findings', { site, order: 'desc', limit: FINDINGS_LIMIT }),
-        api('inventory', { site }),
+        api('stats', scope),
+        api('findings', { ...scope, order: 'desc', limit: FINDINGS_LIMIT }),
+        api('inventory', scope),
       ]);
     } catch (e) {
       if (generation === state.generation) failed(e);
@@ -210,12 +228,77 @@
     renderFindings(findings.findings);
     renderInventory(inventory);
     $('data').hidden = false;
-    status(`Site ${site}: ${num(stats.findings)} findings.`);
+    status(`Site ${site}${state.release ? `, release ${state.release}` : ''}: ${num(stats.findings)} findings.`);
+  }
+
+  // --------------------------------------------------------------- releases
+
+  function releaseOptions(select, releases, first) {
+    clear(select);
+    if (first) {
+      const all = el('option', {}, first);
+      all.value = '';
+      select.appendChild(all);
+    }
+    for (const r of releases) {
+      const option = el('option', {}, r.release);
+      option.value = r.release;
+      select.appendChild(option);
+    }
+  }
+
+  function renderReleases(releases) {
+    releaseOptions($('release'), releases, 'all releases');
+    $('release-label').hidden = releases.length === 0;
+    releaseOptions($('diff-from'), releases, null);
+    releaseOptions($('diff-to'), releases, null);
+    // The latest two: what the last deploy changed.
+    if (releases.length >= 2) $('diff-from').value = releases[releases.length - 2].release;
+    if (releases.length >= 1) $('diff-to').value = releases[releases.length - 1].release;
+    $('releases').hidden = releases.length === 0;
+    clear($('diff-pages'));
+    tbody('diff');
+  }
+
+  async function loadDiff() {
+    const generation = state.generation;
+    const from = $('diff-from').value;
+    const to = $('diff-to').value;
+    let d;
+    try {
+      d = await api('diff', { site: state.site, from, to });
+    } catch (e) {
+      failed(e);
+      return;
+    }
+    if (generation !== state.generation) return;
+    $('diff-pages').textContent = `${d.from.release}: ${num(d.from.page_views)} page views → ${d.to.release}: ${num(d.to.page_views)} page views`;
+    const body = tbody('diff');
+    const rows = [
+      ['vendor appeared', d.vendors.appeared, 'vendor', 'page_views'],
+      ['vendor vanished', d.vendors.vanished, 'vendor', 'page_views'],
+      ['new host', d.hosts.new, 'host', 'page_views'],
+      ['new cookie', d.cookies.new, 'cookie', 'page_views'],
+      ['finding type appeared', d.finding_types.appeared, 'type', 'findings'],
+      ['finding type disappeared', d.finding_types.disappeared, 'type', 'findings'],
+    ];
+    for (const [change, list, key, count] of rows) {
+      for (const x of list || []) {
+        body.appendChild(el('tr', { 'data-change': change, 'data-name': x[key] }, el('td', {}, change), el('td', {}, x[key]),
+          el('td', { class: 'n' }, num(x[count])), el('td', { class: 'n' }, str(x.per_1000_page_views))));
+      }
+    }
+    for (const c of d.cookies.lifetime_grew || []) {
+      body.appendChild(el('tr', { 'data-change': 'cookie lifetime grew', 'data-name': c.cookie }, el('td', {}, 'cookie lifetime grew'),
+        el('td', {}, c.cookie), el('td', { class: 'n' }, `${num(c.from_days)} → ${num(c.to_days)} days`), el('td', { class: 'n' }, '')));
+    }
+    if (!body.rows.length) emptyRow(body, 4, 'no change');
   }
 
   async function loadFindings() {
     const generation = state.generation;
     const params = { site: state.site, order: 'desc', limit: FINDINGS_LIMIT };
+    if (state.release) params.release = state.release;
     if (state.filter) params[state.filter.param] = state.filter.value;
     try {
       const answer = await api('findings', params);
@@ -356,9 +439,9 @@
       body.appendChild(el('tr', { 'data-index': i, 'data-type': f.type, 'data-vendor': f.vendor },
         el('td', {}, open), el('td', {}, f.type), el('td', {}, f.vendor), el('td', {}, str(f.category)),
         el('td', { class: 'url' }, f.page), el('td', { class: 'evidence' }, evidenceSummary(f.evidence)),
-        el('td', { class: 'n' }, num(f.count))));
+        el('td', { class: 'n' }, num(f.count)), el('td', { class: 'release' }, str(f.release))));
     });
-    if (!findings.length) emptyRow(body, 7);
+    if (!findings.length) emptyRow(body, 8);
   }
 
   function kvRows(id, rows) {
@@ -388,6 +471,7 @@
     kvRows('finding-what', [
       ['type', f.type], ['vendor', f.vendor], ['category needed', f.category], ['page', f.page],
       ['page view', f.page_view], ['observed', f.at], ['received', f.received_at], ['count', f.count],
+      ['release', f.release],
     ]);
     const ev = f.evidence && typeof f.evidence === 'object' ? f.evidence : {};
     kvRows('finding-evidence', Object.keys(ev).sort().map((k) => [k, ev[k]]));
@@ -497,6 +581,15 @@
     });
     $('forget').addEventListener('click', () => signOut(null));
     $('site').addEventListener('change', () => loadSite($('site').value));
+    $('release').addEventListener('change', () => {
+      state.release = $('release').value;
+      state.filter = null;
+      loadData(++state.generation);
+    });
+    $('diff-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      loadDiff();
+    });
     $('clear-filter').addEventListener('click', () => {
       state.filter = null;
       loadFindings();

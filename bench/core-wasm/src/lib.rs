@@ -412,6 +412,7 @@ pub extern "C" fn take_batch() -> usize {
         id: "0123456789abcdef",
         url: &s.page_url,
         user_agent: &s.user_agent,
+        release: "",
     };
     answer(s.engine.take_batch(&view, clock()).unwrap_or_default())
 }
@@ -425,6 +426,7 @@ pub extern "C" fn findings() -> usize {
         id: "0123456789abcdef",
         url: &s.page_url,
         user_agent: &s.user_agent,
+        release: "",
     };
     answer(report::batch(
         &view,

@@ -446,6 +446,14 @@ pinned!(
     |s| (s.starts_with("http://") || s.starts_with("https://")) && !s.contains(['?', '#'])
 );
 
+pinned!(
+    /// `release`: the site's own text, kept as sent (the site chose it; it
+    /// names a build, not a visitor), without control characters
+    /// (`report::release`).
+    ReleaseRule, Some(super::MAX_RELEASE), "^[^\\x00-\\x1f\\x7f-\\x9f]+$", Keep::AsSent, false,
+    |s| !s.is_empty() && !s.chars().any(char::is_control)
+);
+
 /// A health report's `reason`: kept only when it is an error name.
 pub struct ReasonRule;
 
@@ -467,6 +475,8 @@ pub type Host<'a> = Str<'a, HostRule>;
 pub type UrlPath<'a> = Str<'a, PathRule>;
 /// A page URL without query or fragment.
 pub type PageUrl<'a> = Str<'a, PageUrlRule>;
+/// The site's release.
+pub type Release<'a> = Str<'a, ReleaseRule>;
 
 /// An error name, or `None` once scrubbed if it was not one.
 #[derive(Debug, Clone)]
@@ -1452,6 +1462,7 @@ wire_object! {
         consent: Consent<'a> = req,
         count: Times = opt,
         category: Category = opt,
+        release: Release<'a> = opt,
     }
 }
 
@@ -1463,6 +1474,7 @@ wire_object! {
         status: HealthStatus = req,
         page_view: PageView<'a> = opt,
         reason: Reason<'a> = opt,
+        release: Release<'a> = opt,
     }
 }
 
@@ -1621,6 +1633,7 @@ wire_object! {
         page_view: PageView<'a> = req,
         vendors: Entries<InventoryVendor<'a>, MAX_VENDORS> = req,
         unclassified: Entries<InventoryHost<'a>, MAX_UNCLASSIFIED> = req,
+        release: Release<'a> = opt,
     }
 }
 
@@ -1646,6 +1659,15 @@ impl Body<'_> {
             Body::Finding(b) => &b.site,
             Body::Health(b) => &b.site,
             Body::Inventory(b) => &b.site,
+        }
+    }
+
+    /// The site's release the body reports for, if it names one.
+    pub fn release(&self) -> Option<&str> {
+        match self {
+            Body::Finding(b) => b.release.as_deref(),
+            Body::Health(b) => b.release.as_deref(),
+            Body::Inventory(b) => b.release.as_deref(),
         }
     }
 }

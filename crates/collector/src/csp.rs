@@ -220,6 +220,7 @@ pub fn parse(
                 merged.insert(
                     key,
                     FindingRecord {
+                        release: None,
                         site: site.to_owned(),
                         page_view,
                         page,

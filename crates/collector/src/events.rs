@@ -16,7 +16,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use serde_json::{json, Value};
 
-use tagwatch_store::{Batch, FindingKind, FirstSeen};
+use tagwatch_store::{Batch, FindingKind, FirstSeen, ReleaseNews};
 
 use crate::logging::REQUEST;
 
@@ -311,6 +311,36 @@ impl Events {
                         event = "webhook_dropped",
                         site = f.site.as_str(),
                         r#type = f.kind.as_str(),
+                        "webhook queue full or stopped; alert dropped"
+                    );
+                }
+            }
+        }
+    }
+
+    /// What releases introduced that their previous release did not have:
+    /// logged, and alerted with `--webhook` (`release::alert_body`).
+    pub fn release_news(&self, list: &[ReleaseNews]) {
+        for n in list {
+            tracing::info!(
+                event = "release_introduced",
+                site = n.site.as_str(),
+                release = n.release.as_str(),
+                previous = n.previous.as_str(),
+                kind = n.kind.as_str(),
+                item = n.item.as_str(),
+                "release {:?} of site {} introduced {} {}",
+                n.release,
+                n.site,
+                n.kind.as_str(),
+                n.item
+            );
+            if let Some(tx) = &self.webhook {
+                if tx.try_send(crate::release::alert_body(n)).is_err() {
+                    tracing::warn!(
+                        event = "webhook_dropped",
+                        site = n.site.as_str(),
+                        release = n.release.as_str(),
                         "webhook queue full or stopped; alert dropped"
                     );
                 }

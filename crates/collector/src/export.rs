@@ -42,6 +42,8 @@ pub struct Request {
     pub site: String,
     pub since: Option<String>,
     pub until: Option<String>,
+    /// Only this release's reports.
+    pub release: Option<String>,
     pub format: Format,
     /// CSV of the findings instead of the inventory.
     pub findings_csv: bool,
@@ -58,6 +60,7 @@ fn read(store: &dyn Store, r: &Request) -> Result<Data, StoreError> {
     let totals = store.inventory(&InventoryQuery {
         site: r.site.clone(),
         since: r.since.clone(),
+        release: r.release.clone(),
         max_names: MAX_NAMES,
         max_hosts: MAX_HOSTS,
     })?;
@@ -65,18 +68,26 @@ fn read(store: &dyn Store, r: &Request) -> Result<Data, StoreError> {
         site: r.site.clone(),
         since: r.since.clone(),
         until: r.until.clone(),
+        release: r.release.clone(),
         max_pages: MAX_PAGES,
     })?;
     let findings = store.findings(&FindingsQuery {
         site: r.site.clone(),
         since: r.since.clone(),
         until: r.until.clone(),
+        release: r.release.clone(),
         limit: u32::MAX,
         ..FindingsQuery::default()
     })?;
     Ok(Data {
         inventory: inventory_answer(totals),
-        stats: stats_answer(&r.site, r.since.as_deref(), r.until.as_deref(), &stats),
+        stats: stats_answer(
+            &r.site,
+            r.since.as_deref(),
+            r.until.as_deref(),
+            r.release.as_deref(),
+            &stats,
+        ),
         findings,
     })
 }
@@ -100,6 +111,7 @@ fn to_json(r: &Request, d: &Data) -> String {
         "site": r.site,
         "since": r.since,
         "until": r.until,
+        "release": r.release,
         "inventory": serde_json::to_value(&d.inventory).unwrap_or(Value::Null),
         "stats": d.stats,
         "findings": serde_json::to_value(&d.findings).unwrap_or(Value::Null),
@@ -282,6 +294,7 @@ fn findings_csv(findings: &[FindingRow]) -> String {
             "name",
             "evidence",
             "consent",
+            "release",
         ]
         .map(str::to_owned),
     );
@@ -311,6 +324,7 @@ fn findings_csv(findings: &[FindingRow]) -> String {
                 ev("name"),
                 f.evidence.to_string(),
                 f.consent.to_string(),
+                f.release.clone().unwrap_or_default(),
             ],
         );
     }

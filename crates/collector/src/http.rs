@@ -32,7 +32,7 @@ use crate::writer::{WriteError, Writer};
 use tagwatch_store::timefmt::{iso_from_ms, now_ms, parse_instant};
 use tagwatch_store::{
     FindingKind, FindingRow, FindingsQuery, HealthQuery, HealthRow, InventoryQuery,
-    InventoryTotals, SiteInfo, Stats, StatsQuery, Store, StoreError, Tally, Usage,
+    InventoryTotals, ReleaseInfo, SiteInfo, Stats, StatsQuery, Store, StoreError, Tally, Usage,
 };
 
 /// Largest accepted body: the `sendBeacon` / `fetch(keepalive)` quota. With
@@ -106,6 +106,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/health", get(get_health))
         .route("/api/inventory", get(get_inventory))
         .route("/api/sites", get(get_sites))
+        .route("/api/releases", get(get_releases))
+        .route("/api/diff", get(get_diff))
         .route("/dashboard", get(crate::dashboard::redirect))
         .route("/dashboard/", get(crate::dashboard::index))
         .route("/dashboard/index.html", get(crate::dashboard::index))
@@ -993,6 +995,9 @@ struct ApiParams {
     page_view: Option<String>,
     category: Option<String>,
     order: Option<String>,
+    release: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
 }
 
 fn non_empty(v: Option<String>) -> Option<String> {
@@ -1003,6 +1008,8 @@ struct Common {
     site: String,
     since: Option<String>,
     until: Option<String>,
+    /// `release=`: only that release's reports.
+    release: Option<String>,
     limit: u32,
 }
 
@@ -1044,6 +1051,7 @@ async fn common(
     };
     let since = time_param("since", params.since.clone()).map_err(bad)?;
     let until = time_param("until", params.until.clone()).map_err(bad)?;
+    let release = crate::release::param("release", params.release.clone()).map_err(bad)?;
     let limit = match non_empty(params.limit.clone()) {
         None => DEFAULT_LIMIT,
         Some(s) => match s.trim().parse::<u32>() {
@@ -1078,6 +1086,7 @@ async fn common(
         site,
         since,
         until,
+        release,
         limit,
     })
 }
@@ -1178,12 +1187,107 @@ async fn get_findings(
         page,
         page_view,
         category,
+        release: c.release,
         newest_first,
         limit: c.limit,
     };
     let store = app.store.clone();
     match blocking(move || store.findings(&q)).await {
         Ok(findings) => json(&FindingsAnswer { findings }),
+        Err(refusal) => app.answer(refusal),
+    }
+}
+
+#[derive(Serialize)]
+struct ReleasesAnswer {
+    releases: Vec<ReleaseInfo>,
+}
+
+/// `GET /api/releases?site=KEY`: the site's releases, the first seen
+/// first (the dashboard's release pickers).
+async fn get_releases(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    params: Result<Query<ApiParams>, QueryRejection>,
+) -> Response {
+    let c = match common(&app, &headers, &params).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let store = app.store.clone();
+    match blocking(move || store.releases(&c.site)).await {
+        Ok(releases) => json(&ReleasesAnswer { releases }),
+        Err(refusal) => app.answer(refusal),
+    }
+}
+
+/// Releases named in a diff's refusal: enough to spot a typo.
+const SHOWN_RELEASES: usize = 10;
+
+/// `GET /api/diff?site=KEY&from=R1&to=R2`: what changed from one release
+/// to another (`release::diff`).
+async fn get_diff(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    params: Result<Query<ApiParams>, QueryRejection>,
+) -> Response {
+    let c = match common(&app, &headers, &params).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let p = params.map(|Query(p)| p).unwrap_or_default();
+    let bad = |msg: String| text(StatusCode::BAD_REQUEST, msg);
+    let mut ends = Vec::new();
+    for (name, value) in [("from", p.from), ("to", p.to)] {
+        match crate::release::param(name, value) {
+            Ok(Some(r)) => ends.push(r),
+            Ok(None) => {
+                return bad(format!(
+                "missing `{name}` query parameter (a release of the site, as its reports name it)"
+            ))
+            }
+            Err(msg) => return bad(msg),
+        }
+    }
+    let [from, to] = <[String; 2]>::try_from(ends).unwrap_or_default();
+    let store = app.store.clone();
+    let site = c.site.clone();
+    let known = match blocking(move || store.releases(&site)).await {
+        Ok(known) => known,
+        Err(refusal) => return app.answer(refusal),
+    };
+    for (name, r) in [("from", &from), ("to", &to)] {
+        if !known.iter().any(|k| &k.release == r) {
+            let latest: Vec<String> = known
+                .iter()
+                .rev()
+                .take(SHOWN_RELEASES)
+                .map(|k| format!("{:?}", k.release))
+                .collect();
+            let listed = if latest.is_empty() {
+                "it has no reports naming a release".to_owned()
+            } else {
+                format!("its latest: {}", latest.join(", "))
+            };
+            return bad(format!(
+                "{name}: no report of site {} names release {:?} ({listed})",
+                c.site,
+                tagwatch_core::prefix(r, 40)
+            ));
+        }
+    }
+    let store = app.store.clone();
+    let (site, a, b) = (c.site.clone(), from.clone(), to.clone());
+    let max = crate::release::MAX_DIFF_NAMES;
+    let profiles = blocking(move || {
+        Ok((
+            store.release_profile(&site, &a, max)?,
+            store.release_profile(&site, &b, max)?,
+        ))
+    })
+    .await;
+    match profiles {
+        Ok((a, b)) => json(&crate::release::diff(&c.site, (&from, &a), (&to, &b))),
         Err(refusal) => app.answer(refusal),
     }
 }
@@ -1206,6 +1310,7 @@ pub(crate) fn stats_answer(
     site: &str,
     since: Option<&str>,
     until: Option<&str>,
+    release: Option<&str>,
     s: &Stats,
 ) -> Value {
     let mut by_source: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
@@ -1251,6 +1356,7 @@ pub(crate) fn stats_answer(
         "site": site,
         "since": since,
         "until": until,
+        "release": release,
         "findings": s.total.findings,
         "occurrences": s.total.occurrences,
         "page_views": s.page_views,
@@ -1279,6 +1385,7 @@ async fn get_stats(
         site: c.site.clone(),
         since: c.since.clone(),
         until: c.until.clone(),
+        release: c.release.clone(),
         max_pages: STATS_MAX_PAGES,
     };
     let store = app.store.clone();
@@ -1287,6 +1394,7 @@ async fn get_stats(
             &c.site,
             c.since.as_deref(),
             c.until.as_deref(),
+            c.release.as_deref(),
             &stats,
         )),
         Err(refusal) => app.answer(refusal),
@@ -1548,6 +1656,7 @@ async fn get_inventory(
     let q = InventoryQuery {
         site: c.site,
         since: c.since,
+        release: c.release,
         max_names: INVENTORY_MAX_NAMES,
         max_hosts: c.limit,
     };

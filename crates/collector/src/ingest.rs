@@ -174,6 +174,7 @@ fn finding(b: &FindingBody<'_>, c: Common) -> FindingRecord {
         received_at: c.received_at,
         user_agent: c.user_agent,
         raw,
+        release: b.release.as_ref().map(|r| r.as_str().to_owned()),
     }
 }
 
@@ -192,6 +193,7 @@ fn health(b: &HealthBody<'_>, c: Common) -> HealthRecord {
         received_at: c.received_at,
         user_agent: c.user_agent,
         raw: b.to_json(),
+        release: b.release.as_ref().map(|r| r.as_str().to_owned()),
     }
 }
 
@@ -207,6 +209,7 @@ fn inventory(b: &InventoryBody<'_>, c: Common) -> InventoryRecord {
         received_at: c.received_at,
         user_agent: c.user_agent,
         raw: b.to_json(),
+        release: b.release.as_ref().map(|r| r.as_str().to_owned()),
     }
 }
 

@@ -20,6 +20,7 @@ pub mod keys;
 pub mod logging;
 pub mod origin;
 mod ratelimit;
+pub mod release;
 mod scrub;
 mod serve;
 mod sites;

@@ -239,6 +239,7 @@ fn commit_group(store: &dyn Store, group: Vec<Job>, events: &Events) {
         Ok(first_seen) => {
             // Logged (and queued for the webhook) before anyone hears back.
             events.first_seen(&first_seen);
+            record_releases(store, &batches, events);
             for job in group {
                 let _ = job.done.send(Ok(()));
             }
@@ -264,6 +265,7 @@ fn commit_group(store: &dyn Store, group: Vec<Job>, events: &Events) {
                 match result {
                     Ok(first_seen) => {
                         events.first_seen(&first_seen);
+                        record_releases(store, &[&job.batch], events);
                         let _ = job.done.send(Ok(()));
                     }
                     Err(e) => {
@@ -272,5 +274,20 @@ fn commit_group(store: &dyn Store, group: Vec<Job>, events: &Events) {
                 }
             }
         }
+    }
+}
+
+/// The releases of committed batches and what each had, for the release
+/// webhook (`Store::record_releases`). A failure here loses no report (they
+/// are committed) and no alert for good: what was not recorded is
+/// recorded, and alerted, with the next report of that release that has it.
+fn record_releases(store: &dyn Store, batches: &[&Batch], events: &Events) {
+    match store.record_releases(batches) {
+        Ok(news) => events.release_news(&news),
+        Err(e) => tracing::warn!(
+            event = "release_record_failed",
+            error = e.to_string().as_str(),
+            "recording the releases of a group failed ({e}); retried with their next reports"
+        ),
     }
 }

@@ -17,8 +17,8 @@ use std::sync::Arc;
 
 use tagwatch_store::{
     Batch, FindingRecord, FindingRow, FindingsQuery, FirstSeen, HealthQuery, HealthRow,
-    InventoryQuery, InventoryTotals, Purged, SiteChange, SiteConfig, SiteInfo, Stats, StatsQuery,
-    Store, StoreError,
+    InventoryQuery, InventoryTotals, Purged, ReleaseInfo, ReleaseNews, ReleaseProfile, SiteChange,
+    SiteConfig, SiteInfo, Stats, StatsQuery, Store, StoreError,
 };
 
 mod client;
@@ -133,6 +133,25 @@ impl Store for Split {
         findings: &[&FindingRecord],
     ) -> Result<Vec<FirstSeen>, StoreError> {
         self.control.record_finding_types(findings)
+    }
+
+    /// Releases and what each had are control-plane facts (what the
+    /// release webhook alerts on): kept in SQL, as the finding types.
+    fn record_releases(&self, batches: &[&Batch]) -> Result<Vec<ReleaseNews>, StoreError> {
+        self.control.record_releases(batches)
+    }
+
+    fn releases(&self, site: &str) -> Result<Vec<ReleaseInfo>, StoreError> {
+        self.control.releases(site)
+    }
+
+    fn release_profile(
+        &self,
+        _site: &str,
+        _release: &str,
+        _max_names: u32,
+    ) -> Result<ReleaseProfile, StoreError> {
+        Err(read::no_releases())
     }
 
     fn findings(&self, q: &FindingsQuery) -> Result<Vec<FindingRow>, StoreError> {

@@ -121,6 +121,7 @@ fn finding(
     received: &str,
 ) -> FindingRecord {
     FindingRecord {
+        release: None,
         site: site.into(),
         page_view: pv.into(),
         page: page.into(),
@@ -163,6 +164,7 @@ fn inventory(
     n: i64,
 ) -> InventoryRecord {
     InventoryRecord {
+        release: None,
         site: site.into(),
         page_view: pv.into(),
         page: page.into(),
@@ -198,6 +200,7 @@ fn inventory(
 
 fn health(site: &str, pv: Option<&str>, reason: Option<&str>, at: &str) -> HealthRecord {
     HealthRecord {
+        release: None,
         site: site.into(),
         page_view: pv.map(str::to_owned),
         page: "https://shop.example/".into(),
@@ -373,6 +376,7 @@ fn same_answers(p: &Pair) {
             (Some(at(1, 0)), Some(at(3, 0)), 1),
         ] {
             let q = StatsQuery {
+                release: None,
                 site: site.into(),
                 since,
                 until,
@@ -389,6 +393,7 @@ fn same_answers(p: &Pair) {
             assert_eq!(p.sql.health(&q).unwrap(), p.ch.health(&q).unwrap(), "{q:?}");
             for (max_names, max_hosts) in [(100, 100), (1, 1)] {
                 let q = InventoryQuery {
+                    release: None,
                     site: site.into(),
                     since: since.clone(),
                     max_names,

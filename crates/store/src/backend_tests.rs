@@ -72,6 +72,7 @@ fn with_site(store: &dyn Store, key: &str) {
 
 fn finding(pv: &str, cookie: &str, count: i64, at: &str) -> FindingRecord {
     FindingRecord {
+        release: None,
         site: SITE.into(),
         page_view: pv.into(),
         page: "https://shop.example/".into(),
@@ -93,6 +94,7 @@ fn finding(pv: &str, cookie: &str, count: i64, at: &str) -> FindingRecord {
 
 fn health(pv: Option<&str>, at: &str) -> HealthRecord {
     HealthRecord {
+        release: None,
         site: SITE.into(),
         page_view: pv.map(str::to_owned),
         page: "https://shop.example/".into(),
@@ -127,6 +129,7 @@ fn vendor(id: &str, requests: i64, hosts: &[&str], cookies: &[&str]) -> Inventor
 
 fn inventory(pv: &str, at: &str, vendors: Vec<InventoryVendor>) -> InventoryRecord {
     InventoryRecord {
+        release: None,
         site: SITE.into(),
         page_view: pv.into(),
         page: "https://shop.example/".into(),
@@ -165,6 +168,7 @@ fn all_health(store: &dyn Store) -> Vec<HealthRow> {
 fn totals(store: &dyn Store, since: Option<&str>) -> InventoryTotals {
     store
         .inventory(&InventoryQuery {
+            release: None,
             site: SITE.into(),
             since: since.map(str::to_owned),
             max_names: 3,
@@ -548,6 +552,7 @@ fn backends_agree_on_everything_the_api_reads() {
         let stats = |since: Option<&str>, until: Option<&str>| {
             store
                 .stats(&StatsQuery {
+                    release: None,
                     site: SITE.into(),
                     since: since.map(str::to_owned),
                     until: until.map(str::to_owned),
@@ -997,4 +1002,239 @@ fn finding_types_are_recorded_without_their_findings() {
             b.name
         );
     }
+}
+
+/// Two releases of a site: the second adds a vendor (facebook, with a
+/// host and a cookie) and a finding type, lengthens a cookie, and drops a
+/// finding type. The same reports on every backend.
+fn two_releases() -> (Batch, Batch) {
+    let r1 = |mut f: FindingRecord| {
+        f.release = Some("shop-1.0".into());
+        f
+    };
+    let mut long = finding("pv1", "intercom-id-abc", 1, "2024-05-01T12:00:00.000Z");
+    long.evidence = r#"{"cookie":"intercom-id-abc","days":30,"kind":"cookie"}"#.into();
+    let mut first = Batch {
+        findings: vec![r1(long.clone()), r1(finding("pv2", "a", 1, T0))],
+        inventories: vec![
+            inventory(
+                "pv1",
+                T0,
+                vec![vendor(
+                    "intercom",
+                    3,
+                    &["widget.intercom.io"],
+                    &["intercom-id-abc"],
+                )],
+            ),
+            inventory(
+                "pv2",
+                T0,
+                vec![vendor("intercom", 3, &["widget.intercom.io"], &[])],
+            ),
+        ],
+        ..Batch::default()
+    };
+    for inv in &mut first.inventories {
+        inv.release = Some("shop-1.0".into());
+    }
+    let at = "2024-05-02T12:00:00.000Z";
+    let mut script = finding("pv3", "-", 1, at);
+    script.kind = FindingKind::Monitor(FindingType::ScriptBeforeConsent);
+    script.vendor = "facebook".into();
+    script.evidence =
+        r#"{"host":"connect.facebook.net","kind":"request","path":"/en_US/fbevents.js"}"#.into();
+    script.evidence_kind = StoredEvidenceKind::Monitor(EvidenceKind::Request);
+    let mut longer = long;
+    longer.page_view = "pv3".into();
+    longer.at = at.into();
+    longer.evidence = r#"{"cookie":"intercom-id-abc","days":270,"kind":"cookie"}"#.into();
+    longer.kind = FindingKind::Monitor(FindingType::CookieLifetimeExceedsPolicy);
+    let mut second = Batch {
+        findings: vec![script, longer],
+        inventories: vec![inventory(
+            "pv3",
+            at,
+            vec![
+                vendor("facebook", 2, &["connect.facebook.net"], &["_fbp"]),
+                vendor("intercom", 3, &["widget.intercom.io"], &["intercom-id-abc"]),
+            ],
+        )],
+        ..Batch::default()
+    };
+    let r2 = Some("shop-1.1 \"β\" ' OR 1=1 --".to_owned());
+    for f in &mut second.findings {
+        f.release = r2.clone();
+    }
+    second.inventories[0].release = r2;
+    (first, second)
+}
+
+#[test]
+fn every_backend_filters_profiles_and_announces_releases_once() {
+    let r2 = "shop-1.1 \"β\" ' OR 1=1 --";
+    for b in backends("releases") {
+        let store = &*b.store;
+        with_site(store, SITE);
+        // Reports without a release: none of any release's.
+        let plain = Batch {
+            findings: vec![finding("pv0", "z", 1, T0)],
+            ..Batch::default()
+        };
+        store.commit(&[&plain]).expect("commit");
+        assert!(store.record_releases(&[&plain]).expect("record").is_empty());
+        let (first, second) = two_releases();
+        store.commit(&[&first]).expect("commit");
+        // The first release has no previous one: nothing to announce.
+        assert!(
+            store.record_releases(&[&first]).expect("record").is_empty(),
+            "{}",
+            b.name
+        );
+        store.commit(&[&second]).expect("commit");
+        let news = store.record_releases(&[&second]).expect("record");
+        let got: Vec<(&str, &str, &str)> = news
+            .iter()
+            .map(|n| (n.kind.as_str(), n.item.as_str(), n.previous.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("finding_type", "cookie_lifetime_exceeds_policy", "shop-1.0"),
+                ("finding_type", "script_before_consent", "shop-1.0"),
+                ("vendor", "facebook", "shop-1.0"),
+            ],
+            "{}",
+            b.name
+        );
+        assert!(news.iter().all(|n| n.release == r2 && n.site == SITE));
+        // Once: the same reports again, here or after a restart.
+        assert!(
+            store.record_releases(&[&second]).expect("again").is_empty(),
+            "{}",
+            b.name
+        );
+        let releases: Vec<String> = store
+            .releases(SITE)
+            .expect("releases")
+            .into_iter()
+            .map(|r| r.release)
+            .collect();
+        assert_eq!(releases, ["shop-1.0", r2], "{}", b.name);
+
+        // Filters: exactly one release's rows; an unknown one: none.
+        let of = |release: &str| {
+            store
+                .findings(&FindingsQuery {
+                    site: SITE.into(),
+                    release: Some(release.into()),
+                    limit: 100,
+                    ..FindingsQuery::default()
+                })
+                .expect("findings")
+        };
+        assert_eq!(of("shop-1.0").len(), 2, "{}", b.name);
+        let second_rows = of(r2);
+        assert_eq!(second_rows.len(), 2, "{}", b.name);
+        assert!(second_rows.iter().all(|f| f.release.as_deref() == Some(r2)));
+        assert!(of("shop-1.0' OR '1'='1").is_empty(), "{}", b.name);
+        assert_eq!(all_findings(store).len(), 5, "{}", b.name);
+        let stats = store
+            .stats(&StatsQuery {
+                site: SITE.into(),
+                release: Some(r2.into()),
+                max_pages: 10,
+                ..StatsQuery::default()
+            })
+            .expect("stats");
+        assert_eq!(
+            (stats.total.findings, stats.page_views),
+            (2, 1),
+            "{}",
+            b.name
+        );
+        let inv = store
+            .inventory(&InventoryQuery {
+                site: SITE.into(),
+                release: Some("shop-1.0".into()),
+                max_names: 10,
+                max_hosts: 10,
+                ..InventoryQuery::default()
+            })
+            .expect("inventory");
+        assert_eq!(inv.page_views, 2, "{}", b.name);
+        let vendors: Vec<&str> = inv.vendors.iter().map(|v| v.vendor.as_str()).collect();
+        assert_eq!(vendors, ["intercom"], "{}", b.name);
+
+        // Profiles: what /api/diff compares.
+        let p1 = store
+            .release_profile(SITE, "shop-1.0", 100)
+            .expect("profile");
+        let p2 = store.release_profile(SITE, r2, 100).expect("profile");
+        let names = |l: &[Named]| -> Vec<(String, i64)> {
+            l.iter().map(|n| (n.name.clone(), n.count)).collect()
+        };
+        assert_eq!((p1.page_views, p2.page_views), (2, 1), "{}", b.name);
+        assert_eq!(names(&p1.vendors), [("intercom".into(), 2)], "{}", b.name);
+        assert_eq!(
+            names(&p2.vendors),
+            [("facebook".into(), 1), ("intercom".into(), 1)],
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            names(&p1.hosts),
+            [
+                ("cdn.unknown.example".into(), 2),
+                ("widget.intercom.io".into(), 2)
+            ],
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            names(&p2.cookies),
+            [("_fbp".into(), 1), ("intercom-id-abc".into(), 1)],
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            names(&p1.cookie_days),
+            [("intercom-id-abc".into(), 30)],
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            names(&p2.cookie_days),
+            [("intercom-id-abc".into(), 270)],
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            names(&p1.types),
+            [("cookie_before_consent".into(), 2)],
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            store.release_profile(SITE, "nope", 100).expect("profile"),
+            ReleaseProfile::default()
+        );
+    }
+}
+
+/// Once per (site, release, item) across a restart: a new store over the
+/// same database announces nothing it announced before.
+#[test]
+fn release_news_survive_a_restart() {
+    let (url, _place) = sqlite_place("release_restart");
+    let (first, second) = two_releases();
+    {
+        let store = open(&url, 1, Checks::default()).expect("open");
+        with_site(&*store, SITE);
+        store.commit(&[&first, &second]).expect("commit");
+        assert_eq!(store.record_releases(&[&first]).expect("record").len(), 0);
+        assert_eq!(store.record_releases(&[&second]).expect("record").len(), 3);
+    }
+    let store = open(&url, 1, Checks::default()).expect("reopen");
+    assert!(store.record_releases(&[&second]).expect("again").is_empty());
 }

@@ -17,10 +17,11 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use crate::conn::{first, rows, transaction, Conn, Param, Row, Tx};
 use crate::schema::{binds_columns, render, row_columns, Backfill, MIGRATIONS, SCHEMA_VERSION};
 use crate::{
-    Batch, ConsentTally, FindingRecord, FindingRow, FindingsQuery, FirstSeen, HealthQuery,
-    HealthRecord, HealthRow, HostTotals, InventoryQuery, InventoryRecord, InventoryTotals, Purged,
-    SiteChange, SiteConfig, SiteInfo, Stats, StatsQuery, Store, StoreError, Tally, Usage,
-    VendorTotals,
+    release_items, Batch, ConsentTally, FindingRecord, FindingRow, FindingsQuery, FirstSeen,
+    HealthQuery, HealthRecord, HealthRow, HostTotals, InventoryQuery, InventoryRecord,
+    InventoryTotals, Named, Purged, ReleaseInfo, ReleaseItem, ReleaseItemKind, ReleaseNews,
+    ReleaseProfile, ReleaseRows, SiteChange, SiteConfig, SiteInfo, SiteRelease, Stats, StatsQuery,
+    Store, StoreError, Tally, Usage, VendorTotals,
 };
 
 /// Most rows written by one multi-row statement. Larger groups take
@@ -55,10 +56,23 @@ pub(crate) struct Db<C: Conn> {
     /// only the pairs that may be new. Another collector's pairs are
     /// learnt when ours are found there already.
     known_types: Mutex<KnownTypes>,
+    /// (site, release, kind, item) rows known to be in
+    /// `site_release_items` (committed; the table only grows): a group's
+    /// reports of a release it has seen write nothing more.
+    known_release_items: Mutex<HashSet<ReleaseItemKey>>,
 }
 
 /// Site key → the finding types it is known to have.
 type KnownTypes = HashMap<String, HashSet<&'static str>>;
+
+/// A row of `site_release_items`: site, release, kind, item.
+type ReleaseItemKey = (String, String, ReleaseItemKind, String);
+
+/// Most release items remembered as written: a site's releases times its
+/// vendors and types, tens of thousands for a busy site's year. Past it
+/// the memory starts again empty (the table still says what is there;
+/// only a few rows are written again, as no-ops).
+const MAX_KNOWN_RELEASE_ITEMS: usize = 100_000;
 
 fn lock<C>(slot: &Slot<C>) -> MutexGuard<'_, Option<C>> {
     slot.lock().unwrap_or_else(PoisonError::into_inner)
@@ -77,6 +91,7 @@ impl<C: Conn> Db<C> {
             readers,
             next_reader: AtomicUsize::new(0),
             known_types: Mutex::new(HashMap::new()),
+            known_release_items: Mutex::new(HashSet::new()),
         })
     }
 
@@ -413,8 +428,8 @@ RETURNING site, type";
 const UPSERT_FINDINGS: &str = "
 INSERT INTO findings
     (site, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source, consent,
-     count, at, received_at, user_agent, raw, dedupe)
-{rows:ttttttttttittttb}
+     count, at, received_at, user_agent, raw, dedupe, release)
+{rows:ttttttttttittttbt}
 ON CONFLICT (site, page_view, dedupe) DO UPDATE SET
     count = CASE WHEN excluded.count > findings.count THEN excluded.count ELSE findings.count END,
     at = CASE WHEN excluded.at < findings.at THEN excluded.at ELSE findings.at END";
@@ -424,30 +439,31 @@ ON CONFLICT (site, page_view, dedupe) DO UPDATE SET
 const UPSERT_FINDINGS_ADD: &str = "
 INSERT INTO findings
     (site, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source, consent,
-     count, at, received_at, user_agent, raw, dedupe)
-{rows:ttttttttttittttb}
+     count, at, received_at, user_agent, raw, dedupe, release)
+{rows:ttttttttttittttbt}
 ON CONFLICT (site, page_view, dedupe) DO UPDATE SET
     count = CASE WHEN findings.count > 9223372036854775807 - excluded.count
                  THEN 9223372036854775807 ELSE findings.count + excluded.count END,
     at = CASE WHEN excluded.at < findings.at THEN excluded.at ELSE findings.at END";
 
 const INSERT_HEALTH: &str = "
-INSERT INTO health (site, page_view, page, status, reason, at, received_at, user_agent, raw)
-{rows:ttttttttt}";
+INSERT INTO health (site, page_view, page, status, reason, at, received_at, user_agent, raw, release)
+{rows:tttttttttt}";
 
 /// Replaces a page view's inventory unless the stored one was observed
 /// later (a resent or reordered older beacon never wins). Answers the rows
 /// stored, and whether each was inserted (1) rather than replaced (0, or
 /// not known); the children of those replaced are then replaced.
 const UPSERT_INVENTORIES: &str = "
-INSERT INTO inventories (site, page_view, page, at, received_at, user_agent, raw)
-{rows:ttttttt}
+INSERT INTO inventories (site, page_view, page, at, received_at, user_agent, raw, release)
+{rows:tttttttt}
 ON CONFLICT (site, page_view) DO UPDATE SET
     page = excluded.page,
     at = excluded.at,
     received_at = excluded.received_at,
     user_agent = excluded.user_agent,
-    raw = excluded.raw
+    raw = excluded.raw,
+    release = excluded.release
 WHERE excluded.at >= inventories.at
 RETURNING id, site, page_view, {fresh}";
 
@@ -572,6 +588,7 @@ fn write_group<C: Conn>(
                     (&f.user_agent).into(),
                     (&f.raw).into(),
                     Param::Blob(&m.key),
+                    (&f.release).into(),
                 ]);
             },
             &mut |_| Ok(()),
@@ -593,6 +610,7 @@ fn write_group<C: Conn>(
                 (&h.received_at).into(),
                 (&h.user_agent).into(),
                 (&h.raw).into(),
+                (&h.release).into(),
             ]);
         },
         &mut |_| Ok(()),
@@ -628,6 +646,7 @@ fn write_inventories<C: Conn>(
                 (&inv.received_at).into(),
                 (&inv.user_agent).into(),
                 (&inv.raw).into(),
+                (&inv.release).into(),
             ]);
         },
         &mut |row| {
@@ -698,6 +717,118 @@ fn write_inventories<C: Conn>(
     )
 }
 
+const RECORD_RELEASES: &str = "
+INSERT INTO site_releases (site, release, first_at) {rows:ttt}
+ON CONFLICT (site, release) DO NOTHING";
+
+const RECORD_RELEASE_ITEMS: &str = "
+INSERT INTO site_release_items (site, release, kind, item, first_at) {rows:ttttt}
+ON CONFLICT (site, release, kind, item) DO NOTHING
+RETURNING site, release, kind, item, first_at";
+
+/// The previous release of `?2` for site `?1`: the one whose first report
+/// came most recently before `?2`'s (on the same time, the one before it
+/// in byte order).
+const PREVIOUS_RELEASE: &str = "
+SELECT p.release FROM site_releases p, site_releases r
+WHERE r.site = ?1 AND r.release = ?2 AND p.site = ?1 AND p.release <> ?2
+  AND (p.first_at < r.first_at OR (p.first_at = r.first_at AND p.release{bytes} < r.release{bytes}))
+ORDER BY p.first_at DESC, p.release{bytes} DESC
+LIMIT 1";
+
+const HAS_RELEASE_ITEM: &str = "
+SELECT count(*) FROM site_release_items
+WHERE site = ?1 AND release = ?2 AND kind = ?3 AND item = ?4";
+
+const RELEASES: &str = "
+SELECT release, first_at FROM site_releases WHERE site = ?1 ORDER BY first_at, release{bytes}";
+
+/// Records the releases and release items of `batches` not known to be
+/// there; answers the new items the previous release lacked.
+fn record_release_items<C: Conn>(
+    c: &mut C,
+    releases: &[(SiteRelease<'_>, &str)],
+    items: &[(ReleaseItem<'_>, &str)],
+) -> Result<(Vec<ReleaseNews>, Vec<ReleaseItemKey>), StoreError> {
+    write_rows(
+        c,
+        RECORD_RELEASES,
+        releases,
+        |((site, release), at), p| p.extend([Param::from(*site), (*release).into(), (*at).into()]),
+        &mut |_| Ok(()),
+    )?;
+    let mut new_items: Vec<(ReleaseItemKey, String)> = Vec::new();
+    write_rows(
+        c,
+        RECORD_RELEASE_ITEMS,
+        items,
+        |((site, release, kind, item), at), p| {
+            p.extend([
+                Param::from(*site),
+                (*release).into(),
+                kind.as_str().into(),
+                (*item).into(),
+                (*at).into(),
+            ]);
+        },
+        &mut |row| {
+            let kind = match row.text(2)?.as_str() {
+                "finding_type" => ReleaseItemKind::FindingType,
+                _ => ReleaseItemKind::Vendor,
+            };
+            new_items.push((
+                (row.text(0)?, row.text(1)?, kind, row.text(3)?),
+                row.text(4)?,
+            ));
+            Ok(())
+        },
+    )?;
+    new_items.sort();
+    let mut news = Vec::new();
+    let mut previous: HashMap<(String, String), Option<String>> = HashMap::new();
+    for ((site, release, kind, item), at) in &new_items {
+        let key = (site.clone(), release.clone());
+        let prev = match previous.get(&key) {
+            Some(p) => p.clone(),
+            None => {
+                let p = first(c, PREVIOUS_RELEASE, &[site.into(), release.into()], |row| {
+                    row.text(0)
+                })?;
+                previous.insert(key, p.clone());
+                p
+            }
+        };
+        let Some(prev) = prev else { continue };
+        let had = first(
+            c,
+            HAS_RELEASE_ITEM,
+            &[
+                site.into(),
+                (&prev).into(),
+                kind.as_str().into(),
+                item.into(),
+            ],
+            |row| row.int(0),
+        )?
+        .unwrap_or(0);
+        if had == 0 {
+            news.push(ReleaseNews {
+                site: site.clone(),
+                release: release.clone(),
+                previous: prev,
+                kind: *kind,
+                item: item.clone(),
+                at: at.clone(),
+            });
+        }
+    }
+    let written = items
+        .iter()
+        .map(|((s, r, k, i), _)| ((*s).to_owned(), (*r).to_owned(), *k, (*i).to_owned()))
+        .collect();
+    Ok((news, written))
+}
+
 // --------------------------------------------------------------- queries
 
 /// Rows observed at or after parameter `$p`, or any when it is NULL: the
@@ -732,20 +863,27 @@ macro_rules! until {
 }
 
 /// A site's rows (findings, inventories) in a window: `?1` site, `?2`
-/// since, `?3` until (or NULL).
+/// since, `?3` until, `?4` release (each or NULL).
 macro_rules! window {
     () => {
-        concat!("site = ?1 AND ", since!("?2"), " AND ", until!("?3"))
+        concat!(
+            "site = ?1 AND ",
+            since!("?2"),
+            " AND ",
+            until!("?3"),
+            " AND (CAST(?4 AS TEXT) IS NULL OR release = ?4)"
+        )
     };
 }
 
 /// The page views of a site with an inventory in the window: `?1` site,
-/// `?2` since (or NULL).
+/// `?2` since, `?3` release (each or NULL).
 macro_rules! inventory_window {
     () => {
         concat!(
             "SELECT id FROM inventories WHERE site = ?1 AND ",
-            since!("?2")
+            since!("?2"),
+            " AND (CAST(?3 AS TEXT) IS NULL OR release = ?3)"
         )
     };
 }
@@ -781,7 +919,8 @@ macro_rules! purge {
 macro_rules! findings_query {
     ($order:literal) => {
         concat!(
-            "SELECT type, vendor, site, page, at, page_view, category, count, evidence, consent, received_at
+            "SELECT type, vendor, site, page, at, page_view, category, count, evidence, consent, received_at,
+                    release
              FROM findings
              WHERE site = ?1
                AND (CAST(?2 AS TEXT) IS NULL OR type IN (SELECT value{bytes} FROM {each:?2:k}))
@@ -794,6 +933,7 @@ macro_rules! findings_query {
                AND (CAST(?6 AS TEXT) IS NULL OR page = ?6)
                AND (CAST(?7 AS TEXT) IS NULL OR page_view = ?7)
                AND (CAST(?8 AS TEXT) IS NULL OR category = ?8)
+               AND (CAST(?10 AS TEXT) IS NULL OR release = ?10)
              ORDER BY ",
             $order,
             " LIMIT ?9"
@@ -822,8 +962,8 @@ macro_rules! tallies {
 
 const TALLY_TYPES: &str = tallies!("type", "");
 const TALLY_VENDORS: &str = tallies!("vendor", "");
-/// `?4`: most pages.
-const TALLY_PAGES: &str = tallies!("page", " LIMIT ?4");
+/// `?5`: most pages.
+const TALLY_PAGES: &str = tallies!("page", " LIMIT ?5");
 const TALLY_DAYS: &str = tallies!("substr(at, 1, 10)", "");
 const TALLY_TOTAL: &str = concat!(
     "SELECT count(*), coalesce({sum:count}, 0) FROM findings WHERE ",
@@ -889,7 +1029,7 @@ const INVENTORY_NAMES: &str = concat!(
      ) n
      ORDER BY vendor, kind, name"
 );
-/// `?3`: most hosts.
+/// `?4`: most hosts.
 const INVENTORY_HOSTS: &str = concat!(
     "SELECT host, count(*), {sum:requests}, {sum:script_requests}, {sum:transfer_bytes},
             {sum:encoded_bytes}, {sum:duration_ms}
@@ -898,8 +1038,79 @@ const INVENTORY_HOSTS: &str = concat!(
     ")
      GROUP BY host
      ORDER BY count(*) DESC, {sum:requests} DESC, host
-     LIMIT ?3"
+     LIMIT ?4"
 );
+
+/// A release's page views: `?1` site, `?2` release.
+const PROFILE_PAGE_VIEWS: &str = "
+SELECT count(*) FROM (
+  SELECT page_view FROM inventories WHERE site = ?1 AND release = ?2
+  UNION
+  SELECT page_view FROM findings WHERE site = ?1 AND release = ?2 AND type <> 'csp_blocked') pv";
+
+/// A release's inventories: `?1` site, `?2` release.
+macro_rules! release_inventories {
+    () => {
+        "SELECT id FROM inventories WHERE site = ?1 AND release = ?2"
+    };
+}
+
+/// Vendors and the page views with each (inventories and findings).
+const PROFILE_VENDORS: &str = concat!(
+    "SELECT vendor, count(*) FROM (
+       SELECT i.page_view AS pv, v.vendor AS vendor
+         FROM inventory_vendors v JOIN inventories i ON i.id = v.inventory
+         WHERE v.inventory IN (",
+    release_inventories!(),
+    ")
+       UNION
+       SELECT page_view, vendor FROM findings WHERE site = ?1 AND release = ?2 AND type <> 'csp_blocked'
+     ) x
+     GROUP BY vendor ORDER BY 2 DESC, 1"
+);
+
+/// Hosts (vendors' and unclassified) and the page views with each; `?3`:
+/// most hosts.
+const PROFILE_HOSTS: &str = concat!(
+    "SELECT host, count(*) FROM (
+       SELECT v.inventory AS pv, j.value{bytes} AS host FROM inventory_vendors v, {each:v.hosts:j}
+         WHERE v.inventory IN (",
+    release_inventories!(),
+    ")
+       UNION
+       SELECT h.inventory, h.host FROM inventory_hosts h WHERE h.inventory IN (",
+    release_inventories!(),
+    ")
+     ) x
+     GROUP BY host ORDER BY 2 DESC, 1 LIMIT ?3"
+);
+
+/// Vendors' cookie names and the page views with each; `?3`: most names.
+const PROFILE_COOKIES: &str = concat!(
+    "SELECT cookie, count(*) FROM (
+       SELECT v.inventory AS pv, j.value{bytes} AS cookie FROM inventory_vendors v, {each:v.cookies:j}
+         WHERE v.inventory IN (",
+    release_inventories!(),
+    ")
+     ) x
+     GROUP BY cookie ORDER BY 2 DESC, 1 LIMIT ?3"
+);
+
+/// The longest lifetime (days) of each cookie in the release's findings'
+/// evidence; `?3`: most names.
+const PROFILE_COOKIE_DAYS: &str = "
+SELECT cookie, max(days) FROM (
+  SELECT {json_text:e:cookie} AS cookie, CAST({json_text:e:days} AS BIGINT) AS days
+  FROM (SELECT {json:evidence} AS e FROM findings
+        WHERE site = ?1 AND release = ?2 AND evidence_kind = 'cookie') f
+  WHERE {json_object:e}) d
+WHERE cookie IS NOT NULL AND days IS NOT NULL
+GROUP BY cookie ORDER BY 1 LIMIT ?3";
+
+/// Finding types and their rows.
+const PROFILE_TYPES: &str = "
+SELECT type, count(*) FROM findings WHERE site = ?1 AND release = ?2
+GROUP BY type ORDER BY 2 DESC, 1";
 
 /// A site's health reports since `?2` (or NULL), oldest first; `?3`: most rows.
 const HEALTH: &str = concat!(
@@ -930,6 +1141,13 @@ fn json_or_null(text: &str) -> serde_json::Value {
 /// JSON text of a string list for an `{each}` parameter; NULL when empty.
 fn json_list(items: &[String]) -> Option<String> {
     (!items.is_empty()).then(|| serde_json::Value::from(items.to_vec()).to_string())
+}
+
+fn named(row: &dyn Row) -> Result<Named, StoreError> {
+    Ok(Named {
+        name: row.text(0)?,
+        count: row.int(1)?,
+    })
 }
 
 fn tally(row: &dyn Row) -> Result<Tally, StoreError> {
@@ -1078,6 +1296,62 @@ impl<C: Conn> Store for Db<C> {
         Ok(first_seen)
     }
 
+    fn record_releases(&self, batches: &[&Batch]) -> Result<Vec<ReleaseNews>, StoreError> {
+        let ReleaseRows {
+            releases,
+            mut items,
+        } = release_items(batches);
+        let mut known = self
+            .known_release_items
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        items.retain(|((s, r, k, i), _)| {
+            !known.contains(&((*s).to_owned(), (*r).to_owned(), *k, (*i).to_owned()))
+        });
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (news, written) = self.write_tx(|c| record_release_items(c, &releases, &items))?;
+        if known.len() + written.len() > MAX_KNOWN_RELEASE_ITEMS {
+            known.clear();
+        }
+        known.extend(written);
+        Ok(news)
+    }
+
+    fn releases(&self, site: &str) -> Result<Vec<ReleaseInfo>, StoreError> {
+        self.read(|c| {
+            rows(c, RELEASES, &[site.into()], |row| {
+                Ok(ReleaseInfo {
+                    release: row.text(0)?,
+                    first_at: row.text(1)?,
+                })
+            })
+        })
+    }
+
+    fn release_profile(
+        &self,
+        site: &str,
+        release: &str,
+        max_names: u32,
+    ) -> Result<ReleaseProfile, StoreError> {
+        self.read(|c| {
+            transaction(c, Tx::Read, |c| {
+                let p: [Param<'_>; 2] = [site.into(), release.into()];
+                let limited: [Param<'_>; 3] = [p[0], p[1], max_names.into()];
+                Ok(ReleaseProfile {
+                    page_views: first(c, PROFILE_PAGE_VIEWS, &p, |row| row.int(0))?.unwrap_or(0),
+                    vendors: rows(c, PROFILE_VENDORS, &p, named)?,
+                    hosts: rows(c, PROFILE_HOSTS, &limited, named)?,
+                    cookies: rows(c, PROFILE_COOKIES, &limited, named)?,
+                    cookie_days: rows(c, PROFILE_COOKIE_DAYS, &limited, named)?,
+                    types: rows(c, PROFILE_TYPES, &p, named)?,
+                })
+            })
+        })
+    }
+
     fn findings(&self, q: &FindingsQuery) -> Result<Vec<FindingRow>, StoreError> {
         let (kinds, vendors) = (json_list(&q.kinds), json_list(&q.vendors));
         let sql = if q.newest_first {
@@ -1099,6 +1373,7 @@ impl<C: Conn> Store for Db<C> {
                     (&q.page_view).into(),
                     (&q.category).into(),
                     q.limit.into(),
+                    (&q.release).into(),
                 ],
                 |row| {
                     Ok(FindingRow {
@@ -1113,6 +1388,7 @@ impl<C: Conn> Store for Db<C> {
                         evidence: json_or_null(&row.text(8)?),
                         consent: json_or_null(&row.text(9)?),
                         received_at: row.text(10)?,
+                        release: row.opt_text(11)?,
                     })
                 },
             )
@@ -1123,7 +1399,12 @@ impl<C: Conn> Store for Db<C> {
         self.read(|c| {
             // One snapshot for every query.
             transaction(c, Tx::Read, |c| {
-                let p: [Param<'_>; 3] = [(&q.site).into(), (&q.since).into(), (&q.until).into()];
+                let p: [Param<'_>; 4] = [
+                    (&q.site).into(),
+                    (&q.since).into(),
+                    (&q.until).into(),
+                    (&q.release).into(),
+                ];
                 let total = first(c, TALLY_TOTAL, &p, |row| {
                     Ok(Tally {
                         key: String::new(),
@@ -1137,7 +1418,7 @@ impl<C: Conn> Store for Db<C> {
                 let by_page = rows(
                     c,
                     TALLY_PAGES,
-                    &[p[0], p[1], p[2], q.max_pages.into()],
+                    &[p[0], p[1], p[2], p[3], q.max_pages.into()],
                     tally,
                 )?;
                 let mut by_day = rows(c, TALLY_DAYS, &p, tally)?;
@@ -1193,7 +1474,7 @@ impl<C: Conn> Store for Db<C> {
         self.read(|c| {
             // One snapshot for the four queries.
             transaction(c, Tx::Read, |c| {
-                let p: [Param<'_>; 2] = [(&q.site).into(), (&q.since).into()];
+                let p: [Param<'_>; 3] = [(&q.site).into(), (&q.since).into(), (&q.release).into()];
                 let page_views = first(c, INVENTORY_PAGE_VIEWS, &p, |row| row.int(0))?.unwrap_or(0);
                 let mut vendors = rows(c, INVENTORY_VENDORS, &p, |row| {
                     Ok(VendorTotals {
@@ -1227,7 +1508,7 @@ impl<C: Conn> Store for Db<C> {
                 let unclassified = rows(
                     c,
                     INVENTORY_HOSTS,
-                    &[p[0], p[1], q.max_hosts.into()],
+                    &[p[0], p[1], p[2], q.max_hosts.into()],
                     |row| {
                         Ok(HostTotals {
                             host: row.text(0)?,
@@ -1354,6 +1635,12 @@ mod tests {
             OLD_INVENTORIES,
             DELETE_VENDORS_OF,
             DELETE_HOSTS_OF,
+            PROFILE_PAGE_VIEWS,
+            PROFILE_VENDORS,
+            PROFILE_HOSTS,
+            PROFILE_COOKIES,
+            PROFILE_COOKIE_DAYS,
+            PROFILE_TYPES,
         ];
         for sql in time_ordered.iter().chain(&queries) {
             let plan = plan(sql);

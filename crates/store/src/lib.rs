@@ -138,6 +138,8 @@ pub struct FindingRecord {
     /// The report's `body` as received (redacted), for forward
     /// compatibility.
     pub raw: String,
+    /// The site's release the report named (`release` on the wire).
+    pub release: Option<String>,
 }
 
 /// One `tagwatch-health` report, ready to store.
@@ -152,6 +154,8 @@ pub struct HealthRecord {
     pub received_at: String,
     pub user_agent: String,
     pub raw: String,
+    /// The site's release the report named (`release` on the wire).
+    pub release: Option<String>,
 }
 
 /// Usage numbers of one vendor or unclassified host in one page view.
@@ -210,6 +214,8 @@ pub struct InventoryRecord {
     pub received_at: String,
     pub user_agent: String,
     pub raw: String,
+    /// The site's release the report named (`release` on the wire).
+    pub release: Option<String>,
 }
 
 /// A finding type a site had never had before a commit: what `--webhook`
@@ -233,6 +239,130 @@ impl FirstSeen {
             at: f.at.clone(),
         }
     }
+}
+
+/// A release a site has had, with its first report's time
+/// (`site_releases`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReleaseInfo {
+    pub release: String,
+    /// ISO 8601: the earliest `at` of a report naming it.
+    pub first_at: String,
+}
+
+/// What a release can introduce that the release webhook alerts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ReleaseItemKind {
+    /// A finding type.
+    FindingType,
+    /// A catalog vendor (in an inventory or a finding).
+    Vendor,
+}
+
+impl ReleaseItemKind {
+    /// The name stored in `site_release_items.kind` and sent in alerts.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReleaseItemKind::FindingType => "finding_type",
+            ReleaseItemKind::Vendor => "vendor",
+        }
+    }
+}
+
+/// A finding type or vendor a release had that the site's previous
+/// release (the one first seen most recently before it) did not: what the
+/// release webhook alerts on, once per (site, release, kind, item).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseNews {
+    pub site: String,
+    pub release: String,
+    pub previous: String,
+    pub kind: ReleaseItemKind,
+    pub item: String,
+    /// When the release first had it (ISO 8601).
+    pub at: String,
+}
+
+/// A site and one of its releases.
+pub type SiteRelease<'a> = (&'a str, &'a str);
+/// A site, a release, and a finding type or vendor it had.
+pub type ReleaseItem<'a> = (&'a str, &'a str, ReleaseItemKind, &'a str);
+
+/// What the release tables get of some batches, each with the earliest
+/// `at` of a report that had it, sorted by key (the order rows are written
+/// in: no deadlock between collectors).
+#[derive(Debug, Default)]
+pub struct ReleaseRows<'a> {
+    pub releases: Vec<(SiteRelease<'a>, &'a str)>,
+    pub items: Vec<(ReleaseItem<'a>, &'a str)>,
+}
+
+/// The (site, release) pairs of `batches` that name a release, and the
+/// finding types and vendors each had.
+pub fn release_items<'a>(batches: &[&'a Batch]) -> ReleaseRows<'a> {
+    use std::collections::BTreeMap;
+    let mut releases: BTreeMap<SiteRelease<'a>, &str> = BTreeMap::new();
+    let mut items: BTreeMap<ReleaseItem<'a>, &str> = BTreeMap::new();
+    let mut add = |site: &'a str, release: &'a str, kind, item: &'a str, at: &'a str| {
+        let r = releases.entry((site, release)).or_insert(at);
+        if at < *r {
+            *r = at;
+        }
+        let i = items.entry((site, release, kind, item)).or_insert(at);
+        if at < *i {
+            *i = at;
+        }
+    };
+    for b in batches {
+        for f in &b.findings {
+            if let Some(r) = &f.release {
+                add(
+                    &f.site,
+                    r,
+                    ReleaseItemKind::FindingType,
+                    f.kind.as_str(),
+                    &f.at,
+                );
+                add(&f.site, r, ReleaseItemKind::Vendor, &f.vendor, &f.at);
+            }
+        }
+        for inv in &b.inventories {
+            if let Some(r) = &inv.release {
+                for v in &inv.vendors {
+                    add(&inv.site, r, ReleaseItemKind::Vendor, &v.vendor, &inv.at);
+                }
+            }
+        }
+    }
+    ReleaseRows {
+        releases: releases.into_iter().collect(),
+        items: items.into_iter().collect(),
+    }
+}
+
+/// A name and how many page views (or finding rows) had it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Named {
+    pub name: String,
+    pub count: i64,
+}
+
+/// One release's reports of a site, aggregated for `GET /api/diff`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReleaseProfile {
+    /// Distinct page views with an inventory or a monitor finding.
+    pub page_views: i64,
+    /// Vendors: page views with each (inventories and findings).
+    pub vendors: Vec<Named>,
+    /// Third-party hosts (a vendor's or unclassified): page views with each.
+    pub hosts: Vec<Named>,
+    /// Vendors' cookie names: page views with each.
+    pub cookies: Vec<Named>,
+    /// Cookie names with a lifetime in a finding's evidence: the longest,
+    /// in days.
+    pub cookie_days: Vec<Named>,
+    /// Finding types: finding rows (one per page view and behaviour).
+    pub types: Vec<Named>,
 }
 
 /// The reports of one accepted request: committed together or not at all.
@@ -283,6 +413,8 @@ pub struct FindingsQuery {
     pub page: Option<String>,
     pub page_view: Option<String>,
     pub category: Option<String>,
+    /// Only this release's findings.
+    pub release: Option<String>,
     /// Newest first instead of oldest first.
     pub newest_first: bool,
     pub limit: u32,
@@ -294,6 +426,8 @@ pub struct StatsQuery {
     pub site: String,
     pub since: Option<String>,
     pub until: Option<String>,
+    /// Only this release's findings and page views.
+    pub release: Option<String>,
     /// Most pages listed in `by_page`.
     pub max_pages: u32,
 }
@@ -365,6 +499,8 @@ pub struct InventoryQuery {
     pub site: String,
     /// ISO 8601; page views whose latest inventory was observed at or after.
     pub since: Option<String>,
+    /// Only page views of this release.
+    pub release: Option<String>,
     /// Most distinct hosts / regions / cookies listed per vendor.
     pub max_names: u32,
     /// Most unclassified hosts listed.
@@ -418,6 +554,8 @@ pub struct FindingRow {
     pub evidence: serde_json::Value,
     pub consent: serde_json::Value,
     pub received_at: String,
+    /// The site's release the page view reported, `null` when none.
+    pub release: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -619,6 +757,22 @@ pub trait Store: Send + Sync + 'static {
         &self,
         findings: &[&FindingRecord],
     ) -> Result<Vec<FirstSeen>, StoreError>;
+    /// Records the releases of `batches` and the finding types and vendors
+    /// each had (`site_releases`, `site_release_items`), durably; answers
+    /// the (site, release, kind, item) rows recorded for the first time
+    /// whose release's previous release did not have them (the release
+    /// webhook's alerts), once each across restarts and collectors.
+    fn record_releases(&self, batches: &[&Batch]) -> Result<Vec<ReleaseNews>, StoreError>;
+    /// A site's releases, the first seen first.
+    fn releases(&self, site: &str) -> Result<Vec<ReleaseInfo>, StoreError>;
+    /// One release's reports aggregated; at most `max_names` hosts and
+    /// cookies (the most common first).
+    fn release_profile(
+        &self,
+        site: &str,
+        release: &str,
+        max_names: u32,
+    ) -> Result<ReleaseProfile, StoreError>;
     fn findings(&self, q: &FindingsQuery) -> Result<Vec<FindingRow>, StoreError>;
     /// Finding counts over a window, by type, vendor, page, day and consent.
     fn stats(&self, q: &StatsQuery) -> Result<Stats, StoreError>;

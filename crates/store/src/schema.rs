@@ -54,7 +54,7 @@ pub enum Dialect {
 
 /// The schema version this build writes: the last migration's. SQLite keeps
 /// it in `PRAGMA user_version`, PostgreSQL in the `tagwatch_schema` table.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -96,6 +96,12 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 7,
         sql: V7,
+        backfill: None,
+        then: "",
+    },
+    Migration {
+        version: 8,
+        sql: V8_RELEASES,
         backfill: None,
         then: "",
     },
@@ -306,6 +312,38 @@ DROP INDEX inventories_by_at;
 CREATE INDEX findings_by_site_hour ON findings(site, ({hour:at}));
 CREATE INDEX health_by_site_hour ON health(site, ({hour:at}));
 CREATE INDEX inventories_by_site_hour ON inventories(site, ({hour:at}));
+";
+
+/// Releases (issue 15): the site's `release` each report named (NULL:
+/// none), indexed by (site, release) for `release=` filters and
+/// `/api/diff`; and what the release webhook needs, durably:
+/// `site_releases` the releases each site has had, with when first seen
+/// (what "the previous release" is measured by), `site_release_items` the
+/// finding types (`kind` `type`) and vendors (`kind` `vendor`) each
+/// release has had — a row's first insert is what the webhook alerts on,
+/// so it fires once per (site, release, kind, item) whatever restarts.
+/// Filled from nothing: rows stored before had no release. Retention
+/// leaves the two tables alone, as `site_finding_types`.
+const V8_RELEASES: &str = "
+ALTER TABLE findings ADD COLUMN release {text};
+ALTER TABLE health ADD COLUMN release {text};
+ALTER TABLE inventories ADD COLUMN release {text};
+CREATE INDEX findings_by_site_release ON findings(site, release);
+CREATE INDEX inventories_by_site_release ON inventories(site, release);
+CREATE TABLE site_releases (
+    site     {text} NOT NULL REFERENCES sites(key) ON DELETE CASCADE,
+    release  {text} NOT NULL,
+    first_at {text} NOT NULL,
+    PRIMARY KEY (site, release)
+) {without_rowid};
+CREATE TABLE site_release_items (
+    site     {text} NOT NULL REFERENCES sites(key) ON DELETE CASCADE,
+    release  {text} NOT NULL,
+    kind     {text} NOT NULL,
+    item     {text} NOT NULL,
+    first_at {text} NOT NULL,
+    PRIMARY KEY (site, release, kind, item)
+) {without_rowid};
 ";
 
 /// `sql` in `dialect`: tokens filled in (see the module comment), `?N`

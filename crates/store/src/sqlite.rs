@@ -443,6 +443,7 @@ mod tests {
 
     fn finding(count: i64, at: &str) -> FindingRecord {
         FindingRecord {
+            release: None,
             site: "tw_a".into(),
             page_view: "0123456789abcdef".into(),
             page: "https://shop.example/".into(),
@@ -549,8 +550,10 @@ mod tests {
             [
                 "findings_by_key",
                 "findings_by_site_hour",
+                "findings_by_site_release",
                 "health_by_site_hour",
                 "inventories_by_site_hour",
+                "inventories_by_site_release",
                 "site_origins_by_origin"
             ]
         );
@@ -695,6 +698,7 @@ mod tests {
             .expect("rows");
         assert_eq!(kinds, [("cookie".to_owned(), Some("tcf".to_owned()))]);
         let inv = InventoryRecord {
+            release: None,
             site: "tw_a".into(),
             page_view: "0123456789abcdef".into(),
             page: "https://shop.example/".into(),
@@ -722,6 +726,7 @@ mod tests {
             .expect("commit");
         let totals = store
             .inventory(&InventoryQuery {
+                release: None,
                 site: "tw_a".into(),
                 since: None,
                 max_names: 10,
@@ -780,13 +785,18 @@ mod tests {
                 .expect("commit");
             assert!(n < 1000, "the WAL does not grow");
         }
-        // The checkpoint runs on its own thread: wait for its result (a
-        // bound only so that a broken build fails instead of hanging).
+        // The checkpoint runs on its own thread: wait for its result, the
+        // rows' texts in the database file (not a fixed size: how many rows
+        // fill the WAL depends on the schema's indexes; a bound only so
+        // that a broken build fails instead of hanging).
+        let written = u64::try_from(n * big.len()).expect("size");
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while std::fs::metadata(&path).map_or(0, |m| m.len()) < 4 * 1024 * 1024 {
+        while std::fs::metadata(&path).map_or(0, |m| m.len()) < written {
             assert!(
                 std::time::Instant::now() < deadline,
-                "the WAL never reached the database file"
+                "the WAL never reached the database file: db {} wal {} n {n}",
+                std::fs::metadata(&path).map_or(0, |m| m.len()),
+                std::fs::metadata(&wal).map_or(0, |m| m.len())
             );
             std::thread::sleep(Duration::from_millis(5));
         }
