@@ -20,6 +20,7 @@
 //! | `{json_text:X:K}`     | `json_extract(X, '$.K')`            | `X ->> 'K'`                                 |
 //! | `{json_flag:X:K}`     | `1`, `0` or NULL: the boolean `K` of object `X` | same                            |
 //! | `{skip_locked}`       | nothing (one writer)                | `FOR UPDATE SKIP LOCKED`                    |
+//! | `{for_update}`        | nothing (one writer)                | `FOR UPDATE`                                |
 //! | `{bytes}`             | nothing (byte order already)        | ` COLLATE "C"` (after an expression)        |
 //! | `{blob}`              | `BLOB`                              | `BYTEA`                                     |
 //! | `{hour:X}`            | `substr(X, 1, 13)` (a parameter cast to text): the hour of an ISO 8601 time (`2026-12-05T16`), what the time indexes hold | same |
@@ -52,7 +53,7 @@ pub enum Dialect {
 
 /// The schema version this build writes: the last migration's. SQLite keeps
 /// it in `PRAGMA user_version`, PostgreSQL in the `tagwatch_schema` table.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -94,6 +95,12 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 7,
         sql: V7,
+        backfill: None,
+        then: "",
+    },
+    Migration {
+        version: 8,
+        sql: V8,
         backfill: None,
         then: "",
     },
@@ -306,6 +313,46 @@ CREATE INDEX health_by_site_hour ON health(site, ({hour:at}));
 CREATE INDEX inventories_by_site_hour ON inventories(site, ({hour:at}));
 ";
 
+/// The tamper-evident chain of each site's findings (issue 15,
+/// `chain.rs`, docs/evidence.md): one entry per finding row a commit
+/// wrote, each holding the SHA-256 of the row's canonical form and of the
+/// entry before; `chain_heads` holds each site's last entry, locked by
+/// the commit that extends it (collectors sharing a PostgreSQL store take
+/// turns per site, so a chain never forks); `chain_checkpoints` what each
+/// purge removed, signed. Hashes are lowercase hex. Findings stored
+/// before this version are not in the chain: the first commit after the
+/// upgrade starts it, and `tagwatch verify --db` names older rows.
+const V8: &str = "
+CREATE TABLE chain (
+    site    {text} NOT NULL REFERENCES sites(key),
+    seq     BIGINT NOT NULL,
+    kind    {text} NOT NULL,
+    row_id  BIGINT NOT NULL,
+    at      {text} NOT NULL,
+    digest  {text} NOT NULL,
+    prev    {text} NOT NULL,
+    hash    {text} NOT NULL,
+    PRIMARY KEY (site, seq)
+) {without_rowid};
+CREATE TABLE chain_heads (
+    site    {text} PRIMARY KEY NOT NULL REFERENCES sites(key),
+    seq     BIGINT NOT NULL,
+    hash    {text} NOT NULL
+) {without_rowid};
+CREATE TABLE chain_checkpoints (
+    id          {id},
+    site        {text} NOT NULL REFERENCES sites(key),
+    seq         BIGINT NOT NULL,
+    before      {text} NOT NULL,
+    findings    BIGINT NOT NULL,
+    health      BIGINT NOT NULL,
+    inventories BIGINT NOT NULL,
+    boundary    {text} NOT NULL,
+    signature   {text},
+    public_key  {text}
+);
+";
+
 /// `sql` in `dialect`: tokens filled in (see the module comment), `?N`
 /// parameters as `$N` for PostgreSQL, `{values:N}` repeated for `rows`
 /// rows. The statements contain no other `?` and no other braces.
@@ -336,7 +383,9 @@ pub fn render(sql: &str, dialect: Dialect, rows: usize) -> String {
             ("text", false) => "TEXT".to_owned(),
             ("text", true) => "TEXT COLLATE \"C\"".to_owned(),
             ("without_rowid", false) => "WITHOUT ROWID".to_owned(),
-            ("without_rowid", true) | ("skip_locked" | "bytes", false) => String::new(),
+            ("without_rowid", true) | ("skip_locked" | "bytes" | "for_update", false) => {
+                String::new()
+            }
             ("values", _) => values(x.parse().unwrap_or(1), rows, pg),
             ("list", _) => values(1, rows, pg).replace(['(', ')'], ""),
             ("sum", false) => format!("CAST(total({x}) AS INTEGER)"),
@@ -359,6 +408,7 @@ pub fn render(sql: &str, dialect: Dialect, rows: usize) -> String {
                 "CASE WHEN ({x} -> '{y}') = 'true'::jsonb THEN 1 WHEN ({x} -> '{y}') = 'false'::jsonb THEN 0 END"
             ),
             ("skip_locked", true) => "FOR UPDATE SKIP LOCKED".to_owned(),
+            ("for_update", true) => "FOR UPDATE".to_owned(),
             ("bytes", true) => " COLLATE \"C\"".to_owned(),
             ("hour", _) if x.starts_with('?') => {
                 format!("substr(CAST({} AS TEXT), 1, 13)", param(x, pg))
