@@ -74,9 +74,16 @@ test('a tag before consent on the demo shop: its evidence bundle verifies; a fli
   assert.equal(ok.code, 0, ok.out);
   assert.match(ok.out, /^verified$/m);
 
-  // One byte flipped in the middle of the bundle.
+  // One byte flipped in the middle of findings.json's stored (deflated)
+  // data: its zip local header is where its name first occurs; the data
+  // follows the name and the extra field. (The zip's own framing, e.g. an
+  // entry's timestamp, is not evidence: docs/evidence.md.)
   const bytes = readFileSync(bundle);
-  bytes[Math.floor(bytes.length / 2)] ^= 0x01;
+  const name = bytes.indexOf('findings.json');
+  const header = name - 30;
+  assert.equal(bytes.readUInt32LE(header), 0x04034b50, 'a zip local file header');
+  const dataStart = name + bytes.readUInt16LE(header + 26) + bytes.readUInt16LE(header + 28);
+  bytes[dataStart + Math.floor(bytes.readUInt32LE(header + 18) / 2)] ^= 0x01;
   const flipped = join(dir, 'flipped.zip');
   writeFileSync(flipped, bytes);
   const bad = await tagwatch(['verify', flipped, '--key', pub]);
