@@ -57,7 +57,10 @@ fn a_flipped_byte_in_any_file_of_the_fixture_fails() {
     for i in 0..zip.len() {
         let f = zip.by_index_raw(i).unwrap();
         let start = usize::try_from(f.data_start()).unwrap();
-        ranges.push((f.name().to_owned(), start..start + usize::try_from(f.compressed_size()).unwrap()));
+        ranges.push((
+            f.name().to_owned(),
+            start..start + usize::try_from(f.compressed_size()).unwrap(),
+        ));
     }
     assert_eq!(ranges.len(), 9);
     for (name, range) in ranges {
