@@ -126,5 +126,7 @@ n = {
     "engine": write("engine", engine),
     "gpp": write("gpp", gpp_strings),
     "consent_mode": write("consent_mode", consent_mode),
+    # A real bundle (tagwatch evidence, tests/fixtures/evidence).
+    "bundle": write("bundle", [open(os.path.join(FIX, "evidence", "bundle.zip"), "rb").read()]),
 }
 print("seeds: " + ", ".join("%s %d" % kv for kv in n.items()), file=sys.stderr)

@@ -55,6 +55,16 @@ enum Command {
     /// Audit a browser HAR export offline: findings and inventory.
     /// Exit 0 without findings, 3 with findings, 2 on bad input.
     Har(HarArgs),
+    /// The operator's Ed25519 signing keys (evidence bundles, purge checkpoints).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Write a signed evidence bundle (zip) of a site's findings.
+    Evidence(EvidenceArgs),
+    /// Check an evidence bundle offline, or the chain of a site in a store.
+    /// Exit 0 when it verifies, 1 naming what is wrong.
+    Verify(VerifyArgs),
     /// The vendor catalog: list, show, import the Open Cookie Database.
     Catalog {
         #[command(subcommand)]
@@ -101,8 +111,81 @@ struct ExportArgs {
     events: Option<String>,
 }
 
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a key pair: DIR/tagwatch-signing.key (secret, mode 0600, never
+    /// printed) and DIR/tagwatch-signing.pub; prints the public key.
+    Init {
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        dir: String,
+    },
+    /// Print the public key of a key pair (from its .key or .pub file).
+    Show {
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        dir: String,
+    },
+}
+
+/// The secret key file: `--signing-key`, else `TAGWATCH_SIGNING_KEY`.
+fn signing_key(flag: Option<&str>) -> Result<Option<store::chain::SigningKey>, Failure> {
+    let path = match flag {
+        Some(p) => Some(p.to_owned()),
+        None => std::env::var("TAGWATCH_SIGNING_KEY")
+            .ok()
+            .filter(|p| !p.trim().is_empty()),
+    };
+    path.map(|p| tagwatch_evidence::keys::load_secret(std::path::Path::new(&p)))
+        .transpose()
+        .map_err(Failure::Usage)
+}
+
+#[derive(Args)]
+struct EvidenceArgs {
+    /// The site's key.
+    #[arg(long, value_name = "KEY")]
+    site: String,
+    /// Findings observed at or after (a date or an RFC 3339 time).
+    #[arg(long, value_name = "WHEN")]
+    since: Option<String>,
+    /// Findings observed before.
+    #[arg(long, value_name = "WHEN")]
+    until: Option<String>,
+    /// One finding, by its id (`tagwatch export`, the dashboard).
+    #[arg(long, value_name = "ID")]
+    finding: Option<i64>,
+    /// The bundle to write (refused if it exists).
+    #[arg(long, value_name = "FILE")]
+    out: String,
+    /// The secret key file (`tagwatch keys init`); else TAGWATCH_SIGNING_KEY.
+    #[arg(long, value_name = "FILE")]
+    signing_key: Option<String>,
+    /// Store: sqlite:PATH or postgres://USER@HOST:PORT/DBNAME.
+    #[arg(long, default_value = DEFAULT_DB, value_name = "URL")]
+    db: String,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// The bundle to check (omit with --db).
+    bundle: Option<String>,
+    /// The operator's public key (64 hex digits, or a .pub file). Without
+    /// it, a bundle is checked against the key it names (printed: compare
+    /// it with the published one).
+    #[arg(long, value_name = "PUB")]
+    key: Option<String>,
+    /// Check the chain of --site in this store instead of a bundle.
+    #[arg(long, value_name = "URL")]
+    db: Option<String>,
+    #[arg(long, value_name = "KEY")]
+    site: Option<String>,
+}
+
 #[derive(Args)]
 struct PurgeArgs {
+    /// Signs the checkpoint each site's chain records (docs/evidence.md);
+    /// else TAGWATCH_SIGNING_KEY.
+    #[arg(long, value_name = "FILE")]
+    signing_key: Option<String>,
     /// A date (2026-01-01, midnight UTC) or an RFC 3339 time (2026-01-01T12:00:00Z).
     #[arg(long, value_name = "WHEN")]
     before: String,
@@ -184,6 +267,10 @@ struct ServeArgs {
     /// POST a JSON alert here when a finding type first appears for a site.
     #[arg(long, value_name = "URL")]
     webhook: Option<String>,
+    /// Signs the checkpoints retention records in each site's chain
+    /// (`tagwatch keys init`; docs/evidence.md); else TAGWATCH_SIGNING_KEY.
+    #[arg(long, value_name = "FILE")]
+    signing_key: Option<String>,
 }
 
 #[derive(Args)]
@@ -402,6 +489,14 @@ fn main() -> ExitCode {
         Command::Tcf => audit::tcf::run(),
         Command::Gpp => audit::gpp::run(),
         Command::Purge(args) => purge(&args, checks),
+        Command::Keys {
+            command: KeysCommand::Init { dir },
+        } => keys_init(&dir),
+        Command::Keys {
+            command: KeysCommand::Show { dir },
+        } => keys_show(&dir),
+        Command::Evidence(args) => evidence(&args, checks),
+        Command::Verify(args) => verify(&args, checks),
         Command::Export(args) => export_cmd(&args, checks),
     };
     match result {
@@ -566,7 +661,11 @@ fn purge(args: &PurgeArgs, checks: store::Checks) -> Result<(), Failure> {
         ))
     })?;
     let before = timefmt::iso_from_ms(ms);
+    let key = signing_key(args.signing_key.as_deref())?;
     let store = open_store(&args.db, args.events.as_deref(), checks)?;
+    if let Some(key) = key {
+        store.sign_checkpoints(key);
+    }
     let purged = store::purge_all(&*store, &before)
         .map_err(|e| Failure::Runtime(format!("cannot delete old reports: {e}")))?;
     eprintln!("tagwatch: purge: reports observed before {before}");
@@ -574,6 +673,174 @@ fn purge(args: &PurgeArgs, checks: store::Checks) -> Result<(), Failure> {
         eprintln!("tagwatch: purge: {table} {rows}");
     }
     Ok(())
+}
+
+fn keys_init(dir: &str) -> Result<(), Failure> {
+    let (public, secret) =
+        tagwatch_evidence::keys::init(std::path::Path::new(dir)).map_err(Failure::Runtime)?;
+    eprintln!(
+        "tagwatch: keys: secret key written to {} (mode 0600: keep it, back it up, never publish it)",
+        secret.display()
+    );
+    println!("{}", store::chain::to_hex(public.as_bytes()));
+    Ok(())
+}
+
+fn keys_show(dir: &str) -> Result<(), Failure> {
+    let dir = std::path::Path::new(dir);
+    let public = dir.join(tagwatch_evidence::keys::PUBLIC_FILE);
+    let file = if public.exists() {
+        public
+    } else {
+        dir.join(tagwatch_evidence::keys::SECRET_FILE)
+    };
+    let key =
+        tagwatch_evidence::keys::load_public(&file.to_string_lossy()).map_err(Failure::Usage)?;
+    println!("{}", store::chain::to_hex(key.as_bytes()));
+    Ok(())
+}
+
+/// Most findings one bundle holds: a bundle is read whole by `verify`;
+/// narrow a larger one with --since/--until.
+const MAX_BUNDLE_FINDINGS: i64 = 100_000;
+
+fn instant(flag: &str, text: Option<&str>) -> Result<Option<String>, Failure> {
+    text.map(|t| {
+        timefmt::parse_instant(t).map(timefmt::iso_from_ms).ok_or_else(|| {
+            Failure::Usage(format!(
+                "{flag} {t:?}: expected a date (2026-01-01, midnight UTC) or an RFC 3339 time (2026-01-01T12:00:00Z)"
+            ))
+        })
+    })
+    .transpose()
+}
+
+fn evidence(args: &EvidenceArgs, checks: store::Checks) -> Result<(), Failure> {
+    let since = instant("--since", args.since.as_deref())?;
+    let until = instant("--until", args.until.as_deref())?;
+    let key = signing_key(args.signing_key.as_deref())?.ok_or_else(|| {
+        Failure::Usage(
+            "a bundle is signed: give --signing-key FILE (or TAGWATCH_SIGNING_KEY); make a key with `tagwatch keys init`".into(),
+        )
+    })?;
+    let store = store::open(&args.db, 0, checks).map_err(|e| store_failure(&args.db, e))?;
+    let ev = store
+        .evidence(&store::EvidenceQuery {
+            site: args.site.clone(),
+            since: since.clone(),
+            until: until.clone(),
+            finding: args.finding,
+            limit: MAX_BUNDLE_FINDINGS + 1,
+        })
+        .map_err(|e| Failure::Runtime(format!("cannot read the store: {e}")))?;
+    if ev.findings.is_empty() {
+        return Err(Failure::Runtime(format!(
+            "site {} has no finding {}: nothing to put in a bundle",
+            args.site,
+            match args.finding {
+                Some(id) => format!("with id {id} in that window"),
+                None => "in that window".into(),
+            }
+        )));
+    }
+    if i64::try_from(ev.findings.len()).unwrap_or(i64::MAX) > MAX_BUNDLE_FINDINGS {
+        return Err(Failure::Usage(format!(
+            "more than {MAX_BUNDLE_FINDINGS} findings: narrow the bundle with --since and --until"
+        )));
+    }
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&args.out)
+        .map_err(|e| Failure::Runtime(format!("cannot create {}: {e}", args.out)))?;
+    let created_at = timefmt::iso_from_ms(timefmt::now_ms());
+    let mut out = std::io::BufWriter::new(file);
+    tagwatch_evidence::bundle::write(
+        &mut out,
+        &tagwatch_evidence::bundle::Contents {
+            site: &args.site,
+            since: since.as_deref(),
+            until: until.as_deref(),
+            finding: args.finding,
+            created_at: &created_at,
+            collector_version: env!("CARGO_PKG_VERSION"),
+            evidence: &ev,
+        },
+        &key,
+    )
+    .map_err(Failure::Runtime)?;
+    out.into_inner()
+        .map_err(|e| Failure::Runtime(format!("cannot write {}: {e}", args.out)))?
+        .sync_all()
+        .map_err(|e| Failure::Runtime(format!("cannot write {}: {e}", args.out)))?;
+    eprintln!(
+        "tagwatch: evidence: {} findings of site {}, chain seq {}..{}, written to {}",
+        ev.findings.len(),
+        args.site,
+        ev.chain.entries.first().map_or(0, |e| e.seq),
+        ev.chain.entries.last().map_or(0, |e| e.seq),
+        args.out
+    );
+    Ok(())
+}
+
+fn verify(args: &VerifyArgs, checks: store::Checks) -> Result<(), Failure> {
+    let key = args
+        .key
+        .as_deref()
+        .map(tagwatch_evidence::keys::load_public)
+        .transpose()
+        .map_err(Failure::Usage)?;
+    let (problems, notes) = match (&args.bundle, &args.db, &args.site) {
+        (Some(path), None, None) => {
+            let file = std::fs::File::open(path)
+                .map_err(|e| Failure::Runtime(format!("cannot open {path}: {e}")))?;
+            let v = tagwatch_evidence::bundle::verify(std::io::BufReader::new(file), key.as_ref());
+            (v.problems, v.notes)
+        }
+        (None, Some(db), Some(site)) => {
+            let store = store::open(db, 0, checks).map_err(|e| store_failure(db, e))?;
+            let known = store
+                .site_config(site)
+                .map_err(|e| Failure::Runtime(format!("cannot read the store: {e}")))?;
+            if known.is_none() {
+                return Err(Failure::Usage(format!(
+                    "--site {site}: no such site in this store (tagwatch site list)"
+                )));
+            }
+            let dump = store
+                .chain(site)
+                .map_err(|e| Failure::Runtime(format!("cannot read the store: {e}")))?;
+            let problems = dump.verify(store::chain::Rows::All, key.as_ref());
+            let notes = vec![format!(
+                "{} findings, chain seq {}..{} of site {site}",
+                dump.findings.len(),
+                dump.entries.first().map_or(0, |e| e.seq),
+                dump.entries.last().map_or(0, |e| e.seq)
+            )];
+            (problems.into_iter().map(|p| p.0).collect(), notes)
+        }
+        _ => {
+            return Err(Failure::Usage(
+                "give a bundle (tagwatch verify bundle.zip) or a store and a site (tagwatch verify --db URL --site KEY)".into(),
+            ))
+        }
+    };
+    for note in &notes {
+        eprintln!("tagwatch: verify: {note}");
+    }
+    if problems.is_empty() {
+        println!("verified");
+        return Ok(());
+    }
+    for p in &problems {
+        println!("FAILED: {p}");
+    }
+    Err(Failure::Runtime(format!(
+        "{} problem{} found (listed above)",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    )))
 }
 
 fn admin_token() -> Result<String, Failure> {
@@ -662,6 +929,7 @@ fn serve(args: &ServeArgs, checks: store::Checks) -> Result<(), Failure> {
         .map(parse_retention)
         .transpose()
         .map_err(Failure::Usage)?;
+    let signing_key = signing_key(args.signing_key.as_deref())?;
     let admin_token = admin_token()?;
     logging::init(log_format);
     tagwatch_collector::serve(tagwatch_collector::Config {
@@ -684,6 +952,7 @@ fn serve(args: &ServeArgs, checks: store::Checks) -> Result<(), Failure> {
         webhook: args.webhook.clone(),
         retain,
         admin_token,
+        signing_key,
     })
     .map_err(|e| match e {
         tagwatch_collector::ServeError::Store(e) => store_failure(&args.db, e),

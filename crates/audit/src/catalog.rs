@@ -232,6 +232,12 @@ fn show(v: &'static Vendor) -> Show {
     }
 }
 
+/// A vendor's catalog entry as `tagwatch catalog show --json` prints it
+/// (evidence bundles carry the entries that classified their findings).
+pub fn entry_json(id: &str) -> Option<String> {
+    tagwatch_core::catalog::vendor(id).map(show_json)
+}
+
 fn show_json(v: &'static Vendor) -> String {
     let mut out = serde_json::to_string_pretty(&show(v)).unwrap_or_default();
     out.push('\n');

@@ -59,6 +59,9 @@ pub struct Config {
     pub retain: Option<Duration>,
     /// The bearer token of the read API.
     pub admin_token: String,
+    /// `--signing-key`: signs the checkpoints retention records in each
+    /// site's chain (docs/evidence.md).
+    pub signing_key: Option<tagwatch_store::chain::SigningKey>,
 }
 
 /// The defaults of `tagwatch serve`'s flags (docs/collector.md#tagwatch-serve),
@@ -108,6 +111,7 @@ impl Config {
             body_timeout: Duration::from_secs(defaults::BODY_TIMEOUT),
             max_connections: None,
             webhook: None,
+            signing_key: None,
             retain: None,
             admin_token: admin_token.into(),
         }
@@ -154,6 +158,9 @@ impl Collector {
         }
         let events = Arc::new(events);
         let mut store = store::open(&config.db, 2, config.checks).map_err(ServeError::Store)?;
+        if let Some(key) = &config.signing_key {
+            store.sign_checkpoints(key.clone());
+        }
         if let Some(url) = &config.events {
             store = tagwatch_events::open(url, store).map_err(ServeError::Events)?;
         }

@@ -17,6 +17,24 @@ struct Backend {
     _place: Place,
 }
 
+impl Backend {
+    /// Runs SQL on the database behind the store's back (what someone with
+    /// write access to it can do).
+    fn tamper(&self, sql: &str) {
+        match &self._place {
+            Place::Dir(dir) => {
+                let c = rusqlite::Connection::open(dir.join("t.db")).expect("open");
+                c.execute_batch(sql).expect("tamper");
+            }
+            Place::Pg(db) => {
+                let mut c =
+                    ::postgres::Client::connect(&db.url, ::postgres::NoTls).expect("connect");
+                c.batch_execute(sql).expect("tamper");
+            }
+        }
+    }
+}
+
 /// Where a backend's data lives; removed when the test ends.
 enum Place {
     Dir(PathBuf),
@@ -689,6 +707,112 @@ fn every_backend_purges_old_reports_in_chunks_counting_rows_per_table() {
             }])
             .expect("commit");
         assert_eq!(totals(store, None).page_views, 3, "{}", b.name);
+        // Unsigned checkpoints (no key) do not prove what they removed.
+        let problems = store
+            .chain(SITE)
+            .expect("chain")
+            .verify(chain::Rows::All, None);
+        assert!(!problems.is_empty(), "{}", b.name);
+        assert!(
+            problems.iter().all(|p| p.0.contains("is not signed")),
+            "{}: {problems:?}",
+            b.name
+        );
+    }
+}
+
+fn test_key() -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[7; 32])
+}
+
+/// Every commit extends the site's chain, which verifies against the rows;
+/// a signed purge keeps it verifying; an edited, deleted or inserted row
+/// and an edited entry are each named.
+#[test]
+fn every_backend_chains_findings_and_names_what_was_changed() {
+    for b in backends("chain") {
+        let store = &*b.store;
+        store.sign_checkpoints(test_key());
+        with_site(store, SITE);
+        let batches = mixed_batches();
+        let refs: Vec<&Batch> = batches.iter().collect();
+        store.commit(&refs).expect("commit");
+        // A resent report raising a count: a new state of the same row.
+        store
+            .commit(&[&Batch {
+                findings: vec![finding(
+                    "pv2",
+                    "intercom-id-x",
+                    9,
+                    "2024-05-03T00:00:00.000Z",
+                )],
+                ..Batch::default()
+            }])
+            .expect("commit");
+        let key = test_key().verifying_key();
+        let ok = |what: &str| {
+            let dump = store.chain(SITE).expect("chain");
+            let problems = dump.verify(chain::Rows::All, Some(&key));
+            assert!(problems.is_empty(), "{} {what}: {problems:?}", b.name);
+            dump
+        };
+        let dump = ok("after commits");
+        let rows = all_findings(store).len();
+        assert_eq!(dump.findings.len(), rows, "{}", b.name);
+        assert_eq!(dump.entries.len(), rows + 1, "{}", b.name);
+        // A signed purge: the removed rows are explained.
+        purge_all(store, "2024-05-02T00:00:00.000Z").expect("purge");
+        ok("after a purge");
+        // An edit of one finding row.
+        let id = *dump.findings.keys().last().expect("a finding");
+        b.tamper(&format!(
+            "UPDATE findings SET count = count + 1 WHERE id = {id}"
+        ));
+        let problems = store
+            .chain(SITE)
+            .expect("chain")
+            .verify(chain::Rows::All, Some(&key));
+        assert_eq!(problems.len(), 1, "{}: {problems:?}", b.name);
+        assert!(
+            problems[0]
+                .0
+                .contains(&format!("finding {id} of site {SITE} was edited")),
+            "{}: {problems:?}",
+            b.name
+        );
+        b.tamper(&format!(
+            "UPDATE findings SET count = count - 1 WHERE id = {id}"
+        ));
+        ok("after the edit was undone");
+        // A row deleted without a checkpoint.
+        b.tamper(&format!("DELETE FROM findings WHERE id = {id}"));
+        let problems = store
+            .chain(SITE)
+            .expect("chain")
+            .verify(chain::Rows::All, Some(&key));
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.0.contains(&format!("finding {id} of site {SITE}"))
+                    && p.0.contains("was deleted")),
+            "{}: {problems:?}",
+            b.name
+        );
+        // An entry's `at` changed: its hash no longer matches.
+        b.tamper(&format!(
+            "UPDATE chain SET at = '2000-01-01T00:00:00.000Z' WHERE site = '{SITE}' AND seq = 1"
+        ));
+        let problems = store
+            .chain(SITE)
+            .expect("chain")
+            .verify(chain::Rows::All, Some(&key));
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.0.contains("seq 1 of site tw_a was changed")),
+            "{}: {problems:?}",
+            b.name
+        );
     }
 }
 
@@ -873,6 +997,10 @@ fn postgres_writers_sharing_a_database_agree_and_never_deadlock() {
         t.join().expect("writer");
     }
     let store = stores.first().expect("store");
+    // One chain, not forked: every commit's entries follow the last.
+    let dump = store.chain(SITE).expect("chain");
+    assert_eq!(dump.verify(chain::Rows::All, None), []);
+    assert_eq!(dump.entries.len(), 3 * 20 * 40);
     let rows = all_findings(&**store);
     assert_eq!(rows.len(), 40);
     assert!(rows.iter().all(|r| r.count == 20));

@@ -10,18 +10,24 @@
 //! collectors sharing a PostgreSQL database lock rows in the same order
 //! and never deadlock — with a few multi-row statements per table.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use ed25519_dalek::SigningKey;
+
+use crate::chain::{
+    self, hash_from_hex, sha256, to_hex, Checkpoint, Entry, FindingState, Hash, GENESIS,
+};
 use crate::conn::{first, rows, transaction, Conn, Param, Row, Tx};
 use crate::schema::{binds_columns, render, row_columns, Backfill, MIGRATIONS, SCHEMA_VERSION};
 use crate::{
-    release_items, Batch, ConsentTally, FindingRecord, FindingRow, FindingsQuery, FirstSeen,
-    HealthQuery, HealthRecord, HealthRow, HostTotals, InventoryQuery, InventoryRecord,
-    InventoryTotals, Named, Purged, ReleaseInfo, ReleaseItem, ReleaseItemKind, ReleaseNews,
-    ReleaseProfile, ReleaseRows, SiteChange, SiteConfig, SiteInfo, SiteRelease, Stats, StatsQuery,
-    Store, StoreError, Tally, Usage, VendorTotals,
+    release_items, Batch, ChainDump, ConsentTally, Evidence, EvidenceQuery, FindingRecord,
+    FindingRow, FindingsQuery, FirstSeen, HealthAt, HealthQuery, HealthRecord, HealthRow,
+    HostTotals, InventoryAt, InventoryQuery, InventoryRecord, InventoryTotals, Named, Purged,
+    ReleaseInfo, ReleaseItem, ReleaseItemKind, ReleaseNews, ReleaseProfile, ReleaseRows,
+    SiteChange, SiteConfig, SiteInfo, SiteRelease, Stats, StatsQuery, Store, StoreError, Tally,
+    Usage, VendorTotals,
 };
 
 /// Most rows written by one multi-row statement. Larger groups take
@@ -60,6 +66,8 @@ pub(crate) struct Db<C: Conn> {
     /// `site_release_items` (committed; the table only grows): a group's
     /// reports of a release it has seen write nothing more.
     known_release_items: Mutex<HashSet<ReleaseItemKey>>,
+    /// Signs purge checkpoints (`Store::sign_checkpoints`).
+    signing_key: Mutex<Option<SigningKey>>,
 }
 
 /// Site key → the finding types it is known to have.
@@ -92,6 +100,7 @@ impl<C: Conn> Db<C> {
             next_reader: AtomicUsize::new(0),
             known_types: Mutex::new(HashMap::new()),
             known_release_items: Mutex::new(HashSet::new()),
+            signing_key: Mutex::new(None),
         })
     }
 
@@ -595,6 +604,8 @@ fn write_group<C: Conn>(
         )?;
     }
 
+    extend_chains(c, &group.findings)?;
+
     write_rows(
         c,
         INSERT_HEALTH,
@@ -829,6 +840,379 @@ fn record_release_items<C: Conn>(
     Ok((news, written))
 }
 
+// ----------------------------------------------------------------- chain
+
+/// Every column of a finding row the canonical form covers
+/// (`chain::FindingState`), in its order.
+macro_rules! finding_state_columns {
+    () => {
+        "id, site, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source,
+         consent, count, at, received_at, user_agent, raw, release"
+    };
+}
+
+fn finding_state(row: &dyn Row) -> Result<FindingState, StoreError> {
+    Ok(FindingState {
+        id: row.int(0)?,
+        site: row.text(1)?,
+        page_view: row.text(2)?,
+        page: row.text(3)?,
+        kind: row.text(4)?,
+        vendor: row.text(5)?,
+        category: row.opt_text(6)?,
+        evidence_kind: row.opt_text(7)?,
+        evidence: row.text(8)?,
+        consent_source: row.opt_text(9)?,
+        consent: row.text(10)?,
+        count: row.int(11)?,
+        at: row.text(12)?,
+        received_at: row.text(13)?,
+        user_agent: row.text(14)?,
+        raw: row.text(15)?,
+        release: row.opt_text(16)?,
+    })
+}
+
+/// The rows of some page views of a site (the rows a commit wrote are
+/// picked out in Rust by their dedupe key: a (page_view, dedupe) list
+/// would need a typed blob in a VALUES list, which PostgreSQL cannot
+/// infer).
+const PAGE_VIEW_FINDINGS: &str = concat!(
+    "SELECT ",
+    finding_state_columns!(),
+    " FROM findings WHERE site = ?1 AND page_view IN (SELECT value{bytes} FROM {each:?2:p})"
+);
+
+/// A site's head, made if it has none, then locked until the commit:
+/// writers of one site take turns, so each extends the head the one
+/// before left.
+const CHAIN_HEAD_MAKE: &str = "INSERT INTO chain_heads (site, seq, hash) VALUES (?1, 0, ?2)
+ON CONFLICT (site) DO NOTHING";
+const CHAIN_HEAD_LOCK: &str = "SELECT seq, hash FROM chain_heads WHERE site = ?1 {for_update}";
+const CHAIN_HEAD_SET: &str = "UPDATE chain_heads SET seq = ?2, hash = ?3 WHERE site = ?1";
+const CHAIN_INSERT: &str = "
+INSERT INTO chain (site, seq, kind, row_id, at, digest, prev, hash) {rows:tititttt}";
+
+/// A site's chain head: (seq, hash), locked until the transaction ends.
+fn lock_head<C: Conn>(c: &mut C, site: &str) -> Result<(i64, Hash), StoreError> {
+    c.execute(
+        CHAIN_HEAD_MAKE,
+        &[site.into(), to_hex(&GENESIS).as_str().into()],
+    )?;
+    let head = first(c, CHAIN_HEAD_LOCK, &[site.into()], |row| {
+        Ok((row.int(0)?, row.text(1)?))
+    })?;
+    let (seq, hash) = head.ok_or_else(|| untrusted_chain(site, "its chain head is missing"))?;
+    let hash = hash_from_hex(&hash)
+        .ok_or_else(|| untrusted_chain(site, "its chain head is not a hash"))?;
+    Ok((seq, hash))
+}
+
+fn untrusted_chain(site: &str, what: &str) -> StoreError {
+    StoreError::Untrusted(format!(
+        "the chain of site {site} cannot be extended: {what}; run `tagwatch verify --db URL --site {site}` to see what was changed"
+    ))
+}
+
+/// Appends `entries` (made by `make` from the head) to a site's chain and
+/// moves its head.
+fn append<C: Conn>(
+    c: &mut C,
+    site: &str,
+    mut make: impl FnMut(i64, Hash) -> Vec<Entry>,
+) -> Result<Vec<Entry>, StoreError> {
+    let (seq, hash) = lock_head(c, site)?;
+    let entries = make(seq, hash);
+    let Some(last) = entries.last() else {
+        return Ok(entries);
+    };
+    let (last_seq, last_hash) = (last.seq, to_hex(&last.hash));
+    let hex: Vec<[String; 3]> = entries
+        .iter()
+        .map(|e| [to_hex(&e.digest), to_hex(&e.prev), to_hex(&e.hash)])
+        .collect();
+    let rows: Vec<(&Entry, &[String; 3])> = entries.iter().zip(&hex).collect();
+    write_rows(
+        c,
+        CHAIN_INSERT,
+        &rows,
+        |(e, [d, p, h]), params| {
+            params.extend([
+                Param::Text(site),
+                Param::Int(e.seq),
+                Param::Text(&e.kind),
+                Param::Int(e.row),
+                Param::Text(&e.at),
+                d.into(),
+                p.into(),
+                h.into(),
+            ]);
+        },
+        &mut |_| Ok(()),
+    )?;
+    c.execute(
+        CHAIN_HEAD_SET,
+        &[site.into(), Param::Int(last_seq), last_hash.as_str().into()],
+    )?;
+    Ok(entries)
+}
+
+/// A finding's key within its site: (page view, dedupe key).
+type PageViewKey<'a> = (&'a str, [u8; DEDUPE_KEY_BYTES]);
+
+/// One entry per finding row the commit wrote, as the commit left it,
+/// site by site in key order (no deadlock between collectors), rows in id
+/// order.
+fn extend_chains<C: Conn>(c: &mut C, findings: &[Merged<'_>]) -> Result<(), StoreError> {
+    let mut by_site: BTreeMap<&str, (BTreeSet<&str>, HashSet<PageViewKey<'_>>)> = BTreeMap::new();
+    for m in findings {
+        let (views, keys) = by_site.entry(m.first.site.as_str()).or_default();
+        views.insert(m.first.page_view.as_str());
+        keys.insert((m.first.page_view.as_str(), m.key));
+    }
+    for (site, (views, keys)) in by_site {
+        let views = serde_json::Value::from(views.into_iter().collect::<Vec<_>>()).to_string();
+        let mut states = rows(
+            c,
+            PAGE_VIEW_FINDINGS,
+            &[site.into(), views.as_str().into()],
+            finding_state,
+        )?;
+        states.retain(|f| {
+            keys.contains(&(
+                f.page_view.as_str(),
+                dedupe_key(&f.kind, &f.vendor, &f.evidence),
+            ))
+        });
+        states.sort_by_key(|f| f.id);
+        append(c, site, |mut seq, mut prev| {
+            states
+                .iter()
+                .map(|f| {
+                    seq = seq.saturating_add(1);
+                    let e = Entry::new(site, seq, chain::FINDING, f.id, &f.at, f.digest(), prev);
+                    prev = e.hash;
+                    e
+                })
+                .collect()
+        })?;
+    }
+    Ok(())
+}
+
+/// What a purge removes from one site.
+#[derive(Default)]
+struct Removed {
+    /// (id, `at`, digest) of each finding row, in id order.
+    findings: Vec<(i64, String, Hash)>,
+    health: i64,
+    inventories: i64,
+}
+
+/// Records a purge in each site's chain: a `removed` entry per finding
+/// row, then the checkpoint that counts them, signed when the store has a
+/// key.
+fn record_checkpoints<C: Conn>(
+    c: &mut C,
+    before: &str,
+    removed: &BTreeMap<String, Removed>,
+    key: Option<&SigningKey>,
+) -> Result<(), StoreError> {
+    for (site, r) in removed {
+        let id = first(
+            c,
+            "INSERT INTO chain_checkpoints (site, seq, before, findings, health, inventories, boundary)
+             VALUES (?1, 0, ?2, 0, 0, 0, '') RETURNING id",
+            &[site.into(), before.into()],
+            |row| row.int(0),
+        )?
+        .ok_or_else(|| untrusted_chain(site, "a checkpoint could not be recorded"))?;
+        let mut checkpoint = None;
+        append(c, site, |mut seq, mut prev| {
+            let mut entries: Vec<Entry> = r
+                .findings
+                .iter()
+                .map(|(row, at, digest)| {
+                    seq = seq.saturating_add(1);
+                    let e = Entry::new(site, seq, chain::REMOVED, *row, at, *digest, prev);
+                    prev = e.hash;
+                    e
+                })
+                .collect();
+            let mut cp = Checkpoint {
+                id,
+                site: site.clone(),
+                seq: seq.saturating_add(1),
+                before: before.to_owned(),
+                findings: i64::try_from(r.findings.len()).unwrap_or(i64::MAX),
+                health: r.health,
+                inventories: r.inventories,
+                boundary: prev,
+                signature: None,
+                public_key: None,
+            };
+            if let Some(key) = key {
+                cp.sign(key);
+            }
+            entries.push(Entry::new(
+                site,
+                cp.seq,
+                chain::CHECKPOINT,
+                id,
+                before,
+                sha256(&cp.canonical()),
+                prev,
+            ));
+            checkpoint = Some(cp);
+            entries
+        })?;
+        if let Some(cp) = checkpoint {
+            c.execute(
+                "UPDATE chain_checkpoints SET seq = ?2, findings = ?3, health = ?4, inventories = ?5,
+                     boundary = ?6, signature = ?7, public_key = ?8 WHERE id = ?1",
+                &[
+                    Param::Int(id),
+                    Param::Int(cp.seq),
+                    Param::Int(cp.findings),
+                    Param::Int(cp.health),
+                    Param::Int(cp.inventories),
+                    to_hex(&cp.boundary).as_str().into(),
+                    (&cp.signature).into(),
+                    (&cp.public_key).into(),
+                ],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Rows a purge is about to remove, per site: `?1` a JSON array of ids.
+const STATES_OF_FINDINGS: &str = concat!(
+    "SELECT ",
+    finding_state_columns!(),
+    " FROM findings WHERE id IN (SELECT CAST(value AS BIGINT) FROM {each:?1:i}) ORDER BY id"
+);
+const SITES_OF_HEALTH: &str = "SELECT site, count(*) FROM health
+WHERE id IN (SELECT CAST(value AS BIGINT) FROM {each:?1:i}) GROUP BY site";
+const SITES_OF_INVENTORIES: &str = "SELECT site, count(*) FROM inventories
+WHERE id IN (SELECT CAST(value AS BIGINT) FROM {each:?1:i}) GROUP BY site";
+
+const CHAIN_ENTRIES: &str = "SELECT seq, kind, row_id, at, digest, prev, hash FROM chain
+WHERE site = ?1 AND seq >= ?2 ORDER BY seq";
+const CHAIN_CHECKPOINTS: &str = "SELECT id, site, seq, before, findings, health, inventories,
+    boundary, signature, public_key FROM chain_checkpoints WHERE site = ?1 AND seq >= ?2";
+const SITE_FINDINGS: &str = concat!(
+    "SELECT ",
+    finding_state_columns!(),
+    " FROM findings WHERE site = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+);
+
+fn chain_entry(row: &dyn Row) -> Result<Entry, StoreError> {
+    let hash = |i: usize| -> Result<Hash, StoreError> {
+        let text = row.text(i)?;
+        // A value that is not a hash is kept as one that matches nothing:
+        // the check then names the entry.
+        Ok(hash_from_hex(&text).unwrap_or([0xff; 32]))
+    };
+    Ok(Entry {
+        seq: row.int(0)?,
+        kind: row.text(1)?,
+        row: row.int(2)?,
+        at: row.text(3)?,
+        digest: hash(4)?,
+        prev: hash(5)?,
+        hash: hash(6)?,
+    })
+}
+
+fn checkpoint_row(row: &dyn Row) -> Result<Checkpoint, StoreError> {
+    Ok(Checkpoint {
+        id: row.int(0)?,
+        site: row.text(1)?,
+        seq: row.int(2)?,
+        before: row.text(3)?,
+        findings: row.int(4)?,
+        health: row.int(5)?,
+        inventories: row.int(6)?,
+        boundary: hash_from_hex(&row.text(7)?).unwrap_or([0xff; 32]),
+        signature: row.opt_text(8)?,
+        public_key: row.opt_text(9)?,
+    })
+}
+
+/// Rows read at a time when a whole site's findings are hashed.
+const VERIFY_ROWS: u32 = 1000;
+
+/// A site's chain from `from_seq`, its checkpoints there and (with
+/// `digests`) the digest of every finding row it has now, in one snapshot.
+fn read_chain<C: Conn>(
+    c: &mut C,
+    site: &str,
+    from_seq: i64,
+    digests: bool,
+) -> Result<ChainDump, StoreError> {
+    let entries = rows(
+        c,
+        CHAIN_ENTRIES,
+        &[site.into(), Param::Int(from_seq)],
+        chain_entry,
+    )?;
+    let checkpoints = rows(
+        c,
+        CHAIN_CHECKPOINTS,
+        &[site.into(), Param::Int(from_seq)],
+        checkpoint_row,
+    )?
+    .into_iter()
+    .map(|cp| (cp.id, cp))
+    .collect();
+    let mut findings = BTreeMap::new();
+    let mut after = 0i64;
+    loop {
+        if !digests {
+            break;
+        }
+        let page = rows(
+            c,
+            SITE_FINDINGS,
+            &[site.into(), Param::Int(after), VERIFY_ROWS.into()],
+            finding_state,
+        )?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        findings.extend(page.iter().map(|f| (f.id, f.stored())));
+    }
+    let start = match entries.first() {
+        Some(e) => e.prev,
+        None => GENESIS,
+    };
+    Ok(ChainDump {
+        site: site.to_owned(),
+        entries,
+        start,
+        findings,
+        checkpoints,
+    })
+}
+
+const EVIDENCE_FINDINGS: &str = concat!(
+    "SELECT ",
+    finding_state_columns!(),
+    " FROM findings WHERE site = ?1
+        AND (CAST(?2 AS TEXT) IS NULL OR at >= ?2)
+        AND (CAST(?3 AS TEXT) IS NULL OR at < ?3)
+        AND (CAST(?4 AS BIGINT) IS NULL OR id = ?4)
+      ORDER BY id LIMIT ?5"
+);
+/// The latest entry of each of some findings: `?2` a JSON array of ids.
+const LATEST_ENTRIES: &str = "SELECT row_id, max(seq) FROM chain
+WHERE site = ?1 AND kind = 'finding' AND row_id IN (SELECT CAST(value AS BIGINT) FROM {each:?2:i})
+GROUP BY row_id";
+const EVIDENCE_INVENTORIES: &str = "SELECT page_view, page, at, received_at, raw FROM inventories
+WHERE site = ?1 AND page_view IN (SELECT value{bytes} FROM {each:?2:p}) ORDER BY page_view";
+const EVIDENCE_HEALTH: &str = "SELECT page_view, page, status, reason, at, received_at FROM health
+WHERE site = ?1 AND page_view IN (SELECT value{bytes} FROM {each:?2:p}) ORDER BY id";
+
 // --------------------------------------------------------------- queries
 
 /// Rows observed at or after parameter `$p`, or any when it is NULL: the
@@ -899,19 +1283,6 @@ macro_rules! old_ids {
             " WHERE site IN (SELECT key FROM sites) AND ",
             before!("?1"),
             " LIMIT ?2 {skip_locked}"
-        )
-    };
-}
-
-/// Retention: deletes those rows of `$table`.
-macro_rules! purge {
-    ($table:literal) => {
-        concat!(
-            "DELETE FROM ",
-            $table,
-            " WHERE id IN (",
-            old_ids!($table),
-            ")"
         )
     };
 }
@@ -1120,8 +1491,8 @@ const HEALTH: &str = concat!(
 );
 
 /// Retention: at most `?2` rows observed before `?1`, per table.
-const PURGE_FINDINGS: &str = purge!("findings");
-const PURGE_HEALTH: &str = purge!("health");
+const OLD_FINDINGS: &str = old_ids!("findings");
+const OLD_HEALTH: &str = old_ids!("health");
 const OLD_INVENTORIES: &str = old_ids!("inventories");
 
 fn usage_at(row: &dyn Row, first: usize) -> Result<Usage, StoreError> {
@@ -1528,6 +1899,11 @@ impl<C: Conn> Store for Db<C> {
     }
 
     fn purge(&self, before: &str, limit: u32) -> Result<Purged, StoreError> {
+        let key = self
+            .signing_key
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         self.write(|c| {
             transaction(c, Tx::Write, |c| {
                 let p = [before.into(), limit.into()];
@@ -1537,15 +1913,46 @@ impl<C: Conn> Store for Db<C> {
                 // retention only); at most `limit` per table so that one
                 // call never holds the write lock for long. PostgreSQL:
                 // rows a writer holds are skipped (left for the next run),
-                // so a purge never waits for ingest.
-                let findings = c.execute(PURGE_FINDINGS, &p)?;
-                let health = c.execute(PURGE_HEALTH, &p)?;
+                // so a purge never waits for ingest. The rows are counted
+                // per site first: each site's chain records what went.
+                let mut removed: BTreeMap<String, Removed> = BTreeMap::new();
+                let finding_ids = rows(c, OLD_FINDINGS, &p, |row| row.int(0))?;
+                let finding_ids = serde_json::Value::from(finding_ids).to_string();
+                c.query(STATES_OF_FINDINGS, &[Param::Text(&finding_ids)], &mut |row| {
+                    let f = finding_state(row)?;
+                    let digest = f.digest();
+                    removed
+                        .entry(f.site)
+                        .or_default()
+                        .findings
+                        .push((f.id, f.at, digest));
+                    Ok(())
+                })?;
+                let mut ids_of = |c: &mut C, old: &'static str, sites: &'static str, health: bool| {
+                    let ids = rows(c, old, &p, |row| row.int(0))?;
+                    let ids = serde_json::Value::from(ids).to_string();
+                    c.query(sites, &[Param::Text(&ids)], &mut |row| {
+                        let r = removed.entry(row.text(0)?).or_default();
+                        let n = if health { &mut r.health } else { &mut r.inventories };
+                        *n = row.int(1)?;
+                        Ok(())
+                    })?;
+                    Ok::<String, StoreError>(ids)
+                };
+                let health_ids = ids_of(c, OLD_HEALTH, SITES_OF_HEALTH, true)?;
                 // Inventories locked first: no writer replaces their
                 // children while they go. Children deleted first and
                 // counted (the cascade would not say how many).
-                let ids = rows(c, OLD_INVENTORIES, &p, |row| row.int(0))?;
-                let ids = serde_json::Value::from(ids).to_string();
-                let ids = [Param::Text(&ids)];
+                let inventory_ids = ids_of(c, OLD_INVENTORIES, SITES_OF_INVENTORIES, false)?;
+                let findings = c.execute(
+                    "DELETE FROM findings WHERE id IN (SELECT CAST(value AS BIGINT) FROM {each:?1:i})",
+                    &[Param::Text(&finding_ids)],
+                )?;
+                let health = c.execute(
+                    "DELETE FROM health WHERE id IN (SELECT CAST(value AS BIGINT) FROM {each:?1:i})",
+                    &[Param::Text(&health_ids)],
+                )?;
+                let ids = [Param::Text(&inventory_ids)];
                 let inventory_vendors = c.execute(DELETE_INVENTORY_VENDORS, &ids)?;
                 let inventory_hosts = c.execute(DELETE_INVENTORY_HOSTS, &ids)?;
                 let inventories = c.execute(
@@ -1553,12 +1960,86 @@ impl<C: Conn> Store for Db<C> {
                      WHERE id IN (SELECT CAST(value AS BIGINT) FROM {each:?1:i})",
                     &ids,
                 )?;
+                record_checkpoints(c, before, &removed, key.as_ref())?;
                 Ok(Purged {
                     findings,
                     health,
                     inventories,
                     inventory_vendors,
                     inventory_hosts,
+                })
+            })
+        })
+    }
+
+    fn sign_checkpoints(&self, key: SigningKey) {
+        *self
+            .signing_key
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(key);
+    }
+
+    fn chain(&self, site: &str) -> Result<ChainDump, StoreError> {
+        self.read(|c| transaction(c, Tx::Read, |c| read_chain(c, site, 1, true)))
+    }
+
+    fn evidence(&self, q: &EvidenceQuery) -> Result<Evidence, StoreError> {
+        self.read(|c| {
+            transaction(c, Tx::Read, |c| {
+                let findings = rows(
+                    c,
+                    EVIDENCE_FINDINGS,
+                    &[
+                        (&q.site).into(),
+                        (&q.since).into(),
+                        (&q.until).into(),
+                        q.finding.into(),
+                        Param::Int(q.limit),
+                    ],
+                    finding_state,
+                )?;
+                let ids =
+                    serde_json::Value::from(findings.iter().map(|f| f.id).collect::<Vec<_>>())
+                        .to_string();
+                let latest = rows(
+                    c,
+                    LATEST_ENTRIES,
+                    &[(&q.site).into(), ids.as_str().into()],
+                    |row| row.int(1),
+                )?;
+                // The segment: from the oldest latest state of a finding in
+                // the bundle to the head (the entries after a finding's
+                // latest state show it was not changed since).
+                let from = latest.iter().copied().min().unwrap_or(i64::MAX);
+                let chain = read_chain(c, &q.site, from, false)?;
+                let views: BTreeSet<&str> = findings.iter().map(|f| f.page_view.as_str()).collect();
+                let views =
+                    serde_json::Value::from(views.into_iter().collect::<Vec<_>>()).to_string();
+                let vp = [(&q.site).into(), views.as_str().into()];
+                let inventories = rows(c, EVIDENCE_INVENTORIES, &vp, |row| {
+                    Ok(InventoryAt {
+                        page_view: row.text(0)?,
+                        page: row.text(1)?,
+                        at: row.text(2)?,
+                        received_at: row.text(3)?,
+                        raw: row.text(4)?,
+                    })
+                })?;
+                let health = rows(c, EVIDENCE_HEALTH, &vp, |row| {
+                    Ok(HealthAt {
+                        page_view: row.opt_text(0)?,
+                        page: row.text(1)?,
+                        status: row.text(2)?,
+                        reason: row.opt_text(3)?,
+                        at: row.text(4)?,
+                        received_at: row.text(5)?,
+                    })
+                })?;
+                Ok(Evidence {
+                    findings,
+                    chain,
+                    inventories,
+                    health,
                 })
             })
         })
@@ -1630,8 +2111,8 @@ mod tests {
             INVENTORY_VENDORS,
             INVENTORY_NAMES,
             INVENTORY_HOSTS,
-            PURGE_FINDINGS,
-            PURGE_HEALTH,
+            OLD_FINDINGS,
+            OLD_HEALTH,
             OLD_INVENTORIES,
             DELETE_VENDORS_OF,
             DELETE_HOSTS_OF,
@@ -1669,7 +2150,7 @@ mod tests {
                 "{sql}\n{plan:#?}"
             );
         }
-        for sql in [PURGE_FINDINGS, PURGE_HEALTH, OLD_INVENTORIES] {
+        for sql in [OLD_FINDINGS, OLD_HEALTH, OLD_INVENTORIES] {
             let plan = plan(sql);
             assert!(
                 plan.iter()

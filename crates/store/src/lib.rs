@@ -14,6 +14,7 @@ use serde::Serialize;
 use tagwatch_core::consent::{Category, Source};
 use tagwatch_core::report::{EvidenceKind, FindingType, HealthStatus};
 
+pub mod chain;
 mod conn;
 mod db;
 mod postgres;
@@ -25,6 +26,8 @@ pub mod timefmt;
 
 #[cfg(test)]
 mod backend_tests;
+#[cfg(test)]
+mod chain_tests;
 
 /// A finding's type as stored: one the monitor reports, or the collector's
 /// own `csp_blocked` (the browser's CSP violation reports).
@@ -784,6 +787,100 @@ pub trait Store: Send + Sync + 'static {
     /// before `before` (ISO 8601), oldest first, at most `limit` rows of
     /// each in one transaction. See [`purge_all`].
     fn purge(&self, before: &str, limit: u32) -> Result<Purged, StoreError>;
+    /// Signs the checkpoints purges record from now on with `key`.
+    fn sign_checkpoints(&self, _key: ed25519_dalek::SigningKey) {}
+    /// A site's whole chain and the digest of each of its finding rows.
+    fn chain(&self, _site: &str) -> Result<ChainDump, StoreError> {
+        Err(StoreError::Untrusted(NO_CHAIN.into()))
+    }
+    /// What an evidence bundle holds.
+    fn evidence(&self, _q: &EvidenceQuery) -> Result<Evidence, StoreError> {
+        Err(StoreError::Untrusted(NO_CHAIN.into()))
+    }
+}
+
+/// What a store without a chain answers (docs/evidence.md).
+pub const NO_CHAIN: &str = "this store keeps no chain of its findings (the ClickHouse events store does not yet); evidence bundles and chain checks need the SQL store (SQLite or PostgreSQL)";
+
+/// What `tagwatch evidence` reads: a site's findings in a window (or
+/// one finding).
+#[derive(Debug, Clone, Default)]
+pub struct EvidenceQuery {
+    pub site: String,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    /// One finding by id.
+    pub finding: Option<i64>,
+    /// Most findings read.
+    pub limit: i64,
+}
+
+/// A site's chain (or the segment from some seq), with the checkpoints it
+/// names and the digests of the finding rows at hand.
+#[derive(Debug, Clone, Default)]
+pub struct ChainDump {
+    pub site: String,
+    pub entries: Vec<chain::Entry>,
+    /// `prev` of the first entry.
+    pub start: chain::Hash,
+    /// Finding id → digest of the row as stored now (all of the site's for
+    /// `Store::chain`; none for `Store::evidence`, whose findings are
+    /// given whole).
+    pub findings: std::collections::BTreeMap<i64, chain::Stored>,
+    pub checkpoints: std::collections::BTreeMap<i64, chain::Checkpoint>,
+}
+
+impl ChainDump {
+    /// Every problem of the chain against the rows it holds (`rows`: all
+    /// of the site's, or some).
+    pub fn verify(
+        &self,
+        rows: chain::Rows,
+        key: Option<&ed25519_dalek::VerifyingKey>,
+    ) -> Vec<chain::Problem> {
+        chain::verify(&chain::Check {
+            site: &self.site,
+            entries: &self.entries,
+            start: self.start,
+            findings: &self.findings,
+            rows,
+            checkpoints: &self.checkpoints,
+            key,
+        })
+    }
+}
+
+/// The latest inventory of a page view, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InventoryAt {
+    pub page_view: String,
+    pub page: String,
+    pub at: String,
+    pub received_at: String,
+    /// The report body as stored (redacted on ingest).
+    pub raw: String,
+}
+
+/// A health report of a page view, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HealthAt {
+    pub page_view: Option<String>,
+    pub page: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub at: String,
+    pub received_at: String,
+}
+
+/// What an evidence bundle holds from the store.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    pub findings: Vec<chain::FindingState>,
+    /// From the oldest latest state of those findings to the head.
+    pub chain: ChainDump,
+    /// Of the findings' page views.
+    pub inventories: Vec<InventoryAt>,
+    pub health: Vec<HealthAt>,
 }
 
 pub const DEFAULT_DB: &str = "sqlite:tagwatch.db";

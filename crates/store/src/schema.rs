@@ -13,7 +13,6 @@
 //! | `{without_rowid}`     | `WITHOUT ROWID`                     | nothing                                     |
 //! | `{rows:C…}`           | `VALUES (?1,…,?N),(?N+1,…)`: one tuple of N parameters per row written, N the letters of `C…` | `SELECT * FROM unnest($1::T[],…,$N::T[])`: each column one array parameter, of the type its letter names (`t` TEXT, `i` BIGINT, `b` BYTEA), whatever the rows |
 //! | `{list:C}`            | `?1,?2,…`: one parameter per row (an `IN` list; SQLite's VM runs it without the temporary table `IN (VALUES …)` costs) | `SELECT * FROM unnest($1::T[])`, as `{rows:C}` |
-//! | `{values:N}`          | `(?1,…,?N),(?N+1,…)`: one tuple of N parameters per row written | same |
 //! | `{fresh}`             | `0`: not known (a rowid may be reused after a delete) | `CASE WHEN xmax = 0 THEN 1 ELSE 0 END` in an upsert's `RETURNING`: 1 when the row was inserted, 0 when updated |
 //! | `{sum:X}`             | `CAST(total(X) AS INTEGER)`         | `LEAST(sum(X), i64::MAX)::bigint` (both saturate) |
 //! | `{each:X:A}`          | `json_each(X) AS A`                 | `jsonb_array_elements_text(CAST(X AS TEXT)::jsonb) AS A(value)` (rows `A.value` of a JSON array of strings) |
@@ -22,6 +21,7 @@
 //! | `{json_text:X:K}`     | `json_extract(X, '$.K')`            | `X ->> 'K'`                                 |
 //! | `{json_flag:X:K}`     | `1`, `0` or NULL: the boolean `K` of object `X` | same                            |
 //! | `{skip_locked}`       | nothing (one writer)                | `FOR UPDATE SKIP LOCKED`                    |
+//! | `{for_update}`        | nothing (one writer)                | `FOR UPDATE`                                |
 //! | `{bytes}`             | nothing (byte order already)        | ` COLLATE "C"` (after an expression)        |
 //! | `{blob}`              | `BLOB`                              | `BYTEA`                                     |
 //! | `{hour:X}`            | `substr(X, 1, 13)` (a parameter cast to text): the hour of an ISO 8601 time (`2026-12-05T16`), what the time indexes hold | same |
@@ -54,7 +54,7 @@ pub enum Dialect {
 
 /// The schema version this build writes: the last migration's. SQLite keeps
 /// it in `PRAGMA user_version`, PostgreSQL in the `tagwatch_schema` table.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -102,6 +102,12 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 8,
         sql: V8_RELEASES,
+        backfill: None,
+        then: "",
+    },
+    Migration {
+        version: 9,
+        sql: V9_CHAIN,
         backfill: None,
         then: "",
     },
@@ -346,8 +352,48 @@ CREATE TABLE site_release_items (
 ) {without_rowid};
 ";
 
+/// The tamper-evident chain of each site's findings (issue 15,
+/// `chain.rs`, docs/evidence.md): one entry per finding row a commit
+/// wrote, each holding the SHA-256 of the row's canonical form and of the
+/// entry before; `chain_heads` holds each site's last entry, locked by
+/// the commit that extends it (collectors sharing a PostgreSQL store take
+/// turns per site, so a chain never forks); `chain_checkpoints` what each
+/// purge removed, signed. Hashes are lowercase hex. Findings stored
+/// before this version are not in the chain: the first commit after the
+/// upgrade starts it, and `tagwatch verify --db` names older rows.
+const V9_CHAIN: &str = "
+CREATE TABLE chain (
+    site    {text} NOT NULL REFERENCES sites(key),
+    seq     BIGINT NOT NULL,
+    kind    {text} NOT NULL,
+    row_id  BIGINT NOT NULL,
+    at      {text} NOT NULL,
+    digest  {text} NOT NULL,
+    prev    {text} NOT NULL,
+    hash    {text} NOT NULL,
+    PRIMARY KEY (site, seq)
+) {without_rowid};
+CREATE TABLE chain_heads (
+    site    {text} PRIMARY KEY NOT NULL REFERENCES sites(key),
+    seq     BIGINT NOT NULL,
+    hash    {text} NOT NULL
+) {without_rowid};
+CREATE TABLE chain_checkpoints (
+    id          {id},
+    site        {text} NOT NULL REFERENCES sites(key),
+    seq         BIGINT NOT NULL,
+    before      {text} NOT NULL,
+    findings    BIGINT NOT NULL,
+    health      BIGINT NOT NULL,
+    inventories BIGINT NOT NULL,
+    boundary    {text} NOT NULL,
+    signature   {text},
+    public_key  {text}
+);
+";
+
 /// `sql` in `dialect`: tokens filled in (see the module comment), `?N`
-/// parameters as `$N` for PostgreSQL, `{values:N}` and SQLite's `{rows:C…}`
+/// parameters as `$N` for PostgreSQL, SQLite's `{rows:C…}`
 /// and `{list:C}` repeated for `rows` rows. The statements contain no other `?` and no
 /// other braces.
 pub fn render(sql: &str, dialect: Dialect, rows: usize) -> String {
@@ -377,8 +423,9 @@ pub fn render(sql: &str, dialect: Dialect, rows: usize) -> String {
             ("text", false) => "TEXT".to_owned(),
             ("text", true) => "TEXT COLLATE \"C\"".to_owned(),
             ("without_rowid", false) => "WITHOUT ROWID".to_owned(),
-            ("without_rowid", true) | ("skip_locked" | "bytes", false) => String::new(),
-            ("values", _) => values(x.parse().unwrap_or(1), rows, pg),
+            ("without_rowid", true) | ("skip_locked" | "bytes" | "for_update", false) => {
+                String::new()
+            }
             ("rows", false) => format!("VALUES {}", values(x.len(), rows, false)),
             ("rows", true) => unnest(x),
             ("list", false) => values(1, rows, false).replace(['(', ')'], ""),
@@ -405,6 +452,7 @@ pub fn render(sql: &str, dialect: Dialect, rows: usize) -> String {
                 "CASE WHEN ({x} -> '{y}') = 'true'::jsonb THEN 1 WHEN ({x} -> '{y}') = 'false'::jsonb THEN 0 END"
             ),
             ("skip_locked", true) => "FOR UPDATE SKIP LOCKED".to_owned(),
+            ("for_update", true) => "FOR UPDATE".to_owned(),
             ("bytes", true) => " COLLATE \"C\"".to_owned(),
             ("hour", _) if x.starts_with('?') => {
                 format!("substr(CAST({} AS TEXT), 1, 13)", param(x, pg))
@@ -500,14 +548,9 @@ mod tests {
         let v1 = render(V1, Dialect::Sqlite, 1);
         assert!(v1.contains("id          INTEGER PRIMARY KEY,"));
         assert!(v1.contains(") WITHOUT ROWID;"));
-        let sql = "INSERT INTO t (a, b) VALUES {values:2} RETURNING ?3";
         assert_eq!(
-            render(sql, Dialect::Sqlite, 2),
-            "INSERT INTO t (a, b) VALUES (?1,?2),(?3,?4) RETURNING ?3"
-        );
-        assert_eq!(
-            render(sql, Dialect::Postgres, 1),
-            "INSERT INTO t (a, b) VALUES ($1,$2) RETURNING $3"
+            render("SELECT ?1 WHERE x = ?2", Dialect::Postgres, 1),
+            "SELECT $1 WHERE x = $2"
         );
         let sql = "INSERT INTO t (a, n, k) {rows:tib} RETURNING id, {fresh}";
         assert_eq!(

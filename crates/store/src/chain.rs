@@ -1,0 +1,560 @@
+//! The tamper-evident chain of a site's stored findings (issue 15), pure:
+//! the canonical form of a stored finding, the link of one chain entry to
+//! the one before, the signed checkpoint a purge records, and the check of
+//! a chain against the rows it covers. The store (`db.rs`) extends the
+//! chain in the commit that stores the rows and hands what it reads to
+//! [`verify`]; an evidence bundle carries a segment that the same
+//! function checks offline. docs/evidence.md describes the format.
+//!
+//! A finding row changes after it is first stored (a resent report raises
+//! its `count`, an earlier one lowers its `at`), so an entry is the state
+//! of a row as one commit left it: every commit appends an entry per
+//! finding row it wrote. The row as stored now must match its latest
+//! entry; older entries are states it went through.
+//!
+//! Canonical form of a finding row (version 1), the bytes whose SHA-256 is
+//! an entry's `digest`: the ASCII tag `tagwatch-finding-v1`, then each
+//! field in this order, each written as described:
+//!
+//! | field            | written as                       |
+//! |------------------|----------------------------------|
+//! | id               | int                              |
+//! | site             | text                             |
+//! | page_view        | text                             |
+//! | page             | text                             |
+//! | type             | text                             |
+//! | vendor           | text                             |
+//! | category         | optional text                    |
+//! | evidence_kind    | optional text                    |
+//! | evidence         | text                             |
+//! | consent_source   | optional text                    |
+//! | consent          | text                             |
+//! | count            | int                              |
+//! | at               | text                             |
+//! | received_at      | text                             |
+//! | user_agent       | text                             |
+//! | raw              | text                             |
+//!
+//! Version 2, for a row with a release (`release` not NULL): the tag
+//! `tagwatch-finding-v2`, the fields of version 1, then `release` (text).
+//! A row without one is written as version 1, so chains and bundles made
+//! before releases verify unchanged.
+//!
+//! *int*: 8 bytes, little-endian two's complement. *text*: its UTF-8 length
+//! as 8 bytes little-endian, then the bytes (as the store keeps them, no
+//! normalisation). *optional text*: 8 bytes `ff` for NULL, else as text.
+//! No length reaches 2^64 − 1, so NULL and text never meet.
+//!
+//! An entry's `hash` is SHA-256 of: the tag `tagwatch-chain-v1`, site
+//! (text), seq (int), kind (text: `finding`, `removed` or `checkpoint`),
+//! row (int: the finding's or checkpoint's id), at (text), digest (32
+//! bytes), prev (32 bytes). `prev` is the hash of the entry before
+//! (seq − 1), or 32 zero bytes for seq 1.
+//!
+//! A purge appends a `removed` entry for each finding row it deletes (its
+//! last state's digest and `at`), then a `checkpoint` entry whose signed
+//! record counts them: a row may be missing only after a `removed` entry
+//! that a signed checkpoint after it accounts for.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use ed25519_dalek::{Signature, Signer as _, Verifier as _};
+pub use ed25519_dalek::{SigningKey, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+/// A SHA-256 digest.
+pub type Hash = [u8; 32];
+
+/// `prev` of a chain's first entry.
+pub const GENESIS: Hash = [0; 32];
+
+/// Entry kind of a stored finding's state.
+pub const FINDING: &str = "finding";
+/// Entry kind of a finding row a purge removed (digest: the state it had).
+pub const REMOVED: &str = "removed";
+/// Entry kind of a purge's checkpoint.
+pub const CHECKPOINT: &str = "checkpoint";
+
+/// A stored finding row, every column the canonical form covers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FindingState {
+    pub id: i64,
+    pub site: String,
+    pub page_view: String,
+    pub page: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub vendor: String,
+    pub category: Option<String>,
+    pub evidence_kind: Option<String>,
+    pub evidence: String,
+    pub consent_source: Option<String>,
+    pub consent: String,
+    pub count: i64,
+    pub at: String,
+    pub received_at: String,
+    pub user_agent: String,
+    pub raw: String,
+    /// The site's release the report named (issue 15), absent in bundles
+    /// made before releases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<String>,
+}
+
+/// Writes the canonical field encodings (see the module comment).
+struct Canon(Vec<u8>);
+
+impl Canon {
+    fn new(tag: &str) -> Self {
+        let mut v = Vec::with_capacity(512);
+        v.extend_from_slice(tag.as_bytes());
+        Self(v)
+    }
+    fn int(&mut self, n: i64) -> &mut Self {
+        self.0.extend_from_slice(&n.to_le_bytes());
+        self
+    }
+    fn text(&mut self, s: &str) -> &mut Self {
+        let len = u64::try_from(s.len()).unwrap_or(u64::MAX - 1);
+        self.0.extend_from_slice(&len.to_le_bytes());
+        self.0.extend_from_slice(s.as_bytes());
+        self
+    }
+    fn opt(&mut self, s: Option<&str>) -> &mut Self {
+        match s {
+            Some(s) => self.text(s),
+            None => {
+                self.0.extend_from_slice(&u64::MAX.to_le_bytes());
+                self
+            }
+        }
+    }
+    fn bytes(&mut self, b: &[u8]) -> &mut Self {
+        self.0.extend_from_slice(b);
+        self
+    }
+}
+
+impl FindingState {
+    /// The canonical form (module comment).
+    pub fn canonical(&self) -> Vec<u8> {
+        // A row with a release is version 2 (version 1 and the release);
+        // one without keeps version 1, so rows and bundles made before
+        // releases still verify.
+        let tag = if self.release.is_some() {
+            "tagwatch-finding-v2"
+        } else {
+            "tagwatch-finding-v1"
+        };
+        let mut c = Canon::new(tag);
+        c.int(self.id)
+            .text(&self.site)
+            .text(&self.page_view)
+            .text(&self.page)
+            .text(&self.kind)
+            .text(&self.vendor)
+            .opt(self.category.as_deref())
+            .opt(self.evidence_kind.as_deref())
+            .text(&self.evidence)
+            .opt(self.consent_source.as_deref())
+            .text(&self.consent)
+            .int(self.count)
+            .text(&self.at)
+            .text(&self.received_at)
+            .text(&self.user_agent)
+            .text(&self.raw);
+        if let Some(release) = &self.release {
+            c.text(release);
+        }
+        c.0
+    }
+
+    pub fn digest(&self) -> Hash {
+        sha256(&self.canonical())
+    }
+}
+
+pub fn sha256(bytes: &[u8]) -> Hash {
+    Sha256::digest(bytes).into()
+}
+
+/// What a check needs of a stored finding row: its digest and its `at`
+/// (which its latest entry repeats).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub digest: Hash,
+    pub at: String,
+}
+
+impl FindingState {
+    pub fn stored(&self) -> Stored {
+        Stored {
+            digest: self.digest(),
+            at: self.at.clone(),
+        }
+    }
+}
+
+/// One entry of a site's chain.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Entry {
+    pub seq: i64,
+    /// [`FINDING`] or [`CHECKPOINT`].
+    pub kind: String,
+    /// The finding's id, or the checkpoint's.
+    pub row: i64,
+    /// The finding's `at` in this state (retention goes by it); a
+    /// checkpoint's: its `before`.
+    pub at: String,
+    #[serde(with = "hex_hash")]
+    pub digest: Hash,
+    #[serde(with = "hex_hash")]
+    pub prev: Hash,
+    #[serde(with = "hex_hash")]
+    pub hash: Hash,
+}
+
+/// An entry's hash from its fields (module comment).
+pub fn link(
+    site: &str,
+    seq: i64,
+    kind: &str,
+    row: i64,
+    at: &str,
+    digest: &Hash,
+    prev: &Hash,
+) -> Hash {
+    let mut c = Canon::new("tagwatch-chain-v1");
+    c.text(site)
+        .int(seq)
+        .text(kind)
+        .int(row)
+        .text(at)
+        .bytes(digest)
+        .bytes(prev);
+    sha256(&c.0)
+}
+
+impl Entry {
+    /// The entry after `prev_hash` at `seq`, its hash computed.
+    pub fn new(
+        site: &str,
+        seq: i64,
+        kind: &str,
+        row: i64,
+        at: &str,
+        digest: Hash,
+        prev: Hash,
+    ) -> Self {
+        Self {
+            seq,
+            kind: kind.to_owned(),
+            row,
+            at: at.to_owned(),
+            digest,
+            prev,
+            hash: link(site, seq, kind, row, at, &digest, &prev),
+        }
+    }
+}
+
+/// What a purge removed from one site, recorded in its chain. The entry's
+/// digest is SHA-256 of [`Checkpoint::canonical`], which is also what the
+/// signature signs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Checkpoint {
+    pub id: i64,
+    pub site: String,
+    /// The checkpoint's own entry.
+    pub seq: i64,
+    /// Reports observed before this were removed (ISO 8601).
+    pub before: String,
+    pub findings: i64,
+    pub health: i64,
+    pub inventories: i64,
+    /// The hash of the entry before the checkpoint (seq − 1): the chain's
+    /// state when the rows went.
+    #[serde(with = "hex_hash")]
+    pub boundary: Hash,
+    /// Ed25519 over [`Checkpoint::canonical`] (hex), when the collector
+    /// had a key.
+    pub signature: Option<String>,
+    /// The public key that signed it (hex).
+    pub public_key: Option<String>,
+}
+
+impl Checkpoint {
+    /// The signed bytes: the tag `tagwatch-checkpoint-v1`, then id, site,
+    /// seq, before, findings, health, inventories (ints and texts as in a
+    /// finding's form), boundary (32 bytes).
+    pub fn canonical(&self) -> Vec<u8> {
+        let mut c = Canon::new("tagwatch-checkpoint-v1");
+        c.int(self.id)
+            .text(&self.site)
+            .int(self.seq)
+            .text(&self.before)
+            .int(self.findings)
+            .int(self.health)
+            .int(self.inventories)
+            .bytes(&self.boundary);
+        c.0
+    }
+
+    /// Signs it with `key` (sets signature and public key).
+    pub fn sign(&mut self, key: &SigningKey) {
+        let sig = key.sign(&self.canonical());
+        self.signature = Some(to_hex(&sig.to_bytes()));
+        self.public_key = Some(to_hex(key.verifying_key().as_bytes()));
+    }
+
+    /// Whether the signature is valid under `key` (or, without one, under
+    /// the key it names).
+    fn signed_by(&self, key: Option<&VerifyingKey>) -> Result<(), String> {
+        let Some(sig) = self.signature.as_deref() else {
+            return Err("is not signed (the collector had no --signing-key when it purged)".into());
+        };
+        let named = match self.public_key.as_deref().map(parse_public_key) {
+            Some(Ok(k)) => Some(k),
+            Some(Err(e)) => return Err(format!("names a public key that is not one: {e}")),
+            None => None,
+        };
+        let Some(key) = key.copied().or(named) else {
+            return Err("has a signature but no public key to check it with".into());
+        };
+        let bytes: [u8; 64] = from_hex(sig)
+            .and_then(|b| b.try_into().ok())
+            .ok_or("has a signature that is not 64 bytes of hex")?;
+        key.verify(&self.canonical(), &Signature::from_bytes(&bytes))
+            .map_err(|_| {
+                format!(
+                    "has a signature that public key {} did not make",
+                    to_hex(key.as_bytes())
+                )
+            })
+    }
+}
+
+/// A public key in hex (64 digits).
+pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
+    let bytes: [u8; 32] = from_hex(text.trim())
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| "a public key is 64 hex digits (tagwatch keys show prints it)".to_owned())?;
+    VerifyingKey::from_bytes(&bytes).map_err(|_| "not a valid Ed25519 public key".to_owned())
+}
+
+/// One thing wrong with a chain, said so that a reader knows where to look.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem(pub String);
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Which rows a check has: all of the site's (the live database), or only
+/// some (an evidence bundle: rows the segment covers but the bundle does
+/// not carry are not missing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    All,
+    Some,
+}
+
+/// What [`verify`] checks.
+pub struct Check<'a> {
+    pub site: &'a str,
+    /// Entries in seq order: the whole chain, or a segment.
+    pub entries: &'a [Entry],
+    /// `prev` of the first entry: [`GENESIS`] for a whole chain.
+    pub start: Hash,
+    /// The finding rows at hand, by id.
+    pub findings: &'a BTreeMap<i64, Stored>,
+    pub rows: Rows,
+    /// The checkpoints the entries name, by id.
+    pub checkpoints: &'a BTreeMap<i64, Checkpoint>,
+    /// Require checkpoints signed by this key (else by the key they name,
+    /// and unsigned ones are a problem too).
+    pub key: Option<&'a VerifyingKey>,
+}
+
+/// Most problems listed: a chain broken at its start would otherwise list
+/// every entry after it.
+pub const MAX_PROBLEMS: usize = 50;
+
+/// Every problem of a chain (empty: it verifies), at most [`MAX_PROBLEMS`].
+pub fn verify(check: &Check<'_>) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let mut push = |s: String| {
+        if out.len() < MAX_PROBLEMS {
+            out.push(Problem(s));
+        }
+    };
+    let site = check.site;
+    // Links.
+    let mut prev = check.start;
+    let mut expected_seq = check.entries.first().map_or(1, |e| e.seq);
+    if check.rows == Rows::All && expected_seq != 1 {
+        push(format!(
+            "the chain of site {site} starts at seq {expected_seq}, not 1: entries before it were deleted"
+        ));
+    }
+    // Latest entry of each finding row; removals since the last checkpoint.
+    let mut latest: BTreeMap<i64, &Entry> = BTreeMap::new();
+    let mut removals: Vec<&Entry> = Vec::new();
+    for e in check.entries {
+        if e.seq != expected_seq {
+            push(format!(
+                "seq {expected_seq} of site {site} is missing (the next entry is seq {}): an entry was deleted or the entries reordered",
+                e.seq
+            ));
+        }
+        if e.prev != prev {
+            push(format!(
+                "seq {} of site {site} does not follow the entry before it (prev {} ≠ {}): an entry before it was deleted, inserted or changed",
+                e.seq,
+                short(&e.prev),
+                short(&prev)
+            ));
+        }
+        let hash = link(site, e.seq, &e.kind, e.row, &e.at, &e.digest, &e.prev);
+        if hash != e.hash {
+            push(format!(
+                "seq {} of site {site} was changed: its hash is not that of its fields",
+                e.seq
+            ));
+        }
+        match e.kind.as_str() {
+            FINDING => {
+                latest.insert(e.row, e);
+            }
+            REMOVED => {
+                latest.insert(e.row, e);
+                removals.push(e);
+            }
+            CHECKPOINT => match check.checkpoints.get(&e.row) {
+                Some(cp) => {
+                    if sha256(&cp.canonical()) != e.digest || cp.seq != e.seq || cp.site != site {
+                        push(format!(
+                            "checkpoint {} (seq {}) was changed after it was recorded",
+                            e.row, e.seq
+                        ));
+                    } else if cp.boundary != e.prev {
+                        push(format!(
+                            "checkpoint {} (seq {}) names a boundary that is not the entry before it",
+                            e.row, e.seq
+                        ));
+                    }
+                    if let Err(why) = cp.signed_by(check.key) {
+                        push(format!("checkpoint {} (seq {}) {why}", e.row, e.seq));
+                    }
+                    let n = i64::try_from(removals.len()).unwrap_or(i64::MAX);
+                    if n != cp.findings {
+                        push(format!(
+                            "checkpoint {} (seq {}) records {} findings removed, but {n} removals come before it",
+                            cp.id, e.seq, cp.findings
+                        ));
+                    }
+                    removals.clear();
+                }
+                None => push(format!(
+                    "checkpoint {} (seq {}) is missing: the entry names a checkpoint row that is not there",
+                    e.row, e.seq
+                )),
+            },
+            other => push(format!("seq {} has an unknown kind {other:?}", e.seq)),
+        }
+        prev = e.hash;
+        expected_seq = e.seq.saturating_add(1);
+    }
+    for e in removals {
+        push(format!(
+            "the removal of finding {} at seq {} of site {site} has no checkpoint after it: the purge that recorded it did not finish, or its checkpoint was deleted",
+            e.row, e.seq
+        ));
+    }
+    // Rows against their latest state.
+    for (id, row) in check.findings {
+        match latest.get(id) {
+            None => push(format!(
+                "finding {id} of site {site} is not in the chain: it was inserted without the collector"
+            )),
+            Some(e) if e.kind == REMOVED => push(format!(
+                "finding {id} of site {site} was removed at seq {} but is there again: it was put back without the collector",
+                e.seq
+            )),
+            Some(e) if e.digest != row.digest || e.at != row.at => push(format!(
+                "finding {id} of site {site} was edited after it was stored (its latest state is seq {})",
+                e.seq
+            )),
+            Some(_) => {}
+        }
+    }
+    if check.rows == Rows::All {
+        for (id, e) in &latest {
+            if e.kind == FINDING && !check.findings.contains_key(id) {
+                push(format!(
+                    "finding {id} of site {site} (seq {}) was deleted: no purge records its removal",
+                    e.seq
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The first 8 hex digits of a hash, for messages.
+fn short(h: &Hash) -> String {
+    to_hex(h.get(..4).unwrap_or(h))
+}
+
+pub fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        for nibble in [b >> 4, b & 15] {
+            s.push(char::from(
+                DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0'),
+            ));
+        }
+    }
+    s
+}
+
+pub fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    let digit = |c: u8| {
+        char::from(c)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
+    s.as_bytes()
+        .chunks(2)
+        .map(|p| match p {
+            [a, b] => Some(digit(*a)? << 4 | digit(*b)?),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A hash as 64 hex digits.
+pub fn hash_from_hex(s: &str) -> Option<Hash> {
+    from_hex(s).and_then(|b| b.try_into().ok())
+}
+
+/// Serde of a [`Hash`] as hex text.
+mod hex_hash {
+    use super::{hash_from_hex, to_hex, Hash};
+
+    pub fn serialize<S: serde::Serializer>(h: &Hash, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&to_hex(h))
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Hash, D::Error> {
+        let text: String = serde::Deserialize::deserialize(d)?;
+        hash_from_hex(&text).ok_or_else(|| serde::de::Error::custom("not a SHA-256 hash in hex"))
+    }
+}

@@ -1,0 +1,100 @@
+// Scenario (issue 15): a tag loads before consent on the demo shop (real
+// Chromium, the shipped monitor, the real collector on SQLite); the finding
+// is stored and chained; `tagwatch evidence` bundles that one finding,
+// signed with a key from `tagwatch keys init`; `tagwatch verify` passes.
+// One flipped byte of the bundle fails verification with a message; one
+// finding row edited in the database (sqlite3) fails `verify --db`.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import { TAGWATCH_BIN, openPage, pollFindings, startStack, waitForFrameEntries } from './harness.mjs';
+
+const run = promisify(execFile);
+
+/** Runs the collector binary; answers { code, out } (stdout + stderr). */
+async function tagwatch(args) {
+  try {
+    const r = await run(TAGWATCH_BIN, args, { timeout: 60000 });
+    return { code: 0, out: r.stdout + r.stderr };
+  } catch (e) {
+    return { code: e.code, out: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+  }
+}
+
+async function sqlite(db, sql) {
+  const { stdout } = await run('sqlite3', [db.replace(/^sqlite:/, ''), sql], { timeout: 30000 });
+  return stdout.trim();
+}
+
+let stack;
+let dir;
+before(async () => {
+  stack = await startStack();
+  dir = mkdtempSync(join(tmpdir(), 'tagwatch-e2e-evidence-'));
+}, { timeout: 120_000 });
+after(async () => {
+  await stack?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+}, { timeout: 30_000 });
+
+test('a tag before consent on the demo shop: its evidence bundle verifies; a flipped byte and an edited row are named', { timeout: 120_000 }, async () => {
+  const site = stack.nextSite();
+  const ctx = await openPage(stack.browser, { collectorUrl: stack.tap.url });
+  try {
+    const q = new URLSearchParams({ collector: stack.tap.ingestUrl, site });
+    await ctx.page.goto(`https://shop.example/demo/?${q}`);
+    await waitForFrameEntries(ctx.page, [/\/messenger\/web\/metrics$/]);
+    await ctx.page.click('#tw-flush');
+    await pollFindings(stack.collector, site, (f) => f.some((x) => x.type === 'script_before_consent'));
+    assert.deepEqual(ctx.pageErrors, []);
+  } finally {
+    await ctx.context.close();
+  }
+  const db = stack.collector.db;
+  const id = await sqlite(db, `SELECT id FROM findings WHERE site = '${site}' AND type = 'script_before_consent' ORDER BY id LIMIT 1`);
+  assert.match(id, /^\d+$/, `a stored script_before_consent, got ${JSON.stringify(id)}`);
+
+  const keys = join(dir, 'keys');
+  const init = await tagwatch(['keys', 'init', '--dir', keys]);
+  assert.equal(init.code, 0, init.out);
+  const pub = readFileSync(join(keys, 'tagwatch-signing.pub'), 'utf8').trim();
+  assert.match(init.out, new RegExp(pub));
+
+  const bundle = join(dir, 'bundle.zip');
+  const made = await tagwatch(['evidence', '--db', db, '--site', site, '--finding', id, '--out', bundle,
+    '--signing-key', join(keys, 'tagwatch-signing.key')]);
+  assert.equal(made.code, 0, made.out);
+  assert.match(made.out, /1 findings of site/);
+
+  const ok = await tagwatch(['verify', bundle, '--key', pub]);
+  assert.equal(ok.code, 0, ok.out);
+  assert.match(ok.out, /^verified$/m);
+
+  // One byte flipped in the middle of findings.json's stored (deflated)
+  // data: its zip local header is where its name first occurs; the data
+  // follows the name and the extra field. (The zip's own framing, e.g. an
+  // entry's timestamp, is not evidence: docs/evidence.md.)
+  const bytes = readFileSync(bundle);
+  const name = bytes.indexOf('findings.json');
+  const header = name - 30;
+  assert.equal(bytes.readUInt32LE(header), 0x04034b50, 'a zip local file header');
+  const dataStart = name + bytes.readUInt16LE(header + 26) + bytes.readUInt16LE(header + 28);
+  bytes[dataStart + Math.floor(bytes.readUInt32LE(header + 18) / 2)] ^= 0x01;
+  const flipped = join(dir, 'flipped.zip');
+  writeFileSync(flipped, bytes);
+  const bad = await tagwatch(['verify', flipped, '--key', pub]);
+  assert.equal(bad.code, 1, bad.out);
+  assert.match(bad.out, /FAILED: (file \S+ (was changed|cannot be read)|zip entry|not a readable zip|manifest)/, bad.out);
+
+  // The live store verifies, then one finding row is edited behind the collector's back.
+  const live = await tagwatch(['verify', '--db', db, '--site', site, '--key', pub]);
+  assert.equal(live.code, 0, live.out);
+  await sqlite(db, `UPDATE findings SET count = count + 1 WHERE id = ${id}`);
+  const edited = await tagwatch(['verify', '--db', db, '--site', site, '--key', pub]);
+  assert.equal(edited.code, 1, edited.out);
+  assert.match(edited.out, new RegExp(`FAILED: finding ${id} of site ${site} was edited after it was stored`), edited.out);
+});
