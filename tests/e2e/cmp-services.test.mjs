@@ -32,7 +32,7 @@ const HOTJAR = findingKey({
 });
 
 let stack;
-before(async () => { stack = await startStack({ siteCount: 4 }); }, { timeout: 120_000 });
+before(async () => { stack = await startStack({ siteCount: 12 }); }, { timeout: 120_000 });
 after(async () => { await stack?.stop(); }, { timeout: 30_000 });
 
 /** The monitor runs and cookieconsent has applied a state. */
@@ -198,7 +198,7 @@ for (const [label, install] of Object.entries(HOSTILE)) {
           null, { timeout: 15000, polling: 50 });
         if (label === '10,000 services') {
           await page.evaluate(() => twScript('https://static.hotjar.com/c/hotjar-3000001.js?sv=6'));
-          await page.waitForFunction(() => window.tagwatch('findings').some((f) => f.vendor === 'hotjar'), null, { timeout: 15000, polling: 50 });
+          await page.waitForFunction(() => window.tagwatch('findings').some((r) => r.body.vendor === 'hotjar'), null, { timeout: 15000, polling: 50 });
         }
       },
     });
