@@ -1,5 +1,5 @@
 /* The page adapters of the CMPs' own APIs (OneTrust, Cookiebot, Didomi,
- * CookieYes, Klaro, vanilla-cookieconsent, Osano): how to read each one's
+ * CookieYes, Klaro, vanilla-cookieconsent, Osano, Usercentrics): how to read each one's
  * live state, in its own terms. Only pages with one of these CMPs need
  * them: the snippet serves them on demand (dist/ondemand/cmp-api.js, an ES
  * module the brain imports when www/consent.js sees one of their globals
@@ -22,6 +22,29 @@ function cmpReaders(x) {
   var pairs = x.pairs;
   var cmp = x.cmp;
   var guard = x.guard;
+  // Services read of one CMP at most: more than a site configures (tens);
+  // a hostile list's length cannot keep the page busy.
+  var MAX_SERVICES = 1000;
+  // A CMP's services, each `{name, <category key>: slug}` with `given(s)`
+  // true or false (else skipped), passed on by name; its categories from
+  // them. `decided` a value or a function called after the services.
+  function perService(list, given, key, decided, restored, at) {
+    var out = [[], [], [[], []]];
+    var cats = {};
+    for (var i = 0; i < list.length; i++) {
+      var s = list[i];
+      var g = s && given(s);
+      if (typeof g !== 'boolean' || typeof s.name !== 'string') continue;
+      out[2][0].push(s.name);
+      out[2][1].push(flag(g));
+      var c = '_' + s[key];
+      cats[c] = cats[c] === undefined || cats[c] === g ? g : null;
+    }
+    for (var k in cats) {
+      if (k !== '_undefined' && cats[k] !== null) { out[0].push(k.slice(1)); out[1].push(flag(cats[k])); }
+    }
+    cmp('usercentrics', out, fn(decided) ? decided() : decided, restored, at);
+  }
   var readers = {
     onetrust: function (restored, at) {
       var ot = w.OneTrust;
@@ -94,6 +117,36 @@ function cmpReaders(x) {
         fn(c.validConsent) && c.validConsent(), restored, at);
       return true;
     },
+    // Usercentrics: V3's `__ucCmp.getConsentDetails()` (a Promise of
+    // {consent: {type}, services: {id: {name, category, consent: {given}}}},
+    // also the `UC_CONSENT` event's detail) or V2's
+    // `UC_UI.getServicesBaseInfo()` ([{name, categorySlug, consent: {status,
+    // history: [{type}]}}]). Each service by its name; a category is granted
+    // or refused when all its services are (mixed: left unknown).
+    usercentrics: guard(function (restored, at) {
+      var v3 = w.__ucCmp;
+      var ui = w.UC_UI;
+      if (v3 && fn(v3.getConsentDetails)) {
+        v3.getConsentDetails().then(guard(function (d) {
+          var list = [];
+          for (var id in d.services) if (list.push(d.services[id]) >= MAX_SERVICES) break;
+          var type = String(d.consent.type).toLowerCase();
+          perService(list, function (s) { return s.consent && s.consent.given; }, 'category',
+            type === 'explicit' ? 1 : type === 'implicit' ? 2 : 0, restored, at);
+        }));
+        return true;
+      }
+      if (!ui || !fn(ui.getServicesBaseInfo)) return false;
+      var list = ui.getServicesBaseInfo();
+      var decided = 0;
+      perService(Array.isArray(list) ? list.slice(0, MAX_SERVICES) : [], function (s) {
+        var h = s.consent && s.consent.history;
+        var type = h && h.length && h[h.length - 1] && h[h.length - 1].type;
+        decided = type === 'explicit' ? 1 : decided || (type === 'implicit' ? 2 : 0);
+        return s.consent && s.consent.status;
+      }, 'categorySlug', function () { return decided; }, restored, at);
+      return true;
+    }),
     osano: function (restored, at) {
       var cm = w.Osano && w.Osano.cm;
       if (!cm || !fn(cm.getConsent)) return false;

@@ -143,7 +143,7 @@ function watchConsent(sink, gesture, adapters) {
   // Asked for once one of those CMPs shows (its global, or one of its
   // events); an event heard before they are there is read when they come,
   // dated from the event. `adapters(ok, fail)` hands over `cmpReaders`.
-  var GLOBALS = ['OneTrust', 'Cookiebot', 'Didomi', 'getCkyConsent', 'klaro', 'CookieConsent', 'Osano'];
+  var GLOBALS = ['OneTrust', 'Cookiebot', 'Didomi', 'getCkyConsent', 'klaro', 'CookieConsent', 'Osano', 'UC_UI', '__ucCmp'];
   var readers = null;
   var asked = 0;
   var failed = 0;
@@ -207,6 +207,8 @@ function watchConsent(sink, gesture, adapters) {
     cmp('usercentrics', choices, type === 'explicit' ? 1 : type === 'implicit' ? 2 : 0, restored);
   }
   on(w, 'ucEvent', function (e) { usercentrics(e.detail); });
+  // V3's own event: its detail is `__ucCmp.getConsentDetails()`'s, read there.
+  on(w, 'UC_CONSENT', read('usercentrics'));
 
   // ---- Google Consent Mode: `gtag('consent', …)` pushes an `arguments` object ----
   var scanned = 0;

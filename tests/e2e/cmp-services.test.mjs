@@ -12,18 +12,27 @@
 // Hotjar) and the real collector stores exactly Hotjar's finding, its
 // `consent.vendor` false; GA4's hit is not a finding. A returning visitor
 // with that choice restored: the same.
+// Usercentrics the same way through its live APIs, which list each service
+// with its name (tests/fixtures/pages/cmp/fake-usercentrics-api.js, the
+// documented shapes, NOT its code): V3's `__ucCmp.getConsentDetails()`
+// read on its `UC_CONSENT` event, V2's `UC_UI.getServicesBaseInfo()` for a
+// returning visitor. Hostile Usercentrics APIs (throwing, wrong types,
+// 10,000 services) never reach the page.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { assertExactFindings, findingKey, runPageView, startStack } from './harness.mjs';
 
 const PAGE = 'cmp/cookieconsent-services.html';
+const UC_PAGE = 'cmp/usercentrics-services.html';
+const UC_GA = 'HkocEodjb7';
+const UC_HOTJAR = 'S1kgcNo_j-m';
 const HOTJAR = findingKey({
   type: 'script_before_consent', vendor: 'hotjar',
   evidence: { kind: 'request', host: 'static.hotjar.com', path: '/c/hotjar-3000001.js', frame: 'top' },
 });
 
 let stack;
-before(async () => { stack = await startStack({ siteCount: 4 }); }, { timeout: 120_000 });
+before(async () => { stack = await startStack({ siteCount: 12 }); }, { timeout: 120_000 });
 after(async () => { await stack?.stop(); }, { timeout: 30_000 });
 
 /** The monitor runs and cookieconsent has applied a state. */
@@ -40,12 +49,12 @@ async function bothLoaded(page) {
   }, null, { timeout: 15000, polling: 50 });
 }
 
-function assertHotjarOnly(run, label) {
+function assertHotjarOnly(run, label, source = 'vanilla-cookieconsent') {
   assertExactFindings(run.findings, [HOTJAR], label);
   const [f] = run.findings;
   assert.equal(f.consent.vendor, false, `Hotjar's own choice, refused: ${JSON.stringify(f.consent)}`);
-  assert.equal(f.consent.analytics, true, 'its category is granted: the service choice decided');
-  assert.equal(f.consent.source, 'vanilla-cookieconsent');
+  if (source === 'vanilla-cookieconsent') assert.equal(f.consent.analytics, true, 'its category is granted: the service choice decided');
+  assert.equal(f.consent.source, source);
   const vendors = run.inventories.flatMap((r) => r.body.vendors.map((v) => v.vendor));
   assert.ok(vendors.includes('ga4'), `GA4's hit was seen (inventory: ${vendors.join(', ')})`);
 }
@@ -88,3 +97,116 @@ test('returning visitor: the restored per-service choice decides the same', { ti
   });
   assertHotjarOnly(run, 'restored per-service choice');
 });
+
+/** Usercentrics V3 (or V2) for this page view; `stored` the choice a
+ * returning visitor made earlier (service id -> given). */
+function usercentrics(version, stored = null) {
+  return async ({ context }) => {
+    await context.addInitScript(([v, choice]) => {
+      window.TW_UC_VERSION = v;
+      try { if (choice) localStorage.setItem('tw_uc_fixture', JSON.stringify({ given: choice })); } catch (e) { /* a frame without storage */ }
+    }, [version, stored]);
+  };
+}
+
+test('Usercentrics V3: Google Analytics accepted, Hotjar refused in one category (UC_CONSENT, getConsentDetails) → exactly Hotjar\'s finding', { timeout: 90_000 }, async () => {
+  const run = await runPageView(stack, UC_PAGE, {
+    bootIntercom: false,
+    before: usercentrics(3),
+    during: async ({ page }) => {
+      await ready(page);
+      assert.equal(await page.evaluate(() => window.TW_CMP.answers), 0, 'nothing answered before the choice');
+      await page.click('#stats-ga-only');
+      const d = await page.evaluate(() => __ucCmp.getConsentDetails());
+      assert.equal(d.services[UC_GA].consent.given, true, JSON.stringify(d.services));
+      assert.equal(d.services[UC_HOTJAR].consent.given, false, JSON.stringify(d.services));
+      assert.equal(d.services[UC_GA].category, d.services[UC_HOTJAR].category, 'one category');
+      await bothLoaded(page);
+    },
+  });
+  assertHotjarOnly(run, 'Usercentrics V3 per-service choice', 'usercentrics');
+});
+
+test('Usercentrics V2: returning visitor, getServicesBaseInfo() gives Google Analytics accepted, Hotjar refused → exactly Hotjar\'s finding', { timeout: 90_000 }, async () => {
+  const run = await runPageView(stack, UC_PAGE, {
+    bootIntercom: false,
+    before: usercentrics(2, { [UC_GA]: true, [UC_HOTJAR]: false }),
+    during: async ({ page }) => {
+      await ready(page);
+      const list = await page.evaluate(() => UC_UI.getServicesBaseInfo());
+      assert.deepEqual(list.map((s) => [s.name, s.consent.status]),
+        [['Usercentrics Consent Management Platform', true], ['Google Analytics', true], ['Hotjar', false]]);
+      await bothLoaded(page);
+    },
+  });
+  assertHotjarOnly(run, 'Usercentrics V2 restored per-service choice', 'usercentrics');
+});
+
+// Hostile Usercentrics APIs, put on the page before anything runs (the
+// fixture then keeps them): no exception reaches the page (the harness
+// asserts no page error), the monitor keeps running, and the last one —
+// 10,000 services, Hotjar refused first — is still read.
+const HOSTILE = {
+  'getServicesBaseInfo throws': () => {
+    window.UC_UI = { getServicesBaseInfo() { throw new Error('hostile'); } };
+  },
+  'getServicesBaseInfo returns a non-array': () => {
+    window.UC_UI = { getServicesBaseInfo: () => ({ length: 1e9, 0: { name: 'Hotjar', consent: { status: false } } }) };
+  },
+  'names that are objects, throwing getters': () => {
+    const evil = { toString() { throw new Error('hostile'); } };
+    window.UC_UI = {
+      getServicesBaseInfo: () => [
+        { name: evil, categorySlug: evil, consent: { status: false } },
+        { name: 'Hotjar', categorySlug: evil, consent: { status: false, history: evil } },
+        Object.defineProperty({}, 'name', { get() { throw new Error('hostile'); } }),
+        null, 7, 'Hotjar',
+      ],
+    };
+  },
+  'getConsentDetails throws, or resolves to garbage': () => {
+    let n = 0;
+    window.__ucCmp = {
+      getConsentDetails() {
+        n += 1;
+        if (n === 1) throw new Error('hostile');
+        if (n === 2) return 'not a promise';
+        return Promise.resolve(n === 3 ? null : { consent: null, services: { a: { name: { x: 1 }, consent: { given: 'yes' } } } });
+      },
+    };
+    setTimeout(() => window.dispatchEvent(new Event('UC_CONSENT')), 0);
+    setTimeout(() => window.dispatchEvent(new Event('UC_CONSENT')), 0);
+    setTimeout(() => window.dispatchEvent(new Event('UC_CONSENT')), 0);
+  },
+  '10,000 services': () => {
+    const list = [{ name: 'Hotjar', categorySlug: 'marketing', consent: { status: false, history: [{ type: 'explicit' }] } }];
+    for (let i = 0; i < 10_000; i++) list.push({ name: `Service ${i}`, categorySlug: `c${i % 50}`, consent: { status: i % 2 === 0 } });
+    window.UC_UI = { getServicesBaseInfo: () => list };
+  },
+};
+
+for (const [label, install] of Object.entries(HOSTILE)) {
+  test(`hostile Usercentrics API: ${label} → nothing reaches the page`, { timeout: 90_000 }, async () => {
+    const run = await runPageView(stack, UC_PAGE, {
+      bootIntercom: false,
+      expectReports: label === '10,000 services',
+      before: async ({ context }) => { await context.addInitScript(install); },
+      during: async ({ page }) => {
+        await page.waitForFunction(() => Array.isArray(window.tagwatch('findings')) && document.readyState === 'complete', null, { timeout: 15000, polling: 50 });
+        // The adapters were asked for and ran against the hostile API.
+        await page.waitForFunction(() => performance.getEntriesByType('resource').some((e) => e.name.includes('cmp-api')),
+          null, { timeout: 15000, polling: 50 });
+        if (label === '10,000 services') {
+          await page.evaluate(() => twScript('https://static.hotjar.com/c/hotjar-3000001.js?sv=6'));
+          await page.waitForFunction(() => window.tagwatch('findings').some((r) => r.body.vendor === 'hotjar'), null, { timeout: 15000, polling: 50 });
+        }
+      },
+    });
+    if (label === '10,000 services') {
+      const f = run.findings.find((x) => x.vendor === 'hotjar');
+      assert.ok(f, `Hotjar's finding: ${JSON.stringify(run.findings)}`);
+      assert.equal(f.consent.vendor, false, JSON.stringify(f.consent));
+      assert.equal(f.consent.source, 'usercentrics');
+    }
+  });
+}
