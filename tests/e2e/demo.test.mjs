@@ -4,7 +4,7 @@
 // the collector as cookie_after_withdrawal decided on the CMP's state.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { openPage, pollFindings, sleep, startStack, waitForFrameEntries } from './harness.mjs';
+import { openDemo, pollFindings, sleep, startStack } from './harness.mjs';
 
 let stack;
 before(async () => { stack = await startStack(); }, { timeout: 120_000 });
@@ -12,11 +12,8 @@ after(async () => { await stack?.stop(); }, { timeout: 30_000 });
 
 test('demo: findings arrive after "Send findings now"; consent buttons work', { timeout: 90_000 }, async () => {
   const site = stack.nextSite();
-  const ctx = await openPage(stack.browser, { collectorUrl: stack.tap.url });
+  const ctx = await openDemo(stack, site);
   try {
-    const q = new URLSearchParams({ collector: stack.tap.ingestUrl, site });
-    await ctx.page.goto(`https://shop.example/demo/?${q}`);
-    await waitForFrameEntries(ctx.page, [/\/messenger\/web\/metrics$/]);
     const app = await ctx.page.evaluate(() => window.intercomSettings.app_id);
     await sleep(500);
     await ctx.page.click('#tw-flush');

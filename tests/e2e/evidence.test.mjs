@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import { TAGWATCH_BIN, openPage, pollFindings, startStack, waitForFrameEntries } from './harness.mjs';
+import { TAGWATCH_BIN, openDemo, pollFindings, startStack } from './harness.mjs';
 
 const run = promisify(execFile);
 
@@ -43,11 +43,8 @@ after(async () => {
 
 test('a tag before consent on the demo shop: its evidence bundle verifies; a flipped byte and an edited row are named', { timeout: 120_000 }, async () => {
   const site = stack.nextSite();
-  const ctx = await openPage(stack.browser, { collectorUrl: stack.tap.url });
+  const ctx = await openDemo(stack, site);
   try {
-    const q = new URLSearchParams({ collector: stack.tap.ingestUrl, site });
-    await ctx.page.goto(`https://shop.example/demo/?${q}`);
-    await waitForFrameEntries(ctx.page, [/\/messenger\/web\/metrics$/]);
     await ctx.page.click('#tw-flush');
     await pollFindings(stack.collector, site, (f) => f.some((x) => x.type === 'script_before_consent'));
     assert.deepEqual(ctx.pageErrors, []);

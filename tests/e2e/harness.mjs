@@ -259,6 +259,25 @@ export async function launchBrowser(fake) {
  * would change CORS: Playwright answers preflights itself when routes exist);
  * to run pages without the monitor, start the fake with serveMonitor: false.
  */
+/**
+ * A page view of the demo shop (`www/demo/`) reporting to the stack's
+ * collector as `site`, with more query parameters (`params`: release, tag,
+ * canaries) and a `fragment`; resolves once Intercom's frame has sent its
+ * metrics (the page's tags have run). The caller closes `ctx.context`.
+ */
+export async function openDemo(stack, site, { params = {}, fragment = '' } = {}) {
+  const ctx = await openPage(stack.browser, { collectorUrl: stack.tap.url });
+  try {
+    const q = new URLSearchParams({ collector: stack.tap.ingestUrl, site, ...params });
+    await ctx.page.goto(`https://shop.example/demo/?${q}${fragment ? `#${fragment}` : ''}`);
+    await waitForFrameEntries(ctx.page, [/\/messenger\/web\/metrics$/]);
+    return ctx;
+  } catch (e) {
+    await ctx.context.close();
+    throw e;
+  }
+}
+
 export async function openPage(browser, { gpc = false, collectorUrl = null } = {}) {
   const context = await browser.newContext({
     ignoreHTTPSErrors: true,

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { after, before, test } from 'node:test';
 import { canaryNeedles } from '../fixtures/canaries.mjs';
-import { CANARIES, openPage, pollFindings, startStack, waitFor, waitForFrameEntries } from './harness.mjs';
+import { CANARIES, openDemo, openPage, pollFindings, startStack, waitFor } from './harness.mjs';
 
 // Site-chosen strings: a space, quotes, SQL and non-ASCII travel as they are.
 const R1 = 'shop-2026.12.1';
@@ -57,12 +57,9 @@ function startHook() {
 async function visit(site, release, { tag = null, expect }) {
   const ofRelease = (f) => f.filter((x) => x.release === release);
   const before = ofRelease(await stack.collector.findings(site)).length;
-  const ctx = await openPage(stack.browser, { collectorUrl: stack.tap.url });
+  const params = { release, ref: CANARIES.query, ...(tag ? { tag } : {}) };
+  const ctx = await openDemo(stack, site, { params, fragment: CANARIES.fragment });
   try {
-    const q = new URLSearchParams({ collector: stack.tap.ingestUrl, site, release, ref: CANARIES.query });
-    if (tag) q.set('tag', tag);
-    await ctx.page.goto(`https://shop.example/demo/?${q}#${CANARIES.fragment}`);
-    await waitForFrameEntries(ctx.page, [/\/messenger\/web\/metrics$/]);
     // The monitor judged what this release must show (consent claims settle
     // in 500 ms): wait on its own findings, not on a clock.
     await ctx.page.waitForFunction((kinds) => {
