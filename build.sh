@@ -97,6 +97,9 @@ extension() {
 }
 
 run_tests() {
+  # The servers this run starts (and the ClickHouse shards the sharded
+  # test starts) stop with it, whether it passes or fails.
+  trap 'tools/clickhouse.sh stop >/dev/null 2>&1 || true; tools/postgres.sh stop >/dev/null 2>&1 || true' EXIT
   log "PostgreSQL for the collector's storage tests (target/pg)"
   TAGWATCH_TEST_POSTGRES=$(tools/postgres.sh)
   export TAGWATCH_TEST_POSTGRES TAGWATCH_REQUIRE_POSTGRES=1
