@@ -77,6 +77,7 @@ pub(crate) trait Row {
     fn real(&self, i: usize) -> Result<f64, StoreError>;
     fn text(&self, i: usize) -> Result<String, StoreError>;
     fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError>;
+    fn blob(&self, i: usize) -> Result<Vec<u8>, StoreError>;
 }
 
 /// How a transaction starts.

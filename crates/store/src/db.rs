@@ -851,6 +851,20 @@ macro_rules! finding_state_columns {
     };
 }
 
+/// How many columns `finding_state_columns!` lists (the next one is a
+/// query's own), counted from the list itself.
+const FINDING_STATE_COLUMNS: usize = {
+    let mut rest = finding_state_columns!().as_bytes();
+    let mut n = 1;
+    while let [first, tail @ ..] = rest {
+        if *first == b',' {
+            n += 1;
+        }
+        rest = tail;
+    }
+    n
+};
+
 fn finding_state(row: &dyn Row) -> Result<FindingState, StoreError> {
     Ok(FindingState {
         id: row.int(0)?,
@@ -880,7 +894,7 @@ fn finding_state(row: &dyn Row) -> Result<FindingState, StoreError> {
 const PAGE_VIEW_FINDINGS: &str = concat!(
     "SELECT ",
     finding_state_columns!(),
-    " FROM findings WHERE site = ?1 AND page_view IN (SELECT value{bytes} FROM {each:?2:p})"
+    ", dedupe FROM findings WHERE site = ?1 AND page_view IN (SELECT value{bytes} FROM {each:?2:p})"
 );
 
 /// A site's head, made if it has none, then locked until the commit:
@@ -972,18 +986,21 @@ fn extend_chains<C: Conn>(c: &mut C, findings: &[Merged<'_>]) -> Result<(), Stor
     }
     for (site, (views, keys)) in by_site {
         let views = serde_json::Value::from(views.into_iter().collect::<Vec<_>>()).to_string();
-        let mut states = rows(
+        // The rows this commit wrote, by their stored dedupe key (not
+        // hashed again: the writer computed it).
+        let mut states: Vec<FindingState> = rows(
             c,
             PAGE_VIEW_FINDINGS,
             &[site.into(), views.as_str().into()],
-            finding_state,
-        )?;
-        states.retain(|f| {
-            keys.contains(&(
-                f.page_view.as_str(),
-                dedupe_key(&f.kind, &f.vendor, &f.evidence),
-            ))
-        });
+            |row| Ok((finding_state(row)?, row.blob(FINDING_STATE_COLUMNS)?)),
+        )?
+        .into_iter()
+        .filter(|(f, key)| {
+            <[u8; DEDUPE_KEY_BYTES]>::try_from(key.as_slice())
+                .is_ok_and(|key| keys.contains(&(f.page_view.as_str(), key)))
+        })
+        .map(|(f, _)| f)
+        .collect();
         states.sort_by_key(|f| f.id);
         append(c, site, |mut seq, mut prev| {
             states

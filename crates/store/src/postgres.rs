@@ -133,6 +133,9 @@ impl Row for PgRow<'_> {
     fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
         Ok(self.0.try_get(i)?)
     }
+    fn blob(&self, i: usize) -> Result<Vec<u8>, StoreError> {
+        Ok(self.0.try_get(i)?)
+    }
 }
 
 fn refs<'a>(params: &'a [Param<'_>]) -> Vec<&'a (dyn ToSql + Sync)> {

@@ -220,6 +220,9 @@ impl Row for SqliteRow<'_, '_> {
     fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
         Ok(self.0.get(i)?)
     }
+    fn blob(&self, i: usize) -> Result<Vec<u8>, StoreError> {
+        Ok(self.0.get(i)?)
+    }
 }
 
 impl Conn for SqliteConn {
