@@ -28,7 +28,8 @@
  * host), the wasm (compiled while it downloads) and the collector's
  * `/config/KEY`, all at once, and hands everything kept to the brain. A page
  * view that ends first is judged at once when the brain is there, else
- * counted in one `unmonitored` health report that carries no page data. */
+ * counted in one `unmonitored` health report that carries no page data
+ * (the site's release, when it has one). */
 
 // Calls read from the queue the page filled before this script ran: a real
 // one holds a few; a hostile `length` must not hold the page.
@@ -220,13 +221,21 @@ if (!pick(previous, 'loaded')) (function () {
   }
 
   // ---- the brain ----
+  // The site's release, as the brain's reports carry it (core
+  // `report::release`) when it needs no cleaning: no white space around it,
+  // at most 128 UTF-16 units, no control character; else none (the core's
+  // trimming and cutting do not fit in the loader's budget).
+  function release(r) {
+    try { return r && /^(?!\s)[^\0-\x1f\x7f-\x9f]{1,128}$/.test(r) && !/\s$/.test(r) ? ',"release":' + quote(r) : ''; } catch (e) { return ''; }
+  }
   // One report without the brain: no page data (the page URL is the
   // origin's), so no redaction needed here.
   function health(status, reason) {
     try {
       net.send(config.collector, '[{"type":"tagwatch-health","age":0,"url":' + quote(pick(location, 'origin') + '/') +
         ',"user_agent":' + quote(String(pick(pick(W, 'navigator'), 'userAgent')).slice(0, 512)) +
-        ',"body":{"schema":1,"site":' + quote(config.site) + ',"status":"' + status + '","reason":' + quote(String(reason || '').slice(0, 200)) + '}}]');
+        ',"body":{"schema":1,"site":' + quote(config.site) + ',"status":"' + status + '","reason":' + quote(String(reason || '').slice(0, 200)) +
+        release(config.release) + '}}]');
     } catch (e) { /* nothing more we can do quietly */ }
   }
 

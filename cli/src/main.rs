@@ -162,6 +162,10 @@ struct EvidenceArgs {
     /// Store: sqlite:PATH or postgres://USER@HOST:PORT/DBNAME.
     #[arg(long, default_value = DEFAULT_DB, value_name = "URL")]
     db: String,
+    /// Reports in ClickHouse (`serve --events`): refused with the reason
+    /// (the events store keeps no chain, docs/evidence.md).
+    #[arg(long, value_name = "URL")]
+    events: Option<String>,
 }
 
 #[derive(Args)]
@@ -178,6 +182,10 @@ struct VerifyArgs {
     db: Option<String>,
     #[arg(long, value_name = "KEY")]
     site: Option<String>,
+    /// Reports in ClickHouse (`serve --events`) beside --db: refused with
+    /// the reason (the events store keeps no chain, docs/evidence.md).
+    #[arg(long, value_name = "URL")]
+    events: Option<String>,
 }
 
 #[derive(Args)]
@@ -723,7 +731,7 @@ fn evidence(args: &EvidenceArgs, checks: store::Checks) -> Result<(), Failure> {
             "a bundle is signed: give --signing-key FILE (or TAGWATCH_SIGNING_KEY); make a key with `tagwatch keys init`".into(),
         )
     })?;
-    let store = store::open(&args.db, 0, checks).map_err(|e| store_failure(&args.db, e))?;
+    let store = open_store(&args.db, args.events.as_deref(), checks)?;
     let ev = store
         .evidence(&store::EvidenceQuery {
             site: args.site.clone(),
@@ -799,7 +807,7 @@ fn verify(args: &VerifyArgs, checks: store::Checks) -> Result<(), Failure> {
             (v.problems, v.notes)
         }
         (None, Some(db), Some(site)) => {
-            let store = store::open(db, 0, checks).map_err(|e| store_failure(db, e))?;
+            let store = open_store(db, args.events.as_deref(), checks)?;
             let known = store
                 .site_config(site)
                 .map_err(|e| Failure::Runtime(format!("cannot read the store: {e}")))?;
@@ -812,12 +820,21 @@ fn verify(args: &VerifyArgs, checks: store::Checks) -> Result<(), Failure> {
                 .chain(site)
                 .map_err(|e| Failure::Runtime(format!("cannot read the store: {e}")))?;
             let problems = dump.verify(store::chain::Rows::All, key.as_ref());
-            let notes = vec![format!(
+            let mut notes = vec![format!(
                 "{} findings, chain seq {}..{} of site {site}",
                 dump.findings.len(),
                 dump.entries.first().map_or(0, |e| e.seq),
                 dump.entries.last().map_or(0, |e| e.seq)
             )];
+            if dump.entries.is_empty() && dump.findings.is_empty() {
+                // Consistent, and proves nothing: say so rather than let
+                // "verified" read as a checked history.
+                notes.push(format!(
+                    "site {site} has no finding and no chain entry in this store: nothing is \
+                     proven (with `serve --events` its findings are in ClickHouse, which keeps \
+                     no chain)"
+                ));
+            }
             (problems.into_iter().map(|p| p.0).collect(), notes)
         }
         _ => {

@@ -3,8 +3,10 @@
 //! `tagwatch evidence` → `tagwatch verify` passes; a flipped byte, an
 //! edited file, another key, hostile zips are each refused with a message
 //! that names what is wrong; an edited finding row fails `verify --db`;
-//! a signed `purge` keeps the chain verifying. PostgreSQL needs
-//! `TAGWATCH_TEST_POSTGRES` (else skipped, see common/pg.rs).
+//! a signed `purge` keeps the chain verifying; with ClickHouse
+//! (`--events`) no chain is claimed. PostgreSQL needs
+//! `TAGWATCH_TEST_POSTGRES`, ClickHouse `TAGWATCH_TEST_CLICKHOUSE` (else
+//! skipped, see common/pg.rs).
 
 #![allow(
     clippy::unwrap_used,
@@ -313,6 +315,76 @@ fn evidence_bundles_verify_and_tampering_is_named_on_postgres() {
     };
     let dir = temp_dir("evidence-pg");
     evidence_round_trip(&db.url, &dir);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// With the reports in ClickHouse (`--events`) nothing is chained, and no
+/// command says otherwise: `verify --db` alone (the SQL store holds none of
+/// the site's findings) says that nothing is proven; `verify` and
+/// `evidence` given `--events` refuse, saying why.
+#[test]
+fn an_events_store_claims_no_chain() {
+    let Some(events) = tagwatch_events::testing::TestEvents::create("evidence") else {
+        return;
+    };
+    let dir = temp_dir("evidence-ch");
+    let db = db_url(&dir.join("tagwatch.db"));
+    let key = site_add(&db, &[ORIGIN]);
+    let server = Server::start(&db, &["--events", &events.url]);
+    let body = batch(&[finding(
+        &key,
+        "00000000000000aa",
+        "cookie_before_consent",
+        "intercom",
+        0,
+        1,
+    )]);
+    assert_eq!(server.post(Some(ORIGIN), &body).status, 204);
+    drop(server);
+    let (ok, said) = verify(&["--db", &db, "--site", &key]);
+    assert!(ok, "{said}");
+    assert!(said.contains("nothing is proven"), "{said}");
+    let out = run(&[
+        "verify",
+        "--db",
+        &db,
+        "--events",
+        &events.url,
+        "--site",
+        &key,
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("keeps no chain"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!text(&out.stdout).contains("verified"));
+    let keys = dir.join("keys");
+    assert!(run(&["keys", "init", "--dir", keys.to_str().unwrap()])
+        .status
+        .success());
+    let bundle = dir.join("b.zip");
+    let out = run(&[
+        "evidence",
+        "--site",
+        &key,
+        "--db",
+        &db,
+        "--events",
+        &events.url,
+        "--signing-key",
+        keys.join("tagwatch-signing.key").to_str().unwrap(),
+        "--out",
+        bundle.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("keeps no chain"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!bundle.exists());
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -304,12 +304,12 @@ fn release_alerts(hook: &Hook) -> Vec<Value> {
 /// A release that brings a vendor and a finding type its previous release
 /// did not have: one alert each, whichever collector hears it and however
 /// often, and none again after a restart.
-fn release_webhook_alerts(db: &str, collectors: usize) {
+/// `events`: `--events URL` (ClickHouse), or nothing.
+fn release_webhook_alerts(db: &str, collectors: usize, events: &[&str]) {
     let key = site_add(db, &[ORIGIN]);
     let hook = hook();
-    let servers: Vec<Server> = (0..collectors)
-        .map(|_| Server::start(db, &["--webhook", &hook.url]))
-        .collect();
+    let flags = [&["--webhook", &hook.url], events].concat();
+    let servers: Vec<Server> = (0..collectors).map(|_| Server::start(db, &flags)).collect();
     let send = |i: usize, release: &str, kind: &str, vendor: &str, pv: &str| {
         let mut f = finding(&key, pv, kind, vendor, 0, 1);
         f["body"]["release"] = json!(release);
@@ -360,7 +360,7 @@ fn release_webhook_alerts(db: &str, collectors: usize) {
     // No page, no report data: names only.
     assert!(alerts.iter().all(|a| a.get("page").is_none()));
     drop(servers);
-    let server = Server::start(db, &["--webhook", &hook.url]);
+    let server = Server::start(db, &flags);
     let mut again = finding(
         &key,
         "00000000000000ee",
@@ -406,14 +406,25 @@ fn release_webhook_alerts(db: &str, collectors: usize) {
 #[test]
 fn release_webhook_alerts_once_sqlite() {
     let dir = temp_dir("release-webhook");
-    release_webhook_alerts(&db_url(&dir.join("t.db")), 1);
+    release_webhook_alerts(&db_url(&dir.join("t.db")), 1, &[]);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// With the reports in ClickHouse the releases and what each had stay in
+/// the SQL control plane: the same alerts, once.
+#[test]
+fn release_webhook_alerts_once_clickhouse() {
+    if let Some(events) = tagwatch_events::testing::TestEvents::create("release_webhook") {
+        let dir = temp_dir("release-webhook-ch");
+        release_webhook_alerts(&db_url(&dir.join("t.db")), 1, &["--events", &events.url]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 #[test]
 fn release_webhook_alerts_once_across_collectors_postgres() {
     if let Some(db) = TestDb::create("release_webhook") {
-        release_webhook_alerts(&db.url, 2);
+        release_webhook_alerts(&db.url, 2, &[]);
     }
 }
 

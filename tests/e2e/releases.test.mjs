@@ -9,7 +9,7 @@
 // canary).
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { canaryNeedles } from '../fixtures/canaries.mjs';
 import { CANARIES, openDemo, openPage, pollFindings, startStack, waitFor } from './harness.mjs';
 
@@ -26,14 +26,21 @@ const BODY_KEYS = {
 
 let stack;
 let hook;
-before(async () => {
-  hook = await startHook();
-  stack = await startStack({ siteCount: 1, collectorArgs: ['--webhook', hook.url] });
-}, { timeout: 120_000 });
-after(async () => {
-  await stack?.stop();
-  await hook?.close();
-}, { timeout: 30_000 });
+
+// The stores the reports are kept in: SQLite, and ClickHouse (`--events`,
+// a database of this run's own, dropped after) when a test server is given
+// (TAGWATCH_TEST_CLICKHOUSE, as ./build.sh test does).
+const STORES = [{ name: 'SQLite', args: [], drop: async () => {} }];
+const CH = process.env.TAGWATCH_TEST_CLICKHOUSE;
+if (CH) {
+  const database = `tw_e2e_releases_${process.pid}`;
+  const http = `http://${new URL(CH.replace(/^clickhouse:/, 'http:')).host}/`;
+  STORES.push({
+    name: 'ClickHouse (--events)',
+    args: ['--events', CH.replace(/\/[^/?]*(?=\?|$)/, `/${database}`)],
+    drop: async () => { await fetch(http, { method: 'POST', body: `DROP DATABASE IF EXISTS ${database}` }); },
+  });
+}
 
 /** A webhook receiver that keeps every alert. */
 function startHook() {
@@ -86,7 +93,22 @@ async function api(path) {
 
 const releaseAlerts = () => hook.alerts.filter((a) => a.event === 'release_introduced');
 
-test('releases: the diff and the webhook name what release 2 added; the release is the only new thing on the wire', { timeout: 120_000 }, async () => {
+for (const store of STORES) {
+  test(`releases (${store.name}): the diff and the webhook name what release 2 added; the release is the only new thing on the wire`, { timeout: 180_000 }, async () => {
+    stack = undefined;
+    hook = await startHook();
+    try {
+      stack = await startStack({ siteCount: 1, collectorArgs: ['--webhook', hook.url, ...store.args] });
+      await releases();
+    } finally {
+      await stack?.stop();
+      await hook.close();
+      await store.drop();
+    }
+  });
+}
+
+async function releases() {
   const site = stack.nextSite();
   await visit(site, R1, { expect: ['script_before_consent', 'cookie_before_consent'] });
   await visit(site, R2, { tag: 'ga4', expect: ['consent_signal_mismatch', 'tracking_before_consent'] });
@@ -167,4 +189,4 @@ test('releases: the diff and the webhook name what release 2 added; the release 
       assert.ok(!r.url.includes('?') && !r.url.includes('#'), r.url);
     }
   }
-});
+}

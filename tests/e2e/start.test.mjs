@@ -26,7 +26,8 @@ import {
 } from './harness.mjs';
 
 let stack;
-before(async () => { stack = await startStack(); }, { timeout: 120_000 });
+// One site per page view of this file.
+before(async () => { stack = await startStack({ siteCount: 12 }); }, { timeout: 120_000 });
 after(async () => { await stack?.stop(); }, { timeout: 30_000 });
 
 const running = (page) => page.evaluate(() => Array.isArray(window.tagwatch('findings')));
@@ -83,9 +84,10 @@ async function pageView(name, { hold, extra = {}, during }) {
 }
 
 /** load-never.html: its `load` held back by an image the fake never answers. */
-function hangingPageView(during) {
+function hangingPageView(during, extra = {}) {
   return pageView('load-never.html', {
     hold: '/pages/hanging.svg',
+    extra,
     during: async (page) => {
       await waitForIntercomBoot(page);
       await waitForFrameEntries(page, [/\/messenger\/web\/metrics$/]);
@@ -135,15 +137,21 @@ test('a page whose load never fires: the monitor starts after a bounded wait and
   assertExactFindings(run.findings, loadedWithoutConsent({ fake: stack.fake, app: APP_ID }), 'load never fired');
 });
 
-test('a page view that ends before the monitor started: one unmonitored health report, no page data', { timeout: 90_000 }, async () => {
-  const run = await hangingPageView(async (page) => {
-    assert.equal(await running(page), false, 'the monitor has not started yet');
+// The loader's report carries the site's release as the brain's reports
+// would (quotes and non-ASCII as set), and none for one the core would have
+// to clean (white space around it, a control character, over 128 characters).
+for (const [release, sent] of [['shop-7 "β" \'x\'', 'shop-7 "β" \'x\''], [' padded', undefined], ['a\u0085b', undefined],
+  ['r'.repeat(129), undefined]]) {
+  test(`a page view that ends before the monitor started: one unmonitored health report, no page data (release ${JSON.stringify(release)?.slice(0, 20)})`, { timeout: 90_000 }, async () => {
+    const run = await hangingPageView(async (page) => {
+      assert.equal(await running(page), false, 'the monitor has not started yet');
+    }, { release });
+    assert.deepEqual(run.findings, []);
+    assert.equal(run.posts.length, 1, 'one request: the health report');
+    assert.deepEqual(run.reports.map((r) => [r.type, r.url, r.body.status, r.body.site, r.body.page_view, r.body.release]),
+      [['tagwatch-health', `${SHOP_ORIGIN}/`, 'unmonitored', run.site, undefined, sent]]);
   });
-  assert.deepEqual(run.findings, []);
-  assert.equal(run.posts.length, 1, 'one request: the health report');
-  assert.deepEqual(run.reports.map((r) => [r.type, r.url, r.body.status, r.body.site, r.body.page_view]),
-    [['tagwatch-health', `${SHOP_ORIGIN}/`, 'unmonitored', run.site, undefined]]);
-});
+}
 
 test('a consent choice made before the monitor started counts from the click, not from page start', { timeout: 90_000 }, async () => {
   // The returning-visitor layout (`?lazy=1`: Intercom on load, the CMP once

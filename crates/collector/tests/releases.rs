@@ -1,5 +1,6 @@
 //! Releases through the collector's routes (in the process, harness in
-//! common/), on SQLite and, with `TAGWATCH_TEST_POSTGRES`, on PostgreSQL:
+//! common/), on SQLite and, with `TAGWATCH_TEST_POSTGRES`, on PostgreSQL,
+//! with `TAGWATCH_TEST_CLICKHOUSE` on ClickHouse (`--events`):
 //! a report's `release` is stored as sent, `release=` filters every read
 //! endpoint, `GET /api/diff` compares two releases, and hostile release
 //! strings — on the wire and in query parameters — are refused with a
@@ -147,9 +148,9 @@ fn refused(server: &Server, path: &str) -> String {
     resp.body
 }
 
-fn releases_are_filtered_and_diffed(db: &str) {
+fn releases_are_filtered_and_diffed(db: &str, flags: &[&str]) {
     let key = site_add(db, &[ORIGIN]);
-    let server = Server::start(db, &[]);
+    let server = Server::start(db, flags);
     send_two_releases(&server, &key);
 
     // Stored and answered as sent.
@@ -269,14 +270,26 @@ fn releases_are_filtered_and_diffed(db: &str) {
 #[test]
 fn releases_are_filtered_and_diffed_sqlite() {
     let dir = temp_dir("releases");
-    releases_are_filtered_and_diffed(&db_url(&dir.join("t.db")));
+    releases_are_filtered_and_diffed(&db_url(&dir.join("t.db")), &[]);
     let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn releases_are_filtered_and_diffed_postgres() {
     if let Some(db) = TestDb::create("releases") {
-        releases_are_filtered_and_diffed(&db.url);
+        releases_are_filtered_and_diffed(&db.url, &[]);
+    }
+}
+
+/// The same answers with the reports in ClickHouse (`--events`): the
+/// release is stored with each report there, not only in the SQL control
+/// plane's release list.
+#[test]
+fn releases_are_filtered_and_diffed_clickhouse() {
+    if let Some(events) = ch::TestEvents::create("releases") {
+        let dir = temp_dir("releases_ch");
+        releases_are_filtered_and_diffed(&db_url(&dir.join("t.db")), &["--events", &events.url]);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
 

@@ -147,11 +147,11 @@ impl Store for Split {
 
     fn release_profile(
         &self,
-        _site: &str,
-        _release: &str,
-        _max_names: u32,
+        site: &str,
+        release: &str,
+        max_names: u32,
     ) -> Result<ReleaseProfile, StoreError> {
-        Err(read::no_releases())
+        read::release_profile(&self.events, site, release, max_names)
     }
 
     fn findings(&self, q: &FindingsQuery) -> Result<Vec<FindingRow>, StoreError> {

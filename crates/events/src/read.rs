@@ -8,10 +8,13 @@
 //! week partitions (a resent beacon observed later), which `FINAL` would not
 //! merge, and one site's rows are few enough to group per query.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 use tagwatch_store::{
     ConsentTally, FindingRow, FindingsQuery, HealthQuery, HealthRow, HostTotals, InventoryQuery,
-    InventoryTotals, Stats, StatsQuery, StoreError, Tally, Usage, VendorTotals,
+    InventoryTotals, Named, ReleaseProfile, Stats, StatsQuery, StoreError, Tally, Usage,
+    VendorTotals,
 };
 
 use crate::client::{int, opt_text, quote, saturated, text, texts, Client};
@@ -21,7 +24,7 @@ use crate::schema::SiteTables;
 /// first arrival's fields, the largest count (for additive types the sum
 /// over distinct inserts), the earliest `at`. Columns: site, page_view,
 /// type, vendor, evidence, f_page, f_category, f_consent, f_consent_source,
-/// f_count, f_at, f_received_at.
+/// f_count, f_at, f_received_at, f_release, f_evidence_kind.
 fn findings_of(c: &Client, site: &str) -> String {
     format!(
         "SELECT site, page_view, type, vendor, evidence,
@@ -33,7 +36,9 @@ fn findings_of(c: &Client, site: &str) -> String {
                    arraySum(arrayMap(x -> tupleElement(x, 2), groupUniqArray((token, count)))),
                    max(count)) AS f_count,
                 min(at) AS f_at,
-                min(received_at) AS f_received_at
+                min(received_at) AS f_received_at,
+                argMin(release, received_at) AS f_release,
+                argMin(evidence_kind, received_at) AS f_evidence_kind
          FROM {} WHERE site = {}
          GROUP BY site, page_view, type, vendor, evidence",
         tables(c, site).of("findings"),
@@ -64,6 +69,7 @@ fn inventories_of(c: &Client, site: &str) -> String {
         "h_transfer_bytes",
         "h_encoded_bytes",
         "h_duration_ms",
+        "release",
     ]
     .iter()
     .map(|c| latest(c))
@@ -104,15 +110,18 @@ fn any_of(col: &str, values: &[String]) -> String {
     format!(" AND {col} IN ({})", list.join(", "))
 }
 
-/// Reports are not yet kept per release in ClickHouse: a `release=`
-/// filter or a diff is refused rather than answered for every release.
-pub fn no_releases() -> StoreError {
-    StoreError::Events {
-        message: "releases are not kept in the ClickHouse events store yet: release filters and \
-                  /api/diff need the SQL store"
-            .into(),
-        unreachable: false,
-    }
+/// `AND col = release` when a release is asked for (stored `''` for none;
+/// an asked release is never empty).
+fn of_release(col: &str, release: &Option<String>) -> String {
+    release
+        .as_ref()
+        .map_or_else(String::new, |r| format!(" AND {col} = {}", quote(r)))
+}
+
+/// A stored release: `None` for `''`.
+fn stored_release(v: &Value) -> Result<Option<String>, StoreError> {
+    let r = text(v)?;
+    Ok((!r.is_empty()).then_some(r))
 }
 
 fn cell(row: &[Value], i: usize) -> &Value {
@@ -124,10 +133,8 @@ fn json_or_null(text: &str) -> Value {
 }
 
 pub fn findings(c: &Client, q: &FindingsQuery) -> Result<Vec<FindingRow>, StoreError> {
-    if q.release.is_some() {
-        return Err(no_releases());
-    }
     let mut filter = window("f_at", &q.since, &q.until);
+    filter.push_str(&of_release("f_release", &q.release));
     filter.push_str(&any_of("type", &q.kinds));
     filter.push_str(&any_of("vendor", &q.vendors));
     if let Some(page) = &q.page {
@@ -144,7 +151,7 @@ pub fn findings(c: &Client, q: &FindingsQuery) -> Result<Vec<FindingRow>, StoreE
     let dir = if q.newest_first { " DESC" } else { "" };
     let sql = format!(
         "SELECT type, vendor, site, f_page, f_at, page_view, f_category, f_count, evidence,
-                f_consent, f_received_at
+                f_consent, f_received_at, f_release
          FROM ({}) WHERE 1{filter}
          ORDER BY f_at{dir}, f_received_at{dir}, site{dir}, page_view{dir}, type{dir},
                   vendor{dir}, evidence{dir}
@@ -168,16 +175,16 @@ pub fn findings(c: &Client, q: &FindingsQuery) -> Result<Vec<FindingRow>, StoreE
                 evidence: json_or_null(&text(cell(row, 8))?),
                 consent: json_or_null(&text(cell(row, 9))?),
                 received_at: text(cell(row, 10))?,
-                release: None,
+                release: stored_release(cell(row, 11))?,
             })
         })
         .collect()
 }
 
 /// `rows_at_once` answers as many answers as queries: never.
-fn three() -> StoreError {
+fn answers_missing() -> StoreError {
     StoreError::Events {
-        message: "expected three answers".into(),
+        message: "fewer answers than queries".into(),
         unreachable: false,
     }
 }
@@ -189,12 +196,9 @@ fn sort_tallies(t: &mut [Tally]) {
 }
 
 pub fn stats(c: &Client, q: &StatsQuery) -> Result<Stats, StoreError> {
-    if q.release.is_some() {
-        return Err(no_releases());
-    }
-    let window_f = window("f_at", &q.since, &q.until);
+    let window_f = window("f_at", &q.since, &q.until) + &of_release("f_release", &q.release);
     let findings = findings_of(c, &q.site);
-    let window_i = window("i_at", &q.since, &q.until);
+    let window_i = window("i_at", &q.since, &q.until) + &of_release("i_release", &q.release);
     // Three queries, sent at once. Every tally in one: the group (0 type,
     // 1 vendor, 2 page, 3 day, 4 total), its key, rows and the count sum
     // (with its float twin). The page views. The consent states, counted
@@ -222,7 +226,7 @@ pub fn stats(c: &Client, q: &StatsQuery) -> Result<Stats, StoreError> {
         ),
     ])?;
     let [tallies, page_views, consent_rows]: [Vec<Vec<Value>>; 3] =
-        answers.try_into().map_err(|_| three())?;
+        answers.try_into().map_err(|_| answers_missing())?;
     let mut groups: [Vec<Tally>; 5] = Default::default();
     for row in &tallies {
         let g = usize::try_from(int(cell(row, 0))?).unwrap_or(usize::MAX);
@@ -355,13 +359,11 @@ fn names(v: &Value, max: usize) -> Result<Vec<String>, StoreError> {
 }
 
 pub fn inventory(c: &Client, q: &InventoryQuery) -> Result<InventoryTotals, StoreError> {
-    if q.release.is_some() {
-        return Err(no_releases());
-    }
     let latest = format!(
-        "SELECT * FROM ({}) WHERE 1{}",
+        "SELECT * FROM ({}) WHERE 1{}{}",
         inventories_of(c, &q.site),
-        window("i_at", &q.since, &None)
+        window("i_at", &q.since, &None),
+        of_release("i_release", &q.release)
     );
     // The page views, the vendors and the unclassified hosts: three
     // queries, sent at once.
@@ -392,7 +394,7 @@ pub fn inventory(c: &Client, q: &InventoryQuery) -> Result<InventoryTotals, Stor
         ),
     ])?;
     let [page_views, vendors, hosts]: [Vec<Vec<Value>>; 3] =
-        answers.try_into().map_err(|_| three())?;
+        answers.try_into().map_err(|_| answers_missing())?;
     let page_views = page_views
         .first()
         .map(|row| int(cell(row, 0)))
@@ -440,5 +442,104 @@ pub fn inventory(c: &Client, q: &InventoryQuery) -> Result<InventoryTotals, Stor
         page_views,
         vendors,
         unclassified,
+    })
+}
+
+fn named(rows: &[Vec<Value>]) -> Result<Vec<Named>, StoreError> {
+    rows.iter()
+        .map(|row| {
+            Ok(Named {
+                name: text(cell(row, 0))?,
+                count: int(cell(row, 1))?,
+            })
+        })
+        .collect()
+}
+
+/// One release's reports of a site for `/api/diff`, as the SQL store
+/// aggregates them (`Store::release_profile`): its page views (an
+/// inventory or a monitor finding of the release), vendors, hosts and
+/// cookie names with the page views that had each, cookies' longest
+/// lifetimes in findings' evidence, finding types with their rows. Six
+/// queries, sent at once.
+pub fn release_profile(
+    c: &Client,
+    site: &str,
+    release: &str,
+    max_names: u32,
+) -> Result<ReleaseProfile, StoreError> {
+    let r = quote(release);
+    let findings = format!(
+        "SELECT * FROM ({}) WHERE f_release = {r}",
+        findings_of(c, site)
+    );
+    let monitor = format!("SELECT * FROM ({findings}) WHERE type != 'csp_blocked'");
+    let latest = format!(
+        "SELECT * FROM ({}) WHERE i_release = {r}",
+        inventories_of(c, site)
+    );
+    // Each host or cookie name once per page view (the SQL store's UNION).
+    let per_page_view = |names: &str| {
+        format!(
+            "SELECT name, uniqExact(page_view) AS n FROM ({latest}) ARRAY JOIN {names} AS name
+             GROUP BY name ORDER BY n DESC, name LIMIT {max_names}"
+        )
+    };
+    let answers = c.rows_at_once(&[
+        format!(
+            "SELECT uniqExact(pv) FROM (
+               SELECT page_view AS pv FROM ({latest})
+               UNION ALL
+               SELECT page_view AS pv FROM ({monitor}))"
+        ),
+        format!(
+            "SELECT vendor, uniqExact(pv) AS n FROM (
+               SELECT page_view AS pv, vendor FROM ({latest}) ARRAY JOIN i_v_vendor AS vendor
+               UNION ALL
+               SELECT page_view AS pv, toString(vendor) AS vendor FROM ({monitor}))
+             GROUP BY vendor ORDER BY n DESC, vendor"
+        ),
+        per_page_view(
+            "arrayConcat(arrayReduce('groupUniqArrayArray', i_v_hosts), i_h_host)",
+        ),
+        per_page_view("arrayReduce('groupUniqArrayArray', i_v_cookies)"),
+        // The evidence texts, read as JSON here (ClickHouse 18 has no JSON
+        // functions that parse them as the SQL stores do).
+        format!("SELECT DISTINCT evidence FROM ({findings}) WHERE f_evidence_kind = 'cookie'"),
+        format!(
+            "SELECT toString(type) AS t, count() AS n FROM ({findings}) GROUP BY t ORDER BY n DESC, t"
+        ),
+    ])?;
+    let [page_views, vendors, hosts, cookies, evidence, types]: [Vec<Vec<Value>>; 6] =
+        answers.try_into().map_err(|_| answers_missing())?;
+    let mut longest: BTreeMap<String, i64> = BTreeMap::new();
+    for row in &evidence {
+        let Value::Object(e) = json_or_null(&text(cell(row, 0))?) else {
+            continue;
+        };
+        let (Some(cookie), Some(days)) = (
+            e.get("cookie").and_then(Value::as_str),
+            e.get("days").and_then(Value::as_i64),
+        ) else {
+            continue;
+        };
+        let d = longest.entry(cookie.to_owned()).or_insert(days);
+        *d = (*d).max(days);
+    }
+    Ok(ReleaseProfile {
+        page_views: page_views
+            .first()
+            .map(|row| int(cell(row, 0)))
+            .transpose()?
+            .unwrap_or(0),
+        vendors: named(&vendors)?,
+        hosts: named(&hosts)?,
+        cookies: named(&cookies)?,
+        cookie_days: longest
+            .into_iter()
+            .take(usize::try_from(max_names).unwrap_or(usize::MAX))
+            .map(|(name, count)| Named { name, count })
+            .collect(),
+        types: named(&types)?,
     })
 }

@@ -2,8 +2,9 @@
 //!
 //! One list of migrations, applied in order and recorded in
 //! `tagwatch_events_schema` (as the SQL store records its own). Each
-//! statement is idempotent (`IF NOT EXISTS`), so collectors starting
-//! together may both run it. The text is written once with a few tokens
+//! statement is idempotent (`IF NOT EXISTS`; a column a later version adds
+//! is added only where `system.columns` lacks it, [`Column`]), so
+//! collectors starting together may both run it. The text is written once with a few tokens
 //! the server's version decides ([`render`]):
 //!
 //! | token      | ClickHouse 18.x                  | 19.x and later (LowCardinality is on by default) |
@@ -30,15 +31,37 @@ pub struct Migration {
     pub version: u32,
     /// Statements separated by `;\n` (one request each).
     pub sql: &'static str,
+    /// Columns added to existing tables, after `sql`.
+    pub columns: &'static [Column],
+}
+
+/// A column a migration adds to a report table (on a cluster: to the local
+/// table on each server and to the `Distributed` one). ClickHouse 18.16
+/// has no `ADD COLUMN IF NOT EXISTS`: [`migrate`] adds it where
+/// `system.columns` lacks it, and a collector that lost the race to
+/// another starting beside it finds it there.
+pub struct Column {
+    pub table: &'static str,
+    pub name: &'static str,
+    /// The type and default, with the tokens of [`render`] (`{dict}`).
+    pub ty: &'static str,
 }
 
 /// The events schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: V1,
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: V1,
+        columns: &[],
+    },
+    Migration {
+        version: 2,
+        sql: "",
+        columns: V2_RELEASE,
+    },
+];
 
 #[allow(clippy::indexing_slicing)] // Compile-time only.
 const _: () = {
@@ -115,6 +138,30 @@ CREATE TABLE IF NOT EXISTS {table:inventories} (
     day         Date
 ) {engine:site, page_view|site, page_view, at, received_at, token}
 ";
+
+/// Releases (issue 15): the site's `release` each report named, `''` for
+/// none (as `category`; a release is never empty: the monitor sends none
+/// rather than an empty one, and `release=` empty is no filter). Rows
+/// stored before read as none, which they were. A finding keeps its first
+/// arrival's release, an inventory its latest report's (the SQL store's
+/// rules, `read.rs`). Releases per site are few: a dictionary column.
+const V2_RELEASE: &[Column] = &[
+    Column {
+        table: "findings",
+        name: "release",
+        ty: "{dict} DEFAULT ''",
+    },
+    Column {
+        table: "health",
+        name: "release",
+        ty: "{dict} DEFAULT ''",
+    },
+    Column {
+        table: "inventories",
+        name: "release",
+        ty: "{dict} DEFAULT ''",
+    },
+];
 
 /// Rows per mark of the sparse primary index. A site's rows of one week
 /// are a few granules: with ClickHouse's default (8192), one site's stats
@@ -220,13 +267,38 @@ pub fn check_cluster(client: &Client) -> Result<(), StoreError> {
     }
 }
 
-/// The statements of `sql` for this server and `cluster` (if sharded).
-pub fn render(sql: &str, server: Server, database: &str, cluster: Option<&str>) -> Vec<String> {
-    let dict = if server.low_cardinality {
+fn dict(server: Server) -> &'static str {
+    if server.low_cardinality {
         "LowCardinality(String)"
     } else {
         "String"
+    }
+}
+
+/// The tables a column is added to, each with its `ALTER`: `table`, or on
+/// a cluster its local table and then the `Distributed` one over it.
+pub fn render_column(
+    column: &Column,
+    server: Server,
+    cluster: Option<&str>,
+) -> Vec<(String, String)> {
+    let ty = column.ty.replace("{dict}", dict(server));
+    let tables = match cluster {
+        None => vec![column.table.to_owned()],
+        Some(_) => vec![local(column.table), column.table.to_owned()],
     };
+    tables
+        .into_iter()
+        .map(|t| {
+            let sql = format!("ALTER TABLE {t} ADD COLUMN {} {ty}", column.name);
+            (t, sql)
+        })
+        .collect()
+}
+
+/// The statements of `sql` for this server and `cluster` (if sharded).
+pub fn render(sql: &str, server: Server, database: &str, cluster: Option<&str>) -> Vec<String> {
+    let dict = dict(server);
     let mut out = Vec::new();
     for statement in sql.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
         // `{table:NAME}` and `{engine:PRIMARY KEY|SORTING KEY}` (one of
@@ -298,12 +370,42 @@ pub fn migrate(client: &Client) -> Result<Server, StoreError> {
         for statement in render(m.sql, server, &target.database, target.cluster.as_deref()) {
             client.run(&statement)?;
         }
+        for column in m.columns {
+            for (table, sql) in render_column(column, server, target.cluster.as_deref()) {
+                let has = || has_column(client, &table, column.name);
+                if !has()? {
+                    // Another collector may add it between the look and
+                    // the ALTER: then it is there, which is all we want.
+                    if let Err(e) = client.run(&sql) {
+                        if !has()? {
+                            return Err(e);
+                        }
+                    }
+                }
+            }
+        }
         client.run(&format!(
             "INSERT INTO tagwatch_events_schema (version, applied_at) VALUES ({}, now())",
             m.version
         ))?;
     }
     Ok(server)
+}
+
+/// Whether `table` of the client's database has a column `name`.
+fn has_column(client: &Client, table: &str, name: &str) -> Result<bool, StoreError> {
+    let rows = client.rows(&format!(
+        "SELECT count() FROM system.columns \
+         WHERE database = currentDatabase() AND table = {} AND name = {}",
+        quote(table),
+        quote(name)
+    ))?;
+    Ok(rows
+        .first()
+        .and_then(|r| r.first())
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(0)
+        > 0)
 }
 
 #[cfg(test)]
@@ -331,6 +433,41 @@ mod tests {
             assert!(sql.contains("CREATE TABLE IF NOT EXISTS findings_local ("));
         }
         assert!(!Server::from_version("").low_cardinality);
+    }
+
+    #[test]
+    fn a_release_column_on_every_report_table_and_version() {
+        for (version, ty) in [
+            ("18.16.1", "String DEFAULT ''"),
+            ("19.1.6", "LowCardinality(String) DEFAULT ''"),
+            ("23.8.2.7", "LowCardinality(String) DEFAULT ''"),
+        ] {
+            let server = Server::from_version(version);
+            let tables: Vec<&str> = V2_RELEASE.iter().map(|c| c.table).collect();
+            assert_eq!(tables, TABLES);
+            let alone = render_column(&V2_RELEASE[0], server, None);
+            assert_eq!(
+                alone,
+                [(
+                    "findings".to_owned(),
+                    format!("ALTER TABLE findings ADD COLUMN release {ty}")
+                )]
+            );
+            let sharded = render_column(&V2_RELEASE[2], server, Some("c"));
+            assert_eq!(
+                sharded,
+                [
+                    (
+                        "inventories_local".to_owned(),
+                        format!("ALTER TABLE inventories_local ADD COLUMN release {ty}")
+                    ),
+                    (
+                        "inventories".to_owned(),
+                        format!("ALTER TABLE inventories ADD COLUMN release {ty}")
+                    ),
+                ]
+            );
+        }
     }
 
     #[test]

@@ -89,6 +89,12 @@ impl TestEvents {
         &self.client.target().database
     }
 
+    /// Creates the database (as a collector does before its tables), for a
+    /// test that makes the tables itself.
+    pub fn create_database(&self) {
+        self.client.create_database().unwrap();
+    }
+
     /// Runs a statement in the test's database; the answer's body.
     pub fn run(&self, sql: &str) -> String {
         self.client

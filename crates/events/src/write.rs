@@ -56,10 +56,11 @@ fn token(batch: &Batch) -> u64 {
         )
             .hash(&mut h);
         (f.count, &f.at, &f.received_at, &f.user_agent, &f.raw).hash(&mut h);
+        f.release.hash(&mut h);
     }
     for r in &batch.health {
         (&r.site, &r.page_view, &r.page, r.status.as_str(), &r.reason).hash(&mut h);
-        (&r.at, &r.received_at, &r.user_agent, &r.raw).hash(&mut h);
+        (&r.at, &r.received_at, &r.user_agent, &r.raw, &r.release).hash(&mut h);
     }
     for inv in &batch.inventories {
         (
@@ -68,6 +69,7 @@ fn token(batch: &Batch) -> u64 {
             &inv.at,
             &inv.received_at,
             &inv.raw,
+            &inv.release,
         )
             .hash(&mut h);
     }
@@ -120,6 +122,11 @@ fn latest_inventories(batch: &Batch) -> Vec<&InventoryRecord> {
     kept.into_values().collect()
 }
 
+/// A release as stored: `''` for none (`schema::V2_RELEASE`).
+fn release(r: &Option<String>) -> String {
+    quote(r.as_deref().unwrap_or(""))
+}
+
 /// The INSERT statements of a group commit (none for an empty table).
 pub fn inserts(batches: &[&Batch]) -> Vec<String> {
     let mut findings = String::new();
@@ -150,6 +157,7 @@ pub fn inserts(batches: &[&Batch]) -> Vec<String> {
                     quote(&f.raw),
                     token.to_string(),
                     day(at),
+                    release(&f.release),
                 ],
             );
         }
@@ -170,6 +178,7 @@ pub fn inserts(batches: &[&Batch]) -> Vec<String> {
                     token.to_string(),
                     seq.to_string(),
                     day(&h.at),
+                    release(&h.release),
                 ],
             );
         }
@@ -229,6 +238,7 @@ pub fn inserts(batches: &[&Batch]) -> Vec<String> {
                     hd,
                     token.to_string(),
                     day(&inv.at),
+                    release(&inv.release),
                 ],
             );
         }
@@ -238,19 +248,19 @@ pub fn inserts(batches: &[&Batch]) -> Vec<String> {
         (
             findings,
             "INSERT INTO findings (site, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source, consent, \
-             count, at, received_at, user_agent, raw, token, day) VALUES ",
+             count, at, received_at, user_agent, raw, token, day, release) VALUES ",
         ),
         (
             health,
             "INSERT INTO health (site, page_view, page, status, reason, at, received_at, user_agent, \
-             raw, token, seq, day) VALUES ",
+             raw, token, seq, day, release) VALUES ",
         ),
         (
             inventories,
             "INSERT INTO inventories (site, page_view, page, at, received_at, user_agent, raw, \
              v_vendor, v_requests, v_script_requests, v_transfer_bytes, v_encoded_bytes, v_duration_ms, \
              v_hosts, v_regions, v_cookies, h_host, h_requests, h_script_requests, h_transfer_bytes, \
-             h_encoded_bytes, h_duration_ms, token, day) VALUES ",
+             h_encoded_bytes, h_duration_ms, token, day, release) VALUES ",
         ),
     ] {
         if !rows.is_empty() {

@@ -19,8 +19,8 @@ use tagwatch_core::report::{EvidenceKind, FindingType, HealthStatus};
 use tagwatch_events::testing::{with_credentials, TestEvents, AUTH_PASSWORD, AUTH_USER};
 use tagwatch_store::{
     Batch, Checks, FindingKind, FindingRecord, FindingsQuery, HealthQuery, HealthRecord,
-    InventoryHost, InventoryQuery, InventoryRecord, InventoryVendor, StatsQuery, Store, StoreError,
-    StoredConsentSource, StoredEvidenceKind, Usage,
+    InventoryHost, InventoryQuery, InventoryRecord, InventoryVendor, Named, StatsQuery, Store,
+    StoreError, StoredConsentSource, StoredEvidenceKind, Usage,
 };
 
 const A: &str = "tw_aaaaaaaaaaaaaaaaaaaaaaaa";
@@ -139,6 +139,32 @@ fn finding(
         user_agent: "UA".into(),
         raw: "{}".into(),
     }
+}
+
+/// A cookie's lifetime over the policy's, as the engine reports it.
+fn lifetime(
+    site: &str,
+    pv: &str,
+    cookie: &str,
+    days: u32,
+    at: &str,
+    received: &str,
+    release: &str,
+) -> FindingRecord {
+    let mut f = finding(
+        site,
+        pv,
+        monitor(FindingType::CookieLifetimeExceedsPolicy),
+        "ga4",
+        "https://shop.example/",
+        1,
+        at,
+        received,
+    );
+    f.evidence = format!(r#"{{"cookie":"{cookie}","days":{days},"kind":"cookie"}}"#);
+    f.evidence_kind = StoredEvidenceKind::Monitor(EvidenceKind::Cookie);
+    f.release = Some(release.into());
+    f
 }
 
 fn monitor(t: FindingType) -> FindingKind {
@@ -265,7 +291,15 @@ fn groups() -> Vec<Vec<Batch>> {
     b1.findings[1].category = None;
     b1.findings[2].consent = r#"{"source":"gpp","marketing":true}"#.into();
     b1.findings[5].consent = "null".into();
-    let b2 = Batch {
+    // Releases: site A's first page view is release r1; B names none.
+    for f in b1.findings.iter_mut().filter(|f| f.site == A) {
+        f.release = Some("r1".into());
+    }
+    b1.inventories[0].release = Some("r1".into());
+    b1.health[0].release = Some("r1".into());
+    b1.findings
+        .push(lifetime(A, "pv1", "_ga", 400, &at(1, 11), &r1, "r1"));
+    let mut b2 = Batch {
         findings: vec![finding(
             A,
             "pv2",
@@ -282,6 +316,17 @@ fn groups() -> Vec<Vec<Batch>> {
             inventory(B, "pv9", p1, &at(2, 95), &r2, 7),
         ],
     };
+    // Release r2 on page view 2; B's page view later names r1 (another
+    // site's release of the same name).
+    b2.findings[0].release = Some("r2".into());
+    b2.health[0].release = Some("r2".into());
+    b2.inventories[0].release = Some("r2".into());
+    b2.inventories[1].release = Some("r1".into());
+    b2.findings.extend([
+        lifetime(A, "pv2", "_ga", 730, &at(2, 71), &r2, "r2"),
+        lifetime(A, "pv2", "_ga", 500, &at(2, 72), &r2, "r2"),
+        lifetime(A, "pv2", "_fbp", 90, &at(2, 73), &r2, "r2"),
+    ]);
     let mut resent = finding(
         A,
         "pv1",
@@ -293,7 +338,10 @@ fn groups() -> Vec<Vec<Batch>> {
         &r3,
     );
     resent.user_agent = "other".into();
-    let b3 = Batch {
+    // A resend naming another release: the finding keeps its first
+    // arrival's (r1).
+    resent.release = Some("r2".into());
+    let mut b3 = Batch {
         findings: vec![
             resent,
             finding(
@@ -324,8 +372,18 @@ fn groups() -> Vec<Vec<Batch>> {
             inventory(A, "pv2", p1, &at(1, 1), &r3, 13),
         ],
     };
+    // Page view 1's newer inventory names r2 (it replaces r1's); page view
+    // 2's older one names r1 (it replaces nothing); page view 3 is r2.
+    b3.inventories[0].release = Some("r2".into());
+    b3.inventories[1].release = Some("r1".into());
+    b3.findings[1].release = Some("r1".into());
+    b3.findings[2].release = Some("r1".into());
+    b3.findings[3].release = Some("r2".into());
     vec![vec![b1, b2], vec![b3]]
 }
+
+/// The releases the reports of [`groups`] name, and one none names.
+const RELEASES: [&str; 3] = ["r1", "r2", "r3"];
 
 /// Every read of the API, on both stores, must agree.
 fn same_answers(p: &Pair) {
@@ -363,6 +421,18 @@ fn same_answers(p: &Pair) {
             category: Some("marketing".into()),
             ..base.clone()
         });
+        for release in RELEASES {
+            queries.push(FindingsQuery {
+                release: Some(release.into()),
+                ..base.clone()
+            });
+            queries.push(FindingsQuery {
+                release: Some(release.into()),
+                since: Some(at(2, 0)),
+                newest_first: true,
+                ..base.clone()
+            });
+        }
         for q in &queries {
             assert_eq!(
                 p.sql.findings(q).unwrap(),
@@ -370,19 +440,31 @@ fn same_answers(p: &Pair) {
                 "{q:?}"
             );
         }
-        for (since, until, max_pages) in [
-            (None, None, 100),
-            (Some(at(2, 0)), None, 100),
-            (Some(at(1, 0)), Some(at(3, 0)), 1),
-        ] {
-            let q = StatsQuery {
-                release: None,
-                site: site.into(),
-                since,
-                until,
-                max_pages,
-            };
-            assert_eq!(p.sql.stats(&q).unwrap(), p.ch.stats(&q).unwrap(), "{q:?}");
+        let releases = std::iter::once(None).chain(RELEASES.iter().map(|r| Some(r.to_string())));
+        for release in releases.clone() {
+            for (since, until, max_pages) in [
+                (None, None, 100),
+                (Some(at(2, 0)), None, 100),
+                (Some(at(1, 0)), Some(at(3, 0)), 1),
+            ] {
+                let q = StatsQuery {
+                    release: release.clone(),
+                    site: site.into(),
+                    since,
+                    until,
+                    max_pages,
+                };
+                assert_eq!(p.sql.stats(&q).unwrap(), p.ch.stats(&q).unwrap(), "{q:?}");
+            }
+        }
+        for release in RELEASES {
+            for max_names in [100, 1] {
+                assert_eq!(
+                    p.sql.release_profile(site, release, max_names).unwrap(),
+                    p.ch.release_profile(site, release, max_names).unwrap(),
+                    "{site} {release} {max_names}"
+                );
+            }
         }
         for since in [None, Some(at(2, 0))] {
             let q = HealthQuery {
@@ -392,18 +474,20 @@ fn same_answers(p: &Pair) {
             };
             assert_eq!(p.sql.health(&q).unwrap(), p.ch.health(&q).unwrap(), "{q:?}");
             for (max_names, max_hosts) in [(100, 100), (1, 1)] {
-                let q = InventoryQuery {
-                    release: None,
-                    site: site.into(),
-                    since: since.clone(),
-                    max_names,
-                    max_hosts,
-                };
-                assert_eq!(
-                    p.sql.inventory(&q).unwrap(),
-                    p.ch.inventory(&q).unwrap(),
-                    "{q:?}"
-                );
+                for release in releases.clone() {
+                    let q = InventoryQuery {
+                        release,
+                        site: site.into(),
+                        since: since.clone(),
+                        max_names,
+                        max_hosts,
+                    };
+                    assert_eq!(
+                        p.sql.inventory(&q).unwrap(),
+                        p.ch.inventory(&q).unwrap(),
+                        "{q:?}"
+                    );
+                }
             }
         }
     }
@@ -424,8 +508,30 @@ fn every_read_answers_as_sqlite_does() {
         ..StatsQuery::default()
     };
     let stats = p.ch.stats(&q).unwrap();
-    assert_eq!(stats.total.findings, 6);
+    assert_eq!(stats.total.findings, 10);
     assert_eq!(stats.page_views, 3);
+    // Releases: a finding keeps its first arrival's release (page view 1's
+    // resend named r2), an inventory its latest (page view 1's is r2 now).
+    let q = FindingsQuery {
+        site: A.into(),
+        release: Some("r1".into()),
+        limit: 100,
+        ..FindingsQuery::default()
+    };
+    let r1 = p.ch.findings(&q).unwrap();
+    assert_eq!(r1.len(), 5);
+    assert!(r1
+        .iter()
+        .all(|f| f.page_view == "pv1" && f.release.as_deref() == Some("r1")));
+    let r2 = p.ch.release_profile(A, "r2", 100).unwrap();
+    assert_eq!(r2.page_views, 3);
+    let named = |n: &str, count| Named {
+        name: n.into(),
+        count,
+    };
+    assert_eq!(r2.cookie_days, [named("_fbp", 90), named("_ga", 730)]);
+    assert_eq!(r2.types[0], named("cookie_lifetime_exceeds_policy", 3));
+    assert_eq!(p.ch.release_profile(A, "r1", 100).unwrap().page_views, 1);
     assert_eq!(
         stats
             .by_type
@@ -487,8 +593,10 @@ fn hostile_strings_come_back_byte_for_byte() {
         f.evidence = format!("{{\"x\":{}}}", serde_json::Value::from(*s));
         f.user_agent = (*s).into();
         f.raw = (*s).into();
+        f.release = Some((*s).into());
         batch.findings.push(f);
         let mut inv = inventory(A, s, s, &at(1, ms), &at(1, ms), 1);
+        inv.release = Some((*s).into());
         inv.vendors[0].vendor = (*s).into();
         inv.vendors[0].cookies = vec![(*s).into()];
         inv.unclassified[0].host = (*s).into();
@@ -511,7 +619,18 @@ fn hostile_strings_come_back_byte_for_byte() {
         assert_eq!(rows.len(), 1, "{s:?}");
         assert_eq!(rows[0].vendor, *s);
         assert_eq!(rows[0].page, *s);
+        assert_eq!(rows[0].release.as_deref(), Some(*s));
         assert_eq!(rows, p.sql.findings(&q).unwrap());
+        let q = FindingsQuery {
+            site: A.into(),
+            release: Some((*s).into()),
+            limit: 10,
+            ..FindingsQuery::default()
+        };
+        assert_eq!(p.ch.findings(&q).unwrap(), rows, "{s:?}");
+        let profile = p.ch.release_profile(A, s, 100).unwrap();
+        assert_eq!(profile, p.sql.release_profile(A, s, 100).unwrap(), "{s:?}");
+        assert_eq!(profile.page_views, 1, "{s:?}");
     }
     // A hostile site key finds nothing and breaks nothing.
     for s in HOSTILE {
@@ -670,4 +789,110 @@ fn a_cluster_the_server_does_not_know_is_refused_at_start() {
     };
     assert!(e.to_string().contains("knows no cluster"), "{e}");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A database an older collector made (events schema 1, no release
+/// column) gains the release columns when a collector of this version
+/// opens it: its rows read as naming no release, new rows keep theirs.
+/// A column another collector starting beside it already added is left
+/// as it is (18.16 has no `ADD COLUMN IF NOT EXISTS`).
+#[test]
+fn a_version_1_database_gains_release_columns() {
+    use tagwatch_events::schema::{render, Server, MIGRATIONS};
+    let Some(events) = TestEvents::create("v1") else {
+        return;
+    };
+    let dir = temp_dir("v1");
+    events.create_database();
+    let server = Server::from_version(&events.value("SELECT version()"));
+    for sql in render(MIGRATIONS[0].sql, server, events.database(), None) {
+        events.run(&sql);
+    }
+    events.run(
+        "CREATE TABLE tagwatch_events_schema (version UInt32, applied_at DateTime) \
+         ENGINE = MergeTree() ORDER BY version",
+    );
+    events.run("INSERT INTO tagwatch_events_schema VALUES (1, now())");
+    let old = Batch {
+        findings: vec![finding(
+            A,
+            "old",
+            monitor(FindingType::GpcIgnored),
+            "ga4",
+            "https://shop.example/",
+            1,
+            &at(1, 0),
+            &at(1, 0),
+        )],
+        ..Batch::default()
+    };
+    events.run(
+        "INSERT INTO findings (site, page_view, page, type, vendor, category, evidence_kind, \
+         evidence, consent_source, consent, count, at, received_at, user_agent, raw, token, day) \
+         VALUES ('tw_aaaaaaaaaaaaaaaaaaaaaaaa', 'old', 'https://shop.example/', 'gpc_ignored', \
+         'ga4', 'marketing', 'request', '{\"kind\":\"request\",\"url\":\"https://ga4.example/x.js\"}', \
+         'tcf', '{\"analytics\":false,\"functional\":true,\"marketing\":false,\"necessary\":true,\"source\":\"tcf\"}', \
+         1, '2026-03-01T00:00:00.000Z', '2026-03-01T00:00:00.000Z', 'UA', '{}', 1, '2026-03-01')",
+    );
+    // Another collector got as far as one table.
+    events.run("ALTER TABLE health ADD COLUMN release String DEFAULT ''");
+    let sql = sqlite(&dir, "sql.db");
+    sql.commit(&[&old]).unwrap();
+    let ch = tagwatch_events::open(&events.url, sqlite(&dir, "control.db")).unwrap();
+    // Twice: a second collector finds nothing left to do.
+    tagwatch_events::open(&events.url, sqlite(&dir, "control2.db")).unwrap();
+    for table in tagwatch_events::schema::TABLES {
+        assert_eq!(
+            events.value(&format!(
+                "SELECT count() FROM system.columns WHERE database = currentDatabase() \
+                 AND table = '{table}' AND name = 'release'"
+            )),
+            "1",
+            "{table}"
+        );
+    }
+    assert_eq!(
+        events.value("SELECT max(version) FROM tagwatch_events_schema"),
+        tagwatch_events::schema::SCHEMA_VERSION.to_string()
+    );
+    let mut new = Batch {
+        findings: vec![finding(
+            A,
+            "new",
+            monitor(FindingType::GpcIgnored),
+            "ga4",
+            "https://shop.example/",
+            1,
+            &at(2, 0),
+            &at(2, 0),
+        )],
+        inventories: vec![inventory(
+            A,
+            "new",
+            "https://shop.example/",
+            &at(2, 0),
+            &at(2, 0),
+            1,
+        )],
+        health: vec![health(A, Some("new"), None, &at(2, 0))],
+    };
+    new.findings[0].release = Some("r9".into());
+    new.inventories[0].release = Some("r9".into());
+    new.health[0].release = Some("r9".into());
+    sql.commit(&[&new]).unwrap();
+    ch.commit(&[&new]).unwrap();
+    let all = FindingsQuery {
+        site: A.into(),
+        limit: 10,
+        ..FindingsQuery::default()
+    };
+    let rows = ch.findings(&all).unwrap();
+    assert_eq!(rows, sql.findings(&all).unwrap());
+    let releases: Vec<Option<&str>> = rows.iter().map(|r| r.release.as_deref()).collect();
+    assert_eq!(releases, [None, Some("r9")]);
+    assert_eq!(
+        ch.release_profile(A, "r9", 10).unwrap(),
+        sql.release_profile(A, "r9", 10).unwrap()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
