@@ -157,7 +157,7 @@ impl Monitor {
     /// also the JSON its options page stores.
     pub fn policy(&self, text: &str) {
         #[cfg(feature = "parsers")]
-        let policy = if text.trim_start().starts_with('{') {
+        let policy = if text.trim_start().starts_with(['{']) {
             Policy::from_json(text)
         } else {
             Policy::from_lines(text)
@@ -201,8 +201,8 @@ impl Monitor {
         }
         self.with(|s| {
             for ((url, initiator), n) in urls
-                .split('\n')
-                .zip(initiators.split('\n'))
+                .split(['\n'])
+                .zip(initiators.split(['\n']))
                 .zip(numbers.chunks_exact(4))
             {
                 if let [start, transfer, encoded, duration] = *n {
