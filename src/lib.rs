@@ -157,7 +157,7 @@ impl Monitor {
     /// also the JSON its options page stores.
     pub fn policy(&self, text: &str) {
         #[cfg(feature = "parsers")]
-        let policy = if text.trim_start().starts_with('{') {
+        let policy = if text.trim_start().starts_with(['{']) {
             Policy::from_json(text)
         } else {
             Policy::from_lines(text)
@@ -201,8 +201,8 @@ impl Monitor {
         }
         self.with(|s| {
             for ((url, initiator), n) in urls
-                .split('\n')
-                .zip(initiators.split('\n'))
+                .split(['\n'])
+                .zip(initiators.split(['\n']))
                 .zip(numbers.chunks_exact(4))
             {
                 if let [start, transfer, encoded, duration] = *n {
@@ -291,7 +291,11 @@ impl Monitor {
     }
 
     /// A CMP's live state read by the page's consent adapters: its own
-    /// names (`C0002`, `statistics`, `OPT_OUT`) and for each 1 (granted) or
+    /// names (`C0002`, `statistics`, `OPT_OUT`) one per line (`lines` in
+    /// www/consent.js: lists cross as text, not `Vec<String>`, whose
+    /// conversion, an externref per item read back one by one, weighed ≈
+    /// 0.8 KB gzip of the module and its glue; a line break inside a name
+    /// came as U+FFFD), and for each 1 (granted) or
     /// 0 (refused) (every id list crosses as an `Int32Array`), the last
     /// `services` of them service names (a CMP's per-service choices,
     /// `Google Analytics`, `hotjar`), whether the
@@ -302,15 +306,14 @@ impl Monitor {
     pub fn cmp(
         &self,
         cmp: &str,
-        names: Vec<String>,
+        names: &str,
         granted: &[i32],
         decided: u32,
         at: f64,
         services: u32,
     ) {
         let choices: Vec<(&str, bool)> = names
-            .iter()
-            .map(String::as_str)
+            .split(['\n'])
             .zip(granted.iter().map(|g| *g == 1))
             .collect();
         let split = choices
@@ -374,14 +377,12 @@ impl Monitor {
     }
 
     /// A Consent Mode command seen in `dataLayer` (`gtag('consent',
-    /// command, {key: value})`), values as strings; `at` -1 when it was
+    /// command, {key: value})`), keys and values one per line as for
+    /// [`Monitor::cmp`] (no keys: `""`, one empty key, which names
+    /// nothing); `at` -1 when it was
     /// there before the monitor started (counts from page start).
-    pub fn consent_mode(&self, command: &str, keys: Vec<String>, values: Vec<String>, at: f64) {
-        let params: Vec<(&str, &str)> = keys
-            .iter()
-            .map(String::as_str)
-            .zip(values.iter().map(String::as_str))
-            .collect();
+    pub fn consent_mode(&self, command: &str, keys: &str, values: &str, at: f64) {
+        let params: Vec<(&str, &str)> = keys.split(['\n']).zip(values.split(['\n'])).collect();
         self.with(|s| {
             s.engine
                 .consent_mode(command, &params, if at > BEFORE { ms(at) } else { 0 });

@@ -198,11 +198,11 @@ fn a_cmp_cookie_present_at_start_is_consent_restored_from_storage() {
 fn cmp_and_tcf_signals_are_typed_and_drive_the_timeline() {
     let m = new_monitor();
     m.policy(r#"{"grace_ms":200}"#);
-    let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let names = |n: &[&str]| n.join("\n");
     // A CMP that restored "all granted", then the visitor withdraws in it.
     m.cmp(
         "cookiebot",
-        names(&["preferences", "statistics", "marketing"]),
+        &names(&["preferences", "statistics", "marketing"]),
         &[1, 1, 1],
         1,
         -1.0,
@@ -213,7 +213,7 @@ fn cmp_and_tcf_signals_are_typed_and_drive_the_timeline() {
     assert_eq!(findings(&m, 20.0), vec![]);
     m.cmp(
         "cookiebot",
-        names(&["preferences", "statistics", "marketing"]),
+        &names(&["preferences", "statistics", "marketing"]),
         &[0, 0, 0],
         1,
         500.0,
@@ -258,10 +258,7 @@ fn cmp_and_tcf_signals_are_typed_and_drive_the_timeline() {
 #[wasm_bindgen_test]
 fn osano_opt_out_is_read_in_the_core() {
     let m = new_monitor();
-    let names = ["ESSENTIAL", "STORAGE", "MARKETING", "ANALYTICS", "OPT_OUT"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let names = "ESSENTIAL\nSTORAGE\nMARKETING\nANALYTICS\nOPT_OUT";
     m.cmp("osano", names, &[1, 1, 1, 1, 1], 1, -1.0, 0);
     assert!(
         m.consent_now(10.0)
@@ -301,11 +298,14 @@ fn a_choice_made_before_the_monitor_started_keeps_its_time() {
     );
     m.start(3000.0);
     // The adapters find OneTrust's state when they start.
-    let names = ["C0001", "C0002", "C0003", "C0004"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    m.cmp("onetrust", names, &[1, 1, 1, 1], 1, -1.0, 0);
+    m.cmp(
+        "onetrust",
+        "C0001\nC0002\nC0003\nC0004",
+        &[1, 1, 1, 1],
+        1,
+        -1.0,
+        0,
+    );
     assert_eq!(
         findings(&m, 3100.0),
         vec![pair(
@@ -340,20 +340,14 @@ fn a_state_restored_from_storage_counts_from_page_start() {
     );
     m.gesture(2000.0); // an unrelated click: the consent cookie was already there
     m.start(3000.0);
-    let names = ["C0001", "C0003"].iter().map(|s| s.to_string()).collect();
-    m.cmp("onetrust", names, &[1, 1], 1, -1.0, 0);
+    m.cmp("onetrust", "C0001\nC0003", &[1, 1], 1, -1.0, 0);
     assert_eq!(findings(&m, 3100.0), vec![]);
 }
 
 #[wasm_bindgen_test]
 fn consent_mode_update_without_cmp_consent_is_a_mismatch() {
     let m = new_monitor();
-    m.consent_mode(
-        "update",
-        vec!["analytics_storage".into()],
-        vec!["granted".into()],
-        -1.0,
-    );
+    m.consent_mode("update", "analytics_storage", "granted", -1.0);
     // Claims settle 500 ms after they are made; one from before counts from 0.
     assert_eq!(
         findings(&m, 600.0),
@@ -759,10 +753,10 @@ fn a_cmps_per_service_choice_is_its_vendors_through_the_monitor() {
     // `hotjar` refused (the last 2 names are services): Hotjar's script is
     // a finding, GA4's hit is not.
     let m = new_monitor();
-    let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let names = |n: &[&str]| n.join("\n");
     m.cmp(
         "vanilla-cookieconsent",
-        names(&["necessary", "analytics", "ga", "hotjar"]),
+        &names(&["necessary", "analytics", "ga", "hotjar"]),
         &[1, 1, 1, 0],
         1,
         -1.0,
@@ -783,8 +777,8 @@ fn a_cmps_per_service_choice_is_its_vendors_through_the_monitor() {
     // A services count beyond the names (a page can call the sink) is all
     // services: no category, nothing panics.
     let m = new_monitor();
-    m.cmp("klaro", names(&["hotjar"]), &[1], 1, -1.0, u32::MAX);
-    m.cmp("klaro", vec![], &[], 1, -1.0, 7);
+    m.cmp("klaro", &names(&["hotjar"]), &[1], 1, -1.0, u32::MAX);
+    m.cmp("klaro", "", &[], 1, -1.0, 7);
     m.start(5.0);
     entry(&m, hotjar, "script", 100.0, 100.0, 100.0, 20.0, "top");
     assert_eq!(findings(&m, 200.0), vec![]);

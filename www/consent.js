@@ -11,11 +11,12 @@
  * in `dataLayer` are passed on as claims to check, not as consent.
  *
  * sink (typed, as `Monitor`'s methods in src/lib.rs):
- *   cmp(id, names, granted, decided, at, services)   names: the CMP's own, granted: 1/0 each;
- *     the last `services` names are service names (a CMP's per-service choices)
+ *   cmp(id, names, granted, decided, at, services)   names: the CMP's own, one per line
+ *     (`lines`), granted: 1/0 each; the last `services` names are service names
+ *     (a CMP's per-service choices)
  *   tcf(gdprApplies, eventStatus, purposeIds, vendorIds, at)
  *   gpp(gppString, applicableSections, at)
- *   consent_mode(command, keys, values, at)
+ *   consent_mode(command, keys, values, at)   keys and values one per line
  * `adapters(ok, fail)` fetches the adapters of the CMPs' own APIs
  * (www/cmp-api.js) and calls `ok(cmpReaders)`, or `fail()`: asked for only
  * on pages where one of those CMPs shows.
@@ -45,6 +46,11 @@ function watchConsent(sink, gesture, adapters) {
   }
   function on(target, name, fn) { try { target.addEventListener(name, guard(fn)); } catch (e) { /* no target */ } }
   function fn(v) { return typeof v === 'function'; }
+  // A list as the sink takes it: one item per line. A line break inside an
+  // item (no CMP or Consent Mode name has one, a page may) becomes U+FFFD,
+  // so the items stay in step with their flags or values and the name
+  // still matches nothing, as it did whole.
+  function lines(list) { return list.map(function (s) { return String(s).replace(/\n/g, '\ufffd'); }).join('\n'); }
   function flag(v) { return v ? 1 : 0; }
   // `{name: granted}` → [[names], [1/0 each]]; `value` maps a value to 1, 0
   // or anything else (dropped).
@@ -68,7 +74,7 @@ function watchConsent(sink, gesture, adapters) {
     if (last[id] === key) return;
     last[id] = key;
     // decided: 2 (implied: the CMP applied consent without a choice) stays 2.
-    sink.cmp(id, choices[0].concat(svc[0]), new Int32Array(choices[1].concat(svc[1])), decided === 2 ? 2 : decided ? 1 : 0,
+    sink.cmp(id, lines(choices[0].concat(svc[0])), new Int32Array(choices[1].concat(svc[1])), decided === 2 ? 2 : decided ? 1 : 0,
       at === undefined ? when(restored) : at, svc[0].length);
   }
 
@@ -175,7 +181,7 @@ function watchConsent(sink, gesture, adapters) {
   function read(id) { return function () { heard[id] = 1; reread(id, false); }; }
   // Complianz and TrustArc keep their state in cookies: their events only
   // ask for a re-read of the cookies (decided false carries no state).
-  function recheck(id) { return function () { sink.cmp(id, [], new Int32Array(0), 0, clock.now(), 0); }; }
+  function recheck(id) { return function () { sink.cmp(id, '', new Int32Array(0), 0, clock.now(), 0); }; }
   on(w, 'OneTrustGroupsUpdated', read('onetrust'));
   ['CookiebotOnAccept', 'CookiebotOnDecline', 'CookiebotOnConsentReady'].forEach(function (e) { on(w, e, read('cookiebot')); });
   on(document, 'cookieyes_consent_update', read('cookieyes'));
@@ -222,7 +228,7 @@ function watchConsent(sink, gesture, adapters) {
         var keys = [];
         var values = [];
         for (var k in e[2]) { keys.push(k); values.push(String(e[2][k])); }
-        sink.consent_mode(e[1], keys, values, preloaded ? -1 : clock.now());
+        sink.consent_mode(e[1], lines(keys), lines(values), preloaded ? -1 : clock.now());
       } else {
         usercentrics(e);
       }

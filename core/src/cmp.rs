@@ -121,7 +121,7 @@ pub fn consent_cookie(name: &str) -> Option<&'static str> {
     CONSENT_COOKIES
         .iter()
         .find(|(n, _)| {
-            n.strip_suffix('*')
+            n.strip_suffix(['*'])
                 .map_or(*n == name, |prefix| name.starts_with(prefix))
         })
         .map(|(_, cmp)| *cmp)
@@ -153,7 +153,7 @@ pub fn cmp_id(name: &str) -> Option<&'static str> {
 /// reads the same whichever way its state reached the monitor.
 pub fn categories_of(cmp: &str, name: &str) -> &'static [Category] {
     let own = |(c, names, _): &&(&str, &str, &[Category])| {
-        *c == cmp && names.split('|').any(|n| n == name)
+        *c == cmp && names.split(['|']).any(|n| n == name)
     };
     if let Some((_, _, categories)) = DEFAULT_NAMES.iter().find(own) {
         return categories;
@@ -164,7 +164,7 @@ pub fn categories_of(cmp: &str, name: &str) -> &'static [Category] {
     // Cookiebot, CookieYes, Usercentrics, Klaro purposes and cookieconsent
     // categories use plain names, spelled as sites like.
     let common = |(c, names, _): &&(&str, &str, &[Category])| {
-        *c == "*" && names.split('|').any(|n| n.eq_ignore_ascii_case(name))
+        *c == "*" && names.split(['|']).any(|n| n.eq_ignore_ascii_case(name))
     };
     DEFAULT_NAMES
         .iter()
@@ -263,7 +263,7 @@ pub fn service(name: &str) -> Option<usize> {
     };
     SERVICES
         .iter()
-        .position(|(names, ..)| names.split('|').any(|n| key().eq(n.bytes())))
+        .position(|(names, ..)| names.split(['|']).any(|n| key().eq(n.bytes())))
 }
 
 /// The slot in [`SERVICES`] of a catalog vendor: where a CMP's per-service

@@ -446,13 +446,13 @@ impl ConsentNames {
     /// skipped, an unknown category name ignored.
     pub fn from_text(text: &str) -> ConsentNames {
         let mut names = ConsentNames::default();
-        for line in text.split('\n') {
-            let mut f = line.split('\t');
+        for line in text.split(['\n']) {
+            let mut f = line.split(['\t']);
             if let (Some(source), Some(name), Some(list)) = (f.next(), f.next(), f.next()) {
                 names.set(
                     source,
                     name,
-                    list.split(',').filter_map(Category::parse).collect(),
+                    list.split([',']).filter_map(Category::parse).collect(),
                 );
             }
         }

@@ -118,11 +118,11 @@ impl ConsentMode {
         let Some(visitor) = self.region.as_deref() else {
             return 0;
         };
-        let country = visitor.split('-').next().unwrap_or(visitor);
+        let country = visitor.split(['-']).next().unwrap_or(visitor);
         let mut best = 0;
         for r in regions {
             if r.eq_ignore_ascii_case(visitor) {
-                best = best.max(if r.contains('-') { 3 } else { 2 });
+                best = best.max(if r.contains(['-']) { 3 } else { 2 });
             } else if r.eq_ignore_ascii_case(country) {
                 best = best.max(2);
             }
@@ -154,7 +154,7 @@ impl ConsentMode {
         let regions: Vec<&str> = params
             .iter()
             .filter(|(k, _)| *k == "region")
-            .flat_map(|(_, v)| v.split(','))
+            .flat_map(|(_, v)| v.split([',']))
             .map(str::trim)
             .filter(|r| !r.is_empty())
             .collect();
@@ -166,7 +166,7 @@ impl ConsentMode {
             if *k == "wait_for_update" {
                 // Whole milliseconds: a fraction is cut off (no float parser,
                 // which would weigh more than the rest of this module in wasm).
-                let whole = v.trim().split('.').next().unwrap_or("");
+                let whole = v.trim().split(['.']).next().unwrap_or("");
                 if let Ok(ms) = whole.parse::<u64>() {
                     self.wait_for_update = Some(ms);
                 }

@@ -5,12 +5,12 @@
 /// (`a=1; b=2`). Pairs without `=` are a name with an empty value, as
 /// browsers treat them. Never panics, never allocates.
 pub fn pairs(header: &str) -> impl Iterator<Item = (&str, &str)> {
-    header.split(';').filter_map(|pair| {
+    header.split([';']).filter_map(|pair| {
         let pair = pair.trim();
         if pair.is_empty() {
             return None;
         }
-        Some(match pair.split_once('=') {
+        Some(match pair.split_once(['=']) {
             Some((name, value)) => (name.trim(), value.trim()),
             None => ("", pair),
         })

@@ -518,7 +518,7 @@ mod tests {
                 );
                 assert_eq!(
                     got.chars().filter(|g| *g == c).count(),
-                    if text.starts_with('{') { 1 } else { 2 },
+                    if text.starts_with(['{']) { 1 } else { 2 },
                     "{text:?}"
                 );
             }

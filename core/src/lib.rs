@@ -19,6 +19,13 @@
 // No std (the unit tests aside): the page's wasm gets no std panic
 // machinery from the core, and nothing here needs an OS
 // (`core::error::Error` is in core).
+//
+// A one-character pattern is written `[c]` (`s.split([','])`), not `c`,
+// here and in the shell: a `char` pattern searches with core's
+// `CharSearcher` (`memchr`, `memrchr` and a slice-index check whose panic
+// formats its numbers), 401 bytes of the page's wasm gzip for patterns
+// that are ASCII; `[c]` compares char by char and has no panic path.
+// tests/e2e/size.test.mjs checks the shipped module for it.
 extern crate alloc;
 // The collector's typed reader (feature `read`) is not on the page: it may
 // use std.

@@ -231,8 +231,8 @@ impl Policy {
     pub fn from_lines(text: &str) -> Policy {
         let mut p = Policy::default();
         let mut path = Vec::new();
-        for line in text.split('\n') {
-            let mut fields = line.split('\t');
+        for line in text.split(['\n']) {
+            let mut fields = line.split(['\t']);
             let Some(value) = fields.next_back() else {
                 continue;
             };

@@ -96,7 +96,7 @@ fn word_has_id(word: &str) -> bool {
     is_email(word)
         || word
             .split(['.', '_', '+', '%'])
-            .any(|piece| looks_like_id(piece) || piece.split('-').any(looks_like_id))
+            .any(|piece| looks_like_id(piece) || piece.split(['-']).any(looks_like_id))
 }
 
 /// A cookie name as it may be kept. A name the catalog knows is evidence
@@ -107,7 +107,7 @@ fn word_has_id(word: &str) -> bool {
 /// app id has an `@`).
 pub fn redact_cookie_name(name: &str) -> Cow<'_, str> {
     let has_at = |s: &str| {
-        s.contains('@')
+        s.contains(['@'])
             || s.as_bytes()
                 .windows(3)
                 .any(|w| w.eq_ignore_ascii_case(b"%40"))
@@ -131,7 +131,7 @@ fn redact_word(word: &str, out: &mut String) {
         if looks_like_id(piece) {
             out.push_str(PLACEHOLDER);
         } else {
-            for (j, part) in piece.split('-').enumerate() {
+            for (j, part) in piece.split(['-']).enumerate() {
                 if j > 0 {
                     out.push('-');
                 }
@@ -159,7 +159,7 @@ fn is_email(word: &str) -> bool {
     }
     let lower = word.to_ascii_lowercase();
     let at = lower
-        .find('@')
+        .find(['@'])
         .map(|i| (i, 1))
         .or_else(|| lower.find("%40").map(|i| (i, 3)));
     let Some((i, len)) = at else {
@@ -169,7 +169,7 @@ fn is_email(word: &str) -> bool {
         lower.get(..i).unwrap_or(""),
         lower.get(i + len..).unwrap_or(""),
     );
-    !local.is_empty() && domain.trim_matches('.').contains('.')
+    !local.is_empty() && domain.trim_matches(['.']).contains(['.'])
 }
 
 /// An error's name as a report may carry it (`CompileError`): a JavaScript

@@ -23,16 +23,16 @@ pub fn parse(url: &str) -> Option<UrlParts> {
     let authority = rest.get(..auth_end)?;
     let after = rest.get(auth_end..)?;
     // User info ends at the last '@' of the authority.
-    let hostport = match authority.rfind('@') {
+    let hostport = match authority.rfind(['@']) {
         Some(at) => authority.get(at + 1..)?,
         None => authority,
     };
-    let host = if hostport.starts_with('[') {
-        hostport.get(..=hostport.find(']')?)?
+    let host = if hostport.starts_with(['[']) {
+        hostport.get(..=hostport.find([']'])?)?
     } else {
-        hostport.split(':').next().unwrap_or("")
+        hostport.split([':']).next().unwrap_or("")
     };
-    let host = host.trim_end_matches('.');
+    let host = host.trim_end_matches(['.']);
     if host.is_empty() || !host.bytes().all(is_host_byte) {
         return None;
     }
@@ -67,10 +67,10 @@ fn is_host_byte(b: u8) -> bool {
 /// The raw value of query parameter `name` in `url`, for consent signals
 /// read in the page (`gcs`). Query strings are never reported.
 pub fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
-    let query = url.split('#').next()?.split_once('?')?.1;
+    let query = url.split(['#']).next()?.split_once(['?'])?.1;
     query
-        .split('&')
-        .find_map(|p| p.strip_prefix(name)?.strip_prefix('='))
+        .split(['&'])
+        .find_map(|p| p.strip_prefix(name)?.strip_prefix(['=']))
 }
 
 /// `evilintercom.io` is not `intercom.io`.
@@ -96,13 +96,13 @@ const TWO_LEVEL_SUFFIXES: &[&str] = &[
 /// labels, or three under a known two-level public suffix. IP literals and
 /// single-label hosts are their own site.
 pub fn site_of(host: &str) -> &str {
-    if host.starts_with('[') || host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+    if host.starts_with(['[']) || host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return host;
     }
     let labels_from_end = |n: usize| -> &str {
         let mut cut = host.len();
         for _ in 0..n {
-            match host.get(..cut).and_then(|h| h.rfind('.')) {
+            match host.get(..cut).and_then(|h| h.rfind(['.'])) {
                 Some(dot) => cut = dot,
                 None => return host,
             }
@@ -127,7 +127,7 @@ pub fn site_of(host: &str) -> &str {
 /// `tests/e2e/url.test.mjs`).
 pub fn redact_path(path: &str) -> String {
     let mut out = String::with_capacity(path.len().min(MAX_PATH));
-    for (i, segment) in path.split('/').enumerate() {
+    for (i, segment) in path.split(['/']).enumerate() {
         if i > 0 {
             out.push('/');
         }
@@ -234,7 +234,7 @@ pub fn page_url(href: &str) -> String {
     let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let authority = rest.get(..auth_end).unwrap_or("");
     let hostport = authority
-        .rsplit('@')
+        .rsplit(['@'])
         .next()
         .unwrap_or("")
         .to_ascii_lowercase();

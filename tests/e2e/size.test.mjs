@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, existsSync } from 'node:fs';
 import { test } from 'node:test';
 import { BUDGET, format, measure } from '../../tools/sizes.mjs';
-import { DIST_BRAIN, DIST_JS, DIST_WASM } from './harness.mjs';
+import { join } from 'node:path';
+import { DIST_BRAIN, DIST_JS, DIST_WASM, REPO_ROOT } from './harness.mjs';
 
 const sizes = () => {
   for (const f of [DIST_JS, DIST_BRAIN, DIST_WASM]) assert.ok(existsSync(f), `${f} missing: run ./build.sh build`);
@@ -21,7 +22,7 @@ test(`the loader stays within ${BUDGET.loaderGzip} bytes gzip`, () => {
   assert.ok(m.loader.gzip <= BUDGET.loaderGzip, `the loader is ${m.loader.gzip} bytes gzip:\n${format(m).join('\n')}`);
 });
 
-// Issue 11's budget, not met yet (measured 51,733 B gzip: docs/benchmarks.md
+// Issue 11's budget, not met yet (measured 52,479 B gzip: docs/benchmarks.md
 // says where it goes and what is left to take out). The gate stays at
 // 30 KB and its failure is printed on every run; `todo` keeps it from
 // failing the suite until the issue is done: then remove the option.
@@ -38,6 +39,16 @@ test('the shipped wasm is the optimised one (no debug or name sections)', () => 
   const mod = new WebAssembly.Module(bytes);
   const custom = ['name', '.debug_info', '.debug_str'].filter((n) => WebAssembly.Module.customSections(mod, n).length);
   assert.deepEqual(custom, [], 'wasm-opt --strip-debug did not run on the shipped file');
+});
+
+// Core code the page's wasm leaves out on purpose (core/src/lib.rs: one-
+// character patterns written `[c]`), looked up in the symbol map the build
+// writes for the shipped module (build.sh `monitor_wasm`).
+test('the shipped wasm has no char searcher (one-character patterns are `[c]`)', () => {
+  const map = join(REPO_ROOT, 'target/symbols/tagwatch_bg.wasm.symbols');
+  assert.ok(existsSync(map), `${map} missing: run ./build.sh build`);
+  const found = readFileSync(map, 'utf8').split('\n').filter((l) => /CharSearcher|::memr?chr|slice_index_fail/.test(l));
+  assert.deepEqual(found, [], 'a `char` pattern (or a slice-index panic) is back in the page\'s wasm: write it `[c]`');
 });
 
 test('the loader exposes only the tagwatch global', () => {

@@ -159,22 +159,22 @@ fn onetrust(jar: &Jar<'_>) -> Option<CmpConsent> {
         // has its `&` encoded too. A byte search, not `contains("%26")`:
         // the substring searcher weighs ~2.5 KB of wasm and pulls in panic
         // formatting.
-        let double = !raw.contains('&') && raw.as_bytes().windows(3).any(|w| w == b"%26");
+        let double = !raw.contains(['&']) && raw.as_bytes().windows(3).any(|w| w == b"%26");
         let raw = if double {
             percent_decode(raw)
         } else {
             raw.to_owned()
         };
-        for param in raw.split('&') {
-            let (key, value) = param.split_once('=').unwrap_or((param, ""));
+        for param in raw.split(['&']) {
+            let (key, value) = param.split_once(['=']).unwrap_or((param, ""));
             let value = percent_decode(value);
             match key {
                 "interactionCount" => {
                     decided |= value.trim().parse::<u64>().is_ok_and(|n| n > 0);
                 }
                 "groups" => {
-                    for group in value.split(',') {
-                        let Some((id, flag)) = group.split_once(':') else {
+                    for group in value.split([',']) {
+                        let Some((id, flag)) = group.split_once([':']) else {
                             continue;
                         };
                         let granted = match flag.trim() {
@@ -334,8 +334,8 @@ fn cookieyes(jar: &Jar<'_>) -> Option<CmpConsent> {
     if let Some(raw) = jar.get("cookieyes-consent") {
         let text = percent_decode(raw);
         let (mut action, mut consent) = (None, None);
-        for item in text.split(',') {
-            let Some((key, value)) = item.split_once(':') else {
+        for item in text.split([',']) {
+            let Some((key, value)) = item.split_once([':']) else {
                 continue;
             };
             let key = key.trim();
@@ -450,15 +450,15 @@ fn trustarc(jar: &Jar<'_>) -> Option<CmpConsent> {
     };
     if let Some(raw) = jar.get("notice_gdpr_prefs") {
         let text = percent_decode(raw);
-        let list = text.split(':').next().unwrap_or("");
-        list.split(',')
+        let list = text.split([':']).next().unwrap_or("");
+        list.split([','])
             .filter_map(|n| n.trim().parse::<usize>().ok())
             .for_each(&mut mark);
     } else if let Some(raw) = jar.get("cmapi_cookie_privacy") {
         let text = percent_decode(raw);
         let list = text
             .trim()
-            .trim_matches('"')
+            .trim_matches(['"'])
             .strip_prefix("permit")
             .unwrap_or("");
         list.split([',', ' '])
@@ -468,7 +468,7 @@ fn trustarc(jar: &Jar<'_>) -> Option<CmpConsent> {
     } else if let Some(raw) = jar.get("notice_preferences") {
         let text = percent_decode(raw);
         let Some(level) = text
-            .split(':')
+            .split([':'])
             .next()
             .and_then(|n| n.trim().parse::<usize>().ok())
         else {
@@ -645,7 +645,7 @@ fn vanilla_cookieconsent(jar: &Jar<'_>) -> Option<CmpConsent> {
 /// Percent-decodes `s` (`+` stays as is); malformed escapes are kept
 /// literally, invalid UTF-8 is replaced.
 fn percent_decode(s: &str) -> String {
-    if !s.contains('%') {
+    if !s.contains(['%']) {
         return s.to_owned();
     }
     let bytes = s.as_bytes();
@@ -728,7 +728,7 @@ mod tests {
             }
             assert_eq!(super::super::vendor_slot(vendor), Some(slot));
             assert_eq!(service(vendor), Some(slot), "its id names it");
-            for name in names.split('|') {
+            for name in names.split(['|']) {
                 assert!(
                     name.bytes()
                         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),

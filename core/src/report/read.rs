@@ -328,7 +328,7 @@ impl<'de: 'a, 'a, R: StrRule> Visitor<'de> for StrVisitor<'a, R> {
 }
 
 fn checked<R: StrRule, E: de::Error>(value: Cow<'_, str>) -> Result<Str<'_, R>, E> {
-    if value.contains('\0') || check_str::<R>(&value).is_err() {
+    if value.contains(['\0']) || check_str::<R>(&value).is_err() {
         return Err(invalid());
     }
     Ok(Str {
@@ -438,7 +438,7 @@ pinned!(
 pinned!(
     /// `evidence.path`: redacted again.
     PathRule, Some(512), "^/[^?#]*$", Keep::Path, false,
-    |s| s.starts_with('/') && !s.contains(['?', '#'])
+    |s| s.starts_with(['/']) && !s.contains(['?', '#'])
 );
 pinned!(
     /// `pageUrl`: the collector reads it as a browser does.
@@ -938,9 +938,9 @@ fn scrub_value(v: &mut Value) {
 /// Whether a JSON value holds a NUL character in any string or name.
 fn has_nul(v: &Value) -> bool {
     match v {
-        Value::String(s) => s.contains('\0'),
+        Value::String(s) => s.contains(['\0']),
         Value::Array(items) => items.iter().any(has_nul),
-        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains(['\0']) || has_nul(v)),
         Value::Null | Value::Bool(_) | Value::Number(_) => false,
     }
 }
@@ -977,7 +977,7 @@ fn keep_unknown<'de, A: MapAccess<'de>>(
     extra: &mut Extra,
 ) -> Result<(), A::Error> {
     let value: Value = map.next_value()?;
-    if key.contains('\0') || has_nul(&value) {
+    if key.contains(['\0']) || has_nul(&value) {
         return Err(invalid());
     }
     extra.insert(key.into_owned(), value);
@@ -1745,7 +1745,7 @@ impl<'de> Deserialize<'de> for Report<'de> {
                         },
                         _ => {
                             let value: Value = map.next_value()?;
-                            if key.contains('\0') || has_nul(&value) {
+                            if key.contains(['\0']) || has_nul(&value) {
                                 return Err(invalid());
                             }
                         }
@@ -1925,14 +1925,14 @@ fn explain_report(v: &Value, path: &mut Path) -> Option<Violation> {
 pub fn refuse_nul(value: &Value) -> Result<(), Violation> {
     fn walk(value: &Value, path: &mut Path) -> Option<(String, bool)> {
         match value {
-            Value::String(s) if s.contains('\0') => Some((path.describe(), false)),
+            Value::String(s) if s.contains(['\0']) => Some((path.describe(), false)),
             Value::Array(items) => items
                 .iter()
                 .enumerate()
                 .find_map(|(i, v)| path.with(Seg::Index(i), |p| walk(v, p))),
             Value::Object(map) => map.iter().find_map(|(k, v)| {
                 path.with(Seg::Key(k.replace('\0', "\\0")), |p| {
-                    if k.contains('\0') {
+                    if k.contains(['\0']) {
                         Some((p.describe(), true))
                     } else {
                         walk(v, p)
