@@ -738,14 +738,14 @@ fn every_backend_chains_findings_and_names_what_was_changed() {
         let refs: Vec<&Batch> = batches.iter().collect();
         store.commit(&refs).expect("commit");
         // A resent report raising a count: a new state of the same row.
+        // Its other fields differ from the stored row's, which keeps the
+        // first arrival's: the entry is the row as stored, not the report.
+        let mut resent = finding("pv2", "intercom-id-x", 9, "2024-05-03T00:00:00.000Z");
+        resent.page = "https://shop.example/resent".into();
+        resent.user_agent = "another ua".into();
         store
             .commit(&[&Batch {
-                findings: vec![finding(
-                    "pv2",
-                    "intercom-id-x",
-                    9,
-                    "2024-05-03T00:00:00.000Z",
-                )],
+                findings: vec![resent],
                 ..Batch::default()
             }])
             .expect("commit");

@@ -20,7 +20,9 @@ use crate::chain::{
     self, hash_from_hex, sha256, to_hex, Checkpoint, Entry, FindingState, Hash, GENESIS,
 };
 use crate::conn::{first, rows, transaction, Conn, Param, Row, Tx};
-use crate::schema::{binds_columns, render, row_columns, Backfill, MIGRATIONS, SCHEMA_VERSION};
+use crate::schema::{
+    binds_columns, render, row_columns, Backfill, Dialect, MIGRATIONS, SCHEMA_VERSION,
+};
 use crate::{
     release_items, Batch, ChainDump, ConsentTally, Evidence, EvidenceQuery, FindingRecord,
     FindingRow, FindingsQuery, FirstSeen, HealthAt, HealthQuery, HealthRecord, HealthRow,
@@ -430,22 +432,42 @@ INSERT INTO site_finding_types (site, type, first_at) {rows:ttt}
 ON CONFLICT (site, type) DO NOTHING
 RETURNING site, type";
 
+/// Every column of a finding row the canonical form covers
+/// (`chain::FindingState`), in its order.
+macro_rules! finding_state_columns {
+    () => {
+        "id, site, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source,
+         consent, count, at, received_at, user_agent, raw, release"
+    };
+}
+
 /// Dedupe: the same (site, page_view, type, vendor, evidence) updates the
 /// stored row: the larger count (counts are cumulative, so a resent beacon
 /// never inflates it) and the earlier `at`. Both are order-independent, so
-/// concurrent writers agree whatever order their rows land in.
-const UPSERT_FINDINGS: &str = "
+/// concurrent writers agree whatever order their rows land in. On
+/// PostgreSQL it answers each row as the statement left it (inserted or
+/// updated), the state the chain records, in the same round trip; SQLite's
+/// `RETURNING` costs more than reading the rows again
+/// ([`states_returned`]).
+const UPSERT_FINDINGS: &str = concat!(
+    "
 INSERT INTO findings
     (site, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source, consent,
      count, at, received_at, user_agent, raw, dedupe, release)
 {rows:ttttttttttittttbt}
 ON CONFLICT (site, page_view, dedupe) DO UPDATE SET
     count = CASE WHEN excluded.count > findings.count THEN excluded.count ELSE findings.count END,
-    at = CASE WHEN excluded.at < findings.at THEN excluded.at ELSE findings.at END";
+    at = CASE WHEN excluded.at < findings.at THEN excluded.at ELSE findings.at END
+{returning_pg:",
+    finding_state_columns!(),
+    "}"
+);
 
 /// Reports without a cumulative count (CSP violation reports, one
 /// occurrence each): the same key adds its count to the stored row.
-const UPSERT_FINDINGS_ADD: &str = "
+/// Answers the rows as [`UPSERT_FINDINGS`] does.
+const UPSERT_FINDINGS_ADD: &str = concat!(
+    "
 INSERT INTO findings
     (site, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source, consent,
      count, at, received_at, user_agent, raw, dedupe, release)
@@ -453,7 +475,11 @@ INSERT INTO findings
 ON CONFLICT (site, page_view, dedupe) DO UPDATE SET
     count = CASE WHEN findings.count > 9223372036854775807 - excluded.count
                  THEN 9223372036854775807 ELSE findings.count + excluded.count END,
-    at = CASE WHEN excluded.at < findings.at THEN excluded.at ELSE findings.at END";
+    at = CASE WHEN excluded.at < findings.at THEN excluded.at ELSE findings.at END
+{returning_pg:",
+    finding_state_columns!(),
+    "}"
+);
 
 const INSERT_HEALTH: &str = "
 INSERT INTO health (site, page_view, page, status, reason, at, received_at, user_agent, raw, release)
@@ -563,6 +589,9 @@ fn write_group<C: Conn>(
 ) -> Result<Vec<FirstSeen>, StoreError> {
     let first_seen = record_types(c, &group.types, known)?;
 
+    // Each finding row as the upserts left it, for the chain: answered by
+    // the upserts, or read again.
+    let mut states: Vec<FindingState> = Vec::with_capacity(group.findings.len());
     for additive in [false, true] {
         let rows: Vec<&Merged<'_>> = group
             .findings
@@ -600,11 +629,17 @@ fn write_group<C: Conn>(
                     (&f.release).into(),
                 ]);
             },
-            &mut |_| Ok(()),
+            &mut |row| {
+                states.push(finding_state(row)?);
+                Ok(())
+            },
         )?;
     }
 
-    extend_chains(c, &group.findings)?;
+    if !states_returned(C::DIALECT) {
+        states = read_states(c, &group.findings)?;
+    }
+    extend_chains(c, states)?;
 
     write_rows(
         c,
@@ -842,29 +877,6 @@ fn record_release_items<C: Conn>(
 
 // ----------------------------------------------------------------- chain
 
-/// Every column of a finding row the canonical form covers
-/// (`chain::FindingState`), in its order.
-macro_rules! finding_state_columns {
-    () => {
-        "id, site, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source,
-         consent, count, at, received_at, user_agent, raw, release"
-    };
-}
-
-/// How many columns `finding_state_columns!` lists (the next one is a
-/// query's own), counted from the list itself.
-const FINDING_STATE_COLUMNS: usize = {
-    let mut rest = finding_state_columns!().as_bytes();
-    let mut n = 1;
-    while let [first, tail @ ..] = rest {
-        if *first == b',' {
-            n += 1;
-        }
-        rest = tail;
-    }
-    n
-};
-
 fn finding_state(row: &dyn Row) -> Result<FindingState, StoreError> {
     Ok(FindingState {
         id: row.int(0)?,
@@ -887,35 +899,90 @@ fn finding_state(row: &dyn Row) -> Result<FindingState, StoreError> {
     })
 }
 
+/// Whether the findings' upserts answer the rows' states
+/// (`{returning_pg:…}`); else [`read_states`] reads them.
+fn states_returned(dialect: Dialect) -> bool {
+    dialect == Dialect::Postgres
+}
+
 /// The rows of some page views of a site (the rows a commit wrote are
 /// picked out in Rust by their dedupe key: a (page_view, dedupe) list
-/// would need a typed blob in a VALUES list, which PostgreSQL cannot
-/// infer).
+/// would need a typed blob in a VALUES list).
 const PAGE_VIEW_FINDINGS: &str = concat!(
     "SELECT ",
     finding_state_columns!(),
     ", dedupe FROM findings WHERE site = ?1 AND page_view IN (SELECT value{bytes} FROM {each:?2:p})"
 );
 
+/// How many columns `finding_state_columns!` lists (the next one is a
+/// query's own), counted from the list itself.
+const FINDING_STATE_COLUMNS: usize = {
+    let mut rest = finding_state_columns!().as_bytes();
+    let mut n = 1;
+    while let [first, tail @ ..] = rest {
+        if *first == b',' {
+            n += 1;
+        }
+        rest = tail;
+    }
+    n
+};
+
+/// A finding's key within its site: (page view, dedupe key).
+type PageViewKey<'a> = (&'a str, [u8; DEDUPE_KEY_BYTES]);
+
+/// The finding rows the commit wrote (`findings`), read again as it left
+/// them, by their stored dedupe key (not hashed again: the writer
+/// computed it).
+fn read_states<C: Conn>(
+    c: &mut C,
+    findings: &[Merged<'_>],
+) -> Result<Vec<FindingState>, StoreError> {
+    let mut by_site: BTreeMap<&str, (BTreeSet<&str>, HashSet<PageViewKey<'_>>)> = BTreeMap::new();
+    for m in findings {
+        let (views, keys) = by_site.entry(m.first.site.as_str()).or_default();
+        views.insert(m.first.page_view.as_str());
+        keys.insert((m.first.page_view.as_str(), m.key));
+    }
+    let mut states = Vec::with_capacity(findings.len());
+    for (site, (views, keys)) in by_site {
+        let views = serde_json::Value::from(views.into_iter().collect::<Vec<_>>()).to_string();
+        rows(
+            c,
+            PAGE_VIEW_FINDINGS,
+            &[site.into(), views.as_str().into()],
+            |row| Ok((finding_state(row)?, row.blob(FINDING_STATE_COLUMNS)?)),
+        )?
+        .into_iter()
+        .filter(|(f, key)| {
+            <[u8; DEDUPE_KEY_BYTES]>::try_from(key.as_slice())
+                .is_ok_and(|key| keys.contains(&(f.page_view.as_str(), key)))
+        })
+        .for_each(|(f, _)| states.push(f));
+    }
+    Ok(states)
+}
+
 /// A site's head, made if it has none, then locked until the commit:
 /// writers of one site take turns, so each extends the head the one
-/// before left.
-const CHAIN_HEAD_MAKE: &str = "INSERT INTO chain_heads (site, seq, hash) VALUES (?1, 0, ?2)
-ON CONFLICT (site) DO NOTHING";
-const CHAIN_HEAD_LOCK: &str = "SELECT seq, hash FROM chain_heads WHERE site = ?1 {for_update}";
+/// before left. One statement: an upsert that changes nothing locks the
+/// row as `SELECT … FOR UPDATE` would on PostgreSQL (a second writer waits
+/// for the first's commit, then sees the head it left) and answers it.
+const CHAIN_HEAD_LOCK: &str = "INSERT INTO chain_heads (site, seq, hash) VALUES (?1, 0, ?2)
+ON CONFLICT (site) DO UPDATE SET seq = chain_heads.seq
+RETURNING seq, hash";
 const CHAIN_HEAD_SET: &str = "UPDATE chain_heads SET seq = ?2, hash = ?3 WHERE site = ?1";
 const CHAIN_INSERT: &str = "
 INSERT INTO chain (site, seq, kind, row_id, at, digest, prev, hash) {rows:tititttt}";
 
 /// A site's chain head: (seq, hash), locked until the transaction ends.
 fn lock_head<C: Conn>(c: &mut C, site: &str) -> Result<(i64, Hash), StoreError> {
-    c.execute(
-        CHAIN_HEAD_MAKE,
+    let head = first(
+        c,
+        CHAIN_HEAD_LOCK,
         &[site.into(), to_hex(&GENESIS).as_str().into()],
+        |row| Ok((row.int(0)?, row.text(1)?)),
     )?;
-    let head = first(c, CHAIN_HEAD_LOCK, &[site.into()], |row| {
-        Ok((row.int(0)?, row.text(1)?))
-    })?;
     let (seq, hash) = head.ok_or_else(|| untrusted_chain(site, "its chain head is missing"))?;
     let hash = hash_from_hex(&hash)
         .ok_or_else(|| untrusted_chain(site, "its chain head is not a hash"))?;
@@ -971,39 +1038,17 @@ fn append<C: Conn>(
     Ok(entries)
 }
 
-/// A finding's key within its site: (page view, dedupe key).
-type PageViewKey<'a> = (&'a str, [u8; DEDUPE_KEY_BYTES]);
-
-/// One entry per finding row the commit wrote, as the commit left it,
-/// site by site in key order (no deadlock between collectors), rows in id
-/// order.
-fn extend_chains<C: Conn>(c: &mut C, findings: &[Merged<'_>]) -> Result<(), StoreError> {
-    let mut by_site: BTreeMap<&str, (BTreeSet<&str>, HashSet<PageViewKey<'_>>)> = BTreeMap::new();
-    for m in findings {
-        let (views, keys) = by_site.entry(m.first.site.as_str()).or_default();
-        views.insert(m.first.page_view.as_str());
-        keys.insert((m.first.page_view.as_str(), m.key));
-    }
-    for (site, (views, keys)) in by_site {
-        let views = serde_json::Value::from(views.into_iter().collect::<Vec<_>>()).to_string();
-        // The rows this commit wrote, by their stored dedupe key (not
-        // hashed again: the writer computed it).
-        let mut states: Vec<FindingState> = rows(
-            c,
-            PAGE_VIEW_FINDINGS,
-            &[site.into(), views.as_str().into()],
-            |row| Ok((finding_state(row)?, row.blob(FINDING_STATE_COLUMNS)?)),
-        )?
-        .into_iter()
-        .filter(|(f, key)| {
-            <[u8; DEDUPE_KEY_BYTES]>::try_from(key.as_slice())
-                .is_ok_and(|key| keys.contains(&(f.page_view.as_str(), key)))
-        })
-        .map(|(f, _)| f)
-        .collect();
-        states.sort_by_key(|f| f.id);
+/// One entry per finding row the commit wrote (`states`: each as the
+/// commit left it), site by site in key order (no deadlock between
+/// collectors), rows in id order.
+fn extend_chains<C: Conn>(c: &mut C, mut states: Vec<FindingState>) -> Result<(), StoreError> {
+    states.sort_by(|a, b| (&a.site, a.id).cmp(&(&b.site, b.id)));
+    for site_states in states.chunk_by(|a, b| a.site == b.site) {
+        let Some(site) = site_states.first().map(|f| f.site.as_str()) else {
+            continue;
+        };
         append(c, site, |mut seq, mut prev| {
-            states
+            site_states
                 .iter()
                 .map(|f| {
                     seq = seq.saturating_add(1);

@@ -20,8 +20,8 @@
 //! | `{json_object:X}`     | `json_valid(X) AND json_type(X) = 'object'` | `jsonb_typeof(X) = 'object'`        |
 //! | `{json_text:X:K}`     | `json_extract(X, '$.K')`            | `X ->> 'K'`                                 |
 //! | `{json_flag:X:K}`     | `1`, `0` or NULL: the boolean `K` of object `X` | same                            |
+//! | `{returning_pg:X}`    | nothing: SQLite runs `RETURNING` as a trigger program a row, which costs more than reading the rows again (the writer does that instead, `db::write_group`) | `RETURNING X`: the rows in the same round trip |
 //! | `{skip_locked}`       | nothing (one writer)                | `FOR UPDATE SKIP LOCKED`                    |
-//! | `{for_update}`        | nothing (one writer)                | `FOR UPDATE`                                |
 //! | `{bytes}`             | nothing (byte order already)        | ` COLLATE "C"` (after an expression)        |
 //! | `{blob}`              | `BLOB`                              | `BYTEA`                                     |
 //! | `{hour:X}`            | `substr(X, 1, 13)` (a parameter cast to text): the hour of an ISO 8601 time (`2026-12-05T16`), what the time indexes hold | same |
@@ -423,7 +423,7 @@ pub fn render(sql: &str, dialect: Dialect, rows: usize) -> String {
             ("text", false) => "TEXT".to_owned(),
             ("text", true) => "TEXT COLLATE \"C\"".to_owned(),
             ("without_rowid", false) => "WITHOUT ROWID".to_owned(),
-            ("without_rowid", true) | ("skip_locked" | "bytes" | "for_update", false) => {
+            ("without_rowid", true) | ("skip_locked" | "bytes", false) => {
                 String::new()
             }
             ("rows", false) => format!("VALUES {}", values(x.len(), rows, false)),
@@ -451,8 +451,9 @@ pub fn render(sql: &str, dialect: Dialect, rows: usize) -> String {
             ("json_flag", true) => format!(
                 "CASE WHEN ({x} -> '{y}') = 'true'::jsonb THEN 1 WHEN ({x} -> '{y}') = 'false'::jsonb THEN 0 END"
             ),
+            ("returning_pg", false) => String::new(),
+            ("returning_pg", true) => format!("RETURNING {x}"),
             ("skip_locked", true) => "FOR UPDATE SKIP LOCKED".to_owned(),
-            ("for_update", true) => "FOR UPDATE".to_owned(),
             ("bytes", true) => " COLLATE \"C\"".to_owned(),
             ("hour", _) if x.starts_with('?') => {
                 format!("substr(CAST({} AS TEXT), 1, 13)", param(x, pg))
