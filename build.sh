@@ -121,13 +121,14 @@ run_tests() {
   # The servers this run starts (and the ClickHouse shards the sharded
   # test starts) stop with it, whether it passes or fails, and so do the
   # end-to-end tests if the rest fails first.
-  trap 'timings; [ -z "$E2E_PID" ] || kill -TERM -- -"$E2E_PID" 2>/dev/null || true
+  trap 'timings; [ -z "$E2E_PID" ] || kill -TERM -- -"$E2E_PID" "$E2E_PID" 2>/dev/null || true
         tools/clickhouse.sh stop >/dev/null 2>&1 || true; tools/postgres.sh stop >/dev/null 2>&1 || true' EXIT
   log "end-to-end tests (Playwright, real Chromium, collector) in the background: target/e2e.log"
   # Its own process group (setsid), so that the trap stops every file's
-  # node, collector and Chromium with it.
+  # node, collector and Chromium with it; --wait: its exit status is the
+  # tests' even if setsid had to fork.
   local e2e_start=$SECONDS
-  setsid node --test --test-concurrency=1 tests/e2e/ >target/e2e.log 2>&1 &
+  setsid --wait node --test --test-concurrency=1 tests/e2e/ >target/e2e.log 2>&1 &
   E2E_PID=$!
   phase "PostgreSQL for the collector's storage tests (target/pg)"
   TAGWATCH_TEST_POSTGRES=$(tools/postgres.sh)
