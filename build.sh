@@ -14,6 +14,22 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# Where the time goes: `phase TEXT` logs TEXT and starts timing it (ending
+# the phase before it); `timings` prints each phase's wall time, at the end
+# of `./build.sh test` whether it passes or fails.
+PHASES=() PHASE= PHASE_START=0 E2E_PID=
+phase() { phase_end; PHASE=$1 PHASE_START=$SECONDS; log "$1"; }
+phase_end() {
+  [ -z "$PHASE" ] || PHASES+=("$(printf '%5ss  %s' $((SECONDS - PHASE_START)) "$PHASE")")
+  PHASE=
+}
+timings() {
+  phase_end
+  [ ${#PHASES[@]} -gt 0 ] || return 0
+  printf '\033[1m==> wall time per phase (%ss in all)\033[0m\n' "$SECONDS" >&2
+  printf '    %s\n' "${PHASES[@]}" >&2
+}
+
 wasm_bindgen_version() {
   awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
 }
@@ -73,9 +89,9 @@ monitor_wasm() {
 }
 
 build() {
-  log "building the collector and CLI (target/release/tagwatch)"
+  phase "building the collector and CLI (target/release/tagwatch)"
   cargo build --release -p tagwatch
-  log "building the monitor (wasm)"
+  phase "building the monitor (wasm)"
   monitor_wasm trap target/wasm-bindgen dist/tagwatch_bg.wasm
   # The on-demand pieces (src/pieces.rs), fetched only by pages that need them.
   pieces/build.sh dist/ondemand >/dev/null
@@ -87,7 +103,7 @@ build() {
 
 # The Chromium extension from what build() made: dist/extension/ and dist/tagwatch-extension.zip.
 extension() {
-  log "packing the browser extension (tools/pack-extension.mjs)"
+  phase "packing the browser extension (tools/pack-extension.mjs)"
   # The extension's monitor has the consent decoders inside (feature
   # `parsers`, no on-demand pieces): it is installed once, not downloaded
   # on every page view.
@@ -96,29 +112,51 @@ extension() {
     --glue target/wasm-bindgen-extension/min.js --raw target/wasm-bindgen-extension/raw.wasm
 }
 
+# The end-to-end tests need only what build() and extension() made (dist/,
+# target/release/tagwatch) and use no fixed port, no shared file and no
+# server of the native tests, and they mostly wait on the browser and the
+# monitor's timers: they run in the background (log: target/e2e.log, shown
+# when they end) while the native tests, lints and wasm tests use the CPU.
 run_tests() {
   # The servers this run starts (and the ClickHouse shards the sharded
-  # test starts) stop with it, whether it passes or fails.
-  trap 'tools/clickhouse.sh stop >/dev/null 2>&1 || true; tools/postgres.sh stop >/dev/null 2>&1 || true' EXIT
-  log "PostgreSQL for the collector's storage tests (target/pg)"
+  # test starts) stop with it, whether it passes or fails, and so do the
+  # end-to-end tests if the rest fails first.
+  trap 'timings; [ -z "$E2E_PID" ] || kill -TERM -- -"$E2E_PID" "$E2E_PID" 2>/dev/null || true
+        tools/clickhouse.sh stop >/dev/null 2>&1 || true; tools/postgres.sh stop >/dev/null 2>&1 || true' EXIT
+  log "end-to-end tests (Playwright, real Chromium, collector) in the background: target/e2e.log"
+  # Its own process group (setsid), so that the trap stops every file's
+  # node, collector and Chromium with it; --wait: its exit status is the
+  # tests' even if setsid had to fork.
+  setsid --wait node --test --test-concurrency=1 tests/e2e/ >target/e2e.log 2>&1 &
+  E2E_PID=$!
+  phase "PostgreSQL for the collector's storage tests (target/pg)"
   TAGWATCH_TEST_POSTGRES=$(tools/postgres.sh)
   export TAGWATCH_TEST_POSTGRES TAGWATCH_REQUIRE_POSTGRES=1
-  log "ClickHouse for the events-store tests (target/clickhouse)"
+  phase "ClickHouse for the events-store tests (target/clickhouse)"
   TAGWATCH_TEST_CLICKHOUSE=$(tools/clickhouse.sh)
   export TAGWATCH_TEST_CLICKHOUSE TAGWATCH_REQUIRE_CLICKHOUSE=1
-  log "native tests (core, collector, CLI)"
+  phase "native tests (core, collector, CLI)"
   cargo test --workspace
-  log "lints"
+  phase "lints: rustfmt"
   # rustfmt: every crate of the workspace (fuzz/ is its own workspace).
   cargo fmt --all --check
+  phase "lints: clippy (native, every target)"
   cargo clippy --workspace --all-targets -- -D warnings
+  phase "lints: clippy (wasm)"
   cargo clippy -p tagwatch-monitor --target wasm32-unknown-unknown -- -D warnings
   cargo clippy -p tagwatch-monitor --target wasm32-unknown-unknown --features parsers -- -D warnings
-  log "wasm tests in headless Chromium"
+  phase "wasm tests in headless Chromium"
   CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=60 \
     cargo test -p tagwatch-monitor --target wasm32-unknown-unknown --features parsers
-  log "end-to-end tests (Playwright, real Chromium, collector)"
-  node --test --test-concurrency=1 tests/e2e/
+  phase "waiting for the end-to-end tests (started with the native tests)"
+  local rc=0
+  wait "$E2E_PID" || rc=$?
+  E2E_PID=
+  cat target/e2e.log
+  # Their own wall time, as the test runner measured it (they may have
+  # ended long before the wait).
+  PHASES+=("$(awk '/^# duration_ms/ { printf "%5ds", $3 / 1000 }' target/e2e.log)  end-to-end tests (alongside the phases from PostgreSQL on)")
+  [ "$rc" -eq 0 ] || { log "end-to-end tests failed (exit $rc; log above and in target/e2e.log)"; exit "$rc"; }
 }
 
 bench() {
@@ -162,7 +200,7 @@ bench() {
 case "${1:-}" in
   setup) setup ;;
   build) setup; build ;;
-  test) setup; build; extension; run_tests ;;
+  test) trap timings EXIT; phase "setup"; setup; build; extension; run_tests ;;
   demo) setup; build; exec bash tests/demo.sh ;;
   bench) setup; bench ;;
   dist)
