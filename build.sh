@@ -123,18 +123,20 @@ run_tests() {
   # end-to-end tests if the rest fails first.
   trap 'timings; [ -z "$E2E_PID" ] || kill -TERM -- -"$E2E_PID" "$E2E_PID" 2>/dev/null || true
         tools/clickhouse.sh stop >/dev/null 2>&1 || true; tools/postgres.sh stop >/dev/null 2>&1 || true' EXIT
-  log "end-to-end tests (Playwright, real Chromium, collector) in the background: target/e2e.log"
-  # Its own process group (setsid), so that the trap stops every file's
-  # node, collector and Chromium with it; --wait: its exit status is the
-  # tests' even if setsid had to fork.
-  setsid --wait node --test --test-concurrency=1 tests/e2e/ >target/e2e.log 2>&1 &
-  E2E_PID=$!
   phase "PostgreSQL for the collector's storage tests (target/pg)"
   TAGWATCH_TEST_POSTGRES=$(tools/postgres.sh)
   export TAGWATCH_TEST_POSTGRES TAGWATCH_REQUIRE_POSTGRES=1
   phase "ClickHouse for the events-store tests (target/clickhouse)"
   TAGWATCH_TEST_CLICKHOUSE=$(tools/clickhouse.sh)
   export TAGWATCH_TEST_CLICKHOUSE TAGWATCH_REQUIRE_CLICKHOUSE=1
+  # After the servers: releases.test.mjs also runs against ClickHouse
+  # (`--events`, a database of its own) when TAGWATCH_TEST_CLICKHOUSE is set.
+  log "end-to-end tests (Playwright, real Chromium, collector) in the background: target/e2e.log"
+  # Its own process group (setsid), so that the trap stops every file's
+  # node, collector and Chromium with it; --wait: its exit status is the
+  # tests' even if setsid had to fork.
+  setsid --wait node --test --test-concurrency=1 tests/e2e/ >target/e2e.log 2>&1 &
+  E2E_PID=$!
   phase "native tests (core, collector, CLI)"
   cargo test --workspace
   phase "lints: rustfmt"
@@ -155,7 +157,7 @@ run_tests() {
   cat target/e2e.log
   # Their own wall time, as the test runner measured it (they may have
   # ended long before the wait).
-  PHASES+=("$(awk '/^# duration_ms/ { printf "%5ds", $3 / 1000 }' target/e2e.log)  end-to-end tests (alongside the phases from PostgreSQL on)")
+  PHASES+=("$(awk '/^# duration_ms/ { printf "%5ds", $3 / 1000 }' target/e2e.log)  end-to-end tests (alongside the phases from the native tests on)")
   [ "$rc" -eq 0 ] || { log "end-to-end tests failed (exit $rc; log above and in target/e2e.log)"; exit "$rc"; }
 }
 
