@@ -318,7 +318,11 @@ impl Timeline {
     /// States in time order, starting with the default (only `necessary`).
     /// An update that changes no category (a CMP's cookie re-read after its
     /// event said the same) is not a change: the state keeps its source and
-    /// its `since`, the time of the change.
+    /// its `since`, the time of the change. Updates of one time are one
+    /// change, the state after the last of them: two readings of one stored
+    /// choice, both dated from page start (its cookie's categories, then its
+    /// live API's refusal of a service in them), never made a grant that
+    /// was in force, so never a withdrawal.
     fn states(&self) -> impl Iterator<Item = State> + '_ {
         let mut necessary = Categories::default();
         necessary.set(Category::Necessary, Some(true));
@@ -329,11 +333,14 @@ impl Timeline {
             basis: Basis::None,
             since: 0,
         };
-        let rest = self.updates.iter().scan(first, |state, u| {
+        let mut state = first;
+        let mut updates = self.updates.iter().peekable();
+        let rest = core::iter::from_fn(move || loop {
+            let u = updates.next()?;
             let categories = state.categories.merge(u.categories);
             let vendors = state.vendors.merge(u.vendors);
             if categories != state.categories || vendors != state.vendors {
-                *state = State {
+                state = State {
                     categories,
                     vendors,
                     source: u.source,
@@ -341,7 +348,9 @@ impl Timeline {
                     since: u.at,
                 };
             }
-            Some(*state)
+            if updates.peek().is_none_or(|next| next.at != u.at) {
+                return Some(state);
+            }
         });
         core::iter::once(first).chain(rest)
     }
@@ -619,5 +628,27 @@ mod tests {
         let s = t.at(2000);
         assert_eq!((s.since, s.source), (100, Source::Cmp("onetrust")));
         assert_eq!(t.withdrawn_since("intercom", Functional, 2000), Some(100));
+    }
+
+    #[test]
+    fn updates_of_one_time_are_one_change() {
+        // Two readings of one stored choice, both from page start: its
+        // cookie grants analytics, its live API refuses Hotjar inside it.
+        // Hotjar's analytics was never granted: no withdrawal.
+        let mut t = Timeline::default();
+        let analytics = categories(&[(Analytics, true)]);
+        let cc = Source::Cmp("vanilla-cookieconsent");
+        t.update(analytics, cc, 0);
+        let mut hotjar = Vendors::default();
+        hotjar.add(crate::cmp::service("hotjar").unwrap_or(99), false);
+        t.update_with(analytics, hotjar, cc, Basis::Explicit, 0);
+        assert_eq!(t.withdrawn_since("hotjar", Analytics, 500), None);
+        assert!(!t.at(0).allows("hotjar", Analytics));
+        assert!(t.at(0).allows("mixpanel", Analytics));
+        // A grant in force for a while, then the refusal: a withdrawal.
+        let mut t2 = Timeline::default();
+        t2.update(analytics, cc, 0);
+        t2.update_with(analytics, hotjar, cc, Basis::Explicit, 100);
+        assert_eq!(t2.withdrawn_since("hotjar", Analytics, 500), Some(100));
     }
 }

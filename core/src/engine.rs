@@ -79,8 +79,39 @@ pub struct Engine {
     cookies: Vec<PresentCookie>,
     findings: Vec<Finding>,
     sent: usize,
+    /// Behaviours consent let pass, judged again on every consent change.
+    passed: Vec<Passed>,
     signals: signals::Signals,
 }
+
+/// A behaviour that needs consent, as the finding it is without it: kept,
+/// once consent let it pass at its time, to be judged again when consent
+/// learned later for that time refuses it. A state read after the tags ran
+/// may count from before them (a CMP's choice restored from storage counts
+/// from page start): a returning visitor's cookieconsent cookie lists only
+/// the services accepted, so the cookie reader grants their category,
+/// and the service refused inside it comes from the CMP's live API after
+/// its tags ran.
+#[derive(Debug)]
+struct Passed {
+    /// What it is without consent: `script_before_consent`,
+    /// `tracking_before_consent`, `cookie_before_consent`, or
+    /// `request_after_withdrawal` for a request that is a finding only
+    /// after a withdrawal (never kept).
+    kind: FindingType,
+    vendor: &'static str,
+    category: Category,
+    at: u64,
+    count: u32,
+    evidence: Evidence,
+}
+
+/// Passed behaviours kept, distinct by type, vendor and evidence: a
+/// restored state is read in a page view's first moments, when a page has
+/// run its first tags; past this, further ones are not kept (a state read
+/// later cannot make findings of them). Bounds the memory, and the work of
+/// each consent change, on a page with thousands of distinct request paths.
+const MAX_PASSED: usize = 64;
 
 impl Engine {
     /// A new page view on `page_href` (the page's full URL; only its path is
@@ -135,29 +166,85 @@ impl Engine {
         self.revise();
     }
 
-    /// Re-judges the unsent findings that consent decides, on the timeline
-    /// as it is now: a finding whose category turns out granted at its
-    /// time is withdrawn, the rest get the state they are now judged on.
+    /// Judges again, on the timeline as it is now, what consent decides
+    /// and was not sent: a finding allowed at its time after all is
+    /// withdrawn (and kept as passed), the rest get the state they are now
+    /// judged on; a passed behaviour refused at its time now is a finding.
     fn revise(&mut self) {
-        let unsent = self.findings.get(self.sent..).unwrap_or(&[]).to_vec();
-        let mut keep = Vec::with_capacity(unsent.len());
+        let unsent = self.findings.split_off(self.sent.min(self.findings.len()));
         for mut f in unsent {
-            let judged_at = if f.kind == FindingType::ConsentSignalMismatch {
-                f.at.saturating_add(CLAIM_SETTLE_MS)
-            } else {
-                f.at
-            };
             if let (true, Some(c)) = (f.kind.needs_consent(), f.category) {
+                let judged_at = if f.kind == FindingType::ConsentSignalMismatch {
+                    f.at.saturating_add(CLAIM_SETTLE_MS)
+                } else {
+                    f.at
+                };
                 if self.granted(f.vendor, c, judged_at) {
+                    self.pass(Passed {
+                        kind: f.kind,
+                        vendor: f.vendor,
+                        category: c,
+                        at: f.at,
+                        count: f.count,
+                        evidence: f.evidence,
+                    });
                     continue;
                 }
-                f.consent = ConsentSnapshot::new(self.consent.at(judged_at), self.gpc)
-                    .for_vendor(&self.consent.at(judged_at), f.vendor);
+                let state = self.consent.at(judged_at);
+                f.consent = ConsentSnapshot::new(state, self.gpc).for_vendor(&state, f.vendor);
             }
-            keep.push(f);
+            self.findings.push(f);
         }
-        self.findings.truncate(self.sent);
-        self.findings.extend(keep);
+        for p in core::mem::take(&mut self.passed) {
+            self.judge(p);
+        }
+    }
+
+    /// Judges a behaviour that needs consent at its time: allowed, it is
+    /// kept as passed; after a withdrawal of that consent, a request past
+    /// the grace period is `request_after_withdrawal` and anything else no
+    /// finding (a cookie left after one is [`Engine::tick`]'s); else it is
+    /// the finding it is without consent.
+    fn judge(&mut self, p: Passed) {
+        if self.granted(p.vendor, p.category, p.at) {
+            self.pass(p);
+            return;
+        }
+        let kind = match self.consent.withdrawn_since(p.vendor, p.category, p.at) {
+            Some(w)
+                if matches!(p.evidence, Evidence::Request { .. })
+                    && p.at > w.saturating_add(self.policy.grace_ms) =>
+            {
+                FindingType::RequestAfterWithdrawal
+            }
+            Some(_) => return,
+            None if p.kind == FindingType::RequestAfterWithdrawal => return,
+            None => p.kind,
+        };
+        self.add(kind, p.vendor, Some(p.category), p.at, p.evidence, p.count);
+    }
+
+    /// Keeps a behaviour consent let pass ([`Passed`]): one that is a
+    /// finding without consent, up to [`MAX_PASSED`].
+    fn pass(&mut self, p: Passed) {
+        if !matches!(
+            p.kind,
+            FindingType::ScriptBeforeConsent
+                | FindingType::TrackingBeforeConsent
+                | FindingType::CookieBeforeConsent
+        ) {
+            return;
+        }
+        let key = p.evidence.key();
+        if let Some(q) = self
+            .passed
+            .iter_mut()
+            .find(|q| q.kind == p.kind && q.vendor == p.vendor && q.evidence.key() == key)
+        {
+            q.count = q.count.saturating_add(p.count);
+        } else if self.passed.len() < MAX_PASSED {
+            self.passed.push(p);
+        }
     }
 
     /// The consent state in force at `at`.
@@ -266,19 +353,21 @@ impl Engine {
                 evidence(),
             );
         }
-        if self.granted(vendor.id, category, at) {
-            return;
-        }
-        let kind = match self.consent.withdrawn_since(vendor.id, category, at) {
-            Some(w) if at > w.saturating_add(self.policy.grace_ms) => {
-                FindingType::RequestAfterWithdrawal
-            }
-            Some(_) => return,
-            None if resource == Resource::Script => FindingType::ScriptBeforeConsent,
-            None if purpose.tracking => FindingType::TrackingBeforeConsent,
-            None => return,
+        let kind = if resource == Resource::Script {
+            FindingType::ScriptBeforeConsent
+        } else if purpose.tracking {
+            FindingType::TrackingBeforeConsent
+        } else {
+            FindingType::RequestAfterWithdrawal
         };
-        self.record(kind, vendor, Some(category), at, evidence());
+        self.judge(Passed {
+            kind,
+            vendor: vendor.id,
+            category,
+            at,
+            count: 1,
+            evidence: evidence(),
+        });
     }
 
     /// Takes a `document.cookie` snapshot at `now`. New vendor cookies are
@@ -321,21 +410,14 @@ impl Engine {
         let Some(category) = self.policy.category(c.vendor.id, c.purpose) else {
             return;
         };
-        if self.granted(c.vendor.id, category, c.since)
-            || self
-                .consent
-                .withdrawn_since(c.vendor.id, category, c.since)
-                .is_some()
-        {
-            return;
-        }
-        self.record(
-            FindingType::CookieBeforeConsent,
-            c.vendor,
-            Some(category),
-            c.since,
-            cookie_evidence(c),
-        );
+        self.judge(Passed {
+            kind: FindingType::CookieBeforeConsent,
+            vendor: c.vendor.id,
+            category,
+            at: c.since,
+            count: 1,
+            evidence: cookie_evidence(c),
+        });
     }
 
     /// Advances time: cookies still present `grace_ms` after a withdrawal
@@ -388,20 +470,14 @@ impl Engine {
         let Some(category) = self.policy.category(vendor.id, vendor.primary()) else {
             return;
         };
-        if !self.granted(vendor.id, category, now)
-            && self
-                .consent
-                .withdrawn_since(vendor.id, category, now)
-                .is_none()
-        {
-            self.record(
-                FindingType::ScriptBeforeConsent,
-                vendor,
-                Some(category),
-                now,
-                evidence,
-            );
-        }
+        self.judge(Passed {
+            kind: FindingType::ScriptBeforeConsent,
+            vendor: vendor.id,
+            category,
+            at: now,
+            count: 1,
+            evidence,
+        });
     }
 
     /// The tag identifies a user without identity verification; `source`
@@ -469,22 +545,35 @@ impl Engine {
         at: u64,
         evidence: Evidence,
     ) {
+        self.add(kind, vendor.id, category, at, evidence, 1);
+    }
+
+    /// A finding seen `count` times: a new one, or more times of the same.
+    fn add(
+        &mut self,
+        kind: FindingType,
+        vendor: &'static str,
+        category: Option<Category>,
+        at: u64,
+        evidence: Evidence,
+        count: u32,
+    ) {
         if let Some(f) = self
             .findings
             .iter_mut()
-            .find(|f| f.kind == kind && f.vendor == vendor.id && f.evidence.key() == evidence.key())
+            .find(|f| f.kind == kind && f.vendor == vendor && f.evidence.key() == evidence.key())
         {
-            f.count = f.count.saturating_add(1);
+            f.count = f.count.saturating_add(count);
             return;
         }
         let state = self.consent.at(at);
-        let consent = ConsentSnapshot::new(state, self.gpc).for_vendor(&state, vendor.id);
+        let consent = ConsentSnapshot::new(state, self.gpc).for_vendor(&state, vendor);
         self.findings.push(Finding {
             kind,
-            vendor: vendor.id,
+            vendor,
             category,
             at,
-            count: 1,
+            count,
             evidence,
             consent,
         });
