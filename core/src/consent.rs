@@ -318,11 +318,7 @@ impl Timeline {
     /// States in time order, starting with the default (only `necessary`).
     /// An update that changes no category (a CMP's cookie re-read after its
     /// event said the same) is not a change: the state keeps its source and
-    /// its `since`, the time of the change. Updates of one time are one
-    /// change, the state after the last of them: two readings of one stored
-    /// choice, both dated from page start (its cookie's categories, then its
-    /// live API's refusal of a service in them), never made a grant that
-    /// was in force, so never a withdrawal.
+    /// its `since`, the time of the change.
     fn states(&self) -> impl Iterator<Item = State> + '_ {
         let mut necessary = Categories::default();
         necessary.set(Category::Necessary, Some(true));
@@ -333,14 +329,11 @@ impl Timeline {
             basis: Basis::None,
             since: 0,
         };
-        let mut state = first;
-        let mut updates = self.updates.iter().peekable();
-        let rest = core::iter::from_fn(move || loop {
-            let u = updates.next()?;
+        let rest = self.updates.iter().scan(first, |state, u| {
             let categories = state.categories.merge(u.categories);
             let vendors = state.vendors.merge(u.vendors);
             if categories != state.categories || vendors != state.vendors {
-                state = State {
+                *state = State {
                     categories,
                     vendors,
                     source: u.source,
@@ -348,9 +341,7 @@ impl Timeline {
                     since: u.at,
                 };
             }
-            if updates.peek().is_none_or(|next| next.at != u.at) {
-                return Some(state);
-            }
+            Some(*state)
         });
         core::iter::once(first).chain(rest)
     }
@@ -379,21 +370,24 @@ impl Timeline {
     }
 
     /// If `vendor`'s `c` is withdrawn at `at` — not allowed now
-    /// ([`State::allows`]), allowed at some earlier point — the time of the
-    /// withdrawal (the last allowed → not allowed change).
+    /// ([`State::allows`]), allowed for a time before — the time of the
+    /// withdrawal (the last allowed → not allowed change). A grant that a
+    /// state of the same time takes back was never in force: two readings
+    /// of one stored choice, both from page start (its cookie's categories,
+    /// then its live API's refusal of a service in them), are no withdrawal.
     pub fn withdrawn_since(&self, vendor: &str, c: Category, at: u64) -> Option<u64> {
-        let mut was_granted = false;
+        let mut allowed_since = None;
         let mut withdrawn = None;
         for s in self.states().take_while(|s| s.since <= at) {
-            let granted = s.allows(vendor, c);
-            if was_granted && !granted {
-                withdrawn = Some(s.since);
-            } else if granted {
-                withdrawn = None;
+            if s.allows(vendor, c) {
+                allowed_since.get_or_insert(s.since);
+            } else if let Some(from) = allowed_since.take() {
+                if s.since > from {
+                    withdrawn = Some(s.since);
+                }
             }
-            was_granted = granted;
         }
-        withdrawn
+        withdrawn.filter(|_| allowed_since.is_none())
     }
 }
 
@@ -631,10 +625,10 @@ mod tests {
     }
 
     #[test]
-    fn updates_of_one_time_are_one_change() {
+    fn a_grant_taken_back_at_its_own_time_is_no_withdrawal() {
         // Two readings of one stored choice, both from page start: its
         // cookie grants analytics, its live API refuses Hotjar inside it.
-        // Hotjar's analytics was never granted: no withdrawal.
+        // Hotjar's analytics was never in force: no withdrawal.
         let mut t = Timeline::default();
         let analytics = categories(&[(Analytics, true)]);
         let cc = Source::Cmp("vanilla-cookieconsent");
@@ -645,10 +639,23 @@ mod tests {
         assert_eq!(t.withdrawn_since("hotjar", Analytics, 500), None);
         assert!(!t.at(0).allows("hotjar", Analytics));
         assert!(t.at(0).allows("mixpanel", Analytics));
-        // A grant in force for a while, then the refusal: a withdrawal.
-        let mut t2 = Timeline::default();
-        t2.update(analytics, cc, 0);
-        t2.update_with(analytics, hotjar, cc, Basis::Explicit, 100);
-        assert_eq!(t2.withdrawn_since("hotjar", Analytics, 500), Some(100));
+        // Hotjar granted at 600 and refused again at 600: the withdrawal
+        // before (none here) stands; granted from 700 to 800: one at 800.
+        let mut all = Vendors::default();
+        all.add(crate::cmp::service("hotjar").unwrap_or(99), true);
+        t.update_with(analytics, all, cc, Basis::Explicit, 600);
+        t.update_with(analytics, hotjar, cc, Basis::Explicit, 600);
+        assert_eq!(t.withdrawn_since("hotjar", Analytics, 650), None);
+        t.update_with(analytics, all, cc, Basis::Explicit, 700);
+        t.update_with(analytics, hotjar, cc, Basis::Explicit, 800);
+        assert_eq!(t.withdrawn_since("hotjar", Analytics, 900), Some(800));
+        t.update_with(analytics, all, cc, Basis::Explicit, 1000);
+        t.update_with(analytics, hotjar, cc, Basis::Explicit, 1000);
+        assert_eq!(
+            t.withdrawn_since("hotjar", Analytics, 1100),
+            Some(800),
+            "a grant taken back at once keeps the withdrawal before it"
+        );
+        assert_eq!(t.withdrawn_since("hotjar", Analytics, 750), None);
     }
 }

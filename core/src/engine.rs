@@ -79,31 +79,15 @@ pub struct Engine {
     cookies: Vec<PresentCookie>,
     findings: Vec<Finding>,
     sent: usize,
-    /// Behaviours consent let pass, judged again on every consent change.
-    passed: Vec<Passed>,
+    /// Behaviours consent let pass at their time that are findings
+    /// without it, kept to be judged again on every consent change: a
+    /// state read after the tags ran may count from before them (a CMP's
+    /// choice restored from storage counts from page start). A returning
+    /// visitor's cookieconsent cookie lists only the services accepted, so
+    /// its reader grants their category, and the service refused inside
+    /// it comes from the CMP's live API after its tags ran.
+    passed: Vec<Finding>,
     signals: signals::Signals,
-}
-
-/// A behaviour that needs consent, as the finding it is without it: kept,
-/// once consent let it pass at its time, to be judged again when consent
-/// learned later for that time refuses it. A state read after the tags ran
-/// may count from before them (a CMP's choice restored from storage counts
-/// from page start): a returning visitor's cookieconsent cookie lists only
-/// the services accepted, so the cookie reader grants their category,
-/// and the service refused inside it comes from the CMP's live API after
-/// its tags ran.
-#[derive(Debug)]
-struct Passed {
-    /// What it is without consent: `script_before_consent`,
-    /// `tracking_before_consent`, `cookie_before_consent`, or
-    /// `request_after_withdrawal` for a request that is a finding only
-    /// after a withdrawal (never kept).
-    kind: FindingType,
-    vendor: &'static str,
-    category: Category,
-    at: u64,
-    count: u32,
-    evidence: Evidence,
 }
 
 /// Passed behaviours kept, distinct by type, vendor and evidence: a
@@ -166,85 +150,73 @@ impl Engine {
         self.revise();
     }
 
-    /// Judges again, on the timeline as it is now, what consent decides
-    /// and was not sent: a finding allowed at its time after all is
-    /// withdrawn (and kept as passed), the rest get the state they are now
-    /// judged on; a passed behaviour refused at its time now is a finding.
+    /// Judges again, on the timeline as it is now, the findings not sent
+    /// and the behaviours consent let pass ([`Engine::judge`]). A finding
+    /// that keeps its type is put back as it is (they are distinct: no
+    /// search, linear in the findings).
     fn revise(&mut self) {
+        let passed = core::mem::take(&mut self.passed);
         let unsent = self.findings.split_off(self.sent.min(self.findings.len()));
-        for mut f in unsent {
-            if let (true, Some(c)) = (f.kind.needs_consent(), f.category) {
-                let judged_at = if f.kind == FindingType::ConsentSignalMismatch {
-                    f.at.saturating_add(CLAIM_SETTLE_MS)
-                } else {
-                    f.at
-                };
-                if self.granted(f.vendor, c, judged_at) {
-                    self.pass(Passed {
-                        kind: f.kind,
-                        vendor: f.vendor,
-                        category: c,
-                        at: f.at,
-                        count: f.count,
-                        evidence: f.evidence,
-                    });
-                    continue;
+        for f in unsent {
+            let kind = f.kind;
+            match self.judge(f) {
+                Some(f) if f.kind == kind => self.findings.push(f),
+                Some(f) => keep(&mut self.findings, f, usize::MAX),
+                None => {}
+            }
+        }
+        for p in passed {
+            if let Some(f) = self.judge(p) {
+                keep(&mut self.findings, f, usize::MAX);
+            }
+        }
+    }
+
+    /// Judges `f` on consent at its time (a claim `CLAIM_SETTLE_MS` after
+    /// it), where its type needs consent. Allowed: no finding, and a
+    /// behaviour that is one without consent (`*_before_consent`) is kept
+    /// as passed. Else a behaviour of a type a withdrawal decides — before
+    /// consent, or `request_after_withdrawal` for a request that is a
+    /// finding only after one — is, after a withdrawal of that consent, a
+    /// request past the grace period `request_after_withdrawal` and
+    /// anything else none (a cookie left after one is [`Engine::tick`]'s);
+    /// the finding, which carries the state it was judged on, is returned.
+    fn judge(&mut self, mut f: Finding) -> Option<Finding> {
+        if let (true, Some(c)) = (f.kind.needs_consent(), f.category) {
+            let at = if f.kind == FindingType::ConsentSignalMismatch {
+                f.at.saturating_add(CLAIM_SETTLE_MS)
+            } else {
+                f.at
+            };
+            let before = matches!(
+                f.kind,
+                FindingType::ScriptBeforeConsent
+                    | FindingType::TrackingBeforeConsent
+                    | FindingType::CookieBeforeConsent
+            );
+            if self.granted(f.vendor, c, at) {
+                if before {
+                    keep(&mut self.passed, f, MAX_PASSED);
                 }
-                let state = self.consent.at(judged_at);
-                f.consent = ConsentSnapshot::new(state, self.gpc).for_vendor(&state, f.vendor);
+                return None;
             }
-            self.findings.push(f);
-        }
-        for p in core::mem::take(&mut self.passed) {
-            self.judge(p);
-        }
-    }
-
-    /// Judges a behaviour that needs consent at its time: allowed, it is
-    /// kept as passed; after a withdrawal of that consent, a request past
-    /// the grace period is `request_after_withdrawal` and anything else no
-    /// finding (a cookie left after one is [`Engine::tick`]'s); else it is
-    /// the finding it is without consent.
-    fn judge(&mut self, p: Passed) {
-        if self.granted(p.vendor, p.category, p.at) {
-            self.pass(p);
-            return;
-        }
-        let kind = match self.consent.withdrawn_since(p.vendor, p.category, p.at) {
-            Some(w)
-                if matches!(p.evidence, Evidence::Request { .. })
-                    && p.at > w.saturating_add(self.policy.grace_ms) =>
-            {
-                FindingType::RequestAfterWithdrawal
+            if before || f.kind == FindingType::RequestAfterWithdrawal {
+                match self.consent.withdrawn_since(f.vendor, c, at) {
+                    Some(w)
+                        if matches!(f.evidence, Evidence::Request { .. })
+                            && at > w.saturating_add(self.policy.grace_ms) =>
+                    {
+                        f.kind = FindingType::RequestAfterWithdrawal;
+                    }
+                    Some(_) => return None,
+                    None if !before => return None,
+                    None => {}
+                }
             }
-            Some(_) => return,
-            None if p.kind == FindingType::RequestAfterWithdrawal => return,
-            None => p.kind,
-        };
-        self.add(kind, p.vendor, Some(p.category), p.at, p.evidence, p.count);
-    }
-
-    /// Keeps a behaviour consent let pass ([`Passed`]): one that is a
-    /// finding without consent, up to [`MAX_PASSED`].
-    fn pass(&mut self, p: Passed) {
-        if !matches!(
-            p.kind,
-            FindingType::ScriptBeforeConsent
-                | FindingType::TrackingBeforeConsent
-                | FindingType::CookieBeforeConsent
-        ) {
-            return;
+            let state = self.consent.at(at);
+            f.consent = ConsentSnapshot::new(state, self.gpc).for_vendor(&state, f.vendor);
         }
-        let key = p.evidence.key();
-        if let Some(q) = self
-            .passed
-            .iter_mut()
-            .find(|q| q.kind == p.kind && q.vendor == p.vendor && q.evidence.key() == key)
-        {
-            q.count = q.count.saturating_add(p.count);
-        } else if self.passed.len() < MAX_PASSED {
-            self.passed.push(p);
-        }
+        Some(f)
     }
 
     /// The consent state in force at `at`.
@@ -353,6 +325,8 @@ impl Engine {
                 evidence(),
             );
         }
+        // A request neither a script nor tracking is a finding only after a
+        // withdrawal.
         let kind = if resource == Resource::Script {
             FindingType::ScriptBeforeConsent
         } else if purpose.tracking {
@@ -360,14 +334,7 @@ impl Engine {
         } else {
             FindingType::RequestAfterWithdrawal
         };
-        self.judge(Passed {
-            kind,
-            vendor: vendor.id,
-            category,
-            at,
-            count: 1,
-            evidence: evidence(),
-        });
+        self.record(kind, vendor, Some(category), at, evidence());
     }
 
     /// Takes a `document.cookie` snapshot at `now`. New vendor cookies are
@@ -410,14 +377,13 @@ impl Engine {
         let Some(category) = self.policy.category(c.vendor.id, c.purpose) else {
             return;
         };
-        self.judge(Passed {
-            kind: FindingType::CookieBeforeConsent,
-            vendor: c.vendor.id,
-            category,
-            at: c.since,
-            count: 1,
-            evidence: cookie_evidence(c),
-        });
+        self.record(
+            FindingType::CookieBeforeConsent,
+            c.vendor,
+            Some(category),
+            c.since,
+            cookie_evidence(c),
+        );
     }
 
     /// Advances time: cookies still present `grace_ms` after a withdrawal
@@ -470,14 +436,13 @@ impl Engine {
         let Some(category) = self.policy.category(vendor.id, vendor.primary()) else {
             return;
         };
-        self.judge(Passed {
-            kind: FindingType::ScriptBeforeConsent,
-            vendor: vendor.id,
-            category,
-            at: now,
-            count: 1,
+        self.record(
+            FindingType::ScriptBeforeConsent,
+            vendor,
+            Some(category),
+            now,
             evidence,
-        });
+        );
     }
 
     /// The tag identifies a user without identity verification; `source`
@@ -545,38 +510,19 @@ impl Engine {
         at: u64,
         evidence: Evidence,
     ) {
-        self.add(kind, vendor.id, category, at, evidence, 1);
-    }
-
-    /// A finding seen `count` times: a new one, or more times of the same.
-    fn add(
-        &mut self,
-        kind: FindingType,
-        vendor: &'static str,
-        category: Option<Category>,
-        at: u64,
-        evidence: Evidence,
-        count: u32,
-    ) {
-        if let Some(f) = self
-            .findings
-            .iter_mut()
-            .find(|f| f.kind == kind && f.vendor == vendor && f.evidence.key() == evidence.key())
-        {
-            f.count = f.count.saturating_add(count);
-            return;
-        }
         let state = self.consent.at(at);
-        let consent = ConsentSnapshot::new(state, self.gpc).for_vendor(&state, vendor);
-        self.findings.push(Finding {
+        let consent = ConsentSnapshot::new(state, self.gpc).for_vendor(&state, vendor.id);
+        if let Some(f) = self.judge(Finding {
             kind,
-            vendor,
+            vendor: vendor.id,
             category,
             at,
-            count,
+            count: 1,
             evidence,
             consent,
-        });
+        }) {
+            keep(&mut self.findings, f, usize::MAX);
+        }
     }
 
     /// Every finding of the page view so far.
@@ -605,6 +551,20 @@ impl Engine {
         );
         self.sent = self.findings.len();
         Some(body)
+    }
+}
+
+/// Adds `f` to `list`: more times of one already there (same type, vendor
+/// and evidence), else a new one while `list` has fewer than `max`.
+fn keep(list: &mut Vec<Finding>, f: Finding, max: usize) {
+    let key = f.evidence.key();
+    if let Some(old) = list
+        .iter_mut()
+        .find(|o| o.kind == f.kind && o.vendor == f.vendor && o.evidence.key() == key)
+    {
+        old.count = old.count.saturating_add(f.count);
+    } else if list.len() < max {
+        list.push(f);
     }
 }
 
