@@ -113,8 +113,13 @@ function cmpReaders(x) {
           (list[0][cat] || []).forEach(function (name) { services[0].push(String(name)); services[1].push(list[1]); });
         }
       });
+      // A choice stored before this page view is restored, in force from
+      // page start (at -1), however it is read: cookieconsent fires
+      // `cc:onConsent` on every page load with a stored choice, after the
+      // site's onConsent callback ran its tags.
+      var saved = fn(c.getCookie) ? Date.parse(c.getCookie('lastConsentTimestamp')) : NaN;
       cmp('vanilla-cookieconsent', [yes.concat(no), yes.map(function () { return 1; }).concat(no.map(function () { return 0; })), services],
-        fn(c.validConsent) && c.validConsent(), restored, at);
+        fn(c.validConsent) && c.validConsent(), restored, saved < w.performance.timeOrigin ? -1 : at);
       return true;
     },
     // Usercentrics: V3's `__ucCmp.getConsentDetails()` (a Promise of

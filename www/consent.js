@@ -197,18 +197,14 @@ function watchConsent(sink, gesture, adapters) {
   // Usercentrics: the `consent_status` event on window (name set in its
   // admin, `ucEvent` by default) and in dataLayer; `ucCategory` per category
   // (null: mixed, left unknown), each service by its name as a boolean key
-  // beside them (`'Google Analytics': true`). `type` `implicit`: consent
-  // the CMP applied without a choice.
-  var UC_KEYS = { event: 1, type: 1, action: 1, ucCategory: 1 };
+  // beside them (`'Google Analytics': true`; its other keys are not
+  // booleans). `type` `implicit`: consent the CMP applied without a choice.
+  function bool(v) { return v === true ? 1 : v === false ? 0 : -1; }
   function usercentrics(d) {
     if (!d || d.event !== 'consent_status' || !d.ucCategory) return;
     var restored = d.action === 'onSessionRestored' || d.action === 'onInitialPageLoad';
-    var choices = pairs(d.ucCategory, function (v) { return v === true ? 1 : v === false ? 0 : -1; });
-    var services = [[], []];
-    for (var k in d) {
-      if (!UC_KEYS[k] && typeof d[k] === 'boolean') { services[0].push(k); services[1].push(flag(d[k])); }
-    }
-    choices.push(services);
+    var choices = pairs(d.ucCategory, bool);
+    choices.push(pairs(d, bool));
     var type = String(d.type).toLowerCase();
     cmp('usercentrics', choices, type === 'explicit' ? 1 : type === 'implicit' ? 2 : 0, restored);
   }

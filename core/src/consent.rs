@@ -370,21 +370,24 @@ impl Timeline {
     }
 
     /// If `vendor`'s `c` is withdrawn at `at` — not allowed now
-    /// ([`State::allows`]), allowed at some earlier point — the time of the
-    /// withdrawal (the last allowed → not allowed change).
+    /// ([`State::allows`]), allowed for a time before — the time of the
+    /// withdrawal (the last allowed → not allowed change). A grant that a
+    /// state of the same time takes back was never in force: two readings
+    /// of one stored choice, both from page start (its cookie's categories,
+    /// then its live API's refusal of a service in them), are no withdrawal.
     pub fn withdrawn_since(&self, vendor: &str, c: Category, at: u64) -> Option<u64> {
-        let mut was_granted = false;
+        let mut allowed_since = None;
         let mut withdrawn = None;
         for s in self.states().take_while(|s| s.since <= at) {
-            let granted = s.allows(vendor, c);
-            if was_granted && !granted {
-                withdrawn = Some(s.since);
-            } else if granted {
-                withdrawn = None;
+            if s.allows(vendor, c) {
+                allowed_since.get_or_insert(s.since);
+            } else if let Some(from) = allowed_since.take() {
+                if s.since > from {
+                    withdrawn = Some(s.since);
+                }
             }
-            was_granted = granted;
         }
-        withdrawn
+        withdrawn.filter(|_| allowed_since.is_none())
     }
 }
 
@@ -619,5 +622,40 @@ mod tests {
         let s = t.at(2000);
         assert_eq!((s.since, s.source), (100, Source::Cmp("onetrust")));
         assert_eq!(t.withdrawn_since("intercom", Functional, 2000), Some(100));
+    }
+
+    #[test]
+    fn a_grant_taken_back_at_its_own_time_is_no_withdrawal() {
+        // Two readings of one stored choice, both from page start: its
+        // cookie grants analytics, its live API refuses Hotjar inside it.
+        // Hotjar's analytics was never in force: no withdrawal.
+        let mut t = Timeline::default();
+        let analytics = categories(&[(Analytics, true)]);
+        let cc = Source::Cmp("vanilla-cookieconsent");
+        t.update(analytics, cc, 0);
+        let mut hotjar = Vendors::default();
+        hotjar.add(crate::cmp::service("hotjar").unwrap_or(99), false);
+        t.update_with(analytics, hotjar, cc, Basis::Explicit, 0);
+        assert_eq!(t.withdrawn_since("hotjar", Analytics, 500), None);
+        assert!(!t.at(0).allows("hotjar", Analytics));
+        assert!(t.at(0).allows("mixpanel", Analytics));
+        // Hotjar granted at 600 and refused again at 600: the withdrawal
+        // before (none here) stands; granted from 700 to 800: one at 800.
+        let mut all = Vendors::default();
+        all.add(crate::cmp::service("hotjar").unwrap_or(99), true);
+        t.update_with(analytics, all, cc, Basis::Explicit, 600);
+        t.update_with(analytics, hotjar, cc, Basis::Explicit, 600);
+        assert_eq!(t.withdrawn_since("hotjar", Analytics, 650), None);
+        t.update_with(analytics, all, cc, Basis::Explicit, 700);
+        t.update_with(analytics, hotjar, cc, Basis::Explicit, 800);
+        assert_eq!(t.withdrawn_since("hotjar", Analytics, 900), Some(800));
+        t.update_with(analytics, all, cc, Basis::Explicit, 1000);
+        t.update_with(analytics, hotjar, cc, Basis::Explicit, 1000);
+        assert_eq!(
+            t.withdrawn_since("hotjar", Analytics, 1100),
+            Some(800),
+            "a grant taken back at once keeps the withdrawal before it"
+        );
+        assert_eq!(t.withdrawn_since("hotjar", Analytics, 750), None);
     }
 }

@@ -79,8 +79,23 @@ pub struct Engine {
     cookies: Vec<PresentCookie>,
     findings: Vec<Finding>,
     sent: usize,
+    /// Behaviours consent let pass at their time that are findings
+    /// without it, kept to be judged again on every consent change: a
+    /// state read after the tags ran may count from before them (a CMP's
+    /// choice restored from storage counts from page start). A returning
+    /// visitor's cookieconsent cookie lists only the services accepted, so
+    /// its reader grants their category, and the service refused inside
+    /// it comes from the CMP's live API after its tags ran.
+    passed: Vec<Finding>,
     signals: signals::Signals,
 }
+
+/// Passed behaviours kept, distinct by type, vendor and evidence: a
+/// restored state is read in a page view's first moments, when a page has
+/// run its first tags; past this, further ones are not kept (a state read
+/// later cannot make findings of them). Bounds the memory, and the work of
+/// each consent change, on a page with thousands of distinct request paths.
+const MAX_PASSED: usize = 64;
 
 impl Engine {
     /// A new page view on `page_href` (the page's full URL; only its path is
@@ -135,29 +150,73 @@ impl Engine {
         self.revise();
     }
 
-    /// Re-judges the unsent findings that consent decides, on the timeline
-    /// as it is now: a finding whose category turns out granted at its
-    /// time is withdrawn, the rest get the state they are now judged on.
+    /// Judges again, on the timeline as it is now, the findings not sent
+    /// and the behaviours consent let pass ([`Engine::judge`]). A finding
+    /// that keeps its type is put back as it is (they are distinct: no
+    /// search, linear in the findings).
     fn revise(&mut self) {
-        let unsent = self.findings.get(self.sent..).unwrap_or(&[]).to_vec();
-        let mut keep = Vec::with_capacity(unsent.len());
-        for mut f in unsent {
-            let judged_at = if f.kind == FindingType::ConsentSignalMismatch {
+        let passed = core::mem::take(&mut self.passed);
+        let unsent = self.findings.split_off(self.sent.min(self.findings.len()));
+        for f in unsent {
+            let kind = f.kind;
+            match self.judge(f) {
+                Some(f) if f.kind == kind => self.findings.push(f),
+                Some(f) => keep(&mut self.findings, f, usize::MAX),
+                None => {}
+            }
+        }
+        for p in passed {
+            if let Some(f) = self.judge(p) {
+                keep(&mut self.findings, f, usize::MAX);
+            }
+        }
+    }
+
+    /// Judges `f` on consent at its time (a claim `CLAIM_SETTLE_MS` after
+    /// it), where its type needs consent. Allowed: no finding, and a
+    /// behaviour that is one without consent (`*_before_consent`) is kept
+    /// as passed. Else a behaviour of a type a withdrawal decides — before
+    /// consent, or `request_after_withdrawal` for a request that is a
+    /// finding only after one — is, after a withdrawal of that consent, a
+    /// request past the grace period `request_after_withdrawal` and
+    /// anything else none (a cookie left after one is [`Engine::tick`]'s);
+    /// the finding, which carries the state it was judged on, is returned.
+    fn judge(&mut self, mut f: Finding) -> Option<Finding> {
+        if let (true, Some(c)) = (f.kind.needs_consent(), f.category) {
+            let at = if f.kind == FindingType::ConsentSignalMismatch {
                 f.at.saturating_add(CLAIM_SETTLE_MS)
             } else {
                 f.at
             };
-            if let (true, Some(c)) = (f.kind.needs_consent(), f.category) {
-                if self.granted(f.vendor, c, judged_at) {
-                    continue;
+            let before = matches!(
+                f.kind,
+                FindingType::ScriptBeforeConsent
+                    | FindingType::TrackingBeforeConsent
+                    | FindingType::CookieBeforeConsent
+            );
+            if self.granted(f.vendor, c, at) {
+                if before {
+                    keep(&mut self.passed, f, MAX_PASSED);
                 }
-                f.consent = ConsentSnapshot::new(self.consent.at(judged_at), self.gpc)
-                    .for_vendor(&self.consent.at(judged_at), f.vendor);
+                return None;
             }
-            keep.push(f);
+            if before || f.kind == FindingType::RequestAfterWithdrawal {
+                match self.consent.withdrawn_since(f.vendor, c, at) {
+                    Some(w)
+                        if matches!(f.evidence, Evidence::Request { .. })
+                            && at > w.saturating_add(self.policy.grace_ms) =>
+                    {
+                        f.kind = FindingType::RequestAfterWithdrawal;
+                    }
+                    Some(_) => return None,
+                    None if !before => return None,
+                    None => {}
+                }
+            }
+            let state = self.consent.at(at);
+            f.consent = ConsentSnapshot::new(state, self.gpc).for_vendor(&state, f.vendor);
         }
-        self.findings.truncate(self.sent);
-        self.findings.extend(keep);
+        Some(f)
     }
 
     /// The consent state in force at `at`.
@@ -266,17 +325,14 @@ impl Engine {
                 evidence(),
             );
         }
-        if self.granted(vendor.id, category, at) {
-            return;
-        }
-        let kind = match self.consent.withdrawn_since(vendor.id, category, at) {
-            Some(w) if at > w.saturating_add(self.policy.grace_ms) => {
-                FindingType::RequestAfterWithdrawal
-            }
-            Some(_) => return,
-            None if resource == Resource::Script => FindingType::ScriptBeforeConsent,
-            None if purpose.tracking => FindingType::TrackingBeforeConsent,
-            None => return,
+        // A request neither a script nor tracking is a finding only after a
+        // withdrawal.
+        let kind = if resource == Resource::Script {
+            FindingType::ScriptBeforeConsent
+        } else if purpose.tracking {
+            FindingType::TrackingBeforeConsent
+        } else {
+            FindingType::RequestAfterWithdrawal
         };
         self.record(kind, vendor, Some(category), at, evidence());
     }
@@ -321,14 +377,6 @@ impl Engine {
         let Some(category) = self.policy.category(c.vendor.id, c.purpose) else {
             return;
         };
-        if self.granted(c.vendor.id, category, c.since)
-            || self
-                .consent
-                .withdrawn_since(c.vendor.id, category, c.since)
-                .is_some()
-        {
-            return;
-        }
         self.record(
             FindingType::CookieBeforeConsent,
             c.vendor,
@@ -388,20 +436,13 @@ impl Engine {
         let Some(category) = self.policy.category(vendor.id, vendor.primary()) else {
             return;
         };
-        if !self.granted(vendor.id, category, now)
-            && self
-                .consent
-                .withdrawn_since(vendor.id, category, now)
-                .is_none()
-        {
-            self.record(
-                FindingType::ScriptBeforeConsent,
-                vendor,
-                Some(category),
-                now,
-                evidence,
-            );
-        }
+        self.record(
+            FindingType::ScriptBeforeConsent,
+            vendor,
+            Some(category),
+            now,
+            evidence,
+        );
     }
 
     /// The tag identifies a user without identity verification; `source`
@@ -469,17 +510,9 @@ impl Engine {
         at: u64,
         evidence: Evidence,
     ) {
-        if let Some(f) = self
-            .findings
-            .iter_mut()
-            .find(|f| f.kind == kind && f.vendor == vendor.id && f.evidence.key() == evidence.key())
-        {
-            f.count = f.count.saturating_add(1);
-            return;
-        }
         let state = self.consent.at(at);
         let consent = ConsentSnapshot::new(state, self.gpc).for_vendor(&state, vendor.id);
-        self.findings.push(Finding {
+        if let Some(f) = self.judge(Finding {
             kind,
             vendor: vendor.id,
             category,
@@ -487,7 +520,9 @@ impl Engine {
             count: 1,
             evidence,
             consent,
-        });
+        }) {
+            keep(&mut self.findings, f, usize::MAX);
+        }
     }
 
     /// Every finding of the page view so far.
@@ -516,6 +551,20 @@ impl Engine {
         );
         self.sent = self.findings.len();
         Some(body)
+    }
+}
+
+/// Adds `f` to `list`: more times of one already there (same type, vendor
+/// and evidence), else a new one while `list` has fewer than `max`.
+fn keep(list: &mut Vec<Finding>, f: Finding, max: usize) {
+    let key = f.evidence.key();
+    if let Some(old) = list
+        .iter_mut()
+        .find(|o| o.kind == f.kind && o.vendor == f.vendor && o.evidence.key() == key)
+    {
+        old.count = old.count.saturating_add(f.count);
+    } else if list.len() < max {
+        list.push(f);
     }
 }
 

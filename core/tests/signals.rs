@@ -645,3 +645,143 @@ fn implied_per_service_consent_counts_only_under_the_policy() {
         assert_eq!(vendors_of(&e), expected, "accept implied: {accept}");
     }
 }
+
+/// A returning visitor's `cc_cookie` (cookieconsent v3, as it writes it):
+/// analytics accepted with Google Analytics (`ga`) its only accepted
+/// service. The cookie lists only accepted services: Hotjar, refused, is
+/// not in it.
+const CC_GA_ONLY: &str = "cc_cookie=%7B%22categories%22%3A%5B%22analytics%22%2C%22necessary%22%5D%2C%22revision%22%3A0%2C%22data%22%3Anull%2C%22consentTimestamp%22%3A%222026-12-05T22%3A28%3A35.232Z%22%2C%22consentId%22%3A%223c0f3c68-adac-43d8-9635-238f83dc68bb%22%2C%22services%22%3A%7B%22necessary%22%3A%5B%5D%2C%22analytics%22%3A%5B%22ga%22%5D%7D%2C%22languageCode%22%3A%22en%22%2C%22lastConsentTimestamp%22%3A%222026-12-05T22%3A28%3A35.232Z%22%2C%22expirationTime%22%3A1812234515233%7D";
+
+/// cookieconsent's live API on that visit: the same stored choice, with the
+/// refusal in it (`rejectedServices`), read after the tags ran; restored,
+/// `read_at` when it was read.
+fn cc_live(e: &mut Engine, restored: bool, read_at: u64) {
+    e.cmp_state(
+        "vanilla-cookieconsent",
+        &[("necessary", true), ("analytics", true)],
+        &[("ga", true), ("hotjar", false)],
+        Basis::Explicit,
+        restored,
+        read_at,
+    );
+}
+
+#[test]
+fn a_restored_service_refusal_read_after_the_tags_ran_judges_them_in_any_order() {
+    // A returning cookieconsent visitor: the tags run in its onConsent
+    // callback (Hotjar's script at 182, a GA4 hit at 184), its cookie
+    // (categories only; the first snapshot: page start) and its live
+    // API's reading (Hotjar refused, restored) reach the engine in any
+    // order. The order seen in Chromium: the requests first (judged with
+    // nothing decided), the cookie reader's grant of analytics, then the
+    // live reading.
+    let steps: [fn(&mut Engine); 3] = [
+        |e| {
+            e.request(req(HOTJAR, 182.0, "script"));
+            e.request(req(GA4_HIT, 184.0, "img"));
+        },
+        |e| e.cookies(CC_GA_ONLY, 300),
+        |e| cc_live(e, true, 900),
+    ];
+    for order in [
+        [0, 1, 2],
+        [0, 2, 1],
+        [1, 0, 2],
+        [1, 2, 0],
+        [2, 0, 1],
+        [2, 1, 0],
+    ] {
+        let mut e = engine();
+        for i in order {
+            steps[i](&mut e);
+        }
+        assert_eq!(kinds(&e), vec![ScriptBeforeConsent], "order {order:?}");
+        assert_eq!(vendors_of(&e), vec![("hotjar", Some(false))], "{order:?}");
+        let f = &e.findings()[0];
+        assert_eq!(
+            (f.at, f.consent.since, f.consent.analytics),
+            (182, 0, Some(true)),
+            "judged on the stored choice, in force from page start: {order:?}"
+        );
+        assert_eq!(f.consent.source, Source::Cmp("vanilla-cookieconsent"));
+    }
+}
+
+#[test]
+fn a_vendor_cookie_allowed_at_first_sight_is_judged_again_on_a_restored_refusal() {
+    // Hotjar's cookie is there when the cookie reader grants analytics;
+    // the live API's restored refusal of Hotjar comes after.
+    let mut e = engine();
+    e.cookies(&format!("{CC_GA_ONLY}; _hjSessionUser_3000001=x"), 300);
+    assert_eq!(kinds(&e), vec![]);
+    cc_live(&mut e, true, 900);
+    assert_eq!(kinds(&e), vec![CookieBeforeConsent]);
+    assert_eq!(vendors_of(&e), vec![("hotjar", Some(false))]);
+}
+
+#[test]
+fn a_choice_made_after_the_tags_ran_does_not_judge_them() {
+    // The same reading as a choice made on this page (not restored): it
+    // counts from its time, after the requests.
+    let mut e = engine();
+    e.cookies(CC_GA_ONLY, 10);
+    e.request(req(HOTJAR, 182.0, "script"));
+    cc_live(&mut e, false, 900);
+    assert_eq!(kinds(&e), vec![]);
+    // Hotjar was allowed by its category until then: a later request is
+    // one after a withdrawal.
+    e.request(req(HOTJAR, 2500.0, "script"));
+    assert_eq!(kinds(&e), vec![RequestAfterWithdrawal]);
+}
+
+#[test]
+fn a_withdrawal_read_late_judges_the_requests_made_after_it() {
+    // Hotjar accepted at 100; a withdrawal at 1000 reaches the engine only
+    // at 3500 (an event whose CMP adapters were still on their way, dated
+    // from the event): Hotjar's request at 3000, past the grace period, is
+    // a withdrawal finding; the one at 1500, within it, is none.
+    let mut e = engine();
+    let services = |hotjar| [("hotjar", hotjar)];
+    e.cmp_state("klaro", &[], &services(true), Basis::Explicit, false, 100);
+    e.request(req(HOTJAR, 1500.0, "script"));
+    e.request(req(
+        "https://in.hotjar.com/api/v2/client/sites/3000001/visit-data?n=1",
+        3000.0,
+        "fetch",
+    ));
+    assert_eq!(kinds(&e), vec![]);
+    e.cmp_state("klaro", &[], &services(false), Basis::Explicit, false, 1000);
+    assert_eq!(kinds(&e), vec![RequestAfterWithdrawal]);
+    assert_eq!(e.findings()[0].at, 3000);
+}
+
+#[test]
+fn behaviours_kept_for_a_later_state_are_bounded() {
+    // Thousands of distinct allowed requests: a later restored refusal
+    // makes findings of the kept ones only, and the engine's memory stays
+    // bounded; repeats of one request count on its kept entry.
+    let mut e = engine();
+    e.cookies(CC_GA_ONLY, 10);
+    for i in 0..5000 {
+        let url = format!("https://static.hotjar.com/c/hotjar-{i}.js");
+        e.request(req(&url, 100.0 + f64::from(i), "script"));
+    }
+    for _ in 0..3 {
+        e.request(req(HOTJAR, 200.0, "script"));
+    }
+    cc_live(&mut e, true, 9000);
+    let n = e.findings().len();
+    assert_eq!(n, 64, "MAX_PASSED kept");
+    assert!(e.findings().iter().all(|f| f.kind == ScriptBeforeConsent));
+    assert!(
+        !e.findings().iter().any(|f| f.at == 200),
+        "a repeat past the bound is not kept"
+    );
+    let mut e = engine();
+    e.cookies(CC_GA_ONLY, 10);
+    for _ in 0..3 {
+        e.request(req(HOTJAR, 200.0, "script"));
+    }
+    cc_live(&mut e, true, 9000);
+    assert_eq!(e.findings()[0].count, 3, "each time it was seen");
+}

@@ -11,7 +11,7 @@
 // the service names through the core's table (`ga` → GA4, `hotjar` →
 // Hotjar) and the real collector stores exactly Hotjar's finding, its
 // `consent.vendor` false; GA4's hit is not a finding. A returning visitor
-// with that choice restored: the same.
+// with that choice restored: the same, in each order its readings arrive.
 // Usercentrics the same way through its live APIs, which list each service
 // with its name (tests/fixtures/pages/cmp/fake-usercentrics-api.js, the
 // documented shapes, NOT its code): V3's `__ucCmp.getConsentDetails()`
@@ -75,16 +75,18 @@ test('Google Analytics accepted, Hotjar refused in one category → exactly Hotj
   assertHotjarOnly(run, 'per-service choice');
 });
 
-// Open defect (issue 14), kept as a todo so that it reports without failing
-// the run: on a returning visit cookieconsent loads both tags in its
-// onConsent callback before its `cc:onConsent` event; `cc_cookie` lists only
-// the accepted services, so the cookie reader gives `analytics` granted with
-// no vendor choice, the Hotjar request is judged on that, and the live
-// reader's "Hotjar refused" arrives after it (the engine's revision only
-// withdraws findings, never adds one for a request judged granted). Fails
-// about 3 runs in 4. Needs the engine to keep requests judged on a state a
-// later restored state may refine, or the restored live state before the tags.
-test('returning visitor: the restored per-service choice decides the same', { timeout: 90_000, todo: 'restored per-service choice read after the tags load (issue 14)' }, async () => {
+// A returning visitor with that choice. cookieconsent runs the shop's
+// onConsent callback (both tags) before its `cc:onConsent` event, and
+// `cc_cookie` lists only the accepted services: the cookie reader grants
+// analytics, and Hotjar's refusal comes only from the live API, read after
+// the tags ran — a stored choice, in force from page start
+// (`lastConsentTimestamp` before this page view), so the requests made
+// under it are judged on it whenever it is read. Each order is forced,
+// not raced: the adapters' request (www/cmp-api.js) is held until the
+// monitor has judged the tags on the cookie reader's grant (Hotjar seen,
+// no finding), then let through and the monitor waits for their read of
+// `getUserPreferences()`.
+async function returningVisit({ cmpAfterMonitor }) {
   let cookie = null;
   await runPageView(stack, PAGE, {
     bootIntercom: false,
@@ -96,15 +98,54 @@ test('returning visitor: the restored per-service choice decides the same', { ti
     },
   });
   assert.ok(cookie, 'cookieconsent stored the choice');
-  const run = await runPageView(stack, PAGE, {
+  const stored = JSON.parse(decodeURIComponent(cookie.value));
+  assert.deepEqual(stored.services, { necessary: [], analytics: ['ga'] }, 'the cookie lists the accepted services only');
+  let release;
+  const held = new Promise((resolve) => { release = resolve; });
+  return runPageView(stack, PAGE, {
     bootIntercom: false,
-    before: async ({ context }) => { await context.addCookies([cookie]); },
+    extra: cmpAfterMonitor ? { defer: '1' } : {},
+    before: async ({ context, page }) => {
+      await context.addCookies([cookie]);
+      await page.route('**/tagwatch/ondemand/cmp-api.js', async (route) => { await held; await route.continue(); });
+    },
     during: async ({ page }) => {
+      if (cmpAfterMonitor) {
+        // The monitor runs, its consent adapters listening, before the
+        // shop loads cookieconsent (`?defer=1`): its `cc:onConsent` is heard.
+        await page.waitForFunction(() => Array.isArray(window.tagwatch('findings')), null, { timeout: 15000, polling: 50 });
+        await page.evaluate(() => {
+          window.twHeard = 0;
+          window.addEventListener('cc:onConsent', () => { window.twHeard++; });
+          twLoadCmp();
+        });
+      }
       await ready(page);
       await bothLoaded(page);
+      if (cmpAfterMonitor) assert.equal(await page.evaluate(() => window.twHeard), 1, 'cc:onConsent fired after the monitor started');
+      // Judged on the cookie reader's grant of analytics: Hotjar seen, no finding.
+      await page.waitForFunction(() => {
+        const batch = window.tagwatch('findings');
+        const seen = batch.some((r) => r.type === 'tagwatch-inventory' && r.body.vendors.some((v) => v.vendor === 'hotjar'));
+        return seen && !batch.some((r) => r.body.vendor === 'hotjar' && r.body.finding);
+      }, null, { timeout: 15000, polling: 50 });
+      await page.evaluate(() => {
+        const read = CookieConsent.getUserPreferences;
+        window.twReads = 0;
+        CookieConsent.getUserPreferences = function () { window.twReads++; return read.apply(this, arguments); };
+      });
+      release();
+      await page.waitForFunction(() => window.twReads > 0, null, { timeout: 15000, polling: 50 });
     },
   });
-  assertHotjarOnly(run, 'restored per-service choice');
+}
+
+test('returning visitor, cookieconsent before the monitor: the restored per-service choice, read last, decides the same', { timeout: 120_000 }, async () => {
+  assertHotjarOnly(await returningVisit({ cmpAfterMonitor: false }), 'restored per-service choice');
+});
+
+test('returning visitor, cookieconsent after the monitor (its cc:onConsent heard): the restored choice counts from page start', { timeout: 120_000 }, async () => {
+  assertHotjarOnly(await returningVisit({ cmpAfterMonitor: true }), 'restored per-service choice, event heard');
 });
 
 /** Usercentrics V3 (or V2) for this page view; `stored` the choice a

@@ -603,6 +603,10 @@ fn klaro(jar: &Jar<'_>) -> Option<CmpConsent> {
 /// `categories` (v3) or `level` (v2). The site names its categories; common
 /// names are mapped (see docs/policy.md), a known category absent from the
 /// list is refused. The cookie is written on the visitor's choice: decided.
+/// Its `services` are not read: they list only the services accepted, so
+/// a refused one is not in them, and a grant read from them would outlive
+/// a later cookie that drops the service (a vendor's choice stands until
+/// one about it replaces it); the live API gives both (`www/cmp-api.js`).
 fn vanilla_cookieconsent(jar: &Jar<'_>) -> Option<CmpConsent> {
     let raw = jar.get("cc_cookie")?;
     let root = parse_value(&percent_decode(raw)).or_else(|| parse_value(raw));
