@@ -66,7 +66,9 @@ function watchConsent(sink, gesture, adapters) {
   // `choices`: [names, granted] of the CMP's categories, and its
   // per-service choices as a third [names, granted] where it has them.
   // `at`: when the state took effect, if known (else `when`).
+  var ucRead = 0;     // a Usercentrics state was read (its event or its API)
   function cmp(id, choices, decided, restored, at) {
+    if (id === 'usercentrics') ucRead = 1;
     var svc = choices[2] || [[], []];
     var key = choices.join('|') + '|' + decided;
     restored = restored && !heard[id];
@@ -264,9 +266,23 @@ function watchConsent(sink, gesture, adapters) {
   guard(attach)(true);
   // The host calls it on its sweeps, which back off while nothing changes.
   // `waiting()`: a CMP event (a choice) waits for the adapters. A state
-  // merely restored is not waited for: a decided visitor's CMP cookie holds
-  // it, and the monitor waits for that cookie's reader itself.
+  // merely restored is not waited for where a decided visitor's CMP cookie
+  // holds it (the monitor waits for that cookie's reader itself); Usercentrics
+  // keeps it in its own storage, readable only through its API (or its
+  // `consent_status` event), so where that API is on the page the page view
+  // waits until a state was read from either (V3's read is a promise), or
+  // the adapters failed (judged without that choice, its findings could
+  // accuse allowed tags).
+  function liveOnly() {
+    try { return !ucRead && !!(w.UC_UI || w.__ucCmp); } catch (e) { return false; }
+  }
   var poll = guard(attach);
-  poll.waiting = function () { return !!(unread && !readers && !failed); };
+  poll.waiting = function () {
+    if (failed) return false;
+    if (unread && !readers) return true;
+    if (!liveOnly()) return false;
+    need();
+    return true;
+  };
   return poll;
 }

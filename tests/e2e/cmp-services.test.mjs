@@ -32,7 +32,7 @@ const HOTJAR = findingKey({
 });
 
 let stack;
-before(async () => { stack = await startStack({ siteCount: 12 }); }, { timeout: 120_000 });
+before(async () => { stack = await startStack({ siteCount: 13 }); }, { timeout: 120_000 });
 after(async () => { await stack?.stop(); }, { timeout: 30_000 });
 
 /** The monitor runs and cookieconsent has applied a state. */
@@ -192,6 +192,31 @@ test('Usercentrics V2: returning visitor, getServicesBaseInfo() gives Google Ana
   assertHotjarOnly(run, 'Usercentrics V2 restored per-service choice', 'usercentrics');
 });
 
+// Usercentrics keeps a returning visitor's choice in its own storage, not a
+// cookie: a page view that ends while the adapters that read its API are
+// still on their way (here they never come) is held and reported
+// `unmonitored` — judged without the choice, both tags the visitor allowed
+// would be accused.
+test('Usercentrics V2: returning visitor who allowed both, the page view ends before the adapters arrive → no finding, reported unmonitored', { timeout: 90_000 }, async () => {
+  const run = await runPageView(stack, UC_PAGE, {
+    bootIntercom: false,
+    before: async (ctx) => {
+      await usercentrics(2, { [UC_GA]: true, [UC_HOTJAR]: true })(ctx);
+      await ctx.page.route('**/tagwatch/ondemand/cmp-api.js', () => {});
+    },
+    during: async ({ page }) => {
+      await ready(page);
+      await bothLoaded(page);
+      // The monitor has seen both tags (its inventory names them).
+      await page.waitForFunction(() => window.tagwatch('findings').some((r) => r.type === 'tagwatch-inventory'
+        && ['hotjar', 'ga4'].every((v) => r.body.vendors.some((x) => x.vendor === v))), null, { timeout: 15000, polling: 50 });
+    },
+  });
+  assert.deepEqual(run.findings, [], 'nothing judged without the choice Usercentrics\' API holds');
+  const health = run.posts.flatMap((p) => JSON.parse(p.body)).filter((r) => r.type === 'tagwatch-health');
+  assert.deepEqual(health.map((r) => [r.body.status, r.body.reason]), [['unmonitored', 'ondemand']]);
+});
+
 // Hostile Usercentrics APIs, put on the page before anything runs (the
 // fixture then keeps them): no exception reaches the page (the harness
 // asserts no page error), the monitor keeps running, and the last one —
@@ -248,7 +273,10 @@ for (const [label, install] of Object.entries(HOSTILE)) {
           null, { timeout: 15000, polling: 50 });
         if (label === '10,000 services') {
           await page.evaluate(() => twScript('https://static.hotjar.com/c/hotjar-3000001.js?sv=6'));
-          await page.waitForFunction(() => window.tagwatch('findings').some((r) => r.body.vendor === 'hotjar'), null, { timeout: 15000, polling: 50 });
+          // Judged on the state the adapters read (until they have read
+          // it, the page view's findings are held).
+          await page.waitForFunction(() => window.tagwatch('findings').some((r) => r.body.vendor === 'hotjar'
+            && r.body.consent && r.body.consent.source === 'usercentrics'), null, { timeout: 15000, polling: 50 });
         }
       },
     });
