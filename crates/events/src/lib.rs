@@ -149,6 +149,15 @@ impl Split {
         for r in removed.values_mut() {
             r.findings.sort_by_key(|(id, _, _)| *id);
         }
+        // Rows of a site the control plane does not know were not written
+        // by a collector of it (and have no chain to record them in).
+        let mut known = BTreeMap::new();
+        for (site, r) in removed {
+            if self.control.site_config(&site)?.is_some() {
+                known.insert(site, r);
+            }
+        }
+        let removed = known;
         if removed.is_empty() {
             return Ok(());
         }
