@@ -170,6 +170,8 @@ pub fn version(f: &FindingState, token: u64) -> Version {
 mod tests {
     use super::*;
 
+    const GOLDEN_ROW_KEY: i64 = 5_386_308_650_551_999_654;
+
     /// The row key's bytes, fixed: a change is a new tag.
     #[test]
     fn row_keys_are_fixed() {
@@ -196,5 +198,10 @@ mod tests {
         let h = sha256(&bytes);
         assert_eq!(k, i64::from_le_bytes(h[..8].try_into().unwrap()) & i64::MAX);
         assert!(k >= 0);
+        // Fixed: chains and bundles made with it name rows by it.
+        assert_eq!(
+            k, GOLDEN_ROW_KEY,
+            "the row key changed: make a new tag instead"
+        );
     }
 }

@@ -126,7 +126,7 @@ pub fn verify(
                 unproven_rows += 1;
                 if unproven.len() < chain::MAX_PROBLEMS {
                     unproven.push(format!(
-                        "{} of site {site} is in no entry of the chain: not proven (a collector stopped between its ClickHouse insert and the chain's commit, or the row was inserted without the collector)",
+                        "{} of site {site} is in no entry of the chain: not proven (its collector stopped, or its control plane failed, between the ClickHouse insert and the chain's commit; or it was inserted without the collector)",
                         v.label
                     ));
                 }
