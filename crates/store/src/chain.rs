@@ -58,7 +58,7 @@
 //!
 //! The events store (ClickHouse, `--events`) chains each finding row
 //! version it inserts, which never changes, as an entry of kind
-//! `version`: row (its 64-bit row key, `tagwatch_events`), at and digest
+//! `version`: row (its 63-bit row key, `tagwatch_events`), at and digest
 //! (the canonical form above of the row as ClickHouse holds it, id = the
 //! row key). `chain_versions.rs` checks such rows; a bundle's rows are
 //! checked here, as findings are.
