@@ -871,8 +871,12 @@ fn verify(args: &VerifyArgs, checks: store::Checks) -> Result<bool, Failure> {
                 // Consistent, and proves nothing: say so rather than let
                 // "verified" read as a checked history.
                 notes.push(format!(
-                    "site {site} has no finding and no chain entry in this store: nothing is \
-                     proven (with `serve --events` its findings are in ClickHouse: give --events URL)"
+                    "site {site} has no finding and no chain entry in this store: nothing is proven{}",
+                    if args.events.is_none() {
+                        " (with `serve --events` its findings are in ClickHouse: give --events URL)"
+                    } else {
+                        ""
+                    }
                 ));
             }
             (

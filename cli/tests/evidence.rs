@@ -732,7 +732,7 @@ fn a_collector_killed_before_the_chain_commits_leaves_rows_not_proven() {
             ("Content-Type", "text/plain;charset=UTF-8"),
             ("Origin", ORIGIN),
         ];
-        let _ = try_http(&addr, "POST", "/r", &headers, Some(body.as_bytes()));
+        try_http(&addr, "POST", "/r", &headers, Some(body.as_bytes())).map(|r| r.status)
     });
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while events.value("SELECT count() FROM findings WHERE page_view = '00000000000000bb'") != "1" {
@@ -763,7 +763,9 @@ fn a_collector_killed_before_the_chain_commits_leaves_rows_not_proven() {
     }
     server.kill();
     tx.rollback().unwrap();
-    poster.join().unwrap();
+    // Not acknowledged: the chain never committed.
+    let answer = poster.join().unwrap();
+    assert!(answer.is_err(), "answered {answer:?}");
     let (code, said) = verify_code(&["--db", &db.url, "--events", &events.url, "--site", &site]);
     assert_eq!(code, 3, "{said}");
     assert!(
