@@ -11,6 +11,12 @@
 //
 //   node tools/bench-callgrind.mjs [BIN]        # BIN: target/release/tagwatch
 //   FEW=50 MANY=250 node tools/bench-callgrind.mjs
+//   EVENTS=$(tools/clickhouse.sh) node tools/bench-callgrind.mjs
+//
+// With EVENTS (a clickhouse:// URL), the reports go to ClickHouse
+// (`serve --events`, a fresh database per run) and the SQLite store keeps
+// the control plane: the count is then the collector's own work per batch
+// (ClickHouse's is in its own process, not counted).
 //
 // Needs valgrind. Files (callgrind.out.*, db, logs) in target/bench-callgrind/.
 import { spawn, execFileSync } from 'node:child_process';
@@ -25,6 +31,7 @@ const FEW = Number(process.env.FEW || 50);
 const MANY = Number(process.env.MANY || 250);
 const OUT = `${ROOT}/target/bench-callgrind`;
 const ORIGIN = 'https://shop.example';
+const EVENTS = process.env.EVENTS || '';
 const golden = readFileSync(`${ROOT}/tests/fixtures/golden/report-batch.sent.json`, 'utf8');
 
 function send(agent, port, body) {
@@ -44,8 +51,12 @@ async function run(n) {
   mkdirSync(dir, { recursive: true });
   const db = `sqlite:${dir}/tagwatch.db`;
   const site = execFileSync(BIN, ['site', 'add', '--origin', ORIGIN, '--db', db]).toString().trim();
+  // A database of its own on the EVENTS server, per run.
+  const events = EVENTS
+    ? ['--events', EVENTS.replace(/\/[A-Za-z0-9_]+(\?|$)/, `/tw_bench_${process.pid}_${n}$1`)]
+    : [];
   const child = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${dir}/callgrind.out`,
-    BIN, 'serve', '--listen', '127.0.0.1:0', '--db', db, '--rate', '0', '--client-rate', '0'],
+    BIN, 'serve', '--listen', '127.0.0.1:0', '--db', db, '--rate', '0', '--client-rate', '0', ...events],
   { env: { ...process.env, TAGWATCH_ADMIN_TOKEN: 'bench' }, stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   const port = await new Promise((ok, fail) => {
@@ -74,7 +85,7 @@ const few = await run(FEW);
 const many = await run(MANY);
 const per = (many - few) / (MANY - FEW);
 const reports = JSON.parse(golden).length;
-console.log(`callgrind, ${BIN}`);
+console.log(`callgrind, ${BIN}${EVENTS ? ' (--events: reports in ClickHouse)' : ''}`);
 console.log(`  ${FEW} batches: ${few.toLocaleString('en')} instructions`);
 console.log(`  ${MANY} batches: ${many.toLocaleString('en')} instructions`);
 console.log(`per batch (${reports} reports, one commit each): ${Math.round(per).toLocaleString('en')} instructions`);

@@ -162,8 +162,8 @@ struct EvidenceArgs {
     /// Store: sqlite:PATH or postgres://USER@HOST:PORT/DBNAME.
     #[arg(long, default_value = DEFAULT_DB, value_name = "URL")]
     db: String,
-    /// Reports in ClickHouse (`serve --events`): refused with the reason
-    /// (the events store keeps no chain, docs/evidence.md).
+    /// Reports in ClickHouse (`serve --events`): the bundle holds their
+    /// chained finding row versions (--finding takes a row key).
     #[arg(long, value_name = "URL")]
     events: Option<String>,
 }
@@ -182,8 +182,8 @@ struct VerifyArgs {
     db: Option<String>,
     #[arg(long, value_name = "KEY")]
     site: Option<String>,
-    /// Reports in ClickHouse (`serve --events`) beside --db: refused with
-    /// the reason (the events store keeps no chain, docs/evidence.md).
+    /// Reports in ClickHouse (`serve --events`) beside --db: their
+    /// finding row versions are checked against the chain in --db.
     #[arg(long, value_name = "URL")]
     events: Option<String>,
 }
@@ -504,7 +504,11 @@ fn main() -> ExitCode {
             command: KeysCommand::Show { dir },
         } => keys_show(&dir),
         Command::Evidence(args) => evidence(&args, checks),
-        Command::Verify(args) => verify(&args, checks),
+        Command::Verify(args) => match verify(&args, checks) {
+            Ok(false) => return ExitCode::from(3),
+            Ok(true) => Ok(()),
+            Err(e) => Err(e),
+        },
         Command::Export(args) => export_cmd(&args, checks),
     };
     match result {
@@ -741,10 +745,23 @@ fn evidence(args: &EvidenceArgs, checks: store::Checks) -> Result<(), Failure> {
             limit: MAX_BUNDLE_FINDINGS + 1,
         })
         .map_err(|e| Failure::Runtime(format!("cannot read the store: {e}")))?;
+    if ev.left_out > 0 {
+        eprintln!(
+            "tagwatch: evidence: {} finding row{} of the window left out: no chain entry covers {} (not proven; see tagwatch verify --db … --events …)",
+            ev.left_out,
+            if ev.left_out == 1 { "" } else { "s" },
+            if ev.left_out == 1 { "it" } else { "them" }
+        );
+    }
     if ev.findings.is_empty() {
         return Err(Failure::Runtime(format!(
-            "site {} has no finding {}: nothing to put in a bundle",
+            "site {} has no {} {}: nothing to put in a bundle",
             args.site,
+            if args.events.is_some() {
+                "chained finding row"
+            } else {
+                "finding"
+            },
             match args.finding {
                 Some(id) => format!("with id {id} in that window"),
                 None => "in that window".into(),
@@ -792,19 +809,22 @@ fn evidence(args: &EvidenceArgs, checks: store::Checks) -> Result<(), Failure> {
     Ok(())
 }
 
-fn verify(args: &VerifyArgs, checks: store::Checks) -> Result<(), Failure> {
+/// Checks a bundle or a store's chain: `Ok(true)` verified, `Ok(false)`
+/// nothing was changed but some rows are not proven (exit 3), `Err` a
+/// problem (exit 1, each listed).
+fn verify(args: &VerifyArgs, checks: store::Checks) -> Result<bool, Failure> {
     let key = args
         .key
         .as_deref()
         .map(tagwatch_evidence::keys::load_public)
         .transpose()
         .map_err(Failure::Usage)?;
-    let (problems, notes) = match (&args.bundle, &args.db, &args.site) {
+    let (problems, notes, unproven) = match (&args.bundle, &args.db, &args.site) {
         (Some(path), None, None) => {
             let file = std::fs::File::open(path)
                 .map_err(|e| Failure::Runtime(format!("cannot open {path}: {e}")))?;
             let v = tagwatch_evidence::bundle::verify(std::io::BufReader::new(file), key.as_ref());
-            (v.problems, v.notes)
+            (v.problems, v.notes, Default::default())
         }
         (None, Some(db), Some(site)) => {
             let store = open_store(db, args.events.as_deref(), checks)?;
@@ -819,23 +839,51 @@ fn verify(args: &VerifyArgs, checks: store::Checks) -> Result<(), Failure> {
             let dump = store
                 .chain(site)
                 .map_err(|e| Failure::Runtime(format!("cannot read the store: {e}")))?;
-            let problems = dump.verify(store::chain::Rows::All, key.as_ref());
-            let mut notes = vec![format!(
-                "{} findings, chain seq {}..{} of site {site}",
-                dump.findings.len(),
-                dump.entries.first().map_or(0, |e| e.seq),
-                dump.entries.last().map_or(0, |e| e.seq)
-            )];
-            if dump.entries.is_empty() && dump.findings.is_empty() {
+            let versions_chained = dump
+                .entries
+                .iter()
+                .filter(|e| e.kind == store::chain::VERSION)
+                .count();
+            if args.events.is_none() && versions_chained > 0 {
+                // The rows those entries cover are in ClickHouse: checked
+                // without them, the chain would prove nothing about them.
+                return Err(Failure::Usage(format!(
+                    "the chain of site {site} covers {versions_chained} finding row versions stored in ClickHouse (serve --events): give --events URL to check them"
+                )));
+            }
+            let verdict = dump.check(key.as_ref());
+            let mut notes = vec![match &dump.versions {
+                Some(v) => format!(
+                    "{} finding row versions in ClickHouse, chain seq {}..{} of site {site}",
+                    v.len(),
+                    dump.entries.first().map_or(0, |e| e.seq),
+                    dump.entries.last().map_or(0, |e| e.seq)
+                ),
+                None => format!(
+                    "{} findings, chain seq {}..{} of site {site}",
+                    dump.findings.len(),
+                    dump.entries.first().map_or(0, |e| e.seq),
+                    dump.entries.last().map_or(0, |e| e.seq)
+                ),
+            }];
+            let no_rows = dump.findings.is_empty() && dump.versions.as_ref().is_none_or(Vec::is_empty);
+            if dump.entries.is_empty() && no_rows {
                 // Consistent, and proves nothing: say so rather than let
                 // "verified" read as a checked history.
                 notes.push(format!(
-                    "site {site} has no finding and no chain entry in this store: nothing is \
-                     proven (with `serve --events` its findings are in ClickHouse, which keeps \
-                     no chain)"
+                    "site {site} has no finding and no chain entry in this store: nothing is proven{}",
+                    if args.events.is_none() {
+                        " (with `serve --events` its findings are in ClickHouse: give --events URL)"
+                    } else {
+                        ""
+                    }
                 ));
             }
-            (problems.into_iter().map(|p| p.0).collect(), notes)
+            (
+                verdict.problems.into_iter().map(|p| p.0).collect(),
+                notes,
+                (verdict.unproven, verdict.unproven_rows),
+            )
         }
         _ => {
             return Err(Failure::Usage(
@@ -846,12 +894,30 @@ fn verify(args: &VerifyArgs, checks: store::Checks) -> Result<(), Failure> {
     for note in &notes {
         eprintln!("tagwatch: verify: {note}");
     }
-    if problems.is_empty() {
+    let (unproven, unproven_rows): (Vec<String>, usize) = unproven;
+    for u in &unproven {
+        println!("NOT PROVEN: {u}");
+    }
+    if unproven_rows > unproven.len() {
+        println!(
+            "NOT PROVEN: … and {} more rows no entry covers",
+            unproven_rows - unproven.len()
+        );
+    }
+    if problems.is_empty() && unproven_rows == 0 {
         println!("verified");
-        return Ok(());
+        return Ok(true);
     }
     for p in &problems {
         println!("FAILED: {p}");
+    }
+    if problems.is_empty() {
+        println!("not proven");
+        eprintln!(
+            "tagwatch: verify: {unproven_rows} finding row{} no chain entry covers (listed above); every chained row is as it was stored",
+            if unproven_rows == 1 { "" } else { "s" }
+        );
+        return Ok(false);
     }
     Err(Failure::Runtime(format!(
         "{} problem{} found (listed above)",

@@ -4,7 +4,8 @@
 //! edited file, another key, hostile zips are each refused with a message
 //! that names what is wrong; an edited finding row fails `verify --db`;
 //! a signed `purge` keeps the chain verifying; with ClickHouse
-//! (`--events`) no chain is claimed. PostgreSQL needs
+//! (`--events`) the same, row version by row version, and rows no entry
+//! covers are not proven. PostgreSQL needs
 //! `TAGWATCH_TEST_POSTGRES`, ClickHouse `TAGWATCH_TEST_CLICKHOUSE` (else
 //! skipped, see common/pg.rs).
 
@@ -318,22 +319,275 @@ fn evidence_bundles_verify_and_tampering_is_named_on_postgres() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// With the reports in ClickHouse (`--events`) nothing is chained, and no
-/// command says otherwise: `verify --db` alone (the SQL store holds none of
-/// the site's findings) says that nothing is proven; `verify` and
-/// `evidence` given `--events` refuse, saying why.
-#[test]
-fn an_events_store_claims_no_chain() {
-    let Some(events) = tagwatch_events::testing::TestEvents::create("evidence") else {
-        return;
+/// Runs `tagwatch verify ARGS`; answers its exit code and stdout +
+/// stderr (0 verified, 1 a problem, 3 not proven, 2 a usage error).
+fn verify_code(args: &[&str]) -> (i32, String) {
+    let out = run(&[&["verify"], args].concat());
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    (out.status.code().unwrap_or(-1), all)
+}
+
+/// Waits until ClickHouse has run every mutation of the test's database
+/// (`ALTER … UPDATE/DELETE` run in the background; 18.16 cannot wait).
+fn mutations_done(events: &tagwatch_events::testing::TestEvents) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while events.value(
+        "SELECT count() FROM system.mutations WHERE database = currentDatabase() AND is_done = 0",
+    ) != "0"
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ClickHouse did not finish a mutation"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The findings columns as the collector inserts them, for tests that
+/// insert rows themselves.
+const CH_COLUMNS: &str = "site, page_view, page, type, vendor, category, evidence_kind, evidence, \
+    consent_source, consent, count, at, received_at, user_agent, raw, token, day, release";
+
+/// Findings stored through `serve --events` (control plane `db`): page
+/// view aa's cookie finding twice (resent: two row versions) and page
+/// view bb's script finding.
+fn store_events_findings(db: &str, events: &str) -> String {
+    let key = site_add(db, &[ORIGIN]);
+    let server = Server::start(db, &["--events", events]);
+    for body in [
+        batch(&[
+            finding(
+                &key,
+                "00000000000000aa",
+                "cookie_before_consent",
+                "intercom",
+                0,
+                1,
+            ),
+            finding(
+                &key,
+                "00000000000000bb",
+                "script_before_consent",
+                "intercom",
+                0,
+                1,
+            ),
+        ]),
+        batch(&[finding(
+            &key,
+            "00000000000000aa",
+            "cookie_before_consent",
+            "intercom",
+            0,
+            2,
+        )]),
+    ] {
+        let resp = server.post(Some(ORIGIN), &body);
+        assert_eq!(resp.status, 204, "{}", resp.body);
+    }
+    key
+}
+
+/// With the reports in ClickHouse (`--events`), every finding row version
+/// the collector inserts is chained in the control plane: `verify --db
+/// --events` checks ClickHouse's rows against it and names each change
+/// (edited by `ALTER UPDATE` or by a row inserted again under its key,
+/// deleted, an extra row: not proven); `evidence --events` writes a
+/// bundle that verifies offline; a signed purge keeps the chain
+/// verifying. (Before, `verify` and `evidence` refused: no chain.)
+fn events_round_trip(db: &str, events: &tagwatch_events::testing::TestEvents, dir: &Path) {
+    let keys = dir.join("keys");
+    let out = run(&["keys", "init", "--dir", keys.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let public = text(&out.stdout).trim().to_owned();
+    let secret = keys.join("tagwatch-signing.key");
+    let site = store_events_findings(db, &events.url);
+    assert_eq!(events.value("SELECT count() FROM findings"), "3");
+    let check = |args: &[&str]| {
+        verify_code(
+            &[
+                &["--db", db, "--events", &events.url, "--site", &site],
+                args,
+            ]
+            .concat(),
+        )
     };
-    let dir = temp_dir("evidence-ch");
-    let db = db_url(&dir.join("tagwatch.db"));
-    let key = site_add(&db, &[ORIGIN]);
-    let server = Server::start(&db, &["--events", &events.url]);
+    let (code, said) = check(&[]);
+    assert_eq!(code, 0, "{said}");
+    assert!(
+        said.contains("verified") && said.contains("3 finding row versions"),
+        "{said}"
+    );
+    // Without --events the chain's rows are not at hand: refused, saying so.
+    let (code, said) = verify_code(&["--db", db, "--site", &site]);
+    assert_eq!(code, 2, "{said}");
+    assert!(said.contains("give --events URL"), "{said}");
+
+    // A bundle of the site's findings verifies offline; a flipped byte fails.
+    let bundle = dir.join("events.zip");
+    let bundle_s = bundle.to_str().unwrap();
+    let out = run(&[
+        "evidence",
+        "--db",
+        db,
+        "--events",
+        &events.url,
+        "--site",
+        &site,
+        "--out",
+        bundle_s,
+        "--signing-key",
+        secret.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("3 findings of site"),
+        "{}",
+        text(&out.stderr)
+    );
+    let (ok, said) = verify(&[bundle_s, "--key", &public]);
+    assert!(ok && said.contains("verified"), "{said}");
+    let bytes = std::fs::read(&bundle).unwrap();
+    for at in [bytes.len() / 3, bytes.len() / 2, bytes.len() - 30] {
+        let mut flipped = bytes.clone();
+        flipped[at] ^= 0x01;
+        let path = dir.join(format!("events-flipped-{at}.zip"));
+        std::fs::write(&path, &flipped).unwrap();
+        let (ok, said) = verify(&[path.to_str().unwrap(), "--key", &public]);
+        assert!(!ok && said.contains("FAILED: "), "byte {at}: {said}");
+    }
+    // One row version by its row key (findings.json's id).
+    let findings: Vec<serde_json::Value> = {
+        let mut z = zip::ZipArchive::new(std::fs::File::open(&bundle).unwrap()).unwrap();
+        let mut data = String::new();
+        std::io::Read::read_to_string(&mut z.by_name("findings.json").unwrap(), &mut data).unwrap();
+        serde_json::from_str(&data).unwrap()
+    };
+    let bb = findings
+        .iter()
+        .find(|f| f["page_view"] == "00000000000000bb")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let one = dir.join("one.zip");
+    let out = run(&[
+        "evidence",
+        "--db",
+        db,
+        "--events",
+        &events.url,
+        "--site",
+        &site,
+        "--finding",
+        &bb.to_string(),
+        "--out",
+        one.to_str().unwrap(),
+        "--signing-key",
+        secret.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (ok, said) = verify(&[one.to_str().unwrap(), "--key", &public]);
+    assert!(ok && said.contains("1 findings"), "{said}");
+
+    // Edited in place (ALTER UPDATE): named, with its row; undone: verified.
+    events.run("ALTER TABLE findings UPDATE count = 99 WHERE page_view = '00000000000000bb'");
+    mutations_done(events);
+    let (code, said) = check(&[]);
+    assert_eq!(code, 1, "{said}");
+    assert!(
+        said.contains(&format!("FAILED: finding row {bb} (token"))
+            && said.contains("page view 00000000000000bb")
+            && said.contains("was edited after it was stored"),
+        "{said}"
+    );
+    events.run("ALTER TABLE findings UPDATE count = 1 WHERE page_view = '00000000000000bb'");
+    mutations_done(events);
+    assert_eq!(check(&[]).0, 0);
+
+    // Edited by a row inserted again under its key (ReplacingMergeTree
+    // keeps the last one after a merge).
+    events.run(&format!(
+        "INSERT INTO findings ({CH_COLUMNS}) SELECT site, page_view, page, type, vendor, category, \
+         evidence_kind, evidence, consent_source, '{{}}', count, at, received_at, user_agent, raw, \
+         token, day, release FROM findings WHERE page_view = '00000000000000bb'"
+    ));
+    let (code, said) = check(&[]);
+    assert_eq!(code, 1, "{said}");
+    assert!(
+        said.contains(&format!("finding row {bb} (token")) && said.contains("was edited"),
+        "{said}"
+    );
+    events.run("ALTER TABLE findings DELETE WHERE consent = '{}'");
+    mutations_done(events);
+    assert_eq!(check(&[]).0, 0);
+
+    // An extra row (a token no entry names): not proven, not tampered.
+    events.run(&format!(
+        "INSERT INTO findings ({CH_COLUMNS}) SELECT site, page_view, page, type, vendor, category, \
+         evidence_kind, evidence, consent_source, consent, count, at, received_at, user_agent, raw, \
+         token + 1, day, release FROM findings WHERE page_view = '00000000000000bb'"
+    ));
+    let (code, said) = check(&[]);
+    assert_eq!(code, 3, "{said}");
+    assert!(
+        said.contains("NOT PROVEN: finding row")
+            && said.contains("is in no entry of the chain")
+            && said.contains("\nnot proven\n")
+            && !said.contains("FAILED")
+            && !said.contains("verified"),
+        "{said}"
+    );
+    // A bundle leaves it out, and says so.
+    let out = run(&[
+        "evidence",
+        "--db",
+        db,
+        "--events",
+        &events.url,
+        "--site",
+        &site,
+        "--out",
+        dir.join("three.zip").to_str().unwrap(),
+        "--signing-key",
+        secret.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success() && text(&out.stderr).contains("1 finding row of the window left out"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A signed purge of every week there is: a removal entry per row
+    // version (the extra one too) and a checkpoint; the chain verifies.
+    let later = (time::OffsetDateTime::now_utc() + time::Duration::days(8))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let out = run(&[
+        "purge",
+        "--before",
+        &later,
+        "--db",
+        db,
+        "--events",
+        &events.url,
+        "--signing-key",
+        secret.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(events.value("SELECT count() FROM findings"), "0");
+    assert_eq!(
+        query_i64(db, &format!("SELECT count(*) FROM chain_checkpoints WHERE site = '{site}' AND findings = 4 AND signature IS NOT NULL")),
+        1
+    );
+    let (code, said) = check(&["--key", &public]);
+    assert_eq!(code, 0, "{said}");
+
+    // After it: a new row is chained; deleted behind the collector's back,
+    // it is named.
+    let server = Server::start(db, &["--events", &events.url]);
     let body = batch(&[finding(
-        &key,
-        "00000000000000aa",
+        &site,
+        "00000000000000cc",
         "cookie_before_consent",
         "intercom",
         0,
@@ -341,51 +595,186 @@ fn an_events_store_claims_no_chain() {
     )]);
     assert_eq!(server.post(Some(ORIGIN), &body).status, 204);
     drop(server);
-    let (ok, said) = verify(&["--db", &db, "--site", &key]);
-    assert!(ok, "{said}");
-    assert!(said.contains("nothing is proven"), "{said}");
-    let out = run(&[
-        "verify",
-        "--db",
-        &db,
-        "--events",
-        &events.url,
-        "--site",
-        &key,
-    ]);
-    assert!(!out.status.success());
+    assert_eq!(check(&["--key", &public]).0, 0);
+    events.run("ALTER TABLE findings DELETE WHERE page_view = '00000000000000cc'");
+    mutations_done(events);
+    let (code, said) = check(&["--key", &public]);
+    assert_eq!(code, 1, "{said}");
     assert!(
-        text(&out.stderr).contains("keeps no chain"),
-        "{}",
-        text(&out.stderr)
+        said.contains("FAILED: finding row")
+            && said.contains("was deleted: no purge records its removal"),
+        "{said}"
     );
-    assert!(!text(&out.stdout).contains("verified"));
-    let keys = dir.join("keys");
-    assert!(run(&["keys", "init", "--dir", keys.to_str().unwrap()])
-        .status
-        .success());
-    let bundle = dir.join("b.zip");
-    let out = run(&[
-        "evidence",
-        "--site",
-        &key,
-        "--db",
-        &db,
-        "--events",
-        &events.url,
-        "--signing-key",
-        keys.join("tagwatch-signing.key").to_str().unwrap(),
-        "--out",
-        bundle.to_str().unwrap(),
-    ]);
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("keeps no chain"),
-        "{}",
-        text(&out.stderr)
-    );
-    assert!(!bundle.exists());
+}
+
+#[test]
+fn events_rows_are_chained_and_tampering_is_named_on_sqlite() {
+    let Some(events) = tagwatch_events::testing::TestEvents::create("evidence") else {
+        return;
+    };
+    let dir = temp_dir("evidence-ch");
+    events_round_trip(&db_url(&dir.join("tagwatch.db")), &events, &dir);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn events_rows_are_chained_and_tampering_is_named_on_postgres() {
+    let Some(events) = tagwatch_events::testing::TestEvents::create("evidence_pg") else {
+        return;
+    };
+    let Some(db) = TestDb::create("evidence_ch") else {
+        return;
+    };
+    let dir = temp_dir("evidence-ch-pg");
+    events_round_trip(&db.url, &events, &dir);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Two collectors sharing the control plane (PostgreSQL) and ClickHouse,
+/// ingesting one site at once: one chain, unforked, covering every row.
+#[test]
+fn two_collectors_on_events_extend_one_chain() {
+    let Some(events) = tagwatch_events::testing::TestEvents::create("evidence_two") else {
+        return;
+    };
+    let Some(db) = TestDb::create("evidence_two") else {
+        return;
+    };
+    let site = site_add(&db.url, &[ORIGIN]);
+    let a = Server::start(&db.url, &["--events", &events.url]);
+    let b = Server::start(&db.url, &["--events", &events.url]);
+    const BATCHES: usize = 20;
+    std::thread::scope(|scope| {
+        for (n, server) in [&a, &b].into_iter().enumerate() {
+            let site = &site;
+            scope.spawn(move || {
+                for i in 0..BATCHES {
+                    let body = batch(&[
+                        finding(
+                            site,
+                            &format!("{n:08x}{i:08x}"),
+                            "cookie_before_consent",
+                            "intercom",
+                            0,
+                            1,
+                        ),
+                        finding(
+                            site,
+                            &format!("{n:08x}{i:08x}"),
+                            "script_before_consent",
+                            "intercom",
+                            0,
+                            1,
+                        ),
+                    ]);
+                    let resp = server.post(Some(ORIGIN), &body);
+                    assert_eq!(resp.status, 204, "{}", resp.body);
+                }
+            });
+        }
+    });
+    drop((a, b));
+    let rows = 2 * 2 * BATCHES;
+    assert_eq!(
+        events.value("SELECT count() FROM findings"),
+        rows.to_string()
+    );
+    let (code, said) = verify_code(&["--db", &db.url, "--events", &events.url, "--site", &site]);
+    assert_eq!(code, 0, "{said}");
+    assert!(
+        said.contains(&format!("chain seq 1..{rows} of site")),
+        "{said}"
+    );
+}
+
+/// A collector killed between its ClickHouse insert and the chain's
+/// commit (held at the site's head lock, then SIGKILL): the row it
+/// inserted is reported not proven — never verified, never tampered.
+#[test]
+fn a_collector_killed_before_the_chain_commits_leaves_rows_not_proven() {
+    let Some(events) = tagwatch_events::testing::TestEvents::create("evidence_kill") else {
+        return;
+    };
+    let Some(db) = TestDb::create("evidence_kill") else {
+        return;
+    };
+    let site = site_add(&db.url, &[ORIGIN]);
+    let mut server = Server::start(&db.url, &["--events", &events.url]);
+    let body = batch(&[finding(
+        &site,
+        "00000000000000aa",
+        "cookie_before_consent",
+        "intercom",
+        0,
+        1,
+    )]);
+    assert_eq!(server.post(Some(ORIGIN), &body).status, 204);
+    // Hold the site's chain head: the next commit inserts into ClickHouse
+    // and then waits for the lock.
+    let mut holder = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let mut tx = holder.transaction().unwrap();
+    tx.query(
+        "SELECT seq FROM chain_heads WHERE site = $1 FOR UPDATE",
+        &[&site],
+    )
+    .unwrap();
+    let addr = server.addr.clone();
+    let body = batch(&[finding(
+        &site,
+        "00000000000000bb",
+        "script_before_consent",
+        "intercom",
+        0,
+        1,
+    )]);
+    let poster = std::thread::spawn(move || {
+        let headers = [
+            ("Content-Type", "text/plain;charset=UTF-8"),
+            ("Origin", ORIGIN),
+        ];
+        try_http(&addr, "POST", "/r", &headers, Some(body.as_bytes())).map(|r| r.status)
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while events.value("SELECT count() FROM findings WHERE page_view = '00000000000000bb'") != "1" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the insert never came"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Waiting for the lock (not yet committed): killed.
+    let waiting = || {
+        let mut c = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+        let n: i64 = c
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        n
+    };
+    while waiting() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the chain's commit never waited"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    server.kill();
+    tx.rollback().unwrap();
+    // Not acknowledged: the chain never committed.
+    let answer = poster.join().unwrap();
+    assert!(answer.is_err(), "answered {answer:?}");
+    let (code, said) = verify_code(&["--db", &db.url, "--events", &events.url, "--site", &site]);
+    assert_eq!(code, 3, "{said}");
+    assert!(
+        said.contains("NOT PROVEN: finding row")
+            && said.contains("page view 00000000000000bb")
+            && !said.contains("FAILED")
+            && !said.contains("verified"),
+        "{said}"
+    );
 }
 
 /// Hostile zips: refused with a message, never a panic or a write.

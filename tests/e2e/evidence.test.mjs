@@ -4,6 +4,11 @@
 // signed with a key from `tagwatch keys init`; `tagwatch verify` passes.
 // One flipped byte of the bundle fails verification with a message; one
 // finding row edited in the database (sqlite3) fails `verify --db`.
+// The same on ClickHouse (`serve --events`, when TAGWATCH_TEST_CLICKHOUSE
+// names a test server, as ./build.sh test does): the finding's row
+// versions are chained in the SQLite control plane, the bundle from
+// `evidence --events` verifies offline, a flipped byte fails, and a row
+// edited in ClickHouse (ALTER UPDATE) fails `verify --db … --events …`.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -95,3 +100,84 @@ test('a tag before consent on the demo shop: its evidence bundle verifies; a fli
   assert.equal(edited.code, 1, edited.out);
   assert.match(edited.out, new RegExp(`FAILED: finding ${id} of site ${site} was edited after it was stored`), edited.out);
 });
+
+// ClickHouse (`--events`): a database of this run's own, dropped after.
+const CH = process.env.TAGWATCH_TEST_CLICKHOUSE;
+
+/** Runs one statement on the test ClickHouse server; answers its text. */
+async function clickhouse(database, sql) {
+  const url = new URL(CH.replace(/^clickhouse:/, 'http:'));
+  const res = await fetch(`http://${url.host}/?database=${database}`, { method: 'POST', body: sql });
+  const body = await res.text();
+  assert.ok(res.ok, `${sql}: ${body}`);
+  return body.trim();
+}
+
+/** Flips one byte in the middle of a file's stored data in a zip (as above). */
+function flipIn(bundle, file, out) {
+  const bytes = readFileSync(bundle);
+  const name = bytes.indexOf(file);
+  const header = name - 30;
+  assert.equal(bytes.readUInt32LE(header), 0x04034b50, 'a zip local file header');
+  const dataStart = name + bytes.readUInt16LE(header + 26) + bytes.readUInt16LE(header + 28);
+  bytes[dataStart + Math.floor(bytes.readUInt32LE(header + 18) / 2)] ^= 0x01;
+  writeFileSync(out, bytes);
+}
+
+test('the same on ClickHouse (--events): the bundle verifies, a flipped byte and a row edited in ClickHouse are named',
+  { timeout: 240_000, skip: !CH && 'TAGWATCH_TEST_CLICKHOUSE is not set' }, async () => {
+    const database = `tw_e2e_evidence_${process.pid}`;
+    const events = CH.replace(/\/[^/?]*(?=\?|$)/, `/${database}`);
+    const chStack = await startStack({ siteCount: 1, collectorArgs: ['--events', events] });
+    try {
+      const site = chStack.nextSite();
+      const ctx = await openDemo(chStack, site);
+      try {
+        await ctx.page.click('#tw-flush');
+        await pollFindings(chStack.collector, site, (f) => f.some((x) => x.type === 'script_before_consent'));
+        assert.deepEqual(ctx.pageErrors, []);
+      } finally {
+        await ctx.context.close();
+      }
+      const db = chStack.collector.db;
+      const rows = Number(await clickhouse(database, `SELECT count() FROM findings WHERE site = '${site}'`));
+      assert.ok(rows > 0, 'finding rows in ClickHouse');
+      const live = await tagwatch(['verify', '--db', db, '--events', events, '--site', site]);
+      assert.equal(live.code, 0, live.out);
+      assert.match(live.out, /^verified$/m);
+      assert.match(live.out, new RegExp(`${rows} finding row versions in ClickHouse`));
+
+      const keys = join(dir, 'keys-ch');
+      assert.equal((await tagwatch(['keys', 'init', '--dir', keys])).code, 0);
+      const pub = readFileSync(join(keys, 'tagwatch-signing.pub'), 'utf8').trim();
+      const bundle = join(dir, 'bundle-ch.zip');
+      const made = await tagwatch(['evidence', '--db', db, '--events', events, '--site', site, '--out', bundle,
+        '--signing-key', join(keys, 'tagwatch-signing.key')]);
+      assert.equal(made.code, 0, made.out);
+      assert.match(made.out, new RegExp(`${rows} findings of site`));
+      const ok = await tagwatch(['verify', bundle, '--key', pub]);
+      assert.equal(ok.code, 0, ok.out);
+      assert.match(ok.out, /^verified$/m);
+      const flipped = join(dir, 'flipped-ch.zip');
+      flipIn(bundle, 'findings.json', flipped);
+      const bad = await tagwatch(['verify', flipped, '--key', pub]);
+      assert.equal(bad.code, 1, bad.out);
+      assert.match(bad.out, /FAILED: (file \S+ (was changed|cannot be read)|zip entry|not a readable zip|manifest)/, bad.out);
+
+      // One row edited in ClickHouse behind the collector's back (a
+      // mutation runs in the background: wait until it ran).
+      await clickhouse(database, `ALTER TABLE findings UPDATE count = count + 1 WHERE site = '${site}' AND type = 'script_before_consent'`);
+      for (;;) {
+        const pending = await clickhouse(database, 'SELECT count() FROM system.mutations WHERE database = currentDatabase() AND is_done = 0');
+        if (pending === '0') break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const edited = await tagwatch(['verify', '--db', db, '--events', events, '--site', site]);
+      assert.equal(edited.code, 1, edited.out);
+      assert.match(edited.out, /FAILED: finding row \d+ \(token \d+, page view [0-9a-f]+, script_before_consent of \S+, at [^)]+\) of site \S+ was edited after it was stored/, edited.out);
+    } finally {
+      await chStack.stop();
+      const url = new URL(CH.replace(/^clickhouse:/, 'http:'));
+      await fetch(`http://${url.host}/`, { method: 'POST', body: `DROP DATABASE IF EXISTS ${database}` }).catch(() => {});
+    }
+  });

@@ -15,12 +15,17 @@
 
 use std::sync::Arc;
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use tagwatch_store::chain::{self as store_chain, FindingState};
 use tagwatch_store::{
-    Batch, FindingRecord, FindingRow, FindingsQuery, FirstSeen, HealthQuery, HealthRow,
-    InventoryQuery, InventoryTotals, Purged, ReleaseInfo, ReleaseNews, ReleaseProfile, SiteChange,
-    SiteConfig, SiteInfo, Stats, StatsQuery, Store, StoreError,
+    Batch, ChainDump, Evidence, EvidenceQuery, FindingRecord, FindingRow, FindingsQuery, FirstSeen,
+    HealthAt, HealthQuery, HealthRow, InventoryAt, InventoryQuery, InventoryTotals, Purged,
+    ReleaseInfo, ReleaseNews, ReleaseProfile, Removed, SiteChange, SiteConfig, SiteInfo, Stats,
+    StatsQuery, Store, StoreError,
 };
 
+pub mod chain;
 mod client;
 mod read;
 pub mod schema;
@@ -28,7 +33,7 @@ pub mod schema;
 pub mod testing;
 mod write;
 
-use client::{int, text, Client};
+use client::{int, opt_text, text, Client};
 pub use client::{quote, Target};
 
 /// The control plane in SQL, the reports in ClickHouse.
@@ -74,6 +79,162 @@ impl Split {
             .collect()
     }
 
+    /// Records in each site's chain what a purge is about to drop (`gone`
+    /// says whether a day is in a dropped week): a `removed` entry per
+    /// finding row version and a checkpoint counting them, health reports
+    /// and inventories, whose `before` is the Monday the kept weeks start
+    /// on (what really goes: whole weeks).
+    fn chain_removals_of(
+        &self,
+        cutoff: &str,
+        gone: &dyn Fn(&str) -> String,
+        [findings, health, inventories]: [&str; 3],
+    ) -> Result<(), StoreError> {
+        let monday = self
+            .events
+            .rows(&format!("SELECT toString(toMonday(toDate({cutoff})))"))?
+            .first()
+            .and_then(|row| row.first())
+            .map(text)
+            .transpose()?
+            .unwrap_or_default();
+        let before = format!("{monday}T00:00:00.000Z");
+        let mut removed: BTreeMap<String, Removed> = BTreeMap::new();
+        let mut seen = BTreeSet::new();
+        for row in self.events.rows(&format!(
+            "SELECT {} FROM {findings} WHERE {}",
+            chain::COLUMNS,
+            gone("day")
+        ))? {
+            let (f, _) = chain::stored(&row)?;
+            let digest = f.digest();
+            if seen.insert((f.site.clone(), f.id, digest)) {
+                removed
+                    .entry(f.site)
+                    .or_default()
+                    .findings
+                    .push((f.id, f.at, digest));
+            }
+        }
+        for (sql, health) in [
+            (
+                format!(
+                    "SELECT site, count() FROM (SELECT site FROM {health} WHERE {} \
+                     GROUP BY site, at, token, seq) GROUP BY site",
+                    gone("day")
+                ),
+                true,
+            ),
+            (
+                format!(
+                    "SELECT site, count() FROM (SELECT site, argMax(day, (at, received_at)) AS d \
+                     FROM {inventories} GROUP BY site, page_view) WHERE {} GROUP BY site",
+                    gone("d")
+                ),
+                false,
+            ),
+        ] {
+            for row in self.events.rows(&sql)? {
+                let r = removed
+                    .entry(text(row.first().unwrap_or(&serde_json::Value::Null))?)
+                    .or_default();
+                let n = int(row.get(1).unwrap_or(&serde_json::Value::Null))?;
+                if health {
+                    r.health = n;
+                } else {
+                    r.inventories = n;
+                }
+            }
+        }
+        for r in removed.values_mut() {
+            r.findings.sort_by_key(|(id, _, _)| *id);
+        }
+        // Rows of a site the control plane does not know were not written
+        // by a collector of it (and have no chain to record them in).
+        let mut known = BTreeMap::new();
+        for (site, r) in removed {
+            if self.control.site_config(&site)?.is_some() {
+                known.insert(site, r);
+            }
+        }
+        let removed = known;
+        if removed.is_empty() {
+            return Ok(());
+        }
+        self.control.chain_removals(&before, &removed)
+    }
+
+    /// The page views' latest inventories and health reports, for a
+    /// bundle.
+    fn page_views_of(
+        &self,
+        site: &str,
+        views: &BTreeSet<&str>,
+    ) -> Result<(Vec<InventoryAt>, Vec<HealthAt>), StoreError> {
+        if views.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let tables = schema::SiteTables {
+            target: self.events.target(),
+            site,
+        };
+        let list: Vec<String> = views.iter().map(|v| quote(v)).collect();
+        let list = list.join(", ");
+        let latest = |col: &str| format!("argMax({col}, (at, received_at))");
+        let answers = self.events.rows_at_once(&[
+            format!(
+                "SELECT page_view, {}, {}, {}, {} FROM {} WHERE site = {} AND page_view IN ({list}) \
+                 GROUP BY page_view ORDER BY page_view",
+                latest("page"),
+                latest("at"),
+                latest("received_at"),
+                latest("raw"),
+                tables.of("inventories"),
+                quote(site)
+            ),
+            format!(
+                "SELECT page_view, page, status, reason, at, received_at FROM {} FINAL \
+                 WHERE site = {} AND page_view IN ({list}) ORDER BY at, received_at, token, seq",
+                tables.of("health"),
+                quote(site)
+            ),
+        ])?;
+        let [inventories, health]: [Vec<Vec<serde_json::Value>>; 2] =
+            answers.try_into().map_err(|_| StoreError::Events {
+                message: "fewer answers than queries".into(),
+                unreachable: false,
+            })?;
+        let cell = |row: &[serde_json::Value], i: usize| {
+            row.get(i).cloned().unwrap_or(serde_json::Value::Null)
+        };
+        let inventories = inventories
+            .iter()
+            .map(|row| {
+                Ok(InventoryAt {
+                    page_view: text(&cell(row, 0))?,
+                    page: text(&cell(row, 1))?,
+                    at: text(&cell(row, 2))?,
+                    received_at: text(&cell(row, 3))?,
+                    raw: text(&cell(row, 4))?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let health = health
+            .iter()
+            .map(|row| {
+                Ok(HealthAt {
+                    page_view: opt_text(&cell(row, 0))?,
+                    page: text(&cell(row, 1))?,
+                    status: text(&cell(row, 2))?,
+                    reason: opt_text(&cell(row, 3))?,
+                    at: text(&cell(row, 4))?,
+                    received_at: text(&cell(row, 5))?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok((inventories, health))
+    }
+
     fn count(&self, sql: &str) -> Result<u64, StoreError> {
         let rows = self.events.rows(sql)?;
         let n = rows
@@ -111,21 +272,25 @@ impl Store for Split {
         self.control.set_site_config(key, change)
     }
 
-    /// The group's rows into ClickHouse (one INSERT per table), then its
-    /// finding types into SQL. Whatever fails, the whole group is refused
-    /// and may be sent again: rows already inserted are replaced by the
-    /// same rows (their token), never added twice.
+    /// The group's rows into ClickHouse (one INSERT per table), then, in
+    /// one SQL transaction, its finding types and a chain entry for every
+    /// finding row version inserted (`chain.rs`). Whatever fails, the
+    /// whole group is refused and may be sent again: rows already
+    /// inserted are replaced by the same rows (their token), never added
+    /// twice, and a version chained twice is one version to `verify`.
+    /// Stopped between the two writes, the collector leaves rows no entry
+    /// covers (not acknowledged): `verify` calls them not proven.
     fn commit(&self, batches: &[&Batch]) -> Result<Vec<FirstSeen>, StoreError> {
         // The tables' INSERTs at once (each is a round trip and a new
         // part on the server): a group waits for the slowest, not the sum.
-        let statements = write::inserts(batches);
+        let (statements, versions) = write::inserts(batches);
         client::at_once(&statements, |sql| self.events.run(sql))?;
         let findings: Vec<&FindingRecord> =
             batches.iter().flat_map(|b| b.findings.iter()).collect();
         if findings.is_empty() {
             return Ok(Vec::new());
         }
-        self.control.record_finding_types(&findings)
+        self.control.chain_versions(&findings, &versions)
     }
 
     fn record_finding_types(
@@ -216,6 +381,8 @@ impl Store for Split {
         purged.inventories = self.count(&latest("count()"))?;
         purged.inventory_vendors = self.count(&latest("sum(v)"))?;
         purged.inventory_hosts = self.count(&latest("sum(h)"))?;
+        // The chain first: if recording fails, nothing is dropped.
+        self.chain_removals_of(&cutoff, &gone, [&findings, &health, &inventories])?;
         for (table, ids) in partitions {
             let physical = self.physical(table);
             for id in ids {
@@ -226,5 +393,74 @@ impl Store for Split {
             }
         }
         Ok(purged)
+    }
+
+    fn sign_checkpoints(&self, key: store_chain::SigningKey) {
+        self.control.sign_checkpoints(key);
+    }
+
+    /// The site's chain from the control plane, then (after it: a row
+    /// chained meanwhile is not missing) every finding row version
+    /// ClickHouse holds of the site.
+    fn chain(&self, site: &str) -> Result<ChainDump, StoreError> {
+        let mut dump = self.control.chain(site)?;
+        let versions = chain::versions(&self.events, site, "")?;
+        dump.versions = Some(
+            versions
+                .iter()
+                .map(|(f, token)| chain::version(f, *token))
+                .collect(),
+        );
+        Ok(dump)
+    }
+
+    /// The row versions of the window (or the one whose row key is
+    /// `finding`) that the chain covers, the segment from the oldest of
+    /// their entries to the head, and their page views. Rows no entry
+    /// covers are left out and counted (`Evidence::left_out`).
+    fn evidence(&self, q: &EvidenceQuery) -> Result<Evidence, StoreError> {
+        let mut filter = String::new();
+        if let Some(since) = &q.since {
+            filter.push_str(&format!(" AND at >= {}", quote(since)));
+        }
+        if let Some(until) = &q.until {
+            filter.push_str(&format!(" AND at < {}", quote(until)));
+        }
+        let mut seen = BTreeSet::new();
+        let rows: Vec<FindingState> = chain::versions(&self.events, &q.site, &filter)?
+            .into_iter()
+            .map(|(f, _)| f)
+            .filter(|f| q.finding.is_none_or(|id| f.id == id))
+            .filter(|f| seen.insert((f.id, f.digest())))
+            .collect();
+        let ids: Vec<i64> = rows
+            .iter()
+            .map(|f| f.id)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let segment = self.control.chain_segment(&q.site, &ids)?;
+        let chained: BTreeSet<i64> = segment
+            .entries
+            .iter()
+            .filter(|e| e.kind == store_chain::VERSION)
+            .map(|e| e.row)
+            .collect();
+        let total = rows.len();
+        let mut findings: Vec<FindingState> = rows
+            .into_iter()
+            .filter(|f| chained.contains(&f.id))
+            .collect();
+        let left_out = total - findings.len();
+        findings.truncate(usize::try_from(q.limit).unwrap_or(usize::MAX));
+        let views: BTreeSet<&str> = findings.iter().map(|f| f.page_view.as_str()).collect();
+        let (inventories, health) = self.page_views_of(&q.site, &views)?;
+        Ok(Evidence {
+            findings,
+            chain: segment,
+            inventories,
+            health,
+            left_out,
+        })
     }
 }

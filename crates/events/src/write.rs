@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
+use tagwatch_store::chain::FindingState;
 use tagwatch_store::{Batch, FindingRecord, InventoryRecord, Usage};
 
 use crate::client::{quote, quote_array};
@@ -127,14 +128,17 @@ fn release(r: &Option<String>) -> String {
     quote(r.as_deref().unwrap_or(""))
 }
 
-/// The INSERT statements of a group commit (none for an empty table).
-pub fn inserts(batches: &[&Batch]) -> Vec<String> {
+/// The INSERT statements of a group commit (none for an empty table), and
+/// the finding row versions they insert, for the chain (`chain.rs`).
+pub fn inserts(batches: &[&Batch]) -> (Vec<String>, Vec<FindingState>) {
+    let mut versions = Vec::new();
     let mut findings = String::new();
     let mut health = String::new();
     let mut inventories = String::new();
     for batch in batches {
         let token = token(batch);
         for (f, count, at) in merged_findings(batch) {
+            versions.push(crate::chain::written(f, count, at, token));
             row(
                 &mut findings,
                 &[
@@ -267,7 +271,7 @@ pub fn inserts(batches: &[&Batch]) -> Vec<String> {
             out.push(format!("{head}{rows}"));
         }
     }
-    out
+    (out, versions)
 }
 
 /// Appends one `(…)` tuple of values.

@@ -93,6 +93,28 @@ impl Pair {
     }
 }
 
+/// Each site's chain (in the control plane) against ClickHouse's finding
+/// row versions: nothing changed, nothing not proven, every version
+/// there chained (the digest a commit computes from what it inserts is
+/// the one a read computes from what ClickHouse gives back).
+fn chain_verifies(p: &Pair) {
+    for site in [A, B] {
+        let dump = p.ch.chain(site).unwrap();
+        let verdict = dump.check(None);
+        assert!(
+            verdict.problems.is_empty() && verdict.unproven_rows == 0,
+            "{site}: {verdict:?}"
+        );
+        let versions = dump.versions.as_ref().unwrap();
+        assert_eq!(
+            versions.len().to_string(),
+            p.events.value(&format!(
+                "SELECT count() FROM findings WHERE site = '{site}'"
+            )),
+        );
+    }
+}
+
 impl Drop for Pair {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -501,6 +523,7 @@ fn every_read_answers_as_sqlite_does() {
         p.commit(&batches);
     }
     same_answers(&p);
+    chain_verifies(&p);
     // Something was read: the comparison is not between two empty stores.
     let q = StatsQuery {
         site: A.into(),
@@ -570,6 +593,8 @@ fn a_batch_inserted_twice_counts_once() {
         p.events.run(&format!("OPTIMIZE TABLE {table} FINAL"));
     }
     same_answers(&p);
+    // Chained once or several times, a version is one version.
+    chain_verifies(&p);
 }
 
 #[test]
@@ -645,6 +670,7 @@ fn hostile_strings_come_back_byte_for_byte() {
         p.events.value("SELECT count() FROM findings"),
         HOSTILE.len().to_string()
     );
+    chain_verifies(&p);
 }
 
 #[test]
@@ -663,11 +689,41 @@ fn retention_drops_whole_weeks() {
     // Monday midnight: what SQL deletes row by row, ClickHouse drops as
     // the week partitions before it (2026-03-01 is a Sunday).
     let before = "2026-03-02T00:00:00.000Z";
+    // A row of a site the control plane does not know (inserted without a
+    // collector): dropped with its week, recorded in no chain.
+    p.events.run(
+        "INSERT INTO findings (site, page_view, page, type, vendor, category, evidence_kind, \
+         evidence, consent_source, consent, count, at, received_at, user_agent, raw, token, day, \
+         release) VALUES ('tw_unknown', 'pv', 'p', 't', 'v', '', 'k', '{}', NULL, '{}', 1, \
+         '2026-03-01T00:00:00.000Z', '2026-03-01T00:00:00.000Z', 'UA', '{}', 1, '2026-03-01', '')",
+    );
+    p.ch.sign_checkpoints(tagwatch_store::chain::SigningKey::from_bytes(&[7; 32]));
     let a = tagwatch_store::purge_all(&*p.sql, before).unwrap();
     let b = tagwatch_store::purge_all(&*p.ch, before).unwrap();
-    assert_eq!(a, b);
+    assert_eq!(
+        tagwatch_store::Purged {
+            findings: a.findings + 1,
+            ..a
+        },
+        b,
+        "the unknown site's row too"
+    );
     assert!(b.findings > 0 && b.health > 0, "{b:?}");
     same_answers(&p);
+    // The chain recorded what went (a removal per row version, a signed
+    // checkpoint whose `before` is the Monday the kept weeks start on),
+    // and still verifies.
+    chain_verifies(&p);
+    let dump = p.ch.chain(A).unwrap();
+    let cp = dump.checkpoints.values().next().unwrap();
+    assert_eq!(cp.before, "2026-03-02T00:00:00.000Z");
+    assert!(cp.findings > 0 && cp.signature.is_some(), "{cp:?}");
+    let removed = dump
+        .entries
+        .iter()
+        .filter(|e| e.kind == tagwatch_store::chain::REMOVED)
+        .count();
+    assert_eq!(i64::try_from(removed).unwrap(), cp.findings);
     assert_eq!(
         p.events.value(
             "SELECT count() FROM system.parts WHERE database = currentDatabase() \
@@ -715,6 +771,7 @@ fn retention_drops_whole_weeks() {
     let kept = p.ch.findings(&q).unwrap();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].at, cross_day.at);
+    chain_verifies(&p);
 }
 
 #[test]

@@ -55,6 +55,13 @@
 //! last state's digest and `at`), then a `checkpoint` entry whose signed
 //! record counts them: a row may be missing only after a `removed` entry
 //! that a signed checkpoint after it accounts for.
+//!
+//! The events store (ClickHouse, `--events`) chains each finding row
+//! version it inserts, which never changes, as an entry of kind
+//! `version`: row (its 63-bit row key, `tagwatch_events`), at and digest
+//! (the canonical form above of the row as ClickHouse holds it, id = the
+//! row key). `chain_versions.rs` checks such rows; a bundle's rows are
+//! checked here, as findings are.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -75,6 +82,9 @@ pub const FINDING: &str = "finding";
 pub const REMOVED: &str = "removed";
 /// Entry kind of a purge's checkpoint.
 pub const CHECKPOINT: &str = "checkpoint";
+/// Entry kind of a finding row version the events store inserted (row:
+/// its row key; it never changes after).
+pub const VERSION: &str = "version";
 
 /// A stored finding row, every column the canonical form covers.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -426,7 +436,7 @@ pub fn verify(check: &Check<'_>) -> Vec<Problem> {
             ));
         }
         match e.kind.as_str() {
-            FINDING => {
+            FINDING | VERSION => {
                 latest.insert(e.row, e);
             }
             REMOVED => {

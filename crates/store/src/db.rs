@@ -27,7 +27,7 @@ use crate::{
     release_items, Batch, ChainDump, ConsentTally, Evidence, EvidenceQuery, FindingRecord,
     FindingRow, FindingsQuery, FirstSeen, HealthAt, HealthQuery, HealthRecord, HealthRow,
     HostTotals, InventoryAt, InventoryQuery, InventoryRecord, InventoryTotals, Named, Purged,
-    ReleaseInfo, ReleaseItem, ReleaseItemKind, ReleaseNews, ReleaseProfile, ReleaseRows,
+    ReleaseInfo, ReleaseItem, ReleaseItemKind, ReleaseNews, ReleaseProfile, ReleaseRows, Removed,
     SiteChange, SiteConfig, SiteInfo, SiteRelease, Stats, StatsQuery, Store, StoreError, Tally,
     Usage, VendorTotals,
 };
@@ -1041,7 +1041,17 @@ fn append<C: Conn>(
 /// One entry per finding row the commit wrote (`states`: each as the
 /// commit left it), site by site in key order (no deadlock between
 /// collectors), rows in id order.
-fn extend_chains<C: Conn>(c: &mut C, mut states: Vec<FindingState>) -> Result<(), StoreError> {
+fn extend_chains<C: Conn>(c: &mut C, states: Vec<FindingState>) -> Result<(), StoreError> {
+    extend_chains_with(c, chain::FINDING, states)
+}
+
+/// As [`extend_chains`], with entries of `kind` ([`chain::VERSION`] for
+/// an events store's row versions, `id` their row key).
+fn extend_chains_with<C: Conn>(
+    c: &mut C,
+    kind: &str,
+    mut states: Vec<FindingState>,
+) -> Result<(), StoreError> {
     states.sort_by(|a, b| (&a.site, a.id).cmp(&(&b.site, b.id)));
     for site_states in states.chunk_by(|a, b| a.site == b.site) {
         let Some(site) = site_states.first().map(|f| f.site.as_str()) else {
@@ -1052,7 +1062,7 @@ fn extend_chains<C: Conn>(c: &mut C, mut states: Vec<FindingState>) -> Result<()
                 .iter()
                 .map(|f| {
                     seq = seq.saturating_add(1);
-                    let e = Entry::new(site, seq, chain::FINDING, f.id, &f.at, f.digest(), prev);
+                    let e = Entry::new(site, seq, kind, f.id, &f.at, f.digest(), prev);
                     prev = e.hash;
                     e
                 })
@@ -1060,15 +1070,6 @@ fn extend_chains<C: Conn>(c: &mut C, mut states: Vec<FindingState>) -> Result<()
         })?;
     }
     Ok(())
-}
-
-/// What a purge removes from one site.
-#[derive(Default)]
-struct Removed {
-    /// (id, `at`, digest) of each finding row, in id order.
-    findings: Vec<(i64, String, Hash)>,
-    health: i64,
-    inventories: i64,
 }
 
 /// Records a purge in each site's chain: a `removed` entry per finding
@@ -1254,6 +1255,7 @@ fn read_chain<C: Conn>(
         start,
         findings,
         checkpoints,
+        versions: None,
     })
 }
 
@@ -1269,6 +1271,11 @@ const EVIDENCE_FINDINGS: &str = concat!(
 /// The latest entry of each of some findings: `?2` a JSON array of ids.
 const LATEST_ENTRIES: &str = "SELECT row_id, max(seq) FROM chain
 WHERE site = ?1 AND kind = 'finding' AND row_id IN (SELECT CAST(value AS BIGINT) FROM {each:?2:i})
+GROUP BY row_id";
+/// The latest entry of each of some row versions: `?2` a JSON array of
+/// row keys.
+const LATEST_VERSIONS: &str = "SELECT row_id, max(seq) FROM chain
+WHERE site = ?1 AND kind = 'version' AND row_id IN (SELECT CAST(value AS BIGINT) FROM {each:?2:i})
 GROUP BY row_id";
 const EVIDENCE_INVENTORIES: &str = "SELECT page_view, page, at, received_at, raw FROM inventories
 WHERE site = ?1 AND page_view IN (SELECT value{bytes} FROM {each:?2:p}) ORDER BY page_view";
@@ -2034,6 +2041,54 @@ impl<C: Conn> Store for Db<C> {
         })
     }
 
+    fn chain_versions(
+        &self,
+        findings: &[&FindingRecord],
+        versions: &[FindingState],
+    ) -> Result<Vec<FirstSeen>, StoreError> {
+        let types = first_of_each_type(findings.iter().copied());
+        let mut known = self
+            .known_types
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let first_seen = self.write_tx(|c| {
+            let first_seen = record_types(c, &types, &known)?;
+            extend_chains_with(c, chain::VERSION, versions.to_vec())?;
+            Ok(first_seen)
+        })?;
+        learn_types(&mut known, &types);
+        Ok(first_seen)
+    }
+
+    fn chain_removals(
+        &self,
+        before: &str,
+        removed: &BTreeMap<String, Removed>,
+    ) -> Result<(), StoreError> {
+        let key = self
+            .signing_key
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        self.write_tx(|c| record_checkpoints(c, before, removed, key.as_ref()))
+    }
+
+    fn chain_segment(&self, site: &str, row_keys: &[i64]) -> Result<ChainDump, StoreError> {
+        let ids = serde_json::Value::from(row_keys.to_vec()).to_string();
+        self.read(|c| {
+            transaction(c, Tx::Read, |c| {
+                let latest = rows(
+                    c,
+                    LATEST_VERSIONS,
+                    &[site.into(), ids.as_str().into()],
+                    |row| row.int(1),
+                )?;
+                let from = latest.iter().copied().min().unwrap_or(i64::MAX);
+                read_chain(c, site, from, false)
+            })
+        })
+    }
+
     fn sign_checkpoints(&self, key: SigningKey) {
         *self
             .signing_key
@@ -2102,6 +2157,7 @@ impl<C: Conn> Store for Db<C> {
                     chain,
                     inventories,
                     health,
+                    left_out: 0,
                 })
             })
         })

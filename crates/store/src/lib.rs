@@ -15,6 +15,7 @@ use tagwatch_core::consent::{Category, Source};
 use tagwatch_core::report::{EvidenceKind, FindingType, HealthStatus};
 
 pub mod chain;
+pub mod chain_versions;
 mod conn;
 mod db;
 mod postgres;
@@ -789,7 +790,9 @@ pub trait Store: Send + Sync + 'static {
     fn purge(&self, before: &str, limit: u32) -> Result<Purged, StoreError>;
     /// Signs the checkpoints purges record from now on with `key`.
     fn sign_checkpoints(&self, _key: ed25519_dalek::SigningKey) {}
-    /// A site's whole chain and the digest of each of its finding rows.
+    /// A site's whole chain and the digest of each of its finding rows
+    /// (with an events store: of each finding row version it holds,
+    /// `ChainDump::versions`).
     fn chain(&self, _site: &str) -> Result<ChainDump, StoreError> {
         Err(StoreError::Untrusted(NO_CHAIN.into()))
     }
@@ -797,10 +800,49 @@ pub trait Store: Send + Sync + 'static {
     fn evidence(&self, _q: &EvidenceQuery) -> Result<Evidence, StoreError> {
         Err(StoreError::Untrusted(NO_CHAIN.into()))
     }
+    /// For a control plane whose reports an events store (`--events`)
+    /// inserted: records the finding types of `findings` as
+    /// [`Store::record_finding_types`] does and, in the same transaction,
+    /// appends a `version` entry to each site's chain for every row
+    /// version of `versions` (`id`: its row key; each site's head locked,
+    /// as `commit` does). Answers the types no site had before.
+    fn chain_versions(
+        &self,
+        _findings: &[&FindingRecord],
+        _versions: &[chain::FindingState],
+    ) -> Result<Vec<FirstSeen>, StoreError> {
+        Err(StoreError::Untrusted(NO_CHAIN.into()))
+    }
+    /// For a control plane whose events store is about to remove reports
+    /// observed before `before`: records, per site, a `removed` entry for
+    /// each finding row version that goes and a checkpoint counting them
+    /// (signed with the key of [`Store::sign_checkpoints`]), in one
+    /// transaction.
+    fn chain_removals(
+        &self,
+        _before: &str,
+        _removed: &std::collections::BTreeMap<String, Removed>,
+    ) -> Result<(), StoreError> {
+        Err(StoreError::Untrusted(NO_CHAIN.into()))
+    }
+    /// The segment of a site's chain from the oldest latest `version`
+    /// entry of `rows` (row keys) to the head, with its checkpoints.
+    fn chain_segment(&self, _site: &str, _rows: &[i64]) -> Result<ChainDump, StoreError> {
+        Err(StoreError::Untrusted(NO_CHAIN.into()))
+    }
 }
 
 /// What a store without a chain answers (docs/evidence.md).
-pub const NO_CHAIN: &str = "this store keeps no chain of its findings (the ClickHouse events store does not yet); evidence bundles and chain checks need the SQL store (SQLite or PostgreSQL)";
+pub const NO_CHAIN: &str = "this store keeps no chain of its findings; evidence bundles and chain checks need a SQL store (SQLite or PostgreSQL), alone or as the control plane of --events";
+
+/// What a purge removes from one site, for its chain.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Removed {
+    /// (id or row key, `at`, digest) of each finding row, in id order.
+    pub findings: Vec<(i64, String, chain::Hash)>,
+    pub health: i64,
+    pub inventories: i64,
+}
 
 /// What `tagwatch evidence` reads: a site's findings in a window (or
 /// one finding).
@@ -828,6 +870,9 @@ pub struct ChainDump {
     /// given whole).
     pub findings: std::collections::BTreeMap<i64, chain::Stored>,
     pub checkpoints: std::collections::BTreeMap<i64, chain::Checkpoint>,
+    /// The events store's finding row versions (all of the site's), when
+    /// its findings are there: checked by [`chain_versions::verify`].
+    pub versions: Option<Vec<chain_versions::Version>>,
 }
 
 impl ChainDump {
@@ -847,6 +892,21 @@ impl ChainDump {
             checkpoints: &self.checkpoints,
             key,
         })
+    }
+
+    /// The check of a whole chain against the rows at hand: the finding
+    /// rows of the SQL store, or the events store's row versions (which
+    /// may leave rows not proven).
+    pub fn check(&self, key: Option<&ed25519_dalek::VerifyingKey>) -> chain_versions::Verdict {
+        match &self.versions {
+            Some(versions) => {
+                chain_versions::verify(&self.site, &self.entries, &self.checkpoints, key, versions)
+            }
+            None => chain_versions::Verdict {
+                problems: self.verify(chain::Rows::All, key),
+                ..Default::default()
+            },
+        }
     }
 }
 
@@ -881,6 +941,9 @@ pub struct Evidence {
     /// Of the findings' page views.
     pub inventories: Vec<InventoryAt>,
     pub health: Vec<HealthAt>,
+    /// Rows of the window that no chain entry covers, left out of the
+    /// bundle (an events store's rows not proven; always 0 on SQL).
+    pub left_out: usize,
 }
 
 pub const DEFAULT_DB: &str = "sqlite:tagwatch.db";
