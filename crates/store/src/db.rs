@@ -10,6 +10,7 @@
 //! collectors sharing a PostgreSQL database lock rows in the same order
 //! and never deadlock — with a few multi-row statements per table.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -17,7 +18,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use ed25519_dalek::SigningKey;
 
 use crate::chain::{
-    self, hash_from_hex, sha256, to_hex, Checkpoint, Entry, FindingState, Hash, GENESIS,
+    self, hash_from_hex, sha256, to_hex, Checkpoint, Entry, FindingState, FindingStateRef, Hash,
+    GENESIS,
 };
 use crate::conn::{first, rows, transaction, Conn, Param, Row, Tx};
 use crate::schema::{
@@ -292,6 +294,34 @@ struct Merged<'a> {
     key: [u8; DEDUPE_KEY_BYTES],
     count: i64,
     at: &'a str,
+}
+
+impl<'a> Merged<'a> {
+    /// The row its insert writes (`id` 0: the store picks it): the
+    /// statement's parameters, and the state the chain records when the
+    /// insert stores a new row.
+    fn row(&self) -> FindingStateRef<'a> {
+        let f = self.first;
+        FindingStateRef {
+            id: 0,
+            site: &f.site,
+            page_view: &f.page_view,
+            page: &f.page,
+            kind: f.kind.as_str(),
+            vendor: &f.vendor,
+            category: f.category.map(|c| c.as_str()),
+            evidence_kind: Some(f.evidence_kind.as_str()),
+            evidence: &f.evidence,
+            consent_source: f.consent_source.as_ref().map(|s| s.as_str()),
+            consent: &f.consent,
+            count: self.count,
+            at: self.at,
+            received_at: &f.received_at,
+            user_agent: &f.user_agent,
+            raw: &f.raw,
+            release: f.release.as_deref(),
+        }
+    }
 }
 
 /// The rows of a group commit, merged and in the order they are written.
@@ -590,8 +620,16 @@ fn write_group<C: Conn>(
     let first_seen = record_types(c, &group.types, known)?;
 
     // Each finding row as the upserts left it, for the chain: answered by
-    // the upserts, or read again.
-    let mut states: Vec<FindingState> = Vec::with_capacity(group.findings.len());
+    // the upserts (PostgreSQL), or known from the statement's parameters
+    // for rows it inserted and read again for rows that met a stored one
+    // (SQLite: rows inserted are the ones with an id above the largest
+    // before, as the commit holds the write lock).
+    let last_id = if states_returned(C::DIALECT) {
+        None
+    } else {
+        Some(last_finding_id(c)?)
+    };
+    let mut states: Vec<Written<'_>> = Vec::with_capacity(group.findings.len());
     for additive in [false, true] {
         let rows: Vec<&Merged<'_>> = group
             .findings
@@ -608,36 +646,36 @@ fn write_group<C: Conn>(
             sql,
             &rows,
             |m, p| {
-                let f = m.first;
+                let r = m.row();
                 p.extend([
-                    Param::from(&f.site),
-                    (&f.page_view).into(),
-                    (&f.page).into(),
-                    f.kind.as_str().into(),
-                    (&f.vendor).into(),
-                    f.category.map(|c| c.as_str()).into(),
-                    f.evidence_kind.as_str().into(),
-                    (&f.evidence).into(),
-                    f.consent_source.as_ref().map(|s| s.as_str()).into(),
-                    (&f.consent).into(),
-                    Param::Int(m.count),
-                    Param::Text(m.at),
-                    (&f.received_at).into(),
-                    (&f.user_agent).into(),
-                    (&f.raw).into(),
+                    Param::Text(r.site),
+                    r.page_view.into(),
+                    r.page.into(),
+                    r.kind.into(),
+                    r.vendor.into(),
+                    r.category.into(),
+                    r.evidence_kind.into(),
+                    r.evidence.into(),
+                    r.consent_source.into(),
+                    r.consent.into(),
+                    Param::Int(r.count),
+                    Param::Text(r.at),
+                    r.received_at.into(),
+                    r.user_agent.into(),
+                    r.raw.into(),
                     Param::Blob(&m.key),
-                    (&f.release).into(),
+                    r.release.into(),
                 ]);
             },
             &mut |row| {
-                states.push(finding_state(row)?);
+                states.push(Written::of(finding_state(row)?));
                 Ok(())
             },
         )?;
     }
 
-    if !states_returned(C::DIALECT) {
-        states = read_states(c, &group.findings)?;
+    if let Some(last_id) = last_id {
+        states = written_states(c, &group.findings, last_id)?;
     }
     extend_chains(c, states)?;
 
@@ -905,60 +943,100 @@ fn states_returned(dialect: Dialect) -> bool {
     dialect == Dialect::Postgres
 }
 
-/// The rows of some page views of a site (the rows a commit wrote are
-/// picked out in Rust by their dedupe key: a (page_view, dedupe) list
-/// would need a typed blob in a VALUES list).
-const PAGE_VIEW_FINDINGS: &str = concat!(
-    "SELECT ",
-    finding_state_columns!(),
-    ", dedupe FROM findings WHERE site = ?1 AND page_view IN (SELECT value{bytes} FROM {each:?2:p})"
-);
+/// What the chain records of a finding row a commit wrote.
+struct Written<'a> {
+    site: Cow<'a, str>,
+    id: i64,
+    at: Cow<'a, str>,
+    digest: Hash,
+}
 
-/// How many columns `finding_state_columns!` lists (the next one is a
-/// query's own), counted from the list itself.
-const FINDING_STATE_COLUMNS: usize = {
-    let mut rest = finding_state_columns!().as_bytes();
-    let mut n = 1;
-    while let [first, tail @ ..] = rest {
-        if *first == b',' {
-            n += 1;
+impl Written<'_> {
+    /// A row read from the store.
+    fn of(f: FindingState) -> Written<'static> {
+        Written {
+            digest: f.digest(),
+            id: f.id,
+            site: Cow::Owned(f.site),
+            at: Cow::Owned(f.at),
         }
-        rest = tail;
     }
-    n
-};
+}
+
+/// The largest finding id (0 for none). SQLite gives a new row a larger
+/// id than any before it unless the largest is `i64::MAX`; a row that got
+/// another is read again like one that met a stored row, so no id is
+/// ever taken for a new row that was not.
+const LAST_FINDING_ID: &str = "SELECT max(id) FROM findings";
+
+fn last_finding_id<C: Conn>(c: &mut C) -> Result<i64, StoreError> {
+    Ok(first(c, LAST_FINDING_ID, &[], |row| row.opt_int(0))?
+        .flatten()
+        .unwrap_or(0))
+}
+
+/// The ids and keys of some page views' rows of a site (answered by the
+/// unique index (site, page_view, dedupe) alone); the rows the commit
+/// wrote are picked out in Rust by their key (a (page_view, dedupe) list
+/// would need a typed blob in a VALUES list).
+const PAGE_VIEW_KEYS: &str = "SELECT id, page_view, dedupe FROM findings
+WHERE site = ?1 AND page_view IN (SELECT value{bytes} FROM {each:?2:p})";
 
 /// A finding's key within its site: (page view, dedupe key).
 type PageViewKey<'a> = (&'a str, [u8; DEDUPE_KEY_BYTES]);
 
-/// The finding rows the commit wrote (`findings`), read again as it left
-/// them, by their stored dedupe key (not hashed again: the writer
-/// computed it).
-fn read_states<C: Conn>(
+/// Each finding row the commit wrote (`findings`) as it left it: a row
+/// with an id above `last_id` (the largest before the commit) was
+/// inserted by it, so it is the insert's parameters (no column read
+/// back); a row that met a stored one is read again whole.
+fn written_states<'g, C: Conn>(
     c: &mut C,
-    findings: &[Merged<'_>],
-) -> Result<Vec<FindingState>, StoreError> {
-    let mut by_site: BTreeMap<&str, (BTreeSet<&str>, HashSet<PageViewKey<'_>>)> = BTreeMap::new();
+    findings: &'g [Merged<'g>],
+    last_id: i64,
+) -> Result<Vec<Written<'g>>, StoreError> {
+    let mut by_site: BTreeMap<&str, (BTreeSet<&str>, HashMap<PageViewKey<'_>, &Merged<'_>>)> =
+        BTreeMap::new();
     for m in findings {
         let (views, keys) = by_site.entry(m.first.site.as_str()).or_default();
         views.insert(m.first.page_view.as_str());
-        keys.insert((m.first.page_view.as_str(), m.key));
+        keys.insert((m.first.page_view.as_str(), m.key), m);
     }
     let mut states = Vec::with_capacity(findings.len());
+    let mut met: Vec<i64> = Vec::new();
     for (site, (views, keys)) in by_site {
         let views = serde_json::Value::from(views.into_iter().collect::<Vec<_>>()).to_string();
-        rows(
-            c,
-            PAGE_VIEW_FINDINGS,
+        c.query(
+            PAGE_VIEW_KEYS,
             &[site.into(), views.as_str().into()],
-            |row| Ok((finding_state(row)?, row.blob(FINDING_STATE_COLUMNS)?)),
-        )?
-        .into_iter()
-        .filter(|(f, key)| {
-            <[u8; DEDUPE_KEY_BYTES]>::try_from(key.as_slice())
-                .is_ok_and(|key| keys.contains(&(f.page_view.as_str(), key)))
-        })
-        .for_each(|(f, _)| states.push(f));
+            &mut |row| {
+                let id = row.int(0)?;
+                let page_view = row.text(1)?;
+                let Ok(key) = <[u8; DEDUPE_KEY_BYTES]>::try_from(row.blob(2)?.as_slice()) else {
+                    return Ok(());
+                };
+                let Some(m) = keys.get(&(page_view.as_str(), key)) else {
+                    return Ok(());
+                };
+                if id > last_id {
+                    let row = FindingStateRef { id, ..m.row() };
+                    states.push(Written {
+                        site: Cow::Borrowed(row.site),
+                        id,
+                        at: Cow::Borrowed(row.at),
+                        digest: row.digest(),
+                    });
+                } else {
+                    met.push(id);
+                }
+                Ok(())
+            },
+        )?;
+    }
+    if !met.is_empty() {
+        let ids = serde_json::Value::from(met).to_string();
+        for f in rows(c, STATES_OF_FINDINGS, &[ids.as_str().into()], finding_state)? {
+            states.push(Written::of(f));
+        }
     }
     Ok(states)
 }
@@ -1041,10 +1119,10 @@ fn append<C: Conn>(
 /// One entry per finding row the commit wrote (`states`: each as the
 /// commit left it), site by site in key order (no deadlock between
 /// collectors), rows in id order.
-fn extend_chains<C: Conn>(c: &mut C, mut states: Vec<FindingState>) -> Result<(), StoreError> {
+fn extend_chains<C: Conn>(c: &mut C, mut states: Vec<Written<'_>>) -> Result<(), StoreError> {
     states.sort_by(|a, b| (&a.site, a.id).cmp(&(&b.site, b.id)));
     for site_states in states.chunk_by(|a, b| a.site == b.site) {
-        let Some(site) = site_states.first().map(|f| f.site.as_str()) else {
+        let Some(site) = site_states.first().map(|f| f.site.as_ref()) else {
             continue;
         };
         append(c, site, |mut seq, mut prev| {
@@ -1052,7 +1130,7 @@ fn extend_chains<C: Conn>(c: &mut C, mut states: Vec<FindingState>) -> Result<()
                 .iter()
                 .map(|f| {
                     seq = seq.saturating_add(1);
-                    let e = Entry::new(site, seq, chain::FINDING, f.id, &f.at, f.digest(), prev);
+                    let e = Entry::new(site, seq, chain::FINDING, f.id, &f.at, f.digest, prev);
                     prev = e.hash;
                     e
                 })
