@@ -11,8 +11,11 @@
 //
 //   node tools/bench-callgrind.mjs [BIN]        # BIN: target/release/tagwatch
 //   FEW=50 MANY=250 node tools/bench-callgrind.mjs
+//   PG=$(tools/postgres.sh) node tools/bench-callgrind.mjs   # the store on PostgreSQL
 //
-// Needs valgrind. Files (callgrind.out.*, db, logs) in target/bench-callgrind/.
+// With PG (a server URL), each run stores into a new database on that server
+// (dropped afterwards; needs psql); only the collector's instructions are
+// counted, not the server's. Needs valgrind. Files (callgrind.out.*, db, logs) in target/bench-callgrind/.
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -25,6 +28,7 @@ const FEW = Number(process.env.FEW || 50);
 const MANY = Number(process.env.MANY || 250);
 const OUT = `${ROOT}/target/bench-callgrind`;
 const ORIGIN = 'https://shop.example';
+const PG = process.env.PG || '';
 const golden = readFileSync(`${ROOT}/tests/fixtures/golden/report-batch.sent.json`, 'utf8');
 
 function send(agent, port, body) {
@@ -42,7 +46,15 @@ async function run(n) {
   const dir = `${OUT}/run-${n}`;
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const db = `sqlite:${dir}/tagwatch.db`;
+  let db = `sqlite:${dir}/tagwatch.db`;
+  let dropDb = () => {};
+  if (PG) {
+    const name = `tw_bench_callgrind_${process.pid}_${n}`;
+    execFileSync('psql', ['-q', PG, '-c', `CREATE DATABASE ${name}`]);
+    dropDb = () => execFileSync('psql', ['-q', PG, '-c', `DROP DATABASE ${name}`]);
+    // The server's URL naming the new database instead.
+    db = PG.replace(/^([a-z]+:\/\/[^/]*)\/[^?]*/, `$1/${name}`);
+  }
   const site = execFileSync(BIN, ['site', 'add', '--origin', ORIGIN, '--db', db]).toString().trim();
   const child = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${dir}/callgrind.out`,
     BIN, 'serve', '--listen', '127.0.0.1:0', '--db', db, '--rate', '0', '--client-rate', '0'],
@@ -65,6 +77,7 @@ async function run(n) {
   const exited = new Promise((ok) => child.on('exit', ok));
   child.kill('SIGTERM');
   await exited;
+  dropDb();
   const summary = readFileSync(`${dir}/callgrind.out`, 'utf8').match(/^summary: (\d+)/m);
   if (!summary) throw new Error(`no summary in ${dir}/callgrind.out`);
   return Number(summary[1]);
@@ -74,7 +87,7 @@ const few = await run(FEW);
 const many = await run(MANY);
 const per = (many - few) / (MANY - FEW);
 const reports = JSON.parse(golden).length;
-console.log(`callgrind, ${BIN}`);
+console.log(`callgrind, ${BIN}, ${PG ? 'PostgreSQL' : 'SQLite'}`);
 console.log(`  ${FEW} batches: ${few.toLocaleString('en')} instructions`);
 console.log(`  ${MANY} batches: ${many.toLocaleString('en')} instructions`);
 console.log(`per batch (${reports} reports, one commit each): ${Math.round(per).toLocaleString('en')} instructions`);
