@@ -682,7 +682,7 @@ fn write_group<C: Conn>(
                 ]);
             },
             &mut |row| {
-                states.push(Written::of(finding_state(row)?));
+                states.push(Written::read(row)?);
                 Ok(())
             },
         )?;
@@ -929,6 +929,30 @@ fn record_release_items<C: Conn>(
 
 // ----------------------------------------------------------------- chain
 
+/// A finding row's columns borrowed from the result row (the order of
+/// `finding_state_columns!`), for hashing without copying them.
+fn finding_state_ref(row: &dyn Row) -> Result<FindingStateRef<'_>, StoreError> {
+    Ok(FindingStateRef {
+        id: row.int(0)?,
+        site: row.str(1)?,
+        page_view: row.str(2)?,
+        page: row.str(3)?,
+        kind: row.str(4)?,
+        vendor: row.str(5)?,
+        category: row.opt_str(6)?,
+        evidence_kind: row.opt_str(7)?,
+        evidence: row.str(8)?,
+        consent_source: row.opt_str(9)?,
+        consent: row.str(10)?,
+        count: row.int(11)?,
+        at: row.str(12)?,
+        received_at: row.str(13)?,
+        user_agent: row.str(14)?,
+        raw: row.str(15)?,
+        release: row.opt_str(16)?,
+    })
+}
+
 fn finding_state(row: &dyn Row) -> Result<FindingState, StoreError> {
     Ok(FindingState {
         id: row.int(0)?,
@@ -966,14 +990,15 @@ struct Written<'a> {
 }
 
 impl Written<'_> {
-    /// A row read from the store.
-    fn of(f: FindingState) -> Written<'static> {
-        Written {
+    /// A row read from the store (the columns of `finding_state_columns!`).
+    fn read(row: &dyn Row) -> Result<Written<'static>, StoreError> {
+        let f = finding_state_ref(row)?;
+        Ok(Written {
             digest: f.digest(),
             id: f.id,
-            site: Cow::Owned(f.site),
-            at: Cow::Owned(f.at),
-        }
+            site: Cow::Owned(f.site.to_owned()),
+            at: Cow::Owned(f.at.to_owned()),
+        })
     }
 }
 
@@ -1048,9 +1073,12 @@ fn written_states<'g, C: Conn>(
     }
     if !met.is_empty() {
         let ids = serde_json::Value::from(met).to_string();
-        for f in rows(c, STATES_OF_FINDINGS, &[ids.as_str().into()], finding_state)? {
-            states.push(Written::of(f));
-        }
+        states.extend(rows(
+            c,
+            STATES_OF_FINDINGS,
+            &[ids.as_str().into()],
+            Written::read,
+        )?);
     }
     Ok(states)
 }
@@ -1330,11 +1358,18 @@ fn read_chain<C: Conn>(
             c,
             SITE_FINDINGS,
             &[site.into(), Param::Int(after), VERIFY_ROWS.into()],
-            finding_state,
+            |row| {
+                let f = finding_state_ref(row)?;
+                let stored = chain::Stored {
+                    digest: f.digest(),
+                    at: f.at.to_owned(),
+                };
+                Ok((f.id, stored))
+            },
         )?;
-        let Some(last) = page.last() else { break };
-        after = last.id;
-        findings.extend(page.iter().map(|f| (f.id, f.stored())));
+        let Some((last, _)) = page.last() else { break };
+        after = *last;
+        findings.extend(page);
     }
     let start = match entries.first() {
         Some(e) => e.prev,
@@ -2073,13 +2108,12 @@ impl<C: Conn> Store for Db<C> {
                 let finding_ids = rows(c, OLD_FINDINGS, &p, |row| row.int(0))?;
                 let finding_ids = serde_json::Value::from(finding_ids).to_string();
                 c.query(STATES_OF_FINDINGS, &[Param::Text(&finding_ids)], &mut |row| {
-                    let f = finding_state(row)?;
-                    let digest = f.digest();
+                    let f = finding_state_ref(row)?;
                     removed
-                        .entry(f.site)
+                        .entry(f.site.to_owned())
                         .or_default()
                         .findings
-                        .push((f.id, f.at, digest));
+                        .push((f.id, f.at.to_owned(), f.digest()));
                     Ok(())
                 })?;
                 let mut ids_of = |c: &mut C, old: &'static str, sites: &'static str, health: bool| {
