@@ -491,8 +491,8 @@ macro_rules! finding_state_columns {
 /// concurrent writers agree whatever order their rows land in. On
 /// PostgreSQL it answers each row as the statement left it (inserted or
 /// updated), the state the chain records, in the same round trip; SQLite's
-/// `RETURNING` costs more than reading the rows again
-/// ([`states_returned`]).
+/// `RETURNING` costs more than knowing the rows otherwise
+/// ([`written_states`]).
 const UPSERT_FINDINGS: &str = concat!(
     "
 INSERT INTO findings
@@ -976,7 +976,7 @@ fn finding_state(row: &dyn Row) -> Result<FindingState, StoreError> {
 }
 
 /// Whether the findings' upserts answer the rows' states
-/// (`{returning_pg:…}`); else [`read_states`] reads them.
+/// (`{returning_pg:…}`); else [`written_states`] finds them.
 fn states_returned(dialect: Dialect) -> bool {
     dialect == Dialect::Postgres
 }
