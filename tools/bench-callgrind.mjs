@@ -12,13 +12,16 @@
 //   node tools/bench-callgrind.mjs [BIN]        # BIN: target/release/tagwatch
 //   FEW=50 MANY=250 node tools/bench-callgrind.mjs
 //   EVENTS=$(tools/clickhouse.sh) node tools/bench-callgrind.mjs
+//   PG=$(tools/postgres.sh) node tools/bench-callgrind.mjs   # the store on PostgreSQL
 //
 // With EVENTS (a clickhouse:// URL), the reports go to ClickHouse
-// (`serve --events`, a fresh database per run) and the SQLite store keeps
+// (`serve --events`, a fresh database per run) and the SQL store keeps
 // the control plane: the count is then the collector's own work per batch
 // (ClickHouse's is in its own process, not counted).
 //
-// Needs valgrind. Files (callgrind.out.*, db, logs) in target/bench-callgrind/.
+// With PG (a server URL), each run stores into a new database on that server
+// (dropped afterwards; needs psql); only the collector's instructions are
+// counted, not the server's. Needs valgrind. Files (callgrind.out.*, db, logs) in target/bench-callgrind/.
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -32,6 +35,7 @@ const MANY = Number(process.env.MANY || 250);
 const OUT = `${ROOT}/target/bench-callgrind`;
 const ORIGIN = 'https://shop.example';
 const EVENTS = process.env.EVENTS || '';
+const PG = process.env.PG || '';
 const golden = readFileSync(`${ROOT}/tests/fixtures/golden/report-batch.sent.json`, 'utf8');
 
 function send(agent, port, body) {
@@ -49,7 +53,15 @@ async function run(n) {
   const dir = `${OUT}/run-${n}`;
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const db = `sqlite:${dir}/tagwatch.db`;
+  let db = `sqlite:${dir}/tagwatch.db`;
+  let dropDb = () => {};
+  if (PG) {
+    const name = `tw_bench_callgrind_${process.pid}_${n}`;
+    execFileSync('psql', ['-q', PG, '-c', `CREATE DATABASE ${name}`]);
+    dropDb = () => execFileSync('psql', ['-q', PG, '-c', `DROP DATABASE ${name}`]);
+    // The server's URL naming the new database instead.
+    db = PG.replace(/^([a-z]+:\/\/[^/]*)\/[^?]*/, `$1/${name}`);
+  }
   const site = execFileSync(BIN, ['site', 'add', '--origin', ORIGIN, '--db', db]).toString().trim();
   // A database of its own on the EVENTS server, per run.
   const events = EVENTS
@@ -76,6 +88,7 @@ async function run(n) {
   const exited = new Promise((ok) => child.on('exit', ok));
   child.kill('SIGTERM');
   await exited;
+  dropDb();
   const summary = readFileSync(`${dir}/callgrind.out`, 'utf8').match(/^summary: (\d+)/m);
   if (!summary) throw new Error(`no summary in ${dir}/callgrind.out`);
   return Number(summary[1]);
@@ -85,7 +98,7 @@ const few = await run(FEW);
 const many = await run(MANY);
 const per = (many - few) / (MANY - FEW);
 const reports = JSON.parse(golden).length;
-console.log(`callgrind, ${BIN}${EVENTS ? ' (--events: reports in ClickHouse)' : ''}`);
+console.log(`callgrind, ${BIN}, ${PG ? 'PostgreSQL' : 'SQLite'}${EVENTS ? ' (--events: reports in ClickHouse)' : ''}`);
 console.log(`  ${FEW} batches: ${few.toLocaleString('en')} instructions`);
 console.log(`  ${MANY} batches: ${many.toLocaleString('en')} instructions`);
 console.log(`per batch (${reports} reports, one commit each): ${Math.round(per).toLocaleString('en')} instructions`);

@@ -743,9 +743,17 @@ fn every_backend_chains_findings_and_names_what_was_changed() {
         let mut resent = finding("pv2", "intercom-id-x", 9, "2024-05-03T00:00:00.000Z");
         resent.page = "https://shop.example/resent".into();
         resent.user_agent = "another ua".into();
+        // With it, in the same statement, a new row of the same page view
+        // (recorded from the insert's parameters, not read back).
+        let new_row = finding(
+            "pv2",
+            "new-in-the-resent-batch",
+            1,
+            "2024-05-03T00:00:00.000Z",
+        );
         store
             .commit(&[&Batch {
-                findings: vec![resent],
+                findings: vec![resent, new_row],
                 ..Batch::default()
             }])
             .expect("commit");

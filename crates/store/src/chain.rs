@@ -146,7 +146,37 @@ impl Canon {
     }
 }
 
-impl FindingState {
+/// A finding row's columns, borrowed: what [`FindingState`] holds, for a
+/// writer that has the row's values in hand (the parameters of the insert
+/// that stored it) and hashes it without owning its strings. The canonical
+/// form is written from this one view, so an owned row and a borrowed one
+/// give the same bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FindingStateRef<'a> {
+    pub id: i64,
+    pub site: &'a str,
+    pub page_view: &'a str,
+    pub page: &'a str,
+    pub kind: &'a str,
+    pub vendor: &'a str,
+    pub category: Option<&'a str>,
+    pub evidence_kind: Option<&'a str>,
+    pub evidence: &'a str,
+    pub consent_source: Option<&'a str>,
+    pub consent: &'a str,
+    pub count: i64,
+    pub at: &'a str,
+    pub received_at: &'a str,
+    pub user_agent: &'a str,
+    pub raw: &'a str,
+    pub release: Option<&'a str>,
+}
+
+/// Bytes of the canonical form's fixed parts: the tag, the two ints and
+/// the 8-byte length (or NULL) of each of the 15 texts.
+const CANON_FIXED: usize = 19 + 2 * 8 + 15 * 8;
+
+impl FindingStateRef<'_> {
     /// The canonical form (module comment).
     pub fn canonical(&self) -> Vec<u8> {
         // A row with a release is version 2 (version 1 and the release);
@@ -157,24 +187,48 @@ impl FindingState {
         } else {
             "tagwatch-finding-v1"
         };
-        let mut c = Canon::new(tag);
+        let texts = [
+            self.site,
+            self.page_view,
+            self.page,
+            self.kind,
+            self.vendor,
+            self.evidence,
+            self.consent,
+            self.at,
+            self.received_at,
+            self.user_agent,
+            self.raw,
+        ];
+        let optional = [
+            self.category,
+            self.evidence_kind,
+            self.consent_source,
+            self.release,
+        ];
+        // Sized once: the form is written without growing the buffer.
+        let len = CANON_FIXED
+            + texts.iter().map(|t| t.len()).sum::<usize>()
+            + optional.iter().flatten().map(|t| t.len()).sum::<usize>();
+        let mut c = Canon(Vec::with_capacity(len));
+        c.bytes(tag.as_bytes());
         c.int(self.id)
-            .text(&self.site)
-            .text(&self.page_view)
-            .text(&self.page)
-            .text(&self.kind)
-            .text(&self.vendor)
-            .opt(self.category.as_deref())
-            .opt(self.evidence_kind.as_deref())
-            .text(&self.evidence)
-            .opt(self.consent_source.as_deref())
-            .text(&self.consent)
+            .text(self.site)
+            .text(self.page_view)
+            .text(self.page)
+            .text(self.kind)
+            .text(self.vendor)
+            .opt(self.category)
+            .opt(self.evidence_kind)
+            .text(self.evidence)
+            .opt(self.consent_source)
+            .text(self.consent)
             .int(self.count)
-            .text(&self.at)
-            .text(&self.received_at)
-            .text(&self.user_agent)
-            .text(&self.raw);
-        if let Some(release) = &self.release {
+            .text(self.at)
+            .text(self.received_at)
+            .text(self.user_agent)
+            .text(self.raw);
+        if let Some(release) = self.release {
             c.text(release);
         }
         c.0
@@ -182,6 +236,40 @@ impl FindingState {
 
     pub fn digest(&self) -> Hash {
         sha256(&self.canonical())
+    }
+}
+
+impl FindingState {
+    /// The row's columns, borrowed.
+    pub fn borrowed(&self) -> FindingStateRef<'_> {
+        FindingStateRef {
+            id: self.id,
+            site: &self.site,
+            page_view: &self.page_view,
+            page: &self.page,
+            kind: &self.kind,
+            vendor: &self.vendor,
+            category: self.category.as_deref(),
+            evidence_kind: self.evidence_kind.as_deref(),
+            evidence: &self.evidence,
+            consent_source: self.consent_source.as_deref(),
+            consent: &self.consent,
+            count: self.count,
+            at: &self.at,
+            received_at: &self.received_at,
+            user_agent: &self.user_agent,
+            raw: &self.raw,
+            release: self.release.as_deref(),
+        }
+    }
+
+    /// The canonical form (module comment).
+    pub fn canonical(&self) -> Vec<u8> {
+        self.borrowed().canonical()
+    }
+
+    pub fn digest(&self) -> Hash {
+        self.borrowed().digest()
     }
 }
 

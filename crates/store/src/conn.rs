@@ -78,6 +78,10 @@ pub(crate) trait Row {
     fn text(&self, i: usize) -> Result<String, StoreError>;
     fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError>;
     fn blob(&self, i: usize) -> Result<Vec<u8>, StoreError>;
+    /// A text column borrowed from the row (no copy: for values that are
+    /// only hashed or compared).
+    fn str(&self, i: usize) -> Result<&str, StoreError>;
+    fn opt_str(&self, i: usize) -> Result<Option<&str>, StoreError>;
 }
 
 /// How a transaction starts.

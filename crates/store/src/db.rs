@@ -10,6 +10,7 @@
 //! collectors sharing a PostgreSQL database lock rows in the same order
 //! and never deadlock — with a few multi-row statements per table.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -17,7 +18,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use ed25519_dalek::SigningKey;
 
 use crate::chain::{
-    self, hash_from_hex, sha256, to_hex, Checkpoint, Entry, FindingState, Hash, GENESIS,
+    self, hash_from_hex, sha256, to_hex, Checkpoint, Entry, FindingState, FindingStateRef, Hash,
+    GENESIS,
 };
 use crate::conn::{first, rows, transaction, Conn, Param, Row, Tx};
 use crate::schema::{
@@ -265,6 +267,20 @@ pub const DEDUPE_KEY_BYTES: usize = 16;
 /// type, vendor and canonical evidence, each length-prefixed so that no
 /// two different triples have the same input. Stored in `findings.dedupe`;
 /// the unique index is (site, page_view, dedupe).
+///
+/// Why a collision-resistant hash and not a fast one (FxHash, xxHash,
+/// SipHash with a fixed key): two findings with the same key in a page
+/// view are one row, the second only raising the first's count. The
+/// evidence is text the page chose (a cookie's name, a request's path, set
+/// by the very third-party tag being judged), so with a hash whose
+/// collisions can be computed a tag could name its cookie so that its
+/// violation lands on another finding's key and is never stored as its
+/// own. A keyed hash with a secret key would also do, but every collector
+/// on a database and every stored key would have to share that key. SHA-256
+/// truncated to 128 bits leaves ≈ 2^64 work for any collision. Its cost is
+/// small where it runs: measured natively on this project's CPUs (SHA
+/// extensions), ≈ 0.2 µs a finding; under callgrind, which hides those
+/// instructions, it is counted at ≈ 11,000 (docs/benchmarks.md).
 pub fn dedupe_key(kind: &str, vendor: &str, evidence: &str) -> [u8; DEDUPE_KEY_BYTES] {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
@@ -292,6 +308,34 @@ struct Merged<'a> {
     key: [u8; DEDUPE_KEY_BYTES],
     count: i64,
     at: &'a str,
+}
+
+impl<'a> Merged<'a> {
+    /// The row its insert writes (`id` 0: the store picks it): the
+    /// statement's parameters, and the state the chain records when the
+    /// insert stores a new row.
+    fn row(&self) -> FindingStateRef<'a> {
+        let f = self.first;
+        FindingStateRef {
+            id: 0,
+            site: &f.site,
+            page_view: &f.page_view,
+            page: &f.page,
+            kind: f.kind.as_str(),
+            vendor: &f.vendor,
+            category: f.category.map(|c| c.as_str()),
+            evidence_kind: Some(f.evidence_kind.as_str()),
+            evidence: &f.evidence,
+            consent_source: f.consent_source.as_ref().map(|s| s.as_str()),
+            consent: &f.consent,
+            count: self.count,
+            at: self.at,
+            received_at: &f.received_at,
+            user_agent: &f.user_agent,
+            raw: &f.raw,
+            release: f.release.as_deref(),
+        }
+    }
 }
 
 /// The rows of a group commit, merged and in the order they are written.
@@ -447,8 +491,8 @@ macro_rules! finding_state_columns {
 /// concurrent writers agree whatever order their rows land in. On
 /// PostgreSQL it answers each row as the statement left it (inserted or
 /// updated), the state the chain records, in the same round trip; SQLite's
-/// `RETURNING` costs more than reading the rows again
-/// ([`states_returned`]).
+/// `RETURNING` costs more than knowing the rows otherwise
+/// ([`written_states`]).
 const UPSERT_FINDINGS: &str = concat!(
     "
 INSERT INTO findings
@@ -590,8 +634,16 @@ fn write_group<C: Conn>(
     let first_seen = record_types(c, &group.types, known)?;
 
     // Each finding row as the upserts left it, for the chain: answered by
-    // the upserts, or read again.
-    let mut states: Vec<FindingState> = Vec::with_capacity(group.findings.len());
+    // the upserts (PostgreSQL), or known from the statement's parameters
+    // for rows it inserted and read again for rows that met a stored one
+    // (SQLite: rows inserted are the ones with an id above the largest
+    // before, as the commit holds the write lock).
+    let last_id = if states_returned(C::DIALECT) {
+        None
+    } else {
+        Some(last_finding_id(c)?)
+    };
+    let mut states: Vec<Written<'_>> = Vec::with_capacity(group.findings.len());
     for additive in [false, true] {
         let rows: Vec<&Merged<'_>> = group
             .findings
@@ -608,36 +660,36 @@ fn write_group<C: Conn>(
             sql,
             &rows,
             |m, p| {
-                let f = m.first;
+                let r = m.row();
                 p.extend([
-                    Param::from(&f.site),
-                    (&f.page_view).into(),
-                    (&f.page).into(),
-                    f.kind.as_str().into(),
-                    (&f.vendor).into(),
-                    f.category.map(|c| c.as_str()).into(),
-                    f.evidence_kind.as_str().into(),
-                    (&f.evidence).into(),
-                    f.consent_source.as_ref().map(|s| s.as_str()).into(),
-                    (&f.consent).into(),
-                    Param::Int(m.count),
-                    Param::Text(m.at),
-                    (&f.received_at).into(),
-                    (&f.user_agent).into(),
-                    (&f.raw).into(),
+                    Param::Text(r.site),
+                    r.page_view.into(),
+                    r.page.into(),
+                    r.kind.into(),
+                    r.vendor.into(),
+                    r.category.into(),
+                    r.evidence_kind.into(),
+                    r.evidence.into(),
+                    r.consent_source.into(),
+                    r.consent.into(),
+                    Param::Int(r.count),
+                    Param::Text(r.at),
+                    r.received_at.into(),
+                    r.user_agent.into(),
+                    r.raw.into(),
                     Param::Blob(&m.key),
-                    (&f.release).into(),
+                    r.release.into(),
                 ]);
             },
             &mut |row| {
-                states.push(finding_state(row)?);
+                states.push(Written::read(row)?);
                 Ok(())
             },
         )?;
     }
 
-    if !states_returned(C::DIALECT) {
-        states = read_states(c, &group.findings)?;
+    if let Some(last_id) = last_id {
+        states = written_states(c, &group.findings, last_id)?;
     }
     extend_chains(c, states)?;
 
@@ -877,6 +929,30 @@ fn record_release_items<C: Conn>(
 
 // ----------------------------------------------------------------- chain
 
+/// A finding row's columns borrowed from the result row (the order of
+/// `finding_state_columns!`), for hashing without copying them.
+fn finding_state_ref(row: &dyn Row) -> Result<FindingStateRef<'_>, StoreError> {
+    Ok(FindingStateRef {
+        id: row.int(0)?,
+        site: row.str(1)?,
+        page_view: row.str(2)?,
+        page: row.str(3)?,
+        kind: row.str(4)?,
+        vendor: row.str(5)?,
+        category: row.opt_str(6)?,
+        evidence_kind: row.opt_str(7)?,
+        evidence: row.str(8)?,
+        consent_source: row.opt_str(9)?,
+        consent: row.str(10)?,
+        count: row.int(11)?,
+        at: row.str(12)?,
+        received_at: row.str(13)?,
+        user_agent: row.str(14)?,
+        raw: row.str(15)?,
+        release: row.opt_str(16)?,
+    })
+}
+
 fn finding_state(row: &dyn Row) -> Result<FindingState, StoreError> {
     Ok(FindingState {
         id: row.int(0)?,
@@ -900,65 +976,119 @@ fn finding_state(row: &dyn Row) -> Result<FindingState, StoreError> {
 }
 
 /// Whether the findings' upserts answer the rows' states
-/// (`{returning_pg:…}`); else [`read_states`] reads them.
+/// (`{returning_pg:…}`); else [`written_states`] finds them.
 fn states_returned(dialect: Dialect) -> bool {
     dialect == Dialect::Postgres
 }
 
-/// The rows of some page views of a site (the rows a commit wrote are
-/// picked out in Rust by their dedupe key: a (page_view, dedupe) list
-/// would need a typed blob in a VALUES list).
-const PAGE_VIEW_FINDINGS: &str = concat!(
-    "SELECT ",
-    finding_state_columns!(),
-    ", dedupe FROM findings WHERE site = ?1 AND page_view IN (SELECT value{bytes} FROM {each:?2:p})"
-);
+/// What the chain records of a finding row a commit wrote.
+struct Written<'a> {
+    site: Cow<'a, str>,
+    id: i64,
+    at: Cow<'a, str>,
+    digest: Hash,
+}
 
-/// How many columns `finding_state_columns!` lists (the next one is a
-/// query's own), counted from the list itself.
-const FINDING_STATE_COLUMNS: usize = {
-    let mut rest = finding_state_columns!().as_bytes();
-    let mut n = 1;
-    while let [first, tail @ ..] = rest {
-        if *first == b',' {
-            n += 1;
+impl<'a> Written<'a> {
+    /// A state at hand (an events store's row version), borrowed.
+    fn of(f: &'a FindingState) -> Written<'a> {
+        Written {
+            digest: f.digest(),
+            id: f.id,
+            site: Cow::Borrowed(f.site.as_str()),
+            at: Cow::Borrowed(f.at.as_str()),
         }
-        rest = tail;
     }
-    n
-};
+
+    /// A row read from the store (the columns of `finding_state_columns!`).
+    fn read(row: &dyn Row) -> Result<Written<'static>, StoreError> {
+        let f = finding_state_ref(row)?;
+        Ok(Written {
+            digest: f.digest(),
+            id: f.id,
+            site: Cow::Owned(f.site.to_owned()),
+            at: Cow::Owned(f.at.to_owned()),
+        })
+    }
+}
+
+/// The largest finding id (0 for none). SQLite gives a new row a larger
+/// id than any before it unless the largest is `i64::MAX`; a row that got
+/// another is read again like one that met a stored row, so no id is
+/// ever taken for a new row that was not.
+const LAST_FINDING_ID: &str = "SELECT max(id) FROM findings";
+
+fn last_finding_id<C: Conn>(c: &mut C) -> Result<i64, StoreError> {
+    Ok(first(c, LAST_FINDING_ID, &[], |row| row.opt_int(0))?
+        .flatten()
+        .unwrap_or(0))
+}
+
+/// The ids and keys of some page views' rows of a site (answered by the
+/// unique index (site, page_view, dedupe) alone); the rows the commit
+/// wrote are picked out in Rust by their key (a (page_view, dedupe) list
+/// would need a typed blob in a VALUES list).
+const PAGE_VIEW_KEYS: &str = "SELECT id, page_view, dedupe FROM findings
+WHERE site = ?1 AND page_view IN (SELECT value{bytes} FROM {each:?2:p})";
 
 /// A finding's key within its site: (page view, dedupe key).
 type PageViewKey<'a> = (&'a str, [u8; DEDUPE_KEY_BYTES]);
 
-/// The finding rows the commit wrote (`findings`), read again as it left
-/// them, by their stored dedupe key (not hashed again: the writer
-/// computed it).
-fn read_states<C: Conn>(
+/// Each finding row the commit wrote (`findings`) as it left it: a row
+/// with an id above `last_id` (the largest before the commit) was
+/// inserted by it, so it is the insert's parameters (no column read
+/// back); a row that met a stored one is read again whole.
+fn written_states<'g, C: Conn>(
     c: &mut C,
-    findings: &[Merged<'_>],
-) -> Result<Vec<FindingState>, StoreError> {
-    let mut by_site: BTreeMap<&str, (BTreeSet<&str>, HashSet<PageViewKey<'_>>)> = BTreeMap::new();
+    findings: &'g [Merged<'g>],
+    last_id: i64,
+) -> Result<Vec<Written<'g>>, StoreError> {
+    let mut by_site: BTreeMap<&str, (BTreeSet<&str>, BTreeMap<PageViewKey<'_>, &Merged<'_>>)> =
+        BTreeMap::new();
     for m in findings {
         let (views, keys) = by_site.entry(m.first.site.as_str()).or_default();
         views.insert(m.first.page_view.as_str());
-        keys.insert((m.first.page_view.as_str(), m.key));
+        keys.insert((m.first.page_view.as_str(), m.key), m);
     }
     let mut states = Vec::with_capacity(findings.len());
+    let mut met: Vec<i64> = Vec::new();
     for (site, (views, keys)) in by_site {
         let views = serde_json::Value::from(views.into_iter().collect::<Vec<_>>()).to_string();
-        rows(
-            c,
-            PAGE_VIEW_FINDINGS,
+        c.query(
+            PAGE_VIEW_KEYS,
             &[site.into(), views.as_str().into()],
-            |row| Ok((finding_state(row)?, row.blob(FINDING_STATE_COLUMNS)?)),
-        )?
-        .into_iter()
-        .filter(|(f, key)| {
-            <[u8; DEDUPE_KEY_BYTES]>::try_from(key.as_slice())
-                .is_ok_and(|key| keys.contains(&(f.page_view.as_str(), key)))
-        })
-        .for_each(|(f, _)| states.push(f));
+            &mut |row| {
+                let id = row.int(0)?;
+                let page_view = row.text(1)?;
+                let Ok(key) = <[u8; DEDUPE_KEY_BYTES]>::try_from(row.blob(2)?.as_slice()) else {
+                    return Ok(());
+                };
+                let Some(m) = keys.get(&(page_view.as_str(), key)) else {
+                    return Ok(());
+                };
+                if id > last_id {
+                    let row = FindingStateRef { id, ..m.row() };
+                    states.push(Written {
+                        site: Cow::Borrowed(row.site),
+                        id,
+                        at: Cow::Borrowed(row.at),
+                        digest: row.digest(),
+                    });
+                } else {
+                    met.push(id);
+                }
+                Ok(())
+            },
+        )?;
+    }
+    if !met.is_empty() {
+        let ids = serde_json::Value::from(met).to_string();
+        states.extend(rows(
+            c,
+            STATES_OF_FINDINGS,
+            &[ids.as_str().into()],
+            Written::read,
+        )?);
     }
     Ok(states)
 }
@@ -974,6 +1104,18 @@ RETURNING seq, hash";
 const CHAIN_HEAD_SET: &str = "UPDATE chain_heads SET seq = ?2, hash = ?3 WHERE site = ?1";
 const CHAIN_INSERT: &str = "
 INSERT INTO chain (site, seq, kind, row_id, at, digest, prev, hash) {rows:tititttt}";
+/// PostgreSQL: the entries inserted and the head moved to the last of
+/// them in one statement (a data-modifying `WITH`, which SQLite does not
+/// have: it runs [`CHAIN_INSERT`] and [`CHAIN_HEAD_SET`]), one round trip
+/// a site and commit fewer.
+const CHAIN_APPEND_PG: &str = "
+WITH entries AS (
+    INSERT INTO chain (site, seq, kind, row_id, at, digest, prev, hash) {rows:tititttt}
+    RETURNING site, seq, hash
+)
+UPDATE chain_heads SET seq = last.seq, hash = last.hash
+FROM (SELECT site, seq, hash FROM entries ORDER BY seq DESC LIMIT 1) AS last
+WHERE chain_heads.site = last.site";
 
 /// A site's chain head: (seq, hash), locked until the transaction ends.
 fn lock_head<C: Conn>(c: &mut C, site: &str) -> Result<(i64, Hash), StoreError> {
@@ -1013,9 +1155,14 @@ fn append<C: Conn>(
         .map(|e| [to_hex(&e.digest), to_hex(&e.prev), to_hex(&e.hash)])
         .collect();
     let rows: Vec<(&Entry, &[String; 3])> = entries.iter().zip(&hex).collect();
+    let one_statement = C::DIALECT == Dialect::Postgres;
     write_rows(
         c,
-        CHAIN_INSERT,
+        if one_statement {
+            CHAIN_APPEND_PG
+        } else {
+            CHAIN_INSERT
+        },
         &rows,
         |(e, [d, p, h]), params| {
             params.extend([
@@ -1031,17 +1178,19 @@ fn append<C: Conn>(
         },
         &mut |_| Ok(()),
     )?;
-    c.execute(
-        CHAIN_HEAD_SET,
-        &[site.into(), Param::Int(last_seq), last_hash.as_str().into()],
-    )?;
+    if !one_statement {
+        c.execute(
+            CHAIN_HEAD_SET,
+            &[site.into(), Param::Int(last_seq), last_hash.as_str().into()],
+        )?;
+    }
     Ok(entries)
 }
 
 /// One entry per finding row the commit wrote (`states`: each as the
 /// commit left it), site by site in key order (no deadlock between
 /// collectors), rows in id order.
-fn extend_chains<C: Conn>(c: &mut C, states: Vec<FindingState>) -> Result<(), StoreError> {
+fn extend_chains<C: Conn>(c: &mut C, states: Vec<Written<'_>>) -> Result<(), StoreError> {
     extend_chains_with(c, chain::FINDING, states)
 }
 
@@ -1050,11 +1199,11 @@ fn extend_chains<C: Conn>(c: &mut C, states: Vec<FindingState>) -> Result<(), St
 fn extend_chains_with<C: Conn>(
     c: &mut C,
     kind: &str,
-    mut states: Vec<FindingState>,
+    mut states: Vec<Written<'_>>,
 ) -> Result<(), StoreError> {
     states.sort_by(|a, b| (&a.site, a.id).cmp(&(&b.site, b.id)));
     for site_states in states.chunk_by(|a, b| a.site == b.site) {
-        let Some(site) = site_states.first().map(|f| f.site.as_str()) else {
+        let Some(site) = site_states.first().map(|f| f.site.as_ref()) else {
             continue;
         };
         append(c, site, |mut seq, mut prev| {
@@ -1062,7 +1211,7 @@ fn extend_chains_with<C: Conn>(
                 .iter()
                 .map(|f| {
                     seq = seq.saturating_add(1);
-                    let e = Entry::new(site, seq, kind, f.id, &f.at, f.digest(), prev);
+                    let e = Entry::new(site, seq, kind, f.id, &f.at, f.digest, prev);
                     prev = e.hash;
                     e
                 })
@@ -1239,11 +1388,18 @@ fn read_chain<C: Conn>(
             c,
             SITE_FINDINGS,
             &[site.into(), Param::Int(after), VERIFY_ROWS.into()],
-            finding_state,
+            |row| {
+                let f = finding_state_ref(row)?;
+                let stored = chain::Stored {
+                    digest: f.digest(),
+                    at: f.at.to_owned(),
+                };
+                Ok((f.id, stored))
+            },
         )?;
-        let Some(last) = page.last() else { break };
-        after = last.id;
-        findings.extend(page.iter().map(|f| (f.id, f.stored())));
+        let Some((last, _)) = page.last() else { break };
+        after = *last;
+        findings.extend(page);
     }
     let start = match entries.first() {
         Some(e) => e.prev,
@@ -1988,13 +2144,12 @@ impl<C: Conn> Store for Db<C> {
                 let finding_ids = rows(c, OLD_FINDINGS, &p, |row| row.int(0))?;
                 let finding_ids = serde_json::Value::from(finding_ids).to_string();
                 c.query(STATES_OF_FINDINGS, &[Param::Text(&finding_ids)], &mut |row| {
-                    let f = finding_state(row)?;
-                    let digest = f.digest();
+                    let f = finding_state_ref(row)?;
                     removed
-                        .entry(f.site)
+                        .entry(f.site.to_owned())
                         .or_default()
                         .findings
-                        .push((f.id, f.at, digest));
+                        .push((f.id, f.at.to_owned(), f.digest()));
                     Ok(())
                 })?;
                 let mut ids_of = |c: &mut C, old: &'static str, sites: &'static str, health: bool| {
@@ -2053,7 +2208,8 @@ impl<C: Conn> Store for Db<C> {
             .unwrap_or_else(PoisonError::into_inner);
         let first_seen = self.write_tx(|c| {
             let first_seen = record_types(c, &types, &known)?;
-            extend_chains_with(c, chain::VERSION, versions.to_vec())?;
+            let versions = versions.iter().map(Written::of).collect();
+            extend_chains_with(c, chain::VERSION, versions)?;
             Ok(first_seen)
         })?;
         learn_types(&mut known, &types);

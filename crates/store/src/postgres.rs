@@ -136,6 +136,14 @@ impl Row for PgRow<'_> {
     fn blob(&self, i: usize) -> Result<Vec<u8>, StoreError> {
         Ok(self.0.try_get(i)?)
     }
+
+    fn str(&self, i: usize) -> Result<&str, StoreError> {
+        Ok(self.0.try_get(i)?)
+    }
+
+    fn opt_str(&self, i: usize) -> Result<Option<&str>, StoreError> {
+        Ok(self.0.try_get(i)?)
+    }
 }
 
 fn refs<'a>(params: &'a [Param<'_>]) -> Vec<&'a (dyn ToSql + Sync)> {

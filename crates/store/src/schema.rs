@@ -20,7 +20,7 @@
 //! | `{json_object:X}`     | `json_valid(X) AND json_type(X) = 'object'` | `jsonb_typeof(X) = 'object'`        |
 //! | `{json_text:X:K}`     | `json_extract(X, '$.K')`            | `X ->> 'K'`                                 |
 //! | `{json_flag:X:K}`     | `1`, `0` or NULL: the boolean `K` of object `X` | same                            |
-//! | `{returning_pg:X}`    | nothing: SQLite runs `RETURNING` as a trigger program a row, which costs more than reading the rows again (the writer does that instead, `db::write_group`) | `RETURNING X`: the rows in the same round trip |
+//! | `{returning_pg:X}`    | nothing: SQLite runs `RETURNING` as a trigger program a row, which costs more than what the writer does instead (`db::write_group`: rows it inserted from their parameters, the others read again) | `RETURNING X`: the rows in the same round trip |
 //! | `{skip_locked}`       | nothing (one writer)                | `FOR UPDATE SKIP LOCKED`                    |
 //! | `{bytes}`             | nothing (byte order already)        | ` COLLATE "C"` (after an expression)        |
 //! | `{blob}`              | `BLOB`                              | `BYTEA`                                     |

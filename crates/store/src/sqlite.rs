@@ -223,6 +223,19 @@ impl Row for SqliteRow<'_, '_> {
     fn blob(&self, i: usize) -> Result<Vec<u8>, StoreError> {
         Ok(self.0.get(i)?)
     }
+
+    fn str(&self, i: usize) -> Result<&str, StoreError> {
+        self.opt_str(i)?.ok_or_else(|| {
+            StoreError::Untrusted(format!("column {i} is NULL where a text was expected"))
+        })
+    }
+
+    fn opt_str(&self, i: usize) -> Result<Option<&str>, StoreError> {
+        self.0.get_ref(i)?.as_str_or_null().map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+                .into()
+        })
+    }
 }
 
 impl Conn for SqliteConn {
