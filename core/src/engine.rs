@@ -97,6 +97,80 @@ pub struct Engine {
 /// each consent change, on a page with thousands of distinct request paths.
 const MAX_PASSED: usize = 64;
 
+/// What [`Engine::verdict`] decides about a behaviour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Consent let a behaviour pass that is a finding without it: kept as
+    /// passed, to be judged again on every consent change.
+    Passed,
+    /// No finding.
+    Dropped,
+    /// A finding of this type, judged on the consent at the time given
+    /// (none: its type needs no consent, it is judged at its own time).
+    Finding(FindingType, Option<u64>),
+}
+
+/// What a finding is about before it is one: evidence already built, or a
+/// request's parts, whose evidence (four strings) is built only for a new
+/// finding — not for a repeat, nor for a request consent allows.
+#[derive(Debug)]
+enum Sighting<'a> {
+    Seen(Evidence),
+    Request {
+        host: &'a str,
+        /// Redacted.
+        path: String,
+        initiator: &'a str,
+        frame: &'a str,
+        purpose: &'static str,
+        region: Option<&'static str>,
+    },
+}
+
+impl Sighting<'_> {
+    /// [`Evidence::key`] of its evidence.
+    fn key(&self) -> (&str, &str) {
+        match self {
+            Sighting::Seen(e) => e.key(),
+            Sighting::Request { host, path, .. } => (host, path),
+        }
+    }
+
+    fn is_request(&self) -> bool {
+        matches!(
+            self,
+            Sighting::Request { .. } | Sighting::Seen(Evidence::Request { .. })
+        )
+    }
+
+    fn evidence(self) -> Evidence {
+        match self {
+            Sighting::Seen(e) => e,
+            Sighting::Request {
+                host,
+                path,
+                initiator,
+                frame,
+                purpose,
+                region,
+            } => Evidence::Request {
+                host: host.into(),
+                path,
+                initiator: crate::prefix(initiator, 32).into(),
+                frame: crate::prefix(frame, 64).into(),
+                purpose,
+                region,
+            },
+        }
+    }
+}
+
+impl From<Evidence> for Sighting<'_> {
+    fn from(e: Evidence) -> Self {
+        Sighting::Seen(e)
+    }
+}
+
 impl Engine {
     /// A new page view on `page_href` (the page's full URL; only its path is
     /// kept, for page-scope rules).
@@ -172,51 +246,82 @@ impl Engine {
         }
     }
 
-    /// Judges `f` on consent at its time (a claim `CLAIM_SETTLE_MS` after
-    /// it), where its type needs consent. Allowed: no finding, and a
-    /// behaviour that is one without consent (`*_before_consent`) is kept
-    /// as passed. Else a behaviour of a type a withdrawal decides — before
-    /// consent, or `request_after_withdrawal` for a request that is a
-    /// finding only after one — is, after a withdrawal of that consent, a
-    /// request past the grace period `request_after_withdrawal` and
-    /// anything else none (a cookie left after one is [`Engine::tick`]'s);
-    /// the finding, which carries the state it was judged on, is returned.
+    /// Judges `f` ([`Engine::verdict`]): a behaviour consent let pass is
+    /// kept as passed, a finding gets the state it was judged on.
     fn judge(&mut self, mut f: Finding) -> Option<Finding> {
-        if let (true, Some(c)) = (f.kind.needs_consent(), f.category) {
-            let at = if f.kind == FindingType::ConsentSignalMismatch {
-                f.at.saturating_add(CLAIM_SETTLE_MS)
-            } else {
-                f.at
-            };
-            let before = matches!(
-                f.kind,
-                FindingType::ScriptBeforeConsent
-                    | FindingType::TrackingBeforeConsent
-                    | FindingType::CookieBeforeConsent
-            );
-            if self.granted(f.vendor, c, at) {
-                if before {
-                    keep(&mut self.passed, f, MAX_PASSED);
-                }
-                return None;
+        let request = matches!(f.evidence, Evidence::Request { .. });
+        match self.verdict(f.kind, f.vendor, f.category, f.at, request) {
+            Verdict::Passed => {
+                keep(&mut self.passed, f, MAX_PASSED);
+                None
             }
-            if before || f.kind == FindingType::RequestAfterWithdrawal {
-                match self.consent.withdrawn_since(f.vendor, c, at) {
-                    Some(w)
-                        if matches!(f.evidence, Evidence::Request { .. })
-                            && at > w.saturating_add(self.policy.grace_ms) =>
-                    {
-                        f.kind = FindingType::RequestAfterWithdrawal;
-                    }
-                    Some(_) => return None,
-                    None if !before => return None,
-                    None => {}
+            Verdict::Dropped => None,
+            Verdict::Finding(kind, judged) => {
+                f.kind = kind;
+                if let Some(at) = judged {
+                    f.consent = self.snapshot(at, f.vendor);
                 }
+                Some(f)
             }
-            let state = self.consent.at(at);
-            f.consent = ConsentSnapshot::new(state, self.gpc).for_vendor(&state, f.vendor);
         }
-        Some(f)
+    }
+
+    /// Judges a behaviour of type `kind` on consent at its time (a claim
+    /// `CLAIM_SETTLE_MS` after it), where its type needs consent. Allowed:
+    /// no finding, and a behaviour that is one without consent
+    /// (`*_before_consent`) is passed. Else a behaviour of a type a
+    /// withdrawal decides — before consent, or `request_after_withdrawal`
+    /// for a request that is a finding only after one — is, after a
+    /// withdrawal of that consent, a request (`request`) past the grace
+    /// period `request_after_withdrawal` and anything else none (a cookie
+    /// left after one is [`Engine::tick`]'s). Decides only: the finding is
+    /// built by the caller, and only when it is new.
+    fn verdict(
+        &self,
+        kind: FindingType,
+        vendor: &str,
+        category: Option<Category>,
+        at: u64,
+        request: bool,
+    ) -> Verdict {
+        let (true, Some(c)) = (kind.needs_consent(), category) else {
+            return Verdict::Finding(kind, None);
+        };
+        let at = if kind == FindingType::ConsentSignalMismatch {
+            at.saturating_add(CLAIM_SETTLE_MS)
+        } else {
+            at
+        };
+        let before = matches!(
+            kind,
+            FindingType::ScriptBeforeConsent
+                | FindingType::TrackingBeforeConsent
+                | FindingType::CookieBeforeConsent
+        );
+        if self.granted(vendor, c, at) {
+            return if before {
+                Verdict::Passed
+            } else {
+                Verdict::Dropped
+            };
+        }
+        if before || kind == FindingType::RequestAfterWithdrawal {
+            match self.consent.withdrawn_since(vendor, c, at) {
+                Some(w) if request && at > w.saturating_add(self.policy.grace_ms) => {
+                    return Verdict::Finding(FindingType::RequestAfterWithdrawal, Some(at));
+                }
+                Some(_) => return Verdict::Dropped,
+                None if !before => return Verdict::Dropped,
+                None => {}
+            }
+        }
+        Verdict::Finding(kind, Some(at))
+    }
+
+    /// The consent a finding about `vendor` is judged on at `at`.
+    fn snapshot(&self, at: u64, vendor: &str) -> ConsentSnapshot {
+        let state = self.consent.at(at);
+        ConsentSnapshot::new(state, self.gpc).for_vendor(&state, vendor)
     }
 
     /// The consent state in force at `at`.
@@ -299,30 +404,32 @@ impl Engine {
         let region = vendor.region(host);
         self.inventory
             .vendor_request(vendor.id, host, region, &req.entry(resource));
-        let evidence = || Evidence::Request {
-            host: host.into(),
+        let sighting = || Sighting::Request {
+            host,
             path: url::redact_path(path),
-            initiator: crate::prefix(req.initiator, 32).into(),
-            frame: crate::prefix(req.frame, 64).into(),
+            initiator: req.initiator,
+            frame: req.frame,
             purpose: purpose.name,
             region,
         };
         if let Some(r) = region {
             if !self.policy.region_allowed(r) {
-                self.record(FindingType::RegionNotAllowed, vendor, None, at, evidence());
+                self.record(FindingType::RegionNotAllowed, vendor, None, at, sighting());
             }
         }
         let Some(category) = self.policy.category(vendor.id, purpose) else {
             return;
         };
-        self.check_page_scope(vendor, at, evidence());
+        if self.out_of_scope(vendor) {
+            self.record(FindingType::PageOutOfScope, vendor, None, at, sighting());
+        }
         if self.gpc && category == Category::Marketing {
             self.record(
                 FindingType::GpcIgnored,
                 vendor,
                 Some(category),
                 at,
-                evidence(),
+                sighting(),
             );
         }
         // A request neither a script nor tracking is a finding only after a
@@ -334,7 +441,7 @@ impl Engine {
         } else {
             FindingType::RequestAfterWithdrawal
         };
-        self.record(kind, vendor, Some(category), at, evidence());
+        self.record(kind, vendor, Some(category), at, sighting());
     }
 
     /// Takes a `document.cookie` snapshot at `now`. New vendor cookies are
@@ -373,7 +480,10 @@ impl Engine {
 
     fn judge_new_cookie(&mut self, c: &PresentCookie) {
         self.inventory.vendor_cookie(c.vendor.id, &c.name);
-        self.check_page_scope(c.vendor, c.since, cookie_evidence(c));
+        if self.out_of_scope(c.vendor) {
+            let evidence = cookie_evidence(c).into();
+            self.record(FindingType::PageOutOfScope, c.vendor, None, c.since, evidence);
+        }
         let Some(category) = self.policy.category(c.vendor.id, c.purpose) else {
             return;
         };
@@ -382,7 +492,7 @@ impl Engine {
             c.vendor,
             Some(category),
             c.since,
-            cookie_evidence(c),
+            cookie_evidence(c).into(),
         );
     }
 
@@ -414,7 +524,7 @@ impl Engine {
                 vendor,
                 Some(category),
                 at,
-                evidence,
+                evidence.into(),
             );
         }
     }
@@ -432,7 +542,10 @@ impl Engine {
             return;
         }
         self.inventory.vendor_present(vendor.id);
-        self.check_page_scope(vendor, now, evidence.clone());
+        if self.out_of_scope(vendor) {
+            let seen = evidence.clone().into();
+            self.record(FindingType::PageOutOfScope, vendor, None, now, seen);
+        }
         let Some(category) = self.policy.category(vendor.id, vendor.primary()) else {
             return;
         };
@@ -441,7 +554,7 @@ impl Engine {
             vendor,
             Some(category),
             now,
-            evidence,
+            evidence.into(),
         );
     }
 
@@ -456,7 +569,13 @@ impl Engine {
         let evidence = Evidence::Global {
             name: crate::prefix(source, 64).into(),
         };
-        self.record(FindingType::IdentityUnverified, vendor, None, now, evidence);
+        self.record(
+            FindingType::IdentityUnverified,
+            vendor,
+            None,
+            now,
+            evidence.into(),
+        );
     }
 
     /// A vendor cookie's expiry as the Cookie Store API reports it
@@ -485,43 +604,70 @@ impl Engine {
                     vendor,
                     None,
                     now,
-                    evidence,
+                    evidence.into(),
                 );
             }
         }
     }
 
-    fn check_page_scope(&mut self, vendor: &'static Vendor, at: u64, evidence: Evidence) {
-        if !self.policy.page_allowed(vendor.id, &self.page_path)
+    /// Whether `vendor` runs on a page the policy keeps it off, not found
+    /// yet on this page view (one `page_out_of_scope` a vendor).
+    fn out_of_scope(&self, vendor: &'static Vendor) -> bool {
+        !self.policy.page_allowed(vendor.id, &self.page_path)
             && !self
                 .findings
                 .iter()
                 .any(|f| f.kind == FindingType::PageOutOfScope && f.vendor == vendor.id)
-        {
-            self.record(FindingType::PageOutOfScope, vendor, None, at, evidence);
-        }
     }
 
+    /// Judges what was seen ([`Engine::verdict`]) and keeps it: one more
+    /// time of a finding (or a passed behaviour) already there, else a new
+    /// one. The evidence and the consent snapshot are built only for a new
+    /// one (most requests a page makes are repeats, or pass).
     fn record(
         &mut self,
         kind: FindingType,
         vendor: &'static Vendor,
         category: Option<Category>,
         at: u64,
-        evidence: Evidence,
+        seen: Sighting<'_>,
     ) {
-        let state = self.consent.at(at);
-        let consent = ConsentSnapshot::new(state, self.gpc).for_vendor(&state, vendor.id);
-        if let Some(f) = self.judge(Finding {
+        let (kind, judged, passed) = match self.verdict(
+            kind,
+            vendor.id,
+            category,
+            at,
+            seen.is_request(),
+        ) {
+            Verdict::Dropped => return,
+            Verdict::Passed => (kind, at, true),
+            Verdict::Finding(kind, judged) => (kind, judged.unwrap_or(at), false),
+        };
+        let list = if passed {
+            &mut self.passed
+        } else {
+            &mut self.findings
+        };
+        if let Some(old) = same(list, kind, vendor.id, seen.key()) {
+            old.count = old.count.saturating_add(1);
+            return;
+        }
+        if passed && list.len() >= MAX_PASSED {
+            return;
+        }
+        let f = Finding {
             kind,
             vendor: vendor.id,
             category,
             at,
             count: 1,
-            evidence,
-            consent,
-        }) {
-            keep(&mut self.findings, f, usize::MAX);
+            consent: self.snapshot(judged, vendor.id),
+            evidence: seen.evidence(),
+        };
+        if passed {
+            self.passed.push(f);
+        } else {
+            self.findings.push(f);
         }
     }
 
@@ -554,18 +700,25 @@ impl Engine {
     }
 }
 
-/// Adds `f` to `list`: more times of one already there (same type, vendor
-/// and evidence), else a new one while `list` has fewer than `max`.
+/// Adds `f` to `list`: more times of one already there ([`same`]), else a
+/// new one while `list` has fewer than `max`.
 fn keep(list: &mut Vec<Finding>, f: Finding, max: usize) {
-    let key = f.evidence.key();
-    if let Some(old) = list
-        .iter_mut()
-        .find(|o| o.kind == f.kind && o.vendor == f.vendor && o.evidence.key() == key)
-    {
+    if let Some(old) = same(list, f.kind, f.vendor, f.evidence.key()) {
         old.count = old.count.saturating_add(f.count);
     } else if list.len() < max {
         list.push(f);
     }
+}
+
+/// The finding of `list` of type `kind` about `vendor` with evidence `key`.
+fn same<'l>(
+    list: &'l mut [Finding],
+    kind: FindingType,
+    vendor: &str,
+    key: (&str, &str),
+) -> Option<&'l mut Finding> {
+    list.iter_mut()
+        .find(|o| o.kind == kind && o.vendor == vendor && o.evidence.key() == key)
 }
 
 fn cookie_evidence(c: &PresentCookie) -> Evidence {
