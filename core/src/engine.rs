@@ -97,79 +97,19 @@ pub struct Engine {
 /// each consent change, on a page with thousands of distinct request paths.
 const MAX_PASSED: usize = 64;
 
-/// What [`Engine::verdict`] decides about a behaviour.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
-    /// Consent let a behaviour pass that is a finding without it: kept as
-    /// passed, to be judged again on every consent change.
-    Passed,
-    /// No finding.
-    Dropped,
-    /// A finding of this type, judged on the consent at the time given
-    /// (none: its type needs no consent, it is judged at its own time).
-    Finding(FindingType, Option<u64>),
-}
-
-/// What a finding is about before it is one: evidence already built, or a
-/// request's parts, whose evidence (four strings) is built only for a new
-/// finding — not for a repeat, nor for a request consent allows.
-#[derive(Debug)]
-enum Sighting<'a> {
-    Seen(Evidence),
-    Request {
-        host: &'a str,
-        /// Redacted.
-        path: String,
-        initiator: &'a str,
-        frame: &'a str,
-        purpose: &'static str,
-        region: Option<&'static str>,
-    },
-}
-
-impl Sighting<'_> {
-    /// [`Evidence::key`] of its evidence.
-    fn key(&self) -> (&str, &str) {
-        match self {
-            Sighting::Seen(e) => e.key(),
-            Sighting::Request { host, path, .. } => (host, path),
-        }
-    }
-
-    fn is_request(&self) -> bool {
-        matches!(
-            self,
-            Sighting::Request { .. } | Sighting::Seen(Evidence::Request { .. })
-        )
-    }
-
-    fn evidence(self) -> Evidence {
-        match self {
-            Sighting::Seen(e) => e,
-            Sighting::Request {
-                host,
-                path,
-                initiator,
-                frame,
-                purpose,
-                region,
-            } => Evidence::Request {
-                host: host.into(),
-                path,
-                initiator: crate::prefix(initiator, 32).into(),
-                frame: crate::prefix(frame, 64).into(),
-                purpose,
-                region,
-            },
-        }
-    }
-}
-
-impl From<Evidence> for Sighting<'_> {
-    fn from(e: Evidence) -> Self {
-        Sighting::Seen(e)
-    }
-}
+/// A finding's consent before [`Engine::judge`] gives it the state it was
+/// judged on.
+const UNJUDGED: ConsentSnapshot = ConsentSnapshot {
+    necessary: None,
+    functional: None,
+    analytics: None,
+    marketing: None,
+    source: Source::Default,
+    since: 0,
+    basis: report::ConsentBasis::None,
+    vendor: None,
+    gpc: false,
+};
 
 impl Engine {
     /// A new page view on `page_href` (the page's full URL; only its path is
@@ -246,76 +186,50 @@ impl Engine {
         }
     }
 
-    /// Judges `f` ([`Engine::verdict`]): a behaviour consent let pass is
-    /// kept as passed, a finding gets the state it was judged on.
+    /// Judges `f` on consent at its time (a claim `CLAIM_SETTLE_MS` after
+    /// it), where its type needs consent. Allowed: no finding, and a
+    /// behaviour that is one without consent (`*_before_consent`) is kept
+    /// as passed. Else a behaviour of a type a withdrawal decides — before
+    /// consent, or `request_after_withdrawal` for a request that is a
+    /// finding only after one — is, after a withdrawal of that consent, a
+    /// request past the grace period `request_after_withdrawal` and
+    /// anything else none (a cookie left after one is [`Engine::tick`]'s);
+    /// the finding, which carries the state it was judged on, is returned.
     fn judge(&mut self, mut f: Finding) -> Option<Finding> {
-        let request = matches!(f.evidence, Evidence::Request { .. });
-        match self.verdict(f.kind, f.vendor, f.category, f.at, request) {
-            Verdict::Passed => {
-                keep(&mut self.passed, f, MAX_PASSED);
-                None
-            }
-            Verdict::Dropped => None,
-            Verdict::Finding(kind, judged) => {
-                f.kind = kind;
-                if let Some(at) = judged {
-                    f.consent = self.snapshot(at, f.vendor);
-                }
-                Some(f)
-            }
-        }
-    }
-
-    /// Judges a behaviour of type `kind` on consent at its time (a claim
-    /// `CLAIM_SETTLE_MS` after it), where its type needs consent. Allowed:
-    /// no finding, and a behaviour that is one without consent
-    /// (`*_before_consent`) is passed. Else a behaviour of a type a
-    /// withdrawal decides — before consent, or `request_after_withdrawal`
-    /// for a request that is a finding only after one — is, after a
-    /// withdrawal of that consent, a request (`request`) past the grace
-    /// period `request_after_withdrawal` and anything else none (a cookie
-    /// left after one is [`Engine::tick`]'s). Decides only: the finding is
-    /// built by the caller, and only when it is new.
-    fn verdict(
-        &self,
-        kind: FindingType,
-        vendor: &str,
-        category: Option<Category>,
-        at: u64,
-        request: bool,
-    ) -> Verdict {
-        let (true, Some(c)) = (kind.needs_consent(), category) else {
-            return Verdict::Finding(kind, None);
-        };
-        let at = if kind == FindingType::ConsentSignalMismatch {
-            at.saturating_add(CLAIM_SETTLE_MS)
-        } else {
-            at
-        };
-        let before = matches!(
-            kind,
-            FindingType::ScriptBeforeConsent
-                | FindingType::TrackingBeforeConsent
-                | FindingType::CookieBeforeConsent
-        );
-        if self.granted(vendor, c, at) {
-            return if before {
-                Verdict::Passed
+        if let (true, Some(c)) = (f.kind.needs_consent(), f.category) {
+            let at = if f.kind == FindingType::ConsentSignalMismatch {
+                f.at.saturating_add(CLAIM_SETTLE_MS)
             } else {
-                Verdict::Dropped
+                f.at
             };
-        }
-        if before || kind == FindingType::RequestAfterWithdrawal {
-            match self.consent.withdrawn_since(vendor, c, at) {
-                Some(w) if request && at > w.saturating_add(self.policy.grace_ms) => {
-                    return Verdict::Finding(FindingType::RequestAfterWithdrawal, Some(at));
+            let before = matches!(
+                f.kind,
+                FindingType::ScriptBeforeConsent
+                    | FindingType::TrackingBeforeConsent
+                    | FindingType::CookieBeforeConsent
+            );
+            if self.granted(f.vendor, c, at) {
+                if before {
+                    keep(&mut self.passed, f, MAX_PASSED);
                 }
-                Some(_) => return Verdict::Dropped,
-                None if !before => return Verdict::Dropped,
-                None => {}
+                return None;
             }
+            if before || f.kind == FindingType::RequestAfterWithdrawal {
+                match self.consent.withdrawn_since(f.vendor, c, at) {
+                    Some(w)
+                        if matches!(f.evidence, Evidence::Request { .. })
+                            && at > w.saturating_add(self.policy.grace_ms) =>
+                    {
+                        f.kind = FindingType::RequestAfterWithdrawal;
+                    }
+                    Some(_) => return None,
+                    None if !before => return None,
+                    None => {}
+                }
+            }
+            f.consent = self.snapshot(at, f.vendor);
         }
-        Verdict::Finding(kind, Some(at))
+        Some(f)
     }
 
     /// The consent a finding about `vendor` is judged on at `at`.
@@ -404,24 +318,27 @@ impl Engine {
         let region = vendor.region(host);
         self.inventory
             .vendor_request(vendor.id, host, region, &req.entry(resource));
-        let sighting = || Sighting::Request {
-            host,
-            path: url::redact_path(path),
-            initiator: req.initiator,
-            frame: req.frame,
+        let evidence = |path| Evidence::Request {
+            host: host.into(),
+            path,
+            initiator: crate::prefix(req.initiator, 32).into(),
+            frame: crate::prefix(req.frame, 64).into(),
             purpose: purpose.name,
             region,
         };
+        let path = url::redact_path(path);
         if let Some(r) = region {
             if !self.policy.region_allowed(r) {
-                self.record(FindingType::RegionNotAllowed, vendor, None, at, sighting());
+                let e = evidence(path.clone());
+                self.record(FindingType::RegionNotAllowed, vendor, None, at, e);
             }
         }
         let Some(category) = self.policy.category(vendor.id, purpose) else {
             return;
         };
         if self.out_of_scope(vendor) {
-            self.record(FindingType::PageOutOfScope, vendor, None, at, sighting());
+            let e = evidence(path.clone());
+            self.record(FindingType::PageOutOfScope, vendor, None, at, e);
         }
         if self.gpc && category == Category::Marketing {
             self.record(
@@ -429,7 +346,7 @@ impl Engine {
                 vendor,
                 Some(category),
                 at,
-                sighting(),
+                evidence(path.clone()),
             );
         }
         // A request neither a script nor tracking is a finding only after a
@@ -441,7 +358,23 @@ impl Engine {
         } else {
             FindingType::RequestAfterWithdrawal
         };
-        self.record(kind, vendor, Some(category), at, sighting());
+        // What judge() does with a request consent allows, without building
+        // its evidence for nothing (most requests of a page are repeats or
+        // allowed): a repeat counts on its passed entry, one past the bound
+        // is not kept, one a withdrawal decides is none.
+        if self.granted(vendor.id, category, at) {
+            if kind == FindingType::RequestAfterWithdrawal {
+                return;
+            }
+            if let Some(p) = same(&mut self.passed, kind, vendor.id, (host, &path)) {
+                p.count = p.count.saturating_add(1);
+                return;
+            }
+            if self.passed.len() >= MAX_PASSED {
+                return;
+            }
+        }
+        self.record(kind, vendor, Some(category), at, evidence(path));
     }
 
     /// Takes a `document.cookie` snapshot at `now`. New vendor cookies are
@@ -481,8 +414,8 @@ impl Engine {
     fn judge_new_cookie(&mut self, c: &PresentCookie) {
         self.inventory.vendor_cookie(c.vendor.id, &c.name);
         if self.out_of_scope(c.vendor) {
-            let evidence = cookie_evidence(c).into();
-            self.record(FindingType::PageOutOfScope, c.vendor, None, c.since, evidence);
+            let e = cookie_evidence(c);
+            self.record(FindingType::PageOutOfScope, c.vendor, None, c.since, e);
         }
         let Some(category) = self.policy.category(c.vendor.id, c.purpose) else {
             return;
@@ -492,7 +425,7 @@ impl Engine {
             c.vendor,
             Some(category),
             c.since,
-            cookie_evidence(c).into(),
+            cookie_evidence(c),
         );
     }
 
@@ -524,7 +457,7 @@ impl Engine {
                 vendor,
                 Some(category),
                 at,
-                evidence.into(),
+                evidence,
             );
         }
     }
@@ -543,8 +476,8 @@ impl Engine {
         }
         self.inventory.vendor_present(vendor.id);
         if self.out_of_scope(vendor) {
-            let seen = evidence.clone().into();
-            self.record(FindingType::PageOutOfScope, vendor, None, now, seen);
+            let e = evidence.clone();
+            self.record(FindingType::PageOutOfScope, vendor, None, now, e);
         }
         let Some(category) = self.policy.category(vendor.id, vendor.primary()) else {
             return;
@@ -554,7 +487,7 @@ impl Engine {
             vendor,
             Some(category),
             now,
-            evidence.into(),
+            evidence,
         );
     }
 
@@ -569,13 +502,7 @@ impl Engine {
         let evidence = Evidence::Global {
             name: crate::prefix(source, 64).into(),
         };
-        self.record(
-            FindingType::IdentityUnverified,
-            vendor,
-            None,
-            now,
-            evidence.into(),
-        );
+        self.record(FindingType::IdentityUnverified, vendor, None, now, evidence);
     }
 
     /// A vendor cookie's expiry as the Cookie Store API reports it
@@ -604,7 +531,7 @@ impl Engine {
                     vendor,
                     None,
                     now,
-                    evidence.into(),
+                    evidence,
                 );
             }
         }
@@ -620,54 +547,30 @@ impl Engine {
                 .any(|f| f.kind == FindingType::PageOutOfScope && f.vendor == vendor.id)
     }
 
-    /// Judges what was seen ([`Engine::verdict`]) and keeps it: one more
-    /// time of a finding (or a passed behaviour) already there, else a new
-    /// one. The evidence and the consent snapshot are built only for a new
-    /// one (most requests a page makes are repeats, or pass).
     fn record(
         &mut self,
         kind: FindingType,
         vendor: &'static Vendor,
         category: Option<Category>,
         at: u64,
-        seen: Sighting<'_>,
+        evidence: Evidence,
     ) {
-        let (kind, judged, passed) = match self.verdict(
-            kind,
-            vendor.id,
-            category,
-            at,
-            seen.is_request(),
-        ) {
-            Verdict::Dropped => return,
-            Verdict::Passed => (kind, at, true),
-            Verdict::Finding(kind, judged) => (kind, judged.unwrap_or(at), false),
-        };
-        let list = if passed {
-            &mut self.passed
+        // judge() gives a type that needs consent the state it judged on.
+        let consent = if kind.needs_consent() && category.is_some() {
+            UNJUDGED
         } else {
-            &mut self.findings
+            self.snapshot(at, vendor.id)
         };
-        if let Some(old) = same(list, kind, vendor.id, seen.key()) {
-            old.count = old.count.saturating_add(1);
-            return;
-        }
-        if passed && list.len() >= MAX_PASSED {
-            return;
-        }
-        let f = Finding {
+        if let Some(f) = self.judge(Finding {
             kind,
             vendor: vendor.id,
             category,
             at,
             count: 1,
-            consent: self.snapshot(judged, vendor.id),
-            evidence: seen.evidence(),
-        };
-        if passed {
-            self.passed.push(f);
-        } else {
-            self.findings.push(f);
+            evidence,
+            consent,
+        }) {
+            keep(&mut self.findings, f, usize::MAX);
         }
     }
 

@@ -23,7 +23,7 @@ pub fn parse(url: &str) -> Option<UrlParts> {
     let authority = rest.get(..auth_end)?;
     let after = rest.get(auth_end..)?;
     // User info ends at the last '@' of the authority.
-    let hostport = match authority.bytes().rposition(|b| b == b'@') {
+    let hostport = match authority.as_bytes().iter().rposition(|b| *b == b'@') {
         Some(at) => authority.get(at + 1..)?,
         None => authority,
     };
@@ -54,7 +54,7 @@ pub fn parse(url: &str) -> Option<UrlParts> {
 /// generic searcher, several times the instructions a byte, and the URL of
 /// every Resource Timing entry goes through here several times.
 pub(crate) fn find_ascii(s: &str, set: &[u8]) -> Option<usize> {
-    s.bytes().position(|b| set.iter().any(|&c| c == b))
+    s.as_bytes().iter().position(|b| set.iter().any(|c| c == b))
 }
 
 fn strip_scheme(url: &str) -> Option<&str> {
@@ -246,7 +246,11 @@ pub fn page_url(href: &str) -> String {
     let rest = trimmed.get(scheme_end + 3..).unwrap_or("");
     let auth_end = find_ascii(rest, b"/?#").unwrap_or(rest.len());
     let authority = rest.get(..auth_end).unwrap_or("");
-    let user_end = authority.bytes().rposition(|b| b == b'@').map_or(0, |at| at + 1);
+    let user_end = authority
+        .as_bytes()
+        .iter()
+        .rposition(|b| *b == b'@')
+        .map_or(0, |at| at + 1);
     let hostport = authority.get(user_end..).unwrap_or("").to_ascii_lowercase();
     let path = parse(trimmed)
         .map(|p| redact_path(&p.path))

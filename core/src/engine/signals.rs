@@ -290,7 +290,7 @@ impl Engine {
                     c.vendor,
                     Some(c.category),
                     c.at,
-                    c.evidence.into(),
+                    c.evidence,
                 );
             }
         }
