@@ -318,9 +318,9 @@ impl Engine {
         let region = vendor.region(host);
         self.inventory
             .vendor_request(vendor.id, host, region, &req.entry(resource));
-        let evidence = |path| Evidence::Request {
+        let evidence = |path: &str| Evidence::Request {
             host: host.into(),
-            path,
+            path: path.into(),
             initiator: crate::prefix(req.initiator, 32).into(),
             frame: crate::prefix(req.frame, 64).into(),
             purpose: purpose.name,
@@ -329,7 +329,7 @@ impl Engine {
         let path = url::redact_path(path);
         if let Some(r) = region {
             if !self.policy.region_allowed(r) {
-                let e = evidence(path.clone());
+                let e = evidence(&path);
                 self.record(FindingType::RegionNotAllowed, vendor, None, at, e);
             }
         }
@@ -337,7 +337,7 @@ impl Engine {
             return;
         };
         if self.out_of_scope(vendor) {
-            let e = evidence(path.clone());
+            let e = evidence(&path);
             self.record(FindingType::PageOutOfScope, vendor, None, at, e);
         }
         if self.gpc && category == Category::Marketing {
@@ -346,7 +346,7 @@ impl Engine {
                 vendor,
                 Some(category),
                 at,
-                evidence(path.clone()),
+                evidence(&path),
             );
         }
         // A request neither a script nor tracking is a finding only after a
@@ -374,7 +374,7 @@ impl Engine {
                 return;
             }
         }
-        self.record(kind, vendor, Some(category), at, evidence(path));
+        self.record(kind, vendor, Some(category), at, evidence(&path));
     }
 
     /// Takes a `document.cookie` snapshot at `now`. New vendor cookies are
