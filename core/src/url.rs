@@ -72,16 +72,22 @@ fn is_host_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'[' | b']' | b':')
 }
 
-/// `host` is `domain` or a subdomain of it — on a dot boundary, so
 /// The raw value of query parameter `name` in `url`, for consent signals
 /// read in the page (`gcs`). Query strings are never reported.
 pub fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
-    let query = url.split(['#']).next()?.split_once(['?'])?.1;
-    query
-        .split(['&'])
-        .find_map(|p| p.strip_prefix(name)?.strip_prefix(['=']))
+    let url = url.get(..find_ascii(url, b"#").unwrap_or(url.len()))?;
+    let mut query = url.get(find_ascii(url, b"?")? + 1..)?;
+    loop {
+        let end = find_ascii(query, b"&");
+        let pair = query.get(..end.unwrap_or(query.len()))?;
+        if let Some(value) = pair.strip_prefix(name).and_then(|v| v.strip_prefix(['='])) {
+            return Some(value);
+        }
+        query = query.get(end? + 1..)?;
+    }
 }
 
+/// `host` is `domain` or a subdomain of it — on a dot boundary, so
 /// `evilintercom.io` is not `intercom.io`.
 pub fn host_within(host: &str, domain: &str) -> bool {
     match host.len().checked_sub(domain.len()) {
