@@ -318,26 +318,24 @@ impl Engine {
         let region = vendor.region(host);
         self.inventory
             .vendor_request(vendor.id, host, region, &req.entry(resource));
-        let evidence = |path: &str| Evidence::Request {
+        let evidence = || Evidence::Request {
             host: host.into(),
-            path: path.into(),
+            path: url::redact_path(path),
             initiator: crate::prefix(req.initiator, 32).into(),
             frame: crate::prefix(req.frame, 64).into(),
             purpose: purpose.name,
             region,
         };
-        let path = url::redact_path(path);
         if let Some(r) = region {
             if !self.policy.region_allowed(r) {
-                let e = evidence(&path);
-                self.record(FindingType::RegionNotAllowed, vendor, None, at, e);
+                self.record(FindingType::RegionNotAllowed, vendor, None, at, evidence());
             }
         }
         let Some(category) = self.policy.category(vendor.id, purpose) else {
             return;
         };
         if self.out_of_scope(vendor) {
-            let e = evidence(&path);
+            let e = evidence();
             self.record(FindingType::PageOutOfScope, vendor, None, at, e);
         }
         if self.gpc && category == Category::Marketing {
@@ -346,7 +344,7 @@ impl Engine {
                 vendor,
                 Some(category),
                 at,
-                evidence(&path),
+                evidence(),
             );
         }
         // A request neither a script nor tracking is a finding only after a
@@ -358,23 +356,7 @@ impl Engine {
         } else {
             FindingType::RequestAfterWithdrawal
         };
-        // What judge() does with a request consent allows, without building
-        // its evidence for nothing (most requests of a page are repeats or
-        // allowed): a repeat counts on its passed entry, one past the bound
-        // is not kept, one a withdrawal decides is none.
-        if self.granted(vendor.id, category, at) {
-            if kind == FindingType::RequestAfterWithdrawal {
-                return;
-            }
-            if let Some(p) = same(&mut self.passed, kind, vendor.id, (host, &path)) {
-                p.count = p.count.saturating_add(1);
-                return;
-            }
-            if self.passed.len() >= MAX_PASSED {
-                return;
-            }
-        }
-        self.record(kind, vendor, Some(category), at, evidence(&path));
+        self.record(kind, vendor, Some(category), at, evidence());
     }
 
     /// Takes a `document.cookie` snapshot at `now`. New vendor cookies are
@@ -603,25 +585,18 @@ impl Engine {
     }
 }
 
-/// Adds `f` to `list`: more times of one already there ([`same`]), else a
-/// new one while `list` has fewer than `max`.
+/// Adds `f` to `list`: more times of one already there (same type, vendor
+/// and evidence), else a new one while `list` has fewer than `max`.
 fn keep(list: &mut Vec<Finding>, f: Finding, max: usize) {
-    if let Some(old) = same(list, f.kind, f.vendor, f.evidence.key()) {
+    let key = f.evidence.key();
+    if let Some(old) = list
+        .iter_mut()
+        .find(|o| o.kind == f.kind && o.vendor == f.vendor && o.evidence.key() == key)
+    {
         old.count = old.count.saturating_add(f.count);
     } else if list.len() < max {
         list.push(f);
     }
-}
-
-/// The finding of `list` of type `kind` about `vendor` with evidence `key`.
-fn same<'l>(
-    list: &'l mut [Finding],
-    kind: FindingType,
-    vendor: &str,
-    key: (&str, &str),
-) -> Option<&'l mut Finding> {
-    list.iter_mut()
-        .find(|o| o.kind == kind && o.vendor == vendor && o.evidence.key() == key)
 }
 
 fn cookie_evidence(c: &PresentCookie) -> Evidence {
