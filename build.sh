@@ -171,6 +171,8 @@ bench() {
   paste <(target/release/tagwatch-bench) \
         <(node --no-warnings tools/run-wasi.mjs target/wasm32-wasip1/release/tagwatch-bench.wasm | awk '{print $2}') |
     awk 'BEGIN { printf "%-22s %10s %10s\n", "case", "native", "wasm" } { printf "%-22s %10s %10s\n", $1, $2, $3 }'
+  log "the engine's instructions per entry on the busy page (callgrind, tools/bench-engine.mjs)"
+  if command -v valgrind >/dev/null; then node tools/bench-engine.mjs; else log "no valgrind: skipped"; fi
   log "building dist/ (log: target/bench-build.log)"
   # In the background so that `set -e` still stops it at the first error
   # (it would not in an `||` list); its output only when it fails.

@@ -496,7 +496,7 @@ pub fn vendor_for_host(host: &str) -> Option<&'static Vendor> {
                 }
             }
         }
-        let dot = suffix.find(['.'])?;
+        let dot = crate::url::find_ascii(suffix, b".")?;
         suffix = suffix.get(dot + 1..)?;
     }
 }

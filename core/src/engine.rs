@@ -97,6 +97,20 @@ pub struct Engine {
 /// each consent change, on a page with thousands of distinct request paths.
 const MAX_PASSED: usize = 64;
 
+/// A finding's consent before [`Engine::judge`] gives it the state it was
+/// judged on.
+const UNJUDGED: ConsentSnapshot = ConsentSnapshot {
+    necessary: None,
+    functional: None,
+    analytics: None,
+    marketing: None,
+    source: Source::Default,
+    since: 0,
+    basis: report::ConsentBasis::None,
+    vendor: None,
+    gpc: false,
+};
+
 impl Engine {
     /// A new page view on `page_href` (the page's full URL; only its path is
     /// kept, for page-scope rules).
@@ -213,10 +227,15 @@ impl Engine {
                     None => {}
                 }
             }
-            let state = self.consent.at(at);
-            f.consent = ConsentSnapshot::new(state, self.gpc).for_vendor(&state, f.vendor);
+            f.consent = self.snapshot(at, f.vendor);
         }
         Some(f)
+    }
+
+    /// The consent a finding about `vendor` is judged on at `at`.
+    fn snapshot(&self, at: u64, vendor: &str) -> ConsentSnapshot {
+        let state = self.consent.at(at);
+        ConsentSnapshot::new(state, self.gpc).for_vendor(&state, vendor)
     }
 
     /// The consent state in force at `at`.
@@ -315,7 +334,10 @@ impl Engine {
         let Some(category) = self.policy.category(vendor.id, purpose) else {
             return;
         };
-        self.check_page_scope(vendor, at, evidence());
+        if self.out_of_scope(vendor) {
+            let e = evidence();
+            self.record(FindingType::PageOutOfScope, vendor, None, at, e);
+        }
         if self.gpc && category == Category::Marketing {
             self.record(
                 FindingType::GpcIgnored,
@@ -373,7 +395,10 @@ impl Engine {
 
     fn judge_new_cookie(&mut self, c: &PresentCookie) {
         self.inventory.vendor_cookie(c.vendor.id, &c.name);
-        self.check_page_scope(c.vendor, c.since, cookie_evidence(c));
+        if self.out_of_scope(c.vendor) {
+            let e = cookie_evidence(c);
+            self.record(FindingType::PageOutOfScope, c.vendor, None, c.since, e);
+        }
         let Some(category) = self.policy.category(c.vendor.id, c.purpose) else {
             return;
         };
@@ -432,7 +457,10 @@ impl Engine {
             return;
         }
         self.inventory.vendor_present(vendor.id);
-        self.check_page_scope(vendor, now, evidence.clone());
+        if self.out_of_scope(vendor) {
+            let e = evidence.clone();
+            self.record(FindingType::PageOutOfScope, vendor, None, now, e);
+        }
         let Some(category) = self.policy.category(vendor.id, vendor.primary()) else {
             return;
         };
@@ -491,15 +519,14 @@ impl Engine {
         }
     }
 
-    fn check_page_scope(&mut self, vendor: &'static Vendor, at: u64, evidence: Evidence) {
-        if !self.policy.page_allowed(vendor.id, &self.page_path)
+    /// Whether `vendor` runs on a page the policy keeps it off, not found
+    /// yet on this page view (one `page_out_of_scope` a vendor).
+    fn out_of_scope(&self, vendor: &'static Vendor) -> bool {
+        !self.policy.page_allowed(vendor.id, &self.page_path)
             && !self
                 .findings
                 .iter()
                 .any(|f| f.kind == FindingType::PageOutOfScope && f.vendor == vendor.id)
-        {
-            self.record(FindingType::PageOutOfScope, vendor, None, at, evidence);
-        }
     }
 
     fn record(
@@ -510,8 +537,12 @@ impl Engine {
         at: u64,
         evidence: Evidence,
     ) {
-        let state = self.consent.at(at);
-        let consent = ConsentSnapshot::new(state, self.gpc).for_vendor(&state, vendor.id);
+        // judge() gives a type that needs consent the state it judged on.
+        let consent = if kind.needs_consent() && category.is_some() {
+            UNJUDGED
+        } else {
+            self.snapshot(at, vendor.id)
+        };
         if let Some(f) = self.judge(Finding {
             kind,
             vendor: vendor.id,

@@ -19,24 +19,24 @@ pub struct UrlParts {
 /// relative, malformed) is `None`: those never carry a third party.
 pub fn parse(url: &str) -> Option<UrlParts> {
     let rest = strip_scheme(url.trim())?;
-    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let auth_end = find_ascii(rest, b"/?#").unwrap_or(rest.len());
     let authority = rest.get(..auth_end)?;
     let after = rest.get(auth_end..)?;
     // User info ends at the last '@' of the authority.
-    let hostport = match authority.rfind(['@']) {
+    let hostport = match authority.as_bytes().iter().rposition(|b| *b == b'@') {
         Some(at) => authority.get(at + 1..)?,
         None => authority,
     };
     let host = if hostport.starts_with(['[']) {
-        hostport.get(..=hostport.find([']'])?)?
+        hostport.get(..=find_ascii(hostport, b"]")?)?
     } else {
-        hostport.split([':']).next().unwrap_or("")
+        hostport.get(..find_ascii(hostport, b":").unwrap_or(hostport.len()))?
     };
     let host = host.trim_end_matches(['.']);
     if host.is_empty() || !host.bytes().all(is_host_byte) {
         return None;
     }
-    let path_end = after.find(['?', '#']).unwrap_or(after.len());
+    let path_end = find_ascii(after, b"?#").unwrap_or(after.len());
     let path = after.get(..path_end).unwrap_or("");
     Some(UrlParts {
         host: host.to_ascii_lowercase(),
@@ -46,6 +46,15 @@ pub fn parse(url: &str) -> Option<UrlParts> {
             path.into()
         },
     })
+}
+
+/// Index of the first byte of `s` that is one of `set` (ASCII bytes, so
+/// the index is a character boundary). A byte loop: `str::find` with a
+/// character-array pattern decodes and compares each character through a
+/// generic searcher, several times the instructions a byte, and the URL of
+/// every Resource Timing entry goes through here several times.
+pub(crate) fn find_ascii(s: &str, set: &[u8]) -> Option<usize> {
+    s.as_bytes().iter().position(|b| set.iter().any(|c| c == b))
 }
 
 fn strip_scheme(url: &str) -> Option<&str> {
@@ -63,16 +72,22 @@ fn is_host_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'[' | b']' | b':')
 }
 
-/// `host` is `domain` or a subdomain of it — on a dot boundary, so
 /// The raw value of query parameter `name` in `url`, for consent signals
 /// read in the page (`gcs`). Query strings are never reported.
 pub fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
-    let query = url.split(['#']).next()?.split_once(['?'])?.1;
-    query
-        .split(['&'])
-        .find_map(|p| p.strip_prefix(name)?.strip_prefix(['=']))
+    let url = url.get(..find_ascii(url, b"#").unwrap_or(url.len()))?;
+    let mut query = url.get(find_ascii(url, b"?")? + 1..)?;
+    loop {
+        let end = find_ascii(query, b"&");
+        let pair = query.get(..end.unwrap_or(query.len()))?;
+        if let Some(value) = pair.strip_prefix(name).and_then(|v| v.strip_prefix(['='])) {
+            return Some(value);
+        }
+        query = query.get(end? + 1..)?;
+    }
 }
 
+/// `host` is `domain` or a subdomain of it — on a dot boundary, so
 /// `evilintercom.io` is not `intercom.io`.
 pub fn host_within(host: &str, domain: &str) -> bool {
     match host.len().checked_sub(domain.len()) {
@@ -127,8 +142,12 @@ pub fn site_of(host: &str) -> &str {
 /// `tests/e2e/url.test.mjs`).
 pub fn redact_path(path: &str) -> String {
     let mut out = String::with_capacity(path.len().min(MAX_PATH));
-    for (i, segment) in path.split(['/']).enumerate() {
-        if i > 0 {
+    let mut rest = Some(path);
+    while let Some(r) = rest {
+        let end = find_ascii(r, b"/");
+        let segment = r.get(..end.unwrap_or(r.len())).unwrap_or("");
+        rest = end.and_then(|e| r.get(e + 1..));
+        if r.len() < path.len() {
             out.push('/');
         }
         out.push_str(if looks_like_id(segment) {
@@ -231,13 +250,14 @@ pub fn page_url(href: &str) -> String {
     };
     let scheme = trimmed.get(..scheme_end).unwrap_or("").to_ascii_lowercase();
     let rest = trimmed.get(scheme_end + 3..).unwrap_or("");
-    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let auth_end = find_ascii(rest, b"/?#").unwrap_or(rest.len());
     let authority = rest.get(..auth_end).unwrap_or("");
-    let hostport = authority
-        .rsplit(['@'])
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let user_end = authority
+        .as_bytes()
+        .iter()
+        .rposition(|b| *b == b'@')
+        .map_or(0, |at| at + 1);
+    let hostport = authority.get(user_end..).unwrap_or("").to_ascii_lowercase();
     let path = parse(trimmed)
         .map(|p| redact_path(&p.path))
         .unwrap_or_else(|| "/".into());
