@@ -13,9 +13,11 @@
 //!
 //! The boundary is typed: every method takes numbers, strings, string
 //! lists and typed arrays in the terms of their source (a CMP's own names,
-//! TCF purpose ids), and the meanings are decided in the core; the policy
-//! is the JSON of the contract (`docs/policy.md`); what goes out is the
-//! report JSON (`docs/report-format.md`). Times are ms after navigation
+//! TCF purpose ids), and the meanings are decided in the core; lists cross
+//! as text, one item per line; the policy crosses as the lines the brain
+//! writes from the contract's JSON object (`docs/policy.md`, read by the
+//! same `Policy::read` as the JSON); what goes out is the report JSON
+//! (`docs/report-format.md`). Times are ms after navigation
 //! start, from the host's clock; `-1` marks "from before the monitor
 //! started, time unknown" (a call queued before the loader ran, a state
 //! read at start).
