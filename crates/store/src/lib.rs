@@ -15,6 +15,7 @@ use tagwatch_core::consent::{Category, Source};
 use tagwatch_core::report::{EvidenceKind, FindingType, HealthStatus};
 
 pub mod chain;
+pub mod chain_rows;
 mod conn;
 mod db;
 mod postgres;
@@ -26,6 +27,8 @@ pub mod timefmt;
 
 #[cfg(test)]
 mod backend_tests;
+#[cfg(test)]
+mod chain_rows_tests;
 #[cfg(test)]
 mod chain_tests;
 
@@ -828,6 +831,13 @@ pub struct ChainDump {
     /// given whole).
     pub findings: std::collections::BTreeMap<i64, chain::Stored>,
     pub checkpoints: std::collections::BTreeMap<i64, chain::Checkpoint>,
+    /// Health report id → digest of the row as stored now (all of the
+    /// site's for `Store::chain`; none for `Store::evidence`).
+    pub health: std::collections::BTreeMap<i64, chain::Stored>,
+    /// Inventory id → digest of its state as stored now (likewise).
+    pub inventories: std::collections::BTreeMap<i64, chain::Stored>,
+    /// Rows stored before health reports and inventories were chained.
+    pub unchained: chain_rows::Unchained,
 }
 
 impl ChainDump {
@@ -838,7 +848,7 @@ impl ChainDump {
         rows: chain::Rows,
         key: Option<&ed25519_dalek::VerifyingKey>,
     ) -> Vec<chain::Problem> {
-        chain::verify(&chain::Check {
+        let mut problems = chain::verify(&chain::Check {
             site: &self.site,
             entries: &self.entries,
             start: self.start,
@@ -846,30 +856,29 @@ impl ChainDump {
             rows,
             checkpoints: &self.checkpoints,
             key,
-        })
+        });
+        problems.extend(chain_rows::verify(&self.rows_check(rows)));
+        problems.truncate(chain::MAX_PROBLEMS);
+        problems
     }
-}
 
-/// The latest inventory of a page view, as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct InventoryAt {
-    pub page_view: String,
-    pub page: String,
-    pub at: String,
-    pub received_at: String,
-    /// The report body as stored (redacted on ingest).
-    pub raw: String,
-}
+    /// Health reports and inventories stored before they were chained
+    /// (no entry since): not proven.
+    pub fn unproven(&self) -> (usize, usize) {
+        chain_rows::unproven(&self.rows_check(chain::Rows::All))
+    }
 
-/// A health report of a page view, as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HealthAt {
-    pub page_view: Option<String>,
-    pub page: String,
-    pub status: String,
-    pub reason: Option<String>,
-    pub at: String,
-    pub received_at: String,
+    fn rows_check(&self, rows: chain::Rows) -> chain_rows::Check<'_> {
+        chain_rows::Check {
+            site: &self.site,
+            entries: &self.entries,
+            health: &self.health,
+            inventories: &self.inventories,
+            rows,
+            checkpoints: &self.checkpoints,
+            unchained: self.unchained,
+        }
+    }
 }
 
 /// What an evidence bundle holds from the store.
@@ -878,9 +887,10 @@ pub struct Evidence {
     pub findings: Vec<chain::FindingState>,
     /// From the oldest latest state of those findings to the head.
     pub chain: ChainDump,
-    /// Of the findings' page views.
-    pub inventories: Vec<InventoryAt>,
-    pub health: Vec<HealthAt>,
+    /// Of the findings' page views, whole (their chain entries are in
+    /// the segment).
+    pub inventories: Vec<chain_rows::InventoryState>,
+    pub health: Vec<chain_rows::HealthState>,
 }
 
 pub const DEFAULT_DB: &str = "sqlite:tagwatch.db";
