@@ -821,11 +821,20 @@ fn verify(args: &VerifyArgs, checks: store::Checks) -> Result<(), Failure> {
                 .map_err(|e| Failure::Runtime(format!("cannot read the store: {e}")))?;
             let problems = dump.verify(store::chain::Rows::All, key.as_ref());
             let mut notes = vec![format!(
-                "{} findings, chain seq {}..{} of site {site}",
+                "{} findings, {} health reports, {} inventories, chain seq {}..{} of site {site}",
                 dump.findings.len(),
+                dump.health.len(),
+                dump.inventories.len(),
                 dump.entries.first().map_or(0, |e| e.seq),
                 dump.entries.last().map_or(0, |e| e.seq)
             )];
+            let (health, inventories) = dump.unproven();
+            if health + inventories > 0 {
+                notes.push(format!(
+                    "{health} health reports and {inventories} inventories were stored before \
+                     they were chained (schema version 10) and not replaced since: not proven"
+                ));
+            }
             if dump.entries.is_empty() && dump.findings.is_empty() {
                 // Consistent, and proves nothing: say so rather than let
                 // "verified" read as a checked history.

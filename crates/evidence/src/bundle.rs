@@ -533,8 +533,8 @@ fn check_page_views(
     let (h, i) = chain_rows::unproven(&check);
     verdict.notes.push(format!(
         "{} inventories and {} health reports of the findings' page views, checked against the chain",
-        inventories.len() - i,
-        health.len() - h
+        inventories.len().saturating_sub(i),
+        health.len().saturating_sub(h)
     ));
     if h + i > 0 {
         verdict.notes.push(format!(

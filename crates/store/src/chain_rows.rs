@@ -112,12 +112,35 @@ impl HealthState {
 /// Usage numbers of a vendor or host row, in the form's order.
 pub type UsageInts = [i64; 5];
 
+/// The usage columns of a vendor or host row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowUsage {
+    pub requests: i64,
+    pub script_requests: i64,
+    pub transfer_bytes: i64,
+    pub encoded_bytes: i64,
+    pub duration_ms: i64,
+}
+
+impl RowUsage {
+    /// In the canonical form's order.
+    pub fn ints(&self) -> UsageInts {
+        [
+            self.requests,
+            self.script_requests,
+            self.transfer_bytes,
+            self.encoded_bytes,
+            self.duration_ms,
+        ]
+    }
+}
+
 /// An `inventory_vendors` row (less its parent's id).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VendorRow {
     pub vendor: String,
-    /// requests, script_requests, transfer_bytes, encoded_bytes, duration_ms.
-    pub usage: UsageInts,
+    #[serde(flatten)]
+    pub usage: RowUsage,
     /// JSON arrays of strings, as stored.
     pub hosts: String,
     pub regions: String,
@@ -128,7 +151,8 @@ pub struct VendorRow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostRow {
     pub host: String,
-    pub usage: UsageInts,
+    #[serde(flatten)]
+    pub usage: RowUsage,
 }
 
 /// A stored inventory: its row and its child rows.
@@ -226,7 +250,7 @@ impl InventoryState {
                 .map(|v| {
                     (
                         v.vendor.as_str(),
-                        v.usage,
+                        v.usage.ints(),
                         [v.hosts.as_str(), v.regions.as_str(), v.cookies.as_str()],
                     )
                 })
@@ -234,7 +258,7 @@ impl InventoryState {
             hosts: self
                 .hosts
                 .iter()
-                .map(|h| (h.host.as_str(), h.usage))
+                .map(|h| (h.host.as_str(), h.usage.ints()))
                 .collect(),
         }
     }

@@ -10,7 +10,7 @@ use proptest::prelude::*;
 
 use crate::chain::{self, Checkpoint, Entry, Hash, Rows, GENESIS};
 use crate::chain_rows::{
-    self, HealthState, HostRow, InventoryState, Unchained, VendorRow, HEALTH, INVENTORY,
+    self, HealthState, HostRow, InventoryState, RowUsage, Unchained, VendorRow, HEALTH, INVENTORY,
 };
 use crate::ChainDump;
 
@@ -46,14 +46,14 @@ fn inventory(id: i64) -> InventoryState {
         vendors: vec![
             VendorRow {
                 vendor: "google-analytics".into(),
-                usage: [3, 1, 2000, 900, 40],
+                usage: use_(3, 1, 2000, 900, 40),
                 hosts: r#"["www.google-analytics.com"]"#.into(),
                 regions: r#"["US"]"#.into(),
                 cookies: r#"["_ga"]"#.into(),
             },
             VendorRow {
                 vendor: "intercom".into(),
-                usage: [1, 1, 100, 50, 5],
+                usage: use_(1, 1, 100, 50, 5),
                 hosts: "[]".into(),
                 regions: "[]".into(),
                 cookies: "[]".into(),
@@ -62,13 +62,29 @@ fn inventory(id: i64) -> InventoryState {
         hosts: vec![
             HostRow {
                 host: "cdn.example".into(),
-                usage: [2, 0, 10, 10, 1],
+                usage: use_(2, 0, 10, 10, 1),
             },
             HostRow {
                 host: "api.example".into(),
-                usage: [1, 0, 5, 5, 1],
+                usage: use_(1, 0, 5, 5, 1),
             },
         ],
+    }
+}
+
+fn use_(
+    requests: i64,
+    script_requests: i64,
+    transfer_bytes: i64,
+    encoded_bytes: i64,
+    duration_ms: i64,
+) -> RowUsage {
+    RowUsage {
+        requests,
+        script_requests,
+        transfer_bytes,
+        encoded_bytes,
+        duration_ms,
     }
 }
 
@@ -151,14 +167,14 @@ fn the_canonical_form_of_an_inventory_is_fixed() {
         vendors: vec![
             VendorRow {
                 vendor: "b".into(),
-                usage: [1, 2, 3, 4, 5],
+                usage: use_(1, 2, 3, 4, 5),
                 hosts: "[\"h\"]".into(),
                 regions: "[]".into(),
                 cookies: "[\"c\"]".into(),
             },
             VendorRow {
                 vendor: "a".into(),
-                usage: [0, 0, 0, 0, -1],
+                usage: use_(0, 0, 0, 0, -1),
                 hosts: "[]".into(),
                 regions: "[\"EU\"]".into(),
                 cookies: "[]".into(),
@@ -166,7 +182,7 @@ fn the_canonical_form_of_an_inventory_is_fixed() {
         ],
         hosts: vec![HostRow {
             host: "x.example".into(),
-            usage: [7, 0, 0, 0, 0],
+            usage: use_(7, 0, 0, 0, 0),
         }],
     };
     let mut want = b"tagwatch-inventory-v1".to_vec();
@@ -267,7 +283,7 @@ impl Site {
         for (k, r) in replaced.iter().enumerate() {
             let id = i64::try_from(r % n + 1).unwrap();
             let i = s.inventories.get_mut(&id).unwrap();
-            i.vendors[0].usage[0] += i64::try_from(k).unwrap() + 1;
+            i.vendors[0].usage.requests += i64::try_from(k).unwrap() + 1;
             i.at = format!("2024-05-01T13:00:{:02}.000Z", k % 60);
             let i = i.clone();
             s.push(INVENTORY, id, &i.at, i.digest());
@@ -372,7 +388,7 @@ proptest! {
                 Some(format!("inventory {} of site {SITE} was edited", id(i)))
             }
             Tamper::EditVendor(i) => {
-                s.inventories.get_mut(&id(i)).unwrap().vendors[1].usage[2] += 1;
+                s.inventories.get_mut(&id(i)).unwrap().vendors[1].usage.transfer_bytes += 1;
                 Some(format!("inventory {} of site {SITE} was edited", id(i)))
             }
             Tamper::DeleteHost(i) => {

@@ -1495,8 +1495,15 @@ fn read_inventories<C: Conn>(
     }
     let at: HashMap<i64, usize> = found.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
     let ids = serde_json::Value::from(found.iter().map(|s| s.id).collect::<Vec<_>>()).to_string();
-    let usage = |row: &dyn Row, first: usize| -> Result<chain_rows::UsageInts, StoreError> {
-        Ok(usage_ints(&usage_at(row, first)?))
+    let usage = |row: &dyn Row, first: usize| -> Result<chain_rows::RowUsage, StoreError> {
+        let u = usage_at(row, first)?;
+        Ok(chain_rows::RowUsage {
+            requests: u.requests,
+            script_requests: u.script_requests,
+            transfer_bytes: u.transfer_bytes,
+            encoded_bytes: u.encoded_bytes,
+            duration_ms: u.duration_ms,
+        })
     };
     let vendors = rows(c, VENDORS_OF_INVENTORIES, &[ids.as_str().into()], |row| {
         Ok((
