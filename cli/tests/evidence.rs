@@ -418,7 +418,7 @@ fn page_view_round_trip(db: &str, dir: &Path) {
         ),
         (
             format!("INSERT INTO inventory_hosts VALUES ({inv}, 'extra.example', 1, 0, 1, 1, 1)"),
-            format!("DELETE FROM inventory_hosts WHERE host = 'extra.example'"),
+            "DELETE FROM inventory_hosts WHERE host = 'extra.example'".to_owned(),
             &inv_edited,
         ),
         (
