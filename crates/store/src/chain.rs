@@ -46,7 +46,8 @@
 //! No length reaches 2^64 − 1, so NULL and text never meet.
 //!
 //! An entry's `hash` is SHA-256 of: the tag `tagwatch-chain-v1`, site
-//! (text), seq (int), kind (text: `finding`, `removed` or `checkpoint`),
+//! (text), seq (int), kind (text: `finding`, `removed` or `checkpoint`;
+//! health reports' and inventories' kinds are `chain_rows.rs`'s),
 //! row (int: the finding's or checkpoint's id), at (text), digest (32
 //! bytes), prev (32 bytes). `prev` is the hash of the entry before
 //! (seq − 1), or 32 zero bytes for seq 1.
