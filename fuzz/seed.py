@@ -126,7 +126,9 @@ n = {
     "engine": write("engine", engine),
     "gpp": write("gpp", gpp_strings),
     "consent_mode": write("consent_mode", consent_mode),
-    # A real bundle (tagwatch evidence, tests/fixtures/evidence).
-    "bundle": write("bundle", [open(os.path.join(FIX, "evidence", "bundle.zip"), "rb").read()]),
+    # Real bundles (tagwatch evidence, tests/fixtures/evidence): one made
+    # before inventories and health reports were chained, one since.
+    "bundle": write("bundle", [open(os.path.join(FIX, "evidence", name), "rb").read()
+                               for name in ("bundle.zip", "bundle-page-views.zip")]),
 }
 print("seeds: " + ", ".join("%s %d" % kv for kv in n.items()), file=sys.stderr)

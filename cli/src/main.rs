@@ -860,12 +860,21 @@ fn verify(args: &VerifyArgs, checks: store::Checks) -> Result<bool, Failure> {
                     dump.entries.last().map_or(0, |e| e.seq)
                 ),
                 None => format!(
-                    "{} findings, chain seq {}..{} of site {site}",
+                    "{} findings, {} health reports, {} inventories, chain seq {}..{} of site {site}",
                     dump.findings.len(),
+                    dump.health.len(),
+                    dump.inventories.len(),
                     dump.entries.first().map_or(0, |e| e.seq),
                     dump.entries.last().map_or(0, |e| e.seq)
                 ),
             }];
+            let (health, inventories) = dump.unproven();
+            if health + inventories > 0 {
+                notes.push(format!(
+                    "{health} health reports and {inventories} inventories were stored before \
+                     they were chained (schema version 10) and not replaced since: not proven"
+                ));
+            }
             let no_rows = dump.findings.is_empty() && dump.versions.as_ref().is_none_or(Vec::is_empty);
             if dump.entries.is_empty() && no_rows {
                 // Consistent, and proves nothing: say so rather than let

@@ -3,9 +3,11 @@
 //! `tagwatch evidence` → `tagwatch verify` passes; a flipped byte, an
 //! edited file, another key, hostile zips are each refused with a message
 //! that names what is wrong; an edited finding row fails `verify --db`;
-//! a signed `purge` keeps the chain verifying; with ClickHouse
-//! (`--events`) the same, row version by row version, and rows no entry
-//! covers are not proven. PostgreSQL needs
+//! a signed `purge` keeps the chain verifying; an edited, deleted or
+//! added health report or inventory row (child rows included) fails
+//! `verify --db` and a bundle made from it; with ClickHouse
+//! (`--events`) findings the same, row version by row version, and rows
+//! no entry covers are not proven. PostgreSQL needs
 //! `TAGWATCH_TEST_POSTGRES`, ClickHouse `TAGWATCH_TEST_CLICKHOUSE` (else
 //! skipped, see common/pg.rs).
 
@@ -174,9 +176,27 @@ fn evidence_round_trip(db: &str, dir: &Path) {
         "{said}"
     );
 
-    // One byte flipped anywhere in the zip: refused, saying where.
+    // One byte flipped in the middle of a file's stored data: refused,
+    // saying where. (The zip's own framing, e.g. a local header's copy of
+    // the CRC, is not evidence: docs/evidence.md.)
     let bytes = std::fs::read(&bundle).unwrap();
-    for at in [bytes.len() / 3, bytes.len() / 2, bytes.len() - 30] {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.clone())).unwrap();
+    let middles: Vec<usize> = (0..zip.len())
+        .filter_map(|i| {
+            let f = zip.by_index_raw(i).unwrap();
+            let start = usize::try_from(f.data_start()).unwrap();
+            [
+                "findings.json",
+                "chain.json",
+                "page_views.json",
+                "report.html",
+            ]
+            .contains(&f.name())
+            .then(|| start + usize::try_from(f.compressed_size()).unwrap() / 2)
+        })
+        .collect();
+    assert_eq!(middles.len(), 4);
+    for at in middles {
         let mut flipped = bytes.clone();
         flipped[at] ^= 0x01;
         let path = dir.join(format!("flipped-{at}.zip"));
@@ -316,6 +336,249 @@ fn evidence_bundles_verify_and_tampering_is_named_on_postgres() {
     };
     let dir = temp_dir("evidence-pg");
     evidence_round_trip(&db.url, &dir);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A finding with its page view's inventory and health report, stored by
+/// a running collector an hour ago and more (a purge at now − 1 h removes
+/// them all). Answers (site, finding id).
+fn store_page_view(db: &str) -> (String, i64) {
+    let key = site_add(db, &[ORIGIN]);
+    let server = Server::start(db, &[]);
+    let old = 2 * 3600 * 1000;
+    let pv = "00000000000000cc";
+    let mut health = health_report(&key, old);
+    health["body"]["page_view"] = pv.into();
+    let body = batch(&[
+        finding(&key, pv, "script_before_consent", "intercom", old, 1),
+        inventory(
+            &key,
+            pv,
+            old,
+            serde_json::json!([intercom_usage(
+                3,
+                1,
+                4000,
+                &["widget.intercom.io"],
+                &["intercom-id-x"]
+            )]),
+            serde_json::json!([{"host": "cdn.unknown.example", "requests": 2, "script_requests": 1,
+                "transfer_bytes": 10, "encoded_bytes": 5, "duration_ms": 3}]),
+        ),
+        health,
+    ]);
+    let resp = server.post(Some(ORIGIN), &body);
+    assert_eq!(resp.status, 204, "{}", resp.body);
+    let id = finding_id(db, &key, "script_before_consent");
+    (key, id)
+}
+
+/// Makes a bundle of finding `id`; answers its path.
+fn bundle_of(db: &str, site: &str, id: i64, secret: &Path, out: &Path) -> String {
+    let out_s = out.to_str().unwrap().to_owned();
+    let made = run(&[
+        "evidence",
+        "--db",
+        db,
+        "--site",
+        site,
+        "--finding",
+        &id.to_string(),
+        "--out",
+        &out_s,
+        "--signing-key",
+        secret.to_str().unwrap(),
+    ]);
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    out_s
+}
+
+fn page_view_round_trip(db: &str, dir: &Path) {
+    let keys = dir.join("keys");
+    let out = run(&["keys", "init", "--dir", keys.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let public = text(&out.stdout).trim().to_owned();
+    let secret = keys.join("tagwatch-signing.key");
+    let (site, id) = store_page_view(db);
+    let inv = query_i64(
+        db,
+        &format!("SELECT id FROM inventories WHERE site = '{site}'"),
+    );
+    let health = query_i64(db, &format!("SELECT id FROM health WHERE site = '{site}'"));
+    let (ok, said) = verify(&["--db", db, "--site", &site]);
+    assert!(ok, "{said}");
+
+    // The bundle proves the page view's inventory and health report.
+    let bundle = bundle_of(db, &site, id, &secret, &dir.join("pv.zip"));
+    let (ok, said) = verify(&[&bundle, "--key", &public]);
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("1 inventories and 1 health reports of the findings' page views, checked against the chain"),
+        "{said}"
+    );
+
+    // Each edit behind the collector's back, named by `verify --db` and by a
+    // bundle made after it; then undone.
+    let inv_edited = format!("inventory {inv} of site {site} was edited after it was stored");
+    let health_edited =
+        format!("health report {health} of site {site} was edited after it was stored");
+    let edits: [(String, String, &String); 5] = [
+        (
+            format!("UPDATE inventory_vendors SET requests = requests + 1 WHERE inventory = {inv}"),
+            format!("UPDATE inventory_vendors SET requests = requests - 1 WHERE inventory = {inv}"),
+            &inv_edited,
+        ),
+        (
+            format!("UPDATE inventories SET page = page || '#' WHERE id = {inv}"),
+            format!(
+                "UPDATE inventories SET page = substr(page, 1, length(page) - 1) WHERE id = {inv}"
+            ),
+            &inv_edited,
+        ),
+        (
+            format!("INSERT INTO inventory_hosts VALUES ({inv}, 'extra.example', 1, 0, 1, 1, 1)"),
+            "DELETE FROM inventory_hosts WHERE host = 'extra.example'".to_owned(),
+            &inv_edited,
+        ),
+        (
+            format!("UPDATE health SET status = 'ok' WHERE id = {health}"),
+            format!("UPDATE health SET status = 'wasm_unavailable' WHERE id = {health}"),
+            &health_edited,
+        ),
+        (
+            format!("DELETE FROM inventory_hosts WHERE inventory = {inv}"),
+            String::new(),
+            &inv_edited,
+        ),
+    ];
+    for (n, (edit, undo, named)) in edits.iter().enumerate() {
+        execute(db, edit);
+        let (ok, said) = verify(&["--db", db, "--site", &site]);
+        assert!(!ok && said.contains(named.as_str()), "{edit}: {said}");
+        let bundle = bundle_of(db, &site, id, &secret, &dir.join(format!("edited-{n}.zip")));
+        let (ok, said) = verify(&[&bundle, "--key", &public]);
+        assert!(
+            !ok && said.contains(&format!("page_views.json: {named}")),
+            "{edit}: {said}"
+        );
+        if undo.is_empty() {
+            break; // Not undone: the last edit of the list.
+        }
+        execute(db, undo);
+        let (ok, said) = verify(&["--db", db, "--site", &site]);
+        assert!(ok, "{undo}: {said}");
+    }
+}
+
+/// Health reports and inventories: chained, purged behind a signed
+/// checkpoint, and tampering named.
+fn purge_and_delete(db: &str, dir: &Path) {
+    let keys = dir.join("keys2");
+    let out = run(&["keys", "init", "--dir", keys.to_str().unwrap()]);
+    let public = text(&out.stdout).trim().to_owned();
+    let secret = keys.join("tagwatch-signing.key");
+    let (site, _) = store_page_view(db);
+    let health = query_i64(db, &format!("SELECT id FROM health WHERE site = '{site}'"));
+    // A row the collector never stored.
+    execute(
+        db,
+        &format!(
+            "INSERT INTO health (site, page, status, at, received_at, user_agent, raw)
+             VALUES ('{site}', 'https://shop.example/', 'ok', '2026-01-01T00:00:00.000Z',
+                     '2026-01-01T00:00:00.000Z', 'ua', '{{}}')"
+        ),
+    );
+    let extra = query_i64(
+        db,
+        &format!("SELECT max(id) FROM health WHERE site = '{site}'"),
+    );
+    let (ok, said) = verify(&["--db", db, "--site", &site]);
+    assert!(
+        !ok && said.contains(&format!(
+            "health report {extra} of site {site} is not in the chain: it was inserted without the collector"
+        )),
+        "{said}"
+    );
+    execute(db, &format!("DELETE FROM health WHERE id = {extra}"));
+    // Deleted behind the collector's back.
+    execute(db, &format!("DELETE FROM health WHERE id = {health}"));
+    let (ok, said) = verify(&["--db", db, "--site", &site]);
+    assert!(
+        !ok && said.contains(&format!("health report {health} of site {site} (seq "))
+            && said.contains("was deleted: no purge records its removal"),
+        "{said}"
+    );
+    // Another row put in its place.
+    let replace = format!(
+        "INSERT INTO health (id, site, page_view, page, status, reason, at, received_at, user_agent, raw)
+         VALUES ({health}, '{site}', NULL, 'https://shop.example/', 'ok', NULL, '2026-01-01T00:00:00.000Z',
+                 '2026-01-01T00:00:00.000Z', 'ua', '{{}}')"
+    );
+    execute(db, &replace);
+    let (ok, said) = verify(&["--db", db, "--site", &site]);
+    assert!(
+        !ok && said.contains(&format!("health report {health} of site {site} was edited")),
+        "{said}"
+    );
+    execute(db, &format!("DELETE FROM health WHERE id = {health}"));
+    // A signed purge removes the rest.
+    let cutoff = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let cutoff = cutoff
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let out = run(&[
+        "purge",
+        "--before",
+        &cutoff,
+        "--db",
+        db,
+        "--signing-key",
+        secret.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The health row deleted by hand before the purge is still named; the
+    // inventory and finding the purge removed are explained by its
+    // signed checkpoint.
+    let (ok, said) = verify(&["--db", db, "--site", &site, "--key", &public]);
+    assert!(!ok, "{said}");
+    let failed: Vec<&str> = said.lines().filter(|l| l.starts_with("FAILED")).collect();
+    assert_eq!(failed.len(), 1, "{said}");
+    assert!(
+        failed[0].contains(&format!("health report {health} of site {site}")),
+        "{said}"
+    );
+    assert_eq!(
+        query_i64(
+            db,
+            &format!("SELECT count(*) FROM inventories WHERE site = '{site}'")
+        ),
+        0
+    );
+    assert_eq!(
+        query_i64(
+            db,
+            &format!("SELECT inventories FROM chain_checkpoints WHERE site = '{site}'")
+        ),
+        1
+    );
+}
+
+#[test]
+fn health_reports_and_inventories_are_chained_on_sqlite() {
+    let dir = temp_dir("evidence-pv");
+    page_view_round_trip(&db_url(&dir.join("tagwatch.db")), &dir);
+    purge_and_delete(&db_url(&dir.join("tagwatch.db")), &dir);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn health_reports_and_inventories_are_chained_on_postgres() {
+    let Some(db) = TestDb::create("evidence_pv") else {
+        return;
+    };
+    let dir = temp_dir("evidence-pv-pg");
+    page_view_round_trip(&db.url, &dir);
+    purge_and_delete(&db.url, &dir);
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -3,7 +3,8 @@
 // is stored and chained; `tagwatch evidence` bundles that one finding,
 // signed with a key from `tagwatch keys init`; `tagwatch verify` passes.
 // One flipped byte of the bundle fails verification with a message; one
-// finding row edited in the database (sqlite3) fails `verify --db`.
+// finding row edited in the database (sqlite3) fails `verify --db`, and so
+// does one vendor row of the page view's inventory (chained with it).
 // The same on ClickHouse (`serve --events`, when TAGWATCH_TEST_CLICKHOUSE
 // names a test server, as ./build.sh test does): the finding's row
 // versions are chained in the SQLite control plane, the bundle from
@@ -75,6 +76,9 @@ test('a tag before consent on the demo shop: its evidence bundle verifies; a fli
   const ok = await tagwatch(['verify', bundle, '--key', pub]);
   assert.equal(ok.code, 0, ok.out);
   assert.match(ok.out, /^verified$/m);
+  // The page view's inventory came in the finding's batch: the bundle
+  // carries it and proves it against the chain.
+  assert.match(ok.out, /1 inventories and \d+ health reports of the findings' page views, checked against the chain/, ok.out);
 
   // One byte flipped in the middle of findings.json's stored (deflated)
   // data: its zip local header is where its name first occurs; the data
@@ -99,6 +103,15 @@ test('a tag before consent on the demo shop: its evidence bundle verifies; a fli
   const edited = await tagwatch(['verify', '--db', db, '--site', site, '--key', pub]);
   assert.equal(edited.code, 1, edited.out);
   assert.match(edited.out, new RegExp(`FAILED: finding ${id} of site ${site} was edited after it was stored`), edited.out);
+
+  // One vendor row of the page view's inventory edited: named too.
+  const inv = await sqlite(db, `SELECT i.id FROM inventories i JOIN findings f ON f.page_view = i.page_view AND f.site = i.site WHERE f.id = ${id}`);
+  assert.match(inv, /^\d+$/, `the page view's inventory, got ${JSON.stringify(inv)}`);
+  const changed = await sqlite(db, `UPDATE inventory_vendors SET requests = requests + 1 WHERE inventory = ${inv}; SELECT changes();`);
+  assert.notEqual(changed, '0', 'the inventory has vendor rows');
+  const vendorEdited = await tagwatch(['verify', '--db', db, '--site', site, '--key', pub]);
+  assert.equal(vendorEdited.code, 1, vendorEdited.out);
+  assert.match(vendorEdited.out, new RegExp(`FAILED: inventory ${inv} of site ${site} was edited after it was stored`), vendorEdited.out);
 });
 
 // ClickHouse (`--events`): a database of this run's own, dropped after.

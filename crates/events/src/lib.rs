@@ -140,9 +140,9 @@ impl Split {
                     .or_default();
                 let n = int(row.get(1).unwrap_or(&serde_json::Value::Null))?;
                 if health {
-                    r.health = n;
+                    r.unchained_health = n;
                 } else {
-                    r.inventories = n;
+                    r.unchained_inventories = n;
                 }
             }
         }
@@ -458,8 +458,9 @@ impl Store for Split {
         Ok(Evidence {
             findings,
             chain: segment,
-            inventories,
-            health,
+            inventories: Vec::new(),
+            health: Vec::new(),
+            unchained_page_views: Some((inventories, health)),
             left_out,
         })
     }

@@ -13,7 +13,7 @@ use std::io::{Read, Seek, Write};
 use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use tagwatch_store::chain::{self, sha256, to_hex, Checkpoint, Entry, FindingState, Hash, Rows};
-use tagwatch_store::{HealthAt, InventoryAt};
+use tagwatch_store::chain_rows::{self, HealthState, InventoryState, Unchained};
 
 /// The format's name and version, in the manifest.
 pub const FORMAT: &str = "tagwatch-evidence-v1";
@@ -96,10 +96,37 @@ mod hex {
     }
 }
 
+/// `page_views.json`: the findings' page views' inventories and health
+/// reports, whole, each checked against its latest entry in the segment.
 #[derive(Serialize)]
 struct PageViews<'a> {
-    inventories: &'a [InventoryAt],
-    health: &'a [HealthAt],
+    inventories: &'a [InventoryState],
+    health: &'a [HealthState],
+    /// Rows at or below these ids with no entry were stored before
+    /// inventories and health reports were chained: not proven. A bundle
+    /// without this field predates their chaining (nothing in its
+    /// page_views.json is checked).
+    unchained: Unchained,
+}
+
+/// `page_views.json` of an events store's page views (which it does not
+/// chain): context, without the mark, so not proven.
+#[derive(Serialize)]
+struct UnchainedPageViews<'a> {
+    inventories: &'a [tagwatch_store::InventoryAt],
+    health: &'a [tagwatch_store::HealthAt],
+}
+
+/// `page_views.json` as read: bundles made before inventories and health
+/// reports were chained have no `unchained` and fewer fields.
+#[derive(Deserialize)]
+struct PageViewsFile {
+    #[serde(default)]
+    unchained: Option<Unchained>,
+    #[serde(default)]
+    inventories: serde_json::Value,
+    #[serde(default)]
+    health: serde_json::Value,
 }
 
 fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
@@ -168,10 +195,19 @@ pub fn write<W: Write + Seek>(out: W, c: &Contents<'_>, key: &SigningKey) -> Res
         (CHAIN, json(&chain_file)?),
         (
             PAGE_VIEWS,
-            json(&PageViews {
-                inventories: &ev.inventories,
-                health: &ev.health,
-            })?,
+            match &ev.unchained_page_views {
+                // An events store does not chain them: written without the
+                // mark, so `verify` reports them not proven.
+                Some((inventories, health)) => json(&UnchainedPageViews {
+                    inventories,
+                    health,
+                })?,
+                None => json(&PageViews {
+                    inventories: &ev.inventories,
+                    health: &ev.health,
+                    unchained: ev.chain.unchained,
+                })?,
+            },
         ),
         (CATALOG, json(&catalog(&ev.findings, c.collector_version))?),
         (POLICY, json(&policy)?),
@@ -414,6 +450,17 @@ pub fn verify<R: Read + Seek>(input: R, key: Option<&VerifyingKey>) -> Verdict {
         }
         None => None,
     };
+    let page_views: Option<PageViewsFile> =
+        match files.get(PAGE_VIEWS).map(|b| serde_json::from_slice(b)) {
+            Some(Ok(p)) => Some(p),
+            Some(Err(e)) => {
+                verdict
+                    .problems
+                    .push(format!("{PAGE_VIEWS} cannot be read ({e})"));
+                None
+            }
+            None => None,
+        };
     if let (Some(findings), Some(c)) = (findings, chain_file) {
         if c.site != manifest.site || findings.iter().any(|f| f.site != c.site) {
             verdict.problems.push(format!(
@@ -435,6 +482,9 @@ pub fn verify<R: Read + Seek>(input: R, key: Option<&VerifyingKey>) -> Verdict {
         verdict
             .problems
             .extend(problems.into_iter().map(|p| format!("{CHAIN}: {p}")));
+        if let Some(p) = page_views {
+            check_page_views(&mut verdict, p, &c.site, &c.entries, &checkpoints);
+        }
         verdict.notes.push(format!(
             "{} findings, chain seq {}..{} of site {}",
             findings.len(),
@@ -444,4 +494,67 @@ pub fn verify<R: Read + Seek>(input: R, key: Option<&VerifyingKey>) -> Verdict {
         ));
     }
     verdict
+}
+
+/// The page views' inventories and health reports against their latest
+/// entries in the segment (`chain_rows::verify`), or a note that the bundle
+/// predates their chaining.
+fn check_page_views(
+    verdict: &mut Verdict,
+    p: PageViewsFile,
+    site: &str,
+    entries: &[Entry],
+    checkpoints: &BTreeMap<i64, Checkpoint>,
+) {
+    let Some(unchained) = p.unchained else {
+        verdict.notes.push(format!(
+            "{PAGE_VIEWS} carries no chain mark (made before inventories and health reports were chained, or from an events store, which does not chain them): they are not proven"
+        ));
+        return;
+    };
+    let parsed: Result<(Vec<InventoryState>, Vec<HealthState>), String> =
+        serde_json::from_value(p.inventories)
+            .and_then(|i| Ok((i, serde_json::from_value(p.health)?)))
+            .map_err(|e| e.to_string());
+    let (inventories, health) = match parsed {
+        Ok(x) => x,
+        Err(e) => {
+            verdict
+                .problems
+                .push(format!("{PAGE_VIEWS} cannot be read ({e})"));
+            return;
+        }
+    };
+    if inventories.iter().any(|i| i.site != site) || health.iter().any(|h| h.site != site) {
+        verdict.problems.push(format!(
+            "{PAGE_VIEWS} holds rows of a site other than {site}"
+        ));
+    }
+    let inventories = inventories.iter().map(|i| (i.id, i.stored())).collect();
+    let health = health.iter().map(|h| (h.id, h.stored())).collect();
+    let check = chain_rows::Check {
+        site,
+        entries,
+        health: &health,
+        inventories: &inventories,
+        rows: Rows::Some,
+        checkpoints,
+        unchained,
+    };
+    verdict.problems.extend(
+        chain_rows::verify(&check)
+            .into_iter()
+            .map(|p| format!("{PAGE_VIEWS}: {p}")),
+    );
+    let (h, i) = chain_rows::unproven(&check);
+    verdict.notes.push(format!(
+        "{} inventories and {} health reports of the findings' page views, checked against the chain",
+        inventories.len().saturating_sub(i),
+        health.len().saturating_sub(h)
+    ));
+    if h + i > 0 {
+        verdict.notes.push(format!(
+            "{PAGE_VIEWS}: {i} inventories and {h} health reports were stored before they were chained: not proven"
+        ));
+    }
 }

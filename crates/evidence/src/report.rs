@@ -43,6 +43,54 @@ pub(crate) fn html(
             esc(&f.page_view),
         ));
     }
+    let mut views = String::new();
+    for i in &c.evidence.inventories {
+        let vendors: Vec<&str> = i.vendors.iter().map(|v| v.vendor.as_str()).collect();
+        let hosts: Vec<&str> = i.hosts.iter().map(|h| h.host.as_str()).collect();
+        views.push_str(&format!(
+            "<tr><td>inventory {}</td><td>{}</td><td>{}</td><td>{}</td><td>vendors: {}; unclassified hosts: {}</td></tr>\n",
+            i.id,
+            esc(&i.page_view),
+            esc(&i.page),
+            esc(&i.at),
+            esc(&vendors.join(", ")),
+            esc(&hosts.join(", ")),
+        ));
+    }
+    if let Some((inventories, health)) = &c.evidence.unchained_page_views {
+        for i in inventories {
+            views.push_str(&format!(
+                "<tr><td>inventory (not proven)</td><td>{}</td><td>{}</td><td>{}</td><td></td></tr>\n",
+                esc(&i.page_view),
+                esc(&i.page),
+                esc(&i.at),
+            ));
+        }
+        for h in health {
+            views.push_str(&format!(
+                "<tr><td>health report (not proven)</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                esc(h.page_view.as_deref().unwrap_or("")),
+                esc(&h.page),
+                esc(&h.at),
+                esc(&h.status),
+            ));
+        }
+    }
+    for h in &c.evidence.health {
+        views.push_str(&format!(
+            "<tr><td>health report {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td></tr>\n",
+            h.id,
+            esc(h.page_view.as_deref().unwrap_or("")),
+            esc(&h.page),
+            esc(&h.at),
+            esc(&h.status),
+            esc(&h
+                .reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()),
+        ));
+    }
     let first = entries.first().map_or(0, |e| e.seq);
     let last = entries.last();
     format!(
@@ -58,6 +106,10 @@ pub(crate) fn html(
 <p>To check this bundle: <code>tagwatch verify bundle.zip --key PUBLIC-KEY</code> (docs/evidence.md). This page is a view of <code>findings.json</code>; the files and the signature are the evidence.</p>
 <table><tr><th>id</th><th>type</th><th>vendor</th><th>page</th><th>observed</th><th>count</th><th>evidence</th><th>consent</th><th>page view</th></tr>
 {rows}</table>
+<h2>The findings' page views</h2>
+<p>Their inventories and health reports, as stored (<code>page_views.json</code>); each is in the chain segment, and <code>tagwatch verify</code> checks it against its latest entry as it does the findings — except rows marked not proven (an events store does not chain them).</p>
+<table><tr><th>row</th><th>page view</th><th>page</th><th>observed</th><th>what</th></tr>
+{views}</table>
 </body></html>
 ",
         site = esc(c.site),

@@ -1,8 +1,12 @@
-//! The bundle in tests/fixtures/evidence (made by `tagwatch evidence`, the
-//! fuzz target's seed) still verifies with its key: the format and the
-//! chain's canonical forms have not changed under it. If this fails after
-//! a deliberate format change, make a new fixture and bump
-//! `bundle::FORMAT` (docs/evidence.md).
+//! The bundles in tests/fixtures/evidence (made by `tagwatch evidence`)
+//! still verify with their keys: the format and the chain's canonical
+//! forms have not changed under them. `bundle.zip` (the fuzz target's
+//! seed) was made before inventories and health reports were chained;
+//! `bundle-page-views.zip` after, with a page view's inventory and health
+//! report whose chain entries it carries. If this fails after a deliberate
+//! format change, do not replace the fixtures: old bundles must keep
+//! verifying (add a new fixture, and bump `bundle::FORMAT` only for a
+//! format older readers cannot read; docs/evidence.md).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // A test fails by panicking.
 
@@ -27,6 +31,29 @@ fn the_fixture_bundle_verifies_with_its_key() {
         v.notes
             .iter()
             .any(|n| n.contains("2 findings, chain seq 1..2")),
+        "{:?}",
+        v.notes
+    );
+    // Said, not claimed: its page views are not proven.
+    assert!(
+        v.notes.iter().any(|n| n.contains(
+            "page_views.json carries no chain mark (made before inventories and health reports were chained, or from an events store, which does not chain them): they are not proven"
+        )),
+        "{:?}",
+        v.notes
+    );
+}
+
+#[test]
+fn the_fixture_bundle_with_page_views_verifies_them_too() {
+    let key = load_public(fixture("bundle-page-views.pub").to_str().unwrap()).unwrap();
+    let file = std::fs::File::open(fixture("bundle-page-views.zip")).unwrap();
+    let v = verify(file, Some(&key));
+    assert!(v.problems.is_empty(), "{:?}", v.problems);
+    assert!(
+        v.notes.iter().any(|n| n.contains(
+            "1 inventories and 1 health reports of the findings' page views, checked against the chain"
+        )),
         "{:?}",
         v.notes
     );

@@ -767,7 +767,12 @@ fn every_backend_chains_findings_and_names_what_was_changed() {
         let dump = ok("after commits");
         let rows = all_findings(store).len();
         assert_eq!(dump.findings.len(), rows, "{}", b.name);
-        assert_eq!(dump.entries.len(), rows + 1, "{}", b.name);
+        let of = |kind: &str| dump.entries.iter().filter(|e| e.kind == kind).count();
+        assert_eq!(of(chain::FINDING), rows + 1, "{}", b.name);
+        // Health reports and inventories too, one entry per state.
+        assert_eq!(of(chain_rows::HEALTH), 2, "{}", b.name);
+        assert_eq!(of(chain_rows::INVENTORY), 3, "{}", b.name);
+        assert_eq!(dump.entries.len(), rows + 1 + 2 + 3, "{}", b.name);
         // A signed purge: the removed rows are explained.
         purge_all(store, "2024-05-02T00:00:00.000Z").expect("purge");
         ok("after a purge");
@@ -818,6 +823,107 @@ fn every_backend_chains_findings_and_names_what_was_changed() {
             problems
                 .iter()
                 .any(|p| p.0.contains("seq 1 of site tw_a was changed")),
+            "{}: {problems:?}",
+            b.name
+        );
+    }
+}
+
+/// Health reports and inventories join the chain: one entry per health
+/// row and per inventory state a commit leaves (none for an older report
+/// kept back); a signed purge explains those it removes; rows swapped,
+/// child rows deleted are named.
+#[test]
+fn every_backend_chains_health_reports_and_inventories() {
+    for b in backends("chain_rows") {
+        let store = &*b.store;
+        store.sign_checkpoints(test_key());
+        with_site(store, SITE);
+        let batches = mixed_batches();
+        let refs: Vec<&Batch> = batches.iter().collect();
+        store.commit(&refs).expect("commit");
+        let later = Batch {
+            inventories: vec![inventory(
+                "pv2",
+                "2024-05-02T06:00:00.000Z",
+                vec![vendor("ga4", 4, &["x.example"], &[])],
+            )],
+            health: vec![
+                health(Some("pv3"), "2024-05-03T00:00:00.000Z"),
+                health(Some("pv2"), "2024-05-03T00:00:00.000Z"),
+            ],
+            ..Batch::default()
+        };
+        // An older report of pv3: kept back, nothing to chain.
+        let older = Batch {
+            inventories: vec![inventory("pv3", "2024-05-01T00:00:00.000Z", vec![])],
+            ..Batch::default()
+        };
+        store.commit(&[&later]).expect("commit");
+        store.commit(&[&older]).expect("commit");
+        let key = test_key().verifying_key();
+        let check = || {
+            store
+                .chain(SITE)
+                .expect("chain")
+                .verify(chain::Rows::All, Some(&key))
+        };
+        let dump = store.chain(SITE).expect("chain");
+        assert_eq!(check(), [], "{}", b.name);
+        let of =
+            |dump: &ChainDump, kind: &str| dump.entries.iter().filter(|e| e.kind == kind).count();
+        assert_eq!(of(&dump, chain_rows::HEALTH), 4, "{}", b.name);
+        assert_eq!(of(&dump, chain_rows::INVENTORY), 4, "{}", b.name);
+        assert_eq!(
+            (dump.health.len(), dump.inventories.len()),
+            (4, 3),
+            "{}",
+            b.name
+        );
+
+        // A signed purge: two health reports and pv1's inventory go.
+        purge_all(store, "2024-05-02T00:00:00.000Z").expect("purge");
+        assert_eq!(check(), [], "{} after the purge", b.name);
+        let dump = store.chain(SITE).expect("chain");
+        assert_eq!(of(&dump, chain_rows::HEALTH_REMOVED), 2, "{}", b.name);
+        assert_eq!(of(&dump, chain_rows::INVENTORY_REMOVED), 1, "{}", b.name);
+        let cp = dump.checkpoints.values().last().expect("a checkpoint");
+        assert_eq!((cp.health, cp.inventories), (2, 1), "{}", b.name);
+
+        // Two health rows' ids swapped: both named.
+        let ids: Vec<i64> = dump.health.keys().copied().collect();
+        let [x, y] = ids[..] else {
+            panic!("{}: {ids:?}", b.name)
+        };
+        let swap = format!(
+            "UPDATE health SET id = -1 WHERE id = {x}; UPDATE health SET id = {x} WHERE id = {y};
+             UPDATE health SET id = {y} WHERE id = -1;"
+        );
+        b.tamper(&swap);
+        let problems = check();
+        for id in [x, y] {
+            assert!(
+                problems.iter().any(|p| p
+                    .0
+                    .contains(&format!("health report {id} of site {SITE} was edited"))),
+                "{}: {problems:?}",
+                b.name
+            );
+        }
+        b.tamper(&swap);
+        assert_eq!(check(), [], "{} swapped back", b.name);
+
+        // One vendor row of an inventory deleted.
+        let inv = *dump.inventories.keys().next().expect("an inventory");
+        b.tamper(&format!(
+            "DELETE FROM inventory_vendors WHERE inventory = {inv} AND vendor = 'ga4'"
+        ));
+        let problems = check();
+        assert_eq!(problems.len(), 1, "{}: {problems:?}", b.name);
+        assert!(
+            problems[0].0.contains(&format!(
+                "inventory {inv} of site {SITE} was edited after it was stored"
+            )),
             "{}: {problems:?}",
             b.name
         );
@@ -1008,7 +1114,10 @@ fn postgres_writers_sharing_a_database_agree_and_never_deadlock() {
     // One chain, not forked: every commit's entries follow the last.
     let dump = store.chain(SITE).expect("chain");
     assert_eq!(dump.verify(chain::Rows::All, None), []);
-    assert_eq!(dump.entries.len(), 3 * 20 * 40);
+    let of = |kind: &str| dump.entries.iter().filter(|e| e.kind == kind).count();
+    assert_eq!(of(chain::FINDING), 3 * 20 * 40);
+    // Each commit's 10 inventories (one per page view) replace the last.
+    assert_eq!(of(chain_rows::INVENTORY), 3 * 20 * 10);
     let rows = all_findings(&**store);
     assert_eq!(rows.len(), 40);
     assert!(rows.iter().all(|r| r.count == 20));

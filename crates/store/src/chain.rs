@@ -46,7 +46,8 @@
 //! No length reaches 2^64 − 1, so NULL and text never meet.
 //!
 //! An entry's `hash` is SHA-256 of: the tag `tagwatch-chain-v1`, site
-//! (text), seq (int), kind (text: `finding`, `removed` or `checkpoint`),
+//! (text), seq (int), kind (text: `finding`, `removed` or `checkpoint`;
+//! health reports' and inventories' kinds are `chain_rows.rs`'s),
 //! row (int: the finding's or checkpoint's id), at (text), digest (32
 //! bytes), prev (32 bytes). `prev` is the hash of the entry before
 //! (seq − 1), or 32 zero bytes for seq 1.
@@ -112,26 +113,27 @@ pub struct FindingState {
     pub release: Option<String>,
 }
 
-/// Writes the canonical field encodings (see the module comment).
-struct Canon(Vec<u8>);
+/// Writes the canonical field encodings (see the module comment); the
+/// forms of health reports and inventories (`chain_rows.rs`) use it too.
+pub(crate) struct Canon(pub(crate) Vec<u8>);
 
 impl Canon {
-    fn new(tag: &str) -> Self {
+    pub(crate) fn new(tag: &str) -> Self {
         let mut v = Vec::with_capacity(512);
         v.extend_from_slice(tag.as_bytes());
         Self(v)
     }
-    fn int(&mut self, n: i64) -> &mut Self {
+    pub(crate) fn int(&mut self, n: i64) -> &mut Self {
         self.0.extend_from_slice(&n.to_le_bytes());
         self
     }
-    fn text(&mut self, s: &str) -> &mut Self {
+    pub(crate) fn text(&mut self, s: &str) -> &mut Self {
         let len = u64::try_from(s.len()).unwrap_or(u64::MAX - 1);
         self.0.extend_from_slice(&len.to_le_bytes());
         self.0.extend_from_slice(s.as_bytes());
         self
     }
-    fn opt(&mut self, s: Option<&str>) -> &mut Self {
+    pub(crate) fn opt(&mut self, s: Option<&str>) -> &mut Self {
         match s {
             Some(s) => self.text(s),
             None => {
@@ -140,7 +142,7 @@ impl Canon {
             }
         }
     }
-    fn bytes(&mut self, b: &[u8]) -> &mut Self {
+    pub(crate) fn bytes(&mut self, b: &[u8]) -> &mut Self {
         self.0.extend_from_slice(b);
         self
     }
@@ -561,6 +563,8 @@ pub fn verify(check: &Check<'_>) -> Vec<Problem> {
                     e.row, e.seq
                 )),
             },
+            // Health reports and inventories: checked by `chain_rows::verify`.
+            kind if crate::chain_rows::KINDS.contains(&kind) => {}
             other => push(format!("seq {} has an unknown kind {other:?}", e.seq)),
         }
         prev = e.hash;

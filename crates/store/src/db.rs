@@ -21,17 +21,17 @@ use crate::chain::{
     self, hash_from_hex, sha256, to_hex, Checkpoint, Entry, FindingState, FindingStateRef, Hash,
     GENESIS,
 };
+use crate::chain_rows::{self, HealthState, HostRow, InventoryParts, InventoryState, VendorRow};
 use crate::conn::{first, rows, transaction, Conn, Param, Row, Tx};
 use crate::schema::{
     binds_columns, render, row_columns, Backfill, Dialect, MIGRATIONS, SCHEMA_VERSION,
 };
 use crate::{
     release_items, Batch, ChainDump, ConsentTally, Evidence, EvidenceQuery, FindingRecord,
-    FindingRow, FindingsQuery, FirstSeen, HealthAt, HealthQuery, HealthRecord, HealthRow,
-    HostTotals, InventoryAt, InventoryQuery, InventoryRecord, InventoryTotals, Named, Purged,
-    ReleaseInfo, ReleaseItem, ReleaseItemKind, ReleaseNews, ReleaseProfile, ReleaseRows, Removed,
-    SiteChange, SiteConfig, SiteInfo, SiteRelease, Stats, StatsQuery, Store, StoreError, Tally,
-    Usage, VendorTotals,
+    FindingRow, FindingsQuery, FirstSeen, HealthQuery, HealthRecord, HealthRow, HostTotals,
+    InventoryQuery, InventoryRecord, InventoryTotals, Named, Purged, ReleaseInfo, ReleaseItem,
+    ReleaseItemKind, ReleaseNews, ReleaseProfile, ReleaseRows, Removed, SiteChange, SiteConfig, SiteInfo,
+    SiteRelease, Stats, StatsQuery, Store, StoreError, Tally, Usage, VendorTotals,
 };
 
 /// Most rows written by one multi-row statement. Larger groups take
@@ -525,9 +525,32 @@ ON CONFLICT (site, page_view, dedupe) DO UPDATE SET
     "}"
 );
 
-const INSERT_HEALTH: &str = "
+/// Every column of a health row its canonical form covers
+/// (`chain_rows::HealthState`), in its order.
+macro_rules! health_state_columns {
+    () => {
+        "id, site, page_view, page, status, reason, at, received_at, user_agent, raw, release"
+    };
+}
+
+/// Every column of an `inventories` row its canonical form covers
+/// (`chain_rows::InventoryState`, less the children), in its order.
+macro_rules! inventory_state_columns {
+    () => {
+        "id, site, page_view, page, at, received_at, user_agent, raw, release"
+    };
+}
+
+/// Answers the rows as stored, in no particular order (SQLite's
+/// `RETURNING` promises none; a health row has no key to match them by):
+/// their chain entries are made from what the statement answers.
+const INSERT_HEALTH: &str = concat!(
+    "
 INSERT INTO health (site, page_view, page, status, reason, at, received_at, user_agent, raw, release)
-{rows:tttttttttt}";
+{rows:tttttttttt}
+RETURNING ",
+    health_state_columns!()
+);
 
 /// Replaces a page view's inventory unless the stored one was observed
 /// later (a resent or reordered older beacon never wins). Answers the rows
@@ -691,8 +714,8 @@ fn write_group<C: Conn>(
     if let Some(last_id) = last_id {
         states = written_states(c, &group.findings, last_id)?;
     }
-    extend_chains(c, states)?;
 
+    let mut health: Vec<HealthState> = Vec::with_capacity(group.health.len());
     write_rows(
         c,
         INSERT_HEALTH,
@@ -711,19 +734,60 @@ fn write_group<C: Conn>(
                 (&h.release).into(),
             ]);
         },
-        &mut |_| Ok(()),
+        &mut |row| {
+            health.push(health_state(row)?);
+            Ok(())
+        },
     )?;
 
-    write_inventories(c, &group.inventories)?;
+    let inventories = write_inventories(c, &group.inventories)?;
+    // The chain last, all of a site's entries at once: its head is locked
+    // once per commit, after every row (in key order, as every writer
+    // does: no deadlock).
+    let mut pending = finding_entries(chain::FINDING, &mut states);
+    health.sort_by_key(|h| h.id);
+    pending.extend(health.iter().map(|h| Pending {
+        site: &h.site,
+        kind: chain_rows::HEALTH,
+        row: h.id,
+        at: &h.at,
+        digest: h.digest(),
+    }));
+    pending.extend(inventories.iter().map(|(inv, id, digest)| Pending {
+        site: &inv.site,
+        kind: chain_rows::INVENTORY,
+        row: *id,
+        at: &inv.at,
+        digest: *digest,
+    }));
+    extend_chains(c, pending)?;
     Ok(first_seen)
 }
 
-fn write_inventories<C: Conn>(
+/// The usage numbers in the canonical forms' order.
+fn usage_ints(u: &Usage) -> chain_rows::UsageInts {
+    [
+        u.requests,
+        u.script_requests,
+        u.transfer_bytes,
+        u.encoded_bytes,
+        u.duration_ms,
+    ]
+}
+
+/// An inventory stored by a commit: the record, its row's id and the
+/// digest of the state it left (row and child rows).
+type InventoryWritten<'a> = (&'a InventoryRecord, i64, Hash);
+
+/// Answers the inventories stored (not kept back by a newer one), each
+/// hashed from the statements' parameters (they are the rows): one
+/// canonical form and one SHA-256 per inventory, no read.
+fn write_inventories<'a, C: Conn>(
     c: &mut C,
-    inventories: &[&InventoryRecord],
-) -> Result<(), StoreError> {
+    inventories: &[&'a InventoryRecord],
+) -> Result<Vec<InventoryWritten<'a>>, StoreError> {
     if inventories.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     // (site, page view) → id of the rows stored (not kept back by a newer one).
     let mut stored: HashMap<(String, String), i64> = HashMap::new();
@@ -757,7 +821,7 @@ fn write_inventories<C: Conn>(
         },
     )?;
     if stored.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     replaced.sort_unstable();
     for sql in [DELETE_VENDORS_OF, DELETE_HOSTS_OF] {
@@ -776,8 +840,10 @@ fn write_inventories<C: Conn>(
     };
     let mut vendors = Vec::new();
     let mut hosts = Vec::new();
-    for inv in inventories {
+    let mut written = Vec::with_capacity(stored.len());
+    for inv in inventories.iter().copied() {
         if let Some(id) = stored_id(inv) {
+            let first_vendor = vendors.len();
             vendors.extend(inv.vendors.iter().map(|v| {
                 (
                     id,
@@ -790,6 +856,34 @@ fn write_inventories<C: Conn>(
                 )
             }));
             hosts.extend(inv.unclassified.iter().map(|h| (id, h)));
+            let state = InventoryParts {
+                id,
+                site: &inv.site,
+                page_view: &inv.page_view,
+                page: &inv.page,
+                at: &inv.at,
+                received_at: &inv.received_at,
+                user_agent: &inv.user_agent,
+                raw: &inv.raw,
+                release: inv.release.as_deref(),
+                vendors: vendors
+                    .iter()
+                    .skip(first_vendor)
+                    .map(|(_, v, [h, r, k])| {
+                        (
+                            v.vendor.as_str(),
+                            usage_ints(&v.usage),
+                            [h.as_str(), r.as_str(), k.as_str()],
+                        )
+                    })
+                    .collect(),
+                hosts: inv
+                    .unclassified
+                    .iter()
+                    .map(|h| (h.host.as_str(), usage_ints(&h.usage)))
+                    .collect(),
+            };
+            written.push((inv, id, state.digest()));
         }
     }
     write_rows(
@@ -812,7 +906,8 @@ fn write_inventories<C: Conn>(
             usage_params(&h.usage, p);
         },
         &mut |_| Ok(()),
-    )
+    )?;
+    Ok(written)
 }
 
 const RECORD_RELEASES: &str = "
@@ -1187,31 +1282,48 @@ fn append<C: Conn>(
     Ok(entries)
 }
 
-/// One entry per finding row the commit wrote (`states`: each as the
-/// commit left it), site by site in key order (no deadlock between
-/// collectors), rows in id order.
-fn extend_chains<C: Conn>(c: &mut C, states: Vec<Written<'_>>) -> Result<(), StoreError> {
-    extend_chains_with(c, chain::FINDING, states)
+/// A chain entry a commit is about to append: its row's state hashed.
+struct Pending<'a> {
+    site: &'a str,
+    kind: &'static str,
+    row: i64,
+    at: &'a str,
+    digest: Hash,
 }
 
-/// As [`extend_chains`], with entries of `kind` ([`chain::VERSION`] for
-/// an events store's row versions, `id` their row key).
-fn extend_chains_with<C: Conn>(
-    c: &mut C,
-    kind: &str,
-    mut states: Vec<Written<'_>>,
-) -> Result<(), StoreError> {
+/// The entries of the finding rows a commit wrote (`states`: each as the
+/// commit left it; `kind`: [`chain::FINDING`], or [`chain::VERSION`] for
+/// an events store's row versions, `id` their row key), by site then id.
+fn finding_entries<'a>(kind: &'static str, states: &'a mut [Written<'_>]) -> Vec<Pending<'a>> {
     states.sort_by(|a, b| (&a.site, a.id).cmp(&(&b.site, b.id)));
-    for site_states in states.chunk_by(|a, b| a.site == b.site) {
-        let Some(site) = site_states.first().map(|f| f.site.as_ref()) else {
+    states
+        .iter()
+        .map(|f| Pending {
+            site: &f.site,
+            kind,
+            row: f.id,
+            at: &f.at,
+            digest: f.digest,
+        })
+        .collect()
+}
+
+/// Appends the entries of a commit (`pending`: findings, then health
+/// reports, then inventories, each in id order), site by site in key order
+/// (no deadlock between collectors), one head lock per site.
+fn extend_chains<C: Conn>(c: &mut C, mut pending: Vec<Pending<'_>>) -> Result<(), StoreError> {
+    // Stable: each site's entries keep their order.
+    pending.sort_by(|a, b| a.site.cmp(b.site));
+    for site_entries in pending.chunk_by(|a, b| a.site == b.site) {
+        let Some(site) = site_entries.first().map(|p| p.site) else {
             continue;
         };
         append(c, site, |mut seq, mut prev| {
-            site_states
+            site_entries
                 .iter()
-                .map(|f| {
+                .map(|p| {
                     seq = seq.saturating_add(1);
-                    let e = Entry::new(site, seq, kind, f.id, &f.at, f.digest, prev);
+                    let e = Entry::new(site, seq, p.kind, p.row, p.at, p.digest, prev);
                     prev = e.hash;
                     e
                 })
@@ -1221,9 +1333,13 @@ fn extend_chains_with<C: Conn>(
     Ok(())
 }
 
-/// Records a purge in each site's chain: a `removed` entry per finding
-/// row, then the checkpoint that counts them, signed when the store has a
-/// key.
+fn count<T>(rows: &[T]) -> i64 {
+    i64::try_from(rows.len()).unwrap_or(i64::MAX)
+}
+
+/// Records a purge in each site's chain: a removal entry per finding,
+/// health and inventory row, then the checkpoint that counts them (with
+/// the rows no entry covers), signed when the store has a key.
 fn record_checkpoints<C: Conn>(
     c: &mut C,
     before: &str,
@@ -1241,24 +1357,28 @@ fn record_checkpoints<C: Conn>(
         .ok_or_else(|| untrusted_chain(site, "a checkpoint could not be recorded"))?;
         let mut checkpoint = None;
         append(c, site, |mut seq, mut prev| {
-            let mut entries: Vec<Entry> = r
-                .findings
-                .iter()
-                .map(|(row, at, digest)| {
-                    seq = seq.saturating_add(1);
-                    let e = Entry::new(site, seq, chain::REMOVED, *row, at, *digest, prev);
-                    prev = e.hash;
-                    e
-                })
-                .collect();
+            let mut entries: Vec<Entry> = [
+                (chain::REMOVED, &r.findings),
+                (chain_rows::HEALTH_REMOVED, &r.health),
+                (chain_rows::INVENTORY_REMOVED, &r.inventories),
+            ]
+            .into_iter()
+            .flat_map(|(kind, rows)| rows.iter().map(move |row| (kind, row)))
+            .map(|(kind, (row, at, digest))| {
+                seq = seq.saturating_add(1);
+                let e = Entry::new(site, seq, kind, *row, at, *digest, prev);
+                prev = e.hash;
+                e
+            })
+            .collect();
             let mut cp = Checkpoint {
                 id,
                 site: site.clone(),
                 seq: seq.saturating_add(1),
                 before: before.to_owned(),
-                findings: i64::try_from(r.findings.len()).unwrap_or(i64::MAX),
-                health: r.health,
-                inventories: r.inventories,
+                findings: count(&r.findings),
+                health: count(&r.health).saturating_add(r.unchained_health),
+                inventories: count(&r.inventories).saturating_add(r.unchained_inventories),
                 boundary: prev,
                 signature: None,
                 public_key: None,
@@ -1304,10 +1424,16 @@ const STATES_OF_FINDINGS: &str = concat!(
     finding_state_columns!(),
     " FROM findings WHERE id IN (SELECT CAST(value AS BIGINT) FROM {each:?1:i}) ORDER BY id"
 );
-const SITES_OF_HEALTH: &str = "SELECT site, count(*) FROM health
-WHERE id IN (SELECT CAST(value AS BIGINT) FROM {each:?1:i}) GROUP BY site";
-const SITES_OF_INVENTORIES: &str = "SELECT site, count(*) FROM inventories
-WHERE id IN (SELECT CAST(value AS BIGINT) FROM {each:?1:i}) GROUP BY site";
+const STATES_OF_HEALTH: &str = concat!(
+    "SELECT ",
+    health_state_columns!(),
+    " FROM health WHERE id IN (SELECT CAST(value AS BIGINT) FROM {each:?1:i}) ORDER BY id"
+);
+const STATES_OF_INVENTORIES: &str = concat!(
+    "SELECT ",
+    inventory_state_columns!(),
+    " FROM inventories WHERE id IN (SELECT CAST(value AS BIGINT) FROM {each:?1:i}) ORDER BY id"
+);
 
 const CHAIN_ENTRIES: &str = "SELECT seq, kind, row_id, at, digest, prev, hash FROM chain
 WHERE site = ?1 AND seq >= ?2 ORDER BY seq";
@@ -1401,6 +1527,33 @@ fn read_chain<C: Conn>(
         after = *last;
         findings.extend(page);
     }
+    let mut health = BTreeMap::new();
+    let mut inventories = BTreeMap::new();
+    if digests {
+        let mut after = 0i64;
+        loop {
+            let page = rows(
+                c,
+                SITE_HEALTH,
+                &[site.into(), Param::Int(after), VERIFY_ROWS.into()],
+                health_state,
+            )?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            health.extend(page.iter().map(|h| (h.id, h.stored())));
+        }
+        let mut after = 0i64;
+        loop {
+            let page = read_inventories(
+                c,
+                SITE_INVENTORIES,
+                &[site.into(), Param::Int(after), VERIFY_ROWS.into()],
+            )?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            inventories.extend(page.iter().map(|i| (i.id, i.stored())));
+        }
+    }
     let start = match entries.first() {
         Some(e) => e.prev,
         None => GENESIS,
@@ -1412,7 +1565,127 @@ fn read_chain<C: Conn>(
         findings,
         checkpoints,
         versions: None,
+        health,
+        inventories,
+        unchained: read_unchained(c)?,
     })
+}
+
+fn health_state(row: &dyn Row) -> Result<HealthState, StoreError> {
+    Ok(HealthState {
+        id: row.int(0)?,
+        site: row.text(1)?,
+        page_view: row.opt_text(2)?,
+        page: row.text(3)?,
+        status: row.text(4)?,
+        reason: row.opt_text(5)?,
+        at: row.text(6)?,
+        received_at: row.text(7)?,
+        user_agent: row.text(8)?,
+        raw: row.text(9)?,
+        release: row.opt_text(10)?,
+    })
+}
+
+const SITE_HEALTH: &str = concat!(
+    "SELECT ",
+    health_state_columns!(),
+    " FROM health WHERE site = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+);
+const SITE_INVENTORIES: &str = concat!(
+    "SELECT ",
+    inventory_state_columns!(),
+    " FROM inventories WHERE site = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+);
+/// The child rows of some inventories: `?1` a JSON array of their ids.
+const VENDORS_OF_INVENTORIES: &str = "SELECT inventory, vendor, requests, script_requests,
+    transfer_bytes, encoded_bytes, duration_ms, hosts, regions, cookies FROM inventory_vendors
+WHERE inventory IN (SELECT CAST(value AS BIGINT) FROM {each:?1:i})";
+const HOSTS_OF_INVENTORIES: &str = "SELECT inventory, host, requests, script_requests,
+    transfer_bytes, encoded_bytes, duration_ms FROM inventory_hosts
+WHERE inventory IN (SELECT CAST(value AS BIGINT) FROM {each:?1:i})";
+/// The largest ids stored before these tables were chained (one row).
+const UNCHAINED: &str = "SELECT health, inventories FROM chain_unchained";
+
+fn read_unchained<C: Conn>(c: &mut C) -> Result<chain_rows::Unchained, StoreError> {
+    Ok(first(c, UNCHAINED, &[], |row| {
+        Ok(chain_rows::Unchained {
+            health: row.int(0)?,
+            inventories: row.int(1)?,
+        })
+    })?
+    .unwrap_or_default())
+}
+
+/// The inventories `sql` selects (`inventory_state_columns!`), each with
+/// its child rows (in the order read: the canonical form sorts them).
+fn read_inventories<C: Conn>(
+    c: &mut C,
+    sql: &'static str,
+    params: &[Param<'_>],
+) -> Result<Vec<InventoryState>, StoreError> {
+    let mut found = rows(c, sql, params, |row| {
+        Ok(InventoryState {
+            id: row.int(0)?,
+            site: row.text(1)?,
+            page_view: row.text(2)?,
+            page: row.text(3)?,
+            at: row.text(4)?,
+            received_at: row.text(5)?,
+            user_agent: row.text(6)?,
+            raw: row.text(7)?,
+            release: row.opt_text(8)?,
+            vendors: Vec::new(),
+            hosts: Vec::new(),
+        })
+    })?;
+    if found.is_empty() {
+        return Ok(found);
+    }
+    let at: HashMap<i64, usize> = found.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
+    let ids = serde_json::Value::from(found.iter().map(|s| s.id).collect::<Vec<_>>()).to_string();
+    let usage = |row: &dyn Row, first: usize| -> Result<chain_rows::RowUsage, StoreError> {
+        let u = usage_at(row, first)?;
+        Ok(chain_rows::RowUsage {
+            requests: u.requests,
+            script_requests: u.script_requests,
+            transfer_bytes: u.transfer_bytes,
+            encoded_bytes: u.encoded_bytes,
+            duration_ms: u.duration_ms,
+        })
+    };
+    let vendors = rows(c, VENDORS_OF_INVENTORIES, &[ids.as_str().into()], |row| {
+        Ok((
+            row.int(0)?,
+            VendorRow {
+                vendor: row.text(1)?,
+                usage: usage(row, 2)?,
+                hosts: row.text(7)?,
+                regions: row.text(8)?,
+                cookies: row.text(9)?,
+            },
+        ))
+    })?;
+    let hosts = rows(c, HOSTS_OF_INVENTORIES, &[ids.as_str().into()], |row| {
+        Ok((
+            row.int(0)?,
+            HostRow {
+                host: row.text(1)?,
+                usage: usage(row, 2)?,
+            },
+        ))
+    })?;
+    for (id, v) in vendors {
+        if let Some(s) = at.get(&id).and_then(|i| found.get_mut(*i)) {
+            s.vendors.push(v);
+        }
+    }
+    for (id, h) in hosts {
+        if let Some(s) = at.get(&id).and_then(|i| found.get_mut(*i)) {
+            s.hosts.push(h);
+        }
+    }
+    Ok(found)
 }
 
 const EVIDENCE_FINDINGS: &str = concat!(
@@ -1433,10 +1706,23 @@ GROUP BY row_id";
 const LATEST_VERSIONS: &str = "SELECT row_id, max(seq) FROM chain
 WHERE site = ?1 AND kind = 'version' AND row_id IN (SELECT CAST(value AS BIGINT) FROM {each:?2:i})
 GROUP BY row_id";
-const EVIDENCE_INVENTORIES: &str = "SELECT page_view, page, at, received_at, raw FROM inventories
-WHERE site = ?1 AND page_view IN (SELECT value{bytes} FROM {each:?2:p}) ORDER BY page_view";
-const EVIDENCE_HEALTH: &str = "SELECT page_view, page, status, reason, at, received_at FROM health
-WHERE site = ?1 AND page_view IN (SELECT value{bytes} FROM {each:?2:p}) ORDER BY id";
+/// The latest entry of each of some rows of one kind: `?2` a JSON array
+/// of ids, `?3` the kind.
+const LATEST_ENTRIES_OF: &str = "SELECT row_id, max(seq) FROM chain
+WHERE site = ?1 AND kind = ?3 AND row_id IN (SELECT CAST(value AS BIGINT) FROM {each:?2:i})
+GROUP BY row_id";
+const EVIDENCE_INVENTORIES: &str = concat!(
+    "SELECT ",
+    inventory_state_columns!(),
+    " FROM inventories
+WHERE site = ?1 AND page_view IN (SELECT value{bytes} FROM {each:?2:p}) ORDER BY page_view"
+);
+const EVIDENCE_HEALTH: &str = concat!(
+    "SELECT ",
+    health_state_columns!(),
+    " FROM health
+WHERE site = ?1 AND page_view IN (SELECT value{bytes} FROM {each:?2:p}) ORDER BY id"
+);
 
 // --------------------------------------------------------------- queries
 
@@ -2152,22 +2438,27 @@ impl<C: Conn> Store for Db<C> {
                         .push((f.id, f.at.to_owned(), f.digest()));
                     Ok(())
                 })?;
-                let mut ids_of = |c: &mut C, old: &'static str, sites: &'static str, health: bool| {
-                    let ids = rows(c, old, &p, |row| row.int(0))?;
-                    let ids = serde_json::Value::from(ids).to_string();
-                    c.query(sites, &[Param::Text(&ids)], &mut |row| {
-                        let r = removed.entry(row.text(0)?).or_default();
-                        let n = if health { &mut r.health } else { &mut r.inventories };
-                        *n = row.int(1)?;
-                        Ok(())
-                    })?;
-                    Ok::<String, StoreError>(ids)
-                };
-                let health_ids = ids_of(c, OLD_HEALTH, SITES_OF_HEALTH, true)?;
+                let health_ids = rows(c, OLD_HEALTH, &p, |row| row.int(0))?;
+                let health_ids = serde_json::Value::from(health_ids).to_string();
+                c.query(STATES_OF_HEALTH, &[Param::Text(&health_ids)], &mut |row| {
+                    let h = health_state(row)?;
+                    let digest = h.digest();
+                    removed.entry(h.site).or_default().health.push((h.id, h.at, digest));
+                    Ok(())
+                })?;
                 // Inventories locked first: no writer replaces their
                 // children while they go. Children deleted first and
                 // counted (the cascade would not say how many).
-                let inventory_ids = ids_of(c, OLD_INVENTORIES, SITES_OF_INVENTORIES, false)?;
+                let inventory_ids = rows(c, OLD_INVENTORIES, &p, |row| row.int(0))?;
+                let inventory_ids = serde_json::Value::from(inventory_ids).to_string();
+                for inv in read_inventories(c, STATES_OF_INVENTORIES, &[Param::Text(&inventory_ids)])? {
+                    let digest = inv.digest();
+                    removed
+                        .entry(inv.site)
+                        .or_default()
+                        .inventories
+                        .push((inv.id, inv.at, digest));
+                }
                 let findings = c.execute(
                     "DELETE FROM findings WHERE id IN (SELECT CAST(value AS BIGINT) FROM {each:?1:i})",
                     &[Param::Text(&finding_ids)],
@@ -2208,8 +2499,8 @@ impl<C: Conn> Store for Db<C> {
             .unwrap_or_else(PoisonError::into_inner);
         let first_seen = self.write_tx(|c| {
             let first_seen = record_types(c, &types, &known)?;
-            let versions = versions.iter().map(Written::of).collect();
-            extend_chains_with(c, chain::VERSION, versions)?;
+            let mut versions: Vec<Written<'_>> = versions.iter().map(Written::of).collect();
+            extend_chains(c, finding_entries(chain::VERSION, &mut versions))?;
             Ok(first_seen)
         })?;
         learn_types(&mut known, &types);
@@ -2274,45 +2565,44 @@ impl<C: Conn> Store for Db<C> {
                 let ids =
                     serde_json::Value::from(findings.iter().map(|f| f.id).collect::<Vec<_>>())
                         .to_string();
-                let latest = rows(
+                let mut latest = rows(
                     c,
                     LATEST_ENTRIES,
                     &[(&q.site).into(), ids.as_str().into()],
                     |row| row.int(1),
                 )?;
-                // The segment: from the oldest latest state of a finding in
-                // the bundle to the head (the entries after a finding's
-                // latest state show it was not changed since).
-                let from = latest.iter().copied().min().unwrap_or(i64::MAX);
-                let chain = read_chain(c, &q.site, from, false)?;
                 let views: BTreeSet<&str> = findings.iter().map(|f| f.page_view.as_str()).collect();
                 let views =
                     serde_json::Value::from(views.into_iter().collect::<Vec<_>>()).to_string();
                 let vp = [(&q.site).into(), views.as_str().into()];
-                let inventories = rows(c, EVIDENCE_INVENTORIES, &vp, |row| {
-                    Ok(InventoryAt {
-                        page_view: row.text(0)?,
-                        page: row.text(1)?,
-                        at: row.text(2)?,
-                        received_at: row.text(3)?,
-                        raw: row.text(4)?,
-                    })
-                })?;
-                let health = rows(c, EVIDENCE_HEALTH, &vp, |row| {
-                    Ok(HealthAt {
-                        page_view: row.opt_text(0)?,
-                        page: row.text(1)?,
-                        status: row.text(2)?,
-                        reason: row.opt_text(3)?,
-                        at: row.text(4)?,
-                        received_at: row.text(5)?,
-                    })
-                })?;
+                let inventories = read_inventories(c, EVIDENCE_INVENTORIES, &vp)?;
+                let health = rows(c, EVIDENCE_HEALTH, &vp, health_state)?;
+                for (kind, ids) in [
+                    (
+                        chain_rows::INVENTORY,
+                        inventories.iter().map(|i| i.id).collect::<Vec<_>>(),
+                    ),
+                    (chain_rows::HEALTH, health.iter().map(|h| h.id).collect()),
+                ] {
+                    let ids = serde_json::Value::from(ids).to_string();
+                    latest.extend(rows(
+                        c,
+                        LATEST_ENTRIES_OF,
+                        &[(&q.site).into(), ids.as_str().into(), kind.into()],
+                        |row| row.int(1),
+                    )?);
+                }
+                // The segment: from the oldest latest state of a row in
+                // the bundle to the head (the entries after a row's latest
+                // state show it was not changed since).
+                let from = latest.iter().copied().min().unwrap_or(i64::MAX);
+                let chain = read_chain(c, &q.site, from, false)?;
                 Ok(Evidence {
                     findings,
                     chain,
                     inventories,
                     health,
+                    unchained_page_views: None,
                     left_out: 0,
                 })
             })

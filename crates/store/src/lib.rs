@@ -16,6 +16,7 @@ use tagwatch_core::report::{EvidenceKind, FindingType, HealthStatus};
 
 pub mod chain;
 pub mod chain_versions;
+pub mod chain_rows;
 mod conn;
 mod db;
 mod postgres;
@@ -27,6 +28,8 @@ pub mod timefmt;
 
 #[cfg(test)]
 mod backend_tests;
+#[cfg(test)]
+mod chain_rows_tests;
 #[cfg(test)]
 mod chain_tests;
 
@@ -838,10 +841,16 @@ pub const NO_CHAIN: &str = "this store keeps no chain of its findings; evidence 
 /// What a purge removes from one site, for its chain.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Removed {
-    /// (id or row key, `at`, digest) of each finding row, in id order.
+    /// (id or row key, `at`, digest) of each finding row's last state, in
+    /// id order.
     pub findings: Vec<(i64, String, chain::Hash)>,
-    pub health: i64,
-    pub inventories: i64,
+    /// Likewise of each health row and inventory (the SQL store's).
+    pub health: Vec<(i64, String, chain::Hash)>,
+    pub inventories: Vec<(i64, String, chain::Hash)>,
+    /// Health reports and inventories removed that no entry covers (an
+    /// events store does not chain them): counted by the checkpoint only.
+    pub unchained_health: i64,
+    pub unchained_inventories: i64,
 }
 
 /// What `tagwatch evidence` reads: a site's findings in a window (or
@@ -873,6 +882,13 @@ pub struct ChainDump {
     /// The events store's finding row versions (all of the site's), when
     /// its findings are there: checked by [`chain_versions::verify`].
     pub versions: Option<Vec<chain_versions::Version>>,
+    /// Health report id → digest of the row as stored now (all of the
+    /// site's for `Store::chain`; none for `Store::evidence`).
+    pub health: std::collections::BTreeMap<i64, chain::Stored>,
+    /// Inventory id → digest of its state as stored now (likewise).
+    pub inventories: std::collections::BTreeMap<i64, chain::Stored>,
+    /// Rows stored before health reports and inventories were chained.
+    pub unchained: chain_rows::Unchained,
 }
 
 impl ChainDump {
@@ -883,7 +899,7 @@ impl ChainDump {
         rows: chain::Rows,
         key: Option<&ed25519_dalek::VerifyingKey>,
     ) -> Vec<chain::Problem> {
-        chain::verify(&chain::Check {
+        let mut problems = chain::verify(&chain::Check {
             site: &self.site,
             entries: &self.entries,
             start: self.start,
@@ -891,7 +907,10 @@ impl ChainDump {
             rows,
             checkpoints: &self.checkpoints,
             key,
-        })
+        });
+        problems.extend(chain_rows::verify(&self.rows_check(rows)));
+        problems.truncate(chain::MAX_PROBLEMS);
+        problems
     }
 
     /// The check of a whole chain against the rows at hand: the finding
@@ -908,9 +927,27 @@ impl ChainDump {
             },
         }
     }
+
+    /// Health reports and inventories stored before they were chained
+    /// (no entry since): not proven.
+    pub fn unproven(&self) -> (usize, usize) {
+        chain_rows::unproven(&self.rows_check(chain::Rows::All))
+    }
+
+    fn rows_check(&self, rows: chain::Rows) -> chain_rows::Check<'_> {
+        chain_rows::Check {
+            site: &self.site,
+            entries: &self.entries,
+            health: &self.health,
+            inventories: &self.inventories,
+            rows,
+            checkpoints: &self.checkpoints,
+            unchained: self.unchained,
+        }
+    }
 }
 
-/// The latest inventory of a page view, as stored.
+/// The latest inventory of a page view as an events store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InventoryAt {
     pub page_view: String,
@@ -921,7 +958,7 @@ pub struct InventoryAt {
     pub raw: String,
 }
 
-/// A health report of a page view, as stored.
+/// A health report of a page view as an events store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HealthAt {
     pub page_view: Option<String>,
@@ -938,9 +975,13 @@ pub struct Evidence {
     pub findings: Vec<chain::FindingState>,
     /// From the oldest latest state of those findings to the head.
     pub chain: ChainDump,
-    /// Of the findings' page views.
-    pub inventories: Vec<InventoryAt>,
-    pub health: Vec<HealthAt>,
+    /// Of the findings' page views, whole (their chain entries are in
+    /// the segment): the SQL store's.
+    pub inventories: Vec<chain_rows::InventoryState>,
+    pub health: Vec<chain_rows::HealthState>,
+    /// Of the findings' page views as an events store keeps them (not
+    /// chained there): context a bundle carries unproven.
+    pub unchained_page_views: Option<(Vec<InventoryAt>, Vec<HealthAt>)>,
     /// Rows of the window that no chain entry covers, left out of the
     /// bundle (an events store's rows not proven; always 0 on SQL).
     pub left_out: usize,

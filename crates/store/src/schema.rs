@@ -54,7 +54,7 @@ pub enum Dialect {
 
 /// The schema version this build writes: the last migration's. SQLite keeps
 /// it in `PRAGMA user_version`, PostgreSQL in the `tagwatch_schema` table.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -108,6 +108,12 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 9,
         sql: V9_CHAIN,
+        backfill: None,
+        then: "",
+    },
+    Migration {
+        version: 10,
+        sql: V10_CHAIN_ROWS,
         backfill: None,
         then: "",
     },
@@ -390,6 +396,20 @@ CREATE TABLE chain_checkpoints (
     signature   {text},
     public_key  {text}
 );
+";
+
+/// Health reports and inventories join their site's chain
+/// (`chain_rows.rs`, docs/evidence.md); the chain's tables are unchanged
+/// (new entry kinds). One row: the largest ids stored before, so that
+/// `tagwatch verify --db` tells those rows (not proven) from rows inserted
+/// behind the collector's back since (a problem).
+const V10_CHAIN_ROWS: &str = "
+CREATE TABLE chain_unchained (
+    health      BIGINT NOT NULL,
+    inventories BIGINT NOT NULL
+);
+INSERT INTO chain_unchained (health, inventories)
+SELECT (SELECT coalesce(max(id), 0) FROM health), (SELECT coalesce(max(id), 0) FROM inventories);
 ";
 
 /// `sql` in `dialect`: tokens filled in (see the module comment), `?N`

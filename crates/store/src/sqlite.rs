@@ -772,6 +772,83 @@ mod tests {
     /// Checkpoints still happen with SQLite's automatic one replaced by
     /// the checkpoint thread: once the WAL passes the threshold, its pages
     /// reach the database file.
+    /// Version 10 chains health reports and inventories: rows stored
+    /// before are not proven (not tampered), rows stored since are
+    /// chained, and a row inserted since behind the collector is named.
+    #[test]
+    fn migrates_a_version_9_file_and_chains_health_and_inventories_from_then() {
+        let path = temp_db("v9");
+        {
+            let conn = Connection::open(&path).expect("open");
+            for m in MIGRATIONS.iter().filter(|m| m.version <= 9) {
+                conn.execute_batch(&render(m.sql, Dialect::Sqlite, 1))
+                    .expect("old migration");
+                conn.execute_batch(&render(m.then, Dialect::Sqlite, 1))
+                    .expect("old migration");
+            }
+            conn.pragma_update(None, "user_version", 9).expect("pragma");
+            conn.execute_batch(
+                "INSERT INTO sites (key, created_at) VALUES ('tw_a', '2024-01-01T00:00:00.000Z');
+                 INSERT INTO health (site, page_view, page, status, reason, at, received_at, user_agent, raw)
+                 VALUES ('tw_a', NULL, 'https://shop.example/', 'ok', NULL,
+                         '2024-05-01T12:00:00.000Z', '2024-05-01T12:00:00.000Z', 'ua', '{}');
+                 INSERT INTO inventories (site, page_view, page, at, received_at, user_agent, raw)
+                 VALUES ('tw_a', 'pv0', 'https://shop.example/', '2024-05-01T12:00:00.000Z',
+                         '2024-05-01T12:00:00.000Z', 'ua', '{}');
+                 INSERT INTO inventory_vendors VALUES (1, 'ga4', 1, 1, 1, 1, 1, '[]', '[]', '[]');",
+            )
+            .expect("old rows");
+        }
+        let store = open(&path, 1, Checks::default()).expect("migrate");
+        assert_eq!(user_version(&path), SCHEMA_VERSION);
+        let dump = store.chain("tw_a").expect("chain");
+        assert_eq!(dump.verify(crate::chain::Rows::All, None), []);
+        assert_eq!(dump.unproven(), (1, 1));
+        // A report since: chained (the inventory of pv0 replaced: its
+        // state from now on is chained too).
+        let inv = InventoryRecord {
+            release: None,
+            site: "tw_a".into(),
+            page_view: "pv0".into(),
+            page: "https://shop.example/".into(),
+            vendors: vec![],
+            unclassified: vec![],
+            at: "2024-05-02T12:00:00.000Z".into(),
+            received_at: "2024-05-02T12:00:00.000Z".into(),
+            user_agent: "ua".into(),
+            raw: "{}".into(),
+        };
+        store
+            .commit(&[&Batch {
+                inventories: vec![inv],
+                ..Batch::default()
+            }])
+            .expect("commit");
+        let dump = store.chain("tw_a").expect("chain");
+        assert_eq!(dump.verify(crate::chain::Rows::All, None), []);
+        assert_eq!(dump.unproven(), (1, 0));
+        // A health row inserted since, behind the collector's back.
+        Connection::open(&path)
+            .expect("open")
+            .execute_batch(
+                "INSERT INTO health (site, page_view, page, status, reason, at, received_at, user_agent, raw)
+                 VALUES ('tw_a', NULL, 'https://shop.example/', 'ok', NULL,
+                         '2024-05-01T12:00:00.000Z', '2024-05-01T12:00:00.000Z', 'ua', '{}')",
+            )
+            .expect("insert");
+        let problems = store
+            .chain("tw_a")
+            .expect("chain")
+            .verify(crate::chain::Rows::All, None);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0]
+                .0
+                .contains("health report 2 of site tw_a is not in the chain"),
+            "{problems:?}"
+        );
+    }
+
     #[test]
     fn the_wal_is_checkpointed_into_the_database_file() {
         let path = temp_db("checkpoint");
