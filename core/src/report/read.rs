@@ -328,7 +328,7 @@ impl<'de: 'a, 'a, R: StrRule> Visitor<'de> for StrVisitor<'a, R> {
 }
 
 fn checked<R: StrRule, E: de::Error>(value: Cow<'_, str>) -> Result<Str<'_, R>, E> {
-    if value.contains(['\0']) || check_str::<R>(&value).is_err() {
+    if has_nul_char(&value) || check_str::<R>(&value).is_err() {
         return Err(invalid());
     }
     Ok(Str {
@@ -935,12 +935,21 @@ fn scrub_value(v: &mut Value) {
     }
 }
 
+/// Whether `s` holds a NUL character (U+0000). By bytes: in UTF-8 the NUL
+/// byte is that character and no other's part, and a byte search is a
+/// `memchr` where a `char` pattern decodes every character: every string of
+/// every report goes through here (docs/benchmarks.md, "The collector's body
+/// parse").
+fn has_nul_char(s: &str) -> bool {
+    s.as_bytes().contains(&0)
+}
+
 /// Whether a JSON value holds a NUL character in any string or name.
 fn has_nul(v: &Value) -> bool {
     match v {
-        Value::String(s) => s.contains(['\0']),
+        Value::String(s) => has_nul_char(s),
         Value::Array(items) => items.iter().any(has_nul),
-        Value::Object(map) => map.iter().any(|(k, v)| k.contains(['\0']) || has_nul(v)),
+        Value::Object(map) => map.iter().any(|(k, v)| has_nul_char(k) || has_nul(v)),
         Value::Null | Value::Bool(_) | Value::Number(_) => false,
     }
 }
@@ -977,7 +986,7 @@ fn keep_unknown<'de, A: MapAccess<'de>>(
     extra: &mut Extra,
 ) -> Result<(), A::Error> {
     let value: Value = map.next_value()?;
-    if key.contains(['\0']) || has_nul(&value) {
+    if has_nul_char(&key) || has_nul(&value) {
         return Err(invalid());
     }
     extra.insert(key.into_owned(), value);
@@ -1245,11 +1254,19 @@ fn write_merged(
 ) {
     out.push('{');
     let mut first = true;
-    let mut member = |out: &mut String, key: &str, value: &dyn Canonical| {
+    // `plain`: a known property's name, a Rust identifier, which needs no
+    // escaping (written without looking); an unknown one is escaped.
+    let mut member = |out: &mut String, key: &str, plain: bool, value: &dyn Canonical| {
         if !std::mem::take(&mut first) {
             out.push(',');
         }
-        push_json_str(out, key);
+        if plain {
+            out.push('"');
+            out.push_str(key);
+            out.push('"');
+        } else {
+            push_json_str(out, key);
+        }
         out.push(':');
         value.write_json(out);
     };
@@ -1257,15 +1274,15 @@ fn write_merged(
     for (name, value) in order.iter().filter_map(|i| known.get(*i)) {
         let Some(value) = value else { continue };
         while let Some((key, v)) = extras.next_if(|(key, _)| key.as_str() < *name) {
-            member(out, key, v);
+            member(out, key, false, v);
         }
         match given.iter().find(|(n, _)| n == name) {
-            Some((_, text)) => member(out, name, &Written(text)),
-            None => member(out, name, *value),
+            Some((_, text)) => member(out, name, true, &Written(text)),
+            None => member(out, name, true, *value),
         }
     }
     for (key, v) in extras {
-        member(out, key, v);
+        member(out, key, false, v);
     }
     out.push('}');
 }
@@ -1745,7 +1762,7 @@ impl<'de> Deserialize<'de> for Report<'de> {
                         },
                         _ => {
                             let value: Value = map.next_value()?;
-                            if key.contains(['\0']) || has_nul(&value) {
+                            if has_nul_char(&key) || has_nul(&value) {
                                 return Err(invalid());
                             }
                         }

@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use tagwatch_core::redact::redact_text;
 use tagwatch_core::report;
 use tagwatch_core::report::read::{
-    self, Body, Canonical, ConsentSource, FindingBody, HealthBody, InventoryBody, Scrub, UsageIn,
+    self, Body, Canonical, ConsentSource, FindingBody, HealthBody, InventoryBody, SchemaVersion,
+    Scrub, UsageIn,
 };
 use tagwatch_store::timefmt::iso_from_ms;
 use tagwatch_store::{
@@ -143,7 +144,14 @@ struct Common {
 /// properties), so a finding's text is stored once, not twice.
 fn finding_raw(b: &FindingBody<'_>) -> String {
     if b.extra.0.is_empty() {
-        return format!(r#"{{"at":{},"schema":{}}}"#, b.at.0, report::SCHEMA);
+        // Without the formatting machinery: one a finding.
+        let mut raw = String::with_capacity(32);
+        raw.push_str(r#"{"at":"#);
+        b.at.write_json(&mut raw);
+        raw.push_str(r#","schema":"#);
+        SchemaVersion.write_json(&mut raw);
+        raw.push('}');
+        return raw;
     }
     let mut rest = b.extra.0.clone();
     rest.insert("at".into(), b.at.0.into());
@@ -214,15 +222,23 @@ fn inventory(b: &InventoryBody<'_>, c: Common) -> InventoryRecord {
 }
 
 /// The last value read and what became of it: the reports of one batch
-/// share their page URL and user agent, read once.
-struct Last<T> {
-    input: String,
+/// share their page URL, user agent and (sent together) age, read once.
+struct Last<I, T> {
+    input: I,
     output: T,
 }
 
-fn cached<T: Clone>(last: &mut Option<Last<T>>, input: &str, make: impl FnOnce(&str) -> T) -> T {
+fn cached<I: ToOwned + PartialEq + ?Sized, T: Clone>(
+    last: &mut Option<Last<I::Owned, T>>,
+    input: &I,
+    make: impl FnOnce(&I) -> T,
+) -> T
+where
+    I::Owned: std::borrow::Borrow<I>,
+{
+    use std::borrow::Borrow;
     match last {
-        Some(l) if l.input == input => l.output.clone(),
+        Some(l) if l.input.borrow() == input => l.output.clone(),
         _ => {
             let output = make(input);
             *last = Some(Last {
@@ -239,23 +255,25 @@ pub fn parse(body: &[u8], received_ms: i64) -> Result<Parsed, Malformed> {
     let mut batch = read::read(body).map_err(|e| Malformed(truncate(e.to_string())))?;
     let received_at = iso_from_ms(received_ms);
     let mut parsed = Parsed::default();
-    let (mut pages, mut agents) = (None, None);
+    let (mut pages, mut agents, mut ages) = (None, None, None);
     for (i, report) in batch.0.iter_mut().enumerate() {
         let read_page = |url: &str| Some((scrub::page(url)?, crate::origin::page_origin(url)?));
-        let Some((page, origin)) = cached(&mut pages, &report.url, read_page) else {
+        let Some((page, origin)) = cached(&mut pages, report.url.as_str(), read_page) else {
             return Err(Malformed(truncate(format!(
                 "item {i}: url: {:?} is not an http(s) URL with a host",
                 report.url.as_str()
             ))));
         };
         report.body.scrub();
-        let user_agent = cached(&mut agents, &report.user_agent, |ua| {
+        let user_agent = cached(&mut agents, report.user_agent.as_str(), |ua| {
             redact_text(ua).into_owned()
         });
         parsed.register(report.body.site(), origin);
         let common = Common {
             page,
-            at: iso_from_ms(received_ms.saturating_sub(stored(report.age.0))),
+            at: cached(&mut ages, &report.age.0, |age| {
+                iso_from_ms(received_ms.saturating_sub(stored(*age)))
+            }),
             received_at: received_at.clone(),
             user_agent,
         };
@@ -340,6 +358,49 @@ mod tests {
         let h = parsed.batch.health.first().expect("one health");
         assert_eq!(h.status.as_str(), "wasm_unavailable");
         assert_eq!(h.reason.as_deref(), Some("CompileError"));
+    }
+
+    /// The time of each report is its own: reports of one batch mostly
+    /// share their age (read once), but not always.
+    #[test]
+    fn each_report_keeps_its_own_age() {
+        let mut younger = finding_report("tw_abc");
+        younger["age"] = json!(0);
+        younger["body"]["at"] = json!(7);
+        let parsed = parse_value(&json!([
+            finding_report("tw_abc"),
+            younger,
+            finding_report("tw_abc")
+        ]))
+        .expect("valid");
+        let at: Vec<&str> = parsed
+            .batch
+            .findings
+            .iter()
+            .map(|f| f.at.as_str())
+            .collect();
+        assert_eq!(
+            at,
+            [
+                "2024-05-01T11:59:58.500Z",
+                "2024-05-01T12:00:00.000Z",
+                "2024-05-01T11:59:58.500Z"
+            ]
+        );
+        let raw: Vec<&str> = parsed
+            .batch
+            .findings
+            .iter()
+            .map(|f| f.raw.as_str())
+            .collect();
+        assert_eq!(
+            raw,
+            [
+                r#"{"at":412,"schema":1}"#,
+                r#"{"at":7,"schema":1}"#,
+                r#"{"at":412,"schema":1}"#
+            ]
+        );
     }
 
     #[test]
