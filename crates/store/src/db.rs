@@ -30,8 +30,8 @@ use crate::{
     release_items, Batch, ChainDump, ConsentTally, Evidence, EvidenceQuery, FindingRecord,
     FindingRow, FindingsQuery, FirstSeen, HealthQuery, HealthRecord, HealthRow, HostTotals,
     InventoryQuery, InventoryRecord, InventoryTotals, Named, Purged, ReleaseInfo, ReleaseItem,
-    ReleaseItemKind, ReleaseNews, ReleaseProfile, ReleaseRows, Removed, SiteChange, SiteConfig, SiteInfo,
-    SiteRelease, Stats, StatsQuery, Store, StoreError, Tally, Usage, VendorTotals,
+    ReleaseItemKind, ReleaseNews, ReleaseProfile, ReleaseRows, Removed, SiteChange, SiteConfig,
+    SiteInfo, SiteRelease, Stats, StatsQuery, Store, StoreError, Tally, Usage, VendorTotals,
 };
 
 /// Most rows written by one multi-row statement. Larger groups take

@@ -15,8 +15,8 @@ use tagwatch_core::consent::{Category, Source};
 use tagwatch_core::report::{EvidenceKind, FindingType, HealthStatus};
 
 pub mod chain;
-pub mod chain_versions;
 pub mod chain_rows;
+pub mod chain_versions;
 mod conn;
 mod db;
 mod postgres;
