@@ -1251,13 +1251,28 @@ async fn get_diff(
     }
     let [from, to] = <[String; 2]>::try_from(ends).unwrap_or_default();
     let store = app.store.clone();
-    let site = c.site.clone();
-    let known = match blocking(move || store.releases(&site)).await {
-        Ok(known) => known,
+    let (site, a, b) = (c.site.clone(), from.clone(), to.clone());
+    let max = crate::release::MAX_DIFF_NAMES;
+    let answers = blocking(move || {
+        Ok((
+            store.releases(&site)?,
+            store.release_profile(&site, &a, max)?,
+            store.release_profile(&site, &b, max)?,
+        ))
+    })
+    .await;
+    let (known, a, b) = match answers {
+        Ok(answers) => answers,
         Err(refusal) => return app.answer(refusal),
     };
-    for (name, r) in [("from", &from), ("to", &to)] {
-        if !known.iter().any(|k| &k.release == r) {
+    // A release is known from the site's release list or from its reports
+    // themselves: with `--events` the reports are readable in ClickHouse a
+    // moment before the control plane has listed their release (it is
+    // recorded after their commit), and a release whose findings
+    // `/api/findings` shows must not be refused here.
+    let stored = |p: &tagwatch_store::ReleaseProfile| p.page_views > 0 || !p.types.is_empty();
+    for (name, r, profile) in [("from", &from, &a), ("to", &to, &b)] {
+        if !known.iter().any(|k| &k.release == r) && !stored(profile) {
             let latest: Vec<String> = known
                 .iter()
                 .rev()
@@ -1276,20 +1291,7 @@ async fn get_diff(
             ));
         }
     }
-    let store = app.store.clone();
-    let (site, a, b) = (c.site.clone(), from.clone(), to.clone());
-    let max = crate::release::MAX_DIFF_NAMES;
-    let profiles = blocking(move || {
-        Ok((
-            store.release_profile(&site, &a, max)?,
-            store.release_profile(&site, &b, max)?,
-        ))
-    })
-    .await;
-    match profiles {
-        Ok((a, b)) => json(&crate::release::diff(&c.site, (&from, &a), (&to, &b))),
-        Err(refusal) => app.answer(refusal),
-    }
+    json(&crate::release::diff(&c.site, (&from, &a), (&to, &b)))
 }
 
 /// Most pages listed by `GET /api/stats`.

@@ -293,6 +293,45 @@ fn releases_are_filtered_and_diffed_clickhouse() {
     }
 }
 
+/// With `--events` the reports are readable in ClickHouse a moment before
+/// the control plane lists their release (recorded after their commit): a
+/// diff asked in that moment names the release from its reports instead of
+/// refusing it (before: 400 "no report of site … names release", while
+/// `/api/findings` already showed them). The moment is made to last by
+/// taking the release out of the control plane's list.
+#[test]
+fn a_release_clickhouse_holds_is_diffed_before_the_control_plane_lists_it() {
+    if let Some(events) = ch::TestEvents::create("releases_unlisted") {
+        let dir = temp_dir("releases_unlisted");
+        let file = dir.join("t.db");
+        let db = db_url(&file);
+        let key = site_add(&db, &[ORIGIN]);
+        let server = Server::start(&db, &["--events", &events.url]);
+        send_two_releases(&server, &key);
+        let gone = rusqlite::Connection::open(&file)
+            .unwrap()
+            .execute("DELETE FROM site_releases WHERE release = ?1", [R2])
+            .unwrap();
+        assert_eq!(gone, 1, "the control plane listed the release");
+        let diff = get_json(
+            &server,
+            &format!("/api/diff?site={key}&from={}&to={}", enc(R1), enc(R2)),
+        );
+        assert_eq!(diff["to"]["release"], R2, "{diff}");
+        assert_eq!(
+            diff["finding_types"]["appeared"][0]["type"], "script_before_consent",
+            "{diff}"
+        );
+        // A release no report names is still refused.
+        let unknown = refused(
+            &server,
+            &format!("/api/diff?site={key}&from={}&to=nope", enc(R1)),
+        );
+        assert!(unknown.contains("to: no report of site"), "{unknown}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 /// Release parameters no report can carry get a 400 that says why (and
 /// quotes a huge one only in part); any other text is only ever compared.
 #[test]
