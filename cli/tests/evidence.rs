@@ -247,19 +247,7 @@ fn evidence_round_trip(db: &str, dir: &Path) {
     assert!(ok, "{said}");
 
     // A signed purge: the old finding goes, the chain still verifies.
-    let cutoff = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
-    let cutoff = cutoff
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap();
-    let out = run(&[
-        "purge",
-        "--before",
-        &cutoff,
-        "--db",
-        db,
-        "--signing-key",
-        secret.to_str().unwrap(),
-    ]);
+    let out = signed_purge(db, &secret, time::Duration::hours(-1), &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("tagwatch: purge: findings 1"),
@@ -300,6 +288,28 @@ fn evidence_round_trip(db: &str, dir: &Path) {
 }
 
 /// A copy of a zip with each file passed through `f`.
+/// Runs `tagwatch purge --before (now + from_now) --db DB --signing-key
+/// SECRET EXTRA…`.
+fn signed_purge(db: &str, secret: &Path, from_now: time::Duration, extra: &[&str]) -> Output {
+    let before = (time::OffsetDateTime::now_utc() + from_now)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let args = [
+        &[
+            "purge",
+            "--before",
+            before.as_str(),
+            "--db",
+            db,
+            "--signing-key",
+            secret.to_str().unwrap(),
+        ][..],
+        extra,
+    ]
+    .concat();
+    run(&args)
+}
+
 fn rezip(
     from: &Path,
     dir: &Path,
@@ -522,19 +532,7 @@ fn purge_and_delete(db: &str, dir: &Path) {
     );
     execute(db, &format!("DELETE FROM health WHERE id = {health}"));
     // A signed purge removes the rest.
-    let cutoff = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
-    let cutoff = cutoff
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap();
-    let out = run(&[
-        "purge",
-        "--before",
-        &cutoff,
-        "--db",
-        db,
-        "--signing-key",
-        secret.to_str().unwrap(),
-    ]);
+    let out = signed_purge(db, &secret, time::Duration::hours(-1), &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     // The health row deleted by hand before the purge is still named; the
     // inventory and finding the purge removed are explained by its
@@ -822,20 +820,12 @@ fn events_round_trip(db: &str, events: &tagwatch_events::testing::TestEvents, di
 
     // A signed purge of every week there is: a removal entry per row
     // version (the extra one too) and a checkpoint; the chain verifies.
-    let later = (time::OffsetDateTime::now_utc() + time::Duration::days(8))
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap();
-    let out = run(&[
-        "purge",
-        "--before",
-        &later,
-        "--db",
+    let out = signed_purge(
         db,
-        "--events",
-        &events.url,
-        "--signing-key",
-        secret.to_str().unwrap(),
-    ]);
+        &secret,
+        time::Duration::days(8),
+        &["--events", &events.url],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(events.value("SELECT count() FROM findings"), "0");
     assert_eq!(
