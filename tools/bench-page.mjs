@@ -9,7 +9,8 @@
 //     Profiler, SAMPLING_US interval, started before navigation): samples
 //     in the monitor's scripts (everything served under /tagwatch/) and
 //     wasm, plus the browser functions they called (tools/cpu-profile.mjs);
-//     and where it goes: per file, top functions, top entry points;
+//     and where it goes: per file, top functions, top entry points, top paths (the outermost
+//     monitor JS frames: the brain's start steps apart);
 //   * the page's total main-thread task and script time at WINDOW_MS
 //     (DevTools Performance.getMetrics TaskDuration, ScriptDuration), with
 //     vs without, and whether the difference is within run-to-run noise (a
@@ -30,6 +31,10 @@
 //   BENCH_JSON=target/bench-page.json  also writes every page view's numbers
 //   PROFILES=target/profiles   also keeps every page view's CPU profile
 //                              (<page>-<with|without>-<n>.cpuprofile: open it in DevTools)
+//   DIST=dir                   the "with" variant serves the monitor built in dir
+//                              (default dist/: a copy keeps a run's build fixed
+//                              while the next one is built); SYMBOLS=dir its name
+//                              maps (default target/symbols/)
 //   BASELINE_DIST=dir          the "without" variant serves the monitor built in
 //                              dir (another build's dist/) instead of none: two
 //                              builds compared in the same run, under the same
@@ -58,20 +63,22 @@ const TOP = Number(env('TOP', 12));
 const JSON_OUT = env('BENCH_JSON', '');
 const PROFILES = env('PROFILES', '');
 const BASELINE_DIST = env('BASELINE_DIST', '');
+const DIST = env('DIST', '');
 // The long-task line (the Long Tasks API's threshold).
 const LONG_TASK_MS = 50;
 // Pages whose steady state is measured after the page-view window.
 const STEADY_PAGES = new Set(['quiet']);
 // The monitor's files: everything the shop serves under this prefix.
 const MONITOR_PREFIX = `${SHOP_ORIGIN}/tagwatch/`;
-const SYMBOLS_DIR = join(REPO_ROOT, 'target/symbols');
+const SYMBOLS_DIR = env('SYMBOLS', join(REPO_ROOT, 'target/symbols'));
 // Bootstrap resamples for the noise interval (fixed seed: the same data give the same verdict).
 const BOOTSTRAP = 2000;
 
 const isMonitor = (url) => url.startsWith(MONITOR_PREFIX) || url.startsWith('wasm://');
 
-// The page's long tasks, recorded before any page script runs; the
-// property is not enumerable so that nothing scanning `window` sees it.
+// The page's long tasks, and when the monitor's wasm arrived, recorded
+// before any page script runs; the properties are not enumerable so that
+// nothing scanning `window` sees them.
 function longTaskRecorder() {
   if (window !== window.top) return;
   const tasks = [];
@@ -81,6 +88,15 @@ function longTaskRecorder() {
       for (const e of list.getEntries()) tasks.push([e.startTime, e.duration]);
     }).observe({ type: 'longtask', buffered: true });
   } catch { /* no Long Tasks API: none recorded */ }
+  // When the monitor's wasm arrived (an observer: a busy page fills the
+  // 250-entry buffer before it is asked for).
+  const wasm = [];
+  Object.defineProperty(window, '__twBenchWasm', { value: wasm });
+  try {
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) if (/\/tagwatch\/[^/]*\.wasm$/.test(e.name)) wasm.push(e.responseEnd);
+    }).observe({ type: 'resource', buffered: true });
+  } catch { /* no Resource Timing */ }
 }
 
 async function metrics(cdp) {
@@ -128,6 +144,10 @@ async function pageView({ browser, fake, collector, page: name, monitor, nameOf,
     }
     const { profile } = await cdp.send('Profiler.stop');
     const longTasks = await page.evaluate(() => window.__twBenchLongTasks || []).catch(() => []);
+    // When the monitor's wasm had arrived (the brain starts after it): a
+    // page view whose `load` came late on a loaded machine has its start
+    // after the window, and measures less.
+    const wasmMs = await page.evaluate(() => (window.__twBenchWasm || [])[0] ?? null).catch(() => null);
     if (PROFILES) writeFileSync(join(PROFILES, `${name}-${monitor ? 'with' : 'without'}-${n}.cpuprofile`), JSON.stringify(profile));
 
     const navUs = nav * 1e6;
@@ -139,6 +159,7 @@ async function pageView({ browser, fake, collector, page: name, monitor, nameOf,
     const out = {
       page: name,
       monitor,
+      wasmMs,
       monitorLoaded: fake.requests.some((r) => r.seq > seq0 && r.path.startsWith('/tagwatch/') && r.path.endsWith('.wasm') && r.status === 200),
       errors,
       // the window actually measured (the metrics are read when the sleep ends)
@@ -150,6 +171,7 @@ async function pageView({ browser, fake, collector, page: name, monitor, nameOf,
       files: Object.fromEntries(win.files),
       fns: Object.fromEntries(win.fns),
       entries: Object.fromEntries(win.entries),
+      paths: Object.fromEntries(win.paths),
       taskMs: atWindow.TaskDuration * 1000,
       scriptMs: atWindow.ScriptDuration * 1000,
       longTasks: inWindow.map(([s, d], i) => ({ startMs: s, durationMs: d, monitorMs: ltMonitor[i] })),
@@ -222,6 +244,11 @@ function report(name, runs) {
   console.log(`\n## ${name}.html — ${withM.length} page views with the monitor, ${without.length} without; first ${WINDOW_MS / 1000} s of each; median [min–max], ms`);
   const notLoaded = withM.filter((r) => !r.monitorLoaded).length;
   if (notLoaded) console.log(`!! the monitor's wasm was not fetched in ${notLoaded} of ${withM.length} page views with it`);
+  const late = (rs) => rs.filter((r) => r.monitorLoaded && !(r.wasmMs < WINDOW_MS)).length;
+  if (late(withM) || (BASELINE_DIST && late(without))) {
+    console.log(`!! the monitor's wasm arrived after the window (its start not measured) in ${late(withM)} of ${withM.length} page views with it` +
+      (BASELINE_DIST ? `, ${late(without)} of ${without.length} of the baseline` : ''));
+  }
   const errs = runs.reduce((n, r) => n + r.errors.length, 0);
   if (errs) console.log(`!! ${errs} page errors: ${[...new Set(runs.flatMap((r) => r.errors))].slice(0, 3).join(' | ')}`);
   const lt = (rs) => rs.map((r) => r.longTasks.length);
@@ -246,6 +273,7 @@ function report(name, runs) {
   table([['  by file', 'ms'], ...top(withM, (r) => r.files, 10).map(([k, v]) => [`    ${k}`, f1(v)])], [70, 8]);
   table([['  top functions (self time)', 'ms'], ...top(withM, (r) => r.fns, TOP).map(([k, v]) => [`    ${k}`, f1(v)])], [122, 8]);
   table([['  top entry points (outermost monitor frame)', 'ms'], ...top(withM, (r) => r.entries, TOP).map(([k, v]) => [`    ${k}`, f1(v)])], [122, 8]);
+  table([['  top paths (outermost monitor JS frames › outermost wasm function)', 'ms'], ...top(withM, (r) => r.paths, TOP).map(([k, v]) => [`    ${k}`, f1(v)])], [122, 8]);
 
   if (withM.some((r) => r.steady)) {
     const s = (rs, k) => rs.map((r) => r.steady[k]);
@@ -271,7 +299,7 @@ if (PROFILES) mkdirSync(PROFILES, { recursive: true });
 const started = new Date();
 const load0 = loadavg();
 const fakes = {
-  with: await startFake({ serveMonitor: true }),
+  with: await startFake(DIST ? { serveMonitor: true, distDir: DIST } : { serveMonitor: true }),
   without: await startFake(BASELINE_DIST ? { serveMonitor: true, distDir: BASELINE_DIST } : { serveMonitor: false }),
 };
 const collector = await startCollector({ siteCount: 1, extraArgs: ['--rate', '0', '--client-rate', '0'] });
@@ -281,6 +309,7 @@ const all = [];
 try {
   console.log(`page cost: ${RUNS} page views per page and variant, alternating; profiler every ${SAMPLING_US} µs; ` +
     `Chromium ${browsers.with.version()}; ${cpus().length} CPUs; load average ${load0.map((v) => v.toFixed(2)).join(' ')}; ${started.toISOString()}`);
+  if (DIST) console.log(`"with" is the monitor built in ${DIST} (DIST)`);
   if (BASELINE_DIST) console.log(`"without" is the monitor built in ${BASELINE_DIST} (BASELINE_DIST), not the page alone`);
   for (const page of PAGES) {
     const runs = [];

@@ -25,6 +25,10 @@ const RUST_HASH = /::h[0-9a-f]{16}$/;
 const BINDING_GLUE = /^(<?wasm_bindgen|<?js_sys|<?web_sys|__wbindgen|__externref)|externref shim|^wasm-function\[/;
 // Longest function label printed.
 const MAX_LABEL = 120;
+// Monitor JS frames named in a path (outermost first): the entry point and
+// the calls under it, deep enough to tell the brain's start steps apart
+// (`next` › `run1` › `replay`).
+const PATH_DEPTH = 4;
 
 /** Samples of `profile` with their times (µs, the browser's monotonic clock) and durations. */
 export function prepare(profile) {
@@ -72,14 +76,20 @@ export function classifier(p, isMonitor, name = (cf) => cf.functionName) {
     }
     let entry = null;
     let entryWasm = null;
+    const js = [];   // the monitor's JS frames on the stack, innermost first
     if (kind) {
       for (let up = id; up !== undefined; up = p.parent.get(up)) {
         const n = p.byId.get(up);
         if (own(n)) entry = n;
+        if (own(n) && !n.callFrame.url.startsWith('wasm://')) js.push(n);
         if (n.callFrame.url.startsWith('wasm://') && !BINDING_GLUE.test(name(n.callFrame))) entryWasm = n;
       }
     }
-    const out = { kind, fn, entry, entryWasm: entryWasm !== entry ? entryWasm : null, leaf };
+    const path = kind
+      ? js.reverse().slice(0, PATH_DEPTH).map((n) => name(n.callFrame).replace(/ \(.*$/, '')).join(' › ') +
+        (entryWasm ? ` › ${name(entryWasm.callFrame)}` : '')
+      : null;
+    const out = { kind, fn, entry, entryWasm: entryWasm !== entry ? entryWasm : null, leaf, path };
     cache.set(id, out);
     return out;
   };
@@ -87,11 +97,13 @@ export function classifier(p, isMonitor, name = (cf) => cf.functionName) {
 
 /**
  * Sums the monitor's time (ms) in [fromUs, toUs): own, called, per script
- * (file label), per function and per entry point (labels from `name`; an
- * entry point is "JS entry › outermost wasm function" when it ran wasm).
+ * (file label), per function, per entry point (labels from `name`; an
+ * entry point is "JS entry › outermost wasm function" when it ran wasm)
+ * and per path (the outermost PATH_DEPTH monitor JS frames, then the
+ * outermost wasm function).
  */
 export function attribute(p, classify, name, fromUs = -Infinity, toUs = Infinity) {
-  const out = { own: 0, called: 0, files: new Map(), fns: new Map(), entries: new Map() };
+  const out = { own: 0, called: 0, files: new Map(), fns: new Map(), entries: new Map(), paths: new Map() };
   const add = (m, k, v) => m.set(k, (m.get(k) || 0) + v);
   for (let i = 0; i < p.samples.length; i++) {
     const t = p.times[i];
@@ -102,6 +114,7 @@ export function attribute(p, classify, name, fromUs = -Infinity, toUs = Infinity
     out[c.kind] += ms;
     add(out.files, c.kind === 'called' ? 'browser functions it called' : fileLabel(c.fn.callFrame.url), ms);
     add(out.fns, c.kind === 'called' ? `${name(c.fn.callFrame)} → ${c.leaf.callFrame.functionName || '(native)'}` : name(c.fn.callFrame), ms);
+    add(out.paths, c.path || '(wasm only)', ms);
     add(out.entries, c.entryWasm ? `${name(c.entry.callFrame)} › ${name(c.entryWasm.callFrame)}` : name(c.entry.callFrame), ms);
   }
   return out;

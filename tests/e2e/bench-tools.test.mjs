@@ -71,6 +71,11 @@ test('cpu-profile: own frames, browser functions the monitor called, nothing of 
     observer: 2, // js-to-wasm is not the monitor's wasm function; judge_all is
     'observer › judge_all': 1,
   }, 'entry points');
+  assert.deepEqual(Object.fromEntries(a.paths), {
+    'start › monitor_start': 2, // the monitor's JS frames from the outermost, then the outermost wasm function
+    observer: 2,
+    'observer › judge_all': 1,
+  }, 'paths');
 });
 
 test('cpu-profile: time windows and time inside intervals', () => {
