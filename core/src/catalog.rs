@@ -504,7 +504,17 @@ pub fn vendor_for_host(host: &str) -> Option<&'static Vendor> {
 /// Classifies a request by host and path. `initiator` (Resource Timing
 /// `initiatorType`) decides the kind of requests no path rule covers.
 pub fn classify_request(host: &str, path: &str, initiator: &str) -> Option<RequestMatch> {
-    let vendor = vendor_for_host(host)?;
+    vendor_for_host(host).map(|vendor| classify_for(vendor, host, path, initiator))
+}
+
+/// Classifies a request to `host`, which `vendor` serves
+/// ([`vendor_for_host`]), by its path.
+pub fn classify_for(
+    vendor: &'static Vendor,
+    host: &str,
+    path: &str,
+    initiator: &str,
+) -> RequestMatch {
     let hit = vendor.paths().find(|r| {
         (r.hosts.is_empty() || r.hosts.iter().any(|h| host_within(host, h)))
             && glob_match(r.path, path)
@@ -514,11 +524,11 @@ pub fn classify_request(host: &str, path: &str, initiator: &str) -> Option<Reque
         None if initiator == "script" => (Resource::Script, vendor.primary()),
         None => (Resource::Api, vendor.primary()),
     };
-    Some(RequestMatch {
+    RequestMatch {
         vendor,
         resource,
         purpose,
-    })
+    }
 }
 
 /// The vendor and purpose of a cookie name.

@@ -88,7 +88,16 @@ pub struct Engine {
     /// it comes from the CMP's live API after its tags ran.
     passed: Vec<Finding>,
     signals: signals::Signals,
+    /// Each host's vendor once looked up ([`Engine::vendor_of`]).
+    hosts: Vec<(String, Option<&'static Vendor>)>,
 }
+
+/// Hosts whose vendor is kept once looked up: a page loads from a few
+/// dozen (the busy bench page: 30 hosts, 300 entries); past this, a new
+/// host is looked up each time (only slower). The lookup (a binary search
+/// of the catalog's domains per suffix of the host) was the largest part
+/// of judging an entry in the page's wasm.
+const MAX_HOSTS: usize = 64;
 
 /// Passed behaviours kept, distinct by type, vendor and evidence: a
 /// restored state is read in a page view's first moments, when a page has
@@ -268,7 +277,10 @@ impl Engine {
         {
             return;
         }
-        let Some(m) = catalog::classify_request(&parts.host, &parts.path, req.initiator) else {
+        let vendor = self.vendor_of(&parts.host);
+        let Some(m) =
+            vendor.map(|v| catalog::classify_for(v, &parts.host, &parts.path, req.initiator))
+        else {
             if !url::host_within(&parts.host, &self.page_site) {
                 let script = if req.initiator == "script" {
                     Resource::Script
@@ -288,6 +300,19 @@ impl Engine {
             &parts.path,
             req,
         );
+    }
+
+    /// The vendor serving `host` ([`catalog::vendor_for_host`]), kept per
+    /// host (MAX_HOSTS).
+    fn vendor_of(&mut self, host: &str) -> Option<&'static Vendor> {
+        if let Some(&(_, v)) = self.hosts.iter().find(|(h, _)| h == host) {
+            return v;
+        }
+        let v = catalog::vendor_for_host(host);
+        if self.hosts.len() < MAX_HOSTS {
+            self.hosts.push((host.into(), v));
+        }
+        v
     }
 
     /// Judges a request known to be `vendor`'s loader whatever its host (a

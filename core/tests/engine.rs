@@ -109,6 +109,24 @@ fn no_consent_flags_scripts_cookies_and_tracking() {
 }
 
 #[test]
+fn hosts_are_classified_alike_whether_kept_or_not() {
+    // The engine keeps each host's vendor once looked up, up to a bound:
+    // a vendor's host seen again, and hosts past the bound, are judged as
+    // on first sight.
+    let mut fresh = Engine::new(Policy::default(), "https://shop.example/");
+    load_intercom(&mut fresh, 100.0);
+    let mut e = Engine::new(Policy::default(), "https://shop.example/");
+    for i in 0..200 {
+        let url = format!("https://img{i}.cdn.example/a.png");
+        e.request(req(&url, 10.0, "img"));
+    }
+    load_intercom(&mut e, 100.0);
+    load_intercom(&mut e, 100.0);
+    assert_eq!(kinds(&e), kinds(&fresh));
+    assert_eq!(e.findings().len(), 5);
+}
+
+#[test]
 fn consent_before_load_means_no_findings() {
     let mut e = Engine::new(Policy::default(), "https://shop.example/");
     e.consent(all_granted(), Source::Api, 5);
