@@ -28,6 +28,11 @@ use crate::timefmt::{iso_from_ms, now_ms};
 use crate::StoreError;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Write connections, each committing a group while the others do (the
+/// writer threads of `Store::writers`): while one commit waits for its WAL
+/// flush or for a site's chain head, the next one's rows are written.
+/// Measured in docs/benchmarks.md ("PostgreSQL: commits side by side").
+const WRITERS: usize = 2;
 /// Advisory lock key of the migrations: "tagwatch" in ASCII.
 const MIGRATION_LOCK: i64 = 0x7461_6777_6174_6368;
 
@@ -287,7 +292,17 @@ pub(crate) fn open(url: &str, readers: usize) -> Result<Db<PgConn>, StoreError> 
     db::migrate(&mut writer)?;
     Db::new(
         writer,
+        writers(),
         readers,
         Box::new(move |_: Role| PgConn::connect(&config)),
     )
+}
+
+/// [`WRITERS`], or `TAGWATCH_PG_WRITERS` while measuring (TEMPORARY).
+fn writers() -> usize {
+    std::env::var("TAGWATCH_PG_WRITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| (1..=8).contains(n))
+        .unwrap_or(WRITERS)
 }
