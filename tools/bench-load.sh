@@ -117,15 +117,29 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$COLLECTOR_PID/stat"; }
 # checkpoints, the answers): a figure the machine's load does not move.
 written() { awk '$1 == "wchar:" { print $2 }' "/proc/$COLLECTOR_PID/io"; }
 
+# With PG on this machine: CPU time of the server's processes (its
+# backends, WAL writer, checkpointer; the ones this collector has open
+# when sampled), 0 when the server is elsewhere.
+pg_ticks() {
+  [ -n "$PG" ] || { echo 0; return; }
+  for pid in $(psql -qtA "$DB" -c "SELECT pid FROM pg_stat_activity"); do
+    awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || true
+  done | awk '{ s += $1 } END { print s + 0 }'
+}
+
 echo "collector $COLLECTOR_URL ($BACKEND), POST /r ($REPORTS reports, $BYTES bytes a batch):"
-CPU_BEFORE=$(cpu_ticks) WRITTEN_BEFORE=$(written)
+CPU_BEFORE=$(cpu_ticks) WRITTEN_BEFORE=$(written) PG_BEFORE=$(pg_ticks)
 run_wrk collector "$COLLECTOR_URL"
 CPU_USED=$(( $(cpu_ticks) - CPU_BEFORE )) WRITTEN=$(( $(written) - WRITTEN_BEFORE ))
+PG_USED=$(( $(pg_ticks) - PG_BEFORE ))
 
 # Group commits so far (each one transaction): batches a commit is how much
 # the writer's per-commit cost is shared.
-COMMITS=$(curl -s -H "Authorization: Bearer $TOKEN" "$COLLECTOR_URL/metrics" |
-  sed -n 's/^tagwatch_write_duration_seconds_count \([0-9]*\).*/\1/p')
+METRICS=$(curl -s -H "Authorization: Bearer $TOKEN" "$COLLECTOR_URL/metrics")
+COMMITS=$(printf '%s\n' "$METRICS" | sed -n 's/^tagwatch_write_duration_seconds_count \([0-9]*\).*/\1/p')
+# Seconds spent in commits (the writer's whole transaction, first statement
+# to the answer of COMMIT): the mean commit time.
+COMMIT_SECONDS=$(printf '%s\n' "$METRICS" | sed -n 's/^tagwatch_write_duration_seconds_sum \([0-9.e+-]*\).*/\1/p')
 kill -TERM "$COLLECTOR_PID"
 wait "$COLLECTOR_PID" || die "the collector exited with $? on SIGTERM: $(cat "$OUT/collector.log")"
 COLLECTOR_PID=''
@@ -198,11 +212,12 @@ BEGIN {
 }'
 
 OK=$(field collector status_204)
-awk -v ticks="$CPU_USED" -v hz="$(getconf CLK_TCK)" -v ok="$OK" -v us="$(field collector duration_us)" -v written="$WRITTEN" -v commits="${COMMITS:-0}" 'BEGIN {
+awk -v ticks="$CPU_USED" -v hz="$(getconf CLK_TCK)" -v ok="$OK" -v us="$(field collector duration_us)" -v written="$WRITTEN" -v commits="${COMMITS:-0}" -v commit_s="${COMMIT_SECONDS:-0}" -v pg_ticks="$PG_USED" 'BEGIN {
   cpu = ticks / hz
   printf "collector CPU: %.2f s in %.2f s of load (%.2f cores), %.3f ms a batch\n", cpu, us / 1e6, cpu / (us / 1e6), ok ? cpu * 1000 / ok : 0
   printf "collector writes: %.1f MB, %.1f KB a batch\n", written / 1e6, ok ? written / 1000 / ok : 0
-  if (commits) printf "group commits: %d, %.1f batches a commit\n", commits, ok / commits
+  if (pg_ticks > 0) printf "PostgreSQL CPU (its processes on this machine): %.2f s (%.2f cores), %.3f ms a batch\n", pg_ticks / hz, pg_ticks / hz / (us / 1e6), ok ? pg_ticks / hz * 1000 / ok : 0
+  if (commits) printf "group commits: %d, %.1f batches a commit, %.1f ms a commit (mean)\n", commits, ok / commits, commit_s * 1000 / commits
 }'
 SURPLUS=$((STORED_VIEWS - OK))
 echo "stored: $STORED_VIEWS page views ($STORED_FINDINGS findings, $STORED_INVENTORIES inventories)" \

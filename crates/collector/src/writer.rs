@@ -1,12 +1,19 @@
-//! The single writer: handlers send accepted batches over a bounded channel;
-//! one thread commits whatever is queued in one transaction (group commit)
-//! and only then tells each handler, which answers 204. "Acknowledged"
-//! therefore means "fsync'd".
+//! The writer: handlers send accepted batches over a bounded channel; a
+//! writer thread commits whatever is queued in one transaction (group
+//! commit) and only then tells each handler, which answers 204.
+//! "Acknowledged" therefore means "fsync'd".
 //!
-//! Retention runs here too, so that its deletes never race the writes: a
-//! purge goes chunk by chunk, one short transaction each, between groups.
+//! One thread on SQLite; on PostgreSQL as many as the store has write
+//! connections (`Store::writers`): the thread that takes the queue takes
+//! what is in it and commits it while another takes the next group, so one
+//! group's statements run while another's commit waits for the WAL flush.
+//! What orders the rows (dedupe, a site's chain) is the database's locks,
+//! as between collectors sharing it.
+//!
+//! Retention runs here too, between groups: a purge goes chunk by chunk,
+//! one short transaction each, stepped by whichever thread holds the queue.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -54,7 +61,8 @@ pub enum WriteError {
 }
 
 impl Writer {
-    /// Starts the writer thread with a queue of `capacity` batches.
+    /// Starts the writer threads (`store.writers()`) with a queue of
+    /// `capacity` batches; the handle ends when they all have.
     pub fn spawn(
         store: Arc<dyn Store>,
         capacity: usize,
@@ -156,21 +164,65 @@ impl Purge {
     }
 }
 
-fn run(store: &dyn Store, mut rx: mpsc::Receiver<Msg>, events: &Events) {
-    let mut stopping = false;
-    let mut purge: Option<Purge> = None;
-    while !stopping {
+/// The queue and what the writer threads share with it.
+struct Queue {
+    rx: mpsc::Receiver<Msg>,
+    purge: Option<Purge>,
+    /// `Stop` was received: the threads finish their group and end.
+    stopping: bool,
+}
+
+/// Runs the writer threads: this one and `store.writers() - 1` more.
+fn run(store: &dyn Store, rx: mpsc::Receiver<Msg>, events: &Events) {
+    let queue = Mutex::new(Queue {
+        rx,
+        purge: None,
+        stopping: false,
+    });
+    std::thread::scope(|scope| {
+        for n in 1..store.writers().max(1) {
+            let queue = &queue;
+            let spawned = std::thread::Builder::new()
+                .name(format!("tagwatch-writer-{n}"))
+                .spawn_scoped(scope, move || write_groups(store, queue, events));
+            if let Err(e) = spawned {
+                // Fewer threads: slower, not wrong.
+                tracing::warn!(
+                    event = "writer_thread_failed",
+                    error = e.to_string().as_str(),
+                    "starting another writer thread failed ({e}); committing with fewer"
+                );
+            }
+        }
+        write_groups(store, &queue, events);
+    });
+}
+
+/// One writer thread: takes the queue, takes what is queued (up to
+/// [`MAX_GROUP`] batches) and lets go of it, commits, and again.
+fn write_groups(store: &dyn Store, queue: &Mutex<Queue>, events: &Events) {
+    loop {
+        let mut q = queue.lock().unwrap_or_else(PoisonError::into_inner);
+        if q.stopping {
+            break;
+        }
         // During a purge, do not wait for writes: chunks go between groups.
-        let mut next = if purge.is_some() {
-            match rx.try_recv() {
+        let mut next = if q.purge.is_some() {
+            match q.rx.try_recv() {
                 Ok(msg) => Some(msg),
                 Err(TryRecvError::Empty) => None,
-                Err(TryRecvError::Disconnected) => break,
+                Err(TryRecvError::Disconnected) => {
+                    q.stopping = true;
+                    break;
+                }
             }
         } else {
-            match rx.blocking_recv() {
+            match q.rx.blocking_recv() {
                 Some(msg) => Some(msg),
-                None => break,
+                None => {
+                    q.stopping = true;
+                    break;
+                }
             }
         };
         let mut group: Vec<Job> = Vec::new();
@@ -178,22 +230,40 @@ fn run(store: &dyn Store, mut rx: mpsc::Receiver<Msg>, events: &Events) {
             match msg {
                 Msg::Write(job) => group.push(job),
                 Msg::Retain(keep) => {
-                    purge.get_or_insert_with(|| Purge::start(keep));
+                    q.purge.get_or_insert_with(|| Purge::start(keep));
                 }
-                Msg::Stop => stopping = true,
+                Msg::Stop => q.stopping = true,
             }
-            if !stopping && group.len() < MAX_GROUP {
-                next = rx.try_recv().ok();
+            if !q.stopping && group.len() < MAX_GROUP {
+                next = q.rx.try_recv().ok();
             }
         }
+        if group.is_empty() {
+            step_purge(store, &mut q);
+            continue;
+        }
+        drop(q);
         commit_group(store, group, events);
-        // Shutting down leaves the rest of a purge to the next start.
-        if !stopping && purge.as_mut().is_some_and(|p| p.step(store)) {
-            purge = None;
+        // A purge chunk between groups, unless another thread holds the
+        // queue (it steps the purge itself when nothing is queued).
+        if let Ok(mut q) = queue.try_lock() {
+            step_purge(store, &mut q);
         }
     }
     // Anything sent after Stop is refused: its handler sees `Stopped`.
-    rx.close();
+    queue
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .rx
+        .close();
+}
+
+/// One chunk of the purge under way, if any. Shutting down leaves the rest
+/// of a purge to the next start.
+fn step_purge(store: &dyn Store, q: &mut Queue) {
+    if !q.stopping && q.purge.as_mut().is_some_and(|p| p.step(store)) {
+        q.purge = None;
+    }
 }
 
 fn commit_group(store: &dyn Store, group: Vec<Job>, events: &Events) {

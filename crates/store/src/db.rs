@@ -58,7 +58,12 @@ type Slot<C> = Mutex<Option<C>>;
 /// The store over connections of one kind.
 pub(crate) struct Db<C: Conn> {
     connect: Connect<C>,
+    /// The write connection (the one migrated), and the one reads use when
+    /// the store has no read connections.
     writer: Slot<C>,
+    /// More write connections, opened when first used: a commit on each
+    /// may run at the same time as the others ([`Store::writers`]).
+    more_writers: Vec<Slot<C>>,
     readers: Vec<Slot<C>>,
     next_reader: AtomicUsize,
     /// (site, finding type) pairs known to be in `site_finding_types`
@@ -91,15 +96,22 @@ fn lock<C>(slot: &Slot<C>) -> MutexGuard<'_, Option<C>> {
 }
 
 impl<C: Conn> Db<C> {
-    /// A store over `writer` (already checked and migrated) and `readers`
-    /// more connections; `connect` opens a new one when one breaks.
-    pub(crate) fn new(writer: C, readers: usize, connect: Connect<C>) -> Result<Self, StoreError> {
+    /// A store over `writer` (already checked and migrated), `writers - 1`
+    /// more write connections (opened when first used) and `readers` read
+    /// connections; `connect` opens a new one when one breaks.
+    pub(crate) fn new(
+        writer: C,
+        writers: usize,
+        readers: usize,
+        connect: Connect<C>,
+    ) -> Result<Self, StoreError> {
         let readers = (0..readers)
             .map(|_| connect(Role::Reader).map(|c| Mutex::new(Some(c))))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             connect,
             writer: Mutex::new(Some(writer)),
+            more_writers: (1..writers).map(|_| Mutex::new(None)).collect(),
             readers,
             next_reader: AtomicUsize::new(0),
             known_types: Mutex::new(HashMap::new()),
@@ -137,10 +149,21 @@ impl<C: Conn> Db<C> {
         result.map_err(|e| (e, broken))
     }
 
-    /// Runs a write on the write connection.
+    /// The (site, finding type) pairs known to be stored.
+    fn known_types(&self) -> MutexGuard<'_, KnownTypes> {
+        self.known_types
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs a write on a write connection: a free one if any (commits of
+    /// several writer threads run at once), else the first.
     fn write<T>(&self, f: impl FnOnce(&mut C) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        self.attempt(&self.writer, Role::Writer, f)
-            .map_err(|(e, _)| e)
+        let slot = std::iter::once(&self.writer)
+            .chain(&self.more_writers)
+            .find(|slot| slot.try_lock().is_ok())
+            .unwrap_or(&self.writer);
+        self.attempt(slot, Role::Writer, f).map_err(|(e, _)| e)
     }
 
     /// Runs `f` in a write transaction on the write connection, again (up
@@ -605,16 +628,14 @@ fn json_strings(items: &[String]) -> String {
     serde_json::Value::from(items.to_vec()).to_string()
 }
 
-/// Records the (site, type) pairs of `group_types` (the first finding of
-/// each) not known to be there; answers those no site had before, in
-/// arrival order.
-fn record_types<C: Conn>(
-    c: &mut C,
-    group_types: &[&FindingRecord],
+/// The (site, type) pairs of `group_types` (the first finding of each)
+/// not known to be there, in key order (the order every writer locks them
+/// in: no deadlock between writers). Read before the transaction, so that
+/// commits running at once do not wait on `known` for each other.
+fn unknown_types<'a>(
+    group_types: &[&'a FindingRecord],
     known: &KnownTypes,
-) -> Result<Vec<FirstSeen>, StoreError> {
-    // Site types first, in key order too (no deadlock between collectors);
-    // only those not known to be there.
+) -> Vec<&'a FindingRecord> {
     let mut types: Vec<&FindingRecord> = group_types
         .iter()
         .copied()
@@ -625,11 +646,22 @@ fn record_types<C: Conn>(
         })
         .collect();
     types.sort_by(|a, b| (&a.site, a.kind.as_str()).cmp(&(&b.site, b.kind.as_str())));
+    types
+}
+
+/// Records the (site, type) pairs `types` ([`unknown_types`] of
+/// `group_types`); answers those no site had before, in arrival order.
+fn record_types<C: Conn>(
+    c: &mut C,
+    group_types: &[&FindingRecord],
+    types: &[&FindingRecord],
+) -> Result<Vec<FirstSeen>, StoreError> {
+    // Site types first.
     let mut new_types: Vec<(String, String)> = Vec::new();
     write_rows(
         c,
         RECORD_FINDING_TYPES,
-        &types,
+        types,
         |f, p| p.extend([Param::from(&f.site), f.kind.as_str().into(), (&f.at).into()]),
         &mut |row| {
             new_types.push((row.text(0)?, row.text(1)?));
@@ -652,9 +684,9 @@ fn record_types<C: Conn>(
 fn write_group<C: Conn>(
     c: &mut C,
     group: &Group<'_>,
-    known: &KnownTypes,
+    unknown_types: &[&FindingRecord],
 ) -> Result<Vec<FirstSeen>, StoreError> {
-    let first_seen = record_types(c, &group.types, known)?;
+    let first_seen = record_types(c, &group.types, unknown_types)?;
 
     // Each finding row as the upserts left it, for the chain: answered by
     // the upserts (PostgreSQL), or known from the statement's parameters
@@ -2153,14 +2185,15 @@ impl<C: Conn> Store for Db<C> {
         })
     }
 
+    fn writers(&self) -> usize {
+        1 + self.more_writers.len()
+    }
+
     fn commit(&self, batches: &[&Batch]) -> Result<Vec<FirstSeen>, StoreError> {
         let group = Group::new(batches);
-        let mut known = self
-            .known_types
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let first_seen = self.write_tx(|c| write_group(c, &group, &known))?;
-        learn_types(&mut known, &group.types);
+        let unknown = unknown_types(&group.types, &self.known_types());
+        let first_seen = self.write_tx(|c| write_group(c, &group, &unknown))?;
+        learn_types(&mut self.known_types(), &group.types);
         Ok(first_seen)
     }
 
@@ -2169,12 +2202,9 @@ impl<C: Conn> Store for Db<C> {
         findings: &[&FindingRecord],
     ) -> Result<Vec<FirstSeen>, StoreError> {
         let types = first_of_each_type(findings.iter().copied());
-        let mut known = self
-            .known_types
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let first_seen = self.write_tx(|c| record_types(c, &types, &known))?;
-        learn_types(&mut known, &types);
+        let unknown = unknown_types(&types, &self.known_types());
+        let first_seen = self.write_tx(|c| record_types(c, &types, &unknown))?;
+        learn_types(&mut self.known_types(), &types);
         Ok(first_seen)
     }
 
@@ -2498,7 +2528,7 @@ impl<C: Conn> Store for Db<C> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let first_seen = self.write_tx(|c| {
-            let first_seen = record_types(c, &types, &known)?;
+            let first_seen = record_types(c, &types, &unknown_types(&types, &known))?;
             let mut versions: Vec<Written<'_>> = versions.iter().map(Written::of).collect();
             extend_chains(c, finding_entries(chain::VERSION, &mut versions))?;
             Ok(first_seen)

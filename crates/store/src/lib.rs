@@ -748,6 +748,13 @@ pub trait Store: Send + Sync + 'static {
     fn site_config(&self, key: &str) -> Result<Option<SiteConfig>, StoreError>;
     /// Changes a site's settings; `false` if the key is unknown.
     fn set_site_config(&self, key: &str, change: &SiteChange) -> Result<bool, StoreError>;
+    /// How many `commit`s may usefully run at once (from as many threads):
+    /// 1 for SQLite, whose writes take turns on one connection; more for
+    /// PostgreSQL, where one commit's statements run while another waits
+    /// for its WAL flush. Anything else (purges, sites) may run beside them.
+    fn writers(&self) -> usize {
+        1
+    }
     /// Commits batches in one transaction, durably (fsync'd) before
     /// returning `Ok`. Findings are deduplicated on
     /// (site, page_view, type, vendor, evidence); an inventory replaces the

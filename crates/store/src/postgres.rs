@@ -1,5 +1,7 @@
 //! The PostgreSQL connection of the store, for several collectors sharing
-//! one database. Concurrency with other collectors on the same database:
+//! one database. Concurrency with other collectors on the same database,
+//! and between the [`WRITERS`] write connections of one store, which commit
+//! side by side as other collectors do:
 //!
 //! - Migrations run under a transaction-scoped advisory lock, so collectors
 //!   starting together apply them once.
@@ -28,6 +30,13 @@ use crate::timefmt::{iso_from_ms, now_ms};
 use crate::StoreError;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Write connections, each committing a group while the others do (the
+/// writer threads of `Store::writers`): while one commit waits for its WAL
+/// flush or for a site's chain head, the next ones' rows are written. With
+/// 32 clients on 2 cores: 1 → 2 → 3 doubled then tripled the rate, 4 did
+/// no better than 3 and cost more CPU a batch (smaller groups).
+/// Measured in docs/benchmarks.md ("PostgreSQL: commits side by side").
+const WRITERS: usize = 3;
 /// Advisory lock key of the migrations: "tagwatch" in ASCII.
 const MIGRATION_LOCK: i64 = 0x7461_6777_6174_6368;
 
@@ -287,6 +296,7 @@ pub(crate) fn open(url: &str, readers: usize) -> Result<Db<PgConn>, StoreError> 
     db::migrate(&mut writer)?;
     Db::new(
         writer,
+        WRITERS,
         readers,
         Box::new(move |_: Role| PgConn::connect(&config)),
     )

@@ -436,7 +436,13 @@ pub(crate) fn open(
         other => other,
     })?;
     let path = path.to_owned();
-    Db::new(writer, readers, Box::new(move |role| connect(&path, role)))
+    // One writer: SQLite's writes take turns on its write lock anyway.
+    Db::new(
+        writer,
+        1,
+        readers,
+        Box::new(move |role| connect(&path, role)),
+    )
 }
 
 #[cfg(test)]
