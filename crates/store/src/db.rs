@@ -158,7 +158,10 @@ impl<C: Conn> Db<C> {
 
     /// Runs a write on a write connection: a free one if any (commits of
     /// several writer threads run at once), else the first.
-    fn write<T>(&self, f: impl FnOnce(&mut C) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    pub(crate) fn write<T>(
+        &self,
+        f: impl FnOnce(&mut C) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let slot = std::iter::once(&self.writer)
             .chain(&self.more_writers)
             .find(|slot| slot.try_lock().is_ok())
@@ -592,6 +595,10 @@ ON CONFLICT (site, page_view) DO UPDATE SET
 WHERE excluded.at >= inventories.at
 RETURNING id, site, page_view, {fresh}";
 
+/// The largest inventory id (0 for none): rows of an upsert above it are
+/// new (SQLite; see [`write_inventories`]).
+const LAST_INVENTORY_ID: &str = "SELECT max(id) FROM inventories";
+
 /// The children of the inventories replaced (their ids).
 const DELETE_VENDORS_OF: &str = "DELETE FROM inventory_vendors WHERE inventory IN ({list:i})";
 const DELETE_HOSTS_OF: &str = "DELETE FROM inventory_hosts WHERE inventory IN ({list:i})";
@@ -823,9 +830,23 @@ fn write_inventories<'a, C: Conn>(
     }
     // (site, page view) → id of the rows stored (not kept back by a newer one).
     let mut stored: HashMap<(String, String), i64> = HashMap::new();
-    // Ids of rows that replaced an older inventory (or may have: SQLite
-    // cannot tell), whose children go first. A row just inserted has none:
-    // PostgreSQL's ids are never reused (two round trips fewer a commit).
+    // Ids of rows that replaced an older inventory, whose children go
+    // first. A row just inserted has none: PostgreSQL's upsert says which
+    // rows it inserted (`{fresh}`; its ids are never reused); on SQLite a
+    // row with an id above the largest before the statement is new (the
+    // commit holds the write lock, and SQLite gives a new row a larger id
+    // than any before it unless the largest is `i64::MAX`; a row that got
+    // another is treated as replaced). The children of a row deleted
+    // before went with it (purges delete them; `ON DELETE CASCADE`), so
+    // a new row reusing its id has none either: on SQLite one look-up
+    // instead of two deletes a commit.
+    let last_id = if C::DIALECT == Dialect::Sqlite {
+        first(c, LAST_INVENTORY_ID, &[], |row| row.opt_int(0))?
+            .flatten()
+            .unwrap_or(0)
+    } else {
+        i64::MAX
+    };
     let mut replaced: Vec<i64> = Vec::new();
     write_rows(
         c,
@@ -846,7 +867,7 @@ fn write_inventories<'a, C: Conn>(
         &mut |row| {
             let id = row.int(0)?;
             stored.insert((row.text(1)?, row.text(2)?), id);
-            if row.int(3)? == 0 {
+            if row.int(3)? == 0 && id <= last_id {
                 replaced.push(id);
             }
             Ok(())
