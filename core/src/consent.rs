@@ -580,7 +580,13 @@ mod tests {
                     granted: next(2) as u32,
                     refused: next(2) as u32,
                 };
-                t.update_with(categories, vendors, Source::Api, Basis::Explicit, next(5) * 10);
+                t.update_with(
+                    categories,
+                    vendors,
+                    Source::Api,
+                    Basis::Explicit,
+                    next(5) * 10,
+                );
             }
             for when in [0, 5, 10, 20, 25, 40, 45, u64::MAX] {
                 assert_eq!(t.at(when), at(&t, when), "{t:?} at {when}");
