@@ -181,9 +181,9 @@ impl Cursor {
 
     /// `n` items read by `item`. The lookups every page runs
     /// ([`classify_request`], [`Vendor::cookie`], [`Vendor::region`], a
-    /// purpose by index) loop over the record with the cursor instead: one
-    /// instance of this iterator's adapters each cost 485 bytes of the
-    /// shipped wasm's gzip.
+    /// purpose by index) loop over the record with the cursor instead: their
+    /// `find` / `nth` over these iterators cost 485 bytes of the shipped
+    /// wasm's gzip.
     fn items<T>(mut self, item: fn(&mut Cursor) -> T) -> impl Iterator<Item = T> {
         let n = self.byte();
         (0..n).map(move |_| item(&mut self))
