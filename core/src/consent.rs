@@ -497,11 +497,13 @@ fn tcf_purpose(id: u16) -> &'static [Category] {
 pub fn from_tcf_purposes(purpose: impl Fn(u16) -> bool, names: &ConsentNames) -> Categories {
     let mut out = Categories([Some(true), None, None, None]);
     for id in 1..=24u16 {
+        // The `u64` parser the policy's numbers use, not a second one for
+        // `u16` (123 bytes of the shipped wasm's gzip); equal only on `id`.
         let site = names
             .0
             .iter()
             .rev()
-            .find(|(s, n, _)| s == "tcf" && n.parse() == Ok(id));
+            .find(|(s, n, _)| s == "tcf" && n.parse::<u64>() == Ok(u64::from(id)));
         let gated = site.map_or(tcf_purpose(id), |(_, _, c)| c.as_slice());
         for c in gated {
             out.set(*c, Some(out.get(*c).unwrap_or(true) && purpose(id)));
