@@ -574,6 +574,17 @@ mod tests {
             .map(|m| (m.vendor.id, m.resource, m.purpose.name))
     }
 
+    /// A global's name never starts with `/`, as a request's path does:
+    /// `Engine::presence` tells a global's evidence from a request's by key.
+    #[test]
+    fn globals_are_not_paths() {
+        for v in vendors() {
+            for g in v.globals().iter() {
+                assert!(!g.is_empty() && !g.starts_with('/'), "{}: {g}", v.id);
+            }
+        }
+    }
+
     /// The lookups that read a record in place by loops answer what the
     /// record's iterators answer, for every vendor and rule.
     #[test]
