@@ -35,7 +35,7 @@
 //! assert_eq!(tagwatch_core::consent_mode::parse_gcs("G101"), Some((false, true)));
 //! ```
 
-use alloc::{string::String, vec::Vec};
+use alloc::string::String;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
