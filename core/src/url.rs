@@ -155,7 +155,8 @@ pub fn redact_path(path: &str) -> String {
         };
         // What does not fit is cut before it is pushed, on a character
         // boundary (not `String::truncate`, whose boundary assertion and
-        // its message the page would carry: 36 bytes of its gzip).
+        // its message the page would carry: 28 bytes of its gzip, 36 of
+        // brotli).
         for part in [slash, segment] {
             let room = MAX_PATH.saturating_sub(out.len());
             if part.len() > room {
