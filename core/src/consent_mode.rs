@@ -35,7 +35,7 @@
 //! assert_eq!(tagwatch_core::consent_mode::parse_gcs("G101"), Some((false, true)));
 //! ```
 
-use alloc::{string::String, vec::Vec};
+use alloc::string::String;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
@@ -109,25 +109,39 @@ impl ConsentMode {
         }
     }
 
-    /// Specificity of a `default` whose `region` entries are `regions`
-    /// (0: does not apply to this visitor).
-    fn rank(&self, regions: &[&str]) -> u8 {
-        if regions.is_empty() {
-            return 1;
-        }
-        let Some(visitor) = self.region.as_deref() else {
-            return 0;
-        };
-        let country = visitor.split(['-']).next().unwrap_or(visitor);
-        let mut best = 0;
-        for r in regions {
-            if r.eq_ignore_ascii_case(visitor) {
-                best = best.max(if r.contains(['-']) { 3 } else { 2 });
-            } else if r.eq_ignore_ascii_case(country) {
-                best = best.max(2);
+    /// Specificity of a `default` with `params` (0: does not apply to
+    /// this visitor): its `region` entries (comma-separated lists, or
+    /// repeated) against the visitor's region. Loops over the entries, not a
+    /// list collected by an adapter chain (`filter`, `flat_map`, `map`,
+    /// `collect`: 289 bytes of the shipped wasm's gzip).
+    fn rank(&self, params: &[(&str, &str)]) -> u8 {
+        let visitor = self.region.as_deref().unwrap_or("");
+        let country = visitor
+            .get(..crate::url::find_ascii(visitor, b"-").unwrap_or(visitor.len()))
+            .unwrap_or(visitor);
+        let (mut any, mut best) = (false, 0);
+        for (k, list) in params {
+            if *k != "region" {
+                continue;
+            }
+            for r in list.split([',']).map(str::trim) {
+                if r.is_empty() {
+                    continue;
+                }
+                any = true;
+                // `visitor` is never empty when known (`new`), and `r` is not.
+                if r.eq_ignore_ascii_case(visitor) {
+                    best = best.max(if r.contains(['-']) { 3 } else { 2 });
+                } else if r.eq_ignore_ascii_case(country) {
+                    best = best.max(2);
+                }
             }
         }
-        best
+        if any {
+            best
+        } else {
+            1
+        }
     }
 
     /// Folds one command. `command` is `default` or `update`; `params` the
@@ -151,14 +165,7 @@ impl ConsentMode {
             }
             return true;
         }
-        let regions: Vec<&str> = params
-            .iter()
-            .filter(|(k, _)| *k == "region")
-            .flat_map(|(_, v)| v.split([',']))
-            .map(str::trim)
-            .filter(|r| !r.is_empty())
-            .collect();
-        let rank = self.rank(&regions);
+        let rank = self.rank(params);
         if rank == 0 {
             return true;
         }

@@ -62,6 +62,16 @@ pub fn prefix(s: &str, n: usize) -> &str {
         .unwrap_or(s)
 }
 
+/// The longest start of `s` of at most `max` bytes that ends on a
+/// character boundary.
+pub(crate) fn floor(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or("")
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -407,7 +407,7 @@ fn envelope(w: &mut Writer, view: &PageView<'_>, kind: &str, age: u64) {
     w.field("type", kind);
     w.field_u64("age", age);
     w.field("url", view.url);
-    w.field("user_agent", truncate(view.user_agent, 512));
+    w.field("user_agent", crate::floor(view.user_agent, 512));
     w.key("body");
     w.begin_object();
     w.field_u64("schema", u64::from(SCHEMA));
@@ -515,14 +515,6 @@ fn usage(w: &mut Writer, u: &Usage) {
     w.field_u64("transfer_bytes", u.transfer_bytes);
     w.field_u64("encoded_bytes", u.encoded_bytes);
     w.field_u64("duration_ms", u.duration_ms);
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s.get(..end).unwrap_or("")
 }
 
 #[cfg(test)]
