@@ -1056,7 +1056,7 @@ fn events_page_views_round_trip(
     let (code, said) = check(&["--key", &public]);
     assert_eq!(code, 1, "{said}");
     assert!(
-        said.contains(&format!("FAILED: health row "))
+        said.contains("FAILED: health row ")
             && said.contains(&format!("of site {site} (seq "))
             && said.contains("was deleted: no purge records its removal"),
         "{said}"

@@ -2479,7 +2479,7 @@ impl<C: Conn> Store for Db<C> {
                     .position(|k| *k == kind)
                     .unwrap_or(2)
             };
-            pending.sort_by(|a, b| (rank(a.kind), a.row).cmp(&(rank(b.kind), b.row)));
+            pending.sort_by_key(|a| (rank(a.kind), a.row));
             extend_chains(c, pending)?;
             Ok(first_seen)
         })?;
