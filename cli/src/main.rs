@@ -163,7 +163,7 @@ struct EvidenceArgs {
     #[arg(long, default_value = DEFAULT_DB, value_name = "URL")]
     db: String,
     /// Reports in ClickHouse (`serve --events`): the bundle holds their
-    /// chained finding row versions (--finding takes a row key).
+    /// chained row versions (--finding takes a row key).
     #[arg(long, value_name = "URL")]
     events: Option<String>,
 }
@@ -183,7 +183,8 @@ struct VerifyArgs {
     #[arg(long, value_name = "KEY")]
     site: Option<String>,
     /// Reports in ClickHouse (`serve --events`) beside --db: their
-    /// finding row versions are checked against the chain in --db.
+    /// finding, health and inventory row versions are checked against the
+    /// chain in --db.
     #[arg(long, value_name = "URL")]
     events: Option<String>,
 }
@@ -842,20 +843,29 @@ fn verify(args: &VerifyArgs, checks: store::Checks) -> Result<bool, Failure> {
             let versions_chained = dump
                 .entries
                 .iter()
-                .filter(|e| e.kind == store::chain::VERSION)
+                .filter(|e| {
+                    [
+                        store::chain::VERSION,
+                        store::chain_rows::HEALTH_VERSION,
+                        store::chain_rows::INVENTORY_VERSION,
+                    ]
+                    .contains(&e.kind.as_str())
+                })
                 .count();
             if args.events.is_none() && versions_chained > 0 {
                 // The rows those entries cover are in ClickHouse: checked
                 // without them, the chain would prove nothing about them.
                 return Err(Failure::Usage(format!(
-                    "the chain of site {site} covers {versions_chained} finding row versions stored in ClickHouse (serve --events): give --events URL to check them"
+                    "the chain of site {site} covers {versions_chained} row versions stored in ClickHouse (serve --events): give --events URL to check them"
                 )));
             }
             let verdict = dump.check(key.as_ref());
             let mut notes = vec![match &dump.versions {
                 Some(v) => format!(
-                    "{} finding row versions in ClickHouse, chain seq {}..{} of site {site}",
-                    v.len(),
+                    "{} finding, {} health and {} inventory row versions in ClickHouse, chain seq {}..{} of site {site}",
+                    v.iter().filter(|v| v.kind == store::chain::VERSION).count(),
+                    v.iter().filter(|v| v.kind == store::chain_rows::HEALTH_VERSION).count(),
+                    v.iter().filter(|v| v.kind == store::chain_rows::INVENTORY_VERSION).count(),
                     dump.entries.first().map_or(0, |e| e.seq),
                     dump.entries.last().map_or(0, |e| e.seq)
                 ),
@@ -923,7 +933,7 @@ fn verify(args: &VerifyArgs, checks: store::Checks) -> Result<bool, Failure> {
     if problems.is_empty() {
         println!("not proven");
         eprintln!(
-            "tagwatch: verify: {unproven_rows} finding row{} no chain entry covers (listed above); every chained row is as it was stored",
+            "tagwatch: verify: {unproven_rows} row{} no chain entry covers (listed above); every chained row is as it was stored",
             if unproven_rows == 1 { "" } else { "s" }
         );
         return Ok(false);

@@ -6,8 +6,8 @@
 //! a signed `purge` keeps the chain verifying; an edited, deleted or
 //! added health report or inventory row (child rows included) fails
 //! `verify --db` and a bundle made from it; with ClickHouse
-//! (`--events`) findings the same, row version by row version, and rows
-//! no entry covers are not proven. PostgreSQL needs
+//! (`--events`) findings, health reports and inventories the same, row
+//! version by row version, and rows no entry covers are not proven. PostgreSQL needs
 //! `TAGWATCH_TEST_POSTGRES`, ClickHouse `TAGWATCH_TEST_CLICKHOUSE` (else
 //! skipped, see common/pg.rs).
 
@@ -353,8 +353,16 @@ fn evidence_bundles_verify_and_tampering_is_named_on_postgres() {
 /// a running collector an hour ago and more (a purge at now − 1 h removes
 /// them all). Answers (site, finding id).
 fn store_page_view(db: &str) -> (String, i64) {
+    let key = post_page_view(db, &[]);
+    let id = finding_id(db, &key, "script_before_consent");
+    (key, id)
+}
+
+/// What [`store_page_view`] stores, through `serve SERVE…`; answers the
+/// site.
+fn post_page_view(db: &str, serve: &[&str]) -> String {
     let key = site_add(db, &[ORIGIN]);
-    let server = Server::start(db, &[]);
+    let server = Server::start(db, serve);
     let old = 2 * 3600 * 1000;
     let pv = "00000000000000cc";
     let mut health = health_report(&key, old);
@@ -379,8 +387,7 @@ fn store_page_view(db: &str) -> (String, i64) {
     ]);
     let resp = server.post(Some(ORIGIN), &body);
     assert_eq!(resp.status, 204, "{}", resp.body);
-    let id = finding_id(db, &key, "script_before_consent");
-    (key, id)
+    key
 }
 
 /// Makes a bundle of finding `id`; answers its path.
@@ -676,7 +683,8 @@ fn events_round_trip(db: &str, events: &tagwatch_events::testing::TestEvents, di
     let (code, said) = check(&[]);
     assert_eq!(code, 0, "{said}");
     assert!(
-        said.contains("verified") && said.contains("3 finding row versions"),
+        said.contains("verified")
+            && said.contains("3 finding, 0 health and 0 inventory row versions"),
         "{said}"
     );
     // Without --events the chain's rows are not at hand: refused, saying so.
@@ -880,6 +888,201 @@ fn events_rows_are_chained_and_tampering_is_named_on_postgres() {
     };
     let dir = temp_dir("evidence-ch-pg");
     events_round_trip(&db.url, &events, &dir);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// With `--events`, the page view's health report and inventory (its
+/// vendor and host arrays) are chained too: `verify --db --events` names
+/// an edited health row and an edited vendor number, a deleted health
+/// row, and an extra row as not proven; a bundle carries them with the
+/// chain mark and verifies (an edit made before it, named in it); a signed
+/// purge removes them and keeps verifying. (Before, ClickHouse's health
+/// reports and inventories were not chained: all of this verified.)
+fn events_page_views_round_trip(
+    db: &str,
+    events: &tagwatch_events::testing::TestEvents,
+    dir: &Path,
+) {
+    let keys = dir.join("keys");
+    let out = run(&["keys", "init", "--dir", keys.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let public = text(&out.stdout).trim().to_owned();
+    let secret = keys.join("tagwatch-signing.key");
+    let site = post_page_view(db, &["--events", &events.url]);
+    assert_eq!(events.value("SELECT count() FROM health"), "1");
+    assert_eq!(events.value("SELECT count() FROM inventories"), "1");
+    let check = |args: &[&str]| {
+        verify_code(
+            &[
+                &["--db", db, "--events", &events.url, "--site", &site],
+                args,
+            ]
+            .concat(),
+        )
+    };
+    let (code, said) = check(&[]);
+    assert_eq!(code, 0, "{said}");
+    assert!(
+        said.contains("1 finding, 1 health and 1 inventory row versions in ClickHouse"),
+        "{said}"
+    );
+    let bundle_now = |name: &str| {
+        let path = dir.join(name);
+        let out = run(&[
+            "evidence",
+            "--db",
+            db,
+            "--events",
+            &events.url,
+            "--site",
+            &site,
+            "--out",
+            path.to_str().unwrap(),
+            "--signing-key",
+            secret.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        path
+    };
+
+    // The bundle carries them, chained: they verify; a flipped byte fails.
+    let bundle = bundle_now("pv.zip");
+    let (ok, said) = verify(&[bundle.to_str().unwrap(), "--key", &public]);
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("1 inventories and 1 health reports of the findings' page views, checked against the chain")
+            && !said.contains("not proven"),
+        "{said}"
+    );
+    let flipped = rezip(&bundle, dir, "pv-flipped.zip", |name, data| {
+        let mut data = data.to_vec();
+        if name == "page_views.json" {
+            let at = data.len() / 2;
+            data[at] ^= 0x01;
+        }
+        data
+    });
+    let (ok, said) = verify(&[flipped.to_str().unwrap(), "--key", &public]);
+    assert!(
+        !ok && said.contains("FAILED: file page_views.json was changed"),
+        "{said}"
+    );
+
+    // Edited behind the collector's back (ALTER UPDATE): the health row,
+    // then one vendor's number in the inventory's arrays; each named by
+    // `verify` and by a bundle made after it, then undone.
+    let health = events.value("SELECT token FROM health");
+    let edits = [
+        (
+            "ALTER TABLE health UPDATE status = 'ok' WHERE site != ''",
+            "ALTER TABLE health UPDATE status = 'wasm_unavailable' WHERE site != ''",
+            "health row",
+            "health report",
+        ),
+        (
+            "ALTER TABLE inventories UPDATE v_requests = arrayMap(x -> x + 1, v_requests) WHERE site != ''",
+            "ALTER TABLE inventories UPDATE v_requests = arrayMap(x -> x - 1, v_requests) WHERE site != ''",
+            "inventory row",
+            "inventory",
+        ),
+    ];
+    for (n, (edit, undo, row, noun)) in edits.iter().enumerate() {
+        events.run(edit);
+        mutations_done(events);
+        let (code, said) = check(&[]);
+        assert_eq!(code, 1, "{edit}: {said}");
+        assert!(
+            said.contains(&format!("FAILED: {row} "))
+                && said.contains(&format!("(token {health}"))
+                && said.contains(&format!("of site {site} was edited after it was stored")),
+            "{edit}: {said}"
+        );
+        let bundle = bundle_now(&format!("edited-{n}.zip"));
+        let (ok, said) = verify(&[bundle.to_str().unwrap(), "--key", &public]);
+        assert!(
+            !ok && said.contains(&format!("FAILED: page_views.json: {noun} "))
+                && said.contains("was edited after it was stored"),
+            "{edit}: {said}"
+        );
+        events.run(undo);
+        mutations_done(events);
+        let (code, said) = check(&[]);
+        assert_eq!(code, 0, "{undo}: {said}");
+    }
+
+    // An extra health row (a token no entry names): not proven.
+    events.run(
+        "INSERT INTO health (site, page_view, page, status, reason, at, received_at, user_agent, \
+         raw, token, seq, day, release) SELECT site, page_view, page, status, reason, at, \
+         received_at, user_agent, raw, token + 1, seq, day, release FROM health",
+    );
+    let (code, said) = check(&[]);
+    assert_eq!(code, 3, "{said}");
+    assert!(
+        said.contains("NOT PROVEN: health row")
+            && said.contains("is in no entry of the chain")
+            && !said.contains("FAILED"),
+        "{said}"
+    );
+
+    // A signed purge of every week there is: a removal entry for each row
+    // (the extra one too) and a checkpoint counting them; verified.
+    let out = signed_purge(
+        db,
+        &secret,
+        time::Duration::days(8),
+        &["--events", &events.url],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(events.value("SELECT count() FROM health"), "0");
+    assert_eq!(events.value("SELECT count() FROM inventories"), "0");
+    assert_eq!(
+        query_i64(db, &format!("SELECT count(*) FROM chain_checkpoints WHERE site = '{site}' AND findings = 1 AND health = 2 AND inventories = 1 AND signature IS NOT NULL")),
+        1
+    );
+    let (code, said) = check(&["--key", &public]);
+    assert_eq!(code, 0, "{said}");
+
+    // After it: a new page view is chained; its health row deleted behind
+    // the collector's back is named.
+    let server = Server::start(db, &["--events", &events.url]);
+    let mut report = health_report(&site, 0);
+    report["body"]["page_view"] = "00000000000000dd".into();
+    assert_eq!(server.post(Some(ORIGIN), &batch(&[report])).status, 204);
+    drop(server);
+    assert_eq!(check(&["--key", &public]).0, 0);
+    events.run("ALTER TABLE health DELETE WHERE site != ''");
+    mutations_done(events);
+    let (code, said) = check(&["--key", &public]);
+    assert_eq!(code, 1, "{said}");
+    assert!(
+        said.contains("FAILED: health row ")
+            && said.contains(&format!("of site {site} (seq "))
+            && said.contains("was deleted: no purge records its removal"),
+        "{said}"
+    );
+}
+
+#[test]
+fn events_health_and_inventories_are_chained_on_sqlite() {
+    let Some(events) = tagwatch_events::testing::TestEvents::create("evidence_pv") else {
+        return;
+    };
+    let dir = temp_dir("evidence-ch-pv");
+    events_page_views_round_trip(&db_url(&dir.join("tagwatch.db")), &events, &dir);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn events_health_and_inventories_are_chained_on_postgres() {
+    let Some(events) = tagwatch_events::testing::TestEvents::create("evidence_pv_pg") else {
+        return;
+    };
+    let Some(db) = TestDb::create("evidence_ch_pv") else {
+        return;
+    };
+    let dir = temp_dir("evidence-ch-pv-pg");
+    events_page_views_round_trip(&db.url, &events, &dir);
     let _ = std::fs::remove_dir_all(dir);
 }
 

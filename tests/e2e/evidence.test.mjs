@@ -137,7 +137,7 @@ function flipIn(bundle, file, out) {
   writeFileSync(out, bytes);
 }
 
-test('the same on ClickHouse (--events): the bundle verifies, a flipped byte and a row edited in ClickHouse are named',
+test('the same on ClickHouse (--events): the bundle verifies with its page views, a flipped byte and rows edited in ClickHouse are named',
   { timeout: 240_000, skip: !CH && 'TAGWATCH_TEST_CLICKHOUSE is not set' }, async () => {
     const database = `tw_e2e_evidence_${process.pid}`;
     const events = CH.replace(/\/[^/?]*(?=\?|$)/, `/${database}`);
@@ -158,7 +158,10 @@ test('the same on ClickHouse (--events): the bundle verifies, a flipped byte and
       const live = await tagwatch(['verify', '--db', db, '--events', events, '--site', site]);
       assert.equal(live.code, 0, live.out);
       assert.match(live.out, /^verified$/m);
-      assert.match(live.out, new RegExp(`${rows} finding row versions in ClickHouse`));
+      const health = Number(await clickhouse(database, `SELECT count() FROM health WHERE site = '${site}'`));
+      const inventories = Number(await clickhouse(database, `SELECT count() FROM inventories WHERE site = '${site}'`));
+      assert.ok(inventories > 0, 'inventory rows in ClickHouse');
+      assert.match(live.out, new RegExp(`${rows} finding, ${health} health and ${inventories} inventory row versions in ClickHouse`));
 
       const keys = join(dir, 'keys-ch');
       assert.equal((await tagwatch(['keys', 'init', '--dir', keys])).code, 0);
@@ -171,6 +174,9 @@ test('the same on ClickHouse (--events): the bundle verifies, a flipped byte and
       const ok = await tagwatch(['verify', bundle, '--key', pub]);
       assert.equal(ok.code, 0, ok.out);
       assert.match(ok.out, /^verified$/m);
+      // The page views' inventories (and health reports) are chained too.
+      assert.match(ok.out, /[1-9]\d* inventories and \d+ health reports of the findings' page views, checked against the chain/);
+      assert.doesNotMatch(ok.out, /not proven/);
       const flipped = join(dir, 'flipped-ch.zip');
       flipIn(bundle, 'findings.json', flipped);
       const bad = await tagwatch(['verify', flipped, '--key', pub]);
@@ -188,6 +194,17 @@ test('the same on ClickHouse (--events): the bundle verifies, a flipped byte and
       const edited = await tagwatch(['verify', '--db', db, '--events', events, '--site', site]);
       assert.equal(edited.code, 1, edited.out);
       assert.match(edited.out, /FAILED: finding row \d+ \(token \d+, page view [0-9a-f]+, script_before_consent of \S+, at [^)]+\) of site \S+ was edited after it was stored/, edited.out);
+
+      // One vendor's request count in an inventory's arrays: named too.
+      await clickhouse(database, `ALTER TABLE inventories UPDATE v_requests = arrayMap(x -> x + 1, v_requests) WHERE site = '${site}' AND length(v_requests) > 0`);
+      for (;;) {
+        const pending = await clickhouse(database, 'SELECT count() FROM system.mutations WHERE database = currentDatabase() AND is_done = 0');
+        if (pending === '0') break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const vendorEdited = await tagwatch(['verify', '--db', db, '--events', events, '--site', site]);
+      assert.equal(vendorEdited.code, 1, vendorEdited.out);
+      assert.match(vendorEdited.out, /FAILED: inventory row \d+ \(token \d+, page view [0-9a-f]+, at [^)]+\) of site \S+ was edited after it was stored/, vendorEdited.out);
     } finally {
       await chStack.stop();
       const url = new URL(CH.replace(/^clickhouse:/, 'http:'));

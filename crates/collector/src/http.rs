@@ -1251,28 +1251,48 @@ async fn get_diff(
     }
     let [from, to] = <[String; 2]>::try_from(ends).unwrap_or_default();
     let store = app.store.clone();
-    let (site, a, b) = (c.site.clone(), from.clone(), to.clone());
+    let (site, ends) = (c.site.clone(), [from.clone(), to.clone()]);
     let max = crate::release::MAX_DIFF_NAMES;
-    let answers = blocking(move || {
-        Ok((
-            store.releases(&site)?,
-            store.release_profile(&site, &a, max)?,
-            store.release_profile(&site, &b, max)?,
-        ))
-    })
-    .await;
-    let (known, a, b) = match answers {
-        Ok(answers) => answers,
-        Err(refusal) => return app.answer(refusal),
-    };
     // A release is known from the site's release list or from its reports
     // themselves: with `--events` the reports are readable in ClickHouse a
     // moment before the control plane has listed their release (it is
     // recorded after their commit), and a release whose findings
-    // `/api/findings` shows must not be refused here.
-    let stored = |p: &tagwatch_store::ReleaseProfile| p.page_views > 0 || !p.types.is_empty();
-    for (name, r, profile) in [("from", &from, &a), ("to", &to, &b)] {
-        if !known.iter().any(|k| &k.release == r) && !stored(profile) {
+    // `/api/findings` shows must not be refused here. So the list first,
+    // then the profiles of releases it lacks (a release whose reports name
+    // it neither is refused before anything else is read), then the rest.
+    let answers = blocking(move || {
+        let known = store.releases(&site)?;
+        let listed = |i: usize| {
+            ends.get(i)
+                .is_some_and(|r| known.iter().any(|k| &k.release == r))
+        };
+        let stored = |p: &tagwatch_store::ReleaseProfile| p.page_views > 0 || !p.types.is_empty();
+        let order = if listed(0) && !listed(1) {
+            [1, 0]
+        } else {
+            [0, 1]
+        };
+        let mut profiles = Vec::with_capacity(2);
+        for i in order {
+            let r = ends.get(i).map_or("", String::as_str);
+            let profile = store.release_profile(&site, r, max)?;
+            if !listed(i) && !stored(&profile) {
+                return Ok(Err((i, known)));
+            }
+            profiles.push((i, profile));
+        }
+        profiles.sort_by_key(|(i, _)| *i);
+        Ok(Ok(profiles))
+    })
+    .await;
+    let (a, b) = match answers {
+        Ok(Ok(profiles)) => {
+            let [(_, a), (_, b)]: [(usize, tagwatch_store::ReleaseProfile); 2] =
+                profiles.try_into().unwrap_or_default();
+            (a, b)
+        }
+        Ok(Err((i, known))) => {
+            let (name, r) = if i == 0 { ("from", &from) } else { ("to", &to) };
             let latest: Vec<String> = known
                 .iter()
                 .rev()
@@ -1290,7 +1310,8 @@ async fn get_diff(
                 tagwatch_core::prefix(r, 40)
             ));
         }
-    }
+        Err(refusal) => return app.answer(refusal),
+    };
     json(&crate::release::diff(&c.site, (&from, &a), (&to, &b)))
 }
 

@@ -18,11 +18,12 @@ use std::sync::Arc;
 use std::collections::{BTreeMap, BTreeSet};
 
 use tagwatch_store::chain::{self as store_chain, FindingState};
+use tagwatch_store::chain_rows::{self, HealthState, InventoryState};
 use tagwatch_store::{
     Batch, ChainDump, Evidence, EvidenceQuery, FindingRecord, FindingRow, FindingsQuery, FirstSeen,
-    HealthAt, HealthQuery, HealthRow, InventoryAt, InventoryQuery, InventoryTotals, Purged,
-    ReleaseInfo, ReleaseNews, ReleaseProfile, Removed, SiteChange, SiteConfig, SiteInfo, Stats,
-    StatsQuery, Store, StoreError,
+    HealthQuery, HealthRow, InventoryQuery, InventoryTotals, Purged, ReleaseInfo, ReleaseNews,
+    ReleaseProfile, Removed, SiteChange, SiteConfig, SiteInfo, Stats, StatsQuery, Store,
+    StoreError,
 };
 
 pub mod chain;
@@ -33,7 +34,7 @@ pub mod schema;
 pub mod testing;
 mod write;
 
-use client::{int, opt_text, text, Client};
+use client::{int, text, Client};
 pub use client::{quote, Target};
 
 /// The control plane in SQL, the reports in ClickHouse.
@@ -80,10 +81,10 @@ impl Split {
     }
 
     /// Records in each site's chain what a purge is about to drop (`gone`
-    /// says whether a day is in a dropped week): a `removed` entry per
-    /// finding row version and a checkpoint counting them, health reports
-    /// and inventories, whose `before` is the Monday the kept weeks start
-    /// on (what really goes: whole weeks).
+    /// says whether a day is in a dropped week): a removal entry per
+    /// finding, health and inventory row version and a checkpoint counting
+    /// them, whose `before` is the Monday the kept weeks start on (what
+    /// really goes: whole weeks).
     fn chain_removals_of(
         &self,
         cutoff: &str,
@@ -99,16 +100,35 @@ impl Split {
             .transpose()?
             .unwrap_or_default();
         let before = format!("{monday}T00:00:00.000Z");
+        let answers = self.events.rows_at_once(&[
+            format!(
+                "SELECT {} FROM {findings} WHERE {}",
+                chain::COLUMNS,
+                gone("day")
+            ),
+            format!(
+                "SELECT {} FROM {health} WHERE {}",
+                chain::HEALTH_COLUMNS,
+                gone("day")
+            ),
+            format!(
+                "SELECT {} FROM {inventories} WHERE {}",
+                chain::INVENTORY_COLUMNS,
+                gone("day")
+            ),
+        ])?;
+        let [finding_rows, health_rows, inventory_rows]: [Vec<Vec<serde_json::Value>>; 3] =
+            answers.try_into().map_err(|_| StoreError::Events {
+                message: "fewer answers than queries".into(),
+                unreachable: false,
+            })?;
         let mut removed: BTreeMap<String, Removed> = BTreeMap::new();
+        // A version ClickHouse holds twice (not merged yet) goes once.
         let mut seen = BTreeSet::new();
-        for row in self.events.rows(&format!(
-            "SELECT {} FROM {findings} WHERE {}",
-            chain::COLUMNS,
-            gone("day")
-        ))? {
-            let (f, _) = chain::stored(&row)?;
+        for row in &finding_rows {
+            let (f, _) = chain::stored(row)?;
             let digest = f.digest();
-            if seen.insert((f.site.clone(), f.id, digest)) {
+            if seen.insert((0, f.site.clone(), f.id, digest)) {
                 removed
                     .entry(f.site)
                     .or_default()
@@ -116,38 +136,32 @@ impl Split {
                     .push((f.id, f.at, digest));
             }
         }
-        for (sql, health) in [
-            (
-                format!(
-                    "SELECT site, count() FROM (SELECT site FROM {health} WHERE {} \
-                     GROUP BY site, at, token, seq) GROUP BY site",
-                    gone("day")
-                ),
-                true,
-            ),
-            (
-                format!(
-                    "SELECT site, count() FROM (SELECT site, argMax(day, (at, received_at)) AS d \
-                     FROM {inventories} GROUP BY site, page_view) WHERE {} GROUP BY site",
-                    gone("d")
-                ),
-                false,
-            ),
-        ] {
-            for row in self.events.rows(&sql)? {
-                let r = removed
-                    .entry(text(row.first().unwrap_or(&serde_json::Value::Null))?)
-                    .or_default();
-                let n = int(row.get(1).unwrap_or(&serde_json::Value::Null))?;
-                if health {
-                    r.unchained_health = n;
-                } else {
-                    r.unchained_inventories = n;
-                }
+        for row in &health_rows {
+            let (h, _) = chain::health_stored(row)?;
+            let digest = h.digest();
+            if seen.insert((1, h.site.clone(), h.id, digest)) {
+                removed
+                    .entry(h.site)
+                    .or_default()
+                    .health
+                    .push((h.id, h.at, digest));
+            }
+        }
+        for row in &inventory_rows {
+            let (inv, _) = chain::inventory_stored(row)?;
+            let digest = inv.digest();
+            if seen.insert((2, inv.site.clone(), inv.id, digest)) {
+                removed
+                    .entry(inv.site)
+                    .or_default()
+                    .inventories
+                    .push((inv.id, inv.at, digest));
             }
         }
         for r in removed.values_mut() {
-            r.findings.sort_by_key(|(id, _, _)| *id);
+            for rows in [&mut r.findings, &mut r.health, &mut r.inventories] {
+                rows.sort_by_key(|(id, _, _)| *id);
+            }
         }
         // Rows of a site the control plane does not know were not written
         // by a collector of it (and have no chain to record them in).
@@ -164,74 +178,29 @@ impl Split {
         self.control.chain_removals(&before, &removed)
     }
 
-    /// The page views' latest inventories and health reports, for a
-    /// bundle.
+    /// The page views' inventory and health row versions, for a bundle
+    /// (each once).
     fn page_views_of(
         &self,
         site: &str,
         views: &BTreeSet<&str>,
-    ) -> Result<(Vec<InventoryAt>, Vec<HealthAt>), StoreError> {
+    ) -> Result<(Vec<InventoryState>, Vec<HealthState>), StoreError> {
         if views.is_empty() {
             return Ok((Vec::new(), Vec::new()));
         }
-        let tables = schema::SiteTables {
-            target: self.events.target(),
-            site,
-        };
         let list: Vec<String> = views.iter().map(|v| quote(v)).collect();
-        let list = list.join(", ");
-        let latest = |col: &str| format!("argMax({col}, (at, received_at))");
-        let answers = self.events.rows_at_once(&[
-            format!(
-                "SELECT page_view, {}, {}, {}, {} FROM {} WHERE site = {} AND page_view IN ({list}) \
-                 GROUP BY page_view ORDER BY page_view",
-                latest("page"),
-                latest("at"),
-                latest("received_at"),
-                latest("raw"),
-                tables.of("inventories"),
-                quote(site)
-            ),
-            format!(
-                "SELECT page_view, page, status, reason, at, received_at FROM {} FINAL \
-                 WHERE site = {} AND page_view IN ({list}) ORDER BY at, received_at, token, seq",
-                tables.of("health"),
-                quote(site)
-            ),
-        ])?;
-        let [inventories, health]: [Vec<Vec<serde_json::Value>>; 2] =
-            answers.try_into().map_err(|_| StoreError::Events {
-                message: "fewer answers than queries".into(),
-                unreachable: false,
-            })?;
-        let cell = |row: &[serde_json::Value], i: usize| {
-            row.get(i).cloned().unwrap_or(serde_json::Value::Null)
-        };
-        let inventories = inventories
-            .iter()
-            .map(|row| {
-                Ok(InventoryAt {
-                    page_view: text(&cell(row, 0))?,
-                    page: text(&cell(row, 1))?,
-                    at: text(&cell(row, 2))?,
-                    received_at: text(&cell(row, 3))?,
-                    raw: text(&cell(row, 4))?,
-                })
-            })
-            .collect::<Result<_, StoreError>>()?;
-        let health = health
-            .iter()
-            .map(|row| {
-                Ok(HealthAt {
-                    page_view: opt_text(&cell(row, 0))?,
-                    page: text(&cell(row, 1))?,
-                    status: text(&cell(row, 2))?,
-                    reason: opt_text(&cell(row, 3))?,
-                    at: text(&cell(row, 4))?,
-                    received_at: text(&cell(row, 5))?,
-                })
-            })
-            .collect::<Result<_, StoreError>>()?;
+        let filter = format!(" AND page_view IN ({})", list.join(", "));
+        let mut seen = BTreeSet::new();
+        let inventories = chain::inventory_rows(&self.events, site, &filter)?
+            .into_iter()
+            .map(|(inv, _)| inv)
+            .filter(|inv| seen.insert((0, inv.id, inv.digest())))
+            .collect();
+        let health = chain::health_rows(&self.events, site, &filter)?
+            .into_iter()
+            .map(|(h, _)| h)
+            .filter(|h| seen.insert((1, h.id, h.digest())))
+            .collect();
         Ok((inventories, health))
     }
 
@@ -274,7 +243,7 @@ impl Store for Split {
 
     /// The group's rows into ClickHouse (one INSERT per table), then, in
     /// one SQL transaction, its finding types and a chain entry for every
-    /// finding row version inserted (`chain.rs`). Whatever fails, the
+    /// finding, health and inventory row version inserted (`chain.rs`). Whatever fails, the
     /// whole group is refused and may be sent again: rows already
     /// inserted are replaced by the same rows (their token), never added
     /// twice, and a version chained twice is one version to `verify`.
@@ -285,11 +254,11 @@ impl Store for Split {
         // part on the server): a group waits for the slowest, not the sum.
         let (statements, versions) = write::inserts(batches);
         client::at_once(&statements, |sql| self.events.run(sql))?;
-        let findings: Vec<&FindingRecord> =
-            batches.iter().flat_map(|b| b.findings.iter()).collect();
-        if findings.is_empty() {
+        if versions.is_empty() {
             return Ok(Vec::new());
         }
+        let findings: Vec<&FindingRecord> =
+            batches.iter().flat_map(|b| b.findings.iter()).collect();
         self.control.chain_versions(&findings, &versions)
     }
 
@@ -400,24 +369,33 @@ impl Store for Split {
     }
 
     /// The site's chain from the control plane, then (after it: a row
-    /// chained meanwhile is not missing) every finding row version
-    /// ClickHouse holds of the site.
+    /// chained meanwhile is not missing) every finding, health and
+    /// inventory row version ClickHouse holds of the site.
     fn chain(&self, site: &str) -> Result<ChainDump, StoreError> {
         let mut dump = self.control.chain(site)?;
-        let versions = chain::versions(&self.events, site, "")?;
-        dump.versions = Some(
-            versions
+        let mut versions: Vec<_> = chain::versions(&self.events, site, "")?
+            .iter()
+            .map(|(f, token)| chain::version(f, *token))
+            .collect();
+        versions.extend(
+            chain::health_rows(&self.events, site, "")?
                 .iter()
-                .map(|(f, token)| chain::version(f, *token))
-                .collect(),
+                .map(|(h, token)| chain::health_version(h, *token)),
         );
+        versions.extend(
+            chain::inventory_rows(&self.events, site, "")?
+                .iter()
+                .map(|(inv, token)| chain::inventory_version(inv, *token)),
+        );
+        dump.versions = Some(versions);
         Ok(dump)
     }
 
     /// The row versions of the window (or the one whose row key is
-    /// `finding`) that the chain covers, the segment from the oldest of
-    /// their entries to the head, and their page views. Rows no entry
-    /// covers are left out and counted (`Evidence::left_out`).
+    /// `finding`) that the chain covers, their page views' chained health
+    /// rows and latest chained inventory, and the segment from the oldest
+    /// of their entries to the head. Rows no entry covers are left out
+    /// (findings counted: `Evidence::left_out`).
     fn evidence(&self, q: &EvidenceQuery) -> Result<Evidence, StoreError> {
         let mut filter = String::new();
         if let Some(since) = &q.since {
@@ -433,34 +411,55 @@ impl Store for Split {
             .filter(|f| q.finding.is_none_or(|id| f.id == id))
             .filter(|f| seen.insert((f.id, f.digest())))
             .collect();
-        let ids: Vec<i64> = rows
-            .iter()
-            .map(|f| f.id)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let ids: BTreeSet<i64> = rows.iter().map(|f| f.id).collect();
+        let ids: Vec<i64> = ids.into_iter().collect();
         let segment = self.control.chain_segment(&q.site, &ids)?;
-        let chained: BTreeSet<i64> = segment
-            .entries
-            .iter()
-            .filter(|e| e.kind == store_chain::VERSION)
-            .map(|e| e.row)
-            .collect();
+        // Rows the segment names (a row edited since is kept: its bundle
+        // then fails to verify, as it should).
+        let chained = |segment: &ChainDump, kind: &str| -> BTreeSet<i64> {
+            segment
+                .entries
+                .iter()
+                .filter(|e| e.kind == kind)
+                .map(|e| e.row)
+                .collect()
+        };
+        let covered = chained(&segment, store_chain::VERSION);
         let total = rows.len();
         let mut findings: Vec<FindingState> = rows
             .into_iter()
-            .filter(|f| chained.contains(&f.id))
+            .filter(|f| covered.contains(&f.id))
             .collect();
         let left_out = total - findings.len();
         findings.truncate(usize::try_from(q.limit).unwrap_or(usize::MAX));
         let views: BTreeSet<&str> = findings.iter().map(|f| f.page_view.as_str()).collect();
         let (inventories, health) = self.page_views_of(&q.site, &views)?;
+        // The segment again, from the oldest entry of any row the bundle
+        // holds (the findings' too: it reaches at least as far back).
+        let mut all = ids;
+        all.extend(inventories.iter().map(|i| i.id));
+        all.extend(health.iter().map(|h| h.id));
+        let segment = self.control.chain_segment(&q.site, &all)?;
+        let (health_chained, inventory_chained) = (
+            chained(&segment, chain_rows::HEALTH_VERSION),
+            chained(&segment, chain_rows::INVENTORY_VERSION),
+        );
+        let health: Vec<HealthState> = health
+            .into_iter()
+            .filter(|h| health_chained.contains(&h.id))
+            .collect();
+        // Each page view's latest chained inventory (read in time order).
+        let mut latest: BTreeMap<String, InventoryState> = BTreeMap::new();
+        for inv in inventories {
+            if inventory_chained.contains(&inv.id) {
+                latest.insert(inv.page_view.clone(), inv);
+            }
+        }
         Ok(Evidence {
             findings,
             chain: segment,
-            inventories: Vec::new(),
-            health: Vec::new(),
-            unchained_page_views: Some((inventories, health)),
+            inventories: latest.into_values().collect(),
+            health,
             left_out,
         })
     }

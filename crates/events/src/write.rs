@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use tagwatch_store::chain::FindingState;
+use tagwatch_store::chain_versions::Inserted;
 use tagwatch_store::{Batch, FindingRecord, InventoryRecord, Usage};
 
 use crate::client::{quote, quote_array};
@@ -129,8 +129,9 @@ fn release(r: &Option<String>) -> String {
 }
 
 /// The INSERT statements of a group commit (none for an empty table), and
-/// the finding row versions they insert, for the chain (`chain.rs`).
-pub fn inserts(batches: &[&Batch]) -> (Vec<String>, Vec<FindingState>) {
+/// the entries of the row versions they insert — findings, health
+/// reports, inventories — for the chain (`chain.rs`).
+pub fn inserts(batches: &[&Batch]) -> (Vec<String>, Vec<Inserted>) {
     let mut versions = Vec::new();
     let mut findings = String::new();
     let mut health = String::new();
@@ -138,7 +139,7 @@ pub fn inserts(batches: &[&Batch]) -> (Vec<String>, Vec<FindingState>) {
     for batch in batches {
         let token = token(batch);
         for (f, count, at) in merged_findings(batch) {
-            versions.push(crate::chain::written(f, count, at, token));
+            versions.push(crate::chain::inserted(f, count, at, token));
             row(
                 &mut findings,
                 &[
@@ -166,6 +167,11 @@ pub fn inserts(batches: &[&Batch]) -> (Vec<String>, Vec<FindingState>) {
             );
         }
         for (seq, h) in batch.health.iter().enumerate() {
+            versions.push(crate::chain::health_inserted(
+                h,
+                token,
+                u64::try_from(seq).unwrap_or(u64::MAX),
+            ));
             let nullable = |s: &Option<String>| s.as_deref().map_or("NULL".to_owned(), quote);
             row(
                 &mut health,
@@ -187,6 +193,7 @@ pub fn inserts(batches: &[&Batch]) -> (Vec<String>, Vec<FindingState>) {
             );
         }
         for inv in latest_inventories(batch) {
+            versions.push(crate::chain::inventory_inserted(inv, token));
             let v = &inv.vendors;
             let h = &inv.unclassified;
             let ints = |values: Vec<i64>| {

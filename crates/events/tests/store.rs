@@ -93,9 +93,9 @@ impl Pair {
     }
 }
 
-/// Each site's chain (in the control plane) against ClickHouse's finding
-/// row versions: nothing changed, nothing not proven, every version
-/// there chained (the digest a commit computes from what it inserts is
+/// Each site's chain (in the control plane) against ClickHouse's finding,
+/// health and inventory row versions: nothing changed, nothing not proven,
+/// every version there chained (the digest a commit computes from what it inserts is
 /// the one a read computes from what ClickHouse gives back).
 fn chain_verifies(p: &Pair) {
     for site in [A, B] {
@@ -106,12 +106,24 @@ fn chain_verifies(p: &Pair) {
             "{site}: {verdict:?}"
         );
         let versions = dump.versions.as_ref().unwrap();
-        assert_eq!(
-            versions.len().to_string(),
-            p.events.value(&format!(
-                "SELECT count() FROM findings WHERE site = '{site}'"
-            )),
-        );
+        // Every finding, health and inventory row is a chained version.
+        for (kind, table) in [
+            (tagwatch_store::chain::VERSION, "findings"),
+            (tagwatch_store::chain_rows::HEALTH_VERSION, "health"),
+            (tagwatch_store::chain_rows::INVENTORY_VERSION, "inventories"),
+        ] {
+            assert_eq!(
+                versions
+                    .iter()
+                    .filter(|v| v.kind == kind)
+                    .count()
+                    .to_string(),
+                p.events.value(&format!(
+                    "SELECT count() FROM {table} WHERE site = '{site}'"
+                )),
+                "{site} {table}"
+            );
+        }
     }
 }
 

@@ -109,14 +109,6 @@ struct PageViews<'a> {
     unchained: Unchained,
 }
 
-/// `page_views.json` of an events store's page views (which it does not
-/// chain): context, without the mark, so not proven.
-#[derive(Serialize)]
-struct UnchainedPageViews<'a> {
-    inventories: &'a [tagwatch_store::InventoryAt],
-    health: &'a [tagwatch_store::HealthAt],
-}
-
 /// `page_views.json` as read: bundles made before inventories and health
 /// reports were chained have no `unchained` and fewer fields.
 #[derive(Deserialize)]
@@ -195,19 +187,11 @@ pub fn write<W: Write + Seek>(out: W, c: &Contents<'_>, key: &SigningKey) -> Res
         (CHAIN, json(&chain_file)?),
         (
             PAGE_VIEWS,
-            match &ev.unchained_page_views {
-                // An events store does not chain them: written without the
-                // mark, so `verify` reports them not proven.
-                Some((inventories, health)) => json(&UnchainedPageViews {
-                    inventories,
-                    health,
-                })?,
-                None => json(&PageViews {
-                    inventories: &ev.inventories,
-                    health: &ev.health,
-                    unchained: ev.chain.unchained,
-                })?,
-            },
+            json(&PageViews {
+                inventories: &ev.inventories,
+                health: &ev.health,
+                unchained: ev.chain.unchained,
+            })?,
         ),
         (CATALOG, json(&catalog(&ev.findings, c.collector_version))?),
         (POLICY, json(&policy)?),
@@ -508,7 +492,7 @@ fn check_page_views(
 ) {
     let Some(unchained) = p.unchained else {
         verdict.notes.push(format!(
-            "{PAGE_VIEWS} carries no chain mark (made before inventories and health reports were chained, or from an events store, which does not chain them): they are not proven"
+            "{PAGE_VIEWS} carries no chain mark (made before inventories and health reports were chained, or from an events store before it chained them): they are not proven"
         ));
         return;
     };

@@ -57,25 +57,6 @@ pub(crate) fn html(
             esc(&hosts.join(", ")),
         ));
     }
-    if let Some((inventories, health)) = &c.evidence.unchained_page_views {
-        for i in inventories {
-            views.push_str(&format!(
-                "<tr><td>inventory (not proven)</td><td>{}</td><td>{}</td><td>{}</td><td></td></tr>\n",
-                esc(&i.page_view),
-                esc(&i.page),
-                esc(&i.at),
-            ));
-        }
-        for h in health {
-            views.push_str(&format!(
-                "<tr><td>health report (not proven)</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                esc(h.page_view.as_deref().unwrap_or("")),
-                esc(&h.page),
-                esc(&h.at),
-                esc(&h.status),
-            ));
-        }
-    }
     for h in &c.evidence.health {
         views.push_str(&format!(
             "<tr><td>health report {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td></tr>\n",
@@ -107,7 +88,7 @@ pub(crate) fn html(
 <table><tr><th>id</th><th>type</th><th>vendor</th><th>page</th><th>observed</th><th>count</th><th>evidence</th><th>consent</th><th>page view</th></tr>
 {rows}</table>
 <h2>The findings' page views</h2>
-<p>Their inventories and health reports, as stored (<code>page_views.json</code>); each is in the chain segment, and <code>tagwatch verify</code> checks it against its latest entry as it does the findings — except rows marked not proven (an events store does not chain them).</p>
+<p>Their inventories and health reports, as stored (<code>page_views.json</code>); each is in the chain segment, and <code>tagwatch verify</code> checks it against its latest entry as it does the findings.</p>
 <table><tr><th>row</th><th>page view</th><th>page</th><th>observed</th><th>what</th></tr>
 {views}</table>
 </body></html>

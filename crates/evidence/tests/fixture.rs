@@ -37,7 +37,7 @@ fn the_fixture_bundle_verifies_with_its_key() {
     // Said, not claimed: its page views are not proven.
     assert!(
         v.notes.iter().any(|n| n.contains(
-            "page_views.json carries no chain mark (made before inventories and health reports were chained, or from an events store, which does not chain them): they are not proven"
+            "page_views.json carries no chain mark (made before inventories and health reports were chained, or from an events store before it chained them): they are not proven"
         )),
         "{:?}",
         v.notes

@@ -241,6 +241,30 @@ impl FindingStateRef<'_> {
     }
 }
 
+impl From<FindingStateRef<'_>> for FindingState {
+    fn from(f: FindingStateRef<'_>) -> Self {
+        FindingState {
+            id: f.id,
+            site: f.site.to_owned(),
+            page_view: f.page_view.to_owned(),
+            page: f.page.to_owned(),
+            kind: f.kind.to_owned(),
+            vendor: f.vendor.to_owned(),
+            category: f.category.map(str::to_owned),
+            evidence_kind: f.evidence_kind.map(str::to_owned),
+            evidence: f.evidence.to_owned(),
+            consent_source: f.consent_source.map(str::to_owned),
+            consent: f.consent.to_owned(),
+            count: f.count,
+            at: f.at.to_owned(),
+            received_at: f.received_at.to_owned(),
+            user_agent: f.user_agent.to_owned(),
+            raw: f.raw.to_owned(),
+            release: f.release.map(str::to_owned),
+        }
+    }
+}
+
 impl FindingState {
     /// The row's columns, borrowed.
     pub fn borrowed(&self) -> FindingStateRef<'_> {

@@ -39,6 +39,17 @@
 //! encoded_bytes, duration_ms (int). *int*, *text* and *optional text* as
 //! in a finding's form (`chain.rs`).
 //!
+//! The events store (ClickHouse, `--events`) keeps each health report and
+//! each inventory a commit inserts as a row that never changes (an
+//! inventory's vendors and hosts are arrays in its row): the control plane
+//! chains each such row version as an entry of kind `health-version` or
+//! `inventory-version`, with the same forms — `id` its row key
+//! (`tagwatch_events::chain`), `release` NULL when stored empty, and a
+//! vendor's hosts, regions and cookies the JSON arrays [`json_list`] writes
+//! of its `Array(String)` cells, as the SQL store writes them. Such rows
+//! are checked as sets, like finding row versions (`chain_versions.rs`); a
+//! bundle's rows are checked here, against their one entry.
+//!
 //! A purge appends a `health-removed` or `inventory-removed` entry for each
 //! row it deletes (the digest and `at` of the state it had) before the
 //! checkpoint that counts them: its `health` and `inventories` equal the
@@ -60,8 +71,28 @@ pub const INVENTORY: &str = "inventory";
 pub const HEALTH_REMOVED: &str = "health-removed";
 /// Entry kind of an inventory a purge removed (digest: its last state's).
 pub const INVENTORY_REMOVED: &str = "inventory-removed";
+/// Entry kind of a health row version an events store inserted (row: its
+/// row key).
+pub const HEALTH_VERSION: &str = "health-version";
+/// Entry kind of an inventory row version an events store inserted (row:
+/// its row key; vendors and hosts are in the row).
+pub const INVENTORY_VERSION: &str = "inventory-version";
 /// The entry kinds this module checks.
-pub const KINDS: [&str; 4] = [HEALTH, INVENTORY, HEALTH_REMOVED, INVENTORY_REMOVED];
+pub const KINDS: [&str; 6] = [
+    HEALTH,
+    INVENTORY,
+    HEALTH_REMOVED,
+    INVENTORY_REMOVED,
+    HEALTH_VERSION,
+    INVENTORY_VERSION,
+];
+
+/// JSON text of a string list, as `inventory_vendors` keeps a vendor's
+/// hosts, regions and cookies (and the form hashes an events store's
+/// arrays).
+pub fn json_list(items: &[String]) -> String {
+    serde_json::Value::from(items.to_vec()).to_string()
+}
 
 /// A stored health row, every column of its canonical form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,6 +153,18 @@ pub struct RowUsage {
     pub duration_ms: i64,
 }
 
+impl From<&crate::Usage> for RowUsage {
+    fn from(u: &crate::Usage) -> Self {
+        RowUsage {
+            requests: u.requests,
+            script_requests: u.script_requests,
+            transfer_bytes: u.transfer_bytes,
+            encoded_bytes: u.encoded_bytes,
+            duration_ms: u.duration_ms,
+        }
+    }
+}
+
 impl RowUsage {
     /// In the canonical form's order.
     pub fn ints(&self) -> UsageInts {
@@ -172,6 +215,11 @@ pub struct InventoryState {
     pub hosts: Vec<HostRow>,
 }
 
+/// A vendor row borrowed: (vendor, usage, [hosts, regions, cookies]).
+pub type VendorPart<'a> = (&'a str, UsageInts, [&'a str; 3]);
+/// A host row borrowed: (host, usage).
+pub type HostPart<'a> = (&'a str, UsageInts);
+
 /// An inventory's fields borrowed: what the writer hashes from a
 /// statement's parameters and a reader from the rows it read, through the
 /// one [`InventoryParts::canonical`].
@@ -185,10 +233,10 @@ pub struct InventoryParts<'a> {
     pub user_agent: &'a str,
     pub raw: &'a str,
     pub release: Option<&'a str>,
-    /// (vendor, usage, [hosts, regions, cookies]), any order.
-    pub vendors: Vec<(&'a str, UsageInts, [&'a str; 3])>,
-    /// (host, usage), any order.
-    pub hosts: Vec<(&'a str, UsageInts)>,
+    /// Any order.
+    pub vendors: Vec<VendorPart<'a>>,
+    /// Any order.
+    pub hosts: Vec<HostPart<'a>>,
 }
 
 impl InventoryParts<'_> {
@@ -308,6 +356,8 @@ struct Table<'a> {
     /// "health report" or "inventory", for messages.
     noun: &'static str,
     kind: &'static str,
+    /// The kind of the events store's row versions of the table.
+    version: &'static str,
     removed: &'static str,
     rows: &'a BTreeMap<i64, Stored>,
     unchained: i64,
@@ -324,6 +374,7 @@ pub fn verify(check: &Check<'_>) -> Vec<Problem> {
         Table {
             noun: "health report",
             kind: HEALTH,
+            version: HEALTH_VERSION,
             removed: HEALTH_REMOVED,
             rows: check.health,
             unchained: check.unchained.health,
@@ -333,6 +384,7 @@ pub fn verify(check: &Check<'_>) -> Vec<Problem> {
         Table {
             noun: "inventory",
             kind: INVENTORY,
+            version: INVENTORY_VERSION,
             removed: INVENTORY_REMOVED,
             rows: check.inventories,
             unchained: check.unchained.inventories,
@@ -342,7 +394,7 @@ pub fn verify(check: &Check<'_>) -> Vec<Problem> {
     ];
     for e in check.entries {
         for t in &mut tables {
-            if e.kind == t.kind {
+            if e.kind == t.kind || e.kind == t.version {
                 t.latest.insert(e.row, e);
             } else if e.kind == t.removed {
                 t.latest.insert(e.row, e);
@@ -398,7 +450,7 @@ pub fn verify(check: &Check<'_>) -> Vec<Problem> {
         }
         if check.rows == Rows::All {
             for (id, e) in &t.latest {
-                if e.kind == t.kind && !t.rows.contains_key(id) {
+                if (e.kind == t.kind || e.kind == t.version) && !t.rows.contains_key(id) {
                     out.push(Problem(format!(
                         "{} {id} of site {site} (seq {}) was deleted: no purge records its removal",
                         t.noun, e.seq
@@ -421,10 +473,12 @@ pub fn unproven(check: &Check<'_>) -> (usize, usize) {
             .map(|e| e.row)
             .collect()
     };
-    let (h, i) = (
+    let (mut h, mut i) = (
         chained(HEALTH, HEALTH_REMOVED),
         chained(INVENTORY, INVENTORY_REMOVED),
     );
+    h.extend(chained(HEALTH_VERSION, HEALTH_VERSION));
+    i.extend(chained(INVENTORY_VERSION, INVENTORY_VERSION));
     (
         check
             .health

@@ -1,7 +1,8 @@
-//! The check of a whole chain against the finding row versions of the
-//! events store (ClickHouse, `--events`), pure. A row version never
-//! changes once inserted (a resent finding is another row), so the check
-//! matches rows and entries as sets of (row key, digest): a chained
+//! The check of a whole chain against the row versions of the events store
+//! (ClickHouse, `--events`) — findings, health reports and inventories —
+//! pure. A row version never changes once inserted (a resent finding is
+//! another row, an inventory's next state another row), so the check
+//! matches rows and entries as sets of (table, row key, digest): a chained
 //! version must be there (else it was deleted), a row whose key is
 //! chained with another digest was edited (`ALTER UPDATE`, or a row
 //! inserted again under the same key), a removed version must be gone.
@@ -13,21 +14,70 @@
 //! "tampered" nor "verified" (docs/evidence.md#clickhouse---events).
 //!
 //! The links, hashes, removals and checkpoints are checked by
-//! [`chain::verify`], as for the SQL store's chain.
+//! [`chain::verify`] and [`chain_rows::verify`], as for the SQL store's
+//! chain.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::chain::{self, Check, Checkpoint, Entry, Hash, Problem, Rows, Stored, GENESIS};
+use crate::chain_rows;
 
-/// A finding row version as the events store holds it.
+/// The tables of row versions: (entry kind of a version, of its removal,
+/// what a message calls a row).
+const TABLES: [(&str, &str, &str); 3] = [
+    (chain::VERSION, chain::REMOVED, "finding row"),
+    (
+        chain_rows::HEALTH_VERSION,
+        chain_rows::HEALTH_REMOVED,
+        "health row",
+    ),
+    (
+        chain_rows::INVENTORY_VERSION,
+        chain_rows::INVENTORY_REMOVED,
+        "inventory row",
+    ),
+];
+
+/// The table of an entry kind, and whether it is a removal.
+fn table_of(kind: &str) -> Option<(usize, bool)> {
+    TABLES
+        .iter()
+        .enumerate()
+        .find_map(|(i, (add, removed, _))| {
+            if kind == *add {
+                Some((i, false))
+            } else if kind == *removed {
+                Some((i, true))
+            } else {
+                None
+            }
+        })
+}
+
+/// A row version as the events store holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Version {
+    /// The kind of its entry: [`chain::VERSION`] (a finding),
+    /// [`chain_rows::HEALTH_VERSION`] or [`chain_rows::INVENTORY_VERSION`].
+    pub kind: &'static str,
     /// Its row key (the `row` of its entry).
     pub row: i64,
     pub stored: Stored,
-    /// How a reader finds it in ClickHouse (token, page view, type,
-    /// vendor), for messages.
+    /// How a reader finds it in ClickHouse (token, page view, …), for
+    /// messages.
     pub label: String,
+}
+
+/// A row version an events store inserted, for its entry: what the
+/// control plane appends (`Store::chain_versions`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inserted {
+    pub site: String,
+    /// As [`Version::kind`].
+    pub kind: &'static str,
+    pub row: i64,
+    pub at: String,
+    pub digest: Hash,
 }
 
 /// What a check of row versions found.
@@ -42,8 +92,8 @@ pub struct Verdict {
 }
 
 /// Every problem of a site's whole chain (`entries` from seq 1) against
-/// the row versions `versions` (all of the site's), and the rows it does
-/// not cover.
+/// the row versions `versions` (all of the site's, of every table), and
+/// the rows it does not cover.
 pub fn verify(
     site: &str,
     entries: &[Entry],
@@ -62,6 +112,19 @@ pub fn verify(
         checkpoints,
         key,
     });
+    // The health and inventory removals each checkpoint counts (no rows:
+    // they are matched below).
+    let none_rows = BTreeMap::new();
+    problems.extend(chain_rows::verify(&chain_rows::Check {
+        site,
+        entries,
+        health: &none_rows,
+        inventories: &none_rows,
+        rows: Rows::Some,
+        checkpoints,
+        unchained: chain_rows::Unchained::default(),
+    }));
+    problems.truncate(chain::MAX_PROBLEMS);
     let mut push = |p: String| {
         if problems.len() < chain::MAX_PROBLEMS {
             problems.push(Problem(p));
@@ -76,29 +139,33 @@ pub fn verify(
         }
     }
     // Each version's latest entry: chained, or removed by a purge.
-    let mut chained: BTreeMap<(i64, Hash), &Entry> = BTreeMap::new();
-    let mut removed: BTreeMap<(i64, Hash), &Entry> = BTreeMap::new();
+    type Key = (usize, i64, Hash);
+    let mut chained: BTreeMap<Key, &Entry> = BTreeMap::new();
+    let mut removed: BTreeMap<Key, &Entry> = BTreeMap::new();
     for e in entries {
-        let k = (e.row, e.digest);
-        match e.kind.as_str() {
-            chain::VERSION => {
-                removed.remove(&k);
-                chained.insert(k, e);
-            }
-            chain::REMOVED => {
-                chained.remove(&k);
-                removed.insert(k, e);
-            }
-            _ => {}
+        let Some((table, removal)) = table_of(&e.kind) else {
+            continue;
+        };
+        let k = (table, e.row, e.digest);
+        if removal {
+            chained.remove(&k);
+            removed.insert(k, e);
+        } else {
+            removed.remove(&k);
+            chained.insert(k, e);
         }
     }
-    let chained_rows: BTreeSet<i64> = chained.keys().map(|(row, _)| *row).collect();
-    let mut seen: BTreeSet<(i64, Hash)> = BTreeSet::new();
-    let mut edited: BTreeSet<i64> = BTreeSet::new();
+    let chained_rows: BTreeSet<(usize, i64)> =
+        chained.keys().map(|(t, row, _)| (*t, *row)).collect();
+    let mut seen: BTreeSet<Key> = BTreeSet::new();
+    let mut edited: BTreeSet<(usize, i64)> = BTreeSet::new();
     let mut unproven = Vec::new();
     let mut unproven_rows = 0usize;
     for v in versions {
-        let k = (v.row, v.stored.digest);
+        let Some((table, false)) = table_of(v.kind) else {
+            continue;
+        };
+        let k = (table, v.row, v.stored.digest);
         if !seen.insert(k) {
             // The same version twice (a retried insert ClickHouse has not
             // merged yet): one row.
@@ -110,10 +177,10 @@ pub fn verify(
                 "{} of site {site} was removed at seq {} but is there again: it was put back without the collector",
                 v.label, e.seq
             )),
-            _ if chained_rows.contains(&v.row) => {
-                edited.insert(v.row);
+            _ if chained_rows.contains(&(table, v.row)) => {
+                edited.insert((table, v.row));
                 let seqs: Vec<String> = chained
-                    .range((v.row, [0; 32])..=(v.row, [0xff; 32]))
+                    .range((table, v.row, [0; 32])..=(table, v.row, [0xff; 32]))
                     .map(|(_, e)| e.seq.to_string())
                     .collect();
                 push(format!(
@@ -133,10 +200,11 @@ pub fn verify(
             }
         }
     }
-    for ((row, _), e) in &chained {
-        if !seen.contains(&(*row, e.digest)) && !edited.contains(row) {
+    for ((table, row, _), e) in &chained {
+        if !seen.contains(&(*table, *row, e.digest)) && !edited.contains(&(*table, *row)) {
+            let noun = TABLES.get(*table).map_or("row", |t| t.2);
             push(format!(
-                "finding row {row} of site {site} (seq {}, at {}) was deleted: no purge records its removal",
+                "{noun} {row} of site {site} (seq {}, at {}) was deleted: no purge records its removal",
                 e.seq, e.at
             ));
         }
@@ -180,6 +248,7 @@ mod tests {
 
     fn version(f: &FindingState) -> Version {
         Version {
+            kind: VERSION,
             row: f.id,
             stored: f.stored(),
             label: format!("finding row {}", f.id),
@@ -309,6 +378,129 @@ mod tests {
             said(&v).contains("finding row 1 of site tw_a was removed at seq 4 but is there again"),
             "{}",
             said(&v)
+        );
+    }
+
+    /// Health and inventory row versions are matched as findings are,
+    /// table by table (a row key of one table never answers for
+    /// another's), and a checkpoint must count their removals.
+    #[test]
+    fn health_and_inventory_versions_are_checked_table_by_table() {
+        use crate::chain_rows::{HEALTH_REMOVED, HEALTH_VERSION, INVENTORY_VERSION};
+        let row = |kind: &'static str, id: i64, n: u8| Version {
+            kind,
+            row: id,
+            stored: Stored {
+                digest: [n; 32],
+                at: "2026-03-01T00:00:00.000Z".into(),
+            },
+            label: format!("{kind} {id}"),
+        };
+        let rows = [row(HEALTH_VERSION, 1, 1), row(INVENTORY_VERSION, 2, 2)];
+        let mut prev = GENESIS;
+        let mut entries: Vec<Entry> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let seq = i64::try_from(i).unwrap() + 1;
+                let e = Entry::new(
+                    "tw_a",
+                    seq,
+                    v.kind,
+                    v.row,
+                    &v.stored.at,
+                    v.stored.digest,
+                    prev,
+                );
+                prev = e.hash;
+                e
+            })
+            .collect();
+        assert_eq!(check(&entries, &rows), Verdict::default());
+        // An inventory's vendor row edited: its digest changed.
+        let v = check(&entries, &[rows[0].clone(), row(INVENTORY_VERSION, 2, 9)]);
+        assert!(
+            said(&v).contains("inventory-version 2 of site tw_a was edited after it was stored (its entry is seq 2)"),
+            "{}",
+            said(&v)
+        );
+        // A health row deleted.
+        let v = check(&entries, &rows[1..]);
+        assert!(
+            said(&v).contains(
+                "health row 1 of site tw_a (seq 1, at 2026-03-01T00:00:00.000Z) was deleted"
+            ),
+            "{}",
+            said(&v)
+        );
+        // The health row's key and digest as an inventory's: another table.
+        let v = check(&entries, &[rows[1].clone(), row(INVENTORY_VERSION, 1, 1)]);
+        assert!(
+            said(&v).contains("health row 1 of site tw_a"),
+            "{}",
+            said(&v)
+        );
+        assert_eq!(v.unproven_rows, 1);
+        // An extra health row: not proven.
+        let mut extra = rows.to_vec();
+        extra.push(row(HEALTH_VERSION, 3, 3));
+        let v = check(&entries, &extra);
+        assert!(v.problems.is_empty(), "{}", said(&v));
+        assert_eq!(v.unproven_rows, 1);
+        // A purge: the health row removed, a checkpoint that counts it.
+        let removal = Entry::new(
+            "tw_a",
+            3,
+            HEALTH_REMOVED,
+            1,
+            &rows[0].stored.at,
+            [1; 32],
+            prev,
+        );
+        prev = removal.hash;
+        entries.push(removal);
+        let mut cp = Checkpoint {
+            id: 1,
+            site: "tw_a".into(),
+            seq: 4,
+            before: "2026-03-02T00:00:00.000Z".into(),
+            findings: 0,
+            health: 1,
+            inventories: 0,
+            boundary: prev,
+            signature: None,
+            public_key: None,
+        };
+        let key = chain::SigningKey::from_bytes(&[7; 32]);
+        let vk = key.verifying_key();
+        let with = |cp: &Checkpoint| {
+            let mut cp = cp.clone();
+            cp.sign(&key);
+            let mut entries = entries.clone();
+            entries.push(Entry::new(
+                "tw_a",
+                4,
+                CHECKPOINT,
+                1,
+                &cp.before,
+                chain::sha256(&cp.canonical()),
+                prev,
+            ));
+            verify(
+                "tw_a",
+                &entries,
+                &BTreeMap::from([(1, cp)]),
+                Some(&vk),
+                &rows[1..],
+            )
+        };
+        assert_eq!(with(&cp), Verdict::default());
+        cp.health = 2;
+        assert!(
+            said(&with(&cp))
+                .contains("records 2 health report rows removed, but 1 removals come before it"),
+            "{}",
+            said(&with(&cp))
         );
     }
 

@@ -21,7 +21,11 @@ use crate::chain::{
     self, hash_from_hex, sha256, to_hex, Checkpoint, Entry, FindingState, FindingStateRef, Hash,
     GENESIS,
 };
-use crate::chain_rows::{self, HealthState, HostRow, InventoryParts, InventoryState, VendorRow};
+use crate::chain_rows::{
+    self, HealthState, HostPart, HostRow, InventoryParts, InventoryState, RowUsage, VendorPart,
+    VendorRow,
+};
+use crate::chain_versions::Inserted;
 use crate::conn::{first, rows, transaction, Conn, Param, Row, Tx};
 use crate::schema::{
     binds_columns, render, row_columns, Backfill, Dialect, MIGRATIONS, SCHEMA_VERSION,
@@ -619,22 +623,6 @@ INSERT INTO inventory_hosts
     (inventory, host, requests, script_requests, transfer_bytes, encoded_bytes, duration_ms)
 {rows:itiiiii}";
 
-fn usage_params<'a>(u: &Usage, p: &mut Vec<Param<'a>>) {
-    p.extend([
-        Param::Int(u.requests),
-        Param::Int(u.script_requests),
-        Param::Int(u.transfer_bytes),
-        Param::Int(u.encoded_bytes),
-        Param::Int(u.duration_ms),
-    ]);
-}
-
-/// JSON text of a string list, as `inventory_vendors` keeps hosts, regions
-/// and cookies.
-fn json_strings(items: &[String]) -> String {
-    serde_json::Value::from(items.to_vec()).to_string()
-}
-
 /// The (site, type) pairs of `group_types` (the first finding of each)
 /// not known to be there, in key order (the order every writer locks them
 /// in: no deadlock between writers). Read before the transaction, so that
@@ -803,17 +791,6 @@ fn write_group<C: Conn>(
     Ok(first_seen)
 }
 
-/// The usage numbers in the canonical forms' order.
-fn usage_ints(u: &Usage) -> chain_rows::UsageInts {
-    [
-        u.requests,
-        u.script_requests,
-        u.transfer_bytes,
-        u.encoded_bytes,
-        u.duration_ms,
-    ]
-}
-
 /// An inventory stored by a commit: the record, its row's id and the
 /// digest of the state it left (row and child rows).
 type InventoryWritten<'a> = (&'a InventoryRecord, i64, Hash);
@@ -891,26 +868,42 @@ fn write_inventories<'a, C: Conn>(
             .get(&(inv.site.clone(), inv.page_view.clone()))
             .copied()
     };
-    let mut vendors = Vec::new();
-    let mut hosts = Vec::new();
-    let mut written = Vec::with_capacity(stored.len());
-    for inv in inventories.iter().copied() {
-        if let Some(id) = stored_id(inv) {
-            let first_vendor = vendors.len();
-            vendors.extend(inv.vendors.iter().map(|v| {
-                (
-                    id,
-                    v,
-                    [
-                        json_strings(&v.hosts),
-                        json_strings(&v.regions),
-                        json_strings(&v.cookies),
-                    ],
-                )
-            }));
-            hosts.extend(inv.unclassified.iter().map(|h| (id, h)));
+    let kept: Vec<(&InventoryRecord, i64)> = inventories
+        .iter()
+        .filter_map(|inv| Some((*inv, stored_id(inv)?)))
+        .collect();
+    // The vendors' hosts, regions and cookies as stored (JSON text), owned
+    // here for the one list below to borrow.
+    let lists: Vec<[String; 3]> = kept
+        .iter()
+        .flat_map(|(inv, _)| &inv.vendors)
+        .map(|v| [&v.hosts, &v.regions, &v.cookies].map(|l| chain_rows::json_list(l)))
+        .collect();
+    // The child rows, in one list each: what the inserts bind is what
+    // each inventory's canonical form hashes (its range of the list).
+    let mut vendors: Vec<(i64, VendorPart<'_>)> = Vec::with_capacity(lists.len());
+    let mut hosts: Vec<(i64, HostPart<'_>)> = Vec::new();
+    let mut ranges = Vec::with_capacity(kept.len());
+    let mut json = lists.iter();
+    for (inv, id) in &kept {
+        let (first_vendor, first_host) = (vendors.len(), hosts.len());
+        for (v, [h, r, k]) in inv.vendors.iter().zip(json.by_ref()) {
+            let usage = RowUsage::from(&v.usage).ints();
+            vendors.push((*id, (v.vendor.as_str(), usage, [h.as_str(), r, k])));
+        }
+        hosts.extend(
+            inv.unclassified
+                .iter()
+                .map(|h| (*id, (h.host.as_str(), RowUsage::from(&h.usage).ints()))),
+        );
+        ranges.push((first_vendor..vendors.len(), first_host..hosts.len()));
+    }
+    let written = kept
+        .iter()
+        .zip(ranges)
+        .map(|((inv, id), (v, h))| {
             let state = InventoryParts {
-                id,
+                id: *id,
                 site: &inv.site,
                 page_view: &inv.page_view,
                 page: &inv.page,
@@ -920,33 +913,29 @@ fn write_inventories<'a, C: Conn>(
                 raw: &inv.raw,
                 release: inv.release.as_deref(),
                 vendors: vendors
+                    .get(v)
+                    .unwrap_or_default()
                     .iter()
-                    .skip(first_vendor)
-                    .map(|(_, v, [h, r, k])| {
-                        (
-                            v.vendor.as_str(),
-                            usage_ints(&v.usage),
-                            [h.as_str(), r.as_str(), k.as_str()],
-                        )
-                    })
+                    .map(|(_, p)| *p)
                     .collect(),
-                hosts: inv
-                    .unclassified
+                hosts: hosts
+                    .get(h)
+                    .unwrap_or_default()
                     .iter()
-                    .map(|h| (h.host.as_str(), usage_ints(&h.usage)))
+                    .map(|(_, p)| *p)
                     .collect(),
             };
-            written.push((inv, id, state.digest()));
-        }
-    }
+            (*inv, *id, state.digest())
+        })
+        .collect();
     write_rows(
         c,
         INSERT_INVENTORY_VENDORS,
         &vendors,
-        |(id, v, [h, r, k]), p| {
-            p.extend([Param::Int(*id), (&v.vendor).into()]);
-            usage_params(&v.usage, p);
-            p.extend([Param::from(h), r.into(), k.into()]);
+        |(id, (vendor, usage, lists)), p| {
+            p.extend([Param::Int(*id), Param::Text(vendor)]);
+            p.extend(usage.map(Param::Int));
+            p.extend(lists.map(Param::Text));
         },
         &mut |_| Ok(()),
     )?;
@@ -954,9 +943,9 @@ fn write_inventories<'a, C: Conn>(
         c,
         INSERT_INVENTORY_HOSTS,
         &hosts,
-        |(id, h), p| {
-            p.extend([Param::Int(*id), (&h.host).into()]);
-            usage_params(&h.usage, p);
+        |(id, (host, usage)), p| {
+            p.extend([Param::Int(*id), Param::Text(host)]);
+            p.extend(usage.map(Param::Int));
         },
         &mut |_| Ok(()),
     )?;
@@ -1101,26 +1090,9 @@ fn finding_state_ref(row: &dyn Row) -> Result<FindingStateRef<'_>, StoreError> {
     })
 }
 
+/// A finding row read whole (the columns of `finding_state_columns!`).
 fn finding_state(row: &dyn Row) -> Result<FindingState, StoreError> {
-    Ok(FindingState {
-        id: row.int(0)?,
-        site: row.text(1)?,
-        page_view: row.text(2)?,
-        page: row.text(3)?,
-        kind: row.text(4)?,
-        vendor: row.text(5)?,
-        category: row.opt_text(6)?,
-        evidence_kind: row.opt_text(7)?,
-        evidence: row.text(8)?,
-        consent_source: row.opt_text(9)?,
-        consent: row.text(10)?,
-        count: row.int(11)?,
-        at: row.text(12)?,
-        received_at: row.text(13)?,
-        user_agent: row.text(14)?,
-        raw: row.text(15)?,
-        release: row.opt_text(16)?,
-    })
+    finding_state_ref(row).map(FindingState::from)
 }
 
 /// Whether the findings' upserts answer the rows' states
@@ -1138,16 +1110,6 @@ struct Written<'a> {
 }
 
 impl<'a> Written<'a> {
-    /// A state at hand (an events store's row version), borrowed.
-    fn of(f: &'a FindingState) -> Written<'a> {
-        Written {
-            digest: f.digest(),
-            id: f.id,
-            site: Cow::Borrowed(f.site.as_str()),
-            at: Cow::Borrowed(f.at.as_str()),
-        }
-    }
-
     /// A row read from the store (the columns of `finding_state_columns!`).
     fn read(row: &dyn Row) -> Result<Written<'static>, StoreError> {
         let f = finding_state_ref(row)?;
@@ -1430,8 +1392,8 @@ fn record_checkpoints<C: Conn>(
                 seq: seq.saturating_add(1),
                 before: before.to_owned(),
                 findings: count(&r.findings),
-                health: count(&r.health).saturating_add(r.unchained_health),
-                inventories: count(&r.inventories).saturating_add(r.unchained_inventories),
+                health: count(&r.health),
+                inventories: count(&r.inventories),
                 boundary: prev,
                 signature: None,
                 public_key: None,
@@ -1757,7 +1719,7 @@ GROUP BY row_id";
 /// The latest entry of each of some row versions: `?2` a JSON array of
 /// row keys.
 const LATEST_VERSIONS: &str = "SELECT row_id, max(seq) FROM chain
-WHERE site = ?1 AND kind = 'version' AND row_id IN (SELECT CAST(value AS BIGINT) FROM {each:?2:i})
+WHERE site = ?1 AND kind IN ('version', 'health-version', 'inventory-version') AND row_id IN (SELECT CAST(value AS BIGINT) FROM {each:?2:i})
 GROUP BY row_id";
 /// The latest entry of each of some rows of one kind: `?2` a JSON array
 /// of ids, `?3` the kind.
@@ -2541,7 +2503,7 @@ impl<C: Conn> Store for Db<C> {
     fn chain_versions(
         &self,
         findings: &[&FindingRecord],
-        versions: &[FindingState],
+        versions: &[Inserted],
     ) -> Result<Vec<FirstSeen>, StoreError> {
         let types = first_of_each_type(findings.iter().copied());
         let mut known = self
@@ -2550,8 +2512,26 @@ impl<C: Conn> Store for Db<C> {
             .unwrap_or_else(PoisonError::into_inner);
         let first_seen = self.write_tx(|c| {
             let first_seen = record_types(c, &types, &unknown_types(&types, &known))?;
-            let mut versions: Vec<Written<'_>> = versions.iter().map(Written::of).collect();
-            extend_chains(c, finding_entries(chain::VERSION, &mut versions))?;
+            // Each site's versions by table (findings, health reports,
+            // inventories: as a commit orders them) then row key.
+            let mut pending: Vec<Pending<'_>> = versions
+                .iter()
+                .map(|v| Pending {
+                    site: &v.site,
+                    kind: v.kind,
+                    row: v.row,
+                    at: &v.at,
+                    digest: v.digest,
+                })
+                .collect();
+            let rank = |kind: &str| {
+                [chain::VERSION, chain_rows::HEALTH_VERSION]
+                    .iter()
+                    .position(|k| *k == kind)
+                    .unwrap_or(2)
+            };
+            pending.sort_by_key(|a| (rank(a.kind), a.row));
+            extend_chains(c, pending)?;
             Ok(first_seen)
         })?;
         learn_types(&mut known, &types);
@@ -2653,7 +2633,6 @@ impl<C: Conn> Store for Db<C> {
                     chain,
                     inventories,
                     health,
-                    unchained_page_views: None,
                     left_out: 0,
                 })
             })

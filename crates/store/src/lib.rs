@@ -813,19 +813,19 @@ pub trait Store: Send + Sync + 'static {
     /// For a control plane whose reports an events store (`--events`)
     /// inserted: records the finding types of `findings` as
     /// [`Store::record_finding_types`] does and, in the same transaction,
-    /// appends a `version` entry to each site's chain for every row
-    /// version of `versions` (`id`: its row key; each site's head locked,
-    /// as `commit` does). Answers the types no site had before.
+    /// appends an entry to each site's chain for every row version of
+    /// `versions` (findings, health reports, inventories; each site's head
+    /// locked, as `commit` does). Answers the types no site had before.
     fn chain_versions(
         &self,
         _findings: &[&FindingRecord],
-        _versions: &[chain::FindingState],
+        _versions: &[chain_versions::Inserted],
     ) -> Result<Vec<FirstSeen>, StoreError> {
         Err(StoreError::Untrusted(NO_CHAIN.into()))
     }
     /// For a control plane whose events store is about to remove reports
-    /// observed before `before`: records, per site, a `removed` entry for
-    /// each finding row version that goes and a checkpoint counting them
+    /// observed before `before`: records, per site, a removal entry for
+    /// each row version that goes and a checkpoint counting them
     /// (signed with the key of [`Store::sign_checkpoints`]), in one
     /// transaction.
     fn chain_removals(
@@ -835,8 +835,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError> {
         Err(StoreError::Untrusted(NO_CHAIN.into()))
     }
-    /// The segment of a site's chain from the oldest latest `version`
-    /// entry of `rows` (row keys) to the head, with its checkpoints.
+    /// The segment of a site's chain from the oldest latest row version
+    /// entry (`version`, `health-version`, `inventory-version`) of `rows`
+    /// (row keys) to the head, with its checkpoints.
     fn chain_segment(&self, _site: &str, _rows: &[i64]) -> Result<ChainDump, StoreError> {
         Err(StoreError::Untrusted(NO_CHAIN.into()))
     }
@@ -848,16 +849,12 @@ pub const NO_CHAIN: &str = "this store keeps no chain of its findings; evidence 
 /// What a purge removes from one site, for its chain.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Removed {
-    /// (id or row key, `at`, digest) of each finding row's last state, in
-    /// id order.
+    /// (id or row key, `at`, digest) of each finding row's last state (of
+    /// each row version, in an events store), in id order.
     pub findings: Vec<(i64, String, chain::Hash)>,
-    /// Likewise of each health row and inventory (the SQL store's).
+    /// Likewise of each health row and inventory.
     pub health: Vec<(i64, String, chain::Hash)>,
     pub inventories: Vec<(i64, String, chain::Hash)>,
-    /// Health reports and inventories removed that no entry covers (an
-    /// events store does not chain them): counted by the checkpoint only.
-    pub unchained_health: i64,
-    pub unchained_inventories: i64,
 }
 
 /// What `tagwatch evidence` reads: a site's findings in a window (or
@@ -886,8 +883,9 @@ pub struct ChainDump {
     /// given whole).
     pub findings: std::collections::BTreeMap<i64, chain::Stored>,
     pub checkpoints: std::collections::BTreeMap<i64, chain::Checkpoint>,
-    /// The events store's finding row versions (all of the site's), when
-    /// its findings are there: checked by [`chain_versions::verify`].
+    /// The events store's row versions (all of the site's findings, health
+    /// reports and inventories), when its reports are there: checked by
+    /// [`chain_versions::verify`].
     pub versions: Option<Vec<chain_versions::Version>>,
     /// Health report id → digest of the row as stored now (all of the
     /// site's for `Store::chain`; none for `Store::evidence`).
@@ -954,28 +952,6 @@ impl ChainDump {
     }
 }
 
-/// The latest inventory of a page view as an events store keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct InventoryAt {
-    pub page_view: String,
-    pub page: String,
-    pub at: String,
-    pub received_at: String,
-    /// The report body as stored (redacted on ingest).
-    pub raw: String,
-}
-
-/// A health report of a page view as an events store keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HealthAt {
-    pub page_view: Option<String>,
-    pub page: String,
-    pub status: String,
-    pub reason: Option<String>,
-    pub at: String,
-    pub received_at: String,
-}
-
 /// What an evidence bundle holds from the store.
 #[derive(Debug, Clone, Default)]
 pub struct Evidence {
@@ -983,12 +959,10 @@ pub struct Evidence {
     /// From the oldest latest state of those findings to the head.
     pub chain: ChainDump,
     /// Of the findings' page views, whole (their chain entries are in
-    /// the segment): the SQL store's.
+    /// the segment): the latest inventory of each and its health reports
+    /// (an events store's: the chained row versions, `id` their row key).
     pub inventories: Vec<chain_rows::InventoryState>,
     pub health: Vec<chain_rows::HealthState>,
-    /// Of the findings' page views as an events store keeps them (not
-    /// chained there): context a bundle carries unproven.
-    pub unchained_page_views: Option<(Vec<InventoryAt>, Vec<HealthAt>)>,
     /// Rows of the window that no chain entry covers, left out of the
     /// bundle (an events store's rows not proven; always 0 on SQL).
     pub left_out: usize,
