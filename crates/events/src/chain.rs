@@ -300,34 +300,24 @@ pub fn inventory_inserted(inv: &InventoryRecord, token: u64) -> Inserted {
         .map(|v| [&v.hosts, &v.regions, &v.cookies].map(|l| chain_rows::json_list(l)))
         .collect();
     let release = inv.release.as_deref().filter(|r| !r.is_empty());
-    let parts = InventoryParts {
-        id,
-        site: &inv.site,
-        page_view: &inv.page_view,
-        page: &inv.page,
-        at: &inv.at,
-        received_at: &inv.received_at,
-        user_agent: &inv.user_agent,
-        raw: &inv.raw,
-        release,
-        vendors: inv
-            .vendors
-            .iter()
-            .zip(&lists)
-            .map(|(v, [h, r, k])| {
-                (
-                    v.vendor.as_str(),
-                    RowUsage::from(&v.usage).ints(),
-                    [h.as_str(), r.as_str(), k.as_str()],
-                )
-            })
-            .collect(),
-        hosts: inv
-            .unclassified
-            .iter()
-            .map(|h| (h.host.as_str(), RowUsage::from(&h.usage).ints()))
-            .collect(),
-    };
+    let vendors = inv
+        .vendors
+        .iter()
+        .zip(&lists)
+        .map(|(v, [h, r, k])| {
+            (
+                v.vendor.as_str(),
+                RowUsage::from(&v.usage).ints(),
+                [h.as_str(), r.as_str(), k.as_str()],
+            )
+        })
+        .collect();
+    let hosts = inv
+        .unclassified
+        .iter()
+        .map(|h| (h.host.as_str(), RowUsage::from(&h.usage).ints()))
+        .collect();
+    let parts = InventoryParts::of(inv, id, release, vendors, hosts);
     Inserted {
         site: inv.site.clone(),
         kind: INVENTORY_VERSION,

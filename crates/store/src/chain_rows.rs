@@ -239,6 +239,32 @@ pub struct InventoryParts<'a> {
     pub hosts: Vec<HostPart<'a>>,
 }
 
+impl<'a> InventoryParts<'a> {
+    /// The parts of `inv` as a writer stored it under `id`, with its
+    /// release as stored (`None` for none) and its child rows.
+    pub fn of(
+        inv: &'a crate::InventoryRecord,
+        id: i64,
+        release: Option<&'a str>,
+        vendors: Vec<VendorPart<'a>>,
+        hosts: Vec<HostPart<'a>>,
+    ) -> Self {
+        InventoryParts {
+            id,
+            site: &inv.site,
+            page_view: &inv.page_view,
+            page: &inv.page,
+            at: &inv.at,
+            received_at: &inv.received_at,
+            user_agent: &inv.user_agent,
+            raw: &inv.raw,
+            release,
+            vendors,
+            hosts,
+        }
+    }
+}
+
 impl InventoryParts<'_> {
     /// The canonical form (module comment): children in key order.
     pub fn canonical(mut self) -> Vec<u8> {

@@ -795,6 +795,16 @@ fn write_group<C: Conn>(
 /// digest of the state it left (row and child rows).
 type InventoryWritten<'a> = (&'a InventoryRecord, i64, Hash);
 
+/// The child rows `range` of one list (each with its inventory's id), as
+/// the inventory's canonical form takes them.
+fn children<T: Copy>(rows: &[(i64, T)], range: std::ops::Range<usize>) -> Vec<T> {
+    rows.get(range)
+        .unwrap_or_default()
+        .iter()
+        .map(|(_, p)| *p)
+        .collect()
+}
+
 /// Answers the inventories stored (not kept back by a newer one), each
 /// hashed from the statements' parameters (they are the rows): one
 /// canonical form and one SHA-256 per inventory, no read.
@@ -902,29 +912,13 @@ fn write_inventories<'a, C: Conn>(
         .iter()
         .zip(ranges)
         .map(|((inv, id), (v, h))| {
-            let state = InventoryParts {
-                id: *id,
-                site: &inv.site,
-                page_view: &inv.page_view,
-                page: &inv.page,
-                at: &inv.at,
-                received_at: &inv.received_at,
-                user_agent: &inv.user_agent,
-                raw: &inv.raw,
-                release: inv.release.as_deref(),
-                vendors: vendors
-                    .get(v)
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|(_, p)| *p)
-                    .collect(),
-                hosts: hosts
-                    .get(h)
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|(_, p)| *p)
-                    .collect(),
-            };
+            let state = InventoryParts::of(
+                inv,
+                *id,
+                inv.release.as_deref(),
+                children(&vendors, v),
+                children(&hosts, h),
+            );
             (*inv, *id, state.digest())
         })
         .collect();
