@@ -32,10 +32,12 @@ use crate::StoreError;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Write connections, each committing a group while the others do (the
 /// writer threads of `Store::writers`): while one commit waits for its WAL
-/// flush or for a site's chain head, the next ones' rows are written. With
-/// 32 clients on 2 cores: 1 → 2 → 3 doubled then tripled the rate, 4 did
-/// no better than 3 and cost more CPU a batch (smaller groups).
-/// Measured in docs/benchmarks.md ("PostgreSQL: commits side by side").
+/// flush or for a site's chain head, the next ones' rows are written. On a
+/// quiet 2-core machine with PostgreSQL on it, 32 clients: 3 writers
+/// +65 % batches/s over 1 at the same CPU a batch; 4 did no better than 3
+/// under load and cost more CPU a batch (smaller groups). Measured in
+/// docs/benchmarks.md ("PostgreSQL: … commits side by side", "Against the
+/// targets on a quiet machine, second round").
 const WRITERS: usize = 3;
 /// Advisory lock key of the migrations: "tagwatch" in ASCII.
 const MIGRATION_LOCK: i64 = 0x7461_6777_6174_6368;
