@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use common::pg::TestDb;
 use common::*;
 
-fn sqlite(name: &str) -> (String, std::path::PathBuf) {
+fn sqlite(name: &str) -> (String, TempDir) {
     let dir = temp_dir(name);
     (db_url(&dir.join("t.db")), dir)
 }

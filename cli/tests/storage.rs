@@ -27,7 +27,7 @@ use common::*;
 use tagwatch_events::testing::TestEvents;
 
 /// A fresh SQLite database: its URL and the directory to remove.
-fn sqlite_db(name: &str) -> (String, std::path::PathBuf) {
+fn sqlite_db(name: &str) -> (String, TempDir) {
     let dir = temp_dir(name);
     (db_url(&dir.join("tagwatch.db")), dir)
 }

@@ -12,7 +12,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use common::pg::TestDb;
@@ -98,7 +98,7 @@ fn refused(db: &str, want: &str, unprivileged: bool) {
 }
 
 /// A directory the unprivileged user may write in (its files too).
-fn shared_dir(name: &str) -> PathBuf {
+fn shared_dir(name: &str) -> TempDir {
     let dir = temp_dir(name);
     set_mode(&dir, 0o777);
     dir

@@ -49,8 +49,8 @@ pub struct Server {
     /// The `--db` URL.
     pub db: String,
     pub stderr: Arc<Mutex<Vec<String>>>,
-    /// Removed when the server is dropped.
-    pub owned_dir: Option<PathBuf>,
+    /// Removed when the server is dropped (after its process ended).
+    pub owned_dir: Option<TempDir>,
 }
 
 impl Server {
@@ -163,9 +163,7 @@ impl Drop for Server {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-        if let Some(dir) = &self.owned_dir {
-            let _ = std::fs::remove_dir_all(dir);
-        }
+        // `owned_dir` goes with the fields, after this.
     }
 }
 

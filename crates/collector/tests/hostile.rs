@@ -25,7 +25,7 @@ use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use common::pg::TestDb;
 use common::*;
 
-fn sqlite(name: &str) -> (String, std::path::PathBuf) {
+fn sqlite(name: &str) -> (String, TempDir) {
     let dir = temp_dir(name);
     (db_url(&dir.join("tagwatch.db")), dir)
 }

@@ -23,7 +23,7 @@ use common::*;
 
 const PV: &str = "9f1c2e3d4b5a6978";
 
-fn sqlite(name: &str) -> (String, std::path::PathBuf) {
+fn sqlite(name: &str) -> (String, TempDir) {
     let dir = temp_dir(name);
     (db_url(&dir.join("tagwatch.db")), dir)
 }

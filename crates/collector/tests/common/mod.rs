@@ -55,7 +55,7 @@ pub struct Server {
     /// The client address requests come from.
     pub peer: SocketAddr,
     /// Removed when the server is dropped.
-    pub owned_dir: Option<PathBuf>,
+    pub owned_dir: Option<TempDir>,
 }
 
 /// The configuration `tagwatch serve` makes of these flags (the ones the
@@ -188,9 +188,7 @@ impl Drop for Server {
         if let Some(collector) = self.collector.take() {
             self.runtime.block_on(collector.stop());
         }
-        if let Some(dir) = &self.owned_dir {
-            let _ = std::fs::remove_dir_all(dir);
-        }
+        // `owned_dir` goes with the fields, after this.
     }
 }
 

@@ -13,8 +13,10 @@ use serde_json::{json, Value};
 pub const TOKEN: &str = "test-admin-token";
 pub const ORIGIN: &str = "https://shop.example";
 
-/// A fresh directory of its own for one test's files.
-pub fn temp_dir(name: &str) -> PathBuf {
+/// A fresh directory of its own for one test's files, removed with
+/// everything in it when the test is done with it (dropped), pass or fail:
+/// test runs leave nothing behind in the temporary folder.
+pub fn temp_dir(name: &str) -> TempDir {
     static N: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
         "tagwatch-test-{}-{}-{}",
@@ -24,7 +26,30 @@ pub fn temp_dir(name: &str) -> PathBuf {
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TempDir(dir)
+}
+
+/// A test's directory ([`temp_dir`]): a path while it lives, removed when
+/// dropped.
+pub struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 pub fn db_url(db: &Path) -> String {
