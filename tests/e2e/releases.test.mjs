@@ -120,7 +120,15 @@ async function releases() {
   const only1 = await stack.collector.findings(site, { release: R1 });
   assert.ok(only1.length > 0 && only1.every((f) => f.release === R1 && f.vendor === 'intercom'), JSON.stringify(only1));
 
-  const diff = await api(`/api/diff?${new URLSearchParams({ site, from: R1, to: R2 })}`);
+  // Release 2's findings being readable does not mean its inventory is:
+  // ClickHouse takes a batch's tables one insert after another (no
+  // transaction across them), and the inventory's last state is sent as
+  // the page view ends (the context closed). Wait for the diff to see it
+  // (its hosts), not on a clock.
+  const diff = await waitFor(async () => {
+    const d = await api(`/api/diff?${new URLSearchParams({ site, from: R1, to: R2 })}`);
+    return d.status !== 200 || d.json.hosts.new.some((h) => h.host === 'region1.google-analytics.com') ? d : null;
+  }, { timeoutMs: 15000, what: "the diff to show release 2's inventory (its hosts)" });
   assert.equal(diff.status, 200, diff.text);
   const d = diff.json;
   assert.deepEqual(d.vendors.appeared.map((v) => v.vendor), ['ga4'], diff.text);
