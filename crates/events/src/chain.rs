@@ -105,26 +105,16 @@ pub fn written<'a>(
     at: &'a str,
     token: u64,
 ) -> FindingStateRef<'a> {
-    let kind = f.kind.as_str();
-    FindingStateRef {
-        id: row_key(&f.site, &f.page_view, kind, &f.vendor, &f.evidence, token),
-        site: &f.site,
-        page_view: &f.page_view,
-        page: &f.page,
-        kind,
-        vendor: &f.vendor,
-        category: f.category.map(|c| c.as_str()),
-        evidence_kind: Some(f.evidence_kind.as_str()),
-        evidence: &f.evidence,
-        consent_source: f.consent_source.as_ref().map(|s| s.as_str()),
-        consent: &f.consent,
-        count,
-        at,
-        received_at: &f.received_at,
-        user_agent: &f.user_agent,
-        raw: &f.raw,
-        release: f.release.as_deref().filter(|r| !r.is_empty()),
-    }
+    let id = row_key(
+        &f.site,
+        &f.page_view,
+        f.kind.as_str(),
+        &f.vendor,
+        &f.evidence,
+        token,
+    );
+    let release = f.release.as_deref().filter(|r| !r.is_empty());
+    FindingStateRef::of(f, id, count, at, release)
 }
 
 /// The entry a commit appends for the finding row version it inserts for

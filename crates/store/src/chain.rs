@@ -174,6 +174,38 @@ pub struct FindingStateRef<'a> {
     pub release: Option<&'a str>,
 }
 
+impl<'a> FindingStateRef<'a> {
+    /// The row a writer stores for `f` under `id`, merged (`count`, `at`),
+    /// with its release as stored (`None` for none).
+    pub fn of(
+        f: &'a crate::FindingRecord,
+        id: i64,
+        count: i64,
+        at: &'a str,
+        release: Option<&'a str>,
+    ) -> Self {
+        FindingStateRef {
+            id,
+            site: &f.site,
+            page_view: &f.page_view,
+            page: &f.page,
+            kind: f.kind.as_str(),
+            vendor: &f.vendor,
+            category: f.category.map(|c| c.as_str()),
+            evidence_kind: Some(f.evidence_kind.as_str()),
+            evidence: &f.evidence,
+            consent_source: f.consent_source.as_ref().map(|s| s.as_str()),
+            consent: &f.consent,
+            count,
+            at,
+            received_at: &f.received_at,
+            user_agent: &f.user_agent,
+            raw: &f.raw,
+            release,
+        }
+    }
+}
+
 /// Bytes of the canonical form's fixed parts: the tag, the two ints and
 /// the 8-byte length (or NULL) of each of the 15 texts.
 const CANON_FIXED: usize = 19 + 2 * 8 + 15 * 8;
@@ -423,6 +455,20 @@ impl Checkpoint {
             .int(self.inventories)
             .bytes(&self.boundary);
         c.0
+    }
+
+    /// Its entry in the chain, after `prev`: what `verify` checks it
+    /// against (site, seq, id, `before`, the hash of [`Self::canonical`]).
+    pub fn entry(&self, prev: Hash) -> Entry {
+        Entry::new(
+            &self.site,
+            self.seq,
+            CHECKPOINT,
+            self.id,
+            &self.before,
+            sha256(&self.canonical()),
+            prev,
+        )
     }
 
     /// Signs it with `key` (sets signature and public key).

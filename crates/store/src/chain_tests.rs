@@ -284,15 +284,7 @@ fn purged(signed: bool) -> (Vec<Entry>, BTreeMap<i64, Stored>, BTreeMap<i64, Che
     if signed {
         cp.sign(&key());
     }
-    entries.push(Entry::new(
-        "tw_a",
-        6,
-        chain::CHECKPOINT,
-        1,
-        &cp.before,
-        chain::sha256(&cp.canonical()),
-        prev,
-    ));
+    entries.push(cp.entry(prev));
     rows.remove(&1);
     rows.remove(&2);
     (entries, rows, BTreeMap::from([(1, cp)]))

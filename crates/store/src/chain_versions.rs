@@ -221,7 +221,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
     use super::*;
-    use crate::chain::{FindingState, CHECKPOINT, REMOVED, VERSION};
+    use crate::chain::{FindingState, REMOVED, VERSION};
     use proptest::prelude::*;
 
     fn state(id: i64, count: i64) -> FindingState {
@@ -358,15 +358,7 @@ mod tests {
             public_key: None,
         };
         cp.sign(&key);
-        entries.push(Entry::new(
-            "tw_a",
-            5,
-            CHECKPOINT,
-            1,
-            &cp.before,
-            chain::sha256(&cp.canonical()),
-            prev,
-        ));
+        entries.push(cp.entry(prev));
         let checkpoints = BTreeMap::from([(1, cp)]);
         let rows: Vec<Version> = states.iter().map(version).collect();
         let vk = key.verifying_key();
@@ -477,15 +469,7 @@ mod tests {
             let mut cp = cp.clone();
             cp.sign(&key);
             let mut entries = entries.clone();
-            entries.push(Entry::new(
-                "tw_a",
-                4,
-                CHECKPOINT,
-                1,
-                &cp.before,
-                chain::sha256(&cp.canonical()),
-                prev,
-            ));
+            entries.push(cp.entry(prev));
             verify(
                 "tw_a",
                 &entries,

@@ -18,8 +18,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use ed25519_dalek::SigningKey;
 
 use crate::chain::{
-    self, hash_from_hex, sha256, to_hex, Checkpoint, Entry, FindingState, FindingStateRef, Hash,
-    GENESIS,
+    self, hash_from_hex, to_hex, Checkpoint, Entry, FindingState, FindingStateRef, Hash, GENESIS,
 };
 use crate::chain_rows::{
     self, HealthState, HostPart, HostRow, InventoryParts, InventoryState, RowUsage, VendorPart,
@@ -346,25 +345,7 @@ impl<'a> Merged<'a> {
     /// insert stores a new row.
     fn row(&self) -> FindingStateRef<'a> {
         let f = self.first;
-        FindingStateRef {
-            id: 0,
-            site: &f.site,
-            page_view: &f.page_view,
-            page: &f.page,
-            kind: f.kind.as_str(),
-            vendor: &f.vendor,
-            category: f.category.map(|c| c.as_str()),
-            evidence_kind: Some(f.evidence_kind.as_str()),
-            evidence: &f.evidence,
-            consent_source: f.consent_source.as_ref().map(|s| s.as_str()),
-            consent: &f.consent,
-            count: self.count,
-            at: self.at,
-            received_at: &f.received_at,
-            user_agent: &f.user_agent,
-            raw: &f.raw,
-            release: f.release.as_deref(),
-        }
+        FindingStateRef::of(f, 0, self.count, self.at, f.release.as_deref())
     }
 }
 
@@ -1395,15 +1376,7 @@ fn record_checkpoints<C: Conn>(
             if let Some(key) = key {
                 cp.sign(key);
             }
-            entries.push(Entry::new(
-                site,
-                cp.seq,
-                chain::CHECKPOINT,
-                id,
-                before,
-                sha256(&cp.canonical()),
-                prev,
-            ));
+            entries.push(cp.entry(prev));
             checkpoint = Some(cp);
             entries
         })?;
