@@ -12,6 +12,10 @@ use tagwatch_store::StoreError;
 /// (at most 256 batches) is one INSERT; a dashboard query over a site's
 /// 30 days is well under a second at the sizes we measured.
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an INSERT on a cluster waits for its shards: less than
+/// [`STATEMENT_TIMEOUT`], so that the server's own error says which shard
+/// did not answer.
+const DISTRIBUTED_INSERT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Largest answer read (a `/api/findings` page of 10,000 rows is a few MB).
 const MAX_ANSWER: u64 = 256 * 1024 * 1024;
 /// Most bytes of a ClickHouse error kept in messages.
@@ -143,11 +147,21 @@ impl Client {
             .timeout_global(Some(STATEMENT_TIMEOUT))
             .http_status_as_error(false)
             .build();
-        // Integers as JSON numbers (our Int64 fit).
-        let query = format!(
+        // Integers as JSON numbers (our Int64 fit). On a cluster, an
+        // INSERT into a `Distributed` table answers once every shard has
+        // written its rows (not once they are queued on this server's
+        // disk), so that what is acknowledged and chained is readable on
+        // its shard: a shard down refuses the insert (docs/scale.md).
+        let mut query = format!(
             "?database={}&output_format_json_quote_64bit_integers=0",
             target.database
         );
+        if target.cluster.is_some() {
+            query.push_str(&format!(
+                "&insert_distributed_sync=1&insert_distributed_timeout={}",
+                DISTRIBUTED_INSERT_TIMEOUT.as_secs()
+            ));
+        }
         Self {
             agent: ureq::Agent::new_with_config(config),
             target,

@@ -41,19 +41,65 @@ pub use client::{quote, Target};
 pub struct Split {
     control: Arc<dyn Store>,
     events: Client,
+    /// Called at each [`Step`] (tests interleave other work there).
+    at_step: Option<StepHook>,
 }
+
+/// A point between two reads or writes of a `verify` or a purge where
+/// another collector's work may land: what a test runs something at, to
+/// check the interleaving deterministically (`testing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// `Store::chain` has read the chain, not yet the rows.
+    ChainRead,
+    /// A purge has read the rows of the weeks that go, not yet recorded
+    /// their removals.
+    PurgeRead,
+    /// A purge has recorded the removals, not yet dropped the weeks.
+    PurgeRecorded,
+}
+
+type StepHook = Arc<dyn Fn(Step) + Send + Sync>;
 
 /// Opens the events store a `--events` URL names
 /// (`clickhouse://[USER[:PASSWORD]@]HOST:PORT/DATABASE[?cluster=NAME]`),
 /// creating or migrating its tables, and answers the store the collector
 /// uses: `control` for sites and settings, ClickHouse for reports.
 pub fn open(url: &str, control: Arc<dyn Store>) -> Result<Arc<dyn Store>, StoreError> {
+    open_with(url, control, None)
+}
+
+/// As [`open`], calling `hook` at each [`Step`].
+#[cfg(any(test, feature = "testing"))]
+pub fn open_with_steps(
+    url: &str,
+    control: Arc<dyn Store>,
+    hook: impl Fn(Step) + Send + Sync + 'static,
+) -> Result<Arc<dyn Store>, StoreError> {
+    open_with(url, control, Some(Arc::new(hook)))
+}
+
+fn open_with(
+    url: &str,
+    control: Arc<dyn Store>,
+    at_step: Option<StepHook>,
+) -> Result<Arc<dyn Store>, StoreError> {
     let events = Client::new(Target::parse(url)?);
     schema::migrate(&events)?;
-    Ok(Arc::new(Split { control, events }))
+    Ok(Arc::new(Split {
+        control,
+        events,
+        at_step,
+    }))
 }
 
 impl Split {
+    fn step(&self, step: Step) {
+        if let Some(hook) = &self.at_step {
+            hook(step);
+        }
+    }
+
     /// The table holding this server's rows of `table`: itself, or on a
     /// cluster its local table (the `Distributed` one holds none).
     fn physical(&self, table: &str) -> String {
@@ -84,13 +130,14 @@ impl Split {
     /// says whether a day is in a dropped week): a removal entry per
     /// finding, health and inventory row version and a checkpoint counting
     /// them, whose `before` is the Monday the kept weeks start on (what
-    /// really goes: whole weeks).
+    /// really goes: whole weeks). Answers that `before` and the sites
+    /// whose chains it recorded in.
     fn chain_removals_of(
         &self,
         cutoff: &str,
         gone: &dyn Fn(&str) -> String,
         [findings, health, inventories]: [&str; 3],
-    ) -> Result<(), StoreError> {
+    ) -> Result<(String, Vec<String>), StoreError> {
         let monday = self
             .events
             .rows(&format!("SELECT toString(toMonday(toDate({cutoff})))"))?
@@ -172,10 +219,11 @@ impl Split {
             }
         }
         let removed = known;
-        if removed.is_empty() {
-            return Ok(());
+        self.step(Step::PurgeRead);
+        if !removed.is_empty() {
+            self.control.chain_removals(&before, &removed)?;
         }
-        self.control.chain_removals(&before, &removed)
+        Ok((before, removed.into_keys().collect()))
     }
 
     /// The page views' inventory and health row versions, for a bundle
@@ -351,7 +399,9 @@ impl Store for Split {
         purged.inventory_vendors = self.count(&latest("sum(v)"))?;
         purged.inventory_hosts = self.count(&latest("sum(h)"))?;
         // The chain first: if recording fails, nothing is dropped.
-        self.chain_removals_of(&cutoff, &gone, [&findings, &health, &inventories])?;
+        let (before, sites) =
+            self.chain_removals_of(&cutoff, &gone, [&findings, &health, &inventories])?;
+        self.step(Step::PurgeRecorded);
         for (table, ids) in partitions {
             let physical = self.physical(table);
             for id in ids {
@@ -360,6 +410,18 @@ impl Store for Split {
                     quote(&id)
                 ))?;
             }
+        }
+        // Then a checkpoint with no removal in the same chains: the weeks
+        // before `before` went, with any report that landed in them after
+        // the rows were read (a late report chained after the first
+        // checkpoint; `chain_versions::verify` accounts for a chained row
+        // missing from them by a checkpoint after its entry).
+        let none: BTreeMap<String, Removed> = sites
+            .into_iter()
+            .map(|site| (site, Removed::default()))
+            .collect();
+        if !none.is_empty() {
+            self.control.chain_removals(&before, &none)?;
         }
         Ok(purged)
     }
@@ -370,9 +432,13 @@ impl Store for Split {
 
     /// The site's chain from the control plane, then (after it: a row
     /// chained meanwhile is not missing) every finding, health and
-    /// inventory row version ClickHouse holds of the site.
+    /// inventory row version ClickHouse holds of the site, then the
+    /// entries appended meanwhile (a purge's removals of rows it dropped
+    /// since the first read; `ChainDump::versions_read_at`).
     fn chain(&self, site: &str) -> Result<ChainDump, StoreError> {
         let mut dump = self.control.chain(site)?;
+        let read_at = dump.entries.last().map_or(0, |e| e.seq);
+        self.step(Step::ChainRead);
         let mut versions: Vec<_> = chain::versions(&self.events, site, "")?
             .iter()
             .map(|(f, token)| chain::version(f, *token))
@@ -388,6 +454,10 @@ impl Store for Split {
                 .map(|(inv, token)| chain::inventory_version(inv, *token)),
         );
         dump.versions = Some(versions);
+        let tail = self.control.chain_since(site, read_at.saturating_add(1))?;
+        dump.entries.extend(tail.entries);
+        dump.checkpoints.extend(tail.checkpoints);
+        dump.versions_read_at = Some(read_at);
         Ok(dump)
     }
 

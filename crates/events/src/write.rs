@@ -17,29 +17,10 @@ use tagwatch_store::{Batch, FindingRecord, InventoryRecord, Usage};
 
 use crate::client::{quote, quote_array};
 
-/// Latest day a row's partition may have: `Date` ends in 2149, and an
-/// `at` in year 9999 (the store's clamp) must still be stored.
-const LAST_DAY: &str = "2105-12-31";
-
-/// The partition day of an ISO 8601 `at` (`YYYY-MM-DD…`), as a literal.
+/// The partition day of an ISO 8601 `at`, as a literal (written once:
+/// `verify` compares it with a checkpoint's `before`).
 fn day(at: &str) -> String {
-    let date = at.get(..10).unwrap_or("");
-    let well_formed = date.len() == 10
-        && date.char_indices().all(|(i, c)| {
-            if i == 4 || i == 7 {
-                c == '-'
-            } else {
-                c.is_ascii_digit()
-            }
-        });
-    let date = if !well_formed || date < "1970-01-01" {
-        "1970-01-01"
-    } else if date > LAST_DAY {
-        LAST_DAY
-    } else {
-        date
-    };
-    quote(date)
+    quote(tagwatch_store::chain_versions::partition_day(at))
 }
 
 /// A number that names this batch among all batches: the same batch gives

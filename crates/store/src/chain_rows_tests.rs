@@ -299,6 +299,7 @@ impl Site {
             findings: BTreeMap::new(),
             checkpoints: self.checkpoints.clone(),
             versions: None,
+            versions_read_at: None,
             health: self
                 .health
                 .iter()

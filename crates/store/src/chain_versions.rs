@@ -16,6 +16,26 @@
 //! The links, hashes, removals and checkpoints are checked by
 //! [`chain::verify`] and [`chain_rows::verify`], as for the SQL store's
 //! chain.
+//!
+//! Two races with a purge are told apart from a deletion
+//! (docs/evidence.md#verify-during-a-purge-and-late-reports):
+//!
+//! - `verify` reads the chain, then the rows, then the entries appended
+//!   meanwhile (`read_at`: the head when the rows were read). A later
+//!   entry may name a row inserted after the read (a version missing is no
+//!   proof) or a removal whose drop came after it (a removed row present is
+//!   no proof); its removals account for rows a purge dropped meanwhile.
+//! - A ClickHouse purge drops whole weeks: its signed checkpoint states
+//!   that every row version of a week before its `before` went, those it
+//!   read (each with a removal entry) and any that landed in the week
+//!   while it dropped it (a late report). So a chained row version missing
+//!   from a week before the `before` of a ClickHouse checkpoint recorded
+//!   *after* its entry is accounted for by that checkpoint ([`Verdict::accounted`]).
+//!   A ClickHouse checkpoint is one that records the removal of a row
+//!   version of the events store, or one that records no removal at all
+//!   (the one a ClickHouse purge records after its drops; a SQL purge
+//!   records a checkpoint only with removals, and removes row by row at
+//!   most a chunk at a time, so its `before` states no such thing).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -89,17 +109,51 @@ pub struct Verdict {
     pub unproven: Vec<String>,
     /// How many rows no entry covers.
     pub unproven_rows: usize,
+    /// Chained row versions missing without a removal entry, each from a
+    /// week a later ClickHouse checkpoint states went (a report that landed
+    /// in the week while a purge dropped it): not a change.
+    pub accounted: usize,
+}
+
+/// The day of the week partition an events-store row of observation time
+/// `at` (ISO 8601) is stored in: its date, or the nearest ClickHouse can
+/// hold (`Date` runs from 1970 to 2149; the store clamps `at` to year
+/// 9999), 1970-01-01 when `at` is not a date. The writer partitions by it
+/// and [`verify`] compares it with a checkpoint's `before`.
+pub fn partition_day(at: &str) -> &str {
+    /// Latest day a partition may have.
+    const LAST_DAY: &str = "2105-12-31";
+    const FIRST_DAY: &str = "1970-01-01";
+    let date = at.get(..10).unwrap_or("");
+    let well_formed = date.len() == 10
+        && date.char_indices().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                c == '-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if !well_formed || date < FIRST_DAY {
+        FIRST_DAY
+    } else if date > LAST_DAY {
+        LAST_DAY
+    } else {
+        date
+    }
 }
 
 /// Every problem of a site's whole chain (`entries` from seq 1) against
 /// the row versions `versions` (all of the site's, of every table), and
-/// the rows it does not cover.
+/// the rows it does not cover. `read_at`: the seq of the head when the
+/// rows were read (the entries after it were appended while they were:
+/// see the module comment); `i64::MAX` when none was.
 pub fn verify(
     site: &str,
     entries: &[Entry],
     checkpoints: &BTreeMap<i64, Checkpoint>,
     key: Option<&chain::VerifyingKey>,
     versions: &[Version],
+    read_at: i64,
 ) -> Verdict {
     let none = BTreeMap::new();
     let start = entries.first().map_or(GENESIS, |e| e.prev);
@@ -138,23 +192,63 @@ pub fn verify(
             ));
         }
     }
-    // Each version's latest entry: chained, or removed by a purge.
+    // Each version's latest entry: chained, or removed by a purge; and
+    // the ClickHouse checkpoints (seq, `before`'s day), in chain order.
     type Key = (usize, i64, Hash);
     let mut chained: BTreeMap<Key, &Entry> = BTreeMap::new();
     let mut removed: BTreeMap<Key, &Entry> = BTreeMap::new();
+    let mut weeks_gone: Vec<(i64, &str)> = Vec::new();
+    let (mut removals, mut version_removals) = (0usize, 0usize);
     for e in entries {
+        if e.kind == chain::CHECKPOINT {
+            let counts_none = checkpoints
+                .get(&e.row)
+                .is_some_and(|cp| cp.findings == 0 && cp.health == 0 && cp.inventories == 0);
+            if version_removals > 0 || (removals == 0 && counts_none) {
+                weeks_gone.push((e.seq, e.at.get(..10).unwrap_or("")));
+            }
+            (removals, version_removals) = (0, 0);
+            continue;
+        }
+        if [
+            chain::REMOVED,
+            chain_rows::HEALTH_REMOVED,
+            chain_rows::INVENTORY_REMOVED,
+        ]
+        .contains(&e.kind.as_str())
+        {
+            removals += 1;
+        }
         let Some((table, removal)) = table_of(&e.kind) else {
             continue;
         };
         let k = (table, e.row, e.digest);
         if removal {
-            chained.remove(&k);
+            if chained.remove(&k).is_some() {
+                version_removals += 1;
+            }
             removed.insert(k, e);
         } else {
             removed.remove(&k);
             chained.insert(k, e);
         }
     }
+    // `gone_after[i]`: the latest `before` of the i-th ClickHouse
+    // checkpoint and those after it.
+    let mut gone_after: Vec<&str> = weeks_gone
+        .iter()
+        .rev()
+        .scan("", |latest, (_, before)| {
+            *latest = (*latest).max(*before);
+            Some(*latest)
+        })
+        .collect();
+    gone_after.reverse();
+    let accounted_for = |e: &Entry| {
+        let first_later = weeks_gone.partition_point(|(seq, _)| *seq <= e.seq);
+        let before = gone_after.get(first_later).copied().unwrap_or("");
+        partition_day(&e.at) < before
+    };
     let chained_rows: BTreeSet<(usize, i64)> =
         chained.keys().map(|(t, row, _)| (*t, *row)).collect();
     let mut seen: BTreeSet<Key> = BTreeSet::new();
@@ -173,8 +267,10 @@ pub fn verify(
         }
         match (chained.get(&k), removed.get(&k)) {
             (Some(e), _) if e.at == v.stored.at => {}
+            // Removed after the rows were read: dropped after, too.
+            (_, Some(e)) if e.seq > read_at => {}
             (_, Some(e)) => push(format!(
-                "{} of site {site} was removed at seq {} but is there again: it was put back without the collector",
+                "{} of site {site} was removed at seq {} but is there again: it was put back without the collector, or the purge that removed it has not dropped it (still under way, or its drop failed: run verify again after it)",
                 v.label, e.seq
             )),
             _ if chained_rows.contains(&(table, v.row)) => {
@@ -200,8 +296,18 @@ pub fn verify(
             }
         }
     }
+    let mut accounted = 0usize;
     for ((table, row, _), e) in &chained {
         if !seen.contains(&(*table, *row, e.digest)) && !edited.contains(&(*table, *row)) {
+            if e.seq > read_at {
+                // Chained after the rows were read: its row may have been
+                // inserted after, too.
+                continue;
+            }
+            if accounted_for(e) {
+                accounted += 1;
+                continue;
+            }
             let noun = TABLES.get(*table).map_or("row", |t| t.2);
             push(format!(
                 "{noun} {row} of site {site} (seq {}, at {}) was deleted: no purge records its removal",
@@ -213,6 +319,7 @@ pub fn verify(
         problems,
         unproven,
         unproven_rows,
+        accounted,
     }
 }
 
@@ -271,7 +378,7 @@ mod tests {
     }
 
     fn check(entries: &[Entry], versions: &[Version]) -> Verdict {
-        verify("tw_a", entries, &BTreeMap::new(), None, versions)
+        verify("tw_a", entries, &BTreeMap::new(), None, versions, i64::MAX)
     }
 
     fn said(v: &Verdict) -> String {
@@ -362,10 +469,10 @@ mod tests {
         let checkpoints = BTreeMap::from([(1, cp)]);
         let rows: Vec<Version> = states.iter().map(version).collect();
         let vk = key.verifying_key();
-        let v = verify("tw_a", &entries, &checkpoints, Some(&vk), &rows[1..]);
+        let v = verify("tw_a", &entries, &checkpoints, Some(&vk), &rows[1..], i64::MAX);
         assert_eq!(v, Verdict::default(), "{}", said(&v));
         // Put back after its removal.
-        let v = verify("tw_a", &entries, &checkpoints, Some(&vk), &rows);
+        let v = verify("tw_a", &entries, &checkpoints, Some(&vk), &rows, i64::MAX);
         assert!(
             said(&v).contains("finding row 1 of site tw_a was removed at seq 4 but is there again"),
             "{}",
@@ -476,6 +583,7 @@ mod tests {
                 &BTreeMap::from([(1, cp)]),
                 Some(&vk),
                 &rows[1..],
+                i64::MAX,
             )
         };
         assert_eq!(with(&cp), Verdict::default());
@@ -486,6 +594,198 @@ mod tests {
             "{}",
             said(&with(&cp))
         );
+    }
+
+    /// A chain built entry by entry (`version`, `removed`, checkpoints).
+    struct Chain {
+        entries: Vec<Entry>,
+        checkpoints: BTreeMap<i64, Checkpoint>,
+    }
+
+    impl Chain {
+        fn new() -> Self {
+            Self {
+                entries: Vec::new(),
+                checkpoints: BTreeMap::new(),
+            }
+        }
+        fn head(&self) -> i64 {
+            self.entries.last().map_or(0, |e| e.seq)
+        }
+        fn push(&mut self, kind: &'static str, f: &FindingState) {
+            let prev = self.entries.last().map_or(GENESIS, |e| e.hash);
+            let seq = self.head() + 1;
+            self.entries
+                .push(Entry::new("tw_a", seq, kind, f.id, &f.at, f.digest(), prev));
+        }
+        /// A checkpoint counting `findings` removals, `before` a Monday.
+        fn checkpoint(&mut self, before: &str, findings: i64) {
+            let prev = self.entries.last().map_or(GENESIS, |e| e.hash);
+            let id = i64::try_from(self.checkpoints.len()).unwrap() + 1;
+            let cp = Checkpoint {
+                id,
+                site: "tw_a".into(),
+                seq: self.head() + 1,
+                before: before.into(),
+                findings,
+                health: 0,
+                inventories: 0,
+                boundary: prev,
+                signature: None,
+                public_key: None,
+            };
+            self.entries.push(cp.entry(prev));
+            self.checkpoints.insert(id, cp);
+        }
+        fn check(&self, rows: &[&FindingState], read_at: i64) -> Verdict {
+            let rows: Vec<Version> = rows.iter().map(|f| version(f)).collect();
+            verify(
+                "tw_a",
+                &self.entries,
+                &self.checkpoints,
+                None,
+                &rows,
+                read_at,
+            )
+        }
+    }
+
+    /// Problems other than the checkpoints' missing signatures (these
+    /// tests sign none).
+    fn changes(v: &Verdict) -> Vec<String> {
+        v.problems
+            .iter()
+            .map(|p| p.0.clone())
+            .filter(|p| !p.contains("is not signed"))
+            .collect()
+    }
+
+    /// A state observed on `day` of March 2026 (2026-03-02 is a Monday).
+    fn on(id: i64, day: u32) -> FindingState {
+        let mut f = state(id, 1);
+        f.at = format!("2026-03-{day:02}T10:00:00.000Z");
+        f
+    }
+
+    /// `verify` reads the chain, then the rows, then what was appended
+    /// meanwhile: a purge that recorded its removals and dropped the rows
+    /// in between is no deletion (before, the rows read after the drop
+    /// against the chain read before the removals were "deleted"); a
+    /// removal appended after the read, of a row still there when it was
+    /// read, is no row put back; a version chained after the read is not
+    /// missing.
+    #[test]
+    fn a_purge_between_the_chain_read_and_the_rows_read_is_no_deletion() {
+        let (old, kept) = (on(1, 1), on(2, 3));
+        let mut c = Chain::new();
+        c.push(VERSION, &old);
+        c.push(VERSION, &kept);
+        let read_at = c.head();
+        // The purge, while `verify` reads: removal, checkpoint, drop.
+        c.push(REMOVED, &old);
+        c.checkpoint("2026-03-02T00:00:00.000Z", 1);
+        c.checkpoint("2026-03-02T00:00:00.000Z", 0);
+        // Rows read after the drop.
+        let v = c.check(&[&kept], read_at);
+        assert!(changes(&v).is_empty(), "{v:?}");
+        assert_eq!((v.unproven_rows, v.accounted), (0, 0));
+        // Rows read before the drop (the removal was appended after).
+        let v = c.check(&[&old, &kept], read_at);
+        assert!(changes(&v).is_empty(), "{v:?}");
+        // Without the entries appended meanwhile (what `verify` read
+        // before): the dropped row named deleted.
+        let before_the_purge = Chain {
+            entries: c.entries[..2].to_vec(),
+            checkpoints: BTreeMap::new(),
+        };
+        let v = before_the_purge.check(&[&kept], i64::MAX);
+        assert!(said(&v).contains("was deleted"), "{v:?}");
+        // A version chained after the read, its row inserted after it too.
+        let late = on(3, 4);
+        c.push(VERSION, &late);
+        let v = c.check(&[&kept], read_at);
+        assert!(changes(&v).is_empty(), "{v:?}");
+        // … or before it: covered.
+        let v = c.check(&[&kept, &late], read_at);
+        assert!(changes(&v).is_empty() && v.unproven_rows == 0, "{v:?}");
+        // A row deleted before the read is still named, and a removal
+        // recorded before the read of a row still there too.
+        let v = c.check(&[], read_at);
+        assert!(said(&v).contains("finding row 2 of site tw_a"), "{v:?}");
+        let v = c.check(&[&old, &kept], c.head());
+        assert!(said(&v).contains("is there again"), "{v:?}");
+    }
+
+    /// A report that lands in a week while a purge drops it: chained
+    /// before the purge's checkpoint (it arrived after the purge read the
+    /// week's rows) or between its checkpoint and the one it records after
+    /// the drop, it went with the week, and a ClickHouse checkpoint after
+    /// its entry whose `before` is later than its day accounts for it. No
+    /// other row: one of a week kept, one chained after the last such
+    /// checkpoint, one before a SQL purge's checkpoint (row by row: its
+    /// `before` does not say every row before it went).
+    #[test]
+    fn a_report_landing_in_a_dropped_week_is_accounted_for_by_its_checkpoint() {
+        let (read, landed, kept) = (on(1, 1), on(2, 1), on(3, 2));
+        let landed_late = on(4, 1);
+        let mut c = Chain::new();
+        c.push(VERSION, &read);
+        c.push(VERSION, &kept);
+        // Inserted after the purge read the week, chained before its
+        // removals.
+        c.push(VERSION, &landed);
+        c.push(REMOVED, &read);
+        c.checkpoint("2026-03-02T00:00:00.000Z", 1);
+        // Inserted before the drop, chained after the checkpoint.
+        c.push(VERSION, &landed_late);
+        // (Before the checkpoint after the drop: named deleted.)
+        let v = c.check(&[&kept], c.head());
+        assert!(
+            said(&v).contains("finding row 4 of site tw_a")
+                && !said(&v).contains("finding row 2 of site tw_a"),
+            "{v:?}"
+        );
+        c.checkpoint("2026-03-02T00:00:00.000Z", 0);
+        let v = c.check(&[&kept], c.head());
+        assert!(changes(&v).is_empty(), "{v:?}");
+        assert_eq!(v.accounted, 2);
+        // Landed after the drop: there, and verified as what it is.
+        let v = c.check(&[&kept, &landed], c.head());
+        assert!(changes(&v).is_empty() && v.accounted == 1, "{v:?}");
+        // Deleted from a week kept: named.
+        let v = c.check(&[], c.head());
+        assert!(said(&v).contains("finding row 3 of site tw_a"), "{v:?}");
+        assert_eq!(v.accounted, 2);
+        // Chained after the last checkpoint, in a dropped week: a
+        // checkpoint before it says nothing of it (a purge of every week
+        // there is, `before` next Monday, would otherwise let any later row
+        // go unseen).
+        let after = on(5, 1);
+        c.push(VERSION, &after);
+        let v = c.check(&[&kept], c.head());
+        assert!(said(&v).contains("finding row 5 of site tw_a"), "{v:?}");
+        // A SQL purge's checkpoint (its removals of `finding` rows) states
+        // nothing of ClickHouse's weeks.
+        let mut sql = Chain::new();
+        sql.push(VERSION, &landed);
+        let sql_row = on(9, 1);
+        sql.push(chain::FINDING, &sql_row);
+        sql.push(REMOVED, &sql_row);
+        sql.checkpoint("2026-03-02T00:00:00.000Z", 1);
+        let v = sql.check(&[], sql.head());
+        assert!(said(&v).contains("finding row 2 of site tw_a"), "{v:?}");
+        assert_eq!(v.accounted, 0);
+    }
+
+    #[test]
+    fn partition_days_stay_in_range() {
+        assert_eq!(partition_day("2026-01-02T03:04:05.000Z"), "2026-01-02");
+        assert_eq!(partition_day("9999-12-31T23:59:59.999Z"), "2105-12-31");
+        assert_eq!(partition_day("1970-01-01T00:00:00.000Z"), "1970-01-01");
+        assert_eq!(partition_day("0001-01-01T00:00:00.000Z"), "1970-01-01");
+        assert_eq!(partition_day("garbage"), "1970-01-01");
+        assert_eq!(partition_day("2026-1-02T"), "1970-01-01");
+        assert_eq!(partition_day("2026-01-0é"), "1970-01-01");
     }
 
     proptest! {

@@ -1547,6 +1547,7 @@ fn read_chain<C: Conn>(
         findings,
         checkpoints,
         versions: None,
+        versions_read_at: None,
         health,
         inventories,
         unchained: read_unchained(c)?,
@@ -2543,6 +2544,10 @@ impl<C: Conn> Store for Db<C> {
 
     fn chain(&self, site: &str) -> Result<ChainDump, StoreError> {
         self.read(|c| transaction(c, Tx::Read, |c| read_chain(c, site, 1, true)))
+    }
+
+    fn chain_since(&self, site: &str, from: i64) -> Result<ChainDump, StoreError> {
+        self.read(|c| transaction(c, Tx::Read, |c| read_chain(c, site, from, false)))
     }
 
     fn evidence(&self, q: &EvidenceQuery) -> Result<Evidence, StoreError> {

@@ -835,6 +835,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError> {
         Err(StoreError::Untrusted(NO_CHAIN.into()))
     }
+    /// A site's chain from seq `from` to the head, with its checkpoints
+    /// there (no rows): what was appended after an earlier read.
+    fn chain_since(&self, _site: &str, _from: i64) -> Result<ChainDump, StoreError> {
+        Err(StoreError::Untrusted(NO_CHAIN.into()))
+    }
     /// The segment of a site's chain from the oldest latest row version
     /// entry (`version`, `health-version`, `inventory-version`) of `rows`
     /// (row keys) to the head, with its checkpoints.
@@ -887,6 +892,9 @@ pub struct ChainDump {
     /// reports and inventories), when its reports are there: checked by
     /// [`chain_versions::verify`].
     pub versions: Option<Vec<chain_versions::Version>>,
+    /// The seq of the head when `versions` were read (`entries` goes on
+    /// with what was appended while they were); `None`: read before.
+    pub versions_read_at: Option<i64>,
     /// Health report id → digest of the row as stored now (all of the
     /// site's for `Store::chain`; none for `Store::evidence`).
     pub health: std::collections::BTreeMap<i64, chain::Stored>,
@@ -924,7 +932,14 @@ impl ChainDump {
     pub fn check(&self, key: Option<&ed25519_dalek::VerifyingKey>) -> chain_versions::Verdict {
         match &self.versions {
             Some(versions) => {
-                chain_versions::verify(&self.site, &self.entries, &self.checkpoints, key, versions)
+                chain_versions::verify(
+                &self.site,
+                &self.entries,
+                &self.checkpoints,
+                key,
+                versions,
+                self.versions_read_at.unwrap_or(i64::MAX),
+            )
             }
             None => chain_versions::Verdict {
                 problems: self.verify(chain::Rows::All, key),
