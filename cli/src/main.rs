@@ -878,6 +878,15 @@ fn verify(args: &VerifyArgs, checks: store::Checks) -> Result<bool, Failure> {
                     dump.entries.last().map_or(0, |e| e.seq)
                 ),
             }];
+            if verdict.accounted > 0 {
+                notes.push(format!(
+                    "{} chained row version{} of weeks a purge dropped went with {} without a removal entry \
+                     (reports that landed in the week while the purge dropped it): accounted for by its signed checkpoint",
+                    verdict.accounted,
+                    if verdict.accounted == 1 { "" } else { "s" },
+                    if verdict.accounted == 1 { "it" } else { "them" }
+                ));
+            }
             let (health, inventories) = dump.unproven();
             if health + inventories > 0 {
                 notes.push(format!(

@@ -965,3 +965,208 @@ fn a_version_1_database_gains_release_columns() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// One finding of site A on page view `pv`, observed on `day` of March
+/// 2026 (2026-03-02 is a Monday), in a batch of its own.
+fn one_finding(pv: &str, day: u32) -> Batch {
+    let observed = at(day, 1000);
+    Batch {
+        findings: vec![finding(
+            A,
+            pv,
+            monitor(FindingType::ScriptBeforeConsent),
+            "ga4",
+            "https://shop.example/",
+            1,
+            &observed,
+            &at(4, 1000),
+        )],
+        ..Batch::default()
+    }
+}
+
+/// Two collectors sharing a control plane and a ClickHouse database: the
+/// second calls `hook` at each step of its `verify` and purges (another
+/// collector's work is run there, in a deterministic order).
+struct Interleaved {
+    plain: Arc<dyn Store>,
+    stepped: Arc<dyn Store>,
+    events: TestEvents,
+    dir: PathBuf,
+}
+
+impl Interleaved {
+    fn new(
+        name: &str,
+        hook: impl Fn(tagwatch_events::Step, &Arc<dyn Store>) + Send + Sync + 'static,
+    ) -> Option<Self> {
+        let events = TestEvents::create(name)?;
+        let dir = temp_dir(name);
+        let control = sqlite(&dir, "control.db");
+        let plain = tagwatch_events::open(&events.url, control.clone()).unwrap();
+        let other = plain.clone();
+        let stepped =
+            tagwatch_events::open_with_steps(&events.url, control, move |step| hook(step, &other))
+                .unwrap();
+        let key = tagwatch_store::chain::SigningKey::from_bytes(&[7; 32]);
+        plain.sign_checkpoints(key.clone());
+        stepped.sign_checkpoints(key);
+        Some(Self {
+            plain,
+            stepped,
+            events,
+            dir,
+        })
+    }
+
+    fn verdict(dump: &tagwatch_store::ChainDump) -> tagwatch_store::chain_versions::Verdict {
+        let key = tagwatch_store::chain::SigningKey::from_bytes(&[7; 32]).verifying_key();
+        dump.check(Some(&key))
+    }
+}
+
+impl Drop for Interleaved {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs `f` the first time it is called for `step`.
+fn once_at(
+    step: tagwatch_events::Step,
+    f: impl Fn(&Arc<dyn Store>) + Send + Sync + 'static,
+) -> impl Fn(tagwatch_events::Step, &Arc<dyn Store>) + Send + Sync + 'static {
+    let armed = std::sync::atomic::AtomicBool::new(true);
+    move |at, store| {
+        if at == step && armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            f(store);
+        }
+    }
+}
+
+/// `verify` reads the chain, then ClickHouse: a purge in between (its
+/// removals recorded and its weeks dropped after the chain was read) made
+/// it name the dropped rows deleted. It now reads the entries appended
+/// meanwhile and finds their removals: verified.
+#[test]
+fn a_purge_while_verify_reads_is_no_deletion() {
+    let purge = |store: &Arc<dyn Store>| {
+        let purged = tagwatch_store::purge_all(&**store, "2026-03-02T00:00:00.000Z").unwrap();
+        assert_eq!(purged.findings, 1, "{purged:?}");
+    };
+    let Some(p) = Interleaved::new(
+        "verify_purge",
+        once_at(tagwatch_events::Step::ChainRead, purge),
+    ) else {
+        return;
+    };
+    for (pv, day) in [("pv_old", 1), ("pv_kept", 3)] {
+        p.plain.commit(&[&one_finding(pv, day)]).unwrap();
+    }
+    let dump = p.stepped.chain(A).unwrap();
+    // The purge ran between the two reads.
+    assert_eq!(
+        p.events
+            .value(&format!("SELECT count() FROM findings WHERE site = '{A}'")),
+        "1"
+    );
+    let versions = dump.versions.as_ref().unwrap();
+    assert_eq!(versions.len(), 1);
+    let verdict = Interleaved::verdict(&dump);
+    assert_eq!(
+        verdict,
+        tagwatch_store::chain_versions::Verdict::default(),
+        "{verdict:?}"
+    );
+    // The same reads judged without the entries appended meanwhile (what
+    // `verify` did before): the dropped row named deleted.
+    let read_at = dump.versions_read_at.unwrap();
+    let mut before = dump.clone();
+    before.entries.retain(|e| e.seq <= read_at);
+    before.checkpoints.retain(|_, cp| cp.seq <= read_at);
+    before.versions_read_at = None;
+    let verdict = Interleaved::verdict(&before);
+    assert!(
+        verdict.problems.len() == 1
+            && verdict.problems[0]
+                .0
+                .contains("was deleted: no purge records its removal"),
+        "{verdict:?}"
+    );
+}
+
+/// A report that lands in a week while a purge drops it: inserted after
+/// the purge read the week's rows, chained before its removals or after
+/// them, it goes with the week without a removal entry. The purge's
+/// checkpoints (the one with its removals, and the one it records after
+/// the drop) account for it: verified. One that lands after the drop is
+/// there, verified as what it is; deleted afterwards, it is named (a
+/// checkpoint before its entry states nothing of it), as is a row of a
+/// week kept.
+#[test]
+fn a_report_landing_in_a_week_being_dropped_is_accounted_for() {
+    let Some(p) = Interleaved::new("late_report", {
+        let read = once_at(tagwatch_events::Step::PurgeRead, |other| {
+            other.commit(&[&one_finding("pv_late_1", 1)]).unwrap();
+        });
+        let recorded = once_at(tagwatch_events::Step::PurgeRecorded, |other| {
+            other.commit(&[&one_finding("pv_late_2", 1)]).unwrap();
+        });
+        move |step, other| {
+            read(step, other);
+            recorded(step, other);
+        }
+    }) else {
+        return;
+    };
+    for (pv, day) in [("pv_old", 1), ("pv_kept", 3)] {
+        p.plain.commit(&[&one_finding(pv, day)]).unwrap();
+    }
+    let purged = tagwatch_store::purge_all(&*p.stepped, "2026-03-02T00:00:00.000Z").unwrap();
+    assert_eq!(purged.findings, 1, "the late reports were not read");
+    let rows = |pv: &str| {
+        p.events.value(&format!(
+            "SELECT count() FROM findings WHERE site = '{A}' AND page_view = '{pv}'"
+        ))
+    };
+    assert_eq!((rows("pv_late_1"), rows("pv_late_2")), ("0".into(), "0".into()));
+    let dump = p.plain.chain(A).unwrap();
+    let verdict = Interleaved::verdict(&dump);
+    assert!(verdict.problems.is_empty(), "{verdict:?}");
+    assert_eq!(verdict.accounted, 2, "{verdict:?}");
+    // Without the checkpoint the purge records after its drop, the one
+    // chained after its removals would be named deleted.
+    let last = dump.entries.last().unwrap().seq;
+    let mut before = dump.clone();
+    before.entries.retain(|e| e.seq < last);
+    before.checkpoints.retain(|_, cp| cp.seq < last);
+    let verdict = Interleaved::verdict(&before);
+    assert!(
+        verdict.problems.len() == 1 && verdict.problems[0].0.contains("was deleted"),
+        "{verdict:?}"
+    );
+
+    // After the drop: the week is there again with this one row.
+    p.plain.commit(&[&one_finding("pv_late_3", 1)]).unwrap();
+    assert_eq!(rows("pv_late_3"), "1");
+    let verdict = Interleaved::verdict(&p.plain.chain(A).unwrap());
+    assert!(
+        verdict.problems.is_empty() && verdict.accounted == 2 && verdict.unproven_rows == 0,
+        "{verdict:?}"
+    );
+    // Deleted behind the collector's back: named, as is a kept week's row.
+    p.events.run(&format!(
+        "ALTER TABLE findings DELETE WHERE page_view IN ('pv_late_3', 'pv_kept')"
+    ));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while rows("pv_late_3") != "0" || rows("pv_kept") != "0" {
+        assert!(std::time::Instant::now() < deadline, "the mutation did not finish");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let verdict = Interleaved::verdict(&p.plain.chain(A).unwrap());
+    let said: Vec<&str> = verdict.problems.iter().map(|p| p.0.as_str()).collect();
+    assert!(
+        said.len() == 2 && said.iter().all(|p| p.contains("was deleted")),
+        "{said:?}"
+    );
+}
