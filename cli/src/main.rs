@@ -881,7 +881,7 @@ fn verify(args: &VerifyArgs, checks: store::Checks) -> Result<bool, Failure> {
             if verdict.accounted > 0 {
                 notes.push(format!(
                     "{} chained row version{} of weeks a purge dropped went with {} without a removal entry \
-                     (reports that landed in the week while the purge dropped it): accounted for by its signed checkpoint",
+                     (reports that landed in the week while the purge dropped it): accounted for by its checkpoint",
                     verdict.accounted,
                     if verdict.accounted == 1 { "" } else { "s" },
                     if verdict.accounted == 1 { "it" } else { "them" }

@@ -1,12 +1,14 @@
 //! The events store on a ClickHouse cluster: two servers as two shards of
 //! cluster `tagwatch` (tools/clickhouse.sh cluster), local tables and a
 //! `Distributed` table keyed by site, two collectors each talking to one
-//! server. Reads see both shards. With a shard stopped, the other shard's
-//! sites are still read, and the stopped shard's sites refused (503 and
-//! Retry-After); reports for both are still acknowledged (the stopped
-//! shard's queued by the `Distributed` table on the server the collector
-//! talks to, on disk) and arrive when it is back. A collector whose own
-//! server is down refuses everything.
+//! server. Reads see both shards. A report is acknowledged (and chained)
+//! only once its shard has written it (`insert_distributed_sync`): read and
+//! `verify`d at once, from either server, it is there. With a shard
+//! stopped, the other shard's sites are still read, and the stopped
+//! shard's sites refused (503 and Retry-After); reports are refused too
+//! (ClickHouse 18.16 writes every shard its block, rows or not), nothing
+//! of them stored or chained, and acknowledged once it is back. A
+//! collector whose own server is down refuses everything.
 //! Needs `TAGWATCH_TEST_CLICKHOUSE` (skips without it, unless required).
 
 #![allow(
@@ -20,7 +22,6 @@ mod common;
 
 use std::collections::HashSet;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use common::*;
 use tagwatch_events::testing::{server_url, TestEvents};
@@ -71,26 +72,34 @@ fn page_views(server: &Server, key: &str) -> HashSet<String> {
         .collect()
 }
 
-/// Waits until `server` reads exactly `expected` page views of `key`: a
-/// report acknowledged through one server reaches another shard when the
-/// `Distributed` table has forwarded it (asynchronously).
-fn wait_for(server: &Server, key: &str, expected: &HashSet<String>) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let r = server.get_api(&format!("/api/findings?site={key}&limit=10000"));
-        if r.status == 200 && page_views(server, key) == *expected {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the acknowledged reports did not all arrive: {r:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+/// `tagwatch verify --db DB --events EVENTS --site KEY`: exit code, stdout
+/// and stderr.
+fn verify(db: &str, events: &str, key: &str) -> (i32, String) {
+    let out = Command::new(BIN)
+        .args(["verify", "--db", db, "--events", events, "--site", key])
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The number of entries in a site's chain (control plane `db`, SQLite).
+fn chain_length(db: &str, key: &str) -> i64 {
+    let c = rusqlite::Connection::open(db.strip_prefix("sqlite:").unwrap()).unwrap();
+    c.query_row("SELECT count(*) FROM chain WHERE site = ?1", [key], |r| {
+        r.get(0)
+    })
+    .unwrap()
 }
 
 #[test]
-fn two_shards_two_collectors_nothing_acknowledged_is_lost() {
+fn two_shards_two_collectors_acknowledged_means_on_its_shard() {
     if server_url().is_none() {
         return;
     }
@@ -124,15 +133,30 @@ fn two_shards_two_collectors_nothing_acknowledged_is_lost() {
         sites[shard].get_or_insert(key);
     }
     let [s0, s1] = sites.map(Option::unwrap);
+    let verified = |events: &str, site: &str| {
+        let (code, said) = verify(&db, events, site);
+        assert!(code == 0 && said.contains("verified"), "{site}: {said}");
+    };
 
-    // Both collectors write both sites; each site's rows land on its shard.
+    // Both collectors write both sites; each site's rows land on its
+    // shard. Each report, once acknowledged, is on its shard: read and
+    // verified at once through either server (no wait: before, a report
+    // forwarded to the other shard was readable only once the
+    // `Distributed` table had sent it, and a `verify` before that named
+    // its chained row deleted).
     let mut acked: [HashSet<String>; 2] = Default::default();
-    for i in 0..20 {
+    for i in 0..6 {
         for (n, site) in [&s0, &s1].into_iter().enumerate() {
             let pv = format!("{:016x}", 0x1000 + i * 2 + n);
-            let via = if i % 2 == 0 { &c1 } else { &c2 };
+            let (via, other) = if i % 2 == 0 {
+                (&c1, &second)
+            } else {
+                (&c2, &first)
+            };
             assert!(post(via, site, &pv));
             acked[n].insert(pv);
+            // Through the server the collector did not write to.
+            verified(&cluster(other), site);
         }
     }
     for (ch, site, other) in [(&first, &s0, &s1), (&second, &s1, &s0)] {
@@ -142,28 +166,33 @@ fn two_shards_two_collectors_nothing_acknowledged_is_lost() {
             "{sites}"
         );
     }
-    // Either collector reads each site from its shard, wherever it runs.
     for c in [&c1, &c2] {
-        wait_for(c, &s0, &acked[0]);
-        wait_for(c, &s1, &acked[1]);
+        assert_eq!(page_views(c, &s0), acked[0]);
+        assert_eq!(page_views(c, &s1), acked[1]);
     }
 
     // Shard 2 stops.
     script(&["stop", "2"]);
-    // Through the first server, reports for both shards are still
-    // acknowledged: shard 1's written, shard 2's queued on that server's
-    // disk by the Distributed table (an INSERT waiting for every shard
-    // would refuse every site: 18.16 writes to each shard, rows or not).
-    for i in 0..10 {
-        for (n, site) in [&s0, &s1].into_iter().enumerate() {
-            let pv = format!("{:016x}", 0x2000 + i * 2 + n);
-            assert!(post(&c1, site, &pv), "refused while one shard is up");
-            acked[n].insert(pv);
+    // Reports are refused (503, Retry-After: the monitor sends them
+    // again), for both shards' sites: 18.16 writes every shard its part of
+    // an INSERT, an empty one too. Nothing of them is stored or chained.
+    let chained = [chain_length(&db, &s0), chain_length(&db, &s1)];
+    for i in 0..3 {
+        for site in [&s0, &s1] {
+            let pv = format!("{:016x}", 0x2000 + i);
+            assert!(!post(&c1, site, &pv), "acknowledged while shard 2 is down");
         }
     }
-    // Shard 1's site is read whole; shard 2's site is refused (503 and
-    // Retry-After), never answered partially from the other shard.
-    wait_for(&c1, &s0, &acked[0]);
+    assert_eq!([chain_length(&db, &s0), chain_length(&db, &s1)], chained);
+    assert_eq!(
+        first.value("SELECT count() FROM findings_local WHERE page_view LIKE '0000000000002%'"),
+        "0"
+    );
+    // Shard 1's site is read whole, and verified; shard 2's site is
+    // refused (503 and Retry-After), never answered partially from the
+    // other shard, and `verify` cannot read it: an error, no accusation.
+    assert_eq!(page_views(&c1, &s0), acked[0]);
+    verified(&cluster(&first), &s0);
     for path in [
         format!("/api/stats?site={s0}"),
         format!("/api/inventory?site={s0}"),
@@ -185,23 +214,39 @@ fn two_shards_two_collectors_nothing_acknowledged_is_lost() {
         assert_eq!(r.status, 503, "{path}: {r:?}");
         assert!(r.header("retry-after").is_some(), "{path}: {r:?}");
     }
+    let (code, said) = verify(&db, &cluster(&first), &s1);
+    assert!(
+        code != 0 && code != 3 && !said.contains("FAILED") && said.contains("cannot read"),
+        "{said}"
+    );
     // The collector whose own server is down refuses everything.
     assert!(!post(&c2, &s0, "00000000000fffff"));
     let r = c2.get_api(&format!("/api/findings?site={s0}"));
     assert_eq!(r.status, 503, "{r:?}");
     assert!(r.header("retry-after").is_some());
 
-    // Shard 2 is back: everything acknowledged arrives, once.
+    // Shard 2 is back: the refused reports, sent again, are acknowledged,
+    // each once, and verified at once.
     script(&["start", "2"]);
+    for i in 0..3 {
+        for (n, site) in [&s0, &s1].into_iter().enumerate() {
+            let pv = format!("{:016x}", 0x2000 + i);
+            assert!(post(&c1, site, &pv), "refused with both shards up");
+            acked[n].insert(pv);
+        }
+    }
+    assert!(post(&c2, &s1, "00000000000ffffe"));
+    acked[1].insert("00000000000ffffe".into());
     for c in [&c1, &c2] {
-        wait_for(c, &s0, &acked[0]);
-        wait_for(c, &s1, &acked[1]);
+        assert_eq!(page_views(c, &s0), acked[0]);
+        assert_eq!(page_views(c, &s1), acked[1]);
         let rows = c.findings(&format!("site={s1}&limit=10000"));
         assert_eq!(rows.len(), acked[1].len(), "each report once");
     }
-    // Both collectors take reports for both shards again.
-    assert!(post(&c2, &s1, "00000000000ffffe"));
-    assert!(post(&c1, &s1, "00000000000ffffd"));
+    for events in [cluster(&first), cluster(&second)] {
+        verified(&events, &s0);
+        verified(&events, &s1);
+    }
 
     drop((c1, c2));
     let _ = std::fs::remove_dir_all(dir);

@@ -1129,7 +1129,10 @@ fn a_report_landing_in_a_week_being_dropped_is_accounted_for() {
             "SELECT count() FROM findings WHERE site = '{A}' AND page_view = '{pv}'"
         ))
     };
-    assert_eq!((rows("pv_late_1"), rows("pv_late_2")), ("0".into(), "0".into()));
+    assert_eq!(
+        (rows("pv_late_1"), rows("pv_late_2")),
+        ("0".into(), "0".into())
+    );
     let dump = p.plain.chain(A).unwrap();
     let verdict = Interleaved::verdict(&dump);
     assert!(verdict.problems.is_empty(), "{verdict:?}");
@@ -1160,7 +1163,10 @@ fn a_report_landing_in_a_week_being_dropped_is_accounted_for() {
     ));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while rows("pv_late_3") != "0" || rows("pv_kept") != "0" {
-        assert!(std::time::Instant::now() < deadline, "the mutation did not finish");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the mutation did not finish"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let verdict = Interleaved::verdict(&p.plain.chain(A).unwrap());

@@ -469,7 +469,14 @@ mod tests {
         let checkpoints = BTreeMap::from([(1, cp)]);
         let rows: Vec<Version> = states.iter().map(version).collect();
         let vk = key.verifying_key();
-        let v = verify("tw_a", &entries, &checkpoints, Some(&vk), &rows[1..], i64::MAX);
+        let v = verify(
+            "tw_a",
+            &entries,
+            &checkpoints,
+            Some(&vk),
+            &rows[1..],
+            i64::MAX,
+        );
         assert_eq!(v, Verdict::default(), "{}", said(&v));
         // Put back after its removal.
         let v = verify("tw_a", &entries, &checkpoints, Some(&vk), &rows, i64::MAX);

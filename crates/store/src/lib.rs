@@ -931,16 +931,14 @@ impl ChainDump {
     /// may leave rows not proven).
     pub fn check(&self, key: Option<&ed25519_dalek::VerifyingKey>) -> chain_versions::Verdict {
         match &self.versions {
-            Some(versions) => {
-                chain_versions::verify(
+            Some(versions) => chain_versions::verify(
                 &self.site,
                 &self.entries,
                 &self.checkpoints,
                 key,
                 versions,
                 self.versions_read_at.unwrap_or(i64::MAX),
-            )
-            }
+            ),
             None => chain_versions::Verdict {
                 problems: self.verify(chain::Rows::All, key),
                 ..Default::default()
