@@ -8,10 +8,9 @@
 //! here is one INSERT per table (`write.rs`, sent at once), then the finding types the
 //! webhook alerts on recorded in SQL. `commit` returns once ClickHouse
 //! answered every INSERT with success: the server accepted the rows and
-//! wrote them to its parts (on a cluster: to its own shard's parts, and the
-//! other shards' rows to the `Distributed` table's queue on its disk, which
-//! ClickHouse forwards). That is what "acknowledged" means with ClickHouse
-//! (docs/collector.md#clickhouse---events).
+//! wrote them to its parts (on a cluster: every shard wrote its rows to its
+//! parts, the inserts being synchronous, `client.rs`). That is what
+//! "acknowledged" means with ClickHouse (docs/collector.md#clickhouse---events).
 
 use std::sync::Arc;
 

@@ -1158,9 +1158,8 @@ fn a_report_landing_in_a_week_being_dropped_is_accounted_for() {
         "{verdict:?}"
     );
     // Deleted behind the collector's back: named, as is a kept week's row.
-    p.events.run(&format!(
-        "ALTER TABLE findings DELETE WHERE page_view IN ('pv_late_3', 'pv_kept')"
-    ));
+    p.events
+        .run("ALTER TABLE findings DELETE WHERE page_view IN ('pv_late_3', 'pv_kept')");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while rows("pv_late_3") != "0" || rows("pv_kept") != "0" {
         assert!(

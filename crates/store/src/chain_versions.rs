@@ -23,8 +23,11 @@
 //! - `verify` reads the chain, then the rows, then the entries appended
 //!   meanwhile (`read_at`: the head when the rows were read). A later
 //!   entry may name a row inserted after the read (a version missing is no
-//!   proof) or a removal whose drop came after it (a removed row present is
-//!   no proof); its removals account for rows a purge dropped meanwhile.
+//!   proof); its removals account for rows a purge dropped meanwhile. A
+//!   removed row still there is a change only once its purge had dropped
+//!   the weeks when the rows were read: a checkpoint after the removal's
+//!   own (the one a ClickHouse purge records after its drop) is at or
+//!   before `read_at`.
 //! - A ClickHouse purge drops whole weeks: its signed checkpoint states
 //!   that every row version of a week before its `before` went, those it
 //!   read (each with a removal entry) and any that landed in the week
@@ -198,9 +201,11 @@ pub fn verify(
     let mut chained: BTreeMap<Key, &Entry> = BTreeMap::new();
     let mut removed: BTreeMap<Key, &Entry> = BTreeMap::new();
     let mut weeks_gone: Vec<(i64, &str)> = Vec::new();
+    let mut checkpoint_seqs: Vec<i64> = Vec::new();
     let (mut removals, mut version_removals) = (0usize, 0usize);
     for e in entries {
         if e.kind == chain::CHECKPOINT {
+            checkpoint_seqs.push(e.seq);
             let counts_none = checkpoints
                 .get(&e.row)
                 .is_some_and(|cp| cp.findings == 0 && cp.health == 0 && cp.inventories == 0);
@@ -249,6 +254,16 @@ pub fn verify(
         let before = gone_after.get(first_later).copied().unwrap_or("");
         partition_day(&e.at) < before
     };
+    // A removal's drop is done once a checkpoint after its own was
+    // recorded before the rows were read: the one its purge records after
+    // dropping (or a later purge's). Until then a row it removed may still
+    // be there.
+    let dropped = |e: &Entry| {
+        let own = checkpoint_seqs.partition_point(|seq| *seq <= e.seq);
+        checkpoint_seqs
+            .get(own + 1)
+            .is_some_and(|after| *after <= read_at)
+    };
     let chained_rows: BTreeSet<(usize, i64)> =
         chained.keys().map(|(t, row, _)| (*t, *row)).collect();
     let mut seen: BTreeSet<Key> = BTreeSet::new();
@@ -267,10 +282,11 @@ pub fn verify(
         }
         match (chained.get(&k), removed.get(&k)) {
             (Some(e), _) if e.at == v.stored.at => {}
-            // Removed after the rows were read: dropped after, too.
-            (_, Some(e)) if e.seq > read_at => {}
+            // Its purge had not dropped it when the rows were read (or
+            // its drop failed, and the next purge drops it).
+            (_, Some(e)) if !dropped(e) => {}
             (_, Some(e)) => push(format!(
-                "{} of site {site} was removed at seq {} but is there again: it was put back without the collector, or the purge that removed it has not dropped it (still under way, or its drop failed: run verify again after it)",
+                "{} of site {site} was removed at seq {} but is there again: it was put back without the collector",
                 v.label, e.seq
             )),
             _ if chained_rows.contains(&(table, v.row)) => {
@@ -478,13 +494,32 @@ mod tests {
             i64::MAX,
         );
         assert_eq!(v, Verdict::default(), "{}", said(&v));
-        // Put back after its removal.
+        // Still there before the purge records its checkpoint after the
+        // drop: not dropped yet (or its drop failed).
+        let v = verify("tw_a", &entries, &checkpoints, Some(&vk), &rows, i64::MAX);
+        assert_eq!(v, Verdict::default(), "{}", said(&v));
+        // Put back after the drop.
+        let prev = entries.last().unwrap().hash;
+        let mut after = Checkpoint {
+            id: 2,
+            seq: 6,
+            findings: 0,
+            boundary: prev,
+            ..checkpoints[&1].clone()
+        };
+        after.sign(&key);
+        entries.push(after.entry(prev));
+        let mut checkpoints = checkpoints;
+        checkpoints.insert(2, after);
         let v = verify("tw_a", &entries, &checkpoints, Some(&vk), &rows, i64::MAX);
         assert!(
             said(&v).contains("finding row 1 of site tw_a was removed at seq 4 but is there again"),
             "{}",
             said(&v)
         );
+        // … unless the rows were read before that checkpoint.
+        let v = verify("tw_a", &entries, &checkpoints, Some(&vk), &rows, 5);
+        assert_eq!(v, Verdict::default(), "{}", said(&v));
     }
 
     /// Health and inventory row versions are matched as findings are,
@@ -715,12 +750,16 @@ mod tests {
         // … or before it: covered.
         let v = c.check(&[&kept, &late], read_at);
         assert!(changes(&v).is_empty() && v.unproven_rows == 0, "{v:?}");
-        // A row deleted before the read is still named, and a removal
-        // recorded before the read of a row still there too.
+        // A row deleted before the read is still named; one the purge
+        // removed and dropped (its checkpoint after the drop recorded)
+        // before the read, there again, too.
         let v = c.check(&[], read_at);
         assert!(said(&v).contains("finding row 2 of site tw_a"), "{v:?}");
-        let v = c.check(&[&old, &kept], c.head());
+        let v = c.check(&[&old, &kept, &late], c.head());
         assert!(said(&v).contains("is there again"), "{v:?}");
+        // Read after its removals but before its drop: no row put back.
+        let v = c.check(&[&old, &kept, &late], c.head() - 2);
+        assert!(changes(&v).is_empty(), "{v:?}");
     }
 
     /// A report that lands in a week while a purge drops it: chained
