@@ -866,6 +866,36 @@ fn events_round_trip(db: &str, events: &tagwatch_events::testing::TestEvents, di
             && said.contains("was deleted: no purge records its removal"),
         "{said}"
     );
+
+    // A purge of its week that records a checkpoint for the site (it
+    // removes another row of it) states that the week went: the deleted
+    // row is accounted for by it (it would have gone with the week), said
+    // in a note (docs/evidence.md#verify-during-a-purge-and-late-reports).
+    let server = Server::start(db, &["--events", &events.url]);
+    let body = batch(&[finding(
+        &site,
+        "00000000000000dd",
+        "cookie_before_consent",
+        "intercom",
+        0,
+        1,
+    )]);
+    assert_eq!(server.post(Some(ORIGIN), &body).status, 204);
+    drop(server);
+    let out = signed_purge(
+        db,
+        &secret,
+        time::Duration::days(8),
+        &["--events", &events.url],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (code, said) = check(&["--key", &public]);
+    assert_eq!(code, 0, "{said}");
+    assert!(
+        said.contains("verified")
+            && said.contains("1 chained row version of weeks a purge dropped went with it without a removal entry"),
+        "{said}"
+    );
 }
 
 #[test]
