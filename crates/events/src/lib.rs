@@ -18,6 +18,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use tagwatch_store::chain::{self as store_chain, FindingState};
 use tagwatch_store::chain_rows::{self, HealthState, InventoryState};
+use tagwatch_store::chain_versions;
+use tagwatch_store::timefmt::{iso_from_ms, now_ms};
 use tagwatch_store::{
     Batch, ChainDump, Evidence, EvidenceQuery, FindingRecord, FindingRow, FindingsQuery, FirstSeen,
     HealthQuery, HealthRow, InventoryQuery, InventoryTotals, Purged, ReleaseInfo, ReleaseNews,
@@ -56,7 +58,20 @@ pub enum Step {
     PurgeRead,
     /// A purge has recorded the removals, not yet dropped the weeks.
     PurgeRecorded,
+    /// A commit has inserted its rows into ClickHouse, not yet chained
+    /// them (a collector that stalls there).
+    Inserted,
 }
+
+/// How long after it was observed a report may still be inserted: the
+/// oldest `age` a report may carry (the wire's limit, CSP reports' too),
+/// and a day for its way through the collector and for clocks. A purge
+/// whose `before` is older than now minus this meets no late report
+/// (docs/evidence.md#late-reports-of-a-purged-week).
+const LATE_REPORT_REACH_MS: i64 = {
+    const DAY_MS: i64 = 86_400_000;
+    tagwatch_core::report::read::MAX_AGE_MS as i64 + DAY_MS
+};
 
 type StepHook = Arc<dyn Fn(Step) + Send + Sync>;
 
@@ -217,7 +232,18 @@ impl Split {
                 known.insert(site, r);
             }
         }
-        let removed = known;
+        let mut removed = known;
+        // A report inserted from now on may land in a dropped week (a late
+        // report): then every site gets the checkpoints, those with no
+        // row read too, so that its commit finds a checkpoint it must
+        // leave such a row out for, or that accounts for it
+        // (docs/evidence.md#late-reports-of-a-purged-week).
+        let reach = iso_from_ms(now_ms().saturating_sub(LATE_REPORT_REACH_MS));
+        if chain_versions::partition_day(&reach) < monday.as_str() {
+            for site in self.control.list_sites()? {
+                removed.entry(site.site).or_default();
+            }
+        }
         self.step(Step::PurgeRead);
         if !removed.is_empty() {
             self.control.chain_removals(&before, &removed)?;
@@ -301,6 +327,7 @@ impl Store for Split {
         // part on the server): a group waits for the slowest, not the sum.
         let (statements, versions) = write::inserts(batches);
         client::at_once(&statements, |sql| self.events.run(sql))?;
+        self.step(Step::Inserted);
         if versions.is_empty() {
             return Ok(Vec::new());
         }

@@ -725,6 +725,75 @@ fn test_key() -> ed25519_dalek::SigningKey {
     ed25519_dalek::SigningKey::from_bytes(&[7; 32])
 }
 
+/// An events store's row version of a day before its site's latest
+/// checkpoint's `before` (a week a purge dropped, or is dropping) is left
+/// out of the chain when committed: its row may be gone with the week
+/// (docs/evidence.md#late-reports-of-a-purged-week). A version of this
+/// week, and one of a site with no such checkpoint, are chained.
+#[test]
+fn every_backend_leaves_late_row_versions_out_of_the_chain() {
+    use crate::chain_versions::Inserted;
+    let version = |site: &str, row: i64, at: &str| Inserted {
+        site: site.into(),
+        kind: chain::VERSION,
+        row,
+        at: at.into(),
+        digest: [u8::try_from(row).unwrap_or(0); 32],
+    };
+    let now = crate::timefmt::iso_from_ms(crate::timefmt::now_ms());
+    for b in backends("late") {
+        let store = &*b.store;
+        store.sign_checkpoints(test_key());
+        with_site(store, SITE);
+        with_site(store, "tw_b");
+        let at = "2024-05-01T12:00:00.000Z";
+        store
+            .chain_versions(&[], &[version(SITE, 1, at)])
+            .expect("chain");
+        // A purge of the weeks before 2024-05-06 records its checkpoint.
+        let removed = std::collections::BTreeMap::from([(SITE.to_owned(), Removed::default())]);
+        store
+            .chain_removals("2024-05-06T00:00:00.000Z", &removed)
+            .expect("checkpoint");
+        store
+            .chain_versions(
+                &[],
+                &[
+                    version(SITE, 2, at),
+                    version(SITE, 3, &now),
+                    version(SITE, 4, "2024-05-06T00:00:00.000Z"),
+                    version("tw_b", 5, at),
+                ],
+            )
+            .expect("chain");
+        let chained = |site: &str| -> Vec<(String, i64)> {
+            store
+                .chain(site)
+                .expect("chain")
+                .entries
+                .into_iter()
+                .map(|e| (e.kind, e.row))
+                .collect()
+        };
+        let a = chained(SITE);
+        assert_eq!(
+            a.iter()
+                .filter(|(kind, _)| kind == chain::VERSION)
+                .map(|(_, row)| *row)
+                .collect::<Vec<_>>(),
+            [1, 3, 4],
+            "{}: {a:?}",
+            b.name
+        );
+        assert_eq!(
+            chained("tw_b"),
+            [(chain::VERSION.to_owned(), 5)],
+            "{}",
+            b.name
+        );
+    }
+}
+
 /// Every commit extends the site's chain, which verifies against the rows;
 /// a signed purge keeps it verifying; an edited, deleted or inserted row
 /// and an edited entry are each named.

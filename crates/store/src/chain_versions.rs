@@ -145,6 +145,52 @@ pub fn partition_day(at: &str) -> &str {
     }
 }
 
+/// How far the clocks of the collectors and of the process that purges
+/// may differ: a collector treats rows of a day before the Monday of
+/// *now plus this* as possibly late ([`this_week`]), so that a week a
+/// purge dropped as over by its clock is before that Monday by every
+/// collector's. Servers keep time to well under a second (NTP); an hour
+/// leaves room for a clock set by hand, and costs a lookup per site and
+/// commit during the last hour of a Sunday only.
+pub const CLOCK_MARGIN_MS: i64 = 3_600_000;
+
+/// The Monday (`YYYY-MM-DD`, UTC) that starts the week of the instant `ms`.
+pub fn week_start(ms: i64) -> String {
+    const DAY_MS: i64 = 86_400_000;
+    let days = ms.div_euclid(DAY_MS);
+    // 1970-01-01 was a Thursday: 3 days after a Monday.
+    let monday = days - (days + 3).rem_euclid(7);
+    crate::timefmt::iso_from_ms(monday.saturating_mul(DAY_MS))
+        .get(..10)
+        .unwrap_or("1970-01-01")
+        .to_owned()
+}
+
+/// The Monday before which a row version a collector commits at `now_ms`
+/// may be late (see [`late`]).
+pub fn this_week(now_ms: i64) -> String {
+    week_start(now_ms.saturating_add(CLOCK_MARGIN_MS))
+}
+
+/// Whether a row version of observation time `at` may be late, its site's
+/// checkpoints to be looked up: it is of a day before `this_week`
+/// ([`this_week`]). A week not over yet is looked up for nothing: only a
+/// purge given a `before` later than its Monday drops it (docs/evidence.md
+/// Limits).
+pub fn maybe_late(at: &str, this_week: &str) -> bool {
+    partition_day(at) < this_week
+}
+
+/// Whether a row version of observation time `at` is *late*, and is not
+/// chained (docs/evidence.md#late-reports-of-a-purged-week): it may be late
+/// ([`maybe_late`]) and its day is before `purged`, the latest `before` of
+/// its site's checkpoints (a week a purge dropped, or is dropping: its
+/// row may have been inserted before the drop, and be gone).
+pub fn late(at: &str, this_week: &str, purged: Option<&str>) -> bool {
+    maybe_late(at, this_week)
+        && purged.is_some_and(|before| partition_day(at) < before.get(..10).unwrap_or(before))
+}
+
 /// Every problem of a site's whole chain (`entries` from seq 1) against
 /// the row versions `versions` (all of the site's, of every table), and
 /// the rows it does not cover. `read_at`: the seq of the head when the
@@ -821,6 +867,36 @@ mod tests {
         let v = sql.check(&[], sql.head());
         assert!(said(&v).contains("finding row 2 of site tw_a"), "{v:?}");
         assert_eq!(v.accounted, 0);
+    }
+
+    #[test]
+    fn weeks_start_on_mondays_and_only_older_days_may_be_late() {
+        let ms = |iso: &str| crate::timefmt::parse_instant(iso).unwrap();
+        // 2026-03-02 is a Monday, 2026-03-08 a Sunday.
+        for day in [
+            "2026-03-02T00:00:00Z",
+            "2026-03-05T12:00:00Z",
+            "2026-03-08T23:59:59Z",
+        ] {
+            assert_eq!(week_start(ms(day)), "2026-03-02", "{day}");
+        }
+        assert_eq!(week_start(ms("2026-03-01T23:59:59Z")), "2026-02-23");
+        // Before 1970 nothing is rendered: the first day.
+        assert_eq!(week_start(0), "1970-01-01");
+        // The last hour of a Sunday already looks at the week before the
+        // next Monday.
+        assert_eq!(this_week(ms("2026-03-08T22:59:00Z")), "2026-03-02");
+        assert_eq!(this_week(ms("2026-03-08T23:30:00Z")), "2026-03-09");
+        let purged = Some("2026-03-02T00:00:00.000Z");
+        let this = "2026-03-09";
+        assert!(late("2026-03-01T10:00:00.000Z", this, purged));
+        assert!(!late("2026-03-02T00:00:00.000Z", this, purged));
+        assert!(!late("2026-03-01T10:00:00.000Z", this, None));
+        // A purge of the current week (a `before` after its Monday) does
+        // not make this week's rows late.
+        assert!(!late("2026-03-09T10:00:00.000Z", this, Some("2026-03-16")));
+        // A day that is not one is 1970-01-01: late after any purge.
+        assert!(late("garbage", this, purged));
     }
 
     #[test]

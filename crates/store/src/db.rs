@@ -24,11 +24,12 @@ use crate::chain_rows::{
     self, HealthState, HostPart, HostRow, InventoryParts, InventoryState, RowUsage, VendorPart,
     VendorRow,
 };
-use crate::chain_versions::Inserted;
+use crate::chain_versions::{self, Inserted};
 use crate::conn::{first, rows, transaction, Conn, Param, Row, Tx};
 use crate::schema::{
     binds_columns, render, row_columns, Backfill, Dialect, MIGRATIONS, SCHEMA_VERSION,
 };
+use crate::timefmt::now_ms;
 use crate::{
     release_items, Batch, ChainDump, ConsentTally, Evidence, EvidenceQuery, FindingRecord,
     FindingRow, FindingsQuery, FirstSeen, HealthQuery, HealthRecord, HealthRow, HostTotals,
@@ -1298,6 +1299,52 @@ fn finding_entries<'a>(kind: &'static str, states: &'a mut [Written<'_>]) -> Vec
         .collect()
 }
 
+/// The latest `before` of the checkpoints in a site's chain (each one's
+/// entry there, where its `before` is the entry's `at`, hashed into the
+/// chain), by the `chain_checkpoints_by_site` index, then the chain's
+/// primary key.
+const SITE_PURGED_BEFORE: &str = "SELECT max(e.at) FROM chain_checkpoints cp
+JOIN chain e ON e.site = cp.site AND e.seq = cp.seq
+WHERE cp.site = ?1 AND e.kind = 'checkpoint' AND e.row_id = cp.id";
+
+/// Takes out of `pending` (an events store's row versions) the late ones
+/// (`chain_versions::late`: of a day before this week's Monday and the
+/// latest `before` of their site's checkpoints) and answers how many per
+/// site. Looked up only for a site with a version of a day before this
+/// week's Monday, after locking its head: a purge records its checkpoint
+/// before it drops, and waits for this lock to record it, so a version
+/// not left out here is chained before that checkpoint, which accounts
+/// for it if it went with the week
+/// (docs/evidence.md#late-reports-of-a-purged-week).
+fn leave_late_versions_out<C: Conn>(
+    c: &mut C,
+    pending: &mut Vec<Pending<'_>>,
+) -> Result<BTreeMap<String, u64>, StoreError> {
+    let this_week = chain_versions::this_week(now_ms());
+    let mut maybe: Vec<&str> = pending
+        .iter()
+        .filter(|p| chain_versions::maybe_late(p.at, &this_week))
+        .map(|p| p.site)
+        .collect();
+    maybe.sort_unstable();
+    maybe.dedup();
+    let mut late = BTreeMap::new();
+    // In site key order, as `extend_chains` locks them (no deadlock).
+    for site in maybe {
+        lock_head(c, site)?;
+        let purged = first(c, SITE_PURGED_BEFORE, &[site.into()], |row| row.opt_text(0))?.flatten();
+        let before = pending.len();
+        pending.retain(|p| {
+            p.site != site || !chain_versions::late(p.at, &this_week, purged.as_deref())
+        });
+        let left_out = before - pending.len();
+        if left_out > 0 {
+            late.insert(site.to_owned(), u64::try_from(left_out).unwrap_or(u64::MAX));
+        }
+    }
+    Ok(late)
+}
+
 /// Appends the entries of a commit (`pending`: findings, then health
 /// reports, then inventories, each in id order), site by site in key order
 /// (no deadlock between collectors), one head lock per site.
@@ -2499,9 +2546,19 @@ impl<C: Conn> Store for Db<C> {
                     .unwrap_or(2)
             };
             pending.sort_by_key(|a| (rank(a.kind), a.row));
+            let late = leave_late_versions_out(c, &mut pending)?;
             extend_chains(c, pending)?;
-            Ok(first_seen)
+            Ok((first_seen, late))
         })?;
+        let (first_seen, late) = first_seen;
+        for (site, rows) in late {
+            tracing::warn!(
+                event = "late_rows_not_chained",
+                site = site.as_str(),
+                rows,
+                "{rows} report rows of site {site} observed in weeks a purge dropped were stored but not chained (docs/evidence.md#late-reports-of-a-purged-week)"
+            );
+        }
         learn_types(&mut known, &types);
         Ok(first_seen)
     }

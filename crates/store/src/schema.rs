@@ -54,7 +54,7 @@ pub enum Dialect {
 
 /// The schema version this build writes: the last migration's. SQLite keeps
 /// it in `PRAGMA user_version`, PostgreSQL in the `tagwatch_schema` table.
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -114,6 +114,12 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 10,
         sql: V10_CHAIN_ROWS,
+        backfill: None,
+        then: "",
+    },
+    Migration {
+        version: 11,
+        sql: V11_CHECKPOINTS_BY_SITE,
         backfill: None,
         then: "",
     },
@@ -410,6 +416,14 @@ CREATE TABLE chain_unchained (
 );
 INSERT INTO chain_unchained (health, inventories)
 SELECT (SELECT coalesce(max(id), 0) FROM health), (SELECT coalesce(max(id), 0) FROM inventories);
+";
+
+/// A site's checkpoints found by its key: a commit of an events store's
+/// row versions of a day before the current week looks up the latest
+/// `before` of its site's checkpoints, under the site's head lock
+/// (`db.rs`, docs/evidence.md#late-reports-of-a-purged-week).
+const V11_CHECKPOINTS_BY_SITE: &str = "
+CREATE INDEX chain_checkpoints_by_site ON chain_checkpoints(site);
 ";
 
 /// `sql` in `dialect`: tokens filled in (see the module comment), `?N`

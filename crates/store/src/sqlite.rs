@@ -596,6 +596,7 @@ mod tests {
         assert_eq!(
             indexes,
             [
+                "chain_checkpoints_by_site",
                 "findings_by_key",
                 "findings_by_site_hour",
                 "findings_by_site_release",
