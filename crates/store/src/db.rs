@@ -1314,7 +1314,9 @@ WHERE cp.site = ?1 AND e.kind = 'checkpoint' AND e.row_id = cp.id";
 /// week's Monday, after locking its head: a purge records its checkpoint
 /// before it drops, and waits for this lock to record it, so a version
 /// not left out here is chained before that checkpoint, which accounts
-/// for it if it went with the week
+/// for it if it went with the week (PostgreSQL's write transactions are
+/// read committed: the lookup, run after the lock is granted, sees a
+/// checkpoint committed while it waited; SQLite's are serialized)
 /// (docs/evidence.md#late-reports-of-a-purged-week).
 fn leave_late_versions_out<C: Conn>(
     c: &mut C,
