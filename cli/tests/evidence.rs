@@ -353,17 +353,16 @@ fn evidence_bundles_verify_and_tampering_is_named_on_postgres() {
 /// a running collector an hour ago and more (a purge at now − 1 h removes
 /// them all). Answers (site, finding id).
 fn store_page_view(db: &str) -> (String, i64) {
-    let key = post_page_view(db, &[]);
+    let key = post_page_view(db, &[], 2 * 3600 * 1000);
     let id = finding_id(db, &key, "script_before_consent");
     (key, id)
 }
 
-/// What [`store_page_view`] stores, through `serve SERVE…`; answers the
-/// site.
-fn post_page_view(db: &str, serve: &[&str]) -> String {
+/// What [`store_page_view`] stores, through `serve SERVE…`, observed
+/// `old` ms before now; answers the site.
+fn post_page_view(db: &str, serve: &[&str], old: i64) -> String {
     let key = site_add(db, &[ORIGIN]);
     let server = Server::start(db, serve);
-    let old = 2 * 3600 * 1000;
     let pv = "00000000000000cc";
     let mut health = health_report(&key, old);
     health["body"]["page_view"] = pv.into();
@@ -616,6 +615,11 @@ fn mutations_done(events: &tagwatch_events::testing::TestEvents) {
 const CH_COLUMNS: &str = "site, page_view, page, type, vendor, category, evidence_kind, evidence, \
     consent_source, consent, count, at, received_at, user_agent, raw, token, day, release";
 
+/// A report's `age` that puts it in last week, whatever the day: the
+/// oldest a report may carry, 7 days (a ClickHouse purge drops only weeks
+/// that are over).
+const LAST_WEEK: i64 = 7 * 24 * 3600 * 1000;
+
 /// Findings stored through `serve --events` (control plane `db`): page
 /// view aa's cookie finding twice (resent: two row versions) and page
 /// view bb's script finding.
@@ -629,7 +633,7 @@ fn store_events_findings(db: &str, events: &str) -> String {
                 "00000000000000aa",
                 "cookie_before_consent",
                 "intercom",
-                0,
+                LAST_WEEK,
                 1,
             ),
             finding(
@@ -637,7 +641,7 @@ fn store_events_findings(db: &str, events: &str) -> String {
                 "00000000000000bb",
                 "script_before_consent",
                 "intercom",
-                0,
+                LAST_WEEK,
                 1,
             ),
         ]),
@@ -646,7 +650,7 @@ fn store_events_findings(db: &str, events: &str) -> String {
             "00000000000000aa",
             "cookie_before_consent",
             "intercom",
-            0,
+            LAST_WEEK,
             2,
         )]),
     ] {
@@ -662,7 +666,9 @@ fn store_events_findings(db: &str, events: &str) -> String {
 /// (edited by `ALTER UPDATE` or by a row inserted again under its key,
 /// deleted, an extra row: not proven); `evidence --events` writes a
 /// bundle that verifies offline; a signed purge keeps the chain
-/// verifying. (Before, `verify` and `evidence` refused: no chain.)
+/// verifying; a report of a week it dropped, arriving after it, is stored
+/// but not chained (not proven). (Before, `verify` and `evidence`
+/// refused: no chain.)
 fn events_round_trip(db: &str, events: &tagwatch_events::testing::TestEvents, dir: &Path) {
     let keys = dir.join("keys");
     let out = run(&["keys", "init", "--dir", keys.to_str().unwrap()]);
@@ -826,8 +832,22 @@ fn events_round_trip(db: &str, events: &tagwatch_events::testing::TestEvents, di
         text(&out.stderr)
     );
 
-    // A signed purge of every week there is: a removal entry per row
-    // version (the extra one too) and a checkpoint; the chain verifies.
+    // A chained row version deleted behind the collector's back: named.
+    events.run("ALTER TABLE findings DELETE WHERE page_view = '00000000000000aa' AND count = 2");
+    mutations_done(events);
+    let (code, said) = check(&["--key", &public]);
+    assert_eq!(code, 1, "{said}");
+    assert!(
+        said.contains("was deleted: no purge records its removal"),
+        "{said}"
+    );
+
+    // A signed purge of every week that is over (a `before` a week ahead:
+    // the current week stays until it is over), all the site's rows being
+    // last week's: a removal entry per row version there (the extra one
+    // too) and a checkpoint. The deleted one is accounted for by it (it
+    // would have gone with the week), said in a note
+    // (docs/evidence.md#verify-during-a-purge-and-late-reports).
     let out = signed_purge(
         db,
         &secret,
@@ -837,15 +857,30 @@ fn events_round_trip(db: &str, events: &tagwatch_events::testing::TestEvents, di
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(events.value("SELECT count() FROM findings"), "0");
     assert_eq!(
-        query_i64(db, &format!("SELECT count(*) FROM chain_checkpoints WHERE site = '{site}' AND findings = 4 AND signature IS NOT NULL")),
+        query_i64(db, &format!("SELECT count(*) FROM chain_checkpoints WHERE site = '{site}' AND findings = 3 AND signature IS NOT NULL")),
         1
     );
     let (code, said) = check(&["--key", &public]);
     assert_eq!(code, 0, "{said}");
+    assert!(
+        said.contains("verified")
+            && said.contains("1 chained row version of weeks a purge dropped went with it without a removal entry"),
+        "{said}"
+    );
 
-    // After it: a new row is chained; deleted behind the collector's back,
-    // it is named.
+    // After it: a report of last week arrives late: stored, not chained
+    // (its week was purged): not proven. A new row of this week is
+    // chained; deleted behind the collector's back, it is named.
     let server = Server::start(db, &["--events", &events.url]);
+    let late = batch(&[finding(
+        &site,
+        "00000000000000dd",
+        "cookie_before_consent",
+        "intercom",
+        LAST_WEEK,
+        1,
+    )]);
+    assert_eq!(server.post(Some(ORIGIN), &late).status, 204);
     let body = batch(&[finding(
         &site,
         "00000000000000cc",
@@ -856,6 +891,14 @@ fn events_round_trip(db: &str, events: &tagwatch_events::testing::TestEvents, di
     )]);
     assert_eq!(server.post(Some(ORIGIN), &body).status, 204);
     drop(server);
+    let (code, said) = check(&["--key", &public]);
+    assert_eq!(code, 3, "{said}");
+    assert!(
+        said.contains("NOT PROVEN: finding row") && said.contains("00000000000000dd"),
+        "{said}"
+    );
+    events.run("ALTER TABLE findings DELETE WHERE page_view = '00000000000000dd'");
+    mutations_done(events);
     assert_eq!(check(&["--key", &public]).0, 0);
     events.run("ALTER TABLE findings DELETE WHERE page_view = '00000000000000cc'");
     mutations_done(events);
@@ -864,36 +907,6 @@ fn events_round_trip(db: &str, events: &tagwatch_events::testing::TestEvents, di
     assert!(
         said.contains("FAILED: finding row")
             && said.contains("was deleted: no purge records its removal"),
-        "{said}"
-    );
-
-    // A purge of its week that records a checkpoint for the site (it
-    // removes another row of it) states that the week went: the deleted
-    // row is accounted for by it (it would have gone with the week), said
-    // in a note (docs/evidence.md#verify-during-a-purge-and-late-reports).
-    let server = Server::start(db, &["--events", &events.url]);
-    let body = batch(&[finding(
-        &site,
-        "00000000000000dd",
-        "cookie_before_consent",
-        "intercom",
-        0,
-        1,
-    )]);
-    assert_eq!(server.post(Some(ORIGIN), &body).status, 204);
-    drop(server);
-    let out = signed_purge(
-        db,
-        &secret,
-        time::Duration::days(8),
-        &["--events", &events.url],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let (code, said) = check(&["--key", &public]);
-    assert_eq!(code, 0, "{said}");
-    assert!(
-        said.contains("verified")
-            && said.contains("1 chained row version of weeks a purge dropped went with it without a removal entry"),
         "{said}"
     );
 }
@@ -938,7 +951,8 @@ fn events_page_views_round_trip(
     assert!(out.status.success(), "{}", text(&out.stderr));
     let public = text(&out.stdout).trim().to_owned();
     let secret = keys.join("tagwatch-signing.key");
-    let site = post_page_view(db, &["--events", &events.url]);
+    // Last week's: a purge drops only weeks that are over.
+    let site = post_page_view(db, &["--events", &events.url], LAST_WEEK);
     assert_eq!(events.value("SELECT count() FROM health"), "1");
     assert_eq!(events.value("SELECT count() FROM inventories"), "1");
     let check = |args: &[&str]| {

@@ -380,12 +380,18 @@ impl Store for Split {
 
     /// Drops the week partitions wholly before `before` (ISO 8601): rows
     /// of the week (Monday to Sunday, UTC) `before` falls in stay until
-    /// that whole week is old enough.
+    /// that whole week is old enough, and the current week stays until it
+    /// is over.
     /// Counts what goes first (findings by dedupe key, inventories by page
     /// view). `limit` does not apply: dropping a partition is one cheap
     /// metadata change, however many rows it holds.
     fn purge(&self, before: &str, _limit: u32) -> Result<Purged, StoreError> {
-        let day = before.get(..10).unwrap_or(before);
+        // The week not over yet is never dropped, whatever `before` says:
+        // reports still land in it, and a collector looks a purge's
+        // checkpoints up only for rows of the weeks before it
+        // (docs/evidence.md#late-reports-of-a-purged-week).
+        let this_week = chain_versions::week_start(now_ms());
+        let day = before.get(..10).unwrap_or(before).min(this_week.as_str());
         let mut purged = Purged::default();
         let partitions: Vec<(&str, Vec<String>)> = schema::TABLES
             .iter()

@@ -1243,7 +1243,7 @@ fn a_collector_stalled_past_a_purge_chains_no_row_it_dropped() {
 /// the weeks it drops (their `before` is within the oldest age a report
 /// may carry, and a day, of now), so the commit finds it and leaves the
 /// row out. Dates near now: last week's rows, a purge before this week's
-/// Monday.
+/// Monday; then one given a `before` two weeks ahead keeps this week.
 #[test]
 fn a_late_report_of_a_site_the_purge_read_nothing_of_is_left_out_too() {
     use std::sync::mpsc;
@@ -1335,5 +1335,17 @@ fn a_late_report_of_a_site_the_purge_read_nothing_of_is_left_out_too() {
     let b = purger.chain(B).unwrap();
     assert_eq!(versions_chained(&b), 0, "{:?}", b.entries);
     assert_eq!(b.checkpoints.len(), 2, "{:?}", b.checkpoints);
+    // A purge given a `before` two weeks ahead keeps the current week
+    // (reports still land in it): nothing goes, nothing is recorded.
+    let ahead = iso_from_ms(now + 14 * DAY_MS);
+    let purged = tagwatch_store::purge_all(&*purger, &ahead).unwrap();
+    assert_eq!(purged.findings, 0, "{purged:?}");
+    assert_eq!(
+        events.value(&format!(
+            "SELECT count() FROM findings WHERE site = '{A}' AND page_view = 'pv_today'"
+        )),
+        "1"
+    );
+    assert_eq!(purger.chain(B).unwrap().checkpoints.len(), 2);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -174,9 +174,9 @@ pub fn this_week(now_ms: i64) -> String {
 
 /// Whether a row version of observation time `at` may be late, its site's
 /// checkpoints to be looked up: it is of a day before `this_week`
-/// ([`this_week`]). A week not over yet is looked up for nothing: only a
-/// purge given a `before` later than its Monday drops it (docs/evidence.md
-/// Limits).
+/// ([`this_week`]). A week not over yet is looked up for nothing: a
+/// ClickHouse purge never drops it (its `before` is at most the Monday of
+/// its current week).
 pub fn maybe_late(at: &str, this_week: &str) -> bool {
     partition_day(at) < this_week
 }
@@ -892,8 +892,8 @@ mod tests {
         assert!(late("2026-03-01T10:00:00.000Z", this, purged));
         assert!(!late("2026-03-02T00:00:00.000Z", this, purged));
         assert!(!late("2026-03-01T10:00:00.000Z", this, None));
-        // A purge of the current week (a `before` after its Monday) does
-        // not make this week's rows late.
+        // A checkpoint whose `before` is after this week's Monday (no
+        // ClickHouse purge records one) makes no row of this week late.
         assert!(!late("2026-03-09T10:00:00.000Z", this, Some("2026-03-16")));
         // A day that is not one is 1970-01-01: late after any purge.
         assert!(late("garbage", this, purged));
