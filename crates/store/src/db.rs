@@ -216,6 +216,7 @@ impl<C: Conn> Db<C> {
 /// processes migrating at the same time wait for it), refusing a newer
 /// one.
 pub(crate) fn migrate<C: Conn>(c: &mut C) -> Result<(), StoreError> {
+    let target = migrate_up_to();
     transaction(c, Tx::Write, |c| {
         let version = c.schema_version()?;
         if version > SCHEMA_VERSION {
@@ -224,7 +225,10 @@ pub(crate) fn migrate<C: Conn>(c: &mut C) -> Result<(), StoreError> {
                 supported: SCHEMA_VERSION,
             });
         }
-        for m in MIGRATIONS.iter().filter(|m| m.version > version) {
+        for m in MIGRATIONS
+            .iter()
+            .filter(|m| m.version > version && m.version <= target)
+        {
             c.batch(&render(m.sql, C::DIALECT, 1))?;
             match m.backfill {
                 Some(Backfill::FindingColumns) => backfill_finding_columns(c)?,
@@ -237,6 +241,22 @@ pub(crate) fn migrate<C: Conn>(c: &mut C) -> Result<(), StoreError> {
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests: the version stores opened on this thread migrate to (a store
+    /// as an older build left it, written by this build's statements, to
+    /// test the upgrade from it).
+    pub(crate) static MIGRATE_UP_TO: std::cell::Cell<i64> =
+        const { std::cell::Cell::new(SCHEMA_VERSION) };
+}
+
+fn migrate_up_to() -> i64 {
+    #[cfg(test)]
+    return MIGRATE_UP_TO.with(std::cell::Cell::get);
+    #[cfg(not(test))]
+    SCHEMA_VERSION
 }
 
 /// Rows a backfill reads and updates at a time (bounded memory whatever
@@ -657,6 +677,25 @@ fn record_types<C: Conn>(
     Ok(first_seen)
 }
 
+/// Writes a group's rows and extends their sites' chains, in the caller's
+/// transaction. What stands for the foreign keys the report tables do not
+/// have (schema version 11, `schema::V11_NO_ROW_FOREIGN_KEYS`), by
+/// construction here:
+///
+/// - **a row's site exists**: every finding, health and inventory row
+///   written here gets a chain entry of its site ([`extend_chains`], last),
+///   whose head upsert ([`CHAIN_HEAD_LOCK`]) is checked against `sites` by
+///   `chain_heads`' foreign key in this same transaction; a site that is
+///   not there fails the whole commit. No statement deletes a site.
+/// - **an inventory's vendors and hosts have their inventory**: they are
+///   inserted only by [`write_inventories`], after the upsert of their
+///   inventory in this transaction, with the id the upsert answered; the
+///   upsert holds that row until the commit, so a purge (which skips
+///   locked rows, and deletes an inventory's children in the transaction
+///   that deletes it) cannot remove it in between.
+///
+/// `no_row_outlives_its_parent_under_concurrent_writes_and_purges` checks
+/// both on SQLite and PostgreSQL.
 fn write_group<C: Conn>(
     c: &mut C,
     group: &Group<'_>,
@@ -748,8 +787,10 @@ fn write_group<C: Conn>(
         },
     )?;
 
+    // Vendors and hosts with their inventories, in this transaction (the
+    // invariant above).
     let inventories = write_inventories(c, &group.inventories)?;
-    // The chain last, all of a site's entries at once: its head is locked
+    // The chain last (each row's entry: the check of its site, above), all of a site's entries at once: its head is locked
     // once per commit, after every row (in key order, as every writer
     // does: no deadlock).
     let mut pending = finding_entries(chain::FINDING, &mut states);
@@ -805,8 +846,8 @@ fn write_inventories<'a, C: Conn>(
     // commit holds the write lock, and SQLite gives a new row a larger id
     // than any before it unless the largest is `i64::MAX`; a row that got
     // another is treated as replaced). The children of a row deleted
-    // before went with it (purges delete them; `ON DELETE CASCADE`), so
-    // a new row reusing its id has none either: on SQLite one look-up
+    // before went with it (a purge deletes them in the transaction that
+    // deletes it), so a new row reusing its id has none either: on SQLite one look-up
     // instead of two deletes a commit.
     let last_id = if C::DIALECT == Dialect::Sqlite {
         first(c, LAST_INVENTORY_ID, &[], |row| row.opt_int(0))?
@@ -2427,8 +2468,9 @@ impl<C: Conn> Store for Db<C> {
                     Ok(())
                 })?;
                 // Inventories locked first: no writer replaces their
-                // children while they go. Children deleted first and
-                // counted (the cascade would not say how many).
+                // children while they go. Children deleted with them, in
+                // this transaction (no foreign key cascades: schema
+                // version 11), and counted.
                 let inventory_ids = rows(c, OLD_INVENTORIES, &p, |row| row.int(0))?;
                 let inventory_ids = serde_json::Value::from(inventory_ids).to_string();
                 for inv in read_inventories(c, STATES_OF_INVENTORIES, &[Param::Text(&inventory_ids)])? {
