@@ -1658,13 +1658,14 @@ fn no_row_outlives_its_parent_under_concurrent_writes_and_purges() {
     }
 }
 
-/// Version 11 upgrades a version 10 store as the collector wrote it
+/// Version 11 (`schema::NO_ROW_FOREIGN_KEYS`) upgrades a store of the
+/// version before it as the collector wrote it
 /// (chained rows, a purge's signed checkpoint, inventories with vendors
 /// and hosts): every row and chain entry is kept with its id, the chain
 /// verifies and goes on, new rows get ids after the old ones, and only
 /// the per-row foreign keys are gone.
 #[test]
-fn every_backend_upgrades_a_version_10_store_to_no_row_foreign_keys() {
+fn every_backend_upgrades_the_version_before_to_no_row_foreign_keys() {
     for (name, url, place) in places("v10") {
         let open_at = |version: i64| {
             db::MIGRATE_UP_TO.with(|v| v.set(version));
@@ -1673,7 +1674,7 @@ fn every_backend_upgrades_a_version_10_store_to_no_row_foreign_keys() {
             store.expect(name)
         };
         let before = {
-            let store = open_at(10);
+            let store = open_at(schema::NO_ROW_FOREIGN_KEYS - 1);
             store.sign_checkpoints(test_key());
             with_site(&*store, SITE);
             let batches = mixed_batches();
@@ -1688,7 +1689,11 @@ fn every_backend_upgrades_a_version_10_store_to_no_row_foreign_keys() {
                     ..Batch::default()
                 }])
                 .expect("commit");
-            assert_eq!(place.foreign_keys("findings"), 1, "{name}: not version 10");
+            assert_eq!(
+                place.foreign_keys("findings"),
+                1,
+                "{name}: foreign keys before the upgrade"
+            );
             (
                 all_findings(&*store),
                 all_health(&*store),

@@ -119,7 +119,7 @@ pub const MIGRATIONS: &[Migration] = &[
         then: "",
     },
     Migration {
-        version: 11,
+        version: NO_ROW_FOREIGN_KEYS,
         sql: V11_NO_ROW_FOREIGN_KEYS,
         backfill: None,
         then: "",
@@ -418,6 +418,10 @@ CREATE TABLE chain_unchained (
 INSERT INTO chain_unchained (health, inventories)
 SELECT (SELECT coalesce(max(id), 0) FROM health), (SELECT coalesce(max(id), 0) FROM inventories);
 ";
+
+/// The version of [`V11_NO_ROW_FOREIGN_KEYS`] (its upgrade test starts
+/// from the version before it).
+pub(crate) const NO_ROW_FOREIGN_KEYS: i64 = 11;
 
 /// The report tables without their per-row foreign keys: `findings`,
 /// `health`, `inventories` and `chain` → `sites`, `inventory_vendors` and
