@@ -516,14 +516,25 @@ macro_rules! finding_state_columns {
     };
 }
 
+/// What the findings' upserts answer on PostgreSQL a row: its key, its
+/// id, and 1 when the statement inserted it (`xmax = 0`: `{fresh}`,
+/// written out as a token cannot hold one), 0 when it met a stored row.
+/// A row inserted is the statement's own parameters, so only the others
+/// are read again ([`returned_states`]): answering every column of every
+/// row cost the server and the writer more (docs/benchmarks.md).
+macro_rules! upsert_answer {
+    () => {
+        "site, page_view, dedupe, id, CASE WHEN xmax = 0 THEN 1 ELSE 0 END"
+    };
+}
+
 /// Dedupe: the same (site, page_view, type, vendor, evidence) updates the
 /// stored row: the larger count (counts are cumulative, so a resent beacon
 /// never inflates it) and the earlier `at`. Both are order-independent, so
 /// concurrent writers agree whatever order their rows land in. On
-/// PostgreSQL it answers each row as the statement left it (inserted or
-/// updated), the state the chain records, in the same round trip; SQLite's
-/// `RETURNING` costs more than knowing the rows otherwise
-/// ([`written_states`]).
+/// PostgreSQL it answers each row's key, id and whether it was inserted
+/// ([`upsert_answer!`], [`returned_states`]); SQLite's `RETURNING` costs
+/// more than knowing the rows otherwise ([`written_states`]).
 const UPSERT_FINDINGS: &str = concat!(
     "
 INSERT INTO findings
@@ -534,13 +545,13 @@ ON CONFLICT (site, page_view, dedupe) DO UPDATE SET
     count = CASE WHEN excluded.count > findings.count THEN excluded.count ELSE findings.count END,
     at = CASE WHEN excluded.at < findings.at THEN excluded.at ELSE findings.at END
 {returning_pg:",
-    finding_state_columns!(),
+    upsert_answer!(),
     "}"
 );
 
 /// Reports without a cumulative count (CSP violation reports, one
 /// occurrence each): the same key adds its count to the stored row.
-/// Answers the rows as [`UPSERT_FINDINGS`] does.
+/// Answers as [`UPSERT_FINDINGS`] does.
 const UPSERT_FINDINGS_ADD: &str = concat!(
     "
 INSERT INTO findings
@@ -552,7 +563,7 @@ ON CONFLICT (site, page_view, dedupe) DO UPDATE SET
                  THEN 9223372036854775807 ELSE findings.count + excluded.count END,
     at = CASE WHEN excluded.at < findings.at THEN excluded.at ELSE findings.at END
 {returning_pg:",
-    finding_state_columns!(),
+    upsert_answer!(),
     "}"
 );
 
@@ -703,17 +714,17 @@ fn write_group<C: Conn>(
 ) -> Result<Vec<FirstSeen>, StoreError> {
     let first_seen = record_types(c, &group.types, unknown_types)?;
 
-    // Each finding row as the upserts left it, for the chain: answered by
-    // the upserts (PostgreSQL), or known from the statement's parameters
-    // for rows it inserted and read again for rows that met a stored one
-    // (SQLite: rows inserted are the ones with an id above the largest
-    // before, as the commit holds the write lock).
+    // Each finding row as the upserts left it, for the chain: known from
+    // the statement's parameters for rows it inserted, read again for rows
+    // that met a stored one. Which is which: PostgreSQL's upserts say
+    // ([`returned_states`]); on SQLite rows inserted are the ones with an
+    // id above the largest before, as the commit holds the write lock.
     let last_id = if states_returned(C::DIALECT) {
         None
     } else {
         Some(last_finding_id(c)?)
     };
-    let mut states: Vec<Written<'_>> = Vec::with_capacity(group.findings.len());
+    let mut answered: Vec<Answered> = Vec::with_capacity(group.findings.len());
     for additive in [false, true] {
         let rows: Vec<&Merged<'_>> = group
             .findings
@@ -752,15 +763,16 @@ fn write_group<C: Conn>(
                 ]);
             },
             &mut |row| {
-                states.push(Written::read(row)?);
+                answered.push(Answered::read(row)?);
                 Ok(())
             },
         )?;
     }
 
-    if let Some(last_id) = last_id {
-        states = written_states(c, &group.findings, last_id)?;
-    }
+    let mut states = match last_id {
+        Some(last_id) => written_states(c, &group.findings, last_id)?,
+        None => returned_states(c, &group.findings, answered)?,
+    };
 
     let mut health: Vec<HealthState> = Vec::with_capacity(group.health.len());
     write_rows(
@@ -1111,8 +1123,9 @@ fn finding_state(row: &dyn Row) -> Result<FindingState, StoreError> {
     finding_state_ref(row).map(FindingState::from)
 }
 
-/// Whether the findings' upserts answer the rows' states
-/// (`{returning_pg:…}`); else [`written_states`] finds them.
+/// Whether the findings' upserts answer which rows they inserted
+/// (`{returning_pg:…}`, [`returned_states`]); else [`written_states`]
+/// finds them.
 fn states_returned(dialect: Dialect) -> bool {
     dialect == Dialect::Postgres
 }
@@ -1136,6 +1149,79 @@ impl<'a> Written<'a> {
             at: Cow::Owned(f.at.to_owned()),
         })
     }
+}
+
+/// A findings upsert's answer for one row on PostgreSQL
+/// ([`upsert_answer!`]).
+struct Answered {
+    site: String,
+    page_view: String,
+    key: [u8; DEDUPE_KEY_BYTES],
+    id: i64,
+    inserted: bool,
+}
+
+impl Answered {
+    fn read(row: &dyn Row) -> Result<Self, StoreError> {
+        let key = <[u8; DEDUPE_KEY_BYTES]>::try_from(row.blob(2)?.as_slice())
+            .map_err(|_| StoreError::Untrusted("a finding's dedupe key is not 16 bytes".into()))?;
+        Ok(Answered {
+            site: row.text(0)?,
+            page_view: row.text(1)?,
+            key,
+            id: row.int(3)?,
+            inserted: row.int(4)? == 1,
+        })
+    }
+}
+
+/// Each finding row the upserts wrote (`answered`, PostgreSQL) as it left
+/// it: a row inserted is its statement's parameters with its id (no
+/// column read back); a row that met a stored one is read again whole,
+/// in this transaction, which holds it since the upsert.
+fn returned_states<'g, C: Conn>(
+    c: &mut C,
+    findings: &'g [Merged<'g>],
+    answered: Vec<Answered>,
+) -> Result<Vec<Written<'g>>, StoreError> {
+    let by_key: HashMap<(&str, &str, [u8; DEDUPE_KEY_BYTES]), &Merged<'_>> = findings
+        .iter()
+        .map(|m| {
+            (
+                (m.first.site.as_str(), m.first.page_view.as_str(), m.key),
+                m,
+            )
+        })
+        .collect();
+    let mut states = Vec::with_capacity(findings.len());
+    let mut met: Vec<i64> = Vec::new();
+    for a in &answered {
+        match by_key.get(&(a.site.as_str(), a.page_view.as_str(), a.key)) {
+            Some(m) if a.inserted => {
+                let row = FindingStateRef {
+                    id: a.id,
+                    ..m.row()
+                };
+                states.push(Written {
+                    site: Cow::Borrowed(row.site),
+                    id: a.id,
+                    at: Cow::Borrowed(row.at),
+                    digest: row.digest(),
+                });
+            }
+            _ => met.push(a.id),
+        }
+    }
+    if !met.is_empty() {
+        let ids = serde_json::Value::from(met).to_string();
+        states.extend(rows(
+            c,
+            STATES_OF_FINDINGS,
+            &[ids.as_str().into()],
+            Written::read,
+        )?);
+    }
+    Ok(states)
 }
 
 /// The largest finding id (0 for none). SQLite gives a new row a larger
