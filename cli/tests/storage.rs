@@ -245,6 +245,17 @@ fn two_collectors_on_one_postgres_database_store_every_report_once() {
         assert_eq!(inv["page_views"], RETRIED);
         assert_eq!(inv["vendors"][0]["requests"], 2 * RETRIED);
     }
+    // Both collectors' writers extended one chain of the site, not forked.
+    let verify = Command::new(BIN)
+        .args(["verify", "--db", &db.url, "--site", &key])
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
 }
 
 /// Posts an old (2 h) and a new report of each kind.

@@ -63,21 +63,74 @@ fn sqlite_place(test: &str) -> (String, Place) {
 
 /// SQLite, and PostgreSQL when there is a test server.
 fn backends(test: &str) -> Vec<Backend> {
+    places(test)
+        .into_iter()
+        .map(|(name, url, place)| Backend {
+            name,
+            store: open(&url, 1, Checks::default()).expect(name),
+            _place: place,
+        })
+        .collect()
+}
+
+/// An empty database of each backend: its name, URL and place.
+fn places(test: &str) -> Vec<(&'static str, String, Place)> {
     let (url, place) = sqlite_place(test);
-    let mut all = vec![Backend {
-        name: "sqlite",
-        store: open(&url, 1, Checks::default()).expect("open sqlite"),
-        _place: place,
-    }];
+    let mut all = vec![("sqlite", url, place)];
     if let Some(db) = pg::TestDb::create(test) {
-        all.push(Backend {
-            name: "postgres",
-            store: open(&db.url, 1, Checks::default()).expect("open postgres"),
-            _place: Place::Pg(db),
-        });
+        all.push(("postgres", db.url.clone(), Place::Pg(db)));
     }
     all
 }
+
+impl Place {
+    /// The one number `sql` answers, read behind the store's back.
+    fn count(&self, sql: &str) -> i64 {
+        match self {
+            Place::Dir(dir) => rusqlite::Connection::open(dir.join("t.db"))
+                .expect("open")
+                .query_row(sql, [], |row| row.get(0))
+                .expect(sql),
+            Place::Pg(db) => db.client().query_one(sql, &[]).expect(sql).get(0),
+        }
+    }
+
+    /// The foreign keys of `table`.
+    fn foreign_keys(&self, table: &str) -> i64 {
+        self.count(&match self {
+            Place::Dir(_) => format!("SELECT count(*) FROM pragma_foreign_key_list('{table}')"),
+            Place::Pg(_) => format!(
+                "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid = '{table}'::regclass"
+            ),
+        })
+    }
+
+    /// Rows of the report tables whose site or inventory is not there.
+    fn orphans(&self) -> Vec<(&'static str, i64)> {
+        [
+            ("findings", "SELECT count(*) FROM findings r WHERE NOT EXISTS (SELECT 1 FROM sites s WHERE s.key = r.site)"),
+            ("health", "SELECT count(*) FROM health r WHERE NOT EXISTS (SELECT 1 FROM sites s WHERE s.key = r.site)"),
+            ("inventories", "SELECT count(*) FROM inventories r WHERE NOT EXISTS (SELECT 1 FROM sites s WHERE s.key = r.site)"),
+            ("chain", "SELECT count(*) FROM chain r WHERE NOT EXISTS (SELECT 1 FROM sites s WHERE s.key = r.site)"),
+            ("inventory_vendors", "SELECT count(*) FROM inventory_vendors r WHERE NOT EXISTS (SELECT 1 FROM inventories i WHERE i.id = r.inventory)"),
+            ("inventory_hosts", "SELECT count(*) FROM inventory_hosts r WHERE NOT EXISTS (SELECT 1 FROM inventories i WHERE i.id = r.inventory)"),
+        ]
+        .into_iter()
+        .map(|(table, sql)| (table, self.count(sql)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+    }
+}
+
+/// The tables that lost their per-row foreign keys in version 12.
+const UNCONSTRAINED: [&str; 6] = [
+    "findings",
+    "health",
+    "inventories",
+    "inventory_vendors",
+    "inventory_hosts",
+    "chain",
+];
 
 const SITE: &str = "tw_a";
 const T0: &str = "2024-05-01T12:00:00.000Z";
@@ -1570,4 +1623,204 @@ fn release_news_survive_a_restart() {
     }
     let store = open(&url, 1, Checks::default()).expect("reopen");
     assert!(store.record_releases(&[&second]).expect("again").is_empty());
+}
+
+/// What stands for the foreign keys the report tables dropped in version
+/// 12 (`db::write_group`) holds while collectors and threads commit at
+/// once and purges run: every finding, health report, inventory and chain
+/// entry still has its site, every inventory vendor and host its
+/// inventory, and the chain (purges' signed checkpoints included)
+/// verifies.
+#[test]
+fn no_row_outlives_its_parent_under_concurrent_writes_and_purges() {
+    for (name, url, place) in places("orphans") {
+        // PostgreSQL: three collectors on the database, two threads each;
+        // SQLite: one store, three threads (its commits take turns).
+        let collectors = if name == "postgres" { 3 } else { 1 };
+        let stores: Vec<Arc<dyn Store>> = (0..collectors)
+            .map(|_| open(&url, 1, Checks::default()).expect(name))
+            .collect();
+        for s in &stores {
+            s.sign_checkpoints(test_key());
+        }
+        let first = stores.first().expect("store").clone();
+        with_site(&*first, SITE);
+        let writers: Vec<Arc<dyn Store>> = stores
+            .iter()
+            .cycle()
+            .take(collectors.max(3).max(collectors * 2))
+            .cloned()
+            .collect();
+        let before = "2024-05-02T00:00:00.000Z";
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let purger = {
+            let (store, done) = (stores.last().expect("store").clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut purged = 0;
+                while !done.load(std::sync::atomic::Ordering::Acquire) {
+                    purged += store.purge(before, 7).expect("purge").total();
+                }
+                purged + purge_all(&*store, before).expect("purge").total()
+            })
+        };
+        let threads: Vec<_> = writers
+            .into_iter()
+            .enumerate()
+            .map(|(w, store)| {
+                std::thread::spawn(move || {
+                    for round in 0..30u32 {
+                        // Old (purged) and new observations of shared page
+                        // views: each round replaces an inventory and its
+                        // children while purges delete old ones.
+                        let old = format!("2024-05-01T12:00:{:02}.000Z", round % 60);
+                        let at = if (w as u32 + round).is_multiple_of(3) {
+                            "2024-05-03T00:00:00.000Z"
+                        } else {
+                            old.as_str()
+                        };
+                        let pv = |k: u32| format!("pv{}", (k + round) % 6);
+                        let batch = Batch {
+                            findings: (0..4u32)
+                                .map(|k| {
+                                    finding(&pv(k), &format!("c{w}-{k}"), i64::from(round) + 1, at)
+                                })
+                                .collect(),
+                            health: vec![health(Some(&pv(0)), at)],
+                            inventories: (0..3u32)
+                                .map(|k| {
+                                    inventory(
+                                        &pv(k),
+                                        at,
+                                        vec![
+                                            vendor(&format!("v{w}"), 1, &["a.example"], &[]),
+                                            vendor("ga4", 2, &[], &["_ga"]),
+                                        ],
+                                    )
+                                })
+                                .collect(),
+                        };
+                        store.commit(&[&batch]).expect("commit");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("writer");
+        }
+        done.store(true, std::sync::atomic::Ordering::Release);
+        let purged = purger.join().expect("purger");
+        assert!(purged > 0, "{name}: the purges removed nothing");
+        assert!(
+            place.count("SELECT count(*) FROM inventory_vendors") > 0,
+            "{name}: nothing left to check"
+        );
+        assert_eq!(place.orphans(), [], "{name}");
+        assert_eq!(
+            first
+                .chain(SITE)
+                .expect("chain")
+                .verify(chain::Rows::All, None),
+            [],
+            "{name}"
+        );
+        drop(place);
+    }
+}
+
+/// Version 12 (`schema::NO_ROW_FOREIGN_KEYS`) upgrades a store of the
+/// version before it as the collector wrote it
+/// (chained rows, a purge's signed checkpoint, inventories with vendors
+/// and hosts): every row and chain entry is kept with its id, the chain
+/// verifies and goes on, new rows get ids after the old ones, and only
+/// the per-row foreign keys are gone.
+#[test]
+fn every_backend_upgrades_the_version_before_to_no_row_foreign_keys() {
+    for (name, url, place) in places("v11") {
+        let open_at = |version: i64| {
+            db::MIGRATE_UP_TO.with(|v| v.set(version));
+            let store = open(&url, 1, Checks::default());
+            db::MIGRATE_UP_TO.with(|v| v.set(SCHEMA_VERSION));
+            store.expect(name)
+        };
+        let before = {
+            let store = open_at(schema::NO_ROW_FOREIGN_KEYS - 1);
+            store.sign_checkpoints(test_key());
+            with_site(&*store, SITE);
+            let batches = mixed_batches();
+            store
+                .commit(&batches.iter().collect::<Vec<_>>())
+                .expect("commit");
+            // The health reports and pv1's inventory: a signed checkpoint.
+            purge_all(&*store, "2024-05-01T12:00:00.050Z").expect("purge");
+            store
+                .commit(&[&Batch {
+                    health: vec![health(Some("pv3"), "2024-05-04T00:00:00.000Z")],
+                    ..Batch::default()
+                }])
+                .expect("commit");
+            assert_eq!(
+                place.foreign_keys("findings"),
+                1,
+                "{name}: foreign keys before the upgrade"
+            );
+            (
+                all_findings(&*store),
+                all_health(&*store),
+                totals(&*store, None),
+                store.chain(SITE).expect("chain"),
+            )
+        };
+        assert_eq!(before.1.len(), 1, "{name}");
+        let max_id = place.count("SELECT max(id) FROM findings");
+        let store = open(&url, 1, Checks::default()).expect(name);
+        for table in UNCONSTRAINED {
+            assert_eq!(place.foreign_keys(table), 0, "{name}: {table}");
+        }
+        for table in ["chain_heads", "site_origins", "site_finding_types"] {
+            assert_eq!(place.foreign_keys(table), 1, "{name}: {table}");
+        }
+        store.sign_checkpoints(test_key());
+        assert_eq!(all_findings(&*store), before.0, "{name}");
+        assert_eq!(all_health(&*store), before.1, "{name}");
+        assert_eq!(totals(&*store, None), before.2, "{name}");
+        let chain = store.chain(SITE).expect("chain");
+        assert_eq!(chain.entries, before.3.entries, "{name}");
+        assert_eq!(chain.verify(chain::Rows::All, None), [], "{name}");
+        // New rows after the old ones; an old page view's inventory
+        // replaced with its children.
+        store
+            .commit(&[&Batch {
+                findings: vec![finding("pv9", "later", 1, "2024-05-06T00:00:00.000Z")],
+                health: vec![health(None, "2024-05-06T00:00:00.000Z")],
+                inventories: vec![inventory(
+                    "pv2",
+                    "2024-05-06T00:00:00.000Z",
+                    vec![vendor("meta", 3, &["m.example"], &[])],
+                )],
+            }])
+            .expect("commit");
+        assert_eq!(
+            place.count("SELECT count(*) FROM findings WHERE page_view = 'pv9'"),
+            1,
+            "{name}"
+        );
+        assert!(
+            place.count("SELECT min(id) FROM findings WHERE page_view = 'pv9'") > max_id,
+            "{name}"
+        );
+        assert_eq!(
+            place.count(
+                "SELECT count(*) FROM inventory_vendors v JOIN inventories i ON i.id = v.inventory
+                 WHERE i.page_view = 'pv2'"
+            ),
+            1,
+            "{name}"
+        );
+        assert_eq!(place.orphans(), [], "{name}");
+        let chain = store.chain(SITE).expect("chain");
+        assert_eq!(chain.verify(chain::Rows::All, None), [], "{name}");
+        assert!(chain.entries.len() > before.3.entries.len(), "{name}");
+        drop(store);
+        drop(place);
+    }
 }

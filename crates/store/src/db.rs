@@ -217,6 +217,7 @@ impl<C: Conn> Db<C> {
 /// processes migrating at the same time wait for it), refusing a newer
 /// one.
 pub(crate) fn migrate<C: Conn>(c: &mut C) -> Result<(), StoreError> {
+    let target = migrate_up_to();
     transaction(c, Tx::Write, |c| {
         let version = c.schema_version()?;
         if version > SCHEMA_VERSION {
@@ -225,7 +226,10 @@ pub(crate) fn migrate<C: Conn>(c: &mut C) -> Result<(), StoreError> {
                 supported: SCHEMA_VERSION,
             });
         }
-        for m in MIGRATIONS.iter().filter(|m| m.version > version) {
+        for m in MIGRATIONS
+            .iter()
+            .filter(|m| m.version > version && m.version <= target)
+        {
             c.batch(&render(m.sql, C::DIALECT, 1))?;
             match m.backfill {
                 Some(Backfill::FindingColumns) => backfill_finding_columns(c)?,
@@ -238,6 +242,22 @@ pub(crate) fn migrate<C: Conn>(c: &mut C) -> Result<(), StoreError> {
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests: the version stores opened on this thread migrate to (a store
+    /// as an older build left it, written by this build's statements, to
+    /// test the upgrade from it).
+    pub(crate) static MIGRATE_UP_TO: std::cell::Cell<i64> =
+        const { std::cell::Cell::new(SCHEMA_VERSION) };
+}
+
+fn migrate_up_to() -> i64 {
+    #[cfg(test)]
+    return MIGRATE_UP_TO.with(std::cell::Cell::get);
+    #[cfg(not(test))]
+    SCHEMA_VERSION
 }
 
 /// Rows a backfill reads and updates at a time (bounded memory whatever
@@ -497,14 +517,25 @@ macro_rules! finding_state_columns {
     };
 }
 
+/// What the findings' upserts answer on PostgreSQL a row: its key, its
+/// id, and 1 when the statement inserted it (`xmax = 0`: `{fresh}`,
+/// written out as a token cannot hold one), 0 when it met a stored row.
+/// A row inserted is the statement's own parameters, so only the others
+/// are read again ([`returned_states`]): answering every column of every
+/// row cost the server and the writer more (docs/benchmarks.md).
+macro_rules! upsert_answer {
+    () => {
+        "site, page_view, dedupe, id, CASE WHEN xmax = 0 THEN 1 ELSE 0 END"
+    };
+}
+
 /// Dedupe: the same (site, page_view, type, vendor, evidence) updates the
 /// stored row: the larger count (counts are cumulative, so a resent beacon
 /// never inflates it) and the earlier `at`. Both are order-independent, so
 /// concurrent writers agree whatever order their rows land in. On
-/// PostgreSQL it answers each row as the statement left it (inserted or
-/// updated), the state the chain records, in the same round trip; SQLite's
-/// `RETURNING` costs more than knowing the rows otherwise
-/// ([`written_states`]).
+/// PostgreSQL it answers each row's key, id and whether it was inserted
+/// ([`upsert_answer!`], [`returned_states`]); SQLite's `RETURNING` costs
+/// more than knowing the rows otherwise ([`written_states`]).
 const UPSERT_FINDINGS: &str = concat!(
     "
 INSERT INTO findings
@@ -515,13 +546,13 @@ ON CONFLICT (site, page_view, dedupe) DO UPDATE SET
     count = CASE WHEN excluded.count > findings.count THEN excluded.count ELSE findings.count END,
     at = CASE WHEN excluded.at < findings.at THEN excluded.at ELSE findings.at END
 {returning_pg:",
-    finding_state_columns!(),
+    upsert_answer!(),
     "}"
 );
 
 /// Reports without a cumulative count (CSP violation reports, one
 /// occurrence each): the same key adds its count to the stored row.
-/// Answers the rows as [`UPSERT_FINDINGS`] does.
+/// Answers as [`UPSERT_FINDINGS`] does.
 const UPSERT_FINDINGS_ADD: &str = concat!(
     "
 INSERT INTO findings
@@ -533,7 +564,7 @@ ON CONFLICT (site, page_view, dedupe) DO UPDATE SET
                  THEN 9223372036854775807 ELSE findings.count + excluded.count END,
     at = CASE WHEN excluded.at < findings.at THEN excluded.at ELSE findings.at END
 {returning_pg:",
-    finding_state_columns!(),
+    upsert_answer!(),
     "}"
 );
 
@@ -658,6 +689,25 @@ fn record_types<C: Conn>(
     Ok(first_seen)
 }
 
+/// Writes a group's rows and extends their sites' chains, in the caller's
+/// transaction. What stands for the foreign keys the report tables do not
+/// have (schema version 12, `schema::V12_NO_ROW_FOREIGN_KEYS`), by
+/// construction here:
+///
+/// - **a row's site exists**: every finding, health and inventory row
+///   written here gets a chain entry of its site ([`extend_chains`], last),
+///   whose head upsert ([`CHAIN_HEAD_LOCK`]) is checked against `sites` by
+///   `chain_heads`' foreign key in this same transaction; a site that is
+///   not there fails the whole commit. No statement deletes a site.
+/// - **an inventory's vendors and hosts have their inventory**: they are
+///   inserted only by [`write_inventories`], after the upsert of their
+///   inventory in this transaction, with the id the upsert answered; the
+///   upsert holds that row until the commit, so a purge (which skips
+///   locked rows, and deletes an inventory's children in the transaction
+///   that deletes it) cannot remove it in between.
+///
+/// `no_row_outlives_its_parent_under_concurrent_writes_and_purges` checks
+/// both on SQLite and PostgreSQL.
 fn write_group<C: Conn>(
     c: &mut C,
     group: &Group<'_>,
@@ -665,17 +715,17 @@ fn write_group<C: Conn>(
 ) -> Result<Vec<FirstSeen>, StoreError> {
     let first_seen = record_types(c, &group.types, unknown_types)?;
 
-    // Each finding row as the upserts left it, for the chain: answered by
-    // the upserts (PostgreSQL), or known from the statement's parameters
-    // for rows it inserted and read again for rows that met a stored one
-    // (SQLite: rows inserted are the ones with an id above the largest
-    // before, as the commit holds the write lock).
+    // Each finding row as the upserts left it, for the chain: known from
+    // the statement's parameters for rows it inserted, read again for rows
+    // that met a stored one. Which is which: PostgreSQL's upserts say
+    // ([`returned_states`]); on SQLite rows inserted are the ones with an
+    // id above the largest before, as the commit holds the write lock.
     let last_id = if states_returned(C::DIALECT) {
         None
     } else {
         Some(last_finding_id(c)?)
     };
-    let mut states: Vec<Written<'_>> = Vec::with_capacity(group.findings.len());
+    let mut answered: Vec<Answered> = Vec::with_capacity(group.findings.len());
     for additive in [false, true] {
         let rows: Vec<&Merged<'_>> = group
             .findings
@@ -714,15 +764,16 @@ fn write_group<C: Conn>(
                 ]);
             },
             &mut |row| {
-                states.push(Written::read(row)?);
+                answered.push(Answered::read(row)?);
                 Ok(())
             },
         )?;
     }
 
-    if let Some(last_id) = last_id {
-        states = written_states(c, &group.findings, last_id)?;
-    }
+    let mut states = match last_id {
+        Some(last_id) => written_states(c, &group.findings, last_id)?,
+        None => returned_states(c, &group.findings, answered)?,
+    };
 
     let mut health: Vec<HealthState> = Vec::with_capacity(group.health.len());
     write_rows(
@@ -749,8 +800,10 @@ fn write_group<C: Conn>(
         },
     )?;
 
+    // Vendors and hosts with their inventories, in this transaction (the
+    // invariant above).
     let inventories = write_inventories(c, &group.inventories)?;
-    // The chain last, all of a site's entries at once: its head is locked
+    // The chain last (each row's entry: the check of its site, above), all of a site's entries at once: its head is locked
     // once per commit, after every row (in key order, as every writer
     // does: no deadlock).
     let mut pending = finding_entries(chain::FINDING, &mut states);
@@ -806,8 +859,8 @@ fn write_inventories<'a, C: Conn>(
     // commit holds the write lock, and SQLite gives a new row a larger id
     // than any before it unless the largest is `i64::MAX`; a row that got
     // another is treated as replaced). The children of a row deleted
-    // before went with it (purges delete them; `ON DELETE CASCADE`), so
-    // a new row reusing its id has none either: on SQLite one look-up
+    // before went with it (a purge deletes them in the transaction that
+    // deletes it), so a new row reusing its id has none either: on SQLite one look-up
     // instead of two deletes a commit.
     let last_id = if C::DIALECT == Dialect::Sqlite {
         first(c, LAST_INVENTORY_ID, &[], |row| row.opt_int(0))?
@@ -1071,8 +1124,9 @@ fn finding_state(row: &dyn Row) -> Result<FindingState, StoreError> {
     finding_state_ref(row).map(FindingState::from)
 }
 
-/// Whether the findings' upserts answer the rows' states
-/// (`{returning_pg:…}`); else [`written_states`] finds them.
+/// Whether the findings' upserts answer which rows they inserted
+/// (`{returning_pg:…}`, [`returned_states`]); else [`written_states`]
+/// finds them.
 fn states_returned(dialect: Dialect) -> bool {
     dialect == Dialect::Postgres
 }
@@ -1096,6 +1150,79 @@ impl<'a> Written<'a> {
             at: Cow::Owned(f.at.to_owned()),
         })
     }
+}
+
+/// A findings upsert's answer for one row on PostgreSQL
+/// ([`upsert_answer!`]).
+struct Answered {
+    site: String,
+    page_view: String,
+    key: [u8; DEDUPE_KEY_BYTES],
+    id: i64,
+    inserted: bool,
+}
+
+impl Answered {
+    fn read(row: &dyn Row) -> Result<Self, StoreError> {
+        let key = <[u8; DEDUPE_KEY_BYTES]>::try_from(row.blob(2)?.as_slice())
+            .map_err(|_| StoreError::Untrusted("a finding's dedupe key is not 16 bytes".into()))?;
+        Ok(Answered {
+            site: row.text(0)?,
+            page_view: row.text(1)?,
+            key,
+            id: row.int(3)?,
+            inserted: row.int(4)? == 1,
+        })
+    }
+}
+
+/// Each finding row the upserts wrote (`answered`, PostgreSQL) as it left
+/// it: a row inserted is its statement's parameters with its id (no
+/// column read back); a row that met a stored one is read again whole,
+/// in this transaction, which holds it since the upsert.
+fn returned_states<'g, C: Conn>(
+    c: &mut C,
+    findings: &'g [Merged<'g>],
+    answered: Vec<Answered>,
+) -> Result<Vec<Written<'g>>, StoreError> {
+    let by_key: HashMap<(&str, &str, [u8; DEDUPE_KEY_BYTES]), &Merged<'_>> = findings
+        .iter()
+        .map(|m| {
+            (
+                (m.first.site.as_str(), m.first.page_view.as_str(), m.key),
+                m,
+            )
+        })
+        .collect();
+    let mut states = Vec::with_capacity(findings.len());
+    let mut met: Vec<i64> = Vec::new();
+    for a in &answered {
+        match by_key.get(&(a.site.as_str(), a.page_view.as_str(), a.key)) {
+            Some(m) if a.inserted => {
+                let row = FindingStateRef {
+                    id: a.id,
+                    ..m.row()
+                };
+                states.push(Written {
+                    site: Cow::Borrowed(row.site),
+                    id: a.id,
+                    at: Cow::Borrowed(row.at),
+                    digest: row.digest(),
+                });
+            }
+            _ => met.push(a.id),
+        }
+    }
+    if !met.is_empty() {
+        let ids = serde_json::Value::from(met).to_string();
+        states.extend(rows(
+            c,
+            STATES_OF_FINDINGS,
+            &[ids.as_str().into()],
+            Written::read,
+        )?);
+    }
+    Ok(states)
 }
 
 /// The largest finding id (0 for none). SQLite gives a new row a larger
@@ -2477,8 +2604,9 @@ impl<C: Conn> Store for Db<C> {
                     Ok(())
                 })?;
                 // Inventories locked first: no writer replaces their
-                // children while they go. Children deleted first and
-                // counted (the cascade would not say how many).
+                // children while they go. Children deleted with them, in
+                // this transaction (no foreign key cascades: schema
+                // version 12), and counted.
                 let inventory_ids = rows(c, OLD_INVENTORIES, &p, |row| row.int(0))?;
                 let inventory_ids = serde_json::Value::from(inventory_ids).to_string();
                 for inv in read_inventories(c, STATES_OF_INVENTORIES, &[Param::Text(&inventory_ids)])? {

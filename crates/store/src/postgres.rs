@@ -30,15 +30,18 @@ use crate::timefmt::{iso_from_ms, now_ms};
 use crate::StoreError;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Write connections, each committing a group while the others do (the
+/// Write connections, each committing a group while the other does (the
 /// writer threads of `Store::writers`): while one commit waits for its WAL
-/// flush or for a site's chain head, the next ones' rows are written. On a
-/// quiet 2-core machine with PostgreSQL on it, 32 clients: 3 writers
-/// +65 % batches/s over 1 at the same CPU a batch; 4 did no better than 3
-/// under load and cost more CPU a batch (smaller groups). Measured in
-/// docs/benchmarks.md ("PostgreSQL: … commits side by side", "Against the
-/// targets on a quiet machine, second round").
-const WRITERS: usize = 3;
+/// flush or for a site's chain head, the next one's rows are written. Two,
+/// not more: a site's commits take turns on its chain head (lock, entries,
+/// WAL flush), so a third writer mostly waits there, and the groups each
+/// writer takes get smaller, costing CPU a batch on both sides. On a 2-core
+/// machine with PostgreSQL on it, 32 clients: 3 writers +65 % batches/s
+/// over 1; 2 against 3 the same rate or better with groups of ≈ 9 batches
+/// instead of ≈ 7 and −15 % CPU a batch (collector and PostgreSQL), p99
+/// lower. Measured in docs/benchmarks.md ("… commits side by side",
+/// "… second round", "PostgreSQL without per-row foreign keys").
+const WRITERS: usize = 2;
 /// Advisory lock key of the migrations: "tagwatch" in ASCII.
 const MIGRATION_LOCK: i64 = 0x7461_6777_6174_6368;
 

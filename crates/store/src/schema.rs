@@ -24,6 +24,7 @@
 //! | `{skip_locked}`       | nothing (one writer)                | `FOR UPDATE SKIP LOCKED`                    |
 //! | `{bytes}`             | nothing (byte order already)        | ` COLLATE "C"` (after an expression)        |
 //! | `{blob}`              | `BLOB`                              | `BYTEA`                                     |
+//! | `{id_continues:T}`    | nothing (a new rowid is the largest + 1) | `SELECT setval(…)`: table `T`'s identity continues after the largest `id` (rows copied with their ids) |
 //! | `{hour:X}`            | `substr(X, 1, 13)` (a parameter cast to text): the hour of an ISO 8601 time (`2026-12-05T16`), what the time indexes hold | same |
 //!
 //! Parameters are written `?N`; PostgreSQL gets `$N`.
@@ -54,7 +55,7 @@ pub enum Dialect {
 
 /// The schema version this build writes: the last migration's. SQLite keeps
 /// it in `PRAGMA user_version`, PostgreSQL in the `tagwatch_schema` table.
-pub const SCHEMA_VERSION: i64 = 11;
+pub const SCHEMA_VERSION: i64 = 12;
 
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -120,6 +121,12 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 11,
         sql: V11_CHECKPOINTS_BY_SITE,
+        backfill: None,
+        then: "",
+    },
+    Migration {
+        version: NO_ROW_FOREIGN_KEYS,
+        sql: V12_NO_ROW_FOREIGN_KEYS,
         backfill: None,
         then: "",
     },
@@ -426,6 +433,165 @@ const V11_CHECKPOINTS_BY_SITE: &str = "
 CREATE INDEX chain_checkpoints_by_site ON chain_checkpoints(site);
 ";
 
+/// The version of [`V12_NO_ROW_FOREIGN_KEYS`] (its upgrade test starts
+/// from the version before it).
+pub(crate) const NO_ROW_FOREIGN_KEYS: i64 = 12;
+
+/// The report tables without their per-row foreign keys: `findings`,
+/// `health`, `inventories` and `chain` → `sites`, `inventory_vendors` and
+/// `inventory_hosts` → `inventories`. Each was checked once a row, on
+/// PostgreSQL by a query a row run at the statement's end (27 % of the
+/// server's CPU under load, docs/benchmarks.md), for rows that the store
+/// only writes in a transaction that also checks or holds their parent
+/// (the invariants written at `db::write_group`):
+///
+/// - a row's site: every commit that writes a site's rows upserts that
+///   site's chain head in the same transaction (every row gets a chain
+///   entry), and `chain_heads.site` keeps its foreign key to `sites`, so
+///   the site is checked once a commit (and a site with rows has a head,
+///   which that key keeps from being deleted; nothing deletes sites);
+/// - an inventory's vendors and hosts: inserted only right after their
+///   inventory's upsert, in its transaction, with the id it answered; the
+///   upsert holds the row (PostgreSQL's row lock, SQLite's write lock)
+///   until the commit, so a purge, which skips locked rows and deletes an
+///   inventory's children with it, cannot remove it in between.
+///
+/// A test writes from several collectors and threads while purging, then
+/// looks for orphans on both stores
+/// (`no_row_outlives_its_parent_under_concurrent_writes_and_purges`). The
+/// tables are copied with their ids (SQLite cannot drop a constraint; one
+/// text for both databases), children before `inventories` (SQLite's
+/// `DROP TABLE` deletes a parent's rows first, which would cascade), and
+/// their indexes made again; on PostgreSQL each identity then continues
+/// after the largest id copied. Columns, keys and indexes are as before.
+const V12_NO_ROW_FOREIGN_KEYS: &str = "
+CREATE TABLE inventory_vendors_v12 (
+    inventory       BIGINT NOT NULL,
+    vendor          {text} NOT NULL,
+    requests        BIGINT NOT NULL,
+    script_requests BIGINT NOT NULL,
+    transfer_bytes  BIGINT NOT NULL,
+    encoded_bytes   BIGINT NOT NULL,
+    duration_ms     BIGINT NOT NULL,
+    hosts           {text} NOT NULL,
+    regions         {text} NOT NULL,
+    cookies         {text} NOT NULL,
+    PRIMARY KEY (inventory, vendor)
+) {without_rowid};
+INSERT INTO inventory_vendors_v12
+    (inventory, vendor, requests, script_requests, transfer_bytes, encoded_bytes, duration_ms, hosts, regions, cookies)
+    SELECT inventory, vendor, requests, script_requests, transfer_bytes, encoded_bytes, duration_ms, hosts, regions, cookies
+    FROM inventory_vendors;
+DROP TABLE inventory_vendors;
+ALTER TABLE inventory_vendors_v12 RENAME TO inventory_vendors;
+
+CREATE TABLE inventory_hosts_v12 (
+    inventory       BIGINT NOT NULL,
+    host            {text} NOT NULL,
+    requests        BIGINT NOT NULL,
+    script_requests BIGINT NOT NULL,
+    transfer_bytes  BIGINT NOT NULL,
+    encoded_bytes   BIGINT NOT NULL,
+    duration_ms     BIGINT NOT NULL,
+    PRIMARY KEY (inventory, host)
+) {without_rowid};
+INSERT INTO inventory_hosts_v12
+    (inventory, host, requests, script_requests, transfer_bytes, encoded_bytes, duration_ms)
+    SELECT inventory, host, requests, script_requests, transfer_bytes, encoded_bytes, duration_ms
+    FROM inventory_hosts;
+DROP TABLE inventory_hosts;
+ALTER TABLE inventory_hosts_v12 RENAME TO inventory_hosts;
+
+CREATE TABLE inventories_v12 (
+    id          {id},
+    site        {text} NOT NULL,
+    page_view   {text} NOT NULL,
+    page        {text} NOT NULL,
+    at          {text} NOT NULL,
+    received_at {text} NOT NULL,
+    user_agent  {text} NOT NULL,
+    raw         {text} NOT NULL,
+    release     {text},
+    UNIQUE (site, page_view)
+);
+INSERT INTO inventories_v12 (id, site, page_view, page, at, received_at, user_agent, raw, release)
+    SELECT id, site, page_view, page, at, received_at, user_agent, raw, release FROM inventories;
+DROP TABLE inventories;
+ALTER TABLE inventories_v12 RENAME TO inventories;
+CREATE INDEX inventories_by_site_hour ON inventories(site, ({hour:at}));
+CREATE INDEX inventories_by_site_release ON inventories(site, release);
+{id_continues:inventories};
+
+CREATE TABLE findings_v12 (
+    id             {id},
+    site           {text} NOT NULL,
+    page_view      {text} NOT NULL,
+    page           {text} NOT NULL,
+    type           {text} NOT NULL,
+    vendor         {text} NOT NULL,
+    category       {text},
+    evidence_kind  {text},
+    evidence       {text} NOT NULL,
+    consent_source {text},
+    consent        {text} NOT NULL,
+    count          BIGINT NOT NULL,
+    at             {text} NOT NULL,
+    received_at    {text} NOT NULL,
+    user_agent     {text} NOT NULL,
+    raw            {text} NOT NULL,
+    dedupe         {blob},
+    release        {text}
+);
+INSERT INTO findings_v12
+    (id, site, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source,
+     consent, count, at, received_at, user_agent, raw, dedupe, release)
+    SELECT id, site, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source,
+           consent, count, at, received_at, user_agent, raw, dedupe, release
+    FROM findings;
+DROP TABLE findings;
+ALTER TABLE findings_v12 RENAME TO findings;
+CREATE UNIQUE INDEX findings_by_key ON findings(site, page_view, dedupe);
+CREATE INDEX findings_by_site_hour ON findings(site, ({hour:at}));
+CREATE INDEX findings_by_site_release ON findings(site, release);
+{id_continues:findings};
+
+CREATE TABLE health_v12 (
+    id          {id},
+    site        {text} NOT NULL,
+    page_view   {text},
+    page        {text} NOT NULL,
+    status      {text} NOT NULL,
+    reason      {text},
+    at          {text} NOT NULL,
+    received_at {text} NOT NULL,
+    user_agent  {text} NOT NULL,
+    raw         {text} NOT NULL,
+    release     {text}
+);
+INSERT INTO health_v12 (id, site, page_view, page, status, reason, at, received_at, user_agent, raw, release)
+    SELECT id, site, page_view, page, status, reason, at, received_at, user_agent, raw, release FROM health;
+DROP TABLE health;
+ALTER TABLE health_v12 RENAME TO health;
+CREATE INDEX health_by_site_hour ON health(site, ({hour:at}));
+{id_continues:health};
+
+CREATE TABLE chain_v12 (
+    site    {text} NOT NULL,
+    seq     BIGINT NOT NULL,
+    kind    {text} NOT NULL,
+    row_id  BIGINT NOT NULL,
+    at      {text} NOT NULL,
+    digest  {text} NOT NULL,
+    prev    {text} NOT NULL,
+    hash    {text} NOT NULL,
+    PRIMARY KEY (site, seq)
+) {without_rowid};
+INSERT INTO chain_v12 (site, seq, kind, row_id, at, digest, prev, hash)
+    SELECT site, seq, kind, row_id, at, digest, prev, hash FROM chain;
+DROP TABLE chain;
+ALTER TABLE chain_v12 RENAME TO chain;
+";
+
 /// `sql` in `dialect`: tokens filled in (see the module comment), `?N`
 /// parameters as `$N` for PostgreSQL, SQLite's `{rows:C…}`
 /// and `{list:C}` repeated for `rows` rows. The statements contain no other `?` and no
@@ -493,6 +659,10 @@ pub fn render(sql: &str, dialect: Dialect, rows: usize) -> String {
                 format!("substr(CAST({} AS TEXT), 1, 13)", param(x, pg))
             }
             ("hour", _) => format!("substr({x}, 1, 13)"),
+            ("id_continues", false) => String::new(),
+            ("id_continues", true) => format!(
+                "SELECT setval(pg_get_serial_sequence('{x}', 'id'), coalesce(max(id), 0) + 1, false) FROM {x}"
+            ),
             ("blob", false) => "BLOB".to_owned(),
             ("blob", true) => "BYTEA".to_owned(),
             _ => format!("{{{token}}}"),
