@@ -8,7 +8,9 @@
  * failed), the page's config, the network and WebAssembly functions taken
  * before the page's scripts ran, and everything kept before (entries,
  * cookies, API calls, gestures, commands, with their times). It
- * instantiates the monitor and starts it in short steps, each in an idle
+ * instantiates the monitor (meanwhile a worker made from this script
+ * compiles the start's wasm functions: `warmer`) and starts it in short
+ * steps, each in an idle
  * callback: replays what was kept and takes the loader's events live
  * (observing the page: www/observe.js), attaches the consent adapters
  * (www/consent.js), then takes the first sweep. It implements the snippet's host (src/host.rs) on
