@@ -39,6 +39,10 @@
 //                              dir (another build's dist/) instead of none: two
 //                              builds compared in the same run, under the same
 //                              load ("without" is then the baseline's cost)
+//   WITH_ARGS=flags, WITHOUT_ARGS=flags  extra Chromium flags for one variant's
+//                              browser (space-separated; a diagnostic such as
+//                              --js-flags=--no-wasm-lazy-compilation, which no
+//                              page can set: it bounds what a cost is made of)
 //
 // The profiler costs both variants alike (more samples, more overhead);
 // medians and same-run differences, not absolute numbers, are the result.
@@ -64,6 +68,7 @@ const JSON_OUT = env('BENCH_JSON', '');
 const PROFILES = env('PROFILES', '');
 const BASELINE_DIST = env('BASELINE_DIST', '');
 const DIST = env('DIST', '');
+const ARGS = { with: env('WITH_ARGS', '').split(' ').filter(Boolean), without: env('WITHOUT_ARGS', '').split(' ').filter(Boolean) };
 // The long-task line (the Long Tasks API's threshold).
 const LONG_TASK_MS = 50;
 // Pages whose steady state is measured after the page-view window.
@@ -303,7 +308,7 @@ const fakes = {
   without: await startFake(BASELINE_DIST ? { serveMonitor: true, distDir: BASELINE_DIST } : { serveMonitor: false }),
 };
 const collector = await startCollector({ siteCount: 1, extraArgs: ['--rate', '0', '--client-rate', '0'] });
-const browsers = { with: await launchBrowser(fakes.with), without: await launchBrowser(fakes.without) };
+const browsers = { with: await launchBrowser(fakes.with, ARGS.with), without: await launchBrowser(fakes.without, ARGS.without) };
 const { name: nameOf, notes } = names(SYMBOLS_DIR, MONITOR_PREFIX);
 const all = [];
 try {
@@ -311,6 +316,7 @@ try {
     `Chromium ${browsers.with.version()}; ${cpus().length} CPUs; load average ${load0.map((v) => v.toFixed(2)).join(' ')}; ${started.toISOString()}`);
   if (DIST) console.log(`"with" is the monitor built in ${DIST} (DIST)`);
   if (BASELINE_DIST) console.log(`"without" is the monitor built in ${BASELINE_DIST} (BASELINE_DIST), not the page alone`);
+  for (const v of ['with', 'without']) if (ARGS[v].length) console.log(`"${v}" runs Chromium with ${ARGS[v].join(' ')}`);
   for (const page of PAGES) {
     const runs = [];
     for (let i = 0; i < RUNS; i++) {

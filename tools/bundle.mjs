@@ -59,7 +59,15 @@ const options = (module) => ({ module, compress: { passes: 2 }, mangle: true, fo
 
 const loaderSrc = '(function () {\n"use strict";\ntry {\n' + read('www/host.js') +
   loader.replace(PLACEHOLDER, JSON.stringify(apis)) + "} catch (e) { /* never the page's problem */ }\n})();\n";
-const brainSrc = [brainGlue(read(args.glue)), read('www/url.js'), read('www/consent.js'), read('www/observe.js'), read('www/brain.js')].join('\n');
+// The brain's warm-up sample (www/brain.js `WARM`): the first watched API's
+// vendor and verb, one of its hosts and one of its cookie names.
+const warmVendor = JSON.parse(cli('show', apis[0][0], '--json'));
+const warmSample = [apis[0][0], apis[0][2][0], warmVendor.domains[0], warmVendor.cookies[0].name];
+const brain = read('www/brain.js');
+const WARM = '/* WARM */[]';
+if (!brain.includes(WARM)) throw new Error(`bundle: www/brain.js has no ${WARM}`);
+const brainSrc = [brainGlue(read(args.glue)), read('www/url.js'), read('www/consent.js'), read('www/observe.js'),
+  brain.replace(WARM, JSON.stringify(warmSample))].join('\n');
 
 /**
  * wasm-bindgen's no-modules glue as the brain needs it: the brain gets a

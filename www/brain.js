@@ -8,7 +8,9 @@
  * failed), the page's config, the network and WebAssembly functions taken
  * before the page's scripts ran, and everything kept before (entries,
  * cookies, API calls, gestures, commands, with their times). It
- * instantiates the monitor and starts it in short steps, each in an idle
+ * instantiates the monitor (meanwhile a worker made from this script
+ * compiles the start's wasm functions: `warmer`) and starts it in short
+ * steps, each in an idle
  * callback: replays what was kept and takes the loader's events live
  * (observing the page: www/observe.js), attaches the consent adapters
  * (www/consent.js), then takes the first sweep. It implements the snippet's host (src/host.rs) on
@@ -26,6 +28,23 @@ var STEP_WAIT_MS = 1000;
 // The glue instantiates through `WebAssembly.*`: in this module the name is
 // the browser's functions as the loader took them (set in `start`).
 var WebAssembly;
+
+// The wasm's functions are compiled lazily, each on its first call, on the
+// thread that calls it: most of the start's steps on the main thread were
+// that (docs/benchmarks.md, "the start's wasm compiled in a worker"). A
+// compiled module's code is one for every thread that has the module, so
+// a dedicated worker made from this same script (`warm`) instantiates it
+// and makes the start's calls once on sample data, with a host that sees
+// everything and sends nothing, while the main thread instantiates; the
+// first step waits for it at most WARM_WAIT_MS and finds those functions
+// compiled. Where no worker can be made (the brain served from another
+// origin than the page, a CSP without it, no module workers) or it fails,
+// the steps compile as they run, as before. Nothing the worker does
+// reaches the page view.
+var WARM_WAIT_MS = 1000;
+// The sample: a catalog vendor with a watched API: [vendor, verb, one of
+// its hosts, one of its cookie names] (filled in by tools/bundle.mjs).
+var WARM = /* WARM */[];
 
 // The site's `policy` as lines, one per value (`Policy::from_lines`
 // reads them: no JSON scanner in the page): the keys leading to it, each
@@ -54,6 +73,77 @@ function policyLines(v) { try { return lines(v, '', 0); } catch (e) { return '';
 
 export function start(h) {
   try { run(h); } catch (e) { /* a guest never breaks its host */ }
+}
+
+// In the worker `warmer` makes, this script is the worker's own: it waits
+// for the module and runs `warm`.
+if (typeof window === 'undefined' && typeof self === 'object') {
+  self.onmessage = function (e) {
+    var done = function () { self.postMessage(1); };
+    try { warm(e.data).then(done, done); } catch (x) { done(); }
+  };
+}
+
+// The start's calls into the monitor once, on the sample: compiles them.
+function warm(d) {
+  WebAssembly = globalThis.WebAssembly;
+  return wasm_bindgen(d.module).then(function () {
+    var yes = function (list) { return list ? list.split('\n').map(function () { return '1'; }).join('') : ''; };
+    var url = 'https://' + WARM[2] + '/a.js';
+    var m = new wasm_bindgen.Monitor({
+      send: function () {},
+      present: function (globals, ids, scripts) { return yes(globals) + yes(ids) + yes(scripts); },
+      script: function () { return { name: url, startTime: 1, initiatorType: 'script' }; },
+      value: function () { return {}; }
+    }, d.site, 'https://collector.invalid/', 'https://page.invalid/a?b#c', String(navigator.userAgent), 0);
+    if (d.policy) m.policy(d.policy);
+    m.release('1');
+    m.gpc(false);
+    m.cookies('a=1; ' + WARM[3] + '=1', 0);
+    m.entries(url + '\nhttps://other.invalid/b.png\nhttps://page.invalid/c.css', 'script\nimg\nlink', new Float64Array(12), 'top');
+    m.call(WARM[0], WARM[1], {}, 1);
+    m.gesture(1);
+    m.consent(1, 0, 0, 0, -1);
+    m.wants_expiry();
+    m.wanted();
+    m.start(2);
+    m.cookies('a=2; ' + WARM[3] + '=2', 3);
+    m.tick(4);
+    m.cmp('onetrust', 'C0002', new Int32Array([1]), 1, 5, 0);
+    m.tcf(1, 'useractioncomplete', new Int32Array([1]), new Int32Array([1]), 6);
+    m.consent_mode('update', 'analytics_storage', 'granted', 7);
+    m.consent(1, 1, 1, 1, 8);
+    m.tick(9);
+    m.flush(10);
+    m.findings(11);
+    m.free();
+  });
+}
+
+// Starts the worker that compiles the start's wasm (`warm`, above);
+// answers `after(fn)`: fn once the worker is done, failed, or
+// WARM_WAIT_MS passed, at once where there is no worker.
+function warmer(module, site, policy) {
+  var W = window;
+  var waiting = null;
+  var worker;
+  var timer;
+  function end() {
+    if (!worker) return;
+    try { worker.terminate(); W.clearTimeout(timer); } catch (e) { /* gone */ }
+    worker = null;
+    if (waiting) waiting();
+  }
+  try {
+    worker = new W.Worker(import.meta.url, { type: 'module' });
+    worker.onmessage = worker.onerror = end;
+    worker.postMessage({ module: module, site: site, policy: policy });
+    timer = W.setTimeout(end, WARM_WAIT_MS);
+  } catch (e) { end(); worker = null; }
+  return function (fn) {
+    if (worker) waiting = fn;
+    else fn();
+  };
 }
 
 function run(h) {
@@ -96,6 +186,8 @@ function run(h) {
   if (!wasm.Module) return health('wasm_unavailable', 'NoWebAssembly');
   if (!(h.module instanceof wasm.Module)) return health('wasm_unavailable', name(h.module));
   var host = windowHost(net.send);   // www/observe.js
+  var policy = policyLines(config.policy);
+  var warmed = function (fn) { fn(); };
 
 
   // The start in steps, each in an idle callback (a busy page's start in
@@ -138,7 +230,7 @@ function run(h) {
       W.addEventListener('pagehide', end);
       D.addEventListener('visibilitychange', function () { if (D.visibilityState === 'hidden') end(); });
     } catch (e) { /* no events */ }
-    idle();
+    warmed(function () { if (step < steps.length) idle(); });
   }
 
   var poll = function () {};
@@ -146,7 +238,6 @@ function run(h) {
   function replay() {
     m = new wasm_bindgen.Monitor(host, String(config.site), String(config.collector), String(location.href),
       String(navigator.userAgent), h.t0);
-    var policy = policyLines(config.policy);
     if (policy) m.policy(policy);
     if (config.release) m.release(config.release);
     m.gpc(navigator.globalPrivacyControl === true);
@@ -319,6 +410,7 @@ function run(h) {
     page.settle();
     if (m.flush(now()) === false) held();
   } else {
+    warmed = warmer(h.module, String(config.site), policy);
     wasm_bindgen(h.module).then(go, function (e) { health('wasm_unavailable', name(e)); });
   }
 }

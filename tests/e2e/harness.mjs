@@ -242,12 +242,12 @@ export async function startTap(upstream) {
 
 // ---- browser --------------------------------------------------------------------------
 
-export async function launchBrowser(fake) {
+export async function launchBrowser(fake, extraArgs = []) {
   requireChromium();
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: [...CHROMIUM_ARGS, ...fake.chromiumArgs],
+    args: [...CHROMIUM_ARGS, ...fake.chromiumArgs, ...extraArgs],
   });
 }
 

@@ -109,6 +109,20 @@ test('WebAssembly.instantiate throwing before the loader: compiled and instantia
   assert.deepEqual(run.health, [['tampered', 'WebAssembly.instantiate']]);
 });
 
+// The brain's warm-up worker (www/brain.js `warmer`) is an optimisation:
+// without it the start compiles as it runs.
+test('Worker throwing before the loader: the monitor starts without its warm-up worker, every finding', { timeout: 90_000 }, async () => {
+  const run = await hostile('worker-throws');
+  assertExactFindings(run.findings, everything(), 'worker throws');
+  assert.deepEqual(run.health, []);
+});
+
+test('a Worker that never answers: the start goes on after its bounded wait, every finding', { timeout: 90_000 }, async () => {
+  const run = await hostile('worker-silent');
+  assertExactFindings(run.findings, everything(), 'worker silent');
+  assert.deepEqual(run.health, []);
+});
+
 test('document.cookie throws when the monitor reads it: the Cookie Store API has the cookies', { timeout: 90_000 }, async () => {
   const run = await hostile('cookie-throws');
   assertExactFindings(run.findings, everything(), 'cookie throws');

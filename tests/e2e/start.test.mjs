@@ -16,18 +16,21 @@
 //   - the visitor leaves while the brain's start is still in its steps
 //     (each waits for an idle callback: the page's `requestIdleCallback`
 //     holds them here): the rest runs at once and the page view is
-//     reported whole, once.
+//     reported whole, once;
+//   - the brain's warm-up worker (the start's wasm compiled there first):
+//     made from the brain's own script, it sends nothing, and the page
+//     view's findings and reports are the same.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { loadedWithoutConsent } from './expected.mjs';
 import {
   APP_ID, SHOP_ORIGIN, assertExactFindings, assertNoCanaries, assertReportPosts, cookieValues, endPageView, openPage,
-  pageUrl, reportedPageUrl, reportsOf, runPageView, startStack, waitForFrameEntries, waitForIntercomBoot, waitForReports,
+  pageUrl, reportedPageUrl, reportsOf, runPageView, startStack, waitFor, waitForFrameEntries, waitForIntercomBoot, waitForReports,
 } from './harness.mjs';
 
 let stack;
 // One site per page view of this file.
-before(async () => { stack = await startStack({ siteCount: 12 }); }, { timeout: 120_000 });
+before(async () => { stack = await startStack({ siteCount: 13 }); }, { timeout: 120_000 });
 after(async () => { await stack?.stop(); }, { timeout: 30_000 });
 
 const running = (page) => page.evaluate(() => Array.isArray(window.tagwatch('findings')));
@@ -126,6 +129,18 @@ test('the loader holds the page on no cookie read: document.cookie is not read b
     },
   });
   assertExactFindings(run.findings, loadedWithoutConsent({ fake: stack.fake, app: APP_ID }), 'cookies from the Cookie Store snapshot');
+});
+
+test('the brain\'s warm-up worker is made from its own script; it sends nothing, the page view is judged as always', { timeout: 90_000 }, async () => {
+  const seq0 = stack.fake.requests.at(-1)?.seq ?? 0;
+  const worker = () => stack.fake.requests.find((r) => r.seq > seq0 && r.path === '/tagwatch/tagwatch_bg.js' &&
+    r.headers['sec-fetch-dest'] === 'worker');
+  const run = await runPageView(stack, 'no-consent.html', {
+    during: () => waitFor(worker, { what: 'the warm-up worker\'s request for the brain' }),
+  });
+  assert.equal(worker().status, 200);
+  assertReportPosts(run.posts, { site: run.site, page: reportedPageUrl('no-consent.html') });
+  assertExactFindings(run.findings, loadedWithoutConsent({ fake: stack.fake, app: APP_ID }), 'with the warm-up worker');
 });
 
 test('a page whose load never fires: the monitor starts after a bounded wait and reports', { timeout: 90_000 }, async () => {
