@@ -236,6 +236,9 @@ fn a_kept_alive_connection_is_closed_after_the_idle_timeout() {
     let resp = parse_response(&raw).unwrap();
     assert_eq!(resp.status, 200);
     assert_ne!(resp.header("connection"), Some("close"));
+    // The answer says how long the connection stays open idle, so that a
+    // client stops reusing it before the collector closes it.
+    assert_eq!(resp.header("keep-alive"), Some("timeout=1"));
     // Then nothing: the collector closes it.
     assert!(closes_within(&mut stream, SLACK), "idle connection kept");
     assert_eq!(metric(&server, &closed_connection("idle_timeout")), 1.0);

@@ -45,6 +45,23 @@ export const CHROMIUM_ARGS = [
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Poll `fn` until it returns a truthy value or `timeoutMs` passes. */
+/**
+ * GET `url` for a test's read of the collector's API. An HTTP/1.1 client
+ * reusing a kept-alive connection can race the server's close of it (the
+ * request then fails on a closed socket before any answer: `TypeError:
+ * fetch failed`, seen on a loaded machine); RFC 9112 §9.3.1 lets a client
+ * send an idempotent request again then, as browsers do. Only that case is
+ * retried, once: an answer, whatever its status, is returned as it is.
+ */
+export async function apiGet(url, init = {}) {
+  try {
+    return await fetch(url, init);
+  } catch (e) {
+    if (!(e instanceof TypeError)) throw e;
+    return fetch(url, init);
+  }
+}
+
 export async function waitFor(fn, { timeoutMs = 10000, intervalMs = 50, what = 'condition' } = {}) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -142,7 +159,7 @@ export async function startCollector({ siteCount = 8, origin = SHOP_ORIGIN, extr
     stderr: () => stderr,
     async findings(site, params = {}) {
       const q = new URLSearchParams({ site, ...params });
-      const res = await fetch(`${url}/api/findings?${q}`, { headers: { Authorization: `Bearer ${token}` } });
+      const res = await apiGet(`${url}/api/findings?${q}`, { headers: { Authorization: `Bearer ${token}` } });
       const text = await res.text();
       assert.equal(res.status, 200, `GET /api/findings answered ${res.status}: ${text}`);
       const json = JSON.parse(text);
@@ -152,7 +169,7 @@ export async function startCollector({ siteCount = 8, origin = SHOP_ORIGIN, extr
     /** GET /api/inventory?site=… with the admin token. */
     async inventory(site, params = {}) {
       const q = new URLSearchParams({ site, ...params });
-      const res = await fetch(`${url}/api/inventory?${q}`, { headers: { Authorization: `Bearer ${token}` } });
+      const res = await apiGet(`${url}/api/inventory?${q}`, { headers: { Authorization: `Bearer ${token}` } });
       const text = await res.text();
       assert.equal(res.status, 200, `GET /api/inventory answered ${res.status}: ${text}`);
       const json = JSON.parse(text);

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { loadedWithoutConsent } from './expected.mjs';
 import {
-  APP_ID, CANARIES, SHOP_ORIGIN, assertExactFindings, assertNoCanaries, expect, findingKey, openPage, pollFindings, runPageView,
+  APP_ID, CANARIES, SHOP_ORIGIN, apiGet, assertExactFindings, assertNoCanaries, expect, findingKey, openPage, pollFindings, runPageView,
   startStack, waitFor,
 } from './harness.mjs';
 
@@ -27,7 +27,7 @@ before(async () => { stack = await startStack({ siteCount: 20 }); }, { timeout: 
 after(async () => { await stack?.stop(); }, { timeout: 30_000 });
 
 async function getJson(path) {
-  const res = await fetch(`${stack.collector.url}${path}`, { headers: { Authorization: `Bearer ${stack.collector.token}` } });
+  const res = await apiGet(`${stack.collector.url}${path}`, { headers: { Authorization: `Bearer ${stack.collector.token}` } });
   const text = await res.text();
   assert.equal(res.status, 200, `GET ${path} answered ${res.status}: ${text}`);
   return text;

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { test } from 'node:test';
 import { canaryNeedles } from '../fixtures/canaries.mjs';
-import { CANARIES, openDemo, openPage, pollFindings, startStack, waitFor } from './harness.mjs';
+import { apiGet, CANARIES, openDemo, openPage, pollFindings, startStack, waitFor } from './harness.mjs';
 
 // Site-chosen strings: a space, quotes, SQL and non-ASCII travel as they are.
 const R1 = 'shop-2026.12.1';
@@ -86,7 +86,7 @@ async function visit(site, release, { tag = null, expect }) {
 }
 
 async function api(path) {
-  const res = await fetch(`${stack.collector.url}${path}`, { headers: { Authorization: `Bearer ${stack.collector.token}` } });
+  const res = await apiGet(`${stack.collector.url}${path}`, { headers: { Authorization: `Bearer ${stack.collector.token}` } });
   const text = await res.text();
   return { status: res.status, text, json: res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : null };
 }

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
+use axum::http::{HeaderName, HeaderValue};
 use axum::Router;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -201,6 +202,23 @@ pub async fn serve(
         .await;
 }
 
+/// `Keep-Alive`: not in `http::header` (HTTP/1.1 leaves it to
+/// implementations; RFC 9112 names it among connection options).
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+
+/// `Keep-Alive: timeout=S` on every answer: how long the collector keeps
+/// an idle connection open (the idle timeout, or the header timeout where
+/// that is shorter: both run between requests). A client that reads it
+/// (Node's fetch, many HTTP libraries) stops reusing the connection before
+/// the collector closes it, instead of racing the close with its next
+/// request on a loaded machine (the request then fails on a closed socket).
+fn keep_alive_hint(limits: &Limits) -> HeaderValue {
+    let secs = limits.idle_timeout.min(limits.header_timeout).as_secs();
+    // Digits only: always a valid header value.
+    HeaderValue::from_str(&format!("timeout={secs}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("timeout=1"))
+}
+
 /// Errors of `accept` that concern one connection (it went away before it
 /// was accepted), not the listener.
 fn is_per_connection(e: &std::io::Error) -> bool {
@@ -226,15 +244,20 @@ async fn connection(
     permit: OwnedSemaphorePermit,
 ) {
     let activity = Arc::new(Activity::default());
+    let keep_alive = keep_alive_hint(&limits);
     let service = {
         let activity = activity.clone();
         hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
             let turn = activity.begin();
             let mut app = app.clone();
+            let keep_alive = keep_alive.clone();
             async move {
-                let resp = app.call(req).await;
+                let mut resp = app.call(req).await;
                 drop(turn);
+                if let Ok(resp) = &mut resp {
+                    resp.headers_mut().insert(KEEP_ALIVE, keep_alive);
+                }
                 resp
             }
         })
