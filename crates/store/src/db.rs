@@ -1213,6 +1213,19 @@ fn returned_states<'g, C: Conn>(
             _ => met.push(a.id),
         }
     }
+    read_met(c, met, &mut states)?;
+    Ok(states)
+}
+
+/// The states of the finding rows a commit's upsert met stored (`met`, by
+/// id), read again in its transaction: what the commit left them as,
+/// counts merged (both dialects' writers; rows they inserted are hashed
+/// from the statement's own parameters instead).
+fn read_met<'g, C: Conn>(
+    c: &mut C,
+    met: Vec<i64>,
+    states: &mut Vec<Written<'g>>,
+) -> Result<(), StoreError> {
     if !met.is_empty() {
         let ids = serde_json::Value::from(met).to_string();
         states.extend(rows(
@@ -1222,7 +1235,7 @@ fn returned_states<'g, C: Conn>(
             Written::read,
         )?);
     }
-    Ok(states)
+    Ok(())
 }
 
 /// The largest finding id (0 for none). SQLite gives a new row a larger
@@ -1294,15 +1307,7 @@ fn written_states<'g, C: Conn>(
             },
         )?;
     }
-    if !met.is_empty() {
-        let ids = serde_json::Value::from(met).to_string();
-        states.extend(rows(
-            c,
-            STATES_OF_FINDINGS,
-            &[ids.as_str().into()],
-            Written::read,
-        )?);
-    }
+    read_met(c, met, &mut states)?;
     Ok(states)
 }
 
