@@ -1463,9 +1463,21 @@ fn leave_late_versions_out<C: Conn>(
     maybe.sort_unstable();
     maybe.dedup();
     let mut late = BTreeMap::new();
-    // In site key order, as `extend_chains` locks them (no deadlock).
-    for site in maybe {
+    let Some(&last) = maybe.last() else {
+        return Ok(late);
+    };
+    // Heads locked in site key order, as `extend_chains` locks them, and
+    // every site's of this commit up to the last one looked up, not only
+    // theirs: a collector holding a later site's head while it waits for
+    // an earlier one would deadlock with one that takes them in key order.
+    let mut sites: Vec<&str> = pending.iter().map(|p| p.site).collect();
+    sites.sort_unstable();
+    sites.dedup();
+    for site in sites.into_iter().take_while(|s| *s <= last) {
         lock_head(c, site)?;
+        if maybe.binary_search(&site).is_err() {
+            continue;
+        }
         let purged = first(c, SITE_PURGED_BEFORE, &[site.into()], |row| row.opt_text(0))?.flatten();
         let before = pending.len();
         pending.retain(|p| {
