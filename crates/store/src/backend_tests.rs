@@ -783,6 +783,89 @@ fn test_key() -> ed25519_dalek::SigningKey {
 /// out of the chain when committed: its row may be gone with the week
 /// (docs/evidence.md#late-reports-of-a-purged-week). A version of this
 /// week, and one of a site with no such checkpoint, are chained.
+/// A commit with a late row version of a later site (which looks up that
+/// site's checkpoints under its head lock) takes the heads of its sites in
+/// key order like every commit: it never holds a later site's head while
+/// it waits for an earlier one's, which would deadlock with a collector
+/// that holds the earlier one and waits for the later. Here the earlier
+/// head is held from another connection; once the commit waits for it,
+/// the later head must still be free. (PostgreSQL: row locks per head;
+/// SQLite's writer takes the whole database.)
+#[test]
+fn a_late_row_version_takes_heads_in_key_order() {
+    use crate::chain_versions::Inserted;
+    let Some(db) = pg::TestDb::create("late_lock_order") else {
+        return;
+    };
+    let store = open(&db.url, 1, Checks::default()).expect("open");
+    let (early, late) = ("tw_a_early", "tw_z_late");
+    with_site(&*store, early);
+    with_site(&*store, late);
+    let version = |site: &str, row: i64, at: &str| Inserted {
+        site: site.into(),
+        kind: chain::VERSION,
+        row,
+        at: at.into(),
+        digest: [7; 32],
+    };
+    let now = crate::timefmt::iso_from_ms(crate::timefmt::now_ms());
+    // Both heads exist.
+    store
+        .chain_versions(&[], &[version(early, 1, &now), version(late, 2, &now)])
+        .expect("chain");
+    let mut holder = db.client();
+    let mut hold = holder.transaction().expect("begin");
+    hold.query_one(
+        "SELECT seq FROM chain_heads WHERE site = $1 FOR UPDATE",
+        &[&early],
+    )
+    .expect("lock the earlier head");
+    std::thread::scope(|scope| {
+        let commit = scope.spawn(|| {
+            store.chain_versions(
+                &[],
+                &[
+                    version(early, 3, &now),
+                    // Of a day before this week's Monday: its site's
+                    // checkpoints are looked up under its head lock.
+                    version(late, 4, "2024-05-01T12:00:00.000Z"),
+                ],
+            )
+        });
+        // Until the commit waits for a lock (the earlier head).
+        let mut watcher = db.client();
+        let started = std::time::Instant::now();
+        while watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .expect("activity")
+            .get::<_, i64>(0)
+            == 0
+        {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "the commit never waited for the earlier head"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let mut probe = db.client();
+        let mut t = probe.transaction().expect("begin");
+        let free = t.query_one(
+            "SELECT seq FROM chain_heads WHERE site = $1 FOR UPDATE NOWAIT",
+            &[&late],
+        );
+        assert!(
+            free.is_ok(),
+            "the commit holds the later site's head while it waits for the earlier one's: {free:?}"
+        );
+        t.rollback().expect("rollback");
+        hold.rollback().expect("release the earlier head");
+        commit.join().expect("commit thread").expect("commit");
+    });
+}
+
 #[test]
 fn every_backend_leaves_late_row_versions_out_of_the_chain() {
     use crate::chain_versions::Inserted;
