@@ -49,6 +49,9 @@ pub struct Server {
     /// The `--db` URL.
     pub db: String,
     pub stderr: Arc<Mutex<Vec<String>>>,
+    /// The thread that reads the process's stderr into `stderr`: it ends
+    /// at the pipe's end, after the process exited.
+    reader: Option<std::thread::JoinHandle<()>>,
     /// Removed when the server is dropped (after its process ended).
     pub owned_dir: Option<TempDir>,
 }
@@ -81,7 +84,7 @@ impl Server {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel();
         let keep = lines.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 if let Some(addr) = line.strip_prefix("tagwatch: listening on http://") {
@@ -102,6 +105,7 @@ impl Server {
             addr,
             db: db.to_owned(),
             stderr: lines,
+            reader: Some(reader),
             owned_dir: None,
         }
     }
@@ -146,6 +150,12 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(40);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                // Every line it wrote read before the caller looks at
+                // `stderr` (its last lines, `tagwatch: stopped`, can still
+                // be in the pipe when the process has exited).
+                if let Some(reader) = self.reader.take() {
+                    let _ = reader.join();
+                }
                 return status;
             }
             assert!(
