@@ -390,8 +390,11 @@ impl Store for Split {
         // reports still land in it, and a collector looks a purge's
         // checkpoints up only for rows of the weeks before it
         // (docs/evidence.md#late-reports-of-a-purged-week).
-        let this_week = chain_versions::week_start(now_ms());
-        let day = before.get(..10).unwrap_or(before).min(this_week.as_str());
+        let current_week = chain_versions::week_start(now_ms());
+        let day = before
+            .get(..10)
+            .unwrap_or(before)
+            .min(current_week.as_str());
         let mut purged = Purged::default();
         let partitions: Vec<(&str, Vec<String>)> = schema::TABLES
             .iter()

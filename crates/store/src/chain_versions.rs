@@ -261,20 +261,12 @@ pub fn verify(
             (removals, version_removals) = (0, 0);
             continue;
         }
-        if [
-            chain::REMOVED,
-            chain_rows::HEALTH_REMOVED,
-            chain_rows::INVENTORY_REMOVED,
-        ]
-        .contains(&e.kind.as_str())
-        {
-            removals += 1;
-        }
         let Some((table, removal)) = table_of(&e.kind) else {
             continue;
         };
         let k = (table, e.row, e.digest);
         if removal {
+            removals += 1;
             if chained.remove(&k).is_some() {
                 version_removals += 1;
             }

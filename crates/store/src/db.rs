@@ -803,9 +803,9 @@ fn write_group<C: Conn>(
     // Vendors and hosts with their inventories, in this transaction (the
     // invariant above).
     let inventories = write_inventories(c, &group.inventories)?;
-    // The chain last (each row's entry: the check of its site, above), all of a site's entries at once: its head is locked
-    // once per commit, after every row (in key order, as every writer
-    // does: no deadlock).
+    // The chain last (each row's entry: the check of its site, above),
+    // all of a site's entries at once: its head is locked once per commit,
+    // after every row (in key order, as every writer does: no deadlock).
     let mut pending = finding_entries(chain::FINDING, &mut states);
     health.sort_by_key(|h| h.id);
     pending.extend(health.iter().map(|h| Pending {
@@ -1150,6 +1150,18 @@ impl<'a> Written<'a> {
             at: Cow::Owned(f.at.to_owned()),
         })
     }
+
+    /// A row the commit inserted (stored as `id`): its statement's own
+    /// parameters, no column read back (both dialects' writers).
+    fn inserted(m: &Merged<'a>, id: i64) -> Written<'a> {
+        let row = FindingStateRef { id, ..m.row() };
+        Written {
+            site: Cow::Borrowed(row.site),
+            id,
+            at: Cow::Borrowed(row.at),
+            digest: row.digest(),
+        }
+    }
 }
 
 /// A findings upsert's answer for one row on PostgreSQL
@@ -1198,18 +1210,7 @@ fn returned_states<'g, C: Conn>(
     let mut met: Vec<i64> = Vec::new();
     for a in &answered {
         match by_key.get(&(a.site.as_str(), a.page_view.as_str(), a.key)) {
-            Some(m) if a.inserted => {
-                let row = FindingStateRef {
-                    id: a.id,
-                    ..m.row()
-                };
-                states.push(Written {
-                    site: Cow::Borrowed(row.site),
-                    id: a.id,
-                    at: Cow::Borrowed(row.at),
-                    digest: row.digest(),
-                });
-            }
+            Some(m) if a.inserted => states.push(Written::inserted(m, a.id)),
             _ => met.push(a.id),
         }
     }
@@ -1293,13 +1294,7 @@ fn written_states<'g, C: Conn>(
                     return Ok(());
                 };
                 if id > last_id {
-                    let row = FindingStateRef { id, ..m.row() };
-                    states.push(Written {
-                        site: Cow::Borrowed(row.site),
-                        id,
-                        at: Cow::Borrowed(row.at),
-                        digest: row.digest(),
-                    });
+                    states.push(Written::inserted(m, id));
                 } else {
                     met.push(id);
                 }
@@ -2672,7 +2667,7 @@ impl<C: Conn> Store for Db<C> {
             .known_types
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let first_seen = self.write_tx(|c| {
+        let (first_seen, late) = self.write_tx(|c| {
             let first_seen = record_types(c, &types, &unknown_types(&types, &known))?;
             // Each site's versions by table (findings, health reports,
             // inventories: as a commit orders them) then row key.
@@ -2697,7 +2692,6 @@ impl<C: Conn> Store for Db<C> {
             extend_chains(c, pending)?;
             Ok((first_seen, late))
         })?;
-        let (first_seen, late) = first_seen;
         for (site, rows) in late {
             tracing::warn!(
                 event = "late_rows_not_chained",
