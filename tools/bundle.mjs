@@ -38,14 +38,18 @@ const read = (p) => readFileSync(at(p), 'utf8');
 
 // [vendor, global, verbs] for each catalog vendor whose identity calls are watched.
 const cli = (...a) => execFileSync(at(args.cli), ['catalog', ...a], { encoding: 'utf8' });
-const apis = cli('list', '--json').trim().split('\n')
+const watched = cli('list', '--json').trim().split('\n')
   .map((line) => JSON.parse(cli('show', JSON.parse(line).id, '--json')))
-  .filter((v) => v.identity && v.identity.verbs.length)
-  .map((v) => [v.id, v.identity.api, v.identity.verbs]);
+  .filter((v) => v.identity && v.identity.verbs.length);
+const apis = watched.map((v) => [v.id, v.identity.api, v.identity.verbs]);
 
-const loader = read('www/loader.js');
-const PLACEHOLDER = '/* APIS */[]';
-if (!loader.includes(PLACEHOLDER)) throw new Error(`bundle: www/loader.js has no ${PLACEHOLDER}`);
+// `file`'s source with its `placeholder` replaced by `value` as JSON; a
+// source without it is a build error, not a monitor without its data.
+function fill(file, placeholder, value) {
+  const src = read(file);
+  if (!src.includes(placeholder)) throw new Error(`bundle: ${file} has no ${placeholder}`);
+  return src.replace(placeholder, JSON.stringify(value));
+}
 
 // V8's explicit compile hint (Chromium 136+; a comment elsewhere): every
 // function of the file is compiled with the script, off the main thread
@@ -58,16 +62,13 @@ const PREAMBLE = COMPILE_HINT + '/*! tagwatch - consent-compliance monitor */';
 const options = (module) => ({ module, compress: { passes: 2 }, mangle: true, format: { preamble: PREAMBLE } });
 
 const loaderSrc = '(function () {\n"use strict";\ntry {\n' + read('www/host.js') +
-  loader.replace(PLACEHOLDER, JSON.stringify(apis)) + "} catch (e) { /* never the page's problem */ }\n})();\n";
+  fill('www/loader.js', '/* APIS */[]', apis) + "} catch (e) { /* never the page's problem */ }\n})();\n";
 // The brain's warm-up sample (www/brain.js `WARM`): the first watched API's
 // vendor and verb, one of its hosts and one of its cookie names.
-const warmVendor = JSON.parse(cli('show', apis[0][0], '--json'));
-const warmSample = [apis[0][0], apis[0][2][0], warmVendor.domains[0], warmVendor.cookies[0].name];
-const brain = read('www/brain.js');
-const WARM = '/* WARM */[]';
-if (!brain.includes(WARM)) throw new Error(`bundle: www/brain.js has no ${WARM}`);
+const [warm] = watched;
+const warmSample = [warm.id, warm.identity.verbs[0], warm.domains[0], warm.cookies[0].name];
 const brainSrc = [brainGlue(read(args.glue)), read('www/url.js'), read('www/consent.js'), read('www/observe.js'),
-  brain.replace(WARM, JSON.stringify(warmSample))].join('\n');
+  fill('www/brain.js', '/* WARM */[]', warmSample)].join('\n');
 
 /**
  * wasm-bindgen's no-modules glue as the brain needs it: the brain gets a

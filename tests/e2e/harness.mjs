@@ -44,7 +44,6 @@ export const CHROMIUM_ARGS = [
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Poll `fn` until it returns a truthy value or `timeoutMs` passes. */
 /**
  * GET `url` for a test's read of the collector's API. An HTTP/1.1 client
  * reusing a kept-alive connection can race the server's close of it (the
@@ -62,6 +61,7 @@ export async function apiGet(url, init = {}) {
   }
 }
 
+/** Poll `fn` until it returns a truthy value or `timeoutMs` passes. */
 export async function waitFor(fn, { timeoutMs = 10000, intervalMs = 50, what = 'condition' } = {}) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
