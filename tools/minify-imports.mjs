@@ -49,12 +49,14 @@ const moduleName = moduleMatch[1];
 
 const out = [wasm.subarray(0, 8)];
 const renames = new Map();
+let exportAt = -1;
 let pos = 8;
 while (pos < wasm.length) {
   const id = wasm[pos];
   const [size, start] = readLeb(wasm, pos + 1);
   const end = start + size;
   if (id !== 2) {
+    if (id === 7) exportAt = out.length;
     out.push(wasm.subarray(pos, end));
     pos = end;
     continue;
@@ -101,6 +103,75 @@ for (const [from, to] of renames) {
   if (js === before) throw new Error(`import ${from} not found in the glue`);
 }
 js = js.replace(`"${moduleName}": import0`, '"a": import0');
+
+// What the glue carries that the monitor never uses. Each cut must find
+// its text (wasm-bindgen's layout changed otherwise: a build error, not a
+// silently larger or broken glue).
+function cut(re, what, to = '') {
+  const before = js;
+  js = js.replace(re, to);
+  if (js === before) throw new Error(`minify-imports: glue layout not recognised (${what})`);
+}
+// Doc comments out first (terser drops them anyway): the checks below look
+// for names in code, not in prose.
+cut(/\n *\/\*\*\n(?: *\*.*\n)*? *\*\//g, 'doc comments');
+// The monitor is never freed (`ManuallyDrop` in src/lib.rs: it lives as
+// long as the page view; the warm-up worker's goes with the worker): no
+// `free`, no `FinalizationRegistry` calling the module's free export when
+// the object is collected, no `Symbol.dispose`.
+cut(/\n        __destroy_into_raw\(\) \{\n[\s\S]*?\n        \}\n        free\(\) \{\n[\s\S]*?\n        \}/g, 'free');
+cut(/\n    if \(Symbol\.dispose\) \w+\.prototype\[Symbol\.dispose\] = \w+\.prototype\.free;/g, 'Symbol.dispose');
+cut(/\n    const \w+Finalization = \(typeof FinalizationRegistry === 'undefined'\)\n.*\n.*;\n/g, 'FinalizationRegistry', '\n');
+cut(/\n\s*\w+Finalization\.register\(this, this\.__wbg_ptr, this\);/g, 'Finalization.register');
+// A method's arguments are copied into the module one by one; when a copy
+// throws (a trap in the allocator, an argument that is not a string: a
+// bug of the caller) the glue frees the copies made before it and
+// rethrows. The rethrow is what the caller sees either way (every call of
+// the brain is guarded); without the cleanup those copies leak, which
+// after a trap in the allocator is all that is safe anyway.
+cut(/\n( *)try \{\n((?:\1    .*\n)+?)\1\} catch \(e\) \{\n(?:\1    if \(ptr\d+\) \{ wasm\.__wbindgen_free\(ptr\d+, len\d+ \* \d, \d\); \}\n)+\1    throw e;\n\1\}/g,
+  'argument cleanup', (m, indent, body) => '\n' + body.replace(new RegExp(`^${indent}    `, 'gm'), indent).replace(/\n$/, ''));
+// Every string is passed with `realloc` (the branch without it is unused),
+// and every browser that runs this module (reference types: Chromium 96,
+// Firefox 79, Safari 15) has `TextEncoder.encodeInto`.
+cut(/\n        if \(realloc === undefined\) \{\n[\s\S]*?\n        \}\n/, 'passStringToWasm0 without realloc', '\n');
+cut(/\n    if \(!\('encodeInto' in cachedTextEncoder\)\) \{\n[\s\S]*?\n    \}\n/, 'encodeInto fallback', '\n');
+
+// Exports: the ones the glue calls get short names (`wasm.monitor_entries`
+// → `wasm.a`), in the module and the glue; the ones it never names
+// (`__wbg_monitor_free` now, wasm-bindgen's `__abort_handler` and
+// `__instance_terminated` globals) are dropped, so wasm-opt drops what only
+// they kept.
+const exportRenames = new Map();
+const dropped = [];
+{
+  const at = exportAt;
+  if (at < 0) throw new Error('minify-imports: the module has no export section');
+  const sec = out[at];
+  let [, p] = readLeb(sec, 1);
+  let count;
+  [count, p] = readLeb(sec, p);
+  const kept = [];
+  for (let i = 0; i < count; i++) {
+    let len;
+    [len, p] = readLeb(sec, p);
+    const field = sec.toString('utf8', p, p + len);
+    p += len;
+    const descStart = p++;
+    [, p] = readLeb(sec, p);
+    const desc = sec.subarray(descStart, p);
+    if (!new RegExp(`\\b${field}\\b`).test(js)) { dropped.push(field); continue; }
+    const to = shortName(exportRenames.size);
+    exportRenames.set(field, to);
+    kept.push(Buffer.concat([name(to), desc]));
+  }
+  const body = Buffer.concat([leb(kept.length), ...kept]);
+  out[at] = Buffer.concat([Buffer.from([7]), leb(body.length), body]);
+}
+for (const [from, to] of exportRenames) {
+  js = js.replace(new RegExp(`\\bwasm\\.${from}\\b`, 'g'), `wasm.${to}`);
+  if (new RegExp(`\\b${from}\\b`).test(js)) throw new Error(`minify-imports: export ${from} named in the glue other than as wasm.${from}`);
+}
 writeFileSync(outWasm, Buffer.concat(out));
 writeFileSync(outJs, js);
-console.error(`minify-imports: ${renames.size} imports renamed`);
+console.error(`minify-imports: ${renames.size} imports and ${exportRenames.size} exports renamed, ${dropped.length} exports dropped (${dropped.join(', ')})`);

@@ -116,7 +116,6 @@ function warm(d) {
     m.tick(9);
     m.flush(10);
     m.findings(11);
-    m.free();
   });
 }
 
