@@ -62,7 +62,7 @@ use sweep::Sweep;
 use tagwatch_core::consent::{Basis, Categories, Category, Source};
 use tagwatch_core::engine::{ms, Engine, Request};
 use tagwatch_core::policy::Policy;
-use tagwatch_core::report::{self, ConsentSnapshot, PageView};
+use tagwatch_core::report::{self, PageView};
 use tagwatch_core::{catalog, url};
 use wasm_bindgen::prelude::*;
 
@@ -532,12 +532,16 @@ impl Monitor {
         )
     }
 
-    /// The consent in force at `now`, as a finding's `consent` object (JSON).
+    /// The consent in force at `now`, as a finding's `consent` object
+    /// (JSON), for the extension's popup: only in its build (feature
+    /// `parsers`); the snippet's brain never asks (238 bytes gzip of the
+    /// page's wasm, docs/benchmarks.md).
+    #[cfg(feature = "parsers")]
     pub fn consent_now(&self, now: f64) -> String {
         let Ok(s) = self.shell.try_borrow() else {
             return String::new();
         };
-        report::consent_json(&ConsentSnapshot::new(s.engine.consent_at(ms(now)), s.gpc))
+        report::consent_json(&report::ConsentSnapshot::new(s.engine.consent_at(ms(now)), s.gpc))
     }
 }
 
