@@ -541,7 +541,10 @@ impl Monitor {
         let Ok(s) = self.shell.try_borrow() else {
             return String::new();
         };
-        report::consent_json(&report::ConsentSnapshot::new(s.engine.consent_at(ms(now)), s.gpc))
+        report::consent_json(&report::ConsentSnapshot::new(
+            s.engine.consent_at(ms(now)),
+            s.gpc,
+        ))
     }
 }
 
