@@ -467,6 +467,14 @@ mod tests {
         assert_eq!(site_of("localhost"), "localhost");
         assert_eq!(site_of("127.0.0.1"), "127.0.0.1");
         assert_eq!(site_of("[::1]"), "[::1]");
+        // Every suffix of the list, as written (no blank or padded item
+        // from the text's line breaks): 31, each keeping a third label.
+        let suffixes: Vec<&str> = TWO_LEVEL_SUFFIXES.split(['|']).collect();
+        assert_eq!(suffixes.len(), 31);
+        for s in suffixes {
+            assert!(!s.is_empty() && !s.contains(char::is_whitespace), "{s:?}");
+            assert_eq!(site_of(&format!("www.shop.{s}")), format!("shop.{s}"));
+        }
     }
 
     #[test]
