@@ -102,7 +102,10 @@ struct Shell {
 /// One page view's monitor. It lives as long as the page view, and its
 /// memory goes with the page: the shell is never dropped, so the module
 /// has no drop code for it (`ManuallyDrop`: 267 bytes gzip of the wasm).
-/// A `free()` from JavaScript (none of our hosts calls it) leaks the state.
+/// The shipped glue has no `free()` and no `FinalizationRegistry`
+/// (`tools/minify-imports.mjs` cuts them; the module's free export goes
+/// with them): a monitor is never freed, and the warm-up worker's goes
+/// with the worker.
 #[wasm_bindgen]
 pub struct Monitor {
     shell: ManuallyDrop<RefCell<Shell>>,

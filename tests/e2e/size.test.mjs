@@ -51,6 +51,17 @@ test('the shipped wasm has no char searcher (one-character patterns are `[c]`)',
   assert.deepEqual(found, [], 'a `char` pattern (or a slice-index panic) is back in the page\'s wasm: write it `[c]`');
 });
 
+// Data the optimised code no longer reads (tools/dead-data.mjs, run by
+// build.sh `monitor_wasm`): core::fmt's integer digit table, 225 bytes of
+// the wasm's gzip. If this fails, the build printed why the tool left it
+// (`dead-data: … left as it is (…)`): a formatter is alive again (find
+// what formats a number: `twiggy paths` on target/wasm-bindgen/min_bg.wasm)
+// or the table's layout changed.
+test('the shipped wasm has no integer digit table (tools/dead-data.mjs)', () => {
+  const digits = Buffer.from(Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0')).join(''));
+  assert.equal(readFileSync(DIST_WASM).indexOf(digits), -1, 'core::fmt\'s "00".."99" table is back in the page\'s wasm');
+});
+
 test('the loader exposes only the tagwatch global', () => {
   const src = readFileSync(DIST_JS, 'utf8');
   const sandbox = { document: { currentScript: null }, location: { href: 'https://x.example/' } };
