@@ -1323,8 +1323,8 @@ fn last_finding_id<C: Conn>(c: &mut C) -> Result<i64, StoreError> {
 /// statements wrote them) as it left it, when every one was inserted, so
 /// none met a stored row (SQLite): one look-up of the largest id instead
 /// of reading the rows' ids and keys back ([`written_states`]), ≈ 5% of
-/// the writer thread's CPU (docs/benchmarks.md, "The writer thread's
-/// serial work"). SQLite gives a row inserted without an id the largest
+/// the writer thread's instructions a batch (docs/benchmarks.md, "The
+/// writer thread's serial work"). SQLite gives a row inserted without an id the largest
 /// id before it plus one (`INTEGER PRIMARY KEY` without `AUTOINCREMENT`;
 /// the commit holds the write lock, so no other connection inserts
 /// between), so the rows inserted took `last_id + 1` onwards in the order
