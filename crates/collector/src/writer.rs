@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::events::Events;
 use tagwatch_store::timefmt;
-use tagwatch_store::{Batch, Purged, Store, StoreError, PURGE_CHUNK};
+use tagwatch_store::{Batch, PreparedBatch, Purged, Store, StoreError, PURGE_CHUNK};
 
 /// Most batches committed in one transaction.
 const MAX_GROUP: usize = 256;
@@ -37,7 +37,8 @@ pub enum Msg {
 }
 
 pub struct Job {
-    pub batch: Batch,
+    /// Prepared by the handler's task, off the writer thread.
+    pub batch: PreparedBatch,
     /// Why the store refused the batch, shared by the batches of a group.
     pub done: oneshot::Sender<Result<(), Arc<StoreError>>>,
 }
@@ -76,8 +77,12 @@ impl Writer {
         Ok((Self { tx, events }, handle))
     }
 
-    /// Queues a batch and waits until it is committed.
+    /// Queues a batch and waits until it is committed. What its commit
+    /// needs that does not need the database is computed here, on the
+    /// handler's task ([`PreparedBatch`]), not on the writer thread, the
+    /// serial bound of ingest.
     pub async fn write(&self, batch: Batch) -> Result<(), WriteError> {
+        let batch = PreparedBatch::new(batch);
         let (done, wait) = oneshot::channel();
         self.events.queued();
         let result = async {
@@ -270,10 +275,10 @@ fn commit_group(store: &dyn Store, group: Vec<Job>, events: &Events) {
     if group.is_empty() {
         return;
     }
-    let batches: Vec<&Batch> = group.iter().map(|j| &j.batch).collect();
-    let timed = |batches: &[&Batch]| {
+    let batches: Vec<&PreparedBatch> = group.iter().map(|j| &j.batch).collect();
+    let timed = |batches: &[&PreparedBatch]| {
         let started = Instant::now();
-        let result = store.commit(batches);
+        let result = store.commit_prepared(batches);
         events.committed(started.elapsed(), result.is_ok());
         result
     };
@@ -351,8 +356,9 @@ fn commit_group(store: &dyn Store, group: Vec<Job>, events: &Events) {
 /// webhook (`Store::record_releases`). A failure here loses no report (they
 /// are committed) and no alert for good: what was not recorded is
 /// recorded, and alerted, with the next report of that release that has it.
-fn record_releases(store: &dyn Store, batches: &[&Batch], events: &Events) {
-    match store.record_releases(batches) {
+fn record_releases(store: &dyn Store, batches: &[&PreparedBatch], events: &Events) {
+    let batches: Vec<&Batch> = batches.iter().map(|p| p.batch()).collect();
+    match store.record_releases(&batches) {
         Ok(news) => events.release_news(&news),
         Err(e) => tracing::warn!(
             event = "release_record_failed",

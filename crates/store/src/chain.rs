@@ -681,17 +681,21 @@ fn short(h: &Hash) -> String {
     to_hex(h.get(..4).unwrap_or(h))
 }
 
+/// Lower-case hex. Bytes written in place, not `char`s pushed (each
+/// `push` of a `char` encodes it as UTF-8 and checks the capacity): the
+/// SQLite writer writes three hashes a chain entry as hex, 1–2% of its
+/// CPU that way (docs/benchmarks.md, "The writer thread's serial work").
 pub fn to_hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        for nibble in [b >> 4, b & 15] {
-            s.push(char::from(
-                DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0'),
-            ));
+    let digit = |n: u8| DIGITS.get(usize::from(n)).copied().unwrap_or(b'0');
+    let mut s = vec![0u8; bytes.len() * 2];
+    for (pair, b) in s.chunks_exact_mut(2).zip(bytes) {
+        if let [high, low] = pair {
+            (*high, *low) = (digit(b >> 4), digit(b & 15));
         }
     }
-    s
+    // Only ASCII digits were written.
+    String::from_utf8(s).unwrap_or_default()
 }
 
 pub fn from_hex(s: &str) -> Option<Vec<u8>> {

@@ -31,11 +31,12 @@ use crate::schema::{
 };
 use crate::timefmt::now_ms;
 use crate::{
-    release_items, Batch, ChainDump, ConsentTally, Evidence, EvidenceQuery, FindingRecord,
-    FindingRow, FindingsQuery, FirstSeen, HealthQuery, HealthRecord, HealthRow, HostTotals,
-    InventoryQuery, InventoryRecord, InventoryTotals, Named, Purged, ReleaseInfo, ReleaseItem,
-    ReleaseItemKind, ReleaseNews, ReleaseProfile, ReleaseRows, Removed, SiteChange, SiteConfig,
-    SiteInfo, SiteRelease, Stats, StatsQuery, Store, StoreError, Tally, Usage, VendorTotals,
+    each_release_item, release_items, Batch, ChainDump, ConsentTally, Evidence, EvidenceQuery,
+    FindingRecord, FindingRow, FindingsQuery, FirstSeen, HealthQuery, HealthRecord, HealthRow,
+    HostTotals, InventoryQuery, InventoryRecord, InventoryTotals, Named, PreparedBatch, Purged,
+    ReleaseInfo, ReleaseItem, ReleaseItemKind, ReleaseNews, ReleaseProfile, ReleaseRows, Removed,
+    SiteChange, SiteConfig, SiteInfo, SiteRelease, Stats, StatsQuery, Store, StoreError, Tally,
+    Usage, VendorTotals,
 };
 
 /// Most rows written by one multi-row statement. Larger groups take
@@ -78,7 +79,7 @@ pub(crate) struct Db<C: Conn> {
     /// (site, release, kind, item) rows known to be in
     /// `site_release_items` (committed; the table only grows): a group's
     /// reports of a release it has seen write nothing more.
-    known_release_items: Mutex<HashSet<ReleaseItemKey>>,
+    known_release_items: Mutex<KnownReleaseItems>,
     /// Signs purge checkpoints (`Store::sign_checkpoints`).
     signing_key: Mutex<Option<SigningKey>>,
 }
@@ -88,6 +89,55 @@ type KnownTypes = HashMap<String, HashSet<&'static str>>;
 
 /// A row of `site_release_items`: site, release, kind, item.
 type ReleaseItemKey = (String, String, ReleaseItemKind, String);
+
+/// Rows of `site_release_items` known to be there, looked up by borrowed
+/// text: every group's items are checked here on the writer thread, and a
+/// set of owned tuples needed four `String`s made per item per check.
+#[derive(Default)]
+struct KnownReleaseItems {
+    /// Site → release → its items.
+    sites: HashMap<String, HashMap<String, ReleaseItemSets>>,
+    len: usize,
+}
+
+#[derive(Default)]
+struct ReleaseItemSets {
+    finding_types: HashSet<String>,
+    vendors: HashSet<String>,
+}
+
+impl ReleaseItemSets {
+    fn of(&mut self, kind: ReleaseItemKind) -> &mut HashSet<String> {
+        match kind {
+            ReleaseItemKind::FindingType => &mut self.finding_types,
+            ReleaseItemKind::Vendor => &mut self.vendors,
+        }
+    }
+}
+
+impl KnownReleaseItems {
+    fn contains(&self, &(site, release, kind, item): &ReleaseItem<'_>) -> bool {
+        self.sites
+            .get(site)
+            .and_then(|releases| releases.get(release))
+            .is_some_and(|sets| match kind {
+                ReleaseItemKind::FindingType => sets.finding_types.contains(item),
+                ReleaseItemKind::Vendor => sets.vendors.contains(item),
+            })
+    }
+
+    fn insert(&mut self, (site, release, kind, item): ReleaseItemKey) {
+        let sets = self
+            .sites
+            .entry(site)
+            .or_default()
+            .entry(release)
+            .or_default();
+        if sets.of(kind).insert(item) {
+            self.len += 1;
+        }
+    }
+}
 
 /// Most release items remembered as written: a site's releases times its
 /// vendors and types, tens of thousands for a busy site's year. Past it
@@ -119,7 +169,7 @@ impl<C: Conn> Db<C> {
             readers,
             next_reader: AtomicUsize::new(0),
             known_types: Mutex::new(HashMap::new()),
-            known_release_items: Mutex::new(HashSet::new()),
+            known_release_items: Mutex::new(KnownReleaseItems::default()),
             signing_key: Mutex::new(None),
         })
     }
@@ -158,6 +208,14 @@ impl<C: Conn> Db<C> {
         self.known_types
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Commits a group's rows ([`Store::commit`]).
+    fn commit_group(&self, group: Group<'_>) -> Result<Vec<FirstSeen>, StoreError> {
+        let unknown = unknown_types(&group.types, &self.known_types());
+        let first_seen = self.write_tx(|c| write_group(c, &group, &unknown))?;
+        learn_types(&mut self.known_types(), &group.types);
+        Ok(first_seen)
     }
 
     /// Runs a write on a write connection: a free one if any (commits of
@@ -388,10 +446,14 @@ struct Group<'a> {
 type FindingKey<'a> = (&'a str, &'a str, [u8; DEDUPE_KEY_BYTES]);
 
 impl<'a> Group<'a> {
-    fn new(batches: &[&'a Batch]) -> Self {
+    /// `keyed`: the findings of `batches`, in their order, each with its
+    /// dedupe key.
+    fn new(
+        batches: &[&'a Batch],
+        keyed: impl Iterator<Item = (&'a FindingRecord, [u8; DEDUPE_KEY_BYTES])>,
+    ) -> Self {
         let mut findings: BTreeMap<FindingKey<'a>, Merged<'a>> = BTreeMap::new();
-        for f in batches.iter().flat_map(|b| b.findings.iter()) {
-            let dedupe = dedupe_key(f.kind.as_str(), &f.vendor, &f.evidence);
+        for (f, dedupe) in keyed {
             let key = (f.site.as_str(), f.page_view.as_str(), dedupe);
             findings
                 .entry(key)
@@ -726,12 +788,15 @@ fn write_group<C: Conn>(
         Some(last_finding_id(c)?)
     };
     let mut answered: Vec<Answered> = Vec::with_capacity(group.findings.len());
+    // The rows in the order the statements write them.
+    let mut in_order: Vec<&Merged<'_>> = Vec::with_capacity(group.findings.len());
     for additive in [false, true] {
         let rows: Vec<&Merged<'_>> = group
             .findings
             .iter()
             .filter(|m| m.first.kind.additive() == additive)
             .collect();
+        in_order.extend(&rows);
         let sql = if additive {
             UPSERT_FINDINGS_ADD
         } else {
@@ -771,7 +836,10 @@ fn write_group<C: Conn>(
     }
 
     let mut states = match last_id {
-        Some(last_id) => written_states(c, &group.findings, last_id)?,
+        Some(last_id) => match all_inserted(c, &in_order, last_id)? {
+            Some(states) => states,
+            None => written_states(c, &group.findings, last_id)?,
+        },
         None => returned_states(c, &group.findings, answered)?,
     };
 
@@ -1249,6 +1317,42 @@ fn last_finding_id<C: Conn>(c: &mut C) -> Result<i64, StoreError> {
     Ok(first(c, LAST_FINDING_ID, &[], |row| row.opt_int(0))?
         .flatten()
         .unwrap_or(0))
+}
+
+/// Each finding row the commit wrote (`in_order`: in the order its
+/// statements wrote them) as it left it, when every one was inserted, so
+/// none met a stored row (SQLite): one look-up of the largest id instead
+/// of reading the rows' ids and keys back ([`written_states`]), ≈ 5% of
+/// the writer thread's instructions a batch (docs/benchmarks.md, "The
+/// writer thread's serial work"). SQLite gives a row inserted without an id the largest
+/// id before it plus one (`INTEGER PRIMARY KEY` without `AUTOINCREMENT`;
+/// the commit holds the write lock, so no other connection inserts
+/// between), so the rows inserted took `last_id + 1` onwards in the order
+/// they were written, and the largest id is `last_id + n` only if all `n`
+/// were (a row that met a stored one takes none). `None`: not so (some
+/// met a stored row, or the ids are near `i64::MAX`, where SQLite picks
+/// them at random); the caller reads them back.
+fn all_inserted<'g, C: Conn>(
+    c: &mut C,
+    in_order: &[&'g Merged<'g>],
+    last_id: i64,
+) -> Result<Option<Vec<Written<'g>>>, StoreError> {
+    let Some(expected) = i64::try_from(in_order.len())
+        .ok()
+        .and_then(|n| last_id.checked_add(n))
+        .filter(|last| *last < i64::MAX)
+    else {
+        return Ok(None);
+    };
+    if in_order.is_empty() || last_finding_id(c)? != expected {
+        return Ok(None);
+    }
+    Ok(Some(
+        (last_id + 1..)
+            .zip(in_order)
+            .map(|(id, m)| Written::inserted(m, id))
+            .collect(),
+    ))
 }
 
 /// The ids and keys of some page views' rows of a site (answered by the
@@ -2329,11 +2433,17 @@ impl<C: Conn> Store for Db<C> {
     }
 
     fn commit(&self, batches: &[&Batch]) -> Result<Vec<FirstSeen>, StoreError> {
-        let group = Group::new(batches);
-        let unknown = unknown_types(&group.types, &self.known_types());
-        let first_seen = self.write_tx(|c| write_group(c, &group, &unknown))?;
-        learn_types(&mut self.known_types(), &group.types);
-        Ok(first_seen)
+        let keyed = batches
+            .iter()
+            .flat_map(|b| &b.findings)
+            .map(|f| (f, dedupe_key(f.kind.as_str(), &f.vendor, &f.evidence)));
+        self.commit_group(Group::new(batches, keyed))
+    }
+
+    fn commit_prepared(&self, batches: &[&PreparedBatch]) -> Result<Vec<FirstSeen>, StoreError> {
+        let plain: Vec<&Batch> = batches.iter().map(|p| p.batch()).collect();
+        let keyed = batches.iter().flat_map(|p| p.keyed_findings());
+        self.commit_group(Group::new(&plain, keyed))
     }
 
     fn record_finding_types(
@@ -2348,25 +2458,34 @@ impl<C: Conn> Store for Db<C> {
     }
 
     fn record_releases(&self, batches: &[&Batch]) -> Result<Vec<ReleaseNews>, StoreError> {
-        let ReleaseRows {
-            releases,
-            mut items,
-        } = release_items(batches);
         let mut known = self
             .known_release_items
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        items.retain(|((s, r, k, i), _)| {
-            !known.contains(&((*s).to_owned(), (*r).to_owned(), *k, (*i).to_owned()))
+        // Most groups have only items already written: answered without
+        // sorting them into rows (on the writer thread, after every group).
+        let mut all_known = true;
+        each_release_item(batches, |item, _| {
+            all_known = all_known && known.contains(&item);
         });
+        if all_known {
+            return Ok(Vec::new());
+        }
+        let ReleaseRows {
+            releases,
+            mut items,
+        } = release_items(batches);
+        items.retain(|(item, _)| !known.contains(item));
         if items.is_empty() {
             return Ok(Vec::new());
         }
         let (news, written) = self.write_tx(|c| record_release_items(c, &releases, &items))?;
-        if known.len() + written.len() > MAX_KNOWN_RELEASE_ITEMS {
-            known.clear();
+        if known.len + written.len() > MAX_KNOWN_RELEASE_ITEMS {
+            *known = KnownReleaseItems::default();
         }
-        known.extend(written);
+        for item in written {
+            known.insert(item);
+        }
         Ok(news)
     }
 
