@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use tagwatch_core::redact::redact_text;
 use tagwatch_core::report;
 use tagwatch_core::report::read::{
-    self, Body, Canonical, ConsentSource, FindingBody, HealthBody, InventoryBody, SchemaVersion,
-    Scrub, UsageIn,
+    self, Body, Canonical, Consent, ConsentSource, Evidence, FindingBody, HealthBody,
+    InventoryBody, SchemaVersion, Scrub, UsageIn,
 };
 use tagwatch_store::timefmt::iso_from_ms;
 use tagwatch_store::{
@@ -159,9 +159,20 @@ fn finding_raw(b: &FindingBody<'_>) -> String {
     serde_json::Value::Object(rest).to_string()
 }
 
-fn finding(b: &FindingBody<'_>, c: Common) -> FindingRecord {
-    let evidence = b.evidence.to_json();
-    let consent = b.consent.to_json();
+/// The stored text of the last evidence and consent state written (once
+/// redacted): the findings of a batch mostly share their consent state (one
+/// page view, one moment: 12 of the golden batch's 15 are the one before
+/// them) and often their evidence (several findings of one request: 5 of
+/// 15), whose text is then copied, not written again.
+#[derive(Default)]
+struct Texts<'a> {
+    evidence: Option<Last<Evidence<'a>, String>>,
+    consent: Option<Last<Consent<'a>, String>>,
+}
+
+fn finding<'a>(b: &FindingBody<'a>, c: Common, texts: &mut Texts<'a>) -> FindingRecord {
+    let evidence = cached(&mut texts.evidence, &b.evidence, Canonical::to_json);
+    let consent = cached(&mut texts.consent, &b.consent, Canonical::to_json);
     let raw = finding_raw(b);
     FindingRecord {
         site: b.site.as_str().to_owned(),
@@ -255,7 +266,11 @@ pub fn parse(body: &[u8], received_ms: i64) -> Result<Parsed, Malformed> {
     let mut batch = read::read(body).map_err(|e| Malformed(truncate(e.to_string())))?;
     let received_at = iso_from_ms(received_ms);
     let mut parsed = Parsed::default();
+    // Most reports are findings: their records are not moved again as the
+    // list grows.
+    parsed.batch.findings.reserve_exact(batch.0.len());
     let (mut pages, mut agents, mut ages) = (None, None, None);
+    let mut texts = Texts::default();
     for (i, report) in batch.0.iter_mut().enumerate() {
         let read_page = |url: &str| Some((scrub::page(url)?, crate::origin::page_origin(url)?));
         let Some((page, origin)) = cached(&mut pages, report.url.as_str(), read_page) else {
@@ -278,7 +293,7 @@ pub fn parse(body: &[u8], received_ms: i64) -> Result<Parsed, Malformed> {
             user_agent,
         };
         match &report.body {
-            Body::Finding(b) => parsed.batch.findings.push(finding(b, common)),
+            Body::Finding(b) => parsed.batch.findings.push(finding(b, common, &mut texts)),
             Body::Health(b) => parsed.batch.health.push(health(b, common)),
             Body::Inventory(b) => parsed.batch.inventories.push(inventory(b, common)),
         }
