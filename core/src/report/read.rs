@@ -1124,7 +1124,7 @@ impl<const MIN: u64, const MAX: u64> Canonical for Int<MIN, MAX> {
 
 impl Canonical for SchemaVersion {
     fn write_json(&self, out: &mut String) {
-        let _ = write!(out, "{}", super::SCHEMA);
+        push_u64(out, u64::from(super::SCHEMA));
     }
 }
 

@@ -42,16 +42,17 @@ pub struct Parsed {
 impl Parsed {
     /// Records that a report for `site` came from the page at `url` (as
     /// sent: the origin is the one a browser gives that URL).
-    fn register(&mut self, site: &str, origin: String) {
+    fn register(&mut self, site: &str, origin: &str) {
         if !self.sites.contains(site) {
             self.sites.insert(site.to_owned());
         }
         if !self
             .page_origins
             .iter()
-            .any(|(s, o)| s == site && *o == origin)
+            .any(|(s, o)| s == site && o == origin)
         {
-            self.page_origins.insert((site.to_owned(), origin));
+            self.page_origins
+                .insert((site.to_owned(), origin.to_owned()));
         }
     }
 }
@@ -171,8 +172,8 @@ struct Texts<'a> {
 }
 
 fn finding<'a>(b: &FindingBody<'a>, c: Common, texts: &mut Texts<'a>) -> FindingRecord {
-    let evidence = cached(&mut texts.evidence, &b.evidence, Canonical::to_json);
-    let consent = cached(&mut texts.consent, &b.consent, Canonical::to_json);
+    let evidence = cached(&mut texts.evidence, &b.evidence, Canonical::to_json).clone();
+    let consent = cached(&mut texts.consent, &b.consent, Canonical::to_json).clone();
     let raw = finding_raw(b);
     FindingRecord {
         site: b.site.as_str().to_owned(),
@@ -239,26 +240,26 @@ struct Last<I, T> {
     output: T,
 }
 
-fn cached<I: ToOwned + PartialEq + ?Sized, T: Clone>(
-    last: &mut Option<Last<I::Owned, T>>,
+/// What `make` makes of `input`, made again only when `input` is not the
+/// last one.
+fn cached<'c, I: ToOwned + PartialEq + ?Sized, T>(
+    last: &'c mut Option<Last<I::Owned, T>>,
     input: &I,
     make: impl FnOnce(&I) -> T,
-) -> T
+) -> &'c T
 where
     I::Owned: std::borrow::Borrow<I>,
 {
     use std::borrow::Borrow;
-    match last {
-        Some(l) if l.input.borrow() == input => l.output.clone(),
-        _ => {
-            let output = make(input);
-            *last = Some(Last {
-                input: input.to_owned(),
-                output: output.clone(),
-            });
-            output
-        }
+    if !last.as_ref().is_some_and(|l| l.input.borrow() == input) {
+        *last = None;
     }
+    &last
+        .get_or_insert_with(|| Last {
+            input: input.to_owned(),
+            output: make(input),
+        })
+        .output
 }
 
 /// Parses a body received at `received_ms` into what is stored of it.
@@ -282,13 +283,15 @@ pub fn parse(body: &[u8], received_ms: i64) -> Result<Parsed, Malformed> {
         report.body.scrub();
         let user_agent = cached(&mut agents, report.user_agent.as_str(), |ua| {
             redact_text(ua).into_owned()
-        });
+        })
+        .clone();
         parsed.register(report.body.site(), origin);
         let common = Common {
-            page,
+            page: page.clone(),
             at: cached(&mut ages, &report.age.0, |age| {
                 iso_from_ms(received_ms.saturating_sub(stored(*age)))
-            }),
+            })
+            .clone(),
             received_at: received_at.clone(),
             user_agent,
         };
