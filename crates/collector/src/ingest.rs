@@ -446,6 +446,29 @@ mod tests {
         assert!(e.0.starts_with("body is not JSON"), "{e}");
     }
 
+    /// U+0000 is refused wherever it comes: escaped (the string is then
+    /// owned, and searched) or as a raw byte (serde_json refuses a control
+    /// character in a string). Strings borrowed from the body are not
+    /// searched (`read::checked`): this holds them to it.
+    #[test]
+    fn nul_is_refused_escaped_or_raw() {
+        let mut r = finding_report("tw_abc");
+        r["body"]["evidence"]["initiator"] = json!("scr\u{0}ipt");
+        let e = parse_value(&json!([r])).expect_err("escaped NUL");
+        assert!(
+            e.0.starts_with("item 0: body.evidence.initiator: the text contains a NUL character"),
+            "{e}"
+        );
+        let mut r = finding_report("tw_abc");
+        r["body"]["evidence"]["initiator"] = json!("scrXipt");
+        let raw = json!([r]).to_string().replace("scrXipt", "scr\0ipt");
+        let e = parse(raw.as_bytes(), NOW).expect_err("raw NUL");
+        assert!(
+            e.0.starts_with("body is not JSON: control character"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn reasons_are_bounded() {
         let mut bad = finding_report("tw_abc");
