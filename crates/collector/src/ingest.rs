@@ -172,7 +172,7 @@ struct Texts<'a> {
 }
 
 fn finding<'a>(b: &FindingBody<'a>, c: Common, texts: &mut Texts<'a>) -> FindingRecord {
-    let evidence = cached(&mut texts.evidence, &b.evidence, Canonical::to_json).clone();
+    let evidence = cached(&mut texts.evidence, &*b.evidence, Canonical::to_json).clone();
     let consent = cached(&mut texts.consent, &b.consent, Canonical::to_json).clone();
     let raw = finding_raw(b);
     FindingRecord {
