@@ -211,6 +211,18 @@ pub trait Scrub {
     fn scrub(&mut self);
 }
 
+impl<T: Scrub> Scrub for Box<T> {
+    fn scrub(&mut self) {
+        (**self).scrub();
+    }
+}
+
+impl<'de, T: Wire<'de>> Wire<'de> for Box<T> {
+    fn explain(v: &Value, path: &mut Path) -> Option<Violation> {
+        T::explain(v, path)
+    }
+}
+
 impl<T: Scrub> Scrub for Option<T> {
     fn scrub(&mut self) {
         if let Some(v) = self {
@@ -264,6 +276,13 @@ impl<R> fmt::Debug for Str<'_, R> {
     }
 }
 
+/// Equal text (the rule is the type's).
+impl<R> PartialEq for Str<'_, R> {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+    }
+}
+
 impl<R> Clone for Str<'_, R> {
     fn clone(&self) -> Self {
         Self {
@@ -314,21 +333,32 @@ impl<'de: 'a, 'a, R: StrRule> Visitor<'de> for StrVisitor<'a, R> {
         f.write_str("a string")
     }
 
+    /// A string without escapes, borrowed from the JSON text ([`parse`]):
+    /// `serde_json` refuses a control character in a string as sent, so
+    /// U+0000 can only come in as the escape `\u0000`, which makes the
+    /// string owned (`visit_str`) and is looked for there. Not looking
+    /// here is a fifth of the string checks of a batch (docs/benchmarks.md,
+    /// "The HTTP workers' share"). The other deserializers of these types
+    /// are owned `Value`s ([`explain`]), which hand strings over owned.
     fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
-        checked::<R, E>(Cow::Borrowed(s))
+        checked::<R, E>(Cow::Borrowed(s), false)
     }
 
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
-        checked::<R, E>(Cow::Owned(s.to_owned()))
+        checked::<R, E>(Cow::Owned(s.to_owned()), true)
     }
 
     fn visit_string<E: de::Error>(self, s: String) -> Result<Self::Value, E> {
-        checked::<R, E>(Cow::Owned(s))
+        checked::<R, E>(Cow::Owned(s), true)
     }
 }
 
-fn checked<R: StrRule, E: de::Error>(value: Cow<'_, str>) -> Result<Str<'_, R>, E> {
-    if has_nul_char(&value) || check_str::<R>(&value).is_err() {
+/// `value` checked against its rule, and for NUL when `may_hold_nul`.
+fn checked<R: StrRule, E: de::Error>(
+    value: Cow<'_, str>,
+    may_hold_nul: bool,
+) -> Result<Str<'_, R>, E> {
+    if (may_hold_nul && has_nul_char(&value)) || check_str::<R>(&value).is_err() {
         return Err(invalid());
     }
     Ok(Str {
@@ -438,12 +468,12 @@ pinned!(
 pinned!(
     /// `evidence.path`: redacted again.
     PathRule, Some(512), "^/[^?#]*$", Keep::Path, false,
-    |s| s.starts_with(['/']) && !s.contains(['?', '#'])
+    |s| s.starts_with('/') && !s.bytes().any(|b| b == b'?' || b == b'#')
 );
 pinned!(
     /// `pageUrl`: the collector reads it as a browser does.
     PageUrlRule, Some(2048), "^https?://[^?#]*$", Keep::AsSent, false,
-    |s| (s.starts_with("http://") || s.starts_with("https://")) && !s.contains(['?', '#'])
+    |s| (s.starts_with("http://") || s.starts_with("https://")) && !s.bytes().any(|b| b == b'?' || b == b'#')
 );
 
 pinned!(
@@ -479,7 +509,7 @@ pub type PageUrl<'a> = Str<'a, PageUrlRule>;
 pub type Release<'a> = Str<'a, ReleaseRule>;
 
 /// An error name, or `None` once scrubbed if it was not one.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Reason<'a>(Option<Str<'a, ReasonRule>>);
 
 impl Reason<'_> {
@@ -795,7 +825,7 @@ impl<'de> Wire<'de> for Category {
 /// `consent.source`: who set the state. A name the monitor uses
 /// (`default`, `api`, `tcf`, `gpp`, a CMP id), or any other text of at
 /// most 32 characters (a newer monitor), kept redacted.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ConsentSource<'a> {
     /// A known source.
     Known(Source),
@@ -838,7 +868,7 @@ impl<'de: 'a, 'a> Wire<'de> for ConsentSource<'a> {
 }
 
 /// An array of at most `MAX` items.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct List<T, const MAX: usize>(pub Vec<T>);
 
 impl<'de, T: Deserialize<'de>, const MAX: usize> Deserialize<'de> for List<T, MAX> {
@@ -889,7 +919,7 @@ impl<'de, T: Wire<'de>, const MAX: usize> Wire<'de> for List<T, MAX> {
 
 /// Properties an object carries that the schema does not define (a newer
 /// monitor): kept, every string and property name redacted.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Extra(pub Map<String, Value>);
 
 impl Extra {
@@ -1106,7 +1136,7 @@ impl<const MIN: u64, const MAX: u64> Canonical for Int<MIN, MAX> {
 
 impl Canonical for SchemaVersion {
     fn write_json(&self, out: &mut String) {
-        let _ = write!(out, "{}", super::SCHEMA);
+        push_u64(out, u64::from(super::SCHEMA));
     }
 }
 
@@ -1160,6 +1190,12 @@ canonical_enum!(
     ConsentBasis,
     Category
 );
+
+impl<T: Canonical> Canonical for Box<T> {
+    fn write_json(&self, out: &mut String) {
+        (**self).write_json(out);
+    }
+}
 
 impl<T: Canonical, const MAX: usize> Canonical for List<T, MAX> {
     fn write_json(&self, out: &mut String) {
@@ -1306,7 +1342,7 @@ macro_rules! wire_object {
         }
     ) => {
         $(#[$m])*
-        #[derive(Debug, Clone)]
+        #[derive(Debug, Clone, PartialEq)]
         pub struct $name $(<$lt>)? {
             $(
                 $(#[$fm])*
@@ -1475,7 +1511,10 @@ wire_object! {
         finding: FindingType = req,
         vendor: VendorId<'a> = req,
         at: Count = req,
-        evidence: Evidence<'a> = req,
+        // Boxed: an `Evidence` is half of a finding's body (264 of 496
+        // bytes), which is moved four times between the parser and the
+        // list of reports (docs/benchmarks.md, "The HTTP workers' share").
+        evidence: Box<Evidence<'a>> = req,
         consent: Consent<'a> = req,
         count: Times = opt,
         category: Category = opt,
@@ -1592,7 +1631,7 @@ usage_entry!(InventoryVendor, &["vendor", "hosts"]);
 usage_entry!(InventoryHost, &["host"]);
 
 /// An inventory entry list, explained entry by entry in `allOf` order.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Entries<T, const MAX: usize>(pub Vec<T>);
 
 impl<'de, T: Deserialize<'de>, const MAX: usize> Deserialize<'de> for Entries<T, MAX> {

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use tagwatch_core::redact::redact_text;
 use tagwatch_core::report;
 use tagwatch_core::report::read::{
-    self, Body, Canonical, ConsentSource, FindingBody, HealthBody, InventoryBody, SchemaVersion,
-    Scrub, UsageIn,
+    self, Body, Canonical, Consent, ConsentSource, Evidence, FindingBody, HealthBody,
+    InventoryBody, SchemaVersion, Scrub, UsageIn,
 };
 use tagwatch_store::timefmt::iso_from_ms;
 use tagwatch_store::{
@@ -42,16 +42,17 @@ pub struct Parsed {
 impl Parsed {
     /// Records that a report for `site` came from the page at `url` (as
     /// sent: the origin is the one a browser gives that URL).
-    fn register(&mut self, site: &str, origin: String) {
+    fn register(&mut self, site: &str, origin: &str) {
         if !self.sites.contains(site) {
             self.sites.insert(site.to_owned());
         }
         if !self
             .page_origins
             .iter()
-            .any(|(s, o)| s == site && *o == origin)
+            .any(|(s, o)| s == site && o == origin)
         {
-            self.page_origins.insert((site.to_owned(), origin));
+            self.page_origins
+                .insert((site.to_owned(), origin.to_owned()));
         }
     }
 }
@@ -159,9 +160,20 @@ fn finding_raw(b: &FindingBody<'_>) -> String {
     serde_json::Value::Object(rest).to_string()
 }
 
-fn finding(b: &FindingBody<'_>, c: Common) -> FindingRecord {
-    let evidence = b.evidence.to_json();
-    let consent = b.consent.to_json();
+/// The stored text of the last evidence and consent state written (once
+/// redacted): the findings of a batch mostly share their consent state (one
+/// page view, one moment: 12 of the golden batch's 15 are the one before
+/// them) and often their evidence (several findings of one request: 5 of
+/// 15), whose text is then copied, not written again.
+#[derive(Default)]
+struct Texts<'a> {
+    evidence: Option<Last<Evidence<'a>, String>>,
+    consent: Option<Last<Consent<'a>, String>>,
+}
+
+fn finding<'a>(b: &FindingBody<'a>, c: Common, texts: &mut Texts<'a>) -> FindingRecord {
+    let evidence = cached(&mut texts.evidence, &*b.evidence, Canonical::to_json).clone();
+    let consent = cached(&mut texts.consent, &b.consent, Canonical::to_json).clone();
     let raw = finding_raw(b);
     FindingRecord {
         site: b.site.as_str().to_owned(),
@@ -228,26 +240,26 @@ struct Last<I, T> {
     output: T,
 }
 
-fn cached<I: ToOwned + PartialEq + ?Sized, T: Clone>(
-    last: &mut Option<Last<I::Owned, T>>,
+/// What `make` makes of `input`, made again only when `input` is not the
+/// last one.
+fn cached<'c, I: ToOwned + PartialEq + ?Sized, T>(
+    last: &'c mut Option<Last<I::Owned, T>>,
     input: &I,
     make: impl FnOnce(&I) -> T,
-) -> T
+) -> &'c T
 where
     I::Owned: std::borrow::Borrow<I>,
 {
     use std::borrow::Borrow;
-    match last {
-        Some(l) if l.input.borrow() == input => l.output.clone(),
-        _ => {
-            let output = make(input);
-            *last = Some(Last {
-                input: input.to_owned(),
-                output: output.clone(),
-            });
-            output
-        }
+    if !last.as_ref().is_some_and(|l| l.input.borrow() == input) {
+        *last = None;
     }
+    &last
+        .get_or_insert_with(|| Last {
+            input: input.to_owned(),
+            output: make(input),
+        })
+        .output
 }
 
 /// Parses a body received at `received_ms` into what is stored of it.
@@ -255,7 +267,11 @@ pub fn parse(body: &[u8], received_ms: i64) -> Result<Parsed, Malformed> {
     let mut batch = read::read(body).map_err(|e| Malformed(truncate(e.to_string())))?;
     let received_at = iso_from_ms(received_ms);
     let mut parsed = Parsed::default();
+    // Most reports are findings: their records are not moved again as the
+    // list grows.
+    parsed.batch.findings.reserve_exact(batch.0.len());
     let (mut pages, mut agents, mut ages) = (None, None, None);
+    let mut texts = Texts::default();
     for (i, report) in batch.0.iter_mut().enumerate() {
         let read_page = |url: &str| Some((scrub::page(url)?, crate::origin::page_origin(url)?));
         let Some((page, origin)) = cached(&mut pages, report.url.as_str(), read_page) else {
@@ -267,18 +283,20 @@ pub fn parse(body: &[u8], received_ms: i64) -> Result<Parsed, Malformed> {
         report.body.scrub();
         let user_agent = cached(&mut agents, report.user_agent.as_str(), |ua| {
             redact_text(ua).into_owned()
-        });
+        })
+        .clone();
         parsed.register(report.body.site(), origin);
         let common = Common {
-            page,
+            page: page.clone(),
             at: cached(&mut ages, &report.age.0, |age| {
                 iso_from_ms(received_ms.saturating_sub(stored(*age)))
-            }),
+            })
+            .clone(),
             received_at: received_at.clone(),
             user_agent,
         };
         match &report.body {
-            Body::Finding(b) => parsed.batch.findings.push(finding(b, common)),
+            Body::Finding(b) => parsed.batch.findings.push(finding(b, common, &mut texts)),
             Body::Health(b) => parsed.batch.health.push(health(b, common)),
             Body::Inventory(b) => parsed.batch.inventories.push(inventory(b, common)),
         }
@@ -426,6 +444,29 @@ mod tests {
 
         let e = parse(b"not json", NOW).expect_err("not json");
         assert!(e.0.starts_with("body is not JSON"), "{e}");
+    }
+
+    /// U+0000 is refused wherever it comes: escaped (the string is then
+    /// owned, and searched) or as a raw byte (serde_json refuses a control
+    /// character in a string). Strings borrowed from the body are not
+    /// searched (`read::checked`): this holds them to it.
+    #[test]
+    fn nul_is_refused_escaped_or_raw() {
+        let mut r = finding_report("tw_abc");
+        r["body"]["evidence"]["initiator"] = json!("scr\u{0}ipt");
+        let e = parse_value(&json!([r])).expect_err("escaped NUL");
+        assert!(
+            e.0.starts_with("item 0: body.evidence.initiator: the text contains a NUL character"),
+            "{e}"
+        );
+        let mut r = finding_report("tw_abc");
+        r["body"]["evidence"]["initiator"] = json!("scrXipt");
+        let raw = json!([r]).to_string().replace("scrXipt", "scr\0ipt");
+        let e = parse(raw.as_bytes(), NOW).expect_err("raw NUL");
+        assert!(
+            e.0.starts_with("body is not JSON: control character"),
+            "{e}"
+        );
     }
 
     #[test]
