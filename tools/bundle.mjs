@@ -97,11 +97,12 @@ function brainGlue(glue) {
     }
     return Object.assign(__wbg_start, exports);` + tail;
   // Strings into the wasm as the browser's encoder writes them, in native
-  // code: the glue's own copy is a JS loop over the characters (ASCII) that
-  // falls back to `encodeInto`, and the entries' URLs (a busy page: 20 KB
-  // per replay) took 1-2.7 ms of a page view in it (docs/benchmarks.md,
-  // "the replay's strings"). The same bytes: `encode` and `encodeInto` are
-  // one UTF-8 encoder (a lone surrogate becomes U+FFFD in both).
+  // code: the glue's own copy is a JS loop over the characters (ASCII),
+  // which the page runs in V8's interpreter, before it falls back to
+  // `encodeInto`. The replay hands a busy page's entries over as one string
+  // of URLs (~20 KB): that loop was half of the crossing (docs/benchmarks.md,
+  // "the busy pages' start, per function"). The same bytes: `encode` and
+  // `encodeInto` are one UTF-8 encoder (a lone surrogate becomes U+FFFD).
   [head, tail] = cut(glue, '    function passStringToWasm0(arg, malloc, realloc) {\n', '\n    }\n', 'passStringToWasm0');
   return head + `    function passStringToWasm0(arg, malloc) {
         const buf = cachedTextEncoder.encode(arg);

@@ -11,10 +11,10 @@ pub fn pairs(header: &str) -> Pairs<'_> {
 /// The iterator of [`pairs`]: one type of its own for every caller, where
 /// `filter_map` / `filter` made an instance of each for each (137 bytes of
 /// the shipped wasm's gzip). It finds each `;` by a byte loop, not `split`:
-/// `split([';'])` decodes and compares every character of the header, and
-/// that was 40 % of a snapshot's time in the page's (baseline-compiled)
-/// wasm, where a busy page takes a few dozen snapshots at its start
-/// (docs/benchmarks.md, "the replay's cookie snapshots"). A `;` is one
+/// `split([';'])` decodes and compares every character of the header: 40 %
+/// of a snapshot's time in baseline-compiled wasm (Liftoff, as the page
+/// runs it), and a busy page's start takes up to a few dozen snapshots
+/// (docs/benchmarks.md, "the busy pages' start, per function"). A `;` is one
 /// byte that no other character's UTF-8 contains: the pair before it ends
 /// on a character boundary.
 #[derive(Debug, Clone)]
