@@ -90,28 +90,12 @@ function brainGlue(glue) {
   if (!head.includes('function __wbg_get_imports()') || !head.includes('function __wbg_finalize_init(')) {
     throw new Error('bundle: wasm-bindgen glue layout not recognised (imports, finalize)');
   }
-  glue = head + `    function __wbg_start(module, sync) {
+  return head + `    function __wbg_start(module, sync) {
         const imports = __wbg_get_imports();
         if (sync) return __wbg_finalize_init(new WebAssembly.Instance(module, imports), module);
         return WebAssembly.instantiate(module, imports).then((instance) => __wbg_finalize_init(instance, module));
     }
     return Object.assign(__wbg_start, exports);` + tail;
-  // Strings into the wasm as the browser's encoder writes them, in native
-  // code: the glue's own copy is a JS loop over the characters (ASCII),
-  // which the page runs in V8's interpreter, before it falls back to
-  // `encodeInto`. The replay hands a busy page's entries over as one string
-  // of URLs (~20 KB): that loop was half of the crossing (docs/benchmarks.md,
-  // "the busy pages' start, per function"). The same bytes: `encode` and
-  // `encodeInto` are one UTF-8 encoder (a lone surrogate becomes U+FFFD).
-  [head, tail] = cut(glue, '    function passStringToWasm0(arg, malloc, realloc) {\n', '\n    }\n', 'passStringToWasm0');
-  return head + `    function passStringToWasm0(arg, malloc) {
-        const buf = cachedTextEncoder.encode(arg);
-        const ptr = malloc(buf.length, 1) >>> 0;
-        getUint8ArrayMemory0().set(buf, ptr);
-        WASM_VECTOR_LEN = buf.length;
-        return ptr;
-    }
-` + tail;
 }
 
 // Name maps for the profiler (tools/cpu-profile.mjs) go to target/symbols/,

@@ -397,24 +397,22 @@ impl Engine {
         );
         let mut present = Vec::with_capacity(self.cookies.len());
         for name in cookie::live_names(header) {
-            // A cookie still there keeps what the catalog said of it: the
-            // catalog's cookie rules (every vendor's, in turn) are read
-            // once per cookie, not once per snapshot.
-            if let Some(i) = self.cookies.iter().position(|c| c.name == name) {
-                present.push(self.cookies.swap_remove(i));
-                continue;
-            }
             let Some((vendor, purpose)) = catalog::classify_cookie(name) else {
                 continue;
             };
-            let seen = PresentCookie {
-                name: name.into(),
-                vendor,
-                purpose,
-                since: now,
-            };
-            self.judge_new_cookie(&seen);
-            present.push(seen);
+            match self.cookies.iter().position(|c| c.name == name) {
+                Some(i) => present.push(self.cookies.swap_remove(i)),
+                None => {
+                    let seen = PresentCookie {
+                        name: name.into(),
+                        vendor,
+                        purpose,
+                        since: now,
+                    };
+                    self.judge_new_cookie(&seen);
+                    present.push(seen);
+                }
+            }
         }
         self.cookies = present;
         self.tick(now);
