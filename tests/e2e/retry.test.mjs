@@ -33,7 +33,17 @@ before(async () => {
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       const wait = req.method === 'POST' && req.url.startsWith('/r') ? refuse(body.toString()) : null;
-      if (req.method === 'POST' && req.url.startsWith('/r')) seen.push({ body: body.toString(), refused: wait !== null });
+      if (req.method === 'POST' && req.url.startsWith('/r')) {
+        // How it came (a failure message says): fetch is `cors`, sendBeacon
+        // `no-cors`; the socket's port and how many requests it carried.
+        const s = req.socket;
+        s.requests = (s.requests || 0) + 1;
+        seen.push({
+          body: body.toString(),
+          refused: wait !== null,
+          how: `${req.headers['sec-fetch-mode']} port ${s.remotePort} request ${s.requests} at ${Date.now() % 100000}`,
+        });
+      }
       if (wait !== null) {
         res.writeHead(503, {
           'Retry-After': String(wait),
@@ -154,5 +164,8 @@ test('a collector that keeps refusing gets each batch twice at most', { timeout:
   await new Promise((r) => setTimeout(r, 2500));
   const counts = new Map();
   for (const p of forSite(site)) counts.set(p.body, (counts.get(p.body) || 0) + 1);
-  for (const [body, n] of counts) assert.ok(n <= 2, `a batch sent ${n} times: ${body.slice(0, 120)}`);
+  for (const [body, n] of counts) {
+    const how = forSite(site).filter((p) => p.body === body).map((p) => p.how).join('; ');
+    assert.ok(n <= 2, `a batch sent ${n} times (${how}): ${body.slice(0, 120)}`);
+  }
 });
