@@ -778,11 +778,6 @@ fn test_key() -> ed25519_dalek::SigningKey {
     ed25519_dalek::SigningKey::from_bytes(&[7; 32])
 }
 
-/// An events store's row version of a day before its site's latest
-/// checkpoint's `before` (a week a purge dropped, or is dropping) is left
-/// out of the chain when committed: its row may be gone with the week
-/// (docs/evidence.md#late-reports-of-a-purged-week). A version of this
-/// week, and one of a site with no such checkpoint, are chained.
 /// A commit with a late row version of a later site (which looks up that
 /// site's checkpoints under its head lock) takes the heads of its sites in
 /// key order like every commit: it never holds a later site's head while
@@ -866,6 +861,11 @@ fn a_late_row_version_takes_heads_in_key_order() {
     });
 }
 
+/// An events store's row version of a day before its site's latest
+/// checkpoint's `before` (a week a purge dropped, or is dropping) is left
+/// out of the chain when committed: its row may be gone with the week
+/// (docs/evidence.md#late-reports-of-a-purged-week). A version of this
+/// week, and one of a site with no such checkpoint, are chained.
 #[test]
 fn every_backend_leaves_late_row_versions_out_of_the_chain() {
     use crate::chain_versions::Inserted;
