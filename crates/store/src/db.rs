@@ -2436,7 +2436,7 @@ impl<C: Conn> Store for Db<C> {
         let keyed = batches
             .iter()
             .flat_map(|b| &b.findings)
-            .map(|f| (f, dedupe_key(f.kind.as_str(), &f.vendor, &f.evidence)));
+            .map(|f| (f, f.dedupe_key()));
         self.commit_group(Group::new(batches, keyed))
     }
 

@@ -151,6 +151,14 @@ pub struct FindingRecord {
     pub release: Option<String>,
 }
 
+impl FindingRecord {
+    /// The key a stored finding is merged on within its page view
+    /// ([`db::dedupe_key`] of its type, vendor and evidence).
+    pub(crate) fn dedupe_key(&self) -> [u8; DEDUPE_KEY_BYTES] {
+        dedupe_key(self.kind.as_str(), &self.vendor, &self.evidence)
+    }
+}
+
 /// One `tagwatch-health` report, ready to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthRecord {
@@ -414,7 +422,7 @@ impl PreparedBatch {
         let dedupe = batch
             .findings
             .iter()
-            .map(|f| dedupe_key(f.kind.as_str(), &f.vendor, &f.evidence))
+            .map(FindingRecord::dedupe_key)
             .collect();
         Self { batch, dedupe }
     }

@@ -570,7 +570,7 @@ mod tests {
                         f.received_at,
                         f.user_agent,
                         f.raw,
-                        db::dedupe_key(f.kind.as_str(), &f.vendor, &f.evidence).to_vec()
+                        f.dedupe_key().to_vec()
                     ],
                 )
                 .expect("finding");
