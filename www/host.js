@@ -7,11 +7,12 @@
  *     XMLHttpRequest;
  *   fetch(url, init) → fetch's own Promise of a Response (the wasm, compiled
  *     while it streams in); throws where fetch does;
- *   send(url, body) → a text/plain POST (report batches, the wasm shell's
- *     `send`): fetch(keepalive), else sendBeacon, else XMLHttpRequest (the
- *     last does not outlive the page). Returns fetch's Promise of the
- *     Response when fetch took it (undefined after a fallback), so that the
- *     brain can send a refused batch once more (www/brain.js `retrying`).
+ *   send(url, body, resend) → a text/plain POST (report batches, the wasm
+ *     shell's `send`): fetch(keepalive), else sendBeacon, else
+ *     XMLHttpRequest (the last does not outlive the page); a `resend` by
+ *     fetch only. Returns fetch's Promise of the Response when fetch took
+ *     it (undefined after a fallback), so that the brain can send a
+ *     refused batch once more (www/observe.js `windowHost`).
  * send's fetch carries no Referer and no cookies; it is a CORS request (a
  * simple one: no preflight), so its Origin is the page's whatever the
  * Referrer-Policy (a no-cors POST's would be `null` under `no-referrer`).
@@ -64,8 +65,14 @@ function host(w, tampered) {
         } catch (e) { tampered('fetch'); viaXhr(); }
       });
     },
-    send: function (url, body) {
+    send: function (url, body, resend) {
       function fallback() {
+        // A batch's one resend (www/observe.js) went by fetch before, and
+        // a failure of its fetch is the page being left (Chromium fails a
+        // keepalive fetch as navigation begins, yet carries it on) or over
+        // the keepalive quota (which sendBeacon shares): another way would
+        // deliver it a third time in the first case (retry.test.mjs).
+        if (resend) return;
         try { if (apply(beacon, nav, [url, body])) return; } catch (e) { tampered('sendBeacon'); }
         xhr('POST', url, body, '', function () {});
       }

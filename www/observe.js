@@ -208,7 +208,7 @@ function windowHost(send) {
           var again = function () {
             if (done++) return;
             try { W.removeEventListener('pagehide', again); } catch (e) { /* sent all the same */ }
-            send(url, body);
+            send(url, body, 1);
           };
           W.addEventListener('pagehide', again);
           W.setTimeout(again, 1000 * Math.min(s >= 0 ? s : RETRY_DEFAULT_S, RETRY_MAX_S));
