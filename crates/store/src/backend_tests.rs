@@ -1860,36 +1860,20 @@ fn no_row_outlives_its_parent_under_concurrent_writes_and_purges() {
 }
 
 /// Version 12 (`schema::NO_ROW_FOREIGN_KEYS`) upgrades a store of the
-/// version before it as the collector wrote it
-/// (chained rows, a purge's signed checkpoint, inventories with vendors
+/// version before it as the collector wrote it (`src/testdata/v11_store.sql`:
+/// chained rows, a purge's signed checkpoint, inventories with vendors
 /// and hosts): every row and chain entry is kept with its id, the chain
 /// verifies and goes on, new rows get ids after the old ones, and only
 /// the per-row foreign keys are gone.
 #[test]
 fn every_backend_upgrades_the_version_before_to_no_row_foreign_keys() {
     for (name, url, place) in places("v11") {
-        let open_at = |version: i64| {
-            db::MIGRATE_UP_TO.with(|v| v.set(version));
+        place.load_fixture(&url, schema::NO_ROW_FOREIGN_KEYS - 1);
+        let before = {
+            db::MIGRATE_UP_TO.with(|v| v.set(schema::NO_ROW_FOREIGN_KEYS - 1));
             let store = open(&url, 1, Checks::default());
             db::MIGRATE_UP_TO.with(|v| v.set(SCHEMA_VERSION));
-            store.expect(name)
-        };
-        let before = {
-            let store = open_at(schema::NO_ROW_FOREIGN_KEYS - 1);
-            store.sign_checkpoints(test_key());
-            with_site(&*store, SITE);
-            let batches = mixed_batches();
-            store
-                .commit(&batches.iter().collect::<Vec<_>>())
-                .expect("commit");
-            // The health reports and pv1's inventory: a signed checkpoint.
-            purge_all(&*store, "2024-05-01T12:00:00.050Z").expect("purge");
-            store
-                .commit(&[&Batch {
-                    health: vec![health(Some("pv3"), "2024-05-04T00:00:00.000Z")],
-                    ..Batch::default()
-                }])
-                .expect("commit");
+            let store = store.expect(name);
             assert_eq!(
                 place.foreign_keys("findings"),
                 1,
@@ -1899,7 +1883,7 @@ fn every_backend_upgrades_the_version_before_to_no_row_foreign_keys() {
                 all_findings(&*store),
                 all_health(&*store),
                 totals(&*store, None),
-                store.chain(SITE).expect("chain"),
+                place.count("SELECT count(*) FROM chain WHERE site = 'tw_a'"),
             )
         };
         assert_eq!(before.1.len(), 1, "{name}");
@@ -1916,7 +1900,11 @@ fn every_backend_upgrades_the_version_before_to_no_row_foreign_keys() {
         assert_eq!(all_health(&*store), before.1, "{name}");
         assert_eq!(totals(&*store, None), before.2, "{name}");
         let chain = store.chain(SITE).expect("chain");
-        assert_eq!(chain.entries, before.3.entries, "{name}");
+        assert_eq!(
+            i64::try_from(chain.entries.len()).expect("entries"),
+            before.3,
+            "{name}"
+        );
         assert_eq!(chain.verify(chain::Rows::All, None), [], "{name}");
         // New rows after the old ones; an old page view's inventory
         // replaced with its children.
@@ -1951,8 +1939,203 @@ fn every_backend_upgrades_the_version_before_to_no_row_foreign_keys() {
         assert_eq!(place.orphans(), [], "{name}");
         let chain = store.chain(SITE).expect("chain");
         assert_eq!(chain.verify(chain::Rows::All, None), [], "{name}");
-        assert!(chain.entries.len() > before.3.entries.len(), "{name}");
+        assert!(
+            i64::try_from(chain.entries.len()).expect("entries") > before.3,
+            "{name}"
+        );
         drop(store);
         drop(place);
+    }
+}
+
+/// Version 13 (`schema::CHAIN_BLOBS`) upgrades a store of the version
+/// before it as the collector wrote it (`src/testdata/v12_store.sql`: two
+/// sites, a resent finding, a signed purge's checkpoint, a release): the
+/// chain's hashes become blobs, with the same values (the chains verify,
+/// and go on from the heads), `prev` goes; and a row edited, an entry
+/// changed or deleted afterwards is still named.
+#[test]
+fn every_backend_upgrades_the_version_before_to_chain_blobs() {
+    for (name, url, place) in places("v12") {
+        place.load_fixture(&url, schema::CHAIN_BLOBS - 1);
+        let entries =
+            |site: &str| place.count(&format!("SELECT count(*) FROM chain WHERE site = '{site}'"));
+        let before = (entries(SITE), entries("tw_b"));
+        assert_eq!(before, (16, 1), "{name}: the fixture's chains");
+        let store = open(&url, 1, Checks::default()).expect(name);
+        let b = Backend {
+            name,
+            store,
+            _place: place,
+        };
+        let store = &*b.store;
+        assert_eq!(
+            b._place.count(
+                "SELECT count(*) FROM chain WHERE length(digest) = 32 AND length(hash) = 32"
+            ),
+            before.0 + before.1,
+            "{name}: hashes as 32-byte blobs"
+        );
+        assert_eq!(
+            b._place
+                .count("SELECT count(*) FROM chain_heads WHERE length(hash) = 32"),
+            2,
+            "{name}"
+        );
+        for table in ["chain_heads", "site_origins", "site_finding_types"] {
+            assert_eq!(b._place.foreign_keys(table), 1, "{name}: {table}");
+        }
+        let key = test_key().verifying_key();
+        for site in [SITE, "tw_b"] {
+            let chain = store.chain(site).expect("chain");
+            assert_eq!(
+                chain.verify(chain::Rows::All, Some(&key)),
+                [],
+                "{name}: {site}"
+            );
+        }
+        let chain = store.chain(SITE).expect("chain");
+        assert_eq!(
+            i64::try_from(chain.entries.len()).expect("entries"),
+            before.0,
+            "{name}"
+        );
+        // A segment from the middle takes its `prev` from the entry
+        // before it, as the stored one was.
+        let tail = store.chain_since(SITE, 5).expect("tail");
+        assert_eq!(
+            tail.entries.as_slice(),
+            chain.entries.get(4..).expect("tail"),
+            "{name}"
+        );
+        assert_eq!(tail.start, chain.entries[3].hash, "{name}");
+        // The chains go on from their heads.
+        store
+            .commit(&[&Batch {
+                findings: vec![
+                    finding("pv9", "later", 1, "2024-05-06T00:00:00.000Z"),
+                    FindingRecord {
+                        site: "tw_b".into(),
+                        ..finding("pv7", "it's", 1, "2024-05-05T00:00:00.000Z")
+                    },
+                ],
+                health: vec![health(None, "2024-05-06T00:00:00.000Z")],
+                ..Batch::default()
+            }])
+            .expect("commit");
+        for site in [SITE, "tw_b"] {
+            let chain = store.chain(site).expect("chain");
+            assert_eq!(
+                chain.verify(chain::Rows::All, Some(&key)),
+                [],
+                "{name}: {site}"
+            );
+        }
+        let verify = || {
+            store
+                .chain(SITE)
+                .expect("chain")
+                .verify(chain::Rows::All, Some(&key))
+        };
+        // A finding row edited.
+        let id = b
+            ._place
+            .count("SELECT max(id) FROM findings WHERE site = 'tw_a'");
+        b.tamper(&format!(
+            "UPDATE findings SET count = count + 5 WHERE id = {id}"
+        ));
+        let problems = verify();
+        assert!(
+            problems.iter().any(|p| p
+                .0
+                .contains(&format!("finding {id} of site {SITE} was edited"))),
+            "{name}: {problems:?}"
+        );
+        b.tamper(&format!(
+            "UPDATE findings SET count = count - 5 WHERE id = {id}"
+        ));
+        assert_eq!(verify(), [], "{name}");
+        // An entry's hash changed: it and the one after it are named.
+        b.tamper(&format!(
+            "UPDATE chain SET hash = digest WHERE site = '{SITE}' AND seq = 3"
+        ));
+        let problems = verify();
+        let said = format!("{problems:?}");
+        assert!(
+            said.contains("seq 3 of site tw_a was changed"),
+            "{name}: {said}"
+        );
+        assert!(
+            said.contains("seq 4 of site tw_a does not follow the entry before it"),
+            "{name}: {said}"
+        );
+        // An entry deleted: the gap and the entry after it are named.
+        b.tamper(&format!(
+            "DELETE FROM chain WHERE site = '{SITE}' AND seq = 3"
+        ));
+        let problems = verify();
+        let said = format!("{problems:?}");
+        assert!(
+            said.contains("seq 3 of site tw_a is missing"),
+            "{name}: {said}"
+        );
+        assert!(
+            said.contains("seq 4 of site tw_a does not follow the entry before it"),
+            "{name}: {said}"
+        );
+        // A hash that is not one (SQLite keeps any type in a column).
+        if name == "sqlite" {
+            b.tamper(&format!(
+                "UPDATE chain SET digest = 'not a hash' WHERE site = '{SITE}' AND seq = 10"
+            ));
+            let said = format!("{:?}", verify());
+            assert!(
+                said.contains("seq 10 of site tw_a was changed"),
+                "{name}: {said}"
+            );
+        }
+    }
+}
+
+impl Place {
+    /// Fills an empty database with `src/testdata/v{version}_store.sql`,
+    /// its schema made by the migrations up to `version` (a store as the
+    /// collector of that version left it; see the file's header).
+    fn load_fixture(&self, url: &str, version: i64) {
+        db::MIGRATE_UP_TO.with(|v| v.set(version));
+        let store = open(url, 1, Checks::default());
+        db::MIGRATE_UP_TO.with(|v| v.set(SCHEMA_VERSION));
+        drop(store.expect("the schema of the fixture"));
+        let rows = match version {
+            11 => include_str!("testdata/v11_store.sql"),
+            12 => include_str!("testdata/v12_store.sql"),
+            _ => panic!("no fixture of a version-{version} store"),
+        };
+        // The migrations' own row of what was stored before chaining.
+        let sql = format!("DELETE FROM chain_unchained;\n{rows}");
+        match self {
+            Place::Dir(dir) => {
+                let c = rusqlite::Connection::open(dir.join("t.db")).expect("open");
+                c.execute_batch(&sql).expect("fixture");
+            }
+            Place::Pg(db) => {
+                let mut c = db.client();
+                // The fixture writes blobs as `unhex('…')`, SQLite's.
+                c.batch_execute(
+                    "CREATE FUNCTION unhex(text) RETURNS bytea AS $$ SELECT decode($1, 'hex') $$ LANGUAGE sql",
+                )
+                .expect("unhex");
+                c.batch_execute(&sql).expect("fixture");
+                for table in ["findings", "health", "inventories", "chain_checkpoints"] {
+                    c.batch_execute(&schema::render(
+                        &format!("{{id_continues:{table}}}"),
+                        Dialect::Postgres,
+                        1,
+                    ))
+                    .expect("identity");
+                }
+                c.batch_execute("DROP FUNCTION unhex(text)").expect("unhex");
+            }
+        }
     }
 }

@@ -50,7 +50,10 @@
 //! health reports' and inventories' kinds are `chain_rows.rs`'s),
 //! row (int: the finding's or checkpoint's id), at (text), digest (32
 //! bytes), prev (32 bytes). `prev` is the hash of the entry before
-//! (seq − 1), or 32 zero bytes for seq 1.
+//! (seq − 1), or 32 zero bytes for seq 1. The store keeps `digest` and
+//! `hash` as 32-byte blobs and no `prev` (schema 13): the entry before's
+//! `hash` is its `prev`. Users see hashes in hex (`tagwatch verify`,
+//! evidence bundles).
 //!
 //! A purge appends a `removed` entry for each finding row it deletes (its
 //! last state's digest and `at`), then a `checkpoint` entry whose signed
@@ -365,6 +368,9 @@ pub struct Entry {
     pub at: String,
     #[serde(with = "hex_hash")]
     pub digest: Hash,
+    /// The hash of the entry before (seq − 1), [`GENESIS`] for seq 1.
+    /// Hashed into `hash`; the store does not keep it (schema 13: it reads
+    /// it as the entry before's `hash`), a bundle carries it.
     #[serde(with = "hex_hash")]
     pub prev: Hash,
     #[serde(with = "hex_hash")]
@@ -573,8 +579,14 @@ pub fn verify(check: &Check<'_>) -> Vec<Problem> {
     // Latest entry of each finding row; removals since the last checkpoint.
     let mut latest: BTreeMap<i64, &Entry> = BTreeMap::new();
     let mut removals: Vec<&Entry> = Vec::new();
+    // Whether the entry before did not link: the store keeps no `prev`
+    // (schema 13) and gives each entry the hash of the one before it as
+    // its `prev`, so an entry after a deleted, inserted or changed one no
+    // longer links, without being changed itself.
+    let mut broken_before = false;
     for e in check.entries {
-        if e.seq != expected_seq {
+        let gap = e.seq != expected_seq;
+        if gap {
             push(format!(
                 "seq {expected_seq} of site {site} is missing (the next entry is seq {}): an entry was deleted or the entries reordered",
                 e.seq
@@ -589,12 +601,19 @@ pub fn verify(check: &Check<'_>) -> Vec<Problem> {
             ));
         }
         let hash = link(site, e.seq, &e.kind, e.row, &e.at, &e.digest, &e.prev);
-        if hash != e.hash {
+        let links = hash == e.hash;
+        if !links && (gap || broken_before) && e.prev == prev {
+            push(format!(
+                "seq {} of site {site} does not follow the entry before it: an entry before it was deleted, inserted or changed (or this one was)",
+                e.seq
+            ));
+        } else if !links {
             push(format!(
                 "seq {} of site {site} was changed: its hash is not that of its fields",
                 e.seq
             ));
         }
+        broken_before = !links;
         match e.kind.as_str() {
             FINDING | VERSION => {
                 latest.insert(e.row, e);
@@ -683,8 +702,9 @@ fn short(h: &Hash) -> String {
 
 /// Lower-case hex. Bytes written in place, not `char`s pushed (each
 /// `push` of a `char` encodes it as UTF-8 and checks the capacity): the
-/// SQLite writer writes three hashes a chain entry as hex, 1–2% of its
-/// CPU that way (docs/benchmarks.md, "The writer thread's serial work").
+/// SQLite writer wrote three hashes a chain entry as hex before schema 13,
+/// 1–2% of its CPU that way (docs/benchmarks.md, "The writer thread's
+/// serial work"); bundles and `verify` still show every hash so.
 pub fn to_hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let digit = |n: u8| DIGITS.get(usize::from(n)).copied().unwrap_or(b'0');

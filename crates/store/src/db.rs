@@ -1420,14 +1420,14 @@ ON CONFLICT (site) DO UPDATE SET seq = chain_heads.seq
 RETURNING seq, hash";
 const CHAIN_HEAD_SET: &str = "UPDATE chain_heads SET seq = ?2, hash = ?3 WHERE site = ?1";
 const CHAIN_INSERT: &str = "
-INSERT INTO chain (site, seq, kind, row_id, at, digest, prev, hash) {rows:tititttt}";
+INSERT INTO chain (site, seq, kind, row_id, at, digest, hash) {rows:tititbb}";
 /// PostgreSQL: the entries inserted and the head moved to the last of
 /// them in one statement (a data-modifying `WITH`, which SQLite does not
 /// have: it runs [`CHAIN_INSERT`] and [`CHAIN_HEAD_SET`]), one round trip
 /// a site and commit fewer.
 const CHAIN_APPEND_PG: &str = "
 WITH entries AS (
-    INSERT INTO chain (site, seq, kind, row_id, at, digest, prev, hash) {rows:tititttt}
+    INSERT INTO chain (site, seq, kind, row_id, at, digest, hash) {rows:tititbb}
     RETURNING site, seq, hash
 )
 UPDATE chain_heads SET seq = last.seq, hash = last.hash
@@ -1439,12 +1439,12 @@ fn lock_head<C: Conn>(c: &mut C, site: &str) -> Result<(i64, Hash), StoreError> 
     let head = first(
         c,
         CHAIN_HEAD_LOCK,
-        &[site.into(), to_hex(&GENESIS).as_str().into()],
-        |row| Ok((row.int(0)?, row.text(1)?)),
+        &[site.into(), Param::Blob(&GENESIS)],
+        |row| Ok((row.int(0)?, row.blob(1)?)),
     )?;
     let (seq, hash) = head.ok_or_else(|| untrusted_chain(site, "its chain head is missing"))?;
-    let hash = hash_from_hex(&hash)
-        .ok_or_else(|| untrusted_chain(site, "its chain head is not a hash"))?;
+    let hash =
+        Hash::try_from(hash).map_err(|_| untrusted_chain(site, "its chain head is not a hash"))?;
     Ok((seq, hash))
 }
 
@@ -1466,12 +1466,8 @@ fn append<C: Conn>(
     let Some(last) = entries.last() else {
         return Ok(entries);
     };
-    let (last_seq, last_hash) = (last.seq, to_hex(&last.hash));
-    let hex: Vec<[String; 3]> = entries
-        .iter()
-        .map(|e| [to_hex(&e.digest), to_hex(&e.prev), to_hex(&e.hash)])
-        .collect();
-    let rows: Vec<(&Entry, &[String; 3])> = entries.iter().zip(&hex).collect();
+    let (last_seq, last_hash) = (last.seq, last.hash);
+    // `prev` is not stored: it is the hash of the entry before (schema 13).
     let one_statement = C::DIALECT == Dialect::Postgres;
     write_rows(
         c,
@@ -1480,17 +1476,16 @@ fn append<C: Conn>(
         } else {
             CHAIN_INSERT
         },
-        &rows,
-        |(e, [d, p, h]), params| {
+        &entries,
+        |e, params| {
             params.extend([
                 Param::Text(site),
                 Param::Int(e.seq),
                 Param::Text(&e.kind),
                 Param::Int(e.row),
                 Param::Text(&e.at),
-                d.into(),
-                p.into(),
-                h.into(),
+                Param::Blob(&e.digest),
+                Param::Blob(&e.hash),
             ]);
         },
         &mut |_| Ok(()),
@@ -1498,7 +1493,7 @@ fn append<C: Conn>(
     if !one_statement {
         c.execute(
             CHAIN_HEAD_SET,
-            &[site.into(), Param::Int(last_seq), last_hash.as_str().into()],
+            &[site.into(), Param::Int(last_seq), Param::Blob(&last_hash)],
         )?;
     }
     Ok(entries)
@@ -1709,8 +1704,12 @@ const STATES_OF_INVENTORIES: &str = concat!(
     " FROM inventories WHERE id IN (SELECT CAST(value AS BIGINT) FROM {each:?1:i}) ORDER BY id"
 );
 
-const CHAIN_ENTRIES: &str = "SELECT seq, kind, row_id, at, digest, prev, hash FROM chain
-WHERE site = ?1 AND seq >= ?2 ORDER BY seq";
+/// A site's entries from seq `?2`: hashes as blobs whatever was written
+/// there (SQLite keeps any type in a column; a text is its bytes then,
+/// not a hash, and the check names the entry).
+const CHAIN_ENTRIES: &str =
+    "SELECT seq, kind, row_id, at, CAST(digest AS {blob}), CAST(hash AS {blob})
+FROM chain WHERE site = ?1 AND seq >= ?2 ORDER BY seq";
 const CHAIN_CHECKPOINTS: &str = "SELECT id, site, seq, before, findings, health, inventories,
     boundary, signature, public_key FROM chain_checkpoints WHERE site = ?1 AND seq >= ?2";
 const SITE_FINDINGS: &str = concat!(
@@ -1719,12 +1718,13 @@ const SITE_FINDINGS: &str = concat!(
     " FROM findings WHERE site = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
 );
 
+/// An entry as stored, its `prev` not yet known ([`GENESIS`]: see
+/// [`read_chain`]).
 fn chain_entry(row: &dyn Row) -> Result<Entry, StoreError> {
     let hash = |i: usize| -> Result<Hash, StoreError> {
-        let text = row.text(i)?;
         // A value that is not a hash is kept as one that matches nothing:
         // the check then names the entry.
-        Ok(hash_from_hex(&text).unwrap_or([0xff; 32]))
+        Ok(Hash::try_from(row.blob(i)?).unwrap_or([0xff; 32]))
     };
     Ok(Entry {
         seq: row.int(0)?,
@@ -1732,9 +1732,24 @@ fn chain_entry(row: &dyn Row) -> Result<Entry, StoreError> {
         row: row.int(2)?,
         at: row.text(3)?,
         digest: hash(4)?,
-        prev: hash(5)?,
-        hash: hash(6)?,
+        prev: GENESIS,
+        hash: hash(5)?,
     })
+}
+
+/// `entries` (seq order) with each one's `prev` set to the hash of the
+/// entry before it, as it was when the entry was made: schema 13 stores
+/// no `prev` (it was always a copy of that hash). `before`: the entry
+/// read just before the first one (seq − 1), if any; without it the first
+/// entry's `prev` is [`GENESIS`], right for seq 1, and for a later seq a
+/// hash that cannot link: the entry before it was deleted, and the check
+/// names both the missing seq and the entry that no longer follows.
+fn link_prevs(before: Option<&Entry>, entries: &mut [Entry]) {
+    let mut prev = before.map_or(GENESIS, |e| e.hash);
+    for e in entries {
+        e.prev = prev;
+        prev = e.hash;
+    }
 }
 
 fn checkpoint_row(row: &dyn Row) -> Result<Checkpoint, StoreError> {
@@ -1763,12 +1778,18 @@ fn read_chain<C: Conn>(
     from_seq: i64,
     digests: bool,
 ) -> Result<ChainDump, StoreError> {
-    let entries = rows(
+    // From the entry before `from_seq`: its hash is the first one's `prev`.
+    let mut entries = rows(
         c,
         CHAIN_ENTRIES,
-        &[site.into(), Param::Int(from_seq)],
+        &[site.into(), Param::Int(from_seq.saturating_sub(1))],
         chain_entry,
     )?;
+    let before = match entries.first() {
+        Some(e) if e.seq < from_seq => Some(entries.remove(0)),
+        _ => None,
+    };
+    link_prevs(before.as_ref(), &mut entries);
     let checkpoints = rows(
         c,
         CHAIN_CHECKPOINTS,
@@ -1830,7 +1851,7 @@ fn read_chain<C: Conn>(
     }
     let start = match entries.first() {
         Some(e) => e.prev,
-        None => GENESIS,
+        None => before.map_or(GENESIS, |e| e.hash),
     };
     Ok(ChainDump {
         site: site.to_owned(),

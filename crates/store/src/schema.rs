@@ -25,6 +25,7 @@
 //! | `{bytes}`             | nothing (byte order already)        | ` COLLATE "C"` (after an expression)        |
 //! | `{blob}`              | `BLOB`                              | `BYTEA`                                     |
 //! | `{id_continues:T}`    | nothing (a new rowid is the largest + 1) | `SELECT setval(…)`: table `T`'s identity continues after the largest `id` (rows copied with their ids) |
+//! | `{unhex:X}`           | `coalesce(unhex(X), X'')`: the bytes of hex text `X`; text that is not hex becomes an empty blob (a hash that matches nothing), not an error | `CASE WHEN X ~ '^([0-9a-fA-F][0-9a-fA-F])*$' THEN decode(X, 'hex') ELSE ''::bytea END`, the same |
 //! | `{hour:X}`            | `substr(X, 1, 13)` (a parameter cast to text): the hour of an ISO 8601 time (`2026-12-05T16`), what the time indexes hold | same |
 //!
 //! Parameters are written `?N`; PostgreSQL gets `$N`.
@@ -55,7 +56,7 @@ pub enum Dialect {
 
 /// The schema version this build writes: the last migration's. SQLite keeps
 /// it in `PRAGMA user_version`, PostgreSQL in the `tagwatch_schema` table.
-pub const SCHEMA_VERSION: i64 = 12;
+pub const SCHEMA_VERSION: i64 = 13;
 
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -127,6 +128,12 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: NO_ROW_FOREIGN_KEYS,
         sql: V12_NO_ROW_FOREIGN_KEYS,
+        backfill: None,
+        then: "",
+    },
+    Migration {
+        version: CHAIN_BLOBS,
+        sql: V13_CHAIN_BLOBS,
         backfill: None,
         then: "",
     },
@@ -592,6 +599,51 @@ DROP TABLE chain;
 ALTER TABLE chain_v12 RENAME TO chain;
 ";
 
+/// The version of [`V13_CHAIN_BLOBS`] (its upgrade test starts from the
+/// version before it).
+pub(crate) const CHAIN_BLOBS: i64 = 13;
+
+/// The chain's hashes as 32-byte blobs, and no stored `prev` (issue 12):
+/// `chain.digest`, `chain.hash` and `chain_heads.hash` were 64 hex digits
+/// each and `chain.prev` a copy of the `hash` of the entry before, so 192
+/// of a chain row's ≈ 273 bytes were hashes in hex, 27 % of what a golden
+/// batch wrote (docs/benchmarks.md), and the writer turned three hashes an
+/// entry into hex. An entry's `prev` is still hashed into its `hash`
+/// (`chain::link`, the format docs/evidence.md publishes); it is read as
+/// the `hash` of the entry before it (`db::read_chain`), which is what it
+/// held, so a deleted or changed entry is still named. Hex stays what users
+/// see (`tagwatch verify`, evidence bundles). The two tables are copied
+/// (SQLite cannot change a column's type) with their hex decoded
+/// (`{unhex:X}`: text that was not a hash becomes an empty blob, which the
+/// check names as a changed entry); `chain_heads` keeps its foreign key to
+/// `sites`. Checkpoints' `boundary` stays hex (one a purge).
+const V13_CHAIN_BLOBS: &str = "
+CREATE TABLE chain_v13 (
+    site    {text} NOT NULL,
+    seq     BIGINT NOT NULL,
+    kind    {text} NOT NULL,
+    row_id  BIGINT NOT NULL,
+    at      {text} NOT NULL,
+    digest  {blob} NOT NULL,
+    hash    {blob} NOT NULL,
+    PRIMARY KEY (site, seq)
+) {without_rowid};
+INSERT INTO chain_v13 (site, seq, kind, row_id, at, digest, hash)
+    SELECT site, seq, kind, row_id, at, {unhex:digest}, {unhex:hash} FROM chain;
+DROP TABLE chain;
+ALTER TABLE chain_v13 RENAME TO chain;
+
+CREATE TABLE chain_heads_v13 (
+    site    {text} PRIMARY KEY NOT NULL REFERENCES sites(key),
+    seq     BIGINT NOT NULL,
+    hash    {blob} NOT NULL
+) {without_rowid};
+INSERT INTO chain_heads_v13 (site, seq, hash)
+    SELECT site, seq, {unhex:hash} FROM chain_heads;
+DROP TABLE chain_heads;
+ALTER TABLE chain_heads_v13 RENAME TO chain_heads;
+";
+
 /// `sql` in `dialect`: tokens filled in (see the module comment), `?N`
 /// parameters as `$N` for PostgreSQL, SQLite's `{rows:C…}`
 /// and `{list:C}` repeated for `rows` rows. The statements contain no other `?` and no
@@ -662,6 +714,10 @@ pub fn render(sql: &str, dialect: Dialect, rows: usize) -> String {
             ("id_continues", false) => String::new(),
             ("id_continues", true) => format!(
                 "SELECT setval(pg_get_serial_sequence('{x}', 'id'), coalesce(max(id), 0) + 1, false) FROM {x}"
+            ),
+            ("unhex", false) => format!("coalesce(unhex({x}), X'')"),
+            ("unhex", true) => format!(
+                "CASE WHEN {x} ~ '^([0-9a-fA-F][0-9a-fA-F])*$' THEN decode({x}, 'hex') ELSE ''::bytea END"
             ),
             ("blob", false) => "BLOB".to_owned(),
             ("blob", true) => "BYTEA".to_owned(),
