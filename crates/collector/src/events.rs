@@ -108,8 +108,8 @@ struct Metrics {
 
 /// The counters of `Events::accepted`, each kept once its family made it:
 /// counting is then an atomic add, not a label look-up in the family (a
-/// SipHash of the labels and a read lock: ≈ 450 instructions each, five
-/// or more a batch; docs/benchmarks.md, "Outside the writer thread"). A
+/// SipHash of the labels and a read lock: ≈ 550 instructions each, 13 for
+/// the golden batch; docs/benchmarks.md, "Outside the writer thread"). A
 /// series still appears in `/metrics` when it is first counted, as before.
 struct AcceptedCounters {
     /// By [`ENDPOINTS`] index.
