@@ -1862,13 +1862,35 @@ impl Scrub for Report<'_> {
 #[derive(Debug, Clone)]
 pub struct Batch<'a>(pub Vec<Report<'a>>);
 
+/// Reports a batch's list has room for from the start: the monitor sends a
+/// page view's reports together (16 in the golden batch), and a list that
+/// grows one report at a time (4, 8, 16) copies its reports each time.
+const BATCH_ROOM: usize = 16;
+
 impl<'de> Deserialize<'de> for Batch<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let List(reports) = List::<Report<'de>, MAX_REPORTS>::deserialize(d)?;
-        if reports.is_empty() {
-            return Err(invalid());
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Batch<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of reports")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Batch<'de>, A::Error> {
+                let room = seq.size_hint().unwrap_or(BATCH_ROOM).min(MAX_REPORTS);
+                let mut reports = Vec::with_capacity(room);
+                while let Some(report) = seq.next_element()? {
+                    if reports.len() == MAX_REPORTS {
+                        return Err(invalid());
+                    }
+                    reports.push(report);
+                }
+                if reports.is_empty() {
+                    return Err(invalid());
+                }
+                Ok(Batch(reports))
+            }
         }
-        Ok(Batch(reports))
+        d.deserialize_seq(V)
     }
 }
 

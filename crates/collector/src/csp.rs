@@ -170,10 +170,7 @@ pub fn parse(
     // Identical violations of one request become one row with their count.
     let mut merged: BTreeMap<(String, String, String), FindingRecord> = BTreeMap::new();
     for v in violations {
-        let (Some(page), Some(origin)) = (
-            scrub::page(v.document),
-            crate::origin::page_origin(v.document),
-        ) else {
+        let Some((page, origin)) = scrub::page_and_origin(v.document) else {
             // `about:blank`, `about:srcdoc`, extension pages: no page to
             // file it under nor an origin to check. The other reports of
             // the batch still count.

@@ -308,9 +308,9 @@ fn request_origin(headers: &HeaderMap) -> RequestOrigin {
 
 /// What the origin check of `POST /r` compares with each site's origins.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum OriginCheck {
+enum OriginCheck<'a> {
     /// The `Origin` header.
-    Header(String),
+    Header(&'a str),
     /// No usable `Origin` (absent, or `null`): the origin of each report's
     /// `url` instead. Browsers send `Origin: null` for a `no-cors` POST such
     /// as `sendBeacon(text/plain)` when the page's Referrer-Policy is
@@ -318,9 +318,9 @@ enum OriginCheck {
     PageUrl,
 }
 
-fn origin_check(origin: &RequestOrigin, strict: bool) -> Result<OriginCheck, Refusal> {
+fn origin_check(origin: &RequestOrigin, strict: bool) -> Result<OriginCheck<'_>, Refusal> {
     match origin {
-        RequestOrigin::Web(o) => Ok(OriginCheck::Header(o.clone())),
+        RequestOrigin::Web(o) => Ok(OriginCheck::Header(o)),
         RequestOrigin::Opaque(raw) if raw != "null" => Err(Refusal::new(
             StatusCode::FORBIDDEN,
             format!("Origin {raw:?} is not a web origin (scheme://host[:port])"),
@@ -517,11 +517,12 @@ async fn accept(
     check_content_type(req.headers(), endpoint).map_err(unknown)?;
     let encoding = content_encoding(req.headers()).map_err(unknown)?;
     let check = origin_check(origin, app.strict_origin).map_err(|r| (r, Some(false)))?;
-    let user_agent = req
-        .headers()
-        .get(USER_AGENT)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .unwrap_or_default();
+    // Only a CSP report takes the user agent from the request (a report of
+    // ours carries its own): not copied for the others.
+    let user_agent = match endpoint {
+        Endpoint::Csp(_) => header_user_agent(req.headers()),
+        Endpoint::Reports => String::new(),
+    };
     let body = read_body(req, app.body_timeout).await.map_err(unknown)?;
     let parsed =
         decode_and_parse(endpoint, encoding, body, &user_agent, received_ms).map_err(unknown)?;
@@ -624,9 +625,8 @@ async fn accept(
     let counts = BatchCounts::of(&batch);
     match app.writer.write(batch).await {
         Ok(()) => {
-            let sites: Vec<String> = parsed.sites.into_iter().collect();
             app.events
-                .accepted(endpoint_name(endpoint), &sites, &counts);
+                .accepted(endpoint_name(endpoint), &parsed.sites, &counts);
             Ok(())
         }
         Err(WriteError::Stopped) => Err((
@@ -737,6 +737,14 @@ fn decode_and_parse(
     .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e.0).code("malformed"))
 }
 
+/// The request's `User-Agent` (lossy UTF-8; empty without one).
+fn header_user_agent(headers: &HeaderMap) -> String {
+    headers
+        .get(USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default()
+}
+
 /// What `POST /r` (`csp_site` `None`) or `POST /csp/KEY` does with a body
 /// before anything that needs the store: the `Content-Encoding` of
 /// `headers` checked and undone (never more than [`MAX_DECODED`] bytes),
@@ -750,10 +758,7 @@ pub fn read_request_body(
     received_ms: i64,
 ) -> Result<crate::ingest::Parsed, (StatusCode, String)> {
     let endpoint = csp_site.map_or(Endpoint::Reports, Endpoint::Csp);
-    let user_agent = headers
-        .get(USER_AGENT)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .unwrap_or_default();
+    let user_agent = header_user_agent(headers);
     content_encoding(headers)
         .and_then(|encoding| decode_and_parse(endpoint, encoding, body, &user_agent, received_ms))
         .map_err(|r| (r.status, r.reason))

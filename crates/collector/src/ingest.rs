@@ -9,9 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use tagwatch_core::redact::redact_text;
 use tagwatch_core::report;
 use tagwatch_core::report::read::{
-    self, Body, Canonical, Consent, ConsentSource, Evidence, FindingBody, HealthBody,
+    self, Body, Canonical, Consent, ConsentSource, Evidence, Extra, FindingBody, HealthBody,
     InventoryBody, SchemaVersion, Scrub, UsageIn,
 };
+use tagwatch_core::report::EvidenceKind;
 use tagwatch_store::timefmt::iso_from_ms;
 use tagwatch_store::{
     Batch, FindingKind, FindingRecord, HealthRecord, InventoryHost, InventoryRecord,
@@ -160,19 +161,72 @@ fn finding_raw(b: &FindingBody<'_>) -> String {
     serde_json::Value::Object(rest).to_string()
 }
 
-/// The stored text of the last evidence and consent state written (once
-/// redacted): the findings of a batch mostly share their consent state (one
-/// page view, one moment: 12 of the golden batch's 15 are the one before
-/// them) and often their evidence (several findings of one request: 5 of
-/// 15), whose text is then copied, not written again.
+/// The stored text of the last evidence and consent state written: the
+/// findings of a batch mostly share their consent state (one page view, one
+/// moment: 12 of the golden batch's 15 are the one before them) and often
+/// their evidence (several findings of one request: 5 of 15), whose text is
+/// then copied, not written again. The evidence is compared as sent, before
+/// redaction, so that an evidence equal to the last one is not redacted
+/// again either ([`reuse_evidence`]); the consent state once redacted (its
+/// redaction is a look at one field).
 #[derive(Default)]
 struct Texts<'a> {
+    /// The last finding's evidence as sent, and its stored text.
     evidence: Option<Last<Evidence<'a>, String>>,
     consent: Option<Last<Consent<'a>, String>>,
 }
 
-fn finding<'a>(b: &FindingBody<'a>, c: Common, texts: &mut Texts<'a>) -> FindingRecord {
-    let evidence = cached(&mut texts.evidence, &*b.evidence, Canonical::to_json).clone();
+/// Before a finding's body is redacted: when its evidence is the last
+/// finding's as sent, the stored text is that one's (redaction is a
+/// function of the value, and so is the text), and the body's evidence is
+/// emptied but for its kind, so that redacting the body does not redact it
+/// again. `None`: a new evidence, redacted with the body and written.
+fn reuse_evidence<'a>(b: &mut FindingBody<'a>, texts: &Texts<'a>) -> Option<String> {
+    let last = texts.evidence.as_ref()?;
+    if last.input != *b.evidence {
+        return None;
+    }
+    *b.evidence = kind_only(b.evidence.kind);
+    Some(last.output.clone())
+}
+
+/// An evidence of `kind` and nothing else (what remains of one whose
+/// stored text is reused).
+fn kind_only<'a>(kind: EvidenceKind) -> Evidence<'a> {
+    Evidence {
+        kind,
+        host: None,
+        path: None,
+        initiator: None,
+        frame: None,
+        cookie: None,
+        name: None,
+        purpose: None,
+        days: None,
+        region: None,
+        signal: None,
+        claimed: None,
+        extra: Extra::default(),
+    }
+}
+
+/// `b` as stored, its body redacted. `evidence`: the stored text of its
+/// evidence when [`reuse_evidence`] found it; otherwise `sent`, the
+/// evidence as sent, is what the text is written from and kept as the last.
+fn finding<'a>(
+    b: &FindingBody<'a>,
+    c: Common,
+    texts: &mut Texts<'a>,
+    evidence: Result<String, Evidence<'a>>,
+) -> FindingRecord {
+    let evidence = evidence.unwrap_or_else(|sent| {
+        let text = b.evidence.to_json();
+        texts.evidence = Some(Last {
+            input: sent,
+            output: text.clone(),
+        });
+        text
+    });
     let consent = cached(&mut texts.consent, &b.consent, Canonical::to_json).clone();
     let raw = finding_raw(b);
     FindingRecord {
@@ -273,14 +327,13 @@ pub fn parse(body: &[u8], received_ms: i64) -> Result<Parsed, Malformed> {
     let (mut pages, mut agents, mut ages) = (None, None, None);
     let mut texts = Texts::default();
     for (i, report) in batch.0.iter_mut().enumerate() {
-        let read_page = |url: &str| Some((scrub::page(url)?, crate::origin::page_origin(url)?));
-        let Some((page, origin)) = cached(&mut pages, report.url.as_str(), read_page) else {
+        let Some((page, origin)) = cached(&mut pages, report.url.as_str(), scrub::page_and_origin)
+        else {
             return Err(Malformed(truncate(format!(
                 "item {i}: url: {:?} is not an http(s) URL with a host",
                 report.url.as_str()
             ))));
         };
-        report.body.scrub();
         let user_agent = cached(&mut agents, report.user_agent.as_str(), |ua| {
             redact_text(ua).into_owned()
         })
@@ -295,10 +348,24 @@ pub fn parse(body: &[u8], received_ms: i64) -> Result<Parsed, Malformed> {
             received_at: received_at.clone(),
             user_agent,
         };
-        match &report.body {
-            Body::Finding(b) => parsed.batch.findings.push(finding(b, common, &mut texts)),
-            Body::Health(b) => parsed.batch.health.push(health(b, common)),
-            Body::Inventory(b) => parsed.batch.inventories.push(inventory(b, common)),
+        // Each body redacted (`Body::scrub`) before it is stored.
+        match &mut report.body {
+            Body::Finding(b) => {
+                // Its evidence's stored text when it is the last one's as
+                // sent, else the evidence as sent, before redaction.
+                let evidence = reuse_evidence(b, &texts).ok_or_else(|| (*b.evidence).clone());
+                b.scrub();
+                let record = finding(b, common, &mut texts, evidence);
+                parsed.batch.findings.push(record);
+            }
+            Body::Health(b) => {
+                b.scrub();
+                parsed.batch.health.push(health(b, common));
+            }
+            Body::Inventory(b) => {
+                b.scrub();
+                parsed.batch.inventories.push(inventory(b, common));
+            }
         }
     }
     Ok(parsed)
@@ -418,6 +485,65 @@ mod tests {
                 r#"{"at":7,"schema":1}"#,
                 r#"{"at":412,"schema":1}"#
             ]
+        );
+    }
+
+    /// A finding's evidence text is the one it would have alone, whether
+    /// its evidence is the one before it as sent (its text reused, not
+    /// redacted again) or not: redacted (an id in the path, an e-mail in an
+    /// unknown property), and never another finding's.
+    #[test]
+    fn each_finding_keeps_its_own_evidence() {
+        let with = |evidence: Value| {
+            let mut r = finding_report("tw_abc");
+            r["body"]["evidence"] = evidence;
+            r
+        };
+        let a = with(
+            json!({"kind": "request", "host": "a.example", "path": "/u/1234567890",
+            "note": "mail jane@example.com"}),
+        );
+        let b = with(json!({"kind": "request", "host": "a.example", "path": "/u/1234567891"}));
+        let c = with(json!({"kind": "cookie", "cookie": "intercom-id-jane@example.com"}));
+        let reports = [a.clone(), a.clone(), b, a, c.clone(), c];
+        let alone: Vec<String> = reports
+            .iter()
+            .map(|r| {
+                let parsed = parse_value(&json!([r])).expect("valid");
+                parsed.batch.findings[0].evidence.clone()
+            })
+            .collect();
+        let together = parse_value(&Value::from(reports.to_vec())).expect("valid");
+        let texts: Vec<&str> = together
+            .batch
+            .findings
+            .iter()
+            .map(|f| f.evidence.as_str())
+            .collect();
+        assert_eq!(texts, alone);
+        assert_eq!(
+            texts[0],
+            r#"{"host":"a.example","kind":"request","note":"mail :id","path":"/u/:id"}"#
+        );
+        assert_eq!(texts[0], texts[1]);
+        assert!(texts.iter().all(|t| !t.contains("jane")), "{texts:?}");
+        let kinds: Vec<StoredEvidenceKind> = together
+            .batch
+            .findings
+            .iter()
+            .map(|f| f.evidence_kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                EvidenceKind::Request,
+                EvidenceKind::Request,
+                EvidenceKind::Request,
+                EvidenceKind::Request,
+                EvidenceKind::Cookie,
+                EvidenceKind::Cookie
+            ]
+            .map(StoredEvidenceKind::Monitor)
         );
     }
 

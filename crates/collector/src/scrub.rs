@@ -22,13 +22,26 @@ use tagwatch_core::url::page_url;
 /// A page URL as stored, or `None` when it is not an `http(s)` URL with a
 /// host. Idempotent: a stored URL scrubs to itself.
 pub fn page(input: &str) -> Option<String> {
-    let mut url = crate::origin::parse_page(input)?;
+    crate::origin::parse_page(input).map(stored_page)
+}
+
+/// A page URL as stored, and the origin a browser gives it (what the origin
+/// check compares when a request has no usable `Origin`), from one reading
+/// of the URL; `None` when it is not an `http(s)` URL with a host.
+pub fn page_and_origin(input: &str) -> Option<(String, String)> {
+    let url = crate::origin::parse_page(input)?;
+    let origin = url.origin().ascii_serialization();
+    Some((stored_page(url), origin))
+}
+
+/// What [`page`] keeps of a URL [`crate::origin::parse_page`] read.
+fn stored_page(mut url: url::Url) -> String {
     url.set_query(None);
     url.set_fragment(None);
     // Cannot fail on an http(s) URL with a host.
     let _ = url.set_username("");
     let _ = url.set_password(None);
-    Some(page_url(url.as_str()))
+    page_url(url.as_str())
 }
 
 /// Scrubs a CSP violation report body (either format) in place: URL fields
