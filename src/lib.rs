@@ -589,7 +589,7 @@ impl Shell {
                     out.push_str("; ");
                 }
                 out.push_str(name);
-                out.push('=');
+                out.push_str("=");
                 out.push_str(value);
             }
         }
@@ -622,15 +622,16 @@ pub(crate) fn cat(parts: &[&str]) -> String {
     out
 }
 
-/// 16 hex chars, random per page view.
+/// 16 hex chars, random per page view. Pushed as `&str`s: a `String::push`
+/// here kept a second copy of it in the module beside the core's.
 fn page_view_id() -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    (0..16)
-        .map(|_| {
-            let n = (host::random() * 16.0) as usize;
-            HEX.get(n).copied().map(char::from).unwrap_or('0')
-        })
-        .collect()
+    const HEX: &str = "0123456789abcdef";
+    let mut out = String::with_capacity(16);
+    for _ in 0..16 {
+        let n = (host::random() * 16.0) as usize;
+        out.push_str(HEX.get(n..=n).unwrap_or("0"));
+    }
+    out
 }
 
 // dlmalloc is about 8 KB of the module; the page view's heap is small and

@@ -74,7 +74,7 @@ impl Sweep {
                 let mut out = String::new();
                 for (i, (_, k)) in l.iter().enumerate() {
                     if i > 0 {
-                        out.push('\n');
+                        out.push_str("\n");
                     }
                     out.push_str(k);
                 }
