@@ -39,6 +39,10 @@
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
+// Strings are pushed as `&str`, one character too: the shell's own
+// `String::push` was a second copy of it in the module beside the core's
+// (docs/benchmarks.md, fifth round).
+#![allow(clippy::single_char_add_str)]
 
 extern crate alloc;
 // Without `trap` (tests, lints) std's panic handler; the shipped build
@@ -205,11 +209,11 @@ impl Monitor {
             return;
         }
         self.with(|s| {
-            for ((url, initiator), n) in urls
-                .split(['\n'])
-                .zip(initiators.split(['\n']))
-                .zip(numbers.chunks_exact(4))
-            {
+            let mut lines = Lines::new(urls, initiators);
+            for n in numbers.chunks_exact(4) {
+                let Some((url, initiator)) = lines.next() else {
+                    break;
+                };
                 if let [start, transfer, encoded, duration] = *n {
                     s.request(Request {
                         url,
@@ -387,7 +391,10 @@ impl Monitor {
     /// nothing); `at` -1 when it was
     /// there before the monitor started (counts from page start).
     pub fn consent_mode(&self, command: &str, keys: &str, values: &str, at: f64) {
-        let params: Vec<(&str, &str)> = keys.split(['\n']).zip(values.split(['\n'])).collect();
+        let mut params: Vec<(&str, &str)> = Vec::new();
+        for pair in Lines::new(keys, values) {
+            params.push(pair);
+        }
         self.with(|s| {
             s.engine
                 .consent_mode(command, &params, if at > BEFORE { ms(at) } else { 0 });
@@ -556,6 +563,28 @@ impl Monitor {
         if let Ok(mut s) = self.shell.try_borrow_mut() {
             f(&mut s);
         }
+    }
+}
+
+/// Two lists of lines read side by side, as far as the shorter goes. Not
+/// `zip` of two splits, and its pairs pushed, not `collect`ed: those
+/// instances cost the module 97 bytes of gzip (docs/benchmarks.md, fifth
+/// round).
+struct Lines<'a>(
+    core::str::Split<'a, [char; 1]>,
+    core::str::Split<'a, [char; 1]>,
+);
+
+impl<'a> Lines<'a> {
+    fn new(a: &'a str, b: &'a str) -> Self {
+        Lines(a.split(['\n']), b.split(['\n']))
+    }
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = (&'a str, &'a str);
+    fn next(&mut self) -> Option<(&'a str, &'a str)> {
+        Some((self.0.next()?, self.1.next()?))
     }
 }
 
