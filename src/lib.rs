@@ -321,10 +321,16 @@ impl Monitor {
         at: f64,
         services: u32,
     ) {
-        let choices: Vec<(&str, bool)> = names
-            .split(['\n'])
-            .zip(granted.iter().map(|g| *g == 1))
-            .collect();
+        // Pushed by a loop, not `zip` and `collect` (generic instances the
+        // module would carry for this call alone).
+        let mut choices: Vec<(&str, bool)> = Vec::new();
+        let mut lines = names.split(['\n']);
+        for g in granted {
+            let Some(name) = lines.next() else {
+                break;
+            };
+            choices.push((name, *g == 1));
+        }
         let split = choices
             .len()
             .saturating_sub(usize::try_from(services).unwrap_or(usize::MAX));
@@ -360,9 +366,13 @@ impl Monitor {
             _ => None,
         };
         let ids = |list: &[i32]| -> Vec<u16> {
-            list.iter()
-                .filter_map(|id| u16::try_from(*id).ok())
-                .collect()
+            let mut out = Vec::new();
+            for id in list {
+                if let Ok(id) = u16::try_from(*id) {
+                    out.push(id);
+                }
+            }
+            out
         };
         let (purposes, vendors) = (ids(purposes), ids(vendors));
         self.with(|s| {
