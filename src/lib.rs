@@ -284,16 +284,15 @@ impl Monitor {
             };
             s.consent_calls = s.consent_calls.saturating_add(1);
             let mut update = Categories::default();
-            for (c, v) in Category::ALL
-                .into_iter()
-                .zip([necessary, functional, analytics, marketing])
-            {
-                match v {
-                    1 => update.set(c, Some(true)),
-                    0 => update.set(c, Some(false)),
-                    _ => {}
-                }
-            }
+            let mut set = |c, v| match v {
+                1 => update.set(c, Some(true)),
+                0 => update.set(c, Some(false)),
+                _ => {}
+            };
+            set(Category::Necessary, necessary);
+            set(Category::Functional, functional);
+            set(Category::Analytics, analytics);
+            set(Category::Marketing, marketing);
             s.engine.consent(update, Source::Api, at);
             s.sweep.activity = true;
         });
