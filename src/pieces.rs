@@ -126,14 +126,14 @@ impl Pieces {
         match kind {
             CMP_COOKIES if self.cmp.is_none() => {
                 ask(&piece, "names", &engine.policy().consent_names.to_text(), 0);
-                for (header, at) in core::mem::take(&mut self.cookies) {
-                    engine.cmp_cookie_consent(read_cookies(&piece, &header), at);
+                for (header, at) in &core::mem::take(&mut self.cookies) {
+                    engine.cmp_cookie_consent(read_cookies(&piece, header), *at);
                 }
                 self.cmp = Some(piece);
             }
             GPP_US if self.gpp.is_none() => {
-                for (gpp, sections, restored, at) in core::mem::take(&mut self.gpp_events) {
-                    engine.gpp_categories(read_gpp(&piece, &gpp, sections), restored, at);
+                for (gpp, sections, restored, at) in &core::mem::take(&mut self.gpp_events) {
+                    engine.gpp_categories(read_gpp(&piece, gpp, *sections), *restored, *at);
                 }
                 self.gpp = Some(piece);
             }
@@ -144,6 +144,7 @@ impl Pieces {
 
 /// `piece.export(text, n)`; 0 when the call threw. A `match`, not
 /// `unwrap_or` (an instance with the exception's drop at each call).
+#[allow(clippy::manual_unwrap_or, clippy::manual_unwrap_or_default)] // the instance is what this avoids
 fn ask(piece: &Piece, export: &str, text: &str, n: u32) -> u32 {
     match piece.call(export, text, n) {
         Ok(v) => v,
