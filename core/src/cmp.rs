@@ -252,20 +252,6 @@ pub const SERVICES: [(&str, &str, &[Category]); 20] = {
     ]
 };
 
-/// [`SERVICES`] without its categories (only the cookie reader, an
-/// on-demand piece, needs those): what the page's own lookups read, so its
-/// wasm carries 8 bytes a row less (two `&str`s, not three fields).
-#[allow(clippy::indexing_slicing)] // evaluated at compile time: out of range is a build error
-const SERVICE_KEYS: [(&str, &str); SERVICES.len()] = {
-    let mut out = [("", ""); SERVICES.len()];
-    let mut i = 0;
-    while i < SERVICES.len() {
-        out[i] = (SERVICES[i].0, SERVICES[i].1);
-        i += 1;
-    }
-    out
-};
-
 /// The slot in [`SERVICES`] of a CMP service name: case, spaces, `_`, `-`
 /// and `.` ignored (`Google Analytics`, `google-analytics` and
 /// `google_analytics` are one name).
@@ -283,15 +269,15 @@ pub fn service(name: &str) -> Option<usize> {
         }
         want.next().is_none()
     };
-    SERVICE_KEYS
+    SERVICES
         .iter()
-        .position(|(names, _)| names.split(['|']).any(same))
+        .position(|(names, ..)| names.split(['|']).any(same))
 }
 
 /// The slot in [`SERVICES`] of a catalog vendor: where a CMP's per-service
 /// choice about it is kept in [`Vendors`].
 pub fn vendor_slot(vendor: &str) -> Option<usize> {
-    SERVICE_KEYS.iter().position(|(_, v)| *v == vendor)
+    SERVICES.iter().position(|(_, v, _)| *v == vendor)
 }
 
 /// A CMP's live state, as a page shell read it from the CMP's API or
