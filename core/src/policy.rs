@@ -254,14 +254,9 @@ impl Policy {
                 path.push((!value.is_empty()).then(|| String::from(value)));
                 value = field;
             }
-            let leaf = match value.split_at_checked(1) {
-                Some(("\"", text)) => Leaf::Text(text),
-                Some(("b", "")) => Leaf::Bool,
-                Some(("n", "")) => Leaf::Null,
-                Some(("[", "")) => Leaf::Array,
-                _ => continue,
-            };
-            p.read(&path, leaf);
+            if let Some(leaf) = line_leaf(value) {
+                p.read(&path, leaf);
+            }
         }
         p
     }
@@ -334,6 +329,18 @@ fn accepts_implied(value: &str) -> bool {
     value == "accept"
 }
 
+/// A policy line's value (`Policy::from_lines`): `"` and a text, `b`,
+/// `n` or `[`; `None` for anything else.
+fn line_leaf(value: &str) -> Option<Leaf<'_>> {
+    match value.split_at_checked(1) {
+        Some(("\"", text)) => Some(Leaf::Text(text)),
+        Some(("b", "")) => Some(Leaf::Bool),
+        Some(("n", "")) => Some(Leaf::Null),
+        Some(("[", "")) => Some(Leaf::Array),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,14 +360,9 @@ mod tests {
                 };
                 path.clear();
                 path.extend(fields.map(|k| (!k.is_empty()).then(|| String::from(k))));
-                let leaf = match value.split_at_checked(1) {
-                    Some(("\"", text)) => Leaf::Text(text),
-                    Some(("b", "")) => Leaf::Bool,
-                    Some(("n", "")) => Leaf::Null,
-                    Some(("[", "")) => Leaf::Array,
-                    _ => continue,
-                };
-                p.read(&path, leaf);
+                if let Some(leaf) = line_leaf(value) {
+                    p.read(&path, leaf);
+                }
             }
             p
         }
