@@ -62,15 +62,15 @@ impl Host {
 
     /// `present(…)`'s flags; a host that throws or answers no string: none there.
     pub(crate) fn present(&self, globals: &str, ids: &str, scripts: &str) -> String {
-        self.present_flags(globals, ids, scripts)
-            .ok()
-            .and_then(|v| v.as_string())
-            .unwrap_or_default()
+        match self.present_flags(globals, ids, scripts) {
+            Ok(v) => v.as_string().unwrap_or_default(),
+            Err(_) => String::new(),
+        }
     }
 
     /// `(url, start, initiator)` of the entry of `<script id>`'s `src`.
     pub(crate) fn script_entry(&self, id: &str) -> Option<(String, f64, String)> {
-        let entry = self.script(id).ok().filter(JsValue::is_object)?;
+        let entry = object(self.script(id))?;
         let url = text_at(&entry, "name").filter(|u| !u.is_empty())?;
         let start = number_at(&entry, "startTime").unwrap_or(0.0);
         Some((
@@ -82,23 +82,36 @@ impl Host {
 
     /// The page global `name` when it is an object.
     pub(crate) fn object(&self, name: &str) -> Option<JsValue> {
-        self.value(name).ok().filter(JsValue::is_object)
+        object(self.value(name))
+    }
+}
+
+/// A host's answer when it is an object. Answers are read by `match`
+/// here and below, not `.ok()` / `.filter()` / `.and_then()`: each of those
+/// over a `JsValue` was an instance with its own drop (43 bytes of the
+/// wasm's gzip in all, docs/benchmarks.md, fifth round).
+fn object(v: Result<JsValue, JsValue>) -> Option<JsValue> {
+    match v {
+        Ok(v) if v.is_object() => Some(v),
+        _ => None,
     }
 }
 
 /// `o[key]` as a string; `None` when absent, not a string, or when reading
 /// it threw (a getter, a Proxy).
 pub(crate) fn text_at(o: &JsValue, key: &str) -> Option<String> {
-    reflect_get(o, &JsValue::from_str(key))
-        .ok()
-        .and_then(|v| v.as_string())
+    match reflect_get(o, &JsValue::from_str(key)) {
+        Ok(v) => v.as_string(),
+        Err(_) => None,
+    }
 }
 
 /// `o[key]` as a number, same care.
 pub(crate) fn number_at(o: &JsValue, key: &str) -> Option<f64> {
-    reflect_get(o, &JsValue::from_str(key))
-        .ok()
-        .and_then(|v| v.as_f64())
+    match reflect_get(o, &JsValue::from_str(key)) {
+        Ok(v) => v.as_f64(),
+        Err(_) => None,
+    }
 }
 
 /// Whether `o[key]` is truthy; a read that throws is false.

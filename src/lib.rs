@@ -39,6 +39,10 @@
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
+// Strings are pushed as `&str`, one character too: the shell's own
+// `String::push` was a second copy of it in the module beside the core's
+// (docs/benchmarks.md, fifth round).
+#![allow(clippy::single_char_add_str)]
 
 extern crate alloc;
 // Without `trap` (tests, lints) std's panic handler; the shipped build
@@ -205,11 +209,11 @@ impl Monitor {
             return;
         }
         self.with(|s| {
-            for ((url, initiator), n) in urls
-                .split(['\n'])
-                .zip(initiators.split(['\n']))
-                .zip(numbers.chunks_exact(4))
-            {
+            let mut lines = Lines::new(urls, initiators);
+            for n in numbers.chunks_exact(4) {
+                let Some((url, initiator)) = lines.next() else {
+                    break;
+                };
                 if let [start, transfer, encoded, duration] = *n {
                     s.request(Request {
                         url,
@@ -280,16 +284,15 @@ impl Monitor {
             };
             s.consent_calls = s.consent_calls.saturating_add(1);
             let mut update = Categories::default();
-            for (c, v) in Category::ALL
-                .into_iter()
-                .zip([necessary, functional, analytics, marketing])
-            {
-                match v {
-                    1 => update.set(c, Some(true)),
-                    0 => update.set(c, Some(false)),
-                    _ => {}
-                }
-            }
+            let mut set = |c, v| match v {
+                1 => update.set(c, Some(true)),
+                0 => update.set(c, Some(false)),
+                _ => {}
+            };
+            set(Category::Necessary, necessary);
+            set(Category::Functional, functional);
+            set(Category::Analytics, analytics);
+            set(Category::Marketing, marketing);
             s.engine.consent(update, Source::Api, at);
             s.sweep.activity = true;
         });
@@ -317,10 +320,16 @@ impl Monitor {
         at: f64,
         services: u32,
     ) {
-        let choices: Vec<(&str, bool)> = names
-            .split(['\n'])
-            .zip(granted.iter().map(|g| *g == 1))
-            .collect();
+        // Pushed by a loop, not `zip` and `collect` (generic instances the
+        // module would carry for this call alone).
+        let mut choices: Vec<(&str, bool)> = Vec::new();
+        let mut lines = names.split(['\n']);
+        for g in granted {
+            let Some(name) = lines.next() else {
+                break;
+            };
+            choices.push((name, *g == 1));
+        }
         let split = choices
             .len()
             .saturating_sub(usize::try_from(services).unwrap_or(usize::MAX));
@@ -356,9 +365,13 @@ impl Monitor {
             _ => None,
         };
         let ids = |list: &[i32]| -> Vec<u16> {
-            list.iter()
-                .filter_map(|id| u16::try_from(*id).ok())
-                .collect()
+            let mut out = Vec::new();
+            for id in list {
+                if let Ok(id) = u16::try_from(*id) {
+                    out.push(id);
+                }
+            }
+            out
         };
         let (purposes, vendors) = (ids(purposes), ids(vendors));
         self.with(|s| {
@@ -387,7 +400,10 @@ impl Monitor {
     /// nothing); `at` -1 when it was
     /// there before the monitor started (counts from page start).
     pub fn consent_mode(&self, command: &str, keys: &str, values: &str, at: f64) {
-        let params: Vec<(&str, &str)> = keys.split(['\n']).zip(values.split(['\n'])).collect();
+        let mut params: Vec<(&str, &str)> = Vec::new();
+        for pair in Lines::new(keys, values) {
+            params.push(pair);
+        }
         self.with(|s| {
             s.engine
                 .consent_mode(command, &params, if at > BEFORE { ms(at) } else { 0 });
@@ -559,6 +575,28 @@ impl Monitor {
     }
 }
 
+/// Two lists of lines read side by side, as far as the shorter goes. Not
+/// `zip` of two splits, and its pairs pushed, not `collect`ed: those
+/// instances cost the module 97 bytes of gzip (docs/benchmarks.md, fifth
+/// round).
+struct Lines<'a>(
+    core::str::Split<'a, [char; 1]>,
+    core::str::Split<'a, [char; 1]>,
+);
+
+impl<'a> Lines<'a> {
+    fn new(a: &'a str, b: &'a str) -> Self {
+        Lines(a.split(['\n']), b.split(['\n']))
+    }
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = (&'a str, &'a str);
+    fn next(&mut self) -> Option<(&'a str, &'a str)> {
+        Some((self.0.next()?, self.1.next()?))
+    }
+}
+
 /// Cookie names whose classification is kept: a page has a few dozen; past
 /// this, a new name is classified on each snapshot again (only slower).
 #[cfg(not(feature = "parsers"))]
@@ -589,7 +627,7 @@ impl Shell {
                     out.push_str("; ");
                 }
                 out.push_str(name);
-                out.push('=');
+                out.push_str("=");
                 out.push_str(value);
             }
         }
@@ -622,15 +660,16 @@ pub(crate) fn cat(parts: &[&str]) -> String {
     out
 }
 
-/// 16 hex chars, random per page view.
+/// 16 hex chars, random per page view. Pushed as `&str`s: a `String::push`
+/// here kept a second copy of it in the module beside the core's.
 fn page_view_id() -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    (0..16)
-        .map(|_| {
-            let n = (host::random() * 16.0) as usize;
-            HEX.get(n).copied().map(char::from).unwrap_or('0')
-        })
-        .collect()
+    const HEX: &str = "0123456789abcdef";
+    let mut out = String::with_capacity(16);
+    for _ in 0..16 {
+        let n = (host::random() * 16.0) as usize;
+        out.push_str(HEX.get(n..=n).unwrap_or("0"));
+    }
+    out
 }
 
 // dlmalloc is about 8 KB of the module; the page view's heap is small and

@@ -117,7 +117,7 @@ impl Pieces {
     /// The site's CMP names changed: the cookie reader reads with the new ones.
     pub(crate) fn policy(&self, engine: &Engine) {
         if let Some(reader) = &self.cmp {
-            let _ = reader.call("names", &engine.policy().consent_names.to_text(), 0);
+            ask(reader, "names", &engine.policy().consent_names.to_text(), 0);
         }
     }
 
@@ -125,15 +125,15 @@ impl Pieces {
     pub(crate) fn attach(&mut self, engine: &mut Engine, kind: u32, piece: Piece) {
         match kind {
             CMP_COOKIES if self.cmp.is_none() => {
-                let _ = piece.call("names", &engine.policy().consent_names.to_text(), 0);
-                for (header, at) in core::mem::take(&mut self.cookies) {
-                    engine.cmp_cookie_consent(read_cookies(&piece, &header), at);
+                ask(&piece, "names", &engine.policy().consent_names.to_text(), 0);
+                for (header, at) in &core::mem::take(&mut self.cookies) {
+                    engine.cmp_cookie_consent(read_cookies(&piece, header), *at);
                 }
                 self.cmp = Some(piece);
             }
             GPP_US if self.gpp.is_none() => {
-                for (gpp, sections, restored, at) in core::mem::take(&mut self.gpp_events) {
-                    engine.gpp_categories(read_gpp(&piece, &gpp, sections), restored, at);
+                for (gpp, sections, restored, at) in &core::mem::take(&mut self.gpp_events) {
+                    engine.gpp_categories(read_gpp(&piece, gpp, *sections), *restored, *at);
                 }
                 self.gpp = Some(piece);
             }
@@ -142,9 +142,19 @@ impl Pieces {
     }
 }
 
+/// `piece.export(text, n)`; 0 when the call threw. A `match`, not
+/// `unwrap_or` (an instance with the exception's drop at each call).
+#[allow(clippy::manual_unwrap_or, clippy::manual_unwrap_or_default)] // the instance is what this avoids
+fn ask(piece: &Piece, export: &str, text: &str, n: u32) -> u32 {
+    match piece.call(export, text, n) {
+        Ok(v) => v,
+        Err(_) => 0,
+    }
+}
+
 fn read_cookies(reader: &Piece, header: &str) -> Option<CmpConsent> {
-    let mut found = CmpConsent::from_bits(reader.call("read", header, 0).unwrap_or(0))?;
-    let vendors = |which| reader.call("vendors", "", which).unwrap_or(0);
+    let mut found = CmpConsent::from_bits(ask(reader, "read", header, 0))?;
+    let vendors = |which| ask(reader, "vendors", "", which);
     found.vendors = Vendors {
         granted: vendors(0),
         refused: vendors(1),
@@ -153,7 +163,7 @@ fn read_cookies(reader: &Piece, header: &str) -> Option<CmpConsent> {
 }
 
 fn read_gpp(decoder: &Piece, gpp: &str, sections: u32) -> Categories {
-    let bits = decoder.call("categories", gpp, sections).unwrap_or(0);
+    let bits = ask(decoder, "categories", gpp, sections);
     Categories::from_bits(u8::try_from(bits).unwrap_or(0))
 }
 

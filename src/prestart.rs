@@ -53,13 +53,24 @@ impl Prestart {
                 now.push((cmp, crate::cat(&[name, "=", value])));
             }
         }
+        // Loops that push, not `collect` / `filter().chain().map()` into
+        // `extend` (adapter instances the module carried for this alone).
         if !core::mem::replace(&mut self.first_read, true) {
-            self.restored = now.iter().map(|(cmp, _)| *cmp).collect();
+            // The first read: `restored` is still empty.
+            for (cmp, _) in &now {
+                self.restored.push(cmp);
+            }
         } else {
-            let (last, changes) = (&self.last, &mut self.changes);
-            let set = now.iter().filter(|c| !last.contains(c));
-            let removed = last.iter().filter(|c| !now.contains(c));
-            changes.extend(set.chain(removed).map(|(cmp, _)| (at, *cmp)));
+            for c in &now {
+                if !self.last.contains(c) {
+                    self.changes.push((at, c.0));
+                }
+            }
+            for c in &self.last {
+                if !now.contains(c) {
+                    self.changes.push((at, c.0));
+                }
+            }
         }
         self.last = now;
     }

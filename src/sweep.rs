@@ -48,49 +48,41 @@ impl Sweep {
     /// One pass over what is not found yet; returns the delay until the next.
     pub(crate) fn run(&mut self, engine: &mut Engine, host: &Host, now: u64) -> u32 {
         let found = self.found.len();
-        // Everything not found yet, asked of the host in one call.
-        let mut asked: [Vec<(&'static Vendor, &'static str)>; 3] = Default::default();
+        // Everything not found yet, asked of the host in one call. Plain
+        // loops, not `zip` / `any` / `all` / `enumerate` / `map` adapters
+        // (instances the module carried for this alone).
+        let (mut globals, mut ids, mut scripts) = (Vec::new(), Vec::new(), Vec::new());
         for vendor in vendors() {
-            let lists = [
-                vendor.globals(),
-                vendor.dom_ids(),
-                vendor.loader_script_ids(),
-            ];
-            for (list, asked) in lists.into_iter().zip(asked.iter_mut()) {
-                for k in list.iter() {
-                    // Asked once, for the first vendor that lists it (as
-                    // when each was asked in turn and found by the first).
-                    if !self.found.contains(&k) && !asked.iter().any(|(_, a)| *a == k) {
-                        asked.push((vendor, k));
-                    }
-                }
-            }
+            self.ask(vendor, vendor.globals(), &mut globals);
+            self.ask(vendor, vendor.dom_ids(), &mut ids);
+            self.ask(vendor, vendor.loader_script_ids(), &mut scripts);
         }
-        let [globals, ids, scripts] = &asked;
-        let answer = if asked.iter().all(Vec::is_empty) {
+        let answer = if globals.is_empty() && ids.is_empty() && scripts.is_empty() {
             String::new()
         } else {
             let lines = |l: &Vec<(&'static Vendor, &'static str)>| {
                 let mut out = String::new();
-                for (i, (_, k)) in l.iter().enumerate() {
-                    if i > 0 {
-                        out.push('\n');
+                let mut first = true;
+                for (_, k) in l {
+                    if !first {
+                        out.push_str("\n");
                     }
+                    first = false;
                     out.push_str(k);
                 }
                 out
             };
-            host.present(&lines(globals), &lines(ids), &lines(scripts))
+            host.present(&lines(&globals), &lines(&ids), &lines(&scripts))
         };
-        let mut flags = answer.bytes().map(|b| b == b'1');
-        for &(vendor, path) in globals {
-            if flags.next() == Some(true) {
+        let mut flags = answer.bytes();
+        for &(vendor, path) in &globals {
+            if flags.next() == Some(b'1') {
                 self.found.push(path);
                 engine.presence(vendor, Evidence::Global { name: path.into() }, now);
             }
         }
-        for &(vendor, id) in ids {
-            if flags.next() == Some(true) {
+        for &(vendor, id) in &ids {
+            if flags.next() == Some(b'1') {
                 self.found.push(id);
                 engine.presence(
                     vendor,
@@ -101,8 +93,8 @@ impl Sweep {
                 );
             }
         }
-        for &(vendor, id) in scripts {
-            if flags.next() == Some(true) {
+        for &(vendor, id) in &scripts {
+            if flags.next() == Some(b'1') {
                 self.loader(engine, host, vendor, id);
             }
         }
@@ -162,6 +154,28 @@ impl Sweep {
         }
     }
 
+    /// Adds to `asked` each item of `list` not found yet, once, for the
+    /// first vendor that lists it (as when each was asked in turn and
+    /// found by the first).
+    fn ask(
+        &self,
+        vendor: &'static Vendor,
+        list: catalog::Strs,
+        asked: &mut Vec<(&'static Vendor, &'static str)>,
+    ) {
+        'items: for k in list.iter() {
+            if self.found.contains(&k) {
+                continue;
+            }
+            for (_, a) in asked.iter() {
+                if *a == k {
+                    continue 'items;
+                }
+            }
+            asked.push((vendor, k));
+        }
+    }
+
     /// Judges one settings object or API call argument: an identified user
     /// without the proof of server-side verification. Only field presence
     /// is read, never a value.
@@ -179,11 +193,23 @@ impl Sweep {
         if !arg.is_object() || self.identified.contains(&vendor.id) {
             return;
         }
-        if rule.ids.iter().any(|k| truthy_at(arg, k)) {
+        if any_truthy(arg, rule.ids) {
             self.identified.push(vendor.id);
-            if !rule.proofs.iter().any(|k| truthy_at(arg, k)) {
+            if !any_truthy(arg, rule.proofs) {
                 engine.identity_unverified(vendor, source, at);
             }
         }
     }
+}
+
+/// Whether one of `paths` is truthy in `arg`. A loop, not
+/// `iter().any()`: with `Strs::contains` a loop too, the module has no
+/// `Map::try_fold` instance left (70 bytes of gzip; either alone: none).
+fn any_truthy(arg: &JsValue, paths: catalog::Strs) -> bool {
+    for k in paths.iter() {
+        if truthy_at(arg, k) {
+            return true;
+        }
+    }
+    false
 }

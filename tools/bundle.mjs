@@ -6,7 +6,7 @@
 //                        APIs filled in. The only file on the page's
 //                        critical path.
 //   dist/tagwatch_bg.js  the brain, an ES module the loader imports after
-//                        `load`: the glue + www/url.js + www/consent.js +
+//                        `load`: the glue + www/consent.js +
 //                        www/observe.js + www/brain.js, exporting `start`.
 //   dist/ondemand/cmp-api.js  on demand: www/cmp-api.js (the adapters of
 //                        the CMPs' own APIs), exporting `cmpReaders`; the
@@ -67,7 +67,7 @@ const loaderSrc = '(function () {\n"use strict";\ntry {\n' + read('www/host.js')
 // vendor and verb, one of its hosts and one of its cookie names.
 const [warm] = watched;
 const warmSample = [warm.id, warm.identity.verbs[0], warm.domains[0], warm.cookies[0].name];
-const brainSrc = [brainGlue(read(args.glue)), read('www/url.js'), read('www/consent.js'), read('www/observe.js'),
+const brainSrc = [brainGlue(read(args.glue)), read('www/consent.js'), read('www/observe.js'),
   fill('www/brain.js', '/* WARM */[]', warmSample)].join('\n');
 
 /**

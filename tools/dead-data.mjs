@@ -25,6 +25,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cursor, leb, section, sections as moduleSections, sleb } from './wasm-bytes.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const file = process.argv[2];
@@ -39,45 +40,26 @@ function leave(why) {
   console.error(`dead-data: ${file} left as it is (${why})`);
   process.exit(0);
 }
-let pos = 8;
-const leb = () => { let r = 0, s = 0, b; do { b = bytes[pos++]; r += (b & 0x7f) * 2 ** s; s += 7; } while (b & 0x80); return r; };
-const encode = (n, signed) => {
-  const out = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n = signed ? n >> 7 : n >>> 7;
-    const done = signed ? (n === 0 && !(b & 0x40)) || (n === -1 && (b & 0x40)) : n === 0;
-    out.push(done ? b : b | 0x80);
-    if (done) return Buffer.from(out);
-  }
-};
-// The module's sections [id, start, end] and its data segments: passive
-// ones as they are, active ones of memory 0 with an `i32.const` offset as
+// The module's sections and its data segments: passive ones as they are,
+// active ones of memory 0 with an `i32.const` offset as
 // { address, at (file offset of the bytes), len }.
-const sections = [];
+const sections = moduleSections(bytes);
 const segments = [];
-while (pos < bytes.length) {
-  const start = pos;
-  const id = bytes[pos++];
-  const size = leb();
-  const end = pos + size;
-  sections.push([id, start, end]);
-  if (id === 11) {
-    for (let n = leb(); n > 0; n--) {
-      const from = pos;
-      const flags = leb();
-      if (flags === 1) { const len = leb(); pos += len; segments.push({ raw: bytes.subarray(from, pos) }); continue; }
-      if (flags !== 0) leave(`a data segment with flags ${flags}`);
-      if (bytes[pos++] !== 0x41) leave('a data segment whose offset is not i32.const');
-      let address = 0, shift = 0, b;
-      do { b = bytes[pos++]; address |= (b & 0x7f) << shift; shift += 7; } while (b & 0x80);
-      if (bytes[pos++] !== 0x0b) leave('a data segment offset of more than one instruction');
-      const len = leb();
-      segments.push({ address: address >>> 0, at: pos, len });
-      pos += len;
-    }
+for (const { id, start } of sections) {
+  if (id !== 11) continue;
+  const r = cursor(bytes, start);
+  for (let n = r.leb(); n > 0; n--) {
+    const from = r.pos;
+    const flags = r.leb();
+    if (flags === 1) { const len = r.leb(); r.pos += len; segments.push({ raw: bytes.subarray(from, r.pos) }); continue; }
+    if (flags !== 0) leave(`a data segment with flags ${flags}`);
+    if (r.byte() !== 0x41) leave('a data segment whose offset is not i32.const');
+    const address = r.sleb();
+    if (r.byte() !== 0x0b) leave('a data segment offset of more than one instruction');
+    const len = r.leb();
+    segments.push({ address: address >>> 0, at: r.pos, len });
+    r.pos += len;
   }
-  pos = end;
 }
 
 const found = [];
@@ -116,14 +98,13 @@ for (const seg of segments) {
   if (after.length) kept.push(active(start + LUT.length, after));
 }
 function active(address, data) {
-  return Buffer.concat([Buffer.from([0, 0x41]), encode(address | 0, true), Buffer.from([0x0b]), encode(data.length), data]);
+  return Buffer.concat([Buffer.from([0, 0x41]), sleb(address | 0), Buffer.from([0x0b]), leb(data.length), data]);
 }
-const section = (id, body) => Buffer.concat([Buffer.from([id]), encode(body.length), body]);
 const out = [bytes.subarray(0, 8)];
-for (const [id, from, to] of sections) {
-  if (id === 11) out.push(section(11, Buffer.concat([encode(kept.length), ...kept])));
-  else if (id === 12) out.push(section(12, encode(kept.length)));
-  else out.push(bytes.subarray(from, to));
+for (const { id, from, end } of sections) {
+  if (id === 11) out.push(section(11, Buffer.concat([leb(kept.length), ...kept])));
+  else if (id === 12) out.push(section(12, leb(kept.length)));
+  else out.push(bytes.subarray(from, end));
 }
 writeFileSync(file, Buffer.concat(out));
 console.error(`dead-data: ${file}: the integer digit table at ${start} (${LUT.length} bytes), read by no code, left out of the data`);

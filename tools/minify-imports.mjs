@@ -15,6 +15,7 @@
 //
 // usage: node tools/minify-imports.mjs IN.wasm IN.js OUT.wasm OUT.js
 import { readFileSync, writeFileSync } from 'node:fs';
+import { exports, imports, leb, name, section, sections } from './wasm-bytes.mjs';
 
 const [inWasm, inJs, outWasm, outJs] = process.argv.slice(2);
 if (!outJs) {
@@ -24,26 +25,6 @@ if (!outJs) {
 const wasm = readFileSync(inWasm);
 let js = readFileSync(inJs, 'utf8');
 
-function readLeb(buf, pos) {
-  let result = 0, shift = 0, byte;
-  do {
-    byte = buf[pos++];
-    result += (byte & 0x7f) * 2 ** shift;
-    shift += 7;
-  } while (byte & 0x80);
-  return [result, pos];
-}
-function leb(n) {
-  const out = [];
-  do {
-    let byte = n & 0x7f;
-    n = Math.floor(n / 128);
-    if (n) byte |= 0x80;
-    out.push(byte);
-  } while (n);
-  return Buffer.from(out);
-}
-const name = (s) => Buffer.concat([leb(Buffer.byteLength(s)), Buffer.from(s)]);
 // Identifier-safe short names: a…z A…Z, then two letters.
 const LETTERS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
 const shortName = (i) => (i < LETTERS.length ? '' : LETTERS[Math.floor(i / LETTERS.length) - 1]) + LETTERS[i % LETTERS.length];
@@ -55,50 +36,25 @@ const moduleName = moduleMatch[1];
 
 const out = [wasm.subarray(0, 8)];
 const renames = new Map();
-let exportAt = -1;
-let pos = 8;
-while (pos < wasm.length) {
-  const id = wasm[pos];
-  const [size, start] = readLeb(wasm, pos + 1);
-  const end = start + size;
+let exportAt = -1, exportStart = -1;
+for (const { id, from, start, end } of sections(wasm)) {
   if (id !== 2) {
-    if (id === 7) exportAt = out.length;
-    out.push(wasm.subarray(pos, end));
-    pos = end;
+    if (id === 7) [exportAt, exportStart] = [out.length, start];
+    out.push(wasm.subarray(from, end));
     continue;
   }
-  let [count, p] = readLeb(wasm, start);
-  const parts = [leb(count)];
-  for (let i = 0; i < count; i++) {
-    let len;
-    [len, p] = readLeb(wasm, p);
-    const mod = wasm.toString('utf8', p, p + len);
-    p += len;
-    [len, p] = readLeb(wasm, p);
-    const field = wasm.toString('utf8', p, p + len);
-    p += len;
-    const descStart = p;
-    const kind = wasm[p++];
-    if (kind === 0) [, p] = readLeb(wasm, p); // func: type index
-    else if (kind === 1 || kind === 2) { // table (reftype + limits) / memory (limits)
-      if (kind === 1) p++;
-      const flags = wasm[p++];
-      [, p] = readLeb(wasm, p);
-      if (flags & 1) [, p] = readLeb(wasm, p);
-    } else if (kind === 3) p += 2; // global: valtype, mutability
-    else if (kind === 4) { p++; [, p] = readLeb(wasm, p); } // tag
-    else throw new Error(`unknown import kind ${kind}`);
+  const list = imports(wasm, start);
+  const parts = [leb(list.length)];
+  for (const { module: mod, field, desc } of list) {
     let newMod = mod, newField = field;
     if (mod === moduleName) {
       newMod = 'a';
       if (!renames.has(field)) renames.set(field, shortName(renames.size));
       newField = renames.get(field);
     }
-    parts.push(name(newMod), name(newField), wasm.subarray(descStart, p));
+    parts.push(name(newMod), name(newField), desc);
   }
-  const body = Buffer.concat(parts);
-  out.push(Buffer.from([2]), leb(body.length), body);
-  pos = end;
+  out.push(section(2, Buffer.concat(parts)));
 }
 
 // Rename the keys of the glue's import object; every name must be found.
@@ -153,26 +109,14 @@ const dropped = [];
 {
   const at = exportAt;
   if (at < 0) throw new Error('minify-imports: the module has no export section');
-  const sec = out[at];
-  let [, p] = readLeb(sec, 1);
-  let count;
-  [count, p] = readLeb(sec, p);
   const kept = [];
-  for (let i = 0; i < count; i++) {
-    let len;
-    [len, p] = readLeb(sec, p);
-    const field = sec.toString('utf8', p, p + len);
-    p += len;
-    const descStart = p++;
-    [, p] = readLeb(sec, p);
-    const desc = sec.subarray(descStart, p);
+  for (const { field, desc } of exports(wasm, exportStart)) {
     if (!new RegExp(`\\b${field}\\b`).test(js)) { dropped.push(field); continue; }
     const to = shortName(exportRenames.size);
     exportRenames.set(field, to);
     kept.push(Buffer.concat([name(to), desc]));
   }
-  const body = Buffer.concat([leb(kept.length), ...kept]);
-  out[at] = Buffer.concat([Buffer.from([7]), leb(body.length), body]);
+  out[at] = section(7, Buffer.concat([leb(kept.length), ...kept]));
 }
 for (const [from, to] of exportRenames) {
   js = js.replace(new RegExp(`\\bwasm\\.${from}\\b`, 'g'), `wasm.${to}`);

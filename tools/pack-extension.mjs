@@ -21,6 +21,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statS
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { crc32, deflateRawSync, deflateSync } from 'node:zlib';
+import { leb, name as wasmName, readLeb, section as wasmSection, sections } from './wasm-bytes.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const args = {
@@ -158,25 +159,11 @@ function fallback(raw) {
 
 /** `wasm` with the named features dropped from its `target_features` section. */
 function withoutFeatures(wasm, drop) {
-  const readLeb = (buf, pos) => {
-    let r = 0, shift = 0, b;
-    do { b = buf[pos++]; r += (b & 0x7f) * 2 ** shift; shift += 7; } while (b & 0x80);
-    return [r, pos];
-  };
-  const leb = (n) => {
-    const o = [];
-    do { let b = n & 0x7f; n = Math.floor(n / 128); if (n) b |= 0x80; o.push(b); } while (n);
-    return Buffer.from(o);
-  };
-  const str = (s) => Buffer.concat([leb(Buffer.byteLength(s)), Buffer.from(s)]);
   const out = [wasm.subarray(0, 8)];
-  let pos = 8;
   let found = false;
-  while (pos < wasm.length) {
-    const [size, start] = readLeb(wasm, pos + 1);
-    const end = start + size;
-    let section = wasm.subarray(pos, end);
-    if (wasm[pos] === 0) {
+  for (const { id, from, start, end } of sections(wasm)) {
+    let section = wasm.subarray(from, end);
+    if (id === 0) {
       const [len, p] = readLeb(wasm, start);
       if (wasm.subarray(p, p + len).toString() === 'target_features') {
         found = true;
@@ -185,16 +172,14 @@ function withoutFeatures(wasm, drop) {
         for (let i = 0; i < n; i++) {
           const prefix = wasm[q];
           const [l, r] = readLeb(wasm, q + 1);
-          const name = wasm.subarray(r, r + l).toString();
-          if (!drop.includes(name)) kept.push(Buffer.concat([Buffer.from([prefix]), str(name)]));
+          const feature = wasm.subarray(r, r + l).toString();
+          if (!drop.includes(feature)) kept.push(Buffer.concat([Buffer.from([prefix]), wasmName(feature)]));
           q = r + l;
         }
-        const body = Buffer.concat([str('target_features'), leb(kept.length), ...kept]);
-        section = Buffer.concat([Buffer.from([0]), leb(body.length), body]);
+        section = wasmSection(0, Buffer.concat([wasmName('target_features'), leb(kept.length), ...kept]));
       }
     }
     out.push(section);
-    pos = end;
   }
   if (!found) throw new Error('pack-extension: the raw wasm has no target_features section');
   return Buffer.concat(out);

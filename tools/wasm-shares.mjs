@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { gzipSync, constants } from 'node:zlib';
+import { cursor, imports, sections } from './wasm-bytes.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => { const i = args.indexOf(name); return i >= 0 ? args.splice(i, 2)[1] : dflt; };
@@ -18,34 +19,22 @@ const bytes = readFileSync(file);
 const names = new Map(readFileSync(`target/symbols/${basename(file)}.symbols`, 'utf8')
   .split('\n').filter(Boolean).map((l) => { const i = l.indexOf(':'); return [Number(l.slice(0, i)), l.slice(i + 1)]; }));
 
-let pos = 8;
-const leb = () => { let r = 0, s = 0, b; do { b = bytes[pos++]; r += (b & 0x7f) * 2 ** s; s += 7; } while (b & 0x80); return r; };
-let imports = 0;
+let imported = 0;
 const bodies = [];
 let data = Buffer.alloc(0);
-while (pos < bytes.length) {
-  const id = bytes[pos++];
-  const size = leb();
-  const end = pos + size;
+for (const { id, start, end } of sections(bytes)) {
   if (id === 2) {
-    for (let n = leb(); n > 0; n--) {
-      for (let k = 0; k < 2; k++) { const len = leb(); pos += len; }   // module, field names
-      const kind = bytes[pos++];
-      if (kind === 0) { leb(); imports++; }
-      else if (kind === 1) { pos++; const f = leb(); leb(); if (f & 1) leb(); }
-      else if (kind === 2) { const f = leb(); leb(); if (f & 1) leb(); }
-      else if (kind === 3) { pos += 2; }
-    }
+    imported = imports(bytes, start).filter((i) => i.kind === 0).length;
   } else if (id === 10) {
-    for (let n = leb(), i = 0; i < n; i++) {
-      const len = leb();
-      bodies.push({ index: imports + i, body: bytes.subarray(pos, pos + len) });
-      pos += len;
+    const r = cursor(bytes, start);
+    for (let n = r.leb(), i = 0; i < n; i++) {
+      const len = r.leb();
+      bodies.push({ index: imported + i, body: bytes.subarray(r.pos, r.pos + len) });
+      r.pos += len;
     }
   } else if (id === 11) {
-    data = bytes.subarray(pos, end);
+    data = bytes.subarray(start, end);
   }
-  pos = end;
 }
 
 const gz = (parts) => gzipSync(Buffer.concat(parts), { level: 9, strategy: constants.Z_DEFAULT_STRATEGY }).length;

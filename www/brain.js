@@ -1,6 +1,6 @@
 /* tagwatch brain (dist/tagwatch_bg.js): the ES module the loader imports
  * after the page's `load`. tools/bundle.mjs makes it from wasm-bindgen's
- * glue, www/url.js, www/consent.js, www/observe.js and this file, in one
+ * glue, www/consent.js, www/observe.js and this file, in one
  * module scope that exports `start` only (nothing reaches the page's
  * globals).
  *
@@ -14,8 +14,8 @@
  * callback: replays what was kept and takes the loader's events live
  * (observing the page: www/observe.js), attaches the consent adapters
  * (www/consent.js), then takes the first sweep. It implements the snippet's host (src/host.rs) on
- * `window`. Health reports carry the page URL redacted as findings do
- * (www/url.js). The on-demand pieces the monitor asks for (src/pieces.rs:
+ * `window`. Its health reports carry the page's origin only, as the
+ * loader's do (no page data). The on-demand pieces the monitor asks for (src/pieces.rs:
  * the CMP cookie reader, the GPP US decoder) are fetched from `ondemand/`
  * beside the wasm, instantiated and handed to it. */
 
@@ -164,7 +164,7 @@ function run(h) {
     if (told[status]) return;
     told[status] = 1;
     var q = h.quote;
-    net.send(config.collector, '[{"type":"tagwatch-health","age":0,"url":' + q(pageUrl(location.href)) +
+    net.send(config.collector, '[{"type":"tagwatch-health","age":0,"url":' + q(location.origin + '/') +
       ',"user_agent":' + q(String(navigator.userAgent).slice(0, 512)) +
       ',"body":{"schema":1,"site":' + q(config.site) + ',"status":"' + status + '","reason":' + q(String(reason).slice(0, 200)) + '}}]');
   }

@@ -239,9 +239,16 @@ impl Strs {
         (0..self.n).any(|_| host_within(host, c.str()))
     }
 
-    /// Whether `item` is one of the items.
+    /// Whether `item` is one of the items. A loop, not `iter().any()`
+    /// (the page's wasm then needs no `Map::try_fold` instance; see
+    /// `any_truthy` in the shell's sweep).
     pub fn contains(self, item: &str) -> bool {
-        self.iter().any(|s| s == item)
+        for s in self.iter() {
+            if s == item {
+                return true;
+            }
+        }
+        false
     }
 
     /// The items as a vector.

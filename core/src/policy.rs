@@ -242,20 +242,21 @@ impl Policy {
         let mut p = Policy::default();
         let mut path = Vec::new();
         for line in text.split(['\n']) {
+            // Every field but the last is a key, the last the value: read
+            // forwards (`next_back` kept a reverse splitter in the page's
+            // wasm for this line alone).
             let mut fields = line.split(['\t']);
-            let Some(value) = fields.next_back() else {
+            let Some(mut value) = fields.next() else {
                 continue;
             };
             path.clear();
-            path.extend(fields.map(|k| (!k.is_empty()).then(|| String::from(k))));
-            let leaf = match value.split_at_checked(1) {
-                Some(("\"", text)) => Leaf::Text(text),
-                Some(("b", "")) => Leaf::Bool,
-                Some(("n", "")) => Leaf::Null,
-                Some(("[", "")) => Leaf::Array,
-                _ => continue,
-            };
-            p.read(&path, leaf);
+            for field in fields {
+                path.push((!value.is_empty()).then(|| String::from(value)));
+                value = field;
+            }
+            if let Some(leaf) = line_leaf(value) {
+                p.read(&path, leaf);
+            }
         }
         p
     }
@@ -328,9 +329,68 @@ fn accepts_implied(value: &str) -> bool {
     value == "accept"
 }
 
+/// A policy line's value (`Policy::from_lines`): `"` and a text, `b`,
+/// `n` or `[`; `None` for anything else.
+fn line_leaf(value: &str) -> Option<Leaf<'_>> {
+    match value.split_at_checked(1) {
+        Some(("\"", text)) => Some(Leaf::Text(text)),
+        Some(("b", "")) => Some(Leaf::Bool),
+        Some(("n", "")) => Some(Leaf::Null),
+        Some(("[", "")) => Some(Leaf::Array),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `from_lines` reading each line's fields forwards reads what the
+    /// former `split().next_back()` form read, on the golden lines and
+    /// malformed ones.
+    #[test]
+    fn lines_read_forwards_as_before() {
+        fn former(text: &str) -> Policy {
+            let mut p = Policy::default();
+            let mut path = Vec::new();
+            for line in text.split(['\n']) {
+                let mut fields = line.split(['\t']);
+                let Some(value) = fields.next_back() else {
+                    continue;
+                };
+                path.clear();
+                path.extend(fields.map(|k| (!k.is_empty()).then(|| String::from(k))));
+                if let Some(leaf) = line_leaf(value) {
+                    p.read(&path, leaf);
+                }
+            }
+            p
+        }
+        let golden = include_str!("../../tests/fixtures/policy/policy.lines");
+        let mut texts = vec![
+            String::new(),
+            "\t".into(),
+            "\t\t\"x".into(),
+            "grace_ms\t\"250\t".into(),
+            "grace_ms\t\t\"250".into(),
+            "\tgrace_ms\t\"250".into(),
+            "\"1\n\n\t\n".into(),
+            golden.into(),
+        ];
+        for line in golden.split('\n') {
+            texts.push(line.replace('\t', "\t\t"));
+            texts.push(format!("\t{line}"));
+            texts.push(format!("{line}\t"));
+        }
+        for t in &texts {
+            assert_eq!(Policy::from_lines(t), former(t), "{t:?}");
+        }
+        assert_ne!(
+            Policy::from_lines(golden),
+            Policy::default(),
+            "the golden lines set something"
+        );
+    }
 
     fn purpose(name: &str) -> &'static PurposeDef {
         let v = crate::catalog::vendor("intercom").unwrap();

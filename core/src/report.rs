@@ -27,7 +27,10 @@ pub const MAX_RELEASE: usize = 128;
 /// the schema refuses), which no build id has and which would not read
 /// back as the text the site meant.
 pub fn release(s: &str) -> &str {
-    let s = crate::prefix(s.trim(), MAX_RELEASE).trim_end();
+    // `trim`, not `trim_end` (the cut text starts trimmed already): the
+    // page's wasm has `trim`, and `trim_end` kept a reverse searcher
+    // inlined here.
+    let s = crate::prefix(s.trim(), MAX_RELEASE).trim();
     if s.chars().any(char::is_control) {
         return "";
     }

@@ -1,7 +1,6 @@
 //! The page-URL redaction contract, `tests/fixtures/url/page-url.json`:
-//! every URL that leaves the page is `url::page_url` of it. The loader's
-//! JavaScript twin (`www/url.js`, for the health report it sends when the
-//! wasm cannot run) is held to the same file by `tests/e2e/url.test.mjs`.
+//! every URL that leaves the page is `url::page_url` of it (a health
+//! report, sent without the wasm, carries the page's origin only).
 
 use serde_json::Value;
 use tagwatch_core::url;

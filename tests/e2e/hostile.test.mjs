@@ -59,7 +59,7 @@ async function hostile(attack, { file = 'hostile.html', referrer = 'unsafe-url',
   ], [...run.cookieValues, ...EMAIL_PARTS]);
   run.health = run.reports.filter((r) => r.type === 'tagwatch-health').map((r) => [r.body.status, r.body.reason]);
   run.stored = JSON.parse(stored).health;
-  for (const h of run.stored) assert.equal(h.page, `${SHOP_ORIGIN}/account/:id/${file}`, 'stored health page');
+  for (const h of run.stored) assert.equal(h.page, `${SHOP_ORIGIN}/`, 'stored health page: the origin only');
   return run;
 }
 

@@ -147,7 +147,7 @@ impl Engine {
             None => return,
             Some(false) => consent::all_granted(),
             Some(true) => {
-                consent::from_tcf_purposes(|id| purposes.contains(&id), &self.policy.consent_names)
+                consent::from_tcf_purposes(|id| has(purposes, id), &self.policy.consent_names)
             }
         };
         let at = match event_status {
@@ -177,7 +177,7 @@ impl Engine {
             .iter()
             .take_while(|(t, _)| *t <= at)
             .last();
-        category == Category::Necessary || last.is_none_or(|(_, ids)| ids.contains(&id))
+        category == Category::Necessary || last.is_none_or(|(_, ids)| has(ids, id))
     }
 
     /// An IAB GPP event with `signalStatus` `ready`: the GPP string and the
@@ -291,4 +291,15 @@ impl Engine {
             }
         }
     }
+}
+
+/// Whether `ids` holds `id`: a loop, not `<[u16]>::contains` (a generic
+/// instance the page's wasm carried for these two lookups alone).
+fn has(ids: &[u16], id: u16) -> bool {
+    for i in ids {
+        if *i == id {
+            return true;
+        }
+    }
+    false
 }
