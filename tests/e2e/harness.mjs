@@ -193,6 +193,20 @@ export async function startCollector({ siteCount = 8, origin = SHOP_ORIGIN, extr
 // ---- recording tap in front of the collector --------------------------------------
 
 /**
+ * The request a test's proxy makes upstream for `req` (same method, path and
+ * headers; Host the upstream's). On a connection of its own: Node's global
+ * agent would keep connections to the collector alive and send the next
+ * request on one the collector is closing (its idle timeout), which fails
+ * with `socket hang up` — a 502 in a test, seen on a loaded machine — and a
+ * POST cannot be sent again. `Connection` is hop-by-hop: not forwarded.
+ */
+export function upstreamRequest(req, upstream, onAnswer) {
+  const up = new URL(req.url, upstream);
+  const { connection, ...headers } = req.headers;
+  return httpRequest(up, { method: req.method, headers: { ...headers, host: up.host }, agent: false }, onAnswer);
+}
+
+/**
  * A transparent HTTP proxy on loopback that records every request the
  * collector receives (method, path, headers, body) and the collector's answer.
  * The page posts to the tap; the tap forwards byte for byte, Origin included.
@@ -215,9 +229,7 @@ export async function startTap(upstream) {
         done: false,
       };
       posts.push(rec);
-      const up = new URL(req.url, upstream);
-      const headers = { ...req.headers, host: up.host };
-      const preq = httpRequest(up, { method: req.method, headers }, (pres) => {
+      const preq = upstreamRequest(req, upstream, (pres) => {
         const out = [];
         pres.on('data', (c) => out.push(c));
         pres.on('end', () => {

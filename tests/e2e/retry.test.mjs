@@ -12,10 +12,10 @@
 // `Retry-After`, the CORS headers a registered origin gets) for the batches
 // a test chooses, and passes everything else on to the real collector.
 import assert from 'node:assert/strict';
-import { createServer, request as httpRequest } from 'node:http';
+import { createServer } from 'node:http';
 import { after, before, test } from 'node:test';
 import {
-  endPageView, openPage, pageUrl, pollFindings, startStack, waitFor, waitForIntercomBoot,
+  endPageView, openPage, pageUrl, pollFindings, startStack, upstreamRequest, waitFor, waitForIntercomBoot,
 } from './harness.mjs';
 
 let stack;
@@ -59,8 +59,7 @@ before(async () => {
         refuseWith(res, req, wait);
         return;
       }
-      const up = new URL(req.url, stack.tap.url);
-      const preq = httpRequest(up, { method: req.method, headers: { ...req.headers, host: up.host } }, (pres) => {
+      const preq = upstreamRequest(req, stack.tap.url, (pres) => {
         res.writeHead(pres.statusCode || 502, pres.headers);
         pres.pipe(res);
       });

@@ -7,11 +7,12 @@
 // answer, the page's own config decides (fail open).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createServer, request as httpRequest } from 'node:http';
+import { createServer } from 'node:http';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import {
-  TAGWATCH_BIN, endPageView, openPage, pageUrl, pollFindings, sleep, startStack, waitFor, waitForIntercomBoot,
+  TAGWATCH_BIN, endPageView, openPage, pageUrl, pollFindings, sleep, startStack, upstreamRequest, waitFor,
+  waitForIntercomBoot,
 } from './harness.mjs';
 
 const execFileP = promisify(execFile);
@@ -24,8 +25,7 @@ let slowProxy;
 async function front(onConfig) {
   const server = createServer((req, res) => {
     const forward = () => {
-      const up = new URL(req.url, stack.tap.url);
-      const preq = httpRequest(up, { method: req.method, headers: { ...req.headers, host: up.host } }, (pres) => {
+      const preq = upstreamRequest(req, stack.tap.url, (pres) => {
         res.writeHead(pres.statusCode || 502, pres.headers);
         pres.pipe(res);
       });
