@@ -159,14 +159,12 @@ function run(h) {
   function now() { return perf.now(); }
   function name(e) { try { return String(e.name); } catch (x) { return 'Error'; } }
 
-  // One report without the monitor, once per status.
+  // One report without the monitor, once per status: the loader's, with
+  // the page URL redacted as findings have it.
   function health(status, reason) {
     if (told[status]) return;
     told[status] = 1;
-    var q = h.quote;
-    net.send(config.collector, '[{"type":"tagwatch-health","age":0,"url":' + q(location.origin + '/') +
-      ',"user_agent":' + q(String(navigator.userAgent).slice(0, 512)) +
-      ',"body":{"schema":1,"site":' + q(config.site) + ',"status":"' + status + '","reason":' + q(String(reason).slice(0, 200)) + '}}]');
+    h.health(status, reason);
   }
   h.tampered(function (api) { health('tampered', api); });
 
@@ -234,22 +232,49 @@ function run(h) {
 
   var poll = function () {};
   var flush = false;
+  // The entry lists the observers deliver (the loader's for the top
+  // document, observe.js's for each same-origin frame) are held until the
+  // next other call into the monitor and judged then, consecutive lists of
+  // one document together, in one crossing (`m.entries`, at most
+  // MAX_BATCH entries): a busy page's resources come one or two a
+  // delivery, dozens of deliveries before the start and after it, each a
+  // crossing of its own when judged alone. Every call on `m` judges what is
+  // held first (`gated`): the engine gets the same inputs in the same
+  // order, consecutive lists merged. The sweeps (a call every SWEEP_MAX_MS
+  // at most) and the page view's end are such calls: nothing held is left
+  // unjudged.
+  var kept = [];   // entries of one document, in order
+  var keptOff, keptLabel;
+  function judgeKept() {
+    var list = kept;
+    kept = [];
+    if (list.length) page.judge(list, keptOff, keptLabel);
+  }
+  function hold(list, off, label) {
+    if (off !== keptOff || label !== keptLabel) judgeKept();
+    keptOff = off;
+    keptLabel = label;
+    for (var j = 0; j < list.length && j < MAX_BATCH; j++) {
+      try { kept.push(list[j]); } catch (x) { /* a forged entry: skipped */ }
+      if (kept.length >= MAX_BATCH) judgeKept();
+    }
+  }
   function replay() {
-    m = new wasm_bindgen.Monitor(host, String(config.site), String(config.collector), String(location.href),
-      String(navigator.userAgent), h.t0);
+    m = gated(new wasm_bindgen.Monitor(host, String(config.site), String(config.collector), String(location.href),
+      String(navigator.userAgent), h.t0), judgeKept);
     if (policy) m.policy(policy);
     if (config.release) m.release(config.release);
     m.gpc(navigator.globalPrivacyControl === true);
-    var judge;
     page = observe(m, {
       store: W.cookieStore,
       events: !!W.cookieStore,
       cookies: function (header) { return header; },
-      entries: function (fn) { judge = fn; },
+      entries: function () { /* the loader's observer, through `receive` */ },
       drain: function () {
-        try { judge(h.observer.takeRecords(), 0, 'top'); } catch (e) { /* no observer */ }
+        try { hold(h.observer.takeRecords(), 0, 'top'); } catch (e) { /* no observer */ }
       },
       poll: function () { h.hook(); poll(); },
+      hold: hold,
       held: held
     });
     // What was kept, in order: cookies as they were when the loader ran
@@ -276,20 +301,10 @@ function run(h) {
       names = Object.create(null);
     }
     snapshot();
-    // Consecutive entry lists in one crossing (`m.entries`), in order: the
-    // loader keeps one list per observer delivery, and a busy page's
-    // resources come one or two a delivery (dozens to hundreds of lists
-    // before the start, each a crossing of its own when replayed alone).
-    var batch = [];
-    function entries() {
-      if (batch.length) page.judge(batch, 0, 'top');
-      batch = [];
-    }
     var early = h.early;
     for (var n = 0; n < early.length; n++) {
       try {
         var r = early[n];
-        if (r[0] !== 'e') entries();
         if (r[0] === 'c' && jar !== null) {
           var set = r[2][0] || [];
           var joins = pending === Math.floor(r[1]) && !(r[2][1] || []).length;
@@ -301,18 +316,11 @@ function run(h) {
           continue;
         }
         snapshot();
-        if (r[0] === 'e') {
-          var list = r[2];
-          for (var j = 0; j < list.length && j < MAX_BATCH; j++) {
-            try { batch.push(list[j]); } catch (x) { /* a forged entry: skipped */ }
-            if (batch.length >= MAX_BATCH) entries();
-          }
-        } else if (r[0] === 'k' && r[2][0] === 'flush') flush = true;
+        if (r[0] === 'k' && r[2][0] === 'flush') flush = true;
         else if (r[0] === 'g') m.gesture(r[1]);
         else if (r[0] !== 'c') receive(r[0], r[1], r[2]);
       } catch (e) { /* that one only */ }
     }
-    entries();
     snapshot();
     h.receive(function (kind, t, data) {
       if (kind === 'c') { page.cookies(t); need(); }
@@ -377,7 +385,7 @@ function run(h) {
 
   // An event kept or forwarded by the loader.
   function receive(kind, t, d) {
-    if (kind === 'e') page.judge(d, 0, 'top');
+    if (kind === 'e') hold(d, 0, 'top');
     else if (kind === 'a') m.call(d[0], d[1], d[2], t);
     else if (kind === 'k') {
       var a = d[1];
@@ -412,6 +420,17 @@ function run(h) {
     warmed = warmer(h.module, String(config.site), policy);
     wasm_bindgen(h.module).then(go, function (e) { health('wasm_unavailable', name(e)); });
   }
+}
+
+// `raw` (the monitor) with each of its methods calling `first()` before it.
+// (Not its `constructor`: where the page froze Object.prototype, assigning
+// an own `constructor` throws.)
+function gated(raw, first) {
+  var g = {};
+  Object.getOwnPropertyNames(Object.getPrototypeOf(raw)).forEach(function (k) {
+    if (k !== 'constructor') g[k] = function () { first(); return raw[k].apply(raw, arguments); };
+  });
+  return g;
 }
 
 // A `Cookie` header after a Cookie Store change: `set` cookies replaced or

@@ -228,8 +228,8 @@ if (!pick(previous, 'loaded')) (function () {
   function release(r) {
     try { return r && /^(?!\s)[^\0-\x1f\x7f-\x9f]{1,128}$/.test(r) && !/\s$/.test(r) ? ',"release":' + quote(r) : ''; } catch (e) { return ''; }
   }
-  // One report without the brain: no page data (the page URL is the
-  // origin's), so no redaction needed here.
+  // One report without the monitor: no page data (the page URL is the
+  // origin's) unless the brain gives `url`, the page URL it redacted.
   function health(status, reason) {
     try {
       net.send(config.collector, '[{"type":"tagwatch-health","age":0,"url":' + quote(pick(location, 'origin') + '/') +
@@ -303,7 +303,7 @@ if (!pick(previous, 'loaded')) (function () {
     state = 3;
     ready.brain.start({
       config: config, net: net, wasm: wasm, module: ready.module, early: early, cookie: cookie, sync: !!sync,
-      t0: t0, observer: observer, quote: quote, parse: parse,
+      t0: t0, observer: observer, health: health, parse: parse,
       tampered: function (fn) { onTamper = fn; if (told) fn(told); },
       gesture: function () { return gesture; },
       hook: function () { for (var i = 0; i < APIS.length; i++) hook(APIS[i][0], APIS[i][1], APIS[i][2]); },

@@ -19,7 +19,11 @@
 //     reported whole, once;
 //   - the brain's warm-up worker (the start's wasm compiled there first):
 //     made from the brain's own script, it sends nothing, and the page
-//     view's findings and reports are the same.
+//     view's findings and reports are the same;
+//   - the entry lists the loader delivers after the start are held and
+//     judged together at the next call into the monitor: a `findings`
+//     command made right after a delivery sees its entries, each judged
+//     once.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { loadedWithoutConsent } from './expected.mjs';
@@ -30,7 +34,7 @@ import {
 
 let stack;
 // One site per page view of this file.
-before(async () => { stack = await startStack({ siteCount: 13 }); }, { timeout: 120_000 });
+before(async () => { stack = await startStack({ siteCount: 14 }); }, { timeout: 120_000 });
 after(async () => { await stack?.stop(); }, { timeout: 30_000 });
 
 const running = (page) => page.evaluate(() => Array.isArray(window.tagwatch('findings')));
@@ -141,6 +145,43 @@ test('the brain\'s warm-up worker is made from its own script; it sends nothing,
   assert.equal(worker().status, 200);
   assertReportPosts(run.posts, { site: run.site, page: reportedPageUrl('no-consent.html') });
   assertExactFindings(run.findings, loadedWithoutConsent({ fake: stack.fake, app: APP_ID }), 'with the warm-up worker');
+});
+
+// The brain holds the loader's deliveries after the start and judges them
+// in one crossing at the next call into the monitor, whatever it is
+// (www/brain.js `gated`). Here the next input is a `findings` command
+// made in the task that delivered a new vendor script's entry (the page's
+// observer, made after the loader's, is called after it in that task):
+// the entry must be in the answer. A monitor that held it without judging
+// it first would answer without it.
+test('entries delivered after the start are judged before the next input reaches the monitor, each once', { timeout: 90_000 }, async () => {
+  const paths = ['/twheld-a.js', '/twheld-b.js', '/twheld-c.js'];
+  const run = await runPageView(stack, 'no-consent.html', {
+    during: async ({ page }) => {
+      await monitorRunning(page);
+      for (const path of paths) {
+        const seen = await page.evaluate((path) => new Promise((resolve) => {
+          const url = 'https://js.intercomcdn.com' + path;
+          const obs = new PerformanceObserver((list) => {
+            if (!list.getEntries().some((e) => e.name === url)) return;
+            obs.disconnect();
+            const batch = window.tagwatch('findings');
+            resolve(batch.some((r) => r.body && r.body.evidence && r.body.evidence.path === path));
+          });
+          obs.observe({ type: 'resource' });
+          const s = document.createElement('script');
+          s.src = url;
+          document.head.appendChild(s);
+        }), path);
+        assert.equal(seen, true, `${path}: judged before the findings command that came after its delivery`);
+      }
+    },
+  });
+  const late = run.findings.filter((f) => paths.includes(f.evidence?.path));
+  assert.deepEqual(late.map((f) => [f.evidence.path, f.type ?? f.finding, f.count]).sort(),
+    paths.map((p) => [p, 'script_before_consent', 1]), 'each late script judged once');
+  assertExactFindings(run.findings.filter((f) => !paths.includes(f.evidence?.path)),
+    loadedWithoutConsent({ fake: stack.fake, app: APP_ID }), 'the page view around them');
 });
 
 test('a page whose load never fires: the monitor starts after a bounded wait and reports', { timeout: 90_000 }, async () => {
