@@ -159,8 +159,8 @@ function run(h) {
   function now() { return perf.now(); }
   function name(e) { try { return String(e.name); } catch (x) { return 'Error'; } }
 
-  // One report without the monitor, once per status: the loader's, with
-  // the page URL redacted as findings have it.
+  // One report without the monitor, once per status: the loader's writer
+  // (the page's origin only, as every health report).
   function health(status, reason) {
     if (told[status]) return;
     told[status] = 1;
