@@ -228,8 +228,8 @@ if (!pick(previous, 'loaded')) (function () {
   function release(r) {
     try { return r && /^(?!\s)[^\0-\x1f\x7f-\x9f]{1,128}$/.test(r) && !/\s$/.test(r) ? ',"release":' + quote(r) : ''; } catch (e) { return ''; }
   }
-  // One report without the monitor: no page data (the page URL is the
-  // origin's) unless the brain gives `url`, the page URL it redacted.
+  // One report without the monitor (the loader's, and the brain's through
+  // it): no page data, the page URL is the origin's.
   function health(status, reason) {
     try {
       net.send(config.collector, '[{"type":"tagwatch-health","age":0,"url":' + quote(pick(location, 'origin') + '/') +
