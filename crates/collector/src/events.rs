@@ -130,13 +130,21 @@ impl AcceptedCounters {
     }
 }
 
-/// The counter of `labels` in `family`, kept in `slot` once made.
-fn counter<'s, S: Clone + Eq + std::hash::Hash>(
-    slot: &'s OnceLock<Counter>,
+/// Adds `n` to the counter of `labels` in `family`: through `slot`, which
+/// keeps it once made, where these labels have one; else looked up in the
+/// family (a label no slot is for).
+fn add<S: Clone + Eq + std::hash::Hash>(
+    slot: Option<&OnceLock<Counter>>,
     family: &Family<S, Counter>,
     labels: S,
-) -> &'s Counter {
-    slot.get_or_init(|| family.get_or_create(&labels).clone())
+    n: u64,
+) {
+    match slot {
+        Some(slot) => slot
+            .get_or_init(|| family.get_or_create(&labels).clone())
+            .inc_by(n),
+        None => family.get_or_create(&labels).inc_by(n),
+    };
 }
 
 impl Metrics {
@@ -393,33 +401,25 @@ impl Events {
         let handles = &m.accepted;
         let e = ENDPOINTS.iter().position(|n| *n == endpoint);
         let requests = e.and_then(|e| handles.requests.get(e));
-        match requests {
-            Some(slot) => counter(slot, &m.requests_accepted, [("endpoint", endpoint)]).inc(),
-            None => m
-                .requests_accepted
-                .get_or_create(&[("endpoint", endpoint)])
-                .inc(),
-        };
+        add(requests, &m.requests_accepted, [("endpoint", endpoint)], 1);
         let total: u64 = counts.findings.iter().map(|(_, n)| n).sum();
         let by_kind = [total, counts.health, counts.inventories];
         for (k, (kind, n)) in REPORT_KINDS.iter().zip(by_kind).enumerate() {
             if n > 0 {
-                let labels = [("endpoint", endpoint), ("kind", *kind)];
-                match e.and_then(|e| handles.reports.get(e)?.get(k)) {
-                    Some(slot) => counter(slot, &m.reports_accepted, labels).inc_by(n),
-                    None => m.reports_accepted.get_or_create(&labels).inc_by(n),
-                };
+                let slot = e.and_then(|e| handles.reports.get(e)?.get(k));
+                add(
+                    slot,
+                    &m.reports_accepted,
+                    [("endpoint", endpoint), ("kind", *kind)],
+                    n,
+                );
             }
         }
         for (kind, n) in &counts.findings {
-            let labels = [("type", kind.as_str())];
             let slot = FindingKind::all()
                 .position(|k| k == *kind)
                 .and_then(|i| handles.findings.get(i));
-            match slot {
-                Some(slot) => counter(slot, &m.findings, labels).inc_by(*n),
-                None => m.findings.get_or_create(&labels).inc_by(*n),
-            };
+            add(slot, &m.findings, [("type", kind.as_str())], *n);
         }
         tracing::info!(
             target: REQUEST,
