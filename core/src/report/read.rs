@@ -873,24 +873,40 @@ pub struct List<T, const MAX: usize>(pub Vec<T>);
 
 impl<'de, T: Deserialize<'de>, const MAX: usize> Deserialize<'de> for List<T, MAX> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T, const MAX: usize>(PhantomData<T>);
-        impl<'de, T: Deserialize<'de>, const MAX: usize> Visitor<'de> for V<T, MAX> {
-            type Value = List<T, MAX>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an array")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX));
-                while let Some(item) = seq.next_element()? {
-                    if items.len() == MAX {
-                        return Err(invalid());
-                    }
-                    items.push(item);
-                }
-                Ok(List(items))
-            }
+        d.deserialize_seq(ListVisitor::new(0))
+    }
+}
+
+/// Reads a [`List`]: its items into a vector with room for `room` from the
+/// start when the format does not say how many (JSON does not).
+struct ListVisitor<T, const MAX: usize> {
+    room: usize,
+    items: PhantomData<T>,
+}
+
+impl<T, const MAX: usize> ListVisitor<T, MAX> {
+    fn new(room: usize) -> Self {
+        Self {
+            room,
+            items: PhantomData,
         }
-        d.deserialize_seq(V(PhantomData))
+    }
+}
+
+impl<'de, T: Deserialize<'de>, const MAX: usize> Visitor<'de> for ListVisitor<T, MAX> {
+    type Value = List<T, MAX>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(self.room).min(MAX));
+        while let Some(item) = seq.next_element()? {
+            if items.len() == MAX {
+                return Err(invalid());
+            }
+            items.push(item);
+        }
+        Ok(List(items))
     }
 }
 
@@ -1869,28 +1885,12 @@ const BATCH_ROOM: usize = 16;
 
 impl<'de> Deserialize<'de> for Batch<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Batch<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an array of reports")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Batch<'de>, A::Error> {
-                let room = seq.size_hint().unwrap_or(BATCH_ROOM).min(MAX_REPORTS);
-                let mut reports = Vec::with_capacity(room);
-                while let Some(report) = seq.next_element()? {
-                    if reports.len() == MAX_REPORTS {
-                        return Err(invalid());
-                    }
-                    reports.push(report);
-                }
-                if reports.is_empty() {
-                    return Err(invalid());
-                }
-                Ok(Batch(reports))
-            }
+        let List(reports) =
+            d.deserialize_seq(ListVisitor::<Report<'de>, MAX_REPORTS>::new(BATCH_ROOM))?;
+        if reports.is_empty() {
+            return Err(invalid());
         }
-        d.deserialize_seq(V)
+        Ok(Batch(reports))
     }
 }
 
