@@ -118,13 +118,19 @@ fn consent_expr(c: &str) -> Option<&'static str> {
     })
 }
 
-/// The vendors' records under construction: `code` the bytes, `text` the
-/// strings they give the lengths of.
+/// The vendors' records under construction: `code` the bytes (counts,
+/// codes), `text` the strings, each ended by [`END`].
 #[derive(Default)]
 struct Records {
     text: String,
     code: Vec<u8>,
 }
+
+/// Ends each catalog string in `TEXT` (read by `catalog::Cursor::str`). A
+/// NUL, not a length byte in `CODE`: the lengths were the least
+/// compressible bytes of the page's data (docs/benchmarks.md, sixth
+/// round), one ending byte repeated gzips to almost nothing.
+const END: char = '\0';
 
 impl Records {
     fn byte(&mut self, b: u8) {
@@ -136,10 +142,9 @@ impl Records {
     }
 
     fn str(&mut self, s: &str) {
-        self.byte(
-            u8::try_from(s.len()).unwrap_or_else(|_| panic!("catalog string over 255 bytes: {s}")),
-        );
+        assert!(!s.contains(END), "catalog string with a NUL in it: {s:?}");
         self.text.push_str(s);
+        self.text.push(END);
     }
 
     fn list(&mut self, items: &[String]) {
@@ -185,13 +190,15 @@ fn main() {
     }
 
     // The matching data as static tables that need no parsing: each
-    // vendor's record is a run of bytes in `CODE` (counts, string lengths,
-    // small codes) whose strings follow one another in `TEXT`, read in
-    // order by `catalog::Cursor`. Lengths and codes gzip far better in the
-    // page's wasm than `&str`s (8 bytes of address and length each) or
-    // offsets would: docs/benchmarks.md ("issue 11: core"). The layout is
-    // written here and read in `catalog.rs` only.
+    // vendor's record is a run of bytes in `CODE` (counts, small codes)
+    // whose strings follow one another in `TEXT`, each ended by `END`,
+    // read in order by `catalog::Cursor`. Codes and ends gzip far better
+    // in the page's wasm than `&str`s (8 bytes of address and length each)
+    // or offsets would: docs/benchmarks.md ("issue 11: core"; the ends
+    // instead of length bytes: sixth round). The layout is written here
+    // and read in `catalog.rs` only.
     let mut rec = Records::default();
+    let mut lifetimes: Vec<u32> = Vec::new();
     let mut purposes: Vec<(&String, &PurposeDoc)> = Vec::new();
     let mut table = String::new();
     for d in &docs {
@@ -242,19 +249,24 @@ fn main() {
             rec.str(h);
             rec.str(r);
         }
-        // cookies: count, each name, prefix << 7 | purpose, lifetime in days
-        // (u16 little-endian, 0xffff for none)
+        // cookies: count, each name, prefix << 7 | purpose, lifetime (an
+        // index into `LIFETIMES`, 0xff for none: a catalog has a dozen
+        // distinct lifetimes, one byte each instead of two of days)
         rec.count(d.cookies.len());
         for c in &d.cookies {
             rec.str(&c.name);
             rec.byte(u8::from(c.kind == "prefix") << 7 | idx(&c.purpose));
-            let days = c.lifetime_days.map_or(u16::MAX, |n| {
-                u16::try_from(n)
+            let lifetime = c.lifetime_days.map_or(u8::MAX, |n| {
+                let at = lifetimes.iter().position(|d| *d == n).unwrap_or_else(|| {
+                    lifetimes.push(n);
+                    lifetimes.len() - 1
+                });
+                u8::try_from(at)
                     .ok()
-                    .filter(|n| *n < u16::MAX)
-                    .expect("lifetime under 65535 days")
+                    .filter(|at| *at < u8::MAX)
+                    .expect("under 255 distinct cookie lifetimes")
             });
-            rec.code.extend(days.to_le_bytes());
+            rec.byte(lifetime);
         }
         rec.list(&d.globals);
         rec.list(&d.dom_ids);
@@ -303,7 +315,18 @@ fn main() {
         )
         .unwrap();
     }
-    writeln!(out, "];\n\n/// The vendors, Intercom first.\npub(crate) static TABLE: [Vendor; {}] = [\n{table}];\n", docs.len()).unwrap();
+    writeln!(
+        out,
+        "];\n\n/// Every distinct cookie lifetime, in days.\npub(crate) static LIFETIMES: [u32; {}] = {lifetimes:?};\n",
+        lifetimes.len()
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "/// The vendors, Intercom first.\npub(crate) static TABLE: [Vendor; {}] = [\n{table}];\n",
+        docs.len()
+    )
+    .unwrap();
     // Every domain with its vendor's index, sorted, so the page need not
     // sort: each domain followed by one byte, 0x80 | the vendor's index
     // (domains are ASCII, so the byte also ends the domain).

@@ -138,8 +138,8 @@ pub struct VendorInfo {
 
 include!(concat!(env!("OUT_DIR"), "/catalog.rs"));
 
-/// Reads a vendor's record: bytes from `CODE`, and the strings whose
-/// lengths they give from `TEXT`, one after another. The layout is
+/// Reads a vendor's record: bytes from `CODE`, and its strings from
+/// `TEXT`, one after another, each ended by a NUL. The layout is
 /// `core/build.rs`'s (`main`, "The matching data"); reading past the end
 /// gives zeros and empty strings, never a panic.
 #[derive(Clone, Copy)]
@@ -159,10 +159,15 @@ impl Cursor {
         usize::from(self.byte())
     }
 
+    /// The next string: `TEXT` up to its end byte (NUL, `core/build.rs`).
     fn str(&mut self) -> &'static str {
-        let len = self.count();
-        let s = TEXT.get(self.text..self.text + len).unwrap_or("");
-        self.text += len;
+        let from = self.text;
+        let bytes = TEXT.as_bytes();
+        while bytes.get(self.text).is_some_and(|b| *b != 0) {
+            self.text += 1;
+        }
+        let s = TEXT.get(from..self.text).unwrap_or("");
+        self.text += 1;
         s
     }
 
@@ -337,12 +342,11 @@ fn region(c: &mut Cursor) -> (&'static str, &'static str) {
 fn cookie_rule(c: &mut Cursor) -> CookieRule {
     let name = c.str();
     let code = c.byte();
-    let days = u16::from_le_bytes([c.byte(), c.byte()]);
     CookieRule {
         name,
         prefix: code >> 7 == 1,
         purpose: usize::from(code & 127),
-        lifetime_days: (days != u16::MAX).then_some(u32::from(days)),
+        lifetime_days: LIFETIMES.get(c.count()).copied(),
     }
 }
 
