@@ -98,6 +98,27 @@ cut(/\n( *)try \{\n((?:\1    .*\n)+?)\1\} catch \(e\) \{\n(?:\1    if \(ptr\d+\)
 // Firefox 79, Safari 15) has `TextEncoder.encodeInto`.
 cut(/\n        if \(realloc === undefined\) \{\n[\s\S]*?\n        \}\n/, 'passStringToWasm0 without realloc', '\n');
 cut(/\n    if \(!\('encodeInto' in cachedTextEncoder\)\) \{\n[\s\S]*?\n    \}\n/, 'encodeInto fallback', '\n');
+// The imports that answer an `Option` (a number, a string) write it with a
+// `DataView` kept across calls and checked for a detached buffer on each;
+// a new one on the memory's current buffer is the same view, made where
+// it is used (a few per sweep).
+cut(/\n    let cachedDataViewMemory0 = null;\n    function getDataViewMemory0\(\) \{\n[\s\S]*?\n    \}\n/, 'cached DataView',
+  '\n    function getDataViewMemory0() {\n        return new DataView(wasm.memory.buffer);\n    }\n');
+cut(/\n        cachedDataViewMemory0 = null;/, 'cached DataView reset');
+// The decoder's warm-up call on an empty input, and the instance and
+// module kept in variables nothing reads.
+cut(/\n    cachedTextDecoder\.decode\(\);/, 'decoder warm-up');
+cut(/\n        wasmInstance = instance;|\n        wasmModule = module;/g, 'instance and module kept');
+cut(/let wasmModule, wasmInstance, wasm;/, 'instance and module variables', 'let wasm;');
+// Each method converts its number arguments with `+x` before the call;
+// the call converts them again (ToNumber for f64, ToInt32 for i32 after
+// ToNumber: the same values), so the methods pass them as they came.
+cut(/\n        \w+\([^)]*\) \{\n[\s\S]*?\n        \}(?=\n)/g, 'number conversions', (method) => {
+  for (const [line, val, arg] of method.matchAll(/\n *const (val\d+) = \+(\w+);/g)) {
+    method = method.replace(line, '').replace(new RegExp(`\\b${val}\\b`, 'g'), arg);
+  }
+  return method;
+});
 
 // Exports: the ones the glue calls get short names (`wasm.monitor_entries`
 // → `wasm.a`), in the module and the glue; the ones it never names
