@@ -81,7 +81,11 @@ monitor_wasm() {
   # Short import names in the wasm and the glue (hashed names gzip badly).
   node tools/minify-imports.mjs "$out/tagwatch_bg.wasm" "$out/tagwatch.js" "$out/min_bg.wasm" "$out/min.js"
   # Debian's binaryen (108) breaks wasm-bindgen's externref table; npm's works.
-  node_modules/.bin/wasm-opt -Oz --converge --strip-debug --strip-producers \
+  # No custom sections: `name` and debug info, `producers`, and the
+  # `target_features` list wasm-opt would carry over from the input (151
+  # bytes no browser reads; tools/pack-extension.mjs reads the raw
+  # module's for wasm2js).
+  node_modules/.bin/wasm-opt -Oz --converge --strip-debug --strip-producers --strip-target-features \
     --enable-bulk-memory --enable-reference-types --enable-nontrapping-float-to-int \
     --enable-sign-ext --enable-multivalue --enable-mutable-globals \
     --symbolmap="target/symbols/$(basename "$wasm").symbols" \
