@@ -198,7 +198,7 @@ fn main() {
     // instead of length bytes: sixth round). The layout is written here
     // and read in `catalog.rs` only.
     let mut rec = Records::default();
-    let mut lifetimes: Vec<u32> = Vec::new();
+    let mut lifetimes: Vec<u16> = Vec::new();
     let mut purposes: Vec<(&String, &PurposeDoc)> = Vec::new();
     let mut table = String::new();
     for d in &docs {
@@ -257,6 +257,7 @@ fn main() {
             rec.str(&c.name);
             rec.byte(u8::from(c.kind == "prefix") << 7 | idx(&c.purpose));
             let lifetime = c.lifetime_days.map_or(u8::MAX, |n| {
+                let n = u16::try_from(n).expect("lifetime under 65536 days");
                 let at = lifetimes.iter().position(|d| *d == n).unwrap_or_else(|| {
                     lifetimes.push(n);
                     lifetimes.len() - 1
@@ -327,7 +328,7 @@ fn main() {
     }
     writeln!(
         out,
-        "];\n\n/// Every distinct cookie lifetime, in days.\npub(crate) static LIFETIMES: [u32; {}] = {lifetimes:?};\n",
+        "];\n\n/// Every distinct cookie lifetime, in days.\npub(crate) static LIFETIMES: [u16; {}] = {lifetimes:?};\n",
         lifetimes.len()
     )
     .unwrap();

@@ -346,7 +346,7 @@ fn cookie_rule(c: &mut Cursor) -> CookieRule {
         name,
         prefix: code >> 7 == 1,
         purpose: usize::from(code & 127),
-        lifetime_days: LIFETIMES.get(c.count()).copied(),
+        lifetime_days: LIFETIMES.get(c.count()).map(|d| u32::from(*d)),
     }
 }
 
