@@ -6,6 +6,9 @@
 #
 #   tools/bench-load.sh                 # 2 threads, 32 connections, 10 s per target
 #   THREADS=4 CONNECTIONS=64 DURATION=30s tools/bench-load.sh
+#   PAGE_VIEWS=random tools/bench-load.sh   # page views drawn at random, as the monitor
+#                                       # does (default: ascending per wrk thread, see
+#                                       # tools/wrk-report.lua; random ones write more a batch)
 #   PG=$(tools/postgres.sh) tools/bench-load.sh   # the collector on PostgreSQL
 #                                       # (a fresh database on that server, dropped after)
 #   CH=$(tools/clickhouse.sh) tools/bench-load.sh # the reports in ClickHouse (--events;
@@ -26,6 +29,8 @@ ROOT=$PWD
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-32}
 DURATION=${DURATION:-10s}
+PAGE_VIEWS=${PAGE_VIEWS:-ascending}
+case $PAGE_VIEWS in ascending|random) ;; *) echo "bench-load: PAGE_VIEWS is ascending or random" >&2; exit 1 ;; esac
 BIN=${TAGWATCH_BIN:-$ROOT/target/release/tagwatch}
 ORIGIN=https://shop.example
 OUT=$ROOT/target/bench-load
@@ -70,7 +75,7 @@ read -r REPORTS FINDINGS INVENTORIES BYTES < <(node -e '
 # run_wrk NAME URL: prints wrk's report, leaves its wrk-report line in $OUT/NAME.wrk.
 run_wrk() {
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s tools/wrk-report.lua "$2" \
-    -- "$OUT/batch.json" "$KEY" "$ORIGIN" > "$OUT/$1.wrk"
+    -- "$OUT/batch.json" "$KEY" "$ORIGIN" "$PAGE_VIEWS" > "$OUT/$1.wrk"
   sed 's/^/  /' "$OUT/$1.wrk"
   grep -q '^wrk-report: ' "$OUT/$1.wrk" || die "no wrk-report line from wrk ($1)"
 }
@@ -79,6 +84,7 @@ field() { sed -n "s/^wrk-report: .*\b$2=\([0-9.]*\).*/\1/p" "$OUT/$1.wrk"; }
 
 CPU=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
 echo "machine: $(nproc) CPUs ($CPU), load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "page views: $PAGE_VIEWS"
 
 # --- the collector -----------------------------------------------------------
 if [ -n "$PG" ]; then
@@ -99,6 +105,9 @@ if [ -n "$CH" ]; then
 fi
 KEY=$("$BIN" site add --origin "$ORIGIN" --db "$DB")
 TOKEN="bench-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+# The log exists before the collector starts: the loop below may read it
+# before the background job's redirection has created it (seen at load 9–16).
+: > "$OUT/collector.log"
 TAGWATCH_ADMIN_TOKEN=$TOKEN "$BIN" serve --listen 127.0.0.1:0 --db "$DB" "${EVENTS[@]}" \
   --rate 0 --client-rate 0 2> "$OUT/collector.log" &
 COLLECTOR_PID=$!

@@ -9,7 +9,11 @@
 -- as the monitor sends it, tests/fixtures/golden/report-batch.sent.json) whose page views are
 -- all "0123456789abcdef" and whose site key is "tw_golden0000000000000000";
 -- both are replaced here. The page view is 16 hex digits: 6 of a run nonce,
--- 2 of the wrk thread, 8 of a per-thread counter.
+-- 2 of the wrk thread, 8 of a per-thread counter (ascending: each thread's
+-- rows land at one place of the store's page-view indexes). With a fourth
+-- argument "random" (bench-load.sh's PAGE_VIEWS=random): 2 of the wrk thread
+-- and 14 random, as the monitor draws them (every batch lands at a random
+-- leaf of those indexes; a collision in 2^56 is not expected in a run).
 --
 -- done() prints one machine-readable line for the shell:
 --   wrk-report: requests=N status_204=N other=N errors=N duration_us=N rps=X p50_us=N p99_us=N max_us=N
@@ -36,6 +40,7 @@ end
 local parts      -- the batch split at its page views
 local counter = 0
 local prefix
+local random_views -- page views drawn at random (4th argument "random")
 ok = 0           -- globals, read by done() through thread:get
 other = 0
 
@@ -51,6 +56,7 @@ end
 
 function init(args)
   local file, site, origin = args[1], args[2], args[3]
+  random_views = args[4] == "random"
   if not (file and site and origin) then
     error("usage: wrk ... -s tools/wrk-report.lua URL -- BATCH_FILE SITE_KEY ORIGIN")
   end
@@ -61,6 +67,7 @@ function init(args)
   parts = split(batch, PAGE_VIEW)
   if #parts < 2 then error(file .. ": no page view " .. PAGE_VIEW .. " to replace") end
   prefix = string.format("%06x%02x", nonce, thread_id % 256)
+  math.randomseed(nonce * 256 + thread_id)
   wrk.method = "POST"
   wrk.path = "/r"
   wrk.headers["Content-Type"] = "text/plain;charset=UTF-8"
@@ -69,7 +76,14 @@ end
 
 function request()
   counter = counter + 1
-  local body = table.concat(parts, prefix .. string.format("%08x", counter))
+  local view
+  if random_views then
+    view = string.format("%02x%07x%07x", thread_id % 256,
+      math.random(0, 0xfffffff), math.random(0, 0xfffffff))
+  else
+    view = prefix .. string.format("%08x", counter)
+  end
+  local body = table.concat(parts, view)
   return wrk.format(nil, nil, nil, body)
 end
 

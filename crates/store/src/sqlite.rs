@@ -53,6 +53,17 @@ const WRITER_CHECKPOINT_PAGES: c_int = 4 * CHECKPOINT_PAGES;
 /// sort a whole table), keep SQLite's default: files past the cache.
 const WRITER_TEMP_STORE: &str = "MEMORY";
 
+/// The pager's other settings stay SQLite's defaults, each measured
+/// against them under `tools/bench-load.sh` (docs/benchmarks.md, "The
+/// pager's settings"): a 4 KB `page_size` (1 and 2 KB write up to a
+/// quarter fewer bytes a batch with random page views but cost 3–22 %
+/// more CPU a batch; 8 KB writes more and costs more), the 2 MB
+/// `cache_size` (64 MB on the writer removes its ≈ 4 page reads a batch
+/// from the OS's cache, yet costs 5–9 % more CPU a batch), no `mmap_size`
+/// (no gain shown; an I/O error would be a `SIGBUS`), and foreign keys on
+/// (their probes are not measurable in a batch's instructions). The
+/// checkpointer copies WAL frames through one buffer, not its page cache,
+/// so its cache size does not matter.
 fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "synchronous", "FULL")?;
