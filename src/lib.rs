@@ -95,10 +95,9 @@ struct Shell {
     sweep: Sweep,
     /// The last cookie snapshot, `name=value; …` as given.
     last_cookie: Option<String>,
-    /// Cookie names seen, and whether the catalog knows them
-    /// ([`Shell::vendor_cookies`]).
+    /// Cookie names seen ([`CookieNames::read`]).
     #[cfg(not(feature = "parsers"))]
-    cookie_names: Vec<(String, bool)>,
+    cookie_names: CookieNames,
     #[cfg(not(feature = "parsers"))]
     pieces: pieces::Pieces,
 }
@@ -150,7 +149,7 @@ impl Monitor {
             sweep: Sweep::default(),
             last_cookie: None,
             #[cfg(not(feature = "parsers"))]
-            cookie_names: Vec::new(),
+            cookie_names: CookieNames::default(),
             #[cfg(not(feature = "parsers"))]
             pieces: pieces::Pieces::default(),
         };
@@ -239,17 +238,26 @@ impl Monitor {
                 s.engine.tick(at);
                 return;
             }
+            // Without the consent parsers the snapshot is read in one pass
+            // ([`CookieNames::read`]), and the engine gets only its vendor
+            // cookies (the page's other cookies are not classified again on
+            // every change).
+            #[cfg(feature = "parsers")]
+            let consent = if s.started {
+                Vec::new()
+            } else {
+                prestart::consent_cookies(header)
+            };
+            #[cfg(not(feature = "parsers"))]
+            let (vendor, consent, has_cmp) = s.cookie_names.read(header);
             if !s.started {
-                s.prestart.cookies(header, at);
+                s.prestart.cookies(consent, at);
             }
             #[cfg(not(feature = "parsers"))]
-            s.pieces.cookies(&mut s.engine, header, at);
+            s.pieces.cookies(&mut s.engine, header, has_cmp, at);
             s.last_cookie = Some(header.into());
-            // Without the consent parsers the engine reads only the vendor
-            // cookies of a snapshot: it gets just those (the page's other
-            // cookies are not classified again on every change).
             #[cfg(not(feature = "parsers"))]
-            let header = &s.vendor_cookies(header);
+            let header = &vendor;
             s.engine.cookies(header, at);
             s.sweep.activity = true;
         });
@@ -602,27 +610,42 @@ impl<'a> Iterator for Lines<'a> {
 #[cfg(not(feature = "parsers"))]
 const MAX_COOKIE_NAMES: usize = 512;
 
-impl Shell {
-    /// The pairs of `header` that the engine judges (live, a name the
-    /// catalog knows), as a header: each name classified once per page view.
-    #[cfg(not(feature = "parsers"))]
-    fn vendor_cookies(&mut self, header: &str) -> String {
+/// The cookie names of a page view's snapshots: whether the catalog knows
+/// each, and the CMP whose consent cookie it is, each looked up once.
+#[cfg(not(feature = "parsers"))]
+#[derive(Default)]
+struct CookieNames(Vec<(String, bool, Option<&'static str>)>);
+
+#[cfg(not(feature = "parsers"))]
+impl CookieNames {
+    /// A snapshot read in one pass over its pairs, each name looked up in
+    /// the catalog and the consent cookies once per page view: the pairs the
+    /// engine judges (live, a name the catalog knows) as a header; its
+    /// consent cookies as [`prestart`] keeps them; whether it has a CMP's
+    /// consent cookie that the cookie reader piece reads (`cmp::in_cookies`).
+    /// (A busy page's start replays a few dozen snapshots; each pass over a
+    /// header's pairs decodes every character.)
+    fn read(&mut self, header: &str) -> (String, prestart::Consent, bool) {
         let mut out = String::new();
+        let mut consent = Vec::new();
+        let mut cmp = false;
         for (name, value) in tagwatch_core::cookie::pairs(header) {
-            if name.is_empty() || value.is_empty() {
-                continue;
-            }
-            let known = match self.cookie_names.iter().find(|(n, _)| n == name) {
-                Some(&(_, known)) => known,
+            let (known, of) = match self.0.iter().find(|(n, ..)| n == name) {
+                Some(&(_, known, of)) => (known, of),
                 None => {
                     let known = catalog::classify_cookie(name).is_some();
-                    if self.cookie_names.len() < MAX_COOKIE_NAMES {
-                        self.cookie_names.push((name.into(), known));
+                    let of = tagwatch_core::cmp::consent_cookie(name);
+                    if self.0.len() < MAX_COOKIE_NAMES {
+                        self.0.push((name.into(), known, of));
                     }
-                    known
+                    (known, of)
                 }
             };
-            if known {
+            if let Some(of) = of {
+                cmp |= of != "tcf";
+                consent.push((of, cat(&[name, "=", value])));
+            }
+            if known && !name.is_empty() && !value.is_empty() {
                 if !out.is_empty() {
                     out.push_str("; ");
                 }
@@ -631,9 +654,11 @@ impl Shell {
                 out.push_str(value);
             }
         }
-        out
+        (out, consent, cmp)
     }
+}
 
+impl Shell {
     fn request(&mut self, r: Request<'_>) {
         self.engine.request(r);
         self.sweep.activity = true;
@@ -687,4 +712,72 @@ static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> 
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
     core::arch::wasm32::unreachable()
+}
+
+#[cfg(all(test, not(feature = "parsers")))]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    /// The one pass reads a snapshot as the three passes before it did:
+    /// the live vendor cookies (`vendor_cookies`), the consent cookies
+    /// (`Prestart::cookies`) and whether the cookie reader is wanted
+    /// (`cmp::in_cookies`), for headers with vendor, consent, TCF and
+    /// empty-valued cookies, names seen before and not, in random orders.
+    #[test]
+    fn one_pass_reads_as_the_three_did() {
+        let parts = [
+            "_ga=GA1.1",
+            "_ga=",
+            "OptanonConsent=groups=C0003%3A1",
+            "euconsent-v2=CP",
+            "cmplz_marketing=deny",
+            "theme=dark",
+            "flag",
+            "=x",
+            "_hjSessionUser_3000001=eyJ",
+            "cookieyes-consent=yes",
+            "a=b=c",
+            " _clck = 1 ",
+            "intercom-session-k9x2m4qa=",
+            "intercom-id-k9x2m4qa=abc",
+            "",
+            ";",
+        ];
+        let mut names = CookieNames::default();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for n in 0..2_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let header: String = (0..n % 12)
+                .map(|k| parts[((x >> (k * 5 % 60)) as usize + k) % parts.len()])
+                .collect::<Vec<_>>()
+                .join("; ");
+            let mut vendor = String::new();
+            for (name, value) in tagwatch_core::cookie::pairs(&header) {
+                if !name.is_empty() && !value.is_empty() && catalog::classify_cookie(name).is_some()
+                {
+                    vendor = if vendor.is_empty() {
+                        cat(&[name, "=", value])
+                    } else {
+                        cat(&[&vendor, "; ", name, "=", value])
+                    };
+                }
+            }
+            let want = (
+                vendor,
+                prestart::consent_cookies(&header),
+                tagwatch_core::cmp::in_cookies(&header),
+            );
+            assert_eq!(names.read(&header), want, "{header:?}");
+        }
+        assert_eq!(
+            names.read("_ga=GA1.1; OptanonConsent=x; euconsent-v2=CP").1,
+            vec![
+                ("onetrust", "OptanonConsent=x".into()),
+                ("tcf", "euconsent-v2=CP".into())
+            ]
+        );
+    }
 }

@@ -24,7 +24,7 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use tagwatch_core::cmp::{self, CmpConsent};
+use tagwatch_core::cmp::CmpConsent;
 use tagwatch_core::consent::{Categories, Vendors, GPP_US_SECTION_IDS};
 use tagwatch_core::engine::Engine;
 use wasm_bindgen::prelude::*;
@@ -70,11 +70,12 @@ impl Pieces {
     }
 
     /// A cookie snapshot at `at`, before the engine judges its cookies:
-    /// the CMP state it records, now or once the reader is there.
-    pub(crate) fn cookies(&mut self, engine: &mut Engine, header: &str, at: u64) {
+    /// the CMP state it records, now or once the reader is there; `cmp`:
+    /// whether it has a consent cookie the reader reads (`cmp::in_cookies`).
+    pub(crate) fn cookies(&mut self, engine: &mut Engine, header: &str, cmp: bool, at: u64) {
         if let Some(reader) = &self.cmp {
             engine.cmp_cookie_consent(read_cookies(reader, header), at);
-        } else if self.cookies.is_empty() && !cmp::in_cookies(header) {
+        } else if self.cookies.is_empty() && !cmp {
             engine.cmp_cookie_consent(None, at);
         } else {
             self.wanted |= CMP_COOKIES;

@@ -15,13 +15,28 @@
 //!    gesture — the earliest the choice can have been made, so nothing the
 //!    tags did after it is judged against a state not yet in force.
 
+use alloc::string::String;
 use alloc::vec::Vec;
-use tagwatch_core::cmp::consent_cookie;
-use tagwatch_core::cookie;
 
 /// Trusted gestures kept before the start: the first and the latest ones
 /// are what the rules read, a page view has a handful.
 const MAX_GESTURES: usize = 64;
+
+/// A snapshot's consent cookies: `(cmp, name=value)`.
+pub(crate) type Consent = Vec<(&'static str, String)>;
+
+/// The consent cookies of `header` (the page's shell reads them in its one
+/// pass over a snapshot, `CookieNames::read`).
+#[cfg(any(feature = "parsers", test))]
+pub(crate) fn consent_cookies(header: &str) -> Consent {
+    let mut now = Vec::new();
+    for (name, value) in tagwatch_core::cookie::pairs(header) {
+        if let Some(cmp) = tagwatch_core::cmp::consent_cookie(name) {
+            now.push((cmp, crate::cat(&[name, "=", value])));
+        }
+    }
+    now
+}
 
 /// The evidence kept until the monitor starts.
 #[derive(Default)]
@@ -32,7 +47,7 @@ pub(crate) struct Prestart {
     /// CMPs with a consent cookie in the first snapshot.
     restored: Vec<&'static str>,
     /// The last snapshot's consent cookies, `name=value`.
-    last: Vec<(&'static str, alloc::string::String)>,
+    last: Consent,
     first_read: bool,
 }
 
@@ -45,14 +60,9 @@ impl Prestart {
         }
     }
 
-    /// A cookie snapshot before the start: its consent cookies against the last.
-    pub(crate) fn cookies(&mut self, header: &str, at: u64) {
-        let mut now = Vec::new();
-        for (name, value) in cookie::pairs(header) {
-            if let Some(cmp) = consent_cookie(name) {
-                now.push((cmp, crate::cat(&[name, "=", value])));
-            }
-        }
+    /// A cookie snapshot before the start, by its consent cookies
+    /// ([`consent_cookies`]): against the last.
+    pub(crate) fn cookies(&mut self, now: Consent, at: u64) {
         // Loops that push, not `collect` / `filter().chain().map()` into
         // `extend` (adapter instances the module carried for this alone).
         if !core::mem::replace(&mut self.first_read, true) {
@@ -108,17 +118,26 @@ mod tests {
     #[test]
     fn a_choice_is_dated_at_the_gesture_that_wrote_its_cookie() {
         let mut p = Prestart::default();
-        p.cookies("OptanonConsent=groups=C0003%3A1; theme=dark", 5);
+        p.cookies(
+            consent_cookies("OptanonConsent=groups=C0003%3A1; theme=dark"),
+            5,
+        );
         assert_eq!(p.dated("onetrust"), 0, "no gesture: restored");
         p.gesture(1200);
-        p.cookies("OptanonConsent=groups=C0003%3A1; theme=light", 1300);
+        p.cookies(
+            consent_cookies("OptanonConsent=groups=C0003%3A1; theme=light"),
+            1300,
+        );
         assert_eq!(
             p.dated("onetrust"),
             0,
             "an unrelated click; the consent cookie was there"
         );
         p.gesture(2000);
-        p.cookies("OptanonConsent=groups=C0003%3A0; theme=light", 2001);
+        p.cookies(
+            consent_cookies("OptanonConsent=groups=C0003%3A0; theme=light"),
+            2001,
+        );
         p.gesture(3000);
         assert_eq!(
             p.dated("onetrust"),
@@ -135,9 +154,9 @@ mod tests {
     #[test]
     fn a_first_cookie_written_after_a_gesture_dates_the_choice() {
         let mut p = Prestart::default();
-        p.cookies("", 5);
+        p.cookies(consent_cookies(""), 5);
         p.gesture(700);
-        p.cookies("cmplz_marketing=deny", 701);
+        p.cookies(consent_cookies("cmplz_marketing=deny"), 701);
         assert_eq!(p.dated("complianz"), 700);
         assert_eq!(p.dated("onetrust"), 700);
     }

@@ -284,10 +284,7 @@ function run(h) {
     try {
       var c = h.cookie;
       if (typeof c === 'string') jar = c;
-      else if (c) {
-        jar = '';
-        for (var i = 0; i < c.length; i++) jar += (i ? '; ' : '') + c[i].name + '=' + c[i].value;
-      }
+      else if (c) jar = c.map(function (c) { return c.name + '=' + c.value; }).join('; ');
     } catch (e) { /* unknown: the first read below is the first snapshot */ }
     if (jar !== null) m.cookies(jar, h.t0);
     // Cookie changes in the same ms are one snapshot (the monitor's clock
@@ -438,17 +435,16 @@ function gated(raw, first) {
 function changed(header, set, deleted) {
   var jar = Object.create(null);
   var order = [];
+  function put(k, v) {
+    if (!(k in jar)) order.push(k);
+    jar[k] = v;
+  }
   header.split('; ').forEach(function (pair) {
     var at = pair.indexOf('=');
-    var k = at < 0 ? '' : pair.slice(0, at);
-    if (!(k in jar)) order.push(k);
-    jar[k] = at < 0 ? pair : pair.slice(at + 1);
+    put(at < 0 ? '' : pair.slice(0, at), pair.slice(at + 1));
   });
-  [].concat(set || [], deleted || []).forEach(function (c, i) {
-    var k = String(c.name);
-    if (!(k in jar)) order.push(k);
-    jar[k] = i < (set || []).length ? String(c.value) : null;
-  });
+  (set || []).forEach(function (c) { put(String(c.name), String(c.value)); });
+  (deleted || []).forEach(function (c) { put(String(c.name), null); });
   return order.filter(function (k) { return jar[k] !== null && (k || jar[k]); })
     .map(function (k) { return k ? k + '=' + jar[k] : jar[k]; }).join('; ');
 }

@@ -397,22 +397,25 @@ impl Engine {
         );
         let mut present = Vec::with_capacity(self.cookies.len());
         for name in cookie::live_names(header) {
+            // A cookie still there keeps what the catalog gave it (which
+            // depends on its name only): only a new one is classified, not
+            // every vendor cookie of every snapshot (a busy page's start
+            // replays dozens of snapshots).
+            if let Some(i) = self.cookies.iter().position(|c| c.name == name) {
+                present.push(self.cookies.swap_remove(i));
+                continue;
+            }
             let Some((vendor, purpose)) = catalog::classify_cookie(name) else {
                 continue;
             };
-            match self.cookies.iter().position(|c| c.name == name) {
-                Some(i) => present.push(self.cookies.swap_remove(i)),
-                None => {
-                    let seen = PresentCookie {
-                        name: name.into(),
-                        vendor,
-                        purpose,
-                        since: now,
-                    };
-                    self.judge_new_cookie(&seen);
-                    present.push(seen);
-                }
-            }
+            let seen = PresentCookie {
+                name: name.into(),
+                vendor,
+                purpose,
+                since: now,
+            };
+            self.judge_new_cookie(&seen);
+            present.push(seen);
         }
         self.cookies = present;
         self.tick(now);
