@@ -642,7 +642,7 @@ impl CookieNames {
                 }
             };
             if let Some(of) = of {
-                cmp |= of != "tcf";
+                cmp |= tagwatch_core::cmp::read_from_cookies(of);
                 consent.push((of, cat(&[name, "=", value])));
             }
             if known && !name.is_empty() && !value.is_empty() {
