@@ -2139,3 +2139,120 @@ impl Place {
         }
     }
 }
+/// Writes `src/testdata/v13_store.sql`: a store of schema version 13 as
+/// this build's collector writes it, its rows as INSERT statements that
+/// SQLite and PostgreSQL both run (blobs as `unhex('…')`). Run once, at the
+/// commit before schema 14 (dacb0e2), to make the fixture the upgrade test
+/// loads (schema 14's code writes page-view ordinals, which version 13
+/// has no column for): `cargo test -p tagwatch-store write_fixtures --
+/// --ignored`. The v11 and v12 fixtures were made the same way at c4120f4
+/// (commit 3720104).
+#[test]
+#[ignore]
+fn write_fixtures() {
+    write_fixture(13);
+}
+
+fn write_fixture(version: i64) {
+    let (url, place) = sqlite_place(&format!("v{version}-fixture"));
+    db::MIGRATE_UP_TO.with(|v| v.set(version));
+    let store = open(&url, 1, Checks::default()).expect("open");
+    db::MIGRATE_UP_TO.with(|v| v.set(SCHEMA_VERSION));
+    store.sign_checkpoints(test_key());
+    with_site(&*store, SITE);
+    with_site(&*store, "tw_b");
+    let batches = mixed_batches();
+    store
+        .commit(&batches.iter().collect::<Vec<_>>())
+        .expect("commit");
+    // A resent finding: a second state of its row.
+    store
+        .commit(&[&Batch {
+            findings: vec![finding(
+                "pv1",
+                "intercom-id-x",
+                1,
+                "2024-05-01T11:00:00.000Z",
+            )],
+            ..Batch::default()
+        }])
+        .expect("commit");
+    purge_all(&*store, "2024-05-01T12:00:00.050Z").expect("purge");
+    store
+        .commit(&[&Batch {
+            findings: vec![FindingRecord {
+                site: "tw_b".into(),
+                release: Some("v1.2".into()),
+                ..finding("pv7", "it's", 1, "2024-05-04T00:00:00.000Z")
+            }],
+            health: vec![health(Some("pv3"), "2024-05-04T00:00:00.000Z")],
+            ..Batch::default()
+        }])
+        .expect("commit");
+    drop(store);
+    let Place::Dir(dir) = &place else {
+        unreachable!()
+    };
+    let c = rusqlite::Connection::open(dir.join("t.db")).expect("open");
+    let user_version: i64 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("version");
+    assert_eq!(user_version, version);
+    let mut out = format!(
+        "-- A store of schema version {version} as the collector of commit dacb0e2 wrote it\n\
+         -- (backend_tests::write_fixtures at that commit): two sites, findings\n\
+         -- (one resent), health reports, inventories with vendors and hosts, a\n\
+         -- signed purge's checkpoint, a finding with a release. Loaded into an\n\
+         -- empty store of version {version} by the upgrade test from it.\n"
+    );
+    for table in [
+        "sites",
+        "site_origins",
+        "site_finding_types",
+        "site_releases",
+        "site_release_items",
+        "findings",
+        "health",
+        "inventories",
+        "inventory_vendors",
+        "inventory_hosts",
+        "chain",
+        "chain_heads",
+        "chain_checkpoints",
+        "chain_unchained",
+    ] {
+        c.execute(&format!("DELETE FROM {table} WHERE 0"), [])
+            .expect(table);
+        let mut st = c
+            .prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2"))
+            .expect(table);
+        let names: Vec<String> = st.column_names().map(|s| s.to_string()).collect();
+        let n = names.len();
+        let mut rows = st.query([]).expect(table);
+        while let Some(row) = rows.next().expect(table) {
+            let values: Vec<String> = (0..n)
+                .map(|i| match row.get_ref(i).expect("value") {
+                    rusqlite::types::ValueRef::Null => "NULL".to_owned(),
+                    rusqlite::types::ValueRef::Integer(n) => n.to_string(),
+                    rusqlite::types::ValueRef::Real(f) => format!("{f:?}"),
+                    rusqlite::types::ValueRef::Text(t) => format!(
+                        "'{}'",
+                        std::str::from_utf8(t).expect("utf-8").replace('\'', "''")
+                    ),
+                    rusqlite::types::ValueRef::Blob(b) => {
+                        format!("unhex('{}')", chain::to_hex(b))
+                    }
+                })
+                .collect();
+            out.push_str(&format!(
+                "INSERT INTO {table} ({}) VALUES ({});\n",
+                names.join(", "),
+                values.join(", ")
+            ));
+        }
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("src/testdata/v{version}_store.sql"));
+    std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+    std::fs::write(&path, out).expect("write");
+}
