@@ -120,6 +120,22 @@ impl Place {
         .filter(|(_, n)| *n > 0)
         .collect()
     }
+
+    /// What schema 14's page-view ordinals must never leave (empty when
+    /// sound): a finding or inventory whose ordinal is not its own (site,
+    /// page view)'s in `page_views`, and a dedupe key stored twice.
+    fn ordinal_problems(&self) -> Vec<(&'static str, i64)> {
+        [
+            ("findings without their page view", "SELECT count(*) FROM findings r WHERE NOT EXISTS (SELECT 1 FROM page_views p WHERE p.ordinal = r.ordinal AND p.site = r.site AND p.page_view = r.page_view)"),
+            ("inventories without their page view", "SELECT count(*) FROM inventories r WHERE NOT EXISTS (SELECT 1 FROM page_views p WHERE p.ordinal = r.ordinal AND p.site = r.site AND p.page_view = r.page_view)"),
+            ("findings stored twice", "SELECT count(*) FROM (SELECT site, page_view, dedupe FROM findings GROUP BY site, page_view, dedupe HAVING count(*) > 1) d"),
+            ("inventories stored twice", "SELECT count(*) FROM (SELECT site, page_view FROM inventories GROUP BY site, page_view HAVING count(*) > 1) d"),
+        ]
+        .into_iter()
+        .map(|(what, sql)| (what, self.count(sql)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+    }
 }
 
 /// The tables that lost their per-row foreign keys in version 12.
@@ -1847,6 +1863,7 @@ fn no_row_outlives_its_parent_under_concurrent_writes_and_purges() {
             "{name}: nothing left to check"
         );
         assert_eq!(place.orphans(), [], "{name}");
+        assert_eq!(place.ordinal_problems(), [], "{name}");
         assert_eq!(
             first
                 .chain(SITE)
@@ -2109,6 +2126,7 @@ impl Place {
         let rows = match version {
             11 => include_str!("testdata/v11_store.sql"),
             12 => include_str!("testdata/v12_store.sql"),
+            13 => include_str!("testdata/v13_store.sql"),
             _ => panic!("no fixture of a version-{version} store"),
         };
         // The migrations' own row of what was stored before chaining.
@@ -2255,4 +2273,214 @@ fn write_fixture(version: i64) {
         .join(format!("src/testdata/v{version}_store.sql"));
     std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
     std::fs::write(&path, out).expect("write");
+}
+
+/// Collectors meeting a new page view at once (schema 14's ordinals):
+/// PostgreSQL, two collectors on one database, two threads each; SQLite,
+/// four threads on one store. Each round every writer commits the same
+/// finding and an inventory of a page view none has seen, released
+/// together: the page view gets one ordinal, the finding one row (the
+/// largest count), the page view one inventory, and the chain verifies.
+#[test]
+fn collectors_meeting_a_new_page_view_at_once_store_it_once() {
+    const WRITERS: usize = 4;
+    const ROUNDS: usize = 12;
+    for (name, url, place) in places("first-sight") {
+        let collectors = if name == "postgres" { 2 } else { 1 };
+        let stores: Vec<Arc<dyn Store>> = (0..collectors)
+            .map(|_| open(&url, 1, Checks::default()).expect(name))
+            .collect();
+        let first = stores.first().expect("store").clone();
+        with_site(&*first, SITE);
+        let barrier = Arc::new(std::sync::Barrier::new(WRITERS));
+        let threads: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let store = stores.get(w % collectors).expect("store").clone();
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    for round in 0..ROUNDS {
+                        let pv = format!("new{round}");
+                        let batch = Batch {
+                            findings: vec![finding(&pv, "shared", 1 + w as i64, T0)],
+                            inventories: vec![inventory(
+                                &pv,
+                                T0,
+                                vec![vendor("ga4", 1, &[], &["_ga"])],
+                            )],
+                            ..Batch::default()
+                        };
+                        barrier.wait();
+                        store.commit(&[&batch]).expect("commit");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("writer");
+        }
+        for round in 0..ROUNDS {
+            let pv = format!("new{round}");
+            for (table, rows) in [("page_views", 1), ("findings", 1), ("inventories", 1)] {
+                assert_eq!(
+                    place.count(&format!(
+                        "SELECT count(*) FROM {table} WHERE site = '{SITE}' AND page_view = '{pv}'"
+                    )),
+                    rows,
+                    "{name}: {table} of {pv}"
+                );
+            }
+            assert_eq!(
+                place.count(&format!(
+                    "SELECT count FROM findings WHERE site = '{SITE}' AND page_view = '{pv}'"
+                )),
+                WRITERS as i64,
+                "{name}: the largest count of {pv}"
+            );
+        }
+        assert_eq!(place.ordinal_problems(), [], "{name}");
+        assert_eq!(place.orphans(), [], "{name}");
+        assert_eq!(
+            first
+                .chain(SITE)
+                .expect("chain")
+                .verify(chain::Rows::All, None),
+            [],
+            "{name}"
+        );
+        drop(stores);
+        drop(first);
+        drop(place);
+    }
+}
+
+/// Version 14 (`schema::PAGE_VIEW_ORDINALS`) upgrades a store of the
+/// version before it as the collector wrote it (`src/testdata/v13_store.sql`:
+/// two sites, a resent finding, a signed purge's checkpoint, inventories
+/// with vendors and hosts, a release): every page view stored gets an
+/// ordinal, in order of receipt; every row is kept with its id and reads
+/// as before; the chains verify and go on; a resent finding still meets
+/// its row, a newer inventory still replaces its page view's; a new page
+/// view's ordinal comes after the old ones; and a purge of everything
+/// leaves no page view behind.
+#[test]
+fn every_backend_upgrades_the_version_before_to_page_view_ordinals() {
+    for (name, url, place) in places("v13") {
+        place.load_fixture(&url, schema::PAGE_VIEW_ORDINALS - 1);
+        let before = {
+            db::MIGRATE_UP_TO.with(|v| v.set(schema::PAGE_VIEW_ORDINALS - 1));
+            let store = open(&url, 1, Checks::default());
+            db::MIGRATE_UP_TO.with(|v| v.set(SCHEMA_VERSION));
+            let store = store.expect(name);
+            (
+                all_findings(&*store),
+                all_health(&*store),
+                totals(&*store, None),
+                place.count("SELECT count(*) FROM chain WHERE site = 'tw_a'"),
+                place.count(
+                    "SELECT count(*) FROM (SELECT site, page_view FROM findings
+                     UNION SELECT site, page_view FROM inventories) v",
+                ),
+                place.count("SELECT count(*) FROM findings"),
+                place.count("SELECT count(*) FROM inventories"),
+            )
+        };
+        assert_eq!(
+            (before.4, before.5, before.6),
+            (4, 4, 2),
+            "{name}: the fixture"
+        );
+        let store = open(&url, 1, Checks::default()).expect(name);
+        store.sign_checkpoints(test_key());
+        assert_eq!(
+            place.count("SELECT count(*) FROM page_views"),
+            before.4,
+            "{name}"
+        );
+        assert_eq!(place.ordinal_problems(), [], "{name}");
+        // In order of receipt: pv1 (tw_a) first, pv7 (tw_b) last.
+        assert_eq!(
+            place.count("SELECT ordinal FROM page_views WHERE page_view = 'pv1'"),
+            place.count("SELECT min(ordinal) FROM page_views"),
+            "{name}"
+        );
+        assert_eq!(
+            place.count("SELECT ordinal FROM page_views WHERE page_view = 'pv7'"),
+            place.count("SELECT max(ordinal) FROM page_views"),
+            "{name}"
+        );
+        assert_eq!(all_findings(&*store), before.0, "{name}");
+        assert_eq!(all_health(&*store), before.1, "{name}");
+        assert_eq!(totals(&*store, None), before.2, "{name}");
+        let key = test_key().verifying_key();
+        for site in [SITE, "tw_b"] {
+            let chain = store.chain(site).expect("chain");
+            assert_eq!(
+                chain.verify(chain::Rows::All, Some(&key)),
+                [],
+                "{name}: {site}"
+            );
+        }
+        let last_ordinal = place.count("SELECT max(ordinal) FROM page_views");
+        // A finding of the fixture (pv1, intercom-session-x, count 2) resent, a new
+        // page view, a newer inventory of an old one.
+        store
+            .commit(&[&Batch {
+                findings: vec![
+                    finding("pv1", "intercom-session-x", 5, "2024-05-06T00:00:00.000Z"),
+                    finding("pv9", "later", 1, "2024-05-06T00:00:00.000Z"),
+                ],
+                health: vec![health(None, "2024-05-06T00:00:00.000Z")],
+                inventories: vec![inventory(
+                    "pv2",
+                    "2024-05-06T00:00:00.000Z",
+                    vec![vendor("meta", 3, &["m.example"], &[])],
+                )],
+            }])
+            .expect("commit");
+        assert_eq!(
+            place.count("SELECT count(*) FROM findings"),
+            before.5 + 1,
+            "{name}"
+        );
+        assert_eq!(
+            place.count(
+                "SELECT count FROM findings WHERE page_view = 'pv1' AND evidence LIKE '%intercom-session-x%'"
+            ),
+            5,
+            "{name}: the resent finding met its row"
+        );
+        assert_eq!(
+            place.count("SELECT count(*) FROM inventories"),
+            before.6,
+            "{name}"
+        );
+        assert_eq!(
+            place.count(
+                "SELECT count(*) FROM inventory_vendors v JOIN inventories i ON i.id = v.inventory
+                 WHERE i.page_view = 'pv2' AND v.vendor = 'meta'"
+            ),
+            1,
+            "{name}: the newer inventory replaced the old one"
+        );
+        assert!(
+            place.count("SELECT ordinal FROM page_views WHERE page_view = 'pv9'") > last_ordinal,
+            "{name}"
+        );
+        assert_eq!(place.ordinal_problems(), [], "{name}");
+        assert_eq!(place.orphans(), [], "{name}");
+        let chain = store.chain(SITE).expect("chain");
+        assert_eq!(chain.verify(chain::Rows::All, Some(&key)), [], "{name}");
+        assert!(
+            i64::try_from(chain.entries.len()).expect("entries") > before.3,
+            "{name}"
+        );
+        // Retention takes the page views with their last rows.
+        purge_all(&*store, "2100-01-01T00:00:00.000Z").expect("purge");
+        assert_eq!(place.count("SELECT count(*) FROM findings"), 0, "{name}");
+        assert_eq!(place.count("SELECT count(*) FROM page_views"), 0, "{name}");
+        let chain = store.chain(SITE).expect("chain");
+        assert_eq!(chain.verify(chain::Rows::All, Some(&key)), [], "{name}");
+        drop(store);
+        drop(place);
+    }
 }
