@@ -690,17 +690,23 @@ WHERE excluded.at >= inventories.at
 RETURNING id, site, page_view, {fresh}";
 
 /// A commit's page views (`?1` site, `?2` page view a row), made if new:
-/// a new page view takes the next ordinal. One already there is locked
-/// until the commit (PostgreSQL: `DO UPDATE` locks the row it meets even
-/// when its `WHERE` updates nothing; SQLite's commit holds the write lock
-/// anyway), so that a purge, which deletes a page view with its last rows,
-/// cannot delete it between this look-up and the rows written under its
-/// ordinal ([`DELETE_PAGE_VIEWS`]). Two collectors meeting a new page
-/// view at once: the second's insert waits for the first's commit, then
-/// meets its row (or inserts, if the first rolled back).
+/// a new page view takes the next ordinal. Answers the ordinals of those
+/// it inserted, and on PostgreSQL of those it met too (one round trip:
+/// `DO UPDATE` rewrites the row it meets with the same values, a HOT
+/// update, and answers it). One already there is locked until the commit
+/// (PostgreSQL: by that update; SQLite's commit holds the write lock, and
+/// there the update is skipped, `WHERE 1 = 0`: it would rewrite the row's
+/// entry in the random leaf of the (site, page_view) index, and the rows
+/// met are read with [`PAGE_VIEW_ORDINALS`] instead), so that a purge,
+/// which deletes a page view with its last rows, cannot delete it between
+/// this statement and the rows written under its ordinal
+/// ([`DELETE_PAGE_VIEWS`]). Two collectors meeting a new page view at
+/// once: the second's insert waits for the first's commit, then meets its
+/// row (or inserts, if the first rolled back).
 const RECORD_PAGE_VIEWS: &str = "
 INSERT INTO page_views (site, page_view) {rows:tt}
-ON CONFLICT (site, page_view) DO UPDATE SET page_view = excluded.page_view WHERE 1 = 0";
+ON CONFLICT (site, page_view) DO UPDATE SET page_view = excluded.page_view {sqlite:WHERE 1 = 0}
+RETURNING ordinal, site, page_view";
 
 /// The ordinals of some page views of a site: `?2` a JSON array of page
 /// views (through the unique index (site, page_view)).
@@ -810,23 +816,38 @@ fn record_types<C: Conn>(
 
 /// The ordinal of each of a commit's page views (`views`, in key order:
 /// every writer inserts and locks them in that order, so two never wait
-/// for each other in a cycle), made for those new ([`RECORD_PAGE_VIEWS`]),
-/// then read, site by site, in the commit's transaction. Schema 14: the
+/// for each other in a cycle), made for those new ([`RECORD_PAGE_VIEWS`],
+/// which answers them, and on PostgreSQL those met too); on SQLite those
+/// met are read, site by site, in the commit's transaction. Schema 14: the
 /// rows' unique keys lead with the ordinal, which grows as page views
 /// arrive, so a commit's rows land at those indexes' right edge.
 fn page_view_ordinals<'a, C: Conn>(
     c: &mut C,
     views: &[PageView<'a>],
 ) -> Result<HashMap<PageView<'a>, i64>, StoreError> {
+    let mut ordinals = HashMap::with_capacity(views.len());
     write_rows(
         c,
         RECORD_PAGE_VIEWS,
         views,
         |(site, pv), p| p.extend([Param::Text(site), Param::Text(pv)]),
-        &mut |_| Ok(()),
+        &mut |row| {
+            let view = (row.str(1)?, row.str(2)?);
+            if let Ok(i) = views.binary_search(&view) {
+                if let Some(view) = views.get(i) {
+                    ordinals.insert(*view, row.int(0)?);
+                }
+            }
+            Ok(())
+        },
     )?;
-    let mut ordinals = HashMap::with_capacity(views.len());
-    for of_site in views.chunk_by(|a, b| a.0 == b.0) {
+    // Those met stored (SQLite), read.
+    let met: Vec<PageView<'a>> = views
+        .iter()
+        .filter(|v| !ordinals.contains_key(*v))
+        .copied()
+        .collect();
+    for of_site in met.chunk_by(|a, b| a.0 == b.0) {
         let Some((site, _)) = of_site.first() else {
             continue;
         };

@@ -20,6 +20,7 @@
 //! | `{json_object:X}`     | `json_valid(X) AND json_type(X) = 'object'` | `jsonb_typeof(X) = 'object'`        |
 //! | `{json_text:X:K}`     | `json_extract(X, '$.K')`            | `X ->> 'K'`                                 |
 //! | `{json_flag:X:K}`     | `1`, `0` or NULL: the boolean `K` of object `X` | same                            |
+//! | `{sqlite:X}`          | `X`                                 | nothing                                     |
 //! | `{returning_pg:X}`    | nothing: SQLite runs `RETURNING` as a trigger program a row, which costs more than what the writer does instead (`db::write_group`: rows it inserted from their parameters, the others read again) | `RETURNING X`: the rows in the same round trip |
 //! | `{skip_locked}`       | nothing (one writer)                | `FOR UPDATE SKIP LOCKED`                    |
 //! | `{bytes}`             | nothing (byte order already)        | ` COLLATE "C"` (after an expression)        |
@@ -783,6 +784,8 @@ pub fn render(sql: &str, dialect: Dialect, rows: usize) -> String {
             ("json_flag", true) => format!(
                 "CASE WHEN ({x} -> '{y}') = 'true'::jsonb THEN 1 WHEN ({x} -> '{y}') = 'false'::jsonb THEN 0 END"
             ),
+            ("sqlite", false) => x.to_owned(),
+            ("sqlite", true) => String::new(),
             ("returning_pg", false) => String::new(),
             ("returning_pg", true) => format!("RETURNING {x}"),
             ("skip_locked", true) => "FOR UPDATE SKIP LOCKED".to_owned(),
