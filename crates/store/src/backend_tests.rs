@@ -120,6 +120,22 @@ impl Place {
         .filter(|(_, n)| *n > 0)
         .collect()
     }
+
+    /// What schema 14's page-view ordinals must never leave (empty when
+    /// sound): a finding or inventory whose ordinal is not its own (site,
+    /// page view)'s in `page_views`, and a dedupe key stored twice.
+    fn ordinal_problems(&self) -> Vec<(&'static str, i64)> {
+        [
+            ("findings without their page view", "SELECT count(*) FROM findings r WHERE NOT EXISTS (SELECT 1 FROM page_views p WHERE p.ordinal = r.ordinal AND p.site = r.site AND p.page_view = r.page_view)"),
+            ("inventories without their page view", "SELECT count(*) FROM inventories r WHERE NOT EXISTS (SELECT 1 FROM page_views p WHERE p.ordinal = r.ordinal AND p.site = r.site AND p.page_view = r.page_view)"),
+            ("findings stored twice", "SELECT count(*) FROM (SELECT site, page_view, dedupe FROM findings GROUP BY site, page_view, dedupe HAVING count(*) > 1) d"),
+            ("inventories stored twice", "SELECT count(*) FROM (SELECT site, page_view FROM inventories GROUP BY site, page_view HAVING count(*) > 1) d"),
+        ]
+        .into_iter()
+        .map(|(what, sql)| (what, self.count(sql)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+    }
 }
 
 /// The tables that lost their per-row foreign keys in version 12.
@@ -1847,6 +1863,7 @@ fn no_row_outlives_its_parent_under_concurrent_writes_and_purges() {
             "{name}: nothing left to check"
         );
         assert_eq!(place.orphans(), [], "{name}");
+        assert_eq!(place.ordinal_problems(), [], "{name}");
         assert_eq!(
             first
                 .chain(SITE)
@@ -2109,6 +2126,7 @@ impl Place {
         let rows = match version {
             11 => include_str!("testdata/v11_store.sql"),
             12 => include_str!("testdata/v12_store.sql"),
+            13 => include_str!("testdata/v13_store.sql"),
             _ => panic!("no fixture of a version-{version} store"),
         };
         // The migrations' own row of what was stored before chaining.
@@ -2137,5 +2155,332 @@ impl Place {
                 c.batch_execute("DROP FUNCTION unhex(text)").expect("unhex");
             }
         }
+    }
+}
+/// Writes `src/testdata/v13_store.sql`: a store of schema version 13 as
+/// this build's collector writes it, its rows as INSERT statements that
+/// SQLite and PostgreSQL both run (blobs as `unhex('…')`). Run once, at the
+/// commit before schema 14 (dacb0e2), to make the fixture the upgrade test
+/// loads (schema 14's code writes page-view ordinals, which version 13
+/// has no column for): `cargo test -p tagwatch-store write_fixtures --
+/// --ignored`. The v11 and v12 fixtures were made the same way at c4120f4
+/// (commit 3720104).
+#[test]
+#[ignore]
+fn write_fixtures() {
+    write_fixture(13);
+}
+
+fn write_fixture(version: i64) {
+    let (url, place) = sqlite_place(&format!("v{version}-fixture"));
+    db::MIGRATE_UP_TO.with(|v| v.set(version));
+    let store = open(&url, 1, Checks::default()).expect("open");
+    db::MIGRATE_UP_TO.with(|v| v.set(SCHEMA_VERSION));
+    store.sign_checkpoints(test_key());
+    with_site(&*store, SITE);
+    with_site(&*store, "tw_b");
+    let batches = mixed_batches();
+    store
+        .commit(&batches.iter().collect::<Vec<_>>())
+        .expect("commit");
+    // A resent finding: a second state of its row.
+    store
+        .commit(&[&Batch {
+            findings: vec![finding(
+                "pv1",
+                "intercom-id-x",
+                1,
+                "2024-05-01T11:00:00.000Z",
+            )],
+            ..Batch::default()
+        }])
+        .expect("commit");
+    purge_all(&*store, "2024-05-01T12:00:00.050Z").expect("purge");
+    store
+        .commit(&[&Batch {
+            findings: vec![FindingRecord {
+                site: "tw_b".into(),
+                release: Some("v1.2".into()),
+                ..finding("pv7", "it's", 1, "2024-05-04T00:00:00.000Z")
+            }],
+            health: vec![health(Some("pv3"), "2024-05-04T00:00:00.000Z")],
+            ..Batch::default()
+        }])
+        .expect("commit");
+    drop(store);
+    let Place::Dir(dir) = &place else {
+        unreachable!()
+    };
+    let c = rusqlite::Connection::open(dir.join("t.db")).expect("open");
+    let user_version: i64 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("version");
+    assert_eq!(user_version, version);
+    let mut out = format!(
+        "-- A store of schema version {version} as the collector of commit dacb0e2 wrote it\n\
+         -- (backend_tests::write_fixtures at that commit): two sites, findings\n\
+         -- (one resent), health reports, inventories with vendors and hosts, a\n\
+         -- signed purge's checkpoint, a finding with a release. Loaded into an\n\
+         -- empty store of version {version} by the upgrade test from it.\n"
+    );
+    for table in [
+        "sites",
+        "site_origins",
+        "site_finding_types",
+        "site_releases",
+        "site_release_items",
+        "findings",
+        "health",
+        "inventories",
+        "inventory_vendors",
+        "inventory_hosts",
+        "chain",
+        "chain_heads",
+        "chain_checkpoints",
+        "chain_unchained",
+    ] {
+        c.execute(&format!("DELETE FROM {table} WHERE 0"), [])
+            .expect(table);
+        let mut st = c
+            .prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2"))
+            .expect(table);
+        let names: Vec<String> = st.column_names().map(|s| s.to_string()).collect();
+        let n = names.len();
+        let mut rows = st.query([]).expect(table);
+        while let Some(row) = rows.next().expect(table) {
+            let values: Vec<String> = (0..n)
+                .map(|i| match row.get_ref(i).expect("value") {
+                    rusqlite::types::ValueRef::Null => "NULL".to_owned(),
+                    rusqlite::types::ValueRef::Integer(n) => n.to_string(),
+                    rusqlite::types::ValueRef::Real(f) => format!("{f:?}"),
+                    rusqlite::types::ValueRef::Text(t) => format!(
+                        "'{}'",
+                        std::str::from_utf8(t).expect("utf-8").replace('\'', "''")
+                    ),
+                    rusqlite::types::ValueRef::Blob(b) => {
+                        format!("unhex('{}')", chain::to_hex(b))
+                    }
+                })
+                .collect();
+            out.push_str(&format!(
+                "INSERT INTO {table} ({}) VALUES ({});\n",
+                names.join(", "),
+                values.join(", ")
+            ));
+        }
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("src/testdata/v{version}_store.sql"));
+    std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+    std::fs::write(&path, out).expect("write");
+}
+
+/// Collectors meeting a new page view at once (schema 14's ordinals):
+/// PostgreSQL, two collectors on one database, two threads each; SQLite,
+/// four threads on one store. Each round every writer commits the same
+/// finding and an inventory of a page view none has seen, released
+/// together: the page view gets one ordinal, the finding one row (the
+/// largest count), the page view one inventory, and the chain verifies.
+#[test]
+fn collectors_meeting_a_new_page_view_at_once_store_it_once() {
+    const WRITERS: usize = 4;
+    const ROUNDS: usize = 12;
+    for (name, url, place) in places("first-sight") {
+        let collectors = if name == "postgres" { 2 } else { 1 };
+        let stores: Vec<Arc<dyn Store>> = (0..collectors)
+            .map(|_| open(&url, 1, Checks::default()).expect(name))
+            .collect();
+        let first = stores.first().expect("store").clone();
+        with_site(&*first, SITE);
+        let barrier = Arc::new(std::sync::Barrier::new(WRITERS));
+        let threads: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let store = stores.get(w % collectors).expect("store").clone();
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    for round in 0..ROUNDS {
+                        let pv = format!("new{round}");
+                        let batch = Batch {
+                            findings: vec![finding(&pv, "shared", 1 + w as i64, T0)],
+                            inventories: vec![inventory(
+                                &pv,
+                                T0,
+                                vec![vendor("ga4", 1, &[], &["_ga"])],
+                            )],
+                            ..Batch::default()
+                        };
+                        barrier.wait();
+                        store.commit(&[&batch]).expect("commit");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("writer");
+        }
+        for round in 0..ROUNDS {
+            let pv = format!("new{round}");
+            for (table, rows) in [("page_views", 1), ("findings", 1), ("inventories", 1)] {
+                assert_eq!(
+                    place.count(&format!(
+                        "SELECT count(*) FROM {table} WHERE site = '{SITE}' AND page_view = '{pv}'"
+                    )),
+                    rows,
+                    "{name}: {table} of {pv}"
+                );
+            }
+            assert_eq!(
+                place.count(&format!(
+                    "SELECT count FROM findings WHERE site = '{SITE}' AND page_view = '{pv}'"
+                )),
+                WRITERS as i64,
+                "{name}: the largest count of {pv}"
+            );
+        }
+        assert_eq!(place.ordinal_problems(), [], "{name}");
+        assert_eq!(place.orphans(), [], "{name}");
+        assert_eq!(
+            first
+                .chain(SITE)
+                .expect("chain")
+                .verify(chain::Rows::All, None),
+            [],
+            "{name}"
+        );
+        drop(stores);
+        drop(first);
+        drop(place);
+    }
+}
+
+/// Version 14 (`schema::PAGE_VIEW_ORDINALS`) upgrades a store of the
+/// version before it as the collector wrote it (`src/testdata/v13_store.sql`:
+/// two sites, a resent finding, a signed purge's checkpoint, inventories
+/// with vendors and hosts, a release): every page view stored gets an
+/// ordinal, in order of receipt; every row is kept with its id and reads
+/// as before; the chains verify and go on; a resent finding still meets
+/// its row, a newer inventory still replaces its page view's; a new page
+/// view's ordinal comes after the old ones; and a purge of everything
+/// leaves no page view behind.
+#[test]
+fn every_backend_upgrades_the_version_before_to_page_view_ordinals() {
+    for (name, url, place) in places("v13") {
+        place.load_fixture(&url, schema::PAGE_VIEW_ORDINALS - 1);
+        let before = {
+            db::MIGRATE_UP_TO.with(|v| v.set(schema::PAGE_VIEW_ORDINALS - 1));
+            let store = open(&url, 1, Checks::default());
+            db::MIGRATE_UP_TO.with(|v| v.set(SCHEMA_VERSION));
+            let store = store.expect(name);
+            (
+                all_findings(&*store),
+                all_health(&*store),
+                totals(&*store, None),
+                place.count("SELECT count(*) FROM chain WHERE site = 'tw_a'"),
+                place.count(
+                    "SELECT count(*) FROM (SELECT site, page_view FROM findings
+                     UNION SELECT site, page_view FROM inventories) v",
+                ),
+                place.count("SELECT count(*) FROM findings"),
+                place.count("SELECT count(*) FROM inventories"),
+            )
+        };
+        assert_eq!(
+            (before.4, before.5, before.6),
+            (4, 4, 2),
+            "{name}: the fixture"
+        );
+        let store = open(&url, 1, Checks::default()).expect(name);
+        store.sign_checkpoints(test_key());
+        assert_eq!(
+            place.count("SELECT count(*) FROM page_views"),
+            before.4,
+            "{name}"
+        );
+        assert_eq!(place.ordinal_problems(), [], "{name}");
+        // In order of receipt: pv1 (tw_a) first, pv7 (tw_b) last.
+        assert_eq!(
+            place.count("SELECT ordinal FROM page_views WHERE page_view = 'pv1'"),
+            place.count("SELECT min(ordinal) FROM page_views"),
+            "{name}"
+        );
+        assert_eq!(
+            place.count("SELECT ordinal FROM page_views WHERE page_view = 'pv7'"),
+            place.count("SELECT max(ordinal) FROM page_views"),
+            "{name}"
+        );
+        assert_eq!(all_findings(&*store), before.0, "{name}");
+        assert_eq!(all_health(&*store), before.1, "{name}");
+        assert_eq!(totals(&*store, None), before.2, "{name}");
+        let key = test_key().verifying_key();
+        for site in [SITE, "tw_b"] {
+            let chain = store.chain(site).expect("chain");
+            assert_eq!(
+                chain.verify(chain::Rows::All, Some(&key)),
+                [],
+                "{name}: {site}"
+            );
+        }
+        let last_ordinal = place.count("SELECT max(ordinal) FROM page_views");
+        // A finding of the fixture (pv1, intercom-session-x, count 2) resent, a new
+        // page view, a newer inventory of an old one.
+        store
+            .commit(&[&Batch {
+                findings: vec![
+                    finding("pv1", "intercom-session-x", 5, "2024-05-06T00:00:00.000Z"),
+                    finding("pv9", "later", 1, "2024-05-06T00:00:00.000Z"),
+                ],
+                health: vec![health(None, "2024-05-06T00:00:00.000Z")],
+                inventories: vec![inventory(
+                    "pv2",
+                    "2024-05-06T00:00:00.000Z",
+                    vec![vendor("meta", 3, &["m.example"], &[])],
+                )],
+            }])
+            .expect("commit");
+        assert_eq!(
+            place.count("SELECT count(*) FROM findings"),
+            before.5 + 1,
+            "{name}"
+        );
+        assert_eq!(
+            place.count(
+                "SELECT count FROM findings WHERE page_view = 'pv1' AND evidence LIKE '%intercom-session-x%'"
+            ),
+            5,
+            "{name}: the resent finding met its row"
+        );
+        assert_eq!(
+            place.count("SELECT count(*) FROM inventories"),
+            before.6,
+            "{name}"
+        );
+        assert_eq!(
+            place.count(
+                "SELECT count(*) FROM inventory_vendors v JOIN inventories i ON i.id = v.inventory
+                 WHERE i.page_view = 'pv2' AND v.vendor = 'meta'"
+            ),
+            1,
+            "{name}: the newer inventory replaced the old one"
+        );
+        assert!(
+            place.count("SELECT ordinal FROM page_views WHERE page_view = 'pv9'") > last_ordinal,
+            "{name}"
+        );
+        assert_eq!(place.ordinal_problems(), [], "{name}");
+        assert_eq!(place.orphans(), [], "{name}");
+        let chain = store.chain(SITE).expect("chain");
+        assert_eq!(chain.verify(chain::Rows::All, Some(&key)), [], "{name}");
+        assert!(
+            i64::try_from(chain.entries.len()).expect("entries") > before.3,
+            "{name}"
+        );
+        // Retention takes the page views with their last rows.
+        purge_all(&*store, "2100-01-01T00:00:00.000Z").expect("purge");
+        assert_eq!(place.count("SELECT count(*) FROM findings"), 0, "{name}");
+        assert_eq!(place.count("SELECT count(*) FROM page_views"), 0, "{name}");
+        let chain = store.chain(SITE).expect("chain");
+        assert_eq!(chain.verify(chain::Rows::All, Some(&key)), [], "{name}");
+        drop(store);
+        drop(place);
     }
 }

@@ -374,7 +374,8 @@ pub const DEDUPE_KEY_BYTES: usize = 16;
 /// A finding's dedupe key within its (site, page view): a digest of its
 /// type, vendor and canonical evidence, each length-prefixed so that no
 /// two different triples have the same input. Stored in `findings.dedupe`;
-/// the unique index is (site, page_view, dedupe).
+/// the unique index is (ordinal, dedupe), the ordinal standing for the
+/// (site, page view) (schema 14, `schema::V14_PAGE_VIEW_ORDINALS`).
 ///
 /// Why a collision-resistant hash and not a fast one (FxHash, xxHash,
 /// SipHash with a fixed key): two findings with the same key in a page
@@ -440,9 +441,16 @@ struct Group<'a> {
     /// One per (site, page view), by key: the one observed last (on equal
     /// `at`, the one that arrived last), as the upsert would leave it.
     inventories: Vec<&'a InventoryRecord>,
+    /// The (site, page view) of every finding and inventory, once each,
+    /// in key order (the order every writer locks them in).
+    page_views: Vec<PageView<'a>>,
 }
 
-/// The unique index's order: (site, page_view, dedupe).
+/// A page view of a site: `page_views`' key.
+type PageView<'a> = (&'a str, &'a str);
+
+/// The dedupe key: (site, page_view, dedupe), in the order of the
+/// page view's ordinal then dedupe in the unique index.
 type FindingKey<'a> = (&'a str, &'a str, [u8; DEDUPE_KEY_BYTES]);
 
 impl<'a> Group<'a> {
@@ -485,11 +493,17 @@ impl<'a> Group<'a> {
                 })
                 .or_insert(inv);
         }
+        let page_views: BTreeSet<PageView<'a>> = findings
+            .keys()
+            .map(|(site, pv, _)| (*site, *pv))
+            .chain(inventories.keys().copied())
+            .collect();
         Self {
             findings: findings.into_values().collect(),
             types: first_of_each_type(batches.iter().flat_map(|b| b.findings.iter())),
             health: batches.iter().flat_map(|b| b.health.iter()).collect(),
             inventories: inventories.into_values().collect(),
+            page_views: page_views.into_iter().collect(),
         }
     }
 }
@@ -592,7 +606,8 @@ macro_rules! upsert_answer {
 }
 
 /// Dedupe: the same (site, page_view, type, vendor, evidence) updates the
-/// stored row: the larger count (counts are cumulative, so a resent beacon
+/// stored row (its key: the page view's ordinal, [`page_view_ordinals`],
+/// and the dedupe digest of the rest): the larger count (counts are cumulative, so a resent beacon
 /// never inflates it) and the earlier `at`. Both are order-independent, so
 /// concurrent writers agree whatever order their rows land in. On
 /// PostgreSQL it answers each row's key, id and whether it was inserted
@@ -602,9 +617,9 @@ const UPSERT_FINDINGS: &str = concat!(
     "
 INSERT INTO findings
     (site, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source, consent,
-     count, at, received_at, user_agent, raw, dedupe, release)
-{rows:ttttttttttittttbt}
-ON CONFLICT (site, page_view, dedupe) DO UPDATE SET
+     count, at, received_at, user_agent, raw, dedupe, release, ordinal)
+{rows:ttttttttttittttbti}
+ON CONFLICT (ordinal, dedupe) DO UPDATE SET
     count = CASE WHEN excluded.count > findings.count THEN excluded.count ELSE findings.count END,
     at = CASE WHEN excluded.at < findings.at THEN excluded.at ELSE findings.at END
 {returning_pg:",
@@ -619,9 +634,9 @@ const UPSERT_FINDINGS_ADD: &str = concat!(
     "
 INSERT INTO findings
     (site, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source, consent,
-     count, at, received_at, user_agent, raw, dedupe, release)
-{rows:ttttttttttittttbt}
-ON CONFLICT (site, page_view, dedupe) DO UPDATE SET
+     count, at, received_at, user_agent, raw, dedupe, release, ordinal)
+{rows:ttttttttttittttbti}
+ON CONFLICT (ordinal, dedupe) DO UPDATE SET
     count = CASE WHEN findings.count > 9223372036854775807 - excluded.count
                  THEN 9223372036854775807 ELSE findings.count + excluded.count END,
     at = CASE WHEN excluded.at < findings.at THEN excluded.at ELSE findings.at END
@@ -662,9 +677,9 @@ RETURNING ",
 /// stored, and whether each was inserted (1) rather than replaced (0, or
 /// not known); the children of those replaced are then replaced.
 const UPSERT_INVENTORIES: &str = "
-INSERT INTO inventories (site, page_view, page, at, received_at, user_agent, raw, release)
-{rows:tttttttt}
-ON CONFLICT (site, page_view) DO UPDATE SET
+INSERT INTO inventories (site, page_view, page, at, received_at, user_agent, raw, release, ordinal)
+{rows:tttttttti}
+ON CONFLICT (ordinal) DO UPDATE SET
     page = excluded.page,
     at = excluded.at,
     received_at = excluded.received_at,
@@ -674,6 +689,30 @@ ON CONFLICT (site, page_view) DO UPDATE SET
 WHERE excluded.at >= inventories.at
 RETURNING id, site, page_view, {fresh}";
 
+/// A commit's page views (`?1` site, `?2` page view a row), made if new:
+/// a new page view takes the next ordinal. Answers the ordinals of those
+/// it inserted, and on PostgreSQL of those it met too (one round trip:
+/// `DO UPDATE` rewrites the row it meets with the same values, a HOT
+/// update, and answers it). One already there is locked until the commit
+/// (PostgreSQL: by that update; SQLite's commit holds the write lock, and
+/// there the update is skipped, `WHERE 1 = 0`: it would rewrite the row's
+/// entry in the random leaf of the (site, page_view) index, and the rows
+/// met are read with [`PAGE_VIEW_ORDINALS`] instead), so that a purge,
+/// which deletes a page view with its last rows, cannot delete it between
+/// this statement and the rows written under its ordinal
+/// ([`DELETE_PAGE_VIEWS`]). Two collectors meeting a new page view at
+/// once: the second's insert waits for the first's commit, then meets its
+/// row (or inserts, if the first rolled back).
+const RECORD_PAGE_VIEWS: &str = "
+INSERT INTO page_views (site, page_view) {rows:tt}
+ON CONFLICT (site, page_view) DO UPDATE SET page_view = excluded.page_view {sqlite:WHERE 1 = 0}
+RETURNING ordinal, site, page_view";
+
+/// The ordinals of some page views of a site: `?2` a JSON array of page
+/// views (through the unique index (site, page_view)).
+const PAGE_VIEW_ORDINALS: &str = "SELECT ordinal, page_view FROM page_views
+WHERE site = ?1 AND page_view IN (SELECT value{bytes} FROM {each:?2:p})";
+
 /// The largest inventory id (0 for none): rows of an upsert above it are
 /// new (SQLite; see [`write_inventories`]).
 const LAST_INVENTORY_ID: &str = "SELECT max(id) FROM inventories";
@@ -681,6 +720,30 @@ const LAST_INVENTORY_ID: &str = "SELECT max(id) FROM inventories";
 /// The children of the inventories replaced (their ids).
 const DELETE_VENDORS_OF: &str = "DELETE FROM inventory_vendors WHERE inventory IN ({list:i})";
 const DELETE_HOSTS_OF: &str = "DELETE FROM inventory_hosts WHERE inventory IN ({list:i})";
+
+/// The page views of the findings `?1` and inventories `?2` (JSON arrays
+/// of ids) a purge deletes.
+const ORDINALS_OF: &str = "
+SELECT ordinal FROM findings WHERE id IN (SELECT CAST(value AS BIGINT) FROM {each:?1:f})
+UNION
+SELECT ordinal FROM inventories WHERE id IN (SELECT CAST(value AS BIGINT) FROM {each:?2:i})";
+
+/// A purge's page views (`?1`, a JSON array of ordinals), locked until it
+/// commits; those a writer holds are skipped (PostgreSQL), left for good
+/// (an entry without rows costs its bytes, nothing else).
+const LOCK_PAGE_VIEWS: &str = "SELECT ordinal FROM page_views
+WHERE ordinal IN (SELECT CAST(value AS BIGINT) FROM {each:?1:o}) {skip_locked}";
+
+/// Of the page views a purge locked (`?1`), those left without a finding
+/// or an inventory. A statement of its own, after the locks: its snapshot
+/// (PostgreSQL, read committed) sees the rows of every writer that held
+/// one of them before, so a page view is never deleted under rows a
+/// writer stored with its ordinal; a writer that meets it after waits for
+/// the purge, then makes it again with a new ordinal.
+const DELETE_PAGE_VIEWS: &str = "DELETE FROM page_views
+WHERE ordinal IN (SELECT CAST(value AS BIGINT) FROM {each:?1:o})
+  AND NOT EXISTS (SELECT 1 FROM findings f WHERE f.ordinal = page_views.ordinal)
+  AND NOT EXISTS (SELECT 1 FROM inventories i WHERE i.ordinal = page_views.ordinal)";
 
 /// `?1`: a JSON array of inventory ids (purges).
 const DELETE_INVENTORY_VENDORS: &str = "DELETE FROM inventory_vendors
@@ -751,6 +814,69 @@ fn record_types<C: Conn>(
     Ok(first_seen)
 }
 
+/// The ordinal of each of a commit's page views (`views`, in key order:
+/// every writer inserts and locks them in that order, so two never wait
+/// for each other in a cycle), made for those new ([`RECORD_PAGE_VIEWS`],
+/// which answers them, and on PostgreSQL those met too); on SQLite those
+/// met are read, site by site, in the commit's transaction. Schema 14: the
+/// rows' unique keys lead with the ordinal, which grows as page views
+/// arrive, so a commit's rows land at those indexes' right edge.
+fn page_view_ordinals<'a, C: Conn>(
+    c: &mut C,
+    views: &[PageView<'a>],
+) -> Result<HashMap<PageView<'a>, i64>, StoreError> {
+    let mut ordinals = HashMap::with_capacity(views.len());
+    write_rows(
+        c,
+        RECORD_PAGE_VIEWS,
+        views,
+        |(site, pv), p| p.extend([Param::Text(site), Param::Text(pv)]),
+        &mut |row| {
+            let view = (row.str(1)?, row.str(2)?);
+            if let Ok(i) = views.binary_search(&view) {
+                if let Some(view) = views.get(i) {
+                    ordinals.insert(*view, row.int(0)?);
+                }
+            }
+            Ok(())
+        },
+    )?;
+    // Those met stored (SQLite), read.
+    let met: Vec<PageView<'a>> = views
+        .iter()
+        .filter(|v| !ordinals.contains_key(*v))
+        .copied()
+        .collect();
+    for of_site in met.chunk_by(|a, b| a.0 == b.0) {
+        let Some((site, _)) = of_site.first() else {
+            continue;
+        };
+        let list = serde_json::Value::from(of_site.iter().map(|(_, pv)| *pv).collect::<Vec<_>>())
+            .to_string();
+        c.query(
+            PAGE_VIEW_ORDINALS,
+            &[Param::Text(site), list.as_str().into()],
+            &mut |row| {
+                let pv = row.str(1)?;
+                if let Ok(i) = of_site.binary_search_by(|(_, v)| (*v).cmp(pv)) {
+                    if let Some(view) = of_site.get(i) {
+                        ordinals.insert(*view, row.int(0)?);
+                    }
+                }
+                Ok(())
+            },
+        )?;
+    }
+    if ordinals.len() != views.len() {
+        return Err(StoreError::Untrusted(format!(
+            "the store gave {} of a commit's {} page views an ordinal",
+            ordinals.len(),
+            views.len()
+        )));
+    }
+    Ok(ordinals)
+}
+
 /// Writes a group's rows and extends their sites' chains, in the caller's
 /// transaction. What stands for the foreign keys the report tables do not
 /// have (schema version 12, `schema::V12_NO_ROW_FOREIGN_KEYS`), by
@@ -776,6 +902,9 @@ fn write_group<C: Conn>(
     unknown_types: &[&FindingRecord],
 ) -> Result<Vec<FirstSeen>, StoreError> {
     let first_seen = record_types(c, &group.types, unknown_types)?;
+    let ordinals = page_view_ordinals(c, &group.page_views)?;
+    // Every page view of the group has one (checked there).
+    let ordinal = |site: &str, pv: &str| ordinals.get(&(site, pv)).copied().unwrap_or(0);
 
     // Each finding row as the upserts left it, for the chain: known from
     // the statement's parameters for rows it inserted, read again for rows
@@ -826,6 +955,7 @@ fn write_group<C: Conn>(
                     r.raw.into(),
                     Param::Blob(&m.key),
                     r.release.into(),
+                    Param::Int(ordinal(r.site, r.page_view)),
                 ]);
             },
             &mut |row| {
@@ -870,7 +1000,7 @@ fn write_group<C: Conn>(
 
     // Vendors and hosts with their inventories, in this transaction (the
     // invariant above).
-    let inventories = write_inventories(c, &group.inventories)?;
+    let inventories = write_inventories(c, &group.inventories, &ordinals)?;
     // The chain last (each row's entry: the check of its site, above),
     // all of a site's entries at once: its head is locked once per commit,
     // after every row (in key order, as every writer does: no deadlock).
@@ -914,6 +1044,7 @@ fn children<T: Copy>(rows: &[(i64, T)], range: std::ops::Range<usize>) -> Vec<T>
 fn write_inventories<'a, C: Conn>(
     c: &mut C,
     inventories: &[&'a InventoryRecord],
+    ordinals: &HashMap<PageView<'_>, i64>,
 ) -> Result<Vec<InventoryWritten<'a>>, StoreError> {
     if inventories.is_empty() {
         return Ok(Vec::new());
@@ -952,6 +1083,12 @@ fn write_inventories<'a, C: Conn>(
                 (&inv.user_agent).into(),
                 (&inv.raw).into(),
                 (&inv.release).into(),
+                Param::Int(
+                    ordinals
+                        .get(&(inv.site.as_str(), inv.page_view.as_str()))
+                        .copied()
+                        .unwrap_or(0),
+                ),
             ]);
         },
         &mut |row| {
@@ -1355,12 +1492,14 @@ fn all_inserted<'g, C: Conn>(
     ))
 }
 
-/// The ids and keys of some page views' rows of a site (answered by the
-/// unique index (site, page_view, dedupe) alone); the rows the commit
-/// wrote are picked out in Rust by their key (a (page_view, dedupe) list
-/// would need a typed blob in a VALUES list).
+/// The ids and keys of some page views' rows of a site (their ordinals
+/// through `page_views`' unique index, then the rows through the unique
+/// index (ordinal, dedupe)); the rows the commit wrote are picked out in
+/// Rust by their key (a (page_view, dedupe) list would need a typed blob
+/// in a VALUES list).
 const PAGE_VIEW_KEYS: &str = "SELECT id, page_view, dedupe FROM findings
-WHERE site = ?1 AND page_view IN (SELECT value{bytes} FROM {each:?2:p})";
+WHERE ordinal IN (SELECT ordinal FROM page_views
+                  WHERE site = ?1 AND page_view IN (SELECT value{bytes} FROM {each:?2:p}))";
 
 /// A finding's key within its site: (page view, dedupe key).
 type PageViewKey<'a> = (&'a str, [u8; DEDUPE_KEY_BYTES]);
@@ -2011,7 +2150,9 @@ const EVIDENCE_INVENTORIES: &str = concat!(
     "SELECT ",
     inventory_state_columns!(),
     " FROM inventories
-WHERE site = ?1 AND page_view IN (SELECT value{bytes} FROM {each:?2:p}) ORDER BY page_view"
+WHERE ordinal IN (SELECT ordinal FROM page_views
+                  WHERE site = ?1 AND page_view IN (SELECT value{bytes} FROM {each:?2:p}))
+ORDER BY page_view"
 );
 const EVIDENCE_HEALTH: &str = concat!(
     "SELECT ",
@@ -2769,6 +2910,13 @@ impl<C: Conn> Store for Db<C> {
                         .inventories
                         .push((inv.id, inv.at, digest));
                 }
+                // Their page views, which go with the last of their rows.
+                let ordinals = rows(
+                    c,
+                    ORDINALS_OF,
+                    &[Param::Text(&finding_ids), Param::Text(&inventory_ids)],
+                    |row| row.int(0),
+                )?;
                 let findings = c.execute(
                     "DELETE FROM findings WHERE id IN (SELECT CAST(value AS BIGINT) FROM {each:?1:i})",
                     &[Param::Text(&finding_ids)],
@@ -2785,6 +2933,14 @@ impl<C: Conn> Store for Db<C> {
                      WHERE id IN (SELECT CAST(value AS BIGINT) FROM {each:?1:i})",
                     &ids,
                 )?;
+                if !ordinals.is_empty() {
+                    let ordinals = serde_json::Value::from(ordinals).to_string();
+                    let locked = rows(c, LOCK_PAGE_VIEWS, &[Param::Text(&ordinals)], |row| {
+                        row.int(0)
+                    })?;
+                    let locked = serde_json::Value::from(locked).to_string();
+                    c.execute(DELETE_PAGE_VIEWS, &[Param::Text(&locked)])?;
+                }
                 record_checkpoints(c, before, &removed, key.as_ref())?;
                 Ok(Purged {
                     findings,
@@ -3026,6 +3182,12 @@ mod tests {
             PROFILE_COOKIES,
             PROFILE_COOKIE_DAYS,
             PROFILE_TYPES,
+            PAGE_VIEW_ORDINALS,
+            PAGE_VIEW_KEYS,
+            EVIDENCE_INVENTORIES,
+            ORDINALS_OF,
+            LOCK_PAGE_VIEWS,
+            DELETE_PAGE_VIEWS,
         ];
         for sql in time_ordered.iter().chain(&queries) {
             let plan = plan(sql);
@@ -3035,6 +3197,7 @@ mod tests {
                 "inventories",
                 "inventory_vendors",
                 "inventory_hosts",
+                "page_views",
             ] {
                 assert!(
                     !plan.iter().any(|l| l == &format!("SCAN {table}")
@@ -3053,6 +3216,30 @@ mod tests {
                 !plan.iter().any(|l| l == "USE TEMP B-TREE FOR ORDER BY"),
                 "{sql}\n{plan:#?}"
             );
+        }
+        // What looks rows up by page view (schema 14): the page views
+        // through `page_views`' unique index (SQLite names a UNIQUE
+        // constraint's index `sqlite_autoindex_page_views_1`), their rows
+        // through the keys led by the ordinal.
+        for (sql, index) in [
+            (
+                PAGE_VIEW_ORDINALS,
+                "sqlite_autoindex_page_views_1 (site=? AND page_view=?)",
+            ),
+            (PAGE_VIEW_KEYS, "findings_by_key (ordinal=?)"),
+            (
+                EVIDENCE_INVENTORIES,
+                "sqlite_autoindex_inventories_1 (ordinal=?)",
+            ),
+            (ORDINALS_OF, "INTEGER PRIMARY KEY (rowid=?)"),
+            (DELETE_PAGE_VIEWS, "findings_by_key (ordinal=?)"),
+            (
+                DELETE_PAGE_VIEWS,
+                "sqlite_autoindex_inventories_1 (ordinal=?)",
+            ),
+        ] {
+            let plan = plan(sql);
+            assert!(plan.iter().any(|l| l.contains(index)), "{sql}\n{plan:#?}");
         }
         for sql in [OLD_FINDINGS, OLD_HEALTH, OLD_INVENTORIES] {
             let plan = plan(sql);

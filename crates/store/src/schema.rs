@@ -20,6 +20,7 @@
 //! | `{json_object:X}`     | `json_valid(X) AND json_type(X) = 'object'` | `jsonb_typeof(X) = 'object'`        |
 //! | `{json_text:X:K}`     | `json_extract(X, '$.K')`            | `X ->> 'K'`                                 |
 //! | `{json_flag:X:K}`     | `1`, `0` or NULL: the boolean `K` of object `X` | same                            |
+//! | `{sqlite:X}`          | `X`                                 | nothing                                     |
 //! | `{returning_pg:X}`    | nothing: SQLite runs `RETURNING` as a trigger program a row, which costs more than what the writer does instead (`db::write_group`: rows it inserted from their parameters, the others read again) | `RETURNING X`: the rows in the same round trip |
 //! | `{skip_locked}`       | nothing (one writer)                | `FOR UPDATE SKIP LOCKED`                    |
 //! | `{bytes}`             | nothing (byte order already)        | ` COLLATE "C"` (after an expression)        |
@@ -56,7 +57,7 @@ pub enum Dialect {
 
 /// The schema version this build writes: the last migration's. SQLite keeps
 /// it in `PRAGMA user_version`, PostgreSQL in the `tagwatch_schema` table.
-pub const SCHEMA_VERSION: i64 = 13;
+pub const SCHEMA_VERSION: i64 = 14;
 
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -134,6 +135,12 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: CHAIN_BLOBS,
         sql: V13_CHAIN_BLOBS,
+        backfill: None,
+        then: "",
+    },
+    Migration {
+        version: PAGE_VIEW_ORDINALS,
+        sql: V14_PAGE_VIEW_ORDINALS,
         backfill: None,
         then: "",
     },
@@ -644,6 +651,80 @@ DROP TABLE chain_heads;
 ALTER TABLE chain_heads_v13 RENAME TO chain_heads;
 ";
 
+/// The version of [`V14_PAGE_VIEW_ORDINALS`] (its upgrade test starts
+/// from the version before it).
+pub(crate) const PAGE_VIEW_ORDINALS: i64 = 14;
+
+/// Page views by ordinal (issue 12): the unique keys that led with
+/// `(site, page_view)` lead with a number the store gives each page view
+/// the first time it sees it, ascending. The monitor draws page view ids
+/// at random (16 hex digits), so every group commit's rows landed on a
+/// random leaf of `findings_by_key (site, page_view, dedupe)` and another
+/// of the inventories' `UNIQUE (site, page_view)`: with random page views
+/// a batch cost ≈ 30 % more CPU and wrote ≈ 65 % more bytes than with
+/// ascending ones (docs/benchmarks.md). Keyed by the ordinal, a commit's
+/// rows land at those indexes' right edge (recent page views are the ones
+/// reported); only `page_views`' own index `(site, page_view)` takes a
+/// random leaf, once a page view, with entries of ≈ 30 bytes.
+///
+/// `page_views` maps (site, page view) to its ordinal; the writer inserts
+/// a commit's page views there first (`db::page_view_ordinals`), in the
+/// commit's transaction. Retention deletes a page view's entry with its
+/// last finding and inventory. The rows keep their `page_view` text (what
+/// reads, exports, the chain's canonical forms and the dashboard use);
+/// `ordinal` is appended to `findings` (a default for `ALTER TABLE`; every
+/// write sets it) and `inventories` is copied (SQLite cannot drop its
+/// `UNIQUE (site, page_view)`), ids kept, children untouched. Ordinals of
+/// the page views stored before go in order of their first receipt, so the
+/// rows the upgrade rewrites keep the order new ones follow. The dedupe
+/// contract is the same: (site, page view) has one ordinal, so (ordinal,
+/// dedupe) is the same set of reports as (site, page view, dedupe) was.
+const V14_PAGE_VIEW_ORDINALS: &str = "
+CREATE TABLE page_views (
+    ordinal     {id},
+    site        {text} NOT NULL,
+    page_view   {text} NOT NULL,
+    UNIQUE (site, page_view)
+);
+INSERT INTO page_views (site, page_view)
+    SELECT site, page_view FROM (
+        SELECT site, page_view, received_at FROM findings
+        UNION ALL
+        SELECT site, page_view, received_at FROM inventories) r
+    GROUP BY site, page_view
+    ORDER BY min(received_at), site, page_view;
+
+DROP INDEX findings_by_key;
+ALTER TABLE findings ADD COLUMN ordinal BIGINT NOT NULL DEFAULT 0;
+UPDATE findings SET ordinal = (SELECT p.ordinal FROM page_views p
+    WHERE p.site = findings.site AND p.page_view = findings.page_view);
+CREATE UNIQUE INDEX findings_by_key ON findings(ordinal, dedupe);
+
+CREATE TABLE inventories_v14 (
+    id          {id},
+    site        {text} NOT NULL,
+    page_view   {text} NOT NULL,
+    page        {text} NOT NULL,
+    at          {text} NOT NULL,
+    received_at {text} NOT NULL,
+    user_agent  {text} NOT NULL,
+    raw         {text} NOT NULL,
+    release     {text},
+    ordinal     BIGINT NOT NULL,
+    UNIQUE (ordinal)
+);
+INSERT INTO inventories_v14 (id, site, page_view, page, at, received_at, user_agent, raw, release, ordinal)
+    SELECT id, site, page_view, page, at, received_at, user_agent, raw, release,
+           (SELECT p.ordinal FROM page_views p
+            WHERE p.site = inventories.site AND p.page_view = inventories.page_view)
+    FROM inventories;
+DROP TABLE inventories;
+ALTER TABLE inventories_v14 RENAME TO inventories;
+CREATE INDEX inventories_by_site_hour ON inventories(site, ({hour:at}));
+CREATE INDEX inventories_by_site_release ON inventories(site, release);
+{id_continues:inventories};
+";
+
 /// `sql` in `dialect`: tokens filled in (see the module comment), `?N`
 /// parameters as `$N` for PostgreSQL, SQLite's `{rows:C…}`
 /// and `{list:C}` repeated for `rows` rows. The statements contain no other `?` and no
@@ -703,6 +784,8 @@ pub fn render(sql: &str, dialect: Dialect, rows: usize) -> String {
             ("json_flag", true) => format!(
                 "CASE WHEN ({x} -> '{y}') = 'true'::jsonb THEN 1 WHEN ({x} -> '{y}') = 'false'::jsonb THEN 0 END"
             ),
+            ("sqlite", false) => x.to_owned(),
+            ("sqlite", true) => String::new(),
             ("returning_pg", false) => String::new(),
             ("returning_pg", true) => format!("RETURNING {x}"),
             ("skip_locked", true) => "FOR UPDATE SKIP LOCKED".to_owned(),
