@@ -83,6 +83,16 @@ fn places(test: &str) -> Vec<(&'static str, String, Place)> {
     all
 }
 
+/// Opens the store at `url` with the migrations stopped at `version` (a
+/// store as the collector of that version leaves it), for the upgrade
+/// tests and their fixtures.
+fn open_at_version(url: &str, version: i64) -> Result<Arc<dyn Store>, StoreError> {
+    db::MIGRATE_UP_TO.with(|v| v.set(version));
+    let store = open(url, 1, Checks::default());
+    db::MIGRATE_UP_TO.with(|v| v.set(SCHEMA_VERSION));
+    store
+}
+
 impl Place {
     /// The one number `sql` answers, read behind the store's back.
     fn count(&self, sql: &str) -> i64 {
@@ -1887,10 +1897,7 @@ fn every_backend_upgrades_the_version_before_to_no_row_foreign_keys() {
     for (name, url, place) in places("v11") {
         place.load_fixture(&url, schema::NO_ROW_FOREIGN_KEYS - 1);
         let before = {
-            db::MIGRATE_UP_TO.with(|v| v.set(schema::NO_ROW_FOREIGN_KEYS - 1));
-            let store = open(&url, 1, Checks::default());
-            db::MIGRATE_UP_TO.with(|v| v.set(SCHEMA_VERSION));
-            let store = store.expect(name);
+            let store = open_at_version(&url, schema::NO_ROW_FOREIGN_KEYS - 1).expect(name);
             assert_eq!(
                 place.foreign_keys("findings"),
                 1,
@@ -2119,9 +2126,7 @@ impl Place {
     /// its schema made by the migrations up to `version` (a store as the
     /// collector of that version left it; see the file's header).
     fn load_fixture(&self, url: &str, version: i64) {
-        db::MIGRATE_UP_TO.with(|v| v.set(version));
-        let store = open(url, 1, Checks::default());
-        db::MIGRATE_UP_TO.with(|v| v.set(SCHEMA_VERSION));
+        let store = open_at_version(url, version);
         drop(store.expect("the schema of the fixture"));
         let rows = match version {
             11 => include_str!("testdata/v11_store.sql"),
@@ -2173,9 +2178,7 @@ fn write_fixtures() {
 
 fn write_fixture(version: i64) {
     let (url, place) = sqlite_place(&format!("v{version}-fixture"));
-    db::MIGRATE_UP_TO.with(|v| v.set(version));
-    let store = open(&url, 1, Checks::default()).expect("open");
-    db::MIGRATE_UP_TO.with(|v| v.set(SCHEMA_VERSION));
+    let store = open_at_version(&url, version).expect("open");
     store.sign_checkpoints(test_key());
     with_site(&*store, SITE);
     with_site(&*store, "tw_b");
@@ -2367,10 +2370,7 @@ fn every_backend_upgrades_the_version_before_to_page_view_ordinals() {
     for (name, url, place) in places("v13") {
         place.load_fixture(&url, schema::PAGE_VIEW_ORDINALS - 1);
         let before = {
-            db::MIGRATE_UP_TO.with(|v| v.set(schema::PAGE_VIEW_ORDINALS - 1));
-            let store = open(&url, 1, Checks::default());
-            db::MIGRATE_UP_TO.with(|v| v.set(SCHEMA_VERSION));
-            let store = store.expect(name);
+            let store = open_at_version(&url, schema::PAGE_VIEW_ORDINALS - 1).expect(name);
             (
                 all_findings(&*store),
                 all_health(&*store),
