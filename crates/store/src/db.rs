@@ -449,6 +449,18 @@ struct Group<'a> {
 /// A page view of a site: `page_views`' key.
 type PageView<'a> = (&'a str, &'a str);
 
+/// A commit's page views with their ordinals ([`page_view_ordinals`],
+/// which answers one for each or fails).
+struct Ordinals<'a>(HashMap<PageView<'a>, i64>);
+
+impl Ordinals<'_> {
+    /// The ordinal of a page view of the commit (every one has one:
+    /// checked where they are read).
+    fn of(&self, site: &str, page_view: &str) -> i64 {
+        self.0.get(&(site, page_view)).copied().unwrap_or(0)
+    }
+}
+
 /// The dedupe key: (site, page_view, dedupe), in the order of the
 /// page view's ordinal then dedupe in the unique index.
 type FindingKey<'a> = (&'a str, &'a str, [u8; DEDUPE_KEY_BYTES]);
@@ -824,7 +836,7 @@ fn record_types<C: Conn>(
 fn page_view_ordinals<'a, C: Conn>(
     c: &mut C,
     views: &[PageView<'a>],
-) -> Result<HashMap<PageView<'a>, i64>, StoreError> {
+) -> Result<Ordinals<'a>, StoreError> {
     let mut ordinals = HashMap::with_capacity(views.len());
     write_rows(
         c,
@@ -874,7 +886,7 @@ fn page_view_ordinals<'a, C: Conn>(
             views.len()
         )));
     }
-    Ok(ordinals)
+    Ok(Ordinals(ordinals))
 }
 
 /// Writes a group's rows and extends their sites' chains, in the caller's
@@ -903,8 +915,6 @@ fn write_group<C: Conn>(
 ) -> Result<Vec<FirstSeen>, StoreError> {
     let first_seen = record_types(c, &group.types, unknown_types)?;
     let ordinals = page_view_ordinals(c, &group.page_views)?;
-    // Every page view of the group has one (checked there).
-    let ordinal = |site: &str, pv: &str| ordinals.get(&(site, pv)).copied().unwrap_or(0);
 
     // Each finding row as the upserts left it, for the chain: known from
     // the statement's parameters for rows it inserted, read again for rows
@@ -955,7 +965,7 @@ fn write_group<C: Conn>(
                     r.raw.into(),
                     Param::Blob(&m.key),
                     r.release.into(),
-                    Param::Int(ordinal(r.site, r.page_view)),
+                    Param::Int(ordinals.of(r.site, r.page_view)),
                 ]);
             },
             &mut |row| {
@@ -1044,7 +1054,7 @@ fn children<T: Copy>(rows: &[(i64, T)], range: std::ops::Range<usize>) -> Vec<T>
 fn write_inventories<'a, C: Conn>(
     c: &mut C,
     inventories: &[&'a InventoryRecord],
-    ordinals: &HashMap<PageView<'_>, i64>,
+    ordinals: &Ordinals<'_>,
 ) -> Result<Vec<InventoryWritten<'a>>, StoreError> {
     if inventories.is_empty() {
         return Ok(Vec::new());
@@ -1083,12 +1093,7 @@ fn write_inventories<'a, C: Conn>(
                 (&inv.user_agent).into(),
                 (&inv.raw).into(),
                 (&inv.release).into(),
-                Param::Int(
-                    ordinals
-                        .get(&(inv.site.as_str(), inv.page_view.as_str()))
-                        .copied()
-                        .unwrap_or(0),
-                ),
+                Param::Int(ordinals.of(&inv.site, &inv.page_view)),
             ]);
         },
         &mut |row| {
