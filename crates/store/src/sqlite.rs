@@ -55,7 +55,8 @@ const WRITER_TEMP_STORE: &str = "MEMORY";
 
 /// The pager's other settings stay SQLite's defaults, each measured
 /// against them under `tools/bench-load.sh` (docs/benchmarks.md, "The
-/// pager's settings"): a 4 KB `page_size` (1 and 2 KB write up to a
+/// pager's settings", on schema 13, before page-view ordinals took
+/// most random leaves out of a batch): a 4 KB `page_size` (1 and 2 KB write up to a
 /// quarter fewer bytes a batch with random page views but cost 3–22 %
 /// more CPU a batch; 8 KB writes more and costs more), the 2 MB
 /// `cache_size` (64 MB on the writer removes its ≈ 4 page reads a batch
