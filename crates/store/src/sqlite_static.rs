@@ -104,7 +104,7 @@ fn len64(bytes: &[u8]) -> u64 {
 
 /// Where an empty text is bound from (length 0): a real address, where an
 /// empty `&str`'s own pointer may dangle.
-const EMPTY: *const u8 = b"\0".as_ptr();
+const EMPTY: *const c_char = c"".as_ptr();
 
 impl StaticConn {
     pub(crate) fn new(conn: Connection) -> Self {
@@ -242,11 +242,15 @@ impl Running {
                     Param::Int(n) => ffi::sqlite3_bind_int64(stmt, i, n),
                     Param::Real(f) => ffi::sqlite3_bind_double(stmt, i, f),
                     Param::Text(s) => {
-                        let at = if s.is_empty() { EMPTY } else { s.as_ptr() };
+                        let at = if s.is_empty() {
+                            EMPTY
+                        } else {
+                            s.as_ptr().cast::<c_char>()
+                        };
                         ffi::sqlite3_bind_text64(
                             stmt,
                             i,
-                            at.cast::<c_char>(),
+                            at,
                             len64(s.as_bytes()),
                             ffi::SQLITE_STATIC(),
                             // `SQLITE_UTF8` is 1: fits.
@@ -441,8 +445,11 @@ mod tests {
         c.run(sql, 1, || sql.to_owned(), params, &mut |_| Ok(()))
     }
 
-    /// Every row of `t`: (a, b if a blob, typeof a, typeof b).
-    fn all(c: &mut StaticConn) -> Vec<(Option<String>, Option<Vec<u8>>, String, String)> {
+    /// A row of `t`: (a, b if a blob, typeof a, typeof b).
+    type TRow = (Option<String>, Option<Vec<u8>>, String, String);
+
+    /// Every row of `t`.
+    fn all(c: &mut StaticConn) -> Vec<TRow> {
         let mut out = Vec::new();
         c.run(SELECT_ALL, 1, || SELECT_ALL.to_owned(), &[], &mut |row| {
             let blob = match row.str(3)? {
