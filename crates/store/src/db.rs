@@ -137,7 +137,7 @@ impl KnownReleaseItems {
     /// site and release, and its findings repeat a few types and vendors:
     /// the (site, release) is looked up once per run, and an item equal to
     /// the last one of its kind there is not looked up again (three hash
-    /// look-ups an item before; 2.5 % of the writer thread's CPU,
+    /// look-ups an item before; 1.5–2.5 % of the writer thread's CPU,
     /// docs/benchmarks.md).
     fn all_known(&self, batches: &[&Batch]) -> bool {
         let mut all = true;
