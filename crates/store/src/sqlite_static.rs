@@ -6,8 +6,8 @@
 //! bind: ≈ 260 texts a batch on the collector's writer thread, the serial
 //! bound of ingest; rusqlite has no way to ask for `SQLITE_STATIC`.
 //! Measured (docs/benchmarks.md, "Binding without copies"): binding fell
-//! from 7.1 % of that thread's CPU to 3.6 %, rusqlite's statement cache
-//! (which hashed each statement's whole text) from 2.4 % to 0.4 %; the
+//! from 7.4 % of that thread's CPU to 3.5 %, rusqlite's statement cache
+//! (which hashed each statement's whole text) from 2.6 % to 0.4 %; the
 //! writer's instructions a batch −5.6 %. Everything else about a
 //! statement is kept as rusqlite does it (errors as `rusqlite::Error`, the
 //! same column conversions), so the rest of the store does not know the
