@@ -113,9 +113,7 @@ impl ReleaseItemSets {
             ReleaseItemKind::Vendor => &mut self.vendors,
         }
     }
-}
 
-impl ReleaseItemSets {
     fn has(&self, kind: ReleaseItemKind, item: &str) -> bool {
         match kind {
             ReleaseItemKind::FindingType => self.finding_types.contains(item),
@@ -142,7 +140,7 @@ impl KnownReleaseItems {
     fn all_known(&self, batches: &[&Batch]) -> bool {
         let mut all = true;
         let mut run: Option<(&str, &str, Option<&ReleaseItemSets>)> = None;
-        // The last item of each kind found in the run's sets.
+        // The last item of each kind asked in the run (each was known).
         let mut last: [Option<&str>; 2] = [None, None];
         each_release_item(batches, |(site, release, kind, item), _| {
             if !all {
