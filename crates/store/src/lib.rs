@@ -24,6 +24,7 @@ mod db;
 mod postgres;
 pub mod schema;
 mod sqlite;
+mod sqlite_static;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod timefmt;

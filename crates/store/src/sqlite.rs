@@ -4,23 +4,18 @@
 //! API and site look-ups; and the checks that make sure a file can be
 //! trusted before anything is served from it.
 
-use std::collections::HashMap;
 use std::ffi::c_int;
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::wal::CheckpointMode;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::conn::{Conn, Param, Row, Tx};
 use crate::db::{self, Db, Role};
 use crate::schema::{render, Dialect};
+use crate::sqlite_static::StaticConn;
 use crate::StoreError;
-
-/// Prepared statements kept per connection: every statement of the store
-/// in each row count it is used with, with room to spare.
-const STATEMENT_CACHE: usize = 128;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -193,79 +188,17 @@ impl Default for Checks {
     }
 }
 
-/// One SQLite connection and the rendered text of its statements.
+/// One SQLite connection and its statements (prepared, bound and run
+/// without copies of their values: [`StaticConn`]).
 pub(crate) struct SqliteConn {
-    conn: Connection,
-    texts: HashMap<(&'static str, usize), String>,
+    conn: StaticConn,
 }
 
 impl SqliteConn {
     fn new(conn: Connection) -> Self {
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Self {
-            conn,
-            texts: HashMap::new(),
+            conn: StaticConn::new(conn),
         }
-    }
-}
-
-impl rusqlite::ToSql for Param<'_> {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(match *self {
-            Param::Null => ToSqlOutput::Owned(Value::Null),
-            Param::Int(n) => ToSqlOutput::Owned(Value::Integer(n)),
-            Param::Real(f) => ToSqlOutput::Owned(Value::Real(f)),
-            Param::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
-            Param::Blob(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
-        })
-    }
-}
-
-struct SqliteRow<'a, 'b>(&'a rusqlite::Row<'b>);
-
-impl Row for SqliteRow<'_, '_> {
-    fn int(&self, i: usize) -> Result<i64, StoreError> {
-        match self.0.get_ref(i)? {
-            ValueRef::Integer(n) => Ok(n),
-            // `as` saturates (and maps NaN to 0): totals are floats.
-            ValueRef::Real(f) => Ok(f as i64),
-            _ => Ok(self.0.get(i)?),
-        }
-    }
-
-    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
-        match self.0.get_ref(i)? {
-            ValueRef::Null => Ok(None),
-            _ => self.int(i).map(Some),
-        }
-    }
-
-    fn real(&self, i: usize) -> Result<f64, StoreError> {
-        Ok(self.0.get(i)?)
-    }
-
-    fn text(&self, i: usize) -> Result<String, StoreError> {
-        Ok(self.0.get(i)?)
-    }
-
-    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
-        Ok(self.0.get(i)?)
-    }
-    fn blob(&self, i: usize) -> Result<Vec<u8>, StoreError> {
-        Ok(self.0.get(i)?)
-    }
-
-    fn str(&self, i: usize) -> Result<&str, StoreError> {
-        self.opt_str(i)?.ok_or_else(|| {
-            StoreError::Untrusted(format!("column {i} is NULL where a text was expected"))
-        })
-    }
-
-    fn opt_str(&self, i: usize) -> Result<Option<&str>, StoreError> {
-        self.0.get_ref(i)?.as_str_or_null().map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
-                .into()
-        })
     }
 }
 
@@ -279,32 +212,29 @@ impl Conn for SqliteConn {
         params: &[Param<'_>],
         each: &mut dyn FnMut(&dyn Row) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let text = self
-            .texts
-            .entry((sql, rows))
-            .or_insert_with(|| render(sql, Dialect::Sqlite, rows));
-        let mut stmt = self.conn.prepare_cached(text)?;
-        let mut found = stmt.query(rusqlite::params_from_iter(params))?;
-        while let Some(row) = found.next()? {
-            each(&SqliteRow(row))?;
-        }
-        Ok(())
+        self.conn
+            .run(
+                sql,
+                rows,
+                || render(sql, Dialect::Sqlite, rows),
+                params,
+                each,
+            )
+            .map(drop)
     }
 
     fn execute(&mut self, sql: &'static str, params: &[Param<'_>]) -> Result<u64, StoreError> {
-        let text = self
-            .texts
-            .entry((sql, 1))
-            .or_insert_with(|| render(sql, Dialect::Sqlite, 1));
-        let changed = self
-            .conn
-            .prepare_cached(text)?
-            .execute(rusqlite::params_from_iter(params))?;
-        Ok(u64::try_from(changed).unwrap_or(u64::MAX))
+        self.conn.run(
+            sql,
+            1,
+            || render(sql, Dialect::Sqlite, 1),
+            params,
+            &mut |_| Ok(()),
+        )
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
-        Ok(self.conn.execute_batch(sql)?)
+        Ok(self.conn.conn().execute_batch(sql)?)
     }
 
     // Prepared once, not parsed on every group commit.
@@ -330,9 +260,10 @@ impl Conn for SqliteConn {
     fn schema_version(&mut self) -> Result<i64, StoreError> {
         let version: i64 = self
             .conn
+            .conn()
             .pragma_query_value(None, "user_version", |row| row.get(0))?;
         if version == 0 {
-            let tables: i64 = self.conn.query_row(
+            let tables: i64 = self.conn.conn().query_row(
                 "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
                 [],
                 |row| row.get(0),
@@ -352,7 +283,10 @@ impl Conn for SqliteConn {
     }
 
     fn set_schema_version(&mut self, version: i64) -> Result<(), StoreError> {
-        Ok(self.conn.pragma_update(None, "user_version", version)?)
+        Ok(self
+            .conn
+            .conn()
+            .pragma_update(None, "user_version", version)?)
     }
 }
 
@@ -449,6 +383,7 @@ pub(crate) fn open(
     // SQLite opens a write-protected file read-only without a word.
     if writer
         .conn
+        .conn()
         .is_readonly(rusqlite::MAIN_DB)
         .map_err(|e| opening(path, e))?
     {
@@ -457,6 +392,7 @@ pub(crate) fn open(
     // WAL is persistent in the file; readers never block the writer.
     let mode: String = writer
         .conn
+        .conn()
         .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
         .map_err(|e| opening(path, e))?;
     if !mode.eq_ignore_ascii_case("wal") {
@@ -466,7 +402,7 @@ pub(crate) fn open(
         )));
     }
     if checks.integrity {
-        quick_check(path, &writer.conn)?;
+        quick_check(path, writer.conn.conn())?;
     }
     db::migrate(&mut writer).map_err(|e| match e {
         StoreError::Sqlite(e) => opening(path, e),
@@ -953,6 +889,7 @@ mod tests {
             store
                 .write(|c| {
                     Ok(c.conn
+                        .conn()
                         .pragma_query_value(None, "temp_store", |row| row.get(0))?)
                 })
                 .expect("pragma")
@@ -969,6 +906,7 @@ mod tests {
         let reader = connect(&path, Role::Reader, true).expect("reader");
         let read: i64 = reader
             .conn
+            .conn()
             .pragma_query_value(None, "temp_store", |row| row.get(0))
             .expect("pragma");
         assert_eq!(read, 0);
