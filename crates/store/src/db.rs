@@ -450,14 +450,26 @@ struct Group<'a> {
 type PageView<'a> = (&'a str, &'a str);
 
 /// A commit's page views with their ordinals ([`page_view_ordinals`],
-/// which answers one for each or fails).
-struct Ordinals<'a>(HashMap<PageView<'a>, i64>);
+/// which answers one for each or fails), and which of them this commit
+/// made (PostgreSQL; empty on SQLite, whose writer does not use it).
+struct Ordinals<'a> {
+    ordinals: HashMap<PageView<'a>, i64>,
+    made: HashSet<PageView<'a>>,
+}
 
 impl Ordinals<'_> {
     /// The ordinal of a page view of the commit (every one has one:
     /// checked where they are read).
     fn of(&self, site: &str, page_view: &str) -> i64 {
-        self.0.get(&(site, page_view)).copied().unwrap_or(0)
+        self.ordinals.get(&(site, page_view)).copied().unwrap_or(0)
+    }
+
+    /// Whether this commit made the page view's ordinal: no stored row
+    /// has it (ordinals are never reused, and another writer meeting the
+    /// page view waits for this commit), so its rows need no conflict
+    /// check ([`INSERT_FINDINGS_NEW`]).
+    fn made(&self, site: &str, page_view: &str) -> bool {
+        self.made.contains(&(site, page_view))
     }
 }
 
@@ -639,6 +651,24 @@ ON CONFLICT (ordinal, dedupe) DO UPDATE SET
     "}"
 );
 
+/// PostgreSQL: the findings of page views the commit made
+/// ([`Ordinals::made`]): a plain insert, no `ON CONFLICT`. No stored row
+/// can have their key (it leads with the new ordinal), and the group has
+/// one row per key, so the upsert's conflict check would find nothing,
+/// and it costs a row an index probe before the insert, a speculative
+/// insertion lock and a WAL record confirming the insertion after it.
+/// Answers as [`UPSERT_FINDINGS`] does (every row inserted).
+const INSERT_FINDINGS_NEW: &str = concat!(
+    "
+INSERT INTO findings
+    (site, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source, consent,
+     count, at, received_at, user_agent, raw, dedupe, release, ordinal)
+{rows:ttttttttttittttbti}
+{returning_pg:",
+    upsert_answer!(),
+    "}"
+);
+
 /// Reports without a cumulative count (CSP violation reports, one
 /// occurrence each): the same key adds its count to the stored row.
 /// Answers as [`UPSERT_FINDINGS`] does.
@@ -718,7 +748,7 @@ RETURNING id, site, page_view, {fresh}";
 const RECORD_PAGE_VIEWS: &str = "
 INSERT INTO page_views (site, page_view) {rows:tt}
 ON CONFLICT (site, page_view) DO UPDATE SET page_view = excluded.page_view {sqlite:WHERE 1 = 0}
-RETURNING ordinal, site, page_view";
+RETURNING ordinal, site, page_view, {fresh}";
 
 /// The ordinals of some page views of a site: `?2` a JSON array of page
 /// views (through the unique index (site, page_view)).
@@ -829,8 +859,9 @@ fn record_types<C: Conn>(
 /// The ordinal of each of a commit's page views (`views`, in key order:
 /// every writer inserts and locks them in that order, so two never wait
 /// for each other in a cycle), made for those new ([`RECORD_PAGE_VIEWS`],
-/// which answers them, and on PostgreSQL those met too); on SQLite those
-/// met are read, site by site, in the commit's transaction. Schema 14: the
+/// which answers them, and on PostgreSQL those met too, saying which it
+/// made); on SQLite those met are read, site by site, in the commit's
+/// transaction. Schema 14: the
 /// rows' unique keys lead with the ordinal, which grows as page views
 /// arrive, so a commit's rows land at those indexes' right edge.
 fn page_view_ordinals<'a, C: Conn>(
@@ -838,6 +869,8 @@ fn page_view_ordinals<'a, C: Conn>(
     views: &[PageView<'a>],
 ) -> Result<Ordinals<'a>, StoreError> {
     let mut ordinals = HashMap::with_capacity(views.len());
+    let mut made = HashSet::new();
+    let pg = C::DIALECT == Dialect::Postgres;
     write_rows(
         c,
         RECORD_PAGE_VIEWS,
@@ -848,6 +881,9 @@ fn page_view_ordinals<'a, C: Conn>(
             if let Ok(i) = views.binary_search(&view) {
                 if let Some(view) = views.get(i) {
                     ordinals.insert(*view, row.int(0)?);
+                    if pg && row.int(3)? == 1 {
+                        made.insert(*view);
+                    }
                 }
             }
             Ok(())
@@ -886,7 +922,7 @@ fn page_view_ordinals<'a, C: Conn>(
             views.len()
         )));
     }
-    Ok(Ordinals(ordinals))
+    Ok(Ordinals { ordinals, made })
 }
 
 /// Writes a group's rows and extends their sites' chains, in the caller's
@@ -929,18 +965,27 @@ fn write_group<C: Conn>(
     let mut answered: Vec<Answered> = Vec::with_capacity(group.findings.len());
     // The rows in the order the statements write them.
     let mut in_order: Vec<&Merged<'_>> = Vec::with_capacity(group.findings.len());
-    for additive in [false, true] {
+    // PostgreSQL: the rows of page views this commit made first, without
+    // a conflict check ([`INSERT_FINDINGS_NEW`]); then the others by
+    // kind of count. SQLite: none made (`Ordinals::made`), so every row
+    // goes through the upserts, as before.
+    let statements = [INSERT_FINDINGS_NEW, UPSERT_FINDINGS, UPSERT_FINDINGS_ADD];
+    let statement_of = |m: &Merged<'_>| {
+        if ordinals.made(&m.first.site, &m.first.page_view) {
+            0
+        } else if m.first.kind.additive() {
+            2
+        } else {
+            1
+        }
+    };
+    for (i, sql) in statements.into_iter().enumerate() {
         let rows: Vec<&Merged<'_>> = group
             .findings
             .iter()
-            .filter(|m| m.first.kind.additive() == additive)
+            .filter(|m| statement_of(m) == i)
             .collect();
         in_order.extend(&rows);
-        let sql = if additive {
-            UPSERT_FINDINGS_ADD
-        } else {
-            UPSERT_FINDINGS
-        };
         write_rows(
             c,
             sql,
