@@ -452,24 +452,23 @@ type PageView<'a> = (&'a str, &'a str);
 /// A commit's page views with their ordinals ([`page_view_ordinals`],
 /// which answers one for each or fails), and which of them this commit
 /// made (PostgreSQL; empty on SQLite, whose writer does not use it).
-struct Ordinals<'a> {
-    ordinals: HashMap<PageView<'a>, i64>,
-    made: HashSet<PageView<'a>>,
+struct Ordinals<'a>(HashMap<PageView<'a>, Ordinal>);
+
+/// A page view's ordinal, and whether this commit made it: then no stored
+/// row has it (ordinals are never reused, and another writer meeting the
+/// page view waits for this commit), so its rows need no conflict check
+/// ([`INSERT_FINDINGS_NEW`]).
+#[derive(Clone, Copy, Default)]
+struct Ordinal {
+    ordinal: i64,
+    made: bool,
 }
 
 impl Ordinals<'_> {
     /// The ordinal of a page view of the commit (every one has one:
     /// checked where they are read).
-    fn of(&self, site: &str, page_view: &str) -> i64 {
-        self.ordinals.get(&(site, page_view)).copied().unwrap_or(0)
-    }
-
-    /// Whether this commit made the page view's ordinal: no stored row
-    /// has it (ordinals are never reused, and another writer meeting the
-    /// page view waits for this commit), so its rows need no conflict
-    /// check ([`INSERT_FINDINGS_NEW`]).
-    fn made(&self, site: &str, page_view: &str) -> bool {
-        self.made.contains(&(site, page_view))
+    fn of(&self, site: &str, page_view: &str) -> Ordinal {
+        self.0.get(&(site, page_view)).copied().unwrap_or_default()
     }
 }
 
@@ -869,7 +868,6 @@ fn page_view_ordinals<'a, C: Conn>(
     views: &[PageView<'a>],
 ) -> Result<Ordinals<'a>, StoreError> {
     let mut ordinals = HashMap::with_capacity(views.len());
-    let mut made = HashSet::new();
     let pg = C::DIALECT == Dialect::Postgres;
     write_rows(
         c,
@@ -880,10 +878,9 @@ fn page_view_ordinals<'a, C: Conn>(
             let view = (row.str(1)?, row.str(2)?);
             if let Ok(i) = views.binary_search(&view) {
                 if let Some(view) = views.get(i) {
-                    ordinals.insert(*view, row.int(0)?);
-                    if pg && row.int(3)? == 1 {
-                        made.insert(*view);
-                    }
+                    let made = pg && row.int(3)? == 1;
+                    let ordinal = row.int(0)?;
+                    ordinals.insert(*view, Ordinal { ordinal, made });
                 }
             }
             Ok(())
@@ -908,7 +905,14 @@ fn page_view_ordinals<'a, C: Conn>(
                 let pv = row.str(1)?;
                 if let Ok(i) = of_site.binary_search_by(|(_, v)| (*v).cmp(pv)) {
                     if let Some(view) = of_site.get(i) {
-                        ordinals.insert(*view, row.int(0)?);
+                        let ordinal = row.int(0)?;
+                        ordinals.insert(
+                            *view,
+                            Ordinal {
+                                ordinal,
+                                made: false,
+                            },
+                        );
                     }
                 }
                 Ok(())
@@ -922,7 +926,7 @@ fn page_view_ordinals<'a, C: Conn>(
             views.len()
         )));
     }
-    Ok(Ordinals { ordinals, made })
+    Ok(Ordinals(ordinals))
 }
 
 /// Writes a group's rows and extends their sites' chains, in the caller's
@@ -969,28 +973,29 @@ fn write_group<C: Conn>(
     // a conflict check ([`INSERT_FINDINGS_NEW`]); then the others by
     // kind of count. SQLite: none made (`Ordinals::made`), so every row
     // goes through the upserts, as before.
-    let statements = [INSERT_FINDINGS_NEW, UPSERT_FINDINGS, UPSERT_FINDINGS_ADD];
-    let statement_of = |m: &Merged<'_>| {
-        if ordinals.made(&m.first.site, &m.first.page_view) {
-            0
-        } else if m.first.kind.additive() {
-            2
-        } else {
-            1
+    // Each row with its page view's ordinal, by statement.
+    let mut by_statement: [Vec<(&Merged<'_>, i64)>; 3] = Default::default();
+    for m in &group.findings {
+        let Ordinal { ordinal, made } = ordinals.of(&m.first.site, &m.first.page_view);
+        let i = match (made, m.first.kind.additive()) {
+            (true, _) => 0,
+            (false, false) => 1,
+            (false, true) => 2,
+        };
+        if let Some(rows) = by_statement.get_mut(i) {
+            rows.push((m, ordinal));
         }
-    };
-    for (i, sql) in statements.into_iter().enumerate() {
-        let rows: Vec<&Merged<'_>> = group
-            .findings
-            .iter()
-            .filter(|m| statement_of(m) == i)
-            .collect();
-        in_order.extend(&rows);
+    }
+    for (sql, rows) in [INSERT_FINDINGS_NEW, UPSERT_FINDINGS, UPSERT_FINDINGS_ADD]
+        .into_iter()
+        .zip(&by_statement)
+    {
+        in_order.extend(rows.iter().map(|(m, _)| *m));
         write_rows(
             c,
             sql,
-            &rows,
-            |m, p| {
+            rows,
+            |(m, ordinal), p| {
                 let r = m.row();
                 p.extend([
                     Param::Text(r.site),
@@ -1010,7 +1015,7 @@ fn write_group<C: Conn>(
                     r.raw.into(),
                     Param::Blob(&m.key),
                     r.release.into(),
-                    Param::Int(ordinals.of(r.site, r.page_view)),
+                    Param::Int(*ordinal),
                 ]);
             },
             &mut |row| {
@@ -1138,7 +1143,7 @@ fn write_inventories<'a, C: Conn>(
                 (&inv.user_agent).into(),
                 (&inv.raw).into(),
                 (&inv.release).into(),
-                Param::Int(ordinals.of(&inv.site, &inv.page_view)),
+                Param::Int(ordinals.of(&inv.site, &inv.page_view).ordinal),
             ]);
         },
         &mut |row| {
