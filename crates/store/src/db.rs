@@ -451,7 +451,7 @@ type PageView<'a> = (&'a str, &'a str);
 
 /// A commit's page views with their ordinals ([`page_view_ordinals`],
 /// which answers one for each or fails), and which of them this commit
-/// made (PostgreSQL; empty on SQLite, whose writer does not use it).
+/// made (PostgreSQL; never on SQLite, whose writer does not use it).
 struct Ordinals<'a>(HashMap<PageView<'a>, Ordinal>);
 
 /// A page view's ordinal, and whether this commit made it: then no stored
@@ -651,7 +651,7 @@ ON CONFLICT (ordinal, dedupe) DO UPDATE SET
 );
 
 /// PostgreSQL: the findings of page views the commit made
-/// ([`Ordinals::made`]): a plain insert, no `ON CONFLICT`. No stored row
+/// ([`Ordinal::made`]): a plain insert, no `ON CONFLICT`. No stored row
 /// can have their key (it leads with the new ordinal), and the group has
 /// one row per key, so the upsert's conflict check would find nothing,
 /// and it costs a row an index probe before the insert, a speculative
@@ -971,9 +971,9 @@ fn write_group<C: Conn>(
     let mut in_order: Vec<&Merged<'_>> = Vec::with_capacity(group.findings.len());
     // PostgreSQL: the rows of page views this commit made first, without
     // a conflict check ([`INSERT_FINDINGS_NEW`]); then the others by
-    // kind of count. SQLite: none made (`Ordinals::made`), so every row
-    // goes through the upserts, as before.
-    // Each row with its page view's ordinal, by statement.
+    // kind of count. SQLite: none made ([`Ordinal::made`]), so every row
+    // goes through the upserts, as before. Each row with its page view's
+    // ordinal, by statement.
     let mut by_statement: [Vec<(&Merged<'_>, i64)>; 3] = Default::default();
     for m in &group.findings {
         let Ordinal { ordinal, made } = ordinals.of(&m.first.site, &m.first.page_view);
