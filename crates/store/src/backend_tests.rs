@@ -1065,7 +1065,10 @@ fn every_backend_chains_findings_and_names_what_was_changed() {
 /// additive ones; the group's key order interleaves them here): the SQLite
 /// writer knows the ids without reading the rows back when all of them
 /// were new (`db::all_inserted`), and reads them back when one met a
-/// stored row. A wrong id would be a row "edited" to the check.
+/// stored row; the PostgreSQL writer inserts the rows of page views the
+/// commit made without a conflict check (`db::INSERT_FINDINGS_NEW`) and
+/// upserts the others, both kinds in one commit here. A wrong id would be
+/// a row "edited" to the check.
 #[test]
 fn every_backend_chains_new_rows_with_the_ids_they_got() {
     const AT: &str = "2024-05-01T12:00:00.000Z";
@@ -1096,16 +1099,35 @@ fn every_backend_chains_new_rows_with_the_ids_they_got() {
         commit(vec![csp("pv-d", "c5"), plain("pv-d", "c6", 1)]);
         // One meets a stored row (a larger count), one is new.
         commit(vec![plain("pv-b", "c2", 5), plain("pv-e", "c7", 1)]);
+        // Of each kind, one meets a stored row of a page view stored
+        // before, one is new under a page view this commit makes, one new
+        // under a page view stored before.
+        commit(vec![
+            plain("pv-b", "c2", 7),
+            csp("pv-a", "c1"),
+            plain("pv-f", "c9", 1),
+            csp("pv-f", "c10"),
+            plain("pv-b", "c11", 1),
+        ]);
         let dump = store.chain(SITE).expect("chain");
         let problems = dump.verify(chain::Rows::All, None);
         assert!(problems.is_empty(), "{}: {problems:?}", b.name);
-        assert_eq!(dump.findings.len(), 7, "{}", b.name);
+        assert_eq!(dump.findings.len(), 10, "{}", b.name);
         let states = dump
             .entries
             .iter()
             .filter(|e| e.kind == chain::FINDING)
             .count();
-        assert_eq!(states, 8, "{}", b.name);
+        assert_eq!(states, 13, "{}", b.name);
+        let count_of = |pv: &str, cookie: &str| {
+            all_findings(store)
+                .iter()
+                .find(|r| r.page_view == pv && r.evidence["cookie"] == cookie)
+                .map(|r| r.count)
+        };
+        assert_eq!(count_of("pv-b", "c2"), Some(7), "{}", b.name);
+        assert_eq!(count_of("pv-a", "c1"), Some(2), "{}", b.name);
+        assert_eq!(count_of("pv-f", "c10"), Some(1), "{}", b.name);
     }
 }
 

@@ -492,14 +492,25 @@ struct Group<'a> {
 type PageView<'a> = (&'a str, &'a str);
 
 /// A commit's page views with their ordinals ([`page_view_ordinals`],
-/// which answers one for each or fails).
-struct Ordinals<'a>(HashMap<PageView<'a>, i64>);
+/// which answers one for each or fails), and which of them this commit
+/// made (PostgreSQL; never on SQLite, whose writer does not use it).
+struct Ordinals<'a>(HashMap<PageView<'a>, Ordinal>);
+
+/// A page view's ordinal, and whether this commit made it: then no stored
+/// row has it (ordinals are never reused, and another writer meeting the
+/// page view waits for this commit), so its rows need no conflict check
+/// ([`INSERT_FINDINGS_NEW`]).
+#[derive(Clone, Copy, Default)]
+struct Ordinal {
+    ordinal: i64,
+    made: bool,
+}
 
 impl Ordinals<'_> {
     /// The ordinal of a page view of the commit (every one has one:
     /// checked where they are read).
-    fn of(&self, site: &str, page_view: &str) -> i64 {
-        self.0.get(&(site, page_view)).copied().unwrap_or(0)
+    fn of(&self, site: &str, page_view: &str) -> Ordinal {
+        self.0.get(&(site, page_view)).copied().unwrap_or_default()
     }
 }
 
@@ -681,6 +692,24 @@ ON CONFLICT (ordinal, dedupe) DO UPDATE SET
     "}"
 );
 
+/// PostgreSQL: the findings of page views the commit made
+/// ([`Ordinal::made`]): a plain insert, no `ON CONFLICT`. No stored row
+/// can have their key (it leads with the new ordinal), and the group has
+/// one row per key, so the upsert's conflict check would find nothing,
+/// and it costs a row an index probe before the insert, a speculative
+/// insertion lock and a WAL record confirming the insertion after it.
+/// Answers as [`UPSERT_FINDINGS`] does (every row inserted).
+const INSERT_FINDINGS_NEW: &str = concat!(
+    "
+INSERT INTO findings
+    (site, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source, consent,
+     count, at, received_at, user_agent, raw, dedupe, release, ordinal)
+{rows:ttttttttttittttbti}
+{returning_pg:",
+    upsert_answer!(),
+    "}"
+);
+
 /// Reports without a cumulative count (CSP violation reports, one
 /// occurrence each): the same key adds its count to the stored row.
 /// Answers as [`UPSERT_FINDINGS`] does.
@@ -760,7 +789,7 @@ RETURNING id, site, page_view, {fresh}";
 const RECORD_PAGE_VIEWS: &str = "
 INSERT INTO page_views (site, page_view) {rows:tt}
 ON CONFLICT (site, page_view) DO UPDATE SET page_view = excluded.page_view {sqlite:WHERE 1 = 0}
-RETURNING ordinal, site, page_view";
+RETURNING ordinal, site, page_view, {fresh}";
 
 /// The ordinals of some page views of a site: `?2` a JSON array of page
 /// views (through the unique index (site, page_view)).
@@ -871,8 +900,9 @@ fn record_types<C: Conn>(
 /// The ordinal of each of a commit's page views (`views`, in key order:
 /// every writer inserts and locks them in that order, so two never wait
 /// for each other in a cycle), made for those new ([`RECORD_PAGE_VIEWS`],
-/// which answers them, and on PostgreSQL those met too); on SQLite those
-/// met are read, site by site, in the commit's transaction. Schema 14: the
+/// which answers them, and on PostgreSQL those met too, saying which it
+/// made); on SQLite those met are read, site by site, in the commit's
+/// transaction. Schema 14: the
 /// rows' unique keys lead with the ordinal, which grows as page views
 /// arrive, so a commit's rows land at those indexes' right edge.
 fn page_view_ordinals<'a, C: Conn>(
@@ -880,6 +910,7 @@ fn page_view_ordinals<'a, C: Conn>(
     views: &[PageView<'a>],
 ) -> Result<Ordinals<'a>, StoreError> {
     let mut ordinals = HashMap::with_capacity(views.len());
+    let pg = C::DIALECT == Dialect::Postgres;
     write_rows(
         c,
         RECORD_PAGE_VIEWS,
@@ -889,7 +920,9 @@ fn page_view_ordinals<'a, C: Conn>(
             let view = (row.str(1)?, row.str(2)?);
             if let Ok(i) = views.binary_search(&view) {
                 if let Some(view) = views.get(i) {
-                    ordinals.insert(*view, row.int(0)?);
+                    let made = pg && row.int(3)? == 1;
+                    let ordinal = row.int(0)?;
+                    ordinals.insert(*view, Ordinal { ordinal, made });
                 }
             }
             Ok(())
@@ -914,7 +947,14 @@ fn page_view_ordinals<'a, C: Conn>(
                 let pv = row.str(1)?;
                 if let Ok(i) = of_site.binary_search_by(|(_, v)| (*v).cmp(pv)) {
                     if let Some(view) = of_site.get(i) {
-                        ordinals.insert(*view, row.int(0)?);
+                        let ordinal = row.int(0)?;
+                        ordinals.insert(
+                            *view,
+                            Ordinal {
+                                ordinal,
+                                made: false,
+                            },
+                        );
                     }
                 }
                 Ok(())
@@ -971,23 +1011,33 @@ fn write_group<C: Conn>(
     let mut answered: Vec<Answered> = Vec::with_capacity(group.findings.len());
     // The rows in the order the statements write them.
     let mut in_order: Vec<&Merged<'_>> = Vec::with_capacity(group.findings.len());
-    for additive in [false, true] {
-        let rows: Vec<&Merged<'_>> = group
-            .findings
-            .iter()
-            .filter(|m| m.first.kind.additive() == additive)
-            .collect();
-        in_order.extend(&rows);
-        let sql = if additive {
-            UPSERT_FINDINGS_ADD
-        } else {
-            UPSERT_FINDINGS
+    // PostgreSQL: the rows of page views this commit made first, without
+    // a conflict check ([`INSERT_FINDINGS_NEW`]); then the others by
+    // kind of count. SQLite: none made ([`Ordinal::made`]), so every row
+    // goes through the upserts, as before. Each row with its page view's
+    // ordinal, by statement.
+    let mut by_statement: [Vec<(&Merged<'_>, i64)>; 3] = Default::default();
+    for m in &group.findings {
+        let Ordinal { ordinal, made } = ordinals.of(&m.first.site, &m.first.page_view);
+        let i = match (made, m.first.kind.additive()) {
+            (true, _) => 0,
+            (false, false) => 1,
+            (false, true) => 2,
         };
+        if let Some(rows) = by_statement.get_mut(i) {
+            rows.push((m, ordinal));
+        }
+    }
+    for (sql, rows) in [INSERT_FINDINGS_NEW, UPSERT_FINDINGS, UPSERT_FINDINGS_ADD]
+        .into_iter()
+        .zip(&by_statement)
+    {
+        in_order.extend(rows.iter().map(|(m, _)| *m));
         write_rows(
             c,
             sql,
-            &rows,
-            |m, p| {
+            rows,
+            |(m, ordinal), p| {
                 let r = m.row();
                 p.extend([
                     Param::Text(r.site),
@@ -1007,7 +1057,7 @@ fn write_group<C: Conn>(
                     r.raw.into(),
                     Param::Blob(&m.key),
                     r.release.into(),
-                    Param::Int(ordinals.of(r.site, r.page_view)),
+                    Param::Int(*ordinal),
                 ]);
             },
             &mut |row| {
@@ -1135,7 +1185,7 @@ fn write_inventories<'a, C: Conn>(
                 (&inv.user_agent).into(),
                 (&inv.raw).into(),
                 (&inv.release).into(),
-                Param::Int(ordinals.of(&inv.site, &inv.page_view)),
+                Param::Int(ordinals.of(&inv.site, &inv.page_view).ordinal),
             ]);
         },
         &mut |row| {
