@@ -93,6 +93,34 @@ fn open_at_version(url: &str, version: i64) -> Result<Arc<dyn Store>, StoreError
     store
 }
 
+/// A store dropped on a thread that runs an async runtime closes its
+/// connections without a panic: the collector's last reference to it can
+/// be a connection task's, on a tokio worker, and `postgres::Client`
+/// closes its session on drop by blocking on a runtime of its own, which
+/// panics inside another (`serve` aborted at SIGTERM before `PgConn`'s
+/// `Drop` closed the session on a thread of its own).
+#[test]
+fn a_store_dropped_inside_an_async_runtime_closes_quietly() {
+    for Backend {
+        name,
+        store,
+        _place,
+    } in backends("drop_in_runtime")
+    {
+        store
+            .add_site("drop-site", &["https://shop.example".into()], T0)
+            .expect(name);
+        assert!(
+            store.site_origins("drop-site").expect(name).is_some(),
+            "{name}"
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move { drop(store) });
+    }
+}
+
 impl Place {
     /// The one number `sql` answers, read behind the store's back.
     fn count(&self, sql: &str) -> i64 {

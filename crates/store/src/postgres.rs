@@ -47,8 +47,34 @@ const MIGRATION_LOCK: i64 = 0x7461_6777_6174_6368;
 
 /// One PostgreSQL session and its prepared statements.
 pub(crate) struct PgConn {
-    client: Client,
+    /// The session: always there but while the connection is dropped
+    /// (its `Drop` closes it on a thread of its own).
+    session: Option<Client>,
     statements: HashMap<(&'static str, usize), Statement>,
+}
+
+/// `postgres::Client` closes its session when dropped by blocking on a
+/// runtime of its own, which panics on a thread that runs another async
+/// runtime — and a panic in a destructor while unwinding aborts the
+/// process. The collector's last reference to the store can be dropped on
+/// a tokio worker (a keep-alive connection's task ending after the
+/// shutdown dropped the collector's own: seen as `serve` aborting at
+/// SIGTERM, `cli/tests/storage.rs`), so the session is closed on a thread
+/// that runs no runtime, wherever the connection is dropped.
+impl Drop for PgConn {
+    fn drop(&mut self) {
+        self.statements.clear();
+        if let Some(session) = self.session.take() {
+            let closing = std::thread::Builder::new()
+                .name("tagwatch-pg-close".into())
+                .spawn(move || drop(session));
+            // Waited for, so the server sees the session end before the
+            // process does; a thread that cannot be made drops it here.
+            if let Ok(closing) = closing {
+                let _ = closing.join();
+            }
+        }
+    }
 }
 
 impl PgConn {
@@ -56,9 +82,16 @@ impl PgConn {
         let mut client = config.connect(NoTls)?;
         client.batch_execute("SET synchronous_commit = on")?;
         Ok(Self {
-            client,
+            session: Some(client),
             statements: HashMap::new(),
         })
+    }
+
+    /// The session (there until the connection is dropped).
+    fn client(&mut self) -> Result<&mut Client, StoreError> {
+        self.session
+            .as_mut()
+            .ok_or_else(|| StoreError::Untrusted("the PostgreSQL session is closed".into()))
     }
 
     /// `sql` for `rows` rows, prepared on this session once (once for any
@@ -72,7 +105,9 @@ impl PgConn {
         if let Some(st) = self.statements.get(&(sql, rows)) {
             return Ok(st.clone());
         }
-        let st = self.client.prepare(&render(sql, Dialect::Postgres, rows))?;
+        let st = self
+            .client()?
+            .prepare(&render(sql, Dialect::Postgres, rows))?;
         self.statements.insert((sql, rows), st.clone());
         Ok(st)
     }
@@ -192,9 +227,9 @@ impl Conn for PgConn {
             let columns = columns_of(params, st.params().len());
             let arrays: Vec<&(dyn ToSql + Sync)> =
                 columns.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
-            self.client.query(&st, &arrays)?
+            self.client()?.query(&st, &arrays)?
         } else {
-            self.client.query(&st, &refs(params))?
+            self.client()?.query(&st, &refs(params))?
         };
         for row in found {
             each(&PgRow(&row))?;
@@ -204,11 +239,11 @@ impl Conn for PgConn {
 
     fn execute(&mut self, sql: &'static str, params: &[Param<'_>]) -> Result<u64, StoreError> {
         let st = self.prepared(sql, 1)?;
-        Ok(self.client.execute(&st, &refs(params))?)
+        Ok(self.client()?.execute(&st, &refs(params))?)
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
-        Ok(self.client.batch_execute(sql)?)
+        Ok(self.client()?.batch_execute(sql)?)
     }
 
     fn begin(&mut self, tx: Tx) -> Result<(), StoreError> {
@@ -219,22 +254,22 @@ impl Conn for PgConn {
     }
 
     fn is_broken(&self) -> bool {
-        self.client.is_closed()
+        self.session.as_ref().is_none_or(Client::is_closed)
     }
 
     fn schema_version(&mut self) -> Result<i64, StoreError> {
         // Collectors starting together: the others wait here, then find the
         // schema current. Released at commit or rollback.
-        self.client
+        self.client()?
             .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
-        self.client.batch_execute(
+        self.client()?.batch_execute(
             "CREATE TABLE IF NOT EXISTS tagwatch_schema (
                  version    BIGINT PRIMARY KEY,
                  applied_at TEXT NOT NULL
              )",
         )?;
         Ok(self
-            .client
+            .client()?
             .query_one(
                 "SELECT coalesce(max(version), 0)::bigint FROM tagwatch_schema",
                 &[],
@@ -244,7 +279,7 @@ impl Conn for PgConn {
 
     fn set_schema_version(&mut self, version: i64) -> Result<(), StoreError> {
         let now = iso_from_ms(now_ms());
-        self.client.execute(
+        self.client()?.execute(
             "INSERT INTO tagwatch_schema (version, applied_at) VALUES ($1, $2)",
             &[&version, &now],
         )?;
@@ -297,7 +332,7 @@ pub(crate) fn open(url: &str, readers: usize) -> Result<Db<PgConn>, StoreError> 
         config.application_name("tagwatch");
     }
     let mut writer = PgConn::connect(&config)?;
-    refuse_read_only(&mut writer.client)?;
+    refuse_read_only(writer.client()?)?;
     db::migrate(&mut writer)?;
     Db::new(
         writer,
