@@ -227,8 +227,10 @@ impl Collector {
         let thread = self.writer_thread.take();
         // The writer has been told to stop; it ends after its commit. The
         // collector is dropped off the runtime too: closing the store's
-        // PostgreSQL connections blocks (the synchronous client runs a
-        // runtime of its own, which cannot start inside this one).
+        // PostgreSQL connections blocks while each session ends (on a
+        // thread of its own, `PgConn`'s `Drop`, which is what makes a store
+        // dropped on a runtime thread safe when a connection task holds the
+        // last reference), so not on an async worker.
         let joined = tokio::task::spawn_blocking(move || {
             let joined = thread.map(JoinHandle::join);
             drop(self);
