@@ -784,17 +784,19 @@ RETURNING id, site, page_view, {fresh}";
 /// `DO UPDATE` rewrites the row it meets with the same values, a HOT
 /// update, and answers it). One already there is locked until the commit
 /// (PostgreSQL: by that update; SQLite's commit holds the write lock, and
-/// there the update is skipped, `WHERE 1 = 0`: it would rewrite the row's
-/// entry in the random leaf of the (site, page_view) index, and the rows
-/// met are read with [`PAGE_VIEW_ORDINALS`] instead), so that a purge,
+/// there the row met is left alone, `DO NOTHING`: an update would rewrite
+/// the row's entry in the random leaf of the (site, page_view) index, and
+/// an upsert's `DO UPDATE` makes SQLite keep a statement journal of every
+/// page the statement writes, those random leaves first; the rows met are
+/// read with [`PAGE_VIEW_ORDINALS`] instead), so that a purge,
 /// which deletes a page view with its last rows, cannot delete it between
 /// this statement and the rows written under its ordinal
 /// ([`DELETE_PAGE_VIEWS`]). Two collectors meeting a new page view at
 /// once: the second's insert waits for the first's commit, then meets its
 /// row (or inserts, if the first rolled back).
 const RECORD_PAGE_VIEWS: &str = "
-INSERT INTO page_views (site, page_view) {rows:tt}
-ON CONFLICT (site, page_view) DO UPDATE SET page_view = excluded.page_view {sqlite:WHERE 1 = 0}
+INSERT {or_fail} INTO page_views (site, page_view) {rows:tt}
+ON CONFLICT (site, page_view) {sqlite:DO NOTHING}{pg:DO UPDATE SET page_view = excluded.page_view}
 RETURNING ordinal, site, page_view, {fresh}";
 
 /// The ordinals of some page views of a site: `?2` a JSON array of page
@@ -927,7 +929,7 @@ fn page_view_ordinals<'a, C: Conn>(
             if let Ok(i) = views.binary_search(&view) {
                 if let Some(view) = views.get(i) {
                     // SQLite answers only the page views it inserted
-                    // (`DO UPDATE … WHERE 1 = 0` answers none it met);
+                    // (`DO NOTHING` answers none it met);
                     // PostgreSQL answers every one, saying which.
                     let made = !pg || row.int(3)? == 1;
                     let ordinal = row.int(0)?;
