@@ -702,8 +702,10 @@ ON CONFLICT (ordinal, dedupe) DO UPDATE SET
 /// one row per key, so the upsert's conflict check would find nothing;
 /// on PostgreSQL it costs a row an index probe before the insert, a
 /// speculative insertion lock and a WAL record confirming the insertion
-/// after it; on SQLite the upsert's extra work a row (measured in
-/// docs/benchmarks.md, "The writer's B-trees and bytes a row").
+/// after it; on SQLite the upsert's extra work a row, small (SQLite checks
+/// the unique key before a plain insert too: docs/benchmarks.md, "The
+/// writer's statements, B-trees and bytes a row"). `OR FAIL` on SQLite:
+/// no statement journal (`schema::render`'s `{or_fail}`).
 /// Answers as [`UPSERT_FINDINGS`] does (every row inserted).
 const INSERT_FINDINGS_NEW: &str = concat!(
     "
