@@ -759,6 +759,129 @@ fn backends_agree_on_everything_the_api_reads() {
     }
 }
 
+/// A multi-row insert that breaks a constraint part way fails the whole
+/// commit: none of its rows stay, not even the statement's rows before the
+/// broken one (SQLite runs the plain inserts `OR FAIL`, without a
+/// statement journal, `schema::render`'s `{or_fail}`: the transaction's
+/// rollback undoes them). Here the chain's key breaks: an entry planted
+/// behind the store's back at the seq the commit's second entry takes.
+#[test]
+fn every_backend_stores_nothing_of_a_commit_whose_insert_fails_part_way() {
+    for b in backends("insert_fails") {
+        let store = &*b.store;
+        with_site(store, SITE);
+        store
+            .commit(&[&Batch {
+                findings: vec![finding("pv1", "a", 1, T0)],
+                ..Batch::default()
+            }])
+            .expect("commit");
+        b.tamper(
+            "INSERT INTO chain (site, seq, kind, row_id, at, digest, hash)
+             SELECT site, 3, kind, row_id, at, digest, hash FROM chain WHERE seq = 1",
+        );
+        let second = Batch {
+            findings: ["a", "b", "c"].map(|c| finding("pv2", c, 1, T0)).into(),
+            ..Batch::default()
+        };
+        assert!(store.commit(&[&second]).is_err(), "{}", b.name);
+        let counts = |b: &Backend| {
+            ["findings", "chain", "page_views"]
+                .map(|t| b._place.count(&format!("SELECT count(*) FROM {t}")))
+        };
+        assert_eq!(
+            counts(&b),
+            [1, 2, 1],
+            "{}: findings, chain, page views",
+            b.name
+        );
+        assert_eq!(
+            b._place.count("SELECT seq FROM chain_heads"),
+            1,
+            "{}",
+            b.name
+        );
+        // Without the planted entry the same batch is stored whole.
+        b.tamper("DELETE FROM chain WHERE seq = 3");
+        store.commit(&[&second]).expect("commit");
+        assert_eq!(counts(&b), [4, 4, 2], "{}", b.name);
+        let problems = store
+            .chain(SITE)
+            .expect("chain")
+            .verify(chain::Rows::All, None);
+        assert!(problems.is_empty(), "{}: {problems:?}", b.name);
+    }
+}
+
+/// A page view a commit makes takes its findings in with a plain insert
+/// (no conflict check, `INSERT_FINDINGS_NEW`), on both dialects, also when
+/// SQLite gives it the ordinal of the last page view a purge deleted (a
+/// rowid without `AUTOINCREMENT` is reused): a purge deletes a page view
+/// only with its last rows, so nothing stored has the new one's keys. The
+/// same batch resent meets its rows (the upsert), and the chain verifies.
+#[test]
+fn every_backend_stores_a_new_page_view_under_a_purged_ones_ordinal() {
+    for b in backends("reused_ordinal") {
+        let store = &*b.store;
+        with_site(store, SITE);
+        let (old, new) = ("2024-05-01T00:00:00.000Z", "2024-05-03T00:00:00.000Z");
+        let batch = |pv: &str, at: &str, counts: [i64; 2]| Batch {
+            findings: vec![
+                finding(pv, "a", counts[0], at),
+                finding(pv, "b", counts[1], at),
+            ],
+            ..Batch::default()
+        };
+        store
+            .commit(&[&batch("pv-old", old, [1, 1])])
+            .expect("commit");
+        let purged = b._place.count("SELECT max(ordinal) FROM page_views");
+        purge_all(store, "2024-05-02T00:00:00.000Z").expect("purge");
+        assert_eq!(
+            b._place.count("SELECT count(*) FROM page_views"),
+            0,
+            "{}: the purge deletes the page view with its rows",
+            b.name
+        );
+        store
+            .commit(&[&batch("pv-new", new, [2, 3])])
+            .expect("commit");
+        if b.name == "sqlite" {
+            assert_eq!(
+                b._place.count("SELECT max(ordinal) FROM page_views"),
+                purged,
+                "the case this test is for: SQLite gives the new page view the purged one's ordinal"
+            );
+        }
+        // Resent, with a larger count for one (counts are cumulative).
+        store
+            .commit(&[&batch("pv-new", new, [2, 5])])
+            .expect("commit again");
+        let mut rows: Vec<(String, i64)> = all_findings(store)
+            .into_iter()
+            .map(|f| (f.page_view, f.count))
+            .collect();
+        rows.sort();
+        assert_eq!(
+            rows,
+            [("pv-new".to_owned(), 2), ("pv-new".to_owned(), 5)],
+            "{}",
+            b.name
+        );
+        assert!(b._place.ordinal_problems().is_empty(), "{}", b.name);
+        // The purge's checkpoint is unsigned (no key): the only problem.
+        let problems = store
+            .chain(SITE)
+            .expect("chain")
+            .verify(chain::Rows::All, None);
+        assert!(
+            problems.iter().all(|p| p.0.contains("is not signed")),
+            "{}: {problems:?}",
+            b.name
+        );
+    }
+}
+
 #[test]
 fn every_backend_purges_old_reports_in_chunks_counting_rows_per_table() {
     for b in backends("purge") {

@@ -493,13 +493,17 @@ type PageView<'a> = (&'a str, &'a str);
 
 /// A commit's page views with their ordinals ([`page_view_ordinals`],
 /// which answers one for each or fails), and which of them this commit
-/// made (PostgreSQL; never on SQLite, whose writer does not use it).
+/// made (both dialects: their findings need no conflict check).
 struct Ordinals<'a>(HashMap<PageView<'a>, Ordinal>);
 
 /// A page view's ordinal, and whether this commit made it: then no stored
-/// row has it (ordinals are never reused, and another writer meeting the
-/// page view waits for this commit), so its rows need no conflict check
-/// ([`INSERT_FINDINGS_NEW`]).
+/// row has it, so its rows need no conflict check ([`INSERT_FINDINGS_NEW`]).
+/// PostgreSQL never reuses an ordinal; SQLite may give a new page view the
+/// ordinal of the last one a purge deleted (a rowid without
+/// `AUTOINCREMENT`), but a purge deletes a page view only when no finding
+/// or inventory has its ordinal ([`DELETE_PAGE_VIEWS`]), and another
+/// writer meeting the page view waits for this commit (PostgreSQL: the
+/// row's lock; SQLite: the write lock).
 #[derive(Clone, Copy, Default)]
 struct Ordinal {
     ordinal: i64,
@@ -692,16 +696,20 @@ ON CONFLICT (ordinal, dedupe) DO UPDATE SET
     "}"
 );
 
-/// PostgreSQL: the findings of page views the commit made
-/// ([`Ordinal::made`]): a plain insert, no `ON CONFLICT`. No stored row
+/// The findings of page views the commit made ([`Ordinal::made`]): a
+/// plain insert, no `ON CONFLICT`. No stored row
 /// can have their key (it leads with the new ordinal), and the group has
-/// one row per key, so the upsert's conflict check would find nothing,
-/// and it costs a row an index probe before the insert, a speculative
-/// insertion lock and a WAL record confirming the insertion after it.
+/// one row per key, so the upsert's conflict check would find nothing;
+/// on PostgreSQL it costs a row an index probe before the insert, a
+/// speculative insertion lock and a WAL record confirming the insertion
+/// after it; on SQLite the upsert's extra work a row, small (SQLite checks
+/// the unique key before a plain insert too: docs/benchmarks.md, "The
+/// writer's statements, B-trees and bytes a row"). `OR FAIL` on SQLite:
+/// no statement journal (`schema::render`'s `{or_fail}`).
 /// Answers as [`UPSERT_FINDINGS`] does (every row inserted).
 const INSERT_FINDINGS_NEW: &str = concat!(
     "
-INSERT INTO findings
+INSERT {or_fail} INTO findings
     (site, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source, consent,
      count, at, received_at, user_agent, raw, dedupe, release, ordinal)
 {rows:ttttttttttittttbti}
@@ -749,7 +757,7 @@ macro_rules! inventory_state_columns {
 /// their chain entries are made from what the statement answers.
 const INSERT_HEALTH: &str = concat!(
     "
-INSERT INTO health (site, page_view, page, status, reason, at, received_at, user_agent, raw, release)
+INSERT {or_fail} INTO health (site, page_view, page, status, reason, at, received_at, user_agent, raw, release)
 {rows:tttttttttt}
 RETURNING ",
     health_state_columns!()
@@ -778,17 +786,19 @@ RETURNING id, site, page_view, {fresh}";
 /// `DO UPDATE` rewrites the row it meets with the same values, a HOT
 /// update, and answers it). One already there is locked until the commit
 /// (PostgreSQL: by that update; SQLite's commit holds the write lock, and
-/// there the update is skipped, `WHERE 1 = 0`: it would rewrite the row's
-/// entry in the random leaf of the (site, page_view) index, and the rows
-/// met are read with [`PAGE_VIEW_ORDINALS`] instead), so that a purge,
+/// there the row met is left alone, `DO NOTHING`: an update would rewrite
+/// the row's entry in the random leaf of the (site, page_view) index, and
+/// an upsert's `DO UPDATE` makes SQLite keep a statement journal of every
+/// page the statement writes, those random leaves first; the rows met are
+/// read with [`PAGE_VIEW_ORDINALS`] instead), so that a purge,
 /// which deletes a page view with its last rows, cannot delete it between
 /// this statement and the rows written under its ordinal
 /// ([`DELETE_PAGE_VIEWS`]). Two collectors meeting a new page view at
 /// once: the second's insert waits for the first's commit, then meets its
 /// row (or inserts, if the first rolled back).
 const RECORD_PAGE_VIEWS: &str = "
-INSERT INTO page_views (site, page_view) {rows:tt}
-ON CONFLICT (site, page_view) DO UPDATE SET page_view = excluded.page_view {sqlite:WHERE 1 = 0}
+INSERT {or_fail} INTO page_views (site, page_view) {rows:tt}
+ON CONFLICT (site, page_view) {sqlite:DO NOTHING}{pg:DO UPDATE SET page_view = excluded.page_view}
 RETURNING ordinal, site, page_view, {fresh}";
 
 /// The ordinals of some page views of a site: `?2` a JSON array of page
@@ -835,12 +845,12 @@ const DELETE_INVENTORY_HOSTS: &str = "DELETE FROM inventory_hosts
 WHERE inventory IN (SELECT CAST(value AS BIGINT) FROM {each:?1:i})";
 
 const INSERT_INVENTORY_VENDORS: &str = "
-INSERT INTO inventory_vendors
+INSERT {or_fail} INTO inventory_vendors
     (inventory, vendor, requests, script_requests, transfer_bytes, encoded_bytes, duration_ms, hosts, regions, cookies)
 {rows:itiiiiittt}";
 
 const INSERT_INVENTORY_HOSTS: &str = "
-INSERT INTO inventory_hosts
+INSERT {or_fail} INTO inventory_hosts
     (inventory, host, requests, script_requests, transfer_bytes, encoded_bytes, duration_ms)
 {rows:itiiiii}";
 
@@ -920,7 +930,10 @@ fn page_view_ordinals<'a, C: Conn>(
             let view = (row.str(1)?, row.str(2)?);
             if let Ok(i) = views.binary_search(&view) {
                 if let Some(view) = views.get(i) {
-                    let made = pg && row.int(3)? == 1;
+                    // SQLite answers only the page views it inserted
+                    // (`DO NOTHING` answers none it met);
+                    // PostgreSQL answers every one, saying which.
+                    let made = !pg || row.int(3)? == 1;
                     let ordinal = row.int(0)?;
                     ordinals.insert(*view, Ordinal { ordinal, made });
                 }
@@ -1011,11 +1024,9 @@ fn write_group<C: Conn>(
     let mut answered: Vec<Answered> = Vec::with_capacity(group.findings.len());
     // The rows in the order the statements write them.
     let mut in_order: Vec<&Merged<'_>> = Vec::with_capacity(group.findings.len());
-    // PostgreSQL: the rows of page views this commit made first, without
-    // a conflict check ([`INSERT_FINDINGS_NEW`]); then the others by
-    // kind of count. SQLite: none made ([`Ordinal::made`]), so every row
-    // goes through the upserts, as before. Each row with its page view's
-    // ordinal, by statement.
+    // The rows of page views this commit made first, without a conflict
+    // check ([`INSERT_FINDINGS_NEW`]); then the others by kind of count.
+    // Each row with its page view's ordinal, by statement.
     let mut by_statement: [Vec<(&Merged<'_>, i64)>; 3] = Default::default();
     for m in &group.findings {
         let Ordinal { ordinal, made } = ordinals.of(&m.first.site, &m.first.page_view);
@@ -1656,7 +1667,7 @@ ON CONFLICT (site) DO UPDATE SET seq = chain_heads.seq
 RETURNING seq, hash";
 const CHAIN_HEAD_SET: &str = "UPDATE chain_heads SET seq = ?2, hash = ?3 WHERE site = ?1";
 const CHAIN_INSERT: &str = "
-INSERT INTO chain (site, seq, kind, row_id, at, digest, hash) {rows:tititbb}";
+INSERT {or_fail} INTO chain (site, seq, kind, row_id, at, digest, hash) {rows:tititbb}";
 /// PostgreSQL: the entries inserted and the head moved to the last of
 /// them in one statement (a data-modifying `WITH`, which SQLite does not
 /// have: it runs [`CHAIN_INSERT`] and [`CHAIN_HEAD_SET`]), one round trip

@@ -21,8 +21,10 @@
 //! | `{json_text:X:K}`     | `json_extract(X, '$.K')`            | `X ->> 'K'`                                 |
 //! | `{json_flag:X:K}`     | `1`, `0` or NULL: the boolean `K` of object `X` | same                            |
 //! | `{sqlite:X}`          | `X`                                 | nothing                                     |
+//! | `{pg:X}`              | nothing                             | `X`                                         |
 //! | `{returning_pg:X}`    | nothing: SQLite runs `RETURNING` as a trigger program a row, which costs more than what the writer does instead (`db::write_group`: rows it inserted from their parameters, the others read again) | `RETURNING X`: the rows in the same round trip |
 //! | `{skip_locked}`       | nothing (one writer)                | `FOR UPDATE SKIP LOCKED`                    |
+//! | `{or_fail}`           | `OR FAIL` (`INSERT {or_fail} INTO`): a constraint broken stops the statement but keeps its rows before, so SQLite needs no statement journal for a multi-row insert (it keeps one to undo a statement that aborts); only for statements whose error fails their whole transaction (`conn::transaction` rolls it back) | nothing (a statement's error aborts the transaction) |
 //! | `{bytes}`             | nothing (byte order already)        | ` COLLATE "C"` (after an expression)        |
 //! | `{blob}`              | `BLOB`                              | `BYTEA`                                     |
 //! | `{id_continues:T}`    | nothing (a new rowid is the largest + 1) | `SELECT setval(…)`: table `T`'s identity continues after the largest `id` (rows copied with their ids) |
@@ -786,9 +788,13 @@ pub fn render(sql: &str, dialect: Dialect, rows: usize) -> String {
             ),
             ("sqlite", false) => x.to_owned(),
             ("sqlite", true) => String::new(),
+            ("pg", false) => String::new(),
+            ("pg", true) => x.to_owned(),
             ("returning_pg", false) => String::new(),
             ("returning_pg", true) => format!("RETURNING {x}"),
             ("skip_locked", true) => "FOR UPDATE SKIP LOCKED".to_owned(),
+            ("or_fail", false) => "OR FAIL".to_owned(),
+            ("or_fail", true) => String::new(),
             ("bytes", true) => " COLLATE \"C\"".to_owned(),
             ("hour", _) if x.starts_with('?') => {
                 format!("substr(CAST({} AS TEXT), 1, 13)", param(x, pg))
@@ -936,6 +942,24 @@ mod tests {
         assert_eq!(
             render("{sum:count} {skip_locked}{bytes}", Dialect::Sqlite, 1),
             "CAST(total(count) AS INTEGER) "
+        );
+        let sql = "ON CONFLICT (a) {sqlite:DO NOTHING}{pg:DO UPDATE SET a = excluded.a}";
+        assert_eq!(
+            render(sql, Dialect::Sqlite, 1),
+            "ON CONFLICT (a) DO NOTHING"
+        );
+        assert_eq!(
+            render(sql, Dialect::Postgres, 1),
+            "ON CONFLICT (a) DO UPDATE SET a = excluded.a"
+        );
+        let sql = "INSERT {or_fail} INTO t (a) {rows:t}";
+        assert_eq!(
+            render(sql, Dialect::Sqlite, 2),
+            "INSERT OR FAIL INTO t (a) VALUES (?1),(?2)"
+        );
+        assert_eq!(
+            render(sql, Dialect::Postgres, 2),
+            "INSERT  INTO t (a) SELECT unnest($1::text[])"
         );
     }
 }
