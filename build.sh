@@ -85,7 +85,11 @@ monitor_wasm() {
   # `target_features` list wasm-opt would carry over from the input (151
   # bytes no browser reads; tools/pack-extension.mjs reads the raw
   # module's for wasm2js).
-  node_modules/.bin/wasm-opt -Oz --converge --strip-debug --strip-producers --strip-target-features \
+  # A function with one caller is inlined into it only when it is small
+  # (at most 20 expressions; -Oz alone inlines every such function, of
+  # any size): the large ones inlined made the module smaller raw but
+  # larger gzip, by 1,359 bytes (docs/benchmarks.md, ninth round).
+  node_modules/.bin/wasm-opt -Oz --converge --one-caller-inline-max-function-size=20 --strip-debug --strip-producers --strip-target-features \
     --enable-bulk-memory --enable-reference-types --enable-nontrapping-float-to-int \
     --enable-sign-ext --enable-multivalue --enable-mutable-globals \
     --symbolmap="target/symbols/$(basename "$wasm").symbols" \
