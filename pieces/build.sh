@@ -11,7 +11,7 @@ mkdir -p "$out"
 brotli_size() { node -e 'process.stdout.write(String(require("zlib").brotliCompressSync(require("fs").readFileSync(process.argv[1])).length))' "$1"; }
 for piece in cmp-cookies gpp-us; do
   cargo build -q --profile wasm --target wasm32-unknown-unknown -p "tagwatch-piece-$piece"
-  node_modules/.bin/wasm-opt -Oz --converge --strip-debug --strip-producers --strip-target-features \
+  node_modules/.bin/wasm-opt -Oz --converge --one-caller-inline-max-function-size=20 --always-inline-max-function-size=5 --strip-debug --strip-producers --strip-target-features \
     --enable-bulk-memory --enable-reference-types --enable-nontrapping-float-to-int \
     --enable-sign-ext --enable-multivalue --enable-mutable-globals \
     "target/wasm32-unknown-unknown/wasm/tagwatch_piece_${piece//-/_}.wasm" -o "$out/$piece.wasm"

@@ -25,40 +25,13 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hostVendors, resources } from '../tests/fixtures/fake-intercom/busy.mjs';
+import { busyEntries } from './busy-entries.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const FEW = Number(process.env.FEW || 5);
 const MANY = Number(process.env.MANY || 25);
 const PROFILE = process.env.PROFILE || 'wasm';
 const OUT = `${ROOT}/target/bench-engine`;
-
-// initiatorType as the browser reports each kind of resource of the plan
-// (POST calls are `fetch`es: tests/fixtures/pages/busy.js).
-const INITIATOR = { img: 'img', script: 'script', css: 'link', iframe: 'iframe', fetch: 'fetch', xhr: 'xmlhttprequest', post: 'fetch' };
-
-// Intercom's entries on the busy page (the fake's Messenger: its loader,
-// the two bundles it adds, the API calls of a visitor's first minutes).
-const INTERCOM = [
-  ['script', 'https://widget.intercom.io/widget/bench123'],
-  ['script', 'https://js.intercomcdn.com/frame-modern.1a2b3c4d.js'],
-  ['script', 'https://js.intercomcdn.com/vendor-modern.5e6f7a8b.js'],
-  ['xmlhttprequest', 'https://api-iam.intercom.io/messenger/web/ping'],
-  ['xmlhttprequest', 'https://api-iam.intercom.io/messenger/web/open'],
-  ['xmlhttprequest', 'https://api-iam.intercom.io/messenger/web/events'],
-  ['xmlhttprequest', 'https://api-iam.intercom.io/messenger/web/metrics'],
-];
-
-/** The busy page's entries, in page order, with a class each: allowed, refused, unknown. */
-function entries() {
-  const vendors = hostVendors('busy');
-  const out = resources('busy').map((r) => ({
-    initiator: INITIATOR[r.type], url: r.url, cls: vendors.has(r.host) ? 'allowed' : 'unknown',
-  }));
-  // Intercom's loader runs early in the page's head: its entries among the first.
-  out.splice(20, 0, ...INTERCOM.map(([initiator, url]) => ({ initiator, url, cls: 'refused' })));
-  return out.map((e, i) => ({ ...e, start: 40 + i * 7 }));
-}
 
 function write(name, list) {
   const file = `${OUT}/${name}.tsv`;
@@ -82,7 +55,7 @@ const args = ['build', '-q', '--profile', PROFILE, '-p', 'tagwatch-bench', '--bi
 execFileSync('cargo', args, { cwd: ROOT, stdio: 'inherit' });
 const bin = `${ROOT}/target/${PROFILE}/engine-page`;
 
-const all = entries();
+const all = busyEntries();
 const sets = [
   ['page', all],
   ['allowed', all.filter((e) => e.cls === 'allowed')],
