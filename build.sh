@@ -80,23 +80,8 @@ monitor_wasm() {
   cp target/wasm32-unknown-unknown/wasm/tagwatch_monitor.wasm "$out/raw.wasm"
   # Short import names in the wasm and the glue (hashed names gzip badly).
   node tools/minify-imports.mjs "$out/tagwatch_bg.wasm" "$out/tagwatch.js" "$out/min_bg.wasm" "$out/min.js"
-  # Debian's binaryen (108) breaks wasm-bindgen's externref table; npm's works.
-  # No custom sections: `name` and debug info, `producers`, and the
-  # `target_features` list wasm-opt would carry over from the input (151
-  # bytes no browser reads; tools/pack-extension.mjs reads the raw
-  # module's for wasm2js).
-  # Inlining by size, not by callers: a function with one caller is
-  # inlined into it only when it is small (at most 20 expressions; -Oz
-  # alone inlines every such function, of any size: the large ones inlined
-  # made the module smaller raw but larger gzip, by 1,359 bytes), and one
-  # of at most 5 expressions everywhere it is called (-Oz: 2; −169 more).
-  # Both values are the middle of a flat range (docs/benchmarks.md, ninth
-  # round); pieces/build.sh uses the same.
-  node_modules/.bin/wasm-opt -Oz --converge --one-caller-inline-max-function-size=20 --always-inline-max-function-size=5 --strip-debug --strip-producers --strip-target-features \
-    --enable-bulk-memory --enable-reference-types --enable-nontrapping-float-to-int \
-    --enable-sign-ext --enable-multivalue --enable-mutable-globals \
-    --symbolmap="target/symbols/$(basename "$wasm").symbols" \
-    "$out/min_bg.wasm" -o "$wasm"
+  # The shipped settings (tools/wasm-opt.sh), with the symbol map.
+  tools/wasm-opt.sh "$out/min_bg.wasm" "$wasm" --symbolmap="target/symbols/$(basename "$wasm").symbols"
   # Data only the code wasm-opt removed read (core::fmt's digit table),
   # left out of the segments where the module proves it unread.
   node tools/dead-data.mjs "$wasm"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the monitor's on-demand pieces (pieces/*/) with the shipped wasm
-# profile and build.sh's wasm-opt flags into target/pieces/NAME.wasm, and
+# profile and the shipped wasm-opt settings (tools/wasm-opt.sh) into target/pieces/NAME.wasm, and
 # prints their sizes (raw, gzip -9, brotli). No wasm-bindgen: each piece is
 # a plain module with no imports (API in its crate's top comment).
 #   pieces/build.sh [OUT_DIR]
@@ -11,10 +11,7 @@ mkdir -p "$out"
 brotli_size() { node -e 'process.stdout.write(String(require("zlib").brotliCompressSync(require("fs").readFileSync(process.argv[1])).length))' "$1"; }
 for piece in cmp-cookies gpp-us; do
   cargo build -q --profile wasm --target wasm32-unknown-unknown -p "tagwatch-piece-$piece"
-  node_modules/.bin/wasm-opt -Oz --converge --one-caller-inline-max-function-size=20 --always-inline-max-function-size=5 --strip-debug --strip-producers --strip-target-features \
-    --enable-bulk-memory --enable-reference-types --enable-nontrapping-float-to-int \
-    --enable-sign-ext --enable-multivalue --enable-mutable-globals \
-    "target/wasm32-unknown-unknown/wasm/tagwatch_piece_${piece//-/_}.wasm" -o "$out/$piece.wasm"
+  tools/wasm-opt.sh "target/wasm32-unknown-unknown/wasm/tagwatch_piece_${piece//-/_}.wasm" "$out/$piece.wasm"
   # core::fmt's digit table, unread once optimised (as for the monitor: build.sh).
   node tools/dead-data.mjs "$out/$piece.wasm"
   printf '  %-24s raw %7s  gzip -9 %6s  brotli %6s\n' "$out/$piece.wasm" "$(wc -c < "$out/$piece.wasm")" \

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The shipped wasm's wasm-opt settings, written once: the monitor's module
+# (build.sh) and the on-demand pieces (pieces/build.sh) are optimised alike.
+#   tools/wasm-opt.sh IN OUT [more wasm-opt arguments…]
+# Debian's binaryen (108) breaks wasm-bindgen's externref table; npm's works.
+# No custom sections: `name` and debug info, `producers`, and the
+# `target_features` list wasm-opt would carry over from the input (151
+# bytes no browser reads; tools/pack-extension.mjs reads the raw module's
+# for wasm2js).
+# Inlining by size, not by callers: a function with one caller is inlined
+# into it only when it is small (at most 20 expressions; -Oz alone inlines
+# every such function, of any size: the large ones inlined made the module
+# smaller raw but larger gzip, by 1,359 bytes), and one of at most 5
+# expressions everywhere it is called (-Oz: 2; −169 more). Both values are
+# the middle of a flat range (docs/benchmarks.md, ninth round).
+set -euo pipefail
+in=$1 out=$2
+shift 2
+exec "$(dirname "$0")/../node_modules/.bin/wasm-opt" -Oz --converge \
+  --one-caller-inline-max-function-size=20 --always-inline-max-function-size=5 \
+  --strip-debug --strip-producers --strip-target-features \
+  --enable-bulk-memory --enable-reference-types --enable-nontrapping-float-to-int \
+  --enable-sign-ext --enable-multivalue --enable-mutable-globals \
+  "$@" "$in" -o "$out"
