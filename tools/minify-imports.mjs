@@ -98,6 +98,28 @@ cut(/\n( *)try \{\n((?:\1    .*\n)+?)\1\} catch \(e\) \{\n(?:\1    if \(ptr\d+\)
 // Firefox 79, Safari 15) has `TextEncoder.encodeInto`.
 cut(/\n        if \(realloc === undefined\) \{\n[\s\S]*?\n        \}\n/, 'passStringToWasm0 without realloc', '\n');
 cut(/\n    if \(!\('encodeInto' in cachedTextEncoder\)\) \{\n[\s\S]*?\n    \}\n/, 'encodeInto fallback', '\n');
+// A string is copied into the module by `encodeInto` at once, not by a JS
+// loop over its ASCII prefix first: the busy page's entry URLs and cookie
+// jars are tens of KB a page view, and that loop ran cold (interpreted) on
+// the main thread (`passStringToWasm0`, 1.5 ms a `busy` page view:
+// docs/benchmarks.md, ninth round). The same bytes: `len` units fit `len`
+// bytes while they are ASCII; what is left after the first non-ASCII unit
+// gets 3 bytes a unit (a surrogate pair, 2 units, is 4 bytes), as the glue
+// did.
+cut(/\n    function passStringToWasm0\(arg, malloc, realloc\) \{\n[\s\S]*?\n        WASM_VECTOR_LEN = offset;\n        return ptr;\n    \}\n/, 'passStringToWasm0', `
+    function passStringToWasm0(arg, malloc, realloc) {
+        let len = arg.length;
+        let ptr = malloc(len, 1) >>> 0;
+        let { read, written } = cachedTextEncoder.encodeInto(arg, getUint8ArrayMemory0().subarray(ptr, ptr + len));
+        if (read < arg.length) {
+            ptr = realloc(ptr, len, len = written + (arg.length - read) * 3, 1) >>> 0;
+            written += cachedTextEncoder.encodeInto(arg.slice(read), getUint8ArrayMemory0().subarray(ptr + written, ptr + len)).written;
+            ptr = realloc(ptr, len, written, 1) >>> 0;
+        }
+        WASM_VECTOR_LEN = written;
+        return ptr;
+    }
+`);
 // The imports that answer an `Option` (a number, a string) write it with a
 // `DataView` kept across calls and checked for a detached buffer on each;
 // a new one on the memory's current buffer is the same view, made where
