@@ -14,7 +14,7 @@
 //! difference.
 //!
 //! The one invariant `SQLITE_STATIC` needs: **SQLite never reads a bound
-//! value after the borrow it came from has ended.** [`Statements::run`]
+//! value after the borrow it came from has ended.** [`StaticConn::run`]
 //! borrows the values for the whole call, binds them, steps the statement
 //! to its end (or to an error), and before it returns — on every path, by
 //! a guard's `Drop` — resets the statement and clears its bindings
