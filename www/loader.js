@@ -79,6 +79,13 @@ if (!pick(previous, 'loaded')) (function () {
     instantiate: pick(WA, 'instantiate'), Instance: pick(WA, 'Instance'), Module: pick(WA, 'Module')
   };
 
+  // The browser's TextEncoder.encodeInto, for the brain's glue (which checks it).
+  var encode;
+  try {
+    var te = new W.TextEncoder(), into = te.encodeInto;
+    encode = function (s, v) { return apply(into, te, [s, v]); };
+  } catch (e) { /* the glue's own then */ }
+
   function now() { try { return apply(clock, perf, []); } catch (e) { return 0; } }
   var t0 = now();
   function attr(name) { try { return script.getAttribute(name) || undefined; } catch (e) { /* no script */ } }
@@ -302,7 +309,7 @@ if (!pick(previous, 'loaded')) (function () {
     if (state !== 2 || !ready.brain || !ready.module || !(ready.config || sync)) return false;
     state = 3;
     ready.brain.start({
-      config: config, net: net, wasm: wasm, module: ready.module, early: early, cookie: cookie, sync: !!sync,
+      config: config, net: net, wasm: wasm, module: ready.module, early: early, cookie: cookie, sync: !!sync, encode: encode,
       t0: t0, observer: observer, health: health, parse: parse,
       tampered: function (fn) { onTamper = fn; if (told) fn(told); },
       gesture: function () { return gesture; },

@@ -208,6 +208,46 @@ test('entry lists broken before the loader: no error reaches the page, cookies a
   assert.deepEqual(run.health, []);
 });
 
+// The text codecs (issue 11 item 7): the monitor copies strings into its
+// wasm and out of it (every report) with the glue's own UTF-8 loops, never
+// with the page's TextEncoder / TextDecoder, which a page (or a tag the
+// monitor audits) may replace before the snippet or after it, before the
+// brain starts. The glue decodes with its own loop always, and encodes
+// with the browser's encoder as the loader took it at parse time once it
+// wrote a sample right, else with its own loop (tools/minify-imports.mjs).
+// Each attack (tests/fixtures/pages/hostile.js `CODEC`), both times: the
+// findings of the unharmed page, nothing thrown into the page, no canary in
+// anything the collector got (the lying codecs' e-mail), and the page's
+// codecs as the page set them once the monitor runs (it repairs nothing);
+// one `tampered` report (TextEncoder) where the loader took a broken
+// encoder (before the snippet), none after.
+for (const [attack, what] of [
+  ['codec-throws', 'TextEncoder.encodeInto / encode and TextDecoder.decode throwing'],
+  ['codec-lies', 'TextEncoder.encodeInto and TextDecoder.decode lying on every string (an e-mail in and the vendor hidden; an e-mail in every URL out)'],
+  ['codec-globals', 'TextEncoder replaced (its instances throw) and TextDecoder throwing when constructed'],
+]) {
+  for (const [suffix, when] of [['', 'before the snippet'], ['-after', 'right after the loader ran']]) {
+    test(`${what}, ${when}: every finding, nothing thrown, no canary, the page's codecs left as it set them`, { timeout: 90_000 }, async () => {
+      const run = await hostile(attack + suffix, {
+        // Before the snippet the `tampered` report is a request of its own.
+        ...(suffix ? {} : { minPosts: 2, maxPosts: 2 }),
+        during: async ({ page }) => {
+          // Once the monitor runs (it starts after the page's load).
+          await page.waitForFunction(() => Array.isArray(window.tagwatch('findings')), null, { timeout: 15000, polling: 50 });
+          const state = await page.evaluate(() => ({
+            kept: twCodecNow().map((v, i) => v === twCodecSet[i]),
+            escaped: twEscaped,
+          }));
+          assert.deepEqual(state.kept, [true, true, true, true, true], 'the page\'s TextEncoder, TextDecoder, encodeInto, encode, decode as it set them');
+          assert.deepEqual(state.escaped, [], 'nothing thrown into the page (error, unhandledrejection)');
+        },
+      });
+      assertExactFindings(run.findings, everything(), `${attack}${suffix}`);
+      assert.deepEqual(run.health, suffix ? [] : [['tampered', 'TextEncoder']]);
+    });
+  }
+}
+
 test('built-ins frozen before the loader', { timeout: 90_000 }, async () => {
   const run = await hostile('builtins-frozen');
   assertExactFindings(run.findings, everything(), 'built-ins frozen');
