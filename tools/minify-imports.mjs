@@ -170,10 +170,17 @@ cut(/\n    function passStringToWasm0\(arg, malloc, realloc\) \{\n[\s\S]*?\n    
         return { read: i, written: p };
     }
     let encodeInto = encodeText;
-    // Takes \`f\` as the encoder when it writes a sample (ASCII, 2, 3 and 4
-    // bytes, a lone surrogate) as \`encodeText\` does, else \`encodeText\`;
-    // answers the one taken.
-    exports.encoder = function (f) {
+    // The page view id's randomness (src/lib.rs \`page_view_id\`):
+    // \`Math.random\` as the loader took it, where one is given: a page that
+    // installs a seeded generator as \`Math.random\` would give its visitors
+    // the same page view id, and the collector merges findings by it.
+    let random = Math.random;
+    // What the loader took (the brain's \`start\`): takes \`f\` as the encoder
+    // when it writes a sample (ASCII, 2, 3 and 4 bytes, a lone surrogate) as
+    // \`encodeText\` does, else \`encodeText\`, and answers the one taken;
+    // \`rand\` (optional) as \`random\`.
+    exports.encoder = function (f, rand) {
+        random = rand || random;
         const s = 'a\\u00e9\\u20ac\\ud83d\\ude00\\udc00', v = new Uint8Array(16), w = new Uint8Array(16);
         let ok = encodeText(s, v).written;
         try {
@@ -191,6 +198,14 @@ cut(/\n    function passStringToWasm0\(arg, malloc, realloc\) \{\n[\s\S]*?\n    
 cut(/\n    let cachedDataViewMemory0 = null;\n    function getDataViewMemory0\(\) \{\n[\s\S]*?\n    \}\n/, 'cached DataView',
   '\n    function getDataViewMemory0() {\n        return new DataView(wasm.memory.buffer);\n    }\n');
 cut(/\n        cachedDataViewMemory0 = null;/, 'cached DataView reset');
+// `Reflect.get(o, k)` (the shell's reads of page objects, src/host.rs) as
+// `o[k]`: the same value for an object (a getter runs either way), a throw
+// for null and undefined; a primitive answers its wrapper's property
+// instead of throwing, which the shell reads as absent all the same. A
+// page that replaced `Reflect.get` (few pages use it) no longer decides
+// what the monitor reads.
+cut(/\bReflect\.get\(arg0, arg1\)/, 'Reflect.get', 'arg0[arg1]');
+cut(/\bMath\.random\(\)/, 'Math.random', 'random()');
 // The instance and module kept in variables nothing reads.
 cut(/\n        wasmInstance = instance;|\n        wasmModule = module;/g, 'instance and module kept');
 cut(/let wasmModule, wasmInstance, wasm;/, 'instance and module variables', 'let wasm;');

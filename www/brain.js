@@ -151,12 +151,12 @@ function run(h) {
   var config = h.config;
   var net = h.net;
   var wasm = h.wasm;
-  var perf = W.performance;
   var told = {};
   var m;
   var page;
 
-  function now() { return perf.now(); }
+  // The loader's clock (performance.now as it took it at parse time).
+  var now = h.now;
   function name(e) { try { return String(e.name); } catch (x) { return 'Error'; } }
 
   // One report without the monitor, once per status: the loader's writer
@@ -168,8 +168,9 @@ function run(h) {
   }
   h.tampered(function (api) { health('tampered', api); });
   // Strings go into the wasm by the browser's encoder as the loader took it,
-  // once the glue found it sound; else by the glue's own (tools/minify-imports.mjs).
-  var encode = wasm_bindgen.encoder(h.encode);
+  // once the glue found it sound, else by the glue's own; the page view id
+  // from the loader's Math.random (tools/minify-imports.mjs).
+  var encode = wasm_bindgen.encoder(h.encode, h.random);
   if (encode !== h.encode) health('tampered', 'TextEncoder');
 
   WebAssembly = {
@@ -279,7 +280,8 @@ function run(h) {
       },
       poll: function () { h.hook(); poll(); },
       hold: hold,
-      held: held
+      held: held,
+      now: now
     });
     // What was kept, in order: cookies as they were when the loader ran
     // (the Cookie Store's list, else `document.cookie`), then each change;

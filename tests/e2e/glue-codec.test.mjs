@@ -39,7 +39,7 @@ function glue() {
     let WASM_VECTOR_LEN = 0;
     const exports = {};
     ${fn('passStringToWasm0')}${fn('encodeText')}${fn('getStringFromWasm0')}
-    let encodeInto = encodeText;
+    let encodeInto = encodeText, random;
     ${encoder}
     return {
       pass: (s) => { const p = passStringToWasm0(s, malloc, realloc); return [p, WASM_VECTOR_LEN]; },

@@ -23,7 +23,7 @@ const EMAIL_PARTS = [EMAIL.split('@')[0], encodeURIComponent(EMAIL.split('@')[0]
 const FRAME_ENTRIES = [/\/messenger\/web\/metrics$/, /\/messenger\/web\/events$/];
 
 let stack;
-before(async () => { stack = await startStack({ siteCount: 20 }); }, { timeout: 120_000 });
+before(async () => { stack = await startStack({ siteCount: 30 }); }, { timeout: 120_000 });
 after(async () => { await stack?.stop(); }, { timeout: 30_000 });
 
 async function getJson(path) {
@@ -247,6 +247,31 @@ for (const [attack, what] of [
     });
   }
 }
+
+// What the monitor calls after the page's `load`, broken for the monitor
+// alone (a function that throws when the monitor's scripts are on the stack):
+// the loader takes them at parse time (docs/hostile-pages.md).
+test('performance.now and URL throwing for the monitor right after the loader ran: every finding', { timeout: 90_000 }, async () => {
+  const run = await hostile('clock-url-after');
+  assertExactFindings(run.findings, everything(), 'clock and URL after');
+  assert.deepEqual(run.health, []);
+});
+
+test('Math.random repeating itself for the monitor right after the loader ran: the page view id is not drawn from it', { timeout: 90_000 }, async () => {
+  const run = await hostile('random-after');
+  assertExactFindings(run.findings, everything(), 'random after');
+  const ids = new Set(run.reports.map((r) => r.body.page_view));
+  assert.equal(ids.size, 1, 'one page view');
+  // 0.5 for each of the 16 hex digits.
+  assert.notEqual([...ids][0], '8888888888888888', 'the page view id came from the page\'s Math.random');
+  assert.deepEqual(run.health, []);
+});
+
+test('Reflect.get hiding `user_hash` from the monitor before the snippet: no false identity finding (the glue reads page objects by `o[k]`)', { timeout: 90_000 }, async () => {
+  const run = await hostile('reflect-get');
+  assertExactFindings(run.findings, everything(), 'Reflect.get');
+  assert.deepEqual(run.health, []);
+});
 
 test('built-ins frozen before the loader', { timeout: 90_000 }, async () => {
   const run = await hostile('builtins-frozen');
