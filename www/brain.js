@@ -5,8 +5,9 @@
  * globals).
  *
  * `start(h)` gets what the loader has: the compiled wasm module (or why it
- * failed), the page's config, the network and WebAssembly functions taken
- * before the page's scripts ran, and everything kept before (entries,
+ * failed), the page's config, the network and WebAssembly functions, the
+ * text encoder, the clock and Math.random taken before the page's scripts
+ * ran (docs/hostile-pages.md), and everything kept before (entries,
  * cookies, API calls, gestures, commands, with their times). It
  * instantiates the monitor (meanwhile a worker made from this script
  * compiles the start's wasm functions: `warmer`) and starts it in short
@@ -376,7 +377,8 @@ function run(h) {
     }).then(function (r) {
       if (!r) return;
       var x = r.instance.exports;
-      // The piece's ABI (pieces/*/src/lib.rs): text written at `input(len)`.
+      // The piece's ABI (pieces/*/src/lib.rs): text written at `input(len)`
+      // (room for its UTF-8: at most 3 bytes a UTF-16 unit), its length passed.
       m.piece(kind, { call: function (f, s, n) {
         var room = 3 * s.length;
         var p = x.input(room);
