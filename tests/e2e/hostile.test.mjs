@@ -257,6 +257,12 @@ test('performance.now and URL throwing for the monitor right after the loader ra
   assert.deepEqual(run.health, []);
 });
 
+test('requestIdleCallback and setTimeout throwing for the monitor right after the loader ran: nothing thrown into the page, every finding at the page view\'s end', { timeout: 90_000 }, async () => {
+  const run = await hostile('timers-after');
+  assertExactFindings(run.findings, everything(), 'timers after');
+  assert.deepEqual(run.health, []);
+});
+
 test('Math.random repeating itself for the monitor right after the loader ran: the page view id is not drawn from it', { timeout: 90_000 }, async () => {
   const run = await hostile('random-after');
   assertExactFindings(run.findings, everything(), 'random after');
