@@ -240,7 +240,13 @@ self.tagwatchFallback = function (glue, compiled) {
     .then(function () { engine = 'js'; failed = ''; return start(glue); })['catch'](function (e) { failed = (e && e.name) || 'Error'; });
 };
 
-wasm_bindgen({ module_or_path: bytesOf(WASM) }).then(function () { return start(wasm_bindgen); }, function (e) {
+wasm_bindgen({ module_or_path: bytesOf(WASM) }).then(function () {
+  // Strings into the wasm by this isolated world's own encoder (the page's
+  // scripts cannot reach it), not the glue's slower loop (tools/minify-imports.mjs).
+  var text = new TextEncoder();
+  wasm_bindgen.encoder(function (s, v) { return text.encodeInto(s, v); });
+  return start(wasm_bindgen);
+}, function (e) {
   failed = (e && e.name) || 'Error';
   if (failed === 'CompileError') return chrome.runtime.sendMessage({ t: 'fallback' });
 })['catch'](function (e) {

@@ -93,16 +93,51 @@ cut(/\n\s*\w+Finalization\.register\(this, this\.__wbg_ptr, this\);/g, 'Finaliza
 // after a trap in the allocator is all that is safe anyway.
 cut(/\n( *)try \{\n((?:\1    .*\n)+?)\1\} catch \(e\) \{\n(?:\1    if \(ptr\d+\) \{ wasm\.__wbindgen_free\(ptr\d+, len\d+ \* \d, \d\); \}\n)+\1    throw e;\n\1\}/g,
   'argument cleanup', (m, indent, body) => '\n' + body.replace(new RegExp(`^${indent}    `, 'gm'), indent).replace(/\n$/, ''));
-// Every string is passed with `realloc` (the branch without it is unused),
-// and every browser that runs this module (reference types: Chromium 96,
-// Firefox 79, Safari 15) has `TextEncoder.encodeInto`.
+// The text codecs. wasm-bindgen's glue copies every string into the module
+// with `TextEncoder.prototype.encodeInto` and every string out of it (each
+// report batch, each host call's argument) with `TextDecoder.prototype
+// .decode`, looked up on the page's globals when it runs. In the snippet's
+// brain that is after the page's `load`: a page, or a tag the monitor
+// audits, that replaced or broke either before then would silence the
+// monitor (a throwing `TextDecoder` constructor failed the whole module) or
+// corrupt what it sends (a decoder that writes a visitor's e-mail into each
+// report). So the glue trusts neither:
+//   - out of the module, UTF-8 by its own loop (`getStringFromWasm0`), for
+//     every string: they are short (a report batch is a few KB);
+//   - into it, by an encoder it is given (`wasm_bindgen.encoder(f)`, f with
+//     `encodeInto`'s contract: the brain gives the browser's own, taken by
+//     the loader at parse time, www/loader.js), which it first checks on a
+//     sample against its own loop (`encodeText`, the same contract by hand);
+//     where none is given or the check fails, by that loop. Not the loop
+//     always: the page's URLs and cookie jars are tens of KB a page view,
+//     and the loop runs cold on the main thread (1.5 ms a `busy` page view,
+//     docs/benchmarks.md, ninth round).
+// Every string is passed with `realloc` (the branch without it is unused).
 cut(/\n        if \(realloc === undefined\) \{\n[\s\S]*?\n        \}\n/, 'passStringToWasm0 without realloc', '\n');
 cut(/\n    if \(!\('encodeInto' in cachedTextEncoder\)\) \{\n[\s\S]*?\n    \}\n/, 'encodeInto fallback', '\n');
-// A string is copied into the module by `encodeInto` at once, not by a JS
-// loop over its ASCII prefix first: the busy page's entry URLs and cookie
-// jars are tens of KB a page view, and that loop ran cold (interpreted) on
-// the main thread (`passStringToWasm0`, 1.5 ms a `busy` page view:
-// docs/benchmarks.md, ninth round). The same bytes: `len` units fit `len`
+cut(/\n    let cachedTextDecoder = new TextDecoder\('utf-8', \{ ignoreBOM: true \}\);\n    cachedTextDecoder\.decode\(\);\n    function decodeText\(bytes\) \{\n.*\n    \}\n\n    const cachedTextEncoder = new TextEncoder\(\);\n/,
+  'TextDecoder and TextEncoder', '\n');
+cut(/\n    function getStringFromWasm0\(ptr, len\) \{\n.*\n.*decodeText.*\n    \}\n/, 'getStringFromWasm0', `
+    function getStringFromWasm0(ptr, len) {
+        ptr = ptr >>> 0;
+        const m = getUint8ArrayMemory0();
+        let s = '';
+        for (let end = ptr + len, c, n; ptr < end; s += String.fromCodePoint(c)) {
+            c = m[ptr++];
+            if (c > 127) {
+                // A lead byte: 1, 2 or 3 more bytes, 6 bits each.
+                n = c < 224 ? 1 : c < 240 ? 2 : 3;
+                c &= 63 >> n;
+                while (n--) c = c << 6 | m[ptr++] & 63;
+            }
+        }
+        return s;
+    }
+`);
+// A string is copied into the module by the encoder at once, not by a JS
+// loop over its ASCII prefix first (that loop ran cold, interpreted, on
+// the main thread: \`passStringToWasm0\`, 1.5 ms a \`busy\` page view,
+// docs/benchmarks.md, ninth round). The same bytes: \`len\` units fit \`len\`
 // bytes while they are ASCII; what is left after the first non-ASCII unit
 // gets 3 bytes a unit (a surrogate pair, 2 units, is 4 bytes), as the glue
 // did.
@@ -110,15 +145,51 @@ cut(/\n    function passStringToWasm0\(arg, malloc, realloc\) \{\n[\s\S]*?\n    
     function passStringToWasm0(arg, malloc, realloc) {
         let len = arg.length;
         let ptr = malloc(len, 1) >>> 0;
-        let { read, written } = cachedTextEncoder.encodeInto(arg, getUint8ArrayMemory0().subarray(ptr, ptr + len));
+        let { read, written } = encodeInto(arg, getUint8ArrayMemory0().subarray(ptr, ptr + len));
         if (read < arg.length) {
             ptr = realloc(ptr, len, len = written + (arg.length - read) * 3, 1) >>> 0;
-            written += cachedTextEncoder.encodeInto(arg.slice(read), getUint8ArrayMemory0().subarray(ptr + written, ptr + len)).written;
+            written += encodeInto(arg.slice(read), getUint8ArrayMemory0().subarray(ptr + written, ptr + len)).written;
             ptr = realloc(ptr, len, written, 1) >>> 0;
         }
         WASM_VECTOR_LEN = written;
         return ptr;
     }
+    // \`TextEncoder.prototype.encodeInto(s, v)\` by hand: as much of \`s\` as
+    // fits in \`v\`, whole characters, a lone surrogate as U+FFFD.
+    function encodeText(s, v) {
+        let i = 0, p = 0;
+        for (let c, n; i < s.length; i += c > 65535 ? 2 : 1) {
+            c = s.codePointAt(i);
+            if (c >> 11 === 27) c = 0xfffd;
+            n = c < 128 ? 1 : c < 2048 ? 2 : c < 65536 ? 3 : 4;
+            if (p + n > v.length) break;
+            // The lead byte (110…, 1110…, 11110… before its bits), then 6 bits a byte.
+            v[p++] = n > 1 ? 0xff00 >> n & 255 | c >> 6 * (n - 1) : c;
+            while (--n) v[p++] = 128 | c >> 6 * (n - 1) & 63;
+        }
+        return { read: i, written: p };
+    }
+    let encodeInto = encodeText;
+    // The page view id's randomness (src/lib.rs \`page_view_id\`):
+    // \`Math.random\` as the loader took it, where one is given: a page that
+    // installs a seeded generator as \`Math.random\` would give its visitors
+    // the same page view id, and the collector merges findings by it.
+    let random = Math.random;
+    // What the loader took (the brain's \`start\`): takes \`f\` as the encoder
+    // when it writes a sample (ASCII, 2, 3 and 4 bytes, a lone surrogate) as
+    // \`encodeText\` does, else \`encodeText\`, and answers the one taken;
+    // \`rand\` (optional) as \`random\`.
+    exports.encoder = function (f, rand) {
+        random = rand || random;
+        const s = 'a\\u00e9\\u20ac\\ud83d\\ude00\\udc00', v = new Uint8Array(16), w = new Uint8Array(16);
+        let ok = encodeText(s, v).written;
+        try {
+            const r = f(s, w);
+            ok = r.read === s.length && r.written === ok;
+            for (let i = 0; i < 16; i++) ok &= v[i] === w[i];
+        } catch (e) { ok = 0; }
+        return encodeInto = ok ? f : encodeText;
+    };
 `);
 // The imports that answer an `Option` (a number, a string) write it with a
 // `DataView` kept across calls and checked for a detached buffer on each;
@@ -127,9 +198,15 @@ cut(/\n    function passStringToWasm0\(arg, malloc, realloc\) \{\n[\s\S]*?\n    
 cut(/\n    let cachedDataViewMemory0 = null;\n    function getDataViewMemory0\(\) \{\n[\s\S]*?\n    \}\n/, 'cached DataView',
   '\n    function getDataViewMemory0() {\n        return new DataView(wasm.memory.buffer);\n    }\n');
 cut(/\n        cachedDataViewMemory0 = null;/, 'cached DataView reset');
-// The decoder's warm-up call on an empty input, and the instance and
-// module kept in variables nothing reads.
-cut(/\n    cachedTextDecoder\.decode\(\);/, 'decoder warm-up');
+// `Reflect.get(o, k)` (the shell's reads of page objects, src/host.rs) as
+// `o[k]`: the same value for an object (a getter runs either way), a throw
+// for null and undefined; a primitive answers its wrapper's property
+// instead of throwing, which the shell reads as absent all the same. A
+// page that replaced `Reflect.get` (few pages use it) no longer decides
+// what the monitor reads.
+cut(/\bReflect\.get\(arg0, arg1\)/, 'Reflect.get', 'arg0[arg1]');
+cut(/\bMath\.random\(\)/, 'Math.random', 'random()');
+// The instance and module kept in variables nothing reads.
 cut(/\n        wasmInstance = instance;|\n        wasmModule = module;/g, 'instance and module kept');
 cut(/let wasmModule, wasmInstance, wasm;/, 'instance and module variables', 'let wasm;');
 // Each method converts its number arguments with `+x` before the call;

@@ -5,8 +5,9 @@
  * globals).
  *
  * `start(h)` gets what the loader has: the compiled wasm module (or why it
- * failed), the page's config, the network and WebAssembly functions taken
- * before the page's scripts ran, and everything kept before (entries,
+ * failed), the page's config, the network and WebAssembly functions, the
+ * text encoder, the clock and Math.random taken before the page's scripts
+ * ran (docs/hostile-pages.md), and everything kept before (entries,
  * cookies, API calls, gestures, commands, with their times). It
  * instantiates the monitor (meanwhile a worker made from this script
  * compiles the start's wasm functions: `warmer`) and starts it in short
@@ -151,12 +152,12 @@ function run(h) {
   var config = h.config;
   var net = h.net;
   var wasm = h.wasm;
-  var perf = W.performance;
   var told = {};
   var m;
   var page;
 
-  function now() { return perf.now(); }
+  // The loader's clock (performance.now as it took it at parse time).
+  var now = h.now;
   function name(e) { try { return String(e.name); } catch (x) { return 'Error'; } }
 
   // One report without the monitor, once per status: the loader's writer
@@ -167,6 +168,11 @@ function run(h) {
     h.health(status, reason);
   }
   h.tampered(function (api) { health('tampered', api); });
+  // Strings go into the wasm by the browser's encoder as the loader took it,
+  // once the glue found it sound, else by the glue's own; the page view id
+  // from the loader's Math.random (tools/minify-imports.mjs).
+  var encode = wasm_bindgen.encoder(h.encode, h.random);
+  if (encode !== h.encode) health('tampered', 'TextEncoder');
 
   WebAssembly = {
     Module: wasm.Module,
@@ -210,7 +216,8 @@ function run(h) {
   }
   function idle() {
     try { W.requestIdleCallback(next, { timeout: STEP_WAIT_MS }); } catch (e) {
-      W.setTimeout(function () { next({ timeRemaining: function () { return 0; } }); }, 0);
+      // Neither (a page that broke both): the rest at the page view's end.
+      try { W.setTimeout(function () { next({ timeRemaining: function () { return 0; } }); }, 0); } catch (x) { /* as above */ }
     }
   }
 
@@ -275,7 +282,8 @@ function run(h) {
       },
       poll: function () { h.hook(); poll(); },
       hold: hold,
-      held: held
+      held: held,
+      now: now
     });
     // What was kept, in order: cookies as they were when the loader ran
     // (the Cookie Store's list, else `document.cookie`), then each change;
@@ -370,12 +378,12 @@ function run(h) {
     }).then(function (r) {
       if (!r) return;
       var x = r.instance.exports;
-      // The piece's ABI (pieces/*/src/lib.rs): text written at `input(len)`.
+      // The piece's ABI (pieces/*/src/lib.rs): text written at `input(len)`
+      // (room for its UTF-8: at most 3 bytes a UTF-16 unit), its length passed.
       m.piece(kind, { call: function (f, s, n) {
-        var b = new TextEncoder().encode(s);
-        var p = x.input(b.length);
-        new Uint8Array(x.memory.buffer, p, b.length).set(b);
-        return x[f](b.length, n) >>> 0;
+        var room = 3 * s.length;
+        var p = x.input(room);
+        return x[f](encode(s, new Uint8Array(x.memory.buffer, p, room)).written, n) >>> 0;
       } });
     }).then(null, function () { /* unread, as without the piece */ });
   }

@@ -6,7 +6,9 @@
  *
  * What it does when it runs, and nothing more:
  *   - takes the browser's own network and WebAssembly functions before the
- *     page's later scripts (the audited ones) can replace them (www/host.js);
+ *     page's later scripts (the audited ones) can replace them (www/host.js),
+ *     and what the brain needs of the page's built-ins after `load`: the text
+ *     encoder, the clock, `URL`, `Math.random` (docs/hostile-pages.md);
  *   - installs the command queue: `config`, `consent`, `flush`, `findings`;
  *     every call's argument is read at once, one property at a time (a read
  *     that throws counts as missing), and timed (a `policy` is kept as the
@@ -74,10 +76,25 @@ if (!pick(previous, 'loaded')) (function () {
   var drawn = false;
   var ready = {};   // what load() has: brain, module, config (answered)
   var WA = pick(W, 'WebAssembly');
+  // Taken now as well: the brain is asked for after `load`, and the page
+  // view id is drawn then (a seeded generator installed as Math.random
+  // later would repeat it across visitors).
+  var URL = pick(W, 'URL');
+  var random = pick(pick(W, 'Math'), 'random');
+  var base = pick(script, 'src');
   var wasm = {
     compile: pick(WA, 'compile'), stream: pick(WA, 'compileStreaming'),
     instantiate: pick(WA, 'instantiate'), Instance: pick(WA, 'Instance'), Module: pick(WA, 'Module')
   };
+
+  // The browser's TextEncoder.encodeInto, bound now (a later change to the
+  // page's TextEncoder or Function.prototype does not reach it), for the
+  // brain's glue, which checks it (tools/minify-imports.mjs).
+  var encode;
+  try {
+    var te = new W.TextEncoder();
+    encode = te.encodeInto.bind(te);
+  } catch (e) { /* the glue's own then */ }
 
   function now() { try { return apply(clock, perf, []); } catch (e) { return 0; } }
   var t0 = now();
@@ -244,7 +261,7 @@ if (!pick(previous, 'loaded')) (function () {
     if (state || !config.collector || !config.site) return;
     state = 1;
     var sample = config.sample;
-    drawn = Math.random() < (typeof sample === 'number' ? sample : 1);
+    drawn = random() < (typeof sample === 'number' ? sample : 1);
     if (D.readyState === 'complete') return later(load, 0);
     on(W, 'load', function () {
       var idle = pick(W, 'requestIdleCallback');
@@ -262,7 +279,6 @@ if (!pick(previous, 'loaded')) (function () {
     if (!drawn) { state = 4; return; }
     state = 2;
     try {
-      var base = script.src;
       var wasmUrl = new URL('tagwatch_bg.wasm', base).href;
       import(new URL('tagwatch_bg.js', base).href).then(function (m) { ready.brain = m; begin(); }, function () {
         state = 4;
@@ -289,7 +305,7 @@ if (!pick(previous, 'loaded')) (function () {
         var c = null;
         try { c = parse(text); } catch (e) { /* not JSON: as no answer */ }
         // Off, or not drawn by the collector's sample: quiet.
-        if (c && (c.enabled === false || (typeof c.sample === 'number' && !(Math.random() < c.sample)))) state = 4;
+        if (c && (c.enabled === false || (typeof c.sample === 'number' && !(random() < c.sample)))) state = 4;
         ready.config = 1;
         begin();
       });
@@ -302,8 +318,8 @@ if (!pick(previous, 'loaded')) (function () {
     if (state !== 2 || !ready.brain || !ready.module || !(ready.config || sync)) return false;
     state = 3;
     ready.brain.start({
-      config: config, net: net, wasm: wasm, module: ready.module, early: early, cookie: cookie, sync: !!sync,
-      t0: t0, observer: observer, health: health, parse: parse,
+      config: config, net: net, wasm: wasm, module: ready.module, early: early, cookie: cookie, sync: !!sync, encode: encode,
+      t0: t0, now: now, random: random, observer: observer, health: health, parse: parse,
       tampered: function (fn) { onTamper = fn; if (told) fn(told); },
       gesture: function () { return gesture; },
       hook: function () { for (var i = 0; i < APIS.length; i++) hook(APIS[i][0], APIS[i][1], APIS[i][2]); },

@@ -25,6 +25,8 @@
  *     lifetimes.
  *   - sweeps: `m.tick()` when the monitor asks (it backs off while nothing
  *     changes), with `o.poll()` (the consent adapters' late attach).
+ *   - times: `o.now()` where the caller has a clock the page cannot have
+ *     replaced (the loader's, taken at parse time), else `performance.now`.
  *   - the page view's end (pagehide, hidden): everything read, one batch
  *     sent; `o.held()` (optional) when the monitor held it back.
  * Returns { judge(list, offset, label), settle(), cookies(at), exit(), start() }:
@@ -54,7 +56,7 @@ function observe(m, o) {
   var timer = 0;
   var later = W.setTimeout;
 
-  function now() { return perf.now(); }
+  var now = o.now || function () { return perf.now(); };
   function guard(fn) { return function () { try { return fn.apply(this, arguments); } catch (e) { /* keep observing */ } }; }
 
   // One call into the monitor per delivery (`m.entries`: URLs and

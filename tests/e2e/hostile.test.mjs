@@ -23,7 +23,7 @@ const EMAIL_PARTS = [EMAIL.split('@')[0], encodeURIComponent(EMAIL.split('@')[0]
 const FRAME_ENTRIES = [/\/messenger\/web\/metrics$/, /\/messenger\/web\/events$/];
 
 let stack;
-before(async () => { stack = await startStack({ siteCount: 20 }); }, { timeout: 120_000 });
+before(async () => { stack = await startStack({ siteCount: 30 }); }, { timeout: 120_000 });
 after(async () => { await stack?.stop(); }, { timeout: 30_000 });
 
 async function getJson(path) {
@@ -205,6 +205,77 @@ test('entry lists broken before the loader: no error reaches the page, cookies a
   for (const f of run.findings) assert.ok(keys.has(findingKey(f)), `unexpected finding ${findingKey(f)}`);
   const markers = everything().filter((k) => /\| (cookie|global|dom) \|/.test(k));
   for (const k of markers) assert.ok(run.findings.some((f) => findingKey(f) === k), `missing ${k}`);
+  assert.deepEqual(run.health, []);
+});
+
+// The text codecs (issue 11 item 7): the monitor copies strings into its
+// wasm and out of it (every report) with the glue's own UTF-8 loops, never
+// with the page's TextEncoder / TextDecoder, which a page (or a tag the
+// monitor audits) may replace before the snippet or after it, before the
+// brain starts. The glue decodes with its own loop always, and encodes
+// with the browser's encoder as the loader took it at parse time once it
+// wrote a sample right, else with its own loop (tools/minify-imports.mjs).
+// Each attack (tests/fixtures/pages/hostile.js `CODEC`), both times: the
+// findings of the unharmed page, nothing thrown into the page, no canary in
+// anything the collector got (the lying codecs' e-mail), and the page's
+// codecs as the page set them once the monitor runs (it repairs nothing);
+// one `tampered` report (TextEncoder) where the loader took a broken
+// encoder (before the snippet), none after.
+for (const [attack, what] of [
+  ['codec-throws', 'TextEncoder.encodeInto / encode and TextDecoder.decode throwing'],
+  ['codec-lies', 'TextEncoder.encodeInto and TextDecoder.decode lying on every string (an e-mail in and the vendor hidden; an e-mail in every URL out)'],
+  ['codec-globals', 'TextEncoder replaced (its instances throw) and TextDecoder throwing when constructed'],
+]) {
+  for (const [suffix, when] of [['', 'before the snippet'], ['-after', 'right after the loader ran']]) {
+    test(`${what}, ${when}: every finding, nothing thrown, no canary, the page's codecs left as it set them`, { timeout: 90_000 }, async () => {
+      const run = await hostile(attack + suffix, {
+        // Before the snippet the `tampered` report is a request of its own.
+        ...(suffix ? {} : { minPosts: 2, maxPosts: 2 }),
+        during: async ({ page }) => {
+          // Once the monitor runs (it starts after the page's load).
+          await page.waitForFunction(() => Array.isArray(window.tagwatch('findings')), null, { timeout: 15000, polling: 50 });
+          const state = await page.evaluate(() => ({
+            kept: twCodecNow().map((v, i) => v === twCodecSet[i]),
+            escaped: twEscaped,
+          }));
+          assert.deepEqual(state.kept, [true, true, true, true, true], 'the page\'s TextEncoder, TextDecoder, encodeInto, encode, decode as it set them');
+          assert.deepEqual(state.escaped, [], 'nothing thrown into the page (error, unhandledrejection)');
+        },
+      });
+      assertExactFindings(run.findings, everything(), `${attack}${suffix}`);
+      assert.deepEqual(run.health, suffix ? [] : [['tampered', 'TextEncoder']]);
+    });
+  }
+}
+
+// What the monitor calls after the page's `load`, broken for the monitor
+// alone (a function that throws when the monitor's scripts are on the stack):
+// the loader takes them at parse time (docs/hostile-pages.md).
+test('performance.now and URL throwing for the monitor right after the loader ran: every finding', { timeout: 90_000 }, async () => {
+  const run = await hostile('clock-url-after');
+  assertExactFindings(run.findings, everything(), 'clock and URL after');
+  assert.deepEqual(run.health, []);
+});
+
+test('requestIdleCallback and setTimeout throwing for the monitor right after the loader ran: nothing thrown into the page, every finding at the page view\'s end', { timeout: 90_000 }, async () => {
+  const run = await hostile('timers-after');
+  assertExactFindings(run.findings, everything(), 'timers after');
+  assert.deepEqual(run.health, []);
+});
+
+test('Math.random repeating itself for the monitor right after the loader ran: the page view id is not drawn from it', { timeout: 90_000 }, async () => {
+  const run = await hostile('random-after');
+  assertExactFindings(run.findings, everything(), 'random after');
+  const ids = new Set(run.reports.map((r) => r.body.page_view));
+  assert.equal(ids.size, 1, 'one page view');
+  // 0.5 for each of the 16 hex digits.
+  assert.notEqual([...ids][0], '8888888888888888', 'the page view id came from the page\'s Math.random');
+  assert.deepEqual(run.health, []);
+});
+
+test('Reflect.get hiding `user_hash` from the monitor before the snippet: no false identity finding (the glue reads page objects by `o[k]`)', { timeout: 90_000 }, async () => {
+  const run = await hostile('reflect-get');
+  assertExactFindings(run.findings, everything(), 'Reflect.get');
   assert.deepEqual(run.health, []);
 });
 
