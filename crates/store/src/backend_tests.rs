@@ -2346,7 +2346,7 @@ impl Place {
 #[test]
 #[ignore]
 fn write_fixtures() {
-    write_fixture(13);
+    write_fixture(14);
 }
 
 fn write_fixture(version: i64) {
@@ -2383,6 +2383,46 @@ fn write_fixture(version: i64) {
             ..Batch::default()
         }])
         .expect("commit");
+    // Releases on both sites (schema 15 gives them ids): tw_a's v2.0 in a
+    // finding, a health report and an inventory; tw_b's v1.2 and v1.3.
+    store
+        .commit(&[&Batch {
+            findings: vec![
+                FindingRecord {
+                    release: Some("v2.0".into()),
+                    ..finding("pv8", "r2", 1, "2024-05-05T00:00:00.000Z")
+                },
+                FindingRecord {
+                    site: "tw_b".into(),
+                    release: Some("v1.3".into()),
+                    ..finding("pv7", "r3", 2, "2024-05-05T00:00:00.000Z")
+                },
+            ],
+            health: vec![HealthRecord {
+                release: Some("v2.0".into()),
+                ..health(Some("pv8"), "2024-05-05T00:00:00.000Z")
+            }],
+            inventories: vec![
+                InventoryRecord {
+                    release: Some("v2.0".into()),
+                    ..inventory(
+                        "pv8",
+                        "2024-05-05T00:00:00.000Z",
+                        vec![vendor("ga4", 1, &[], &["_ga"])],
+                    )
+                },
+                InventoryRecord {
+                    site: "tw_b".into(),
+                    release: Some("v1.2".into()),
+                    ..inventory(
+                        "pv7",
+                        "2024-05-04T00:00:00.000Z",
+                        vec![vendor("hotjar", 2, &["h.example"], &[])],
+                    )
+                },
+            ],
+        }])
+        .expect("commit");
     drop(store);
     let Place::Dir(dir) = &place else {
         unreachable!()
@@ -2393,11 +2433,12 @@ fn write_fixture(version: i64) {
         .expect("version");
     assert_eq!(user_version, version);
     let mut out = format!(
-        "-- A store of schema version {version} as the collector of commit dacb0e2 wrote it\n\
+        "-- A store of schema version {version} as the collector of commit f560a4d wrote it\n\
          -- (backend_tests::write_fixtures at that commit): two sites, findings\n\
          -- (one resent), health reports, inventories with vendors and hosts, a\n\
-         -- signed purge's checkpoint, a finding with a release. Loaded into an\n\
-         -- empty store of version {version} by the upgrade test from it.\n"
+         -- signed purge's checkpoint, releases on both sites (findings, health,\n\
+         -- inventories). Loaded into an empty store of version {version} by the\n\
+         -- upgrade test from it.\n"
     );
     for table in [
         "sites",
@@ -2405,6 +2446,7 @@ fn write_fixture(version: i64) {
         "site_finding_types",
         "site_releases",
         "site_release_items",
+        "page_views",
         "findings",
         "health",
         "inventories",
