@@ -704,8 +704,8 @@ impl<'a> Names<'a> {
 }
 
 /// New names: the insert does nothing for a name already there (no lock:
-/// nothing deletes a name); on PostgreSQL one another collector is
-/// inserting makes it wait for that commit, then do nothing.
+/// nothing deletes a name); on PostgreSQL, a name another collector is
+/// inserting makes it wait for that collector's commit, then do nothing.
 const RECORD_NAMES: &str = "
 INSERT {or_fail} INTO names (name) {rows:t}
 ON CONFLICT (name) DO NOTHING
@@ -1009,7 +1009,7 @@ ON CONFLICT (ordinal) DO UPDATE SET
 WHERE excluded.at >= inventories.at
 RETURNING id, site_id, page_view, {fresh}";
 
-/// A commit's page views (`?1` site, `?2` page view a row), made if new:
+/// A commit's page views (`?1` site id, `?2` page view a row), made if new:
 /// a new page view takes the next ordinal. Answers the ordinals of those
 /// it inserted, and on PostgreSQL of those it met too (one round trip:
 /// `DO UPDATE` rewrites the row it meets with the same values, a HOT
@@ -2608,7 +2608,7 @@ macro_rules! old_ids {
         concat!(
             "SELECT id FROM ",
             $table,
-            " WHERE site_id IN (SELECT id FROM names) AND ",
+            " WHERE site_id IN (SELECT nm.id FROM names nm JOIN sites s ON s.key = nm.name) AND ",
             before!("?1"),
             " LIMIT ?2 {skip_locked}"
         )
