@@ -159,11 +159,15 @@ if [ -n "$CH" ]; then
   # As the API counts them: findings by dedupe key, inventories by page view.
   STORED_FINDINGS=$(q "SELECT count() FROM (SELECT 1 FROM findings WHERE site = '$KEY' GROUP BY page_view, type, vendor, evidence)")
   STORED_INVENTORIES=$(q "SELECT uniqExact(page_view) FROM inventories WHERE site = '$KEY'")
+  STORED_VIEWS=$(q "SELECT count(DISTINCT page_view) FROM findings WHERE site = '$KEY'")
 else
-  STORED_FINDINGS=$(q "SELECT count(*) FROM findings WHERE site = '$KEY'")
-  STORED_INVENTORIES=$(q "SELECT count(*) FROM inventories WHERE site = '$KEY'")
+  # The store is new and has this one site: every row is its (counted
+  # without naming the site, which schema 15 keeps by id, so that builds
+  # before and after it are counted alike).
+  STORED_FINDINGS=$(q "SELECT count(*) FROM findings")
+  STORED_INVENTORIES=$(q "SELECT count(*) FROM inventories")
+  STORED_VIEWS=$(q "SELECT count(DISTINCT page_view) FROM findings")
 fi
-STORED_VIEWS=$(q "SELECT count(DISTINCT page_view) FROM findings WHERE site = '$KEY'")
 
 # --- nginx answering 204 -----------------------------------------------------
 PORT=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')

@@ -77,7 +77,8 @@ psql -q "$PG" -c "CREATE DATABASE $DB_NAME" >/dev/null
 # (page view % DAYS); type n % 4, vendor (n / 3) % 5, evidence n % 7 (unique
 # within a page view); count 1 + n % 3. Inventory n: page view n (its
 # findings'), 3 vendors and 1 unclassified host. Times: day d from
-# 2026-03-01, second of the day from the page view.
+# 2026-03-01, second of the day from the page view. Schema 15: rows name
+# their site by its id in `names`; page view n has ordinal n + 1 (`page_views`).
 # sql_fill: the INSERTs for SQLite and PostgreSQL; `key X`, `at X` and
 # `series N` print the dialect's expressions (defined by fill_sqlite and
 # fill_postgres).
@@ -85,13 +86,14 @@ sql_sites() {
   cat <<SQL
 INSERT INTO sites (key, created_at) SELECT $(key n), '2026-01-01T00:00:00.000Z' FROM $(series "$SITES");
 INSERT INTO site_origins (site, origin) SELECT key, 'https://shop.example' FROM sites;
+INSERT INTO names (name) SELECT key FROM sites ORDER BY key;
 SQL
 }
 sql_fill() {
   cat <<SQL
 $(sql_sites)
-INSERT INTO findings (site, page_view, page, type, vendor, category, evidence, consent, count, at, received_at, user_agent, raw)
-SELECT $(key "(n / $PER_VIEW) % $SITES"), 'pv' || (n / $PER_VIEW), 'https://shop.example/p' || (n % 50),
+INSERT INTO findings (site_id, page_view, page, type, vendor, category, evidence, consent, count, at, received_at, user_agent, raw, ordinal)
+SELECT (SELECT id FROM names WHERE name = $(key "(n / $PER_VIEW) % $SITES")), 'pv' || (n / $PER_VIEW), 'https://shop.example/p' || (n % 50),
        CASE n % 4 WHEN 0 THEN 'script_before_consent' WHEN 1 THEN 'cookie_before_consent'
                   WHEN 2 THEN 'gpc_ignored' ELSE 'tracking_before_consent' END,
        CASE (n / 3) % 5 WHEN 0 THEN 'ga4' WHEN 1 THEN 'hotjar' WHEN 2 THEN 'meta' WHEN 3 THEN 'ttd' ELSE 'intercom' END,
@@ -100,10 +102,13 @@ SELECT $(key "(n / $PER_VIEW) % $SITES"), 'pv' || (n / $PER_VIEW), 'https://shop
          WHEN 0 THEN '{"analytics":false,"functional":true,"marketing":false,"necessary":true,"source":"tcf"}'
          WHEN 1 THEN '{"analytics":true,"functional":true,"marketing":true,"necessary":true,"source":"onetrust"}'
          ELSE '{"necessary":true,"source":"gpp"}' END,
-       1 + n % 3, $(at "n / $PER_VIEW"), $(at "n / $PER_VIEW"), 'Mozilla/5.0', '{}'
+       1 + n % 3, $(at "n / $PER_VIEW"), $(at "n / $PER_VIEW"), 'Mozilla/5.0', '{}', 1 + n / $PER_VIEW
 FROM $(series "$FINDINGS");
-INSERT INTO inventories (site, page_view, page, at, received_at, user_agent, raw)
-SELECT $(key "n % $SITES"), 'pv' || n, 'https://shop.example/p' || ((n * $PER_VIEW) % 50), $(at n), $(at n), 'Mozilla/5.0', '{}'
+INSERT INTO inventories (site_id, page_view, page, at, received_at, user_agent, raw, ordinal)
+SELECT (SELECT id FROM names WHERE name = $(key "n % $SITES")), 'pv' || n, 'https://shop.example/p' || ((n * $PER_VIEW) % 50), $(at n), $(at n), 'Mozilla/5.0', '{}', 1 + n
+FROM $(series "$INVENTORIES");
+INSERT INTO page_views (ordinal, site_id, page_view)
+SELECT 1 + n, (SELECT id FROM names WHERE name = $(key "n % $SITES")), 'pv' || n
 FROM $(series "$INVENTORIES");
 INSERT INTO inventory_vendors (inventory, vendor, requests, script_requests, transfer_bytes, encoded_bytes, duration_ms, hosts, regions, cookies)
 SELECT i.id, v.vendor, 3, 1, 20000, 8000, 120, v.hosts, '["US"]', v.cookies

@@ -78,7 +78,7 @@ fn store_findings(db: &str) -> String {
 fn finding_id(db: &str, site: &str, kind: &str) -> i64 {
     query_i64(
         db,
-        &format!("SELECT id FROM findings WHERE site = '{site}' AND type = '{kind}'"),
+        &format!("SELECT id FROM findings WHERE site_id = (SELECT id FROM names WHERE name = '{site}') AND type = '{kind}'"),
     )
 }
 
@@ -418,9 +418,14 @@ fn page_view_round_trip(db: &str, dir: &Path) {
     let (site, id) = store_page_view(db);
     let inv = query_i64(
         db,
-        &format!("SELECT id FROM inventories WHERE site = '{site}'"),
+        &format!("SELECT id FROM inventories WHERE site_id = (SELECT id FROM names WHERE name = '{site}')"),
     );
-    let health = query_i64(db, &format!("SELECT id FROM health WHERE site = '{site}'"));
+    let health = query_i64(
+        db,
+        &format!(
+            "SELECT id FROM health WHERE site_id = (SELECT id FROM names WHERE name = '{site}')"
+        ),
+    );
     let (ok, said) = verify(&["--db", db, "--site", &site]);
     assert!(ok, "{said}");
 
@@ -494,19 +499,24 @@ fn purge_and_delete(db: &str, dir: &Path) {
     let public = text(&out.stdout).trim().to_owned();
     let secret = keys.join("tagwatch-signing.key");
     let (site, _) = store_page_view(db);
-    let health = query_i64(db, &format!("SELECT id FROM health WHERE site = '{site}'"));
+    let health = query_i64(
+        db,
+        &format!(
+            "SELECT id FROM health WHERE site_id = (SELECT id FROM names WHERE name = '{site}')"
+        ),
+    );
     // A row the collector never stored.
     execute(
         db,
         &format!(
-            "INSERT INTO health (site, page, status, at, received_at, user_agent, raw)
-             VALUES ('{site}', 'https://shop.example/', 'ok', '2026-01-01T00:00:00.000Z',
+            "INSERT INTO health (site_id, page, status, at, received_at, user_agent, raw)
+             VALUES ((SELECT id FROM names WHERE name = '{site}'), 'https://shop.example/', 'ok', '2026-01-01T00:00:00.000Z',
                      '2026-01-01T00:00:00.000Z', 'ua', '{{}}')"
         ),
     );
     let extra = query_i64(
         db,
-        &format!("SELECT max(id) FROM health WHERE site = '{site}'"),
+        &format!("SELECT max(id) FROM health WHERE site_id = (SELECT id FROM names WHERE name = '{site}')"),
     );
     let (ok, said) = verify(&["--db", db, "--site", &site]);
     assert!(
@@ -526,8 +536,8 @@ fn purge_and_delete(db: &str, dir: &Path) {
     );
     // Another row put in its place.
     let replace = format!(
-        "INSERT INTO health (id, site, page_view, page, status, reason, at, received_at, user_agent, raw)
-         VALUES ({health}, '{site}', NULL, 'https://shop.example/', 'ok', NULL, '2026-01-01T00:00:00.000Z',
+        "INSERT INTO health (id, site_id, page_view, page, status, reason, at, received_at, user_agent, raw)
+         VALUES ({health}, (SELECT id FROM names WHERE name = '{site}'), NULL, 'https://shop.example/', 'ok', NULL, '2026-01-01T00:00:00.000Z',
                  '2026-01-01T00:00:00.000Z', 'ua', '{{}}')"
     );
     execute(db, &replace);
@@ -554,7 +564,7 @@ fn purge_and_delete(db: &str, dir: &Path) {
     assert_eq!(
         query_i64(
             db,
-            &format!("SELECT count(*) FROM inventories WHERE site = '{site}'")
+            &format!("SELECT count(*) FROM inventories WHERE site_id = (SELECT id FROM names WHERE name = '{site}')")
         ),
         0
     );

@@ -19,6 +19,9 @@ use common::pg::TestDb;
 use common::*;
 
 const SITE: &str = "tw_golden000000000000000";
+/// The site's id in `names` (schema 15), in a row written behind the
+/// collector's back.
+const SITE_ID: &str = "(SELECT id FROM names WHERE name = 'tw_golden000000000000000')";
 
 /// Fixed rows: findings of three vendors (one known only from a CSP
 /// report, one unknown host), two page views' inventories.
@@ -27,7 +30,7 @@ fn rows() -> Vec<String> {
     let consent_api = r#"{"analytics":false,"functional":true,"gpc":false,"marketing":false,"necessary":true,"since":120,"source":"api"}"#;
     // A row's page view ordinal (schema 14), from the page views below.
     let ordinal = |pv: &str| {
-        format!("(SELECT ordinal FROM page_views WHERE site = '{SITE}' AND page_view = '{pv}')")
+        format!("(SELECT ordinal FROM page_views WHERE site_id = {SITE_ID} AND page_view = '{pv}')")
     };
     let finding = |pv: &str,
                    page: &str,
@@ -52,15 +55,15 @@ fn rows() -> Vec<String> {
         };
         let (evidence_kind, source) = (field(evidence, "kind"), field(consent, "source"));
         format!(
-            "INSERT INTO findings (site, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source, consent, count, at, received_at, user_agent, raw, ordinal)
-             VALUES ('{SITE}', '{pv}', 'https://shop.example{page}', '{kind}', '{vendor}', {category}, {evidence_kind}, '{evidence}', {source}, '{consent}', {count}, '{at}', '{at}', 'UA', '{{}}', {})",
+            "INSERT INTO findings (site_id, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source, consent, count, at, received_at, user_agent, raw, ordinal)
+             VALUES ({SITE_ID}, '{pv}', 'https://shop.example{page}', '{kind}', '{vendor}', {category}, {evidence_kind}, '{evidence}', {source}, '{consent}', {count}, '{at}', '{at}', 'UA', '{{}}', {})",
             ordinal(pv)
         )
     };
     let inventory = |pv: &str, page: &str, at: &str| {
         format!(
-            "INSERT INTO inventories (site, page_view, page, at, received_at, user_agent, raw, ordinal)
-             VALUES ('{SITE}', '{pv}', 'https://shop.example{page}', '{at}', '{at}', 'UA', '{{}}', {})",
+            "INSERT INTO inventories (site_id, page_view, page, at, received_at, user_agent, raw, ordinal)
+             VALUES ({SITE_ID}, '{pv}', 'https://shop.example{page}', '{at}', '{at}', 'UA', '{{}}', {})",
             ordinal(pv)
         )
     };
@@ -74,7 +77,8 @@ fn rows() -> Vec<String> {
     vec![
         format!("INSERT INTO sites (key, created_at) VALUES ('{SITE}', '2024-05-01T00:00:00.000Z')"),
         format!("INSERT INTO site_origins (site, origin) VALUES ('{SITE}', 'https://shop.example')"),
-        format!("INSERT INTO page_views (site, page_view) VALUES ('{SITE}', '00000000000000a1'), ('{SITE}', '00000000000000a2'), ('{SITE}', '5c1e0c3b9a7d2f41')"),
+        format!("INSERT INTO names (name) VALUES ('{SITE}')"),
+        format!("INSERT INTO page_views (site_id, page_view) VALUES ({SITE_ID}, '00000000000000a1'), ({SITE_ID}, '00000000000000a2'), ({SITE_ID}, '5c1e0c3b9a7d2f41')"),
         finding("00000000000000a1", "/support", "script_before_consent", "intercom", "functional",
             r#"{"frame":"top","host":"widget.intercom.io","initiator":"script","kind":"request","path":"/widget/abc12345","purpose":"messenger"}"#,
             consent_none, 1, "2024-05-01T10:00:00.250Z"),

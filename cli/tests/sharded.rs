@@ -92,9 +92,11 @@ fn verify(db: &str, events: &str, key: &str) -> (i32, String) {
 /// The number of entries in a site's chain (control plane `db`, SQLite).
 fn chain_length(db: &str, key: &str) -> i64 {
     let c = rusqlite::Connection::open(db.strip_prefix("sqlite:").unwrap()).unwrap();
-    c.query_row("SELECT count(*) FROM chain WHERE site = ?1", [key], |r| {
-        r.get(0)
-    })
+    c.query_row(
+        "SELECT count(*) FROM chain WHERE site_id = (SELECT id FROM names WHERE name = ?1)",
+        [key],
+        |r| r.get(0),
+    )
     .unwrap()
 }
 

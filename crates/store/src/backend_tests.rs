@@ -121,6 +121,31 @@ fn a_store_dropped_inside_an_async_runtime_closes_quietly() {
     }
 }
 
+/// The store's reads answer every finding and health row of site
+/// [`SITE`] stored.
+fn reads_every_row(place: &Place, store: &dyn Store, name: &str) {
+    let of_site = |table: &str| {
+        place.count(&format!(
+            "SELECT count(*) FROM {table} WHERE site_id = (SELECT id FROM names WHERE name = '{SITE}')"
+        ))
+    };
+    assert_eq!(
+        i64::try_from(all_findings(store).len()).expect("rows"),
+        of_site("findings"),
+        "{name}"
+    );
+    assert_eq!(
+        i64::try_from(all_health(store).len()).expect("rows"),
+        of_site("health"),
+        "{name}"
+    );
+    assert_eq!(
+        totals(store, None).page_views,
+        of_site("inventories"),
+        "{name}"
+    );
+}
+
 impl Place {
     /// The one number `sql` answers, read behind the store's back.
     fn count(&self, sql: &str) -> i64 {
@@ -131,6 +156,72 @@ impl Place {
                 .expect(sql),
             Place::Pg(db) => db.client().query_one(sql, &[]).expect(sql).get(0),
         }
+    }
+
+    /// The one text column of each row `sql` answers, read behind the
+    /// store's back.
+    fn texts(&self, sql: &str) -> Vec<String> {
+        match self {
+            Place::Dir(dir) => {
+                let c = rusqlite::Connection::open(dir.join("t.db")).expect("open");
+                let mut st = c.prepare(sql).expect(sql);
+                st.query_map([], |row| row.get(0))
+                    .expect(sql)
+                    .collect::<Result<_, _>>()
+                    .expect(sql)
+            }
+            Place::Pg(db) => db
+                .client()
+                .query(sql, &[])
+                .expect(sql)
+                .iter()
+                .map(|row| row.get(0))
+                .collect(),
+        }
+    }
+
+    /// The report rows' columns that name a site or release, and a few
+    /// more, one text a row, read behind the store's back: as written
+    /// before schema 15 (`texts`) or by id after it, the same text when
+    /// the upgrade kept every row's site and release.
+    fn report_rows(&self, by_id: bool) -> Vec<String> {
+        let (site, release, join) = if by_id {
+            (
+                "s.name",
+                "r.name",
+                "JOIN names s ON s.id = t.site_id LEFT JOIN names r ON r.id = t.release_id",
+            )
+        } else {
+            ("t.site", "t.release", "")
+        };
+        let mut out = Vec::new();
+        for (table, more) in [
+            (
+                "findings",
+                "t.page_view || ' ' || t.type || ' ' || CAST(t.count AS TEXT) || ' ' || t.at",
+            ),
+            (
+                "health",
+                "coalesce(t.page_view, '-') || ' ' || t.status || ' ' || t.at",
+            ),
+            ("inventories", "t.page_view || ' ' || t.at"),
+        ] {
+            out.extend(self.texts(&format!(
+                "SELECT '{table} ' || CAST(t.id AS TEXT) || ' ' || {site} || ' ' || coalesce({release}, '-') || ' ' || {more}
+                 FROM {table} t {join} ORDER BY t.id"
+            )));
+        }
+        let site = if by_id { "s.name" } else { "t.site" };
+        let join = if by_id {
+            "JOIN names s ON s.id = t.site_id"
+        } else {
+            ""
+        };
+        out.extend(self.texts(&format!(
+            "SELECT 'chain ' || {site} || ' ' || CAST(t.seq AS TEXT) || ' ' || t.kind || ' ' || CAST(t.row_id AS TEXT)
+             FROM chain t {join} ORDER BY 1"
+        )));
+        out
     }
 
     /// The foreign keys of `table`.
@@ -146,10 +237,10 @@ impl Place {
     /// Rows of the report tables whose site or inventory is not there.
     fn orphans(&self) -> Vec<(&'static str, i64)> {
         [
-            ("findings", "SELECT count(*) FROM findings r WHERE NOT EXISTS (SELECT 1 FROM sites s WHERE s.key = r.site)"),
-            ("health", "SELECT count(*) FROM health r WHERE NOT EXISTS (SELECT 1 FROM sites s WHERE s.key = r.site)"),
-            ("inventories", "SELECT count(*) FROM inventories r WHERE NOT EXISTS (SELECT 1 FROM sites s WHERE s.key = r.site)"),
-            ("chain", "SELECT count(*) FROM chain r WHERE NOT EXISTS (SELECT 1 FROM sites s WHERE s.key = r.site)"),
+            ("findings", "SELECT count(*) FROM findings r WHERE NOT EXISTS (SELECT 1 FROM sites s JOIN names n ON n.name = s.key WHERE n.id = r.site_id)"),
+            ("health", "SELECT count(*) FROM health r WHERE NOT EXISTS (SELECT 1 FROM sites s JOIN names n ON n.name = s.key WHERE n.id = r.site_id)"),
+            ("inventories", "SELECT count(*) FROM inventories r WHERE NOT EXISTS (SELECT 1 FROM sites s JOIN names n ON n.name = s.key WHERE n.id = r.site_id)"),
+            ("chain", "SELECT count(*) FROM chain r WHERE NOT EXISTS (SELECT 1 FROM sites s JOIN names n ON n.name = s.key WHERE n.id = r.site_id)"),
             ("inventory_vendors", "SELECT count(*) FROM inventory_vendors r WHERE NOT EXISTS (SELECT 1 FROM inventories i WHERE i.id = r.inventory)"),
             ("inventory_hosts", "SELECT count(*) FROM inventory_hosts r WHERE NOT EXISTS (SELECT 1 FROM inventories i WHERE i.id = r.inventory)"),
         ]
@@ -164,10 +255,10 @@ impl Place {
     /// page view)'s in `page_views`, and a dedupe key stored twice.
     fn ordinal_problems(&self) -> Vec<(&'static str, i64)> {
         [
-            ("findings without their page view", "SELECT count(*) FROM findings r WHERE NOT EXISTS (SELECT 1 FROM page_views p WHERE p.ordinal = r.ordinal AND p.site = r.site AND p.page_view = r.page_view)"),
-            ("inventories without their page view", "SELECT count(*) FROM inventories r WHERE NOT EXISTS (SELECT 1 FROM page_views p WHERE p.ordinal = r.ordinal AND p.site = r.site AND p.page_view = r.page_view)"),
-            ("findings stored twice", "SELECT count(*) FROM (SELECT site, page_view, dedupe FROM findings GROUP BY site, page_view, dedupe HAVING count(*) > 1) d"),
-            ("inventories stored twice", "SELECT count(*) FROM (SELECT site, page_view FROM inventories GROUP BY site, page_view HAVING count(*) > 1) d"),
+            ("findings without their page view", "SELECT count(*) FROM findings r WHERE NOT EXISTS (SELECT 1 FROM page_views p WHERE p.ordinal = r.ordinal AND p.site_id = r.site_id AND p.page_view = r.page_view)"),
+            ("inventories without their page view", "SELECT count(*) FROM inventories r WHERE NOT EXISTS (SELECT 1 FROM page_views p WHERE p.ordinal = r.ordinal AND p.site_id = r.site_id AND p.page_view = r.page_view)"),
+            ("findings stored twice", "SELECT count(*) FROM (SELECT site_id, page_view, dedupe FROM findings GROUP BY site_id, page_view, dedupe HAVING count(*) > 1) d"),
+            ("inventories stored twice", "SELECT count(*) FROM (SELECT site_id, page_view FROM inventories GROUP BY site_id, page_view HAVING count(*) > 1) d"),
         ]
         .into_iter()
         .map(|(what, sql)| (what, self.count(sql)))
@@ -777,8 +868,8 @@ fn every_backend_stores_nothing_of_a_commit_whose_insert_fails_part_way() {
             }])
             .expect("commit");
         b.tamper(
-            "INSERT INTO chain (site, seq, kind, row_id, at, digest, hash)
-             SELECT site, 3, kind, row_id, at, digest, hash FROM chain WHERE seq = 1",
+            "INSERT INTO chain (site_id, seq, kind, row_id, at, digest, hash)
+             SELECT site_id, 3, kind, row_id, at, digest, hash FROM chain WHERE seq = 1",
         );
         let second = Batch {
             findings: ["a", "b", "c"].map(|c| finding("pv2", c, 1, T0)).into(),
@@ -1195,7 +1286,7 @@ fn every_backend_chains_findings_and_names_what_was_changed() {
         );
         // An entry's `at` changed: its hash no longer matches.
         b.tamper(&format!(
-            "UPDATE chain SET at = '2000-01-01T00:00:00.000Z' WHERE site = '{SITE}' AND seq = 1"
+            "UPDATE chain SET at = '2000-01-01T00:00:00.000Z' WHERE site_id = (SELECT id FROM names WHERE name = '{SITE}') AND seq = 1"
         ));
         let problems = store
             .chain(SITE)
@@ -2076,14 +2167,15 @@ fn every_backend_upgrades_the_version_before_to_no_row_foreign_keys() {
                 1,
                 "{name}: foreign keys before the upgrade"
             );
+            drop(store);
             (
-                all_findings(&*store),
-                all_health(&*store),
-                totals(&*store, None),
+                place.report_rows(false),
+                place.count("SELECT count(*) FROM health"),
+                (),
                 place.count("SELECT count(*) FROM chain WHERE site = 'tw_a'"),
             )
         };
-        assert_eq!(before.1.len(), 1, "{name}");
+        assert_eq!(before.1, 1, "{name}");
         let max_id = place.count("SELECT max(id) FROM findings");
         let store = open(&url, 1, Checks::default()).expect(name);
         for table in UNCONSTRAINED {
@@ -2093,9 +2185,11 @@ fn every_backend_upgrades_the_version_before_to_no_row_foreign_keys() {
             assert_eq!(place.foreign_keys(table), 1, "{name}: {table}");
         }
         store.sign_checkpoints(test_key());
-        assert_eq!(all_findings(&*store), before.0, "{name}");
-        assert_eq!(all_health(&*store), before.1, "{name}");
-        assert_eq!(totals(&*store, None), before.2, "{name}");
+        // Every row kept with its site and release (this build's reads
+        // need schema 15's `names`, so they are compared in the version-15
+        // upgrade test, against a store of the same reports).
+        assert_eq!(place.report_rows(true), before.0, "{name}");
+        reads_every_row(&place, &*store, name);
         let chain = store.chain(SITE).expect("chain");
         assert_eq!(
             i64::try_from(chain.entries.len()).expect("entries"),
@@ -2237,7 +2331,7 @@ fn every_backend_upgrades_the_version_before_to_chain_blobs() {
         // A finding row edited.
         let id = b
             ._place
-            .count("SELECT max(id) FROM findings WHERE site = 'tw_a'");
+            .count("SELECT max(id) FROM findings WHERE site_id = (SELECT id FROM names WHERE name = 'tw_a')");
         b.tamper(&format!(
             "UPDATE findings SET count = count + 5 WHERE id = {id}"
         ));
@@ -2254,7 +2348,7 @@ fn every_backend_upgrades_the_version_before_to_chain_blobs() {
         assert_eq!(verify(), [], "{name}");
         // An entry's hash changed: it and the one after it are named.
         b.tamper(&format!(
-            "UPDATE chain SET hash = digest WHERE site = '{SITE}' AND seq = 3"
+            "UPDATE chain SET hash = digest WHERE site_id = (SELECT id FROM names WHERE name = '{SITE}') AND seq = 3"
         ));
         let problems = verify();
         let said = format!("{problems:?}");
@@ -2268,7 +2362,7 @@ fn every_backend_upgrades_the_version_before_to_chain_blobs() {
         );
         // An entry deleted: the gap and the entry after it are named.
         b.tamper(&format!(
-            "DELETE FROM chain WHERE site = '{SITE}' AND seq = 3"
+            "DELETE FROM chain WHERE site_id = (SELECT id FROM names WHERE name = '{SITE}') AND seq = 3"
         ));
         let problems = verify();
         let said = format!("{problems:?}");
@@ -2283,7 +2377,7 @@ fn every_backend_upgrades_the_version_before_to_chain_blobs() {
         // A hash that is not one (SQLite keeps any type in a column).
         if name == "sqlite" {
             b.tamper(&format!(
-                "UPDATE chain SET digest = 'not a hash' WHERE site = '{SITE}' AND seq = 10"
+                "UPDATE chain SET digest = 'not a hash' WHERE site_id = (SELECT id FROM names WHERE name = '{SITE}') AND seq = 10"
             ));
             let said = format!("{:?}", verify());
             assert!(
@@ -2305,6 +2399,7 @@ impl Place {
             11 => include_str!("testdata/v11_store.sql"),
             12 => include_str!("testdata/v12_store.sql"),
             13 => include_str!("testdata/v13_store.sql"),
+            14 => include_str!("testdata/v14_store.sql"),
             _ => panic!("no fixture of a version-{version} store"),
         };
         // The migrations' own row of what was stored before chaining.
@@ -2330,6 +2425,14 @@ impl Place {
                     ))
                     .expect("identity");
                 }
+                if version >= schema::PAGE_VIEW_ORDINALS {
+                    c.batch_execute(&schema::render(
+                        "{id_continues:page_views:ordinal}",
+                        Dialect::Postgres,
+                        1,
+                    ))
+                    .expect("identity");
+                }
                 c.batch_execute("DROP FUNCTION unhex(text)").expect("unhex");
             }
         }
@@ -2346,15 +2449,26 @@ impl Place {
 #[test]
 #[ignore]
 fn write_fixtures() {
-    write_fixture(13);
+    write_fixture(14);
 }
 
 fn write_fixture(version: i64) {
     let (url, place) = sqlite_place(&format!("v{version}-fixture"));
     let store = open_at_version(&url, version).expect("open");
+    fixture_commits(&*store);
+    drop(store);
+    let Place::Dir(dir) = &place else {
+        unreachable!()
+    };
+    dump_fixture(version, dir);
+}
+
+/// What the v14 fixture's store was made of (`write_fixture` at f560a4d):
+/// two sites, commits, a resent finding, a purge, releases on both sites.
+fn fixture_commits(store: &dyn Store) {
     store.sign_checkpoints(test_key());
-    with_site(&*store, SITE);
-    with_site(&*store, "tw_b");
+    with_site(store, SITE);
+    with_site(store, "tw_b");
     let batches = mixed_batches();
     store
         .commit(&batches.iter().collect::<Vec<_>>())
@@ -2371,7 +2485,7 @@ fn write_fixture(version: i64) {
             ..Batch::default()
         }])
         .expect("commit");
-    purge_all(&*store, "2024-05-01T12:00:00.050Z").expect("purge");
+    purge_all(store, "2024-05-01T12:00:00.050Z").expect("purge");
     store
         .commit(&[&Batch {
             findings: vec![FindingRecord {
@@ -2383,21 +2497,62 @@ fn write_fixture(version: i64) {
             ..Batch::default()
         }])
         .expect("commit");
-    drop(store);
-    let Place::Dir(dir) = &place else {
-        unreachable!()
-    };
+    // Releases on both sites (schema 15 gives them ids): tw_a's v2.0 in a
+    // finding, a health report and an inventory; tw_b's v1.2 and v1.3.
+    store
+        .commit(&[&Batch {
+            findings: vec![
+                FindingRecord {
+                    release: Some("v2.0".into()),
+                    ..finding("pv8", "r2", 1, "2024-05-05T00:00:00.000Z")
+                },
+                FindingRecord {
+                    site: "tw_b".into(),
+                    release: Some("v1.3".into()),
+                    ..finding("pv7", "r3", 2, "2024-05-05T00:00:00.000Z")
+                },
+            ],
+            health: vec![HealthRecord {
+                release: Some("v2.0".into()),
+                ..health(Some("pv8"), "2024-05-05T00:00:00.000Z")
+            }],
+            inventories: vec![
+                InventoryRecord {
+                    release: Some("v2.0".into()),
+                    ..inventory(
+                        "pv8",
+                        "2024-05-05T00:00:00.000Z",
+                        vec![vendor("ga4", 1, &[], &["_ga"])],
+                    )
+                },
+                InventoryRecord {
+                    site: "tw_b".into(),
+                    release: Some("v1.2".into()),
+                    ..inventory(
+                        "pv7",
+                        "2024-05-04T00:00:00.000Z",
+                        vec![vendor("hotjar", 2, &["h.example"], &[])],
+                    )
+                },
+            ],
+        }])
+        .expect("commit");
+}
+
+/// Writes the store in `dir` as `src/testdata/v{version}_store.sql`.
+fn dump_fixture(version: i64, dir: &std::path::Path) {
     let c = rusqlite::Connection::open(dir.join("t.db")).expect("open");
     let user_version: i64 = c
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("version");
     assert_eq!(user_version, version);
     let mut out = format!(
-        "-- A store of schema version {version} as the collector of commit dacb0e2 wrote it\n\
+        "-- A store of schema version {version} as the collector of commit f560a4d wrote it\n\
          -- (backend_tests::write_fixtures at that commit): two sites, findings\n\
          -- (one resent), health reports, inventories with vendors and hosts, a\n\
-         -- signed purge's checkpoint, a finding with a release. Loaded into an\n\
-         -- empty store of version {version} by the upgrade test from it.\n"
+         -- signed purge's checkpoint, releases on both sites (findings, health,\n\
+         -- inventories). Loaded into an empty store of version {version} by the\n\
+         -- upgrade test from it.\n"
     );
     for table in [
         "sites",
@@ -2405,6 +2560,7 @@ fn write_fixture(version: i64) {
         "site_finding_types",
         "site_releases",
         "site_release_items",
+        "page_views",
         "findings",
         "health",
         "inventories",
@@ -2451,12 +2607,14 @@ fn write_fixture(version: i64) {
     std::fs::write(&path, out).expect("write");
 }
 
-/// Collectors meeting a new page view at once (schema 14's ordinals):
+/// Collectors meeting a new page view of a new release at once (schema
+/// 14's ordinals, schema 15's names):
 /// PostgreSQL, two collectors on one database, two threads each; SQLite,
 /// four threads on one store. Each round every writer commits the same
 /// finding and an inventory of a page view none has seen, released
 /// together: the page view gets one ordinal, the finding one row (the
-/// largest count), the page view one inventory, and the chain verifies.
+/// largest count), the page view one inventory, the release one id, and
+/// the chain verifies.
 #[test]
 fn collectors_meeting_a_new_page_view_at_once_store_it_once() {
     const WRITERS: usize = 4;
@@ -2476,13 +2634,17 @@ fn collectors_meeting_a_new_page_view_at_once_store_it_once() {
                 std::thread::spawn(move || {
                     for round in 0..ROUNDS {
                         let pv = format!("new{round}");
+                        // A release none has seen either: its id too.
+                        let release = Some(format!("r{round}"));
                         let batch = Batch {
-                            findings: vec![finding(&pv, "shared", 1 + w as i64, T0)],
-                            inventories: vec![inventory(
-                                &pv,
-                                T0,
-                                vec![vendor("ga4", 1, &[], &["_ga"])],
-                            )],
+                            findings: vec![FindingRecord {
+                                release: release.clone(),
+                                ..finding(&pv, "shared", 1 + w as i64, T0)
+                            }],
+                            inventories: vec![InventoryRecord {
+                                release,
+                                ..inventory(&pv, T0, vec![vendor("ga4", 1, &[], &["_ga"])])
+                            }],
                             ..Batch::default()
                         };
                         barrier.wait();
@@ -2499,7 +2661,7 @@ fn collectors_meeting_a_new_page_view_at_once_store_it_once() {
             for (table, rows) in [("page_views", 1), ("findings", 1), ("inventories", 1)] {
                 assert_eq!(
                     place.count(&format!(
-                        "SELECT count(*) FROM {table} WHERE site = '{SITE}' AND page_view = '{pv}'"
+                        "SELECT count(*) FROM {table} WHERE site_id = (SELECT id FROM names WHERE name = '{SITE}') AND page_view = '{pv}'"
                     )),
                     rows,
                     "{name}: {table} of {pv}"
@@ -2507,12 +2669,25 @@ fn collectors_meeting_a_new_page_view_at_once_store_it_once() {
             }
             assert_eq!(
                 place.count(&format!(
-                    "SELECT count FROM findings WHERE site = '{SITE}' AND page_view = '{pv}'"
+                    "SELECT count FROM findings WHERE site_id = (SELECT id FROM names WHERE name = '{SITE}') AND page_view = '{pv}'"
                 )),
                 WRITERS as i64,
                 "{name}: the largest count of {pv}"
             );
+            let profile = first
+                .release_profile(SITE, &format!("r{round}"), 10)
+                .expect("profile");
+            assert_eq!(
+                (profile.page_views, profile.types.len()),
+                (1, 1),
+                "{name}: release r{round}"
+            );
         }
+        assert_eq!(
+            place.count("SELECT count(*) FROM names"),
+            1 + ROUNDS as i64,
+            "{name}: one id a site and release"
+        );
         assert_eq!(place.ordinal_problems(), [], "{name}");
         assert_eq!(place.orphans(), [], "{name}");
         assert_eq!(
@@ -2544,10 +2719,11 @@ fn every_backend_upgrades_the_version_before_to_page_view_ordinals() {
         place.load_fixture(&url, schema::PAGE_VIEW_ORDINALS - 1);
         let before = {
             let store = open_at_version(&url, schema::PAGE_VIEW_ORDINALS - 1).expect(name);
+            drop(store);
             (
-                all_findings(&*store),
-                all_health(&*store),
-                totals(&*store, None),
+                place.report_rows(false),
+                (),
+                (),
                 place.count("SELECT count(*) FROM chain WHERE site = 'tw_a'"),
                 place.count(
                     "SELECT count(*) FROM (SELECT site, page_view FROM findings
@@ -2581,9 +2757,8 @@ fn every_backend_upgrades_the_version_before_to_page_view_ordinals() {
             place.count("SELECT max(ordinal) FROM page_views"),
             "{name}"
         );
-        assert_eq!(all_findings(&*store), before.0, "{name}");
-        assert_eq!(all_health(&*store), before.1, "{name}");
-        assert_eq!(totals(&*store, None), before.2, "{name}");
+        assert_eq!(place.report_rows(true), before.0, "{name}");
+        reads_every_row(&place, &*store, name);
         let key = test_key().verifying_key();
         for site in [SITE, "tw_b"] {
             let chain = store.chain(site).expect("chain");
@@ -2653,6 +2828,186 @@ fn every_backend_upgrades_the_version_before_to_page_view_ordinals() {
         assert_eq!(place.count("SELECT count(*) FROM page_views"), 0, "{name}");
         let chain = store.chain(SITE).expect("chain");
         assert_eq!(chain.verify(chain::Rows::All, Some(&key)), [], "{name}");
+        drop(store);
+        drop(place);
+    }
+}
+
+/// Everything a reader sees of site `site`: findings, health reports,
+/// stats and inventories (all, and each of `releases`), release profiles
+/// and the site's releases, its chain entry by entry.
+fn site_reads(store: &dyn Store, site: &str, releases: &[&str]) -> Vec<String> {
+    let mut out = vec![
+        format!(
+            "{:?}",
+            store
+                .findings(&FindingsQuery {
+                    site: site.into(),
+                    limit: 10_000,
+                    ..FindingsQuery::default()
+                })
+                .expect("findings")
+        ),
+        format!(
+            "{:?}",
+            store
+                .health(&HealthQuery {
+                    site: site.into(),
+                    since: None,
+                    limit: 10_000,
+                })
+                .expect("health")
+        ),
+        format!("{:?}", store.releases(site).expect("releases")),
+        format!("{:?}", store.chain(site).expect("chain").entries),
+    ];
+    for release in std::iter::once(None).chain(releases.iter().map(|r| Some((*r).to_owned()))) {
+        out.push(format!(
+            "{:?}",
+            store
+                .stats(&StatsQuery {
+                    site: site.into(),
+                    since: None,
+                    until: None,
+                    release: release.clone(),
+                    max_pages: 10,
+                })
+                .expect("stats")
+        ));
+        out.push(format!(
+            "{:?}",
+            store
+                .inventory(&InventoryQuery {
+                    release: release.clone(),
+                    site: site.into(),
+                    since: None,
+                    max_names: 10,
+                    max_hosts: 10,
+                })
+                .expect("inventory")
+        ));
+        if let Some(release) = &release {
+            out.push(format!(
+                "{:?}",
+                store.release_profile(site, release, 100).expect("profile")
+            ));
+        }
+    }
+    out
+}
+
+/// Version 15 (`schema::NAME_IDS`) upgrades a store of the version before
+/// it as the collector wrote it (`src/testdata/v14_store.sql`: two sites,
+/// releases on both in findings, health reports and inventories, a
+/// resent finding, a signed purge's checkpoint): every row keeps its id,
+/// site and release (read by id behind the store's back); every read
+/// answers what a store of the same reports written by this build
+/// answers, each chain entry for entry (the canonical forms keep the
+/// texts), and the chains verify with their signed checkpoint; the
+/// chains go on, a resent finding meets its row, a new release gets an
+/// id, and retention takes every row, leaving the chains verifying and
+/// the names.
+#[test]
+fn every_backend_upgrades_the_version_before_to_name_ids() {
+    let releases = ["v1.2", "v1.3", "v2.0", "nope"];
+    for (name, url, place) in places("v14") {
+        place.load_fixture(&url, schema::NAME_IDS - 1);
+        let before = place.report_rows(false);
+        assert_eq!(before.len(), 6 + 2 + 4 + 22, "{name}: the fixture's rows");
+        let store = open(&url, 1, Checks::default()).expect(name);
+        store.sign_checkpoints(test_key());
+        assert_eq!(place.report_rows(true), before, "{name}");
+        assert_eq!(
+            place.count("SELECT count(*) FROM names"),
+            5,
+            "{name}: two sites, three releases"
+        );
+        assert_eq!(place.ordinal_problems(), [], "{name}");
+        assert_eq!(place.orphans(), [], "{name}");
+        // The same reports stored by this build, on SQLite as the
+        // fixture was (PostgreSQL does not give a purged row's id again,
+        // so its ids would differ).
+        let (fresh_url, fresh_place) = sqlite_place("v14-fresh");
+        let fresh = open(&fresh_url, 1, Checks::default()).expect(name);
+        fixture_commits(&*fresh);
+        for site in [SITE, "tw_b"] {
+            let (upgraded, written) = (
+                site_reads(&*store, site, &releases),
+                site_reads(&*fresh, site, &releases),
+            );
+            assert_eq!(upgraded.len(), written.len(), "{name}: {site}");
+            for (i, (a, b)) in upgraded.iter().zip(&written).enumerate() {
+                assert_eq!(a, b, "{name}: {site}, read {i}");
+            }
+        }
+        drop(fresh);
+        drop(fresh_place);
+        let key = test_key().verifying_key();
+        let verify = |site: &str| {
+            store
+                .chain(site)
+                .expect("chain")
+                .verify(chain::Rows::All, Some(&key))
+        };
+        for site in [SITE, "tw_b"] {
+            assert_eq!(verify(site), [], "{name}: {site}");
+        }
+        // The chains go on: a resent finding (pv8, r2, v2.0), a new page
+        // view of a new release, a health report and an inventory.
+        store
+            .commit(&[&Batch {
+                findings: vec![
+                    FindingRecord {
+                        release: Some("v2.0".into()),
+                        ..finding("pv8", "r2", 4, "2024-05-06T00:00:00.000Z")
+                    },
+                    FindingRecord {
+                        site: "tw_b".into(),
+                        release: Some("v3.0".into()),
+                        ..finding("pv9", "later", 1, "2024-05-06T00:00:00.000Z")
+                    },
+                ],
+                health: vec![HealthRecord {
+                    site: "tw_b".into(),
+                    release: Some("v3.0".into()),
+                    ..health(None, "2024-05-06T00:00:00.000Z")
+                }],
+                inventories: vec![inventory(
+                    "pv2",
+                    "2024-05-06T00:00:00.000Z",
+                    vec![vendor("meta", 3, &["m.example"], &[])],
+                )],
+            }])
+            .expect("commit");
+        assert_eq!(
+            place.count(
+                "SELECT count FROM findings WHERE page_view = 'pv8' AND evidence LIKE '%r2%'"
+            ),
+            4,
+            "{name}: the resent finding met its row"
+        );
+        assert_eq!(place.count("SELECT count(*) FROM names"), 6, "{name}");
+        let profile = store.release_profile("tw_b", "v3.0", 100).expect("profile");
+        assert_eq!(profile.page_views, 1, "{name}");
+        assert_eq!(profile.types.len(), 1, "{name}");
+        for site in [SITE, "tw_b"] {
+            assert_eq!(verify(site), [], "{name}: {site}");
+        }
+        assert_eq!(place.ordinal_problems(), [], "{name}");
+        assert_eq!(place.orphans(), [], "{name}");
+        // Retention takes every row by the (site id, hour) indexes.
+        purge_all(&*store, "2100-01-01T00:00:00.000Z").expect("purge");
+        for table in ["findings", "health", "inventories", "page_views"] {
+            assert_eq!(
+                place.count(&format!("SELECT count(*) FROM {table}")),
+                0,
+                "{name}: {table}"
+            );
+        }
+        for site in [SITE, "tw_b"] {
+            assert_eq!(verify(site), [], "{name}: {site}");
+        }
+        assert_eq!(place.count("SELECT count(*) FROM names"), 6, "{name}");
         drop(store);
         drop(place);
     }

@@ -80,6 +80,10 @@ pub(crate) struct Db<C: Conn> {
     /// `site_release_items` (committed; the table only grows): a group's
     /// reports of a release it has seen write nothing more.
     known_release_items: Mutex<KnownReleaseItems>,
+    /// Site keys and release texts known to be in `names`, with their ids
+    /// (committed; nothing deletes a name, so an id stays its text's): a
+    /// group of known names writes no statement for them (schema 15).
+    known_names: Mutex<HashMap<String, i64>>,
     /// Signs purge checkpoints (`Store::sign_checkpoints`).
     signing_key: Mutex<Option<SigningKey>>,
 }
@@ -187,6 +191,11 @@ impl KnownReleaseItems {
 /// only a few rows are written again, as no-ops).
 const MAX_KNOWN_RELEASE_ITEMS: usize = 100_000;
 
+/// Most names ([`Db::known_names`]) kept in memory: a release is any text
+/// a report names, so a site could send many; past this the map starts
+/// again (each name then costs one look-up the next time it is written).
+const MAX_KNOWN_NAMES: usize = 100_000;
+
 fn lock<C>(slot: &Slot<C>) -> MutexGuard<'_, Option<C>> {
     slot.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -212,6 +221,7 @@ impl<C: Conn> Db<C> {
             next_reader: AtomicUsize::new(0),
             known_types: Mutex::new(HashMap::new()),
             known_release_items: Mutex::new(KnownReleaseItems::default()),
+            known_names: Mutex::new(HashMap::new()),
             signing_key: Mutex::new(None),
         })
     }
@@ -255,9 +265,39 @@ impl<C: Conn> Db<C> {
     /// Commits a group's rows ([`Store::commit`]).
     fn commit_group(&self, group: Group<'_>) -> Result<Vec<FirstSeen>, StoreError> {
         let unknown = unknown_types(&group.types, &self.known_types());
-        let first_seen = self.write_tx(|c| write_group(c, &group, &unknown))?;
+        let mut known: Vec<(&str, i64)> = Vec::new();
+        let mut missing: Vec<&str> = Vec::new();
+        {
+            let names = self.known_names();
+            for name in group.names() {
+                match names.get(name) {
+                    Some(id) => known.push((name, *id)),
+                    None => missing.push(name),
+                }
+            }
+        }
+        let (first_seen, made) = self.write_tx(|c| {
+            let made = name_ids(c, &missing)?;
+            let ids = known.iter().chain(&made).copied().collect();
+            let first_seen = write_group(c, &group, &unknown, &Names::new(ids))?;
+            Ok((first_seen, made))
+        })?;
         learn_types(&mut self.known_types(), &group.types);
+        if !made.is_empty() {
+            let mut names = self.known_names();
+            if names.len() + made.len() > MAX_KNOWN_NAMES {
+                names.clear();
+            }
+            names.extend(made.into_iter().map(|(n, id)| (n.to_owned(), id)));
+        }
         Ok(first_seen)
+    }
+
+    /// The names known to be in `names`, with their ids.
+    fn known_names(&self) -> MutexGuard<'_, HashMap<String, i64>> {
+        self.known_names
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Runs a write on a write connection: a free one if any (commits of
@@ -577,6 +617,166 @@ impl<'a> Group<'a> {
     }
 }
 
+impl<'a> Group<'a> {
+    /// Every site key and release text of the group's rows, once each, in
+    /// byte order (the order every writer inserts new ones in). A group
+    /// has a few (one site and release a page view, mostly the same for
+    /// every row): a list checked from its last entry costs a row about
+    /// one comparison, where a set cost a look-up.
+    fn names(&self) -> Vec<&'a str> {
+        let mut names: Vec<&'a str> = Vec::new();
+        let mut add = |name: &'a str| {
+            if !names.iter().rev().any(|n| *n == name) {
+                names.push(name);
+            }
+        };
+        for m in &self.findings {
+            add(&m.first.site);
+            if let Some(r) = m.first.release.as_deref() {
+                add(r);
+            }
+        }
+        for h in &self.health {
+            add(&h.site);
+            if let Some(r) = h.release.as_deref() {
+                add(r);
+            }
+        }
+        for inv in &self.inventories {
+            add(&inv.site);
+            if let Some(r) = inv.release.as_deref() {
+                add(r);
+            }
+        }
+        names.sort_unstable();
+        names
+    }
+}
+
+/// The ids of a commit's site keys and release texts (schema 15,
+/// `schema::V15_NAME_IDS`), both ways: rows are written with the ids,
+/// and what a statement answers by id is named again for the chain.
+/// Sorted lists, searched by halves: a commit has a few names, looked up
+/// twice a row, where hashing the text cost more.
+struct Names<'a> {
+    ids: Vec<(&'a str, i64)>,
+    texts: Vec<(i64, &'a str)>,
+}
+
+impl<'a> Names<'a> {
+    fn new(mut ids: Vec<(&'a str, i64)>) -> Self {
+        ids.sort_unstable();
+        let mut texts: Vec<(i64, &'a str)> = ids.iter().map(|(n, id)| (*id, *n)).collect();
+        texts.sort_unstable();
+        Self { ids, texts }
+    }
+
+    /// The id of a name of the commit (every one has one: [`name_ids`]
+    /// fails the commit otherwise).
+    fn id(&self, name: &str) -> i64 {
+        self.ids
+            .binary_search_by(|(n, _)| (*n).cmp(name))
+            .ok()
+            .and_then(|i| self.ids.get(i))
+            .map_or(0, |(_, id)| *id)
+    }
+
+    fn opt_id(&self, name: Option<&str>) -> Option<i64> {
+        name.map(|n| self.id(n))
+    }
+
+    /// The text of an id a statement answered, which must be one of the
+    /// commit's.
+    fn text(&self, id: i64) -> Result<&'a str, StoreError> {
+        self.texts
+            .binary_search_by_key(&id, |(i, _)| *i)
+            .ok()
+            .and_then(|i| self.texts.get(i))
+            .map(|(_, n)| *n)
+            .ok_or_else(|| {
+                StoreError::Untrusted(format!("a row's name id {id} is not the commit's"))
+            })
+    }
+
+    fn opt_text(&self, id: Option<i64>) -> Result<Option<&'a str>, StoreError> {
+        id.map(|id| self.text(id)).transpose()
+    }
+}
+
+/// New names: the insert does nothing for a name already there (no lock:
+/// nothing deletes a name); on PostgreSQL, a name another collector is
+/// inserting makes it wait for that collector's commit, then do nothing.
+const RECORD_NAMES: &str = "
+INSERT {or_fail} INTO names (name) {rows:t}
+ON CONFLICT (name) DO NOTHING
+RETURNING id, name";
+
+/// The ids of some names: `?1` a JSON array of them (through the unique
+/// index on `name`).
+const NAME_IDS: &str = "SELECT id, name FROM names
+WHERE name IN (SELECT value{bytes} FROM {each:?1:n})";
+
+/// The id of each of `names` (in byte order: every writer inserts new
+/// ones in that order), made for those new, in the caller's transaction:
+/// the inserted ones answered by the insert, the others read after it
+/// (which, on PostgreSQL's read committed, sees a name another collector
+/// committed while this one waited). Fails unless every name has one.
+fn name_ids<'a, C: Conn>(c: &mut C, names: &[&'a str]) -> Result<Vec<(&'a str, i64)>, StoreError> {
+    let mut ids: Vec<(&'a str, i64)> = Vec::with_capacity(names.len());
+    if names.is_empty() {
+        return Ok(ids);
+    }
+    let found = |row: &dyn Row, ids: &mut Vec<(&'a str, i64)>| -> Result<(), StoreError> {
+        let name = row.str(1)?;
+        if let Ok(i) = names.binary_search(&name) {
+            if let Some(n) = names.get(i) {
+                if !ids.iter().any(|(m, _)| m == n) {
+                    ids.push((n, row.int(0)?));
+                }
+            }
+        }
+        Ok(())
+    };
+    write_rows(
+        c,
+        RECORD_NAMES,
+        names,
+        |n, p| p.push(Param::Text(n)),
+        &mut |row| found(row, &mut ids),
+    )?;
+    if ids.len() < names.len() {
+        let met: Vec<&str> = names
+            .iter()
+            .filter(|n| !ids.iter().any(|(m, _)| m == *n))
+            .copied()
+            .collect();
+        let list = serde_json::Value::from(met).to_string();
+        c.query(NAME_IDS, &[Param::Text(&list)], &mut |row| {
+            found(row, &mut ids)
+        })?;
+    }
+    if ids.len() != names.len() {
+        return Err(StoreError::Untrusted(format!(
+            "the store gave {} of a commit's {} site keys and releases an id",
+            ids.len(),
+            names.len()
+        )));
+    }
+    Ok(ids)
+}
+
+/// The ids of the sites of some chain entries (purges, an events store's
+/// row versions), made if new.
+fn site_ids<'a, C: Conn>(
+    c: &mut C,
+    sites: impl Iterator<Item = &'a str>,
+) -> Result<Names<'a>, StoreError> {
+    let mut sites: Vec<&str> = sites.collect();
+    sites.sort_unstable();
+    sites.dedup();
+    Ok(Names::new(name_ids(c, &sites)?))
+}
+
 /// The first finding of each (site, type), in arrival order.
 fn first_of_each_type<'a>(
     findings: impl Iterator<Item = &'a FindingRecord>,
@@ -653,12 +853,33 @@ INSERT INTO site_finding_types (site, type, first_at) {rows:ttt}
 ON CONFLICT (site, type) DO NOTHING
 RETURNING site, type";
 
+/// The text `names` holds for id column `$id` (NULL for NULL): how every
+/// read answers a row's site and release (schema 15).
+macro_rules! name_of {
+    ($id:literal) => {
+        concat!("(SELECT nm.name FROM names nm WHERE nm.id = ", $id, ")")
+    };
+}
+
+/// The id of name `$p` (a parameter; NULL when no row has it, which then
+/// matches no row): how every read by site or release finds its rows.
+macro_rules! id_of {
+    ($p:literal) => {
+        concat!("(SELECT nm.id FROM names nm WHERE nm.name = ", $p, ")")
+    };
+}
+
 /// Every column of a finding row the canonical form covers
 /// (`chain::FindingState`), in its order.
 macro_rules! finding_state_columns {
     () => {
-        "id, site, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source,
-         consent, count, at, received_at, user_agent, raw, release"
+        concat!(
+            "id, ",
+            name_of!("site_id"),
+            ", page_view, page, type, vendor, category, evidence_kind, evidence, consent_source,
+             consent, count, at, received_at, user_agent, raw, ",
+            name_of!("release_id")
+        )
     };
 }
 
@@ -670,7 +891,7 @@ macro_rules! finding_state_columns {
 /// row cost the server and the writer more (docs/benchmarks.md).
 macro_rules! upsert_answer {
     () => {
-        "site, page_view, dedupe, id, CASE WHEN xmax = 0 THEN 1 ELSE 0 END"
+        "site_id, page_view, dedupe, id, CASE WHEN xmax = 0 THEN 1 ELSE 0 END"
     };
 }
 
@@ -685,9 +906,9 @@ macro_rules! upsert_answer {
 const UPSERT_FINDINGS: &str = concat!(
     "
 INSERT INTO findings
-    (site, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source, consent,
-     count, at, received_at, user_agent, raw, dedupe, release, ordinal)
-{rows:ttttttttttittttbti}
+    (site_id, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source, consent,
+     count, at, received_at, user_agent, raw, dedupe, release_id, ordinal)
+{rows:itttttttttittttbii}
 ON CONFLICT (ordinal, dedupe) DO UPDATE SET
     count = CASE WHEN excluded.count > findings.count THEN excluded.count ELSE findings.count END,
     at = CASE WHEN excluded.at < findings.at THEN excluded.at ELSE findings.at END
@@ -710,9 +931,9 @@ ON CONFLICT (ordinal, dedupe) DO UPDATE SET
 const INSERT_FINDINGS_NEW: &str = concat!(
     "
 INSERT {or_fail} INTO findings
-    (site, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source, consent,
-     count, at, received_at, user_agent, raw, dedupe, release, ordinal)
-{rows:ttttttttttittttbti}
+    (site_id, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source, consent,
+     count, at, received_at, user_agent, raw, dedupe, release_id, ordinal)
+{rows:itttttttttittttbii}
 {returning_pg:",
     upsert_answer!(),
     "}"
@@ -724,9 +945,9 @@ INSERT {or_fail} INTO findings
 const UPSERT_FINDINGS_ADD: &str = concat!(
     "
 INSERT INTO findings
-    (site, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source, consent,
-     count, at, received_at, user_agent, raw, dedupe, release, ordinal)
-{rows:ttttttttttittttbti}
+    (site_id, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source, consent,
+     count, at, received_at, user_agent, raw, dedupe, release_id, ordinal)
+{rows:itttttttttittttbii}
 ON CONFLICT (ordinal, dedupe) DO UPDATE SET
     count = CASE WHEN findings.count > 9223372036854775807 - excluded.count
                  THEN 9223372036854775807 ELSE findings.count + excluded.count END,
@@ -740,7 +961,12 @@ ON CONFLICT (ordinal, dedupe) DO UPDATE SET
 /// (`chain_rows::HealthState`), in its order.
 macro_rules! health_state_columns {
     () => {
-        "id, site, page_view, page, status, reason, at, received_at, user_agent, raw, release"
+        concat!(
+            "id, ",
+            name_of!("site_id"),
+            ", page_view, page, status, reason, at, received_at, user_agent, raw, ",
+            name_of!("release_id")
+        )
     };
 }
 
@@ -748,39 +974,42 @@ macro_rules! health_state_columns {
 /// (`chain_rows::InventoryState`, less the children), in its order.
 macro_rules! inventory_state_columns {
     () => {
-        "id, site, page_view, page, at, received_at, user_agent, raw, release"
+        concat!(
+            "id, ",
+            name_of!("site_id"),
+            ", page_view, page, at, received_at, user_agent, raw, ",
+            name_of!("release_id")
+        )
     };
 }
 
 /// Answers the rows as stored, in no particular order (SQLite's
 /// `RETURNING` promises none; a health row has no key to match them by):
-/// their chain entries are made from what the statement answers.
-const INSERT_HEALTH: &str = concat!(
-    "
-INSERT {or_fail} INTO health (site, page_view, page, status, reason, at, received_at, user_agent, raw, release)
-{rows:tttttttttt}
-RETURNING ",
-    health_state_columns!()
-);
+/// their chain entries are made from what the statement answers, the
+/// site's and release's ids named by the commit's [`Names`].
+const INSERT_HEALTH: &str = "
+INSERT {or_fail} INTO health (site_id, page_view, page, status, reason, at, received_at, user_agent, raw, release_id)
+{rows:itttttttti}
+RETURNING id, site_id, page_view, page, status, reason, at, received_at, user_agent, raw, release_id";
 
 /// Replaces a page view's inventory unless the stored one was observed
 /// later (a resent or reordered older beacon never wins). Answers the rows
 /// stored, and whether each was inserted (1) rather than replaced (0, or
 /// not known); the children of those replaced are then replaced.
 const UPSERT_INVENTORIES: &str = "
-INSERT INTO inventories (site, page_view, page, at, received_at, user_agent, raw, release, ordinal)
-{rows:tttttttti}
+INSERT INTO inventories (site_id, page_view, page, at, received_at, user_agent, raw, release_id, ordinal)
+{rows:ittttttii}
 ON CONFLICT (ordinal) DO UPDATE SET
     page = excluded.page,
     at = excluded.at,
     received_at = excluded.received_at,
     user_agent = excluded.user_agent,
     raw = excluded.raw,
-    release = excluded.release
+    release_id = excluded.release_id
 WHERE excluded.at >= inventories.at
-RETURNING id, site, page_view, {fresh}";
+RETURNING id, site_id, page_view, {fresh}";
 
-/// A commit's page views (`?1` site, `?2` page view a row), made if new:
+/// A commit's page views (`?1` site id, `?2` page view a row), made if new:
 /// a new page view takes the next ordinal. Answers the ordinals of those
 /// it inserted, and on PostgreSQL of those it met too (one round trip:
 /// `DO UPDATE` rewrites the row it meets with the same values, a HOT
@@ -797,14 +1026,14 @@ RETURNING id, site, page_view, {fresh}";
 /// once: the second's insert waits for the first's commit, then meets its
 /// row (or inserts, if the first rolled back).
 const RECORD_PAGE_VIEWS: &str = "
-INSERT {or_fail} INTO page_views (site, page_view) {rows:tt}
-ON CONFLICT (site, page_view) {sqlite:DO NOTHING}{pg:DO UPDATE SET page_view = excluded.page_view}
-RETURNING ordinal, site, page_view, {fresh}";
+INSERT {or_fail} INTO page_views (site_id, page_view) {rows:it}
+ON CONFLICT (site_id, page_view) {sqlite:DO NOTHING}{pg:DO UPDATE SET page_view = excluded.page_view}
+RETURNING ordinal, site_id, page_view, {fresh}";
 
 /// The ordinals of some page views of a site: `?2` a JSON array of page
 /// views (through the unique index (site, page_view)).
 const PAGE_VIEW_ORDINALS: &str = "SELECT ordinal, page_view FROM page_views
-WHERE site = ?1 AND page_view IN (SELECT value{bytes} FROM {each:?2:p})";
+WHERE site_id = ?1 AND page_view IN (SELECT value{bytes} FROM {each:?2:p})";
 
 /// The largest inventory id (0 for none): rows of an upsert above it are
 /// new (SQLite; see [`write_inventories`]).
@@ -918,6 +1147,7 @@ fn record_types<C: Conn>(
 fn page_view_ordinals<'a, C: Conn>(
     c: &mut C,
     views: &[PageView<'a>],
+    names: &Names<'_>,
 ) -> Result<Ordinals<'a>, StoreError> {
     let mut ordinals = HashMap::with_capacity(views.len());
     let pg = C::DIALECT == Dialect::Postgres;
@@ -925,9 +1155,9 @@ fn page_view_ordinals<'a, C: Conn>(
         c,
         RECORD_PAGE_VIEWS,
         views,
-        |(site, pv), p| p.extend([Param::Text(site), Param::Text(pv)]),
+        |(site, pv), p| p.extend([Param::Int(names.id(site)), Param::Text(pv)]),
         &mut |row| {
-            let view = (row.str(1)?, row.str(2)?);
+            let view = (names.text(row.int(1)?)?, row.str(2)?);
             if let Ok(i) = views.binary_search(&view) {
                 if let Some(view) = views.get(i) {
                     // SQLite answers only the page views it inserted
@@ -955,7 +1185,7 @@ fn page_view_ordinals<'a, C: Conn>(
             .to_string();
         c.query(
             PAGE_VIEW_ORDINALS,
-            &[Param::Text(site), list.as_str().into()],
+            &[Param::Int(names.id(site)), list.as_str().into()],
             &mut |row| {
                 let pv = row.str(1)?;
                 if let Ok(i) = of_site.binary_search_by(|(_, v)| (*v).cmp(pv)) {
@@ -1007,9 +1237,10 @@ fn write_group<C: Conn>(
     c: &mut C,
     group: &Group<'_>,
     unknown_types: &[&FindingRecord],
+    names: &Names<'_>,
 ) -> Result<Vec<FirstSeen>, StoreError> {
     let first_seen = record_types(c, &group.types, unknown_types)?;
-    let ordinals = page_view_ordinals(c, &group.page_views)?;
+    let ordinals = page_view_ordinals(c, &group.page_views, names)?;
 
     // Each finding row as the upserts left it, for the chain: known from
     // the statement's parameters for rows it inserted, read again for rows
@@ -1051,7 +1282,7 @@ fn write_group<C: Conn>(
             |(m, ordinal), p| {
                 let r = m.row();
                 p.extend([
-                    Param::Text(r.site),
+                    Param::Int(names.id(r.site)),
                     r.page_view.into(),
                     r.page.into(),
                     r.kind.into(),
@@ -1067,7 +1298,7 @@ fn write_group<C: Conn>(
                     r.user_agent.into(),
                     r.raw.into(),
                     Param::Blob(&m.key),
-                    r.release.into(),
+                    names.opt_id(r.release).into(),
                     Param::Int(*ordinal),
                 ]);
             },
@@ -1081,9 +1312,9 @@ fn write_group<C: Conn>(
     let mut states = match last_id {
         Some(last_id) => match all_inserted(c, &in_order, last_id)? {
             Some(states) => states,
-            None => written_states(c, &group.findings, last_id)?,
+            None => written_states(c, &group.findings, last_id, names)?,
         },
-        None => returned_states(c, &group.findings, answered)?,
+        None => returned_states(c, &group.findings, answered, names)?,
     };
 
     let mut health: Vec<HealthState> = Vec::with_capacity(group.health.len());
@@ -1093,7 +1324,7 @@ fn write_group<C: Conn>(
         &group.health,
         |h, p| {
             p.extend([
-                Param::from(&h.site),
+                Param::Int(names.id(&h.site)),
                 (&h.page_view).into(),
                 (&h.page).into(),
                 h.status.as_str().into(),
@@ -1102,18 +1333,30 @@ fn write_group<C: Conn>(
                 (&h.received_at).into(),
                 (&h.user_agent).into(),
                 (&h.raw).into(),
-                (&h.release).into(),
+                names.opt_id(h.release.as_deref()).into(),
             ]);
         },
         &mut |row| {
-            health.push(health_state(row)?);
+            health.push(HealthState {
+                id: row.int(0)?,
+                site: names.text(row.int(1)?)?.to_owned(),
+                page_view: row.opt_text(2)?,
+                page: row.text(3)?,
+                status: row.text(4)?,
+                reason: row.opt_text(5)?,
+                at: row.text(6)?,
+                received_at: row.text(7)?,
+                user_agent: row.text(8)?,
+                raw: row.text(9)?,
+                release: names.opt_text(row.opt_int(10)?)?.map(str::to_owned),
+            });
             Ok(())
         },
     )?;
 
     // Vendors and hosts with their inventories, in this transaction (the
     // invariant above).
-    let inventories = write_inventories(c, &group.inventories, &ordinals)?;
+    let inventories = write_inventories(c, &group.inventories, &ordinals, names)?;
     // The chain last (each row's entry: the check of its site, above),
     // all of a site's entries at once: its head is locked once per commit,
     // after every row (in key order, as every writer does: no deadlock).
@@ -1133,7 +1376,7 @@ fn write_group<C: Conn>(
         at: &inv.at,
         digest: *digest,
     }));
-    extend_chains(c, pending)?;
+    extend_chains(c, pending, names)?;
     Ok(first_seen)
 }
 
@@ -1158,6 +1401,7 @@ fn write_inventories<'a, C: Conn>(
     c: &mut C,
     inventories: &[&'a InventoryRecord],
     ordinals: &Ordinals<'_>,
+    names: &Names<'_>,
 ) -> Result<Vec<InventoryWritten<'a>>, StoreError> {
     if inventories.is_empty() {
         return Ok(Vec::new());
@@ -1188,20 +1432,20 @@ fn write_inventories<'a, C: Conn>(
         inventories,
         |inv, p| {
             p.extend([
-                Param::from(&inv.site),
+                Param::Int(names.id(&inv.site)),
                 (&inv.page_view).into(),
                 (&inv.page).into(),
                 (&inv.at).into(),
                 (&inv.received_at).into(),
                 (&inv.user_agent).into(),
                 (&inv.raw).into(),
-                (&inv.release).into(),
+                names.opt_id(inv.release.as_deref()).into(),
                 Param::Int(ordinals.of(&inv.site, &inv.page_view).ordinal),
             ]);
         },
         &mut |row| {
             let id = row.int(0)?;
-            stored.insert((row.text(1)?, row.text(2)?), id);
+            stored.insert((names.text(row.int(1)?)?.to_owned(), row.text(2)?), id);
             if row.int(3)? == 0 && id <= last_id {
                 replaced.push(id);
             }
@@ -1480,7 +1724,7 @@ impl<'a> Written<'a> {
 /// A findings upsert's answer for one row on PostgreSQL
 /// ([`upsert_answer!`]).
 struct Answered {
-    site: String,
+    site: i64,
     page_view: String,
     key: [u8; DEDUPE_KEY_BYTES],
     id: i64,
@@ -1492,7 +1736,7 @@ impl Answered {
         let key = <[u8; DEDUPE_KEY_BYTES]>::try_from(row.blob(2)?.as_slice())
             .map_err(|_| StoreError::Untrusted("a finding's dedupe key is not 16 bytes".into()))?;
         Ok(Answered {
-            site: row.text(0)?,
+            site: row.int(0)?,
             page_view: row.text(1)?,
             key,
             id: row.int(3)?,
@@ -1509,12 +1753,13 @@ fn returned_states<'g, C: Conn>(
     c: &mut C,
     findings: &'g [Merged<'g>],
     answered: Vec<Answered>,
+    names: &Names<'_>,
 ) -> Result<Vec<Written<'g>>, StoreError> {
-    let by_key: HashMap<(&str, &str, [u8; DEDUPE_KEY_BYTES]), &Merged<'_>> = findings
+    let by_key: HashMap<(i64, &str, [u8; DEDUPE_KEY_BYTES]), &Merged<'_>> = findings
         .iter()
         .map(|m| {
             (
-                (m.first.site.as_str(), m.first.page_view.as_str(), m.key),
+                (names.id(&m.first.site), m.first.page_view.as_str(), m.key),
                 m,
             )
         })
@@ -1522,7 +1767,7 @@ fn returned_states<'g, C: Conn>(
     let mut states = Vec::with_capacity(findings.len());
     let mut met: Vec<i64> = Vec::new();
     for a in &answered {
-        match by_key.get(&(a.site.as_str(), a.page_view.as_str(), a.key)) {
+        match by_key.get(&(a.site, a.page_view.as_str(), a.key)) {
             Some(m) if a.inserted => states.push(Written::inserted(m, a.id)),
             _ => met.push(a.id),
         }
@@ -1607,7 +1852,7 @@ fn all_inserted<'g, C: Conn>(
 /// in a VALUES list).
 const PAGE_VIEW_KEYS: &str = "SELECT id, page_view, dedupe FROM findings
 WHERE ordinal IN (SELECT ordinal FROM page_views
-                  WHERE site = ?1 AND page_view IN (SELECT value{bytes} FROM {each:?2:p}))";
+                  WHERE site_id = ?1 AND page_view IN (SELECT value{bytes} FROM {each:?2:p}))";
 
 /// A finding's key within its site: (page view, dedupe key).
 type PageViewKey<'a> = (&'a str, [u8; DEDUPE_KEY_BYTES]);
@@ -1620,6 +1865,7 @@ fn written_states<'g, C: Conn>(
     c: &mut C,
     findings: &'g [Merged<'g>],
     last_id: i64,
+    names: &Names<'_>,
 ) -> Result<Vec<Written<'g>>, StoreError> {
     let mut by_site: BTreeMap<&str, (BTreeSet<&str>, BTreeMap<PageViewKey<'_>, &Merged<'_>>)> =
         BTreeMap::new();
@@ -1634,7 +1880,7 @@ fn written_states<'g, C: Conn>(
         let views = serde_json::Value::from(views.into_iter().collect::<Vec<_>>()).to_string();
         c.query(
             PAGE_VIEW_KEYS,
-            &[site.into(), views.as_str().into()],
+            &[Param::Int(names.id(site)), views.as_str().into()],
             &mut |row| {
                 let id = row.int(0)?;
                 let page_view = row.text(1)?;
@@ -1667,19 +1913,19 @@ ON CONFLICT (site) DO UPDATE SET seq = chain_heads.seq
 RETURNING seq, hash";
 const CHAIN_HEAD_SET: &str = "UPDATE chain_heads SET seq = ?2, hash = ?3 WHERE site = ?1";
 const CHAIN_INSERT: &str = "
-INSERT {or_fail} INTO chain (site, seq, kind, row_id, at, digest, hash) {rows:tititbb}";
+INSERT {or_fail} INTO chain (site_id, seq, kind, row_id, at, digest, hash) {rows:iititbb}";
 /// PostgreSQL: the entries inserted and the head moved to the last of
 /// them in one statement (a data-modifying `WITH`, which SQLite does not
 /// have: it runs [`CHAIN_INSERT`] and [`CHAIN_HEAD_SET`]), one round trip
 /// a site and commit fewer.
 const CHAIN_APPEND_PG: &str = "
 WITH entries AS (
-    INSERT INTO chain (site, seq, kind, row_id, at, digest, hash) {rows:tititbb}
-    RETURNING site, seq, hash
+    INSERT INTO chain (site_id, seq, kind, row_id, at, digest, hash) {rows:iititbb}
+    RETURNING site_id, seq, hash
 )
 UPDATE chain_heads SET seq = last.seq, hash = last.hash
-FROM (SELECT site, seq, hash FROM entries ORDER BY seq DESC LIMIT 1) AS last
-WHERE chain_heads.site = last.site";
+FROM (SELECT site_id, seq, hash FROM entries ORDER BY seq DESC LIMIT 1) AS last
+WHERE chain_heads.site = (SELECT nm.name FROM names nm WHERE nm.id = last.site_id)";
 
 /// A site's chain head: (seq, hash), locked until the transaction ends.
 fn lock_head<C: Conn>(c: &mut C, site: &str) -> Result<(i64, Hash), StoreError> {
@@ -1706,6 +1952,7 @@ fn untrusted_chain(site: &str, what: &str) -> StoreError {
 fn append<C: Conn>(
     c: &mut C,
     site: &str,
+    site_id: i64,
     mut make: impl FnMut(i64, Hash) -> Vec<Entry>,
 ) -> Result<Vec<Entry>, StoreError> {
     let (seq, hash) = lock_head(c, site)?;
@@ -1726,7 +1973,7 @@ fn append<C: Conn>(
         &entries,
         |e, params| {
             params.extend([
-                Param::Text(site),
+                Param::Int(site_id),
                 Param::Int(e.seq),
                 Param::Text(&e.kind),
                 Param::Int(e.row),
@@ -1777,7 +2024,7 @@ fn finding_entries<'a>(kind: &'static str, states: &'a mut [Written<'_>]) -> Vec
 /// chain), by the `chain_checkpoints_by_site` index, then the chain's
 /// primary key.
 const SITE_PURGED_BEFORE: &str = "SELECT max(e.at) FROM chain_checkpoints cp
-JOIN chain e ON e.site = cp.site AND e.seq = cp.seq
+JOIN chain e ON e.site_id = (SELECT nm.id FROM names nm WHERE nm.name = cp.site) AND e.seq = cp.seq
 WHERE cp.site = ?1 AND e.kind = 'checkpoint' AND e.row_id = cp.id";
 
 /// Takes out of `pending` (an events store's row versions) the late ones
@@ -1835,14 +2082,18 @@ fn leave_late_versions_out<C: Conn>(
 /// Appends the entries of a commit (`pending`: findings, then health
 /// reports, then inventories, each in id order), site by site in key order
 /// (no deadlock between collectors), one head lock per site.
-fn extend_chains<C: Conn>(c: &mut C, mut pending: Vec<Pending<'_>>) -> Result<(), StoreError> {
+fn extend_chains<C: Conn>(
+    c: &mut C,
+    mut pending: Vec<Pending<'_>>,
+    names: &Names<'_>,
+) -> Result<(), StoreError> {
     // Stable: each site's entries keep their order.
     pending.sort_by(|a, b| a.site.cmp(b.site));
     for site_entries in pending.chunk_by(|a, b| a.site == b.site) {
         let Some(site) = site_entries.first().map(|p| p.site) else {
             continue;
         };
-        append(c, site, |mut seq, mut prev| {
+        append(c, site, names.id(site), |mut seq, mut prev| {
             site_entries
                 .iter()
                 .map(|p| {
@@ -1870,6 +2121,7 @@ fn record_checkpoints<C: Conn>(
     removed: &BTreeMap<String, Removed>,
     key: Option<&SigningKey>,
 ) -> Result<(), StoreError> {
+    let names = site_ids(c, removed.keys().map(String::as_str))?;
     for (site, r) in removed {
         let id = first(
             c,
@@ -1880,7 +2132,7 @@ fn record_checkpoints<C: Conn>(
         )?
         .ok_or_else(|| untrusted_chain(site, "a checkpoint could not be recorded"))?;
         let mut checkpoint = None;
-        append(c, site, |mut seq, mut prev| {
+        append(c, site, names.id(site), |mut seq, mut prev| {
             let mut entries: Vec<Entry> = [
                 (chain::REMOVED, &r.findings),
                 (chain_rows::HEALTH_REMOVED, &r.health),
@@ -1956,13 +2208,15 @@ const STATES_OF_INVENTORIES: &str = concat!(
 /// not a hash, and the check names the entry).
 const CHAIN_ENTRIES: &str =
     "SELECT seq, kind, row_id, at, CAST(digest AS {blob}), CAST(hash AS {blob})
-FROM chain WHERE site = ?1 AND seq >= ?2 ORDER BY seq";
+FROM chain WHERE site_id = (SELECT nm.id FROM names nm WHERE nm.name = ?1) AND seq >= ?2 ORDER BY seq";
 const CHAIN_CHECKPOINTS: &str = "SELECT id, site, seq, before, findings, health, inventories,
     boundary, signature, public_key FROM chain_checkpoints WHERE site = ?1 AND seq >= ?2";
 const SITE_FINDINGS: &str = concat!(
     "SELECT ",
     finding_state_columns!(),
-    " FROM findings WHERE site = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+    " FROM findings WHERE site_id = ",
+    id_of!("?1"),
+    " AND id > ?2 ORDER BY id LIMIT ?3"
 );
 
 /// An entry as stored, its `prev` not yet known ([`GENESIS`]: see
@@ -2133,12 +2387,16 @@ fn health_state(row: &dyn Row) -> Result<HealthState, StoreError> {
 const SITE_HEALTH: &str = concat!(
     "SELECT ",
     health_state_columns!(),
-    " FROM health WHERE site = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+    " FROM health WHERE site_id = ",
+    id_of!("?1"),
+    " AND id > ?2 ORDER BY id LIMIT ?3"
 );
 const SITE_INVENTORIES: &str = concat!(
     "SELECT ",
     inventory_state_columns!(),
-    " FROM inventories WHERE site = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+    " FROM inventories WHERE site_id = ",
+    id_of!("?1"),
+    " AND id > ?2 ORDER BY id LIMIT ?3"
 );
 /// The child rows of some inventories: `?1` a JSON array of their ids.
 const VENDORS_OF_INVENTORIES: &str = "SELECT inventory, vendor, requests, script_requests,
@@ -2234,7 +2492,9 @@ fn read_inventories<C: Conn>(
 const EVIDENCE_FINDINGS: &str = concat!(
     "SELECT ",
     finding_state_columns!(),
-    " FROM findings WHERE site = ?1
+    " FROM findings WHERE site_id = ",
+    id_of!("?1"),
+    "
         AND (CAST(?2 AS TEXT) IS NULL OR at >= ?2)
         AND (CAST(?3 AS TEXT) IS NULL OR at < ?3)
         AND (CAST(?4 AS BIGINT) IS NULL OR id = ?4)
@@ -2242,31 +2502,35 @@ const EVIDENCE_FINDINGS: &str = concat!(
 );
 /// The latest entry of each of some findings: `?2` a JSON array of ids.
 const LATEST_ENTRIES: &str = "SELECT row_id, max(seq) FROM chain
-WHERE site = ?1 AND kind = 'finding' AND row_id IN (SELECT CAST(value AS BIGINT) FROM {each:?2:i})
+WHERE site_id = (SELECT nm.id FROM names nm WHERE nm.name = ?1) AND kind = 'finding' AND row_id IN (SELECT CAST(value AS BIGINT) FROM {each:?2:i})
 GROUP BY row_id";
 /// The latest entry of each of some row versions: `?2` a JSON array of
 /// row keys.
 const LATEST_VERSIONS: &str = "SELECT row_id, max(seq) FROM chain
-WHERE site = ?1 AND kind IN ('version', 'health-version', 'inventory-version') AND row_id IN (SELECT CAST(value AS BIGINT) FROM {each:?2:i})
+WHERE site_id = (SELECT nm.id FROM names nm WHERE nm.name = ?1) AND kind IN ('version', 'health-version', 'inventory-version') AND row_id IN (SELECT CAST(value AS BIGINT) FROM {each:?2:i})
 GROUP BY row_id";
 /// The latest entry of each of some rows of one kind: `?2` a JSON array
 /// of ids, `?3` the kind.
 const LATEST_ENTRIES_OF: &str = "SELECT row_id, max(seq) FROM chain
-WHERE site = ?1 AND kind = ?3 AND row_id IN (SELECT CAST(value AS BIGINT) FROM {each:?2:i})
+WHERE site_id = (SELECT nm.id FROM names nm WHERE nm.name = ?1) AND kind = ?3 AND row_id IN (SELECT CAST(value AS BIGINT) FROM {each:?2:i})
 GROUP BY row_id";
 const EVIDENCE_INVENTORIES: &str = concat!(
     "SELECT ",
     inventory_state_columns!(),
     " FROM inventories
 WHERE ordinal IN (SELECT ordinal FROM page_views
-                  WHERE site = ?1 AND page_view IN (SELECT value{bytes} FROM {each:?2:p}))
+                  WHERE site_id = ",
+    id_of!("?1"),
+    " AND page_view IN (SELECT value{bytes} FROM {each:?2:p}))
 ORDER BY page_view"
 );
 const EVIDENCE_HEALTH: &str = concat!(
     "SELECT ",
     health_state_columns!(),
     " FROM health
-WHERE site = ?1 AND page_view IN (SELECT value{bytes} FROM {each:?2:p}) ORDER BY id"
+WHERE site_id = ",
+    id_of!("?1"),
+    " AND page_view IN (SELECT value{bytes} FROM {each:?2:p}) ORDER BY id"
 );
 
 // --------------------------------------------------------------- queries
@@ -2307,11 +2571,15 @@ macro_rules! until {
 macro_rules! window {
     () => {
         concat!(
-            "site = ?1 AND ",
+            "site_id = ",
+            id_of!("?1"),
+            " AND ",
             since!("?2"),
             " AND ",
             until!("?3"),
-            " AND (CAST(?4 AS TEXT) IS NULL OR release = ?4)"
+            " AND (CAST(?4 AS TEXT) IS NULL OR release_id = ",
+            id_of!("?4"),
+            ")"
         )
     };
 }
@@ -2321,9 +2589,13 @@ macro_rules! window {
 macro_rules! inventory_window {
     () => {
         concat!(
-            "SELECT id FROM inventories WHERE site = ?1 AND ",
+            "SELECT id FROM inventories WHERE site_id = ",
+            id_of!("?1"),
+            " AND ",
             since!("?2"),
-            " AND (CAST(?3 AS TEXT) IS NULL OR release = ?3)"
+            " AND (CAST(?3 AS TEXT) IS NULL OR release_id = ",
+            id_of!("?3"),
+            ")"
         )
     };
 }
@@ -2336,7 +2608,7 @@ macro_rules! old_ids {
         concat!(
             "SELECT id FROM ",
             $table,
-            " WHERE site IN (SELECT key FROM sites) AND ",
+            " WHERE site_id IN (SELECT nm.id FROM names nm JOIN sites s ON s.key = nm.name) AND ",
             before!("?1"),
             " LIMIT ?2 {skip_locked}"
         )
@@ -2346,10 +2618,15 @@ macro_rules! old_ids {
 macro_rules! findings_query {
     ($order:literal) => {
         concat!(
-            "SELECT type, vendor, site, page, at, page_view, category, count, evidence, consent, received_at,
-                    release
+            "SELECT type, vendor, ",
+            name_of!("site_id"),
+            ", page, at, page_view, category, count, evidence, consent, received_at, ",
+            name_of!("release_id"),
+            "
              FROM findings
-             WHERE site = ?1
+             WHERE site_id = ",
+            id_of!("?1"),
+            "
                AND (CAST(?2 AS TEXT) IS NULL OR type IN (SELECT value{bytes} FROM {each:?2:k}))
                AND (CAST(?3 AS TEXT) IS NULL OR vendor IN (SELECT value{bytes} FROM {each:?3:v}))
                AND ",
@@ -2360,7 +2637,9 @@ macro_rules! findings_query {
                AND (CAST(?6 AS TEXT) IS NULL OR page = ?6)
                AND (CAST(?7 AS TEXT) IS NULL OR page_view = ?7)
                AND (CAST(?8 AS TEXT) IS NULL OR category = ?8)
-               AND (CAST(?10 AS TEXT) IS NULL OR release = ?10)
+               AND (CAST(?10 AS TEXT) IS NULL OR release_id = ",
+            id_of!("?10"),
+            ")
              ORDER BY ",
             $order,
             " LIMIT ?9"
@@ -2468,17 +2747,36 @@ const INVENTORY_HOSTS: &str = concat!(
      LIMIT ?4"
 );
 
+/// A release's rows (findings, inventories): `?1` site, `?2` release, by
+/// their ids (`findings_by_site_release`, `inventories_by_site_release`).
+macro_rules! release_rows {
+    () => {
+        concat!(
+            "site_id = ",
+            id_of!("?1"),
+            " AND release_id = ",
+            id_of!("?2")
+        )
+    };
+}
+
 /// A release's page views: `?1` site, `?2` release.
-const PROFILE_PAGE_VIEWS: &str = "
+const PROFILE_PAGE_VIEWS: &str = concat!(
+    "
 SELECT count(*) FROM (
-  SELECT page_view FROM inventories WHERE site = ?1 AND release = ?2
+  SELECT page_view FROM inventories WHERE ",
+    release_rows!(),
+    "
   UNION
-  SELECT page_view FROM findings WHERE site = ?1 AND release = ?2 AND type <> 'csp_blocked') pv";
+  SELECT page_view FROM findings WHERE ",
+    release_rows!(),
+    " AND type <> 'csp_blocked') pv"
+);
 
 /// A release's inventories: `?1` site, `?2` release.
 macro_rules! release_inventories {
     () => {
-        "SELECT id FROM inventories WHERE site = ?1 AND release = ?2"
+        concat!("SELECT id FROM inventories WHERE ", release_rows!())
     };
 }
 
@@ -2491,7 +2789,9 @@ const PROFILE_VENDORS: &str = concat!(
     release_inventories!(),
     ")
        UNION
-       SELECT page_view, vendor FROM findings WHERE site = ?1 AND release = ?2 AND type <> 'csp_blocked'
+       SELECT page_view, vendor FROM findings WHERE ",
+    release_rows!(),
+    " AND type <> 'csp_blocked'
      ) x
      GROUP BY vendor ORDER BY 2 DESC, 1"
 );
@@ -2525,23 +2825,35 @@ const PROFILE_COOKIES: &str = concat!(
 
 /// The longest lifetime (days) of each cookie in the release's findings'
 /// evidence; `?3`: most names.
-const PROFILE_COOKIE_DAYS: &str = "
+const PROFILE_COOKIE_DAYS: &str = concat!(
+    "
 SELECT cookie, max(days) FROM (
   SELECT {json_text:e:cookie} AS cookie, CAST({json_text:e:days} AS BIGINT) AS days
   FROM (SELECT {json:evidence} AS e FROM findings
-        WHERE site = ?1 AND release = ?2 AND evidence_kind = 'cookie') f
+        WHERE ",
+    release_rows!(),
+    " AND evidence_kind = 'cookie') f
   WHERE {json_object:e}) d
 WHERE cookie IS NOT NULL AND days IS NOT NULL
-GROUP BY cookie ORDER BY 1 LIMIT ?3";
+GROUP BY cookie ORDER BY 1 LIMIT ?3"
+);
 
 /// Finding types and their rows.
-const PROFILE_TYPES: &str = "
-SELECT type, count(*) FROM findings WHERE site = ?1 AND release = ?2
-GROUP BY type ORDER BY 2 DESC, 1";
+const PROFILE_TYPES: &str = concat!(
+    "
+SELECT type, count(*) FROM findings WHERE ",
+    release_rows!(),
+    "
+GROUP BY type ORDER BY 2 DESC, 1"
+);
 
 /// A site's health reports since `?2` (or NULL), oldest first; `?3`: most rows.
 const HEALTH: &str = concat!(
-    "SELECT site, page, page_view, status, reason, at, received_at FROM health WHERE site = ?1 AND ",
+    "SELECT ",
+    name_of!("site_id"),
+    ", page, page_view, status, reason, at, received_at FROM health WHERE site_id = ",
+    id_of!("?1"),
+    " AND ",
     since!("?2"),
     " ORDER BY {hour:at}, at, id LIMIT ?3"
 );
@@ -3089,7 +3401,8 @@ impl<C: Conn> Store for Db<C> {
             };
             pending.sort_by_key(|a| (rank(a.kind), a.row));
             let late = leave_late_versions_out(c, &mut pending)?;
-            extend_chains(c, pending)?;
+            let names = site_ids(c, pending.iter().map(|p| p.site))?;
+            extend_chains(c, pending, &names)?;
             Ok((first_seen, late))
         })?;
         for (site, rows) in late {
@@ -3422,7 +3735,7 @@ mod tests {
         for (sql, index) in [
             (
                 PAGE_VIEW_ORDINALS,
-                "sqlite_autoindex_page_views_1 (site=? AND page_view=?)",
+                "sqlite_autoindex_page_views_1 (site_id=? AND page_view=?)",
             ),
             (PAGE_VIEW_KEYS, "findings_by_key (ordinal=?)"),
             (
@@ -3430,6 +3743,17 @@ mod tests {
                 "sqlite_autoindex_inventories_1 (ordinal=?)",
             ),
             (ORDINALS_OF, "INTEGER PRIMARY KEY (rowid=?)"),
+            // A release's rows by the site's and release's ids (schema 15),
+            // each looked up once in `names`.
+            (
+                PROFILE_TYPES,
+                "findings_by_site_release (site_id=? AND release_id=?)",
+            ),
+            (
+                PROFILE_COOKIES,
+                "inventories_by_site_release (site_id=? AND release_id=?)",
+            ),
+            (PROFILE_TYPES, "sqlite_autoindex_names_1 (name=?)"),
             (DELETE_PAGE_VIEWS, "findings_by_key (ordinal=?)"),
             (
                 DELETE_PAGE_VIEWS,
@@ -3443,7 +3767,7 @@ mod tests {
             let plan = plan(sql);
             assert!(
                 plan.iter()
-                    .any(|l| l.contains("_by_site_hour (site=? AND <expr><?)")),
+                    .any(|l| l.contains("_by_site_hour (site_id=? AND <expr><?)")),
                 "{sql}\n{plan:#?}"
             );
         }

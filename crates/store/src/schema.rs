@@ -14,7 +14,7 @@
 //! | `{rows:C…}`           | `VALUES (?1,…,?N),(?N+1,…)`: one tuple of N parameters per row written, N the letters of `C…` | `SELECT unnest($1::T[]),…,unnest($N::T[])`: each column one array parameter, of the type its letter names (`t` TEXT, `i` BIGINT, `b` BYTEA), whatever the rows |
 //! | `{list:C}`            | `?1,?2,…`: one parameter per row (an `IN` list; SQLite's VM runs it without the temporary table `IN (VALUES …)` costs) | `SELECT unnest($1::T[])`, as `{rows:C}` |
 //! | `{fresh}`             | `0`: not known (a rowid may be reused after a delete) | `CASE WHEN xmax = 0 THEN 1 ELSE 0 END` in an upsert's `RETURNING`: 1 when the row was inserted, 0 when updated |
-//! | `{sum:X}`             | `CAST(total(X) AS INTEGER)`         | `LEAST(sum(X), i64::MAX)::bigint` (both saturate) |
+//! | `{sum:X}`             | `CAST(total(X) AS INTEGER)`         | `LEAST(coalesce(sum(X), 0), i64::MAX)::bigint` (both saturate, and answer 0 for no rows: `LEAST` skips a NULL, so without `coalesce` no rows read as i64::MAX) |
 //! | `{each:X:A}`          | `json_each(X) AS A`                 | `jsonb_array_elements_text(CAST(X AS TEXT)::jsonb) AS A(value)` (rows `A.value` of a JSON array of strings) |
 //! | `{json:X}`            | `X`                                 | `CAST(X AS TEXT)::jsonb`                    |
 //! | `{json_object:X}`     | `json_valid(X) AND json_type(X) = 'object'` | `jsonb_typeof(X) = 'object'`        |
@@ -27,7 +27,7 @@
 //! | `{or_fail}`           | `OR FAIL` (`INSERT {or_fail} INTO`): a constraint broken stops the statement but keeps its rows before, so SQLite needs no statement journal for a multi-row insert (it keeps one to undo a statement that aborts); only for statements whose error fails their whole transaction (`conn::transaction` rolls it back) | nothing (a statement's error aborts the transaction) |
 //! | `{bytes}`             | nothing (byte order already)        | ` COLLATE "C"` (after an expression)        |
 //! | `{blob}`              | `BLOB`                              | `BYTEA`                                     |
-//! | `{id_continues:T}`    | nothing (a new rowid is the largest + 1) | `SELECT setval(…)`: table `T`'s identity continues after the largest `id` (rows copied with their ids) |
+//! | `{id_continues:T}`, `{id_continues:T:C}` | nothing (a new rowid is the largest + 1) | `SELECT setval(…)`: table `T`'s identity (`id`, or column `C`) continues after the largest (rows copied with their ids) |
 //! | `{unhex:X}`           | `coalesce(unhex(X), X'')`: the bytes of hex text `X`; text that is not hex becomes an empty blob (a hash that matches nothing), not an error | `CASE WHEN X ~ '^([0-9a-fA-F][0-9a-fA-F])*$' THEN decode(X, 'hex') ELSE ''::bytea END`, the same |
 //! | `{hour:X}`            | `substr(X, 1, 13)` (a parameter cast to text): the hour of an ISO 8601 time (`2026-12-05T16`), what the time indexes hold | same |
 //!
@@ -59,7 +59,7 @@ pub enum Dialect {
 
 /// The schema version this build writes: the last migration's. SQLite keeps
 /// it in `PRAGMA user_version`, PostgreSQL in the `tagwatch_schema` table.
-pub const SCHEMA_VERSION: i64 = 14;
+pub const SCHEMA_VERSION: i64 = 15;
 
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -143,6 +143,12 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: PAGE_VIEW_ORDINALS,
         sql: V14_PAGE_VIEW_ORDINALS,
+        backfill: None,
+        then: "",
+    },
+    Migration {
+        version: NAME_IDS,
+        sql: V15_NAME_IDS,
         backfill: None,
         then: "",
     },
@@ -727,6 +733,169 @@ CREATE INDEX inventories_by_site_release ON inventories(site, release);
 {id_continues:inventories};
 ";
 
+/// The version of [`V15_NAME_IDS`] (its upgrade test starts from the
+/// version before it).
+pub(crate) const NAME_IDS: i64 = 15;
+
+/// Sites and releases by integer id (issue 12): the report rows and keys
+/// that held a site's key and a release's text hold the id `names` gives
+/// that text instead. Every key of `findings`, `health`, `inventories`,
+/// `page_views` and `chain` led with the site's key (≈ 27 bytes that all
+/// its neighbours share), and `findings_by_site_release` with the release
+/// (≈ 22 more) too, so each insert's descent compared ≈ 50 equal bytes at
+/// each step, and each row carried them: sized at −10 % of SQLite's
+/// instructions and −15 % of the bytes a batch written
+/// (docs/benchmarks.md, "The writer's statements, B-trees and bytes a
+/// row"). Every index is kept, on the ids.
+///
+/// `names` holds both kinds of text (a site key and a release may be the
+/// same text: one id, which each column reads as its own). A name gets its
+/// id the first time a commit writes it, in the commit's transaction
+/// (`db::name_ids`: an insert that does nothing for a name already there,
+/// then a read of those met; on PostgreSQL a second collector inserting
+/// the same new name waits for the first's commit, then meets its row).
+/// Nothing deletes a name (retention leaves them, as it leaves
+/// `site_releases`), so an id once committed stays that text's and the
+/// writer keeps those it has used. Reads join back to the texts: a query
+/// by site or release looks its id up first (one probe of `names`), and
+/// the columns it answers read the text by id. The chain's canonical forms
+/// and everything a reader sees keep the texts; `chain_heads` and
+/// `chain_checkpoints` (a row a site) keep the site's key.
+///
+/// The tables are copied (SQLite cannot change a column's type) in id
+/// order, ids kept, their indexes made again on the ids; on PostgreSQL
+/// each identity then continues after the largest copied.
+const V15_NAME_IDS: &str = "
+CREATE TABLE names (
+    id    {id},
+    name  {text} NOT NULL,
+    UNIQUE (name)
+);
+INSERT INTO names (name)
+    SELECT name FROM (
+        SELECT key AS name FROM sites
+        UNION SELECT site FROM page_views
+        UNION SELECT site FROM findings
+        UNION SELECT site FROM health
+        UNION SELECT site FROM inventories
+        UNION SELECT site FROM chain
+        UNION SELECT release FROM findings WHERE release IS NOT NULL
+        UNION SELECT release FROM health WHERE release IS NOT NULL
+        UNION SELECT release FROM inventories WHERE release IS NOT NULL) n
+    ORDER BY name;
+
+CREATE TABLE page_views_v15 (
+    ordinal     {id},
+    site_id     BIGINT NOT NULL,
+    page_view   {text} NOT NULL,
+    UNIQUE (site_id, page_view)
+);
+INSERT INTO page_views_v15 (ordinal, site_id, page_view)
+    SELECT p.ordinal, s.id, p.page_view FROM page_views p JOIN names s ON s.name = p.site
+    ORDER BY p.ordinal;
+DROP TABLE page_views;
+ALTER TABLE page_views_v15 RENAME TO page_views;
+{id_continues:page_views:ordinal};
+
+CREATE TABLE findings_v15 (
+    id             {id},
+    site_id        BIGINT NOT NULL,
+    page_view      {text} NOT NULL,
+    page           {text} NOT NULL,
+    type           {text} NOT NULL,
+    vendor         {text} NOT NULL,
+    category       {text},
+    evidence_kind  {text},
+    evidence       {text} NOT NULL,
+    consent_source {text},
+    consent        {text} NOT NULL,
+    count          BIGINT NOT NULL,
+    at             {text} NOT NULL,
+    received_at    {text} NOT NULL,
+    user_agent     {text} NOT NULL,
+    raw            {text} NOT NULL,
+    dedupe         {blob},
+    release_id     BIGINT,
+    ordinal        BIGINT NOT NULL
+);
+INSERT INTO findings_v15
+    (id, site_id, page_view, page, type, vendor, category, evidence_kind, evidence, consent_source,
+     consent, count, at, received_at, user_agent, raw, dedupe, release_id, ordinal)
+    SELECT f.id, s.id, f.page_view, f.page, f.type, f.vendor, f.category, f.evidence_kind, f.evidence,
+           f.consent_source, f.consent, f.count, f.at, f.received_at, f.user_agent, f.raw, f.dedupe,
+           r.id, f.ordinal
+    FROM findings f JOIN names s ON s.name = f.site LEFT JOIN names r ON r.name = f.release
+    ORDER BY f.id;
+DROP TABLE findings;
+ALTER TABLE findings_v15 RENAME TO findings;
+CREATE UNIQUE INDEX findings_by_key ON findings(ordinal, dedupe);
+CREATE INDEX findings_by_site_hour ON findings(site_id, ({hour:at}));
+CREATE INDEX findings_by_site_release ON findings(site_id, release_id);
+{id_continues:findings};
+
+CREATE TABLE health_v15 (
+    id          {id},
+    site_id     BIGINT NOT NULL,
+    page_view   {text},
+    page        {text} NOT NULL,
+    status      {text} NOT NULL,
+    reason      {text},
+    at          {text} NOT NULL,
+    received_at {text} NOT NULL,
+    user_agent  {text} NOT NULL,
+    raw         {text} NOT NULL,
+    release_id  BIGINT
+);
+INSERT INTO health_v15 (id, site_id, page_view, page, status, reason, at, received_at, user_agent, raw, release_id)
+    SELECT h.id, s.id, h.page_view, h.page, h.status, h.reason, h.at, h.received_at, h.user_agent, h.raw, r.id
+    FROM health h JOIN names s ON s.name = h.site LEFT JOIN names r ON r.name = h.release
+    ORDER BY h.id;
+DROP TABLE health;
+ALTER TABLE health_v15 RENAME TO health;
+CREATE INDEX health_by_site_hour ON health(site_id, ({hour:at}));
+{id_continues:health};
+
+CREATE TABLE inventories_v15 (
+    id          {id},
+    site_id     BIGINT NOT NULL,
+    page_view   {text} NOT NULL,
+    page        {text} NOT NULL,
+    at          {text} NOT NULL,
+    received_at {text} NOT NULL,
+    user_agent  {text} NOT NULL,
+    raw         {text} NOT NULL,
+    release_id  BIGINT,
+    ordinal     BIGINT NOT NULL,
+    UNIQUE (ordinal)
+);
+INSERT INTO inventories_v15 (id, site_id, page_view, page, at, received_at, user_agent, raw, release_id, ordinal)
+    SELECT i.id, s.id, i.page_view, i.page, i.at, i.received_at, i.user_agent, i.raw, r.id, i.ordinal
+    FROM inventories i JOIN names s ON s.name = i.site LEFT JOIN names r ON r.name = i.release
+    ORDER BY i.id;
+DROP TABLE inventories;
+ALTER TABLE inventories_v15 RENAME TO inventories;
+CREATE INDEX inventories_by_site_hour ON inventories(site_id, ({hour:at}));
+CREATE INDEX inventories_by_site_release ON inventories(site_id, release_id);
+{id_continues:inventories};
+
+CREATE TABLE chain_v15 (
+    site_id BIGINT NOT NULL,
+    seq     BIGINT NOT NULL,
+    kind    {text} NOT NULL,
+    row_id  BIGINT NOT NULL,
+    at      {text} NOT NULL,
+    digest  {blob} NOT NULL,
+    hash    {blob} NOT NULL,
+    PRIMARY KEY (site_id, seq)
+) {without_rowid};
+INSERT INTO chain_v15 (site_id, seq, kind, row_id, at, digest, hash)
+    SELECT s.id, e.seq, e.kind, e.row_id, e.at, e.digest, e.hash
+    FROM chain e JOIN names s ON s.name = e.site
+    ORDER BY s.id, e.seq;
+DROP TABLE chain;
+ALTER TABLE chain_v15 RENAME TO chain;
+";
+
 /// `sql` in `dialect`: tokens filled in (see the module comment), `?N`
 /// parameters as `$N` for PostgreSQL, SQLite's `{rows:C…}`
 /// and `{list:C}` repeated for `rows` rows. The statements contain no other `?` and no
@@ -768,7 +937,9 @@ pub fn render(sql: &str, dialect: Dialect, rows: usize) -> String {
             ("fresh", false) => "0".to_owned(),
             ("fresh", true) => "CASE WHEN xmax = 0 THEN 1 ELSE 0 END".to_owned(),
             ("sum", false) => format!("CAST(total({x}) AS INTEGER)"),
-            ("sum", true) => format!("LEAST(sum({x}), 9223372036854775807)::bigint"),
+            ("sum", true) => {
+                format!("LEAST(coalesce(sum({x}), 0), 9223372036854775807)::bigint")
+            }
             ("each", false) => format!("json_each({}) AS {y}", param(x, pg)),
             ("each", true) => format!(
                 "jsonb_array_elements_text(CAST({} AS TEXT)::jsonb) AS {y}(value)",
@@ -801,9 +972,12 @@ pub fn render(sql: &str, dialect: Dialect, rows: usize) -> String {
             }
             ("hour", _) => format!("substr({x}, 1, 13)"),
             ("id_continues", false) => String::new(),
-            ("id_continues", true) => format!(
-                "SELECT setval(pg_get_serial_sequence('{x}', 'id'), coalesce(max(id), 0) + 1, false) FROM {x}"
-            ),
+            ("id_continues", true) => {
+                let column = if y.is_empty() { "id" } else { y };
+                format!(
+                    "SELECT setval(pg_get_serial_sequence('{x}', '{column}'), coalesce(max({column}), 0) + 1, false) FROM {x}"
+                )
+            }
             ("unhex", false) => format!("coalesce(unhex({x}), X'')"),
             ("unhex", true) => format!(
                 "CASE WHEN {x} ~ '^([0-9a-fA-F][0-9a-fA-F])*$' THEN decode({x}, 'hex') ELSE ''::bytea END"

@@ -812,8 +812,8 @@ mod tests {
         Connection::open(&path)
             .expect("open")
             .execute_batch(
-                "INSERT INTO health (site, page_view, page, status, reason, at, received_at, user_agent, raw)
-                 VALUES ('tw_a', NULL, 'https://shop.example/', 'ok', NULL,
+                "INSERT INTO health (site_id, page_view, page, status, reason, at, received_at, user_agent, raw)
+                 VALUES ((SELECT id FROM names WHERE name = 'tw_a'), NULL, 'https://shop.example/', 'ok', NULL,
                          '2024-05-01T12:00:00.000Z', '2024-05-01T12:00:00.000Z', 'ua', '{}')",
             )
             .expect("insert");
