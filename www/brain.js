@@ -240,9 +240,9 @@ function run(h) {
   // delivery, dozens of deliveries before the start and after it, each a
   // crossing of its own when judged alone. Every call on `m` judges what is
   // held first (`gated`): the engine gets the same inputs in the same
-  // order, consecutive lists merged. The sweeps (a call every SWEEP_MAX_MS
-  // at most) and the page view's end are such calls: nothing held is left
-  // unjudged.
+  // order, consecutive lists merged. The sweeps (a full one within
+  // SWEEP_SOON_MS of a list held: `page.wake()`) and the page view's end
+  // are such calls: nothing held is left unjudged.
   var kept = [];   // entries of one document, in order
   var keptOff, keptLabel;
   function judgeKept() {
@@ -254,6 +254,7 @@ function run(h) {
     if (off !== keptOff || label !== keptLabel) judgeKept();
     keptOff = off;
     keptLabel = label;
+    if (page) page.wake();
     for (var j = 0; j < list.length && j < MAX_BATCH; j++) {
       try { kept.push(list[j]); } catch (x) { /* a forged entry: skipped */ }
       if (kept.length >= MAX_BATCH) judgeKept();
@@ -274,6 +275,8 @@ function run(h) {
         try { hold(h.observer.takeRecords(), 0, 'top'); } catch (e) { /* no observer */ }
       },
       poll: function () { h.hook(); poll(); },
+      same: function () { return host.same(); },
+      marked: function (el) { return host.marked(el); },
       hold: hold,
       held: held
     });
@@ -320,6 +323,7 @@ function run(h) {
     }
     snapshot();
     h.receive(function (kind, t, data) {
+      page.wake();
       if (kind === 'c') { page.cookies(t); need(); }
       else if (kind === 'g') m.gesture(t);   // before the start only (src/prestart.rs)
       else return receive(kind, t, data);
@@ -377,6 +381,7 @@ function run(h) {
         new Uint8Array(x.memory.buffer, p, b.length).set(b);
         return x[f](b.length, n) >>> 0;
       } });
+      page.wake();
     }).then(null, function () { /* unread, as without the piece */ });
   }
 
