@@ -275,8 +275,7 @@ function run(h) {
         try { hold(h.observer.takeRecords(), 0, 'top'); } catch (e) { /* no observer */ }
       },
       poll: function () { h.hook(); poll(); },
-      same: function () { return host.same(); },
-      marked: function (el) { return host.marked(el); },
+      check: host,
       hold: hold,
       held: held
     });

@@ -25,14 +25,15 @@
  *     lifetimes.
  *   - sweeps: `m.tick()` when the monitor asks (it backs off while nothing
  *     changes), with `o.poll()` (the consent adapters' late attach). Where
- *     the caller can check cheaply (`o.same()`: the host's last answer
- *     still holds, www/observe.js `windowHost`) and has cookie change
- *     events, a sweep is due when something can have changed — `wake()`:
- *     an entry, a cookie change, a consent signal, an API call, a piece
- *     (the caller calls it), a frame or an element with an id the sweeps
- *     look for added (a MutationObserver, `o.marked(el)`), the page shown
- *     again; with nothing, the sweep is that check alone (no call into the
- *     monitor) and backs off to FALLBACK_MS.
+ *     the caller's host can check cheaply (`o.check.same()`: its last
+ *     answer still holds, `windowHost` below) and there are cookie change
+ *     events, a full sweep comes only when something can have changed —
+ *     `wake()`: an entry, a cookie change, a consent signal, an API call, a
+ *     piece (the caller calls it), the page shown again, or the check
+ *     finding a change; otherwise a sweep is that check alone (no call into
+ *     the monitor), backing off to FALLBACK_MS, and comes within
+ *     SWEEP_SOON_MS of a DOM change (a MutationObserver: a marker element
+ *     or a frame added).
  *   - the page view's end (pagehide, hidden): everything read, one batch
  *     sent; `o.held()` (optional) when the monitor held it back.
  * Returns { judge(list, offset, label), settle(), cookies(at), exit(), start(), wake() }:
@@ -43,7 +44,7 @@
  * Calls into a frame's realm and reads of what its observers deliver are
  * guarded: its scripts are the audited ones. A frame announces itself
  * with its `load` (a new document too, which a MutationObserver would not
- * see); the MutationObserver only makes a sweep due. */
+ * see); the MutationObserver only brings the next check closer. */
 
 // Entries judged from one delivery at most: a browser hands over far fewer
 // (a full buffer is 250); the bound holds against a forged list.
@@ -75,7 +76,7 @@ function observe(m, o) {
   var delay = SWEEP_SOON_MS;
   var due = 0;        // when the next sweep comes (0: not started)
   var dirty = true;   // something can have changed since the last full sweep
-  var checks = o.same && o.events;
+  var checks = o.check && o.events;
 
   function now() { return perf.now(); }
   function guard(fn) { return function () { try { return fn.apply(this, arguments); } catch (e) { /* keep observing */ } }; }
@@ -183,7 +184,7 @@ function observe(m, o) {
   function tick() {
     if (!o.events) cookies(now());
     if (iframes.length !== scanned) { scan(); dirty = true; }
-    if (!dirty && checks && o.same()) {
+    if (!dirty && checks && o.check.same()) {
       delay = Math.min(2 * delay, FALLBACK_MS);
     } else {
       dirty = false;
@@ -197,22 +198,13 @@ function observe(m, o) {
     due = now() + ms;
     timer = later(guard(tick), ms);
   }
-  // Something can have changed: a full sweep within SWEEP_SOON_MS.
-  function wake() {
-    dirty = true;
+  // The next sweep within SWEEP_SOON_MS; `wake`: a full one.
+  function soon() {
     if (due && due - now() > SWEEP_SOON_MS) sweepIn(SWEEP_SOON_MS);
   }
-  // Added nodes that can be what a sweep looks for: a frame, or an element
-  // holding an id the sweeps look for (`o.marked`). Scripts announce
-  // themselves by their entries.
-  function added(records) {
-    for (var i = 0; i < records.length; i++) {
-      var nodes = records[i].addedNodes;
-      for (var j = 0; j < nodes.length; j++) {
-        var el = nodes[j];
-        if (el.nodeType === 1 && (el.tagName === 'IFRAME' || o.marked(el))) return wake();
-      }
-    }
+  function wake() {
+    dirty = true;
+    soon();
   }
 
   function exit() {
@@ -225,7 +217,7 @@ function observe(m, o) {
     D.addEventListener('load', guard(function (e) { if (e.target.tagName === 'IFRAME') track(e.target); }), { capture: true, passive: true });
     W.addEventListener('pagehide', guard(exit));
     D.addEventListener('visibilitychange', guard(function () { if (D.visibilityState === 'hidden') exit(); else wake(); }));
-    if (checks) new W.MutationObserver(guard(added)).observe(D, { childList: true, subtree: true });
+    if (checks) new W.MutationObserver(guard(soon)).observe(D, { childList: true, subtree: true });
   } catch (e) { /* no events: every sweep is a full one */ checks = false; }
   return {
     judge: judge, settle: settle, cookies: cookies, exit: exit, wake: wake,
@@ -255,9 +247,6 @@ function windowHost(send) {
   var asked = null;   // the last `present` lists, and its answer
   var answer;
   var valued = 0;     // the sweep read a `value` (an identity, not in `present`)
-  var marks = '';     // the ids `marked` looks for, and as a selector
-  var markIds = [];
-  var selector = '';
   return {
     send: function (url, body) {
       var sent = send(url, body);
@@ -295,20 +284,8 @@ function windowHost(send) {
     // Whether the last sweep's answer holds: the same lists asked again
     // (no call into the monitor); never where that sweep read more.
     same: function () {
-      if (!asked || valued) return false;
       var before = answer;
-      return this.present(asked[0], asked[1], asked[2]) === before;
-    },
-    // Whether `el` is, or holds, an element with an id the last sweep
-    // looked for (a marker, a loader script).
-    marked: function (el) {
-      var list = asked ? asked[1] + (asked[1] && asked[2] ? '\n' : '') + asked[2] : '';
-      if (list !== marks) {
-        marks = list;
-        markIds = list ? list.split('\n') : [];
-        selector = markIds.map(function (id) { return '#' + CSS.escape(id); }).join();
-      }
-      return !!selector && (markIds.indexOf(el.id) >= 0 || (!!el.firstElementChild && !!el.querySelector(selector)));
+      return !!asked && !valued && this.present.apply(this, asked) === before;
     },
     // The shell's sweep in one call (src/host.rs): `1`/`0` per item. Each
     // read is guarded (a getter that throws: not there); `truthy` is asked

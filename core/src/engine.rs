@@ -388,28 +388,11 @@ impl Engine {
     /// judged at first sighting; removed ones are forgotten. With feature
     /// `cmp-cookies` the CMP cookies of the snapshot are read too; without
     /// it (the page's monitor), a cookie reader outside the engine reports
-    /// them through [`Engine::cmp_cookie_consent`]. A cookie this change
-    /// removes is judged at `now` first: one that outlived its deadline
-    /// until now is recorded however rarely the shell ticks (its sweeps
-    /// are event-driven, src/sweep.rs); the ones still there are judged
-    /// once, after the snapshot, as before.
+    /// them through [`Engine::cmp_cookie_consent`]. The cookies this
+    /// change removes are judged at `now` too: one that outlived its
+    /// deadline until now is recorded however rarely the shell ticks (its
+    /// sweeps are event-driven, src/sweep.rs).
     pub fn cookies(&mut self, header: &str, now: u64) {
-        let mut kept = Vec::with_capacity(self.cookies.len());
-        for c in core::mem::take(&mut self.cookies) {
-            let mut live = false;
-            for name in cookie::live_names(header) {
-                live |= name == c.name;
-            }
-            if live {
-                kept.push(c);
-            } else {
-                self.cookies.push(c);
-            }
-        }
-        if !self.cookies.is_empty() {
-            self.tick(now);
-        }
-        self.cookies = kept;
         #[cfg(feature = "cmp-cookies")]
         self.cmp_cookie_consent(
             crate::cmp::from_cookies_with(header, &self.policy.consent_names),
@@ -436,6 +419,10 @@ impl Engine {
             };
             self.judge_new_cookie(&seen);
             present.push(seen);
+        }
+        // What is left of the last snapshot is what this one removed.
+        if !self.cookies.is_empty() {
+            self.tick(now);
         }
         self.cookies = present;
         self.tick(now);
