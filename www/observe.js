@@ -58,8 +58,10 @@ var SWEEP_SOON_MS = 1000;
 // booted late by code already loaded). Such a state is found at the page
 // view's end at the latest (a report sweeps first): the interval bounds how
 // late its finding is dated, not whether it is found. A minute: a check
-// on this quiet page costs (docs/benchmarks.md, tenth round) well under
-// the 1 ms per 5 s even when its memory has gone cold.
+// is a fifth of a full sweep's instructions (tools/bench-sweep.mjs), and a
+// minute apart it is one wake-up of an idle page a minute; on the bench
+// machine, whose idle memory goes cold, that one wake-up still costs
+// 15-18 ms of samples (docs/benchmarks.md, tenth round).
 var FALLBACK_MS = 60000;
 
 function observe(m, o) {
