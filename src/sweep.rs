@@ -4,7 +4,10 @@
 //! entry of a vendor, a cookie change, a consent signal, a marker found)
 //! and backs off to SWEEP_MAX_MS while nothing changes. A marker once found
 //! is a state the engine holds and is not looked for again; a vendor's
-//! identity is judged once.
+//! identity is judged once. The snippet's shell (www/observe.js) calls a
+//! sweep only when something can have changed (an event) or its own
+//! check of the host's last answer finds a change; with neither it does
+//! not enter the module and backs off further (its FALLBACK_MS).
 
 use crate::host::{truthy_at, Host};
 use alloc::string::String;

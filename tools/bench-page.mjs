@@ -19,7 +19,10 @@
 //     added before any page script) in the window, and how many of them
 //     contain samples of the monitor (and its time inside them);
 //   * on the quiet page, the steady state: the monitor's time and the
-//     page's task and script time per 5 s from STEADY_FROM_MS to STEADY_TO_MS.
+//     page's task and script time per 5 s from STEADY_FROM_MS to STEADY_TO_MS
+//     (and, with STEADY_ALSO_TO_MS, the same for STEADY_FROM_MS to it, from
+//     the same page views: e.g. STEADY_TO_MS=70000 STEADY_ALSO_TO_MS=30000
+//     gives the long window's average beside the default window's).
 //
 // Pages (PAGES, comma-separated): no-consent (Intercom before consent, the
 // scenario page), busy-images (120 third-party images from 12 hosts, 25
@@ -63,6 +66,7 @@ const SAMPLING_US = Number(env('SAMPLING_US', 100));
 const WINDOW_MS = Number(env('WINDOW_MS', 8000));
 const STEADY_FROM_MS = Number(env('STEADY_FROM_MS', 10000));
 const STEADY_TO_MS = Number(env('STEADY_TO_MS', 30000));
+const STEADY_ALSO_TO_MS = Number(env('STEADY_ALSO_TO_MS', 0));
 const TOP = Number(env('TOP', 12));
 const JSON_OUT = env('BENCH_JSON', '');
 const PROFILES = env('PROFILES', '');
@@ -140,10 +144,14 @@ async function pageView({ browser, fake, collector, page: name, monitor, nameOf,
     const steady = STEADY_PAGES.has(name);
     await sleepUntil(cdp, nav + WINDOW_MS / 1000);
     const atWindow = await metrics(cdp);
-    let steadyFrom = null, steadyTo = null;
+    let steadyFrom = null, steadyTo = null, steadyAlso = null;
     if (steady) {
       await sleepUntil(cdp, nav + STEADY_FROM_MS / 1000);
       steadyFrom = await metrics(cdp);
+      if (STEADY_ALSO_TO_MS) {
+        await sleepUntil(cdp, nav + STEADY_ALSO_TO_MS / 1000);
+        steadyAlso = await metrics(cdp);
+      }
       await sleepUntil(cdp, nav + STEADY_TO_MS / 1000);
       steadyTo = await metrics(cdp);
     }
@@ -181,6 +189,15 @@ async function pageView({ browser, fake, collector, page: name, monitor, nameOf,
       scriptMs: atWindow.ScriptDuration * 1000,
       longTasks: inWindow.map(([s, d], i) => ({ startMs: s, durationMs: d, monitorMs: ltMonitor[i] })),
     };
+    if (steadyAlso) {
+      const per5s = 5000 / (STEADY_ALSO_TO_MS - STEADY_FROM_MS);
+      const st = attribute(p, classify, nameOf, navUs + STEADY_FROM_MS * 1000, navUs + STEADY_ALSO_TO_MS * 1000);
+      out.steadyAlso = {
+        monitorMsPer5s: (st.own + st.called) * per5s,
+        taskMsPer5s: (steadyAlso.TaskDuration - steadyFrom.TaskDuration) * 1000 * per5s,
+        scriptMsPer5s: (steadyAlso.ScriptDuration - steadyFrom.ScriptDuration) * 1000 * per5s,
+      };
+    }
     if (steady) {
       const per5s = 5000 / (STEADY_TO_MS - STEADY_FROM_MS);
       const st = attribute(p, classify, nameOf, navUs + STEADY_FROM_MS * 1000, navUs + STEADY_TO_MS * 1000);
@@ -291,6 +308,16 @@ function report(name, runs) {
       compareRow('page: script', s(without, 'scriptMsPer5s'), s(withM, 'scriptMsPer5s')),
       ['long tasks (count)', cell(s(without, 'longTasks')), cell(s(withM, 'longTasks')), '', '', ''],
     ], [42, 20, 20, 10, 18, 12]);
+    if (withM.some((r) => r.steadyAlso)) {
+      const a = (rs, k) => rs.map((r) => r.steadyAlso[k]);
+      console.log(`\n  steady state, ${STEADY_FROM_MS / 1000}–${STEADY_ALSO_TO_MS / 1000} s after navigation (the same page views), per 5 s:`);
+      table([
+        ['metric', 'without', 'with', 'difference', '90% interval', 'verdict'],
+        ['monitor\'s main-thread time (own + calls)', cell(a(without, 'monitorMsPer5s')), cell(a(withM, 'monitorMsPer5s')), '', '', ''],
+        compareRow('page: all main-thread tasks', a(without, 'taskMsPer5s'), a(withM, 'taskMsPer5s')),
+        compareRow('page: script', a(without, 'scriptMsPer5s'), a(withM, 'scriptMsPer5s')),
+      ], [42, 20, 20, 10, 18, 12]);
+    }
     table([['  top functions, steady state (per 5 s)', 'ms'], ...top(withM, (r) => r.steady.fns, 8).map(([k, v]) => [`    ${k}`, v.toFixed(2)])], [122, 8]);
   }
 }

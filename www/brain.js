@@ -247,9 +247,9 @@ function run(h) {
   // delivery, dozens of deliveries before the start and after it, each a
   // crossing of its own when judged alone. Every call on `m` judges what is
   // held first (`gated`): the engine gets the same inputs in the same
-  // order, consecutive lists merged. The sweeps (a call every SWEEP_MAX_MS
-  // at most) and the page view's end are such calls: nothing held is left
-  // unjudged.
+  // order, consecutive lists merged. The sweeps (a full one within
+  // SWEEP_SOON_MS of a list held: `page.wake()`) and the page view's end
+  // are such calls: nothing held is left unjudged.
   var kept = [];   // entries of one document, in order
   var keptOff, keptLabel;
   function judgeKept() {
@@ -261,6 +261,7 @@ function run(h) {
     if (off !== keptOff || label !== keptLabel) judgeKept();
     keptOff = off;
     keptLabel = label;
+    if (page) page.wake();
     for (var j = 0; j < list.length && j < MAX_BATCH; j++) {
       try { kept.push(list[j]); } catch (x) { /* a forged entry: skipped */ }
       if (kept.length >= MAX_BATCH) judgeKept();
@@ -281,6 +282,7 @@ function run(h) {
         try { hold(h.observer.takeRecords(), 0, 'top'); } catch (e) { /* no observer */ }
       },
       poll: function () { h.hook(); poll(); },
+      check: host,
       hold: hold,
       held: held,
       now: now
@@ -328,6 +330,7 @@ function run(h) {
     }
     snapshot();
     h.receive(function (kind, t, data) {
+      page.wake();
       if (kind === 'c') { page.cookies(t); need(); }
       else if (kind === 'g') m.gesture(t);   // before the start only (src/prestart.rs)
       else return receive(kind, t, data);
@@ -385,6 +388,7 @@ function run(h) {
         var p = x.input(room);
         return x[f](encode(s, new Uint8Array(x.memory.buffer, p, room)).written, n) >>> 0;
       } });
+      page.wake();
     }).then(null, function () { /* unread, as without the piece */ });
   }
 

@@ -24,25 +24,47 @@
  *     sees (HttpOnly cookies). Expiry dates when the policy limits
  *     lifetimes.
  *   - sweeps: `m.tick()` when the monitor asks (it backs off while nothing
- *     changes), with `o.poll()` (the consent adapters' late attach).
+ *     changes), with `o.poll()` (the consent adapters' late attach). Where
+ *     the caller's host can check cheaply (`o.check.same()`: its last
+ *     answer still holds, `windowHost` below) and there are cookie change
+ *     events, a full sweep comes only when something can have changed —
+ *     `wake()`: an entry, a cookie change, a consent signal, an API call, a
+ *     piece (the caller calls it), the page shown again, or the check
+ *     finding a change; otherwise a sweep is that check alone (no call into
+ *     the monitor), backing off to FALLBACK_MS, and comes within
+ *     SWEEP_SOON_MS of a DOM change (a MutationObserver: a marker element
+ *     or a frame added).
  *   - times: `o.now()` where the caller has a clock the page cannot have
  *     replaced (the loader's, taken at parse time), else `performance.now`.
  *   - the page view's end (pagehide, hidden): everything read, one batch
  *     sent; `o.held()` (optional) when the monitor held it back.
- * Returns { judge(list, offset, label), settle(), cookies(at), exit(), start() }:
+ * Returns { judge(list, offset, label), settle(), cookies(at), exit(), start(), wake() }:
  * what was kept from before is replayed through `judge` and `cookies`
  * first, then `start()` subscribes to the entries and starts the sweeps;
  * `exit()` is what the page view's end does (for a caller whose own end
  * listener comes first).
  * Calls into a frame's realm and reads of what its observers deliver are
- * guarded: its scripts are the audited ones. No MutationObserver: a frame
- * announces itself with its `load` (a new document too, which a
- * MutationObserver would not see), and the vendors' loader scripts are
- * found by id on the sweeps, which come soon after any new entry. */
+ * guarded: its scripts are the audited ones. A frame announces itself
+ * with its `load` (a new document too, which a MutationObserver would not
+ * see); the MutationObserver only brings the next check closer. */
 
 // Entries judged from one delivery at most: a browser hands over far fewer
 // (a full buffer is 250); the bound holds against a forged list.
 var MAX_BATCH = 4096;
+// A sweep after an event, in ms (src/sweep.rs SWEEP_MIN_MS): a tag's
+// globals and markers appear soon after its script's entry.
+var SWEEP_SOON_MS = 1000;
+// The longest a quiet page goes without a check, in ms. It covers the one
+// case no event announces: a state set by the page's own timer with no
+// entry, no DOM change the observer keeps and no cookie (a vendor's global
+// booted late by code already loaded). Such a state is found at the page
+// view's end at the latest (a report sweeps first): the interval bounds how
+// late its finding is dated, not whether it is found. A minute: a check
+// is a fifth of a full sweep's instructions (tools/bench-sweep.mjs), and a
+// minute apart it is one wake-up of an idle page a minute; on the bench
+// machine, whose idle memory goes cold, that one wake-up still costs
+// 15-18 ms of samples (docs/benchmarks.md, tenth round).
+var FALLBACK_MS = 60000;
 
 function observe(m, o) {
   var W = window;
@@ -55,6 +77,10 @@ function observe(m, o) {
   var scanned = 0;
   var timer = 0;
   var later = W.setTimeout;
+  var delay = SWEEP_SOON_MS;
+  var due = 0;        // when the next sweep comes (0: not started)
+  var dirty = true;   // something can have changed since the last full sweep
+  var checks = o.check && o.events;
 
   var now = o.now || function () { return perf.now(); };
   function guard(fn) { return function () { try { return fn.apply(this, arguments); } catch (e) { /* keep observing */ } }; }
@@ -86,7 +112,7 @@ function observe(m, o) {
         nums[4 * k++ + 3] = duration;
       } catch (x) { /* a forged entry: skipped */ }
     }
-    if (k) m.entries(names, types, nums, label);
+    if (k) { m.entries(names, types, nums, label); wake(); }
   }
 
   function drain(f) { try { judge(f.obs.takeRecords(), f.off, f.label); } catch (e) { /* a broken observer */ } }
@@ -147,6 +173,7 @@ function observe(m, o) {
     }
     m.cookies(o.cookies(header), at);
     if (m.wants_expiry()) all(function (list) { expiry(list, at); });
+    wake();
   }
 
   function settle() {
@@ -156,13 +183,32 @@ function observe(m, o) {
     cookies(now());
   }
 
+  // A full sweep when something can have changed (or the caller cannot
+  // tell), else the check alone, backing off.
   function tick() {
     if (!o.events) cookies(now());
-    if (iframes.length !== scanned) scan();
-    o.poll();
-    var delay = m.tick(now());
+    if (iframes.length !== scanned) { scan(); dirty = true; }
+    if (!dirty && checks && o.check.same()) {
+      delay = Math.min(2 * delay, FALLBACK_MS);
+    } else {
+      dirty = false;
+      o.poll();
+      delay = m.tick(now());
+    }
+    sweepIn(delay);
+  }
+  function sweepIn(ms) {
     clearTimeout(timer);
-    timer = later(guard(tick), delay);
+    due = now() + ms;
+    timer = later(guard(tick), ms);
+  }
+  // The next sweep within SWEEP_SOON_MS; `wake`: a full one.
+  function soon() {
+    if (due && due - now() > SWEEP_SOON_MS) sweepIn(SWEEP_SOON_MS);
+  }
+  function wake() {
+    dirty = true;
+    soon();
   }
 
   function exit() {
@@ -174,14 +220,15 @@ function observe(m, o) {
   try {
     D.addEventListener('load', guard(function (e) { if (e.target.tagName === 'IFRAME') track(e.target); }), { capture: true, passive: true });
     W.addEventListener('pagehide', guard(exit));
-    D.addEventListener('visibilitychange', guard(function () { if (D.visibilityState === 'hidden') exit(); }));
-  } catch (e) { /* no events */ }
+    D.addEventListener('visibilitychange', guard(function () { if (D.visibilityState === 'hidden') exit(); else wake(); }));
+    if (checks) new W.MutationObserver(guard(soon)).observe(D, { childList: true, subtree: true });
+  } catch (e) { /* no events: every sweep is a full one */ checks = false; }
   return {
-    judge: judge, settle: settle, cookies: cookies, exit: exit,
+    judge: judge, settle: settle, cookies: cookies, exit: exit, wake: wake,
     start: function () {
       o.entries(guard(judge));
       scan();
-      timer = later(guard(tick), m.start(now()));
+      sweepIn(m.start(now()));
     }
   };
 }
@@ -201,6 +248,9 @@ var RETRY_DEFAULT_S = 2;
 function windowHost(send) {
   var W = window;
   var D = document;
+  var asked = null;   // the last `present` lists, and its answer
+  var answer;
+  var valued = 0;     // the sweep read a `value` (an identity, not in `present`)
   return {
     send: function (url, body) {
       var sent = send(url, body);
@@ -234,7 +284,13 @@ function windowHost(send) {
       var src = e && e.src;
       return src ? W.performance.getEntriesByName(src)[0] : undefined;
     },
-    value: function (key) { return W[key]; },
+    value: function (key) { valued = 1; return W[key]; },
+    // Whether the last sweep's answer holds: the same lists asked again
+    // (no call into the monitor); never where that sweep read more.
+    same: function () {
+      var before = answer;
+      return !!asked && !valued && this.present.apply(this, asked) === before;
+    },
     // The shell's sweep in one call (src/host.rs): `1`/`0` per item. Each
     // read is guarded (a getter that throws: not there); `truthy` is asked
     // of the host itself, which the extension answers its own way.
@@ -253,7 +309,9 @@ function windowHost(send) {
       each(globals, function (p) { return self.truthy(p); });
       each(ids, function (id) { return self.element(id); });
       each(scripts, function (id) { return self.script(id); });
-      return out;
+      asked = [globals, ids, scripts];
+      valued = 0;
+      return answer = out;
     }
   };
 }

@@ -388,7 +388,10 @@ impl Engine {
     /// judged at first sighting; removed ones are forgotten. With feature
     /// `cmp-cookies` the CMP cookies of the snapshot are read too; without
     /// it (the page's monitor), a cookie reader outside the engine reports
-    /// them through [`Engine::cmp_cookie_consent`].
+    /// them through [`Engine::cmp_cookie_consent`]. The cookies this
+    /// change removes are judged at `now` too: one that outlived its
+    /// deadline until now is recorded however rarely the shell ticks (its
+    /// sweeps are event-driven, src/sweep.rs).
     pub fn cookies(&mut self, header: &str, now: u64) {
         #[cfg(feature = "cmp-cookies")]
         self.cmp_cookie_consent(
@@ -416,6 +419,10 @@ impl Engine {
             };
             self.judge_new_cookie(&seen);
             present.push(seen);
+        }
+        // What is left of the last snapshot is what this one removed.
+        if !self.cookies.is_empty() {
+            self.tick(now);
         }
         self.cookies = present;
         self.tick(now);

@@ -207,6 +207,30 @@ fn cookies_removed_in_time_are_fine() {
     assert!(e.findings().is_empty());
 }
 
+/// A cookie still there past its deadline, removed by the next change with
+/// no tick in between (the shell's sweeps are event-driven): recorded,
+/// dated at the deadline.
+#[test]
+fn cookies_outliving_the_deadline_count_without_a_tick() {
+    let policy = Policy {
+        grace_ms: 1000,
+        ..Policy::default()
+    };
+    let mut e = Engine::new(policy, "https://shop.example/");
+    e.consent(all_granted(), Source::Api, 5);
+    load_intercom(&mut e, 100.0);
+    e.consent(categories(&[(Functional, false)]), Source::Api, 2000);
+    e.cookies("theme=dark; intercom-session-abc12345=", 60_000);
+    let late: Vec<_> = e
+        .findings()
+        .iter()
+        .filter(|f| f.kind == CookieAfterWithdrawal)
+        .map(|f| f.at)
+        .collect();
+    assert!(!late.is_empty(), "{:?}", e.findings());
+    assert!(late.iter().all(|&at| at == 3000), "{late:?}");
+}
+
 #[test]
 fn gpc_flags_marketing_activity_even_with_consent() {
     let mut e = Engine::new(Policy::default(), "https://shop.example/");
