@@ -58,7 +58,7 @@ test('a tag before consent on the demo shop: its evidence bundle verifies; a fli
     await ctx.context.close();
   }
   const db = stack.collector.db;
-  const id = await sqlite(db, `SELECT id FROM findings WHERE site = '${site}' AND type = 'script_before_consent' ORDER BY id LIMIT 1`);
+  const id = await sqlite(db, `SELECT id FROM findings WHERE site_id = (SELECT id FROM names WHERE name = '${site}') AND type = 'script_before_consent' ORDER BY id LIMIT 1`);
   assert.match(id, /^\d+$/, `a stored script_before_consent, got ${JSON.stringify(id)}`);
 
   const keys = join(dir, 'keys');
@@ -105,7 +105,7 @@ test('a tag before consent on the demo shop: its evidence bundle verifies; a fli
   assert.match(edited.out, new RegExp(`FAILED: finding ${id} of site ${site} was edited after it was stored`), edited.out);
 
   // One vendor row of the page view's inventory edited: named too.
-  const inv = await sqlite(db, `SELECT i.id FROM inventories i JOIN findings f ON f.page_view = i.page_view AND f.site = i.site WHERE f.id = ${id}`);
+  const inv = await sqlite(db, `SELECT i.id FROM inventories i JOIN findings f ON f.page_view = i.page_view AND f.site_id = i.site_id WHERE f.id = ${id}`);
   assert.match(inv, /^\d+$/, `the page view's inventory, got ${JSON.stringify(inv)}`);
   const changed = await sqlite(db, `UPDATE inventory_vendors SET requests = requests + 1 WHERE inventory = ${inv}; SELECT changes();`);
   assert.notEqual(changed, '0', 'the inventory has vendor rows');

@@ -1337,19 +1337,10 @@ fn write_group<C: Conn>(
             ]);
         },
         &mut |row| {
-            health.push(HealthState {
-                id: row.int(0)?,
-                site: names.text(row.int(1)?)?.to_owned(),
-                page_view: row.opt_text(2)?,
-                page: row.text(3)?,
-                status: row.text(4)?,
-                reason: row.opt_text(5)?,
-                at: row.text(6)?,
-                received_at: row.text(7)?,
-                user_agent: row.text(8)?,
-                raw: row.text(9)?,
-                release: names.opt_text(row.opt_int(10)?)?.map(str::to_owned),
-            });
+            // The insert answers the site's and the release's ids.
+            let site = names.text(row.int(1)?)?.to_owned();
+            let release = names.opt_text(row.opt_int(10)?)?.map(str::to_owned);
+            health.push(health_row(row, site, release)?);
             Ok(())
         },
     )?;
@@ -2368,10 +2359,22 @@ fn read_chain<C: Conn>(
     })
 }
 
+/// A health row as the reads answer it (`health_state_columns!`: the
+/// site's and the release's texts).
 fn health_state(row: &dyn Row) -> Result<HealthState, StoreError> {
+    health_row(row, row.text(1)?, row.opt_text(10)?)
+}
+
+/// A health row, its site and release (columns 1 and 10) as the caller
+/// read them: texts from a read, ids from the insert's answer.
+fn health_row(
+    row: &dyn Row,
+    site: String,
+    release: Option<String>,
+) -> Result<HealthState, StoreError> {
     Ok(HealthState {
         id: row.int(0)?,
-        site: row.text(1)?,
+        site,
         page_view: row.opt_text(2)?,
         page: row.text(3)?,
         status: row.text(4)?,
@@ -2380,7 +2383,7 @@ fn health_state(row: &dyn Row) -> Result<HealthState, StoreError> {
         received_at: row.text(7)?,
         user_agent: row.text(8)?,
         raw: row.text(9)?,
-        release: row.opt_text(10)?,
+        release,
     })
 }
 
