@@ -28,10 +28,10 @@
 //   FEW=20 MANY=220 node tools/bench-sweep.mjs
 //
 // Needs valgrind and ./build.sh build (the glue and the wasm must be one build's).
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nodeInstructions } from './node-callgrind.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const GLUE = `${ROOT}/target/wasm-bindgen/min.js`;
@@ -82,12 +82,7 @@ function child(kind, n) {
 }
 
 function count(kind, n) {
-  const r = spawnSync('valgrind', ['--tool=callgrind', '--callgrind-out-file=/dev/null', process.execPath,
-    '--no-liftoff', '--single-threaded', fileURLToPath(import.meta.url), '--child', kind, String(n)],
-  { encoding: 'utf8' });
-  const m = /I\s+refs:\s+([\d,]+)/.exec(r.stderr || '');
-  if (r.status !== 0 || !m) throw new Error(`no instruction count (status ${r.status}): ${(r.stderr || '').slice(-800)}`);
-  return Number(m[1].replaceAll(',', ''));
+  return nodeInstructions(fileURLToPath(import.meta.url), ['--child', kind, String(n)]);
 }
 
 if (process.argv[2] === '--child') {

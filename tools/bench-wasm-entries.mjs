@@ -23,10 +23,10 @@
 //   FEW=20 MANY=120 ROUNDS=3 node tools/bench-wasm-entries.mjs main.wasm dist/tagwatch_bg.wasm
 //
 // Needs valgrind and ./build.sh build (the glue).
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nodeInstructions } from './node-callgrind.mjs';
 import { busyEntries } from './busy-entries.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -52,12 +52,7 @@ function child(wasm, views) {
 
 /** Instructions of `views` page views of `wasm` (callgrind's summary). */
 function count(wasm, views) {
-  const r = spawnSync('valgrind', ['--tool=callgrind', '--callgrind-out-file=/dev/null', process.execPath,
-    '--no-liftoff', '--single-threaded', fileURLToPath(import.meta.url), '--child', resolve(wasm), String(views)],
-  { encoding: 'utf8' });
-  const m = /I\s+refs:\s+([\d,]+)/.exec(r.stderr || '');
-  if (r.status !== 0 || !m) throw new Error(`no instruction count for ${wasm} (status ${r.status}): ${(r.stderr || '').slice(-800)}`);
-  return Number(m[1].replaceAll(',', ''));
+  return nodeInstructions(fileURLToPath(import.meta.url), ['--child', resolve(wasm), String(views)], wasm);
 }
 
 if (process.argv[2] === '--child') {
