@@ -21,6 +21,7 @@ pub mod chain_rows;
 pub mod chain_versions;
 mod conn;
 mod db;
+mod digests;
 mod postgres;
 pub mod schema;
 mod sqlite;
@@ -411,9 +412,13 @@ pub struct Batch {
 /// instructions a batch under callgrind, where SHA-256 runs in software;
 /// ≈ 1.5% of its CPU natively; docs/benchmarks.md, "The writer thread's
 /// serial work").
+///
+/// The batch is shared (`Arc`) so that the writer can hand its findings to
+/// the thread that hashes an all-new SQLite commit's chain digests while
+/// the commit's statements run (`digests.rs`).
 #[derive(Debug, Clone)]
 pub struct PreparedBatch {
-    batch: Batch,
+    batch: std::sync::Arc<Batch>,
     /// `dedupe_key` of each finding of `batch`, in its order.
     dedupe: Vec<[u8; DEDUPE_KEY_BYTES]>,
 }
@@ -425,18 +430,24 @@ impl PreparedBatch {
             .iter()
             .map(FindingRecord::dedupe_key)
             .collect();
-        Self { batch, dedupe }
+        Self {
+            batch: std::sync::Arc::new(batch),
+            dedupe,
+        }
     }
 
     pub fn batch(&self) -> &Batch {
         &self.batch
     }
 
-    /// Each finding with its dedupe key.
-    pub(crate) fn keyed_findings(
-        &self,
-    ) -> impl Iterator<Item = (&FindingRecord, [u8; DEDUPE_KEY_BYTES])> {
-        self.batch.findings.iter().zip(self.dedupe.iter().copied())
+    /// The batch, shared.
+    pub(crate) fn shared(&self) -> std::sync::Arc<Batch> {
+        self.batch.clone()
+    }
+
+    /// Each finding's dedupe key, in the batch's order.
+    pub(crate) fn dedupe_keys(&self) -> impl Iterator<Item = [u8; DEDUPE_KEY_BYTES]> + '_ {
+        self.dedupe.iter().copied()
     }
 }
 
