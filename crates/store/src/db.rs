@@ -34,10 +34,10 @@ use crate::timefmt::now_ms;
 use crate::{
     each_release_item, release_items, Batch, ChainDump, ConsentTally, Evidence, EvidenceQuery,
     FindingRecord, FindingRow, FindingsQuery, FirstSeen, HealthQuery, HealthRecord, HealthRow,
-    HostTotals, InventoryQuery, InventoryRecord, InventoryTotals, Named, PreparedBatch, Purged,
-    ReleaseInfo, ReleaseItem, ReleaseItemKind, ReleaseNews, ReleaseProfile, ReleaseRows, Removed,
-    SiteChange, SiteConfig, SiteInfo, SiteRelease, Stats, StatsQuery, Store, StoreError, Tally,
-    Usage, VendorTotals,
+    HostTotals, InventoryQuery, InventoryRecord, InventoryTotals, Named, Prepared, PreparedBatch,
+    Purged, ReleaseInfo, ReleaseItem, ReleaseItemKind, ReleaseNews, ReleaseProfile, ReleaseRows,
+    Removed, SiteChange, SiteConfig, SiteInfo, SiteRelease, Stats, StatsQuery, Store, StoreError,
+    Tally, Usage, VendorTotals,
 };
 
 /// Most rows written by one multi-row statement. Larger groups take
@@ -547,7 +547,7 @@ struct Group<'a> {
     page_views: Vec<PageView<'a>>,
     /// The batches, shared, when the caller shared them
     /// ([`PreparedBatch`]): the findings' positions index them.
-    shared: Vec<Arc<Batch>>,
+    shared: Vec<Arc<Prepared>>,
 }
 
 /// A page view of a site: `page_views`' key.
@@ -591,7 +591,7 @@ impl<'a> Group<'a> {
     fn new(
         batches: &[&'a Batch],
         mut keys: impl Iterator<Item = [u8; DEDUPE_KEY_BYTES]>,
-        shared: Vec<Arc<Batch>>,
+        shared: Vec<Arc<Prepared>>,
     ) -> Self {
         let mut findings: BTreeMap<FindingKey<'a>, Merged<'a>> = BTreeMap::new();
         let positioned = batches.iter().enumerate().flat_map(|(b, batch)| {

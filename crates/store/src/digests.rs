@@ -25,8 +25,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, OnceLock};
 
-use crate::chain::{FindingStateRef, Hash};
-use crate::Batch;
+use crate::chain::{digest_with_id, FindingStateRef, Hash};
+use crate::Prepared;
 
 /// Fewest rows handed to the helper: below it, waking the helper (a
 /// futex wake, a few µs on the writer) costs about what hashing the rows
@@ -50,7 +50,7 @@ pub(crate) struct Row {
 
 /// One commit's rows, shared by the writer and the helper.
 struct Task {
-    batches: Vec<Arc<Batch>>,
+    batches: Vec<Arc<Prepared>>,
     rows: Vec<Row>,
     /// The next row not taken.
     next: AtomicUsize,
@@ -63,8 +63,13 @@ impl Task {
     /// which the writer never makes).
     fn digest(&self, i: usize) -> Option<Hash> {
         let r = self.rows.get(i)?;
-        let f = self.batches.get(r.first.0)?.findings.get(r.first.1)?;
-        let at = &self.batches.get(r.at.0)?.findings.get(r.at.1)?.at;
+        let prepared = self.batches.get(r.first.0)?;
+        let f = prepared.batch.findings.get(r.first.1)?;
+        if r.at == r.first && r.count == f.count {
+            // The row is its record as sent: its form was written already.
+            return digest_with_id(prepared.form(r.first.1)?, r.id);
+        }
+        let at = &self.batches.get(r.at.0)?.batch.findings.get(r.at.1)?.at;
         Some(FindingStateRef::of(f, r.id, r.count, at, f.release.as_deref()).digest())
     }
 
@@ -103,7 +108,7 @@ impl Digester {
     }
 
     /// Starts hashing `rows` (of `batches`) on the helper.
-    pub(crate) fn start(&self, batches: Vec<Arc<Batch>>, rows: Vec<Row>) -> Pending {
+    pub(crate) fn start(&self, batches: Vec<Arc<Prepared>>, rows: Vec<Row>) -> Pending {
         let done = rows.iter().map(|_| OnceLock::new()).collect();
         let task = Arc::new(Task {
             batches,
@@ -150,7 +155,7 @@ impl Drop for Pending {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{FindingKind, FindingRecord, StoredEvidenceKind};
+    use crate::{Batch, FindingKind, FindingRecord, PreparedBatch, StoredEvidenceKind};
     use tagwatch_core::report::{EvidenceKind, FindingType};
 
     fn finding(pv: &str, vendor: &str) -> FindingRecord {
@@ -174,7 +179,7 @@ mod tests {
         }
     }
 
-    fn batches() -> Vec<Arc<Batch>> {
+    fn batches() -> Vec<Arc<Prepared>> {
         (0..3)
             .map(|b| {
                 let mut batch = Batch::default();
@@ -186,7 +191,7 @@ mod tests {
                     }
                     batch.findings.push(f);
                 }
-                Arc::new(batch)
+                PreparedBatch::new(batch).shared()
             })
             .collect()
     }
@@ -207,11 +212,11 @@ mod tests {
     }
 
     /// The digests as the writer hashed them before: each row's state.
-    fn expected(batches: &[Arc<Batch>], rows: &[Row]) -> Vec<Hash> {
+    fn expected(batches: &[Arc<Prepared>], rows: &[Row]) -> Vec<Hash> {
         rows.iter()
             .map(|r| {
-                let f = &batches[r.first.0].findings[r.first.1];
-                let at = &batches[r.at.0].findings[r.at.1].at;
+                let f = &batches[r.first.0].batch.findings[r.first.1];
+                let at = &batches[r.at.0].batch.findings[r.at.1].at;
                 FindingStateRef::of(f, r.id, r.count, at, f.release.as_deref()).digest()
             })
             .collect()
@@ -246,6 +251,23 @@ mod tests {
             let _ = slot.set(want[i]);
         }
         assert_eq!(Pending(half).finish().as_deref(), Some(want.as_slice()));
+    }
+
+    #[test]
+    fn a_form_written_before_the_id_hashes_as_the_row_under_its_id() {
+        for release in [None, Some("release-1".to_owned())] {
+            let f = FindingRecord {
+                release,
+                at: "2026-12-07T00:00:01.000Z".into(),
+                ..finding("pv", "vendor")
+            };
+            let form = FindingStateRef::of(&f, 0, f.count, &f.at, f.release.as_deref()).canonical();
+            for id in [1, 255, 1 << 40, i64::MAX - 1] {
+                let row = FindingStateRef::of(&f, id, f.count, &f.at, f.release.as_deref());
+                assert_eq!(digest_with_id(&form, id), Some(row.digest()));
+            }
+            assert_eq!(digest_with_id(&form[..26], 1), None);
+        }
     }
 
     #[test]
