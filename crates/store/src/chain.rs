@@ -213,38 +213,9 @@ impl<'a> FindingStateRef<'a> {
 /// the 8-byte length (or NULL) of each of the 15 texts.
 const CANON_FIXED: usize = 19 + 2 * 8 + 15 * 8;
 
-/// Where a finding's canonical form has its id: right after the tag (both
-/// versions' tags are this long).
-const FINDING_ID_AT: usize = 19;
-const _: () = assert!(
-    "tagwatch-finding-v1".len() == FINDING_ID_AT && "tagwatch-finding-v2".len() == FINDING_ID_AT
-);
-
-/// The digest of a finding row stored as `id` whose canonical form,
-/// written with id 0, is `form` ([`FindingStateRef::canonical`] of the
-/// row with `id: 0`): the form's bytes with `id` in its place, hashed
-/// without copying them. `None` if `form` is too short to be one. Lets a
-/// form be written before the row's id is known (`PreparedBatch`).
-pub(crate) fn digest_with_id(form: &[u8], id: i64) -> Option<Hash> {
-    let head = form.get(..FINDING_ID_AT)?;
-    let rest = form.get(FINDING_ID_AT + 8..)?;
-    let mut hasher = Sha256::new();
-    hasher.update(head);
-    hasher.update(id.to_le_bytes());
-    hasher.update(rest);
-    Some(hasher.finalize().into())
-}
-
 impl FindingStateRef<'_> {
     /// The canonical form (module comment).
     pub fn canonical(&self) -> Vec<u8> {
-        let mut form = Vec::new();
-        self.canonical_into(&mut form);
-        form
-    }
-
-    /// Appends the canonical form to `out`.
-    pub(crate) fn canonical_into(&self, out: &mut Vec<u8>) {
         // A row with a release is version 2 (version 1 and the release);
         // one without keeps version 1, so rows and bundles made before
         // releases still verify.
@@ -276,8 +247,7 @@ impl FindingStateRef<'_> {
         let len = CANON_FIXED
             + texts.iter().map(|t| t.len()).sum::<usize>()
             + optional.iter().flatten().map(|t| t.len()).sum::<usize>();
-        out.reserve(len);
-        let mut c = Canon(std::mem::take(out));
+        let mut c = Canon(Vec::with_capacity(len));
         c.bytes(tag.as_bytes());
         c.int(self.id)
             .text(self.site)
@@ -298,7 +268,7 @@ impl FindingStateRef<'_> {
         if let Some(release) = self.release {
             c.text(release);
         }
-        *out = c.0;
+        c.0
     }
 
     pub fn digest(&self) -> Hash {

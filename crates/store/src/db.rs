@@ -13,7 +13,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use ed25519_dalek::SigningKey;
 
@@ -26,7 +26,6 @@ use crate::chain_rows::{
 };
 use crate::chain_versions::{self, Inserted};
 use crate::conn::{first, rows, transaction, Conn, Param, Row, Tx};
-use crate::digests::{self, Digester};
 use crate::schema::{
     binds_columns, render, row_columns, Backfill, Dialect, MIGRATIONS, SCHEMA_VERSION,
 };
@@ -34,10 +33,10 @@ use crate::timefmt::now_ms;
 use crate::{
     each_release_item, release_items, Batch, ChainDump, ConsentTally, Evidence, EvidenceQuery,
     FindingRecord, FindingRow, FindingsQuery, FirstSeen, HealthQuery, HealthRecord, HealthRow,
-    HostTotals, InventoryQuery, InventoryRecord, InventoryTotals, Named, Prepared, PreparedBatch,
-    Purged, ReleaseInfo, ReleaseItem, ReleaseItemKind, ReleaseNews, ReleaseProfile, ReleaseRows,
-    Removed, SiteChange, SiteConfig, SiteInfo, SiteRelease, Stats, StatsQuery, Store, StoreError,
-    Tally, Usage, VendorTotals,
+    HostTotals, InventoryQuery, InventoryRecord, InventoryTotals, Named, PreparedBatch, Purged,
+    ReleaseInfo, ReleaseItem, ReleaseItemKind, ReleaseNews, ReleaseProfile, ReleaseRows, Removed,
+    SiteChange, SiteConfig, SiteInfo, SiteRelease, Stats, StatsQuery, Store, StoreError, Tally,
+    Usage, VendorTotals,
 };
 
 /// Most rows written by one multi-row statement. Larger groups take
@@ -87,9 +86,6 @@ pub(crate) struct Db<C: Conn> {
     known_names: Mutex<HashMap<String, i64>>,
     /// Signs purge checkpoints (`Store::sign_checkpoints`).
     signing_key: Mutex<Option<SigningKey>>,
-    /// Hashes an all-new SQLite commit's finding digests beside its
-    /// statements ([`digests`]).
-    digester: Digester,
 }
 
 /// Site key → the finding types it is known to have.
@@ -227,7 +223,6 @@ impl<C: Conn> Db<C> {
             known_release_items: Mutex::new(KnownReleaseItems::default()),
             known_names: Mutex::new(HashMap::new()),
             signing_key: Mutex::new(None),
-            digester: Digester::default(),
         })
     }
 
@@ -284,7 +279,7 @@ impl<C: Conn> Db<C> {
         let (first_seen, made) = self.write_tx(|c| {
             let made = name_ids(c, &missing)?;
             let ids = known.iter().chain(&made).copied().collect();
-            let first_seen = write_group(c, &group, &unknown, &Names::new(ids), &self.digester)?;
+            let first_seen = write_group(c, &group, &unknown, &Names::new(ids))?;
             Ok((first_seen, made))
         })?;
         learn_types(&mut self.known_types(), &group.types);
@@ -504,10 +499,6 @@ struct Merged<'a> {
     key: [u8; DEDUPE_KEY_BYTES],
     count: i64,
     at: &'a str,
-    /// Where `first` and the record whose `at` is kept are in the group's
-    /// batches (for the digests' helper, [`digests::Row`]).
-    first_pos: digests::Pos,
-    at_pos: digests::Pos,
 }
 
 impl<'a> Merged<'a> {
@@ -517,16 +508,6 @@ impl<'a> Merged<'a> {
     fn row(&self) -> FindingStateRef<'a> {
         let f = self.first;
         FindingStateRef::of(f, 0, self.count, self.at, f.release.as_deref())
-    }
-
-    /// The row for the digests' helper, stored as `id`.
-    fn digest_row(&self, id: i64) -> digests::Row {
-        digests::Row {
-            first: self.first_pos,
-            at: self.at_pos,
-            count: self.count,
-            id,
-        }
     }
 }
 
@@ -545,9 +526,6 @@ struct Group<'a> {
     /// The (site, page view) of every finding and inventory, once each,
     /// in key order (the order every writer locks them in).
     page_views: Vec<PageView<'a>>,
-    /// The batches, shared, when the caller shared them
-    /// ([`PreparedBatch`]): the findings' positions index them.
-    shared: Vec<Arc<Prepared>>,
 }
 
 /// A page view of a site: `page_views`' key.
@@ -585,24 +563,14 @@ impl Ordinals<'_> {
 type FindingKey<'a> = (&'a str, &'a str, [u8; DEDUPE_KEY_BYTES]);
 
 impl<'a> Group<'a> {
-    /// `keys`: the dedupe key of each finding of `batches`, in their
-    /// order (computed here if missing); `shared`: the same batches shared,
-    /// or none.
+    /// `keyed`: the findings of `batches`, in their order, each with its
+    /// dedupe key.
     fn new(
         batches: &[&'a Batch],
-        mut keys: impl Iterator<Item = [u8; DEDUPE_KEY_BYTES]>,
-        shared: Vec<Arc<Prepared>>,
+        keyed: impl Iterator<Item = (&'a FindingRecord, [u8; DEDUPE_KEY_BYTES])>,
     ) -> Self {
         let mut findings: BTreeMap<FindingKey<'a>, Merged<'a>> = BTreeMap::new();
-        let positioned = batches.iter().enumerate().flat_map(|(b, batch)| {
-            batch
-                .findings
-                .iter()
-                .enumerate()
-                .map(move |(i, f)| ((b, i), f))
-        });
-        for (pos, f) in positioned {
-            let dedupe = keys.next().unwrap_or_else(|| f.dedupe_key());
+        for (f, dedupe) in keyed {
             let key = (f.site.as_str(), f.page_view.as_str(), dedupe);
             findings
                 .entry(key)
@@ -614,7 +582,6 @@ impl<'a> Group<'a> {
                     };
                     if f.at.as_str() < m.at {
                         m.at = &f.at;
-                        m.at_pos = pos;
                     }
                 })
                 .or_insert(Merged {
@@ -622,8 +589,6 @@ impl<'a> Group<'a> {
                     key: dedupe,
                     count: f.count,
                     at: &f.at,
-                    first_pos: pos,
-                    at_pos: pos,
                 });
         }
         let mut inventories: BTreeMap<(&str, &str), &InventoryRecord> = BTreeMap::new();
@@ -648,7 +613,6 @@ impl<'a> Group<'a> {
             health: batches.iter().flat_map(|b| b.health.iter()).collect(),
             inventories: inventories.into_values().collect(),
             page_views: page_views.into_iter().collect(),
-            shared,
         }
     }
 }
@@ -1274,7 +1238,6 @@ fn write_group<C: Conn>(
     group: &Group<'_>,
     unknown_types: &[&FindingRecord],
     names: &Names<'_>,
-    digester: &Digester,
 ) -> Result<Vec<FirstSeen>, StoreError> {
     let first_seen = record_types(c, &group.types, unknown_types)?;
     let ordinals = page_view_ordinals(c, &group.page_views, names)?;
@@ -1307,30 +1270,11 @@ fn write_group<C: Conn>(
             rows.push((m, ordinal));
         }
     }
-    for rows in &by_statement {
-        in_order.extend(rows.iter().map(|(m, _)| *m));
-    }
-    // SQLite: if every row is new, row k of `in_order` will be stored as
-    // `last_id + 1 + k`; their digests are hashed on the helper while the
-    // statements run, and used if `all_inserted` finds it so.
-    let pending = match last_id {
-        Some(last_id)
-            if !group.shared.is_empty()
-                && in_order.len() >= digests::MIN_ROWS
-                && last_new_id(last_id, in_order.len()).is_some() =>
-        {
-            let rows = (last_id + 1..)
-                .zip(&in_order)
-                .map(|(id, m)| m.digest_row(id))
-                .collect();
-            Some(digester.start(group.shared.clone(), rows))
-        }
-        _ => None,
-    };
     for (sql, rows) in [INSERT_FINDINGS_NEW, UPSERT_FINDINGS, UPSERT_FINDINGS_ADD]
         .into_iter()
         .zip(&by_statement)
     {
+        in_order.extend(rows.iter().map(|(m, _)| *m));
         write_rows(
             c,
             sql,
@@ -1366,7 +1310,7 @@ fn write_group<C: Conn>(
     }
 
     let mut states = match last_id {
-        Some(last_id) => match all_inserted(c, &in_order, last_id, pending)? {
+        Some(last_id) => match all_inserted(c, &in_order, last_id)? {
             Some(states) => states,
             None => written_states(c, &group.findings, last_id, names)?,
         },
@@ -1759,17 +1703,11 @@ impl<'a> Written<'a> {
     /// parameters, no column read back (both dialects' writers).
     fn inserted(m: &Merged<'a>, id: i64) -> Written<'a> {
         let row = FindingStateRef { id, ..m.row() };
-        Written::with_digest(m, id, row.digest())
-    }
-
-    /// A row the commit inserted (stored as `id`) whose state's digest was
-    /// hashed already ([`digests`]).
-    fn with_digest(m: &Merged<'a>, id: i64, digest: Hash) -> Written<'a> {
         Written {
-            site: Cow::Borrowed(&m.first.site),
+            site: Cow::Borrowed(row.site),
             id,
-            at: Cow::Borrowed(m.at),
-            digest,
+            at: Cow::Borrowed(row.at),
+            digest: row.digest(),
         }
     }
 }
@@ -1862,16 +1800,6 @@ fn last_finding_id<C: Conn>(c: &mut C) -> Result<i64, StoreError> {
         .unwrap_or(0))
 }
 
-/// The id the last of `n` new rows gets after `last_id` (the largest
-/// before), if SQLite gives them `last_id + 1` onwards (not near
-/// `i64::MAX`, where it picks ids at random).
-fn last_new_id(last_id: i64, n: usize) -> Option<i64> {
-    i64::try_from(n)
-        .ok()
-        .and_then(|n| last_id.checked_add(n))
-        .filter(|last| *last < i64::MAX)
-}
-
 /// Each finding row the commit wrote (`in_order`: in the order its
 /// statements wrote them) as it left it, when every one was inserted, so
 /// none met a stored row (SQLite): one look-up of the largest id instead
@@ -1885,32 +1813,27 @@ fn last_new_id(last_id: i64, n: usize) -> Option<i64> {
 /// were (a row that met a stored one takes none). `None`: not so (some
 /// met a stored row, or the ids are near `i64::MAX`, where SQLite picks
 /// them at random); the caller reads them back.
-///
-/// `pending`: the rows' digests under those ids, being hashed on the
-/// helper thread ([`digests`]); without it they are hashed here.
 fn all_inserted<'g, C: Conn>(
     c: &mut C,
     in_order: &[&'g Merged<'g>],
     last_id: i64,
-    pending: Option<digests::Pending>,
 ) -> Result<Option<Vec<Written<'g>>>, StoreError> {
-    let Some(expected) = last_new_id(last_id, in_order.len()) else {
+    let Some(expected) = i64::try_from(in_order.len())
+        .ok()
+        .and_then(|n| last_id.checked_add(n))
+        .filter(|last| *last < i64::MAX)
+    else {
         return Ok(None);
     };
     if in_order.is_empty() || last_finding_id(c)? != expected {
         return Ok(None);
     }
-    let ids = (last_id + 1..).zip(in_order);
-    if let Some(digests) = pending.and_then(digests::Pending::finish) {
-        if digests.len() == in_order.len() {
-            return Ok(Some(
-                ids.zip(digests)
-                    .map(|((id, m), digest)| Written::with_digest(m, id, digest))
-                    .collect(),
-            ));
-        }
-    }
-    Ok(Some(ids.map(|(id, m)| Written::inserted(m, id)).collect()))
+    Ok(Some(
+        (last_id + 1..)
+            .zip(in_order)
+            .map(|(id, m)| Written::inserted(m, id))
+            .collect(),
+    ))
 }
 
 /// The ids and keys of some page views' rows of a site (their ordinals
@@ -3095,14 +3018,17 @@ impl<C: Conn> Store for Db<C> {
     }
 
     fn commit(&self, batches: &[&Batch]) -> Result<Vec<FirstSeen>, StoreError> {
-        self.commit_group(Group::new(batches, std::iter::empty(), Vec::new()))
+        let keyed = batches
+            .iter()
+            .flat_map(|b| &b.findings)
+            .map(|f| (f, f.dedupe_key()));
+        self.commit_group(Group::new(batches, keyed))
     }
 
     fn commit_prepared(&self, batches: &[&PreparedBatch]) -> Result<Vec<FirstSeen>, StoreError> {
         let plain: Vec<&Batch> = batches.iter().map(|p| p.batch()).collect();
-        let keys = batches.iter().flat_map(|p| p.dedupe_keys());
-        let shared = batches.iter().map(|p| p.shared()).collect();
-        self.commit_group(Group::new(&plain, keys, shared))
+        let keyed = batches.iter().flat_map(|p| p.keyed_findings());
+        self.commit_group(Group::new(&plain, keyed))
     }
 
     fn record_finding_types(

@@ -21,7 +21,6 @@ pub mod chain_rows;
 pub mod chain_versions;
 mod conn;
 mod db;
-mod digests;
 mod postgres;
 pub mod schema;
 mod sqlite;
@@ -411,38 +410,12 @@ pub struct Batch {
 /// finding's dedupe key (a SHA-256: 165,000 of the writer's 1.9 million
 /// instructions a batch under callgrind, where SHA-256 runs in software;
 /// ≈ 1.5% of its CPU natively; docs/benchmarks.md, "The writer thread's
-/// serial work"), and each finding's canonical form as an all-new commit
-/// inserts it, but for its id (`chain::digest_with_id`; the forms were
-/// ≈ 2 % of the writer thread natively, written on the HTTP worker while
-/// the records are in its cache).
-///
-/// Shared (`Arc`), so that the writer can hand it to the thread that hashes
-/// an all-new SQLite commit's chain digests while the commit's statements
-/// run (`digests.rs`).
+/// serial work").
 #[derive(Debug, Clone)]
-pub struct PreparedBatch(std::sync::Arc<Prepared>);
-
-#[derive(Debug)]
-pub(crate) struct Prepared {
-    pub(crate) batch: Batch,
+pub struct PreparedBatch {
+    batch: Batch,
     /// `dedupe_key` of each finding of `batch`, in its order.
     dedupe: Vec<[u8; DEDUPE_KEY_BYTES]>,
-    /// Each finding's canonical form with id 0, end to end, as an all-new
-    /// commit inserts it (its own count, `at` and release); `form_ends[i]`
-    /// is where finding `i`'s ends.
-    forms: Vec<u8>,
-    form_ends: Vec<usize>,
-}
-
-impl Prepared {
-    /// Finding `i`'s canonical form with id 0.
-    pub(crate) fn form(&self, i: usize) -> Option<&[u8]> {
-        let start = match i.checked_sub(1) {
-            Some(before) => *self.form_ends.get(before)?,
-            None => 0,
-        };
-        self.forms.get(start..*self.form_ends.get(i)?)
-    }
 }
 
 impl PreparedBatch {
@@ -452,36 +425,18 @@ impl PreparedBatch {
             .iter()
             .map(FindingRecord::dedupe_key)
             .collect();
-        let mut forms = Vec::new();
-        let form_ends = batch
-            .findings
-            .iter()
-            .map(|f| {
-                chain::FindingStateRef::of(f, 0, f.count, &f.at, f.release.as_deref())
-                    .canonical_into(&mut forms);
-                forms.len()
-            })
-            .collect();
-        Self(std::sync::Arc::new(Prepared {
-            batch,
-            dedupe,
-            forms,
-            form_ends,
-        }))
+        Self { batch, dedupe }
     }
 
     pub fn batch(&self) -> &Batch {
-        &self.0.batch
+        &self.batch
     }
 
-    /// The batch and what was prepared of it, shared.
-    pub(crate) fn shared(&self) -> std::sync::Arc<Prepared> {
-        self.0.clone()
-    }
-
-    /// Each finding's dedupe key, in the batch's order.
-    pub(crate) fn dedupe_keys(&self) -> impl Iterator<Item = [u8; DEDUPE_KEY_BYTES]> + '_ {
-        self.0.dedupe.iter().copied()
+    /// Each finding with its dedupe key.
+    pub(crate) fn keyed_findings(
+        &self,
+    ) -> impl Iterator<Item = (&FindingRecord, [u8; DEDUPE_KEY_BYTES])> {
+        self.batch.findings.iter().zip(self.dedupe.iter().copied())
     }
 }
 
