@@ -241,11 +241,11 @@ impl Policy {
     pub fn from_lines(text: &str) -> Policy {
         let mut p = Policy::default();
         let mut path = Vec::new();
-        for line in text.split(['\n']) {
+        for line in crate::fields(text, b'\n') {
             // Every field but the last is a key, the last the value: read
             // forwards (`next_back` kept a reverse splitter in the page's
             // wasm for this line alone).
-            let mut fields = line.split(['\t']);
+            let mut fields = crate::fields(line, b'\t');
             let Some(mut value) = fields.next() else {
                 continue;
             };
@@ -265,7 +265,7 @@ impl Policy {
     /// an array's item). A new policy key is one arm here.
     fn read(&mut self, path: &[Option<String>], leaf: Leaf<'_>) {
         // One integer parser for every number (each width is its own code).
-        let number = |t: &str| t.parse::<u64>().ok();
+        let number = crate::parse_u64;
         let category = |leaf| match leaf {
             Leaf::Text(t) => Category::parse(t),
             _ => None,

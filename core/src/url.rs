@@ -18,7 +18,7 @@ pub struct UrlParts {
 /// Splits an absolute `http:`/`https:` URL. Anything else (data:, blob:,
 /// relative, malformed) is `None`: those never carry a third party.
 pub fn parse(url: &str) -> Option<UrlParts> {
-    let rest = strip_scheme(url.trim())?;
+    let rest = strip_scheme(crate::trim(url))?;
     let auth_end = find_ascii(rest, b"/?#").unwrap_or(rest.len());
     let authority = rest.get(..auth_end)?;
     let after = rest.get(auth_end..)?;
@@ -27,12 +27,18 @@ pub fn parse(url: &str) -> Option<UrlParts> {
         Some(at) => authority.get(at + 1..)?,
         None => authority,
     };
-    let host = if hostport.starts_with(['[']) {
+    let host = if hostport.starts_with("[") {
         hostport.get(..=find_ascii(hostport, b"]")?)?
     } else {
         hostport.get(..find_ascii(hostport, b":").unwrap_or(hostport.len()))?
     };
-    let host = host.trim_end_matches(['.']);
+    // Trailing dots by bytes, not `trim_end_matches(['.'])` (a reverse
+    // character searcher the page's wasm would carry for this alone).
+    let mut end = host.len();
+    while end > 0 && host.as_bytes().get(end - 1) == Some(&b'.') {
+        end -= 1;
+    }
+    let host = host.get(..end)?;
     if host.is_empty() || !host.bytes().all(is_host_byte) {
         return None;
     }
@@ -80,7 +86,7 @@ pub fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
     loop {
         let end = find_ascii(query, b"&");
         let pair = query.get(..end.unwrap_or(query.len()))?;
-        if let Some(value) = pair.strip_prefix(name).and_then(|v| v.strip_prefix(['='])) {
+        if let Some(value) = pair.strip_prefix(name).and_then(|v| v.strip_prefix("=")) {
             return Some(value);
         }
         query = query.get(end? + 1..)?;
@@ -111,13 +117,17 @@ const TWO_LEVEL_SUFFIXES: &str =
 /// labels, or three under a known two-level public suffix. IP literals and
 /// single-label hosts are their own site.
 pub fn site_of(host: &str) -> &str {
-    if host.starts_with(['[']) || host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+    if host.starts_with("[") || host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return host;
     }
     let labels_from_end = |n: usize| -> &str {
         let mut cut = host.len();
         for _ in 0..n {
-            match host.get(..cut).and_then(|h| h.rfind(['.'])) {
+            match host
+                .as_bytes()
+                .get(..cut)
+                .and_then(|h| h.iter().rposition(|b| *b == b'.'))
+            {
                 Some(dot) => cut = dot,
                 None => return host,
             }
@@ -125,7 +135,7 @@ pub fn site_of(host: &str) -> &str {
         host.get(cut + 1..).unwrap_or(host)
     };
     let two = labels_from_end(2);
-    if TWO_LEVEL_SUFFIXES.split(['|']).any(|s| s == two) {
+    if crate::fields(TWO_LEVEL_SUFFIXES, b'|').any(|s| s == two) {
         labels_from_end(3)
     } else {
         two
@@ -244,7 +254,7 @@ fn looks_like_token(bytes: &[u8]) -> bool {
 /// The page URL as reported: scheme, host, port and redacted path; no user
 /// info, query or fragment.
 pub fn page_url(href: &str) -> String {
-    let trimmed = href.trim();
+    let trimmed = crate::trim(href);
     // A byte search, not `find("://")`: the substring searcher pulls panic
     // formatting into the wasm.
     let Some(scheme_end) = trimmed.as_bytes().windows(3).position(|w| w == b"://") else {
