@@ -140,28 +140,26 @@ impl Writer {
     /// decoder and encoder in the page's wasm).
     fn quoted(&mut self, s: &str) {
         self.out.push_str("\"");
-        let mut run = 0;
-        for (i, b) in s.bytes().enumerate() {
-            let escape = match b {
+        let mut rest = s;
+        while let Some(i) = rest
+            .bytes()
+            .position(|b| b < 0x20 || b == b'"' || b == b'\\')
+        {
+            // `i` is at an ASCII byte: a character boundary.
+            self.out.push_str(rest.get(..i).unwrap_or(""));
+            let b = rest.as_bytes().get(i).copied().unwrap_or(0);
+            rest = rest.get(i + 1..).unwrap_or("");
+            let at = usize::from(b) * 6;
+            self.out.push_str(match b {
                 b'"' => "\\\"",
                 b'\\' => "\\\\",
                 b'\n' => "\\n",
                 b'\r' => "\\r",
                 b'\t' => "\\t",
-                0..=0x1f => "\\u00",
-                _ => continue,
-            };
-            // `i` and `run` are at ASCII bytes: character boundaries.
-            self.out.push_str(s.get(run..i).unwrap_or(""));
-            self.out.push_str(escape);
-            if b < 0x20 && !matches!(b, b'\n' | b'\r' | b'\t') {
-                for nibble in [usize::from(b >> 4), usize::from(b & 15)] {
-                    self.out.push_str(HEX.get(nibble..=nibble).unwrap_or("0"));
-                }
-            }
-            run = i + 1;
+                _ => CONTROL.get(at..at + 6).unwrap_or(""),
+            });
         }
-        self.out.push_str(s.get(run..).unwrap_or(""));
+        self.out.push_str(rest);
         self.out.push_str("\"");
     }
 }
@@ -196,6 +194,14 @@ impl Val {
         }
     }
 }
+
+/// The escapes of U+0000 to U+001F, six characters each.
+const CONTROL: &str = concat!(
+    "\\u0000\\u0001\\u0002\\u0003\\u0004\\u0005\\u0006\\u0007",
+    "\\u0008\\u0009\\u000a\\u000b\\u000c\\u000d\\u000e\\u000f",
+    "\\u0010\\u0011\\u0012\\u0013\\u0014\\u0015\\u0016\\u0017",
+    "\\u0018\\u0019\\u001a\\u001b\\u001c\\u001d\\u001e\\u001f",
+);
 
 /// Hex digits (the decimal ones first): `\u00XX` escapes and integers.
 const HEX: &str = "0123456789abcdef";

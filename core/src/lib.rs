@@ -142,7 +142,11 @@ impl<'a> Iterator for Fields<'a> {
 pub fn trim(s: &str) -> &str {
     let bytes = s.as_bytes();
     let (mut from, mut to) = (0, bytes.len());
-    while let Some(n) = bytes.get(from..to).and_then(white) {
+    loop {
+        let n = white(bytes.get(from..to).unwrap_or(&[]));
+        if n == 0 {
+            break;
+        }
         from += n;
     }
     while to > from {
@@ -152,31 +156,33 @@ pub fn trim(s: &str) -> &str {
         while start > from && bytes.get(start).is_some_and(|b| b & 0xc0 == 0x80) {
             start -= 1;
         }
-        match bytes.get(start..to).and_then(white) {
-            Some(n) if start + n == to => to = start,
-            _ => break,
+        if start + white(bytes.get(start..to).unwrap_or(&[])) != to {
+            break;
         }
+        to = start;
     }
     // Each cut was a whole character: both ends are boundaries.
     s.get(from..to).unwrap_or("")
 }
 
-/// The length of the character `b` starts with when it is white space
-/// (`char::is_whitespace`), decoded from its UTF-8 bytes (at most three:
-/// no white space is longer).
-fn white(b: &[u8]) -> Option<usize> {
-    let c = |i: usize| u32::from(b.get(i).map_or(0, |b| b & 0x3f));
-    let (point, n) = match *b.first()? {
-        lead @ 0..=0x7f => (u32::from(lead), 1),
-        lead @ 0xc0..=0xdf => ((u32::from(lead) & 0x1f) << 6 | c(1), 2),
-        lead @ 0xe0..=0xef => ((u32::from(lead) & 0x0f) << 12 | c(1) << 6 | c(2), 3),
-        _ => return None,
+/// The white space beyond ASCII's (`char::is_whitespace`), as UTF-8.
+const WHITE: &[u8] = "\u{85}\u{a0}\u{1680}\u{2000}\u{2001}\u{2002}\u{2003}\u{2004}\u{2005}\u{2006}\u{2007}\u{2008}\u{2009}\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}".as_bytes();
+
+/// The length of the white-space character `b` starts with, 0 for none.
+/// By bytes: one of [`WHITE`] is found where its lead byte is, so a
+/// window of the character's length that equals it is that character.
+#[inline(never)]
+fn white(b: &[u8]) -> usize {
+    let n = match b.first() {
+        Some(9..=13 | b' ') => return 1,
+        Some(0xc0..=0xdf) => 2,
+        Some(0xe0..=0xef) => 3,
+        _ => return 0,
     };
-    matches!(
-        point,
-        9..=13 | 0x20 | 0x85 | 0xa0 | 0x1680 | 0x2000..=0x200a | 0x2028 | 0x2029 | 0x202f | 0x205f | 0x3000
-    )
-    .then_some(n)
+    match b.get(..n) {
+        Some(c) if WHITE.windows(n).any(|w| w == c) => n,
+        _ => 0,
+    }
 }
 
 /// `s` split at its first `sep`, an ASCII byte, as

@@ -159,7 +159,8 @@ fn onetrust(jar: &Jar<'_>) -> Option<CmpConsent> {
         // has its `&` encoded too. A byte search, not `contains("%26")`:
         // the substring searcher weighs ~2.5 KB of wasm and pulls in panic
         // formatting.
-        let double = !raw.bytes().any(|b| b == b'&') && raw.as_bytes().windows(3).any(|w| w == b"%26");
+        let double =
+            !raw.bytes().any(|b| b == b'&') && raw.as_bytes().windows(3).any(|w| w == b"%26");
         let raw = if double {
             percent_decode(raw)
         } else {
