@@ -131,7 +131,11 @@ impl ConsentMode {
                 any = true;
                 // `visitor` is never empty when known (`new`), and `r` is not.
                 if r.eq_ignore_ascii_case(visitor) {
-                    best = best.max(if r.bytes().any(|b| b == b'-') { 3 } else { 2 });
+                    best = best.max(if r.as_bytes().iter().any(|b| *b == b'-') {
+                        3
+                    } else {
+                        2
+                    });
                 } else if r.eq_ignore_ascii_case(country) {
                     best = best.max(2);
                 }

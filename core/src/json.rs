@@ -142,8 +142,9 @@ impl Writer {
         self.out.push_str("\"");
         let mut rest = s;
         while let Some(i) = rest
-            .bytes()
-            .position(|b| b < 0x20 || b == b'"' || b == b'\\')
+            .as_bytes()
+            .iter()
+            .position(|b| *b < 0x20 || *b == b'"' || *b == b'\\')
         {
             // `i` is at an ASCII byte: a character boundary.
             self.out.push_str(rest.get(..i).unwrap_or(""));

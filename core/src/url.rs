@@ -39,7 +39,7 @@ pub fn parse(url: &str) -> Option<UrlParts> {
         end -= 1;
     }
     let host = host.get(..end)?;
-    if host.is_empty() || !host.bytes().all(is_host_byte) {
+    if host.is_empty() || !host.as_bytes().iter().all(|b| is_host_byte(*b)) {
         return None;
     }
     let path_end = find_ascii(after, b"?#").unwrap_or(after.len());
@@ -117,7 +117,12 @@ const TWO_LEVEL_SUFFIXES: &str =
 /// labels, or three under a known two-level public suffix. IP literals and
 /// single-label hosts are their own site.
 pub fn site_of(host: &str) -> &str {
-    if host.starts_with("[") || host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+    if host.starts_with("[")
+        || host
+            .as_bytes()
+            .iter()
+            .all(|b| b.is_ascii_digit() || *b == b'.')
+    {
         return host;
     }
     let labels_from_end = |n: usize| -> &str {
