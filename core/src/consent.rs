@@ -285,6 +285,11 @@ pub struct Timeline {
 }
 
 impl Timeline {
+    /// No update yet, as a constant.
+    pub(crate) const EMPTY: Timeline = Timeline {
+        updates: Vec::new(),
+    };
+
     /// Records a partial update (absent categories keep their value) taking
     /// effect at `at`, a decision ([`Basis::Explicit`]).
     pub fn update(&mut self, categories: Categories, source: Source, at: u64) {
@@ -409,6 +414,9 @@ pub fn all_granted() -> Categories {
 pub struct ConsentNames(Vec<(String, String, Vec<Category>)>);
 
 impl ConsentNames {
+    /// No names, as a constant.
+    pub(crate) const EMPTY: ConsentNames = ConsentNames(Vec::new());
+
     /// Maps `name` of `source` to `categories` (empty: to none).
     pub fn set(&mut self, source: &str, name: &str, categories: Vec<Category>) {
         self.0.push((source.into(), name.into(), categories));

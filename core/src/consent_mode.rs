@@ -98,6 +98,18 @@ fn value(v: &str) -> Option<bool> {
 }
 
 impl ConsentMode {
+    /// No command yet, region unknown, as a constant.
+    pub(crate) const EMPTY: ConsentMode = ConsentMode {
+        region: None,
+        types: [TypeState {
+            default: None,
+            update: None,
+            rank: 0,
+        }; 7],
+        wait_for_update: None,
+        commands: 0,
+    };
+
     /// An empty state for a visitor in `region` (`ES`, `US-CA`; case
     /// ignored), or of unknown region.
     pub fn new(region: Option<&str>) -> Self {

@@ -130,17 +130,22 @@ impl From<PolicyDoc> for Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy {
-            regions: None,
-            pages: Vec::new(),
-            categories: Vec::new(),
-            grace_ms: DEFAULT_GRACE_MS,
-            cookie_max_days: None,
-            consent_names: ConsentNames::default(),
-            tcf_vendors: Vec::new(),
-            accept_implied: false,
-        }
+        Policy::DEFAULT
     }
+}
+
+impl Policy {
+    /// [`Policy::default`] as a constant (`Engine::new` starts from one).
+    pub(crate) const DEFAULT: Policy = Policy {
+        regions: None,
+        pages: Vec::new(),
+        categories: Vec::new(),
+        grace_ms: DEFAULT_GRACE_MS,
+        cookie_max_days: None,
+        consent_names: ConsentNames::EMPTY,
+        tcf_vendors: Vec::new(),
+        accept_implied: false,
+    };
 }
 
 impl Policy {
