@@ -18,15 +18,7 @@ pub struct UrlParts {
 /// Splits an absolute `http:`/`https:` URL. Anything else (data:, blob:,
 /// relative, malformed) is `None`: those never carry a third party.
 pub fn parse(url: &str) -> Option<UrlParts> {
-    let rest = strip_scheme(crate::trim(url))?;
-    let auth_end = find_ascii(rest, b"/?#").unwrap_or(rest.len());
-    let authority = rest.get(..auth_end)?;
-    let after = rest.get(auth_end..)?;
-    // User info ends at the last '@' of the authority.
-    let hostport = match authority.as_bytes().iter().rposition(|b| *b == b'@') {
-        Some(at) => authority.get(at + 1..)?,
-        None => authority,
-    };
+    let (hostport, after) = host_port(strip_scheme(crate::trim(url))?);
     let host = if hostport.starts_with("[") {
         hostport.get(..=find_ascii(hostport, b"]")?)?
     } else {
@@ -52,6 +44,21 @@ pub fn parse(url: &str) -> Option<UrlParts> {
             path.into()
         },
     })
+}
+
+/// The host and port of a URL's authority (what follows `scheme://` up to
+/// its path, query or fragment), without user info, which ends at the
+/// authority's last `@`; and the rest of the URL after the authority.
+/// [`parse`] and [`page_url`] read an authority alike through it.
+fn host_port(rest: &str) -> (&str, &str) {
+    let auth_end = find_ascii(rest, b"/?#").unwrap_or(rest.len());
+    let (authority, after) = rest.split_at_checked(auth_end).unwrap_or((rest, ""));
+    let user_end = authority
+        .as_bytes()
+        .iter()
+        .rposition(|b| *b == b'@')
+        .map_or(0, |at| at + 1);
+    (authority.get(user_end..).unwrap_or(""), after)
 }
 
 /// Index of the first byte of `s` that is one of `set` (ASCII bytes, so
@@ -266,15 +273,8 @@ pub fn page_url(href: &str) -> String {
         return String::new();
     };
     let scheme = trimmed.get(..scheme_end).unwrap_or("").to_ascii_lowercase();
-    let rest = trimmed.get(scheme_end + 3..).unwrap_or("");
-    let auth_end = find_ascii(rest, b"/?#").unwrap_or(rest.len());
-    let authority = rest.get(..auth_end).unwrap_or("");
-    let user_end = authority
-        .as_bytes()
-        .iter()
-        .rposition(|b| *b == b'@')
-        .map_or(0, |at| at + 1);
-    let hostport = authority.get(user_end..).unwrap_or("").to_ascii_lowercase();
+    let (hostport, _) = host_port(trimmed.get(scheme_end + 3..).unwrap_or(""));
+    let hostport = hostport.to_ascii_lowercase();
     let path = parse(trimmed)
         .map(|p| redact_path(&p.path))
         .unwrap_or_else(|| "/".into());
