@@ -143,11 +143,8 @@ impl ConsentMode {
                 any = true;
                 // `visitor` is never empty when known (`new`), and `r` is not.
                 if r.eq_ignore_ascii_case(visitor) {
-                    best = best.max(if r.as_bytes().iter().any(|b| *b == b'-') {
-                        3
-                    } else {
-                        2
-                    });
+                    let subdivision = crate::url::find_ascii(r, b"-").is_some();
+                    best = best.max(if subdivision { 3 } else { 2 });
                 } else if r.eq_ignore_ascii_case(country) {
                     best = best.max(2);
                 }

@@ -159,7 +159,7 @@ fn onetrust(jar: &Jar<'_>) -> Option<CmpConsent> {
         // has its `&` encoded too. A byte search, not `contains("%26")`:
         // the substring searcher weighs ~2.5 KB of wasm and pulls in panic
         // formatting.
-        let double = !raw.as_bytes().iter().any(|b| *b == b'&')
+        let double = crate::url::find_ascii(raw, b"&").is_none()
             && raw.as_bytes().windows(3).any(|w| w == b"%26");
         let raw = if double {
             percent_decode(raw)
@@ -655,7 +655,7 @@ fn vanilla_cookieconsent(jar: &Jar<'_>) -> Option<CmpConsent> {
 /// Percent-decodes `s` (`+` stays as is); malformed escapes are kept
 /// literally, invalid UTF-8 is replaced.
 fn percent_decode(s: &str) -> String {
-    if !s.as_bytes().iter().any(|b| *b == b'%') {
+    if crate::url::find_ascii(s, b"%").is_none() {
         return s.to_owned();
     }
     let bytes = s.as_bytes();
