@@ -10,9 +10,10 @@ pub fn pairs(header: &str) -> Pairs<'_> {
 
 /// The iterator of [`pairs`]: one type of its own for every caller, where
 /// `filter_map` / `filter` made an instance of each for each (137 bytes of
-/// the shipped wasm's gzip). It keeps `split`: a byte loop instead saves
-/// the page 14 bytes more but costs the cookie reader piece, whose other
-/// code splits too, 235.
+/// the shipped wasm's gzip). It splits by [`crate::fields`], as every
+/// other split of the core does: once none used `str::split`, core's
+/// `Split` and its searchers left the page's wasm and the cookie reader
+/// piece alike (docs/benchmarks.md, eleventh round).
 #[derive(Debug, Clone)]
 pub struct Pairs<'a>(crate::Fields<'a>);
 
