@@ -33,11 +33,10 @@
 // (tests/e2e/size.test.mjs checks the shipped module for it); a `[c]`
 // pattern decodes and compares char by char through core's generic
 // searchers and `Split` (docs/benchmarks.md, eleventh round). White
-// space around a URL, a cookie pair, a CMP's name or a Consent Mode value
-// is ASCII's (`trim_ascii`: space, TAB, LF, FF, CR), as the URL standard
-// (C0 controls and space) and cookies (space and TAB) have it; `trim`'s
-// Unicode white space kept core's UTF-8 decoding and its table in the
-// page's wasm.
+// space is cut by [`trim`] (exactly what `str::trim` cuts, found by
+// bytes), whose own decoding of each end character and table lookup were
+// more code; characters are counted by their lead bytes ([`prefix`]) and
+// numbers read by [`parse_u64`], for the same reason.
 extern crate alloc;
 // The collector's typed reader (feature `read`) is not on the page: it may
 // use std.
@@ -166,7 +165,12 @@ pub fn trim(s: &str) -> &str {
 }
 
 /// The white space beyond ASCII's (`char::is_whitespace`), as UTF-8.
-const WHITE: &[u8] = "\u{85}\u{a0}\u{1680}\u{2000}\u{2001}\u{2002}\u{2003}\u{2004}\u{2005}\u{2006}\u{2007}\u{2008}\u{2009}\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}".as_bytes();
+const WHITE: &[u8] = concat!(
+    "\u{85}\u{a0}\u{1680}",
+    "\u{2000}\u{2001}\u{2002}\u{2003}\u{2004}\u{2005}\u{2006}\u{2007}\u{2008}\u{2009}\u{200a}",
+    "\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}",
+)
+.as_bytes();
 
 /// The length of the white-space character `b` starts with, 0 for none.
 /// By bytes: one of [`WHITE`] is found where its lead byte is, so a
