@@ -96,7 +96,13 @@ pub(crate) fn parse_u64(s: &str) -> Option<u64> {
         if !b.is_ascii_digit() {
             return None;
         }
-        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+        // Not `checked_mul`: a `u64` multiply's overflow check is a 128-bit
+        // multiply in wasm32 (`__multi3`); `n` at most `u64::MAX / 10`
+        // cannot overflow times ten.
+        if n > u64::MAX / 10 {
+            return None;
+        }
+        n = (n * 10).checked_add(u64::from(b - b'0'))?;
     }
     Some(n)
 }
