@@ -331,7 +331,7 @@ impl Monitor {
         // Pushed by a loop, not `zip` and `collect` (generic instances the
         // module would carry for this call alone).
         let mut choices: Vec<(&str, bool)> = Vec::new();
-        let mut lines = names.split(['\n']);
+        let mut lines = tagwatch_core::fields(names, b'\n');
         for g in granted {
             let Some(name) = lines.next() else {
                 break;
@@ -587,14 +587,14 @@ impl Monitor {
 /// `zip` of two splits, and its pairs pushed, not `collect`ed: those
 /// instances cost the module 97 bytes of gzip (docs/benchmarks.md, fifth
 /// round).
-struct Lines<'a>(
-    core::str::Split<'a, [char; 1]>,
-    core::str::Split<'a, [char; 1]>,
-);
+struct Lines<'a>(tagwatch_core::Fields<'a>, tagwatch_core::Fields<'a>);
 
 impl<'a> Lines<'a> {
     fn new(a: &'a str, b: &'a str) -> Self {
-        Lines(a.split(['\n']), b.split(['\n']))
+        Lines(
+            tagwatch_core::fields(a, b'\n'),
+            tagwatch_core::fields(b, b'\n'),
+        )
     }
 }
 

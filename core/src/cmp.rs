@@ -121,8 +121,12 @@ pub fn consent_cookie(name: &str) -> Option<&'static str> {
     CONSENT_COOKIES
         .iter()
         .find(|(n, _)| {
-            n.strip_suffix(['*'])
-                .map_or(*n == name, |prefix| name.starts_with(prefix))
+            // The `*` by its byte, not `strip_suffix(['*'])` (a reverse
+            // character searcher in the page's wasm).
+            match n.as_bytes().split_last() {
+                Some((b'*', _)) => name.starts_with(n.get(..n.len() - 1).unwrap_or(n)),
+                _ => *n == name,
+            }
         })
         .map(|(_, cmp)| *cmp)
 }
@@ -162,7 +166,7 @@ pub fn cmp_id(name: &str) -> Option<&'static str> {
 /// reads the same whichever way its state reached the monitor.
 pub fn categories_of(cmp: &str, name: &str) -> &'static [Category] {
     let own = |(c, names, _): &&(&str, &str, &[Category])| {
-        *c == cmp && names.split(['|']).any(|n| n == name)
+        *c == cmp && crate::fields(names, b'|').any(|n| n == name)
     };
     if let Some((_, _, categories)) = DEFAULT_NAMES.iter().find(own) {
         return categories;
@@ -173,7 +177,7 @@ pub fn categories_of(cmp: &str, name: &str) -> &'static [Category] {
     // Cookiebot, CookieYes, Usercentrics, Klaro purposes and cookieconsent
     // categories use plain names, spelled as sites like.
     let common = |(c, names, _): &&(&str, &str, &[Category])| {
-        *c == "*" && names.split(['|']).any(|n| n.eq_ignore_ascii_case(name))
+        *c == "*" && crate::fields(names, b'|').any(|n| n.eq_ignore_ascii_case(name))
     };
     DEFAULT_NAMES
         .iter()
@@ -280,7 +284,7 @@ pub fn service(name: &str) -> Option<usize> {
     };
     SERVICES
         .iter()
-        .position(|(names, ..)| names.split(['|']).any(same))
+        .position(|(names, ..)| crate::fields(names, b'|').any(same))
 }
 
 /// The slot in [`SERVICES`] of a catalog vendor: where a CMP's per-service
@@ -308,7 +312,7 @@ pub fn from_choices(
     let cmp = cmp_id(cmp)?;
     let mut acc = Acc::default();
     for &(name, granted) in choices {
-        let name = name.trim();
+        let name = crate::trim(name);
         if cmp == "osano" && name == "OPT_OUT" {
             if granted {
                 acc.add(Category::Marketing, false);
@@ -324,7 +328,7 @@ pub fn from_choices(
     }
     let mut vendors = Vendors::default();
     for &(name, granted) in services {
-        let name = name.trim();
+        let name = crate::trim(name);
         if let Some(site) = names.get(cmp, name) {
             site.iter().for_each(|c| acc.add(*c, granted));
         } else if let Some(slot) = service(name) {

@@ -285,6 +285,11 @@ pub struct Timeline {
 }
 
 impl Timeline {
+    /// No update yet, as a constant.
+    pub(crate) const EMPTY: Timeline = Timeline {
+        updates: Vec::new(),
+    };
+
     /// Records a partial update (absent categories keep their value) taking
     /// effect at `at`, a decision ([`Basis::Explicit`]).
     pub fn update(&mut self, categories: Categories, source: Source, at: u64) {
@@ -409,6 +414,9 @@ pub fn all_granted() -> Categories {
 pub struct ConsentNames(Vec<(String, String, Vec<Category>)>);
 
 impl ConsentNames {
+    /// No names, as a constant.
+    pub(crate) const EMPTY: ConsentNames = ConsentNames(Vec::new());
+
     /// Maps `name` of `source` to `categories` (empty: to none).
     pub fn set(&mut self, source: &str, name: &str, categories: Vec<Category>) {
         self.0.push((source.into(), name.into(), categories));
@@ -442,11 +450,11 @@ impl ConsentNames {
             }
             for (i, c) in categories.iter().enumerate() {
                 if i > 0 {
-                    text.push(',');
+                    text.push_str(",");
                 }
                 text.push_str(c.as_str());
             }
-            text.push('\n');
+            text.push_str("\n");
         }
         text
     }
@@ -455,13 +463,15 @@ impl ConsentNames {
     /// skipped, an unknown category name ignored.
     pub fn from_text(text: &str) -> ConsentNames {
         let mut names = ConsentNames::default();
-        for line in text.split(['\n']) {
-            let mut f = line.split(['\t']);
+        for line in crate::fields(text, b'\n') {
+            let mut f = crate::fields(line, b'\t');
             if let (Some(source), Some(name), Some(list)) = (f.next(), f.next(), f.next()) {
                 names.set(
                     source,
                     name,
-                    list.split([',']).filter_map(Category::parse).collect(),
+                    crate::fields(list, b',')
+                        .filter_map(Category::parse)
+                        .collect(),
                 );
             }
         }
@@ -497,13 +507,14 @@ fn tcf_purpose(id: u16) -> &'static [Category] {
 pub fn from_tcf_purposes(purpose: impl Fn(u16) -> bool, names: &ConsentNames) -> Categories {
     let mut out = Categories([Some(true), None, None, None]);
     for id in 1..=24u16 {
-        // The `u64` parser the policy's numbers use, not a second one for
-        // `u16` (123 bytes of the shipped wasm's gzip); equal only on `id`.
+        // The `u64` parser the policy's numbers use (`crate::parse_u64`),
+        // not a second one for `u16` (123 bytes of the shipped wasm's
+        // gzip); equal only on `id`.
         let site = names
             .0
             .iter()
             .rev()
-            .find(|(s, n, _)| s == "tcf" && n.parse::<u64>() == Ok(u64::from(id)));
+            .find(|(s, n, _)| s == "tcf" && crate::parse_u64(n) == Some(u64::from(id)));
         let gated = site.map_or(tcf_purpose(id), |(_, _, c)| c.as_slice());
         for c in gated {
             out.set(*c, Some(out.get(*c).unwrap_or(true) && purpose(id)));

@@ -98,12 +98,24 @@ fn value(v: &str) -> Option<bool> {
 }
 
 impl ConsentMode {
+    /// No command yet, region unknown, as a constant.
+    pub(crate) const EMPTY: ConsentMode = ConsentMode {
+        region: None,
+        types: [TypeState {
+            default: None,
+            update: None,
+            rank: 0,
+        }; 7],
+        wait_for_update: None,
+        commands: 0,
+    };
+
     /// An empty state for a visitor in `region` (`ES`, `US-CA`; case
     /// ignored), or of unknown region.
     pub fn new(region: Option<&str>) -> Self {
         Self {
             region: region
-                .map(|r| r.trim().to_ascii_uppercase())
+                .map(|r| crate::trim(r).to_ascii_uppercase())
                 .filter(|r| !r.is_empty()),
             ..Self::default()
         }
@@ -124,14 +136,15 @@ impl ConsentMode {
             if *k != "region" {
                 continue;
             }
-            for r in list.split([',']).map(str::trim) {
+            for r in crate::fields(list, b',').map(crate::trim) {
                 if r.is_empty() {
                     continue;
                 }
                 any = true;
                 // `visitor` is never empty when known (`new`), and `r` is not.
                 if r.eq_ignore_ascii_case(visitor) {
-                    best = best.max(if r.contains(['-']) { 3 } else { 2 });
+                    let subdivision = crate::url::find_ascii(r, b"-").is_some();
+                    best = best.max(if subdivision { 3 } else { 2 });
                 } else if r.eq_ignore_ascii_case(country) {
                     best = best.max(2);
                 }
@@ -173,8 +186,8 @@ impl ConsentMode {
             if *k == "wait_for_update" {
                 // Whole milliseconds: a fraction is cut off (no float parser,
                 // which would weigh more than the rest of this module in wasm).
-                let whole = v.trim().split(['.']).next().unwrap_or("");
-                if let Ok(ms) = whole.parse::<u64>() {
+                let whole = crate::fields(crate::trim(v), b'.').next().unwrap_or("");
+                if let Some(ms) = crate::parse_u64(whole) {
                     self.wait_for_update = Some(ms);
                 }
             } else if let (Some(i), Some(v)) = (index(k), value(v)) {
@@ -264,7 +277,7 @@ pub fn parse_gcs(gcs: &str) -> Option<(bool, bool)> {
         b'1' => Some(true),
         _ => None,
     };
-    match gcs.trim().as_bytes() {
+    match crate::trim(gcs).as_bytes() {
         [b'G', b'1', x, y] => Some((bit(*x)?, bit(*y)?)),
         _ => None,
     }
@@ -330,11 +343,13 @@ pub struct Gcd {
 /// default / denied by update, `v` granted by default and update. `None`
 /// when there are fewer than four letters or one is unknown.
 pub fn parse_gcd(gcd: &str) -> Option<Gcd> {
+    // The letters by bytes (a multi-byte character has no ASCII byte; white
+    // space is no letter): `chars()` kept core's UTF-8 decoder in the
+    // page's wasm.
     let mut letters = gcd
-        .trim()
-        .chars()
-        .filter(char::is_ascii_alphabetic)
-        .map(|c| GcdSignal::from_letter(c.to_ascii_lowercase()));
+        .bytes()
+        .filter(u8::is_ascii_alphabetic)
+        .map(|b| GcdSignal::from_letter(char::from(b.to_ascii_lowercase())));
     Some(Gcd {
         ad_storage: letters.next()??,
         analytics_storage: letters.next()??,

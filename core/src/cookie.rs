@@ -5,28 +5,29 @@
 /// (`a=1; b=2`). Pairs without `=` are a name with an empty value, as
 /// browsers treat them. Never panics, never allocates.
 pub fn pairs(header: &str) -> Pairs<'_> {
-    Pairs(header.split([';']))
+    Pairs(crate::fields(header, b';'))
 }
 
 /// The iterator of [`pairs`]: one type of its own for every caller, where
 /// `filter_map` / `filter` made an instance of each for each (137 bytes of
-/// the shipped wasm's gzip). It keeps `split`: a byte loop instead saves
-/// the page 14 bytes more but costs the cookie reader piece, whose other
-/// code splits too, 235.
+/// the shipped wasm's gzip). It splits by [`crate::fields`], as every
+/// other split of the core does: once none used `str::split`, core's
+/// `Split` and its searchers left the page's wasm and the cookie reader
+/// piece alike (docs/benchmarks.md, eleventh round).
 #[derive(Debug, Clone)]
-pub struct Pairs<'a>(core::str::Split<'a, [char; 1]>);
+pub struct Pairs<'a>(crate::Fields<'a>);
 
 impl<'a> Iterator for Pairs<'a> {
     type Item = (&'a str, &'a str);
 
     fn next(&mut self) -> Option<(&'a str, &'a str)> {
         loop {
-            let pair = self.0.next()?.trim();
+            let pair = crate::trim(self.0.next()?);
             if pair.is_empty() {
                 continue;
             }
-            return Some(match pair.split_once(['=']) {
-                Some((name, value)) => (name.trim(), value.trim()),
+            return Some(match crate::split_once(pair, b'=') {
+                Some((name, value)) => (crate::trim(name), crate::trim(value)),
                 None => ("", pair),
             });
         }

@@ -131,9 +131,30 @@ impl Engine {
             policy,
             page_path: url::page_path(page_href),
             page_site,
-            ..Engine::default()
+            ..Engine::EMPTY
         }
     }
+
+    /// A page view with nothing yet, as a constant: [`Engine::new`] starts
+    /// from it (a copy of its bytes, where `..Engine::default()` wrote each
+    /// field and dropped a default policy: docs/benchmarks.md, eleventh
+    /// round).
+    const EMPTY: Engine = Engine {
+        policy: Policy::DEFAULT,
+        consent: Timeline::EMPTY,
+        gpc: false,
+        page_path: String::new(),
+        page_site: String::new(),
+        ignored_hosts: Vec::new(),
+        inventory: Inventory::EMPTY,
+        identified: Vec::new(),
+        cookies: Vec::new(),
+        findings: Vec::new(),
+        sent: 0,
+        passed: Vec::new(),
+        signals: signals::Signals::EMPTY,
+        hosts: Vec::new(),
+    };
 
     /// The policy in force.
     pub fn policy(&self) -> &Policy {

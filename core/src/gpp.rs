@@ -357,7 +357,7 @@ fn decode_with<const TCF: bool>(input: &str) -> Result<Gpp, GppError> {
     if input.is_empty() {
         return Err(GppError::Empty);
     }
-    let mut parts = input.split(['~']);
+    let mut parts = crate::fields(input, b'~');
     let header = parts.next().ok_or(GppError::Empty)?;
     let parts: Vec<&str> = parts.collect();
     let mut b = Bits::new(header, HEADER_ID)?;
@@ -481,7 +481,7 @@ impl Serialize for UsSection {
 /// Decodes a US section; `None` when `id` is not one.
 fn decode_us_section(id: u16, text: &str) -> Option<Result<UsSection, GppError>> {
     US_SECTIONS.iter().any(|(i, ..)| *i == id).then(|| {
-        let mut segments = text.split(['.']);
+        let mut segments = crate::fields(text, b'.');
         let core = segments.next().unwrap_or_default();
         let mut b = Bits::new(core, id)?;
         let version = b.take_u8(6, "Version")?;

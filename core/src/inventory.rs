@@ -85,6 +85,15 @@ pub struct Inventory {
     changed: bool,
 }
 
+impl Inventory {
+    /// Nothing seen, as a constant.
+    pub(crate) const EMPTY: Inventory = Inventory {
+        vendors: Vec::new(),
+        unclassified: Vec::new(),
+        changed: false,
+    };
+}
+
 fn push_distinct<T: PartialEq>(list: &mut Vec<T>, item: T) -> bool {
     if list.len() >= MAX_LISTED || list.contains(&item) {
         return false;

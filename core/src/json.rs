@@ -40,7 +40,7 @@ impl Writer {
         }
         if let Some(nonempty) = self.nonempty.last_mut() {
             if *nonempty {
-                self.out.push(',');
+                self.out.push_str(",");
             }
             *nonempty = true;
         }
@@ -48,31 +48,31 @@ impl Writer {
 
     pub(crate) fn begin_object(&mut self) {
         self.member();
-        self.out.push('{');
+        self.out.push_str("{");
         self.nonempty.push(false);
     }
 
     pub(crate) fn end_object(&mut self) {
         self.nonempty.pop();
-        self.out.push('}');
+        self.out.push_str("}");
     }
 
     pub(crate) fn begin_array(&mut self) {
         self.member();
-        self.out.push('[');
+        self.out.push_str("[");
         self.nonempty.push(false);
     }
 
     pub(crate) fn end_array(&mut self) {
         self.nonempty.pop();
-        self.out.push(']');
+        self.out.push_str("]");
     }
 
     /// `"key":`; the value follows.
     pub(crate) fn key(&mut self, key: &str) {
         self.member();
         self.quoted(key);
-        self.out.push(':');
+        self.out.push_str(":");
         self.after_key = true;
     }
 
@@ -95,8 +95,11 @@ impl Writer {
                 break;
             }
         }
+        // The digits are ASCII: pushed as the text they are (`push` of a
+        // `char` from a byte keeps core's UTF-8 encoder for the other 128).
         for d in digits.get(i..).unwrap_or(&[]) {
-            self.out.push(char::from(*d));
+            let d = usize::from(d.wrapping_sub(b'0'));
+            self.out.push_str(HEX.get(d..=d).unwrap_or("0"));
         }
     }
 
@@ -131,28 +134,34 @@ impl Writer {
         self.end_array();
     }
 
+    /// `s` as a JSON string. By bytes: what is escaped is ASCII, and
+    /// every other byte (a multi-byte character's too) is copied as it is,
+    /// in runs (a `chars()` loop pushing each `char` kept core's UTF-8
+    /// decoder and encoder in the page's wasm).
     fn quoted(&mut self, s: &str) {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        self.out.push('"');
-        for ch in s.chars() {
-            match ch {
-                '"' => self.out.push_str("\\\""),
-                '\\' => self.out.push_str("\\\\"),
-                '\n' => self.out.push_str("\\n"),
-                '\r' => self.out.push_str("\\r"),
-                '\t' => self.out.push_str("\\t"),
-                c if u32::from(c) < 0x20 => {
-                    let b = u32::from(c) as usize;
-                    self.out.push_str("\\u00");
-                    for nibble in [b >> 4, b & 15] {
-                        self.out
-                            .push(char::from(HEX.get(nibble).copied().unwrap_or(b'0')));
-                    }
-                }
-                c => self.out.push(c),
-            }
+        self.out.push_str("\"");
+        let mut rest = s;
+        while let Some(i) = rest
+            .as_bytes()
+            .iter()
+            .position(|b| *b < 0x20 || *b == b'"' || *b == b'\\')
+        {
+            // `i` is at an ASCII byte: a character boundary.
+            self.out.push_str(rest.get(..i).unwrap_or(""));
+            let b = rest.as_bytes().get(i).copied().unwrap_or(0);
+            rest = rest.get(i + 1..).unwrap_or("");
+            let at = usize::from(b) * 6;
+            self.out.push_str(match b {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                _ => CONTROL.get(at..at + 6).unwrap_or(""),
+            });
         }
-        self.out.push('"');
+        self.out.push_str(rest);
+        self.out.push_str("\"");
     }
 }
 
@@ -186,6 +195,17 @@ impl Val {
         }
     }
 }
+
+/// The escapes of U+0000 to U+001F, six characters each.
+const CONTROL: &str = concat!(
+    "\\u0000\\u0001\\u0002\\u0003\\u0004\\u0005\\u0006\\u0007",
+    "\\u0008\\u0009\\u000a\\u000b\\u000c\\u000d\\u000e\\u000f",
+    "\\u0010\\u0011\\u0012\\u0013\\u0014\\u0015\\u0016\\u0017",
+    "\\u0018\\u0019\\u001a\\u001b\\u001c\\u001d\\u001e\\u001f",
+);
+
+/// Hex digits (the decimal ones first): `\u00XX` escapes and integers.
+const HEX: &str = "0123456789abcdef";
 
 /// Most nested containers the scanner follows.
 const MAX_DEPTH: usize = 16;
@@ -468,6 +488,66 @@ mod tests {
         assert_eq!(v[0]["n"], 0);
         assert_eq!(v[0]["l"][1], "y");
         assert_eq!(v.as_array().unwrap().len(), 2);
+    }
+
+    /// The byte loops write strings and integers as the former `chars()`
+    /// and `char` pushes did: every control character, quotes,
+    /// backslashes and multi-byte characters, at the ends and in runs.
+    #[test]
+    fn strings_and_integers_as_before() {
+        fn former(s: &str) -> String {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            let mut out = String::from("\"");
+            for ch in s.chars() {
+                match ch {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    c if u32::from(c) < 0x20 => {
+                        let b = u32::from(c) as usize;
+                        out.push_str("\\u00");
+                        for nibble in [b >> 4, b & 15] {
+                            out.push(char::from(HEX[nibble]));
+                        }
+                    }
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+            out
+        }
+        let mut parts: Vec<String> = (0u8..0x20).map(|b| char::from(b).to_string()).collect();
+        parts.extend(["\"", "\\", "a", "é", "€😀", "\u{7f}", "\u{80}", "/", ""].map(String::from));
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for n in 0..5_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let text: String = (0..n % 12)
+                .map(|k| parts[((x >> (k * 5 % 60)) as usize + k) % parts.len()].as_str())
+                .collect();
+            let mut w = Writer::new();
+            w.str(&text);
+            assert_eq!(w.finish(), former(&text), "{text:?}");
+        }
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            12_345,
+            u64::from(u32::MAX),
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            let mut w = Writer::new();
+            w.u64(n);
+            assert_eq!(w.finish(), n.to_string());
+        }
     }
 
     #[test]

@@ -130,17 +130,22 @@ impl From<PolicyDoc> for Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy {
-            regions: None,
-            pages: Vec::new(),
-            categories: Vec::new(),
-            grace_ms: DEFAULT_GRACE_MS,
-            cookie_max_days: None,
-            consent_names: ConsentNames::default(),
-            tcf_vendors: Vec::new(),
-            accept_implied: false,
-        }
+        Policy::DEFAULT
     }
+}
+
+impl Policy {
+    /// [`Policy::default`] as a constant (`Engine::new` starts from one).
+    pub(crate) const DEFAULT: Policy = Policy {
+        regions: None,
+        pages: Vec::new(),
+        categories: Vec::new(),
+        grace_ms: DEFAULT_GRACE_MS,
+        cookie_max_days: None,
+        consent_names: ConsentNames::EMPTY,
+        tcf_vendors: Vec::new(),
+        accept_implied: false,
+    };
 }
 
 impl Policy {
@@ -241,11 +246,11 @@ impl Policy {
     pub fn from_lines(text: &str) -> Policy {
         let mut p = Policy::default();
         let mut path = Vec::new();
-        for line in text.split(['\n']) {
+        for line in crate::fields(text, b'\n') {
             // Every field but the last is a key, the last the value: read
             // forwards (`next_back` kept a reverse splitter in the page's
             // wasm for this line alone).
-            let mut fields = line.split(['\t']);
+            let mut fields = crate::fields(line, b'\t');
             let Some(mut value) = fields.next() else {
                 continue;
             };
@@ -265,7 +270,7 @@ impl Policy {
     /// an array's item). A new policy key is one arm here.
     fn read(&mut self, path: &[Option<String>], leaf: Leaf<'_>) {
         // One integer parser for every number (each width is its own code).
-        let number = |t: &str| t.parse::<u64>().ok();
+        let number = crate::parse_u64;
         let category = |leaf| match leaf {
             Leaf::Text(t) => Category::parse(t),
             _ => None,

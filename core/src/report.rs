@@ -27,14 +27,27 @@ pub const MAX_RELEASE: usize = 128;
 /// the schema refuses), which no build id has and which would not read
 /// back as the text the site meant.
 pub fn release(s: &str) -> &str {
-    // `trim`, not `trim_end` (the cut text starts trimmed already): the
-    // page's wasm has `trim`, and `trim_end` kept a reverse searcher
-    // inlined here.
-    let s = crate::prefix(s.trim(), MAX_RELEASE).trim();
-    if s.chars().any(char::is_control) {
+    // Trimmed at both ends again, not `trim_end` (the cut text starts
+    // trimmed already): `trim_end` kept a reverse searcher inlined here.
+    let s = crate::trim(crate::prefix(crate::trim(s), MAX_RELEASE));
+    if has_control(s) {
         return "";
     }
     s
+}
+
+/// Whether `s` has a control character (U+0000–U+001F, U+007F–U+009F:
+/// `char::is_control`), by its UTF-8 bytes: U+0080–U+009F are `C2 80` to
+/// `C2 9F` (`chars()` kept core's UTF-8 decoder in the page's wasm).
+fn has_control(s: &str) -> bool {
+    let mut lead = false;
+    for b in s.bytes() {
+        if b < 0x20 || b == 0x7f || lead && (0x80..=0x9f).contains(&b) {
+            return true;
+        }
+        lead = b == 0xc2;
+    }
+    false
 }
 
 /// An enum of wire names, written once: the type, its `ALL` values in the

@@ -417,7 +417,7 @@ pub struct TcString {
 
 /// Decodes a TC string (surrounding white space is not trimmed).
 pub fn decode(input: &str) -> Result<TcString, TcfError> {
-    let mut segments = input.split(['.']).enumerate();
+    let mut segments = crate::fields(input, b'.').enumerate();
     let (_, first) = segments.next().ok_or(TcfError::Empty { index: 0 })?;
     let mut tc = decode_core(Bits::new(first, 0, Segment::Core)?)?;
     for (index, text) in segments {

@@ -18,22 +18,20 @@ pub struct UrlParts {
 /// Splits an absolute `http:`/`https:` URL. Anything else (data:, blob:,
 /// relative, malformed) is `None`: those never carry a third party.
 pub fn parse(url: &str) -> Option<UrlParts> {
-    let rest = strip_scheme(url.trim())?;
-    let auth_end = find_ascii(rest, b"/?#").unwrap_or(rest.len());
-    let authority = rest.get(..auth_end)?;
-    let after = rest.get(auth_end..)?;
-    // User info ends at the last '@' of the authority.
-    let hostport = match authority.as_bytes().iter().rposition(|b| *b == b'@') {
-        Some(at) => authority.get(at + 1..)?,
-        None => authority,
-    };
-    let host = if hostport.starts_with(['[']) {
+    let (hostport, after) = host_port(strip_scheme(crate::trim(url))?);
+    let host = if hostport.starts_with("[") {
         hostport.get(..=find_ascii(hostport, b"]")?)?
     } else {
         hostport.get(..find_ascii(hostport, b":").unwrap_or(hostport.len()))?
     };
-    let host = host.trim_end_matches(['.']);
-    if host.is_empty() || !host.bytes().all(is_host_byte) {
+    // Trailing dots by bytes, not `trim_end_matches(['.'])` (a reverse
+    // character searcher the page's wasm would carry for this alone).
+    let mut end = host.len();
+    while end > 0 && host.as_bytes().get(end - 1) == Some(&b'.') {
+        end -= 1;
+    }
+    let host = host.get(..end)?;
+    if host.is_empty() || !host.as_bytes().iter().all(|b| is_host_byte(*b)) {
         return None;
     }
     let path_end = find_ascii(after, b"?#").unwrap_or(after.len());
@@ -46,6 +44,21 @@ pub fn parse(url: &str) -> Option<UrlParts> {
             path.into()
         },
     })
+}
+
+/// The host and port of a URL's authority (what follows `scheme://` up to
+/// its path, query or fragment), without user info, which ends at the
+/// authority's last `@`; and the rest of the URL after the authority.
+/// [`parse`] and [`page_url`] read an authority alike through it.
+fn host_port(rest: &str) -> (&str, &str) {
+    let auth_end = find_ascii(rest, b"/?#").unwrap_or(rest.len());
+    let (authority, after) = rest.split_at_checked(auth_end).unwrap_or((rest, ""));
+    let user_end = authority
+        .as_bytes()
+        .iter()
+        .rposition(|b| *b == b'@')
+        .map_or(0, |at| at + 1);
+    (authority.get(user_end..).unwrap_or(""), after)
 }
 
 /// Index of the first byte of `s` that is one of `set` (ASCII bytes, so
@@ -80,7 +93,7 @@ pub fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
     loop {
         let end = find_ascii(query, b"&");
         let pair = query.get(..end.unwrap_or(query.len()))?;
-        if let Some(value) = pair.strip_prefix(name).and_then(|v| v.strip_prefix(['='])) {
+        if let Some(value) = pair.strip_prefix(name).and_then(|v| v.strip_prefix("=")) {
             return Some(value);
         }
         query = query.get(end? + 1..)?;
@@ -111,13 +124,22 @@ const TWO_LEVEL_SUFFIXES: &str =
 /// labels, or three under a known two-level public suffix. IP literals and
 /// single-label hosts are their own site.
 pub fn site_of(host: &str) -> &str {
-    if host.starts_with(['[']) || host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+    if host.starts_with("[")
+        || host
+            .as_bytes()
+            .iter()
+            .all(|b| b.is_ascii_digit() || *b == b'.')
+    {
         return host;
     }
     let labels_from_end = |n: usize| -> &str {
         let mut cut = host.len();
         for _ in 0..n {
-            match host.get(..cut).and_then(|h| h.rfind(['.'])) {
+            match host
+                .as_bytes()
+                .get(..cut)
+                .and_then(|h| h.iter().rposition(|b| *b == b'.'))
+            {
                 Some(dot) => cut = dot,
                 None => return host,
             }
@@ -125,7 +147,7 @@ pub fn site_of(host: &str) -> &str {
         host.get(cut + 1..).unwrap_or(host)
     };
     let two = labels_from_end(2);
-    if TWO_LEVEL_SUFFIXES.split(['|']).any(|s| s == two) {
+    if crate::fields(TWO_LEVEL_SUFFIXES, b'|').any(|s| s == two) {
         labels_from_end(3)
     } else {
         two
@@ -244,22 +266,15 @@ fn looks_like_token(bytes: &[u8]) -> bool {
 /// The page URL as reported: scheme, host, port and redacted path; no user
 /// info, query or fragment.
 pub fn page_url(href: &str) -> String {
-    let trimmed = href.trim();
+    let trimmed = crate::trim(href);
     // A byte search, not `find("://")`: the substring searcher pulls panic
     // formatting into the wasm.
     let Some(scheme_end) = trimmed.as_bytes().windows(3).position(|w| w == b"://") else {
         return String::new();
     };
     let scheme = trimmed.get(..scheme_end).unwrap_or("").to_ascii_lowercase();
-    let rest = trimmed.get(scheme_end + 3..).unwrap_or("");
-    let auth_end = find_ascii(rest, b"/?#").unwrap_or(rest.len());
-    let authority = rest.get(..auth_end).unwrap_or("");
-    let user_end = authority
-        .as_bytes()
-        .iter()
-        .rposition(|b| *b == b'@')
-        .map_or(0, |at| at + 1);
-    let hostport = authority.get(user_end..).unwrap_or("").to_ascii_lowercase();
+    let (hostport, _) = host_port(trimmed.get(scheme_end + 3..).unwrap_or(""));
+    let hostport = hostport.to_ascii_lowercase();
     let path = parse(trimmed)
         .map(|p| redact_path(&p.path))
         .unwrap_or_else(|| "/".into());

@@ -159,30 +159,31 @@ fn onetrust(jar: &Jar<'_>) -> Option<CmpConsent> {
         // has its `&` encoded too. A byte search, not `contains("%26")`:
         // the substring searcher weighs ~2.5 KB of wasm and pulls in panic
         // formatting.
-        let double = !raw.contains(['&']) && raw.as_bytes().windows(3).any(|w| w == b"%26");
+        let double = crate::url::find_ascii(raw, b"&").is_none()
+            && raw.as_bytes().windows(3).any(|w| w == b"%26");
         let raw = if double {
             percent_decode(raw)
         } else {
             raw.to_owned()
         };
-        for param in raw.split(['&']) {
-            let (key, value) = param.split_once(['=']).unwrap_or((param, ""));
+        for param in crate::fields(&raw, b'&') {
+            let (key, value) = crate::split_once(param, b'=').unwrap_or((param, ""));
             let value = percent_decode(value);
             match key {
                 "interactionCount" => {
-                    decided |= value.trim().parse::<u64>().is_ok_and(|n| n > 0);
+                    decided |= crate::parse_u64(crate::trim(&value)).is_some_and(|n| n > 0);
                 }
                 "groups" => {
-                    for group in value.split([',']) {
-                        let Some((id, flag)) = group.split_once([':']) else {
+                    for group in crate::fields(&value, b',') {
+                        let Some((id, flag)) = crate::split_once(group, b':') else {
                             continue;
                         };
-                        let granted = match flag.trim() {
+                        let granted = match crate::trim(flag) {
                             "1" => true,
                             "0" => false,
                             _ => continue,
                         };
-                        for c in jar.categories("onetrust", id.trim()) {
+                        for c in jar.categories("onetrust", crate::trim(id)) {
                             acc.add(*c, granted);
                         }
                     }
@@ -212,7 +213,7 @@ fn onetrust(jar: &Jar<'_>) -> Option<CmpConsent> {
 fn cookiebot(jar: &Jar<'_>) -> Option<CmpConsent> {
     let raw = jar.get("CookieConsent")?;
     let text = percent_decode(raw);
-    let text = text.trim();
+    let text = crate::trim(&text);
     if text == "-1" {
         let mut acc = Acc::default();
         for c in Category::ALL {
@@ -324,7 +325,7 @@ fn didomi(jar: &Jar<'_>) -> Option<CmpConsent> {
 /// `cookieyes-<category>=yes|no`.
 fn cookieyes(jar: &Jar<'_>) -> Option<CmpConsent> {
     fn yes_no(v: &str) -> Option<bool> {
-        match v.trim() {
+        match crate::trim(v) {
             "yes" => Some(true),
             "no" => Some(false),
             _ => None,
@@ -334,13 +335,13 @@ fn cookieyes(jar: &Jar<'_>) -> Option<CmpConsent> {
     if let Some(raw) = jar.get("cookieyes-consent") {
         let text = percent_decode(raw);
         let (mut action, mut consent) = (None, None);
-        for item in text.split([',']) {
-            let Some((key, value)) = item.split_once([':']) else {
+        for item in crate::fields(&text, b',') {
+            let Some((key, value)) = crate::split_once(item, b':') else {
                 continue;
             };
-            let key = key.trim();
+            let key = crate::trim(key);
             if key == "action" {
-                action = Some(value.trim() == "yes");
+                action = Some(crate::trim(value) == "yes");
             } else if key == "consent" {
                 consent = yes_no(value);
             } else if let Some(v) = yes_no(value) {
@@ -383,7 +384,7 @@ fn cookieyes(jar: &Jar<'_>) -> Option<CmpConsent> {
     if action.is_none() && legacy_consent.is_none() && !any {
         return None;
     }
-    let decided = action.is_some_and(|a| a.trim() == "yes");
+    let decided = action.is_some_and(|a| crate::trim(a) == "yes");
     Some(CmpConsent {
         cmp: "cookieyes",
         implied: false,
@@ -408,7 +409,7 @@ fn complianz(jar: &Jar<'_>) -> Option<CmpConsent> {
         key.push_str(name);
         let Some(value) = jar.get(&key) else { continue };
         any = true;
-        let granted = match value.trim() {
+        let granted = match crate::trim(value) {
             "allow" => true,
             "deny" => false,
             _ => continue,
@@ -422,7 +423,7 @@ fn complianz(jar: &Jar<'_>) -> Option<CmpConsent> {
         return None;
     }
     let decided = match banner {
-        Some(status) => status.trim() == "dismissed",
+        Some(status) => crate::trim(status) == "dismissed",
         None => any,
     };
     Some(CmpConsent {
@@ -450,27 +451,32 @@ fn trustarc(jar: &Jar<'_>) -> Option<CmpConsent> {
     };
     if let Some(raw) = jar.get("notice_gdpr_prefs") {
         let text = percent_decode(raw);
-        let list = text.split([':']).next().unwrap_or("");
-        list.split([','])
-            .filter_map(|n| n.trim().parse::<usize>().ok())
+        let list = crate::fields(&text, b':').next().unwrap_or("");
+        crate::fields(list, b',')
+            .filter_map(|n| crate::parse_u64(crate::trim(n)).and_then(|n| usize::try_from(n).ok()))
             .for_each(&mut mark);
     } else if let Some(raw) = jar.get("cmapi_cookie_privacy") {
         let text = percent_decode(raw);
-        let list = text
-            .trim()
-            .trim_matches(['"'])
-            .strip_prefix("permit")
-            .unwrap_or("");
-        list.split([',', ' '])
-            .filter_map(|n| n.trim().parse::<usize>().ok())
+        // Quotes around it cut by `strip_*` with a `&str` (a byte compare),
+        // not `trim_matches(['"'])` (core's character searchers).
+        let mut list = crate::trim(&text);
+        while let Some(rest) = list.strip_prefix("\"") {
+            list = rest;
+        }
+        while let Some(rest) = list.strip_suffix("\"") {
+            list = rest;
+        }
+        let list = list.strip_prefix("permit").unwrap_or("");
+        crate::fields(list, b',')
+            .flat_map(|n| crate::fields(n, b' '))
+            .filter_map(|n| crate::parse_u64(crate::trim(n)).and_then(|n| usize::try_from(n).ok()))
             .filter_map(|n| n.checked_sub(1))
             .for_each(&mut mark);
     } else if let Some(raw) = jar.get("notice_preferences") {
         let text = percent_decode(raw);
-        let Some(level) = text
-            .split([':'])
+        let Some(level) = crate::fields(&text, b':')
             .next()
-            .and_then(|n| n.trim().parse::<usize>().ok())
+            .and_then(|n| crate::parse_u64(crate::trim(n)).and_then(|n| usize::try_from(n).ok()))
         else {
             return Some(undecodable("trustarc"));
         };
@@ -649,7 +655,7 @@ fn vanilla_cookieconsent(jar: &Jar<'_>) -> Option<CmpConsent> {
 /// Percent-decodes `s` (`+` stays as is); malformed escapes are kept
 /// literally, invalid UTF-8 is replaced.
 fn percent_decode(s: &str) -> String {
-    if !s.contains(['%']) {
+    if crate::url::find_ascii(s, b"%").is_none() {
         return s.to_owned();
     }
     let bytes = s.as_bytes();

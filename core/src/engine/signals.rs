@@ -47,6 +47,17 @@ pub(super) struct Signals {
     tcf_vendors: Vec<(u64, Vec<u16>)>,
 }
 
+impl Signals {
+    /// Nothing read yet, as a constant.
+    pub(super) const EMPTY: Signals = Signals {
+        cookies_read: false,
+        cmp_cookie: None,
+        consent_mode: ConsentMode::EMPTY,
+        claims: Vec::new(),
+        tcf_vendors: Vec::new(),
+    };
+}
+
 /// A storage type claimed granted at `at`, not yet checked.
 #[derive(Debug)]
 struct Claim {
