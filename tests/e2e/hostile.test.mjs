@@ -23,7 +23,7 @@ const EMAIL_PARTS = [EMAIL.split('@')[0], encodeURIComponent(EMAIL.split('@')[0]
 const FRAME_ENTRIES = [/\/messenger\/web\/metrics$/, /\/messenger\/web\/events$/];
 
 let stack;
-before(async () => { stack = await startStack({ siteCount: 30 }); }, { timeout: 120_000 });
+before(async () => { stack = await startStack({ siteCount: 36 }); }, { timeout: 120_000 });
 after(async () => { await stack?.stop(); }, { timeout: 30_000 });
 
 async function getJson(path) {
@@ -270,6 +270,58 @@ test('Math.random repeating itself for the monitor right after the loader ran: t
   assert.equal(ids.size, 1, 'one page view');
   // 0.5 for each of the 16 hex digits.
   assert.notEqual([...ids][0], '8888888888888888', 'the page view id came from the page\'s Math.random');
+  assert.deepEqual(run.health, []);
+});
+
+// What wasm-bindgen's glue uses at every call into the wasm (issue 11 item
+// 7): a page that broke it after the snippet, before the brain starts,
+// once silenced the monitor. The loader takes what the glue needs at parse
+// time (www/loader.js, tools/minify-imports.mjs); the attacks are
+// tests/fixtures/pages/hostile.js `typed-arrays-after` (every typed-array
+// method and accessor the glue called, DataView's setters, the memory's
+// `buffer`, the instance's `exports` and the table's `set` throwing) and
+// `typed-arrays-lie-after` (the constructors throwing, the memory's
+// `buffer` a copy, `subarray` a view one byte off). Each: the findings of
+// the unharmed page, no health report, nothing thrown into the page, the
+// page's built-ins as it set them.
+for (const [attack, what] of [
+  ['typed-arrays-after', 'typed-array, DataView and WebAssembly methods and accessors throwing'],
+  ['typed-arrays-lie-after', 'typed-array constructors throwing, the memory\'s buffer a copy and subarray one byte off'],
+]) {
+  test(`${what} right after the loader ran: every finding, nothing thrown, the page's built-ins left as it set them`, { timeout: 90_000 }, async () => {
+    const run = await hostile(attack, {
+      during: async ({ page }) => {
+        // Once the monitor runs (it starts after the page's load).
+        await page.waitForFunction(() => Array.isArray(window.tagwatch('findings')), null, { timeout: 15000, polling: 50 });
+        const state = await page.evaluate(() => ({
+          kept: twTypedNow().map((v, i) => v === twTypedSet[i]),
+          escaped: twEscaped,
+        }));
+        assert.ok(state.kept.every(Boolean), `the page's typed arrays, DataView and WebAssembly members as it set them: ${state.kept}`);
+        assert.deepEqual(state.escaped, [], 'nothing thrown into the page (error, unhandledrejection)');
+      },
+    });
+    assertExactFindings(run.findings, everything(), attack);
+    assert.deepEqual(run.health, []);
+  });
+}
+
+test('encodeURIComponent throwing for the monitor right after the loader ran: the start asks for /config/KEY all the same, every finding', { timeout: 90_000 }, async () => {
+  const run = await hostile('uri-after');
+  assertExactFindings(run.findings, everything(), 'encodeURIComponent after');
+  assert.deepEqual(run.health, []);
+  assert.equal(run.collectorRequests.filter((r) => new URL(r.url).pathname === `/config/${run.site}`).length, 1, 'one GET /config/<site>');
+});
+
+test('URL throwing for the monitor right after the loader ran, OneTrust\'s consent only in its cookies: the CMP cookie reader still comes, every finding', { timeout: 90_000 }, async () => {
+  const seq0 = stack.fake.requests.at(-1)?.seq ?? 0;
+  const run = await hostile('onetrust-cookies,clock-url-after');
+  assert.deepEqual(stack.fake.requests.filter((r) => r.seq > seq0 && r.path.startsWith('/tagwatch/ondemand/')).map((r) => [r.path, r.status]),
+    [['/tagwatch/ondemand/cmp-cookies.wasm', 200]]);
+  // Without the piece the page view would be held (an `unmonitored`
+  // health report, no finding): judged without OneTrust's consent, its
+  // findings could be false.
+  assertExactFindings(run.findings, everything(), 'URL after, OneTrust cookies');
   assert.deepEqual(run.health, []);
 });
 
