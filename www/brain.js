@@ -170,8 +170,10 @@ function run(h) {
   h.tampered(function (api) { health('tampered', api); });
   // Strings go into the wasm by the browser's encoder as the loader took it,
   // once the glue found it sound, else by the glue's own; the page view id
-  // from the loader's Math.random (tools/minify-imports.mjs).
-  var encode = wasm_bindgen.encoder(h.encode, h.random);
+  // from the loader's Math.random; the typed arrays and WebAssembly members
+  // every call into the wasm leans on as the loader took them
+  // (tools/minify-imports.mjs `taken`).
+  var encode = wasm_bindgen.encoder(h.encode, h.random, h.taken);
   if (encode !== h.encode) health('tampered', 'TextEncoder');
 
   WebAssembly = {
@@ -350,8 +352,8 @@ function run(h) {
     });
     // The CMPs' API adapters (www/cmp-api.js) come on demand, beside the wasm.
     var watch = watchConsent(sink, h.gesture, function (ok, fail) {
-      import(new URL('ondemand/cmp-api.js', import.meta.url).href).then(function (x) { ok(x.cmpReaders); }, fail);
-    });
+      import(beside('ondemand/cmp-api.js')).then(function (x) { ok(x.cmpReaders); }, fail);
+    }, { parse: h.parse, now: now });
     // While a CMP's event waits for them the page view's findings are held,
     // as for a wasm piece (judged without that choice they could be false).
     var send = m.flush;
@@ -376,17 +378,19 @@ function run(h) {
     if (wanted & 2) piece(2, 'gpp-us');
   }
   function piece(kind, file) {
-    net.get(new URL('ondemand/' + file + '.wasm', import.meta.url).href, { referrerPolicy: 'no-referrer' }).then(function (b) {
+    net.get(beside('ondemand/' + file + '.wasm'), { referrerPolicy: 'no-referrer' }).then(function (b) {
       return b && WebAssembly.instantiate(b, {});
     }).then(function (r) {
       if (!r) return;
-      var x = r.instance.exports;
+      var x = wasm_bindgen.exportsOf(r.instance);
       // The piece's ABI (pieces/*/src/lib.rs): text written at `input(len)`
-      // (room for its UTF-8: at most 3 bytes a UTF-16 unit), its length passed.
+      // (room for its UTF-8: at most 3 bytes a UTF-16 unit), its length
+      // passed. Its memory's bytes through the glue (the built-ins the
+      // loader took).
       m.piece(kind, { call: function (f, s, n) {
         var room = 3 * s.length;
         var p = x.input(room);
-        return x[f](encode(s, new Uint8Array(x.memory.buffer, p, room)).written, n) >>> 0;
+        return x[f](encode(s, wasm_bindgen.bytes(x.memory, p, room), room).written, n) >>> 0;
       } });
       page.wake();
     }).then(null, function () { /* unread, as without the piece */ });
@@ -429,6 +433,15 @@ function run(h) {
     warmed = warmer(h.module, String(config.site), policy);
     wasm_bindgen(h.module).then(go, function (e) { health('wasm_unavailable', name(e)); });
   }
+}
+
+// The URL of `path` beside this module (the on-demand pieces): by hand,
+// not with the page's `URL`, which a page may have broken by the time the
+// brain runs. The loader imports this module by a URL it resolved (no
+// query, no fragment: www/loader.js `load`).
+function beside(path) {
+  var here = import.meta.url;
+  return here.slice(0, here.lastIndexOf('/') + 1) + path;
 }
 
 // `raw` (the monitor) with each of its methods calling `first()` before it.

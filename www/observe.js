@@ -86,13 +86,12 @@ function observe(m, o) {
   function guard(fn) { return function () { try { return fn.apply(this, arguments); } catch (e) { /* keep observing */ } }; }
 
   // One call into the monitor per delivery (`m.entries`: URLs and
-  // initiator types one per line, four numbers each; the numbers past the
-  // last entry kept are ignored).
+  // initiator types one per line, four numbers each in a plain array).
   function judge(list, off, label) {
     var n = Math.min(+list.length || 0, MAX_BATCH);
     var names = '';
     var types = '';
-    var nums = new Float64Array(4 * n);
+    var nums = [];   // not a Float64Array: the page's constructor (docs/hostile-pages.md)
     var k = 0;
     for (var i = 0; i < n; i++) {
       try {
