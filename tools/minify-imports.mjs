@@ -184,43 +184,44 @@ cut(/\n    function passStringToWasm0\(arg, malloc, realloc\) \{\n[\s\S]*?\n    
     // page (or a tag the monitor audits) that broke one of them by then
     // silenced the monitor (docs/hostile-pages.md). Elsewhere (the
     // extension's isolated world, the brain's warm-up worker) this realm's
-    // own, on first use. No typed-array method or accessor is called
+    // own, taken when the module is instantiated. No typed-array method or
+    // accessor is called
     // (\`subarray\`, \`set\`, \`length\`, \`byteLength\`: the page's prototype's),
     // nor DataView: views are made by the constructors (which read nothing
     // of the page's) and written by index.
-    let builtins = null;
-    function taken() {
-        if (!builtins) {
-            const W = globalThis.WebAssembly, get = (C, k) => Object.getOwnPropertyDescriptor(C.prototype, k).get;
-            builtins = [Uint8Array, Float64Array, Reflect.apply, get(W.Memory, 'buffer'), get(W.Instance, 'exports'), W.Table.prototype.set];
+    let U8, F64, bufferOf, exportsOf, tableSet;
+    // Takes the built-ins from \`t\`, else this realm's as they are now.
+    function builtins(t) {
+        if (t) {
+            const apply = t[2];
+            U8 = t[0];
+            F64 = t[1];
+            bufferOf = (m) => apply(t[3], m, []);
+            exportsOf = (instance) => apply(t[4], instance, []);
+            tableSet = (table, i, v) => apply(t[5], table, [i, v]);
+        } else {
+            U8 = Uint8Array;
+            F64 = Float64Array;
+            bufferOf = (m) => m.buffer;
+            exportsOf = (instance) => instance.exports;
+            tableSet = (table, i, v) => table.set(i, v);
         }
-        return builtins;
     }
-    // The bytes \`at\`…\`at + n\` of \`m\` (a WebAssembly.Memory); an
-    // instance's exports; a table's \`set\`.
+    // The bytes \`at\`…\`at + n\` of \`m\` (a WebAssembly.Memory).
     function bytes(m, at, n) {
-        const t = taken();
-        return new t[0](t[2](t[3], m, []), at, n);
-    }
-    function exportsOf(instance) {
-        const t = taken();
-        return t[2](t[4], instance, []);
-    }
-    function tableSet(table, i, v) {
-        const t = taken();
-        t[2](t[5], table, [i, v]);
+        return new U8(bufferOf(m), at, n);
     }
     exports.bytes = bytes;
-    exports.exportsOf = exportsOf;
+    exports.exportsOf = (instance) => exportsOf(instance);
     // What the loader took (the brain's \`start\`): \`given\` (optional) as the
     // built-ins above; takes \`f\` as the encoder when it writes a sample
     // (ASCII, 2, 3 and 4 bytes, a lone surrogate) as \`encodeText\` does,
     // else \`encodeText\`, and answers the one taken; \`rand\` (optional) as
     // \`random\`.
     exports.encoder = function (f, rand, given) {
-        builtins = given || builtins;
+        if (given || !U8) builtins(given);
         random = rand || random;
-        const U8 = taken()[0], s = 'a\\u00e9\\u20ac\\ud83d\\ude00\\udc00', v = new U8(16), w = new U8(16);
+        const s = 'a\\u00e9\\u20ac\\ud83d\\ude00\\udc00', v = new U8(16), w = new U8(16);
         let ok = encodeText(s, v, 16).written;
         try {
             const r = f(s, w, 16);
@@ -230,7 +231,7 @@ cut(/\n    function passStringToWasm0\(arg, malloc, realloc\) \{\n[\s\S]*?\n    
         return encodeInto = ok ? f : encodeText;
     };
 `);
-// The memory's views (the built-ins above: \`taken\`). wasm-bindgen keeps a
+// The memory's views (the built-ins above: \`builtins\`). wasm-bindgen keeps a
 // view per type and tells a stale one by its \`byteLength\` (0 once the
 // memory grew and detached its buffer), reads the buffer with
 // \`WebAssembly.Memory.prototype.buffer\`, copies arrays in with
@@ -249,11 +250,11 @@ cut(/\n    let cachedUint32ArrayMemory0 = null;\n    function getUint32ArrayMemo
 cut(/\n    let cachedUint8ArrayMemory0 = null;\n    function getUint8ArrayMemory0\(\) \{\n[\s\S]*?\n    \}\n/, 'Uint8Array view', `
     let cachedBuffer = null, cachedUint8, cachedFloat64;
     function getUint8ArrayMemory0() {
-        const t = taken(), b = t[2](t[3], wasm.memory, []);
+        const b = bufferOf(wasm.memory);
         if (b !== cachedBuffer) {
             cachedBuffer = b;
-            cachedUint8 = new t[0](b);
-            cachedFloat64 = new t[1](b);
+            cachedUint8 = new U8(b);
+            cachedFloat64 = new F64(b);
         }
         return cachedUint8;
     }
@@ -288,8 +289,8 @@ cut(/\n    function passArrayF64ToWasm0\(arg, malloc\) \{\n[\s\S]*?\n    \}\n/, 
     }
 `);
 cut(/\bwasm\.__wbindgen_externrefs\.set\(idx, obj\);/, 'externref table set', 'tableSet(wasm.__wbindgen_externrefs, idx, obj);');
-cut(/\btable\.set\(/g, 'externref table init', 'tableSet(table, ');
-cut(/\n        wasm = instance\.exports;/, 'instance exports', '\n        wasm = exportsOf(instance);');
+cut(/\btable\.set\((\d+), /g, 'externref table init', 'tableSet(table, $1, ');
+cut(/\n        wasm = instance\.exports;/, 'instance exports', '\n        if (!U8) builtins();\n        wasm = exportsOf(instance);');
 // `Reflect.get(o, k)` (the shell's reads of page objects, src/host.rs) as
 // `o[k]`: the same value for an object (a getter runs either way), a throw
 // for null and undefined; a primitive answers its wrapper's property

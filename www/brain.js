@@ -172,7 +172,7 @@ function run(h) {
   // once the glue found it sound, else by the glue's own; the page view id
   // from the loader's Math.random; the typed arrays and WebAssembly members
   // every call into the wasm leans on as the loader took them
-  // (tools/minify-imports.mjs `taken`).
+  // (tools/minify-imports.mjs `builtins`).
   var encode = wasm_bindgen.encoder(h.encode, h.random, h.taken);
   if (encode !== h.encode) health('tampered', 'TextEncoder');
 

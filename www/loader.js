@@ -93,7 +93,7 @@ if (!pick(previous, 'loaded')) (function () {
   // brain's glue, which checks it; and what the glue leans on at every call
   // into the wasm: the typed-array constructors it makes its views with,
   // the wasm memory's `buffer`, the instance's `exports`, the table's `set`
-  // (tools/minify-imports.mjs `taken`).
+  // (tools/minify-imports.mjs `builtins`).
   var encode, taken;
   try {
     taken = [W.Uint8Array, W.Float64Array, apply, describe(WA.Memory.prototype, 'buffer').get,

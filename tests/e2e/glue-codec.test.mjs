@@ -37,13 +37,14 @@ function glue() {
   let top = 8;
   const malloc = (n) => { const p = top; top += n + 8; return p; };
   const realloc = (p, old, n) => { const q = malloc(n); memory.copyWithin(q, p, p + Math.min(old, n)); return q; };
-  // The built-ins the glue is given (`taken`), its views of the memory
-  // (`bytes`, `getFloat64ArrayMemory0`) over the stand-in.
-  const make = new Function('getUint8ArrayMemory0', 'getFloat64ArrayMemory0', 'bytes', 'taken', 'malloc', 'realloc', `
-    let WASM_VECTOR_LEN = 0;
+  // The glue's views of the memory (`bytes`, `getFloat64ArrayMemory0`)
+  // over the stand-in; its built-ins (`builtins`) this realm's.
+  const make = new Function('getUint8ArrayMemory0', 'getFloat64ArrayMemory0', 'bytes', 'malloc', 'realloc', `
+    let WASM_VECTOR_LEN = 0, U8 = Uint8Array;
+    const builtins = () => {};
     const exports = {}, wasm = {};
     ${fn('passStringToWasm0')}${fn('encodeText')}${fn('getStringFromWasm0')}${fn('setInt32')}${fn('passArray32ToWasm0')}${fn('passArrayF64ToWasm0')}
-    let encodeInto = encodeText, random, builtins;
+    let encodeInto = encodeText, random;
     ${encoder}
     return {
       pass: (s) => { const p = passStringToWasm0(s, malloc, realloc); return [p, WASM_VECTOR_LEN]; },
@@ -51,7 +52,7 @@ function glue() {
       passF64: (a) => { const p = passArrayF64ToWasm0(a, malloc); return [p, WASM_VECTOR_LEN]; },
       get: getStringFromWasm0, encodeText, encoder: exports.encoder,
     };`);
-  const g = make(() => memory, () => new Float64Array(memory.buffer), (m, at, n) => new Uint8Array(memory.buffer, at, n), () => [Uint8Array],
+  const g = make(() => memory, () => new Float64Array(memory.buffer), (m, at, n) => new Uint8Array(memory.buffer, at, n),
     (n, align) => { top = Math.ceil(top / (align || 1)) * (align || 1); return malloc(n); }, realloc);
   g.memory = memory;
   g.reset = () => { top = 8; };
