@@ -11,7 +11,7 @@
 //     (GET /api/findings, GET /api/health).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { loadedWithoutConsent } from './expected.mjs';
+import { cookieLifetimeExceeded, gpcIgnored, loadedWithoutConsent } from './expected.mjs';
 import {
   APP_ID, CANARIES, SHOP_ORIGIN, apiGet, assertExactFindings, assertNoCanaries, expect, findingKey, openPage, pollFindings, runPageView,
   startStack, waitFor,
@@ -23,7 +23,7 @@ const EMAIL_PARTS = [EMAIL.split('@')[0], encodeURIComponent(EMAIL.split('@')[0]
 const FRAME_ENTRIES = [/\/messenger\/web\/metrics$/, /\/messenger\/web\/events$/];
 
 let stack;
-before(async () => { stack = await startStack({ siteCount: 36 }); }, { timeout: 120_000 });
+before(async () => { stack = await startStack({ siteCount: 41 }); }, { timeout: 120_000 });
 after(async () => { await stack?.stop(); }, { timeout: 30_000 });
 
 async function getJson(path) {
@@ -324,6 +324,41 @@ test('URL throwing for the monitor right after the loader ran, OneTrust\'s conse
   assertExactFindings(run.findings, everything(), 'URL after, OneTrust cookies');
   assert.deepEqual(run.health, []);
 });
+
+// What the brain reads after `load` and the wasm judges by, hidden or
+// skewed for the monitor after its snippet (docs/hostile-pages.md): the
+// loader takes Global Privacy Control and `Date.now` at parse time. Each
+// attack comes with its unharmed page (`granted` / `lifetime-policy`:
+// hostile.js restores consent to everything and sets cookie_max_days 30),
+// whose findings are those of gpc.test.mjs and cookie-lifetime.test.mjs.
+const nothingEscaped = async ({ page }) => {
+  // Once the monitor runs (it starts after the page's load).
+  await page.waitForFunction(() => Array.isArray(window.tagwatch('findings')), null, { timeout: 15000, polling: 50 });
+  assert.deepEqual(await page.evaluate(() => window.twEscaped || []), [], 'nothing thrown into the page (error, unhandledrejection)');
+};
+for (const [attack, what] of [['', 'the unharmed page'], ['gpc-hidden-after', 'GPC hidden (false on Navigator.prototype, undefined on navigator) right after the loader ran']]) {
+  test(`GPC on, everything granted, ${what}: gpc_ignored as on gpc.test.mjs's page`, { timeout: 90_000 }, async () => {
+    const run = await hostile(['granted', attack].filter(Boolean).join(','), { gpc: true, during: nothingEscaped });
+    assertExactFindings(run.findings, gpcIgnored({ app: APP_ID }), `GPC ${attack || 'unharmed'}`);
+    for (const r of run.reports.filter((x) => x.type === 'tagwatch-finding')) assert.equal(r.body.consent.gpc, true, 'the finding carries gpc: true');
+    assert.deepEqual(run.health, []);
+  });
+}
+for (const [attack, what] of [
+  ['', 'the unharmed page'],
+  ['date-far-after', 'Date.now ten years ahead for the monitor right after the loader ran'],
+  ['date-throws-after', 'Date.now throwing for the monitor right after the loader ran'],
+]) {
+  test(`cookie_max_days 30, ${what}: the 9-month Intercom cookies judged as on cookie-lifetime.test.mjs's page`, { timeout: 90_000 }, async () => {
+    const run = await hostile(['lifetime-policy', attack].filter(Boolean).join(','), { settleMs: 1500, during: nothingEscaped });
+    assertExactFindings(run.findings, cookieLifetimeExceeded({ app: APP_ID }), `cookie lifetime ${attack || 'unharmed'}`);
+    for (const f of run.findings) {
+      assert.ok(Number.isInteger(f.evidence.days) && f.evidence.days >= 200 && f.evidence.days <= 270,
+        `${f.evidence.cookie}: evidence.days ${f.evidence.days} is the remaining lifetime in whole days`);
+    }
+    assert.deepEqual(run.health, []);
+  });
+}
 
 test('Reflect.get hiding `user_hash` from the monitor before the snippet: no false identity finding (the glue reads page objects by `o[k]`)', { timeout: 90_000 }, async () => {
   const run = await hostile('reflect-get');
