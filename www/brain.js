@@ -175,6 +175,11 @@ function run(h) {
   // (tools/minify-imports.mjs `builtins`).
   var encode = wasm_bindgen.encoder(h.encode, h.random, h.taken);
   if (encode !== h.encode) health('tampered', 'TextEncoder');
+  // Global Privacy Control and the clock cookie lifetimes are judged by
+  // (`Date.now`) as the loader took them at parse time (`taken`, after the
+  // glue's six), else as they are now: the brain starts after `load`, and a
+  // page that hid GPC or skewed the clock by then would change the findings.
+  var took = h.taken || [0, 0, 0, 0, 0, 0, Date.now, navigator.globalPrivacyControl];
 
   WebAssembly = {
     Module: wasm.Module,
@@ -274,7 +279,7 @@ function run(h) {
       String(navigator.userAgent), h.t0), judgeKept);
     if (policy) m.policy(policy);
     if (config.release) m.release(config.release);
-    m.gpc(navigator.globalPrivacyControl === true);
+    m.gpc(took[7] === true);
     page = observe(m, {
       store: W.cookieStore,
       events: !!W.cookieStore,
@@ -287,7 +292,8 @@ function run(h) {
       check: host,
       hold: hold,
       held: held,
-      now: now
+      now: now,
+      date: took[6]
     });
     // What was kept, in order: cookies as they were when the loader ran
     // (the Cookie Store's list, else `document.cookie`), then each change;

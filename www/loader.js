@@ -8,7 +8,8 @@
  *   - takes the browser's own network and WebAssembly functions before the
  *     page's later scripts (the audited ones) can replace them (www/host.js),
  *     and what the brain needs of the page's built-ins after `load`: the text
- *     encoder, the clock, `URL`, `Math.random` (docs/hostile-pages.md);
+ *     encoder, the clocks, `URL`, `Math.random`, the typed arrays, Global
+ *     Privacy Control (docs/hostile-pages.md);
  *   - installs the command queue: `config`, `consent`, `flush`, `findings`;
  *     every call's argument is read at once, one property at a time (a read
  *     that throws counts as missing), and timed (a `policy` is kept as the
@@ -93,11 +94,13 @@ if (!pick(previous, 'loaded')) (function () {
   // brain's glue, which checks it; and what the glue leans on at every call
   // into the wasm: the typed-array constructors it makes its views with,
   // the wasm memory's `buffer`, the instance's `exports`, the table's `set`
-  // (tools/minify-imports.mjs `builtins`).
+  // (tools/minify-imports.mjs `builtins`); then, for the brain, the clock
+  // cookie lifetimes are judged by (`Date.now`) and Global Privacy Control
+  // as the browser sends it (a page can hide it from the monitor later).
   var encode, taken;
   try {
     taken = [W.Uint8Array, W.Float64Array, apply, describe(WA.Memory.prototype, 'buffer').get,
-      describe(WA.Instance.prototype, 'exports').get, WA.Table.prototype.set];
+      describe(WA.Instance.prototype, 'exports').get, WA.Table.prototype.set, Date.now, navigator.globalPrivacyControl];
     var te = new W.TextEncoder();
     encode = te.encodeInto.bind(te);
   } catch (e) { /* the glue's own then */ }
