@@ -6,8 +6,9 @@
  *
  * `start(h)` gets what the loader has: the compiled wasm module (or why it
  * failed), the page's config, the network and WebAssembly functions, the
- * text encoder, the clock and Math.random taken before the page's scripts
- * ran (docs/hostile-pages.md), and everything kept before (entries,
+ * text encoder, the clocks, Math.random, the glue's built-ins and Global
+ * Privacy Control taken before the page's scripts ran
+ * (docs/hostile-pages.md), and everything kept before (entries,
  * cookies, API calls, gestures, commands, with their times). It
  * instantiates the monitor (meanwhile a worker made from this script
  * compiles the start's wasm functions: `warmer`) and starts it in short

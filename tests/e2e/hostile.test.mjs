@@ -2,7 +2,10 @@
 // audits, and some of them break, wrap or fight what it leans on. Each
 // scenario is the no-consent page (tests/fixtures/pages/hostile.html) served
 // under /account/<e-mail>/, with its Referer policy at `unsafe-url`, plus
-// what tests/fixtures/pages/hostile.js breaks. For each:
+// what tests/fixtures/pages/hostile.js breaks (`granted` and
+// `lifetime-policy` there restore the page's consent to everything, the
+// latter with cookie_max_days 30: the unharmed pages of the GPC and clock
+// attacks). For each:
 //   - no page error (any frame);
 //   - the exact findings wherever the page still allows them, and the exact
 //     health reports (`tampered` names the API, nothing else);
