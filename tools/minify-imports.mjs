@@ -145,24 +145,25 @@ cut(/\n    function passStringToWasm0\(arg, malloc, realloc\) \{\n[\s\S]*?\n    
     function passStringToWasm0(arg, malloc, realloc) {
         let len = arg.length;
         let ptr = malloc(len, 1) >>> 0;
-        let { read, written } = encodeInto(arg, getUint8ArrayMemory0().subarray(ptr, ptr + len));
+        let { read, written } = encodeInto(arg, bytes(wasm.memory, ptr, len), len);
         if (read < arg.length) {
             ptr = realloc(ptr, len, len = written + (arg.length - read) * 3, 1) >>> 0;
-            written += encodeInto(arg.slice(read), getUint8ArrayMemory0().subarray(ptr + written, ptr + len)).written;
+            written += encodeInto(arg.slice(read), bytes(wasm.memory, ptr + written, len - written), len - written).written;
             ptr = realloc(ptr, len, written, 1) >>> 0;
         }
         WASM_VECTOR_LEN = written;
         return ptr;
     }
     // \`TextEncoder.prototype.encodeInto(s, v)\` by hand: as much of \`s\` as
-    // fits in \`v\`, whole characters, a lone surrogate as U+FFFD.
-    function encodeText(s, v) {
+    // fits in \`v\`, whole characters, a lone surrogate as U+FFFD; \`v\`'s
+    // length is given (\`size\`: the typed arrays' \`length\` is the page's).
+    function encodeText(s, v, size) {
         let i = 0, p = 0;
         for (let c, n; i < s.length; i += c > 65535 ? 2 : 1) {
             c = s.codePointAt(i);
             if (c >> 11 === 27) c = 0xfffd;
             n = c < 128 ? 1 : c < 2048 ? 2 : c < 65536 ? 3 : 4;
-            if (p + n > v.length) break;
+            if (p + n > size) break;
             // The lead byte (110…, 1110…, 11110… before its bits), then 6 bits a byte.
             v[p++] = n > 1 ? 0xff00 >> n & 255 | c >> 6 * (n - 1) : c;
             while (--n) v[p++] = 128 | c >> 6 * (n - 1) & 63;
@@ -174,30 +175,122 @@ cut(/\n    function passStringToWasm0\(arg, malloc, realloc\) \{\n[\s\S]*?\n    
     // \`Math.random\` as the loader took it, where one is given: a page that
     // installs a seeded generator as \`Math.random\` would give its visitors
     // the same page view id, and the collector merges findings by it.
-    let random = Math.random;
-    // What the loader took (the brain's \`start\`): takes \`f\` as the encoder
-    // when it writes a sample (ASCII, 2, 3 and 4 bytes, a lone surrogate) as
-    // \`encodeText\` does, else \`encodeText\`, and answers the one taken;
-    // \`rand\` (optional) as \`random\`.
-    exports.encoder = function (f, rand) {
+    let random = function () { return Math.random(); };
+    // The built-ins every call into the wasm leans on: [Uint8Array,
+    // Float64Array, Reflect.apply, the getters of WebAssembly.Memory's
+    // \`buffer\` and WebAssembly.Instance's \`exports\`, WebAssembly.Table's
+    // \`set\`]. In the snippet's brain the loader's, taken at parse time
+    // (\`exports.encoder\`): the brain starts after the page's \`load\`, and a
+    // page (or a tag the monitor audits) that broke one of them by then
+    // silenced the monitor (docs/hostile-pages.md). Elsewhere (the
+    // extension's isolated world, the brain's warm-up worker) this realm's
+    // own, taken when the module is instantiated. No typed-array method or
+    // accessor is called
+    // (\`subarray\`, \`set\`, \`length\`, \`byteLength\`: the page's prototype's),
+    // nor DataView: views are made by the constructors (which read nothing
+    // of the page's) and written by index.
+    let U8, F64, bufferOf, exportsOf, tableSet;
+    // Takes the built-ins from \`t\`, else this realm's as they are now.
+    function builtins(t) {
+        if (t) {
+            const apply = t[2];
+            U8 = t[0];
+            F64 = t[1];
+            bufferOf = (m) => apply(t[3], m, []);
+            exportsOf = (instance) => apply(t[4], instance, []);
+            tableSet = (table, i, v) => apply(t[5], table, [i, v]);
+        } else {
+            U8 = Uint8Array;
+            F64 = Float64Array;
+            bufferOf = (m) => m.buffer;
+            exportsOf = (instance) => instance.exports;
+            tableSet = (table, i, v) => table.set(i, v);
+        }
+    }
+    // The bytes \`at\`…\`at + n\` of \`m\` (a WebAssembly.Memory).
+    function bytes(m, at, n) {
+        return new U8(bufferOf(m), at, n);
+    }
+    exports.bytes = bytes;
+    exports.exportsOf = (instance) => exportsOf(instance);
+    // What the loader took (the brain's \`start\`): \`given\` (optional) as the
+    // built-ins above; takes \`f\` as the encoder when it writes a sample
+    // (ASCII, 2, 3 and 4 bytes, a lone surrogate) as \`encodeText\` does,
+    // else \`encodeText\`, and answers the one taken; \`rand\` (optional) as
+    // \`random\`.
+    exports.encoder = function (f, rand, given) {
+        if (given || !U8) builtins(given);
         random = rand || random;
-        const s = 'a\\u00e9\\u20ac\\ud83d\\ude00\\udc00', v = new Uint8Array(16), w = new Uint8Array(16);
-        let ok = encodeText(s, v).written;
+        const s = 'a\\u00e9\\u20ac\\ud83d\\ude00\\udc00', v = new U8(16), w = new U8(16);
+        let ok = encodeText(s, v, 16).written;
         try {
-            const r = f(s, w);
+            const r = f(s, w, 16);
             ok = r.read === s.length && r.written === ok;
             for (let i = 0; i < 16; i++) ok &= v[i] === w[i];
         } catch (e) { ok = 0; }
         return encodeInto = ok ? f : encodeText;
     };
 `);
-// The imports that answer an `Option` (a number, a string) write it with a
-// `DataView` kept across calls and checked for a detached buffer on each;
-// a new one on the memory's current buffer is the same view, made where
-// it is used (a few per sweep).
-cut(/\n    let cachedDataViewMemory0 = null;\n    function getDataViewMemory0\(\) \{\n[\s\S]*?\n    \}\n/, 'cached DataView',
-  '\n    function getDataViewMemory0() {\n        return new DataView(wasm.memory.buffer);\n    }\n');
-cut(/\n        cachedDataViewMemory0 = null;/, 'cached DataView reset');
+// The memory's views (the built-ins above: \`builtins\`). wasm-bindgen keeps a
+// view per type and tells a stale one by its \`byteLength\` (0 once the
+// memory grew and detached its buffer), reads the buffer with
+// \`WebAssembly.Memory.prototype.buffer\`, copies arrays in with
+// \`TypedArray.prototype.set\` and writes an \`Option\` an import answers (a
+// number, a string) with a \`DataView\`: all the page's by the time the
+// brain runs. Here a byte view and a float view of the buffer, made again
+// when the buffer is another; arrays copied and \`Option\`s written by
+// index (an \`i32\` as its 4 bytes, little-endian as wasm's memory; an
+// \`f64\` where the module aligned it: \`Option<f64>\`'s value at +8, an
+// \`&[f64]\` allocated with alignment 8, as wasm-bindgen's own view
+// indexing assumes).
+cut(/\n    let cachedDataViewMemory0 = null;\n    function getDataViewMemory0\(\) \{\n[\s\S]*?\n    \}\n/, 'cached DataView', '\n');
+cut(/\n        cached\w+Memory0 = null;/g, 'cached views reset');
+cut(/\n    let cachedFloat64ArrayMemory0 = null;\n    function getFloat64ArrayMemory0\(\) \{\n[\s\S]*?\n    \}\n/, 'Float64Array view', '\n');
+cut(/\n    let cachedUint32ArrayMemory0 = null;\n    function getUint32ArrayMemory0\(\) \{\n[\s\S]*?\n    \}\n/, 'Uint32Array view', '\n');
+cut(/\n    let cachedUint8ArrayMemory0 = null;\n    function getUint8ArrayMemory0\(\) \{\n[\s\S]*?\n    \}\n/, 'Uint8Array view', `
+    let cachedBuffer = null, cachedUint8, cachedFloat64;
+    function getUint8ArrayMemory0() {
+        const b = bufferOf(wasm.memory);
+        if (b !== cachedBuffer) {
+            cachedBuffer = b;
+            cachedUint8 = new U8(b);
+            cachedFloat64 = new F64(b);
+        }
+        return cachedUint8;
+    }
+    function getFloat64ArrayMemory0() {
+        getUint8ArrayMemory0();
+        return cachedFloat64;
+    }
+    function setInt32(p, v) {
+        const m = getUint8ArrayMemory0();
+        m[p] = v;
+        m[p + 1] = v >> 8;
+        m[p + 2] = v >> 16;
+        m[p + 3] = v >> 24;
+    }
+`);
+cut(/\bgetDataViewMemory0\(\)\.setInt32\((.+?), (.+?), true\);/g, 'DataView setInt32', 'setInt32($1, $2);');
+cut(/\bgetDataViewMemory0\(\)\.setFloat64\((.+?), (.+?), true\);/g, 'DataView setFloat64', 'getFloat64ArrayMemory0()[($1) / 8] = $2;');
+cut(/\n    function passArray32ToWasm0\(arg, malloc\) \{\n[\s\S]*?\n    \}\n/, 'passArray32ToWasm0', `
+    function passArray32ToWasm0(arg, malloc) {
+        const n = arg.length, ptr = malloc(n * 4, 4) >>> 0;
+        for (let i = 0; i < n; i++) setInt32(ptr + 4 * i, arg[i]);
+        WASM_VECTOR_LEN = n;
+        return ptr;
+    }
+`);
+cut(/\n    function passArrayF64ToWasm0\(arg, malloc\) \{\n[\s\S]*?\n    \}\n/, 'passArrayF64ToWasm0', `
+    function passArrayF64ToWasm0(arg, malloc) {
+        const n = arg.length, ptr = malloc(n * 8, 8) >>> 0, m = getFloat64ArrayMemory0();
+        for (let i = 0; i < n; i++) m[ptr / 8 + i] = arg[i];
+        WASM_VECTOR_LEN = n;
+        return ptr;
+    }
+`);
+cut(/\bwasm\.__wbindgen_externrefs\.set\(idx, obj\);/, 'externref table set', 'tableSet(wasm.__wbindgen_externrefs, idx, obj);');
+cut(/\btable\.set\((\d+), /g, 'externref table init', 'tableSet(table, $1, ');
+cut(/\n        wasm = instance\.exports;/, 'instance exports', '\n        if (!U8) builtins();\n        wasm = exportsOf(instance);');
 // `Reflect.get(o, k)` (the shell's reads of page objects, src/host.rs) as
 // `o[k]`: the same value for an object (a getter runs either way), a throw
 // for null and undefined; a primitive answers its wrapper's property
@@ -205,7 +298,7 @@ cut(/\n        cachedDataViewMemory0 = null;/, 'cached DataView reset');
 // page that replaced `Reflect.get` (few pages use it) no longer decides
 // what the monitor reads.
 cut(/\bReflect\.get\(arg0, arg1\)/, 'Reflect.get', 'arg0[arg1]');
-cut(/\bMath\.random\(\)/, 'Math.random', 'random()');
+cut(/\bconst ret = Math\.random\(\);/, 'Math.random', 'const ret = random();');
 // The instance and module kept in variables nothing reads.
 cut(/\n        wasmInstance = instance;|\n        wasmModule = module;/g, 'instance and module kept');
 cut(/let wasmModule, wasmInstance, wasm;/, 'instance and module variables', 'let wasm;');

@@ -6,8 +6,9 @@
  *
  * `start(h)` gets what the loader has: the compiled wasm module (or why it
  * failed), the page's config, the network and WebAssembly functions, the
- * text encoder, the clock and Math.random taken before the page's scripts
- * ran (docs/hostile-pages.md), and everything kept before (entries,
+ * text encoder, the clocks, Math.random, the glue's built-ins and Global
+ * Privacy Control taken before the page's scripts ran
+ * (docs/hostile-pages.md), and everything kept before (entries,
  * cookies, API calls, gestures, commands, with their times). It
  * instantiates the monitor (meanwhile a worker made from this script
  * compiles the start's wasm functions: `warmer`) and starts it in short
@@ -170,9 +171,16 @@ function run(h) {
   h.tampered(function (api) { health('tampered', api); });
   // Strings go into the wasm by the browser's encoder as the loader took it,
   // once the glue found it sound, else by the glue's own; the page view id
-  // from the loader's Math.random (tools/minify-imports.mjs).
-  var encode = wasm_bindgen.encoder(h.encode, h.random);
+  // from the loader's Math.random; the typed arrays and WebAssembly members
+  // every call into the wasm leans on as the loader took them
+  // (tools/minify-imports.mjs `builtins`).
+  var encode = wasm_bindgen.encoder(h.encode, h.random, h.taken);
   if (encode !== h.encode) health('tampered', 'TextEncoder');
+  // Global Privacy Control and the clock cookie lifetimes are judged by
+  // (`Date.now`) as the loader took them at parse time (`taken`, after the
+  // glue's six), else as they are now: the brain starts after `load`, and a
+  // page that hid GPC or skewed the clock by then would change the findings.
+  var took = h.taken || [0, 0, 0, 0, 0, 0, Date.now, navigator.globalPrivacyControl];
 
   WebAssembly = {
     Module: wasm.Module,
@@ -272,7 +280,7 @@ function run(h) {
       String(navigator.userAgent), h.t0), judgeKept);
     if (policy) m.policy(policy);
     if (config.release) m.release(config.release);
-    m.gpc(navigator.globalPrivacyControl === true);
+    m.gpc(took[7] === true);
     page = observe(m, {
       store: W.cookieStore,
       events: !!W.cookieStore,
@@ -285,7 +293,8 @@ function run(h) {
       check: host,
       hold: hold,
       held: held,
-      now: now
+      now: now,
+      date: took[6]
     });
     // What was kept, in order: cookies as they were when the loader ran
     // (the Cookie Store's list, else `document.cookie`), then each change;
@@ -350,8 +359,8 @@ function run(h) {
     });
     // The CMPs' API adapters (www/cmp-api.js) come on demand, beside the wasm.
     var watch = watchConsent(sink, h.gesture, function (ok, fail) {
-      import(new URL('ondemand/cmp-api.js', import.meta.url).href).then(function (x) { ok(x.cmpReaders); }, fail);
-    });
+      import(beside('ondemand/cmp-api.js')).then(function (x) { ok(x.cmpReaders); }, fail);
+    }, { parse: h.parse, now: now });
     // While a CMP's event waits for them the page view's findings are held,
     // as for a wasm piece (judged without that choice they could be false).
     var send = m.flush;
@@ -376,17 +385,19 @@ function run(h) {
     if (wanted & 2) piece(2, 'gpp-us');
   }
   function piece(kind, file) {
-    net.get(new URL('ondemand/' + file + '.wasm', import.meta.url).href, { referrerPolicy: 'no-referrer' }).then(function (b) {
+    net.get(beside('ondemand/' + file + '.wasm'), { referrerPolicy: 'no-referrer' }).then(function (b) {
       return b && WebAssembly.instantiate(b, {});
     }).then(function (r) {
       if (!r) return;
-      var x = r.instance.exports;
+      var x = wasm_bindgen.exportsOf(r.instance);
       // The piece's ABI (pieces/*/src/lib.rs): text written at `input(len)`
-      // (room for its UTF-8: at most 3 bytes a UTF-16 unit), its length passed.
+      // (room for its UTF-8: at most 3 bytes a UTF-16 unit), its length
+      // passed. Its memory's bytes through the glue (the built-ins the
+      // loader took).
       m.piece(kind, { call: function (f, s, n) {
         var room = 3 * s.length;
         var p = x.input(room);
-        return x[f](encode(s, new Uint8Array(x.memory.buffer, p, room)).written, n) >>> 0;
+        return x[f](encode(s, wasm_bindgen.bytes(x.memory, p, room), room).written, n) >>> 0;
       } });
       page.wake();
     }).then(null, function () { /* unread, as without the piece */ });
@@ -429,6 +440,15 @@ function run(h) {
     warmed = warmer(h.module, String(config.site), policy);
     wasm_bindgen(h.module).then(go, function (e) { health('wasm_unavailable', name(e)); });
   }
+}
+
+// The URL of `path` beside this module (the on-demand pieces): by hand,
+// not with the page's `URL`, which a page may have broken by the time the
+// brain runs. The loader imports this module by a URL it resolved (no
+// query, no fragment: www/loader.js `load`).
+function beside(path) {
+  var here = import.meta.url;
+  return here.slice(0, here.lastIndexOf('/') + 1) + path;
 }
 
 // `raw` (the monitor) with each of its methods calling `first()` before it.

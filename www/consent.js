@@ -14,6 +14,8 @@
  *   cmp(id, names, granted, decided, at, services)   names: the CMP's own, one per line
  *     (`lines`), granted: 1/0 each; the last `services` names are service names
  *     (a CMP's per-service choices)
+ * (lists of numbers are plain arrays: not the page's Int32Array, which it
+ * may have broken by the time the monitor runs, docs/hostile-pages.md)
  *   tcf(gdprApplies, eventStatus, purposeIds, vendorIds, at)
  *   gpp(gppString, applicableSections, at)
  *   consent_mode(command, keys, values, at)   keys and values one per line
@@ -28,17 +30,21 @@
  * visitor's click or key press when the choice came in that event's task
  * (the page's own handler for the same choice may already have loaded a
  * tag in it: `gesture()` gives it, else -1), else now. Every entry point
- * is guarded: a CMP that throws never reaches the page. */
-function watchConsent(sink, gesture, adapters) {
+ * is guarded: a CMP that throws never reaches the page. `took` (optional):
+ * `parse` and `now` as the host took them before the page's scripts ran
+ * (the snippet's loader: a `postMessage` answer is parsed, and a time
+ * read, by the browser's own), else the page's `JSON.parse` and
+ * `performance.now` when called. */
+function watchConsent(sink, gesture, adapters, took) {
   var w = window;
   var heard = {};   // CMPs that already sent an event: later reads are not restored
   var last = {};    // last value passed on per source, to drop repeats
-  var clock = w.performance;
+  took = took || { parse: function (s) { return JSON.parse(s); }, now: function () { return w.performance.now(); } };
 
   // When a state read now took effect: restored (-1), the gesture being handled, or now.
   function when(restored) {
     var g = restored ? -1 : gesture();
-    return restored || g >= 0 ? g : clock.now();
+    return restored || g >= 0 ? g : took.now();
   }
 
   function guard(fn) {
@@ -52,6 +58,13 @@ function watchConsent(sink, gesture, adapters) {
   // still matches nothing, as it did whole.
   function lines(list) { return list.map(function (s) { return String(s).replace(/\n/g, '\ufffd'); }).join('\n'); }
   function flag(v) { return v ? 1 : 0; }
+  // The page's list of numbers as a plain array (at most 100: GPP has a
+  // few sections).
+  function numbers(list) {
+    var out = [];
+    for (var i = 0; list && i < list.length && i < 100; i++) out.push(+list[i] | 0);
+    return out;
+  }
   // `{name: granted}` → [[names], [1/0 each]]; `value` maps a value to 1, 0
   // or anything else (dropped).
   function pairs(obj, value) {
@@ -76,7 +89,7 @@ function watchConsent(sink, gesture, adapters) {
     if (last[id] === key) return;
     last[id] = key;
     // decided: 2 (implied: the CMP applied consent without a choice) stays 2.
-    sink.cmp(id, lines(choices[0].concat(svc[0])), new Int32Array(choices[1].concat(svc[1])), decided === 2 ? 2 : decided ? 1 : 0,
+    sink.cmp(id, lines(choices[0].concat(svc[0])), choices[1].concat(svc[1]), decided === 2 ? 2 : decided ? 1 : 0,
       at === undefined ? when(restored) : at, svc[0].length);
   }
 
@@ -94,7 +107,7 @@ function watchConsent(sink, gesture, adapters) {
     var n = 0;
     on(w, 'message', function (e) {
       var d = e.data;
-      if (typeof d === 'string' && d.indexOf(name + 'Return') > 0) d = JSON.parse(d);
+      if (typeof d === 'string' && d.indexOf(name + 'Return') > 0) d = took.parse(d);
       var r = d && d[name + 'Return'];
       if (r && callbacks[r.callId]) callbacks[r.callId](r.returnValue, r.success);
     });
@@ -126,7 +139,7 @@ function watchConsent(sink, gesture, adapters) {
       first = false;
       if (last.tcf === key) return;
       last.tcf = key;
-      sink.tcf(applies, String(d.eventStatus || ''), new Int32Array(purposes), new Int32Array(vendors), at);
+      sink.tcf(applies, String(d.eventStatus || ''), purposes, vendors, at);
     }));
     return true;
   }
@@ -140,7 +153,7 @@ function watchConsent(sink, gesture, adapters) {
       var key = p.gppString + '|' + p.applicableSections;
       if (last.gpp === key) return;
       last.gpp = key;
-      sink.gpp(String(p.gppString || ''), new Int32Array(p.applicableSections || []),
+      sink.gpp(String(p.gppString || ''), numbers(p.applicableSections),
         when(first && p.cmpDisplayStatus !== 'visible'));
       first = false;
     }));
@@ -183,7 +196,7 @@ function watchConsent(sink, gesture, adapters) {
   function read(id) { return function () { heard[id] = 1; reread(id, false); }; }
   // Complianz and TrustArc keep their state in cookies: their events only
   // ask for a re-read of the cookies (decided false carries no state).
-  function recheck(id) { return function () { sink.cmp(id, '', new Int32Array(0), 0, clock.now(), 0); }; }
+  function recheck(id) { return function () { sink.cmp(id, '', [], 0, took.now(), 0); }; }
   on(w, 'OneTrustGroupsUpdated', read('onetrust'));
   ['CookiebotOnAccept', 'CookiebotOnDecline', 'CookiebotOnConsentReady'].forEach(function (e) { on(w, e, read('cookiebot')); });
   on(document, 'cookieyes_consent_update', read('cookieyes'));
@@ -226,7 +239,7 @@ function watchConsent(sink, gesture, adapters) {
         var keys = [];
         var values = [];
         for (var k in e[2]) { keys.push(k); values.push(String(e[2][k])); }
-        sink.consent_mode(e[1], lines(keys), lines(values), preloaded ? -1 : clock.now());
+        sink.consent_mode(e[1], lines(keys), lines(values), preloaded ? -1 : took.now());
       } else {
         usercentrics(e);
       }

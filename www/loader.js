@@ -8,7 +8,8 @@
  *   - takes the browser's own network and WebAssembly functions before the
  *     page's later scripts (the audited ones) can replace them (www/host.js),
  *     and what the brain needs of the page's built-ins after `load`: the text
- *     encoder, the clock, `URL`, `Math.random` (docs/hostile-pages.md);
+ *     encoder, the clocks, `URL`, `Math.random`, the typed arrays, Global
+ *     Privacy Control (docs/hostile-pages.md);
  *   - installs the command queue: `config`, `consent`, `flush`, `findings`;
  *     every call's argument is read at once, one property at a time (a read
  *     that throws counts as missing), and timed (a `policy` is kept as the
@@ -80,6 +81,7 @@ if (!pick(previous, 'loaded')) (function () {
   // view id is drawn then (a seeded generator installed as Math.random
   // later would repeat it across visitors).
   var URL = pick(W, 'URL');
+  var escape = pick(W, 'encodeURIComponent');
   var random = pick(pick(W, 'Math'), 'random');
   var base = pick(script, 'src');
   var wasm = {
@@ -89,9 +91,16 @@ if (!pick(previous, 'loaded')) (function () {
 
   // The browser's TextEncoder.encodeInto, bound now (a later change to the
   // page's TextEncoder or Function.prototype does not reach it), for the
-  // brain's glue, which checks it (tools/minify-imports.mjs).
-  var encode;
+  // brain's glue, which checks it; and what the glue leans on at every call
+  // into the wasm: the typed-array constructors it makes its views with,
+  // the wasm memory's `buffer`, the instance's `exports`, the table's `set`
+  // (tools/minify-imports.mjs `builtins`); then, for the brain, the clock
+  // cookie lifetimes are judged by (`Date.now`) and Global Privacy Control
+  // as the browser sends it (a page can hide it from the monitor later).
+  var encode, taken;
   try {
+    taken = [W.Uint8Array, W.Float64Array, apply, describe(WA.Memory.prototype, 'buffer').get,
+      describe(WA.Instance.prototype, 'exports').get, WA.Table.prototype.set, Date.now, navigator.globalPrivacyControl];
     var te = new W.TextEncoder();
     encode = te.encodeInto.bind(te);
   } catch (e) { /* the glue's own then */ }
@@ -109,9 +118,10 @@ if (!pick(previous, 'loaded')) (function () {
   }
 
   // A JSON string, escaped by hand: the page may have replaced JSON.stringify.
+  // (What JSON requires: `"`, `\` and the control characters.)
   function quote(v) {
-    return '"' + String(v).replace(/[\\"\u0000-\u001f\u2028\u2029]/g, function (c) {
-      return '\\u' + ('000' + c.charCodeAt(0).toString(16)).slice(-4);
+    return '"' + String(v).replace(/[\\"\u0000-\u001f]/g, function (c) {
+      return '\\u' + (c.charCodeAt() + 65536).toString(16).slice(1);
     }) + '"';
   }
   // A call's argument as plain values: `consent` the four categories (1, 0
@@ -165,11 +175,10 @@ if (!pick(previous, 'loaded')) (function () {
   function wrap(vendor, fn, verbs) {
     if (typeof fn !== 'function' || fn.__tagwatch) return fn;
     var wrapped = function () {
-      try { if (verbs.indexOf(arguments[0]) >= 0) keep('a', now(), [vendor, String(arguments[0]), arguments[1]]); } catch (e) { /* never in the tag's way */ }
+      try { if (verbs.indexOf(arguments[0]) >= 0) keep('a', now(), [vendor, arguments[0], arguments[1]]); } catch (e) { /* never in the tag's way */ }
       return apply(fn, this, arguments);
     };
-    for (var k in fn) if (Object.prototype.hasOwnProperty.call(fn, k)) wrapped[k] = fn[k];
-    wrapped.__tagwatch = true;
+    Object.assign(wrapped, fn).__tagwatch = true;
     return wrapped;
   }
   // The global becomes an accessor that wraps whatever the tag assigns, at
@@ -231,11 +240,12 @@ if (!pick(previous, 'loaded')) (function () {
     try {
       var calls = describe(W, APIS[n][1]).value.q;
       for (var c = 0; c < calls.length && c < 100; c++) {
-        if (APIS[n][2].indexOf(calls[c][0]) >= 0) keep('a', now(), [APIS[n][0], String(calls[c][0]), calls[c][1]]);
+        if (APIS[n][2].indexOf(calls[c][0]) >= 0) keep('a', now(), [APIS[n][0], calls[c][0], calls[c][1]]);
       }
     } catch (e) { /* no stub, or nothing queued */ }
-    hook(APIS[n][0], APIS[n][1], APIS[n][2]);
   }
+  function hookAll() { for (var i = 0; i < APIS.length; i++) hook(APIS[i][0], APIS[i][1], APIS[i][2]); }
+  hookAll();
 
   // ---- the brain ----
   // The site's release, as the brain's reports carry it (core
@@ -243,7 +253,7 @@ if (!pick(previous, 'loaded')) (function () {
   // at most 128 UTF-16 units, no control character; else none (the core's
   // trimming and cutting do not fit in the loader's budget).
   function release(r) {
-    try { return r && /^(?!\s)[^\0-\x1f\x7f-\x9f]{1,128}$/.test(r) && !/\s$/.test(r) ? ',"release":' + quote(r) : ''; } catch (e) { return ''; }
+    return r && /^(?!\s)[^\0-\x1f\x7f-\x9f]{1,128}(?<!\s)$/.test(r) ? ',"release":' + quote(r) : '';
   }
   // One report without the monitor (the loader's, and the brain's through
   // it): no page data, the page URL is the origin's.
@@ -296,11 +306,12 @@ if (!pick(previous, 'loaded')) (function () {
       var module;
       try {
         module = apply(wasm.stream, WA, [net.fetch(wasmUrl, { referrerPolicy: 'no-referrer' })]).then(null, function (e) {
-          return pick(e, 'name') === 'CompileError' ? Promise.reject(e) : bytes();
+          if (pick(e, 'name') === 'CompileError') throw e;
+          return bytes();
         });
       } catch (e) { module = bytes(); }
       module.then(function (m) { ready.module = m; begin(); }, function (e) { ready.module = e || {}; begin(); });
-      net.get(new URL('/config/' + encodeURIComponent(config.site), new URL(config.collector, location.href)).href,
+      net.get(new URL('/config/' + escape(config.site), new URL(config.collector, location.href)).href,
         { credentials: 'omit', referrerPolicy: 'no-referrer' }, true).then(function (text) {
         var c = null;
         try { c = parse(text); } catch (e) { /* not JSON: as no answer */ }
@@ -318,11 +329,11 @@ if (!pick(previous, 'loaded')) (function () {
     if (state !== 2 || !ready.brain || !ready.module || !(ready.config || sync)) return false;
     state = 3;
     ready.brain.start({
-      config: config, net: net, wasm: wasm, module: ready.module, early: early, cookie: cookie, sync: !!sync, encode: encode,
+      config: config, net: net, wasm: wasm, module: ready.module, early: early, cookie: cookie, sync: sync, encode: encode, taken: taken,
       t0: t0, now: now, random: random, observer: observer, health: health, parse: parse,
       tampered: function (fn) { onTamper = fn; if (told) fn(told); },
       gesture: function () { return gesture; },
-      hook: function () { for (var i = 0; i < APIS.length; i++) hook(APIS[i][0], APIS[i][1], APIS[i][2]); },
+      hook: hookAll,
       receive: function (fn) { brain = fn; early = []; }
     });
     return true;

@@ -35,7 +35,9 @@
  *     SWEEP_SOON_MS of a DOM change (a MutationObserver: a marker element
  *     or a frame added).
  *   - times: `o.now()` where the caller has a clock the page cannot have
- *     replaced (the loader's, taken at parse time), else `performance.now`.
+ *     replaced (the loader's, taken at parse time), else `performance.now`;
+ *     cookie expiry dates against `o.date()` likewise (the loader's
+ *     `Date.now`), else `Date.now`.
  *   - the page view's end (pagehide, hidden): everything read, one batch
  *     sent; `o.held()` (optional) when the monitor held it back.
  * Returns { judge(list, offset, label), settle(), cookies(at), exit(), start(), wake() }:
@@ -86,13 +88,12 @@ function observe(m, o) {
   function guard(fn) { return function () { try { return fn.apply(this, arguments); } catch (e) { /* keep observing */ } }; }
 
   // One call into the monitor per delivery (`m.entries`: URLs and
-  // initiator types one per line, four numbers each; the numbers past the
-  // last entry kept are ignored).
+  // initiator types one per line, four numbers each in a plain array).
   function judge(list, off, label) {
     var n = Math.min(+list.length || 0, MAX_BATCH);
     var names = '';
     var types = '';
-    var nums = new Float64Array(4 * n);
+    var nums = [];   // not a Float64Array: the page's constructor (docs/hostile-pages.md)
     var k = 0;
     for (var i = 0; i < n; i++) {
       try {
@@ -154,7 +155,7 @@ function observe(m, o) {
   }
 
   function expiry(list, at) {
-    var epoch = Date.now();
+    var epoch = (o.date || Date.now)();
     for (var i = 0; i < list.length; i++) {
       if (typeof list[i].expires === 'number') m.expiry(String(list[i].name), list[i].expires, epoch, at);
     }

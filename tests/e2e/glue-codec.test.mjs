@@ -7,7 +7,9 @@
 // for every string a page can hold (lone surrogates included), and, for
 // `encodeText`, with `encodeInto`'s contract on a view too small (as much
 // as fits, whole characters) — and `wasm_bindgen.encoder` must take a sound
-// encoder and refuse one that throws or lies. Run on the built glue,
+// encoder and refuse one that throws or lies. The arrays of numbers go in
+// by index, as their bytes (not by the page's `TypedArray.prototype.set`,
+// hostile.test.mjs): the bytes `set` writes. Run on the built glue,
 // target/wasm-bindgen/min.js (`./build.sh build`), in Node, whose
 // TextEncoder / TextDecoder are the reference.
 import assert from 'node:assert/strict';
@@ -35,17 +37,23 @@ function glue() {
   let top = 8;
   const malloc = (n) => { const p = top; top += n + 8; return p; };
   const realloc = (p, old, n) => { const q = malloc(n); memory.copyWithin(q, p, p + Math.min(old, n)); return q; };
-  const make = new Function('getUint8ArrayMemory0', 'malloc', 'realloc', `
-    let WASM_VECTOR_LEN = 0;
-    const exports = {};
-    ${fn('passStringToWasm0')}${fn('encodeText')}${fn('getStringFromWasm0')}
+  // The glue's views of the memory (`bytes`, `getFloat64ArrayMemory0`)
+  // over the stand-in; its built-ins (`builtins`) this realm's.
+  const make = new Function('getUint8ArrayMemory0', 'getFloat64ArrayMemory0', 'bytes', 'malloc', 'realloc', `
+    let WASM_VECTOR_LEN = 0, U8 = Uint8Array;
+    const builtins = () => {};
+    const exports = {}, wasm = {};
+    ${fn('passStringToWasm0')}${fn('encodeText')}${fn('getStringFromWasm0')}${fn('setInt32')}${fn('passArray32ToWasm0')}${fn('passArrayF64ToWasm0')}
     let encodeInto = encodeText, random;
     ${encoder}
     return {
       pass: (s) => { const p = passStringToWasm0(s, malloc, realloc); return [p, WASM_VECTOR_LEN]; },
+      pass32: (a) => { const p = passArray32ToWasm0(a, malloc); return [p, WASM_VECTOR_LEN]; },
+      passF64: (a) => { const p = passArrayF64ToWasm0(a, malloc); return [p, WASM_VECTOR_LEN]; },
       get: getStringFromWasm0, encodeText, encoder: exports.encoder,
     };`);
-  const g = make(() => memory, malloc, realloc);
+  const g = make(() => memory, () => new Float64Array(memory.buffer), (m, at, n) => new Uint8Array(memory.buffer, at, n),
+    (n, align) => { top = Math.ceil(top / (align || 1)) * (align || 1); return malloc(n); }, realloc);
   g.memory = memory;
   g.reset = () => { top = 8; };
   return g;
@@ -92,7 +100,7 @@ test('encodeText keeps encodeInto\'s contract on a view too small: as much as fi
     for (const room of [0, 1, 2, 3, 5, 8]) {
       const a = new Uint8Array(room);
       const b = new Uint8Array(room);
-      assert.deepEqual(encodeText(s, b), te.encodeInto(s, a), `read / written for ${JSON.stringify(s)} in ${room}`);
+      assert.deepEqual(encodeText(s, b, room), te.encodeInto(s, a), `read / written for ${JSON.stringify(s)} in ${room}`);
       assert.deepEqual(b, a, `bytes for ${JSON.stringify(s)} in ${room}`);
     }
   }
@@ -113,5 +121,24 @@ test('an encoder that throws, lies or is missing is refused: the glue\'s own is 
     g.reset();
     const [p, n] = g.pass('shop \u00e9t\u00e9 \u{1F600}');
     assert.deepEqual(g.memory.slice(p, p + n), te.encode('shop \u00e9t\u00e9 \u{1F600}'), `after refusing one that ${label}`);
+  }
+});
+
+test('arrays of numbers into the wasm by index: the bytes TypedArray.prototype.set writes', () => {
+  const g = glue();
+  const values = [0, 1, -1, 2 ** 31 - 1, -(2 ** 31), 2 ** 31, 2 ** 32 + 5, -(2 ** 40) - 3, 1.5, -1.5, 0.1, 1e300, -0, NaN, Infinity, -Infinity,
+    true, false, null, undefined, '7', 255, 256, 65535, 65536, 2 ** 53];
+  for (const list of [[], [1], values, values.slice().reverse()]) {
+    g.reset();
+    let [p, n] = g.pass32(list);
+    assert.equal(n, list.length);
+    const i32 = new Uint8Array(4 * list.length);
+    new Uint32Array(i32.buffer).set(list);
+    assert.deepEqual(g.memory.slice(p, p + 4 * n), i32, `i32s of ${list}`);
+    [p, n] = g.passF64(list);
+    assert.equal(p % 8, 0, 'f64s aligned');
+    const f64 = new Uint8Array(8 * list.length);
+    new Float64Array(f64.buffer).set(list);
+    assert.deepEqual(g.memory.slice(p, p + 8 * n), f64, `f64s of ${list}`);
   }
 });

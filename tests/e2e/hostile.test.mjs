@@ -2,7 +2,10 @@
 // audits, and some of them break, wrap or fight what it leans on. Each
 // scenario is the no-consent page (tests/fixtures/pages/hostile.html) served
 // under /account/<e-mail>/, with its Referer policy at `unsafe-url`, plus
-// what tests/fixtures/pages/hostile.js breaks. For each:
+// what tests/fixtures/pages/hostile.js breaks (`granted` and
+// `lifetime-policy` there restore the page's consent to everything, the
+// latter with cookie_max_days 30: the unharmed pages of the GPC and clock
+// attacks). For each:
 //   - no page error (any frame);
 //   - the exact findings wherever the page still allows them, and the exact
 //     health reports (`tampered` names the API, nothing else);
@@ -11,7 +14,7 @@
 //     (GET /api/findings, GET /api/health).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { loadedWithoutConsent } from './expected.mjs';
+import { cookieLifetimeExceeded, gpcIgnored, loadedWithoutConsent } from './expected.mjs';
 import {
   APP_ID, CANARIES, SHOP_ORIGIN, apiGet, assertExactFindings, assertNoCanaries, expect, findingKey, openPage, pollFindings, runPageView,
   startStack, waitFor,
@@ -23,7 +26,7 @@ const EMAIL_PARTS = [EMAIL.split('@')[0], encodeURIComponent(EMAIL.split('@')[0]
 const FRAME_ENTRIES = [/\/messenger\/web\/metrics$/, /\/messenger\/web\/events$/];
 
 let stack;
-before(async () => { stack = await startStack({ siteCount: 30 }); }, { timeout: 120_000 });
+before(async () => { stack = await startStack({ siteCount: 41 }); }, { timeout: 120_000 });
 after(async () => { await stack?.stop(); }, { timeout: 30_000 });
 
 async function getJson(path) {
@@ -272,6 +275,93 @@ test('Math.random repeating itself for the monitor right after the loader ran: t
   assert.notEqual([...ids][0], '8888888888888888', 'the page view id came from the page\'s Math.random');
   assert.deepEqual(run.health, []);
 });
+
+// What wasm-bindgen's glue uses at every call into the wasm (issue 11 item
+// 7): a page that broke it after the snippet, before the brain starts,
+// once silenced the monitor. The loader takes what the glue needs at parse
+// time (www/loader.js, tools/minify-imports.mjs); the attacks are
+// tests/fixtures/pages/hostile.js `typed-arrays-after` (every typed-array
+// method and accessor the glue called, DataView's setters, the memory's
+// `buffer`, the instance's `exports` and the table's `set` throwing) and
+// `typed-arrays-lie-after` (the constructors throwing, the memory's
+// `buffer` a copy, `subarray` a view one byte off). Each: the findings of
+// the unharmed page, no health report, nothing thrown into the page, the
+// page's built-ins as it set them.
+for (const [attack, what] of [
+  ['typed-arrays-after', 'typed-array, DataView and WebAssembly methods and accessors throwing'],
+  ['typed-arrays-lie-after', 'typed-array constructors throwing, the memory\'s buffer a copy and subarray one byte off'],
+]) {
+  test(`${what} right after the loader ran: every finding, nothing thrown, the page's built-ins left as it set them`, { timeout: 90_000 }, async () => {
+    const run = await hostile(attack, {
+      during: async ({ page }) => {
+        // Once the monitor runs (it starts after the page's load).
+        await page.waitForFunction(() => Array.isArray(window.tagwatch('findings')), null, { timeout: 15000, polling: 50 });
+        const state = await page.evaluate(() => ({
+          kept: twTypedNow().map((v, i) => v === twTypedSet[i]),
+          escaped: twEscaped,
+        }));
+        assert.ok(state.kept.every(Boolean), `the page's typed arrays, DataView and WebAssembly members as it set them: ${state.kept}`);
+        assert.deepEqual(state.escaped, [], 'nothing thrown into the page (error, unhandledrejection)');
+      },
+    });
+    assertExactFindings(run.findings, everything(), attack);
+    assert.deepEqual(run.health, []);
+  });
+}
+
+test('encodeURIComponent throwing for the monitor right after the loader ran: the start asks for /config/KEY all the same, every finding', { timeout: 90_000 }, async () => {
+  const run = await hostile('uri-after');
+  assertExactFindings(run.findings, everything(), 'encodeURIComponent after');
+  assert.deepEqual(run.health, []);
+  assert.equal(run.collectorRequests.filter((r) => new URL(r.url).pathname === `/config/${run.site}`).length, 1, 'one GET /config/<site>');
+});
+
+test('URL throwing for the monitor right after the loader ran, OneTrust\'s consent only in its cookies: the CMP cookie reader still comes, every finding', { timeout: 90_000 }, async () => {
+  const seq0 = stack.fake.requests.at(-1)?.seq ?? 0;
+  const run = await hostile('onetrust-cookies,clock-url-after');
+  assert.deepEqual(stack.fake.requests.filter((r) => r.seq > seq0 && r.path.startsWith('/tagwatch/ondemand/')).map((r) => [r.path, r.status]),
+    [['/tagwatch/ondemand/cmp-cookies.wasm', 200]]);
+  // Without the piece the page view would be held (an `unmonitored`
+  // health report, no finding): judged without OneTrust's consent, its
+  // findings could be false.
+  assertExactFindings(run.findings, everything(), 'URL after, OneTrust cookies');
+  assert.deepEqual(run.health, []);
+});
+
+// What the brain reads after `load` and the wasm judges by, hidden or
+// skewed for the monitor after its snippet (docs/hostile-pages.md): the
+// loader takes Global Privacy Control and `Date.now` at parse time. Each
+// attack comes with its unharmed page (`granted` / `lifetime-policy`:
+// hostile.js restores consent to everything and sets cookie_max_days 30),
+// whose findings are those of gpc.test.mjs and cookie-lifetime.test.mjs.
+const nothingEscaped = async ({ page }) => {
+  // Once the monitor runs (it starts after the page's load).
+  await page.waitForFunction(() => Array.isArray(window.tagwatch('findings')), null, { timeout: 15000, polling: 50 });
+  assert.deepEqual(await page.evaluate(() => window.twEscaped || []), [], 'nothing thrown into the page (error, unhandledrejection)');
+};
+for (const [attack, what] of [['', 'the unharmed page'], ['gpc-hidden-after', 'GPC hidden (false on Navigator.prototype, undefined on navigator) right after the loader ran']]) {
+  test(`GPC on, everything granted, ${what}: gpc_ignored as on gpc.test.mjs's page`, { timeout: 90_000 }, async () => {
+    const run = await hostile(['granted', attack].filter(Boolean).join(','), { gpc: true, during: nothingEscaped });
+    assertExactFindings(run.findings, gpcIgnored({ app: APP_ID }), `GPC ${attack || 'unharmed'}`);
+    for (const r of run.reports.filter((x) => x.type === 'tagwatch-finding')) assert.equal(r.body.consent.gpc, true, 'the finding carries gpc: true');
+    assert.deepEqual(run.health, []);
+  });
+}
+for (const [attack, what] of [
+  ['', 'the unharmed page'],
+  ['date-far-after', 'Date.now ten years ahead for the monitor right after the loader ran'],
+  ['date-throws-after', 'Date.now throwing for the monitor right after the loader ran'],
+]) {
+  test(`cookie_max_days 30, ${what}: the 9-month Intercom cookies judged as on cookie-lifetime.test.mjs's page`, { timeout: 90_000 }, async () => {
+    const run = await hostile(['lifetime-policy', attack].filter(Boolean).join(','), { settleMs: 1500, during: nothingEscaped });
+    assertExactFindings(run.findings, cookieLifetimeExceeded({ app: APP_ID }), `cookie lifetime ${attack || 'unharmed'}`);
+    for (const f of run.findings) {
+      assert.ok(Number.isInteger(f.evidence.days) && f.evidence.days >= 200 && f.evidence.days <= 270,
+        `${f.evidence.cookie}: evidence.days ${f.evidence.days} is the remaining lifetime in whole days`);
+    }
+    assert.deepEqual(run.health, []);
+  });
+}
 
 test('Reflect.get hiding `user_hash` from the monitor before the snippet: no false identity finding (the glue reads page objects by `o[k]`)', { timeout: 90_000 }, async () => {
   const run = await hostile('reflect-get');

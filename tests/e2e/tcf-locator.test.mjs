@@ -36,12 +36,12 @@ let stack;
 before(async () => { stack = await startStack(); }, { timeout: 120_000 });
 after(async () => { await stack?.stop(); }, { timeout: 30_000 });
 
-async function framedVisit(purposes) {
+async function framedVisit(purposes, extra = {}) {
   const site = stack.nextSite();
   const ctx = await openPage(stack.browser, { collectorUrl: new URL(stack.tap.ingestUrl).origin });
   try {
     await ctx.context.addCookies([{ name: 'euconsent-v2', value: tcString(purposes), domain: 'shop.example', path: '/' }]);
-    await ctx.page.goto(pageUrl('cmp/tcf-top.html', { collector: stack.tap.ingestUrl, site }));
+    await ctx.page.goto(pageUrl('cmp/tcf-top.html', { collector: stack.tap.ingestUrl, site, extra }));
     const frame = await (await ctx.page.waitForSelector('#chat')).contentFrame();
     await frame.waitForFunction(() => typeof window.twIntercomBootedNow === 'function' && window.twIntercomBootedNow(),
       null, { timeout: 20000, polling: 50 });
@@ -65,6 +65,19 @@ test('framed monitor, stored refusal: Intercom findings decided on the TCF state
     assert.equal(f.consent.source, 'tcf', `decided on the CMP's state, read through __tcfapiLocator: ${JSON.stringify(f)}`);
     assert.equal(f.consent.since, 0, 'a stored TC string counts from page start');
     assert.equal(f.consent.functional, false);
+  }
+});
+
+// A hostile page (docs/hostile-pages.md): the locator answers in JSON
+// strings, and the frame's JSON.parse throws for the monitor once its
+// snippet ran (before the brain starts): the monitor parses the answers
+// with the parser its loader took at parse time.
+test('framed monitor, stored refusal, answers as JSON strings and JSON.parse broken after the snippet: still decided on the TCF state', { timeout: 90_000 }, async () => {
+  const run = await framedVisit([], { json: '1' });
+  assertExactFindings(run.findings, loadedWithoutConsent({ fake: stack.fake, app: APP_ID }), 'refused through the locator, in JSON');
+  for (const f of run.findings) {
+    assert.equal(f.consent.source, 'tcf', `decided on the CMP's state, read through __tcfapiLocator: ${JSON.stringify(f)}`);
+    assert.equal(f.consent.since, 0, 'a stored TC string counts from page start');
   }
 });
 
