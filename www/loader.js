@@ -251,9 +251,11 @@ if (!pick(previous, 'loaded')) (function () {
   // The site's release, as the brain's reports carry it (core
   // `report::release`) when it needs no cleaning: no white space around it,
   // at most 128 UTF-16 units, no control character; else none (the core's
-  // trimming and cutting do not fit in the loader's budget).
+  // trimming and cutting do not fit in the loader's budget). No lookbehind
+  // in the pattern: a browser without it (Safari before 16.4) refuses the
+  // whole script, and its SyntaxError reaches the page.
   function release(r) {
-    return r && /^(?!\s)[^\0-\x1f\x7f-\x9f]{1,128}(?<!\s)$/.test(r) ? ',"release":' + quote(r) : '';
+    return r && /^(?!\s)[^\0-\x1f\x7f-\x9f]{0,127}[^\s\0-\x1f\x7f-\x9f]$/.test(r) ? ',"release":' + quote(r) : '';
   }
   // One report without the monitor (the loader's, and the brain's through
   // it): no page data, the page URL is the origin's.
