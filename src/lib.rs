@@ -521,11 +521,15 @@ impl Monitor {
     }
 
     /// The page view's findings and inventory so far, as a report batch
-    /// (JSON), for the extension and for debugging; sends nothing.
-    pub fn findings(&self, now: f64) -> String {
+    /// (JSON), for the extension and for debugging; sends nothing. A JS
+    /// string made here (`JsValue::from_str`), not a returned `String`:
+    /// that return path shrank the buffer into a boxed slice, code the
+    /// module carried for this call alone (docs/benchmarks.md, eleventh
+    /// round, second pass).
+    pub fn findings(&self, now: f64) -> JsValue {
         self.tick(now);
         let Ok(s) = self.shell.try_borrow() else {
-            return "[]".into();
+            return JsValue::from_str("[]");
         };
         let view = PageView {
             site: &s.site,
@@ -534,12 +538,12 @@ impl Monitor {
             user_agent: &s.user_agent,
             release: &s.release,
         };
-        report::batch(
+        JsValue::from_str(&report::batch(
             &view,
             s.engine.findings().iter(),
             Some(s.engine.inventory()),
             ms(now),
-        )
+        ))
     }
 
     /// The consent in force at `now`, as a finding's `consent` object
