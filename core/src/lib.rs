@@ -220,10 +220,13 @@ pub(crate) fn floor(s: &str, max: usize) -> &str {
 pub(crate) fn insert_by_time<T>(list: &mut alloc::vec::Vec<T>, item: T, at: fn(&T) -> u64) {
     let t = at(&item);
     list.push(item);
-    let mut i = list.len() - 1;
-    while i > 0 && at(&list[i - 1]) > t {
-        list.swap(i - 1, i);
-        i -= 1;
+    let mut i = list.len().saturating_sub(1);
+    while let Some(before) = i.checked_sub(1) {
+        match list.get(before) {
+            Some(x) if at(x) > t => list.swap(before, i),
+            _ => break,
+        }
+        i = before;
     }
 }
 
@@ -237,13 +240,18 @@ mod tests {
         use alloc::vec::Vec;
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         for round in 0..500u64 {
-            let (mut ours, mut std): (Vec<(u64, u64)>, Vec<(u64, u64)>) = (Vec::new(), Vec::new());
+            let mut ours: Vec<(u64, u64)> = Vec::new();
+            let mut std = ours.clone();
             for k in 0..round % 24 {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
                 // Few distinct times (ties), mostly rising (the common case).
-                let t = if x % 3 == 0 { x % 5 } else { k + x % 2 };
+                let t = if x.is_multiple_of(3) {
+                    x % 5
+                } else {
+                    k + x % 2
+                };
                 let item = (t, k);
                 insert_by_time(&mut ours, item, |i| i.0);
                 let pos = std.partition_point(|i| i.0 <= t);
