@@ -145,7 +145,8 @@ impl Engine {
     /// A page view with nothing yet, as a constant: [`Engine::new`] starts
     /// from it (a copy of its bytes, where `..Engine::default()` wrote each
     /// field and dropped a default policy: docs/benchmarks.md, eleventh
-    /// round).
+    /// round). Public for the page's shell, whose own constant holds one
+    /// (then [`Engine::set_page`]), and for nothing else: hidden.
     #[doc(hidden)]
     pub const EMPTY: Engine = Engine {
         policy: Policy::DEFAULT,
