@@ -76,7 +76,6 @@ const BEFORE: f64 = -1.0;
 /// One page view's state.
 struct Shell {
     engine: Engine,
-    host: Host,
     site: String,
     collector: String,
     page_view: String,
@@ -111,6 +110,7 @@ struct Shell {
 /// with the worker.
 #[wasm_bindgen]
 pub struct Monitor {
+    host: ManuallyDrop<Host>,
     shell: ManuallyDrop<RefCell<Shell>>,
 }
 
@@ -128,32 +128,21 @@ impl Monitor {
         user_agent: &str,
         loader: f64,
     ) -> Monitor {
-        let mut engine = Engine::new(Policy::default(), href);
-        if let Some(parts) = url::parse(collector) {
-            engine.ignore_host(&parts.host);
-        }
-        let shell = Shell {
-            engine,
-            host,
+        let mut shell = Shell {
             site: site.into(),
             collector: collector.into(),
             page_view: page_view_id(),
             page_url: url::page_url(href),
             user_agent: tagwatch_core::prefix(user_agent, 512).into(),
-            release: String::new(),
-            gpc: false,
             loader: ms(loader),
-            consent_calls: 0,
-            prestart: Prestart::default(),
-            started: false,
-            sweep: Sweep::default(),
-            last_cookie: None,
-            #[cfg(not(feature = "parsers"))]
-            cookie_names: CookieNames::default(),
-            #[cfg(not(feature = "parsers"))]
-            pieces: pieces::Pieces::default(),
+            ..Shell::EMPTY
         };
+        shell.engine.set_page(href);
+        if let Some(parts) = url::parse(collector) {
+            shell.engine.ignore_host(&parts.host);
+        }
         Monitor {
+            host: ManuallyDrop::new(host),
             shell: ManuallyDrop::new(RefCell::new(shell)),
         }
     }
@@ -484,13 +473,8 @@ impl Monitor {
             return sweep::SWEEP_MIN_MS;
         };
         let now = ms(now);
-        let Shell {
-            engine,
-            host,
-            sweep,
-            ..
-        } = &mut *s;
-        let delay = sweep.run(engine, host, now);
+        let Shell { engine, sweep, .. } = &mut *s;
+        let delay = sweep.run(engine, &self.host, now);
         engine.tick(now);
         delay
     }
@@ -520,7 +504,6 @@ impl Monitor {
                 user_agent,
                 release,
                 collector,
-                host,
                 ..
             } = s;
             let view = PageView {
@@ -531,18 +514,22 @@ impl Monitor {
                 release,
             };
             if let Some(body) = engine.take_batch(&view, ms(now)) {
-                host.post(collector, &body);
+                self.host.post(collector, &body);
             }
         });
         true
     }
 
     /// The page view's findings and inventory so far, as a report batch
-    /// (JSON), for the extension and for debugging; sends nothing.
-    pub fn findings(&self, now: f64) -> String {
+    /// (JSON), for the extension and for debugging; sends nothing. A JS
+    /// string made here (`JsValue::from_str`), not a returned `String`:
+    /// that return path shrank the buffer into a boxed slice, code the
+    /// module carried for this call alone (docs/benchmarks.md, eleventh
+    /// round, second pass).
+    pub fn findings(&self, now: f64) -> JsValue {
         self.tick(now);
         let Ok(s) = self.shell.try_borrow() else {
-            return "[]".into();
+            return JsValue::from_str("[]");
         };
         let view = PageView {
             site: &s.site,
@@ -551,12 +538,12 @@ impl Monitor {
             user_agent: &s.user_agent,
             release: &s.release,
         };
-        report::batch(
+        JsValue::from_str(&report::batch(
             &view,
             s.engine.findings().iter(),
             Some(s.engine.inventory()),
             ms(now),
-        )
+        ))
     }
 
     /// The consent in force at `now`, as a finding's `consent` object
@@ -659,6 +646,31 @@ impl CookieNames {
 }
 
 impl Shell {
+    /// A page view with nothing yet, as a constant: [`Monitor::new`]
+    /// starts from it (a copy of its bytes, not a store for each field;
+    /// the host is the monitor's, not the shell's, so that this can be a
+    /// constant: docs/benchmarks.md, eleventh round, second pass).
+    const EMPTY: Shell = Shell {
+        engine: Engine::EMPTY,
+        site: String::new(),
+        collector: String::new(),
+        page_view: String::new(),
+        page_url: String::new(),
+        user_agent: String::new(),
+        release: String::new(),
+        gpc: false,
+        loader: 0,
+        consent_calls: 0,
+        prestart: Prestart::EMPTY,
+        started: false,
+        sweep: Sweep::EMPTY,
+        last_cookie: None,
+        #[cfg(not(feature = "parsers"))]
+        cookie_names: CookieNames(Vec::new()),
+        #[cfg(not(feature = "parsers"))]
+        pieces: pieces::Pieces::EMPTY,
+    };
+
     fn request(&mut self, r: Request<'_>) {
         self.engine.request(r);
         self.sweep.activity = true;

@@ -62,6 +62,15 @@ pub(crate) struct Pieces {
 }
 
 impl Pieces {
+    pub(crate) const EMPTY: Pieces = Pieces {
+        cmp: None,
+        gpp: None,
+        wanted: 0,
+        asked: 0,
+        cookies: Vec::new(),
+        gpp_events: Vec::new(),
+    };
+
     /// Pieces wanted since the last call; each is asked for once.
     pub(crate) fn take_wanted(&mut self) -> u32 {
         let new = self.wanted & !self.asked;

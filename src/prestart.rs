@@ -52,6 +52,14 @@ pub(crate) struct Prestart {
 }
 
 impl Prestart {
+    pub(crate) const EMPTY: Prestart = Prestart {
+        gestures: Vec::new(),
+        changes: Vec::new(),
+        restored: Vec::new(),
+        last: Vec::new(),
+        first_read: false,
+    };
+
     pub(crate) fn gesture(&mut self, at: u64) {
         if self.gestures.len() < MAX_GESTURES {
             self.gestures.push(at);

@@ -48,6 +48,13 @@ impl Default for Sweep {
 }
 
 impl Sweep {
+    pub(crate) const EMPTY: Sweep = Sweep {
+        found: Vec::new(),
+        identified: Vec::new(),
+        delay: SWEEP_MIN_MS,
+        activity: true,
+    };
+
     /// One pass over what is not found yet; returns the delay until the next.
     pub(crate) fn run(&mut self, engine: &mut Engine, host: &Host, now: u64) -> u32 {
         let found = self.found.len();

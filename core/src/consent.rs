@@ -307,9 +307,8 @@ impl Timeline {
         basis: Basis,
         at: u64,
     ) {
-        let pos = self.updates.partition_point(|u| u.at <= at);
-        self.updates.insert(
-            pos,
+        crate::insert_by_time(
+            &mut self.updates,
             Update {
                 at,
                 source,
@@ -317,6 +316,7 @@ impl Timeline {
                 categories,
                 vendors,
             },
+            |u| u.at,
         );
     }
 

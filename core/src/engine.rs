@@ -124,22 +124,31 @@ impl Engine {
     /// A new page view on `page_href` (the page's full URL; only its path is
     /// kept, for page-scope rules).
     pub fn new(policy: Policy, page_href: &str) -> Self {
-        let page_site = url::parse(page_href)
+        let mut engine = Engine {
+            policy,
+            ..Engine::EMPTY
+        };
+        engine.set_page(page_href);
+        engine
+    }
+
+    /// The page view's page, `page_href` (as [`Engine::new`] takes it), for
+    /// an engine made from [`Engine::EMPTY`] in place.
+    #[doc(hidden)]
+    pub fn set_page(&mut self, page_href: &str) {
+        self.page_site = url::parse(page_href)
             .map(|p| url::site_of(&p.host).to_owned())
             .unwrap_or_default();
-        Engine {
-            policy,
-            page_path: url::page_path(page_href),
-            page_site,
-            ..Engine::EMPTY
-        }
+        self.page_path = url::page_path(page_href);
     }
 
     /// A page view with nothing yet, as a constant: [`Engine::new`] starts
     /// from it (a copy of its bytes, where `..Engine::default()` wrote each
     /// field and dropped a default policy: docs/benchmarks.md, eleventh
-    /// round).
-    const EMPTY: Engine = Engine {
+    /// round). Public for the page's shell, whose own constant holds one
+    /// (then [`Engine::set_page`]), and for nothing else: hidden.
+    #[doc(hidden)]
+    pub const EMPTY: Engine = Engine {
         policy: Policy::DEFAULT,
         consent: Timeline::EMPTY,
         gpc: false,

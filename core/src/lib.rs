@@ -212,8 +212,55 @@ pub(crate) fn floor(s: &str, max: usize) -> &str {
     s.get(..end).unwrap_or("")
 }
 
+/// `item` put into `list` (in order of `at`) after every item at or before
+/// its time: what `list.insert(list.partition_point(|x| at(x) <= at(&item)),
+/// item)` does, by a push and swaps from the end (updates arrive nearly
+/// in time order, so it seldom swaps). `Vec::insert` and `partition_point`
+/// were generic code in the page's wasm for the two timelines alone.
+pub(crate) fn insert_by_time<T>(list: &mut alloc::vec::Vec<T>, item: T, at: fn(&T) -> u64) {
+    let t = at(&item);
+    list.push(item);
+    let mut i = list.len().saturating_sub(1);
+    while let Some(before) = i.checked_sub(1) {
+        match list.get(before) {
+            Some(x) if at(x) > t => list.swap(before, i),
+            _ => break,
+        }
+        i = before;
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    /// `insert_by_time` puts each item where `partition_point` and `insert`
+    /// put it (equal times: after the ones there).
+    #[test]
+    fn insert_by_time_is_partition_point_insert() {
+        use super::insert_by_time;
+        use alloc::vec::Vec;
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for round in 0..500u64 {
+            let mut ours: Vec<(u64, u64)> = Vec::new();
+            let mut std = ours.clone();
+            for k in 0..round % 24 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Few distinct times (ties), mostly rising (the common case).
+                let t = if x.is_multiple_of(3) {
+                    x % 5
+                } else {
+                    k + x % 2
+                };
+                let item = (t, k);
+                insert_by_time(&mut ours, item, |i| i.0);
+                let pos = std.partition_point(|i| i.0 <= t);
+                std.insert(pos, item);
+                assert_eq!(ours, std, "round {round}");
+            }
+        }
+    }
+
     /// `fields` splits as `str::split` with the one-character pattern,
     /// on texts of ASCII and multi-byte characters and of separators
     /// only, at their ends and side by side.

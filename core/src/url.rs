@@ -27,7 +27,7 @@ pub fn parse(url: &str) -> Option<UrlParts> {
     // Trailing dots by bytes, not `trim_end_matches(['.'])` (a reverse
     // character searcher the page's wasm would carry for this alone).
     let mut end = host.len();
-    while end > 0 && host.as_bytes().get(end - 1) == Some(&b'.') {
+    while end > 0 && matches!(host.as_bytes().get(end - 1), Some(b'.')) {
         end -= 1;
     }
     let host = host.get(..end)?;
@@ -105,7 +105,7 @@ pub fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
 pub fn host_within(host: &str, domain: &str) -> bool {
     match host.len().checked_sub(domain.len()) {
         Some(0) => host == domain,
-        Some(n) => host.ends_with(domain) && host.as_bytes().get(n - 1) == Some(&b'.'),
+        Some(n) => host.ends_with(domain) && matches!(host.as_bytes().get(n - 1), Some(b'.')),
         None => false,
     }
 }

@@ -169,8 +169,7 @@ impl Engine {
         };
         if gdpr_applies == Some(true) {
             let ids = vendors.to_vec();
-            let pos = self.signals.tcf_vendors.partition_point(|(t, _)| *t <= at);
-            self.signals.tcf_vendors.insert(pos, (at, ids));
+            crate::insert_by_time(&mut self.signals.tcf_vendors, (at, ids), |(t, _)| *t);
         }
         self.consent(categories, Source::Tcf, at);
     }
