@@ -578,13 +578,8 @@ mod tests {
             withdrawn.filter(|_| allowed_since.is_none())
         }
         let vendor = crate::cmp::SERVICES[0].1;
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = |m: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % m
-        };
+        let mut draws = crate::testing::Draws::new();
+        let mut next = |m: u64| draws.next() % m;
         for _ in 0..3_000 {
             let mut t = Timeline::default();
             for _ in 0..next(6) {

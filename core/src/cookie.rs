@@ -98,14 +98,7 @@ mod tests {
                 .collect()
         }
         let alphabet = [";", "=", " ", "a", "é", "\u{3000}", "\t", "_ga", "x=y"];
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        for n in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let header: String = (0..n % 24)
-                .map(|k| alphabet[((x >> (k % 60)) as usize + k) % alphabet.len()])
-                .collect();
+        for header in crate::testing::texts(&alphabet, 24, 20_000) {
             let want = former(&header);
             assert_eq!(pairs(&header).collect::<Vec<_>>(), want, "{header:?}");
             let live: Vec<&str> = want

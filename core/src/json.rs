@@ -520,14 +520,7 @@ mod tests {
         }
         let mut parts: Vec<String> = (0u8..0x20).map(|b| char::from(b).to_string()).collect();
         parts.extend(["\"", "\\", "a", "é", "€😀", "\u{7f}", "\u{80}", "/", ""].map(String::from));
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        for n in 0..5_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let text: String = (0..n % 12)
-                .map(|k| parts[((x >> (k * 5 % 60)) as usize + k) % parts.len()].as_str())
-                .collect();
+        for text in crate::testing::texts(&parts, 12, 5_000) {
             let mut w = Writer::new();
             w.str(&text);
             assert_eq!(w.finish(), former(&text), "{text:?}");

@@ -60,6 +60,8 @@ pub mod redact;
 pub mod report;
 #[cfg(feature = "tcf")]
 pub mod tcf;
+#[cfg(test)]
+mod testing;
 pub mod url;
 
 /// The first `n` characters of `s` (all of it when shorter): bounded
@@ -238,14 +240,12 @@ mod tests {
     fn insert_by_time_is_partition_point_insert() {
         use super::insert_by_time;
         use alloc::vec::Vec;
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut draws = crate::testing::Draws::new();
         for round in 0..500u64 {
             let mut ours: Vec<(u64, u64)> = Vec::new();
             let mut std = ours.clone();
             for k in 0..round % 24 {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                let x = draws.next();
                 // Few distinct times (ties), mostly rising (the common case).
                 let t = if x.is_multiple_of(3) {
                     x % 5
@@ -269,14 +269,7 @@ mod tests {
         use super::fields;
         use alloc::vec::Vec;
         let parts = ["", ",", "a", "é", "€😀", ",,", "\t", "\n", "|", "ab", "="];
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        for n in 0..5_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let text: alloc::string::String = (0..n % 9)
-                .map(|k| parts[((x >> (k * 6 % 60)) as usize + k) % parts.len()])
-                .collect();
+        for text in crate::testing::texts(&parts, 9, 5_000) {
             for sep in [b',', b'\t', b'\n', b'|', b'='] {
                 let want: Vec<&str> = text.split([char::from(sep)]).collect();
                 assert_eq!(fields(&text, sep).collect::<Vec<_>>(), want, "{text:?}");
@@ -315,14 +308,7 @@ mod tests {
                 }
             }
         }
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        for n in 0..5_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let t: alloc::string::String = (0..n % 8)
-                .map(|k| parts[((x >> (k * 7 % 60)) as usize + k) % parts.len()].as_str())
-                .collect();
+        for t in crate::testing::texts(&parts, 8, 5_000) {
             assert_eq!(trim(&t), t.trim(), "{t:?}");
         }
     }

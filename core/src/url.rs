@@ -356,14 +356,7 @@ mod tests {
             out
         }
         let parts = ["/", "é", "€😀", "a", "1234567", "//", "ab/", "x"];
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        for n in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let path: String = (0..n % 300)
-                .map(|k| parts[((x >> (k % 60)) as usize + k) % parts.len()])
-                .collect();
+        for path in crate::testing::texts(&parts, 300, 20_000) {
             assert_eq!(redact_path(&path), former(&path), "{path}");
         }
     }
@@ -385,16 +378,8 @@ mod tests {
                 || (len >= 16 && hex == len)
                 || super::looks_like_token(bytes)
         }
-        let alphabet = ['0', '9', 'a', 'F', 'g', '@', '%', '4', '-', 'é', 'Q', 'z'];
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        for n in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let len = (n % 40) as usize;
-            let s: String = (0..len)
-                .map(|k| alphabet[((x >> (k % 60)) as usize + k) % alphabet.len()])
-                .collect();
+        let alphabet = ["0", "9", "a", "F", "g", "@", "%", "4", "-", "é", "Q", "z"];
+        for s in crate::testing::texts(&alphabet, 40, 20_000) {
             assert_eq!(looks_like_id(&s), reference(&s), "{s}");
         }
         for s in [
