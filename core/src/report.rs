@@ -38,9 +38,8 @@ pub fn release(s: &str) -> &str {
 
 /// Whether `s` has a control character (U+0000–U+001F, U+007F–U+009F:
 /// `char::is_control`), by its UTF-8 bytes: U+0080–U+009F are `C2 80` to
-/// `C2 9F` (`chars()` kept core's UTF-8 decoder in the page's wasm; the
-/// collector checks every report's `release` with it: `read::ReleaseRule`).
-pub(crate) fn has_control(s: &str) -> bool {
+/// `C2 9F` (`chars()` kept core's UTF-8 decoder in the page's wasm).
+fn has_control(s: &str) -> bool {
     let mut lead = false;
     for b in s.bytes() {
         if b < 0x20 || b == 0x7f || lead && (0x80..=0x9f).contains(&b) {
