@@ -106,13 +106,20 @@ fn word_has_id(word: &str) -> bool {
 /// prefix followed by an e-mail address (`intercom-id-jane@example.com`: no
 /// app id has an `@`).
 pub fn redact_cookie_name(name: &str) -> Cow<'_, str> {
+    redact_cookie_name_with(name, |n| crate::catalog::classify_cookie(n).is_some())
+}
+
+/// [`redact_cookie_name`] with `known` telling whether the catalog knows a
+/// name (`catalog::classify_cookie(name).is_some()`, or an index of it: the
+/// collector's, `report::read`).
+pub fn redact_cookie_name_with(name: &str, known: impl FnOnce(&str) -> bool) -> Cow<'_, str> {
     let has_at = |s: &str| {
         s.contains(['@'])
             || s.as_bytes()
                 .windows(3)
                 .any(|w| w.eq_ignore_ascii_case(b"%40"))
     };
-    if !has_at(name) && crate::catalog::classify_cookie(name).is_some() {
+    if !has_at(name) && known(name) {
         Cow::Borrowed(name)
     } else {
         redact_text(name)

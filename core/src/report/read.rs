@@ -34,7 +34,7 @@ use serde_json::{Map, Value};
 
 use super::{ConsentBasis, EvidenceKind, FindingType, HealthStatus, ReportType, SignalKind};
 use crate::consent::{Category, Source};
-use crate::redact::{error_name, redact_cookie_name, redact_text};
+use crate::redact::{error_name, redact_cookie_name_with, redact_text};
 use crate::url::redact_path;
 
 /// Reports per batch (`maxItems`).
@@ -383,7 +383,7 @@ impl<R: StrRule> Scrub for Str<'_, R> {
                 }
             }
             Keep::CookieName => {
-                if let Cow::Owned(s) = redact_cookie_name(&self.value) {
+                if let Cow::Owned(s) = redact_cookie_name_with(&self.value, known_cookie) {
                     self.value = Cow::Owned(s);
                 }
             }
@@ -414,6 +414,75 @@ impl<const N: usize> StrRule for Text<N> {
     const MAX: Option<usize> = Some(N);
     const PATTERN: Option<&'static str> = None;
     const KEEP: Keep = Keep::Text;
+}
+
+/// Whether the catalog knows the cookie name `name`: exactly
+/// `catalog::classify_cookie(name).is_some()`, by an index built once.
+/// `classify_cookie` walks every vendor's packed record to its cookie rules
+/// (the page's code: small, not fast); for the golden batch's three cookie
+/// names that was ≈ 50,000 instructions a batch, an eighth of the parse
+/// (docs/benchmarks.md, "the parse", eleventh round). The index holds every
+/// rule sorted by name, with where each first byte's run starts: a name is
+/// compared with the few rules that start like it.
+fn known_cookie(name: &str) -> bool {
+    static INDEX: std::sync::OnceLock<CookieIndex> = std::sync::OnceLock::new();
+    INDEX.get_or_init(CookieIndex::new).knows(name)
+}
+
+/// The catalog's cookie rules by name ([`known_cookie`]).
+struct CookieIndex {
+    /// (name, matched as a prefix), sorted.
+    rules: Vec<(&'static str, bool)>,
+    /// `rules[starts[b]..starts[b + 1]]`: the rules whose name starts with
+    /// the byte `b`.
+    starts: [usize; 257],
+    /// A rule with an empty name (none in the catalog; its test says so)
+    /// would match by no first byte: then every name goes the long way.
+    has_empty: bool,
+}
+
+impl CookieIndex {
+    fn new() -> Self {
+        let mut rules: Vec<(&'static str, bool)> = crate::catalog::vendors()
+            .iter()
+            .flat_map(|v| v.cookies().map(|r| (r.name, r.prefix)))
+            .collect();
+        rules.sort_unstable();
+        rules.dedup();
+        let mut starts = [0; 257];
+        for (b, start) in starts.iter_mut().enumerate() {
+            *start = rules.partition_point(|(name, _)| {
+                name.as_bytes().first().map_or(0, |&f| usize::from(f) + 1) <= b
+            });
+        }
+        let has_empty = rules.iter().any(|(name, _)| name.is_empty());
+        CookieIndex {
+            rules,
+            starts,
+            has_empty,
+        }
+    }
+
+    fn knows(&self, name: &str) -> bool {
+        let Some(&first) = name.as_bytes().first() else {
+            return crate::catalog::classify_cookie(name).is_some();
+        };
+        if self.has_empty {
+            return crate::catalog::classify_cookie(name).is_some();
+        }
+        let b = usize::from(first);
+        let (Some(&from), Some(&to)) = (self.starts.get(b), self.starts.get(b + 1)) else {
+            return false; // b + 1 ≤ 256: always there
+        };
+        let candidates = self.rules.get(from..to).unwrap_or_default();
+        candidates.iter().any(|&(rule, prefix)| {
+            if prefix {
+                name.len() > rule.len() && name.starts_with(rule)
+            } else {
+                name == rule
+            }
+        })
+    }
 }
 
 /// A cookie name (`evidence.cookie`, an inventory's `cookies`): at most 256
@@ -2029,5 +2098,57 @@ pub fn refuse_nul(value: &Value) -> Result<(), Violation> {
                 if key { "the property name" } else { "the text" }
             ),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{classify_cookie, vendors};
+
+    /// The index answers as `classify_cookie` does (what it replaces, for
+    /// ≈ 15,000 instructions a name: see [`known_cookie`]): on every rule's
+    /// name, its neighbours (one byte more, one less, other case, a suffix)
+    /// and generated names. If this fails, the index is wrong, not the
+    /// catalog: fix `CookieIndex`.
+    #[test]
+    fn cookie_index_answers_as_the_catalog() {
+        let names: Vec<&'static str> = vendors()
+            .iter()
+            .flat_map(|v| v.cookies().map(|r| r.name))
+            .collect();
+        assert!(names.len() > 100, "{}", names.len());
+        assert!(names.iter().all(|n| !n.is_empty()), "a rule without a name");
+        let mut cases: Vec<String> = vec![String::new(), "x".into(), "_".into(), "é".into()];
+        for n in &names {
+            cases.push((*n).to_owned());
+            cases.push(format!("{n}x"));
+            cases.push(format!("{n}abc12345"));
+            cases.push(n.to_uppercase());
+            cases.push(format!("x{n}"));
+            let mut shorter = (*n).to_owned();
+            shorter.pop();
+            cases.push(shorter);
+        }
+        // Generated: pieces of rule names glued together.
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            usize::try_from(state % 1_000_003).unwrap_or(0)
+        };
+        for _ in 0..20_000 {
+            let a = names[next() % names.len()];
+            let b = names[next() % names.len()];
+            let cut = next() % (a.len() + 1);
+            let a = a.get(..cut).unwrap_or(a);
+            cases.push(format!("{a}{}", b.get(..next() % 3).unwrap_or("")));
+        }
+        let known = cases.iter().filter(|c| known_cookie(c)).count();
+        assert!(known > names.len(), "{known}");
+        for c in &cases {
+            assert_eq!(known_cookie(c), classify_cookie(c).is_some(), "{c:?}");
+        }
     }
 }
