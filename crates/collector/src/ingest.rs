@@ -500,6 +500,23 @@ mod tests {
         );
     }
 
+    /// Each report's finding parsed alone (its `text`), and the reports
+    /// parsed as one batch: a finding's stored texts must not depend on
+    /// the findings beside it.
+    fn alone_and_together(
+        reports: &[Value],
+        text: impl Fn(&tagwatch_store::FindingRecord) -> &String,
+    ) -> (Vec<String>, Parsed) {
+        let alone = reports
+            .iter()
+            .map(|r| text(&parse_value(&json!([r])).expect("valid").batch.findings[0]).clone())
+            .collect();
+        (
+            alone,
+            parse_value(&Value::from(reports.to_vec())).expect("valid"),
+        )
+    }
+
     /// A finding's evidence text is the one it would have alone, whether
     /// its evidence is the one before it as sent (its text reused, not
     /// redacted again) or not: redacted (an id in the path, an e-mail in an
@@ -518,14 +535,7 @@ mod tests {
         let b = with(json!({"kind": "request", "host": "a.example", "path": "/u/1234567891"}));
         let c = with(json!({"kind": "cookie", "cookie": "intercom-id-jane@example.com"}));
         let reports = [a.clone(), a.clone(), b, a, c.clone(), c];
-        let alone: Vec<String> = reports
-            .iter()
-            .map(|r| {
-                let parsed = parse_value(&json!([r])).expect("valid");
-                parsed.batch.findings[0].evidence.clone()
-            })
-            .collect();
-        let together = parse_value(&Value::from(reports.to_vec())).expect("valid");
+        let (alone, together) = alone_and_together(&reports, |f| &f.evidence);
         let texts: Vec<&str> = together
             .batch
             .findings
@@ -578,15 +588,7 @@ mod tests {
             with(json!(null), "/b"),
             with(json!(null), "/c"),
         ];
-        let alone: Vec<String> = reports
-            .iter()
-            .map(|r| {
-                parse_value(&json!([r])).expect("valid").batch.findings[0]
-                    .consent
-                    .clone()
-            })
-            .collect();
-        let together = parse_value(&Value::from(reports.to_vec())).expect("valid");
+        let (alone, together) = alone_and_together(&reports, |f| &f.consent);
         let texts: Vec<&str> = together
             .batch
             .findings
