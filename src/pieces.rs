@@ -48,7 +48,6 @@ extern "C" {
 }
 
 /// The pieces a page view has, wants and waits for.
-#[derive(Default)]
 pub(crate) struct Pieces {
     cmp: Option<Piece>,
     gpp: Option<Piece>,
@@ -62,6 +61,7 @@ pub(crate) struct Pieces {
 }
 
 impl Pieces {
+    /// No piece had, wanted or asked for yet.
     pub(crate) const EMPTY: Pieces = Pieces {
         cmp: None,
         gpp: None,

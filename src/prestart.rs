@@ -39,7 +39,6 @@ pub(crate) fn consent_cookies(header: &str) -> Consent {
 }
 
 /// The evidence kept until the monitor starts.
-#[derive(Default)]
 pub(crate) struct Prestart {
     gestures: Vec<u64>,
     /// `(time, cmp)` of each change of a consent cookie.
@@ -52,6 +51,7 @@ pub(crate) struct Prestart {
 }
 
 impl Prestart {
+    /// Nothing kept yet.
     pub(crate) const EMPTY: Prestart = Prestart {
         gestures: Vec::new(),
         changes: Vec::new(),
@@ -125,7 +125,7 @@ mod tests {
 
     #[test]
     fn a_choice_is_dated_at_the_gesture_that_wrote_its_cookie() {
-        let mut p = Prestart::default();
+        let mut p = Prestart::EMPTY;
         p.cookies(
             consent_cookies("OptanonConsent=groups=C0003%3A1; theme=dark"),
             5,
@@ -161,7 +161,7 @@ mod tests {
 
     #[test]
     fn a_first_cookie_written_after_a_gesture_dates_the_choice() {
-        let mut p = Prestart::default();
+        let mut p = Prestart::EMPTY;
         p.cookies(consent_cookies(""), 5);
         p.gesture(700);
         p.cookies(consent_cookies("cmplz_marketing=deny"), 701);

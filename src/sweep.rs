@@ -36,18 +36,9 @@ pub(crate) struct Sweep {
     pub(crate) activity: bool,
 }
 
-impl Default for Sweep {
-    fn default() -> Self {
-        Sweep {
-            found: Vec::new(),
-            identified: Vec::new(),
-            delay: SWEEP_MIN_MS,
-            activity: true,
-        }
-    }
-}
-
 impl Sweep {
+    /// No sweep yet: the first is due at once (`activity`), then after
+    /// [`SWEEP_MIN_MS`].
     pub(crate) const EMPTY: Sweep = Sweep {
         found: Vec::new(),
         identified: Vec::new(),

@@ -75,7 +75,7 @@ impl TypeState {
 }
 
 /// The folded Consent Mode state.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsentMode {
     region: Option<String>,
     types: [TypeState; 7],
@@ -94,6 +94,13 @@ fn value(v: &str) -> Option<bool> {
         Some(false)
     } else {
         None
+    }
+}
+
+/// The empty state, written once: [`ConsentMode::EMPTY`].
+impl Default for ConsentMode {
+    fn default() -> Self {
+        ConsentMode::EMPTY
     }
 }
 

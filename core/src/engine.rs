@@ -66,7 +66,7 @@ impl Request<'_> {
 }
 
 /// Per page-view engine.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Engine {
     policy: Policy,
     consent: Timeline,
@@ -119,6 +119,13 @@ const UNJUDGED: ConsentSnapshot = ConsentSnapshot {
     vendor: None,
     gpc: false,
 };
+
+/// The empty state, written once: [`Engine::EMPTY`].
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::EMPTY
+    }
+}
 
 impl Engine {
     /// A new page view on `page_href` (the page's full URL; only its path is

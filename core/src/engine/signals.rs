@@ -34,7 +34,7 @@ const CLAIMS: [(&str, Category); 2] = [
     ("analytics_storage", Category::Analytics),
 ];
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Signals {
     /// A cookie snapshot was read: CMP consent in the first one was
     /// restored from storage.
