@@ -38,8 +38,13 @@ pub fn release(s: &str) -> &str {
 
 /// Whether `s` has a control character (U+0000–U+001F, U+007F–U+009F:
 /// `char::is_control`), by its UTF-8 bytes: U+0080–U+009F are `C2 80` to
-/// `C2 9F` (`chars()` kept core's UTF-8 decoder in the page's wasm).
-fn has_control(s: &str) -> bool {
+/// `C2 9F` (`chars()` kept core's UTF-8 decoder in the page's wasm). What
+/// no release may hold: the page's [`release`], the collector's reading of
+/// a report's (`report::read`) and of a release parameter ask it alike.
+// `#[inline]`: the page's one caller ([`release`]) keeps it inlined, as it
+// was while private (public without it: +14 B of the page's wasm gzip).
+#[inline]
+pub fn has_control(s: &str) -> bool {
     let mut lead = false;
     for b in s.bytes() {
         if b < 0x20 || b == 0x7f || lead && (0x80..=0x9f).contains(&b) {
@@ -537,6 +542,28 @@ fn usage(w: &mut Writer, u: &Usage) {
 mod tests {
     use super::*;
     use crate::consent::Source;
+
+    /// `has_control` says what `char::is_control` says of every character:
+    /// each control character and its neighbours in code (U+00A0 follows
+    /// U+009F with the same lead byte), alone and among others.
+    #[test]
+    fn has_control_is_char_is_control() {
+        let mut parts: Vec<String> = (0..=0x3000u32)
+            .filter_map(char::from_u32)
+            .filter(|c| {
+                c.is_control()
+                    || matches!(u32::from(*c), 0x20 | 0x7e | 0xa0 | 0xc0 | 0x100 | 0x2028)
+            })
+            .map(String::from)
+            .collect();
+        parts.extend(["a", "é", "€", "😀", "\u{c2}"].map(String::from));
+        for p in &parts {
+            assert_eq!(has_control(p), p.chars().any(char::is_control), "{p:?}");
+        }
+        for t in crate::testing::texts(&parts, 6, 20_000) {
+            assert_eq!(has_control(&t), t.chars().any(char::is_control), "{t:?}");
+        }
+    }
 
     /// The site's release as reports carry it: trimmed, capped, never a
     /// control character; and written (escaped) only when there is one.

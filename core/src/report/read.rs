@@ -550,7 +550,7 @@ pinned!(
     /// names a build, not a visitor), without control characters
     /// (`report::release`).
     ReleaseRule, Some(super::MAX_RELEASE), "^[^\\x00-\\x1f\\x7f-\\x9f]+$", Keep::AsSent, false,
-    |s| !s.is_empty() && !s.chars().any(char::is_control)
+    |s| !s.is_empty() && !super::has_control(s)
 );
 
 /// A health report's `reason`: kept only when it is an error name.

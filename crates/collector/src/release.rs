@@ -38,7 +38,7 @@ pub fn param(name: &str, value: Option<String>) -> Result<Option<String>, String
             "{name}: {shown:?}{more} is longer than {MAX_RELEASE} characters; no report carries such a release"
         ));
     }
-    if r.chars().any(char::is_control) {
+    if tagwatch_core::report::has_control(&r) {
         return Err(format!(
             "{name}: {shown:?}{more} contains a control character; no report carries such a release"
         ));
