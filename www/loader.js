@@ -62,7 +62,9 @@ if (!pick(previous, 'loaded')) (function () {
   var parse = pick(pick(W, 'JSON'), 'parse');
   var define = pick(pick(W, 'Object'), 'defineProperty');
   var describe = pick(pick(W, 'Object'), 'getOwnPropertyDescriptor');
-  var config = { collector: attr('data-collector'), site: attr('data-site'), release: attr('data-release'), sample: 1, policy: null };
+  // (No `sample` or `policy` until the page gives them: schedule() draws
+  // with 1 where there is no number, the brain reads no policy as none.)
+  var config = { collector: attr('data-collector'), site: attr('data-site'), release: attr('data-release') };
   var early = [];   // [kind, time, data] kept until the brain runs
   var brain = null; // the brain's receiver once it runs: brain(kind, time, data)
   var state = 0;    // 0 waiting for config, 1 waiting for load, 2 loading, 3 running, 4 off
@@ -75,7 +77,7 @@ if (!pick(previous, 'loaded')) (function () {
   });
   var gesture = -1; // the trusted click / key press being handled, else -1
   var drawn = false;
-  var ready = {};   // what load() has: brain, module, config (answered)
+  var got, compiled, answered;   // what load() has: the brain, the module (or why it failed), the config's answer
   var WA = pick(W, 'WebAssembly');
   // Taken now as well: the brain is asked for after `load`, and the page
   // view id is drawn then (a seeded generator installed as Math.random
@@ -84,10 +86,9 @@ if (!pick(previous, 'loaded')) (function () {
   var escape = pick(W, 'encodeURIComponent');
   var random = pick(pick(W, 'Math'), 'random');
   var base = pick(script, 'src');
-  var wasm = {
-    compile: pick(WA, 'compile'), stream: pick(WA, 'compileStreaming'),
-    instantiate: pick(WA, 'instantiate'), Instance: pick(WA, 'Instance'), Module: pick(WA, 'Module')
-  };
+  // [compile, compileStreaming, instantiate, Instance, Module]: an array,
+  // as the brain gets it (www/brain.js `run`).
+  var wasm = [pick(WA, 'compile'), pick(WA, 'compileStreaming'), pick(WA, 'instantiate'), pick(WA, 'Instance'), pick(WA, 'Module')];
 
   // The browser's TextEncoder.encodeInto, bound now (a later change to the
   // page's TextEncoder or Function.prototype does not reach it), for the
@@ -292,7 +293,7 @@ if (!pick(previous, 'loaded')) (function () {
     state = 2;
     try {
       var wasmUrl = new URL('tagwatch_bg.wasm', base).href;
-      import(new URL('tagwatch_bg.js', base).href).then(function (m) { ready.brain = m; begin(); }, function () {
+      import(new URL('tagwatch_bg.js', base).href).then(function (m) { got = m; begin(); }, function () {
         state = 4;
         health('wasm_unavailable', 'BrainUnavailable');
       });
@@ -302,42 +303,43 @@ if (!pick(previous, 'loaded')) (function () {
       var bytes = function () {
         return net.get(wasmUrl, { referrerPolicy: 'no-referrer' }).then(function (b) {
           if (!b) throw { name: 'NetworkError' };
-          return apply(wasm.compile, WA, [b]);
+          return apply(wasm[0], WA, [b]);
         });
       };
-      var module;
+      var compiling;
       try {
-        module = apply(wasm.stream, WA, [net.fetch(wasmUrl, { referrerPolicy: 'no-referrer' })]).then(null, function (e) {
+        compiling = apply(wasm[1], WA, [net.fetch(wasmUrl, { referrerPolicy: 'no-referrer' })]).then(null, function (e) {
           if (pick(e, 'name') === 'CompileError') throw e;
           return bytes();
         });
-      } catch (e) { module = bytes(); }
-      module.then(function (m) { ready.module = m; begin(); }, function (e) { ready.module = e || {}; begin(); });
-      net.get(new URL('/config/' + escape(config.site), new URL(config.collector, location.href)).href,
-        { credentials: 'omit', referrerPolicy: 'no-referrer' }, true).then(function (text) {
+      } catch (e) { compiling = bytes(); }
+      compiling.then(function (m) { compiled = m; begin(); }, function (e) { compiled = e || {}; begin(); });
+      net.get(new URL('/config/' + escape(config.site), new URL(config.collector, location.href)).href, { credentials: 'omit', referrerPolicy: 'no-referrer' }, true).then(function (text) {
         var c = null;
         try { c = parse(text); } catch (e) { /* not JSON: as no answer */ }
         // Off, or not drawn by the collector's sample: quiet.
         if (c && (c.enabled === false || (typeof c.sample === 'number' && !(random() < c.sample)))) state = 4;
-        ready.config = 1;
+        answered = 1;
         begin();
       });
     } catch (e) { state = 4; health('wasm_unavailable', pick(e, 'name')); }
   }
 
   // Hands everything over once the brain, the module and the settings are
-  // there; `now` (the page view ends) only when the brain can start at once.
+  // there; `sync` (the page view ends) only when the brain can start at
+  // once. An array, in the order www/brain.js `run` names them (an object's
+  // property names cost 67 bytes of this file's gzip).
   function begin(sync) {
-    if (state !== 2 || !ready.brain || !ready.module || !(ready.config || sync)) return false;
+    if (state !== 2 || !got || !compiled || !(answered || sync)) return false;
     state = 3;
-    ready.brain.start({
-      config: config, net: net, wasm: wasm, module: ready.module, early: early, cookie: cookie, sync: sync, encode: encode, taken: taken,
-      t0: t0, now: now, random: random, observer: observer, health: health, parse: parse,
-      tampered: function (fn) { onTamper = fn; if (told) fn(told); },
-      gesture: function () { return gesture; },
-      hook: hookAll,
-      receive: function (fn) { brain = fn; early = []; }
-    });
+    got.start([
+      config, net, wasm, compiled, early, cookie, sync, encode, taken,
+      t0, now, random, observer, health, parse,
+      function (fn) { onTamper = fn; if (told) fn(told); },
+      function () { return gesture; },
+      hookAll,
+      function (fn) { brain = fn; early = []; }
+    ]);
     return true;
   }
 
