@@ -6,8 +6,8 @@
  *
  * `start(h)` gets what the loader has: the compiled wasm module (or why it
  * failed), the page's config, the network and WebAssembly functions, the
- * text encoder, the clocks, Math.random, the glue's built-ins and Global
- * Privacy Control taken before the page's scripts ran
+ * text encoder, the clocks, Math.random, the glue's built-ins, Global
+ * Privacy Control and the user agent taken before the page's scripts ran
  * (docs/hostile-pages.md), and everything kept before (entries,
  * cookies, API calls, gestures, commands, with their times). It
  * instantiates the monitor (meanwhile a worker made from this script
@@ -158,12 +158,12 @@ function warmer(module, site, policy) {
 // the glue's built-ins (`taken`: the six the glue leans on, `Date.now`,
 // Global Privacy Control); the time the loader ran, its clock and
 // Math.random; its PerformanceObserver; its health report writer; its
-// JSON.parse; then `tampered(fn)` (fn hears of
+// JSON.parse; the user agent when it ran; then `tampered(fn)` (fn hears of
 // a network API found broken), `gesture()` (the trusted click or key press
 // being handled, else -1), `hook()` (the vendor APIs hooked again) and
 // `receive(fn)` (fn gets what the loader hears from then on).
 function run([config, net, [, , instantiate, Instance, Module], module, early, cookie, sync, encodeInto, taken, t0, now, random,
-  observer, report, parse, tampered, gesture, hook, receiveLive]) {
+  observer, report, parse, agent, tampered, gesture, hook, receiveLive]) {
   var W = window;
   var D = document;
   var told = {};
@@ -288,7 +288,7 @@ function run([config, net, [, , instantiate, Instance, Module], module, early, c
   }
   function replay() {
     m = gated(new wasm_bindgen.Monitor(host, String(config.site), String(config.collector), String(location.href),
-      String(navigator.userAgent), t0), judgeKept);
+      agent, t0), judgeKept);
     if (policy) m.policy(policy);
     if (config.release) m.release(config.release);
     m.gpc(took[7] === true);

@@ -9,7 +9,7 @@
  *     page's later scripts (the audited ones) can replace them (www/host.js),
  *     and what the brain needs of the page's built-ins after `load`: the text
  *     encoder, the clocks, `URL`, `Math.random`, the typed arrays, Global
- *     Privacy Control (docs/hostile-pages.md);
+ *     Privacy Control, the user agent (docs/hostile-pages.md);
  *   - installs the command queue: `config`, `consent`, `flush`, `findings`;
  *     every call's argument is read at once, one property at a time (a read
  *     that throws counts as missing), and timed (a `policy` is kept as the
@@ -81,11 +81,13 @@ if (!pick(previous, 'loaded')) (function () {
   var WA = pick(W, 'WebAssembly');
   // Taken now as well: the brain is asked for after `load`, and the page
   // view id is drawn then (a seeded generator installed as Math.random
-  // later would repeat it across visitors).
+  // later would repeat it across visitors); the user agent the reports
+  // carry (a page can change what `navigator.userAgent` answers later).
   var URL = pick(W, 'URL');
   var escape = pick(W, 'encodeURIComponent');
   var random = pick(pick(W, 'Math'), 'random');
   var base = pick(script, 'src');
+  var agent = String(pick(pick(W, 'navigator'), 'userAgent'));
   // [compile, compileStreaming, instantiate, Instance, Module]: an array,
   // as the brain gets it (www/brain.js `run`).
   var wasm = [pick(WA, 'compile'), pick(WA, 'compileStreaming'), pick(WA, 'instantiate'), pick(WA, 'Instance'), pick(WA, 'Module')];
@@ -263,7 +265,7 @@ if (!pick(previous, 'loaded')) (function () {
   function health(status, reason) {
     try {
       net.send(config.collector, '[{"type":"tagwatch-health","age":0,"url":' + quote(pick(location, 'origin') + '/') +
-        ',"user_agent":' + quote(String(pick(pick(W, 'navigator'), 'userAgent')).slice(0, 512)) +
+        ',"user_agent":' + quote(agent.slice(0, 512)) +
         ',"body":{"schema":1,"site":' + quote(config.site) + ',"status":"' + status + '","reason":' + quote(String(reason || '').slice(0, 200)) +
         release(config.release) + '}}]');
     } catch (e) { /* nothing more we can do quietly */ }
@@ -334,7 +336,7 @@ if (!pick(previous, 'loaded')) (function () {
     state = 3;
     got.start([
       config, net, wasm, compiled, early, cookie, sync, encode, taken,
-      t0, now, random, observer, health, parse,
+      t0, now, random, observer, health, parse, agent,
       function (fn) { onTamper = fn; if (told) fn(told); },
       function () { return gesture; },
       hookAll,
