@@ -455,7 +455,7 @@ function run([config, net, [, , instantiate, Instance, Module], module, early, c
 // The URL of `path` beside this module (the on-demand pieces): by hand,
 // not with the page's `URL`, which a page may have broken by the time the
 // brain runs. The loader imports this module by a URL it resolved (no
-// query, no fragment: www/loader.js `load`).
+// query, no fragment: www/loader.js `schedule`).
 function beside(path) {
   var here = import.meta.url;
   return here.slice(0, here.lastIndexOf('/') + 1) + path;

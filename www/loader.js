@@ -8,8 +8,9 @@
  *   - takes the browser's own network and WebAssembly functions before the
  *     page's later scripts (the audited ones) can replace them (www/host.js),
  *     and what the brain needs of the page's built-ins after `load`: the text
- *     encoder, the clocks, `URL`, `Math.random`, the typed arrays, Global
- *     Privacy Control, the user agent (docs/hostile-pages.md);
+ *     encoder, the clocks, `URL` (and the URLs it asks for, once the config
+ *     is known), `Math.random`, the typed arrays, Global Privacy Control,
+ *     the user agent (docs/hostile-pages.md);
  *   - installs the command queue: `config`, `consent`, `flush`, `findings`;
  *     every call's argument is read at once, one property at a time (a read
  *     that throws counts as missing), and timed (a `policy` is kept as the
@@ -77,6 +78,7 @@ if (!pick(previous, 'loaded')) (function () {
   });
   var gesture = -1; // the trusted click / key press being handled, else -1
   var drawn = false;
+  var urls;       // the brain's, the wasm's and the config's, made in schedule()
   var got, compiled, answered;   // what load() has: the brain, the module (or why it failed), the config's answer
   var WA = pick(W, 'WebAssembly');
   // Taken now as well: the brain is asked for after `load`, and the page
@@ -271,10 +273,18 @@ if (!pick(previous, 'loaded')) (function () {
     } catch (e) { /* nothing more we can do quietly */ }
   }
 
-  // Waits for the page (a collector and a site are known by now).
+  // Waits for the page (a collector and a site are known by now). The
+  // URLs load() asks for are made now, mostly while this script runs (the
+  // snippet's config is queued before it or in its attributes): a page that
+  // breaks `URL`'s `href` after the snippet, before `load`, does not stop
+  // the start. Where they cannot be made, load() reports why.
   function schedule() {
     if (state || !config.collector || !config.site) return;
     state = 1;
+    try {
+      urls = [new URL('tagwatch_bg.js', base).href, new URL('tagwatch_bg.wasm', base).href,
+        new URL('/config/' + escape(config.site), new URL(config.collector, location.href)).href];
+    } catch (e) { /* load() reports it: wasm_unavailable */ }
     var sample = config.sample;
     drawn = random() < (typeof sample === 'number' ? sample : 1);
     if (D.readyState === 'complete') return later(load, 0);
@@ -294,8 +304,8 @@ if (!pick(previous, 'loaded')) (function () {
     if (!drawn) { state = 4; return; }
     state = 2;
     try {
-      var wasmUrl = new URL('tagwatch_bg.wasm', base).href;
-      import(new URL('tagwatch_bg.js', base).href).then(function (m) { got = m; begin(); }, function () {
+      var wasmUrl = urls[1];
+      import(urls[0]).then(function (m) { got = m; begin(); }, function () {
         state = 4;
         health('wasm_unavailable', 'BrainUnavailable');
       });
@@ -316,7 +326,7 @@ if (!pick(previous, 'loaded')) (function () {
         });
       } catch (e) { compiling = bytes(); }
       compiling.then(function (m) { compiled = m; begin(); }, function (e) { compiled = e || {}; begin(); });
-      net.get(new URL('/config/' + escape(config.site), new URL(config.collector, location.href)).href, { credentials: 'omit', referrerPolicy: 'no-referrer' }, true).then(function (text) {
+      net.get(urls[2], { credentials: 'omit', referrerPolicy: 'no-referrer' }, true).then(function (text) {
         var c = null;
         try { c = parse(text); } catch (e) { /* not JSON: as no answer */ }
         // Off, or not drawn by the collector's sample: quiet.

@@ -363,8 +363,16 @@ for (const [attack, what] of [
   });
 }
 
-// The user agent every report carries, changed by the page after the
-// snippet (docs/hostile-pages.md): the loader reads it when it runs.
+// The URLs the start asks for, and the user agent every report carries,
+// changed for the monitor after its snippet (docs/hostile-pages.md): the
+// loader makes the URLs when the config is known (the snippet's: while it
+// runs) and reads the user agent when it runs.
+test('URL objects\' href and toString throwing for the monitor right after the loader ran: the start asks for the brain, the wasm and /config/KEY all the same, every finding', { timeout: 90_000 }, async () => {
+  const run = await hostile('url-href-after', { during: nothingEscaped });
+  assertExactFindings(run.findings, everything(), 'URL href after');
+  assert.deepEqual(run.health, []);
+  assert.equal(run.collectorRequests.filter((r) => new URL(r.url).pathname === `/config/${run.site}`).length, 1, 'one GET /config/<site>');
+});
 for (const [attack, what, options, health] of [
   ['user-agent-after', '', {}, []],
   // fetch throwing before the snippet: a `tampered` report, written by the
