@@ -6,8 +6,8 @@
  *
  * `start(h)` gets what the loader has: the compiled wasm module (or why it
  * failed), the page's config, the network and WebAssembly functions, the
- * text encoder, the clocks, Math.random, the glue's built-ins and Global
- * Privacy Control taken before the page's scripts ran
+ * text encoder, the clocks, Math.random, the glue's built-ins, Global
+ * Privacy Control and the user agent taken before the page's scripts ran
  * (docs/hostile-pages.md), and everything kept before (entries,
  * cookies, API calls, gestures, commands, with their times). It
  * instantiates the monitor (meanwhile a worker made from this script
@@ -147,18 +147,29 @@ function warmer(module, site, policy) {
   };
 }
 
-function run(h) {
+// What the loader hands over (www/loader.js `begin`), in this order: an
+// array, not an object (its property names were 67 of the loader's 3,072
+// bytes of gzip). The page's config; the network (www/host.js); the
+// WebAssembly functions as the loader took them ([compile,
+// compileStreaming, instantiate, Instance, Module]); the compiled module,
+// or why there is none; what the loader kept ([kind, time, data]); the
+// cookies when it ran (the Cookie Store's list or `document.cookie`);
+// `sync`: the page view ends, start at once; the browser's encodeInto and
+// the glue's built-ins (`taken`: the six the glue leans on, `Date.now`,
+// Global Privacy Control); the time the loader ran, its clock and
+// Math.random; its PerformanceObserver; its health report writer; its
+// JSON.parse; the user agent when it ran; then `tampered(fn)` (fn hears of
+// a network API found broken), `gesture()` (the trusted click or key press
+// being handled, else -1), `hook()` (the vendor APIs hooked again) and
+// `receive(fn)` (fn gets what the loader hears from then on).
+function run([config, net, [, , instantiate, Instance, Module], module, early, cookie, sync, encodeInto, taken, t0, now, random,
+  observer, report, parse, agent, tampered, gesture, hook, receiveLive]) {
   var W = window;
   var D = document;
-  var config = h.config;
-  var net = h.net;
-  var wasm = h.wasm;
   var told = {};
   var m;
   var page;
 
-  // The loader's clock (performance.now as it took it at parse time).
-  var now = h.now;
   function name(e) { try { return String(e.name); } catch (x) { return 'Error'; } }
 
   // One report without the monitor, once per status: the loader's writer
@@ -166,36 +177,36 @@ function run(h) {
   function health(status, reason) {
     if (told[status]) return;
     told[status] = 1;
-    h.health(status, reason);
+    report(status, reason);
   }
-  h.tampered(function (api) { health('tampered', api); });
+  tampered(function (api) { health('tampered', api); });
   // Strings go into the wasm by the browser's encoder as the loader took it,
   // once the glue found it sound, else by the glue's own; the page view id
   // from the loader's Math.random; the typed arrays and WebAssembly members
   // every call into the wasm leans on as the loader took them
   // (tools/minify-imports.mjs `builtins`).
-  var encode = wasm_bindgen.encoder(h.encode, h.random, h.taken);
-  if (encode !== h.encode) health('tampered', 'TextEncoder');
+  var encode = wasm_bindgen.encoder(encodeInto, random, taken);
+  if (encode !== encodeInto) health('tampered', 'TextEncoder');
   // Global Privacy Control and the clock cookie lifetimes are judged by
   // (`Date.now`) as the loader took them at parse time (`taken`, after the
   // glue's six), else as they are now: the brain starts after `load`, and a
   // page that hid GPC or skewed the clock by then would change the findings.
-  var took = h.taken || [0, 0, 0, 0, 0, 0, Date.now, navigator.globalPrivacyControl];
+  var took = taken || [0, 0, 0, 0, 0, 0, Date.now, navigator.globalPrivacyControl];
 
   WebAssembly = {
-    Module: wasm.Module,
-    Instance: wasm.Instance,
+    Module: Module,
+    Instance: Instance,
     // The browser's own never throws (it rejects): one that does was
     // replaced before the loader ran; instantiate apart.
     instantiate: function (module, imports) {
-      try { return wasm.instantiate(module, imports); } catch (e) {
+      try { return instantiate(module, imports); } catch (e) {
         health('tampered', 'WebAssembly.instantiate');
-        return Promise.resolve(new wasm.Instance(module, imports));
+        return Promise.resolve(new Instance(module, imports));
       }
     }
   };
-  if (!wasm.Module) return health('wasm_unavailable', 'NoWebAssembly');
-  if (!(h.module instanceof wasm.Module)) return health('wasm_unavailable', name(h.module));
+  if (!Module) return health('wasm_unavailable', 'NoWebAssembly');
+  if (!(module instanceof Module)) return health('wasm_unavailable', name(module));
   var host = windowHost(net.send);   // www/observe.js
   var policy = policyLines(config.policy);
   var warmed = function (fn) { fn(); };
@@ -231,7 +242,7 @@ function run(h) {
 
   function go() {
     steps = [replay, consent, begin];
-    if (h.sync) return rest();
+    if (sync) return rest();
     // The page view ends (or is hidden) before the last step: the rest at
     // once, then what the page view's end does (www/observe.js), whose own
     // listener is not there yet when the end comes before the first step.
@@ -277,7 +288,7 @@ function run(h) {
   }
   function replay() {
     m = gated(new wasm_bindgen.Monitor(host, String(config.site), String(config.collector), String(location.href),
-      String(navigator.userAgent), h.t0), judgeKept);
+      agent, t0), judgeKept);
     if (policy) m.policy(policy);
     if (config.release) m.release(config.release);
     m.gpc(took[7] === true);
@@ -287,9 +298,9 @@ function run(h) {
       cookies: function (header) { return header; },
       entries: function () { /* the loader's observer, through `receive` */ },
       drain: function () {
-        try { hold(h.observer.takeRecords(), 0, 'top'); } catch (e) { /* no observer */ }
+        try { hold(observer.takeRecords(), 0, 'top'); } catch (e) { /* no observer */ }
       },
-      poll: function () { h.hook(); poll(); },
+      poll: function () { hook(); poll(); },
       check: host,
       hold: hold,
       held: held,
@@ -301,11 +312,11 @@ function run(h) {
     // entries; calls; gestures; commands.
     var jar = null;
     try {
-      var c = h.cookie;
+      var c = cookie;
       if (typeof c === 'string') jar = c;
       else if (c) jar = c.map(function (c) { return c.name + '=' + c.value; }).join('; ');
     } catch (e) { /* unknown: the first read below is the first snapshot */ }
-    if (jar !== null) m.cookies(jar, h.t0);
+    if (jar !== null) m.cookies(jar, t0);
     // Cookie changes in the same ms are one snapshot (the monitor's clock
     // is in ms: the same result) unless one deletes or rewrites a cookie
     // another set: each snapshot is judged whole.
@@ -317,7 +328,6 @@ function run(h) {
       names = Object.create(null);
     }
     snapshot();
-    var early = h.early;
     for (var n = 0; n < early.length; n++) {
       try {
         var r = early[n];
@@ -338,7 +348,7 @@ function run(h) {
       } catch (e) { /* that one only */ }
     }
     snapshot();
-    h.receive(function (kind, t, data) {
+    receiveLive(function (kind, t, data) {
       page.wake();
       if (kind === 'c') { page.cookies(t); need(); }
       else if (kind === 'g') m.gesture(t);   // before the start only (src/prestart.rs)
@@ -358,9 +368,9 @@ function run(h) {
       sink[k] = function () { page.cookies(now()); m[k].apply(m, arguments); need(); };
     });
     // The CMPs' API adapters (www/cmp-api.js) come on demand, beside the wasm.
-    var watch = watchConsent(sink, h.gesture, function (ok, fail) {
+    var watch = watchConsent(sink, gesture, function (ok, fail) {
       import(beside('ondemand/cmp-api.js')).then(function (x) { ok(x.cmpReaders); }, fail);
-    }, { parse: h.parse, now: now });
+    }, { parse: parse, now: now });
     // While a CMP's event waits for them the page view's findings are held,
     // as for a wasm piece (judged without that choice they could be false).
     var send = m.flush;
@@ -423,7 +433,7 @@ function run(h) {
       } else if (d[0] === 'findings') {
         rest();
         page.settle();
-        return h.parse(m.findings(now()));
+        return parse(m.findings(now()));
       }
     }
   }
@@ -431,21 +441,21 @@ function run(h) {
   // Only a failed instantiation is `wasm_unavailable`: what fails after it
   // stays in the page view (every call is guarded).
   // wasm_bindgen(module, sync): the glue as tools/bundle.mjs trims it.
-  if (h.sync) {
-    try { wasm_bindgen(h.module, true); } catch (e) { return health('wasm_unavailable', name(e)); }
+  if (sync) {
+    try { wasm_bindgen(module, true); } catch (e) { return health('wasm_unavailable', name(e)); }
     go();
     page.settle();
     if (m.flush(now()) === false) held();
   } else {
-    warmed = warmer(h.module, String(config.site), policy);
-    wasm_bindgen(h.module).then(go, function (e) { health('wasm_unavailable', name(e)); });
+    warmed = warmer(module, String(config.site), policy);
+    wasm_bindgen(module).then(go, function (e) { health('wasm_unavailable', name(e)); });
   }
 }
 
 // The URL of `path` beside this module (the on-demand pieces): by hand,
 // not with the page's `URL`, which a page may have broken by the time the
 // brain runs. The loader imports this module by a URL it resolved (no
-// query, no fragment: www/loader.js `load`).
+// query, no fragment: www/loader.js `schedule`).
 function beside(path) {
   var here = import.meta.url;
   return here.slice(0, here.lastIndexOf('/') + 1) + path;

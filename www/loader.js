@@ -8,8 +8,9 @@
  *   - takes the browser's own network and WebAssembly functions before the
  *     page's later scripts (the audited ones) can replace them (www/host.js),
  *     and what the brain needs of the page's built-ins after `load`: the text
- *     encoder, the clocks, `URL`, `Math.random`, the typed arrays, Global
- *     Privacy Control (docs/hostile-pages.md);
+ *     encoder, the clocks, `URL` (and the URLs it asks for, once the config
+ *     is known), `Math.random`, the typed arrays, Global Privacy Control,
+ *     the user agent (docs/hostile-pages.md);
  *   - installs the command queue: `config`, `consent`, `flush`, `findings`;
  *     every call's argument is read at once, one property at a time (a read
  *     that throws counts as missing), and timed (a `policy` is kept as the
@@ -62,7 +63,9 @@ if (!pick(previous, 'loaded')) (function () {
   var parse = pick(pick(W, 'JSON'), 'parse');
   var define = pick(pick(W, 'Object'), 'defineProperty');
   var describe = pick(pick(W, 'Object'), 'getOwnPropertyDescriptor');
-  var config = { collector: attr('data-collector'), site: attr('data-site'), release: attr('data-release'), sample: 1, policy: null };
+  // (No `sample` or `policy` until the page gives them: schedule() draws
+  // with 1 where there is no number, the brain reads no policy as none.)
+  var config = { collector: attr('data-collector'), site: attr('data-site'), release: attr('data-release') };
   var early = [];   // [kind, time, data] kept until the brain runs
   var brain = null; // the brain's receiver once it runs: brain(kind, time, data)
   var state = 0;    // 0 waiting for config, 1 waiting for load, 2 loading, 3 running, 4 off
@@ -75,19 +78,21 @@ if (!pick(previous, 'loaded')) (function () {
   });
   var gesture = -1; // the trusted click / key press being handled, else -1
   var drawn = false;
-  var ready = {};   // what load() has: brain, module, config (answered)
+  var urls;       // the brain's, the wasm's and the config's, made in schedule()
+  var got, compiled, answered;   // what load() has: the brain, the module (or why it failed), the config's answer
   var WA = pick(W, 'WebAssembly');
   // Taken now as well: the brain is asked for after `load`, and the page
   // view id is drawn then (a seeded generator installed as Math.random
-  // later would repeat it across visitors).
+  // later would repeat it across visitors); the user agent the reports
+  // carry (a page can change what `navigator.userAgent` answers later).
   var URL = pick(W, 'URL');
   var escape = pick(W, 'encodeURIComponent');
   var random = pick(pick(W, 'Math'), 'random');
   var base = pick(script, 'src');
-  var wasm = {
-    compile: pick(WA, 'compile'), stream: pick(WA, 'compileStreaming'),
-    instantiate: pick(WA, 'instantiate'), Instance: pick(WA, 'Instance'), Module: pick(WA, 'Module')
-  };
+  var agent = String(pick(pick(W, 'navigator'), 'userAgent'));
+  // [compile, compileStreaming, instantiate, Instance, Module]: an array,
+  // as the brain gets it (www/brain.js `run`).
+  var wasm = [pick(WA, 'compile'), pick(WA, 'compileStreaming'), pick(WA, 'instantiate'), pick(WA, 'Instance'), pick(WA, 'Module')];
 
   // The browser's TextEncoder.encodeInto, bound now (a later change to the
   // page's TextEncoder or Function.prototype does not reach it), for the
@@ -262,16 +267,24 @@ if (!pick(previous, 'loaded')) (function () {
   function health(status, reason) {
     try {
       net.send(config.collector, '[{"type":"tagwatch-health","age":0,"url":' + quote(pick(location, 'origin') + '/') +
-        ',"user_agent":' + quote(String(pick(pick(W, 'navigator'), 'userAgent')).slice(0, 512)) +
+        ',"user_agent":' + quote(agent.slice(0, 512)) +
         ',"body":{"schema":1,"site":' + quote(config.site) + ',"status":"' + status + '","reason":' + quote(String(reason || '').slice(0, 200)) +
         release(config.release) + '}}]');
     } catch (e) { /* nothing more we can do quietly */ }
   }
 
-  // Waits for the page (a collector and a site are known by now).
+  // Waits for the page (a collector and a site are known by now). The
+  // URLs load() asks for are made now, mostly while this script runs (the
+  // snippet's config is queued before it or in its attributes): a page that
+  // breaks `URL`'s `href` after the snippet, before `load`, does not stop
+  // the start. Where they cannot be made, load() reports why.
   function schedule() {
     if (state || !config.collector || !config.site) return;
     state = 1;
+    try {
+      urls = [new URL('tagwatch_bg.js', base).href, new URL('tagwatch_bg.wasm', base).href,
+        new URL('/config/' + escape(config.site), new URL(config.collector, location.href)).href];
+    } catch (e) { /* load() reports it: wasm_unavailable */ }
     var sample = config.sample;
     drawn = random() < (typeof sample === 'number' ? sample : 1);
     if (D.readyState === 'complete') return later(load, 0);
@@ -291,8 +304,8 @@ if (!pick(previous, 'loaded')) (function () {
     if (!drawn) { state = 4; return; }
     state = 2;
     try {
-      var wasmUrl = new URL('tagwatch_bg.wasm', base).href;
-      import(new URL('tagwatch_bg.js', base).href).then(function (m) { ready.brain = m; begin(); }, function () {
+      var wasmUrl = urls[1];
+      import(urls[0]).then(function (m) { got = m; begin(); }, function () {
         state = 4;
         health('wasm_unavailable', 'BrainUnavailable');
       });
@@ -302,42 +315,43 @@ if (!pick(previous, 'loaded')) (function () {
       var bytes = function () {
         return net.get(wasmUrl, { referrerPolicy: 'no-referrer' }).then(function (b) {
           if (!b) throw { name: 'NetworkError' };
-          return apply(wasm.compile, WA, [b]);
+          return apply(wasm[0], WA, [b]);
         });
       };
-      var module;
+      var compiling;
       try {
-        module = apply(wasm.stream, WA, [net.fetch(wasmUrl, { referrerPolicy: 'no-referrer' })]).then(null, function (e) {
+        compiling = apply(wasm[1], WA, [net.fetch(wasmUrl, { referrerPolicy: 'no-referrer' })]).then(null, function (e) {
           if (pick(e, 'name') === 'CompileError') throw e;
           return bytes();
         });
-      } catch (e) { module = bytes(); }
-      module.then(function (m) { ready.module = m; begin(); }, function (e) { ready.module = e || {}; begin(); });
-      net.get(new URL('/config/' + escape(config.site), new URL(config.collector, location.href)).href,
-        { credentials: 'omit', referrerPolicy: 'no-referrer' }, true).then(function (text) {
+      } catch (e) { compiling = bytes(); }
+      compiling.then(function (m) { compiled = m; begin(); }, function (e) { compiled = e || {}; begin(); });
+      net.get(urls[2], { credentials: 'omit', referrerPolicy: 'no-referrer' }, true).then(function (text) {
         var c = null;
         try { c = parse(text); } catch (e) { /* not JSON: as no answer */ }
         // Off, or not drawn by the collector's sample: quiet.
         if (c && (c.enabled === false || (typeof c.sample === 'number' && !(random() < c.sample)))) state = 4;
-        ready.config = 1;
+        answered = 1;
         begin();
       });
     } catch (e) { state = 4; health('wasm_unavailable', pick(e, 'name')); }
   }
 
   // Hands everything over once the brain, the module and the settings are
-  // there; `now` (the page view ends) only when the brain can start at once.
+  // there; `sync` (the page view ends) only when the brain can start at
+  // once. An array, in the order www/brain.js `run` names them (an object's
+  // property names cost 67 bytes of this file's gzip).
   function begin(sync) {
-    if (state !== 2 || !ready.brain || !ready.module || !(ready.config || sync)) return false;
+    if (state !== 2 || !got || !compiled || !(answered || sync)) return false;
     state = 3;
-    ready.brain.start({
-      config: config, net: net, wasm: wasm, module: ready.module, early: early, cookie: cookie, sync: sync, encode: encode, taken: taken,
-      t0: t0, now: now, random: random, observer: observer, health: health, parse: parse,
-      tampered: function (fn) { onTamper = fn; if (told) fn(told); },
-      gesture: function () { return gesture; },
-      hook: hookAll,
-      receive: function (fn) { brain = fn; early = []; }
-    });
+    got.start([
+      config, net, wasm, compiled, early, cookie, sync, encode, taken,
+      t0, now, random, observer, health, parse, agent,
+      function (fn) { onTamper = fn; if (told) fn(told); },
+      function () { return gesture; },
+      hookAll,
+      function (fn) { brain = fn; early = []; }
+    ]);
     return true;
   }
 

@@ -363,6 +363,40 @@ for (const [attack, what] of [
   });
 }
 
+// The URLs the start asks for, and the user agent every report carries,
+// changed for the monitor after its snippet (docs/hostile-pages.md): the
+// loader makes the URLs when the config is known (the snippet's: while it
+// runs) and reads the user agent when it runs.
+test('URL objects\' href and toString throwing for the monitor right after the loader ran: the start asks for the brain, the wasm and /config/KEY all the same, every finding', { timeout: 90_000 }, async () => {
+  const run = await hostile('url-href-after', { during: nothingEscaped });
+  assertExactFindings(run.findings, everything(), 'URL href after');
+  assert.deepEqual(run.health, []);
+  assert.equal(run.collectorRequests.filter((r) => new URL(r.url).pathname === `/config/${run.site}`).length, 1, 'one GET /config/<site>');
+});
+for (const [attack, what, options, health] of [
+  ['user-agent-after', '', {}, []],
+  // fetch throwing before the snippet: a `tampered` report, written by the
+  // loader when the brain starts (after the user agent changed).
+  ['fetch-throws,user-agent-after', ', fetch throwing before the snippet (a `tampered` health report)', { referrer: '', minPosts: 2, maxPosts: 2 }, [['tampered', 'fetch']]],
+]) {
+  test(`navigator.userAgent another browser's right after the loader ran${what}: every report carries the browser's own`, { timeout: 90_000 }, async () => {
+    let browsers;
+    const run = await hostile(attack, {
+      ...options,
+      during: async (ctx) => {
+        await nothingEscaped(ctx);
+        browsers = await ctx.page.evaluate(() => [window.twUserAgent, navigator.userAgent]);
+      },
+    });
+    assert.notEqual(browsers[0], browsers[1], 'the page changed the user agent');
+    assertExactFindings(run.findings, everything(), attack);
+    assert.deepEqual(run.health, health);
+    const reports = [...run.reports, ...run.inventories];
+    assert.ok(reports.length > 0);
+    for (const r of reports) assert.equal(r.user_agent, browsers[0], `a ${r.type} report's user agent`);
+  });
+}
+
 test('Reflect.get hiding `user_hash` from the monitor before the snippet: no false identity finding (the glue reads page objects by `o[k]`)', { timeout: 90_000 }, async () => {
   const run = await hostile('reflect-get');
   assertExactFindings(run.findings, everything(), 'Reflect.get');
