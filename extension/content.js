@@ -190,7 +190,10 @@ var engine = 'wasm';
 // The extension's host (src/host.rs): the DOM and Resource Timing as the
 // snippet reads them (www/observe.js), globals and identity fields as the
 // page world reported them.
-var hostApi = windowHost(net.send);
+// This world's built-ins are its own (the page cannot reach them): the
+// entries by URL and the listeners www/observe.js asks for are theirs.
+function listen(target, type, fn, options) { target.addEventListener(type, fn, options); }
+var hostApi = windowHost(net.send, function (url) { return performance.getEntriesByName(url); }, listen);
 hostApi.truthy = function (path) { return path in globals; };
 hostApi.value = function (key) { return settings[key]; };
 
@@ -212,6 +215,9 @@ function start(glue) {
         top.observe({ type: 'resource', buffered: true });
       },
       drain: function () { if (top) page.judge(top.takeRecords(), 0, 'top'); },
+      list: function (list) { return list.getEntries(); },
+      records: function (obs) { return obs.takeRecords(); },
+      on: listen,
       poll: function () { sweepPage(); refreshJar(); later(); },
     });
     monitor = m;

@@ -156,14 +156,18 @@ function warmer(module, site, policy) {
 // cookies when it ran (the Cookie Store's list or `document.cookie`);
 // `sync`: the page view ends, start at once; the browser's encodeInto and
 // the glue's built-ins (`taken`: the six the glue leans on, `Date.now`,
-// Global Privacy Control); the time the loader ran, its clock and
-// Math.random; its PerformanceObserver; its health report writer; its
-// JSON.parse; the user agent when it ran; then `tampered(fn)` (fn hears of
+// Global Privacy Control, `performance.getEntriesByName` and the
+// `performance` it belongs to);
+// the time the loader ran, its clock and Math.random; its
+// PerformanceObserver and the browser's `getEntries` of entry lists and
+// `takeRecords` of observers; its health report writer; its JSON.parse;
+// the user agent when it ran; its `on(target, type, fn, options)` (the
+// browser's addEventListener); then `tampered(fn)` (fn hears of
 // a network API found broken), `gesture()` (the trusted click or key press
 // being handled, else -1), `hook()` (the vendor APIs hooked again) and
 // `receive(fn)` (fn gets what the loader hears from then on).
 function run([config, net, [, , instantiate, Instance, Module], module, early, cookie, sync, encodeInto, taken, t0, now, random,
-  observer, report, parse, agent, tampered, gesture, hook, receiveLive]) {
+  observer, entries, records, report, parse, agent, on, tampered, gesture, hook, receiveLive]) {
   var W = window;
   var D = document;
   var told = {};
@@ -187,11 +191,15 @@ function run([config, net, [, , instantiate, Instance, Module], module, early, c
   // (tools/minify-imports.mjs `builtins`).
   var encode = wasm_bindgen.encoder(encodeInto, random, taken);
   if (encode !== encodeInto) health('tampered', 'TextEncoder');
-  // Global Privacy Control and the clock cookie lifetimes are judged by
-  // (`Date.now`) as the loader took them at parse time (`taken`, after the
+  // Global Privacy Control, the clock cookie lifetimes are judged by
+  // (`Date.now`) and `performance.getEntriesByName` (a vendor's `<script
+  // id>` marker) as the loader took them at parse time (`taken`, after the
   // glue's six), else as they are now: the brain starts after `load`, and a
-  // page that hid GPC or skewed the clock by then would change the findings.
-  var took = taken || [0, 0, 0, 0, 0, 0, Date.now, navigator.globalPrivacyControl];
+  // page that hid GPC, skewed the clock or filtered the entries by then
+  // would change the findings. What the loader took is called through its
+  // `Reflect.apply` (`taken[2]`), as the glue calls its built-ins.
+  var took = taken || [0, 0, Reflect.apply, 0, 0, 0, Date.now, navigator.globalPrivacyControl, performance.getEntriesByName, performance];
+  var call = took[2];
 
   WebAssembly = {
     Module: Module,
@@ -207,7 +215,7 @@ function run([config, net, [, , instantiate, Instance, Module], module, early, c
   };
   if (!Module) return health('wasm_unavailable', 'NoWebAssembly');
   if (!(module instanceof Module)) return health('wasm_unavailable', name(module));
-  var host = windowHost(net.send);   // www/observe.js
+  var host = windowHost(net.send, function (url) { return call(took[8], took[9], [url]); }, on);   // www/observe.js
   var policy = policyLines(config.policy);
   var warmed = function (fn) { fn(); };
 
@@ -249,10 +257,8 @@ function run([config, net, [, , instantiate, Instance, Module], module, early, c
     var end = function () {
       if (step < steps.length) try { rest(); page.exit(); } catch (e) { /* as far as it got */ }
     };
-    try {
-      W.addEventListener('pagehide', end);
-      D.addEventListener('visibilitychange', function () { if (D.visibilityState === 'hidden') end(); });
-    } catch (e) { /* no events */ }
+    on(W, 'pagehide', end);
+    on(D, 'visibilitychange', function () { if (D.visibilityState === 'hidden') end(); });
     warmed(function () { if (step < steps.length) idle(); });
   }
 
@@ -298,8 +304,11 @@ function run([config, net, [, , instantiate, Instance, Module], module, early, c
       cookies: function (header) { return header; },
       entries: function () { /* the loader's observer, through `receive` */ },
       drain: function () {
-        try { hold(observer.takeRecords(), 0, 'top'); } catch (e) { /* no observer */ }
+        try { hold(call(records, observer, []), 0, 'top'); } catch (e) { /* no observer */ }
       },
+      list: function (list) { return call(entries, list, []); },
+      records: function (obs) { return call(records, obs, []); },
+      on: on,
       poll: function () { hook(); poll(); },
       check: host,
       hold: hold,

@@ -10,7 +10,9 @@
  *     and what the brain needs of the page's built-ins after `load`: the text
  *     encoder, the clocks, `URL` (and the URLs it asks for, once the config
  *     is known), `Math.random`, the typed arrays, Global Privacy Control,
- *     the user agent (docs/hostile-pages.md);
+ *     the user agent, the entry lists' `getEntries`, `takeRecords`,
+ *     `performance.getEntriesByName` and `addEventListener`
+ *     (docs/hostile-pages.md);
  *   - installs the command queue: `config`, `consent`, `flush`, `findings`;
  *     every call's argument is read at once, one property at a time (a read
  *     that throws counts as missing), and timed (a `policy` is kept as the
@@ -63,6 +65,10 @@ if (!pick(previous, 'loaded')) (function () {
   var parse = pick(pick(W, 'JSON'), 'parse');
   var define = pick(pick(W, 'Object'), 'defineProperty');
   var describe = pick(pick(W, 'Object'), 'getOwnPropertyDescriptor');
+  // The browser's addEventListener (EventTarget's), for every listener the
+  // loader and the brain add (`on`): a tag that later wraps it to drop the
+  // page view's end (`pagehide`, `visibilitychange`) drops none of ours.
+  var listen = pick(W, 'addEventListener');
   // (No `sample` or `policy` until the page gives them: schedule() draws
   // with 1 where there is no number, the brain reads no policy as none.)
   var config = { collector: attr('data-collector'), site: attr('data-site'), release: attr('data-release') };
@@ -100,12 +106,15 @@ if (!pick(previous, 'loaded')) (function () {
   // into the wasm: the typed-array constructors it makes its views with,
   // the wasm memory's `buffer`, the instance's `exports`, the table's `set`
   // (tools/minify-imports.mjs `builtins`); then, for the brain, the clock
-  // cookie lifetimes are judged by (`Date.now`) and Global Privacy Control
-  // as the browser sends it (a page can hide it from the monitor later).
+  // cookie lifetimes are judged by (`Date.now`), Global Privacy Control
+  // as the browser sends it (a page can hide it from the monitor later)
+  // and `performance.getEntriesByName` with its `performance` (a vendor's
+  // `<script id>` marker): few page scripts call it, and a tag could filter
+  // its own entry out of what it answers.
   var encode, taken;
   try {
     taken = [W.Uint8Array, W.Float64Array, apply, describe(WA.Memory.prototype, 'buffer').get,
-      describe(WA.Instance.prototype, 'exports').get, WA.Table.prototype.set, Date.now, navigator.globalPrivacyControl];
+      describe(WA.Instance.prototype, 'exports').get, WA.Table.prototype.set, Date.now, navigator.globalPrivacyControl, perf.getEntriesByName, perf];
     var te = new W.TextEncoder();
     encode = te.encodeInto.bind(te);
   } catch (e) { /* the glue's own then */ }
@@ -115,7 +124,7 @@ if (!pick(previous, 'loaded')) (function () {
   function attr(name) { try { return script.getAttribute(name) || undefined; } catch (e) { /* no script */ } }
   function str(v) { try { return v === undefined ? v : String(v); } catch (e) { /* a throwing toString */ } }
   function tri(v) { return v === true ? 1 : v === false ? 0 : -1; }
-  function on(target, type, fn, capture) { try { target.addEventListener(type, fn, capture); } catch (e) { /* no such target */ } }
+  function on(target, type, fn, capture) { try { apply(listen, target, [type, fn, capture]); } catch (e) { /* no such target */ } }
   function keep(kind, t, data) {
     if (brain) {
       try { return brain(kind, t, data); } catch (e) { /* that call only */ }
@@ -143,11 +152,18 @@ if (!pick(previous, 'loaded')) (function () {
   }
 
   // ---- what must run first ----
-  var observer;   // none where the browser has no Resource Timing (the brain checks)
+  // With the browser's `getEntries` of the lists it delivers and
+  // `takeRecords` (the brain's drain, and every same-origin frame's
+  // observer: they serve other realms' lists too): few page scripts call
+  // them, and a tag that filtered its own requests out of what they answer
+  // would silence the request findings while the page works.
+  var observer, entries, records;   // none where the browser has no Resource Timing (the brain checks)
   try {
+    entries = W.PerformanceObserverEntryList.prototype.getEntries;
     observer = new W.PerformanceObserver(function (list) {
-      try { keep('e', 0, list.getEntries()); } catch (e) { /* a page that broke entry lists */ }
+      try { keep('e', 0, apply(entries, list, [])); } catch (e) { /* a page that broke entry lists */ }
     });
+    records = observer.takeRecords;
     observer.observe({ type: 'resource', buffered: true });
   } catch (e) { /* no Resource Timing */ }
   // The cookies as they are now, then each change with its time. Where
@@ -163,7 +179,9 @@ if (!pick(previous, 'loaded')) (function () {
   try { store.getAll().then(function (list) { cookie = list; }); } catch (e) {
     try { cookie = D.cookie; } catch (x) { /* as refused */ }
   }
-  on(store, 'change', function (e) { keep('c', e.timeStamp, [e.changed, e.deleted]); });
+  // (Not on no store: `addEventListener` called on nothing adds to `window`,
+  // where every form field's `change` bubbles.)
+  if (store) on(store, 'change', function (e) { keep('c', e.timeStamp, [e.changed, e.deleted]); });
   function mark(e) {
     if (!e.isTrusted) return;
     gesture = e.timeStamp;
@@ -346,7 +364,7 @@ if (!pick(previous, 'loaded')) (function () {
     state = 3;
     got.start([
       config, net, wasm, compiled, early, cookie, sync, encode, taken,
-      t0, now, random, observer, health, parse, agent,
+      t0, now, random, observer, entries, records, health, parse, agent, on,
       function (fn) { onTamper = fn; if (told) fn(told); },
       function () { return gesture; },
       hookAll,

@@ -38,6 +38,15 @@
  *     replaced (the loader's, taken at parse time), else `performance.now`;
  *     cookie expiry dates against `o.date()` likewise (the loader's
  *     `Date.now`), else `Date.now`.
+ *   - the browser's own, from the caller: `o.list(list)` the entries of a
+ *     delivered list (`getEntries`), `o.records(observer)` what an
+ *     observer holds undelivered (`takeRecords`), `o.on(target, type, fn,
+ *     options)` a listener added (`addEventListener`). The snippet's are the
+ *     loader's, taken before the page's later scripts ran (a tag that
+ *     filters its own entries out of what the page's lists answer, or drops
+ *     the page view's end listeners, changes nothing then; the top realm's
+ *     functions serve every same-origin frame's lists and observers too);
+ *     the extension's, its isolated world's.
  *   - the page view's end (pagehide, hidden): everything read, one batch
  *     sent; `o.held()` (optional) when the monitor held it back.
  * Returns { judge(list, offset, label), settle(), cookies(at), exit(), start(), wake() }:
@@ -85,6 +94,7 @@ function observe(m, o) {
   var checks = o.check && o.events;
 
   var now = o.now || function () { return perf.now(); };
+  var on = o.on;
   function guard(fn) { return function () { try { return fn.apply(this, arguments); } catch (e) { /* keep observing */ } }; }
 
   // One call into the monitor per delivery (`m.entries`: URLs and
@@ -116,7 +126,7 @@ function observe(m, o) {
     if (k) { m.entries(names, types, nums, label); wake(); }
   }
 
-  function drain(f) { try { judge(f.obs.takeRecords(), f.off, f.label); } catch (e) { /* a broken observer */ } }
+  function drain(f) { try { judge(o.records(f.obs), f.off, f.label); } catch (e) { /* a broken observer */ } }
   function drop(f) { drain(f); try { f.obs.disconnect(); } catch (e) { /* gone */ } }
 
   // Observes the current document of a same-origin frame, unless it is
@@ -137,8 +147,8 @@ function observe(m, o) {
       // Kept before the attempt: a document whose observer cannot be made
       // (its scripts broke PerformanceObserver) is not tried again.
       frames.push(f);
-      f.obs = new w.PerformanceObserver(function (list) {
-        try { (o.hold || judge)(list.getEntries(), f.off, f.label); } catch (e) { /* a forged list */ }
+      f.obs = new w.PerformanceObserver(function (l) {
+        try { (o.hold || judge)(o.list(l), f.off, f.label); } catch (e) { /* a forged list */ }
       });
       f.obs.observe({ type: 'resource', buffered: true });
     } catch (e) { /* cross-origin, opaque or broken */ }
@@ -219,9 +229,9 @@ function observe(m, o) {
   }
 
   try {
-    D.addEventListener('load', guard(function (e) { if (e.target.tagName === 'IFRAME') track(e.target); }), { capture: true, passive: true });
-    W.addEventListener('pagehide', guard(exit));
-    D.addEventListener('visibilitychange', guard(function () { if (D.visibilityState === 'hidden') exit(); else wake(); }));
+    on(D, 'load', guard(function (e) { if (e.target.tagName === 'IFRAME') track(e.target); }), { capture: true, passive: true });
+    on(W, 'pagehide', guard(exit));
+    on(D, 'visibilitychange', guard(function () { if (D.visibilityState === 'hidden') exit(); else wake(); }));
     if (checks) new W.MutationObserver(guard(soon)).observe(D, { childList: true, subtree: true });
   } catch (e) { /* no events: every sweep is a full one */ checks = false; }
   return {
@@ -245,8 +255,11 @@ var RETRY_DEFAULT_S = 2;
 
 /* The snippet's host (src/host.rs) on the page's `window`; `send` is the
  * loader's (www/host.js), here sending a refused batch once more
- * (RETRY_MAX_S). The extension's host is this one too. */
-function windowHost(send) {
+ * (RETRY_MAX_S); `byName(url)` answers `url`'s Resource Timing entries
+ * (`performance.getEntriesByName`) and `on(target, type, fn)` adds a
+ * listener, the browser's own from the caller (`o.on` of observe() above).
+ * The extension's host is this one too. */
+function windowHost(send, byName, on) {
   var W = window;
   var D = document;
   var asked = null;   // the last `present` lists, and its answer
@@ -265,7 +278,7 @@ function windowHost(send) {
             try { W.removeEventListener('pagehide', again); } catch (e) { /* sent all the same */ }
             send(url, body, 1);
           };
-          W.addEventListener('pagehide', again);
+          on(W, 'pagehide', again);
           W.setTimeout(again, 1000 * Math.min(s >= 0 ? s : RETRY_DEFAULT_S, RETRY_MAX_S));
         } catch (e) { /* the batch is lost, as before */ }
       }, function () { /* a failed send fell back already */ });
@@ -283,7 +296,7 @@ function windowHost(send) {
     script: function (id) {
       var e = D.getElementById(id);
       var src = e && e.src;
-      return src ? W.performance.getEntriesByName(src)[0] : undefined;
+      return src ? byName(src)[0] : undefined;
     },
     value: function (key) { valued = 1; return W[key]; },
     // Whether the last sweep's answer holds: the same lists asked again
