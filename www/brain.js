@@ -157,7 +157,7 @@ function warmer(module, site, policy) {
 // `sync`: the page view ends, start at once; the browser's encodeInto and
 // the glue's built-ins (`taken`: the six the glue leans on, `Date.now`,
 // Global Privacy Control, `performance.getEntriesByName` and the
-// `performance` it belongs to);
+// `performance` it belongs to, the Cookie Store's `getAll` and the store);
 // the time the loader ran, its clock and Math.random; its
 // PerformanceObserver and the browser's `getEntries` of entry lists and
 // `takeRecords` of observers; its health report writer; its JSON.parse;
@@ -192,14 +192,17 @@ function run([config, net, [, , instantiate, Instance, Module], module, early, c
   var encode = wasm_bindgen.encoder(encodeInto, random, taken);
   if (encode !== encodeInto) health('tampered', 'TextEncoder');
   // Global Privacy Control, the clock cookie lifetimes are judged by
-  // (`Date.now`) and `performance.getEntriesByName` (a vendor's `<script
-  // id>` marker) as the loader took them at parse time (`taken`, after the
-  // glue's six), else as they are now: the brain starts after `load`, and a
-  // page that hid GPC, skewed the clock or filtered the entries by then
-  // would change the findings. What the loader took is called through its
-  // `Reflect.apply` (`taken[2]`), as the glue calls its built-ins.
-  var took = taken || [0, 0, Reflect.apply, 0, 0, 0, Date.now, navigator.globalPrivacyControl, performance.getEntriesByName, performance];
+  // (`Date.now`), `performance.getEntriesByName` (a vendor's `<script id>`
+  // marker) and the Cookie Store's `getAll` (the cookies' expiry dates) as
+  // the loader took them at parse time (`taken`, after the glue's six),
+  // else as they are now: the brain starts after `load`, and a page that
+  // hid GPC, skewed the clock or filtered the entries or the cookies by
+  // then would change the findings. What the loader took is called through
+  // its `Reflect.apply` (`taken[2]`), as the glue calls its built-ins.
+  var took = taken || [0, 0, Reflect.apply, 0, 0, 0, Date.now, navigator.globalPrivacyControl,
+    performance.getEntriesByName, performance, (W.cookieStore || 0).getAll, W.cookieStore];
   var call = took[2];
+  var store = took[11];
 
   WebAssembly = {
     Module: Module,
@@ -299,8 +302,8 @@ function run([config, net, [, , instantiate, Instance, Module], module, early, c
     if (config.release) m.release(config.release);
     m.gpc(took[7] === true);
     page = observe(m, {
-      store: W.cookieStore,
-      events: !!W.cookieStore,
+      store: store && { getAll: function () { return call(took[10], store, []); } },
+      events: !!store,
       cookies: function (header) { return header; },
       entries: function () { /* the loader's observer, through `receive` */ },
       drain: function () {

@@ -11,8 +11,8 @@
  *     encoder, the clocks, `URL` (and the URLs it asks for, once the config
  *     is known), `Math.random`, the typed arrays, Global Privacy Control,
  *     the user agent, the entry lists' `getEntries`, `takeRecords`,
- *     `performance.getEntriesByName` and `addEventListener`
- *     (docs/hostile-pages.md);
+ *     `performance.getEntriesByName`, the Cookie Store's `getAll` and
+ *     `addEventListener` (docs/hostile-pages.md);
  *   - installs the command queue: `config`, `consent`, `flush`, `findings`;
  *     every call's argument is read at once, one property at a time (a read
  *     that throws counts as missing), and timed (a `policy` is kept as the
@@ -107,14 +107,16 @@ if (!pick(previous, 'loaded')) (function () {
   // the wasm memory's `buffer`, the instance's `exports`, the table's `set`
   // (tools/minify-imports.mjs `builtins`); then, for the brain, the clock
   // cookie lifetimes are judged by (`Date.now`), Global Privacy Control
-  // as the browser sends it (a page can hide it from the monitor later)
-  // and `performance.getEntriesByName` with its `performance` (a vendor's
-  // `<script id>` marker): few page scripts call it, and a tag could filter
-  // its own entry out of what it answers.
+  // as the browser sends it (a page can hide it from the monitor later),
+  // `performance.getEntriesByName` with its `performance` (a vendor's
+  // `<script id>` marker) and the Cookie Store's `getAll` with the store
+  // (the cookies' expiry dates): few page scripts call either, and a tag
+  // could filter its own out of what they answer.
+  var store = pick(W, 'cookieStore');
   var encode, taken;
   try {
     taken = [W.Uint8Array, W.Float64Array, apply, describe(WA.Memory.prototype, 'buffer').get,
-      describe(WA.Instance.prototype, 'exports').get, WA.Table.prototype.set, Date.now, navigator.globalPrivacyControl, perf.getEntriesByName, perf];
+      describe(WA.Instance.prototype, 'exports').get, WA.Table.prototype.set, Date.now, navigator.globalPrivacyControl, perf.getEntriesByName, perf, pick(store, 'getAll'), store];
     var te = new W.TextEncoder();
     encode = te.encodeInto.bind(te);
   } catch (e) { /* the glue's own then */ }
@@ -172,7 +174,6 @@ if (!pick(previous, 'loaded')) (function () {
   // to the browser's cookie store, measured at 50-200 ms while a busy page
   // loads. A change heard before the answer is replayed after it, to the
   // same effect.
-  var store = pick(W, 'cookieStore');
   // (Where the store refuses, an opaque origin, `document.cookie` throws
   // too: the brain's first read is then the first snapshot.)
   var cookie;   // the Cookie Store's list or `document.cookie`, once known (the brain reads either)
