@@ -104,22 +104,17 @@ struct Shell {
 /// One page view's monitor. It lives as long as the page view, and its
 /// memory goes with the page: the shell is never dropped, so the module
 /// has no drop code for it (`ManuallyDrop`: 267 bytes gzip of the wasm).
-/// The shipped glue has no `free()` and no `FinalizationRegistry`
-/// (`tools/minify-imports.mjs` cuts them; the module's free export goes
-/// with them): a monitor is never freed, and the warm-up worker's goes
-/// with the worker.
-#[wasm_bindgen]
+/// The page reaches it through the module's functions ([`exports`]), not
+/// as a wasm-bindgen class: one monitor per instance of the module.
 pub struct Monitor {
     host: ManuallyDrop<Host>,
     shell: ManuallyDrop<RefCell<Shell>>,
 }
 
-#[wasm_bindgen]
 impl Monitor {
     /// A monitor of the page at `href` reporting to `collector` for site
     /// key `site` (an empty collector: nothing leaves the browser) through
     /// `host`; `loader` is when the loader started.
-    #[wasm_bindgen(constructor)]
     pub fn new(
         host: Host,
         site: &str,
@@ -559,6 +554,216 @@ impl Monitor {
             s.engine.consent_at(ms(now)),
             s.gpc,
         ))
+    }
+}
+
+/// The module's functions: the page's boundary, each the [`Monitor`]
+/// method of its name on the instance's one monitor ([`exports::monitor`]
+/// makes it; before that each does nothing and answers as for an idle
+/// monitor).
+///
+/// Functions, not a wasm-bindgen class: a class's every method went
+/// through wasm-bindgen's handle (the object's `Rc` counted up and down,
+/// its own `RefCell` borrowed, a borrow error thrown into the page's
+/// call), a closure and a shim each, beside the monitor's own `RefCell`:
+/// 1,257 bytes gzip of the wasm (docs/benchmarks.md, twelfth round). A
+/// call made while another runs (a page getter the host runs calling in)
+/// is still ignored by that `RefCell`, as before; it no longer meets
+/// wasm-bindgen's check first.
+pub mod exports {
+    use super::*;
+
+    /// The instance's monitor: set once by [`monitor`] (a second one
+    /// replaces it, the first kept alive: tests make several).
+    struct One(core::cell::Cell<Option<&'static Monitor>>);
+    // A wasm32 module here has one thread (as the allocator below assumes),
+    // so the cell is never shared between threads; natively (the tests)
+    // nothing calls these functions.
+    #[allow(unsafe_code)]
+    unsafe impl Sync for One {}
+    static MONITOR: One = One(core::cell::Cell::new(None));
+
+    fn m() -> Option<&'static Monitor> {
+        MONITOR.0.get()
+    }
+
+    /// [`Monitor::new`], as the instance's monitor.
+    #[wasm_bindgen]
+    pub fn monitor(
+        host: Host,
+        site: &str,
+        collector: &str,
+        href: &str,
+        user_agent: &str,
+        loader: f64,
+    ) {
+        let made = alloc::boxed::Box::new(Monitor::new(
+            host, site, collector, href, user_agent, loader,
+        ));
+        MONITOR.0.set(Some(alloc::boxed::Box::leak(made)));
+    }
+
+    /// [`Monitor::policy`].
+    #[wasm_bindgen]
+    pub fn policy(text: &str) {
+        if let Some(m) = m() {
+            m.policy(text);
+        }
+    }
+
+    /// [`Monitor::release`].
+    #[wasm_bindgen]
+    pub fn release(text: &str) {
+        if let Some(m) = m() {
+            m.release(text);
+        }
+    }
+
+    /// [`Monitor::gpc`].
+    #[wasm_bindgen]
+    pub fn gpc(on: bool) {
+        if let Some(m) = m() {
+            m.gpc(on);
+        }
+    }
+
+    /// [`Monitor::entries`].
+    #[wasm_bindgen]
+    pub fn entries(urls: &str, initiators: &str, numbers: &[f64], frame: &str) {
+        if let Some(m) = m() {
+            m.entries(urls, initiators, numbers, frame);
+        }
+    }
+
+    /// [`Monitor::cookies`].
+    #[wasm_bindgen]
+    pub fn cookies(header: &str, at: f64) {
+        if let Some(m) = m() {
+            m.cookies(header, at);
+        }
+    }
+
+    /// [`Monitor::wants_expiry`].
+    #[wasm_bindgen]
+    pub fn wants_expiry() -> bool {
+        m().is_some_and(Monitor::wants_expiry)
+    }
+
+    /// [`Monitor::expiry`].
+    #[wasm_bindgen]
+    pub fn expiry(name: &str, expires: f64, now_epoch: f64, at: f64) {
+        if let Some(m) = m() {
+            m.expiry(name, expires, now_epoch, at);
+        }
+    }
+
+    /// [`Monitor::consent`].
+    #[wasm_bindgen]
+    pub fn consent(necessary: i8, functional: i8, analytics: i8, marketing: i8, at: f64) {
+        if let Some(m) = m() {
+            m.consent(necessary, functional, analytics, marketing, at);
+        }
+    }
+
+    /// [`Monitor::cmp`].
+    #[wasm_bindgen]
+    pub fn cmp(cmp: &str, names: &str, granted: &[i32], decided: u32, at: f64, services: u32) {
+        if let Some(m) = m() {
+            m.cmp(cmp, names, granted, decided, at, services);
+        }
+    }
+
+    /// [`Monitor::tcf`].
+    #[wasm_bindgen]
+    pub fn tcf(gdpr_applies: i8, event_status: &str, purposes: &[i32], vendors: &[i32], at: f64) {
+        if let Some(m) = m() {
+            m.tcf(gdpr_applies, event_status, purposes, vendors, at);
+        }
+    }
+
+    /// [`Monitor::gpp`].
+    #[wasm_bindgen]
+    pub fn gpp(gpp: &str, sections: &[i32], at: f64) {
+        if let Some(m) = m() {
+            m.gpp(gpp, sections, at);
+        }
+    }
+
+    /// [`Monitor::consent_mode`].
+    #[wasm_bindgen]
+    pub fn consent_mode(command: &str, keys: &str, values: &str, at: f64) {
+        if let Some(m) = m() {
+            m.consent_mode(command, keys, values, at);
+        }
+    }
+
+    /// [`Monitor::call`]. Not named `call`: the glue's functions are
+    /// properties of a function object (`wasm_bindgen`), and where a page
+    /// froze `Function.prototype` its `call` cannot be shadowed by
+    /// assignment (the glue threw as it was made: `hostile.test.mjs`,
+    /// built-ins frozen).
+    #[wasm_bindgen]
+    pub fn api_call(vendor: &str, verb: &str, arg: &JsValue, at: f64) {
+        if let Some(m) = m() {
+            m.call(vendor, verb, arg, at);
+        }
+    }
+
+    /// [`Monitor::wanted`].
+    #[wasm_bindgen]
+    pub fn wanted() -> u32 {
+        m().map_or(0, Monitor::wanted)
+    }
+
+    /// [`Monitor::piece`].
+    #[cfg(not(feature = "parsers"))]
+    #[wasm_bindgen]
+    pub fn piece(kind: u32, piece: pieces::Piece) {
+        if let Some(m) = m() {
+            m.piece(kind, piece);
+        }
+    }
+
+    /// [`Monitor::gesture`].
+    #[wasm_bindgen]
+    pub fn gesture(at: f64) {
+        if let Some(m) = m() {
+            m.gesture(at);
+        }
+    }
+
+    /// [`Monitor::start`].
+    #[wasm_bindgen]
+    pub fn start(now: f64) -> u32 {
+        m().map_or(sweep::SWEEP_MIN_MS, |m| m.start(now))
+    }
+
+    /// [`Monitor::tick`].
+    #[wasm_bindgen]
+    pub fn tick(now: f64) -> u32 {
+        m().map_or(sweep::SWEEP_MIN_MS, |m| m.tick(now))
+    }
+
+    /// [`Monitor::flush`].
+    #[wasm_bindgen]
+    pub fn flush(now: f64) -> bool {
+        m().is_none_or(|m| m.flush(now))
+    }
+
+    /// [`Monitor::findings`].
+    #[wasm_bindgen]
+    pub fn findings(now: f64) -> JsValue {
+        match m() {
+            Some(m) => m.findings(now),
+            None => JsValue::from_str("[]"),
+        }
+    }
+
+    /// [`Monitor::consent_now`].
+    #[cfg(feature = "parsers")]
+    #[wasm_bindgen]
+    pub fn consent_now(now: f64) -> String {
+        m().map_or_else(String::new, |m| m.consent_now(now))
     }
 }
 

@@ -27,7 +27,7 @@ const gz = (s) => gzipSync(Buffer.from(s), { level: constants.Z_BEST_COMPRESSION
 // tools/bundle.mjs's options for the brain (a module), less its preamble,
 // which is added back as it is there.
 const PREAMBLE = shipped.slice(0, shipped.indexOf('*/') + 2);
-const build = async (s) => (await minify(s, { module: true, compress: { passes: 2 }, mangle: true, format: { preamble: PREAMBLE } })).code;
+const build = async (s) => (await minify(s, { module: true, ecma: 2020, compress: { passes: 2, unsafe_arrows: true, unsafe_methods: true }, mangle: true, format: { preamble: PREAMBLE } })).code;
 
 const whole = await build(src);
 if (whole !== shipped) throw new Error('js-shares: the source minified here is not dist/tagwatch_bg.js (options drifted from tools/bundle.mjs?)');
