@@ -75,6 +75,9 @@ const BEFORE: f64 = -1.0;
 
 /// One page view's state.
 struct Shell {
+    /// The browser ([`Monitor::new`]'s host; none only in the instance's
+    /// monitor before [`exports::monitor`] made it).
+    host: Option<Host>,
     engine: Engine,
     site: String,
     collector: String,
@@ -107,7 +110,6 @@ struct Shell {
 /// The page reaches it through the module's functions ([`exports`]), not
 /// as a wasm-bindgen class: one monitor per instance of the module.
 pub struct Monitor {
-    host: ManuallyDrop<Host>,
     shell: ManuallyDrop<RefCell<Shell>>,
 }
 
@@ -123,7 +125,33 @@ impl Monitor {
         user_agent: &str,
         loader: f64,
     ) -> Monitor {
+        let m = Monitor::EMPTY;
+        m.reset(host, site, collector, href, user_agent, loader);
+        m
+    }
+
+    /// A monitor with no page view yet, as a constant: the instance's
+    /// ([`exports`]) is one in the module's data, made a page view's in
+    /// place by [`Monitor::reset`].
+    #[allow(clippy::declare_interior_mutable_const)] // a new RefCell each use: what it is for
+    const EMPTY: Monitor = Monitor {
+        shell: ManuallyDrop::new(RefCell::new(Shell::EMPTY)),
+    };
+
+    /// This monitor made [`Monitor::new`]'s, in place: the page view it had
+    /// (none, but in tests and benchmarks that make several) is left, not
+    /// dropped (the module has no drop code for a shell).
+    fn reset(
+        &self,
+        host: Host,
+        site: &str,
+        collector: &str,
+        href: &str,
+        user_agent: &str,
+        loader: f64,
+    ) {
         let mut shell = Shell {
+            host: Some(host),
             site: site.into(),
             collector: collector.into(),
             page_view: page_view_id(),
@@ -136,10 +164,10 @@ impl Monitor {
         if let Some(parts) = url::parse(collector) {
             shell.engine.ignore_host(&parts.host);
         }
-        Monitor {
-            host: ManuallyDrop::new(host),
-            shell: ManuallyDrop::new(RefCell::new(shell)),
-        }
+        // Not dropped where the monitor is busy (a call from inside a call:
+        // then it stays as it was) nor when replaced.
+        let shell = ManuallyDrop::new(shell);
+        self.with(|s| core::mem::forget(core::mem::replace(s, ManuallyDrop::into_inner(shell))));
     }
 
     /// The site's policy (the contract's `config.policy`,
@@ -468,8 +496,16 @@ impl Monitor {
             return sweep::SWEEP_MIN_MS;
         };
         let now = ms(now);
-        let Shell { engine, sweep, .. } = &mut *s;
-        let delay = sweep.run(engine, &self.host, now);
+        let Shell {
+            engine,
+            sweep,
+            host: Some(host),
+            ..
+        } = &mut *s
+        else {
+            return sweep::SWEEP_MIN_MS;
+        };
+        let delay = sweep.run(engine, host, now);
         engine.tick(now);
         delay
     }
@@ -499,6 +535,7 @@ impl Monitor {
                 user_agent,
                 release,
                 collector,
+                host,
                 ..
             } = s;
             let view = PageView {
@@ -508,8 +545,8 @@ impl Monitor {
                 user_agent,
                 release,
             };
-            if let Some(body) = engine.take_batch(&view, ms(now)) {
-                self.host.post(collector, &body);
+            if let (Some(body), Some(host)) = (engine.take_batch(&view, ms(now)), host) {
+                host.post(collector, &body);
             }
         });
         true
@@ -559,8 +596,8 @@ impl Monitor {
 
 /// The module's functions: the page's boundary, each the [`Monitor`]
 /// method of its name on the instance's one monitor ([`exports::monitor`]
-/// makes it; before that each does nothing and answers as for an idle
-/// monitor).
+/// makes it the page view's; before that it has no host: it sends and
+/// sweeps nothing).
 ///
 /// Functions, not a wasm-bindgen class: a class's every method went
 /// through wasm-bindgen's handle (the object's `Rc` counted up and down,
@@ -573,18 +610,19 @@ impl Monitor {
 pub mod exports {
     use super::*;
 
-    /// The instance's monitor: set once by [`monitor`] (a second one
-    /// replaces it, the first kept alive: tests make several).
-    struct One(core::cell::Cell<Option<&'static Monitor>>);
+    /// The instance's monitor, in the module's data: [`monitor`] makes
+    /// it the page view's in place (again: a new page view, as tests and
+    /// benchmarks make several).
+    struct One(Monitor);
     // A wasm32 module here has one thread (as the allocator below assumes),
-    // so the cell is never shared between threads; natively (the tests)
+    // so the monitor is never shared between threads; natively (the tests)
     // nothing calls these functions.
     #[allow(unsafe_code)]
     unsafe impl Sync for One {}
-    static MONITOR: One = One(core::cell::Cell::new(None));
+    static MONITOR: One = One(Monitor::EMPTY);
 
-    fn m() -> Option<&'static Monitor> {
-        MONITOR.0.get()
+    fn m() -> &'static Monitor {
+        &MONITOR.0
     }
 
     /// [`Monitor::new`], as the instance's monitor.
@@ -597,104 +635,79 @@ pub mod exports {
         user_agent: &str,
         loader: f64,
     ) {
-        let made = alloc::boxed::Box::new(Monitor::new(
-            host, site, collector, href, user_agent, loader,
-        ));
-        MONITOR.0.set(Some(alloc::boxed::Box::leak(made)));
+        m().reset(host, site, collector, href, user_agent, loader);
     }
 
     /// [`Monitor::policy`].
     #[wasm_bindgen]
     pub fn policy(text: &str) {
-        if let Some(m) = m() {
-            m.policy(text);
-        }
+        m().policy(text);
     }
 
     /// [`Monitor::release`].
     #[wasm_bindgen]
     pub fn release(text: &str) {
-        if let Some(m) = m() {
-            m.release(text);
-        }
+        m().release(text);
     }
 
     /// [`Monitor::gpc`].
     #[wasm_bindgen]
     pub fn gpc(on: bool) {
-        if let Some(m) = m() {
-            m.gpc(on);
-        }
+        m().gpc(on);
     }
 
     /// [`Monitor::entries`].
     #[wasm_bindgen]
     pub fn entries(urls: &str, initiators: &str, numbers: &[f64], frame: &str) {
-        if let Some(m) = m() {
-            m.entries(urls, initiators, numbers, frame);
-        }
+        m().entries(urls, initiators, numbers, frame);
     }
 
     /// [`Monitor::cookies`].
     #[wasm_bindgen]
     pub fn cookies(header: &str, at: f64) {
-        if let Some(m) = m() {
-            m.cookies(header, at);
-        }
+        m().cookies(header, at);
     }
 
     /// [`Monitor::wants_expiry`].
     #[wasm_bindgen]
     pub fn wants_expiry() -> bool {
-        m().is_some_and(Monitor::wants_expiry)
+        m().wants_expiry()
     }
 
     /// [`Monitor::expiry`].
     #[wasm_bindgen]
     pub fn expiry(name: &str, expires: f64, now_epoch: f64, at: f64) {
-        if let Some(m) = m() {
-            m.expiry(name, expires, now_epoch, at);
-        }
+        m().expiry(name, expires, now_epoch, at);
     }
 
     /// [`Monitor::consent`].
     #[wasm_bindgen]
     pub fn consent(necessary: i8, functional: i8, analytics: i8, marketing: i8, at: f64) {
-        if let Some(m) = m() {
-            m.consent(necessary, functional, analytics, marketing, at);
-        }
+        m().consent(necessary, functional, analytics, marketing, at);
     }
 
     /// [`Monitor::cmp`].
     #[wasm_bindgen]
     pub fn cmp(cmp: &str, names: &str, granted: &[i32], decided: u32, at: f64, services: u32) {
-        if let Some(m) = m() {
-            m.cmp(cmp, names, granted, decided, at, services);
-        }
+        m().cmp(cmp, names, granted, decided, at, services);
     }
 
     /// [`Monitor::tcf`].
     #[wasm_bindgen]
     pub fn tcf(gdpr_applies: i8, event_status: &str, purposes: &[i32], vendors: &[i32], at: f64) {
-        if let Some(m) = m() {
-            m.tcf(gdpr_applies, event_status, purposes, vendors, at);
-        }
+        m().tcf(gdpr_applies, event_status, purposes, vendors, at);
     }
 
     /// [`Monitor::gpp`].
     #[wasm_bindgen]
     pub fn gpp(gpp: &str, sections: &[i32], at: f64) {
-        if let Some(m) = m() {
-            m.gpp(gpp, sections, at);
-        }
+        m().gpp(gpp, sections, at);
     }
 
     /// [`Monitor::consent_mode`].
     #[wasm_bindgen]
     pub fn consent_mode(command: &str, keys: &str, values: &str, at: f64) {
-        if let Some(m) = m() {
-            m.consent_mode(command, keys, values, at);
-        }
+        m().consent_mode(command, keys, values, at);
     }
 
     /// [`Monitor::call`]. Not named `call`: the glue's functions are
@@ -704,66 +717,57 @@ pub mod exports {
     /// built-ins frozen).
     #[wasm_bindgen]
     pub fn api_call(vendor: &str, verb: &str, arg: &JsValue, at: f64) {
-        if let Some(m) = m() {
-            m.call(vendor, verb, arg, at);
-        }
+        m().call(vendor, verb, arg, at);
     }
 
     /// [`Monitor::wanted`].
     #[wasm_bindgen]
     pub fn wanted() -> u32 {
-        m().map_or(0, Monitor::wanted)
+        m().wanted()
     }
 
     /// [`Monitor::piece`].
     #[cfg(not(feature = "parsers"))]
     #[wasm_bindgen]
     pub fn piece(kind: u32, piece: pieces::Piece) {
-        if let Some(m) = m() {
-            m.piece(kind, piece);
-        }
+        m().piece(kind, piece);
     }
 
     /// [`Monitor::gesture`].
     #[wasm_bindgen]
     pub fn gesture(at: f64) {
-        if let Some(m) = m() {
-            m.gesture(at);
-        }
+        m().gesture(at);
     }
 
     /// [`Monitor::start`].
     #[wasm_bindgen]
     pub fn start(now: f64) -> u32 {
-        m().map_or(sweep::SWEEP_MIN_MS, |m| m.start(now))
+        m().start(now)
     }
 
     /// [`Monitor::tick`].
     #[wasm_bindgen]
     pub fn tick(now: f64) -> u32 {
-        m().map_or(sweep::SWEEP_MIN_MS, |m| m.tick(now))
+        m().tick(now)
     }
 
     /// [`Monitor::flush`].
     #[wasm_bindgen]
     pub fn flush(now: f64) -> bool {
-        m().is_none_or(|m| m.flush(now))
+        m().flush(now)
     }
 
     /// [`Monitor::findings`].
     #[wasm_bindgen]
     pub fn findings(now: f64) -> JsValue {
-        match m() {
-            Some(m) => m.findings(now),
-            None => JsValue::from_str("[]"),
-        }
+        m().findings(now)
     }
 
     /// [`Monitor::consent_now`].
     #[cfg(feature = "parsers")]
     #[wasm_bindgen]
     pub fn consent_now(now: f64) -> String {
-        m().map_or_else(String::new, |m| m.consent_now(now))
+        m().consent_now(now)
     }
 }
 
@@ -856,6 +860,7 @@ impl Shell {
     /// the host is the monitor's, not the shell's, so that this can be a
     /// constant: docs/benchmarks.md, eleventh round, second pass).
     const EMPTY: Shell = Shell {
+        host: None,
         engine: Engine::EMPTY,
         site: String::new(),
         collector: String::new(),
