@@ -309,6 +309,14 @@ cut(/\n    function \w+\([^)]*\) \{\n[\s\S]*?\n    \}(?=\n)/g, 'number conversio
   return method;
 });
 
+// Every string and array is copied in with the module's own allocator:
+// the copy functions take it themselves, not as two arguments at each of
+// their ~25 calls.
+cut(/\bpassStringToWasm0\((\w+), wasm\.__wbindgen_malloc, wasm\.__wbindgen_realloc\)/g, 'string copies\' allocator', 'passStringToWasm0($1)');
+cut(/\bpassArray(32|F64)ToWasm0\((\w+), wasm\.__wbindgen_malloc\)/g, 'array copies\' allocator', 'passArray$1ToWasm0($2)');
+cut(/\n    function passStringToWasm0\(arg, malloc, realloc\) \{\n/, 'passStringToWasm0 allocator', '\n    function passStringToWasm0(arg, malloc = wasm.__wbindgen_malloc, realloc = wasm.__wbindgen_realloc) {\n');
+cut(/\n    function passArray(32|F64)ToWasm0\(arg, malloc\) \{\n/g, 'passArray allocator', '\n    function passArray$1ToWasm0(arg, malloc = wasm.__wbindgen_malloc) {\n');
+
 // Exports: the ones the glue calls get short names (`wasm.monitor_entries`
 // → `wasm.a`), in the module and the glue; the ones it never names
 // (`__wbg_monitor_free` now, wasm-bindgen's `__abort_handler` and
