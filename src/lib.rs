@@ -603,7 +603,7 @@ impl Monitor {
 /// through wasm-bindgen's handle (the object's `Rc` counted up and down,
 /// its own `RefCell` borrowed, a borrow error thrown into the page's
 /// call), a closure and a shim each, beside the monitor's own `RefCell`:
-/// 1,257 bytes gzip of the wasm (docs/benchmarks.md, twelfth round). A
+/// 1,180 bytes gzip of the wasm (docs/benchmarks.md, twelfth round). A
 /// call made while another runs (a page getter the host runs calling in)
 /// is still ignored by that `RefCell`, as before; it no longer meets
 /// wasm-bindgen's check first.
