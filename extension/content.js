@@ -80,7 +80,7 @@ function onPage(e) {
   } else if (kind === 'settings' && CATALOG.some(function (v) { return v.identity && v.identity.settings === args[0]; })) {
     settings[args[0]] = args[1] && typeof args[1] === 'object' ? args[1] : undefined;
   } else if (kind === 'call') {
-    call('call', [String(args[0]), String(args[1]), args[2] || {}, +args[3] || 0]);
+    call('api_call', [String(args[0]), String(args[1]), args[2] || {}, +args[3] || 0]);   // src/lib.rs exports::api_call
   } else if (KINDS[kind]) {
     // Typed as the monitor takes them (JSON carried them as plain arrays).
     if (kind === 'cmp') args[2] = new Int32Array(args[2] || []);
@@ -201,7 +201,9 @@ function start(glue) {
   return options.then(function (o) {
     // Without a collector the monitor sends nothing; with one it reports each
     // page view like the snippet does (a text/plain POST on pagehide).
-    var m = new glue.Monitor(hostApi, /^[A-Za-z0-9_-]{1,64}$/.test(o.site) ? o.site : 'extension', o.collector || '',
+    // The monitor is the glue's functions (src/lib.rs `exports`).
+    var m = glue;
+    m.monitor(hostApi, /^[A-Za-z0-9_-]{1,64}$/.test(o.site) ? o.site : 'extension', o.collector || '',
       location.href, navigator.userAgent, 0);
     if (o.policy && typeof o.policy === 'object') m.policy(JSON.stringify(o.policy));
     m.gpc(navigator.globalPrivacyControl === true);

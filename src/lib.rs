@@ -75,6 +75,9 @@ const BEFORE: f64 = -1.0;
 
 /// One page view's state.
 struct Shell {
+    /// The browser ([`Monitor::new`]'s host; none only in the instance's
+    /// monitor before [`exports::monitor`] made it).
+    host: Option<Host>,
     engine: Engine,
     site: String,
     collector: String,
@@ -104,22 +107,16 @@ struct Shell {
 /// One page view's monitor. It lives as long as the page view, and its
 /// memory goes with the page: the shell is never dropped, so the module
 /// has no drop code for it (`ManuallyDrop`: 267 bytes gzip of the wasm).
-/// The shipped glue has no `free()` and no `FinalizationRegistry`
-/// (`tools/minify-imports.mjs` cuts them; the module's free export goes
-/// with them): a monitor is never freed, and the warm-up worker's goes
-/// with the worker.
-#[wasm_bindgen]
+/// The page reaches it through the module's functions ([`exports`]), not
+/// as a wasm-bindgen class: one monitor per instance of the module.
 pub struct Monitor {
-    host: ManuallyDrop<Host>,
     shell: ManuallyDrop<RefCell<Shell>>,
 }
 
-#[wasm_bindgen]
 impl Monitor {
     /// A monitor of the page at `href` reporting to `collector` for site
     /// key `site` (an empty collector: nothing leaves the browser) through
     /// `host`; `loader` is when the loader started.
-    #[wasm_bindgen(constructor)]
     pub fn new(
         host: Host,
         site: &str,
@@ -128,7 +125,33 @@ impl Monitor {
         user_agent: &str,
         loader: f64,
     ) -> Monitor {
+        let m = Monitor::EMPTY;
+        m.reset(host, site, collector, href, user_agent, loader);
+        m
+    }
+
+    /// A monitor with no page view yet, as a constant: the instance's
+    /// ([`exports`]) is one in the module's data, made a page view's in
+    /// place by [`Monitor::reset`].
+    #[allow(clippy::declare_interior_mutable_const)] // a new RefCell each use: what it is for
+    const EMPTY: Monitor = Monitor {
+        shell: ManuallyDrop::new(RefCell::new(Shell::EMPTY)),
+    };
+
+    /// This monitor made [`Monitor::new`]'s, in place: the page view it had
+    /// (none, but in tests and benchmarks that make several) is left, not
+    /// dropped (the module has no drop code for a shell).
+    fn reset(
+        &self,
+        host: Host,
+        site: &str,
+        collector: &str,
+        href: &str,
+        user_agent: &str,
+        loader: f64,
+    ) {
         let mut shell = Shell {
+            host: Some(host),
             site: site.into(),
             collector: collector.into(),
             page_view: page_view_id(),
@@ -141,10 +164,10 @@ impl Monitor {
         if let Some(parts) = url::parse(collector) {
             shell.engine.ignore_host(&parts.host);
         }
-        Monitor {
-            host: ManuallyDrop::new(host),
-            shell: ManuallyDrop::new(RefCell::new(shell)),
-        }
+        // Not dropped where the monitor is busy (a call from inside a call:
+        // then it stays as it was) nor when replaced.
+        let shell = ManuallyDrop::new(shell);
+        self.with(|s| core::mem::forget(core::mem::replace(s, ManuallyDrop::into_inner(shell))));
     }
 
     /// The site's policy (the contract's `config.policy`,
@@ -473,8 +496,16 @@ impl Monitor {
             return sweep::SWEEP_MIN_MS;
         };
         let now = ms(now);
-        let Shell { engine, sweep, .. } = &mut *s;
-        let delay = sweep.run(engine, &self.host, now);
+        let Shell {
+            engine,
+            sweep,
+            host: Some(host),
+            ..
+        } = &mut *s
+        else {
+            return sweep::SWEEP_MIN_MS;
+        };
+        let delay = sweep.run(engine, host, now);
         engine.tick(now);
         delay
     }
@@ -504,6 +535,7 @@ impl Monitor {
                 user_agent,
                 release,
                 collector,
+                host,
                 ..
             } = s;
             let view = PageView {
@@ -513,8 +545,8 @@ impl Monitor {
                 user_agent,
                 release,
             };
-            if let Some(body) = engine.take_batch(&view, ms(now)) {
-                self.host.post(collector, &body);
+            if let (Some(body), Some(host)) = (engine.take_batch(&view, ms(now)), host) {
+                host.post(collector, &body);
             }
         });
         true
@@ -559,6 +591,183 @@ impl Monitor {
             s.engine.consent_at(ms(now)),
             s.gpc,
         ))
+    }
+}
+
+/// The module's functions: the page's boundary, each the [`Monitor`]
+/// method of its name on the instance's one monitor ([`exports::monitor`]
+/// makes it the page view's; before that it has no host: it sends and
+/// sweeps nothing).
+///
+/// Functions, not a wasm-bindgen class: a class's every method went
+/// through wasm-bindgen's handle (the object's `Rc` counted up and down,
+/// its own `RefCell` borrowed, a borrow error thrown into the page's
+/// call), a closure and a shim each, beside the monitor's own `RefCell`:
+/// 1,180 bytes gzip of the wasm (docs/benchmarks.md, twelfth round). A
+/// call made while another runs (a page getter the host runs calling in)
+/// is still ignored by that `RefCell`, as before; it no longer meets
+/// wasm-bindgen's check first.
+pub mod exports {
+    use super::*;
+
+    /// The instance's monitor, in the module's data: [`monitor`] makes
+    /// it the page view's in place (again: a new page view, as tests and
+    /// benchmarks make several).
+    struct One(Monitor);
+    // A wasm32 module here has one thread (as the allocator below assumes),
+    // so the monitor is never shared between threads; natively (the tests)
+    // nothing calls these functions.
+    #[allow(unsafe_code)]
+    unsafe impl Sync for One {}
+    static MONITOR: One = One(Monitor::EMPTY);
+
+    fn m() -> &'static Monitor {
+        &MONITOR.0
+    }
+
+    /// [`Monitor::new`], as the instance's monitor.
+    #[wasm_bindgen]
+    pub fn monitor(
+        host: Host,
+        site: &str,
+        collector: &str,
+        href: &str,
+        user_agent: &str,
+        loader: f64,
+    ) {
+        m().reset(host, site, collector, href, user_agent, loader);
+    }
+
+    /// [`Monitor::policy`].
+    #[wasm_bindgen]
+    pub fn policy(text: &str) {
+        m().policy(text);
+    }
+
+    /// [`Monitor::release`].
+    #[wasm_bindgen]
+    pub fn release(text: &str) {
+        m().release(text);
+    }
+
+    /// [`Monitor::gpc`].
+    #[wasm_bindgen]
+    pub fn gpc(on: bool) {
+        m().gpc(on);
+    }
+
+    /// [`Monitor::entries`].
+    #[wasm_bindgen]
+    pub fn entries(urls: &str, initiators: &str, numbers: &[f64], frame: &str) {
+        m().entries(urls, initiators, numbers, frame);
+    }
+
+    /// [`Monitor::cookies`].
+    #[wasm_bindgen]
+    pub fn cookies(header: &str, at: f64) {
+        m().cookies(header, at);
+    }
+
+    /// [`Monitor::wants_expiry`].
+    #[wasm_bindgen]
+    pub fn wants_expiry() -> bool {
+        m().wants_expiry()
+    }
+
+    /// [`Monitor::expiry`].
+    #[wasm_bindgen]
+    pub fn expiry(name: &str, expires: f64, now_epoch: f64, at: f64) {
+        m().expiry(name, expires, now_epoch, at);
+    }
+
+    /// [`Monitor::consent`].
+    #[wasm_bindgen]
+    pub fn consent(necessary: i8, functional: i8, analytics: i8, marketing: i8, at: f64) {
+        m().consent(necessary, functional, analytics, marketing, at);
+    }
+
+    /// [`Monitor::cmp`].
+    #[wasm_bindgen]
+    pub fn cmp(cmp: &str, names: &str, granted: &[i32], decided: u32, at: f64, services: u32) {
+        m().cmp(cmp, names, granted, decided, at, services);
+    }
+
+    /// [`Monitor::tcf`].
+    #[wasm_bindgen]
+    pub fn tcf(gdpr_applies: i8, event_status: &str, purposes: &[i32], vendors: &[i32], at: f64) {
+        m().tcf(gdpr_applies, event_status, purposes, vendors, at);
+    }
+
+    /// [`Monitor::gpp`].
+    #[wasm_bindgen]
+    pub fn gpp(gpp: &str, sections: &[i32], at: f64) {
+        m().gpp(gpp, sections, at);
+    }
+
+    /// [`Monitor::consent_mode`].
+    #[wasm_bindgen]
+    pub fn consent_mode(command: &str, keys: &str, values: &str, at: f64) {
+        m().consent_mode(command, keys, values, at);
+    }
+
+    /// [`Monitor::call`]. Not named `call`: the glue's functions are
+    /// properties of a function object (`wasm_bindgen`), and where a page
+    /// froze `Function.prototype` its `call` cannot be shadowed by
+    /// assignment (the glue threw as it was made: `hostile.test.mjs`,
+    /// built-ins frozen).
+    #[wasm_bindgen]
+    pub fn api_call(vendor: &str, verb: &str, arg: &JsValue, at: f64) {
+        m().call(vendor, verb, arg, at);
+    }
+
+    /// [`Monitor::wanted`].
+    #[wasm_bindgen]
+    pub fn wanted() -> u32 {
+        m().wanted()
+    }
+
+    /// [`Monitor::piece`].
+    #[cfg(not(feature = "parsers"))]
+    #[wasm_bindgen]
+    pub fn piece(kind: u32, piece: pieces::Piece) {
+        m().piece(kind, piece);
+    }
+
+    /// [`Monitor::gesture`].
+    #[wasm_bindgen]
+    pub fn gesture(at: f64) {
+        m().gesture(at);
+    }
+
+    /// [`Monitor::start`].
+    #[wasm_bindgen]
+    pub fn start(now: f64) -> u32 {
+        m().start(now)
+    }
+
+    /// [`Monitor::tick`].
+    #[wasm_bindgen]
+    pub fn tick(now: f64) -> u32 {
+        m().tick(now)
+    }
+
+    /// [`Monitor::flush`].
+    #[wasm_bindgen]
+    pub fn flush(now: f64) -> bool {
+        m().flush(now)
+    }
+
+    /// [`Monitor::findings`].
+    #[wasm_bindgen]
+    pub fn findings(now: f64) -> JsValue {
+        m().findings(now)
+    }
+
+    /// [`Monitor::consent_now`].
+    #[cfg(feature = "parsers")]
+    #[wasm_bindgen]
+    pub fn consent_now(now: f64) -> String {
+        m().consent_now(now)
     }
 }
 
@@ -651,6 +860,7 @@ impl Shell {
     /// the host is the monitor's, not the shell's, so that this can be a
     /// constant: docs/benchmarks.md, eleventh round, second pass).
     const EMPTY: Shell = Shell {
+        host: None,
         engine: Engine::EMPTY,
         site: String::new(),
         collector: String::new(),

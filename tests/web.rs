@@ -129,6 +129,64 @@ fn new_monitor() -> Monitor {
     monitor_with(window_host())
 }
 
+/// The instance's monitor (`exports::monitor`, on the snippet's host as
+/// [`new_monitor`]'s) as the page's scripts reach it: an object of the
+/// module's functions by name, those www/observe.js calls and `findings`.
+fn js_monitor() -> JsValue {
+    use tagwatch_monitor::exports as x;
+    x::monitor(
+        window_host().unchecked_into(),
+        "tw_test",
+        "https://collector.invalid/r",
+        "https://shop.example/pricing?q=1#f",
+        "test agent",
+        0.0,
+    );
+    let o = js_sys::Object::new();
+    let set = |k: &str, f: JsValue| {
+        Reflect::set(&o, &k.into(), &f).unwrap();
+    };
+    set(
+        "cookies",
+        Closure::<dyn Fn(String, f64)>::new(|h: String, at| x::cookies(&h, at)).into_js_value(),
+    );
+    set(
+        "entries",
+        Closure::<dyn Fn(String, String, Vec<f64>, String)>::new(
+            |u: String, i: String, n: Vec<f64>, f: String| x::entries(&u, &i, &n, &f),
+        )
+        .into_js_value(),
+    );
+    set(
+        "expiry",
+        Closure::<dyn Fn(String, f64, f64, f64)>::new(|n: String, e, now, at| {
+            x::expiry(&n, e, now, at)
+        })
+        .into_js_value(),
+    );
+    set(
+        "flush",
+        Closure::<dyn Fn(f64) -> bool>::new(x::flush).into_js_value(),
+    );
+    set(
+        "start",
+        Closure::<dyn Fn(f64) -> u32>::new(x::start).into_js_value(),
+    );
+    set(
+        "tick",
+        Closure::<dyn Fn(f64) -> u32>::new(x::tick).into_js_value(),
+    );
+    set(
+        "wants_expiry",
+        Closure::<dyn Fn() -> bool>::new(x::wants_expiry).into_js_value(),
+    );
+    set(
+        "findings",
+        Closure::<dyn Fn(f64) -> JsValue>::new(x::findings).into_js_value(),
+    );
+    o.into()
+}
+
 #[wasm_bindgen_test]
 fn cookies_before_consent_are_found_by_name_only() {
     let m = new_monitor();
@@ -641,7 +699,7 @@ fn settle(page: &JsValue) {
 #[wasm_bindgen_test]
 async fn a_page_that_breaks_document_cookie_is_read_through_the_cookie_store() {
     clean();
-    let m = JsValue::from(new_monitor());
+    let m = js_monitor();
     js("document.cookie = 'intercom-id-abc12345=x; path=/';
         window.__cookie = Object.getOwnPropertyDescriptor(Document.prototype, 'cookie');
         Object.defineProperty(Document.prototype, 'cookie', {
@@ -702,7 +760,7 @@ async fn broken_timeline_apis_in_frames_or_the_page_do_not_make_it_throw() {
           w.PerformanceObserver.prototype.takeRecords = no;
           w.PerformanceObserver.prototype.disconnect = no;
         });");
-    let m = JsValue::from(new_monitor());
+    let m = js_monitor();
     let page = observe(&m);
     // A request in the page and one in the broken frame, delivered to every
     // observer of both timelines (the page's own sees them through a method

@@ -13,6 +13,12 @@
 //   FEW=50 MANY=250 node tools/bench-callgrind.mjs
 //   EVENTS=$(tools/clickhouse.sh) node tools/bench-callgrind.mjs
 //   PG=$(tools/postgres.sh) node tools/bench-callgrind.mjs   # the store on PostgreSQL
+//   SETUP_SQL='DROP INDEX findings_by_site_hour' node tools/bench-callgrind.mjs
+//
+// SETUP_SQL (SQLite only, an experiment, never a shipped layout): SQL that
+// sqlite3 runs on each run's fresh store before the collector starts, e.g.
+// an index dropped to size what its writes cost a batch
+// (docs/benchmarks.md, "What a batch writes, B-tree by B-tree").
 //
 // With EVENTS (a clickhouse:// URL), the reports go to ClickHouse
 // (`serve --events`, a fresh database per run) and the SQL store keeps
@@ -36,6 +42,7 @@ const OUT = `${ROOT}/target/bench-callgrind`;
 const ORIGIN = 'https://shop.example';
 const EVENTS = process.env.EVENTS || '';
 const PG = process.env.PG || '';
+const SETUP_SQL = process.env.SETUP_SQL || '';
 const golden = readFileSync(`${ROOT}/tests/fixtures/golden/report-batch.sent.json`, 'utf8');
 
 function send(agent, port, body) {
@@ -63,6 +70,10 @@ async function run(n) {
     db = PG.replace(/^([a-z]+:\/\/[^/]*)\/[^?]*/, `$1/${name}`);
   }
   const site = execFileSync(BIN, ['site', 'add', '--origin', ORIGIN, '--db', db]).toString().trim();
+  if (SETUP_SQL) {
+    if (PG) throw new Error('SETUP_SQL is for the SQLite store');
+    execFileSync('sqlite3', [`${dir}/tagwatch.db`, SETUP_SQL]);
+  }
   // A database of its own on the EVENTS server, per run.
   const events = EVENTS
     ? ['--events', EVENTS.replace(/\/[A-Za-z0-9_]+(\?|$)/, `/tw_bench_${process.pid}_${n}$1`)]
@@ -98,7 +109,7 @@ const few = await run(FEW);
 const many = await run(MANY);
 const per = (many - few) / (MANY - FEW);
 const reports = JSON.parse(golden).length;
-console.log(`callgrind, ${BIN}, ${PG ? 'PostgreSQL' : 'SQLite'}${EVENTS ? ' (--events: reports in ClickHouse)' : ''}`);
+console.log(`callgrind, ${BIN}, ${PG ? 'PostgreSQL' : 'SQLite'}${EVENTS ? ' (--events: reports in ClickHouse)' : ''}${SETUP_SQL ? ` (store set up with: ${SETUP_SQL})` : ''}`);
 console.log(`  ${FEW} batches: ${few.toLocaleString('en')} instructions`);
 console.log(`  ${MANY} batches: ${many.toLocaleString('en')} instructions`);
 console.log(`per batch (${reports} reports, one commit each): ${Math.round(per).toLocaleString('en')} instructions`);

@@ -60,7 +60,8 @@ function pageView() {
   }
   const wb = new Function(`${readFileSync(GLUE, 'utf8')}\nreturn wasm_bindgen;`)();
   wb.initSync({ module: new WebAssembly.Module(readFileSync(WASM)) });
-  const m = new wb.Monitor(host, 'bench', 'https://collector.example/c', 'https://shop.example/about', 'bench', 1);
+  wb.monitor(host, 'bench', 'https://collector.example/c', 'https://shop.example/about', 'bench', 1);
+  const m = wb;
   m.consent(1, 0, 0, 0, 0);
   m.cookies('_session=1; theme=dark', 1);
   m.start(10);

@@ -43,7 +43,9 @@ function child(wasm, views) {
   const numbers = new Float64Array(ENTRIES.flatMap((e) => [e.start, 300, 280, 12]));
   const host = { send() {}, present() { return ''; }, script() {}, value() {} };
   for (let i = 0; i < views; i++) {
-    const m = new wb.Monitor(host, 'bench', 'https://collector.example/c', 'https://shop.example/p/1', 'bench', 1);
+    // A new monitor each page view (src/lib.rs `exports`: it replaces the last).
+    wb.monitor(host, 'bench', 'https://collector.example/c', 'https://shop.example/p/1', 'bench', 1);
+    const m = wb;
     m.consent(1, 0, 1, 0, 0);
     m.start(10);
     m.entries(urls, initiators, numbers, 'top');

@@ -22,6 +22,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { minify } from 'terser';
+import { terserOptions } from './terser-options.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const args = { glue: 'target/wasm-bindgen/min.js', cli: 'target/release/tagwatch', out: 'dist' };
@@ -63,7 +64,7 @@ const COMPILE_HINT = '//# allFunctionsCalledOnLoad';
 // `Date.now` at parse time instead (docs/hostile-pages.md); its URL and its
 // `tagwatch` command queue name it.
 const BANNER = '/*! tagwatch - consent-compliance monitor */';
-const options = (module, banner) => ({ module, ecma: 2020, compress: { passes: 2, unsafe_arrows: true, unsafe_methods: true }, mangle: true, format: { preamble: banner ? COMPILE_HINT + '\n' + BANNER : COMPILE_HINT } });
+const options = (module, banner) => terserOptions(module, banner ? COMPILE_HINT + '\n' + BANNER : COMPILE_HINT);
 
 const loaderSrc = '(function () {\n"use strict";\ntry {\n' + read('www/host.js') +
   fill('www/loader.js', '/* APIS */[]', apis) + "} catch (e) { /* never the page's problem */ }\n})();\n";

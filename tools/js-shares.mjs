@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { constants, gzipSync } from 'node:zlib';
 import * as acorn from 'acorn';
 import { minify } from 'terser';
+import { terserOptions } from './terser-options.mjs';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../..');
 const min = Number(process.argv[process.argv.indexOf('--min') + 1] || 0) || 0;
@@ -24,10 +25,10 @@ const map = JSON.parse(readFileSync(resolve(ROOT, 'target/symbols/tagwatch_bg.js
 const src = map.sourcesContent[0];
 const shipped = readFileSync(resolve(ROOT, 'dist/tagwatch_bg.js'), 'utf8');
 const gz = (s) => gzipSync(Buffer.from(s), { level: constants.Z_BEST_COMPRESSION }).length;
-// tools/bundle.mjs's options for the brain (a module), less its preamble,
-// which is added back as it is there.
+// tools/bundle.mjs's options for the brain (a module, tools/terser-options.mjs),
+// its preamble taken from the shipped file.
 const PREAMBLE = shipped.slice(0, shipped.indexOf('*/') + 2);
-const build = async (s) => (await minify(s, { module: true, compress: { passes: 2 }, mangle: true, format: { preamble: PREAMBLE } })).code;
+const build = async (s) => (await minify(s, terserOptions(true, PREAMBLE))).code;
 
 const whole = await build(src);
 if (whole !== shipped) throw new Error('js-shares: the source minified here is not dist/tagwatch_bg.js (options drifted from tools/bundle.mjs?)');

@@ -77,14 +77,11 @@ function cut(re, what, to = '') {
 // Doc comments out first (terser drops them anyway): the checks below look
 // for names in code, not in prose.
 cut(/\n *\/\*\*\n(?: *\*.*\n)*? *\*\//g, 'doc comments');
-// The monitor is never freed (`ManuallyDrop` in src/lib.rs: it lives as
-// long as the page view; the warm-up worker's goes with the worker): no
-// `free`, no `FinalizationRegistry` calling the module's free export when
-// the object is collected, no `Symbol.dispose`.
-cut(/\n        __destroy_into_raw\(\) \{\n[\s\S]*?\n        \}\n        free\(\) \{\n[\s\S]*?\n        \}/g, 'free');
-cut(/\n    if \(Symbol\.dispose\) \w+\.prototype\[Symbol\.dispose\] = \w+\.prototype\.free;/g, 'Symbol.dispose');
-cut(/\n    const \w+Finalization = \(typeof FinalizationRegistry === 'undefined'\)\n.*\n.*;\n/g, 'FinalizationRegistry', '\n');
-cut(/\n\s*\w+Finalization\.register\(this, this\.__wbg_ptr, this\);/g, 'Finalization.register');
+// The monitor is the module's functions (src/lib.rs `exports`), not a
+// wasm-bindgen class: no `free`, `FinalizationRegistry` or `Symbol.dispose`
+// to cut; a class in the glue is a build error (its handle machinery is
+// what the functions saved, docs/benchmarks.md, twelfth round).
+if (/\bclass \w+ \{/.test(js)) throw new Error('minify-imports: the glue has a class (src/lib.rs exports functions)');
 // A method's arguments are copied into the module one by one; when a copy
 // throws (a trap in the allocator, an argument that is not a string: a
 // bug of the caller) the glue frees the copies made before it and
@@ -305,12 +302,20 @@ cut(/let wasmModule, wasmInstance, wasm;/, 'instance and module variables', 'let
 // Each method converts its number arguments with `+x` before the call;
 // the call converts them again (ToNumber for f64, ToInt32 for i32 after
 // ToNumber: the same values), so the methods pass them as they came.
-cut(/\n        \w+\([^)]*\) \{\n[\s\S]*?\n        \}(?=\n)/g, 'number conversions', (method) => {
+cut(/\n    function \w+\([^)]*\) \{\n[\s\S]*?\n    \}(?=\n)/g, 'number conversions', (method) => {
   for (const [line, val, arg] of method.matchAll(/\n *const (val\d+) = \+(\w+);/g)) {
     method = method.replace(line, '').replace(new RegExp(`\\b${val}\\b`, 'g'), arg);
   }
   return method;
 });
+
+// Every string and array is copied in with the module's own allocator:
+// the copy functions take it themselves, not as two arguments at each of
+// their ~25 calls.
+cut(/\bpassStringToWasm0\((\w+), wasm\.__wbindgen_malloc, wasm\.__wbindgen_realloc\)/g, 'string copies\' allocator', 'passStringToWasm0($1)');
+cut(/\bpassArray(32|F64)ToWasm0\((\w+), wasm\.__wbindgen_malloc\)/g, 'array copies\' allocator', 'passArray$1ToWasm0($2)');
+cut(/\n    function passStringToWasm0\(arg, malloc, realloc\) \{\n/, 'passStringToWasm0 allocator', '\n    function passStringToWasm0(arg, malloc = wasm.__wbindgen_malloc, realloc = wasm.__wbindgen_realloc) {\n');
+cut(/\n    function passArray(32|F64)ToWasm0\(arg, malloc\) \{\n/g, 'passArray allocator', '\n    function passArray$1ToWasm0(arg, malloc = wasm.__wbindgen_malloc) {\n');
 
 // Exports: the ones the glue calls get short names (`wasm.monitor_entries`
 // → `wasm.a`), in the module and the glue; the ones it never names
@@ -333,7 +338,16 @@ const dropped = [];
 }
 for (const [from, to] of exportRenames) {
   js = js.replace(new RegExp(`\\bwasm\\.${from}\\b`, 'g'), `wasm.${to}`);
-  if (new RegExp(`\\b${from}\\b`).test(js)) throw new Error(`minify-imports: export ${from} named in the glue other than as wasm.${from}`);
+}
+// Every export is named as `wasm.NAME` (renamed above): none reached another
+// way. (The names themselves are also the glue's own functions now, and
+// their parameters: `function cmp(cmp, …)`.)
+if (/\bwasm\s*\[|\{[^}]*\}\s*=\s*wasm\b/.test(js)) throw new Error('minify-imports: the glue reads an export other than as wasm.NAME');
+// The glue's functions become properties of a function (`wasm_bindgen`,
+// tools/bundle.mjs `Object.assign`): a name `Function.prototype` has
+// (`call`, `apply`, `bind`, …) cannot be assigned where a page froze it.
+for (const [, k] of js.matchAll(/\n    exports\.(\w+) = /g)) {
+  if (k in Function.prototype) throw new Error(`minify-imports: the glue's function \`${k}\` is a Function.prototype name (src/lib.rs exports)`);
 }
 writeFileSync(outWasm, Buffer.concat(out));
 writeFileSync(outJs, js);

@@ -92,7 +92,8 @@ function warm(d) {
   return wasm_bindgen(d.module).then(function () {
     var yes = function (list) { return list ? list.split('\n').map(function () { return '1'; }).join('') : ''; };
     var url = 'https://' + WARM[2] + '/a.js';
-    var m = new wasm_bindgen.Monitor({
+    var m = wasm_bindgen;
+    m.monitor({
       send: function () {},
       present: function (globals, ids, scripts) { return yes(globals) + yes(ids) + yes(scripts); },
       script: function () { return { name: url, startTime: 1, initiatorType: 'script' }; },
@@ -103,7 +104,7 @@ function warm(d) {
     m.gpc(false);
     m.cookies('a=1; ' + WARM[3] + '=1', 0);
     m.entries(url + '\nhttps://other.invalid/b.png\nhttps://page.invalid/c.css', 'script\nimg\nlink', new Float64Array(12), 'top');
-    m.call(WARM[0], WARM[1], {}, 1);
+    m.api_call(WARM[0], WARM[1], {}, 1);
     m.gesture(1);
     m.consent(1, 0, 0, 0, -1);
     m.wants_expiry();
@@ -296,8 +297,9 @@ function run([config, net, [, , instantiate, Instance, Module], module, early, c
     }
   }
   function replay() {
-    m = gated(new wasm_bindgen.Monitor(host, String(config.site), String(config.collector), String(location.href),
-      agent, t0), judgeKept);
+    wasm_bindgen.monitor(host, String(config.site), String(config.collector), String(location.href),
+      agent, t0);
+    m = gated(wasm_bindgen, judgeKept);
     if (policy) m.policy(policy);
     if (config.release) m.release(config.release);
     m.gpc(took[7] === true);
@@ -428,7 +430,7 @@ function run([config, net, [, , instantiate, Instance, Module], module, early, c
   // An event kept or forwarded by the loader.
   function receive(kind, t, d) {
     if (kind === 'e') hold(d, 0, 'top');
-    else if (kind === 'a') m.call(d[0], d[1], d[2], t);
+    else if (kind === 'a') m.api_call(d[0], d[1], d[2], t);
     else if (kind === 'k') {
       var a = d[1];
       if (d[0] === 'consent' && a) {
@@ -473,13 +475,12 @@ function beside(path) {
   return here.slice(0, here.lastIndexOf('/') + 1) + path;
 }
 
-// `raw` (the monitor) with each of its methods calling `first()` before it.
-// (Not its `constructor`: where the page froze Object.prototype, assigning
-// an own `constructor` throws.)
+// `raw` (the glue's functions: the monitor's, src/lib.rs `exports`) with
+// each calling `first()` before it.
 function gated(raw, first) {
   var g = {};
-  Object.getOwnPropertyNames(Object.getPrototypeOf(raw)).forEach(function (k) {
-    if (k !== 'constructor') g[k] = function () { first(); return raw[k].apply(raw, arguments); };
+  Object.keys(raw).forEach(function (k) {
+    g[k] = function () { first(); return raw[k].apply(raw, arguments); };
   });
   return g;
 }

@@ -1,0 +1,14 @@
+// terser's settings for every script the page gets (the loader, the brain,
+// the on-demand adapters), written once: tools/bundle.mjs ships with them,
+// tools/js-shares.mjs measures with them (it refuses to measure when its
+// minified source is not byte for byte the shipped file). ES2020 output:
+// optional chaining and `??` run in every browser the monitor supports;
+// `unsafe_arrows` / `unsafe_methods` turn functions that use no `this` or
+// `arguments` into arrows and methods (docs/benchmarks.md, eleventh round).
+export const terserOptions = (module, preamble) => ({
+  module,
+  ecma: 2020,
+  compress: { passes: 2, unsafe_arrows: true, unsafe_methods: true },
+  mangle: true,
+  format: { preamble },
+});
