@@ -30,16 +30,16 @@
  * visitor's click or key press when the choice came in that event's task
  * (the page's own handler for the same choice may already have loaded a
  * tag in it: `gesture()` gives it, else -1), else now. Every entry point
- * is guarded: a CMP that throws never reaches the page. `took` (optional):
- * `parse` and `now` as the host took them before the page's scripts ran
- * (the snippet's loader: a `postMessage` answer is parsed, and a time
- * read, by the browser's own), else the page's `JSON.parse` and
- * `performance.now` when called. */
+ * is guarded: a CMP that throws never reaches the page. `took`: `parse`
+ * and `now` as the host took them before the page's scripts ran (the
+ * snippet's loader: a `postMessage` answer is parsed, and a time read, by
+ * the browser's own; the extension's page world passes the page's
+ * `JSON.parse` and `performance.now`, called when needed: each shell
+ * writes its own, so the brain carries no default it never uses). */
 function watchConsent(sink, gesture, adapters, took) {
   var w = window;
   var heard = {};   // CMPs that already sent an event: later reads are not restored
   var last = {};    // last value passed on per source, to drop repeats
-  took = took || { parse: function (s) { return JSON.parse(s); }, now: function () { return w.performance.now(); } };
 
   // When a state read now took effect: restored (-1), the gesture being handled, or now.
   function when(restored) {
