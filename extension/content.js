@@ -42,9 +42,7 @@ var channel = '';      // the page world's event name
 var count = -1;        // findings on the badge
 var badge = 0;         // a badge update is scheduled
 
-function guard(fn) {
-  return function () { try { return fn.apply(this, arguments); } catch (e) { /* keep observing */ } };
-}
+// `guard(fn)`: www/observe.js's, in this scope.
 function now() { return performance.now(); }
 function call(fn, args) {
   if (monitor) monitor[fn].apply(monitor, args);

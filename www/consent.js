@@ -30,7 +30,9 @@
  * visitor's click or key press when the choice came in that event's task
  * (the page's own handler for the same choice may already have loaded a
  * tag in it: `gesture()` gives it, else -1), else now. Every entry point
- * is guarded: a CMP that throws never reaches the page. `took`: `parse`
+ * is guarded (`guard(fn)`, the host's: www/observe.js's in the brain,
+ * extension/page.js's in the extension's page world): a CMP that throws
+ * never reaches the page. `took`: `parse`
  * and `now` as the host took them before the page's scripts ran (the
  * snippet's loader: a `postMessage` answer is parsed, and a time read, by
  * the browser's own; the extension's page world passes the page's
@@ -47,9 +49,6 @@ function watchConsent(sink, gesture, adapters, took) {
     return restored || g >= 0 ? g : took.now();
   }
 
-  function guard(fn) {
-    return function () { try { return fn.apply(this, arguments); } catch (e) { /* the CMP's problem, not the page's */ } };
-  }
   function on(target, name, fn) { try { target.addEventListener(name, guard(fn)); } catch (e) { /* no target */ } }
   function fn(v) { return typeof v === 'function'; }
   // A list as the sink takes it: one item per line. A line break inside an

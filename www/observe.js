@@ -69,6 +69,15 @@ var SWEEP_SOON_MS = 1000;
 // 15-18 ms of samples (docs/benchmarks.md, tenth round).
 var FALLBACK_MS = 60000;
 
+// `fn` that never throws: calls into a frame's realm and the page's
+// objects, and a CMP's callbacks. One for the scripts that share a scope
+// with this file: in the brain www/consent.js uses it too; the
+// extension's page world, which has www/consent.js without this file, has
+// its own (extension/page.js).
+function guard(fn) {
+  return function () { try { return fn.apply(this, arguments); } catch (e) { /* keep observing */ } };
+}
+
 function observe(m, o) {
   var W = window;
   var D = document;
@@ -86,8 +95,6 @@ function observe(m, o) {
   var checks = o.check && o.events;
 
   var now = o.now;
-  function guard(fn) { return function () { try { return fn.apply(this, arguments); } catch (e) { /* keep observing */ } }; }
-
   // One call into the monitor per delivery (`m.entries`: URLs and
   // initiator types one per line, four numbers each in a plain array).
   function judge(list, off, label) {
