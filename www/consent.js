@@ -57,6 +57,9 @@ function watchConsent(sink, gesture, adapters, took) {
   // still matches nothing, as it did whole.
   function lines(list) { return list.map(function (s) { return String(s).replace(/\n/g, '\ufffd'); }).join('\n'); }
   function flag(v) { return v ? 1 : 0; }
+  // A boolean the CMP may leave out: true 1, false 0, anything else -1
+  // (TCF's `gdprApplies`, Usercentrics' choices).
+  function bool(v) { return v === true ? 1 : v === false ? 0 : -1; }
   // The page's list of numbers as a plain array (at most 100: GPP has a
   // few sections).
   function numbers(list) {
@@ -126,7 +129,7 @@ function watchConsent(sink, gesture, adapters, took) {
     var first = true;
     call('addEventListener', 2, guard(function (d, ok) {
       if (!ok || !d) return;
-      var applies = d.gdprApplies === true ? 1 : d.gdprApplies === false ? 0 : -1;
+      var applies = bool(d.gdprApplies);
       var consents = (d.purpose && d.purpose.consents) || {};
       var purposes = [];
       for (var i = 1; i <= 11; i++) if (consents[i]) purposes.push(i);
@@ -199,10 +202,8 @@ function watchConsent(sink, gesture, adapters, took) {
   on(w, 'OneTrustGroupsUpdated', read('onetrust'));
   ['CookiebotOnAccept', 'CookiebotOnDecline', 'CookiebotOnConsentReady'].forEach(function (e) { on(w, e, read('cookiebot')); });
   on(document, 'cookieyes_consent_update', read('cookieyes'));
-  on(w, 'cc:onConsent', read('vanilla-cookieconsent'));
-  on(w, 'cc:onChange', read('vanilla-cookieconsent'));
-  on(document, 'cmplz_status_change', recheck('complianz'));
-  on(document, 'cmplz_fire_categories', recheck('complianz'));
+  ['cc:onConsent', 'cc:onChange'].forEach(function (e) { on(w, e, read('vanilla-cookieconsent')); });
+  ['cmplz_status_change', 'cmplz_fire_categories'].forEach(function (e) { on(document, e, recheck('complianz')); });
   try {
     (w.didomiOnReady = w.didomiOnReady || []).push(guard(function () { reread('didomi', true); }));
     (w.didomiEventListeners = w.didomiEventListeners || []).push({ event: 'consent.changed', listener: guard(read('didomi')) });
@@ -213,7 +214,6 @@ function watchConsent(sink, gesture, adapters, took) {
   // (null: mixed, left unknown), each service by its name as a boolean key
   // beside them (`'Google Analytics': true`; its other keys are not
   // booleans). `type` `implicit`: consent the CMP applied without a choice.
-  function bool(v) { return v === true ? 1 : v === false ? 0 : -1; }
   function usercentrics(d) {
     if (!d || d.event !== 'consent_status' || !d.ucCategory) return;
     var restored = d.action === 'onSessionRestored' || d.action === 'onInitialPageLoad';
