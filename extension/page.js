@@ -199,7 +199,10 @@ function sweep() {
 
 var poll = function () {};
 // The CMPs' API adapters are inline here (www/cmp-api.js), not fetched.
-poll = watchConsent(sink, function () { return gesture; }, function (ok) { ok(cmpReaders); }) || poll;   // www/consent.js
+// `took`: this world's JSON.parse and clock, called when needed (the
+// snippet's brain passes its loader's, taken at parse time).
+poll = watchConsent(sink, function () { return gesture; }, function (ok) { ok(cmpReaders); },
+  { parse: function (s) { return JSON.parse(s); }, now: function () { return w.performance.now(); } }) || poll;   // www/consent.js
 var tick = guard(sweep);
 tick();
 listen.call(doc, 'DOMContentLoaded', tick);

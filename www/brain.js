@@ -26,6 +26,10 @@
 var STEP_MS = 4;
 // The longest a step waits for idle time, in ms.
 var STEP_WAIT_MS = 1000;
+// The longest the monitor's start waits for the consent adapters the
+// consent step asked for (`begin`), in ms: they are one small file beside
+// this one; a request that never answers must not keep the sweeps off.
+var ADAPTERS_WAIT_MS = 2000;
 
 // The glue instantiates through `WebAssembly.*`: in this module the name is
 // the browser's functions as the loader took them (set in `start`).
@@ -231,16 +235,18 @@ function run([config, net, [, , instantiate, Instance, Module], module, early, c
   // changes still go to the evidence that dates what they find
   // (src/prestart.rs). A page view that ends, and a `flush` or `findings`
   // command, finish the start at once (`rest`) before anything is read.
-  // (No step waits for the network: each reads what is there.)
+  // (No step waits for the network but `begin`, for the consent adapters
+  // at most ADAPTERS_WAIT_MS: each reads what is there.)
   var steps = [];
   var step = 0;
+  var paused = 0;   // `begin` waits for the consent adapters
   function run1() {
     try { steps[step++](); } catch (e) { /* that step only */ }
   }
   function next(deadline) {
     do run1();
-    while (step < steps.length && deadline.timeRemaining() >= STEP_MS);
-    if (step < steps.length) idle();
+    while (step < steps.length && !paused && deadline.timeRemaining() >= STEP_MS);
+    if (step < steps.length && !paused) idle();
   }
   function rest() {
     while (step < steps.length) run1();
@@ -376,14 +382,16 @@ function run([config, net, [, , instantiate, Instance, Module], module, early, c
   }
 
   // The consent adapters; each signal after a fresh read of the cookies.
+  var coming = null;   // the adapters' import, asked for in this step
   function consent() {
     var sink = {};
     ['cmp', 'tcf', 'gpp', 'consent_mode'].forEach(function (k) {
       sink[k] = function () { page.cookies(now()); m[k].apply(m, arguments); need(); };
     });
-    // The CMPs' API adapters (www/cmp-api.js) come on demand, beside the wasm.
+    // The adapters of IAB TCF, GPP and the CMPs' own APIs (www/cmp-api.js)
+    // come on demand, beside the wasm.
     var watch = watchConsent(sink, gesture, function (ok, fail) {
-      import(beside('ondemand/cmp-api.js')).then(function (x) { ok(x.cmpReaders); }, fail);
+      coming = import(beside('ondemand/cmp-api.js')).then(function (x) { ok(x.cmpReaders); }, fail);
     }, { parse: parse, now: now });
     // While a CMP's event waits for them the page view's findings are held,
     // as for a wasm piece (judged without that choice they could be false).
@@ -392,7 +400,27 @@ function run([config, net, [, , instantiate, Instance, Module], module, early, c
     poll = function () { watch(); need(); };
   }
 
+  // The monitor starts (`m.start`: from then on a state read at -1 is
+  // dated from the gestures and cookie changes kept until then,
+  // src/prestart.rs) once the adapters the consent step asked for came,
+  // failed or ADAPTERS_WAIT_MS passed: IAB TCF and GPP tell of a choice
+  // only through the listener they register, and their first callback
+  // (the state found) is dated so. A page view that ends, and `rest()`,
+  // start at once (this step again, nothing to wait for).
   function begin() {
+    var c = coming;
+    if (c) {
+      coming = null;
+      step--;
+      paused = 1;
+      var on = function () {
+        if (paused && step < steps.length) idle();
+        paused = 0;
+      };
+      c.then(on, on);
+      W.setTimeout(on, ADAPTERS_WAIT_MS);
+      return;
+    }
     page.start();
     if (flush) receive('k', 0, ['flush']);
   }

@@ -1,16 +1,19 @@
-/* The page adapters of the CMPs' own APIs (OneTrust, Cookiebot, Didomi,
+/* The page adapters of IAB TCF and GPP (`__tcfapi`, `__gpp`, or their
+ * locator frames) and of the CMPs' own APIs (OneTrust, Cookiebot, Didomi,
  * CookieYes, Klaro, vanilla-cookieconsent, Osano, Usercentrics): how to read each one's
- * live state, in its own terms. Only pages with one of these CMPs need
+ * live state, in its own terms. Only pages with one of these need
  * them: the snippet serves them on demand (dist/ondemand/cmp-api.js, an ES
  * module the brain imports when www/consent.js sees one of their globals
- * or events; tools/bundle.mjs); the extension has them inline
+ * or events, or runs in a frame; tools/bundle.mjs); the extension has them inline
  * (tools/pack-extension.mjs).
  *
  * `cmpReaders(x)` gets www/consent.js's helpers — `x.w` the window,
  * `x.cmp(id, choices, decided, restored, at)` (choices: [names, 1/0 each]
  * of the CMP's categories, then the same of its services where it records
- * choices per service), `x.pairs`, `x.flag`, `x.fn`,
- * `x.guard` — and returns `{id: read(restored, at)}`: each reads its CMP
+ * choices per service), `x.pairs`, `x.flag`, `x.bool`, `x.fn`, `x.on`,
+ * `x.guard`, the sink (`x.sink.tcf`, `.gpp`), `x.when(restored)` (when a
+ * state read now took effect), `x.last` (the last value passed on per
+ * source) and `x.parse` (the host's JSON.parse) — and returns `{id: read(restored, at)}`: each reads its CMP
  * now, passes the state on through `x.cmp` and returns false while the
  * CMP's API is missing. `at` (optional) is when the state took effect, for
  * a read asked by an event before the adapters were there. What the names
@@ -22,6 +25,87 @@ function cmpReaders(x) {
   var pairs = x.pairs;
   var cmp = x.cmp;
   var guard = x.guard;
+  var on = x.on;
+  var bool = x.bool;
+  var sink = x.sink;
+  var when = x.when;
+  var last = x.last;
+  // The page's list of numbers as a plain array (at most 100: GPP has a
+  // few sections).
+  function numbers(list) {
+    var out = [];
+    for (var i = 0; list && i < list.length && i < 100; i++) out.push(+list[i] | 0);
+    return out;
+  }
+  // ---- IAB TCF v2.2 and GPP 1.1: the page's API, or a locator frame ----
+  // Each registers its listener once (`readers.tcf()` / `.gpp()`: false
+  // while there is no API); its first callback is the state found (`when`
+  // gives -1: the monitor dates it, src/prestart.rs), later ones choices.
+  // A frame (or the page of a CMP loaded in a frame) reaches the API by
+  // postMessage to the ancestor holding `__tcfapiLocator` / `__gppLocator`.
+  function api(name) {
+    if (fn(w[name])) return w[name];
+    var frame = null;
+    for (var f = w; f && !frame; f = f === w.top ? null : f.parent) {
+      try { if (f !== w && f.frames[name + 'Locator']) frame = f; } catch (e) { /* cross-origin: keep walking */ }
+    }
+    if (!frame) return null;
+    var callbacks = {};
+    var n = 0;
+    on(w, 'message', function (e) {
+      var d = e.data;
+      if (typeof d === 'string' && d.indexOf(name + 'Return') > 0) d = x.parse(d);
+      var r = d && d[name + 'Return'];
+      if (r && callbacks[r.callId]) callbacks[r.callId](r.returnValue, r.success);
+    });
+    return function (command, a, b) {
+      var id = 'tagwatch' + (++n);
+      var cb = fn(a) ? a : b;   // __tcfapi(cmd, version, cb); __gpp(cmd, cb)
+      callbacks[id] = cb;
+      var msg = {};
+      msg[name + 'Call'] = { command: command, version: fn(a) ? '1.1' : a, parameter: undefined, callId: id };
+      frame.postMessage(msg, '*');
+    };
+  }
+  function tcf() {
+    var call = api('__tcfapi');
+    if (!call) return false;
+    var first = true;
+    call('addEventListener', 2, guard(function (d, ok) {
+      if (!ok || !d) return;
+      var applies = bool(d.gdprApplies);
+      var consents = (d.purpose && d.purpose.consents) || {};
+      var purposes = [];
+      for (var i = 1; i <= 11; i++) if (consents[i]) purposes.push(i);
+      var vendors = [];
+      var given = (d.vendor && d.vendor.consents) || {};
+      for (var id in given) if (given[id]) vendors.push(+id);
+      var key = applies + d.eventStatus + purposes + '|' + vendors;
+      var at = when(first);
+      first = false;
+      if (last.tcf === key) return;
+      last.tcf = key;
+      sink.tcf(applies, String(d.eventStatus || ''), purposes, vendors, at);
+    }));
+    return true;
+  }
+  function gpp() {
+    var call = api('__gpp');
+    if (!call) return false;
+    var first = true;
+    call('addEventListener', guard(function (evt, ok) {
+      var p = evt && evt.pingData;
+      if (!ok || !p || p.signalStatus !== 'ready') return;
+      var key = p.gppString + '|' + p.applicableSections;
+      if (last.gpp === key) return;
+      last.gpp = key;
+      sink.gpp(String(p.gppString || ''), numbers(p.applicableSections),
+        when(first && p.cmpDisplayStatus !== 'visible'));
+      first = false;
+    }));
+    return true;
+  }
+
   // Services read of one CMP at most: more than a site configures (tens);
   // a hostile list's length cannot keep the page busy.
   var MAX_SERVICES = 1000;
@@ -46,6 +130,8 @@ function cmpReaders(x) {
     cmp('usercentrics', out, fn(decided) ? decided() : decided, restored, at);
   }
   var readers = {
+    tcf: tcf,
+    gpp: gpp,
     onetrust: function (restored, at) {
       var ot = w.OneTrust;
       var active = w.OnetrustActiveGroups;

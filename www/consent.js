@@ -10,7 +10,8 @@
  * change, as the fallback and the re-check. Google Consent Mode commands
  * in `dataLayer` are passed on as claims to check, not as consent.
  *
- * sink (typed, as `Monitor`'s methods in src/lib.rs):
+ * sink (typed, as `Monitor`'s methods in src/lib.rs; `tcf` and `gpp` called
+ * by the adapters, www/cmp-api.js):
  *   cmp(id, names, granted, decided, at, services)   names: the CMP's own, one per line
  *     (`lines`), granted: 1/0 each; the last `services` names are service names
  *     (a CMP's per-service choices)
@@ -19,27 +20,29 @@
  *   tcf(gdprApplies, eventStatus, purposeIds, vendorIds, at)
  *   gpp(gppString, applicableSections, at)
  *   consent_mode(command, keys, values, at)   keys and values one per line
- * `adapters(ok, fail)` fetches the adapters of the CMPs' own APIs
- * (www/cmp-api.js) and calls `ok(cmpReaders)`, or `fail()`: asked for only
- * on pages where one of those CMPs shows.
+ * `adapters(ok, fail)` fetches the adapters of IAB TCF and GPP and of the
+ * CMPs' own APIs (www/cmp-api.js) and calls `ok(cmpReaders)`, or `fail()`:
+ * asked for only on pages where one of them shows.
  * Returns `poll()`: the host calls it on its sweeps (a CMP whose API loads
- * later is attached then); `poll.waiting()` is true while a CMP event
- * waits for the adapters. `at` is when the state took effect: -1 for a state found when the
+ * later is attached then); `poll.waiting()` is true while a CMP event,
+ * or a TCF or GPP API, waits for the adapters. `at` is when the state took effect: -1 for a state found when the
  * adapters start (restored from storage, or chosen before the monitor
  * started: the core dates it from what the loader kept), the time of the
  * visitor's click or key press when the choice came in that event's task
  * (the page's own handler for the same choice may already have loaded a
  * tag in it: `gesture()` gives it, else -1), else now. Every entry point
- * is guarded: a CMP that throws never reaches the page. `took` (optional):
- * `parse` and `now` as the host took them before the page's scripts ran
- * (the snippet's loader: a `postMessage` answer is parsed, and a time
- * read, by the browser's own), else the page's `JSON.parse` and
- * `performance.now` when called. */
+ * is guarded (`guard(fn)`, the host's: www/observe.js's in the brain,
+ * extension/page.js's in the extension's page world): a CMP that throws
+ * never reaches the page. `took`: `parse`
+ * and `now` as the host took them before the page's scripts ran (the
+ * snippet's loader: a `postMessage` answer is parsed, and a time read, by
+ * the browser's own; the extension's page world passes the page's
+ * `JSON.parse` and `performance.now`, called when needed: each shell
+ * writes its own, so the brain carries no default it never uses). */
 function watchConsent(sink, gesture, adapters, took) {
   var w = window;
   var heard = {};   // CMPs that already sent an event: later reads are not restored
   var last = {};    // last value passed on per source, to drop repeats
-  took = took || { parse: function (s) { return JSON.parse(s); }, now: function () { return w.performance.now(); } };
 
   // When a state read now took effect: restored (-1), the gesture being handled, or now.
   function when(restored) {
@@ -47,9 +50,6 @@ function watchConsent(sink, gesture, adapters, took) {
     return restored || g >= 0 ? g : took.now();
   }
 
-  function guard(fn) {
-    return function () { try { return fn.apply(this, arguments); } catch (e) { /* the CMP's problem, not the page's */ } };
-  }
   function on(target, name, fn) { try { target.addEventListener(name, guard(fn)); } catch (e) { /* no target */ } }
   function fn(v) { return typeof v === 'function'; }
   // A list as the sink takes it: one item per line. A line break inside an
@@ -58,13 +58,9 @@ function watchConsent(sink, gesture, adapters, took) {
   // still matches nothing, as it did whole.
   function lines(list) { return list.map(function (s) { return String(s).replace(/\n/g, '\ufffd'); }).join('\n'); }
   function flag(v) { return v ? 1 : 0; }
-  // The page's list of numbers as a plain array (at most 100: GPP has a
-  // few sections).
-  function numbers(list) {
-    var out = [];
-    for (var i = 0; list && i < list.length && i < 100; i++) out.push(+list[i] | 0);
-    return out;
-  }
+  // A boolean the CMP may leave out: true 1, false 0, anything else -1
+  // (TCF's `gdprApplies`, Usercentrics' choices).
+  function bool(v) { return v === true ? 1 : v === false ? 0 : -1; }
   // `{name: granted}` → [[names], [1/0 each]]; `value` maps a value to 1, 0
   // or anything else (dropped).
   function pairs(obj, value) {
@@ -93,78 +89,18 @@ function watchConsent(sink, gesture, adapters, took) {
       at === undefined ? when(restored) : at, svc[0].length);
   }
 
-  // ---- IAB TCF v2.2 and GPP 1.1: the page's API, or a locator frame ----
-  // A frame (or the page of a CMP loaded in a frame) reaches the API by
-  // postMessage to the ancestor holding `__tcfapiLocator` / `__gppLocator`.
-  function api(name) {
-    if (fn(w[name])) return w[name];
-    var frame = null;
-    for (var f = w; f && !frame; f = f === w.top ? null : f.parent) {
-      try { if (f !== w && f.frames[name + 'Locator']) frame = f; } catch (e) { /* cross-origin: keep walking */ }
-    }
-    if (!frame) return null;
-    var callbacks = {};
-    var n = 0;
-    on(w, 'message', function (e) {
-      var d = e.data;
-      if (typeof d === 'string' && d.indexOf(name + 'Return') > 0) d = took.parse(d);
-      var r = d && d[name + 'Return'];
-      if (r && callbacks[r.callId]) callbacks[r.callId](r.returnValue, r.success);
-    });
-    return function (command, a, b) {
-      var id = 'tagwatch' + (++n);
-      var cb = fn(a) ? a : b;   // __tcfapi(cmd, version, cb); __gpp(cmd, cb)
-      callbacks[id] = cb;
-      var msg = {};
-      msg[name + 'Call'] = { command: command, version: fn(a) ? '1.1' : a, parameter: undefined, callId: id };
-      frame.postMessage(msg, '*');
-    };
-  }
-  var attached = {};
-  function tcf() {
-    var call = api('__tcfapi');
-    if (!call) return false;
-    var first = true;
-    call('addEventListener', 2, guard(function (d, ok) {
-      if (!ok || !d) return;
-      var applies = d.gdprApplies === true ? 1 : d.gdprApplies === false ? 0 : -1;
-      var consents = (d.purpose && d.purpose.consents) || {};
-      var purposes = [];
-      for (var i = 1; i <= 11; i++) if (consents[i]) purposes.push(i);
-      var vendors = [];
-      var given = (d.vendor && d.vendor.consents) || {};
-      for (var id in given) if (given[id]) vendors.push(+id);
-      var key = applies + d.eventStatus + purposes + '|' + vendors;
-      var at = when(first);
-      first = false;
-      if (last.tcf === key) return;
-      last.tcf = key;
-      sink.tcf(applies, String(d.eventStatus || ''), purposes, vendors, at);
-    }));
-    return true;
-  }
-  function gpp() {
-    var call = api('__gpp');
-    if (!call) return false;
-    var first = true;
-    call('addEventListener', guard(function (evt, ok) {
-      var p = evt && evt.pingData;
-      if (!ok || !p || p.signalStatus !== 'ready') return;
-      var key = p.gppString + '|' + p.applicableSections;
-      if (last.gpp === key) return;
-      last.gpp = key;
-      sink.gpp(String(p.gppString || ''), numbers(p.applicableSections),
-        when(first && p.cmpDisplayStatus !== 'visible'));
-      first = false;
-    }));
-    return true;
-  }
-
-  // ---- The CMPs' own APIs: their adapters (www/cmp-api.js) come on demand ----
-  // Asked for once one of those CMPs shows (its global, or one of its
-  // events); an event heard before they are there is read when they come,
-  // dated from the event. `adapters(ok, fail)` hands over `cmpReaders`.
+  // ---- The adapters (www/cmp-api.js) come on demand ----
+  // IAB TCF and GPP's (their API, or a locator frame above a page in a
+  // frame) and the CMPs' own APIs'. Asked for once one of those shows (its
+  // global, a frame's parent, or one of the CMPs' events); an event heard
+  // before they are there is read when they come, dated from the event.
+  // TCF and GPP tell of a choice only through the listener the adapters
+  // register: while they are on their way the page view waits for them
+  // (`live`; the brain's start waits too, www/brain.js `begin`, so that the
+  // gestures until they come still date what they first read,
+  // src/prestart.rs). `adapters(ok, fail)` hands over `cmpReaders`.
   var GLOBALS = ['OneTrust', 'Cookiebot', 'Didomi', 'getCkyConsent', 'klaro', 'CookieConsent', 'Osano', 'UC_UI', '__ucCmp'];
+  var live = 0;
   var readers = null;
   var asked = 0;
   var failed = 0;
@@ -175,13 +111,17 @@ function watchConsent(sink, gesture, adapters, took) {
     asked = 1;
     try {
       adapters(function (make) {
-        try { readers = make({ w: w, cmp: cmp, pairs: pairs, flag: flag, fn: fn, guard: guard }); } catch (e) { failed = 1; return; }
+        try {
+          readers = make({ w: w, cmp: cmp, pairs: pairs, flag: flag, fn: fn, guard: guard, bool: bool, on: on,
+            sink: sink, when: when, last: last, parse: took.parse });
+        } catch (e) { failed = 1; return; }
         for (var id in pending) guard(readers[id])(false, pending[id]);
         pending = {};
         guard(attachReaders)();
       }, function () { failed = 1; });
     } catch (e) { failed = 1; }   // never a page view held for adapters that cannot come
   }
+  var attached = {};   // id -> its adapter found its CMP (read, listening)
   function attachReaders() {
     for (var id in readers) if (!attached[id]) attached[id] = readers[id](true);
   }
@@ -200,10 +140,8 @@ function watchConsent(sink, gesture, adapters, took) {
   on(w, 'OneTrustGroupsUpdated', read('onetrust'));
   ['CookiebotOnAccept', 'CookiebotOnDecline', 'CookiebotOnConsentReady'].forEach(function (e) { on(w, e, read('cookiebot')); });
   on(document, 'cookieyes_consent_update', read('cookieyes'));
-  on(w, 'cc:onConsent', read('vanilla-cookieconsent'));
-  on(w, 'cc:onChange', read('vanilla-cookieconsent'));
-  on(document, 'cmplz_status_change', recheck('complianz'));
-  on(document, 'cmplz_fire_categories', recheck('complianz'));
+  ['cc:onConsent', 'cc:onChange'].forEach(function (e) { on(w, e, read('vanilla-cookieconsent')); });
+  ['cmplz_status_change', 'cmplz_fire_categories'].forEach(function (e) { on(document, e, recheck('complianz')); });
   try {
     (w.didomiOnReady = w.didomiOnReady || []).push(guard(function () { reread('didomi', true); }));
     (w.didomiEventListeners = w.didomiEventListeners || []).push({ event: 'consent.changed', listener: guard(read('didomi')) });
@@ -214,7 +152,6 @@ function watchConsent(sink, gesture, adapters, took) {
   // (null: mixed, left unknown), each service by its name as a boolean key
   // beside them (`'Google Analytics': true`; its other keys are not
   // booleans). `type` `implicit`: consent the CMP applied without a choice.
-  function bool(v) { return v === true ? 1 : v === false ? 0 : -1; }
   function usercentrics(d) {
     if (!d || d.event !== 'consent_status' || !d.ucCategory) return;
     var restored = d.action === 'onSessionRestored' || d.action === 'onInitialPageLoad';
@@ -268,8 +205,7 @@ function watchConsent(sink, gesture, adapters, took) {
 
   // ---- Attach now, and on each poll while CMPs are still loading ----
   function attach(first) {
-    if (!attached.tcf) attached.tcf = tcf();
-    if (!attached.gpp) attached.gpp = gpp();
+    try { if (!live && (fn(w.__tcfapi) || fn(w.__gpp) || w !== w.top)) { live = 1; need(); } } catch (e) { /* not readable */ }
     for (var i = 0; i < GLOBALS.length && !asked; i++) {
       try { if (w[GLOBALS[i]]) need(); } catch (e) { /* a throwing global: not this one */ }
     }
@@ -278,7 +214,8 @@ function watchConsent(sink, gesture, adapters, took) {
   }
   guard(attach)(true);
   // The host calls it on its sweeps, which back off while nothing changes.
-  // `waiting()`: a CMP event (a choice) waits for the adapters. A state
+  // `waiting()`: a CMP event (a choice), or a TCF or GPP API, waits for the
+  // adapters (`live`: a state there is read through them only). A state
   // merely restored is not waited for where a decided visitor's CMP cookie
   // holds it (the monitor waits for that cookie's reader itself); Usercentrics
   // keeps it in its own storage, readable only through its API (or its
@@ -292,7 +229,7 @@ function watchConsent(sink, gesture, adapters, took) {
   var poll = guard(attach);
   poll.waiting = function () {
     if (failed) return false;
-    if (unread && !readers) return true;
+    if ((unread || live) && !readers) return true;
     if (!liveOnly()) return false;
     need();
     return true;

@@ -6,8 +6,8 @@
  *     to `fn` as they come (the loader's buffered observer, or the
  *     extension's own), `o.drain()` what its observer holds undelivered;
  *     every same-origin frame document gets its own buffered observer
- *     (its deliveries to `o.hold(list, offset, label)` where the caller
- *     holds them to judge later, www/brain.js; else judged at once),
+ *     (its deliveries to `o.hold(list, offset, label)`: the brain holds
+ *     them to judge later, www/brain.js; the extension judges at once),
  *     made from that frame's window (an observer watches the timeline of
  *     its realm), found when the frame's `load` reaches the document (a
  *     capturing listener: a new frame, or its document replaced) and by a
@@ -34,10 +34,11 @@
  *     the monitor), backing off to FALLBACK_MS, and comes within
  *     SWEEP_SOON_MS of a DOM change (a MutationObserver: a marker element
  *     or a frame added).
- *   - times: `o.now()` where the caller has a clock the page cannot have
- *     replaced (the loader's, taken at parse time), else `performance.now`;
- *     cookie expiry dates against `o.date()` likewise (the loader's
- *     `Date.now`), else `Date.now`.
+ *   - times: `o.now()` (the brain: the loader's clock, taken at parse
+ *     time, which the page cannot have replaced; the extension: its
+ *     world's `performance.now`); cookie expiry dates against `o.date()`
+ *     likewise (the loader's `Date.now`). Each caller passes its own: no
+ *     default the brain would carry unused.
  *   - the browser's own, from the caller: `o.list(list)` the entries of a
  *     delivered list (`getEntries`), `o.records(observer)` what an
  *     observer holds undelivered (`takeRecords`), `o.on(target, type, fn,
@@ -77,6 +78,15 @@ var SWEEP_SOON_MS = 1000;
 // 15-18 ms of samples (docs/benchmarks.md, tenth round).
 var FALLBACK_MS = 60000;
 
+// `fn` that never throws: calls into a frame's realm and the page's
+// objects, and a CMP's callbacks. One for the scripts that share a scope
+// with this file: in the brain www/consent.js uses it too; the
+// extension's page world, which has www/consent.js without this file, has
+// its own (extension/page.js).
+function guard(fn) {
+  return function () { try { return fn.apply(this, arguments); } catch (e) { /* keep observing */ } };
+}
+
 function observe(m, o) {
   var W = window;
   var D = document;
@@ -93,10 +103,8 @@ function observe(m, o) {
   var dirty = true;   // something can have changed since the last full sweep
   var checks = o.check && o.events;
 
-  var now = o.now || function () { return perf.now(); };
+  var now = o.now;
   var on = o.on;
-  function guard(fn) { return function () { try { return fn.apply(this, arguments); } catch (e) { /* keep observing */ } }; }
-
   // One call into the monitor per delivery (`m.entries`: URLs and
   // initiator types one per line, four numbers each in a plain array).
   function judge(list, off, label) {
@@ -148,7 +156,7 @@ function observe(m, o) {
       // (its scripts broke PerformanceObserver) is not tried again.
       frames.push(f);
       f.obs = new w.PerformanceObserver(function (l) {
-        try { (o.hold || judge)(o.list(l), f.off, f.label); } catch (e) { /* a forged list */ }
+        try { o.hold(o.list(l), f.off, f.label); } catch (e) { /* a forged list */ }
       });
       f.obs.observe({ type: 'resource', buffered: true });
     } catch (e) { /* cross-origin, opaque or broken */ }
@@ -165,7 +173,7 @@ function observe(m, o) {
   }
 
   function expiry(list, at) {
-    var epoch = (o.date || Date.now)();
+    var epoch = o.date();
     for (var i = 0; i < list.length; i++) {
       if (typeof list[i].expires === 'number') m.expiry(String(list[i].name), list[i].expires, epoch, at);
     }

@@ -6,11 +6,12 @@
 //     cookies tell the consent, and the findings are decided on it.
 //   - GPP US decoder (dist/ondemand/gpp-us.wasm): the @iabgpp/cmpapi page
 //     (usnat), opt-out refused in the banner (as in cmp-npm.test.mjs).
-//   - The adapters of the CMPs' own APIs (dist/ondemand/cmp-api.js, from
-//     www/cmp-api.js): Cookiebot's page, choice refused in its banner; the
-//     findings are decided on the state its API gives; OneTrust refused
-//     while they are still on their way: read when they come; Didomi left
-//     alone while they never come: judged, not held (nothing waits).
+//   - The adapters of IAB TCF and GPP and of the CMPs' own APIs
+//     (dist/ondemand/cmp-api.js, from www/cmp-api.js): Cookiebot's page,
+//     choice refused in its banner; the findings are decided on the state
+//     its API gives; OneTrust refused while they are still on their way:
+//     read when they come; Didomi left alone while they never come: judged,
+//     not held (nothing waits); a TCF page whose adapters never come: held.
 //   - A page with none of these fetches none.
 //   - A page view that ends while its piece is still on its way is held:
 //     no finding judged without that consent, an `unmonitored` health
@@ -73,7 +74,7 @@ test('CMP cookies only, consent implied, policy.implied accept: as CookieYes say
   assertExactFindings(run.findings, [], 'CookieYes implied, policy.implied accept');
 });
 
-test('GPP usnat opt-out: the GPP US decoder is fetched, findings decided on GPP', { timeout: 90_000 }, async () => {
+test('GPP usnat opt-out: the GPP adapter and the GPP US decoder are fetched, findings decided on GPP', { timeout: 90_000 }, async () => {
   const seq0 = lastSeq();
   await refuseFlow(stack, {
     id: 'gpp',
@@ -82,7 +83,9 @@ test('GPP usnat opt-out: the GPP US decoder is fetched, findings decided on GPP'
     refused: () => trackingWithoutConsent(),
     refusedCategories: ['marketing'],
   });
-  assert.deepEqual(piecesServed(seq0), [['gpp-us.wasm', 200]]);
+  // The adapter that registers GPP's listener (www/cmp-api.js) first, then
+  // the decoder of the string it read.
+  assert.deepEqual(piecesServed(seq0), [['cmp-api.js', 200], ['gpp-us.wasm', 200]]);
 });
 
 test('a CMP with a live API: its adapters are fetched, findings decided on its state', { timeout: 90_000 }, async () => {
@@ -148,6 +151,25 @@ test('the page view ends before the CMP adapters arrive: findings held, reported
     },
   });
   assert.deepEqual(run.findings, [], 'nothing judged without the state the CMP adapters would read');
+  const health = run.posts.flatMap((p) => JSON.parse(p.body)).filter((r) => r.type === 'tagwatch-health');
+  assert.deepEqual(health.map((r) => [r.body.status, r.body.reason]), [['unmonitored', 'ondemand']]);
+});
+
+// IAB TCF tells of a choice only through the listener its adapter
+// registers (www/cmp-api.js): a page view with a TCF API waits for it.
+test('the page view ends before the IAB TCF adapters arrive: findings held, reported unmonitored', { timeout: 90_000 }, async () => {
+  const run = await runPageView(stack, 'cmp/tcf.html', {
+    // The adapters never come (a request that hangs).
+    before: (ctx) => ctx.page.route('**/tagwatch/ondemand/cmp-api.js', () => {}),
+    bootIntercom: false,
+    during: async ({ page }) => {
+      await page.waitForFunction(() => Array.isArray(window.tagwatch('findings')) && window.TW_CMP.ready, null, { timeout: 15000, polling: 50 });
+      await page.click('#tcf-reject');
+      await waitForIntercomBoot(page);
+      await waitForFrameEntries(page, [/\/messenger\/web\/metrics$/]);
+    },
+  });
+  assert.deepEqual(run.findings, [], 'nothing judged without the state the TCF adapter would read');
   const health = run.posts.flatMap((p) => JSON.parse(p.body)).filter((r) => r.type === 'tagwatch-health');
   assert.deepEqual(health.map((r) => [r.body.status, r.body.reason]), [['unmonitored', 'ondemand']]);
 });
