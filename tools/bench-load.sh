@@ -37,6 +37,7 @@ ORIGIN=https://shop.example
 OUT=$ROOT/target/bench-load
 
 die() { echo "bench-load: $*" >&2; exit 1; }
+. tools/collector-url.sh
 PG=${PG:-}
 CH=${CH:-}
 BACKEND=SQLite; [ -z "$PG" ] || BACKEND=PostgreSQL
@@ -106,20 +107,12 @@ if [ -n "$CH" ]; then
 fi
 KEY=$("$BIN" site add --origin "$ORIGIN" --db "$DB")
 TOKEN="bench-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
-# The log exists before the collector starts: the loop below may read it
-# before the background job's redirection has created it (seen at load 9–16).
+# The log exists before the collector starts (tools/collector-url.sh).
 : > "$OUT/collector.log"
 TAGWATCH_ADMIN_TOKEN=$TOKEN "$BIN" serve --listen 127.0.0.1:0 --db "$DB" "${EVENTS[@]}" \
   --rate 0 --client-rate 0 2> "$OUT/collector.log" &
 COLLECTOR_PID=$!
-COLLECTOR_URL=''
-for _ in $(seq 200); do
-  COLLECTOR_URL=$(sed -n 's/^tagwatch: listening on \(http:[^ ]*\)$/\1/p' "$OUT/collector.log")
-  [ -n "$COLLECTOR_URL" ] && break
-  kill -0 "$COLLECTOR_PID" 2>/dev/null || die "the collector exited: $(cat "$OUT/collector.log")"
-  sleep 0.1
-done
-[ -n "$COLLECTOR_URL" ] || die "the collector did not start: $(cat "$OUT/collector.log")"
+COLLECTOR_URL=$(collector_url "$OUT/collector.log" "$COLLECTOR_PID") || exit 1
 
 # CPU time (user + system, clock ticks) the collector used so far.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$COLLECTOR_PID/stat"; }

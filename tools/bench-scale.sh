@@ -36,6 +36,7 @@ OUT=${OUT:-$ROOT/target/bench-scale}
 DB_NAME=tw_bench_scale_$$
 
 die() { echo "bench-scale: $*" >&2; exit 1; }
+. tools/collector-url.sh
 log() { printf '==> %s\n' "$*" >&2; }
 for c in sqlite3 psql curl; do command -v "$c" >/dev/null || die "$c is missing"; done
 [ -x "$BIN" ] || die "$BIN is missing: cargo build --release -p tagwatch"
@@ -187,12 +188,7 @@ start_collector() {
   shift
   TAGWATCH_ADMIN_TOKEN=$TOKEN "$BIN" serve --listen 127.0.0.1:0 --skip-integrity-check "$@" 2>"$OUT/$name.log" &
   PIDS+=($!)
-  for _ in $(seq 600); do
-    url=$(sed -n 's/^tagwatch: listening on \(http:[^ ]*\)$/\1/p' "$OUT/$name.log")
-    [ -n "$url" ] && { echo "$url"; return; }
-    sleep 0.1
-  done
-  die "the $name collector did not start: $(cat "$OUT/$name.log")"
+  collector_url "$OUT/$name.log" "$!" || die "the $name collector did not start"
 }
 stop_collectors() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; done

@@ -24,6 +24,7 @@ AT=${AT:-4}
 ORIGIN=https://shop.example
 OUT=$ROOT/target/bench-wal
 die() { echo "bench-wal: $*" >&2; exit 1; }
+. tools/collector-url.sh
 for c in wrk sqlite3 python3 curl; do command -v "$c" >/dev/null || die "$c is missing"; done
 [ -x "$BIN" ] || die "$BIN is missing: cargo build --release -p tagwatch"
 [ "$AT" -lt "$DURATION" ] || die "AT ($AT s) must be before the end of the load ($DURATION s)"
@@ -45,14 +46,7 @@ TOKEN="bench-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
 TAGWATCH_ADMIN_TOKEN=$TOKEN "$BIN" serve --listen 127.0.0.1:0 --db "$DB" \
   --rate 0 --client-rate 0 2> "$OUT/collector.log" &
 COLLECTOR_PID=$!
-URL=''
-for _ in $(seq 200); do
-  URL=$(sed -n 's/^tagwatch: listening on \(http:[^ ]*\)$/\1/p' "$OUT/collector.log")
-  [ -n "$URL" ] && break
-  kill -0 "$COLLECTOR_PID" 2>/dev/null || die "the collector exited: $(cat "$OUT/collector.log")"
-  sleep 0.1
-done
-[ -n "$URL" ] || die "the collector did not start"
+URL=$(collector_url "$OUT/collector.log" "$COLLECTOR_PID") || exit 1
 
 wrk -t2 -c32 -d"${DURATION}s" -s tools/wrk-report.lua "$URL" \
   -- "$OUT/batch.json" "$KEY" "$ORIGIN" random > "$OUT/wrk.txt" &
