@@ -138,41 +138,30 @@ test('no CMP cookie, no GPP, no CMP API: no piece is fetched', { timeout: 90_000
   assert.deepEqual(piecesServed(seq0), []);
 });
 
-test('the page view ends before the CMP adapters arrive: findings held, reported unmonitored', { timeout: 90_000 }, async () => {
-  const run = await runPageView(stack, 'cmp/cookiebot.html', {
-    // The adapters never come (a request that hangs); the cookie reader does.
-    before: (ctx) => ctx.page.route('**/tagwatch/ondemand/cmp-api.js', () => {}),
-    bootIntercom: false,
-    during: async ({ page }) => {
-      await page.waitForFunction(() => Array.isArray(window.tagwatch('findings')) && window.TW_CMP.ready, null, { timeout: 15000, polling: 50 });
-      await page.click('#CybotCookiebotDialogBodyButtonDecline');
-      await waitForIntercomBoot(page);
-      await waitForFrameEntries(page, [/\/messenger\/web\/metrics$/]);
-    },
+// A page view that ends while the adapters (www/cmp-api.js) are on their
+// way, after the visitor chose: a CMP's API event, or IAB TCF, which tells
+// of a choice only through the listener its adapter registers.
+for (const [what, file, button] of [
+  ['the CMP adapters', 'cmp/cookiebot.html', '#CybotCookiebotDialogBodyButtonDecline'],
+  ['the IAB TCF adapters', 'cmp/tcf.html', '#tcf-reject'],
+]) {
+  test(`the page view ends before ${what} arrive: findings held, reported unmonitored`, { timeout: 90_000 }, async () => {
+    const run = await runPageView(stack, file, {
+      // The adapters never come (a request that hangs).
+      before: (ctx) => ctx.page.route('**/tagwatch/ondemand/cmp-api.js', () => {}),
+      bootIntercom: false,
+      during: async ({ page }) => {
+        await page.waitForFunction(() => Array.isArray(window.tagwatch('findings')) && window.TW_CMP.ready, null, { timeout: 15000, polling: 50 });
+        await page.click(button);
+        await waitForIntercomBoot(page);
+        await waitForFrameEntries(page, [/\/messenger\/web\/metrics$/]);
+      },
+    });
+    assert.deepEqual(run.findings, [], `nothing judged without the state ${what} would read`);
+    const health = run.posts.flatMap((p) => JSON.parse(p.body)).filter((r) => r.type === 'tagwatch-health');
+    assert.deepEqual(health.map((r) => [r.body.status, r.body.reason]), [['unmonitored', 'ondemand']]);
   });
-  assert.deepEqual(run.findings, [], 'nothing judged without the state the CMP adapters would read');
-  const health = run.posts.flatMap((p) => JSON.parse(p.body)).filter((r) => r.type === 'tagwatch-health');
-  assert.deepEqual(health.map((r) => [r.body.status, r.body.reason]), [['unmonitored', 'ondemand']]);
-});
-
-// IAB TCF tells of a choice only through the listener its adapter
-// registers (www/cmp-api.js): a page view with a TCF API waits for it.
-test('the page view ends before the IAB TCF adapters arrive: findings held, reported unmonitored', { timeout: 90_000 }, async () => {
-  const run = await runPageView(stack, 'cmp/tcf.html', {
-    // The adapters never come (a request that hangs).
-    before: (ctx) => ctx.page.route('**/tagwatch/ondemand/cmp-api.js', () => {}),
-    bootIntercom: false,
-    during: async ({ page }) => {
-      await page.waitForFunction(() => Array.isArray(window.tagwatch('findings')) && window.TW_CMP.ready, null, { timeout: 15000, polling: 50 });
-      await page.click('#tcf-reject');
-      await waitForIntercomBoot(page);
-      await waitForFrameEntries(page, [/\/messenger\/web\/metrics$/]);
-    },
-  });
-  assert.deepEqual(run.findings, [], 'nothing judged without the state the TCF adapter would read');
-  const health = run.posts.flatMap((p) => JSON.parse(p.body)).filter((r) => r.type === 'tagwatch-health');
-  assert.deepEqual(health.map((r) => [r.body.status, r.body.reason]), [['unmonitored', 'ondemand']]);
-});
+}
 
 test('the CMP adapters still on their way, no choice heard: the page view is judged, not held', { timeout: 90_000 }, async () => {
   // A new visitor who leaves Didomi's banner alone (`?lazy=1`: Intercom on
