@@ -199,10 +199,12 @@ function sweep() {
 
 var poll = function () {};
 // The CMPs' API adapters are inline here (www/cmp-api.js), not fetched.
-// `took`: this world's JSON.parse and clock, called when needed (the
-// snippet's brain passes its loader's, taken at parse time).
+// `took`: this world's JSON.parse and clock, called when needed, and the
+// addEventListener taken above (the snippet's brain passes its loader's,
+// taken at parse time).
 poll = watchConsent(sink, function () { return gesture; }, function (ok) { ok(cmpReaders); },
-  { parse: function (s) { return JSON.parse(s); }, now: function () { return w.performance.now(); } }) || poll;   // www/consent.js
+  { parse: function (s) { return JSON.parse(s); }, now: function () { return w.performance.now(); },
+    on: function (target, type, fn) { try { listen.call(target, type, fn); } catch (e) { /* no target */ } } }) || poll;   // www/consent.js
 var tick = guard(sweep);
 tick();
 listen.call(doc, 'DOMContentLoaded', tick);

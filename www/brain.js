@@ -392,7 +392,7 @@ function run([config, net, [, , instantiate, Instance, Module], module, early, c
     // come on demand, beside the wasm.
     var watch = watchConsent(sink, gesture, function (ok, fail) {
       coming = import(beside('ondemand/cmp-api.js')).then(function (x) { ok(x.cmpReaders); }, fail);
-    }, { parse: parse, now: now });
+    }, { parse: parse, now: now, on: on });
     // While a CMP's event waits for them the page view's findings are held,
     // as for a wasm piece (judged without that choice they could be false).
     var send = m.flush;

@@ -10,7 +10,9 @@
  * `cmpReaders(x)` gets www/consent.js's helpers — `x.w` the window,
  * `x.cmp(id, choices, decided, restored, at)` (choices: [names, 1/0 each]
  * of the CMP's categories, then the same of its services where it records
- * choices per service), `x.pairs`, `x.flag`, `x.bool`, `x.fn`, `x.on`,
+ * choices per service), `x.pairs`, `x.flag`, `x.bool`, `x.fn`, `x.on` (a DOM listener
+ * added through the host's addEventListener, taken before the page's
+ * scripts ran: a locator frame's `message`),
  * `x.guard`, the sink (`x.sink.tcf`, `.gpp`), `x.when(restored)` (when a
  * state read now took effect), `x.last` (the last value passed on per
  * source) and `x.parse` (the host's JSON.parse) — and returns `{id: read(restored, at)}`: each reads its CMP

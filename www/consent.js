@@ -33,12 +33,14 @@
  * tag in it: `gesture()` gives it, else -1), else now. Every entry point
  * is guarded (`guard(fn)`, the host's: www/observe.js's in the brain,
  * extension/page.js's in the extension's page world): a CMP that throws
- * never reaches the page. `took`: `parse`
- * and `now` as the host took them before the page's scripts ran (the
- * snippet's loader: a `postMessage` answer is parsed, and a time read, by
+ * never reaches the page. `took`: `parse`,
+ * `now` and `on(target, type, fn)` (a listener added, never throwing) as
+ * the host took them before the page's scripts ran (the snippet's loader:
+ * a `postMessage` answer is parsed, a time read and a CMP's event heard by
  * the browser's own; the extension's page world passes the page's
- * `JSON.parse` and `performance.now`, called when needed: each shell
- * writes its own, so the brain carries no default it never uses). */
+ * `JSON.parse` and `performance.now`, called when needed, and the
+ * `addEventListener` it took when it ran: each shell writes its own, so
+ * the brain carries no default it never uses). */
 function watchConsent(sink, gesture, adapters, took) {
   var w = window;
   var heard = {};   // CMPs that already sent an event: later reads are not restored
@@ -50,7 +52,10 @@ function watchConsent(sink, gesture, adapters, took) {
     return restored || g >= 0 ? g : took.now();
   }
 
-  function on(target, name, fn) { try { target.addEventListener(name, guard(fn)); } catch (e) { /* no target */ } }
+  // Every DOM listener of the adapters (the CMPs' events, a locator
+  // frame's `message`) goes through the host's `on`: a tag that wraps the
+  // page's addEventListener to drop those event types hides no choice.
+  function on(target, name, fn) { took.on(target, name, guard(fn)); }
   function fn(v) { return typeof v === 'function'; }
   // A list as the sink takes it: one item per line. A line break inside an
   // item (no CMP or Consent Mode name has one, a page may) becomes U+FFFD,

@@ -2,7 +2,7 @@
 // cmp-fixtures.test.mjs), each one page view through runPageView. A CMP is
 // described by its page under /pages/, its id (the `consent.source` the
 // findings must carry) and how a visitor accepts, refuses and withdraws in
-// its own UI or API. The pages (tests/fixtures/pages/cmp/) belong to a
+// its own UI or API (`extra`: its page's query parameters, optional). The pages (tests/fixtures/pages/cmp/) belong to a
 // careless shop: Intercom loads once the banner is answered, whatever the
 // answer, and keeps running after a withdrawal (site.js).
 import assert from 'node:assert/strict';
@@ -77,6 +77,7 @@ export async function acceptFlow(stack, cmp) {
 /** Accepts, Intercom runs; withdraws in the CMP; Intercom left running (update + trackEvent after the grace period). */
 export async function withdrawFlow(stack, cmp) {
   const run = await runPageView(stack, cmp.page, {
+    extra: cmp.extra,
     bootIntercom: false,
     grace: GRACE_MS,
     during: async ({ page }) => {

@@ -14,6 +14,7 @@
 //     (GET /api/findings, GET /api/health).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { withdrawFlow } from './cmp-flows.mjs';
 import { cookieLifetimeExceeded, gpcIgnored, loadedWithoutConsent } from './expected.mjs';
 import {
   APP_ID, CANARIES, SHOP_ORIGIN, apiGet, assertExactFindings, assertNoCanaries, expect, findingKey, openPage, pollFindings, runPageView,
@@ -26,7 +27,7 @@ const EMAIL_PARTS = [EMAIL.split('@')[0], encodeURIComponent(EMAIL.split('@')[0]
 const FRAME_ENTRIES = [/\/messenger\/web\/metrics$/, /\/messenger\/web\/events$/];
 
 let stack;
-before(async () => { stack = await startStack({ siteCount: 46 }); }, { timeout: 120_000 });
+before(async () => { stack = await startStack({ siteCount: 47 }); }, { timeout: 120_000 });
 after(async () => { await stack?.stop(); }, { timeout: 30_000 });
 
 async function getJson(path) {
@@ -440,6 +441,21 @@ test('addEventListener dropping pagehide and visibilitychange listeners right af
   const run = await hostile('page-end-listeners-after', { during: nothingEscaped });
   assertExactFindings(run.findings, everything(), 'page-end listeners after');
   assert.deepEqual(run.health, []);
+});
+
+// The CMPs' consent events (OneTrust's `OneTrustGroupsUpdated`, …) dropped
+// by a wrapped `addEventListener` after the snippet: the consent adapters
+// listen through the loader's `on` (www/consent.js, www/cmp-api.js). The
+// visitor accepts in OneTrust, then withdraws; Intercom keeps running: the
+// withdrawal findings of cmp-fixtures.test.mjs's OneTrust page.
+test('addEventListener dropping the CMPs\' consent events right after the loader ran: a OneTrust acceptance (then a withdrawal) is still heard', { timeout: 90_000 }, async () => {
+  await withdrawFlow(stack, {
+    id: 'onetrust',
+    page: 'cmp/onetrust-hostile.html',
+    extra: { attack: 'cmp-events-dropped-after' },
+    accept: (page) => page.click('#onetrust-accept-btn-handler'),
+    withdraw: async (page) => { await page.click('#ot-sdk-btn'); await page.click('#onetrust-pc-sdk .ot-pc-refuse-all-handler'); },
+  });
 });
 
 test('Reflect.get hiding `user_hash` from the monitor before the snippet: no false identity finding (the glue reads page objects by `o[k]`)', { timeout: 90_000 }, async () => {
