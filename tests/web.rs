@@ -21,11 +21,14 @@ fn js(code: &str) -> JsValue {
         .expect("test script runs")
 }
 
-/// `www/observe.js` in the page: `window.observe`, `window.windowHost`.
+/// `www/observe.js` in the page: `window.observe`, `window.windowHost`,
+/// and `window.__on`, a listener added as the loader's `on` adds it (the
+/// `addEventListener` both are handed, taken by the loader in the snippet).
 fn load_observe() {
     js(&[
         OBSERVE_JS,
-        "\nwindow.observe = observe; window.windowHost = windowHost;",
+        "\nwindow.observe = observe; window.windowHost = windowHost;
+        window.__on = function (t, type, fn, opt) { try { t.addEventListener(type, fn, opt); } catch (e) {} };",
     ]
     .concat());
 }
@@ -111,7 +114,8 @@ async fn sleep(ms: i32) {
 /// into `window.__sent`.
 fn window_host() -> JsValue {
     load_observe();
-    js("window.__sent = []; return windowHost(function (u, b) { window.__sent.push([u, b]); return true; });")
+    js("window.__sent = []; return windowHost(function (u, b) { window.__sent.push([u, b]); return true; },
+        function (u) { return performance.getEntriesByName(u); }, window.__on);")
 }
 
 fn monitor_with(host: JsValue) -> Monitor {
@@ -663,7 +667,10 @@ fn flush_sends_one_batch_through_the_host_send_with_the_contract_envelope() {
 }
 
 /// `observe(m, o)` of www/observe.js on this page, with the loader's parts
-/// made here: a top observer, no Cookie Store events (cookies on sweeps).
+/// made here: a top observer, no Cookie Store events (cookies on sweeps),
+/// the browser's own entry lists, listeners and clocks (the snippet hands
+/// over the loader's), a frame's entries judged at once (the brain holds
+/// them until its start).
 /// The monitor goes to JavaScript (`m` is its JS object afterwards).
 fn observe(m: &JsValue) -> JsValue {
     // As the loader's: a page that broke entry lists gets no error from it.
@@ -672,7 +679,13 @@ fn observe(m: &JsValue) -> JsValue {
         return { store: window.cookieStore, events: false, cookies: function (h) { return h; },
                  entries: function (fn) { window.__judge = fn; },
                  drain: function () { window.__judge(top.takeRecords(), 0, 'top'); },
-                 poll: function () {} };");
+                 poll: function () {},
+                 list: function (l) { return l.getEntries(); },
+                 records: function (obs) { return obs.takeRecords(); },
+                 on: window.__on,
+                 hold: function (l, off, label) { window.__judge(l, off, label); },
+                 now: function () { return performance.now(); },
+                 date: function () { return Date.now(); } };");
     let observe: Function = js("return window.observe;").unchecked_into();
     let page = observe.call2(&JsValue::NULL, m, &o).expect("observe runs");
     let start: Function = Reflect::get(&page, &"start".into())
