@@ -451,7 +451,7 @@ test('addEventListener dropping pagehide and visibilitychange listeners right af
 test('addEventListener dropping the CMPs\' consent events right after the loader ran: a OneTrust acceptance (then a withdrawal) is still heard', { timeout: 90_000 }, async () => {
   await withdrawFlow(stack, {
     id: 'onetrust',
-    page: 'cmp/onetrust-hostile.html',
+    page: 'cmp/onetrust.html',
     extra: { attack: 'cmp-events-dropped-after' },
     accept: (page) => page.click('#onetrust-accept-btn-handler'),
     withdraw: async (page) => { await page.click('#ot-sdk-btn'); await page.click('#onetrust-pc-sdk .ot-pc-refuse-all-handler'); },
