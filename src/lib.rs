@@ -855,10 +855,10 @@ impl CookieNames {
 }
 
 impl Shell {
-    /// A page view with nothing yet, as a constant: [`Monitor::new`]
-    /// starts from it (a copy of its bytes, not a store for each field;
-    /// the host is the monitor's, not the shell's, so that this can be a
-    /// constant: docs/benchmarks.md, eleventh round, second pass).
+    /// A page view with nothing yet, as a constant: [`Monitor::reset`]
+    /// starts from it (a copy of its bytes, not a store for each field,
+    /// docs/benchmarks.md, eleventh round, second pass); no host (a
+    /// `JsValue` cannot be in a constant: `None` until `reset` sets it).
     const EMPTY: Shell = Shell {
         host: None,
         engine: Engine::EMPTY,
