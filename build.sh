@@ -89,14 +89,17 @@ monitor_wasm() {
 
 build() {
   phase "building the collector and CLI (target/release/tagwatch)"
-  cargo build --release -p tagwatch
+  cargo build --release -p tagwatch -p tagwatch-precompress
   phase "building the monitor (wasm)"
   monitor_wasm trap target/wasm-bindgen dist/tagwatch_bg.wasm
   # The on-demand pieces (src/pieces.rs), fetched only by pages that need them.
   pieces/build.sh dist/ondemand >/dev/null
   # The loader (dist/tagwatch.js) and the brain (dist/tagwatch_bg.js).
   node tools/bundle.mjs --glue target/wasm-bindgen/min.js --out dist
-  # Raw, gzip -9 and brotli; budgets in tests/e2e/size.test.mjs.
+  # Each served file's precompressed twins (FILE.gz by zopfli, FILE.br), for
+  # servers that send them (README, "Serve dist/").
+  node tools/sizes.mjs --served | xargs -d '\n' target/release/tagwatch-precompress
+  # Raw, gzip -9, brotli and the .gz twin; budgets in tests/e2e/size.test.mjs.
   node tools/sizes.mjs >&2
 }
 

@@ -10,10 +10,16 @@
 //     each file or directory directly under it is one piece (a directory's
 //     files together),
 //   * and except what is not served to pages: the browser extension
-//     (dist/extension/, dist/*.zip) and name maps (*.map, *.symbols).
+//     (dist/extension/, dist/*.zip) and name maps (*.map, *.symbols); and a
+//     served file's precompressed twins (FILE.gz, FILE.br, written by
+//     tools/precompress for servers that send them: README, "Serve
+//     dist/"), which are that file in another encoding, not files of their
+//     own. The budgets are measured with zlib's gzip -9 as before; the
+//     "zopfli" column is the .gz twin a server sends instead.
 //
-//   node tools/sizes.mjs [--dist DIR] [--json] [--check]
-//     --check  exit 1 when the loader or the every-page-view total is over budget
+//   node tools/sizes.mjs [--dist DIR] [--json] [--check] [--served]
+//     --check   exit 1 when the loader or the every-page-view total is over budget
+//     --served  print the served files' paths, one a line (what build.sh precompresses)
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -29,7 +35,7 @@ export const LOADER = 'tagwatch.js';
 /** Pieces fetched only on the pages that need them. */
 export const ONDEMAND_DIR = 'ondemand';
 // Not served to pages: the extension and name maps.
-const NOT_SERVED = [/^extension(\/|$)/, /\.zip$/, /\.map$/, /\.symbols$/];
+const NOT_SERVED = [/^extension(\/|$)/, /\.zip$/, /\.map$/, /\.symbols$/, /\.(gz|br|tmp)$/];
 
 function walk(dir) {
   return readdirSync(dir).sort().flatMap((f) => {
@@ -53,7 +59,18 @@ export function compressed(bytes, { text = false } = {}) {
   };
 }
 
-const sum = (xs) => xs.reduce((a, x) => ({ raw: a.raw + x.raw, gzip: a.gzip + x.gzip, brotli: a.brotli + x.brotli }), { raw: 0, gzip: 0, brotli: 0 });
+// A total's `zopfli` is known only when every file has its .gz twin.
+const sum = (xs) => xs.reduce((a, x) => ({
+  raw: a.raw + x.raw,
+  gzip: a.gzip + x.gzip,
+  brotli: a.brotli + x.brotli,
+  zopfli: a.zopfli == null || x.zopfli == null ? null : a.zopfli + x.zopfli,
+}), { raw: 0, gzip: 0, brotli: 0, zopfli: 0 });
+
+/** The served files under `dist` (absolute paths), by the rule above. */
+export function served(dist = join(ROOT, 'dist')) {
+  return walk(dist).filter((abs) => !NOT_SERVED.some((r) => r.test(relative(dist, abs).split(sep).join('/'))));
+}
 
 /**
  * Measures `dist`: { files: [{ path, raw, gzip, brotli, role: loader |
@@ -66,11 +83,10 @@ export function measure(dist = join(ROOT, 'dist')) {
     throw new Error(`${join(dist, LOADER)} missing: run ./build.sh build (it makes dist/)`);
   }
   const files = [];
-  for (const abs of walk(dist)) {
+  for (const abs of served(dist)) {
     const path = relative(dist, abs).split(sep).join('/');
-    if (NOT_SERVED.some((r) => r.test(path))) continue;
     const size = compressed(readFileSync(abs), { text: /\.(m?js|json|css|html)$/.test(path) });
-    const f = { path, ...size };
+    const f = { path, ...size, zopfli: existsSync(`${abs}.gz`) ? statSync(`${abs}.gz`).size : null };
     if (path === LOADER) f.role = 'loader';
     else if (path.startsWith(`${ONDEMAND_DIR}/`)) {
       f.role = 'ondemand';
@@ -93,9 +109,9 @@ export function measure(dist = join(ROOT, 'dist')) {
 /** The report as lines of text. */
 export function format(m) {
   const row = (label, s, note = '') =>
-    `  ${label.padEnd(40)} ${String(s.raw).padStart(8)} ${String(s.gzip).padStart(8)} ${String(s.brotli).padStart(8)}${note ? `  ${note}` : ''}`;
+    `  ${label.padEnd(40)} ${String(s.raw).padStart(8)} ${String(s.gzip).padStart(8)} ${String(s.brotli).padStart(8)} ${String(s.zopfli ?? '-').padStart(8)}${note ? `  ${note}` : ''}`;
   const over = (v, b) => (v > b ? `over the ${b} budget by ${v - b}` : `budget ${b}`);
-  const lines = [`  ${'shipped (bytes)'.padEnd(40)} ${'raw'.padStart(8)} ${'gzip -9'.padStart(8)} ${'brotli'.padStart(8)}`];
+  const lines = [`  ${'shipped (bytes)'.padEnd(40)} ${'raw'.padStart(8)} ${'gzip -9'.padStart(8)} ${'brotli'.padStart(8)} ${'zopfli'.padStart(8)}`];
   for (const f of m.files.filter((x) => x.role !== 'ondemand')) {
     lines.push(row(`dist/${f.path}`, f, f.role === 'loader' ? `loader: ${over(f.gzip, BUDGET.loaderGzip)}` : ''));
   }
@@ -118,6 +134,10 @@ if (import.meta.url === pathToFileURL(process.argv[1] || '').href) {
   } catch (e) {
     process.stderr.write(`sizes: ${e.message}\n`);
     process.exit(2);
+  }
+  if (args.includes('--served')) {
+    process.stdout.write(`${served(at >= 0 ? resolve(args[at + 1]) : undefined).join('\n')}\n`);
+    process.exit(0);
   }
   if (args.includes('--json')) process.stdout.write(`${JSON.stringify({ budget: BUDGET, ...m }, null, 1)}\n`);
   else process.stdout.write(`${format(m).join('\n')}\n`);

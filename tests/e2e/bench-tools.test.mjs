@@ -129,6 +129,9 @@ test('sizes: every page view is dist/ but on-demand pieces and what pages never 
     put('tagwatch-extension.zip', 'zip');
     put('tagwatch.js.map', '{}');
     put('brain_bg.wasm.symbols', '0:x');
+    // Precompressed twins are their file in another encoding, not files.
+    put('tagwatch.js.gz', 'g'.repeat(7));
+    put('tagwatch.js.br', 'b'.repeat(5));
     const m = measure(dist);
     const roles = Object.fromEntries(m.files.map((f) => [f.path, f.role]));
     assert.deepEqual(roles, {
@@ -145,6 +148,8 @@ test('sizes: every page view is dist/ but on-demand pieces and what pages never 
     assert.equal(m.everyPageView.gzip, gz('tagwatch.js') + gz('brain.js') + gz('brain_bg.wasm'));
     assert.equal(m.pieces[1].gzip, gz('ondemand/gpp/us.js') + gz('ondemand/gpp/us_bg.wasm'));
     assert.equal(m.loader.path, 'tagwatch.js');
+    assert.equal(m.loader.zopfli, 7, 'the .gz twin\'s size');
+    assert.equal(m.everyPageView.zopfli, null, 'a total with a file without its twin is unknown');
     for (const f of m.files) assert.ok(f.brotli > 0 && f.brotli <= f.raw + 16, `${f.path}: brotli ${f.brotli}`);
   } finally {
     rmSync(dist, { recursive: true, force: true });

@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync, existsSync } from 'node:fs';
 import { test } from 'node:test';
-import { BUDGET, format, measure } from '../../tools/sizes.mjs';
+import { BUDGET, format, measure, served } from '../../tools/sizes.mjs';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { DIST_BRAIN, DIST_JS, DIST_WASM, REPO_ROOT } from './harness.mjs';
 
@@ -31,6 +32,22 @@ test(`what every page view downloads stays within ${BUDGET.everyPageViewGzip} by
   const m = sizes();
   assert.equal(BUDGET.everyPageViewGzip, 30 * 1024);
   assert.ok(m.everyPageView.gzip <= BUDGET.everyPageViewGzip, `every page view downloads ${m.everyPageView.gzip} bytes gzip:\n${format(m).join('\n')}`);
+});
+
+// The precompressed twins a server sends in a file's place (README,
+// "Serve dist/"; tools/precompress): one stale twin would be a different
+// loader, brain or wasm for the visitors of that server, which no other
+// test would see (the test server sends the .br twin to Chromium).
+test('every served file has .gz and .br twins that decompress to it, the .gz no larger than gzip -9', () => {
+  const m = sizes();
+  for (const abs of served()) {
+    const bytes = readFileSync(abs);
+    for (const [ext, decode] of [['.gz', gunzipSync], ['.br', brotliDecompressSync]]) {
+      assert.ok(existsSync(abs + ext), `${abs}${ext} missing: ./build.sh build writes it (tools/precompress)`);
+      assert.ok(decode(readFileSync(abs + ext)).equals(bytes), `${abs}${ext} is not ${abs}: stale, run ./build.sh build`);
+    }
+  }
+  for (const f of m.files) assert.ok(f.zopfli <= f.gzip, `dist/${f.path}: the .gz twin (${f.zopfli}) is larger than gzip -9 (${f.gzip})`);
 });
 
 test('the shipped wasm is the optimised one (no debug or name sections)', () => {
