@@ -486,8 +486,7 @@ function run([config, net, [, , instantiate, Instance, Module], module, early, c
   if (sync) {
     try { wasm_bindgen(module, true); } catch (e) { return health('wasm_unavailable', name(e)); }
     go();
-    page.settle();
-    if (m.flush(now()) === false) held();
+    page.exit();   // read all, one batch sent, `held` where a piece is missing
   } else {
     warmed = warmer(module, String(config.site), policy);
     wasm_bindgen(module).then(go, function (e) { health('wasm_unavailable', name(e)); });

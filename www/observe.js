@@ -315,7 +315,9 @@ function windowHost(send, byName, on) {
     },
     // The shell's sweep in one call (src/host.rs): `1`/`0` per item. Each
     // read is guarded (a getter that throws: not there); `truthy` is asked
-    // of the host itself, which the extension answers its own way.
+    // of the host itself, which the extension answers its own way. The
+    // three readers are called as they are (none uses `this`): no closure
+    // around each, 3 bytes of the brain's gzip.
     present: function (globals, ids, scripts) {
       var self = this;
       var out = '';
@@ -328,9 +330,9 @@ function windowHost(send, byName, on) {
           out += v ? '1' : '0';
         }
       }
-      each(globals, function (p) { return self.truthy(p); });
-      each(ids, function (id) { return self.element(id); });
-      each(scripts, function (id) { return self.script(id); });
+      each(globals, self.truthy);
+      each(ids, self.element);
+      each(scripts, self.script);
       asked = [globals, ids, scripts];
       valued = 0;
       return answer = out;
