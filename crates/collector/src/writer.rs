@@ -39,8 +39,31 @@ pub enum Msg {
 pub struct Job {
     /// Prepared by the handler's task, off the writer thread.
     pub batch: PreparedBatch,
-    /// Why the store refused the batch, shared by the batches of a group.
-    pub done: oneshot::Sender<Result<(), Arc<StoreError>>>,
+    /// The batch handed back, with why the store refused it (shared by the
+    /// batches of a group), once it is committed or refused.
+    pub done: oneshot::Sender<Done>,
+}
+
+impl Job {
+    /// Tells the handler how its batch went, handing the batch back.
+    fn answer(self, result: Result<(), Arc<StoreError>>) {
+        let Job { batch, done } = self;
+        let _ = done.send(Done { batch, result });
+    }
+}
+
+/// What the writer hands back to a batch's handler: the result, and the
+/// batch itself, so that its records are freed on a runtime worker, the
+/// thread that allocated them (≈ 160 strings a golden batch), not on the
+/// writer thread. mimalloc frees a block from another thread through the
+/// page's cross-thread list: atomics paid by the writer, the serial bound
+/// of ingest, and a collection of that list paid again by the allocating
+/// worker (`_mi_page_free_collect`, 2–4.5 % of the collector's CPU under
+/// load: docs/benchmarks.md, "The HTTP workers' allocations", thirteenth
+/// round). If the handler is gone, the writer drops the batch itself.
+pub struct Done {
+    batch: PreparedBatch,
+    result: Result<(), Arc<StoreError>>,
 }
 
 /// Handle the HTTP layer keeps.
@@ -91,8 +114,11 @@ impl Writer {
                 .await
                 .map_err(|_| WriteError::Stopped)?;
             match wait.await {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(WriteError::Store(e)),
+                Ok(Done { batch, result }) => {
+                    // Freed here, on the runtime's thread (see `Done`).
+                    drop(batch);
+                    result.map_err(WriteError::Store)
+                }
                 Err(_) => Err(WriteError::Stopped),
             }
         }
@@ -304,7 +330,7 @@ fn commit_group(store: &dyn Store, group: Vec<Job>, events: &Events) {
             );
             let e = Arc::new(e);
             for job in group {
-                let _ = job.done.send(Err(e.clone()));
+                job.answer(Err(e.clone()));
             }
             return;
         }
@@ -316,7 +342,7 @@ fn commit_group(store: &dyn Store, group: Vec<Job>, events: &Events) {
             events.first_seen(&first_seen);
             record_releases(store, &batches, events);
             for job in group {
-                let _ = job.done.send(Ok(()));
+                job.answer(Ok(()));
             }
         }
         Err(group_error) => {
@@ -341,11 +367,9 @@ fn commit_group(store: &dyn Store, group: Vec<Job>, events: &Events) {
                     Ok(first_seen) => {
                         events.first_seen(&first_seen);
                         record_releases(store, &[&job.batch], events);
-                        let _ = job.done.send(Ok(()));
+                        job.answer(Ok(()));
                     }
-                    Err(e) => {
-                        let _ = job.done.send(Err(e));
-                    }
+                    Err(e) => job.answer(Err(e)),
                 }
             }
         }
