@@ -14,7 +14,7 @@
 # expressions everywhere it is called (-Oz: 2; −169 more). Both values are
 # the middle of a flat range (docs/benchmarks.md, ninth round).
 # No memory packing: the pass cuts the data into a segment per run of
-# non-zero bytes (≈ 80 segments here, most of them 1 byte: the dangling
+# non-zero bytes (86 segments here, 74 of them 1 byte: the dangling
 # pointers of the constant empty `Vec`s and `String`s in the shell's and
 # the engine's empty states), each with its own offset and length; the
 # zeros it saves compress to almost nothing, the segment headers do not:
