@@ -252,8 +252,8 @@ impl Monitor {
             }
             // Without the consent parsers the snapshot is read in one pass
             // ([`CookieNames::read`]), and the engine gets only its vendor
-            // cookies (the page's other cookies are not classified again on
-            // every change).
+            // cookies' names (the page's other cookies are not classified
+            // again on every change).
             #[cfg(feature = "parsers")]
             let consent = if s.started {
                 Vec::new()
@@ -268,9 +268,10 @@ impl Monitor {
             #[cfg(not(feature = "parsers"))]
             s.pieces.cookies(&mut s.engine, header, has_cmp, at);
             s.last_cookie = Some(header.into());
-            #[cfg(not(feature = "parsers"))]
-            let header = &vendor;
+            #[cfg(feature = "parsers")]
             s.engine.cookies(header, at);
+            #[cfg(not(feature = "parsers"))]
+            s.engine.cookie_names(vendor, at);
             s.sweep.activity = true;
         });
     }
@@ -815,14 +816,16 @@ struct CookieNames(Vec<(String, bool, Option<&'static str>)>);
 #[cfg(not(feature = "parsers"))]
 impl CookieNames {
     /// A snapshot read in one pass over its pairs, each name looked up in
-    /// the catalog and the consent cookies once per page view: the pairs the
-    /// engine judges (live, a name the catalog knows) as a header; its
+    /// the catalog and the consent cookies once per page view: the names the
+    /// engine judges (live, a name the catalog knows), for
+    /// `Engine::cookie_names` (not joined into a header it would split
+    /// again: 31 bytes of the wasm's gzip, thirteenth round); its
     /// consent cookies as [`prestart`] keeps them; whether it has a CMP's
     /// consent cookie that the cookie reader piece reads (`cmp::in_cookies`).
     /// (A busy page's start replays a few dozen snapshots; each pass over a
     /// header's pairs decodes every character.)
-    fn read(&mut self, header: &str) -> (String, prestart::Consent, bool) {
-        let mut out = String::new();
+    fn read<'h>(&mut self, header: &'h str) -> (Vec<&'h str>, prestart::Consent, bool) {
+        let mut out = Vec::new();
         let mut consent = Vec::new();
         let mut cmp = false;
         for (name, value) in tagwatch_core::cookie::pairs(header) {
@@ -842,12 +845,7 @@ impl CookieNames {
                 consent.push((of, cat(&[name, "=", value])));
             }
             if known && !name.is_empty() && !value.is_empty() {
-                if !out.is_empty() {
-                    out.push_str("; ");
-                }
-                out.push_str(name);
-                out.push_str("=");
-                out.push_str(value);
+                out.push(name);
             }
         }
         (out, consent, cmp)
@@ -976,17 +974,10 @@ mod tests {
                 .map(|k| parts[((x >> (k * 5 % 60)) as usize + k) % parts.len()])
                 .collect::<Vec<_>>()
                 .join("; ");
-            let mut vendor = String::new();
-            for (name, value) in tagwatch_core::cookie::pairs(&header) {
-                if !name.is_empty() && !value.is_empty() && catalog::classify_cookie(name).is_some()
-                {
-                    vendor = if vendor.is_empty() {
-                        cat(&[name, "=", value])
-                    } else {
-                        cat(&[&vendor, "; ", name, "=", value])
-                    };
-                }
-            }
+            // The names `Engine::cookies` would judge of the whole header.
+            let vendor: Vec<&str> = tagwatch_core::cookie::live_names(&header)
+                .filter(|name| catalog::classify_cookie(name).is_some())
+                .collect();
             let want = (
                 vendor,
                 prestart::consent_cookies(&header),

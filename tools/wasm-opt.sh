@@ -13,11 +13,22 @@
 # smaller raw but larger gzip, by 1,359 bytes), and one of at most 5
 # expressions everywhere it is called (-Oz: 2; −169 more). Both values are
 # the middle of a flat range (docs/benchmarks.md, ninth round).
+# No memory packing: the pass cuts the data into a segment per run of
+# non-zero bytes (86 segments here, 74 of them 1 byte: the dangling
+# pointers of the constant empty `Vec`s and `String`s in the shell's and
+# the engine's empty states), each with its own offset and length; the
+# zeros it saves compress to almost nothing, the segment headers do not:
+# −249 bytes gzip of the page's wasm (docs/benchmarks.md, thirteenth round).
+# Nor `local-cse` and `simplify-locals`: the locals they save make each
+# function's code less like the others' (−73 gzip, −107 brotli, +838 raw;
+# V8 does its own value numbering and register allocation, the
+# instructions a busy page view did not grow: same section).
 set -euo pipefail
 in=$1 out=$2
 shift 2
 exec "$(dirname "$0")/../node_modules/.bin/wasm-opt" -Oz --converge \
   --one-caller-inline-max-function-size=20 --always-inline-max-function-size=5 \
+  --skip-pass=memory-packing --skip-pass=local-cse --skip-pass=simplify-locals \
   --strip-debug --strip-producers --strip-target-features \
   --enable-bulk-memory --enable-reference-types --enable-nontrapping-float-to-int \
   --enable-sign-ext --enable-multivalue --enable-mutable-globals \

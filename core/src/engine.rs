@@ -435,8 +435,18 @@ impl Engine {
             crate::cmp::from_cookies_with(header, &self.policy.consent_names),
             now,
         );
+        self.cookie_names(cookie::live_names(header), now);
+    }
+
+    /// [`Engine::cookies`] of a snapshot already split: the live cookies'
+    /// names (non-empty name and value; those the catalog does not know
+    /// are skipped here). The page's shell reads each snapshot's pairs
+    /// once and hands over the names the catalog knows, not a header of
+    /// them joined that this split again (docs/benchmarks.md, thirteenth
+    /// round).
+    pub fn cookie_names<'a>(&mut self, names: impl IntoIterator<Item = &'a str>, now: u64) {
         let mut present = Vec::with_capacity(self.cookies.len());
-        for name in cookie::live_names(header) {
+        for name in names {
             // A cookie still there keeps what the catalog gave it (which
             // depends on its name only): only a new one is classified, not
             // every vendor cookie of every snapshot (a busy page's start
