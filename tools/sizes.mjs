@@ -128,18 +128,20 @@ export function format(m) {
 if (import.meta.url === pathToFileURL(process.argv[1] || '').href) {
   const args = process.argv.slice(2);
   const at = args.indexOf('--dist');
+  const dist = at >= 0 ? resolve(args[at + 1]) : undefined;
+  // The list alone (build.sh asks for it before the sizes) compresses nothing.
+  const list = args.includes('--served');
   let m;
   try {
-    m = measure(at >= 0 ? resolve(args[at + 1]) : undefined);
+    if (list) process.stdout.write(`${served(dist).join('\n')}\n`);
+    else m = measure(dist);
   } catch (e) {
     process.stderr.write(`sizes: ${e.message}\n`);
     process.exit(2);
   }
-  if (args.includes('--served')) {
-    process.stdout.write(`${served(at >= 0 ? resolve(args[at + 1]) : undefined).join('\n')}\n`);
-    process.exit(0);
+  if (m) {
+    if (args.includes('--json')) process.stdout.write(`${JSON.stringify({ budget: BUDGET, ...m }, null, 1)}\n`);
+    else process.stdout.write(`${format(m).join('\n')}\n`);
+    if (args.includes('--check') && (m.loader.gzip > BUDGET.loaderGzip || m.everyPageView.gzip > BUDGET.everyPageViewGzip)) process.exit(1);
   }
-  if (args.includes('--json')) process.stdout.write(`${JSON.stringify({ budget: BUDGET, ...m }, null, 1)}\n`);
-  else process.stdout.write(`${format(m).join('\n')}\n`);
-  if (args.includes('--check') && (m.loader.gzip > BUDGET.loaderGzip || m.everyPageView.gzip > BUDGET.everyPageViewGzip)) process.exit(1);
 }
