@@ -2,9 +2,10 @@
 // cmp-fixtures.test.mjs), each one page view through runPageView. A CMP is
 // described by its page under /pages/, its id (the `consent.source` the
 // findings must carry) and how a visitor accepts, refuses and withdraws in
-// its own UI or API (`extra`: its page's query parameters, optional). The pages (tests/fixtures/pages/cmp/) belong to a
-// careless shop: Intercom loads once the banner is answered, whatever the
-// answer, and keeps running after a withdrawal (site.js).
+// its own UI or API (`extra`: its page's query parameters, optional). The
+// pages (tests/fixtures/pages/cmp/) belong to a careless shop: Intercom
+// loads once the banner is answered, whatever the answer, and keeps
+// running after a withdrawal (site.js).
 import assert from 'node:assert/strict';
 import { loadedWithoutConsent, withdrawnAndIgnored } from './expected.mjs';
 import {
