@@ -8,8 +8,8 @@
  *   - takes the browser's own network and WebAssembly functions before the
  *     page's later scripts (the audited ones) can replace them (www/host.js),
  *     and what the brain needs of the page's built-ins after `load`: the text
- *     encoder, the clocks, `URL` (and the URLs it asks for, once the config
- *     is known), `Math.random`, the typed arrays, Global Privacy Control,
+ *     encoder, the clocks, `URL` and its serialiser (for the URLs it asks
+ *     for, once the config is known), `Math.random`, the typed arrays, Global Privacy Control,
  *     the user agent, the entry lists' `getEntries`, `takeRecords`,
  *     `performance.getEntriesByName`, the Cookie Store's `getAll` and
  *     `addEventListener` (docs/hostile-pages.md);
@@ -113,8 +113,9 @@ if (!pick(previous, 'loaded')) (function () {
   // (the cookies' expiry dates): few page scripts call either, and a tag
   // could filter its own out of what they answer.
   var store = pick(W, 'cookieStore');
-  var encode, taken;
+  var encode, taken, href;
   try {
+    href = URL.prototype.toJSON;
     taken = [W.Uint8Array, W.Float64Array, apply, describe(WA.Memory.prototype, 'buffer').get,
       describe(WA.Instance.prototype, 'exports').get, WA.Table.prototype.set, Date.now, navigator.globalPrivacyControl, perf.getEntriesByName, perf, pick(store, 'getAll'), store];
     var te = new W.TextEncoder();
@@ -126,6 +127,9 @@ if (!pick(previous, 'loaded')) (function () {
   function attr(name) { try { return script.getAttribute(name) || undefined; } catch (e) { /* no script */ } }
   function str(v) { try { return v === undefined ? v : String(v); } catch (e) { /* a throwing toString */ } }
   function tri(v) { return v === true ? 1 : v === false ? 0 : -1; }
+  // A URL's text by the serialiser taken when this script ran (`toJSON`
+  // answers what the `href` getter does, and names it in fewer bytes).
+  function url(u, b) { return apply(href, new URL(u, b), []); }
   function on(target, type, fn, capture) { try { apply(listen, target, [type, fn, capture]); } catch (e) { /* no such target */ } }
   function keep(kind, t, data) {
     if (brain) {
@@ -293,16 +297,16 @@ if (!pick(previous, 'loaded')) (function () {
   }
 
   // Waits for the page (a collector and a site are known by now). The
-  // URLs load() asks for are made now, mostly while this script runs (the
-  // snippet's config is queued before it or in its attributes): a page that
-  // breaks `URL`'s `href` after the snippet, before `load`, does not stop
-  // the start. Where they cannot be made, load() reports why.
+  // URLs load() asks for are made now, with the `URL`, its serialiser and
+  // `encodeURIComponent` taken when this script ran: a page that breaks
+  // them after the snippet, even one that gives its config only then, does
+  // not stop the start. Where they cannot be made, load() reports why.
   function schedule() {
     if (state || !config.collector || !config.site) return;
     state = 1;
     try {
-      urls = [new URL('tagwatch_bg.js', base).href, new URL('tagwatch_bg.wasm', base).href,
-        new URL('/config/' + escape(config.site), new URL(config.collector, location.href)).href];
+      urls = [url('tagwatch_bg.js', base), url('tagwatch_bg.wasm', base),
+        url('/config/' + escape(config.site), url(config.collector, location.href))];
     } catch (e) { /* load() reports it: wasm_unavailable */ }
     var sample = config.sample;
     drawn = random() < (typeof sample === 'number' ? sample : 1);
@@ -324,6 +328,9 @@ if (!pick(previous, 'loaded')) (function () {
     state = 2;
     try {
       var wasmUrl = urls[1];
+      // The wasm's and the config's requests carry no cookies (neither
+      // needs them) and no Referer (the collector learns nothing of the page).
+      var quiet = { credentials: 'omit', referrerPolicy: 'no-referrer' };
       import(urls[0]).then(function (m) { got = m; begin(); }, function () {
         state = 4;
         health('wasm_unavailable', 'BrainUnavailable');
@@ -332,20 +339,20 @@ if (!pick(previous, 'loaded')) (function () {
       // broken `compileStreaming`, a server that does not say
       // application/wasm) from the bytes.
       var bytes = function () {
-        return net.get(wasmUrl, { referrerPolicy: 'no-referrer' }).then(function (b) {
+        return net.get(wasmUrl, quiet).then(function (b) {
           if (!b) throw { name: 'NetworkError' };
           return apply(wasm[0], WA, [b]);
         });
       };
       var compiling;
       try {
-        compiling = apply(wasm[1], WA, [net.fetch(wasmUrl, { referrerPolicy: 'no-referrer' })]).then(null, function (e) {
+        compiling = apply(wasm[1], WA, [net.fetch(wasmUrl, quiet)]).then(null, function (e) {
           if (pick(e, 'name') === 'CompileError') throw e;
           return bytes();
         });
       } catch (e) { compiling = bytes(); }
       compiling.then(function (m) { compiled = m; begin(); }, function (e) { compiled = e || {}; begin(); });
-      net.get(urls[2], { credentials: 'omit', referrerPolicy: 'no-referrer' }, true).then(function (text) {
+      net.get(urls[2], quiet, true).then(function (text) {
         var c = null;
         try { c = parse(text); } catch (e) { /* not JSON: as no answer */ }
         // Off, or not drawn by the collector's sample: quiet.

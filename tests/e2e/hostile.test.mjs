@@ -27,7 +27,7 @@ const EMAIL_PARTS = [EMAIL.split('@')[0], encodeURIComponent(EMAIL.split('@')[0]
 const FRAME_ENTRIES = [/\/messenger\/web\/metrics$/, /\/messenger\/web\/events$/];
 
 let stack;
-before(async () => { stack = await startStack({ siteCount: 47 }); }, { timeout: 120_000 });
+before(async () => { stack = await startStack({ siteCount: 50 }); }, { timeout: 120_000 });
 after(async () => { await stack?.stop(); }, { timeout: 30_000 });
 
 async function getJson(path) {
@@ -376,6 +376,22 @@ test('URL objects\' href and toString throwing for the monitor right after the l
   assert.deepEqual(run.health, []);
   assert.equal(run.collectorRequests.filter((r) => new URL(r.url).pathname === `/config/${run.site}`).length, 1, 'one GET /config/<site>');
 });
+// A config the page gives only after the loader ran, after breaking what
+// the loader makes its URLs with (docs/hostile-pages.md): the URLs are made
+// then, with the `URL`, `encodeURIComponent` and URL serialiser the loader
+// took when it ran.
+for (const [attack, what] of [
+  ['url-href-after,config-late', 'URL objects\' href and toString throwing for the monitor'],
+  ['clock-url-after,config-late', 'URL and performance.now throwing for the monitor'],
+  ['uri-after,config-late', 'encodeURIComponent throwing for the monitor'],
+]) {
+  test(`the config given only after the loader ran, ${what} before it: the start asks for the brain, the wasm and /config/KEY all the same, every finding`, { timeout: 90_000 }, async () => {
+    const run = await hostile(attack, { during: nothingEscaped });
+    assertExactFindings(run.findings, everything(), attack);
+    assert.deepEqual(run.health, []);
+    assert.equal(run.collectorRequests.filter((r) => new URL(r.url).pathname === `/config/${run.site}`).length, 1, 'one GET /config/<site>');
+  });
+}
 for (const [attack, what, options, health] of [
   ['user-agent-after', '', {}, []],
   // fetch throwing before the snippet: a `tampered` report, written by the
