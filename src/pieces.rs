@@ -98,13 +98,13 @@ impl Pieces {
         &mut self,
         engine: &mut Engine,
         gpp: &str,
-        applicable: &[i32],
+        applicable: &[f64],
         restored: bool,
         at: u64,
     ) {
         let sections = applicable
             .iter()
-            .filter_map(|id| u16::try_from(*id).ok())
+            .filter_map(|id| u16::try_from(crate::int32(*id)).ok())
             .filter(|id| GPP_US_SECTION_IDS.contains(id))
             .fold(0u32, |bits, id| bits | 1 << id);
         if sections == 0 {
