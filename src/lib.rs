@@ -150,24 +150,25 @@ impl Monitor {
         user_agent: &str,
         loader: f64,
     ) {
-        let mut shell = Shell {
-            host: Some(host),
-            site: site.into(),
-            collector: collector.into(),
-            page_view: page_view_id(),
-            page_url: url::page_url(href),
-            user_agent: tagwatch_core::prefix(user_agent, 512).into(),
-            loader: ms(loader),
-            ..Shell::EMPTY
-        };
-        shell.engine.set_page(href);
-        if let Some(parts) = url::parse(collector) {
-            shell.engine.ignore_host(&parts.host);
-        }
-        // Not dropped where the monitor is busy (a call from inside a call:
-        // then it stays as it was) nor when replaced.
-        let shell = ManuallyDrop::new(shell);
-        self.with(|s| core::mem::forget(core::mem::replace(s, ManuallyDrop::into_inner(shell))));
+        // Not done where the monitor is busy (a call from inside a call:
+        // then it stays as it was); the page view before is left, not
+        // dropped. The fields set on the empty shell in place, not a shell
+        // made on the stack and copied in (78 bytes of the wasm's gzip,
+        // docs/benchmarks.md, fourteenth round).
+        self.with(|s| {
+            core::mem::forget(core::mem::replace(s, Shell::EMPTY));
+            s.host = Some(host);
+            s.site = site.into();
+            s.collector = collector.into();
+            s.page_view = page_view_id();
+            s.page_url = url::page_url(href);
+            s.user_agent = tagwatch_core::prefix(user_agent, 512).into();
+            s.loader = ms(loader);
+            s.engine.set_page(href);
+            if let Some(parts) = url::parse(collector) {
+                s.engine.ignore_host(&parts.host);
+            }
+        });
     }
 
     /// The site's policy (the contract's `config.policy`,
