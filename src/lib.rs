@@ -150,24 +150,25 @@ impl Monitor {
         user_agent: &str,
         loader: f64,
     ) {
-        let mut shell = Shell {
-            host: Some(host),
-            site: site.into(),
-            collector: collector.into(),
-            page_view: page_view_id(),
-            page_url: url::page_url(href),
-            user_agent: tagwatch_core::prefix(user_agent, 512).into(),
-            loader: ms(loader),
-            ..Shell::EMPTY
-        };
-        shell.engine.set_page(href);
-        if let Some(parts) = url::parse(collector) {
-            shell.engine.ignore_host(&parts.host);
-        }
-        // Not dropped where the monitor is busy (a call from inside a call:
-        // then it stays as it was) nor when replaced.
-        let shell = ManuallyDrop::new(shell);
-        self.with(|s| core::mem::forget(core::mem::replace(s, ManuallyDrop::into_inner(shell))));
+        // Not done where the monitor is busy (a call from inside a call:
+        // then it stays as it was); the page view before is left, not
+        // dropped. The fields set on the empty shell in place, not a shell
+        // made on the stack and copied in (78 bytes of the wasm's gzip,
+        // docs/benchmarks.md, fourteenth round).
+        self.with(|s| {
+            core::mem::forget(core::mem::replace(s, Shell::EMPTY));
+            s.host = Some(host);
+            s.site = site.into();
+            s.collector = collector.into();
+            s.page_view = page_view_id();
+            s.page_url = url::page_url(href);
+            s.user_agent = tagwatch_core::prefix(user_agent, 512).into();
+            s.loader = ms(loader);
+            s.engine.set_page(href);
+            if let Some(parts) = url::parse(collector) {
+                s.engine.ignore_host(&parts.host);
+            }
+        });
     }
 
     /// The site's policy (the contract's `config.policy`,
@@ -325,7 +326,8 @@ impl Monitor {
     /// conversion, an externref per item read back one by one, weighed ≈
     /// 0.8 KB gzip of the module and its glue; a line break inside a name
     /// came as U+FFFD), and for each 1 (granted) or
-    /// 0 (refused) (every id list crosses as an `Int32Array`), the last
+    /// 0 (refused) (every number list crosses as a `Float64Array`, each read as an
+    /// `Int32Array` holds it: [`int32`]), the last
     /// `services` of them service names (a CMP's per-service choices,
     /// `Google Analytics`, `hotjar`), whether the
     /// visitor decided (`decided`: 0 no, 1 yes, 2 the CMP applied consent
@@ -336,7 +338,7 @@ impl Monitor {
         &self,
         cmp: &str,
         names: &str,
-        granted: &[i32],
+        granted: &[f64],
         decided: u32,
         at: f64,
         services: u32,
@@ -349,7 +351,7 @@ impl Monitor {
             let Some(name) = lines.next() else {
                 break;
             };
-            choices.push((name, *g == 1));
+            choices.push((name, int32(*g) == 1));
         }
         let split = choices
             .len()
@@ -376,8 +378,8 @@ impl Monitor {
         &self,
         gdpr_applies: i8,
         event_status: &str,
-        purposes: &[i32],
-        vendors: &[i32],
+        purposes: &[f64],
+        vendors: &[f64],
         at: f64,
     ) {
         let applies = match gdpr_applies {
@@ -385,10 +387,10 @@ impl Monitor {
             0 => Some(false),
             _ => None,
         };
-        let ids = |list: &[i32]| -> Vec<u16> {
+        let ids = |list: &[f64]| -> Vec<u16> {
             let mut out = Vec::new();
             for id in list {
-                if let Ok(id) = u16::try_from(*id) {
+                if let Ok(id) = u16::try_from(int32(*id)) {
                     out.push(id);
                 }
             }
@@ -404,11 +406,17 @@ impl Monitor {
 
     /// An IAB GPP event with `signalStatus` `ready`: the GPP string and the
     /// `applicableSections`; `at` as for [`Monitor::cmp`].
-    pub fn gpp(&self, gpp: &str, sections: &[i32], at: f64) {
+    pub fn gpp(&self, gpp: &str, sections: &[f64], at: f64) {
         self.with(|s| {
             let (restored, at) = s.dated("gpp", at);
             #[cfg(feature = "parsers")]
-            s.engine.gpp(gpp, sections, restored, at);
+            {
+                let mut ids = Vec::new();
+                for id in sections {
+                    ids.push(int32(*id));
+                }
+                s.engine.gpp(gpp, &ids, restored, at);
+            }
             #[cfg(not(feature = "parsers"))]
             s.pieces.gpp(&mut s.engine, gpp, sections, restored, at);
             s.sweep.activity = true;
@@ -689,19 +697,19 @@ pub mod exports {
 
     /// [`Monitor::cmp`].
     #[wasm_bindgen]
-    pub fn cmp(cmp: &str, names: &str, granted: &[i32], decided: u32, at: f64, services: u32) {
+    pub fn cmp(cmp: &str, names: &str, granted: &[f64], decided: u32, at: f64, services: u32) {
         m().cmp(cmp, names, granted, decided, at, services);
     }
 
     /// [`Monitor::tcf`].
     #[wasm_bindgen]
-    pub fn tcf(gdpr_applies: i8, event_status: &str, purposes: &[i32], vendors: &[i32], at: f64) {
+    pub fn tcf(gdpr_applies: i8, event_status: &str, purposes: &[f64], vendors: &[f64], at: f64) {
         m().tcf(gdpr_applies, event_status, purposes, vendors, at);
     }
 
     /// [`Monitor::gpp`].
     #[wasm_bindgen]
-    pub fn gpp(gpp: &str, sections: &[i32], at: f64) {
+    pub fn gpp(gpp: &str, sections: &[f64], at: f64) {
         m().gpp(gpp, sections, at);
     }
 
@@ -895,6 +903,26 @@ impl Shell {
     }
 }
 
+/// A number as an `Int32Array` element holds it (ECMAScript's ToInt32:
+/// truncated towards zero, modulo 2^32; NaN and the infinities 0). The id
+/// lists cross as `Float64Array`s, as the entries' numbers do, and are read
+/// as the `Int32Array`s they crossed as before: one typed-array conversion
+/// in the module and in the glue, not two. `x` less the multiple of 2^32
+/// its quotient's integer part gives is exact (below 2^84 that part fits an
+/// `i64`; from 2^84 on every double is a multiple of 2^32), so truncating
+/// the rest and wrapping it to 32 bits is ToInt32 (no `trunc` or `%` in
+/// `core`).
+pub(crate) fn int32(x: f64) -> i32 {
+    const TWO_32: f64 = 4_294_967_296.0;
+    const TWO_84: f64 = 19_342_813_113_834_066_795_298_816.0;
+    // Also false for NaN.
+    if !(x > -TWO_84 && x < TWO_84) {
+        return 0;
+    }
+    let whole = (x / TWO_32) as i64 as f64;
+    (x - whole * TWO_32) as i64 as i32
+}
+
 /// The parts one after another. Not `concat()`: its length-overflow
 /// `expect` keeps `core::fmt`'s padding code in the module.
 pub(crate) fn cat(parts: &[&str]) -> String {
@@ -938,6 +966,70 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
 mod tests {
     use super::*;
     use alloc::vec;
+
+    /// `int32` is ECMAScript's ToInt32 (what an `Int32Array` element
+    /// holds), held to its definition (truncate, modulo 2^32) by std's
+    /// exact `trunc` and `rem_euclid`, on the edges and random doubles.
+    #[test]
+    fn int32_is_to_int32() {
+        let spec = |x: f64| -> i32 {
+            if !x.is_finite() {
+                return 0;
+            }
+            x.trunc().rem_euclid(4_294_967_296.0) as u32 as i32
+        };
+        let two = |e: i32| 2f64.powi(e);
+        let mut cases = vec![
+            0.0,
+            -0.0,
+            1.0,
+            1.5,
+            -1.5,
+            0.999,
+            -0.999,
+            5e-324,
+            -5e-324,
+            f64::MIN_POSITIVE,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MAX,
+            f64::MIN,
+            65535.0,
+            65536.0,
+            65535.9,
+            two(31),
+            -two(31),
+            two(31) - 1.0,
+            two(32),
+            two(32) + 5.0,
+            two(32) - 0.5,
+            -two(32) - 5.0,
+            two(52) + 1.0,
+            two(53) + 2.0,
+            two(63),
+            two(63) + two(11),
+            -two(63) - two(11),
+            two(84) + two(32),
+            two(84) + two(31),
+            1e300,
+            755.0,
+            1e3,
+        ];
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            cases.push(f64::from_bits(x));
+            // Doubles of every magnitude up to 2^90, both signs.
+            let m = (x >> 11) as f64 / two(53);
+            cases.push(if x & 1 == 1 { -m } else { m } * two((x >> 3 & 0x7f) as i32 - 30));
+        }
+        for c in cases {
+            assert_eq!(int32(c), spec(c), "{c:e} ({:#x})", c.to_bits());
+        }
+    }
 
     /// The one pass reads a snapshot as the three passes before it did:
     /// the live vendor cookies (`vendor_cookies`), the consent cookies

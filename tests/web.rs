@@ -270,7 +270,7 @@ fn cmp_and_tcf_signals_are_typed_and_drive_the_timeline() {
     m.cmp(
         "cookiebot",
         &names(&["preferences", "statistics", "marketing"]),
-        &[1, 1, 1],
+        &[1.0, 1.0, 1.0],
         1,
         -1.0,
         0,
@@ -281,7 +281,7 @@ fn cmp_and_tcf_signals_are_typed_and_drive_the_timeline() {
     m.cmp(
         "cookiebot",
         &names(&["preferences", "statistics", "marketing"]),
-        &[0, 0, 0],
+        &[0.0, 0.0, 0.0],
         1,
         500.0,
         0,
@@ -310,8 +310,8 @@ fn cmp_and_tcf_signals_are_typed_and_drive_the_timeline() {
     m.tcf(
         1,
         "tcloaded",
-        &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
-        &[755],
+        &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0],
+        &[755.0],
         900.0,
     );
     m.cookies("intercom-id-abc12345=x", 10.0);
@@ -326,7 +326,7 @@ fn cmp_and_tcf_signals_are_typed_and_drive_the_timeline() {
 fn osano_opt_out_is_read_in_the_core() {
     let m = new_monitor();
     let names = "ESSENTIAL\nSTORAGE\nMARKETING\nANALYTICS\nOPT_OUT";
-    m.cmp("osano", names, &[1, 1, 1, 1, 1], 1, -1.0, 0);
+    m.cmp("osano", names, &[1.0, 1.0, 1.0, 1.0, 1.0], 1, -1.0, 0);
     assert!(
         m.consent_now(10.0)
             .contains("\"marketing\":false,\"source\":\"osano\""),
@@ -368,7 +368,7 @@ fn a_choice_made_before_the_monitor_started_keeps_its_time() {
     m.cmp(
         "onetrust",
         "C0001\nC0002\nC0003\nC0004",
-        &[1, 1, 1, 1],
+        &[1.0, 1.0, 1.0, 1.0],
         1,
         -1.0,
         0,
@@ -407,7 +407,7 @@ fn a_state_restored_from_storage_counts_from_page_start() {
     );
     m.gesture(2000.0); // an unrelated click: the consent cookie was already there
     m.start(3000.0);
-    m.cmp("onetrust", "C0001\nC0003", &[1, 1], 1, -1.0, 0);
+    m.cmp("onetrust", "C0001\nC0003", &[1.0, 1.0], 1, -1.0, 0);
     assert_eq!(findings(&m, 3100.0), vec![]);
 }
 
@@ -833,7 +833,7 @@ fn a_cmps_per_service_choice_is_its_vendors_through_the_monitor() {
     m.cmp(
         "vanilla-cookieconsent",
         &names(&["necessary", "analytics", "ga", "hotjar"]),
-        &[1, 1, 1, 0],
+        &[1.0, 1.0, 1.0, 0.0],
         1,
         -1.0,
         2,
@@ -853,7 +853,7 @@ fn a_cmps_per_service_choice_is_its_vendors_through_the_monitor() {
     // A services count beyond the names (a page can call the sink) is all
     // services: no category, nothing panics.
     let m = new_monitor();
-    m.cmp("klaro", &names(&["hotjar"]), &[1], 1, -1.0, u32::MAX);
+    m.cmp("klaro", &names(&["hotjar"]), &[1.0], 1, -1.0, u32::MAX);
     m.cmp("klaro", "", &[], 1, -1.0, 7);
     m.start(5.0);
     entry(&m, hotjar, "script", 100.0, 100.0, 100.0, 20.0, "top");

@@ -239,11 +239,12 @@ cut(/\n    function passStringToWasm0\(arg, malloc, realloc\) \{\n[\s\S]*?\n    
 // index (an \`i32\` as its 4 bytes, little-endian as wasm's memory; an
 // \`f64\` where the module aligned it: \`Option<f64>\`'s value at +8, an
 // \`&[f64]\` allocated with alignment 8, as wasm-bindgen's own view
-// indexing assumes).
+// indexing assumes). The module takes no \`&[i32]\`: every number list
+// crosses as \`&[f64]\` (src/lib.rs \`int32\`), so the glue has one array
+// copy, not two (no \`Uint32Array\` view, no \`passArray32ToWasm0\`).
 cut(/\n    let cachedDataViewMemory0 = null;\n    function getDataViewMemory0\(\) \{\n[\s\S]*?\n    \}\n/, 'cached DataView', '\n');
 cut(/\n        cached\w+Memory0 = null;/g, 'cached views reset');
 cut(/\n    let cachedFloat64ArrayMemory0 = null;\n    function getFloat64ArrayMemory0\(\) \{\n[\s\S]*?\n    \}\n/, 'Float64Array view', '\n');
-cut(/\n    let cachedUint32ArrayMemory0 = null;\n    function getUint32ArrayMemory0\(\) \{\n[\s\S]*?\n    \}\n/, 'Uint32Array view', '\n');
 cut(/\n    let cachedUint8ArrayMemory0 = null;\n    function getUint8ArrayMemory0\(\) \{\n[\s\S]*?\n    \}\n/, 'Uint8Array view', `
     let cachedBuffer = null, cachedUint8, cachedFloat64;
     function getUint8ArrayMemory0() {
@@ -269,14 +270,6 @@ cut(/\n    let cachedUint8ArrayMemory0 = null;\n    function getUint8ArrayMemory
 `);
 cut(/\bgetDataViewMemory0\(\)\.setInt32\((.+?), (.+?), true\);/g, 'DataView setInt32', 'setInt32($1, $2);');
 cut(/\bgetDataViewMemory0\(\)\.setFloat64\((.+?), (.+?), true\);/g, 'DataView setFloat64', 'getFloat64ArrayMemory0()[($1) / 8] = $2;');
-cut(/\n    function passArray32ToWasm0\(arg, malloc\) \{\n[\s\S]*?\n    \}\n/, 'passArray32ToWasm0', `
-    function passArray32ToWasm0(arg, malloc) {
-        const n = arg.length, ptr = malloc(n * 4, 4) >>> 0;
-        for (let i = 0; i < n; i++) setInt32(ptr + 4 * i, arg[i]);
-        WASM_VECTOR_LEN = n;
-        return ptr;
-    }
-`);
 cut(/\n    function passArrayF64ToWasm0\(arg, malloc\) \{\n[\s\S]*?\n    \}\n/, 'passArrayF64ToWasm0', `
     function passArrayF64ToWasm0(arg, malloc) {
         const n = arg.length, ptr = malloc(n * 8, 8) >>> 0, m = getFloat64ArrayMemory0();
@@ -313,9 +306,9 @@ cut(/\n    function \w+\([^)]*\) \{\n[\s\S]*?\n    \}(?=\n)/g, 'number conversio
 // the copy functions take it themselves, not as two arguments at each of
 // their ~25 calls.
 cut(/\bpassStringToWasm0\((\w+), wasm\.__wbindgen_malloc, wasm\.__wbindgen_realloc\)/g, 'string copies\' allocator', 'passStringToWasm0($1)');
-cut(/\bpassArray(32|F64)ToWasm0\((\w+), wasm\.__wbindgen_malloc\)/g, 'array copies\' allocator', 'passArray$1ToWasm0($2)');
+cut(/\bpassArrayF64ToWasm0\((\w+), wasm\.__wbindgen_malloc\)/g, 'array copies\' allocator', 'passArrayF64ToWasm0($1)');
 cut(/\n    function passStringToWasm0\(arg, malloc, realloc\) \{\n/, 'passStringToWasm0 allocator', '\n    function passStringToWasm0(arg, malloc = wasm.__wbindgen_malloc, realloc = wasm.__wbindgen_realloc) {\n');
-cut(/\n    function passArray(32|F64)ToWasm0\(arg, malloc\) \{\n/g, 'passArray allocator', '\n    function passArray$1ToWasm0(arg, malloc = wasm.__wbindgen_malloc) {\n');
+cut(/\n    function passArrayF64ToWasm0\(arg, malloc\) \{\n/g, 'passArray allocator', '\n    function passArrayF64ToWasm0(arg, malloc = wasm.__wbindgen_malloc) {\n');
 
 // Exports: the ones the glue calls get short names (`wasm.monitor_entries`
 // → `wasm.a`), in the module and the glue; the ones it never names

@@ -116,8 +116,8 @@ function warm(d) {
     m.start(2);
     m.cookies('a=2; ' + WARM[3] + '=2', 3);
     m.tick(4);
-    m.cmp('onetrust', 'C0002', new Int32Array([1]), 1, 5, 0);
-    m.tcf(1, 'useractioncomplete', new Int32Array([1]), new Int32Array([1]), 6);
+    m.cmp('onetrust', 'C0002', [1], 1, 5, 0);
+    m.tcf(1, 'useractioncomplete', [1], [1], 6);
     m.consent_mode('update', 'analytics_storage', 'granted', 7);
     m.consent(1, 1, 1, 1, 8);
     m.tick(9);

@@ -175,22 +175,15 @@ impl ConsentMode {
             _ => return false,
         };
         self.commands = self.commands.saturating_add(1);
-        if !is_default {
-            for (k, v) in params {
-                if let (Some(i), Some(v)) = (index(k), value(v)) {
-                    if let Some(t) = self.types.get_mut(i) {
-                        t.update = Some(v);
-                    }
-                }
-            }
-            return true;
-        }
-        let rank = self.rank(params);
-        if rank == 0 {
+        // One loop for both commands (an update sets `update`, a default
+        // that applies sets `default` where its rank is not below the one
+        // in force): the pair lookups written once.
+        let rank = if is_default { self.rank(params) } else { 0 };
+        if is_default && rank == 0 {
             return true;
         }
         for (k, v) in params {
-            if *k == "wait_for_update" {
+            if is_default && *k == "wait_for_update" {
                 // Whole milliseconds: a fraction is cut off (no float parser,
                 // which would weigh more than the rest of this module in wasm).
                 let whole = crate::fields(crate::trim(v), b'.').next().unwrap_or("");
@@ -199,7 +192,9 @@ impl ConsentMode {
                 }
             } else if let (Some(i), Some(v)) = (index(k), value(v)) {
                 if let Some(t) = self.types.get_mut(i) {
-                    if rank >= t.rank {
+                    if !is_default {
+                        t.update = Some(v);
+                    } else if rank >= t.rank {
                         t.default = Some(v);
                         t.rank = rank;
                     }
