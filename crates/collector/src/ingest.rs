@@ -210,7 +210,7 @@ struct Texts<'a> {
 }
 
 /// Room for most texts [`Texts::shared`] writes (the evidence, consent
-/// states and `raw` of the golden batch: at most 154 bytes), so that the
+/// states and `raw` of the golden batch: at most 166 bytes), so that the
 /// scratch buffer grows once a batch, if at all.
 const SCRATCH_BYTES: usize = 256;
 
