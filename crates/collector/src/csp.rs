@@ -12,8 +12,8 @@ use tagwatch_core::catalog;
 use tagwatch_core::redact::redact_text;
 use tagwatch_core::report::read::{refuse_nul, Canonical};
 use tagwatch_core::url;
-use tagwatch_store::timefmt::iso_from_ms;
-use tagwatch_store::{FindingKind, FindingRecord, StoredEvidenceKind};
+use tagwatch_store::timefmt::{iso_from_ms, shared_iso_from_ms};
+use tagwatch_store::{FindingKind, FindingRecord, SharedText, StoredEvidenceKind};
 
 use crate::ingest::{truncate, Malformed, Parsed};
 use crate::scrub;
@@ -166,7 +166,9 @@ pub fn parse(
 
     let mut parsed = Parsed::default();
     parsed.sites.insert(site.to_owned());
-    let received_at = iso_from_ms(received_ms);
+    // What every record shares: one copy each.
+    let received_at = shared_iso_from_ms(received_ms);
+    let site_text = SharedText::from(site);
     // Identical violations of one request become one row with their count.
     let mut merged: BTreeMap<(String, String, String), FindingRecord> = BTreeMap::new();
     for v in violations {
@@ -207,8 +209,8 @@ pub fn parse(
         match merged.get_mut(&key) {
             Some(row) => {
                 row.count = row.count.saturating_add(1);
-                if at < row.at {
-                    row.at = at;
+                if at.as_str() < row.at.as_str() {
+                    row.at = at.into();
                 }
             }
             None => {
@@ -218,21 +220,21 @@ pub fn parse(
                     key,
                     FindingRecord {
                         release: None,
-                        site: site.to_owned(),
-                        page_view,
-                        page,
+                        site: site_text.clone(),
+                        page_view: page_view.into(),
+                        page: page.into(),
                         kind: FindingKind::CspBlocked,
-                        vendor: vendor.to_owned(),
+                        vendor: vendor.into(),
                         category,
-                        evidence,
+                        evidence: evidence.into(),
                         evidence_kind: StoredEvidenceKind::Csp,
-                        consent: "null".to_owned(),
+                        consent: "null".into(),
                         consent_source: None,
                         count: 1,
-                        at,
+                        at: at.into(),
                         received_at: received_at.clone(),
-                        user_agent,
-                        raw: stripped_raw(v.body),
+                        user_agent: user_agent.into(),
+                        raw: stripped_raw(v.body).into(),
                     },
                 );
             }

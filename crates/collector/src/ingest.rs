@@ -13,10 +13,10 @@ use tagwatch_core::report::read::{
     InventoryBody, SchemaVersion, Scrub, UsageIn,
 };
 use tagwatch_core::report::EvidenceKind;
-use tagwatch_store::timefmt::iso_from_ms;
+use tagwatch_store::timefmt::shared_iso_from_ms;
 use tagwatch_store::{
     Batch, FindingKind, FindingRecord, HealthRecord, InventoryHost, InventoryRecord,
-    InventoryVendor, StoredConsentSource, StoredEvidenceKind, Usage,
+    InventoryVendor, SharedText, StoredConsentSource, StoredEvidenceKind, Usage,
 };
 
 use crate::scrub;
@@ -133,50 +133,103 @@ fn normalize_inventory(body: &InventoryBody<'_>) -> (Vec<InventoryVendor>, Vec<I
 
 /// What every record of one report shares.
 struct Common {
-    page: String,
-    at: String,
-    received_at: String,
-    user_agent: String,
+    page: SharedText,
+    at: SharedText,
+    received_at: SharedText,
+    user_agent: SharedText,
+}
+
+/// The last text of one field made shared: the reports of a batch mostly
+/// share their site, page view, vendor and release, so a record holds the
+/// one copy of the report before it (a reference count's increment) and a
+/// new copy is made only for a text that differs from the last.
+#[derive(Default)]
+struct LastText(Option<SharedText>);
+
+impl LastText {
+    fn of(&mut self, text: &str) -> SharedText {
+        match &self.0 {
+            Some(last) if last.as_str() == text => last.clone(),
+            _ => self.0.insert(SharedText::from(text)).clone(),
+        }
+    }
+}
+
+/// The shared texts of a batch's reports' own fields ([`LastText`]).
+#[derive(Default)]
+struct Fields {
+    site: LastText,
+    page_view: LastText,
+    vendor: LastText,
+    release: LastText,
 }
 
 /// The stored `raw` of a finding: the body's properties that have no
 /// column of their own — `schema`, `at` and any the schema does not define
-/// (redacted) — as a JSON object with sorted keys. Every other property is
-/// in a column (`evidence` and `consent` as JSON, with their own unknown
-/// properties), so a finding's text is stored once, not twice.
-fn finding_raw(b: &FindingBody<'_>) -> String {
+/// (redacted) — as a JSON object with sorted keys, appended to `out`. Every
+/// other property is in a column (`evidence` and `consent` as JSON, with
+/// their own unknown properties), so a finding's text is stored once, not
+/// twice.
+fn finding_raw(b: &FindingBody<'_>, out: &mut String) {
     if b.extra.0.is_empty() {
         // Without the formatting machinery: one a finding.
-        let mut raw = String::with_capacity(32);
-        raw.push_str(r#"{"at":"#);
-        b.at.write_json(&mut raw);
-        raw.push_str(r#","schema":"#);
-        SchemaVersion.write_json(&mut raw);
-        raw.push('}');
-        return raw;
+        out.push_str(r#"{"at":"#);
+        b.at.write_json(out);
+        out.push_str(r#","schema":"#);
+        SchemaVersion.write_json(out);
+        out.push('}');
+        return;
     }
     let mut rest = b.extra.0.clone();
     rest.insert("at".into(), b.at.0.into());
     rest.insert("schema".into(), report::SCHEMA.into());
-    serde_json::Value::Object(rest).to_string()
+    out.push_str(&serde_json::Value::Object(rest).to_string());
 }
 
-/// The last finding's evidence and consent state, whose stored text is the
-/// last finding record's: the findings of a batch mostly share their
+/// The last finding's evidence, consent state and `raw`, whose stored text
+/// is the last finding record's: the findings of a batch mostly share their
 /// consent state (one page view, one moment: 12 of the golden batch's 15
-/// are the one before them) and often their evidence (several findings of
-/// one request: 5 of 15), whose text is then copied from that record, not
-/// written again (nor kept a second time here: 186 → 161 allocations a
-/// golden batch). The
+/// are the one before them), often their evidence (several findings of
+/// one request: 5 of 15) and their `raw` (found together: 7 of 15), whose
+/// text is then the one that record holds ([`SharedText`]), not written
+/// again (nor kept a second time here). The
 /// evidence is compared as sent, before redaction, so that an evidence
 /// equal to the last one is not redacted again either ([`reuse_evidence`]);
 /// the consent state once redacted (its redaction is a look at one field).
-#[derive(Default)]
 struct Texts<'a> {
     /// The last finding's evidence as sent.
     evidence: Option<Evidence<'a>>,
     /// The last finding's consent state, redacted.
     consent: Option<Consent<'a>>,
+    /// The last finding's `at` when its `raw` holds nothing else (no
+    /// property the schema does not define): then so is the `raw` of a
+    /// finding with the same `at` and nothing else.
+    raw_at: Option<u64>,
+    /// Where a new text is written before its one shared copy is made.
+    scratch: String,
+}
+
+/// Room for most texts [`Texts::shared`] writes (the evidence, consent
+/// states and `raw` of the golden batch: at most 166 bytes), so that the
+/// scratch buffer grows once a batch, if at all.
+const SCRATCH_BYTES: usize = 256;
+
+impl Texts<'_> {
+    fn new() -> Self {
+        Texts {
+            evidence: None,
+            consent: None,
+            raw_at: None,
+            scratch: String::with_capacity(SCRATCH_BYTES),
+        }
+    }
+
+    /// The text `write` appends, shared.
+    fn shared(&mut self, write: impl FnOnce(&mut String)) -> SharedText {
+        self.scratch.clear();
+        write(&mut self.scratch);
+        SharedText::from(self.scratch.as_str())
+    }
 }
 
 /// Before a finding's body is redacted: when its evidence is the last
@@ -188,7 +241,7 @@ fn reuse_evidence<'a>(
     b: &mut FindingBody<'a>,
     texts: &Texts<'a>,
     last: Option<&FindingRecord>,
-) -> Option<String> {
+) -> Option<SharedText> {
     let (sent, last) = (texts.evidence.as_ref()?, last?);
     if *sent != *b.evidence {
         return None;
@@ -224,28 +277,36 @@ fn kind_only<'a>(kind: EvidenceKind) -> Evidence<'a> {
 fn finding<'a>(
     b: &FindingBody<'a>,
     c: Common,
+    fields: &mut Fields,
     texts: &mut Texts<'a>,
-    evidence: Result<String, Evidence<'a>>,
+    evidence: Result<SharedText, Evidence<'a>>,
     last: Option<&FindingRecord>,
 ) -> FindingRecord {
     let evidence = evidence.unwrap_or_else(|sent| {
         texts.evidence = Some(sent);
-        b.evidence.to_json()
+        texts.shared(|out| b.evidence.write_json(out))
     });
     let consent = match (&texts.consent, last) {
         (Some(consent), Some(last)) if *consent == b.consent => last.consent.clone(),
         _ => {
             texts.consent = Some(b.consent.clone());
-            b.consent.to_json()
+            texts.shared(|out| b.consent.write_json(out))
         }
     };
-    let raw = finding_raw(b);
+    let alone = b.extra.0.is_empty();
+    let raw = match (texts.raw_at, last) {
+        (Some(at), Some(last)) if alone && at == b.at.0 => last.raw.clone(),
+        _ => {
+            texts.raw_at = alone.then_some(b.at.0);
+            texts.shared(|out| finding_raw(b, out))
+        }
+    };
     FindingRecord {
-        site: b.site.as_str().to_owned(),
-        page_view: b.page_view.as_str().to_owned(),
+        site: fields.site.of(b.site.as_str()),
+        page_view: fields.page_view.of(b.page_view.as_str()),
         page: c.page,
         kind: FindingKind::Monitor(b.finding),
-        vendor: b.vendor.as_str().to_owned(),
+        vendor: fields.vendor.of(b.vendor.as_str()),
         category: b.category,
         evidence,
         evidence_kind: StoredEvidenceKind::Monitor(b.evidence.kind),
@@ -259,14 +320,17 @@ fn finding<'a>(
         received_at: c.received_at,
         user_agent: c.user_agent,
         raw,
-        release: b.release.as_ref().map(|r| r.as_str().to_owned()),
+        release: b.release.as_ref().map(|r| fields.release.of(r.as_str())),
     }
 }
 
-fn health(b: &HealthBody<'_>, c: Common) -> HealthRecord {
+fn health(b: &HealthBody<'_>, c: Common, fields: &mut Fields) -> HealthRecord {
     HealthRecord {
-        site: b.site.as_str().to_owned(),
-        page_view: b.page_view.as_ref().map(|p| p.as_str().to_owned()),
+        site: fields.site.of(b.site.as_str()),
+        page_view: b
+            .page_view
+            .as_ref()
+            .map(|p| fields.page_view.of(p.as_str())),
         page: c.page,
         status: b.status,
         reason: b
@@ -278,15 +342,15 @@ fn health(b: &HealthBody<'_>, c: Common) -> HealthRecord {
         received_at: c.received_at,
         user_agent: c.user_agent,
         raw: b.to_json(),
-        release: b.release.as_ref().map(|r| r.as_str().to_owned()),
+        release: b.release.as_ref().map(|r| fields.release.of(r.as_str())),
     }
 }
 
-fn inventory(b: &InventoryBody<'_>, c: Common) -> InventoryRecord {
+fn inventory(b: &InventoryBody<'_>, c: Common, fields: &mut Fields) -> InventoryRecord {
     let (vendors, unclassified) = normalize_inventory(b);
     InventoryRecord {
-        site: b.site.as_str().to_owned(),
-        page_view: b.page_view.as_str().to_owned(),
+        site: fields.site.of(b.site.as_str()),
+        page_view: fields.page_view.of(b.page_view.as_str()),
         page: c.page,
         vendors,
         unclassified,
@@ -294,7 +358,7 @@ fn inventory(b: &InventoryBody<'_>, c: Common) -> InventoryRecord {
         received_at: c.received_at,
         user_agent: c.user_agent,
         raw: b.to_json(),
-        release: b.release.as_ref().map(|r| r.as_str().to_owned()),
+        release: b.release.as_ref().map(|r| fields.release.of(r.as_str())),
     }
 }
 
@@ -330,30 +394,32 @@ where
 /// Parses a body received at `received_ms` into what is stored of it.
 pub fn parse(body: &[u8], received_ms: i64) -> Result<Parsed, Malformed> {
     let mut batch = read::read(body).map_err(|e| Malformed(truncate(e.to_string())))?;
-    let received_at = iso_from_ms(received_ms);
+    let received_at = shared_iso_from_ms(received_ms);
     let mut parsed = Parsed::default();
     // Most reports are findings: their records are not moved again as the
     // list grows.
     parsed.batch.findings.reserve_exact(batch.0.len());
     let (mut pages, mut agents, mut ages) = (None, None, None);
-    let mut texts = Texts::default();
+    let mut texts = Texts::new();
+    let mut fields = Fields::default();
     for (i, report) in batch.0.iter_mut().enumerate() {
-        let Some((page, origin)) = cached(&mut pages, report.url.as_str(), scrub::page_and_origin)
-        else {
+        let Some((page, origin)) = cached(&mut pages, report.url.as_str(), |url| {
+            scrub::page_and_origin(url).map(|(page, origin)| (SharedText::from(page), origin))
+        }) else {
             return Err(Malformed(truncate(format!(
                 "item {i}: url: {:?} is not an http(s) URL with a host",
                 report.url.as_str()
             ))));
         };
         let user_agent = cached(&mut agents, report.user_agent.as_str(), |ua| {
-            redact_text(ua).into_owned()
+            SharedText::from(&*redact_text(ua))
         })
         .clone();
         parsed.register(report.body.site(), origin);
         let common = Common {
             page: page.clone(),
             at: cached(&mut ages, &report.age.0, |age| {
-                iso_from_ms(received_ms.saturating_sub(stored(*age)))
+                shared_iso_from_ms(received_ms.saturating_sub(stored(*age)))
             })
             .clone(),
             received_at: received_at.clone(),
@@ -367,16 +433,19 @@ pub fn parse(body: &[u8], received_ms: i64) -> Result<Parsed, Malformed> {
                 let last = parsed.batch.findings.last();
                 let evidence = reuse_evidence(b, &texts, last).ok_or_else(|| (*b.evidence).clone());
                 b.scrub();
-                let record = finding(b, common, &mut texts, evidence, last);
+                let record = finding(b, common, &mut fields, &mut texts, evidence, last);
                 parsed.batch.findings.push(record);
             }
             Body::Health(b) => {
                 b.scrub();
-                parsed.batch.health.push(health(b, common));
+                parsed.batch.health.push(health(b, common, &mut fields));
             }
             Body::Inventory(b) => {
                 b.scrub();
-                parsed.batch.inventories.push(inventory(b, common));
+                parsed
+                    .batch
+                    .inventories
+                    .push(inventory(b, common, &mut fields));
             }
         }
     }
@@ -505,11 +574,11 @@ mod tests {
     /// the findings beside it.
     fn alone_and_together(
         reports: &[Value],
-        text: impl Fn(&tagwatch_store::FindingRecord) -> &String,
+        text: impl Fn(&tagwatch_store::FindingRecord) -> &SharedText,
     ) -> (Vec<String>, Parsed) {
         let alone = reports
             .iter()
-            .map(|r| text(&parse_value(&json!([r])).expect("valid").batch.findings[0]).clone())
+            .map(|r| text(&parse_value(&json!([r])).expect("valid").batch.findings[0]).to_string())
             .collect();
         (
             alone,
@@ -599,6 +668,144 @@ mod tests {
         assert!(texts[0].contains(r#""analytics":true"#), "{}", texts[0]);
         assert!(texts[2].contains(r#""analytics":false"#), "{}", texts[2]);
         assert!(texts[4].contains(r#""analytics":null"#), "{}", texts[4]);
+    }
+
+    /// A finding's `raw` is the one it gets alone, whether its `at` is the
+    /// one before it (its text then the last record's) or not, with and
+    /// without properties the schema does not define, before or after it.
+    #[test]
+    fn each_finding_keeps_its_own_raw() {
+        let with = |at: u64, newer: Option<&str>| {
+            let mut r = finding_report("tw_abc");
+            r["body"]["at"] = json!(at);
+            if let Some(newer) = newer {
+                r["body"]["newer"] = json!(newer);
+            }
+            r
+        };
+        let reports = [
+            with(412, None),
+            with(412, None),
+            with(412, Some("a")),
+            with(412, Some("a")),
+            with(412, None),
+            with(7, None),
+            with(7, Some("b")),
+            with(7, None),
+        ];
+        let (alone, together) = alone_and_together(&reports, |f| &f.raw);
+        let texts: Vec<&str> = together
+            .batch
+            .findings
+            .iter()
+            .map(|f| f.raw.as_str())
+            .collect();
+        assert_eq!(texts, alone);
+        assert_eq!(texts[1], r#"{"at":412,"schema":1}"#);
+        assert_eq!(texts[3], r#"{"at":412,"newer":"a","schema":1}"#);
+        assert_eq!(texts[7], r#"{"at":7,"schema":1}"#);
+    }
+
+    /// Each record's site, page view, vendor, release, page, user agent
+    /// and times are the ones its report gives when parsed alone, whether
+    /// they equal the report's before it (one shared text) or not, across
+    /// findings, health reports and inventories.
+    #[test]
+    fn each_report_keeps_its_own_fields() {
+        let finding = |site: &str, pv: &str, vendor: &str, release: Option<&str>, url: &str| {
+            let mut r = finding_report(site);
+            r["body"]["page_view"] = json!(pv);
+            r["body"]["vendor"] = json!(vendor);
+            if let Some(release) = release {
+                r["body"]["release"] = json!(release);
+            }
+            r["url"] = json!(url);
+            r
+        };
+        let health = |site: &str, pv: Option<&str>, release: &str, ua: &str| {
+            let mut body = json!({"schema": 1, "site": site, "status": "ok", "release": release});
+            if let Some(pv) = pv {
+                body["page_view"] = json!(pv);
+            }
+            json!({"type": "tagwatch-health", "age": 20, "url": "https://shop.example/a",
+                "user_agent": ua, "body": body})
+        };
+        let inventory = |site: &str, pv: &str, age: u64| {
+            json!({"type": "tagwatch-inventory", "age": age, "url": "https://shop.example/b",
+                "user_agent": "UA", "body": {"schema": 1, "site": site, "page_view": pv,
+                "vendors": [], "unclassified": []}})
+        };
+        let (a, b) = ("https://shop.example/a", "https://shop.example/b");
+        let reports = [
+            finding("tw_a", "0000000000000001", "intercom", Some("r1"), a),
+            finding("tw_a", "0000000000000001", "intercom", Some("r1"), a),
+            finding("tw_b", "0000000000000001", "intercom", Some("r1"), a),
+            finding("tw_b", "0000000000000002", "hotjar", None, b),
+            health("tw_b", Some("0000000000000002"), "r2", "UA"),
+            health("tw_b", None, "r2", "UA 2"),
+            inventory("tw_b", "0000000000000002", 0),
+            finding("tw_b", "0000000000000002", "hotjar", Some("r2"), b),
+            inventory("tw_a", "0000000000000002", 3),
+            finding("tw_a", "0000000000000002", "intercom", Some("r1"), a),
+        ];
+        type Fields = [Option<String>; 8];
+        let fields = |p: &Parsed| -> Vec<Fields> {
+            let text = |t: &SharedText| Some(t.to_string());
+            let opt = |t: &Option<SharedText>| t.as_ref().map(ToString::to_string);
+            let f = p.batch.findings.iter().map(|f| {
+                let release = opt(&f.release);
+                [
+                    text(&f.site),
+                    text(&f.page_view),
+                    text(&f.vendor),
+                    release,
+                    text(&f.page),
+                    text(&f.user_agent),
+                    text(&f.at),
+                    text(&f.received_at),
+                ]
+            });
+            let h = p.batch.health.iter().map(|h| {
+                let (release, page_view) = (opt(&h.release), opt(&h.page_view));
+                [
+                    text(&h.site),
+                    page_view,
+                    None,
+                    release,
+                    text(&h.page),
+                    text(&h.user_agent),
+                    text(&h.at),
+                    text(&h.received_at),
+                ]
+            });
+            let i = p.batch.inventories.iter().map(|i| {
+                let release = opt(&i.release);
+                [
+                    text(&i.site),
+                    text(&i.page_view),
+                    None,
+                    release,
+                    text(&i.page),
+                    text(&i.user_agent),
+                    text(&i.at),
+                    text(&i.received_at),
+                ]
+            });
+            f.chain(h).chain(i).collect()
+        };
+        let alone: Vec<Parsed> = reports
+            .iter()
+            .map(|r| parse_value(&json!([r])).expect("valid"))
+            .collect();
+        let by_type = |of: &dyn Fn(&Parsed) -> bool| -> Vec<Fields> {
+            alone.iter().filter(|p| of(p)).flat_map(&fields).collect()
+        };
+        let mut expected = by_type(&|p| !p.batch.findings.is_empty());
+        expected.extend(by_type(&|p| !p.batch.health.is_empty()));
+        expected.extend(by_type(&|p| !p.batch.inventories.is_empty()));
+        let together = parse_value(&Value::from(reports.to_vec())).expect("valid");
+        assert_eq!(fields(&together), expected);
+        assert_eq!(expected.len(), reports.len());
     }
 
     #[test]

@@ -122,7 +122,7 @@ pub fn written<'a>(
 pub fn inserted(f: &FindingRecord, count: i64, at: &str, token: u64) -> Inserted {
     let state = written(f, count, at, token);
     Inserted {
-        site: f.site.clone(),
+        site: f.site.as_str().to_owned(),
         kind: VERSION,
         row: state.id,
         at: at.to_owned(),
@@ -237,16 +237,20 @@ pub fn version(f: &FindingState, token: u64) -> Version {
 pub fn health_written(h: &HealthRecord, token: u64, seq: u64) -> HealthState {
     HealthState {
         id: health_key(&h.site, &h.at, token, seq),
-        site: h.site.clone(),
-        page_view: h.page_view.clone(),
-        page: h.page.clone(),
+        site: h.site.as_str().to_owned(),
+        page_view: h.page_view.as_deref().map(str::to_owned),
+        page: h.page.as_str().to_owned(),
         status: h.status.as_str().to_owned(),
         reason: h.reason.clone(),
-        at: h.at.clone(),
-        received_at: h.received_at.clone(),
-        user_agent: h.user_agent.clone(),
+        at: h.at.as_str().to_owned(),
+        received_at: h.received_at.as_str().to_owned(),
+        user_agent: h.user_agent.as_str().to_owned(),
         raw: h.raw.clone(),
-        release: h.release.clone().and_then(unless_empty),
+        release: h
+            .release
+            .as_deref()
+            .map(str::to_owned)
+            .and_then(unless_empty),
     }
 }
 
@@ -309,10 +313,10 @@ pub fn inventory_inserted(inv: &InventoryRecord, token: u64) -> Inserted {
         .collect();
     let parts = InventoryParts::of(inv, id, release, vendors, hosts);
     Inserted {
-        site: inv.site.clone(),
+        site: inv.site.as_str().to_owned(),
         kind: INVENTORY_VERSION,
         row: id,
-        at: inv.at.clone(),
+        at: inv.at.as_str().to_owned(),
         digest: parts.digest(),
     }
 }

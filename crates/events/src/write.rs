@@ -105,8 +105,8 @@ fn latest_inventories(batch: &Batch) -> Vec<&InventoryRecord> {
 }
 
 /// A release as stored: `''` for none (`schema::V2_RELEASE`).
-fn release(r: &Option<String>) -> String {
-    quote(r.as_deref().unwrap_or(""))
+fn release(r: Option<&str>) -> String {
+    quote(r.unwrap_or(""))
 }
 
 /// The INSERT statements of a group commit (none for an empty table), and
@@ -143,7 +143,7 @@ pub fn inserts(batches: &[&Batch]) -> (Vec<String>, Vec<Inserted>) {
                     quote(&f.raw),
                     token.to_string(),
                     day(at),
-                    release(&f.release),
+                    release(f.release.as_deref()),
                 ],
             );
         }
@@ -153,15 +153,15 @@ pub fn inserts(batches: &[&Batch]) -> (Vec<String>, Vec<Inserted>) {
                 token,
                 u64::try_from(seq).unwrap_or(u64::MAX),
             ));
-            let nullable = |s: &Option<String>| s.as_deref().map_or("NULL".to_owned(), quote);
+            let nullable = |s: Option<&str>| s.map_or("NULL".to_owned(), quote);
             row(
                 &mut health,
                 &[
                     quote(&h.site),
-                    nullable(&h.page_view),
+                    nullable(h.page_view.as_deref()),
                     quote(&h.page),
                     quote(h.status.as_str()),
-                    nullable(&h.reason),
+                    nullable(h.reason.as_deref()),
                     quote(&h.at),
                     quote(&h.received_at),
                     quote(&h.user_agent),
@@ -169,7 +169,7 @@ pub fn inserts(batches: &[&Batch]) -> (Vec<String>, Vec<Inserted>) {
                     token.to_string(),
                     seq.to_string(),
                     day(&h.at),
-                    release(&h.release),
+                    release(h.release.as_deref()),
                 ],
             );
         }
@@ -230,7 +230,7 @@ pub fn inserts(batches: &[&Batch]) -> (Vec<String>, Vec<Inserted>) {
                     hd,
                     token.to_string(),
                     day(&inv.at),
-                    release(&inv.release),
+                    release(inv.release.as_deref()),
                 ],
             );
         }

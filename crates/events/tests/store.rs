@@ -162,7 +162,8 @@ fn finding(
         kind,
         vendor: vendor.into(),
         category: Some(Category::Marketing),
-        evidence: format!("{{\"kind\":\"request\",\"url\":\"https://{vendor}.example/x.js\"}}"),
+        evidence: format!("{{\"kind\":\"request\",\"url\":\"https://{vendor}.example/x.js\"}}")
+            .into(),
         evidence_kind: StoredEvidenceKind::Monitor(EvidenceKind::Request),
         consent_source: Some(StoredConsentSource::Known(Source::Tcf)),
         consent: r#"{"analytics":false,"functional":true,"marketing":false,"necessary":true,"source":"tcf"}"#
@@ -195,7 +196,7 @@ fn lifetime(
         at,
         received,
     );
-    f.evidence = format!(r#"{{"cookie":"{cookie}","days":{days},"kind":"cookie"}}"#);
+    f.evidence = format!(r#"{{"cookie":"{cookie}","days":{days},"kind":"cookie"}}"#).into();
     f.evidence_kind = StoredEvidenceKind::Monitor(EvidenceKind::Cookie);
     f.release = Some(release.into());
     f
@@ -262,7 +263,7 @@ fn health(site: &str, pv: Option<&str>, reason: Option<&str>, at: &str) -> Healt
     HealthRecord {
         release: None,
         site: site.into(),
-        page_view: pv.map(str::to_owned),
+        page_view: pv.map(Into::into),
         page: "https://shop.example/".into(),
         status: HealthStatus::ApiMissing,
         reason: reason.map(str::to_owned),
@@ -627,7 +628,7 @@ fn hostile_strings_come_back_byte_for_byte() {
             &at(1, ms),
             &at(1, ms),
         );
-        f.evidence = format!("{{\"x\":{}}}", serde_json::Value::from(*s));
+        f.evidence = format!("{{\"x\":{}}}", serde_json::Value::from(*s)).into();
         f.user_agent = (*s).into();
         f.raw = (*s).into();
         f.release = Some((*s).into());
@@ -762,7 +763,7 @@ fn retention_drops_whole_weeks() {
     // one row (the earliest `at`) and deletes it; ClickHouse drops the old
     // day's row and keeps the later one, with its own `at`.
     let mut early = cross_day.clone();
-    early.at = at(1, 7);
+    early.at = at(1, 7).into();
     p.commit(&[&Batch {
         findings: vec![early],
         ..Batch::default()

@@ -295,7 +295,7 @@ fn finding(pv: &str, cookie: &str, count: i64, at: &str) -> FindingRecord {
         kind: FindingKind::Monitor(FindingType::CookieBeforeConsent),
         vendor: "intercom".into(),
         category: Some(Category::Functional),
-        evidence: format!(r#"{{"cookie":"{cookie}","kind":"cookie"}}"#),
+        evidence: format!(r#"{{"cookie":"{cookie}","kind":"cookie"}}"#).into(),
         evidence_kind: StoredEvidenceKind::Monitor(EvidenceKind::Cookie),
         consent: r#"{"analytics":false,"functional":false,"marketing":false,"necessary":true}"#
             .into(),
@@ -312,7 +312,7 @@ fn health(pv: Option<&str>, at: &str) -> HealthRecord {
     HealthRecord {
         release: None,
         site: SITE.into(),
-        page_view: pv.map(str::to_owned),
+        page_view: pv.map(SharedText::from),
         page: "https://shop.example/".into(),
         status: HealthStatus::WasmUnavailable,
         reason: None,
@@ -1594,19 +1594,19 @@ fn postgres_migrates_a_version_2_database_and_keeps_its_data() {
                  consent, count, at, received_at, user_agent, raw)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             &[
-                &f.site,
-                &f.page_view,
-                &f.page,
+                &f.site.as_str(),
+                &f.page_view.as_str(),
+                &f.page.as_str(),
                 &f.kind.as_str(),
-                &f.vendor,
+                &f.vendor.as_str(),
                 &f.category.map(|c| c.as_str()),
-                &f.evidence,
-                &f.consent,
+                &f.evidence.as_str(),
+                &f.consent.as_str(),
                 &f.count,
-                &f.at,
-                &f.received_at,
-                &f.user_agent,
-                &f.raw,
+                &f.at.as_str(),
+                &f.received_at.as_str(),
+                &f.user_agent.as_str(),
+                &f.raw.as_str(),
             ],
         )
         .expect("finding");
@@ -1930,7 +1930,7 @@ fn two_releases() -> (Batch, Batch) {
         )],
         ..Batch::default()
     };
-    let r2 = Some("shop-1.1 \"β\" ' OR 1=1 --".to_owned());
+    let r2 = Some(SharedText::from("shop-1.1 \"β\" ' OR 1=1 --"));
     for f in &mut second.findings {
         f.release = r2.clone();
     }
@@ -2695,7 +2695,7 @@ fn collectors_meeting_a_new_page_view_at_once_store_it_once() {
                     for round in 0..ROUNDS {
                         let pv = format!("new{round}");
                         // A release none has seen either: its id too.
-                        let release = Some(format!("r{round}"));
+                        let release = Some(SharedText::from(format!("r{round}")));
                         let batch = Batch {
                             findings: vec![FindingRecord {
                                 release: release.clone(),

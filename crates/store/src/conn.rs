@@ -9,7 +9,7 @@
 //! the statement cache is keyed by them.
 
 use crate::schema::Dialect;
-use crate::StoreError;
+use crate::{SharedText, StoreError};
 
 /// A value bound to a statement parameter. Text borrows from the caller.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -41,6 +41,18 @@ impl<'a> From<Option<&'a str>> for Param<'a> {
 
 impl<'a> From<&'a Option<String>> for Param<'a> {
     fn from(s: &'a Option<String>) -> Self {
+        s.as_deref().into()
+    }
+}
+
+impl<'a> From<&'a SharedText> for Param<'a> {
+    fn from(s: &'a SharedText) -> Self {
+        Param::Text(s)
+    }
+}
+
+impl<'a> From<&'a Option<SharedText>> for Param<'a> {
+    fn from(s: &'a Option<SharedText>) -> Self {
         s.as_deref().into()
     }
 }

@@ -798,7 +798,7 @@ fn learn_types(known: &mut KnownTypes, types: &[&FindingRecord]) {
                 kinds.insert(f.kind.as_str());
             }
             None => {
-                known.insert(f.site.clone(), HashSet::from([f.kind.as_str()]));
+                known.insert(f.site.as_str().to_owned(), HashSet::from([f.kind.as_str()]));
             }
         }
     }
@@ -1458,7 +1458,10 @@ fn write_inventories<'a, C: Conn>(
     }
     let stored_id = |inv: &InventoryRecord| {
         stored
-            .get(&(inv.site.clone(), inv.page_view.clone()))
+            .get(&(
+                inv.site.as_str().to_owned(),
+                inv.page_view.as_str().to_owned(),
+            ))
             .copied()
     };
     let kept: Vec<(&InventoryRecord, i64)> = inventories

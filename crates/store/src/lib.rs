@@ -23,11 +23,14 @@ mod conn;
 mod db;
 mod postgres;
 pub mod schema;
+mod shared_text;
 mod sqlite;
 mod sqlite_static;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod timefmt;
+
+pub use shared_text::SharedText;
 
 #[cfg(test)]
 mod backend_tests;
@@ -123,33 +126,34 @@ impl StoredConsentSource {
     }
 }
 
-/// One finding report, ready to store.
+/// One finding report, ready to store. Its texts are [`SharedText`]: the
+/// records of one batch hold one copy of each value they share.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FindingRecord {
-    pub site: String,
-    pub page_view: String,
-    pub page: String,
+    pub site: SharedText,
+    pub page_view: SharedText,
+    pub page: SharedText,
     pub kind: FindingKind,
-    pub vendor: String,
+    pub vendor: SharedText,
     pub category: Option<Category>,
     /// Canonical JSON (sorted keys): part of the dedupe key.
-    pub evidence: String,
+    pub evidence: SharedText,
     /// `evidence.kind`, stored in a column of its own.
     pub evidence_kind: StoredEvidenceKind,
-    pub consent: String,
+    pub consent: SharedText,
     /// `consent.source`, stored in a column of its own; `None` when absent
     /// (CSP reports have no consent).
     pub consent_source: Option<StoredConsentSource>,
     pub count: i64,
     /// ISO 8601 UTC, ms precision: receive time − age.
-    pub at: String,
-    pub received_at: String,
-    pub user_agent: String,
+    pub at: SharedText,
+    pub received_at: SharedText,
+    pub user_agent: SharedText,
     /// The report's `body` as received (redacted), for forward
     /// compatibility.
-    pub raw: String,
+    pub raw: SharedText,
     /// The site's release the report named (`release` on the wire).
-    pub release: Option<String>,
+    pub release: Option<SharedText>,
 }
 
 impl FindingRecord {
@@ -163,17 +167,17 @@ impl FindingRecord {
 /// One `tagwatch-health` report, ready to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthRecord {
-    pub site: String,
-    pub page_view: Option<String>,
-    pub page: String,
+    pub site: SharedText,
+    pub page_view: Option<SharedText>,
+    pub page: SharedText,
     pub status: HealthStatus,
     pub reason: Option<String>,
-    pub at: String,
-    pub received_at: String,
-    pub user_agent: String,
+    pub at: SharedText,
+    pub received_at: SharedText,
+    pub user_agent: SharedText,
     pub raw: String,
     /// The site's release the report named (`release` on the wire).
-    pub release: Option<String>,
+    pub release: Option<SharedText>,
 }
 
 /// Usage numbers of one vendor or unclassified host in one page view.
@@ -220,20 +224,20 @@ pub struct InventoryHost {
 /// newer one for the same (site, page_view) replaces it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InventoryRecord {
-    pub site: String,
-    pub page_view: String,
-    pub page: String,
+    pub site: SharedText,
+    pub page_view: SharedText,
+    pub page: SharedText,
     /// Vendors, one entry per id (duplicates merged on ingest), sorted.
     pub vendors: Vec<InventoryVendor>,
     /// Unclassified hosts, one entry per host, sorted.
     pub unclassified: Vec<InventoryHost>,
     /// ISO 8601 UTC, ms precision: receive time − age.
-    pub at: String,
-    pub received_at: String,
-    pub user_agent: String,
+    pub at: SharedText,
+    pub received_at: SharedText,
+    pub user_agent: SharedText,
     pub raw: String,
     /// The site's release the report named (`release` on the wire).
-    pub release: Option<String>,
+    pub release: Option<SharedText>,
 }
 
 /// A finding type a site had never had before a commit: what `--webhook`
@@ -250,11 +254,11 @@ pub struct FirstSeen {
 impl FirstSeen {
     pub fn of(f: &FindingRecord) -> Self {
         Self {
-            site: f.site.clone(),
+            site: f.site.as_str().to_owned(),
             kind: f.kind,
-            vendor: f.vendor.clone(),
-            page: f.page.clone(),
-            at: f.at.clone(),
+            vendor: f.vendor.as_str().to_owned(),
+            page: f.page.as_str().to_owned(),
+            at: f.at.as_str().to_owned(),
         }
     }
 }

@@ -504,20 +504,20 @@ mod tests {
                          raw, dedupe)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                     rusqlite::params![
-                        f.site,
+                        f.site.as_str(),
                         format!("pv{i}"),
-                        f.page,
+                        f.page.as_str(),
                         f.kind.as_str(),
-                        f.vendor,
+                        f.vendor.as_str(),
                         f.category.map(|c| c.as_str()),
                         f.evidence_kind.as_str(),
-                        f.evidence,
-                        f.consent,
+                        f.evidence.as_str(),
+                        f.consent.as_str(),
                         f.count,
-                        f.at,
-                        f.received_at,
-                        f.user_agent,
-                        f.raw,
+                        f.at.as_str(),
+                        f.received_at.as_str(),
+                        f.user_agent.as_str(),
+                        f.raw.as_str(),
                         f.dedupe_key().to_vec()
                     ],
                 )
@@ -630,19 +630,19 @@ mod tests {
                      consent, count, at, received_at, user_agent, raw)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 rusqlite::params![
-                    f.site,
-                    f.page_view,
-                    f.page,
+                    f.site.as_str(),
+                    f.page_view.as_str(),
+                    f.page.as_str(),
                     f.kind.as_str(),
-                    f.vendor,
+                    f.vendor.as_str(),
                     f.category.map(|c| c.as_str()),
-                    f.evidence,
-                    f.consent,
+                    f.evidence.as_str(),
+                    f.consent.as_str(),
                     f.count,
-                    f.at,
-                    f.received_at,
-                    f.user_agent,
-                    f.raw
+                    f.at.as_str(),
+                    f.received_at.as_str(),
+                    f.user_agent.as_str(),
+                    f.raw.as_str()
                 ],
             )
             .expect("finding");
@@ -845,11 +845,11 @@ mod tests {
         while std::fs::metadata(&wal).map_or(0, |m| m.len()) < threshold + 1024 * 1024 {
             n += 1;
             let f = FindingRecord {
-                raw: big.clone(),
+                raw: big.as_str().into(),
                 ..finding(1, "2024-05-01T12:00:00.000Z")
             };
             let f = FindingRecord {
-                page_view: format!("{n:016x}"),
+                page_view: format!("{n:016x}").into(),
                 ..f
             };
             store

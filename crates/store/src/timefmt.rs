@@ -7,6 +7,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
+use crate::SharedText;
+
 /// Smallest and largest instants we render: years 1970 to 9999.
 const MIN_MS: i64 = 0;
 const MAX_MS: i64 = 253_402_300_799_999;
@@ -27,6 +29,22 @@ pub fn now_ms() -> i64 {
 /// eleventh round, for the instructions); held to the `time` crate's text
 /// by `formats_as_the_time_crate_does`.
 pub fn iso_from_ms(ms: i64) -> String {
+    iso_text(&iso_bytes(ms)).to_owned()
+}
+
+/// [`iso_from_ms`] as text the records of a batch share, copied once from
+/// the digits' buffer (not from a `String` made first).
+pub fn shared_iso_from_ms(ms: i64) -> SharedText {
+    SharedText::from(iso_text(&iso_bytes(ms)))
+}
+
+/// ASCII digits and separators: always UTF-8.
+fn iso_text(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).unwrap_or_default()
+}
+
+/// [`iso_from_ms`]'s bytes.
+fn iso_bytes(ms: i64) -> [u8; 24] {
     let ms = ms.clamp(MIN_MS, MAX_MS);
     let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
     let (year, month, day) = civil_from_days(days);
@@ -49,8 +67,7 @@ pub fn iso_from_ms(ms: i64) -> String {
             v /= 10;
         }
     }
-    // ASCII digits and separators: always UTF-8.
-    String::from_utf8(text.to_vec()).unwrap_or_default()
+    text
 }
 
 /// Year, month, day of a day count since 1970-01-01 (proleptic Gregorian;
@@ -182,6 +199,7 @@ mod tests {
         }
         for ms in [0, 951_782_400_000, 4_107_542_399_999, MAX_MS] {
             assert_eq!(iso_from_ms(ms), by_time(ms), "{ms}");
+            assert_eq!(shared_iso_from_ms(ms), by_time(ms), "{ms}");
         }
     }
 
