@@ -25,6 +25,7 @@ mod postgres;
 pub mod schema;
 mod sqlite;
 mod sqlite_static;
+mod sqlite_wal_vfs;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod timefmt;
