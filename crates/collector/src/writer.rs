@@ -1,7 +1,8 @@
 //! The writer: handlers send accepted batches over a bounded channel; a
 //! writer thread commits whatever is queued in one transaction (group
-//! commit) and only then tells each handler, which answers 204.
-//! "Acknowledged" therefore means "fsync'd".
+//! commit) and only then has each handler told (by a thread of its own,
+//! [`Answers`]), which answers 204. "Acknowledged" therefore means
+//! "fsync'd".
 //!
 //! One thread on SQLite; on PostgreSQL as many as the store has write
 //! connections (`Store::writers`): the thread that takes the queue takes
@@ -60,7 +61,8 @@ impl Job {
 /// of ingest, and a collection of that list paid again by the allocating
 /// worker (`_mi_page_free_collect`, 2–4.5 % of the collector's CPU under
 /// load: docs/benchmarks.md, "The HTTP workers' allocations", thirteenth
-/// round). If the handler is gone, the writer drops the batch itself.
+/// round). If the handler is gone, the answering thread ([`Answers`])
+/// drops the batch itself.
 pub struct Done {
     batch: PreparedBatch,
     result: Result<(), Arc<StoreError>>,
@@ -203,35 +205,92 @@ struct Queue {
     stopping: bool,
 }
 
-/// Runs the writer threads: this one and `store.writers() - 1` more.
+/// Runs the writer threads: this one and `store.writers() - 1` more, and
+/// the thread that answers their groups ([`Answers`]).
 fn run(store: &dyn Store, rx: mpsc::Receiver<Msg>, events: &Events) {
     let queue = Mutex::new(Queue {
         rx,
         purge: None,
         stopping: false,
     });
-    std::thread::scope(|scope| {
-        for n in 1..store.writers().max(1) {
-            let queue = &queue;
-            let spawned = std::thread::Builder::new()
-                .name(format!("tagwatch-writer-{n}"))
-                .spawn_scoped(scope, move || write_groups(store, queue, events));
-            if let Err(e) = spawned {
-                // Fewer threads: slower, not wrong.
+    let (to_answer, answering) = std::sync::mpsc::channel::<Vec<Answer>>();
+    // Two scopes: the answering thread ends when the last sender is gone,
+    // after every writer thread (the inner scope) has ended, so the outer
+    // scope's end waits for the last answers too.
+    std::thread::scope(|outer| {
+        let spawned = std::thread::Builder::new()
+            .name("tagwatch-answer".into())
+            .spawn_scoped(outer, move || {
+                for group in answering {
+                    for (job, result) in group {
+                        job.answer(result);
+                    }
+                }
+            });
+        let answers = Answers(match spawned {
+            Ok(_) => Some(to_answer),
+            Err(e) => {
+                // The writer answers itself: slower, not wrong.
                 tracing::warn!(
-                    event = "writer_thread_failed",
+                    event = "answer_thread_failed",
                     error = e.to_string().as_str(),
-                    "starting another writer thread failed ({e}); committing with fewer"
+                    "starting the answering thread failed ({e}); the writer answers"
                 );
+                None
             }
-        }
-        write_groups(store, &queue, events);
+        });
+        std::thread::scope(|scope| {
+            for n in 1..store.writers().max(1) {
+                let (queue, answers) = (&queue, &answers);
+                let spawned = std::thread::Builder::new()
+                    .name(format!("tagwatch-writer-{n}"))
+                    .spawn_scoped(scope, move || write_groups(store, queue, events, answers));
+                if let Err(e) = spawned {
+                    // Fewer threads: slower, not wrong.
+                    tracing::warn!(
+                        event = "writer_thread_failed",
+                        error = e.to_string().as_str(),
+                        "starting another writer thread failed ({e}); committing with fewer"
+                    );
+                }
+            }
+            write_groups(store, &queue, events, &answers);
+        });
+        drop(answers);
     });
+}
+
+/// A batch and how its commit went.
+type Answer = (Job, Result<(), Arc<StoreError>>);
+
+/// Answers committed (or refused) batches on a thread of its own, so that
+/// the writer goes on to its next group: each answer wakes the batch's
+/// handler task (a oneshot send, a tokio wake-up that may unpark a runtime
+/// worker), ≈ 16 a group commit, and a worker woken on the writer's core
+/// took it from the writer — ≈ 6 % of the writer thread's samples under
+/// load (docs/benchmarks.md, fourteenth round). One send a group instead.
+/// Nothing is answered before its commit has returned: acknowledged still
+/// means committed.
+struct Answers(Option<std::sync::mpsc::Sender<Vec<Answer>>>);
+
+impl Answers {
+    fn send(&self, group: Vec<Answer>) {
+        let unsent = match &self.0 {
+            Some(tx) => match tx.send(group) {
+                Ok(()) => return,
+                Err(std::sync::mpsc::SendError(group)) => group,
+            },
+            None => group,
+        };
+        for (job, result) in unsent {
+            job.answer(result);
+        }
+    }
 }
 
 /// One writer thread: takes the queue, takes what is queued (up to
 /// [`MAX_GROUP`] batches) and lets go of it, commits, and again.
-fn write_groups(store: &dyn Store, queue: &Mutex<Queue>, events: &Events) {
+fn write_groups(store: &dyn Store, queue: &Mutex<Queue>, events: &Events, answers: &Answers) {
     loop {
         let mut q = queue.lock().unwrap_or_else(PoisonError::into_inner);
         if q.stopping {
@@ -274,7 +333,7 @@ fn write_groups(store: &dyn Store, queue: &Mutex<Queue>, events: &Events) {
             continue;
         }
         drop(q);
-        commit_group(store, group, events);
+        commit_group(store, group, events, answers);
         // A purge chunk between groups, unless another thread holds the
         // queue (it steps the purge itself when nothing is queued).
         if let Ok(mut q) = queue.try_lock() {
@@ -297,7 +356,7 @@ fn step_purge(store: &dyn Store, q: &mut Queue) {
     }
 }
 
-fn commit_group(store: &dyn Store, group: Vec<Job>, events: &Events) {
+fn commit_group(store: &dyn Store, group: Vec<Job>, events: &Events, answers: &Answers) {
     if group.is_empty() {
         return;
     }
@@ -329,9 +388,7 @@ fn commit_group(store: &dyn Store, group: Vec<Job>, events: &Events) {
                 "the store is unreachable: {e}"
             );
             let e = Arc::new(e);
-            for job in group {
-                job.answer(Err(e.clone()));
-            }
+            answers.send(group.into_iter().map(|job| (job, Err(e.clone()))).collect());
             return;
         }
         other => other,
@@ -341,9 +398,7 @@ fn commit_group(store: &dyn Store, group: Vec<Job>, events: &Events) {
             // Logged (and queued for the webhook) before anyone hears back.
             events.first_seen(&first_seen);
             record_releases(store, &batches, events);
-            for job in group {
-                job.answer(Ok(()));
-            }
+            answers.send(group.into_iter().map(|job| (job, Ok(()))).collect());
         }
         Err(group_error) => {
             // One bad batch must not sink the others: retry one by one.
@@ -363,14 +418,11 @@ fn commit_group(store: &dyn Store, group: Vec<Job>, events: &Events) {
                     );
                     Arc::new(e)
                 });
-                match result {
-                    Ok(first_seen) => {
-                        events.first_seen(&first_seen);
-                        record_releases(store, &[&job.batch], events);
-                        job.answer(Ok(()));
-                    }
-                    Err(e) => job.answer(Err(e)),
-                }
+                let result = result.map(|first_seen| {
+                    events.first_seen(&first_seen);
+                    record_releases(store, &[&job.batch], events);
+                });
+                answers.send(vec![(job, result)]);
             }
         }
     }

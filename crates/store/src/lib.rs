@@ -26,6 +26,7 @@ pub mod schema;
 mod shared_text;
 mod sqlite;
 mod sqlite_static;
+mod sqlite_wal_vfs;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod timefmt;

@@ -15,6 +15,7 @@ use crate::conn::{Conn, Param, Row, Tx};
 use crate::db::{self, Db, Role};
 use crate::schema::{render, Dialect};
 use crate::sqlite_static::StaticConn;
+use crate::sqlite_wal_vfs;
 use crate::StoreError;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -295,7 +296,11 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags).map_err(|e| opening(path, e))?;
+    // Through the VFS that writes a commit's WAL frames in one call
+    // (`sqlite_wal_vfs`); every other file is the platform's own.
+    sqlite_wal_vfs::register().map_err(|e| opening(path, e))?;
+    let conn = Connection::open_with_flags_and_vfs(path, flags, sqlite_wal_vfs::NAME)
+        .map_err(|e| opening(path, e))?;
     configure(&conn).map_err(|e| match e {
         StoreError::Sqlite(e) => opening(path, e),
         other => other,
@@ -461,6 +466,20 @@ mod tests {
             user_agent: "ua".into(),
             raw: "{}".into(),
         }
+    }
+
+    /// The WAL VFS (`sqlite_wal_vfs`) writes a commit's frames at its
+    /// sync: every connection must sync each commit (`FULL` = 2).
+    #[test]
+    fn every_connection_syncs_each_commit() {
+        let path = temp_db("synchronous");
+        let store = open(&path, 2, Checks::default()).expect("open");
+        drop(store);
+        let conn = open_connection(&path).expect("connection");
+        let level: i64 = conn
+            .pragma_query_value(None, "synchronous", |row| row.get(0))
+            .expect("synchronous");
+        assert_eq!(level, 2);
     }
 
     fn user_version(path: &Path) -> i64 {
