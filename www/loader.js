@@ -327,10 +327,10 @@ if (!pick(previous, 'loaded')) (function () {
     if (!drawn) { state = 4; return; }
     state = 2;
     try {
-      var wasmUrl = urls[1];
-      // The wasm's and the config's requests carry no cookies (neither
-      // needs them) and no Referer (the collector learns nothing of the page).
-      var quiet = { credentials: 'omit', referrerPolicy: 'no-referrer' };
+      // The wasm's request carries no Referer (its host learns nothing of
+      // the page), and the page's cookies as any of its files would: one
+      // without them would not share the page's connection to its host.
+      var bare = { referrerPolicy: 'no-referrer' };
       import(urls[0]).then(function (m) { got = m; begin(); }, function () {
         state = 4;
         health('wasm_unavailable', 'BrainUnavailable');
@@ -339,20 +339,20 @@ if (!pick(previous, 'loaded')) (function () {
       // broken `compileStreaming`, a server that does not say
       // application/wasm) from the bytes.
       var bytes = function () {
-        return net.get(wasmUrl, quiet).then(function (b) {
+        return net.get(urls[1], bare).then(function (b) {
           if (!b) throw { name: 'NetworkError' };
           return apply(wasm[0], WA, [b]);
         });
       };
       var compiling;
       try {
-        compiling = apply(wasm[1], WA, [net.fetch(wasmUrl, quiet)]).then(null, function (e) {
+        compiling = apply(wasm[1], WA, [net.fetch(urls[1], bare)]).then(null, function (e) {
           if (pick(e, 'name') === 'CompileError') throw e;
           return bytes();
         });
       } catch (e) { compiling = bytes(); }
       compiling.then(function (m) { compiled = m; begin(); }, function (e) { compiled = e || {}; begin(); });
-      net.get(urls[2], quiet, true).then(function (text) {
+      net.get(urls[2], { credentials: 'omit', referrerPolicy: 'no-referrer' }, true).then(function (text) {
         var c = null;
         try { c = parse(text); } catch (e) { /* not JSON: as no answer */ }
         // Off, or not drawn by the collector's sample: quiet.
