@@ -142,7 +142,9 @@ struct Common {
 /// The last text of one field made shared: the reports of a batch mostly
 /// share their site, page view, vendor and release, so a record holds the
 /// one copy of the report before it (a reference count's increment) and a
-/// new copy is made only for a text that differs from the last.
+/// new copy is made only for a text that differs from the last. Not
+/// [`cached`], which keeps its input beside what it made of it: here the
+/// two are the same text, and that would be a second copy of each.
 #[derive(Default)]
 struct LastText(Option<SharedText>);
 
