@@ -9,10 +9,10 @@
  *     page's later scripts (the audited ones) can replace them (www/host.js),
  *     and what the brain needs of the page's built-ins after `load`: the text
  *     encoder, the clocks, `URL` and its serialiser (for the URLs it asks
- *     for, once the config is known), `Math.random`, the typed arrays, Global Privacy Control,
- *     the user agent, the entry lists' `getEntries`, `takeRecords`,
- *     `performance.getEntriesByName`, the Cookie Store's `getAll` and
- *     `addEventListener` (docs/hostile-pages.md);
+ *     for, once the config is known), `Math.random`, the typed arrays,
+ *     Global Privacy Control, the user agent, the entry lists'
+ *     `getEntries`, `takeRecords`, `performance.getEntriesByName`, the
+ *     Cookie Store's `getAll` and `addEventListener` (docs/hostile-pages.md);
  *   - installs the command queue: `config`, `consent`, `flush`, `findings`;
  *     every call's argument is read at once, one property at a time (a read
  *     that throws counts as missing), and timed (a `policy` is kept as the
