@@ -309,6 +309,31 @@ cut(/\bpassStringToWasm0\((\w+), wasm\.__wbindgen_malloc, wasm\.__wbindgen_reall
 cut(/\bpassArrayF64ToWasm0\((\w+), wasm\.__wbindgen_malloc\)/g, 'array copies\' allocator', 'passArrayF64ToWasm0($1)');
 cut(/\n    function passStringToWasm0\(arg, malloc, realloc\) \{\n/, 'passStringToWasm0 allocator', '\n    function passStringToWasm0(arg, malloc = wasm.__wbindgen_malloc, realloc = wasm.__wbindgen_realloc) {\n');
 cut(/\n    function passArrayF64ToWasm0\(arg, malloc\) \{\n/g, 'passArray allocator', '\n    function passArrayF64ToWasm0(arg, malloc = wasm.__wbindgen_malloc) {\n');
+// Each copy straight into the call's arguments (`wasm.c(passStringToWasm0(a),
+// WASM_VECTOR_LEN, …)`), not into a pair of variables first: JavaScript
+// evaluates arguments left to right, so each length is read right after
+// its own copy, as before. terser cannot do this itself (it keeps a
+// module-level variable's read where it was); −123 bytes of the brain's
+// gzip (docs/benchmarks.md, fifteenth round).
+cut(/\n    function \w+\([^)]*\) \{\n[\s\S]*?\n    \}(?=\n)/g, 'copies into the arguments', (method) => {
+  const copies = [...method.matchAll(/\n *(?:const )?(ptr\d+) = (pass\w+\(\w+\));\n *(?:const )?(len\d+) = WASM_VECTOR_LEN;/g)];
+  if (!copies.length) return method;
+  const decl = /\n *let (?:ptr\d+, len\d+(?:, )?)+;/;
+  method = method.replace(decl, '');
+  const pairs = copies.map(([, ptr, , len]) => `${ptr}, ${len}`).join(', ');
+  const call = method.match(/\bwasm\.\w+\(([^)]*)\)/);
+  // The copies in the call's order, each pair once and nowhere else.
+  if (!call || !call[1].includes(pairs)) throw new Error(`minify-imports: glue layout not recognised (copies in ${method.slice(0, 40)})`);
+  let rest = method.replace(call[0], '');
+  for (const [line] of copies) rest = rest.replace(line, '');
+  if (/\b(ptr|len)\d+\b/.test(rest)) throw new Error(`minify-imports: a copy read elsewhere (${method.slice(0, 40)})`);
+  let args = call[1];
+  for (const [line, ptr, copy, len] of copies) {
+    method = method.replace(line, '');
+    args = args.replace(`${ptr}, ${len}`, `${copy}, WASM_VECTOR_LEN`);
+  }
+  return method.replace(call[1], args);
+});
 
 // Exports: the ones the glue calls get short names (`wasm.monitor_entries`
 // → `wasm.a`), in the module and the glue; the ones it never names
