@@ -303,12 +303,15 @@ cut(/\n    function \w+\([^)]*\) \{\n[\s\S]*?\n    \}(?=\n)/g, 'number conversio
 });
 
 // Every string and array is copied in with the module's own allocator:
-// the copy functions take it themselves, not as two arguments at each of
-// their ~25 calls.
+// the copy functions call it by name (`wasm.w(…)`), not as two arguments
+// at each of their ~25 calls nor as default parameters (−9 bytes of the
+// brain's gzip, docs/benchmarks.md, fifteenth round).
 cut(/\bpassStringToWasm0\((\w+), wasm\.__wbindgen_malloc, wasm\.__wbindgen_realloc\)/g, 'string copies\' allocator', 'passStringToWasm0($1)');
 cut(/\bpassArrayF64ToWasm0\((\w+), wasm\.__wbindgen_malloc\)/g, 'array copies\' allocator', 'passArrayF64ToWasm0($1)');
-cut(/\n    function passStringToWasm0\(arg, malloc, realloc\) \{\n/, 'passStringToWasm0 allocator', '\n    function passStringToWasm0(arg, malloc = wasm.__wbindgen_malloc, realloc = wasm.__wbindgen_realloc) {\n');
-cut(/\n    function passArrayF64ToWasm0\(arg, malloc\) \{\n/g, 'passArray allocator', '\n    function passArrayF64ToWasm0(arg, malloc = wasm.__wbindgen_malloc) {\n');
+cut(/\n    function passStringToWasm0\(arg, malloc, realloc\) \{\n/, 'passStringToWasm0 allocator', '\n    function passStringToWasm0(arg) {\n');
+cut(/\brealloc\(ptr, len\b/g, 'realloc calls', 'wasm.__wbindgen_realloc(ptr, len');
+cut(/\bmalloc\((len|n \* 8), /g, 'malloc calls', 'wasm.__wbindgen_malloc($1, ');
+cut(/\n    function passArrayF64ToWasm0\(arg, malloc\) \{\n/g, 'passArray allocator', '\n    function passArrayF64ToWasm0(arg) {\n');
 // Each copy straight into the call's arguments (`wasm.c(passStringToWasm0(a),
 // WASM_VECTOR_LEN, …)`), not into a pair of variables first: JavaScript
 // evaluates arguments left to right, so each length is read right after
