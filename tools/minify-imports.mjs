@@ -279,6 +279,10 @@ cut(/\n    function passArrayF64ToWasm0\(arg, malloc\) \{\n[\s\S]*?\n    \}\n/, 
     }
 `);
 cut(/\bwasm\.__wbindgen_externrefs\.set\(idx, obj\);/, 'externref table set', 'tableSet(wasm.__wbindgen_externrefs, idx, obj);');
+// The externref table's start-up fill writes `null` into a slot of the
+// table the module just made, whose slots all start as `null`
+// (`ref.null extern`): that write is left out.
+cut(/\n *table\.set\(\d+, null\);/, 'externref table null');
 cut(/\btable\.set\((\d+), /g, 'externref table init', 'tableSet(table, $1, ');
 cut(/\n        wasm = instance\.exports;/, 'instance exports', '\n        if (!U8) builtins();\n        wasm = exportsOf(instance);');
 // `Reflect.get(o, k)` (the shell's reads of page objects, src/host.rs) as
