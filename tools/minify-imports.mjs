@@ -316,6 +316,11 @@ cut(/\n    function passStringToWasm0\(arg, malloc, realloc\) \{\n/, 'passString
 cut(/\brealloc\(ptr, len\b/g, 'realloc calls', 'wasm.__wbindgen_realloc(ptr, len');
 cut(/\bmalloc\((len|n \* 8), /g, 'malloc calls', 'wasm.__wbindgen_malloc($1, ');
 cut(/\n    function passArrayF64ToWasm0\(arg, malloc\) \{\n/g, 'passArray allocator', '\n    function passArrayF64ToWasm0(arg) {\n');
+// An import that only reads a string out of the module (wasm-bindgen's
+// cast of a `&str` to a JS value) is `getStringFromWasm0` itself, not a
+// function around it.
+cut(/\bfunction\(arg0, arg1\) \{\n *\/\/ Cast intrinsic for `Ref\(String\) -> Externref`\.\n *const ret = getStringFromWasm0\(arg0, arg1\);\n *return ret;\n *\}/g,
+  'string casts', 'getStringFromWasm0');
 // Each copy straight into the call's arguments (`wasm.c(passStringToWasm0(a),
 // WASM_VECTOR_LEN, …)`), not into a pair of variables first: JavaScript
 // evaluates arguments left to right, so each length is read right after
