@@ -279,6 +279,10 @@ cut(/\n    function passArrayF64ToWasm0\(arg, malloc\) \{\n[\s\S]*?\n    \}\n/, 
     }
 `);
 cut(/\bwasm\.__wbindgen_externrefs\.set\(idx, obj\);/, 'externref table set', 'tableSet(wasm.__wbindgen_externrefs, idx, obj);');
+// The externref table's start-up fill writes `null` into a slot of the
+// table the module just made, whose slots all start as `null`
+// (`ref.null extern`): that write is left out.
+cut(/\n *table\.set\(\d+, null\);/, 'externref table null');
 cut(/\btable\.set\((\d+), /g, 'externref table init', 'tableSet(table, $1, ');
 cut(/\n        wasm = instance\.exports;/, 'instance exports', '\n        if (!U8) builtins();\n        wasm = exportsOf(instance);');
 // `Reflect.get(o, k)` (the shell's reads of page objects, src/host.rs) as
@@ -303,12 +307,68 @@ cut(/\n    function \w+\([^)]*\) \{\n[\s\S]*?\n    \}(?=\n)/g, 'number conversio
 });
 
 // Every string and array is copied in with the module's own allocator:
-// the copy functions take it themselves, not as two arguments at each of
-// their ~25 calls.
+// the copy functions call it by name (`wasm.w(…)`), not as two arguments
+// at each of their ~25 calls nor as default parameters (−9 bytes of the
+// brain's gzip, docs/benchmarks.md, fifteenth round).
 cut(/\bpassStringToWasm0\((\w+), wasm\.__wbindgen_malloc, wasm\.__wbindgen_realloc\)/g, 'string copies\' allocator', 'passStringToWasm0($1)');
 cut(/\bpassArrayF64ToWasm0\((\w+), wasm\.__wbindgen_malloc\)/g, 'array copies\' allocator', 'passArrayF64ToWasm0($1)');
-cut(/\n    function passStringToWasm0\(arg, malloc, realloc\) \{\n/, 'passStringToWasm0 allocator', '\n    function passStringToWasm0(arg, malloc = wasm.__wbindgen_malloc, realloc = wasm.__wbindgen_realloc) {\n');
-cut(/\n    function passArrayF64ToWasm0\(arg, malloc\) \{\n/g, 'passArray allocator', '\n    function passArrayF64ToWasm0(arg, malloc = wasm.__wbindgen_malloc) {\n');
+cut(/\n    function passStringToWasm0\(arg, malloc, realloc\) \{\n/, 'passStringToWasm0 allocator', '\n    function passStringToWasm0(arg) {\n');
+cut(/\brealloc\(ptr, len\b/g, 'realloc calls', 'wasm.__wbindgen_realloc(ptr, len');
+cut(/\bmalloc\((len|n \* 8), /g, 'malloc calls', 'wasm.__wbindgen_malloc($1, ');
+cut(/\n    function passArrayF64ToWasm0\(arg, malloc\) \{\n/g, 'passArray allocator', '\n    function passArrayF64ToWasm0(arg) {\n');
+// An import that only reads a string out of the module (wasm-bindgen's
+// cast of a `&str` to a JS value) is `getStringFromWasm0` itself, not a
+// function around it.
+cut(/\bfunction\(arg0, arg1\) \{\n *\/\/ Cast intrinsic for `Ref\(String\) -> Externref`\.\n *const ret = getStringFromWasm0\(arg0, arg1\);\n *return ret;\n *\}/g,
+  'string casts', 'getStringFromWasm0');
+// Each copy straight into the call's arguments (`wasm.c(passStringToWasm0(a),
+// WASM_VECTOR_LEN, …)`), not into a pair of variables first: JavaScript
+// evaluates arguments left to right, so each length is read right after
+// its own copy, as before. terser cannot do this itself (it keeps a
+// module-level variable's read where it was); −123 bytes of the brain's
+// gzip (docs/benchmarks.md, fifteenth round).
+cut(/\n    function \w+\([^)]*\) \{\n[\s\S]*?\n    \}(?=\n)/g, 'copies into the arguments', (method) => {
+  const copies = [...method.matchAll(/\n *(?:const )?(ptr\d+) = (pass\w+\(\w+\));\n *(?:const )?(len\d+) = WASM_VECTOR_LEN;/g)];
+  if (!copies.length) return method;
+  const decl = /\n *let (?:ptr\d+, len\d+(?:, )?)+;/;
+  method = method.replace(decl, '');
+  const pairs = copies.map(([, ptr, , len]) => `${ptr}, ${len}`).join(', ');
+  const call = method.match(/\bwasm\.\w+\(([^)]*)\)/);
+  // The copies in the call's order, each pair once and nowhere else.
+  if (!call || !call[1].includes(pairs)) throw new Error(`minify-imports: glue layout not recognised (copies in ${method.slice(0, 40)})`);
+  let rest = method.replace(call[0], '');
+  for (const [line] of copies) rest = rest.replace(line, '');
+  if (/\b(ptr|len)\d+\b/.test(rest)) throw new Error(`minify-imports: a copy read elsewhere (${method.slice(0, 40)})`);
+  let args = call[1];
+  for (const [line, ptr, copy, len] of copies) {
+    method = method.replace(line, '');
+    args = args.replace(`${ptr}, ${len}`, `${copy}, WASM_VECTOR_LEN`);
+  }
+  return method.replace(call[1], args);
+});
+
+// An import that may throw (a host call into the page) is its function
+// wrapped once (`c: handleError(function (…) {…})`), not a function that
+// wraps it anew on each call (`c: function () { return handleError(
+// function (…) {…}, arguments); }`): the same try and the same rethrow
+// into the module, one closure fewer a host call (the sweeps' `present`,
+// `script`, `value`, `send`) and −34 bytes of the brain's gzip
+// (docs/benchmarks.md, fifteenth round).
+cut(/\bfunction\(\) \{ return handleError\((function \([^)]*\) \{\n[\s\S]*?\n *\}), arguments\); \}/g, 'imports that catch',
+  (m, f) => `handleError(${f})`);
+cut(/\n    function handleError\(f, args\) \{\n        try \{\n            return f\.apply\(this, args\);\n        \} catch \(e\) \{\n([\s\S]*?)\n        \}\n    \}\n/,
+  'handleError', (m, rethrow) => `
+    function handleError(f) {
+        return function () {
+            try {
+                return f.apply(this, arguments);
+            } catch (e) {
+${rethrow.replace(/^/gm, '    ')}
+            }
+        };
+    }
+`);
+if (/handleError\([^)]*, arguments\)/.test(js)) throw new Error('minify-imports: an import still wraps handleError per call');
 
 // Exports: the ones the glue calls get short names (`wasm.monitor_entries`
 // → `wasm.a`), in the module and the glue; the ones it never names

@@ -209,8 +209,9 @@ function run([config, net, [, , instantiate, Instance, Module], module, early, c
   var call = took[2];
   var store = took[11];
 
+  // What the glue (tools/bundle.mjs `__wbg_start`) and `piece` use: no
+  // `Module` (the module comes compiled).
   WebAssembly = {
-    Module: Module,
     Instance: Instance,
     // The browser's own never throws (it rejects): one that does was
     // replaced before the loader ran; instantiate apart.

@@ -41,16 +41,21 @@ function glue() {
   const realloc = (p, old, n) => { const q = malloc(n); memory.copyWithin(q, p, p + Math.min(old, n)); return q; };
   // The glue's views of the memory (`bytes`, `getFloat64ArrayMemory0`)
   // over the stand-in; its built-ins (`builtins`) this realm's.
+  // The copy functions call the module's allocator by its short export
+  // names (tools/minify-imports.mjs): the stand-in's, under those names.
+  const alloc = fn('passStringToWasm0');
+  const names = [/\bwasm\.(\w+)\(len, 1\)/, /\bwasm\.(\w+)\(ptr, len, /].map((re) => alloc.match(re)?.[1]);
+  assert.ok(names[0] && names[1], 'passStringToWasm0 calls no wasm.MALLOC(len, 1) and wasm.REALLOC(ptr, len, …)');
   const make = new Function('getUint8ArrayMemory0', 'getFloat64ArrayMemory0', 'bytes', 'malloc', 'realloc', `
     let WASM_VECTOR_LEN = 0, U8 = Uint8Array;
     const builtins = () => {};
-    const exports = {}, wasm = {};
+    const exports = {}, wasm = { ${names[0]}: malloc, ${names[1]}: realloc };
     ${fn('passStringToWasm0')}${fn('encodeText')}${fn('getStringFromWasm0')}${fn('setInt32')}${fn('passArrayF64ToWasm0')}
     let encodeInto = encodeText, random;
     ${encoder}
     return {
-      pass: (s) => { const p = passStringToWasm0(s, malloc, realloc); return [p, WASM_VECTOR_LEN]; },
-      passF64: (a) => { const p = passArrayF64ToWasm0(a, malloc); return [p, WASM_VECTOR_LEN]; },
+      pass: (s) => { const p = passStringToWasm0(s); return [p, WASM_VECTOR_LEN]; },
+      passF64: (a) => { const p = passArrayF64ToWasm0(a); return [p, WASM_VECTOR_LEN]; },
       get: getStringFromWasm0, encodeText, encoder: exports.encoder,
     };`);
   const g = make(() => memory, () => new Float64Array(memory.buffer), (m, at, n) => new Uint8Array(memory.buffer, at, n),
