@@ -73,7 +73,8 @@ pub struct Engine {
     gpc: bool,
     page_path: String,
     page_site: String,
-    ignored_hosts: Vec<String>,
+    /// [`Engine::ignore_host`]'s, lower-case; `""`: none.
+    ignored_host: String,
     inventory: Inventory,
     identified: Vec<&'static str>,
     cookies: Vec<PresentCookie>,
@@ -161,7 +162,7 @@ impl Engine {
         gpc: false,
         page_path: String::new(),
         page_site: String::new(),
-        ignored_hosts: Vec::new(),
+        ignored_host: String::new(),
         inventory: Inventory::EMPTY,
         identified: Vec::new(),
         cookies: Vec::new(),
@@ -182,9 +183,13 @@ impl Engine {
         &mut self.policy
     }
 
-    /// Requests to `host` are the monitor's own (the collector): never judged.
+    /// Requests to `host` (and its subdomains) are the monitor's own (the
+    /// collector): never judged. One host, the page view's collector's: a
+    /// later call replaces it (a list of them, never more than one long,
+    /// cost 24 bytes of the page's wasm gzip: docs/benchmarks.md, fifteenth
+    /// round).
     pub fn ignore_host(&mut self, host: &str) {
-        self.ignored_hosts.push(host.to_ascii_lowercase());
+        self.ignored_host = host.to_ascii_lowercase();
     }
 
     /// Records a consent change. A change dated before findings not yet
@@ -307,11 +312,7 @@ impl Engine {
         let Some(parts) = url::parse(req.url) else {
             return;
         };
-        if self
-            .ignored_hosts
-            .iter()
-            .any(|h| url::host_within(&parts.host, h))
-        {
+        if !self.ignored_host.is_empty() && url::host_within(&parts.host, &self.ignored_host) {
             return;
         }
         let vendor = self.vendor_of(&parts.host);

@@ -16,8 +16,16 @@ use alloc::{string::String, vec::Vec};
 /// next key) is preceded by a comma unless it is the first in its container.
 pub(crate) struct Writer {
     out: String,
-    /// Per open container: it already has a member.
-    nonempty: Vec<bool>,
+    /// Per open container, whether it already has a member: one bit each,
+    /// the innermost in bit 0 (a `begin_*` shifts a clear bit in, an
+    /// `end_*` shifts it out). A bit stack, not a `Vec<bool>`: the
+    /// module had a `push` and a `pop` instance and the vector's growth for
+    /// this alone (docs/benchmarks.md, fifteenth round). It keeps 32
+    /// containers apart, past which an outer one would lose its commas: a
+    /// report batch nests six (the batch, a report, its body, the
+    /// inventory's vendors, a vendor, its hosts), and only the page's own
+    /// writers nest, never input.
+    nonempty: u32,
     after_key: bool,
 }
 
@@ -25,7 +33,7 @@ impl Writer {
     pub(crate) fn new() -> Self {
         Writer {
             out: String::with_capacity(2048),
-            nonempty: Vec::new(),
+            nonempty: 0,
             after_key: false,
         }
     }
@@ -38,33 +46,33 @@ impl Writer {
         if core::mem::take(&mut self.after_key) {
             return;
         }
-        if let Some(nonempty) = self.nonempty.last_mut() {
-            if *nonempty {
-                self.out.push_str(",");
-            }
-            *nonempty = true;
+        // At the top level (no container) the bit is set too, unread: a
+        // writer writes one top-level value.
+        if self.nonempty & 1 == 1 {
+            self.out.push_str(",");
         }
+        self.nonempty |= 1;
     }
 
     pub(crate) fn begin_object(&mut self) {
         self.member();
         self.out.push_str("{");
-        self.nonempty.push(false);
+        self.nonempty <<= 1;
     }
 
     pub(crate) fn end_object(&mut self) {
-        self.nonempty.pop();
+        self.nonempty >>= 1;
         self.out.push_str("}");
     }
 
     pub(crate) fn begin_array(&mut self) {
         self.member();
         self.out.push_str("[");
-        self.nonempty.push(false);
+        self.nonempty <<= 1;
     }
 
     pub(crate) fn end_array(&mut self) {
-        self.nonempty.pop();
+        self.nonempty >>= 1;
         self.out.push_str("]");
     }
 
@@ -488,6 +496,35 @@ mod tests {
         assert_eq!(v[0]["n"], 0);
         assert_eq!(v[0]["l"][1], "y");
         assert_eq!(v.as_array().unwrap().len(), 2);
+    }
+
+    /// The bit stack keeps 32 nested containers apart: each level's two
+    /// members get their comma, at every depth up to 32.
+    #[test]
+    fn nested_containers_keep_their_commas() {
+        for depth in 1..=32 {
+            let mut w = Writer::new();
+            for _ in 0..depth {
+                w.begin_array();
+                w.str("a");
+            }
+            for _ in 0..depth {
+                w.str("b");
+                w.end_array();
+            }
+            let out = w.finish();
+            let mut v: &serde_json::Value = &serde_json::from_str(&out).unwrap();
+            for level in 0..depth {
+                let items = v.as_array().unwrap();
+                let inner = usize::from(level + 1 < depth);
+                assert_eq!(items.len(), 2 + inner, "{out}");
+                assert_eq!(items[0], "a");
+                assert_eq!(items[1 + inner], "b");
+                if inner == 1 {
+                    v = &items[1];
+                }
+            }
+        }
     }
 
     /// The byte loops write strings and integers as the former `chars()`

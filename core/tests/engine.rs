@@ -375,3 +375,21 @@ fn monitor_own_requests_are_ignored() {
     e.request(req(LOADER, 100.0, "script"));
     assert!(e.findings().is_empty());
 }
+
+/// One ignored host, the collector's: a later call replaces it, and an
+/// empty one ignores nothing.
+#[test]
+fn the_ignored_host_is_the_last_given() {
+    let mut e = Engine::new(Policy::default(), "https://shop.example/");
+    e.ignore_host("collector.example");
+    e.ignore_host("Widget.Intercom.IO");
+    e.request(req(LOADER, 100.0, "script"));
+    assert!(e.findings().is_empty());
+    e.ignore_host("collector.example");
+    e.request(req(LOADER, 200.0, "script"));
+    assert!(!e.findings().is_empty());
+    let mut e = Engine::new(Policy::default(), "https://shop.example/");
+    e.ignore_host("");
+    e.request(req(LOADER, 100.0, "script"));
+    assert!(!e.findings().is_empty());
+}
