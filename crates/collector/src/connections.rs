@@ -18,7 +18,7 @@
 //! ([`Dropped`]). See docs/collector.md#connections.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,7 +29,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tower_service::Service as _;
 
@@ -91,35 +91,91 @@ pub fn default_max_connections(limit: Option<u64>) -> Result<usize, String> {
     }
 }
 
-/// Whether a connection has a request in flight, and whether it answered
-/// one; the service tells the connection's task when that changes.
-#[derive(Debug, Default)]
+/// Whether a connection has a request in flight, and when it last
+/// answered one. The service updates it; the connection's task reads it
+/// only when its timer fires (see [`connection`]), so a request costs no
+/// wake-up of that task and no timer of its own.
+#[derive(Debug)]
 struct Activity {
     in_flight: AtomicUsize,
-    answered: AtomicUsize,
-    changed: Notify,
+    /// When the last answer was given, as nanoseconds after `since` plus
+    /// one (0: no answer yet).
+    answered_at: AtomicU64,
+    since: Instant,
 }
 
 /// One request in flight on a connection, until dropped.
 struct Turn(Arc<Activity>);
 
 impl Activity {
+    fn new() -> Self {
+        Activity {
+            in_flight: AtomicUsize::new(0),
+            answered_at: AtomicU64::new(0),
+            since: Instant::now(),
+        }
+    }
+
     fn begin(self: &Arc<Self>) -> Turn {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        self.changed.notify_one();
         Turn(self.clone())
     }
 
     fn idle(&self) -> bool {
         self.in_flight.load(Ordering::Relaxed) == 0
     }
+
+    /// When the last answer was given; `None` before the first.
+    fn last_answer(&self) -> Option<Instant> {
+        match self.answered_at.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(self.since + Duration::from_nanos(n - 1)),
+        }
+    }
 }
 
 impl Drop for Turn {
     fn drop(&mut self) {
+        let after = self.0.since.elapsed().as_nanos();
+        let at = u64::try_from(after)
+            .unwrap_or(u64::MAX - 1)
+            .saturating_add(1);
+        self.0.answered_at.store(at, Ordering::Relaxed);
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.0.answered.fetch_add(1, Ordering::Relaxed);
-        self.0.changed.notify_one();
+    }
+}
+
+/// What a connection's timer found when it fired.
+#[derive(Debug, PartialEq, Eq)]
+enum Due {
+    /// The connection has waited long enough: close it (idle) or drop it
+    /// (asked to close and still writing).
+    Now,
+    /// Not yet: look again then.
+    At(Instant),
+}
+
+/// When a connection is due, looked at `now`: `wait` (the idle timeout,
+/// or [`CLOSE_GRACE`] once it was asked to close at `closing_since`) after
+/// the later of its last answer and `closing_since`, and never while a
+/// request is in flight or before its first request when not closing
+/// (hyper's header timer runs then).
+fn due(activity: &Activity, now: Instant, wait: Duration, closing_since: Option<Instant>) -> Due {
+    if !activity.idle() {
+        // Looked at again after `wait`; counted from the answer then.
+        return Due::At(now + wait);
+    }
+    let from = match (activity.last_answer(), closing_since) {
+        (Some(a), Some(c)) => a.max(c),
+        (Some(a), None) => a,
+        (None, Some(c)) => c,
+        (None, None) => return Due::At(now + wait),
+    };
+    let at = from + wait;
+    if at <= now {
+        Due::Now
+    } else {
+        Due::At(at)
     }
 }
 
@@ -243,7 +299,7 @@ async fn connection(
     mut stop: watch::Receiver<bool>,
     permit: OwnedSemaphorePermit,
 ) {
-    let activity = Arc::new(Activity::default());
+    let activity = Arc::new(Activity::new());
     let keep_alive = keep_alive_hint(&limits);
     let service = {
         let activity = activity.clone();
@@ -264,32 +320,20 @@ async fn connection(
     };
     let conn = http.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
-    // Asked to close (idle timeout or shutdown): hyper finishes the request
-    // in flight, if any, then closes.
-    let mut closing = false;
-    // When an idle connection is closed (idle timeout), or dropped if it
-    // was asked to close and is still writing (CLOSE_GRACE).
-    let mut deadline: Option<Instant> = None;
-    let next_deadline = |closing: bool| {
-        if !activity.idle() {
-            None
-        } else if closing {
-            Some(Instant::now() + CLOSE_GRACE)
-        } else if activity.answered.load(Ordering::Relaxed) > 0 {
-            Some(Instant::now() + limits.idle_timeout)
-        } else {
-            // Before the first request, hyper's header timer runs.
-            None
-        }
-    };
+    // Asked to close (idle timeout or shutdown) since then: hyper finishes
+    // the request in flight, if any, then closes.
+    let mut closing_since: Option<Instant> = None;
+    // One timer a connection, armed once per idle timeout (not once per
+    // request): when it fires, `due` says from the last answer whether the
+    // connection is idle long enough, or when to look again. A timer reset
+    // and two wake-ups of this task on every request cost the HTTP workers
+    // ≈ 5,800 instructions a batch (1 %; docs/benchmarks.md, "the workers'
+    // parse and handling, fifteenth round").
+    let timer = tokio::time::sleep(limits.idle_timeout);
+    tokio::pin!(timer);
     loop {
-        let sleep = async {
-            match deadline {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
+            biased;
             result = conn.as_mut() => {
                 if let Err(e) = result {
                     if e.is_timeout() {
@@ -298,21 +342,30 @@ async fn connection(
                 }
                 break;
             }
-            () = activity.changed.notified() => deadline = next_deadline(closing),
-            _ = stop.wait_for(|s| *s), if !closing => {
+            _ = stop.wait_for(|s| *s), if closing_since.is_none() => {
                 conn.as_mut().graceful_shutdown();
-                closing = true;
-                deadline = next_deadline(closing);
-            }
-            () = sleep => {
-                if closing {
-                    // Still writing to a client that does not read: drop it.
-                    break;
+                let now = Instant::now();
+                closing_since = Some(now);
+                if let Due::At(at) = due(&activity, now, CLOSE_GRACE, closing_since) {
+                    timer.as_mut().reset(at);
                 }
-                events.connection_dropped(Dropped::IdleTimeout);
-                conn.as_mut().graceful_shutdown();
-                closing = true;
-                deadline = next_deadline(closing);
+            }
+            () = timer.as_mut() => {
+                let now = Instant::now();
+                let wait = if closing_since.is_some() { CLOSE_GRACE } else { limits.idle_timeout };
+                match due(&activity, now, wait, closing_since) {
+                    Due::At(at) => timer.as_mut().reset(at),
+                    Due::Now if closing_since.is_some() => {
+                        // Still writing to a client that does not read: drop it.
+                        break;
+                    }
+                    Due::Now => {
+                        events.connection_dropped(Dropped::IdleTimeout);
+                        conn.as_mut().graceful_shutdown();
+                        closing_since = Some(now);
+                        timer.as_mut().reset(now + CLOSE_GRACE);
+                    }
+                }
             }
         }
     }
@@ -323,6 +376,111 @@ async fn connection(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An activity begun 100 s before `now`, whose last answer was `ago`
+    /// before `now` (`None`: no answer yet), with `in_flight` requests.
+    fn activity(now: Instant, ago: Option<Duration>, in_flight: usize) -> Activity {
+        let since = now - HISTORY;
+        let a = Activity {
+            in_flight: AtomicUsize::new(in_flight),
+            answered_at: AtomicU64::new(0),
+            since,
+        };
+        if let Some(ago) = ago {
+            let n = u64::try_from((now - ago - since).as_nanos()).unwrap();
+            a.answered_at.store(n + 1, Ordering::Relaxed);
+        }
+        a
+    }
+
+    /// How long before the tests' `now` their connections began.
+    const HISTORY: Duration = Duration::from_secs(100);
+
+    #[test]
+    fn a_connection_is_due_its_wait_after_its_last_answer_and_never_mid_request() {
+        // A `now` in the future: `due` is a function of the times it is
+        // given, and the connections' start stays after the clock's.
+        let now = Instant::now() + HISTORY;
+        let s = Duration::from_secs;
+        let idle = s(5);
+        // Answered 2 s ago: due 3 s from now; 5 s ago: due now.
+        assert_eq!(
+            due(&activity(now, Some(s(2)), 0), now, idle, None),
+            Due::At(now + s(3))
+        );
+        assert_eq!(
+            due(&activity(now, Some(s(5)), 0), now, idle, None),
+            Due::Now
+        );
+        assert_eq!(
+            due(&activity(now, Some(s(9)), 0), now, idle, None),
+            Due::Now
+        );
+        // A request in flight, however old the last answer: looked at
+        // again a whole wait later, never due.
+        assert_eq!(
+            due(&activity(now, Some(s(9)), 1), now, idle, None),
+            Due::At(now + idle)
+        );
+        assert_eq!(
+            due(&activity(now, None, 1), now, idle, None),
+            Due::At(now + idle)
+        );
+        // No answer yet: hyper's header timer runs; looked at again.
+        assert_eq!(
+            due(&activity(now, None, 0), now, idle, None),
+            Due::At(now + idle)
+        );
+        // Asked to close: the grace runs from the later of the last answer
+        // and the moment it was asked.
+        let grace = CLOSE_GRACE;
+        let asked = Some(now - s(1));
+        assert_eq!(
+            due(&activity(now, Some(s(9)), 0), now, grace, asked),
+            Due::At(now - s(1) + grace)
+        );
+        assert_eq!(
+            due(&activity(now, None, 0), now, grace, asked),
+            Due::At(now - s(1) + grace)
+        );
+        assert_eq!(
+            due(&activity(now, Some(Duration::ZERO), 0), now, grace, asked),
+            Due::At(now + grace)
+        );
+        assert_eq!(
+            due(&activity(now, Some(s(1)), 0), now, grace, Some(now - grace)),
+            Due::At(now - s(1) + grace)
+        );
+        assert_eq!(
+            due(
+                &activity(now, Some(grace), 0),
+                now,
+                grace,
+                Some(now - grace - s(1))
+            ),
+            Due::Now
+        );
+        assert_eq!(
+            due(&activity(now, Some(grace), 1), now, grace, asked),
+            Due::At(now + grace)
+        );
+    }
+
+    #[test]
+    fn an_answer_is_remembered_when_its_turn_ends() {
+        let a = Arc::new(Activity::new());
+        assert_eq!(a.last_answer(), None);
+        assert!(a.idle());
+        let before = Instant::now();
+        let turn = a.begin();
+        assert!(!a.idle());
+        assert_eq!(a.last_answer(), None);
+        drop(turn);
+        let after = Instant::now();
+        assert!(a.idle());
+        let at = a.last_answer().expect("answered");
+        assert!(before <= at && at <= after, "{before:?} {at:?} {after:?}");
+    }
 
     #[test]
     fn the_default_cap_leaves_the_reserve_and_has_a_ceiling() {
