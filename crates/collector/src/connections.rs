@@ -121,8 +121,11 @@ impl Activity {
         Turn(self.clone())
     }
 
+    /// Acquire: an idle connection's [`Activity::last_answer`] is then
+    /// the answer that made it idle (stored before the release in
+    /// [`Turn`]'s drop), never an older one that would close it early.
     fn idle(&self) -> bool {
-        self.in_flight.load(Ordering::Relaxed) == 0
+        self.in_flight.load(Ordering::Acquire) == 0
     }
 
     /// When the last answer was given; `None` before the first.
@@ -141,7 +144,7 @@ impl Drop for Turn {
             .unwrap_or(u64::MAX - 1)
             .saturating_add(1);
         self.0.answered_at.store(at, Ordering::Relaxed);
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.in_flight.fetch_sub(1, Ordering::Release);
     }
 }
 
