@@ -102,6 +102,22 @@ fn the_canonical_form_of_a_finding_is_fixed() {
         GOLDEN_ENTRY_HASH,
         "the entry hash changed: see the comment of this test for what to do"
     );
+    // The writer's forms, each written in the buffer the one before used
+    // (`digest_in`, `link_in`): the same bytes whatever the buffer held.
+    let mut buf = b"a longer form left by the row before".repeat(20);
+    assert_eq!(v2.borrowed().digest_in(&mut buf), chain::sha256(&want2));
+    assert_eq!(f.borrowed().digest_in(&mut buf), chain::sha256(&want));
+    let hash = chain::link_in(
+        &mut buf,
+        "s",
+        1,
+        chain::FINDING,
+        258,
+        "a",
+        &f.digest(),
+        &GENESIS,
+    );
+    assert_eq!(chain::to_hex(&hash), GOLDEN_ENTRY_HASH);
 }
 
 /// The hash of the entry in `the_canonical_form_of_a_finding_is_fixed`.

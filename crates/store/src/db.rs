@@ -282,7 +282,10 @@ impl<C: Conn> Db<C> {
             let first_seen = write_group(c, &group, &unknown, &Names::new(ids))?;
             Ok((first_seen, made))
         })?;
-        learn_types(&mut self.known_types(), &group.types);
+        // Only what was not known is new (the set only grows): most
+        // commits have nothing to learn, and asking cost ≈ 6,000
+        // instructions a batch.
+        learn_types(&mut self.known_types(), &unknown);
         if !made.is_empty() {
             let mut names = self.known_names();
             if names.len() + made.len() > MAX_KNOWN_NAMES {
@@ -534,7 +537,10 @@ type PageView<'a> = (&'a str, &'a str);
 /// A commit's page views with their ordinals ([`page_view_ordinals`],
 /// which answers one for each or fails), and which of them this commit
 /// made (both dialects: their findings need no conflict check).
-struct Ordinals<'a>(HashMap<PageView<'a>, Ordinal>);
+/// By page view, in key order (the group's `page_views`), looked up by
+/// halves: once a finding and inventory of the commit, where hashing the
+/// two texts with SipHash cost ≈ 380 instructions a look-up.
+struct Ordinals<'a>(Vec<(PageView<'a>, Ordinal)>);
 
 /// A page view's ordinal, and whether this commit made it: then no stored
 /// row has it, so its rows need no conflict check ([`INSERT_FINDINGS_NEW`]).
@@ -554,7 +560,12 @@ impl Ordinals<'_> {
     /// The ordinal of a page view of the commit (every one has one:
     /// checked where they are read).
     fn of(&self, site: &str, page_view: &str) -> Ordinal {
-        self.0.get(&(site, page_view)).copied().unwrap_or_default()
+        self.0
+            .binary_search_by(|((s, pv), _)| (*s, *pv).cmp(&(site, page_view)))
+            .ok()
+            .and_then(|i| self.0.get(i))
+            .map(|(_, o)| *o)
+            .unwrap_or_default()
     }
 }
 
@@ -1149,7 +1160,8 @@ fn page_view_ordinals<'a, C: Conn>(
     views: &[PageView<'a>],
     names: &Names<'_>,
 ) -> Result<Ordinals<'a>, StoreError> {
-    let mut ordinals = HashMap::with_capacity(views.len());
+    // `views` is in key order, each once: each one's ordinal at its index.
+    let mut ordinals: Vec<Option<Ordinal>> = vec![None; views.len()];
     let pg = C::DIALECT == Dialect::Postgres;
     write_rows(
         c,
@@ -1159,13 +1171,13 @@ fn page_view_ordinals<'a, C: Conn>(
         &mut |row| {
             let view = (names.text(row.int(1)?)?, row.str(2)?);
             if let Ok(i) = views.binary_search(&view) {
-                if let Some(view) = views.get(i) {
+                if let Some(slot) = ordinals.get_mut(i) {
                     // SQLite answers only the page views it inserted
                     // (`DO NOTHING` answers none it met);
                     // PostgreSQL answers every one, saying which.
                     let made = !pg || row.int(3)? == 1;
                     let ordinal = row.int(0)?;
-                    ordinals.insert(*view, Ordinal { ordinal, made });
+                    *slot = Some(Ordinal { ordinal, made });
                 }
             }
             Ok(())
@@ -1174,8 +1186,9 @@ fn page_view_ordinals<'a, C: Conn>(
     // Those met stored (SQLite), read.
     let met: Vec<PageView<'a>> = views
         .iter()
-        .filter(|v| !ordinals.contains_key(*v))
-        .copied()
+        .zip(&ordinals)
+        .filter(|(_, o)| o.is_none())
+        .map(|(v, _)| *v)
         .collect();
     for of_site in met.chunk_by(|a, b| a.0 == b.0) {
         let Some((site, _)) = of_site.first() else {
@@ -1189,29 +1202,37 @@ fn page_view_ordinals<'a, C: Conn>(
             &mut |row| {
                 let pv = row.str(1)?;
                 if let Ok(i) = of_site.binary_search_by(|(_, v)| (*v).cmp(pv)) {
-                    if let Some(view) = of_site.get(i) {
+                    let slot = of_site
+                        .get(i)
+                        .and_then(|view| views.binary_search(view).ok())
+                        .and_then(|j| ordinals.get_mut(j));
+                    if let Some(slot) = slot {
                         let ordinal = row.int(0)?;
-                        ordinals.insert(
-                            *view,
-                            Ordinal {
-                                ordinal,
-                                made: false,
-                            },
-                        );
+                        *slot = Some(Ordinal {
+                            ordinal,
+                            made: false,
+                        });
                     }
                 }
                 Ok(())
             },
         )?;
     }
-    if ordinals.len() != views.len() {
+    let given = ordinals.iter().flatten().count();
+    if given != views.len() {
         return Err(StoreError::Untrusted(format!(
             "the store gave {} of a commit's {} page views an ordinal",
-            ordinals.len(),
+            given,
             views.len()
         )));
     }
-    Ok(Ordinals(ordinals))
+    Ok(Ordinals(
+        views
+            .iter()
+            .copied()
+            .zip(ordinals.into_iter().flatten())
+            .collect(),
+    ))
 }
 
 /// Writes a group's rows and extends their sites' chains, in the caller's
@@ -1704,13 +1725,15 @@ impl<'a> Written<'a> {
 
     /// A row the commit inserted (stored as `id`): its statement's own
     /// parameters, no column read back (both dialects' writers).
-    fn inserted(m: &Merged<'a>, id: i64) -> Written<'a> {
+    /// `buf`: where its canonical form is written (kept for the next row:
+    /// [`FindingStateRef::digest_in`]).
+    fn inserted(m: &Merged<'a>, id: i64, buf: &mut Vec<u8>) -> Written<'a> {
         let row = FindingStateRef { id, ..m.row() };
         Written {
             site: Cow::Borrowed(row.site),
             id,
             at: Cow::Borrowed(row.at),
-            digest: row.digest(),
+            digest: row.digest_in(buf),
         }
     }
 }
@@ -1760,9 +1783,10 @@ fn returned_states<'g, C: Conn>(
         .collect();
     let mut states = Vec::with_capacity(findings.len());
     let mut met: Vec<i64> = Vec::new();
+    let mut buf: Vec<u8> = Vec::new();
     for a in &answered {
         match by_key.get(&(a.site, a.page_view.as_str(), a.key)) {
-            Some(m) if a.inserted => states.push(Written::inserted(m, a.id)),
+            Some(m) if a.inserted => states.push(Written::inserted(m, a.id, &mut buf)),
             _ => met.push(a.id),
         }
     }
@@ -1831,10 +1855,11 @@ fn all_inserted<'g, C: Conn>(
     if in_order.is_empty() || last_finding_id(c)? != expected {
         return Ok(None);
     }
+    let mut buf: Vec<u8> = Vec::new();
     Ok(Some(
         (last_id + 1..)
             .zip(in_order)
-            .map(|(id, m)| Written::inserted(m, id))
+            .map(|(id, m)| Written::inserted(m, id, &mut buf))
             .collect(),
     ))
 }
@@ -1870,6 +1895,7 @@ fn written_states<'g, C: Conn>(
     }
     let mut states = Vec::with_capacity(findings.len());
     let mut met: Vec<i64> = Vec::new();
+    let mut buf: Vec<u8> = Vec::new();
     for (site, (views, keys)) in by_site {
         let views = serde_json::Value::from(views.into_iter().collect::<Vec<_>>()).to_string();
         c.query(
@@ -1885,7 +1911,7 @@ fn written_states<'g, C: Conn>(
                     return Ok(());
                 };
                 if id > last_id {
-                    states.push(Written::inserted(m, id));
+                    states.push(Written::inserted(m, id, &mut buf));
                 } else {
                     met.push(id);
                 }
@@ -1941,20 +1967,84 @@ fn untrusted_chain(site: &str, what: &str) -> StoreError {
     ))
 }
 
+/// What [`append`] writes of an entry.
+trait ChainRow {
+    fn seq(&self) -> i64;
+    fn kind(&self) -> &str;
+    fn row(&self) -> i64;
+    fn at(&self) -> &str;
+    fn digest(&self) -> &Hash;
+    fn hash(&self) -> &Hash;
+}
+
+impl ChainRow for Entry {
+    fn seq(&self) -> i64 {
+        self.seq
+    }
+    fn kind(&self) -> &str {
+        &self.kind
+    }
+    fn row(&self) -> i64 {
+        self.row
+    }
+    fn at(&self) -> &str {
+        &self.at
+    }
+    fn digest(&self) -> &Hash {
+        &self.digest
+    }
+    fn hash(&self) -> &Hash {
+        &self.hash
+    }
+}
+
+/// A commit's new entry, borrowing its kind and `at` from what it chains:
+/// [`Entry`] owns both (two allocations an entry, ≈ 16 entries a batch,
+/// on the writer thread), and a commit's entries are only written.
+struct NewEntry<'a> {
+    seq: i64,
+    kind: &'static str,
+    row: i64,
+    at: &'a str,
+    digest: Hash,
+    hash: Hash,
+}
+
+impl ChainRow for NewEntry<'_> {
+    fn seq(&self) -> i64 {
+        self.seq
+    }
+    fn kind(&self) -> &str {
+        self.kind
+    }
+    fn row(&self) -> i64 {
+        self.row
+    }
+    fn at(&self) -> &str {
+        self.at
+    }
+    fn digest(&self) -> &Hash {
+        &self.digest
+    }
+    fn hash(&self) -> &Hash {
+        &self.hash
+    }
+}
+
 /// Appends `entries` (made by `make` from the head) to a site's chain and
 /// moves its head.
-fn append<C: Conn>(
+fn append<C: Conn, E: ChainRow>(
     c: &mut C,
     site: &str,
     site_id: i64,
-    mut make: impl FnMut(i64, Hash) -> Vec<Entry>,
-) -> Result<Vec<Entry>, StoreError> {
+    mut make: impl FnMut(i64, Hash) -> Vec<E>,
+) -> Result<Vec<E>, StoreError> {
     let (seq, hash) = lock_head(c, site)?;
     let entries = make(seq, hash);
     let Some(last) = entries.last() else {
         return Ok(entries);
     };
-    let (last_seq, last_hash) = (last.seq, last.hash);
+    let (last_seq, last_hash) = (last.seq(), *last.hash());
     // `prev` is not stored: it is the hash of the entry before (schema 13).
     let one_statement = C::DIALECT == Dialect::Postgres;
     write_rows(
@@ -1968,12 +2058,12 @@ fn append<C: Conn>(
         |e, params| {
             params.extend([
                 Param::Int(site_id),
-                Param::Int(e.seq),
-                Param::Text(&e.kind),
-                Param::Int(e.row),
-                Param::Text(&e.at),
-                Param::Blob(&e.digest),
-                Param::Blob(&e.hash),
+                Param::Int(e.seq()),
+                Param::Text(e.kind()),
+                Param::Int(e.row()),
+                Param::Text(e.at()),
+                Param::Blob(e.digest()),
+                Param::Blob(e.hash()),
             ]);
         },
         &mut |_| Ok(()),
@@ -2083,6 +2173,8 @@ fn extend_chains<C: Conn>(
 ) -> Result<(), StoreError> {
     // Stable: each site's entries keep their order.
     pending.sort_by(|a, b| a.site.cmp(b.site));
+    // Every entry's form in this one buffer ([`chain::link_in`]).
+    let mut buf: Vec<u8> = Vec::new();
     for site_entries in pending.chunk_by(|a, b| a.site == b.site) {
         let Some(site) = site_entries.first().map(|p| p.site) else {
             continue;
@@ -2092,9 +2184,17 @@ fn extend_chains<C: Conn>(
                 .iter()
                 .map(|p| {
                     seq = seq.saturating_add(1);
-                    let e = Entry::new(site, seq, p.kind, p.row, p.at, p.digest, prev);
-                    prev = e.hash;
-                    e
+                    let hash =
+                        chain::link_in(&mut buf, site, seq, p.kind, p.row, p.at, &p.digest, &prev);
+                    prev = hash;
+                    NewEntry {
+                        seq,
+                        kind: p.kind,
+                        row: p.row,
+                        at: p.at,
+                        digest: p.digest,
+                        hash,
+                    }
                 })
                 .collect()
         })?;
