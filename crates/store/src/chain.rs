@@ -401,23 +401,11 @@ pub struct Entry {
     pub hash: Hash,
 }
 
-/// An entry's hash from its fields (module comment).
-pub fn link(
-    site: &str,
-    seq: i64,
-    kind: &str,
-    row: i64,
-    at: &str,
-    digest: &Hash,
-    prev: &Hash,
-) -> Hash {
-    link_in(&mut Vec::new(), site, seq, kind, row, at, digest, prev)
-}
-
-/// [`link`], its form written in `buf` ([`Canon::reusing`]; kept for the
-/// next entry).
+/// An entry's hash from its fields (module comment), its form written in
+/// `buf` ([`Canon::reusing`]; kept for the next entry: the writer and
+/// `verify` hash entry after entry).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn link_in(
+pub fn link(
     buf: &mut Vec<u8>,
     site: &str,
     seq: i64,
@@ -457,7 +445,7 @@ impl Entry {
             at: at.to_owned(),
             digest,
             prev,
-            hash: link(site, seq, kind, row, at, &digest, &prev),
+            hash: link(&mut Vec::new(), site, seq, kind, row, at, &digest, &prev),
         }
     }
 }
@@ -611,6 +599,7 @@ pub fn verify(check: &Check<'_>) -> Vec<Problem> {
     let site = check.site;
     // Links.
     let mut prev = check.start;
+    let mut buf = Vec::new();
     let mut expected_seq = check.entries.first().map_or(1, |e| e.seq);
     if check.rows == Rows::All && expected_seq != 1 {
         push(format!(
@@ -641,7 +630,9 @@ pub fn verify(check: &Check<'_>) -> Vec<Problem> {
                 short(&prev)
             ));
         }
-        let hash = link(site, e.seq, &e.kind, e.row, &e.at, &e.digest, &e.prev);
+        let hash = link(
+            &mut buf, site, e.seq, &e.kind, e.row, &e.at, &e.digest, &e.prev,
+        );
         let links = hash == e.hash;
         if !links && (gap || broken_before) && e.prev == prev {
             push(format!(

@@ -103,11 +103,11 @@ fn the_canonical_form_of_a_finding_is_fixed() {
         "the entry hash changed: see the comment of this test for what to do"
     );
     // The writer's forms, each written in the buffer the one before used
-    // (`digest_in`, `link_in`): the same bytes whatever the buffer held.
+    // (`digest_in`, `link`): the same bytes whatever the buffer held.
     let mut buf = b"a longer form left by the row before".repeat(20);
     assert_eq!(v2.borrowed().digest_in(&mut buf), chain::sha256(&want2));
     assert_eq!(f.borrowed().digest_in(&mut buf), chain::sha256(&want));
-    let hash = chain::link_in(
+    let hash = chain::link(
         &mut buf,
         "s",
         1,
@@ -229,7 +229,7 @@ proptest! {
             Tamper::RehashEntry(i) => {
                 let e = &mut entries[i % len];
                 e.at.push('x');
-                e.hash = chain::link("tw_a", e.seq, &e.kind, e.row, &e.at, &e.digest, &e.prev);
+                e.hash = chain::link(&mut Vec::new(), "tw_a", e.seq, &e.kind, e.row, &e.at, &e.digest, &e.prev);
             }
             Tamper::DeleteEntry(i) => {
                 entries.remove(i % len);

@@ -2173,7 +2173,7 @@ fn extend_chains<C: Conn>(
 ) -> Result<(), StoreError> {
     // Stable: each site's entries keep their order.
     pending.sort_by(|a, b| a.site.cmp(b.site));
-    // Every entry's form in this one buffer ([`chain::link_in`]).
+    // Every entry's form in this one buffer ([`chain::link`]).
     let mut buf: Vec<u8> = Vec::new();
     for site_entries in pending.chunk_by(|a, b| a.site == b.site) {
         let Some(site) = site_entries.first().map(|p| p.site) else {
@@ -2185,7 +2185,7 @@ fn extend_chains<C: Conn>(
                 .map(|p| {
                     seq = seq.saturating_add(1);
                     let hash =
-                        chain::link_in(&mut buf, site, seq, p.kind, p.row, p.at, &p.digest, &prev);
+                        chain::link(&mut buf, site, seq, p.kind, p.row, p.at, &p.digest, &prev);
                     prev = hash;
                     NewEntry {
                         seq,
