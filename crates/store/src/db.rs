@@ -1967,84 +1967,43 @@ fn untrusted_chain(site: &str, what: &str) -> StoreError {
     ))
 }
 
-/// What [`append`] writes of an entry.
-trait ChainRow {
-    fn seq(&self) -> i64;
-    fn kind(&self) -> &str;
-    fn row(&self) -> i64;
-    fn at(&self) -> &str;
-    fn digest(&self) -> &Hash;
-    fn hash(&self) -> &Hash;
-}
-
-impl ChainRow for Entry {
-    fn seq(&self) -> i64 {
-        self.seq
-    }
-    fn kind(&self) -> &str {
-        &self.kind
-    }
-    fn row(&self) -> i64 {
-        self.row
-    }
-    fn at(&self) -> &str {
-        &self.at
-    }
-    fn digest(&self) -> &Hash {
-        &self.digest
-    }
-    fn hash(&self) -> &Hash {
-        &self.hash
-    }
-}
-
-/// A commit's new entry, borrowing its kind and `at` from what it chains:
-/// [`Entry`] owns both (two allocations an entry, ≈ 16 entries a batch,
-/// on the writer thread), and a commit's entries are only written.
-struct NewEntry<'a> {
+/// What [`append`] writes of a chain entry, borrowed: a commit's new
+/// entries borrow their kind and `at` from what they chain, where an
+/// [`Entry`] owns both (two allocations an entry, ≈ 16 entries a batch, on
+/// the writer thread); a purge's own entries are lent as these too.
+struct EntryRow<'a> {
     seq: i64,
-    kind: &'static str,
+    kind: &'a str,
     row: i64,
     at: &'a str,
     digest: Hash,
     hash: Hash,
 }
 
-impl ChainRow for NewEntry<'_> {
-    fn seq(&self) -> i64 {
-        self.seq
-    }
-    fn kind(&self) -> &str {
-        self.kind
-    }
-    fn row(&self) -> i64 {
-        self.row
-    }
-    fn at(&self) -> &str {
-        self.at
-    }
-    fn digest(&self) -> &Hash {
-        &self.digest
-    }
-    fn hash(&self) -> &Hash {
-        &self.hash
+impl<'a> From<&'a Entry> for EntryRow<'a> {
+    fn from(e: &'a Entry) -> Self {
+        EntryRow {
+            seq: e.seq,
+            kind: &e.kind,
+            row: e.row,
+            at: &e.at,
+            digest: e.digest,
+            hash: e.hash,
+        }
     }
 }
 
-/// Appends `entries` (made by `make` from the head) to a site's chain and
-/// moves its head.
-fn append<C: Conn, E: ChainRow>(
+/// Appends `entries` (made from the head [`lock_head`] gave, in the same
+/// transaction) to a site's chain and moves its head.
+fn append<C: Conn>(
     c: &mut C,
     site: &str,
     site_id: i64,
-    mut make: impl FnMut(i64, Hash) -> Vec<E>,
-) -> Result<Vec<E>, StoreError> {
-    let (seq, hash) = lock_head(c, site)?;
-    let entries = make(seq, hash);
+    entries: &[EntryRow<'_>],
+) -> Result<(), StoreError> {
     let Some(last) = entries.last() else {
-        return Ok(entries);
+        return Ok(());
     };
-    let (last_seq, last_hash) = (last.seq(), *last.hash());
     // `prev` is not stored: it is the hash of the entry before (schema 13).
     let one_statement = C::DIALECT == Dialect::Postgres;
     write_rows(
@@ -2054,16 +2013,16 @@ fn append<C: Conn, E: ChainRow>(
         } else {
             CHAIN_INSERT
         },
-        &entries,
+        entries,
         |e, params| {
             params.extend([
                 Param::Int(site_id),
-                Param::Int(e.seq()),
-                Param::Text(e.kind()),
-                Param::Int(e.row()),
-                Param::Text(e.at()),
-                Param::Blob(e.digest()),
-                Param::Blob(e.hash()),
+                Param::Int(e.seq),
+                Param::Text(e.kind),
+                Param::Int(e.row),
+                Param::Text(e.at),
+                Param::Blob(&e.digest),
+                Param::Blob(&e.hash),
             ]);
         },
         &mut |_| Ok(()),
@@ -2071,10 +2030,10 @@ fn append<C: Conn, E: ChainRow>(
     if !one_statement {
         c.execute(
             CHAIN_HEAD_SET,
-            &[site.into(), Param::Int(last_seq), Param::Blob(&last_hash)],
+            &[site.into(), Param::Int(last.seq), Param::Blob(&last.hash)],
         )?;
     }
-    Ok(entries)
+    Ok(())
 }
 
 /// A chain entry a commit is about to append: its row's state hashed.
@@ -2179,25 +2138,24 @@ fn extend_chains<C: Conn>(
         let Some(site) = site_entries.first().map(|p| p.site) else {
             continue;
         };
-        append(c, site, names.id(site), |mut seq, mut prev| {
-            site_entries
-                .iter()
-                .map(|p| {
-                    seq = seq.saturating_add(1);
-                    let hash =
-                        chain::link(&mut buf, site, seq, p.kind, p.row, p.at, &p.digest, &prev);
-                    prev = hash;
-                    NewEntry {
-                        seq,
-                        kind: p.kind,
-                        row: p.row,
-                        at: p.at,
-                        digest: p.digest,
-                        hash,
-                    }
-                })
-                .collect()
-        })?;
+        let (mut seq, mut prev) = lock_head(c, site)?;
+        let rows: Vec<EntryRow<'_>> = site_entries
+            .iter()
+            .map(|p| {
+                seq = seq.saturating_add(1);
+                let hash = chain::link(&mut buf, site, seq, p.kind, p.row, p.at, &p.digest, &prev);
+                prev = hash;
+                EntryRow {
+                    seq,
+                    kind: p.kind,
+                    row: p.row,
+                    at: p.at,
+                    digest: p.digest,
+                    hash,
+                }
+            })
+            .collect();
+        append(c, site, names.id(site), &rows)?;
     }
     Ok(())
 }
@@ -2225,57 +2183,53 @@ fn record_checkpoints<C: Conn>(
             |row| row.int(0),
         )?
         .ok_or_else(|| untrusted_chain(site, "a checkpoint could not be recorded"))?;
-        let mut checkpoint = None;
-        append(c, site, names.id(site), |mut seq, mut prev| {
-            let mut entries: Vec<Entry> = [
-                (chain::REMOVED, &r.findings),
-                (chain_rows::HEALTH_REMOVED, &r.health),
-                (chain_rows::INVENTORY_REMOVED, &r.inventories),
-            ]
-            .into_iter()
-            .flat_map(|(kind, rows)| rows.iter().map(move |row| (kind, row)))
-            .map(|(kind, (row, at, digest))| {
-                seq = seq.saturating_add(1);
-                let e = Entry::new(site, seq, kind, *row, at, *digest, prev);
-                prev = e.hash;
-                e
-            })
-            .collect();
-            let mut cp = Checkpoint {
-                id,
-                site: site.clone(),
-                seq: seq.saturating_add(1),
-                before: before.to_owned(),
-                findings: count(&r.findings),
-                health: count(&r.health),
-                inventories: count(&r.inventories),
-                boundary: prev,
-                signature: None,
-                public_key: None,
-            };
-            if let Some(key) = key {
-                cp.sign(key);
-            }
-            entries.push(cp.entry(prev));
-            checkpoint = Some(cp);
-            entries
-        })?;
-        if let Some(cp) = checkpoint {
-            c.execute(
-                "UPDATE chain_checkpoints SET seq = ?2, findings = ?3, health = ?4, inventories = ?5,
-                     boundary = ?6, signature = ?7, public_key = ?8 WHERE id = ?1",
-                &[
-                    Param::Int(id),
-                    Param::Int(cp.seq),
-                    Param::Int(cp.findings),
-                    Param::Int(cp.health),
-                    Param::Int(cp.inventories),
-                    to_hex(&cp.boundary).as_str().into(),
-                    (&cp.signature).into(),
-                    (&cp.public_key).into(),
-                ],
-            )?;
+        let (mut seq, mut prev) = lock_head(c, site)?;
+        let mut entries: Vec<Entry> = [
+            (chain::REMOVED, &r.findings),
+            (chain_rows::HEALTH_REMOVED, &r.health),
+            (chain_rows::INVENTORY_REMOVED, &r.inventories),
+        ]
+        .into_iter()
+        .flat_map(|(kind, rows)| rows.iter().map(move |row| (kind, row)))
+        .map(|(kind, (row, at, digest))| {
+            seq = seq.saturating_add(1);
+            let e = Entry::new(site, seq, kind, *row, at, *digest, prev);
+            prev = e.hash;
+            e
+        })
+        .collect();
+        let mut cp = Checkpoint {
+            id,
+            site: site.clone(),
+            seq: seq.saturating_add(1),
+            before: before.to_owned(),
+            findings: count(&r.findings),
+            health: count(&r.health),
+            inventories: count(&r.inventories),
+            boundary: prev,
+            signature: None,
+            public_key: None,
+        };
+        if let Some(key) = key {
+            cp.sign(key);
         }
+        entries.push(cp.entry(prev));
+        let rows: Vec<EntryRow<'_>> = entries.iter().map(EntryRow::from).collect();
+        append(c, site, names.id(site), &rows)?;
+        c.execute(
+            "UPDATE chain_checkpoints SET seq = ?2, findings = ?3, health = ?4, inventories = ?5,
+                 boundary = ?6, signature = ?7, public_key = ?8 WHERE id = ?1",
+            &[
+                Param::Int(id),
+                Param::Int(cp.seq),
+                Param::Int(cp.findings),
+                Param::Int(cp.health),
+                Param::Int(cp.inventories),
+                to_hex(&cp.boundary).as_str().into(),
+                (&cp.signature).into(),
+                (&cp.public_key).into(),
+            ],
+        )?;
     }
     Ok(())
 }
