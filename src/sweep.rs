@@ -14,7 +14,6 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use tagwatch_core::catalog::{self, vendors, Vendor};
 use tagwatch_core::engine::{Engine, Request};
-use tagwatch_core::report::Evidence;
 use wasm_bindgen::JsValue;
 
 /// Delay of the first sweep after something new, in ms: a tag's globals
@@ -79,19 +78,13 @@ impl Sweep {
         for &(vendor, path) in &globals {
             if flags.next() == Some(b'1') {
                 self.found.push(path);
-                engine.presence(vendor, Evidence::Global { name: path.into() }, now);
+                engine.presence(vendor, false, path.into(), now);
             }
         }
         for &(vendor, id) in &ids {
             if flags.next() == Some(b'1') {
                 self.found.push(id);
-                engine.presence(
-                    vendor,
-                    Evidence::Dom {
-                        name: crate::cat(&["#", id]),
-                    },
-                    now,
-                );
+                engine.presence(vendor, true, crate::cat(&["#", id]), now);
             }
         }
         for &(vendor, id) in &scripts {

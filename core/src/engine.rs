@@ -521,12 +521,22 @@ impl Engine {
         }
     }
 
-    /// The vendor's page global (`window.Intercom`) or DOM marker
-    /// (`#intercom-frame`) is present at `now`: the tag runs.
+    /// The vendor's page global `name` (`Intercom`) or, with `dom`, its DOM
+    /// marker (`#intercom-frame`) is present at `now`: the tag runs.
     /// Presence is a state, not an event: re-reading it on every tick does
-    /// not add to `count`. `evidence` is an [`Evidence::Global`] or an
-    /// [`Evidence::Dom`].
-    pub fn presence(&mut self, vendor: &'static Vendor, evidence: Evidence, now: u64) {
+    /// not add to `count`. The evidence is an [`Evidence::Global`] or an
+    /// [`Evidence::Dom`] of `name`, made again for a second finding, not
+    /// cloned: the derived `Evidence::clone` copies every variant's strings
+    /// (111 bytes of the shipped wasm's gzip, docs/benchmarks.md, sixteenth
+    /// round).
+    pub fn presence(&mut self, vendor: &'static Vendor, dom: bool, name: String, now: u64) {
+        let evidence = |name| {
+            if dom {
+                Evidence::Dom { name }
+            } else {
+                Evidence::Global { name }
+            }
+        };
         // By the evidence's key, as `keep` deduplicates: for a global or a
         // DOM marker (what `evidence` is) the key is the whole evidence, and
         // no other kind's key equals it (a cookie's and a claim's start with
@@ -535,7 +545,8 @@ impl Engine {
         // `globals_are_not_paths`, and a marker is `#id`).
         // The derived `Evidence` equality then leaves the module: 200 bytes
         // of the shipped wasm's gzip.
-        let key = evidence.key();
+        let found = evidence(name);
+        let key = found.key();
         if self
             .findings
             .iter()
@@ -545,7 +556,7 @@ impl Engine {
         }
         self.inventory.vendor_present(vendor.id);
         if self.out_of_scope(vendor) {
-            let e = evidence.clone();
+            let e = evidence(key.1.into());
             self.record(FindingType::PageOutOfScope, vendor, None, now, e);
         }
         let Some(category) = self.policy.category(vendor.id, vendor.primary()) else {
@@ -556,7 +567,7 @@ impl Engine {
             vendor,
             Some(category),
             now,
-            evidence,
+            found,
         );
     }
 
@@ -686,9 +697,14 @@ fn keep(list: &mut Vec<Finding>, f: Finding, max: usize) {
     }
 }
 
+/// A cookie's evidence. Its name copied as a `&str` (`as_str().into()`,
+/// as the engine copies every text), not by `String::clone`: with this and
+/// the two other copies of a `String` the page's wasm makes (a claim's host,
+/// a policy's TCF vendor) written so, the module has no `String::clone`
+/// (35 bytes of its gzip, docs/benchmarks.md, sixteenth round).
 fn cookie_evidence(c: &PresentCookie) -> Evidence {
     Evidence::Cookie {
-        cookie: c.name.clone(),
+        cookie: c.name.as_str().into(),
         purpose: c.purpose.name,
         days: None,
     }

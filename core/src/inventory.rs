@@ -94,12 +94,14 @@ impl Inventory {
     };
 }
 
-fn push_distinct<T: PartialEq>(list: &mut Vec<T>, item: T) -> bool {
-    if list.len() >= MAX_LISTED || list.contains(&item) {
-        return false;
+/// `item` added to `list` unless it is there or `list` is full (the
+/// texts compared as `&str` before one is copied: one search of a list,
+/// not a second of the copy by `<[String]>::contains`, an instance the
+/// page's wasm carried for this alone: docs/benchmarks.md, sixteenth round).
+fn push_distinct(list: &mut Vec<String>, item: &str) {
+    if list.len() < MAX_LISTED && !list.iter().any(|x| x == item) {
+        list.push(item.into());
     }
-    list.push(item);
-    true
 }
 
 impl Inventory {
@@ -132,20 +134,18 @@ impl Inventory {
     ) {
         let Some(v) = self.vendor(id) else { return };
         v.usage.add(e);
-        if !v.hosts.iter().any(|h| h == host) {
-            push_distinct(&mut v.hosts, host.to_owned());
-        }
+        push_distinct(&mut v.hosts, host);
         if let Some(r) = region {
-            push_distinct(&mut v.regions, r);
+            if v.regions.len() < MAX_LISTED && !v.regions.contains(&r) {
+                v.regions.push(r);
+            }
         }
     }
 
     /// A vendor cookie.
     pub fn vendor_cookie(&mut self, id: &'static str, name: &str) {
         let Some(v) = self.vendor(id) else { return };
-        if !v.cookies.iter().any(|c| c == name) {
-            push_distinct(&mut v.cookies, name.to_owned());
-        }
+        push_distinct(&mut v.cookies, name);
     }
 
     /// The vendor runs (global or marker) without a request seen yet.

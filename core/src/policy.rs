@@ -315,7 +315,8 @@ impl Policy {
             }
             ([Some(k), Some(vendor)], Leaf::Text(id)) if k == "tcf_vendors" => {
                 if let Some(id) = number(id).and_then(|id| id.try_into().ok()) {
-                    self.tcf_vendors.push((vendor.clone(), id));
+                    // Not `clone()`: see `engine::cookie_evidence`.
+                    self.tcf_vendors.push((vendor.as_str().into(), id));
                 }
             }
             _ => {}

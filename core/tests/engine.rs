@@ -15,7 +15,7 @@ fn intercom() -> &'static Vendor {
 use tagwatch_core::consent::{categories, Category::*, Source};
 use tagwatch_core::engine::{Engine, Request};
 use tagwatch_core::policy::Policy;
-use tagwatch_core::report::{Evidence, FindingType, FindingType::*, PageView};
+use tagwatch_core::report::{FindingType, FindingType::*, PageView};
 
 const LOADER: &str = "https://widget.intercom.io/widget/abc12345";
 const FRAME: &str = "https://js.intercomcdn.com/frame-modern.c6941a28.js";
@@ -266,27 +266,9 @@ fn presence_and_first_party_loader() {
         intercom(),
         req("https://shop.example/intercom-shim.js?v=1", 80.0, "script"),
     );
-    e.presence(
-        intercom(),
-        Evidence::Global {
-            name: "Intercom".into(),
-        },
-        500,
-    );
-    e.presence(
-        intercom(),
-        Evidence::Dom {
-            name: "#intercom-frame".into(),
-        },
-        500,
-    );
-    e.presence(
-        intercom(),
-        Evidence::Dom {
-            name: "#intercom-frame".into(),
-        },
-        1500,
-    );
+    e.presence(intercom(), false, "Intercom".into(), 500);
+    e.presence(intercom(), true, "#intercom-frame".into(), 500);
+    e.presence(intercom(), true, "#intercom-frame".into(), 1500);
     assert!(
         e.findings().iter().all(|f| f.count == 1 && f.at < 1000),
         "re-reading presence is not a new event"

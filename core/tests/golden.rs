@@ -18,7 +18,7 @@ fn intercom() -> &'static Vendor {
 use tagwatch_core::consent::{categories, Basis, Category::*, Source};
 use tagwatch_core::engine::{Engine, Request};
 use tagwatch_core::policy::Policy;
-use tagwatch_core::report::{Evidence, PageView};
+use tagwatch_core::report::PageView;
 use tagwatch_core::url;
 
 const GOLDEN: &str = concat!(
@@ -83,20 +83,8 @@ fn batch() -> String {
         1.7e12,
         410,
     );
-    e.presence(
-        intercom(),
-        Evidence::Global {
-            name: "Intercom.booted".into(),
-        },
-        500,
-    );
-    e.presence(
-        intercom(),
-        Evidence::Dom {
-            name: "#intercom-frame".into(),
-        },
-        500,
-    );
+    e.presence(intercom(), false, "Intercom.booted".into(), 500);
+    e.presence(intercom(), true, "#intercom-frame".into(), 500);
     e.identity_unverified(intercom(), "intercomSettings", 500);
     e.consent(
         categories(&[(Functional, true), (Marketing, true)]),

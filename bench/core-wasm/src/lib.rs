@@ -33,7 +33,7 @@ use tagwatch_core::cmp::CmpConsent;
 use tagwatch_core::consent::{Basis, Categories, Category, Source};
 use tagwatch_core::engine::{Engine, Request};
 use tagwatch_core::policy::Policy;
-use tagwatch_core::report::{self, Evidence, PageView};
+use tagwatch_core::report::{self, PageView};
 use tagwatch_core::url;
 
 #[cfg(all(target_arch = "wasm32", feature = "trap"))]
@@ -346,19 +346,12 @@ pub extern "C" fn sweep(cookies: usize, cmp: u32) {
     for vendor in vendors() {
         for path in vendor.globals().iter() {
             if probe(0, path) {
-                s.engine
-                    .presence(vendor, Evidence::Global { name: path.into() }, now);
+                s.engine.presence(vendor, false, path.into(), now);
             }
         }
         for id in vendor.dom_ids().iter() {
             if probe(1, id) {
-                s.engine.presence(
-                    vendor,
-                    Evidence::Dom {
-                        name: join(&["#", id]),
-                    },
-                    now,
-                );
+                s.engine.presence(vendor, true, join(&["#", id]), now);
             }
         }
         for id in vendor.loader_script_ids().iter() {

@@ -269,7 +269,8 @@ impl Engine {
                 let evidence = Evidence::Signal {
                     signal: SignalKind::Gcs,
                     claimed,
-                    host: parts.host.clone(),
+                    // Not `clone()`: see `cookie_evidence`.
+                    host: parts.host.as_str().into(),
                     path: url::redact_path(&parts.path),
                 };
                 self.signals.claims.push(Claim {
