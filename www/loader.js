@@ -409,7 +409,8 @@ if (!pick(previous, 'loaded')) (function () {
   // could not be replaced (read-only, a setter that throws) and where the
   // page kept a reference to the stub, its `push` hands them over.
   api.q = { push: function (c) { tagwatch(pick(c, 0), pick(c, 1)); } };
-  try { previous.q = api.q; previous.loaded = true; } catch (e) { /* a frozen stub: calls through it are lost */ }
+  // (None on a page without a stub: no exception thrown for nothing.)
+  if (previous) try { previous.q = api.q; previous.loaded = true; } catch (e) { /* a frozen stub: calls through it are lost */ }
   try { W.tagwatch = api; } catch (e) { /* read-only: the stub's queue above */ }
   for (i = 0; i < queued.length; i++) tagwatch(queued[i][0], queued[i][1], true);
   schedule();
