@@ -42,6 +42,13 @@
 //                              dir (another build's dist/) instead of none: two
 //                              builds compared in the same run, under the same
 //                              load ("without" is then the baseline's cost)
+//   TRACE=1                    also takes a Chrome trace of each page view's first
+//                              WINDOW_MS (tools/cpu-trace.mjs): a second figure, the
+//                              monitor's main-thread CPU time (each task's thread
+//                              CPU time shared by the profile's samples in it: no
+//                              descheduled gap counts), the tasks it ran in, and
+//                              what its long samples (> 300 µs) were made of;
+//                              TRACES=dir keeps the traces (<page>-<variant>-<n>.json)
 //   WITH_ARGS=flags, WITHOUT_ARGS=flags  extra Chromium flags for one variant's
 //                              browser (space-separated; a diagnostic such as
 //                              --js-flags=--no-wasm-lazy-compilation, which no
@@ -58,6 +65,7 @@ import {
   startCollector, startFake,
 } from '../tests/e2e/harness.mjs';
 import { attribute, classifier, names, prepare, timeIn } from './cpu-profile.mjs';
+import { CATEGORIES, LONG_SAMPLE_US, mainThread, traceFigure } from './cpu-trace.mjs';
 
 const env = (k, d) => (process.env[k] !== undefined && process.env[k] !== '' ? process.env[k] : d);
 const RUNS = Number(env('RUNS', 9));
@@ -72,6 +80,8 @@ const JSON_OUT = env('BENCH_JSON', '');
 const PROFILES = env('PROFILES', '');
 const BASELINE_DIST = env('BASELINE_DIST', '');
 const DIST = env('DIST', '');
+const TRACES = env('TRACES', '');
+const TRACE = TRACES !== '' || env('TRACE', '') !== '';
 const ARGS = { with: env('WITH_ARGS', '').split(' ').filter(Boolean), without: env('WITHOUT_ARGS', '').split(' ').filter(Boolean) };
 // The long-task line (the Long Tasks API's threshold).
 const LONG_TASK_MS = 50;
@@ -133,6 +143,7 @@ async function pageView({ browser, fake, collector, page: name, monitor, nameOf,
     await cdp.send('Profiler.setSamplingInterval', { interval: SAMPLING_US });
     const seq0 = fake.requests.length ? fake.requests[fake.requests.length - 1].seq : 0;
     const before = (await metrics(cdp)).Timestamp;
+    if (TRACE) await browser.startTracing(page, { categories: CATEGORIES });
     await cdp.send('Profiler.start');
     await page.goto(pageUrl(`${name}.html`, { collector: collector.ingestUrl, site: collector.sites[0] }), { waitUntil: 'commit' });
     let nav = (await metrics(cdp)).NavigationStart;
@@ -144,6 +155,7 @@ async function pageView({ browser, fake, collector, page: name, monitor, nameOf,
     const steady = STEADY_PAGES.has(name);
     await sleepUntil(cdp, nav + WINDOW_MS / 1000);
     const atWindow = await metrics(cdp);
+    const trace = TRACE ? await browser.stopTracing() : null;
     let steadyFrom = null, steadyTo = null, steadyAlso = null;
     if (steady) {
       await sleepUntil(cdp, nav + STEADY_FROM_MS / 1000);
@@ -161,6 +173,7 @@ async function pageView({ browser, fake, collector, page: name, monitor, nameOf,
     // page view whose `load` came late on a loaded machine has its start
     // after the window, and measures less.
     const wasmMs = await page.evaluate(() => (window.__twBenchWasm || [])[0] ?? null).catch(() => null);
+    if (TRACES) writeFileSync(join(TRACES, `${name}-${monitor ? 'with' : 'without'}-${n}.json`), trace);
     if (PROFILES) writeFileSync(join(PROFILES, `${name}-${monitor ? 'with' : 'without'}-${n}.cpuprofile`), JSON.stringify(profile));
 
     const navUs = nav * 1e6;
@@ -189,6 +202,11 @@ async function pageView({ browser, fake, collector, page: name, monitor, nameOf,
       scriptMs: atWindow.ScriptDuration * 1000,
       longTasks: inWindow.map(([s, d], i) => ({ startMs: s, durationMs: d, monitorMs: ltMonitor[i] })),
     };
+    if (trace) {
+      const thread = mainThread(JSON.parse(trace.toString()).traceEvents || [], isMonitor);
+      const t = traceFigure(thread, p, classify, isMonitor, navUs, navUs + WINDOW_MS * 1000);
+      out.trace = { ...t, long: { ...t.long, running: Object.fromEntries(t.long.running) } };
+    }
     if (steadyAlso) {
       const per5s = 5000 / (STEADY_ALSO_TO_MS - STEADY_FROM_MS);
       const st = attribute(p, classify, nameOf, navUs + STEADY_FROM_MS * 1000, navUs + STEADY_ALSO_TO_MS * 1000);
@@ -289,6 +307,24 @@ function report(name, runs) {
     ['  long tasks with monitor samples (count)', cell(ltMon(without)), cell(ltMon(withM)), '', '', ''],
     ['  monitor time inside long tasks', cell(ltMonMs(without)), cell(ltMonMs(withM)), '', '', ''],
   ], [42, 20, 20, 10, 18, 12]);
+  if (withM.some((r) => r.trace)) {
+    const tr = (rs, k) => rs.filter((r) => r.trace).map((r) => r.trace[k]);
+    const lg = (rs, k) => rs.filter((r) => r.trace).map((r) => r.trace.long[k]);
+    console.log(`\n  the second figure (a Chrome trace with each profile: tasks' thread CPU time shared by their samples):`);
+    table([
+      ['metric', 'without', 'with'],
+      ['monitor\'s main-thread CPU time', cell(tr(without, 'cpuMs')), cell(tr(withM, 'cpuMs'))],
+      ['  the same, wall time of its tasks\' share', cell(tr(without, 'wallMs')), cell(tr(withM, 'wallMs'))],
+      ['  tasks the monitor ran in (count)', cell(tr(without, 'tasks')), cell(tr(withM, 'tasks'))],
+      [`monitor samples > ${LONG_SAMPLE_US} µs (count)`, cell(lg(without, 'samples')), cell(lg(withM, 'samples'))],
+      ['  their sampled time', cell(lg(without, 'ms')), cell(lg(withM, 'ms'))],
+      ['  of it: the thread running a task', cell(lg(without, 'inTaskRunningMs')), cell(lg(withM, 'inTaskRunningMs'))],
+      ['  of it: descheduled inside a task', cell(lg(without, 'inTaskDescheduledMs')), cell(lg(withM, 'inTaskDescheduledMs'))],
+      ['  of it: outside any task', cell(lg(without, 'outsideMs')), cell(lg(withM, 'outsideMs'))],
+    ], [42, 20, 20]);
+    table([['  what ran in the long samples\' gaps, innermost trace event (mean ms per page view with it)', 'ms'],
+      ...top(withM.filter((r) => r.trace), (r) => r.trace.long.running, 8).map(([k, v]) => [`    ${k}`, v.toFixed(2)])], [122, 8]);
+  }
   console.log(`  (window measured: ${f1(median(col(runs, 'windowMs')))} ms median; profile from ${f1(median(col(runs, 'profiledFromMs')))} ms after navigation start)`);
 
   console.log(`\n  where the monitor's ${f1(median(col(withM, 'monitorMs')))} ms go (mean per page view with it):`);
@@ -328,6 +364,7 @@ requireMonitorBuilt();
 requireCollectorBuilt();
 requireChromium();
 if (PROFILES) mkdirSync(PROFILES, { recursive: true });
+if (TRACES) mkdirSync(TRACES, { recursive: true });
 const started = new Date();
 const load0 = loadavg();
 const fakes = {

@@ -222,7 +222,7 @@ if (!pick(previous, 'loaded')) (function () {
   // and two hooks that chain never re-wrap each other. Where the global
   // cannot be redefined, the function is wrapped in place.
   var hooks = {};   // api -> our accessor's state, while installed
-  function hook(vendor, api, verbs) {
+  function hook(vendor, api, verbs, first) {
     try {
       var mine = hooks[api];
       if (mine) {
@@ -231,6 +231,19 @@ if (!pick(previous, 'loaded')) (function () {
         if (mine.read) return;
       }
       var desc = describe(W, api);
+      // The first time (`first`, as this script runs): the calls the page
+      // queued on the tag's stub before (`Intercom('boot', …)`; the tag
+      // drains its queue when it loads). Only a data property is read (no
+      // getter runs). No stub is no exception: a thrown one, even caught,
+      // cost the loader's run 1.5 ms of CPU (V8 making its message; in
+      // the trace, this function parsed again; docs/benchmarks.md,
+      // sixteenth round).
+      if (first) try {
+        var calls = desc?.value?.q;
+        for (var c = 0; c < calls?.length && c < 100; c++) {
+          if (verbs.indexOf(calls[c][0]) >= 0) keep('a', now(), [vendor, calls[c][0], calls[c][1]]);
+        }
+      } catch (e) { /* nothing queued */ }
       var below = desc && (desc.get || desc.set) ? desc : null;
       if (!desc || desc.configurable) {
         var state = {};
@@ -261,19 +274,8 @@ if (!pick(previous, 'loaded')) (function () {
       if (wrapped !== fn) W[api] = wrapped;
     } catch (e) { /* read-only: left alone */ }
   }
-  for (var n = 0; n < APIS.length; n++) {
-    // Calls the page queued on the tag's stub before this script ran
-    // (`Intercom('boot', …)`): the tag drains its queue when it loads. Only
-    // a data property is read (no getter runs).
-    try {
-      var calls = describe(W, APIS[n][1]).value.q;
-      for (var c = 0; c < calls.length && c < 100; c++) {
-        if (APIS[n][2].indexOf(calls[c][0]) >= 0) keep('a', now(), [APIS[n][0], calls[c][0], calls[c][1]]);
-      }
-    } catch (e) { /* no stub, or nothing queued */ }
-  }
-  function hookAll() { for (var i = 0; i < APIS.length; i++) hook(APIS[i][0], APIS[i][1], APIS[i][2]); }
-  hookAll();
+  function hookAll(first) { for (var i = 0; i < APIS.length; i++) hook(APIS[i][0], APIS[i][1], APIS[i][2], first); }
+  hookAll(1);
 
   // ---- the brain ----
   // The site's release, as the brain's reports carry it (core
@@ -407,7 +409,8 @@ if (!pick(previous, 'loaded')) (function () {
   // could not be replaced (read-only, a setter that throws) and where the
   // page kept a reference to the stub, its `push` hands them over.
   api.q = { push: function (c) { tagwatch(pick(c, 0), pick(c, 1)); } };
-  try { previous.q = api.q; previous.loaded = true; } catch (e) { /* a frozen stub: calls through it are lost */ }
+  // (None on a page without a stub: no exception thrown for nothing.)
+  if (previous) try { previous.q = api.q; previous.loaded = true; } catch (e) { /* a frozen stub: calls through it are lost */ }
   try { W.tagwatch = api; } catch (e) { /* read-only: the stub's queue above */ }
   for (i = 0; i < queued.length; i++) tagwatch(queued[i][0], queued[i][1], true);
   schedule();

@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import { constants, gzipSync } from 'node:zlib';
 import { minify } from 'terser';
 import { attribute, classifier, decodeSourceMap, prepare, timeIn } from '../../tools/cpu-profile.mjs';
+import { mainThread, traceFigure } from '../../tools/cpu-trace.mjs';
 import { measure } from '../../tools/sizes.mjs';
 
 const MON = 'https://shop.example/tagwatch/';
@@ -84,6 +85,52 @@ test('cpu-profile: time windows and time inside intervals', () => {
   // samples at 5,001,000 … 5,006,000 µs
   assert.equal(attribute(p, classify, nameOf, 5_002_000, 5_005_000).own, 2, '[2 ms, 5 ms): read, (program), judge_all');
   assert.deepEqual(timeIn(p, classify, [[5_000_000, 5_002_500], [5_003_000, 5_010_000]]), [2, 3]);
+});
+
+test('cpu-trace: each task\'s CPU time shared by its samples; long samples split into running, descheduled, outside', () => {
+  // samples at 5,001,000 … 5,006,000 µs, 1 ms each: read, read, (program), judge_all, judge_all, (idle)
+  const p = prepare(profile([12, 12, 2, 15, 15, 3], 5_000_000));
+  const classify = classifier(p, isMonitor, nameOf);
+  const meta = (pid, tid, name) => ({ ph: 'M', name: 'thread_name', pid, tid, args: { name } });
+  const x = (name, ts, dur, tdur, args, pid = 1, tid = 1) => ({ ph: 'X', name, ts, dur, tdur, pid, tid, args: args || {} });
+  const events = [
+    meta(1, 1, 'CrRendererMain'), meta(2, 1, 'CrRendererMain'), meta(1, 2, 'DedicatedWorker thread'),
+    // another renderer, busier, that never ran the monitor's scripts
+    ...[0, 1, 2, 3, 4].map((i) => x('RunTask', 5_000_000 + i * 100, 50, 50, {}, 2, 1)),
+    // a worker thread's task: not the main thread
+    x('RunTask', 5_000_000, 9_000, 9_000, {}, 1, 2),
+    // task A, 5,000,500–5,003,500: samples read, read, (program); 2 ms of CPU in 3 ms of wall time
+    x('RunTask', 5_000_500, 3_000, 2_000),
+    x('EvaluateScript', 5_000_600, 1_000, 900, { data: { url: `${MON}tagwatch.js` } }),
+    x('V8.GC_SCAVENGER', 5_002_100, 400, 400),
+    // task B, 5,003,900–5,005,500: samples judge_all, judge_all; all CPU
+    x('RunTask', 5_003_900, 1_600, 1_600),
+    // task C, no sample in it: a monitor timer of 50 µs CPU, and the page's
+    x('RunTask', 5_005_600, 80, 80),
+    x('FunctionCall', 5_005_610, 60, 50, { data: { url: `${MON}brain.js` } }),
+    x('RunTask', 5_005_700, 80, 80),
+    x('FunctionCall', 5_005_710, 60, 50, { data: { url: 'https://shop.example/pages/page.js' } }),
+  ];
+  const thread = mainThread(events, isMonitor);
+  assert.ok(thread.length && thread.every((e) => e.pid === 1 && e.tid === 1), 'the renderer that evaluated the loader');
+  const t = traceFigure(thread, p, classify, isMonitor);
+  assert.equal(t.tasks, 3, 'A, B and C');
+  assert.ok(Math.abs(t.cpuMs - (2 * 2 / 3 + 1.6 + 0.05)) < 1e-9, `A: 2 of 3 samples of 2 ms; B whole; C's call (${t.cpuMs})`);
+  assert.ok(Math.abs(t.wallMs - (3 * 2 / 3 + 1.6 + 0.06)) < 1e-9);
+  assert.equal(t.long.samples, 4, 'the monitor\'s samples of 1 ms are long (> 300 µs)');
+  assert.equal(traceFigure(thread, p, classify, isMonitor, 5_003_000, 5_006_000).tasks, 2, 'a window: B and C');
+
+  // one long sample: `read` at 5,001,000 lasting until 5,004,000 (the next sample 3 ms later)
+  const q = prepare({ ...profile([12, 15, 3], 5_000_000), timeDeltas: [1000, 3000, 200], endTime: 5_004_400 });
+  const long = traceFigure(thread, q, classifier(q, isMonitor, nameOf), isMonitor).long;
+  assert.equal(long.samples, 1);
+  assert.equal(long.ms, 3);
+  // its gap: A's 2.5 ms (2/3 of it running), 0.4 ms outside any task, B's first 0.1 ms
+  assert.ok(Math.abs(long.inTaskRunningMs - (2.5 * 2 / 3 + 0.1)) < 1e-9, String(long.inTaskRunningMs));
+  assert.ok(Math.abs(long.inTaskDescheduledMs - 2.5 / 3) < 1e-9);
+  assert.ok(Math.abs(long.outsideMs - 0.4) < 1e-9);
+  assert.ok(long.running.get('V8.GC_SCAVENGER') > 0, 'the GC inside the gap is named');
+  assert.ok(long.running.get('(the task itself)') > 0);
 });
 
 test('cpu-profile: the source-map decoder finds what terser mapped', async () => {

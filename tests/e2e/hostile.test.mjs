@@ -541,6 +541,52 @@ test('whatever the page made of window.tagwatch, loading the monitor throws noth
   });
 });
 
+// The loader reads the calls queued on a watched vendor's stub
+// (`Intercom.q`) before it hooks the global, without an exception where
+// there is no stub (www/loader.js `hook`, `first`): whatever the page made
+// of the global, that read throws nothing into it, and the loader is
+// installed.
+test('whatever the page made of a watched vendor\'s global before the loader, loading it throws nothing', { timeout: 90_000 }, async () => {
+  const VARIANTS = {
+    'no global': ``,
+    'an accessor whose getter throws': `Object.defineProperty(window, 'Intercom', { get: boom, configurable: true });`,
+    'an accessor, not configurable, whose getter throws': `Object.defineProperty(window, 'Intercom', { get: boom, configurable: false });`,
+    'a stub whose queue is a getter that throws': `var ic = function () {}; Object.defineProperty(ic, 'q', { get: boom }); window.Intercom = ic;`,
+    'a queue with a huge length and throwing entries': `var ic = function () {}; ic.q = new Proxy([], { get: (t, k) => k === 'length' ? 1e9 : boom() }); window.Intercom = ic;`,
+    'a queue of things that are not calls': `var ic = function () {}; ic.q = [null, 1, 'boot', { 0: 'boot' }, [boom]]; window.Intercom = ic;`,
+    'a Proxy that throws on every trap': `window.Intercom = new Proxy(function () {}, { get: boom, has: boom, set: boom, defineProperty: boom, getOwnPropertyDescriptor: boom, apply: boom });`,
+    'not configurable, not a function': `Object.defineProperty(window, 'Intercom', { value: 5, writable: false, configurable: false });`,
+  };
+  await withBlankPage(async ({ page, pageErrors }) => {
+    for (const [name, setup] of Object.entries(VARIANTS)) {
+      const [errors, loaded] = await page.evaluate(async (code) => {
+        const f = document.createElement('iframe');
+        document.body.appendChild(f);
+        const w = f.contentWindow;
+        const errs = [];
+        w.addEventListener('error', (e) => errs.push(String(e.message)));
+        w.addEventListener('unhandledrejection', (e) => errs.push(`unhandled rejection ${e.reason}`));
+        w.eval(`var boom = function () { throw new Error('hostile'); };
+          var stub = function () { (stub.q = stub.q || []).push(arguments); };
+          window.tagwatch = stub;
+          stub('config', { site: 'tw_nothing' });
+          ${code}`);
+        await new Promise((resolve) => {
+          const s = w.document.createElement('script');
+          s.src = '/tagwatch/tagwatch.js';
+          s.onload = s.onerror = resolve;
+          w.document.head.appendChild(s);
+        });
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        return [errs, w.tagwatch.loaded === true];
+      }, setup);
+      assert.deepEqual(errors, [], `${name}: the loader threw into the page`);
+      assert.equal(loaded, true, `${name}: the loader is installed`);
+    }
+    assert.deepEqual(pageErrors, [], 'no page error in any frame');
+  });
+});
+
 async function withBlankPage(fn) {
   const ctx = await openPage(stack.browser);
   try {
