@@ -148,10 +148,7 @@ pub struct Collector {
 
 impl Collector {
     /// Opens the store (checking it can be trusted) and starts the writer
-    /// thread (and the webhook's). Nothing listens yet. Called inside a
-    /// Tokio runtime (as `serve` does), the writer answers committed
-    /// batches through a task on that runtime, the one that serves their
-    /// requests; outside one, the writer thread answers them itself.
+    /// thread (and the webhook's). Nothing listens yet.
     pub fn start(config: &Config) -> Result<Self, ServeError> {
         let mut events = Events::new();
         if let Some(url) = &config.webhook {
@@ -250,16 +247,11 @@ impl Collector {
 /// accepted and returns.
 pub fn serve(config: Config) -> Result<(), ServeError> {
     let limits = connection_limits(&config)?;
+    let collector = Collector::start(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    // Started inside the runtime: the writer answers batches through a
-    // task on it (`writer::Answers`).
-    let collector = {
-        let _inside = runtime.enter();
-        Collector::start(&config)?
-    };
     let served = runtime.block_on(async {
         if let Some(keep) = config.retain {
             collector.retain(keep);

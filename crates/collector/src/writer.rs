@@ -1,8 +1,8 @@
 //! The writer: handlers send accepted batches over a bounded channel; a
 //! writer thread commits whatever is queued in one transaction (group
-//! commit) and only then has each handler told (by a task on the async
-//! runtime, [`Answers`]), which answers 204. "Acknowledged" therefore
-//! means "fsync'd".
+//! commit) and only then has each handler told (by a thread of its own,
+//! [`Answers`]), which answers 204. "Acknowledged" therefore means
+//! "fsync'd".
 //!
 //! One thread on SQLite; on PostgreSQL as many as the store has write
 //! connections (`Store::writers`): the thread that takes the queue takes
@@ -61,8 +61,8 @@ impl Job {
 /// of ingest, and a collection of that list paid again by the allocating
 /// worker (`_mi_page_free_collect`, 2–4.5 % of the collector's CPU under
 /// load: docs/benchmarks.md, "The HTTP workers' allocations", thirteenth
-/// round). If the handler is gone, the answering task ([`Answers`])
-/// drops the batch itself, on a runtime worker too.
+/// round). If the handler is gone, the answering thread ([`Answers`])
+/// drops the batch itself.
 pub struct Done {
     batch: PreparedBatch,
     result: Result<(), Arc<StoreError>>,
@@ -88,9 +88,7 @@ pub enum WriteError {
 
 impl Writer {
     /// Starts the writer threads (`store.writers()`) with a queue of
-    /// `capacity` batches; the handle ends when they all have. Called
-    /// inside a Tokio runtime, committed batches are answered by a task
-    /// spawned on it ([`Answers`]); outside one, by the writer threads.
+    /// `capacity` batches; the handle ends when they all have.
     pub fn spawn(
         store: Arc<dyn Store>,
         capacity: usize,
@@ -98,10 +96,9 @@ impl Writer {
     ) -> std::io::Result<(Self, JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let thread_events = events.clone();
-        let answers = Answers::on_current_runtime();
         let handle = std::thread::Builder::new()
             .name("tagwatch-writer".into())
-            .spawn(move || run(&*store, rx, &thread_events, &answers))?;
+            .spawn(move || run(&*store, rx, &thread_events))?;
         Ok((Self { tx, events }, handle))
     }
 
@@ -208,77 +205,80 @@ struct Queue {
     stopping: bool,
 }
 
-/// Runs the writer threads: this one and `store.writers() - 1` more.
-fn run(store: &dyn Store, rx: mpsc::Receiver<Msg>, events: &Events, answers: &Answers) {
+/// Runs the writer threads: this one and `store.writers() - 1` more, and
+/// the thread that answers their groups ([`Answers`]).
+fn run(store: &dyn Store, rx: mpsc::Receiver<Msg>, events: &Events) {
     let queue = Mutex::new(Queue {
         rx,
         purge: None,
         stopping: false,
     });
-    std::thread::scope(|scope| {
-        for n in 1..store.writers().max(1) {
-            let queue = &queue;
-            let spawned = std::thread::Builder::new()
-                .name(format!("tagwatch-writer-{n}"))
-                .spawn_scoped(scope, move || write_groups(store, queue, events, answers));
-            if let Err(e) = spawned {
-                // Fewer threads: slower, not wrong.
+    let (to_answer, answering) = std::sync::mpsc::channel::<Vec<Answer>>();
+    // Two scopes: the answering thread ends when the last sender is gone,
+    // after every writer thread (the inner scope) has ended, so the outer
+    // scope's end waits for the last answers too.
+    std::thread::scope(|outer| {
+        let spawned = std::thread::Builder::new()
+            .name("tagwatch-answer".into())
+            .spawn_scoped(outer, move || {
+                for group in answering {
+                    for (job, result) in group {
+                        job.answer(result);
+                    }
+                }
+            });
+        let answers = Answers(match spawned {
+            Ok(_) => Some(to_answer),
+            Err(e) => {
+                // The writer answers itself: slower, not wrong.
                 tracing::warn!(
-                    event = "writer_thread_failed",
+                    event = "answer_thread_failed",
                     error = e.to_string().as_str(),
-                    "starting another writer thread failed ({e}); committing with fewer"
+                    "starting the answering thread failed ({e}); the writer answers"
                 );
+                None
             }
-        }
-        write_groups(store, &queue, events, answers);
+        });
+        std::thread::scope(|scope| {
+            for n in 1..store.writers().max(1) {
+                let (queue, answers) = (&queue, &answers);
+                let spawned = std::thread::Builder::new()
+                    .name(format!("tagwatch-writer-{n}"))
+                    .spawn_scoped(scope, move || write_groups(store, queue, events, answers));
+                if let Err(e) = spawned {
+                    // Fewer threads: slower, not wrong.
+                    tracing::warn!(
+                        event = "writer_thread_failed",
+                        error = e.to_string().as_str(),
+                        "starting another writer thread failed ({e}); committing with fewer"
+                    );
+                }
+            }
+            write_groups(store, &queue, events, &answers);
+        });
+        drop(answers);
     });
 }
 
 /// A batch and how its commit went.
 type Answer = (Job, Result<(), Arc<StoreError>>);
 
-/// Answers committed (or refused) batches from a task on the runtime that
-/// serves their requests, so that the writer goes on to its next group
-/// and wakes one task a group, not each batch's handler: each answer wakes
-/// its handler's task (a oneshot send), ≈ 16–20 a group commit, and a wake
-/// from outside the runtime goes through its shared queue and may unpark a
-/// worker each time (a worker woken on the writer's core took it from the
-/// writer: ≈ 6 % of the writer thread's samples under load, fourteenth
-/// round), where a wake from a worker goes to that worker's own queue.
-/// Against a thread of its own answering them (the fourteenth round's
-/// way): ≈ 0.5 context switches a batch instead of ≈ 0.7, the collector's
-/// CPU a batch 3–8 % lower (docs/benchmarks.md, sixteenth round). Nothing is
-/// answered before its commit has returned: acknowledged still means
-/// committed. Without a runtime (or once it is gone), the writer thread
-/// answers itself: slower, not wrong.
-struct Answers(Option<mpsc::UnboundedSender<Vec<Answer>>>);
+/// Answers committed (or refused) batches on a thread of its own, so that
+/// the writer goes on to its next group: each answer wakes the batch's
+/// handler task (a oneshot send, a tokio wake-up that may unpark a runtime
+/// worker), ≈ 16 a group commit, and a worker woken on the writer's core
+/// took it from the writer — ≈ 6 % of the writer thread's samples under
+/// load (docs/benchmarks.md, fourteenth round). One send a group instead.
+/// Nothing is answered before its commit has returned: acknowledged still
+/// means committed.
+struct Answers(Option<std::sync::mpsc::Sender<Vec<Answer>>>);
 
 impl Answers {
-    /// The answering task on the runtime this is called in, if any. It
-    /// ends when the last writer thread has ended (the sender is dropped)
-    /// and every group sent before has been answered. The channel holds at
-    /// most the groups of the batches queued (`serve`'s `WRITE_QUEUE`) and
-    /// in flight: each batch is answered once.
-    fn on_current_runtime() -> Self {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return Self(None);
-        };
-        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<Answer>>();
-        runtime.spawn(async move {
-            while let Some(group) = rx.recv().await {
-                for (job, result) in group {
-                    job.answer(result);
-                }
-            }
-        });
-        Self(Some(tx))
-    }
-
     fn send(&self, group: Vec<Answer>) {
         let unsent = match &self.0 {
             Some(tx) => match tx.send(group) {
                 Ok(()) => return,
-                Err(mpsc::error::SendError(group)) => group,
+                Err(std::sync::mpsc::SendError(group)) => group,
             },
             None => group,
         };
@@ -441,86 +441,5 @@ fn record_releases(store: &dyn Store, batches: &[&PreparedBatch], events: &Event
             error = e.to_string().as_str(),
             "recording the releases of a group failed ({e}); retried with their next reports"
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A SQLite store in a file of its own, removed with its WAL on drop.
-    struct TempStore(std::path::PathBuf, Arc<dyn Store>);
-
-    impl TempStore {
-        fn new(name: &str) -> Self {
-            let path = std::env::temp_dir()
-                .join(format!("tagwatch-writer-{}-{name}.db", std::process::id()));
-            let url = format!("sqlite:{}", path.display());
-            let store = tagwatch_store::open(&url, 1, tagwatch_store::Checks::default()).unwrap();
-            TempStore(path, store)
-        }
-    }
-
-    impl Drop for TempStore {
-        fn drop(&mut self) {
-            for end in ["", "-wal", "-shm"] {
-                let mut file = self.0.clone().into_os_string();
-                file.push(end);
-                let _ = std::fs::remove_file(file);
-            }
-        }
-    }
-
-    fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap()
-    }
-
-    /// Writes one (empty) batch from `runtime` and stops the writer.
-    fn write_one(runtime: &tokio::runtime::Runtime, writer: &Writer) -> Result<(), WriteError> {
-        runtime.block_on(async {
-            let written = writer.write(Batch::default()).await;
-            writer.stop().await;
-            written
-        })
-    }
-
-    #[test]
-    fn a_writer_started_in_a_runtime_answers_through_a_task_on_it() {
-        let store = TempStore::new("task");
-        let runtime = runtime();
-        let (writer, thread) = {
-            let _inside = runtime.enter();
-            Writer::spawn(store.1.clone(), 4, Arc::new(Events::new())).unwrap()
-        };
-        assert!(write_one(&runtime, &writer).is_ok());
-        thread.join().unwrap();
-    }
-
-    #[test]
-    fn a_writer_started_outside_a_runtime_answers_from_its_thread() {
-        let store = TempStore::new("thread");
-        let (writer, thread) = Writer::spawn(store.1.clone(), 4, Arc::new(Events::new())).unwrap();
-        assert!(write_one(&runtime(), &writer).is_ok());
-        thread.join().unwrap();
-    }
-
-    /// The answering task's runtime is gone while the writer runs (shut
-    /// down, dropped): batches written from another runtime are still
-    /// answered, by the writer thread, not dropped unanswered.
-    #[test]
-    fn batches_are_answered_after_the_answering_task_s_runtime_is_gone() {
-        let store = TempStore::new("gone");
-        let first = runtime();
-        let (writer, thread) = {
-            let _inside = first.enter();
-            Writer::spawn(store.1.clone(), 4, Arc::new(Events::new())).unwrap()
-        };
-        drop(first);
-        assert!(write_one(&runtime(), &writer).is_ok());
-        thread.join().unwrap();
     }
 }

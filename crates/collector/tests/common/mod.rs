@@ -92,12 +92,7 @@ impl Server {
             .enable_all()
             .build()
             .unwrap();
-        // Inside the runtime, as `serve` starts it: batches are answered
-        // by a task on it.
-        let collector = {
-            let _inside = runtime.enter();
-            Collector::start(&config(db, flags)).unwrap()
-        };
+        let collector = Collector::start(&config(db, flags)).unwrap();
         Server {
             runtime,
             router: collector.router(),
