@@ -515,26 +515,9 @@ test('whatever the page made of window.tagwatch, loading the monitor throws noth
   };
   await withBlankPage(async ({ page, pageErrors }) => {
     for (const [name, setup] of Object.entries(VARIANTS)) {
-      const errors = await page.evaluate(async (code) => {
-        const f = document.createElement('iframe');
-        document.body.appendChild(f);
-        const w = f.contentWindow;
-        const errs = [];
-        w.addEventListener('error', (e) => errs.push(String(e.message)));
-        w.addEventListener('unhandledrejection', (e) => errs.push(`unhandled rejection ${e.reason}`));
-        w.eval(`var boom = function () { throw new Error('hostile'); };
-          var stub = function () { (stub.q = stub.q || []).push(arguments); };
-          stub('config', { site: 'tw_nothing' }); stub('consent', { necessary: true });
-          ${code}`);
-        await new Promise((resolve) => {
-          const s = w.document.createElement('script');
-          s.src = '/tagwatch/tagwatch.js';
-          s.onload = s.onerror = resolve;
-          w.document.head.appendChild(s);
-        });
-        await new Promise((resolve) => setTimeout(resolve, 0));
-        return errs;
-      }, setup);
+      const [errors] = await loaderInFrame(page, `var stub = function () { (stub.q = stub.q || []).push(arguments); };
+        stub('config', { site: 'tw_nothing' }); stub('consent', { necessary: true });
+        ${setup}`);
       assert.deepEqual(errors, [], `${name}: the loader threw into the page`);
     }
     assert.deepEqual(pageErrors, [], 'no page error in any frame');
@@ -559,33 +542,42 @@ test('whatever the page made of a watched vendor\'s global before the loader, lo
   };
   await withBlankPage(async ({ page, pageErrors }) => {
     for (const [name, setup] of Object.entries(VARIANTS)) {
-      const [errors, loaded] = await page.evaluate(async (code) => {
-        const f = document.createElement('iframe');
-        document.body.appendChild(f);
-        const w = f.contentWindow;
-        const errs = [];
-        w.addEventListener('error', (e) => errs.push(String(e.message)));
-        w.addEventListener('unhandledrejection', (e) => errs.push(`unhandled rejection ${e.reason}`));
-        w.eval(`var boom = function () { throw new Error('hostile'); };
-          var stub = function () { (stub.q = stub.q || []).push(arguments); };
-          window.tagwatch = stub;
-          stub('config', { site: 'tw_nothing' });
-          ${code}`);
-        await new Promise((resolve) => {
-          const s = w.document.createElement('script');
-          s.src = '/tagwatch/tagwatch.js';
-          s.onload = s.onerror = resolve;
-          w.document.head.appendChild(s);
-        });
-        await new Promise((resolve) => setTimeout(resolve, 0));
-        return [errs, w.tagwatch.loaded === true];
-      }, setup);
+      const [errors, loaded] = await loaderInFrame(page, `var stub = function () { (stub.q = stub.q || []).push(arguments); };
+        window.tagwatch = stub;
+        stub('config', { site: 'tw_nothing' });
+        ${setup}`);
       assert.deepEqual(errors, [], `${name}: the loader threw into the page`);
       assert.equal(loaded, true, `${name}: the loader is installed`);
     }
     assert.deepEqual(pageErrors, [], 'no page error in any frame');
   });
 });
+
+/** In a new frame of `page` (its own window): runs `setup` (with `boom`,
+ * a function that throws, defined), then loads the shipped loader; answers
+ * the errors that reached the frame's window and whether the loader
+ * installed itself (`tagwatch.loaded`). */
+async function loaderInFrame(page, setup) {
+  return page.evaluate(async (code) => {
+    const f = document.createElement('iframe');
+    document.body.appendChild(f);
+    const w = f.contentWindow;
+    const errs = [];
+    w.addEventListener('error', (e) => errs.push(String(e.message)));
+    w.addEventListener('unhandledrejection', (e) => errs.push(`unhandled rejection ${e.reason}`));
+    w.eval(`var boom = function () { throw new Error('hostile'); };\n${code}`);
+    await new Promise((resolve) => {
+      const s = w.document.createElement('script');
+      s.src = '/tagwatch/tagwatch.js';
+      s.onload = s.onerror = resolve;
+      w.document.head.appendChild(s);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    let loaded = false;
+    try { loaded = w.tagwatch.loaded === true; } catch (e) { /* a hostile global */ }
+    return [errs, loaded];
+  }, setup);
+}
 
 async function withBlankPage(fn) {
   const ctx = await openPage(stack.browser);
