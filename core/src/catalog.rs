@@ -138,6 +138,24 @@ pub struct VendorInfo {
 
 include!(concat!(env!("OUT_DIR"), "/catalog.rs"));
 
+/// [`Strs::iter`]: a cursor and the items left. Its own `next`, not
+/// `(0..n).map(…)`: `Map`'s `next` was a larger instance in the page's wasm
+/// (docs/benchmarks.md, sixteenth round).
+#[derive(Clone, Copy)]
+struct StrsIter {
+    c: Cursor,
+    left: u8,
+}
+
+impl Iterator for StrsIter {
+    type Item = &'static str;
+
+    fn next(&mut self) -> Option<&'static str> {
+        self.left = self.left.checked_sub(1)?;
+        Some(self.c.str())
+    }
+}
+
 /// Reads a vendor's record: bytes from `CODE`, and its strings from
 /// `TEXT`, one after another, each ended by a NUL. The layout is
 /// `core/build.rs`'s (`main`, "The matching data"); reading past the end
@@ -213,8 +231,10 @@ pub struct Strs {
 impl Strs {
     /// The items, in catalog order.
     pub fn iter(self) -> impl Iterator<Item = &'static str> + Clone {
-        let mut c = self.cursor();
-        (0..self.n).map(move |_| c.str())
+        StrsIter {
+            c: self.cursor(),
+            left: self.n,
+        }
     }
 
     /// How many items.
@@ -252,8 +272,8 @@ impl Strs {
     }
 
     /// A cursor at the first item. `first` and `contains` read by it, not
-    /// by [`Strs::iter`]: its `Map::next` was an instance the page's wasm
-    /// carried for these two (docs/benchmarks.md, sixteenth round).
+    /// by [`Strs::iter`] (smaller in the page's wasm, docs/benchmarks.md,
+    /// sixteenth round).
     fn cursor(self) -> Cursor {
         Cursor {
             text: self.text,
