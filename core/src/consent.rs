@@ -47,6 +47,10 @@ impl Category {
 
     /// Parses a wire name.
     pub fn parse(s: &str) -> Option<Self> {
+        // A loop: `ALL.iter().find(…).copied()` is 3 bytes of the page's
+        // wasm gzip larger, 41 of brotli (docs/benchmarks.md, sixteenth
+        // round).
+        #[allow(clippy::manual_find)]
         for &c in &Category::ALL {
             if c.as_str() == s {
                 return Some(c);
