@@ -835,6 +835,18 @@ mod tests {
             domains.sort_unstable();
             assert_eq!(v.domains().collect::<Vec<_>>(), domains, "{}", v.id);
             assert_eq!(v.globals().to_vec(), strs("globals"), "{}", v.id);
+            // `first`, `contains` (by a cursor) and `iter` read the same items.
+            for l in [v.globals(), v.dom_ids(), v.loader_script_ids()] {
+                let all = l.to_vec();
+                assert_eq!(l.first(), all.first().copied(), "{}", v.id);
+                assert_eq!(l.iter().count(), l.len(), "{}", v.id);
+                assert!(all.iter().all(|s| l.contains(s)), "{}", v.id);
+                assert!(
+                    !l.contains("\u{0}") && !l.contains("not-an-item"),
+                    "{}",
+                    v.id
+                );
+            }
             assert_eq!(v.dom_ids().to_vec(), strs("dom_ids"), "{}", v.id);
             assert_eq!(
                 v.loader_script_ids().to_vec(),
