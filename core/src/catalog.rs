@@ -138,6 +138,24 @@ pub struct VendorInfo {
 
 include!(concat!(env!("OUT_DIR"), "/catalog.rs"));
 
+/// [`Strs::iter`]: a cursor and the items left. Its own `next`, not
+/// `(0..n).map(…)`: `Map`'s `next` was a larger instance in the page's wasm
+/// (docs/benchmarks.md, sixteenth round).
+#[derive(Clone, Copy)]
+struct StrsIter {
+    c: Cursor,
+    left: u8,
+}
+
+impl Iterator for StrsIter {
+    type Item = &'static str;
+
+    fn next(&mut self) -> Option<&'static str> {
+        self.left = self.left.checked_sub(1)?;
+        Some(self.c.str())
+    }
+}
+
 /// Reads a vendor's record: bytes from `CODE`, and its strings from
 /// `TEXT`, one after another, each ended by a NUL. The layout is
 /// `core/build.rs`'s (`main`, "The matching data"); reading past the end
@@ -213,11 +231,10 @@ pub struct Strs {
 impl Strs {
     /// The items, in catalog order.
     pub fn iter(self) -> impl Iterator<Item = &'static str> + Clone {
-        let mut c = Cursor {
-            text: self.text,
-            code: self.code,
-        };
-        (0..self.n).map(move |_| c.str())
+        StrsIter {
+            c: self.cursor(),
+            left: self.n,
+        }
     }
 
     /// How many items.
@@ -232,15 +249,12 @@ impl Strs {
 
     /// The first item.
     pub fn first(self) -> Option<&'static str> {
-        self.iter().next()
+        (self.n > 0).then(|| self.cursor().str())
     }
 
     /// Whether `host` is one of the items or a subdomain of one.
     fn any_within(self, host: &str) -> bool {
-        let mut c = Cursor {
-            text: self.text,
-            code: self.code,
-        };
+        let mut c = self.cursor();
         (0..self.n).any(|_| host_within(host, c.str()))
     }
 
@@ -248,12 +262,23 @@ impl Strs {
     /// (the page's wasm then needs no `Map::try_fold` instance; see
     /// `any_truthy` in the shell's sweep).
     pub fn contains(self, item: &str) -> bool {
-        for s in self.iter() {
-            if s == item {
+        let mut c = self.cursor();
+        for _ in 0..self.n {
+            if c.str() == item {
                 return true;
             }
         }
         false
+    }
+
+    /// A cursor at the first item. `first` and `contains` read by it, not
+    /// by [`Strs::iter`] (smaller in the page's wasm, docs/benchmarks.md,
+    /// sixteenth round).
+    fn cursor(self) -> Cursor {
+        Cursor {
+            text: self.text,
+            code: self.code,
+        }
     }
 
     /// The items as a vector.
@@ -810,6 +835,18 @@ mod tests {
             domains.sort_unstable();
             assert_eq!(v.domains().collect::<Vec<_>>(), domains, "{}", v.id);
             assert_eq!(v.globals().to_vec(), strs("globals"), "{}", v.id);
+            // `first`, `contains` (by a cursor) and `iter` read the same items.
+            for l in [v.globals(), v.dom_ids(), v.loader_script_ids()] {
+                let all = l.to_vec();
+                assert_eq!(l.first(), all.first().copied(), "{}", v.id);
+                assert_eq!(l.iter().count(), l.len(), "{}", v.id);
+                assert!(all.iter().all(|s| l.contains(s)), "{}", v.id);
+                assert!(
+                    !l.contains("\u{0}") && !l.contains("not-an-item"),
+                    "{}",
+                    v.id
+                );
+            }
             assert_eq!(v.dom_ids().to_vec(), strs("dom_ids"), "{}", v.id);
             assert_eq!(
                 v.loader_script_ids().to_vec(),

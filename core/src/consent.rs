@@ -24,7 +24,10 @@ pub enum Category {
 }
 
 impl Category {
-    /// All categories, in wire order.
+    /// All categories, in wire order. The page's code walks it (and every
+    /// short list) by reference, `for &c in &Category::ALL`: an array's
+    /// by-value iterator is a generic instance per element type and length
+    /// (docs/benchmarks.md, sixteenth round).
     pub const ALL: [Category; 4] = [
         Category::Necessary,
         Category::Functional,
@@ -44,7 +47,16 @@ impl Category {
 
     /// Parses a wire name.
     pub fn parse(s: &str) -> Option<Self> {
-        Category::ALL.into_iter().find(|c| c.as_str() == s)
+        // A loop: `ALL.iter().find(…).copied()` is 3 bytes of the page's
+        // wasm gzip larger, 41 of brotli (docs/benchmarks.md, sixteenth
+        // round).
+        #[allow(clippy::manual_find)]
+        for &c in &Category::ALL {
+            if c.as_str() == s {
+                return Some(c);
+            }
+        }
+        None
     }
 
     fn index(self) -> usize {
@@ -147,7 +159,7 @@ impl Categories {
     /// Applies a partial update: categories absent (`None`) in `update` keep
     /// their value.
     pub fn merge(mut self, update: Categories) -> Categories {
-        for c in Category::ALL {
+        for &c in &Category::ALL {
             if let Some(v) = update.get(c) {
                 self.set(c, Some(v));
             }
@@ -445,7 +457,7 @@ impl ConsentNames {
     pub fn to_text(&self) -> String {
         let mut text = String::new();
         for (source, name, categories) in &self.0 {
-            for part in [source.as_str(), "\t", name, "\t"] {
+            for part in &[source.as_str(), "\t", name, "\t"] {
                 text.push_str(part);
             }
             for (i, c) in categories.iter().enumerate() {

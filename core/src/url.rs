@@ -71,7 +71,8 @@ pub(crate) fn find_ascii(s: &str, set: &[u8]) -> Option<usize> {
 }
 
 fn strip_scheme(url: &str) -> Option<&str> {
-    for scheme in ["https://", "http://"] {
+    // By reference, not by value (see `Category::ALL`).
+    for scheme in &["https://", "http://"] {
         if let Some(head) = url.get(..scheme.len()) {
             if head.eq_ignore_ascii_case(scheme) {
                 return url.get(scheme.len()..);
@@ -179,7 +180,7 @@ pub fn redact_path(path: &str) -> String {
         // boundary (not `String::truncate`, whose boundary assertion and
         // its message the page would carry: 28 bytes of its gzip, 36 of
         // brotli).
-        for part in [slash, segment] {
+        for &part in &[slash, segment] {
             let room = MAX_PATH.saturating_sub(out.len());
             if part.len() > room {
                 out.push_str(crate::floor(part, room));
@@ -281,7 +282,7 @@ pub fn page_url(href: &str) -> String {
     // Pushed, not `[…].concat()`: concat's overflow `expect` pulls `&str`
     // formatting into the wasm.
     let mut url = scheme;
-    for part in ["://", &hostport, &path] {
+    for part in &["://", &hostport, &path] {
         url.push_str(part);
     }
     url

@@ -100,7 +100,7 @@ impl Engine {
         at: u64,
     ) {
         if basis == Basis::Implied && !self.policy.accept_implied {
-            for c in Category::ALL {
+            for &c in &Category::ALL {
                 if c != Category::Necessary && categories.get(c) == Some(true) {
                     categories.set(c, Some(false));
                 }
