@@ -84,7 +84,8 @@ export function tasks(thread) {
  * tools/cpu-profile.mjs's for the profile taken with the trace.
  */
 export function traceFigure(thread, p, classify, isMonitor, fromUs = -Infinity, toUs = Infinity) {
-  const ts = tasks(thread).filter((t) => t.ts >= fromUs && t.ts < toUs);
+  const all = tasks(thread);
+  const ts = all.filter((t) => t.ts >= fromUs && t.ts < toUs);
   const out = { cpuMs: 0, wallMs: 0, tasks: 0, long: { samples: 0, ms: 0, inTaskRunningMs: 0, inTaskDescheduledMs: 0, outsideMs: 0, running: new Map() } };
   // samples by time: one pass over both sorted lists
   let i = 0;
@@ -118,7 +119,6 @@ export function traceFigure(thread, p, classify, isMonitor, fromUs = -Infinity, 
     out.wallMs += wall / 1000;
   }
   // the long samples: where their gaps went
-  const all = tasks(thread);
   for (let j = 0; j < p.samples.length; j++) {
     const a = p.times[j];
     const d = p.durations[j];
@@ -143,9 +143,11 @@ export function traceFigure(thread, p, classify, isMonitor, fromUs = -Infinity, 
         if (o > 0) inner.set(e, o);
       }
       let named = 0;
+      const overlapping = [...inner.keys()];
       for (const [e, o] of inner) {
-        // innermost: no other overlapping event inside it
-        const hasChild = [...inner.keys()].some((c) => c !== e && c.ts >= e.ts && c.ts + (c.dur || 0) <= e.ts + (e.dur || 0) && c.ts + (c.dur || 0) > a && c.ts < b);
+        // innermost: no other event over the gap inside it (every event
+        // in `inner` is over the gap)
+        const hasChild = overlapping.some((c) => c !== e && c.ts >= e.ts && c.ts + (c.dur || 0) <= e.ts + (e.dur || 0));
         if (hasChild) continue;
         named += o;
         out.long.running.set(e.name, (out.long.running.get(e.name) || 0) + (o * running) / over / 1000);
